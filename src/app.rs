@@ -1,0 +1,103 @@
+//! Process wiring: state, bootstrap of project 1, the router of every service, serving.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use tower::Layer;
+
+use crate::backend::{TableBackend, duckdb::DuckDbBackend};
+use crate::blob::BlobStore;
+use crate::config::Config;
+use crate::meta::MetaStore;
+use crate::storage;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    /// Base URL clients use to reach this node (no trailing slash).
+    pub public_url: String,
+    pub meta: MetaStore,
+    pub tables: Arc<dyn TableBackend>,
+    pub blobs: BlobStore,
+    pub jobs: storage::jobs::JobRunner,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn storage_url(&self) -> String {
+        format!("{}/v2/storage", self.public_url)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(storage::router())
+        .merge(crate::blob::http::router())
+        .fallback(crate::http::not_found)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(crate::http::ApiError::internal("handler panicked"))
+        }))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+
+    let meta = MetaStore::open(&config.data_dir.join("metadata.sqlite"))?;
+    let tables: Arc<dyn TableBackend> = Arc::new(DuckDbBackend::open(&config.data_dir.join("tables.duckdb"))?);
+    let blobs = BlobStore::open(&config.data_dir)?;
+    let bootstrap = storage::bootstrap::ensure_project(&meta, &config)?;
+    let state = AppState(Arc::new(Inner {
+        config: config.clone(),
+        public_url: public_url.clone(),
+        meta,
+        tables,
+        blobs,
+        jobs: storage::jobs::JobRunner::default(),
+    }));
+    storage::jobs::recover_interrupted(&state)?;
+
+    println!("kbstack listening on {public_url}");
+    println!("Storage API: {public_url}/v2/storage");
+    match &bootstrap.new_master_token {
+        Some(token) => println!("master token (project 1): {token}"),
+        None => println!("master token (project 1): see {}", bootstrap.token_hint),
+    }
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "kbstack started");
+
+    let app = tower::util::MapRequestLayer::new(crate::http::normalize_request).layer(router(state));
+    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("kbstack stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown requested");
+}

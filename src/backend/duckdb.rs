@@ -1,0 +1,1 @@
+//! DuckDB table backend (in progress).

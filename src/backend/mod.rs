@@ -1,0 +1,111 @@
+//! Table data behind one trait. Every backend (DuckDB now, PostgreSQL later) must pass the
+//! conformance suite in `tests/backend_conformance.rs`.
+pub mod duckdb;
+pub mod filter;
+
+use std::path::PathBuf;
+
+use crate::http::ApiError;
+
+pub use filter::{Filter, Operator, OrderBy, Select};
+
+/// Where a table lives: project, branch, bucket id and table name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableLocation {
+    pub project_id: i64,
+    pub branch_id: i64,
+    pub bucket_id: String,
+    pub table: String,
+}
+
+/// A column of a typed table (`tables-definition`); untyped tables are all strings.
+#[derive(Debug, Clone)]
+pub struct ColumnDef {
+    pub name: String,
+    /// Keboola base type: STRING, INTEGER, NUMERIC, FLOAT, BOOLEAN, DATE, TIMESTAMP.
+    pub basetype: String,
+    pub nullable: bool,
+}
+
+/// A CSV source as the import library sees it: one or more local files (slices), maybe gzipped.
+#[derive(Debug, Clone)]
+pub struct CsvSource {
+    pub paths: Vec<PathBuf>,
+    pub delimiter: char,
+    /// `None` when the file is escaped instead of enclosed.
+    pub enclosure: Option<char>,
+    pub escaped_by: Option<char>,
+    /// Column names in file order; when the file has a header it has been read already and is skipped.
+    pub columns: Vec<String>,
+    pub has_header: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    pub source: CsvSource,
+    pub incremental: bool,
+    pub primary_key: Vec<String>,
+    /// Typed tables keep NULLs and compare with IS DISTINCT FROM; untyped tables store '' for NULL.
+    pub typed: bool,
+    /// `_timestamp` written on inserted and changed rows.
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadResult {
+    pub imported_rows: u64,
+    pub imported_columns: Vec<String>,
+    pub added_columns: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportSpec {
+    pub select: Select,
+    /// Directory the slices go into (created by the caller); returns the slice file names.
+    pub dir: PathBuf,
+    pub gzip: bool,
+}
+
+/// Failures the backend reports; mapped to Keboola codes at the service layer.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("{0}")]
+    UserError(String, crate::http::Code),
+    #[error("backend error: {0}")]
+    Internal(String),
+}
+
+impl From<BackendError> for ApiError {
+    fn from(e: BackendError) -> ApiError {
+        match e {
+            BackendError::UserError(msg, code) => ApiError::new(code, msg),
+            BackendError::Internal(msg) => ApiError::internal(msg),
+        }
+    }
+}
+
+pub type BackendResult<T> = Result<T, BackendError>;
+
+pub trait TableBackend: Send + Sync {
+    /// Create an empty table. `columns` untyped when `typed` is false.
+    fn create_table(&self, loc: &TableLocation, columns: &[ColumnDef], typed: bool) -> BackendResult<()>;
+    fn drop_table(&self, loc: &TableLocation) -> BackendResult<()>;
+    /// User columns in table order (without `_timestamp`).
+    fn columns(&self, loc: &TableLocation) -> BackendResult<Vec<String>>;
+    fn add_column(&self, loc: &TableLocation, column: &ColumnDef, typed: bool) -> BackendResult<()>;
+    fn drop_column(&self, loc: &TableLocation, column: &str) -> BackendResult<()>;
+    /// (rows, approximate bytes).
+    fn stats(&self, loc: &TableLocation) -> BackendResult<(u64, u64)>;
+    /// Sum over a project's tables: (rows, bytes).
+    fn project_stats(&self, project_id: i64) -> BackendResult<(u64, u64)>;
+    /// One atomic load with Keboola's semantics: the table ends with the old rows or the new ones.
+    fn load(&self, loc: &TableLocation, spec: &LoadSpec) -> BackendResult<LoadResult>;
+    /// Write the selection as headerless CSV slices, every value quoted; returns slice paths.
+    fn export(&self, loc: &TableLocation, spec: &ExportSpec) -> BackendResult<Vec<PathBuf>>;
+    /// Rows of a selection (values as text, NULL as None) with their column names.
+    fn preview(&self, loc: &TableLocation, select: &Select) -> BackendResult<(Vec<String>, Vec<Vec<Option<String>>>)>;
+    /// Delete matching rows; returns how many were deleted.
+    fn delete_rows(&self, loc: &TableLocation, select: &Select) -> BackendResult<u64>;
+    /// Rows whose primary key repeats (for primary-key add checks).
+    fn has_duplicates(&self, loc: &TableLocation, columns: &[String]) -> BackendResult<bool>;
+}

@@ -1,0 +1,77 @@
+//! File storage: blobs on local disk, presented to clients as an Azure-Blob-compatible endpoint
+//! (`http`), with SAS tokens bound to one file's blob prefix and its expiry (`sas`).
+pub mod http;
+pub mod sas;
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// The storage account name clients see in connection strings and manifest URLs.
+pub const ACCOUNT: &str = "kbstack";
+/// The one container holding every project's files.
+pub const CONTAINER: &str = "kbstack-files";
+
+pub struct BlobStore {
+    root: PathBuf,
+    staging: PathBuf,
+    /// Secret for signing SAS tokens; kept in `<data-dir>/keys/sas.key` with mode 0600.
+    pub sas_key: Vec<u8>,
+}
+
+impl BlobStore {
+    pub fn open(data_dir: &Path) -> anyhow::Result<BlobStore> {
+        let root = data_dir.join("blobs").join(CONTAINER);
+        let staging = data_dir.join("blobs-staging");
+        std::fs::create_dir_all(&root)?;
+        std::fs::create_dir_all(&staging)?;
+        let keys = data_dir.join("keys");
+        std::fs::create_dir_all(&keys)?;
+        let key_path = keys.join("sas.key");
+        let sas_key = match std::fs::read(&key_path) {
+            Ok(k) if k.len() >= 32 => k,
+            _ => {
+                let key: [u8; 32] = rand::random();
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&key_path)
+                    .with_context(|| format!("writing {}", key_path.display()))?;
+                f.write_all(&key)?;
+                key.to_vec()
+            }
+        };
+        Ok(BlobStore { root, staging, sas_key })
+    }
+
+    /// Where a blob of the container lives on disk. Blob names never contain `..` (checked by callers
+    /// through `valid_blob_name`).
+    pub fn local_path(&self, blob_name: &str) -> PathBuf {
+        self.root.join(blob_name)
+    }
+
+    /// A scratch directory on the same filesystem (uploads are written there, then renamed into place).
+    pub fn staging_dir(&self) -> &Path {
+        &self.staging
+    }
+
+    /// `azure://kbstack.blob.core.windows.net/kbstack-files/<blob>`: the manifest entry form every
+    /// client parses (PHP regex, kbcstorage split on `blob.core.windows.net/<container>/`).
+    pub fn entry_url(blob_name: &str) -> String {
+        format!("azure://{ACCOUNT}.blob.core.windows.net/{CONTAINER}/{blob_name}")
+    }
+
+    /// The blob name inside a manifest entry URL, if it points into our container.
+    pub fn blob_name_from_entry(url: &str) -> Option<String> {
+        let marker = format!("blob.core.windows.net/{CONTAINER}/");
+        url.split_once(&marker).map(|(_, name)| name.to_string())
+    }
+}
+
+pub fn valid_blob_name(name: &str) -> bool {
+    !name.is_empty() && !name.split('/').any(|seg| seg == ".." || seg == ".") && !name.starts_with('/') && !name.contains('\0')
+}

@@ -1,0 +1,1 @@
+//! SAS tokens (owned by the blob/files work; placeholder until it lands).

@@ -1,0 +1,61 @@
+//! HTTP conventions shared by every service: error envelope, body/query parameters, the branch
+//! prefix and trailing-slash normalisation, Keboola timestamps.
+pub mod error;
+pub mod params;
+
+use axum::extract::Request;
+use axum::http::Uri;
+
+pub use error::{ApiError, ApiResult, Code};
+pub use params::Params;
+
+/// The branch named by a `/v2/storage/branch/{id|default}/…` prefix, stripped before routing.
+#[derive(Clone, Debug)]
+pub struct BranchPrefix(pub String);
+
+/// Rewrites `/v2/storage/branch/{b}/rest` to `/v2/storage/rest` (keeping `b` as an extension) and
+/// drops a trailing slash, so that every route is mounted once and answers in all its forms.
+pub fn normalize_request(mut req: Request) -> Request {
+    let path = req.uri().path().to_string();
+    let mut new_path = path.clone();
+    if let Some(rest) = path.strip_prefix("/v2/storage/branch/") {
+        let (branch, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        if !branch.is_empty() {
+            req.extensions_mut().insert(BranchPrefix(branch.to_string()));
+            new_path = if tail.is_empty() { "/v2/storage".to_string() } else { format!("/v2/storage/{tail}") };
+        }
+    }
+    if new_path.len() > 1 && new_path.ends_with('/') {
+        new_path = new_path.trim_end_matches('/').to_string();
+        if new_path.is_empty() {
+            new_path.push('/');
+        }
+    }
+    if new_path != path {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{new_path}?{q}"),
+            None => new_path,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = pq.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
+/// Keboola's timestamp format (PHP `DATE_ISO8601`): `2017-02-13T10:27:50+0100`.
+pub fn iso(ts: chrono::DateTime<chrono::Utc>) -> String {
+    ts.format("%Y-%m-%dT%H:%M:%S%z").to_string()
+}
+
+pub fn now_iso() -> String {
+    iso(chrono::Utc::now())
+}
+
+pub async fn not_found(req: Request) -> ApiError {
+    ApiError::new(Code::RouteNotFound, format!("Route \"{} {}\" was not found.", req.method(), req.uri().path()))
+}

@@ -1,0 +1,307 @@
+//! One extractor for every body encoding the clients send on the same endpoint: JSON,
+//! `application/x-www-form-urlencoded` with PHP bracket arrays (`tags[]=a`, `input[0][source]=x`),
+//! and multipart; merged over the query string (which uses the same bracket rules).
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::error::{ApiError, ApiResult, Code};
+use crate::app::AppState;
+
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    pub values: Map<String, Value>,
+    /// Multipart file parts by field name (deprecated sync import/create endpoints).
+    pub files: Vec<(String, Bytes)>,
+}
+
+impl Params {
+    pub fn from_query(query: Option<&str>) -> Params {
+        let mut values = Map::new();
+        if let Some(q) = query {
+            insert_pairs(&mut values, form_urlencoded_pairs(q.as_bytes()));
+        }
+        normalize_map(&mut values);
+        Params { values, files: Vec::new() }
+    }
+
+    /// A present, non-null value.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self.values.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Scalars as text (numbers and booleans rendered as PHP would send them).
+    pub fn str(&self, key: &str) -> Option<String> {
+        self.get(key).and_then(scalar_to_string)
+    }
+
+    pub fn str_or(&self, key: &str, default: &str) -> String {
+        self.str(key).unwrap_or_else(|| default.to_string())
+    }
+
+    pub fn required_str(&self, key: &str) -> ApiResult<String> {
+        match self.str(key) {
+            Some(s) if !s.is_empty() => Ok(s),
+            _ => Err(ApiError::validation(format!("Invalid request:\n - {key}: This value should not be blank."))),
+        }
+    }
+
+    pub fn bool(&self, key: &str) -> ApiResult<Option<bool>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => parse_bool(v)
+                .map(Some)
+                .ok_or_else(|| ApiError::validation(format!("Invalid request:\n - {key}: This value should be of type bool."))),
+        }
+    }
+
+    pub fn flag(&self, key: &str) -> ApiResult<bool> {
+        Ok(self.bool(key)?.unwrap_or(false))
+    }
+
+    pub fn int(&self, key: &str) -> ApiResult<Option<i64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
+            Some(v) => match scalar_to_string(v).and_then(|s| s.trim().parse::<i64>().ok()) {
+                Some(i) => Ok(Some(i)),
+                None if matches!(v, Value::String(s) if s.is_empty()) => Ok(None),
+                None => Err(ApiError::validation(format!("Invalid request:\n - {key}: This value should be of type int."))),
+            },
+        }
+    }
+
+    /// A list: a JSON/bracket array, or a single scalar (one element).
+    pub fn list(&self, key: &str) -> Vec<String> {
+        match self.get(key) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items.iter().filter_map(scalar_to_string).collect(),
+            Some(v) => scalar_to_string(v).into_iter().collect(),
+        }
+    }
+
+    /// A list that may also come as one comma-separated string (`columns=a,b`, `primaryKey=a,b`).
+    pub fn csv_list(&self, key: &str) -> Vec<String> {
+        match self.get(key) {
+            Some(Value::String(s)) => s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+            _ => self.list(key),
+        }
+    }
+
+    /// An object sent as JSON, or as a string holding JSON (form bodies, Go's events).
+    pub fn json_value(&self, key: &str) -> ApiResult<Option<Value>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => serde_json::from_str(s)
+                .map(Some)
+                .map_err(|e| ApiError::validation(format!("Invalid request:\n - {key}: This value is not valid JSON ({e})."))),
+            Some(v) => Ok(Some(v.clone())),
+        }
+    }
+}
+
+pub fn scalar_to_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(if *b { "1".into() } else { "0".into() }),
+        _ => None,
+    }
+}
+
+/// `1/0/true/false/True/False/yes/no/on/off` and the empty string (false).
+pub fn parse_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_f64().map(|f| f != 0.0),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Some(true),
+            "0" | "false" | "no" | "off" | "" => Some(false),
+            _ => None,
+        },
+        Value::Null => Some(false),
+        _ => None,
+    }
+}
+
+fn form_urlencoded_pairs(input: &[u8]) -> Vec<(String, String)> {
+    input
+        .split(|b| *b == b'&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut it = part.splitn(2, |b| *b == b'=');
+            let k = decode_component(it.next().unwrap_or_default());
+            let v = decode_component(it.next().unwrap_or_default());
+            (k, v)
+        })
+        .collect()
+}
+
+fn decode_component(raw: &[u8]) -> String {
+    let replaced: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    percent_encoding::percent_decode(&replaced).decode_utf8_lossy().into_owned()
+}
+
+/// Insert `key=value` pairs following PHP's rules: `a[]` appends, `a[0][b]` nests; a plain key
+/// repeated (Python's `tableIds=a&tableIds=b`) collects into a list.
+fn insert_pairs(map: &mut Map<String, Value>, pairs: Vec<(String, String)>) {
+    for (key, value) in pairs {
+        let (base, path) = split_brackets(&key);
+        if path.is_empty() {
+            match map.get_mut(&base) {
+                Some(Value::Array(items)) => items.push(Value::String(value)),
+                Some(existing @ Value::String(_)) => {
+                    let first = existing.take();
+                    *existing = Value::Array(vec![first, Value::String(value)]);
+                }
+                _ => {
+                    map.insert(base, Value::String(value));
+                }
+            }
+            continue;
+        }
+        let slot = map.entry(base).or_insert_with(|| Value::Object(Map::new()));
+        insert_path(slot, &path, value);
+    }
+}
+
+fn split_brackets(key: &str) -> (String, Vec<String>) {
+    match key.find('[') {
+        Some(open) if key.ends_with(']') => {
+            let base = key[..open].to_string();
+            let rest = &key[open + 1..key.len() - 1];
+            let path = rest.split("][").map(str::to_string).collect();
+            (base, path)
+        }
+        _ => (key.to_string(), Vec::new()),
+    }
+}
+
+fn insert_path(slot: &mut Value, path: &[String], value: String) {
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    let obj = slot.as_object_mut().expect("object");
+    let segment = if path[0].is_empty() {
+        // `[]` appends: the next free numeric key.
+        (0..).map(|i: usize| i.to_string()).find(|k| !obj.contains_key(k)).expect("free index")
+    } else {
+        path[0].clone()
+    };
+    if path.len() == 1 {
+        obj.insert(segment, Value::String(value));
+    } else {
+        let child = obj.entry(segment).or_insert_with(|| Value::Object(Map::new()));
+        insert_path(child, &path[1..], value);
+    }
+}
+
+/// Objects whose keys are all indexes become arrays (in index order).
+fn normalize_map(map: &mut Map<String, Value>) {
+    for v in map.values_mut() {
+        normalize(v);
+    }
+}
+
+fn normalize(v: &mut Value) {
+    if let Value::Object(obj) = v {
+        normalize_map(obj);
+        if !obj.is_empty() && obj.keys().all(|k| k.parse::<usize>().is_ok()) {
+            let mut items: Vec<(usize, Value)> =
+                std::mem::take(obj).into_iter().map(|(k, v)| (k.parse().unwrap_or(0), v)).collect();
+            items.sort_by_key(|(i, _)| *i);
+            *v = Value::Array(items.into_iter().map(|(_, v)| v).collect());
+        }
+    }
+}
+
+impl FromRequest<AppState> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let mut params = Params::from_query(req.uri().query());
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if content_type.starts_with("multipart/form-data") {
+            let mut multipart = axum::extract::Multipart::from_request(req, state)
+                .await
+                .map_err(|e| ApiError::validation(format!("Invalid multipart body: {e}")))?;
+            let mut pairs = Vec::new();
+            while let Some(field) = multipart
+                .next_field()
+                .await
+                .map_err(|e| ApiError::validation(format!("Invalid multipart body: {e}")))?
+            {
+                let name = field.name().unwrap_or_default().to_string();
+                let is_file = field.file_name().is_some();
+                let data = field.bytes().await.map_err(|e| ApiError::validation(format!("Invalid multipart body: {e}")))?;
+                if is_file {
+                    params.files.push((name, data));
+                } else {
+                    pairs.push((name, String::from_utf8_lossy(&data).into_owned()));
+                }
+            }
+            insert_pairs(&mut params.values, pairs);
+            normalize_map(&mut params.values);
+            return Ok(params);
+        }
+        let limit = state.config.max_body_bytes;
+        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
+            ApiError::new(Code::PayloadTooLarge, format!("Request body is larger than the limit of {limit} bytes."))
+        })?;
+        if body.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(params);
+        }
+        let looks_json = content_type.contains("json") || (content_type.is_empty() && matches!(body.first(), Some(b'{') | Some(b'[')));
+        if looks_json {
+            let parsed: Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::validation(format!("Invalid JSON in request body: {e}")))?;
+            match parsed {
+                Value::Object(obj) => params.values.extend(obj),
+                Value::Array(items) if items.is_empty() => {}
+                _ => return Err(ApiError::validation("Request body must be a JSON object.")),
+            }
+        } else {
+            let mut pairs = Map::new();
+            insert_pairs(&mut pairs, form_urlencoded_pairs(&body));
+            normalize_map(&mut pairs);
+            params.values.extend(pairs);
+        }
+        Ok(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn php_brackets_nest_and_append() {
+        let p = Params::from_query(Some("tags%5B%5D=a&tags[]=b&input[0][source]=x&input[0][destination]=y&w[1]=z&w[0]=q&t=1&t=2"));
+        assert_eq!(p.list("tags"), vec!["a", "b"]);
+        assert_eq!(p.get("input").unwrap()[0]["source"], "x");
+        assert_eq!(p.list("w"), vec!["q", "z"]);
+        assert_eq!(p.list("t"), vec!["1", "2"]);
+    }
+
+    #[test]
+    fn booleans_in_every_spelling() {
+        for (s, b) in [("1", true), ("0", false), ("True", true), ("False", false), ("true", true), ("", false)] {
+            assert_eq!(parse_bool(&Value::String(s.into())), Some(b), "{s}");
+        }
+        assert_eq!(parse_bool(&Value::String("maybe".into())), None);
+    }
+}

@@ -1,0 +1,35 @@
+//! `kbstack`: a self-hostable, wire-compatible Keboola Connection stack in one binary.
+use clap::{Parser, Subcommand};
+
+use kbstack::config::{Config, ServeArgs};
+
+#[derive(Parser)]
+#[command(name = "kbstack", version, about = "Self-hosted, wire-compatible Keboola Connection")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the stack (Storage API, blob endpoint, ...) on the embedded default backends.
+    Serve(ServeArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KBSTACK_LOG")
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config::load(args)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(kbstack::app::serve(config))
+        }
+    }
+}

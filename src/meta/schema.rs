@@ -1,0 +1,181 @@
+//! Every object is scoped by project (and by branch where Keboola scopes it) from the start.
+pub const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS branches (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    is_default INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    creator_token_id INTEGER,
+    creator_description TEXT
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    hash TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    is_master INTEGER NOT NULL DEFAULT 0,
+    can_manage_buckets INTEGER NOT NULL DEFAULT 0,
+    can_manage_tokens INTEGER NOT NULL DEFAULT 0,
+    can_read_all_file_uploads INTEGER NOT NULL DEFAULT 0,
+    can_purge_trash INTEGER NOT NULL DEFAULT 0,
+    can_create_jobs INTEGER NOT NULL DEFAULT 0,
+    can_manage_protected_default_branch INTEGER NOT NULL DEFAULT 0,
+    bucket_permissions TEXT NOT NULL DEFAULT '{}',
+    component_access TEXT,
+    expires INTEGER,
+    created TEXT NOT NULL,
+    refreshed TEXT NOT NULL,
+    creator_token_id INTEGER,
+    creator_description TEXT,
+    disabled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS buckets (
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    backend TEXT NOT NULL DEFAULT 'duckdb',
+    color TEXT,
+    created TEXT NOT NULL,
+    last_change_date TEXT,
+    PRIMARY KEY (project_id, branch_id, id)
+);
+CREATE TABLE IF NOT EXISTS tables (
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    bucket_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    primary_key TEXT NOT NULL DEFAULT '[]',
+    created TEXT NOT NULL,
+    last_import_date TEXT,
+    last_change_date TEXT,
+    is_typed INTEGER NOT NULL DEFAULT 0,
+    definition TEXT,
+    PRIMARY KEY (project_id, branch_id, id)
+);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    size_bytes INTEGER,
+    content_type TEXT,
+    is_public INTEGER NOT NULL DEFAULT 0,
+    is_sliced INTEGER NOT NULL DEFAULT 0,
+    is_encrypted INTEGER NOT NULL DEFAULT 0,
+    is_permanent INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    expires_at INTEGER,
+    creator_token_id INTEGER NOT NULL,
+    creator_description TEXT NOT NULL DEFAULT '',
+    run_id TEXT,
+    run_ids TEXT NOT NULL DEFAULT '[]',
+    blob_path TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER,
+    status TEXT NOT NULL,
+    operation_name TEXT NOT NULL,
+    operation_params TEXT NOT NULL DEFAULT '{}',
+    table_id TEXT,
+    results TEXT,
+    error TEXT,
+    created TEXT NOT NULL,
+    start_time TEXT,
+    end_time TEXT,
+    run_id TEXT,
+    creator_token_id INTEGER NOT NULL,
+    creator_description TEXT NOT NULL DEFAULT '',
+    metrics TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER,
+    token_id INTEGER,
+    token_name TEXT,
+    event TEXT NOT NULL,
+    component TEXT NOT NULL,
+    message TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    type TEXT NOT NULL DEFAULT 'info',
+    run_id TEXT,
+    created TEXT NOT NULL,
+    configuration_id TEXT,
+    object_id TEXT,
+    object_name TEXT,
+    object_type TEXT,
+    params TEXT NOT NULL DEFAULT '{}',
+    results TEXT NOT NULL DEFAULT '{}',
+    performance TEXT NOT NULL DEFAULT '{}',
+    duration REAL,
+    context TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_run ON events(project_id, run_id);
+CREATE INDEX IF NOT EXISTS events_object ON events(project_id, object_type, object_id);
+CREATE TABLE IF NOT EXISTS metadata (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    object_type TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    provider TEXT NOT NULL DEFAULT '',
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    UNIQUE (project_id, branch_id, object_type, object_id, provider, key)
+);
+CREATE TABLE IF NOT EXISTS configurations (
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    component_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    is_deleted INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, branch_id, component_id, id)
+);
+CREATE TABLE IF NOT EXISTS configuration_versions (
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    component_id TEXT NOT NULL,
+    config_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    snapshot TEXT NOT NULL,
+    PRIMARY KEY (project_id, branch_id, component_id, config_id, version)
+);
+CREATE TABLE IF NOT EXISTS configuration_row_versions (
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    component_id TEXT NOT NULL,
+    config_id TEXT NOT NULL,
+    row_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    snapshot TEXT NOT NULL,
+    PRIMARY KEY (project_id, branch_id, component_id, config_id, row_id, version)
+);
+CREATE TABLE IF NOT EXISTS triggers (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sequences (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"#;

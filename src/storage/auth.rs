@@ -1,0 +1,242 @@
+//! Token authentication and the permission proofs handlers ask for.
+//!
+//! A handler takes `Auth` (any valid token, project and branch resolved) and asks it for a
+//! proof: `auth.bucket(&id, Need::Write)?` returns a `BucketGrant` only when the token may write.
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use rusqlite::OptionalExtension;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::http::{ApiError, ApiResult, BranchPrefix, Code};
+
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub project_id: i64,
+    pub description: String,
+    pub is_master: bool,
+    pub can_manage_buckets: bool,
+    pub can_manage_tokens: bool,
+    pub can_read_all_file_uploads: bool,
+    pub can_purge_trash: bool,
+    pub can_create_jobs: bool,
+    pub can_manage_protected_default_branch: bool,
+    pub bucket_permissions: serde_json::Map<String, Value>,
+    pub component_access: Option<Vec<String>>,
+    pub expires: Option<i64>,
+    pub created: String,
+    pub refreshed: String,
+    pub creator_token_id: Option<i64>,
+    pub creator_description: Option<String>,
+}
+
+pub const TOKEN_COLUMNS: &str = "id, project_id, description, is_master, can_manage_buckets, can_manage_tokens, \
+    can_read_all_file_uploads, can_purge_trash, can_create_jobs, can_manage_protected_default_branch, \
+    bucket_permissions, component_access, expires, created, refreshed, creator_token_id, creator_description";
+
+impl TokenRecord {
+    pub fn from_row(r: &rusqlite::Row) -> rusqlite::Result<TokenRecord> {
+        let perms: String = r.get(10)?;
+        let access: Option<String> = r.get(11)?;
+        Ok(TokenRecord {
+            id: r.get(0)?,
+            project_id: r.get(1)?,
+            description: r.get(2)?,
+            is_master: r.get(3)?,
+            can_manage_buckets: r.get(4)?,
+            can_manage_tokens: r.get(5)?,
+            can_read_all_file_uploads: r.get(6)?,
+            can_purge_trash: r.get(7)?,
+            can_create_jobs: r.get(8)?,
+            can_manage_protected_default_branch: r.get(9)?,
+            bucket_permissions: serde_json::from_str(&perms).unwrap_or_default(),
+            component_access: access.and_then(|a| serde_json::from_str(&a).ok()),
+            expires: r.get(12)?,
+            created: r.get(13)?,
+            refreshed: r.get(14)?,
+            creator_token_id: r.get(15)?,
+            creator_description: r.get(16)?,
+        })
+    }
+
+    pub fn is_expired(&self) -> bool {
+        self.expires.is_some_and(|e| e <= chrono::Utc::now().timestamp())
+    }
+
+    pub fn creator_json(&self) -> Value {
+        json!({"id": self.id, "description": self.description})
+    }
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new secret in Keboola's shape: `<project>-<tokenId>-<40 random characters>`.
+pub fn new_token_secret(project_id: i64, token_id: i64) -> String {
+    use rand::Rng;
+    let random: String = rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    format!("{project_id}-{token_id}-{random}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Need {
+    Read,
+    Write,
+    Manage,
+}
+
+/// Proof that the token may act on a bucket at the level asked.
+#[derive(Debug, Clone)]
+pub struct BucketGrant {
+    pub bucket_id: String,
+    pub level: Need,
+}
+
+/// An authenticated request: token, project and the branch it addresses.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub token: TokenRecord,
+    /// The secret as presented (echoed by `tokens/verify`; never logged).
+    pub secret: String,
+    pub project_id: i64,
+    pub branch_id: i64,
+    pub default_branch_id: i64,
+    pub run_id: Option<String>,
+}
+
+impl Auth {
+    pub fn is_admin(&self) -> bool {
+        self.token.is_master
+    }
+
+    pub fn require_master(&self) -> ApiResult<()> {
+        if self.token.is_master {
+            Ok(())
+        } else {
+            Err(ApiError::denied("This operation requires a master token."))
+        }
+    }
+
+    pub fn require_manage_tokens(&self) -> ApiResult<()> {
+        if self.token.is_master || self.token.can_manage_tokens {
+            Ok(())
+        } else {
+            Err(ApiError::denied("You don't have access to manage tokens."))
+        }
+    }
+
+    pub fn can_manage_buckets(&self) -> bool {
+        self.token.is_master || self.token.can_manage_buckets
+    }
+
+    pub fn require_manage_buckets(&self) -> ApiResult<()> {
+        if self.can_manage_buckets() {
+            Ok(())
+        } else {
+            Err(ApiError::denied("You don't have access to manage buckets."))
+        }
+    }
+
+    pub fn bucket_level(&self, bucket_id: &str) -> Option<Need> {
+        if self.can_manage_buckets() {
+            return Some(Need::Manage);
+        }
+        match self.token.bucket_permissions.get(bucket_id).and_then(Value::as_str) {
+            Some("manage") => Some(Need::Manage),
+            Some("write") => Some(Need::Write),
+            Some("read") => Some(Need::Read),
+            _ => None,
+        }
+    }
+
+    /// Proof of access to a bucket. A bucket the token cannot see at all is reported as absent.
+    pub fn bucket(&self, bucket_id: &str, need: Need) -> ApiResult<BucketGrant> {
+        match self.bucket_level(bucket_id) {
+            Some(level) if level >= need => Ok(BucketGrant { bucket_id: bucket_id.to_string(), level }),
+            Some(_) => Err(ApiError::denied(format!(
+                "You don't have access to the bucket \"{bucket_id}\" ({} permission required).",
+                match need {
+                    Need::Read => "read",
+                    Need::Write => "write",
+                    Need::Manage => "manage",
+                }
+            ))),
+            None => Err(ApiError::new(
+                Code::BucketNotFound,
+                format!("The bucket \"{bucket_id}\" was not found in the project \"{}\"", self.project_id),
+            )),
+        }
+    }
+
+    pub fn can_access_component(&self, component_id: &str) -> bool {
+        self.can_manage_buckets()
+            || self.token.component_access.as_ref().is_some_and(|c| c.iter().any(|x| x == component_id))
+    }
+
+    pub fn require_component(&self, component_id: &str) -> ApiResult<()> {
+        if self.can_access_component(component_id) {
+            Ok(())
+        } else {
+            Err(ApiError::denied(format!("You don't have access to the component \"{component_id}\".")))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let secret = match header("x-storageapi-token") {
+            Some(t) if !t.is_empty() => t.to_string(),
+            _ => match header("authorization").and_then(|a| a.strip_prefix("Bearer ")) {
+                Some(t) if !t.trim().is_empty() => t.trim().to_string(),
+                _ => return Err(ApiError::new(Code::TokenMissing, "Access token must be set")),
+            },
+        };
+        let hash = hash_token(&secret);
+        let token = state.meta.with(|c| {
+            c.query_row(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1 AND disabled = 0"),
+                [&hash],
+                TokenRecord::from_row,
+            )
+            .optional()
+        })?;
+        let Some(token) = token else {
+            return Err(ApiError::new(Code::TokenInvalid, "Invalid access token"));
+        };
+        if token.is_expired() {
+            return Err(ApiError::new(Code::TokenInvalid, "Your access token has expired."));
+        }
+        let default_branch_id: i64 = state.meta.with(|c| {
+            c.query_row("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [token.project_id], |r| r.get(0))
+        })?;
+        let branch_id = match parts.extensions.get::<BranchPrefix>() {
+            None => default_branch_id,
+            Some(BranchPrefix(b)) if b == "default" => default_branch_id,
+            Some(BranchPrefix(b)) => {
+                let id: i64 = b
+                    .parse()
+                    .map_err(|_| ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found.")))?;
+                let exists = state.meta.with(|c| {
+                    c.query_row("SELECT 1 FROM branches WHERE project_id = ?1 AND id = ?2", [token.project_id, id], |_| Ok(()))
+                        .optional()
+                })?;
+                if exists.is_none() {
+                    return Err(ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found.")));
+                }
+                id
+            }
+        };
+        let run_id = header("x-kbc-runid").filter(|s| !s.is_empty()).map(str::to_string);
+        Ok(Auth { project_id: token.project_id, token, secret, branch_id, default_branch_id, run_id })
+    }
+}

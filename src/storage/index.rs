@@ -1,0 +1,51 @@
+//! `GET /v2/storage`: the index, answered without a token.
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::components::{registry, summary};
+use crate::app::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v2/storage", get(index))
+}
+
+#[derive(Deserialize)]
+struct IndexQuery {
+    exclude: Option<String>,
+}
+
+/// Services kbstack advertises; every URL points at this node (path-based routing).
+pub const SERVICE_IDS: &[&str] = &[
+    "docker-runner", "import", "syrup", "oauth", "queue", "billing", "encryption", "sandboxes", "data-science",
+    "mlflow", "spark", "scheduler", "sync-actions", "notification", "templates", "editor", "query", "vault",
+    "stream", "kai-assistant",
+];
+
+async fn index(State(state): State<AppState>, Query(q): Query<IndexQuery>) -> Json<Value> {
+    let exclude: Vec<&str> = q.exclude.as_deref().unwrap_or("").split(',').map(str::trim).collect();
+    let services: Vec<Value> =
+        SERVICE_IDS.iter().map(|id| json!({"id": id, "url": state.public_url})).collect();
+    let mut body = json!({
+        "api": "storage",
+        "version": "v2",
+        "revision": env!("CARGO_PKG_VERSION"),
+        "documentation": "http://docs.keboola.apiary.io/",
+        "services": services,
+        "features": ["kbstack", "disable-sync-import-data"],
+        "urlTemplates": {
+            "orchestrationJob": "/admin/projects/&&projectId&&/orchestrations/&&orchestrationId&&/jobs/&&jobId&&"
+        },
+    });
+    if !exclude.contains(&"components") {
+        let short = exclude.contains(&"componentDetails");
+        let components: Vec<Value> = registry()
+            .iter()
+            .map(|c| if short { summary(c) } else { c.clone() })
+            .collect();
+        body["components"] = Value::Array(components);
+    }
+    Json(body)
+}

@@ -1,0 +1,277 @@
+//! Metadata on buckets, tables, columns, branches and configurations: items `{id, key, value,
+//! provider, timestamp}` upserted by (key, provider).
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::auth::{Auth, Need};
+use super::{buckets, tables};
+use crate::app::AppState;
+use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2/storage/buckets/{id}/metadata", get(list_bucket).post(post_bucket))
+        .route("/v2/storage/buckets/{id}/metadata/{mid}", delete(delete_bucket))
+        .route("/v2/storage/tables/{id}/metadata", get(list_table).post(post_table))
+        .route("/v2/storage/tables/{id}/metadata/{mid}", delete(delete_table))
+        .route("/v2/storage/columns/{id}/metadata", get(list_column).post(post_column))
+        .route("/v2/storage/columns/{id}/metadata/{mid}", delete(delete_column))
+}
+
+/// What metadata hangs on; the object id is the Keboola id (bucket id, table id, `tableId.column`,
+/// branch id, `componentId/configId`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Object {
+    Bucket,
+    Table,
+    Column,
+    Branch,
+    Configuration,
+}
+
+impl Object {
+    fn as_str(self) -> &'static str {
+        match self {
+            Object::Bucket => "bucket",
+            Object::Table => "table",
+            Object::Column => "column",
+            Object::Branch => "branch",
+            Object::Configuration => "configuration",
+        }
+    }
+}
+
+pub struct Scope {
+    pub project_id: i64,
+    pub branch_id: i64,
+}
+
+impl From<&Auth> for Scope {
+    fn from(a: &Auth) -> Scope {
+        Scope { project_id: a.project_id, branch_id: a.branch_id }
+    }
+}
+
+fn item(r: &rusqlite::Row) -> rusqlite::Result<Value> {
+    Ok(json!({
+        "id": r.get::<_, i64>(0)?.to_string(),
+        "key": r.get::<_, String>(1)?,
+        "value": r.get::<_, String>(2)?,
+        "provider": r.get::<_, String>(3)?,
+        "timestamp": r.get::<_, String>(4)?,
+    }))
+}
+
+pub fn list(state: &AppState, scope: &Scope, object: Object, object_id: &str) -> ApiResult<Vec<Value>> {
+    state.meta.with(|c| {
+        let mut st = c.prepare(
+            "SELECT id, key, value, provider, timestamp FROM metadata \
+             WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND object_id = ?4 ORDER BY id",
+        )?;
+        st.query_map(rusqlite::params![scope.project_id, scope.branch_id, object.as_str(), object_id], item)?
+            .collect()
+    })
+}
+
+/// Metadata of every object whose id starts with `prefix` (column metadata of one table), grouped by id.
+pub fn list_by_prefix(state: &AppState, scope: &Scope, object: Object, prefix: &str) -> ApiResult<Vec<(String, Value)>> {
+    state.meta.with(|c| {
+        let mut st = c.prepare(
+            "SELECT id, key, value, provider, timestamp, object_id FROM metadata \
+             WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND substr(object_id, 1, length(?4)) = ?4 ORDER BY id",
+        )?;
+        st.query_map(rusqlite::params![scope.project_id, scope.branch_id, object.as_str(), prefix], |r| {
+            Ok((r.get::<_, String>(5)?, item(r)?))
+        })?
+        .collect()
+    })
+}
+
+/// Upsert `{key, value}` items under one provider.
+pub fn upsert(state: &AppState, scope: &Scope, object: Object, object_id: &str, provider: &str, items: &[Value]) -> ApiResult<()> {
+    let mut pairs = Vec::new();
+    for it in items {
+        let key = it.get("key").and_then(Value::as_str).filter(|k| !k.is_empty());
+        let Some(key) = key else {
+            return Err(ApiError::validation("Invalid request:\n - metadata: each item needs a non-empty \"key\"."));
+        };
+        let value = match it.get("value") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(v) => crate::http::params::scalar_to_string(v).unwrap_or_else(|| v.to_string()),
+        };
+        pairs.push((key.to_string(), value));
+    }
+    let now = now_iso();
+    state.meta.tx(|tx| {
+        for (key, value) in &pairs {
+            tx.execute(
+                "INSERT INTO metadata (project_id, branch_id, object_type, object_id, provider, key, value, timestamp) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (project_id, branch_id, object_type, object_id, provider, key) \
+                 DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp",
+                rusqlite::params![scope.project_id, scope.branch_id, object.as_str(), object_id, provider, key, value, now],
+            )?;
+        }
+        Ok(())
+    })
+}
+
+pub fn remove(state: &AppState, scope: &Scope, object: Object, object_id: &str, metadata_id: &str) -> ApiResult<()> {
+    let id: i64 = metadata_id.parse().map_err(|_| ApiError::new(Code::MetadataNotFound, format!("Metadata \"{metadata_id}\" not found")))?;
+    let n = state.meta.with(|c| {
+        c.execute(
+            "DELETE FROM metadata WHERE id = ?1 AND project_id = ?2 AND branch_id = ?3 AND object_type = ?4 AND object_id = ?5",
+            rusqlite::params![id, scope.project_id, scope.branch_id, object.as_str(), object_id],
+        )
+    })?;
+    if n == 0 {
+        return Err(ApiError::new(Code::MetadataNotFound, format!("Metadata \"{metadata_id}\" not found")));
+    }
+    Ok(())
+}
+
+/// Drop all metadata of an object (and, with `prefix`, of its columns) when the object is deleted.
+pub fn purge(state: &AppState, scope: &Scope, object: Object, object_id: &str) -> ApiResult<()> {
+    state.meta.with(|c| {
+        c.execute(
+            "DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND object_id = ?4",
+            rusqlite::params![scope.project_id, scope.branch_id, object.as_str(), object_id],
+        )
+    })?;
+    Ok(())
+}
+
+fn provider_of(p: &Params) -> ApiResult<String> {
+    p.required_str("provider")
+}
+
+fn metadata_items(p: &Params) -> ApiResult<Vec<Value>> {
+    match p.get("metadata") {
+        Some(Value::Array(items)) => Ok(items.clone()),
+        Some(Value::Object(o)) => Ok(o.values().cloned().collect()),
+        None => Ok(Vec::new()),
+        _ => Err(ApiError::validation("Invalid request:\n - metadata: This value should be an array.")),
+    }
+}
+
+async fn list_bucket(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    auth.bucket(&id, Need::Read)?;
+    buckets::load_bucket(&s, auth.project_id, auth.branch_id, &id)?;
+    Ok(Json(json!(list(&s, &(&auth).into(), Object::Bucket, &id)?)))
+}
+
+async fn post_bucket(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+    auth.bucket(&id, Need::Write)?;
+    buckets::load_bucket(&s, auth.project_id, auth.branch_id, &id)?;
+    upsert(&s, &(&auth).into(), Object::Bucket, &id, &provider_of(&p)?, &metadata_items(&p)?)?;
+    Ok((StatusCode::CREATED, Json(json!(list(&s, &(&auth).into(), Object::Bucket, &id)?))))
+}
+
+async fn delete_bucket(State(s): State<AppState>, auth: Auth, Path((id, mid)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    auth.bucket(&id, Need::Write)?;
+    remove(&s, &(&auth).into(), Object::Bucket, &id, &mid)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_table(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let t = tables::load_table(&s, &auth, &id, Need::Read)?;
+    Ok(Json(json!(list(&s, &(&auth).into(), Object::Table, &t.id)?)))
+}
+
+/// `columnsMetadata` arrives keyed by column name, by column index, or (kbcstorage) as a list of
+/// lists whose items carry `columnName`.
+fn columns_metadata(p: &Params, columns: &[String]) -> ApiResult<Vec<(String, Vec<Value>)>> {
+    let mut out: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut push = |col: String, item: Value| match out.iter_mut().find(|(c, _)| *c == col) {
+        Some((_, items)) => items.push(item),
+        None => out.push((col, vec![item])),
+    };
+    let groups: Vec<(Option<String>, Value)> = match p.get("columnsMetadata") {
+        None => return Ok(Vec::new()),
+        Some(Value::Object(o)) => o.iter().map(|(k, v)| (Some(k.clone()), v.clone())).collect(),
+        Some(Value::Array(a)) => a.iter().map(|v| (None, v.clone())).collect(),
+        Some(_) => return Err(ApiError::validation("Invalid request:\n - columnsMetadata: This value should be an object.")),
+    };
+    for (key, items) in groups {
+        let items = match items {
+            Value::Array(a) => a,
+            Value::Object(o) => o.values().cloned().collect(),
+            _ => continue,
+        };
+        for it in items {
+            let named = it.get("columnName").and_then(Value::as_str).map(str::to_string);
+            let col = match (named, &key) {
+                (Some(c), _) => c,
+                (None, Some(k)) => match k.parse::<usize>() {
+                    Ok(i) if !columns.contains(k) => columns.get(i).cloned().unwrap_or_else(|| k.clone()),
+                    _ => k.clone(),
+                },
+                (None, None) => return Err(ApiError::validation("Invalid request:\n - columnsMetadata: columnName is required.")),
+            };
+            if !columns.contains(&col) {
+                return Err(ApiError::new(Code::ColumnNotExists, format!("Column \"{col}\" not found in the table.")));
+            }
+            push(col, it);
+        }
+    }
+    Ok(out)
+}
+
+async fn post_table(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+    let t = tables::load_table(&s, &auth, &id, Need::Write)?;
+    let provider = provider_of(&p)?;
+    let scope: Scope = (&auth).into();
+    let columns = s.tables.columns(&t.location())?;
+    let col_meta = columns_metadata(&p, &columns)?;
+    upsert(&s, &scope, Object::Table, &t.id, &provider, &metadata_items(&p)?)?;
+    for (col, items) in &col_meta {
+        upsert(&s, &scope, Object::Column, &format!("{}.{col}", t.id), &provider, items)?;
+    }
+    let body = json!({
+        "metadata": list(&s, &scope, Object::Table, &t.id)?,
+        "columnsMetadata": tables::column_metadata_json(&s, &scope, &t.id, &columns)?,
+    });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+async fn delete_table(State(s): State<AppState>, auth: Auth, Path((id, mid)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    let t = tables::load_table(&s, &auth, &id, Need::Write)?;
+    remove(&s, &(&auth).into(), Object::Table, &t.id, &mid)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `in.c-b.table.column` → (table id, column).
+fn split_column_id(id: &str) -> ApiResult<(String, String)> {
+    let parts: Vec<&str> = id.splitn(4, '.').collect();
+    if parts.len() != 4 {
+        return Err(ApiError::validation(format!("Invalid column id \"{id}\": expected <stage>.<bucket>.<table>.<column>.")));
+    }
+    Ok((parts[..3].join("."), parts[3].to_string()))
+}
+
+async fn list_column(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let (table_id, _) = split_column_id(&id)?;
+    tables::load_table(&s, &auth, &table_id, Need::Read)?;
+    Ok(Json(json!(list(&s, &(&auth).into(), Object::Column, &id)?)))
+}
+
+async fn post_column(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (table_id, column) = split_column_id(&id)?;
+    let t = tables::load_table(&s, &auth, &table_id, Need::Write)?;
+    if !s.tables.columns(&t.location())?.contains(&column) {
+        return Err(ApiError::new(Code::ColumnNotExists, format!("Column \"{column}\" not found in table \"{table_id}\".")));
+    }
+    upsert(&s, &(&auth).into(), Object::Column, &id, &provider_of(&p)?, &metadata_items(&p)?)?;
+    Ok((StatusCode::CREATED, Json(json!(list(&s, &(&auth).into(), Object::Column, &id)?))))
+}
+
+async fn delete_column(State(s): State<AppState>, auth: Auth, Path((id, mid)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    let (table_id, _) = split_column_id(&id)?;
+    tables::load_table(&s, &auth, &table_id, Need::Write)?;
+    remove(&s, &(&auth).into(), Object::Column, &id, &mid)?;
+    Ok(StatusCode::NO_CONTENT)
+}

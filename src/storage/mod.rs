@@ -1,0 +1,39 @@
+//! The Storage API (`/v2/storage`): one module per resource, each mounting its own routes.
+//! Every route is also served under `/v2/storage/branch/{id|default}/` and with a trailing
+//! slash (see `http::normalize_request`).
+pub mod auth;
+pub mod bootstrap;
+pub mod branches;
+pub mod buckets;
+pub mod components;
+pub mod configurations;
+pub mod events;
+pub mod files;
+pub mod index;
+pub mod jobs;
+pub mod metadata;
+pub mod tables;
+pub mod tickets;
+pub mod tokens;
+pub mod triggers;
+
+use axum::Router;
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(index::routes())
+        .merge(tokens::routes())
+        .merge(buckets::routes())
+        .merge(tables::routes())
+        .merge(jobs::routes())
+        .merge(files::routes())
+        .merge(events::routes())
+        .merge(metadata::routes())
+        .merge(components::routes())
+        .merge(configurations::routes())
+        .merge(branches::routes())
+        .merge(triggers::routes())
+        .merge(tickets::routes())
+}

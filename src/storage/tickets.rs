@@ -1,0 +1,8 @@
+//! Placeholder until the components/configurations work lands.
+use axum::Router;
+
+use crate::app::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}

@@ -1,0 +1,275 @@
+//! Tokens: verify, list, create, detail, update, delete, refresh. Only hashes are stored.
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rusqlite::OptionalExtension;
+use serde_json::{Map, Value, json};
+
+use super::auth::{Auth, TOKEN_COLUMNS, TokenRecord, hash_token, new_token_secret};
+use super::buckets;
+use crate::app::AppState;
+use crate::http::{ApiError, ApiResult, Code, Params, iso, now_iso};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2/storage/tokens/verify", get(verify))
+        .route("/v2/storage/tokens", get(list).post(create))
+        .route("/v2/storage/tokens/{id}", get(detail).put(update).delete(remove))
+        .route("/v2/storage/tokens/{id}/refresh", post(refresh))
+}
+
+pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> Value {
+    let mut o = Map::new();
+    o.insert("id".into(), json!(t.id.to_string()));
+    if let Some(s) = secret {
+        o.insert("token".into(), json!(s));
+    }
+    let expires = t.expires.and_then(|e| chrono::DateTime::from_timestamp(e, 0)).map(iso);
+    let perms: Value = if t.is_master || t.can_manage_buckets {
+        let all = buckets::all_bucket_ids(state, t.project_id).unwrap_or_default();
+        Value::Object(all.into_iter().map(|b| (b, json!("manage"))).collect())
+    } else {
+        Value::Object(t.bucket_permissions.clone())
+    };
+    let perms = match perms {
+        Value::Object(m) if m.is_empty() => json!([]),
+        p => p,
+    };
+    o.extend(
+        json!({
+            "description": t.description,
+            "created": t.created,
+            "refreshed": t.refreshed,
+            "uri": format!("{}/tokens/{}", state.storage_url(), t.id),
+            "isMasterToken": t.is_master,
+            "canManageBuckets": t.is_master || t.can_manage_buckets,
+            "canManageTokens": t.is_master || t.can_manage_tokens,
+            "canReadAllFileUploads": t.is_master || t.can_read_all_file_uploads,
+            "canPurgeTrash": t.is_master || t.can_purge_trash,
+            "canManageProtectedDefaultBranch": t.can_manage_protected_default_branch,
+            "canCreateJobs": t.is_master || t.can_create_jobs,
+            "expires": expires,
+            "isExpired": t.is_expired(),
+            "isDisabled": false,
+            "isBYODB": false,
+            "dailyCapacity": 0,
+            "bucketPermissions": perms,
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+    );
+    if let Some(creator) = t.creator_token_id {
+        o.insert("creatorToken".into(), json!({"id": creator, "description": t.creator_description}));
+    }
+    if let Some(access) = &t.component_access {
+        o.insert("componentAccess".into(), json!(access));
+    }
+    if t.is_master {
+        o.insert(
+            "admin".into(),
+            json!({"id": t.id, "name": "kbstack admin", "features": [], "isOrganizationMember": true, "role": "admin", "isActivated": true}),
+        );
+    }
+    o.insert("organization".into(), json!({"id": "1"}));
+    o.insert("owner".into(), owner_json(state, t.project_id));
+    Value::Object(o)
+}
+
+fn owner_json(state: &AppState, project_id: i64) -> Value {
+    let (name, created) = state
+        .meta
+        .with(|c| c.query_row("SELECT name, created FROM projects WHERE id = ?1", [project_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))))
+        .unwrap_or_else(|_| ("kbstack".into(), now_iso()));
+    let (rows, bytes) = state.tables.project_stats(project_id).unwrap_or((0, 0));
+    json!({
+        "id": project_id,
+        "name": name,
+        "type": "production",
+        "region": "local",
+        "created": created,
+        "expires": null,
+        "features": ["kbstack"],
+        "dataSizeBytes": bytes,
+        "rowsCount": rows,
+        "hasMysql": false, "hasSynapse": false, "hasRedshift": false, "hasSnowflake": true,
+        "hasExasol": false, "hasTeradata": false, "hasBigquery": false,
+        "defaultBackend": "snowflake",
+        "hasTryModeOn": "0",
+        "limits": {
+            "storage.dataSizeBytes": {"name": "storage.dataSizeBytes", "value": 1_000_000_000_000i64},
+            "components.jobsParallelism": {"name": "components.jobsParallelism", "value": 10}
+        },
+        "metrics": {
+            "storage.dataSizeBytes": {"name": "storage.dataSizeBytes", "value": bytes},
+            "storage.rowsCount": {"name": "storage.rowsCount", "value": rows}
+        },
+        "isDisabled": false,
+        "billedMonthlyPrice": null,
+        "dataRetentionTimeInDays": 7,
+        "assignedBackends": ["snowflake"],
+        "fileStorageProvider": "azure",
+    })
+}
+
+async fn verify(State(state): State<AppState>, auth: Auth) -> Json<Value> {
+    Json(token_json(&state, &auth.token, Some(&auth.secret)))
+}
+
+pub fn load_token(state: &AppState, project_id: i64, id: &str) -> ApiResult<TokenRecord> {
+    let not_found = || ApiError::new(Code::TokenNotFound, format!("Token {id} not found"));
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::validation(format!("Argument \"id\" is expected to be type \"int\", value \"{id}\" given.")))?;
+    state
+        .meta
+        .with(|c| {
+            c.query_row(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1 AND project_id = ?2 AND disabled = 0"),
+                [id, project_id],
+                TokenRecord::from_row,
+            )
+            .optional()
+        })?
+        .ok_or_else(not_found)
+}
+
+async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+    auth.require_manage_tokens()?;
+    let tokens = state.meta.with(|c| {
+        let mut st = c.prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE project_id = ?1 AND disabled = 0 ORDER BY id"))?;
+        st.query_map([auth.project_id], TokenRecord::from_row)?.collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(Json(Value::Array(tokens.iter().map(|t| token_json(&state, t, None)).collect())))
+}
+
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let token = load_token(&state, auth.project_id, &id)?;
+    if token.id != auth.token.id {
+        auth.require_manage_tokens()?;
+    }
+    Ok(Json(token_json(&state, &token, None)))
+}
+
+/// `bucketPermissions` as sent: an object `{bucketId: read|write}` (JSON or `bucketPermissions[in.c-x]=read`).
+fn parse_bucket_permissions(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Option<Map<String, Value>>> {
+    let Some(v) = p.get("bucketPermissions") else { return Ok(None) };
+    let map = match v {
+        Value::Object(m) => m.clone(),
+        Value::Array(a) if a.is_empty() => Map::new(),
+        _ => return Err(ApiError::validation("Invalid request:\n - bucketPermissions: This value should be an object.")),
+    };
+    for (bucket, level) in &map {
+        match level.as_str() {
+            Some("read") | Some("write") => {}
+            _ => {
+                return Err(ApiError::new(
+                    Code::InvalidPermissions,
+                    format!("Invalid permission \"{}\" for bucket \"{bucket}\". Allowed: read, write.", level),
+                ));
+            }
+        }
+        buckets::load_bucket(state, auth.project_id, auth.branch_id, bucket)?;
+    }
+    Ok(Some(map))
+}
+
+async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+    auth.require_manage_tokens()?;
+    let perms = parse_bucket_permissions(&state, &auth, &p)?.unwrap_or_default();
+    let description = p.str("description").unwrap_or_else(|| format!("Created by {}", auth.token.description));
+    let expires = match p.int("expiresIn")? {
+        Some(s) if s <= 0 => return Err(ApiError::validation("Invalid request:\n - expiresIn: must be a positive number of seconds.")),
+        Some(s) => Some(chrono::Utc::now().timestamp() + s),
+        None => None,
+    };
+    let component_access = if p.has("componentAccess") { Some(p.list("componentAccess")) } else { None };
+    let flags = [
+        p.flag("canManageBuckets")?,
+        p.flag("canReadAllFileUploads")?,
+        p.flag("canPurgeTrash")?,
+        p.flag("canManageProtectedDefaultBranch")?,
+        p.flag("canCreateJobs")?,
+        p.flag("canManageTokens")?,
+    ];
+    let now = now_iso();
+    let (id, secret) = state.meta.tx(|tx| {
+        tx.execute(
+            "INSERT INTO tokens (project_id, hash, description, can_manage_buckets, can_read_all_file_uploads, can_purge_trash, \
+             can_manage_protected_default_branch, can_create_jobs, can_manage_tokens, bucket_permissions, component_access, expires, \
+             created, refreshed, creator_token_id, creator_description) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15)",
+            rusqlite::params![
+                auth.project_id,
+                format!("pending-{}", uuid::Uuid::new_v4()),
+                description,
+                flags[0], flags[1], flags[2], flags[3], flags[4], flags[5],
+                Value::Object(perms.clone()).to_string(),
+                component_access.as_ref().map(|a| json!(a).to_string()),
+                expires,
+                now,
+                auth.token.id,
+                auth.token.description,
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        let secret = new_token_secret(auth.project_id, id);
+        tx.execute("UPDATE tokens SET hash = ?1 WHERE id = ?2", rusqlite::params![hash_token(&secret), id])?;
+        Ok((id, secret))
+    })?;
+    let token = load_token(&state, auth.project_id, &id.to_string())?;
+    Ok((StatusCode::CREATED, Json(token_json(&state, &token, Some(&secret)))))
+}
+
+async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
+    auth.require_manage_tokens()?;
+    let token = load_token(&state, auth.project_id, &id)?;
+    let perms = parse_bucket_permissions(&state, &auth, &p)?;
+    state.meta.tx(|tx| {
+        if let Some(d) = p.str("description") {
+            tx.execute("UPDATE tokens SET description = ?1 WHERE id = ?2", rusqlite::params![d, token.id])?;
+        }
+        if let Some(perms) = &perms {
+            tx.execute("UPDATE tokens SET bucket_permissions = ?1 WHERE id = ?2", rusqlite::params![Value::Object(perms.clone()).to_string(), token.id])?;
+        }
+        if p.has("componentAccess") {
+            tx.execute("UPDATE tokens SET component_access = ?1 WHERE id = ?2", rusqlite::params![json!(p.list("componentAccess")).to_string(), token.id])?;
+        }
+        for (key, column) in [
+            ("canReadAllFileUploads", "can_read_all_file_uploads"),
+            ("canPurgeTrash", "can_purge_trash"),
+            ("canManageProtectedDefaultBranch", "can_manage_protected_default_branch"),
+            ("canCreateJobs", "can_create_jobs"),
+        ] {
+            if let Some(v) = p.bool(key)? {
+                tx.execute(&format!("UPDATE tokens SET {column} = ?1 WHERE id = ?2"), rusqlite::params![v, token.id])?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(Json(token_json(&state, &load_token(&state, auth.project_id, &id)?, None)))
+}
+
+async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let token = load_token(&state, auth.project_id, &id)?;
+    if token.id != auth.token.id {
+        auth.require_manage_tokens()?;
+    }
+    if token.is_master {
+        return Err(ApiError::validation("Master token cannot be deleted."));
+    }
+    state.meta.with(|c| c.execute("DELETE FROM tokens WHERE id = ?1", [token.id]))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn refresh(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let token = load_token(&state, auth.project_id, &id)?;
+    if token.id != auth.token.id {
+        auth.require_manage_tokens()?;
+    }
+    let secret = new_token_secret(auth.project_id, token.id);
+    state.meta.with(|c| {
+        c.execute("UPDATE tokens SET hash = ?1, refreshed = ?2 WHERE id = ?3", rusqlite::params![hash_token(&secret), now_iso(), token.id])
+    })?;
+    Ok(Json(token_json(&state, &load_token(&state, auth.project_id, &id)?, Some(&secret))))
+}
