@@ -1,0 +1,148 @@
+//! Test harness: starts the real `kbstack` binary on port 0 with a fresh temporary data dir.
+#![allow(dead_code)]
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const MASTER_TOKEN: &str = "1-1-kbstacktestmastertoken0000000000000000";
+
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub client: reqwest::blocking::Client,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_in(&dir);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Start on an existing data dir (restart tests keep the directory alive themselves).
+    pub fn start_in(dir: &std::path::Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kbstack"))
+            .arg("serve")
+            .env("KBSTACK_DATA_DIR", dir)
+            .env("KBSTACK_LISTEN", "127.0.0.1:0")
+            .env("KBSTACK_MASTER_TOKEN", MASTER_TOKEN)
+            .env_remove("KBSTACK_PUBLIC_URL")
+            .env("KBSTACK_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn kbstack");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut url = String::new();
+        while Instant::now() < deadline {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                panic!("kbstack exited before printing its URL");
+            }
+            if let Some(rest) = line.trim().strip_prefix("kbstack listening on ") {
+                url = rest.to_string();
+                break;
+            }
+        }
+        assert!(!url.is_empty(), "no URL printed");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
+        Server { child, url, data_dir: dir.to_path_buf(), _tmp: None, client }
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/v2/storage/{}", self.url, path.trim_start_matches('/'))
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.client.get(self.api(path)).header("X-StorageApi-Token", MASTER_TOKEN))
+    }
+
+    pub fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+        self.send(self.client.get(self.api(path)).header("X-StorageApi-Token", token))
+    }
+
+    pub fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.client.post(self.api(path)).header("X-StorageApi-Token", MASTER_TOKEN).json(&body))
+    }
+
+    pub fn post_json_as(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.client.post(self.api(path)).header("X-StorageApi-Token", token).json(&body))
+    }
+
+    pub fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let body: String = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send(
+            self.client
+                .post(self.api(path))
+                .header("X-StorageApi-Token", MASTER_TOKEN)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body),
+        )
+    }
+
+    pub fn put_json(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.client.put(self.api(path)).header("X-StorageApi-Token", MASTER_TOKEN).json(&body))
+    }
+
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(self.client.delete(self.api(path)).header("X-StorageApi-Token", MASTER_TOKEN))
+    }
+
+    pub fn send(&self, req: reqwest::blocking::RequestBuilder) -> (u16, Value) {
+        let resp = req.send().expect("request");
+        let status = resp.status().as_u16();
+        if let Some(ct) = resp.headers().get("content-type") {
+            if status != 204 && ct.to_str().unwrap_or("").contains("json") {
+                assert_eq!(ct, "application/json", "JSON responses carry exactly application/json");
+            }
+        }
+        let text = resp.text().unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    /// Poll a storage job until it finishes.
+    pub fn wait_job(&self, job: &Value) -> Value {
+        let id = job["id"].as_i64().expect("job id");
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let (status, j) = self.get(&format!("jobs/{id}"));
+            assert_eq!(status, 200, "{j}");
+            if j["status"] == "success" || j["status"] == "error" {
+                return j;
+            }
+            assert!(Instant::now() < deadline, "job {id} did not finish");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
