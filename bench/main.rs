@@ -1,0 +1,899 @@
+//! kbstack benchmark: table loads and exports through the real `kbstack serve`, side by side with
+//! the same work done by DuckDB in-process (the engine kbstack runs on, i.e. the practical limit).
+//!
+//! Phases (each repeated `--runs` times, medians reported):
+//!  1. import: a ~1 GB CSV into a new table, end to end (files/prepare, Put Block + Put Block List,
+//!     tables-async, job polling) vs `CREATE TABLE t AS SELECT * FROM read_csv(…, all_varchar=true)`;
+//!  2. incremental PK load: 1M rows (10% changed keys, 10% new keys, 80% unchanged) into a 5M-row
+//!     table with primary key `id`, end to end (upload + import-async incremental) vs the same upsert
+//!     in DuckDB (two formulations; the faster one is the reference);
+//!  3. export: export-async gzip of that table vs `COPY (SELECT * FROM t) TO 'x.csv.gz'`;
+//!  4. peak server RSS (`VmHWM` of the server process).
+//!
+//! Run through `./bench/run` (builds, runs, records BENCHMARKS.md). Progress goes to stderr.
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use base64::Engine;
+use clap::Parser;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "1-1-kbstackbenchmastertoken00000000000000000";
+const BLOCK_BYTES: usize = 16 * 1024 * 1024;
+const FULL_CSV_BYTES: f64 = 1.0e9;
+const FULL_BASE_ROWS: f64 = 5.0e6;
+const FULL_DELTA_ROWS: f64 = 1.0e6;
+const POLL: Duration = Duration::from_millis(25);
+/// "< 1 GB": DuckDB's own unit (its `memory_limit = '1GB'` is 10^9 bytes).
+const RSS_TARGET_BYTES: u64 = 1_000_000_000;
+
+#[derive(Parser, Debug)]
+#[command(about = "kbstack load/export benchmark against raw DuckDB")]
+struct Args {
+    /// Data size factor: 1 = ~1 GB import CSV, 5M-row table, 1M-row incremental file.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Repetitions of each timed phase (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// The kbstack binary (default: `../kbstack` next to this example's directory).
+    #[arg(long)]
+    kbstack: Option<PathBuf>,
+    /// Where data, the server's data dir and the DuckDB files go (default: a temp dir, removed after).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Insert/replace this run's section in the given markdown file (BENCHMARKS.md).
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// The command line to show in the record (bench/run passes its own).
+    #[arg(long)]
+    command: Option<String>,
+    /// Source revision to show in the record.
+    #[arg(long)]
+    rev: Option<String>,
+}
+
+// ---------------------------------------------------------------- progress
+
+fn t0() -> Instant {
+    static T0: OnceLock<Instant> = OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
+macro_rules! progress {
+    ($($arg:tt)*) => {
+        eprintln!("[{:>7.1}s] {}", t0().elapsed().as_secs_f64(), format!($($arg)*))
+    };
+}
+
+// ---------------------------------------------------------------- data
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+const FIRST: [&str; 16] = [
+    "Alice", "Bohumil", "Carla", "David", "Eva", "Frantisek", "Greta", "Hana", "Ivan", "Jana", "Karel", "Lucie", "Martin",
+    "Nina", "Otakar", "Petra",
+];
+const LAST: [&str; 16] = [
+    "Novak", "Svoboda", "Novotna", "Dvorak", "Cerna", "Prochazka", "Kucera", "Vesela", "Horak", "Nemcova", "Marek",
+    "Pospisil", "Hajek", "Jelinek", "Kral", "Ruzicka",
+];
+const CITIES: [&str; 16] = [
+    "Prague", "Brno", "Ostrava", "Plzen", "Liberec", "Olomouc", "Usti", "Hradec", "Pardubice", "Zlin", "Havirov",
+    "Kladno", "Most", "Opava", "Jihlava", "Teplice",
+];
+const WORDS: [&str; 32] = [
+    "order", "shipped", "returned", "customer", "invoice", "paid", "pending", "warehouse", "express", "standard",
+    "discount", "coupon", "gift", "priority", "delayed", "damaged", "replacement", "refund", "online", "store",
+    "mobile", "partner", "wholesale", "retail", "subscription", "renewal", "trial", "premium", "basic", "bundle",
+    "sample", "loyalty",
+];
+
+pub const HEADER: &str = "id,name,city,comment,amount,quantity\n";
+
+/// One CSV row; its values depend only on (id, version), so an unchanged row is byte-identical.
+/// About 1 row in 20 has a quoted comment containing commas, 1 in 100 an escaped double quote.
+fn write_row(out: &mut Vec<u8>, id: u64, version: u64) {
+    let h = mix(id.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ version.wrapping_mul(0x9E37_79B9));
+    let comma = (h >> 20) % 20 == 0;
+    let quote = (h >> 26) % 100 == 0;
+    let words = 3 + (h >> 12) % 8;
+    write!(out, "{id},{} {},{},", FIRST[(h & 15) as usize], LAST[((h >> 4) & 15) as usize], CITIES[((h >> 8) & 15) as usize])
+        .unwrap();
+    if comma || quote {
+        out.push(b'"');
+    }
+    let mut w = h;
+    for i in 0..words {
+        w = mix(w);
+        if i > 0 {
+            out.extend_from_slice(if comma && i == 1 { b", " } else { b" " });
+        }
+        if quote && i == 1 {
+            out.extend_from_slice(b"\"\"");
+            out.extend_from_slice(WORDS[(w & 31) as usize].as_bytes());
+            out.extend_from_slice(b"\"\"");
+        } else {
+            out.extend_from_slice(WORDS[(w & 31) as usize].as_bytes());
+        }
+    }
+    if comma || quote {
+        out.push(b'"');
+    }
+    let cents = (h >> 32) % 10_000_000;
+    writeln!(out, ",{}.{:02},{}", cents / 100, cents % 100, (h >> 56) % 200).unwrap();
+}
+
+struct CsvWriter {
+    w: BufWriter<File>,
+    buf: Vec<u8>,
+    bytes: u64,
+    rows: u64,
+}
+
+impl CsvWriter {
+    fn create(path: &Path) -> Result<CsvWriter> {
+        let mut w = BufWriter::with_capacity(4 << 20, File::create(path).with_context(|| format!("creating {}", path.display()))?);
+        w.write_all(HEADER.as_bytes())?;
+        Ok(CsvWriter { w, buf: Vec::with_capacity(256), bytes: HEADER.len() as u64, rows: 0 })
+    }
+
+    fn row(&mut self, id: u64, version: u64) -> Result<()> {
+        self.buf.clear();
+        write_row(&mut self.buf, id, version);
+        self.w.write_all(&self.buf)?;
+        self.bytes += self.buf.len() as u64;
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(u64, u64)> {
+        self.w.flush()?;
+        Ok((self.bytes, self.rows))
+    }
+}
+
+struct DataSet {
+    big: PathBuf,
+    big_bytes: u64,
+    big_rows: u64,
+    base: PathBuf,
+    base_bytes: u64,
+    base_rows: u64,
+    delta: PathBuf,
+    delta_bytes: u64,
+    delta_rows: u64,
+    delta_changed: u64,
+    delta_new: u64,
+    /// An id whose values the delta changes, and its new `amount` (spot check after the load).
+    changed_sample: (u64, String),
+}
+
+/// The `amount` value of a generated row (the second-to-last field, never quoted).
+fn amount_of(row: &[u8]) -> String {
+    let s = String::from_utf8_lossy(row);
+    s.trim_end().rsplit(',').nth(1).unwrap_or_default().to_string()
+}
+
+fn generate(dir: &Path, scale: f64) -> Result<DataSet> {
+    let target = (FULL_CSV_BYTES * scale).max(10_000.0) as u64;
+    let big = dir.join("import.csv");
+    progress!("generating {} (~{:.0} MB)", big.display(), target as f64 / 1e6);
+    let started = Instant::now();
+    let mut w = CsvWriter::create(&big)?;
+    let mut next_report = target / 10;
+    let mut id = 0u64;
+    while w.bytes < target {
+        id += 1;
+        w.row(id, 0)?;
+        if w.bytes >= next_report {
+            progress!("  {:>3.0}% ({:.0} MB, {} rows)", 100.0 * w.bytes as f64 / target as f64, w.bytes as f64 / 1e6, w.rows);
+            next_report += target / 10;
+        }
+    }
+    let (big_bytes, big_rows) = w.finish()?;
+    progress!("generated {big_rows} rows, {:.0} MB in {:.1}s", big_bytes as f64 / 1e6, started.elapsed().as_secs_f64());
+
+    let base_rows_wanted = (FULL_BASE_ROWS * scale).round().max(100.0) as u64;
+    let delta_rows_wanted = (FULL_DELTA_ROWS * scale).round().max(20.0) as u64;
+    let base = dir.join("base.csv");
+    progress!("generating {} ({base_rows_wanted} rows)", base.display());
+    let mut w = CsvWriter::create(&base)?;
+    for id in 1..=base_rows_wanted {
+        w.row(id, 0)?;
+    }
+    let (base_bytes, base_rows) = w.finish()?;
+
+    // Delta: row i targets existing key 1 + i*stride; i%10 == 0 changes it, i%10 == 1 is a new
+    // key instead, the rest repeat the stored row unchanged. Keys are distinct.
+    let stride = (base_rows / delta_rows_wanted).max(1);
+    ensure!(stride * delta_rows_wanted <= base_rows, "base table too small for the delta");
+    let delta = dir.join("delta.csv");
+    progress!("generating {} ({delta_rows_wanted} rows: 10% changed, 10% new, 80% unchanged)", delta.display());
+    let mut w = CsvWriter::create(&delta)?;
+    let (mut changed, mut new) = (0, 0);
+    let mut changed_sample = None;
+    for i in 0..delta_rows_wanted {
+        match i % 10 {
+            0 => {
+                let id = 1 + i * stride;
+                w.row(id, 1)?;
+                changed += 1;
+                if changed_sample.is_none() && i >= delta_rows_wanted / 2 {
+                    let mut row = Vec::new();
+                    write_row(&mut row, id, 1);
+                    changed_sample = Some((id, amount_of(&row)));
+                }
+            }
+            1 => {
+                new += 1;
+                w.row(base_rows + new, 0)?;
+            }
+            _ => w.row(1 + i * stride, 0)?,
+        }
+    }
+    let (delta_bytes, delta_rows) = w.finish()?;
+    progress!(
+        "generated base {base_rows} rows ({:.0} MB), delta {delta_rows} rows ({:.0} MB)",
+        base_bytes as f64 / 1e6,
+        delta_bytes as f64 / 1e6
+    );
+    Ok(DataSet {
+        big,
+        big_bytes,
+        big_rows,
+        base,
+        base_bytes,
+        base_rows,
+        delta,
+        delta_bytes,
+        delta_rows,
+        delta_changed: changed,
+        delta_new: new,
+        changed_sample: changed_sample.ok_or_else(|| anyhow!("no changed row sampled"))?,
+    })
+}
+
+// ---------------------------------------------------------------- kbstack server
+
+struct Server {
+    child: Child,
+    url: String,
+    client: reqwest::blocking::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn check(status: u16, body: &Value, what: &str) -> Result<()> {
+    if !(200..300).contains(&status) {
+        bail!("{what}: HTTP {status}: {body}");
+    }
+    Ok(())
+}
+
+impl Server {
+    fn start(bin: &Path, data_dir: &Path) -> Result<Server> {
+        ensure!(bin.exists(), "kbstack binary {} not found (build it first, or pass --kbstack)", bin.display());
+        let mut child = Command::new(bin)
+            .arg("serve")
+            .env("KBSTACK_DATA_DIR", data_dir)
+            .env("KBSTACK_LISTEN", "127.0.0.1:0")
+            .env("KBSTACK_MASTER_TOKEN", TOKEN)
+            .env_remove("KBSTACK_PUBLIC_URL")
+            .env("KBSTACK_LOG", std::env::var("KBSTACK_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut reader = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let url = loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                bail!("kbstack exited before printing its URL");
+            }
+            if let Some(rest) = line.trim().strip_prefix("kbstack listening on ") {
+                break rest.to_string();
+            }
+            ensure!(Instant::now() < deadline, "kbstack printed no URL");
+        };
+        std::thread::spawn(move || for _ in reader.lines() {});
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(3600)).build()?;
+        Ok(Server { child, url, client })
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!("{}/v2/storage/{}", self.url, path.trim_start_matches('/'))
+    }
+
+    fn send(&self, req: reqwest::blocking::RequestBuilder) -> Result<(u16, Value)> {
+        let resp = req.header("X-StorageApi-Token", TOKEN).send()?;
+        let status = resp.status().as_u16();
+        let text = resp.text()?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    }
+
+    fn get(&self, path: &str) -> Result<Value> {
+        let (status, body) = self.send(self.client.get(self.api(path)))?;
+        check(status, &body, &format!("GET {path}"))?;
+        Ok(body)
+    }
+
+    fn post(&self, path: &str, body: Value) -> Result<Value> {
+        let (status, resp) = self.send(self.client.post(self.api(path)).json(&body))?;
+        check(status, &resp, &format!("POST {path}"))?;
+        Ok(resp)
+    }
+
+    fn delete(&self, path: &str) -> Result<()> {
+        let (status, body) = self.send(self.client.delete(self.api(path)))?;
+        check(status, &body, &format!("DELETE {path}"))
+    }
+
+    /// Poll the job until it ends; an `error` job is an error of the benchmark.
+    fn wait_job(&self, job: &Value, what: &str) -> Result<Value> {
+        let id = job["id"].as_i64().ok_or_else(|| anyhow!("{what}: no job id in {job}"))?;
+        let started = Instant::now();
+        let mut next_report = Duration::from_secs(10);
+        let mut j = job.clone();
+        loop {
+            match j["status"].as_str() {
+                Some("success") => return Ok(j),
+                Some("error") => bail!("{what}: job {id} failed: {}", j["error"]),
+                _ => {}
+            }
+            if started.elapsed() >= next_report {
+                progress!("    {what}: job {id} {} for {:.0}s", j["status"].as_str().unwrap_or("?"), started.elapsed().as_secs_f64());
+                next_report += Duration::from_secs(10);
+            }
+            std::thread::sleep(POLL);
+            j = self.get(&format!("jobs/{id}"))?;
+        }
+    }
+
+    /// Start a job with `POST path` and wait for its success.
+    fn run_job(&self, path: &str, body: Value, what: &str) -> Result<Value> {
+        let job = self.post(path, body)?;
+        self.wait_job(&job, what)
+    }
+
+    /// files/prepare + Put Block (16 MiB blocks read from disk) + Put Block List; the file id.
+    fn upload(&self, path: &Path, verbose: bool) -> Result<i64> {
+        let size = std::fs::metadata(path)?.len();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("data.csv");
+        let prepared = self.post("files/prepare", json!({"name": name, "sizeBytes": size}))?;
+        let file_id = prepared["id"].as_i64().ok_or_else(|| anyhow!("files/prepare: no id in {prepared}"))?;
+        let params = &prepared["absUploadParams"];
+        let blob = params["blobName"].as_str().ok_or_else(|| anyhow!("files/prepare: no absUploadParams.blobName"))?;
+        let container = params["container"].as_str().ok_or_else(|| anyhow!("files/prepare: no absUploadParams.container"))?;
+        let conn = params["absCredentials"]["SASConnectionString"]
+            .as_str()
+            .ok_or_else(|| anyhow!("files/prepare: no absCredentials.SASConnectionString"))?;
+        let (mut endpoint, mut sas) = (None, None);
+        for part in conn.split(';') {
+            match part.split_once('=') {
+                Some(("BlobEndpoint", v)) => endpoint = Some(v.trim_end_matches('/').to_string()),
+                Some(("SharedAccessSignature", v)) => sas = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        let (endpoint, sas) = endpoint.zip(sas).ok_or_else(|| anyhow!("unexpected connection string {conn}"))?;
+        const SEGMENT: &percent_encoding::AsciiSet =
+            &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+        let blob_url = format!("{endpoint}/{container}/{}", percent_encoding::utf8_percent_encode(blob, SEGMENT));
+
+        let mut file = File::open(path)?;
+        let blocks = size.div_ceil(BLOCK_BYTES as u64).max(1);
+        let mut ids = Vec::new();
+        let mut sent = 0u64;
+        let mut next_report = blocks / 4;
+        loop {
+            let mut buf = Vec::with_capacity(BLOCK_BYTES);
+            (&mut file).take(BLOCK_BYTES as u64).read_to_end(&mut buf)?;
+            if buf.is_empty() && !ids.is_empty() {
+                break;
+            }
+            let n = buf.len();
+            let id = base64::engine::general_purpose::STANDARD.encode(format!("block-{:08}", ids.len()));
+            let url = format!("{blob_url}?comp=block&blockid={}&{sas}", percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC));
+            let resp = self.client.put(&url).header("x-ms-version", "2021-08-06").body(buf).send()?;
+            let status = resp.status().as_u16();
+            ensure!(status == 201, "Put Block {}: HTTP {status}: {}", ids.len(), resp.text().unwrap_or_default());
+            ids.push(id);
+            sent += n as u64;
+            if verbose && blocks >= 8 && ids.len() as u64 >= next_report && sent < size {
+                progress!("    uploaded {}/{blocks} blocks ({:.0} MB)", ids.len(), sent as f64 / 1e6);
+                next_report += blocks / 4;
+            }
+            if n < BLOCK_BYTES {
+                break;
+            }
+        }
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
+        for id in &ids {
+            xml.push_str(&format!("<Latest>{id}</Latest>"));
+        }
+        xml.push_str("</BlockList>");
+        let resp = self
+            .client
+            .put(format!("{blob_url}?comp=blocklist&{sas}"))
+            .header("x-ms-version", "2021-08-06")
+            .header("Content-Type", "application/xml")
+            .body(xml)
+            .send()?;
+        let status = resp.status().as_u16();
+        ensure!(status == 201, "Put Block List: HTTP {status}: {}", resp.text().unwrap_or_default());
+        ensure!(sent == size, "uploaded {sent} of {size} bytes");
+        Ok(file_id)
+    }
+
+    fn table_rows(&self, table_id: &str) -> Result<u64> {
+        let t = self.get(&format!("tables/{table_id}"))?;
+        t["rowsCount"].as_u64().ok_or_else(|| anyhow!("table {table_id}: no rowsCount in {t}"))
+    }
+
+    fn vm_hwm(&self) -> Option<u64> {
+        proc_status_kib(self.child.id(), "VmHWM").map(|k| k * 1024)
+    }
+}
+
+fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
+}
+
+// ---------------------------------------------------------------- raw DuckDB
+
+fn lit(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "''"))
+}
+
+fn duck(path: &Path) -> Result<duckdb::Connection> {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(path.with_extension("duckdb.wal"));
+    Ok(duckdb::Connection::open(path)?)
+}
+
+fn count(conn: &duckdb::Connection, table: &str) -> Result<u64> {
+    let n: i64 = conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+    Ok(n as u64)
+}
+
+fn remove_db(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(format!("{}.wal", path.display()));
+}
+
+// ---------------------------------------------------------------- measurements
+
+#[derive(Default, Clone)]
+struct Samples(Vec<f64>);
+
+impl Samples {
+    fn push(&mut self, d: Duration) {
+        self.0.push(d.as_secs_f64());
+    }
+    fn median(&self) -> f64 {
+        let mut v = self.0.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        match v.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    }
+    fn runs(&self) -> String {
+        self.0.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(Duration, T)> {
+    let start = Instant::now();
+    let v = f()?;
+    Ok((start.elapsed(), v))
+}
+
+#[derive(Default)]
+struct Results {
+    // import
+    kb_import: Samples,
+    kb_import_upload: Samples,
+    kb_import_job: Samples,
+    raw_import: Samples,
+    // incremental
+    kb_pk_full_load: Samples,
+    kb_incr: Samples,
+    kb_incr_upload: Samples,
+    kb_incr_job: Samples,
+    raw_pk_full_load: Samples,
+    raw_incr_replace: Samples,
+    raw_incr_update: Samples,
+    kb_rows_after: u64,
+    raw_rows_after: u64,
+    // export
+    kb_export: Samples,
+    raw_export: Samples,
+    kb_export_bytes: u64,
+    raw_export_bytes: u64,
+    // memory
+    hwm_after: Vec<(&'static str, u64)>,
+    bench_hwm: u64,
+}
+
+fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
+    let data = generate(work, args.scale)?;
+    let mut r = Results::default();
+
+    let data_dir = work.join("kbstack-data");
+    std::fs::create_dir_all(&data_dir)?;
+    progress!("starting {}", bin.display());
+    let server = Server::start(bin, &data_dir)?;
+    progress!("kbstack listening on {}", server.url);
+    server.post("buckets", json!({"name": "bench", "stage": "in"}))?;
+    let bucket = "in.c-bench";
+
+    // ------------------------------------------------------------ 1. import
+    for run in 1..=args.runs {
+        progress!("import run {run}/{}: kbstack (upload {:.0} MB + tables-async)", args.runs, data.big_bytes as f64 / 1e6);
+        let name = format!("import_{run}");
+        let start = Instant::now();
+        let file_id = server.upload(&data.big, true)?;
+        let uploaded = start.elapsed();
+        progress!("    uploaded in {:.1}s; tables-async", uploaded.as_secs_f64());
+        let job = server.run_job(&format!("buckets/{bucket}/tables-async"), json!({"name": name, "dataFileId": file_id}), "tables-async")?;
+        let total = start.elapsed();
+        r.kb_import.push(total);
+        r.kb_import_upload.push(uploaded);
+        r.kb_import_job.push(total - uploaded);
+        let table_id = job["results"]["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{bucket}.{name}"));
+        let rows = server.table_rows(&table_id)?;
+        ensure!(rows == data.big_rows, "kbstack import: table has {rows} rows, expected {}", data.big_rows);
+        progress!("    kbstack import {:.1}s (upload {:.1}s, job {:.1}s), {rows} rows", total.as_secs_f64(), uploaded.as_secs_f64(), (total - uploaded).as_secs_f64());
+        // Keep the disk use flat: the table is not needed any more (untimed).
+        server.delete(&format!("tables/{table_id}"))?;
+
+        progress!("import run {run}/{}: raw DuckDB CREATE TABLE AS read_csv", args.runs);
+        let db = work.join("raw-import.duckdb");
+        let conn = duck(&db)?;
+        let (d, _) = timed(|| {
+            conn.execute_batch(&format!("CREATE TABLE t AS SELECT * FROM read_csv({}, all_varchar = true)", lit(&data.big)))?;
+            Ok(())
+        })?;
+        let rows = count(&conn, "t")?;
+        ensure!(rows == data.big_rows, "raw import: {rows} rows, expected {}", data.big_rows);
+        r.raw_import.push(d);
+        progress!("    raw DuckDB import {:.1}s, {rows} rows", d.as_secs_f64());
+        drop(conn);
+        remove_db(&db);
+    }
+    r.hwm_after.push(("import", server.vm_hwm().unwrap_or(0)));
+
+    // ------------------------------------------------------------ 2. incremental PK load
+    progress!("incremental: uploading the {}-row base file (untimed)", data.base_rows);
+    let base_file = server.upload(&data.base, false)?;
+    let expected_rows = data.base_rows + data.delta_new;
+    let mut pk_table = String::new();
+    let raw_db = work.join("raw-incremental.duckdb");
+    for run in 1..=args.runs {
+        let name = format!("pk_{run}");
+        progress!("incremental run {run}/{}: kbstack full load of {} rows with primaryKey=id (setup)", args.runs, data.base_rows);
+        let (d, job) = timed(|| {
+            server.run_job(
+                &format!("buckets/{bucket}/tables-async"),
+                json!({"name": name, "dataFileId": base_file, "primaryKey": "id"}),
+                "tables-async (PK)",
+            )
+        })?;
+        r.kb_pk_full_load.push(d);
+        let table_id = job["results"]["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{bucket}.{name}"));
+        let rows = server.table_rows(&table_id)?;
+        ensure!(rows == data.base_rows, "kbstack PK load: {rows} rows, expected {}", data.base_rows);
+        progress!("    full load with PK {:.1}s; incremental import-async of {} rows (upload + job)", d.as_secs_f64(), data.delta_rows);
+
+        let start = Instant::now();
+        let delta_file = server.upload(&data.delta, false)?;
+        let uploaded = start.elapsed();
+        let job = server.run_job(
+            &format!("tables/{table_id}/import-async"),
+            json!({"dataFileId": delta_file, "incremental": 1}),
+            "import-async incremental",
+        )?;
+        let total = start.elapsed();
+        r.kb_incr.push(total);
+        r.kb_incr_upload.push(uploaded);
+        r.kb_incr_job.push(total - uploaded);
+        let rows = server.table_rows(&table_id)?;
+        ensure!(rows == expected_rows, "kbstack incremental: {rows} rows afterwards, expected {expected_rows} (job results: {})", job["results"]);
+        r.kb_rows_after = rows;
+        // Spot check: a changed key carries the new value.
+        let (id, amount) = &data.changed_sample;
+        let preview = server.get(&format!("tables/{table_id}/data-preview?format=json&whereColumn=id&whereValues={id}"))?;
+        let got = preview["rows"][0].as_array().and_then(|cells| {
+            cells.iter().find(|c| c["columnName"] == "amount").and_then(|c| c["value"].as_str()).map(str::to_string)
+        });
+        ensure!(got.as_deref() == Some(amount.as_str()), "kbstack incremental: id {id} has amount {got:?}, expected {amount}");
+        progress!("    kbstack incremental {:.1}s (upload {:.1}s, job {:.1}s), {rows} rows", total.as_secs_f64(), uploaded.as_secs_f64(), (total - uploaded).as_secs_f64());
+        if !pk_table.is_empty() {
+            server.delete(&format!("tables/{pk_table}"))?;
+        }
+        pk_table = table_id;
+
+        // Raw DuckDB, formulation 1: PRIMARY KEY + INSERT OR REPLACE.
+        progress!("incremental run {run}/{}: raw DuckDB INSERT OR REPLACE (PRIMARY KEY)", args.runs);
+        let db = work.join("raw-replace.duckdb");
+        let conn = duck(&db)?;
+        let (d, _) = timed(|| {
+            conn.execute_batch(&format!(
+                "CREATE TABLE t (id VARCHAR PRIMARY KEY, name VARCHAR, city VARCHAR, comment VARCHAR, amount VARCHAR, quantity VARCHAR);
+                 INSERT INTO t SELECT * FROM read_csv({}, all_varchar = true);",
+                lit(&data.base)
+            ))?;
+            Ok(())
+        })?;
+        r.raw_pk_full_load.push(d);
+        let (d, _) = timed(|| {
+            conn.execute_batch(&format!("INSERT OR REPLACE INTO t SELECT * FROM read_csv({}, all_varchar = true)", lit(&data.delta)))?;
+            Ok(())
+        })?;
+        let rows = count(&conn, "t")?;
+        ensure!(rows == expected_rows, "raw INSERT OR REPLACE: {rows} rows, expected {expected_rows}");
+        r.raw_incr_replace.push(d);
+        progress!("    raw INSERT OR REPLACE {:.1}s, {rows} rows", d.as_secs_f64());
+        drop(conn);
+        remove_db(&db);
+
+        // Formulation 2: kbstack's semantics without the server: no index, update only changed rows, insert new keys.
+        progress!("incremental run {run}/{}: raw DuckDB UPDATE … FROM + INSERT … WHERE NOT EXISTS", args.runs);
+        let conn = duck(&raw_db)?;
+        conn.execute_batch(&format!("CREATE TABLE t AS SELECT * FROM read_csv({}, all_varchar = true)", lit(&data.base)))?;
+        let (d, updated) = timed(|| {
+            conn.execute_batch(&format!(
+                "BEGIN; CREATE TEMP TABLE s AS SELECT * FROM read_csv({}, all_varchar = true);",
+                lit(&data.delta)
+            ))?;
+            let updated = conn.execute(
+                "UPDATE t SET name = s.name, city = s.city, comment = s.comment, amount = s.amount, quantity = s.quantity
+                 FROM s WHERE t.id = s.id AND (t.name IS DISTINCT FROM s.name OR t.city IS DISTINCT FROM s.city
+                   OR t.comment IS DISTINCT FROM s.comment OR t.amount IS DISTINCT FROM s.amount
+                   OR t.quantity IS DISTINCT FROM s.quantity)",
+                [],
+            )?;
+            conn.execute_batch(
+                "INSERT INTO t SELECT * FROM s WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.id = s.id); DROP TABLE s; COMMIT;",
+            )?;
+            Ok(updated as u64)
+        })?;
+        let rows = count(&conn, "t")?;
+        ensure!(rows == expected_rows, "raw UPDATE+INSERT: {rows} rows, expected {expected_rows}");
+        ensure!(updated == data.delta_changed, "raw UPDATE changed {updated} rows, expected {}", data.delta_changed);
+        r.raw_rows_after = rows;
+        r.raw_incr_update.push(d);
+        progress!("    raw UPDATE+INSERT {:.1}s ({updated} updated), {rows} rows", d.as_secs_f64());
+    }
+    r.hwm_after.push(("incremental", server.vm_hwm().unwrap_or(0)));
+
+    // ------------------------------------------------------------ 3. export
+    let raw = duckdb::Connection::open(&raw_db)?;
+    for run in 1..=args.runs {
+        progress!("export run {run}/{}: kbstack export-async gzip of {pk_table} ({} rows)", args.runs, r.kb_rows_after);
+        let (d, job) = timed(|| server.run_job(&format!("tables/{pk_table}/export-async"), json!({"gzip": 1}), "export-async"))?;
+        r.kb_export.push(d);
+        let file_id = job["results"]["file"]["id"].as_i64().ok_or_else(|| anyhow!("export: no results.file.id in {job}"))?;
+        let file = server.get(&format!("files/{file_id}"))?;
+        r.kb_export_bytes = file["sizeBytes"].as_u64().unwrap_or(0);
+        ensure!(r.kb_export_bytes > 0, "export: file {file_id} has no size: {file}");
+        progress!("    kbstack export {:.1}s, {:.0} MB", d.as_secs_f64(), r.kb_export_bytes as f64 / 1e6);
+        server.delete(&format!("files/{file_id}")).ok();
+
+        progress!("export run {run}/{}: raw DuckDB COPY TO csv.gz", args.runs);
+        let out = work.join("raw-export.csv.gz");
+        let _ = std::fs::remove_file(&out);
+        let (d, _) = timed(|| {
+            raw.execute_batch(&format!("COPY (SELECT * FROM t) TO {} (FORMAT csv, COMPRESSION gzip)", lit(&out)))?;
+            Ok(())
+        })?;
+        r.raw_export.push(d);
+        r.raw_export_bytes = std::fs::metadata(&out)?.len();
+        progress!("    raw DuckDB export {:.1}s, {:.0} MB", d.as_secs_f64(), r.raw_export_bytes as f64 / 1e6);
+        let _ = std::fs::remove_file(&out);
+    }
+    drop(raw);
+    r.hwm_after.push(("export", server.vm_hwm().unwrap_or(0)));
+    r.bench_hwm = proc_status_kib(std::process::id(), "VmHWM").unwrap_or(0) * 1024;
+    Ok((data, r))
+}
+
+// ---------------------------------------------------------------- report
+
+fn machine() -> (String, usize, f64) {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem_kib = proc_meminfo_kib("MemTotal").unwrap_or(0);
+    (cpu, cores, mem_kib as f64 / 1024.0 / 1024.0)
+}
+
+fn proc_meminfo_kib(key: &str) -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    info.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
+}
+
+fn secs(s: f64) -> String {
+    format!("{s:.2} s")
+}
+
+fn mb(b: u64) -> String {
+    format!("{:.0} MB", b as f64 / 1e6)
+}
+
+fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
+    let (cpu, cores, ram) = machine();
+    let date = chrono::Local::now().format("%Y-%m-%d %H:%M %Z");
+    let command = args.command.clone().unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" "));
+    let key = format!("{cpu} / {cores} cores / {command}");
+    let ratio_row = |phase: &str, kb: f64, raw: f64, target: f64| {
+        let ratio = kb / raw;
+        format!(
+            "| {phase} | {} | {} | {ratio:.2}× | ≤ {target}× | {} |\n",
+            secs(kb),
+            secs(raw),
+            if ratio <= target { "yes" } else { "**no**" }
+        )
+    };
+    let raw_incr = r.raw_incr_replace.median().min(r.raw_incr_update.median());
+    let raw_incr_which =
+        if r.raw_incr_replace.median() <= r.raw_incr_update.median() { "INSERT OR REPLACE" } else { "UPDATE+INSERT" };
+    let hwm = r.hwm_after.last().map(|(_, b)| *b).unwrap_or(0);
+
+    let mut s = String::new();
+    s.push_str(&format!("### {date} · scale {} · {} runs\n\n", args.scale, args.runs));
+    s.push_str(&format!("- Command: `{command}`\n"));
+    s.push_str(&format!("- Machine: {cpu}, {cores} cores, {ram:.1} GiB RAM\n"));
+    if let Some(rev) = &args.rev {
+        s.push_str(&format!("- kbstack revision: `{rev}`\n"));
+    }
+    s.push_str(&format!(
+        "- Data: import CSV {} ({} rows, 6 columns); base table {} rows ({}); incremental file {} rows ({}: {} changed, {} new, {} unchanged)\n\n",
+        mb(data.big_bytes),
+        data.big_rows,
+        data.base_rows,
+        mb(data.base_bytes),
+        data.delta_rows,
+        mb(data.delta_bytes),
+        data.delta_changed,
+        data.delta_new,
+        data.delta_rows - data.delta_changed - data.delta_new
+    ));
+    s.push_str("| phase | kbstack median | raw DuckDB median | ratio | target | met? |\n|---|---:|---:|---:|---:|---|\n");
+    s.push_str(&ratio_row(
+        &format!("import {} CSV into a new table (end to end)", mb(data.big_bytes)),
+        r.kb_import.median(),
+        r.raw_import.median(),
+        1.5,
+    ));
+    s.push_str(&ratio_row(
+        &format!("incremental PK load, {} rows into {} (end to end; raw: {raw_incr_which})", data.delta_rows, data.base_rows),
+        r.kb_incr.median(),
+        raw_incr,
+        2.0,
+    ));
+    s.push_str(&ratio_row(
+        &format!("export {} rows to gzipped CSV", r.kb_rows_after),
+        r.kb_export.median(),
+        r.raw_export.median(),
+        1.5,
+    ));
+    s.push_str(&format!(
+        "| peak server RSS (VmHWM at the end) | {} | – | – | < 1 GB | {} |\n\n",
+        mb(hwm),
+        if hwm > 0 && hwm < RSS_TARGET_BYTES { "yes" } else { "**no**" }
+    ));
+    s.push_str("<details><summary>Breakdown (seconds; median, then every run)</summary>\n\n| step | median | runs |\n|---|---:|---|\n");
+    let mut row = |step: &str, x: &Samples| s.push_str(&format!("| {step} | {:.2} | {} |\n", x.median(), x.runs()));
+    row("kbstack import: files/prepare + Put Block ×16 MiB + Put Block List", &r.kb_import_upload);
+    row("kbstack import: tables-async job (POST → success)", &r.kb_import_job);
+    row("raw DuckDB import: CREATE TABLE AS SELECT * FROM read_csv(all_varchar)", &r.raw_import);
+    row("kbstack setup: full load of the base file with primaryKey=id (tables-async)", &r.kb_pk_full_load);
+    row("kbstack incremental: upload", &r.kb_incr_upload);
+    row("kbstack incremental: import-async job (POST → success)", &r.kb_incr_job);
+    row("raw DuckDB setup: CREATE TABLE (id PRIMARY KEY) + INSERT of the base file", &r.raw_pk_full_load);
+    row("raw DuckDB incremental: INSERT OR REPLACE (PRIMARY KEY index)", &r.raw_incr_replace);
+    row("raw DuckDB incremental: stage + UPDATE … FROM (changed rows only) + INSERT … WHERE NOT EXISTS (no index)", &r.raw_incr_update);
+    row("kbstack export: export-async gzip (POST → success)", &r.kb_export);
+    row("raw DuckDB export: COPY (SELECT * FROM t) TO csv.gz", &r.raw_export);
+    s.push('\n');
+    s.push_str(&format!(
+        "Rows afterwards: kbstack {}, raw {}. Export sizes: kbstack {}, raw {}. Server VmHWM after each phase: {}. \
+         Bench process VmHWM (includes raw DuckDB with default settings): {}.\n\n</details>\n",
+        r.kb_rows_after,
+        r.raw_rows_after,
+        mb(r.kb_export_bytes),
+        mb(r.raw_export_bytes),
+        r.hwm_after.iter().map(|(p, b)| format!("{p} {}", mb(*b))).collect::<Vec<_>>().join(", "),
+        mb(r.bench_hwm),
+    ));
+    (key, s)
+}
+
+const RESULTS_MARKER: &str = "<!-- bench results: newest first; ./bench/run inserts a section, or replaces the one with the same machine and command -->";
+
+fn record(path: &Path, key: &str, section: &str) -> Result<()> {
+    let mut doc = std::fs::read_to_string(path).unwrap_or_default();
+    if !doc.contains(RESULTS_MARKER) {
+        if doc.is_empty() {
+            doc.push_str("# Benchmarks\n\n");
+        }
+        doc.push_str(&format!("\n## Results\n\n{RESULTS_MARKER}\n"));
+    }
+    let key = key.replace("--", "-");
+    let begin = format!("<!-- bench-run: {key} -->");
+    let end = "<!-- /bench-run -->";
+    let block = format!("{begin}\n{section}{end}\n");
+    if let Some(start) = doc.find(&begin) {
+        let stop = doc[start..].find(end).map(|i| start + i + end.len()).ok_or_else(|| anyhow!("unterminated section in {}", path.display()))?;
+        let stop = if doc[stop..].starts_with('\n') { stop + 1 } else { stop };
+        doc.replace_range(start..stop, &block);
+    } else {
+        let at = doc.find(RESULTS_MARKER).unwrap() + RESULTS_MARKER.len();
+        doc.insert_str(at, &format!("\n\n{block}"));
+        let at = at + 2 + block.len();
+        // keep exactly one blank line after the inserted block
+        while doc[at..].starts_with("\n\n") {
+            doc.remove(at);
+        }
+        if !doc[at..].is_empty() && !doc[at..].starts_with('\n') {
+            doc.insert(at, '\n');
+        }
+    }
+    std::fs::write(path, doc)?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    t0();
+    let args = Args::parse();
+    ensure!(args.scale > 0.0, "--scale must be positive");
+    ensure!(args.runs >= 1, "--runs must be at least 1");
+    let bin = match &args.kbstack {
+        Some(p) => p.clone(),
+        None => {
+            let exe = std::env::current_exe()?;
+            exe.parent().and_then(Path::parent).map(|d| d.join("kbstack")).ok_or_else(|| anyhow!("cannot locate kbstack"))?
+        }
+    };
+    let work = match &args.work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            tempfile::tempdir_in(dir)?
+        }
+        None => tempfile::tempdir()?,
+    };
+    progress!("work dir {} (removed at the end)", work.path().display());
+    let (data, results) = run(&args, work.path(), &bin)?;
+    let (key, section) = report(&args, &data, &results);
+    println!("{section}");
+    if let Some(path) = &args.record {
+        record(path, &key, &section)?;
+        progress!("recorded in {}", path.display());
+    }
+    Ok(())
+}
