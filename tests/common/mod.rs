@@ -28,7 +28,23 @@ impl Server {
 
     /// Start on an existing data dir (restart tests keep the directory alive themselves).
     pub fn start_in(dir: &std::path::Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kbstack"))
+        Server::start_with(dir, &[])
+    }
+
+    pub fn start_with_env(envs: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_with(&dir, envs);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    pub fn start_with(dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kbstack"));
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .arg("serve")
             .env("KBSTACK_DATA_DIR", dir)
             .env("KBSTACK_LISTEN", "127.0.0.1:0")
