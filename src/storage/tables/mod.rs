@@ -28,9 +28,9 @@ use crate::meta::json_col;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v2/storage/tables", get(list))
-        .route("/v2/storage/buckets/{bucket}/tables", get(list_in_bucket).post(create::create_sync))
-        .route("/v2/storage/buckets/{bucket}/tables-async", post(create::create_async))
-        .route("/v2/storage/buckets/{bucket}/tables-definition", post(create::create_definition))
+        .route("/v2/storage/buckets/{id}/tables", get(list_in_bucket).post(create::create_sync))
+        .route("/v2/storage/buckets/{id}/tables-async", post(create::create_async))
+        .route("/v2/storage/buckets/{id}/tables-definition", post(create::create_definition))
         .route("/v2/storage/tables/{id}", get(detail).put(update).delete(remove))
         .route("/v2/storage/tables/{id}/import-async", post(import::import_async))
         .route("/v2/storage/tables/{id}/import", post(import::import_sync))
