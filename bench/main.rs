@@ -747,7 +747,7 @@ fn mb(b: u64) -> String {
 
 fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     let (cpu, cores, ram) = machine();
-    let date = chrono::Local::now().format("%Y-%m-%d %H:%M %Z");
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     let command = args.command.clone().unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" "));
     let key = format!("{cpu} / {cores} cores / {command}");
     let ratio_row = |phase: &str, kb: f64, raw: f64, target: f64| {
@@ -765,7 +765,7 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     let hwm = r.hwm_after.last().map(|(_, b)| *b).unwrap_or(0);
 
     let mut s = String::new();
-    s.push_str(&format!("### {date} · scale {} · {} runs\n\n", args.scale, args.runs));
+    s.push_str(&format!("### {date} · scale {} · runs: {}\n\n", args.scale, args.runs));
     s.push_str(&format!("- Command: `{command}`\n"));
     s.push_str(&format!("- Machine: {cpu}, {cores} cores, {ram:.1} GiB RAM\n"));
     if let Some(rev) = &args.rev {
@@ -864,6 +864,7 @@ fn record(path: &Path, key: &str, section: &str) -> Result<()> {
             doc.insert(at, '\n');
         }
     }
+    let doc = format!("{}\n", doc.trim_end());
     std::fs::write(path, doc)?;
     Ok(())
 }
