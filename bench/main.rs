@@ -31,6 +31,9 @@ const FULL_DELTA_ROWS: f64 = 1.0e6;
 const POLL: Duration = Duration::from_millis(25);
 /// "< 1 GB": DuckDB's own unit (its `memory_limit = '1GB'` is 10^9 bytes).
 const RSS_TARGET_BYTES: u64 = 1_000_000_000;
+/// Server environment the bench sets itself; any other `KBSTACK_*` variable reaches the server and is reported.
+const SERVER_ENV_SET_BY_BENCH: [&str; 5] =
+    ["KBSTACK_DATA_DIR", "KBSTACK_LISTEN", "KBSTACK_MASTER_TOKEN", "KBSTACK_PUBLIC_URL", "KBSTACK_LOG"];
 
 #[derive(Parser, Debug)]
 #[command(about = "kbstack load/export benchmark against raw DuckDB")]
@@ -531,24 +534,68 @@ struct Results {
     raw_export: Samples,
     kb_export_bytes: u64,
     raw_export_bytes: u64,
+    kb_rows_exported: u64,
+    raw_rows_exported: u64,
+    /// Phases that failed, with the error (the bench goes on with the next phase).
+    failures: Vec<(&'static str, String)>,
     // memory
     hwm_after: Vec<(&'static str, u64)>,
     bench_hwm: u64,
 }
 
-fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
-    let data = generate(work, args.scale)?;
-    let mut r = Results::default();
+/// What the phases share: the data, the server, and the tables/databases one phase leaves for the next.
+struct Ctx<'a> {
+    args: &'a Args,
+    work: &'a Path,
+    data: &'a DataSet,
+    server: &'a Server,
+    bucket: &'static str,
+    /// The base file uploaded once (untimed) for the PK table setups.
+    base_file: Option<i64>,
+    /// kbstack table with primary key `id` (5M rows, 5.1M after a successful incremental load).
+    pk_table: Option<String>,
+    /// Raw DuckDB database holding the same table as `t`.
+    raw_db: Option<PathBuf>,
+}
 
-    let data_dir = work.join("kbstack-data");
-    std::fs::create_dir_all(&data_dir)?;
-    progress!("starting {}", bin.display());
-    let server = Server::start(bin, &data_dir)?;
-    progress!("kbstack listening on {}", server.url);
-    server.post("buckets", json!({"name": "bench", "stage": "in"}))?;
-    let bucket = "in.c-bench";
+impl Ctx<'_> {
+    fn base_file(&mut self) -> Result<i64> {
+        if let Some(id) = self.base_file {
+            return Ok(id);
+        }
+        progress!("uploading the {}-row base file (untimed)", self.data.base_rows);
+        let id = self.server.upload(&self.data.base, false)?;
+        self.base_file = Some(id);
+        Ok(id)
+    }
 
-    // ------------------------------------------------------------ 1. import
+    /// A fresh kbstack table loaded from the base file with primaryKey=id; its id and load time.
+    fn kb_pk_table(&mut self, name: &str) -> Result<(String, Duration)> {
+        let file = self.base_file()?;
+        let (d, job) = timed(|| {
+            self.server.run_job(
+                &format!("buckets/{}/tables-async", self.bucket),
+                json!({"name": name, "dataFileId": file, "primaryKey": "id"}),
+                "tables-async (primaryKey=id)",
+            )
+        })?;
+        let table_id = job["results"]["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{}.{name}", self.bucket));
+        let rows = self.server.table_rows(&table_id)?;
+        ensure!(rows == self.data.base_rows, "kbstack full load with PK: {rows} rows, expected {}", self.data.base_rows);
+        Ok((table_id, d))
+    }
+
+    /// Replace the kept PK table (the previous one is dropped, untimed).
+    fn keep_pk_table(&mut self, table_id: String) -> Result<()> {
+        if let Some(old) = self.pk_table.replace(table_id) {
+            self.server.delete(&format!("tables/{old}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn phase_import(c: &mut Ctx, r: &mut Results) -> Result<()> {
+    let (args, data, server) = (c.args, c.data, c.server);
     for run in 1..=args.runs {
         progress!("import run {run}/{}: kbstack (upload {:.0} MB + tables-async)", args.runs, data.big_bytes as f64 / 1e6);
         let name = format!("import_{run}");
@@ -556,20 +603,25 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
         let file_id = server.upload(&data.big, true)?;
         let uploaded = start.elapsed();
         progress!("    uploaded in {:.1}s; tables-async", uploaded.as_secs_f64());
-        let job = server.run_job(&format!("buckets/{bucket}/tables-async"), json!({"name": name, "dataFileId": file_id}), "tables-async")?;
+        let job = server.run_job(&format!("buckets/{}/tables-async", c.bucket), json!({"name": name, "dataFileId": file_id}), "tables-async")?;
         let total = start.elapsed();
         r.kb_import.push(total);
         r.kb_import_upload.push(uploaded);
         r.kb_import_job.push(total - uploaded);
-        let table_id = job["results"]["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{bucket}.{name}"));
+        let table_id = job["results"]["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{}.{name}", c.bucket));
         let rows = server.table_rows(&table_id)?;
         ensure!(rows == data.big_rows, "kbstack import: table has {rows} rows, expected {}", data.big_rows);
-        progress!("    kbstack import {:.1}s (upload {:.1}s, job {:.1}s), {rows} rows", total.as_secs_f64(), uploaded.as_secs_f64(), (total - uploaded).as_secs_f64());
+        progress!(
+            "    kbstack import {:.1}s (upload {:.1}s, job {:.1}s), {rows} rows",
+            total.as_secs_f64(),
+            uploaded.as_secs_f64(),
+            (total - uploaded).as_secs_f64()
+        );
         // Keep the disk use flat: the table is not needed any more (untimed).
         server.delete(&format!("tables/{table_id}"))?;
 
         progress!("import run {run}/{}: raw DuckDB CREATE TABLE AS read_csv", args.runs);
-        let db = work.join("raw-import.duckdb");
+        let db = c.work.join("raw-import.duckdb");
         let conn = duck(&db)?;
         let (d, _) = timed(|| {
             conn.execute_batch(&format!("CREATE TABLE t AS SELECT * FROM read_csv({}, all_varchar = true)", lit(&data.big)))?;
@@ -582,28 +634,17 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
         drop(conn);
         remove_db(&db);
     }
-    r.hwm_after.push(("import", server.vm_hwm().unwrap_or(0)));
+    Ok(())
+}
 
-    // ------------------------------------------------------------ 2. incremental PK load
-    progress!("incremental: uploading the {}-row base file (untimed)", data.base_rows);
-    let base_file = server.upload(&data.base, false)?;
+fn phase_incremental(c: &mut Ctx, r: &mut Results) -> Result<()> {
+    let (args, data, server) = (c.args, c.data, c.server);
     let expected_rows = data.base_rows + data.delta_new;
-    let mut pk_table = String::new();
-    let raw_db = work.join("raw-incremental.duckdb");
     for run in 1..=args.runs {
-        let name = format!("pk_{run}");
         progress!("incremental run {run}/{}: kbstack full load of {} rows with primaryKey=id (setup)", args.runs, data.base_rows);
-        let (d, job) = timed(|| {
-            server.run_job(
-                &format!("buckets/{bucket}/tables-async"),
-                json!({"name": name, "dataFileId": base_file, "primaryKey": "id"}),
-                "tables-async (PK)",
-            )
-        })?;
+        let (table_id, d) = c.kb_pk_table(&format!("pk_{run}"))?;
         r.kb_pk_full_load.push(d);
-        let table_id = job["results"]["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{bucket}.{name}"));
-        let rows = server.table_rows(&table_id)?;
-        ensure!(rows == data.base_rows, "kbstack PK load: {rows} rows, expected {}", data.base_rows);
+        c.keep_pk_table(table_id.clone())?;
         progress!("    full load with PK {:.1}s; incremental import-async of {} rows (upload + job)", d.as_secs_f64(), data.delta_rows);
 
         let start = Instant::now();
@@ -619,8 +660,8 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
         r.kb_incr_upload.push(uploaded);
         r.kb_incr_job.push(total - uploaded);
         let rows = server.table_rows(&table_id)?;
-        ensure!(rows == expected_rows, "kbstack incremental: {rows} rows afterwards, expected {expected_rows} (job results: {})", job["results"]);
         r.kb_rows_after = rows;
+        ensure!(rows == expected_rows, "kbstack incremental: {rows} rows afterwards, expected {expected_rows} (job results: {})", job["results"]);
         // Spot check: a changed key carries the new value.
         let (id, amount) = &data.changed_sample;
         let preview = server.get(&format!("tables/{table_id}/data-preview?format=json&whereColumn=id&whereValues={id}"))?;
@@ -628,15 +669,16 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
             cells.iter().find(|c| c["columnName"] == "amount").and_then(|c| c["value"].as_str()).map(str::to_string)
         });
         ensure!(got.as_deref() == Some(amount.as_str()), "kbstack incremental: id {id} has amount {got:?}, expected {amount}");
-        progress!("    kbstack incremental {:.1}s (upload {:.1}s, job {:.1}s), {rows} rows", total.as_secs_f64(), uploaded.as_secs_f64(), (total - uploaded).as_secs_f64());
-        if !pk_table.is_empty() {
-            server.delete(&format!("tables/{pk_table}"))?;
-        }
-        pk_table = table_id;
+        progress!(
+            "    kbstack incremental {:.1}s (upload {:.1}s, job {:.1}s), {rows} rows",
+            total.as_secs_f64(),
+            uploaded.as_secs_f64(),
+            (total - uploaded).as_secs_f64()
+        );
 
         // Raw DuckDB, formulation 1: PRIMARY KEY + INSERT OR REPLACE.
         progress!("incremental run {run}/{}: raw DuckDB INSERT OR REPLACE (PRIMARY KEY)", args.runs);
-        let db = work.join("raw-replace.duckdb");
+        let db = c.work.join("raw-replace.duckdb");
         let conn = duck(&db)?;
         let (d, _) = timed(|| {
             conn.execute_batch(&format!(
@@ -660,7 +702,9 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
 
         // Formulation 2: kbstack's semantics without the server: no index, update only changed rows, insert new keys.
         progress!("incremental run {run}/{}: raw DuckDB UPDATE … FROM + INSERT … WHERE NOT EXISTS", args.runs);
-        let conn = duck(&raw_db)?;
+        let db = c.work.join("raw-incremental.duckdb");
+        c.raw_db = None;
+        let conn = duck(&db)?;
         conn.execute_batch(&format!("CREATE TABLE t AS SELECT * FROM read_csv({}, all_varchar = true)", lit(&data.base)))?;
         let (d, updated) = timed(|| {
             conn.execute_batch(&format!(
@@ -684,25 +728,45 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
         ensure!(updated == data.delta_changed, "raw UPDATE changed {updated} rows, expected {}", data.delta_changed);
         r.raw_rows_after = rows;
         r.raw_incr_update.push(d);
+        c.raw_db = Some(db);
         progress!("    raw UPDATE+INSERT {:.1}s ({updated} updated), {rows} rows", d.as_secs_f64());
     }
-    r.hwm_after.push(("incremental", server.vm_hwm().unwrap_or(0)));
+    Ok(())
+}
 
-    // ------------------------------------------------------------ 3. export
-    let raw = duckdb::Connection::open(&raw_db)?;
+fn phase_export(c: &mut Ctx, r: &mut Results) -> Result<()> {
+    let (args, data, server) = (c.args, c.data, c.server);
+    // Normally the incremental phase left both tables; if it failed, load the base table instead.
+    if c.pk_table.is_none() {
+        progress!("export: no table from the incremental phase; loading the base file into kbstack (setup)");
+        let (table_id, _) = c.kb_pk_table("export_source")?;
+        c.pk_table = Some(table_id);
+    }
+    if c.raw_db.is_none() {
+        progress!("export: no raw table from the incremental phase; loading the base file into DuckDB (setup)");
+        let db = c.work.join("raw-export-source.duckdb");
+        let conn = duck(&db)?;
+        conn.execute_batch(&format!("CREATE TABLE t AS SELECT * FROM read_csv({}, all_varchar = true)", lit(&data.base)))?;
+        c.raw_db = Some(db);
+    }
+    let table = c.pk_table.clone().unwrap();
+    let kb_rows = server.table_rows(&table)?;
+    r.kb_rows_exported = kb_rows;
+    let raw = duckdb::Connection::open(c.raw_db.as_ref().unwrap())?;
+    r.raw_rows_exported = count(&raw, "t")?;
     for run in 1..=args.runs {
-        progress!("export run {run}/{}: kbstack export-async gzip of {pk_table} ({} rows)", args.runs, r.kb_rows_after);
-        let (d, job) = timed(|| server.run_job(&format!("tables/{pk_table}/export-async"), json!({"gzip": 1}), "export-async"))?;
+        progress!("export run {run}/{}: kbstack export-async gzip of {table} ({kb_rows} rows)", args.runs);
+        let (d, job) = timed(|| server.run_job(&format!("tables/{table}/export-async"), json!({"gzip": 1}), "export-async"))?;
         r.kb_export.push(d);
         let file_id = job["results"]["file"]["id"].as_i64().ok_or_else(|| anyhow!("export: no results.file.id in {job}"))?;
         let file = server.get(&format!("files/{file_id}"))?;
         r.kb_export_bytes = file["sizeBytes"].as_u64().unwrap_or(0);
         ensure!(r.kb_export_bytes > 0, "export: file {file_id} has no size: {file}");
         progress!("    kbstack export {:.1}s, {:.0} MB", d.as_secs_f64(), r.kb_export_bytes as f64 / 1e6);
-        server.delete(&format!("files/{file_id}")).ok();
+        let _ = server.delete(&format!("files/{file_id}"));
 
         progress!("export run {run}/{}: raw DuckDB COPY TO csv.gz", args.runs);
-        let out = work.join("raw-export.csv.gz");
+        let out = c.work.join("raw-export.csv.gz");
         let _ = std::fs::remove_file(&out);
         let (d, _) = timed(|| {
             raw.execute_batch(&format!("COPY (SELECT * FROM t) TO {} (FORMAT csv, COMPRESSION gzip)", lit(&out)))?;
@@ -713,8 +777,36 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
         progress!("    raw DuckDB export {:.1}s, {:.0} MB", d.as_secs_f64(), r.raw_export_bytes as f64 / 1e6);
         let _ = std::fs::remove_file(&out);
     }
-    drop(raw);
-    r.hwm_after.push(("export", server.vm_hwm().unwrap_or(0)));
+    Ok(())
+}
+
+/// Run every phase; a failing phase is recorded (with its error) and the next one still runs.
+fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
+    let data = generate(work, args.scale)?;
+    let mut r = Results::default();
+
+    let data_dir = work.join("kbstack-data");
+    std::fs::create_dir_all(&data_dir)?;
+    progress!("starting {}", bin.display());
+    let server = Server::start(bin, &data_dir)?;
+    progress!("kbstack listening on {}", server.url);
+    server.post("buckets", json!({"name": "bench", "stage": "in"}))?;
+    let mut c = Ctx { args, work, data: &data, server: &server, bucket: "in.c-bench", base_file: None, pk_table: None, raw_db: None };
+
+    type Phase = fn(&mut Ctx, &mut Results) -> Result<()>;
+    let phases: [(&'static str, Phase); 3] =
+        [("import", phase_import), ("incremental", phase_incremental), ("export", phase_export)];
+    for (name, phase) in phases {
+        if let Err(e) = phase(&mut c, &mut r) {
+            let msg = format!("{e:#}");
+            progress!("PHASE {name} FAILED: {msg}");
+            r.failures.push((name, msg));
+        }
+        match server.vm_hwm() {
+            Some(b) => r.hwm_after.push((name, b)),
+            None => progress!("server process is gone after phase {name}"),
+        }
+    }
     r.bench_hwm = proc_status_kib(std::process::id(), "VmHWM").unwrap_or(0) * 1024;
     Ok((data, r))
 }
@@ -748,21 +840,38 @@ fn mb(b: u64) -> String {
 fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     let (cpu, cores, ram) = machine();
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-    let command = args.command.clone().unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" "));
+    // Settings that reach the server through the environment are part of the command.
+    let env: Vec<String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("KBSTACK_") && !SERVER_ENV_SET_BY_BENCH.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={v} "))
+        .collect();
+    let command = format!(
+        "{}{}",
+        env.concat(),
+        args.command.clone().unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" "))
+    );
     let key = format!("{cpu} / {cores} cores / {command}");
-    let ratio_row = |phase: &str, kb: f64, raw: f64, target: f64| {
-        let ratio = kb / raw;
+    let failed = |phase: &str| r.failures.iter().any(|(p, _)| *p == phase);
+    let med = |x: &Samples| if x.0.is_empty() { "–".to_string() } else { secs(x.median()) };
+    let ratio_row = |phase: &str, name: &str, kb: &Samples, raw: f64, raw_text: String, target: f64| {
+        if failed(phase) || kb.0.is_empty() || raw.is_nan() {
+            return format!("| {name} | {} | {raw_text} | – | ≤ {target}× | **no: failed** (below) |\n", med(kb));
+        }
+        let ratio = kb.median() / raw;
         format!(
-            "| {phase} | {} | {} | {ratio:.2}× | ≤ {target}× | {} |\n",
-            secs(kb),
-            secs(raw),
+            "| {name} | {} | {raw_text} | {ratio:.2}× | ≤ {target}× | {} |\n",
+            med(kb),
             if ratio <= target { "yes" } else { "**no**" }
         )
     };
-    let raw_incr = r.raw_incr_replace.median().min(r.raw_incr_update.median());
-    let raw_incr_which =
-        if r.raw_incr_replace.median() <= r.raw_incr_update.median() { "INSERT OR REPLACE" } else { "UPDATE+INSERT" };
-    let hwm = r.hwm_after.last().map(|(_, b)| *b).unwrap_or(0);
+    let (rep, upd) = (r.raw_incr_replace.median(), r.raw_incr_update.median());
+    let (raw_incr, raw_incr_which) = match (rep.is_nan(), upd.is_nan()) {
+        (false, false) if rep <= upd => (rep, "INSERT OR REPLACE"),
+        (false, _) if upd.is_nan() => (rep, "INSERT OR REPLACE"),
+        (_, false) => (upd, "UPDATE+INSERT"),
+        _ => (f64::NAN, "–"),
+    };
+    let hwm = r.hwm_after.iter().map(|(_, b)| *b).max().unwrap_or(0);
 
     let mut s = String::new();
     s.push_str(&format!("### {date} · scale {} · runs: {}\n\n", args.scale, args.runs));
@@ -785,28 +894,41 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     ));
     s.push_str("| phase | kbstack median | raw DuckDB median | ratio | target | met? |\n|---|---:|---:|---:|---:|---|\n");
     s.push_str(&ratio_row(
+        "import",
         &format!("import {} CSV into a new table (end to end)", mb(data.big_bytes)),
-        r.kb_import.median(),
+        &r.kb_import,
         r.raw_import.median(),
+        med(&r.raw_import),
         1.5,
     ));
     s.push_str(&ratio_row(
-        &format!("incremental PK load, {} rows into {} (end to end; raw: {raw_incr_which})", data.delta_rows, data.base_rows),
-        r.kb_incr.median(),
+        "incremental",
+        &format!("incremental PK load, {} rows into {} (end to end)", data.delta_rows, data.base_rows),
+        &r.kb_incr,
         raw_incr,
+        if raw_incr.is_nan() { "–".into() } else { format!("{} ({raw_incr_which})", secs(raw_incr)) },
         2.0,
     ));
     s.push_str(&ratio_row(
-        &format!("export {} rows to gzipped CSV", r.kb_rows_after),
-        r.kb_export.median(),
+        "export",
+        &format!("export {} rows to gzipped CSV", r.kb_rows_exported),
+        &r.kb_export,
         r.raw_export.median(),
+        med(&r.raw_export),
         1.5,
     ));
     s.push_str(&format!(
-        "| peak server RSS (VmHWM at the end) | {} | – | – | < 1 GB | {} |\n\n",
-        mb(hwm),
+        "| peak server RSS (VmHWM) | {} | – | – | < 1 GB | {} |\n\n",
+        if hwm > 0 { mb(hwm) } else { "–".into() },
         if hwm > 0 && hwm < RSS_TARGET_BYTES { "yes" } else { "**no**" }
     ));
+    if !r.failures.is_empty() {
+        s.push_str("Failed phases (the bench went on with the next phase):\n\n");
+        for (phase, msg) in &r.failures {
+            s.push_str(&format!("- {phase}: `{}`\n", msg.replace('`', "'").replace('\n', " ")));
+        }
+        s.push('\n');
+    }
     s.push_str("<details><summary>Breakdown (seconds; median, then every run)</summary>\n\n| step | median | runs |\n|---|---:|---|\n");
     let mut row = |step: &str, x: &Samples| s.push_str(&format!("| {step} | {:.2} | {} |\n", x.median(), x.runs()));
     row("kbstack import: files/prepare + Put Block ×16 MiB + Put Block List", &r.kb_import_upload);
@@ -822,10 +944,13 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     row("raw DuckDB export: COPY (SELECT * FROM t) TO csv.gz", &r.raw_export);
     s.push('\n');
     s.push_str(&format!(
-        "Rows afterwards: kbstack {}, raw {}. Export sizes: kbstack {}, raw {}. Server VmHWM after each phase: {}. \
+        "Rows after the incremental load: kbstack {}, raw {}. Rows exported: kbstack {}, raw {}. \
+         Export sizes: kbstack {}, raw {}. Server VmHWM after each phase: {}. \
          Bench process VmHWM (includes raw DuckDB with default settings): {}.\n\n</details>\n",
         r.kb_rows_after,
         r.raw_rows_after,
+        r.kb_rows_exported,
+        r.raw_rows_exported,
         mb(r.kb_export_bytes),
         mb(r.raw_export_bytes),
         r.hwm_after.iter().map(|(p, b)| format!("{p} {}", mb(*b))).collect::<Vec<_>>().join(", "),
@@ -895,6 +1020,9 @@ fn main() -> Result<()> {
     if let Some(path) = &args.record {
         record(path, &key, &section)?;
         progress!("recorded in {}", path.display());
+    }
+    if !results.failures.is_empty() {
+        bail!("{} phase(s) failed: {}", results.failures.len(), results.failures.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", "));
     }
     Ok(())
 }
