@@ -461,6 +461,50 @@ fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
     status.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
 }
 
+/// CPU time (user + system) of a process, in clock ticks.
+fn proc_cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start at ") ".
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state); utime and stime are fields 14 and 15; cutime/cstime 16, 17.
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// (busy, total) clock ticks of the whole machine since boot.
+fn machine_cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal ...
+    let idle = v.get(3)? + v.get(4).unwrap_or(&0);
+    let total: u64 = v.iter().take(8).sum();
+    Some((total - idle, total))
+}
+
+/// How much of the machine other processes used while the bench ran (a noisy-neighbour check:
+/// on a shared box, concurrent builds distort every figure).
+struct CpuWatch {
+    start: Option<(u64, u64)>,
+}
+
+impl CpuWatch {
+    fn start() -> CpuWatch {
+        CpuWatch { start: machine_cpu_ticks() }
+    }
+
+    /// Share of the machine's CPU time used by processes other than the bench and the server.
+    fn others_share(&self, ours_ticks: u64) -> Option<f64> {
+        let (b0, t0) = self.start?;
+        let (b1, t1) = machine_cpu_ticks()?;
+        let total = t1.checked_sub(t0)?;
+        if total == 0 {
+            return None;
+        }
+        Some((b1 - b0).saturating_sub(ours_ticks) as f64 / total as f64)
+    }
+}
+
 // ---------------------------------------------------------------- raw DuckDB
 
 fn lit(p: &Path) -> String {
@@ -538,6 +582,10 @@ struct Results {
     raw_rows_exported: u64,
     /// Phases that failed, with the error (the bench goes on with the next phase).
     failures: Vec<(&'static str, String)>,
+    /// Share of the machine's CPU other processes used during the phases (None: unknown).
+    others_cpu: Option<f64>,
+    load_before: String,
+    load_after: String,
     // memory
     hwm_after: Vec<(&'static str, u64)>,
     bench_hwm: u64,
@@ -792,6 +840,9 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
     progress!("kbstack listening on {}", server.url);
     server.post("buckets", json!({"name": "bench", "stage": "in"}))?;
     let mut c = Ctx { args, work, data: &data, server: &server, bucket: "in.c-bench", base_file: None, pk_table: None, raw_db: None };
+    r.load_before = loadavg();
+    let ticks_before = proc_cpu_ticks(std::process::id()).unwrap_or(0) + proc_cpu_ticks(server.child.id()).unwrap_or(0);
+    let watch = CpuWatch::start();
 
     type Phase = fn(&mut Ctx, &mut Results) -> Result<()>;
     let phases: [(&'static str, Phase); 3] =
@@ -807,6 +858,9 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
             None => progress!("server process is gone after phase {name}"),
         }
     }
+    let ticks_after = proc_cpu_ticks(std::process::id()).unwrap_or(0) + proc_cpu_ticks(server.child.id()).unwrap_or(0);
+    r.others_cpu = watch.others_share(ticks_after.saturating_sub(ticks_before));
+    r.load_after = loadavg();
     r.bench_hwm = proc_status_kib(std::process::id(), "VmHWM").unwrap_or(0) * 1024;
     Ok((data, r))
 }
@@ -822,6 +876,10 @@ fn machine() -> (String, usize, f64) {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mem_kib = proc_meminfo_kib("MemTotal").unwrap_or(0);
     (cpu, cores, mem_kib as f64 / 1024.0 / 1024.0)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
 }
 
 fn proc_meminfo_kib(key: &str) -> Option<u64> {
@@ -880,6 +938,13 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     if let Some(rev) = &args.rev {
         s.push_str(&format!("- kbstack revision: `{rev}`\n"));
     }
+    s.push_str(&format!(
+        "- Other load during the phases: {} of the machine's CPU time went to processes other than the bench and the server (other jobs, kernel threads such as disk writeback); load average {} before, {} after{}\n",
+        r.others_cpu.map(|x| format!("{:.0}%", x * 100.0)).unwrap_or_else(|| "unknown".into()),
+        r.load_before,
+        r.load_after,
+        if r.others_cpu.is_some_and(|x| x > 0.10) { " — **the figures are disturbed by concurrent work**" } else { "" }
+    ));
     s.push_str(&format!(
         "- Data: import CSV {} ({} rows, 6 columns); base table {} rows ({}); incremental file {} rows ({}: {} changed, {} new, {} unchanged)\n\n",
         mb(data.big_bytes),
