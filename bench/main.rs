@@ -59,6 +59,9 @@ struct Args {
     /// Source revision to show in the record.
     #[arg(long)]
     rev: Option<String>,
+    /// Only these phases (comma-separated: import, incremental, export), e.g. to investigate one.
+    #[arg(long, value_delimiter = ',', default_value = "import,incremental,export")]
+    phases: Vec<String>,
 }
 
 // ---------------------------------------------------------------- progress
@@ -274,6 +277,8 @@ struct Server {
     child: Child,
     url: String,
     client: reqwest::blocking::Client,
+    /// Transport errors on GET requests that were retried (reported: they should not happen).
+    get_errors: std::cell::RefCell<Vec<String>>,
 }
 
 impl Drop for Server {
@@ -318,7 +323,7 @@ impl Server {
         };
         std::thread::spawn(move || for _ in reader.lines() {});
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(3600)).build()?;
-        Ok(Server { child, url, client })
+        Ok(Server { child, url, client, get_errors: Default::default() })
     }
 
     fn api(&self, path: &str) -> String {
@@ -332,8 +337,23 @@ impl Server {
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
     }
 
+    /// GET; a transport error (not an HTTP error) is retried up to 3 times and recorded, so that a
+    /// dropped connection while polling a job neither aborts the phase nor goes unreported.
     fn get(&self, path: &str) -> Result<Value> {
-        let (status, body) = self.send(self.client.get(self.api(path)))?;
+        let mut attempt = 0;
+        let (status, body) = loop {
+            match self.send(self.client.get(self.api(path))) {
+                Ok(r) => break r,
+                Err(e) if attempt < 3 && e.downcast_ref::<reqwest::Error>().is_some() => {
+                    attempt += 1;
+                    let msg = format!("GET {path}: {e:#}");
+                    progress!("    WARNING transport error, retrying: {msg}");
+                    self.get_errors.borrow_mut().push(msg);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         check(status, &body, &format!("GET {path}"))?;
         Ok(body)
     }
@@ -582,6 +602,8 @@ struct Results {
     raw_rows_exported: u64,
     /// Phases that failed, with the error (the bench goes on with the next phase).
     failures: Vec<(&'static str, String)>,
+    /// Transport errors on GET requests to the server (retried).
+    get_errors: Vec<String>,
     /// Share of the machine's CPU other processes used during the phases (None: unknown).
     others_cpu: Option<f64>,
     load_before: String,
@@ -848,6 +870,9 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
     let phases: [(&'static str, Phase); 3] =
         [("import", phase_import), ("incremental", phase_incremental), ("export", phase_export)];
     for (name, phase) in phases {
+        if !args.phases.iter().any(|p| p == name) {
+            continue;
+        }
         if let Err(e) = phase(&mut c, &mut r) {
             let msg = format!("{e:#}");
             progress!("PHASE {name} FAILED: {msg}");
@@ -861,6 +886,7 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
     let ticks_after = proc_cpu_ticks(std::process::id()).unwrap_or(0) + proc_cpu_ticks(server.child.id()).unwrap_or(0);
     r.others_cpu = watch.others_share(ticks_after.saturating_sub(ticks_before));
     r.load_after = loadavg();
+    r.get_errors = server.get_errors.borrow().clone();
     r.bench_hwm = proc_status_kib(std::process::id(), "VmHWM").unwrap_or(0) * 1024;
     Ok((data, r))
 }
@@ -912,6 +938,9 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     let failed = |phase: &str| r.failures.iter().any(|(p, _)| *p == phase);
     let med = |x: &Samples| if x.0.is_empty() { "–".to_string() } else { secs(x.median()) };
     let ratio_row = |phase: &str, name: &str, kb: &Samples, raw: f64, raw_text: String, target: f64| {
+        if !args.phases.iter().any(|p| p == phase) {
+            return format!("| {name} | – | – | – | ≤ {target}× | not run |\n");
+        }
         if failed(phase) || kb.0.is_empty() || raw.is_nan() {
             return format!("| {name} | {} | {raw_text} | – | ≤ {target}× | **no: failed** (below) |\n", med(kb));
         }
@@ -987,6 +1016,13 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
         if hwm > 0 { mb(hwm) } else { "–".into() },
         if hwm > 0 && hwm < RSS_TARGET_BYTES { "yes" } else { "**no**" }
     ));
+    if !r.get_errors.is_empty() {
+        s.push_str(&format!(
+            "Transport errors on GET requests to the server, each retried after 100 ms ({}): `{}`\n\n",
+            r.get_errors.len(),
+            r.get_errors.join("`, `").replace('\n', " ")
+        ));
+    }
     if !r.failures.is_empty() {
         s.push_str("Failed phases (the bench went on with the next phase):\n\n");
         for (phase, msg) in &r.failures {
@@ -995,7 +1031,11 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
         s.push('\n');
     }
     s.push_str("<details><summary>Breakdown (seconds; median, then every run)</summary>\n\n| step | median | runs |\n|---|---:|---|\n");
-    let mut row = |step: &str, x: &Samples| s.push_str(&format!("| {step} | {:.2} | {} |\n", x.median(), x.runs()));
+    let mut row = |step: &str, x: &Samples| {
+        if !x.0.is_empty() {
+            s.push_str(&format!("| {step} | {:.2} | {} |\n", x.median(), x.runs()))
+        }
+    };
     row("kbstack import: files/prepare + Put Block ×16 MiB + Put Block List", &r.kb_import_upload);
     row("kbstack import: tables-async job (POST → success)", &r.kb_import_job);
     row("raw DuckDB import: CREATE TABLE AS SELECT * FROM read_csv(all_varchar)", &r.raw_import);
@@ -1064,6 +1104,9 @@ fn main() -> Result<()> {
     let args = Args::parse();
     ensure!(args.scale > 0.0, "--scale must be positive");
     ensure!(args.runs >= 1, "--runs must be at least 1");
+    for p in &args.phases {
+        ensure!(["import", "incremental", "export"].contains(&p.as_str()), "unknown phase {p}");
+    }
     let bin = match &args.kbstack {
         Some(p) => p.clone(),
         None => {
