@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::auth::Auth;
 use crate::app::AppState;
 use crate::blob::{BlobStore, valid_blob_name};
-use crate::http::{ApiError, ApiResult, Code, now_iso};
+use crate::http::{ApiError, ApiResult, Code, iso};
 use crate::meta::json_col;
 
 pub use api::routes;
@@ -195,7 +195,7 @@ fn insert_file(state: &AppState, auth: &Auth, f: NewFile, attrs: UploadAttrs) ->
                 f.is_sliced,
                 f.is_encrypted,
                 f.is_permanent,
-                crate::http::iso(now),
+                iso(now),
                 expires_at,
                 auth.token.id,
                 auth.token.description,

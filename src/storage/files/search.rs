@@ -115,7 +115,7 @@ fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Token {
     Open,
     Close,
@@ -263,7 +263,7 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Query, String> {
-        let token = self.tokens.get(self.pos).ok_or("the query ends where a term was expected")?;
+        let token = self.tokens.get(self.pos).cloned().ok_or("the query ends where a term was expected")?;
         self.pos += 1;
         match token {
             Token::Not => Ok(Query::Not(Box::new(self.unary()?))),
@@ -275,7 +275,7 @@ impl Parser {
                 self.pos += 1;
                 Ok(inner)
             }
-            Token::Term(field, value) => Ok(Query::Term { field: field.clone(), value: value.clone() }),
+            Token::Term(field, value) => Ok(Query::Term { field, value }),
             t => Err(format!("unexpected {t:?}")),
         }
     }
