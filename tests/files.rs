@@ -199,6 +199,15 @@ fn blocks_are_committed_in_list_order() {
     assert_azure_error(commit(&["QUFB"]), 409, "BlobAlreadyExists");
     let resp = s.client.put(&list_url).body("<BlockList><Latest>QUFB</Latest></BlockList>").send().unwrap();
     assert_azure_error(resp, 400, "InvalidBlockList");
+
+    // Blocks never committed go with their file.
+    let q = prepare(&s, &[("name", "abandoned.bin")]);
+    let url = format!("{}&comp=block&blockid=QUFB", q.url(&q.blob));
+    assert_eq!(s.client.put(url).body("orphan").send().unwrap().status().as_u16(), 201);
+    let staged = s.data_dir.join("blobs-staging/blocks").join(q.blob.rsplit_once('/').unwrap().0);
+    assert!(staged.is_dir(), "{}", staged.display());
+    assert_eq!(s.delete(&format!("files/{}", q.id)).0, 204);
+    assert!(!staged.exists());
 }
 
 #[test]

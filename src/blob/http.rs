@@ -133,12 +133,9 @@ async fn dispatch(state: &AppState, method: &Method, uri: &Uri, headers: &Header
     }
 }
 
-/// Writes go only into the directory of a file that still exists.
-fn require_owner(state: &AppState, name: &str) -> ApiResult<()> {
-    match files::file_for_blob(state, name)? {
-        Some(_) => Ok(()),
-        None => Err(auth_failed("The file this signature was issued for no longer exists.")),
-    }
+/// Writes go only into the directory of a file that still exists; returns that file.
+fn require_owner(state: &AppState, name: &str) -> ApiResult<files::FileRow> {
+    files::file_for_blob(state, name)?.ok_or_else(|| auth_failed("The file this signature was issued for no longer exists."))
 }
 
 fn if_none_match_any(headers: &HeaderMap) -> bool {
@@ -219,9 +216,10 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// Staged blocks of one blob: `<staging>/blocks/<sha256(blob)>/<sha256(blockid)>`.
-fn block_dir(state: &AppState, name: &str) -> PathBuf {
-    state.blobs.staging_dir().join("blocks").join(hex::encode(Sha256::digest(name.as_bytes())))
+/// Staged blocks of one blob: `<file's block staging dir>/<sha256(blob)>/<sha256(blockid)>` (hashed:
+/// blob names and block ids are client-chosen).
+fn block_dir(state: &AppState, owner: &files::FileRow, name: &str) -> PathBuf {
+    files::block_staging_dir(state, owner).join(hex::encode(Sha256::digest(name.as_bytes())))
 }
 
 fn block_file(dir: &Path, block_id: &str) -> PathBuf {
@@ -229,11 +227,11 @@ fn block_file(dir: &Path, block_id: &str) -> PathBuf {
 }
 
 async fn put_block(state: &AppState, name: &str, query: &Params, body: Body) -> ApiResult<Response> {
-    require_owner(state, name)?;
+    let owner = require_owner(state, name)?;
     let block_id = query.str("blockid").filter(|b| !b.is_empty() && b.len() <= 1024).ok_or_else(|| {
         ApiError::new(Code::BlobInvalidInput, "The blockid query parameter is missing or too long.")
     })?;
-    let dir = block_dir(state, name);
+    let dir = block_dir(state, &owner, name);
     tokio::fs::create_dir_all(&dir).await?;
     let staged = staging_file(state);
     receive(body, &staged).await?;
@@ -243,7 +241,7 @@ async fn put_block(state: &AppState, name: &str, query: &Params, body: Body) -> 
 }
 
 async fn put_block_list(state: &AppState, name: &str, headers: &HeaderMap, body: Body) -> ApiResult<Response> {
-    require_owner(state, name)?;
+    let owner = require_owner(state, name)?;
     let dest = state.blobs.local_path(name);
     let no_overwrite = if_none_match_any(headers);
     if no_overwrite && dest.exists() {
@@ -253,7 +251,7 @@ async fn put_block_list(state: &AppState, name: &str, headers: &HeaderMap, body:
         .await
         .map_err(|_| invalid("The block list is too large or could not be read."))?;
     let ids = parse_block_list(&String::from_utf8_lossy(&xml))?;
-    let dir = block_dir(state, name);
+    let dir = block_dir(state, &owner, name);
     let staged = staging_file(state);
     let assembled = async {
         let mut out = tokio::fs::File::create(&staged).await?;

@@ -339,13 +339,22 @@ fn dir_size(dir: &std::path::Path, skip: &std::path::Path) -> std::io::Result<u6
     Ok(total)
 }
 
-/// Remove the record and every blob of the file.
+/// Where the blob endpoint keeps uncommitted blocks (Put Block) of the file's blobs; kept per file
+/// so that deleting the file also drops blocks that were never committed.
+pub fn block_staging_dir(state: &AppState, file: &FileRow) -> PathBuf {
+    state.blobs.staging_dir().join("blocks").join(file.dir())
+}
+
+/// Remove the record, every blob of the file and its uncommitted blocks.
 fn delete_file(state: &AppState, file: &FileRow) -> ApiResult<()> {
     state.meta.with(|c| c.execute("DELETE FROM files WHERE id = ?1", [file.id]))?;
-    match std::fs::remove_dir_all(state.blobs.local_path(&file.dir())) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-        _ => Ok(()),
+    for dir in [state.blobs.local_path(&file.dir()), block_staging_dir(state, file)] {
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
     }
+    Ok(())
 }
 
 fn set_tags(state: &AppState, file_id: i64, tags: &[String]) -> ApiResult<()> {
