@@ -1,8 +1,199 @@
-//! Placeholder until the components/configurations work lands.
-use axum::Router;
+//! Development branches (`/v2/storage/dev-branches`) and branch metadata
+//! (`/v2/storage/branch/{b}/metadata`, reached here as `/v2/storage/metadata`).
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use rusqlite::OptionalExtension;
+use serde_json::{Value, json};
 
+use super::auth::Auth;
+use super::configurations;
+use super::metadata::{self, Object, Scope};
 use crate::app::AppState;
+use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v2/storage/dev-branches", get(list).post(create))
+        .route("/v2/storage/dev-branches/{id}", get(detail).put(update).delete(remove))
+        .route("/v2/storage/metadata", get(list_metadata).post(post_metadata))
+        .route("/v2/storage/metadata/{mid}", delete(delete_metadata))
+}
+
+const COLUMNS: &str = "id, name, description, created, is_default, creator_token_id, creator_description";
+
+fn branch_json(r: &rusqlite::Row) -> rusqlite::Result<Value> {
+    let creator: Option<i64> = r.get(5)?;
+    Ok(json!({
+        "id": r.get::<_, i64>(0)?,
+        "name": r.get::<_, String>(1)?,
+        "description": r.get::<_, String>(2)?,
+        "created": r.get::<_, String>(3)?,
+        "isDefault": r.get::<_, bool>(4)?,
+        // The default branch has no creator; PHP serialises that as an empty array.
+        "creatorToken": match creator {
+            Some(id) => json!({"id": id, "name": r.get::<_, Option<String>>(6)?}),
+            None => json!([]),
+        },
+    }))
+}
+
+/// A branch of the token's project by numeric id or `default`.
+pub fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+    let branch_id = if id == "default" { Some(auth.default_branch_id) } else { id.parse::<i64>().ok() };
+    let found = match branch_id {
+        None => None,
+        Some(bid) => state.meta.with(|c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM branches WHERE id = ?1 AND project_id = ?2"),
+                [bid, auth.project_id],
+                branch_json,
+            )
+            .optional()
+        })?,
+    };
+    found.ok_or_else(|| ApiError::new(Code::BranchNotFound, format!("Branch \"{id}\" not found.")))
+}
+
+async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+    let branches = state.meta.with(|c| {
+        let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM branches WHERE project_id = ?1 ORDER BY id"))?;
+        st.query_map([auth.project_id], branch_json)?.collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(Json(Value::Array(branches)))
+}
+
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(load(&state, &auth, &id)?))
+}
+
+fn name_taken(c: &rusqlite::Connection, project_id: i64, name: &str, except: i64) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT 1 FROM branches WHERE project_id = ?1 AND name = ?2 AND id != ?3",
+        rusqlite::params![project_id, name, except],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|o| o.is_some())
+}
+
+fn already_exists(name: &str) -> ApiError {
+    ApiError::new(Code::BranchAlreadyExists, format!("There already is a branch with name \"{name}\"."))
+}
+
+/// Keboola runs this as a `devBranchCreate` storage job; the branch starts with copies of the
+/// default branch's configurations.
+// TODO(jobs): answer 202 with a devBranchCreate job once storage jobs can run custom work.
+async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+    auth.require_manage_buckets()?;
+    let name = p.required_str("name")?;
+    let description = p.str_or("description", "");
+    let id = state.meta.tx(|tx| {
+        if name_taken(tx, auth.project_id, &name, 0)? {
+            return Err(already_exists(&name));
+        }
+        tx.execute(
+            "INSERT INTO branches (project_id, name, description, is_default, created, creator_token_id, creator_description) \
+             VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
+            rusqlite::params![auth.project_id, name, description, now_iso(), auth.token.id, auth.token.description],
+        )?;
+        let id = tx.last_insert_rowid();
+        configurations::copy_branch(tx, auth.project_id, auth.default_branch_id, id)?;
+        Ok(id)
+    })?;
+    Ok((StatusCode::CREATED, Json(load(&state, &auth, &id.to_string())?)))
+}
+
+async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
+    auth.require_manage_buckets()?;
+    let branch = load(&state, &auth, &id)?;
+    let branch_id = branch["id"].as_i64().unwrap_or_default();
+    let name = p.str("name");
+    if let Some(n) = &name {
+        if branch["isDefault"] == true && branch["name"] != n.as_str() {
+            return Err(ApiError::validation("Update of a default branch name is not allowed."));
+        }
+        if n.is_empty() {
+            return Err(ApiError::validation("Invalid request:\n - name: This value should not be blank."));
+        }
+    }
+    state.meta.tx(|tx| {
+        if let Some(n) = &name {
+            if name_taken(tx, auth.project_id, n, branch_id)? {
+                return Err(already_exists(n));
+            }
+            tx.execute("UPDATE branches SET name = ?1 WHERE id = ?2", rusqlite::params![n, branch_id])?;
+        }
+        if let Some(d) = p.str("description") {
+            tx.execute("UPDATE branches SET description = ?1 WHERE id = ?2", rusqlite::params![d, branch_id])?;
+        }
+        Ok(())
+    })?;
+    Ok(Json(load(&state, &auth, &id)?))
+}
+
+/// Drops the branch with its configurations and metadata.
+// TODO(jobs): Keboola answers 202 with a devBranchDelete job that also drops the branch's buckets.
+async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    auth.require_manage_buckets()?;
+    let branch = load(&state, &auth, &id)?;
+    if branch["isDefault"] == true {
+        return Err(ApiError::validation("The default branch cannot be deleted."));
+    }
+    let branch_id = branch["id"].as_i64().unwrap_or_default();
+    state.meta.tx(|tx| {
+        configurations::drop_branch(tx, auth.project_id, branch_id)?;
+        // Metadata of every object in the branch (the objects go with it).
+        tx.execute("DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2", [auth.project_id, branch_id])?;
+        tx.execute("DELETE FROM branches WHERE id = ?1 AND project_id = ?2", [branch_id, auth.project_id])?;
+        Ok(())
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Branch metadata items carry no provider on the wire (APIB "Development Branch Metadata").
+pub fn without_provider(items: Vec<Value>) -> Value {
+    Value::Array(
+        items
+            .into_iter()
+            .map(|mut it| {
+                if let Some(o) = it.as_object_mut() {
+                    o.remove("provider");
+                }
+                it
+            })
+            .collect(),
+    )
+}
+
+pub fn metadata_items(p: &Params) -> ApiResult<Vec<Value>> {
+    match p.get("metadata") {
+        Some(Value::Array(items)) if !items.is_empty() => Ok(items.clone()),
+        Some(Value::Object(o)) if !o.is_empty() => Ok(o.values().cloned().collect()),
+        _ => Err(ApiError::validation("Invalid request:\n - metadata: This value should not be blank.")),
+    }
+}
+
+/// The object id branch metadata hangs on: the branch itself.
+fn branch_object(auth: &Auth) -> String {
+    auth.branch_id.to_string()
+}
+
+async fn list_metadata(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+    let scope: Scope = (&auth).into();
+    Ok(Json(without_provider(metadata::list(&state, &scope, Object::Branch, &branch_object(&auth))?)))
+}
+
+async fn post_metadata(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+    auth.require_manage_buckets()?;
+    let scope: Scope = (&auth).into();
+    metadata::upsert(&state, &scope, Object::Branch, &branch_object(&auth), "", &metadata_items(&p)?)?;
+    Ok((StatusCode::CREATED, Json(without_provider(metadata::list(&state, &scope, Object::Branch, &branch_object(&auth))?))))
+}
+
+async fn delete_metadata(State(state): State<AppState>, auth: Auth, Path(mid): Path<String>) -> ApiResult<StatusCode> {
+    auth.require_manage_buckets()?;
+    metadata::remove(&state, &(&auth).into(), Object::Branch, &branch_object(&auth), &mid)?;
+    Ok(StatusCode::NO_CONTENT)
 }
