@@ -1,1 +1,482 @@
-//! DuckDB table backend (in progress).
+//! DuckDB table backend: one database file; a schema per (project, branch, bucket); untyped
+//! tables are VARCHAR columns plus `_timestamp`. Loads follow Keboola's import library
+//! (notes: storage-api.md §8) and run in one transaction each, so a crash leaves the old or the
+//! new table, never a mix.
+use std::path::{Path, PathBuf};
+
+use duckdb::Connection;
+use parking_lot::Mutex;
+
+use super::filter::{Filter, Operator, Select};
+use super::{
+    BackendError, BackendResult, ColumnDef, CsvSource, ExportSpec, LoadResult, LoadSpec, TableBackend, TableLocation,
+};
+use crate::http::Code;
+
+pub struct DuckDbBackend {
+    /// A handle used only to open per-operation connections (DuckDB connections are not `Sync`).
+    root: Mutex<Connection>,
+}
+
+const TS: &str = "_timestamp";
+
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// SQL string literal. Values are inlined (COPY cannot take parameters); quotes are doubled.
+pub fn lit(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+fn schema_name(loc: &TableLocation) -> String {
+    format!("p{}_b{}_{}", loc.project_id, loc.branch_id, loc.bucket_id)
+}
+
+fn qualified(loc: &TableLocation) -> String {
+    format!("{}.{}", ident(&schema_name(loc)), ident(&loc.table))
+}
+
+fn internal(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Internal(e.to_string())
+}
+
+/// Type for a Keboola base type in a typed table.
+fn duck_type(basetype: &str) -> &'static str {
+    match basetype.to_ascii_uppercase().as_str() {
+        "INTEGER" => "BIGINT",
+        "NUMERIC" => "DECIMAL(38,9)",
+        "FLOAT" => "DOUBLE",
+        "BOOLEAN" => "BOOLEAN",
+        "DATE" => "DATE",
+        "TIMESTAMP" => "TIMESTAMP",
+        _ => "VARCHAR",
+    }
+}
+
+fn ts_literal(ts: &chrono::DateTime<chrono::Utc>) -> String {
+    format!("TIMESTAMP '{}'", ts.format("%Y-%m-%d %H:%M:%S%.6f"))
+}
+
+impl DuckDbBackend {
+    pub fn open(path: &Path) -> anyhow::Result<DuckDbBackend> {
+        let conn = Connection::open(path)?;
+        let tmp = path.with_extension("tmp");
+        let memory = std::env::var("KBSTACK_DUCKDB_MEMORY_LIMIT").unwrap_or_else(|_| "1GB".into());
+        conn.execute_batch(&format!(
+            "SET memory_limit = {}; SET temp_directory = {}; SET preserve_insertion_order = false;",
+            lit(&memory),
+            lit(&tmp.display().to_string())
+        ))?;
+        Ok(DuckDbBackend { root: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> BackendResult<Connection> {
+        self.root.lock().try_clone().map_err(internal)
+    }
+
+    fn column_types(&self, conn: &Connection, loc: &TableLocation) -> BackendResult<Vec<(String, String)>> {
+        let mut st = conn
+            .prepare(
+                "SELECT column_name, data_type FROM information_schema.columns \
+                 WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            )
+            .map_err(internal)?;
+        let rows = st
+            .query_map([schema_name(loc), loc.table.clone()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(internal)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal)?;
+        if rows.is_empty() {
+            return Err(BackendError::UserError(format!("Table \"{}\" does not exist.", loc.table), Code::TableNotFound));
+        }
+        Ok(rows.into_iter().filter(|(c, _)| c != TS).collect())
+    }
+
+    /// `read_csv(...)` over the source with every file column as VARCHAR.
+    fn read_csv_sql(src: &CsvSource) -> BackendResult<String> {
+        let files: Vec<String> = src.paths.iter().map(|p| lit(&p.display().to_string())).collect();
+        let gz = src.paths.first().map(|p| is_gzip(p)).unwrap_or(false);
+        let columns: Vec<String> = src.columns.iter().map(|c| format!("{}: 'VARCHAR'", lit(c))).collect();
+        let quote = src.enclosure.map(|c| c.to_string()).unwrap_or_default();
+        let escape = match (src.escaped_by, src.enclosure) {
+            (Some(e), _) => e.to_string(),
+            (None, Some(q)) => q.to_string(),
+            (None, None) => String::new(),
+        };
+        Ok(format!(
+            "read_csv([{}], delim = {}, quote = {}, escape = {}, header = {}, columns = {{{}}}, auto_detect = false, \
+             compression = {}, strict_mode = true, null_padding = false, max_line_size = 104857600)",
+            files.join(", "),
+            lit(&src.delimiter.to_string()),
+            lit(&quote),
+            lit(&escape),
+            src.has_header,
+            columns.join(", "),
+            if gz { "'gzip'" } else { "'none'" },
+        ))
+    }
+
+    fn where_sql(select: &Select, columns: &[(String, String)]) -> BackendResult<String> {
+        let mut parts = Vec::new();
+        for f in &select.filters {
+            if !columns.iter().any(|(c, _)| *c == f.column) {
+                return Err(BackendError::UserError(
+                    format!("Cannot filter by column \"{}\", column does not exist", f.column),
+                    Code::ColumnNotExists,
+                ));
+            }
+            parts.push(filter_sql(f)?);
+        }
+        if let Some(since) = &select.changed_since {
+            parts.push(format!("{} >= {}", ident(TS), ts_literal(since)));
+        }
+        if let Some(until) = &select.changed_until {
+            parts.push(format!("{} < {}", ident(TS), ts_literal(until)));
+        }
+        Ok(if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) })
+    }
+
+    fn select_sql(&self, conn: &Connection, loc: &TableLocation, select: &Select, as_text: bool) -> BackendResult<(String, Vec<String>)> {
+        let columns = self.column_types(conn, loc)?;
+        let wanted: Vec<String> = match &select.columns {
+            Some(cols) if !cols.is_empty() => {
+                for c in cols {
+                    if !columns.iter().any(|(n, _)| n == c) {
+                        return Err(BackendError::UserError(
+                            format!("Column \"{c}\" does not exist in table \"{}\".", loc.table),
+                            Code::ColumnNotExists,
+                        ));
+                    }
+                }
+                cols.clone()
+            }
+            _ => columns.iter().map(|(c, _)| c.clone()).collect(),
+        };
+        let mut exprs: Vec<String> = wanted
+            .iter()
+            .map(|c| if as_text { format!("CAST({} AS VARCHAR) AS {}", ident(c), ident(c)) } else { ident(c) })
+            .collect();
+        let mut names = wanted.clone();
+        if select.include_timestamp {
+            exprs.push(format!("strftime({}, '%Y-%m-%d %H:%M:%S') AS {}", ident(TS), ident(TS)));
+            names.push(TS.to_string());
+        }
+        let mut sql = format!("SELECT {} FROM {}{}", exprs.join(", "), qualified(loc), Self::where_sql(select, &columns)?);
+        if !select.order_by.is_empty() {
+            let mut order = Vec::new();
+            for o in &select.order_by {
+                if o.column != TS && !columns.iter().any(|(n, _)| *n == o.column) {
+                    return Err(BackendError::UserError(
+                        format!("Cannot order by column \"{}\", column does not exist", o.column),
+                        Code::ColumnNotExists,
+                    ));
+                }
+                let expr = match o.data_type.as_deref() {
+                    Some(t) => format!("TRY_CAST({} AS {})", ident(&o.column), numeric_type(t)?),
+                    None => ident(&o.column),
+                };
+                order.push(format!("{} {}", expr, if o.descending { "DESC" } else { "ASC" }));
+            }
+            sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+        }
+        if let Some(limit) = select.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        Ok((sql, names))
+    }
+}
+
+fn numeric_type(t: &str) -> BackendResult<&'static str> {
+    Ok(match t.to_ascii_uppercase().as_str() {
+        "INTEGER" | "BIGINT" => "BIGINT",
+        "DOUBLE" | "REAL" | "DECIMAL" | "FLOAT" | "NUMERIC" => "DOUBLE",
+        other => {
+            return Err(BackendError::UserError(
+                format!("Invalid dataType \"{other}\"; allowed: INTEGER, DOUBLE, BIGINT, REAL, DECIMAL."),
+                Code::ValidationFailed,
+            ));
+        }
+    })
+}
+
+fn filter_sql(f: &Filter) -> BackendResult<String> {
+    if f.values.is_empty() {
+        return Err(BackendError::UserError(
+            format!("Filter on column \"{}\" has no values.", f.column),
+            Code::ValidationFailed,
+        ));
+    }
+    let (expr, vals): (String, Vec<String>) = match f.data_type.as_deref() {
+        Some(t) => {
+            let ty = numeric_type(t)?;
+            (
+                format!("TRY_CAST({} AS {ty})", ident(&f.column)),
+                f.values.iter().map(|v| format!("TRY_CAST({} AS {ty})", lit(v))).collect(),
+            )
+        }
+        None => (format!("CAST({} AS VARCHAR)", ident(&f.column)), f.values.iter().map(|v| lit(v)).collect()),
+    };
+    let single = |op: &str| -> BackendResult<String> {
+        if vals.len() != 1 {
+            return Err(BackendError::UserError(
+                format!("Operator \"{op}\" on column \"{}\" takes exactly one value.", f.column),
+                Code::ValidationFailed,
+            ));
+        }
+        Ok(format!("{expr} {op} {}", vals[0]))
+    };
+    Ok(match f.operator {
+        Operator::Eq => format!("{expr} IN ({})", vals.join(", ")),
+        Operator::Ne => format!("{expr} NOT IN ({})", vals.join(", ")),
+        Operator::Gt => single(">")?,
+        Operator::Ge => single(">=")?,
+        Operator::Lt => single("<")?,
+        Operator::Le => single("<=")?,
+    })
+}
+
+pub fn is_gzip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 2];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == [0x1f, 0x8b]
+}
+
+/// DuckDB's CSV errors are user errors (bad file), reported with Keboola's CSV code.
+fn csv_error(e: duckdb::Error) -> BackendError {
+    let msg = e.to_string();
+    if msg.contains("CSV") || msg.contains("csv") || msg.contains("Conversion Error") || msg.contains("Could not convert") {
+        let first = msg.lines().take(3).collect::<Vec<_>>().join(" ");
+        BackendError::UserError(format!("Load error: {first}"), Code::InvalidCsv)
+    } else {
+        internal(msg)
+    }
+}
+
+impl TableBackend for DuckDbBackend {
+    fn create_table(&self, loc: &TableLocation, columns: &[ColumnDef], typed: bool) -> BackendResult<()> {
+        let conn = self.conn()?;
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                if typed {
+                    format!("{} {}{}", ident(&c.name), duck_type(&c.basetype), if c.nullable { "" } else { " NOT NULL" })
+                } else {
+                    format!("{} VARCHAR NOT NULL DEFAULT ''", ident(&c.name))
+                }
+            })
+            .collect();
+        conn.execute_batch(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE {} ({}, {} TIMESTAMP);",
+            ident(&schema_name(loc)),
+            qualified(loc),
+            cols.join(", "),
+            ident(TS)
+        ))
+        .map_err(internal)
+    }
+
+    fn drop_table(&self, loc: &TableLocation) -> BackendResult<()> {
+        self.conn()?.execute_batch(&format!("DROP TABLE IF EXISTS {}", qualified(loc))).map_err(internal)
+    }
+
+    fn columns(&self, loc: &TableLocation) -> BackendResult<Vec<String>> {
+        let conn = self.conn()?;
+        Ok(self.column_types(&conn, loc)?.into_iter().map(|(c, _)| c).collect())
+    }
+
+    fn add_column(&self, loc: &TableLocation, column: &ColumnDef, typed: bool) -> BackendResult<()> {
+        let ty = if typed { duck_type(&column.basetype).to_string() } else { "VARCHAR NOT NULL DEFAULT ''".to_string() };
+        self.conn()?
+            .execute_batch(&format!("ALTER TABLE {} ADD COLUMN {} {ty}", qualified(loc), ident(&column.name)))
+            .map_err(internal)
+    }
+
+    fn drop_column(&self, loc: &TableLocation, column: &str) -> BackendResult<()> {
+        self.conn()?
+            .execute_batch(&format!("ALTER TABLE {} DROP COLUMN {}", qualified(loc), ident(column)))
+            .map_err(internal)
+    }
+
+    fn stats(&self, loc: &TableLocation) -> BackendResult<(u64, u64)> {
+        let conn = self.conn()?;
+        let columns = self.column_types(&conn, loc)?;
+        let rows: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {}", qualified(loc)), [], |r| r.get(0))
+            .map_err(internal)?;
+        // An estimate: DuckDB keeps no per-table byte count; 8 bytes per value is its compressed order of magnitude.
+        Ok((rows as u64, rows as u64 * (columns.len() as u64 + 1) * 8))
+    }
+
+    fn project_stats(&self, project_id: i64) -> BackendResult<(u64, u64)> {
+        let conn = self.conn()?;
+        let (rows, cols): (i64, i64) = conn
+            .query_row(
+                "SELECT COALESCE(sum(estimated_size), 0)::BIGINT, COALESCE(sum(estimated_size * column_count), 0)::BIGINT \
+                 FROM duckdb_tables() WHERE schema_name LIKE ?",
+                [format!("p{project_id}\\_%")],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(internal)?;
+        Ok((rows as u64, cols as u64 * 8))
+    }
+
+    fn load(&self, loc: &TableLocation, spec: &LoadSpec) -> BackendResult<LoadResult> {
+        let conn = self.conn()?;
+        let existing = self.column_types(&conn, loc)?;
+        let existing_names: Vec<&str> = existing.iter().map(|(c, _)| c.as_str()).collect();
+        let file_cols = &spec.source.columns;
+        let added: Vec<String> = file_cols.iter().filter(|c| !existing_names.contains(&c.as_str())).cloned().collect();
+        let ts = ts_literal(&spec.timestamp);
+        let source = Self::read_csv_sql(&spec.source)?;
+        // Value of each file column as stored: untyped tables keep strings with NULL → '';
+        // typed tables treat '' as NULL and cast to the column type.
+        let value_expr = |c: &str| -> String {
+            let ty = existing.iter().find(|(n, _)| n == c).map(|(_, t)| t.as_str()).unwrap_or("VARCHAR");
+            if spec.typed {
+                if ty == "VARCHAR" {
+                    format!("NULLIF({}, '')", ident(c))
+                } else {
+                    format!("CAST(NULLIF({}, '') AS {ty})", ident(c))
+                }
+            } else {
+                format!("COALESCE({}, '')", ident(c))
+            }
+        };
+        let values: Vec<String> = file_cols.iter().map(|c| value_expr(c)).collect();
+        let staged: Vec<String> = file_cols.iter().zip(&values).map(|(c, v)| format!("{v} AS {}", ident(c))).collect();
+        let pk_partition: Vec<String> = spec.primary_key.iter().map(|c| ident(c)).collect();
+        let dedup = if pk_partition.is_empty() {
+            String::new()
+        } else {
+            format!(" QUALIFY row_number() OVER (PARTITION BY {}) = 1", pk_partition.join(", "))
+        };
+        let target = qualified(loc);
+        let col_list: Vec<String> = file_cols.iter().map(|c| ident(c)).collect();
+
+        let mut sql = String::from("BEGIN TRANSACTION;\n");
+        for c in &added {
+            let ty = if spec.typed { "VARCHAR" } else { "VARCHAR NOT NULL DEFAULT ''" };
+            sql.push_str(&format!("ALTER TABLE {target} ADD COLUMN {} {ty};\n", ident(c)));
+        }
+        conn.execute_batch(&sql).map_err(internal)?;
+        let run = || -> BackendResult<u64> {
+            if !spec.incremental {
+                conn.execute_batch(&format!("DELETE FROM {target};")).map_err(internal)?;
+            }
+            if !spec.incremental || spec.primary_key.is_empty() {
+                let n = conn
+                    .execute(
+                        &format!(
+                            "INSERT INTO {target} ({}, {}) SELECT {}, {ts} FROM {source}{dedup}",
+                            col_list.join(", "),
+                            ident(TS),
+                            values.join(", "),
+                        ),
+                        [],
+                    )
+                    .map_err(csv_error)?;
+                return Ok(n as u64);
+            }
+            // Incremental load with a primary key (IncrementalImporter): update rows whose values
+            // differ (bumping _timestamp), insert new keys once, never delete.
+            conn.execute_batch(&format!(
+                "CREATE TEMP TABLE __kbstack_stage AS SELECT {} FROM {source}{dedup};",
+                staged.join(", ")
+            ))
+            .map_err(csv_error)?;
+            let staged_rows: i64 =
+                conn.query_row("SELECT count(*) FROM __kbstack_stage", [], |r| r.get(0)).map_err(internal)?;
+            let pk_match: Vec<String> =
+                spec.primary_key.iter().map(|c| format!("t.{} = s.{}", ident(c), ident(c))).collect();
+            let non_pk: Vec<&String> = file_cols.iter().filter(|c| !spec.primary_key.contains(c)).collect();
+            if !non_pk.is_empty() {
+                let sets: Vec<String> = non_pk.iter().map(|c| format!("{} = s.{}", ident(c), ident(c))).collect();
+                let differs: Vec<String> =
+                    non_pk.iter().map(|c| format!("t.{} IS DISTINCT FROM s.{}", ident(c), ident(c))).collect();
+                conn.execute_batch(&format!(
+                    "UPDATE {target} AS t SET {}, {} = {ts} FROM __kbstack_stage AS s WHERE {} AND ({});",
+                    sets.join(", "),
+                    ident(TS),
+                    pk_match.join(" AND "),
+                    differs.join(" OR ")
+                ))
+                .map_err(internal)?;
+            }
+            conn.execute_batch(&format!(
+                "INSERT INTO {target} ({}, {}) SELECT {}, {ts} FROM __kbstack_stage AS s \
+                 WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {});\nDROP TABLE __kbstack_stage;",
+                col_list.join(", "),
+                ident(TS),
+                file_cols.iter().map(|c| format!("s.{}", ident(c))).collect::<Vec<_>>().join(", "),
+                pk_match.join(" AND ")
+            ))
+            .map_err(internal)?;
+            Ok(staged_rows as u64)
+        };
+        match run() {
+            Ok(n) => {
+                conn.execute_batch("COMMIT;").map_err(internal)?;
+                Ok(LoadResult { imported_rows: n, imported_columns: file_cols.clone(), added_columns: added })
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK;");
+                Err(e)
+            }
+        }
+    }
+
+    fn export(&self, loc: &TableLocation, spec: &ExportSpec) -> BackendResult<Vec<PathBuf>> {
+        let conn = self.conn()?;
+        let (sql, names) = self.select_sql(&conn, loc, &spec.select, false)?;
+        let file = spec.dir.join(if spec.gzip { "part0001.csv.gz" } else { "part0001.csv" });
+        let quoted: Vec<String> = names.iter().map(|c| ident(c)).collect();
+        conn.execute_batch(&format!(
+            "COPY ({sql}) TO {} (FORMAT csv, HEADER false, QUOTE '\"', ESCAPE '\"', FORCE_QUOTE ({}), COMPRESSION {})",
+            lit(&file.display().to_string()),
+            quoted.join(", "),
+            if spec.gzip { "gzip" } else { "none" }
+        ))
+        .map_err(internal)?;
+        Ok(vec![file])
+    }
+
+    fn preview(&self, loc: &TableLocation, select: &Select) -> BackendResult<(Vec<String>, Vec<Vec<Option<String>>>)> {
+        let conn = self.conn()?;
+        let (sql, names) = self.select_sql(&conn, loc, select, true)?;
+        let mut st = conn.prepare(&sql).map_err(internal)?;
+        let n = names.len();
+        let rows = st
+            .query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>())
+            .map_err(internal)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal)?;
+        Ok((names, rows))
+    }
+
+    fn delete_rows(&self, loc: &TableLocation, select: &Select) -> BackendResult<u64> {
+        let conn = self.conn()?;
+        let columns = self.column_types(&conn, loc)?;
+        let n = conn
+            .execute(&format!("DELETE FROM {}{}", qualified(loc), Self::where_sql(select, &columns)?), [])
+            .map_err(internal)?;
+        Ok(n as u64)
+    }
+
+    fn has_duplicates(&self, loc: &TableLocation, columns: &[String]) -> BackendResult<bool> {
+        let conn = self.conn()?;
+        let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+        let dup: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM {} GROUP BY {} HAVING count(*) > 1 LIMIT 1)",
+                    qualified(loc),
+                    cols.join(", ")
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(internal)?;
+        Ok(dup > 0)
+    }
+}

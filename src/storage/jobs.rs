@@ -1,15 +1,209 @@
-//! Storage jobs (in progress).
-use axum::Router;
+//! Storage jobs: `202` + a job that is readable at once and runs in the background. The request
+//! that started it waits briefly so that small jobs come back finished (clients sleep seconds
+//! between polls). A restart never leaves a job `waiting` or `processing`.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use rusqlite::OptionalExtension;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Auth;
 use crate::app::AppState;
+use crate::http::{ApiError, ApiResult, Code, error::new_exception_id, now_iso};
+use crate::meta::json_col;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    Router::new().route("/v2/storage/jobs", get(list)).route("/v2/storage/jobs/{id}", get(detail))
 }
 
+/// Serialises jobs that touch the same object (a table, a bucket): DuckDB would abort one of two
+/// concurrent writers, Keboola queues them.
 #[derive(Default)]
-pub struct JobRunner {}
+pub struct JobRunner {
+    locks: parking_lot::Mutex<HashMap<String, Arc<parking_lot::Mutex<()>>>>,
+}
 
-pub fn recover_interrupted(_state: &AppState) -> anyhow::Result<()> {
+impl JobRunner {
+    pub fn lock_for(&self, key: &str) -> Arc<parking_lot::Mutex<()>> {
+        self.locks.lock().entry(key.to_string()).or_default().clone()
+    }
+}
+
+pub struct JobSpec {
+    pub operation_name: &'static str,
+    pub operation_params: Value,
+    pub table_id: Option<String>,
+    /// Jobs with the same key run one after another.
+    pub lock_key: Option<String>,
+}
+
+/// Create a job, run `work` on a blocking thread, and answer 202 with the job as it stands
+/// after a short wait.
+pub async fn start<F>(state: &AppState, auth: &Auth, spec: JobSpec, work: F) -> ApiResult<(StatusCode, Json<Value>)>
+where
+    F: FnOnce(&AppState) -> ApiResult<Value> + Send + 'static,
+{
+    let now = now_iso();
+    let id = state.meta.with(|c| {
+        c.execute(
+            "INSERT INTO jobs (project_id, branch_id, status, operation_name, operation_params, table_id, created, run_id, \
+             creator_token_id, creator_description) VALUES (?1, ?2, 'waiting', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            rusqlite::params![
+                auth.project_id,
+                auth.branch_id,
+                spec.operation_name,
+                spec.operation_params.to_string(),
+                spec.table_id,
+                now,
+                auth.run_id,
+                auth.token.id,
+                auth.token.description
+            ],
+        )?;
+        Ok(c.last_insert_rowid())
+    })?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let st = state.clone();
+    let lock_key = spec.lock_key.clone();
+    tokio::spawn(async move {
+        let st2 = st.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let lock = lock_key.map(|k| st2.jobs.lock_for(&k));
+            let _guard = lock.as_ref().map(|l| l.lock());
+            let _ = st2.meta.with(|c| {
+                c.execute("UPDATE jobs SET status = 'processing', start_time = ?1 WHERE id = ?2", rusqlite::params![now_iso(), id])
+            });
+            work(&st2)
+        })
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("job panicked: {e}"))));
+        finish(&st, id, outcome);
+        let _ = done_tx.send(());
+    });
+    let _ = tokio::time::timeout(Duration::from_millis(state.config.job_wait_ms), done_rx).await;
+    Ok((StatusCode::ACCEPTED, Json(load_job(state, auth.project_id, id)?)))
+}
+
+fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
+    let (status, results, error) = match outcome {
+        Ok(results) => ("success", Some(results.to_string()), None),
+        Err(e) => {
+            let exception_id = new_exception_id();
+            if e.code.status().is_server_error() {
+                tracing::error!(job = id, exception_id, "job failed: {}", e.message);
+            }
+            let mut err = json!({"code": e.code.as_str(), "message": e.message, "exceptionId": exception_id});
+            // Details a client reads from results (e.g. missingColumns of csvImport.columnsNotMatch).
+            let results = e.context.clone();
+            if let Some(ctx) = &e.context {
+                err["contextParams"] = ctx.clone();
+            }
+            ("error", results.map(|r| r.to_string()), Some(err.to_string()))
+        }
+    };
+    let res = state.meta.with(|c| {
+        c.execute(
+            "UPDATE jobs SET status = ?1, results = ?2, error = ?3, end_time = ?4 WHERE id = ?5",
+            rusqlite::params![status, results, error, now_iso(), id],
+        )
+    });
+    if let Err(e) = res {
+        tracing::error!(job = id, "cannot record job result: {e}");
+    }
+}
+
+/// At start: jobs of a previous process that never finished end as `error`.
+pub fn recover_interrupted(state: &AppState) -> anyhow::Result<()> {
+    let err = json!({
+        "code": "storage.jobs.interrupted",
+        "message": "The job was interrupted by a server restart; no changes were applied.",
+        "exceptionId": new_exception_id(),
+    });
+    let n = state
+        .meta
+        .with(|c| {
+            c.execute(
+                "UPDATE jobs SET status = 'error', error = ?1, end_time = ?2 WHERE status IN ('waiting', 'processing')",
+                rusqlite::params![err.to_string(), now_iso()],
+            )
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if n > 0 {
+        tracing::warn!(jobs = n, "marked interrupted jobs as error");
+    }
     Ok(())
+}
+
+const JOB_COLUMNS: &str = "id, status, operation_name, operation_params, table_id, results, error, created, start_time, \
+    end_time, run_id, creator_token_id, creator_description, metrics";
+
+fn job_json(state: &AppState, r: &rusqlite::Row) -> rusqlite::Result<Value> {
+    let id: i64 = r.get(0)?;
+    let status: String = r.get(1)?;
+    let mut job = json!({
+        "id": id,
+        "status": status,
+        "url": format!("{}/jobs/{id}", state.storage_url()),
+        "tableId": r.get::<_, Option<String>>(4)?,
+        "operationName": r.get::<_, String>(2)?,
+        "operationParams": json_col(r.get(3)?),
+        "createdTime": r.get::<_, String>(7)?,
+        "startTime": r.get::<_, Option<String>>(8)?,
+        "endTime": r.get::<_, Option<String>>(9)?,
+        "runId": r.get::<_, Option<String>>(10)?,
+        "results": json_col(r.get(5)?),
+        "creatorToken": {"id": r.get::<_, i64>(11)?.to_string(), "description": r.get::<_, String>(12)?},
+        "metrics": match json_col(r.get(13)?) {
+            Value::Null => json!({"inCompressed": false, "inBytes": 0, "inBytesUncompressed": 0,
+                                  "outCompressed": false, "outBytes": 0, "outBytesUncompressed": 0}),
+            m => m,
+        },
+    });
+    if status == "error" {
+        job["error"] = json_col(r.get(6)?);
+    }
+    Ok(job)
+}
+
+pub fn load_job(state: &AppState, project_id: i64, id: i64) -> ApiResult<Value> {
+    state
+        .meta
+        .with(|c| {
+            c.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1 AND project_id = ?2"), [id, project_id], |r| {
+                job_json(state, r)
+            })
+            .optional()
+        })?
+        .ok_or_else(|| ApiError::new(Code::JobNotFound, format!("Job {id} not found")))
+}
+
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id: i64 = id.parse().map_err(|_| ApiError::new(Code::JobNotFound, format!("Job {id} not found")))?;
+    Ok(Json(load_job(&state, auth.project_id, id)?))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<String>,
+    offset: Option<String>,
+    storage_job_status: Option<String>,
+}
+
+async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+    let limit: i64 = q.limit.and_then(|l| l.parse().ok()).unwrap_or(100).clamp(1, 1000);
+    let offset: i64 = q.offset.and_then(|l| l.parse().ok()).unwrap_or(0).max(0);
+    let jobs = state.meta.with(|c| {
+        let mut st = c.prepare(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE project_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4"
+        ))?;
+        st.query_map(rusqlite::params![auth.project_id, q.storage_job_status, limit, offset], |r| job_json(&state, r))?
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(Json(Value::Array(jobs)))
 }

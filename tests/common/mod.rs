@@ -28,7 +28,23 @@ impl Server {
 
     /// Start on an existing data dir (restart tests keep the directory alive themselves).
     pub fn start_in(dir: &std::path::Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kbstack"))
+        Server::start_with(dir, &[])
+    }
+
+    pub fn start_with_env(envs: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_with(&dir, envs);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    pub fn start_with(dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kbstack"));
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .arg("serve")
             .env("KBSTACK_DATA_DIR", dir)
             .env("KBSTACK_LISTEN", "127.0.0.1:0")
@@ -145,4 +161,61 @@ impl Drop for Server {
 
 pub fn urlencode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Parts of an Azure SAS connection string: (BlobEndpoint, SharedAccessSignature).
+pub fn parse_connection_string(cs: &str) -> (String, String) {
+    let mut endpoint = String::new();
+    let mut sas = String::new();
+    for part in cs.split(';') {
+        if let Some(v) = part.strip_prefix("BlobEndpoint=") {
+            endpoint = v.trim_end_matches('/').to_string();
+        } else if let Some(v) = part.strip_prefix("SharedAccessSignature=") {
+            sas = v.to_string();
+        }
+    }
+    (endpoint, sas)
+}
+
+impl Server {
+    /// files/prepare + Put Blob, as the Azure SDK does it; returns the file id.
+    pub fn upload(&self, name: &str, data: Vec<u8>) -> i64 {
+        let (st, f) = self.post_form(
+            "files/prepare",
+            &[("name", name), ("isEncrypted", "1"), ("federationToken", "1"), ("sizeBytes", &data.len().to_string())],
+        );
+        assert_eq!(st, 201, "{f}");
+        let params = &f["absUploadParams"];
+        let (endpoint, sas) = parse_connection_string(params["absCredentials"]["SASConnectionString"].as_str().unwrap());
+        let url = format!("{endpoint}/{}/{}?{sas}", params["container"].as_str().unwrap(), params["blobName"].as_str().unwrap());
+        let resp = self.client.put(url).header("x-ms-blob-type", "BlockBlob").body(data).send().unwrap();
+        assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().unwrap_or_default());
+        f["id"].as_i64().unwrap()
+    }
+
+    /// The content of a file (slices concatenated in manifest order).
+    pub fn download(&self, id: i64) -> Vec<u8> {
+        let (st, f) = self.get(&format!("files/{id}?federationToken=1"));
+        assert_eq!(st, 200, "{f}");
+        let (endpoint, sas) = parse_connection_string(f["absCredentials"]["SASConnectionString"].as_str().unwrap());
+        let container = f["absPath"]["container"].as_str().unwrap().to_string();
+        let name = f["absPath"]["name"].as_str().unwrap().to_string();
+        let get = |blob: &str| -> Vec<u8> {
+            let resp = self.client.get(format!("{endpoint}/{container}/{blob}?{sas}")).send().unwrap();
+            assert!(resp.status().is_success(), "GET {blob}: {}", resp.status());
+            resp.bytes().unwrap().to_vec()
+        };
+        if f["isSliced"] == true {
+            let manifest: Value = serde_json::from_slice(&get(&format!("{name}manifest"))).unwrap();
+            let mut out = Vec::new();
+            for entry in manifest["entries"].as_array().unwrap() {
+                let url = entry["url"].as_str().unwrap();
+                let blob = url.split(&format!("blob.core.windows.net/{container}/")).nth(1).expect("entry in our container");
+                out.extend(get(blob));
+            }
+            out
+        } else {
+            get(&name)
+        }
+    }
 }

@@ -1,0 +1,114 @@
+//! Columns and primary key changes, each a storage job with the table as its result.
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{Value, json};
+
+use super::import::check_columns;
+use super::{TableRow, find_table, load_table, mark_changed, table_json};
+use crate::app::AppState;
+use crate::backend::ColumnDef;
+use crate::http::{ApiError, ApiResult, Code, Params};
+use crate::storage::auth::{Auth, Need};
+use crate::storage::jobs;
+
+fn reload(st: &AppState, t: &TableRow) -> ApiResult<Value> {
+    let t = find_table(st, t.project_id, t.branch_id, &t.id)?.ok_or_else(|| ApiError::new(Code::TableNotFound, "table vanished"))?;
+    table_json(st, &t, &["metadata".into(), "columnMetadata".into()], true)
+}
+
+fn job(name: &'static str, t: &TableRow, params: Value) -> jobs::JobSpec {
+    jobs::JobSpec { operation_name: name, operation_params: params, table_id: Some(t.id.clone()), lock_key: Some(t.lock_key()) }
+}
+
+pub async fn add_column(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+    let t = load_table(&state, &auth, &id, Need::Write)?;
+    let name = p.required_str("name")?;
+    let mut all = state.tables.columns(&t.location())?;
+    all.push(name.clone());
+    check_columns(&all)?;
+    let basetype = p.str("basetype").unwrap_or_else(|| "STRING".into()).to_ascii_uppercase();
+    let spec = job("tableColumnAdd", &t, json!({"name": name}));
+    jobs::start(&state, &auth, spec, move |st| {
+        st.tables.add_column(&t.location(), &ColumnDef { name, basetype, nullable: true }, t.is_typed)?;
+        mark_changed(st, &t, false)?;
+        reload(st, &t)
+    })
+    .await
+}
+
+pub async fn delete_column(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, column)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let t = load_table(&state, &auth, &id, Need::Write)?;
+    let columns = state.tables.columns(&t.location())?;
+    if !columns.contains(&column) {
+        return Err(ApiError::new(Code::ColumnNotExists, format!("Column \"{column}\" not found in table \"{}\".", t.id)));
+    }
+    if t.primary_key.contains(&column) {
+        return Err(ApiError::validation(format!("Cannot delete column \"{column}\": it is part of the primary key.")));
+    }
+    if columns.len() == 1 {
+        return Err(ApiError::validation("Cannot delete the last column of a table."));
+    }
+    let spec = job("tableColumnDelete", &t, json!({"name": column}));
+    jobs::start(&state, &auth, spec, move |st| {
+        st.tables.drop_column(&t.location(), &column)?;
+        let scope = crate::storage::metadata::Scope { project_id: t.project_id, branch_id: t.branch_id };
+        crate::storage::metadata::purge(st, &scope, crate::storage::metadata::Object::Column, &format!("{}.{column}", t.id))?;
+        mark_changed(st, &t, false)?;
+        reload(st, &t)
+    })
+    .await
+}
+
+fn set_primary_key(st: &AppState, t: &TableRow, pk: &[String]) -> ApiResult<()> {
+    st.meta.with(|c| {
+        c.execute(
+            "UPDATE tables SET primary_key = ?1 WHERE project_id = ?2 AND branch_id = ?3 AND id = ?4",
+            rusqlite::params![json!(pk).to_string(), t.project_id, t.branch_id, t.id],
+        )
+    })?;
+    Ok(())
+}
+
+pub async fn add_primary_key(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+    let t = load_table(&state, &auth, &id, Need::Write)?;
+    let pk = p.csv_list("columns");
+    if pk.is_empty() {
+        return Err(ApiError::validation("Invalid request:\n - columns: This value should not be blank."));
+    }
+    if !t.primary_key.is_empty() {
+        return Err(ApiError::validation(format!("Table \"{}\" already has a primary key; delete it first.", t.id)));
+    }
+    let columns = state.tables.columns(&t.location())?;
+    if let Some(missing) = pk.iter().find(|c| !columns.contains(c)) {
+        return Err(ApiError::new(Code::ColumnNotExists, format!("Primary key column \"{missing}\" does not exist.")));
+    }
+    let skip_check = p.flag("skipDuplicatesCheck")?;
+    let spec = job("tablePrimaryKeyAdd", &t, json!({"columns": pk}));
+    jobs::start(&state, &auth, spec, move |st| {
+        if !skip_check && st.tables.has_duplicates(&t.location(), &pk)? {
+            return Err(ApiError::validation(format!(
+                "The table \"{}\" contains duplicate values in the columns {}; the primary key cannot be created.",
+                t.id,
+                pk.join(", ")
+            )));
+        }
+        set_primary_key(st, &t, &pk)?;
+        reload(st, &t)
+    })
+    .await
+}
+
+pub async fn delete_primary_key(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let t = load_table(&state, &auth, &id, Need::Write)?;
+    let spec = job("tablePrimaryKeyDelete", &t, json!({}));
+    jobs::start(&state, &auth, spec, move |st| {
+        set_primary_key(st, &t, &[])?;
+        reload(st, &t)
+    })
+    .await
+}
