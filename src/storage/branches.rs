@@ -8,7 +8,7 @@ use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
-use super::configurations;
+use super::{buckets, configurations, jobs, tables};
 use super::metadata::{self, Object, Scope};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
@@ -39,19 +39,19 @@ fn branch_json(r: &rusqlite::Row) -> rusqlite::Result<Value> {
     }))
 }
 
+fn find(state: &AppState, project_id: i64, id: i64) -> ApiResult<Option<Value>> {
+    state.meta.with(|c| {
+        c.query_row(&format!("SELECT {COLUMNS} FROM branches WHERE id = ?1 AND project_id = ?2"), [id, project_id], branch_json)
+            .optional()
+    })
+}
+
 /// A branch of the token's project by numeric id or `default`.
 pub fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
     let branch_id = if id == "default" { Some(auth.default_branch_id) } else { id.parse::<i64>().ok() };
     let found = match branch_id {
+        Some(bid) => find(state, auth.project_id, bid)?,
         None => None,
-        Some(bid) => state.meta.with(|c| {
-            c.query_row(
-                &format!("SELECT {COLUMNS} FROM branches WHERE id = ?1 AND project_id = ?2"),
-                [bid, auth.project_id],
-                branch_json,
-            )
-            .optional()
-        })?,
     };
     found.ok_or_else(|| ApiError::new(Code::BranchNotFound, format!("Branch \"{id}\" not found.")))
 }
@@ -82,27 +82,39 @@ fn already_exists(name: &str) -> ApiError {
     ApiError::new(Code::BranchAlreadyExists, format!("There already is a branch with name \"{name}\"."))
 }
 
-/// Keboola runs this as a `devBranchCreate` storage job; the branch starts with copies of the
-/// default branch's configurations.
-// TODO(jobs): answer 202 with a devBranchCreate job once storage jobs can run custom work.
+/// A `devBranchCreate` storage job whose results are the branch; the branch starts with copies of
+/// the default branch's configurations. The name is checked before the job starts.
 async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require_manage_buckets()?;
     let name = p.required_str("name")?;
     let description = p.str_or("description", "");
-    let id = state.meta.tx(|tx| {
-        if name_taken(tx, auth.project_id, &name, 0)? {
-            return Err(already_exists(&name));
-        }
-        tx.execute(
-            "INSERT INTO branches (project_id, name, description, is_default, created, creator_token_id, creator_description) \
-             VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
-            rusqlite::params![auth.project_id, name, description, now_iso(), auth.token.id, auth.token.description],
-        )?;
-        let id = tx.last_insert_rowid();
-        configurations::copy_branch(tx, auth.project_id, auth.default_branch_id, id)?;
-        Ok(id)
-    })?;
-    Ok((StatusCode::CREATED, Json(load(&state, &auth, &id.to_string())?)))
+    if state.meta.with(|c| name_taken(c, auth.project_id, &name, 0))? {
+        return Err(already_exists(&name));
+    }
+    let spec = jobs::JobSpec {
+        operation_name: "devBranchCreate",
+        operation_params: json!({"values": {"name": name, "description": description}}),
+        table_id: None,
+        lock_key: Some(format!("branches:{}", auth.project_id)),
+    };
+    let (project_id, default_branch, creator) = (auth.project_id, auth.default_branch_id, auth.token.clone());
+    jobs::start(&state, &auth, spec, move |st| {
+        let id = st.meta.tx(|tx| {
+            if name_taken(tx, project_id, &name, 0)? {
+                return Err(already_exists(&name));
+            }
+            tx.execute(
+                "INSERT INTO branches (project_id, name, description, is_default, created, creator_token_id, creator_description) \
+                 VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
+                rusqlite::params![project_id, name, description, now_iso(), creator.id, creator.description],
+            )?;
+            let id = tx.last_insert_rowid();
+            configurations::copy_branch(tx, project_id, default_branch, id)?;
+            Ok(id)
+        })?;
+        find(st, project_id, id)?.ok_or_else(|| ApiError::internal("created branch vanished"))
+    })
+    .await
 }
 
 async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
@@ -133,23 +145,44 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     Ok(Json(load(&state, &auth, &id)?))
 }
 
-/// Drops the branch with its configurations and metadata.
-// TODO(jobs): Keboola answers 202 with a devBranchDelete job that also drops the branch's buckets.
-async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+/// A `devBranchDelete` storage job: the branch goes with its buckets, tables, configurations and
+/// metadata.
+async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require_manage_buckets()?;
     let branch = load(&state, &auth, &id)?;
     if branch["isDefault"] == true {
         return Err(ApiError::validation("The default branch cannot be deleted."));
     }
     let branch_id = branch["id"].as_i64().unwrap_or_default();
-    state.meta.tx(|tx| {
-        configurations::drop_branch(tx, auth.project_id, branch_id)?;
-        // Metadata of every object in the branch (the objects go with it).
-        tx.execute("DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2", [auth.project_id, branch_id])?;
-        tx.execute("DELETE FROM branches WHERE id = ?1 AND project_id = ?2", [branch_id, auth.project_id])?;
-        Ok(())
-    })?;
-    Ok(StatusCode::NO_CONTENT)
+    let spec = jobs::JobSpec {
+        operation_name: "devBranchDelete",
+        operation_params: json!({"values": {"id": branch_id}}),
+        table_id: None,
+        lock_key: Some(format!("branches:{}", auth.project_id)),
+    };
+    let project_id = auth.project_id;
+    jobs::start(&state, &auth, spec, move |st| {
+        let bucket_ids: Vec<String> = st.meta.with(|c| {
+            let mut q = c.prepare("SELECT id FROM buckets WHERE project_id = ?1 AND branch_id = ?2")?;
+            q.query_map([project_id, branch_id], |r| r.get(0))?.collect()
+        })?;
+        for bucket_id in bucket_ids {
+            let bucket = buckets::load_bucket(st, project_id, branch_id, &bucket_id)?;
+            for table in tables::tables_of_bucket(st, &bucket)? {
+                tables::drop_table_everywhere(st, &table)?;
+            }
+        }
+        st.meta.tx(|tx| {
+            configurations::drop_branch(tx, project_id, branch_id)?;
+            // Records and metadata of every object in the branch (their data is gone above).
+            tx.execute("DELETE FROM buckets WHERE project_id = ?1 AND branch_id = ?2", [project_id, branch_id])?;
+            tx.execute("DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2", [project_id, branch_id])?;
+            tx.execute("DELETE FROM branches WHERE id = ?1 AND project_id = ?2", [branch_id, project_id])?;
+            Ok(())
+        })?;
+        Ok(Value::Null)
+    })
+    .await
 }
 
 /// Branch metadata items carry no provider on the wire (APIB "Development Branch Metadata").

@@ -59,7 +59,7 @@ pub(super) fn without_state(row: &Value) -> Value {
 /// Put `state` back in its wire position (after `configuration`).
 pub(super) fn with_state(mut row: Value, state: Value) -> Value {
     if let Some(o) = row.as_object_mut() {
-        let at = o.get_index_of("configuration").map_or(o.len(), |i| i + 1);
+        let at = o.keys().position(|k| k == "configuration").map_or(o.len(), |i| i + 1);
         o.shift_insert(at, "state".into(), state);
     }
     row
