@@ -51,8 +51,8 @@ fn where_filters_with_every_operator() {
     assert_eq!(f("eq", &["10", "100"], None), ["1", "3"]);
     assert_eq!(f("ne", &["10", "100"], None), ["2", "4"]);
     assert_eq!(f("eq", &[""], None), ["4"]);
-    // Text comparison without a dataType ("9" > "10"), numeric with one.
-    assert_eq!(f("gt", &["10"], None), ["2"]);
+    // Text comparison without a dataType ("9" and "100" sort after "10"), numeric with one.
+    assert_eq!(f("gt", &["10"], None), ["2", "3"]);
     assert_eq!(f("gt", &["10"], Some("INTEGER")), ["3"]);
     assert_eq!(f("ge", &["10"], Some("DOUBLE")), ["1", "3"]);
     assert_eq!(f("lt", &["10"], Some("INTEGER")), ["2"]);

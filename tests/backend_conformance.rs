@@ -1,0 +1,116 @@
+//! The conformance suite every `TableBackend` must pass (DuckDB now; PostgreSQL later adds one
+//! line to `backends()`). It checks the trait's contract directly, below the HTTP layer.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use kbstack::backend::duckdb::DuckDbBackend;
+use kbstack::backend::{ColumnDef, CsvSource, ExportSpec, Filter, LoadSpec, Operator, Select, TableBackend, TableLocation};
+
+fn backends(dir: &Path) -> Vec<(&'static str, Box<dyn TableBackend>)> {
+    vec![("duckdb", Box::new(DuckDbBackend::open(&dir.join("conformance.duckdb")).unwrap()))]
+}
+
+fn loc(table: &str) -> TableLocation {
+    TableLocation { project_id: 1, branch_id: 1, bucket_id: "in.c-conf".into(), table: table.into() }
+}
+
+fn cols(names: &[&str]) -> Vec<ColumnDef> {
+    names.iter().map(|n| ColumnDef { name: n.to_string(), basetype: "STRING".into(), nullable: true }).collect()
+}
+
+fn csv(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::File::create(&p).unwrap().write_all(body.as_bytes()).unwrap();
+    p
+}
+
+fn source(path: PathBuf, columns: &[&str]) -> CsvSource {
+    CsvSource {
+        paths: vec![path],
+        delimiter: ',',
+        enclosure: Some('"'),
+        escaped_by: None,
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        has_header: true,
+    }
+}
+
+fn load(b: &dyn TableBackend, l: &TableLocation, src: CsvSource, incremental: bool, pk: &[&str], at: i64) {
+    b.load(
+        l,
+        &LoadSpec {
+            source: src,
+            incremental,
+            primary_key: pk.iter().map(|c| c.to_string()).collect(),
+            typed: false,
+            timestamp: chrono::DateTime::from_timestamp(at, 0).unwrap(),
+        },
+    )
+    .unwrap();
+}
+
+fn rows(b: &dyn TableBackend, l: &TableLocation, select: &Select) -> Vec<Vec<String>> {
+    let (_, rows) = b.preview(l, select).unwrap();
+    let mut out: Vec<Vec<String>> = rows.into_iter().map(|r| r.into_iter().map(|v| v.unwrap_or_else(|| "<null>".into())).collect()).collect();
+    out.sort();
+    out
+}
+
+fn strs(rows: &[&[&str]]) -> Vec<Vec<String>> {
+    let mut v: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_backend_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, b) in backends(dir.path()) {
+        let b = b.as_ref();
+        let l = loc(&format!("{name}_t"));
+        b.create_table(&l, &cols(&["id", "v"]), false).unwrap();
+        assert_eq!(b.columns(&l).unwrap(), ["id", "v"], "{name}");
+
+        // Full load with a PK: one row per key, NULL stored as ''.
+        load(b, &l, source(csv(dir.path(), "a.csv", "id,v\n1,a\n1,a\n2,\n"), &["id", "v"]), false, &["id"], 1000);
+        assert_eq!(rows(b, &l, &Select::default()), strs(&[&["1", "a"], &["2", ""]]), "{name}");
+
+        // Incremental with a PK: changed row and new row get the new timestamp; unchanged keep theirs.
+        load(b, &l, source(csv(dir.path(), "b.csv", "id,v\n1,a\n2,x\n3,n\n"), &["id", "v"]), true, &["id"], 2000);
+        let since = Select { changed_since: chrono::DateTime::from_timestamp(1500, 0), ..Default::default() };
+        assert_eq!(rows(b, &l, &since), strs(&[&["2", "x"], &["3", "n"]]), "{name}");
+        assert_eq!(b.stats(&l).unwrap().0, 3);
+
+        // A new column arrives with a load and old rows read ''.
+        load(b, &l, source(csv(dir.path(), "c.csv", "id,v,w\n4,d,z\n"), &["id", "v", "w"]), true, &[], 3000);
+        assert_eq!(b.columns(&l).unwrap(), ["id", "v", "w"]);
+        let only4 = Select {
+            filters: vec![Filter { column: "id".into(), operator: Operator::Eq, values: vec!["4".into(), "1".into()], data_type: None }],
+            ..Default::default()
+        };
+        assert_eq!(rows(b, &l, &only4), strs(&[&["1", "a", ""], &["4", "d", "z"]]));
+
+        // A failed load changes nothing.
+        let bad = source(csv(dir.path(), "d.csv", "id,v,w\n5,e\n"), &["id", "v", "w"]);
+        let before = rows(b, &l, &Select::default());
+        assert!(b.load(&l, &LoadSpec { source: bad, incremental: false, primary_key: vec![], typed: false, timestamp: chrono::Utc::now() }).is_err());
+        assert_eq!(rows(b, &l, &Select::default()), before, "{name}: failed load is rolled back");
+
+        // Export: headerless, every value quoted.
+        let out = dir.path().join(format!("{name}_export"));
+        std::fs::create_dir_all(&out).unwrap();
+        let slices = b.export(&l, &ExportSpec { select: Select { columns: Some(vec!["v".into(), "id".into()]), ..Default::default() }, dir: out, gzip: false }).unwrap();
+        let mut lines: Vec<String> = slices.iter().flat_map(|s| std::fs::read_to_string(s).unwrap().lines().map(str::to_string).collect::<Vec<_>>()).collect();
+        lines.sort();
+        assert_eq!(lines, [r#""a","1""#, r#""d","4""#, r#""n","3""#, r#""x","2""#]);
+
+        // Delete rows, duplicates check, columns.
+        assert_eq!(b.delete_rows(&l, &only4).unwrap(), 2);
+        assert!(!b.has_duplicates(&l, &["id".into()]).unwrap());
+        b.add_column(&l, &ColumnDef { name: "extra".into(), basetype: "STRING".into(), nullable: true }, false).unwrap();
+        b.drop_column(&l, "w").unwrap();
+        assert_eq!(b.columns(&l).unwrap(), ["id", "v", "extra"]);
+        b.drop_table(&l).unwrap();
+        assert!(b.columns(&l).is_err());
+    }
+}
