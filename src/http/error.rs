@@ -54,6 +54,7 @@ pub enum Code {
     ContainerNotFound,
     StorageValidation,
     QuerySyntax,
+    BranchAlreadyExists,
 }
 
 impl Code {
@@ -113,6 +114,7 @@ impl Code {
             ContainerNotFound => ("ContainerNotFound", StatusCode::NOT_FOUND),
             StorageValidation => ("storage.validation", StatusCode::BAD_REQUEST),
             QuerySyntax => ("query.syntax", StatusCode::BAD_REQUEST),
+            BranchAlreadyExists => ("storage.devBranches.alreadyExists", StatusCode::BAD_REQUEST),
         }
     }
 }
