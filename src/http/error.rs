@@ -100,7 +100,7 @@ impl Code {
             InvalidRange => ("InvalidRange", StatusCode::RANGE_NOT_SATISFIABLE),
             NotImplemented => ("notImplemented", StatusCode::NOT_IMPLEMENTED),
             Internal => ("applicationError", StatusCode::INTERNAL_SERVER_ERROR),
-            BranchAlreadyExists => ("storage.devBranches.alreadyExists", StatusCode::BAD_REQUEST),
+            BranchAlreadyExists => ("storage.devBranches.branchAlreadyExists", StatusCode::BAD_REQUEST),
         }
     }
 }
