@@ -62,7 +62,7 @@ impl DuckDbBackend {
     pub fn open(path: &Path) -> anyhow::Result<DuckDbBackend> {
         let conn = Connection::open(path)?;
         let tmp = path.with_extension("tmp");
-        let memory = std::env::var("KBSTACK_DUCKDB_MEMORY_LIMIT").unwrap_or_else(|_| "1GB".into());
+        let memory = std::env::var("KBSTACK_DUCKDB_MEMORY_LIMIT").unwrap_or_else(|_| "600MB".into());
         conn.execute_batch(&format!(
             "SET memory_limit = {}; SET temp_directory = {}; SET preserve_insertion_order = false;",
             lit(&memory),

@@ -47,6 +47,13 @@ pub enum Code {
     InvalidRange,
     NotImplemented,
     Internal,
+    BlobAlreadyExists,
+    BlobConditionNotMet,
+    InvalidBlockList,
+    BlobInvalidInput,
+    ContainerNotFound,
+    StorageValidation,
+    QuerySyntax,
     BranchAlreadyExists,
 }
 
@@ -100,6 +107,13 @@ impl Code {
             InvalidRange => ("InvalidRange", StatusCode::RANGE_NOT_SATISFIABLE),
             NotImplemented => ("notImplemented", StatusCode::NOT_IMPLEMENTED),
             Internal => ("applicationError", StatusCode::INTERNAL_SERVER_ERROR),
+            BlobAlreadyExists => ("BlobAlreadyExists", StatusCode::CONFLICT),
+            BlobConditionNotMet => ("ConditionNotMet", StatusCode::PRECONDITION_FAILED),
+            InvalidBlockList => ("InvalidBlockList", StatusCode::BAD_REQUEST),
+            BlobInvalidInput => ("InvalidInput", StatusCode::BAD_REQUEST),
+            ContainerNotFound => ("ContainerNotFound", StatusCode::NOT_FOUND),
+            StorageValidation => ("storage.validation", StatusCode::BAD_REQUEST),
+            QuerySyntax => ("query.syntax", StatusCode::BAD_REQUEST),
             BranchAlreadyExists => ("storage.devBranches.branchAlreadyExists", StatusCode::BAD_REQUEST),
         }
     }

@@ -17,7 +17,8 @@ struct IndexQuery {
     exclude: Option<String>,
 }
 
-/// Services kbstack advertises; every URL points at this node (path-based routing).
+/// Services kbstack advertises. Path-based routing: each service is served by this node under
+/// `/<service id>` (so `/queue/jobs`, `/scheduler/schedules`, …) and the Storage API at `/v2/storage`.
 pub const SERVICE_IDS: &[&str] = &[
     "docker-runner", "import", "syrup", "oauth", "queue", "billing", "encryption", "sandboxes", "data-science",
     "mlflow", "spark", "scheduler", "sync-actions", "notification", "templates", "editor", "query", "vault",
@@ -27,7 +28,7 @@ pub const SERVICE_IDS: &[&str] = &[
 async fn index(State(state): State<AppState>, Query(q): Query<IndexQuery>) -> Json<Value> {
     let exclude: Vec<&str> = q.exclude.as_deref().unwrap_or("").split(',').map(str::trim).collect();
     let services: Vec<Value> =
-        SERVICE_IDS.iter().map(|id| json!({"id": id, "url": state.public_url})).collect();
+        SERVICE_IDS.iter().map(|id| json!({"id": id, "url": service_url(&state, id)})).collect();
     let mut body = json!({
         "api": "storage",
         "version": "v2",
@@ -48,4 +49,8 @@ async fn index(State(state): State<AppState>, Query(q): Query<IndexQuery>) -> Js
         body["components"] = Value::Array(components);
     }
     Json(body)
+}
+
+pub fn service_url(state: &AppState, id: &str) -> String {
+    format!("{}/{id}", state.public_url)
 }
