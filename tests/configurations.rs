@@ -209,6 +209,26 @@ fn trash_restore_and_purge() {
     create(&s, json!({"name": "reborn", "configurationId": id}));
 }
 
+/// The kbcstorage suite's teardown only trashes; its next run re-creates the same fixed ids.
+#[test]
+fn an_id_held_only_by_the_trash_can_be_created_again() {
+    let s = Server::start();
+    create(&s, json!({"name": "old", "configurationId": "fixed", "configuration": {"old": true}}));
+    let (st, _) = s.post_json(&configs("/fixed/metadata"), json!({"metadata": [{"key": "k", "value": "v"}]}));
+    assert_eq!(st, 201);
+    s.put_json(&configs("/fixed"), json!({"name": "old 2"}));
+    assert_eq!(s.delete(&configs("/fixed")).0, 204);
+
+    let fresh = create(&s, json!({"name": "new", "configurationId": "fixed"}));
+    assert_eq!(fresh["version"], 1);
+    assert_eq!(fresh["configuration"], json!({}));
+    assert_eq!(s.get(&configs("/fixed/versions")).1.as_array().unwrap().len(), 1, "old history is gone");
+    assert_eq!(s.get(&configs("/fixed/metadata")).1, json!([]), "old metadata is gone");
+    assert_eq!(s.get(&configs("?isDeleted=true")).1, json!([]));
+    let (st, dup) = s.post_json(&configs(""), json!({"name": "again", "configurationId": "fixed"}));
+    assert_eq!(st, 400, "a live configuration still blocks its id: {dup}");
+}
+
 #[test]
 fn rows_state_versions_and_sort_order() {
     let s = Server::start();
