@@ -114,7 +114,7 @@ impl Code {
             ContainerNotFound => ("ContainerNotFound", StatusCode::NOT_FOUND),
             StorageValidation => ("storage.validation", StatusCode::BAD_REQUEST),
             QuerySyntax => ("query.syntax", StatusCode::BAD_REQUEST),
-            BranchAlreadyExists => ("storage.devBranches.alreadyExists", StatusCode::BAD_REQUEST),
+            BranchAlreadyExists => ("storage.devBranches.branchAlreadyExists", StatusCode::BAD_REQUEST),
         }
     }
 }
