@@ -437,7 +437,7 @@ fn bad_input_is_rejected() {
     assert_eq!(st, 400, "blank name: {e}");
     let (st, e) = s.get(&configs(&format!("/{id}/rows/nope")));
     assert_eq!(st, 404, "{e}");
-    assert_eq!(code(&e), "storage.configurations.rowNotFound");
+    assert_eq!(code(&e), "storage.configurationRows.notFound");
 }
 
 #[test]
