@@ -50,8 +50,9 @@ struct Args {
     /// Where data, the server's data dir and the DuckDB files go (default: a temp dir, removed after).
     #[arg(long)]
     work_dir: Option<PathBuf>,
-    /// Insert/replace this run's section in the given markdown file (BENCHMARKS.md).
-    #[arg(long)]
+    /// Insert/replace this run's section in the given markdown file (bench/run passes BENCHMARKS.md;
+    /// a later `--record` wins, e.g. `--record /dev/null` for a smoke run that records nothing).
+    #[arg(long, overrides_with = "record")]
     record: Option<PathBuf>,
     /// The command line to show in the record (bench/run passes its own).
     #[arg(long)]
