@@ -47,6 +47,9 @@ pub enum Code {
     InvalidRange,
     NotImplemented,
     Internal,
+    // Queue (src/queue)
+    QueueJobNotFound,
+    QueueJobNotKillable,
 }
 
 impl Code {
@@ -99,6 +102,8 @@ impl Code {
             InvalidRange => ("InvalidRange", StatusCode::RANGE_NOT_SATISFIABLE),
             NotImplemented => ("notImplemented", StatusCode::NOT_IMPLEMENTED),
             Internal => ("applicationError", StatusCode::INTERNAL_SERVER_ERROR),
+            QueueJobNotFound => ("queue.jobNotFound", StatusCode::NOT_FOUND),
+            QueueJobNotKillable => ("queue.jobNotKillable", StatusCode::BAD_REQUEST),
         }
     }
 }
