@@ -184,6 +184,21 @@ pub fn job_json(state: &AppState, job: &Job) -> Value {
     })
 }
 
+/// The job object without the request context (flow conditions read child jobs with it).
+pub fn job_json_light(job: &Job) -> Value {
+    json!({
+        "id": job.id.to_string(),
+        "runId": job.run_id,
+        "status": job.status,
+        "component": job.component,
+        "config": job.config,
+        "result": job.result,
+        "durationSeconds": job.duration(),
+        "startTime": job.start_ms.map(iso_ms),
+        "endTime": job.end_ms.map(iso_ms),
+    })
+}
+
 /// What a new job is made of (validated by the API or built by a container job).
 #[derive(Debug, Clone, Default)]
 pub struct NewJob {

@@ -2,6 +2,7 @@
 //! folder, input mapping, `config.json`, `in/state.json`, the component (builtin or process),
 //! output mapping, the new state on the configuration, and `result`.
 pub mod config_test;
+pub mod flow;
 pub mod input;
 pub mod output;
 pub mod process;
@@ -128,6 +129,8 @@ pub async fn run(state: &AppState, job: &Job, cancel: CancellationToken) -> Outc
     let logger = Logger::new(state, &auth, job);
     match job.kind.as_str() {
         "standard" => standard(state, job, &auth, &cancel, &logger).await,
+        "container" => flow::rows(state, job, &auth, &cancel, &logger).await,
+        "orchestrationContainer" | "phaseContainer" => flow::orchestration(state, job, &auth, &cancel, &logger).await,
         other => Outcome::app_error(format!("Jobs of type \"{other}\" are not supported by this stack yet."), json!({})),
     }
 }
