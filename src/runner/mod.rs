@@ -7,6 +7,7 @@ pub mod input;
 pub mod output;
 pub mod process;
 pub mod registry;
+pub mod transformation;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -394,6 +395,14 @@ async fn run_in_dir(
                 e = config_test::run(data_dir, &env, cancel, logger) => e,
                 _ = tokio::time::sleep(Duration::from_secs(timeout)) => Exit::TimedOut(timeout),
             }
+        }
+        Kind::DuckDb => {
+            let d = data_dir.to_path_buf();
+            let c = cancel.clone();
+            let l = logger.clone();
+            tokio::task::spawn_blocking(move || transformation::run(&d, &c, &l))
+                .await
+                .unwrap_or_else(|e| Exit::Failed(format!("the transformation crashed: {e}")))
         }
         Kind::Process(spec) => {
             let st = state.clone();

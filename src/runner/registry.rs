@@ -22,6 +22,8 @@ use crate::app::AppState;
 pub enum Kind {
     /// `keboola.runner-config-test`: behaviour driven by its parameters (see `config_test`).
     ConfigTest,
+    /// `keboola.duckdb-transformation` / `keboola.snowflake-transformation` on DuckDB.
+    DuckDb,
     Process(ProcessSpec),
 }
 
@@ -72,6 +74,8 @@ impl Component {
 }
 
 pub const CONFIG_TEST: &str = "keboola.runner-config-test";
+pub const DUCKDB_TRANSFORMATION: &str = "keboola.duckdb-transformation";
+pub const SNOWFLAKE_TRANSFORMATION: &str = "keboola.snowflake-transformation";
 pub const ORCHESTRATOR: &str = "keboola.orchestrator";
 pub const FLOW: &str = "keboola.flow";
 
@@ -150,7 +154,22 @@ fn storage_shape(id: &str, kind: &str, name: &str, description: &str, definition
 
 fn builtins() -> Vec<Component> {
     let none = Map::new();
-    vec![Component {
+    let transformation = |id: &str, name: &str| Component {
+        id: id.into(),
+        kind: Kind::DuckDb,
+        definition: storage_shape(
+            id,
+            "transformation",
+            name,
+            "SQL transformation run on DuckDB inside kbstack (DuckDB's SQL dialect).",
+            "builtin",
+            &none,
+        ),
+    };
+    vec![
+        transformation(DUCKDB_TRANSFORMATION, "DuckDB Transformation"),
+        transformation(SNOWFLAKE_TRANSFORMATION, "Snowflake SQL Transformation (DuckDB engine)"),
+        Component {
         id: CONFIG_TEST.into(),
         kind: Kind::ConfigTest,
         definition: storage_shape(
@@ -161,7 +180,8 @@ fn builtins() -> Vec<Component> {
             "builtin",
             &none,
         ),
-    }]
+    },
+    ]
 }
 
 fn components_dir(data_dir: &Path) -> PathBuf {
