@@ -124,3 +124,85 @@ fn keboola_component_runs_twice_with_state_and_upsert() {
     assert_eq!(e["result"]["error"]["type"], "user");
     assert!(e["result"]["message"].as_str().unwrap().contains("The API key is wrong."), "{e}");
 }
+
+/// Acceptance: a `keboola.flow` with two phases (the Python component → a DuckDB transformation)
+/// succeeds; a failing task fails the flow, or leaves it `warning` with `continueOnFailure`.
+#[test]
+fn flow_python_component_then_duckdb_transformation() {
+    let Some(python) = python() else {
+        eprintln!("SKIPPED: no Python with keboola-component");
+        return;
+    };
+    let s = Server::start();
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python-upsert");
+    let mut def: Value = serde_json::from_str(&std::fs::read_to_string(fixture.join("component.json")).unwrap()).unwrap();
+    def["command"] = json!([python.display().to_string(), "${COMPONENT_DIR}/src/component.py"]);
+    def["component_dir"] = json!(fixture.display().to_string());
+    std::fs::create_dir_all(s.data_dir.join("components")).unwrap();
+    std::fs::write(s.data_dir.join("components").join(format!("{COMPONENT}.json")), def.to_string()).unwrap();
+
+    let (st, _) = s.post_form("buckets", &[("name", "src"), ("stage", "in")]);
+    assert_eq!(st, 201);
+    let (st, t) = s.post_form("buckets/in.c-src/tables", &[("name", "people"), ("dataString", "id,name\n1,ann\n2,bob\n3,cid\n"), ("primaryKey", "id")]);
+    assert_eq!(st, 201, "{t}");
+    create_config(
+        &s,
+        COMPONENT,
+        "py",
+        json!({"storage": {"input": {"tables": [{"source": "in.c-src.people", "destination": "people.csv"}]}},
+               "parameters": {"destination": "out.c-python.people"}}),
+        vec![],
+        false,
+    );
+    create_config(
+        &s,
+        "keboola.duckdb-transformation",
+        "sql",
+        json!({
+            "storage": {"input": {"tables": [{"source": "out.c-python.people", "destination": "people.csv"}]},
+                        "output": {"tables": [{"source": "summary.csv", "destination": "out.c-report.summary"}]}},
+            "parameters": {"blocks": [{"name": "b", "codes": [{"name": "c", "script": [
+                "CREATE VIEW \"summary.csv\" AS SELECT COUNT(*) AS people, string_agg(name, '|' ORDER BY id) AS names FROM people"
+            ]}]}]}
+        }),
+        vec![],
+        false,
+    );
+    create_config(&s, "keboola.runner-config-test", "broken", json!({"parameters": {"operation": "fail", "message": "broken task"}}), vec![], false);
+    let flow = |extra_task: Option<bool>| {
+        let mut tasks = vec![
+            json!({"id": "t1", "name": "python", "phase": "extract", "task": {"type": "job", "componentId": COMPONENT, "configId": "py", "mode": "run"}, "continueOnFailure": false, "enabled": true}),
+            json!({"id": "t2", "name": "duckdb", "phase": "transform", "task": {"type": "job", "componentId": "keboola.duckdb-transformation", "configId": "sql", "mode": "run"}, "continueOnFailure": false, "enabled": true}),
+        ];
+        if let Some(tolerated) = extra_task {
+            tasks.push(json!({"id": "t3", "name": "broken", "phase": "extract", "task": {"type": "job", "componentId": "keboola.runner-config-test", "configId": "broken", "mode": "run"}, "continueOnFailure": tolerated, "enabled": true}));
+        }
+        json!({
+            "phases": [
+                {"id": "extract", "name": "Extract", "next": [{"id": "n1", "goto": "transform"}]},
+                {"id": "transform", "name": "Transform", "next": [{"id": "n2", "goto": null}]}
+            ],
+            "tasks": tasks
+        })
+    };
+    create_config(&s, "keboola.flow", "f-ok", flow(None), vec![], false);
+    let j = create_job(&s, json!({"component": "keboola.flow", "config": "f-ok"}));
+    assert_eq!(j["type"], "orchestrationContainer");
+    let done = wait_finished(&s, &id(&j), 180);
+    assert_eq!(done["status"], "success", "{done}");
+    let (st, preview) = s.get("tables/out.c-report.summary/data-preview?format=json");
+    assert_eq!(st, 200, "{preview}");
+    let row: Vec<&str> = preview["rows"][0].as_array().unwrap().iter().map(|c| c["value"].as_str().unwrap()).collect();
+    assert_eq!(row, vec!["3", "ANN|BOB|CID"]);
+    let phases: Vec<&str> = done["result"]["phases"].as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
+    assert_eq!(phases, vec!["success", "success"]);
+
+    create_config(&s, "keboola.flow", "f-warn", flow(Some(true)), vec![], false);
+    let warned = wait_finished(&s, &id(&create_job(&s, json!({"component": "keboola.flow", "config": "f-warn"}))), 180);
+    assert_eq!(warned["status"], "warning", "{warned}");
+    create_config(&s, "keboola.flow", "f-fail", flow(Some(false)), vec![], false);
+    let failed = wait_finished(&s, &id(&create_job(&s, json!({"component": "keboola.flow", "config": "f-fail"}))), 180);
+    assert_eq!(failed["status"], "error", "{failed}");
+    assert!(failed["result"]["message"].as_str().unwrap().contains("broken task"), "{failed}");
+    assert_eq!(failed["result"]["phases"].as_array().unwrap().len(), 1, "the transform phase did not run");
+}
