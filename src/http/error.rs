@@ -54,6 +54,7 @@ pub enum Code {
     ContainerNotFound,
     StorageValidation,
     QuerySyntax,
+    BranchAlreadyExists,
     // Queue (src/queue)
     QueueJobNotFound,
     QueueJobNotKillable,
@@ -116,6 +117,7 @@ impl Code {
             ContainerNotFound => ("ContainerNotFound", StatusCode::NOT_FOUND),
             StorageValidation => ("storage.validation", StatusCode::BAD_REQUEST),
             QuerySyntax => ("query.syntax", StatusCode::BAD_REQUEST),
+            BranchAlreadyExists => ("storage.devBranches.alreadyExists", StatusCode::BAD_REQUEST),
             QueueJobNotFound => ("queue.jobNotFound", StatusCode::NOT_FOUND),
             QueueJobNotKillable => ("queue.jobNotKillable", StatusCode::BAD_REQUEST),
         }

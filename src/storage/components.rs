@@ -1,18 +1,154 @@
-//! Components registry (owned by the components/configurations work).
-use axum::Router;
-use serde_json::Value;
+//! The built-in component registry (what Keboola's Developer Portal provides to the Storage index)
+//! and `GET /v2/storage/components/{id}`.
+//!
+//! `components_registry.json` lists each component compactly; `expand` fills in the fields every
+//! definition carries so that clients decoding the full shape (Go `Component`) find them all.
+use std::sync::{LazyLock, OnceLock};
 
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde_json::{Map, Value, json};
+
+use super::auth::Auth;
 use crate::app::AppState;
+use crate::http::{ApiError, ApiResult, BranchPrefix, Code};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    Router::new().route("/v2/storage/components/{id}", get(detail))
+}
+
+/// Base URL the definitions' `uri` points at. The registry is static while the URL is known only at
+/// runtime, so handlers that have the state record it before reading the registry.
+static PUBLIC_URL: OnceLock<String> = OnceLock::new();
+static WITH_URL: OnceLock<Vec<Value>> = OnceLock::new();
+static WITHOUT_URL: LazyLock<Vec<Value>> = LazyLock::new(|| build(""));
+
+pub fn set_public_url(url: &str) {
+    let _ = PUBLIC_URL.set(url.trim_end_matches('/').to_string());
 }
 
 pub fn registry() -> &'static [Value] {
-    &[]
+    match PUBLIC_URL.get() {
+        Some(url) => WITH_URL.get_or_init(|| build(url)),
+        None => &WITHOUT_URL,
+    }
+}
+
+fn build(base: &str) -> Vec<Value> {
+    let compact: Vec<Value> =
+        serde_json::from_str(include_str!("components_registry.json")).expect("components_registry.json is valid JSON");
+    compact.into_iter().map(|c| expand(c, base)).collect()
+}
+
+fn expand(c: Value, base: &str) -> Value {
+    let id = c["id"].as_str().unwrap_or_default().to_string();
+    let kind = c["type"].as_str().unwrap_or("other").to_string();
+    let mut data = json!({
+        "definition": {
+            "type": "aws-ecr",
+            "uri": format!("147946154733.dkr.ecr.us-east-1.amazonaws.com/developer-portal-v2/{id}"),
+            "tag": "latest",
+        },
+        "vendor": {"contact": ["Keboola", "support@keboola.com"]},
+        "configuration_format": "json",
+        "memory": "512m",
+        "process_timeout": 21600,
+        "forward_token": false,
+        "forward_token_details": false,
+        "default_bucket": false,
+        "default_bucket_stage": "in",
+        "synchronous_actions": [],
+        "network": "bridge",
+        "image_parameters": {},
+        "logging": {"type": "standard", "gelf_server_type": "tcp", "no_application_errors": false},
+        "staging_storage": {"input": "local", "output": "local"},
+    });
+    if let (Some(d), Some(overrides)) = (data.as_object_mut(), c.get("data").and_then(Value::as_object)) {
+        for (k, v) in overrides {
+            d.insert(k.clone(), v.clone());
+        }
+    }
+    let get = |k: &str, default: Value| c.get(k).cloned().unwrap_or(default);
+    let description = get("description", json!(""));
+    json!({
+        "id": id,
+        "type": kind,
+        "name": get("name", json!(id)),
+        "description": description,
+        "longDescription": get("longDescription", description.clone()),
+        "version": 1,
+        "complexity": null,
+        "categories": get("categories", json!([])),
+        "hasUI": false,
+        "hasRun": false,
+        "ico32": null,
+        "ico64": null,
+        "ico128": null,
+        "data": data,
+        "flags": get("flags", json!([])),
+        "configurationSchema": get("configurationSchema", json!({})),
+        "configurationRowSchema": get("configurationRowSchema", json!({})),
+        "emptyConfiguration": get("emptyConfiguration", json!({})),
+        "emptyConfigurationRow": get("emptyConfigurationRow", json!({})),
+        "uiOptions": {},
+        "configurationDescription": null,
+        "features": get("features", json!([])),
+        "expiredOn": null,
+        "uri": format!("{base}/v2/storage/components/{id}"),
+        "documentationUrl": get("documentationUrl", json!(format!("https://components.keboola.com/components/{id}"))),
+        "dataTypesConfiguration": {},
+        "processorConfiguration": {},
+    })
 }
 
 /// The `exclude=componentDetails` form of a component.
 pub fn summary(c: &Value) -> Value {
-    c.clone()
+    let mut out = Map::new();
+    for key in ["id", "name", "type", "ico64", "ico128", "features", "flags", "description", "categories"] {
+        out.insert(key.to_string(), c.get(key).cloned().unwrap_or(Value::Null));
+    }
+    Value::Object(out)
+}
+
+/// The definition of a registered component, or `storage.components.notFound`.
+pub fn find(state: &AppState, id: &str) -> ApiResult<&'static Value> {
+    set_public_url(&state.public_url);
+    registry()
+        .iter()
+        .find(|c| c["id"] == id)
+        .ok_or_else(|| ApiError::new(Code::ComponentNotFound, format!("Component \"{id}\" not found")))
+}
+
+/// Public without the branch prefix (APIB "without authentication"); the branch form needs a token.
+async fn detail(
+    State(state): State<AppState>,
+    prefix: Option<Extension<BranchPrefix>>,
+    auth: Result<Auth, ApiError>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if prefix.is_some() {
+        auth?;
+    }
+    Ok(Json(find(&state, &id)?.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_has_the_components_clients_need() {
+        let all = build("http://x");
+        for id in ["keboola.runner-config-test", "keboola.orchestrator", "keboola.flow", "keboola.snowflake-transformation"] {
+            let c = all.iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("{id} missing"));
+            assert_eq!(c["uri"], format!("http://x/v2/storage/components/{id}"));
+            assert!(c["data"]["definition"]["uri"].as_str().unwrap().ends_with(id));
+        }
+        let mut ids: Vec<&str> = all.iter().map(|c| c["id"].as_str().unwrap()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), all.len(), "component ids are unique");
+        assert_eq!(summary(&all[0]).as_object().unwrap().len(), 9);
+    }
 }
