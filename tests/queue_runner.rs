@@ -296,3 +296,30 @@ fn restart_ends_running_jobs_as_error_and_runs_queued_ones() {
     std::thread::sleep(Duration::from_secs(4));
     assert!(!marker.exists(), "the component of the dead server kept running");
 }
+
+#[test]
+fn files_by_tags_in_and_out() {
+    let s = Server::start();
+    let up = s.upload("notes.txt", b"hello from storage".to_vec());
+    let (st, r) = s.post_form(&format!("files/{up}/tags"), &[("tag", "invoices")]);
+    assert!(st == 200 || st == 201 || st == 204, "{r}");
+    let other = s.upload("other.txt", b"not me".to_vec());
+    let _ = other;
+    register(&s, "test.files", sh("for f in in/files/*; do echo \"in: $f\"; done; cp in/files/*_notes.txt out/files/copy.txt; \
+        echo '{\"tags\": [\"from-manifest\"]}' > out/files/copy.txt.manifest"));
+    let j = create_job(&s, json!({"component": "test.files", "configData": {"storage": {
+        "input": {"files": [{"tags": ["invoices"]}]},
+        "output": {"files": [{"source": "copy.txt", "tags": ["processed"]}]}
+    }}}));
+    let done = wait_finished(&s, &id(&j), 60);
+    assert_eq!(done["status"], "success", "{done}");
+    let events = job_events(&s, &id(&j)).unwrap();
+    assert_eq!(done["result"]["input"]["files"].as_array().map(|a| a.len()), Some(1), "{done} {events:?}");
+    let out_id: i64 = done["result"]["output"]["files"][0]["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(s.download(out_id), b"hello from storage".to_vec());
+    let (_, f) = s.get(&format!("files/{out_id}"));
+    let tags: Vec<&str> = f["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert!(tags.contains(&"from-manifest") && tags.contains(&"processed"), "{tags:?}");
+    let lines = job_events(&s, &id(&j)).unwrap();
+    assert!(lines.iter().any(|l| l.starts_with("in: in/files/") && l.ends_with("_notes.txt")), "{lines:?}");
+}

@@ -2,6 +2,7 @@
 //! folder, input mapping, `config.json`, `in/state.json`, the component (builtin or process),
 //! output mapping, the new state on the configuration, and `result`.
 pub mod config_test;
+pub mod files;
 pub mod flow;
 pub mod input;
 pub mod output;
@@ -221,8 +222,15 @@ async fn standard(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellatio
         match run_definition(state, job, auth, def, cancel, logger).await {
             Ok(r) => {
                 for key in ["input", "output"] {
-                    if let (Some(all), Some(new)) = (result[key]["tables"].as_array_mut(), r[key]["tables"].as_array()) {
-                        all.extend(new.iter().cloned());
+                    for kind in ["tables", "files"] {
+                        if let Some(new) = r[key][kind].as_array() {
+                            if !result[key][kind].is_array() {
+                                result[key][kind] = json!([]);
+                            }
+                            if let Some(all) = result[key][kind].as_array_mut() {
+                                all.extend(new.iter().cloned());
+                            }
+                        }
                     }
                 }
             }
@@ -364,6 +372,19 @@ async fn run_in_dir(
             .unwrap_or_else(|e| Err(Outcome::app_error(format!("Input mapping crashed: {e}"), json!({}))))?
     };
     result["input"]["tables"] = json!(input.tables);
+    let in_files = {
+        let st = state.clone();
+        let a = auth.clone();
+        let c = cfg.clone();
+        let d = data_dir.to_path_buf();
+        let l = logger.clone();
+        tokio::task::spawn_blocking(move || files::input(&st, &a, &c, &d, &l))
+            .await
+            .unwrap_or_else(|e| Err(Outcome::app_error(format!("Input mapping of files crashed: {e}"), json!({}))))?
+    };
+    if !in_files.is_empty() {
+        result["input"]["files"] = json!(in_files);
+    }
 
     // State and config.json.
     write_json(&data_dir.join("in/state.json"), &component_state(def.state.as_ref().unwrap_or(&Value::Null)))?;
@@ -471,6 +492,25 @@ async fn run_in_dir(
     };
     match tables {
         Ok(t) => result["output"]["tables"] = json!(t),
+        Err(mut f) => {
+            f.result["input"] = result["input"].clone();
+            return Err(f);
+        }
+    }
+    let out_files = {
+        let st = state.clone();
+        let a = auth.clone();
+        let comp = job.component.clone();
+        let cf = cfg.clone();
+        let d = data_dir.to_path_buf();
+        let l = logger.clone();
+        tokio::task::spawn_blocking(move || files::output(&st, &a, &comp, &cf, &d, &l))
+            .await
+            .unwrap_or_else(|e| Err(Outcome::app_error(format!("Output mapping of files crashed: {e}"), json!({}))))
+    };
+    match out_files {
+        Ok(f) if !f.is_empty() => result["output"]["files"] = json!(f),
+        Ok(_) => {}
         Err(mut f) => {
             f.result["input"] = result["input"].clone();
             return Err(f);

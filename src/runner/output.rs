@@ -51,7 +51,15 @@ pub fn storage_call(state: &AppState, auth: &Auth, method: &str, path: &str, for
         .collect::<Vec<_>>()
         .join("&");
     let prefix = if auth.branch_id == auth.default_branch_id { String::new() } else { format!("/branch/{}", auth.branch_id) };
-    let uri = format!("/v2/storage{prefix}/{}", path.trim_start_matches('/'));
+    let mut uri = format!("/v2/storage{prefix}/{}", path.trim_start_matches('/'));
+    let body = if method == "GET" {
+        if !body.is_empty() {
+            uri = format!("{uri}?{body}");
+        }
+        String::new()
+    } else {
+        body
+    };
     let req = axum::http::Request::builder()
         .method(method)
         .uri(uri)
