@@ -9,6 +9,7 @@ pub mod output;
 pub mod process;
 pub mod registry;
 pub mod transformation;
+pub mod variables;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -218,6 +219,17 @@ async fn standard(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellatio
             });
         }
     }
+    for def in definitions.iter_mut() {
+        match variables::render(state, job, &def.configuration) {
+            Ok((rendered, used)) => {
+                def.configuration = rendered;
+                if !used.is_empty() {
+                    result["variables"] = json!(used);
+                }
+            }
+            Err(e) => return Outcome::user_error(e, result),
+        }
+    }
     for def in &definitions {
         match run_definition(state, job, auth, def, cancel, logger).await {
             Ok(r) => {
@@ -424,6 +436,31 @@ async fn run_in_dir(
             tokio::task::spawn_blocking(move || transformation::run(&d, &c, &l))
                 .await
                 .unwrap_or_else(|e| Exit::Failed(format!("the transformation crashed: {e}")))
+        }
+        Kind::Python => {
+            let script: Vec<String> = cfg["parameters"]["blocks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|b| b["codes"].as_array().cloned().unwrap_or_default())
+                .flat_map(|c| match &c["script"] {
+                    Value::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect::<Vec<_>>(),
+                    Value::String(s) => vec![s.clone()],
+                    _ => Vec::new(),
+                })
+                .collect();
+            let path = data_dir.parent().unwrap_or(data_dir).join("script.py");
+            if let Err(e) = std::fs::write(&path, script.join("\n\n")) {
+                return Err(Outcome::app_error(format!("Cannot write the script: {e}"), json!({})));
+            }
+            let python = std::env::var("KBSTACK_PYTHON").unwrap_or_else(|_| "python3".into());
+            let spec = registry::ProcessSpec { command: vec![python, path.display().to_string()], working_dir: None, env: Vec::new() };
+            let st = state.clone();
+            let id = job.id;
+            process::run(&spec, data_dir, &env, Duration::from_secs(timeout), cancel, logger, move |pid| {
+                let _ = store::set_runner_pid(&st, id, Some(pid as i64));
+            })
+            .await
         }
         Kind::Process(spec) => {
             let st = state.clone();

@@ -24,6 +24,8 @@ pub enum Kind {
     ConfigTest,
     /// `keboola.duckdb-transformation` / `keboola.snowflake-transformation` on DuckDB.
     DuckDb,
+    /// `keboola.python-transformation-v2`: the script blocks run by the host's `python3`.
+    Python,
     Process(ProcessSpec),
 }
 
@@ -76,6 +78,7 @@ impl Component {
 pub const CONFIG_TEST: &str = "keboola.runner-config-test";
 pub const DUCKDB_TRANSFORMATION: &str = "keboola.duckdb-transformation";
 pub const SNOWFLAKE_TRANSFORMATION: &str = "keboola.snowflake-transformation";
+pub const PYTHON_TRANSFORMATION: &str = "keboola.python-transformation-v2";
 pub const ORCHESTRATOR: &str = "keboola.orchestrator";
 pub const FLOW: &str = "keboola.flow";
 
@@ -169,6 +172,18 @@ fn builtins() -> Vec<Component> {
     vec![
         transformation(DUCKDB_TRANSFORMATION, "DuckDB Transformation"),
         transformation(SNOWFLAKE_TRANSFORMATION, "Snowflake SQL Transformation (DuckDB engine)"),
+        Component {
+            id: PYTHON_TRANSFORMATION.into(),
+            kind: Kind::Python,
+            definition: storage_shape(
+                PYTHON_TRANSFORMATION,
+                "transformation",
+                "Python Transformation",
+                "Python script blocks run by the host's python3 on the job's data folder.",
+                "builtin",
+                &none,
+            ),
+        },
         Component {
         id: CONFIG_TEST.into(),
         kind: Kind::ConfigTest,
