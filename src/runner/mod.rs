@@ -453,7 +453,7 @@ async fn run_in_dir(
             if let Err(e) = std::fs::write(&path, script.join("\n\n")) {
                 return Err(Outcome::app_error(format!("Cannot write the script: {e}"), json!({})));
             }
-            let python = std::env::var("KBSTACK_PYTHON").unwrap_or_else(|_| "python3".into());
+            let python = std::env::var("KBSTACK_TRANSFORMATION_PYTHON").unwrap_or_else(|_| "python3".into());
             let spec = registry::ProcessSpec { command: vec![python, path.display().to_string()], working_dir: None, env: Vec::new() };
             let st = state.clone();
             let id = job.id;
