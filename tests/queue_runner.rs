@@ -106,6 +106,10 @@ fn process_component_environment_exit_codes_and_logs() {
         assert!(lines.iter().any(|l| l.contains(&format!("run={}", id(&j)))), "{lines:?}");
     }
 
+    register(&s, "test.usage", sh("echo '[{\"metric\": \"API calls\", \"value\": 42}]' > out/usage.json"));
+    let u = wait_finished(&s, &id(&create_job(&s, json!({"component": "test.usage", "configData": {}}))), 30);
+    assert_eq!(u["usageData"], json!([{"metric": "API calls", "value": 42}]), "{u}");
+
     register(&s, "test.user-error", sh("echo working; echo 'Invalid credentials for the API' >&2; exit 1"));
     let e = wait_finished(&s, &id(&create_job(&s, json!({"component": "test.user-error", "configData": {}}))), 30);
     assert_eq!(e["status"], "error");
@@ -171,6 +175,8 @@ fn input_and_output_mapping_with_state() {
     assert_eq!(done["result"]["output"]["tables"][0]["id"], "out.c-dst.people");
     assert_eq!(done["result"]["output"]["tables"][0]["columns"], json!([{"name": "id"}, {"name": "name"}]));
     assert_eq!(config_body(&s, TEST, "map")["state"]["component"], json!({"cursor": 7}));
+    assert!(done["metrics"]["storage"]["inputTablesBytesSum"].as_u64().unwrap() > 0, "{done}");
+    assert!(done["metrics"]["storage"]["outputTablesBytesSum"].as_u64().unwrap() > 0, "{done}");
 
     // Incremental upsert by primary key on a second run; the state is seen and replaced.
     let (st, r) = s.post_form(&format!("tables/{src}/import"), &[("dataString", "id,name,city\n3,Cyd,Prague\n4,Dan,Prague\n"), ("incremental", "1")]);

@@ -230,9 +230,16 @@ async fn standard(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellatio
             Err(e) => return Outcome::user_error(e, result),
         }
     }
+    let mut usage: Vec<Value> = Vec::new();
+    let mut bytes = (0u64, 0u64);
     for def in &definitions {
         match run_definition(state, job, auth, def, cancel, logger).await {
             Ok(r) => {
+                if let Some(u) = r["_usage"].as_array() {
+                    usage.extend(u.iter().cloned());
+                }
+                bytes.0 += r["_bytes"][0].as_u64().unwrap_or(0);
+                bytes.1 += r["_bytes"][1].as_u64().unwrap_or(0);
                 for key in ["input", "output"] {
                     for kind in ["tables", "files"] {
                         if let Some(new) = r[key][kind].as_array() {
@@ -261,7 +268,34 @@ async fn standard(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellatio
     }
     result["message"] = json!("Component processing finished.");
     logger.log("success", "Component processing finished.");
-    Outcome::success(result)
+    let mut outcome = Outcome::success(result);
+    if !usage.is_empty() {
+        outcome.usage = Value::Array(usage);
+    }
+    let backend = job.def("backend");
+    outcome.metrics = json!({
+        "storage": {"inputTablesBytesSum": bytes.0, "outputTablesBytesSum": bytes.1},
+        "backend": {"size": backend["type"].as_str().unwrap_or("small"), "containerSize": "small", "context": backend["context"]},
+    });
+    outcome
+}
+
+/// Bytes of the files under `dir` (manifests excluded).
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                dir_size(&p)
+            } else if p.extension().is_some_and(|x| x == "manifest") {
+                0
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            }
+        })
+        .sum()
 }
 
 fn job_dir(state: &AppState, job: &Job, row: Option<&str>) -> PathBuf {
@@ -553,6 +587,22 @@ async fn run_in_dir(
             return Err(f);
         }
     }
+
+    // out/usage.json: an array of {metric, value}.
+    if let Ok(bytes) = std::fs::read(data_dir.join("out/usage.json")) {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Array(items)) if items.iter().all(|i| i["metric"].is_string() && !i["value"].is_null()) => {
+                result["_usage"] = Value::Array(items);
+            }
+            _ => {
+                return Err(Outcome::user_error(
+                    "out/usage.json must be an array of {\"metric\": string, \"value\": number}.",
+                    json!({"input": result["input"].clone()}),
+                ));
+            }
+        }
+    }
+    result["_bytes"] = json!([dir_size(&data_dir.join("in/tables")), dir_size(&data_dir.join("out/tables"))]);
 
     // State: only for stored configurations; a missing or empty out/state.json clears it.
     if let (Some(_), Some(cid)) = (&def.state, &def.config_id) {
