@@ -62,6 +62,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
 
+    storage::components::set_public_url(&public_url);
     let meta = MetaStore::open(&config.data_dir.join("metadata.sqlite"))?;
     let tables: Arc<dyn TableBackend> = Arc::new(DuckDbBackend::open(&config.data_dir.join("tables.duckdb"))?);
     let blobs = BlobStore::open(&config.data_dir)?;

@@ -106,7 +106,7 @@ impl DuckDbBackend {
         };
         Ok(format!(
             "read_csv([{}], delim = {}, quote = {}, escape = {}, header = {}, columns = {{{}}}, auto_detect = false, \
-             compression = {}, strict_mode = true, null_padding = false, max_line_size = 104857600)",
+             compression = {}, strict_mode = true, null_padding = false, max_line_size = 8388608)",
             files.join(", "),
             lit(&src.delimiter.to_string()),
             lit(&quote),

@@ -98,7 +98,7 @@ impl Code {
             ConfigurationNotFound => ("storage.configuration.notFound", StatusCode::NOT_FOUND),
             ConfigurationAlreadyExists => ("storage.configurations.configurationAlreadyExists", StatusCode::BAD_REQUEST),
             ConfigurationVersionNotFound => ("storage.configuration.versionNotFound", StatusCode::NOT_FOUND),
-            RowNotFound => ("storage.configurations.rowNotFound", StatusCode::NOT_FOUND),
+            RowNotFound => ("storage.configurationRows.notFound", StatusCode::NOT_FOUND),
             RowAlreadyExists => ("storage.configurations.rowAlreadyExists", StatusCode::BAD_REQUEST),
             BranchNotFound => ("storage.devBranches.notFound", StatusCode::NOT_FOUND),
             TriggerNotFound => ("storage.triggers.notFound", StatusCode::NOT_FOUND),
@@ -117,7 +117,7 @@ impl Code {
             ContainerNotFound => ("ContainerNotFound", StatusCode::NOT_FOUND),
             StorageValidation => ("storage.validation", StatusCode::BAD_REQUEST),
             QuerySyntax => ("query.syntax", StatusCode::BAD_REQUEST),
-            BranchAlreadyExists => ("storage.devBranches.alreadyExists", StatusCode::BAD_REQUEST),
+            BranchAlreadyExists => ("storage.devBranches.branchAlreadyExists", StatusCode::BAD_REQUEST),
             QueueJobNotFound => ("queue.jobNotFound", StatusCode::NOT_FOUND),
             QueueJobNotKillable => ("queue.jobNotKillable", StatusCode::BAD_REQUEST),
         }

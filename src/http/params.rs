@@ -91,7 +91,7 @@ impl Params {
     /// A list that may also come as one comma-separated string (`columns=a,b`, `primaryKey=a,b`).
     pub fn csv_list(&self, key: &str) -> Vec<String> {
         match self.get(key) {
-            Some(Value::String(s)) => s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+            Some(Value::String(s)) => comma_list(Some(s)),
             _ => self.list(key),
         }
     }
@@ -107,6 +107,11 @@ impl Params {
             Some(v) => Ok(Some(v.clone())),
         }
     }
+}
+
+/// `a, b,,c` → `["a", "b", "c"]` (`include=`, `columns=`, `primaryKey=`).
+pub fn comma_list(s: Option<&str>) -> Vec<String> {
+    s.unwrap_or("").split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
 }
 
 pub fn scalar_to_string(v: &Value) -> Option<String> {

@@ -12,7 +12,8 @@ use super::auth::{Auth, Need};
 use super::metadata::{self, Object, Scope};
 use super::{events, jobs, tables};
 use crate::app::AppState;
-use crate::http::{ApiError, ApiResult, Code, Params, now_iso, params::parse_bool};
+use crate::http::params::{comma_list, parse_bool};
+use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -89,10 +90,6 @@ pub fn touch(state: &AppState, b: &Bucket) -> ApiResult<()> {
     Ok(())
 }
 
-fn includes(include: &Option<String>) -> Vec<String> {
-    include.as_deref().unwrap_or("").split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
-}
-
 pub fn bucket_json(state: &AppState, b: &Bucket, include: &[String]) -> ApiResult<Value> {
     let (rows, bytes) = tables::bucket_stats(state, b)?;
     let mut v = json!({
@@ -137,7 +134,7 @@ struct IncludeQuery {
 }
 
 async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<IncludeQuery>) -> ApiResult<Json<Value>> {
-    let include = includes(&q.include);
+    let include = comma_list(q.include.as_deref());
     let buckets = state.meta.with(|c| {
         let mut st = c.prepare(&format!(
             "SELECT {BUCKET_COLUMNS} FROM buckets WHERE project_id = ?1 AND branch_id = ?2 ORDER BY id"
@@ -154,7 +151,7 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<Include
 async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<IncludeQuery>) -> ApiResult<Json<Value>> {
     auth.bucket(&id, Need::Read)?;
     let b = load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
-    let mut include = includes(&q.include);
+    let mut include = comma_list(q.include.as_deref());
     include.push("metadata".into());
     let mut v = bucket_json(&state, &b, &include)?;
     // The detail lists its tables (kbcstorage asserts `tables == []` for a new bucket).

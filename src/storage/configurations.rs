@@ -84,9 +84,15 @@ fn load_active(c: &Connection, k: &Key, id: &str) -> ApiResult<Value> {
     }
 }
 
+/// A new configuration. An id held only by a configuration in the trash is reused (the trashed one
+/// is purged): the client test suites re-create fixed ids that their teardown merely deleted.
 fn insert(c: &Connection, k: &Key, body: &Value) -> ApiResult<()> {
     let id = body["id"].as_str().unwrap_or_default();
-    if load(c, k, id)?.is_some() {
+    if let Some(existing) = load(c, k, id)? {
+        if existing["isDeleted"] == true {
+            purge(c, k, id)?;
+            return insert(c, k, body);
+        }
         return Err(ApiError::new(
             Code::ConfigurationAlreadyExists,
             format!("Configuration already exists: component \"{}\", id \"{id}\"", k.component),
@@ -333,8 +339,9 @@ async fn create(State(state): State<AppState>, auth: Auth, Path(component): Path
             "state": config_state,
             "currentVersion": null,
         });
-        commit_version(tx, &k, &auth, &mut body, &change)?;
         insert(tx, &k, &body)?;
+        commit_version(tx, &k, &auth, &mut body, &change)?;
+        save(tx, &k, &body)?;
         Ok(body)
     })?;
     Ok((StatusCode::CREATED, Json(body)))
@@ -409,32 +416,39 @@ async fn put_state(
 async fn remove(State(state): State<AppState>, auth: Auth, Path((component, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
     let k = key(&state, &auth, &component)?;
     let in_default = auth.branch_id == auth.default_branch_id;
-    let purged = state.meta.tx(|tx| {
+    state.meta.tx(|tx| {
         let mut body = load_any(tx, &k, &id)?;
         if body["isDeleted"] != true {
             body["isDeleted"] = json!(true);
             commit_version(tx, &k, &auth, &mut body, "Configuration deleted")?;
             save(tx, &k, &body)?;
-            return Ok(false);
+            return Ok(());
         }
         if !in_default {
             return Err(ApiError::validation(format!(
                 "Configuration {id} is already deleted; configurations cannot be purged in a development branch."
             )));
         }
-        for table in ["configurations", "configuration_versions", "configuration_row_versions"] {
-            let column = if table == "configurations" { "id" } else { "config_id" };
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2 AND component_id = ?3 AND {column} = ?4"),
-                rusqlite::params![k.project, k.branch, k.component, id],
-            )?;
-        }
-        Ok(true)
+        purge(tx, &k, &id)
     })?;
-    if purged {
-        metadata::purge(&state, &(&auth).into(), Object::Configuration, &metadata_object(&component, &id))?;
-    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a configuration for good: document, versions, row versions and metadata.
+fn purge(c: &Connection, k: &Key, id: &str) -> ApiResult<()> {
+    for table in ["configurations", "configuration_versions", "configuration_row_versions"] {
+        let column = if table == "configurations" { "id" } else { "config_id" };
+        c.execute(
+            &format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2 AND component_id = ?3 AND {column} = ?4"),
+            rusqlite::params![k.project, k.branch, k.component, id],
+        )?;
+    }
+    // Inside the transaction, so directly on the generic store (object type 'configuration').
+    c.execute(
+        "DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = 'configuration' AND object_id = ?3",
+        rusqlite::params![k.project, k.branch, metadata_object(&k.component, id)],
+    )?;
+    Ok(())
 }
 
 async fn restore(State(state): State<AppState>, auth: Auth, Path((component, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
@@ -593,8 +607,9 @@ async fn copy_version(
             .map(|o| o.iter().filter_map(|old| renamed.iter().find(|(from, _)| from == old).map(|(_, to)| json!(to))).collect())
             .unwrap_or_default();
         body["rowsSortOrder"] = Value::Array(order);
-        commit_version(tx, &k, &auth, &mut body, &change)?;
         insert(tx, &k, &body)?;
+        commit_version(tx, &k, &auth, &mut body, &change)?;
+        save(tx, &k, &body)?;
         Ok(new_id)
     })?;
     Ok((StatusCode::CREATED, Json(json!({"id": new_id}))))

@@ -40,7 +40,9 @@ impl Server {
     }
 
     pub fn start_with(dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kbstack"));
+        // KBSTACK_BIN runs a copy of the binary (several checkouts may share one target dir).
+        let bin = std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string());
+        let mut cmd = Command::new(bin);
         for (k, v) in envs {
             cmd.env(k, v);
         }

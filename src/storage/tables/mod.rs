@@ -22,7 +22,8 @@ use super::jobs;
 use super::metadata::{self, Object, Scope};
 use crate::app::AppState;
 use crate::backend::TableLocation;
-use crate::http::{ApiError, ApiResult, Code, Params, now_iso, params::parse_bool};
+use crate::http::params::{comma_list, parse_bool};
+use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
 use crate::meta::json_col;
 
 pub fn routes() -> Router<AppState> {
@@ -235,17 +236,13 @@ pub fn list_bucket_tables(state: &AppState, _auth: &Auth, b: &Bucket, include: &
     tables_of_bucket(state, b)?.iter().map(|t| table_json(state, t, include, false)).collect()
 }
 
-fn includes(include: &Option<String>) -> Vec<String> {
-    include.as_deref().unwrap_or("").split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
-}
-
 #[derive(Deserialize)]
 struct IncludeQuery {
     include: Option<String>,
 }
 
 async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<IncludeQuery>) -> ApiResult<Json<Value>> {
-    let include = includes(&q.include);
+    let include = comma_list(q.include.as_deref());
     let with_buckets = include.iter().any(|i| i == "buckets" || i == "bucketsWithoutSourceTables");
     let all = state.meta.with(|c| {
         let mut st = c.prepare(&format!("SELECT {TABLE_COLUMNS} FROM tables WHERE project_id = ?1 AND branch_id = ?2 ORDER BY id"))?;
@@ -266,7 +263,7 @@ async fn list_in_bucket(
 ) -> ApiResult<Json<Value>> {
     auth.bucket(&bucket, Need::Read)?;
     let b = buckets::load_bucket(&state, auth.project_id, auth.branch_id, &bucket)?;
-    Ok(Json(Value::Array(list_bucket_tables(&state, &auth, &b, &includes(&q.include))?)))
+    Ok(Json(Value::Array(list_bucket_tables(&state, &auth, &b, &comma_list(q.include.as_deref()))?)))
 }
 
 async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
