@@ -55,7 +55,8 @@ fn keboola_component_runs_twice_with_state_and_upsert() {
     def["component_dir"] = json!(fixture.display().to_string());
     let def_file = s.data_dir.join("python-upsert.json");
     std::fs::write(&def_file, def.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kbstack"))
+    let bin = std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string());
+    let out = Command::new(bin)
         .args(["component", "register"])
         .arg(&def_file)
         .env("KBSTACK_DATA_DIR", &s.data_dir)
