@@ -50,8 +50,9 @@ struct Args {
     /// Where data, the server's data dir and the DuckDB files go (default: a temp dir, removed after).
     #[arg(long)]
     work_dir: Option<PathBuf>,
-    /// Insert/replace this run's section in the given markdown file (BENCHMARKS.md).
-    #[arg(long)]
+    /// Insert/replace this run's section in the given markdown file (bench/run passes BENCHMARKS.md;
+    /// a later `--record` wins, e.g. `--record /dev/null` for a smoke run that records nothing).
+    #[arg(long, overrides_with = "record")]
     record: Option<PathBuf>,
     /// The command line to show in the record (bench/run passes its own).
     #[arg(long)]
@@ -609,6 +610,12 @@ struct Results {
     raw_pk_full_load: Samples,
     raw_incr_replace: Samples,
     raw_incr_update: Samples,
+    replay_stage: Samples,
+    replay_update: Samples,
+    replay_insert: Samples,
+    replay_commit: Samples,
+    replay_total: Samples,
+    replay_count: Samples,
     kb_rows_after: u64,
     raw_rows_after: u64,
     // export
@@ -819,7 +826,115 @@ fn phase_incremental(c: &mut Ctx, r: &mut Results) -> Result<()> {
         r.raw_incr_update.push(d);
         c.raw_db = Some(db);
         progress!("    raw UPDATE+INSERT {:.1}s ({updated} updated), {rows} rows", d.as_secs_f64());
+
+        // Diagnostic (not the reference): kbstack's own load statements replayed in-process with the
+        // server's DuckDB settings, statement by statement: shows which SQL step dominates and how
+        // much of the kbstack time is outside the SQL (HTTP, job, metadata, row count).
+        progress!("incremental run {run}/{}: replaying kbstack's load statements in raw DuckDB (diagnostic)", args.runs);
+        replay_kbstack_incremental(c, r)?;
     }
+    Ok(())
+}
+
+/// The server's `read_csv(...)` for an untyped table's file (src/backend/duckdb.rs `read_csv_sql`).
+fn kbstack_read_csv(path: &Path) -> String {
+    let columns: Vec<String> = HEADER.trim().split(',').map(|c| format!("'{c}': 'VARCHAR'")).collect();
+    format!(
+        "read_csv([{}], delim = ',', quote = '\"', escape = '\"', header = true, columns = {{{}}}, auto_detect = false, \
+         compression = 'none', strict_mode = true, null_padding = false, max_line_size = 8388608)",
+        lit(path),
+        columns.join(", ")
+    )
+}
+
+/// Replays `DuckDbBackend::load` for an incremental load with primary key `id` into an untyped
+/// table (as of this bench's writing; a diagnostic, it may drift from the server's code).
+fn replay_kbstack_incremental(c: &mut Ctx, r: &mut Results) -> Result<()> {
+    let data = c.data;
+    let db = c.work.join("raw-replay.duckdb");
+    remove_db(&db);
+    let conn = duckdb::Connection::open(&db)?;
+    let memory = std::env::var("KBSTACK_DUCKDB_MEMORY_LIMIT").unwrap_or_else(|_| "600MB".into());
+    conn.execute_batch(&format!(
+        "SET memory_limit = '{memory}'; SET temp_directory = {}; SET preserve_insertion_order = false;",
+        lit(&db.with_extension("tmp"))
+    ))?;
+    let cols: Vec<&str> = HEADER.trim().split(',').collect();
+    let q = |c: &str| format!("\"{c}\"");
+    let defs: Vec<String> = cols.iter().map(|c| format!("{} VARCHAR NOT NULL DEFAULT ''", q(c))).collect();
+    let list: Vec<String> = cols.iter().map(|c| q(c)).collect();
+    let values: Vec<String> = cols.iter().map(|c| format!("COALESCE({}, '')", q(c))).collect();
+    let ts = |t: chrono::DateTime<chrono::Utc>| format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f"));
+    // Setup as a full load with the key does it.
+    conn.execute_batch(&format!(
+        "CREATE TABLE t ({}, \"_timestamp\" TIMESTAMP);
+         INSERT INTO t ({}, \"_timestamp\") SELECT {}, {} FROM {} QUALIFY row_number() OVER (PARTITION BY \"id\") = 1;",
+        defs.join(", "),
+        list.join(", "),
+        values.join(", "),
+        ts(chrono::Utc::now()),
+        kbstack_read_csv(&data.base)
+    ))?;
+    let now = ts(chrono::Utc::now());
+    let staged: Vec<String> = cols.iter().map(|c| format!("COALESCE({}, '') AS {}", q(c), q(c))).collect();
+    let non_pk: Vec<&&str> = cols.iter().filter(|c| **c != "id").collect();
+    let sets: Vec<String> = non_pk.iter().map(|c| format!("{} = s.{}", q(c), q(c))).collect();
+    let differs: Vec<String> = non_pk.iter().map(|c| format!("t.{} IS DISTINCT FROM s.{}", q(c), q(c))).collect();
+    let s_cols: Vec<String> = cols.iter().map(|c| format!("s.{}", q(c))).collect();
+    let start = Instant::now();
+    let (stage, _) = timed(|| {
+        conn.execute_batch(&format!(
+            "BEGIN TRANSACTION; CREATE TEMP TABLE __kbstack_stage AS SELECT {} FROM {} QUALIFY row_number() OVER (PARTITION BY \"id\") = 1;",
+            staged.join(", "),
+            kbstack_read_csv(&data.delta)
+        ))?;
+        let _: i64 = conn.query_row("SELECT count(*) FROM __kbstack_stage", [], |r| r.get(0))?;
+        Ok(())
+    })?;
+    let (update, updated) = timed(|| {
+        Ok(conn.execute(
+            &format!(
+                "UPDATE t AS t SET {}, \"_timestamp\" = {now} FROM __kbstack_stage AS s WHERE t.\"id\" = s.\"id\" AND ({})",
+                sets.join(", "),
+                differs.join(" OR ")
+            ),
+            [],
+        )?)
+    })?;
+    let (insert, _) = timed(|| {
+        conn.execute_batch(&format!(
+            "INSERT INTO t ({}, \"_timestamp\") SELECT {}, {now} FROM __kbstack_stage AS s \
+             WHERE NOT EXISTS (SELECT 1 FROM t AS t WHERE t.\"id\" = s.\"id\"); DROP TABLE __kbstack_stage;",
+            list.join(", "),
+            s_cols.join(", ")
+        ))?;
+        Ok(())
+    })?;
+    let (commit, _) = timed(|| {
+        conn.execute_batch("COMMIT;")?;
+        Ok(())
+    })?;
+    let total = start.elapsed();
+    let (count_time, rows) = timed(|| count(&conn, "t"))?;
+    ensure!(rows == data.base_rows + data.delta_new, "replay: {rows} rows");
+    ensure!(updated as u64 == data.delta_changed, "replay: UPDATE changed {updated} rows, expected {}", data.delta_changed);
+    r.replay_stage.push(stage);
+    r.replay_update.push(update);
+    r.replay_insert.push(insert);
+    r.replay_commit.push(commit);
+    r.replay_total.push(total);
+    r.replay_count.push(count_time);
+    progress!(
+        "    replay {:.1}s: stage+dedup {:.1}s, UPDATE {:.1}s, INSERT {:.1}s, COMMIT {:.1}s (then count(*) {:.2}s)",
+        total.as_secs_f64(),
+        stage.as_secs_f64(),
+        update.as_secs_f64(),
+        insert.as_secs_f64(),
+        commit.as_secs_f64(),
+        count_time.as_secs_f64()
+    );
+    drop(conn);
+    remove_db(&db);
     Ok(())
 }
 
@@ -1069,6 +1184,12 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     row("raw DuckDB setup: CREATE TABLE (id PRIMARY KEY) + INSERT of the base file", &r.raw_pk_full_load);
     row("raw DuckDB incremental: INSERT OR REPLACE (PRIMARY KEY index)", &r.raw_incr_replace);
     row("raw DuckDB incremental: stage + UPDATE … FROM (changed rows only) + INSERT … WHERE NOT EXISTS (no index)", &r.raw_incr_update);
+    row("diagnostic: kbstack's incremental load statements replayed in-process (server settings), total", &r.replay_total);
+    row("… stage: CREATE TEMP TABLE AS read_csv + QUALIFY row_number() dedup, count(*)", &r.replay_stage);
+    row("… UPDATE … FROM stage WHERE a value differs (sets _timestamp)", &r.replay_update);
+    row("… INSERT … WHERE NOT EXISTS, DROP stage", &r.replay_insert);
+    row("… COMMIT", &r.replay_commit);
+    row("… (after the load) SELECT count(*) as the server does for rowsCount", &r.replay_count);
     row("kbstack export: export-async gzip (POST → success)", &r.kb_export);
     row("raw DuckDB export: COPY (SELECT * FROM t) TO csv.gz", &r.raw_export);
     s.push('\n');
