@@ -23,6 +23,8 @@ pub struct Inner {
     pub tables: Arc<dyn TableBackend>,
     pub blobs: BlobStore,
     pub jobs: storage::jobs::JobRunner,
+    /// The Queue service's in-process side (worker pool, kill signals).
+    pub queue: crate::queue::Queue,
 }
 
 impl std::ops::Deref for AppState {
@@ -42,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(storage::router())
         .merge(crate::blob::http::router())
+        .merge(crate::queue::router())
         .fallback(crate::http::not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(crate::http::ApiError::internal("handler panicked"))
@@ -71,8 +74,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tables,
         blobs,
         jobs: storage::jobs::JobRunner::default(),
+        queue: crate::queue::Queue::new(config.queue_workers),
     }));
     storage::jobs::recover_interrupted(&state)?;
+    crate::queue::start(&state)?;
 
     println!("kbstack listening on {public_url}");
     println!("Storage API: {public_url}/v2/storage");

@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// How long a request that started a storage job waits for it before answering 202 (milliseconds).
     #[arg(long, env = "KBSTACK_JOB_WAIT_MS")]
     pub job_wait_ms: Option<u64>,
+    /// How many Queue jobs run at once (container jobs such as flows do not take a slot).
+    #[arg(long, env = "KBSTACK_QUEUE_WORKERS")]
+    pub queue_workers: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -39,6 +42,7 @@ struct FileConfig {
     master_token: Option<String>,
     max_body_bytes: Option<usize>,
     job_wait_ms: Option<u64>,
+    queue_workers: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -49,6 +53,7 @@ pub struct Config {
     pub master_token: Option<String>,
     pub max_body_bytes: usize,
     pub job_wait_ms: u64,
+    pub queue_workers: usize,
 }
 
 impl Config {
@@ -68,6 +73,7 @@ impl Config {
             master_token: args.master_token.or(file.master_token),
             max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(64 * 1024 * 1024),
             job_wait_ms: args.job_wait_ms.or(file.job_wait_ms).unwrap_or(1500),
+            queue_workers: args.queue_workers.or(file.queue_workers).unwrap_or(4).max(1),
         })
     }
 }

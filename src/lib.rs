@@ -10,4 +10,6 @@ pub mod blob;
 pub mod config;
 pub mod http;
 pub mod meta;
+pub mod queue;
+pub mod runner;
 pub mod storage;

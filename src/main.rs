@@ -14,6 +14,25 @@ struct Cli {
 enum Command {
     /// Serve the stack (Storage API, blob endpoint, ...) on the embedded default backends.
     Serve(ServeArgs),
+    /// Manage the components the Queue runs.
+    #[command(subcommand)]
+    Component(ComponentCommand),
+}
+
+#[derive(Subcommand)]
+enum ComponentCommand {
+    /// Register a process component from its JSON definition (copied into <data-dir>/components).
+    Register {
+        /// The definition file (id, type, name, command, ...).
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// List the registered process components.
+    List {
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,6 +49,18 @@ fn main() -> anyhow::Result<()> {
             let config = Config::load(args)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(kbstack::app::serve(config))
+        }
+        Command::Component(ComponentCommand::Register { file, serve }) => {
+            let config = Config::load(serve)?;
+            println!("{}", kbstack::runner::registry::register(&config.data_dir, &file)?);
+            Ok(())
+        }
+        Command::Component(ComponentCommand::List { serve }) => {
+            let config = Config::load(serve)?;
+            for c in kbstack::runner::registry::process_components(&config.data_dir) {
+                println!("{}\t{}\t{}", c["id"].as_str().unwrap_or(""), c["type"].as_str().unwrap_or(""), c["name"].as_str().unwrap_or(""));
+            }
+            Ok(())
         }
     }
 }

@@ -55,6 +55,9 @@ pub enum Code {
     StorageValidation,
     QuerySyntax,
     BranchAlreadyExists,
+    // Queue (src/queue)
+    QueueJobNotFound,
+    QueueJobNotKillable,
 }
 
 impl Code {
@@ -115,6 +118,8 @@ impl Code {
             StorageValidation => ("storage.validation", StatusCode::BAD_REQUEST),
             QuerySyntax => ("query.syntax", StatusCode::BAD_REQUEST),
             BranchAlreadyExists => ("storage.devBranches.branchAlreadyExists", StatusCode::BAD_REQUEST),
+            QueueJobNotFound => ("queue.jobNotFound", StatusCode::NOT_FOUND),
+            QueueJobNotKillable => ("queue.jobNotKillable", StatusCode::BAD_REQUEST),
         }
     }
 }

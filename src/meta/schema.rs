@@ -178,4 +178,42 @@ CREATE TABLE IF NOT EXISTS sequences (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+-- Queue (src/queue): component jobs. Searchable fields are columns; the rest of the job
+-- definition is JSON in `definition`; times are unix milliseconds.
+CREATE TABLE IF NOT EXISTS queue_jobs (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    parent_run_id TEXT NOT NULL DEFAULT '',
+    token_id INTEGER NOT NULL,
+    token_description TEXT NOT NULL DEFAULT '',
+    token_secret TEXT,
+    component TEXT NOT NULL,
+    config TEXT,
+    config_row_ids TEXT NOT NULL DEFAULT '[]',
+    mode TEXT NOT NULL,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    desired_status TEXT NOT NULL,
+    tag TEXT,
+    variable_values_id TEXT,
+    lock_key TEXT,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    start_ms INTEGER,
+    end_ms INTEGER,
+    delayed_start_ms INTEGER,
+    duration_seconds INTEGER NOT NULL DEFAULT 0,
+    definition TEXT NOT NULL DEFAULT '{}',
+    result TEXT,
+    usage_data TEXT,
+    metrics TEXT,
+    runner_id TEXT,
+    runner_pid INTEGER
+);
+CREATE INDEX IF NOT EXISTS queue_jobs_status ON queue_jobs(status);
+CREATE INDEX IF NOT EXISTS queue_jobs_project ON queue_jobs(project_id, id);
+CREATE INDEX IF NOT EXISTS queue_jobs_config ON queue_jobs(project_id, component, config);
+CREATE INDEX IF NOT EXISTS queue_jobs_run ON queue_jobs(project_id, run_id);
 "#;

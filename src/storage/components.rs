@@ -111,11 +111,23 @@ pub fn summary(c: &Value) -> Value {
     Value::Object(out)
 }
 
-/// The definition of a registered component, or `storage.components.notFound`.
-pub fn find(state: &AppState, id: &str) -> ApiResult<&'static Value> {
+/// Every component of this stack: the built-in registry, then the process components registered
+/// in the data dir (`kbstack component register`).
+pub fn all(state: &AppState) -> Vec<Value> {
     set_public_url(&state.public_url);
-    registry()
-        .iter()
+    let mut out = registry().to_vec();
+    for c in crate::runner::registry::process_components(&state.config.data_dir) {
+        if !out.iter().any(|b| b["id"] == c["id"]) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The definition of a registered component, or `storage.components.notFound`.
+pub fn find(state: &AppState, id: &str) -> ApiResult<Value> {
+    all(state)
+        .into_iter()
         .find(|c| c["id"] == id)
         .ok_or_else(|| ApiError::new(Code::ComponentNotFound, format!("Component \"{id}\" not found")))
 }
@@ -130,7 +142,7 @@ async fn detail(
     if prefix.is_some() {
         auth?;
     }
-    Ok(Json(find(&state, &id)?.clone()))
+    Ok(Json(find(&state, &id)?))
 }
 
 #[cfg(test)]

@@ -245,9 +245,8 @@ async fn list_components(State(state): State<AppState>, auth: Auth, p: Params) -
         st.query_map(rusqlite::params![auth.project_id, auth.branch_id, deleted], |r| Ok((r.get(0)?, json_col(r.get(1)?))))?
             .collect()
     })?;
-    components::set_public_url(&state.public_url);
     let mut out = Vec::new();
-    for component in components::registry() {
+    for component in &components::all(&state) {
         let id = component["id"].as_str().unwrap_or_default();
         if component_type.as_deref().is_some_and(|t| component["type"] != t) || !auth.can_access_component(id) {
             continue;

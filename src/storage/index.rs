@@ -5,7 +5,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::components::{registry, summary};
+use super::components::{all, summary};
 use crate::app::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -42,7 +42,7 @@ async fn index(State(state): State<AppState>, Query(q): Query<IndexQuery>) -> Js
     });
     if !exclude.contains(&"components") {
         let short = exclude.contains(&"componentDetails");
-        let components: Vec<Value> = registry()
+        let components: Vec<Value> = all(&state)
             .iter()
             .map(|c| if short { summary(c) } else { c.clone() })
             .collect();

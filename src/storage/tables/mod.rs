@@ -4,7 +4,7 @@
 mod columns;
 mod create;
 mod export;
-mod import;
+pub mod import;
 pub mod select;
 
 use axum::extract::{Path, Query, State};

@@ -1,0 +1,89 @@
+//! The Queue service (Job Queue v2), served at `/queue`: component jobs persisted in the metadata
+//! store (`store`), their HTTP API (`api`, `search`), and the worker pool inside `kbstack serve`
+//! (`worker`) that hands each job to the runner (`crate::runner`).
+//!
+//! Status machine: created → (waiting →) processing → success | warning | error; a kill sets
+//! `desiredStatus: terminating` and ends a job that never started as `cancelled`, a running one as
+//! `terminating` → `terminated`. One job per configuration runs at a time (`lock_key`).
+pub mod api;
+pub mod configs;
+pub mod search;
+pub mod store;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+
+use axum::Router;
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+
+pub use store::Job;
+
+/// The in-process side of the queue: who runs what, and how to wake the dispatcher.
+pub struct Queue {
+    /// Standard jobs running at once.
+    pub workers: usize,
+    /// Identifies this process in `runner_id` (jobs of another instance are from a dead process).
+    pub instance: String,
+    pub(crate) notify: tokio::sync::Notify,
+    /// Cancellation of each running job (kill).
+    pub(crate) running: Mutex<HashMap<i64, CancellationToken>>,
+    pub(crate) busy: AtomicUsize,
+}
+
+impl Queue {
+    pub fn new(workers: usize) -> Queue {
+        Queue {
+            workers: workers.max(1),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            notify: tokio::sync::Notify::new(),
+            running: Mutex::new(HashMap::new()),
+            busy: AtomicUsize::new(0),
+        }
+    }
+
+    /// Wake the dispatcher (a job was created or finished).
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Signal a running job to stop.
+    pub fn cancel(&self, id: i64) -> bool {
+        match self.running.lock().get(&id) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    api::routes()
+}
+
+/// At start-up: finish what a dead process left behind, then start the worker pool.
+pub fn start(state: &AppState) -> anyhow::Result<()> {
+    worker::recover(state)?;
+    let st = state.clone();
+    tokio::spawn(async move { worker::dispatcher(st).await });
+    Ok(())
+}
+
+/// Queue timestamps: ISO-8601 with a colon in the offset (`2022-01-25T16:34:40+00:00`).
+pub fn iso_ms(ms: i64) -> String {
+    use chrono::TimeZone;
+    chrono::Utc
+        .timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%:z").to_string())
+        .unwrap_or_default()
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,620 @@
+//! The job runner (Common Interface): for each job (and each configuration row of it) a fresh data
+//! folder, input mapping, `config.json`, `in/state.json`, the component (builtin or process),
+//! output mapping, the new state on the configuration, and `result`.
+pub mod config_test;
+pub mod files;
+pub mod flow;
+pub mod input;
+pub mod output;
+pub mod process;
+pub mod registry;
+pub mod transformation;
+pub mod variables;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::queue::configs::{self, StoredConfig, truthy};
+use crate::queue::store::{self, Job};
+use crate::queue::worker::Outcome;
+use crate::storage::auth::{Auth, TOKEN_COLUMNS, TokenRecord};
+use crate::storage::events;
+use registry::{Component, Kind};
+use process::Exit;
+
+/// Default process timeout (Keboola's default component limit: 6 hours).
+const DEFAULT_TIMEOUT_SECS: u64 = 6 * 3600;
+
+/// Writes a job's log lines as Storage events of its run (`runId` = the job id).
+#[derive(Clone)]
+pub struct Logger {
+    state: AppState,
+    auth: Auth,
+    component: String,
+}
+
+impl Logger {
+    pub fn new(state: &AppState, auth: &Auth, job: &Job) -> Logger {
+        let mut auth = auth.clone();
+        auth.run_id = Some(job.id.to_string());
+        Logger { state: state.clone(), auth, component: job.component.clone() }
+    }
+
+    /// `kind`: info, warn, error, success.
+    pub fn log(&self, kind: &str, message: &str) {
+        let kind = match kind {
+            "warning" => "warn",
+            "info" | "warn" | "error" | "success" => kind,
+            _ => "info",
+        };
+        let mut message = message.to_string();
+        if message.len() > 64 * 1024 {
+            let mut cut = 64 * 1024;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        let res = events::record(&self.state, &self.auth, events::NewEvent {
+            event: format!("ext.{}.", self.component),
+            component: self.component.clone(),
+            message,
+            kind: kind.into(),
+            object_type: None,
+            object_id: None,
+            params: json!({}),
+            results: json!({}),
+        });
+        if let Err(e) = res {
+            tracing::warn!("cannot record a job log event: {}", e.message);
+        }
+    }
+}
+
+/// The job's token as an `Auth` on the job's branch and run.
+fn job_auth(state: &AppState, job: &Job) -> Result<Auth, String> {
+    let token = state
+        .meta
+        .with(|c| c.query_row(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1 AND disabled = 0"), [job.token_id], TokenRecord::from_row))
+        .map_err(|_| format!("The token \"{}\" that created the job no longer exists.", job.token_id))?;
+    let default_branch_id: i64 = state
+        .meta
+        .with(|c| c.query_row("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [job.project_id], |r| r.get(0)))
+        .map_err(|e| e.message)?;
+    Ok(Auth {
+        project_id: job.project_id,
+        token,
+        secret: job.token_secret.clone().unwrap_or_default(),
+        branch_id: job.branch_id,
+        default_branch_id,
+        run_id: Some(job.run_id.clone()),
+    })
+}
+
+/// Rows a job runs: the ones asked for (even disabled), else every enabled row.
+pub fn rows_to_run(cfg: &StoredConfig, ids: &[String]) -> Vec<Value> {
+    let rows = cfg.rows();
+    if ids.is_empty() {
+        rows.into_iter().filter(|r| !truthy(&r["isDisabled"])).collect()
+    } else {
+        ids.iter().filter_map(|id| cfg.row(id)).collect()
+    }
+}
+
+/// Row configuration over the configuration's: objects merge recursively, the row wins.
+pub fn merge(base: &Value, over: &Value) -> Value {
+    match (base, over) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut out = a.clone();
+            for (k, v) in b {
+                let merged = match out.get(k) {
+                    Some(existing) => merge(existing, v),
+                    None => v.clone(),
+                };
+                out.insert(k.clone(), merged);
+            }
+            Value::Object(out)
+        }
+        (_, Value::Null) => base.clone(),
+        (_, v) => v.clone(),
+    }
+}
+
+pub async fn run(state: &AppState, job: &Job, cancel: CancellationToken) -> Outcome {
+    let auth = match job_auth(state, job) {
+        Ok(a) => a,
+        Err(e) => return Outcome::user_error(e, json!({})),
+    };
+    let logger = Logger::new(state, &auth, job);
+    match job.kind.as_str() {
+        "standard" => standard(state, job, &auth, &cancel, &logger).await,
+        "container" => flow::rows(state, job, &auth, &cancel, &logger).await,
+        "orchestrationContainer" | "phaseContainer" => flow::orchestration(state, job, &auth, &cancel, &logger).await,
+        other => Outcome::app_error(format!("Jobs of type \"{other}\" are not supported by this stack yet."), json!({})),
+    }
+}
+
+fn empty_result() -> Value {
+    json!({
+        "message": "",
+        "configVersion": null,
+        "images": [],
+        "input": {"tables": []},
+        "output": {"tables": []},
+        "artifacts": {"uploaded": [], "downloaded": []},
+        "variables": [],
+    })
+}
+
+/// What one run of a component works with.
+pub struct Definition<'a> {
+    pub component: &'a Component,
+    pub configuration: Value,
+    pub config_id: Option<String>,
+    pub row_id: Option<String>,
+    pub config_version: Option<String>,
+    /// The stored state (`{component, storage}`), None for inline configurations.
+    pub state: Option<Value>,
+}
+
+async fn standard(state: &AppState, job: &Job, auth: &Auth, cancel: &CancellationToken, logger: &Logger) -> Outcome {
+    let mut result = empty_result();
+    let Some(component) = registry::find(state, &job.component) else {
+        return Outcome::user_error(
+            format!(
+                "Component \"{}\" cannot run on this stack: only built-in components and registered process components run here \
+                 (register one with `kbstack component register <file>`).",
+                job.component
+            ),
+            result,
+        );
+    };
+    let mut definitions = Vec::new();
+    if let Some(cd) = job.config_data() {
+        let version = match &job.config {
+            Some(cid) => configs::load(state, job.project_id, job.branch_id, &job.component, cid).ok().flatten().and_then(|c| c.version()),
+            None => None,
+        };
+        result["configVersion"] = json!(version);
+        definitions.push(Definition {
+            component: &component,
+            configuration: cd.clone(),
+            config_id: job.config.clone(),
+            row_id: None,
+            config_version: version,
+            state: None,
+        });
+    } else {
+        let Some(cid) = &job.config else { return Outcome::user_error("The job has neither config nor configData.", result) };
+        let cfg = match configs::load(state, job.project_id, job.branch_id, &job.component, cid) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Outcome::user_error(format!("Configuration \"{cid}\" of component \"{}\" not found.", job.component), result),
+            Err(e) => return Outcome::app_error(e.message, result),
+        };
+        result["configVersion"] = json!(cfg.version());
+        let base = cfg.configuration();
+        let rows = rows_to_run(&cfg, &job.config_row_ids);
+        if rows.is_empty() {
+            definitions.push(Definition {
+                component: &component,
+                configuration: base.clone(),
+                config_id: Some(cid.clone()),
+                row_id: None,
+                config_version: cfg.version(),
+                state: Some(cfg.state()),
+            });
+        }
+        for row in rows {
+            definitions.push(Definition {
+                component: &component,
+                configuration: merge(&base, &row["configuration"]),
+                config_id: Some(cid.clone()),
+                row_id: row["id"].as_str().map(str::to_string),
+                config_version: cfg.version(),
+                state: Some(row["state"].clone()),
+            });
+        }
+    }
+    for def in definitions.iter_mut() {
+        match variables::render(state, job, &def.configuration) {
+            Ok((rendered, used)) => {
+                def.configuration = rendered;
+                if !used.is_empty() {
+                    result["variables"] = json!(used);
+                }
+            }
+            Err(e) => return Outcome::user_error(e, result),
+        }
+    }
+    let mut usage: Vec<Value> = Vec::new();
+    let mut bytes = (0u64, 0u64);
+    for def in &definitions {
+        match run_definition(state, job, auth, def, cancel, logger).await {
+            Ok(r) => {
+                if let Some(u) = r["_usage"].as_array() {
+                    usage.extend(u.iter().cloned());
+                }
+                bytes.0 += r["_bytes"][0].as_u64().unwrap_or(0);
+                bytes.1 += r["_bytes"][1].as_u64().unwrap_or(0);
+                for key in ["input", "output"] {
+                    for kind in ["tables", "files"] {
+                        if let Some(new) = r[key][kind].as_array() {
+                            if !result[key][kind].is_array() {
+                                result[key][kind] = json!([]);
+                            }
+                            if let Some(all) = result[key][kind].as_array_mut() {
+                                all.extend(new.iter().cloned());
+                            }
+                        }
+                    }
+                }
+            }
+            Err(mut outcome) => {
+                for key in ["configVersion", "input", "output"] {
+                    if outcome.result.get(key).is_none() {
+                        outcome.result[key] = result[key].clone();
+                    }
+                }
+                return outcome;
+            }
+        }
+        if cancel.is_cancelled() {
+            break;
+        }
+    }
+    result["message"] = json!("Component processing finished.");
+    logger.log("success", "Component processing finished.");
+    let mut outcome = Outcome::success(result);
+    if !usage.is_empty() {
+        outcome.usage = Value::Array(usage);
+    }
+    let backend = job.def("backend");
+    outcome.metrics = json!({
+        "storage": {"inputTablesBytesSum": bytes.0, "outputTablesBytesSum": bytes.1},
+        "backend": {"size": backend["type"].as_str().unwrap_or("small"), "containerSize": "small", "context": backend["context"]},
+    });
+    outcome
+}
+
+/// Bytes of the files under `dir` (manifests excluded).
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                dir_size(&p)
+            } else if p.extension().is_some_and(|x| x == "manifest") {
+                0
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            }
+        })
+        .sum()
+}
+
+fn job_dir(state: &AppState, job: &Job, row: Option<&str>) -> PathBuf {
+    let name = match row {
+        Some(r) => format!("{}-{}", job.id, r.replace(['/', '\\', '.'], "_")),
+        None => job.id.to_string(),
+    };
+    state.config.data_dir.join("job-data").join(name)
+}
+
+fn stack_id(state: &AppState) -> String {
+    let url = state.public_url.trim_start_matches("https://").trim_start_matches("http://");
+    url.split('/').next().unwrap_or(url).to_string()
+}
+
+/// The Common Interface environment of a run.
+fn environment(state: &AppState, job: &Job, auth: &Auth, def: &Definition, data_dir: &Path) -> Vec<(String, String)> {
+    let config_id = def.config_id.clone().unwrap_or_else(|| {
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(def.configuration.to_string().as_bytes());
+        hex::encode(&digest[..16])
+    });
+    let mut env = vec![
+        ("KBC_DATADIR".to_string(), format!("{}/", data_dir.display())),
+        ("KBC_RUNID".into(), job.run_id.clone()),
+        ("KBC_JOBID".into(), job.id.to_string()),
+        ("KBC_PROJECTID".into(), job.project_id.to_string()),
+        ("KBC_CONFIGID".into(), config_id),
+        ("KBC_CONFIGVERSION".into(), def.config_version.clone().unwrap_or_default()),
+        ("KBC_COMPONENTID".into(), job.component.clone()),
+        ("KBC_BRANCHID".into(), job.branch_id.to_string()),
+        ("KBC_STACKID".into(), stack_id(state)),
+        ("KBC_STAGING_FILE_PROVIDER".into(), "azure".into()),
+        ("KBC_PROJECT_FEATURE_GATES".into(), "queuev2".into()),
+        ("KBC_COMPONENT_RUN_MODE".into(), if job.mode == "debug" { "debug" } else { "run" }.into()),
+        ("KBSTACK_QUEUE_JOB_ID".into(), job.id.to_string()),
+    ];
+    if let Some(row) = &def.row_id {
+        env.push(("KBC_CONFIGROWID".into(), row.clone()));
+    }
+    if def.component.forward_token() {
+        env.push(("KBC_TOKEN".into(), auth.secret.clone()));
+        env.push(("KBC_URL".into(), state.public_url.clone()));
+    }
+    if def.component.forward_token_details() {
+        env.push(("KBC_PROJECTNAME".into(), job.def("projectName").as_str().unwrap_or("kbstack").to_string()));
+        env.push(("KBC_TOKENID".into(), job.token_id.to_string()));
+        env.push(("KBC_TOKENDESC".into(), job.token_description.clone()));
+        env.push(("KBC_REALUSER".into(), job.token_description.clone()));
+    }
+    env
+}
+
+/// The component part of a stored state (`state.component`; a bare object is taken as is).
+fn component_state(stored: &Value) -> Value {
+    match stored {
+        Value::Object(o) if o.contains_key("component") || o.contains_key("storage") => {
+            o.get("component").cloned().filter(|c| c.is_object()).unwrap_or(json!({}))
+        }
+        Value::Object(o) => Value::Object(o.clone()),
+        _ => json!({}),
+    }
+}
+
+fn write_json(path: &Path, v: &Value) -> Result<(), Outcome> {
+    std::fs::write(path, serde_json::to_vec_pretty(v).unwrap_or_default())
+        .map_err(|e| Outcome::app_error(format!("Cannot write {}: {e}", path.display()), json!({})))
+}
+
+/// One component run on its own data folder; `Err` carries the failed outcome.
+async fn run_definition(
+    state: &AppState,
+    job: &Job,
+    auth: &Auth,
+    def: &Definition<'_>,
+    cancel: &CancellationToken,
+    logger: &Logger,
+) -> Result<Value, Outcome> {
+    let dir = job_dir(state, job, def.row_id.as_deref());
+    let _ = std::fs::remove_dir_all(&dir);
+    let data_dir = dir.join("data");
+    for sub in ["in/tables", "in/files", "in/user", "out/tables", "out/files"] {
+        std::fs::create_dir_all(data_dir.join(sub)).map_err(|e| Outcome::app_error(format!("Cannot create the data folder: {e}"), json!({})))?;
+    }
+    let keep = std::env::var("KBSTACK_KEEP_JOB_DATA").is_ok_and(|v| v == "1" || v == "true");
+    let out = run_in_dir(state, job, auth, def, &data_dir, cancel, logger).await;
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    out
+}
+
+async fn run_in_dir(
+    state: &AppState,
+    job: &Job,
+    auth: &Auth,
+    def: &Definition<'_>,
+    data_dir: &Path,
+    cancel: &CancellationToken,
+    logger: &Logger,
+) -> Result<Value, Outcome> {
+    let mut result = json!({"input": {"tables": []}, "output": {"tables": []}});
+    let cfg = &def.configuration;
+    let what = match &def.row_id {
+        Some(r) => format!("component \"{}\" (configuration row {r})", job.component),
+        None => format!("component \"{}\"", job.component),
+    };
+    logger.log("info", &format!("Running {what}."));
+
+    // Input mapping.
+    let stored_storage_state = def.state.as_ref().map(|s| s["storage"].clone()).unwrap_or(Value::Null);
+    let input = {
+        let st = state.clone();
+        let a = auth.clone();
+        let c = cfg.clone();
+        let d = data_dir.to_path_buf();
+        let s = stored_storage_state.clone();
+        let l = logger.clone();
+        tokio::task::spawn_blocking(move || input::tables(&st, &a, &c, &s, &d, &l))
+            .await
+            .unwrap_or_else(|e| Err(Outcome::app_error(format!("Input mapping crashed: {e}"), json!({}))))?
+    };
+    result["input"]["tables"] = json!(input.tables);
+    let in_files = {
+        let st = state.clone();
+        let a = auth.clone();
+        let c = cfg.clone();
+        let d = data_dir.to_path_buf();
+        let l = logger.clone();
+        tokio::task::spawn_blocking(move || files::input(&st, &a, &c, &d, &l))
+            .await
+            .unwrap_or_else(|e| Err(Outcome::app_error(format!("Input mapping of files crashed: {e}"), json!({}))))?
+    };
+    if !in_files.is_empty() {
+        result["input"]["files"] = json!(in_files);
+    }
+
+    // State and config.json.
+    write_json(&data_dir.join("in/state.json"), &component_state(def.state.as_ref().unwrap_or(&Value::Null)))?;
+    let mut config = match cfg {
+        Value::Object(o) => Value::Object(o.clone()),
+        _ => json!({}),
+    };
+    for key in ["storage", "parameters", "authorization"] {
+        if !config.get(key).is_some_and(Value::is_object) {
+            config[key] = json!({});
+        }
+    }
+    config["image_parameters"] = def.component.data("image_parameters").clone();
+    if !config["image_parameters"].is_object() {
+        config["image_parameters"] = json!({});
+    }
+    config["action"] = json!("run");
+    write_json(&data_dir.join("config.json"), &config)?;
+
+    // The component.
+    let env = environment(state, job, auth, def, data_dir);
+    let timeout = cfg["runtime"]["process_timeout"]
+        .as_u64()
+        .or_else(|| def.component.process_timeout())
+        .unwrap_or(DEFAULT_TIMEOUT_SECS);
+    let exit = match &def.component.kind {
+        Kind::ConfigTest => {
+            tokio::select! {
+                e = config_test::run(data_dir, &env, cancel, logger) => e,
+                _ = tokio::time::sleep(Duration::from_secs(timeout)) => Exit::TimedOut(timeout),
+            }
+        }
+        Kind::DuckDb => {
+            let d = data_dir.to_path_buf();
+            let c = cancel.clone();
+            let l = logger.clone();
+            tokio::task::spawn_blocking(move || transformation::run(&d, &c, &l))
+                .await
+                .unwrap_or_else(|e| Exit::Failed(format!("the transformation crashed: {e}")))
+        }
+        Kind::Python => {
+            let script: Vec<String> = cfg["parameters"]["blocks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|b| b["codes"].as_array().cloned().unwrap_or_default())
+                .flat_map(|c| match &c["script"] {
+                    Value::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect::<Vec<_>>(),
+                    Value::String(s) => vec![s.clone()],
+                    _ => Vec::new(),
+                })
+                .collect();
+            let path = data_dir.parent().unwrap_or(data_dir).join("script.py");
+            if let Err(e) = std::fs::write(&path, script.join("\n\n")) {
+                return Err(Outcome::app_error(format!("Cannot write the script: {e}"), json!({})));
+            }
+            let python = std::env::var("KBSTACK_TRANSFORMATION_PYTHON").unwrap_or_else(|_| "python3".into());
+            let spec = registry::ProcessSpec { command: vec![python, path.display().to_string()], working_dir: None, env: Vec::new() };
+            let st = state.clone();
+            let id = job.id;
+            process::run(&spec, data_dir, &env, Duration::from_secs(timeout), cancel, logger, move |pid| {
+                let _ = store::set_runner_pid(&st, id, Some(pid as i64));
+            })
+            .await
+        }
+        Kind::Process(spec) => {
+            let st = state.clone();
+            let id = job.id;
+            process::run(spec, data_dir, &env, Duration::from_secs(timeout), cancel, logger, move |pid| {
+                let _ = store::set_runner_pid(&st, id, Some(pid as i64));
+            })
+            .await
+        }
+    };
+    let tail = |lines: &[String]| lines.iter().rev().take(5).rev().cloned().collect::<Vec<_>>().join("\n");
+    let failure = match exit {
+        Exit::Code(0, _) => None,
+        Exit::Code(1, lines) => Some(Outcome::user_error(
+            if lines.is_empty() { "The component failed with a user error (exit code 1).".to_string() } else { tail(&lines) },
+            json!({}),
+        )),
+        Exit::Code(code, lines) => {
+            let msg = format!(
+                "Application error: the component exited with code {code}{}",
+                if lines.is_empty() { ".".to_string() } else { format!(": {}", tail(&lines)) }
+            );
+            Some(if def.component.no_application_errors() { Outcome::user_error(msg, json!({})) } else { Outcome::app_error(msg, json!({})) })
+        }
+        Exit::Cancelled => Some(Outcome::user_error("Job was terminated by a user.", json!({}))),
+        Exit::TimedOut(secs) => {
+            logger.log("error", &format!("Process timeout: the component ran longer than {secs} seconds and was killed."));
+            Some(Outcome::user_error(format!("Process timeout: the component ran longer than {secs} seconds and was killed."), json!({})))
+        }
+        Exit::Failed(msg) => Some(Outcome::app_error(format!("The component could not run: {msg}"), json!({}))),
+    };
+    let debug = job.mode == "debug";
+    if let Some(mut f) = failure {
+        // write_always tables are stored even when the component failed.
+        if !debug && !cancel.is_cancelled() {
+            let st = state.clone();
+            let a = auth.clone();
+            let c = def.component.clone();
+            let cf = cfg.clone();
+            let d = data_dir.to_path_buf();
+            let cid = def.config_id.clone();
+            let l = logger.clone();
+            if let Ok(Ok(tables)) = tokio::task::spawn_blocking(move || output::tables(&st, &a, &c, cid.as_deref(), &cf, &d, &l, true)).await {
+                f.result["output"] = json!({"tables": tables});
+            }
+        }
+        f.result["input"] = result["input"].clone();
+        return Err(f);
+    }
+
+    if debug {
+        logger.log("info", "Debug mode: the output mapping and the state were not stored.");
+        return Ok(result);
+    }
+    let tables = {
+        let st = state.clone();
+        let a = auth.clone();
+        let c = def.component.clone();
+        let cf = cfg.clone();
+        let d = data_dir.to_path_buf();
+        let cid = def.config_id.clone();
+        let l = logger.clone();
+        tokio::task::spawn_blocking(move || output::tables(&st, &a, &c, cid.as_deref(), &cf, &d, &l, false))
+            .await
+            .unwrap_or_else(|e| Err(Outcome::app_error(format!("Output mapping crashed: {e}"), json!({}))))
+    };
+    match tables {
+        Ok(t) => result["output"]["tables"] = json!(t),
+        Err(mut f) => {
+            f.result["input"] = result["input"].clone();
+            return Err(f);
+        }
+    }
+    let out_files = {
+        let st = state.clone();
+        let a = auth.clone();
+        let comp = job.component.clone();
+        let cf = cfg.clone();
+        let d = data_dir.to_path_buf();
+        let l = logger.clone();
+        tokio::task::spawn_blocking(move || files::output(&st, &a, &comp, &cf, &d, &l))
+            .await
+            .unwrap_or_else(|e| Err(Outcome::app_error(format!("Output mapping of files crashed: {e}"), json!({}))))
+    };
+    match out_files {
+        Ok(f) if !f.is_empty() => result["output"]["files"] = json!(f),
+        Ok(_) => {}
+        Err(mut f) => {
+            f.result["input"] = result["input"].clone();
+            return Err(f);
+        }
+    }
+
+    // out/usage.json: an array of {metric, value}.
+    if let Ok(bytes) = std::fs::read(data_dir.join("out/usage.json")) {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Array(items)) if items.iter().all(|i| i["metric"].is_string() && !i["value"].is_null()) => {
+                result["_usage"] = Value::Array(items);
+            }
+            _ => {
+                return Err(Outcome::user_error(
+                    "out/usage.json must be an array of {\"metric\": string, \"value\": number}.",
+                    json!({"input": result["input"].clone()}),
+                ));
+            }
+        }
+    }
+    result["_bytes"] = json!([dir_size(&data_dir.join("in/tables")), dir_size(&data_dir.join("out/tables"))]);
+
+    // State: only for stored configurations; a missing or empty out/state.json clears it.
+    if let (Some(_), Some(cid)) = (&def.state, &def.config_id) {
+        let out_state = std::fs::read(data_dir.join("out/state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .filter(|v| v.is_object())
+            .unwrap_or(json!({}));
+        let new_state = json!({"component": out_state, "storage": {"input": {"tables": input.adaptive_state, "files": []}}});
+        if let Err(e) = configs::store_state(state, job.project_id, job.branch_id, &job.component, cid, def.row_id.as_deref(), new_state) {
+            return Err(Outcome::app_error(format!("Cannot store the state: {}", e.message), result));
+        }
+    }
+    Ok(result)
+}

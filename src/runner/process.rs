@@ -1,0 +1,153 @@
+//! Running a component as a process: its own process group (so a kill reaches every child), a
+//! clean environment plus the Common Interface variables, every stdout/stderr line a Storage
+//! event, a timeout, and termination within 2 s (SIGTERM, then SIGKILL after 1 s).
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+use super::Logger;
+use super::registry::ProcessSpec;
+
+/// How a component run ended.
+#[derive(Debug, Clone)]
+pub enum Exit {
+    Code(i32, Vec<String>),
+    Cancelled,
+    TimedOut(u64),
+    Failed(String),
+}
+
+/// Host variables a process component keeps (the rest of kbstack's environment, its tokens above
+/// all, is not passed on).
+const KEPT_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH", "SSL_CERT_FILE"];
+
+pub async fn run(
+    spec: &ProcessSpec,
+    data_dir: &Path,
+    env: &[(String, String)],
+    timeout: Duration,
+    cancel: &CancellationToken,
+    logger: &Logger,
+    on_start: impl FnOnce(u32),
+) -> Exit {
+    let Some((program, args)) = spec.command.split_first() else { return Exit::Failed("the component has no command".into()) };
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .current_dir(spec.working_dir.as_deref().unwrap_or(data_dir))
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    for key in KEPT_ENV {
+        if let Ok(v) = std::env::var(key) {
+            cmd.env(key, v);
+        }
+    }
+    if std::env::var("PYTHONUNBUFFERED").is_err() {
+        cmd.env("PYTHONUNBUFFERED", "1");
+    }
+    for (k, v) in spec.env.iter().chain(env.iter()) {
+        cmd.env(k, v);
+    }
+    // The component dies with kbstack (a crash must not leave it running unobserved).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Exit::Failed(format!("cannot start \"{program}\": {e}")),
+    };
+    let pid = child.id().unwrap_or(0);
+    on_start(pid);
+    let tail: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut readers = Vec::new();
+    for (stream, kind) in [
+        (child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), "info"),
+        (child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), "error"),
+    ] {
+        let Some(stream) = stream else { continue };
+        let logger = logger.clone();
+        let tail = tail.clone();
+        readers.push(tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            loop {
+                match lines.next_line().await {
+                    Ok(Some(line)) => {
+                        let line = line.trim_end().to_string();
+                        if line.is_empty() {
+                            continue;
+                        }
+                        {
+                            let mut t = tail.lock();
+                            t.push(line.clone());
+                            if t.len() > 20 {
+                                t.remove(0);
+                            }
+                        }
+                        logger.log(kind, &line);
+                    }
+                    Ok(None) => break,
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    let stop = |child: &mut tokio::process::Child| {
+        if pid > 0 {
+            unsafe {
+                libc::kill(-(pid as i32), libc::SIGTERM);
+            }
+        }
+        let _ = child.start_kill();
+    };
+    let outcome = tokio::select! {
+        status = child.wait() => match status {
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                Some(s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(9)))
+            }
+            Err(e) => return Exit::Failed(format!("waiting for the component failed: {e}")),
+        },
+        _ = cancel.cancelled() => None,
+        _ = tokio::time::sleep(timeout) => Some(-1),
+    };
+    let exit = match outcome {
+        Some(code) if code >= 0 => {
+            // Children that kept the pipes open do not hold the job.
+            if pid > 0 {
+                unsafe {
+                    libc::kill(-(pid as i32), libc::SIGKILL);
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(readers)).await;
+            return Exit::Code(code, tail.lock().clone());
+        }
+        Some(_) => Exit::TimedOut(timeout.as_secs()),
+        None => Exit::Cancelled,
+    };
+    stop(&mut child);
+    if tokio::time::timeout(Duration::from_millis(1000), child.wait()).await.is_err() && pid > 0 {
+        unsafe {
+            libc::kill(-(pid as i32), libc::SIGKILL);
+        }
+        let _ = child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_millis(500), child.wait()).await;
+    }
+    if pid > 0 {
+        unsafe {
+            libc::kill(-(pid as i32), libc::SIGKILL);
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(300), futures::future::join_all(readers)).await;
+    exit
+}

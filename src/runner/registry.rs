@@ -1,0 +1,316 @@
+//! Components the runner can run: `builtin` ones (Rust, inside kbstack) and `process` ones (a
+//! command run on the job's data folder), registered by a JSON file in `<data-dir>/components/`
+//! (`kbstack component register <file>` copies one there).
+//!
+//! A process definition file:
+//! ```json
+//! {"id": "my.extractor", "type": "extractor", "name": "My extractor",
+//!  "command": ["${COMPONENT_DIR}/.venv/bin/python", "${COMPONENT_DIR}/src/component.py"],
+//!  "working_dir": "${COMPONENT_DIR}", "env": {"PYTHONUNBUFFERED": "1"},
+//!  "forward_token": false, "default_bucket": true, "process_timeout": 3600}
+//! ```
+//! `${COMPONENT_DIR}` is the directory the file was registered from (`component_dir`); the
+//! working directory defaults to the job's data folder.
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use crate::app::AppState;
+
+/// How a component runs.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// `keboola.runner-config-test`: behaviour driven by its parameters (see `config_test`).
+    ConfigTest,
+    /// `keboola.duckdb-transformation` / `keboola.snowflake-transformation` on DuckDB.
+    DuckDb,
+    /// `keboola.python-transformation-v2`: the script blocks run by the host's `python3`.
+    Python,
+    Process(ProcessSpec),
+}
+
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub command: Vec<String>,
+    pub working_dir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Component {
+    pub id: String,
+    pub kind: Kind,
+    /// The definition in the Storage index shape (`data.forward_token`, `data.default_bucket`…).
+    pub definition: Value,
+}
+
+impl Component {
+    pub fn data(&self, key: &str) -> &Value {
+        self.definition["data"].get(key).unwrap_or(&Value::Null)
+    }
+
+    pub fn forward_token(&self) -> bool {
+        self.data("forward_token") == &json!(true)
+    }
+
+    pub fn forward_token_details(&self) -> bool {
+        self.data("forward_token_details") == &json!(true)
+    }
+
+    pub fn default_bucket(&self) -> bool {
+        self.data("default_bucket") == &json!(true)
+    }
+
+    pub fn default_bucket_stage(&self) -> String {
+        self.data("default_bucket_stage").as_str().unwrap_or("in").to_string()
+    }
+
+    /// Seconds; a component definition may shorten the stack default.
+    pub fn process_timeout(&self) -> Option<u64> {
+        self.data("process_timeout").as_u64()
+    }
+
+    pub fn no_application_errors(&self) -> bool {
+        self.definition["data"]["logging"]["no_application_errors"] == json!(true)
+    }
+}
+
+pub const CONFIG_TEST: &str = "keboola.runner-config-test";
+pub const DUCKDB_TRANSFORMATION: &str = "keboola.duckdb-transformation";
+pub const SNOWFLAKE_TRANSFORMATION: &str = "keboola.snowflake-transformation";
+pub const PYTHON_TRANSFORMATION: &str = "keboola.python-transformation-v2";
+pub const ORCHESTRATOR: &str = "keboola.orchestrator";
+pub const FLOW: &str = "keboola.flow";
+
+pub fn is_orchestrator(id: &str) -> bool {
+    id == ORCHESTRATOR || id == FLOW
+}
+
+/// The Storage-index shape of a definition (the keys every client decodes).
+fn storage_shape(id: &str, kind: &str, name: &str, description: &str, definition_type: &str, overrides: &Map<String, Value>) -> Value {
+    let mut data = json!({
+        "definition": {"type": definition_type, "uri": format!("kbstack/{id}"), "tag": "latest"},
+        "vendor": {"contact": ["kbstack"]},
+        "configuration_format": "json",
+        "memory": "512m",
+        "process_timeout": 21600,
+        "forward_token": false,
+        "forward_token_details": false,
+        "default_bucket": false,
+        "default_bucket_stage": "in",
+        "synchronous_actions": [],
+        "network": "bridge",
+        "image_parameters": {},
+        "logging": {"type": "standard", "gelf_server_type": "tcp", "no_application_errors": false},
+        "staging_storage": {"input": "local", "output": "local"},
+    });
+    for key in [
+        "forward_token",
+        "forward_token_details",
+        "default_bucket",
+        "default_bucket_stage",
+        "process_timeout",
+        "synchronous_actions",
+        "image_parameters",
+        "memory",
+        "logging",
+    ] {
+        if let Some(v) = overrides.get(key) {
+            data[key] = v.clone();
+        }
+    }
+    if let Some(Value::Object(d)) = overrides.get("data") {
+        for (k, v) in d {
+            data[k] = v.clone();
+        }
+    }
+    let get = |k: &str, default: Value| overrides.get(k).cloned().unwrap_or(default);
+    json!({
+        "id": id,
+        "type": kind,
+        "name": name,
+        "description": description,
+        "longDescription": get("longDescription", json!(description)),
+        "version": 1,
+        "complexity": null,
+        "categories": get("categories", json!([])),
+        "hasUI": false,
+        "hasRun": true,
+        "ico32": null,
+        "ico64": null,
+        "ico128": null,
+        "data": data,
+        "flags": get("flags", json!([])),
+        "configurationSchema": get("configurationSchema", json!({})),
+        "configurationRowSchema": get("configurationRowSchema", json!({})),
+        "emptyConfiguration": get("emptyConfiguration", json!({})),
+        "emptyConfigurationRow": get("emptyConfigurationRow", json!({})),
+        "uiOptions": {},
+        "configurationDescription": null,
+        "features": get("features", json!([])),
+        "expiredOn": null,
+        "documentationUrl": get("documentationUrl", json!("")),
+        "dataTypesConfiguration": {},
+        "processorConfiguration": {},
+    })
+}
+
+fn builtins() -> Vec<Component> {
+    let none = Map::new();
+    let transformation = |id: &str, name: &str| Component {
+        id: id.into(),
+        kind: Kind::DuckDb,
+        definition: storage_shape(
+            id,
+            "transformation",
+            name,
+            "SQL transformation run on DuckDB inside kbstack (DuckDB's SQL dialect).",
+            "builtin",
+            &none,
+        ),
+    };
+    vec![
+        transformation(DUCKDB_TRANSFORMATION, "DuckDB Transformation"),
+        transformation(SNOWFLAKE_TRANSFORMATION, "Snowflake SQL Transformation (DuckDB engine)"),
+        Component {
+            id: PYTHON_TRANSFORMATION.into(),
+            kind: Kind::Python,
+            definition: storage_shape(
+                PYTHON_TRANSFORMATION,
+                "transformation",
+                "Python Transformation",
+                "Python script blocks run by the host's python3 on the job's data folder.",
+                "builtin",
+                &none,
+            ),
+        },
+        Component {
+        id: CONFIG_TEST.into(),
+        kind: Kind::ConfigTest,
+        definition: storage_shape(
+            CONFIG_TEST,
+            "other",
+            "Runner config test",
+            "Test component of the runner: its parameters choose what it does (see kbstack's README).",
+            "builtin",
+            &none,
+        ),
+    },
+    ]
+}
+
+fn components_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("components")
+}
+
+fn expand(s: &str, component_dir: &str) -> String {
+    s.replace("${COMPONENT_DIR}", component_dir)
+}
+
+/// Parse a process definition file into a component (errors name the problem).
+pub fn parse_process(path: &Path, text: &str) -> anyhow::Result<Component> {
+    let v: Value = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", path.display()))?;
+    let Value::Object(o) = v else { anyhow::bail!("{}: the definition must be a JSON object", path.display()) };
+    let id = o.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| anyhow::anyhow!("{}: \"id\" is required", path.display()))?;
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        anyhow::bail!("{}: \"id\" may contain only letters, digits, '-', '_' and '.'", path.display());
+    }
+    let component_dir = o
+        .get("component_dir")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| path.parent().map(|p| p.display().to_string()))
+        .unwrap_or_default();
+    let command: Vec<String> = match o.get("command") {
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|i| i.as_str().map(|s| expand(s, &component_dir)).ok_or_else(|| anyhow::anyhow!("{}: \"command\" items must be strings", path.display())))
+            .collect::<anyhow::Result<_>>()?,
+        Some(Value::String(s)) if !s.trim().is_empty() => vec!["/bin/sh".into(), "-c".into(), expand(s, &component_dir)],
+        _ => anyhow::bail!("{}: \"command\" is required (an array of program and arguments, or a shell string)", path.display()),
+    };
+    let env = match o.get("env") {
+        Some(Value::Object(e)) => e
+            .iter()
+            .map(|(k, v)| (k.clone(), expand(&crate::http::params::scalar_to_string(v).unwrap_or_default(), &component_dir)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let working_dir = o.get("working_dir").and_then(Value::as_str).map(|s| PathBuf::from(expand(s, &component_dir)));
+    let kind = o.get("type").and_then(Value::as_str).unwrap_or("other");
+    let name = o.get("name").and_then(Value::as_str).unwrap_or(id);
+    let description = o.get("description").and_then(Value::as_str).unwrap_or("");
+    let mut definition = storage_shape(id, kind, name, description, "process", &o);
+    definition["data"]["definition"]["command"] = json!(command);
+    Ok(Component { id: id.to_string(), kind: Kind::Process(ProcessSpec { command, working_dir, env }), definition })
+}
+
+/// Every process component registered in `<data-dir>/components/*.json` (invalid files are
+/// skipped with a warning).
+pub fn process_component_list(data_dir: &Path) -> Vec<Component> {
+    let Ok(entries) = std::fs::read_dir(components_dir(data_dir)) else { return Vec::new() };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    paths.sort();
+    let mut out: Vec<Component> = Vec::new();
+    for path in paths {
+        match std::fs::read_to_string(&path).map_err(anyhow::Error::from).and_then(|t| parse_process(&path, &t)) {
+            Ok(c) if !out.iter().any(|o| o.id == c.id) => out.push(c),
+            Ok(c) => tracing::warn!(id = c.id, path = %path.display(), "duplicate component id; ignored"),
+            Err(e) => tracing::warn!("ignoring component definition: {e}"),
+        }
+    }
+    out
+}
+
+/// Process components in the Storage index shape, for `storage::components` to list in the
+/// index and serve from `GET /v2/storage/components/{id}`.
+pub fn process_components(data_dir: &Path) -> Vec<Value> {
+    process_component_list(data_dir).into_iter().map(|c| c.definition).collect()
+}
+
+/// The runnable component `id`: a builtin or a registered process component.
+pub fn find(state: &AppState, id: &str) -> Option<Component> {
+    builtins()
+        .into_iter()
+        .find(|c| c.id == id)
+        .or_else(|| process_component_list(&state.config.data_dir).into_iter().find(|c| c.id == id))
+}
+
+/// A component the stack knows: runnable, an orchestrator, or listed in the Storage registry.
+pub fn is_known(state: &AppState, id: &str) -> bool {
+    is_orchestrator(id) || find(state, id).is_some() || crate::storage::components::registry().iter().any(|c| c["id"] == id)
+}
+
+/// Definitions of every known component (runnable ones first), for filters by component type.
+pub fn all_definitions(state: &AppState) -> Vec<Value> {
+    let mut out: Vec<Value> = builtins().into_iter().map(|c| c.definition).collect();
+    out.extend(process_components(&state.config.data_dir));
+    for c in crate::storage::components::registry() {
+        if !out.iter().any(|o| o["id"] == c["id"]) {
+            out.push(c.clone());
+        }
+    }
+    out
+}
+
+/// `kbstack component register <file>`: validate the definition and copy it into
+/// `<data-dir>/components/<id>.json` with `component_dir` fixed to the file's directory.
+pub fn register(data_dir: &Path, file: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+    let mut v: Value = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", file.display()))?;
+    let abs = std::fs::canonicalize(file)?;
+    if v.get("component_dir").is_none() {
+        if let (Some(o), Some(dir)) = (v.as_object_mut(), abs.parent()) {
+            o.insert("component_dir".into(), json!(dir.display().to_string()));
+        }
+    }
+    let c = parse_process(&abs, &v.to_string())?;
+    if builtins().iter().any(|b| b.id == c.id) || is_orchestrator(&c.id) {
+        anyhow::bail!("\"{}\" is a built-in component and cannot be replaced", c.id);
+    }
+    let dir = components_dir(data_dir);
+    std::fs::create_dir_all(&dir)?;
+    let target = dir.join(format!("{}.json", c.id));
+    std::fs::write(&target, serde_json::to_string_pretty(&v)?)?;
+    Ok(format!("registered process component \"{}\" in {}", c.id, target.display()))
+}

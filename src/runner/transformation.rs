@@ -1,0 +1,125 @@
+//! `keboola.duckdb-transformation` (and `keboola.snowflake-transformation` configurations, run on
+//! the same DuckDB engine in DuckDB's SQL dialect): a fresh in-memory DuckDB per run; every input
+//! table is a view named after its file in `in/tables` (`"orders.csv"`, and `orders` too); the
+//! blocks of `parameters.blocks[].codes[].script[]` run in order, one statement (or batch) per
+//! script item; each output mapping source is the table or view named after the output file
+//! (`"out.csv"`, or `out`), written to `out/tables/<source>` for the output mapping.
+use std::path::Path;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::Logger;
+use super::process::Exit;
+
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn user(msg: String, logger: &Logger) -> Exit {
+    logger.log("error", &msg);
+    Exit::Code(1, vec![msg])
+}
+
+pub fn run(data_dir: &Path, cancel: &CancellationToken, logger: &Logger) -> Exit {
+    let config: Value = match std::fs::read(data_dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+        Some(c) => c,
+        None => return Exit::Code(2, vec!["config.json is missing or invalid".into()]),
+    };
+    let conn = match duckdb::Connection::open_in_memory() {
+        Ok(c) => c,
+        Err(e) => return Exit::Failed(format!("cannot open DuckDB: {e}")),
+    };
+    let _ = conn.execute_batch("SET memory_limit = '1GB'; SET threads = 2;");
+
+    // Inputs: one view per file (or sliced folder) in in/tables.
+    let in_tables = data_dir.join("in/tables");
+    let mut names: Vec<String> = std::fs::read_dir(&in_tables)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string()).collect())
+        .unwrap_or_default();
+    names.retain(|n| !n.ends_with(".manifest"));
+    names.sort();
+    for name in &names {
+        let path = in_tables.join(name);
+        let manifest: Value = std::fs::read(in_tables.join(format!("{name}.manifest")))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null);
+        let source = if path.is_dir() { format!("{}/*", path.display()) } else { path.display().to_string() };
+        let headless = path.is_dir();
+        let reader = if headless {
+            let cols: Vec<String> = manifest["columns"].as_array().map(|c| c.iter().filter_map(|x| x.as_str().map(literal)).collect()).unwrap_or_default();
+            format!("read_csv({}, header = false, all_varchar = true, names = [{}])", literal(&source), cols.join(", "))
+        } else {
+            format!("read_csv({}, header = true, all_varchar = true, quote = '\"', escape = '\"', delim = ',')", literal(&source))
+        };
+        let mut aliases = vec![name.clone()];
+        if let Some(stem) = name.strip_suffix(".csv").filter(|s| !s.is_empty()) {
+            aliases.push(stem.to_string());
+        }
+        for alias in aliases {
+            if let Err(e) = conn.execute_batch(&format!("CREATE VIEW {} AS SELECT * FROM {reader}", ident(&alias))) {
+                return user(format!("Cannot load the input table \"{name}\": {e}"), logger);
+            }
+        }
+    }
+
+    // Blocks, codes, scripts in order.
+    let blocks = config["parameters"]["blocks"].as_array().cloned().unwrap_or_default();
+    for (bi, block) in blocks.iter().enumerate() {
+        let block_name = block["name"].as_str().map(str::to_string).unwrap_or_else(|| format!("#{}", bi + 1));
+        for (ci, code) in block["codes"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+            let code_name = code["name"].as_str().map(str::to_string).unwrap_or_else(|| format!("#{}", ci + 1));
+            let scripts: Vec<String> = match &code["script"] {
+                Value::Array(items) => items.iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),
+                Value::String(s) => vec![s.clone()],
+                _ => Vec::new(),
+            };
+            logger.log("info", &format!("Running block \"{block_name}\", code \"{code_name}\" ({} statements).", scripts.len()));
+            for sql in scripts {
+                if cancel.is_cancelled() {
+                    return Exit::Cancelled;
+                }
+                if sql.trim().is_empty() {
+                    continue;
+                }
+                if let Err(e) = conn.execute_batch(&sql) {
+                    let short: String = sql.chars().take(300).collect();
+                    return user(format!("Block \"{block_name}\", code \"{code_name}\": query failed: {e}\nQuery: {short}"), logger);
+                }
+            }
+        }
+    }
+
+    // Outputs: the relation named after each output file.
+    let outputs = config["storage"]["output"]["tables"].as_array().cloned().unwrap_or_default();
+    for o in outputs {
+        let Some(source) = o["source"].as_str() else { continue };
+        let stem = source.strip_suffix(".csv").unwrap_or(source);
+        let exists = |n: &str| -> bool {
+            conn.query_row("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [n], |r| r.get::<_, i64>(0)).unwrap_or(0) > 0
+        };
+        let relation = if exists(source) {
+            source.to_string()
+        } else if exists(stem) {
+            stem.to_string()
+        } else {
+            return user(format!("Output table \"{source}\" was not created: create a table or view named \"{source}\" (or \"{stem}\")."), logger);
+        };
+        let target = data_dir.join("out/tables").join(source);
+        let sql = format!(
+            "COPY (SELECT * FROM {}) TO {} (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"')",
+            ident(&relation),
+            literal(&target.display().to_string())
+        );
+        if let Err(e) = conn.execute_batch(&sql) {
+            return user(format!("Cannot write the output table \"{source}\": {e}"), logger);
+        }
+    }
+    logger.log("info", "Transformation finished.");
+    Exit::Code(0, Vec::new())
+}
