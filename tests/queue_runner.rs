@@ -11,19 +11,6 @@ use serde_json::{Value, json};
 
 const TEST: &str = "keboola.runner-config-test";
 
-/// Register a process component by dropping its definition into `<data-dir>/components`.
-fn register(s: &Server, id: &str, definition: Value) {
-    let dir = s.data_dir.join("components");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut d = definition;
-    d["id"] = json!(id);
-    std::fs::write(dir.join(format!("{id}.json")), d.to_string()).unwrap();
-}
-
-fn sh(script: &str) -> Value {
-    json!({"type": "application", "name": "shell", "command": ["/bin/sh", "-c", script]})
-}
-
 fn table(s: &Server, bucket: &str, name: &str, csv: &str, pk: &str) -> String {
     let (st, b) = s.post_form("buckets", &[("name", bucket), ("stage", "in")]);
     assert!(st == 201 || st == 400, "{b}");
@@ -328,4 +315,63 @@ fn files_by_tags_in_and_out() {
     assert!(tags.contains(&"from-manifest") && tags.contains(&"processed"), "{tags:?}");
     let lines = job_events(&s, &id(&j)).unwrap();
     assert!(lines.iter().any(|l| l.starts_with("in: in/files/") && l.ends_with("_notes.txt")), "{lines:?}");
+}
+
+/// The names and contents of a zip archive.
+fn unzip(bytes: Vec<u8>) -> std::collections::BTreeMap<String, String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+        out.insert(entry.name().unwrap().to_string(), text);
+    }
+    out
+}
+
+/// `mode: debug` stores the data folder before (`stage_0`) and after (`stage_output`) the component
+/// as files tagged `debug`, blanks encrypted values, and stores no output table and no state.
+#[test]
+fn debug_mode_uploads_the_data_folder_stages_instead_of_the_output() {
+    let s = Server::start();
+    table(&s, "dbg", "src", "id,v\n1,a\n", "id");
+    create_config(
+        &s,
+        TEST,
+        "dbg",
+        json!({
+            "storage": {"input": {"tables": [{"source": "in.c-dbg.src", "destination": "src.csv"}]},
+                        "output": {"tables": [{"source": "made.csv", "destination": "out.c-dbg.made"}]}},
+            "parameters": {"#secret": "hunter2", "tables": {"made.csv": "id\n7\n"}, "state": {"n": 1}}
+        }),
+        vec![],
+        false,
+    );
+    let job = create_job(&s, json!({"component": TEST, "config": "dbg", "mode": "debug"}));
+    let done = wait_finished(&s, &id(&job), 30);
+    assert_eq!(done["status"], "success", "{done}");
+
+    let (st, files) = s.get("files?tags[]=debug");
+    assert_eq!(st, 200, "{files}");
+    let files = files.as_array().unwrap();
+    let by_name = |n: &str| files.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("no {n} in {files:?}")).clone();
+    let (stage0, output) = (by_name("stage_0.zip"), by_name("stage_output.zip"));
+    for f in [&stage0, &output] {
+        let tags: Vec<&str> = f["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        assert!(tags.contains(&TEST) && tags.contains(&format!("jobId:{}", id(&job)).as_str()), "{tags:?}");
+    }
+    let before = unzip(s.download(stage0["id"].as_i64().unwrap()));
+    assert_eq!(before["in/tables/src.csv"].lines().count(), 2, "{before:?}");
+    assert!(!before.contains_key("out/tables/made.csv"), "{before:?}");
+    let config: Value = serde_json::from_str(&before["config.json"]).unwrap();
+    assert_eq!(config["parameters"]["#secret"], "", "{config}");
+    let after = unzip(s.download(output["id"].as_i64().unwrap()));
+    assert_eq!(after["out/tables/made.csv"], "id\n7\n", "{after:?}");
+
+    // Nothing reached Storage: no output table, no state.
+    assert_eq!(s.get("tables/out.c-dbg.made").0, 404);
+    let (st, cfg) = s.get(&format!("components/{TEST}/configs/dbg"));
+    assert_eq!(st, 200, "{cfg}");
+    assert!(cfg["state"].as_object().is_none_or(|o| o.is_empty()) || cfg["state"] == json!([]), "{}", cfg["state"]);
 }

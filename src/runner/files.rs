@@ -114,25 +114,35 @@ pub fn output(state: &AppState, auth: &Auth, component: &str, cfg: &Value, data_
             }
         }
         tags.push(format!("componentId: {component}"));
-        let file = files::create_file(state, auth, files::NewFile {
-            name: name.clone(),
-            is_sliced: false,
-            is_permanent: truthy(&opt("is_permanent")),
-            is_encrypted: true,
-            tags,
-        })
-        .map_err(|e| user(format!("Output mapping of file \"{name}\": {}", e.message)))?;
-        let target = state.blobs.local_path(&file.blob_path);
-        let write = || -> std::io::Result<()> {
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::copy(dir.join(&name), &target).map(|_| ())
-        };
-        write().map_err(|e| Outcome::app_error(format!("Output mapping of file \"{name}\": {e}"), json!({})))?;
-        files::blob_written(state, &file.blob_path).map_err(|e| Outcome::app_error(e.message, json!({})))?;
+        let new = files::NewFile { name: name.clone(), is_sliced: false, is_permanent: truthy(&opt("is_permanent")), is_encrypted: true, tags };
+        let file = store_local(state, auth, new, &dir.join(&name)).map_err(|e| match e {
+            StoreError::Rejected(msg) => user(format!("Output mapping of file \"{name}\": {msg}")),
+            StoreError::Failed(msg) => Outcome::app_error(format!("Output mapping of file \"{name}\": {msg}"), json!({})),
+        })?;
         logger.log("info", &format!("Uploaded out/files/{name} as file {}.", file.id));
         out.push(json!({"id": file.id.to_string(), "name": name}));
     }
     Ok(out)
+}
+
+pub enum StoreError {
+    /// Storage refused the file (a user error: name, rights).
+    Rejected(String),
+    /// Writing it failed (an application error).
+    Failed(String),
+}
+
+/// A file of the job's folder stored as a new Storage file (its content copied into the blob store).
+pub fn store_local(state: &AppState, auth: &Auth, new: files::NewFile, src: &Path) -> Result<files::FileRow, StoreError> {
+    let file = files::create_file(state, auth, new).map_err(|e| StoreError::Rejected(e.message))?;
+    let target = state.blobs.local_path(&file.blob_path);
+    let write = || -> std::io::Result<()> {
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(src, &target).map(|_| ())
+    };
+    write().map_err(|e| StoreError::Failed(e.to_string()))?;
+    files::blob_written(state, &file.blob_path).map_err(|e| StoreError::Failed(e.message))?;
+    Ok(file)
 }

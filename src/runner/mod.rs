@@ -2,6 +2,7 @@
 //! folder, input mapping, `config.json`, `in/state.json`, the component (builtin or process),
 //! output mapping, the new state on the configuration, and `result`.
 pub mod config_test;
+pub mod debug;
 pub mod files;
 pub mod flow;
 pub mod input;
@@ -133,7 +134,8 @@ pub async fn run(state: &AppState, job: &Job, cancel: CancellationToken) -> Outc
     match job.kind.as_str() {
         "standard" => standard(state, job, &auth, &cancel, &logger).await,
         "container" => flow::rows(state, job, &auth, &cancel, &logger).await,
-        "orchestrationContainer" | "phaseContainer" => flow::orchestration(state, job, &auth, &cancel, &logger).await,
+        "orchestrationContainer" => flow::orchestration(state, job, &auth, &cancel, &logger).await,
+        "phaseContainer" => flow::phase(state, job, &auth, &cancel, &logger).await,
         other => Outcome::app_error(format!("Jobs of type \"{other}\" are not supported by this stack yet."), json!({})),
     }
 }
@@ -359,6 +361,16 @@ fn component_state(stored: &Value) -> Value {
     }
 }
 
+/// Debug mode: store a snapshot of the data folder (`debug::upload_stage`) off the async workers.
+async fn upload_stage(state: &AppState, auth: &Auth, job: &Job, def: &Definition<'_>, data_dir: &Path, stage: &'static str, logger: &Logger) -> Result<(), Outcome> {
+    let (st, a, j, row, d, l) = (state.clone(), auth.clone(), job.clone(), def.row_id.clone(), data_dir.to_path_buf(), logger.clone());
+    tokio::task::spawn_blocking(move || debug::upload_stage(&st, &a, &j, row.as_deref(), &d, stage, &l))
+        .await
+        .unwrap_or_else(|e| Err(format!("Archiving the data folder crashed: {e}")))
+        .map(|_| ())
+        .map_err(|e| Outcome::app_error(e, json!({})))
+}
+
 fn write_json(path: &Path, v: &Value) -> Result<(), Outcome> {
     std::fs::write(path, serde_json::to_vec_pretty(v).unwrap_or_default())
         .map_err(|e| Outcome::app_error(format!("Cannot write {}: {e}", path.display()), json!({})))
@@ -449,6 +461,10 @@ async fn run_in_dir(
     }
     config["action"] = json!("run");
     write_json(&data_dir.join("config.json"), &config)?;
+    let debug = job.mode == "debug";
+    if debug {
+        upload_stage(state, auth, job, def, data_dir, "stage_0", logger).await?;
+    }
 
     // The component.
     let env = environment(state, job, auth, def, data_dir);
@@ -526,7 +542,6 @@ async fn run_in_dir(
         }
         Exit::Failed(msg) => Some(Outcome::app_error(format!("The component could not run: {msg}"), json!({}))),
     };
-    let debug = job.mode == "debug";
     if let Some(mut f) = failure {
         // write_always tables are stored even when the component failed.
         if !debug && !cancel.is_cancelled() {
@@ -546,6 +561,7 @@ async fn run_in_dir(
     }
 
     if debug {
+        upload_stage(state, auth, job, def, data_dir, "stage_output", logger).await?;
         logger.log("info", "Debug mode: the output mapping and the state were not stored.");
         return Ok(result);
     }

@@ -125,3 +125,16 @@ pub const JOB_KEYS: &[&str] = &[
     "metrics", "behavior", "parallelism", "type", "orchestrationJobId", "orchestrationTaskId",
     "onlyOrchestrationTaskIds", "previousJobId",
 ];
+
+/// Register a process component by dropping its definition into `<data-dir>/components`.
+pub fn register(s: &Server, id: &str, definition: Value) {
+    let dir = s.data_dir.join("components");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut d = definition;
+    d["id"] = json!(id);
+    std::fs::write(dir.join(format!("{id}.json")), d.to_string()).unwrap();
+}
+
+pub fn sh(script: &str) -> Value {
+    json!({"type": "application", "name": "shell", "command": ["/bin/sh", "-c", script]})
+}
