@@ -18,6 +18,11 @@ fn children(s: &Server, parent: &Value) -> Vec<Value> {
     found.as_array().unwrap().clone()
 }
 
+/// The task jobs of a flow: children of its phase containers.
+fn task_jobs(s: &Server, flow: &Value) -> Vec<Value> {
+    children(s, flow).iter().flat_map(|phase| children(s, phase)).collect()
+}
+
 #[test]
 fn rows_with_parallelism_run_as_a_container() {
     let s = Server::start();
@@ -84,10 +89,18 @@ fn orchestrator_runs_phases_in_dependency_order() {
     let (st, preview) = s.get("tables/out.c-flow.copy/data-preview?format=json");
     assert_eq!(st, 200, "{preview}");
     assert_eq!(preview["rows"].as_array().unwrap().len(), 2);
-    let kids = children(&s, &j);
-    assert_eq!(kids.len(), 2);
+    // Each phase ran as a phaseContainer child of the flow, its task as the phase's child.
+    let phases = children(&s, &j);
+    assert_eq!(phases.len(), 2, "{phases:?}");
+    assert!(phases.iter().all(|p| p["type"] == "phaseContainer" && p["orchestrationJobId"] == j["id"] && p["status"] == "success"), "{phases:?}");
+    assert_eq!(phases[0]["orchestrationPhaseId"], "1");
+    assert_eq!(phases[1]["orchestrationPhaseId"], "2");
+    assert_eq!(done["result"]["phases"][0]["jobId"], phases[0]["id"]);
+    let kids = children(&s, &phases[0]);
+    assert_eq!(kids.len(), 1, "{kids:?}");
     assert_eq!(kids[0]["orchestrationJobId"], j["id"]);
     assert_eq!(kids[0]["orchestrationTaskId"], "10");
+    assert_eq!(kids[0]["runId"], format!("{}.{}.{}", id(&j), id(&phases[0]), id(&kids[0])));
 }
 
 #[test]
@@ -144,7 +157,7 @@ fn killing_a_flow_terminates_its_running_task() {
     let j = create_job(&s, json!({"component": "keboola.flow", "configData": flow}));
     let deadline = Instant::now() + Duration::from_secs(10);
     let child = loop {
-        let kids = children(&s, &j);
+        let kids = task_jobs(&s, &j);
         if let Some(k) = kids.iter().find(|k| k["status"] == "processing") {
             break k.clone();
         }
@@ -158,4 +171,66 @@ fn killing_a_flow_terminates_its_running_task() {
     assert_eq!(done["status"], "terminated", "{done}");
     assert_eq!(wait_finished(&s, &id(&child), 5)["status"], "terminated");
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+}
+
+/// A process component that fails (exit 1, "temporary glitch") on its first run and succeeds after:
+/// a marker file in a directory of the test.
+fn register_flaky(s: &Server, marker: &std::path::Path) {
+    let script = format!("if [ -f {m} ]; then echo recovered; else touch {m}; echo 'temporary glitch' >&2; exit 1; fi", m = marker.display());
+    register(s, "kbstack-test.flaky", sh(&script));
+}
+
+#[test]
+fn flow_retries_tasks_and_phases() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    register_flaky(&s, &dir.path().join("task-marker"));
+    create_config(&s, "kbstack-test.flaky", "f", json!({"parameters": {}}), vec![], false);
+    create_config(&s, TEST, "bad", json!({"parameters": {"operation": "fail", "message": "source is down"}}), vec![], false);
+    let job_task = |id: &str, component: &str, config: &str, retry: Value| {
+        json!({"id": id, "name": id, "phase": "p", "enabled": true,
+               "task": {"type": "job", "componentId": component, "configId": config, "mode": "run", "retry": retry}})
+    };
+    let linear = |on: Value, max: u64| json!({"retryOn": on, "strategy": "linear", "strategyParams": {"maxRetries": max, "delay": 0}});
+
+    // Task retry: the flaky task succeeds on its second job; a retryOn that does not match the
+    // error message is not retried.
+    let flow = json!({
+        "phases": [{"id": "p", "name": "P"}],
+        "tasks": [job_task("flaky", "kbstack-test.flaky", "f", linear(json!([{"type": "errorMessageContains", "value": "glitch"}]), 2)),
+                  {"id": "n", "name": "n", "phase": "p", "enabled": true, "continueOnFailure": true,
+                   "task": {"type": "job", "componentId": TEST, "configId": "bad", "mode": "run",
+                            "retry": linear(json!([{"type": "errorMessageExact", "value": "other"}]), 5)}}]
+    });
+    let j = create_job(&s, json!({"component": "keboola.flow", "configData": flow}));
+    let done = wait_finished(&s, &id(&j), 60);
+    assert_eq!(done["status"], "warning", "{done}");
+    let tasks = done["result"]["tasks"].as_array().unwrap();
+    assert_eq!(tasks[0]["status"], "success", "{done}");
+    assert_eq!(tasks[1]["status"], "error", "{done}");
+    let jobs = task_jobs(&s, &j);
+    let of = |task: &str| jobs.iter().filter(|k| k["orchestrationTaskId"] == task).map(|k| k["status"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(of("flaky"), vec!["error", "success"], "{jobs:?}");
+    assert_eq!(of("n"), vec!["error"], "{jobs:?}");
+
+    // Phase retry: the phase fails once (its task has no retry of its own) and passes on the rerun.
+    std::fs::remove_file(dir.path().join("task-marker")).unwrap();
+    let flow = json!({
+        "phases": [{"id": "p", "name": "P", "retry": linear(json!(null), 1), "next": [{"id": "end", "goto": null}]}],
+        "tasks": [job_task("flaky", "kbstack-test.flaky", "f", json!(null))]
+    });
+    let j = create_job(&s, json!({"component": "keboola.flow", "configData": flow}));
+    let done = wait_finished(&s, &id(&j), 60);
+    assert_eq!(done["status"], "success", "{done}");
+    let phases = children(&s, &j);
+    assert_eq!(phases.iter().map(|p| p["status"].as_str().unwrap()).collect::<Vec<_>>(), vec!["error", "success"], "{phases:?}");
+    assert_eq!(done["result"]["phases"].as_array().unwrap().len(), 2, "{done}");
+
+    // Retries end: a task that always fails is tried 1 + maxRetries times, then fails the flow.
+    let flow = json!({"phases": [{"id": "p", "name": "P"}], "tasks": [job_task("bad", TEST, "bad", linear(json!(null), 2))]});
+    let j = create_job(&s, json!({"component": "keboola.flow", "configData": flow}));
+    let done = wait_finished(&s, &id(&j), 60);
+    assert_eq!(done["status"], "error", "{done}");
+    assert!(done["result"]["message"].as_str().unwrap().contains("source is down"), "{done}");
+    assert_eq!(task_jobs(&s, &j).len(), 3);
 }
