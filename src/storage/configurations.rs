@@ -410,6 +410,37 @@ async fn put_state(
     Ok(Json(body))
 }
 
+/// For the runner (not a request): the active configuration document of a component in a
+/// project's branch, if any.
+pub fn find_active(state: &AppState, project: i64, branch: i64, component: &str, id: &str) -> ApiResult<Option<Value>> {
+    let k = Key { project, branch, component: component.to_string() };
+    Ok(state.meta.with(|c| load(c, &k, id))?.filter(|body| body["isDeleted"] != true))
+}
+
+/// For the runner: store the state a run left on the configuration, or on one of its rows, without
+/// a new version (as `PUT …/state` does). `false` when the configuration or row no longer exists.
+pub fn store_run_state(state: &AppState, project: i64, branch: i64, component: &str, id: &str, row: Option<&str>, new_state: Value) -> ApiResult<bool> {
+    let k = Key { project, branch, component: component.to_string() };
+    let outcome = mutate(state, &k, id, |_, body| {
+        let target = match row {
+            None => Some(body),
+            Some(row) => body["rows"].as_array_mut().and_then(|rows| rows.iter_mut().find(|r| r["id"].as_str() == Some(row))),
+        };
+        match target {
+            Some(t) => {
+                t["state"] = new_state;
+                Ok(true)
+            }
+            None => Err(not_found(row.unwrap_or(id))),
+        }
+    });
+    match outcome {
+        Ok(stored) => Ok(stored),
+        Err(e) if e.code == Code::ConfigurationNotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// First delete moves the configuration to the trash (a new version); deleting it again purges it
 /// in the default branch and is refused in development branches.
 async fn remove(State(state): State<AppState>, auth: Auth, Path((component, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
