@@ -8,7 +8,9 @@
 //!     table with primary key `id`, end to end (upload + import-async incremental) vs the same upsert
 //!     in DuckDB (two formulations; the faster one is the reference);
 //!  3. export: export-async gzip of that table vs `COPY (SELECT * FROM t) TO 'x.csv.gz'`;
-//!  4. peak server RSS (`VmHWM` of the server process).
+//!  4. queue: 1,000 trivial jobs through the Queue API, one at a time (p50/p99 create→finished) and
+//!     all at once (jobs/s) — `queue.rs`; no raw counterpart (there is no engine below the queue);
+//!  5. peak server RSS (`VmHWM` of the server process).
 //!
 //! Run through `./bench/run` (builds, runs, records BENCHMARKS.md). Progress goes to stderr.
 use std::fs::File;
@@ -35,8 +37,10 @@ const RSS_TARGET_BYTES: u64 = 1_000_000_000;
 const SERVER_ENV_SET_BY_BENCH: [&str; 5] =
     ["KBSTACK_DATA_DIR", "KBSTACK_LISTEN", "KBSTACK_MASTER_TOKEN", "KBSTACK_PUBLIC_URL", "KBSTACK_LOG"];
 
+const TABLE_PHASES: [&str; 3] = ["import", "incremental", "export"];
+
 #[derive(Parser, Debug)]
-#[command(about = "kbstack load/export benchmark against raw DuckDB")]
+#[command(about = "kbstack load/export benchmark against raw DuckDB, and the queue's job latency and throughput")]
 struct Args {
     /// Data size factor: 1 = ~1 GB import CSV, 5M-row table, 1M-row incremental file.
     #[arg(long, default_value_t = 1.0)]
@@ -60,8 +64,8 @@ struct Args {
     /// Source revision to show in the record.
     #[arg(long)]
     rev: Option<String>,
-    /// Only these phases (comma-separated: import, incremental, export), e.g. to investigate one.
-    #[arg(long, value_delimiter = ',', default_value = "import,incremental,export")]
+    /// Only these phases (comma-separated: import, incremental, export, queue), e.g. to investigate one.
+    #[arg(long, value_delimiter = ',', default_value = "import,incremental,export,queue")]
     phases: Vec<String>,
 }
 
@@ -77,6 +81,8 @@ macro_rules! progress {
         eprintln!("[{:>7.1}s] {}", t0().elapsed().as_secs_f64(), format!($($arg)*))
     };
 }
+
+mod queue;
 
 // ---------------------------------------------------------------- data
 
@@ -171,6 +177,8 @@ impl CsvWriter {
     }
 }
 
+/// The generated CSVs (all empty when no table phase runs).
+#[derive(Default)]
 struct DataSet {
     big: PathBuf,
     big_bytes: u64,
@@ -596,6 +604,7 @@ fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(Duration, T)> {
 
 #[derive(Default)]
 struct Results {
+    queue: queue::QueueResults,
     // import
     kb_import: Samples,
     kb_import_upload: Samples,
@@ -986,7 +995,7 @@ fn phase_export(c: &mut Ctx, r: &mut Results) -> Result<()> {
 
 /// Run every phase; a failing phase is recorded (with its error) and the next one still runs.
 fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
-    let data = generate(work, args.scale)?;
+    let data = if args.phases.iter().any(|p| TABLE_PHASES.contains(&p.as_str())) { generate(work, args.scale)? } else { DataSet::default() };
     let mut r = Results::default();
 
     let data_dir = work.join("kbstack-data");
@@ -1001,8 +1010,12 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
     let watch = CpuWatch::start();
 
     type Phase = fn(&mut Ctx, &mut Results) -> Result<()>;
-    let phases: [(&'static str, Phase); 3] =
-        [("import", phase_import), ("incremental", phase_incremental), ("export", phase_export)];
+    let phases: [(&'static str, Phase); 4] = [
+        ("import", phase_import),
+        ("incremental", phase_incremental),
+        ("export", phase_export),
+        ("queue", |c, r| queue::phase(c.server, c.args.runs, r)),
+    ];
     for (name, phase) in phases {
         if !args.phases.iter().any(|p| p == name) {
             continue;
@@ -1108,8 +1121,9 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
         r.load_after,
         if r.others_cpu.is_some_and(|x| x > 0.10) { " — **the figures are disturbed by concurrent work**" } else { "" }
     ));
-    s.push_str(&format!(
-        "- Data: import CSV {} ({} rows, 6 columns); base table {} rows ({}); incremental file {} rows ({}: {} changed, {} new, {} unchanged)\n\n",
+    if data.big_rows > 0 {
+        s.push_str(&format!(
+        "- Data: import CSV {} ({} rows, 6 columns); base table {} rows ({}); incremental file {} rows ({}: {} changed, {} new, {} unchanged)\n",
         mb(data.big_bytes),
         data.big_rows,
         data.base_rows,
@@ -1120,10 +1134,12 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
         data.delta_new,
         data.delta_rows - data.delta_changed - data.delta_new
     ));
-    s.push_str("| phase | kbstack median | raw DuckDB median | ratio | target | met? |\n|---|---:|---:|---:|---:|---|\n");
+    }
+    s.push_str(&queue_line(args, r));
+    s.push_str("\n| phase | kbstack median | raw DuckDB median | ratio | target | met? |\n|---|---:|---:|---:|---:|---|\n");
     s.push_str(&ratio_row(
         "import",
-        &format!("import {} CSV into a new table (end to end)", mb(data.big_bytes)),
+        &if data.big_rows > 0 { format!("import {} CSV into a new table (end to end)", mb(data.big_bytes)) } else { "import a CSV into a new table (end to end)".into() },
         &r.kb_import,
         r.raw_import.median(),
         med(&r.raw_import),
@@ -1131,7 +1147,11 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     ));
     s.push_str(&ratio_row(
         "incremental",
-        &format!("incremental PK load, {} rows into {} (end to end)", data.delta_rows, data.base_rows),
+        &if data.big_rows > 0 {
+            format!("incremental PK load, {} rows into {} (end to end)", data.delta_rows, data.base_rows)
+        } else {
+            "incremental PK load (end to end)".into()
+        },
         &r.kb_incr,
         raw_incr,
         if raw_incr.is_nan() { "–".into() } else { format!("{} ({raw_incr_which})", secs(raw_incr)) },
@@ -1149,6 +1169,7 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
         med(&r.raw_export),
         1.5,
     ));
+    s.push_str(&queue_rows(args, r));
     s.push_str(&format!(
         "| peak server RSS (VmHWM) | {} | – | – | < 1 GB | {} |\n\n",
         if hwm > 0 { mb(hwm) } else { "–".into() },
@@ -1192,6 +1213,7 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     row("… (after the load) SELECT count(*) as the server does for rowsCount", &r.replay_count);
     row("kbstack export: export-async gzip (POST → success)", &r.kb_export);
     row("raw DuckDB export: COPY (SELECT * FROM t) TO csv.gz", &r.raw_export);
+    row("queue: submitting the burst (POSTs from 4 clients)", &r.queue.submit);
     s.push('\n');
     let mut notes = Vec::new();
     if r.kb_rows_after > 0 || r.raw_rows_after > 0 {
@@ -1213,6 +1235,48 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     ));
     s.push_str(&format!("{}\n\n</details>\n", notes.join(" ")));
     (key, s)
+}
+
+fn queue_line(args: &Args, r: &Results) -> String {
+    if !args.phases.iter().any(|p| p == "queue") {
+        return String::new();
+    }
+    format!(
+        "- Queue: {} `keboola.runner-config-test` jobs (empty parameters) per measurement; queue workers: {}\n",
+        queue::JOBS,
+        r.queue.workers.as_deref().unwrap_or("–")
+    )
+}
+
+/// Queue rows of the phase table: no raw counterpart, targets are absolute.
+fn queue_rows(args: &Args, r: &Results) -> String {
+    let q = &r.queue;
+    let ran = args.phases.iter().any(|p| p == "queue");
+    let failed = r.failures.iter().any(|(p, _)| *p == "queue");
+    let verdict = |value: Option<f64>, ok: &dyn Fn(f64) -> bool| match value {
+        _ if !ran => "not run".to_string(),
+        _ if failed => "**no: failed** (below)".to_string(),
+        Some(v) if ok(v) => "yes".to_string(),
+        Some(_) => "**no**".to_string(),
+        None => "–".to_string(),
+    };
+    let ms = |x: &Samples| if x.0.is_empty() { "–".to_string() } else { format!("{:.1} ms", x.median() * 1e3) };
+    let p50 = (!q.p50.0.is_empty()).then(|| q.p50.median());
+    let mut rates = q.jobs_per_s.clone();
+    rates.sort_by(f64::total_cmp);
+    let rate = (!rates.is_empty()).then(|| rates[rates.len() / 2]);
+    let jobs = queue::JOBS;
+    format!(
+        "| queue: {jobs} trivial jobs one at a time, create→finished p50 | {} | – | – | < 50 ms | {} |\n\
+         | queue: same, p99 (max {}) | {} | – | – | – | – |\n\
+         | queue: {jobs} trivial jobs submitted at once, throughput | {} | – | – | ≥ 50 jobs/s | {} |\n",
+        ms(&q.p50),
+        verdict(p50, &|v| v < 0.050),
+        ms(&q.max),
+        ms(&q.p99),
+        rate.map_or("–".to_string(), |v| format!("{v:.0} jobs/s")),
+        verdict(rate, &|v| v >= 50.0),
+    )
 }
 
 const RESULTS_MARKER: &str = "<!-- bench results: newest first; ./bench/run inserts a section, or replaces the one with the same machine and command -->";
@@ -1256,7 +1320,7 @@ fn main() -> Result<()> {
     ensure!(args.scale > 0.0, "--scale must be positive");
     ensure!(args.runs >= 1, "--runs must be at least 1");
     for p in &args.phases {
-        ensure!(["import", "incremental", "export"].contains(&p.as_str()), "unknown phase {p}");
+        ensure!(TABLE_PHASES.contains(&p.as_str()) || p == "queue", "unknown phase {p}");
     }
     let bin = match &args.kbstack {
         Some(p) => p.clone(),
