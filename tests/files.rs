@@ -210,6 +210,52 @@ fn blocks_are_committed_in_list_order() {
     assert!(!staged.exists());
 }
 
+/// Blocks are staged in arrival order: committing that order is the fast path, any other list
+/// (a re-sent block, a subset) is assembled by copying; staged blocks do not survive a restart.
+#[test]
+fn staged_blocks_resent_reordered_and_lost_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path());
+    let put_block = |s: &Server, p: &Prepared, id: &str, data: &str| {
+        let url = format!("{}&comp=block&blockid={}", p.url(&p.blob), common::urlencode(id));
+        assert_eq!(s.client.put(url).body(data.to_string()).send().unwrap().status().as_u16(), 201, "{id}");
+    };
+    let commit = |s: &Server, p: &Prepared, ids: &[&str]| {
+        let body: String = ids.iter().map(|i| format!("<Latest>{i}</Latest>")).collect();
+        s.client.put(format!("{}&comp=blocklist", p.url(&p.blob))).body(format!("<BlockList>{body}</BlockList>")).send().unwrap()
+    };
+
+    // In arrival order: the staging file becomes the blob.
+    let p = prepare(&s, &[("name", "in-order.txt")]);
+    for (id, data) in [("MDAx", "one,"), ("MDAy", "two,"), ("MDAz", "three")] {
+        put_block(&s, &p, id, data);
+    }
+    assert_eq!(commit(&s, &p, &["MDAx", "MDAy", "MDAz"]).status().as_u16(), 201);
+    assert_eq!(get_range(&s, &p.url(&p.blob), None).text().unwrap(), "one,two,three");
+    assert_eq!(detail(&s, p.id, "")["sizeBytes"], 13);
+
+    // A re-sent block replaces the first upload; a block left out is not in the blob.
+    let p = prepare(&s, &[("name", "resent.txt")]);
+    put_block(&s, &p, "QQ==", "a-old,");
+    put_block(&s, &p, "Qg==", "b,");
+    put_block(&s, &p, "Qw==", "unused,");
+    put_block(&s, &p, "QQ==", "a-new,");
+    assert_eq!(commit(&s, &p, &["QQ==", "Qg=="]).status().as_u16(), 201);
+    assert_eq!(get_range(&s, &p.url(&p.blob), None).text().unwrap(), "a-new,b,");
+
+    // After a restart the blocks are gone: a clear 400, and a new upload works.
+    let p = prepare(&s, &[("name", "interrupted.txt")]);
+    put_block(&s, &p, "QQ==", "before restart");
+    let old_url = s.url.clone();
+    s.kill();
+    let s = Server::start_in(dir.path());
+    let p = Prepared { endpoint: p.endpoint.replace(&old_url, &s.url), ..p };
+    assert_azure_error(commit(&s, &p, &["QQ=="]), 400, "InvalidBlockList");
+    put_block(&s, &p, "QQ==", "after restart");
+    assert_eq!(commit(&s, &p, &["QQ=="]).status().as_u16(), 201);
+    assert_eq!(get_range(&s, &p.url(&p.blob), None).text().unwrap(), "after restart");
+}
+
 #[test]
 fn sliced_file_has_prefix_manifest_url_and_summed_size() {
     let s = Server::start();

@@ -93,8 +93,9 @@ impl DuckDbBackend {
         Ok(rows.into_iter().filter(|(c, _)| c != TS).collect())
     }
 
-    /// `read_csv(...)` over the source with every file column as VARCHAR.
-    fn read_csv_sql(src: &CsvSource) -> BackendResult<String> {
+    /// `read_csv(...)` over the source with every file column as VARCHAR. `empty_as_text`: empty
+    /// fields read as '' instead of NULL (`force_not_null`), what untyped tables store.
+    fn read_csv_sql(src: &CsvSource, empty_as_text: bool) -> BackendResult<String> {
         let files: Vec<String> = src.paths.iter().map(|p| lit(&p.display().to_string())).collect();
         let gz = src.paths.first().map(|p| is_gzip(p)).unwrap_or(false);
         let columns: Vec<String> = src.columns.iter().map(|c| format!("{}: 'VARCHAR'", lit(c))).collect();
@@ -106,7 +107,7 @@ impl DuckDbBackend {
         };
         Ok(format!(
             "read_csv([{}], delim = {}, quote = {}, escape = {}, header = {}, columns = {{{}}}, auto_detect = false, \
-             compression = {}, strict_mode = true, null_padding = false, max_line_size = 8388608)",
+             compression = {}, strict_mode = true, null_padding = false, max_line_size = 8388608{})",
             files.join(", "),
             lit(&src.delimiter.to_string()),
             lit(&quote),
@@ -114,6 +115,11 @@ impl DuckDbBackend {
             src.has_header,
             columns.join(", "),
             if gz { "'gzip'" } else { "'none'" },
+            if empty_as_text {
+                format!(", force_not_null = [{}]", src.columns.iter().map(|c| lit(c)).collect::<Vec<_>>().join(", "))
+            } else {
+                String::new()
+            },
         ))
     }
 
@@ -328,7 +334,7 @@ impl TableBackend for DuckDbBackend {
         let file_cols = &spec.source.columns;
         let added: Vec<String> = file_cols.iter().filter(|c| !existing_names.contains(&c.as_str())).cloned().collect();
         let ts = ts_literal(&spec.timestamp);
-        let source = Self::read_csv_sql(&spec.source)?;
+        let source = Self::read_csv_sql(&spec.source, !spec.typed)?;
         // Value of each file column as stored: untyped tables keep strings with NULL → '';
         // typed tables treat '' as NULL and cast to the column type.
         let value_expr = |c: &str| -> String {
@@ -340,7 +346,8 @@ impl TableBackend for DuckDbBackend {
                     format!("CAST(NULLIF({}, '') AS {ty})", ident(c))
                 }
             } else {
-                format!("COALESCE({}, '')", ident(c))
+                // Empty fields already read as '' (force_not_null).
+                ident(c)
             }
         };
         let values: Vec<String> = file_cols.iter().map(|c| value_expr(c)).collect();

@@ -1,5 +1,7 @@
 //! File storage: blobs on local disk, presented to clients as an Azure-Blob-compatible endpoint
 //! (`http`), with SAS tokens bound to one file's blob prefix and its expiry (`sas`).
+pub mod blocks;
+mod body;
 pub mod http;
 pub mod sas;
 
@@ -19,6 +21,8 @@ pub struct BlobStore {
     staging: PathBuf,
     /// Secret for signing SAS tokens; kept in `<data-dir>/keys/sas.key` with mode 0600.
     pub sas_key: Vec<u8>,
+    /// Uncommitted blocks of blobs uploaded in blocks.
+    pub blocks: blocks::StagedBlocks,
 }
 
 impl BlobStore {
@@ -27,6 +31,11 @@ impl BlobStore {
         let staging = data_dir.join("blobs-staging");
         std::fs::create_dir_all(&root)?;
         std::fs::create_dir_all(&staging)?;
+        // Staged blocks are indexed in memory only: those of an earlier process are unreachable.
+        match std::fs::remove_dir_all(staging.join("blocks")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).context("clearing staged blocks"),
+            _ => {}
+        }
         let keys = data_dir.join("keys");
         std::fs::create_dir_all(&keys)?;
         let key_path = keys.join("sas.key");
@@ -45,7 +54,7 @@ impl BlobStore {
                 key.to_vec()
             }
         };
-        Ok(BlobStore { root, staging, sas_key })
+        Ok(BlobStore { root, staging, sas_key, blocks: Default::default() })
     }
 
     /// Where a blob of the container lives on disk. Blob names never contain `..` (checked by callers
