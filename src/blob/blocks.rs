@@ -62,31 +62,12 @@ impl StagedBlocks {
     /// Append a block's body to the blob's staging file under `dir`; a body that breaks off leaves
     /// the file as it was.
     pub async fn put(&self, dir: &Path, id: &str, body: Body) -> ApiResult<()> {
-        let mut staged = self.lock(dir).await;
-        tokio::fs::create_dir_all(dir).await?;
-        let file = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(data_file(dir))?;
-        let offset = staged.len;
-        let appended = async {
-            let mut file = file;
-            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))?;
-            super::body::write_body(body, file).await
-        }
-        .await;
-        let written = match appended {
-            Ok((written, _)) => written,
-            Err(e) => {
-                if let Ok(f) = std::fs::OpenOptions::new().write(true).open(data_file(dir)) {
-                    let _ = f.set_len(offset);
-                }
-                return Err(e);
-            }
-        };
-        if staged.blocks.insert(id.to_string(), (offset, written)).is_some() {
-            staged.arrival.retain(|b| b != id);
-        }
-        staged.arrival.push(id.to_string());
-        staged.len += written;
-        Ok(())
+        let staged = self.lock(dir).await;
+        // A task of its own keeps the lock until the writer thread is done, even when the request
+        // is dropped (client gone): the next block must not start while stale bytes still land.
+        tokio::spawn(append(staged, dir.to_path_buf(), id.to_string(), body))
+            .await
+            .map_err(|e| ApiError::internal(format!("block writer panicked: {e}")))?
     }
 
     /// Build the blob the list names from the staged blocks under `dir`, then forget them (Azure
@@ -109,6 +90,33 @@ impl StagedBlocks {
         self.blobs.lock().remove(dir);
         Ok(Assembled { file })
     }
+}
+
+async fn append(mut staged: tokio::sync::OwnedMutexGuard<Staged>, dir: PathBuf, id: String, body: Body) -> ApiResult<()> {
+    tokio::fs::create_dir_all(&dir).await?;
+    let file = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(data_file(&dir))?;
+    let offset = staged.len;
+    let appended = async {
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))?;
+        super::body::write_body(body, file).await
+    }
+    .await;
+    let written = match appended {
+        Ok((written, _)) => written,
+        Err(e) => {
+            if let Ok(f) = std::fs::OpenOptions::new().write(true).open(data_file(&dir)) {
+                let _ = f.set_len(offset);
+            }
+            return Err(e);
+        }
+    };
+    if staged.blocks.insert(id.clone(), (offset, written)).is_some() {
+        staged.arrival.retain(|b| *b != id);
+    }
+    staged.arrival.push(id);
+    staged.len += written;
+    Ok(())
 }
 
 fn write_empty(path: &Path) -> std::io::Result<()> {
