@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
+use crate::storage::components;
 
 /// How a component runs.
 #[derive(Debug, Clone)]
@@ -86,24 +87,10 @@ pub fn is_orchestrator(id: &str) -> bool {
     id == ORCHESTRATOR || id == FLOW
 }
 
-/// The Storage-index shape of a definition (the keys every client decodes).
+/// The Storage-index shape of a definition (`storage::components::full_shape`). A definition
+/// file may set the runtime keys of `data` at its top level too; its `data` object wins.
 fn storage_shape(id: &str, kind: &str, name: &str, description: &str, definition_type: &str, overrides: &Map<String, Value>) -> Value {
-    let mut data = json!({
-        "definition": {"type": definition_type, "uri": format!("kbstack/{id}"), "tag": "latest"},
-        "vendor": {"contact": ["kbstack"]},
-        "configuration_format": "json",
-        "memory": "512m",
-        "process_timeout": 21600,
-        "forward_token": false,
-        "forward_token_details": false,
-        "default_bucket": false,
-        "default_bucket_stage": "in",
-        "synchronous_actions": [],
-        "network": "bridge",
-        "image_parameters": {},
-        "logging": {"type": "standard", "gelf_server_type": "tcp", "no_application_errors": false},
-        "staging_storage": {"input": "local", "output": "local"},
-    });
+    let mut data = Map::new();
     for key in [
         "forward_token",
         "forward_token_details",
@@ -116,43 +103,28 @@ fn storage_shape(id: &str, kind: &str, name: &str, description: &str, definition
         "logging",
     ] {
         if let Some(v) = overrides.get(key) {
-            data[key] = v.clone();
+            data.insert(key.to_string(), v.clone());
         }
     }
     if let Some(Value::Object(d)) = overrides.get("data") {
-        for (k, v) in d {
-            data[k] = v.clone();
-        }
+        data.extend(d.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    let get = |k: &str, default: Value| overrides.get(k).cloned().unwrap_or(default);
-    json!({
-        "id": id,
-        "type": kind,
-        "name": name,
-        "description": description,
-        "longDescription": get("longDescription", json!(description)),
-        "version": 1,
-        "complexity": null,
-        "categories": get("categories", json!([])),
-        "hasUI": false,
-        "hasRun": true,
-        "ico32": null,
-        "ico64": null,
-        "ico128": null,
-        "data": data,
-        "flags": get("flags", json!([])),
-        "configurationSchema": get("configurationSchema", json!({})),
-        "configurationRowSchema": get("configurationRowSchema", json!({})),
-        "emptyConfiguration": get("emptyConfiguration", json!({})),
-        "emptyConfigurationRow": get("emptyConfigurationRow", json!({})),
-        "uiOptions": {},
-        "configurationDescription": null,
-        "features": get("features", json!([])),
-        "expiredOn": null,
-        "documentationUrl": get("documentationUrl", json!("")),
-        "dataTypesConfiguration": {},
-        "processorConfiguration": {},
-    })
+    let mut compact = Value::Object(overrides.clone());
+    compact["id"] = json!(id);
+    compact["type"] = json!(kind);
+    compact["name"] = json!(name);
+    compact["description"] = json!(description);
+    compact["data"] = Value::Object(data);
+    components::full_shape(
+        &compact,
+        components::Origin {
+            definition: json!({"type": definition_type, "uri": format!("kbstack/{id}"), "tag": "latest"}),
+            vendor: json!({"contact": ["kbstack"]}),
+            has_run: true,
+            documentation_url: String::new(),
+            uri: None,
+        },
+    )
 }
 
 fn builtins() -> Vec<Component> {

@@ -43,14 +43,43 @@ fn build(base: &str) -> Vec<Value> {
 
 fn expand(c: Value, base: &str) -> Value {
     let id = c["id"].as_str().unwrap_or_default().to_string();
+    full_shape(
+        &c,
+        Origin {
+            definition: json!({
+                "type": "aws-ecr",
+                "uri": format!("147946154733.dkr.ecr.us-east-1.amazonaws.com/developer-portal-v2/{id}"),
+                "tag": "latest",
+            }),
+            vendor: json!({"contact": ["Keboola", "support@keboola.com"]}),
+            has_run: false,
+            documentation_url: format!("https://components.keboola.com/components/{id}"),
+            uri: Some(format!("{base}/v2/storage/components/{id}")),
+        },
+    )
+}
+
+/// What a definition's full shape says about where it comes from.
+pub struct Origin {
+    /// `data.definition` (image or kbstack runner).
+    pub definition: Value,
+    /// `data.vendor`.
+    pub vendor: Value,
+    pub has_run: bool,
+    /// Default of `documentationUrl`.
+    pub documentation_url: String,
+    /// `uri` of the definition (listed only for the Developer Portal's components).
+    pub uri: Option<String>,
+}
+
+/// The full definition every client decodes (Go `Component`), from compact fields: `id`, `type`,
+/// `name`, `description`, `data` (merged over the defaults), schemas, flags, features…
+pub fn full_shape(c: &Value, origin: Origin) -> Value {
+    let id = c["id"].as_str().unwrap_or_default().to_string();
     let kind = c["type"].as_str().unwrap_or("other").to_string();
     let mut data = json!({
-        "definition": {
-            "type": "aws-ecr",
-            "uri": format!("147946154733.dkr.ecr.us-east-1.amazonaws.com/developer-portal-v2/{id}"),
-            "tag": "latest",
-        },
-        "vendor": {"contact": ["Keboola", "support@keboola.com"]},
+        "definition": origin.definition,
+        "vendor": origin.vendor,
         "configuration_format": "json",
         "memory": "512m",
         "process_timeout": 21600,
@@ -71,7 +100,7 @@ fn expand(c: Value, base: &str) -> Value {
     }
     let get = |k: &str, default: Value| c.get(k).cloned().unwrap_or(default);
     let description = get("description", json!(""));
-    json!({
+    let mut shape = json!({
         "id": id,
         "type": kind,
         "name": get("name", json!(id)),
@@ -81,7 +110,7 @@ fn expand(c: Value, base: &str) -> Value {
         "complexity": null,
         "categories": get("categories", json!([])),
         "hasUI": false,
-        "hasRun": false,
+        "hasRun": origin.has_run,
         "ico32": null,
         "ico64": null,
         "ico128": null,
@@ -95,11 +124,15 @@ fn expand(c: Value, base: &str) -> Value {
         "configurationDescription": null,
         "features": get("features", json!([])),
         "expiredOn": null,
-        "uri": format!("{base}/v2/storage/components/{id}"),
-        "documentationUrl": get("documentationUrl", json!(format!("https://components.keboola.com/components/{id}"))),
+        "documentationUrl": get("documentationUrl", json!(origin.documentation_url)),
         "dataTypesConfiguration": {},
         "processorConfiguration": {},
-    })
+    });
+    if let (Some(uri), Some(o)) = (origin.uri, shape.as_object_mut()) {
+        let at = o.keys().position(|k| k == "documentationUrl").unwrap_or(o.len());
+        o.shift_insert(at, "uri".into(), json!(uri));
+    }
+    shape
 }
 
 /// The `exclude=componentDetails` form of a component.
