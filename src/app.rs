@@ -22,6 +22,8 @@ pub struct Inner {
     pub meta: MetaStore,
     pub tables: Arc<dyn TableBackend>,
     pub blobs: BlobStore,
+    /// Seals what must be kept secret in the metadata store (`<data-dir>/keys/secrets.key`).
+    pub secrets: crate::secrets::Sealer,
     pub jobs: storage::jobs::JobRunner,
     /// The Queue service's in-process side (worker pool, kill signals).
     pub queue: crate::queue::Queue,
@@ -54,8 +56,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    lock_down_data_dir(&config.data_dir)?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -73,6 +74,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         meta,
         tables,
         blobs,
+        secrets: crate::secrets::Sealer::open_dir(&config.data_dir, "secrets.key")?,
         jobs: storage::jobs::JobRunner::default(),
         queue: crate::queue::Queue::new(config.queue_workers),
     }));
@@ -92,6 +94,35 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("kbstack stopped");
+    Ok(())
+}
+
+/// Everything kbstack writes is its own: files 0600 and directories 0700 (umask), the data dir
+/// itself 0700, and the stores of a data dir made by an older version tightened to 0600. Error
+/// messages never show the data dir's path.
+fn lock_down_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: umask only sets the process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("restricting data dir {}", data_dir.display()))?;
+    for name in ["metadata.sqlite", "metadata.sqlite-wal", "metadata.sqlite-shm", "tables.duckdb", "tables.duckdb.wal", "master-token"] {
+        let path = data_dir.join(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    let mut private = Vec::new();
+    if let Ok(p) = std::path::absolute(data_dir) {
+        private.push(p.display().to_string());
+    }
+    if let Ok(p) = data_dir.canonicalize() {
+        private.push(p.display().to_string());
+    }
+    crate::http::error::set_private_paths(private);
     Ok(())
 }
 

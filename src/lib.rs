@@ -12,4 +12,5 @@ pub mod http;
 pub mod meta;
 pub mod queue;
 pub mod runner;
+pub mod secrets;
 pub mod storage;

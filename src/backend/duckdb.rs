@@ -107,7 +107,7 @@ impl DuckDbBackend {
         };
         Ok(format!(
             "read_csv([{}], delim = {}, quote = {}, escape = {}, header = {}, columns = {{{}}}, auto_detect = false, \
-             compression = {}, strict_mode = true, null_padding = false, max_line_size = 8388608{})",
+             compression = {}, strict_mode = true, null_padding = false, max_line_size = {}{})",
             files.join(", "),
             lit(&src.delimiter.to_string()),
             lit(&quote),
@@ -115,6 +115,7 @@ impl DuckDbBackend {
             src.has_header,
             columns.join(", "),
             if gz { "'gzip'" } else { "'none'" },
+            super::MAX_LINE_BYTES,
             if empty_as_text {
                 format!(", force_not_null = [{}]", src.columns.iter().map(|c| lit(c)).collect::<Vec<_>>().join(", "))
             } else {

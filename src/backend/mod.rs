@@ -27,6 +27,9 @@ pub struct ColumnDef {
     pub nullable: bool,
 }
 
+/// Longest CSV line a load reads (decompressed): above it the load fails instead of buffering it.
+pub const MAX_LINE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// A CSV source as the import library sees it: one or more local files (slices), maybe gzipped.
 #[derive(Debug, Clone)]
 pub struct CsvSource {

@@ -118,7 +118,7 @@ fn blob_name(uri: &Uri) -> ApiResult<String> {
 
 async fn dispatch(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: Body) -> ApiResult<Response> {
     let name = blob_name(uri)?;
-    let query = Params::from_query(uri.query());
+    let query = Params::from_query(uri.query())?;
     let comp = query.str("comp");
     let need = if *method == Method::GET || *method == Method::HEAD { Perm::Read } else { Perm::Write };
     sas::verify(&state.blobs.sas_key, uri.query(), &name, need).map_err(auth_failed)?;

@@ -5,8 +5,6 @@ mod body;
 pub mod http;
 pub mod sas;
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -36,24 +34,7 @@ impl BlobStore {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).context("clearing staged blocks"),
             _ => {}
         }
-        let keys = data_dir.join("keys");
-        std::fs::create_dir_all(&keys)?;
-        let key_path = keys.join("sas.key");
-        let sas_key = match std::fs::read(&key_path) {
-            Ok(k) if k.len() >= 32 => k,
-            _ => {
-                let key: [u8; 32] = rand::random();
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .write(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&key_path)
-                    .with_context(|| format!("writing {}", key_path.display()))?;
-                f.write_all(&key)?;
-                key.to_vec()
-            }
-        };
+        let sas_key = crate::secrets::load_or_create_key(data_dir, "sas.key")?.to_vec();
         Ok(BlobStore { root, staging, sas_key, blocks: Default::default() })
     }
 
@@ -82,5 +63,10 @@ impl BlobStore {
 }
 
 pub fn valid_blob_name(name: &str) -> bool {
-    !name.is_empty() && !name.split('/').any(|seg| seg == ".." || seg == ".") && !name.starts_with('/') && !name.contains('\0')
+    // Azure allows 1,024 characters; a path segment becomes a file name here (255 bytes at most).
+    !name.is_empty()
+        && name.len() <= 1024
+        && !name.split('/').any(|seg| seg == ".." || seg == "." || seg.len() > 255)
+        && !name.starts_with('/')
+        && !name.contains('\0')
 }

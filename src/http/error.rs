@@ -172,6 +172,36 @@ impl From<std::io::Error> for ApiError {
     }
 }
 
+/// Paths of this server (its data dir) that must not reach clients: set once at start.
+static PRIVATE_PATHS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Longest message a client is shown (and a job records); the rest is cut.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+pub fn set_private_paths(paths: Vec<String>) {
+    let mut paths: Vec<String> = paths.into_iter().filter(|p| p.len() > 1).collect();
+    // Longest first, so `/a/b/data` is replaced before a shorter `/a/b`.
+    paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    let _ = PRIVATE_PATHS.set(paths);
+}
+
+/// A message fit for clients: the server's own paths blanked out, and bounded in size (an error
+/// can quote a whole input line).
+pub fn public_message(message: &str) -> String {
+    let mut out: String = if message.len() > MAX_MESSAGE_CHARS * 4 || message.chars().nth(MAX_MESSAGE_CHARS).is_some() {
+        let cut: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+        format!("{cut}… (message truncated)")
+    } else {
+        message.to_string()
+    };
+    for path in PRIVATE_PATHS.get().map(Vec::as_slice).unwrap_or_default() {
+        if out.contains(path.as_str()) {
+            out = out.replace(path.as_str(), "[kbstack data]");
+        }
+    }
+    out
+}
+
 pub fn new_exception_id() -> String {
     format!("exception-{}", uuid::Uuid::new_v4().simple())
 }
@@ -179,7 +209,7 @@ pub fn new_exception_id() -> String {
 /// The one envelope writer.
 pub fn envelope(err: &ApiError, exception_id: &str) -> serde_json::Value {
     let mut body = json!({
-        "error": err.message,
+        "error": public_message(&err.message),
         "code": err.code.as_str(),
         "status": "error",
         "exceptionId": exception_id,
@@ -194,7 +224,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let exception_id = new_exception_id();
         if self.code.status().is_server_error() {
-            tracing::error!(exception_id, code = self.code.as_str(), "{}", self.message);
+            tracing::error!(exception_id, code = self.code.as_str(), "{}", public_message(&self.message));
         } else {
             tracing::debug!(exception_id, code = self.code.as_str(), "{}", self.message);
         }

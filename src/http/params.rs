@@ -17,13 +17,13 @@ pub struct Params {
 }
 
 impl Params {
-    pub fn from_query(query: Option<&str>) -> Params {
-        let mut values = Map::new();
-        if let Some(q) = query {
-            insert_pairs(&mut values, form_urlencoded_pairs(q.as_bytes()));
-        }
-        normalize_map(&mut values);
-        Params { values, files: Vec::new() }
+    /// The query string's parameters; a 400 when it nests too deep or carries too many.
+    pub fn from_query(query: Option<&str>) -> ApiResult<Params> {
+        let values = match query {
+            Some(q) => parse_form(q.as_bytes())?,
+            None => Map::new(),
+        };
+        Ok(Params { values, files: Vec::new() })
     }
 
     /// A present, non-null value.
@@ -138,17 +138,28 @@ pub fn parse_bool(v: &Value) -> Option<bool> {
     }
 }
 
-fn form_urlencoded_pairs(input: &[u8]) -> Vec<(String, String)> {
-    input
-        .split(|b| *b == b'&')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let mut it = part.splitn(2, |b| *b == b'=');
-            let k = decode_component(it.next().unwrap_or_default());
-            let v = decode_component(it.next().unwrap_or_default());
-            (k, v)
-        })
-        .collect()
+/// PHP's `max_input_nesting_level`: deeper bracket keys are refused (recursion stays bounded).
+pub const MAX_DEPTH: usize = 64;
+/// Most `key=value` pairs one request may carry (PHP's `max_input_vars` is 1,000; clients send
+/// long column lists, so the bound is higher, but parsing stays linear and bounded).
+pub const MAX_PAIRS: usize = 20_000;
+
+fn too_deep() -> ApiError {
+    ApiError::validation(format!("Invalid request: parameters nested deeper than {MAX_DEPTH} levels."))
+}
+
+fn form_urlencoded_pairs(input: &[u8]) -> ApiResult<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for part in input.split(|b| *b == b'&').filter(|part| !part.is_empty()) {
+        if pairs.len() == MAX_PAIRS {
+            return Err(ApiError::validation(format!("Invalid request: more than {MAX_PAIRS} parameters.")));
+        }
+        let mut it = part.splitn(2, |b| *b == b'=');
+        let k = decode_component(it.next().unwrap_or_default());
+        let v = decode_component(it.next().unwrap_or_default());
+        pairs.push((k, v));
+    }
+    Ok(pairs)
 }
 
 fn decode_component(raw: &[u8]) -> String {
@@ -156,12 +167,90 @@ fn decode_component(raw: &[u8]) -> String {
     percent_encoding::percent_decode(&replaced).decode_utf8_lossy().into_owned()
 }
 
+/// The bracket tree while pairs are inserted: each branch remembers PHP's next free index, so
+/// `a[]=` appends in constant time (a scan for the free index made 20,000 appends quadratic).
+enum Node {
+    Leaf(String),
+    Branch(Branch),
+}
+
+#[derive(Default)]
+struct Branch {
+    children: Vec<(String, Node)>,
+    index: std::collections::HashMap<String, usize>,
+    next_index: u64,
+}
+
+impl Branch {
+    fn child_mut(&mut self, key: String) -> &mut Node {
+        if let Ok(i) = key.parse::<u64>() {
+            self.next_index = self.next_index.max(i.saturating_add(1));
+        }
+        let pos = match self.index.get(&key) {
+            Some(pos) => *pos,
+            None => {
+                self.index.insert(key.clone(), self.children.len());
+                self.children.push((key, Node::Branch(Branch::default())));
+                self.children.len() - 1
+            }
+        };
+        &mut self.children[pos].1
+    }
+
+    fn insert(&mut self, path: &[String], value: String) {
+        let key = if path[0].is_empty() { self.next_index.to_string() } else { path[0].clone() };
+        let slot = self.child_mut(key);
+        if path.len() == 1 {
+            *slot = Node::Leaf(value);
+            return;
+        }
+        if !matches!(slot, Node::Branch(_)) {
+            *slot = Node::Branch(Branch::default());
+        }
+        if let Node::Branch(b) = slot {
+            b.insert(&path[1..], value);
+        }
+    }
+
+    /// Objects whose keys are all indexes become arrays (in index order).
+    fn into_value(self) -> Value {
+        let all_indexes = !self.children.is_empty() && self.children.iter().all(|(k, _)| k.parse::<u64>().is_ok());
+        if all_indexes {
+            let mut items: Vec<(u64, Value)> =
+                self.children.into_iter().map(|(k, n)| (k.parse().unwrap_or(0), n.into_value())).collect();
+            items.sort_by_key(|(i, _)| *i);
+            Value::Array(items.into_iter().map(|(_, v)| v).collect())
+        } else {
+            Value::Object(self.children.into_iter().map(|(k, n)| (k, n.into_value())).collect())
+        }
+    }
+}
+
+impl Node {
+    fn into_value(self) -> Value {
+        match self {
+            Node::Leaf(s) => Value::String(s),
+            Node::Branch(b) => b.into_value(),
+        }
+    }
+}
+
 /// Insert `key=value` pairs following PHP's rules: `a[]` appends, `a[0][b]` nests; a plain key
-/// repeated (Python's `tableIds=a&tableIds=b`) collects into a list.
-fn insert_pairs(map: &mut Map<String, Value>, pairs: Vec<(String, String)>) {
+/// repeated (Python's `tableIds=a&tableIds=b`) collects into a list. Nesting is bounded by
+/// `MAX_DEPTH`.
+fn insert_pairs(map: &mut Map<String, Value>, pairs: Vec<(String, String)>) -> ApiResult<()> {
+    let mut nested: Vec<(String, Branch)> = Vec::new();
+    let mut nested_index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (key, value) in pairs {
         let (base, path) = split_brackets(&key);
+        if path.len() > MAX_DEPTH {
+            return Err(too_deep());
+        }
         if path.is_empty() {
+            if let Some(pos) = nested_index.remove(&base) {
+                // A plain key after bracketed ones replaces them (PHP: last assignment wins).
+                nested[pos].1 = Branch::default();
+            }
             match map.get_mut(&base) {
                 Some(Value::Array(items)) => items.push(Value::String(value)),
                 Some(existing @ Value::String(_)) => {
@@ -174,9 +263,18 @@ fn insert_pairs(map: &mut Map<String, Value>, pairs: Vec<(String, String)>) {
             }
             continue;
         }
-        let slot = map.entry(base).or_insert_with(|| Value::Object(Map::new()));
-        insert_path(slot, &path, value);
+        let pos = *nested_index.entry(base.clone()).or_insert_with(|| {
+            nested.push((base.clone(), Branch::default()));
+            nested.len() - 1
+        });
+        nested[pos].1.insert(&path, value);
     }
+    for (base, branch) in nested {
+        if nested_index.contains_key(&base) {
+            map.insert(base, branch.into_value());
+        }
+    }
+    Ok(())
 }
 
 fn split_brackets(key: &str) -> (String, Vec<String>) {
@@ -191,49 +289,22 @@ fn split_brackets(key: &str) -> (String, Vec<String>) {
     }
 }
 
-fn insert_path(slot: &mut Value, path: &[String], value: String) {
-    if !slot.is_object() {
-        *slot = Value::Object(Map::new());
-    }
-    let obj = slot.as_object_mut().expect("object");
-    let segment = if path[0].is_empty() {
-        // `[]` appends: the next free numeric key.
-        (0..).map(|i: usize| i.to_string()).find(|k| !obj.contains_key(k)).expect("free index")
-    } else {
-        path[0].clone()
-    };
-    if path.len() == 1 {
-        obj.insert(segment, Value::String(value));
-    } else {
-        let child = obj.entry(segment).or_insert_with(|| Value::Object(Map::new()));
-        insert_path(child, &path[1..], value);
-    }
+/// A form body or query string as parameters (JSON bodies are parsed by serde_json, whose own
+/// recursion limit bounds them).
+fn parse_form(input: &[u8]) -> ApiResult<Map<String, Value>> {
+    let mut values = Map::new();
+    insert_pairs(&mut values, form_urlencoded_pairs(input)?)?;
+    Ok(values)
 }
 
-/// Objects whose keys are all indexes become arrays (in index order).
-fn normalize_map(map: &mut Map<String, Value>) {
-    for v in map.values_mut() {
-        normalize(v);
-    }
-}
-
-fn normalize(v: &mut Value) {
-    if let Value::Object(obj) = v {
-        normalize_map(obj);
-        if !obj.is_empty() && obj.keys().all(|k| k.parse::<usize>().is_ok()) {
-            let mut items: Vec<(usize, Value)> =
-                std::mem::take(obj).into_iter().map(|(k, v)| (k.parse().unwrap_or(0), v)).collect();
-            items.sort_by_key(|(i, _)| *i);
-            *v = Value::Array(items.into_iter().map(|(_, v)| v).collect());
-        }
-    }
-}
+/// Bodies above this size are parsed on the blocking pool, not on an async worker.
+const INLINE_PARSE_BYTES: usize = 64 * 1024;
 
 impl FromRequest<AppState> for Params {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let mut params = Params::from_query(req.uri().query());
+        let mut params = Params::from_query(req.uri().query())?;
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -256,11 +327,13 @@ impl FromRequest<AppState> for Params {
                 if is_file {
                     params.files.push((name, data));
                 } else {
+                    if pairs.len() == MAX_PAIRS {
+                        return Err(ApiError::validation(format!("Invalid request: more than {MAX_PAIRS} parameters.")));
+                    }
                     pairs.push((name, String::from_utf8_lossy(&data).into_owned()));
                 }
             }
-            insert_pairs(&mut params.values, pairs);
-            normalize_map(&mut params.values);
+            insert_pairs(&mut params.values, pairs)?;
             return Ok(params);
         }
         let limit = state.config.max_body_bytes;
@@ -270,21 +343,26 @@ impl FromRequest<AppState> for Params {
         if body.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(params);
         }
+        let body_len = body.len();
         let looks_json = content_type.contains("json") || (content_type.is_empty() && matches!(body.first(), Some(b'{') | Some(b'[')));
-        if looks_json {
+        let parse = move || -> ApiResult<Map<String, Value>> {
+            if !looks_json {
+                return parse_form(&body);
+            }
             let parsed: Value = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::validation(format!("Invalid JSON in request body: {e}")))?;
             match parsed {
-                Value::Object(obj) => params.values.extend(obj),
-                Value::Array(items) if items.is_empty() => {}
-                _ => return Err(ApiError::validation("Request body must be a JSON object.")),
+                Value::Object(obj) => Ok(obj),
+                Value::Array(items) if items.is_empty() => Ok(Map::new()),
+                _ => Err(ApiError::validation("Request body must be a JSON object.")),
             }
+        };
+        let values = if body_len <= INLINE_PARSE_BYTES {
+            parse()?
         } else {
-            let mut pairs = Map::new();
-            insert_pairs(&mut pairs, form_urlencoded_pairs(&body));
-            normalize_map(&mut pairs);
-            params.values.extend(pairs);
-        }
+            tokio::task::spawn_blocking(parse).await.map_err(ApiError::internal)??
+        };
+        params.values.extend(values);
         Ok(params)
     }
 }
@@ -295,11 +373,34 @@ mod tests {
 
     #[test]
     fn php_brackets_nest_and_append() {
-        let p = Params::from_query(Some("tags%5B%5D=a&tags[]=b&input[0][source]=x&input[0][destination]=y&w[1]=z&w[0]=q&t=1&t=2"));
+        let p = Params::from_query(Some("tags%5B%5D=a&tags[]=b&input[0][source]=x&input[0][destination]=y&w[1]=z&w[0]=q&t=1&t=2")).unwrap();
         assert_eq!(p.list("tags"), vec!["a", "b"]);
         assert_eq!(p.get("input").unwrap()[0]["source"], "x");
         assert_eq!(p.list("w"), vec!["q", "z"]);
         assert_eq!(p.list("t"), vec!["1", "2"]);
+    }
+
+    #[test]
+    fn deep_nesting_and_too_many_pairs_are_refused() {
+        let deep = format!("a{}=1", "[x]".repeat(10_000));
+        assert_eq!(Params::from_query(Some(&deep)).unwrap_err().code, Code::ValidationFailed);
+        let ok = format!("a{}=1", "[x]".repeat(MAX_DEPTH));
+        assert!(Params::from_query(Some(&ok)).is_ok());
+        let many = "a=1&".repeat(MAX_PAIRS + 1);
+        assert_eq!(Params::from_query(Some(&many)).unwrap_err().code, Code::ValidationFailed);
+    }
+
+    #[test]
+    fn appends_take_the_next_index_after_the_largest() {
+        let p = Params::from_query(Some("a[5]=x&a[]=y&b[]=1&b[]=2")).unwrap();
+        assert_eq!(p.get("a").unwrap(), &serde_json::json!(["x", "y"]));
+        assert_eq!(p.get("a").unwrap().as_array().unwrap().len(), 2);
+        assert_eq!(p.list("b"), vec!["1", "2"]);
+        // 20,000 appends stay linear (the quadratic scan took seconds).
+        let started = std::time::Instant::now();
+        let appends = "a[]=&".repeat(MAX_PAIRS);
+        assert_eq!(Params::from_query(Some(&appends)).unwrap().list("a").len(), MAX_PAIRS);
+        assert!(started.elapsed() < std::time::Duration::from_millis(500));
     }
 
     #[test]

@@ -15,12 +15,14 @@ pub struct MetaStore {
 
 impl MetaStore {
     pub fn open(path: &Path) -> anyhow::Result<MetaStore> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted and overwritten content (a finished job's sealed token) is zeroed, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(schema::SCHEMA)?;
+        migrate(&mut conn)?;
         Ok(MetaStore { conn: Mutex::new(conn) })
     }
 
@@ -40,7 +42,51 @@ impl MetaStore {
     }
 }
 
+/// Bring the schema to the newest version, one migration per transaction. A data dir written by a
+/// newer build is refused rather than misread.
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let newest = schema::MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0);
+    if current > newest {
+        anyhow::bail!(
+            "the metadata store is at schema version {current}, newer than this build knows ({newest}): run a newer kbstack on this data dir"
+        );
+    }
+    for (version, sql) in schema::MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(version, "metadata schema migrated");
+    }
+    Ok(())
+}
+
 /// JSON column helpers: stored as text, read back as values.
 pub fn json_col(text: Option<String>) -> serde_json::Value {
     text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_and_recorded() {
+        let versions: Vec<i64> = schema::MIGRATIONS.iter().map(|(v, _)| *v).collect();
+        assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sqlite");
+        drop(MetaStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, *versions.last().unwrap());
+        // Opening again applies nothing and keeps the version.
+        drop(conn);
+        drop(MetaStore::open(&path).unwrap());
+        // A data dir from a newer build is refused.
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 999).unwrap();
+        let err = MetaStore::open(&path).err().expect("refused").to_string();
+        assert!(err.contains("newer"), "{err}");
+    }
 }

@@ -1,5 +1,15 @@
-//! Every object is scoped by project (and by branch where Keboola scopes it) from the start.
-pub const SCHEMA: &str = r#"
+//! The metadata schema as versioned migrations. Every object is scoped by project (and by branch
+//! where Keboola scopes it) from the start.
+//!
+//! `PRAGMA user_version` records the last migration applied. A new column or table is a new entry
+//! at the end of `MIGRATIONS`, never an edit of an old one: a data dir made by an older build is
+//! brought forward at start, one migration per transaction.
+
+/// `(version, SQL)`, in order. Version 1 is the schema as it stood before migrations existed
+/// (its `IF NOT EXISTS` makes it a no-op on such data dirs).
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL)];
+
+const V1_INITIAL: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,

@@ -77,8 +77,8 @@ async fn index() -> Json<Value> {
     Json(json!({"api": "queue", "documentation": "https://app.swaggerhub.com/apis/odinuv/job-queue-api"}))
 }
 
-fn query_params(req: &Request) -> Params {
-    Params::from_query(req.uri().query())
+fn query_params(req: &Request) -> QResult<Params> {
+    Ok(Params::from_query(req.uri().query())?)
 }
 
 /// A string field that may arrive as a number.
@@ -245,7 +245,9 @@ pub fn build_job(state: &AppState, auth: &Auth, p: &Params) -> QResult<NewJob> {
     let delayed_start_ms = match (p.int("delay")?, opt_string(p, "delayedStartTime")?) {
         (Some(_), Some(_)) => return Err(bad("Invalid request: \"delay\" and \"delayedStartTime\" cannot be used together.")),
         (Some(d), None) if d < 0 => return Err(bad("Invalid request:\n - delay: This value should be 0 or more.")),
-        (Some(d), None) => Some(super::now_ms() + d * 1000),
+        (Some(d), None) => Some(d.checked_mul(1000).and_then(|ms| super::now_ms().checked_add(ms)).ok_or_else(|| {
+            bad("Invalid request:\n - delay: This value is too large.")
+        })?),
         (None, Some(t)) => Some(search::parse_when(&t).ok_or_else(|| bad(format!("Invalid request:\n - delayedStartTime: \"{t}\" is not a valid time.")))?),
         (None, None) => None,
     };
@@ -321,6 +323,10 @@ async fn detail(State(state): State<AppState>, auth: Result<Auth, ApiError>, Pat
 async fn kill(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> QResult<(StatusCode, Json<Value>)> {
     let auth = auth?;
     let job = store::load_for(&state, auth.project_id, &id)?;
+    // Keboola: a job is killed by the token that created it or by one allowed to run its component.
+    if job.token_id != auth.token.id {
+        auth.require_component(&job.component)?;
+    }
     if job.status == "terminating" {
         return Ok((StatusCode::ACCEPTED, Json(job_json(&state, &job))));
     }
@@ -334,7 +340,7 @@ fn jobs_json(state: &AppState, jobs: &[Job]) -> Value {
 
 async fn search_jobs(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> QResult<Json<Value>> {
     let auth = auth?;
-    let p = query_params(&req);
+    let p = query_params(&req)?;
     let f = parse_filters(&state, &auth, &p)?;
     let page = parse_page(&p, "desc")?;
     Ok(Json(jobs_json(&state, &search::query(&state, &f, &page)?)))
@@ -392,7 +398,7 @@ fn grouped(state: &AppState, auth: &Auth, p: &Params, group_by: Vec<String>, per
 
 async fn grouped_jobs(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> QResult<Json<Value>> {
     let auth = auth?;
-    let p = query_params(&req);
+    let p = query_params(&req)?;
     let mut group_by = search::list(&p, "groupBy");
     if group_by.is_empty() {
         group_by = vec!["componentId".into(), "configId".into()];
@@ -414,7 +420,7 @@ async fn grouped_jobs(State(state): State<AppState>, auth: Result<Auth, ApiError
 /// Deprecated: the latest `jobsPerConfiguration` jobs of each configuration, flattened.
 async fn configurations_jobs(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> QResult<Json<Value>> {
     let auth = auth?;
-    let p = query_params(&req);
+    let p = query_params(&req)?;
     let per = p.int("jobsPerConfiguration")?.unwrap_or(1);
     let mut p = p;
     if p.get("sortBy").is_none() {
@@ -429,7 +435,7 @@ async fn configurations_jobs(State(state): State<AppState>, auth: Result<Auth, A
 /// Deprecated: the latest job of each configuration that ran during the last month.
 async fn latest_configurations_jobs(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> QResult<Json<Value>> {
     let auth = auth?;
-    let mut p = query_params(&req);
+    let mut p = query_params(&req)?;
     p.values.insert("createdTimeFrom".into(), json!("-1 month"));
     p.values.insert("sortBy".into(), json!("id"));
     p.values.insert("sortOrder".into(), json!("desc"));

@@ -68,6 +68,10 @@ pub fn router() -> Router<AppState> {
 
 /// At start-up: finish what a dead process left behind, then start the worker pool.
 pub fn start(state: &AppState) -> anyhow::Result<()> {
+    let sealed = store::seal_plain_secrets(state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if sealed > 0 {
+        tracing::info!(jobs = sealed, "sealed the tokens of queued jobs kept in clear by an older version");
+    }
     worker::recover(state)?;
     let st = state.clone();
     tokio::spawn(async move { worker::dispatcher(st).await });

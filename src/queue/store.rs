@@ -223,6 +223,8 @@ pub struct NewJob {
 /// Insert a job in `created`; its `runId` is its id under the parent's run.
 pub fn insert(state: &AppState, j: &NewJob) -> ApiResult<Job> {
     let now = now_ms();
+    // The runner needs the caller's token until the job ends; it is kept sealed, never in clear.
+    let sealed_secret = state.secrets.seal(&j.token_secret);
     let job = state.meta.tx(|tx| {
         tx.execute(
             "INSERT INTO queue_jobs (project_id, branch_id, run_id, parent_run_id, token_id, token_description, token_secret, \
@@ -235,7 +237,7 @@ pub fn insert(state: &AppState, j: &NewJob) -> ApiResult<Job> {
                 j.parent_run_id.clone().unwrap_or_default(),
                 j.token_id,
                 j.token_description,
-                j.token_secret,
+                sealed_secret,
                 j.component,
                 j.config,
                 json!(j.config_row_ids).to_string(),
@@ -338,4 +340,18 @@ pub fn kill(state: &AppState, job: &Job) -> ApiResult<Job> {
     }
     state.queue.wake();
     load(state, job.id)?.ok_or_else(|| not_found(&job.id.to_string()))
+}
+
+/// Older data dirs kept queued jobs' tokens in clear: seal them (run once at start).
+pub fn seal_plain_secrets(state: &AppState) -> ApiResult<usize> {
+    state.meta.tx(|tx| {
+        let plain: Vec<(i64, String)> = {
+            let mut st = tx.prepare("SELECT id, token_secret FROM queue_jobs WHERE token_secret IS NOT NULL AND token_secret NOT LIKE 'kbstack:v1:%'")?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?
+        };
+        for (id, secret) in &plain {
+            tx.execute("UPDATE queue_jobs SET token_secret = ?1 WHERE id = ?2", rusqlite::params![state.secrets.seal(secret), id])?;
+        }
+        Ok(plain.len())
+    })
 }

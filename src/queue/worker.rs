@@ -226,6 +226,7 @@ async fn run(state: AppState, id: i64, coordinator: bool, cancel: CancellationTo
     };
     if let Err(e) = finish(&state, id, outcome) {
         tracing::error!(job = id, "cannot record the job's outcome: {}", e.message);
+        record_failure_until_it_lands(&state, id).await;
     }
     state.queue.running.lock().remove(&id);
     if !coordinator {
@@ -234,12 +235,47 @@ async fn run(state: AppState, id: i64, coordinator: bool, cancel: CancellationTo
     state.queue.wake();
 }
 
+/// Job messages are shown to clients: without server paths, bounded in size.
+fn redact_messages(result: &mut Value) {
+    for pointer in ["/message", "/error/message"] {
+        if let Some(Value::String(m)) = result.pointer_mut(pointer) {
+            *m = crate::http::error::public_message(m);
+        }
+    }
+}
+
+/// A job always reaches a final state: when its outcome cannot be written (a result too big, a
+/// full disk), a short error is, retried until the store takes it.
+async fn record_failure_until_it_lands(state: &AppState, id: i64) {
+    let message = "The job finished but its result could not be recorded (the result is too large or the server's disk is full).";
+    let result = json!({"message": message, "error": {"type": "application", "message": message, "exceptionId": new_exception_id()}});
+    for attempt in 0u32.. {
+        let now = now_ms();
+        let res = state.meta.with(|c| {
+            c.execute(
+                "UPDATE queue_jobs SET status = CASE WHEN desired_status = 'terminating' THEN 'terminated' ELSE 'error' END, \
+                 result = ?1, end_ms = ?2, updated_ms = ?2, token_secret = NULL, runner_pid = NULL, \
+                 duration_seconds = CASE WHEN start_ms IS NULL THEN 0 ELSE (?2 - start_ms + 500) / 1000 END WHERE id = ?3",
+                rusqlite::params![result.to_string(), now, id],
+            )
+        });
+        match res {
+            Ok(_) => return,
+            Err(e) if attempt % 60 == 0 => tracing::error!(job = id, attempt, "cannot record the job's failure, retrying: {}", e.message),
+            Err(_) => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
 /// Record the end of a run; a job asked to terminate ends `terminated` whatever it reported.
 pub fn finish(state: &AppState, id: i64, outcome: Outcome) -> crate::http::ApiResult<()> {
     let now = now_ms();
     state.meta.tx(|tx| {
         let (desired, start): (String, Option<i64>) =
             tx.query_row("SELECT desired_status, start_ms FROM queue_jobs WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut outcome = outcome;
+        redact_messages(&mut outcome.result);
         let (status, result) = if desired == "terminating" {
             let mut r = if outcome.result.is_object() { outcome.result.clone() } else { json!({}) };
             r["message"] = json!("Job was terminated by a user.");

@@ -9,6 +9,7 @@ pub mod input;
 pub mod output;
 pub mod process;
 pub mod registry;
+mod sandbox;
 pub mod transformation;
 pub mod variables;
 
@@ -89,7 +90,7 @@ fn job_auth(state: &AppState, job: &Job) -> Result<Auth, String> {
     Ok(Auth {
         project_id: job.project_id,
         token,
-        secret: job.token_secret.clone().unwrap_or_default(),
+        secret: job.token_secret.as_deref().and_then(|s| state.secrets.open(s)).unwrap_or_default(),
         branch_id: job.branch_id,
         default_branch_id,
         run_id: Some(job.run_id.clone()),
@@ -507,7 +508,7 @@ async fn run_in_dir(
             let spec = registry::ProcessSpec { command: vec![python, path.display().to_string()], working_dir: None, env: Vec::new() };
             let st = state.clone();
             let id = job.id;
-            process::run(&spec, data_dir, &env, Duration::from_secs(timeout), cancel, logger, move |pid| {
+            process::run(&spec, data_dir, &state.config.data_dir, &env, Duration::from_secs(timeout), cancel, logger, move |pid| {
                 let _ = store::set_runner_pid(&st, id, Some(pid as i64));
             })
             .await
@@ -515,7 +516,7 @@ async fn run_in_dir(
         Kind::Process(spec) => {
             let st = state.clone();
             let id = job.id;
-            process::run(spec, data_dir, &env, Duration::from_secs(timeout), cancel, logger, move |pid| {
+            process::run(spec, data_dir, &state.config.data_dir, &env, Duration::from_secs(timeout), cancel, logger, move |pid| {
                 let _ = store::set_runner_pid(&st, id, Some(pid as i64));
             })
             .await

@@ -1,5 +1,6 @@
 //! Running a component as a process: its own process group (so a kill reaches every child), a
-//! clean environment plus the Common Interface variables, every stdout/stderr line a Storage
+//! clean environment plus the Common Interface variables, the Landlock sandbox of `sandbox` (no
+//! access to the data dir, /proc or the server's secrets), every stdout/stderr line a Storage
 //! event, a timeout, and termination within 2 s (SIGTERM, then SIGKILL after 1 s).
 use std::path::Path;
 use std::process::Stdio;
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Logger;
 use super::registry::ProcessSpec;
+use super::sandbox;
 
 /// How a component run ended.
 #[derive(Debug, Clone)]
@@ -24,11 +26,19 @@ pub enum Exit {
 
 /// Host variables a process component keeps (the rest of kbstack's environment, its tokens above
 /// all, is not passed on).
-const KEPT_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH", "SSL_CERT_FILE"];
+/// HOME and TMPDIR are not kept: they point into the job folder (the rest is not writable).
+const KEPT_ENV: &[&str] = &["PATH", "LANG", "LC_ALL", "TZ", "USER", "VIRTUAL_ENV", "PYTHONPATH", "SSL_CERT_FILE"];
 
+/// The one kbstack variable a component sees; any other `KBSTACK_*` never reaches it.
+const JOB_ID_VAR: &str = "KBSTACK_QUEUE_JOB_ID";
+
+/// Run `spec` on the job's data folder `data_dir` (`<job folder>/data`); `stack_dir` is the
+/// stack's data dir, which the component must not read.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     spec: &ProcessSpec,
     data_dir: &Path,
+    stack_dir: &Path,
     env: &[(String, String)],
     timeout: Duration,
     cancel: &CancellationToken,
@@ -36,6 +46,11 @@ pub async fn run(
     on_start: impl FnOnce(u32),
 ) -> Exit {
     let Some((program, args)) = spec.command.split_first() else { return Exit::Failed("the component has no command".into()) };
+    let job_dir = data_dir.parent().unwrap_or(data_dir).to_path_buf();
+    let tmp = job_dir.join("tmp");
+    if let Err(e) = std::fs::create_dir_all(&tmp) {
+        return Exit::Failed(format!("cannot create the job's temporary folder: {e}"));
+    }
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .current_dir(spec.working_dir.as_deref().unwrap_or(data_dir))
@@ -50,20 +65,41 @@ pub async fn run(
             cmd.env(key, v);
         }
     }
+    cmd.env("HOME", &tmp).env("TMPDIR", &tmp);
     if std::env::var("PYTHONUNBUFFERED").is_err() {
         cmd.env("PYTHONUNBUFFERED", "1");
     }
     for (k, v) in spec.env.iter().chain(env.iter()) {
+        if k.starts_with("KBSTACK_") && k != JOB_ID_VAR {
+            continue;
+        }
         cmd.env(k, v);
     }
-    // The component dies with kbstack (a crash must not leave it running unobserved).
+    // Built here (it walks directories); the child only enters it. The component's id picks its
+    // registered code dir, which may lie inside the data dir.
+    let component = env.iter().find(|(k, _)| k == "KBC_COMPONENTID").map(|(_, v)| v.clone());
+    let (stack, job) = (stack_dir.to_path_buf(), job_dir.clone());
+    let ruleset = match tokio::task::spawn_blocking(move || sandbox::prepare(&stack, &job, component.as_deref())).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Exit::Failed(format!("cannot set up the sandbox: {e}")),
+        Err(e) => return Exit::Failed(format!("setting up the sandbox crashed: {e}")),
+    };
+    let ruleset_fd = ruleset.as_ref().map(sandbox::Ruleset::raw_fd);
+    // The component dies with kbstack (a crash must not leave it running unobserved), then
+    // enters the sandbox. No allocation between fork and exec.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if let Some(fd) = ruleset_fd {
+                sandbox::enter(fd)?;
+            }
             Ok(())
         });
     }
-    let mut child = match cmd.spawn() {
+    let spawned = cmd.spawn();
+    // The child has its own copy of the ruleset fd (closed by its exec).
+    drop(ruleset);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => return Exit::Failed(format!("cannot start \"{program}\": {e}")),
     };

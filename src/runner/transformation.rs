@@ -4,6 +4,9 @@
 //! blocks of `parameters.blocks[].codes[].script[]` run in order, one statement (or batch) per
 //! script item; each output mapping source is the table or view named after the output file
 //! (`"out.csv"`, or `out`), written to `out/tables/<source>` for the output mapping.
+//!
+//! The engine runs inside the server, so before any user SQL the connection is locked down
+//! ([`lock_down`]): files only inside the job's data folder, no extensions, no settings changed.
 use std::path::Path;
 
 use serde_json::Value;
@@ -25,7 +28,37 @@ fn user(msg: String, logger: &Logger) -> Exit {
     Exit::Code(1, vec![msg])
 }
 
+/// Confine the connection to the job's `data_dir` (absolute, canonical) and `tmp_dir` (DuckDB's
+/// spill files), for good: user SQL must not read the server's files (`/proc/self/environ`, the
+/// data dir's master token or `tables.duckdb`), attach databases or write outside, and cannot
+/// undo any of it (`lock_configuration`). DuckDB resolves `..` and symlinks before it compares a
+/// path with the allowed directories.
+fn lock_down(conn: &duckdb::Connection, data_dir: &Path, tmp_dir: &Path) -> duckdb::Result<()> {
+    let dir = |p: &Path| literal(&format!("{}/", p.display()));
+    conn.execute_batch(&format!(
+        "SET autoinstall_known_extensions = false;
+         SET autoload_known_extensions = false;
+         SET allow_community_extensions = false;
+         SET temp_directory = {tmp};
+         SET allowed_directories = [{data}, {tmp}];
+         SET enable_external_access = false;
+         SET lock_configuration = true;",
+        data = dir(data_dir),
+        tmp = dir(tmp_dir),
+    ))
+}
+
 pub fn run(data_dir: &Path, cancel: &CancellationToken, logger: &Logger) -> Exit {
+    // Absolute and canonical: the paths user SQL gives are compared with it after DuckDB resolved them.
+    let data_dir = match std::fs::canonicalize(data_dir) {
+        Ok(d) => d,
+        Err(e) => return Exit::Failed(format!("cannot resolve the data folder: {e}")),
+    };
+    let data_dir = data_dir.as_path();
+    let tmp_dir = data_dir.parent().unwrap_or(data_dir).join("tmp");
+    if let Err(e) = std::fs::create_dir_all(&tmp_dir) {
+        return Exit::Failed(format!("cannot create the job's temporary folder: {e}"));
+    }
     let config: Value = match std::fs::read(data_dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
         Some(c) => c,
         None => return Exit::Code(2, vec!["config.json is missing or invalid".into()]),
@@ -66,6 +99,10 @@ pub fn run(data_dir: &Path, cancel: &CancellationToken, logger: &Logger) -> Exit
                 return user(format!("Cannot load the input table \"{name}\": {e}"), logger);
             }
         }
+    }
+
+    if let Err(e) = lock_down(&conn, data_dir, &tmp_dir) {
+        return Exit::Failed(format!("cannot restrict DuckDB to the data folder: {e}"));
     }
 
     // Blocks, codes, scripts in order.
@@ -122,4 +159,72 @@ pub fn run(data_dir: &Path, cancel: &CancellationToken, logger: &Logger) -> Exit
     }
     logger.log("info", "Transformation finished.");
     Exit::Code(0, Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `<root>/secret.txt` next to a job folder `<root>/job/{data,tmp}`, and a locked connection.
+    fn locked() -> (tempfile::TempDir, std::path::PathBuf, duckdb::Connection) {
+        let root = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(root.path()).unwrap();
+        let data = base.join("job/data");
+        std::fs::create_dir_all(data.join("out/tables")).unwrap();
+        std::fs::create_dir_all(base.join("job/tmp")).unwrap();
+        std::fs::write(base.join("secret.txt"), "s3cret").unwrap();
+        std::fs::write(data.join("mine.txt"), "mine").unwrap();
+        std::os::unix::fs::symlink(base.join("secret.txt"), data.join("link.txt")).unwrap();
+        let conn = duckdb::Connection::open_in_memory().unwrap();
+        lock_down(&conn, &data, &base.join("job/tmp")).unwrap();
+        (root, base, conn)
+    }
+
+    fn text(conn: &duckdb::Connection, path: &str) -> duckdb::Result<String> {
+        conn.query_row(&format!("SELECT content FROM read_text({})", literal(path)), [], |r| r.get(0))
+    }
+
+    #[test]
+    fn files_only_inside_the_data_folder() {
+        let (_root, base, conn) = locked();
+        let data = base.join("job/data");
+        assert_eq!(text(&conn, &data.join("mine.txt").display().to_string()).unwrap(), "mine");
+        for path in [
+            base.join("secret.txt").display().to_string(),
+            format!("{}/../../secret.txt", data.display()),
+            format!("{}/./../../secret.txt", data.display()),
+            data.join("link.txt").display().to_string(),
+            "/proc/self/environ".into(),
+            "/etc/hostname".into(),
+            "secret.txt".into(),
+        ] {
+            assert!(text(&conn, &path).is_err(), "{path} was readable");
+        }
+        let copy = |target: &Path| conn.execute_batch(&format!("COPY (SELECT 1 AS a) TO {} (FORMAT csv)", literal(&target.display().to_string())));
+        copy(&data.join("out/tables/a.csv")).unwrap();
+        assert!(copy(&base.join("escaped.csv")).is_err());
+        assert!(copy(&data.join("../escaped.csv")).is_err());
+        assert!(!base.join("escaped.csv").exists() && !base.join("job/escaped.csv").exists());
+        let db = literal(&base.join("other.duckdb").display().to_string());
+        assert!(conn.execute_batch(&format!("ATTACH {db} AS other")).is_err());
+    }
+
+    #[test]
+    fn the_lock_cannot_be_undone() {
+        let (_root, _base, conn) = locked();
+        for sql in [
+            "SET enable_external_access = true",
+            "RESET enable_external_access",
+            "SET allowed_directories = ['/']",
+            "SET lock_configuration = false",
+            "SET autoload_known_extensions = true",
+            "SET temp_directory = '/'",
+            "INSTALL httpfs",
+            "LOAD httpfs",
+            "SELECT getenv('PATH')",
+            "SELECT * FROM glob('/*')",
+        ] {
+            assert!(conn.execute_batch(sql).is_err(), "{sql} succeeded");
+        }
+    }
 }

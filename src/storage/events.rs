@@ -279,7 +279,10 @@ fn resolve_id(state: &AppState, project_id: i64, key: &str, given: &str) -> ApiR
 
 /// The subset of the query-string syntax people use: `field:value` terms (with `*` wildcards) and
 /// plain words matched inside the message or event name; all terms must match.
-fn push_query(w: &mut Where, q: &str) {
+/// Terms one `q` may hold: each is a SQL condition, and SQLite caps an expression's depth.
+const MAX_QUERY_TERMS: usize = 100;
+
+fn push_query(w: &mut Where, q: &str) -> ApiResult<()> {
     const FIELDS: &[(&str, &str)] = &[
         ("event", "event"),
         ("component", "component"),
@@ -293,10 +296,14 @@ fn push_query(w: &mut Where, q: &str) {
         ("token.id", "token_id"),
         ("token.name", "token_name"),
     ];
-    for term in q.split_whitespace() {
-        if matches!(term, "AND" | "OR" | "&&" | "||") {
-            continue;
-        }
+    let terms: Vec<&str> = q.split_whitespace().filter(|t| !matches!(*t, "AND" | "OR" | "&&" | "||")).collect();
+    if terms.len() > MAX_QUERY_TERMS {
+        return Err(ApiError::new(
+            Code::QuerySyntax,
+            format!("Failed to parse query: more than {MAX_QUERY_TERMS} terms ({} given).", terms.len()),
+        ));
+    }
+    for term in terms {
         let like = |v: &str| {
             let v = v.trim_matches('"');
             if v.contains('*') { v.replace('*', "%") } else { v.to_string() }
@@ -309,6 +316,7 @@ fn push_query(w: &mut Where, q: &str) {
             }
         }
     }
+    Ok(())
 }
 
 fn query(state: &AppState, auth: &Auth, scope: Scope, p: &Params) -> ApiResult<Vec<Value>> {
@@ -343,7 +351,7 @@ fn query(state: &AppState, auth: &Auth, scope: Scope, p: &Params) -> ApiResult<V
         }
     }
     if let Some(q) = p.str("q") {
-        push_query(&mut w, &q);
+        push_query(&mut w, &q)?;
     }
     let limit = p.int("limit")?.unwrap_or(100).clamp(0, 10_000);
     let offset = p.int("offset")?.unwrap_or(0).max(0);

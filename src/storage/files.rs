@@ -138,6 +138,19 @@ pub fn sanitize_name(name: &str) -> String {
     if clean.chars().all(|c| c == '.') { clean.replace('.', "_") } else { clean }
 }
 
+/// Longest file name kept in a blob's path: a file system takes 255 bytes a name, and sliced
+/// files add `manifest` and slice names after it. The file keeps its full `name`.
+const MAX_BLOB_NAME_BYTES: usize = 160;
+
+/// The sanitized (ASCII) name, shortened from the middle so its end (`.csv.gz`) survives.
+fn blob_file_name(name: &str) -> String {
+    if name.len() <= MAX_BLOB_NAME_BYTES {
+        return name.to_string();
+    }
+    let tail = &name[name.len() - 40..];
+    format!("{}_{tail}", &name[..MAX_BLOB_NAME_BYTES - 41])
+}
+
 /// Run ids nest as `parent.child`; a file belongs to every run on its chain (`1.2.3` → `1`, `1.2`, `1.2.3`).
 fn run_chain(run_id: Option<&str>) -> Vec<String> {
     let Some(run_id) = run_id else { return Vec::new() };
@@ -179,7 +192,7 @@ fn insert_file(state: &AppState, auth: &Auth, f: NewFile, attrs: UploadAttrs) ->
             [],
             |r| r.get(0),
         )?;
-        let blob_path = format!("{}{name}", file_dir(auth.project_id, id));
+        let blob_path = format!("{}{}", file_dir(auth.project_id, id), blob_file_name(&name));
         tx.execute(
             "INSERT INTO files (id, project_id, branch_id, name, size_bytes, content_type, is_public, is_sliced, \
              is_encrypted, is_permanent, created, expires_at, creator_token_id, creator_description, run_id, run_ids, \
@@ -346,14 +359,17 @@ pub fn block_staging_dir(state: &AppState, file: &FileRow) -> PathBuf {
 }
 
 /// Remove the record, every blob of the file and its uncommitted blocks.
+/// Data first, then the record: on a full disk the metadata store cannot write until space is
+/// freed, so removing the data is what makes the delete (and everything else) work again; a
+/// retried delete finds the data gone and removes the record.
 fn delete_file(state: &AppState, file: &FileRow) -> ApiResult<()> {
-    state.meta.with(|c| c.execute("DELETE FROM files WHERE id = ?1", [file.id]))?;
     for dir in [state.blobs.local_path(&file.dir()), block_staging_dir(state, file)] {
         match std::fs::remove_dir_all(dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
     }
+    state.meta.with(|c| c.execute("DELETE FROM files WHERE id = ?1", [file.id]))?;
     Ok(())
 }
 
@@ -383,6 +399,10 @@ mod tests {
     fn names_are_sanitized_like_keboola() {
         assert_eq!(sanitize_name("someFile.csv"), "somefile.csv");
         assert_eq!(sanitize_name("my file (1).CSV.gz"), "my_file__1_.csv.gz");
+        let long = format!("{}.csv.gz", "a".repeat(300));
+        let short = blob_file_name(&sanitize_name(&long));
+        assert_eq!(short.len(), MAX_BLOB_NAME_BYTES);
+        assert!(short.ends_with("aaa.csv.gz"));
         assert_eq!(sanitize_name("../x"), ".._x");
         assert_eq!(sanitize_name(".."), "__");
     }

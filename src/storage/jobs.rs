@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::auth::Auth;
 use crate::app::AppState;
-use crate::http::{ApiError, ApiResult, Code, error::new_exception_id, now_iso};
+use crate::http::{ApiError, ApiResult, Code, error::new_exception_id, error::public_message, now_iso};
 use crate::meta::json_col;
 
 pub fn routes() -> Router<AppState> {
@@ -83,22 +83,25 @@ where
         })
         .await
         .unwrap_or_else(|e| Err(ApiError::internal(format!("job panicked: {e}"))));
-        finish(&st, id, outcome);
+        finish(&st, id, outcome).await;
         let _ = done_tx.send(());
     });
     let _ = tokio::time::timeout(Duration::from_millis(state.config.job_wait_ms), done_rx).await;
     Ok((StatusCode::ACCEPTED, Json(load_job(state, auth.project_id, id)?)))
 }
 
-fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
+/// Record the job's end. A job always reaches a final state: when its result cannot be written
+/// (too big, disk full), a short error is, and that is retried until it lands.
+async fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
     let (status, results, error) = match outcome {
         Ok(results) => ("success", Some(results.to_string()), None),
         Err(e) => {
             let exception_id = new_exception_id();
+            let message = public_message(&e.message);
             if e.code.status().is_server_error() {
-                tracing::error!(job = id, exception_id, "job failed: {}", e.message);
+                tracing::error!(job = id, exception_id, "job failed: {message}");
             }
-            let mut err = json!({"code": e.code.as_str(), "message": e.message, "exceptionId": exception_id});
+            let mut err = json!({"code": e.code.as_str(), "message": message, "exceptionId": exception_id});
             // Details a client reads from results (e.g. missingColumns of csvImport.columnsNotMatch).
             let results = e.context.clone();
             if let Some(ctx) = &e.context {
@@ -113,8 +116,27 @@ fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
             rusqlite::params![status, results, error, now_iso(), id],
         )
     });
-    if let Err(e) = res {
-        tracing::error!(job = id, "cannot record job result: {e}");
+    let Err(e) = res else { return };
+    tracing::error!(job = id, "cannot record the job's result: {}", e.message);
+    let fallback = json!({
+        "code": Code::Internal.as_str(),
+        "message": "The job finished but its result could not be recorded (the result is too large or the server's disk is full).",
+        "exceptionId": new_exception_id(),
+    })
+    .to_string();
+    for attempt in 0u32.. {
+        let res = state.meta.with(|c| {
+            c.execute(
+                "UPDATE jobs SET status = 'error', results = NULL, error = ?1, end_time = ?2 WHERE id = ?3",
+                rusqlite::params![fallback, now_iso(), id],
+            )
+        });
+        match res {
+            Ok(_) => return,
+            Err(e) if attempt % 60 == 0 => tracing::error!(job = id, attempt, "cannot record the job's failure, retrying: {}", e.message),
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -183,9 +205,27 @@ pub fn load_job(state: &AppState, project_id: i64, id: i64) -> ApiResult<Value> 
         .ok_or_else(|| ApiError::new(Code::JobNotFound, format!("Job {id} not found")))
 }
 
+/// A token without `canManageBuckets` sees its own jobs and the jobs of tables in buckets it may
+/// read, nothing of buckets it cannot see.
+fn visible_to(auth: &Auth, job: &Value) -> bool {
+    if auth.can_manage_buckets() || job["creatorToken"]["id"].as_str() == Some(auth.token.id.to_string().as_str()) {
+        return true;
+    }
+    let table = job["tableId"].as_str().unwrap_or("");
+    match table.rsplit_once('.') {
+        Some((bucket, _)) => auth.bucket_level(bucket).is_some(),
+        None => false,
+    }
+}
+
 async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let id: i64 = id.parse().map_err(|_| ApiError::new(Code::JobNotFound, format!("Job {id} not found")))?;
-    Ok(Json(load_job(&state, auth.project_id, id)?))
+    let not_found = || ApiError::new(Code::JobNotFound, format!("Job {id} not found"));
+    let job_id: i64 = id.parse().map_err(|_| not_found())?;
+    let job = load_job(&state, auth.project_id, job_id)?;
+    if !visible_to(&auth, &job) {
+        return Err(not_found());
+    }
+    Ok(Json(job))
 }
 
 #[derive(Deserialize)]
@@ -198,12 +238,20 @@ struct ListQuery {
 async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
     let limit: i64 = q.limit.and_then(|l| l.parse().ok()).unwrap_or(100).clamp(1, 1000);
     let offset: i64 = q.offset.and_then(|l| l.parse().ok()).unwrap_or(0).max(0);
+    // Limited tokens: filtered here, so pages are cut after filtering (the visible set is small).
+    let limited = !auth.can_manage_buckets();
     let jobs = state.meta.with(|c| {
         let mut st = c.prepare(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE project_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4"
         ))?;
-        st.query_map(rusqlite::params![auth.project_id, q.storage_job_status, limit, offset], |r| job_json(&state, r))?
+        let (sql_limit, sql_offset) = if limited { (-1, 0) } else { (limit, offset) };
+        st.query_map(rusqlite::params![auth.project_id, q.storage_job_status, sql_limit, sql_offset], |r| job_json(&state, r))?
             .collect::<Result<Vec<_>, _>>()
     })?;
+    let jobs: Vec<Value> = if limited {
+        jobs.into_iter().filter(|j| visible_to(&auth, j)).skip(offset as usize).take(limit as usize).collect()
+    } else {
+        jobs
+    };
     Ok(Json(Value::Array(jobs)))
 }

@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use rusqlite::OptionalExtension;
 use serde_json::{Map, Value, json};
 
-use super::auth::{Auth, TOKEN_COLUMNS, TokenRecord, hash_token, new_token_secret};
+use super::auth::{Auth, Need, TOKEN_COLUMNS, TokenRecord, hash_token, new_token_secret};
 use super::buckets;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, iso, now_iso};
@@ -152,6 +152,59 @@ async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     Ok(Json(token_json(&state, &token, None)))
 }
 
+/// Keboola's rule for changing tokens: a token never hands out, or takes control of, more than it
+/// has itself. The master token is changed only by itself (the project's admin).
+fn ensure_within(auth: &Auth, target: &TokenRecord) -> ApiResult<()> {
+    if auth.token.is_master {
+        return Ok(());
+    }
+    if target.is_master {
+        return Err(ApiError::denied("The master token can be changed only by itself or by the project's administrators."));
+    }
+    let me = &auth.token;
+    for (name, wanted, has) in [
+        ("canManageBuckets", target.can_manage_buckets, me.can_manage_buckets),
+        ("canManageTokens", target.can_manage_tokens, me.can_manage_tokens),
+        ("canReadAllFileUploads", target.can_read_all_file_uploads, me.can_read_all_file_uploads),
+        ("canPurgeTrash", target.can_purge_trash, me.can_purge_trash),
+        ("canCreateJobs", target.can_create_jobs, me.can_create_jobs),
+        ("canManageProtectedDefaultBranch", target.can_manage_protected_default_branch, me.can_manage_protected_default_branch),
+    ] {
+        if wanted && !has {
+            return Err(ApiError::denied(format!("You cannot grant \"{name}\": your token does not have it.")));
+        }
+    }
+    for (bucket, level) in &target.bucket_permissions {
+        let wanted = match level.as_str() {
+            Some("read") => Need::Read,
+            Some("write") => Need::Write,
+            _ => Need::Manage,
+        };
+        if auth.bucket_level(bucket).is_none_or(|has| has < wanted) {
+            return Err(ApiError::denied(format!(
+                "You cannot grant \"{}\" on the bucket \"{bucket}\": your token does not have it.",
+                level.as_str().unwrap_or("manage")
+            )));
+        }
+    }
+    for component in target.component_access.iter().flatten() {
+        if !auth.can_access_component(component) {
+            return Err(ApiError::denied(format!("You cannot grant access to the component \"{component}\": your token does not have it.")));
+        }
+    }
+    Ok(())
+}
+
+/// Another token may be changed (refreshed, updated, deleted) only with manage rights and only
+/// when it has no more rights than the caller; a token may always refresh itself.
+fn ensure_may_change(auth: &Auth, target: &TokenRecord) -> ApiResult<()> {
+    if target.id == auth.token.id {
+        return Ok(());
+    }
+    auth.require_manage_tokens()?;
+    ensure_within(auth, target)
+}
+
 /// `bucketPermissions` as sent: an object `{bucketId: read|write}` (JSON or `bucketPermissions[in.c-x]=read`).
 fn parse_bucket_permissions(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Option<Map<String, Value>>> {
     let Some(v) = p.get("bucketPermissions") else { return Ok(None) };
@@ -181,7 +234,9 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
     let description = p.str("description").unwrap_or_else(|| format!("Created by {}", auth.token.description));
     let expires = match p.int("expiresIn")? {
         Some(s) if s <= 0 => return Err(ApiError::validation("Invalid request:\n - expiresIn: must be a positive number of seconds.")),
-        Some(s) => Some(chrono::Utc::now().timestamp() + s),
+        Some(s) => Some(chrono::Utc::now().timestamp().checked_add(s).ok_or_else(|| {
+            ApiError::validation("Invalid request:\n - expiresIn: the expiration is too far in the future.")
+        })?),
         None => None,
     };
     let component_access = if p.has("componentAccess") { Some(p.list("componentAccess")) } else { None };
@@ -193,6 +248,19 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
         p.flag("canCreateJobs")?,
         p.flag("canManageTokens")?,
     ];
+    let mut wanted = auth.token.clone();
+    wanted.is_master = false;
+    [
+        wanted.can_manage_buckets,
+        wanted.can_read_all_file_uploads,
+        wanted.can_purge_trash,
+        wanted.can_manage_protected_default_branch,
+        wanted.can_create_jobs,
+        wanted.can_manage_tokens,
+    ] = flags;
+    wanted.bucket_permissions = perms.clone();
+    wanted.component_access = component_access.clone();
+    ensure_within(&auth, &wanted)?;
     let now = now_iso();
     let (id, secret) = state.meta.tx(|tx| {
         tx.execute(
@@ -225,6 +293,29 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     auth.require_manage_tokens()?;
     let token = load_token(&state, auth.project_id, &id)?;
     let perms = parse_bucket_permissions(&state, &auth, &p)?;
+    if token.is_master && !auth.token.is_master {
+        return Err(ApiError::denied("The master token can be changed only by itself or by the project's administrators."));
+    }
+    let mut wanted = token.clone();
+    if let Some(perms) = &perms {
+        wanted.bucket_permissions = perms.clone();
+    }
+    if p.has("componentAccess") {
+        wanted.component_access = Some(p.list("componentAccess"));
+    }
+    for (key, flag) in [
+        ("canReadAllFileUploads", &mut wanted.can_read_all_file_uploads),
+        ("canPurgeTrash", &mut wanted.can_purge_trash),
+        ("canManageProtectedDefaultBranch", &mut wanted.can_manage_protected_default_branch),
+        ("canCreateJobs", &mut wanted.can_create_jobs),
+    ] {
+        if let Some(v) = p.bool(key)? {
+            *flag = v;
+        }
+    }
+    // Both what the token has and what it would have must be within the caller's rights.
+    ensure_within(&auth, &token)?;
+    ensure_within(&auth, &wanted)?;
     state.meta.tx(|tx| {
         if let Some(d) = p.str("description") {
             tx.execute("UPDATE tokens SET description = ?1 WHERE id = ?2", rusqlite::params![d, token.id])?;
@@ -252,21 +343,17 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
 
 async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let token = load_token(&state, auth.project_id, &id)?;
-    if token.id != auth.token.id {
-        auth.require_manage_tokens()?;
-    }
     if token.is_master {
         return Err(ApiError::validation("Master token cannot be deleted."));
     }
+    ensure_may_change(&auth, &token)?;
     state.meta.with(|c| c.execute("DELETE FROM tokens WHERE id = ?1", [token.id]))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn refresh(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let token = load_token(&state, auth.project_id, &id)?;
-    if token.id != auth.token.id {
-        auth.require_manage_tokens()?;
-    }
+    ensure_may_change(&auth, &token)?;
     let secret = new_token_secret(auth.project_id, token.id);
     state.meta.with(|c| {
         c.execute("UPDATE tokens SET hash = ?1, refreshed = ?2 WHERE id = ?3", rusqlite::params![hash_token(&secret), now_iso(), token.id])

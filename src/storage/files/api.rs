@@ -122,7 +122,8 @@ async fn list(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult
 
 async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let f = super::load_file(&state, &auth, parse_id(&id)?)?;
-    super::delete_file(&state, &f)?;
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || super::delete_file(&st, &f)).await.map_err(ApiError::internal)??;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -219,7 +219,7 @@ fn bare_value(value: &str) -> Result<String, String> {
 
 pub fn parse(q: &str) -> Result<Query, String> {
     let tokens = tokenize(q)?;
-    let mut parser = Parser { tokens, pos: 0 };
+    let mut parser = Parser { tokens, pos: 0, depth: 0 };
     let query = parser.or()?;
     match parser.tokens.get(parser.pos) {
         None => Ok(query),
@@ -227,9 +227,13 @@ pub fn parse(q: &str) -> Result<Query, String> {
     }
 }
 
+/// Parentheses and `NOT`s nest at most this deep: the parser and the matcher recurse per level.
+const MAX_DEPTH: usize = 64;
+
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -265,6 +269,21 @@ impl Parser {
     fn unary(&mut self) -> Result<Query, String> {
         let token = self.tokens.get(self.pos).cloned().ok_or("the query ends where a term was expected")?;
         self.pos += 1;
+        let nests = matches!(token, Token::Not | Token::Open);
+        if nests {
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(format!("the query nests parentheses or NOT deeper than {MAX_DEPTH} levels"));
+            }
+        }
+        let parsed = self.unary_token(token);
+        if nests {
+            self.depth -= 1;
+        }
+        parsed
+    }
+
+    fn unary_token(&mut self, token: Token) -> Result<Query, String> {
         match token {
             Token::Not => Ok(Query::Not(Box::new(self.unary()?))),
             Token::Open => {
@@ -333,6 +352,10 @@ mod tests {
         for q in ["tags[]:sd", "tags:\"a", "(tags:a", "tags:a AND", "tags:", "a)"] {
             assert!(parse(q).is_err(), "{q} should not parse");
         }
+        let deep = format!("{}a{}", "(".repeat(5_000), ")".repeat(5_000));
+        assert!(parse(&deep).unwrap_err().contains("deeper"));
+        assert!(parse(&"NOT ".repeat(15_000)).unwrap_err().contains("deeper"));
+        assert!(parse(&format!("{}a{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH))).is_ok());
     }
 
     #[test]

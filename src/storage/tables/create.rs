@@ -76,6 +76,11 @@ fn create_table(
         definition: definition.clone().unwrap_or(Value::Null),
     };
     let loc = t.location();
+    // Jobs creating one name run one at a time (the job's lock key), so this check is final: a
+    // job queued behind the one that created the table fails here and never touches its data.
+    if find_table(state, auth.project_id, auth.branch_id, &id)?.is_some() {
+        return Err(ApiError::new(Code::TableAlreadyExists, format!("The table \"{}\" already exists in the bucket \"{}\".", nt.name, nt.bucket.id)));
+    }
     // A backend table without a record is a leftover of a crash between the two writes.
     state.tables.drop_table(&loc)?;
     state.tables.create_table(&loc, &columns, typed)?;
@@ -90,6 +95,7 @@ fn create_table(
         )
     });
     if let Err(e) = insert {
+        // Only this job's own backend table: no record points at it.
         let _ = state.tables.drop_table(&loc);
         return Err(match e {
             ApiError { message, .. } if message.contains("UNIQUE") => {

@@ -82,6 +82,10 @@ pub fn check_columns(columns: &[String]) -> ApiResult<()> {
     Ok(())
 }
 
+/// The longest header row read (the loader's own line limit is the same): a gzip bomb whose
+/// first line expands to gigabytes is refused, not read into memory.
+pub const MAX_HEADER_BYTES: u64 = crate::backend::MAX_LINE_BYTES;
+
 /// The header row of the first slice (gzip or plain).
 fn read_header(path: &PathBuf, opts: &CsvOptions) -> ApiResult<Vec<String>> {
     let file = std::fs::File::open(path)?;
@@ -90,6 +94,7 @@ fn read_header(path: &PathBuf, opts: &CsvOptions) -> ApiResult<Vec<String>> {
     } else {
         Box::new(file)
     };
+    let reader = reader.take(MAX_HEADER_BYTES + 1);
     let mut builder = csv::ReaderBuilder::new();
     builder.has_headers(false).flexible(true).delimiter(opts.delimiter as u8);
     match opts.enclosure {
@@ -105,7 +110,14 @@ fn read_header(path: &PathBuf, opts: &CsvOptions) -> ApiResult<Vec<String>> {
     }
     let mut rdr = builder.from_reader(reader);
     let mut record = csv::StringRecord::new();
-    match rdr.read_record(&mut record) {
+    let read = rdr.read_record(&mut record);
+    if rdr.position().byte() > MAX_HEADER_BYTES {
+        return Err(ApiError::new(
+            Code::InvalidCsv,
+            format!("The CSV header row is longer than the limit of {} MB.", MAX_HEADER_BYTES / (1024 * 1024)),
+        ));
+    }
+    match read {
         Ok(true) => Ok(record.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect()),
         Ok(false) => Ok(Vec::new()),
         Err(e) => Err(ApiError::new(Code::InvalidCsv, format!("Cannot read the CSV header: {e}"))),

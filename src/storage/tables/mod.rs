@@ -307,10 +307,16 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         .await?
         .into_response());
     }
-    let lock = state.jobs.lock_for(&t.lock_key());
-    let _guard = lock.lock();
-    drop_table_everywhere(&state, &t)?;
-    buckets::touch(&state, &b)?;
+    // Waiting for a running import's lock blocks: on the blocking pool, never an async worker.
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let lock = st.jobs.lock_for(&t.lock_key());
+        let _guard = lock.lock();
+        drop_table_everywhere(&st, &t)?;
+        buckets::touch(&st, &b)
+    })
+    .await
+    .map_err(ApiError::internal)??;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -152,8 +152,9 @@ fn relative(s: &str) -> Option<DateTime<Utc>> {
         "year" => 31_536_000,
         _ => return None,
     };
-    let delta = amount * seconds * if ago { -1 } else { 1 };
-    Some(Utc::now() + chrono::Duration::seconds(delta))
+    // Checked: an absurd amount is an invalid time, not a panic.
+    let delta = amount.checked_mul(seconds)?.checked_mul(if ago { -1 } else { 1 })?;
+    Utc::now().checked_add_signed(chrono::Duration::try_seconds(delta)?)
 }
 
 #[cfg(test)]
@@ -168,5 +169,7 @@ mod tests {
         let two_days = parse_time("x", "-2 days").unwrap();
         assert!((Utc::now() - two_days).num_seconds() >= 172_799);
         assert!(parse_time("x", "yesterday-ish").is_err());
+        assert!(parse_time("x", "9223372036854775807 years").is_err());
+        assert!(parse_time("x", "-9223372036854775807 days ago").is_err());
     }
 }
