@@ -174,7 +174,7 @@ fn killing_a_flow_terminates_its_running_task() {
 }
 
 /// A process component that fails (exit 1, "temporary glitch") on its first run and succeeds after:
-/// a marker file in a directory of the test.
+/// a marker file where components may write (`/dev/shm`).
 fn register_flaky(s: &Server, marker: &std::path::Path) {
     let script = format!("if [ -f {m} ]; then echo recovered; else touch {m}; echo 'temporary glitch' >&2; exit 1; fi", m = marker.display());
     register(s, "kbstack-test.flaky", sh(&script));
@@ -183,8 +183,8 @@ fn register_flaky(s: &Server, marker: &std::path::Path) {
 #[test]
 fn flow_retries_tasks_and_phases() {
     let s = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    register_flaky(&s, &dir.path().join("task-marker"));
+    let marker = shared_marker("task-marker");
+    register_flaky(&s, &marker);
     create_config(&s, "kbstack-test.flaky", "f", json!({"parameters": {}}), vec![], false);
     create_config(&s, TEST, "bad", json!({"parameters": {"operation": "fail", "message": "source is down"}}), vec![], false);
     let job_task = |id: &str, component: &str, config: &str, retry: Value| {
@@ -214,7 +214,7 @@ fn flow_retries_tasks_and_phases() {
     assert_eq!(of("n"), vec!["error"], "{jobs:?}");
 
     // Phase retry: the phase fails once (its task has no retry of its own) and passes on the rerun.
-    std::fs::remove_file(dir.path().join("task-marker")).unwrap();
+    std::fs::remove_file(&marker).unwrap();
     let flow = json!({
         "phases": [{"id": "p", "name": "P", "retry": linear(json!(null), 1), "next": [{"id": "end", "goto": null}]}],
         "tasks": [job_task("flaky", "kbstack-test.flaky", "f", json!(null))]
@@ -233,4 +233,5 @@ fn flow_retries_tasks_and_phases() {
     assert_eq!(done["status"], "error", "{done}");
     assert!(done["result"]["message"].as_str().unwrap().contains("source is down"), "{done}");
     assert_eq!(task_jobs(&s, &j).len(), 3);
+    let _ = std::fs::remove_file(&marker);
 }

@@ -125,11 +125,13 @@ fn process_component_environment_exit_codes_and_logs() {
 #[test]
 fn kill_terminates_a_process_within_two_seconds() {
     let s = Server::start();
-    let marker = s.data_dir.join("still-running");
-    register(&s, "test.sleeper", sh(&format!("sleep 0.2; (sleep 3; touch {}) & sleep 60", marker.display())));
+    let (started, marker) = (shared_marker("started"), shared_marker("still-running"));
+    register(&s, "test.sleeper", sh(&format!("touch {}; sleep 0.2; (sleep 3; touch {}) & sleep 60", started.display(), marker.display())));
     let j = create_job(&s, json!({"component": "test.sleeper", "configData": {}}));
     wait_status(&s, &id(&j), "processing", 10);
     std::thread::sleep(Duration::from_millis(500));
+    assert!(started.exists(), "the component can write the marker's folder");
+    let _ = std::fs::remove_file(&started);
     let t0 = Instant::now();
     let (st, k) = qpost(&s, &format!("jobs/{}/kill", id(&j)), json!({}));
     assert_eq!(st, 202, "{k}");
@@ -138,6 +140,7 @@ fn kill_terminates_a_process_within_two_seconds() {
     assert_eq!(done["status"], "terminated");
     std::thread::sleep(Duration::from_secs(4));
     assert!(!marker.exists(), "a child of the component survived the kill");
+    let _ = std::fs::remove_file(&marker);
 }
 
 #[test]
@@ -267,14 +270,16 @@ fn configuration_rows_run_in_order_with_their_state() {
 fn restart_ends_running_jobs_as_error_and_runs_queued_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let marker = dir.join("survivor");
+    let (started, marker) = (shared_marker("started"), shared_marker("survivor"));
     let mut s = Server::start_with(&dir, &[("KBSTACK_QUEUE_WORKERS", "1")]);
-    register(&s, "test.long", sh(&format!("sleep 3; touch {}; sleep 60", marker.display())));
+    register(&s, "test.long", sh(&format!("touch {}; sleep 3; touch {}; sleep 60", started.display(), marker.display())));
     let running = create_job(&s, json!({"component": "test.long", "configData": {}}));
     wait_status(&s, &id(&running), "processing", 10);
     let queued = config_test_job(&s, json!({"message": "after restart"}));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(job(&s, &id(&queued))["status"], "created", "one worker: the second job waits for it");
+    assert!(started.exists(), "the component can write the marker's folder");
+    let _ = std::fs::remove_file(&started);
     s.kill(); // SIGKILL
     std::thread::sleep(Duration::from_millis(200));
 
@@ -288,6 +293,7 @@ fn restart_ends_running_jobs_as_error_and_runs_queued_ones() {
     assert_eq!(after["status"], "success", "{after}");
     std::thread::sleep(Duration::from_secs(4));
     assert!(!marker.exists(), "the component of the dead server kept running");
+    let _ = std::fs::remove_file(&marker);
 }
 
 #[test]

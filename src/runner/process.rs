@@ -25,8 +25,8 @@ pub enum Exit {
 }
 
 /// Host variables a process component keeps (the rest of kbstack's environment, its tokens above
-/// all, is not passed on).
-/// HOME and TMPDIR are not kept: they point into the job folder (the rest is not writable).
+/// all, is not passed on). HOME and TMPDIR are the job's `tmp/` instead: in the sandbox nothing
+/// outside the job folder is writable.
 const KEPT_ENV: &[&str] = &["PATH", "LANG", "LC_ALL", "TZ", "USER", "VIRTUAL_ENV", "PYTHONPATH", "SSL_CERT_FILE"];
 
 /// The one kbstack variable a component sees; any other `KBSTACK_*` never reaches it.
@@ -90,6 +90,7 @@ pub async fn run(
     unsafe {
         cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            sandbox::close_inherited_fds();
             if let Some(fd) = ruleset_fd {
                 sandbox::enter(fd)?;
             }

@@ -6,11 +6,11 @@
 //!
 //! Landlock only grants, it cannot deny beneath a granted directory, so "everything except" is
 //! built as an allow-list: walking from `/` towards each excluded path, every sibling entry is
-//! granted (data dir `/tmp/x/data`: every entry of `/` but `tmp` and `proc`, every entry of
-//! `/tmp` but `x`, every entry of `/tmp/x` but `data`).
+//! granted (data dir `/tmp/x/data`: every entry of `/` but `tmp`, `proc` and `dev`, every entry
+//! of `/tmp` but `x`, every entry of `/tmp/x` but `data`).
 //!
 //! The ruleset is built in the parent before the spawn (allocating, walking directories); the
-//! child only enters it between fork and exec ([`enter`]: two syscalls, nothing allocated).
+//! child only enters it between fork and exec ([`enter`]: raw syscalls, nothing allocated).
 use std::collections::HashSet;
 use std::ffi::CString;
 use std::io;
@@ -188,7 +188,7 @@ fn registered_dir(stack_dir: &Path, component_id: &str) -> Option<PathBuf> {
         if v["id"].as_str() != Some(component_id) {
             return None;
         }
-        Some(v["component_dir"].as_str().map(PathBuf::from).or_else(|| f.parent().map(Path::to_path_buf))?)
+        v["component_dir"].as_str().map(PathBuf::from).or_else(|| f.parent().map(Path::to_path_buf))
     })
 }
 
@@ -230,10 +230,10 @@ pub fn prepare(stack_dir: &Path, job_dir: &Path, component_id: Option<&str>) -> 
         }
     }
     // Python's multiprocessing keeps its semaphores in /dev/shm (unless the data dir is there).
-    if !stack_dir.starts_with("/dev/shm") {
-        if let Err(e) = rules.allow(Path::new("/dev/shm"), full) {
-            tracing::debug!("sandbox: /dev/shm not granted: {e}");
-        }
+    if !stack_dir.starts_with("/dev/shm")
+        && let Err(e) = rules.allow(Path::new("/dev/shm"), full)
+    {
+        tracing::debug!("sandbox: /dev/shm not granted: {e}");
     }
     if let Some(dir) = component_code_dir(&stack_dir, component_id) {
         rules.allow(&dir, READ_EXEC).map_err(|e| e.to_string())?;
@@ -281,6 +281,16 @@ fn drop_capabilities() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Let exec close every descriptor above stderr: kbstack's own are close-on-exec, but one it
+/// inherited without the flag (from whatever started it) would reach the component. Kernels
+/// before 5.11 lack the call; nothing more is done there.
+pub fn close_inherited_fds() {
+    // SAFETY: a plain syscall on integers, safe between fork and exec.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+    }
 }
 
 /// Enter the sandbox: run in the child between fork and exec, so only raw syscalls, no

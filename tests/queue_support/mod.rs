@@ -138,3 +138,9 @@ pub fn register(s: &Server, id: &str, definition: Value) {
 pub fn sh(script: &str) -> Value {
     json!({"type": "application", "name": "shell", "command": ["/bin/sh", "-c", script]})
 }
+
+/// A path a component may write and the test may read: components are sandboxed to their job
+/// folder, `/dev/shm` excepted (as in a container). Unique per call; removed by the caller.
+pub fn shared_marker(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/dev/shm/kbstack-test-{}-{name}", uuid::Uuid::new_v4().simple()))
+}
