@@ -148,10 +148,11 @@ fn hostile_inputs_neither_crash_nor_freeze_the_server() {
 
 #[test]
 fn a_table_delete_during_an_import_does_not_stall_other_requests() {
-    let s = Server::start();
+    // 202 at once, so the deletes below arrive while the import holds the table's lock.
+    let s = Server::start_with_env(&[("KBSTACK_JOB_WAIT_MS", "0")]);
     assert_eq!(s.post_json("buckets", json!({"name": "big"})).0, 201);
     let mut csv = String::from("id,a,b,c\n");
-    for i in 0..400_000 {
+    for i in 0..1_000_000 {
         csv.push_str(&format!("{i},alpha {i},beta {i},gamma {i}\n"));
     }
     let file = s.upload("big.csv", csv.into_bytes());
@@ -162,6 +163,7 @@ fn a_table_delete_during_an_import_does_not_stall_other_requests() {
     // A re-import holds the table lock while two synchronous deletes wait for it.
     let (st, import) = s.post_json("tables/in.c-big.t/import-async", json!({"dataFileId": file}));
     assert_eq!(st, 202, "{import}");
+    assert_ne!(import["status"], "success", "the import still runs when the deletes arrive");
     let deletes: Vec<_> = (0..2)
         .map(|_| {
             let url = s.api("tables/in.c-big.t");
@@ -175,6 +177,8 @@ fn a_table_delete_during_an_import_does_not_stall_other_requests() {
     assert!(statuses.contains(&204), "one delete removed the table: {statuses:?}");
     let p95 = samples[samples.len() / 20];
     assert!(p95 < Duration::from_millis(100), "tokens/verify p95 {p95:?} during the delete (slowest {:?})", samples[0]);
+    // Blocked workers would hold every request for the rest of the import (seconds).
+    assert!(samples[0] < Duration::from_millis(500), "tokens/verify slowest {:?} during the delete", samples[0]);
     s.wait_job(&import);
 }
 
@@ -417,15 +421,24 @@ fn limited_tokens_see_only_jobs_of_buckets_they_can_see() {
 #[test]
 fn job_errors_do_not_show_server_paths() {
     let s = Server::start();
-    assert_eq!(s.post_json("buckets", json!({"name": "bad"})).0, 201);
-    // An unterminated quote: the loader's error names the file it read.
-    let file = s.upload("bad.csv", b"id,v\n1,\"never closed\n2,x\n".to_vec());
-    let (_, job) = s.post_json("buckets/in.c-bad/tables-async", json!({"name": "t", "dataFileId": file}));
-    let done = s.wait_job(&job);
+    // A Python traceback names the script, which lives in the job folder under the data dir.
+    let job = create_job(
+        &s,
+        json!({"component": "keboola.python-transformation-v2", "configData": {
+            "parameters": {"blocks": [{"name": "b", "codes": [{"name": "c", "script": ["raise SystemExit(open('missing.txt').read())"]}]}]}
+        }}),
+    );
+    let done = wait_finished(&s, &id(&job), 60);
     assert_eq!(done["status"], "error", "{done}");
+    let text = done.to_string();
+    assert!(text.contains("script.py"), "the traceback is kept: {done}");
+    assert!(text.contains("[kbstack data]"), "the data dir is named, not shown: {done}");
     let dir = s.data_dir.canonicalize().unwrap().display().to_string();
-    assert!(!done.to_string().contains(&dir), "{done}");
-    assert!(!done.to_string().contains(&s.data_dir.display().to_string()), "{done}");
+    assert!(!text.contains(&dir), "{done}");
+    assert!(!text.contains(&s.data_dir.display().to_string()), "{done}");
+    // The job's events (its log) are what the client reads too.
+    let (_, events) = s.get(&format!("events?runId={}", id(&job)));
+    assert!(!events.to_string().contains(&dir), "{events}");
 }
 
 #[test]
@@ -437,4 +450,61 @@ fn a_long_file_name_uploads_and_downloads() {
     let (st, f) = s.get(&format!("files/{id}"));
     assert_eq!(st, 200);
     assert_eq!(f["name"].as_str().unwrap().len(), 304, "{f}");
+}
+
+/// A data dir on a small tmpfs filled by uploads: the server answers, jobs end, and deleting a
+/// file through the API frees the space for new work. Needs mount rights (root, as in CI).
+#[test]
+fn a_full_disk_is_recovered_by_deleting_files_through_the_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("small");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48m", "kbstack-test", dir.to_str().unwrap()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").args(["-l", self.0.to_str().unwrap()]).status();
+        }
+    }
+    let _unmount = Unmount(dir.clone());
+    let data = dir.join("data");
+    let s = Server::start_in(&data);
+    assert_eq!(s.post_json("buckets", json!({"name": "full"})).0, 201);
+    // Fill the disk with 4 MB files until an upload fails.
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let (st, f) = s.post_form("files/prepare", &[("name", &format!("fill{i}.bin")), ("sizeBytes", "4194304")]);
+        assert_eq!(st, 201, "{f}");
+        let params = &f["absUploadParams"];
+        let (endpoint, sas) = common::parse_connection_string(params["absCredentials"]["SASConnectionString"].as_str().unwrap());
+        let url = format!("{endpoint}/{}/{}?{sas}", params["container"].as_str().unwrap(), params["blobName"].as_str().unwrap());
+        let resp = s.client.put(url).header("x-ms-blob-type", "BlockBlob").body(vec![7u8; 4 << 20]).send().unwrap();
+        if !resp.status().is_success() {
+            break;
+        }
+        ids.push(f["id"].as_i64().unwrap());
+    }
+    assert!(ids.len() < 40, "the disk filled up");
+    // A job started now reaches a final state (whatever it is), and the server still answers.
+    let file = ids[0];
+    let (st, job) = s.post_json("buckets/in.c-full/tables-async", json!({"name": "t", "dataFileId": file}));
+    if st == 202 {
+        let done = s.wait_job(&job);
+        assert!(done["status"] == "success" || done["status"] == "error", "{done}");
+    }
+    assert_eq!(s.get("tokens/verify").0, 200);
+    // Deleting files frees the space: each answers 204, and a new upload then works.
+    for id in &ids[..ids.len().min(4)] {
+        let (st, b) = s.delete(&format!("files/{id}"));
+        assert_eq!(st, 204, "{b}");
+    }
+    let again = s.upload("after.csv", b"id\n1\n".to_vec());
+    assert_eq!(s.download(again), b"id\n1\n");
 }

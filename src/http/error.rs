@@ -194,12 +194,17 @@ pub fn public_message(message: &str) -> String {
     } else {
         message.to_string()
     };
+    redact_paths(&mut out);
+    out
+}
+
+/// The server's own paths in a text shown to clients (an error, a job's log line) blanked out.
+pub fn redact_paths(text: &mut String) {
     for path in PRIVATE_PATHS.get().map(Vec::as_slice).unwrap_or_default() {
-        if out.contains(path.as_str()) {
-            out = out.replace(path.as_str(), "[kbstack data]");
+        if text.contains(path.as_str()) {
+            *text = text.replace(path.as_str(), "[kbstack data]");
         }
     }
-    out
 }
 
 pub fn new_exception_id() -> String {

@@ -61,6 +61,7 @@ impl Logger {
             }
             message.truncate(cut);
         }
+        crate::http::error::redact_paths(&mut message);
         let res = events::record(&self.state, &self.auth, events::NewEvent {
             event: format!("ext.{}.", self.component),
             component: self.component.clone(),
