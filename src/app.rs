@@ -24,6 +24,8 @@ pub struct Inner {
     pub blobs: BlobStore,
     /// Seals what must be kept secret in the metadata store (`<data-dir>/keys/secrets.key`).
     pub secrets: crate::secrets::Sealer,
+    /// The Developer Portal's definitions and the registered process components.
+    pub components: crate::runner::registry::ComponentRegistry,
     pub jobs: storage::jobs::JobRunner,
     /// The Queue service's in-process side (worker pool, kill signals).
     pub queue: crate::queue::Queue,
@@ -63,7 +65,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
 
-    storage::components::set_public_url(&public_url);
     let meta = MetaStore::open(&config.data_dir.join("metadata.sqlite"))?;
     let tables: Arc<dyn TableBackend> = Arc::new(DuckDbBackend::open(&config.data_dir.join("tables.duckdb"))?);
     let blobs = BlobStore::open(&config.data_dir)?;
@@ -75,6 +76,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tables,
         blobs,
         secrets: crate::secrets::Sealer::open_dir(&config.data_dir, "secrets.key")?,
+        components: crate::runner::registry::ComponentRegistry::new(&public_url, &config.data_dir),
         jobs: storage::jobs::JobRunner::default(),
         queue: crate::queue::Queue::new(config.queue_workers),
     }));

@@ -1,6 +1,7 @@
 //! The metadata store: projects, branches, tokens, buckets, tables, files, jobs, events,
 //! metadata, configurations, triggers. SQLite on the embedded default.
 mod schema;
+pub mod tokens;
 
 use std::path::Path;
 
@@ -15,7 +16,15 @@ pub struct MetaStore {
 
 impl MetaStore {
     pub fn open(path: &Path) -> anyhow::Result<MetaStore> {
-        let mut conn = Connection::open(path)?;
+        MetaStore::from_connection(Connection::open(path)?)
+    }
+
+    /// A private in-memory store (conformance suites, tests).
+    pub fn open_in_memory() -> anyhow::Result<MetaStore> {
+        MetaStore::from_connection(Connection::open_in_memory()?)
+    }
+
+    fn from_connection(mut conn: Connection) -> anyhow::Result<MetaStore> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;

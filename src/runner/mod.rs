@@ -23,7 +23,8 @@ use crate::app::AppState;
 use crate::queue::configs::{self, StoredConfig, truthy};
 use crate::queue::store::{self, Job};
 use crate::queue::worker::Outcome;
-use crate::storage::auth::{Auth, TOKEN_COLUMNS, TokenRecord};
+use crate::meta::tokens::TokenStore;
+use crate::storage::auth::Auth;
 use crate::storage::events;
 use registry::{Component, Kind};
 use process::Exit;
@@ -82,8 +83,10 @@ impl Logger {
 fn job_auth(state: &AppState, job: &Job) -> Result<Auth, String> {
     let token = state
         .meta
-        .with(|c| c.query_row(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1 AND disabled = 0"), [job.token_id], TokenRecord::from_row))
-        .map_err(|_| format!("The token \"{}\" that created the job no longer exists.", job.token_id))?;
+        .token(job.token_id)
+        .ok()
+        .flatten()
+        .ok_or_else(|| format!("The token \"{}\" that created the job no longer exists.", job.token_id))?;
     let default_branch_id: i64 = state
         .meta
         .with(|c| c.query_row("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [job.project_id], |r| r.get(0)))

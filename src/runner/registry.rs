@@ -217,10 +217,52 @@ pub fn parse_process(path: &Path, text: &str) -> anyhow::Result<Component> {
     Ok(Component { id: id.to_string(), kind: Kind::Process(ProcessSpec { command, working_dir, env }), definition })
 }
 
+/// The components this stack knows, kept in the state: the Developer Portal's definitions (built
+/// once, with the public URL) and the registered process components, read again only when
+/// `<data-dir>/components` changes (a registration adds or renames a file there).
+pub struct ComponentRegistry {
+    portal: Vec<Value>,
+    dir: PathBuf,
+    process: parking_lot::Mutex<(Option<std::time::SystemTime>, std::sync::Arc<Vec<Component>>)>,
+}
+
+impl ComponentRegistry {
+    pub fn new(public_url: &str, data_dir: &Path) -> ComponentRegistry {
+        ComponentRegistry {
+            portal: components::build(public_url),
+            dir: components_dir(data_dir),
+            process: parking_lot::Mutex::new((None, Default::default())),
+        }
+    }
+
+    /// The Developer Portal's definitions in full shape.
+    pub fn portal(&self) -> &[Value] {
+        &self.portal
+    }
+
+    /// The registered process components, as of the folder's last change.
+    pub fn process(&self) -> std::sync::Arc<Vec<Component>> {
+        let Some(stamp) = std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok() else { return Default::default() };
+        // A folder changed in the last second may change again within the same timestamp tick
+        // (file times are coarse): it is read again until its time is safely past (git's "racy"
+        // rule).
+        let racy = std::time::SystemTime::now().duration_since(stamp).map_or(true, |age| age < std::time::Duration::from_secs(1));
+        let mut cache = self.process.lock();
+        if cache.0 != Some(stamp) || racy {
+            *cache = (Some(stamp), std::sync::Arc::new(read_process_components(&self.dir)));
+        }
+        cache.1.clone()
+    }
+}
+
 /// Every process component registered in `<data-dir>/components/*.json` (invalid files are
 /// skipped with a warning).
 pub fn process_component_list(data_dir: &Path) -> Vec<Component> {
-    let Ok(entries) = std::fs::read_dir(components_dir(data_dir)) else { return Vec::new() };
+    read_process_components(&components_dir(data_dir))
+}
+
+fn read_process_components(dir: &Path) -> Vec<Component> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
     paths.sort();
     let mut out: Vec<Component> = Vec::new();
@@ -245,19 +287,19 @@ pub fn find(state: &AppState, id: &str) -> Option<Component> {
     builtins()
         .into_iter()
         .find(|c| c.id == id)
-        .or_else(|| process_component_list(&state.config.data_dir).into_iter().find(|c| c.id == id))
+        .or_else(|| state.components.process().iter().find(|c| c.id == id).cloned())
 }
 
 /// A component the stack knows: runnable, an orchestrator, or listed in the Storage registry.
 pub fn is_known(state: &AppState, id: &str) -> bool {
-    is_orchestrator(id) || find(state, id).is_some() || crate::storage::components::registry().iter().any(|c| c["id"] == id)
+    is_orchestrator(id) || find(state, id).is_some() || state.components.portal().iter().any(|c| c["id"] == id)
 }
 
 /// Definitions of every known component (runnable ones first), for filters by component type.
 pub fn all_definitions(state: &AppState) -> Vec<Value> {
     let mut out: Vec<Value> = builtins().into_iter().map(|c| c.definition).collect();
-    out.extend(process_components(&state.config.data_dir));
-    for c in crate::storage::components::registry() {
+    out.extend(state.components.process().iter().map(|c| c.definition.clone()));
+    for c in state.components.portal() {
         if !out.iter().any(|o| o["id"] == c["id"]) {
             out.push(c.clone());
         }
@@ -283,6 +325,10 @@ pub fn register(data_dir: &Path, file: &Path) -> anyhow::Result<String> {
     let dir = components_dir(data_dir);
     std::fs::create_dir_all(&dir)?;
     let target = dir.join(format!("{}.json", c.id));
-    std::fs::write(&target, serde_json::to_string_pretty(&v)?)?;
+    // Written beside and renamed: the folder changes even when an id is registered again, which
+    // is how a running server notices.
+    let tmp = dir.join(format!(".{}.json.tmp", c.id));
+    std::fs::write(&tmp, serde_json::to_string_pretty(&v)?)?;
+    std::fs::rename(&tmp, &target)?;
     Ok(format!("registered process component \"{}\" in {}", c.id, target.display()))
 }

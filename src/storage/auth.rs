@@ -5,74 +5,13 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use rusqlite::OptionalExtension;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, BranchPrefix, Code};
+use crate::meta::tokens::TokenStore;
 
-#[derive(Debug, Clone)]
-pub struct TokenRecord {
-    pub id: i64,
-    pub project_id: i64,
-    pub description: String,
-    pub is_master: bool,
-    pub can_manage_buckets: bool,
-    pub can_manage_tokens: bool,
-    pub can_read_all_file_uploads: bool,
-    pub can_purge_trash: bool,
-    pub can_create_jobs: bool,
-    pub can_manage_protected_default_branch: bool,
-    pub bucket_permissions: serde_json::Map<String, Value>,
-    pub component_access: Option<Vec<String>>,
-    pub expires: Option<i64>,
-    pub created: String,
-    pub refreshed: String,
-    pub creator_token_id: Option<i64>,
-    pub creator_description: Option<String>,
-}
-
-pub const TOKEN_COLUMNS: &str = "id, project_id, description, is_master, can_manage_buckets, can_manage_tokens, \
-    can_read_all_file_uploads, can_purge_trash, can_create_jobs, can_manage_protected_default_branch, \
-    bucket_permissions, component_access, expires, created, refreshed, creator_token_id, creator_description";
-
-impl TokenRecord {
-    pub fn from_row(r: &rusqlite::Row) -> rusqlite::Result<TokenRecord> {
-        let perms: String = r.get(10)?;
-        let access: Option<String> = r.get(11)?;
-        Ok(TokenRecord {
-            id: r.get(0)?,
-            project_id: r.get(1)?,
-            description: r.get(2)?,
-            is_master: r.get(3)?,
-            can_manage_buckets: r.get(4)?,
-            can_manage_tokens: r.get(5)?,
-            can_read_all_file_uploads: r.get(6)?,
-            can_purge_trash: r.get(7)?,
-            can_create_jobs: r.get(8)?,
-            can_manage_protected_default_branch: r.get(9)?,
-            bucket_permissions: serde_json::from_str(&perms).unwrap_or_default(),
-            component_access: access.and_then(|a| serde_json::from_str(&a).ok()),
-            expires: r.get(12)?,
-            created: r.get(13)?,
-            refreshed: r.get(14)?,
-            creator_token_id: r.get(15)?,
-            creator_description: r.get(16)?,
-        })
-    }
-
-    pub fn is_expired(&self) -> bool {
-        self.expires.is_some_and(|e| e <= chrono::Utc::now().timestamp())
-    }
-
-    pub fn creator_json(&self) -> Value {
-        json!({"id": self.id, "description": self.description})
-    }
-}
-
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
+pub use crate::meta::tokens::{TokenRecord, hash_token};
 
 /// A new secret in Keboola's shape: `<project>-<tokenId>-<40 random characters>`.
 pub fn new_token_secret(project_id: i64, token_id: i64) -> String {
@@ -201,15 +140,7 @@ impl FromRequestParts<AppState> for Auth {
                 _ => return Err(ApiError::new(Code::TokenMissing, "Access token must be set")),
             },
         };
-        let hash = hash_token(&secret);
-        let token = state.meta.with(|c| {
-            c.query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1 AND disabled = 0"),
-                [&hash],
-                TokenRecord::from_row,
-            )
-            .optional()
-        })?;
+        let token = state.meta.token_by_hash(&hash_token(&secret))?;
         let Some(token) = token else {
             return Err(ApiError::new(Code::TokenInvalid, "Invalid access token"));
         };

@@ -3,8 +3,6 @@
 //!
 //! `components_registry.json` lists each component compactly; `expand` fills in the fields every
 //! definition carries so that clients decoding the full shape (Go `Component`) find them all.
-use std::sync::{LazyLock, OnceLock};
-
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -18,24 +16,10 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v2/storage/components/{id}", get(detail))
 }
 
-/// Base URL the definitions' `uri` points at. The registry is static while the URL is known only at
-/// runtime, so handlers that have the state record it before reading the registry.
-static PUBLIC_URL: OnceLock<String> = OnceLock::new();
-static WITH_URL: OnceLock<Vec<Value>> = OnceLock::new();
-static WITHOUT_URL: LazyLock<Vec<Value>> = LazyLock::new(|| build(""));
-
-pub fn set_public_url(url: &str) {
-    let _ = PUBLIC_URL.set(url.trim_end_matches('/').to_string());
-}
-
-pub fn registry() -> &'static [Value] {
-    match PUBLIC_URL.get() {
-        Some(url) => WITH_URL.get_or_init(|| build(url)),
-        None => &WITHOUT_URL,
-    }
-}
-
-fn build(base: &str) -> Vec<Value> {
+/// The Developer Portal's definitions this stack lists, in full shape, their `uri`s under `base`
+/// (the stack's public URL). Built once at start and kept in the state.
+pub fn build(base: &str) -> Vec<Value> {
+    let base = base.trim_end_matches('/');
     let compact: Vec<Value> =
         serde_json::from_str(include_str!("components_registry.json")).expect("components_registry.json is valid JSON");
     compact.into_iter().map(|c| expand(c, base)).collect()
@@ -147,9 +131,8 @@ pub fn summary(c: &Value) -> Value {
 /// Every component of this stack: the built-in registry, then the process components registered
 /// in the data dir (`kbstack component register`).
 pub fn all(state: &AppState) -> Vec<Value> {
-    set_public_url(&state.public_url);
-    let mut out = registry().to_vec();
-    for c in crate::runner::registry::process_components(&state.config.data_dir) {
+    let mut out = state.components.portal().to_vec();
+    for c in state.components.process().iter().map(|c| c.definition.clone()) {
         if !out.iter().any(|b| b["id"] == c["id"]) {
             out.push(c);
         }

@@ -3,13 +3,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rusqlite::OptionalExtension;
 use serde_json::{Map, Value, json};
 
-use super::auth::{Auth, Need, TOKEN_COLUMNS, TokenRecord, hash_token, new_token_secret};
+use super::auth::{Auth, Need, TokenRecord, hash_token, new_token_secret};
 use super::buckets;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, iso, now_iso};
+use crate::meta::tokens::{ProjectStore, TokenStore};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -78,10 +78,7 @@ pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> Va
 }
 
 fn owner_json(state: &AppState, project_id: i64) -> Value {
-    let (name, created) = state
-        .meta
-        .with(|c| c.query_row("SELECT name, created FROM projects WHERE id = ?1", [project_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))))
-        .unwrap_or_else(|_| ("kbstack".into(), now_iso()));
+    let (name, created) = state.meta.project(project_id).ok().flatten().unwrap_or_else(|| ("kbstack".into(), now_iso()));
     let (rows, bytes) = state.tables.project_stats(project_id).unwrap_or((0, 0));
     json!({
         "id": project_id,
@@ -122,25 +119,12 @@ pub fn load_token(state: &AppState, project_id: i64, id: &str) -> ApiResult<Toke
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::validation(format!("Argument \"id\" is expected to be type \"int\", value \"{id}\" given.")))?;
-    state
-        .meta
-        .with(|c| {
-            c.query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1 AND project_id = ?2 AND disabled = 0"),
-                [id, project_id],
-                TokenRecord::from_row,
-            )
-            .optional()
-        })?
-        .ok_or_else(not_found)
+    state.meta.token(id)?.filter(|t| t.project_id == project_id).ok_or_else(not_found)
 }
 
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
     auth.require_manage_tokens()?;
-    let tokens = state.meta.with(|c| {
-        let mut st = c.prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE project_id = ?1 AND disabled = 0 ORDER BY id"))?;
-        st.query_map([auth.project_id], TokenRecord::from_row)?.collect::<Result<Vec<_>, _>>()
-    })?;
+    let tokens = state.meta.project_tokens(auth.project_id)?;
     Ok(Json(Value::Array(tokens.iter().map(|t| token_json(&state, t, None)).collect())))
 }
 
@@ -248,43 +232,30 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
         p.flag("canCreateJobs")?,
         p.flag("canManageTokens")?,
     ];
-    let mut wanted = auth.token.clone();
-    wanted.is_master = false;
-    [
-        wanted.can_manage_buckets,
-        wanted.can_read_all_file_uploads,
-        wanted.can_purge_trash,
-        wanted.can_manage_protected_default_branch,
-        wanted.can_create_jobs,
-        wanted.can_manage_tokens,
-    ] = flags;
-    wanted.bucket_permissions = perms.clone();
-    wanted.component_access = component_access.clone();
-    ensure_within(&auth, &wanted)?;
     let now = now_iso();
-    let (id, secret) = state.meta.tx(|tx| {
-        tx.execute(
-            "INSERT INTO tokens (project_id, hash, description, can_manage_buckets, can_read_all_file_uploads, can_purge_trash, \
-             can_manage_protected_default_branch, can_create_jobs, can_manage_tokens, bucket_permissions, component_access, expires, \
-             created, refreshed, creator_token_id, creator_description) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15)",
-            rusqlite::params![
-                auth.project_id,
-                format!("pending-{}", uuid::Uuid::new_v4()),
-                description,
-                flags[0], flags[1], flags[2], flags[3], flags[4], flags[5],
-                Value::Object(perms.clone()).to_string(),
-                component_access.as_ref().map(|a| json!(a).to_string()),
-                expires,
-                now,
-                auth.token.id,
-                auth.token.description,
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        let secret = new_token_secret(auth.project_id, id);
-        tx.execute("UPDATE tokens SET hash = ?1 WHERE id = ?2", rusqlite::params![hash_token(&secret), id])?;
-        Ok((id, secret))
-    })?;
+    let [can_manage_buckets, can_read_all_file_uploads, can_purge_trash, can_manage_protected_default_branch, can_create_jobs, can_manage_tokens] =
+        flags;
+    let wanted = TokenRecord {
+        id: 0,
+        project_id: auth.project_id,
+        description,
+        is_master: false,
+        can_manage_buckets,
+        can_manage_tokens,
+        can_read_all_file_uploads,
+        can_purge_trash,
+        can_create_jobs,
+        can_manage_protected_default_branch,
+        bucket_permissions: perms,
+        component_access,
+        expires,
+        created: now.clone(),
+        refreshed: now,
+        creator_token_id: Some(auth.token.id),
+        creator_description: Some(auth.token.description.clone()),
+    };
+    ensure_within(&auth, &wanted)?;
+    let (id, secret) = state.meta.insert_token(&wanted, &|id| new_token_secret(auth.project_id, id))?;
     let token = load_token(&state, auth.project_id, &id.to_string())?;
     Ok((StatusCode::CREATED, Json(token_json(&state, &token, Some(&secret)))))
 }
@@ -297,8 +268,11 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         return Err(ApiError::denied("The master token can be changed only by itself or by the project's administrators."));
     }
     let mut wanted = token.clone();
-    if let Some(perms) = &perms {
-        wanted.bucket_permissions = perms.clone();
+    if let Some(d) = p.str("description") {
+        wanted.description = d;
+    }
+    if let Some(perms) = perms {
+        wanted.bucket_permissions = perms;
     }
     if p.has("componentAccess") {
         wanted.component_access = Some(p.list("componentAccess"));
@@ -316,28 +290,7 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     // Both what the token has and what it would have must be within the caller's rights.
     ensure_within(&auth, &token)?;
     ensure_within(&auth, &wanted)?;
-    state.meta.tx(|tx| {
-        if let Some(d) = p.str("description") {
-            tx.execute("UPDATE tokens SET description = ?1 WHERE id = ?2", rusqlite::params![d, token.id])?;
-        }
-        if let Some(perms) = &perms {
-            tx.execute("UPDATE tokens SET bucket_permissions = ?1 WHERE id = ?2", rusqlite::params![Value::Object(perms.clone()).to_string(), token.id])?;
-        }
-        if p.has("componentAccess") {
-            tx.execute("UPDATE tokens SET component_access = ?1 WHERE id = ?2", rusqlite::params![json!(p.list("componentAccess")).to_string(), token.id])?;
-        }
-        for (key, column) in [
-            ("canReadAllFileUploads", "can_read_all_file_uploads"),
-            ("canPurgeTrash", "can_purge_trash"),
-            ("canManageProtectedDefaultBranch", "can_manage_protected_default_branch"),
-            ("canCreateJobs", "can_create_jobs"),
-        ] {
-            if let Some(v) = p.bool(key)? {
-                tx.execute(&format!("UPDATE tokens SET {column} = ?1 WHERE id = ?2"), rusqlite::params![v, token.id])?;
-            }
-        }
-        Ok(())
-    })?;
+    state.meta.update_token(&wanted)?;
     Ok(Json(token_json(&state, &load_token(&state, auth.project_id, &id)?, None)))
 }
 
@@ -347,7 +300,7 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         return Err(ApiError::validation("Master token cannot be deleted."));
     }
     ensure_may_change(&auth, &token)?;
-    state.meta.with(|c| c.execute("DELETE FROM tokens WHERE id = ?1", [token.id]))?;
+    state.meta.delete_token(token.id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -355,8 +308,6 @@ async fn refresh(State(state): State<AppState>, auth: Auth, Path(id): Path<Strin
     let token = load_token(&state, auth.project_id, &id)?;
     ensure_may_change(&auth, &token)?;
     let secret = new_token_secret(auth.project_id, token.id);
-    state.meta.with(|c| {
-        c.execute("UPDATE tokens SET hash = ?1, refreshed = ?2 WHERE id = ?3", rusqlite::params![hash_token(&secret), now_iso(), token.id])
-    })?;
+    state.meta.set_token_hash(token.id, &hash_token(&secret), &now_iso())?;
     Ok(Json(token_json(&state, &load_token(&state, auth.project_id, &id)?, Some(&secret))))
 }

@@ -1,0 +1,9 @@
+//! The metadata store's conformance suites, instantiated for every implementation (the embedded
+//! SQLite store now; PostgreSQL adds one line per suite).
+use kbstack::meta::MetaStore;
+
+fn sqlite() -> MetaStore {
+    MetaStore::open_in_memory().expect("in-memory SQLite store")
+}
+
+kbstack::token_store_suite!(sqlite);
