@@ -7,7 +7,6 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::Logger;
-use super::output::storage_call;
 use crate::app::AppState;
 use crate::http::params::scalar_to_string;
 use crate::queue::configs::truthy;
@@ -37,29 +36,16 @@ pub fn input(state: &AppState, auth: &Auth, cfg: &Value, data_dir: &Path, logger
         if tags.is_empty() && query.is_none() {
             return Err(user("Input mapping of files: each item needs \"tags\" or \"query\".".into()));
         }
-        let limit = m["limit"].as_u64().unwrap_or(100).to_string();
-        let mut params: Vec<(String, String)> = tags.iter().map(|t| ("tags[]".to_string(), t.clone())).collect();
-        if let Some(q) = query {
-            params.push(("q".into(), q.to_string()));
-        }
-        params.push(("limit".into(), "1000".into()));
-        let form: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let (status, list) = storage_call(state, auth, "GET", "files", &form).map_err(|e| Outcome::app_error(e, json!({})))?;
-        if status != 200 {
-            return Err(user(format!("Input mapping of files: listing files failed ({status}): {}", list["error"].as_str().unwrap_or(""))));
-        }
-        let limit: usize = limit.parse().unwrap_or(100);
-        let matching: Vec<&Value> = list
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter(|f| tags.iter().all(|t| f["tags"].as_array().is_some_and(|ft| ft.iter().any(|x| x == t))))
-                    .take(limit)
-                    .collect()
-            })
-            .unwrap_or_default();
-        for f in matching {
-            let id = f["id"].as_i64().unwrap_or_default();
+        let limit = m["limit"].as_u64().unwrap_or(100) as usize;
+        // As `GET files` would answer (any of the tags, the query, 1,000 newest), then only the
+        // files having every tag.
+        let filter = files::search::Filter::new(tags.clone(), query).map_err(|e| user(format!("Input mapping of files: {}", e.message)))?;
+        let found = files::search(state, auth, &filter, (None, None), 0, 1000).map_err(|e| Outcome::app_error(e.message, json!({})))?;
+        let matching: Vec<&files::FileRow> = found.iter().filter(|f| tags.iter().all(|t| f.tags.contains(t))).take(limit).collect();
+        for found in matching {
+            let id = found.id;
+            // The manifest describes the file as the Files API shows it.
+            let f = &files::file_json(state, found);
             let row = files::load_file(state, auth, id).map_err(|e| user(format!("Input mapping of file {id}: {}", e.message)))?;
             let paths = files::content_paths(state, &row).map_err(|e| user(format!("Input mapping of file {id}: {}", e.message)))?;
             let name = format!("{id}_{}", row.name);

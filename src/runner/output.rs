@@ -39,48 +39,6 @@ pub fn default_bucket(component: &Component, config_id: &str) -> String {
     format!("{}.c-{}-{}", component.default_bucket_stage(), sanitized, config_id)
 }
 
-/// Call the Storage API of this node in-process with the job's token.
-pub fn storage_call(state: &AppState, auth: &Auth, method: &str, path: &str, form: &[(&str, &str)]) -> Result<(u16, Value), String> {
-    use tower::ServiceExt;
-    let body: String = form
-        .iter()
-        .map(|(k, v)| {
-            let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
-            format!("{}={}", enc(k), enc(v))
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    let prefix = if auth.branch_id == auth.default_branch_id { String::new() } else { format!("/branch/{}", auth.branch_id) };
-    let mut uri = format!("/v2/storage{prefix}/{}", path.trim_start_matches('/'));
-    let body = if method == "GET" {
-        if !body.is_empty() {
-            uri = format!("{uri}?{body}");
-        }
-        String::new()
-    } else {
-        body
-    };
-    let req = axum::http::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("X-StorageApi-Token", &auth.secret)
-        .header("Content-Type", "application/x-www-form-urlencoded");
-    let req = match &auth.run_id {
-        Some(r) => req.header("X-KBC-RunId", r),
-        None => req,
-    };
-    let req = req.body(axum::body::Body::from(body)).map_err(|e| e.to_string())?;
-    let req = crate::http::normalize_request(req);
-    let router = crate::app::router(state.clone());
-    let handle = tokio::runtime::Handle::current();
-    handle.block_on(async move {
-        let resp = router.oneshot(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024 * 1024).await.map_err(|e| e.to_string())?;
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
-    })
-}
-
 struct Item {
     name: String,
     path: PathBuf,
@@ -249,24 +207,21 @@ fn ensure_table(state: &AppState, auth: &Auth, id: &str, columns: &[String], pri
         let Some(short) = bucket_name.strip_prefix("c-").filter(|_| stage == "in" || stage == "out") else {
             return Err(user(format!("Output mapping: bucket \"{bucket}\" does not exist and cannot be created (use in.c-<name> or out.c-<name>).")));
         };
-        let (status, body) = storage_call(state, auth, "POST", "buckets", &[("name", short), ("stage", stage)]).map_err(app)?;
-        if status >= 300 && crate::storage::buckets::load_bucket(state, auth.project_id, auth.branch_id, &bucket).is_err() {
-            return Err(user(format!("Output mapping: cannot create bucket \"{bucket}\": {}", body["error"].as_str().unwrap_or(&body.to_string()))));
+        let created = crate::storage::buckets::create_bucket(state, auth, crate::storage::buckets::NewBucket::named(short, stage));
+        // A concurrent job may have created it meanwhile: only a bucket that still does not exist is an error.
+        if let Err(e) = created {
+            if crate::storage::buckets::load_bucket(state, auth.project_id, auth.branch_id, &bucket).is_err() {
+                return Err(user(format!("Output mapping: cannot create bucket \"{bucket}\": {}", e.message)));
+            }
         }
     }
-    let header: String = columns.iter().map(|c| super::input::quote(c)).collect::<Vec<_>>().join(",");
-    let pk = primary_key.join(",");
-    let (status, body) = storage_call(
-        state,
-        auth,
-        "POST",
-        &format!("buckets/{bucket}/tables"),
-        &[("name", &name), ("dataString", &format!("{header}\n")), ("primaryKey", &pk)],
-    )
-    .map_err(app)?;
+    let created = tables::create::create_empty(state, auth, &bucket, &name, columns, primary_key.to_vec());
     match tables::find_table(state, auth.project_id, auth.branch_id, id).map_err(|e| app(e.message))? {
         Some(t) => Ok(t),
-        None => Err(user(format!("Output mapping: cannot create table \"{id}\" ({status}): {}", body["error"].as_str().unwrap_or(&body.to_string())))),
+        None => Err(user(format!(
+            "Output mapping: cannot create table \"{id}\": {}",
+            created.err().map(|e| e.message).unwrap_or_else(|| "the table vanished".into())
+        ))),
     }
 }
 

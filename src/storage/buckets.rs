@@ -163,21 +163,59 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 96 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// What a new bucket is made of (the API's `POST buckets` parameters).
+pub struct NewBucket {
+    /// The name without the `c-` prefix.
+    pub name: String,
+    pub stage: String,
+    pub display_name: Option<String>,
+    pub description: String,
+    pub backend: String,
+    pub color: Option<String>,
+}
+
+impl NewBucket {
+    pub fn named(name: &str, stage: &str) -> NewBucket {
+        NewBucket {
+            name: name.into(),
+            stage: stage.into(),
+            display_name: None,
+            description: String::new(),
+            backend: "snowflake".into(),
+            color: None,
+        }
+    }
+}
+
 async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+    let nb = NewBucket {
+        name: p.required_str("name")?,
+        stage: p.str_or("stage", "in"),
+        display_name: p.str("displayName"),
+        description: p.str_or("description", ""),
+        backend: p.str_or("backend", "snowflake"),
+        color: p.str("color"),
+    };
+    let b = create_bucket(&state, &auth, nb)?;
+    Ok((StatusCode::CREATED, Json(bucket_json(&state, &b, &["metadata".into()])?)))
+}
+
+/// Create a bucket (the domain side of `POST buckets`, also used by the runner's output mapping).
+pub fn create_bucket(state: &AppState, auth: &Auth, nb: NewBucket) -> ApiResult<Bucket> {
     auth.require_manage_buckets()?;
-    let requested = p.required_str("name")?;
+    let requested = nb.name;
     if !valid_name(&requested) {
         return Err(ApiError::validation(format!(
             "Invalid request:\n - name: \"{requested}\" contains not allowed characters. Only alphanumeric characters, dash and underscores are allowed."
         )));
     }
-    let stage = p.str_or("stage", "in");
+    let stage = nb.stage;
     if stage != "in" && stage != "out" {
         return Err(ApiError::validation(format!("Invalid request:\n - stage: \"{stage}\" is not valid; allowed are in, out.")));
     }
     let name = format!("c-{requested}");
     let id = format!("{stage}.{name}");
-    let display_name = p.str("displayName").unwrap_or_else(|| requested.clone());
+    let display_name = nb.display_name.unwrap_or_else(|| requested.clone());
     if !valid_name(&display_name) {
         return Err(ApiError::validation(
             "Invalid data - displayName: Only alphanumeric characters dash and underscores are allowed.",
@@ -213,13 +251,13 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
             rusqlite::params![
                 auth.project_id, auth.branch_id, id, name, display_name, stage,
-                p.str_or("description", ""), p.str_or("backend", "snowflake"), p.str("color"), now
+                nb.description, nb.backend, nb.color, now
             ],
         )?;
         Ok(())
     })?;
-    let b = load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
-    events::record(&state, &auth, events::NewEvent {
+    let b = load_bucket(state, auth.project_id, auth.branch_id, &id)?;
+    events::record(state, auth, events::NewEvent {
         event: "storage.bucketCreated".into(),
         component: "storage".into(),
         message: format!("Bucket {id} created"),
@@ -229,7 +267,7 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
         params: json!({}),
         results: json!({}),
     })?;
-    Ok((StatusCode::CREATED, Json(bucket_json(&state, &b, &["metadata".into()])?)))
+    Ok(b)
 }
 
 async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {

@@ -6,7 +6,7 @@
 //! is the blob `p{project}/f{id}/{name}`; a sliced file uses that same string as a prefix: slices are
 //! `<prefix><sliceName>` and the manifest is `<prefix>manifest`.
 mod api;
-mod search;
+pub mod search;
 
 use std::path::PathBuf;
 
@@ -19,7 +19,7 @@ use crate::blob::{BlobStore, valid_blob_name};
 use crate::http::{ApiError, ApiResult, Code, iso};
 use crate::meta::json_col;
 
-pub use api::routes;
+pub use api::{file_json, routes};
 
 /// Files that are not permanent are hidden (and their blobs may go) after this many days.
 pub const MAX_AGE_DAYS: i64 = 15;
@@ -376,6 +376,20 @@ fn delete_file(state: &AppState, file: &FileRow) -> ApiResult<()> {
 fn set_tags(state: &AppState, file_id: i64, tags: &[String]) -> ApiResult<()> {
     state.meta.with(|c| c.execute("UPDATE files SET tags = ?1 WHERE id = ?2", rusqlite::params![json!(tags).to_string(), file_id]))?;
     Ok(())
+}
+
+/// The files the token may see that match `filter`, newest first, a page of them (`GET files`,
+/// and the runner's input mapping).
+pub fn search(
+    state: &AppState,
+    auth: &Auth,
+    filter: &search::Filter,
+    ids: (Option<i64>, Option<i64>),
+    offset: usize,
+    limit: usize,
+) -> ApiResult<Vec<FileRow>> {
+    let files = visible_files(state, auth, ids.0, ids.1)?;
+    Ok(files.into_iter().filter(|f| filter.matches(f)).skip(offset).take(limit).collect())
 }
 
 /// The project's files the token may see, newest first (filters beyond visibility are the caller's).

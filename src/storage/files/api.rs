@@ -31,7 +31,7 @@ const URL_HOURS: i64 = 1;
 /// APIB's federation credentials are "valid for 12 hours".
 const CREDENTIALS_HOURS: i64 = 12;
 
-fn file_json(state: &AppState, f: &FileRow) -> Value {
+pub fn file_json(state: &AppState, f: &FileRow) -> Value {
     let url_sas = sas::sign(&state.blobs.sas_key, &f.dir(), "r", Utc::now() + Duration::hours(URL_HOURS));
     json!({
         "id": f.id,
@@ -115,9 +115,8 @@ async fn list(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult
     let filter = Filter::from_params(&p)?;
     let limit = p.int("limit")?.unwrap_or(100).max(0) as usize;
     let offset = p.int("offset")?.unwrap_or(0).max(0) as usize;
-    let files = super::visible_files(&state, &auth, p.int("sinceId")?, p.int("maxId")?)?;
-    let page = files.iter().filter(|f| filter.matches(f)).skip(offset).take(limit).map(|f| file_json(&state, f)).collect();
-    Ok(Json(page))
+    let files = super::search(&state, &auth, &filter, (p.int("sinceId")?, p.int("maxId")?), offset, limit)?;
+    Ok(Json(files.iter().map(|f| file_json(&state, f)).collect()))
 }
 
 async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {

@@ -26,13 +26,19 @@ impl Filter {
                 ));
             }
         };
-        let query = match p.str("q").filter(|q| !q.trim().is_empty()) {
-            Some(q) => Some(parse(&q).map_err(|why| {
-                ApiError::new(Code::QuerySyntax, format!("Failed to parse query \"{q}\": {why}"))
-            })?),
+        let mut filter = Filter::new(tags, p.str("q").as_deref())?;
+        filter.run_id = p.str("runId").filter(|r| !r.is_empty());
+        filter.show_expired = p.flag("showExpired")?;
+        Ok(filter)
+    }
+
+    /// Unexpired files having one or more of `tags` (none: any) and matching the query `q`.
+    pub fn new(tags: Vec<String>, q: Option<&str>) -> ApiResult<Filter> {
+        let query = match q.filter(|q| !q.trim().is_empty()) {
+            Some(q) => Some(parse(q).map_err(|why| ApiError::new(Code::QuerySyntax, format!("Failed to parse query \"{q}\": {why}")))?),
             None => None,
         };
-        Ok(Filter { tags, run_id: p.str("runId").filter(|r| !r.is_empty()), query, show_expired: p.flag("showExpired")? })
+        Ok(Filter { tags, run_id: None, query, show_expired: false })
     }
 
     pub fn matches(&self, f: &FileRow) -> bool {

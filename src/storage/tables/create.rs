@@ -24,9 +24,17 @@ struct NewTable {
 }
 
 fn new_table(state: &AppState, auth: &Auth, bucket_id: &str, p: &Params) -> ApiResult<NewTable> {
+    let name = p.required_str("name")?;
+    let primary_key = match p.get("primaryKey") {
+        Some(_) => p.csv_list("primaryKey"),
+        None => p.csv_list("primaryKeysNames"),
+    };
+    validated(state, auth, bucket_id, name, primary_key)
+}
+
+fn validated(state: &AppState, auth: &Auth, bucket_id: &str, name: String, primary_key: Vec<String>) -> ApiResult<NewTable> {
     auth.bucket(bucket_id, Need::Write)?;
     let bucket = buckets::load_bucket(state, auth.project_id, auth.branch_id, bucket_id)?;
-    let name = p.required_str("name")?;
     if !valid_table_name(&name) {
         return Err(ApiError::validation(format!(
             "Invalid request:\n - name: \"{name}\" contains not allowed characters. Only alphanumeric characters, dash and underscores are allowed."
@@ -36,11 +44,22 @@ fn new_table(state: &AppState, auth: &Auth, bucket_id: &str, p: &Params) -> ApiR
     if find_table(state, auth.project_id, auth.branch_id, &id)?.is_some() {
         return Err(ApiError::new(Code::TableAlreadyExists, format!("The table \"{name}\" already exists in the bucket \"{bucket_id}\".")));
     }
-    let primary_key = match p.get("primaryKey") {
-        Some(_) => p.csv_list("primaryKey"),
-        None => p.csv_list("primaryKeysNames"),
-    };
     Ok(NewTable { bucket, name, primary_key })
+}
+
+/// Jobs and calls creating one table name run one at a time under this key.
+fn create_lock_key(auth: &Auth, bucket_id: &str, name: &str) -> String {
+    format!("table:{}:{}:{bucket_id}.{name}", auth.project_id, auth.branch_id)
+}
+
+/// An empty untyped table with these columns (the domain side of a header-only create; the
+/// runner's output mapping creates its destinations with it). Blocking: call it off the async
+/// workers.
+pub fn create_empty(state: &AppState, auth: &Auth, bucket_id: &str, name: &str, columns: &[String], primary_key: Vec<String>) -> ApiResult<Value> {
+    let lock = state.jobs.lock_for(&create_lock_key(auth, bucket_id, name));
+    let _guard = lock.lock();
+    let nt = validated(state, auth, bucket_id, name.to_string(), primary_key)?;
+    create_table(state, auth, &nt, untyped(columns), false, None, None)
 }
 
 /// Create the backend table and its record; then fill it from `source` if given. On failure nothing stays behind.
@@ -127,7 +146,7 @@ pub async fn create_async(State(state): State<AppState>, auth: Auth, Path(bucket
         operation_name: "tableCreate",
         operation_params: json!({"name": nt.name, "primaryKey": nt.primary_key, "source": {"type": "file", "fileId": file.id}}),
         table_id: Some(format!("{bucket}.{}", nt.name)),
-        lock_key: Some(format!("table:{}:{}:{bucket}.{}", auth.project_id, auth.branch_id, nt.name)),
+        lock_key: Some(create_lock_key(&auth, &bucket, &nt.name)),
     };
     let job_auth = auth.clone();
     jobs::start(&state, &auth, spec, move |st| {
@@ -145,7 +164,9 @@ pub async fn create_sync(State(state): State<AppState>, auth: Auth, Path(bucket)
     let opts = csv_options(&p)?;
     let tmp = write_upload(&state, &p)?;
     let st = state.clone();
+    let lock = state.jobs.lock_for(&create_lock_key(&auth, &bucket, &nt.name));
     let table = tokio::task::spawn_blocking(move || {
+        let _guard = lock.lock();
         let source = build_source(vec![tmp.path().to_path_buf()], &opts, HeaderMode::FromFile)?;
         let columns = untyped(&source.columns);
         create_table(&st, &auth, &nt, columns, false, None, Some(source))
@@ -206,7 +227,7 @@ pub async fn create_definition(State(state): State<AppState>, auth: Auth, Path(b
         operation_name: "tableDefinitionCreate",
         operation_params: json!({"name": nt.name, "definition": definition}),
         table_id: Some(format!("{bucket}.{}", nt.name)),
-        lock_key: Some(format!("table:{}:{}:{bucket}.{}", auth.project_id, auth.branch_id, nt.name)),
+        lock_key: Some(create_lock_key(&auth, &bucket, &nt.name)),
     };
     let job_auth = auth.clone();
     jobs::start(&state, &auth, spec, move |st| create_table(st, &job_auth, &nt, defs, true, Some(definition), None)).await

@@ -2,7 +2,7 @@
 //! (tables-async, tables-definition), `import` (import-async and its CSV handling), `export`
 //! (export-async, data-preview, row deletion), `columns` (columns and primary key), `select`.
 mod columns;
-mod create;
+pub mod create;
 mod export;
 pub mod import;
 pub mod select;
