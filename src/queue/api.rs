@@ -7,13 +7,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::configs;
+use super::jobs::{self, JobRequest};
 use super::search::{self, parse_filters, parse_page};
-use super::store::{self, Job, NewJob, job_json};
+use super::store::{self, Job, job_json};
 use crate::app::AppState;
 use crate::http::error::new_exception_id;
-use crate::http::{ApiError, Code, Params};
-use crate::runner::registry;
+use crate::http::{ApiError, Params};
 use crate::storage::auth::Auth;
 
 pub fn routes() -> Router<AppState> {
@@ -53,7 +52,7 @@ impl IntoResponse for QueueError {
             tracing::error!(exception_id, "{}", self.0.message);
         }
         let mut body = json!({
-            "error": self.0.message,
+            "error": crate::http::error::public_message(&self.0.message),
             "code": status.as_u16(),
             "status": "error",
             "exceptionId": exception_id,
@@ -81,237 +80,12 @@ fn query_params(req: &Request) -> QResult<Params> {
     Ok(Params::from_query(req.uri().query())?)
 }
 
-/// A string field that may arrive as a number.
-fn opt_string(p: &Params, key: &str) -> QResult<Option<String>> {
-    match p.get(key) {
-        None => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(v @ (Value::String(_) | Value::Number(_))) => Ok(crate::http::params::scalar_to_string(v)),
-        Some(_) => Err(bad(format!("Invalid request:\n - {key}: This value should be of type string."))),
-    }
-}
-
 async fn create(State(state): State<AppState>, auth: Result<Auth, ApiError>, p: Result<Params, ApiError>) -> QResult<(StatusCode, Json<Value>)> {
     let auth = auth?;
     let p = p?;
-    let new = build_job(&state, &auth, &p)?;
+    let new = jobs::build(&state, &auth, JobRequest::parse(&p.values)?)?;
     let job = store::insert(&state, &new)?;
     Ok((StatusCode::CREATED, Json(job_json(&state, &job))))
-}
-
-/// Validate a create-job request and resolve what the job runs.
-pub fn build_job(state: &AppState, auth: &Auth, p: &Params) -> QResult<NewJob> {
-    let component = opt_string(p, "component")?
-        .ok_or_else(|| bad("Invalid request:\n - component: This value should not be blank."))?;
-    let mode = opt_string(p, "mode")?.unwrap_or_else(|| "run".into());
-    if !["run", "forceRun", "debug"].contains(&mode.as_str()) {
-        return Err(bad(format!("Invalid request:\n - mode: \"{mode}\" is not a valid mode; allowed: run, forceRun, debug.")));
-    }
-    if !registry::is_known(state, &component) {
-        return Err(QueueError(ApiError::new(
-            Code::ComponentNotFound,
-            format!("Component \"{component}\" not found. Register process components with `kbstack component register <file>`."),
-        )));
-    }
-    auth.require_component(&component)?;
-
-    let config_data = match p.get("configData") {
-        None => None,
-        Some(Value::Object(o)) => Some(Value::Object(o.clone())),
-        Some(Value::Array(a)) if a.is_empty() => Some(json!({})),
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-            Ok(v @ Value::Object(_)) => Some(v),
-            _ => return Err(bad("Invalid request:\n - configData: This value should be a JSON object (the configuration of the component).")),
-        },
-        Some(_) => return Err(bad("Invalid request:\n - configData: This value should be a JSON object (the configuration of the component).")),
-    };
-    if let Some(cd) = &config_data {
-        for key in ["parameters", "storage", "runtime", "processors", "authorization"] {
-            if let Some(v) = cd.get(key) {
-                if !(v.is_object() || v.is_null() || v.as_array().is_some_and(|a| a.is_empty())) {
-                    return Err(bad(format!("Invalid request:\n - configData.{key}: This value should be an object.")));
-                }
-            }
-        }
-    }
-    let config = opt_string(p, "config")?;
-    let config_row_ids: Vec<String> = match p.get("configRowIds") {
-        None => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| crate::http::params::scalar_to_string(v).ok_or_else(|| bad("Invalid request:\n - configRowIds: Each item should be a string.")))
-            .collect::<QResult<_>>()?,
-        Some(Value::String(s)) if s.is_empty() => Vec::new(),
-        Some(v @ (Value::String(_) | Value::Number(_))) => crate::http::params::scalar_to_string(v).into_iter().collect(),
-        Some(_) => return Err(bad("Invalid request:\n - configRowIds: This value should be an array of row ids.")),
-    };
-    if config.is_none() && config_data.is_none() {
-        return Err(bad("Invalid request: either \"config\" (a stored configuration id) or \"configData\" (an inline configuration) must be set."));
-    }
-
-    let branch_id = match opt_string(p, "branchId")? {
-        None => auth.branch_id,
-        Some(b) if b == "default" || b == "null" => auth.default_branch_id,
-        Some(b) => {
-            let id: i64 = b.parse().map_err(|_| QueueError(ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found."))))?;
-            let exists = state.meta.with(|c| {
-                c.query_row("SELECT 1 FROM branches WHERE project_id = ?1 AND id = ?2", [auth.project_id, id], |_| Ok(()))
-                    .map(|_| true)
-                    .or_else(|e| if matches!(e, rusqlite::Error::QueryReturnedNoRows) { Ok(false) } else { Err(e) })
-            })?;
-            if !exists {
-                return Err(QueueError(ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found."))));
-            }
-            id
-        }
-    };
-
-    // A stored configuration must exist (and be enabled unless forceRun), even with configData.
-    let mut stored = None;
-    if let Some(cid) = &config {
-        let cfg = configs::load(state, auth.project_id, branch_id, &component, cid)?.ok_or_else(|| {
-            QueueError(ApiError::new(
-                Code::ConfigurationNotFound,
-                format!("Configuration \"{cid}\" of component \"{component}\" not found in branch \"{branch_id}\"."),
-            ))
-        })?;
-        if config_data.is_none() && mode == "run" && cfg.is_disabled() {
-            return Err(bad(format!(
-                "Configuration \"{cid}\" of component \"{component}\" is disabled. Enable it, or run it with mode \"forceRun\"."
-            )));
-        }
-        if config_data.is_none() {
-            for row in &config_row_ids {
-                if cfg.row(row).is_none() {
-                    return Err(QueueError(ApiError::new(
-                        Code::RowNotFound,
-                        format!("Row \"{row}\" of configuration \"{cid}\" of component \"{component}\" not found."),
-                    )));
-                }
-            }
-        }
-        stored = Some(cfg);
-    } else if !config_row_ids.is_empty() {
-        return Err(bad("Invalid request:\n - configRowIds: rows can be run only with a stored configuration (\"config\")."));
-    }
-
-    let variable_values_id = opt_string(p, "variableValuesId")?;
-    let variable_values_data = match p.get("variableValuesData") {
-        None => None,
-        Some(Value::Object(o)) => {
-            let values = o.get("values").cloned().unwrap_or(json!([]));
-            let Value::Array(items) = &values else {
-                return Err(bad("Invalid request:\n - variableValuesData.values: This value should be an array of {name, value}."));
-            };
-            for item in items {
-                if item.get("name").and_then(Value::as_str).is_none() || item.get("value").is_none() {
-                    return Err(bad("Invalid request:\n - variableValuesData.values: each item needs \"name\" and \"value\"."));
-                }
-            }
-            Some(json!({"values": values}))
-        }
-        Some(Value::Array(a)) if a.is_empty() => None,
-        Some(_) => return Err(bad("Invalid request:\n - variableValuesData: This value should be an object {values: [{name, value}]}.")),
-    };
-    if variable_values_id.is_some() && variable_values_data.as_ref().is_some_and(|d| d["values"].as_array().is_some_and(|a| !a.is_empty())) {
-        return Err(bad("Invalid request: \"variableValuesId\" and \"variableValuesData\" cannot be used together."));
-    }
-
-    let backend = match p.get("backend") {
-        None => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(json!({"type": s})),
-        Some(Value::Object(o)) => Some(Value::Object(o.clone())),
-        Some(Value::Array(a)) if a.is_empty() => None,
-        Some(_) => return Err(bad("Invalid request:\n - backend: This value should be a size (\"small\") or an object {type, context}.")),
-    };
-    if let Some(t) = backend.as_ref().and_then(|b| b.get("type")).and_then(Value::as_str) {
-        if !["xsmall", "small", "medium", "large"].contains(&t) {
-            return Err(bad(format!("Invalid request:\n - backend.type: \"{t}\" is not valid; allowed: xsmall, small, medium, large.")));
-        }
-    }
-    let parallelism = match p.get("parallelism") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let s = crate::http::params::scalar_to_string(v).unwrap_or_default();
-            let ok = s == "infinity" || s.parse::<u32>().is_ok_and(|n| n <= 100);
-            if !ok {
-                return Err(bad(format!("Invalid request:\n - parallelism: \"{s}\" is not valid; allowed: 0-100 or \"infinity\".")));
-            }
-            Some(s)
-        }
-    };
-    let tag = opt_string(p, "tag")?;
-    let delayed_start_ms = match (p.int("delay")?, opt_string(p, "delayedStartTime")?) {
-        (Some(_), Some(_)) => return Err(bad("Invalid request: \"delay\" and \"delayedStartTime\" cannot be used together.")),
-        (Some(d), None) if d < 0 => return Err(bad("Invalid request:\n - delay: This value should be 0 or more.")),
-        (Some(d), None) => Some(d.checked_mul(1000).and_then(|ms| super::now_ms().checked_add(ms)).ok_or_else(|| {
-            bad("Invalid request:\n - delay: This value is too large.")
-        })?),
-        (None, Some(t)) => Some(search::parse_when(&t).ok_or_else(|| bad(format!("Invalid request:\n - delayedStartTime: \"{t}\" is not a valid time.")))?),
-        (None, None) => None,
-    };
-    let parent_run_id = auth.run_id.clone().or(opt_string(p, "parentRunId")?).filter(|r| !r.is_empty());
-
-    // Rows with a parallelism run as a container of one job per row; orchestrations as containers.
-    let rows_to_run = stored
-        .as_ref()
-        .filter(|_| config_data.is_none())
-        .map(|cfg| crate::runner::rows_to_run(cfg, &config_row_ids).len())
-        .unwrap_or(0);
-    let kind = if registry::is_orchestrator(&component) {
-        "orchestrationContainer"
-    } else if rows_to_run > 0 && parallelism.is_some() {
-        "container"
-    } else {
-        "standard"
-    }
-    .to_string();
-    let lock_key = config.as_ref().map(|c| format!("{}:{}:{}:{}", auth.project_id, branch_id, component, c));
-
-    let mut definition = json!({
-        "configData": config_data,
-        "backend": backend,
-        "parallelism": parallelism,
-        "variableValuesData": variable_values_data,
-        "behavior": p.get("behavior").cloned().filter(Value::is_object),
-        "executor": opt_string(p, "executor")?,
-        "orchestrationJobId": opt_string(p, "orchestrationJobId")?,
-        "orchestrationTaskId": opt_string(p, "orchestrationTaskId")?,
-        "orchestrationPhaseId": opt_string(p, "orchestrationPhaseId")?,
-        "onlyOrchestrationTaskIds": p.get("onlyOrchestrationTaskIds").cloned().filter(Value::is_array),
-        "previousJobId": opt_string(p, "previousJobId")?,
-        "projectName": project_name(state, auth.project_id),
-        "branchType": if branch_id == auth.default_branch_id { "default" } else { "dev" },
-    });
-    if let Some(o) = definition.as_object_mut() {
-        o.retain(|_, v| !v.is_null());
-    }
-    Ok(NewJob {
-        project_id: auth.project_id,
-        branch_id,
-        parent_run_id,
-        token_id: auth.token.id,
-        token_description: auth.token.description.clone(),
-        token_secret: auth.secret.clone(),
-        component,
-        config,
-        config_row_ids,
-        mode,
-        kind,
-        tag,
-        variable_values_id,
-        lock_key,
-        delayed_start_ms,
-        definition,
-    })
-}
-
-fn project_name(state: &AppState, project_id: i64) -> String {
-    state
-        .meta
-        .with(|c| c.query_row("SELECT name FROM projects WHERE id = ?1", [project_id], |r| r.get::<_, String>(0)))
-        .unwrap_or_else(|_| "kbstack".into())
 }
 
 async fn detail(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> QResult<Json<Value>> {

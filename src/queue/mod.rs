@@ -7,6 +7,7 @@
 //! `terminating` → `terminated`. One job per configuration runs at a time (`lock_key`).
 pub mod api;
 pub mod configs;
+pub mod jobs;
 pub mod search;
 pub mod store;
 pub mod worker;

@@ -4,7 +4,6 @@
 //! proof: `auth.bucket(&id, Need::Write)?` returns a `BucketGrant` only when the token may write.
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use rusqlite::OptionalExtension;
 use serde_json::Value;
 
 use crate::app::AppState;
@@ -157,11 +156,7 @@ impl FromRequestParts<AppState> for Auth {
                 let id: i64 = b
                     .parse()
                     .map_err(|_| ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found.")))?;
-                let exists = state.meta.with(|c| {
-                    c.query_row("SELECT 1 FROM branches WHERE project_id = ?1 AND id = ?2", [token.project_id, id], |_| Ok(()))
-                        .optional()
-                })?;
-                if exists.is_none() {
+                if !super::branches::exists(state, token.project_id, id)? {
                     return Err(ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found.")));
                 }
                 id

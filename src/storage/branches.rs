@@ -47,6 +47,14 @@ fn find(state: &AppState, project_id: i64, id: i64) -> ApiResult<Option<Value>> 
 }
 
 /// A branch of the token's project by numeric id or `default`.
+/// Whether the project has the branch.
+pub fn exists(state: &AppState, project_id: i64, id: i64) -> ApiResult<bool> {
+    let found = state.meta.with(|c| {
+        c.query_row("SELECT 1 FROM branches WHERE project_id = ?1 AND id = ?2", [project_id, id], |_| Ok(())).optional()
+    })?;
+    Ok(found.is_some())
+}
+
 pub fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
     let branch_id = if id == "default" { Some(auth.default_branch_id) } else { id.parse::<i64>().ok() };
     let found = match branch_id {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
-use crate::http::Params;
+use crate::queue::jobs::{self, JobRequest};
 use crate::queue::configs::truthy;
 use crate::queue::store::{self, Job};
 use crate::storage::auth::Auth;
@@ -29,11 +29,12 @@ pub use rows::rows;
 fn create_child(state: &AppState, auth: &Auth, parent: &Job, body: Value) -> Result<Job, String> {
     let mut child_auth = auth.clone();
     child_auth.run_id = Some(parent.run_id.clone());
-    let mut p = Params::default();
-    if let Value::Object(o) = body {
-        p.values = o;
-    }
-    let mut new = crate::queue::api::build_job(state, &child_auth, &p).map_err(|e| e.0.message)?;
+    let fields = match body {
+        Value::Object(o) => o,
+        _ => Map::new(),
+    };
+    let request = JobRequest::parse(&fields).map_err(|e| e.message)?;
+    let mut new = jobs::build(state, &child_auth, request).map_err(|e| e.message)?;
     if parent.kind == "container" {
         new.lock_key = new.lock_key.map(|k| format!("{k}:row:{}", new.config_row_ids.join(",")));
     }
