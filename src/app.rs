@@ -66,7 +66,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
 
     let meta = MetaStore::open(&config.data_dir.join("metadata.sqlite"))?;
-    let tables: Arc<dyn TableBackend> = Arc::new(DuckDbBackend::open(&config.data_dir.join("tables.duckdb"))?);
+    let tables: Arc<dyn TableBackend> =
+        Arc::new(crate::backend::stats_cache::StatsCached::new(DuckDbBackend::open(&config.data_dir.join("tables.duckdb"))?));
     let blobs = BlobStore::open(&config.data_dir)?;
     let bootstrap = storage::bootstrap::ensure_project(&meta, &config)?;
     let state = AppState(Arc::new(Inner {

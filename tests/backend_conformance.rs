@@ -4,10 +4,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use kbstack::backend::duckdb::DuckDbBackend;
+use kbstack::backend::stats_cache::StatsCached;
 use kbstack::backend::{ColumnDef, CsvSource, ExportSpec, Filter, LoadSpec, Operator, Select, TableBackend, TableLocation};
 
 fn backends(dir: &Path) -> Vec<(&'static str, Box<dyn TableBackend>)> {
-    vec![("duckdb", Box::new(DuckDbBackend::open(&dir.join("conformance.duckdb")).unwrap()))]
+    vec![
+        ("duckdb", Box::new(DuckDbBackend::open(&dir.join("conformance.duckdb")).unwrap())),
+        // What the server runs: statistics remembered between writes.
+        ("duckdb+stats-cache", Box::new(StatsCached::new(DuckDbBackend::open(&dir.join("cached.duckdb")).unwrap()))),
+    ]
 }
 
 fn loc(table: &str) -> TableLocation {
@@ -83,6 +88,7 @@ fn every_backend_conforms() {
 
         // A new column arrives with a load and old rows read ''.
         load(b, &l, source(csv(dir.path(), "c.csv", "id,v,w\n4,d,z\n"), &["id", "v", "w"]), true, &[], 3000);
+        assert_eq!(b.stats(&l).unwrap().0, 4, "{name}: statistics follow every load");
         assert_eq!(b.columns(&l).unwrap(), ["id", "v", "w"]);
         let only4 = Select {
             filters: vec![Filter { column: "id".into(), operator: Operator::Eq, values: vec!["4".into(), "1".into()], data_type: None }],
@@ -106,6 +112,7 @@ fn every_backend_conforms() {
 
         // Delete rows, duplicates check, columns.
         assert_eq!(b.delete_rows(&l, &only4).unwrap(), 2);
+        assert_eq!(b.stats(&l).unwrap().0, 2, "{name}: statistics follow a delete");
         assert!(!b.has_duplicates(&l, &["id".into()]).unwrap());
         b.add_column(&l, &ColumnDef { name: "extra".into(), basetype: "STRING".into(), nullable: true }, false).unwrap();
         b.drop_column(&l, "w").unwrap();

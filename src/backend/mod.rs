@@ -2,6 +2,7 @@
 //! conformance suite in `tests/backend_conformance.rs`.
 pub mod duckdb;
 pub mod filter;
+pub mod stats_cache;
 
 use std::path::PathBuf;
 
