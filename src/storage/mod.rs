@@ -16,6 +16,7 @@ pub mod tables;
 pub mod tickets;
 pub mod tokens;
 pub mod triggers;
+pub mod wire;
 
 use axum::Router;
 

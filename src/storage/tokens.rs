@@ -9,6 +9,7 @@ use super::auth::{Auth, Need, TokenRecord, hash_token, new_token_secret};
 use super::buckets;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, iso, now_iso};
+use super::wire::token::{Admin, BucketPermissions, CreatorToken, Organization, Owner, Token, named_values};
 use crate::meta::tokens::{ProjectStore, TokenStore};
 
 pub fn routes() -> Router<AppState> {
@@ -19,98 +20,81 @@ pub fn routes() -> Router<AppState> {
         .route("/v2/storage/tokens/{id}/refresh", post(refresh))
 }
 
-pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> Value {
-    let mut o = Map::new();
-    o.insert("id".into(), json!(t.id.to_string()));
-    if let Some(s) = secret {
-        o.insert("token".into(), json!(s));
-    }
-    let expires = t.expires.and_then(|e| chrono::DateTime::from_timestamp(e, 0)).map(iso);
-    let perms: Value = if t.is_master || t.can_manage_buckets {
+pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> Token {
+    let bucket_permissions = if t.is_master || t.can_manage_buckets {
         let all = buckets::all_bucket_ids(state, t.project_id).unwrap_or_default();
-        Value::Object(all.into_iter().map(|b| (b, json!("manage"))).collect())
+        all.into_iter().map(|b| (b, json!("manage"))).collect()
     } else {
-        Value::Object(t.bucket_permissions.clone())
+        t.bucket_permissions.clone()
     };
-    let perms = match perms {
-        Value::Object(m) if m.is_empty() => json!([]),
-        p => p,
-    };
-    o.extend(
-        json!({
-            "description": t.description,
-            "created": t.created,
-            "refreshed": t.refreshed,
-            "uri": format!("{}/tokens/{}", state.storage_url(), t.id),
-            "isMasterToken": t.is_master,
-            "canManageBuckets": t.is_master || t.can_manage_buckets,
-            "canManageTokens": t.is_master || t.can_manage_tokens,
-            "canReadAllFileUploads": t.is_master || t.can_read_all_file_uploads,
-            "canPurgeTrash": t.is_master || t.can_purge_trash,
-            "canManageProtectedDefaultBranch": t.can_manage_protected_default_branch,
-            "canCreateJobs": t.is_master || t.can_create_jobs,
-            "expires": expires,
-            "isExpired": t.is_expired(),
-            "isDisabled": false,
-            "isBYODB": false,
-            "dailyCapacity": 0,
-            "bucketPermissions": perms,
-        })
-        .as_object()
-        .cloned()
-        .unwrap_or_default(),
-    );
-    if let Some(creator) = t.creator_token_id {
-        o.insert("creatorToken".into(), json!({"id": creator, "description": t.creator_description}));
+    Token {
+        id: t.id.to_string(),
+        token: secret.map(str::to_string),
+        description: t.description.clone(),
+        created: t.created.clone(),
+        refreshed: t.refreshed.clone(),
+        uri: format!("{}/tokens/{}", state.storage_url(), t.id),
+        is_master_token: t.is_master,
+        can_manage_buckets: t.is_master || t.can_manage_buckets,
+        can_manage_tokens: t.is_master || t.can_manage_tokens,
+        can_read_all_file_uploads: t.is_master || t.can_read_all_file_uploads,
+        can_purge_trash: t.is_master || t.can_purge_trash,
+        can_manage_protected_default_branch: t.can_manage_protected_default_branch,
+        can_create_jobs: t.is_master || t.can_create_jobs,
+        expires: t.expires.and_then(|e| chrono::DateTime::from_timestamp(e, 0)).map(iso),
+        is_expired: t.is_expired(),
+        is_disabled: false,
+        is_byodb: false,
+        daily_capacity: 0,
+        bucket_permissions: BucketPermissions(bucket_permissions),
+        creator_token: t.creator_token_id.map(|id| CreatorToken { id, description: t.creator_description.clone() }),
+        component_access: t.component_access.clone(),
+        admin: t.is_master.then(|| Admin {
+            id: t.id,
+            name: "kbstack admin".into(),
+            features: Vec::new(),
+            is_organization_member: true,
+            role: "admin".into(),
+            is_activated: true,
+        }),
+        organization: Organization { id: "1".into() },
+        owner: owner(state, t.project_id),
     }
-    if let Some(access) = &t.component_access {
-        o.insert("componentAccess".into(), json!(access));
-    }
-    if t.is_master {
-        o.insert(
-            "admin".into(),
-            json!({"id": t.id, "name": "kbstack admin", "features": [], "isOrganizationMember": true, "role": "admin", "isActivated": true}),
-        );
-    }
-    o.insert("organization".into(), json!({"id": "1"}));
-    o.insert("owner".into(), owner_json(state, t.project_id));
-    Value::Object(o)
 }
 
-fn owner_json(state: &AppState, project_id: i64) -> Value {
+fn owner(state: &AppState, project_id: i64) -> Owner {
     let (name, created) = state.meta.project(project_id).ok().flatten().unwrap_or_else(|| ("kbstack".into(), now_iso()));
     let (rows, bytes) = state.tables.project_stats(project_id).unwrap_or((0, 0));
-    json!({
-        "id": project_id,
-        "name": name,
-        "type": "production",
-        "region": "local",
-        "created": created,
-        "expires": null,
-        "features": ["kbstack"],
-        "dataSizeBytes": bytes,
-        "rowsCount": rows,
-        "hasMysql": false, "hasSynapse": false, "hasRedshift": false, "hasSnowflake": true,
-        "hasExasol": false, "hasTeradata": false, "hasBigquery": false,
-        "defaultBackend": "snowflake",
-        "hasTryModeOn": "0",
-        "limits": {
-            "storage.dataSizeBytes": {"name": "storage.dataSizeBytes", "value": 1_000_000_000_000i64},
-            "components.jobsParallelism": {"name": "components.jobsParallelism", "value": 10}
-        },
-        "metrics": {
-            "storage.dataSizeBytes": {"name": "storage.dataSizeBytes", "value": bytes},
-            "storage.rowsCount": {"name": "storage.rowsCount", "value": rows}
-        },
-        "isDisabled": false,
-        "billedMonthlyPrice": null,
-        "dataRetentionTimeInDays": 7,
-        "assignedBackends": ["snowflake"],
-        "fileStorageProvider": "azure",
-    })
+    Owner {
+        id: project_id,
+        name,
+        kind: "production".into(),
+        region: "local".into(),
+        created,
+        expires: None,
+        features: vec!["kbstack".into()],
+        data_size_bytes: bytes,
+        rows_count: rows,
+        has_mysql: false,
+        has_synapse: false,
+        has_redshift: false,
+        has_snowflake: true,
+        has_exasol: false,
+        has_teradata: false,
+        has_bigquery: false,
+        default_backend: "snowflake".into(),
+        has_try_mode_on: "0".into(),
+        limits: named_values(&[("storage.dataSizeBytes", 1_000_000_000_000), ("components.jobsParallelism", 10)]),
+        metrics: named_values(&[("storage.dataSizeBytes", bytes as i64), ("storage.rowsCount", rows as i64)]),
+        is_disabled: false,
+        billed_monthly_price: None,
+        data_retention_time_in_days: 7,
+        assigned_backends: vec!["snowflake".into()],
+        file_storage_provider: "azure".into(),
+    }
 }
 
-async fn verify(State(state): State<AppState>, auth: Auth) -> Json<Value> {
+async fn verify(State(state): State<AppState>, auth: Auth) -> Json<Token> {
     Json(token_json(&state, &auth.token, Some(&auth.secret)))
 }
 
@@ -122,13 +106,13 @@ pub fn load_token(state: &AppState, project_id: i64, id: &str) -> ApiResult<Toke
     state.meta.token(id)?.filter(|t| t.project_id == project_id).ok_or_else(not_found)
 }
 
-async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<Token>>> {
     auth.require_manage_tokens()?;
     let tokens = state.meta.project_tokens(auth.project_id)?;
-    Ok(Json(Value::Array(tokens.iter().map(|t| token_json(&state, t, None)).collect())))
+    Ok(Json(tokens.iter().map(|t| token_json(&state, t, None)).collect()))
 }
 
-async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Token>> {
     let token = load_token(&state, auth.project_id, &id)?;
     if token.id != auth.token.id {
         auth.require_manage_tokens()?;
@@ -212,7 +196,7 @@ fn parse_bucket_permissions(state: &AppState, auth: &Auth, p: &Params) -> ApiRes
     Ok(Some(map))
 }
 
-async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Token>)> {
     auth.require_manage_tokens()?;
     let perms = parse_bucket_permissions(&state, &auth, &p)?.unwrap_or_default();
     let description = p.str("description").unwrap_or_else(|| format!("Created by {}", auth.token.description));
@@ -260,7 +244,7 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
     Ok((StatusCode::CREATED, Json(token_json(&state, &token, Some(&secret)))))
 }
 
-async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
+async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Token>> {
     auth.require_manage_tokens()?;
     let token = load_token(&state, auth.project_id, &id)?;
     let perms = parse_bucket_permissions(&state, &auth, &p)?;
@@ -304,7 +288,7 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn refresh(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn refresh(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Token>> {
     let token = load_token(&state, auth.project_id, &id)?;
     ensure_may_change(&auth, &token)?;
     let secret = new_token_secret(auth.project_id, token.id);

@@ -1,0 +1,97 @@
+//! JSON snapshots of the typed wire models: the serialized form of a fixed value must equal the
+//! committed `tests/snapshots/<name>.json` byte for byte (field names, types, order, omissions).
+//! After an intended change, regenerate with `UPDATE_SNAPSHOTS=1 cargo test --test wire_snapshots`
+//! and review the diff.
+use kbstack::storage::wire::token::{Admin, BucketPermissions, CreatorToken, Organization, Owner, Token, named_values};
+use serde_json::{Map, json};
+
+fn check(name: &str, value: &impl serde::Serialize) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.json"));
+    let actual = serde_json::to_string_pretty(value).unwrap() + "\n";
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
+        std::fs::write(&path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} is missing: run with UPDATE_SNAPSHOTS=1", path.display()));
+    assert_eq!(actual, expected, "the wire shape of {name} changed");
+}
+
+fn owner() -> Owner {
+    Owner {
+        id: 1,
+        name: "kbstack".into(),
+        kind: "production".into(),
+        region: "local".into(),
+        created: "2026-01-02T03:04:05+0000".into(),
+        expires: None,
+        features: vec!["kbstack".into()],
+        data_size_bytes: 2048,
+        rows_count: 10,
+        has_mysql: false,
+        has_synapse: false,
+        has_redshift: false,
+        has_snowflake: true,
+        has_exasol: false,
+        has_teradata: false,
+        has_bigquery: false,
+        default_backend: "snowflake".into(),
+        has_try_mode_on: "0".into(),
+        limits: named_values(&[("components.jobsParallelism", 10)]),
+        metrics: named_values(&[("storage.rowsCount", 10)]),
+        is_disabled: false,
+        billed_monthly_price: None,
+        data_retention_time_in_days: 7,
+        assigned_backends: vec!["snowflake".into()],
+        file_storage_provider: "azure".into(),
+    }
+}
+
+fn token(master: bool) -> Token {
+    let mut perms = Map::new();
+    if !master {
+        perms.insert("in.c-main".into(), json!("read"));
+    }
+    Token {
+        id: if master { "1" } else { "7" }.into(),
+        token: master.then(|| "1-1-secret".to_string()),
+        description: if master { "Master Token" } else { "reader" }.into(),
+        created: "2026-01-02T03:04:05+0000".into(),
+        refreshed: "2026-01-02T03:04:05+0000".into(),
+        uri: "http://127.0.0.1:8000/v2/storage/tokens/1".into(),
+        is_master_token: master,
+        can_manage_buckets: master,
+        can_manage_tokens: master,
+        can_read_all_file_uploads: master,
+        can_purge_trash: master,
+        can_manage_protected_default_branch: false,
+        can_create_jobs: master,
+        expires: (!master).then(|| "2026-02-02T03:04:05+0000".to_string()),
+        is_expired: false,
+        is_disabled: false,
+        is_byodb: false,
+        daily_capacity: 0,
+        bucket_permissions: BucketPermissions(if master { Map::new() } else { perms }),
+        creator_token: (!master).then(|| CreatorToken { id: 1, description: Some("Master Token".into()) }),
+        component_access: (!master).then(|| vec!["keboola.runner-config-test".into()]),
+        admin: master.then(|| Admin {
+            id: 1,
+            name: "kbstack admin".into(),
+            features: vec![],
+            is_organization_member: true,
+            role: "admin".into(),
+            is_activated: true,
+        }),
+        organization: Organization { id: "1".into() },
+        owner: owner(),
+    }
+}
+
+#[test]
+fn master_token_verify() {
+    check("token_master", &token(true));
+}
+
+#[test]
+fn limited_token_detail() {
+    check("token_limited", &token(false));
+}
