@@ -246,3 +246,14 @@ fn queue_url_is_advertised_in_the_index() {
     let (st, _) = s.send(s.client.get(format!("{}/jobs/1", queue["url"].as_str().unwrap())).header("X-StorageApi-Token", MASTER_TOKEN));
     assert_eq!(st, 404);
 }
+
+#[test]
+fn the_index_lists_only_services_that_answer() {
+    let s = Server::start();
+    let (_, index) = s.send(s.client.get(s.api("")));
+    for service in index["services"].as_array().unwrap() {
+        let url = service["url"].as_str().unwrap();
+        let resp = s.client.get(url).header("X-StorageApi-Token", MASTER_TOKEN).send().unwrap();
+        assert_ne!(resp.status().as_u16(), 404, "{} is advertised at {url} but not served", service["id"]);
+    }
+}

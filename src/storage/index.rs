@@ -17,13 +17,11 @@ struct IndexQuery {
     exclude: Option<String>,
 }
 
-/// Services kbstack advertises. Path-based routing: each service is served by this node under
-/// `/<service id>` (so `/queue/jobs`, `/scheduler/schedules`, …) and the Storage API at `/v2/storage`.
-pub const SERVICE_IDS: &[&str] = &[
-    "docker-runner", "import", "syrup", "oauth", "queue", "billing", "encryption", "sandboxes", "data-science",
-    "mlflow", "spark", "scheduler", "sync-actions", "notification", "templates", "editor", "query", "vault",
-    "stream", "kai-assistant",
-];
+/// Services kbstack advertises: only those this node serves (clients that find a service here
+/// call it; one that answers 404 is worse than one that is absent). Path-based routing: each is
+/// served under `/<service id>` (`/queue/jobs`), the Storage API at `/v2/storage`. A service adds
+/// its id here when it is served.
+pub const SERVICE_IDS: &[&str] = &["queue"];
 
 async fn index(State(state): State<AppState>, Query(q): Query<IndexQuery>) -> Json<Value> {
     let exclude: Vec<&str> = q.exclude.as_deref().unwrap_or("").split(',').map(str::trim).collect();
