@@ -7,3 +7,4 @@ fn sqlite() -> MetaStore {
 }
 
 kbstack::token_store_suite!(sqlite);
+kbstack::storage_job_store_suite!(sqlite);

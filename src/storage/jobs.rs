@@ -9,14 +9,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use rusqlite::OptionalExtension;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, error::new_exception_id, error::public_message, now_iso};
-use crate::meta::json_col;
+use crate::meta::storage_jobs::{JobStatus, NewStorageJob, StorageJob, StorageJobStore};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v2/storage/jobs", get(list)).route("/v2/storage/jobs/{id}", get(detail))
@@ -49,24 +48,16 @@ pub async fn start<F>(state: &AppState, auth: &Auth, spec: JobSpec, work: F) -> 
 where
     F: FnOnce(&AppState) -> ApiResult<Value> + Send + 'static,
 {
-    let now = now_iso();
-    let id = state.meta.with(|c| {
-        c.execute(
-            "INSERT INTO jobs (project_id, branch_id, status, operation_name, operation_params, table_id, created, run_id, \
-             creator_token_id, creator_description) VALUES (?1, ?2, 'waiting', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            rusqlite::params![
-                auth.project_id,
-                auth.branch_id,
-                spec.operation_name,
-                spec.operation_params.to_string(),
-                spec.table_id,
-                now,
-                auth.run_id,
-                auth.token.id,
-                auth.token.description
-            ],
-        )?;
-        Ok(c.last_insert_rowid())
+    let id = state.meta.insert_storage_job(&NewStorageJob {
+        project_id: auth.project_id,
+        branch_id: auth.branch_id,
+        operation_name: spec.operation_name.to_string(),
+        operation_params: spec.operation_params,
+        table_id: spec.table_id,
+        created: now_iso(),
+        run_id: auth.run_id.clone(),
+        creator_token_id: auth.token.id,
+        creator_description: auth.token.description.clone(),
     })?;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let st = state.clone();
@@ -76,9 +67,7 @@ where
         let outcome = tokio::task::spawn_blocking(move || {
             let lock = lock_key.map(|k| st2.jobs.lock_for(&k));
             let _guard = lock.as_ref().map(|l| l.lock());
-            let _ = st2.meta.with(|c| {
-                c.execute("UPDATE jobs SET status = 'processing', start_time = ?1 WHERE id = ?2", rusqlite::params![now_iso(), id])
-            });
+            let _ = st2.meta.set_storage_job_processing(id, &now_iso());
             work(&st2)
         })
         .await
@@ -94,7 +83,7 @@ where
 /// (too big, disk full), a short error is, and that is retried until it lands.
 async fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
     let (status, results, error) = match outcome {
-        Ok(results) => ("success", Some(results.to_string()), None),
+        Ok(results) => (JobStatus::Success, Some(results.to_string()), None),
         Err(e) => {
             let exception_id = new_exception_id();
             let message = public_message(&e.message);
@@ -107,15 +96,10 @@ async fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
             if let Some(ctx) = &e.context {
                 err["contextParams"] = ctx.clone();
             }
-            ("error", results.map(|r| r.to_string()), Some(err.to_string()))
+            (JobStatus::Error, results.map(|r| r.to_string()), Some(err.to_string()))
         }
     };
-    let res = state.meta.with(|c| {
-        c.execute(
-            "UPDATE jobs SET status = ?1, results = ?2, error = ?3, end_time = ?4 WHERE id = ?5",
-            rusqlite::params![status, results, error, now_iso(), id],
-        )
-    });
+    let res = state.meta.finish_storage_job(id, status, results.as_deref(), error.as_deref(), &now_iso());
     let Err(e) = res else { return };
     tracing::error!(job = id, "cannot record the job's result: {}", e.message);
     let fallback = json!({
@@ -125,12 +109,7 @@ async fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
     })
     .to_string();
     for attempt in 0u32.. {
-        let res = state.meta.with(|c| {
-            c.execute(
-                "UPDATE jobs SET status = 'error', results = NULL, error = ?1, end_time = ?2 WHERE id = ?3",
-                rusqlite::params![fallback, now_iso(), id],
-            )
-        });
+        let res = state.meta.finish_storage_job(id, JobStatus::Error, None, Some(&fallback), &now_iso());
         match res {
             Ok(_) => return,
             Err(e) if attempt % 60 == 0 => tracing::error!(job = id, attempt, "cannot record the job's failure, retrying: {}", e.message),
@@ -147,62 +126,42 @@ pub fn recover_interrupted(state: &AppState) -> anyhow::Result<()> {
         "message": "The job was interrupted by a server restart; no changes were applied.",
         "exceptionId": new_exception_id(),
     });
-    let n = state
-        .meta
-        .with(|c| {
-            c.execute(
-                "UPDATE jobs SET status = 'error', error = ?1, end_time = ?2 WHERE status IN ('waiting', 'processing')",
-                rusqlite::params![err.to_string(), now_iso()],
-            )
-        })
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let n = state.meta.fail_unfinished_storage_jobs(&err.to_string(), &now_iso()).map_err(|e| anyhow::anyhow!("{e}"))?;
     if n > 0 {
         tracing::warn!(jobs = n, "marked interrupted jobs as error");
     }
     Ok(())
 }
 
-const JOB_COLUMNS: &str = "id, status, operation_name, operation_params, table_id, results, error, created, start_time, \
-    end_time, run_id, creator_token_id, creator_description, metrics";
-
-fn job_json(state: &AppState, r: &rusqlite::Row) -> rusqlite::Result<Value> {
-    let id: i64 = r.get(0)?;
-    let status: String = r.get(1)?;
+fn job_json(state: &AppState, j: &StorageJob) -> Value {
     let mut job = json!({
-        "id": id,
-        "status": status,
-        "url": format!("{}/jobs/{id}", state.storage_url()),
-        "tableId": r.get::<_, Option<String>>(4)?,
-        "operationName": r.get::<_, String>(2)?,
-        "operationParams": json_col(r.get(3)?),
-        "createdTime": r.get::<_, String>(7)?,
-        "startTime": r.get::<_, Option<String>>(8)?,
-        "endTime": r.get::<_, Option<String>>(9)?,
-        "runId": r.get::<_, Option<String>>(10)?,
-        "results": json_col(r.get(5)?),
-        "creatorToken": {"id": r.get::<_, i64>(11)?.to_string(), "description": r.get::<_, String>(12)?},
-        "metrics": match json_col(r.get(13)?) {
+        "id": j.id,
+        "status": j.status.as_str(),
+        "url": format!("{}/jobs/{}", state.storage_url(), j.id),
+        "tableId": j.table_id,
+        "operationName": j.operation_name,
+        "operationParams": j.operation_params,
+        "createdTime": j.created,
+        "startTime": j.start_time,
+        "endTime": j.end_time,
+        "runId": j.run_id,
+        "results": j.results,
+        "creatorToken": {"id": j.creator_token_id.to_string(), "description": j.creator_description},
+        "metrics": match &j.metrics {
             Value::Null => json!({"inCompressed": false, "inBytes": 0, "inBytesUncompressed": 0,
                                   "outCompressed": false, "outBytes": 0, "outBytesUncompressed": 0}),
-            m => m,
+            m => m.clone(),
         },
     });
-    if status == "error" {
-        job["error"] = json_col(r.get(6)?);
+    if j.status == JobStatus::Error {
+        job["error"] = j.error.clone();
     }
-    Ok(job)
+    job
 }
 
 pub fn load_job(state: &AppState, project_id: i64, id: i64) -> ApiResult<Value> {
-    state
-        .meta
-        .with(|c| {
-            c.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1 AND project_id = ?2"), [id, project_id], |r| {
-                job_json(state, r)
-            })
-            .optional()
-        })?
-        .ok_or_else(|| ApiError::new(Code::JobNotFound, format!("Job {id} not found")))
+    let job = state.meta.storage_job(project_id, id)?.ok_or_else(|| ApiError::new(Code::JobNotFound, format!("Job {id} not found")))?;
+    Ok(job_json(state, &job))
 }
 
 /// A token without `canManageBuckets` sees its own jobs and the jobs of tables in buckets it may
@@ -240,14 +199,13 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<ListQue
     let offset: i64 = q.offset.and_then(|l| l.parse().ok()).unwrap_or(0).max(0);
     // Limited tokens: filtered here, so pages are cut after filtering (the visible set is small).
     let limited = !auth.can_manage_buckets();
-    let jobs = state.meta.with(|c| {
-        let mut st = c.prepare(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE project_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4"
-        ))?;
-        let (sql_limit, sql_offset) = if limited { (-1, 0) } else { (limit, offset) };
-        st.query_map(rusqlite::params![auth.project_id, q.storage_job_status, sql_limit, sql_offset], |r| job_json(&state, r))?
-            .collect::<Result<Vec<_>, _>>()
-    })?;
+    let (page_limit, page_offset) = if limited { (None, 0) } else { (Some(limit), offset) };
+    let jobs: Vec<Value> = state
+        .meta
+        .storage_jobs(auth.project_id, q.storage_job_status.as_deref(), page_limit, page_offset)?
+        .iter()
+        .map(|j| job_json(&state, j))
+        .collect();
     let jobs: Vec<Value> = if limited {
         jobs.into_iter().filter(|j| visible_to(&auth, j)).skip(offset as usize).take(limit as usize).collect()
     } else {
