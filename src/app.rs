@@ -67,7 +67,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let meta = MetaStore::open(&config.data_dir.join("metadata.sqlite"))?;
     let tables: Arc<dyn TableBackend> =
-        Arc::new(crate::backend::stats_cache::StatsCached::new(DuckDbBackend::open(&config.data_dir.join("tables.duckdb"))?));
+        Arc::new(crate::backend::stats_cache::StatsCached::new(DuckDbBackend::open_with_memory_limit(&config.data_dir.join("tables.duckdb"), &config.duckdb_memory_limit)?));
     let blobs = BlobStore::open(&config.data_dir)?;
     let bootstrap = storage::bootstrap::ensure_project(&meta, &config)?;
     let state = AppState(Arc::new(Inner {

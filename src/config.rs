@@ -31,6 +31,31 @@ pub struct ServeArgs {
     /// How many Queue jobs run at once (container jobs such as flows do not take a slot).
     #[arg(long, env = "KBSTACK_QUEUE_WORKERS")]
     pub queue_workers: Option<usize>,
+    /// DuckDB memory limit of the table store (larger work spills to disk), e.g. `600MB`.
+    #[arg(long, env = "KBSTACK_DUCKDB_MEMORY_LIMIT")]
+    pub duckdb_memory_limit: Option<String>,
+    /// The Python interpreter Python transformations run with.
+    #[arg(long, env = "KBSTACK_TRANSFORMATION_PYTHON")]
+    pub transformation_python: Option<String>,
+    /// Keep each job's data folder after the job (debugging); removed by default.
+    #[arg(long, env = "KBSTACK_KEEP_JOB_DATA", value_parser = clap::builder::BoolishValueParser::new())]
+    pub keep_job_data: Option<bool>,
+}
+
+/// A secret from the configuration: usable, never printed (`Debug` shows `***`).
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -43,6 +68,9 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     job_wait_ms: Option<u64>,
     queue_workers: Option<usize>,
+    duckdb_memory_limit: Option<String>,
+    transformation_python: Option<String>,
+    keep_job_data: Option<bool>,
 }
 
 #[derive(Clone, Debug)]
@@ -50,10 +78,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: String,
     pub public_url: Option<String>,
-    pub master_token: Option<String>,
+    pub master_token: Option<Secret>,
     pub max_body_bytes: usize,
     pub job_wait_ms: u64,
     pub queue_workers: usize,
+    pub duckdb_memory_limit: String,
+    pub transformation_python: String,
+    pub keep_job_data: bool,
 }
 
 impl Config {
@@ -70,10 +101,13 @@ impl Config {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./kbstack-data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8000".into()),
             public_url: args.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_string()),
-            master_token: args.master_token.or(file.master_token),
+            master_token: args.master_token.or(file.master_token).map(Secret),
             max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(64 * 1024 * 1024),
             job_wait_ms: args.job_wait_ms.or(file.job_wait_ms).unwrap_or(1500),
             queue_workers: args.queue_workers.or(file.queue_workers).unwrap_or(4).max(1),
+            duckdb_memory_limit: args.duckdb_memory_limit.or(file.duckdb_memory_limit).unwrap_or_else(|| "600MB".into()),
+            transformation_python: args.transformation_python.or(file.transformation_python).unwrap_or_else(|| "python3".into()),
+            keep_job_data: args.keep_job_data.or(file.keep_job_data).unwrap_or(false),
         })
     }
 }

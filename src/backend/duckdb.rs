@@ -59,13 +59,18 @@ fn ts_literal(ts: &chrono::DateTime<chrono::Utc>) -> String {
 }
 
 impl DuckDbBackend {
+    /// Open with the default memory limit (tests, tools).
     pub fn open(path: &Path) -> anyhow::Result<DuckDbBackend> {
+        DuckDbBackend::open_with_memory_limit(path, "600MB")
+    }
+
+    /// `memory`: DuckDB's `memory_limit` (larger work spills to `<file>.tmp`).
+    pub fn open_with_memory_limit(path: &Path, memory: &str) -> anyhow::Result<DuckDbBackend> {
         let conn = Connection::open(path)?;
         let tmp = path.with_extension("tmp");
-        let memory = std::env::var("KBSTACK_DUCKDB_MEMORY_LIMIT").unwrap_or_else(|_| "600MB".into());
         conn.execute_batch(&format!(
             "SET memory_limit = {}; SET temp_directory = {}; SET preserve_insertion_order = false;",
-            lit(&memory),
+            lit(memory),
             lit(&tmp.display().to_string())
         ))?;
         Ok(DuckDbBackend { root: Mutex::new(conn) })

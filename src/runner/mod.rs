@@ -396,7 +396,7 @@ async fn run_definition(
     for sub in ["in/tables", "in/files", "in/user", "out/tables", "out/files"] {
         std::fs::create_dir_all(data_dir.join(sub)).map_err(|e| Outcome::app_error(format!("Cannot create the data folder: {e}"), json!({})))?;
     }
-    let keep = std::env::var("KBSTACK_KEEP_JOB_DATA").is_ok_and(|v| v == "1" || v == "true");
+    let keep = state.config.keep_job_data;
     let out = run_in_dir(state, job, auth, def, &data_dir, cancel, logger).await;
     if !keep {
         let _ = std::fs::remove_dir_all(&dir);
@@ -508,7 +508,7 @@ async fn run_in_dir(
             if let Err(e) = std::fs::write(&path, script.join("\n\n")) {
                 return Err(Outcome::app_error(format!("Cannot write the script: {e}"), json!({})));
             }
-            let python = std::env::var("KBSTACK_TRANSFORMATION_PYTHON").unwrap_or_else(|_| "python3".into());
+            let python = state.config.transformation_python.clone();
             let spec = registry::ProcessSpec { command: vec![python, path.display().to_string()], working_dir: None, env: Vec::new() };
             let st = state.clone();
             let id = job.id;

@@ -68,7 +68,7 @@ pub fn ensure_project(meta: &MetaStore, config: &Config) -> anyhow::Result<Boots
     let current_hash = meta.token_hash(master_id).map_err(|e| anyhow::anyhow!("{e}"))?.unwrap_or_default();
 
     let (secret, created) = match &config.master_token {
-        Some(given) => (given.clone(), false),
+        Some(given) => (given.expose().to_string(), false),
         None if !current_hash.starts_with("pending-") => {
             return Ok(Bootstrap { new_master_token: None, token_hint: token_file.display().to_string() });
         }
