@@ -95,3 +95,44 @@ fn master_token_verify() {
 fn limited_token_detail() {
     check("token_limited", &token(false));
 }
+
+fn bucket(tables: kbstack::storage::wire::bucket::BucketTables, metadata: bool) -> kbstack::storage::wire::bucket::Bucket {
+    kbstack::storage::wire::bucket::Bucket {
+        uri: "http://127.0.0.1:8000/v2/storage/buckets/in.c-main".into(),
+        id: "in.c-main".into(),
+        name: "c-main".into(),
+        display_name: "main".into(),
+        id_branch: 1,
+        stage: "in".into(),
+        description: "".into(),
+        tables,
+        created: "2026-01-02T03:04:05+0000".into(),
+        last_change_date: Some("2026-01-02T03:04:05+0000".into()),
+        updated: Some("2026-01-02T03:04:05+0000".into()),
+        is_read_only: false,
+        data_size_bytes: 2048,
+        rows_count: 10,
+        is_maintenance: false,
+        backend: "snowflake".into(),
+        sharing: None,
+        has_external_schema: false,
+        database_name: "".into(),
+        path: "p1_b1_in.c-main".into(),
+        is_snowflake_shared_database: false,
+        color: None,
+        owner: None,
+        attributes: vec![],
+        metadata: metadata.then(|| vec![json!({"id": "1", "key": "KBC.description", "value": "d", "provider": "user", "timestamp": "2026-01-02T03:04:05+0000"})]),
+        linked_by: None,
+    }
+}
+
+#[test]
+fn bucket_in_a_list() {
+    check("bucket_list_item", &bucket(kbstack::storage::wire::bucket::BucketTables::Url("http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into()), false));
+}
+
+#[test]
+fn bucket_detail_with_its_tables_and_metadata() {
+    check("bucket_detail", &bucket(kbstack::storage::wire::bucket::BucketTables::List(vec![]), true));
+}

@@ -8,6 +8,7 @@ use rusqlite::OptionalExtension;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::wire::bucket::{self as wire, BucketTables};
 use super::auth::{Auth, Need};
 use super::metadata::{self, Object, Scope};
 use super::{events, jobs, tables};
@@ -90,42 +91,42 @@ pub fn touch(state: &AppState, b: &Bucket) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn bucket_json(state: &AppState, b: &Bucket, include: &[String]) -> ApiResult<Value> {
+pub fn bucket_json(state: &AppState, b: &Bucket, include: &[String]) -> ApiResult<wire::Bucket> {
     let (rows, bytes) = tables::bucket_stats(state, b)?;
-    let mut v = json!({
-        "uri": format!("{}/buckets/{}", state.storage_url(), b.id),
-        "id": b.id,
-        "name": b.name,
-        "displayName": b.display_name,
-        "idBranch": b.branch_id,
-        "stage": b.stage,
-        "description": b.description,
-        "tables": format!("{}/buckets/{}/tables", state.storage_url(), b.id),
-        "created": b.created,
-        "lastChangeDate": b.last_change_date,
-        "updated": b.last_change_date,
-        "isReadOnly": false,
-        "dataSizeBytes": bytes,
-        "rowsCount": rows,
-        "isMaintenance": false,
-        "backend": b.backend,
-        "sharing": null,
-        "hasExternalSchema": false,
-        "databaseName": "",
-        "path": format!("p{}_b{}_{}", b.project_id, b.branch_id, b.id),
-        "isSnowflakeSharedDatabase": false,
-        "color": b.color,
-        "owner": null,
-        "attributes": [],
-    });
-    if include.iter().any(|i| i == "metadata") {
+    let metadata = if include.iter().any(|i| i == "metadata") {
         let scope = Scope { project_id: b.project_id, branch_id: b.branch_id };
-        v["metadata"] = json!(metadata::list(state, &scope, Object::Bucket, &b.id)?);
-    }
-    if include.iter().any(|i| i == "linkedBuckets") {
-        v["linkedBy"] = json!([]);
-    }
-    Ok(v)
+        Some(metadata::list(state, &scope, Object::Bucket, &b.id)?)
+    } else {
+        None
+    };
+    Ok(wire::Bucket {
+        uri: format!("{}/buckets/{}", state.storage_url(), b.id),
+        id: b.id.clone(),
+        name: b.name.clone(),
+        display_name: b.display_name.clone(),
+        id_branch: b.branch_id,
+        stage: b.stage.clone(),
+        description: b.description.clone(),
+        tables: BucketTables::Url(format!("{}/buckets/{}/tables", state.storage_url(), b.id)),
+        created: b.created.clone(),
+        last_change_date: b.last_change_date.clone(),
+        updated: b.last_change_date.clone(),
+        is_read_only: false,
+        data_size_bytes: bytes,
+        rows_count: rows,
+        is_maintenance: false,
+        backend: b.backend.clone(),
+        sharing: None,
+        has_external_schema: false,
+        database_name: String::new(),
+        path: format!("p{}_b{}_{}", b.project_id, b.branch_id, b.id),
+        is_snowflake_shared_database: false,
+        color: b.color.clone(),
+        owner: None,
+        attributes: Vec::new(),
+        metadata,
+        linked_by: include.iter().any(|i| i == "linkedBuckets").then(Vec::new),
+    })
 }
 
 #[derive(Deserialize)]
@@ -133,7 +134,7 @@ struct IncludeQuery {
     include: Option<String>,
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<IncludeQuery>) -> ApiResult<Json<Value>> {
+async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<IncludeQuery>) -> ApiResult<Json<Vec<wire::Bucket>>> {
     let include = comma_list(q.include.as_deref());
     let buckets = state.meta.with(|c| {
         let mut st = c.prepare(&format!(
@@ -145,17 +146,17 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<Include
     for b in buckets.iter().filter(|b| auth.bucket_level(&b.id).is_some()) {
         out.push(bucket_json(&state, b, &include)?);
     }
-    Ok(Json(Value::Array(out)))
+    Ok(Json(out))
 }
 
-async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<IncludeQuery>) -> ApiResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<IncludeQuery>) -> ApiResult<Json<wire::Bucket>> {
     auth.bucket(&id, Need::Read)?;
     let b = load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
     let mut include = comma_list(q.include.as_deref());
     include.push("metadata".into());
     let mut v = bucket_json(&state, &b, &include)?;
     // The detail lists its tables (kbcstorage asserts `tables == []` for a new bucket).
-    v["tables"] = json!(tables::list_bucket_tables(&state, &auth, &b, &[])?);
+    v.tables = BucketTables::List(tables::list_bucket_tables(&state, &auth, &b, &[])?);
     Ok(Json(v))
 }
 
@@ -187,7 +188,7 @@ impl NewBucket {
     }
 }
 
-async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<wire::Bucket>)> {
     let nb = NewBucket {
         name: p.required_str("name")?,
         stage: p.str_or("stage", "in"),
@@ -270,7 +271,7 @@ pub fn create_bucket(state: &AppState, auth: &Auth, nb: NewBucket) -> ApiResult<
     Ok(b)
 }
 
-async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
+async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<wire::Bucket>> {
     auth.bucket(&id, Need::Manage)?;
     let b = load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
     if let Some(dn) = p.str("displayName") {

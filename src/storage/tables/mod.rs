@@ -227,7 +227,7 @@ pub fn table_json(state: &AppState, t: &TableRow, include: &[String], with_bucke
     }
     if with_bucket {
         let b = buckets::load_bucket(state, t.project_id, t.branch_id, &t.bucket_id)?;
-        v["bucket"] = buckets::bucket_json(state, &b, &[])?;
+        v["bucket"] = serde_json::to_value(buckets::bucket_json(state, &b, &[])?).map_err(ApiError::internal)?;
     }
     Ok(v)
 }

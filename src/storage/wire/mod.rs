@@ -1,4 +1,5 @@
 //! Typed wire models of the Storage API: serde structs whose JSON is what clients decode, kept
 //! apart from the domain records they are built from. Each has a JSON snapshot test
 //! (`tests/snapshots/*.json`), so a field never disappears or changes type unnoticed.
+pub mod bucket;
 pub mod token;
