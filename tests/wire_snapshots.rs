@@ -136,3 +136,46 @@ fn bucket_in_a_list() {
 fn bucket_detail_with_its_tables_and_metadata() {
     check("bucket_detail", &bucket(kbstack::storage::wire::bucket::BucketTables::List(vec![]), true));
 }
+
+fn queue_job(finished: bool) -> kbstack::queue::store::Job {
+    kbstack::queue::store::Job {
+        id: 42,
+        project_id: 1,
+        branch_id: 1,
+        run_id: "41.42".into(),
+        parent_run_id: "41".into(),
+        token_id: 1,
+        token_description: "Master Token".into(),
+        token_secret: None,
+        component: "keboola.runner-config-test".into(),
+        config: Some("123".into()),
+        config_row_ids: vec![],
+        mode: "run".into(),
+        kind: "standard".into(),
+        status: if finished { "success" } else { "created" }.into(),
+        desired_status: "processing".into(),
+        tag: None,
+        variable_values_id: None,
+        lock_key: None,
+        created_ms: 1_767_322_800_000,
+        updated_ms: 1_767_322_800_000,
+        start_ms: finished.then_some(1_767_322_801_000),
+        end_ms: finished.then_some(1_767_322_803_000),
+        delayed_start_ms: None,
+        duration_seconds: if finished { 2 } else { 0 },
+        definition: json!({"projectName": "kbstack", "branchType": "default", "orchestrationJobId": 41, "configData": {}}),
+        result: if finished { json!({"message": "Component processing finished."}) } else { json!(null) },
+        usage_data: json!(null),
+        metrics: json!(null),
+    }
+}
+
+#[test]
+fn queue_job_created() {
+    check("queue_job_created", &kbstack::queue::wire::QueueJob::of(&queue_job(false), "http://127.0.0.1:8000/queue/jobs"));
+}
+
+#[test]
+fn queue_job_finished() {
+    check("queue_job_finished", &kbstack::queue::wire::QueueJob::of(&queue_job(true), "http://127.0.0.1:8000/queue/jobs"));
+}

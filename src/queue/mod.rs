@@ -10,6 +10,7 @@ pub mod configs;
 pub mod jobs;
 pub mod search;
 pub mod store;
+pub mod wire;
 pub mod worker;
 
 use std::collections::HashMap;

@@ -115,73 +115,10 @@ impl Job {
 }
 
 /// PHP serialises empty arrays and objects alike as `[]`; the clients expect that for these keys.
-fn php_empty(v: &Value) -> Value {
-    match v {
-        Value::Null => json!([]),
-        Value::Object(o) if o.is_empty() => json!([]),
-        other => other.clone(),
-    }
-}
-
-fn opt_str(v: &Value) -> Value {
-    match v {
-        Value::Null => Value::Null,
-        Value::String(s) => Value::String(s.clone()),
-        other => Value::String(crate::http::params::scalar_to_string(other).unwrap_or_default()),
-    }
-}
-
-/// The job object: every key present, ids as strings.
+/// The job object: every key present, ids as strings (`queue::wire::QueueJob`).
 pub fn job_json(state: &AppState, job: &Job) -> Value {
-    let def = &job.definition;
-    let backend = match def.get("backend") {
-        Some(Value::Object(o)) if !o.is_empty() => Value::Object(o.clone()),
-        _ => json!([]),
-    };
-    let variable_values_data = match def.get("variableValuesData") {
-        Some(v @ Value::Object(_)) => v.clone(),
-        _ => json!({"values": []}),
-    };
-    json!({
-        "id": job.id.to_string(),
-        "runId": job.run_id,
-        "parentRunId": job.parent_run_id,
-        "project": {"id": job.project_id.to_string(), "name": def.get("projectName").cloned().unwrap_or(json!("kbstack"))},
-        "token": {"id": job.token_id.to_string(), "description": job.token_description},
-        "status": job.status,
-        "desiredStatus": job.desired_status,
-        "mode": job.mode,
-        "component": job.component,
-        "config": job.config,
-        "configRow": job.config_row_ids.first().cloned(),
-        "configData": php_empty(def.get("configData").unwrap_or(&Value::Null)),
-        "configRowIds": job.config_row_ids,
-        "tag": job.tag,
-        "createdTime": iso_ms(job.created_ms),
-        "startTime": job.start_ms.map(iso_ms),
-        "endTime": job.end_ms.map(iso_ms),
-        "delayedStartTime": job.delayed_start_ms.map(iso_ms),
-        "durationSeconds": job.duration(),
-        "result": php_empty(&job.result),
-        "usageData": php_empty(&job.usage_data),
-        "isFinished": job.is_finished(),
-        "url": format!("{}/jobs/{}", crate::storage::index::service_url(state, "queue"), job.id),
-        "branchId": job.branch_id.to_string(),
-        "branchType": def.get("branchType").cloned().unwrap_or(json!("default")),
-        "variableValuesId": job.variable_values_id,
-        "variableValuesData": variable_values_data,
-        "backend": backend,
-        "executor": def.get("executor").cloned().unwrap_or(json!("dind")),
-        "metrics": php_empty(&job.metrics),
-        "behavior": def.get("behavior").cloned().filter(|b| b.is_object()).unwrap_or(json!({"onError": null})),
-        "parallelism": opt_str(def.get("parallelism").unwrap_or(&Value::Null)),
-        "type": job.kind,
-        "orchestrationJobId": opt_str(def.get("orchestrationJobId").unwrap_or(&Value::Null)),
-        "orchestrationTaskId": opt_str(def.get("orchestrationTaskId").unwrap_or(&Value::Null)),
-        "orchestrationPhaseId": opt_str(def.get("orchestrationPhaseId").unwrap_or(&Value::Null)),
-        "onlyOrchestrationTaskIds": def.get("onlyOrchestrationTaskIds").cloned().unwrap_or(Value::Null),
-        "previousJobId": opt_str(def.get("previousJobId").unwrap_or(&Value::Null)),
-    })
+    let jobs_url = format!("{}/jobs", crate::storage::index::service_url(state, "queue"));
+    serde_json::to_value(super::wire::QueueJob::of(job, &jobs_url)).unwrap_or(Value::Null)
 }
 
 /// The job object without the request context (flow conditions read child jobs with it).
