@@ -179,3 +179,40 @@ fn queue_job_created() {
 fn queue_job_finished() {
     check("queue_job_finished", &kbstack::queue::wire::QueueJob::of(&queue_job(true), "http://127.0.0.1:8000/queue/jobs"));
 }
+
+#[test]
+fn typed_table_detail() {
+    let table = kbstack::storage::wire::table::Table {
+        uri: "http://127.0.0.1:8000/v2/storage/tables/in.c-main.orders".into(),
+        id: "in.c-main.orders".into(),
+        name: "orders".into(),
+        display_name: "orders".into(),
+        transactional: false,
+        primary_key: vec!["id".into()],
+        index_type: None,
+        index_key: vec![],
+        distribution_type: None,
+        distribution_key: vec![],
+        synthetic_primary_key_enabled: false,
+        created: "2026-01-02T03:04:05+0000".into(),
+        last_import_date: None,
+        last_change_date: Some("2026-01-02T03:04:05+0000".into()),
+        rows_count: 0,
+        data_size_bytes: 0,
+        is_alias: false,
+        is_aliasable: true,
+        is_typed: true,
+        table_type: "table".into(),
+        timestamp_type: "MANAGED".into(),
+        path: "/in.c-main/orders".into(),
+        columns: vec!["id".into(), "amount".into()],
+        metadata: Some(vec![]),
+        column_metadata: Some(json!([])),
+        definition: Some(json!({"primaryKeysNames": ["id"], "columns": [
+            {"name": "id", "definition": {"type": "INTEGER", "nullable": false, "length": null, "default": null}, "basetype": "INTEGER", "canBeFiltered": true},
+            {"name": "amount", "definition": {"type": "NUMERIC", "nullable": true, "length": "12,2", "default": null}, "basetype": "NUMERIC", "canBeFiltered": true}
+        ]})),
+        bucket: Some(bucket(kbstack::storage::wire::bucket::BucketTables::Url("http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into()), false)),
+    };
+    check("table_typed_detail", &table);
+}

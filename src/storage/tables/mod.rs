@@ -16,6 +16,7 @@ use rusqlite::OptionalExtension;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::wire::table as wire;
 use super::auth::{Auth, Need};
 use super::buckets::{self, Bucket};
 use super::jobs;
@@ -187,49 +188,52 @@ pub fn column_metadata_json(state: &AppState, scope: &Scope, table_id: &str, col
 }
 
 pub fn table_json(state: &AppState, t: &TableRow, include: &[String], with_bucket: bool) -> ApiResult<Value> {
+    serde_json::to_value(table_wire(state, t, include, with_bucket)?).map_err(ApiError::internal)
+}
+
+fn table_wire(state: &AppState, t: &TableRow, include: &[String], with_bucket: bool) -> ApiResult<wire::Table> {
     let loc = t.location();
     let columns = state.tables.columns(&loc)?;
     let (rows, bytes) = state.tables.stats(&loc)?;
     let scope = t.scope();
-    let mut v = json!({
-        "uri": format!("{}/tables/{}", state.storage_url(), t.id),
-        "id": t.id,
-        "name": t.name,
-        "displayName": t.display_name,
-        "transactional": false,
-        "primaryKey": t.primary_key,
-        "indexType": null,
-        "indexKey": [],
-        "distributionType": null,
-        "distributionKey": [],
-        "syntheticPrimaryKeyEnabled": false,
-        "created": t.created,
-        "lastImportDate": t.last_import_date,
-        "lastChangeDate": t.last_change_date,
-        "rowsCount": rows,
-        "dataSizeBytes": bytes,
-        "isAlias": false,
-        "isAliasable": true,
-        "isTyped": t.is_typed,
-        "tableType": "table",
-        "timestampType": "MANAGED",
-        "path": format!("/{}/{}", t.bucket_id, t.name),
-        "columns": columns,
-    });
-    if include.iter().any(|i| i == "metadata") {
-        v["metadata"] = json!(metadata::list(state, &scope, Object::Table, &t.id)?);
-    }
-    if include.iter().any(|i| i == "columnMetadata") {
-        v["columnMetadata"] = column_metadata_json(state, &scope, &t.id, &columns)?;
-    }
-    if t.is_typed {
-        v["definition"] = t.definition.clone();
-    }
-    if with_bucket {
+    let included = |name: &str| include.iter().any(|i| i == name);
+    let metadata = if included("metadata") { Some(metadata::list(state, &scope, Object::Table, &t.id)?) } else { None };
+    let column_metadata = if included("columnMetadata") { Some(column_metadata_json(state, &scope, &t.id, &columns)?) } else { None };
+    let bucket = if with_bucket {
         let b = buckets::load_bucket(state, t.project_id, t.branch_id, &t.bucket_id)?;
-        v["bucket"] = serde_json::to_value(buckets::bucket_json(state, &b, &[])?).map_err(ApiError::internal)?;
-    }
-    Ok(v)
+        Some(buckets::bucket_json(state, &b, &[])?)
+    } else {
+        None
+    };
+    Ok(wire::Table {
+        uri: format!("{}/tables/{}", state.storage_url(), t.id),
+        id: t.id.clone(),
+        name: t.name.clone(),
+        display_name: t.display_name.clone(),
+        transactional: false,
+        primary_key: t.primary_key.clone(),
+        index_type: None,
+        index_key: Vec::new(),
+        distribution_type: None,
+        distribution_key: Vec::new(),
+        synthetic_primary_key_enabled: false,
+        created: t.created.clone(),
+        last_import_date: t.last_import_date.clone(),
+        last_change_date: t.last_change_date.clone(),
+        rows_count: rows,
+        data_size_bytes: bytes,
+        is_alias: false,
+        is_aliasable: true,
+        is_typed: t.is_typed,
+        table_type: "table".into(),
+        timestamp_type: "MANAGED".into(),
+        path: format!("/{}/{}", t.bucket_id, t.name),
+        columns,
+        metadata,
+        column_metadata,
+        definition: t.is_typed.then(|| t.definition.clone()),
+        bucket,
+    })
 }
 
 pub fn list_bucket_tables(state: &AppState, _auth: &Auth, b: &Bucket, include: &[String]) -> ApiResult<Vec<Value>> {
