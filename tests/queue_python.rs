@@ -29,16 +29,7 @@ fn python() -> Option<PathBuf> {
 }
 
 fn rows(s: &Server, table: &str) -> Vec<Vec<String>> {
-    let (st, body) = s.get(&format!("tables/{table}/data-preview?format=json&limit=1000"));
-    assert_eq!(st, 200, "{body}");
-    let mut out: Vec<Vec<String>> = body["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_array().unwrap().iter().map(|c| c["value"].as_str().unwrap().to_string()).collect())
-        .collect();
-    out.sort();
-    out
+    s.preview_rows(table, "&limit=1000")
 }
 
 #[test]

@@ -43,16 +43,7 @@ fn duckdb_transformation_blocks_inputs_and_outputs() {
     let j = create_job(&s, json!({"component": DUCKDB, "config": "t1"}));
     let done = wait_finished(&s, &id(&j), 60);
     assert_eq!(done["status"], "success", "{done}");
-    let (st, preview) = s.get("tables/out.c-report.by_city/data-preview?format=json");
-    assert_eq!(st, 200, "{preview}");
-    let mut rows: Vec<Vec<String>> = preview["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_array().unwrap().iter().map(|c| c["value"].as_str().unwrap().to_string()).collect())
-        .collect();
-    rows.sort();
-    assert_eq!(rows, vec![vec!["Brno", "5", "1"], vec!["Prague", "17", "2"]]);
+    assert_eq!(table_rows(&s, "out.c-report.by_city"), vec![vec!["Brno", "5", "1"], vec!["Prague", "17", "2"]]);
 
     // A failing statement is a user error naming the block and the query.
     let j = create_job(&s, json!({"component": DUCKDB, "configData": {"parameters": {"blocks": [
@@ -75,16 +66,7 @@ fn duckdb_transformation_blocks_inputs_and_outputs() {
 }
 
 fn table_rows(s: &Server, table: &str) -> Vec<Vec<String>> {
-    let (st, preview) = s.get(&format!("tables/{table}/data-preview?format=json"));
-    assert_eq!(st, 200, "{preview}");
-    let mut rows: Vec<Vec<String>> = preview["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_array().unwrap().iter().map(|c| c["value"].as_str().unwrap().to_string()).collect())
-        .collect();
-    rows.sort();
-    rows
+    s.preview_rows(table, "")
 }
 
 #[test]

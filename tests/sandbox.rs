@@ -67,16 +67,7 @@ fn assert_no_secret(s: &Server, job: &Value) {
 }
 
 fn rows(s: &Server, table: &str) -> Vec<Vec<String>> {
-    let (st, preview) = s.get(&format!("tables/{table}/data-preview?format=json"));
-    assert_eq!(st, 200, "{preview}");
-    let mut rows: Vec<Vec<String>> = preview["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_array().unwrap().iter().map(|c| c["value"].as_str().unwrap().to_string()).collect())
-        .collect();
-    rows.sort();
-    rows
+    s.preview_rows(table, "")
 }
 
 /// The escapes are real: the secrets are where the components try to read them.

@@ -22,16 +22,7 @@ fn import(s: &Server, table: &str, csv: &str, incremental: bool) -> (u16, Value)
 }
 
 fn rows_where(s: &Server, table: &str, query: &str) -> Vec<Vec<String>> {
-    let (st, body) = s.get(&format!("tables/{table}/data-preview?format=json&limit=1000{query}"));
-    assert_eq!(st, 200, "{body}");
-    let mut rows: Vec<Vec<String>> = body["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_array().unwrap().iter().map(|c| c["value"].as_str().unwrap().to_string()).collect())
-        .collect();
-    rows.sort();
-    rows
+    s.preview_rows(table, &format!("&limit=1000{query}"))
 }
 
 fn rows(s: &Server, table: &str) -> Vec<Vec<String>> {

@@ -149,6 +149,20 @@ impl Server {
         }
     }
 
+    /// A table's rows through `data-preview` (JSON), sorted; `query` is appended (`&limit=…`).
+    pub fn preview_rows(&self, table: &str, query: &str) -> Vec<Vec<String>> {
+        let (st, body) = self.get(&format!("tables/{table}/data-preview?format=json{query}"));
+        assert_eq!(st, 200, "{body}");
+        let mut rows: Vec<Vec<String>> = body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_array().unwrap().iter().map(|c| c["value"].as_str().unwrap().to_string()).collect())
+            .collect();
+        rows.sort();
+        rows
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
