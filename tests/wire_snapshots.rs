@@ -216,3 +216,25 @@ fn typed_table_detail() {
     };
     check("table_typed_detail", &table);
 }
+
+#[test]
+fn storage_job_failed() {
+    use kbstack::storage::wire::job::{CreatorToken, StorageJob};
+    let job = StorageJob {
+        id: 12,
+        status: "error".into(),
+        url: "http://127.0.0.1:8000/v2/storage/jobs/12".into(),
+        table_id: Some("in.c-main.orders".into()),
+        operation_name: "tableImport".into(),
+        operation_params: json!({"tableId": "in.c-main.orders", "source": {"type": "file", "fileId": 5}}),
+        created_time: "2026-01-02T03:04:05+0000".into(),
+        start_time: Some("2026-01-02T03:04:05+0000".into()),
+        end_time: Some("2026-01-02T03:04:06+0000".into()),
+        run_id: None,
+        results: json!({"missingColumns": ["amount"]}),
+        creator_token: CreatorToken { id: "1".into(), description: "Master Token".into() },
+        metrics: json!({"inCompressed": false, "inBytes": 0, "inBytesUncompressed": 0, "outCompressed": false, "outBytes": 0, "outBytesUncompressed": 0}),
+        error: Some(json!({"code": "csvImport.columnsNotMatch", "message": "Some columns are missing in the csv file. Missing columns: amount.", "exceptionId": "exception-1"})),
+    };
+    check("storage_job_failed", &job);
+}

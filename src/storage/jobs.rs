@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
+use super::wire::job as wire;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, error::new_exception_id, error::public_message, now_iso};
 use crate::meta::storage_jobs::{JobStatus, NewStorageJob, StorageJob, StorageJobStore};
@@ -134,29 +135,27 @@ pub fn recover_interrupted(state: &AppState) -> anyhow::Result<()> {
 }
 
 fn job_json(state: &AppState, j: &StorageJob) -> Value {
-    let mut job = json!({
-        "id": j.id,
-        "status": j.status.as_str(),
-        "url": format!("{}/jobs/{}", state.storage_url(), j.id),
-        "tableId": j.table_id,
-        "operationName": j.operation_name,
-        "operationParams": j.operation_params,
-        "createdTime": j.created,
-        "startTime": j.start_time,
-        "endTime": j.end_time,
-        "runId": j.run_id,
-        "results": j.results,
-        "creatorToken": {"id": j.creator_token_id.to_string(), "description": j.creator_description},
-        "metrics": match &j.metrics {
+    let wire = wire::StorageJob {
+        id: j.id,
+        status: j.status.as_str().to_string(),
+        url: format!("{}/jobs/{}", state.storage_url(), j.id),
+        table_id: j.table_id.clone(),
+        operation_name: j.operation_name.clone(),
+        operation_params: j.operation_params.clone(),
+        created_time: j.created.clone(),
+        start_time: j.start_time.clone(),
+        end_time: j.end_time.clone(),
+        run_id: j.run_id.clone(),
+        results: j.results.clone(),
+        creator_token: wire::CreatorToken { id: j.creator_token_id.to_string(), description: j.creator_description.clone() },
+        metrics: match &j.metrics {
             Value::Null => json!({"inCompressed": false, "inBytes": 0, "inBytesUncompressed": 0,
                                   "outCompressed": false, "outBytes": 0, "outBytesUncompressed": 0}),
             m => m.clone(),
         },
-    });
-    if j.status == JobStatus::Error {
-        job["error"] = j.error.clone();
-    }
-    job
+        error: (j.status == JobStatus::Error).then(|| j.error.clone()),
+    };
+    serde_json::to_value(wire).unwrap_or(Value::Null)
 }
 
 pub fn load_job(state: &AppState, project_id: i64, id: i64) -> ApiResult<Value> {
