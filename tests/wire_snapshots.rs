@@ -238,3 +238,28 @@ fn storage_job_failed() {
     };
     check("storage_job_failed", &job);
 }
+
+#[test]
+fn file_in_a_list() {
+    use kbstack::storage::wire::file::{CreatorToken, File};
+    let file = File {
+        id: 5,
+        created: "2026-01-02T03:04:05+0000".into(),
+        is_public: false,
+        is_sliced: false,
+        is_encrypted: true,
+        is_permanent: false,
+        name: "orders.csv.gz".into(),
+        file_type: "csv".into(),
+        url: "http://127.0.0.1:8000/abs/kbstack-files/p1/f5/orders.csv.gz?sv=2020-10-02&sr=c&sp=r".into(),
+        provider: "azure".into(),
+        region: "local".into(),
+        size_bytes: Some(1024),
+        tags: vec!["export".into()],
+        max_age_days: Some(15),
+        run_id: Some("12".into()),
+        run_ids: vec!["12".into()],
+        creator_token: CreatorToken { id: 1, description: "Master Token".into() },
+    };
+    check("file_list_item", &file);
+}

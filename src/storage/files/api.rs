@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::search::Filter;
 use super::{FileRow, MAX_AGE_DAYS, NewFile, UploadAttrs};
 use crate::app::AppState;
+use crate::storage::wire::file as wire;
 use crate::blob::{self, sas};
 use crate::http::{ApiError, ApiResult, Params, iso};
 use crate::storage::auth::Auth;
@@ -33,25 +34,26 @@ const CREDENTIALS_HOURS: i64 = 12;
 
 pub fn file_json(state: &AppState, f: &FileRow) -> Value {
     let url_sas = sas::sign(&state.blobs.sas_key, &f.dir(), "r", Utc::now() + Duration::hours(URL_HOURS));
-    json!({
-        "id": f.id,
-        "created": f.created,
-        "isPublic": f.is_public,
-        "isSliced": f.is_sliced,
-        "isEncrypted": f.is_encrypted,
-        "isPermanent": f.is_permanent,
-        "name": f.name,
-        "fileType": file_type(&f.name),
-        "url": blob::http::blob_url(&state.public_url, &f.download_blob(), &url_sas),
-        "provider": "azure",
-        "region": "local",
-        "sizeBytes": f.size_bytes,
-        "tags": f.tags,
-        "maxAgeDays": if f.is_permanent { Value::Null } else { json!(MAX_AGE_DAYS) },
-        "runId": f.run_id,
-        "runIds": f.run_ids,
-        "creatorToken": {"id": f.creator_token_id, "description": f.creator_description},
-    })
+    let file = wire::File {
+        id: f.id,
+        created: f.created.clone(),
+        is_public: f.is_public,
+        is_sliced: f.is_sliced,
+        is_encrypted: f.is_encrypted,
+        is_permanent: f.is_permanent,
+        name: f.name.clone(),
+        file_type: file_type(&f.name).to_string(),
+        url: blob::http::blob_url(&state.public_url, &f.download_blob(), &url_sas),
+        provider: "azure".into(),
+        region: "local".into(),
+        size_bytes: f.size_bytes,
+        tags: f.tags.clone(),
+        max_age_days: (!f.is_permanent).then_some(MAX_AGE_DAYS),
+        run_id: f.run_id.clone(),
+        run_ids: f.run_ids.clone(),
+        creator_token: wire::CreatorToken { id: f.creator_token_id, description: f.creator_description.clone() },
+    };
+    serde_json::to_value(file).unwrap_or(Value::Null)
 }
 
 /// Keboola reports `csv` for CSV data (plain or gzipped, as exports are); other files are `file`.
