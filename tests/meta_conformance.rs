@@ -8,3 +8,4 @@ fn sqlite() -> MetaStore {
 
 kbstack::token_store_suite!(sqlite);
 kbstack::storage_job_store_suite!(sqlite);
+kbstack::branch_store_suite!(sqlite);

@@ -1,5 +1,6 @@
 //! The metadata store: projects, branches, tokens, buckets, tables, files, jobs, events,
 //! metadata, configurations, triggers. SQLite on the embedded default.
+pub mod branches;
 mod schema;
 pub mod storage_jobs;
 pub mod tokens;

@@ -23,6 +23,7 @@ use crate::app::AppState;
 use crate::queue::configs::{self, StoredConfig, truthy};
 use crate::queue::store::{self, Job};
 use crate::queue::worker::Outcome;
+use crate::meta::branches::BranchStore;
 use crate::meta::tokens::TokenStore;
 use crate::storage::auth::Auth;
 use crate::storage::events;
@@ -89,8 +90,9 @@ fn job_auth(state: &AppState, job: &Job) -> Result<Auth, String> {
         .ok_or_else(|| format!("The token \"{}\" that created the job no longer exists.", job.token_id))?;
     let default_branch_id: i64 = state
         .meta
-        .with(|c| c.query_row("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [job.project_id], |r| r.get(0)))
-        .map_err(|e| e.message)?;
+        .default_branch(job.project_id)
+        .map_err(|e| e.message)?
+        .ok_or_else(|| format!("project {} has no default branch", job.project_id))?;
     Ok(Auth {
         project_id: job.project_id,
         token,

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, BranchPrefix, Code};
+use crate::meta::branches::BranchStore;
 use crate::meta::tokens::TokenStore;
 
 pub use crate::meta::tokens::{TokenRecord, hash_token};
@@ -146,9 +147,10 @@ impl FromRequestParts<AppState> for Auth {
         if token.is_expired() {
             return Err(ApiError::new(Code::TokenInvalid, "Your access token has expired."));
         }
-        let default_branch_id: i64 = state.meta.with(|c| {
-            c.query_row("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [token.project_id], |r| r.get(0))
-        })?;
+        let default_branch_id = state
+            .meta
+            .default_branch(token.project_id)?
+            .ok_or_else(|| ApiError::internal(format!("project {} has no default branch", token.project_id)))?;
         let branch_id = match parts.extensions.get::<BranchPrefix>() {
             None => default_branch_id,
             Some(BranchPrefix(b)) if b == "default" => default_branch_id,
@@ -156,7 +158,7 @@ impl FromRequestParts<AppState> for Auth {
                 let id: i64 = b
                     .parse()
                     .map_err(|_| ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found.")))?;
-                if !super::branches::exists(state, token.project_id, id)? {
+                if !state.meta.branch_exists(token.project_id, id)? {
                     return Err(ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found.")));
                 }
                 id

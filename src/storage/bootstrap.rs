@@ -2,12 +2,11 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use rusqlite::OptionalExtension;
-
 use super::auth::{TokenRecord, hash_token, new_token_secret};
 use crate::config::Config;
 use crate::http::now_iso;
 use crate::meta::MetaStore;
+use crate::meta::branches::BranchStore;
 use crate::meta::tokens::{ProjectStore, TokenStore};
 
 pub struct Bootstrap {
@@ -22,19 +21,7 @@ pub fn ensure_project(meta: &MetaStore, config: &Config) -> anyhow::Result<Boots
     let token_file = config.data_dir.join("master-token");
     let now = now_iso();
     meta.ensure_project(PROJECT_ID, "kbstack", &now).map_err(|e| anyhow::anyhow!("{e}"))?;
-    meta.with(|c| {
-        let has_default: Option<i64> = c
-            .query_row("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [PROJECT_ID], |r| r.get(0))
-            .optional()?;
-        if has_default.is_none() {
-            c.execute(
-                "INSERT INTO branches (project_id, name, description, is_default, created) VALUES (?1, 'Main', '', 1, ?2)",
-                rusqlite::params![PROJECT_ID, now],
-            )?;
-        }
-        Ok(())
-    })
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    meta.ensure_default_branch(PROJECT_ID, "Main", &now).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let master_id = match meta.master_token(PROJECT_ID).map_err(|e| anyhow::anyhow!("{e}"))? {
         Some(t) => t.id,

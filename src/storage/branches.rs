@@ -49,10 +49,7 @@ fn find(state: &AppState, project_id: i64, id: i64) -> ApiResult<Option<Value>> 
 /// A branch of the token's project by numeric id or `default`.
 /// Whether the project has the branch.
 pub fn exists(state: &AppState, project_id: i64, id: i64) -> ApiResult<bool> {
-    let found = state.meta.with(|c| {
-        c.query_row("SELECT 1 FROM branches WHERE project_id = ?1 AND id = ?2", [project_id, id], |_| Ok(())).optional()
-    })?;
-    Ok(found.is_some())
+    crate::meta::branches::BranchStore::branch_exists(&state.meta, project_id, id)
 }
 
 pub fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
