@@ -56,10 +56,6 @@ impl LatencyProbe {
     }
 }
 
-fn status_of(s: &Server, req: reqwest::blocking::RequestBuilder) -> (u16, Value) {
-    s.send(req)
-}
-
 #[test]
 fn hostile_inputs_neither_crash_nor_freeze_the_server() {
     let s = Server::start();
@@ -127,7 +123,7 @@ fn hostile_inputs_neither_crash_nor_freeze_the_server() {
         })
         .collect();
     for (what, req) in hostile.drain(..) {
-        let (st, body) = status_of(&s, req);
+        let (st, body) = s.send(req);
         assert!((400..500).contains(&st), "{what}: expected a 4xx, got {st}: {body}");
         if body.is_object() {
             assert!(body["error"].is_string() || body["message"].is_string() || body["code"].is_string(), "{what}: envelope {body}");

@@ -188,7 +188,7 @@ pub fn set_private_paths(paths: Vec<String>) {
 /// A message fit for clients: the server's own paths blanked out, and bounded in size (an error
 /// can quote a whole input line).
 pub fn public_message(message: &str) -> String {
-    let mut out: String = if message.len() > MAX_MESSAGE_CHARS * 4 || message.chars().nth(MAX_MESSAGE_CHARS).is_some() {
+    let mut out: String = if message.chars().nth(MAX_MESSAGE_CHARS).is_some() {
         let cut: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
         format!("{cut}… (message truncated)")
     } else {

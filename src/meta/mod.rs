@@ -53,6 +53,19 @@ impl MetaStore {
     }
 }
 
+/// The job's failure written again every second until the store takes it (a full disk frees up):
+/// a job must reach a final state.
+pub async fn store_until_it_lands(job_id: i64, mut write: impl FnMut() -> ApiResult<()>) {
+    for attempt in 0u32.. {
+        match write() {
+            Ok(()) => return,
+            Err(e) if attempt % 60 == 0 => tracing::error!(job = job_id, attempt, "cannot record the job's failure, retrying: {}", e.message),
+            Err(_) => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
 /// Bring the schema to the newest version, one migration per transaction. A data dir written by a
 /// newer build is refused rather than misread.
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

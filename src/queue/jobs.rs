@@ -9,6 +9,7 @@ use super::store::NewJob;
 use crate::app::AppState;
 use crate::http::params::scalar_to_string;
 use crate::http::{ApiError, ApiResult, Code};
+use crate::meta::branches::BranchStore;
 use crate::runner::registry;
 use crate::storage::auth::Auth;
 
@@ -196,7 +197,7 @@ pub fn build(state: &AppState, auth: &Auth, req: JobRequest) -> ApiResult<NewJob
         Some(b) => {
             let not_found = || ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found."));
             let id: i64 = b.parse().map_err(|_| not_found())?;
-            if !crate::storage::branches::exists(state, auth.project_id, id)? {
+            if !state.meta.branch_exists(auth.project_id, id)? {
                 return Err(not_found());
             }
             id

@@ -279,6 +279,20 @@ pub fn kill(state: &AppState, job: &Job) -> ApiResult<Job> {
     load(state, job.id)?.ok_or_else(|| not_found(&job.id.to_string()))
 }
 
+/// End the job as `error` with `result` (`terminated` if a kill was asked for), whatever it
+/// reported: the fallback when its own outcome cannot be stored.
+pub fn end_as_error(state: &AppState, id: i64, result: &Value, now: i64) -> ApiResult<()> {
+    state.meta.with(|c| {
+        c.execute(
+            "UPDATE queue_jobs SET status = CASE WHEN desired_status = 'terminating' THEN 'terminated' ELSE 'error' END, \
+             result = ?1, end_ms = ?2, updated_ms = ?2, token_secret = NULL, runner_pid = NULL, \
+             duration_seconds = CASE WHEN start_ms IS NULL THEN 0 ELSE (?2 - start_ms + 500) / 1000 END WHERE id = ?3",
+            rusqlite::params![result.to_string(), now, id],
+        )
+    })?;
+    Ok(())
+}
+
 /// Older data dirs kept queued jobs' tokens in clear: seal them (run once at start).
 pub fn seal_plain_secrets(state: &AppState) -> ApiResult<usize> {
     state.meta.tx(|tx| {

@@ -249,23 +249,7 @@ fn redact_messages(result: &mut Value) {
 async fn record_failure_until_it_lands(state: &AppState, id: i64) {
     let message = "The job finished but its result could not be recorded (the result is too large or the server's disk is full).";
     let result = json!({"message": message, "error": {"type": "application", "message": message, "exceptionId": new_exception_id()}});
-    for attempt in 0u32.. {
-        let now = now_ms();
-        let res = state.meta.with(|c| {
-            c.execute(
-                "UPDATE queue_jobs SET status = CASE WHEN desired_status = 'terminating' THEN 'terminated' ELSE 'error' END, \
-                 result = ?1, end_ms = ?2, updated_ms = ?2, token_secret = NULL, runner_pid = NULL, \
-                 duration_seconds = CASE WHEN start_ms IS NULL THEN 0 ELSE (?2 - start_ms + 500) / 1000 END WHERE id = ?3",
-                rusqlite::params![result.to_string(), now, id],
-            )
-        });
-        match res {
-            Ok(_) => return,
-            Err(e) if attempt % 60 == 0 => tracing::error!(job = id, attempt, "cannot record the job's failure, retrying: {}", e.message),
-            Err(_) => {}
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
+    crate::meta::store_until_it_lands(id, || store::end_as_error(state, id, &result, now_ms())).await;
 }
 
 /// Record the end of a run; a job asked to terminate ends `terminated` whatever it reported.

@@ -47,11 +47,6 @@ fn find(state: &AppState, project_id: i64, id: i64) -> ApiResult<Option<Value>> 
 }
 
 /// A branch of the token's project by numeric id or `default`.
-/// Whether the project has the branch.
-pub fn exists(state: &AppState, project_id: i64, id: i64) -> ApiResult<bool> {
-    crate::meta::branches::BranchStore::branch_exists(&state.meta, project_id, id)
-}
-
 pub fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
     let branch_id = if id == "default" { Some(auth.default_branch_id) } else { id.parse::<i64>().ok() };
     let found = match branch_id {

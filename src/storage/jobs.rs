@@ -109,15 +109,7 @@ async fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
         "exceptionId": new_exception_id(),
     })
     .to_string();
-    for attempt in 0u32.. {
-        let res = state.meta.finish_storage_job(id, JobStatus::Error, None, Some(&fallback), &now_iso());
-        match res {
-            Ok(_) => return,
-            Err(e) if attempt % 60 == 0 => tracing::error!(job = id, attempt, "cannot record the job's failure, retrying: {}", e.message),
-            Err(_) => {}
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    crate::meta::store_until_it_lands(id, || state.meta.finish_storage_job(id, JobStatus::Error, None, Some(&fallback), &now_iso())).await;
 }
 
 /// At start: jobs of a previous process that never finished end as `error`.

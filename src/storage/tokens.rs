@@ -248,9 +248,6 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     auth.require_manage_tokens()?;
     let token = load_token(&state, auth.project_id, &id)?;
     let perms = parse_bucket_permissions(&state, &auth, &p)?;
-    if token.is_master && !auth.token.is_master {
-        return Err(ApiError::denied("The master token can be changed only by itself or by the project's administrators."));
-    }
     let mut wanted = token.clone();
     if let Some(d) = p.str("description") {
         wanted.description = d;

@@ -47,9 +47,9 @@ fn validated(state: &AppState, auth: &Auth, bucket_id: &str, name: String, prima
     Ok(NewTable { bucket, name, primary_key })
 }
 
-/// Jobs and calls creating one table name run one at a time under this key.
+/// Creating a name takes the lock of the table it will be.
 fn create_lock_key(auth: &Auth, bucket_id: &str, name: &str) -> String {
-    format!("table:{}:{}:{bucket_id}.{name}", auth.project_id, auth.branch_id)
+    super::table_lock_key(auth.project_id, auth.branch_id, &format!("{bucket_id}.{name}"))
 }
 
 /// An empty untyped table with these columns (the domain side of a header-only create; the

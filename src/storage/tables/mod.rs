@@ -61,6 +61,11 @@ pub struct TableRow {
     pub definition: Value,
 }
 
+/// Jobs and calls that write one table (or create one name) run one at a time under this key.
+pub fn table_lock_key(project_id: i64, branch_id: i64, table_id: &str) -> String {
+    format!("table:{project_id}:{branch_id}:{table_id}")
+}
+
 impl TableRow {
     pub fn location(&self) -> TableLocation {
         TableLocation {
@@ -77,7 +82,7 @@ impl TableRow {
 
     /// Key for serialising jobs on this table.
     pub fn lock_key(&self) -> String {
-        format!("table:{}:{}:{}", self.project_id, self.branch_id, self.id)
+        table_lock_key(self.project_id, self.branch_id, &self.id)
     }
 }
 
