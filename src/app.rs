@@ -38,6 +38,12 @@ impl std::ops::Deref for AppState {
     }
 }
 
+impl axum::extract::FromRef<AppState> for crate::http::BodyLimit {
+    fn from_ref(state: &AppState) -> Self {
+        crate::http::BodyLimit(state.config.max_body_bytes)
+    }
+}
+
 impl AppState {
     pub fn storage_url(&self) -> String {
         format!("{}/v2/storage", self.public_url)

@@ -5,12 +5,11 @@
 //! `TableBackend` trait (DuckDB now); `blob` is file storage with its Azure-Blob-compatible
 //! endpoint; `meta` is the metadata store (SQLite now).
 pub mod app;
-pub mod backend;
+// The layers below the services, under the names the services know them by.
+pub use kbstack_http as http;
+pub use kbstack_store::{backend, meta, secrets};
 pub mod blob;
 pub mod config;
-pub mod http;
-pub mod meta;
 pub mod queue;
 pub mod runner;
-pub mod secrets;
 pub mod storage;

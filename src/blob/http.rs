@@ -68,7 +68,7 @@ async fn handle(State(state): State<AppState>, method: Method, uri: Uri, headers
 
 /// Azure's error body; the SDKs read the code from `x-ms-error-code`, falling back to `<Code>`.
 fn error_response(err: &ApiError) -> Response {
-    if err.code.status().is_server_error() {
+    if err.code.is_server_error() {
         tracing::error!(code = err.code.as_str(), "blob endpoint: {}", err.message);
     }
     let body = format!(
@@ -76,7 +76,7 @@ fn error_response(err: &ApiError) -> Response {
         err.code.as_str(),
         xml_escape(&err.message)
     );
-    let mut resp = (err.code.status(), body).into_response();
+    let mut resp = (err.status(), body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     if let Ok(code) = HeaderValue::from_str(err.code.as_str()) {
@@ -153,7 +153,7 @@ fn staging_file(state: &AppState) -> PathBuf {
 async fn receive(body: Body, path: &Path) -> ApiResult<u64> {
     let result = async {
         let file = std::fs::File::create(path)?;
-        let (written, file) = super::body::write_body(body, file).await?;
+        let (written, file) = super::body::write_body(super::upload_stream(body), file).await?;
         tokio::task::spawn_blocking(move || file.sync_all()).await.map_err(|e| ApiError::internal(format!("fsync panicked: {e}")))??;
         Ok::<u64, ApiError>(written)
     }
@@ -220,7 +220,7 @@ async fn put_block(state: &AppState, name: &str, query: &Params, body: Body) -> 
     let block_id = query.str("blockid").filter(|b| !b.is_empty() && b.len() <= 1024).ok_or_else(|| {
         ApiError::new(Code::BlobInvalidInput, "The blockid query parameter is missing or too long.")
     })?;
-    state.blobs.blocks.put(&block_dir(state, &owner, name), &block_id, body).await?;
+    state.blobs.blocks.put(&block_dir(state, &owner, name), &block_id, super::upload_stream(body)).await?;
     Ok(created(HeaderMap::new()))
 }
 

@@ -46,7 +46,7 @@ impl From<rusqlite::Error> for QueueError {
 
 impl IntoResponse for QueueError {
     fn into_response(self) -> Response {
-        let status = self.0.code.status();
+        let status = self.0.status();
         let exception_id = format!("job-queue-{}", new_exception_id().trim_start_matches("exception-"));
         if status.is_server_error() {
             tracing::error!(exception_id, "{}", self.0.message);

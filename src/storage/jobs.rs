@@ -88,7 +88,7 @@ async fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
         Err(e) => {
             let exception_id = new_exception_id();
             let message = public_message(&e.message);
-            if e.code.status().is_server_error() {
+            if e.code.is_server_error() {
                 tracing::error!(job = id, exception_id, "job failed: {message}");
             }
             let mut err = json!({"code": e.code.as_str(), "message": message, "exceptionId": exception_id});

@@ -1,21 +1,22 @@
-//! Request bodies written to files. The writes run on one blocking thread fed with the body's
+//! Uploaded bodies written to files. The writes run on one blocking thread fed with the body's
 //! chunks as hyper hands them over, batched into vectored writes: no extra copy in user space
 //! (tokio's `fs::File` copies every write into its own buffer and hops to the blocking pool per
 //! write), which matters when a 1 GB upload is mostly the kernel copying into the page cache.
 use std::fs::File;
 use std::io::{IoSlice, Write};
 
-use axum::body::Body;
 use bytes::Bytes;
 use futures::StreamExt;
 
-use crate::http::{ApiError, ApiResult, Code};
+use super::ByteStream;
+
+use kbstack_core::{Code, Error as ApiError, Result as ApiResult};
 
 /// Chunks in flight between the request and the writer thread (hyper's chunks are up to ~400 KB).
 const QUEUE: usize = 64;
 
 /// Write the body to `file` from its current position; the bytes written and the file back.
-pub async fn write_body(body: Body, file: File) -> ApiResult<(u64, File)> {
+pub async fn write_body(body: ByteStream, file: File) -> ApiResult<(u64, File)> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE);
     let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, File)> {
         let mut file = file;
@@ -33,7 +34,7 @@ pub async fn write_body(body: Body, file: File) -> ApiResult<(u64, File)> {
         }
         Ok((written, file))
     });
-    let mut stream = body.into_data_stream();
+    let mut stream = body;
     let mut broken = None;
     while let Some(chunk) = stream.next().await {
         match chunk {

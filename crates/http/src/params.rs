@@ -7,7 +7,6 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, ApiResult, Code};
-use crate::app::AppState;
 
 #[derive(Debug, Default, Clone)]
 pub struct Params {
@@ -300,10 +299,19 @@ fn parse_form(input: &[u8]) -> ApiResult<Map<String, Value>> {
 /// Bodies above this size are parsed on the blocking pool, not on an async worker.
 const INLINE_PARSE_BYTES: usize = 64 * 1024;
 
-impl FromRequest<AppState> for Params {
+/// The largest request body a service accepts; the state of every router that parses `Params`
+/// gives it (`FromRef`).
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+impl<S> FromRequest<S> for Params
+where
+    S: Send + Sync,
+    BodyLimit: axum::extract::FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let mut params = Params::from_query(req.uri().query())?;
         let content_type = req
             .headers()
@@ -336,7 +344,7 @@ impl FromRequest<AppState> for Params {
             insert_pairs(&mut params.values, pairs)?;
             return Ok(params);
         }
-        let limit = state.config.max_body_bytes;
+        let BodyLimit(limit) = axum::extract::FromRef::from_ref(state);
         let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
             ApiError::new(Code::PayloadTooLarge, format!("Request body is larger than the limit of {limit} bytes."))
         })?;

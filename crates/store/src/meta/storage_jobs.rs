@@ -4,7 +4,7 @@ use rusqlite::OptionalExtension;
 use serde_json::Value;
 
 use super::{MetaStore, json_col};
-use crate::http::ApiResult;
+use kbstack_core::Result as ApiResult;
 
 /// Job states; a job ends `success` or `error`, never stays `waiting`/`processing` past a restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,11 +1,11 @@
 //! The metadata store's conformance suites, instantiated for every implementation (the embedded
 //! SQLite store now; PostgreSQL adds one line per suite).
-use kbstack::meta::MetaStore;
+use kbstack_store::meta::MetaStore;
 
 fn sqlite() -> MetaStore {
     MetaStore::open_in_memory().expect("in-memory SQLite store")
 }
 
-kbstack::token_store_suite!(sqlite);
-kbstack::storage_job_store_suite!(sqlite);
-kbstack::branch_store_suite!(sqlite);
+kbstack_store::token_store_suite!(sqlite);
+kbstack_store::storage_job_store_suite!(sqlite);
+kbstack_store::branch_store_suite!(sqlite);

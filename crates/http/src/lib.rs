@@ -1,4 +1,4 @@
-//! HTTP conventions shared by every service: error envelope, body/query parameters, the branch
+//! HTTP conventions shared by every service (the `kbstack-http` crate): error envelope, body/query parameters, the branch
 //! prefix and trailing-slash normalisation, Keboola timestamps.
 pub mod error;
 pub mod params;
@@ -7,7 +7,8 @@ use axum::extract::Request;
 use axum::http::Uri;
 
 pub use error::{ApiError, ApiResult, Code};
-pub use params::Params;
+pub use kbstack_core::time::{iso, now_iso};
+pub use params::{BodyLimit, Params};
 
 /// The branch named by a `/v2/storage/branch/{id|default}/…` prefix, stripped before routing.
 #[derive(Clone, Debug)]
@@ -45,15 +46,6 @@ pub fn normalize_request(mut req: Request) -> Request {
         }
     }
     req
-}
-
-/// Keboola's timestamp format (PHP `DATE_ISO8601`): `2017-02-13T10:27:50+0100`.
-pub fn iso(ts: chrono::DateTime<chrono::Utc>) -> String {
-    ts.format("%Y-%m-%dT%H:%M:%S%z").to_string()
-}
-
-pub fn now_iso() -> String {
-    iso(chrono::Utc::now())
 }
 
 pub async fn not_found(req: Request) -> ApiError {

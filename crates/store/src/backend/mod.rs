@@ -6,7 +6,7 @@ pub mod stats_cache;
 
 use std::path::PathBuf;
 
-use crate::http::ApiError;
+use kbstack_core::Error as ApiError;
 
 pub use filter::{Filter, Operator, OrderBy, Select};
 
@@ -70,13 +70,21 @@ pub struct ExportSpec {
     pub gzip: bool,
 }
 
-/// Failures the backend reports; mapped to Keboola codes at the service layer.
-#[derive(Debug, thiserror::Error)]
+/// Failures the backend reports, each with its Keboola code. Not a `std::error::Error`: it
+/// converts into the domain error by its own `From`, not the blanket one for library failures.
+#[derive(Debug)]
 pub enum BackendError {
-    #[error("{0}")]
-    UserError(String, crate::http::Code),
-    #[error("backend error: {0}")]
+    UserError(String, kbstack_core::Code),
     Internal(String),
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendError::UserError(msg, _) => f.write_str(msg),
+            BackendError::Internal(msg) => write!(f, "backend error: {msg}"),
+        }
+    }
 }
 
 impl From<BackendError> for ApiError {

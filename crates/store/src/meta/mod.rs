@@ -10,7 +10,7 @@ use std::path::Path;
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
-use crate::http::ApiResult;
+use kbstack_core::Result as ApiResult;
 
 pub struct MetaStore {
     conn: Mutex<Connection>,

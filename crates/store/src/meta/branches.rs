@@ -5,7 +5,7 @@
 use rusqlite::OptionalExtension;
 
 use super::MetaStore;
-use crate::http::ApiResult;
+use kbstack_core::Result as ApiResult;
 
 pub trait BranchStore {
     /// The project's default branch ("Main").

@@ -11,7 +11,7 @@ use super::filter::{Filter, Operator, Select};
 use super::{
     BackendError, BackendResult, ColumnDef, CsvSource, ExportSpec, LoadResult, LoadSpec, TableBackend, TableLocation,
 };
-use crate::http::Code;
+use kbstack_core::Code;
 
 pub struct DuckDbBackend {
     /// A handle used only to open per-operation connections (DuckDB connections are not `Sync`).

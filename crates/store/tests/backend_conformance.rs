@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use kbstack::backend::duckdb::DuckDbBackend;
-use kbstack::backend::stats_cache::StatsCached;
-use kbstack::backend::{ColumnDef, CsvSource, ExportSpec, Filter, LoadSpec, Operator, Select, TableBackend, TableLocation};
+use kbstack_store::backend::duckdb::DuckDbBackend;
+use kbstack_store::backend::stats_cache::StatsCached;
+use kbstack_store::backend::{ColumnDef, CsvSource, ExportSpec, Filter, LoadSpec, Operator, Select, TableBackend, TableLocation};
 
 fn backends(dir: &Path) -> Vec<(&'static str, Box<dyn TableBackend>)> {
     vec![

@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::body::Body;
+use super::ByteStream;
 
-use crate::http::{ApiError, ApiResult, Code};
+use kbstack_core::{Code, Error as ApiError, Result as ApiResult};
 
 /// Staged blocks of every blob being uploaded in blocks, keyed by the blob's staging directory.
 #[derive(Default)]
@@ -61,7 +61,7 @@ impl StagedBlocks {
 
     /// Append a block's body to the blob's staging file under `dir`; a body that breaks off leaves
     /// the file as it was.
-    pub async fn put(&self, dir: &Path, id: &str, body: Body) -> ApiResult<()> {
+    pub async fn put(&self, dir: &Path, id: &str, body: ByteStream) -> ApiResult<()> {
         let staged = self.lock(dir).await;
         // A task of its own keeps the lock until the writer thread is done, even when the request
         // is dropped (client gone): the next block must not start while stale bytes still land.
@@ -92,7 +92,7 @@ impl StagedBlocks {
     }
 }
 
-async fn append(mut staged: tokio::sync::OwnedMutexGuard<Staged>, dir: PathBuf, id: String, body: Body) -> ApiResult<()> {
+async fn append(mut staged: tokio::sync::OwnedMutexGuard<Staged>, dir: PathBuf, id: String, body: ByteStream) -> ApiResult<()> {
     tokio::fs::create_dir_all(&dir).await?;
     let file = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(data_file(&dir))?;
     let offset = staged.len;

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::MetaStore;
-use crate::http::ApiResult;
+use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRecord {

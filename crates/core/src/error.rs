@@ -1,0 +1,212 @@
+//! The one table of Keboola error codes and the error every layer returns.
+//!
+//! HTTP statuses are plain numbers here: the wire crate (`kbstack-http`) turns an `Error` into a
+//! response through its one envelope writer.
+use serde_json::Value;
+
+/// Keboola error codes with their HTTP statuses. Add a row here, never an ad-hoc status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    TokenMissing,
+    TokenInvalid,
+    AccessDenied,
+    ValidationFailed,
+    InvalidCsv,
+    RouteNotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    BucketNotFound,
+    BucketAlreadyExists,
+    BucketNotEmpty,
+    TableNotFound,
+    TableAlreadyExists,
+    ColumnNotExists,
+    ColumnAlreadyExists,
+    UnintendedTruncation,
+    TokenNotFound,
+    InvalidPermissions,
+    FileNotFound,
+    JobNotFound,
+    EventNotFound,
+    MetadataNotFound,
+    ComponentNotFound,
+    ConfigurationNotFound,
+    ConfigurationAlreadyExists,
+    ConfigurationVersionNotFound,
+    RowNotFound,
+    RowAlreadyExists,
+    BranchNotFound,
+    TriggerNotFound,
+    DisplayNameInvalid,
+    ColumnsNotMatch,
+    DuplicateColumns,
+    BlobAuthFailed,
+    BlobNotFound,
+    InvalidRange,
+    NotImplemented,
+    Internal,
+    BlobAlreadyExists,
+    BlobConditionNotMet,
+    InvalidBlockList,
+    BlobInvalidInput,
+    ContainerNotFound,
+    StorageValidation,
+    QuerySyntax,
+    BranchAlreadyExists,
+    // Queue (src/queue)
+    QueueJobNotFound,
+    QueueJobNotKillable,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        self.row().0
+    }
+
+    pub fn status(self) -> u16 {
+        self.row().1
+    }
+
+    pub fn is_server_error(self) -> bool {
+        self.status() >= 500
+    }
+
+    fn row(self) -> (&'static str, u16) {
+        use Code::*;
+        match self {
+            TokenMissing => ("", 401),
+            TokenInvalid => ("storage.tokenInvalid", 401),
+            AccessDenied => ("accessDenied", 403),
+            ValidationFailed => ("validation.failed", 400),
+            InvalidCsv => ("invalidCsv", 400),
+            RouteNotFound => ("notFound", 404),
+            MethodNotAllowed => ("methodNotAllowed", 405),
+            PayloadTooLarge => ("payloadTooLarge", 413),
+            BucketNotFound => ("storage.buckets.notFound", 404),
+            BucketAlreadyExists => ("storage.buckets.alreadyExists", 400),
+            BucketNotEmpty => ("storage.buckets.notEmpty", 400),
+            TableNotFound => ("storage.tables.notFound", 404),
+            TableAlreadyExists => ("storage.tables.alreadyExists", 400),
+            ColumnNotExists => ("storage.tables.columnNotExists", 400),
+            ColumnAlreadyExists => ("storage.tables.columnAlreadyExists", 400),
+            UnintendedTruncation => ("storage.tables.validation.unintendedTruncation", 400),
+            TokenNotFound => ("storage.tokens.notFound", 404),
+            InvalidPermissions => ("storage.tokens.invalidPermissions", 400),
+            FileNotFound => ("storage.files.notFound", 404),
+            JobNotFound => ("storage.jobs.notFound", 404),
+            EventNotFound => ("storage.events.notFound", 404),
+            MetadataNotFound => ("storage.metadata.notFound", 404),
+            ComponentNotFound => ("storage.components.notFound", 404),
+            ConfigurationNotFound => ("storage.configuration.notFound", 404),
+            ConfigurationAlreadyExists => ("storage.configurations.configurationAlreadyExists", 400),
+            ConfigurationVersionNotFound => ("storage.configuration.versionNotFound", 404),
+            RowNotFound => ("storage.configurationRows.notFound", 404),
+            RowAlreadyExists => ("storage.configurations.rowAlreadyExists", 400),
+            BranchNotFound => ("storage.devBranches.notFound", 404),
+            TriggerNotFound => ("storage.triggers.notFound", 404),
+            DisplayNameInvalid => ("storage.webalize.displayName.invalid", 422),
+            ColumnsNotMatch => ("csvImport.columnsNotMatch", 400),
+            DuplicateColumns => ("csvImport.duplicateColumnNames", 400),
+            BlobAuthFailed => ("AuthenticationFailed", 403),
+            BlobNotFound => ("BlobNotFound", 404),
+            InvalidRange => ("InvalidRange", 416),
+            NotImplemented => ("notImplemented", 501),
+            Internal => ("applicationError", 500),
+            BlobAlreadyExists => ("BlobAlreadyExists", 409),
+            BlobConditionNotMet => ("ConditionNotMet", 412),
+            InvalidBlockList => ("InvalidBlockList", 400),
+            BlobInvalidInput => ("InvalidInput", 400),
+            ContainerNotFound => ("ContainerNotFound", 404),
+            StorageValidation => ("storage.validation", 400),
+            QuerySyntax => ("query.syntax", 400),
+            BranchAlreadyExists => ("storage.devBranches.branchAlreadyExists", 400),
+            QueueJobNotFound => ("queue.jobNotFound", 404),
+            QueueJobNotKillable => ("queue.jobNotKillable", 400),
+        }
+    }
+}
+
+/// A failure of any layer: a code from the table and a human message.
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub code: Code,
+    pub message: String,
+    /// Extra keys merged into the envelope (e.g. `missingColumns`).
+    pub context: Option<Value>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Error { code, message: message.into(), context: None }
+    }
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(Code::ValidationFailed, message)
+    }
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::new(Code::AccessDenied, message)
+    }
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        Self::new(Code::Internal, format!("Internal error: {err}"))
+    }
+    pub fn with_context(mut self, context: Value) -> Self {
+        self.context = Some(context);
+        self
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code.as_str())
+    }
+}
+
+// Any library failure met with `?` is an internal error (as `anyhow` does it, `Error` itself is
+// not a `std::error::Error`, which keeps this blanket conversion coherent). Failures a client
+// caused are mapped to their code where they happen.
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
+    fn from(err: E) -> Self {
+        Error::internal(err)
+    }
+}
+
+/// Paths of this server (its data dir) that must not reach clients: set once at start.
+static PRIVATE_PATHS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Longest message a client is shown (and a job records); the rest is cut.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+pub fn set_private_paths(paths: Vec<String>) {
+    let mut paths: Vec<String> = paths.into_iter().filter(|p| p.len() > 1).collect();
+    // Longest first, so `/a/b/data` is replaced before a shorter `/a/b`.
+    paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    let _ = PRIVATE_PATHS.set(paths);
+}
+
+/// A message fit for clients: the server's own paths blanked out, and bounded in size (an error
+/// can quote a whole input line).
+pub fn public_message(message: &str) -> String {
+    let mut out: String = if message.chars().nth(MAX_MESSAGE_CHARS).is_some() {
+        let cut: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+        format!("{cut}… (message truncated)")
+    } else {
+        message.to_string()
+    };
+    redact_paths(&mut out);
+    out
+}
+
+/// The server's own paths in a text shown to clients (an error, a job's log line) blanked out.
+pub fn redact_paths(text: &mut String) {
+    for path in PRIVATE_PATHS.get().map(Vec::as_slice).unwrap_or_default() {
+        if text.contains(path.as_str()) {
+            *text = text.replace(path.as_str(), "[kbstack data]");
+        }
+    }
+}
+
+pub fn new_exception_id() -> String {
+    format!("exception-{}", uuid::Uuid::new_v4().simple())
+}
+

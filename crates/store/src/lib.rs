@@ -1,0 +1,7 @@
+//! kbstack's stores, below every service and above the core: the metadata store (`meta`, SQLite
+//! now), table data behind `TableBackend` (`backend`, DuckDB now), blobs on local disk (`blob`),
+//! and the sealing of stored secrets (`secrets`). Nothing here knows HTTP.
+pub mod backend;
+pub mod blob;
+pub mod meta;
+pub mod secrets;
