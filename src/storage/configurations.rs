@@ -306,7 +306,7 @@ async fn create(
         insert(tx, &k, &body)?;
         commit_version(tx, &auth, &mut body, &change)?;
         save(tx, &body)?;
-        Ok(body)
+        Ok::<_, ApiError>(body)
     })?;
     Ok((StatusCode::CREATED, Json(wire::Configuration::of(body)?)))
 }
@@ -591,7 +591,7 @@ async fn copy_version(
         insert(tx, &k, &body)?;
         commit_version(tx, &auth, &mut body, &change)?;
         save(tx, &body)?;
-        Ok(new_id)
+        Ok::<_, ApiError>(new_id)
     })?;
     Ok((StatusCode::CREATED, Json(json!({"id": new_id}))))
 }

@@ -369,7 +369,7 @@ async fn copy(
         }
         commit_version(tx, &auth, &mut target, &change)?;
         save(tx, &target)?;
-        Ok(row)
+        Ok::<_, ApiError>(row)
     })?;
     Ok((StatusCode::CREATED, Json(wire::Row::of(row)?)))
 }
