@@ -11,7 +11,7 @@ use super::{
 };
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
-use crate::meta::configurations::ConfigurationTx;
+use crate::meta::configurations::{ConfigurationStore, ConfigurationTx};
 use crate::storage::auth::Auth;
 use crate::storage::wire::row as wire;
 
