@@ -263,3 +263,61 @@ fn file_in_a_list() {
     };
     check("file_list_item", &file);
 }
+
+/// A configuration document as the handlers store it (key order included): the typed models read
+/// it and send the same bytes.
+fn stored_configuration() -> serde_json::Value {
+    let creator = json!({"id": 1, "description": "Master Token"});
+    let row = json!({
+        "id": "236606823",
+        "configuration": {"parameters": {"table": "orders"}},
+        "state": {"cursor": 42},
+        "name": "orders",
+        "description": "",
+        "isDisabled": false,
+        "version": 1,
+        "created": "2026-01-02T03:04:06+0000",
+        "creatorToken": creator,
+        "changeDescription": "Row 236606823 added",
+        "versionIdentifier": "01KDZ4V8G0Q4ZJ5V3M1B7C9D2E",
+    });
+    json!({
+        "id": "236606822",
+        "name": "Extractor",
+        "description": "Loads orders",
+        "created": "2026-01-02T03:04:05+0000",
+        "creatorToken": creator,
+        "version": 2,
+        "changeDescription": "Row 236606823 added",
+        "isDisabled": false,
+        "isDeleted": false,
+        "configuration": {"parameters": {"db": {"host": "localhost"}}, "storage": {}},
+        "rowsSortOrder": [],
+        "rows": [row],
+        "state": {},
+        "currentVersion": {
+            "created": "2026-01-02T03:04:06+0000",
+            "creatorToken": creator,
+            "changeDescription": "Row 236606823 added",
+            "versionIdentifier": "01KDZ4V8G0Q4ZJ5V3M1B7C9D2E",
+        },
+    })
+}
+
+#[test]
+fn configuration_detail() {
+    use kbstack::storage::wire::configuration::Configuration;
+    let stored = stored_configuration();
+    let config = Configuration::of(stored.clone()).unwrap();
+    assert_eq!(serde_json::to_string(&config).unwrap(), stored.to_string(), "sent as stored");
+    check("configuration_detail", &config);
+}
+
+#[test]
+fn configuration_row_detail() {
+    use kbstack::storage::wire::row::Row;
+    let stored = stored_configuration()["rows"][0].clone();
+    let row = Row::of(stored.clone()).unwrap();
+    assert_eq!(serde_json::to_string(&row).unwrap(), stored.to_string(), "sent as stored");
+    check("configuration_row_detail", &row);
+}

@@ -2,26 +2,31 @@
 //! rollback and copy, metadata, search, and the `GET /v2/storage/components` listing. Rows live
 //! in `rows`.
 //!
-//! A configuration is one JSON document (`configurations.body`, rows embedded, in wire shape);
+//! A configuration is one JSON document (rows embedded, in the shape of `wire::configuration`);
 //! every change except the state endpoints bumps `version` and stores a snapshot of the document
-//! (without state) in `configuration_versions`. Rows are versioned separately as well, in
-//! `configuration_row_versions`.
+//! (without state) as a version. Rows are versioned separately as well. All of it is kept by
+//! `meta::configurations::ConfigurationStore`, one request being one of its transactions.
 mod rows;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use rusqlite::{Connection, OptionalExtension};
+use kbstack_core::Scope;
 use serde_json::{Map, Value, json};
 
 use super::auth::Auth;
 use super::branches::{metadata_items, without_provider};
+use super::components;
 use super::metadata::{self, Object};
-use super::{components, tickets};
+use super::wire::configuration as wire;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
-use crate::meta::json_col;
+use crate::meta::configurations::{ComponentScope, ConfigurationStore, ConfigurationTx, metadata_object_id};
+
+/// The branch transactions of `storage::branches` copy and drop a branch's configurations with
+/// these (SQLite, inside their own transactions).
+pub use crate::meta::configurations::{copy_branch, drop_branch};
 
 const CONFIG: &str = "/v2/storage/components/{id}/configs/{config}";
 
@@ -43,42 +48,34 @@ pub fn routes() -> Router<AppState> {
         .merge(rows::routes())
 }
 
-/// The configurations of one component in the request's project and branch.
-#[derive(Clone, Debug)]
-struct Key {
-    project: i64,
-    branch: i64,
-    component: String,
+fn scope(auth: &Auth) -> Scope {
+    Scope::new(auth.project_id, auth.branch_id)
 }
 
-/// A registered component (404 otherwise) the token may manage (403 otherwise).
-fn key(state: &AppState, auth: &Auth, component: &str) -> ApiResult<Key> {
+/// The configurations of a registered component (404 otherwise) the token may manage (403
+/// otherwise), in the request's project and branch.
+fn key(state: &AppState, auth: &Auth, component: &str) -> ApiResult<ComponentScope> {
     components::find(state, component)?;
     auth.require_component(component)?;
-    Ok(Key { project: auth.project_id, branch: auth.branch_id, component: component.to_string() })
+    Ok(ComponentScope { scope: scope(auth), component: component.into() })
 }
 
 fn not_found(id: &str) -> ApiError {
     ApiError::new(Code::ConfigurationNotFound, format!("Configuration {id} not found"))
 }
 
-/// The document and whether it is in the trash.
-fn load(c: &Connection, k: &Key, id: &str) -> rusqlite::Result<Option<Value>> {
-    c.query_row(
-        "SELECT body FROM configurations WHERE project_id = ?1 AND branch_id = ?2 AND component_id = ?3 AND id = ?4",
-        rusqlite::params![k.project, k.branch, k.component, id],
-        |r| Ok(json_col(r.get(0)?)),
-    )
-    .optional()
+/// The document, in the trash or not.
+fn load(tx: &dyn ConfigurationTx, id: &str) -> ApiResult<Option<Value>> {
+    Ok(tx.configuration(id)?.map(|c| c.document))
 }
 
-fn load_any(c: &Connection, k: &Key, id: &str) -> ApiResult<Value> {
-    load(c, k, id)?.ok_or_else(|| not_found(id))
+fn load_any(tx: &dyn ConfigurationTx, id: &str) -> ApiResult<Value> {
+    load(tx, id)?.ok_or_else(|| not_found(id))
 }
 
 /// A configuration that is not in the trash (deleted ones answer 404 like Keboola).
-fn load_active(c: &Connection, k: &Key, id: &str) -> ApiResult<Value> {
-    match load(c, k, id)? {
+fn load_active(tx: &dyn ConfigurationTx, id: &str) -> ApiResult<Value> {
+    match load(tx, id)? {
         Some(body) if body["isDeleted"] != true => Ok(body),
         _ => Err(not_found(id)),
     }
@@ -86,53 +83,35 @@ fn load_active(c: &Connection, k: &Key, id: &str) -> ApiResult<Value> {
 
 /// A new configuration. An id held only by a configuration in the trash is reused (the trashed one
 /// is purged): the client test suites re-create fixed ids that their teardown merely deleted.
-fn insert(c: &Connection, k: &Key, body: &Value) -> ApiResult<()> {
+fn insert(tx: &dyn ConfigurationTx, k: &ComponentScope, body: &Value) -> ApiResult<()> {
     let id = body["id"].as_str().unwrap_or_default();
-    if let Some(existing) = load(c, k, id)? {
-        if existing["isDeleted"] == true {
-            purge(c, k, id)?;
-            return insert(c, k, body);
+    if let Some(existing) = load(tx, id)? {
+        if existing["isDeleted"] != true {
+            return Err(ApiError::new(
+                Code::ConfigurationAlreadyExists,
+                format!("Configuration already exists: component \"{}\", id \"{id}\"", k.component),
+            ));
         }
-        return Err(ApiError::new(
-            Code::ConfigurationAlreadyExists,
-            format!("Configuration already exists: component \"{}\", id \"{id}\"", k.component),
-        ));
+        tx.purge_configuration(id)?;
     }
-    c.execute(
-        "INSERT INTO configurations (project_id, branch_id, component_id, id, body, is_deleted) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
-        rusqlite::params![k.project, k.branch, k.component, id, body.to_string()],
-    )?;
-    Ok(())
+    Ok(tx.insert_configuration(id, body)?)
 }
 
-/// UPDATE rather than REPLACE keeps the rowid, i.e. the creation order listings use.
-fn save(c: &Connection, k: &Key, body: &Value) -> rusqlite::Result<()> {
-    c.execute(
-        "UPDATE configurations SET body = ?1, is_deleted = ?2 \
-         WHERE project_id = ?3 AND branch_id = ?4 AND component_id = ?5 AND id = ?6",
-        rusqlite::params![
-            body.to_string(),
-            body["isDeleted"] == true,
-            k.project,
-            k.branch,
-            k.component,
-            body["id"].as_str().unwrap_or_default()
-        ],
-    )?;
-    Ok(())
+fn save(tx: &dyn ConfigurationTx, body: &Value) -> ApiResult<()> {
+    Ok(tx.save_configuration(body["id"].as_str().unwrap_or_default(), body, body["isDeleted"] == true)?)
 }
 
 /// Load an active configuration in a transaction, let `f` change it, save it.
 fn mutate<T>(
     state: &AppState,
-    k: &Key,
+    k: &ComponentScope,
     id: &str,
-    f: impl FnOnce(&Connection, &mut Value) -> ApiResult<T>,
+    f: impl FnOnce(&dyn ConfigurationTx, &mut Value) -> ApiResult<T>,
 ) -> ApiResult<T> {
-    state.meta.tx(|tx| {
-        let mut body = load_active(tx, k, id)?;
+    state.meta.configuration_tx(k, |tx| {
+        let mut body = load_active(tx, id)?;
         let out = f(tx, &mut body)?;
-        save(tx, k, &body)?;
+        save(tx, &body)?;
         Ok(out)
     })
 }
@@ -147,7 +126,7 @@ fn version_identifier() -> String {
 }
 
 /// Bump the version, record who and why, and store the snapshot of the new version.
-fn commit_version(c: &Connection, k: &Key, auth: &Auth, body: &mut Value, change: &str) -> ApiResult<()> {
+fn commit_version(tx: &dyn ConfigurationTx, auth: &Auth, body: &mut Value, change: &str) -> ApiResult<()> {
     let version = body["version"].as_i64().unwrap_or(0) + 1;
     let created = now_iso();
     let identifier = version_identifier();
@@ -175,25 +154,13 @@ fn commit_version(c: &Connection, k: &Key, auth: &Auth, body: &mut Value, change
         "rowsSortOrder": body["rowsSortOrder"],
         "rows": rows,
     });
-    c.execute(
-        "INSERT OR REPLACE INTO configuration_versions (project_id, branch_id, component_id, config_id, version, snapshot) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        rusqlite::params![k.project, k.branch, k.component, body["id"].as_str().unwrap_or_default(), version, snapshot.to_string()],
-    )?;
-    Ok(())
+    Ok(tx.insert_version(body["id"].as_str().unwrap_or_default(), version, &snapshot)?)
 }
 
-fn load_version(c: &Connection, k: &Key, id: &str, version: &str) -> ApiResult<Value> {
+fn load_version(tx: &dyn ConfigurationTx, id: &str, version: &str) -> ApiResult<Value> {
     let missing = || ApiError::new(Code::ConfigurationVersionNotFound, format!("Version {version} not found"));
     let v: i64 = version.parse().map_err(|_| missing())?;
-    c.query_row(
-        "SELECT snapshot FROM configuration_versions \
-         WHERE project_id = ?1 AND branch_id = ?2 AND component_id = ?3 AND config_id = ?4 AND version = ?5",
-        rusqlite::params![k.project, k.branch, k.component, id, v],
-        |r| Ok(json_col(r.get(0)?)),
-    )
-    .optional()?
-    .ok_or_else(missing)
+    Ok(tx.version(id, v)?.ok_or_else(missing)?.snapshot)
 }
 
 /// Configuration and row ids: what fits in a URL segment without escaping.
@@ -201,10 +168,10 @@ fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// A fresh numeric id from the project-wide sequence (Keboola ids look like `"236606822"`).
-fn generate_id(c: &Connection, taken: impl Fn(&str) -> rusqlite::Result<bool>) -> rusqlite::Result<String> {
+/// A fresh numeric id from the store's sequence (Keboola ids look like `"236606822"`).
+fn generate_id(tx: &dyn ConfigurationTx, taken: impl Fn(&str) -> ApiResult<bool>) -> ApiResult<String> {
     loop {
-        let id = tickets::next_sequence(c, "configurations")?.to_string();
+        let id = tx.next_id()?.to_string();
         if !taken(&id)? {
             return Ok(id);
         }
@@ -238,13 +205,7 @@ async fn list_components(State(state): State<AppState>, auth: Auth, p: Params) -
     let has = |what: &str| include.iter().any(|i| i == what);
     let component_type = p.str("componentType").filter(|s| !s.is_empty());
     let deleted = p.flag("isDeleted")?;
-    let configs: Vec<(String, Value)> = state.meta.with(|c| {
-        let mut st = c.prepare(
-            "SELECT component_id, body FROM configurations WHERE project_id = ?1 AND branch_id = ?2 AND is_deleted = ?3 ORDER BY rowid",
-        )?;
-        st.query_map(rusqlite::params![auth.project_id, auth.branch_id, deleted], |r| Ok((r.get(0)?, json_col(r.get(1)?))))?
-            .collect()
-    })?;
+    let configs = state.meta.configurations(scope(&auth), None, deleted)?;
     let mut out = Vec::new();
     for component in &components::all(&state) {
         let id = component["id"].as_str().unwrap_or_default();
@@ -253,8 +214,9 @@ async fn list_components(State(state): State<AppState>, auth: Auth, p: Params) -
         }
         let listed: Vec<Value> = configs
             .iter()
-            .filter(|(c, _)| c == id)
-            .map(|(_, body)| {
+            .filter(|c| c.component_id == id)
+            .map(|c| {
+                let body = &c.document;
                 let mut o = Map::new();
                 for field in ["id", "name", "description", "created", "creatorToken", "version", "changeDescription", "isDisabled", "isDeleted"] {
                     o.insert(field.into(), body[field].clone());
@@ -285,24 +247,27 @@ async fn list_components(State(state): State<AppState>, auth: Auth, p: Params) -
     Ok(Json(Value::Array(out)))
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Path(component): Path<String>, p: Params) -> ApiResult<Json<Value>> {
+async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(component): Path<String>,
+    p: Params,
+) -> ApiResult<Json<Vec<wire::Configuration>>> {
     let k = key(&state, &auth, &component)?;
     let deleted = p.flag("isDeleted")?;
-    let configs = state.meta.with(|c| {
-        let mut st = c.prepare(
-            "SELECT body FROM configurations \
-             WHERE project_id = ?1 AND branch_id = ?2 AND component_id = ?3 AND is_deleted = ?4 ORDER BY rowid",
-        )?;
-        st.query_map(rusqlite::params![k.project, k.branch, k.component, deleted], |r| Ok(json_col(r.get(0)?)))?
-            .collect::<Result<Vec<_>, _>>()
-    })?;
-    Ok(Json(Value::Array(configs)))
+    let configs = state.meta.configurations(k.scope, Some(&k.component), deleted)?;
+    Ok(Json(configs.into_iter().map(|c| wire::Configuration::of(c.document)).collect::<ApiResult<_>>()?))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Configuration CRUD
 
-async fn create(State(state): State<AppState>, auth: Auth, Path(component): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(component): Path<String>,
+    p: Params,
+) -> ApiResult<(StatusCode, Json<wire::Configuration>)> {
     let k = key(&state, &auth, &component)?;
     let name = p.required_str("name")?;
     let given_id = p.str("configurationId").filter(|s| !s.is_empty());
@@ -317,10 +282,10 @@ async fn create(State(state): State<AppState>, auth: Auth, Path(component): Path
     let config_state = object_param(&p, "state")?.unwrap_or_else(|| json!({}));
     let is_disabled = p.flag("isDisabled")?;
     let change = change_description(&p, || "Configuration created".into());
-    let body = state.meta.tx(|tx| {
+    let body = state.meta.configuration_tx(&k, |tx| {
         let id = match &given_id {
             Some(id) => id.clone(),
-            None => generate_id(tx, |id| Ok(load(tx, &k, id)?.is_some()))?,
+            None => generate_id(tx, |id| Ok(load(tx, id)?.is_some()))?,
         };
         let mut body = json!({
             "id": id,
@@ -339,16 +304,20 @@ async fn create(State(state): State<AppState>, auth: Auth, Path(component): Path
             "currentVersion": null,
         });
         insert(tx, &k, &body)?;
-        commit_version(tx, &k, &auth, &mut body, &change)?;
-        save(tx, &k, &body)?;
+        commit_version(tx, &auth, &mut body, &change)?;
+        save(tx, &body)?;
         Ok::<_, ApiError>(body)
     })?;
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((StatusCode::CREATED, Json(wire::Configuration::of(body)?)))
 }
 
-async fn detail(State(state): State<AppState>, auth: Auth, Path((component, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn detail(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((component, id)): Path<(String, String)>,
+) -> ApiResult<Json<wire::Configuration>> {
     let k = key(&state, &auth, &component)?;
-    Ok(Json(state.meta.tx(|tx| load_active(tx, &k, &id))?))
+    Ok(Json(wire::Configuration::of(state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?)?))
 }
 
 /// Partial update of the given keys; a new version even when nothing changed (as Keboola).
@@ -357,7 +326,7 @@ async fn update(
     auth: Auth,
     Path((component, id)): Path<(String, String)>,
     p: Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Configuration>> {
     let k = key(&state, &auth, &component)?;
     let configuration = object_param(&p, "configuration")?;
     let config_state = object_param(&p, "state")?;
@@ -387,10 +356,10 @@ async fn update(
         if let Some(order) = sort_order {
             rows::apply_sort_order(body, order)?;
         }
-        commit_version(tx, &k, &auth, body, &change)?;
+        commit_version(tx, &auth, body, &change)?;
         Ok(body.clone())
     })?;
-    Ok(Json(body))
+    Ok(Json(wire::Configuration::of(body)?))
 }
 
 /// State is runtime data of the component: stored without a new version.
@@ -399,7 +368,7 @@ async fn put_state(
     auth: Auth,
     Path((component, id)): Path<(String, String)>,
     p: Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Configuration>> {
     let k = key(&state, &auth, &component)?;
     let new_state = object_param(&p, "state")?
         .ok_or_else(|| ApiError::validation("Invalid request:\n - state: This value should not be blank."))?;
@@ -407,20 +376,20 @@ async fn put_state(
         body["state"] = new_state;
         Ok(body.clone())
     })?;
-    Ok(Json(body))
+    Ok(Json(wire::Configuration::of(body)?))
 }
 
 /// For the runner (not a request): the active configuration document of a component in a
 /// project's branch, if any.
 pub fn find_active(state: &AppState, project: i64, branch: i64, component: &str, id: &str) -> ApiResult<Option<Value>> {
-    let k = Key { project, branch, component: component.to_string() };
-    Ok(state.meta.with(|c| load(c, &k, id))?.filter(|body| body["isDeleted"] != true))
+    let k = ComponentScope { scope: Scope::new(project, branch), component: component.into() };
+    Ok(state.meta.configuration_tx(&k, |tx| load(tx, id))?.filter(|body| body["isDeleted"] != true))
 }
 
 /// For the runner: store the state a run left on the configuration, or on one of its rows, without
 /// a new version (as `PUT …/state` does). `false` when the configuration or row no longer exists.
 pub fn store_run_state(state: &AppState, project: i64, branch: i64, component: &str, id: &str, row: Option<&str>, new_state: Value) -> ApiResult<bool> {
-    let k = Key { project, branch, component: component.to_string() };
+    let k = ComponentScope { scope: Scope::new(project, branch), component: component.into() };
     let outcome = mutate(state, &k, id, |_, body| {
         let target = match row {
             None => Some(body),
@@ -446,12 +415,12 @@ pub fn store_run_state(state: &AppState, project: i64, branch: i64, component: &
 async fn remove(State(state): State<AppState>, auth: Auth, Path((component, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
     let k = key(&state, &auth, &component)?;
     let in_default = auth.branch_id == auth.default_branch_id;
-    state.meta.tx(|tx| {
-        let mut body = load_any(tx, &k, &id)?;
+    state.meta.configuration_tx(&k, |tx| {
+        let mut body = load_any(tx, &id)?;
         if body["isDeleted"] != true {
             body["isDeleted"] = json!(true);
-            commit_version(tx, &k, &auth, &mut body, "Configuration deleted")?;
-            save(tx, &k, &body)?;
+            commit_version(tx, &auth, &mut body, "Configuration deleted")?;
+            save(tx, &body)?;
             return Ok(());
         }
         if !in_default {
@@ -459,41 +428,28 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path((component, id))
                 "Configuration {id} is already deleted; configurations cannot be purged in a development branch."
             )));
         }
-        purge(tx, &k, &id)
+        Ok(tx.purge_configuration(&id)?)
     })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Remove a configuration for good: document, versions, row versions and metadata.
-fn purge(c: &Connection, k: &Key, id: &str) -> ApiResult<()> {
-    for table in ["configurations", "configuration_versions", "configuration_row_versions"] {
-        let column = if table == "configurations" { "id" } else { "config_id" };
-        c.execute(
-            &format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2 AND component_id = ?3 AND {column} = ?4"),
-            rusqlite::params![k.project, k.branch, k.component, id],
-        )?;
-    }
-    // Inside the transaction, so directly on the generic store (object type 'configuration').
-    c.execute(
-        "DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = 'configuration' AND object_id = ?3",
-        rusqlite::params![k.project, k.branch, metadata_object(&k.component, id)],
-    )?;
-    Ok(())
-}
-
-async fn restore(State(state): State<AppState>, auth: Auth, Path((component, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn restore(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((component, id)): Path<(String, String)>,
+) -> ApiResult<Json<wire::Configuration>> {
     let k = key(&state, &auth, &component)?;
-    let body = state.meta.tx(|tx| {
-        let mut body = load_any(tx, &k, &id)?;
+    let body = state.meta.configuration_tx(&k, |tx| {
+        let mut body = load_any(tx, &id)?;
         if body["isDeleted"] != true {
             return Err(ApiError::new(Code::ConfigurationNotFound, format!("Deleted configuration {id} not found")));
         }
         body["isDeleted"] = json!(false);
-        commit_version(tx, &k, &auth, &mut body, "Configuration restored")?;
-        save(tx, &k, &body)?;
+        commit_version(tx, &auth, &mut body, "Configuration restored")?;
+        save(tx, &body)?;
         Ok(body)
     })?;
-    Ok(Json(body))
+    Ok(Json(wire::Configuration::of(body)?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -512,19 +468,14 @@ async fn versions(
     let k = key(&state, &auth, &component)?;
     let include = if p.has("include") { p.csv_list("include") } else { vec!["name".into(), "description".into()] };
     let (limit, offset) = paging(&p)?;
-    let snapshots = state.meta.tx(|tx| {
-        load_any(tx, &k, &id)?;
-        let mut st = tx.prepare(
-            "SELECT snapshot FROM configuration_versions \
-             WHERE project_id = ?1 AND branch_id = ?2 AND component_id = ?3 AND config_id = ?4 \
-             ORDER BY version DESC LIMIT ?5 OFFSET ?6",
-        )?;
-        let rows = st.query_map(rusqlite::params![k.project, k.branch, k.component, id, limit, offset], |r| Ok(json_col(r.get(0)?)))?;
-        Ok::<_, ApiError>(rows.collect::<Result<Vec<_>, _>>()?)
+    let versions = state.meta.configuration_tx(&k, |tx| {
+        load_any(tx, &id)?;
+        Ok::<_, ApiError>(tx.versions(&id, limit, offset)?)
     })?;
-    let listed = snapshots
+    let listed = versions
         .into_iter()
-        .map(|s| {
+        .map(|v| {
+            let s = v.snapshot;
             let mut o = Map::new();
             for field in ["version", "created", "versionIdentifier", "creatorToken", "changeDescription", "isDeleted"] {
                 o.insert(field.into(), s[field].clone());
@@ -546,9 +497,9 @@ async fn version_detail(
     Path((component, id, version)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let k = key(&state, &auth, &component)?;
-    Ok(Json(state.meta.tx(|tx| {
-        load_any(tx, &k, &id)?;
-        load_version(tx, &k, &id, &version)
+    Ok(Json(state.meta.configuration_tx(&k, |tx| {
+        load_any(tx, &id)?;
+        load_version(tx, &id, &version)
     })?))
 }
 
@@ -561,7 +512,7 @@ async fn rollback(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let k = key(&state, &auth, &component)?;
     let new_version = mutate(&state, &k, &id, |tx, body| {
-        let snapshot = load_version(tx, &k, &id, &version)?;
+        let snapshot = load_version(tx, &id, &version)?;
         let change = change_description(&p, || format!("Rollback to version {version}"));
         for field in ["name", "description", "isDisabled", "configuration", "rowsSortOrder"] {
             body[field] = snapshot[field].clone();
@@ -576,16 +527,16 @@ async fn rollback(
                     let row_id = old["id"].as_str().unwrap_or_default().to_string();
                     let last_state = match existing {
                         Some(row) => row["state"].clone(),
-                        None => rows::last_state(tx, &k, &id, &row_id)?,
+                        None => rows::last_state(tx, &id, &row_id)?,
                     };
                     let mut row = rows::with_state(old, last_state);
-                    rows::commit_row_version(tx, &k, &id, &auth, &mut row, &change)?;
+                    rows::commit_row_version(tx, &id, &auth, &mut row, &change)?;
                     restored.push(row);
                 }
             }
         }
         body["rows"] = Value::Array(restored);
-        commit_version(tx, &k, &auth, body, &change)?;
+        commit_version(tx, &auth, body, &change)?;
         Ok(body["version"].clone())
     })?;
     Ok((StatusCode::CREATED, Json(json!({"version": new_version}))))
@@ -599,13 +550,13 @@ async fn copy_version(
     p: Params,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let k = key(&state, &auth, &component)?;
-    let new_id = state.meta.tx(|tx| {
-        let source = load_any(tx, &k, &id)?;
-        let snapshot = load_version(tx, &k, &id, &version)?;
+    let new_id = state.meta.configuration_tx(&k, |tx| {
+        let source = load_any(tx, &id)?;
+        let snapshot = load_version(tx, &id, &version)?;
         let change = change_description(&p, || {
             format!("Copied from configuration \"{}\" (ID {id}) version {version}", source["name"].as_str().unwrap_or_default())
         });
-        let new_id = generate_id(tx, |cid| Ok(load(tx, &k, cid)?.is_some()))?;
+        let new_id = generate_id(tx, |cid| Ok(load(tx, cid)?.is_some()))?;
         let mut body = json!({
             "id": new_id,
             "name": p.str("name").filter(|s| !s.is_empty()).map(Value::from).unwrap_or_else(|| snapshot["name"].clone()),
@@ -628,7 +579,7 @@ async fn copy_version(
             let row_id = generate_id(tx, |_| Ok(false))?;
             renamed.push((old["id"].clone(), row_id.clone()));
             let mut row = rows::new_row(&auth, &row_id, &old, json!({}));
-            rows::commit_row_version(tx, &k, &new_id, &auth, &mut row, &change)?;
+            rows::commit_row_version(tx, &new_id, &auth, &mut row, &change)?;
             copied.push(row);
         }
         body["rows"] = Value::Array(copied);
@@ -638,8 +589,8 @@ async fn copy_version(
             .unwrap_or_default();
         body["rowsSortOrder"] = Value::Array(order);
         insert(tx, &k, &body)?;
-        commit_version(tx, &k, &auth, &mut body, &change)?;
-        save(tx, &k, &body)?;
+        commit_version(tx, &auth, &mut body, &change)?;
+        save(tx, &body)?;
         Ok::<_, ApiError>(new_id)
     })?;
     Ok((StatusCode::CREATED, Json(json!({"id": new_id}))))
@@ -648,19 +599,14 @@ async fn copy_version(
 // ---------------------------------------------------------------------------------------------
 // Metadata and search
 
-/// The object id configuration metadata hangs on.
-fn metadata_object(component: &str, id: &str) -> String {
-    format!("{component}/{id}")
-}
-
 async fn list_metadata(
     State(state): State<AppState>,
     auth: Auth,
     Path((component, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let k = key(&state, &auth, &component)?;
-    state.meta.tx(|tx| load_active(tx, &k, &id))?;
-    let items = metadata::list(&state, &(&auth).into(), Object::Configuration, &metadata_object(&component, &id))?;
+    state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?;
+    let items = metadata::list(&state, &(&auth).into(), Object::Configuration, &metadata_object_id(&component, &id))?;
     Ok(Json(without_provider(items)))
 }
 
@@ -672,8 +618,8 @@ async fn post_metadata(
     p: Params,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let k = key(&state, &auth, &component)?;
-    state.meta.tx(|tx| load_active(tx, &k, &id))?;
-    let object = metadata_object(&component, &id);
+    state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?;
+    let object = metadata_object_id(&component, &id);
     metadata::upsert(&state, &(&auth).into(), Object::Configuration, &object, "", &metadata_items(&p)?)?;
     let items = metadata::list(&state, &(&auth).into(), Object::Configuration, &object)?;
     Ok((StatusCode::CREATED, Json(without_provider(items))))
@@ -685,8 +631,8 @@ async fn delete_metadata(
     Path((component, id, mid)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let k = key(&state, &auth, &component)?;
-    state.meta.tx(|tx| load_active(tx, &k, &id))?;
-    metadata::remove(&state, &(&auth).into(), Object::Configuration, &metadata_object(&component, &id), &mid)?;
+    state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?;
+    metadata::remove(&state, &(&auth).into(), Object::Configuration, &metadata_object_id(&component, &id), &mid)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -697,21 +643,16 @@ async fn search(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
     let config = p.str("configurationId").filter(|s| !s.is_empty());
     let keys = p.list("metadataKeys");
     let filtered = p.csv_list("include").iter().any(|i| i == "filteredMetadata");
-    let candidates: Vec<(String, String)> = state.meta.with(|c| {
-        let mut st = c.prepare(
-            "SELECT component_id, id FROM configurations WHERE project_id = ?1 AND branch_id = ?2 AND is_deleted = 0 ORDER BY rowid",
-        )?;
-        st.query_map([auth.project_id, auth.branch_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
-    })?;
     let mut out = Vec::new();
-    for (component_id, config_id) in candidates {
+    for candidate in state.meta.configurations(scope(&auth), None, false)? {
+        let (component_id, config_id) = (candidate.component_id, candidate.id);
         if component.as_deref().is_some_and(|c| c != component_id)
             || config.as_deref().is_some_and(|c| c != config_id)
             || !auth.can_access_component(&component_id)
         {
             continue;
         }
-        let items = metadata::list(&state, &(&auth).into(), Object::Configuration, &metadata_object(&component_id, &config_id))?;
+        let items = metadata::list(&state, &(&auth).into(), Object::Configuration, &metadata_object_id(&component_id, &config_id))?;
         let has_key = |it: &Value| keys.iter().any(|k| it["key"] == k.as_str());
         if !keys.is_empty() && !items.iter().any(has_key) {
             continue;
@@ -720,50 +661,6 @@ async fn search(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
         out.push(json!({"idComponent": component_id, "configurationId": config_id, "metadata": without_provider(items)}));
     }
     Ok(Json(Value::Array(out)))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Branches
-
-/// A new development branch starts with the default branch's configurations (history and
-/// metadata included). Runs inside the branch-creating transaction.
-pub fn copy_branch(c: &Connection, project_id: i64, from: i64, to: i64) -> rusqlite::Result<()> {
-    c.execute(
-        "INSERT INTO configurations (project_id, branch_id, component_id, id, body, is_deleted) \
-         SELECT project_id, ?3, component_id, id, body, is_deleted FROM configurations \
-         WHERE project_id = ?1 AND branch_id = ?2 AND is_deleted = 0",
-        [project_id, from, to],
-    )?;
-    for (table, columns) in [
-        ("configuration_versions", "component_id, config_id, version, snapshot"),
-        ("configuration_row_versions", "component_id, config_id, row_id, version, snapshot"),
-    ] {
-        c.execute(
-            &format!(
-                "INSERT INTO {table} (project_id, branch_id, {columns}) SELECT project_id, ?3, {columns} FROM {table} v \
-                 WHERE project_id = ?1 AND branch_id = ?2 AND EXISTS (SELECT 1 FROM configurations c WHERE c.project_id = ?1 \
-                 AND c.branch_id = ?3 AND c.component_id = v.component_id AND c.id = v.config_id)"
-            ),
-            [project_id, from, to],
-        )?;
-    }
-    // The generic metadata store keeps configuration metadata under object type 'configuration'.
-    c.execute(
-        "INSERT INTO metadata (project_id, branch_id, object_type, object_id, provider, key, value, timestamp) \
-         SELECT m.project_id, ?3, m.object_type, m.object_id, m.provider, m.key, m.value, m.timestamp FROM metadata m \
-         WHERE m.project_id = ?1 AND m.branch_id = ?2 AND m.object_type = 'configuration' AND EXISTS (SELECT 1 FROM \
-         configurations c WHERE c.project_id = ?1 AND c.branch_id = ?3 AND c.component_id || '/' || c.id = m.object_id)",
-        [project_id, from, to],
-    )?;
-    Ok(())
-}
-
-/// Everything configuration-related of a branch being deleted.
-pub fn drop_branch(c: &Connection, project_id: i64, branch_id: i64) -> rusqlite::Result<()> {
-    for table in ["configurations", "configuration_versions", "configuration_row_versions"] {
-        c.execute(&format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2"), [project_id, branch_id])?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,14 +4,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
-use super::{Key, change_description, commit_version, generate_id, key, load_active, load_any, mutate, object_param, paging, rows_of, save, valid_id};
+use super::{
+    change_description, commit_version, generate_id, key, load_active, load_any, mutate, object_param, paging, rows_of, save, valid_id,
+};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
-use crate::meta::json_col;
+use crate::meta::configurations::{ConfigurationStore, ConfigurationTx};
 use crate::storage::auth::Auth;
+use crate::storage::wire::row as wire;
 
 const ROWS: &str = "/v2/storage/components/{id}/configs/{config}/rows";
 const ROW: &str = "/v2/storage/components/{id}/configs/{config}/rows/{row}";
@@ -69,19 +71,10 @@ pub(super) fn same_content(a: &Value, b: &Value) -> bool {
     CONTENT.iter().all(|f| a[*f] == b[*f])
 }
 
-fn versions_where() -> &'static str {
-    "project_id = ?1 AND branch_id = ?2 AND component_id = ?3 AND config_id = ?4 AND row_id = ?5"
-}
-
 /// Record a new version of `row` (numbered after its whole history) with who and why.
-pub(super) fn commit_row_version(c: &Connection, k: &Key, config_id: &str, auth: &Auth, row: &mut Value, change: &str) -> ApiResult<()> {
+pub(super) fn commit_row_version(tx: &dyn ConfigurationTx, config_id: &str, auth: &Auth, row: &mut Value, change: &str) -> ApiResult<()> {
     let row_id = row["id"].as_str().unwrap_or_default().to_string();
-    let last: i64 = c.query_row(
-        &format!("SELECT COALESCE(MAX(version), 0) FROM configuration_row_versions WHERE {}", versions_where()),
-        rusqlite::params![k.project, k.branch, k.component, config_id, row_id],
-        |r| r.get(0),
-    )?;
-    let version = last + 1;
+    let version = tx.last_row_version(config_id, &row_id)? + 1;
     let identifier = super::version_identifier();
     row["version"] = json!(version);
     row["changeDescription"] = json!(change);
@@ -97,40 +90,19 @@ pub(super) fn commit_row_version(c: &Connection, k: &Key, config_id: &str, auth:
     for field in CONTENT {
         snapshot[field] = row[field].clone();
     }
-    c.execute(
-        "INSERT OR REPLACE INTO configuration_row_versions (project_id, branch_id, component_id, config_id, row_id, version, snapshot) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        rusqlite::params![k.project, k.branch, k.component, config_id, row_id, version, snapshot.to_string()],
-    )?;
-    Ok(())
+    Ok(tx.insert_row_version(config_id, &row_id, version, &snapshot)?)
 }
 
 /// The state a deleted row had when last versioned (restored with it on rollback).
-pub(super) fn last_state(c: &Connection, k: &Key, config_id: &str, row_id: &str) -> ApiResult<Value> {
-    let snapshots = row_snapshots(c, k, config_id, row_id, 1, 0)?;
-    Ok(snapshots.first().and_then(|s| s.get("state").cloned()).unwrap_or_else(|| json!({})))
+pub(super) fn last_state(tx: &dyn ConfigurationTx, config_id: &str, row_id: &str) -> ApiResult<Value> {
+    let latest = tx.row_versions(config_id, row_id, 1, 0)?;
+    Ok(latest.first().and_then(|v| v.snapshot.get("state").cloned()).unwrap_or_else(|| json!({})))
 }
 
-fn row_snapshots(c: &Connection, k: &Key, config_id: &str, row_id: &str, limit: i64, offset: i64) -> ApiResult<Vec<Value>> {
-    let mut st = c.prepare(&format!(
-        "SELECT snapshot FROM configuration_row_versions WHERE {} ORDER BY version DESC LIMIT ?6 OFFSET ?7",
-        versions_where()
-    ))?;
-    let rows = st.query_map(rusqlite::params![k.project, k.branch, k.component, config_id, row_id, limit, offset], |r| {
-        Ok(json_col(r.get(0)?))
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
-fn load_row_version(c: &Connection, k: &Key, config_id: &str, row_id: &str, version: &str) -> ApiResult<Value> {
+fn load_row_version(tx: &dyn ConfigurationTx, config_id: &str, row_id: &str, version: &str) -> ApiResult<Value> {
     let missing = || ApiError::new(Code::ConfigurationVersionNotFound, format!("Row {row_id} version {version} not found"));
     let v: i64 = version.parse().map_err(|_| missing())?;
-    let snapshot: Option<String> = rusqlite::OptionalExtension::optional(c.query_row(
-        &format!("SELECT snapshot FROM configuration_row_versions WHERE {} AND version = ?6", versions_where()),
-        rusqlite::params![k.project, k.branch, k.component, config_id, row_id, v],
-        |r| r.get(0),
-    ))?;
-    snapshot.map(|s| json_col(Some(s))).ok_or_else(missing)
+    Ok(tx.row_version(config_id, row_id, v)?.ok_or_else(missing)?.snapshot)
 }
 
 fn row_not_found(row_id: &str) -> ApiError {
@@ -178,9 +150,10 @@ fn content_params(p: &Params) -> ApiResult<Map<String, Value>> {
     Ok(content)
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Path((component, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn list(State(state): State<AppState>, auth: Auth, Path((component, id)): Path<(String, String)>) -> ApiResult<Json<Vec<wire::Row>>> {
     let k = key(&state, &auth, &component)?;
-    Ok(Json(Value::Array(rows_of(&state.meta.tx(|tx| load_active(tx, &k, &id))?))))
+    let body = state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?;
+    Ok(Json(rows_of(&body).into_iter().map(wire::Row::of).collect::<ApiResult<_>>()?))
 }
 
 async fn create(
@@ -188,7 +161,7 @@ async fn create(
     auth: Auth,
     Path((component, id)): Path<(String, String)>,
     p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<wire::Row>)> {
     let k = key(&state, &auth, &component)?;
     let content = Value::Object(content_params(&p)?);
     let row_state = object_param(&p, "state")?.unwrap_or_else(|| json!({}));
@@ -207,33 +180,30 @@ async fn create(
             None => generate_id(tx, |r| Ok(taken(r)))?,
         };
         // A reused id (of a deleted row) starts a fresh history.
-        tx.execute(
-            &format!("DELETE FROM configuration_row_versions WHERE {}", versions_where()),
-            rusqlite::params![k.project, k.branch, k.component, id, row_id],
-        )?;
+        tx.delete_row_versions(&id, &row_id)?;
         let change = change_description(&p, || format!("Row {row_id} added"));
         let mut row = new_row(&auth, &row_id, &content, row_state);
-        commit_row_version(tx, &k, &id, &auth, &mut row, &change)?;
+        commit_row_version(tx, &id, &auth, &mut row, &change)?;
         if let Some(rows) = body["rows"].as_array_mut() {
             rows.push(row.clone());
         }
         if let Some(order) = body["rowsSortOrder"].as_array_mut().filter(|o| !o.is_empty()) {
             order.push(json!(row_id));
         }
-        commit_version(tx, &k, &auth, body, &change)?;
+        commit_version(tx, &auth, body, &change)?;
         Ok(row)
     })?;
-    Ok((StatusCode::CREATED, Json(row)))
+    Ok((StatusCode::CREATED, Json(wire::Row::of(row)?)))
 }
 
 async fn detail(
     State(state): State<AppState>,
     auth: Auth,
     Path((component, id, row_id)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Row>> {
     let k = key(&state, &auth, &component)?;
-    let body = state.meta.tx(|tx| load_active(tx, &k, &id))?;
-    Ok(Json(rows_of(&body).swap_remove(row_index(&body, &row_id)?)))
+    let body = state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?;
+    Ok(Json(wire::Row::of(rows_of(&body).swap_remove(row_index(&body, &row_id)?))?))
 }
 
 async fn update(
@@ -241,7 +211,7 @@ async fn update(
     auth: Auth,
     Path((component, id, row_id)): Path<(String, String, String)>,
     p: Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Row>> {
     let k = key(&state, &auth, &component)?;
     let content = content_params(&p)?;
     let row_state = object_param(&p, "state")?;
@@ -255,12 +225,12 @@ async fn update(
         if let Some(s) = row_state {
             row["state"] = s;
         }
-        commit_row_version(tx, &k, &id, &auth, row, &change)?;
+        commit_row_version(tx, &id, &auth, row, &change)?;
         let row = row.clone();
-        commit_version(tx, &k, &auth, body, &change)?;
+        commit_version(tx, &auth, body, &change)?;
         Ok(row)
     })?;
-    Ok(Json(row))
+    Ok(Json(wire::Row::of(row)?))
 }
 
 async fn put_state(
@@ -268,7 +238,7 @@ async fn put_state(
     auth: Auth,
     Path((component, id, row_id)): Path<(String, String, String)>,
     p: Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Row>> {
     let k = key(&state, &auth, &component)?;
     let new_state = object_param(&p, "state")?
         .ok_or_else(|| ApiError::validation("Invalid request:\n - state: This value should not be blank."))?;
@@ -277,7 +247,7 @@ async fn put_state(
         body["rows"][i]["state"] = new_state;
         Ok(body["rows"][i].clone())
     })?;
-    Ok(Json(row))
+    Ok(Json(wire::Row::of(row)?))
 }
 
 /// Permanent; the row's versions stay so that a configuration rollback can bring it back.
@@ -297,7 +267,7 @@ async fn remove(
         if let Some(order) = body["rowsSortOrder"].as_array_mut() {
             order.retain(|r| *r != row_id.as_str());
         }
-        commit_version(tx, &k, &auth, body, &change)
+        commit_version(tx, &auth, body, &change)
     })?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -311,17 +281,18 @@ async fn versions(
     let k = key(&state, &auth, &component)?;
     let include = if p.has("include") { p.csv_list("include") } else { vec!["configuration".into()] };
     let (limit, offset) = paging(&p)?;
-    let snapshots = state.meta.tx(|tx| {
-        let body = load_any(tx, &k, &id)?;
-        let snapshots = row_snapshots(tx, &k, &id, &row_id, limit, offset)?;
-        if snapshots.is_empty() && row_index(&body, &row_id).is_err() {
+    let versions = state.meta.configuration_tx(&k, |tx| {
+        let body = load_any(tx, &id)?;
+        let versions = tx.row_versions(&id, &row_id, limit, offset)?;
+        if versions.is_empty() && row_index(&body, &row_id).is_err() {
             return Err(row_not_found(&row_id));
         }
-        Ok(snapshots)
+        Ok(versions)
     })?;
-    let listed = snapshots
+    let listed = versions
         .into_iter()
-        .map(|s| {
+        .map(|v| {
+            let s = v.snapshot;
             let mut o = Map::new();
             for field in ["version", "name", "description", "isDisabled", "created", "creatorToken", "changeDescription", "versionIdentifier"] {
                 o.insert(field.into(), s[field].clone());
@@ -341,9 +312,9 @@ async fn version_detail(
     Path((component, id, row_id, version)): Path<(String, String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let k = key(&state, &auth, &component)?;
-    let snapshot = state.meta.tx(|tx| {
-        load_any(tx, &k, &id)?;
-        load_row_version(tx, &k, &id, &row_id, &version)
+    let snapshot = state.meta.configuration_tx(&k, |tx| {
+        load_any(tx, &id)?;
+        load_row_version(tx, &id, &row_id, &version)
     })?;
     Ok(Json(without_state(&snapshot)))
 }
@@ -354,22 +325,22 @@ async fn rollback(
     auth: Auth,
     Path((component, id, row_id, version)): Path<(String, String, String, String)>,
     p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<wire::Row>)> {
     let k = key(&state, &auth, &component)?;
     let change = change_description(&p, || format!("Rollback to version {version}"));
     let row = mutate(&state, &k, &id, |tx, body| {
         let i = row_index(body, &row_id)?;
-        let snapshot = load_row_version(tx, &k, &id, &row_id, &version)?;
+        let snapshot = load_row_version(tx, &id, &row_id, &version)?;
         let row = &mut body["rows"][i];
         for field in CONTENT {
             row[field] = snapshot[field].clone();
         }
-        commit_row_version(tx, &k, &id, &auth, row, &change)?;
+        commit_row_version(tx, &id, &auth, row, &change)?;
         let row = row.clone();
-        commit_version(tx, &k, &auth, body, &change)?;
+        commit_version(tx, &auth, body, &change)?;
         Ok(row)
     })?;
-    Ok((StatusCode::CREATED, Json(row)))
+    Ok((StatusCode::CREATED, Json(wire::Row::of(row)?)))
 }
 
 /// A new row (new id, empty state) from a row version, in this or another configuration.
@@ -378,27 +349,27 @@ async fn copy(
     auth: Auth,
     Path((component, id, row_id, version)): Path<(String, String, String, String)>,
     p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<wire::Row>)> {
     let k = key(&state, &auth, &component)?;
     let target_id = p.str("targetConfigId").filter(|s| !s.is_empty()).unwrap_or_else(|| id.clone());
-    let row = state.meta.tx(|tx| {
-        load_active(tx, &k, &id)?;
-        let snapshot = load_row_version(tx, &k, &id, &row_id, &version)?;
-        let mut target = load_active(tx, &k, &target_id)?;
+    let row = state.meta.configuration_tx(&k, |tx| {
+        load_active(tx, &id)?;
+        let snapshot = load_row_version(tx, &id, &row_id, &version)?;
+        let mut target = load_active(tx, &target_id)?;
         let change = change_description(&p, || format!("Row {row_id} version {version} copied from configuration {id}"));
         let existing = rows_of(&target);
         let new_id = generate_id(tx, |r| Ok(existing.iter().any(|x| x["id"] == r)))?;
         let mut row = new_row(&auth, &new_id, &snapshot, json!({}));
-        commit_row_version(tx, &k, &target_id, &auth, &mut row, &change)?;
+        commit_row_version(tx, &target_id, &auth, &mut row, &change)?;
         if let Some(rows) = target["rows"].as_array_mut() {
             rows.push(row.clone());
         }
         if let Some(order) = target["rowsSortOrder"].as_array_mut().filter(|o| !o.is_empty()) {
             order.push(json!(new_id));
         }
-        commit_version(tx, &k, &auth, &mut target, &change)?;
-        save(tx, &k, &target)?;
+        commit_version(tx, &auth, &mut target, &change)?;
+        save(tx, &target)?;
         Ok::<_, ApiError>(row)
     })?;
-    Ok((StatusCode::CREATED, Json(row)))
+    Ok((StatusCode::CREATED, Json(wire::Row::of(row)?)))
 }

@@ -2,7 +2,9 @@
 //! apart from the domain records they are built from. Each has a JSON snapshot test
 //! (`tests/snapshots/*.json`), so a field never disappears or changes type unnoticed.
 pub mod bucket;
+pub mod configuration;
 pub mod file;
 pub mod job;
+pub mod row;
 pub mod table;
 pub mod token;
