@@ -2,6 +2,7 @@
 //! apart from the domain records they are built from. Each has a JSON snapshot test
 //! (`tests/snapshots/*.json`), so a field never disappears or changes type unnoticed.
 pub mod bucket;
+pub mod event;
 pub mod file;
 pub mod job;
 pub mod table;

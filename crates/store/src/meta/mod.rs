@@ -1,9 +1,14 @@
 //! The metadata store: projects, branches, tokens, buckets, tables, files, jobs, events,
 //! metadata, configurations, triggers. SQLite on the embedded default.
 pub mod branches;
+mod conditions;
+pub mod events;
+pub mod files;
 mod schema;
 pub mod storage_jobs;
+pub mod tickets;
 pub mod tokens;
+pub mod triggers;
 
 use std::path::Path;
 
