@@ -153,7 +153,7 @@ fn insert_file(state: &AppState, auth: &Auth, f: NewFile, attrs: UploadAttrs) ->
 }
 
 fn fetch(state: &AppState, project_id: i64, id: i64) -> ApiResult<Option<FileRecord>> {
-    state.meta.file(project_id.into(), id.into())
+    Ok(state.meta.file(project_id.into(), id.into())?)
 }
 
 fn not_found(id: impl std::fmt::Display) -> ApiError {
@@ -212,7 +212,7 @@ pub fn content_paths(state: &AppState, file: &FileRecord) -> ApiResult<Vec<PathB
 
 /// Record the final size after a server-side producer wrote the blobs.
 pub fn set_size(state: &AppState, file_id: i64, size: i64) -> ApiResult<()> {
-    state.meta.set_file_size(file_id.into(), size)
+    Ok(state.meta.set_file_size(file_id.into(), size)?)
 }
 
 /// Write the manifest of a sliced file listing `slices` (blob names, in order) and record the size
@@ -290,11 +290,11 @@ fn delete_file(state: &AppState, file: &FileRecord) -> ApiResult<()> {
             _ => {}
         }
     }
-    state.meta.delete_file(file.id.into())
+    Ok(state.meta.delete_file(file.id.into())?)
 }
 
 fn set_tags(state: &AppState, file_id: i64, tags: &[String]) -> ApiResult<()> {
-    state.meta.set_file_tags(file_id.into(), tags)
+    Ok(state.meta.set_file_tags(file_id.into(), tags)?)
 }
 
 /// The files the token may see that match `filter`, newest first, a page of them (`GET files`,
@@ -307,7 +307,7 @@ pub fn search(
     offset: usize,
     limit: usize,
 ) -> ApiResult<Vec<FileRecord>> {
-    state.meta.search_files(&FileSearch {
+    let files = state.meta.search_files(&FileSearch {
         project: auth.project_id.into(),
         creator: (!reads_all(auth)).then_some(auth.token.id.into()),
         since_id: ids.0.map(FileId),
@@ -318,7 +318,8 @@ pub fn search(
         alive_at: (!filter.show_expired).then(|| chrono::Utc::now().timestamp()),
         offset,
         limit,
-    })
+    })?;
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -283,7 +283,7 @@ mod tests {
         assert_eq!(parsed("tags:a AND tags:py-test"), FileQuery::And(vec![tag("a"), tag("py-test")]));
         assert_eq!(parsed("tags:b OR tags:a"), FileQuery::Or(vec![tag("b"), tag("a")]));
         assert_eq!(parsed("tags:b tags:a"), FileQuery::Or(vec![tag("b"), tag("a")]));
-        assert_eq!(parsed("tags:b || tags:a && !tags:c"), FileQuery::Or(vec![tag("b"), FileQuery::And(vec![tag("a"), FileQuery::Not(Box::new(tag("c")))])]));
+        assert_eq!(parsed("tags:b || tags:a && ! tags:c"), FileQuery::Or(vec![tag("b"), FileQuery::And(vec![tag("a"), FileQuery::Not(Box::new(tag("c")))])]));
         assert_eq!(
             parsed("NOT tags:b AND (tags:a OR tags:c)"),
             FileQuery::And(vec![FileQuery::Not(Box::new(tag("b"))), FileQuery::Or(vec![tag("a"), tag("c")])])
