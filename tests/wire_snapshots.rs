@@ -321,3 +321,68 @@ fn configuration_row_detail() {
     assert_eq!(serde_json::to_string(&row).unwrap(), stored.to_string(), "sent as stored");
     check("configuration_row_detail", &row);
 }
+
+#[test]
+fn external_event_in_a_dev_branch() {
+    use kbstack::storage::wire::event::{Context, Event, Token};
+    let event = Event {
+        id: "31".into(),
+        uuid: "01890a5d-ac96-774b-bcce-b302099a8057".into(),
+        event: "ext.keboola.ex-db.".into(),
+        component: "keboola.ex-db".into(),
+        message: "Extraction done".into(),
+        description: "".into(),
+        kind: "success".into(),
+        run_id: Some("100.200".into()),
+        created: "2026-01-02T03:04:05+0000".into(),
+        configuration_id: Some("cfg-1".into()),
+        object_id: None,
+        object_name: None,
+        object_type: None,
+        context: Context {
+            remote_addr: Some("10.0.0.1".into()),
+            http_referer: Some("".into()),
+            http_user_agent: Some("kbcstorage".into()),
+            api_version: "v2".into(),
+            user_agent: Some("kbcstorage".into()),
+            is_async: false,
+        },
+        params: json!({"rows": 3}),
+        results: json!({}),
+        performance: json!({}),
+        token: Token { id: Some(1), name: Some("Master Token".into()) },
+        id_branch: Some(2),
+        uri: "http://127.0.0.1:8000/v2/storage/events/31".into(),
+        attachments: vec![],
+    };
+    check("event_external", &event);
+}
+
+#[test]
+fn server_event_on_a_table() {
+    use kbstack::storage::wire::event::{Context, Event, Token};
+    let event = Event {
+        id: "32".into(),
+        uuid: "01890a5d-ac96-774b-bcce-b302099a8058".into(),
+        event: "storage.tableImportDone".into(),
+        component: "storage".into(),
+        message: "Imported table in.c-main.orders".into(),
+        description: "".into(),
+        kind: "info".into(),
+        run_id: None,
+        created: "2026-01-02T03:04:05+0000".into(),
+        configuration_id: None,
+        object_id: Some("in.c-main.orders".into()),
+        object_name: Some("orders".into()),
+        object_type: Some("table".into()),
+        context: Context { remote_addr: None, http_referer: None, http_user_agent: None, api_version: "v2".into(), user_agent: None, is_async: false },
+        params: json!({}),
+        results: json!({"importedRowsCount": 3}),
+        performance: json!({}),
+        token: Token { id: Some(1), name: Some("Master Token".into()) },
+        id_branch: None,
+        uri: "http://127.0.0.1:8000/v2/storage/events/32".into(),
+        attachments: vec![],
+    };
+    check("event_table_import", &event);
+}

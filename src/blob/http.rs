@@ -133,7 +133,7 @@ async fn dispatch(state: &AppState, method: &Method, uri: &Uri, headers: &Header
 }
 
 /// Writes go only into the directory of a file that still exists; returns that file.
-fn require_owner(state: &AppState, name: &str) -> ApiResult<files::FileRow> {
+fn require_owner(state: &AppState, name: &str) -> ApiResult<files::FileRecord> {
     files::file_for_blob(state, name)?.ok_or_else(|| auth_failed("The file this signature was issued for no longer exists."))
 }
 
@@ -211,7 +211,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 
 /// Staged blocks of one blob: `<file's block staging dir>/<sha256(blob)>/<sha256(blockid)>` (hashed:
 /// blob names and block ids are client-chosen).
-fn block_dir(state: &AppState, owner: &files::FileRow, name: &str) -> PathBuf {
+fn block_dir(state: &AppState, owner: &files::FileRecord, name: &str) -> PathBuf {
     files::block_staging_dir(state, owner).join(hex::encode(Sha256::digest(name.as_bytes())))
 }
 

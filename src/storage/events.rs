@@ -4,15 +4,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
-use rusqlite::OptionalExtension;
-use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
 use super::auth::{Auth, Need};
+use super::wire::event as wire;
 use super::{buckets, tables, tokens};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
-use crate::meta::json_col;
+use crate::meta::events::{EventField, EventFilter, EventObject, EventRecord, EventStore, EventTerm, NewEventRecord};
+use kbstack_core::ids::{EventId, Scope};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -102,37 +102,28 @@ fn new_uuid_v7() -> String {
 
 fn insert(state: &AppState, auth: &Auth, e: Stored) -> ApiResult<(i64, String)> {
     let uuid = new_uuid_v7();
-    let id = state.meta.with(|c| {
-        c.execute(
-            "INSERT INTO events (uuid, project_id, branch_id, token_id, token_name, event, component, message, description, \
-             type, run_id, created, configuration_id, object_id, object_name, object_type, params, results, duration, context) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-            rusqlite::params![
-                uuid,
-                auth.project_id,
-                auth.branch_id,
-                auth.token.id,
-                auth.token.description,
-                e.event,
-                e.component,
-                e.message,
-                e.description,
-                e.kind,
-                e.run_id,
-                now_iso(),
-                e.configuration_id,
-                e.object_id,
-                e.object_name,
-                e.object_type,
-                e.params.to_string(),
-                e.results.to_string(),
-                e.duration,
-                e.context.to_string(),
-            ],
-        )?;
-        Ok(c.last_insert_rowid())
+    let id = state.meta.insert_event(&NewEventRecord {
+        uuid: uuid.clone(),
+        scope: Scope::new(auth.project_id, auth.branch_id),
+        token_id: auth.token.id.into(),
+        token_name: auth.token.description.clone(),
+        event: e.event,
+        component: e.component,
+        message: e.message,
+        description: e.description,
+        kind: e.kind,
+        run_id: e.run_id,
+        created: now_iso(),
+        configuration_id: e.configuration_id,
+        object_id: e.object_id,
+        object_name: e.object_name,
+        object_type: e.object_type,
+        params: e.params,
+        results: e.results,
+        duration: e.duration,
+        context: e.context,
     })?;
-    Ok((id, uuid))
+    Ok((id.get(), uuid))
 }
 
 const MAX_EVENT_BYTES: usize = 200 * 1024;
@@ -196,105 +187,76 @@ async fn create(State(state): State<AppState>, auth: Auth, headers: HeaderMap, p
     Ok((StatusCode::CREATED, Json(json!({"id": id.to_string(), "uuid": uuid}))))
 }
 
-const COLUMNS: &str = "id, uuid, event, component, message, description, type, run_id, created, configuration_id, \
-    object_id, object_name, object_type, context, params, results, performance, token_id, token_name, branch_id";
-
-fn event_json(state: &AppState, default_branch: i64, r: &rusqlite::Row) -> rusqlite::Result<Value> {
-    let id: i64 = r.get(0)?;
-    let context = json_col(r.get(13)?);
-    let branch: Option<i64> = r.get(19)?;
-    Ok(json!({
-        "id": id.to_string(),
-        "uuid": r.get::<_, String>(1)?,
-        "event": r.get::<_, String>(2)?,
-        "component": r.get::<_, String>(3)?,
-        "message": r.get::<_, String>(4)?,
-        "description": r.get::<_, String>(5)?,
-        "type": r.get::<_, String>(6)?,
-        "runId": r.get::<_, Option<String>>(7)?,
-        "created": r.get::<_, String>(8)?,
-        "configurationId": r.get::<_, Option<String>>(9)?,
-        "objectId": r.get::<_, Option<String>>(10)?,
-        "objectName": r.get::<_, Option<String>>(11)?,
-        "objectType": r.get::<_, Option<String>>(12)?,
-        "context": {
-            "remoteAddr": context.get("remoteAddr").cloned().unwrap_or(Value::Null),
-            "httpReferer": context.get("httpReferer").cloned().unwrap_or(Value::Null),
-            "httpUserAgent": context.get("httpUserAgent").cloned().unwrap_or(Value::Null),
-            "apiVersion": "v2",
-            "userAgent": context.get("userAgent").cloned().unwrap_or(Value::Null),
-            "async": false,
+fn event_json(state: &AppState, default_branch: i64, e: EventRecord) -> wire::Event {
+    let context = |key: &str| e.context.get(key).and_then(Value::as_str).map(str::to_string);
+    wire::Event {
+        id: e.id.to_string(),
+        context: wire::Context {
+            remote_addr: context("remoteAddr"),
+            http_referer: context("httpReferer"),
+            http_user_agent: context("httpUserAgent"),
+            api_version: "v2".into(),
+            user_agent: context("userAgent"),
+            is_async: false,
         },
-        "params": json_col(r.get(14)?),
-        "results": json_col(r.get(15)?),
-        "performance": json_col(r.get(16)?),
-        "token": {"id": r.get::<_, Option<i64>>(17)?, "name": r.get::<_, Option<String>>(18)?},
+        uuid: e.uuid,
+        event: e.event,
+        component: e.component,
+        message: e.message,
+        description: e.description,
+        kind: e.kind,
+        run_id: e.run_id,
+        created: e.created,
+        configuration_id: e.configuration_id,
+        object_id: e.object_id,
+        object_name: e.object_name,
+        object_type: e.object_type,
+        params: e.params,
+        results: e.results,
+        performance: e.performance,
+        token: wire::Token { id: e.token_id, name: e.token_name },
         // Keboola reports the branch only for development branches.
-        "idBranch": branch.filter(|b| *b != default_branch),
-        "uri": format!("{}/events/{id}", state.storage_url()),
-        "attachments": [],
-    }))
+        id_branch: e.branch_id.filter(|b| *b != default_branch),
+        uri: format!("{}/events/{}", state.storage_url(), e.id),
+        attachments: vec![],
+    }
 }
 
 /// Which events a listing covers besides the query filters.
-enum Scope {
+enum Listing {
     Project,
     Bucket(String),
     Table(String),
     Token(i64),
 }
 
-/// A SQL condition with its parameters, built up clause by clause. Clauses use anonymous `?`
-/// placeholders, which SQLite numbers in order of appearance, i.e. in the order they were pushed.
-#[derive(Default)]
-struct Where {
-    clauses: Vec<String>,
-    args: Vec<SqlValue>,
-}
-
-impl Where {
-    fn push(&mut self, clause: &str, args: impl IntoIterator<Item = SqlValue>) {
-        self.clauses.push(clause.to_string());
-        self.args.extend(args);
-    }
-}
-
-fn text(s: impl Into<String>) -> SqlValue {
-    SqlValue::Text(s.into())
-}
-
 /// An event id, or a uuid resolved to its id.
-fn resolve_id(state: &AppState, project_id: i64, key: &str, given: &str) -> ApiResult<i64> {
+fn resolve_id(state: &AppState, project_id: i64, key: &str, given: &str) -> ApiResult<EventId> {
     if let Ok(id) = given.parse::<i64>() {
-        return Ok(id);
+        return Ok(EventId(id));
     }
-    state
-        .meta
-        .with(|c| {
-            c.query_row("SELECT id FROM events WHERE uuid = ?1 AND project_id = ?2", rusqlite::params![given, project_id], |r| r.get(0))
-                .optional()
-        })?
-        .ok_or_else(|| ApiError::validation(format!("Invalid request:\n - {key}: Event \"{given}\" not found.")))
+    let event = state.meta.event_by_uuid(project_id.into(), given)?;
+    event.map(|e| EventId(e.id)).ok_or_else(|| ApiError::validation(format!("Invalid request:\n - {key}: Event \"{given}\" not found.")))
 }
 
-/// The subset of the query-string syntax people use: `field:value` terms (with `*` wildcards) and
-/// plain words matched inside the message or event name; all terms must match.
 /// Terms one `q` may hold: each is a SQL condition, and SQLite caps an expression's depth.
 const MAX_QUERY_TERMS: usize = 100;
 
-fn push_query(w: &mut Where, q: &str) -> ApiResult<()> {
-    const FIELDS: &[(&str, &str)] = &[
-        ("event", "event"),
-        ("component", "component"),
-        ("type", "type"),
-        ("message", "message"),
-        ("runId", "run_id"),
-        ("configurationId", "configuration_id"),
-        ("objectId", "object_id"),
-        ("objectType", "object_type"),
-        ("objectName", "object_name"),
-        ("token.id", "token_id"),
-        ("token.name", "token_name"),
+/// The subset of the query-string syntax people use: `field:value` terms (with `*` wildcards) and
+/// plain words matched inside the message or event name; all terms must match.
+fn query_terms(q: &str) -> ApiResult<Vec<EventTerm>> {
+    const FIELDS: &[(&str, EventField)] = &[
+        ("event", EventField::Event),
+        ("component", EventField::Component),
+        ("type", EventField::Type),
+        ("message", EventField::Message),
+        ("runId", EventField::RunId),
+        ("configurationId", EventField::ConfigurationId),
+        ("objectId", EventField::ObjectId),
+        ("objectType", EventField::ObjectType),
+        ("objectName", EventField::ObjectName),
+        ("token.id", EventField::TokenId),
+        ("token.name", EventField::TokenName),
     ];
     let terms: Vec<&str> = q.split_whitespace().filter(|t| !matches!(*t, "AND" | "OR" | "&&" | "||")).collect();
     if terms.len() > MAX_QUERY_TERMS {
@@ -303,116 +265,88 @@ fn push_query(w: &mut Where, q: &str) -> ApiResult<()> {
             format!("Failed to parse query: more than {MAX_QUERY_TERMS} terms ({} given).", terms.len()),
         ));
     }
-    for term in terms {
-        let like = |v: &str| {
-            let v = v.trim_matches('"');
-            if v.contains('*') { v.replace('*', "%") } else { v.to_string() }
-        };
-        match term.split_once(':').and_then(|(k, v)| FIELDS.iter().find(|(f, _)| *f == k).map(|(_, col)| (*col, v))) {
-            Some((col, v)) => w.push(&format!("CAST({col} AS TEXT) LIKE ?"), [text(like(v))]),
-            None => {
-                let pattern = format!("%{}%", like(term));
-                w.push("(message LIKE ? OR event LIKE ?)", [text(pattern.clone()), text(pattern)]);
-            }
-        }
-    }
-    Ok(())
+    let unquoted = |v: &str| v.trim_matches('"').to_string();
+    Ok(terms
+        .into_iter()
+        .map(|term| match term.split_once(':').and_then(|(k, v)| FIELDS.iter().find(|(f, _)| *f == k).map(|(_, field)| (*field, v))) {
+            Some((field, v)) => EventTerm { field: Some(field), pattern: unquoted(v) },
+            None => EventTerm { field: None, pattern: unquoted(term) },
+        })
+        .collect())
 }
 
-fn query(state: &AppState, auth: &Auth, scope: Scope, p: &Params) -> ApiResult<Vec<Value>> {
-    let mut w = Where::default();
-    w.push("project_id = ?", [SqlValue::Integer(auth.project_id)]);
+fn query(state: &AppState, auth: &Auth, listing: Listing, p: &Params) -> ApiResult<Vec<wire::Event>> {
+    let mut filter = EventFilter::new(auth.project_id.into());
     if auth.branch_id != auth.default_branch_id {
-        w.push("branch_id = ?", [SqlValue::Integer(auth.branch_id)]);
+        filter.branch = Some(auth.branch_id.into());
     }
-    match scope {
-        Scope::Project => {
+    match listing {
+        Listing::Project => {
             // Admin tokens see every event, others only their own (APIB "Events list").
             if !auth.is_admin() {
-                w.push("token_id = ?", [SqlValue::Integer(auth.token.id)]);
+                filter.token = Some(auth.token.id.into());
             }
         }
-        Scope::Bucket(id) => w.push(
-            "((object_type = 'bucket' AND object_id = ?) OR (object_type = 'table' AND substr(object_id, 1, length(?)) = ?))",
-            [text(id.clone()), text(format!("{id}.")), text(format!("{id}."))],
-        ),
-        Scope::Table(id) => w.push("object_type = 'table' AND object_id = ?", [text(id)]),
-        Scope::Token(id) => w.push("token_id = ?", [SqlValue::Integer(id)]),
+        Listing::Bucket(id) => filter.object = Some(EventObject::Bucket(id.into())),
+        Listing::Table(id) => filter.object = Some(EventObject::Table(id.into())),
+        Listing::Token(id) => filter.token = Some(id.into()),
     }
     if let Some(since) = p.str("sinceId").filter(|s| !s.is_empty()) {
-        w.push("id > ?", [SqlValue::Integer(resolve_id(state, auth.project_id, "sinceId", &since)?)]);
+        filter.since_id = Some(resolve_id(state, auth.project_id, "sinceId", &since)?);
     }
     if let Some(max) = p.str("maxId").filter(|s| !s.is_empty()) {
-        w.push("id < ?", [SqlValue::Integer(resolve_id(state, auth.project_id, "maxId", &max)?)]);
+        filter.max_id = Some(resolve_id(state, auth.project_id, "maxId", &max)?);
     }
-    for (key, col) in [("component", "component"), ("configurationId", "configuration_id"), ("runId", "run_id")] {
-        if let Some(v) = p.str(key).filter(|s| !s.is_empty()) {
-            w.push(&format!("{col} = ?"), [text(v)]);
-        }
-    }
+    filter.component = p.str("component").filter(|s| !s.is_empty());
+    filter.configuration_id = p.str("configurationId").filter(|s| !s.is_empty());
+    filter.run_id = p.str("runId").filter(|s| !s.is_empty());
     if let Some(q) = p.str("q") {
-        push_query(&mut w, &q)?;
+        filter.terms = query_terms(&q)?;
     }
-    let limit = p.int("limit")?.unwrap_or(100).clamp(0, 10_000);
-    let offset = p.int("offset")?.unwrap_or(0).max(0);
-    let order = match p.str_or("sortOrder", "desc").to_ascii_lowercase().as_str() {
-        "desc" | "" => "DESC",
-        "asc" => "ASC",
+    filter.limit = p.int("limit")?.unwrap_or(100).clamp(0, 10_000);
+    filter.offset = p.int("offset")?.unwrap_or(0).max(0);
+    filter.newest_first = match p.str_or("sortOrder", "desc").to_ascii_lowercase().as_str() {
+        "desc" | "" => true,
+        "asc" => false,
         other => return Err(ApiError::validation(format!("Invalid request:\n - sortOrder: \"{other}\" is not one of asc, desc."))),
     };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE {} ORDER BY id {order} LIMIT {limit} OFFSET {offset}",
-        w.clauses.join(" AND ")
-    );
-    let default_branch = auth.default_branch_id;
-    Ok(state.meta.with(|c| {
-        let mut st = c.prepare(&sql)?;
-        st.query_map(rusqlite::params_from_iter(w.args.iter()), |r| event_json(state, default_branch, r))?.collect()
-    })?)
+    let events = state.meta.events(&filter)?;
+    Ok(events.into_iter().map(|e| event_json(state, auth.default_branch_id, e)).collect())
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<Json<Value>> {
-    Ok(Json(Value::Array(query(&state, &auth, Scope::Project, &p)?)))
+async fn list(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<Json<Vec<wire::Event>>> {
+    Ok(Json(query(&state, &auth, Listing::Project, &p)?))
 }
 
-async fn list_bucket(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
+async fn list_bucket(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Vec<wire::Event>>> {
     auth.bucket(&id, Need::Read)?;
     buckets::load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
-    Ok(Json(Value::Array(query(&state, &auth, Scope::Bucket(id), &p)?)))
+    Ok(Json(query(&state, &auth, Listing::Bucket(id), &p)?))
 }
 
-async fn list_table(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
+async fn list_table(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Vec<wire::Event>>> {
     let table = tables::load_table(&state, &auth, &id, Need::Read)?;
-    Ok(Json(Value::Array(query(&state, &auth, Scope::Table(table.id), &p)?)))
+    Ok(Json(query(&state, &auth, Listing::Table(table.id), &p)?))
 }
 
-async fn list_token(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
+async fn list_token(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Vec<wire::Event>>> {
     let token = tokens::load_token(&state, auth.project_id, &id)?;
     if token.id != auth.token.id {
         auth.require_manage_tokens()?;
     }
-    Ok(Json(Value::Array(query(&state, &auth, Scope::Token(token.id), &p)?)))
+    Ok(Json(query(&state, &auth, Listing::Token(token.id), &p)?))
 }
 
-async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<wire::Event>> {
     let not_found = || ApiError::new(Code::EventNotFound, format!("Event \"{id}\" not found"));
-    let (column, key) = match id.parse::<i64>() {
-        Ok(n) => ("id", SqlValue::Integer(n)),
-        Err(_) => ("uuid", text(id.clone())),
+    let project = auth.project_id.into();
+    let event = match id.parse::<i64>() {
+        Ok(n) => state.meta.event(project, EventId(n))?,
+        Err(_) => state.meta.event_by_uuid(project, &id)?,
     };
-    let (event, token_id) = state
-        .meta
-        .with(|c| {
-            c.query_row(
-                &format!("SELECT {COLUMNS} FROM events WHERE {column} = ?1 AND project_id = ?2"),
-                rusqlite::params![key, auth.project_id],
-                |r| Ok((event_json(&state, auth.default_branch_id, r)?, r.get::<_, Option<i64>>(17)?)),
-            )
-            .optional()
-        })?
-        .ok_or_else(not_found)?;
-    if !auth.is_admin() && token_id != Some(auth.token.id) {
+    let event = event.ok_or_else(not_found)?;
+    if !auth.is_admin() && event.token_id != Some(auth.token.id) {
         return Err(not_found());
     }
-    Ok(Json(event))
+    Ok(Json(event_json(&state, auth.default_branch_id, event)))
 }

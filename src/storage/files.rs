@@ -1,6 +1,7 @@
 //! Files (File Storage): the file records and their blobs. The HTTP handlers are in `files/api.rs`,
-//! list filtering and the `q` search syntax in `files/search.rs`; this module is the record store
-//! other modules use (table export creates files, table import reads their content).
+//! list filtering and the `q` search syntax in `files/search.rs`; this module holds the domain
+//! functions other modules use (table export creates files, table import reads their content).
+//! The records themselves are kept behind `FileRecordStore`.
 //!
 //! Every file owns one blob directory `p{project}/f{id}/`; SAS tokens are bound to it. A plain file
 //! is the blob `p{project}/f{id}/{name}`; a sliced file uses that same string as a prefix: slices are
@@ -10,15 +11,16 @@ pub mod search;
 
 use std::path::PathBuf;
 
-use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
 use crate::app::AppState;
 use crate::blob::{BlobStore, valid_blob_name};
 use crate::http::{ApiError, ApiResult, Code, iso};
-use crate::meta::json_col;
+use crate::meta::files::{FileRecordStore, FileSearch, NewFileRecord};
+use kbstack_core::ids::{FileId, Scope};
 
+pub use crate::meta::files::FileRecord;
 pub use api::{file_json, routes};
 
 /// Files that are not permanent are hidden (and their blobs may go) after this many days.
@@ -33,81 +35,26 @@ pub struct NewFile {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct FileRow {
-    pub id: i64,
-    pub project_id: i64,
-    pub name: String,
-    pub is_sliced: bool,
-    /// Blob name (non-sliced) or blob-name prefix (sliced: slices are `<prefix><slice>`, manifest `<prefix>manifest`).
-    pub blob_path: String,
-    pub size_bytes: Option<i64>,
-    pub branch_id: i64,
-    pub content_type: Option<String>,
-    pub is_public: bool,
-    pub is_encrypted: bool,
-    pub is_permanent: bool,
-    pub created: String,
-    /// Unix seconds; `None` for permanent files.
-    pub expires_at: Option<i64>,
-    pub creator_token_id: i64,
-    pub creator_description: String,
-    pub run_id: Option<String>,
-    pub run_ids: Vec<String>,
-    pub tags: Vec<String>,
+/// Where a file's content lies in the blob store.
+trait BlobLayout {
+    /// The blob directory this file owns, which its SAS tokens open.
+    fn dir(&self) -> String;
+    /// The blob a plain GET of the file reads: the content, or for sliced files the manifest.
+    fn download_blob(&self) -> String;
+    fn manifest_blob(&self) -> String;
 }
 
-const FILE_COLUMNS: &str = "id, project_id, name, is_sliced, blob_path, size_bytes, branch_id, content_type, \
-    is_public, is_encrypted, is_permanent, created, expires_at, creator_token_id, creator_description, run_id, \
-    run_ids, tags";
-
-impl FileRow {
-    fn from_row(r: &rusqlite::Row) -> rusqlite::Result<FileRow> {
-        Ok(FileRow {
-            id: r.get(0)?,
-            project_id: r.get(1)?,
-            name: r.get(2)?,
-            is_sliced: r.get(3)?,
-            blob_path: r.get(4)?,
-            size_bytes: r.get(5)?,
-            branch_id: r.get(6)?,
-            content_type: r.get(7)?,
-            is_public: r.get(8)?,
-            is_encrypted: r.get(9)?,
-            is_permanent: r.get(10)?,
-            created: r.get(11)?,
-            expires_at: r.get(12)?,
-            creator_token_id: r.get(13)?,
-            creator_description: r.get(14)?,
-            run_id: r.get(15)?,
-            run_ids: string_list(r.get(16)?),
-            tags: string_list(r.get(17)?),
-        })
-    }
-
-    /// The blob directory this file owns, which its SAS tokens open.
-    pub fn dir(&self) -> String {
+impl BlobLayout for FileRecord {
+    fn dir(&self) -> String {
         file_dir(self.project_id, self.id)
     }
 
-    /// The blob a plain GET of the file reads: the content, or for sliced files the manifest.
-    pub fn download_blob(&self) -> String {
+    fn download_blob(&self) -> String {
         if self.is_sliced { self.manifest_blob() } else { self.blob_path.clone() }
     }
 
-    pub fn manifest_blob(&self) -> String {
+    fn manifest_blob(&self) -> String {
         format!("{}manifest", self.blob_path)
-    }
-
-    pub fn is_expired(&self) -> bool {
-        self.expires_at.is_some_and(|e| e <= chrono::Utc::now().timestamp())
-    }
-}
-
-fn string_list(text: Option<String>) -> Vec<String> {
-    match json_col(text) {
-        Value::Array(items) => items.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
-        _ => Vec::new(),
     }
 }
 
@@ -166,11 +113,11 @@ struct UploadAttrs {
     content_type: Option<String>,
 }
 
-pub fn create_file(state: &AppState, auth: &Auth, f: NewFile) -> ApiResult<FileRow> {
+pub fn create_file(state: &AppState, auth: &Auth, f: NewFile) -> ApiResult<FileRecord> {
     insert_file(state, auth, f, UploadAttrs::default())
 }
 
-fn insert_file(state: &AppState, auth: &Auth, f: NewFile, attrs: UploadAttrs) -> ApiResult<FileRow> {
+fn insert_file(state: &AppState, auth: &Auth, f: NewFile, attrs: UploadAttrs) -> ApiResult<FileRecord> {
     let name = sanitize_name(&f.name);
     if name.is_empty() {
         return Err(ApiError::validation("Invalid request:\n - name: This value should not be blank."));
@@ -183,55 +130,30 @@ fn insert_file(state: &AppState, auth: &Auth, f: NewFile, attrs: UploadAttrs) ->
     }
     let now = chrono::Utc::now();
     let expires_at = (!f.is_permanent).then(|| (now + chrono::Duration::days(MAX_AGE_DAYS)).timestamp());
-    let run_ids = run_chain(auth.run_id.as_deref());
-    let id = state.meta.tx(|tx| {
-        // Ids come from a sequence, never reused: a SAS issued for a deleted file must not open a new one.
-        let id: i64 = tx.query_row(
-            "INSERT INTO sequences (name, value) VALUES ('files', (SELECT COALESCE(MAX(id), 0) + 1 FROM files)) \
-             ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
-            [],
-            |r| r.get(0),
-        )?;
-        let blob_path = format!("{}{}", file_dir(auth.project_id, id), blob_file_name(&name));
-        tx.execute(
-            "INSERT INTO files (id, project_id, branch_id, name, size_bytes, content_type, is_public, is_sliced, \
-             is_encrypted, is_permanent, created, expires_at, creator_token_id, creator_description, run_id, run_ids, \
-             blob_path, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-            rusqlite::params![
-                id,
-                auth.project_id,
-                auth.branch_id,
-                name,
-                attrs.size_bytes,
-                attrs.content_type,
-                attrs.is_public,
-                f.is_sliced,
-                f.is_encrypted,
-                f.is_permanent,
-                iso(now),
-                expires_at,
-                auth.token.id,
-                auth.token.description,
-                auth.run_id,
-                json!(run_ids).to_string(),
-                blob_path,
-                json!(tags).to_string(),
-            ],
-        )?;
-        Ok::<_, ApiError>(id)
-    })?;
-    fetch(state, auth.project_id, id)?.ok_or_else(|| ApiError::internal("file vanished after insert"))
+    let record = NewFileRecord {
+        scope: Scope::new(auth.project_id, auth.branch_id),
+        name: name.clone(),
+        size_bytes: attrs.size_bytes,
+        content_type: attrs.content_type,
+        is_public: attrs.is_public,
+        is_sliced: f.is_sliced,
+        is_encrypted: f.is_encrypted,
+        is_permanent: f.is_permanent,
+        created: iso(now),
+        expires_at,
+        creator_token_id: auth.token.id.into(),
+        creator_description: auth.token.description.clone(),
+        run_id: auth.run_id.clone(),
+        run_ids: run_chain(auth.run_id.as_deref()),
+        tags,
+    };
+    let blob_path_for = |id: FileId| format!("{}{}", file_dir(auth.project_id, id.get()), blob_file_name(&name));
+    let id = state.meta.insert_file(&record, &blob_path_for)?;
+    fetch(state, auth.project_id, id.get())?.ok_or_else(|| ApiError::internal("file vanished after insert"))
 }
 
-fn fetch(state: &AppState, project_id: i64, id: i64) -> ApiResult<Option<FileRow>> {
-    Ok(state.meta.with(|c| {
-        c.query_row(
-            &format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1 AND project_id = ?2"),
-            [id, project_id],
-            FileRow::from_row,
-        )
-        .optional()
-    })?)
+fn fetch(state: &AppState, project_id: i64, id: i64) -> ApiResult<Option<FileRecord>> {
+    Ok(state.meta.file(project_id.into(), id.into())?)
 }
 
 fn not_found(id: impl std::fmt::Display) -> ApiError {
@@ -244,7 +166,7 @@ fn reads_all(auth: &Auth) -> bool {
 }
 
 /// A file the token may see: its own, or any of the project's with `canReadAllFileUploads`.
-pub fn load_file(state: &AppState, auth: &Auth, id: i64) -> ApiResult<FileRow> {
+pub fn load_file(state: &AppState, auth: &Auth, id: i64) -> ApiResult<FileRecord> {
     match fetch(state, auth.project_id, id)? {
         Some(f) if reads_all(auth) || f.creator_token_id == auth.token.id => Ok(f),
         _ => Err(not_found(id)),
@@ -252,7 +174,7 @@ pub fn load_file(state: &AppState, auth: &Auth, id: i64) -> ApiResult<FileRow> {
 }
 
 /// The file whose directory holds `blob_name` (the blob endpoint's owner check; no token involved).
-pub fn file_for_blob(state: &AppState, blob_name: &str) -> ApiResult<Option<FileRow>> {
+pub fn file_for_blob(state: &AppState, blob_name: &str) -> ApiResult<Option<FileRecord>> {
     match parse_file_dir(blob_name) {
         Some((project, id)) => fetch(state, project, id),
         None => Ok(None),
@@ -260,7 +182,7 @@ pub fn file_for_blob(state: &AppState, blob_name: &str) -> ApiResult<Option<File
 }
 
 /// Local paths of the file's content, slices in manifest order.
-pub fn content_paths(state: &AppState, file: &FileRow) -> ApiResult<Vec<PathBuf>> {
+pub fn content_paths(state: &AppState, file: &FileRecord) -> ApiResult<Vec<PathBuf>> {
     let never_uploaded =
         || ApiError::validation(format!("File {} ({}) has no content: it was never uploaded.", file.id, file.name));
     if !file.is_sliced {
@@ -290,13 +212,12 @@ pub fn content_paths(state: &AppState, file: &FileRow) -> ApiResult<Vec<PathBuf>
 
 /// Record the final size after a server-side producer wrote the blobs.
 pub fn set_size(state: &AppState, file_id: i64, size: i64) -> ApiResult<()> {
-    state.meta.with(|c| c.execute("UPDATE files SET size_bytes = ?1 WHERE id = ?2", [size, file_id]))?;
-    Ok(())
+    Ok(state.meta.set_file_size(file_id.into(), size)?)
 }
 
 /// Write the manifest of a sliced file listing `slices` (blob names, in order) and record the size
 /// of the slices. For server-side producers that wrote the slices themselves.
-pub fn write_manifest(state: &AppState, file: &FileRow, slices: &[String]) -> ApiResult<()> {
+pub fn write_manifest(state: &AppState, file: &FileRecord, slices: &[String]) -> ApiResult<()> {
     let entries: Vec<Value> = slices.iter().map(|s| json!({"url": BlobStore::entry_url(s)})).collect();
     let body = json!({"entries": entries}).to_string();
     let dest = state.blobs.local_path(&file.manifest_blob());
@@ -319,7 +240,7 @@ pub fn blob_written(state: &AppState, blob_name: &str) -> ApiResult<()> {
 }
 
 /// The content size: the blob, or for sliced files every blob of the directory but the manifest.
-fn refresh_size(state: &AppState, file: &FileRow) -> ApiResult<()> {
+fn refresh_size(state: &AppState, file: &FileRecord) -> ApiResult<()> {
     let size = if file.is_sliced {
         let manifest = state.blobs.local_path(&file.manifest_blob());
         dir_size(&state.blobs.local_path(&file.dir()), &manifest)?
@@ -354,7 +275,7 @@ fn dir_size(dir: &std::path::Path, skip: &std::path::Path) -> std::io::Result<u6
 
 /// Where the blob endpoint keeps uncommitted blocks (Put Block) of the file's blobs; kept per file
 /// so that deleting the file also drops blocks that were never committed.
-pub fn block_staging_dir(state: &AppState, file: &FileRow) -> PathBuf {
+pub fn block_staging_dir(state: &AppState, file: &FileRecord) -> PathBuf {
     state.blobs.staging_dir().join("blocks").join(file.dir())
 }
 
@@ -362,20 +283,18 @@ pub fn block_staging_dir(state: &AppState, file: &FileRow) -> PathBuf {
 /// Data first, then the record: on a full disk the metadata store cannot write until space is
 /// freed, so removing the data is what makes the delete (and everything else) work again; a
 /// retried delete finds the data gone and removes the record.
-fn delete_file(state: &AppState, file: &FileRow) -> ApiResult<()> {
+fn delete_file(state: &AppState, file: &FileRecord) -> ApiResult<()> {
     for dir in [state.blobs.local_path(&file.dir()), block_staging_dir(state, file)] {
         match std::fs::remove_dir_all(dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
     }
-    state.meta.with(|c| c.execute("DELETE FROM files WHERE id = ?1", [file.id]))?;
-    Ok(())
+    Ok(state.meta.delete_file(file.id.into())?)
 }
 
 fn set_tags(state: &AppState, file_id: i64, tags: &[String]) -> ApiResult<()> {
-    state.meta.with(|c| c.execute("UPDATE files SET tags = ?1 WHERE id = ?2", rusqlite::params![json!(tags).to_string(), file_id]))?;
-    Ok(())
+    Ok(state.meta.set_file_tags(file_id.into(), tags)?)
 }
 
 /// The files the token may see that match `filter`, newest first, a page of them (`GET files`,
@@ -387,22 +306,20 @@ pub fn search(
     ids: (Option<i64>, Option<i64>),
     offset: usize,
     limit: usize,
-) -> ApiResult<Vec<FileRow>> {
-    let files = visible_files(state, auth, ids.0, ids.1)?;
-    Ok(files.into_iter().filter(|f| filter.matches(f)).skip(offset).take(limit).collect())
-}
-
-/// The project's files the token may see, newest first (filters beyond visibility are the caller's).
-fn visible_files(state: &AppState, auth: &Auth, since_id: Option<i64>, max_id: Option<i64>) -> ApiResult<Vec<FileRow>> {
-    let all = reads_all(auth);
-    Ok(state.meta.with(|c| {
-        let mut st = c.prepare(&format!(
-            "SELECT {FILE_COLUMNS} FROM files WHERE project_id = ?1 AND (?2 OR creator_token_id = ?3) \
-             AND (?4 IS NULL OR id > ?4) AND (?5 IS NULL OR id < ?5) ORDER BY id DESC"
-        ))?;
-        st.query_map(rusqlite::params![auth.project_id, all, auth.token.id, since_id, max_id], FileRow::from_row)?
-            .collect()
-    })?)
+) -> ApiResult<Vec<FileRecord>> {
+    let files = state.meta.search_files(&FileSearch {
+        project: auth.project_id.into(),
+        creator: (!reads_all(auth)).then_some(auth.token.id.into()),
+        since_id: ids.0.map(FileId),
+        max_id: ids.1.map(FileId),
+        any_tags: &filter.tags,
+        run_id: filter.run_id.as_deref(),
+        query: filter.query.as_ref(),
+        alive_at: (!filter.show_expired).then(|| chrono::Utc::now().timestamp()),
+        offset,
+        limit,
+    })?;
+    Ok(files)
 }
 
 #[cfg(test)]

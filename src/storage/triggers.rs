@@ -4,14 +4,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
 use super::auth::{Auth, Need};
 use super::{tables, tokens};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
-use crate::meta::json_col;
+use crate::meta::triggers::TriggerStore;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -30,16 +29,8 @@ fn with_id(id: i64, body: Value) -> Value {
 fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<(i64, Value)> {
     let not_found = || ApiError::new(Code::TriggerNotFound, format!("Trigger \"{id}\" not found"));
     let tid: i64 = id.parse().map_err(|_| not_found())?;
-    let body = state
-        .meta
-        .with(|c| {
-            c.query_row("SELECT body FROM triggers WHERE id = ?1 AND project_id = ?2", [tid, auth.project_id], |r| {
-                r.get::<_, String>(0)
-            })
-            .optional()
-        })?
-        .ok_or_else(not_found)?;
-    Ok((tid, json_col(Some(body))))
+    let trigger = state.meta.trigger(auth.project_id.into(), tid.into())?.ok_or_else(not_found)?;
+    Ok((trigger.id, trigger.body))
 }
 
 /// Apply the given fields onto `body`, validating each; `required` on create.
@@ -102,24 +93,18 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
         "tables": [],
     });
     apply(&state, &auth, &p, &mut body, true)?;
-    let id = state.meta.with(|c| {
-        c.execute("INSERT INTO triggers (project_id, body) VALUES (?1, ?2)", rusqlite::params![auth.project_id, body.to_string()])?;
-        Ok(c.last_insert_rowid())
-    })?;
-    Ok((StatusCode::CREATED, Json(with_id(id, body))))
+    let id = state.meta.insert_trigger(auth.project_id.into(), &body)?;
+    Ok((StatusCode::CREATED, Json(with_id(id.get(), body))))
 }
 
 async fn list(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<Json<Value>> {
-    let rows = state.meta.with(|c| {
-        let mut st = c.prepare("SELECT id, body FROM triggers WHERE project_id = ?1 ORDER BY id")?;
-        st.query_map([auth.project_id], |r| Ok(with_id(r.get(0)?, json_col(r.get(1)?))))?.collect::<Result<Vec<_>, _>>()
-    })?;
+    let rows = state.meta.triggers(auth.project_id.into())?.into_iter().map(|t| with_id(t.id, t.body));
     let component = p.str("component").filter(|s| !s.is_empty());
     let config = p.str("configurationId").filter(|s| !s.is_empty());
     let matches = |t: &Value| {
         component.as_deref().is_none_or(|c| t["component"] == c) && config.as_deref().is_none_or(|c| t["configurationId"] == c)
     };
-    Ok(Json(Value::Array(rows.into_iter().filter(matches).collect())))
+    Ok(Json(Value::Array(rows.filter(matches).collect())))
 }
 
 async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
@@ -132,13 +117,13 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     let (tid, mut body) = load(&state, &auth, &id)?;
     auth.require_component(body["component"].as_str().unwrap_or_default())?;
     apply(&state, &auth, &p, &mut body, false)?;
-    state.meta.with(|c| c.execute("UPDATE triggers SET body = ?1 WHERE id = ?2", rusqlite::params![body.to_string(), tid]))?;
+    state.meta.update_trigger(auth.project_id.into(), tid.into(), &body)?;
     Ok(Json(with_id(tid, body)))
 }
 
 async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let (tid, body) = load(&state, &auth, &id)?;
     auth.require_component(body["component"].as_str().unwrap_or_default())?;
-    state.meta.with(|c| c.execute("DELETE FROM triggers WHERE id = ?1", [tid]))?;
+    state.meta.delete_trigger(auth.project_id.into(), tid.into())?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,3 +10,7 @@ kbstack_store::token_store_suite!(sqlite);
 kbstack_store::storage_job_store_suite!(sqlite);
 kbstack_store::branch_store_suite!(sqlite);
 kbstack_store::configuration_store_suite!(sqlite);
+kbstack_store::file_record_store_suite!(sqlite);
+kbstack_store::event_store_suite!(sqlite);
+kbstack_store::trigger_store_suite!(sqlite);
+kbstack_store::ticket_store_suite!(sqlite);

@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
 use super::search::Filter;
-use super::{FileRow, MAX_AGE_DAYS, NewFile, UploadAttrs};
+use super::{BlobLayout, FileRecord, MAX_AGE_DAYS, NewFile, UploadAttrs};
 use crate::app::AppState;
 use crate::storage::wire::file as wire;
 use crate::blob::{self, sas};
@@ -32,7 +32,7 @@ const URL_HOURS: i64 = 1;
 /// APIB's federation credentials are "valid for 12 hours".
 const CREDENTIALS_HOURS: i64 = 12;
 
-pub fn file_json(state: &AppState, f: &FileRow) -> Value {
+pub fn file_json(state: &AppState, f: &FileRecord) -> Value {
     let url_sas = sas::sign(&state.blobs.sas_key, &f.dir(), "r", Utc::now() + Duration::hours(URL_HOURS));
     let file = wire::File {
         id: f.id,
@@ -63,7 +63,7 @@ fn file_type(name: &str) -> &'static str {
 }
 
 /// `{SASConnectionString, expiration}` for the file's directory with `perms`.
-fn credentials(state: &AppState, f: &FileRow, perms: &str) -> Value {
+fn credentials(state: &AppState, f: &FileRecord, perms: &str) -> Value {
     let expiry = Utc::now() + Duration::hours(CREDENTIALS_HOURS);
     let token = sas::sign(&state.blobs.sas_key, &f.dir(), perms, expiry);
     json!({

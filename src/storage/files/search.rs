@@ -2,16 +2,17 @@
 //! FilesTest asserts), `runId` (the run or any of its parents), `showExpired`, and `q`, a subset of
 //! Elasticsearch's query-string syntax: `field:value`, `"quoted values"`, `AND`/`OR`/`NOT` (also
 //! `&&`/`||`/`!`), parentheses, `*`/`?` wildcards; plain juxtaposition ORs, like ES's default operator.
+//! The query is parsed here into a `FileQuery`; the store finds the files matching it.
 use serde_json::Value;
 
-use super::FileRow;
 use crate::http::{ApiError, ApiResult, Code, Params, params::parse_bool};
+use crate::meta::files::{FileFlag, FileQuery};
 
 pub struct Filter {
-    tags: Vec<String>,
-    run_id: Option<String>,
-    query: Option<Query>,
-    show_expired: bool,
+    pub(super) tags: Vec<String>,
+    pub(super) run_id: Option<String>,
+    pub(super) query: Option<FileQuery>,
+    pub(super) show_expired: bool,
 }
 
 impl Filter {
@@ -40,85 +41,30 @@ impl Filter {
         };
         Ok(Filter { tags, run_id: None, query, show_expired: false })
     }
-
-    pub fn matches(&self, f: &FileRow) -> bool {
-        (self.show_expired || !f.is_expired())
-            && (self.tags.is_empty() || self.tags.iter().any(|t| f.tags.contains(t)))
-            && self.run_id.as_ref().is_none_or(|r| in_run(f, r))
-            && self.query.as_ref().is_none_or(|q| q.matches(f))
-    }
 }
 
-fn in_run(f: &FileRow, run_id: &str) -> bool {
-    f.run_id.as_deref() == Some(run_id) || f.run_ids.iter().any(|r| r == run_id)
-}
-
-#[derive(Debug, PartialEq)]
-pub enum Query {
-    Or(Vec<Query>),
-    And(Vec<Query>),
-    Not(Box<Query>),
-    Term { field: Option<String>, value: String },
-}
-
-impl Query {
-    pub fn matches(&self, f: &FileRow) -> bool {
-        match self {
-            Query::Or(items) => items.iter().any(|q| q.matches(f)),
-            Query::And(items) => items.iter().all(|q| q.matches(f)),
-            Query::Not(q) => !q.matches(f),
-            Query::Term { field, value } => term_matches(field.as_deref(), value, f),
-        }
-    }
-}
-
-fn term_matches(field: Option<&str>, value: &str, f: &FileRow) -> bool {
-    let flag = |b: bool| parse_bool(&Value::String(value.into())) == Some(b);
-    match field {
+/// What a term matches, by its field.
+fn term(field: Option<String>, value: String) -> FileQuery {
+    let flag = |flag: FileFlag| match parse_bool(&Value::String(value.clone())) {
+        Some(set) => FileQuery::Flag(flag, set),
+        None => FileQuery::Nothing,
+    };
+    match field.as_deref() {
         // No field: anything a user would search for (name words, a tag, an id).
-        None => text_matches(value, &f.name) || f.tags.iter().any(|t| glob(value, t)) || value == f.id.to_string(),
-        Some("tags") => f.tags.iter().any(|t| glob(value, t)),
-        Some("name") => text_matches(value, &f.name),
-        Some("id") => value == f.id.to_string(),
-        Some("runId") => in_run(f, value),
-        Some("isSliced") => flag(f.is_sliced),
-        Some("isPublic") => flag(f.is_public),
-        Some("isPermanent") => flag(f.is_permanent),
-        Some("isEncrypted") => flag(f.is_encrypted),
-        Some("creatorToken.id") => value == f.creator_token_id.to_string(),
-        Some("creatorToken.description") => text_matches(value, &f.creator_description),
+        None => FileQuery::Any(value),
+        Some("tags") => FileQuery::Tag(value),
+        Some("name") => FileQuery::Name(value),
+        Some("id") => FileQuery::Id(value),
+        Some("runId") => FileQuery::Run(value),
+        Some("isSliced") => flag(FileFlag::Sliced),
+        Some("isPublic") => flag(FileFlag::Public),
+        Some("isPermanent") => flag(FileFlag::Permanent),
+        Some("isEncrypted") => flag(FileFlag::Encrypted),
+        Some("creatorToken.id") => FileQuery::CreatorTokenId(value),
+        Some("creatorToken.description") => FileQuery::CreatorTokenDescription(value),
         // Elasticsearch matches nothing on a field the document does not have.
-        Some(_) => false,
+        Some(_) => FileQuery::Nothing,
     }
-}
-
-/// Analyzed-text match, approximated: case-insensitive substring, or a wildcard pattern.
-fn text_matches(value: &str, text: &str) -> bool {
-    let (value, text) = (value.to_lowercase(), text.to_lowercase());
-    if value.contains(['*', '?']) { glob(&value, &text) } else { text.contains(&value) }
-}
-
-/// `*` any run, `?` one character; everything else literal.
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            backtrack = Some((pi, ti));
-            pi += 1;
-        } else if let Some((bp, bt)) = backtrack {
-            pi = bp + 1;
-            ti = bt + 1;
-            backtrack = Some((bp, bt + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -223,7 +169,7 @@ fn bare_value(value: &str) -> Result<String, String> {
     Ok(value.to_string())
 }
 
-pub fn parse(q: &str) -> Result<Query, String> {
+pub fn parse(q: &str) -> Result<FileQuery, String> {
     let tokens = tokenize(q)?;
     let mut parser = Parser { tokens, pos: 0, depth: 0 };
     let query = parser.or()?;
@@ -247,7 +193,7 @@ impl Parser {
         self.tokens.get(self.pos)
     }
 
-    fn or(&mut self) -> Result<Query, String> {
+    fn or(&mut self) -> Result<FileQuery, String> {
         let mut items = vec![self.and()?];
         loop {
             match self.peek() {
@@ -260,19 +206,19 @@ impl Parser {
                 _ => break,
             }
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Query::Or(items) })
+        Ok(if items.len() == 1 { items.remove(0) } else { FileQuery::Or(items) })
     }
 
-    fn and(&mut self) -> Result<Query, String> {
+    fn and(&mut self) -> Result<FileQuery, String> {
         let mut items = vec![self.unary()?];
         while self.peek() == Some(&Token::And) {
             self.pos += 1;
             items.push(self.unary()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Query::And(items) })
+        Ok(if items.len() == 1 { items.remove(0) } else { FileQuery::And(items) })
     }
 
-    fn unary(&mut self) -> Result<Query, String> {
+    fn unary(&mut self) -> Result<FileQuery, String> {
         let token = self.tokens.get(self.pos).cloned().ok_or("the query ends where a term was expected")?;
         self.pos += 1;
         let nests = matches!(token, Token::Not | Token::Open);
@@ -289,9 +235,9 @@ impl Parser {
         parsed
     }
 
-    fn unary_token(&mut self, token: Token) -> Result<Query, String> {
+    fn unary_token(&mut self, token: Token) -> Result<FileQuery, String> {
         match token {
-            Token::Not => Ok(Query::Not(Box::new(self.unary()?))),
+            Token::Not => Ok(FileQuery::Not(Box::new(self.unary()?))),
             Token::Open => {
                 let inner = self.or()?;
                 if self.peek() != Some(&Token::Close) {
@@ -300,7 +246,7 @@ impl Parser {
                 self.pos += 1;
                 Ok(inner)
             }
-            Token::Term(field, value) => Ok(Query::Term { field, value }),
+            Token::Term(field, value) => Ok(term(field, value)),
             t => Err(format!("unexpected {t:?}")),
         }
     }
@@ -310,47 +256,38 @@ impl Parser {
 mod tests {
     use super::*;
 
-    fn file(name: &str, tags: &[&str]) -> FileRow {
-        FileRow {
-            id: 7,
-            project_id: 1,
-            name: name.into(),
-            is_sliced: false,
-            blob_path: String::new(),
-            size_bytes: None,
-            branch_id: 1,
-            content_type: None,
-            is_public: false,
-            is_encrypted: true,
-            is_permanent: false,
-            created: String::new(),
-            expires_at: None,
-            creator_token_id: 1,
-            creator_description: String::new(),
-            run_id: None,
-            run_ids: vec![],
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-        }
+    fn tag(t: &str) -> FileQuery {
+        FileQuery::Tag(t.into())
     }
 
-    fn hit(q: &str, f: &FileRow) -> bool {
-        parse(q).unwrap_or_else(|e| panic!("{q}: {e}")).matches(f)
+    fn parsed(q: &str) -> FileQuery {
+        parse(q).unwrap_or_else(|e| panic!("{q}: {e}"))
     }
 
     #[test]
-    fn tags_names_and_operators() {
-        let f = file("users.csv", &["a", "py-test"]);
-        assert!(hit("tags:\"a\"", &f));
-        assert!(hit("tags:a AND tags:py-test", &f));
-        assert!(!hit("tags:a AND tags:b", &f));
-        assert!(hit("tags:b OR tags:a", &f));
-        assert!(hit("tags:b tags:a", &f), "juxtaposition is OR");
-        assert!(hit("users", &f));
-        assert!(!hit("orders", &f));
-        assert!(hit("name:user*", &f));
-        assert!(hit("NOT tags:b AND (tags:a OR tags:c)", &f));
-        assert!(!hit("tags:a AND NOT tags:py-test", &f));
-        assert!(hit("id:7", &f));
+    fn fields_become_typed_terms() {
+        assert_eq!(parsed("tags:\"a b\""), tag("a b"));
+        assert_eq!(parsed("users"), FileQuery::Any("users".into()));
+        assert_eq!(parsed("name:user*"), FileQuery::Name("user*".into()));
+        assert_eq!(parsed("id:7"), FileQuery::Id("7".into()));
+        assert_eq!(parsed("runId:1.2"), FileQuery::Run("1.2".into()));
+        assert_eq!(parsed("isSliced:true"), FileQuery::Flag(FileFlag::Sliced, true));
+        assert_eq!(parsed("isPublic:0"), FileQuery::Flag(FileFlag::Public, false));
+        assert_eq!(parsed("isPermanent:maybe"), FileQuery::Nothing, "no boolean");
+        assert_eq!(parsed("creatorToken.id:3"), FileQuery::CreatorTokenId("3".into()));
+        assert_eq!(parsed("sizeBytes:3"), FileQuery::Nothing, "a field files do not have");
+    }
+
+    #[test]
+    fn operators_nest_and_juxtaposition_ors() {
+        assert_eq!(parsed("tags:a AND tags:py-test"), FileQuery::And(vec![tag("a"), tag("py-test")]));
+        assert_eq!(parsed("tags:b OR tags:a"), FileQuery::Or(vec![tag("b"), tag("a")]));
+        assert_eq!(parsed("tags:b tags:a"), FileQuery::Or(vec![tag("b"), tag("a")]));
+        assert_eq!(parsed("tags:b || tags:a && ! tags:c"), FileQuery::Or(vec![tag("b"), FileQuery::And(vec![tag("a"), FileQuery::Not(Box::new(tag("c")))])]));
+        assert_eq!(
+            parsed("NOT tags:b AND (tags:a OR tags:c)"),
+            FileQuery::And(vec![FileQuery::Not(Box::new(tag("b"))), FileQuery::Or(vec![tag("a"), tag("c")])])
+        );
     }
 
     #[test]
@@ -362,13 +299,5 @@ mod tests {
         assert!(parse(&deep).unwrap_err().contains("deeper"));
         assert!(parse(&"NOT ".repeat(15_000)).unwrap_err().contains("deeper"));
         assert!(parse(&format!("{}a{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH))).is_ok());
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(glob("a*c", "abbbc"));
-        assert!(glob("a?c", "abc"));
-        assert!(!glob("a?c", "abbc"));
-        assert!(glob("*", ""));
     }
 }

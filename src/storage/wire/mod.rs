@@ -3,6 +3,7 @@
 //! (`tests/snapshots/*.json`), so a field never disappears or changes type unnoticed.
 pub mod bucket;
 pub mod configuration;
+pub mod event;
 pub mod file;
 pub mod job;
 pub mod row;

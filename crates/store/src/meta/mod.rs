@@ -2,9 +2,14 @@
 //! metadata, configurations, triggers. SQLite on the embedded default.
 pub mod branches;
 pub mod configurations;
+mod conditions;
+pub mod events;
+pub mod files;
 mod schema;
 pub mod storage_jobs;
+pub mod tickets;
 pub mod tokens;
+pub mod triggers;
 
 use std::path::Path;
 
