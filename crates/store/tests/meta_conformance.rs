@@ -9,3 +9,6 @@ fn sqlite() -> MetaStore {
 kbstack_store::token_store_suite!(sqlite);
 kbstack_store::storage_job_store_suite!(sqlite);
 kbstack_store::branch_store_suite!(sqlite);
+kbstack_store::bucket_store_suite!(sqlite);
+kbstack_store::table_store_suite!(sqlite);
+kbstack_store::metadata_store_suite!(sqlite);

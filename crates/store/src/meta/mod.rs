@@ -1,8 +1,11 @@
 //! The metadata store: projects, branches, tokens, buckets, tables, files, jobs, events,
 //! metadata, configurations, triggers. SQLite on the embedded default.
 pub mod branches;
+pub mod buckets;
+pub mod metadata;
 mod schema;
 pub mod storage_jobs;
+pub mod tables;
 pub mod tokens;
 
 use std::path::Path;
@@ -52,6 +55,10 @@ impl MetaStore {
         Ok(out)
     }
 }
+
+/// A create or rename refused because the name is taken in its scope; the caller words the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlreadyExists;
 
 /// The job's failure written again every second until the store takes it (a full disk frees up):
 /// a job must reach a final state.
