@@ -38,6 +38,12 @@ impl From<ApiError> for QueueError {
     }
 }
 
+impl From<kbstack_core::Error> for QueueError {
+    fn from(e: kbstack_core::Error) -> Self {
+        QueueError(e.into())
+    }
+}
+
 impl From<rusqlite::Error> for QueueError {
     fn from(e: rusqlite::Error) -> Self {
         QueueError(e.into())
@@ -57,7 +63,7 @@ impl IntoResponse for QueueError {
             "status": "error",
             "exceptionId": exception_id,
         });
-        if let Some(ctx) = self.0.context {
+        if let Some(ctx) = self.0.0.context {
             body["context"] = ctx;
         }
         let mut resp = (status, body.to_string()).into_response();

@@ -206,10 +206,10 @@ pub fn query(state: &AppState, f: &Filter, page: &Page) -> ApiResult<Vec<Job>> {
     let mut params = f.params.clone();
     params.push(SqlValue::Integer(page.limit));
     params.push(SqlValue::Integer(page.offset));
-    state.meta.with(|c| {
+    Ok(state.meta.with(|c| {
         let mut st = c.prepare(&sql)?;
         st.query_map(rusqlite::params_from_iter(params.iter()), Job::from_row)?.collect()
-    })
+    })?)
 }
 
 /// PHP `strtotime`-style times in UTC: absolute dates and times, unix seconds, `now`, `today`,

@@ -195,16 +195,16 @@ pub fn insert(state: &AppState, j: &NewJob) -> ApiResult<Job> {
         };
         tx.execute("UPDATE queue_jobs SET run_id = ?1 WHERE id = ?2", rusqlite::params![run_id, id])?;
         // Read back in the same transaction: the job as created, before a worker can claim it.
-        Ok(tx.query_row(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1"), [id], Job::from_row)?)
+        Ok::<_, ApiError>(tx.query_row(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1"), [id], Job::from_row)?)
     })?;
     state.queue.wake();
     Ok(job)
 }
 
 pub fn load(state: &AppState, id: i64) -> ApiResult<Option<Job>> {
-    state.meta.with(|c| {
+    Ok(state.meta.with(|c| {
         c.query_row(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1"), [id], Job::from_row).optional()
-    })
+    })?)
 }
 
 pub fn not_found(id: &str) -> ApiError {
@@ -222,12 +222,12 @@ pub fn load_for(state: &AppState, project_id: i64, id: &str) -> ApiResult<Job> {
 
 /// Jobs whose run is under `run_id` (children, grandchildren…).
 pub fn descendants(state: &AppState, project_id: i64, run_id: &str) -> ApiResult<Vec<Job>> {
-    state.meta.with(|c| {
+    Ok(state.meta.with(|c| {
         let mut st = c.prepare(&format!(
             "SELECT {COLUMNS} FROM queue_jobs WHERE project_id = ?1 AND substr(run_id, 1, length(?2) + 1) = ?2 || '.' ORDER BY id"
         ))?;
         st.query_map(rusqlite::params![project_id, run_id], Job::from_row)?.collect()
-    })
+    })?)
 }
 
 /// Replace the job's result (a running job reports progress; a container its tasks).

@@ -196,7 +196,7 @@ fn dispatch_once(state: &AppState) -> crate::http::ApiResult<Option<i64>> {
             q.running.lock().insert(id, CancellationToken::new());
             claimed.push((id, coordinator));
         }
-        Ok((claimed, next_delayed))
+        Ok::<_, crate::http::ApiError>((claimed, next_delayed))
     })?;
     for (id, coordinator) in claimed {
         let Some(cancel) = q.running.lock().get(&id).cloned() else { continue };
