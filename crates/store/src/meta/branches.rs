@@ -47,7 +47,13 @@ pub trait BranchStore {
     fn create_dev_branch(&self, project: ProjectId, from: BranchId, branch: &NewBranch) -> ApiResult<Result<BranchId, AlreadyExists>>;
     /// Rename and/or describe a branch, in one transaction; refused when another branch of the
     /// project has the name.
-    fn update_branch(&self, project: ProjectId, id: BranchId, name: Option<&str>, description: Option<&str>) -> ApiResult<Result<(), AlreadyExists>>;
+    fn update_branch(
+        &self,
+        project: ProjectId,
+        id: BranchId,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> ApiResult<Result<(), AlreadyExists>>;
     /// Delete a branch with its configurations, bucket records and metadata, in one transaction
     /// (its tables are dropped before, with their data).
     fn delete_branch(&self, project: ProjectId, id: BranchId) -> ApiResult<()>;
@@ -174,7 +180,13 @@ impl BranchStore for MetaStore {
         })
     }
 
-    fn update_branch(&self, project: ProjectId, id: BranchId, name: Option<&str>, description: Option<&str>) -> ApiResult<Result<(), AlreadyExists>> {
+    fn update_branch(
+        &self,
+        project: ProjectId,
+        id: BranchId,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> ApiResult<Result<(), AlreadyExists>> {
         self.tx(|tx| {
             if let Some(name) = name {
                 if name_taken(tx, project.get(), name, Some(id.get()))? {

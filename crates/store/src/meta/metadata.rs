@@ -64,14 +64,7 @@ pub trait MetadataStore {
 const COLUMNS: &str = "id, object_id, provider, key, value, timestamp";
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<MetadataItem> {
-    Ok(MetadataItem {
-        id: r.get(0)?,
-        object_id: r.get(1)?,
-        provider: r.get(2)?,
-        key: r.get(3)?,
-        value: r.get(4)?,
-        timestamp: r.get(5)?,
-    })
+    Ok(MetadataItem { id: r.get(0)?, object_id: r.get(1)?, provider: r.get(2)?, key: r.get(3)?, value: r.get(4)?, timestamp: r.get(5)? })
 }
 
 impl MetadataStore for MetaStore {

@@ -60,8 +60,7 @@ pub trait TableStore {
     fn delete_table(&self, scope: Scope, id: &str) -> ApiResult<()>;
 }
 
-const COLUMNS: &str =
-    "id, project_id, branch_id, bucket_id, name, display_name, primary_key, created, last_import_date, last_change_date, is_typed, definition";
+const COLUMNS: &str = "id, project_id, branch_id, bucket_id, name, display_name, primary_key, created, last_import_date, last_change_date, is_typed, definition";
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Table> {
     let primary_key: String = r.get(6)?;
@@ -106,8 +105,9 @@ impl TableStore for MetaStore {
 
     fn bucket_tables(&self, scope: Scope, bucket_id: &str) -> ApiResult<Vec<Table>> {
         self.with(|c| {
-            let mut st =
-                c.prepare(&format!("SELECT {COLUMNS} FROM tables WHERE project_id = ?1 AND branch_id = ?2 AND bucket_id = ?3 ORDER BY id"))?;
+            let mut st = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM tables WHERE project_id = ?1 AND branch_id = ?2 AND bucket_id = ?3 ORDER BY id"
+            ))?;
             st.query_map(rusqlite::params![scope.project.get(), scope.branch.get(), bucket_id], from_row)?.collect()
         })
     }
