@@ -170,7 +170,7 @@ pub fn tables(
                 t.primary_key.join(", ")
             )));
         }
-        let lock = state.jobs.lock_for(&t.lock_key());
+        let lock = state.jobs.lock_for(&tables::lock_key(&t));
         let _guard = lock.lock();
         delete_where(state, &t, &item, &opt)?;
         let res = run_import(state, auth, &t, source, incremental)
@@ -196,7 +196,7 @@ fn same_columns(a: &[String], b: &[String]) -> bool {
 }
 
 /// The destination table, created (with its bucket) when missing.
-fn ensure_table(state: &AppState, auth: &Auth, id: &str, columns: &[String], primary_key: &[String]) -> Result<tables::TableRow, Outcome> {
+fn ensure_table(state: &AppState, auth: &Auth, id: &str, columns: &[String], primary_key: &[String]) -> Result<tables::Table, Outcome> {
     if let Some(t) = tables::find_table(state, auth.project_id, auth.branch_id, id).map_err(|e| app(e.0.message))? {
         return Ok(t);
     }
@@ -226,7 +226,7 @@ fn ensure_table(state: &AppState, auth: &Auth, id: &str, columns: &[String], pri
 }
 
 /// `delete_where` rules (and the deprecated `delete_where_column/values/operator`), run before the load.
-fn delete_where(state: &AppState, t: &tables::TableRow, item: &Item, opt: &dyn Fn(&str) -> Value) -> Result<(), Outcome> {
+fn delete_where(state: &AppState, t: &tables::Table, item: &Item, opt: &dyn Fn(&str) -> Value) -> Result<(), Outcome> {
     let mut rules: Vec<Select> = Vec::new();
     let op = |s: &str| -> Result<Operator, Outcome> {
         match s {

@@ -10,6 +10,7 @@ use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, BranchPrefix, Code};
 use crate::meta::branches::BranchStore;
 use crate::meta::tokens::TokenStore;
+use kbstack_core::Scope;
 
 pub use crate::meta::tokens::{TokenRecord, hash_token};
 
@@ -51,6 +52,11 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// The project and branch the request works in.
+    pub fn scope(&self) -> Scope {
+        Scope::new(self.project_id, self.branch_id)
+    }
+
     pub fn is_admin(&self) -> bool {
         self.token.is_master
     }

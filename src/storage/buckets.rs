@@ -4,17 +4,21 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use rusqlite::OptionalExtension;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::wire::bucket::{self as wire, BucketTables};
 use super::auth::{Auth, Need};
-use super::metadata::{self, Object, Scope};
+use super::metadata::{self, Object};
 use super::{events, jobs, tables};
 use crate::app::AppState;
 use crate::http::params::{comma_list, parse_bool};
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
+use crate::meta::AlreadyExists;
+use crate::meta::buckets::{BucketChanges, BucketConflict, BucketStore};
+use kbstack_core::Scope;
+
+pub use crate::meta::buckets::Bucket;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -22,80 +26,23 @@ pub fn routes() -> Router<AppState> {
         .route("/v2/storage/buckets/{id}", get(detail).put(update).delete(remove))
 }
 
-#[derive(Debug, Clone)]
-pub struct Bucket {
-    pub project_id: i64,
-    pub branch_id: i64,
-    pub id: String,
-    pub name: String,
-    pub display_name: String,
-    pub stage: String,
-    pub description: String,
-    pub backend: String,
-    pub color: Option<String>,
-    pub created: String,
-    pub last_change_date: Option<String>,
-}
-
-const BUCKET_COLUMNS: &str =
-    "project_id, branch_id, id, name, display_name, stage, description, backend, color, created, last_change_date";
-
-fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Bucket> {
-    Ok(Bucket {
-        project_id: r.get(0)?,
-        branch_id: r.get(1)?,
-        id: r.get(2)?,
-        name: r.get(3)?,
-        display_name: r.get(4)?,
-        stage: r.get(5)?,
-        description: r.get(6)?,
-        backend: r.get(7)?,
-        color: r.get(8)?,
-        created: r.get(9)?,
-        last_change_date: r.get(10)?,
-    })
-}
-
 pub fn not_found(project_id: i64, id: &str) -> ApiError {
     ApiError::new(Code::BucketNotFound, format!("The bucket \"{id}\" was not found in the project \"{project_id}\""))
 }
 
 pub fn load_bucket(state: &AppState, project_id: i64, branch_id: i64, id: &str) -> ApiResult<Bucket> {
-    state
-        .meta
-        .with(|c| {
-            c.query_row(
-                &format!("SELECT {BUCKET_COLUMNS} FROM buckets WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3"),
-                rusqlite::params![project_id, branch_id, id],
-                from_row,
-            )
-            .optional()
-        })?
-        .ok_or_else(|| not_found(project_id, id))
+    state.meta.bucket(Scope::new(project_id, branch_id), id)?.ok_or_else(|| not_found(project_id, id))
 }
 
-pub fn all_bucket_ids(state: &AppState, project_id: i64) -> ApiResult<Vec<String>> {
-    Ok(state.meta.with(|c| {
-        let mut st = c.prepare("SELECT DISTINCT id FROM buckets WHERE project_id = ?1 ORDER BY id")?;
-        st.query_map([project_id], |r| r.get(0))?.collect()
-    })?)
-}
-
+/// Record a change of the bucket (of its tables) now.
 pub fn touch(state: &AppState, b: &Bucket) -> ApiResult<()> {
-    state.meta.with(|c| {
-        c.execute(
-            "UPDATE buckets SET last_change_date = ?1 WHERE project_id = ?2 AND branch_id = ?3 AND id = ?4",
-            rusqlite::params![now_iso(), b.project_id, b.branch_id, b.id],
-        )
-    })?;
-    Ok(())
+    Ok(state.meta.touch_bucket(b.scope(), &b.id, &now_iso())?)
 }
 
 pub fn bucket_json(state: &AppState, b: &Bucket, include: &[String]) -> ApiResult<wire::Bucket> {
     let (rows, bytes) = tables::bucket_stats(state, b)?;
     let metadata = if include.iter().any(|i| i == "metadata") {
-        let scope = Scope { project_id: b.project_id, branch_id: b.branch_id };
-        Some(metadata::list(state, &scope, Object::Bucket, &b.id)?)
+        Some(metadata::list(state, &b.scope(), Object::Bucket, &b.id)?)
     } else {
         None
     };
@@ -136,12 +83,7 @@ struct IncludeQuery {
 
 async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<IncludeQuery>) -> ApiResult<Json<Vec<wire::Bucket>>> {
     let include = comma_list(q.include.as_deref());
-    let buckets = state.meta.with(|c| {
-        let mut st = c.prepare(&format!(
-            "SELECT {BUCKET_COLUMNS} FROM buckets WHERE project_id = ?1 AND branch_id = ?2 ORDER BY id"
-        ))?;
-        st.query_map([auth.project_id, auth.branch_id], from_row)?.collect::<Result<Vec<_>, _>>()
-    })?;
+    let buckets = state.meta.buckets(auth.scope())?;
     let mut out = Vec::new();
     for b in buckets.iter().filter(|b| auth.bucket_level(&b.id).is_some()) {
         out.push(bucket_json(&state, b, &include)?);
@@ -158,6 +100,10 @@ async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     // The detail lists its tables (kbcstorage asserts `tables == []` for a new bucket).
     v.tables = BucketTables::List(tables::list_bucket_tables(&state, &auth, &b, &[])?);
     Ok(Json(v))
+}
+
+fn display_name_taken(display_name: &str) -> ApiError {
+    ApiError::new(Code::BucketAlreadyExists, format!("The display name \"{display_name}\" already exists in project."))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -223,41 +169,24 @@ pub fn create_bucket(state: &AppState, auth: &Auth, nb: NewBucket) -> ApiResult<
         ));
     }
     let now = now_iso();
-    state.meta.tx(|tx| {
-        let exists: Option<i64> = tx
-            .query_row(
-                "SELECT 1 FROM buckets WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3",
-                rusqlite::params![auth.project_id, auth.branch_id, id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if exists.is_some() {
-            return Err(ApiError::new(Code::BucketAlreadyExists, format!("The bucket {id} already exists.")));
-        }
-        let taken: Option<i64> = tx
-            .query_row(
-                "SELECT 1 FROM buckets WHERE project_id = ?1 AND branch_id = ?2 AND stage = ?3 AND display_name = ?4",
-                rusqlite::params![auth.project_id, auth.branch_id, stage, display_name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if taken.is_some() {
-            return Err(ApiError::new(
-                Code::BucketAlreadyExists,
-                format!("The display name \"{display_name}\" already exists in project."),
-            ));
-        }
-        tx.execute(
-            "INSERT INTO buckets (project_id, branch_id, id, name, display_name, stage, description, backend, color, created, last_change_date) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-            rusqlite::params![
-                auth.project_id, auth.branch_id, id, name, display_name, stage,
-                nb.description, nb.backend, nb.color, now
-            ],
-        )?;
-        Ok(())
-    })?;
-    let b = load_bucket(state, auth.project_id, auth.branch_id, &id)?;
+    let bucket = Bucket {
+        project_id: auth.project_id,
+        branch_id: auth.branch_id,
+        id: id.clone(),
+        name,
+        display_name,
+        stage,
+        description: nb.description,
+        backend: nb.backend,
+        color: nb.color,
+        created: now.clone(),
+        last_change_date: Some(now),
+    };
+    match state.meta.insert_bucket(&bucket)? {
+        Ok(()) => {}
+        Err(BucketConflict::Id) => return Err(ApiError::new(Code::BucketAlreadyExists, format!("The bucket {id} already exists."))),
+        Err(BucketConflict::DisplayName) => return Err(display_name_taken(&bucket.display_name)),
+    }
     events::record(state, auth, events::NewEvent {
         event: "storage.bucketCreated".into(),
         component: "storage".into(),
@@ -268,45 +197,22 @@ pub fn create_bucket(state: &AppState, auth: &Auth, nb: NewBucket) -> ApiResult<
         params: json!({}),
         results: json!({}),
     })?;
-    Ok(b)
+    Ok(bucket)
 }
 
 async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<wire::Bucket>> {
     auth.bucket(&id, Need::Manage)?;
     let b = load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
-    if let Some(dn) = p.str("displayName") {
-        if !valid_name(&dn) {
-            return Err(ApiError::validation("Invalid data - displayName: Only alphanumeric characters dash and underscores are allowed."));
-        }
-        let taken: Option<String> = state.meta.with(|c| {
-            c.query_row(
-                "SELECT id FROM buckets WHERE project_id = ?1 AND branch_id = ?2 AND stage = ?3 AND display_name = ?4 AND id != ?5",
-                rusqlite::params![auth.project_id, auth.branch_id, b.stage, dn, b.id],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
-        if taken.is_some() {
-            return Err(ApiError::new(Code::BucketAlreadyExists, format!("The display name \"{dn}\" already exists in project.")));
-        }
-        state.meta.with(|c| {
-            c.execute(
-                "UPDATE buckets SET display_name = ?1 WHERE project_id = ?2 AND branch_id = ?3 AND id = ?4",
-                rusqlite::params![dn, auth.project_id, auth.branch_id, b.id],
-            )
-        })?;
+    let changes = BucketChanges { display_name: p.str("displayName"), color: p.str("color"), description: p.str("description") };
+    if let Some(dn) = &changes.display_name
+        && !valid_name(dn)
+    {
+        return Err(ApiError::validation("Invalid data - displayName: Only alphanumeric characters dash and underscores are allowed."));
     }
-    for (key, column) in [("color", "color"), ("description", "description")] {
-        if let Some(v) = p.str(key) {
-            state.meta.with(|c| {
-                c.execute(
-                    &format!("UPDATE buckets SET {column} = ?1 WHERE project_id = ?2 AND branch_id = ?3 AND id = ?4"),
-                    rusqlite::params![v, auth.project_id, auth.branch_id, b.id],
-                )
-            })?;
-        }
+    if let Err(AlreadyExists) = state.meta.update_bucket(b.scope(), &b.id, &changes, &now_iso())? {
+        // Only a new display name can be taken.
+        return Err(display_name_taken(changes.display_name.as_deref().unwrap_or_default()));
     }
-    touch(&state, &b)?;
     let b = load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
     Ok(Json(bucket_json(&state, &b, &["metadata".into()])?))
 }
@@ -323,14 +229,7 @@ fn drop_bucket(state: &AppState, b: &Bucket, force: bool) -> ApiResult<Value> {
     for t in &table_rows {
         tables::drop_table_everywhere(state, t)?;
     }
-    let scope = Scope { project_id: b.project_id, branch_id: b.branch_id };
-    metadata::purge(state, &scope, Object::Bucket, &b.id)?;
-    state.meta.with(|c| {
-        c.execute(
-            "DELETE FROM buckets WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3",
-            rusqlite::params![b.project_id, b.branch_id, b.id],
-        )
-    })?;
+    state.meta.delete_bucket(b.scope(), &b.id)?;
     Ok(json!({}))
 }
 

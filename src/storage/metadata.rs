@@ -10,6 +10,8 @@ use super::auth::{Auth, Need};
 use super::{buckets, tables};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
+use crate::meta::metadata::{MetadataItem, MetadataStore};
+use kbstack_core::Scope;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -21,73 +23,35 @@ pub fn routes() -> Router<AppState> {
         .route("/v2/storage/columns/{id}/metadata/{mid}", delete(delete_column))
 }
 
-/// What metadata hangs on; the object id is the Keboola id (bucket id, table id, `tableId.column`,
-/// branch id, `componentId/configId`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Object {
-    Bucket,
-    Table,
-    Column,
-    Branch,
-    Configuration,
-}
+pub use crate::meta::metadata::Object;
 
-impl Object {
-    fn as_str(self) -> &'static str {
-        match self {
-            Object::Bucket => "bucket",
-            Object::Table => "table",
-            Object::Column => "column",
-            Object::Branch => "branch",
-            Object::Configuration => "configuration",
-        }
-    }
-}
-
-pub struct Scope {
-    pub project_id: i64,
-    pub branch_id: i64,
-}
-
+/// Lets handlers pass `&(&auth).into()` where a scope is asked for.
 impl From<&Auth> for Scope {
-    fn from(a: &Auth) -> Scope {
-        Scope { project_id: a.project_id, branch_id: a.branch_id }
+    fn from(auth: &Auth) -> Scope {
+        auth.scope()
     }
 }
 
-fn item(r: &rusqlite::Row) -> rusqlite::Result<Value> {
-    Ok(json!({
-        "id": r.get::<_, i64>(0)?.to_string(),
-        "key": r.get::<_, String>(1)?,
-        "value": r.get::<_, String>(2)?,
-        "provider": r.get::<_, String>(3)?,
-        "timestamp": r.get::<_, String>(4)?,
-    }))
+/// An item as the API shows it (the id as a string).
+fn item_json(item: MetadataItem) -> Value {
+    json!({
+        "id": item.id.to_string(),
+        "key": item.key,
+        "value": item.value,
+        "provider": item.provider,
+        "timestamp": item.timestamp,
+    })
 }
 
 pub fn list(state: &AppState, scope: &Scope, object: Object, object_id: &str) -> ApiResult<Vec<Value>> {
-    Ok(state.meta.with(|c| {
-        let mut st = c.prepare(
-            "SELECT id, key, value, provider, timestamp FROM metadata \
-             WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND object_id = ?4 ORDER BY id",
-        )?;
-        st.query_map(rusqlite::params![scope.project_id, scope.branch_id, object.as_str(), object_id], item)?
-            .collect()
-    })?)
+    Ok(state.meta.metadata(*scope, object, object_id)?.into_iter().map(item_json).collect())
 }
 
-/// Metadata of every object whose id starts with `prefix` (column metadata of one table), grouped by id.
+/// Metadata of every object whose id starts with `prefix` (column metadata of one table), as
+/// (object id, item) in the order they were created.
 pub fn list_by_prefix(state: &AppState, scope: &Scope, object: Object, prefix: &str) -> ApiResult<Vec<(String, Value)>> {
-    Ok(state.meta.with(|c| {
-        let mut st = c.prepare(
-            "SELECT id, key, value, provider, timestamp, object_id FROM metadata \
-             WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND substr(object_id, 1, length(?4)) = ?4 ORDER BY id",
-        )?;
-        st.query_map(rusqlite::params![scope.project_id, scope.branch_id, object.as_str(), prefix], |r| {
-            Ok((r.get::<_, String>(5)?, item(r)?))
-        })?
-        .collect()
-    })?)
+    let items = state.meta.metadata_by_prefix(*scope, object, prefix)?;
+    Ok(items.into_iter().map(|item| (item.object_id.clone(), item_json(item))).collect())
 }
 
 /// Upsert `{key, value}` items under one provider.
@@ -105,43 +69,15 @@ pub fn upsert(state: &AppState, scope: &Scope, object: Object, object_id: &str, 
         };
         pairs.push((key.to_string(), value));
     }
-    let now = now_iso();
-    state.meta.tx(|tx| {
-        for (key, value) in &pairs {
-            tx.execute(
-                "INSERT INTO metadata (project_id, branch_id, object_type, object_id, provider, key, value, timestamp) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT (project_id, branch_id, object_type, object_id, provider, key) \
-                 DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp",
-                rusqlite::params![scope.project_id, scope.branch_id, object.as_str(), object_id, provider, key, value, now],
-            )?;
-        }
-        Ok(())
-    })
+    Ok(state.meta.upsert_metadata(*scope, object, object_id, provider, &pairs, &now_iso())?)
 }
 
 pub fn remove(state: &AppState, scope: &Scope, object: Object, object_id: &str, metadata_id: &str) -> ApiResult<()> {
-    let id: i64 = metadata_id.parse().map_err(|_| ApiError::new(Code::MetadataNotFound, format!("Metadata \"{metadata_id}\" not found")))?;
-    let n = state.meta.with(|c| {
-        c.execute(
-            "DELETE FROM metadata WHERE id = ?1 AND project_id = ?2 AND branch_id = ?3 AND object_type = ?4 AND object_id = ?5",
-            rusqlite::params![id, scope.project_id, scope.branch_id, object.as_str(), object_id],
-        )
-    })?;
-    if n == 0 {
-        return Err(ApiError::new(Code::MetadataNotFound, format!("Metadata \"{metadata_id}\" not found")));
+    let not_found = || ApiError::new(Code::MetadataNotFound, format!("Metadata \"{metadata_id}\" not found"));
+    let id: i64 = metadata_id.parse().map_err(|_| not_found())?;
+    if !state.meta.delete_metadata(*scope, object, object_id, id)? {
+        return Err(not_found());
     }
-    Ok(())
-}
-
-/// Drop all metadata of an object (and, with `prefix`, of its columns) when the object is deleted.
-pub fn purge(state: &AppState, scope: &Scope, object: Object, object_id: &str) -> ApiResult<()> {
-    state.meta.with(|c| {
-        c.execute(
-            "DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND object_id = ?4",
-            rusqlite::params![scope.project_id, scope.branch_id, object.as_str(), object_id],
-        )
-    })?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use super::buckets;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, iso, now_iso};
 use super::wire::token::{Admin, BucketPermissions, CreatorToken, Organization, Owner, Token, named_values};
+use crate::meta::buckets::BucketStore;
 use crate::meta::tokens::{ProjectStore, TokenStore};
 
 pub fn routes() -> Router<AppState> {
@@ -22,7 +23,7 @@ pub fn routes() -> Router<AppState> {
 
 pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> Token {
     let bucket_permissions = if t.is_master || t.can_manage_buckets {
-        let all = buckets::all_bucket_ids(state, t.project_id).unwrap_or_default();
+        let all = state.meta.project_bucket_ids(t.project_id.into()).unwrap_or_default();
         all.into_iter().map(|b| (b, json!("manage"))).collect()
     } else {
         t.bucket_permissions.clone()

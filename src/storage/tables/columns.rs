@@ -5,20 +5,22 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use super::import::check_columns;
-use super::{TableRow, find_table, load_table, mark_changed, table_json};
+use super::{Table, find_table, load_table, lock_key, mark_changed, table_json};
 use crate::app::AppState;
 use crate::backend::ColumnDef;
 use crate::http::{ApiError, ApiResult, Code, Params};
+use crate::meta::metadata::{MetadataStore, Object};
+use crate::meta::tables::TableStore;
 use crate::storage::auth::{Auth, Need};
 use crate::storage::jobs;
 
-fn reload(st: &AppState, t: &TableRow) -> ApiResult<Value> {
+fn reload(st: &AppState, t: &Table) -> ApiResult<Value> {
     let t = find_table(st, t.project_id, t.branch_id, &t.id)?.ok_or_else(|| ApiError::new(Code::TableNotFound, "table vanished"))?;
     table_json(st, &t, &["metadata".into(), "columnMetadata".into()], true)
 }
 
-fn job(name: &'static str, t: &TableRow, params: Value) -> jobs::JobSpec {
-    jobs::JobSpec { operation_name: name, operation_params: params, table_id: Some(t.id.clone()), lock_key: Some(t.lock_key()) }
+fn job(name: &'static str, t: &Table, params: Value) -> jobs::JobSpec {
+    jobs::JobSpec { operation_name: name, operation_params: params, table_id: Some(t.id.clone()), lock_key: Some(lock_key(t)) }
 }
 
 pub async fn add_column(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -56,22 +58,11 @@ pub async fn delete_column(
     let spec = job("tableColumnDelete", &t, json!({"name": column}));
     jobs::start(&state, &auth, spec, move |st| {
         st.tables.drop_column(&t.location(), &column)?;
-        let scope = crate::storage::metadata::Scope { project_id: t.project_id, branch_id: t.branch_id };
-        crate::storage::metadata::purge(st, &scope, crate::storage::metadata::Object::Column, &format!("{}.{column}", t.id))?;
+        st.meta.purge_metadata(t.scope(), Object::Column, &format!("{}.{column}", t.id))?;
         mark_changed(st, &t, false)?;
         reload(st, &t)
     })
     .await
-}
-
-fn set_primary_key(st: &AppState, t: &TableRow, pk: &[String]) -> ApiResult<()> {
-    st.meta.with(|c| {
-        c.execute(
-            "UPDATE tables SET primary_key = ?1 WHERE project_id = ?2 AND branch_id = ?3 AND id = ?4",
-            rusqlite::params![json!(pk).to_string(), t.project_id, t.branch_id, t.id],
-        )
-    })?;
-    Ok(())
 }
 
 pub async fn add_primary_key(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -97,7 +88,7 @@ pub async fn add_primary_key(State(state): State<AppState>, auth: Auth, Path(id)
                 pk.join(", ")
             )));
         }
-        set_primary_key(st, &t, &pk)?;
+        st.meta.set_primary_key(t.scope(), &t.id, &pk)?;
         reload(st, &t)
     })
     .await
@@ -107,7 +98,7 @@ pub async fn delete_primary_key(State(state): State<AppState>, auth: Auth, Path(
     let t = load_table(&state, &auth, &id, Need::Write)?;
     let spec = job("tablePrimaryKeyDelete", &t, json!({}));
     jobs::start(&state, &auth, spec, move |st| {
-        set_primary_key(st, &t, &[])?;
+        st.meta.set_primary_key(t.scope(), &t.id, &[])?;
         reload(st, &t)
     })
     .await

@@ -6,10 +6,12 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use super::import::{HeaderMode, build_source, check_columns, csv_options, file_id_param, run_import, write_upload};
-use super::{TableRow, find_table, table_json};
+use super::{Table, find_table, table_json};
 use crate::app::AppState;
 use crate::backend::{ColumnDef, CsvSource};
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
+use crate::meta::AlreadyExists;
+use crate::meta::tables::TableStore;
 use crate::storage::auth::{Auth, Need};
 use crate::storage::{buckets, files, jobs};
 
@@ -80,7 +82,8 @@ fn create_table(
             return Err(ApiError::new(Code::ColumnNotExists, format!("Primary key column \"{pk}\" is not a column of the table.")));
         }
     }
-    let t = TableRow {
+    let created = now_iso();
+    let t = Table {
         id: id.clone(),
         project_id: auth.project_id,
         branch_id: auth.branch_id,
@@ -88,11 +91,11 @@ fn create_table(
         name: nt.name.clone(),
         display_name: nt.name.clone(),
         primary_key: nt.primary_key.clone(),
-        created: now_iso(),
+        created: created.clone(),
         last_import_date: None,
-        last_change_date: None,
+        last_change_date: Some(created),
         is_typed: typed,
-        definition: definition.clone().unwrap_or(Value::Null),
+        definition: definition.unwrap_or(Value::Null),
     };
     let loc = t.location();
     // Jobs creating one name run one at a time (the job's lock key), so this check is final: a
@@ -103,25 +106,15 @@ fn create_table(
     // A backend table without a record is a leftover of a crash between the two writes.
     state.tables.drop_table(&loc)?;
     state.tables.create_table(&loc, &columns, typed)?;
-    let insert = state.meta.with(|c| {
-        c.execute(
-            "INSERT INTO tables (project_id, branch_id, id, bucket_id, name, display_name, primary_key, created, last_change_date, is_typed, definition) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?7, ?8, ?9)",
-            rusqlite::params![
-                t.project_id, t.branch_id, t.id, t.bucket_id, t.name,
-                json!(t.primary_key).to_string(), t.created, typed, definition.map(|d| d.to_string())
-            ],
-        )
-    });
-    if let Err(e) = insert {
+    let refused = match state.meta.insert_table(&t) {
+        Ok(Ok(())) => None,
+        Ok(Err(AlreadyExists)) => Some(ApiError::new(Code::TableAlreadyExists, format!("The table \"{}\" already exists.", t.name))),
+        Err(e) => Some(e.into()),
+    };
+    if let Some(e) = refused {
         // Only this job's own backend table: no record points at it.
         let _ = state.tables.drop_table(&loc);
-        return Err(match e {
-            kbstack_core::Error { message, .. } if message.contains("UNIQUE") => {
-                ApiError::new(Code::TableAlreadyExists, format!("The table \"{}\" already exists.", t.name))
-            }
-            other => other.into(),
-        });
+        return Err(e);
     }
     if let Some(source) = source {
         if let Err(e) = run_import(state, auth, &t, source, false) {

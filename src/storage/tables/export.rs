@@ -8,7 +8,7 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use super::select::parse_select;
-use super::{load_table, mark_changed};
+use super::{load_table, lock_key, mark_changed};
 use crate::app::AppState;
 use crate::backend::{ExportSpec, Select};
 use crate::blob::BlobStore;
@@ -31,7 +31,7 @@ pub async fn export_async(State(state): State<AppState>, auth: Auth, Path(id): P
             "columns": select.columns, "limit": select.limit, "includeInternalTimestamp": select.include_timestamp
         }}),
         table_id: Some(t.id.clone()),
-        lock_key: Some(t.lock_key()),
+        lock_key: Some(lock_key(&t)),
     };
     let job_auth = auth.clone();
     jobs::start(&state, &auth, spec, move |st| {
@@ -123,7 +123,7 @@ pub async fn delete_rows(State(state): State<AppState>, auth: Auth, Path(id): Pa
         operation_name: "tableRowsDelete",
         operation_params: json!({"tableId": t.id}),
         table_id: Some(t.id.clone()),
-        lock_key: Some(t.lock_key()),
+        lock_key: Some(lock_key(&t)),
     };
     jobs::start(&state, &auth, spec, move |st| {
         let deleted = st.tables.delete_rows(&t.location(), &select)?;

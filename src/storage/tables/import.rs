@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{Value, json};
 
-use super::{TableRow, load_table, mark_changed};
+use super::{Table, load_table, lock_key, mark_changed};
 use crate::app::AppState;
 use crate::backend::{CsvSource, LoadSpec};
 use crate::http::{ApiError, ApiResult, Code, Params};
@@ -183,7 +183,7 @@ pub fn align_columns(source: &mut CsvSource, table_columns: &[String], typed: bo
 }
 
 /// Load a prepared source into a table (the work of a `tableImport` job).
-pub fn run_import(state: &AppState, auth: &Auth, t: &TableRow, mut source: CsvSource, incremental: bool) -> ApiResult<Value> {
+pub fn run_import(state: &AppState, auth: &Auth, t: &Table, mut source: CsvSource, incremental: bool) -> ApiResult<Value> {
     let loc = t.location();
     let table_columns = state.tables.columns(&loc)?;
     align_columns(&mut source, &table_columns, t.is_typed)?;
@@ -246,7 +246,7 @@ pub async fn import_async(State(state): State<AppState>, auth: Auth, Path(id): P
         operation_name: "tableImport",
         operation_params: json!({"tableId": t.id, "incremental": incremental, "source": {"type": "file", "fileId": file.id}}),
         table_id: Some(t.id.clone()),
-        lock_key: Some(t.lock_key()),
+        lock_key: Some(lock_key(&t)),
     };
     let job_auth = auth.clone();
     jobs::start(&state, &auth, spec, move |st| {
@@ -266,7 +266,7 @@ pub async fn import_sync(State(state): State<AppState>, auth: Auth, Path(id): Pa
     let table_columns = state.tables.columns(&t.location())?;
     let mode = header_mode(&p, table_columns)?;
     let st = state.clone();
-    let lock = state.jobs.lock_for(&t.lock_key());
+    let lock = state.jobs.lock_for(&lock_key(&t));
     let result = tokio::task::spawn_blocking(move || {
         let _guard = lock.lock();
         let source = build_source(vec![tmp.path().to_path_buf()], &opts, mode)?;

@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use rusqlite::OptionalExtension;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,12 +19,14 @@ use super::wire::table as wire;
 use super::auth::{Auth, Need};
 use super::buckets::{self, Bucket};
 use super::jobs;
-use super::metadata::{self, Object, Scope};
+use super::metadata::{self, Object};
 use crate::app::AppState;
-use crate::backend::TableLocation;
 use crate::http::params::{comma_list, parse_bool};
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
-use crate::meta::json_col;
+use crate::meta::tables::TableStore;
+use kbstack_core::Scope;
+
+pub use crate::meta::tables::Table;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -45,66 +46,14 @@ pub fn routes() -> Router<AppState> {
         .route("/v2/storage/tables/{id}/optimize", post(optimize))
 }
 
-#[derive(Debug, Clone)]
-pub struct TableRow {
-    pub id: String,
-    pub project_id: i64,
-    pub branch_id: i64,
-    pub bucket_id: String,
-    pub name: String,
-    pub display_name: String,
-    pub primary_key: Vec<String>,
-    pub created: String,
-    pub last_import_date: Option<String>,
-    pub last_change_date: Option<String>,
-    pub is_typed: bool,
-    pub definition: Value,
-}
-
 /// Jobs and calls that write one table (or create one name) run one at a time under this key.
 pub fn table_lock_key(project_id: i64, branch_id: i64, table_id: &str) -> String {
     format!("table:{project_id}:{branch_id}:{table_id}")
 }
 
-impl TableRow {
-    pub fn location(&self) -> TableLocation {
-        TableLocation {
-            project_id: self.project_id,
-            branch_id: self.branch_id,
-            bucket_id: self.bucket_id.clone(),
-            table: self.name.clone(),
-        }
-    }
-
-    fn scope(&self) -> Scope {
-        Scope { project_id: self.project_id, branch_id: self.branch_id }
-    }
-
-    /// Key for serialising jobs on this table.
-    pub fn lock_key(&self) -> String {
-        table_lock_key(self.project_id, self.branch_id, &self.id)
-    }
-}
-
-const TABLE_COLUMNS: &str = "id, project_id, branch_id, bucket_id, name, display_name, primary_key, created, \
-    last_import_date, last_change_date, is_typed, definition";
-
-fn from_row(r: &rusqlite::Row) -> rusqlite::Result<TableRow> {
-    let pk: String = r.get(6)?;
-    Ok(TableRow {
-        id: r.get(0)?,
-        project_id: r.get(1)?,
-        branch_id: r.get(2)?,
-        bucket_id: r.get(3)?,
-        name: r.get(4)?,
-        display_name: r.get(5)?,
-        primary_key: serde_json::from_str(&pk).unwrap_or_default(),
-        created: r.get(7)?,
-        last_import_date: r.get(8)?,
-        last_change_date: r.get(9)?,
-        is_typed: r.get(10)?,
-        definition: json_col(r.get(11)?),
-    })
+/// Key for serialising jobs on this table.
+pub fn lock_key(t: &Table) -> String {
+    table_lock_key(t.project_id, t.branch_id, &t.id)
 }
 
 /// `stage.c-bucket.table` → (bucket id, table name).
@@ -120,19 +69,12 @@ fn table_not_found(auth: &Auth, id: &str) -> ApiError {
     ApiError::new(Code::TableNotFound, format!("The table \"{id}\" was not found in the project \"{}\"", auth.project_id))
 }
 
-pub fn find_table(state: &AppState, project_id: i64, branch_id: i64, id: &str) -> ApiResult<Option<TableRow>> {
-    Ok(state.meta.with(|c| {
-        c.query_row(
-            &format!("SELECT {TABLE_COLUMNS} FROM tables WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3"),
-            rusqlite::params![project_id, branch_id, id],
-            from_row,
-        )
-        .optional()
-    })?)
+pub fn find_table(state: &AppState, project_id: i64, branch_id: i64, id: &str) -> ApiResult<Option<Table>> {
+    Ok(state.meta.table(Scope::new(project_id, branch_id), id)?)
 }
 
 /// A table the token may use at the level asked (404 when invisible, 403 when visible but not enough).
-pub fn load_table(state: &AppState, auth: &Auth, id: &str, need: Need) -> ApiResult<TableRow> {
+pub fn load_table(state: &AppState, auth: &Auth, id: &str, need: Need) -> ApiResult<Table> {
     let (bucket_id, _) = split_table_id(id).ok_or_else(|| table_not_found(auth, id))?;
     if auth.bucket_level(&bucket_id).is_none() {
         return Err(table_not_found(auth, id));
@@ -142,13 +84,8 @@ pub fn load_table(state: &AppState, auth: &Auth, id: &str, need: Need) -> ApiRes
     Ok(table)
 }
 
-pub fn tables_of_bucket(state: &AppState, b: &Bucket) -> ApiResult<Vec<TableRow>> {
-    Ok(state.meta.with(|c| {
-        let mut st = c.prepare(&format!(
-            "SELECT {TABLE_COLUMNS} FROM tables WHERE project_id = ?1 AND branch_id = ?2 AND bucket_id = ?3 ORDER BY id"
-        ))?;
-        st.query_map(rusqlite::params![b.project_id, b.branch_id, b.id], from_row)?.collect()
-    })?)
+pub fn tables_of_bucket(state: &AppState, b: &Bucket) -> ApiResult<Vec<Table>> {
+    Ok(state.meta.bucket_tables(b.scope(), &b.id)?)
 }
 
 pub fn bucket_stats(state: &AppState, b: &Bucket) -> ApiResult<(u64, u64)> {
@@ -162,21 +99,9 @@ pub fn bucket_stats(state: &AppState, b: &Bucket) -> ApiResult<(u64, u64)> {
 }
 
 /// Remove data, record and metadata of a table.
-pub fn drop_table_everywhere(state: &AppState, t: &TableRow) -> ApiResult<()> {
+pub fn drop_table_everywhere(state: &AppState, t: &Table) -> ApiResult<()> {
     state.tables.drop_table(&t.location())?;
-    let scope = t.scope();
-    metadata::purge(state, &scope, Object::Table, &t.id)?;
-    state.meta.with(|c| {
-        c.execute(
-            "DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = 'column' AND substr(object_id, 1, length(?3)) = ?3",
-            rusqlite::params![t.project_id, t.branch_id, format!("{}.", t.id)],
-        )?;
-        c.execute(
-            "DELETE FROM tables WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3",
-            rusqlite::params![t.project_id, t.branch_id, t.id],
-        )
-    })?;
-    Ok(())
+    Ok(state.meta.delete_table(t.scope(), &t.id)?)
 }
 
 pub fn column_metadata_json(state: &AppState, scope: &Scope, table_id: &str, columns: &[String]) -> ApiResult<Value> {
@@ -192,11 +117,11 @@ pub fn column_metadata_json(state: &AppState, scope: &Scope, table_id: &str, col
     Ok(if map.is_empty() { json!([]) } else { Value::Object(map) })
 }
 
-pub fn table_json(state: &AppState, t: &TableRow, include: &[String], with_bucket: bool) -> ApiResult<Value> {
+pub fn table_json(state: &AppState, t: &Table, include: &[String], with_bucket: bool) -> ApiResult<Value> {
     serde_json::to_value(table_wire(state, t, include, with_bucket)?).map_err(ApiError::internal)
 }
 
-fn table_wire(state: &AppState, t: &TableRow, include: &[String], with_bucket: bool) -> ApiResult<wire::Table> {
+fn table_wire(state: &AppState, t: &Table, include: &[String], with_bucket: bool) -> ApiResult<wire::Table> {
     let loc = t.location();
     let columns = state.tables.columns(&loc)?;
     let (rows, bytes) = state.tables.stats(&loc)?;
@@ -253,10 +178,7 @@ struct IncludeQuery {
 async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<IncludeQuery>) -> ApiResult<Json<Value>> {
     let include = comma_list(q.include.as_deref());
     let with_buckets = include.iter().any(|i| i == "buckets" || i == "bucketsWithoutSourceTables");
-    let all = state.meta.with(|c| {
-        let mut st = c.prepare(&format!("SELECT {TABLE_COLUMNS} FROM tables WHERE project_id = ?1 AND branch_id = ?2 ORDER BY id"))?;
-        st.query_map([auth.project_id, auth.branch_id], from_row)?.collect::<Result<Vec<_>, _>>()
-    })?;
+    let all = state.meta.tables(auth.scope())?;
     let mut out = Vec::new();
     for t in all.iter().filter(|t| auth.bucket_level(&t.bucket_id).is_some()) {
         out.push(table_json(&state, t, &include, with_buckets)?);
@@ -286,12 +208,7 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         if !create::valid_table_name(&dn) {
             return Err(ApiError::validation("Invalid request:\n - displayName: Only alphanumeric characters dash and underscores are allowed."));
         }
-        state.meta.with(|c| {
-            c.execute(
-                "UPDATE tables SET display_name = ?1, last_change_date = ?2 WHERE project_id = ?3 AND branch_id = ?4 AND id = ?5",
-                rusqlite::params![dn, now_iso(), t.project_id, t.branch_id, t.id],
-            )
-        })?;
+        state.meta.set_table_display_name(t.scope(), &t.id, &dn, &now_iso())?;
     }
     let t = load_table(&state, &auth, &id, Need::Read)?;
     Ok(Json(table_json(&state, &t, &["metadata".into(), "columnMetadata".into()], true)?))
@@ -306,7 +223,7 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
             operation_name: "tableDrop",
             operation_params: json!({"tableId": t.id}),
             table_id: Some(t.id.clone()),
-            lock_key: Some(t.lock_key()),
+            lock_key: Some(lock_key(&t)),
         };
         return Ok(jobs::start(&state, &auth, spec, move |st| {
             drop_table_everywhere(st, &t)?;
@@ -319,7 +236,7 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     // Waiting for a running import's lock blocks: on the blocking pool, never an async worker.
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
-        let lock = st.jobs.lock_for(&t.lock_key());
+        let lock = st.jobs.lock_for(&lock_key(&t));
         let _guard = lock.lock();
         drop_table_everywhere(&st, &t)?;
         buckets::touch(&st, &b)
@@ -336,23 +253,12 @@ async fn optimize(State(state): State<AppState>, auth: Auth, Path(id): Path<Stri
         operation_name: "tableOptimize",
         operation_params: json!({"tableId": t.id}),
         table_id: Some(t.id.clone()),
-        lock_key: Some(t.lock_key()),
+        lock_key: Some(lock_key(&t)),
     };
     jobs::start(&state, &auth, spec, |_| Ok(json!({}))).await
 }
 
 /// Record an import/change on the table and its bucket.
-pub fn mark_changed(state: &AppState, t: &TableRow, imported: bool) -> ApiResult<()> {
-    let now = now_iso();
-    state.meta.with(|c| {
-        c.execute(
-            "UPDATE tables SET last_change_date = ?1, last_import_date = CASE WHEN ?2 THEN ?1 ELSE last_import_date END \
-             WHERE project_id = ?3 AND branch_id = ?4 AND id = ?5",
-            rusqlite::params![now, imported, t.project_id, t.branch_id, t.id],
-        )
-    })?;
-    if let Ok(b) = buckets::load_bucket(state, t.project_id, t.branch_id, &t.bucket_id) {
-        buckets::touch(state, &b)?;
-    }
-    Ok(())
+pub fn mark_changed(state: &AppState, t: &Table, imported: bool) -> ApiResult<()> {
+    Ok(state.meta.mark_table_changed(t.scope(), &t.id, &now_iso(), imported)?)
 }

@@ -1,12 +1,15 @@
 //! The metadata store: projects, branches, tokens, buckets, tables, files, jobs, events,
 //! metadata, configurations, triggers. SQLite on the embedded default.
 pub mod branches;
-pub mod configurations;
+pub mod buckets;
 mod conditions;
+pub mod configurations;
 pub mod events;
 pub mod files;
+pub mod metadata;
 mod schema;
 pub mod storage_jobs;
+pub mod tables;
 pub mod tickets;
 pub mod tokens;
 pub mod triggers;
@@ -58,6 +61,10 @@ impl MetaStore {
         Ok(out)
     }
 }
+
+/// A create or rename refused because the name is taken in its scope; the caller words the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlreadyExists;
 
 /// The job's failure written again every second until the store takes it (a full disk frees up):
 /// a job must reach a final state.
