@@ -9,3 +9,4 @@ fn sqlite() -> MetaStore {
 kbstack_store::token_store_suite!(sqlite);
 kbstack_store::storage_job_store_suite!(sqlite);
 kbstack_store::branch_store_suite!(sqlite);
+kbstack_store::queue_job_store_suite!(sqlite);

@@ -1,6 +1,7 @@
 //! The metadata store: projects, branches, tokens, buckets, tables, files, jobs, events,
 //! metadata, configurations, triggers. SQLite on the embedded default.
 pub mod branches;
+pub mod queue_jobs;
 mod schema;
 pub mod storage_jobs;
 pub mod tokens;
