@@ -42,7 +42,7 @@ pub fn sign(key: &[u8], prefix: &str, perms: &str, expiry: DateTime<Utc>) -> Str
 /// Checks the SAS carried in a request's query for `need` on `blob_name`. The error is the reason,
 /// for the `AuthenticationFailed` message.
 pub fn verify(key: &[u8], query: Option<&str>, blob_name: &str, need: Perm) -> Result<(), String> {
-    let q = Params::from_query(query).map_err(|e| e.message)?;
+    let q = Params::from_query(query).map_err(|e| e.0.message)?;
     let (Some(sp), Some(se), Some(prefix), Some(sig)) = (q.str("sp"), q.str("se"), q.str("skoid"), q.str("sig")) else {
         return Err("Server failed to authenticate the request: no shared access signature.".into());
     };

@@ -8,12 +8,12 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::jobs::{self, JobRequest};
-use super::search::{self, Page, parse_filters, parse_page};
+use super::search::{self, parse_filters, parse_page};
 use super::store::{self, Job, job_json};
 use crate::app::AppState;
 use crate::http::error::new_exception_id;
 use crate::http::{ApiError, ApiResult, Params};
-use crate::meta::queue_jobs::{QueueJobFilter, QueueJobStore};
+use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobStore};
 use crate::storage::auth::Auth;
 use kbstack_core::QueueJobStatus;
 
@@ -42,7 +42,7 @@ impl From<ApiError> for QueueError {
 
 impl From<kbstack_core::Error> for QueueError {
     fn from(e: kbstack_core::Error) -> Self {
-        QueueError(ApiError(e))
+        QueueError(e.into())
     }
 }
 
@@ -59,7 +59,7 @@ impl IntoResponse for QueueError {
             "status": "error",
             "exceptionId": exception_id,
         });
-        if let Some(ctx) = self.0.context {
+        if let Some(ctx) = self.0.0.context {
             body["context"] = ctx;
         }
         let mut resp = (status, body.to_string()).into_response();
@@ -115,8 +115,8 @@ fn jobs_json(state: &AppState, jobs: &[Job]) -> Value {
 }
 
 /// The caller's project's jobs that match.
-fn search_jobs_of(state: &AppState, auth: &Auth, f: &QueueJobFilter, page: &Page) -> ApiResult<Vec<Job>> {
-    Ok(state.meta.search_queue_jobs(auth.project_id.into(), f, page.sort, page.limit, page.offset)?)
+fn search_jobs_of(state: &AppState, auth: &Auth, f: &QueueJobFilter, page: &QueueJobPage) -> ApiResult<Vec<Job>> {
+    Ok(state.meta.search_queue_jobs(auth.project_id.into(), f, page)?)
 }
 
 async fn search_jobs(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> QResult<Json<Value>> {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::store::TYPES;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Params};
-use crate::meta::queue_jobs::{QueueJobFilter, QueueJobSort, QueueJobSortField};
+use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobSort, QueueJobSortField};
 use crate::storage::auth::Auth;
 use kbstack_core::QueueJobStatus;
 
@@ -56,7 +56,12 @@ pub fn list(p: &Params, key: &str) -> Vec<String> {
 
 /// The search filters of a request (within the caller's project, which the store adds).
 pub fn parse_filters(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<QueueJobFilter> {
-    let mut f = QueueJobFilter { ids: ints("id", list(p, "id"))?, run_ids: list(p, "runId"), parent_run_ids: list(p, "parentRunId"), ..Default::default() };
+    let mut f = QueueJobFilter {
+        ids: ints("id", list(p, "id"))?,
+        run_ids: list(p, "runId"),
+        parent_run_ids: list(p, "parentRunId"),
+        ..Default::default()
+    };
     for b in list(p, "branchId") {
         f.branch_ids.push(if b == "null" || b == "default" {
             auth.default_branch_id
@@ -119,13 +124,7 @@ pub fn parse_filters(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Que
     Ok(f)
 }
 
-pub struct Page {
-    pub sort: QueueJobSort,
-    pub limit: i64,
-    pub offset: i64,
-}
-
-pub fn parse_page(p: &Params, default_order: &str) -> ApiResult<Page> {
+pub fn parse_page(p: &Params, default_order: &str) -> ApiResult<QueueJobPage> {
     let sort_by = p.str("sortBy").filter(|s| !s.is_empty()).unwrap_or_else(|| "id".into());
     let field = SORT_FIELDS
         .iter()
@@ -145,7 +144,7 @@ pub fn parse_page(p: &Params, default_order: &str) -> ApiResult<Page> {
         return Err(invalid("offset", "This value should be 0 or more."));
     }
     // Missing values (a job not started yet has no startTime) sort last either way (the store's rule).
-    Ok(Page { sort: QueueJobSort { field, descending: order == "desc" }, limit: limit.min(10_000), offset })
+    Ok(QueueJobPage { sort: QueueJobSort { field, descending: order == "desc" }, limit: limit.min(10_000), offset })
 }
 
 /// PHP `strtotime`-style times in UTC: absolute dates and times, unix seconds, `now`, `today`,

@@ -40,7 +40,7 @@ pub fn input(state: &AppState, auth: &Auth, cfg: &Value, data_dir: &Path, logger
         // As `GET files` would answer (any of the tags, the query, 1,000 newest), then only the
         // files having every tag.
         let filter = files::search::Filter::new(tags.clone(), query).map_err(|e| user(format!("Input mapping of files: {}", e.message)))?;
-        let found = files::search(state, auth, &filter, (None, None), 0, 1000).map_err(|e| Outcome::app_error(e.message, json!({})))?;
+        let found = files::search(state, auth, &filter, (None, None), 0, 1000).map_err(|e| Outcome::app_error(e.0.message, json!({})))?;
         let matching: Vec<&files::FileRow> = found.iter().filter(|f| tags.iter().all(|t| f.tags.contains(t))).take(limit).collect();
         for found in matching {
             let id = found.id;
@@ -120,7 +120,7 @@ pub enum StoreError {
 
 /// A file of the job's folder stored as a new Storage file (its content copied into the blob store).
 pub fn store_local(state: &AppState, auth: &Auth, new: files::NewFile, src: &Path) -> Result<files::FileRow, StoreError> {
-    let file = files::create_file(state, auth, new).map_err(|e| StoreError::Rejected(e.message))?;
+    let file = files::create_file(state, auth, new).map_err(|e| StoreError::Rejected(e.0.message))?;
     let target = state.blobs.local_path(&file.blob_path);
     let write = || -> std::io::Result<()> {
         if let Some(parent) = target.parent() {
@@ -129,6 +129,6 @@ pub fn store_local(state: &AppState, auth: &Auth, new: files::NewFile, src: &Pat
         std::fs::copy(src, &target).map(|_| ())
     };
     write().map_err(|e| StoreError::Failed(e.to_string()))?;
-    files::blob_written(state, &file.blob_path).map_err(|e| StoreError::Failed(e.message))?;
+    files::blob_written(state, &file.blob_path).map_err(|e| StoreError::Failed(e.0.message))?;
     Ok(file)
 }

@@ -99,7 +99,7 @@ pub fn tables(state: &AppState, auth: &Auth, cfg: &Value, storage_state: &Value,
                     .and_then(|e| e["lastImportDate"].as_str())
                     .map(str::to_string);
                 if let Some(prev) = previous {
-                    select.changed_since = Some(parse_time("changed_since", &prev).map_err(|e| user(e.message))?);
+                    select.changed_since = Some(parse_time("changed_since", &prev).map_err(|e| user(e.0.message))?);
                 }
                 out.adaptive_state.push(json!({"source": source, "lastImportDate": t.last_import_date}));
             }

@@ -203,7 +203,7 @@ async fn standard(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellatio
         let cfg = match configs::load(state, job.project_id, job.branch_id, &job.component, cid) {
             Ok(Some(c)) => c,
             Ok(None) => return Outcome::user_error(format!("Configuration \"{cid}\" of component \"{}\" not found.", job.component), result),
-            Err(e) => return Outcome::app_error(e.message, result),
+            Err(e) => return Outcome::app_error(e.into_inner().message, result),
         };
         result["configVersion"] = json!(cfg.version());
         let base = cfg.configuration();

@@ -197,7 +197,7 @@ fn same_columns(a: &[String], b: &[String]) -> bool {
 
 /// The destination table, created (with its bucket) when missing.
 fn ensure_table(state: &AppState, auth: &Auth, id: &str, columns: &[String], primary_key: &[String]) -> Result<tables::TableRow, Outcome> {
-    if let Some(t) = tables::find_table(state, auth.project_id, auth.branch_id, id).map_err(|e| app(e.message))? {
+    if let Some(t) = tables::find_table(state, auth.project_id, auth.branch_id, id).map_err(|e| app(e.0.message))? {
         return Ok(t);
     }
     let (bucket, name) = tables::split_table_id(id).ok_or_else(|| user(format!("Output mapping: \"{id}\" is not a valid table id.")))?;
@@ -216,11 +216,11 @@ fn ensure_table(state: &AppState, auth: &Auth, id: &str, columns: &[String], pri
         }
     }
     let created = tables::create::create_empty(state, auth, &bucket, &name, columns, primary_key.to_vec());
-    match tables::find_table(state, auth.project_id, auth.branch_id, id).map_err(|e| app(e.message))? {
+    match tables::find_table(state, auth.project_id, auth.branch_id, id).map_err(|e| app(e.0.message))? {
         Some(t) => Ok(t),
         None => Err(user(format!(
             "Output mapping: cannot create table \"{id}\": {}",
-            created.err().map(|e| e.message).unwrap_or_else(|| "the table vanished".into())
+            created.err().map(|e| e.0.message).unwrap_or_else(|| "the table vanished".into())
         ))),
     }
 }

@@ -23,7 +23,7 @@ pub fn render(state: &AppState, job: &Job, configuration: &Value) -> Result<(Val
         return Ok((configuration.clone(), Vec::new()));
     };
     let vars = configs::load(state, job.project_id, job.branch_id, VARIABLES, &vid)
-        .map_err(|e| e.message)?
+        .map_err(|e| e.0.message)?
         .ok_or_else(|| format!("Variable configuration \"{vid}\" (variables_id) not found."))?;
     let values: Map<String, Value> = if let Some(data) = job.def("variableValuesData")["values"].as_array().filter(|a| !a.is_empty()) {
         data.iter().filter_map(|v| Some((v["name"].as_str()?.to_string(), v["value"].clone()))).collect()

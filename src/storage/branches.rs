@@ -40,10 +40,10 @@ fn branch_json(r: &rusqlite::Row) -> rusqlite::Result<Value> {
 }
 
 fn find(state: &AppState, project_id: i64, id: i64) -> ApiResult<Option<Value>> {
-    state.meta.with(|c| {
+    Ok(state.meta.with(|c| {
         c.query_row(&format!("SELECT {COLUMNS} FROM branches WHERE id = ?1 AND project_id = ?2"), [id, project_id], branch_json)
             .optional()
-    })
+    })?)
 }
 
 /// A branch of the token's project by numeric id or `default`.
@@ -178,7 +178,7 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
             tx.execute("DELETE FROM buckets WHERE project_id = ?1 AND branch_id = ?2", [project_id, branch_id])?;
             tx.execute("DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2", [project_id, branch_id])?;
             tx.execute("DELETE FROM branches WHERE id = ?1 AND project_id = ?2", [branch_id, project_id])?;
-            Ok(())
+            Ok::<_, ApiError>(())
         })?;
         Ok(Value::Null)
     })

@@ -75,10 +75,10 @@ pub fn load_bucket(state: &AppState, project_id: i64, branch_id: i64, id: &str) 
 }
 
 pub fn all_bucket_ids(state: &AppState, project_id: i64) -> ApiResult<Vec<String>> {
-    state.meta.with(|c| {
+    Ok(state.meta.with(|c| {
         let mut st = c.prepare("SELECT DISTINCT id FROM buckets WHERE project_id = ?1 ORDER BY id")?;
         st.query_map([project_id], |r| r.get(0))?.collect()
-    })
+    })?)
 }
 
 pub fn touch(state: &AppState, b: &Bucket) -> ApiResult<()> {

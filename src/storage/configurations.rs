@@ -341,7 +341,7 @@ async fn create(State(state): State<AppState>, auth: Auth, Path(component): Path
         insert(tx, &k, &body)?;
         commit_version(tx, &k, &auth, &mut body, &change)?;
         save(tx, &k, &body)?;
-        Ok(body)
+        Ok::<_, ApiError>(body)
     })?;
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -520,7 +520,7 @@ async fn versions(
              ORDER BY version DESC LIMIT ?5 OFFSET ?6",
         )?;
         let rows = st.query_map(rusqlite::params![k.project, k.branch, k.component, id, limit, offset], |r| Ok(json_col(r.get(0)?)))?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        Ok::<_, ApiError>(rows.collect::<Result<Vec<_>, _>>()?)
     })?;
     let listed = snapshots
         .into_iter()
@@ -640,7 +640,7 @@ async fn copy_version(
         insert(tx, &k, &body)?;
         commit_version(tx, &k, &auth, &mut body, &change)?;
         save(tx, &k, &body)?;
-        Ok(new_id)
+        Ok::<_, ApiError>(new_id)
     })?;
     Ok((StatusCode::CREATED, Json(json!({"id": new_id}))))
 }

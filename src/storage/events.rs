@@ -365,10 +365,10 @@ fn query(state: &AppState, auth: &Auth, scope: Scope, p: &Params) -> ApiResult<V
         w.clauses.join(" AND ")
     );
     let default_branch = auth.default_branch_id;
-    state.meta.with(|c| {
+    Ok(state.meta.with(|c| {
         let mut st = c.prepare(&sql)?;
         st.query_map(rusqlite::params_from_iter(w.args.iter()), |r| event_json(state, default_branch, r))?.collect()
-    })
+    })?)
 }
 
 async fn list(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<Json<Value>> {

@@ -218,20 +218,20 @@ fn insert_file(state: &AppState, auth: &Auth, f: NewFile, attrs: UploadAttrs) ->
                 json!(tags).to_string(),
             ],
         )?;
-        Ok(id)
+        Ok::<_, ApiError>(id)
     })?;
     fetch(state, auth.project_id, id)?.ok_or_else(|| ApiError::internal("file vanished after insert"))
 }
 
 fn fetch(state: &AppState, project_id: i64, id: i64) -> ApiResult<Option<FileRow>> {
-    state.meta.with(|c| {
+    Ok(state.meta.with(|c| {
         c.query_row(
             &format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1 AND project_id = ?2"),
             [id, project_id],
             FileRow::from_row,
         )
         .optional()
-    })
+    })?)
 }
 
 fn not_found(id: impl std::fmt::Display) -> ApiError {
@@ -395,14 +395,14 @@ pub fn search(
 /// The project's files the token may see, newest first (filters beyond visibility are the caller's).
 fn visible_files(state: &AppState, auth: &Auth, since_id: Option<i64>, max_id: Option<i64>) -> ApiResult<Vec<FileRow>> {
     let all = reads_all(auth);
-    state.meta.with(|c| {
+    Ok(state.meta.with(|c| {
         let mut st = c.prepare(&format!(
             "SELECT {FILE_COLUMNS} FROM files WHERE project_id = ?1 AND (?2 OR creator_token_id = ?3) \
              AND (?4 IS NULL OR id > ?4) AND (?5 IS NULL OR id < ?5) ORDER BY id DESC"
         ))?;
         st.query_map(rusqlite::params![auth.project_id, all, auth.token.id, since_id, max_id], FileRow::from_row)?
             .collect()
-    })
+    })?)
 }
 
 #[cfg(test)]

@@ -66,19 +66,19 @@ fn item(r: &rusqlite::Row) -> rusqlite::Result<Value> {
 }
 
 pub fn list(state: &AppState, scope: &Scope, object: Object, object_id: &str) -> ApiResult<Vec<Value>> {
-    state.meta.with(|c| {
+    Ok(state.meta.with(|c| {
         let mut st = c.prepare(
             "SELECT id, key, value, provider, timestamp FROM metadata \
              WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND object_id = ?4 ORDER BY id",
         )?;
         st.query_map(rusqlite::params![scope.project_id, scope.branch_id, object.as_str(), object_id], item)?
             .collect()
-    })
+    })?)
 }
 
 /// Metadata of every object whose id starts with `prefix` (column metadata of one table), grouped by id.
 pub fn list_by_prefix(state: &AppState, scope: &Scope, object: Object, prefix: &str) -> ApiResult<Vec<(String, Value)>> {
-    state.meta.with(|c| {
+    Ok(state.meta.with(|c| {
         let mut st = c.prepare(
             "SELECT id, key, value, provider, timestamp, object_id FROM metadata \
              WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND substr(object_id, 1, length(?4)) = ?4 ORDER BY id",
@@ -87,7 +87,7 @@ pub fn list_by_prefix(state: &AppState, scope: &Scope, object: Object, prefix: &
             Ok((r.get::<_, String>(5)?, item(r)?))
         })?
         .collect()
-    })
+    })?)
 }
 
 /// Upsert `{key, value}` items under one provider.

@@ -5,3 +5,4 @@ pub mod backend;
 pub mod blob;
 pub mod meta;
 pub mod secrets;
+pub mod transform;

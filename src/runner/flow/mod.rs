@@ -34,12 +34,12 @@ fn create_child(state: &AppState, auth: &Auth, parent: &Job, body: Value) -> Res
         Value::Object(o) => o,
         _ => Map::new(),
     };
-    let request = JobRequest::parse(&fields).map_err(|e| e.message)?;
-    let mut new = jobs::build(state, &child_auth, request).map_err(|e| e.message)?;
+    let request = JobRequest::parse(&fields).map_err(|e| e.0.message)?;
+    let mut new = jobs::build(state, &child_auth, request).map_err(|e| e.0.message)?;
     if parent.kind == "container" {
         new.lock_key = new.lock_key.map(|k| format!("{k}:row:{}", new.config_row_ids.join(",")));
     }
-    store::insert(state, &new, &child_auth.secret).map_err(|e| e.message)
+    store::insert(state, &new, &child_auth.secret).map_err(|e| e.0.message)
 }
 
 /// Wait until the job is finished (a kill of its container reaches it through `store::kill`,

@@ -31,7 +31,7 @@ fn flow_configuration(state: &AppState, job: &Job) -> Result<Value, Outcome> {
     match configs::load(state, job.project_id, job.branch_id, &job.component, cid) {
         Ok(Some(c)) => Ok(c.configuration()),
         Ok(None) => Err(Outcome::user_error(format!("Configuration \"{cid}\" of component \"{}\" not found.", job.component), json!({}))),
-        Err(e) => Err(Outcome::app_error(e.message, json!({}))),
+        Err(e) => Err(Outcome::app_error(e.0.message, json!({}))),
     }
 }
 
@@ -217,7 +217,7 @@ fn create_phase_job(state: &AppState, auth: &Auth, flow: &Job, phase_id: &str, v
         delayed_start_ms: None,
         definition,
     };
-    store::insert(state, &new, &auth.secret).map_err(|e| e.message)
+    store::insert(state, &new, &auth.secret).map_err(|e| e.0.message)
 }
 
 /// The `phaseContainer` job: the tasks of one phase.

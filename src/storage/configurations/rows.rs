@@ -398,7 +398,7 @@ async fn copy(
         }
         commit_version(tx, &k, &auth, &mut target, &change)?;
         save(tx, &k, &target)?;
-        Ok(row)
+        Ok::<_, ApiError>(row)
     })?;
     Ok((StatusCode::CREATED, Json(row)))
 }

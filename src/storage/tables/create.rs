@@ -117,10 +117,10 @@ fn create_table(
         // Only this job's own backend table: no record points at it.
         let _ = state.tables.drop_table(&loc);
         return Err(match e {
-            ApiError { message, .. } if message.contains("UNIQUE") => {
+            kbstack_core::Error { message, .. } if message.contains("UNIQUE") => {
                 ApiError::new(Code::TableAlreadyExists, format!("The table \"{}\" already exists.", t.name))
             }
-            other => other,
+            other => other.into(),
         });
     }
     if let Some(source) = source {

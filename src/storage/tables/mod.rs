@@ -121,14 +121,14 @@ fn table_not_found(auth: &Auth, id: &str) -> ApiError {
 }
 
 pub fn find_table(state: &AppState, project_id: i64, branch_id: i64, id: &str) -> ApiResult<Option<TableRow>> {
-    state.meta.with(|c| {
+    Ok(state.meta.with(|c| {
         c.query_row(
             &format!("SELECT {TABLE_COLUMNS} FROM tables WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3"),
             rusqlite::params![project_id, branch_id, id],
             from_row,
         )
         .optional()
-    })
+    })?)
 }
 
 /// A table the token may use at the level asked (404 when invisible, 403 when visible but not enough).
@@ -143,12 +143,12 @@ pub fn load_table(state: &AppState, auth: &Auth, id: &str, need: Need) -> ApiRes
 }
 
 pub fn tables_of_bucket(state: &AppState, b: &Bucket) -> ApiResult<Vec<TableRow>> {
-    state.meta.with(|c| {
+    Ok(state.meta.with(|c| {
         let mut st = c.prepare(&format!(
             "SELECT {TABLE_COLUMNS} FROM tables WHERE project_id = ?1 AND branch_id = ?2 AND bucket_id = ?3 ORDER BY id"
         ))?;
         st.query_map(rusqlite::params![b.project_id, b.branch_id, b.id], from_row)?.collect()
-    })
+    })?)
 }
 
 pub fn bucket_stats(state: &AppState, b: &Bucket) -> ApiResult<(u64, u64)> {

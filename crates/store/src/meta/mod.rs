@@ -45,7 +45,7 @@ impl MetaStore {
     }
 
     /// Run `f` in one transaction, committed only when it returns Ok.
-    pub fn tx<T>(&self, f: impl FnOnce(&rusqlite::Transaction) -> ApiResult<T>) -> ApiResult<T> {
+    pub fn tx<T, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T, E>) -> Result<T, E> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         let out = f(&tx)?;
@@ -56,11 +56,11 @@ impl MetaStore {
 
 /// The job's failure written again every second until the store takes it (a full disk frees up):
 /// a job must reach a final state.
-pub async fn store_until_it_lands(job_id: i64, mut write: impl FnMut() -> ApiResult<()>) {
+pub async fn store_until_it_lands<E: std::fmt::Display>(job_id: i64, mut write: impl FnMut() -> Result<(), E>) {
     for attempt in 0u32.. {
         match write() {
             Ok(()) => return,
-            Err(e) if attempt % 60 == 0 => tracing::error!(job = job_id, attempt, "cannot record the job's failure, retrying: {}", e.message),
+            Err(e) if attempt % 60 == 0 => tracing::error!(job = job_id, attempt, "cannot record the job's failure, retrying: {e}"),
             Err(_) => {}
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;

@@ -15,7 +15,7 @@ use crate::secrets::Sealer;
 use kbstack_core::ids::{ProjectId, QueueJobId, Scope};
 use kbstack_core::{QueueJobStatus, Result as ApiResult};
 
-pub use search::{QueueJobFilter, QueueJobSort, QueueJobSortField};
+pub use search::{QueueJobFilter, QueueJobPage, QueueJobSort, QueueJobSortField};
 
 /// A job as stored. `definition` holds what is fixed at creation and not searched on
 /// (`configData`, `backend`, `parallelism`, `behavior`, `variableValuesData`, orchestration links…).
@@ -137,8 +137,8 @@ pub trait QueueJobStore {
     fn project_queue_job(&self, project: ProjectId, id: QueueJobId) -> ApiResult<Option<QueueJob>>;
     /// The project's jobs whose run is under `run_id` (children, grandchildren…), by id.
     fn queue_job_descendants(&self, project: ProjectId, run_id: &str) -> ApiResult<Vec<QueueJob>>;
-    /// The project's jobs matching `filter`, in `sort` order, `limit` from `offset`.
-    fn search_queue_jobs(&self, project: ProjectId, filter: &QueueJobFilter, sort: QueueJobSort, limit: i64, offset: i64) -> ApiResult<Vec<QueueJob>>;
+    /// The project's jobs matching `filter`, one page of them.
+    fn search_queue_jobs(&self, project: ProjectId, filter: &QueueJobFilter, page: &QueueJobPage) -> ApiResult<Vec<QueueJob>>;
     /// Seconds the project's standard jobs ran (containers only wait for theirs).
     fn queue_duration_sum(&self, project: ProjectId) -> ApiResult<i64>;
 
@@ -284,8 +284,8 @@ impl QueueJobStore for MetaStore {
         })
     }
 
-    fn search_queue_jobs(&self, project: ProjectId, filter: &QueueJobFilter, sort: QueueJobSort, limit: i64, offset: i64) -> ApiResult<Vec<QueueJob>> {
-        let (sql, params) = search::select(COLUMNS, project, filter, sort, limit, offset);
+    fn search_queue_jobs(&self, project: ProjectId, filter: &QueueJobFilter, page: &QueueJobPage) -> ApiResult<Vec<QueueJob>> {
+        let (sql, params) = search::select(COLUMNS, project, filter, page);
         self.with(|c| {
             let mut st = c.prepare(&sql)?;
             st.query_map(rusqlite::params_from_iter(params.iter()), from_row)?.collect()
@@ -368,7 +368,8 @@ impl QueueJobStore for MetaStore {
     }
 
     fn queue_job_runner_pid(&self, id: QueueJobId) -> ApiResult<Option<i64>> {
-        let pid: Option<Option<i64>> = self.with(|c| c.query_row("SELECT runner_pid FROM queue_jobs WHERE id = ?1", [id.get()], |r| r.get(0)).optional())?;
+        let pid: Option<Option<i64>> =
+            self.with(|c| c.query_row("SELECT runner_pid FROM queue_jobs WHERE id = ?1", [id.get()], |r| r.get(0)).optional())?;
         Ok(pid.flatten())
     }
 

@@ -69,6 +69,14 @@ pub struct QueueJobSort {
     pub descending: bool,
 }
 
+/// Which of the sorted jobs a search returns: `limit` of them from `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueJobPage {
+    pub sort: QueueJobSort,
+    pub limit: i64,
+    pub offset: i64,
+}
+
 impl QueueJobSortField {
     fn column(self) -> &'static str {
         use QueueJobSortField::*;
@@ -126,7 +134,7 @@ fn ints(values: &[i64]) -> Vec<SqlValue> {
 }
 
 /// The SELECT of `columns` for a search, and its parameters.
-pub(super) fn select(columns: &str, project: ProjectId, f: &QueueJobFilter, sort: QueueJobSort, limit: i64, offset: i64) -> (String, Vec<SqlValue>) {
+pub(super) fn select(columns: &str, project: ProjectId, f: &QueueJobFilter, page: &QueueJobPage) -> (String, Vec<SqlValue>) {
     let mut w = Where { clauses: vec!["project_id = ?".into()], params: vec![SqlValue::Integer(project.get())] };
     w.any_of("id", ints(&f.ids));
     w.any_of("run_id", texts(&f.run_ids));
@@ -160,13 +168,13 @@ pub(super) fn select(columns: &str, project: ProjectId, f: &QueueJobFilter, sort
         Some(ids) => w.any_of("component", texts(ids)),
         None => {}
     }
-    let column = sort.field.column();
-    let dir = if sort.descending { "DESC" } else { "ASC" };
+    let column = page.sort.field.column();
+    let dir = if page.sort.descending { "DESC" } else { "ASC" };
     let sql = format!(
         "SELECT {columns} FROM queue_jobs WHERE {} ORDER BY {column} IS NULL, {column} {dir}, id {dir} LIMIT ? OFFSET ?",
         w.clauses.join(" AND ")
     );
-    w.params.push(SqlValue::Integer(limit));
-    w.params.push(SqlValue::Integer(offset));
+    w.params.push(SqlValue::Integer(page.limit));
+    w.params.push(SqlValue::Integer(page.offset));
     (sql, w.params)
 }

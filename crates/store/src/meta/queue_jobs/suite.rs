@@ -172,8 +172,8 @@ pub fn kill_and_finish<S: ProjectStore + QueueJobStore>(s: &S) {
     s.kill_queue_job(queued.into(), &cancelled, T0 + 1).unwrap();
     let j = job(s, queued);
     assert_eq!((j.status, j.desired_status), (QueueJobStatus::Cancelled, QueueJobStatus::Terminating));
-    assert_eq!((j.result, j.end_ms, j.token_secret), (cancelled, Some(T0 + 1), None));
     assert!(j.is_finished());
+    assert_eq!((j.result, j.end_ms, j.token_secret), (cancelled, Some(T0 + 1), None));
     assert_eq!(claim(s, 5, T0 + 2), Vec::<i64>::new(), "a cancelled job never starts");
 
     // A running job asked to stop ends terminated, whatever it reports.
@@ -217,8 +217,8 @@ pub fn search_filters_sorts_and_pages<S: ProjectStore + QueueJobStore>(s: &S) {
     end(s, a, QueueJobStatus::Success, T0 + 5_000);
     end(s, c, QueueJobStatus::Error, T0 + 4_000);
 
-    let by_id = QueueJobSort { field: QueueJobSortField::Id, descending: false };
-    let find = |f: QueueJobFilter| s.search_queue_jobs(ProjectId(1), &f, by_id, 100, 0).unwrap().into_iter().map(|j| j.id).collect::<Vec<_>>();
+    let by_id = QueueJobPage { sort: QueueJobSort { field: QueueJobSortField::Id, descending: false }, limit: 100, offset: 0 };
+    let find = |f: QueueJobFilter| s.search_queue_jobs(ProjectId(1), &f, &by_id).unwrap().into_iter().map(|j| j.id).collect::<Vec<_>>();
     assert_eq!(find(QueueJobFilter::default()), vec![a, b, c], "one project's jobs");
     assert_eq!(find(QueueJobFilter { ids: vec![a, c, other], ..Default::default() }), vec![a, c]);
     assert_eq!(find(QueueJobFilter { run_ids: vec![b.to_string()], ..Default::default() }), vec![b]);
@@ -249,8 +249,8 @@ pub fn search_filters_sorts_and_pages<S: ProjectStore + QueueJobStore>(s: &S) {
     );
 
     let sorted = |field, descending, limit, offset| {
-        let sort = QueueJobSort { field, descending };
-        s.search_queue_jobs(ProjectId(1), &QueueJobFilter::default(), sort, limit, offset).unwrap().into_iter().map(|j| j.id).collect::<Vec<_>>()
+        let page = QueueJobPage { sort: QueueJobSort { field, descending }, limit, offset };
+        s.search_queue_jobs(ProjectId(1), &QueueJobFilter::default(), &page).unwrap().into_iter().map(|j| j.id).collect::<Vec<_>>()
     };
     assert_eq!(sorted(QueueJobSortField::Id, true, 100, 0), vec![c, b, a]);
     assert_eq!(sorted(QueueJobSortField::CreatedTime, true, 100, 0), vec![c, b, a]);
