@@ -12,8 +12,10 @@ use super::search::{self, parse_filters, parse_page};
 use super::store::{self, Job, job_json};
 use crate::app::AppState;
 use crate::http::error::new_exception_id;
-use crate::http::{ApiError, Params};
+use crate::http::{ApiError, ApiResult, Params};
+use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobStore};
 use crate::storage::auth::Auth;
+use kbstack_core::QueueJobStatus;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -40,12 +42,6 @@ impl From<ApiError> for QueueError {
 
 impl From<kbstack_core::Error> for QueueError {
     fn from(e: kbstack_core::Error) -> Self {
-        QueueError(e.into())
-    }
-}
-
-impl From<rusqlite::Error> for QueueError {
-    fn from(e: rusqlite::Error) -> Self {
         QueueError(e.into())
     }
 }
@@ -90,7 +86,7 @@ async fn create(State(state): State<AppState>, auth: Result<Auth, ApiError>, p: 
     let auth = auth?;
     let p = p?;
     let new = jobs::build(&state, &auth, JobRequest::parse(&p.values)?)?;
-    let job = store::insert(&state, &new)?;
+    let job = store::insert(&state, &new, &auth.secret)?;
     Ok((StatusCode::CREATED, Json(job_json(&state, &job))))
 }
 
@@ -107,7 +103,7 @@ async fn kill(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(
     if job.token_id != auth.token.id {
         auth.require_component(&job.component)?;
     }
-    if job.status == "terminating" {
+    if job.status == QueueJobStatus::Terminating {
         return Ok((StatusCode::ACCEPTED, Json(job_json(&state, &job))));
     }
     let job = store::kill(&state, &job)?;
@@ -118,12 +114,17 @@ fn jobs_json(state: &AppState, jobs: &[Job]) -> Value {
     Value::Array(jobs.iter().map(|j| job_json(state, j)).collect())
 }
 
+/// The caller's project's jobs that match.
+fn search_jobs_of(state: &AppState, auth: &Auth, f: &QueueJobFilter, page: &QueueJobPage) -> ApiResult<Vec<Job>> {
+    Ok(state.meta.search_queue_jobs(auth.project_id.into(), f, page)?)
+}
+
 async fn search_jobs(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> QResult<Json<Value>> {
     let auth = auth?;
     let p = query_params(&req)?;
     let f = parse_filters(&state, &auth, &p)?;
     let page = parse_page(&p, "desc")?;
-    Ok(Json(jobs_json(&state, &search::query(&state, &f, &page)?)))
+    Ok(Json(jobs_json(&state, &search_jobs_of(&state, &auth, &f, &page)?)))
 }
 
 /// The deprecated `GET /jobs` (same filters as search).
@@ -162,7 +163,7 @@ fn grouped(state: &AppState, auth: &Auth, p: &Params, group_by: Vec<String>, per
     page.limit = 100_000;
     page.offset = 0;
     let mut groups: Vec<(Value, Vec<Job>)> = Vec::new();
-    for job in search::query(state, &f, &page)? {
+    for job in search_jobs_of(state, auth, &f, &page)? {
         let key = Value::Object(group_by.iter().map(|g| (g.clone(), group_value(&job, g))).collect());
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, jobs)) => {
@@ -226,12 +227,6 @@ async fn latest_configurations_jobs(State(state): State<AppState>, auth: Result<
 
 async fn stats(State(state): State<AppState>, auth: Result<Auth, ApiError>) -> QResult<Json<Value>> {
     let auth = auth?;
-    let sum: i64 = state.meta.with(|c| {
-        c.query_row(
-            "SELECT COALESCE(SUM(duration_seconds), 0) FROM queue_jobs WHERE project_id = ?1 AND type = 'standard'",
-            [auth.project_id],
-            |r| r.get(0),
-        )
-    })?;
+    let sum = state.meta.queue_duration_sum(auth.project_id.into())?;
     Ok(Json(json!({"jobs": {"durationSum": sum}})))
 }

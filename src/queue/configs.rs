@@ -1,11 +1,13 @@
-//! What the Queue reads from and writes to stored configurations, through
-//! `storage::configurations`: the configuration with its rows, its version, and the state a run
-//! leaves behind (written without a new version, as the state endpoint does).
+//! What the Queue reads from and writes to stored configurations: the configuration with its
+//! rows and its version (through `storage::configurations`), and the state a run leaves behind
+//! (through `QueueJobStore`, without a new version, as the state endpoint does).
 use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::http::ApiResult;
+use crate::meta::queue_jobs::QueueJobStore;
 use crate::storage::configurations;
+use kbstack_core::Scope;
 
 #[derive(Debug, Clone)]
 pub struct StoredConfig {
@@ -66,5 +68,5 @@ pub fn store_state(
     row_id: Option<&str>,
     new_state: Value,
 ) -> ApiResult<bool> {
-    configurations::store_run_state(state, project_id, branch_id, component, id, row_id, new_state)
+    Ok(state.meta.store_configuration_run_state(Scope::new(project_id, branch_id), component, id, row_id, &new_state)?)
 }

@@ -289,7 +289,6 @@ pub fn build(state: &AppState, auth: &Auth, req: JobRequest) -> ApiResult<NewJob
         parent_run_id,
         token_id: auth.token.id,
         token_description: auth.token.description.clone(),
-        token_secret: auth.secret.clone(),
         component,
         config,
         config_row_ids,

@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
+use crate::meta::queue_jobs::QueueJobStore;
 
 pub use store::Job;
 
@@ -70,7 +71,7 @@ pub fn router() -> Router<AppState> {
 
 /// At start-up: finish what a dead process left behind, then start the worker pool.
 pub fn start(state: &AppState) -> anyhow::Result<()> {
-    let sealed = store::seal_plain_secrets(state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sealed = state.meta.seal_plain_queue_token_secrets(&state.secrets).map_err(|e| anyhow::anyhow!("{e}"))?;
     if sealed > 0 {
         tracing::info!(jobs = sealed, "sealed the tokens of queued jobs kept in clear by an older version");
     }

@@ -2,70 +2,42 @@
 //! and the legacy `GET /jobs`: list parameters in every encoding (`a[]=`, `a[0]=`, `a=x&a=y`),
 //! PHP-style times (`-8 hours`, `today`, `last monday`, ISO dates), sorting and paging.
 use chrono::{Datelike, Duration, TimeZone, Utc};
-use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
-use super::store::{COLUMNS, Job, STATUSES, TYPES};
+use super::store::TYPES;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Params};
+use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobSort, QueueJobSortField};
 use crate::storage::auth::Auth;
+use kbstack_core::QueueJobStatus;
 
-pub const SORT_FIELDS: &[(&str, &str)] = &[
-    ("id", "id"),
-    ("runId", "run_id"),
-    ("projectId", "project_id"),
-    ("branchId", "branch_id"),
-    ("componentId", "component"),
-    ("configId", "config"),
-    ("configRowId", "config_row_ids"),
-    ("tokenDescription", "token_description"),
-    ("status", "status"),
-    ("desiredStatus", "desired_status"),
-    ("mode", "mode"),
-    ("createdTime", "created_ms"),
-    ("updatedTime", "updated_ms"),
-    ("startTime", "start_ms"),
-    ("endTime", "end_ms"),
-    ("durationSeconds", "duration_seconds"),
+pub const SORT_FIELDS: &[(&str, QueueJobSortField)] = &[
+    ("id", QueueJobSortField::Id),
+    ("runId", QueueJobSortField::RunId),
+    ("projectId", QueueJobSortField::ProjectId),
+    ("branchId", QueueJobSortField::BranchId),
+    ("componentId", QueueJobSortField::Component),
+    ("configId", QueueJobSortField::Config),
+    ("configRowId", QueueJobSortField::ConfigRowIds),
+    ("tokenDescription", QueueJobSortField::TokenDescription),
+    ("status", QueueJobSortField::Status),
+    ("desiredStatus", QueueJobSortField::DesiredStatus),
+    ("mode", QueueJobSortField::Mode),
+    ("createdTime", QueueJobSortField::CreatedTime),
+    ("updatedTime", QueueJobSortField::UpdatedTime),
+    ("startTime", QueueJobSortField::StartTime),
+    ("endTime", QueueJobSortField::EndTime),
+    ("durationSeconds", QueueJobSortField::DurationSeconds),
 ];
-
-/// A WHERE clause over `queue_jobs` with its parameters.
-pub struct Filter {
-    pub clauses: Vec<String>,
-    pub params: Vec<SqlValue>,
-}
-
-impl Filter {
-    fn new(auth: &Auth) -> Filter {
-        Filter { clauses: vec!["project_id = ?".into()], params: vec![SqlValue::Integer(auth.project_id)] }
-    }
-
-    fn any_of(&mut self, column: &str, values: Vec<SqlValue>) {
-        if values.is_empty() {
-            return;
-        }
-        let marks = vec!["?"; values.len()].join(", ");
-        self.clauses.push(format!("{column} IN ({marks})"));
-        self.params.extend(values);
-    }
-
-    pub fn sql(&self) -> String {
-        self.clauses.join(" AND ")
-    }
-}
-
-fn texts(values: Vec<String>) -> Vec<SqlValue> {
-    values.into_iter().map(SqlValue::Text).collect()
-}
 
 fn invalid(field: &str, msg: impl std::fmt::Display) -> ApiError {
     ApiError::validation(format!("Invalid request:\n - {field}: {msg}"))
 }
 
-fn ints(field: &str, values: Vec<String>) -> ApiResult<Vec<SqlValue>> {
+fn ints(field: &str, values: Vec<String>) -> ApiResult<Vec<i64>> {
     values
         .into_iter()
-        .map(|v| v.trim().parse::<i64>().map(SqlValue::Integer).map_err(|_| invalid(field, format!("\"{v}\" is not a valid id."))))
+        .map(|v| v.trim().parse::<i64>().map_err(|_| invalid(field, format!("\"{v}\" is not a valid id."))))
         .collect()
 }
 
@@ -82,75 +54,60 @@ pub fn list(p: &Params, key: &str) -> Vec<String> {
     out.into_iter().filter(|s| !s.is_empty()).collect()
 }
 
-pub fn parse_filters(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Filter> {
-    let mut f = Filter::new(auth);
-    f.any_of("id", ints("id", list(p, "id"))?);
-    f.any_of("run_id", texts(list(p, "runId")));
-    f.any_of("parent_run_id", texts(list(p, "parentRunId")));
-    let branches = list(p, "branchId");
-    if !branches.is_empty() {
-        let mut values = Vec::new();
-        for b in branches {
-            if b == "null" || b == "default" {
-                values.push(SqlValue::Integer(auth.default_branch_id));
-            } else {
-                values.push(SqlValue::Integer(b.parse().map_err(|_| invalid("branchId", format!("\"{b}\" is not a valid branch id.")))?));
-            }
-        }
-        f.any_of("branch_id", values);
+/// The search filters of a request (within the caller's project, which the store adds).
+pub fn parse_filters(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<QueueJobFilter> {
+    let mut f = QueueJobFilter {
+        ids: ints("id", list(p, "id"))?,
+        run_ids: list(p, "runId"),
+        parent_run_ids: list(p, "parentRunId"),
+        ..Default::default()
+    };
+    for b in list(p, "branchId") {
+        f.branch_ids.push(if b == "null" || b == "default" {
+            auth.default_branch_id
+        } else {
+            b.parse().map_err(|_| invalid("branchId", format!("\"{b}\" is not a valid branch id.")))?
+        });
     }
-    f.any_of("token_id", ints("tokenId", list(p, "tokenId"))?);
-    f.any_of("token_description", texts(list(p, "tokenDescription")));
-    let mut components = list(p, "componentId");
-    components.extend(list(p, "component"));
-    f.any_of("component", texts(components));
-    let mut configs = list(p, "configId");
-    configs.extend(list(p, "config"));
-    f.any_of("config", texts(configs));
-    let rows = list(p, "configRowIds");
-    if !rows.is_empty() {
-        let marks = vec!["?"; rows.len()].join(", ");
-        f.clauses.push(format!("EXISTS (SELECT 1 FROM json_each(config_row_ids) WHERE json_each.value IN ({marks}))"));
-        f.params.extend(texts(rows));
+    f.token_ids = ints("tokenId", list(p, "tokenId"))?;
+    f.token_descriptions = list(p, "tokenDescription");
+    f.components = list(p, "componentId");
+    f.components.extend(list(p, "component"));
+    f.configs = list(p, "configId");
+    f.configs.extend(list(p, "config"));
+    f.config_row_ids = list(p, "configRowIds");
+    f.modes = list(p, "mode");
+    for s in list(p, "status") {
+        let status = QueueJobStatus::parse(&s).ok_or_else(|| {
+            let allowed: Vec<&str> = QueueJobStatus::ALL.iter().map(|s| s.as_str()).collect();
+            invalid("status", format!("\"{s}\" is not a valid status; allowed: {}.", allowed.join(", ")))
+        })?;
+        f.statuses.push(status);
     }
-    let modes = list(p, "mode");
-    f.any_of("mode", texts(modes));
-    let statuses = list(p, "status");
-    for s in &statuses {
-        if !STATUSES.contains(&s.as_str()) {
-            return Err(invalid("status", format!("\"{s}\" is not a valid status; allowed: {}.", STATUSES.join(", "))));
-        }
-    }
-    f.any_of("status", texts(statuses));
-    f.any_of("desired_status", texts(list(p, "desiredStatus")));
-    let types = list(p, "type");
-    for t in &types {
+    f.desired_statuses = list(p, "desiredStatus");
+    f.types = list(p, "type");
+    for t in &f.types {
         if !TYPES.contains(&t.as_str()) {
             return Err(invalid("type", format!("\"{t}\" is not a valid type; allowed: {}.", TYPES.join(", "))));
         }
     }
-    f.any_of("type", texts(types));
-    f.any_of("tag", texts(list(p, "tag")));
-    f.any_of("variable_values_id", texts(list(p, "variableValuesId")));
-    for (key, column, cmp) in [
-        ("createdTimeFrom", "created_ms", ">="),
-        ("createdTimeTo", "created_ms", "<"),
-        ("startTimeFrom", "start_ms", ">="),
-        ("startTimeTo", "start_ms", "<"),
-        ("endTimeFrom", "end_ms", ">="),
-        ("endTimeTo", "end_ms", "<"),
+    f.tags = list(p, "tag");
+    f.variable_values_ids = list(p, "variableValuesId");
+    for (key, bound) in [
+        ("createdTimeFrom", &mut f.created_from_ms),
+        ("createdTimeTo", &mut f.created_to_ms),
+        ("startTimeFrom", &mut f.start_from_ms),
+        ("startTimeTo", &mut f.start_to_ms),
+        ("endTimeFrom", &mut f.end_from_ms),
+        ("endTimeTo", &mut f.end_to_ms),
     ] {
         if let Some(s) = p.str(key).filter(|s| !s.trim().is_empty()) {
-            let ms = parse_when(&s).ok_or_else(|| invalid(key, format!("\"{s}\" is not a valid date and time.")))?;
-            f.clauses.push(format!("{column} {cmp} ?"));
-            f.params.push(SqlValue::Integer(ms));
+            *bound = Some(parse_when(&s).ok_or_else(|| invalid(key, format!("\"{s}\" is not a valid date and time.")))?);
         }
     }
-    for (key, cmp) in [("durationSecondsFrom", ">="), ("durationSecondsTo", "<")] {
+    for (key, bound) in [("durationSecondsFrom", &mut f.duration_from_seconds), ("durationSecondsTo", &mut f.duration_to_seconds)] {
         if let Some(s) = p.str(key).filter(|s| !s.trim().is_empty()) {
-            let n: f64 = s.trim().parse().map_err(|_| invalid(key, format!("\"{s}\" is not a number.")))?;
-            f.clauses.push(format!("duration_seconds {cmp} ?"));
-            f.params.push(SqlValue::Real(n));
+            *bound = Some(s.trim().parse().map_err(|_| invalid(key, format!("\"{s}\" is not a number.")))?);
         }
     }
     if let Some(Value::Object(props)) = p.get("componentProps") {
@@ -161,28 +118,18 @@ pub fn parse_filters(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Fil
                 .filter(|c| c["type"].as_str().map(|t| t.trim_end_matches('s')) == Some(kind.as_str()))
                 .filter_map(|c| c["id"].as_str().map(str::to_string))
                 .collect();
-            if ids.is_empty() {
-                f.clauses.push("0".into());
-            } else {
-                f.any_of("component", texts(ids));
-            }
+            f.components_of_type = Some(ids);
         }
     }
     Ok(f)
 }
 
-pub struct Page {
-    pub order: String,
-    pub limit: i64,
-    pub offset: i64,
-}
-
-pub fn parse_page(p: &Params, default_order: &str) -> ApiResult<Page> {
+pub fn parse_page(p: &Params, default_order: &str) -> ApiResult<QueueJobPage> {
     let sort_by = p.str("sortBy").filter(|s| !s.is_empty()).unwrap_or_else(|| "id".into());
-    let column = SORT_FIELDS
+    let field = SORT_FIELDS
         .iter()
         .find(|(k, _)| *k == sort_by)
-        .map(|(_, c)| *c)
+        .map(|(_, field)| *field)
         .ok_or_else(|| invalid("sortBy", format!("\"{sort_by}\" is not valid; allowed: {}.", SORT_FIELDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "))))?;
     let order = p.str("sortOrder").filter(|s| !s.is_empty()).unwrap_or_else(|| default_order.into()).to_ascii_lowercase();
     if order != "asc" && order != "desc" {
@@ -196,20 +143,8 @@ pub fn parse_page(p: &Params, default_order: &str) -> ApiResult<Page> {
     if offset < 0 {
         return Err(invalid("offset", "This value should be 0 or more."));
     }
-    // Missing values (a job not started yet has no startTime) sort last either way.
-    let dir = order.to_ascii_uppercase();
-    Ok(Page { order: format!("{column} IS NULL, {column} {dir}, id {dir}"), limit: limit.min(10_000), offset })
-}
-
-pub fn query(state: &AppState, f: &Filter, page: &Page) -> ApiResult<Vec<Job>> {
-    let sql = format!("SELECT {COLUMNS} FROM queue_jobs WHERE {} ORDER BY {} LIMIT ? OFFSET ?", f.sql(), page.order);
-    let mut params = f.params.clone();
-    params.push(SqlValue::Integer(page.limit));
-    params.push(SqlValue::Integer(page.offset));
-    Ok(state.meta.with(|c| {
-        let mut st = c.prepare(&sql)?;
-        st.query_map(rusqlite::params_from_iter(params.iter()), Job::from_row)?.collect()
-    })?)
+    // Missing values (a job not started yet has no startTime) sort last either way (the store's rule).
+    Ok(QueueJobPage { sort: QueueJobSort { field, descending: order == "desc" }, limit: limit.min(10_000), offset })
 }
 
 /// PHP `strtotime`-style times in UTC: absolute dates and times, unix seconds, `now`, `today`,

@@ -21,9 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 use crate::queue::configs::{self, StoredConfig, truthy};
-use crate::queue::store::{self, Job};
+use crate::queue::store::Job;
 use crate::queue::worker::Outcome;
 use crate::meta::branches::BranchStore;
+use crate::meta::queue_jobs::QueueJobStore;
 use crate::meta::tokens::TokenStore;
 use crate::storage::auth::Auth;
 use crate::storage::events;
@@ -515,7 +516,7 @@ async fn run_in_dir(
             let st = state.clone();
             let id = job.id;
             process::run(&spec, data_dir, &state.config.data_dir, &env, Duration::from_secs(timeout), cancel, logger, move |pid| {
-                let _ = store::set_runner_pid(&st, id, Some(pid as i64));
+                let _ = st.meta.set_queue_job_runner_pid(id.into(), pid as i64);
             })
             .await
         }
@@ -523,7 +524,7 @@ async fn run_in_dir(
             let st = state.clone();
             let id = job.id;
             process::run(spec, data_dir, &state.config.data_dir, &env, Duration::from_secs(timeout), cancel, logger, move |pid| {
-                let _ = store::set_runner_pid(&st, id, Some(pid as i64));
+                let _ = st.meta.set_queue_job_runner_pid(id.into(), pid as i64);
             })
             .await
         }

@@ -18,3 +18,4 @@ kbstack_store::bucket_store_suite!(sqlite);
 kbstack_store::table_store_suite!(sqlite);
 kbstack_store::metadata_store_suite!(sqlite);
 
+kbstack_store::queue_job_store_suite!(sqlite);

@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
+use crate::meta::queue_jobs::QueueJobStore;
 use crate::queue::jobs::{self, JobRequest};
 use crate::queue::configs::truthy;
 use crate::queue::store::{self, Job};
@@ -38,14 +39,14 @@ fn create_child(state: &AppState, auth: &Auth, parent: &Job, body: Value) -> Res
     if parent.kind == "container" {
         new.lock_key = new.lock_key.map(|k| format!("{k}:row:{}", new.config_row_ids.join(",")));
     }
-    store::insert(state, &new).map_err(|e| e.0.message)
+    store::insert(state, &new, &child_auth.secret).map_err(|e| e.0.message)
 }
 
 /// Wait until the job is finished (a kill of its container reaches it through `store::kill`,
 /// which kills descendants); `None` if it is gone (nothing deletes jobs, but a wait must end).
 async fn wait_job(state: &AppState, id: i64) -> Option<Job> {
     loop {
-        match store::load(state, id) {
+        match state.meta.queue_job(id.into()) {
             Ok(Some(j)) if j.is_finished() => return Some(j),
             Ok(None) => return None,
             _ => {}
@@ -118,7 +119,7 @@ impl TaskRun {
 
     /// Back from a phase container's `result.tasks[]` (the task's job is read again).
     fn from_json(state: &AppState, v: &Value) -> TaskRun {
-        let job = v["jobId"].as_str().and_then(|id| id.parse().ok()).and_then(|id| store::load(state, id).ok().flatten());
+        let job = v["jobId"].as_str().and_then(|id| id.parse::<i64>().ok()).and_then(|id| state.meta.queue_job(id.into()).ok().flatten());
         TaskRun {
             id: id_str(&v["id"]),
             name: v["name"].as_str().unwrap_or("").to_string(),

@@ -18,6 +18,7 @@ use crate::queue::store::{self, Job, NewJob};
 use crate::queue::worker::Outcome;
 use crate::runner::{Logger, registry};
 use crate::storage::auth::Auth;
+use kbstack_core::QueueJobStatus;
 
 const TERMINATED: &str = "Job was terminated by a user.";
 
@@ -124,7 +125,7 @@ pub async fn orchestration(state: &AppState, job: &Job, auth: &Auth, cancel: &Ca
     }
     if failed_any {
         let mut o = Outcome::success(flow_result(&fs, "Orchestration finished with warnings: some tasks failed and were allowed to."));
-        o.status = "warning";
+        o.status = QueueJobStatus::Warning;
         return o;
     }
     Outcome::success(flow_result(&fs, "Orchestration finished successfully."))
@@ -160,8 +161,8 @@ async fn run_phase(state: &AppState, flow: &Job, auth: &Auth, phase: &Value, fs:
             "id": phase_id, "name": phase["name"], "jobId": done.id.to_string(), "status": done.status, "message": message,
             "duration": done.duration(), "startTime": super::iso_opt(done.start_ms), "endTime": super::iso_opt(done.end_ms),
         }));
-        let failed = done.status != "success";
-        let fatal = done.status != "success" && done.status != "warning";
+        let failed = done.status != QueueJobStatus::Success;
+        let fatal = failed && done.status != QueueJobStatus::Warning;
         if fatal && !cancel.is_cancelled() {
             if let Some(r) = retry.as_ref().filter(|r| attempt < r.max && r.applies(&message)) {
                 attempt += 1;
@@ -205,7 +206,6 @@ fn create_phase_job(state: &AppState, auth: &Auth, flow: &Job, phase_id: &str, v
         parent_run_id: Some(flow.run_id.clone()),
         token_id: auth.token.id,
         token_description: auth.token.description.clone(),
-        token_secret: auth.secret.clone(),
         component: flow.component.clone(),
         config: flow.config.clone(),
         config_row_ids: Vec::new(),
@@ -217,7 +217,7 @@ fn create_phase_job(state: &AppState, auth: &Auth, flow: &Job, phase_id: &str, v
         delayed_start_ms: None,
         definition,
     };
-    store::insert(state, &new).map_err(|e| e.0.message)
+    store::insert(state, &new, &auth.secret).map_err(|e| e.0.message)
 }
 
 /// The `phaseContainer` job: the tasks of one phase.
@@ -292,7 +292,7 @@ pub async fn phase(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellati
     }
     if failed {
         let mut o = Outcome::success(result("Phase finished with warnings: some tasks failed and were allowed to."));
-        o.status = "warning";
+        o.status = QueueJobStatus::Warning;
         return o;
     }
     Outcome::success(result("Phase finished successfully."))
@@ -332,7 +332,7 @@ async fn run_job_task(
         match create_child(state, auth, phase_job, body.clone()) {
             Ok(child) => match wait_job(state, child.id).await {
                 Some(j) => {
-                    run.status = j.status.clone();
+                    run.status = j.status.to_string();
                     run.message = j.result["message"].as_str().unwrap_or("").to_string();
                     run.job = Some(j);
                 }

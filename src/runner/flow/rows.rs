@@ -7,11 +7,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::create_child;
 use crate::app::AppState;
+use crate::meta::queue_jobs::QueueJobStore;
 use crate::queue::configs;
-use crate::queue::store::{self, Job};
+use crate::queue::store::Job;
 use crate::queue::worker::Outcome;
 use crate::runner::Logger;
 use crate::storage::auth::Auth;
+use kbstack_core::QueueJobStatus;
 
 /// Rows of a configuration as child jobs, `parallelism` at a time; any failed row fails the container.
 pub async fn rows(state: &AppState, job: &Job, auth: &Auth, cancel: &CancellationToken, logger: &Logger) -> Outcome {
@@ -45,7 +47,7 @@ pub async fn rows(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellatio
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut still = Vec::new();
         for (row, id) in running {
-            match store::load(state, id).ok().flatten() {
+            match state.meta.queue_job(id.into()).ok().flatten() {
                 Some(j) if j.is_finished() => done.push((row, j)),
                 _ => still.push((row, id)),
             }
@@ -56,7 +58,7 @@ pub async fn rows(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellatio
         .iter()
         .map(|(row, j)| json!({"id": j.id.to_string(), "rowId": row, "status": j.status, "durationSeconds": j.duration()}))
         .collect();
-    let failed: Vec<&(String, Job)> = done.iter().filter(|(_, j)| j.status != "success").collect();
+    let failed: Vec<&(String, Job)> = done.iter().filter(|(_, j)| j.status != QueueJobStatus::Success).collect();
     let result = json!({"message": "", "jobs": jobs, "configVersion": cfg.version()});
     if failed.is_empty() {
         let mut r = result;
