@@ -19,7 +19,7 @@ use crate::storage::auth::Auth;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v2/storage/files/prepare", post(prepare))
+        .route("/v2/storage/files/prepare", post(prepare_upload))
         .route("/v2/storage/files", get(list))
         .route("/v2/storage/files/{id}", get(detail).delete(remove))
         .route("/v2/storage/files/{id}/tags", post(add_tag))
@@ -76,7 +76,7 @@ fn parse_id(raw: &str) -> ApiResult<i64> {
     raw.parse().map_err(|_| super::not_found(raw))
 }
 
-async fn prepare(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn prepare_upload(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = p.required_str("name")?;
     let new = NewFile {
         name,

@@ -36,9 +36,7 @@ impl TriggerStore for MetaStore {
     }
 
     fn trigger(&self, project: ProjectId, id: TriggerId) -> ApiResult<Option<TriggerRecord>> {
-        self.with(|c| {
-            c.query_row("SELECT id, body FROM triggers WHERE id = ?1 AND project_id = ?2", [id.get(), project.get()], from_row).optional()
-        })
+        self.with(|c| c.query_row("SELECT id, body FROM triggers WHERE id = ?1 AND project_id = ?2", [id.get(), project.get()], from_row).optional())
     }
 
     fn triggers(&self, project: ProjectId) -> ApiResult<Vec<TriggerRecord>> {
@@ -50,10 +48,7 @@ impl TriggerStore for MetaStore {
 
     fn update_trigger(&self, project: ProjectId, id: TriggerId, body: &Value) -> ApiResult<()> {
         self.with(|c| {
-            c.execute(
-                "UPDATE triggers SET body = ?1 WHERE id = ?2 AND project_id = ?3",
-                rusqlite::params![body.to_string(), id.get(), project.get()],
-            )
+            c.execute("UPDATE triggers SET body = ?1 WHERE id = ?2 AND project_id = ?3", rusqlite::params![body.to_string(), id.get(), project.get()])
         })?;
         Ok(())
     }
