@@ -5,9 +5,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::http::ApiResult;
-use crate::meta::queue_jobs::QueueJobStore;
 use crate::storage::configurations;
-use kbstack_core::Scope;
 
 #[derive(Debug, Clone)]
 pub struct StoredConfig {
@@ -68,5 +66,5 @@ pub fn store_state(
     row_id: Option<&str>,
     new_state: Value,
 ) -> ApiResult<bool> {
-    Ok(state.meta.store_configuration_run_state(Scope::new(project_id, branch_id), component, id, row_id, &new_state)?)
+    configurations::store_run_state(state, project_id, branch_id, component, id, row_id, new_state)
 }

@@ -26,7 +26,6 @@ use crate::meta::configurations::{ComponentScope, ConfigurationStore, Configurat
 
 /// The branch transactions of `storage::branches` copy and drop a branch's configurations with
 /// these (SQLite, inside their own transactions).
-pub use crate::meta::configurations::{copy_branch, drop_branch};
 
 const CONFIG: &str = "/v2/storage/components/{id}/configs/{config}";
 

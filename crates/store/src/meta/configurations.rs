@@ -181,7 +181,7 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
     }
 
     fn next_id(&self) -> ApiResult<i64> {
-        Ok(next_in_sequence(self.c, "configurations")?)
+        Ok(super::tickets::next_sequence(self.c, "configurations")?)
     }
 
     fn insert_version(&self, config_id: &str, version: i64, snapshot: &Value) -> ApiResult<()> {
@@ -269,59 +269,6 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
         )?;
         Ok(())
     }
-}
-
-/// The next value of a named counter in the `sequences` table (1, 2, …), kept across restarts:
-/// the counter `POST /v2/storage/tickets` draws from as well.
-fn next_in_sequence(c: &Connection, name: &str) -> rusqlite::Result<i64> {
-    c.query_row(
-        "INSERT INTO sequences (name, value) VALUES (?1, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
-        [name],
-        |r| r.get(0),
-    )
-}
-
-/// A new development branch starts with the default branch's active configurations, their
-/// history and metadata. SQLite only: it runs inside the branch-creating transaction of
-/// `storage::branches`, which still holds its own SQL.
-pub fn copy_branch(c: &Connection, project_id: i64, from: i64, to: i64) -> rusqlite::Result<()> {
-    c.execute(
-        "INSERT INTO configurations (project_id, branch_id, component_id, id, body, is_deleted) \
-         SELECT project_id, ?3, component_id, id, body, is_deleted FROM configurations \
-         WHERE project_id = ?1 AND branch_id = ?2 AND is_deleted = 0",
-        [project_id, from, to],
-    )?;
-    for (table, columns) in [
-        ("configuration_versions", "component_id, config_id, version, snapshot"),
-        ("configuration_row_versions", "component_id, config_id, row_id, version, snapshot"),
-    ] {
-        c.execute(
-            &format!(
-                "INSERT INTO {table} (project_id, branch_id, {columns}) SELECT project_id, ?3, {columns} FROM {table} v \
-                 WHERE project_id = ?1 AND branch_id = ?2 AND EXISTS (SELECT 1 FROM configurations c WHERE c.project_id = ?1 \
-                 AND c.branch_id = ?3 AND c.component_id = v.component_id AND c.id = v.config_id)"
-            ),
-            [project_id, from, to],
-        )?;
-    }
-    // The object id is `metadata_object_id(component, id)`.
-    c.execute(
-        "INSERT INTO metadata (project_id, branch_id, object_type, object_id, provider, key, value, timestamp) \
-         SELECT m.project_id, ?3, m.object_type, m.object_id, m.provider, m.key, m.value, m.timestamp FROM metadata m \
-         WHERE m.project_id = ?1 AND m.branch_id = ?2 AND m.object_type = 'configuration' AND EXISTS (SELECT 1 FROM \
-         configurations c WHERE c.project_id = ?1 AND c.branch_id = ?3 AND c.component_id || '/' || c.id = m.object_id)",
-        [project_id, from, to],
-    )?;
-    Ok(())
-}
-
-/// Everything configuration-related of a branch being deleted. SQLite only, like `copy_branch`:
-/// part of the branch-deleting transaction of `storage::branches`.
-pub fn drop_branch(c: &Connection, project_id: i64, branch_id: i64) -> rusqlite::Result<()> {
-    for table in ["configurations", "configuration_versions", "configuration_row_versions"] {
-        c.execute(&format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2"), [project_id, branch_id])?;
-    }
-    Ok(())
 }
 
 /// The behaviour every `ConfigurationStore` must have; `configuration_store_suite!` runs each

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{MetaStore, json_col};
 use crate::secrets::Sealer;
-use kbstack_core::ids::{ProjectId, QueueJobId, Scope};
+use kbstack_core::ids::{ProjectId, QueueJobId};
 use kbstack_core::{QueueJobStatus, Result as ApiResult};
 
 pub use search::{QueueJobFilter, QueueJobPage, QueueJobSort, QueueJobSortField};
@@ -166,11 +166,6 @@ pub trait QueueJobStore {
     fn running_queue_jobs(&self) -> ApiResult<Vec<QueueJob>>;
     /// Seal the tokens older data dirs kept in clear, in one transaction; returns how many.
     fn seal_plain_queue_token_secrets(&self, sealer: &Sealer) -> ApiResult<usize>;
-
-    /// Store the state a run left on a configuration that is not in the trash, or on one of its
-    /// rows, without a new version; `false` when the configuration or the row does not exist.
-    /// (What the Queue writes on configurations; the configuration aggregate is elsewhere.)
-    fn store_configuration_run_state(&self, scope: Scope, component: &str, config: &str, row: Option<&str>, state: &Value) -> ApiResult<bool>;
 }
 
 const COLUMNS: &str = "id, project_id, branch_id, run_id, parent_run_id, token_id, token_description, token_secret, \
@@ -445,33 +440,6 @@ impl QueueJobStore for MetaStore {
             Ok(plain.len())
         })
     }
-
-    fn store_configuration_run_state(&self, scope: Scope, component: &str, config: &str, row: Option<&str>, state: &Value) -> ApiResult<bool> {
-        self.tx(|tx| {
-            let body: Option<Option<String>> = tx
-                .query_row(
-                    "SELECT body FROM configurations WHERE project_id = ?1 AND branch_id = ?2 AND component_id = ?3 AND id = ?4",
-                    rusqlite::params![scope.project.get(), scope.branch.get(), component, config],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let mut body = match body.map(json_col) {
-                Some(body) if body["isDeleted"] != true => body,
-                _ => return Ok(false),
-            };
-            let target = match row {
-                None => Some(&mut body),
-                Some(row) => body["rows"].as_array_mut().and_then(|rows| rows.iter_mut().find(|r| r["id"].as_str() == Some(row))),
-            };
-            let Some(target) = target else { return Ok(false) };
-            target["state"] = state.clone();
-            tx.execute(
-                "UPDATE configurations SET body = ?1 WHERE project_id = ?2 AND branch_id = ?3 AND component_id = ?4 AND id = ?5",
-                rusqlite::params![body.to_string(), scope.project.get(), scope.branch.get(), component, config],
-            )?;
-            Ok(true)
-        })
-    }
 }
 
 /// One named test per check of `suite`, for the store `$make()` returns (a fresh, empty store
@@ -510,10 +478,6 @@ macro_rules! queue_job_store_suite {
         #[test]
         fn queue_job_store_recovery_after_a_restart() {
             $crate::meta::queue_jobs::suite::recovery_after_a_restart(&$make());
-        }
-        #[test]
-        fn queue_job_store_run_state_needs_the_configuration() {
-            $crate::meta::queue_jobs::suite::run_state_needs_the_configuration(&$make());
         }
     };
 }

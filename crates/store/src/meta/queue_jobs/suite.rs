@@ -300,10 +300,3 @@ pub fn recovery_after_a_restart<S: ProjectStore + QueueJobStore>(s: &S) {
     assert_eq!(job(s, sealed).token_secret, before);
     assert_eq!(s.seal_plain_queue_token_secrets(&sealer).unwrap(), 0);
 }
-
-pub fn run_state_needs_the_configuration<S: ProjectStore + QueueJobStore>(s: &S) {
-    projects(s);
-    let scope = Scope::new(1, 10);
-    assert!(!s.store_configuration_run_state(scope, "keboola.python", "missing", None, &json!({"k": 1})).unwrap());
-    assert!(!s.store_configuration_run_state(scope, "keboola.python", "missing", Some("row"), &json!({"k": 1})).unwrap());
-}
