@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::blob::http::router())
         .merge(crate::queue::router())
         .fallback(crate::http::not_found)
+        .layer(axum::middleware::from_fn(crate::http::on_blocking_pool))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(crate::http::ApiError::internal("handler panicked"))
         }))
@@ -73,7 +74,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let meta = MetaStore::open(&config.data_dir.join("metadata.sqlite"))?;
     let tables: Arc<dyn TableBackend> =
-        Arc::new(crate::backend::stats_cache::StatsCached::new(DuckDbBackend::open_with_memory_limit(&config.data_dir.join("tables.duckdb"), &config.duckdb_memory_limit)?));
+        Arc::new(DuckDbBackend::open_with_memory_limit(&config.data_dir.join("tables.duckdb"), &config.duckdb_memory_limit)?);
     let blobs = BlobStore::open(&config.data_dir)?;
     let bootstrap = storage::bootstrap::ensure_project(&meta, &config)?;
     let state = AppState(Arc::new(Inner {
@@ -88,6 +89,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         queue: crate::queue::Queue::new(config.queue_workers),
     }));
     storage::jobs::recover_interrupted(&state)?;
+    let st = state.clone();
+    let fixed = tokio::task::spawn_blocking(move || storage::tables::reconcile_stats(&st)).await?.map_err(|e| anyhow::anyhow!("checking table stats: {}", e.message))?;
+    if fixed > 0 {
+        tracing::info!(tables = fixed, "table stats recounted at start");
+    }
     crate::queue::start(&state)?;
 
     println!("kbstack listening on {public_url}");

@@ -29,14 +29,23 @@ fn a_data_dir_from_before_migrations_keeps_everything() {
         (file_id, id(&job))
     };
     assert!(user_version(&dir) >= 1, "this build records its schema version");
-    // What a build from before versioned migrations left behind.
-    rusqlite::Connection::open(dir.join("metadata.sqlite")).unwrap().pragma_update(None, "user_version", 0).unwrap();
+    // What a build from before versioned migrations left behind: schema version 0, and no
+    // table stats (migration 2), which that build read from the table data on every request.
+    {
+        let conn = rusqlite::Connection::open(dir.join("metadata.sqlite")).unwrap();
+        conn.execute_batch("DROP TABLE table_stats").unwrap();
+        conn.pragma_update(None, "user_version", 0).unwrap();
+    }
 
     let s = Server::start_in(&dir);
     assert!(user_version(&dir) >= 1, "migrated forward at start");
     assert_eq!(s.get("tokens/verify").0, 200, "the master token still works");
     let (st, b) = s.get("buckets/in.c-keep");
     assert_eq!(st, 200, "{b}");
+    assert_eq!(b["rowsCount"], 2, "stats taken from the table data at start: {b}");
+    let (st, t) = s.get("tables/in.c-keep.t");
+    assert_eq!(st, 200, "{t}");
+    assert_eq!((t["rowsCount"].clone(), t["columns"].clone()), (json!(2), json!(["id", "v"])), "{t}");
     let (st, rows) = s.send(
         s.client.get(s.api("tables/in.c-keep.t/data-preview?format=json")).header("X-StorageApi-Token", MASTER_TOKEN),
     );
@@ -66,4 +75,29 @@ fn a_data_dir_from_a_newer_build_is_refused() {
     assert!(!out.status.success(), "a newer schema is not opened");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("newer than this build"), "{stderr}");
+}
+
+#[test]
+fn table_stats_cut_short_by_a_crash_are_recounted_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    {
+        let s = Server::start_in(&dir);
+        assert_eq!(s.post_json("buckets", json!({"name": "keep"})).0, 201);
+        let (st, t) = s.post_form("buckets/in.c-keep/tables", &[("name", "t"), ("dataString", "id,v\n1,a\n2,b\n3,c\n")]);
+        assert_eq!(st, 201, "{t}");
+        assert_eq!(t["rowsCount"], 3, "recorded by the write: {t}");
+        let (_, verify) = s.get("tokens/verify");
+        assert_eq!(verify["owner"]["rowsCount"], 3, "{verify}");
+    }
+    // A crash after the data committed and before its record: the record tells the old story.
+    rusqlite::Connection::open(dir.join("metadata.sqlite"))
+        .unwrap()
+        .execute_batch("UPDATE table_stats SET rows_count = 99, columns = '[\"id\"]'")
+        .unwrap();
+    let s = Server::start_in(&dir);
+    let (_, t) = s.get("tables/in.c-keep.t");
+    assert_eq!((t["rowsCount"].clone(), t["columns"].clone()), (json!(3), json!(["id", "v"])), "{t}");
+    let (_, verify) = s.get("tokens/verify");
+    assert_eq!(verify["owner"]["rowsCount"], 3, "{verify}");
 }

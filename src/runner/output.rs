@@ -180,7 +180,7 @@ pub fn tables(
             &format!("Table {destination} loaded from out/tables/{} ({} rows{}).", item.name, res["importedRowsCount"], if incremental { ", incremental" } else { "" }),
         );
         let t = tables::find_table(state, t.project_id, t.branch_id, &t.id).ok().flatten().unwrap_or(t);
-        let cols = state.tables.columns(&t.location()).unwrap_or_default();
+        let cols = &t.stats.columns;
         loaded.push(json!({
             "id": t.id,
             "name": t.name,

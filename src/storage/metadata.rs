@@ -161,7 +161,7 @@ async fn post_table(State(s): State<AppState>, auth: Auth, Path(id): Path<String
     let t = tables::load_table(&s, &auth, &id, Need::Write)?;
     let provider = provider_of(&p)?;
     let scope: Scope = (&auth).into();
-    let columns = s.tables.columns(&t.location())?;
+    let columns = &t.stats.columns;
     let col_meta = columns_metadata(&p, &columns)?;
     upsert(&s, &scope, Object::Table, &t.id, &provider, &metadata_items(&p)?)?;
     for (col, items) in &col_meta {
@@ -169,7 +169,7 @@ async fn post_table(State(s): State<AppState>, auth: Auth, Path(id): Path<String
     }
     let body = json!({
         "metadata": list(&s, &scope, Object::Table, &t.id)?,
-        "columnsMetadata": tables::column_metadata_json(&s, &scope, &t.id, &columns)?,
+        "columnsMetadata": tables::column_metadata_json(&s, &scope, &t.id, columns)?,
     });
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -198,7 +198,7 @@ async fn list_column(State(s): State<AppState>, auth: Auth, Path(id): Path<Strin
 async fn post_column(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let (table_id, column) = split_column_id(&id)?;
     let t = tables::load_table(&s, &auth, &table_id, Need::Write)?;
-    if !s.tables.columns(&t.location())?.contains(&column) {
+    if !t.stats.columns.contains(&column) {
         return Err(ApiError::new(Code::ColumnNotExists, format!("Column \"{column}\" not found in table \"{table_id}\".")));
     }
     upsert(&s, &(&auth).into(), Object::Column, &id, &provider_of(&p)?, &metadata_items(&p)?)?;

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use super::auth::{Auth, Need, TokenRecord, hash_token, new_token_secret};
 use super::buckets;
 use crate::app::AppState;
+use crate::meta::tables::TableStore;
 use crate::http::{ApiError, ApiResult, Code, Params, iso, now_iso};
 use super::wire::token::{Admin, BucketPermissions, CreatorToken, Organization, Owner, Token, named_values};
 use crate::meta::buckets::BucketStore;
@@ -65,7 +66,7 @@ pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> To
 
 fn owner(state: &AppState, project_id: i64) -> Owner {
     let (name, created) = state.meta.project(project_id).ok().flatten().unwrap_or_else(|| ("kbstack".into(), now_iso()));
-    let (rows, bytes) = state.tables.project_stats(project_id).unwrap_or((0, 0));
+    let (rows, bytes) = state.meta.project_table_stats(project_id).unwrap_or((0, 0));
     Owner {
         id: project_id,
         name,

@@ -51,3 +51,17 @@ pub fn normalize_request(mut req: Request) -> Request {
 pub async fn not_found(req: Request) -> ApiError {
     ApiError::new(Code::RouteNotFound, format!("Route \"{} {}\" was not found.", req.method(), req.uri().path()))
 }
+
+/// Runs the request's handler on tokio's blocking pool. Handlers call the stores synchronously
+/// (SQLite, DuckDB, the file system: short calls, but calls that block), so no async worker thread
+/// waits on them and a slow store call never stalls other connections. Responses stream back on
+/// the async side (only the handler runs here, not the body of a download). A panic goes on
+/// unwinding to the panic layer outside.
+pub async fn on_blocking_pool(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let runtime = tokio::runtime::Handle::current();
+    match tokio::task::spawn_blocking(move || runtime.block_on(next.run(req))).await {
+        Ok(response) => response,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => axum::response::IntoResponse::into_response(ApiError::internal(format!("request cancelled: {e}"))),
+    }
+}

@@ -4,14 +4,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use kbstack_store::backend::duckdb::DuckDbBackend;
-use kbstack_store::backend::stats_cache::StatsCached;
 use kbstack_store::backend::{ColumnDef, CsvSource, ExportSpec, Filter, LoadSpec, Operator, Select, TableBackend, TableLocation};
 
 fn backends(dir: &Path) -> Vec<(&'static str, Box<dyn TableBackend>)> {
     vec![
         ("duckdb", Box::new(DuckDbBackend::open(&dir.join("conformance.duckdb")).unwrap())),
-        // What the server runs: statistics remembered between writes.
-        ("duckdb+stats-cache", Box::new(StatsCached::new(DuckDbBackend::open(&dir.join("cached.duckdb")).unwrap()))),
     ]
 }
 

@@ -26,7 +26,7 @@ fn job(name: &'static str, t: &Table, params: Value) -> jobs::JobSpec {
 pub async fn add_column(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let t = load_table(&state, &auth, &id, Need::Write)?;
     let name = p.required_str("name")?;
-    let mut all = state.tables.columns(&t.location())?;
+    let mut all = t.stats.columns.clone();
     all.push(name.clone());
     check_columns(&all)?;
     let basetype = p.str("basetype").unwrap_or_else(|| "STRING".into()).to_ascii_uppercase();
@@ -45,7 +45,7 @@ pub async fn delete_column(
     Path((id, column)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let t = load_table(&state, &auth, &id, Need::Write)?;
-    let columns = state.tables.columns(&t.location())?;
+    let columns = &t.stats.columns;
     if !columns.contains(&column) {
         return Err(ApiError::new(Code::ColumnNotExists, format!("Column \"{column}\" not found in table \"{}\".", t.id)));
     }
@@ -74,7 +74,7 @@ pub async fn add_primary_key(State(state): State<AppState>, auth: Auth, Path(id)
     if !t.primary_key.is_empty() {
         return Err(ApiError::validation(format!("Table \"{}\" already has a primary key; delete it first.", t.id)));
     }
-    let columns = state.tables.columns(&t.location())?;
+    let columns = &t.stats.columns;
     if let Some(missing) = pk.iter().find(|c| !columns.contains(c)) {
         return Err(ApiError::new(Code::ColumnNotExists, format!("Primary key column \"{missing}\" does not exist.")));
     }

@@ -6,7 +6,7 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use super::import::{HeaderMode, build_source, check_columns, csv_options, file_id_param, run_import, write_upload};
-use super::{Table, find_table, table_json};
+use super::{Table, TableStats, find_table, table_json};
 use crate::app::AppState;
 use crate::backend::{ColumnDef, CsvSource};
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
@@ -96,6 +96,7 @@ fn create_table(
         last_change_date: Some(created),
         is_typed: typed,
         definition: definition.unwrap_or(Value::Null),
+        stats: TableStats { columns: names.clone(), rows_count: 0, data_size_bytes: 0 },
     };
     let loc = t.location();
     // Jobs creating one name run one at a time (the job's lock key), so this check is final: a

@@ -127,9 +127,8 @@ pub async fn delete_rows(State(state): State<AppState>, auth: Auth, Path(id): Pa
     };
     jobs::start(&state, &auth, spec, move |st| {
         let deleted = st.tables.delete_rows(&t.location(), &select)?;
-        mark_changed(st, &t, false)?;
-        let (rows, _) = st.tables.stats(&t.location())?;
-        Ok(json!({"deletedRows": deleted, "totalRowsCount": rows}))
+        let stats = mark_changed(st, &t, false)?;
+        Ok(json!({"deletedRows": deleted, "totalRowsCount": stats.rows_count}))
     })
     .await
 }

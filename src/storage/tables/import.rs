@@ -195,8 +195,7 @@ pub fn run_import(state: &AppState, auth: &Auth, t: &Table, mut source: CsvSourc
         timestamp: chrono::Utc::now(),
     };
     let result = state.tables.load(&loc, &spec)?;
-    mark_changed(state, t, true)?;
-    let (rows, bytes) = state.tables.stats(&loc)?;
+    let stats = mark_changed(state, t, true)?;
     events::record(state, auth, events::NewEvent {
         event: "storage.tableImportDone".into(),
         component: "storage".into(),
@@ -211,8 +210,8 @@ pub fn run_import(state: &AppState, auth: &Auth, t: &Table, mut source: CsvSourc
         "importedColumns": result.imported_columns,
         "warnings": [],
         "transaction": null,
-        "totalRowsCount": rows,
-        "totalDataSizeBytes": bytes,
+        "totalRowsCount": stats.rows_count,
+        "totalDataSizeBytes": stats.data_size_bytes,
         "importedRowsCount": result.imported_rows,
         "newColumns": result.added_columns,
     }))
@@ -240,8 +239,7 @@ pub async fn import_async(State(state): State<AppState>, auth: Auth, Path(id): P
     let opts = csv_options(&p)?;
     let incremental = p.flag("incremental")?;
     let file = files::load_file(&state, &auth, file_id_param(&p)?)?;
-    let table_columns = state.tables.columns(&t.location())?;
-    let mode = header_mode(&p, table_columns)?;
+    let mode = header_mode(&p, t.stats.columns.clone())?;
     let spec = jobs::JobSpec {
         operation_name: "tableImport",
         operation_params: json!({"tableId": t.id, "incremental": incremental, "source": {"type": "file", "fileId": file.id}}),
@@ -263,8 +261,7 @@ pub async fn import_sync(State(state): State<AppState>, auth: Auth, Path(id): Pa
     let opts = csv_options(&p)?;
     let incremental = p.flag("incremental")?;
     let tmp = write_upload(&state, &p)?;
-    let table_columns = state.tables.columns(&t.location())?;
-    let mode = header_mode(&p, table_columns)?;
+    let mode = header_mode(&p, t.stats.columns.clone())?;
     let st = state.clone();
     let lock = state.jobs.lock_for(&lock_key(&t));
     let result = tokio::task::spawn_blocking(move || {

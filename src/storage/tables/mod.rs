@@ -26,7 +26,7 @@ use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
 use crate::meta::tables::TableStore;
 use kbstack_core::Scope;
 
-pub use crate::meta::tables::Table;
+pub use crate::meta::tables::{Table, TableStats};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -89,13 +89,9 @@ pub fn tables_of_bucket(state: &AppState, b: &Bucket) -> ApiResult<Vec<Table>> {
 }
 
 pub fn bucket_stats(state: &AppState, b: &Bucket) -> ApiResult<(u64, u64)> {
-    let mut total = (0, 0);
-    for t in tables_of_bucket(state, b)? {
-        let (rows, bytes) = state.tables.stats(&t.location())?;
-        total.0 += rows;
-        total.1 += bytes;
-    }
-    Ok(total)
+    Ok(tables_of_bucket(state, b)?
+        .iter()
+        .fold((0, 0), |(rows, bytes), t| (rows + t.stats.rows_count, bytes + t.stats.data_size_bytes)))
 }
 
 /// Remove data, record and metadata of a table.
@@ -122,9 +118,8 @@ pub fn table_json(state: &AppState, t: &Table, include: &[String], with_bucket: 
 }
 
 fn table_wire(state: &AppState, t: &Table, include: &[String], with_bucket: bool) -> ApiResult<wire::Table> {
-    let loc = t.location();
-    let columns = state.tables.columns(&loc)?;
-    let (rows, bytes) = state.tables.stats(&loc)?;
+    let columns = t.stats.columns.clone();
+    let (rows, bytes) = (t.stats.rows_count, t.stats.data_size_bytes);
     let scope = t.scope();
     let included = |name: &str| include.iter().any(|i| i == name);
     let metadata = if included("metadata") { Some(metadata::list(state, &scope, Object::Table, &t.id)?) } else { None };
@@ -258,7 +253,35 @@ async fn optimize(State(state): State<AppState>, auth: Auth, Path(id): Path<Stri
     jobs::start(&state, &auth, spec, |_| Ok(json!({}))).await
 }
 
-/// Record an import/change on the table and its bucket.
-pub fn mark_changed(state: &AppState, t: &Table, imported: bool) -> ApiResult<()> {
-    Ok(state.meta.mark_table_changed(t.scope(), &t.id, &now_iso(), imported)?)
+/// Record a write to the table's data (an import when `imported`): its change date, its bucket's,
+/// and its data as written, counted once here so that reads never count.
+pub fn mark_changed(state: &AppState, t: &Table, imported: bool) -> ApiResult<TableStats> {
+    let stats = current_stats(state, t)?;
+    state.meta.mark_table_changed(t.scope(), &t.id, &now_iso(), imported, &stats)?;
+    Ok(stats)
+}
+
+fn current_stats(state: &AppState, t: &Table) -> ApiResult<TableStats> {
+    let loc = t.location();
+    let columns = state.tables.columns(&loc)?;
+    let (rows_count, data_size_bytes) = state.tables.stats(&loc)?;
+    Ok(TableStats { columns, rows_count, data_size_bytes })
+}
+
+/// At start: every table's recorded stats checked against its data, so that a data dir from
+/// before stats were kept, or a write cut short between its commit and its record by a crash,
+/// reads right. Blocking (one count per table); run before serving.
+pub fn reconcile_stats(state: &AppState) -> ApiResult<usize> {
+    let mut fixed = 0;
+    for t in state.meta.every_table()? {
+        match current_stats(state, &t) {
+            Ok(stats) if stats != t.stats => {
+                state.meta.set_table_stats(t.scope(), &t.id, &stats)?;
+                fixed += 1;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(table = %t.id, project = t.project_id, "table data unreadable at start: {}", e.message),
+        }
+    }
+    Ok(fixed)
 }

@@ -320,19 +320,6 @@ impl TableBackend for DuckDbBackend {
         Ok((rows as u64, rows as u64 * (columns.len() as u64 + 1) * 8))
     }
 
-    fn project_stats(&self, project_id: i64) -> BackendResult<(u64, u64)> {
-        let conn = self.conn()?;
-        let (rows, cols): (i64, i64) = conn
-            .query_row(
-                "SELECT COALESCE(sum(estimated_size), 0)::BIGINT, COALESCE(sum(estimated_size * column_count), 0)::BIGINT \
-                 FROM duckdb_tables() WHERE schema_name LIKE ?",
-                [format!("p{project_id}\\_%")],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(internal)?;
-        Ok((rows as u64, cols as u64 * 8))
-    }
-
     fn load(&self, loc: &TableLocation, spec: &LoadSpec) -> BackendResult<LoadResult> {
         let conn = self.conn()?;
         let existing = self.column_types(&conn, loc)?;

@@ -2,7 +2,6 @@
 //! conformance suite in `tests/backend_conformance.rs`.
 pub mod duckdb;
 pub mod filter;
-pub mod stats_cache;
 
 use std::path::PathBuf;
 
@@ -106,10 +105,9 @@ pub trait TableBackend: Send + Sync {
     fn columns(&self, loc: &TableLocation) -> BackendResult<Vec<String>>;
     fn add_column(&self, loc: &TableLocation, column: &ColumnDef, typed: bool) -> BackendResult<()>;
     fn drop_column(&self, loc: &TableLocation, column: &str) -> BackendResult<()>;
-    /// (rows, approximate bytes).
+    /// (rows, approximate bytes), counted: callers record them with each write (`TableStats` in
+    /// the metadata store) rather than ask on every read.
     fn stats(&self, loc: &TableLocation) -> BackendResult<(u64, u64)>;
-    /// Sum over a project's tables: (rows, bytes).
-    fn project_stats(&self, project_id: i64) -> BackendResult<(u64, u64)>;
     /// One atomic load with Keboola's semantics: the table ends with the old rows or the new ones.
     fn load(&self, loc: &TableLocation, spec: &LoadSpec) -> BackendResult<LoadResult>;
     /// Write the selection as headerless CSV slices, every value quoted; returns slice paths.

@@ -7,7 +7,7 @@
 
 /// `(version, SQL)`, in order. Version 1 is the schema as it stood before migrations existed
 /// (its `IF NOT EXISTS` makes it a no-op on such data dirs).
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_TABLE_STATS)];
 
 const V1_INITIAL: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (
@@ -226,4 +226,19 @@ CREATE INDEX IF NOT EXISTS queue_jobs_status ON queue_jobs(status);
 CREATE INDEX IF NOT EXISTS queue_jobs_project ON queue_jobs(project_id, id);
 CREATE INDEX IF NOT EXISTS queue_jobs_config ON queue_jobs(project_id, component, config);
 CREATE INDEX IF NOT EXISTS queue_jobs_run ON queue_jobs(project_id, run_id);
+"#;
+
+/// A table's data as last written (columns, rows, size), kept beside its record so that listings
+/// and token details read it here and never scan table data. Filled by every write; a data dir
+/// from before it is filled at start from the table backend.
+const V2_TABLE_STATS: &str = r#"
+CREATE TABLE IF NOT EXISTS table_stats (
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    table_id TEXT NOT NULL,
+    columns TEXT NOT NULL,
+    rows_count INTEGER NOT NULL,
+    data_size_bytes INTEGER NOT NULL,
+    PRIMARY KEY (project_id, branch_id, table_id)
+);
 "#;

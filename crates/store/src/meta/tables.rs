@@ -24,6 +24,17 @@ pub struct Table {
     pub is_typed: bool,
     /// The `tables-definition` a typed table was created with (JSON); `Null` for untyped tables.
     pub definition: Value,
+    /// Its data as last written.
+    pub stats: TableStats,
+}
+
+/// A table's data as last written: every write to it records these with the change, so reading
+/// a table's shape and size never touches its data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TableStats {
+    pub columns: Vec<String>,
+    pub rows_count: u64,
+    pub data_size_bytes: u64,
 }
 
 impl Table {
@@ -53,8 +64,16 @@ pub trait TableStore {
     fn set_table_display_name(&self, scope: Scope, id: &str, display_name: &str, changed: &str) -> ApiResult<()>;
     fn set_primary_key(&self, scope: Scope, id: &str, primary_key: &[String]) -> ApiResult<()>;
     /// A write to the table's data at `changed` (an import when `imported`): the table's last
-    /// change (and last import) and its bucket's last change, in one transaction.
-    fn mark_table_changed(&self, scope: Scope, id: &str, changed: &str, imported: bool) -> ApiResult<()>;
+    /// change (and last import), its data as written, and its bucket's last change, in one
+    /// transaction.
+    fn mark_table_changed(&self, scope: Scope, id: &str, changed: &str, imported: bool, stats: &TableStats) -> ApiResult<()>;
+    /// Record the table's data as it is (a data dir from before stats were kept, a write cut
+    /// short by a crash); no change date moves.
+    fn set_table_stats(&self, scope: Scope, id: &str, stats: &TableStats) -> ApiResult<()>;
+    /// Rows and bytes of every table of the project, in all its branches.
+    fn project_table_stats(&self, project_id: i64) -> ApiResult<(u64, u64)>;
+    /// Every table of every project and branch (start-up checks).
+    fn every_table(&self) -> ApiResult<Vec<Table>>;
     /// Delete the table's record with its metadata and its columns' metadata, in one transaction
     /// (its data is dropped by the caller).
     fn delete_table(&self, scope: Scope, id: &str) -> ApiResult<()>;
@@ -62,8 +81,14 @@ pub trait TableStore {
 
 const COLUMNS: &str = "id, project_id, branch_id, bucket_id, name, display_name, primary_key, created, last_import_date, last_change_date, is_typed, definition";
 
+/// A table record with its stats (absent on a data dir from before they were kept: empty).
+const SELECT: &str = "SELECT t.id, t.project_id, t.branch_id, t.bucket_id, t.name, t.display_name, t.primary_key, t.created, \
+     t.last_import_date, t.last_change_date, t.is_typed, t.definition, s.columns, s.rows_count, s.data_size_bytes \
+     FROM tables t LEFT JOIN table_stats s ON s.project_id = t.project_id AND s.branch_id = t.branch_id AND s.table_id = t.id";
+
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Table> {
     let primary_key: String = r.get(6)?;
+    let columns: Option<String> = r.get(12)?;
     Ok(Table {
         id: r.get(0)?,
         project_id: r.get(1)?,
@@ -77,7 +102,21 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Table> {
         last_change_date: r.get(9)?,
         is_typed: r.get(10)?,
         definition: json_col(r.get(11)?),
+        stats: TableStats {
+            columns: columns.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default(),
+            rows_count: r.get::<_, Option<i64>>(13)?.unwrap_or(0) as u64,
+            data_size_bytes: r.get::<_, Option<i64>>(14)?.unwrap_or(0) as u64,
+        },
     })
+}
+
+fn write_stats(c: &rusqlite::Connection, project: i64, branch: i64, id: &str, stats: &TableStats) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO table_stats (project_id, branch_id, table_id, columns, rows_count, data_size_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (project_id, branch_id, table_id) DO UPDATE SET columns = ?4, rows_count = ?5, data_size_bytes = ?6",
+        rusqlite::params![project, branch, id, serde_json::json!(stats.columns).to_string(), stats.rows_count as i64, stats.data_size_bytes as i64],
+    )?;
+    Ok(())
 }
 
 fn primary_key_text(primary_key: &[String]) -> String {
@@ -88,7 +127,7 @@ impl TableStore for MetaStore {
     fn table(&self, scope: Scope, id: &str) -> ApiResult<Option<Table>> {
         self.with(|c| {
             c.query_row(
-                &format!("SELECT {COLUMNS} FROM tables WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3"),
+                &format!("{SELECT} WHERE t.project_id = ?1 AND t.branch_id = ?2 AND t.id = ?3"),
                 rusqlite::params![scope.project.get(), scope.branch.get(), id],
                 from_row,
             )
@@ -98,7 +137,7 @@ impl TableStore for MetaStore {
 
     fn tables(&self, scope: Scope) -> ApiResult<Vec<Table>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM tables WHERE project_id = ?1 AND branch_id = ?2 ORDER BY id"))?;
+            let mut st = c.prepare(&format!("{SELECT} WHERE t.project_id = ?1 AND t.branch_id = ?2 ORDER BY t.id"))?;
             st.query_map([scope.project.get(), scope.branch.get()], from_row)?.collect()
         })
     }
@@ -106,7 +145,7 @@ impl TableStore for MetaStore {
     fn bucket_tables(&self, scope: Scope, bucket_id: &str) -> ApiResult<Vec<Table>> {
         self.with(|c| {
             let mut st = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM tables WHERE project_id = ?1 AND branch_id = ?2 AND bucket_id = ?3 ORDER BY id"
+                "{SELECT} WHERE t.project_id = ?1 AND t.branch_id = ?2 AND t.bucket_id = ?3 ORDER BY t.id"
             ))?;
             st.query_map(rusqlite::params![scope.project.get(), scope.branch.get(), bucket_id], from_row)?.collect()
         })
@@ -141,6 +180,7 @@ impl TableStore for MetaStore {
                     (!t.definition.is_null()).then(|| t.definition.to_string()),
                 ],
             )?;
+            write_stats(tx, t.project_id, t.branch_id, &t.id, &t.stats)?;
             Ok(Ok(()))
         })
     }
@@ -165,9 +205,10 @@ impl TableStore for MetaStore {
         Ok(())
     }
 
-    fn mark_table_changed(&self, scope: Scope, id: &str, changed: &str, imported: bool) -> ApiResult<()> {
+    fn mark_table_changed(&self, scope: Scope, id: &str, changed: &str, imported: bool, stats: &TableStats) -> ApiResult<()> {
         let (project, branch) = (scope.project.get(), scope.branch.get());
         self.tx(|tx| {
+            write_stats(tx, project, branch, id, stats)?;
             tx.execute(
                 "UPDATE tables SET last_change_date = ?1, last_import_date = CASE WHEN ?2 THEN ?1 ELSE last_import_date END \
                  WHERE project_id = ?3 AND branch_id = ?4 AND id = ?5",
@@ -182,9 +223,33 @@ impl TableStore for MetaStore {
         })
     }
 
+    fn set_table_stats(&self, scope: Scope, id: &str, stats: &TableStats) -> ApiResult<()> {
+        self.with(|c| write_stats(c, scope.project.get(), scope.branch.get(), id, stats))
+    }
+
+    fn project_table_stats(&self, project_id: i64) -> ApiResult<(u64, u64)> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COALESCE(sum(s.rows_count), 0), COALESCE(sum(s.data_size_bytes), 0) FROM table_stats s \
+                 JOIN tables t ON t.project_id = s.project_id AND t.branch_id = s.branch_id AND t.id = s.table_id \
+                 WHERE s.project_id = ?1",
+                [project_id],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+        })
+    }
+
+    fn every_table(&self) -> ApiResult<Vec<Table>> {
+        self.with(|c| {
+            let mut st = c.prepare(&format!("{SELECT} ORDER BY t.project_id, t.branch_id, t.id"))?;
+            st.query_map([], from_row)?.collect()
+        })
+    }
+
     fn delete_table(&self, scope: Scope, id: &str) -> ApiResult<()> {
         let (project, branch) = (scope.project.get(), scope.branch.get());
         self.tx(|tx| {
+            tx.execute("DELETE FROM table_stats WHERE project_id = ?1 AND branch_id = ?2 AND table_id = ?3", rusqlite::params![project, branch, id])?;
             tx.execute(
                 "DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND object_id = ?4",
                 rusqlite::params![project, branch, Object::Table.as_str(), id],
@@ -224,7 +289,12 @@ pub mod suite {
             last_change_date: Some(CREATED.into()),
             is_typed: false,
             definition: Value::Null,
+            stats: TableStats { columns: vec!["id".into()], rows_count: 0, data_size_bytes: 0 },
         }
+    }
+
+    fn stats(columns: &[&str], rows_count: u64, data_size_bytes: u64) -> TableStats {
+        TableStats { columns: columns.iter().map(|c| c.to_string()).collect(), rows_count, data_size_bytes }
     }
 
     fn ids(tables: Vec<Table>) -> Vec<String> {
@@ -275,17 +345,50 @@ pub mod suite {
         s.set_primary_key(main, "in.c-a.t", &[]).unwrap();
         assert!(s.table(main, "in.c-a.t").unwrap().unwrap().primary_key.is_empty());
 
-        s.mark_table_changed(main, "in.c-a.t", "2026-03-01T00:00:00+0000", false).unwrap();
+        s.mark_table_changed(main, "in.c-a.t", "2026-03-01T00:00:00+0000", false, &stats(&["id"], 0, 0)).unwrap();
         let t = s.table(main, "in.c-a.t").unwrap().unwrap();
         assert_eq!((t.last_change_date.as_deref(), t.last_import_date.as_deref()), (Some("2026-03-01T00:00:00+0000"), None));
-        s.mark_table_changed(main, "in.c-a.t", "2026-03-02T00:00:00+0000", true).unwrap();
+        s.mark_table_changed(main, "in.c-a.t", "2026-03-02T00:00:00+0000", true, &stats(&["id"], 0, 0)).unwrap();
         let t = s.table(main, "in.c-a.t").unwrap().unwrap();
         assert_eq!(t.last_import_date.as_deref(), Some("2026-03-02T00:00:00+0000"));
         assert_eq!(s.bucket(main, "in.c-a").unwrap().unwrap().last_change_date.as_deref(), Some("2026-03-02T00:00:00+0000"));
         // A table whose bucket record is missing still takes the change.
         s.insert_table(&table(main, "in.c-gone", "t")).unwrap().unwrap();
-        s.mark_table_changed(main, "in.c-gone.t", "2026-03-03T00:00:00+0000", true).unwrap();
+        s.mark_table_changed(main, "in.c-gone.t", "2026-03-03T00:00:00+0000", true, &stats(&["id"], 0, 0)).unwrap();
         assert_eq!(s.table(main, "in.c-gone.t").unwrap().unwrap().last_import_date.as_deref(), Some("2026-03-03T00:00:00+0000"));
+    }
+
+    pub fn stats_kept_with_every_write<S: TableStore>(s: &S) {
+        let (main, dev, other) = (Scope::new(1, 1), Scope::new(1, 2), Scope::new(2, 3));
+        let mut t = table(main, "in.c-a", "t");
+        t.stats = stats(&["id", "name"], 0, 0);
+        s.insert_table(&t).unwrap().unwrap();
+        assert_eq!(s.table(main, "in.c-a.t").unwrap().unwrap().stats, stats(&["id", "name"], 0, 0), "created with its columns");
+
+        s.mark_table_changed(main, "in.c-a.t", "2026-03-01T00:00:00+0000", true, &stats(&["id", "name", "new"], 10, 240)).unwrap();
+        let got = s.table(main, "in.c-a.t").unwrap().unwrap();
+        assert_eq!(got.stats, stats(&["id", "name", "new"], 10, 240), "a write records the data as written");
+        assert_eq!(s.tables(main).unwrap()[0].stats, got.stats, "listings carry them");
+
+        s.set_table_stats(main, "in.c-a.t", &stats(&["id", "name", "new"], 7, 168)).unwrap();
+        let got = s.table(main, "in.c-a.t").unwrap().unwrap();
+        assert_eq!(got.stats.rows_count, 7);
+        assert_eq!(got.last_change_date.as_deref(), Some("2026-03-01T00:00:00+0000"), "a recount moves no change date");
+
+        let mut in_dev = table(dev, "in.c-a", "t");
+        in_dev.stats = stats(&["id"], 3, 16);
+        s.insert_table(&in_dev).unwrap().unwrap();
+        let mut theirs = table(other, "in.c-a", "t");
+        theirs.stats = stats(&["id"], 1000, 8000);
+        s.insert_table(&theirs).unwrap().unwrap();
+        assert_eq!(s.project_table_stats(1).unwrap(), (10, 184), "every branch of the project, no other project");
+        assert_eq!(s.project_table_stats(9).unwrap(), (0, 0));
+        assert_eq!(s.every_table().unwrap().len(), 3);
+
+        s.delete_table(dev, "in.c-a.t").unwrap();
+        assert_eq!(s.project_table_stats(1).unwrap(), (7, 168), "a deleted table's stats go with it");
+        s.insert_table(&table(dev, "in.c-a", "t")).unwrap().unwrap();
+        assert_eq!(s.table(dev, "in.c-a.t").unwrap().unwrap().stats.rows_count, 0, "a new table of the same id starts afresh");
     }
 
     pub fn deleted_with_its_and_its_columns_metadata<S: TableStore + MetadataStore>(s: &S) {
@@ -323,6 +426,10 @@ macro_rules! table_store_suite {
         #[test]
         fn table_store_updated_and_changes_reach_the_bucket() {
             $crate::meta::tables::suite::updated_and_changes_reach_the_bucket(&$make());
+        }
+        #[test]
+        fn table_store_stats_kept_with_every_write() {
+            $crate::meta::tables::suite::stats_kept_with_every_write(&$make());
         }
         #[test]
         fn table_store_deleted_with_its_and_its_columns_metadata() {
