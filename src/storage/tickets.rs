@@ -9,8 +9,6 @@ use super::auth::Auth;
 use crate::app::AppState;
 use crate::http::ApiResult;
 use crate::meta::tickets::TicketStore;
-// Configurations draw their ids from a named sequence inside their own transaction.
-pub use crate::meta::tickets::next_sequence;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v2/storage/tickets", post(create))

@@ -48,13 +48,13 @@ impl MetaStore {
     }
 
     /// Run `f` on the connection. Keep it short: the store is shared by every request.
-    pub fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> ApiResult<T> {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> ApiResult<T> {
         let conn = self.conn.lock();
         Ok(f(&conn)?)
     }
 
     /// Run `f` in one transaction, committed only when it returns Ok.
-    pub fn tx<T, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T, E>) -> Result<T, E> {
+    pub(crate) fn tx<T, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T, E>) -> Result<T, E> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         let out = f(&tx)?;

@@ -12,7 +12,7 @@ pub trait TicketStore {
 
 /// The next value of a named counter in the `sequences` table (1, 2, …), for SQLite code that
 /// needs one inside its own transaction.
-pub fn next_sequence(conn: &Connection, name: &str) -> rusqlite::Result<i64> {
+pub(crate) fn next_sequence(conn: &Connection, name: &str) -> rusqlite::Result<i64> {
     conn.query_row(
         "INSERT INTO sequences (name, value) VALUES (?1, 1) \
          ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
