@@ -215,7 +215,14 @@ fn configurations_are_saved_with_their_secrets_encrypted() {
 
     // No plain value anywhere in what Storage keeps (configuration, rows, versions).
     let (_, versions) = s.get(&format!("components/{c}/configs/db/versions?include=configuration"));
-    let raw = std::fs::read(s.data_dir.join("metadata.sqlite")).unwrap();
+    // The store's files, its write-ahead log included.
+    let mut raw = Vec::new();
+    for entry in std::fs::read_dir(&s.data_dir).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("metadata.sqlite") {
+            raw.extend(std::fs::read(entry.path()).unwrap());
+        }
+    }
+    assert!(raw.windows(4).any(|w| w == b"KBC:"), "the ciphers are in the files read");
     for plain in ["plain-pass-1", "plain-pass-2", "plain-row-3", "plain-row-4"] {
         assert!(!versions.to_string().contains(plain), "{plain} in versions");
         assert!(!raw.windows(plain.len()).any(|w| w == plain.as_bytes()), "{plain} kept in clear in the metadata store");
@@ -313,6 +320,11 @@ fn a_cipher_of_another_scope_fails_the_job_as_a_user_error() {
     let job = create_job(&s, json!({"component": TEST, "configData": {"parameters": {"#p": c}}}));
     let done = wait_finished(&s, &id(&job), 30);
     assert_eq!((done["status"].as_str(), done["result"]["error"]["type"].as_str()), (Some("error"), Some("user")), "{done}");
+    // Plain inline secrets are kept by the job as ciphers (the job object shows no clear value).
+    let job = create_job(&s, json!({"component": TEST, "configData": {"parameters": {"#p": "inline-secret-value"}}}));
+    let shown = job["configData"]["parameters"]["#p"].as_str().unwrap();
+    assert!(shown.starts_with("KBC::ProjectSecure::"), "{job}");
+    assert_eq!(wait_finished(&s, &id(&job), 30)["status"], "success");
     // …while a project cipher of the job's component opens in it.
     let c = cipher(&s, &format!("?componentId={TEST}&projectId=1"), "x-secret");
     let job = create_job(&s, json!({"component": TEST, "configData": {"parameters": {"#p": c}}}));
