@@ -237,6 +237,11 @@ mod tests {
         assert_eq!(out["#var"], "{{ vault.token }}");
         assert_eq!(out["nested"]["list"][1], "#not-a-key");
         assert_eq!(out["#obj"], json!({"plain": "x"}));
+        // Another stack's cipher does not open here.
+        let err = decrypt_tree(&enc, &s, &out, &mut Vec::new()).unwrap_err();
+        assert!(err.starts_with("Invalid cipher text for key #cipher"), "{err}");
+        let mut out = out;
+        out.as_object_mut().unwrap().shift_remove("#cipher");
         let mut secrets = Vec::new();
         let back = decrypt_tree(&enc, &s, &out, &mut secrets).unwrap();
         assert_eq!(back["#pass"], "p");
