@@ -330,3 +330,19 @@ fn a_cipher_of_another_scope_fails_the_job_as_a_user_error() {
     let job = create_job(&s, json!({"component": TEST, "configData": {"parameters": {"#p": c}}}));
     assert_eq!(wait_finished(&s, &id(&job), 30)["status"], "success");
 }
+
+#[test]
+fn the_key_is_private_and_ciphers_survive_a_restart() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path());
+    let key = dir.path().join("keys/encryption.key");
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(&key).unwrap().len(), 32);
+    let (st, created) = s.post_json(&format!("components/{TEST}/configs"), json!({"name": "r", "configurationId": "r", "configuration": {"parameters": {"#p": "kept-secret"}}}));
+    assert_eq!(st, 201, "{created}");
+    s.kill();
+    let s = Server::start_in(dir.path());
+    let job = create_job(&s, json!({"component": TEST, "config": "r"}));
+    assert_eq!(wait_finished(&s, &id(&job), 30)["status"], "success");
+}

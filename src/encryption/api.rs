@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Scope, encrypt_value};
@@ -39,23 +40,25 @@ fn bad(message: impl Into<String>) -> EncryptionError {
     EncryptionError(ApiError::validation(message))
 }
 
-async fn index(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "appName": "encryption-api",
-        "appVersion": env!("CARGO_PKG_VERSION"),
-        "apiDocs": format!("{}/docs/swagger.yaml", crate::storage::index::service_url(&state, "encryption")),
-    }))
+/// `GET /encryption`: what the service is (the shape of Keboola's index).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    pub app_name: String,
+    pub app_version: String,
+    pub api_docs: String,
+}
+
+async fn index(State(state): State<AppState>) -> Json<Index> {
+    Json(Index {
+        app_name: "encryption-api".into(),
+        app_version: env!("CARGO_PKG_VERSION").into(),
+        api_docs: format!("{}/docs/swagger.yaml", crate::storage::index::service_url(&state, "encryption")),
+    })
 }
 
 async fn health_check() -> Json<Value> {
     Json(json!({"status": "ok"}))
-}
-
-/// How the body is sent, and so answered: JSON (an object, array or string) or `text/plain` (the
-/// whole body is the secret).
-enum Body {
-    Json(Value),
-    Text(String),
 }
 
 /// `POST /encrypt?componentId=&projectId=&configId=&branchType=`: the parameters given choose the
@@ -70,25 +73,21 @@ async fn encrypt(State(state): State<AppState>, req: Request) -> Result<Response
     let bytes = axum::body::to_bytes(req.into_body(), limit)
         .await
         .map_err(|_| EncryptionError(ApiError::new(Code::PayloadTooLarge, format!("Request body is larger than the limit of {limit} bytes."))))?;
-    let body = if content_type.contains("json") {
-        Body::Json(serde_json::from_slice(&bytes).map_err(|e| bad(format!("Invalid JSON in request body: {e}")))?)
-    } else if content_type.starts_with("text/plain") {
-        Body::Text(String::from_utf8(bytes.to_vec()).map_err(|_| bad("The text/plain body must be UTF-8 text."))?)
-    } else {
+    // How the body is sent is how it is answered: JSON (an object, array or string), or
+    // `text/plain` (the whole body is the secret).
+    if content_type.contains("json") {
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("Invalid JSON in request body: {e}")))?;
+        let out = encrypt_value(&state, &scope, value).map_err(bad)?;
+        return Ok((StatusCode::OK, Json(out)).into_response());
+    }
+    if !content_type.starts_with("text/plain") {
         return Err(bad(format!(
             "Unsupported Content-Type \"{content_type}\": send the value to encrypt as \"text/plain\" or \"application/json\"."
         )));
-    };
-    Ok(match body {
-        Body::Json(v) => {
-            let out = encrypt_value(&state, &scope, v).map_err(bad)?;
-            (StatusCode::OK, Json(out)).into_response()
-        }
-        Body::Text(text) => {
-            let out = encrypt_value(&state, &scope, Value::String(text)).map_err(bad)?;
-            let mut resp = (StatusCode::OK, out.as_str().unwrap_or_default().to_string()).into_response();
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=UTF-8"));
-            resp
-        }
-    })
+    }
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| bad("The text/plain body must be UTF-8 text."))?;
+    let out = encrypt_value(&state, &scope, Value::String(text)).map_err(bad)?;
+    let mut resp = (StatusCode::OK, out.as_str().unwrap_or_default().to_string()).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=UTF-8"));
+    Ok(resp)
 }
