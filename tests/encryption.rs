@@ -346,3 +346,26 @@ fn the_key_is_private_and_ciphers_survive_a_restart() {
     let job = create_job(&s, json!({"component": TEST, "config": "r"}));
     assert_eq!(wait_finished(&s, &id(&job), 30)["status"], "success");
 }
+
+/// keboola-mcp-server's own Encryption client, and a job that runs with what it encrypted.
+#[test]
+fn mcp_server_encryption_client() {
+    let Some(python) = python_with_mcp() else {
+        eprintln!("SKIPPED: no Python with keboola-mcp-server (scripts/test installs it into $HOME/.cache/kbstack-test/venv)");
+        return;
+    };
+    let s = Server::start_with_env(&[("KBSTACK_KEEP_JOB_DATA", "1")]);
+    let out = std::process::Command::new(python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/mcp_encryption_client.py"))
+        .env("KBSTACK_URL", &s.url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    let cipher = stdout.lines().find_map(|l| l.strip_prefix("CIPHER ")).expect("the cipher printed").to_string();
+    create_config(&s, TEST, "mcp", json!({"parameters": {"#password": cipher}}), vec![], false);
+    let job = create_job(&s, json!({"component": TEST, "config": "mcp"}));
+    assert_eq!(wait_finished(&s, &id(&job), 30)["status"], "success");
+    let config: Value = serde_json::from_slice(&std::fs::read(s.data_dir.join("job-data").join(id(&job)).join("data/config.json")).unwrap()).unwrap();
+    assert_eq!(config["parameters"]["#password"], "mcp-secret");
+}
