@@ -3,7 +3,8 @@
 //! `config.json`) and `stage_output.zip` after the component succeeded, just where the output
 //! mapping would run (Docker Runner debug API; a failed component leaves only the stages before
 //! it). Encrypted values (`#`-keys) are blanked in the snapshot's `config.json` and state files, as
-//! Keboola removes them (the runner has decrypted them there). Files are tagged `debug`, the component id, `jobId:<id>` and, for a row, `rowId:<id>`.
+//! Keboola removes them (the runner has decrypted them there). Files are tagged `debug`, the
+//! component id, `jobId:<id>` and, for a row, `rowId:<id>`.
 use std::io::Write;
 use std::path::Path;
 
