@@ -24,6 +24,8 @@ pub struct Inner {
     pub blobs: BlobStore,
     /// Seals what must be kept secret in the metadata store (`<data-dir>/keys/secrets.key`).
     pub secrets: crate::secrets::Sealer,
+    /// Makes and opens the Encryption service's ciphers (`<data-dir>/keys/encryption.key`).
+    pub encryption: crate::encryption::Encryptor,
     /// The Developer Portal's definitions and the registered process components.
     pub components: crate::runner::registry::ComponentRegistry,
     pub jobs: storage::jobs::JobRunner,
@@ -55,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(storage::router())
         .merge(crate::blob::http::router())
         .merge(crate::queue::router())
+        .merge(crate::encryption::api::routes())
         .fallback(crate::http::not_found)
         .layer(axum::middleware::from_fn(crate::http::on_blocking_pool))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
@@ -84,6 +87,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tables,
         blobs,
         secrets: crate::secrets::Sealer::open_dir(&config.data_dir, "secrets.key")?,
+        encryption: crate::encryption::Encryptor::open_dir(&config.data_dir)?,
         components: crate::runner::registry::ComponentRegistry::new(&public_url, &config.data_dir),
         jobs: storage::jobs::JobRunner::default(),
         queue: crate::queue::Queue::new(config.queue_workers),

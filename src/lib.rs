@@ -3,13 +3,15 @@
 //! Layout: `http` holds the conventions every service shares; `storage` is the Storage API
 //! (handlers per resource, domain logic beside them); `backend` is table data behind the
 //! `TableBackend` trait (DuckDB now); `blob` is file storage with its Azure-Blob-compatible
-//! endpoint; `meta` is the metadata store (SQLite now).
+//! endpoint; `meta` is the metadata store (SQLite now); `encryption` makes and opens the
+//! `KBC::…Secure::` ciphers of `#` values (Encryption API, Storage's saves, the runner).
 pub mod app;
 // The layers below the services, under the names the services know them by.
 pub use kbstack_http as http;
 pub use kbstack_store::{backend, meta, secrets};
 pub mod blob;
 pub mod config;
+pub mod encryption;
 pub mod queue;
 pub mod runner;
 pub mod storage;

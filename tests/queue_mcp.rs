@@ -9,14 +9,6 @@ use common::{MASTER_TOKEN, Server};
 use queue_support::*;
 use serde_json::json;
 
-fn python_with_mcp() -> Option<String> {
-    let home = std::env::var("HOME").unwrap_or_default();
-    [std::env::var("KBSTACK_TEST_PYTHON").ok(), Some(format!("{home}/.cache/kbstack-test/venv/bin/python"))]
-        .into_iter()
-        .flatten()
-        .find(|p| Command::new(p).args(["-c", "import keboola_mcp_server.clients.jobs_queue"]).output().is_ok_and(|o| o.status.success()))
-}
-
 #[test]
 fn mcp_server_queue_client_creates_gets_and_searches() {
     let Some(python) = python_with_mcp() else {

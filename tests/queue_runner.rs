@@ -349,7 +349,7 @@ fn debug_mode_uploads_the_data_folder_stages_instead_of_the_output() {
         json!({
             "storage": {"input": {"tables": [{"source": "in.c-dbg.src", "destination": "src.csv"}]},
                         "output": {"tables": [{"source": "made.csv", "destination": "out.c-dbg.made"}]}},
-            "parameters": {"#secret": "hunter2", "tables": {"made.csv": "id\n7\n"}, "state": {"n": 1}}
+            "parameters": {"#secret": "hunter2", "tables": {"made.csv": "id\n7\n"}, "state": {"n": 1, "#kept": "state-secret"}}
         }),
         vec![],
         false,
@@ -374,6 +374,9 @@ fn debug_mode_uploads_the_data_folder_stages_instead_of_the_output() {
     assert_eq!(config["parameters"]["#secret"], "", "{config}");
     let after = unzip(s.download(output["id"].as_i64().unwrap()));
     assert_eq!(after["out/tables/made.csv"], "id\n7\n", "{after:?}");
+    // State files lose their secrets too.
+    let out_state: Value = serde_json::from_str(&after["out/state.json"]).unwrap();
+    assert_eq!(out_state, json!({"n": 1, "#kept": ""}), "{after:?}");
 
     // Nothing reached Storage: no output table, no state.
     assert_eq!(s.get("tables/out.c-dbg.made").0, 404);

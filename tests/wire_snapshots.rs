@@ -386,3 +386,13 @@ fn server_event_on_a_table() {
     };
     check("event_table_import", &event);
 }
+
+#[test]
+fn encryption_index() {
+    let index = kbstack::encryption::api::Index {
+        app_name: "encryption-api".into(),
+        app_version: "0.1.0".into(),
+        api_docs: "http://127.0.0.1:8000/encryption/docs/swagger.yaml".into(),
+    };
+    check("encryption_index", &index);
+}

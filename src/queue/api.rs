@@ -1,7 +1,7 @@
 //! The Queue HTTP API under `/queue`. Errors use the Queue's envelope: `{error, code: <HTTP
 //! status>, status: "error", exceptionId}`.
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,7 +11,6 @@ use super::jobs::{self, JobRequest};
 use super::search::{self, parse_filters, parse_page};
 use super::store::{self, Job, job_json};
 use crate::app::AppState;
-use crate::http::error::new_exception_id;
 use crate::http::{ApiError, ApiResult, Params};
 use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobStore};
 use crate::storage::auth::Auth;
@@ -48,23 +47,7 @@ impl From<kbstack_core::Error> for QueueError {
 
 impl IntoResponse for QueueError {
     fn into_response(self) -> Response {
-        let status = self.0.status();
-        let exception_id = format!("job-queue-{}", new_exception_id().trim_start_matches("exception-"));
-        if status.is_server_error() {
-            tracing::error!(exception_id, "{}", self.0.message);
-        }
-        let mut body = json!({
-            "error": crate::http::error::public_message(&self.0.message),
-            "code": status.as_u16(),
-            "status": "error",
-            "exceptionId": exception_id,
-        });
-        if let Some(ctx) = self.0.0.context {
-            body["context"] = ctx;
-        }
-        let mut resp = (status, body.to_string()).into_response();
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        resp
+        crate::http::error::service_error_response(self.0, "job-queue-", |_| {})
     }
 }
 

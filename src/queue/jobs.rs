@@ -264,6 +264,11 @@ pub fn build(state: &AppState, auth: &Auth, req: JobRequest) -> ApiResult<NewJob
     }
     .to_string();
     let lock_key = config.as_ref().map(|c| format!("{}:{}:{}:{}", auth.project_id, branch_id, component, c));
+    // The job keeps (and shows) inline secrets as ciphers, as Keboola's Queue does; the runner opens them.
+    let config_data = match config_data {
+        Some(cd) => Some(crate::encryption::encrypt_value(state, &crate::encryption::Scope::project(&component, auth.project_id), cd).map_err(bad)?),
+        None => None,
+    };
 
     let mut definition = json!({
         "configData": config_data,

@@ -2,8 +2,9 @@
 //! stored as Storage files — `stage_0.zip` when the folder is prepared (input mapping, state,
 //! `config.json`) and `stage_output.zip` after the component succeeded, just where the output
 //! mapping would run (Docker Runner debug API; a failed component leaves only the stages before
-//! it). Encrypted values (`#`-keys) are blanked in the snapshot's `config.json`, as Keboola removes
-//! them. Files are tagged `debug`, the component id, `jobId:<id>` and, for a row, `rowId:<id>`.
+//! it). Encrypted values (`#`-keys) are blanked in the snapshot's `config.json` and state files, as
+//! Keboola removes them (the runner has decrypted them there). Files are tagged `debug`, the
+//! component id, `jobId:<id>` and, for a row, `rowId:<id>`.
 use std::io::Write;
 use std::path::Path;
 
@@ -56,9 +57,10 @@ fn add_dir<W: Write + std::io::Seek>(zip: &mut zip::ZipWriter<W>, dir: &Path, pr
             add_dir(zip, &path, &format!("{name}/"), options)?;
         } else {
             zip.start_file(name.as_str(), options).map_err(std::io::Error::other)?;
-            if name == "config.json" {
-                let config: Value = serde_json::from_slice(&std::fs::read(&path)?).unwrap_or(Value::Null);
-                zip.write_all(&serde_json::to_vec_pretty(&without_secrets(config)).unwrap_or_default())?;
+            if matches!(name.as_str(), "config.json" | "in/state.json" | "out/state.json") {
+                // Unparsable JSON is left out rather than copied with its secrets.
+                let json: Value = serde_json::from_slice(&std::fs::read(&path)?).unwrap_or(Value::Null);
+                zip.write_all(&serde_json::to_vec_pretty(&without_secrets(json)).unwrap_or_default())?;
             } else {
                 std::io::copy(&mut std::fs::File::open(&path)?, zip)?;
             }

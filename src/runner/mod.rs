@@ -34,19 +34,47 @@ use process::Exit;
 /// Default process timeout (Keboola's default component limit: 6 hours).
 const DEFAULT_TIMEOUT_SECS: u64 = 6 * 3600;
 
-/// Writes a job's log lines as Storage events of its run (`runId` = the job id).
+/// Writes a job's log lines as Storage events of its run (`runId` = the job id), with the job's
+/// secrets hidden.
 #[derive(Clone)]
 pub struct Logger {
     state: AppState,
     auth: Auth,
     component: String,
+    /// The decrypted `#` values of the job (and their base64 and JSON forms), shown as `[hidden]`.
+    hidden: std::sync::Arc<parking_lot::RwLock<Vec<String>>>,
 }
 
 impl Logger {
     pub fn new(state: &AppState, auth: &Auth, job: &Job) -> Logger {
         let mut auth = auth.clone();
         auth.run_id = Some(job.id.to_string());
-        Logger { state: state.clone(), auth, component: job.component.clone() }
+        Logger { state: state.clone(), auth, component: job.component.clone(), hidden: Default::default() }
+    }
+
+    /// Hide these values (and their reversible encodings) in every later line, as Keboola's
+    /// runner filters a component's output.
+    pub fn hide(&self, secrets: &[String]) {
+        use base64::Engine;
+        let mut hidden = self.hidden.write();
+        for s in secrets.iter().filter(|s| !s.is_empty()) {
+            for form in [s.clone(), base64::engine::general_purpose::STANDARD.encode(s), serde_json::to_string(s).unwrap_or_default()] {
+                if !hidden.contains(&form) {
+                    hidden.push(form);
+                }
+            }
+        }
+    }
+
+    /// `text` with the hidden values replaced by `[hidden]`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in self.hidden.read().iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "[hidden]");
+            }
+        }
+        out
     }
 
     /// `kind`: info, warn, error, success.
@@ -56,7 +84,7 @@ impl Logger {
             "info" | "warn" | "error" | "success" => kind,
             _ => "info",
         };
-        let mut message = message.to_string();
+        let mut message = self.redact(message);
         if message.len() > 64 * 1024 {
             let mut cut = 64 * 1024;
             while !message.is_char_boundary(cut) {
@@ -239,6 +267,13 @@ async fn standard(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellatio
             }
             Err(e) => return Outcome::user_error(e, result),
         }
+        match crate::encryption::decrypt_for_job(state, &job_scope(job, auth, def.config_id.as_deref()), &def.configuration) {
+            Ok(decrypted) => {
+                logger.hide(&decrypted.secrets);
+                def.configuration = decrypted.value;
+            }
+            Err(e) => return Outcome::user_error(e, result),
+        }
     }
     let mut usage: Vec<Value> = Vec::new();
     let mut bytes = (0u64, 0u64);
@@ -288,6 +323,17 @@ async fn standard(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellatio
         "backend": {"size": backend["type"].as_str().unwrap_or("small"), "containerSize": "small", "context": backend["context"]},
     });
     outcome
+}
+
+/// What the job's ciphers must have been made for: its component, project, configuration (if
+/// any) and branch type.
+fn job_scope(job: &Job, auth: &Auth, config_id: Option<&str>) -> crate::encryption::Scope {
+    crate::encryption::Scope {
+        component: Some(job.component.clone()),
+        project: Some(job.project_id.to_string()),
+        config: config_id.map(str::to_string),
+        branch_type: Some(if auth.branch_id == auth.default_branch_id { "default" } else { "dev" }.to_string()),
+    }
 }
 
 /// Bytes of the files under `dir` (manifests excluded).
@@ -452,8 +498,16 @@ async fn run_in_dir(
         result["input"]["files"] = json!(in_files);
     }
 
-    // State and config.json.
-    write_json(&data_dir.join("in/state.json"), &component_state(def.state.as_ref().unwrap_or(&Value::Null)))?;
+    // State and config.json. The state's `#` values were stored encrypted (below).
+    let in_state = component_state(def.state.as_ref().unwrap_or(&Value::Null));
+    let in_state = match crate::encryption::decrypt_for_job(state, &job_scope(job, auth, def.config_id.as_deref()), &in_state) {
+        Ok(d) => {
+            logger.hide(&d.secrets);
+            d.value
+        }
+        Err(e) => return Err(Outcome::user_error(format!("The stored state cannot be used: {e}"), json!({}))),
+    };
+    write_json(&data_dir.join("in/state.json"), &in_state)?;
     let mut config = match cfg {
         Value::Object(o) => Value::Object(o.clone()),
         _ => json!({}),
@@ -529,7 +583,7 @@ async fn run_in_dir(
             .await
         }
     };
-    let tail = |lines: &[String]| lines.iter().rev().take(5).rev().cloned().collect::<Vec<_>>().join("\n");
+    let tail = |lines: &[String]| logger.redact(&lines.iter().rev().take(5).rev().cloned().collect::<Vec<_>>().join("\n"));
     let failure = match exit {
         Exit::Code(0, _) => None,
         Exit::Code(1, lines) => Some(Outcome::user_error(
@@ -635,6 +689,9 @@ async fn run_in_dir(
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             .filter(|v| v.is_object())
             .unwrap_or(json!({}));
+        // Keboola keeps a state's secrets as `KBC::ProjectSecure::` ciphers.
+        let out_state = crate::encryption::encrypt_value(state, &crate::encryption::Scope::project(&job.component, job.project_id), out_state)
+            .map_err(|e| Outcome::app_error(format!("Cannot encrypt the state: {e}"), json!({})))?;
         let new_state = json!({"component": out_state, "storage": {"input": {"tables": input.adaptive_state, "files": []}}});
         if let Err(e) = configs::store_state(state, job.project_id, job.branch_id, &job.component, cid, def.row_id.as_deref(), new_state) {
             return Err(Outcome::app_error(format!("Cannot store the state: {}", e.message), result));

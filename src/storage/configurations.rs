@@ -187,6 +187,13 @@ fn object_param(p: &Params, key: &str) -> ApiResult<Option<Value>> {
     }
 }
 
+/// A configuration as Storage saves it: every `#` value encrypted for the component in the
+/// project (`KBC::ProjectSecure::`, services.md §3), ciphers and `{{ var }}` placeholders kept.
+fn with_secrets_encrypted(state: &AppState, auth: &Auth, component: &str, configuration: Value) -> ApiResult<Value> {
+    let scope = crate::encryption::Scope::project(component, auth.project_id);
+    crate::encryption::encrypt_value(state, &scope, configuration).map_err(ApiError::validation)
+}
+
 fn change_description(p: &Params, default: impl FnOnce() -> String) -> String {
     p.str("changeDescription").filter(|s| !s.is_empty()).unwrap_or_else(default)
 }
@@ -278,6 +285,7 @@ async fn create(
         }
     }
     let configuration = object_param(&p, "configuration")?.unwrap_or_else(|| json!({}));
+    let configuration = with_secrets_encrypted(&state, &auth, &component, configuration)?;
     let config_state = object_param(&p, "state")?.unwrap_or_else(|| json!({}));
     let is_disabled = p.flag("isDisabled")?;
     let change = change_description(&p, || "Configuration created".into());
@@ -327,7 +335,7 @@ async fn update(
     p: Params,
 ) -> ApiResult<Json<wire::Configuration>> {
     let k = key(&state, &auth, &component)?;
-    let configuration = object_param(&p, "configuration")?;
+    let configuration = object_param(&p, "configuration")?.map(|c| with_secrets_encrypted(&state, &auth, &component, c)).transpose()?;
     let config_state = object_param(&p, "state")?;
     let is_disabled = p.bool("isDisabled")?;
     let name = p.str("name");

@@ -21,7 +21,7 @@ struct IndexQuery {
 /// call it; one that answers 404 is worse than one that is absent). Path-based routing: each is
 /// served under `/<service id>` (`/queue/jobs`), the Storage API at `/v2/storage`. A service adds
 /// its id here when it is served.
-pub const SERVICE_IDS: &[&str] = &["queue"];
+pub const SERVICE_IDS: &[&str] = &["queue", "encryption"];
 
 async fn index(State(state): State<AppState>, Query(q): Query<IndexQuery>) -> Json<Value> {
     let exclude: Vec<&str> = q.exclude.as_deref().unwrap_or("").split(',').map(str::trim).collect();

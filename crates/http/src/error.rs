@@ -89,6 +89,30 @@ pub fn envelope(err: &kbstack_core::Error, exception_id: &str) -> serde_json::Va
     body
 }
 
+/// The envelope of the PHP services beside Storage (Queue, Encryption): `code` is the HTTP status
+/// as a number, and the exception id carries the service's prefix (`job-queue-…`). `decorate`
+/// adds what one service's clients read besides (the Encryption client reads `message`).
+pub fn service_error_response(err: ApiError, exception_prefix: &str, decorate: impl FnOnce(&mut serde_json::Value)) -> Response {
+    let status = err.status();
+    let exception_id = format!("{exception_prefix}{}", new_exception_id().trim_start_matches("exception-"));
+    if status.is_server_error() {
+        tracing::error!(exception_id, "{}", public_message(&err.message));
+    }
+    let mut body = json!({
+        "error": public_message(&err.message),
+        "code": status.as_u16(),
+        "status": "error",
+        "exceptionId": exception_id,
+    });
+    if let Some(ctx) = err.0.context {
+        body["context"] = ctx;
+    }
+    decorate(&mut body);
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let exception_id = new_exception_id();

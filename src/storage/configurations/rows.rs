@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     change_description, commit_version, generate_id, key, load_active, load_any, mutate, object_param, paging, rows_of, save, valid_id,
+    with_secrets_encrypted,
 };
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
@@ -133,11 +134,12 @@ pub(super) fn apply_sort_order(body: &mut Value, order: Vec<String>) -> ApiResul
     Ok(())
 }
 
-/// Content fields present in the request (configuration checked to be an object).
-fn content_params(p: &Params) -> ApiResult<Map<String, Value>> {
+/// Content fields present in the request (configuration checked to be an object, its `#`
+/// values encrypted as the configuration's are).
+fn content_params(state: &AppState, auth: &Auth, component: &str, p: &Params) -> ApiResult<Map<String, Value>> {
     let mut content = Map::new();
     if let Some(c) = object_param(p, "configuration")? {
-        content.insert("configuration".into(), c);
+        content.insert("configuration".into(), with_secrets_encrypted(state, auth, component, c)?);
     }
     for field in ["name", "description"] {
         if let Some(v) = p.str(field) {
@@ -163,7 +165,7 @@ async fn create(
     p: Params,
 ) -> ApiResult<(StatusCode, Json<wire::Row>)> {
     let k = key(&state, &auth, &component)?;
-    let content = Value::Object(content_params(&p)?);
+    let content = Value::Object(content_params(&state, &auth, &component, &p)?);
     let row_state = object_param(&p, "state")?.unwrap_or_else(|| json!({}));
     let given = p.str("rowId").filter(|s| !s.is_empty());
     if given.as_deref().is_some_and(|r| !valid_id(r)) {
@@ -213,7 +215,7 @@ async fn update(
     p: Params,
 ) -> ApiResult<Json<wire::Row>> {
     let k = key(&state, &auth, &component)?;
-    let content = content_params(&p)?;
+    let content = content_params(&state, &auth, &component, &p)?;
     let row_state = object_param(&p, "state")?;
     let change = change_description(&p, || format!("Row {row_id} changed"));
     let row = mutate(&state, &k, &id, |tx, body| {
