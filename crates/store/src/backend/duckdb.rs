@@ -278,6 +278,26 @@ fn filter_sql(f: &Filter) -> BackendResult<String> {
     })
 }
 
+/// The query's rows as one Parquet file, Snappy inside the format as Keboola's Parquet unloads
+/// are. Written from DuckDB's Arrow batches: the bundled DuckDB has no parquet extension, and
+/// `COPY ... (FORMAT parquet)` would try to download one.
+fn write_parquet(conn: &Connection, sql: &str, file: &Path) -> BackendResult<()> {
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Compression;
+    use parquet::file::properties::WriterProperties;
+
+    let mut st = conn.prepare(sql).map_err(internal)?;
+    let batches = st.stream_arrow([]).map_err(internal)?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let out = std::fs::File::create(file).map_err(internal)?;
+    let mut writer = ArrowWriter::try_new(out, batches.get_schema(), Some(props)).map_err(internal)?;
+    for batch in batches {
+        writer.write(&batch.map_err(internal)?).map_err(internal)?;
+    }
+    writer.close().map_err(internal)?;
+    Ok(())
+}
+
 pub fn is_gzip(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 2];
@@ -484,8 +504,11 @@ impl TableBackend for DuckDbBackend {
                     ),
                 )
             }
-            // Snappy inside the format, as Keboola's Parquet unloads are.
-            ExportFormat::Parquet => (spec.dir.join("part0001.parquet"), "FORMAT parquet, COMPRESSION snappy".to_string()),
+            ExportFormat::Parquet => {
+                let file = spec.dir.join("part0001.parquet");
+                write_parquet(&conn, &sql, &file)?;
+                return Ok(vec![file]);
+            }
         };
         conn.execute_batch(&format!("COPY ({sql}) TO {} ({options})", lit(&file.display().to_string())))
             .map_err(internal)?;
