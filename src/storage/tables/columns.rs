@@ -38,9 +38,9 @@ pub async fn add_column(State(state): State<AppState>, auth: Auth, Path(id): Pat
         let request = json!({"name": name, "definition": p.get("definition").cloned(), "basetype": p.str("basetype")});
         let (column, entry) = typed_column(&bucket.backend, &request)?;
         if !column.nullable {
-            // Existing rows would have no value for it: the backend adds nullable columns only.
+            // Rows already there would have no value for it, and DuckDB adds no constrained column.
             return Err(ApiError::validation(format!(
-                "Invalid request:\n - definition.nullable: a column added to a table with rows must be nullable (\"{name}\")."
+                "Invalid request:\n - definition.nullable: column \"{name}\" is added to an existing table, so it must be nullable."
             )));
         }
         (column, Some(entry))
