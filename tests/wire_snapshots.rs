@@ -207,7 +207,20 @@ fn typed_table_detail() {
         path: "/in.c-main/orders".into(),
         columns: vec!["id".into(), "amount".into()],
         metadata: Some(vec![]),
-        column_metadata: Some(json!([])),
+        // Typed tables carry KBC.datatype.* items (provider storage) per column.
+        column_metadata: Some(json!({
+            "id": [
+                {"id": "1", "key": "KBC.datatype.type", "value": "INTEGER", "provider": "storage", "timestamp": "2026-01-02T03:04:05+0000"},
+                {"id": "2", "key": "KBC.datatype.nullable", "value": "0", "provider": "storage", "timestamp": "2026-01-02T03:04:05+0000"},
+                {"id": "3", "key": "KBC.datatype.basetype", "value": "INTEGER", "provider": "storage", "timestamp": "2026-01-02T03:04:05+0000"}
+            ],
+            "amount": [
+                {"id": "4", "key": "KBC.datatype.type", "value": "NUMERIC", "provider": "storage", "timestamp": "2026-01-02T03:04:05+0000"},
+                {"id": "5", "key": "KBC.datatype.nullable", "value": "1", "provider": "storage", "timestamp": "2026-01-02T03:04:05+0000"},
+                {"id": "6", "key": "KBC.datatype.basetype", "value": "NUMERIC", "provider": "storage", "timestamp": "2026-01-02T03:04:05+0000"},
+                {"id": "7", "key": "KBC.datatype.length", "value": "12,2", "provider": "storage", "timestamp": "2026-01-02T03:04:05+0000"}
+            ]
+        })),
         definition: Some(json!({"primaryKeysNames": ["id"], "columns": [
             {"name": "id", "definition": {"type": "INTEGER", "nullable": false, "length": null, "default": null}, "basetype": "INTEGER", "canBeFiltered": true},
             {"name": "amount", "definition": {"type": "NUMERIC", "nullable": true, "length": "12,2", "default": null}, "basetype": "NUMERIC", "canBeFiltered": true}

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::Logger;
 use crate::app::AppState;
-use crate::backend::{ExportSpec, Filter, Operator, Select};
+use crate::backend::{ExportFormat, ExportSpec, Filter, Operator, Select};
 use crate::http::params::scalar_to_string;
 use crate::queue::worker::Outcome;
 use crate::storage::auth::{Auth, Need};
@@ -118,7 +118,7 @@ pub fn tables(state: &AppState, auth: &Auth, cfg: &Value, storage_state: &Value,
         let tmp = tempfile::tempdir_in(data_dir.parent().unwrap_or(data_dir)).map_err(|e| Outcome::app_error(e.to_string(), json!({})))?;
         let slices = state
             .tables
-            .export(&loc, &ExportSpec { select, dir: tmp.path().to_path_buf(), gzip: false })
+            .export(&loc, &ExportSpec { select, dir: tmp.path().to_path_buf(), format: ExportFormat::Csv { gzip: false } })
             .map_err(|e| Outcome::app_error(format!("Input mapping of {source}: {e}"), json!({})))?;
         let target = data_dir.join("in/tables").join(&destination);
         let write = || -> std::io::Result<()> {

@@ -86,7 +86,8 @@ impl Code {
             BucketAlreadyExists => ("storage.buckets.alreadyExists", 400),
             BucketNotEmpty => ("storage.buckets.notEmpty", 400),
             TableNotFound => ("storage.tables.notFound", 404),
-            TableAlreadyExists => ("storage.tables.alreadyExists", 400),
+            // Keboola files it under buckets: the bucket already holds the name.
+            TableAlreadyExists => ("storage.buckets.tableAlreadyExists", 400),
             ColumnNotExists => ("storage.tables.columnNotExists", 400),
             ColumnAlreadyExists => ("storage.tables.columnAlreadyExists", 400),
             UnintendedTruncation => ("storage.tables.validation.unintendedTruncation", 400),

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use kbstack_store::backend::duckdb::DuckDbBackend;
-use kbstack_store::backend::{ColumnDef, CsvSource, ExportSpec, Filter, LoadSpec, Operator, Select, TableBackend, TableLocation};
+use kbstack_store::backend::{ColumnDef, CsvSource, ExportFormat, ExportSpec, Filter, LoadSpec, Operator, Select, TableBackend, TableLocation};
 
 fn backends(dir: &Path) -> Vec<(&'static str, Box<dyn TableBackend>)> {
     vec![
@@ -17,7 +17,7 @@ fn loc(table: &str) -> TableLocation {
 }
 
 fn cols(names: &[&str]) -> Vec<ColumnDef> {
-    names.iter().map(|n| ColumnDef { name: n.to_string(), basetype: "STRING".into(), nullable: true }).collect()
+    names.iter().map(|n| ColumnDef::untyped(n)).collect()
 }
 
 fn csv(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -102,7 +102,7 @@ fn every_backend_conforms() {
         // Export: headerless, every value quoted.
         let out = dir.path().join(format!("{name}_export"));
         std::fs::create_dir_all(&out).unwrap();
-        let slices = b.export(&l, &ExportSpec { select: Select { columns: Some(vec!["v".into(), "id".into()]), ..Default::default() }, dir: out, gzip: false }).unwrap();
+        let slices = b.export(&l, &ExportSpec { select: Select { columns: Some(vec!["v".into(), "id".into()]), ..Default::default() }, dir: out, format: ExportFormat::Csv { gzip: false } }).unwrap();
         let mut lines: Vec<String> = slices.iter().flat_map(|s| std::fs::read_to_string(s).unwrap().lines().map(str::to_string).collect::<Vec<_>>()).collect();
         lines.sort();
         assert_eq!(lines, [r#""a","1""#, r#""d","4""#, r#""n","3""#, r#""x","2""#]);
@@ -111,7 +111,7 @@ fn every_backend_conforms() {
         assert_eq!(b.delete_rows(&l, &only4).unwrap(), 2);
         assert_eq!(b.stats(&l).unwrap().0, 2, "{name}: statistics follow a delete");
         assert!(!b.has_duplicates(&l, &["id".into()]).unwrap());
-        b.add_column(&l, &ColumnDef { name: "extra".into(), basetype: "STRING".into(), nullable: true }, false).unwrap();
+        b.add_column(&l, &ColumnDef::untyped("extra"), false).unwrap();
         b.drop_column(&l, "w").unwrap();
         assert_eq!(b.columns(&l).unwrap(), ["id", "v", "extra"]);
         b.drop_table(&l).unwrap();

@@ -56,10 +56,17 @@ pub fn file_json(state: &AppState, f: &FileRecord) -> Value {
     serde_json::to_value(file).unwrap_or(Value::Null)
 }
 
-/// Keboola reports `csv` for CSV data (plain or gzipped, as exports are); other files are `file`.
+/// Keboola reports `csv` for CSV data (plain or gzipped, as exports are) and `parquet` for
+/// Parquet exports; other files are `file`.
 fn file_type(name: &str) -> &'static str {
     let n = name.trim_end_matches(".gz");
-    if n.ends_with(".csv") { "csv" } else { "file" }
+    if n.ends_with(".csv") {
+        "csv"
+    } else if n.ends_with(".parquet") {
+        "parquet"
+    } else {
+        "file"
+    }
 }
 
 /// `{SASConnectionString, expiration}` for the file's directory with `perms`.

@@ -5,14 +5,15 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use super::import::check_columns;
-use super::{Table, find_table, load_table, lock_key, mark_changed, table_json};
+use super::create::typed_column;
+use super::{Table, datatype, find_table, load_table, lock_key, mark_changed, table_json};
 use crate::app::AppState;
 use crate::backend::ColumnDef;
 use crate::http::{ApiError, ApiResult, Code, Params};
 use crate::meta::metadata::{MetadataStore, Object};
 use crate::meta::tables::TableStore;
 use crate::storage::auth::{Auth, Need};
-use crate::storage::jobs;
+use crate::storage::{buckets, jobs};
 
 fn reload(st: &AppState, t: &Table) -> ApiResult<Value> {
     let t = find_table(st, t.project_id, t.branch_id, &t.id)?.ok_or_else(|| ApiError::new(Code::TableNotFound, "table vanished"))?;
@@ -23,16 +24,35 @@ fn job(name: &'static str, t: &Table, params: Value) -> jobs::JobSpec {
     jobs::JobSpec { operation_name: name, operation_params: params, table_id: Some(t.id.clone()), lock_key: Some(lock_key(t)) }
 }
 
+/// Add a column. On a typed table the column takes `definition` (checked against the bucket
+/// backend's types, as in `tables-definition`) or `basetype`, and gets its `KBC.datatype.*`
+/// metadata; on an untyped table it is text.
 pub async fn add_column(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let t = load_table(&state, &auth, &id, Need::Write)?;
     let name = p.required_str("name")?;
     let mut all = t.stats.columns.clone();
     all.push(name.clone());
     check_columns(&all)?;
-    let basetype = p.str("basetype").unwrap_or_else(|| "STRING".into()).to_ascii_uppercase();
+    let (column, entry) = if t.is_typed {
+        let bucket = buckets::load_bucket(&state, t.project_id, t.branch_id, &t.bucket_id)?;
+        let request = json!({"name": name, "definition": p.get("definition").cloned(), "basetype": p.str("basetype")});
+        let (column, entry) = typed_column(&bucket.backend, &request)?;
+        if !column.nullable {
+            // Rows already there would have no value for it, and DuckDB adds no constrained column.
+            return Err(ApiError::validation(format!(
+                "Invalid request:\n - definition.nullable: column \"{name}\" is added to an existing table, so it must be nullable."
+            )));
+        }
+        (column, Some(entry))
+    } else {
+        (ColumnDef::untyped(&name), None)
+    };
     let spec = job("tableColumnAdd", &t, json!({"name": name}));
     jobs::start(&state, &auth, spec, move |st| {
-        st.tables.add_column(&t.location(), &ColumnDef { name, basetype, nullable: true }, t.is_typed)?;
+        st.tables.add_column(&t.location(), &column, t.is_typed)?;
+        if let Some(entry) = &entry {
+            datatype::store(st, &t, entry)?;
+        }
         mark_changed(st, &t, false)?;
         reload(st, &t)
     })

@@ -6,7 +6,7 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use super::import::{HeaderMode, build_source, check_columns, csv_options, file_id_param, run_import, write_upload};
-use super::{Table, TableStats, find_table, table_json};
+use super::{Table, TableStats, datatype, find_table, table_json, types};
 use crate::app::AppState;
 use crate::backend::{ColumnDef, CsvSource};
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
@@ -34,6 +34,8 @@ fn new_table(state: &AppState, auth: &Auth, bucket_id: &str, p: &Params) -> ApiR
     validated(state, auth, bucket_id, name, primary_key)
 }
 
+/// The request's table, checked for access and a valid name; whether the name is free is
+/// checked where the create happens (`ensure_name_free`).
 fn validated(state: &AppState, auth: &Auth, bucket_id: &str, name: String, primary_key: Vec<String>) -> ApiResult<NewTable> {
     auth.bucket(bucket_id, Need::Write)?;
     let bucket = buckets::load_bucket(state, auth.project_id, auth.branch_id, bucket_id)?;
@@ -42,11 +44,24 @@ fn validated(state: &AppState, auth: &Auth, bucket_id: &str, name: String, prima
             "Invalid request:\n - name: \"{name}\" contains not allowed characters. Only alphanumeric characters, dash and underscores are allowed."
         )));
     }
-    let id = format!("{bucket_id}.{name}");
-    if find_table(state, auth.project_id, auth.branch_id, &id)?.is_some() {
-        return Err(ApiError::new(Code::TableAlreadyExists, format!("The table \"{name}\" already exists in the bucket \"{bucket_id}\".")));
-    }
     Ok(NewTable { bucket, name, primary_key })
+}
+
+/// Keboola's refusal of a name another table of the bucket has as its name or display name
+/// (clients match on "already has the same display name").
+fn name_taken(existing: &str, name: &str) -> ApiError {
+    ApiError::new(Code::TableAlreadyExists, format!("The table \"{existing}\" in the bucket already has the same display name \"{name}\"."))
+}
+
+/// Fails when a table of the bucket is named, or displayed, as `name`.
+pub fn ensure_name_free(state: &AppState, bucket: &buckets::Bucket, name: &str, except_id: Option<&str>) -> ApiResult<()> {
+    let taken = super::tables_of_bucket(state, bucket)?
+        .into_iter()
+        .find(|t| Some(t.id.as_str()) != except_id && (t.name == name || t.display_name == name));
+    match taken {
+        Some(t) => Err(name_taken(&t.name, name)),
+        None => Ok(()),
+    }
 }
 
 /// Creating a name takes the lock of the table it will be.
@@ -61,6 +76,7 @@ pub fn create_empty(state: &AppState, auth: &Auth, bucket_id: &str, name: &str, 
     let lock = state.jobs.lock_for(&create_lock_key(auth, bucket_id, name));
     let _guard = lock.lock();
     let nt = validated(state, auth, bucket_id, name.to_string(), primary_key)?;
+    ensure_name_free(state, &nt.bucket, &nt.name, None)?;
     create_table(state, auth, &nt, untyped(columns), false, None, None)
 }
 
@@ -101,21 +117,25 @@ fn create_table(
     let loc = t.location();
     // Jobs creating one name run one at a time (the job's lock key), so this check is final: a
     // job queued behind the one that created the table fails here and never touches its data.
-    if find_table(state, auth.project_id, auth.branch_id, &id)?.is_some() {
-        return Err(ApiError::new(Code::TableAlreadyExists, format!("The table \"{}\" already exists in the bucket \"{}\".", nt.name, nt.bucket.id)));
-    }
+    ensure_name_free(state, &nt.bucket, &nt.name, None)?;
     // A backend table without a record is a leftover of a crash between the two writes.
     state.tables.drop_table(&loc)?;
     state.tables.create_table(&loc, &columns, typed)?;
     let refused = match state.meta.insert_table(&t) {
         Ok(Ok(())) => None,
-        Ok(Err(AlreadyExists)) => Some(ApiError::new(Code::TableAlreadyExists, format!("The table \"{}\" already exists.", t.name))),
+        Ok(Err(AlreadyExists)) => Some(name_taken(&t.name, &t.name)),
         Err(e) => Some(e.into()),
     };
     if let Some(e) = refused {
         // Only this job's own backend table: no record points at it.
         let _ = state.tables.drop_table(&loc);
         return Err(e);
+    }
+    if typed {
+        if let Err(e) = datatype::store_definition(state, &t) {
+            super::drop_table_everywhere(state, &t)?;
+            return Err(e);
+        }
     }
     if let Some(source) = source {
         if let Err(e) = run_import(state, auth, &t, source, false) {
@@ -129,11 +149,12 @@ fn create_table(
 }
 
 fn untyped(columns: &[String]) -> Vec<ColumnDef> {
-    columns.iter().map(|c| ColumnDef { name: c.clone(), basetype: "STRING".into(), nullable: true }).collect()
+    columns.iter().map(|c| ColumnDef::untyped(c)).collect()
 }
 
 pub async fn create_async(State(state): State<AppState>, auth: Auth, Path(bucket): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let nt = new_table(&state, &auth, &bucket, &p)?;
+    ensure_name_free(&state, &nt.bucket, &nt.name, None)?;
     let opts = csv_options(&p)?;
     let file = files::load_file(&state, &auth, file_id_param(&p)?)?;
     let spec = jobs::JobSpec {
@@ -155,6 +176,7 @@ pub async fn create_async(State(state): State<AppState>, auth: Auth, Path(bucket
 /// Deprecated synchronous create from a multipart `data` part (or `dataString`): 201 with the table.
 pub async fn create_sync(State(state): State<AppState>, auth: Auth, Path(bucket): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let nt = new_table(&state, &auth, &bucket, &p)?;
+    ensure_name_free(&state, &nt.bucket, &nt.name, None)?;
     let opts = csv_options(&p)?;
     let tmp = write_upload(&state, &p)?;
     let st = state.clone();
@@ -170,32 +192,45 @@ pub async fn create_sync(State(state): State<AppState>, auth: Auth, Path(bucket)
     Ok((StatusCode::CREATED, Json(table)))
 }
 
-const BASETYPES: &[&str] = &["STRING", "INTEGER", "NUMERIC", "FLOAT", "BOOLEAN", "DATE", "TIMESTAMP"];
-
-/// The base type of a column definition: `basetype`, or derived from `definition.type`.
-fn basetype_of(col: &Value) -> ApiResult<String> {
-    if let Some(b) = col.get("basetype").and_then(Value::as_str) {
-        let b = b.to_ascii_uppercase();
-        return if BASETYPES.contains(&b.as_str()) {
-            Ok(b)
-        } else {
-            Err(ApiError::validation(format!("Invalid request:\n - basetype: \"{b}\" is not one of {}.", BASETYPES.join(", "))))
-        };
-    }
-    let ty = col.pointer("/definition/type").and_then(Value::as_str).unwrap_or("VARCHAR").to_ascii_uppercase();
-    let base = match ty.split('(').next().unwrap_or("").trim() {
-        "INT" | "INTEGER" | "BIGINT" | "SMALLINT" | "TINYINT" | "BYTEINT" | "INT64" => "INTEGER",
-        "NUMBER" | "NUMERIC" | "DECIMAL" => "NUMERIC",
-        "FLOAT" | "FLOAT4" | "FLOAT8" | "DOUBLE" | "DOUBLE PRECISION" | "REAL" | "FLOAT64" => "FLOAT",
-        "BOOLEAN" | "BOOL" => "BOOLEAN",
-        "DATE" => "DATE",
-        "TIMESTAMP" | "DATETIME" | "TIMESTAMP_NTZ" | "TIMESTAMP_LTZ" | "TIMESTAMP_TZ" => "TIMESTAMP",
-        "VARCHAR" | "STRING" | "TEXT" | "CHAR" | "CHARACTER" => "STRING",
-        other => return Err(ApiError::validation(format!("Invalid request:\n - definition.type: \"{other}\" is not a supported type."))),
+/// One column of a typed table from its request form `{name, definition{type, length,
+/// nullable, default}, basetype}`: the backend column and its `definition.columns[]` entry. A
+/// `definition.type` is checked against the bucket backend's type names; without one the base
+/// type (default STRING) stands for the type.
+pub fn typed_column(backend: &str, col: &Value) -> ApiResult<(ColumnDef, Value)> {
+    let name = col.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let def = col.get("definition").cloned().unwrap_or(Value::Null);
+    let nullable = def.get("nullable").and_then(crate::http::params::parse_bool).unwrap_or(true);
+    let length_given = def.get("length").and_then(crate::http::params::scalar_to_string);
+    let default = def.get("default").filter(|v| !v.is_null()).cloned();
+    let (ty, length, basetype, native) = match def.get("type").and_then(Value::as_str).filter(|t| !t.trim().is_empty()) {
+        Some(raw) => {
+            let t = types::resolve(backend, raw, length_given)?;
+            let native = (t.name.clone(), t.effective_length.clone());
+            (t.name, t.length, t.basetype.to_string(), Some(native))
+        }
+        None => {
+            let b = col.get("basetype").and_then(Value::as_str).unwrap_or("STRING").to_ascii_uppercase();
+            if !types::BASETYPES.contains(&b.as_str()) {
+                return Err(ApiError::validation(format!(
+                    "Invalid request:\n - basetype: \"{b}\" is not one of {}.",
+                    types::BASETYPES.join(", ")
+                )));
+            }
+            (b.clone(), length_given, b, None)
+        }
     };
-    Ok(base.to_string())
+    let entry = json!({
+        "name": name,
+        "definition": {"type": ty, "nullable": nullable, "length": length, "default": default},
+        "basetype": basetype,
+        "canBeFiltered": true,
+    });
+    let (native_type, effective_length) = native.map_or((None, None), |(n, l)| (Some(n), l));
+    Ok((ColumnDef { name, basetype, nullable, native_type, length: effective_length }, entry))
 }
 
+/// `tables-definition`: validated at once (a bad type is a 400); a name already taken fails the
+/// job, as Keboola does, with the error clients look for.
 pub async fn create_definition(State(state): State<AppState>, auth: Auth, Path(bucket): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let nt = new_table(&state, &auth, &bucket, &p)?;
     let Some(Value::Array(cols)) = p.get("columns") else {
@@ -204,17 +239,9 @@ pub async fn create_definition(State(state): State<AppState>, auth: Auth, Path(b
     let mut defs = Vec::new();
     let mut def_json = Vec::new();
     for col in cols {
-        let name = col.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-        let basetype = basetype_of(col)?;
-        let nullable = col.pointer("/definition/nullable").and_then(crate::http::params::parse_bool).unwrap_or(true);
-        let ty = col.pointer("/definition/type").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| basetype.clone());
-        def_json.push(json!({
-            "name": name,
-            "definition": {"type": ty, "nullable": nullable, "length": col.pointer("/definition/length"), "default": col.pointer("/definition/default")},
-            "basetype": basetype,
-            "canBeFiltered": true,
-        }));
-        defs.push(ColumnDef { name, basetype, nullable });
+        let (def, entry) = typed_column(&nt.bucket.backend, col)?;
+        defs.push(def);
+        def_json.push(entry);
     }
     let definition = json!({"primaryKeysNames": nt.primary_key, "columns": def_json});
     let spec = jobs::JobSpec {

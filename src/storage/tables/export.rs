@@ -1,6 +1,6 @@
 //! Reading tables out: `export-async` (a sliced file of headerless CSV with every value quoted,
-//! gzipped on request, plus `<prefix>manifest`), `data-preview` (CSV with a header, or JSON) and
-//! `DELETE rows` (same filters).
+//! gzipped on request, or with `fileType=parquet` of Parquet slices; plus `<prefix>manifest`),
+//! `data-preview` (CSV with a header, or JSON) and `DELETE rows` (same filters).
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::select::parse_select;
 use super::{load_table, lock_key, mark_changed};
 use crate::app::AppState;
-use crate::backend::{ExportSpec, Select};
+use crate::backend::{ExportFormat, ExportSpec, Select};
 use crate::blob::BlobStore;
 use crate::http::{ApiError, ApiResult, Code, Params};
 use crate::storage::auth::{Auth, Need};
@@ -25,10 +25,20 @@ pub async fn export_async(State(state): State<AppState>, auth: Auth, Path(id): P
         None | Some("rfc") | Some("") => {}
         Some(other) => return Err(ApiError::validation(format!("Invalid request:\n - format: \"{other}\" is not supported; use rfc."))),
     }
+    let file_type = p.str("fileType").unwrap_or_default().to_ascii_lowercase();
+    // Parquet compresses inside the format (Snappy); its slices are never gzipped.
+    let (format, file_name) = match file_type.as_str() {
+        "" | "csv" => (ExportFormat::Csv { gzip }, format!("{}.csv{}", t.name, if gzip { ".gz" } else { "" })),
+        "parquet" => (ExportFormat::Parquet, format!("{}.parquet", t.name)),
+        other => {
+            return Err(ApiError::validation(format!("Invalid request:\n - fileType: \"{other}\" is not one of csv, parquet.")));
+        }
+    };
     let spec = jobs::JobSpec {
         operation_name: "tableExport",
         operation_params: json!({"tableId": t.id, "gzip": gzip, "export": {
-            "columns": select.columns, "limit": select.limit, "includeInternalTimestamp": select.include_timestamp
+            "columns": select.columns, "limit": select.limit, "includeInternalTimestamp": select.include_timestamp,
+            "fileType": if file_type.is_empty() { "csv" } else { file_type.as_str() },
         }}),
         table_id: Some(t.id.clone()),
         lock_key: Some(lock_key(&t)),
@@ -36,14 +46,14 @@ pub async fn export_async(State(state): State<AppState>, auth: Auth, Path(id): P
     let job_auth = auth.clone();
     jobs::start(&state, &auth, spec, move |st| {
         let file = files::create_file(st, &job_auth, files::NewFile {
-            name: format!("{}.csv{}", t.name, if gzip { ".gz" } else { "" }),
+            name: file_name,
             is_sliced: true,
             is_permanent: false,
             is_encrypted: true,
             tags: vec!["table-export".into(), format!("tableId:{}", t.id)],
         })?;
         let work = tempfile::tempdir_in(st.blobs.staging_dir())?;
-        let slices = st.tables.export(&t.location(), &ExportSpec { select, dir: work.path().to_path_buf(), gzip })?;
+        let slices = st.tables.export(&t.location(), &ExportSpec { select, dir: work.path().to_path_buf(), format })?;
         let mut entries = Vec::new();
         let mut size = 0i64;
         for slice in &slices {

@@ -1,11 +1,15 @@
 //! Tables: records in the metadata store, data in the table backend. Sub-modules: `create`
 //! (tables-async, tables-definition), `import` (import-async and its CSV handling), `export`
-//! (export-async, data-preview, row deletion), `columns` (columns and primary key), `select`.
+//! (export-async, data-preview, row deletion), `columns` (columns and primary key), `select`,
+//! `types` (typed columns' type names per backend) and `datatype` (their `KBC.datatype.*`
+//! column metadata).
 mod columns;
 pub mod create;
+mod datatype;
 mod export;
 pub mod import;
 pub mod select;
+mod types;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -203,6 +207,8 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         if !create::valid_table_name(&dn) {
             return Err(ApiError::validation("Invalid request:\n - displayName: Only alphanumeric characters dash and underscores are allowed."));
         }
+        let b = buckets::load_bucket(&state, t.project_id, t.branch_id, &t.bucket_id)?;
+        create::ensure_name_free(&state, &b, &dn, Some(&t.id))?;
         state.meta.set_table_display_name(t.scope(), &t.id, &dn, &now_iso())?;
     }
     let t = load_table(&state, &auth, &id, Need::Read)?;

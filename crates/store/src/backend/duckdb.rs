@@ -9,7 +9,8 @@ use parking_lot::Mutex;
 
 use super::filter::{Filter, Operator, Select};
 use super::{
-    BackendError, BackendResult, ColumnDef, CsvSource, ExportSpec, LoadResult, LoadSpec, TableBackend, TableLocation,
+    BackendError, BackendResult, ColumnDef, CsvSource, ExportFormat, ExportSpec, LoadResult, LoadSpec, TableBackend,
+    TableLocation,
 };
 use kbstack_core::Code;
 
@@ -42,7 +43,7 @@ fn internal(e: impl std::fmt::Display) -> BackendError {
 }
 
 /// Type for a Keboola base type in a typed table.
-fn duck_type(basetype: &str) -> &'static str {
+fn basetype_sql(basetype: &str) -> &'static str {
     match basetype.to_ascii_uppercase().as_str() {
         "INTEGER" => "BIGINT",
         "NUMERIC" => "DECIMAL(38,9)",
@@ -51,6 +52,35 @@ fn duck_type(basetype: &str) -> &'static str {
         "DATE" => "DATE",
         "TIMESTAMP" => "TIMESTAMP",
         _ => "VARCHAR",
+    }
+}
+
+/// `DECIMAL(p,s)` for a `p[,s]` length; DuckDB stops at 38 digits, so wider BigQuery
+/// BIGNUMERICs are narrowed (their scale kept below the precision).
+fn decimal_sql(length: Option<&str>) -> String {
+    let mut parts = length.unwrap_or("38,0").split(',').map(|p| p.trim().parse::<u32>().unwrap_or(0));
+    let precision = parts.next().unwrap_or(38).clamp(1, 38);
+    let scale = parts.next().unwrap_or(0).min(precision);
+    format!("DECIMAL({precision},{scale})")
+}
+
+/// DuckDB type for a column of a typed table: from the native type the client named (Snowflake
+/// or BigQuery spelling) or, without one, from the base type. Semi-structured, spatial and
+/// binary types are kept as their text.
+fn column_sql_type(c: &ColumnDef) -> String {
+    let Some(native) = &c.native_type else {
+        return basetype_sql(&c.basetype).to_string();
+    };
+    match native.to_ascii_uppercase().as_str() {
+        "INT" | "INTEGER" | "BIGINT" | "SMALLINT" | "TINYINT" | "BYTEINT" | "INT64" => "BIGINT".into(),
+        "NUMBER" | "DECIMAL" | "DEC" | "NUMERIC" | "BIGNUMERIC" | "BIGDECIMAL" => decimal_sql(c.length.as_deref()),
+        "FLOAT" | "FLOAT4" | "FLOAT8" | "DOUBLE" | "DOUBLE PRECISION" | "REAL" | "FLOAT64" => "DOUBLE".into(),
+        "BOOLEAN" | "BOOL" => "BOOLEAN".into(),
+        "DATE" => "DATE".into(),
+        "TIME" => "TIME".into(),
+        "DATETIME" | "TIMESTAMP" | "TIMESTAMP_NTZ" => "TIMESTAMP".into(),
+        "TIMESTAMP_LTZ" | "TIMESTAMP_TZ" => "TIMESTAMPTZ".into(),
+        _ => "VARCHAR".into(),
     }
 }
 
@@ -248,6 +278,26 @@ fn filter_sql(f: &Filter) -> BackendResult<String> {
     })
 }
 
+/// The query's rows as one Parquet file, Snappy inside the format as Keboola's Parquet unloads
+/// are. Written from DuckDB's Arrow batches: the bundled DuckDB has no parquet extension, and
+/// `COPY ... (FORMAT parquet)` would try to download one.
+fn write_parquet(conn: &Connection, sql: &str, file: &Path) -> BackendResult<()> {
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Compression;
+    use parquet::file::properties::WriterProperties;
+
+    let mut st = conn.prepare(sql).map_err(internal)?;
+    let batches = st.stream_arrow([]).map_err(internal)?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let out = std::fs::File::create(file).map_err(internal)?;
+    let mut writer = ArrowWriter::try_new(out, batches.get_schema(), Some(props)).map_err(internal)?;
+    for batch in batches {
+        writer.write(&batch.map_err(internal)?).map_err(internal)?;
+    }
+    writer.close().map_err(internal)?;
+    Ok(())
+}
+
 pub fn is_gzip(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 2];
@@ -272,7 +322,7 @@ impl TableBackend for DuckDbBackend {
             .iter()
             .map(|c| {
                 if typed {
-                    format!("{} {}{}", ident(&c.name), duck_type(&c.basetype), if c.nullable { "" } else { " NOT NULL" })
+                    format!("{} {}{}", ident(&c.name), column_sql_type(c), if c.nullable { "" } else { " NOT NULL" })
                 } else {
                     format!("{} VARCHAR NOT NULL DEFAULT ''", ident(&c.name))
                 }
@@ -298,7 +348,7 @@ impl TableBackend for DuckDbBackend {
     }
 
     fn add_column(&self, loc: &TableLocation, column: &ColumnDef, typed: bool) -> BackendResult<()> {
-        let ty = if typed { duck_type(&column.basetype).to_string() } else { "VARCHAR NOT NULL DEFAULT ''".to_string() };
+        let ty = if typed { column_sql_type(column) } else { "VARCHAR NOT NULL DEFAULT ''".to_string() };
         self.conn()?
             .execute_batch(&format!("ALTER TABLE {} ADD COLUMN {} {ty}", qualified(loc), ident(&column.name)))
             .map_err(internal)
@@ -429,15 +479,26 @@ impl TableBackend for DuckDbBackend {
     fn export(&self, loc: &TableLocation, spec: &ExportSpec) -> BackendResult<Vec<PathBuf>> {
         let conn = self.conn()?;
         let (sql, names) = self.select_sql(&conn, loc, &spec.select, false)?;
-        let file = spec.dir.join(if spec.gzip { "part0001.csv.gz" } else { "part0001.csv" });
-        let quoted: Vec<String> = names.iter().map(|c| ident(c)).collect();
-        conn.execute_batch(&format!(
-            "COPY ({sql}) TO {} (FORMAT csv, HEADER false, QUOTE '\"', ESCAPE '\"', FORCE_QUOTE ({}), COMPRESSION {})",
-            lit(&file.display().to_string()),
-            quoted.join(", "),
-            if spec.gzip { "gzip" } else { "none" }
-        ))
-        .map_err(internal)?;
+        let (file, options) = match spec.format {
+            ExportFormat::Csv { gzip } => {
+                let quoted: Vec<String> = names.iter().map(|c| ident(c)).collect();
+                (
+                    spec.dir.join(if gzip { "part0001.csv.gz" } else { "part0001.csv" }),
+                    format!(
+                        "FORMAT csv, HEADER false, QUOTE '\"', ESCAPE '\"', FORCE_QUOTE ({}), COMPRESSION {}",
+                        quoted.join(", "),
+                        if gzip { "gzip" } else { "none" }
+                    ),
+                )
+            }
+            ExportFormat::Parquet => {
+                let file = spec.dir.join("part0001.parquet");
+                write_parquet(&conn, &sql, &file)?;
+                return Ok(vec![file]);
+            }
+        };
+        conn.execute_batch(&format!("COPY ({sql}) TO {} ({options})", lit(&file.display().to_string())))
+            .map_err(internal)?;
         Ok(vec![file])
     }
 

@@ -25,6 +25,26 @@ pub struct ColumnDef {
     /// Keboola base type: STRING, INTEGER, NUMERIC, FLOAT, BOOLEAN, DATE, TIMESTAMP.
     pub basetype: String,
     pub nullable: bool,
+    /// The type the client named for the bucket's backend (Snowflake `NUMBER`, `TIMESTAMP_TZ`,
+    /// `VARIANT`, BigQuery `INT64`, ...); `None` when only a base type was given.
+    pub native_type: Option<String>,
+    /// Length or precision of `native_type` with the backend's default filled in (`"38,0"` for
+    /// a bare Snowflake `NUMBER`), so the stored values round as the real backend would.
+    pub length: Option<String>,
+}
+
+impl ColumnDef {
+    /// A column of an untyped table (text).
+    pub fn untyped(name: &str) -> ColumnDef {
+        ColumnDef { name: name.to_string(), basetype: "STRING".into(), nullable: true, native_type: None, length: None }
+    }
+}
+
+/// What `export` writes: Keboola's CSV (headerless, every value quoted, maybe gzipped) or Parquet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv { gzip: bool },
+    Parquet,
 }
 
 /// Longest CSV line a load reads (decompressed): above it the load fails instead of buffering it.
@@ -66,7 +86,7 @@ pub struct ExportSpec {
     pub select: Select,
     /// Directory the slices go into (created by the caller); returns the slice file names.
     pub dir: PathBuf,
-    pub gzip: bool,
+    pub format: ExportFormat,
 }
 
 /// Failures the backend reports, each with its Keboola code. Not a `std::error::Error`: it
@@ -110,7 +130,8 @@ pub trait TableBackend: Send + Sync {
     fn stats(&self, loc: &TableLocation) -> BackendResult<(u64, u64)>;
     /// One atomic load with Keboola's semantics: the table ends with the old rows or the new ones.
     fn load(&self, loc: &TableLocation, spec: &LoadSpec) -> BackendResult<LoadResult>;
-    /// Write the selection as headerless CSV slices, every value quoted; returns slice paths.
+    /// Write the selection as slices of `spec.format` (CSV: headerless, every value quoted);
+    /// returns slice paths.
     fn export(&self, loc: &TableLocation, spec: &ExportSpec) -> BackendResult<Vec<PathBuf>>;
     /// Rows of a selection (values as text, NULL as None) with their column names.
     fn preview(&self, loc: &TableLocation, select: &Select) -> BackendResult<(Vec<String>, Vec<Vec<Option<String>>>)>;
