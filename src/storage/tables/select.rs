@@ -26,6 +26,8 @@ pub fn parse_select(p: &Params, max_limit: Option<u64>) -> ApiResult<Select> {
             None => limit as u64,
         });
     }
+    // Refused here, before an export or deletion job starts (the backend refuses it too).
+    select.nul_free().map_err(|msg| ApiError::validation(format!("Invalid request:\n - {msg}")))?;
     Ok(select)
 }
 
