@@ -55,8 +55,13 @@ fn has_body_type(resp: &Response<Body>) -> bool {
 fn rejection_error(status: StatusCode, method: &axum::http::Method, path: &str, text: &str, allow: Option<&HeaderValue>) -> ApiError {
     match status {
         StatusCode::METHOD_NOT_ALLOWED => {
-            let allowed = allow.and_then(|v| v.to_str().ok()).unwrap_or("").replace(',', ", ");
-            ApiError::new(Code::MethodNotAllowed, format!("Method \"{method}\" is not allowed on \"{path}\" (allowed: {allowed})."))
+            // axum adds the `Allow` header outside the route's layers, so it is usually not here
+            // yet; the client gets it on the answer all the same.
+            let allowed = match allow.and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+                Some(list) => format!(" (allowed: {})", list.replace(',', ", ")),
+                None => String::new(),
+            };
+            ApiError::new(Code::MethodNotAllowed, format!("Method \"{method}\" is not allowed on \"{path}\"{allowed}."))
         }
         StatusCode::NOT_FOUND => ApiError::new(Code::RouteNotFound, format!("Route \"{method} {path}\" was not found.")),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(Code::PayloadTooLarge, "Request body is larger than the limit."),
