@@ -247,3 +247,129 @@ fn every_route_answers_bad_input_in_its_envelope() {
     eprintln!("{requests} bad requests over {} routes in {:?}", table.len(), started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(120), "the sweep stays fast");
 }
+
+fn table_with_rows(s: &Server) {
+    let (st, b) = s.post_form("buckets", &[("name", "b"), ("stage", "in")]);
+    assert_eq!(st, 201, "{b}");
+    let file = s.upload("t.csv", b"id,v\n1,a\n2,b\n".to_vec()).to_string();
+    let (st, job) = s.post_form("buckets/in.c-b/tables-async", &[("name", "t"), ("dataFileId", &file)]);
+    assert_eq!(st, 202, "{job}");
+    assert_eq!(s.wait_job(&job)["status"], "success");
+}
+
+#[test]
+fn a_nul_in_a_filter_is_refused_as_bad_input() {
+    let s = Server::start();
+    table_with_rows(&s);
+    let nul = "whereColumn=id&whereValues[]=a%00b";
+    let refused = |a: Answer, what: &str| {
+        check_refusal(Service::Storage, &a, what);
+        assert_eq!(a.body["code"], "validation.failed", "{what}: {}", a.text);
+        assert!(a.body["error"].as_str().unwrap().contains("NUL"), "{what}: {}", a.text);
+    };
+    refused(send(s.client.get(format!("{}?{nul}", s.api("tables/in.c-b.t/data-preview")))), "data-preview");
+    refused(
+        send(s.client.post(s.api("tables/in.c-b.t/export-async")).header("Content-Type", "application/x-www-form-urlencoded").body(nul)),
+        "export-async",
+    );
+    refused(send(s.client.delete(format!("{}?{nul}", s.api("tables/in.c-b.t/rows")))), "delete rows");
+    let json_filter = json!({"whereFilters": [{"column": "id", "operator": "eq", "values": ["a\u{0}b"]}]});
+    refused(send(s.client.post(s.api("tables/in.c-b.t/export-async")).json(&json_filter)), "export-async (whereFilters)");
+    assert_eq!(s.preview_rows("in.c-b.t", "").len(), 2, "no row was deleted");
+}
+
+fn header(n: usize) -> String {
+    (0..n).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",")
+}
+
+#[test]
+fn tables_wider_than_the_column_limit_are_refused_early() {
+    let s = Server::start();
+    let (st, b) = s.post_form("buckets", &[("name", "b"), ("stage", "in")]);
+    assert_eq!(st, 201, "{b}");
+    let too_many = |code: &Value, what: &str| assert_eq!(code, "storage.tables.tooManyColumns", "{what}");
+
+    // tables-async from a 50,000-column header: a user error within seconds (it was a DuckDB
+    // out-of-memory application error after 74 s).
+    let started = Instant::now();
+    let wide = s.upload("wide.csv", format!("{}\n{}\n", header(50_000), vec!["1"; 50_000].join(",")).into_bytes()).to_string();
+    let (st, job) = s.post_form("buckets/in.c-b/tables-async", &[("name", "wide"), ("dataFileId", &wide)]);
+    assert_eq!(st, 202, "{job}");
+    let job = s.wait_job(&job);
+    assert_eq!(job["status"], "error");
+    too_many(&job["error"]["code"], "tables-async");
+    assert!(job["error"]["message"].as_str().unwrap().contains("at most 1000 columns"), "{job}");
+    assert!(started.elapsed() < Duration::from_secs(30), "refused early: {:?}", started.elapsed());
+    let (st, _) = s.get("tables/in.c-b.wide");
+    assert_eq!(st, 404, "nothing stays behind");
+
+    // tables-definition with 1001 columns: refused before a job starts.
+    let columns: Vec<Value> = (0..1001).map(|i| json!({"name": format!("c{i}"), "definition": {"type": "VARCHAR"}})).collect();
+    let a = send(s.client.post(s.api("buckets/in.c-b/tables-definition")).json(&json!({"name": "typed", "columns": columns})));
+    check_refusal(Service::Storage, &a, "tables-definition");
+    too_many(&a.body["code"], "tables-definition");
+
+    // A table at the limit takes no new column, by add-column or by import.
+    let full = s.upload("full.csv", format!("{}\n{}\n", header(1000), vec!["1"; 1000].join(",")).into_bytes()).to_string();
+    let (st, job) = s.post_form("buckets/in.c-b/tables-async", &[("name", "full"), ("dataFileId", &full)]);
+    assert_eq!(st, 202, "{job}");
+    assert_eq!(s.wait_job(&job)["status"], "success", "exactly 1000 columns are allowed");
+    let a = send(s.client.post(s.api("tables/in.c-b.full/columns")).json(&json!({"name": "extra"})));
+    check_refusal(Service::Storage, &a, "add column");
+    too_many(&a.body["code"], "add column");
+    let wider = s.upload("wider.csv", format!("{},extra\n{},1\n", header(1000), vec!["1"; 1000].join(",")).into_bytes()).to_string();
+    let (st, job) = s.post_form("tables/in.c-b.full/import-async", &[("dataFileId", &wider), ("incremental", "1")]);
+    assert_eq!(st, 202, "{job}");
+    let job = s.wait_job(&job);
+    assert_eq!(job["status"], "error");
+    too_many(&job["error"]["code"], "import with a new column");
+}
+
+#[test]
+fn out_of_range_times_are_refused_in_each_services_envelope() {
+    let s = Server::start();
+    for path in ["/queue/search/jobs", "/queue/search/grouped-jobs", "/queue/configurations-jobs", "/queue/jobs"] {
+        for query in ["createdTimeFrom=100000000000%20days", "createdTimeTo=-100000000000%20days%20ago", "startTimeFrom=9223372036854775807"] {
+            let a = send(s.client.get(format!("{}{path}?{query}", s.url)));
+            check_envelope(Service::Queue, &a, &format!("{path}?{query}"));
+            if path != "/queue/jobs" {
+                check_refusal(Service::Queue, &a, &format!("{path}?{query}"));
+            }
+        }
+        let a = send(s.client.get(format!("{}{path}?changedSince=100000000000%20days", s.url)));
+        check_envelope(Service::Queue, &a, path);
+    }
+    let a = send(s.client.get(format!("{}?changedSince=100000000000%20days", s.api("buckets/in.c-x/events"))));
+    check_envelope(Service::Storage, &a, "events");
+    for expires_in in [json!(8_640_000_000_000_000i64), json!(864_000_000_000i64), json!(1e300), json!("9999999999999999999999")] {
+        let a = send(s.client.post(s.api("tokens")).json(&json!({"description": "t", "expiresIn": expires_in})));
+        check_refusal(Service::Storage, &a, &format!("expiresIn {expires_in}"));
+    }
+    let (st, token) = s.post_json("tokens", json!({"description": "t", "expiresIn": 3600}));
+    assert_eq!(st, 201, "{token}");
+    assert!(token["expires"].is_string(), "{token}");
+}
+
+#[test]
+fn the_frameworks_own_refusals_carry_the_envelope() {
+    let s = Server::start();
+    let a = send(s.client.patch(s.api("buckets")));
+    check_refusal(Service::Storage, &a, "PATCH buckets");
+    assert_eq!((a.status, a.body["code"].as_str()), (405, Some("methodNotAllowed")), "{}", a.text);
+    assert_eq!(a.allow.as_deref(), Some("GET,HEAD,POST"));
+    let a = send(s.client.patch(format!("{}/queue/jobs", s.url)));
+    check_refusal(Service::Queue, &a, "PATCH queue jobs");
+    assert_eq!(a.status, 405);
+    let a = send(s.client.get(s.api("buckets/%FF")));
+    check_refusal(Service::Storage, &a, "non-UTF-8 bucket id");
+    assert_eq!(a.body["code"], "validation.failed");
+    let a = send(s.client.get(format!("{}/queue/jobs/%FF", s.url)));
+    check_refusal(Service::Queue, &a, "non-UTF-8 job id");
+    let a = send(s.client.get(format!("{}/queue/no-such-route", s.url)));
+    check_refusal(Service::Queue, &a, "unknown queue route");
+    // A repeated query key is read as PHP reads it: the last value.
+    for path in ["buckets?include=a&include=b", "tables?include=columns&include=metadata", "jobs?limit=1&limit=2", "?exclude=a&exclude=b"] {
+        let a = send(s.client.get(s.api(path)));
+        assert_eq!(a.status, 200, "{path}: {}", a.text);
+    }
+}
