@@ -9,6 +9,7 @@ use tower::Layer;
 use crate::backend::{TableBackend, duckdb::DuckDbBackend};
 use crate::blob::BlobStore;
 use crate::config::Config;
+use crate::http::Routes;
 use crate::meta::MetaStore;
 use crate::storage;
 
@@ -52,19 +53,38 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(storage::router())
+/// Every route of every service, and the table of them (`Routes::table`, walked by the
+/// bad-input test). Each service renders the framework's own refusals (unsupported method,
+/// unreadable path or query) in its envelope; the blob API answers every method itself.
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
+        .merge(storage::router().map_router(|r| r.layer(axum::middleware::from_fn(crate::http::rejections::json_envelope))))
         .merge(crate::blob::http::router())
         .merge(crate::queue::router())
         .merge(crate::encryption::api::routes())
-        .fallback(crate::http::not_found)
+}
+
+pub fn router(state: AppState) -> Router {
+    routes()
+        .into_router()
+        .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::http::on_blocking_pool))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(crate::http::ApiError::internal("handler panicked"))
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// An unknown route in the envelope of the service its path names.
+async fn not_found(req: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path();
+    if path == "/queue" || path.starts_with("/queue/") {
+        let err = crate::http::ApiError::new(crate::http::Code::RouteNotFound, format!("Route \"{} {path}\" was not found.", req.method()));
+        return crate::queue::api::QueueError(err).into_response();
+    }
+    crate::http::not_found(req).await.into_response()
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {

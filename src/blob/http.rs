@@ -8,12 +8,12 @@
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
-use axum::Router;
+use crate::http::Routes;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use crate::http::routes::any;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -28,11 +28,11 @@ const DEFAULT_VERSION: &str = "2021-08-06";
 /// A block list names at most 50,000 blocks of ~100 bytes of XML each.
 const MAX_BLOCK_LIST_BYTES: usize = 16 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes<AppState> {
+    Routes::new()
         .route("/abs/{account}/{container}/{*blob}", any(handle))
         // Uploads are streamed to disk and may be gigabytes: not subject to the API body limit.
-        .layer(DefaultBodyLimit::disable())
+        .map_router(|r| r.layer(DefaultBodyLimit::disable()))
 }
 
 /// `{public_url}/abs/kbstack`: the `BlobEndpoint` of connection strings.

@@ -5,20 +5,27 @@
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Scope, encrypt_value};
 use crate::app::AppState;
-use crate::http::{ApiError, Code, Params};
+use crate::http::routes::{get, post};
+use crate::http::{ApiError, Code, Params, Routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// The routes, with the framework's own refusals (unsupported method, unreadable query) in the
+/// Encryption API's envelope.
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/encryption", get(index))
         .route("/encryption/health-check", get(health_check))
         .route("/encryption/encrypt", post(encrypt))
+        .map_router(|r| r.layer(axum::middleware::from_fn(encryption_envelope)))
+}
+
+async fn encryption_envelope(req: Request, next: axum::middleware::Next) -> Response {
+    crate::http::rejections::in_envelope(req, next, |err| EncryptionError(err).into_response()).await
 }
 
 /// An `ApiError` in the Encryption API's envelope.

@@ -3,8 +3,9 @@
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use crate::http::routes::{get, post};
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Value, json};
 
 use super::jobs::{self, JobRequest};
@@ -16,8 +17,8 @@ use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobStore};
 use crate::storage::auth::Auth;
 use kbstack_core::QueueJobStatus;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/queue/jobs", post(create).get(legacy_list))
         .route("/queue/jobs/{id}", get(detail))
         .route("/queue/job/{id}", get(detail))
@@ -52,6 +53,11 @@ impl IntoResponse for QueueError {
 }
 
 type QResult<T> = Result<T, QueueError>;
+
+/// The middleware that renders axum's own refusals in the Queue's envelope.
+pub async fn queue_envelope(req: Request, next: axum::middleware::Next) -> Response {
+    crate::http::rejections::in_envelope(req, next, |err| QueueError(err).into_response()).await
+}
 
 fn bad(msg: impl Into<String>) -> QueueError {
     QueueError(ApiError::validation(msg))

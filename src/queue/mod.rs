@@ -16,7 +16,7 @@ pub mod worker;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 
-use axum::Router;
+use crate::http::Routes;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -65,8 +65,10 @@ impl Queue {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    api::routes()
+/// Every Queue route, with the framework's own refusals (405, unreadable path or query) in the
+/// Queue's envelope.
+pub fn router() -> Routes<AppState> {
+    api::routes().map_router(|r| r.layer(axum::middleware::from_fn(api::queue_envelope)))
 }
 
 /// At start-up: finish what a dead process left behind, then start the worker pool.

@@ -2,8 +2,9 @@
 //! (`/v2/storage/branch/{b}/metadata`, reached here as `/v2/storage/metadata`).
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use crate::http::routes::{delete, get};
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
@@ -17,8 +18,8 @@ use crate::meta::buckets::BucketStore;
 use kbstack_core::Scope;
 use kbstack_core::ids::{BranchId, ProjectId};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/v2/storage/dev-branches", get(list).post(create))
         .route("/v2/storage/dev-branches/{id}", get(detail).put(update).delete(remove))
         .route("/v2/storage/metadata", get(list_metadata).post(post_metadata))

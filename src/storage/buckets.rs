@@ -1,9 +1,11 @@
 //! Buckets: `stage.c-name`, created with the legacy `c-` prefix, listed per token permissions.
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+use crate::http::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use crate::http::routes::get;
+use axum::Json;
+use crate::http::Routes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,8 +22,8 @@ use kbstack_core::Scope;
 
 pub use crate::meta::buckets::Bucket;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/v2/storage/buckets", get(list).post(create))
         .route("/v2/storage/buckets/{id}", get(detail).put(update).delete(remove))
 }

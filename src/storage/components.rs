@@ -4,16 +4,17 @@
 //! `components_registry.json` lists each component compactly; `expand` fills in the fields every
 //! definition carries so that clients decoding the full shape (Go `Component`) find them all.
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use crate::http::routes::get;
+use axum::{Extension, Json};
+use crate::http::Routes;
 use serde_json::{Map, Value, json};
 
 use super::auth::Auth;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, BranchPrefix, Code};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v2/storage/components/{id}", get(detail))
+pub fn routes() -> Routes<AppState> {
+    Routes::new().route("/v2/storage/components/{id}", get(detail))
 }
 
 /// The Developer Portal's definitions this stack lists, in full shape, their `uri`s under `base`

@@ -10,8 +10,9 @@ mod rows;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use crate::http::routes::{delete, get, post, put};
+use axum::Json;
+use crate::http::Routes;
 use kbstack_core::Scope;
 use serde_json::{Map, Value, json};
 
@@ -29,9 +30,9 @@ use crate::meta::configurations::{ComponentScope, ConfigurationStore, Configurat
 
 const CONFIG: &str = "/v2/storage/components/{id}/configs/{config}";
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Routes<AppState> {
     let at = |tail: &str| format!("{CONFIG}{tail}");
-    Router::new()
+    Routes::new()
         .route("/v2/storage/components", get(list_components))
         .route("/v2/storage/components/{id}/configs", get(list).post(create))
         .route(CONFIG, get(detail).put(update).delete(remove))

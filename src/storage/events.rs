@@ -2,8 +2,9 @@
 //! (`POST /v2/storage/events`), listed project-wide, per bucket, table or token.
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::{Json, Router};
+use crate::http::routes::get;
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Value, json};
 
 use super::auth::{Auth, Need};
@@ -14,8 +15,8 @@ use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
 use crate::meta::events::{EventField, EventFilter, EventObject, EventRecord, EventStore, EventTerm, NewEventRecord};
 use kbstack_core::ids::{EventId, Scope};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/v2/storage/events", get(list).post(create))
         .route("/v2/storage/events/{id}", get(detail))
         .route("/v2/storage/buckets/{id}/events", get(list_bucket))

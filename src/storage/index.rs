@@ -1,15 +1,17 @@
 //! `GET /v2/storage`: the index, answered without a token.
-use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::extract::State;
+use crate::http::Query;
+use crate::http::routes::get;
+use axum::Json;
+use crate::http::Routes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::components::{all, summary};
 use crate::app::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v2/storage", get(index))
+pub fn routes() -> Routes<AppState> {
+    Routes::new().route("/v2/storage", get(index))
 }
 
 #[derive(Deserialize)]

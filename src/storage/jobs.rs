@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+use crate::http::Query;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use crate::http::routes::get;
+use axum::Json;
+use crate::http::Routes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,8 +20,8 @@ use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, error::new_exception_id, error::public_message, now_iso};
 use crate::meta::storage_jobs::{JobStatus, NewStorageJob, StorageJob, StorageJobStore};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v2/storage/jobs", get(list)).route("/v2/storage/jobs/{id}", get(detail))
+pub fn routes() -> Routes<AppState> {
+    Routes::new().route("/v2/storage/jobs", get(list)).route("/v2/storage/jobs/{id}", get(detail))
 }
 
 /// Serialises jobs that touch the same object (a table, a bucket): DuckDB would abort one of two

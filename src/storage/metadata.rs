@@ -2,8 +2,9 @@
 //! provider, timestamp}` upserted by (key, provider).
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use crate::http::routes::{delete, get};
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Value, json};
 
 use super::auth::{Auth, Need};
@@ -13,8 +14,8 @@ use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
 use crate::meta::metadata::{MetadataItem, MetadataStore};
 use kbstack_core::Scope;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/v2/storage/buckets/{id}/metadata", get(list_bucket).post(post_bucket))
         .route("/v2/storage/buckets/{id}/metadata/{mid}", delete(delete_bucket))
         .route("/v2/storage/tables/{id}/metadata", get(list_table).post(post_table))

@@ -18,12 +18,13 @@ pub mod tokens;
 pub mod triggers;
 pub mod wire;
 
-use axum::Router;
+use crate::http::Routes;
 
 use crate::app::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Every Storage route; the app wraps them in the Storage envelope's rejection middleware.
+pub fn router() -> Routes<AppState> {
+    Routes::new()
         .merge(index::routes())
         .merge(tokens::routes())
         .merge(buckets::routes())

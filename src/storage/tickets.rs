@@ -1,8 +1,9 @@
 //! `POST /v2/storage/tickets`: unique, increasing ids (run ids).
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use crate::http::routes::post;
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
@@ -10,8 +11,8 @@ use crate::app::AppState;
 use crate::http::ApiResult;
 use crate::meta::tickets::TicketStore;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v2/storage/tickets", post(create))
+pub fn routes() -> Routes<AppState> {
+    Routes::new().route("/v2/storage/tickets", post(create))
 }
 
 /// 201 `{"id": "<numeric string>"}` (Go decodes the id into a string).

@@ -1,8 +1,9 @@
 //! Tokens: verify, list, create, detail, update, delete, refresh. Only hashes are stored.
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use crate::http::routes::{get, post};
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Map, Value, json};
 
 use super::auth::{Auth, Need, TokenRecord, hash_token, new_token_secret};
@@ -14,8 +15,8 @@ use super::wire::token::{Admin, BucketPermissions, CreatorToken, Organization, O
 use crate::meta::buckets::BucketStore;
 use crate::meta::tokens::{ProjectStore, TokenStore};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/v2/storage/tokens/verify", get(verify))
         .route("/v2/storage/tokens", get(list).post(create))
         .route("/v2/storage/tokens/{id}", get(detail).put(update).delete(remove))
@@ -198,15 +199,24 @@ fn parse_bucket_permissions(state: &AppState, auth: &Auth, p: &Params) -> ApiRes
     Ok(Some(map))
 }
 
+/// 9999-12-31T23:59:59Z, the last expiration a token can have.
+const LAST_EXPIRATION: i64 = 253_402_300_799;
+
 async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Token>)> {
     auth.require_manage_tokens()?;
     let perms = parse_bucket_permissions(&state, &auth, &p)?.unwrap_or_default();
     let description = p.str("description").unwrap_or_else(|| format!("Created by {}", auth.token.description));
     let expires = match p.int("expiresIn")? {
         Some(s) if s <= 0 => return Err(ApiError::validation("Invalid request:\n - expiresIn: must be a positive number of seconds.")),
-        Some(s) => Some(chrono::Utc::now().timestamp().checked_add(s).ok_or_else(|| {
-            ApiError::validation("Invalid request:\n - expiresIn: the expiration is too far in the future.")
-        })?),
+        // An expiration must be a date the wire format can show (`expires` is ISO 8601 with a
+        // four-digit year); beyond that it used to read back as `null`, a token that never expires.
+        Some(s) => Some(
+            chrono::Utc::now()
+                .timestamp()
+                .checked_add(s)
+                .filter(|at| *at <= LAST_EXPIRATION)
+                .ok_or_else(|| ApiError::validation("Invalid request:\n - expiresIn: the expiration is too far in the future."))?,
+        ),
         None => None,
     };
     let component_access = if p.has("componentAccess") { Some(p.list("componentAccess")) } else { None };

@@ -2,8 +2,9 @@
 //! branch-scoped. The body is stored as the wire object minus its id.
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use crate::http::routes::get;
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Value, json};
 
 use super::auth::{Auth, Need};
@@ -12,8 +13,8 @@ use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
 use crate::meta::triggers::TriggerStore;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/v2/storage/triggers", get(list).post(create))
         .route("/v2/storage/triggers/{id}", get(detail).put(update).delete(remove))
 }

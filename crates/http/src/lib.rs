@@ -2,6 +2,9 @@
 //! prefix and trailing-slash normalisation, Keboola timestamps.
 pub mod error;
 pub mod params;
+pub mod query;
+pub mod rejections;
+pub mod routes;
 
 use axum::extract::Request;
 use axum::http::Uri;
@@ -9,6 +12,8 @@ use axum::http::Uri;
 pub use error::{ApiError, ApiResult, Code};
 pub use kbstack_core::time::{iso, now_iso};
 pub use params::{BodyLimit, Params};
+pub use query::Query;
+pub use routes::{Route, Routes};
 
 /// The branch named by a `/v2/storage/branch/{id|default}/…` prefix, stripped before routing.
 #[derive(Clone, Debug)]

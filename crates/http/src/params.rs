@@ -37,9 +37,18 @@ impl Params {
         self.get(key).is_some()
     }
 
+    /// A parameter read as one value: a repeated key (`limit=1&limit=2`, which collects into a
+    /// list) counts with its last value, as PHP reads it.
+    fn scalar(&self, key: &str) -> Option<&Value> {
+        match self.get(key)? {
+            Value::Array(items) if items.iter().all(|i| !i.is_array() && !i.is_object()) => items.last().filter(|v| !v.is_null()),
+            v => Some(v),
+        }
+    }
+
     /// Scalars as text (numbers and booleans rendered as PHP would send them).
     pub fn str(&self, key: &str) -> Option<String> {
-        self.get(key).and_then(scalar_to_string)
+        self.scalar(key).and_then(scalar_to_string)
     }
 
     pub fn str_or(&self, key: &str, default: &str) -> String {
@@ -54,7 +63,7 @@ impl Params {
     }
 
     pub fn bool(&self, key: &str) -> ApiResult<Option<bool>> {
-        match self.get(key) {
+        match self.scalar(key) {
             None => Ok(None),
             Some(v) => parse_bool(v)
                 .map(Some)
@@ -67,7 +76,7 @@ impl Params {
     }
 
     pub fn int(&self, key: &str) -> ApiResult<Option<i64>> {
-        match self.get(key) {
+        match self.scalar(key) {
             None => Ok(None),
             Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
             Some(v) => match scalar_to_string(v).and_then(|s| s.trim().parse::<i64>().ok()) {
@@ -409,6 +418,15 @@ mod tests {
         let appends = "a[]=&".repeat(MAX_PAIRS);
         assert_eq!(Params::from_query(Some(&appends)).unwrap().list("a").len(), MAX_PAIRS);
         assert!(started.elapsed() < std::time::Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_repeated_key_read_as_one_value_is_the_last() {
+        let p = Params::from_query(Some("limit=1&limit=2&name=a&name=b&flag=0&flag=1")).unwrap();
+        assert_eq!(p.int("limit").unwrap(), Some(2));
+        assert_eq!(p.str("name").as_deref(), Some("b"));
+        assert_eq!(p.bool("flag").unwrap(), Some(true));
+        assert_eq!(p.list("name"), vec!["a", "b"]);
     }
 
     #[test]

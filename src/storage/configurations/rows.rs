@@ -2,8 +2,9 @@
 //! each row change is a row version and a configuration version.
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use crate::http::routes::{get, post, put};
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -19,9 +20,9 @@ use crate::storage::wire::row as wire;
 const ROWS: &str = "/v2/storage/components/{id}/configs/{config}/rows";
 const ROW: &str = "/v2/storage/components/{id}/configs/{config}/rows/{row}";
 
-pub(super) fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Routes<AppState> {
     let at = |tail: &str| format!("{ROW}{tail}");
-    Router::new()
+    Routes::new()
         .route(ROWS, get(list).post(create))
         .route(ROW, get(detail).put(update).delete(remove))
         .route(&at("/state"), put(put_state))

@@ -4,8 +4,9 @@
 //! (storage-api notes §9.4); the blob endpoint is kbstack's own (`blob::http`).
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use crate::http::routes::{delete, get, post};
+use axum::Json;
+use crate::http::Routes;
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
@@ -17,8 +18,8 @@ use crate::blob::{self, sas};
 use crate::http::{ApiError, ApiResult, Params, iso};
 use crate::storage::auth::Auth;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/v2/storage/files/prepare", post(prepare_upload))
         .route("/v2/storage/files", get(list))
         .route("/v2/storage/files/{id}", get(detail).delete(remove))

@@ -5,7 +5,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{Value, json};
 
-use super::import::{HeaderMode, build_source, check_columns, csv_options, file_id_param, run_import, write_upload};
+use super::import::{
+    HeaderMode, MAX_COLUMNS, build_source, check_columns, csv_options, file_id_param, run_import, too_many_columns, write_upload,
+};
 use super::{Table, TableStats, datatype, find_table, table_json, types};
 use crate::app::AppState;
 use crate::backend::{ColumnDef, CsvSource};
@@ -236,6 +238,10 @@ pub async fn create_definition(State(state): State<AppState>, auth: Auth, Path(b
     let Some(Value::Array(cols)) = p.get("columns") else {
         return Err(ApiError::validation("Invalid request:\n - columns: This value should not be blank."));
     };
+    // Refused before a job starts (`create_table` checks the names again).
+    if cols.len() > MAX_COLUMNS {
+        return Err(too_many_columns(cols.len()));
+    }
     let mut defs = Vec::new();
     let mut def_json = Vec::new();
     for col in cols {

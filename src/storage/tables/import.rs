@@ -29,6 +29,11 @@ fn single_char(p: &Params, key: &str, default: Option<char>) -> ApiResult<Option
     let mut chars = raw.chars();
     match (chars.next(), chars.next()) {
         (None, _) => Ok(None),
+        // The CSV reader and the loader work on bytes, and a line break or NUL cannot separate fields.
+        (Some(c), None) if !c.is_ascii() || matches!(c, '\0' | '\n' | '\r') => Err(ApiError::new(
+            Code::InvalidCsv,
+            format!("Invalid {key} \"{}\": it must be a single ASCII character other than a line break or NUL.", c.escape_default()),
+        )),
         (Some(c), None) => Ok(Some(c)),
         _ => Err(ApiError::new(
             Code::InvalidCsv,
@@ -45,6 +50,9 @@ pub fn csv_options(p: &Params) -> ApiResult<CsvOptions> {
     if enclosure.is_some() && escaped_by.is_some() {
         return Err(ApiError::new(Code::InvalidCsv, "Only one of enclosure and escapedBy may be set."));
     }
+    if escaped_by == Some(delimiter) {
+        return Err(ApiError::new(Code::InvalidCsv, "The delimiter and the escape character must differ."));
+    }
     if enclosure == Some(delimiter) {
         return Err(ApiError::new(Code::InvalidCsv, "The delimiter and the enclosure must differ."));
     }
@@ -58,11 +66,26 @@ pub fn valid_column_name(name: &str) -> bool {
         && !name.eq_ignore_ascii_case("_timestamp")
 }
 
-/// Column names must be valid and unique (DuckDB and Snowflake compare them case-insensitively).
+/// Most columns a table may have. Keboola limits columns per table (its backends do); a wider
+/// header is refused before any load starts (a 50,000-column CSV ran DuckDB out of memory).
+pub const MAX_COLUMNS: usize = 1000;
+
+pub fn too_many_columns(count: usize) -> ApiError {
+    ApiError::new(
+        Code::TooManyColumns,
+        format!("The table would have {count} columns; a table can have at most {MAX_COLUMNS} columns."),
+    )
+}
+
+/// Column names must be valid and unique (DuckDB and Snowflake compare them case-insensitively),
+/// and at most `MAX_COLUMNS` of them.
 pub fn check_columns(columns: &[String]) -> ApiResult<()> {
     if columns.is_empty() {
         return Err(ApiError::new(Code::ValidationFailed, "No columns found: the file is empty or has no header.")
             .with_context(json!({"code": "storage.tables.validation.noColumns"})));
+    }
+    if columns.len() > MAX_COLUMNS {
+        return Err(too_many_columns(columns.len()));
     }
     let invalid: Vec<&String> = columns.iter().filter(|c| !valid_column_name(c)).collect();
     if !invalid.is_empty() {
@@ -71,13 +94,11 @@ pub fn check_columns(columns: &[String]) -> ApiResult<()> {
             invalid.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
-    let mut seen: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for c in columns {
-        let lower = c.to_ascii_lowercase();
-        if seen.contains(&lower) {
+        if !seen.insert(c.to_ascii_lowercase()) {
             return Err(ApiError::new(Code::DuplicateColumns, format!("There are duplicate columns in CSV file: {c}")));
         }
-        seen.push(lower);
     }
     Ok(())
 }
@@ -169,6 +190,10 @@ pub fn align_columns(source: &mut CsvSource, table_columns: &[String], typed: bo
             ),
         )
         .with_context(json!({"missingColumns": missing, "expectedColumns": table_columns})));
+    }
+    let new_columns = source.columns.iter().filter(|c| !table_columns.contains(c)).count();
+    if table_columns.len() + new_columns > MAX_COLUMNS {
+        return Err(too_many_columns(table_columns.len() + new_columns));
     }
     if typed {
         let extra: Vec<&String> = source.columns.iter().filter(|c| !table_columns.contains(c)).collect();

@@ -11,11 +11,13 @@ pub mod import;
 pub mod select;
 mod types;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+use crate::http::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use crate::http::routes::{delete, get, post};
+use axum::Json;
+use crate::http::Routes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -32,8 +34,8 @@ use kbstack_core::Scope;
 
 pub use crate::meta::tables::{Table, TableStats};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/v2/storage/tables", get(list))
         .route("/v2/storage/buckets/{id}/tables", get(list_in_bucket).post(create::create_sync))
         .route("/v2/storage/buckets/{id}/tables-async", post(create::create_async))

@@ -1,6 +1,6 @@
 //! Parsing the selection parameters shared by preview, export and row deletion, in every
 //! encoding clients use (`whereFilters[0][values][0]=…`, JSON, deprecated `whereColumn`).
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
 use crate::backend::{Filter, Operator, OrderBy, Select};
@@ -26,6 +26,8 @@ pub fn parse_select(p: &Params, max_limit: Option<u64>) -> ApiResult<Select> {
             None => limit as u64,
         });
     }
+    // Refused here, before an export or deletion job starts (the backend refuses it too).
+    select.nul_free().map_err(|msg| ApiError::validation(format!("Invalid request:\n - {msg}")))?;
     Ok(select)
 }
 
@@ -102,7 +104,17 @@ fn parse_order_by(p: &Params) -> ApiResult<Vec<OrderBy>> {
 }
 
 /// A unix timestamp, an ISO date/time, or a relative `strtotime` phrase (`-2 days`, `3 hours ago`, `now`).
+/// Times are refused outside the years 1–9999: every store and wire format can hold those, and
+/// nothing a client means lies beyond them.
 pub fn parse_time(field: &str, s: &str) -> ApiResult<DateTime<Utc>> {
+    let t = parse_any_time(field, s)?;
+    if !(1..=9999).contains(&t.year()) {
+        return Err(ApiError::validation(format!("Invalid request:\n - {field}: \"{}\" is out of range (years 1 to 9999).", s.trim())));
+    }
+    Ok(t)
+}
+
+fn parse_any_time(field: &str, s: &str) -> ApiResult<DateTime<Utc>> {
     let s = s.trim();
     let invalid = || ApiError::validation(format!("Invalid request:\n - {field}: \"{s}\" is not a valid time."));
     if let Ok(n) = s.parse::<i64>() {

@@ -160,6 +160,7 @@ impl DuckDbBackend {
     }
 
     fn where_sql(select: &Select, columns: &[(String, String)]) -> BackendResult<String> {
+        select.nul_free().map_err(|msg| BackendError::UserError(msg, Code::ValidationFailed))?;
         let mut parts = Vec::new();
         for f in &select.filters {
             if !columns.iter().any(|(c, _)| *c == f.column) {
