@@ -10,6 +10,7 @@ pub use kbstack_http as http;
 pub use kbstack_store::{backend, meta, secrets};
 pub mod blob;
 pub mod config;
+pub mod net;
 pub mod queue;
 pub mod runner;
 pub mod storage;
