@@ -152,6 +152,48 @@ fn host_based_services_over_tls() {
     assert_eq!(resp.bytes().unwrap().as_ref(), content);
 }
 
+/// A Python with kbcstorage and keboola-mcp-server (scripts/test installs them).
+fn python_with_clients() -> Option<String> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    [std::env::var("KBSTACK_TEST_PYTHON").ok(), Some(format!("{home}/.cache/kbstack-test/venv/bin/python"))]
+        .into_iter()
+        .flatten()
+        .find(|p| {
+            Command::new(p)
+                .args(["-c", "import kbcstorage.files, keboola_mcp_server.clients.jobs_queue"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+/// kbcstorage (requests + the Azure SDK) and the MCP server's Queue client (httpx) over TLS by
+/// host name, trusting the generated CA through the variables kbstack tells users to set.
+#[test]
+fn official_clients_by_host_over_tls() {
+    let Some(python) = python_with_clients() else {
+        eprintln!("SKIPPED: no Python with kbcstorage and keboola-mcp-server (set KBSTACK_TEST_PYTHON)");
+        return;
+    };
+    let st = Stack::start();
+    let (status, config) = st.server.post_json(
+        "components/keboola.runner-config-test/configs",
+        json!({"configurationId": "tls", "name": "tls", "configuration": {"parameters": {"message": "tls"}}}),
+    );
+    assert_eq!(status, 201, "{config}");
+    let out = Command::new(python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/tls_by_host.py"))
+        .env("KBSTACK_SUFFIX", SUFFIX)
+        .env("KBSTACK_TLS_PORT", st.tls_port.to_string())
+        .env("KBSTACK_TOKEN", MASTER_TOKEN)
+        .env("REQUESTS_CA_BUNDLE", &st.ca)
+        .env("SSL_CERT_FILE", &st.ca)
+        .output()
+        .unwrap();
+    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("kbcstorage files by host ok") && log.contains("mcp queue client by host ok"), "{log}");
+}
+
 fn kbstack(args: &[&str], data_dir: &Path) -> (bool, String) {
     let bin = std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string());
     let out = Command::new(bin)
