@@ -11,6 +11,8 @@ use crate::blob::BlobStore;
 use crate::config::Config;
 use crate::http::Routes;
 use crate::meta::MetaStore;
+use crate::net::PublicUrls;
+use crate::net::tls::TlsListener;
 use crate::storage;
 
 #[derive(Clone)]
@@ -18,8 +20,8 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub config: Config,
-    /// Base URL clients use to reach this node (no trailing slash).
-    pub public_url: String,
+    /// Every URL handed out to clients is built by it (path- or host-based layout).
+    pub urls: PublicUrls,
     pub meta: MetaStore,
     pub tables: Arc<dyn TableBackend>,
     pub blobs: BlobStore,
@@ -49,7 +51,7 @@ impl axum::extract::FromRef<AppState> for crate::http::BodyLimit {
 
 impl AppState {
     pub fn storage_url(&self) -> String {
-        format!("{}/v2/storage", self.public_url)
+        self.urls.storage()
     }
 }
 
@@ -84,7 +86,32 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
         let err = crate::http::ApiError::new(crate::http::Code::RouteNotFound, format!("Route \"{} {path}\" was not found.", req.method()));
         return crate::queue::api::QueueError(err).into_response();
     }
+    if path == "/encryption" || path.starts_with("/encryption/") {
+        let err = crate::http::ApiError::new(crate::http::Code::RouteNotFound, format!("Route \"{} {path}\" was not found.", req.method()));
+        return crate::encryption::api::EncryptionError(err).into_response();
+    }
     crate::http::not_found(req).await.into_response()
+}
+
+/// The router behind the request rewrites that run before routing: the host of a stack with a
+/// suffix picks the service (`net::hosts`), then branch prefixes and trailing slashes go.
+fn service(state: AppState) -> axum::routing::IntoMakeService<impl Clone + tower::Service<axum::extract::Request, Response = axum::response::Response, Error = std::convert::Infallible, Future: Send> + Send + 'static> {
+    let hosts = state.config.stack_suffix.as_deref().map(crate::net::hosts::routing);
+    let app = tower::util::MapRequestLayer::new(crate::http::normalize_request).layer(router(state));
+    let app = axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let routed = match &hosts {
+            Some(hosts) => hosts.route(req),
+            None => Ok(req),
+        };
+        async move {
+            match routed {
+                Ok(req) => next.run(req).await,
+                Err(err) => axum::response::IntoResponse::into_response(err),
+            }
+        }
+    })
+    .layer(app);
+    axum::ServiceExt::<axum::extract::Request>::into_make_service(app)
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -94,6 +121,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.listen))?;
     let addr: SocketAddr = listener.local_addr()?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let tls = match &config.tls_listen {
+        Some(tls_listen) => Some(bind_tls(&config, tls_listen).await?),
+        None => None,
+    };
+    let urls = match (&config.stack_suffix, &tls) {
+        (Some(suffix), Some((tls_listener, _))) => PublicUrls::host_based(suffix, tls_listener.local_addr().port()),
+        _ => PublicUrls::path_based(&public_url),
+    };
 
     let meta = MetaStore::open(&config.data_dir.join("metadata.sqlite"))?;
     let tables: Arc<dyn TableBackend> =
@@ -102,13 +137,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let bootstrap = storage::bootstrap::ensure_project(&meta, &config)?;
     let state = AppState(Arc::new(Inner {
         config: config.clone(),
-        public_url: public_url.clone(),
+        urls: urls.clone(),
         meta,
         tables,
         blobs,
         secrets: crate::secrets::Sealer::open_dir(&config.data_dir, "secrets.key")?,
         encryption: crate::encryption::Encryptor::open_dir(&config.data_dir)?,
-        components: crate::runner::registry::ComponentRegistry::new(&public_url, &config.data_dir),
+        components: crate::runner::registry::ComponentRegistry::new(&urls.root(), &config.data_dir),
         jobs: storage::jobs::JobRunner::default(),
         queue: crate::queue::Queue::new(config.queue_workers),
     }));
@@ -121,25 +156,59 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     crate::queue::start(&state)?;
 
     println!("kbstack listening on {public_url}");
-    println!("Storage API: {public_url}/v2/storage");
+    if let Some((tls_listener, _)) = &tls {
+        println!("kbstack TLS listening on https://{}", tls_listener.local_addr());
+    }
+    println!("Storage API: {}", urls.storage());
+    if matches!(urls, PublicUrls::HostBased { .. }) {
+        println!("Storage API (path-based): {public_url}/v2/storage");
+    }
     match &bootstrap.new_master_token {
         Some(token) => println!("master token (project 1): {token}"),
         None => println!("master token (project 1): see {}", bootstrap.token_hint),
     }
+    if let Some((_, files)) = &tls {
+        for line in crate::net::client_setup(&config, files.ca.as_deref()) {
+            println!("{line}");
+        }
+    }
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "kbstack started");
 
-    let app = tower::util::MapRequestLayer::new(crate::http::normalize_request).layer(router(state));
-    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let service = service(state);
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            stop.cancel();
+        }
+    });
+    let plain = axum::serve(listener, service.clone()).with_graceful_shutdown(stop.clone().cancelled_owned());
+    match tls {
+        Some((tls_listener, _)) => {
+            let secure = axum::serve(tls_listener, service).with_graceful_shutdown(stop.cancelled_owned());
+            tokio::try_join!(plain.into_future(), secure.into_future())?;
+        }
+        None => plain.await?,
+    }
     tracing::info!("kbstack stopped");
     Ok(())
+}
+
+/// The TLS listener with its certificate (generated on first use for the suffix).
+async fn bind_tls(config: &Config, tls_listen: &str) -> anyhow::Result<(TlsListener, crate::net::TlsFiles)> {
+    let files = crate::net::tls_files(config)?;
+    let server_config = crate::net::tls::server_config(&files.chain, &files.key)?;
+    let tcp = tokio::net::TcpListener::bind(tls_listen).await.with_context(|| {
+        format!("binding the TLS listener {tls_listen} (ports below 1024 need root or CAP_NET_BIND_SERVICE; --tls-listen picks another)")
+    })?;
+    Ok((TlsListener::start(tcp, server_config)?, files))
 }
 
 /// Everything kbstack writes is its own: files 0600 and directories 0700 (umask), the data dir
 /// itself 0700, and the stores of a data dir made by an older version tightened to 0600. Error
 /// messages never show the data dir's path.
-fn lock_down_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
+pub fn lock_down_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     // SAFETY: umask only sets the process's file-creation mask.
     unsafe {

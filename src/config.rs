@@ -19,7 +19,7 @@ pub struct ServeArgs {
     /// Master token of project 1 (otherwise generated on first start and kept in <data-dir>/master-token).
     #[arg(long, env = "KBSTACK_MASTER_TOKEN", hide_env_values = true)]
     pub master_token: Option<String>,
-    /// Optional TOML configuration file with the same keys (data_dir, listen, public_url, master_token).
+    /// Optional TOML configuration file with the same keys (data_dir, listen, public_url, master_token, stack_suffix, tls_listen, tls_cert, tls_key, ...).
     #[arg(long, env = "KBSTACK_CONFIG")]
     pub config: Option<PathBuf>,
     /// Largest accepted request body for API calls (bytes); blob uploads are streamed and not limited by it.
@@ -40,6 +40,21 @@ pub struct ServeArgs {
     /// Keep each job's data folder after the job (debugging); removed by default.
     #[arg(long, env = "KBSTACK_KEEP_JOB_DATA", value_parser = clap::builder::BoolishValueParser::new())]
     pub keep_job_data: Option<bool>,
+    /// Host-name suffix of the stack (`local.keboola.dev`): serves `https://connection.<suffix>`
+    /// (Storage) and `https://<service>.<suffix>` on the TLS listener, and every URL handed out
+    /// takes that form.
+    #[arg(long, env = "KBSTACK_STACK_SUFFIX")]
+    pub stack_suffix: Option<String>,
+    /// TLS listen address; defaults to port 443 on the `--listen` host when a suffix or a
+    /// certificate is given. Port 0 picks a free port.
+    #[arg(long, env = "KBSTACK_TLS_LISTEN")]
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain to serve instead of the one kbstack generates in <data-dir>/tls.
+    #[arg(long, env = "KBSTACK_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "KBSTACK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A secret from the configuration: usable, never printed (`Debug` shows `***`).
@@ -71,6 +86,10 @@ struct FileConfig {
     duckdb_memory_limit: Option<String>,
     transformation_python: Option<String>,
     keep_job_data: Option<bool>,
+    stack_suffix: Option<String>,
+    tls_listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -85,6 +104,12 @@ pub struct Config {
     pub duckdb_memory_limit: String,
     pub transformation_python: String,
     pub keep_job_data: bool,
+    /// Lower case, without leading or trailing dots.
+    pub stack_suffix: Option<String>,
+    /// Where the TLS listener binds; `None`: no TLS listener.
+    pub tls_listen: Option<String>,
+    /// A certificate chain and key given by the operator (otherwise generated for the suffix).
+    pub tls_files: Option<(PathBuf, PathBuf)>,
 }
 
 impl Config {
@@ -97,7 +122,7 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        Ok(Config {
+        Config {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./kbstack-data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8000".into()),
             public_url: args.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_string()),
@@ -108,6 +133,67 @@ impl Config {
             duckdb_memory_limit: args.duckdb_memory_limit.or(file.duckdb_memory_limit).unwrap_or_else(|| "600MB".into()),
             transformation_python: args.transformation_python.or(file.transformation_python).unwrap_or_else(|| "python3".into()),
             keep_job_data: args.keep_job_data.or(file.keep_job_data).unwrap_or(false),
-        })
+            stack_suffix: None,
+            tls_listen: None,
+            tls_files: None,
+        }
+        .with_tls(
+            args.stack_suffix.or(file.stack_suffix),
+            args.tls_listen.or(file.tls_listen),
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        )
+    }
+
+    /// The suffix checked, and the TLS listener's address: given, or port 443 on the plain
+    /// listener's host whenever there is something to serve over TLS (a suffix or a certificate).
+    fn with_tls(
+        mut self,
+        suffix: Option<String>,
+        tls_listen: Option<String>,
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+    ) -> anyhow::Result<Config> {
+        self.stack_suffix = suffix.map(|s| valid_suffix(&s)).transpose()?;
+        self.tls_files = match (cert, key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        };
+        let tls_wanted = self.stack_suffix.is_some() || self.tls_files.is_some();
+        self.tls_listen = match tls_listen {
+            Some(addr) if !tls_wanted => {
+                anyhow::bail!("--tls-listen {addr} needs --stack-suffix (generated certificate) or --tls-cert/--tls-key")
+            }
+            Some(addr) => Some(addr),
+            None if tls_wanted => Some(format!("{}:443", listen_host(&self.listen))),
+            None => None,
+        };
+        Ok(self)
+    }
+}
+
+/// `local.keboola.dev` from `local.keboola.dev`, `.Local.Keboola.dev.`; rejects what cannot be a
+/// DNS suffix (schemes, ports, paths, empty labels).
+fn valid_suffix(raw: &str) -> anyhow::Result<String> {
+    let suffix = raw.trim().trim_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if suffix.is_empty() || suffix.len() > 200 || !suffix.split('.').all(label_ok) {
+        anyhow::bail!("--stack-suffix {raw:?} is not a host-name suffix such as local.keboola.dev");
+    }
+    Ok(suffix)
+}
+
+/// The host part of a `host:port` listen address (`[::1]:8000` → `[::1]`).
+pub fn listen_host(listen: &str) -> &str {
+    match listen.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => listen,
     }
 }

@@ -12,6 +12,7 @@ pub use kbstack_store::{backend, meta, secrets};
 pub mod blob;
 pub mod config;
 pub mod encryption;
+pub mod net;
 pub mod queue;
 pub mod runner;
 pub mod storage;

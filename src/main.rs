@@ -17,6 +17,11 @@ enum Command {
     /// Manage the components the Queue runs.
     #[command(subcommand)]
     Component(ComponentCommand),
+    /// Create the local CA and the certificate for `*.<stack suffix>` in <data-dir>/tls (once;
+    /// `serve` does it too), and print how clients trust it.
+    Cert(ServeArgs),
+    /// Print the /etc/hosts lines for the stack suffix's host names.
+    Hosts(ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -53,6 +58,28 @@ fn main() -> anyhow::Result<()> {
         Command::Component(ComponentCommand::Register { file, serve }) => {
             let config = Config::load(serve)?;
             println!("{}", kbstack::runner::registry::register(&config.data_dir, &file)?);
+            Ok(())
+        }
+        Command::Cert(args) => {
+            let config = Config::load(args)?;
+            anyhow::ensure!(config.stack_suffix.is_some(), "kbstack cert needs --stack-suffix (e.g. local.keboola.dev)");
+            kbstack::app::lock_down_data_dir(&config.data_dir)?;
+            let files = kbstack::net::tls_files(&config)?;
+            println!("{} {}", if files.created { "created" } else { "already present:" }, files.chain.display());
+            println!("private key: {}", files.key.display());
+            for line in kbstack::net::client_setup(&config, files.ca.as_deref()) {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Hosts(args) => {
+            let config = Config::load(args)?;
+            let (Some(suffix), Some(tls_listen)) = (&config.stack_suffix, &config.tls_listen) else {
+                anyhow::bail!("kbstack hosts needs --stack-suffix (e.g. local.keboola.dev)");
+            };
+            for line in kbstack::net::hosts::hosts_lines(suffix, kbstack::net::hosts::hosts_ip(tls_listen)) {
+                println!("{line}");
+            }
             Ok(())
         }
         Command::Component(ComponentCommand::List { serve }) => {

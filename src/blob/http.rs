@@ -35,18 +35,13 @@ pub fn router() -> Routes<AppState> {
         .map_router(|r| r.layer(DefaultBodyLimit::disable()))
 }
 
-/// `{public_url}/abs/kbstack`: the `BlobEndpoint` of connection strings.
-pub fn endpoint_url(public_url: &str) -> String {
-    format!("{public_url}/abs/{ACCOUNT}")
-}
-
-/// A GET URL of one blob carrying `sas`.
-pub fn blob_url(public_url: &str, blob_name: &str, sas: &str) -> String {
+/// A GET URL of one blob carrying `sas`; `endpoint` is `PublicUrls::blob_endpoint`.
+pub fn blob_url(endpoint: &str, blob_name: &str, sas: &str) -> String {
     // Segment by segment, like the Azure SDK (`quote(blob_name, safe='~/')`).
     const SEGMENT: &percent_encoding::AsciiSet =
         &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
     let path = percent_encoding::utf8_percent_encode(blob_name, SEGMENT);
-    format!("{}/{CONTAINER}/{path}?{sas}", endpoint_url(public_url))
+    format!("{endpoint}/{CONTAINER}/{path}?{sas}")
 }
 
 async fn handle(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {

@@ -68,9 +68,10 @@ pub fn verify(key: &[u8], query: Option<&str>, blob_name: &str, need: Perm) -> R
     Ok(())
 }
 
-/// The `SASConnectionString` clients hand to `BlobServiceClient.from_connection_string`.
-pub fn connection_string(public_url: &str, sas: &str) -> String {
-    format!("BlobEndpoint={};SharedAccessSignature={sas}", super::http::endpoint_url(public_url))
+/// The `SASConnectionString` clients hand to `BlobServiceClient.from_connection_string`;
+/// `endpoint` is `PublicUrls::blob_endpoint`.
+pub fn connection_string(endpoint: &str, sas: &str) -> String {
+    format!("BlobEndpoint={endpoint};SharedAccessSignature={sas}")
 }
 
 fn string_to_sign(perms: &str, se: &str, prefix: &str) -> String {

@@ -362,11 +362,6 @@ fn job_dir(state: &AppState, job: &Job, row: Option<&str>) -> PathBuf {
     state.config.data_dir.join("job-data").join(name)
 }
 
-fn stack_id(state: &AppState) -> String {
-    let url = state.public_url.trim_start_matches("https://").trim_start_matches("http://");
-    url.split('/').next().unwrap_or(url).to_string()
-}
-
 /// The Common Interface environment of a run.
 fn environment(state: &AppState, job: &Job, auth: &Auth, def: &Definition, data_dir: &Path) -> Vec<(String, String)> {
     let config_id = def.config_id.clone().unwrap_or_else(|| {
@@ -382,7 +377,7 @@ fn environment(state: &AppState, job: &Job, auth: &Auth, def: &Definition, data_
         ("KBC_CONFIGVERSION".into(), def.config_version.clone().unwrap_or_default()),
         ("KBC_COMPONENTID".into(), job.component.clone()),
         ("KBC_BRANCHID".into(), job.branch_id.to_string()),
-        ("KBC_STACKID".into(), stack_id(state)),
+        ("KBC_STACKID".into(), state.urls.stack_id()),
         ("KBC_STAGING_FILE_PROVIDER".into(), "azure".into()),
         ("KBC_PROJECT_FEATURE_GATES".into(), "queuev2".into()),
         ("KBC_COMPONENT_RUN_MODE".into(), if job.mode == "debug" { "debug" } else { "run" }.into()),
@@ -393,7 +388,7 @@ fn environment(state: &AppState, job: &Job, auth: &Auth, def: &Definition, data_
     }
     if def.component.forward_token() {
         env.push(("KBC_TOKEN".into(), auth.secret.clone()));
-        env.push(("KBC_URL".into(), state.public_url.clone()));
+        env.push(("KBC_URL".into(), state.urls.root()));
     }
     if def.component.forward_token_details() {
         env.push(("KBC_PROJECTNAME".into(), job.def("projectName").as_str().unwrap_or("kbstack").to_string()));

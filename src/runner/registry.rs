@@ -227,9 +227,9 @@ pub struct ComponentRegistry {
 }
 
 impl ComponentRegistry {
-    pub fn new(public_url: &str, data_dir: &Path) -> ComponentRegistry {
+    pub fn new(stack_url: &str, data_dir: &Path) -> ComponentRegistry {
         ComponentRegistry {
-            portal: components::build(public_url),
+            portal: components::build(stack_url),
             dir: components_dir(data_dir),
             process: parking_lot::Mutex::new((None, Default::default())),
         }

@@ -20,9 +20,10 @@ struct IndexQuery {
 }
 
 /// Services kbstack advertises: only those this node serves (clients that find a service here
-/// call it; one that answers 404 is worse than one that is absent). Path-based routing: each is
-/// served under `/<service id>` (`/queue/jobs`), the Storage API at `/v2/storage`. A service adds
-/// its id here when it is served.
+/// call it; one that answers 404 is worse than one that is absent). Each is mounted under
+/// `/<service id>` (`/queue/jobs`), the Storage API at `/v2/storage`; with a stack suffix the
+/// host `<service id>.<suffix>` reaches the same mount (`net::hosts`). A service adds its id here
+/// when it is served.
 pub const SERVICE_IDS: &[&str] = &["queue", "encryption"];
 
 async fn index(State(state): State<AppState>, Query(q): Query<IndexQuery>) -> Json<Value> {
@@ -52,5 +53,5 @@ async fn index(State(state): State<AppState>, Query(q): Query<IndexQuery>) -> Js
 }
 
 pub fn service_url(state: &AppState, id: &str) -> String {
-    format!("{}/{id}", state.public_url)
+    state.urls.service(id)
 }

@@ -15,6 +15,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     pub client: reqwest::blocking::Client,
+    /// What the binary printed after its URL line (start-up notes), as it arrives.
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -73,9 +75,27 @@ impl Server {
         }
         assert!(!url.is_empty(), "no URL printed");
         // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in reader.lines() {});
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = stdout.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
-        Server { child, url, data_dir: dir.to_path_buf(), _tmp: None, client }
+        Server { child, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout }
+    }
+
+    /// The rest of the first start-up line starting with `prefix` (waits for it).
+    pub fn stdout_line(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(line) = self.stdout.lock().unwrap().iter().find_map(|l| l.strip_prefix(prefix)) {
+                return line.to_string();
+            }
+            assert!(Instant::now() < deadline, "kbstack printed no line starting {prefix:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn api(&self, path: &str) -> String {

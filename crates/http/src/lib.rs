@@ -1,6 +1,7 @@
 //! HTTP conventions shared by every service (the `kbstack-http` crate): error envelope, body/query parameters, the branch
-//! prefix and trailing-slash normalisation, Keboola timestamps.
+//! prefix and trailing-slash normalisation, host-based routing, Keboola timestamps.
 pub mod error;
+pub mod host;
 pub mod params;
 pub mod query;
 pub mod rejections;

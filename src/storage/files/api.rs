@@ -44,7 +44,7 @@ pub fn file_json(state: &AppState, f: &FileRecord) -> Value {
         is_permanent: f.is_permanent,
         name: f.name.clone(),
         file_type: file_type(&f.name).to_string(),
-        url: blob::http::blob_url(&state.public_url, &f.download_blob(), &url_sas),
+        url: blob::http::blob_url(&state.urls.blob_endpoint(), &f.download_blob(), &url_sas),
         provider: "azure".into(),
         region: "local".into(),
         size_bytes: f.size_bytes,
@@ -75,7 +75,7 @@ fn credentials(state: &AppState, f: &FileRecord, perms: &str) -> Value {
     let expiry = Utc::now() + Duration::hours(CREDENTIALS_HOURS);
     let token = sas::sign(&state.blobs.sas_key, &f.dir(), perms, expiry);
     json!({
-        "SASConnectionString": sas::connection_string(&state.public_url, &token),
+        "SASConnectionString": sas::connection_string(&state.urls.blob_endpoint(), &token),
         "expiration": iso(expiry),
     })
 }
