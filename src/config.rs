@@ -73,10 +73,32 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The TOML file: sections by concern. The flat keys of earlier versions (`listen = …`,
+/// `queue_workers = …`) are still read, so an existing file keeps working; a section's key wins.
+///
+/// ```toml
+/// data_dir = "/var/lib/kbstack"
+/// [server]   # listen, public_url, max_body_bytes, stack_suffix, tls_listen, tls_cert, tls_key
+/// [storage]  # master_token, job_wait_ms
+/// [tables]   # duckdb_memory_limit
+/// [queue]    # workers
+/// [runner]   # transformation_python, keep_job_data
+/// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    #[serde(default)]
+    server: ServerSection,
+    #[serde(default)]
+    storage: StorageSection,
+    #[serde(default)]
+    tables: TablesSection,
+    #[serde(default)]
+    queue: QueueSection,
+    #[serde(default)]
+    runner: RunnerSection,
+    // Flat keys of earlier versions.
     listen: Option<String>,
     public_url: Option<String>,
     master_token: Option<String>,
@@ -90,6 +112,67 @@ struct FileConfig {
     tls_listen: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    listen: Option<String>,
+    public_url: Option<String>,
+    max_body_bytes: Option<usize>,
+    stack_suffix: Option<String>,
+    tls_listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StorageSection {
+    master_token: Option<String>,
+    job_wait_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TablesSection {
+    duckdb_memory_limit: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct QueueSection {
+    workers: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RunnerSection {
+    transformation_python: Option<String>,
+    keep_job_data: Option<bool>,
+}
+
+impl FileConfig {
+    /// Sections over the flat keys of earlier versions.
+    fn merged(self) -> FileConfig {
+        FileConfig {
+            data_dir: self.data_dir,
+            listen: self.server.listen.or(self.listen),
+            public_url: self.server.public_url.or(self.public_url),
+            max_body_bytes: self.server.max_body_bytes.or(self.max_body_bytes),
+            stack_suffix: self.server.stack_suffix.or(self.stack_suffix),
+            tls_listen: self.server.tls_listen.or(self.tls_listen),
+            tls_cert: self.server.tls_cert.or(self.tls_cert),
+            tls_key: self.server.tls_key.or(self.tls_key),
+            master_token: self.storage.master_token.or(self.master_token),
+            job_wait_ms: self.storage.job_wait_ms.or(self.job_wait_ms),
+            duckdb_memory_limit: self.tables.duckdb_memory_limit.or(self.duckdb_memory_limit),
+            queue_workers: self.queue.workers.or(self.queue_workers),
+            transformation_python: self.runner.transformation_python.or(self.transformation_python),
+            keep_job_data: self.runner.keep_job_data.or(self.keep_job_data),
+            ..FileConfig::default()
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -118,7 +201,7 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config file {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing {}", path.display()))?.merged()
             }
             None => FileConfig::default(),
         };
@@ -195,5 +278,41 @@ pub fn listen_host(listen: &str) -> &str {
     match listen.rsplit_once(':') {
         Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
         _ => listen,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kbstack.toml");
+        std::fs::write(&path, toml).unwrap();
+        Config::load(ServeArgs { config: Some(path), ..ServeArgs::default() })
+    }
+
+    #[test]
+    fn sections_are_read_and_flat_keys_of_earlier_versions_still_work() {
+        let c = load(
+            "data_dir = \"/d\"\n[server]\nlisten = \"0.0.0.0:9000\"\n[storage]\nmaster_token = \"1-1-x\"\njob_wait_ms = 10\n\
+             [tables]\nduckdb_memory_limit = \"2GB\"\n[queue]\nworkers = 7\n[runner]\nkeep_job_data = true\n",
+        )
+        .unwrap();
+        assert_eq!((c.data_dir.to_str(), c.listen.as_str(), c.job_wait_ms), (Some("/d"), "0.0.0.0:9000", 10));
+        assert_eq!((c.duckdb_memory_limit.as_str(), c.queue_workers, c.keep_job_data), ("2GB", 7, true));
+        assert_eq!(c.master_token.as_ref().map(Secret::expose), Some("1-1-x"));
+        assert_eq!(format!("{c:?}").matches("1-1-x").count(), 0, "a secret never prints");
+
+        let flat = load("listen = \"127.0.0.1:1\"\nqueue_workers = 3\n").unwrap();
+        assert_eq!((flat.listen.as_str(), flat.queue_workers), ("127.0.0.1:1", 3));
+        let both = load("queue_workers = 3\n[queue]\nworkers = 5\n").unwrap();
+        assert_eq!(both.queue_workers, 5, "a section's key wins over the flat one");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(load("[queue]\nwrokers = 5\n").is_err());
+        assert!(load("nonsense = 1\n").is_err());
     }
 }
