@@ -2,6 +2,7 @@
 //! branch exists) and the dev-branch resource (list, detail, create, update, delete). The
 //! record, the trait, its SQLite implementation and the conformance suite (`branch_store_suite!`).
 //! A branch name is unique per project.
+use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 
 use super::metadata::Object;
@@ -76,7 +77,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Branch> {
 
 /// Whether a branch of the project other than `except` has this name.
 fn name_taken(c: &rusqlite::Connection, project: i64, name: &str, except: Option<i64>) -> rusqlite::Result<bool> {
-    c.query_row(
+    c.query_row_cached(
         "SELECT 1 FROM branches WHERE project_id = ?1 AND name = ?2 AND id IS NOT ?3",
         rusqlite::params![project, name, except],
         |_| Ok(()),
@@ -88,7 +89,7 @@ fn name_taken(c: &rusqlite::Connection, project: i64, name: &str, except: Option
 /// Copy the live configurations of branch `from` into `to`, with the versions and metadata of
 /// those copied.
 fn copy_configurations(c: &rusqlite::Connection, project: i64, from: i64, to: i64) -> rusqlite::Result<()> {
-    c.execute(
+    c.execute_cached(
         "INSERT INTO configurations (project_id, branch_id, component_id, id, body, is_deleted) \
          SELECT project_id, ?3, component_id, id, body, is_deleted FROM configurations \
          WHERE project_id = ?1 AND branch_id = ?2 AND is_deleted = 0",
@@ -98,7 +99,7 @@ fn copy_configurations(c: &rusqlite::Connection, project: i64, from: i64, to: i6
         ("configuration_versions", "component_id, config_id, version, snapshot"),
         ("configuration_row_versions", "component_id, config_id, row_id, version, snapshot"),
     ] {
-        c.execute(
+        c.execute_cached(
             &format!(
                 "INSERT INTO {table} (project_id, branch_id, {columns}) SELECT project_id, ?3, {columns} FROM {table} v \
                  WHERE project_id = ?1 AND branch_id = ?2 AND EXISTS (SELECT 1 FROM configurations c WHERE c.project_id = ?1 \
@@ -108,7 +109,7 @@ fn copy_configurations(c: &rusqlite::Connection, project: i64, from: i64, to: i6
         )?;
     }
     // A configuration's metadata hangs on `componentId/configId`.
-    c.execute(
+    c.execute_cached(
         "INSERT INTO metadata (project_id, branch_id, object_type, object_id, provider, key, value, timestamp) \
          SELECT m.project_id, ?3, m.object_type, m.object_id, m.provider, m.key, m.value, m.timestamp FROM metadata m \
          WHERE m.project_id = ?1 AND m.branch_id = ?2 AND m.object_type = ?4 AND EXISTS (SELECT 1 FROM \
@@ -120,12 +121,12 @@ fn copy_configurations(c: &rusqlite::Connection, project: i64, from: i64, to: i6
 
 impl BranchStore for MetaStore {
     fn default_branch(&self, project_id: i64) -> ApiResult<Option<i64>> {
-        self.with(|c| c.query_row("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [project_id], |r| r.get(0)).optional())
+        self.with(|c| c.query_row_cached("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [project_id], |r| r.get(0)).optional())
     }
 
     fn branch_exists(&self, project_id: i64, id: i64) -> ApiResult<bool> {
         let found = self.with(|c| {
-            c.query_row("SELECT 1 FROM branches WHERE project_id = ?1 AND id = ?2", [project_id, id], |_| Ok(())).optional()
+            c.query_row_cached("SELECT 1 FROM branches WHERE project_id = ?1 AND id = ?2", [project_id, id], |_| Ok(())).optional()
         })?;
         Ok(found.is_some())
     }
@@ -133,12 +134,12 @@ impl BranchStore for MetaStore {
     fn ensure_default_branch(&self, project_id: i64, name: &str, created: &str) -> ApiResult<i64> {
         self.tx(|tx| {
             let existing: Option<i64> = tx
-                .query_row("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [project_id], |r| r.get(0))
+                .query_row_cached("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [project_id], |r| r.get(0))
                 .optional()?;
             if let Some(id) = existing {
                 return Ok(id);
             }
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO branches (project_id, name, description, is_default, created) VALUES (?1, ?2, '', 1, ?3)",
                 rusqlite::params![project_id, name, created],
             )?;
@@ -148,14 +149,14 @@ impl BranchStore for MetaStore {
 
     fn branches(&self, project: ProjectId) -> ApiResult<Vec<Branch>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM branches WHERE project_id = ?1 ORDER BY id"))?;
+            let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM branches WHERE project_id = ?1 ORDER BY id"))?;
             st.query_map([project.get()], from_row)?.collect()
         })
     }
 
     fn branch(&self, project: ProjectId, id: BranchId) -> ApiResult<Option<Branch>> {
         self.with(|c| {
-            c.query_row(&format!("SELECT {COLUMNS} FROM branches WHERE id = ?1 AND project_id = ?2"), [id.get(), project.get()], from_row)
+            c.query_row_cached(&format!("SELECT {COLUMNS} FROM branches WHERE id = ?1 AND project_id = ?2"), [id.get(), project.get()], from_row)
                 .optional()
         })
     }
@@ -169,7 +170,7 @@ impl BranchStore for MetaStore {
             if name_taken(tx, project.get(), &b.name, None)? {
                 return Ok(Err(AlreadyExists));
             }
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO branches (project_id, name, description, is_default, created, creator_token_id, creator_description) \
                  VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
                 rusqlite::params![project.get(), b.name, b.description, b.created, b.creator_token_id, b.creator_description],
@@ -192,13 +193,13 @@ impl BranchStore for MetaStore {
                 if name_taken(tx, project.get(), name, Some(id.get()))? {
                     return Ok(Err(AlreadyExists));
                 }
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE branches SET name = ?1 WHERE id = ?2 AND project_id = ?3",
                     rusqlite::params![name, id.get(), project.get()],
                 )?;
             }
             if let Some(description) = description {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE branches SET description = ?1 WHERE id = ?2 AND project_id = ?3",
                     rusqlite::params![description, id.get(), project.get()],
                 )?;
@@ -212,9 +213,9 @@ impl BranchStore for MetaStore {
         self.tx(|tx| {
             // Records and metadata of every object in the branch.
             for table in ["configurations", "configuration_versions", "configuration_row_versions", "buckets", "metadata"] {
-                tx.execute(&format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2"), [project, id])?;
+                tx.execute_cached(&format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2"), [project, id])?;
             }
-            tx.execute("DELETE FROM branches WHERE id = ?1 AND project_id = ?2", [id, project])?;
+            tx.execute_cached("DELETE FROM branches WHERE id = ?1 AND project_id = ?2", [id, project])?;
             Ok(())
         })
     }

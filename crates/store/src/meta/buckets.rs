@@ -1,6 +1,7 @@
 //! Buckets in the metadata store: the record, the repository trait, its SQLite implementation and
 //! the conformance suite (`bucket_store_suite!`). A bucket id (`in.c-main`) and a display name
 //! within a stage are unique per branch.
+use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 
 use super::metadata::Object;
@@ -83,7 +84,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Bucket> {
 }
 
 fn exists(c: &rusqlite::Connection, scope: Scope, id: &str) -> rusqlite::Result<bool> {
-    c.query_row(
+    c.query_row_cached(
         "SELECT 1 FROM buckets WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3",
         rusqlite::params![scope.project.get(), scope.branch.get(), id],
         |_| Ok(()),
@@ -94,7 +95,7 @@ fn exists(c: &rusqlite::Connection, scope: Scope, id: &str) -> rusqlite::Result<
 
 /// Whether a bucket of the branch other than `except` has this display name in `stage`.
 fn display_name_taken(c: &rusqlite::Connection, scope: Scope, stage: &str, display_name: &str, except: &str) -> rusqlite::Result<bool> {
-    c.query_row(
+    c.query_row_cached(
         "SELECT 1 FROM buckets WHERE project_id = ?1 AND branch_id = ?2 AND stage = ?3 AND display_name = ?4 AND id != ?5",
         rusqlite::params![scope.project.get(), scope.branch.get(), stage, display_name, except],
         |_| Ok(()),
@@ -105,7 +106,7 @@ fn display_name_taken(c: &rusqlite::Connection, scope: Scope, stage: &str, displ
 
 /// Set one column of a bucket.
 fn set(c: &rusqlite::Connection, scope: Scope, id: &str, column: &str, value: &str) -> rusqlite::Result<usize> {
-    c.execute(
+    c.execute_cached(
         &format!("UPDATE buckets SET {column} = ?1 WHERE project_id = ?2 AND branch_id = ?3 AND id = ?4"),
         rusqlite::params![value, scope.project.get(), scope.branch.get(), id],
     )
@@ -114,7 +115,7 @@ fn set(c: &rusqlite::Connection, scope: Scope, id: &str, column: &str, value: &s
 impl BucketStore for MetaStore {
     fn bucket(&self, scope: Scope, id: &str) -> ApiResult<Option<Bucket>> {
         self.with(|c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {COLUMNS} FROM buckets WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3"),
                 rusqlite::params![scope.project.get(), scope.branch.get(), id],
                 from_row,
@@ -125,14 +126,14 @@ impl BucketStore for MetaStore {
 
     fn buckets(&self, scope: Scope) -> ApiResult<Vec<Bucket>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM buckets WHERE project_id = ?1 AND branch_id = ?2 ORDER BY id"))?;
+            let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM buckets WHERE project_id = ?1 AND branch_id = ?2 ORDER BY id"))?;
             st.query_map([scope.project.get(), scope.branch.get()], from_row)?.collect()
         })
     }
 
     fn project_bucket_ids(&self, project: ProjectId) -> ApiResult<Vec<String>> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT DISTINCT id FROM buckets WHERE project_id = ?1 ORDER BY id")?;
+            let mut st = c.prepare_cached("SELECT DISTINCT id FROM buckets WHERE project_id = ?1 ORDER BY id")?;
             st.query_map([project.get()], |r| r.get(0))?.collect()
         })
     }
@@ -146,7 +147,7 @@ impl BucketStore for MetaStore {
             if display_name_taken(tx, scope, &b.stage, &b.display_name, &b.id)? {
                 return Ok(Err(BucketConflict::DisplayName));
             }
-            tx.execute(
+            tx.execute_cached(
                 &format!("INSERT INTO buckets ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
                 rusqlite::params![
                     b.project_id,
@@ -170,7 +171,7 @@ impl BucketStore for MetaStore {
         self.tx(|tx| {
             if let Some(display_name) = &changes.display_name {
                 let stage: Option<String> = tx
-                    .query_row(
+                    .query_row_cached(
                         "SELECT stage FROM buckets WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3",
                         rusqlite::params![scope.project.get(), scope.branch.get(), id],
                         |r| r.get(0),
@@ -201,11 +202,11 @@ impl BucketStore for MetaStore {
 
     fn delete_bucket(&self, scope: Scope, id: &str) -> ApiResult<()> {
         self.tx(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND object_id = ?4",
                 rusqlite::params![scope.project.get(), scope.branch.get(), Object::Bucket.as_str(), id],
             )?;
-            tx.execute(
+            tx.execute_cached(
                 "DELETE FROM buckets WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3",
                 rusqlite::params![scope.project.get(), scope.branch.get(), id],
             )?;

@@ -6,6 +6,7 @@
 //! The document and the snapshots are stored as JSON text in the shape the service gives them:
 //! what a document means (versions, trash, rows) is the service's business, the store keeps them
 //! apart by project, branch and component and keeps the creation order.
+use crate::meta::Cached;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -97,7 +98,7 @@ fn version_from_row(r: &rusqlite::Row) -> rusqlite::Result<StoredVersion> {
 impl ConfigurationStore for MetaStore {
     fn configurations(&self, scope: Scope, component: Option<&ComponentId>, deleted: bool) -> ApiResult<Vec<StoredConfiguration>> {
         self.with(|c| {
-            let mut st = c.prepare(
+            let mut st = c.prepare_cached(
                 "SELECT component_id, id, body, is_deleted FROM configurations \
                  WHERE project_id = ?1 AND branch_id = ?2 AND (?3 IS NULL OR component_id = ?3) AND is_deleted = ?4 ORDER BY rowid",
             )?;
@@ -139,7 +140,7 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
         let (p, b, component) = self.scope();
         Ok(self
             .c
-            .query_row(
+            .query_row_cached(
                 &format!("SELECT component_id, id, body, is_deleted FROM configurations WHERE {IN_SCOPE} AND id = ?4"),
                 rusqlite::params![p, b, component, id],
                 configuration_from_row,
@@ -149,7 +150,7 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
 
     fn insert_configuration(&self, id: &str, document: &Value) -> ApiResult<()> {
         let (p, b, component) = self.scope();
-        self.c.execute(
+        self.c.execute_cached(
             "INSERT INTO configurations (project_id, branch_id, component_id, id, body, is_deleted) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
             rusqlite::params![p, b, component, id, document.to_string()],
         )?;
@@ -159,7 +160,7 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
     /// UPDATE rather than REPLACE keeps the rowid, i.e. the creation order listings use.
     fn save_configuration(&self, id: &str, document: &Value, is_deleted: bool) -> ApiResult<()> {
         let (p, b, component) = self.scope();
-        self.c.execute(
+        self.c.execute_cached(
             &format!("UPDATE configurations SET body = ?5, is_deleted = ?6 WHERE {IN_SCOPE} AND id = ?4"),
             rusqlite::params![p, b, component, id, document.to_string(), is_deleted],
         )?;
@@ -171,9 +172,9 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
         for (table, column) in
             [("configurations", "id"), ("configuration_versions", "config_id"), ("configuration_row_versions", "config_id")]
         {
-            self.c.execute(&format!("DELETE FROM {table} WHERE {IN_SCOPE} AND {column} = ?4"), rusqlite::params![p, b, component, id])?;
+            self.c.execute_cached(&format!("DELETE FROM {table} WHERE {IN_SCOPE} AND {column} = ?4"), rusqlite::params![p, b, component, id])?;
         }
-        self.c.execute(
+        self.c.execute_cached(
             "DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = 'configuration' AND object_id = ?3",
             rusqlite::params![p, b, metadata_object_id(component, id)],
         )?;
@@ -186,7 +187,7 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
 
     fn insert_version(&self, config_id: &str, version: i64, snapshot: &Value) -> ApiResult<()> {
         let (p, b, component) = self.scope();
-        self.c.execute(
+        self.c.execute_cached(
             "INSERT OR REPLACE INTO configuration_versions (project_id, branch_id, component_id, config_id, version, snapshot) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             rusqlite::params![p, b, component, config_id, version, snapshot.to_string()],
@@ -198,7 +199,7 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
         let (p, b, component) = self.scope();
         Ok(self
             .c
-            .query_row(
+            .query_row_cached(
                 &format!("SELECT version, snapshot FROM configuration_versions WHERE {IN_SCOPE} AND config_id = ?4 AND version = ?5"),
                 rusqlite::params![p, b, component, config_id, version],
                 version_from_row,
@@ -208,7 +209,7 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
 
     fn versions(&self, config_id: &str, limit: i64, offset: i64) -> ApiResult<Vec<StoredVersion>> {
         let (p, b, component) = self.scope();
-        let mut st = self.c.prepare(&format!(
+        let mut st = self.c.prepare_cached(&format!(
             "SELECT version, snapshot FROM configuration_versions WHERE {IN_SCOPE} AND config_id = ?4 \
              ORDER BY version DESC LIMIT ?5 OFFSET ?6"
         ))?;
@@ -218,7 +219,7 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
 
     fn last_row_version(&self, config_id: &str, row_id: &str) -> ApiResult<i64> {
         let (p, b, component) = self.scope();
-        Ok(self.c.query_row(
+        Ok(self.c.query_row_cached(
             &format!(
                 "SELECT COALESCE(MAX(version), 0) FROM configuration_row_versions WHERE {IN_SCOPE} AND config_id = ?4 AND row_id = ?5"
             ),
@@ -229,7 +230,7 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
 
     fn insert_row_version(&self, config_id: &str, row_id: &str, version: i64, snapshot: &Value) -> ApiResult<()> {
         let (p, b, component) = self.scope();
-        self.c.execute(
+        self.c.execute_cached(
             "INSERT OR REPLACE INTO configuration_row_versions (project_id, branch_id, component_id, config_id, row_id, version, snapshot) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             rusqlite::params![p, b, component, config_id, row_id, version, snapshot.to_string()],
@@ -241,7 +242,7 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
         let (p, b, component) = self.scope();
         Ok(self
             .c
-            .query_row(
+            .query_row_cached(
                 &format!(
                     "SELECT version, snapshot FROM configuration_row_versions WHERE {IN_SCOPE} AND config_id = ?4 AND row_id = ?5 AND version = ?6"
                 ),
@@ -253,7 +254,7 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
 
     fn row_versions(&self, config_id: &str, row_id: &str, limit: i64, offset: i64) -> ApiResult<Vec<StoredVersion>> {
         let (p, b, component) = self.scope();
-        let mut st = self.c.prepare(&format!(
+        let mut st = self.c.prepare_cached(&format!(
             "SELECT version, snapshot FROM configuration_row_versions WHERE {IN_SCOPE} AND config_id = ?4 AND row_id = ?5 \
              ORDER BY version DESC LIMIT ?6 OFFSET ?7"
         ))?;
@@ -263,7 +264,7 @@ impl ConfigurationTx for SqliteConfigurations<'_> {
 
     fn delete_row_versions(&self, config_id: &str, row_id: &str) -> ApiResult<()> {
         let (p, b, component) = self.scope();
-        self.c.execute(
+        self.c.execute_cached(
             &format!("DELETE FROM configuration_row_versions WHERE {IN_SCOPE} AND config_id = ?4 AND row_id = ?5"),
             rusqlite::params![p, b, component, config_id, row_id],
         )?;

@@ -1,5 +1,6 @@
 //! Events in the metadata store: the records, the repository trait with its typed listing filter,
 //! its SQLite implementation and the conformance suite (`event_store_suite!`).
+use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
@@ -205,7 +206,7 @@ fn push_term(w: &mut Where, term: &EventTerm) {
 impl MetaStore {
     fn one_event(&self, filter: &str, key: SqlValue, project: ProjectId) -> ApiResult<Option<EventRecord>> {
         self.with(|c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {COLUMNS} FROM events WHERE {filter} = ?1 AND project_id = ?2"),
                 rusqlite::params![key, project.get()],
                 from_row,
@@ -218,7 +219,7 @@ impl MetaStore {
 impl EventStore for MetaStore {
     fn insert_event(&self, e: &NewEventRecord) -> ApiResult<EventId> {
         self.with(|c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO events (uuid, project_id, branch_id, token_id, token_name, event, component, message, description, \
                  type, run_id, created, configuration_id, object_id, object_name, object_type, params, results, duration, context) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
@@ -295,7 +296,7 @@ impl EventStore for MetaStore {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE {} ORDER BY id {order} LIMIT ? OFFSET ?", w.sql());
         let args = w.args.into_iter().chain([SqlValue::Integer(f.limit), SqlValue::Integer(f.offset)]);
         self.with(|c| {
-            let mut st = c.prepare(&sql)?;
+            let mut st = c.prepare_cached(&sql)?;
             st.query_map(rusqlite::params_from_iter(args), from_row)?.collect()
         })
     }

@@ -1,6 +1,7 @@
 //! File records of File Storage (the metadata; the content lies in the blob store): the records,
 //! the repository trait with its typed search, its SQLite implementation and the conformance suite
 //! (`file_record_store_suite!`).
+use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
@@ -251,13 +252,13 @@ impl FileRecordStore for MetaStore {
     fn insert_file(&self, f: &NewFileRecord, blob_path_for: &dyn Fn(FileId) -> String) -> ApiResult<FileId> {
         self.tx(|tx| {
             // The sequence starts above the highest id a data dir from before the sequence holds.
-            let id: i64 = tx.query_row(
+            let id: i64 = tx.query_row_cached(
                 "INSERT INTO sequences (name, value) VALUES ('files', (SELECT COALESCE(MAX(id), 0) + 1 FROM files)) \
                  ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
                 [],
                 |r| r.get(0),
             )?;
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO files (id, project_id, branch_id, name, size_bytes, content_type, is_public, is_sliced, \
                  is_encrypted, is_permanent, created, expires_at, creator_token_id, creator_description, run_id, run_ids, \
                  blob_path, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
@@ -288,7 +289,7 @@ impl FileRecordStore for MetaStore {
 
     fn file(&self, project: ProjectId, id: FileId) -> ApiResult<Option<FileRecord>> {
         self.with(|c| {
-            c.query_row(&format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1 AND project_id = ?2"), [id.get(), project.get()], from_row)
+            c.query_row_cached(&format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1 AND project_id = ?2"), [id.get(), project.get()], from_row)
                 .optional()
         })
     }
@@ -326,23 +327,23 @@ impl FileRecordStore for MetaStore {
         let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE {} ORDER BY id DESC LIMIT ? OFFSET ?", w.sql());
         let args = w.args.into_iter().chain([page_bound(s.limit), page_bound(s.offset)]);
         self.with(|c| {
-            let mut st = c.prepare(&sql)?;
+            let mut st = c.prepare_cached(&sql)?;
             st.query_map(rusqlite::params_from_iter(args), from_row)?.collect()
         })
     }
 
     fn set_file_size(&self, id: FileId, size_bytes: i64) -> ApiResult<()> {
-        self.with(|c| c.execute("UPDATE files SET size_bytes = ?1 WHERE id = ?2", [size_bytes, id.get()]))?;
+        self.with(|c| c.execute_cached("UPDATE files SET size_bytes = ?1 WHERE id = ?2", [size_bytes, id.get()]))?;
         Ok(())
     }
 
     fn set_file_tags(&self, id: FileId, tags: &[String]) -> ApiResult<()> {
-        self.with(|c| c.execute("UPDATE files SET tags = ?1 WHERE id = ?2", rusqlite::params![json!(tags).to_string(), id.get()]))?;
+        self.with(|c| c.execute_cached("UPDATE files SET tags = ?1 WHERE id = ?2", rusqlite::params![json!(tags).to_string(), id.get()]))?;
         Ok(())
     }
 
     fn delete_file(&self, id: FileId) -> ApiResult<()> {
-        self.with(|c| c.execute("DELETE FROM files WHERE id = ?1", [id.get()]))?;
+        self.with(|c| c.execute_cached("DELETE FROM files WHERE id = ?1", [id.get()]))?;
         Ok(())
     }
 }

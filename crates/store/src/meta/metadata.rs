@@ -2,6 +2,7 @@
 //! `(key, value)` items under a provider, one per (provider, key) of an object, scoped by project
 //! and branch. The trait, its SQLite implementation and the conformance suite
 //! (`metadata_store_suite!`).
+use crate::meta::Cached;
 use super::MetaStore;
 use kbstack_core::{Result as ApiResult, Scope};
 
@@ -70,7 +71,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<MetadataItem> {
 impl MetadataStore for MetaStore {
     fn metadata(&self, scope: Scope, object: Object, object_id: &str) -> ApiResult<Vec<MetadataItem>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
+            let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND object_id = ?4 ORDER BY id"
             ))?;
             st.query_map(rusqlite::params![scope.project.get(), scope.branch.get(), object.as_str(), object_id], from_row)?.collect()
@@ -79,7 +80,7 @@ impl MetadataStore for MetaStore {
 
     fn metadata_by_prefix(&self, scope: Scope, object: Object, prefix: &str) -> ApiResult<Vec<MetadataItem>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
+            let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 \
                  AND substr(object_id, 1, length(?4)) = ?4 ORDER BY id"
             ))?;
@@ -98,7 +99,7 @@ impl MetadataStore for MetaStore {
     ) -> ApiResult<()> {
         self.tx(|tx| {
             for (key, value) in pairs {
-                tx.execute(
+                tx.execute_cached(
                     "INSERT INTO metadata (project_id, branch_id, object_type, object_id, provider, key, value, timestamp) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
                      ON CONFLICT (project_id, branch_id, object_type, object_id, provider, key) \
@@ -112,7 +113,7 @@ impl MetadataStore for MetaStore {
 
     fn delete_metadata(&self, scope: Scope, object: Object, object_id: &str, id: i64) -> ApiResult<bool> {
         let deleted = self.with(|c| {
-            c.execute(
+            c.execute_cached(
                 "DELETE FROM metadata WHERE id = ?1 AND project_id = ?2 AND branch_id = ?3 AND object_type = ?4 AND object_id = ?5",
                 rusqlite::params![id, scope.project.get(), scope.branch.get(), object.as_str(), object_id],
             )
@@ -122,7 +123,7 @@ impl MetadataStore for MetaStore {
 
     fn purge_metadata(&self, scope: Scope, object: Object, object_id: &str) -> ApiResult<()> {
         self.with(|c| {
-            c.execute(
+            c.execute_cached(
                 "DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND object_id = ?4",
                 rusqlite::params![scope.project.get(), scope.branch.get(), object.as_str(), object_id],
             )

@@ -43,6 +43,8 @@ impl MetaStore {
         // Deleted and overwritten content (a finished job's sealed token) is zeroed, not left in free pages.
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Room for every statement the store runs (the default keeps 16).
+        conn.set_prepared_statement_cache_capacity(256);
         migrate(&mut conn)?;
         Ok(MetaStore { conn: Mutex::new(conn) })
     }
@@ -60,6 +62,34 @@ impl MetaStore {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+}
+
+/// Statements through the connection's prepared-statement cache: the same SQL is parsed and
+/// planned once per connection, not on every call (parsing was the largest part of a token
+/// lookup's cost).
+pub(crate) trait Cached {
+    fn query_row_cached<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl Cached for Connection {
+    fn query_row_cached<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
     }
 }
 
@@ -83,7 +113,7 @@ pub async fn store_until_it_lands<E: std::fmt::Display>(job_id: i64, mut write: 
 /// Bring the schema to the newest version, one migration per transaction. A data dir written by a
 /// newer build is refused rather than misread.
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let current: i64 = conn.query_row_cached("PRAGMA user_version", [], |r| r.get(0))?;
     let newest = schema::MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0);
     if current > newest {
         anyhow::bail!(
@@ -117,7 +147,7 @@ mod tests {
         let path = dir.path().join("m.sqlite");
         drop(MetaStore::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
-        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = conn.query_row_cached("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, *versions.last().unwrap());
         // Opening again applies nothing and keeps the version.
         drop(conn);

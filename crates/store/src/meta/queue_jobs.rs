@@ -5,6 +5,7 @@ mod search;
 #[doc(hidden)]
 pub mod suite;
 
+use crate::meta::Cached;
 use std::collections::HashSet;
 
 use rusqlite::OptionalExtension;
@@ -224,7 +225,7 @@ fn duration_sql(now: &str) -> String {
 impl QueueJobStore for MetaStore {
     fn insert_queue_job(&self, j: &NewQueueJob, sealed_token_secret: &str, now_ms: i64) -> ApiResult<QueueJob> {
         self.tx(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO queue_jobs (project_id, branch_id, run_id, parent_run_id, token_id, token_description, token_secret, \
                  component, config, config_row_ids, mode, type, status, desired_status, tag, variable_values_id, lock_key, \
                  created_ms, updated_ms, delayed_start_ms, definition) \
@@ -254,25 +255,25 @@ impl QueueJobStore for MetaStore {
                 Some(p) if !p.is_empty() => format!("{p}.{id}"),
                 _ => id.to_string(),
             };
-            tx.execute("UPDATE queue_jobs SET run_id = ?1 WHERE id = ?2", rusqlite::params![run_id, id])?;
-            Ok(tx.query_row(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1"), [id], from_row)?)
+            tx.execute_cached("UPDATE queue_jobs SET run_id = ?1 WHERE id = ?2", rusqlite::params![run_id, id])?;
+            Ok(tx.query_row_cached(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1"), [id], from_row)?)
         })
     }
 
     fn queue_job(&self, id: QueueJobId) -> ApiResult<Option<QueueJob>> {
-        self.with(|c| c.query_row(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1"), [id.get()], from_row).optional())
+        self.with(|c| c.query_row_cached(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1"), [id.get()], from_row).optional())
     }
 
     fn project_queue_job(&self, project: ProjectId, id: QueueJobId) -> ApiResult<Option<QueueJob>> {
         self.with(|c| {
-            c.query_row(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1 AND project_id = ?2"), [id.get(), project.get()], from_row)
+            c.query_row_cached(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1 AND project_id = ?2"), [id.get(), project.get()], from_row)
                 .optional()
         })
     }
 
     fn queue_job_descendants(&self, project: ProjectId, run_id: &str) -> ApiResult<Vec<QueueJob>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
+            let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM queue_jobs WHERE project_id = ?1 AND substr(run_id, 1, length(?2) + 1) = ?2 || '.' ORDER BY id"
             ))?;
             st.query_map(rusqlite::params![project.get(), run_id], from_row)?.collect()
@@ -282,14 +283,14 @@ impl QueueJobStore for MetaStore {
     fn search_queue_jobs(&self, project: ProjectId, filter: &QueueJobFilter, page: &QueueJobPage) -> ApiResult<Vec<QueueJob>> {
         let (sql, params) = search::select(COLUMNS, project, filter, page);
         self.with(|c| {
-            let mut st = c.prepare(&sql)?;
+            let mut st = c.prepare_cached(&sql)?;
             st.query_map(rusqlite::params_from_iter(params.iter()), from_row)?.collect()
         })
     }
 
     fn queue_duration_sum(&self, project: ProjectId) -> ApiResult<i64> {
         self.with(|c| {
-            c.query_row(
+            c.query_row_cached(
                 "SELECT COALESCE(SUM(duration_seconds), 0) FROM queue_jobs WHERE project_id = ?1 AND type = 'standard'",
                 [project.get()],
                 |r| r.get(0),
@@ -302,13 +303,13 @@ impl QueueJobStore for MetaStore {
             let mut busy: HashSet<String> = HashSet::new();
             {
                 let mut st =
-                    tx.prepare("SELECT lock_key FROM queue_jobs WHERE status IN ('processing', 'terminating') AND lock_key IS NOT NULL")?;
+                    tx.prepare_cached("SELECT lock_key FROM queue_jobs WHERE status IN ('processing', 'terminating') AND lock_key IS NOT NULL")?;
                 for k in st.query_map([], |r| r.get::<_, String>(0))? {
                     busy.insert(k?);
                 }
             }
             let candidates: Vec<(i64, String, String, Option<String>, Option<i64>)> = {
-                let mut st = tx.prepare(
+                let mut st = tx.prepare_cached(
                     "SELECT id, type, status, lock_key, delayed_start_ms FROM queue_jobs WHERE status IN ('created', 'waiting') ORDER BY id LIMIT 1000",
                 )?;
                 st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<Result<_, _>>()?
@@ -323,7 +324,7 @@ impl QueueJobStore for MetaStore {
                 if let Some(l) = &lock {
                     if busy.contains(l) {
                         if status == "created" {
-                            tx.execute("UPDATE queue_jobs SET status = 'waiting', updated_ms = ?1 WHERE id = ?2", rusqlite::params![now_ms, id])?;
+                            tx.execute_cached("UPDATE queue_jobs SET status = 'waiting', updated_ms = ?1 WHERE id = ?2", rusqlite::params![now_ms, id])?;
                         }
                         continue;
                     }
@@ -336,7 +337,7 @@ impl QueueJobStore for MetaStore {
                     }
                     continue;
                 }
-                let n = tx.execute(
+                let n = tx.execute_cached(
                     "UPDATE queue_jobs SET status = 'processing', start_ms = ?1, updated_ms = ?1, runner_id = ?2 \
                      WHERE id = ?3 AND status IN ('created', 'waiting')",
                     rusqlite::params![now_ms, runner_id, id],
@@ -358,24 +359,24 @@ impl QueueJobStore for MetaStore {
     }
 
     fn set_queue_job_runner_pid(&self, id: QueueJobId, pid: i64) -> ApiResult<()> {
-        self.with(|c| c.execute("UPDATE queue_jobs SET runner_pid = ?1 WHERE id = ?2", [pid, id.get()]))?;
+        self.with(|c| c.execute_cached("UPDATE queue_jobs SET runner_pid = ?1 WHERE id = ?2", [pid, id.get()]))?;
         Ok(())
     }
 
     fn queue_job_runner_pid(&self, id: QueueJobId) -> ApiResult<Option<i64>> {
         let pid: Option<Option<i64>> =
-            self.with(|c| c.query_row("SELECT runner_pid FROM queue_jobs WHERE id = ?1", [id.get()], |r| r.get(0)).optional())?;
+            self.with(|c| c.query_row_cached("SELECT runner_pid FROM queue_jobs WHERE id = ?1", [id.get()], |r| r.get(0)).optional())?;
         Ok(pid.flatten())
     }
 
     fn kill_queue_job(&self, id: QueueJobId, cancelled_result: &Value, now_ms: i64) -> ApiResult<()> {
         self.tx(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE queue_jobs SET desired_status = 'terminating', status = 'cancelled', end_ms = ?1, updated_ms = ?1, \
                  token_secret = NULL, result = ?3 WHERE id = ?2 AND status IN ('created', 'waiting')",
                 rusqlite::params![now_ms, id.get(), cancelled_result.to_string()],
             )?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE queue_jobs SET desired_status = 'terminating', status = 'terminating', updated_ms = ?1 \
                  WHERE id = ?2 AND status = 'processing'",
                 rusqlite::params![now_ms, id.get()],
@@ -394,7 +395,7 @@ impl QueueJobStore for MetaStore {
             duration_sql("?6")
         );
         self.with(|c| {
-            c.execute(
+            c.execute_cached(
                 &sql,
                 rusqlite::params![
                     end.status.as_str(),
@@ -416,13 +417,13 @@ impl QueueJobStore for MetaStore {
              duration_seconds = {}, runner_pid = NULL WHERE id = ?4",
             duration_sql("?3")
         );
-        self.with(|c| c.execute(&sql, rusqlite::params![status.as_str(), result.to_string(), now_ms, id.get()]))?;
+        self.with(|c| c.execute_cached(&sql, rusqlite::params![status.as_str(), result.to_string(), now_ms, id.get()]))?;
         Ok(())
     }
 
     fn running_queue_jobs(&self) -> ApiResult<Vec<QueueJob>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE status IN ('processing', 'terminating') ORDER BY id"))?;
+            let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE status IN ('processing', 'terminating') ORDER BY id"))?;
             st.query_map([], from_row)?.collect()
         })
     }
@@ -430,12 +431,12 @@ impl QueueJobStore for MetaStore {
     fn seal_plain_queue_token_secrets(&self, sealer: &Sealer) -> ApiResult<usize> {
         self.tx(|tx| {
             let stored: Vec<(i64, String)> = {
-                let mut st = tx.prepare("SELECT id, token_secret FROM queue_jobs WHERE token_secret IS NOT NULL")?;
+                let mut st = tx.prepare_cached("SELECT id, token_secret FROM queue_jobs WHERE token_secret IS NOT NULL")?;
                 st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
             };
             let plain: Vec<(i64, String)> = stored.into_iter().filter(|(_, secret)| !Sealer::is_sealed(secret)).collect();
             for (id, secret) in &plain {
-                tx.execute("UPDATE queue_jobs SET token_secret = ?1 WHERE id = ?2", rusqlite::params![sealer.seal(secret), id])?;
+                tx.execute_cached("UPDATE queue_jobs SET token_secret = ?1 WHERE id = ?2", rusqlite::params![sealer.seal(secret), id])?;
             }
             Ok(plain.len())
         })

@@ -1,5 +1,6 @@
 //! Storage jobs (`/v2/storage/jobs`) in the metadata store: the record, the repository trait, its
 //! SQLite implementation and the conformance suite (`storage_job_store_suite!`).
+use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
@@ -108,7 +109,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<StorageJob> {
 impl StorageJobStore for MetaStore {
     fn insert_storage_job(&self, j: &NewStorageJob) -> ApiResult<i64> {
         self.with(|c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO jobs (project_id, branch_id, status, operation_name, operation_params, table_id, created, run_id, \
                  creator_token_id, creator_description) VALUES (?1, ?2, 'waiting', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 rusqlite::params![
@@ -128,13 +129,13 @@ impl StorageJobStore for MetaStore {
     }
 
     fn set_storage_job_processing(&self, id: i64, start_time: &str) -> ApiResult<()> {
-        self.with(|c| c.execute("UPDATE jobs SET status = 'processing', start_time = ?1 WHERE id = ?2", rusqlite::params![start_time, id]))?;
+        self.with(|c| c.execute_cached("UPDATE jobs SET status = 'processing', start_time = ?1 WHERE id = ?2", rusqlite::params![start_time, id]))?;
         Ok(())
     }
 
     fn finish_storage_job(&self, id: i64, status: JobStatus, results: Option<&str>, error: Option<&str>, end_time: &str) -> ApiResult<()> {
         self.with(|c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE jobs SET status = ?1, results = ?2, error = ?3, end_time = ?4 WHERE id = ?5",
                 rusqlite::params![status.as_str(), results, error, end_time, id],
             )
@@ -144,7 +145,7 @@ impl StorageJobStore for MetaStore {
 
     fn fail_unfinished_storage_jobs(&self, error: &str, end_time: &str) -> ApiResult<usize> {
         self.with(|c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE jobs SET status = 'error', error = ?1, end_time = ?2 WHERE status IN ('waiting', 'processing')",
                 rusqlite::params![error, end_time],
             )
@@ -152,12 +153,12 @@ impl StorageJobStore for MetaStore {
     }
 
     fn storage_job(&self, project_id: i64, id: i64) -> ApiResult<Option<StorageJob>> {
-        self.with(|c| c.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1 AND project_id = ?2"), [id, project_id], from_row).optional())
+        self.with(|c| c.query_row_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1 AND project_id = ?2"), [id, project_id], from_row).optional())
     }
 
     fn storage_jobs(&self, project_id: i64, status: Option<&str>, limit: Option<i64>, offset: i64) -> ApiResult<Vec<StorageJob>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
+            let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM jobs WHERE project_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4"
             ))?;
             st.query_map(rusqlite::params![project_id, status, limit.unwrap_or(-1), offset], from_row)?.collect()

@@ -1,6 +1,7 @@
 //! Table records in the metadata store (the data lives behind `TableBackend`): the record, the
 //! repository trait, its SQLite implementation and the conformance suite (`table_store_suite!`).
 //! A table id (`in.c-main.orders`) is unique per branch.
+use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
@@ -111,7 +112,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Table> {
 }
 
 fn write_stats(c: &rusqlite::Connection, project: i64, branch: i64, id: &str, stats: &TableStats) -> rusqlite::Result<()> {
-    c.execute(
+    c.execute_cached(
         "INSERT INTO table_stats (project_id, branch_id, table_id, columns, rows_count, data_size_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (project_id, branch_id, table_id) DO UPDATE SET columns = ?4, rows_count = ?5, data_size_bytes = ?6",
         rusqlite::params![project, branch, id, serde_json::json!(stats.columns).to_string(), stats.rows_count as i64, stats.data_size_bytes as i64],
@@ -126,7 +127,7 @@ fn primary_key_text(primary_key: &[String]) -> String {
 impl TableStore for MetaStore {
     fn table(&self, scope: Scope, id: &str) -> ApiResult<Option<Table>> {
         self.with(|c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("{SELECT} WHERE t.project_id = ?1 AND t.branch_id = ?2 AND t.id = ?3"),
                 rusqlite::params![scope.project.get(), scope.branch.get(), id],
                 from_row,
@@ -137,14 +138,14 @@ impl TableStore for MetaStore {
 
     fn tables(&self, scope: Scope) -> ApiResult<Vec<Table>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!("{SELECT} WHERE t.project_id = ?1 AND t.branch_id = ?2 ORDER BY t.id"))?;
+            let mut st = c.prepare_cached(&format!("{SELECT} WHERE t.project_id = ?1 AND t.branch_id = ?2 ORDER BY t.id"))?;
             st.query_map([scope.project.get(), scope.branch.get()], from_row)?.collect()
         })
     }
 
     fn bucket_tables(&self, scope: Scope, bucket_id: &str) -> ApiResult<Vec<Table>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
+            let mut st = c.prepare_cached(&format!(
                 "{SELECT} WHERE t.project_id = ?1 AND t.branch_id = ?2 AND t.bucket_id = ?3 ORDER BY t.id"
             ))?;
             st.query_map(rusqlite::params![scope.project.get(), scope.branch.get(), bucket_id], from_row)?.collect()
@@ -154,7 +155,7 @@ impl TableStore for MetaStore {
     fn insert_table(&self, t: &Table) -> ApiResult<Result<(), AlreadyExists>> {
         self.tx(|tx| {
             let taken = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT 1 FROM tables WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3",
                     rusqlite::params![t.project_id, t.branch_id, t.id],
                     |_| Ok(()),
@@ -163,7 +164,7 @@ impl TableStore for MetaStore {
             if taken.is_some() {
                 return Ok(Err(AlreadyExists));
             }
-            tx.execute(
+            tx.execute_cached(
                 &format!("INSERT INTO tables ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
                 rusqlite::params![
                     t.id,
@@ -187,7 +188,7 @@ impl TableStore for MetaStore {
 
     fn set_table_display_name(&self, scope: Scope, id: &str, display_name: &str, changed: &str) -> ApiResult<()> {
         self.with(|c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE tables SET display_name = ?1, last_change_date = ?2 WHERE project_id = ?3 AND branch_id = ?4 AND id = ?5",
                 rusqlite::params![display_name, changed, scope.project.get(), scope.branch.get(), id],
             )
@@ -197,7 +198,7 @@ impl TableStore for MetaStore {
 
     fn set_primary_key(&self, scope: Scope, id: &str, primary_key: &[String]) -> ApiResult<()> {
         self.with(|c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE tables SET primary_key = ?1 WHERE project_id = ?2 AND branch_id = ?3 AND id = ?4",
                 rusqlite::params![primary_key_text(primary_key), scope.project.get(), scope.branch.get(), id],
             )
@@ -209,12 +210,12 @@ impl TableStore for MetaStore {
         let (project, branch) = (scope.project.get(), scope.branch.get());
         self.tx(|tx| {
             write_stats(tx, project, branch, id, stats)?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE tables SET last_change_date = ?1, last_import_date = CASE WHEN ?2 THEN ?1 ELSE last_import_date END \
                  WHERE project_id = ?3 AND branch_id = ?4 AND id = ?5",
                 rusqlite::params![changed, imported, project, branch, id],
             )?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE buckets SET last_change_date = ?1 WHERE project_id = ?2 AND branch_id = ?3 \
                  AND id = (SELECT bucket_id FROM tables WHERE project_id = ?2 AND branch_id = ?3 AND id = ?4)",
                 rusqlite::params![changed, project, branch, id],
@@ -229,7 +230,7 @@ impl TableStore for MetaStore {
 
     fn project_table_stats(&self, project_id: i64) -> ApiResult<(u64, u64)> {
         self.with(|c| {
-            c.query_row(
+            c.query_row_cached(
                 "SELECT COALESCE(sum(s.rows_count), 0), COALESCE(sum(s.data_size_bytes), 0) FROM table_stats s \
                  JOIN tables t ON t.project_id = s.project_id AND t.branch_id = s.branch_id AND t.id = s.table_id \
                  WHERE s.project_id = ?1",
@@ -241,7 +242,7 @@ impl TableStore for MetaStore {
 
     fn every_table(&self) -> ApiResult<Vec<Table>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!("{SELECT} ORDER BY t.project_id, t.branch_id, t.id"))?;
+            let mut st = c.prepare_cached(&format!("{SELECT} ORDER BY t.project_id, t.branch_id, t.id"))?;
             st.query_map([], from_row)?.collect()
         })
     }
@@ -249,17 +250,17 @@ impl TableStore for MetaStore {
     fn delete_table(&self, scope: Scope, id: &str) -> ApiResult<()> {
         let (project, branch) = (scope.project.get(), scope.branch.get());
         self.tx(|tx| {
-            tx.execute("DELETE FROM table_stats WHERE project_id = ?1 AND branch_id = ?2 AND table_id = ?3", rusqlite::params![project, branch, id])?;
-            tx.execute(
+            tx.execute_cached("DELETE FROM table_stats WHERE project_id = ?1 AND branch_id = ?2 AND table_id = ?3", rusqlite::params![project, branch, id])?;
+            tx.execute_cached(
                 "DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND object_id = ?4",
                 rusqlite::params![project, branch, Object::Table.as_str(), id],
             )?;
             // A column's object id is `tableId.column`.
-            tx.execute(
+            tx.execute_cached(
                 "DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND substr(object_id, 1, length(?4)) = ?4",
                 rusqlite::params![project, branch, Object::Column.as_str(), format!("{id}.")],
             )?;
-            tx.execute("DELETE FROM tables WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3", rusqlite::params![project, branch, id])?;
+            tx.execute_cached("DELETE FROM tables WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3", rusqlite::params![project, branch, id])?;
             Ok(())
         })
     }

@@ -1,5 +1,6 @@
 //! Tickets (unique, increasing ids, used as run ids) and the named sequences behind them: the
 //! repository trait, its SQLite implementation and the conformance suite (`ticket_store_suite!`).
+use crate::meta::Cached;
 use rusqlite::Connection;
 
 use super::MetaStore;
@@ -13,7 +14,7 @@ pub trait TicketStore {
 /// The next value of a named counter in the `sequences` table (1, 2, …), for SQLite code that
 /// needs one inside its own transaction.
 pub(crate) fn next_sequence(conn: &Connection, name: &str) -> rusqlite::Result<i64> {
-    conn.query_row(
+    conn.query_row_cached(
         "INSERT INTO sequences (name, value) VALUES (?1, 1) \
          ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
         [name],

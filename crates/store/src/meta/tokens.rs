@@ -1,6 +1,7 @@
 //! Projects and tokens in the metadata store: the repository traits, their SQLite implementation
 //! on `MetaStore`, and the conformance suite every implementation instantiates
 //! (`token_store_suite!`). Only hashes of token secrets are stored.
+use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -102,13 +103,13 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<TokenRecord> {
 
 impl MetaStore {
     fn one_token(&self, filter: &str, param: &dyn rusqlite::ToSql) -> ApiResult<Option<TokenRecord>> {
-        self.with(|c| c.query_row(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {filter} AND disabled = 0"), [param], from_row).optional())
+        self.with(|c| c.query_row_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {filter} AND disabled = 0"), [param], from_row).optional())
     }
 }
 
 /// Description, rights and expiry of token `id`, as `t` has them.
 fn write_rights(c: &rusqlite::Connection, id: i64, t: &TokenRecord) -> rusqlite::Result<usize> {
-    c.execute(
+    c.execute_cached(
         "UPDATE tokens SET description = ?1, can_manage_buckets = ?2, can_manage_tokens = ?3, can_read_all_file_uploads = ?4, \
          can_purge_trash = ?5, can_create_jobs = ?6, can_manage_protected_default_branch = ?7, bucket_permissions = ?8, \
          component_access = ?9, expires = ?10 WHERE id = ?11",
@@ -131,13 +132,13 @@ fn write_rights(c: &rusqlite::Connection, id: i64, t: &TokenRecord) -> rusqlite:
 impl ProjectStore for MetaStore {
     fn ensure_project(&self, id: i64, name: &str, created: &str) -> ApiResult<()> {
         self.with(|c| {
-            c.execute("INSERT OR IGNORE INTO projects (id, name, created) VALUES (?1, ?2, ?3)", rusqlite::params![id, name, created])
+            c.execute_cached("INSERT OR IGNORE INTO projects (id, name, created) VALUES (?1, ?2, ?3)", rusqlite::params![id, name, created])
         })?;
         Ok(())
     }
 
     fn project(&self, id: i64) -> ApiResult<Option<(String, String)>> {
-        self.with(|c| c.query_row("SELECT name, created FROM projects WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        self.with(|c| c.query_row_cached("SELECT name, created FROM projects WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
     }
 }
 
@@ -152,14 +153,14 @@ impl TokenStore for MetaStore {
 
     fn project_tokens(&self, project_id: i64) -> ApiResult<Vec<TokenRecord>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE project_id = ?1 AND disabled = 0 ORDER BY id"))?;
+            let mut st = c.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE project_id = ?1 AND disabled = 0 ORDER BY id"))?;
             st.query_map([project_id], from_row)?.collect()
         })
     }
 
     fn master_token(&self, project_id: i64) -> ApiResult<Option<TokenRecord>> {
         self.with(|c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE project_id = ?1 AND is_master = 1 AND disabled = 0 ORDER BY id LIMIT 1"),
                 [project_id],
                 from_row,
@@ -170,7 +171,7 @@ impl TokenStore for MetaStore {
 
     fn insert_token(&self, t: &TokenRecord, secret_for: &dyn Fn(i64) -> String) -> ApiResult<(i64, String)> {
         self.tx(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO tokens (project_id, hash, is_master, created, refreshed, creator_token_id, creator_description) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 rusqlite::params![
@@ -186,7 +187,7 @@ impl TokenStore for MetaStore {
             let id = tx.last_insert_rowid();
             write_rights(tx, id, t)?;
             let secret = secret_for(id);
-            tx.execute("UPDATE tokens SET hash = ?1 WHERE id = ?2", rusqlite::params![hash_token(&secret), id])?;
+            tx.execute_cached("UPDATE tokens SET hash = ?1 WHERE id = ?2", rusqlite::params![hash_token(&secret), id])?;
             Ok((id, secret))
         })
     }
@@ -197,16 +198,16 @@ impl TokenStore for MetaStore {
     }
 
     fn token_hash(&self, id: i64) -> ApiResult<Option<String>> {
-        self.with(|c| c.query_row("SELECT hash FROM tokens WHERE id = ?1", [id], |r| r.get(0)).optional())
+        self.with(|c| c.query_row_cached("SELECT hash FROM tokens WHERE id = ?1", [id], |r| r.get(0)).optional())
     }
 
     fn set_token_hash(&self, id: i64, hash: &str, refreshed: &str) -> ApiResult<()> {
-        self.with(|c| c.execute("UPDATE tokens SET hash = ?1, refreshed = ?2 WHERE id = ?3", rusqlite::params![hash, refreshed, id]))?;
+        self.with(|c| c.execute_cached("UPDATE tokens SET hash = ?1, refreshed = ?2 WHERE id = ?3", rusqlite::params![hash, refreshed, id]))?;
         Ok(())
     }
 
     fn delete_token(&self, id: i64) -> ApiResult<()> {
-        self.with(|c| c.execute("DELETE FROM tokens WHERE id = ?1", [id]))?;
+        self.with(|c| c.execute_cached("DELETE FROM tokens WHERE id = ?1", [id]))?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Triggers in the metadata store: the record (the trigger's wire object minus its id, kept as
 //! JSON), the repository trait, its SQLite implementation and the conformance suite
 //! (`trigger_store_suite!`). Triggers belong to a project, not to a branch.
+use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
@@ -30,31 +31,31 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<TriggerRecord> {
 impl TriggerStore for MetaStore {
     fn insert_trigger(&self, project: ProjectId, body: &Value) -> ApiResult<TriggerId> {
         self.with(|c| {
-            c.execute("INSERT INTO triggers (project_id, body) VALUES (?1, ?2)", rusqlite::params![project.get(), body.to_string()])?;
+            c.execute_cached("INSERT INTO triggers (project_id, body) VALUES (?1, ?2)", rusqlite::params![project.get(), body.to_string()])?;
             Ok(TriggerId(c.last_insert_rowid()))
         })
     }
 
     fn trigger(&self, project: ProjectId, id: TriggerId) -> ApiResult<Option<TriggerRecord>> {
-        self.with(|c| c.query_row("SELECT id, body FROM triggers WHERE id = ?1 AND project_id = ?2", [id.get(), project.get()], from_row).optional())
+        self.with(|c| c.query_row_cached("SELECT id, body FROM triggers WHERE id = ?1 AND project_id = ?2", [id.get(), project.get()], from_row).optional())
     }
 
     fn triggers(&self, project: ProjectId) -> ApiResult<Vec<TriggerRecord>> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT id, body FROM triggers WHERE project_id = ?1 ORDER BY id")?;
+            let mut st = c.prepare_cached("SELECT id, body FROM triggers WHERE project_id = ?1 ORDER BY id")?;
             st.query_map([project.get()], from_row)?.collect()
         })
     }
 
     fn update_trigger(&self, project: ProjectId, id: TriggerId, body: &Value) -> ApiResult<()> {
         self.with(|c| {
-            c.execute("UPDATE triggers SET body = ?1 WHERE id = ?2 AND project_id = ?3", rusqlite::params![body.to_string(), id.get(), project.get()])
+            c.execute_cached("UPDATE triggers SET body = ?1 WHERE id = ?2 AND project_id = ?3", rusqlite::params![body.to_string(), id.get(), project.get()])
         })?;
         Ok(())
     }
 
     fn delete_trigger(&self, project: ProjectId, id: TriggerId) -> ApiResult<()> {
-        self.with(|c| c.execute("DELETE FROM triggers WHERE id = ?1 AND project_id = ?2", [id.get(), project.get()]))?;
+        self.with(|c| c.execute_cached("DELETE FROM triggers WHERE id = ?1 AND project_id = ?2", [id.get(), project.get()]))?;
         Ok(())
     }
 }
