@@ -287,8 +287,10 @@ fn concurrent_creates_of_one_table_keep_exactly_one() {
     let successes = outcomes.iter().filter(|j| j["status"] == "success").count();
     assert_eq!(successes, 1, "{outcomes:?}");
     for o in outcomes.iter().filter(|j| j["status"] != "success") {
-        let text = o.to_string();
-        assert!(text.contains("already exists"), "{o}");
+        // Keboola's code and wording for a taken name (clients match on both).
+        let code = if o["error"].is_object() { &o["error"]["code"] } else { &o["code"] };
+        assert_eq!(code, "storage.buckets.tableAlreadyExists", "{o}");
+        assert!(o.to_string().contains("already has the same display name"), "{o}");
     }
     let (st, t) = s.get("tables/in.c-race.t");
     assert_eq!(st, 200, "{t}");
