@@ -113,8 +113,10 @@ impl DuckDbBackend {
     fn column_types(&self, conn: &Connection, loc: &TableLocation) -> BackendResult<Vec<(String, String)>> {
         let mut st = conn
             .prepare(
-                "SELECT column_name, data_type FROM information_schema.columns \
-                 WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+                // duckdb_columns() directly: the information_schema view over it costs a few
+                // milliseconds to bind, on every read of a table.
+                "SELECT column_name, data_type FROM duckdb_columns() \
+                 WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
             )
             .map_err(internal)?;
         let rows = st
