@@ -158,6 +158,8 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
         auth.require_manage_buckets()?;
         return Err(sharing_not_supported());
     }
+    // The right before the parameters: a token that may not create buckets is told so.
+    auth.require_manage_buckets()?;
     let nb = NewBucket {
         name: p.required_str("name")?,
         stage: p.str_or("stage", "in"),
