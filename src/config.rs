@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::meta::Durability;
+
 #[derive(clap::Args, Debug, Default)]
 pub struct ServeArgs {
     /// Directory holding all state (metadata, table data, files).
@@ -55,6 +57,10 @@ pub struct ServeArgs {
     /// PEM private key of `--tls-cert`.
     #[arg(long, env = "KBSTACK_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Metadata commits: `full` (default; fsynced, survive a power cut) or `normal` (faster,
+    /// survive a process crash but may lose the last commits on power loss).
+    #[arg(long, env = "KBSTACK_METADATA_SYNC", value_parser = ["full", "normal"])]
+    pub metadata_sync: Option<String>,
 }
 
 /// A secret from the configuration: usable, never printed (`Debug` shows `***`).
@@ -83,6 +89,7 @@ impl std::fmt::Debug for Secret {
 /// [tables]   # duckdb_memory_limit
 /// [queue]    # workers
 /// [runner]   # transformation_python, keep_job_data
+/// [metadata] # sync ("full" | "normal")
 /// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +105,8 @@ struct FileConfig {
     queue: QueueSection,
     #[serde(default)]
     runner: RunnerSection,
+    #[serde(default)]
+    metadata: MetadataSection,
     // Flat keys of earlier versions.
     listen: Option<String>,
     public_url: Option<String>,
@@ -112,6 +121,7 @@ struct FileConfig {
     tls_listen: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    metadata_sync: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -147,6 +157,12 @@ struct QueueSection {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct MetadataSection {
+    sync: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RunnerSection {
     transformation_python: Option<String>,
     keep_job_data: Option<bool>,
@@ -170,6 +186,7 @@ impl FileConfig {
             queue_workers: self.queue.workers.or(self.queue_workers),
             transformation_python: self.runner.transformation_python.or(self.transformation_python),
             keep_job_data: self.runner.keep_job_data.or(self.keep_job_data),
+            metadata_sync: self.metadata.sync.or(self.metadata_sync),
             ..FileConfig::default()
         }
     }
@@ -193,6 +210,7 @@ pub struct Config {
     pub tls_listen: Option<String>,
     /// A certificate chain and key given by the operator (otherwise generated for the suffix).
     pub tls_files: Option<(PathBuf, PathBuf)>,
+    pub metadata_durability: Durability,
 }
 
 impl Config {
@@ -219,6 +237,7 @@ impl Config {
             stack_suffix: None,
             tls_listen: None,
             tls_files: None,
+            metadata_durability: parse_durability(args.metadata_sync.or(file.metadata_sync).as_deref())?,
         }
         .with_tls(
             args.stack_suffix.or(file.stack_suffix),
@@ -278,6 +297,14 @@ pub fn listen_host(listen: &str) -> &str {
     match listen.rsplit_once(':') {
         Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
         _ => listen,
+    }
+}
+
+fn parse_durability(value: Option<&str>) -> anyhow::Result<Durability> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("full") => Ok(Durability::Full),
+        Some("normal") => Ok(Durability::Normal),
+        Some(other) => anyhow::bail!("metadata_sync must be `full` or `normal`, not `{other}`"),
     }
 }
 

@@ -3,7 +3,7 @@ use axum::extract::{Path, State};
 use crate::http::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use crate::http::routes::get;
+use crate::http::routes::{get, post, put};
 use axum::Json;
 use crate::http::Routes;
 use serde::Deserialize;
@@ -26,6 +26,23 @@ pub fn routes() -> Routes<AppState> {
     Routes::new()
         .route("/v2/storage/buckets", get(list).post(create))
         .route("/v2/storage/buckets/{id}", get(detail).put(update).delete(remove))
+        .route("/v2/storage/buckets/{id}/share", put(refuse_sharing).delete(refuse_sharing))
+        .route("/v2/storage/buckets/{id}/share-organization", post(refuse_sharing))
+        .route("/v2/storage/buckets/{id}/share-organization-project", post(refuse_sharing))
+        .route("/v2/storage/buckets/{id}/share-to-projects", post(refuse_sharing))
+        .route("/v2/storage/buckets/{id}/share-to-users", post(refuse_sharing))
+}
+
+/// Linking and sharing need a second project; this stack has one, so both are refused rather
+/// than answered with an empty bucket (a client would then load into a bucket that never fills).
+fn sharing_not_supported() -> ApiError {
+    ApiError::validation("Bucket linking and sharing are not supported on this stack (kbstack serves a single project).")
+}
+
+async fn refuse_sharing(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    auth.bucket(&id, Need::Manage)?;
+    load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
+    Err(sharing_not_supported())
 }
 
 pub fn not_found(project_id: i64, id: &str) -> ApiError {
@@ -137,6 +154,12 @@ impl NewBucket {
 }
 
 async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<wire::Bucket>)> {
+    if p.has("sourceProjectId") || p.has("sourceBucketId") {
+        auth.require_manage_buckets()?;
+        return Err(sharing_not_supported());
+    }
+    // The right before the parameters: a token that may not create buckets is told so.
+    auth.require_manage_buckets()?;
     let nb = NewBucket {
         name: p.required_str("name")?,
         stage: p.str_or("stage", "in"),

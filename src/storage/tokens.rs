@@ -289,10 +289,11 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
 
 async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let token = load_token(&state, auth.project_id, &id)?;
+    // The right first: a token that may not delete tokens learns nothing about the target.
+    ensure_may_change(&auth, &token)?;
     if token.is_master {
         return Err(ApiError::validation("Master token cannot be deleted."));
     }
-    ensure_may_change(&auth, &token)?;
     state.meta.delete_token(token.id)?;
     Ok(StatusCode::NO_CONTENT)
 }

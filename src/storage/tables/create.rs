@@ -28,6 +28,8 @@ struct NewTable {
 }
 
 fn new_table(state: &AppState, auth: &Auth, bucket_id: &str, p: &Params) -> ApiResult<NewTable> {
+    // The right before the parameters: a token without it is refused whatever it sent.
+    auth.bucket(bucket_id, Need::Write)?;
     let name = p.required_str("name")?;
     let primary_key = match p.get("primaryKey") {
         Some(_) => p.csv_list("primaryKey"),

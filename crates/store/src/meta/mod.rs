@@ -26,19 +26,48 @@ pub struct MetaStore {
     conn: Mutex<Connection>,
 }
 
+/// How hard a commit is pushed to disk before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every commit is fsynced: what a client was told survives a power cut (the default).
+    #[default]
+    Full,
+    /// The WAL is fsynced only at checkpoints: survives a process crash, may lose the last
+    /// commits on power loss. Faster on slow disks.
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
 impl MetaStore {
     pub fn open(path: &Path) -> anyhow::Result<MetaStore> {
-        MetaStore::from_connection(Connection::open(path)?)
+        MetaStore::open_with(path, Durability::default())
+    }
+
+    pub fn open_with(path: &Path, durability: Durability) -> anyhow::Result<MetaStore> {
+        MetaStore::from_connection(Connection::open(path)?, durability)
     }
 
     /// A private in-memory store (conformance suites, tests).
     pub fn open_in_memory() -> anyhow::Result<MetaStore> {
-        MetaStore::from_connection(Connection::open_in_memory()?)
+        MetaStore::from_connection(Connection::open_in_memory()?, Durability::default())
     }
 
-    fn from_connection(mut conn: Connection) -> anyhow::Result<MetaStore> {
+    /// The `synchronous` setting in force (SQLite's number: 1 NORMAL, 2 FULL).
+    pub fn synchronous(&self) -> ApiResult<i64> {
+        self.with(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)))
+    }
+
+    fn from_connection(mut conn: Connection, durability: Durability) -> anyhow::Result<MetaStore> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", durability.pragma())?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Deleted and overwritten content (a finished job's sealed token) is zeroed, not left in free pages.
         conn.pragma_update(None, "secure_delete", "ON")?;
