@@ -64,6 +64,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::blob::http::router())
         .merge(crate::queue::router())
         .merge(crate::encryption::api::routes())
+        .merge(crate::sync_actions::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -89,6 +90,10 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     if path == "/encryption" || path.starts_with("/encryption/") {
         let err = crate::http::ApiError::new(crate::http::Code::RouteNotFound, format!("Route \"{} {path}\" was not found.", req.method()));
         return crate::encryption::api::EncryptionError(err).into_response();
+    }
+    if path == "/sync-actions" || path.starts_with("/sync-actions/") {
+        let err = crate::http::ApiError::new(crate::http::Code::RouteNotFound, format!("Route \"{} {path}\" was not found.", req.method()));
+        return crate::sync_actions::api::SyncActionsError(err).into_response();
     }
     crate::http::not_found(req).await.into_response()
 }

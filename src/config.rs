@@ -39,6 +39,9 @@ pub struct ServeArgs {
     /// The Python interpreter Python transformations run with.
     #[arg(long, env = "KBSTACK_TRANSFORMATION_PYTHON")]
     pub transformation_python: Option<String>,
+    /// How long a synchronous action may run (seconds; Keboola's limit is 30).
+    #[arg(long, env = "KBSTACK_SYNC_ACTION_TIMEOUT_SECS")]
+    pub sync_action_timeout_secs: Option<u64>,
     /// Keep each job's data folder after the job (debugging); removed by default.
     #[arg(long, env = "KBSTACK_KEEP_JOB_DATA", value_parser = clap::builder::BoolishValueParser::new())]
     pub keep_job_data: Option<bool>,
@@ -116,6 +119,7 @@ struct FileConfig {
     queue_workers: Option<usize>,
     duckdb_memory_limit: Option<String>,
     transformation_python: Option<String>,
+    sync_action_timeout_secs: Option<u64>,
     keep_job_data: Option<bool>,
     stack_suffix: Option<String>,
     tls_listen: Option<String>,
@@ -203,6 +207,7 @@ pub struct Config {
     pub queue_workers: usize,
     pub duckdb_memory_limit: String,
     pub transformation_python: String,
+    pub sync_action_timeout_secs: u64,
     pub keep_job_data: bool,
     /// Lower case, without leading or trailing dots.
     pub stack_suffix: Option<String>,
@@ -233,6 +238,7 @@ impl Config {
             queue_workers: args.queue_workers.or(file.queue_workers).unwrap_or(4).max(1),
             duckdb_memory_limit: args.duckdb_memory_limit.or(file.duckdb_memory_limit).unwrap_or_else(|| "600MB".into()),
             transformation_python: args.transformation_python.or(file.transformation_python).unwrap_or_else(|| "python3".into()),
+            sync_action_timeout_secs: args.sync_action_timeout_secs.or(file.sync_action_timeout_secs).unwrap_or(30).max(1),
             keep_job_data: args.keep_job_data.or(file.keep_job_data).unwrap_or(false),
             stack_suffix: None,
             tls_listen: None,

@@ -4,7 +4,8 @@
 //! (handlers per resource, domain logic beside them); `backend` is table data behind the
 //! `TableBackend` trait (DuckDB now); `blob` is file storage with its Azure-Blob-compatible
 //! endpoint; `meta` is the metadata store (SQLite now); `encryption` makes and opens the
-//! `KBC::…Secure::` ciphers of `#` values (Encryption API, Storage's saves, the runner).
+//! `KBC::…Secure::` ciphers of `#` values (Encryption API, Storage's saves, the runner);
+//! `sync_actions` runs components' synchronous actions through the runner.
 pub mod app;
 // The layers below the services, under the names the services know them by.
 pub use kbstack_http as http;
@@ -16,3 +17,4 @@ pub mod net;
 pub mod queue;
 pub mod runner;
 pub mod storage;
+pub mod sync_actions;

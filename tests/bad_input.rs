@@ -17,6 +17,7 @@ enum Service {
     Storage,
     Queue,
     Encryption,
+    SyncActions,
     Blob,
 }
 
@@ -25,6 +26,8 @@ fn service_of(path: &str) -> Service {
         Service::Queue
     } else if path.starts_with("/encryption") {
         Service::Encryption
+    } else if path.starts_with("/sync-actions") {
+        Service::SyncActions
     } else if path.starts_with("/abs/") {
         Service::Blob
     } else {
@@ -70,6 +73,7 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
             "{what}: Encryption codes are the status, with the error also in `message`: {}",
             a.text
         ),
+        Service::SyncActions => assert_eq!(b["code"].as_u64(), Some(a.status as u64), "{what}: Sync Actions codes are the status: {}", a.text),
         Service::Blob => {}
     }
 }
@@ -208,7 +212,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             requests += 1;
             check_refusal(service, &a, &format!("PATCH {}", route.path));
             assert_eq!(a.status, 405, "PATCH {}: {}", route.path, a.text);
-            assert_eq!(a.body["code"], if matches!(service, Service::Queue | Service::Encryption) { json!(405) } else { json!("methodNotAllowed") });
+            assert_eq!(a.body["code"], if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions) { json!(405) } else { json!("methodNotAllowed") });
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "PATCH {}: no Allow header", route.path);
         }
 

@@ -409,3 +409,11 @@ fn encryption_index() {
     };
     check("encryption_index", &index);
 }
+
+#[test]
+fn sync_action_errors_and_list() {
+    use kbstack::sync_actions::wire::{ActionList, ComponentError};
+    check("sync_action_user_error", &ComponentError::user("Cannot connect".into(), "docker-0123456789abcdef0123456789abcdef".into()));
+    check("sync_action_application_error", &ComponentError::application("docker-0123456789abcdef0123456789abcdef".into()));
+    check("sync_action_list", &ActionList { actions: vec!["testConnection".into(), "listTables".into()] });
+}

@@ -13,13 +13,15 @@
 //!   (neither: no out state, which clears the stored state);
 //! - `operation`: `success` (default), `fail` (user error, exit 1, `message`), `crash`
 //!   (application error, exit 2), `exit` (exit code `exit_code`), `sleep` (same as `success`).
+//!
+//! Its synchronous actions (`ACTIONS`) are those of the real `keboola/runner-config-test` image.
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::Logger;
+use super::{Logger, Stream};
 use super::process::Exit;
 
 fn text(v: &Value) -> String {
@@ -154,4 +156,62 @@ fn list_files(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// The synchronous actions the real image declares (its `getSyncActions()`), same names.
+pub const ACTIONS: &[&str] = &[
+    "dumpConfig",
+    "dumpEnv",
+    "timeout",
+    "emptyJsonArray",
+    "emptyJsonObject",
+    "invalidJson",
+    "noResponse",
+    "userError",
+    "applicationError",
+    "printLogs",
+];
+
+/// One synchronous action (`config.json` `action`), printing to stdout as the image does:
+/// `dumpConfig` the config file, `dumpEnv` the environment as a JSON object, `timeout` sleeps
+/// 60 s, `userError` / `applicationError` print a message and exit 1 / 2, `invalidJson` and
+/// `noResponse` print what their names say. (The image maps `emptyJsonArray` to its timeout
+/// method by mistake; here it prints `[]` as named.)
+pub async fn action(data_dir: &Path, env: &[(String, String)], logger: &Logger) -> Exit {
+    let raw = match std::fs::read_to_string(data_dir.join("config.json")) {
+        Ok(r) => r,
+        Err(e) => return Exit::Failed(format!("config.json cannot be read: {e}")),
+    };
+    let config: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    let print = |text: &str| {
+        for line in text.lines() {
+            logger.output(Stream::Stdout, line);
+        }
+    };
+    match config["action"].as_str().unwrap_or("") {
+        "dumpConfig" => print(&raw),
+        "dumpEnv" => print(&Value::Object(env.iter().map(|(k, v)| (k.clone(), json!(v))).collect()).to_string()),
+        "timeout" => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            print("[]");
+        }
+        "emptyJsonArray" => print("[]"),
+        "emptyJsonObject" | "printLogs" => print("{}"),
+        "invalidJson" => print(r#"{"tables": ["a", "b", "c"]"#),
+        "noResponse" => {}
+        "userError" => {
+            print("User Error");
+            return Exit::Code(1, vec!["User Error".into()]);
+        }
+        "applicationError" => {
+            print("Application Error");
+            return Exit::Code(2, vec!["Application Error".into()]);
+        }
+        other => {
+            let m = format!("Action \"{other}\" is not supported by the component.");
+            logger.output(Stream::Stderr, &m);
+            return Exit::Code(1, vec![m]);
+        }
+    }
+    Exit::Code(0, Vec::new())
 }

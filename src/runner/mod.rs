@@ -1,6 +1,7 @@
 //! The job runner (Common Interface): for each job (and each configuration row of it) a fresh data
 //! folder, input mapping, `config.json`, `in/state.json`, the component (builtin or process),
 //! output mapping, the new state on the configuration, and `result`.
+pub mod action;
 pub mod config_test;
 pub mod debug;
 pub mod files;
@@ -38,18 +39,64 @@ const DEFAULT_TIMEOUT_SECS: u64 = 6 * 3600;
 /// secrets hidden.
 #[derive(Clone)]
 pub struct Logger {
-    state: AppState,
-    auth: Auth,
-    component: String,
+    sink: Sink,
     /// The decrypted `#` values of the job (and their base64 and JSON forms), shown as `[hidden]`.
     hidden: std::sync::Arc<parking_lot::RwLock<Vec<String>>>,
 }
+
+/// Where a run's output goes.
+#[derive(Clone)]
+enum Sink {
+    /// Storage events of the job's run.
+    Events { state: AppState, auth: Auth, component: String },
+    /// Kept for the caller: a synchronous action has no Storage access and answers with its
+    /// stdout.
+    Capture(std::sync::Arc<parking_lot::Mutex<Captured>>),
+}
+
+/// A captured run's output streams (log lines of a built-in component go to `stderr`).
+#[derive(Debug, Default, Clone)]
+pub struct Captured {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Which stream of a component a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Captured output beyond this is dropped (a runaway action must not exhaust memory).
+const CAPTURE_LIMIT: usize = 16 * 1024 * 1024;
 
 impl Logger {
     pub fn new(state: &AppState, auth: &Auth, job: &Job) -> Logger {
         let mut auth = auth.clone();
         auth.run_id = Some(job.id.to_string());
-        Logger { state: state.clone(), auth, component: job.component.clone(), hidden: Default::default() }
+        Logger { sink: Sink::Events { state: state.clone(), auth, component: job.component.clone() }, hidden: Default::default() }
+    }
+
+    /// A logger that records nothing in Storage and keeps the output (`captured`).
+    pub fn capturing() -> Logger {
+        Logger { sink: Sink::Capture(Default::default()), hidden: Default::default() }
+    }
+
+    /// What a capturing logger kept (empty for one writing events).
+    pub fn captured(&self) -> Captured {
+        match &self.sink {
+            Sink::Capture(c) => c.lock().clone(),
+            Sink::Events { .. } => Captured::default(),
+        }
+    }
+
+    /// A line the component wrote: an event (stdout info, stderr error), or kept as is.
+    pub fn output(&self, stream: Stream, line: &str) {
+        match &self.sink {
+            Sink::Capture(c) => c.lock().push(stream, line),
+            Sink::Events { .. } => self.log(if stream == Stream::Stdout { "info" } else { "error" }, line),
+        }
     }
 
     /// Hide these values (and their reversible encodings) in every later line, as Keboola's
@@ -93,9 +140,13 @@ impl Logger {
             message.truncate(cut);
         }
         crate::http::error::redact_paths(&mut message);
-        let res = events::record(&self.state, &self.auth, events::NewEvent {
-            event: format!("ext.{}.", self.component),
-            component: self.component.clone(),
+        let (state, auth, component) = match &self.sink {
+            Sink::Events { state, auth, component } => (state, auth, component),
+            Sink::Capture(c) => return c.lock().push(Stream::Stderr, &message),
+        };
+        let res = events::record(state, auth, events::NewEvent {
+            event: format!("ext.{component}."),
+            component: component.clone(),
             message,
             kind: kind.into(),
             object_type: None,
@@ -105,6 +156,19 @@ impl Logger {
         });
         if let Err(e) = res {
             tracing::warn!("cannot record a job log event: {}", e.message);
+        }
+    }
+}
+
+impl Captured {
+    fn push(&mut self, stream: Stream, line: &str) {
+        let buf = match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        };
+        if buf.len() + line.len() < CAPTURE_LIMIT {
+            buf.push_str(line);
+            buf.push('\n');
         }
     }
 }

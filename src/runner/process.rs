@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use super::Logger;
+use super::{Logger, Stream};
 use super::registry::ProcessSpec;
 use super::sandbox;
 
@@ -108,9 +108,9 @@ pub async fn run(
     on_start(pid);
     let tail: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
-    for (stream, kind) in [
-        (child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), "info"),
-        (child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), "error"),
+    for (stream, which) in [
+        (child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), Stream::Stdout),
+        (child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), Stream::Stderr),
     ] {
         let Some(stream) = stream else { continue };
         let logger = logger.clone();
@@ -131,7 +131,7 @@ pub async fn run(
                                 t.remove(0);
                             }
                         }
-                        logger.log(kind, &line);
+                        logger.output(which, &line);
                     }
                     Ok(None) => break,
                     Err(_) => break,

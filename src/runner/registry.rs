@@ -71,9 +71,27 @@ impl Component {
         self.data("process_timeout").as_u64()
     }
 
+    /// The synchronous actions the definition declares (`data.synchronous_actions`).
+    pub fn sync_actions(&self) -> Vec<String> {
+        declared_actions(&self.definition)
+    }
+
     pub fn no_application_errors(&self) -> bool {
         self.definition["data"]["logging"]["no_application_errors"] == json!(true)
     }
+}
+
+/// The synchronous actions a definition in the Storage index shape declares.
+pub fn declared_actions(definition: &Value) -> Vec<String> {
+    definition["data"]["synchronous_actions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The definition of any component the stack knows (runnable or only listed), by id.
+pub fn definition(state: &AppState, id: &str) -> Option<Value> {
+    all_definitions(state).into_iter().find(|d| d["id"] == id)
 }
 
 pub const CONFIG_TEST: &str = "keboola.runner-config-test";
@@ -129,6 +147,8 @@ fn storage_shape(id: &str, kind: &str, name: &str, description: &str, definition
 
 fn builtins() -> Vec<Component> {
     let none = Map::new();
+    let mut config_test_data = Map::new();
+    config_test_data.insert("synchronous_actions".into(), json!(super::config_test::ACTIONS));
     let transformation = |id: &str, name: &str| Component {
         id: id.into(),
         kind: Kind::DuckDb,
@@ -157,17 +177,17 @@ fn builtins() -> Vec<Component> {
             ),
         },
         Component {
-        id: CONFIG_TEST.into(),
-        kind: Kind::ConfigTest,
-        definition: storage_shape(
-            CONFIG_TEST,
-            "other",
-            "Runner config test",
-            "Test component of the runner: its parameters choose what it does (see kbstack's README).",
-            "builtin",
-            &none,
-        ),
-    },
+            id: CONFIG_TEST.into(),
+            kind: Kind::ConfigTest,
+            definition: storage_shape(
+                CONFIG_TEST,
+                "other",
+                "Runner config test",
+                "Test component of the runner: its parameters choose what it does (see kbstack's README).",
+                "builtin",
+                &config_test_data,
+            ),
+        },
     ]
 }
 

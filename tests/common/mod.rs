@@ -17,6 +17,8 @@ pub struct Server {
     pub client: reqwest::blocking::Client,
     /// What the binary printed after its URL line (start-up notes), as it arrives.
     pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The server's log (stderr) lines, when started by `start_logging`.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -42,9 +44,30 @@ impl Server {
     }
 
     pub fn start_with(dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
+        Server::spawn(dir, envs, false)
+    }
+
+    /// Start with the log at debug level kept in `log` (tests that the log leaks nothing).
+    pub fn start_logging(envs: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut envs = envs.to_vec();
+        envs.push(("KBSTACK_LOG", "debug"));
+        let mut s = Server::spawn(&dir, &envs, true);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Everything logged so far, one line each.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    fn spawn(dir: &std::path::Path, envs: &[(&str, &str)], capture_log: bool) -> Server {
         // KBSTACK_BIN runs a copy of the binary (several checkouts may share one target dir).
         let bin = std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string());
         let mut cmd = Command::new(bin);
+        cmd.env("KBSTACK_LOG", "warn");
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -54,11 +77,19 @@ impl Server {
             .env("KBSTACK_LISTEN", "127.0.0.1:0")
             .env("KBSTACK_MASTER_TOKEN", MASTER_TOKEN)
             .env_remove("KBSTACK_PUBLIC_URL")
-            .env("KBSTACK_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture_log { Stdio::piped() } else { Stdio::inherit() })
             .spawn()
             .expect("spawn kbstack");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("stdout");
         let mut reader = BufReader::new(stdout);
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -83,7 +114,7 @@ impl Server {
             }
         });
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
-        Server { child, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout }
+        Server { child, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout, log }
     }
 
     /// The rest of the first start-up line starting with `prefix` (waits for it).
