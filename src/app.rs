@@ -64,6 +64,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::blob::http::router())
         .merge(crate::queue::router())
         .merge(crate::encryption::api::routes())
+        .merge(crate::scheduler::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -89,6 +90,10 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     if path == "/encryption" || path.starts_with("/encryption/") {
         let err = crate::http::ApiError::new(crate::http::Code::RouteNotFound, format!("Route \"{} {path}\" was not found.", req.method()));
         return crate::encryption::api::EncryptionError(err).into_response();
+    }
+    if path == "/scheduler" || path.starts_with("/scheduler/") {
+        let err = crate::http::ApiError::new(crate::http::Code::RouteNotFound, format!("Route \"{} {path}\" was not found.", req.method()));
+        return crate::scheduler::api::SchedulerError(err).into_response();
     }
     crate::http::not_found(req).await.into_response()
 }
@@ -154,6 +159,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(tables = fixed, "table stats recounted at start");
     }
     crate::queue::start(&state)?;
+    crate::scheduler::firing::start(&state);
 
     println!("kbstack listening on {public_url}");
     if let Some((tls_listener, _)) = &tls {

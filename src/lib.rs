@@ -15,4 +15,5 @@ pub mod encryption;
 pub mod net;
 pub mod queue;
 pub mod runner;
+pub mod scheduler;
 pub mod storage;
