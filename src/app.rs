@@ -65,6 +65,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::queue::router())
         .merge(crate::encryption::api::routes())
         .merge(crate::sync_actions::api::routes())
+        .merge(crate::scheduler::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -83,17 +84,19 @@ pub fn router(state: AppState) -> Router {
 async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     use axum::response::IntoResponse;
     let path = req.uri().path();
-    if path == "/queue" || path.starts_with("/queue/") {
-        let err = crate::http::ApiError::new(crate::http::Code::RouteNotFound, format!("Route \"{} {path}\" was not found.", req.method()));
+    let under = |id: &str| path.strip_prefix('/').and_then(|p| p.strip_prefix(id)).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    let err = crate::http::ApiError::new(crate::http::Code::RouteNotFound, format!("Route \"{} {path}\" was not found.", req.method()));
+    if under("queue") {
         return crate::queue::api::QueueError(err).into_response();
     }
-    if path == "/encryption" || path.starts_with("/encryption/") {
-        let err = crate::http::ApiError::new(crate::http::Code::RouteNotFound, format!("Route \"{} {path}\" was not found.", req.method()));
+    if under("encryption") {
         return crate::encryption::api::EncryptionError(err).into_response();
     }
-    if path == "/sync-actions" || path.starts_with("/sync-actions/") {
-        let err = crate::http::ApiError::new(crate::http::Code::RouteNotFound, format!("Route \"{} {path}\" was not found.", req.method()));
+    if under("sync-actions") {
         return crate::sync_actions::api::SyncActionsError(err).into_response();
+    }
+    if under("scheduler") {
+        return crate::scheduler::api::SchedulerError(err).into_response();
     }
     crate::http::not_found(req).await.into_response()
 }
@@ -159,6 +162,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(tables = fixed, "table stats recounted at start");
     }
     crate::queue::start(&state)?;
+    crate::scheduler::firing::start(&state);
 
     println!("kbstack listening on {public_url}");
     if let Some((tls_listener, _)) = &tls {

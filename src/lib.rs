@@ -16,5 +16,6 @@ pub mod encryption;
 pub mod net;
 pub mod queue;
 pub mod runner;
+pub mod scheduler;
 pub mod storage;
 pub mod sync_actions;

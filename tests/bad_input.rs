@@ -18,6 +18,7 @@ enum Service {
     Queue,
     Encryption,
     SyncActions,
+    Scheduler,
     Blob,
 }
 
@@ -28,6 +29,8 @@ fn service_of(path: &str) -> Service {
         Service::Encryption
     } else if path.starts_with("/sync-actions") {
         Service::SyncActions
+    } else if path.starts_with("/scheduler") {
+        Service::Scheduler
     } else if path.starts_with("/abs/") {
         Service::Blob
     } else {
@@ -68,6 +71,11 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
     match service {
         Service::Storage => assert!(b["code"].is_string(), "{what}: Storage codes are strings: {}", a.text),
         Service::Queue => assert_eq!(b["code"].as_u64(), Some(a.status as u64), "{what}: Queue codes are the status: {}", a.text),
+        Service::Scheduler => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("scheduler-")),
+            "{what}: Scheduler codes are the status, exception ids `scheduler-…`: {}",
+            a.text
+        ),
         Service::Encryption => assert!(
             b["code"].as_u64() == Some(a.status as u64) && b["message"] == b["error"],
             "{what}: Encryption codes are the status, with the error also in `message`: {}",
@@ -212,7 +220,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             requests += 1;
             check_refusal(service, &a, &format!("PATCH {}", route.path));
             assert_eq!(a.status, 405, "PATCH {}: {}", route.path, a.text);
-            assert_eq!(a.body["code"], if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions) { json!(405) } else { json!("methodNotAllowed") });
+            assert_eq!(a.body["code"], if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler) { json!(405) } else { json!("methodNotAllowed") });
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "PATCH {}: no Allow header", route.path);
         }
 

@@ -417,3 +417,25 @@ fn sync_action_errors_and_list() {
     check("sync_action_application_error", &ComponentError::application("docker-0123456789abcdef0123456789abcdef".into()));
     check("sync_action_list", &ActionList { actions: vec!["testConnection".into(), "listTables".into()] });
 }
+
+#[test]
+fn scheduler_schedule() {
+    use kbstack::meta::schedules::{ScheduleExecution, ScheduleRecord};
+    let record = ScheduleRecord {
+        id: 743,
+        project_id: 1,
+        branch_id: 1,
+        configuration_id: "10850624".into(),
+        configuration_version_id: "1".into(),
+        token_id: 25147,
+        sealed_token_secret: "sealed".into(),
+        body: serde_json::json!({
+            "schedule": {"cronTab": "0 * * * *", "timezone": "Europe/Prague", "state": "enabled"},
+            "target": {"componentId": "keboola.ex-db-snowflake", "configurationId": "493493", "configurationRowIds": [], "mode": "run", "tag": ""},
+        }),
+        created_ms: 0,
+        fired_through_ms: 0,
+    };
+    let runs = [ScheduleExecution { job_id: "1234".into(), execution_ms: 1_767_261_600_000 }];
+    check("scheduler_schedule", &kbstack::scheduler::wire::Schedule::of(&record, &runs));
+}

@@ -57,6 +57,8 @@ pub enum Code {
     // Queue (src/queue)
     QueueJobNotFound,
     QueueJobNotKillable,
+    // Scheduler (src/scheduler)
+    ScheduleNotFound,
 }
 
 impl Code {
@@ -125,6 +127,7 @@ impl Code {
             BranchAlreadyExists => ("storage.devBranches.branchAlreadyExists", 400),
             QueueJobNotFound => ("queue.jobNotFound", 404),
             QueueJobNotKillable => ("queue.jobNotKillable", 400),
+            ScheduleNotFound => ("scheduler.scheduleNotFound", 404),
         }
     }
 }

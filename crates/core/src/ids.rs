@@ -75,6 +75,8 @@ numeric_id! {
     QueueJobId;
     EventId;
     TriggerId;
+    /// A Scheduler schedule (`/scheduler/schedules/{id}`; a string on the wire).
+    ScheduleId;
 }
 
 text_id! {

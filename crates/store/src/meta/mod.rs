@@ -1,5 +1,5 @@
 //! The metadata store: projects, branches, tokens, buckets, tables, files, jobs, events,
-//! metadata, configurations, triggers. SQLite on the embedded default.
+//! metadata, configurations, triggers, schedules. SQLite on the embedded default.
 pub mod branches;
 pub mod buckets;
 mod conditions;
@@ -9,6 +9,7 @@ pub mod files;
 pub mod metadata;
 pub mod queue_jobs;
 mod schema;
+pub mod schedules;
 pub mod storage_jobs;
 pub mod tables;
 pub mod tickets;

@@ -7,7 +7,7 @@
 
 /// `(version, SQL)`, in order. Version 1 is the schema as it stood before migrations existed
 /// (its `IF NOT EXISTS` makes it a no-op on such data dirs).
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_TABLE_STATS)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_TABLE_STATS), (3, V3_SCHEDULES)];
 
 const V1_INITIAL: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (
@@ -241,4 +241,31 @@ CREATE TABLE IF NOT EXISTS table_stats (
     data_size_bytes INTEGER NOT NULL,
     PRIMARY KEY (project_id, branch_id, table_id)
 );
+"#;
+
+/// Scheduler schedules: the activated `keboola.scheduler` configuration (its `schedule` and
+/// `target` as read at activation, kept as JSON), the schedule's own token (sealed), and
+/// `fired_through_ms`: no cron time at or before it fires again, so a restart neither replays nor
+/// doubles a run. Executions are the recent runs shown on the schedule.
+const V3_SCHEDULES: &str = r#"
+CREATE TABLE IF NOT EXISTS schedules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    configuration_id TEXT NOT NULL,
+    configuration_version_id TEXT NOT NULL,
+    token_id INTEGER NOT NULL,
+    token_secret TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    fired_through_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS schedules_project ON schedules(project_id, configuration_id);
+CREATE TABLE IF NOT EXISTS schedule_executions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    schedule_id INTEGER NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+    job_id TEXT NOT NULL,
+    execution_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS schedule_executions_schedule ON schedule_executions(schedule_id, id);
 "#;
