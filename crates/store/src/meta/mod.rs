@@ -9,6 +9,7 @@ pub mod files;
 pub mod metadata;
 pub mod queue_jobs;
 mod schema;
+pub mod snapshots;
 pub mod storage_jobs;
 pub mod tables;
 pub mod tickets;
