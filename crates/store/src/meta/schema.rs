@@ -246,7 +246,7 @@ CREATE TABLE IF NOT EXISTS table_stats (
 /// Table snapshots: the table's definition and metadata when snapshotted (its rows are a copy in
 /// the table backend). Ids are global; every read is scoped by project.
 const V3_TABLE_SNAPSHOTS: &str = r#"
-CREATE TABLE table_snapshots (
+CREATE TABLE IF NOT EXISTS table_snapshots (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     project_id INTEGER NOT NULL,
     branch_id INTEGER NOT NULL,
@@ -262,5 +262,5 @@ CREATE TABLE table_snapshots (
     table_metadata TEXT,
     column_metadata TEXT
 );
-CREATE INDEX table_snapshots_table ON table_snapshots(project_id, branch_id, table_id, id);
+CREATE INDEX IF NOT EXISTS table_snapshots_table ON table_snapshots(project_id, branch_id, table_id, id);
 "#;
