@@ -439,3 +439,27 @@ fn scheduler_schedule() {
     let runs = [ScheduleExecution { job_id: "1234".into(), execution_ms: 1_767_261_600_000 }];
     check("scheduler_schedule", &kbstack::scheduler::wire::Schedule::of(&record, &runs));
 }
+
+fn table_snapshot(detail: bool) -> kbstack::storage::wire::snapshot::Snapshot {
+    use kbstack::storage::wire::snapshot::{CreatorToken, Snapshot, SnapshotTable};
+    Snapshot {
+        id: "82629".into(),
+        description: "before the change".into(),
+        created_time: "2026-05-26T14:26:56+0200".into(),
+        kind: "table".into(),
+        creator_token: CreatorToken { id: 221, description: "Master Token".into() },
+        uri: (!detail).then(|| "http://127.0.0.1:8000/v2/storage/snapshots/82629".into()),
+        data_file_id: None,
+        table: detail.then(|| SnapshotTable { id: "in.c-main.t".into(), primary_key: vec!["id".into()], columns: vec!["id".into(), "name".into()] }),
+    }
+}
+
+#[test]
+fn table_snapshot_in_a_list() {
+    check("table_snapshot_list_item", &table_snapshot(false));
+}
+
+#[test]
+fn table_snapshot_detail() {
+    check("table_snapshot_detail", &table_snapshot(true));
+}

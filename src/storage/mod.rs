@@ -12,6 +12,7 @@ pub mod files;
 pub mod index;
 pub mod jobs;
 pub mod metadata;
+pub mod snapshots;
 pub mod tables;
 pub mod tickets;
 pub mod tokens;
@@ -29,6 +30,7 @@ pub fn router() -> Routes<AppState> {
         .merge(tokens::routes())
         .merge(buckets::routes())
         .merge(tables::routes())
+        .merge(snapshots::routes())
         .merge(jobs::routes())
         .merge(files::routes())
         .merge(events::routes())

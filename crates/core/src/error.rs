@@ -54,6 +54,7 @@ pub enum Code {
     StorageValidation,
     QuerySyntax,
     BranchAlreadyExists,
+    SnapshotNotFound,
     // Queue (src/queue)
     QueueJobNotFound,
     QueueJobNotKillable,
@@ -125,6 +126,7 @@ impl Code {
             StorageValidation => ("storage.validation", 400),
             QuerySyntax => ("query.syntax", 400),
             BranchAlreadyExists => ("storage.devBranches.branchAlreadyExists", 400),
+            SnapshotNotFound => ("storage.snapshots.notFound", 404),
             QueueJobNotFound => ("queue.jobNotFound", 404),
             QueueJobNotKillable => ("queue.jobNotKillable", 400),
             ScheduleNotFound => ("scheduler.scheduleNotFound", 404),

@@ -118,3 +118,33 @@ fn every_backend_conforms() {
         assert!(b.columns(&l).is_err());
     }
 }
+
+#[test]
+fn every_backend_copies_a_table_whole_and_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, b) in backends(dir.path()) {
+        let b = b.as_ref();
+        let from = loc(&format!("{name}_src"));
+        let to = TableLocation { branch_id: 2, bucket_id: "_snapshots".into(), ..loc(&format!("{name}_copy")) };
+        b.create_table(&from, &cols(&["id", "v"]), false).unwrap();
+        load(b, &from, source(csv(dir.path(), "s.csv", "id,v\n1,a\n2,b\n"), &["id", "v"]), false, &["id"], 1000);
+        b.copy_table(&from, &to).unwrap();
+        assert_eq!(rows(b, &to, &Select::default()), strs(&[&["1", "a"], &["2", "b"]]), "{name}");
+        assert_eq!(b.columns(&to).unwrap(), ["id", "v"]);
+        // `_timestamp`s travel with the rows.
+        let since = Select { changed_since: chrono::DateTime::from_timestamp(500, 0), ..Default::default() };
+        assert_eq!(rows(b, &to, &since).len(), 2, "{name}");
+
+        // The copy is independent: writes to the source do not reach it, and loads into the
+        // copy work as into any table.
+        b.delete_rows(&from, &Select::default()).unwrap();
+        assert_eq!(b.stats(&to).unwrap().0, 2, "{name}");
+        load(b, &to, source(csv(dir.path(), "t.csv", "id,v\n3,\n"), &["id", "v"]), true, &["id"], 2000);
+        assert!(rows(b, &to, &Select::default()).contains(&vec!["3".to_string(), String::new()]), "{name}");
+
+        // Copying again replaces the target whole.
+        b.copy_table(&from, &to).unwrap();
+        assert_eq!(b.stats(&to).unwrap().0, 0, "{name}");
+        assert!(b.copy_table(&loc("missing"), &to).is_err(), "{name}");
+    }
+}

@@ -8,14 +8,15 @@ use serde_json::{Value, json};
 use super::import::{
     HeaderMode, MAX_COLUMNS, build_source, check_columns, csv_options, file_id_param, run_import, too_many_columns, write_upload,
 };
-use super::{Table, TableStats, datatype, find_table, table_json, types};
+use super::{Table, TableStats, copy, datatype, find_table, table_json, types};
 use crate::app::AppState;
 use crate::backend::{ColumnDef, CsvSource};
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
 use crate::meta::AlreadyExists;
 use crate::meta::tables::TableStore;
 use crate::storage::auth::{Auth, Need};
-use crate::storage::{buckets, files, jobs};
+use crate::meta::snapshots::Snapshot;
+use crate::storage::{buckets, files, jobs, snapshots};
 
 pub fn valid_table_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 96 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -157,6 +158,9 @@ fn untyped(columns: &[String]) -> Vec<ColumnDef> {
 }
 
 pub async fn create_async(State(state): State<AppState>, auth: Auth, Path(bucket): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
+    if let Some(snapshot_id) = p.str("snapshotId") {
+        return create_from_snapshot(state, auth, bucket, p, snapshot_id).await;
+    }
     let nt = new_table(&state, &auth, &bucket, &p)?;
     ensure_name_free(&state, &nt.bucket, &nt.name, None)?;
     let opts = csv_options(&p)?;
@@ -260,4 +264,65 @@ pub async fn create_definition(State(state): State<AppState>, auth: Auth, Path(b
     };
     let job_auth = auth.clone();
     jobs::start(&state, &auth, spec, move |st| create_table(st, &job_auth, &nt, defs, true, Some(definition), None)).await
+}
+
+/// `tables-async` with `snapshotId`: a new table with the snapshot's columns, primary key,
+/// definition, rows and metadata.
+async fn create_from_snapshot(state: AppState, auth: Auth, bucket: String, p: Params, snapshot_id: String) -> ApiResult<(StatusCode, Json<Value>)> {
+    let snapshot = snapshots::load_snapshot(&state, &auth, &snapshot_id, Need::Read)?;
+    let nt = validated(&state, &auth, &bucket, p.required_str("name")?, snapshot.primary_key.clone())?;
+    ensure_name_free(&state, &nt.bucket, &nt.name, None)?;
+    let spec = jobs::JobSpec {
+        operation_name: "tableCreate",
+        operation_params: json!({
+            "name": nt.name,
+            "params": {"delimiter": ",", "enclosure": "\"", "escapedBy": ""},
+            "source": {"type": "snapshot", "snapshotId": snapshot.id},
+        }),
+        table_id: Some(format!("{bucket}.{}", nt.name)),
+        lock_key: Some(create_lock_key(&auth, &bucket, &nt.name)),
+    };
+    let job_auth = auth.clone();
+    jobs::start(&state, &auth, spec, move |st| restore_snapshot(st, &job_auth, &nt, &snapshot)).await
+}
+
+fn restore_snapshot(state: &AppState, auth: &Auth, nt: &NewTable, s: &Snapshot) -> ApiResult<Value> {
+    ensure_name_free(state, &nt.bucket, &nt.name, None)?;
+    let created = now_iso();
+    let t = Table {
+        id: format!("{}.{}", nt.bucket.id, nt.name),
+        project_id: auth.project_id,
+        branch_id: auth.branch_id,
+        bucket_id: nt.bucket.id.clone(),
+        name: nt.name.clone(),
+        display_name: nt.name.clone(),
+        primary_key: s.primary_key.clone(),
+        created: created.clone(),
+        last_import_date: None,
+        last_change_date: Some(created),
+        is_typed: s.is_typed,
+        definition: s.definition.clone(),
+        stats: TableStats { columns: s.columns.clone(), rows_count: 0, data_size_bytes: 0 },
+    };
+    state.tables.copy_table(&snapshots::location(s), &t.location())?;
+    match state.meta.insert_table(&t) {
+        Ok(Ok(())) => {}
+        refused => {
+            let _ = state.tables.drop_table(&t.location());
+            return Err(match refused {
+                Ok(Err(AlreadyExists)) => name_taken(&t.name, &t.name),
+                Err(e) => e.into(),
+                Ok(Ok(())) => unreachable!(),
+            });
+        }
+    }
+    let restored = copy::restore_metadata(state, t.scope(), &t.id, &s.table_metadata, &s.column_metadata)
+        .and_then(|_| super::mark_changed(state, &t, true));
+    if let Err(e) = restored {
+        super::drop_table_everywhere(state, &t)?;
+        return Err(e);
+    }
+    buckets::touch(state, &nt.bucket)?;
+    let t = find_table(state, auth.project_id, auth.branch_id, &t.id)?.ok_or_else(|| ApiError::internal("created table vanished"))?;
+    table_json(state, &t, &["metadata".into(), "columnMetadata".into()], true)
 }

@@ -1,13 +1,16 @@
 //! Tables: records in the metadata store, data in the table backend. Sub-modules: `create`
-//! (tables-async, tables-definition), `import` (import-async and its CSV handling), `export`
-//! (export-async, data-preview, row deletion), `columns` (columns and primary key), `select`,
-//! `types` (typed columns' type names per backend) and `datatype` (their `KBC.datatype.*`
-//! column metadata).
+//! (tables-async from a file or a snapshot, tables-definition), `import` (import-async and its
+//! CSV handling), `export` (export-async, data-preview, row deletion), `columns` (columns and
+//! primary key), `pull` (a default-branch table into a dev branch), `copy` (metadata copied
+//! between tables and snapshots), `select`, `types` (typed columns' type names per backend) and
+//! `datatype` (their `KBC.datatype.*` column metadata).
 mod columns;
+pub mod copy;
 pub mod create;
 mod datatype;
 mod export;
 pub mod import;
+mod pull;
 pub mod select;
 mod types;
 
@@ -50,6 +53,7 @@ pub fn routes() -> Routes<AppState> {
         .route("/v2/storage/tables/{id}/columns/{column}", delete(columns::delete_column))
         .route("/v2/storage/tables/{id}/primary-key", post(columns::add_primary_key).delete(columns::delete_primary_key))
         .route("/v2/storage/tables/{id}/optimize", post(optimize))
+        .route("/v2/storage/tables/{id}/pull", post(pull::pull))
 }
 
 /// Jobs and calls that write one table (or create one name) run one at a time under this key.
@@ -71,7 +75,7 @@ pub fn split_table_id(id: &str) -> Option<(String, String)> {
     Some((format!("{}.{}", parts[0], parts[1]), parts[2].to_string()))
 }
 
-fn table_not_found(auth: &Auth, id: &str) -> ApiError {
+pub(crate) fn table_not_found(auth: &Auth, id: &str) -> ApiError {
     ApiError::new(Code::TableNotFound, format!("The table \"{id}\" was not found in the project \"{}\"", auth.project_id))
 }
 

@@ -7,5 +7,6 @@ pub mod event;
 pub mod file;
 pub mod job;
 pub mod row;
+pub mod snapshot;
 pub mod table;
 pub mod token;

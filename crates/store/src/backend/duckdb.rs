@@ -543,4 +543,43 @@ impl TableBackend for DuckDbBackend {
             .map_err(internal)?;
         Ok(dup > 0)
     }
+
+    fn copy_table(&self, from: &TableLocation, to: &TableLocation) -> BackendResult<()> {
+        let mut conn = self.conn()?;
+        // Column by column rather than `CREATE TABLE AS`, which would drop the NOT NULL and
+        // DEFAULT '' that untyped tables' loads rely on.
+        let columns: Vec<(String, String, bool, Option<String>)> = {
+            let mut st = conn
+                .prepare(
+                    "SELECT column_name, data_type, is_nullable, column_default FROM duckdb_columns() \
+                     WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+                )
+                .map_err(internal)?;
+            st.query_map([schema_name(from), from.table.clone()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(internal)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(internal)?
+        };
+        if columns.is_empty() {
+            return Err(BackendError::UserError(format!("Table \"{}\" does not exist.", from.table), Code::TableNotFound));
+        }
+        let defs: Vec<String> = columns
+            .iter()
+            .map(|(name, ty, nullable, default)| {
+                let not_null = if *nullable { "" } else { " NOT NULL" };
+                let default = default.as_ref().map(|d| format!(" DEFAULT {d}")).unwrap_or_default();
+                format!("{} {ty}{not_null}{default}", ident(name))
+            })
+            .collect();
+        let tx = conn.transaction().map_err(internal)?;
+        tx.execute_batch(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema}; DROP TABLE IF EXISTS {to}; CREATE TABLE {to} ({defs}); INSERT INTO {to} SELECT * FROM {from};",
+            schema = ident(&schema_name(to)),
+            to = qualified(to),
+            defs = defs.join(", "),
+            from = qualified(from),
+        ))
+        .map_err(internal)?;
+        tx.commit().map_err(internal)
+    }
 }

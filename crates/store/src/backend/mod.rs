@@ -139,4 +139,7 @@ pub trait TableBackend: Send + Sync {
     fn delete_rows(&self, loc: &TableLocation, select: &Select) -> BackendResult<u64>;
     /// Rows whose primary key repeats (for primary-key add checks).
     fn has_duplicates(&self, loc: &TableLocation, columns: &[String]) -> BackendResult<bool>;
+    /// Replace `to` with a copy of `from`: the same columns (types, nullability, defaults), rows
+    /// and `_timestamp`s, in one step (snapshots, restores, dev-branch pulls). `from` is unchanged.
+    fn copy_table(&self, from: &TableLocation, to: &TableLocation) -> BackendResult<()>;
 }

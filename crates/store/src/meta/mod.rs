@@ -10,6 +10,7 @@ pub mod metadata;
 pub mod queue_jobs;
 mod schema;
 pub mod schedules;
+pub mod snapshots;
 pub mod storage_jobs;
 pub mod tables;
 pub mod tickets;

@@ -7,7 +7,7 @@
 
 /// `(version, SQL)`, in order. Version 1 is the schema as it stood before migrations existed
 /// (its `IF NOT EXISTS` makes it a no-op on such data dirs).
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_TABLE_STATS), (3, V3_SCHEDULES)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_TABLE_STATS), (3, V3_SCHEDULES), (4, V4_TABLE_SNAPSHOTS)];
 
 const V1_INITIAL: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (
@@ -268,4 +268,26 @@ CREATE TABLE IF NOT EXISTS schedule_executions (
     execution_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS schedule_executions_schedule ON schedule_executions(schedule_id, id);
+"#;
+
+/// Table snapshots: the table's definition and metadata when snapshotted (its rows are a copy in
+/// the table backend). Ids are global; every read is scoped by project.
+const V4_TABLE_SNAPSHOTS: &str = r#"
+CREATE TABLE IF NOT EXISTS table_snapshots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    table_id TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    creator_token_id INTEGER NOT NULL,
+    creator_description TEXT NOT NULL DEFAULT '',
+    primary_key TEXT NOT NULL DEFAULT '[]',
+    columns TEXT NOT NULL DEFAULT '[]',
+    is_typed INTEGER NOT NULL DEFAULT 0,
+    definition TEXT,
+    table_metadata TEXT,
+    column_metadata TEXT
+);
+CREATE INDEX IF NOT EXISTS table_snapshots_table ON table_snapshots(project_id, branch_id, table_id, id);
 "#;
