@@ -91,7 +91,7 @@ impl std::fmt::Debug for Secret {
 /// [storage]  # master_token, job_wait_ms
 /// [tables]   # duckdb_memory_limit
 /// [queue]    # workers
-/// [runner]   # transformation_python, keep_job_data
+/// [runner]   # transformation_python, keep_job_data, sync_action_timeout_secs
 /// [metadata] # sync ("full" | "normal")
 /// ```
 #[derive(Deserialize, Default)]
@@ -170,6 +170,7 @@ struct MetadataSection {
 struct RunnerSection {
     transformation_python: Option<String>,
     keep_job_data: Option<bool>,
+    sync_action_timeout_secs: Option<u64>,
 }
 
 impl FileConfig {
@@ -191,7 +192,14 @@ impl FileConfig {
             transformation_python: self.runner.transformation_python.or(self.transformation_python),
             keep_job_data: self.runner.keep_job_data.or(self.keep_job_data),
             metadata_sync: self.metadata.sync.or(self.metadata_sync),
-            ..FileConfig::default()
+            sync_action_timeout_secs: self.runner.sync_action_timeout_secs.or(self.sync_action_timeout_secs),
+            // Listed whole (no `..default()`): a key added later cannot be dropped here unnoticed.
+            server: ServerSection::default(),
+            storage: StorageSection::default(),
+            tables: TablesSection::default(),
+            queue: QueueSection::default(),
+            runner: RunnerSection::default(),
+            metadata: MetadataSection::default(),
         }
     }
 }
@@ -329,12 +337,15 @@ mod tests {
     fn sections_are_read_and_flat_keys_of_earlier_versions_still_work() {
         let c = load(
             "data_dir = \"/d\"\n[server]\nlisten = \"0.0.0.0:9000\"\n[storage]\nmaster_token = \"1-1-x\"\njob_wait_ms = 10\n\
-             [tables]\nduckdb_memory_limit = \"2GB\"\n[queue]\nworkers = 7\n[runner]\nkeep_job_data = true\n",
+             [tables]\nduckdb_memory_limit = \"2GB\"\n[queue]\nworkers = 7\n[runner]\nkeep_job_data = true\nsync_action_timeout_secs = 9\n\
+             [metadata]\nsync = \"normal\"\n",
         )
         .unwrap();
         assert_eq!((c.data_dir.to_str(), c.listen.as_str(), c.job_wait_ms), (Some("/d"), "0.0.0.0:9000", 10));
         assert_eq!((c.duckdb_memory_limit.as_str(), c.queue_workers, c.keep_job_data), ("2GB", 7, true));
         assert_eq!(c.master_token.as_ref().map(Secret::expose), Some("1-1-x"));
+        assert_eq!(c.sync_action_timeout_secs, 9);
+        assert!(matches!(c.metadata_durability, Durability::Normal));
         assert_eq!(format!("{c:?}").matches("1-1-x").count(), 0, "a secret never prints");
 
         let flat = load("listen = \"127.0.0.1:1\"\nqueue_workers = 3\n").unwrap();

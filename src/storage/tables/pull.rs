@@ -16,15 +16,16 @@ use crate::storage::{buckets, jobs};
 use kbstack_core::Scope;
 
 pub async fn pull(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
-    if auth.branch_id == auth.default_branch_id {
-        return Err(ApiError::validation("Pulling a table is possible only into a development branch; this request addresses the default branch."));
-    }
+    // Rights before parameters: a token that may not write the table learns nothing more.
     let (bucket_id, _) = split_table_id(&id).ok_or_else(|| table_not_found(&auth, &id))?;
     if auth.bucket_level(&bucket_id).is_none() {
         return Err(table_not_found(&auth, &id));
     }
     let source = find_table(&state, auth.project_id, auth.default_branch_id, &id)?.ok_or_else(|| table_not_found(&auth, &id))?;
     auth.bucket(&bucket_id, Need::Write)?;
+    if auth.branch_id == auth.default_branch_id {
+        return Err(ApiError::validation("Pulling a table is possible only into a development branch; this request addresses the default branch."));
+    }
     let spec = jobs::JobSpec {
         operation_name: "devBranchTablePull",
         operation_params: json!({"sourceBranchId": auth.default_branch_id, "targetBranchId": auth.branch_id}),
