@@ -161,25 +161,11 @@ fn host_based_services_over_tls() {
     assert_eq!(resp.bytes().unwrap().as_ref(), content);
 }
 
-/// A Python with kbcstorage and keboola-mcp-server (scripts/test installs them).
-fn python_with_clients() -> Option<String> {
-    let home = std::env::var("HOME").unwrap_or_default();
-    [std::env::var("KBSTACK_TEST_PYTHON").ok(), Some(format!("{home}/.cache/kbstack-test/venv/bin/python"))]
-        .into_iter()
-        .flatten()
-        .find(|p| {
-            Command::new(p)
-                .args(["-c", "import kbcstorage.files, keboola_mcp_server.clients.jobs_queue"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
 /// kbcstorage (requests + the Azure SDK) and the MCP server's Queue client (httpx) over TLS by
 /// host name, trusting the generated CA through the variables kbstack tells users to set.
 #[test]
 fn official_clients_by_host_over_tls() {
-    let Some(python) = python_with_clients() else {
+    let Some(python) = common::venv_python("kbcstorage.files, keboola_mcp_server.clients.jobs_queue") else {
         eprintln!("SKIPPED: no Python with kbcstorage and keboola-mcp-server (set KBSTACK_TEST_PYTHON)");
         return;
     };

@@ -15,26 +15,13 @@ use serde_json::{Value, json};
 
 const COMPONENT: &str = "kbstack.python-upsert";
 
-/// The venv interpreter with keboola-component, or None (the test then says it was skipped).
-fn python() -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = std::env::var("KBSTACK_TEST_PYTHON")
-        .ok()
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(std::env::var("HOME").ok().map(|h| PathBuf::from(h).join(".cache/kbstack-test/venv/bin/python")))
-        .collect();
-    candidates.into_iter().find(|p| {
-        Command::new(p).args(["-c", "import keboola.component"]).output().is_ok_and(|o| o.status.success())
-    })
-}
-
 fn rows(s: &Server, table: &str) -> Vec<Vec<String>> {
     s.preview_rows(table, "&limit=1000")
 }
 
 #[test]
 fn keboola_component_runs_twice_with_state_and_upsert() {
-    let Some(python) = python() else {
+    let Some(python) = common::venv_python("keboola.component") else {
         eprintln!("SKIPPED: no Python with keboola-component (run scripts/test, which installs it into $HOME/.cache/kbstack-test/venv)");
         return;
     };
@@ -121,7 +108,7 @@ fn keboola_component_runs_twice_with_state_and_upsert() {
 /// succeeds; a failing task fails the flow, or leaves it `warning` with `continueOnFailure`.
 #[test]
 fn flow_python_component_then_duckdb_transformation() {
-    let Some(python) = python() else {
+    let Some(python) = common::venv_python("keboola.component") else {
         eprintln!("SKIPPED: no Python with keboola-component");
         return;
     };

@@ -232,20 +232,9 @@ cat "$KBC_DATADIR/config.json" >&2; exit 2"#);
     assert!(!events.as_array().unwrap().iter().any(|e| e["component"] == "kbstack.leaky"), "{events}");
 }
 
-/// The venv interpreter with keboola-component, or None (the test then says it was skipped).
-fn python_with_component() -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = std::env::var("KBSTACK_TEST_PYTHON")
-        .ok()
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(std::env::var("HOME").ok().map(|h| PathBuf::from(h).join(".cache/kbstack-test/venv/bin/python")))
-        .collect();
-    candidates.into_iter().find(|p| Command::new(p).args(["-c", "import keboola.component"]).output().is_ok_and(|o| o.status.success()))
-}
-
 #[test]
 fn python_component_actions_written_with_keboola_component() {
-    let Some(python) = python_with_component() else {
+    let Some(python) = common::venv_python("keboola.component") else {
         eprintln!("SKIPPED: no Python with keboola-component (scripts/test installs it into $HOME/.cache/kbstack-test/venv)");
         return;
     };

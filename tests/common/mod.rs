@@ -286,3 +286,17 @@ impl Server {
         }
     }
 }
+
+/// The test Python (`KBSTACK_TEST_PYTHON`, or the venv scripts/test fills at
+/// `$HOME/.cache/kbstack-test/venv`) when it can import `modules` (a Python import list, e.g.
+/// `"keboola.component"`); None and the test says it was skipped.
+#[allow(dead_code)]
+pub fn venv_python(modules: &str) -> Option<PathBuf> {
+    let venv = std::env::var("HOME").ok().map(|h| PathBuf::from(h).join(".cache/kbstack-test/venv/bin/python"));
+    std::env::var("KBSTACK_TEST_PYTHON")
+        .ok()
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(venv)
+        .find(|p| Command::new(p).args(["-c", &format!("import {modules}")]).output().is_ok_and(|o| o.status.success()))
+}

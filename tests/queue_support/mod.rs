@@ -145,17 +145,7 @@ pub fn shared_marker(name: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("/dev/shm/kbstack-test-{}-{name}", uuid::Uuid::new_v4().simple()))
 }
 
-/// A Python with keboola-mcp-server installed (scripts/test puts it in
-/// `$HOME/.cache/kbstack-test/venv`), or `KBSTACK_TEST_PYTHON`.
-pub fn python_with_mcp() -> Option<String> {
-    let home = std::env::var("HOME").unwrap_or_default();
-    [std::env::var("KBSTACK_TEST_PYTHON").ok(), Some(format!("{home}/.cache/kbstack-test/venv/bin/python"))]
-        .into_iter()
-        .flatten()
-        .find(|p| {
-            std::process::Command::new(p)
-                .args(["-c", "import keboola_mcp_server.clients.jobs_queue"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
+/// A Python with keboola-mcp-server installed (scripts/test puts it in the test venv).
+pub fn python_with_mcp() -> Option<std::path::PathBuf> {
+    crate::common::venv_python("keboola_mcp_server.clients.jobs_queue")
 }
