@@ -77,17 +77,27 @@ fn main() -> anyhow::Result<()> {
             let (Some(suffix), Some(tls_listen)) = (&config.stack_suffix, &config.tls_listen) else {
                 anyhow::bail!("kbstack hosts needs --stack-suffix (e.g. local.keboola.dev)");
             };
-            for line in kbstack::net::hosts::hosts_lines(suffix, kbstack::net::hosts::hosts_ip(tls_listen)) {
-                println!("{line}");
-            }
+            print_lines(kbstack::net::hosts::hosts_lines(suffix, kbstack::net::hosts::hosts_ip(tls_listen)));
             Ok(())
         }
         Command::Component(ComponentCommand::List { serve }) => {
             let config = Config::load(serve)?;
-            for c in kbstack::runner::registry::process_components(&config.data_dir) {
-                println!("{}\t{}\t{}", c["id"].as_str().unwrap_or(""), c["type"].as_str().unwrap_or(""), c["name"].as_str().unwrap_or(""));
-            }
+            print_lines(kbstack::runner::registry::process_components(&config.data_dir).iter().map(|c| {
+                format!("{}\t{}\t{}", c["id"].as_str().unwrap_or(""), c["type"].as_str().unwrap_or(""), c["name"].as_str().unwrap_or(""))
+            }));
             Ok(())
+        }
+    }
+}
+
+/// Lines to stdout, stopping quietly when the reader has gone (`kbstack hosts | head`): `println!`
+/// would panic on the closed pipe.
+fn print_lines(lines: impl IntoIterator<Item = String>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
         }
     }
 }

@@ -149,9 +149,16 @@ async fn run(state: AppState, id: i64, coordinator: bool, cancel: CancellationTo
         Ok(o) => o,
         Err(e) => Outcome::app_error(format!("The job runner crashed: {e}"), json!({})),
     };
-    if let Err(e) = finish(&state, id, outcome) {
-        tracing::error!(job = id, "cannot record the job's outcome: {}", e.message);
-        record_failure_until_it_lands(&state, id).await;
+    let recorded = finish(&state, id, outcome.clone()).or_else(|e| {
+        // A full disk: give back the space reserve and write the same outcome once more.
+        if state.meta.release_reserve() { finish(&state, id, outcome) } else { Err(e) }
+    });
+    match recorded {
+        Ok(()) => state.meta.reclaim_reserve(),
+        Err(e) => {
+            tracing::error!(job = id, "cannot record the job's outcome: {}", e.message);
+            record_failure_until_it_lands(&state, id).await;
+        }
     }
     state.queue.running.lock().remove(&id);
     if !coordinator {
@@ -174,7 +181,7 @@ fn redact_messages(result: &mut Value) {
 async fn record_failure_until_it_lands(state: &AppState, id: i64) {
     let message = "The job finished but its result could not be recorded (the result is too large or the server's disk is full).";
     let result = json!({"message": message, "error": {"type": "application", "message": message, "exceptionId": new_exception_id()}});
-    crate::meta::store_until_it_lands(id, || store::end_as_error(state, id, &result, now_ms())).await;
+    state.meta.store_until_it_lands(id, || store::end_as_error(state, id, &result, now_ms())).await;
 }
 
 /// Record the end of a run; a job asked to terminate ends `terminated` whatever it reported.

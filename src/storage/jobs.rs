@@ -102,8 +102,13 @@ async fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
             (JobStatus::Error, results.map(|r| r.to_string()), Some(err.to_string()))
         }
     };
-    let res = state.meta.finish_storage_job(id, status, results.as_deref(), error.as_deref(), &now_iso());
-    let Err(e) = res else { return };
+    let write = || state.meta.finish_storage_job(id, status, results.as_deref(), error.as_deref(), &now_iso());
+    // A full disk: give back the space reserve and write the same end once more.
+    let res = write().or_else(|e| if state.meta.release_reserve() { write() } else { Err(e) });
+    let Err(e) = res else {
+        state.meta.reclaim_reserve();
+        return;
+    };
     tracing::error!(job = id, "cannot record the job's result: {}", e.message);
     let fallback = json!({
         "code": Code::Internal.as_str(),
@@ -111,7 +116,7 @@ async fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
         "exceptionId": new_exception_id(),
     })
     .to_string();
-    crate::meta::store_until_it_lands(id, || state.meta.finish_storage_job(id, JobStatus::Error, None, Some(&fallback), &now_iso())).await;
+    state.meta.store_until_it_lands(id, || state.meta.finish_storage_job(id, JobStatus::Error, None, Some(&fallback), &now_iso())).await;
 }
 
 /// At start: jobs of a previous process that never finished end as `error`.

@@ -63,10 +63,34 @@ impl Server {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// Start on a data dir that is a `megabytes` tmpfs of the server's own (a private mount
+    /// namespace: `unshare -m`), for disk-full tests. None where mounting is not allowed (not root).
+    pub fn start_on_small_disk(megabytes: u64) -> Option<Server> {
+        let allowed = Command::new("unshare").args(["-m", "--propagation", "private", "true"]).status().is_ok_and(|s| s.success());
+        if !allowed {
+            return None;
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", "--", "sh", "-c"])
+            .arg(format!("mount -t tmpfs -o size={megabytes}m kbstack-small-disk \"$KBSTACK_DATA_DIR\" && exec \"$0\" \"$@\""))
+            .arg(Server::binary());
+        let mut s = Server::spawn_command(cmd, &dir, &[], false);
+        s._tmp = Some(tmp);
+        Some(s)
+    }
+
+    /// KBSTACK_BIN runs a copy of the binary (several checkouts may share one target dir).
+    fn binary() -> String {
+        std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string())
+    }
+
     fn spawn(dir: &std::path::Path, envs: &[(&str, &str)], capture_log: bool) -> Server {
-        // KBSTACK_BIN runs a copy of the binary (several checkouts may share one target dir).
-        let bin = std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string());
-        let mut cmd = Command::new(bin);
+        Server::spawn_command(Command::new(Server::binary()), dir, envs, capture_log)
+    }
+
+    fn spawn_command(mut cmd: Command, dir: &std::path::Path, envs: &[(&str, &str)], capture_log: bool) -> Server {
         cmd.env("KBSTACK_LOG", "warn");
         for (k, v) in envs {
             cmd.env(k, v);

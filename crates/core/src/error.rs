@@ -46,6 +46,8 @@ pub enum Code {
     InvalidRange,
     NotImplemented,
     Internal,
+    /// The data dir's disk is full (ENOSPC, SQLite's SQLITE_FULL, DuckDB's write errors).
+    DiskFull,
     BlobAlreadyExists,
     BlobConditionNotMet,
     InvalidBlockList,
@@ -118,6 +120,9 @@ impl Code {
             InvalidRange => ("InvalidRange", 416),
             NotImplemented => ("notImplemented", 501),
             Internal => ("applicationError", 500),
+            // A 4xx on purpose: kbcstorage retries every 5xx but 501 for about 17 minutes, and a
+            // full disk does not empty itself; the client is told the cause at once instead.
+            DiskFull => ("storage.diskFull", 400),
             BlobAlreadyExists => ("BlobAlreadyExists", 409),
             BlobConditionNotMet => ("ConditionNotMet", 412),
             InvalidBlockList => ("InvalidBlockList", 400),
@@ -155,8 +160,14 @@ impl Error {
     pub fn denied(message: impl Into<String>) -> Self {
         Self::new(Code::AccessDenied, message)
     }
+    /// A failure the server did not expect; a full disk, whichever layer met it, is told apart
+    /// so that clients and jobs get its cause instead of an application error.
     pub fn internal(err: impl std::fmt::Display) -> Self {
-        Self::new(Code::Internal, format!("Internal error: {err}"))
+        let text = err.to_string();
+        if is_disk_full(&text) {
+            return Self::new(Code::DiskFull, DISK_FULL_MESSAGE);
+        }
+        Self::new(Code::Internal, format!("Internal error: {text}"))
     }
     pub fn with_context(mut self, context: Value) -> Self {
         self.context = Some(context);
@@ -177,6 +188,19 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
     fn from(err: E) -> Self {
         Error::internal(err)
     }
+}
+
+/// What a client is told when the data dir's disk is full.
+pub const DISK_FULL_MESSAGE: &str =
+    "The server's disk is full (no space left on device): nothing was written. Free space in the kbstack data dir and retry.";
+
+/// Whether a library's error text is a full disk: the OS's ENOSPC (`std::io`, DuckDB), SQLite's
+/// SQLITE_FULL, or a quota. Errors reach here as text from three libraries, so their messages are
+/// the one common trait.
+pub fn is_disk_full(text: &str) -> bool {
+    const MARKERS: &[&str] =
+        &["No space left on device", "os error 28", "database or disk is full", "Disk quota exceeded", "os error 122"];
+    MARKERS.iter().any(|m| text.contains(m))
 }
 
 /// Paths of this server (its data dir) that must not reach clients: set once at start.
@@ -218,3 +242,19 @@ pub fn new_exception_id() -> String {
     format!("exception-{}", uuid::Uuid::new_v4().simple())
 }
 
+
+#[cfg(test)]
+mod disk_full_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_told_apart_from_other_failures() {
+        let enospc = std::io::Error::from_raw_os_error(28);
+        assert_eq!(Error::from(enospc).code, Code::DiskFull);
+        assert_eq!(Error::internal("database or disk is full").code, Code::DiskFull);
+        assert_eq!(Error::internal("IO Error: Could not write file \"x.wal\": No space left on device").code, Code::DiskFull);
+        let other = Error::internal("connection reset");
+        assert_eq!(other.code, Code::Internal);
+        assert!(!Code::DiskFull.is_server_error(), "kbcstorage would retry a 5xx for minutes");
+    }
+}

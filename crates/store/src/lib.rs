@@ -4,5 +4,6 @@
 pub mod backend;
 pub mod blob;
 pub mod meta;
+pub mod reserve;
 pub mod secrets;
 pub mod transform;

@@ -26,6 +26,8 @@ use kbstack_core::Result as ApiResult;
 
 pub struct MetaStore {
     conn: Mutex<Connection>,
+    /// Disk space given back when the disk fills up, so job ends still land (none in memory).
+    reserve: Option<crate::reserve::SpaceReserve>,
 }
 
 /// How hard a commit is pushed to disk before it returns.
@@ -53,8 +55,48 @@ impl MetaStore {
         MetaStore::open_with(path, Durability::default())
     }
 
+    /// The store in the file at `path`, with a space reserve beside it (`<path>.reserve`).
     pub fn open_with(path: &Path, durability: Durability) -> anyhow::Result<MetaStore> {
-        MetaStore::from_connection(Connection::open(path)?, durability)
+        let mut store = MetaStore::from_connection(Connection::open(path)?, durability)?;
+        let mut reserve_path = path.as_os_str().to_owned();
+        reserve_path.push(".reserve");
+        store.reserve =
+            Some(crate::reserve::SpaceReserve::claim(Path::new(&reserve_path), crate::reserve::RESERVE_BYTES));
+        Ok(store)
+    }
+
+    /// Gives back the space reserve (the disk is full and a job's end must be written); true
+    /// when space was freed.
+    pub fn release_reserve(&self) -> bool {
+        self.reserve.as_ref().is_some_and(|r| r.release())
+    }
+
+    /// Takes the space reserve again if it was given back and the disk has room now.
+    pub fn reclaim_reserve(&self) {
+        if let Some(r) = &self.reserve {
+            if !r.is_held() {
+                r.reclaim();
+            }
+        }
+    }
+
+    /// Writes a job's final state until it lands: when the disk is full the reserve is given
+    /// back first, then the write is retried every second (a full disk frees up).
+    pub async fn store_until_it_lands<E: std::fmt::Display>(&self, job_id: i64, mut write: impl FnMut() -> Result<(), E>) {
+        for attempt in 0u32.. {
+            match write() {
+                Ok(()) => return,
+                Err(e) => {
+                    if self.release_reserve() {
+                        continue;
+                    }
+                    if attempt % 60 == 0 {
+                        tracing::error!(job = job_id, attempt, "cannot record the job's end, retrying: {e}");
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
     }
 
     /// A private in-memory store (conformance suites, tests).
@@ -77,7 +119,7 @@ impl MetaStore {
         // Room for every statement the store runs (the default keeps 16).
         conn.set_prepared_statement_cache_capacity(256);
         migrate(&mut conn)?;
-        Ok(MetaStore { conn: Mutex::new(conn) })
+        Ok(MetaStore { conn: Mutex::new(conn), reserve: None })
     }
 
     /// Run `f` on the connection. Keep it short: the store is shared by every request.
@@ -127,19 +169,6 @@ impl Cached for Connection {
 /// A create or rename refused because the name is taken in its scope; the caller words the error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlreadyExists;
-
-/// The job's failure written again every second until the store takes it (a full disk frees up):
-/// a job must reach a final state.
-pub async fn store_until_it_lands<E: std::fmt::Display>(job_id: i64, mut write: impl FnMut() -> Result<(), E>) {
-    for attempt in 0u32.. {
-        match write() {
-            Ok(()) => return,
-            Err(e) if attempt % 60 == 0 => tracing::error!(job = job_id, attempt, "cannot record the job's failure, retrying: {e}"),
-            Err(_) => {}
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
-}
 
 /// Bring the schema to the newest version, one migration per transaction. A data dir written by a
 /// newer build is refused rather than misread.

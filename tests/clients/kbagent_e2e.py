@@ -1,0 +1,186 @@
+"""keboola-cli (`kbagent`) commands against kbstack, run by tests/clients/kbagent.sh inside a
+private network namespace. Each step runs the real CLI with `--json` and checks what it printed
+(and, for downloads, the files it wrote). Every step runs; the failures are listed at the end."""
+import csv
+import json
+import os
+import subprocess
+import sys
+import traceback
+
+KB = os.environ["KBAGENT_BIN"]
+WORK = os.environ["E2E_WORK"]
+P = "__env__"  # the project kbagent synthesizes from KBC_TOKEN + KBC_STORAGE_API_URL
+BUCKET = "in.c-kbagent"
+
+
+def kb(*args, ok=True):
+    """Runs `kbagent --json <args>`; returns the parsed JSON output."""
+    proc = subprocess.run([KB, "--json", *args], capture_output=True, text=True, timeout=300)
+    if ok and proc.returncode != 0:
+        raise AssertionError(f"kbagent {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        if ok:
+            raise AssertionError(f"kbagent {' '.join(args)} printed no JSON:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        return {"_exit": proc.returncode, "_out": proc.stdout, "_err": proc.stderr}
+
+
+def data(out):
+    """kbagent's JSON envelope: {"status": "ok", "data": ...}."""
+    assert out.get("status") == "ok", out
+    return out["data"]
+
+
+def write_csv(name, rows):
+    path = os.path.join(WORK, name)
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def step_project_status():
+    out = data(kb("project", "status"))
+    text = json.dumps(out)
+    assert "ok" in text.lower() or "connected" in text.lower(), out
+
+
+def step_create_bucket():
+    data(kb("storage", "create-bucket", "--project", P, "--stage", "in", "--name", "kbagent", "--description", "from kbagent"))
+    buckets = data(kb("storage", "buckets", "--project", P))
+    assert BUCKET in json.dumps(buckets), buckets
+
+
+def step_create_typed_table():
+    args = ["storage", "create-table", "--project", P, "--bucket-id", BUCKET, "--name", "typed",
+            "--column", "id:INTEGER", "--column", "name:STRING", "--column", "amount:NUMERIC", "--primary-key", "id"]
+    data(kb(*args))
+    # A second create of the same name fails as Keboola's job does, which --if-not-exists turns into a no-op.
+    again = kb(*args, ok=False)
+    assert again.get("status") != "ok", again
+    data(kb(*args, "--if-not-exists"))
+
+
+def step_table_detail():
+    detail = data(kb("storage", "table-detail", "--project", P, "--table-id", f"{BUCKET}.typed"))
+    text = json.dumps(detail)
+    for column in ("id", "name", "amount"):
+        assert column in text, detail
+    assert "INTEGER" in text.upper(), detail
+
+
+def step_upload_and_download():
+    rows = [["id", "name"]] + [[str(i), f"name {i}"] for i in range(1, 2001)]
+    path = write_csv("upload.csv", rows)
+    data(kb("storage", "upload-table", "--project", P, "--table-id", f"{BUCKET}.plain", "--file", path))
+    detail = data(kb("storage", "table-detail", "--project", P, "--table-id", f"{BUCKET}.plain"))
+    assert "2000" in json.dumps(detail), detail
+    out = os.path.join(WORK, "download.csv")
+    data(kb("storage", "download-table", "--project", P, "--table-id", f"{BUCKET}.plain", "--output", out))
+    got = read_csv(out)
+    assert got[0] == ["id", "name"], got[:2]
+    assert sorted(got[1:], key=lambda r: int(r[0])) == rows[1:], (len(got), got[:3])
+
+
+def step_download_sliced():
+    out = os.path.join(WORK, "slices")
+    data(kb("storage", "download-table", "--project", P, "--table-id", f"{BUCKET}.plain", "--output", out, "--keep-slices"))
+    files = sorted(n for n in os.listdir(out) if n.endswith(".csv") and not n.startswith("_"))
+    assert files, f"no slices written: {os.listdir(out)}"
+    body = []
+    for name in files:
+        body += [r for r in read_csv(os.path.join(out, name)) if r and r != ["id", "name"]]
+    assert len(body) == 2000, (files, len(body))
+
+
+def step_unload_parquet():
+    out = os.path.join(WORK, "parquet")
+    res = data(kb("storage", "unload-table", "--project", P, "--table-id", f"{BUCKET}.plain", "--file-type", "parquet",
+                  "--download", "--output", out))
+    written = []
+    for root, _, names in os.walk(out):
+        written += [os.path.join(root, n) for n in names]
+    assert written, res
+    with open(written[0], "rb") as f:
+        assert f.read(4) == b"PAR1", written[0]
+
+
+def step_configuration_and_job():
+    body = {"parameters": {"blocks": [{"name": "b", "codes": [{"name": "c", "script": ["print('hello from kbagent')"]}]}]},
+            "storage": {}}
+    created = data(kb("config", "new", "--project", P, "--component-id", "keboola.python-transformation-v2",
+                      "--name", "kbagent-run", "--push", "--no-files", "--no-validate", "--configuration", json.dumps(body)))
+    config_id = str(find_key(created, "id") or find_key(created, "config_id") or find_key(created, "configId"))
+    detail = data(kb("config", "detail", "--project", P, "--component-id", "keboola.python-transformation-v2",
+                     "--config-id", config_id))
+    assert "hello from kbagent" in json.dumps(detail), detail
+    job = data(kb("job", "run", "--project", P, "--component-id", "keboola.python-transformation-v2",
+                  "--config-id", config_id, "--wait", "--timeout", "120", "--no-variables"))
+    assert "success" in json.dumps(job), job
+    job_id = str(find_key(job, "id") or find_key(job, "job_id"))
+    detail = data(kb("job", "detail", "--project", P, "--job-id", job_id))
+    assert '"success"' in json.dumps(detail), detail
+    listed = data(kb("job", "list", "--project", P))
+    assert job_id in json.dumps(listed), listed
+
+
+def find_key(value, key):
+    """The first value under `key` anywhere in kbagent's (nested) output."""
+    if isinstance(value, dict):
+        if key in value and not isinstance(value[key], (dict, list)):
+            return value[key]
+        for v in value.values():
+            found = find_key(v, key)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for v in value:
+            found = find_key(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def step_encrypt():
+    out = data(kb("encrypt", "values", "--project", P, "--component-id", "keboola.python-transformation-v2",
+                  "--input", json.dumps({"#password": "secret"})))
+    text = json.dumps(out)
+    assert "KBC::ProjectSecure::" in text, out
+    assert '"secret"' not in text, out
+
+
+def step_schedule_list():
+    schedule = {"schedule": {"cronTab": "*/15 * * * *", "timezone": "Europe/Prague", "state": "enabled"},
+                "target": {"componentId": "keboola.python-transformation-v2", "configurationId": "1", "mode": "run"}}
+    data(kb("config", "new", "--project", P, "--component-id", "keboola.scheduler", "--name", "every quarter",
+            "--push", "--no-files", "--no-validate", "--configuration", json.dumps(schedule)))
+    listed = data(kb("schedule", "list", "--project", P))
+    text = json.dumps(listed)
+    assert "*/15 * * * *" in text and "every quarter" in text, listed
+
+
+def main():
+    steps = [(name, fn) for name, fn in globals().items() if name.startswith("step_")]
+    only = sys.argv[1:]
+    failed = []
+    for name, fn in steps:
+        if only and name not in only:
+            continue
+        try:
+            fn()
+            print(f"ok    {name}", flush=True)
+        except Exception:
+            print(f"FAIL  {name}\n{traceback.format_exc()}", flush=True)
+            failed.append(name)
+    print(f"kbagent e2e: {len(steps) - len(failed)} passed, {len(failed)} failed {failed or ''}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
