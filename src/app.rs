@@ -138,7 +138,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         _ => PublicUrls::path_based(&public_url),
     };
 
-    let meta = MetaStore::open_with(&config.data_dir.join("metadata.sqlite"), config.metadata_durability)?;
+    let meta = MetaStore::open_with(&config.data_dir.join("metadata.sqlite"), config.metadata_durability, config.metadata_locking)
+        .context("cannot open the metadata store (metadata.sqlite); is another kbstack serving this data dir?")?;
     let tables: Arc<dyn TableBackend> =
         Arc::new(DuckDbBackend::open_with_memory_limit(&config.data_dir.join("tables.duckdb"), &config.duckdb_memory_limit)?);
     let blobs = BlobStore::open(&config.data_dir)?;

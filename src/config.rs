@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::meta::Durability;
+use crate::meta::{Durability, Locking};
 
 #[derive(clap::Args, Debug, Default)]
 pub struct ServeArgs {
@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// survive a process crash but may lose the last commits on power loss).
     #[arg(long, env = "KBSTACK_METADATA_SYNC", value_parser = ["full", "normal"])]
     pub metadata_sync: Option<String>,
+    /// Metadata file lock: `exclusive` (default; held by this server alone, faster reads) or
+    /// `shared` (other processes, such as the sqlite3 shell, may open the live file).
+    #[arg(long, env = "KBSTACK_METADATA_LOCKING", value_parser = ["exclusive", "shared"])]
+    pub metadata_locking: Option<String>,
 }
 
 /// A secret from the configuration: usable, never printed (`Debug` shows `***`).
@@ -92,7 +96,7 @@ impl std::fmt::Debug for Secret {
 /// [tables]   # duckdb_memory_limit
 /// [queue]    # workers
 /// [runner]   # transformation_python, keep_job_data, sync_action_timeout_secs
-/// [metadata] # sync ("full" | "normal")
+/// [metadata] # sync ("full" | "normal"), locking ("exclusive" | "shared")
 /// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -126,6 +130,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     metadata_sync: Option<String>,
+    metadata_locking: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -163,6 +168,7 @@ struct QueueSection {
 #[serde(deny_unknown_fields)]
 struct MetadataSection {
     sync: Option<String>,
+    locking: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -192,6 +198,7 @@ impl FileConfig {
             transformation_python: self.runner.transformation_python.or(self.transformation_python),
             keep_job_data: self.runner.keep_job_data.or(self.keep_job_data),
             metadata_sync: self.metadata.sync.or(self.metadata_sync),
+            metadata_locking: self.metadata.locking.or(self.metadata_locking),
             sync_action_timeout_secs: self.runner.sync_action_timeout_secs.or(self.sync_action_timeout_secs),
             // Listed whole (no `..default()`): a key added later cannot be dropped here unnoticed.
             server: ServerSection::default(),
@@ -224,6 +231,7 @@ pub struct Config {
     /// A certificate chain and key given by the operator (otherwise generated for the suffix).
     pub tls_files: Option<(PathBuf, PathBuf)>,
     pub metadata_durability: Durability,
+    pub metadata_locking: Locking,
 }
 
 impl Config {
@@ -252,6 +260,7 @@ impl Config {
             tls_listen: None,
             tls_files: None,
             metadata_durability: parse_durability(args.metadata_sync.or(file.metadata_sync).as_deref())?,
+            metadata_locking: parse_locking(args.metadata_locking.or(file.metadata_locking).as_deref())?,
         }
         .with_tls(
             args.stack_suffix.or(file.stack_suffix),
@@ -311,6 +320,14 @@ pub fn listen_host(listen: &str) -> &str {
     match listen.rsplit_once(':') {
         Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
         _ => listen,
+    }
+}
+
+fn parse_locking(value: Option<&str>) -> anyhow::Result<Locking> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("exclusive") => Ok(Locking::Exclusive),
+        Some("shared") => Ok(Locking::Shared),
+        Some(other) => anyhow::bail!("metadata locking must be `exclusive` or `shared`, not `{other}`"),
     }
 }
 

@@ -92,6 +92,8 @@ impl Server {
 
     fn spawn_command(mut cmd: Command, dir: &std::path::Path, envs: &[(&str, &str)], capture_log: bool) -> Server {
         cmd.env("KBSTACK_LOG", "warn");
+        // Tests read and write the live metadata file (stored documents, fixtures).
+        cmd.env("KBSTACK_METADATA_LOCKING", "shared");
         for (k, v) in envs {
             cmd.env(k, v);
         }

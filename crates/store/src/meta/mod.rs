@@ -41,6 +41,18 @@ pub enum Durability {
     Normal,
 }
 
+/// Who may open the store's file while kbstack has it open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Locking {
+    /// kbstack alone (the default): the file lock is taken once and held, so no read pays a
+    /// lock and unlock system call pair (a third of a token verification's cost), and a second
+    /// server on the same data dir is refused.
+    #[default]
+    Exclusive,
+    /// Other processes may read and write the live file (the sqlite3 shell, tests).
+    Shared,
+}
+
 impl Durability {
     fn pragma(self) -> &'static str {
         match self {
@@ -52,12 +64,17 @@ impl Durability {
 
 impl MetaStore {
     pub fn open(path: &Path) -> anyhow::Result<MetaStore> {
-        MetaStore::open_with(path, Durability::default())
+        MetaStore::open_with(path, Durability::default(), Locking::default())
     }
 
     /// The store in the file at `path`, with a space reserve beside it (`<path>.reserve`).
-    pub fn open_with(path: &Path, durability: Durability) -> anyhow::Result<MetaStore> {
-        let mut store = MetaStore::from_connection(Connection::open(path)?, durability)?;
+    pub fn open_with(path: &Path, durability: Durability, locking: Locking) -> anyhow::Result<MetaStore> {
+        let conn = Connection::open(path)?;
+        if locking == Locking::Exclusive {
+            // Before the first access, so that WAL mode never uses the shared-memory index.
+            conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        }
+        let mut store = MetaStore::from_connection(conn, durability)?;
         let mut reserve_path = path.as_os_str().to_owned();
         reserve_path.push(".reserve");
         store.reserve =
