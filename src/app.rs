@@ -24,6 +24,8 @@ pub struct Inner {
     pub urls: PublicUrls,
     pub meta: MetaStore,
     pub tables: Arc<dyn TableBackend>,
+    /// Workspace engine: a DuckDB file per workspace under `<data-dir>/workspaces/`.
+    pub workspaces: Arc<dyn crate::workspace::WorkspaceBackend>,
     pub blobs: BlobStore,
     /// Seals what must be kept secret in the metadata store (`<data-dir>/keys/secrets.key`).
     pub secrets: crate::secrets::Sealer,
@@ -140,8 +142,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let meta = MetaStore::open_with(&config.data_dir.join("metadata.sqlite"), config.metadata_durability, config.metadata_locking)
         .context("cannot open the metadata store (metadata.sqlite); is another kbstack serving this data dir?")?;
-    let tables: Arc<dyn TableBackend> =
-        Arc::new(DuckDbBackend::open_with_memory_limit(&config.data_dir.join("tables.duckdb"), &config.duckdb_memory_limit)?);
+    let duckdb = Arc::new(DuckDbBackend::open_with_memory_limit(&config.data_dir.join("tables.duckdb"), &config.duckdb_memory_limit)?);
+    let workspaces: Arc<dyn crate::workspace::WorkspaceBackend> =
+        Arc::new(crate::workspace::duckdb::DuckDbWorkspaces::open(&config.data_dir.join("workspaces"), duckdb.clone())?);
+    let tables: Arc<dyn TableBackend> = duckdb;
     let blobs = BlobStore::open(&config.data_dir)?;
     let bootstrap = storage::bootstrap::ensure_project(&meta, &config)?;
     let state = AppState(Arc::new(Inner {
@@ -149,6 +153,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         urls: urls.clone(),
         meta,
         tables,
+        workspaces,
         blobs,
         secrets: crate::secrets::Sealer::open_dir(&config.data_dir, "secrets.key")?,
         encryption: crate::encryption::Encryptor::open_dir(&config.data_dir)?,

@@ -9,7 +9,7 @@
 pub mod app;
 // The layers below the services, under the names the services know them by.
 pub use kbstack_http as http;
-pub use kbstack_store::{backend, meta, secrets};
+pub use kbstack_store::{backend, meta, secrets, workspace};
 pub mod blob;
 pub mod config;
 pub mod encryption;

@@ -463,3 +463,48 @@ fn table_snapshot_in_a_list() {
 fn table_snapshot_detail() {
     check("table_snapshot_detail", &table_snapshot(true));
 }
+
+fn workspace(password: Option<&str>) -> kbstack::storage::wire::workspace::Workspace {
+    use kbstack::storage::wire::workspace::{Connection, CreatorToken, Workspace};
+    Workspace {
+        id: 12,
+        name: "WORKSPACE_12".into(),
+        kind: "table".into(),
+        component: Some("keboola.snowflake-transformation".into()),
+        configuration_id: Some("123".into()),
+        created: "2026-05-26T14:26:56+0200".into(),
+        backend_size: None,
+        statement_timeout_seconds: 7200,
+        connection: Connection {
+            backend: "snowflake".into(),
+            host: "127.0.0.1:8000".into(),
+            region: "local".into(),
+            database: "KBSTACK_WS_12".into(),
+            schema: "WORKSPACE_12".into(),
+            warehouse: "KBSTACK".into(),
+            user: "KBSTACK_WORKSPACE_12".into(),
+            login_type: "default".into(),
+            password: password.map(str::to_string),
+        },
+        creator_token: CreatorToken { id: 221, description: "Master Token".into() },
+        creator_user: None,
+        read_only_storage_access: false,
+        platform_usage_type: "user".into(),
+        sso_login_available: false,
+    }
+}
+
+#[test]
+fn workspace_detail() {
+    check("workspace_detail", &workspace(None));
+}
+
+#[test]
+fn workspace_created() {
+    check("workspace_created", &workspace(Some("s3cretPassw0rd")));
+}
+
+#[test]
+fn workspace_password_reset() {
+    check("workspace_password_reset", &kbstack::storage::wire::workspace::PasswordReset { password: "s3cretPassw0rd".into() });
+}

@@ -133,6 +133,7 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
                 tables::drop_table_everywhere(st, &table)?;
             }
         }
+        super::workspaces::drop_branch_workspaces(st, scope.project.get(), scope.branch.get())?;
         st.meta.delete_branch(scope.project, scope.branch)?;
         Ok(Value::Null)
     })

@@ -389,6 +389,16 @@ async fn put_state(
 
 /// For the runner (not a request): the active configuration document of a component in a
 /// project's branch, if any.
+/// A configuration the token may use, not in the trash (its workspaces hang under it).
+pub fn require_active(state: &AppState, auth: &Auth, component: &str, id: &str) -> ApiResult<()> {
+    let k = key(state, auth, component)?;
+    state.meta.configuration_tx(&k, |tx| load_active(tx, id).map(|_| ()))
+}
+
+fn exists(state: &AppState, k: &ComponentScope, id: &str) -> ApiResult<bool> {
+    Ok(state.meta.configuration_tx(k, |tx| load(tx, id))?.is_some())
+}
+
 pub fn find_active(state: &AppState, project: i64, branch: i64, component: &str, id: &str) -> ApiResult<Option<Value>> {
     let k = ComponentScope { scope: Scope::new(project, branch), component: component.into() };
     Ok(state.meta.configuration_tx(&k, |tx| load(tx, id))?.filter(|body| body["isDeleted"] != true))
@@ -438,6 +448,10 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path((component, id))
         }
         Ok(tx.purge_configuration(&id)?)
     })?;
+    // A purged configuration's workspaces go with it (a trashed one keeps them, to be restored).
+    if in_default && !exists(&state, &k, &id)? {
+        super::workspaces::drop_configuration_workspaces(&state, auth.project_id, &component, &id)?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -18,6 +18,7 @@ pub mod tickets;
 pub mod tokens;
 pub mod triggers;
 pub mod wire;
+pub mod workspaces;
 
 use crate::http::Routes;
 
@@ -40,4 +41,5 @@ pub fn router() -> Routes<AppState> {
         .merge(branches::routes())
         .merge(triggers::routes())
         .merge(tickets::routes())
+        .merge(workspaces::routes())
 }

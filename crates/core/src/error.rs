@@ -57,6 +57,11 @@ pub enum Code {
     QuerySyntax,
     BranchAlreadyExists,
     SnapshotNotFound,
+    WorkspaceNotFound,
+    WorkspaceTableExists,
+    WorkspaceTableNotFound,
+    /// SQL run in a workspace failed (syntax, missing object, refused file access).
+    WorkspaceQueryFailed,
     // Queue (src/queue)
     QueueJobNotFound,
     QueueJobNotKillable,
@@ -132,6 +137,10 @@ impl Code {
             QuerySyntax => ("query.syntax", 400),
             BranchAlreadyExists => ("storage.devBranches.branchAlreadyExists", 400),
             SnapshotNotFound => ("storage.snapshots.notFound", 404),
+            WorkspaceNotFound => ("storage.workspaces.notFound", 404),
+            WorkspaceTableExists => ("storage.workspaces.tableAlreadyExists", 400),
+            WorkspaceTableNotFound => ("storage.workspaces.tableNotFound", 404),
+            WorkspaceQueryFailed => ("storage.workspaces.queryFailed", 400),
             QueueJobNotFound => ("queue.jobNotFound", 404),
             QueueJobNotKillable => ("queue.jobNotKillable", 400),
             ScheduleNotFound => ("scheduler.scheduleNotFound", 404),

@@ -16,7 +16,8 @@ use crate::meta::AlreadyExists;
 use crate::meta::tables::TableStore;
 use crate::storage::auth::{Auth, Need};
 use crate::meta::snapshots::Snapshot;
-use crate::storage::{buckets, files, jobs, snapshots};
+use crate::storage::{buckets, files, jobs, snapshots, workspaces};
+use crate::meta::workspaces::Workspace;
 
 pub fn valid_table_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 96 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -163,6 +164,9 @@ pub async fn create_async(State(state): State<AppState>, auth: Auth, Path(bucket
     }
     let nt = new_table(&state, &auth, &bucket, &p)?;
     ensure_name_free(&state, &nt.bucket, &nt.name, None)?;
+    if let Some((w, object)) = workspaces::source_param(&state, &auth, &p)? {
+        return create_from_workspace(state, auth, bucket, nt, w, object).await;
+    }
     let opts = csv_options(&p)?;
     let file = files::load_file(&state, &auth, file_id_param(&p)?)?;
     let spec = jobs::JobSpec {
@@ -175,6 +179,28 @@ pub async fn create_async(State(state): State<AppState>, auth: Auth, Path(bucket
     jobs::start(&state, &auth, spec, move |st| {
         let paths = files::content_paths(st, &file)?;
         let source = build_source(paths, &opts, HeaderMode::FromFile)?;
+        let columns = untyped(&source.columns);
+        create_table(st, &job_auth, &nt, columns, false, None, Some(source))
+    })
+    .await
+}
+
+/// `tables-async` with `dataWorkspaceId` and `dataObject` (or `dataTableName`): a new untyped
+/// table with the workspace table's columns and rows.
+async fn create_from_workspace(state: AppState, auth: Auth, bucket: String, nt: NewTable, w: Workspace, object: String) -> ApiResult<(StatusCode, Json<Value>)> {
+    let spec = jobs::JobSpec {
+        operation_name: "tableCreate",
+        operation_params: json!({
+            "name": nt.name,
+            "primaryKey": nt.primary_key,
+            "source": {"type": "workspace", "workspaceId": w.id, "dataObject": object},
+        }),
+        table_id: Some(format!("{bucket}.{}", nt.name)),
+        lock_key: Some(create_lock_key(&auth, &bucket, &nt.name)),
+    };
+    let job_auth = auth.clone();
+    jobs::start(&state, &auth, spec, move |st| {
+        let (source, _staging) = workspaces::export_source(st, &w, &object)?;
         let columns = untyped(&source.columns);
         create_table(st, &job_auth, &nt, columns, false, None, Some(source))
     })

@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::backend::{CsvSource, LoadSpec};
 use crate::http::{ApiError, ApiResult, Code, Params};
 use crate::storage::auth::{Auth, Need};
-use crate::storage::{events, files, jobs};
+use crate::storage::{events, files, jobs, workspaces};
 
 /// CSV dialect options as sent (`delimiter`, `enclosure`, `escapedBy`).
 #[derive(Debug, Clone)]
@@ -255,7 +255,7 @@ fn header_mode(p: &Params, table_columns: Vec<String>) -> ApiResult<HeaderMode> 
 
 pub fn file_id_param(p: &Params) -> ApiResult<i64> {
     p.int("dataFileId")?.ok_or_else(|| {
-        ApiError::validation("Invalid request:\n - dataFileId: a source is required (dataFileId; dataUrl, snapshots and workspaces are not supported by this stack).")
+        ApiError::validation("Invalid request:\n - dataFileId: a source is required (dataFileId or dataWorkspaceId with dataObject; dataUrl is not supported by this stack).")
     })
 }
 
@@ -263,6 +263,21 @@ pub async fn import_async(State(state): State<AppState>, auth: Auth, Path(id): P
     let t = load_table(&state, &auth, &id, Need::Write)?;
     let opts = csv_options(&p)?;
     let incremental = p.flag("incremental")?;
+    if let Some((w, object)) = workspaces::source_param(&state, &auth, &p)? {
+        let spec = jobs::JobSpec {
+            operation_name: "tableImport",
+            operation_params: json!({"tableId": t.id, "incremental": incremental, "source": {"type": "workspace", "workspaceId": w.id, "dataObject": object}}),
+            table_id: Some(t.id.clone()),
+            lock_key: Some(lock_key(&t)),
+        };
+        let job_auth = auth.clone();
+        return jobs::start(&state, &auth, spec, move |st| {
+            let (source, _staging) = workspaces::export_source(st, &w, &object)?;
+            check_columns(&source.columns)?;
+            run_import(st, &job_auth, &t, source, incremental)
+        })
+        .await;
+    }
     let file = files::load_file(&state, &auth, file_id_param(&p)?)?;
     let mode = header_mode(&p, t.stats.columns.clone())?;
     let spec = jobs::JobSpec {

@@ -10,3 +10,4 @@ pub mod row;
 pub mod snapshot;
 pub mod table;
 pub mod token;
+pub mod workspace;

@@ -38,7 +38,7 @@ fn qualified(loc: &TableLocation) -> String {
     format!("{}.{}", ident(&schema_name(loc)), ident(&loc.table))
 }
 
-fn internal(e: impl std::fmt::Display) -> BackendError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> BackendError {
     BackendError::Internal(e.to_string())
 }
 
@@ -67,7 +67,7 @@ fn decimal_sql(length: Option<&str>) -> String {
 /// DuckDB type for a column of a typed table: from the native type the client named (Snowflake
 /// or BigQuery spelling) or, without one, from the base type. Semi-structured, spatial and
 /// binary types are kept as their text.
-fn column_sql_type(c: &ColumnDef) -> String {
+pub(crate) fn column_sql_type(c: &ColumnDef) -> String {
     let Some(native) = &c.native_type else {
         return basetype_sql(&c.basetype).to_string();
     };
@@ -106,7 +106,8 @@ impl DuckDbBackend {
         Ok(DuckDbBackend { root: Mutex::new(conn) })
     }
 
-    fn conn(&self) -> BackendResult<Connection> {
+    /// A connection of the table backend's instance (the workspace engine attaches workspace files to it).
+    pub(crate) fn conn(&self) -> BackendResult<Connection> {
         self.root.lock().try_clone().map_err(internal)
     }
 
@@ -182,7 +183,7 @@ impl DuckDbBackend {
         Ok(if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) })
     }
 
-    fn select_sql(&self, conn: &Connection, loc: &TableLocation, select: &Select, as_text: bool) -> BackendResult<(String, Vec<String>)> {
+    pub(crate) fn select_sql(&self, conn: &Connection, loc: &TableLocation, select: &Select, as_text: bool) -> BackendResult<(String, Vec<String>)> {
         let columns = self.column_types(conn, loc)?;
         let wanted: Vec<String> = match &select.columns {
             Some(cols) if !cols.is_empty() => {

@@ -7,7 +7,7 @@
 
 /// `(version, SQL)`, in order. Version 1 is the schema as it stood before migrations existed
 /// (its `IF NOT EXISTS` makes it a no-op on such data dirs).
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_TABLE_STATS), (3, V3_SCHEDULES), (4, V4_TABLE_SNAPSHOTS)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_TABLE_STATS), (3, V3_SCHEDULES), (4, V4_TABLE_SNAPSHOTS), (5, V5_WORKSPACES)];
 
 const V1_INITIAL: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (
@@ -290,4 +290,27 @@ CREATE TABLE IF NOT EXISTS table_snapshots (
     column_metadata TEXT
 );
 CREATE INDEX IF NOT EXISTS table_snapshots_table ON table_snapshots(project_id, branch_id, table_id, id);
+"#;
+
+/// Workspaces: the record of each (its data is a workspace engine file). The password is kept
+/// only as a hash; ids are global, every read is scoped by project.
+const V5_WORKSPACES: &str = r#"
+CREATE TABLE IF NOT EXISTS workspaces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    component TEXT,
+    configuration_id TEXT,
+    backend TEXT NOT NULL,
+    backend_size TEXT,
+    login_type TEXT NOT NULL,
+    read_only_storage_access INTEGER NOT NULL DEFAULT 0,
+    statement_timeout_seconds INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    creator_token_id INTEGER NOT NULL,
+    creator_description TEXT NOT NULL DEFAULT '',
+    password_hash TEXT,
+    public_key TEXT
+);
+CREATE INDEX IF NOT EXISTS workspaces_project ON workspaces(project_id, branch_id, component, configuration_id);
 "#;
