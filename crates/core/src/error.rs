@@ -55,6 +55,7 @@ pub enum Code {
     QuerySyntax,
     BranchAlreadyExists,
     SnapshotNotFound,
+    MergeRequestNotFound,
     // Queue (src/queue)
     QueueJobNotFound,
     QueueJobNotKillable,
@@ -127,6 +128,7 @@ impl Code {
             QuerySyntax => ("query.syntax", 400),
             BranchAlreadyExists => ("storage.devBranches.branchAlreadyExists", 400),
             SnapshotNotFound => ("storage.snapshots.notFound", 404),
+            MergeRequestNotFound => ("storage.mergeRequests.notFound", 404),
             QueueJobNotFound => ("queue.jobNotFound", 404),
             QueueJobNotKillable => ("queue.jobNotKillable", 400),
             ScheduleNotFound => ("scheduler.scheduleNotFound", 404),
