@@ -365,3 +365,41 @@ fn requests_are_per_project_and_interrupted_merges_recover() {
     assert_eq!(s.wait_job(&job)["status"], "success");
     assert_eq!(ok("published", s.get(&format!("merge-request/{id}")), 200)["state"], "published");
 }
+
+/// A branch changing 100 configurations (each with two rows, one changed) merges in one job;
+/// prints how long the analysis (detail) and the merge take.
+#[test]
+fn a_hundred_changed_configurations_merge_at_once() {
+    let s = Server::start();
+    let t = tokens(&s);
+    for i in 0..100 {
+        ok("config", s.post_json(&format!("components/{C}/configs"), json!({"configurationId": format!("c{i}"), "name": format!("C {i}")})), 201);
+        for r in ["a", "b"] {
+            ok("row", s.post_json(&format!("components/{C}/configs/c{i}/rows"), json!({"rowId": r, "configuration": {"v": 1}})), 201);
+        }
+    }
+    let b = create_branch(&s, &t.dev, "bulk");
+    for i in 0..100 {
+        ok("row update", put(&s, &t.dev, &format!("branch/{b}/components/{C}/configs/c{i}/rows/a"), json!({"configuration": {"v": 2}})), 200);
+    }
+    let mr = ok("create", call(&s, Method::POST, &t.dev, "merge-request", Some(json!({"branchFromId": b, "branchIntoId": main_branch(&s), "title": "bulk"}))), 201);
+    let id = mr["id"].as_i64().unwrap();
+    let started = std::time::Instant::now();
+    let detail = ok("detail", s.get(&format!("merge-request/{id}")), 200);
+    let analysis = started.elapsed();
+    assert_eq!(detail["changeLog"]["configurations"].as_array().unwrap().len(), 100);
+    ok("review", put(&s, &t.dev, &format!("merge-request/{id}/request-review"), json!({})), 200);
+    ok("approve", put(&s, &t.reviewer, &format!("merge-request/{id}/approve"), json!({})), 200);
+    let started = std::time::Instant::now();
+    let job = ok("merge", put(&s, &t.prod, &format!("merge-request/{id}/merge"), json!({})), 202);
+    let job = s.wait_job(&job);
+    let merge = started.elapsed();
+    assert_eq!(job["status"], "success", "{job}");
+    for i in [0, 57, 99] {
+        let c = ok("merged", config(&s, "default", &format!("c{i}")), 200);
+        assert_eq!(c["rows"][0]["configuration"], json!({"v": 2}));
+        assert_eq!(c["rows"][0]["version"], 2);
+        assert_eq!(c["rows"][1]["version"], 1, "the unchanged row keeps its version");
+    }
+    eprintln!("100 changed configurations: detail (analysis) {analysis:?}, merge request to finished job {merge:?}");
+}
