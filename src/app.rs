@@ -162,6 +162,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         queue: crate::queue::Queue::new(config.queue_workers),
     }));
     storage::jobs::recover_interrupted(&state)?;
+    storage::merge_requests::recover_interrupted(&state)?;
     let st = state.clone();
     let fixed = tokio::task::spawn_blocking(move || storage::tables::reconcile_stats(&st)).await?.map_err(|e| anyhow::anyhow!("checking table stats: {}", e.message))?;
     if fixed > 0 {

@@ -144,6 +144,11 @@ fn allowed(t: &Tok, method: &Method, path: &str) -> Option<bool> {
     if p.starts_with("/files/{id}") {
         return Some(t.read_all_files);
     }
+    // Merge requests: every token reads; developers and reviewers (manage buckets) change them;
+    // merging needs the protected default branch right, which no token here has.
+    if p.starts_with("/merge-request") && write {
+        return Some(!p.ends_with("/merge") && t.manage_buckets);
+    }
     None
 }
 

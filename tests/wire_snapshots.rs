@@ -508,3 +508,61 @@ fn workspace_created() {
 fn workspace_password_reset() {
     check("workspace_password_reset", &kbstack::storage::wire::workspace::PasswordReset { password: "s3cretPassw0rd".into() });
 }
+
+fn merge_request(detail: bool) -> kbstack::storage::wire::merge_request::MergeRequest {
+    use kbstack::storage::wire::merge_request::*;
+    let log = ChangeLog {
+        configurations: vec![ChangedConfiguration {
+            is_deleted: false,
+            component_id: "wr-db".into(),
+            configuration_id: "main-1".into(),
+            last_version_identifier: "01H5M1BDJHD1K6N3G14EZ8XDE2".into(),
+        }],
+    };
+    MergeRequest {
+        id: 11,
+        creator: Creator { id: 7, name: "John Doe".into() },
+        title: "Refactor DB extractors".into(),
+        description: "DB exctractor have new columns now".into(),
+        state: "in_review".into(),
+        change_log: detail.then(|| log.clone()),
+        content: detail.then_some(log),
+        branches: Branches { branch_from_id: Some(124), branch_into_id: 123 },
+        merge: Merge { merged_at: None, merger_id: None, merger_name: String::new() },
+        external_id: Some("ticket-123".into()),
+        auto_merge_strategy: Some("scheduled".into()),
+        auto_merge_at: Some("2026-04-01T12:00:00+00:00".into()),
+        approvals: vec![Approval { approver_id: 123, approver_name: "John Doe".into(), created_at: "2023-06-16T10:20:58+0200".into() }],
+        reviewers: vec![
+            Reviewer { id: 123, name: "John Doe".into(), email: String::new(), status: Some("approved".into()) },
+            Reviewer { id: 124, name: "Jane Roe".into(), email: String::new(), status: None },
+        ],
+        created_at: "2023-06-15T10:20:58+0200".into(),
+    }
+}
+
+#[test]
+fn merge_request_in_a_list() {
+    check("merge_request_list_item", &merge_request(false));
+}
+
+#[test]
+fn merge_request_detail() {
+    check("merge_request_detail", &merge_request(true));
+}
+
+#[test]
+fn merge_request_conflict() {
+    use kbstack::storage::wire::merge_request::Conflict;
+    check(
+        "merge_request_conflict",
+        &Conflict {
+            message: "Configuration \"main-1\" for component \"wr-db\" in the dev branch is not based on the latest version from the default branch. Version identifier in the dev branch: \"abc123\". Version identifier in the default branch: \"def456\".".into(),
+            component_id: "wr-db".into(),
+            configuration_id: "main-1".into(),
+            is_deleted: false,
+            dev_branch_version_identifier: "abc123".into(),
+            default_branch_version_identifier: Some("def456".into()),
+        },
+    );
+}

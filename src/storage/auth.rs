@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, BranchPrefix, Code};
 use crate::meta::branches::BranchStore;
+use crate::meta::merge_requests::MergeRequestStore;
 use crate::meta::tokens::TokenStore;
 use kbstack_core::Scope;
 
@@ -170,6 +171,11 @@ impl FromRequestParts<AppState> for Auth {
                 id
             }
         };
+        // A branch whose merge request is past development takes no changes (Keboola: locked).
+        let reads = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+        if !reads && branch_id != default_branch_id && state.meta.branch_locked(token.project_id, branch_id)? {
+            return Err(ApiError::denied("You don't have access to the resource."));
+        }
         let run_id = header("x-kbc-runid").filter(|s| !s.is_empty()).map(str::to_string);
         Ok(Auth { project_id: token.project_id, token, secret, branch_id, default_branch_id, run_id })
     }

@@ -6,6 +6,7 @@
 //! every change except the state endpoints bumps `version` and stores a snapshot of the document
 //! (without state) as a version. Rows are versioned separately as well. All of it is kept by
 //! `meta::configurations::ConfigurationStore`, one request being one of its transactions.
+pub mod merge;
 mod rows;
 
 use axum::extract::{Path, State};

@@ -11,6 +11,7 @@ pub mod events;
 pub mod files;
 pub mod index;
 pub mod jobs;
+pub mod merge_requests;
 pub mod metadata;
 pub mod snapshots;
 pub mod tables;
@@ -39,6 +40,7 @@ pub fn router() -> Routes<AppState> {
         .merge(components::routes())
         .merge(configurations::routes())
         .merge(branches::routes())
+        .merge(merge_requests::routes())
         .merge(triggers::routes())
         .merge(tickets::routes())
         .merge(workspaces::routes())

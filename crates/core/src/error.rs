@@ -62,6 +62,7 @@ pub enum Code {
     WorkspaceTableNotFound,
     /// SQL run in a workspace failed (syntax, missing object, refused file access).
     WorkspaceQueryFailed,
+    MergeRequestNotFound,
     // Queue (src/queue)
     QueueJobNotFound,
     QueueJobNotKillable,
@@ -141,6 +142,7 @@ impl Code {
             WorkspaceTableExists => ("storage.workspaces.tableAlreadyExists", 400),
             WorkspaceTableNotFound => ("storage.workspaces.tableNotFound", 404),
             WorkspaceQueryFailed => ("storage.workspaces.queryFailed", 400),
+            MergeRequestNotFound => ("storage.mergeRequests.notFound", 404),
             QueueJobNotFound => ("queue.jobNotFound", 404),
             QueueJobNotKillable => ("queue.jobNotKillable", 400),
             ScheduleNotFound => ("scheduler.scheduleNotFound", 404),

@@ -20,5 +20,6 @@ kbstack_store::table_store_suite!(sqlite);
 kbstack_store::metadata_store_suite!(sqlite);
 kbstack_store::snapshot_store_suite!(sqlite);
 kbstack_store::workspace_store_suite!(sqlite);
+kbstack_store::merge_request_store_suite!(sqlite);
 
 kbstack_store::queue_job_store_suite!(sqlite);

@@ -33,7 +33,7 @@ pub(super) fn routes() -> Routes<AppState> {
 }
 
 /// What a row version records besides its metadata (state is runtime data, not versioned content).
-const CONTENT: [&str; 4] = ["configuration", "name", "description", "isDisabled"];
+pub(super) const CONTENT: [&str; 4] = ["configuration", "name", "description", "isDisabled"];
 
 /// A row in wire order, with its content taken from `content` (a request or an old version).
 pub(super) fn new_row(auth: &Auth, id: &str, content: &Value, state: Value) -> Value {

@@ -6,6 +6,7 @@ pub mod configuration;
 pub mod event;
 pub mod file;
 pub mod job;
+pub mod merge_request;
 pub mod row;
 pub mod snapshot;
 pub mod table;

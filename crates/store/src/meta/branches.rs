@@ -209,16 +209,18 @@ impl BranchStore for MetaStore {
     }
 
     fn delete_branch(&self, project: ProjectId, id: BranchId) -> ApiResult<()> {
-        let (project, id) = (project.get(), id.get());
-        self.tx(|tx| {
-            // Records and metadata of every object in the branch.
-            for table in ["configurations", "configuration_versions", "configuration_row_versions", "buckets", "metadata"] {
-                tx.execute_cached(&format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2"), [project, id])?;
-            }
-            tx.execute_cached("DELETE FROM branches WHERE id = ?1 AND project_id = ?2", [id, project])?;
-            Ok(())
-        })
+        Ok(self.tx(|tx| delete_branch_records(tx, project.get(), id.get()))?)
     }
+}
+
+/// The records and metadata of every object in the branch, and the branch (inside the caller's
+/// transaction; the merge of a merge request ends with it).
+pub(crate) fn delete_branch_records(tx: &rusqlite::Connection, project: i64, id: i64) -> rusqlite::Result<()> {
+    for table in ["configurations", "configuration_versions", "configuration_row_versions", "buckets", "metadata"] {
+        tx.execute_cached(&format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2"), [project, id])?;
+    }
+    tx.execute_cached("DELETE FROM branches WHERE id = ?1 AND project_id = ?2", [id, project])?;
+    Ok(())
 }
 
 #[doc(hidden)]

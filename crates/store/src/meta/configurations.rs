@@ -114,16 +114,17 @@ impl ConfigurationStore for MetaStore {
     ) -> Result<T, E> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction().map_err(Error::from)?;
-        let out = work(&SqliteConfigurations { c: &tx, at })?;
+        let out = work(&SqliteConfigurations { c: &tx, at: at.clone() })?;
         tx.commit().map_err(Error::from)?;
         Ok(out)
     }
 }
 
-/// `ConfigurationTx` on an open SQLite transaction.
-struct SqliteConfigurations<'a> {
-    c: &'a Connection,
-    at: &'a ComponentScope,
+/// `ConfigurationTx` on an open SQLite transaction (also used by the merge-request store's
+/// transaction, which spans several component scopes).
+pub(crate) struct SqliteConfigurations<'a> {
+    pub(crate) c: &'a Connection,
+    pub(crate) at: ComponentScope,
 }
 
 impl SqliteConfigurations<'_> {

@@ -6,6 +6,7 @@ mod conditions;
 pub mod configurations;
 pub mod events;
 pub mod files;
+pub mod merge_requests;
 pub mod metadata;
 pub mod queue_jobs;
 mod schema;

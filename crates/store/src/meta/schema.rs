@@ -7,7 +7,8 @@
 
 /// `(version, SQL)`, in order. Version 1 is the schema as it stood before migrations existed
 /// (its `IF NOT EXISTS` makes it a no-op on such data dirs).
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_TABLE_STATS), (3, V3_SCHEDULES), (4, V4_TABLE_SNAPSHOTS), (5, V5_WORKSPACES)];
+pub const MIGRATIONS: &[(i64, &str)] =
+    &[(1, V1_INITIAL), (2, V2_TABLE_STATS), (3, V3_SCHEDULES), (4, V4_TABLE_SNAPSHOTS), (5, V5_WORKSPACES), (6, V6_MERGE_REQUESTS)];
 
 const V1_INITIAL: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (
@@ -313,4 +314,33 @@ CREATE TABLE IF NOT EXISTS workspaces (
     public_key TEXT
 );
 CREATE INDEX IF NOT EXISTS workspaces_project ON workspaces(project_id, branch_id, component, configuration_id);
+"#;
+
+/// Merge requests of development branches into the default branch. Reviewers, approvals and the
+/// change log are JSON text; `branch_from_id` is cleared when the request is canceled or merged
+/// (the branch is gone or no longer tied to it). Ids are global; every read is scoped by project.
+const V6_MERGE_REQUESTS: &str = r#"
+CREATE TABLE IF NOT EXISTS merge_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    branch_from_id INTEGER,
+    branch_into_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    external_id TEXT,
+    auto_merge_strategy TEXT,
+    auto_merge_at TEXT,
+    creator_id INTEGER NOT NULL,
+    creator_name TEXT NOT NULL DEFAULT '',
+    reviewers TEXT NOT NULL DEFAULT '[]',
+    approvals TEXT NOT NULL DEFAULT '[]',
+    change_log TEXT,
+    created TEXT NOT NULL,
+    merged_at TEXT,
+    merger_id INTEGER,
+    merger_name TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS merge_requests_project ON merge_requests(project_id, id);
+CREATE INDEX IF NOT EXISTS merge_requests_branch ON merge_requests(project_id, branch_from_id, state);
 "#;
