@@ -165,3 +165,21 @@ fn an_imported_developer_portal_catalog_is_listed_after_restart() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("components"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn keboola_mcp_server_reads_the_flow_schema_and_validates_its_flows() {
+    let Some(python) = common::venv_python("keboola_mcp_server") else {
+        eprintln!("SKIPPED: no Python with keboola-mcp-server (scripts/test installs it into $HOME/.cache/kbstack-test/venv)");
+        return;
+    };
+    let s = Server::start();
+    let out = Command::new(python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/mcp_component_schemas.py"))
+        .env("KBSTACK_URL", &s.url)
+        .env("KBSTACK_TOKEN", MASTER_TOKEN)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("mcp component schemas ok"), "{stdout}");
+}
