@@ -33,6 +33,16 @@ enum ComponentCommand {
         #[command(flatten)]
         serve: ServeArgs,
     },
+    /// Import Keboola's component catalog from a saved file: the Developer Portal's app list
+    /// (`https://apps-api.keboola.com/apps?limit=...`) or a Storage index (`GET /v2/storage`).
+    /// Kept in <data-dir>/component-catalog.json and listed (over the built-in catalog) from the
+    /// next start; configurations of every listed component can be stored.
+    ImportCatalog {
+        /// The saved JSON file.
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
     /// List the registered process components.
     List {
         #[command(flatten)]
@@ -58,6 +68,11 @@ fn main() -> anyhow::Result<()> {
         Command::Component(ComponentCommand::Register { file, serve }) => {
             let config = Config::load(serve)?;
             println!("{}", kbstack::runner::registry::register(&config.data_dir, &file)?);
+            Ok(())
+        }
+        Command::Component(ComponentCommand::ImportCatalog { file, serve }) => {
+            let config = Config::load(serve)?;
+            println!("{}", kbstack::storage::components::catalog::import(&config.data_dir, &file)?);
             Ok(())
         }
         Command::Cert(args) => {

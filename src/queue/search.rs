@@ -112,13 +112,7 @@ pub fn parse_filters(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Que
     }
     if let Some(Value::Object(props)) = p.get("componentProps") {
         if let Some(kind) = props.get("type").and_then(crate::http::params::scalar_to_string) {
-            let kind = kind.trim_end_matches('s').to_string();
-            let ids: Vec<String> = crate::runner::registry::all_definitions(state)
-                .into_iter()
-                .filter(|c| c["type"].as_str().map(|t| t.trim_end_matches('s')) == Some(kind.as_str()))
-                .filter_map(|c| c["id"].as_str().map(str::to_string))
-                .collect();
-            f.components_of_type = Some(ids);
+            f.components_of_type = Some(crate::runner::registry::ids_of_type(state, &kind));
         }
     }
     Ok(f)

@@ -91,7 +91,7 @@ pub fn declared_actions(definition: &Value) -> Vec<String> {
 
 /// The definition of any component the stack knows (runnable or only listed), by id.
 pub fn definition(state: &AppState, id: &str) -> Option<Value> {
-    all_definitions(state).into_iter().find(|d| d["id"] == id)
+    find(state, id).map(|c| c.definition).or_else(|| state.components.portal_entry(id).cloned())
 }
 
 pub const CONFIG_TEST: &str = "keboola.runner-config-test";
@@ -145,8 +145,20 @@ fn storage_shape(id: &str, kind: &str, name: &str, description: &str, definition
     )
 }
 
+/// The schemas the catalog gives a builtin (so its definition validates what the index says).
+fn catalog_schemas(id: &str) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(entry) = components::builtin_entry(id) {
+        for key in ["configurationSchema", "configurationRowSchema", "emptyConfiguration", "emptyConfigurationRow"] {
+            if let Some(v) = entry.get(key) {
+                out.insert(key.into(), v.clone());
+            }
+        }
+    }
+    out
+}
+
 fn builtins() -> Vec<Component> {
-    let none = Map::new();
     let mut config_test_data = Map::new();
     config_test_data.insert("synchronous_actions".into(), json!(super::config_test::ACTIONS));
     let transformation = |id: &str, name: &str| Component {
@@ -158,7 +170,7 @@ fn builtins() -> Vec<Component> {
             name,
             "SQL transformation run on DuckDB inside kbstack (DuckDB's SQL dialect).",
             "builtin",
-            &none,
+            &catalog_schemas(id),
         ),
     };
     vec![
@@ -173,7 +185,7 @@ fn builtins() -> Vec<Component> {
                 "Python Transformation",
                 "Python script blocks run by the host's python3 on the job's data folder.",
                 "builtin",
-                &none,
+                &catalog_schemas(PYTHON_TRANSFORMATION),
             ),
         },
         Component {
@@ -238,18 +250,27 @@ pub fn parse_process(path: &Path, text: &str) -> anyhow::Result<Component> {
 }
 
 /// The components this stack knows, kept in the state: the Developer Portal's definitions (built
-/// once, with the public URL) and the registered process components, read again only when
-/// `<data-dir>/components` changes (a registration adds or renames a file there).
+/// once, with the public URL, from the built-in and any imported catalog) and the registered
+/// process components, read again only when `<data-dir>/components` changes (a registration adds
+/// or renames a file there).
 pub struct ComponentRegistry {
     portal: Vec<Value>,
+    /// Position of each id in `portal` (the catalog may list a thousand components).
+    by_id: std::collections::HashMap<String, usize>,
+    /// The catalog serialized for the Storage index: full and `componentDetails`-excluded.
+    catalog_json: [std::sync::OnceLock<String>; 2],
     dir: PathBuf,
     process: parking_lot::Mutex<(Option<std::time::SystemTime>, std::sync::Arc<Vec<Component>>)>,
 }
 
 impl ComponentRegistry {
     pub fn new(stack_url: &str, data_dir: &Path) -> ComponentRegistry {
+        let portal = components::build(stack_url, data_dir);
+        let by_id = portal.iter().enumerate().filter_map(|(i, c)| c["id"].as_str().map(|id| (id.to_string(), i))).collect();
         ComponentRegistry {
-            portal: components::build(stack_url),
+            portal,
+            by_id,
+            catalog_json: Default::default(),
             dir: components_dir(data_dir),
             process: parking_lot::Mutex::new((None, Default::default())),
         }
@@ -258,6 +279,16 @@ impl ComponentRegistry {
     /// The Developer Portal's definitions in full shape.
     pub fn portal(&self) -> &[Value] {
         &self.portal
+    }
+
+    /// The catalog's definition of `id`.
+    pub fn portal_entry(&self, id: &str) -> Option<&Value> {
+        self.by_id.get(id).map(|&i| &self.portal[i])
+    }
+
+    /// The catalog as the members of the index's `components` array (serialized on first use).
+    pub fn catalog_json(&self, short: bool) -> &str {
+        self.catalog_json[usize::from(short)].get_or_init(|| components::serialize_members(&self.portal, short))
     }
 
     /// The registered process components, as of the folder's last change.
@@ -312,18 +343,24 @@ pub fn find(state: &AppState, id: &str) -> Option<Component> {
 
 /// A component the stack knows: runnable, an orchestrator, or listed in the Storage registry.
 pub fn is_known(state: &AppState, id: &str) -> bool {
-    is_orchestrator(id) || find(state, id).is_some() || state.components.portal().iter().any(|c| c["id"] == id)
+    is_orchestrator(id) || state.components.portal_entry(id).is_some() || find(state, id).is_some()
 }
 
-/// Definitions of every known component (runnable ones first), for filters by component type.
-pub fn all_definitions(state: &AppState) -> Vec<Value> {
-    let mut out: Vec<Value> = builtins().into_iter().map(|c| c.definition).collect();
-    out.extend(state.components.process().iter().map(|c| c.definition.clone()));
-    for c in state.components.portal() {
-        if !out.iter().any(|o| o["id"] == c["id"]) {
-            out.push(c.clone());
+/// Ids of every known component of a type (`extractor`, …; a trailing `s` is ignored on both
+/// sides), runnable ones first, for filters by component type.
+pub fn ids_of_type(state: &AppState, kind: &str) -> Vec<String> {
+    let kind = kind.trim_end_matches('s');
+    let mut out: Vec<String> = Vec::new();
+    let mut take = |c: &Value| {
+        if let (Some(id), Some(t)) = (c["id"].as_str(), c["type"].as_str()) {
+            if t.trim_end_matches('s') == kind && !out.iter().any(|o| o == id) {
+                out.push(id.to_string());
+            }
         }
-    }
+    };
+    builtins().iter().for_each(|c| take(&c.definition));
+    state.components.process().iter().for_each(|c| take(&c.definition));
+    state.components.portal().iter().for_each(take);
     out
 }
 

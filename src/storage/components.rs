@@ -1,8 +1,15 @@
-//! The built-in component registry (what Keboola's Developer Portal provides to the Storage index)
-//! and `GET /v2/storage/components/{id}`.
+//! The component registry (what Keboola's Developer Portal provides to the Storage index) and
+//! `GET /v2/storage/components/{id}`.
 //!
-//! `components_registry.json` lists each component compactly; `expand` fills in the fields every
-//! definition carries so that clients decoding the full shape (Go `Component`) find them all.
+//! `components/registry.json` lists the built-in catalog compactly (schemas too large to keep
+//! inline live in `components/schemas/`); an operator may import a fuller catalog saved from the
+//! Developer Portal or a Storage index (`kbstack component import-catalog`), which is kept in
+//! `<data-dir>/component-catalog.json` and merged over the built-in one. `expand` fills in the
+//! fields every definition carries so that clients decoding the full shape (Go `Component`) find
+//! them all. Where each entry and schema comes from: `components/PROVENANCE.md`.
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::OnceLock;
+
 use axum::extract::{Path, State};
 use crate::http::routes::get;
 use axum::{Extension, Json};
@@ -13,16 +20,73 @@ use super::auth::Auth;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, BranchPrefix, Code};
 
+pub mod catalog;
+
 pub fn routes() -> Routes<AppState> {
     Routes::new().route("/v2/storage/components/{id}", get(detail))
 }
 
+const SQL_TRANSFORMATION_SCHEMA: &str = include_str!("components/schemas/transformation-sql.json");
+
+/// Schemas kept beside `registry.json` rather than inline: (component id, field, JSON document).
+const SCHEMAS: &[(&str, &str, &str)] = &[
+    ("keboola.flow", "configurationSchema", include_str!("components/schemas/keboola.flow.json")),
+    ("keboola.orchestrator", "configurationSchema", include_str!("components/schemas/keboola.orchestrator.json")),
+    ("keboola.snowflake-transformation", "configurationSchema", SQL_TRANSFORMATION_SCHEMA),
+    ("keboola.duckdb-transformation", "configurationSchema", SQL_TRANSFORMATION_SCHEMA),
+    ("keboola.google-bigquery-transformation", "configurationSchema", SQL_TRANSFORMATION_SCHEMA),
+    ("keboola.python-transformation-v2", "configurationSchema", include_str!("components/schemas/transformation-python.json")),
+];
+
+/// The built-in catalog's compact entries with their schemas filled in (parsed once).
+pub fn builtin_catalog() -> &'static [Value] {
+    static CATALOG: OnceLock<Vec<Value>> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        let mut compact: Vec<Value> =
+            serde_json::from_str(include_str!("components/registry.json")).expect("components/registry.json is valid JSON");
+        for (id, field, text) in SCHEMAS {
+            let schema: Value = serde_json::from_str(text).expect("component schemas are valid JSON");
+            if let Some(entry) = compact.iter_mut().find(|c| c["id"] == *id) {
+                entry[*field] = schema;
+            }
+        }
+        compact
+    })
+}
+
+/// The built-in compact entry of `id`, if the catalog lists it.
+pub fn builtin_entry(id: &str) -> Option<&'static Value> {
+    builtin_catalog().iter().find(|c| c["id"] == id)
+}
+
+/// Where an imported catalog is kept.
+pub fn catalog_path(data_dir: &FsPath) -> PathBuf {
+    data_dir.join("component-catalog.json")
+}
+
 /// The Developer Portal's definitions this stack lists, in full shape, their `uri`s under `base`
-/// (the stack's public URL). Built once at start and kept in the state.
-pub fn build(base: &str) -> Vec<Value> {
+/// (the stack's public URL): the built-in catalog with an imported one merged over it (an
+/// imported entry replaces the built-in entry of its id). Built once at start.
+pub fn build(base: &str, data_dir: &FsPath) -> Vec<Value> {
     let base = base.trim_end_matches('/');
-    let compact: Vec<Value> =
-        serde_json::from_str(include_str!("components_registry.json")).expect("components_registry.json is valid JSON");
+    let mut compact: Vec<Value> = builtin_catalog().to_vec();
+    match std::fs::read_to_string(catalog_path(data_dir)) {
+        Ok(text) => match serde_json::from_str::<Vec<Value>>(&text) {
+            Ok(imported) => {
+                let at: std::collections::HashMap<String, usize> =
+                    compact.iter().enumerate().map(|(i, c)| (c["id"].as_str().unwrap_or_default().to_string(), i)).collect();
+                for entry in imported {
+                    match entry["id"].as_str().and_then(|id| at.get(id)) {
+                        Some(&i) => compact[i] = entry,
+                        None => compact.push(entry),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("ignoring {}: not a JSON array of components: {e}", catalog_path(data_dir).display()),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("ignoring {}: {e}", catalog_path(data_dir).display()),
+    }
     compact.into_iter().map(|c| expand(c, base)).collect()
 }
 
@@ -91,27 +155,27 @@ pub fn full_shape(c: &Value, origin: Origin) -> Value {
         "name": get("name", json!(id)),
         "description": description,
         "longDescription": get("longDescription", description.clone()),
-        "version": 1,
-        "complexity": null,
+        "version": get("version", json!(1)),
+        "complexity": get("complexity", Value::Null),
         "categories": get("categories", json!([])),
-        "hasUI": false,
+        "hasUI": get("hasUI", json!(false)),
         "hasRun": origin.has_run,
-        "ico32": null,
-        "ico64": null,
-        "ico128": null,
+        "ico32": get("ico32", Value::Null),
+        "ico64": get("ico64", Value::Null),
+        "ico128": get("ico128", Value::Null),
         "data": data,
         "flags": get("flags", json!([])),
         "configurationSchema": get("configurationSchema", json!({})),
         "configurationRowSchema": get("configurationRowSchema", json!({})),
         "emptyConfiguration": get("emptyConfiguration", json!({})),
         "emptyConfigurationRow": get("emptyConfigurationRow", json!({})),
-        "uiOptions": {},
-        "configurationDescription": null,
+        "uiOptions": get("uiOptions", json!({})),
+        "configurationDescription": get("configurationDescription", Value::Null),
         "features": get("features", json!([])),
-        "expiredOn": null,
+        "expiredOn": get("expiredOn", Value::Null),
         "documentationUrl": get("documentationUrl", json!(origin.documentation_url)),
-        "dataTypesConfiguration": {},
-        "processorConfiguration": {},
+        "dataTypesConfiguration": get("dataTypesConfiguration", json!({})),
+        "processorConfiguration": get("processorConfiguration", json!({})),
     });
     if let (Some(uri), Some(o)) = (origin.uri, shape.as_object_mut()) {
         let at = o.keys().position(|k| k == "documentationUrl").unwrap_or(o.len());
@@ -129,24 +193,53 @@ pub fn summary(c: &Value) -> Value {
     Value::Object(out)
 }
 
-/// Every component of this stack: the built-in registry, then the process components registered
-/// in the data dir (`kbstack component register`).
-pub fn all(state: &AppState) -> Vec<Value> {
-    let mut out = state.components.portal().to_vec();
-    for c in state.components.process().iter().map(|c| c.definition.clone()) {
-        if !out.iter().any(|b| b["id"] == c["id"]) {
-            out.push(c);
-        }
+/// Every component of this stack, in listing order: the catalog, then the process components
+/// registered in the data dir (`kbstack component register`) that the catalog does not list.
+pub fn for_each(state: &AppState, mut f: impl FnMut(&Value)) {
+    let registry = &state.components;
+    registry.portal().iter().for_each(&mut f);
+    for c in registry.process().iter().filter(|c| registry.portal_entry(&c.id).is_none()) {
+        f(&c.definition);
     }
-    out
 }
 
 /// The definition of a registered component, or `storage.components.notFound`.
 pub fn find(state: &AppState, id: &str) -> ApiResult<Value> {
-    all(state)
-        .into_iter()
-        .find(|c| c["id"] == id)
+    let registry = &state.components;
+    registry
+        .portal_entry(id)
+        .cloned()
+        .or_else(|| registry.process().iter().find(|c| c.id == id).map(|c| c.definition.clone()))
         .ok_or_else(|| ApiError::new(Code::ComponentNotFound, format!("Component \"{id}\" not found")))
+}
+
+/// The index's `components` array as JSON text (`short`: the `componentDetails`-excluded form).
+/// The catalog's part is serialized once (the index is requested often and the catalog may be
+/// large); the few registered process components are serialized each time.
+pub fn index_json(state: &AppState, short: bool) -> String {
+    let registry = &state.components;
+    let catalog = registry.catalog_json(short);
+    let mut out = String::with_capacity(catalog.len() + 2);
+    out.push('[');
+    out.push_str(catalog);
+    for c in registry.process().iter().filter(|c| registry.portal_entry(&c.id).is_none()) {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        let shape = if short { summary(&c.definition) } else { c.definition.clone() };
+        out.push_str(&serde_json::to_string(&shape).unwrap_or_else(|_| "null".into()));
+    }
+    out.push(']');
+    out
+}
+
+/// The catalog's definitions as the comma-separated members of a JSON array.
+pub fn serialize_members(definitions: &[Value], short: bool) -> String {
+    let members: Vec<String> = definitions
+        .iter()
+        .map(|c| serde_json::to_string(&if short { summary(c) } else { c.clone() }).unwrap_or_else(|_| "null".into()))
+        .collect();
+    members.join(",")
 }
 
 /// Public without the branch prefix (APIB "without authentication"); the branch form needs a token.
@@ -168,7 +261,7 @@ mod tests {
 
     #[test]
     fn registry_has_the_components_clients_need() {
-        let all = build("http://x");
+        let all = build("http://x", std::path::Path::new("/nonexistent"));
         for id in ["keboola.runner-config-test", "keboola.orchestrator", "keboola.flow", "keboola.snowflake-transformation"] {
             let c = all.iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("{id} missing"));
             assert_eq!(c["uri"], format!("http://x/v2/storage/components/{id}"));

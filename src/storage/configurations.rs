@@ -214,15 +214,19 @@ async fn list_components(State(state): State<AppState>, auth: Auth, p: Params) -
     let component_type = p.str("componentType").filter(|s| !s.is_empty());
     let deleted = p.flag("isDeleted")?;
     let configs = state.meta.configurations(scope(&auth), None, deleted)?;
+    let mut by_component: std::collections::HashMap<&str, Vec<_>> = std::collections::HashMap::new();
+    for c in &configs {
+        by_component.entry(c.component_id.as_str()).or_default().push(c);
+    }
     let mut out = Vec::new();
-    for component in &components::all(&state) {
+    components::for_each(&state, |component| {
         let id = component["id"].as_str().unwrap_or_default();
+        let Some(mine) = by_component.get(id) else { return };
         if component_type.as_deref().is_some_and(|t| component["type"] != t) || !auth.can_access_component(id) {
-            continue;
+            return;
         }
-        let listed: Vec<Value> = configs
+        let listed: Vec<Value> = mine
             .iter()
-            .filter(|c| c.component_id == id)
             .map(|c| {
                 let body = &c.document;
                 let mut o = Map::new();
@@ -246,12 +250,12 @@ async fn list_components(State(state): State<AppState>, auth: Auth, p: Params) -
             })
             .collect();
         if listed.is_empty() {
-            continue;
+            return;
         }
         let mut c = component.clone();
         c["configurations"] = Value::Array(listed);
         out.push(c);
-    }
+    });
     Ok(Json(Value::Array(out)))
 }
 
