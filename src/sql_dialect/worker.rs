@@ -36,7 +36,7 @@ impl Worker {
         cmd.args(["-u", "-c", SOURCE]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         // It only translates SQL: none of the server's environment (tokens, keys) is its business.
         cmd.env_clear();
-        for key in ["PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "TMPDIR"] {
+        for key in ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYENV_ROOT", "PYENV_VERSION", "CONDA_PREFIX"] {
             if let Some(v) = std::env::var_os(key) {
                 cmd.env(key, v);
             }
