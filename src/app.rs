@@ -36,6 +36,8 @@ pub struct Inner {
     pub jobs: storage::jobs::JobRunner,
     /// The Queue service's in-process side (worker pool, kill signals).
     pub queue: crate::queue::Queue,
+    /// Snowflake SQL as DuckDB statements (its sqlglot worker starts on first use).
+    pub snowflake_sql: crate::sql_dialect::SnowflakeToDuckDb,
 }
 
 impl std::ops::Deref for AppState {
@@ -160,6 +162,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         components: crate::runner::registry::ComponentRegistry::new(&urls.root(), &config.data_dir),
         jobs: storage::jobs::JobRunner::default(),
         queue: crate::queue::Queue::new(config.queue_workers),
+        snowflake_sql: crate::sql_dialect::SnowflakeToDuckDb::new(&config.transformation_python),
     }));
     storage::jobs::recover_interrupted(&state)?;
     storage::merge_requests::recover_interrupted(&state)?;

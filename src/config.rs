@@ -36,7 +36,8 @@ pub struct ServeArgs {
     /// DuckDB memory limit of the table store (larger work spills to disk), e.g. `600MB`.
     #[arg(long, env = "KBSTACK_DUCKDB_MEMORY_LIMIT")]
     pub duckdb_memory_limit: Option<String>,
-    /// The Python interpreter Python transformations run with.
+    /// The Python interpreter Python transformations run with; it also runs sqlglot, which
+    /// translates Snowflake SQL transformations to DuckDB (`pip install sqlglot` for it).
     #[arg(long, env = "KBSTACK_TRANSFORMATION_PYTHON")]
     pub transformation_python: Option<String>,
     /// How long a synchronous action may run (seconds; Keboola's limit is 30).

@@ -5,7 +5,8 @@
 //! `TableBackend` trait (DuckDB now); `blob` is file storage with its Azure-Blob-compatible
 //! endpoint; `meta` is the metadata store (SQLite now); `encryption` makes and opens the
 //! `KBC::…Secure::` ciphers of `#` values (Encryption API, Storage's saves, the runner);
-//! `sync_actions` runs components' synchronous actions through the runner.
+//! `sync_actions` runs components' synchronous actions through the runner; `sql_dialect` turns
+//! Snowflake SQL into DuckDB statements (the runner's Snowflake transformations, queries).
 pub mod app;
 // The layers below the services, under the names the services know them by.
 pub use kbstack_http as http;
@@ -17,5 +18,6 @@ pub mod net;
 pub mod queue;
 pub mod runner;
 pub mod scheduler;
+pub mod sql_dialect;
 pub mod storage;
 pub mod sync_actions;

@@ -142,3 +142,103 @@ fn variables_render_configurations() {
     assert_eq!(e["result"]["error"]["type"], "user");
     assert!(e["result"]["message"].as_str().unwrap().contains("Missing values for placeholders: city"), "{e}");
 }
+
+const SNOWFLAKE: &str = "keboola.snowflake-transformation";
+
+/// A server whose runner's Python has sqlglot (the test venv), or None: the test is skipped.
+fn server_with_sqlglot(test: &str) -> Option<Server> {
+    let Some(python) = common::venv_python("sqlglot") else {
+        eprintln!("{test}: no Python with sqlglot (KBSTACK_TEST_PYTHON or the test venv); not run");
+        return None;
+    };
+    Some(Server::start_with_env(&[("KBSTACK_TRANSFORMATION_PYTHON", &python.display().to_string())]))
+}
+
+fn job_events(s: &Server, job_id: &str) -> Vec<String> {
+    let (st, ev) = s.get(&format!("events?runId={job_id}&limit=1000"));
+    assert_eq!(st, 200, "{ev}");
+    ev.as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap_or("").to_string()).collect()
+}
+
+#[test]
+fn snowflake_transformation_runs_translated_snowflake_sql() {
+    let Some(s) = server_with_sqlglot("snowflake_transformation_runs_translated_snowflake_sql") else { return };
+    let (st, b) = s.post_form("buckets", &[("name", "sales"), ("stage", "in")]);
+    assert_eq!(st, 201, "{b}");
+    let (st, t) = s.post_form(
+        "buckets/in.c-sales/tables",
+        &[("name", "orders"), ("dataString", "id,Customer,amount,created_at\n1,Ann,10.50,2024-01-05\n2,Bob,abc,2024-02-10\n3,Ann,99.99,2024-03-01\n")],
+    );
+    assert_eq!(st, 201, "{t}");
+    create_config(
+        &s,
+        SNOWFLAKE,
+        "sf",
+        json!({
+            "storage": {
+                "input": {"tables": [{"source": "in.c-sales.orders", "destination": "orders"}]},
+                "output": {"tables": [{"source": "by_customer", "destination": "out.c-report.by_customer"}]}
+            },
+            "parameters": {"blocks": [
+                {"name": "setup", "codes": [{"name": "session", "script": [
+                    "ALTER SESSION SET MULTI_STATEMENT_COUNT = 0;",
+                    "USE WAREHOUSE \"KEBOOLA_PROD\";"
+                ]}]},
+                {"name": "transform", "codes": [{"name": "typed", "script": [
+                    "CREATE OR REPLACE TABLE \"typed\" AS SELECT \"id\"::INTEGER AS \"id\", \"Customer\", TRY_TO_NUMBER(\"amount\", 10, 2) AS \"amount\", TO_DATE(\"created_at\") AS \"created\" FROM \"orders\";",
+                    "CREATE OR REPLACE TABLE \"by_customer\" AS\nSELECT \"Customer\",\n  LISTAGG(\"id\"::VARCHAR, ',') WITHIN GROUP (ORDER BY \"id\") AS \"Ids\",\n  SUM(NVL(\"amount\", 0)) AS \"Total\",\n  IFF(COUNT(*) > 1, 'repeat', 'once') AS \"Kind\",\n  TO_VARCHAR(DATEADD(day, 1, MAX(\"created\")), 'YYYY-MM-DD') AS \"Next\"\nFROM \"typed\" GROUP BY \"Customer\"\nQUALIFY ROW_NUMBER() OVER (ORDER BY \"Customer\") <= 2;"
+                ]}]}
+            ]}
+        }),
+        vec![],
+        false,
+    );
+    let j = create_job(&s, json!({"component": SNOWFLAKE, "config": "sf"}));
+    let done = wait_finished(&s, &id(&j), 120);
+    assert_eq!(done["status"], "success", "{done}");
+    let mut rows = table_rows(&s, "out.c-report.by_customer");
+    rows.sort();
+    assert_eq!(rows, vec![vec!["Ann", "1,3", "110.49", "repeat", "2024-03-02"], vec!["Bob", "2", "0.00", "once", "2024-02-11"]]);
+    let (st, table) = s.get("tables/out.c-report.by_customer");
+    assert_eq!(st, 200, "{table}");
+    assert_eq!(table["columns"], json!(["Customer", "Ids", "Total", "Kind", "Next"]));
+    let events = job_events(&s, &id(&j));
+    assert!(events.iter().any(|e| e.contains("skipped \"ALTER SESSION SET MULTI_STATEMENT_COUNT = 0\"")), "{events:#?}");
+    assert!(events.iter().any(|e| e.contains("skipped \"USE WAREHOUSE")), "{events:#?}");
+}
+
+#[test]
+fn snowflake_transformation_names_an_untranslatable_statement() {
+    let Some(s) = server_with_sqlglot("snowflake_transformation_names_an_untranslatable_statement") else { return };
+    let j = create_job(&s, json!({"component": SNOWFLAKE, "configData": {"parameters": {"blocks": [
+        {"name": "load", "codes": [{"name": "stage", "script": [
+            "CREATE TABLE \"a\" AS SELECT 1 AS x;\nCREATE OR REPLACE STAGE my_stage URL = 's3://bucket/path';"
+        ]}]}
+    ]}}}));
+    let e = wait_finished(&s, &id(&j), 120);
+    assert_eq!(e["status"], "error", "{e}");
+    assert_eq!(e["result"]["error"]["type"], "user", "{e}");
+    let msg = e["result"]["message"].as_str().unwrap();
+    assert!(msg.contains("Block \"load\", code \"stage\"") && msg.contains("CREATE OR REPLACE STAGE my_stage"), "{msg}");
+
+    // A translated statement DuckDB refuses names the Snowflake statement and what ran.
+    let j = create_job(&s, json!({"component": SNOWFLAKE, "configData": {"parameters": {"blocks": [
+        {"name": "b", "codes": [{"name": "c", "script": ["SELECT NVL(x, 0) FROM \"no_such_table\""]}]}
+    ]}}}));
+    let e = wait_finished(&s, &id(&j), 120);
+    assert_eq!(e["result"]["error"]["type"], "user", "{e}");
+    let msg = e["result"]["message"].as_str().unwrap();
+    assert!(msg.contains("NVL(x, 0)") && msg.contains("COALESCE(x, 0)") && msg.contains("no_such_table"), "{msg}");
+}
+
+#[test]
+fn snowflake_transformation_without_sqlglot_says_how_to_install_it() {
+    let s = Server::start_with_env(&[("KBSTACK_TRANSFORMATION_PYTHON", "/nonexistent/python3")]);
+    let j = create_job(&s, json!({"component": SNOWFLAKE, "configData": {"parameters": {"blocks": [
+        {"name": "b", "codes": [{"name": "c", "script": ["SELECT 1"]}]}
+    ]}}}));
+    let e = wait_finished(&s, &id(&j), 60);
+    assert_eq!(e["result"]["error"]["type"], "user", "{e}");
+    let msg = e["result"]["message"].as_str().unwrap();
+    assert!(msg.contains("sqlglot") && msg.contains("pip install"), "{msg}");
+}

@@ -604,7 +604,9 @@ async fn run_in_dir(
             let d = data_dir.to_path_buf();
             let c = cancel.clone();
             let l = logger.clone();
-            tokio::task::spawn_blocking(move || transformation::run(&d, &c, &l))
+            let st = state.clone();
+            let snowflake = def.component.id == registry::SNOWFLAKE_TRANSFORMATION;
+            tokio::task::spawn_blocking(move || transformation::run(&d, &c, &l, snowflake.then_some(&st.snowflake_sql)))
                 .await
                 .unwrap_or_else(|e| Exit::Failed(format!("the transformation crashed: {e}")))
         }

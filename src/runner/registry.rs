@@ -161,21 +161,18 @@ fn catalog_schemas(id: &str) -> Map<String, Value> {
 fn builtins() -> Vec<Component> {
     let mut config_test_data = Map::new();
     config_test_data.insert("synchronous_actions".into(), json!(super::config_test::ACTIONS));
-    let transformation = |id: &str, name: &str| Component {
+    let transformation = |id: &str, name: &str, description: &str| Component {
         id: id.into(),
         kind: Kind::DuckDb,
-        definition: storage_shape(
-            id,
-            "transformation",
-            name,
-            "SQL transformation run on DuckDB inside kbstack (DuckDB's SQL dialect).",
-            "builtin",
-            &catalog_schemas(id),
-        ),
+        definition: storage_shape(id, "transformation", name, description, "builtin", &catalog_schemas(id)),
     };
     vec![
-        transformation(DUCKDB_TRANSFORMATION, "DuckDB Transformation"),
-        transformation(SNOWFLAKE_TRANSFORMATION, "Snowflake SQL Transformation (DuckDB engine)"),
+        transformation(DUCKDB_TRANSFORMATION, "DuckDB Transformation", "SQL transformation run on DuckDB inside kbstack (DuckDB's SQL dialect)."),
+        transformation(
+            SNOWFLAKE_TRANSFORMATION,
+            "Snowflake SQL Transformation (DuckDB engine)",
+            "Snowflake SQL transformation, translated to DuckDB by sqlglot and run on DuckDB inside kbstack.",
+        ),
         Component {
             id: PYTHON_TRANSFORMATION.into(),
             kind: Kind::Python,

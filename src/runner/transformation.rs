@@ -1,5 +1,6 @@
-//! `keboola.duckdb-transformation` (and `keboola.snowflake-transformation` configurations, run on
-//! the same DuckDB engine in DuckDB's SQL dialect): a fresh in-memory DuckDB per run; every input
+//! `keboola.duckdb-transformation` and `keboola.snowflake-transformation` (its Snowflake SQL
+//! translated to DuckDB statement by statement, `crate::sql_dialect`, session statements dropped
+//! with a note): a fresh in-memory DuckDB per run; every input
 //! table is a view named after its file in `in/tables` (`"orders.csv"`, and `orders` too); the
 //! blocks of `parameters.blocks[].codes[].script[]` run in order, one statement (or batch) per
 //! script item; each output mapping source is the table or view named after the output file
@@ -15,15 +16,23 @@ use tokio_util::sync::CancellationToken;
 
 use kbstack_store::transform::{InputSource, SqlSession};
 
+use crate::sql_dialect::{SnowflakeToDuckDb, TranslateError};
+
 use super::Logger;
 use super::process::Exit;
+
+/// A statement as shown in a message.
+fn short(sql: &str) -> String {
+    sql.chars().take(300).collect()
+}
 
 fn user(msg: String, logger: &Logger) -> Exit {
     logger.log("error", &msg);
     Exit::Code(1, vec![msg])
 }
 
-pub fn run(data_dir: &Path, cancel: &CancellationToken, logger: &Logger) -> Exit {
+/// `snowflake`: the translator when the scripts are Snowflake SQL (None: DuckDB's dialect).
+pub fn run(data_dir: &Path, cancel: &CancellationToken, logger: &Logger, snowflake: Option<&SnowflakeToDuckDb>) -> Exit {
     // Absolute and canonical: the paths user SQL gives are compared with it after DuckDB resolved them.
     let data_dir = match std::fs::canonicalize(data_dir) {
         Ok(d) => d,
@@ -93,9 +102,38 @@ pub fn run(data_dir: &Path, cancel: &CancellationToken, logger: &Logger) -> Exit
                 if sql.trim().is_empty() {
                     continue;
                 }
-                if let Err(e) = session.run(&sql) {
-                    let short: String = sql.chars().take(300).collect();
-                    return user(format!("Block \"{block_name}\", code \"{code_name}\": query failed: {e}\nQuery: {short}"), logger);
+                let place = format!("Block \"{block_name}\", code \"{code_name}\"");
+                let Some(translator) = snowflake else {
+                    if let Err(e) = session.run(&sql) {
+                        return user(format!("{place}: query failed: {e}\nQuery: {}", short(&sql)), logger);
+                    }
+                    continue;
+                };
+                let translation = match translator.translate(&sql) {
+                    Ok(t) => t,
+                    Err(e @ TranslateError::Failed(_)) => return Exit::Failed(e.to_string()),
+                    Err(e) => return user(format!("{place}: {e}"), logger),
+                };
+                for dropped in &translation.dropped {
+                    logger.log("info", &format!("{place}: skipped \"{}\": {}.", short(&dropped.snowflake), dropped.reason));
+                }
+                for statement in &translation.statements {
+                    if cancel.is_cancelled() {
+                        return Exit::Cancelled;
+                    }
+                    if let Err(mut e) = session.run(&statement.duckdb) {
+                        if e.contains("json extension") {
+                            e.push_str("\n(This kbstack's DuckDB engine is built without JSON support: PARSE_JSON, `:` paths and FLATTEN are not available.)");
+                        }
+                        return user(
+                            format!(
+                                "{place}: query failed: {e}\nQuery: {}\nRun on DuckDB as: {}",
+                                short(&statement.snowflake),
+                                short(&statement.duckdb)
+                            ),
+                            logger,
+                        );
+                    }
                 }
             }
         }

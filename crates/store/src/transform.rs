@@ -30,6 +30,10 @@ impl SqlSession {
         let conn = duckdb::Connection::open_in_memory().map_err(|e| e.to_string())?;
         // Best effort: a session still works with DuckDB's defaults.
         let _ = conn.execute_batch("SET memory_limit = '1GB'; SET threads = 2;");
+        // DuckDB's type pushdown turns a TRY_CAST over an input view into a strict cast inside
+        // the CSV reader ("Could not convert string 'abc' to DECIMAL" instead of NULL), and
+        // TRY_CAST is what Snowflake's TRY_TO_NUMBER and friends become.
+        let _ = conn.execute_batch("SET disabled_optimizers = 'type_pushdown'");
         Ok(SqlSession { conn })
     }
 
@@ -144,6 +148,18 @@ mod tests {
         assert!(!base.join("escaped.csv").exists() && !base.join("job/escaped.csv").exists());
         let db = literal(&base.join("other.duckdb").display().to_string());
         assert!(session.run(&format!("ATTACH {db} AS other")).is_err());
+    }
+
+    #[test]
+    fn try_cast_over_an_input_view_gives_null() {
+        let (_root, base, session) = locked();
+        let csv = base.join("job/data/in.csv");
+        std::fs::write(&csv, "id,amount\n1,10.50\n2,abc\n").unwrap();
+        session.create_input_view("orders", &InputSource::File(&csv)).unwrap();
+        session.run("CREATE TABLE t AS SELECT CAST(id AS INT) AS id, TRY_CAST(amount AS DECIMAL(10, 2)) AS amount FROM orders").unwrap();
+        let out = base.join("job/data/out/tables/t.csv");
+        session.copy_to_csv("t", &out).unwrap();
+        assert_eq!(std::fs::read_to_string(out).unwrap(), "id,amount\n1,10.50\n2,\n");
     }
 
     #[test]
