@@ -75,7 +75,9 @@ fn owner(state: &AppState, project_id: i64) -> Owner {
         region: "local".into(),
         created,
         expires: None,
-        features: vec!["kbstack".into()],
+        // Features clients check before using what kbstack serves (keboola-cli refuses merge
+        // requests without `branches-merge-requests`).
+        features: vec!["kbstack".into(), "branches-merge-requests".into()],
         data_size_bytes: bytes,
         rows_count: rows,
         has_mysql: false,

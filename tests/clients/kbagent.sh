@@ -37,7 +37,7 @@ done
 grep -q "TLS listening" "$WORK/server.log" || { cat "$WORK/server.log"; echo "kbstack did not start"; exit 1; }
 
 export SSL_CERT_FILE="$WORK/data/tls/ca.pem" REQUESTS_CA_BUNDLE="$WORK/data/tls/ca.pem"
-export KBAGENT_PROJECT_FROM_ENV=1 KBC_TOKEN="$TOKEN" KBC_STORAGE_API_URL="https://connection.$SUFFIX"
+export KBC_TOKEN="$TOKEN" KBC_STORAGE_API_URL="https://connection.$SUFFIX"
 export KBAGENT_CONFIG_DIR="$WORK/kbagent" KBAGENT_SKIP_UPDATE=1 KBAGENT_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1
 export KBAGENT_BIN="$(dirname "$PY")/kbagent" E2E_WORK="$WORK"
 if ! "$PY" "$HERE/kbagent_e2e.py"; then

@@ -10,7 +10,7 @@ import traceback
 
 KB = os.environ["KBAGENT_BIN"]
 WORK = os.environ["E2E_WORK"]
-P = "__env__"  # the project kbagent synthesizes from KBC_TOKEN + KBC_STORAGE_API_URL
+P = "kbstack"  # added by step_project_add (a persisted project: branch commands need one)
 BUCKET = "in.c-kbagent"
 
 
@@ -43,6 +43,13 @@ def write_csv(name, rows):
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.reader(f))
+
+
+def step_project_add():
+    # The token comes from the environment (KBC_TOKEN), never from the command line.
+    data(kb("project", "add", "--project", P, "--url", os.environ["KBC_STORAGE_API_URL"], "--token-env", "KBC_TOKEN"))
+    listed = data(kb("project", "list"))
+    assert P in json.dumps(listed), listed
 
 
 def step_project_status():
@@ -163,6 +170,36 @@ def step_schedule_list():
     listed = data(kb("schedule", "list", "--project", P))
     text = json.dumps(listed)
     assert "*/15 * * * *" in text and "every quarter" in text, listed
+
+
+def step_workspace_lifecycle():
+    created = data(kb("workspace", "create", "--project", P, "--name", "kbagent-ws", "--no-read-only"))
+    ws_id = str(find_key(created, "workspace_id") or find_key(created, "id"))
+    assert ws_id.isdigit(), created
+    listed = data(kb("workspace", "list", "--project", P))
+    assert ws_id in json.dumps(listed), listed
+    data(kb("workspace", "load", "--project", P, "--workspace-id", ws_id, "--tables", f"{BUCKET}.plain", "--load-type", "copy"))
+    detail = data(kb("workspace", "detail", "--project", P, "--workspace-id", ws_id))
+    assert "snowflake" in json.dumps(detail).lower(), detail
+    # kbagent asks for key-pair login on Snowflake stacks: such a workspace has no password to reset.
+    refused = kb("workspace", "password", "--project", P, "--workspace-id", ws_id, ok=False)
+    assert refused.get("status") == "error" and "keypair" in json.dumps(refused).lower(), refused
+    data(kb("workspace", "delete", "--project", P, "--workspace-id", ws_id))
+    listed = data(kb("workspace", "list", "--project", P))
+    assert f'"{ws_id}"' not in json.dumps(listed) and f": {ws_id}," not in json.dumps(listed), listed
+
+
+def step_branch_and_merge_request():
+    branch = data(kb("branch", "create", "--project", P, "--name", "kbagent-feature", "--description", "from kbagent"))
+    branch_id = str(find_key(branch, "branch_id") or find_key(branch, "id"))
+    assert branch_id.isdigit(), branch
+    created = data(kb("merge-request", "create", "--project", P, "--branch", branch_id, "--title", "kbagent change"))
+    mr_id = str(find_key(created, "id") or find_key(created, "merge_request_id"))
+    assert mr_id.isdigit(), created
+    listed = data(kb("merge-request", "list", "--project", P))
+    assert "kbagent change" in json.dumps(listed), listed
+    detail = data(kb("merge-request", "detail", "--project", P, "--id", mr_id))
+    assert "development" in json.dumps(detail), detail
 
 
 def main():
