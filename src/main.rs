@@ -3,6 +3,9 @@ use clap::{Parser, Subcommand};
 
 use kbstack::config::{Config, ServeArgs};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "kbstack", version, about = "Self-hosted, wire-compatible Keboola Connection")]
 struct Cli {
