@@ -36,6 +36,8 @@ pub struct Inner {
     pub jobs: storage::jobs::JobRunner,
     /// The Queue service's in-process side (worker pool, kill signals).
     pub queue: crate::queue::Queue,
+    /// The Query service's in-process side (result files, limits, cancel flags).
+    pub query: crate::query::QueryRuntime,
 }
 
 impl std::ops::Deref for AppState {
@@ -68,6 +70,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::encryption::api::routes())
         .merge(crate::sync_actions::api::routes())
         .merge(crate::scheduler::api::routes())
+        .merge(crate::query::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -99,6 +102,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("scheduler") {
         return crate::scheduler::api::SchedulerError(err).into_response();
+    }
+    if under("query") {
+        return crate::query::api::QueryError(err).into_response();
     }
     crate::http::not_found(req).await.into_response()
 }
@@ -159,8 +165,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         components: crate::runner::registry::ComponentRegistry::new(&urls.root(), &config.data_dir),
         jobs: storage::jobs::JobRunner::default(),
         queue: crate::queue::Queue::new(config.queue_workers),
+        query: crate::query::QueryRuntime::new(
+            config.data_dir.join("query-results"),
+            std::time::Duration::from_secs(config.query_statement_timeout_secs),
+            std::time::Duration::from_secs(config.query_result_retention_hours * 3600),
+        ),
     }));
     storage::jobs::recover_interrupted(&state)?;
+    crate::query::recover_interrupted(&state).map_err(|e| anyhow::anyhow!("recovering query jobs: {}", e.message))?;
     let st = state.clone();
     let fixed = tokio::task::spawn_blocking(move || storage::tables::reconcile_stats(&st)).await?.map_err(|e| anyhow::anyhow!("checking table stats: {}", e.message))?;
     if fixed > 0 {

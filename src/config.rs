@@ -42,6 +42,12 @@ pub struct ServeArgs {
     /// How long a synchronous action may run (seconds; Keboola's limit is 30).
     #[arg(long, env = "KBSTACK_SYNC_ACTION_TIMEOUT_SECS")]
     pub sync_action_timeout_secs: Option<u64>,
+    /// How long one Query service statement may run (seconds; default 900).
+    #[arg(long, env = "KBSTACK_QUERY_STATEMENT_TIMEOUT_SECS")]
+    pub query_statement_timeout_secs: Option<u64>,
+    /// How long finished Query service jobs and their results are kept (hours; default 24).
+    #[arg(long, env = "KBSTACK_QUERY_RESULT_RETENTION_HOURS")]
+    pub query_result_retention_hours: Option<u64>,
     /// Keep each job's data folder after the job (debugging); removed by default.
     #[arg(long, env = "KBSTACK_KEEP_JOB_DATA", value_parser = clap::builder::BoolishValueParser::new())]
     pub keep_job_data: Option<bool>,
@@ -93,6 +99,7 @@ impl std::fmt::Debug for Secret {
 /// [queue]    # workers
 /// [runner]   # transformation_python, keep_job_data, sync_action_timeout_secs
 /// [metadata] # sync ("full" | "normal")
+/// [query]    # statement_timeout_secs, result_retention_hours
 /// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +117,8 @@ struct FileConfig {
     runner: RunnerSection,
     #[serde(default)]
     metadata: MetadataSection,
+    #[serde(default)]
+    query: QuerySection,
     // Flat keys of earlier versions.
     listen: Option<String>,
     public_url: Option<String>,
@@ -165,6 +174,13 @@ struct MetadataSection {
     sync: Option<String>,
 }
 
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct QuerySection {
+    statement_timeout_secs: Option<u64>,
+    result_retention_hours: Option<u64>,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RunnerSection {
@@ -200,6 +216,8 @@ impl FileConfig {
             queue: QueueSection::default(),
             runner: RunnerSection::default(),
             metadata: MetadataSection::default(),
+            // Only in the section (no flat key of an earlier version).
+            query: self.query,
         }
     }
 }
@@ -224,6 +242,8 @@ pub struct Config {
     /// A certificate chain and key given by the operator (otherwise generated for the suffix).
     pub tls_files: Option<(PathBuf, PathBuf)>,
     pub metadata_durability: Durability,
+    pub query_statement_timeout_secs: u64,
+    pub query_result_retention_hours: u64,
 }
 
 impl Config {
@@ -252,6 +272,8 @@ impl Config {
             tls_listen: None,
             tls_files: None,
             metadata_durability: parse_durability(args.metadata_sync.or(file.metadata_sync).as_deref())?,
+            query_statement_timeout_secs: args.query_statement_timeout_secs.or(file.query.statement_timeout_secs).unwrap_or(900).max(1),
+            query_result_retention_hours: args.query_result_retention_hours.or(file.query.result_retention_hours).unwrap_or(24),
         }
         .with_tls(
             args.stack_suffix.or(file.stack_suffix),

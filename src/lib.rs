@@ -14,6 +14,7 @@ pub mod blob;
 pub mod config;
 pub mod encryption;
 pub mod net;
+pub mod query;
 pub mod queue;
 pub mod runner;
 pub mod scheduler;

@@ -59,7 +59,7 @@ fn new_password() -> String {
     rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(32).map(char::from).collect()
 }
 
-fn may_see(auth: &Auth, w: &Workspace) -> bool {
+pub(crate) fn may_see(auth: &Auth, w: &Workspace) -> bool {
     auth.can_manage_buckets() || w.creator_token_id == auth.token.id
 }
 

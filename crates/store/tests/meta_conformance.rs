@@ -22,3 +22,4 @@ kbstack_store::snapshot_store_suite!(sqlite);
 kbstack_store::workspace_store_suite!(sqlite);
 
 kbstack_store::queue_job_store_suite!(sqlite);
+kbstack_store::query_job_store_suite!(sqlite);

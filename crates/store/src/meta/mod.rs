@@ -7,6 +7,7 @@ pub mod configurations;
 pub mod events;
 pub mod files;
 pub mod metadata;
+pub mod query_jobs;
 pub mod queue_jobs;
 mod schema;
 pub mod schedules;
