@@ -508,3 +508,40 @@ fn workspace_created() {
 fn workspace_password_reset() {
     check("workspace_password_reset", &kbstack::storage::wire::workspace::PasswordReset { password: "s3cretPassw0rd".into() });
 }
+
+#[test]
+fn query_job_status_results_and_history() {
+    use kbstack::meta::query_jobs::{QueryJobState, StatementState, suite::job};
+    use kbstack::query::wire::{Column, History, HistoryStatement, ResultPage};
+    let mut j = job("3f1c2d4e-0000-4000-8000-000000000001", 1, 5, 1000, &["CREATE TABLE t (a INT)", "SELECT a FROM t", "SELECT 1"]);
+    j.state = QueryJobState::Failed;
+    j.statements[0].state = StatementState::Completed;
+    j.statements[0].rows_affected = Some(0);
+    j.statements[0].number_of_rows = Some(0);
+    j.statements[0].executed_at = Some("2026-01-01T00:00:00.100Z".into());
+    j.statements[0].completed_at = Some("2026-01-01T00:00:00.200Z".into());
+    j.statements[1].state = StatementState::Failed;
+    j.statements[1].error = Some("Catalog Error: Table with name t does not exist!".into());
+    j.statements[1].executed_at = Some("2026-01-01T00:00:00.200Z".into());
+    j.statements[1].completed_at = Some("2026-01-01T00:00:00.300Z".into());
+    j.statements[2].state = StatementState::NotExecuted;
+    let status = kbstack::query::api::job_wire(&j);
+    check("query_job_status", &status);
+    let page = ResultPage {
+        status: "completed".into(),
+        columns: vec![
+            Column { name: "id".into(), kind: "fixed".into(), nullable: true, length: 0 },
+            Column { name: "name".into(), kind: "text".into(), nullable: true, length: 16_777_216 },
+        ],
+        data: vec![json!(["1", "Ann"]), json!(["2", null])],
+        rows_affected: None,
+        number_of_rows: 2,
+        message: None,
+    };
+    check("query_result_page", &page);
+    let statement = status.statements.into_iter().next().unwrap();
+    let history = History {
+        statements: vec![HistoryStatement { statement, query_job_id: j.id.clone(), warehouse: "KBSTACK".into(), backend_size: None }],
+    };
+    check("query_history", &history);
+}
