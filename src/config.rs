@@ -360,9 +360,10 @@ mod tests {
         let c = load(
             "data_dir = \"/d\"\n[server]\nlisten = \"0.0.0.0:9000\"\n[storage]\nmaster_token = \"1-1-x\"\njob_wait_ms = 10\n\
              [tables]\nduckdb_memory_limit = \"2GB\"\n[queue]\nworkers = 7\n[runner]\nkeep_job_data = true\nsync_action_timeout_secs = 9\n\
-             [metadata]\nsync = \"normal\"\n",
+             [metadata]\nsync = \"normal\"\n[query]\nstatement_timeout_secs = 60\nresult_retention_hours = 2\n",
         )
         .unwrap();
+        assert_eq!((c.query_statement_timeout_secs, c.query_result_retention_hours), (60, 2));
         assert_eq!((c.data_dir.to_str(), c.listen.as_str(), c.job_wait_ms), (Some("/d"), "0.0.0.0:9000", 10));
         assert_eq!((c.duckdb_memory_limit.as_str(), c.queue_workers, c.keep_job_data), ("2GB", 7, true));
         assert_eq!(c.master_token.as_ref().map(Secret::expose), Some("1-1-x"));

@@ -298,3 +298,37 @@ fn bad_requests_are_refused_in_the_envelope() {
     let (_, index) = s.get("");
     assert!(index["services"].as_array().unwrap().iter().any(|v| v["id"] == "query" && v["url"].as_str().unwrap().ends_with("/query")), "{index}");
 }
+
+#[test]
+fn a_restart_fails_the_running_job_and_old_jobs_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path());
+    let ws = workspace(&s);
+    let job = submit(&s, ws, &[LONG, "SELECT 1"], false);
+    let started = Instant::now();
+    while get(&s, &format!("queries/{job}")).1["statements"][0]["status"] != "processing" {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    s.kill();
+    let mut s = Server::start_in(dir.path());
+    let after = wait(&s, &job);
+    assert_eq!(after["status"], "failed", "{after}");
+    assert_eq!(statuses(&after), vec!["failed", "notExecuted"]);
+    assert!(after["statements"][0]["error"].as_str().unwrap().contains("restarted"), "{after}");
+    let done = wait(&s, &submit(&s, ws, &["SELECT 1"], false));
+    let done_id = done["queryJobId"].as_str().unwrap().to_string();
+    assert!(dir.path().join("query-results").join(&done_id).exists());
+    s.kill();
+    // Kept for 0 hours: finished jobs go (at start and at each submit), with their result files.
+    let s = Server::start_with(dir.path(), &[("KBSTACK_QUERY_RESULT_RETENTION_HOURS", "0")]);
+    for id in [&job, &done_id] {
+        let (st, b) = get(&s, &format!("queries/{id}"));
+        assert_envelope(st, &b, 404);
+    }
+    assert!(!dir.path().join("query-results").join(&done_id).exists(), "its results went with it");
+    let next = wait(&s, &submit(&s, ws, &["SELECT 2"], false));
+    wait(&s, &submit(&s, ws, &["SELECT 3"], false));
+    let (st, b) = get(&s, &format!("queries/{}", next["queryJobId"].as_str().unwrap()));
+    assert_envelope(st, &b, 404);
+}
