@@ -71,6 +71,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::sync_actions::api::routes())
         .merge(crate::scheduler::api::routes())
         .merge(crate::query::api::routes())
+        .merge(crate::editor::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -102,6 +103,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("scheduler") {
         return crate::scheduler::api::SchedulerError(err).into_response();
+    }
+    if under("editor") {
+        return crate::editor::api::EditorError(err).into_response();
     }
     if under("query") {
         return crate::query::api::QueryError(err).into_response();

@@ -20,6 +20,7 @@ enum Service {
     SyncActions,
     Scheduler,
     Query,
+    Editor,
     Blob,
 }
 
@@ -32,6 +33,8 @@ fn service_of(path: &str) -> Service {
         Service::SyncActions
     } else if path.starts_with("/scheduler") {
         Service::Scheduler
+    } else if path.starts_with("/editor") {
+        Service::Editor
     } else if path.starts_with("/query") {
         Service::Query
     } else if path.starts_with("/abs/") {
@@ -98,6 +101,11 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
             a.text
         ),
         Service::SyncActions => assert_eq!(b["code"].as_u64(), Some(a.status as u64), "{what}: Sync Actions codes are the status: {}", a.text),
+        Service::Editor => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["message"] == b["error"] && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("editor-")),
+            "{what}: Editor codes are the status, the error also in `message` (the Go SDK reads it): {}",
+            a.text
+        ),
         Service::Blob | Service::Query => {}
     }
 }
@@ -238,7 +246,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             assert_eq!(a.status, 405, "PATCH {}: {}", route.path, a.text);
             assert_eq!(
                 a.body["code"],
-                if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler) { json!(405) } else { json!("methodNotAllowed") }
+                if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Editor) { json!(405) } else { json!("methodNotAllowed") }
             );
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "PATCH {}: no Allow header", route.path);
         }

@@ -545,3 +545,34 @@ fn query_job_status_results_and_history() {
     };
     check("query_history", &history);
 }
+
+#[test]
+fn editor_session() {
+    use kbstack::editor::wire::{Credentials, Session};
+    check(
+        "editor_session",
+        &Session {
+            id: "5b0f8c7e-1d2a-4c3b-9e8f-0a1b2c3d4e5f".into(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            updated_at: "2026-01-01T00:00:00.000Z".into(),
+            status: "ready".into(),
+            user_id: "1".into(),
+            branch_id: "1".into(),
+            component_id: "keboola.snowflake-transformation".into(),
+            configuration_id: "123".into(),
+            workspace_schema: "WORKSPACE_7".into(),
+            workspace_database: "KBSTACK_WS_7".into(),
+            workspace_id: "7".into(),
+            workspace_create_job_id: None,
+            workspace_load_jobs: vec![],
+            read_only_storage_access: false,
+            backend_type: "snowflake".into(),
+            backend_size: None,
+            last_error: None,
+            shared: false,
+            workspace_login_type: "snowflake-person-sso".into(),
+            last_loaded_at: None,
+        },
+    );
+    check("editor_credentials", &Credentials { private_key: "-----BEGIN PRIVATE KEY-----\n…".into(), public_key: "-----BEGIN PUBLIC KEY-----\n…".into() });
+}

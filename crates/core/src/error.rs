@@ -72,6 +72,8 @@ pub enum Code {
     QueryJobFinished,
     /// Results asked for before the statement finished.
     QueryResultsNotReady,
+    // Editor service (src/editor)
+    EditorSessionNotFound,
 }
 
 impl Code {
@@ -150,6 +152,7 @@ impl Code {
             QueryStatementNotFound => ("query.statementNotFound", 404),
             QueryJobFinished => ("query.jobAlreadyFinished", 400),
             QueryResultsNotReady => ("query.resultsNotReady", 400),
+            EditorSessionNotFound => ("editor.sessionNotFound", 404),
         }
     }
 }

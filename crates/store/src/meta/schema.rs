@@ -7,7 +7,7 @@
 
 /// `(version, SQL)`, in order. Version 1 is the schema as it stood before migrations existed
 /// (its `IF NOT EXISTS` makes it a no-op on such data dirs).
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_TABLE_STATS), (3, V3_SCHEDULES), (4, V4_TABLE_SNAPSHOTS), (5, V5_WORKSPACES), (6, V6_QUERY_JOBS)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_INITIAL), (2, V2_TABLE_STATS), (3, V3_SCHEDULES), (4, V4_TABLE_SNAPSHOTS), (5, V5_WORKSPACES), (6, V6_QUERY_JOBS), (7, V7_EDITOR_SESSIONS)];
 
 const V1_INITIAL: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (
@@ -355,4 +355,25 @@ CREATE TABLE IF NOT EXISTS query_statements (
 );
 CREATE INDEX IF NOT EXISTS query_statements_job ON query_statements(job_id, position);
 CREATE INDEX IF NOT EXISTS query_statements_history ON query_statements(project_id, workspace_id, seq);
+"#;
+
+/// Editor (SQL editor) sessions: each backed by a Storage workspace of the same project.
+const V7_EDITOR_SESSIONS: &str = r#"
+CREATE TABLE IF NOT EXISTS editor_sessions (
+    id TEXT PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    token_id INTEGER NOT NULL,
+    component_id TEXT NOT NULL DEFAULT '',
+    configuration_id TEXT NOT NULL DEFAULT '',
+    workspace_id INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    login_type TEXT NOT NULL,
+    shared INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    last_error TEXT,
+    last_loaded_at TEXT
+);
+CREATE INDEX IF NOT EXISTS editor_sessions_project ON editor_sessions(project_id, branch_id, token_id);
 "#;
