@@ -38,6 +38,8 @@ pub struct Inner {
     pub queue: crate::queue::Queue,
     /// Snowflake SQL as DuckDB statements (its sqlglot worker starts on first use).
     pub snowflake_sql: crate::sql_dialect::SnowflakeToDuckDb,
+    /// The Query service's in-process side (result files, limits, cancel flags).
+    pub query: crate::query::QueryRuntime,
 }
 
 impl std::ops::Deref for AppState {
@@ -70,6 +72,8 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::encryption::api::routes())
         .merge(crate::sync_actions::api::routes())
         .merge(crate::scheduler::api::routes())
+        .merge(crate::query::api::routes())
+        .merge(crate::editor::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -101,6 +105,12 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("scheduler") {
         return crate::scheduler::api::SchedulerError(err).into_response();
+    }
+    if under("editor") {
+        return crate::editor::api::EditorError(err).into_response();
+    }
+    if under("query") {
+        return crate::query::api::QueryError(err).into_response();
     }
     crate::http::not_found(req).await.into_response()
 }
@@ -163,9 +173,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         jobs: storage::jobs::JobRunner::default(),
         queue: crate::queue::Queue::new(config.queue_workers),
         snowflake_sql: crate::sql_dialect::SnowflakeToDuckDb::new(&config.transformation_python),
+        query: crate::query::QueryRuntime::new(
+            config.data_dir.join("query-results"),
+            std::time::Duration::from_secs(config.query_statement_timeout_secs),
+            std::time::Duration::from_secs(config.query_result_retention_hours * 3600),
+        ),
     }));
     storage::jobs::recover_interrupted(&state)?;
     storage::merge_requests::recover_interrupted(&state)?;
+    crate::query::recover_interrupted(&state).map_err(|e| anyhow::anyhow!("recovering query jobs: {}", e.message))?;
     let st = state.clone();
     let fixed = tokio::task::spawn_blocking(move || storage::tables::reconcile_stats(&st)).await?.map_err(|e| anyhow::anyhow!("checking table stats: {}", e.message))?;
     if fixed > 0 {

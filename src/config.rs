@@ -43,6 +43,12 @@ pub struct ServeArgs {
     /// How long a synchronous action may run (seconds; Keboola's limit is 30).
     #[arg(long, env = "KBSTACK_SYNC_ACTION_TIMEOUT_SECS")]
     pub sync_action_timeout_secs: Option<u64>,
+    /// How long one Query service statement may run (seconds; default 900).
+    #[arg(long, env = "KBSTACK_QUERY_STATEMENT_TIMEOUT_SECS")]
+    pub query_statement_timeout_secs: Option<u64>,
+    /// How long finished Query service jobs and their results are kept (hours; default 24).
+    #[arg(long, env = "KBSTACK_QUERY_RESULT_RETENTION_HOURS")]
+    pub query_result_retention_hours: Option<u64>,
     /// Keep each job's data folder after the job (debugging); removed by default.
     #[arg(long, env = "KBSTACK_KEEP_JOB_DATA", value_parser = clap::builder::BoolishValueParser::new())]
     pub keep_job_data: Option<bool>,
@@ -98,6 +104,7 @@ impl std::fmt::Debug for Secret {
 /// [queue]    # workers
 /// [runner]   # transformation_python, keep_job_data, sync_action_timeout_secs
 /// [metadata] # sync ("full" | "normal"), locking ("exclusive" | "shared")
+/// [query]    # statement_timeout_secs, result_retention_hours
 /// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +122,8 @@ struct FileConfig {
     runner: RunnerSection,
     #[serde(default)]
     metadata: MetadataSection,
+    #[serde(default)]
+    query: QuerySection,
     // Flat keys of earlier versions.
     listen: Option<String>,
     public_url: Option<String>,
@@ -172,6 +181,13 @@ struct MetadataSection {
     locking: Option<String>,
 }
 
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct QuerySection {
+    statement_timeout_secs: Option<u64>,
+    result_retention_hours: Option<u64>,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RunnerSection {
@@ -208,6 +224,8 @@ impl FileConfig {
             queue: QueueSection::default(),
             runner: RunnerSection::default(),
             metadata: MetadataSection::default(),
+            // Only in the section (no flat key of an earlier version).
+            query: self.query,
         }
     }
 }
@@ -233,6 +251,8 @@ pub struct Config {
     pub tls_files: Option<(PathBuf, PathBuf)>,
     pub metadata_durability: Durability,
     pub metadata_locking: Locking,
+    pub query_statement_timeout_secs: u64,
+    pub query_result_retention_hours: u64,
 }
 
 impl Config {
@@ -262,6 +282,8 @@ impl Config {
             tls_files: None,
             metadata_durability: parse_durability(args.metadata_sync.or(file.metadata_sync).as_deref())?,
             metadata_locking: parse_locking(args.metadata_locking.or(file.metadata_locking).as_deref())?,
+            query_statement_timeout_secs: args.query_statement_timeout_secs.or(file.query.statement_timeout_secs).unwrap_or(900).max(1),
+            query_result_retention_hours: args.query_result_retention_hours.or(file.query.result_retention_hours).unwrap_or(24),
         }
         .with_tls(
             args.stack_suffix.or(file.stack_suffix),
@@ -356,9 +378,10 @@ mod tests {
         let c = load(
             "data_dir = \"/d\"\n[server]\nlisten = \"0.0.0.0:9000\"\n[storage]\nmaster_token = \"1-1-x\"\njob_wait_ms = 10\n\
              [tables]\nduckdb_memory_limit = \"2GB\"\n[queue]\nworkers = 7\n[runner]\nkeep_job_data = true\nsync_action_timeout_secs = 9\n\
-             [metadata]\nsync = \"normal\"\n",
+             [metadata]\nsync = \"normal\"\n[query]\nstatement_timeout_secs = 60\nresult_retention_hours = 2\n",
         )
         .unwrap();
+        assert_eq!((c.query_statement_timeout_secs, c.query_result_retention_hours), (60, 2));
         assert_eq!((c.data_dir.to_str(), c.listen.as_str(), c.job_wait_ms), (Some("/d"), "0.0.0.0:9000", 10));
         assert_eq!((c.duckdb_memory_limit.as_str(), c.queue_workers, c.keep_job_data), ("2GB", 7, true));
         assert_eq!(c.master_token.as_ref().map(Secret::expose), Some("1-1-x"));

@@ -19,6 +19,8 @@ enum Service {
     Encryption,
     SyncActions,
     Scheduler,
+    Query,
+    Editor,
     Blob,
 }
 
@@ -31,6 +33,10 @@ fn service_of(path: &str) -> Service {
         Service::SyncActions
     } else if path.starts_with("/scheduler") {
         Service::Scheduler
+    } else if path.starts_with("/editor") {
+        Service::Editor
+    } else if path.starts_with("/query") {
+        Service::Query
     } else if path.starts_with("/abs/") {
         Service::Blob
     } else {
@@ -67,6 +73,19 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
     }
     assert_eq!(a.content_type, "application/json", "{what}: a refusal is JSON: {} {}", a.status, a.text);
     let b = &a.body;
+    if service == Service::Query {
+        // keboola-query-service reads `exception`, `exceptionId`, `context`; `error` is the status.
+        assert!(
+            b["exception"].is_string()
+                && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("query-"))
+                && b["context"].is_object()
+                && b["error"].as_u64() == Some(a.status as u64)
+                && b["status"] == "error",
+            "{what}: not the Query service's envelope: {}",
+            a.text
+        );
+        return;
+    }
     assert!(b["error"].is_string() && b["status"] == "error" && b["exceptionId"].is_string(), "{what}: not an envelope: {}", a.text);
     match service {
         Service::Storage => assert!(b["code"].is_string(), "{what}: Storage codes are strings: {}", a.text),
@@ -82,7 +101,12 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
             a.text
         ),
         Service::SyncActions => assert_eq!(b["code"].as_u64(), Some(a.status as u64), "{what}: Sync Actions codes are the status: {}", a.text),
-        Service::Blob => {}
+        Service::Editor => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["message"] == b["error"] && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("editor-")),
+            "{what}: Editor codes are the status, the error also in `message` (the Go SDK reads it): {}",
+            a.text
+        ),
+        Service::Blob | Service::Query => {}
     }
 }
 
@@ -220,7 +244,10 @@ fn every_route_answers_bad_input_in_its_envelope() {
             requests += 1;
             check_refusal(service, &a, &format!("PATCH {}", route.path));
             assert_eq!(a.status, 405, "PATCH {}: {}", route.path, a.text);
-            assert_eq!(a.body["code"], if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler) { json!(405) } else { json!("methodNotAllowed") });
+            assert_eq!(
+                a.body["code"],
+                if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Editor) { json!(405) } else { json!("methodNotAllowed") }
+            );
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "PATCH {}: no Allow header", route.path);
         }
 
@@ -387,6 +414,8 @@ fn the_frameworks_own_refusals_carry_the_envelope() {
     check_refusal(Service::Queue, &a, "non-UTF-8 job id");
     let a = send(s.client.get(format!("{}/queue/no-such-route", s.url)));
     check_refusal(Service::Queue, &a, "unknown queue route");
+    let a = send(s.client.get(format!("{}/query/api/v1/no-such-route", s.url)));
+    check_refusal(Service::Query, &a, "unknown query route");
     // A repeated query key is read as PHP reads it: the last value.
     for path in ["buckets?include=a&include=b", "tables?include=columns&include=metadata", "jobs?limit=1&limit=2", "?exclude=a&exclude=b"] {
         let a = send(s.client.get(s.api(path)));

@@ -566,3 +566,71 @@ fn merge_request_conflict() {
         },
     );
 }
+
+#[test]
+fn query_job_status_results_and_history() {
+    use kbstack::meta::query_jobs::{QueryJobState, StatementState, suite::job};
+    use kbstack::query::wire::{Column, History, HistoryStatement, ResultPage};
+    let mut j = job("3f1c2d4e-0000-4000-8000-000000000001", 1, 5, 1000, &["CREATE TABLE t (a INT)", "SELECT a FROM t", "SELECT 1"]);
+    j.state = QueryJobState::Failed;
+    j.statements[0].state = StatementState::Completed;
+    j.statements[0].rows_affected = Some(0);
+    j.statements[0].number_of_rows = Some(0);
+    j.statements[0].executed_at = Some("2026-01-01T00:00:00.100Z".into());
+    j.statements[0].completed_at = Some("2026-01-01T00:00:00.200Z".into());
+    j.statements[1].state = StatementState::Failed;
+    j.statements[1].error = Some("Catalog Error: Table with name t does not exist!".into());
+    j.statements[1].executed_at = Some("2026-01-01T00:00:00.200Z".into());
+    j.statements[1].completed_at = Some("2026-01-01T00:00:00.300Z".into());
+    j.statements[2].state = StatementState::NotExecuted;
+    let status = kbstack::query::api::job_wire(&j);
+    check("query_job_status", &status);
+    let page = ResultPage {
+        status: "completed".into(),
+        columns: vec![
+            Column { name: "id".into(), kind: "fixed".into(), nullable: true, length: 0 },
+            Column { name: "name".into(), kind: "text".into(), nullable: true, length: 16_777_216 },
+        ],
+        data: vec![json!(["1", "Ann"]), json!(["2", null])],
+        rows_affected: None,
+        number_of_rows: 2,
+        message: None,
+    };
+    check("query_result_page", &page);
+    let statement = status.statements.into_iter().next().unwrap();
+    let history = History {
+        statements: vec![HistoryStatement { statement, query_job_id: j.id.clone(), warehouse: "KBSTACK".into(), backend_size: None }],
+    };
+    check("query_history", &history);
+}
+
+#[test]
+fn editor_session() {
+    use kbstack::editor::wire::{Credentials, Session};
+    check(
+        "editor_session",
+        &Session {
+            id: "5b0f8c7e-1d2a-4c3b-9e8f-0a1b2c3d4e5f".into(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            updated_at: "2026-01-01T00:00:00.000Z".into(),
+            status: "ready".into(),
+            user_id: "1".into(),
+            branch_id: "1".into(),
+            component_id: "keboola.snowflake-transformation".into(),
+            configuration_id: "123".into(),
+            workspace_schema: "WORKSPACE_7".into(),
+            workspace_database: "KBSTACK_WS_7".into(),
+            workspace_id: "7".into(),
+            workspace_create_job_id: None,
+            workspace_load_jobs: vec![],
+            read_only_storage_access: false,
+            backend_type: "snowflake".into(),
+            backend_size: None,
+            last_error: None,
+            shared: false,
+            workspace_login_type: "snowflake-person-sso".into(),
+            last_loaded_at: None,
+        },
+    );
+    check("editor_credentials", &Credentials { private_key: "-----BEGIN PRIVATE KEY-----\n…".into(), public_key: "-----BEGIN PUBLIC KEY-----\n…".into() });
+}

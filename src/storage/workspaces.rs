@@ -59,7 +59,7 @@ fn new_password() -> String {
     rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(32).map(char::from).collect()
 }
 
-fn may_see(auth: &Auth, w: &Workspace) -> bool {
+pub(crate) fn may_see(auth: &Auth, w: &Workspace) -> bool {
     auth.can_manage_buckets() || w.creator_token_id == auth.token.id
 }
 
@@ -471,4 +471,22 @@ pub fn source_param(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Opti
         .or_else(|| p.str("dataTableName").filter(|s| !s.is_empty()))
         .ok_or_else(|| ApiError::validation("Invalid request:\n - dataObject: the workspace table to read is required with dataWorkspaceId."))?;
     Ok(Some((w, table)))
+}
+
+/// A workspace made for another service (an Editor session): in `auth.branch_id`, under a
+/// configuration when given, with the login type asked for (one of `LOGIN_TYPES`). The
+/// password of a password login is in the answer only.
+pub fn create_for_service(state: &AppState, auth: &Auth, configuration: Option<(String, String)>, login_type: &str) -> ApiResult<(Workspace, Option<String>)> {
+    if !LOGIN_TYPES.contains(&login_type) {
+        return Err(ApiError::validation(format!("Invalid request:\n - loginType: \"{login_type}\" is not one of {}.", LOGIN_TYPES.join(", "))));
+    }
+    let n = NewWorkspace {
+        backend_size: None,
+        login_type: login_type.to_string(),
+        read_only_storage_access: false,
+        statement_timeout_seconds: 7200,
+        public_key: None,
+        configuration,
+    };
+    make(state, auth, &n)
 }

@@ -68,6 +68,15 @@ pub enum Code {
     QueueJobNotKillable,
     // Scheduler (src/scheduler)
     ScheduleNotFound,
+    // Query service (src/query)
+    QueryJobNotFound,
+    QueryStatementNotFound,
+    /// Cancel of a job already completed, failed or canceled.
+    QueryJobFinished,
+    /// Results asked for before the statement finished.
+    QueryResultsNotReady,
+    // Editor service (src/editor)
+    EditorSessionNotFound,
 }
 
 impl Code {
@@ -146,6 +155,11 @@ impl Code {
             QueueJobNotFound => ("queue.jobNotFound", 404),
             QueueJobNotKillable => ("queue.jobNotKillable", 400),
             ScheduleNotFound => ("scheduler.scheduleNotFound", 404),
+            QueryJobNotFound => ("query.jobNotFound", 404),
+            QueryStatementNotFound => ("query.statementNotFound", 404),
+            QueryJobFinished => ("query.jobAlreadyFinished", 400),
+            QueryResultsNotReady => ("query.resultsNotReady", 400),
+            EditorSessionNotFound => ("editor.sessionNotFound", 404),
         }
     }
 }

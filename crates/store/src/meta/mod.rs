@@ -4,10 +4,12 @@ pub mod branches;
 pub mod buckets;
 mod conditions;
 pub mod configurations;
+pub mod editor_sessions;
 pub mod events;
 pub mod files;
 pub mod merge_requests;
 pub mod metadata;
+pub mod query_jobs;
 pub mod queue_jobs;
 mod schema;
 pub mod schedules;
@@ -65,8 +67,10 @@ impl Durability {
 }
 
 impl MetaStore {
+    /// The store in the file at `path`, shared with other processes (tools and tests that open a
+    /// live server's file); the server itself opens it with `open_with`.
     pub fn open(path: &Path) -> anyhow::Result<MetaStore> {
-        MetaStore::open_with(path, Durability::default(), Locking::default())
+        MetaStore::open_with(path, Durability::default(), Locking::Shared)
     }
 
     /// The store in the file at `path`, with a space reserve beside it (`<path>.reserve`).

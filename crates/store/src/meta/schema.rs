@@ -7,8 +7,16 @@
 
 /// `(version, SQL)`, in order. Version 1 is the schema as it stood before migrations existed
 /// (its `IF NOT EXISTS` makes it a no-op on such data dirs).
-pub const MIGRATIONS: &[(i64, &str)] =
-    &[(1, V1_INITIAL), (2, V2_TABLE_STATS), (3, V3_SCHEDULES), (4, V4_TABLE_SNAPSHOTS), (5, V5_WORKSPACES), (6, V6_MERGE_REQUESTS)];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, V1_INITIAL),
+    (2, V2_TABLE_STATS),
+    (3, V3_SCHEDULES),
+    (4, V4_TABLE_SNAPSHOTS),
+    (5, V5_WORKSPACES),
+    (6, V6_MERGE_REQUESTS),
+    (7, V7_QUERY_JOBS),
+    (8, V8_EDITOR_SESSIONS),
+];
 
 const V1_INITIAL: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (
@@ -343,4 +351,67 @@ CREATE TABLE IF NOT EXISTS merge_requests (
 );
 CREATE INDEX IF NOT EXISTS merge_requests_project ON merge_requests(project_id, id);
 CREATE INDEX IF NOT EXISTS merge_requests_branch ON merge_requests(project_id, branch_from_id, state);
+"#;
+
+/// Query service jobs and their statements, in order. A statement's result rows are a file of
+/// the service (`<data-dir>/query-results/`); here only its counts and columns. `seq` orders the
+/// workspace's query history.
+const V7_QUERY_JOBS: &str = r#"
+CREATE TABLE IF NOT EXISTS query_jobs (
+    id TEXT PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    workspace_id INTEGER NOT NULL,
+    token_id INTEGER NOT NULL,
+    actor_type TEXT NOT NULL,
+    transactional INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    changed TEXT NOT NULL,
+    canceled_at TEXT,
+    cancellation_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS query_jobs_status ON query_jobs(status);
+CREATE INDEX IF NOT EXISTS query_jobs_created ON query_jobs(created_ms);
+CREATE TABLE IF NOT EXISTS query_statements (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    job_id TEXT NOT NULL REFERENCES query_jobs(id) ON DELETE CASCADE,
+    project_id INTEGER NOT NULL,
+    workspace_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    query TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    rows_affected INTEGER,
+    number_of_rows INTEGER,
+    columns TEXT,
+    created TEXT NOT NULL,
+    executed_at TEXT,
+    completed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS query_statements_job ON query_statements(job_id, position);
+CREATE INDEX IF NOT EXISTS query_statements_history ON query_statements(project_id, workspace_id, seq);
+"#;
+
+/// Editor (SQL editor) sessions: each backed by a Storage workspace of the same project.
+const V8_EDITOR_SESSIONS: &str = r#"
+CREATE TABLE IF NOT EXISTS editor_sessions (
+    id TEXT PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    token_id INTEGER NOT NULL,
+    component_id TEXT NOT NULL DEFAULT '',
+    configuration_id TEXT NOT NULL DEFAULT '',
+    workspace_id INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    login_type TEXT NOT NULL,
+    shared INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    last_error TEXT,
+    last_loaded_at TEXT
+);
+CREATE INDEX IF NOT EXISTS editor_sessions_project ON editor_sessions(project_id, branch_id, token_id);
 "#;

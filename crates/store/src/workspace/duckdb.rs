@@ -26,7 +26,10 @@ use std::sync::Arc;
 use duckdb::{Config, Connection};
 use parking_lot::Mutex;
 
-use super::{LoadColumn, QueryResult, ResultColumn, WorkspaceBackend, WorkspaceLoad, WorkspaceTable, database_name, schema_name};
+use super::{
+    Interrupter, LoadColumn, QueryResult, ResultColumn, RowSink, StatementOutcome, UserSession, WorkspaceBackend, WorkspaceLoad, WorkspaceTable,
+    database_name, schema_name,
+};
 use crate::backend::duckdb::{DuckDbBackend, column_sql_type, ident, internal, lit};
 use crate::backend::{BackendError, BackendResult, ColumnDef, CsvSource, Select};
 use kbstack_core::Code;
@@ -364,5 +367,113 @@ impl WorkspaceBackend for DuckDbWorkspaces {
         let lock = self.lock(id);
         let _guard = lock.lock();
         execute_in_file(&self.file(id), id, sql, max_rows)
+    }
+
+    fn session(&self, id: i64, f: &mut dyn FnMut(&mut dyn UserSession) -> BackendResult<()>) -> BackendResult<()> {
+        let lock = self.lock(id);
+        let _guard = lock.lock();
+        let conn = user_instance(&self.file(id), id, USER_MEMORY_LIMIT)?;
+        let mut session = DuckDbSession { conn };
+        let out = f(&mut session);
+        // Whatever `f` left open is undone, never committed by the instance's close.
+        let _ = session.conn.execute_batch("ROLLBACK");
+        out
+    }
+}
+
+/// A Query service session: one user instance on the workspace's file for a whole job.
+struct DuckDbSession {
+    conn: Connection,
+}
+
+/// The first keyword of a statement, upper case (comments and opening parentheses skipped).
+fn first_keyword(sql: &str) -> String {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map(|(_, r)| r).unwrap_or("").trim_start();
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map(|(_, r)| r).unwrap_or("").trim_start();
+        } else if let Some(r) = rest.strip_prefix('(') {
+            rest = r.trim_start();
+        } else {
+            break;
+        }
+    }
+    rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_uppercase()
+}
+
+/// Statements whose result is the number of rows they changed (DuckDB's one `Count` column).
+const CHANGING: &[&str] = &["INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE"];
+/// Statements that return nothing a client reads.
+const SILENT: &[&str] = &[
+    "CREATE", "DROP", "ALTER", "SET", "RESET", "USE", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "COMMENT", "CHECKPOINT",
+    "VACUUM", "ANALYZE", "GRANT", "REVOKE",
+];
+
+impl UserSession for DuckDbSession {
+    fn interrupter(&self) -> Interrupter {
+        let handle = self.conn.interrupt_handle();
+        std::sync::Arc::new(move || handle.interrupt())
+    }
+
+    fn run(&mut self, sql: &str, sink: &mut dyn RowSink) -> BackendResult<StatementOutcome> {
+        use duckdb::arrow::array::Array;
+        use duckdb::arrow::util::display::array_value_to_string;
+
+        let keyword = first_keyword(sql);
+        let mut st = self.conn.prepare(sql).map_err(user_error)?;
+        let batches = st.stream_arrow([]).map_err(user_error)?;
+        let schema = batches.get_schema();
+        let columns: Vec<ResultColumn> =
+            schema.fields().iter().map(|f| ResultColumn { name: f.name().clone(), data_type: sql_type(f.data_type()) }).collect();
+        let counted = columns.len() == 1 && columns[0].name == "Count";
+        if CHANGING.contains(&keyword.as_str()) && counted {
+            let mut affected = 0u64;
+            for batch in batches {
+                let batch = batch.map_err(user_error)?;
+                if batch.num_rows() > 0 {
+                    affected += array_value_to_string(batch.column(0), 0).map_err(internal)?.parse::<u64>().unwrap_or(0);
+                }
+            }
+            return Ok(StatementOutcome::Affected(affected));
+        }
+        if SILENT.contains(&keyword.as_str()) {
+            for batch in batches {
+                batch.map_err(user_error)?;
+            }
+            return Ok(StatementOutcome::Done);
+        }
+        sink.columns(&columns)?;
+        let mut count = 0u64;
+        let mut values: Vec<Option<String>> = Vec::with_capacity(columns.len());
+        for batch in batches {
+            let batch = batch.map_err(user_error)?;
+            for row in 0..batch.num_rows() {
+                values.clear();
+                for col in batch.columns() {
+                    values.push(if col.is_null(row) { None } else { Some(array_value_to_string(col, row).map_err(internal)?) });
+                }
+                sink.row(&values)?;
+                count += 1;
+            }
+        }
+        Ok(StatementOutcome::Rows(count))
+    }
+
+    fn begin(&mut self) -> BackendResult<()> {
+        self.conn.execute_batch("BEGIN TRANSACTION").map_err(user_error)
+    }
+
+    fn commit(&mut self) -> BackendResult<()> {
+        self.conn.execute_batch("COMMIT").map_err(user_error)
+    }
+
+    fn rollback(&mut self) -> BackendResult<()> {
+        match self.conn.execute_batch("ROLLBACK") {
+            Ok(()) => Ok(()),
+            Err(e) if e.to_string().contains("no transaction is active") => Ok(()),
+            Err(e) => Err(user_error(e)),
+        }
     }
 }

@@ -75,6 +75,44 @@ pub trait WorkspaceBackend: Send + Sync {
     /// Run one SQL statement as the workspace's user and return at most `max_rows` rows. The
     /// statement can reach nothing outside the workspace.
     fn execute(&self, id: i64, sql: &str, max_rows: usize) -> BackendResult<QueryResult>;
+    /// Open one user session on the workspace (the Query service's job): `f` runs statements
+    /// in order on the same connection, so a transaction spans them. The workspace's lock is
+    /// held until `f` returns (no load or other session meanwhile).
+    fn session(&self, id: i64, f: &mut dyn FnMut(&mut dyn UserSession) -> BackendResult<()>) -> BackendResult<()>;
+}
+
+/// Stops the statement a session is running, from any thread (a cancel, a timeout); the
+/// statement then fails. Harmless when nothing runs.
+pub type Interrupter = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// Where a statement's result goes, row by row: nothing is kept in memory.
+pub trait RowSink {
+    /// The result's columns, once, before any row.
+    fn columns(&mut self, columns: &[ResultColumn]) -> BackendResult<()>;
+    /// One row, values as text (NULL as None).
+    fn row(&mut self, values: &[Option<String>]) -> BackendResult<()>;
+}
+
+/// What a statement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementOutcome {
+    /// It returned rows (a query): how many went to the sink.
+    Rows(u64),
+    /// It changed rows (INSERT, UPDATE, DELETE, MERGE): how many; no rows went to the sink.
+    Affected(u64),
+    /// It returned nothing (DDL, SET, ...).
+    Done,
+}
+
+/// A connection of a workspace's user, open for the duration of `WorkspaceBackend::session`.
+pub trait UserSession {
+    fn interrupter(&self) -> Interrupter;
+    /// Run one statement, its rows streamed into `sink`.
+    fn run(&mut self, sql: &str, sink: &mut dyn RowSink) -> BackendResult<StatementOutcome>;
+    fn begin(&mut self) -> BackendResult<()>;
+    fn commit(&mut self) -> BackendResult<()>;
+    /// Undo the open transaction; no error when none is open.
+    fn rollback(&mut self) -> BackendResult<()>;
 }
 
 /// The schema a workspace's tables live in, as reported in `connection.schema`.

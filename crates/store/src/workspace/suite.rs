@@ -190,9 +190,123 @@ pub fn isolation_no_other_workspace_or_storage_table(f: &Fixture) {
     assert_eq!(rows(ws, 1, "SELECT count(*) FROM secret"), vec![vec![Some("3".into())]]);
 }
 
+// ---- Sessions (the Query service's jobs) ----
+
+/// A sink that keeps what it is given (the Query service's writes pages to a file).
+#[derive(Default)]
+pub struct Collected {
+    pub columns: Vec<super::ResultColumn>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl super::RowSink for Collected {
+    fn columns(&mut self, columns: &[super::ResultColumn]) -> crate::backend::BackendResult<()> {
+        self.columns = columns.to_vec();
+        Ok(())
+    }
+    fn row(&mut self, values: &[Option<String>]) -> crate::backend::BackendResult<()> {
+        self.rows.push(values.to_vec());
+        Ok(())
+    }
+}
+
+pub fn session_streams_rows_and_counts_changes(f: &Fixture) {
+    use super::StatementOutcome;
+    let ws = f.workspaces.as_ref();
+    ws.create(1).unwrap();
+    let mut outcomes = Vec::new();
+    let mut sink = Collected::default();
+    ws.session(1, &mut |s| {
+        let mut ignored = Collected::default();
+        outcomes.push(s.run("CREATE TABLE t (id INTEGER, name VARCHAR)", &mut ignored)?);
+        outcomes.push(s.run("INSERT INTO t VALUES (1, 'a'), (2, NULL), (3, 'c')", &mut ignored)?);
+        outcomes.push(s.run("UPDATE t SET name = 'b' WHERE id = 2", &mut ignored)?);
+        assert!(ignored.columns.is_empty() && ignored.rows.is_empty(), "changes and DDL give no rows");
+        outcomes.push(s.run("-- a comment\nSELECT id, name FROM t ORDER BY id", &mut sink)?);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(outcomes, vec![StatementOutcome::Done, StatementOutcome::Affected(3), StatementOutcome::Affected(1), StatementOutcome::Rows(3)]);
+    assert_eq!(sink.columns.iter().map(|c| (c.name.as_str(), c.data_type.as_str())).collect::<Vec<_>>(), vec![("id", "INTEGER"), ("name", "VARCHAR")]);
+    assert_eq!(sink.rows[1], vec![Some("2".to_string()), Some("b".to_string())]);
+    // A session's work outlives it (no transaction was opened).
+    assert_eq!(rows(ws, 1, "SELECT count(*) FROM t"), vec![vec![Some("3".to_string())]]);
+    // A session on a missing workspace is refused.
+    assert_eq!(code(ws.session(42, &mut |_| Ok(())).unwrap_err()), Code::WorkspaceNotFound);
+}
+
+pub fn session_transaction_rolls_back(f: &Fixture) {
+    let ws = f.workspaces.as_ref();
+    ws.create(1).unwrap();
+    ws.execute(1, "CREATE TABLE kept (a INTEGER)", 1).unwrap();
+    let failed = ws.session(1, &mut |s| {
+        let mut sink = Collected::default();
+        s.begin()?;
+        s.run("INSERT INTO kept VALUES (1)", &mut sink)?;
+        s.run("CREATE TABLE gone (a INTEGER)", &mut sink)?;
+        let err = s.run("SELECT * FROM no_such_table", &mut sink);
+        assert_eq!(code(err.unwrap_err()), Code::WorkspaceQueryFailed);
+        s.rollback()?;
+        s.rollback()?; // nothing open: not an error
+        Ok(())
+    });
+    failed.unwrap();
+    assert_eq!(rows(ws, 1, "SELECT count(*) FROM kept"), vec![vec![Some("0".to_string())]]);
+    refused(ws, 1, "SELECT * FROM gone");
+    ws.session(1, &mut |s| {
+        s.begin()?;
+        s.run("INSERT INTO kept VALUES (2)", &mut Collected::default())?;
+        s.commit()
+    })
+    .unwrap();
+    assert_eq!(rows(ws, 1, "SELECT count(*) FROM kept"), vec![vec![Some("1".to_string())]]);
+    // An open transaction left by the caller is undone, not committed.
+    ws.session(1, &mut |s| {
+        s.begin()?;
+        s.run("INSERT INTO kept VALUES (3)", &mut Collected::default()).map(|_| ())
+    })
+    .unwrap();
+    assert_eq!(rows(ws, 1, "SELECT count(*) FROM kept"), vec![vec![Some("1".to_string())]]);
+}
+
+pub fn session_statement_interrupted(f: &Fixture) {
+    let ws = f.workspaces.as_ref();
+    ws.create(1).unwrap();
+    let started = std::time::Instant::now();
+    ws.session(1, &mut |s| {
+        let interrupt = s.interrupter();
+        let timer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            interrupt();
+        });
+        let err = s.run("SELECT count(*) FROM range(10000000000) a, range(100) b WHERE a.range * b.range = -1", &mut Collected::default());
+        timer.join().unwrap();
+        assert_eq!(code(err.unwrap_err()), Code::WorkspaceQueryFailed);
+        // The session goes on after an interrupt.
+        let mut sink = Collected::default();
+        s.run("SELECT 42", &mut sink)?;
+        assert_eq!(sink.rows, vec![vec![Some("42".to_string())]]);
+        Ok(())
+    })
+    .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "interrupted, not run to the end");
+}
+
 #[macro_export]
 macro_rules! workspace_backend_suite {
     ($make:expr) => {
+        #[test]
+        fn workspace_session_streams_rows_and_counts_changes() {
+            $crate::workspace::suite::session_streams_rows_and_counts_changes(&$make());
+        }
+        #[test]
+        fn workspace_session_transaction_rolls_back() {
+            $crate::workspace::suite::session_transaction_rolls_back(&$make());
+        }
+        #[test]
+        fn workspace_session_statement_interrupted() {
+            $crate::workspace::suite::session_statement_interrupted(&$make());
+        }
         #[test]
         fn workspace_created_used_and_dropped() {
             $crate::workspace::suite::created_used_and_dropped(&$make());
