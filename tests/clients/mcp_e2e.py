@@ -39,6 +39,8 @@ async def call(client: Client, tool: str, args: dict | None = None):
     text = "\n".join(getattr(c, "text", "") for c in res.content)
     if res.is_error:
         raise ToolFailed(f"{tool} failed: {text[:3000]}")
+    if os.environ.get("MCP_E2E_VERBOSE"):
+        print(f"---- {tool} {dump(args)[:300]}\n{text[:1500]}", flush=True)
     if res.structured_content is not None:
         out = res.structured_content
         # fastmcp wraps non-object results as {"result": ...}
@@ -81,9 +83,10 @@ def seed_project():
 
 async def step_project_info(c):
     info = await call(c, "get_project_info")
-    text = dump(info)
-    assert '"project_id"' in text or "project" in text.lower(), info
-    assert "sql_dialect" in text.lower() or "Snowflake" in text, info
+    # Snowflake: tokens report defaultBackend snowflake and the MCP workspace is a "snowflake" one.
+    assert info["sql_dialect"] == "Snowflake", info
+    assert info["conditional_flows"] is True and info["is_development_branch"] is False, info
+    assert str(info["project_id"]) == "1" and info["workspace_id"], info
 
 
 async def step_buckets(c):
@@ -97,10 +100,10 @@ async def step_tables(c):
     listed = await call(c, "get_tables", {"bucket_ids": [BUCKET]})
     assert TABLE in dump(listed), listed
     detail = await call(c, "get_tables", {"table_ids": [TABLE]})
-    text = dump(detail)
-    for column in ("id", "name", "city"):
-        assert f'"{column}"' in text, detail
-    assert "customers" in text, detail
+    table = detail["tables"][0]
+    assert table["id"] == TABLE and table["rows_count"] == 3 and table["primary_key"] in ("id", ["id"]), table
+    assert [col["name"] for col in table["columns"]] == ["id", "name", "city"], table
+    assert all(col["database_native_type"] == "VARCHAR" for col in table["columns"]), table
 
 
 async def step_search(c):
@@ -156,6 +159,10 @@ async def step_encrypted_secrets(c):
     secret = stored["configuration"]["parameters"]["#token"]
     assert secret.startswith("KBC::"), stored
     assert "mcp-plain-secret" not in dump(stored), stored
+    # ...and the MCP server's own view of it shows no plaintext either.
+    got = await call(c, "get_configs", {"configs": [{"component_id": "keboola.ex-http",
+                                                     "configuration_id": state["http_config"]}]})
+    assert "mcp-plain-secret" not in dump(got), got
 
 
 async def step_sql_transformations(c):
@@ -179,7 +186,12 @@ async def step_sql_transformations(c):
     })
     got = await call(c, "get_configs", {"configs": [{"component_id": "keboola.snowflake-transformation",
                                                      "configuration_id": config_id}]})
-    assert "Brno" in dump(got), got
+    scripts = dump([code["script"] for block in find_dicts(got, "name", "prague") for code in [block]
+                    if "script" in code])
+    assert "Brno" in scripts and "Prague" not in scripts, got
+    stored = StorageClient(URL, TOKEN).configurations.detail("keboola.snowflake-transformation", config_id)
+    assert stored["configuration"]["storage"]["output"]["tables"][0]["source"] == "prague", stored
+    assert "Brno" in dump(stored["configuration"]["parameters"]["blocks"]), stored
 
 
 async def step_query_data(c):
@@ -226,9 +238,9 @@ async def step_run_job_and_logs(c):
             detail = listed
             break
         await asyncio.sleep(0.2)
-    text = dump(detail)
-    assert '"success"' in text, detail
-    assert "hello from the mcp e2e" in text, detail
+    job = detail["jobs"][0]
+    assert job["status"] == "success", detail
+    assert "hello from the mcp e2e" in [line["message"] for line in job["logs"]], job
     found = await call(c, "get_jobs", {"component_id": RUNNER, "config_id": state["runner_config"]})
     assert job_id in dump(found), found
 
