@@ -195,6 +195,16 @@ async def step_sql_transformations(c):
 
 
 async def step_query_data(c):
+    """The tool path: MCP workspace (keboola.mcp-server-tool config + read-only workspace), the
+    Query service at https://query.<suffix>, paged results."""
+    out = await call(c, "query_data", {"sql_query": "SELECT 'Alice' AS \"name\", 2 AS \"n\"",
+                                       "query_name": "constant"})
+    text = dump(out)
+    assert "Alice" in text, out
+
+
+async def step_query_data_storage_table(c):
+    """A Storage table read through the read-only workspace, as an agent queries one."""
     out = await call(c, "query_data", {"sql_query": f'SELECT "name" FROM "{BUCKET}"."customers" ORDER BY "id"',
                                        "query_name": "customers"})
     text = dump(out)
