@@ -91,13 +91,14 @@ fn typed_tables_carry_kbc_datatype_column_metadata_everywhere() {
     let (_, detail) = s.get("tables/in.c-typed.orders");
     assert!(detail["columnMetadata"].get("shipped").is_none(), "{}", detail["columnMetadata"]);
 
-    // Untyped tables stay as they were: no datatype items, an empty map is still [].
+    // Untyped tables have no datatype items: an empty map, as an object (keboola-mcp-server reads
+    // it with `.get`).
     let (st, t) = s.post_form("buckets/in.c-typed/tables", &[("name", "plain"), ("dataString", "a,b\n1,2\n")]);
     assert_eq!(st, 201, "{t}");
-    assert_eq!(t["columnMetadata"], json!([]));
+    assert_eq!(t["columnMetadata"], json!({}));
     let (st, job) = s.post_json("tables/in.c-typed.plain/columns", json!({"name": "c"}));
     assert_eq!(st, 202);
-    assert_eq!(s.wait_job(&job)["results"]["columnMetadata"], json!([]));
+    assert_eq!(s.wait_job(&job)["results"]["columnMetadata"], json!({}));
 }
 
 #[test]

@@ -119,8 +119,10 @@ pub fn column_metadata_json(state: &AppState, scope: &Scope, table_id: &str, col
             map.entry(col).or_insert_with(|| json!([])).as_array_mut().map(|a| a.push(item));
         }
     }
-    // PHP serialises an empty map as [] and the clients accept both.
-    Ok(if map.is_empty() { json!([]) } else { Value::Object(map) })
+    // Always an object, even when empty. PHP would serialise an empty map as [], but
+    // keboola-mcp-server's `get_tables` calls `.get(column)` on it (tools/storage/tools.py
+    // `_get_table`) and fails on a list, while kbcstorage, keboola-cli and the Go SDK read both.
+    Ok(Value::Object(map))
 }
 
 pub fn table_json(state: &AppState, t: &Table, include: &[String], with_bucket: bool) -> ApiResult<Value> {
