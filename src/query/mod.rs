@@ -8,6 +8,7 @@ pub mod api;
 pub mod dialect;
 pub mod results;
 pub mod runner;
+pub mod storage_access;
 pub mod wire;
 
 use std::collections::HashMap;

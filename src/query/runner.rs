@@ -68,10 +68,13 @@ fn run_job(state: &AppState, job_id: &str, cancel: &AtomicBool, timeout: Duratio
         return not_executed(state, &mut statements);
     }
     let mut failed = false;
-    let session = state.workspaces.session(job.workspace_id, &mut |session| {
+    // Storage tables the statements name, copied in first when the workspace may read Storage.
+    let session = super::storage_access::mirror_named_tables(state, &job).and_then(|_| {
+        state.workspaces.session(job.workspace_id, &mut |session| {
         state.meta.set_query_job_state(job_id, QueryJobState::Processing, &now()).map_err(store_error)?;
-        failed = run_statements(state, job_id, job.transactional, session, &mut statements, cancel, timeout)?;
-        Ok(())
+            failed = run_statements(state, job_id, job.transactional, session, &mut statements, cancel, timeout)?;
+            Ok(())
+        })
     });
     if let Err(e) = session {
         // The workspace is gone (or its engine failed): the first statement not done carries it.

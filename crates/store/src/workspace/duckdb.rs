@@ -31,7 +31,7 @@ use super::{
     database_name, schema_name,
 };
 use crate::backend::duckdb::{DuckDbBackend, column_sql_type, ident, internal, lit};
-use crate::backend::{BackendError, BackendResult, ColumnDef, CsvSource, Select};
+use crate::backend::{BackendError, BackendResult, ColumnDef, CsvSource, Select, TableLocation};
 use kbstack_core::Code;
 
 pub struct DuckDbWorkspaces {
@@ -318,6 +318,30 @@ impl WorkspaceBackend for DuckDbWorkspaces {
                 } else {
                     internal(msg)
                 }
+            })?;
+            let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {target}"), [], |r| r.get(0)).map_err(internal)?;
+            Ok(rows as u64)
+        })
+    }
+
+    fn mirror(&self, id: i64, source: &TableLocation, schema: &str, table: &str) -> BackendResult<u64> {
+        let lock = self.lock(id);
+        let _guard = lock.lock();
+        if !self.file(id).exists() {
+            return Err(not_found(id));
+        }
+        self.attached(id, false, |conn, _| {
+            let select = Select { include_timestamp: false, ..Select::default() };
+            let (sql, _) = self.tables.select_sql(conn, source, &select, false)?;
+            let db = ident(&alias(id));
+            let target = format!("{db}.{}.{}", ident(schema), ident(table));
+            conn.execute_batch(&format!(
+                "BEGIN TRANSACTION; CREATE SCHEMA IF NOT EXISTS {db}.{}; CREATE OR REPLACE TABLE {target} AS SELECT * FROM ({sql}) AS src; COMMIT;",
+                ident(schema)
+            ))
+            .map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                internal(e)
             })?;
             let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {target}"), [], |r| r.get(0)).map_err(internal)?;
             Ok(rows as u64)

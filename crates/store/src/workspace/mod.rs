@@ -67,6 +67,11 @@ pub trait WorkspaceBackend: Send + Sync {
     fn clear(&self, id: i64) -> BackendResult<()>;
     /// Copy a Storage table's selection in; returns the rows copied.
     fn load(&self, id: i64, load: &WorkspaceLoad) -> BackendResult<u64>;
+    /// Copy a whole Storage table (without `_timestamp`) to `schema.table` of the workspace,
+    /// replacing an older copy: how a workspace with read-only Storage access reads Storage
+    /// tables by their Keboola names (`"in.c-bucket"."table"`) while its SQL still reaches
+    /// nothing outside its own file.
+    fn mirror(&self, id: i64, source: &TableLocation, schema: &str, table: &str) -> BackendResult<u64>;
     /// Tables and views of the workspace's schema, by name.
     fn tables(&self, id: i64) -> BackendResult<Vec<WorkspaceTable>>;
     /// Write a workspace table as CSV with a header into `dir` (created by the caller), as a

@@ -190,6 +190,24 @@ pub fn isolation_no_other_workspace_or_storage_table(f: &Fixture) {
     assert_eq!(rows(ws, 1, "SELECT count(*) FROM secret"), vec![vec![Some("3".into())]]);
 }
 
+/// A Storage table mirrored under its Keboola names is read as `"bucket"."table"` by that
+/// workspace alone, and a newer mirror replaces the older one.
+pub fn mirrors_storage_tables_under_their_names(f: &Fixture) {
+    let ws = f.workspaces.as_ref();
+    let src = storage_table(f);
+    ws.create(1).unwrap();
+    ws.create(2).unwrap();
+    assert_eq!(ws.mirror(1, &src, "in.c-ws", "people").unwrap(), 3);
+    assert_eq!(rows(ws, 1, "SELECT name FROM \"in.c-ws\".\"people\" WHERE city = 'Brno'"), vec![vec![Some("Bob".into())]]);
+    let columns = rows(ws, 1, "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'in.c-ws' ORDER BY column_index");
+    assert_eq!(columns, vec![vec![Some("id".into())], vec![Some("name".into())], vec![Some("city".into())]], "no _timestamp");
+    refused(ws, 2, "SELECT * FROM \"in.c-ws\".\"people\"");
+    // Mirroring again replaces the copy (the Storage table may have changed meanwhile).
+    ws.execute(1, "DELETE FROM \"in.c-ws\".\"people\"", 10).unwrap();
+    assert_eq!(ws.mirror(1, &src, "in.c-ws", "people").unwrap(), 3);
+    assert_eq!(rows(ws, 1, "SELECT count(*) FROM \"in.c-ws\".\"people\""), vec![vec![Some("3".into())]]);
+}
+
 // ---- Sessions (the Query service's jobs) ----
 
 /// A sink that keeps what it is given (the Query service's writes pages to a file).
@@ -306,6 +324,10 @@ macro_rules! workspace_backend_suite {
         #[test]
         fn workspace_session_statement_interrupted() {
             $crate::workspace::suite::session_statement_interrupted(&$make());
+        }
+        #[test]
+        fn workspace_mirrors_storage_tables_under_their_names() {
+            $crate::workspace::suite::mirrors_storage_tables_under_their_names(&$make());
         }
         #[test]
         fn workspace_created_used_and_dropped() {
