@@ -157,7 +157,9 @@ fn new_workspace(p: &Params, configuration: Option<(String, String)>) -> ApiResu
     Ok(NewWorkspace {
         backend_size,
         login_type,
-        read_only_storage_access: p.bool("readOnlyStorageAccess")?.unwrap_or(false),
+        // Keboola turns read-only Storage access on for new projects' workspaces unless asked
+        // not to; keboola-cli relies on it (it sends no flag and then reads "bucket"."table").
+        read_only_storage_access: p.bool("readOnlyStorageAccess")?.unwrap_or(true),
         statement_timeout_seconds,
         public_key,
         configuration,

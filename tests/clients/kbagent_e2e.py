@@ -173,12 +173,22 @@ def step_schedule_list():
 
 
 def step_workspace_lifecycle():
-    created = data(kb("workspace", "create", "--project", P, "--name", "kbagent-ws", "--no-read-only"))
+    created = data(kb("workspace", "create", "--project", P, "--name", "kbagent-ws", "--read-only"))
     ws_id = str(find_key(created, "workspace_id") or find_key(created, "id"))
     assert ws_id.isdigit(), created
     listed = data(kb("workspace", "list", "--project", P))
     assert ws_id in json.dumps(listed), listed
     data(kb("workspace", "load", "--project", P, "--workspace-id", ws_id, "--tables", f"{BUCKET}.plain", "--load-type", "copy"))
+    # The loaded table and Storage tables by their Keboola names (read-only Storage access).
+    result = data(kb("workspace", "query", "--project", P, "--workspace-id", ws_id,
+                     "--sql", 'SELECT COUNT(*) AS "n" FROM "plain"'))
+    assert "2000" in json.dumps(result), result
+    result = data(kb("workspace", "query", "--project", P, "--workspace-id", ws_id,
+                     "--sql", f'SELECT "name" FROM "{BUCKET}"."plain" WHERE "id" = \'7\''))
+    assert "name 7" in json.dumps(result), result
+    full = data(kb("workspace", "query", "--project", P, "--workspace-id", ws_id, "--full",
+                   "--sql", 'SELECT "id" FROM "plain" ORDER BY 1'))
+    assert "1999" in json.dumps(full), str(full)[:500]
     detail = data(kb("workspace", "detail", "--project", P, "--workspace-id", ws_id))
     assert "snowflake" in json.dumps(detail).lower(), detail
     # kbagent asks for key-pair login on Snowflake stacks: such a workspace has no password to reset.
