@@ -23,3 +23,5 @@ kbstack_store::workspace_store_suite!(sqlite);
 kbstack_store::merge_request_store_suite!(sqlite);
 
 kbstack_store::queue_job_store_suite!(sqlite);
+kbstack_store::sharing_store_suite!(sqlite);
+kbstack_store::search_store_suite!(sqlite);

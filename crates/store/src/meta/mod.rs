@@ -11,6 +11,8 @@ pub mod metadata;
 pub mod queue_jobs;
 mod schema;
 pub mod schedules;
+pub mod search;
+pub mod sharing;
 pub mod snapshots;
 pub mod storage_jobs;
 pub mod tables;

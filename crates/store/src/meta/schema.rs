@@ -8,7 +8,7 @@
 /// `(version, SQL)`, in order. Version 1 is the schema as it stood before migrations existed
 /// (its `IF NOT EXISTS` makes it a no-op on such data dirs).
 pub const MIGRATIONS: &[(i64, &str)] =
-    &[(1, V1_INITIAL), (2, V2_TABLE_STATS), (3, V3_SCHEDULES), (4, V4_TABLE_SNAPSHOTS), (5, V5_WORKSPACES), (6, V6_MERGE_REQUESTS)];
+    &[(1, V1_INITIAL), (2, V2_TABLE_STATS), (3, V3_SCHEDULES), (4, V4_TABLE_SNAPSHOTS), (5, V5_WORKSPACES), (6, V6_MERGE_REQUESTS), (7, V7_BUCKET_SHARING)];
 
 const V1_INITIAL: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (
@@ -343,4 +343,33 @@ CREATE TABLE IF NOT EXISTS merge_requests (
 );
 CREATE INDEX IF NOT EXISTS merge_requests_project ON merge_requests(project_id, id);
 CREATE INDEX IF NOT EXISTS merge_requests_branch ON merge_requests(project_id, branch_from_id, state);
+"#;
+
+/// Bucket sharing: which buckets of a project's branch are shared, to whom, and which buckets are
+/// links to a shared bucket of another project (the link shows the source's tables read-only).
+/// Target projects and users are JSON arrays.
+const V7_BUCKET_SHARING: &str = r#"
+CREATE TABLE IF NOT EXISTS bucket_shares (
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    bucket_id TEXT NOT NULL,
+    sharing TEXT NOT NULL,
+    target_project_ids TEXT NOT NULL DEFAULT '[]',
+    target_users TEXT NOT NULL DEFAULT '[]',
+    shared_by_id INTEGER NOT NULL,
+    shared_by_name TEXT NOT NULL DEFAULT '',
+    shared_date TEXT NOT NULL,
+    PRIMARY KEY (project_id, branch_id, bucket_id)
+);
+CREATE TABLE IF NOT EXISTS bucket_links (
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    bucket_id TEXT NOT NULL,
+    source_project_id INTEGER NOT NULL,
+    source_branch_id INTEGER NOT NULL,
+    source_bucket_id TEXT NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (project_id, branch_id, bucket_id)
+);
+CREATE INDEX IF NOT EXISTS bucket_links_source ON bucket_links(source_project_id, source_branch_id, source_bucket_id);
 "#;
