@@ -75,7 +75,9 @@ fn owner(state: &AppState, project_id: i64) -> Owner {
         region: "local".into(),
         created,
         expires: None,
-        features: vec!["kbstack".into()],
+        // What this stack supports that clients check for (keboola-mcp-server uses server-side
+        // search only when `global-search` is listed).
+        features: vec!["kbstack".into(), "global-search".into()],
         data_size_bytes: bytes,
         rows_count: rows,
         has_mysql: false,
