@@ -12,42 +12,7 @@ const P3_MASTER: &str = "3-91-projectthreemastertoken0000000000000";
 
 /// A server with projects 1 (`kbstack`), 2 (`two`) and 3 (`three`), each with a master token.
 fn three_projects() -> (Server, tempfile::TempDir) {
-    use kbstack::meta::MetaStore;
-    use kbstack::meta::branches::BranchStore;
-    use kbstack::meta::tokens::{ProjectStore, TokenRecord, TokenStore};
-
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Server::start_in(dir.path());
-    s.kill();
-    {
-        let meta = MetaStore::open(&dir.path().join("metadata.sqlite")).unwrap();
-        for (id, name, secret) in [(2, "two", P2_MASTER), (3, "three", P3_MASTER)] {
-            meta.ensure_project(id, name, "2026-01-01T00:00:00+0000").unwrap();
-            meta.ensure_default_branch(id, "Main", "2026-01-01T00:00:00+0000").unwrap();
-            let master = TokenRecord {
-                id: 0,
-                project_id: id,
-                description: format!("{name} master"),
-                is_master: true,
-                can_manage_buckets: true,
-                can_manage_tokens: true,
-                can_read_all_file_uploads: true,
-                can_purge_trash: true,
-                can_create_jobs: true,
-                can_manage_protected_default_branch: true,
-                bucket_permissions: Default::default(),
-                component_access: None,
-                expires: None,
-                created: "2026-01-01T00:00:00+0000".into(),
-                refreshed: "2026-01-01T00:00:00+0000".into(),
-                creator_token_id: None,
-                creator_description: None,
-            };
-            let secret = secret.to_string();
-            meta.insert_token(&master, &|_| secret.clone()).unwrap();
-        }
-    }
-    (Server::start_in(dir.path()), dir)
+    common::start_with_projects(&[(2, "two", P2_MASTER), (3, "three", P3_MASTER)])
 }
 
 fn call(s: &Server, method: Method, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
