@@ -622,7 +622,6 @@ fn shared_bucket_list_item() {
         shared_by: SharedBy { id: 5, name: "Master Token".into(), date: "2026-01-02T03:04:05+0000".into() },
         owner: None,
         updated: Some("2026-01-02T03:04:05+0000".into()),
-        linked_by: vec![],
         metadata: None,
     };
     check("shared_bucket_list_item", &item);

@@ -388,7 +388,6 @@ async fn shared_buckets(State(state): State<AppState>, auth: Auth, Query(q): Que
             shared_by: SharedBy { id: share.shared_by_id, name: share.shared_by_name.clone(), date: share.shared_date.clone() },
             owner: None,
             updated: b.last_change_date.clone(),
-            linked_by: linked_by(&state, b.scope(), &b.id)?,
             metadata,
         });
     }

@@ -33,6 +33,9 @@ async def main() -> None:
     linked = await other.bucket_link(name="from_one", stage="in", source_project_id="1", source_bucket_id="in.c-orders")
     assert linked["id"] == "in.c-from_one" and linked["isLinkedBucket"] is True, linked
     assert linked["sourceBucket"]["project"]["id"] == 1, linked
+    # Still listed once linked, and still parsed by the MCP server's model.
+    again = [SharedBucketDetail.model_validate(b) for b in await other.shared_bucket_list()]
+    assert [b.id for b in again] == ["in.c-orders"], again
     print("mcp search and sharing ok")
 
 

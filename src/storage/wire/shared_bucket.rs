@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::bucket::{LinkedBy, ProjectRef};
+use super::bucket::ProjectRef;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -26,8 +26,6 @@ pub struct SharedBucket {
     pub shared_by: SharedBy,
     pub owner: Option<Value>,
     pub updated: Option<String>,
-    /// The buckets of other projects linking to it.
-    pub linked_by: Vec<LinkedBy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Vec<Value>>,
 }
