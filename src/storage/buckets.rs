@@ -42,11 +42,11 @@ pub fn touch(state: &AppState, b: &Bucket) -> ApiResult<()> {
 }
 
 pub fn bucket_json(state: &AppState, b: &Bucket, include: &[String]) -> ApiResult<wire::Bucket> {
-    let (rows, bytes) = tables::bucket_stats(state, b)?;
     let included = |name: &str| include.iter().any(|i| i == name);
     let metadata = if included("metadata") { Some(metadata::list(state, &b.scope(), Object::Bucket, &b.id)?) } else { None };
     let with_links = included("linkedBuckets");
     let view = sharing::view(state, b, with_links)?;
+    let (rows, bytes) = tables::stats_of(&view.tables);
     let is_linked = view.source.is_some();
     Ok(wire::Bucket {
         uri: format!("{}/buckets/{}", state.storage_url(), b.id),

@@ -86,9 +86,10 @@ pub fn backend_path(state: &AppState, scope: Scope, bucket_id: &str) -> Vec<Stri
     vec![format!("KBC_PRJ_{project}"), schema]
 }
 
-/// What `bucket_json` shows of a bucket's sharing: `(sharing, sharingParameters, source,
-/// linked by, backend path)`.
+/// What `bucket_json` shows of a bucket's sharing, and the tables it shows (a linked bucket's
+/// are its source's).
 pub struct SharingView {
+    pub tables: Vec<Table>,
     pub sharing: Option<String>,
     pub sharing_parameters: Value,
     pub source: Option<SourceBucket>,
@@ -101,6 +102,7 @@ pub fn view(state: &AppState, b: &Bucket, with_links: bool) -> ApiResult<Sharing
         let source = state.meta.bucket(link.source_scope(), &link.source_bucket_id)?;
         let (name, description) = source.map(|s| (s.name, s.description)).unwrap_or_default();
         return Ok(SharingView {
+            tables: source_tables(state, &link)?,
             sharing: None,
             sharing_parameters: json!([]),
             source: Some(SourceBucket {
@@ -116,6 +118,7 @@ pub fn view(state: &AppState, b: &Bucket, with_links: bool) -> ApiResult<Sharing
     let share = state.meta.bucket_share(b.scope(), &b.id)?;
     let linked_by = if with_links { linked_by(state, b.scope(), &b.id)? } else { Vec::new() };
     Ok(SharingView {
+        tables: state.meta.bucket_tables(b.scope(), &b.id)?,
         sharing_parameters: share.as_ref().map(sharing_parameters).unwrap_or_else(|| json!([])),
         sharing: share.map(|s| s.sharing),
         source: None,

@@ -121,10 +121,9 @@ pub fn tables_of_bucket(state: &AppState, b: &Bucket) -> ApiResult<Vec<Table>> {
     }
 }
 
-pub fn bucket_stats(state: &AppState, b: &Bucket) -> ApiResult<(u64, u64)> {
-    Ok(tables_of_bucket(state, b)?
-        .iter()
-        .fold((0, 0), |(rows, bytes), t| (rows + t.stats.rows_count, bytes + t.stats.data_size_bytes)))
+/// `(rows, bytes)` of these tables together.
+pub fn stats_of(tables: &[Table]) -> (u64, u64) {
+    tables.iter().fold((0, 0), |(rows, bytes), t| (rows + t.stats.rows_count, bytes + t.stats.data_size_bytes))
 }
 
 /// Remove data, record and metadata of a table.
