@@ -228,3 +228,18 @@ fn sharing_and_linking_need_the_right_tokens() {
     ok("same name again", link(&s, P2_MASTER, "linked", 1), 400);
     ok("a linked bucket cannot be shared on", call(&s, Method::POST, P2_MASTER, "buckets/in.c-linked/share-organization", None), 400);
 }
+
+#[test]
+fn a_workspace_of_the_linking_project_loads_the_linked_table() {
+    let (s, _dir) = three_projects();
+    shared_source(&s);
+    job_ok(&s, MASTER_TOKEN, "share", call(&s, Method::POST, MASTER_TOKEN, "buckets/in.c-shared/share-organization-project", None));
+    ok("link", link(&s, P2_MASTER, "linked", 1), 201);
+    let w = ok("workspace", call(&s, Method::POST, P2_MASTER, "workspaces", Some(json!({"readOnlyStorageAccess": false}))), 201);
+    let id = w["id"].as_i64().unwrap();
+    let body = json!({"input": [{"source": "in.c-linked.orders", "destination": "orders"}]});
+    job_ok(&s, P2_MASTER, "load", call(&s, Method::POST, P2_MASTER, &format!("workspaces/{id}/load"), Some(body)));
+    let file = s.data_dir.join("workspaces").join(format!("{}.duckdb", kbstack::workspace::database_name(id)));
+    let rows = kbstack::workspace::duckdb::execute_in_file(&file, id, "SELECT count(*) FROM orders", 10).unwrap().rows;
+    assert_eq!(rows, vec![vec![Some("2".to_string())]], "the source's rows");
+}
