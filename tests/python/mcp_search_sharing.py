@@ -7,6 +7,7 @@ import os
 
 from keboola_mcp_server.clients.storage import AsyncStorageClient
 from keboola_mcp_server.tools.storage.shared_buckets import SharedBucketDetail
+from keboola_mcp_server.tools.storage.tools import BucketDetail
 
 
 async def main() -> None:
@@ -36,6 +37,15 @@ async def main() -> None:
     # Still listed once linked, and still parsed by the MCP server's model.
     again = [SharedBucketDetail.model_validate(b) for b in await other.shared_bucket_list()]
     assert [b.id for b in again] == ["in.c-orders"], again
+    # The linked bucket and its (read-only) tables as the MCP server's bucket tools read them.
+    detail = BucketDetail.model_validate(await other.bucket_detail("in.c-from_one"))
+    assert detail.id == "in.c-from_one", detail
+    listed = [BucketDetail.model_validate(b) for b in await other.bucket_list()]
+    assert "in.c-from_one" in [b.id for b in listed], listed
+    tables = await other.bucket_table_list("in.c-from_one")
+    assert [t["id"] for t in tables] == ["in.c-from_one.lines"], tables
+    table = await other.table_detail("in.c-from_one.lines")
+    assert table["rowsCount"] == 2 and table["sourceTable"]["id"] == "in.c-orders.lines", table
     print("mcp search and sharing ok")
 
 
