@@ -115,12 +115,17 @@ fn bucket(tables: kbstack::storage::wire::bucket::BucketTables, metadata: bool) 
         is_maintenance: false,
         backend: "snowflake".into(),
         sharing: None,
+        sharing_parameters: json!([]),
+        bucket_sharing_allowed: true,
         has_external_schema: false,
         database_name: "".into(),
         path: "p1_b1_in.c-main".into(),
         is_snowflake_shared_database: false,
         color: None,
+        is_linked_bucket: false,
+        backend_path: vec!["KBC_PRJ_1".into(), "in.c-main".into()],
         owner: None,
+        source_bucket: None,
         attributes: vec![],
         metadata: metadata.then(|| vec![json!({"id": "1", "key": "KBC.description", "value": "d", "provider": "user", "timestamp": "2026-01-02T03:04:05+0000"})]),
         linked_by: None,
@@ -205,6 +210,7 @@ fn typed_table_detail() {
         table_type: "table".into(),
         timestamp_type: "MANAGED".into(),
         path: "/in.c-main/orders".into(),
+        backend_path: vec!["KBC_PRJ_1".into(), "in.c-main".into(), "orders".into()],
         columns: vec!["id".into(), "amount".into()],
         metadata: Some(vec![]),
         // Typed tables carry KBC.datatype.* items (provider storage) per column.
@@ -225,6 +231,7 @@ fn typed_table_detail() {
             {"name": "id", "definition": {"type": "INTEGER", "nullable": false, "length": null, "default": null}, "basetype": "INTEGER", "canBeFiltered": true},
             {"name": "amount", "definition": {"type": "NUMERIC", "nullable": true, "length": "12,2", "default": null}, "basetype": "NUMERIC", "canBeFiltered": true}
         ]})),
+        source_table: None,
         bucket: Some(bucket(kbstack::storage::wire::bucket::BucketTables::Url("http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into()), false)),
     };
     check("table_typed_detail", &table);
@@ -633,4 +640,85 @@ fn editor_session() {
         },
     );
     check("editor_credentials", &Credentials { private_key: "-----BEGIN PRIVATE KEY-----\n…".into(), public_key: "-----BEGIN PUBLIC KEY-----\n…".into() });
+}
+
+fn project(id: i64, name: &str) -> kbstack::storage::wire::bucket::ProjectRef {
+    kbstack::storage::wire::bucket::ProjectRef { id, name: name.into() }
+}
+
+#[test]
+fn shared_bucket_with_its_links() {
+    use kbstack::storage::wire::bucket::LinkedBy;
+    let mut b = bucket(kbstack::storage::wire::bucket::BucketTables::Url("http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into()), false);
+    b.sharing = Some("specific-projects".into());
+    b.sharing_parameters = json!({"projects": [{"id": 2}]});
+    b.linked_by = Some(vec![LinkedBy { id: "in.c-linked".into(), created: "2026-01-02T03:04:05+0000".into(), project: project(2, "other") }]);
+    check("bucket_shared", &b);
+}
+
+#[test]
+fn linked_bucket() {
+    use kbstack::storage::wire::bucket::SourceBucket;
+    let mut b = bucket(kbstack::storage::wire::bucket::BucketTables::Url("http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into()), false);
+    b.is_read_only = true;
+    b.is_linked_bucket = true;
+    b.bucket_sharing_allowed = false;
+    b.backend_path = vec!["KBC_PRJ_2".into(), "in.c-shared".into()];
+    b.source_bucket = Some(SourceBucket { id: "in.c-shared".into(), name: "c-shared".into(), description: "".into(), project: project(2, "other") });
+    check("bucket_linked", &b);
+}
+
+#[test]
+fn shared_bucket_list_item() {
+    use kbstack::storage::wire::shared_bucket::{SharedBucket, SharedBy, SharedTable};
+    let item = SharedBucket {
+        id: "in.c-shared".into(),
+        name: "c-shared".into(),
+        display_name: "shared".into(),
+        stage: "in".into(),
+        description: "".into(),
+        sharing: "organization-project".into(),
+        created: "2026-01-02T03:04:05+0000".into(),
+        last_change_date: Some("2026-01-02T03:04:05+0000".into()),
+        data_size_bytes: 1536,
+        rows_count: 32,
+        backend: "snowflake".into(),
+        project: project(2, "other"),
+        tables: vec![SharedTable { id: "in.c-shared.languages".into(), name: "languages".into(), display_name: "languages".into() }],
+        color: None,
+        sharing_parameters: json!([]),
+        shared_by: SharedBy { id: 5, name: "Master Token".into(), date: "2026-01-02T03:04:05+0000".into() },
+        owner: None,
+        updated: Some("2026-01-02T03:04:05+0000".into()),
+        metadata: None,
+    };
+    check("shared_bucket_list_item", &item);
+}
+
+#[test]
+fn global_search_response() {
+    use kbstack::storage::wire::search::{GlobalSearch, SearchItem};
+    let item = SearchItem {
+        id: "12".into(),
+        kind: "configuration-row".into(),
+        name: "orders".into(),
+        full_path: json!({
+            "project": {"id": 1, "name": "kbstack"},
+            "branch": {"id": 1, "name": "Main", "isDefault": true, "isNative": true},
+            "component": {"id": "keboola.ex-db-mysql", "name": "MySQL"},
+            "configuration": {"id": "11", "name": "Load orders"}
+        }),
+        component_id: Some("keboola.ex-db-mysql".into()),
+        organization_id: 1,
+        project_id: 1,
+        project_name: "kbstack".into(),
+        created: "2026-01-02T03:04:05+0000".into(),
+    };
+    let response = GlobalSearch {
+        all: 1,
+        items: vec![item],
+        by_type: [("configuration-row".to_string(), 1), ("total".to_string(), 1)].into_iter().collect(),
+        by_project: [("1".to_string(), "kbstack".to_string())].into_iter().collect(),
+    };
+    check("global_search", &response);
 }

@@ -3,7 +3,7 @@ use axum::extract::{Path, State};
 use crate::http::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use crate::http::routes::{get, post, put};
+use crate::http::routes::get;
 use axum::Json;
 use crate::http::Routes;
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::wire::bucket::{self as wire, BucketTables};
 use super::auth::{Auth, Need};
 use super::metadata::{self, Object};
-use super::{events, jobs, tables};
+use super::{events, jobs, sharing, tables};
 use crate::app::AppState;
 use crate::http::params::{comma_list, parse_bool};
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
@@ -26,23 +26,6 @@ pub fn routes() -> Routes<AppState> {
     Routes::new()
         .route("/v2/storage/buckets", get(list).post(create))
         .route("/v2/storage/buckets/{id}", get(detail).put(update).delete(remove))
-        .route("/v2/storage/buckets/{id}/share", put(refuse_sharing).delete(refuse_sharing))
-        .route("/v2/storage/buckets/{id}/share-organization", post(refuse_sharing))
-        .route("/v2/storage/buckets/{id}/share-organization-project", post(refuse_sharing))
-        .route("/v2/storage/buckets/{id}/share-to-projects", post(refuse_sharing))
-        .route("/v2/storage/buckets/{id}/share-to-users", post(refuse_sharing))
-}
-
-/// Linking and sharing need a second project; this stack has one, so both are refused rather
-/// than answered with an empty bucket (a client would then load into a bucket that never fills).
-fn sharing_not_supported() -> ApiError {
-    ApiError::validation("Bucket linking and sharing are not supported on this stack (kbstack serves a single project).")
-}
-
-async fn refuse_sharing(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Response> {
-    auth.bucket(&id, Need::Manage)?;
-    load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
-    Err(sharing_not_supported())
 }
 
 pub fn not_found(project_id: i64, id: &str) -> ApiError {
@@ -59,12 +42,12 @@ pub fn touch(state: &AppState, b: &Bucket) -> ApiResult<()> {
 }
 
 pub fn bucket_json(state: &AppState, b: &Bucket, include: &[String]) -> ApiResult<wire::Bucket> {
-    let (rows, bytes) = tables::bucket_stats(state, b)?;
-    let metadata = if include.iter().any(|i| i == "metadata") {
-        Some(metadata::list(state, &b.scope(), Object::Bucket, &b.id)?)
-    } else {
-        None
-    };
+    let included = |name: &str| include.iter().any(|i| i == name);
+    let metadata = if included("metadata") { Some(metadata::list(state, &b.scope(), Object::Bucket, &b.id)?) } else { None };
+    let with_links = included("linkedBuckets");
+    let view = sharing::view(state, b, with_links)?;
+    let (rows, bytes) = tables::stats_of(&view.tables);
+    let is_linked = view.source.is_some();
     Ok(wire::Bucket {
         uri: format!("{}/buckets/{}", state.storage_url(), b.id),
         id: b.id.clone(),
@@ -77,21 +60,26 @@ pub fn bucket_json(state: &AppState, b: &Bucket, include: &[String]) -> ApiResul
         created: b.created.clone(),
         last_change_date: b.last_change_date.clone(),
         updated: b.last_change_date.clone(),
-        is_read_only: false,
+        is_read_only: is_linked,
         data_size_bytes: bytes,
         rows_count: rows,
         is_maintenance: false,
         backend: b.backend.clone(),
-        sharing: None,
+        sharing: view.sharing,
+        sharing_parameters: view.sharing_parameters,
+        bucket_sharing_allowed: !is_linked,
         has_external_schema: false,
         database_name: String::new(),
         path: format!("p{}_b{}_{}", b.project_id, b.branch_id, b.id),
         is_snowflake_shared_database: false,
         color: b.color.clone(),
+        is_linked_bucket: is_linked,
+        backend_path: view.backend_path,
         owner: None,
+        source_bucket: view.source,
         attributes: Vec::new(),
         metadata,
-        linked_by: include.iter().any(|i| i == "linkedBuckets").then(Vec::new),
+        linked_by: with_links.then_some(view.linked_by),
     })
 }
 
@@ -115,6 +103,7 @@ async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     let b = load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
     let mut include = comma_list(q.include.as_deref());
     include.push("metadata".into());
+    include.push("linkedBuckets".into());
     let mut v = bucket_json(&state, &b, &include)?;
     // The detail lists its tables (kbcstorage asserts `tables == []` for a new bucket).
     v.tables = BucketTables::List(tables::list_bucket_tables(&state, &auth, &b, &[])?);
@@ -153,10 +142,9 @@ impl NewBucket {
     }
 }
 
-async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<wire::Bucket>)> {
+async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<Response> {
     if p.has("sourceProjectId") || p.has("sourceBucketId") {
-        auth.require_manage_buckets()?;
-        return Err(sharing_not_supported());
+        return sharing::link(state, auth, p).await;
     }
     // The right before the parameters: a token that may not create buckets is told so.
     auth.require_manage_buckets()?;
@@ -169,11 +157,38 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
         color: p.str("color"),
     };
     let b = create_bucket(&state, &auth, nb)?;
-    Ok((StatusCode::CREATED, Json(bucket_json(&state, &b, &["metadata".into()])?)))
+    Ok((StatusCode::CREATED, Json(bucket_json(&state, &b, &["metadata".into()])?)).into_response())
 }
 
 /// Create a bucket (the domain side of `POST buckets`, also used by the runner's output mapping).
 pub fn create_bucket(state: &AppState, auth: &Auth, nb: NewBucket) -> ApiResult<Bucket> {
+    let bucket = validated_bucket(auth, nb)?;
+    let id = bucket.id.clone();
+    match state.meta.insert_bucket(&bucket)? {
+        Ok(()) => {}
+        Err(BucketConflict::Id) => return Err(ApiError::new(Code::BucketAlreadyExists, format!("The bucket {id} already exists."))),
+        Err(BucketConflict::DisplayName) => return Err(display_name_taken(&bucket.display_name)),
+    }
+    record_created(state, auth, &id, &format!("Bucket {id} created"))?;
+    Ok(bucket)
+}
+
+/// The `storage.bucketCreated` event.
+pub fn record_created(state: &AppState, auth: &Auth, id: &str, message: &str) -> ApiResult<()> {
+    events::record(state, auth, events::NewEvent {
+        event: "storage.bucketCreated".into(),
+        component: "storage".into(),
+        message: message.into(),
+        kind: "info".into(),
+        object_type: Some("bucket".into()),
+        object_id: Some(id.into()),
+        params: json!({}),
+        results: json!({}),
+    })
+}
+
+/// The bucket `nb` describes, its name, stage and display name checked (not yet stored).
+pub fn validated_bucket(auth: &Auth, nb: NewBucket) -> ApiResult<Bucket> {
     auth.require_manage_buckets()?;
     let requested = nb.name;
     if !valid_name(&requested) {
@@ -207,21 +222,6 @@ pub fn create_bucket(state: &AppState, auth: &Auth, nb: NewBucket) -> ApiResult<
         created: now.clone(),
         last_change_date: Some(now),
     };
-    match state.meta.insert_bucket(&bucket)? {
-        Ok(()) => {}
-        Err(BucketConflict::Id) => return Err(ApiError::new(Code::BucketAlreadyExists, format!("The bucket {id} already exists."))),
-        Err(BucketConflict::DisplayName) => return Err(display_name_taken(&bucket.display_name)),
-    }
-    events::record(state, auth, events::NewEvent {
-        event: "storage.bucketCreated".into(),
-        component: "storage".into(),
-        message: format!("Bucket {id} created"),
-        kind: "info".into(),
-        object_type: Some("bucket".into()),
-        object_id: Some(id.clone()),
-        params: json!({}),
-        results: json!({}),
-    })?;
     Ok(bucket)
 }
 
@@ -244,6 +244,12 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
 
 /// Drop a bucket's tables (data and records) and the bucket itself.
 fn drop_bucket(state: &AppState, b: &Bucket, force: bool) -> ApiResult<Value> {
+    // A linked bucket's tables are its source's: only the link goes.
+    if sharing::link_of(state, b.scope(), &b.id)?.is_some() {
+        state.meta.delete_bucket(b.scope(), &b.id)?;
+        return Ok(json!({}));
+    }
+    sharing::ensure_not_linked(state, b)?;
     let table_rows = tables::tables_of_bucket(state, b)?;
     if !table_rows.is_empty() && !force {
         return Err(ApiError::new(
@@ -262,6 +268,8 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     auth.bucket(&id, Need::Manage)?;
     let b = load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
     let force = p.get("force").and_then(parse_bool).unwrap_or(false);
+    // Refused at once while other projects link to it (the job checks again).
+    sharing::ensure_not_linked(&state, &b)?;
     let run_async = p.get("async").and_then(parse_bool).unwrap_or(false);
     if run_async {
         let spec = jobs::JobSpec {

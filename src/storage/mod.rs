@@ -13,6 +13,8 @@ pub mod index;
 pub mod jobs;
 pub mod merge_requests;
 pub mod metadata;
+pub mod search;
+pub mod sharing;
 pub mod snapshots;
 pub mod tables;
 pub mod tickets;
@@ -31,6 +33,8 @@ pub fn router() -> Routes<AppState> {
         .merge(index::routes())
         .merge(tokens::routes())
         .merge(buckets::routes())
+        .merge(sharing::routes())
+        .merge(search::routes())
         .merge(tables::routes())
         .merge(snapshots::routes())
         .merge(jobs::routes())

@@ -75,9 +75,10 @@ fn owner(state: &AppState, project_id: i64) -> Owner {
         region: "local".into(),
         created,
         expires: None,
-        // Features clients check before using what kbstack serves (keboola-cli refuses merge
-        // requests without `branches-merge-requests`).
-        features: vec!["kbstack".into(), "branches-merge-requests".into()],
+        // What this stack supports that clients check for: keboola-cli refuses merge requests
+        // without `branches-merge-requests`; keboola-mcp-server uses server-side search only
+        // when `global-search` is listed.
+        features: vec!["kbstack".into(), "branches-merge-requests".into(), "global-search".into()],
         data_size_bytes: bytes,
         rows_count: rows,
         has_mysql: false,

@@ -326,3 +326,46 @@ pub fn venv_python(modules: &str) -> Option<PathBuf> {
         .chain(venv)
         .find(|p| Command::new(p).args(["-c", &format!("import {modules}")]).output().is_ok_and(|o| o.status.success()))
 }
+
+/// A server with more projects besides project 1, each `(id, name, master token secret)` with a
+/// default branch "Main" (made through the metadata store while the server is stopped). Every
+/// project of a kbstack belongs to its one organization.
+#[allow(dead_code)]
+pub fn start_with_projects(extra: &[(i64, &str, &str)]) -> (Server, tempfile::TempDir) {
+    use kbstack::meta::MetaStore;
+    use kbstack::meta::branches::BranchStore;
+    use kbstack::meta::tokens::{ProjectStore, TokenRecord, TokenStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path());
+    s.kill();
+    {
+        let meta = MetaStore::open(&dir.path().join("metadata.sqlite")).unwrap();
+        for (id, name, secret) in extra {
+            meta.ensure_project(*id, name, "2026-01-01T00:00:00+0000").unwrap();
+            meta.ensure_default_branch(*id, "Main", "2026-01-01T00:00:00+0000").unwrap();
+            let master = TokenRecord {
+                id: 0,
+                project_id: *id,
+                description: format!("{name} master"),
+                is_master: true,
+                can_manage_buckets: true,
+                can_manage_tokens: true,
+                can_read_all_file_uploads: true,
+                can_purge_trash: true,
+                can_create_jobs: true,
+                can_manage_protected_default_branch: true,
+                bucket_permissions: Default::default(),
+                component_access: None,
+                expires: None,
+                created: "2026-01-01T00:00:00+0000".into(),
+                refreshed: "2026-01-01T00:00:00+0000".into(),
+                creator_token_id: None,
+                creator_description: None,
+            };
+            let secret = secret.to_string();
+            meta.insert_token(&master, &|_| secret.clone()).unwrap();
+        }
+    }
+    (Server::start_in(dir.path()), dir)
+}

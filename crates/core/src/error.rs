@@ -18,6 +18,8 @@ pub enum Code {
     BucketNotFound,
     BucketAlreadyExists,
     BucketNotEmpty,
+    /// A shared bucket other projects link to: it cannot be unshared or deleted.
+    BucketLinked,
     TableNotFound,
     TableAlreadyExists,
     ColumnNotExists,
@@ -106,6 +108,7 @@ impl Code {
             BucketNotFound => ("storage.buckets.notFound", 404),
             BucketAlreadyExists => ("storage.buckets.alreadyExists", 400),
             BucketNotEmpty => ("storage.buckets.notEmpty", 400),
+            BucketLinked => ("storage.buckets.alreadyLinked", 400),
             TableNotFound => ("storage.tables.notFound", 404),
             // Keboola files it under buckets: the bucket already holds the name.
             TableAlreadyExists => ("storage.buckets.tableAlreadyExists", 400),

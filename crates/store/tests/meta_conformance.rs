@@ -25,3 +25,5 @@ kbstack_store::merge_request_store_suite!(sqlite);
 kbstack_store::queue_job_store_suite!(sqlite);
 kbstack_store::query_job_store_suite!(sqlite);
 kbstack_store::editor_session_store_suite!(sqlite);
+kbstack_store::sharing_store_suite!(sqlite);
+kbstack_store::search_store_suite!(sqlite);

@@ -45,6 +45,9 @@ fn new_table(state: &AppState, auth: &Auth, bucket_id: &str, p: &Params) -> ApiR
 fn validated(state: &AppState, auth: &Auth, bucket_id: &str, name: String, primary_key: Vec<String>) -> ApiResult<NewTable> {
     auth.bucket(bucket_id, Need::Write)?;
     let bucket = buckets::load_bucket(state, auth.project_id, auth.branch_id, bucket_id)?;
+    if crate::storage::sharing::link_of(state, bucket.scope(), &bucket.id)?.is_some() {
+        return Err(crate::storage::sharing::read_only(bucket_id));
+    }
     if !valid_table_name(&name) {
         return Err(ApiError::validation(format!(
             "Invalid request:\n - name: \"{name}\" contains not allowed characters. Only alphanumeric characters, dash and underscores are allowed."

@@ -27,11 +27,12 @@ use serde_json::{Value, json};
 use super::wire::table as wire;
 use super::auth::{Auth, Need};
 use super::buckets::{self, Bucket};
-use super::jobs;
+use super::{jobs, sharing};
 use super::metadata::{self, Object};
 use crate::app::AppState;
 use crate::http::params::{comma_list, parse_bool};
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
+use crate::meta::buckets::BucketStore;
 use crate::meta::tables::TableStore;
 use kbstack_core::Scope;
 
@@ -89,19 +90,40 @@ pub fn load_table(state: &AppState, auth: &Auth, id: &str, need: Need) -> ApiRes
     if auth.bucket_level(&bucket_id).is_none() {
         return Err(table_not_found(auth, id));
     }
-    let table = find_table(state, auth.project_id, auth.branch_id, id)?.ok_or_else(|| table_not_found(auth, id))?;
+    let table = match find_table(state, auth.project_id, auth.branch_id, id)? {
+        Some(t) => t,
+        None => {
+            // A table of a linked bucket is its source's table, read-only.
+            let (_, name) = split_table_id(id).ok_or_else(|| table_not_found(auth, id))?;
+            let t = sharing::linked_table(state, auth.scope(), &bucket_id, &name)?.ok_or_else(|| table_not_found(auth, id))?;
+            auth.bucket(&bucket_id, need)?;
+            if need > Need::Read {
+                return Err(sharing::read_only(&bucket_id));
+            }
+            return Ok(t);
+        }
+    };
     auth.bucket(&bucket_id, need)?;
     Ok(table)
 }
 
-pub fn tables_of_bucket(state: &AppState, b: &Bucket) -> ApiResult<Vec<Table>> {
-    Ok(state.meta.bucket_tables(b.scope(), &b.id)?)
+/// Whether `t` is shown through a linked bucket of the request's project (it is another
+/// project's table).
+pub fn is_foreign(auth: &Auth, t: &Table) -> bool {
+    t.project_id != auth.project_id
 }
 
-pub fn bucket_stats(state: &AppState, b: &Bucket) -> ApiResult<(u64, u64)> {
-    Ok(tables_of_bucket(state, b)?
-        .iter()
-        .fold((0, 0), |(rows, bytes), t| (rows + t.stats.rows_count, bytes + t.stats.data_size_bytes)))
+/// The bucket's tables; a linked bucket's are its source's.
+pub fn tables_of_bucket(state: &AppState, b: &Bucket) -> ApiResult<Vec<Table>> {
+    match sharing::link_of(state, b.scope(), &b.id)? {
+        Some(link) => sharing::source_tables(state, &link),
+        None => Ok(state.meta.bucket_tables(b.scope(), &b.id)?),
+    }
+}
+
+/// `(rows, bytes)` of these tables together.
+pub fn stats_of(tables: &[Table]) -> (u64, u64) {
+    tables.iter().fold((0, 0), |(rows, bytes), t| (rows + t.stats.rows_count, bytes + t.stats.data_size_bytes))
 }
 
 /// Remove data, record and metadata of a table.
@@ -127,6 +149,38 @@ pub fn column_metadata_json(state: &AppState, scope: &Scope, table_id: &str, col
 
 pub fn table_json(state: &AppState, t: &Table, include: &[String], with_bucket: bool) -> ApiResult<Value> {
     serde_json::to_value(table_wire(state, t, include, with_bucket)?).map_err(ApiError::internal)
+}
+
+/// A source table as the linked bucket `linked` shows it: its id in that bucket, an alias of
+/// the shared table (`sourceTable` names it and its project).
+pub fn linked_table_json(state: &AppState, linked: &Bucket, t: &Table, include: &[String], with_bucket: bool) -> ApiResult<Value> {
+    let mut w = table_wire(state, t, include, false)?;
+    let id = format!("{}.{}", linked.id, t.name);
+    w.source_table = Some(json!({
+        "id": t.id,
+        "uri": w.uri,
+        "name": t.name,
+        "project": sharing::project_ref(state, t.project_id),
+    }));
+    w.uri = format!("{}/tables/{id}", state.storage_url());
+    w.id = id;
+    w.is_alias = true;
+    w.is_aliasable = false;
+    w.path = format!("/{}/{}", linked.id, t.name);
+    if with_bucket {
+        w.bucket = Some(buckets::bucket_json(state, linked, &[])?);
+    }
+    serde_json::to_value(w).map_err(ApiError::internal)
+}
+
+/// `t` as the request sees it: through its linked bucket when it is another project's table.
+pub fn table_json_for(state: &AppState, auth: &Auth, t: &Table, requested_id: &str, include: &[String], with_bucket: bool) -> ApiResult<Value> {
+    if !is_foreign(auth, t) {
+        return table_json(state, t, include, with_bucket);
+    }
+    let (bucket_id, _) = split_table_id(requested_id).ok_or_else(|| table_not_found(auth, requested_id))?;
+    let linked = buckets::load_bucket(state, auth.project_id, auth.branch_id, &bucket_id)?;
+    linked_table_json(state, &linked, t, include, with_bucket)
 }
 
 fn table_wire(state: &AppState, t: &Table, include: &[String], with_bucket: bool) -> ApiResult<wire::Table> {
@@ -165,16 +219,26 @@ fn table_wire(state: &AppState, t: &Table, include: &[String], with_bucket: bool
         table_type: "table".into(),
         timestamp_type: "MANAGED".into(),
         path: format!("/{}/{}", t.bucket_id, t.name),
+        backend_path: {
+            let mut path = sharing::backend_path(state, scope, &t.bucket_id);
+            path.push(t.name.clone());
+            path
+        },
         columns,
         metadata,
         column_metadata,
         definition: t.is_typed.then(|| t.definition.clone()),
+        source_table: None,
         bucket,
     })
 }
 
 pub fn list_bucket_tables(state: &AppState, _auth: &Auth, b: &Bucket, include: &[String]) -> ApiResult<Vec<Value>> {
-    tables_of_bucket(state, b)?.iter().map(|t| table_json(state, t, include, false)).collect()
+    let linked = sharing::link_of(state, b.scope(), &b.id)?.is_some();
+    tables_of_bucket(state, b)?
+        .iter()
+        .map(|t| if linked { linked_table_json(state, b, t, include, false) } else { table_json(state, t, include, false) })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -189,6 +253,14 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<Include
     let mut out = Vec::new();
     for t in all.iter().filter(|t| auth.bucket_level(&t.bucket_id).is_some()) {
         out.push(table_json(&state, t, &include, with_buckets)?);
+    }
+    // Linked buckets have no tables of their own: they show their sources'.
+    for b in state.meta.buckets(auth.scope())?.iter().filter(|b| auth.bucket_level(&b.id).is_some()) {
+        if let Some(link) = sharing::link_of(&state, b.scope(), &b.id)? {
+            for t in sharing::source_tables(&state, &link)? {
+                out.push(linked_table_json(&state, b, &t, &include, with_buckets)?);
+            }
+        }
     }
     Ok(Json(Value::Array(out)))
 }
@@ -206,7 +278,7 @@ async fn list_in_bucket(
 
 async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let t = load_table(&state, &auth, &id, Need::Read)?;
-    Ok(Json(table_json(&state, &t, &["metadata".into(), "columnMetadata".into()], true)?))
+    Ok(Json(table_json_for(&state, &auth, &t, &id, &["metadata".into(), "columnMetadata".into()], true)?))
 }
 
 async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {

@@ -8,6 +8,8 @@ pub mod file;
 pub mod job;
 pub mod merge_request;
 pub mod row;
+pub mod search;
+pub mod shared_bucket;
 pub mod snapshot;
 pub mod table;
 pub mod token;

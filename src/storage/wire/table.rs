@@ -30,6 +30,8 @@ pub struct Table {
     pub table_type: String,
     pub timestamp_type: String,
     pub path: String,
+    /// Where the table lives in the backend: `[database, schema, table]`.
+    pub backend_path: Vec<String>,
     pub columns: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Vec<Value>>,
@@ -39,6 +41,9 @@ pub struct Table {
     /// Typed tables only: `{primaryKeysNames, columns: [{name, definition, basetype, …}]}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub definition: Option<Value>,
+    /// A table of a linked bucket: the shared table it shows (`{id, uri, name, project}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_table: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bucket: Option<Bucket>,
 }

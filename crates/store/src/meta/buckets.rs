@@ -112,6 +112,35 @@ fn set(c: &rusqlite::Connection, scope: Scope, id: &str, column: &str, value: &s
     )
 }
 
+/// Insert `b` unless its id or display name (in its stage) is taken in its branch; the caller
+/// holds the transaction (a linked bucket is inserted together with its link).
+pub(crate) fn insert_in(tx: &rusqlite::Connection, b: &Bucket) -> rusqlite::Result<Result<(), BucketConflict>> {
+    let scope = b.scope();
+    if exists(tx, scope, &b.id)? {
+        return Ok(Err(BucketConflict::Id));
+    }
+    if display_name_taken(tx, scope, &b.stage, &b.display_name, &b.id)? {
+        return Ok(Err(BucketConflict::DisplayName));
+    }
+    tx.execute_cached(
+        &format!("INSERT INTO buckets ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+        rusqlite::params![
+            b.project_id,
+            b.branch_id,
+            b.id,
+            b.name,
+            b.display_name,
+            b.stage,
+            b.description,
+            b.backend,
+            b.color,
+            b.created,
+            b.last_change_date
+        ],
+    )?;
+    Ok(Ok(()))
+}
+
 impl BucketStore for MetaStore {
     fn bucket(&self, scope: Scope, id: &str) -> ApiResult<Option<Bucket>> {
         self.with(|c| {
@@ -139,32 +168,7 @@ impl BucketStore for MetaStore {
     }
 
     fn insert_bucket(&self, b: &Bucket) -> ApiResult<Result<(), BucketConflict>> {
-        let scope = b.scope();
-        self.tx(|tx| {
-            if exists(tx, scope, &b.id)? {
-                return Ok(Err(BucketConflict::Id));
-            }
-            if display_name_taken(tx, scope, &b.stage, &b.display_name, &b.id)? {
-                return Ok(Err(BucketConflict::DisplayName));
-            }
-            tx.execute_cached(
-                &format!("INSERT INTO buckets ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-                rusqlite::params![
-                    b.project_id,
-                    b.branch_id,
-                    b.id,
-                    b.name,
-                    b.display_name,
-                    b.stage,
-                    b.description,
-                    b.backend,
-                    b.color,
-                    b.created,
-                    b.last_change_date
-                ],
-            )?;
-            Ok(Ok(()))
-        })
+        Ok(self.tx(|tx| insert_in(tx, b))?)
     }
 
     fn update_bucket(&self, scope: Scope, id: &str, changes: &BucketChanges, changed: &str) -> ApiResult<Result<(), AlreadyExists>> {
@@ -206,6 +210,13 @@ impl BucketStore for MetaStore {
                 "DELETE FROM metadata WHERE project_id = ?1 AND branch_id = ?2 AND object_type = ?3 AND object_id = ?4",
                 rusqlite::params![scope.project.get(), scope.branch.get(), Object::Bucket.as_str(), id],
             )?;
+            // Its link (when it is a linked bucket) and its sharing go with it.
+            for table in ["bucket_links", "bucket_shares"] {
+                tx.execute_cached(
+                    &format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2 AND bucket_id = ?3"),
+                    rusqlite::params![scope.project.get(), scope.branch.get(), id],
+                )?;
+            }
             tx.execute_cached(
                 "DELETE FROM buckets WHERE project_id = ?1 AND branch_id = ?2 AND id = ?3",
                 rusqlite::params![scope.project.get(), scope.branch.get(), id],

@@ -13,6 +13,8 @@ pub mod query_jobs;
 pub mod queue_jobs;
 mod schema;
 pub mod schedules;
+pub mod search;
+pub mod sharing;
 pub mod snapshots;
 pub mod storage_jobs;
 pub mod tables;

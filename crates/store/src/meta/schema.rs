@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (6, V6_MERGE_REQUESTS),
     (7, V7_QUERY_JOBS),
     (8, V8_EDITOR_SESSIONS),
+    (9, V9_BUCKET_SHARING),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -414,4 +415,33 @@ CREATE TABLE IF NOT EXISTS editor_sessions (
     last_loaded_at TEXT
 );
 CREATE INDEX IF NOT EXISTS editor_sessions_project ON editor_sessions(project_id, branch_id, token_id);
+"#;
+
+/// Bucket sharing: which buckets of a project's branch are shared, to whom, and which buckets are
+/// links to a shared bucket of another project (the link shows the source's tables read-only).
+/// Target projects and users are JSON arrays.
+const V9_BUCKET_SHARING: &str = r#"
+CREATE TABLE IF NOT EXISTS bucket_shares (
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    bucket_id TEXT NOT NULL,
+    sharing TEXT NOT NULL,
+    target_project_ids TEXT NOT NULL DEFAULT '[]',
+    target_users TEXT NOT NULL DEFAULT '[]',
+    shared_by_id INTEGER NOT NULL,
+    shared_by_name TEXT NOT NULL DEFAULT '',
+    shared_date TEXT NOT NULL,
+    PRIMARY KEY (project_id, branch_id, bucket_id)
+);
+CREATE TABLE IF NOT EXISTS bucket_links (
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    bucket_id TEXT NOT NULL,
+    source_project_id INTEGER NOT NULL,
+    source_branch_id INTEGER NOT NULL,
+    source_bucket_id TEXT NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (project_id, branch_id, bucket_id)
+);
+CREATE INDEX IF NOT EXISTS bucket_links_source ON bucket_links(source_project_id, source_branch_id, source_bucket_id);
 "#;

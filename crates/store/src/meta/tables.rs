@@ -276,7 +276,7 @@ pub mod suite {
 
     const CREATED: &str = "2026-01-01T00:00:00+0000";
 
-    fn table(scope: Scope, bucket_id: &str, name: &str) -> Table {
+    pub fn table(scope: Scope, bucket_id: &str, name: &str) -> Table {
         Table {
             id: format!("{bucket_id}.{name}"),
             project_id: scope.project.get(),
