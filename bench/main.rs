@@ -64,8 +64,8 @@ struct Args {
     /// Source revision to show in the record.
     #[arg(long)]
     rev: Option<String>,
-    /// Only these phases (comma-separated: import, incremental, export, queue, load), e.g. to investigate one.
-    #[arg(long, value_delimiter = ',', default_value = "import,incremental,export,queue,load")]
+    /// Only these phases (comma-separated: import, incremental, export, queue, load, query), e.g. to investigate one.
+    #[arg(long, value_delimiter = ',', default_value = "import,incremental,export,queue,load,query")]
     phases: Vec<String>,
     /// Seconds of load on `tokens/verify` in the load phase (the other routes get a third of it).
     #[arg(long, default_value_t = 60)]
@@ -86,6 +86,7 @@ macro_rules! progress {
 }
 
 mod load;
+mod query;
 mod queue;
 
 // ---------------------------------------------------------------- data
@@ -610,6 +611,7 @@ fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(Duration, T)> {
 struct Results {
     queue: queue::QueueResults,
     load: load::LoadResults,
+    query: query::QueryResults,
     // import
     kb_import: Samples,
     kb_import_upload: Samples,
@@ -1033,12 +1035,13 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
     let watch = CpuWatch::start();
 
     type Phase = fn(&mut Ctx, &mut Results) -> Result<()>;
-    let phases: [(&'static str, Phase); 5] = [
+    let phases: [(&'static str, Phase); 6] = [
         ("import", phase_import),
         ("incremental", phase_incremental),
         ("export", phase_export),
         ("queue", |c, r| queue::phase(c.server, c.args.runs, r)),
         ("load", |c, r| load::phase(c.server, c.work, c.args.load_seconds, r)),
+        ("query", |c, r| query::phase(c.server, r)),
     ];
     for (name, phase) in phases {
         if !args.phases.iter().any(|p| p == name) {
@@ -1202,6 +1205,9 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     if !r.load.rows.is_empty() {
         s.push_str(&load::report_rows(&r.load.rows));
     }
+    if !r.query.rows.is_empty() {
+        s.push_str(&query::report_rows(&r.query.rows));
+    }
     if !r.get_errors.is_empty() {
         s.push_str(&format!(
             "Transport errors on GET requests to the server, each retried after 100 ms ({}): `{}`\n\n",
@@ -1347,7 +1353,7 @@ fn main() -> Result<()> {
     ensure!(args.scale > 0.0, "--scale must be positive");
     ensure!(args.runs >= 1, "--runs must be at least 1");
     for p in &args.phases {
-        ensure!(TABLE_PHASES.contains(&p.as_str()) || p == "queue" || p == "load", "unknown phase {p}");
+        ensure!(TABLE_PHASES.contains(&p.as_str()) || ["queue", "load", "query"].contains(&p.as_str()), "unknown phase {p}");
     }
     let bin = match &args.kbstack {
         Some(p) => p.clone(),

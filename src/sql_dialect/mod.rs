@@ -87,7 +87,13 @@ pub struct SnowflakeToDuckDb {
     python: String,
     worker: Mutex<Option<Worker>>,
     cache: Mutex<Cache>,
+    /// When sqlglot was last found missing, and why: asked again only after `RECHECK_MISSING`,
+    /// so that a stack without it does not start a Python for every statement.
+    missing: Mutex<Option<(std::time::Instant, String)>>,
 }
+
+/// How long a missing sqlglot is believed before the runner's Python is asked again.
+const RECHECK_MISSING: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Default)]
 struct Cache {
@@ -113,7 +119,12 @@ impl SnowflakeToDuckDb {
     /// `python`: the runner's Python (`[runner] transformation_python`); nothing starts before
     /// the first translation.
     pub fn new(python: &str) -> SnowflakeToDuckDb {
-        SnowflakeToDuckDb { python: python.to_string(), worker: Mutex::new(None), cache: Mutex::new(Cache::default()) }
+        SnowflakeToDuckDb {
+            python: python.to_string(),
+            worker: Mutex::new(None),
+            cache: Mutex::new(Cache::default()),
+            missing: Mutex::new(None),
+        }
     }
 
     /// A Snowflake script (one or more statements) as DuckDB statements. Blocking: call it from
@@ -122,7 +133,16 @@ impl SnowflakeToDuckDb {
         if let Some(hit) = self.cache.lock().answers.get(sql) {
             return (**hit).clone();
         }
+        if let Some((since, why)) = self.missing.lock().as_ref() {
+            if since.elapsed() < RECHECK_MISSING {
+                return Err(TranslateError::TranspilerMissing(why.clone()));
+            }
+        }
         let result = self.ask(sql);
+        *self.missing.lock() = match &result {
+            Err(TranslateError::TranspilerMissing(why)) => Some((std::time::Instant::now(), why.clone())),
+            _ => None,
+        };
         // Setup problems and crashes may go away; a script's translation does not.
         if matches!(result, Ok(_) | Err(TranslateError::Untranslatable { .. })) {
             let mut cache = self.cache.lock();
