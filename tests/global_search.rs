@@ -6,24 +6,11 @@ mod common;
 
 use std::process::Command;
 
-use common::{MASTER_TOKEN, Server};
+use common::{MASTER_TOKEN, Server, call, ok};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const P2_MASTER: &str = "2-90-projecttwomastertoken000000000000000";
-
-fn call(s: &Server, method: Method, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = s.client.request(method, s.api(path)).header("X-StorageApi-Token", token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    s.send(req)
-}
-
-fn ok(what: &str, (status, body): (u16, Value), expected: u16) -> Value {
-    assert_eq!(status, expected, "{what}: {body}");
-    body
-}
 
 fn config(s: &Server, token: &str, branch: &str, component: &str, name: &str) -> String {
     let c = ok("config", call(s, Method::POST, token, &format!("branch/{branch}/components/{component}/configs"), Some(json!({"name": name}))), 201);

@@ -5,27 +5,14 @@
 //! isolation and an interrupted merge after a restart.
 mod common;
 
-use common::{MASTER_TOKEN, Server};
+use common::{MASTER_TOKEN, Server, call, ok};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const C: &str = "keboola.wr-db-mysql";
 
-fn call(s: &Server, method: Method, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = s.client.request(method, s.api(path)).header("X-StorageApi-Token", token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    s.send(req)
-}
-
 fn put(s: &Server, token: &str, path: &str, body: Value) -> (u16, Value) {
     call(s, Method::PUT, token, path, Some(body))
-}
-
-fn ok(what: &str, (st, body): (u16, Value), want: u16) -> Value {
-    assert_eq!(st, want, "{what}: {body}");
-    body
 }
 
 struct Tokens {
@@ -319,23 +306,8 @@ fn requests_are_per_project_and_interrupted_merges_recover() {
         meta.ensure_project(2, "other", "2026-01-01T00:00:00+0000").unwrap();
         meta.ensure_default_branch(2, "Main", "2026-01-01T00:00:00+0000").unwrap();
         let master = TokenRecord {
-            id: 0,
-            project_id: 2,
-            description: "Other master".into(),
-            is_master: true,
-            can_manage_buckets: true,
-            can_manage_tokens: true,
-            can_read_all_file_uploads: true,
-            can_purge_trash: true,
-            can_create_jobs: true,
             can_manage_protected_default_branch: true,
-            bucket_permissions: Default::default(),
-            component_access: None,
-            expires: None,
-            created: "2026-01-01T00:00:00+0000".into(),
-            refreshed: "2026-01-01T00:00:00+0000".into(),
-            creator_token_id: None,
-            creator_description: None,
+            ..TokenRecord::master(2, "Other master", "2026-01-01T00:00:00+0000")
         };
         meta.insert_token(&master, &|_| other_secret.to_string()).unwrap();
         meta.change_merge_request(1, id, |m| -> kbstack_core::Result<()> {

@@ -3,7 +3,7 @@
 //! data, unshare and delete refused while linked, force unlink, project isolation, permissions.
 mod common;
 
-use common::{MASTER_TOKEN, Server};
+use common::{MASTER_TOKEN, Server, call, ok};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -13,19 +13,6 @@ const P3_MASTER: &str = "3-91-projectthreemastertoken0000000000000";
 /// A server with projects 1 (`kbstack`), 2 (`two`) and 3 (`three`), each with a master token.
 fn three_projects() -> (Server, tempfile::TempDir) {
     common::start_with_projects(&[(2, "two", P2_MASTER), (3, "three", P3_MASTER)])
-}
-
-fn call(s: &Server, method: Method, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = s.client.request(method, s.api(path)).header("X-StorageApi-Token", token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    s.send(req)
-}
-
-fn ok(what: &str, (status, body): (u16, Value), expected: u16) -> Value {
-    assert_eq!(status, expected, "{what}: {body}");
-    body
 }
 
 /// A storage job started by `token`, waited for.

@@ -26,25 +26,7 @@ pub fn ensure_project(meta: &MetaStore, config: &Config) -> anyhow::Result<Boots
     let master_id = match meta.master_token(PROJECT_ID).map_err(|e| anyhow::anyhow!("{e}"))? {
         Some(t) => t.id,
         None => {
-            let master = TokenRecord {
-                id: 0,
-                project_id: PROJECT_ID,
-                description: "Master Token".into(),
-                is_master: true,
-                can_manage_buckets: true,
-                can_manage_tokens: true,
-                can_read_all_file_uploads: true,
-                can_purge_trash: true,
-                can_create_jobs: true,
-                can_manage_protected_default_branch: false,
-                bucket_permissions: Default::default(),
-                component_access: None,
-                expires: None,
-                created: now.clone(),
-                refreshed: now.clone(),
-                creator_token_id: None,
-                creator_description: None,
-            };
+            let master = TokenRecord::master(PROJECT_ID, "Master Token", &now);
             // A placeholder secret: replaced below by the configured or a generated one.
             let pending = format!("pending-{}", uuid::Uuid::new_v4());
             let (id, _) = meta.insert_token(&master, &|_| pending.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -252,6 +252,21 @@ impl Drop for Server {
     }
 }
 
+/// Any method on a Storage path as `token`, with an optional JSON body.
+pub fn call(s: &Server, method: reqwest::Method, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = s.client.request(method, s.api(path)).header("X-StorageApi-Token", token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    s.send(req)
+}
+
+/// The body of an answer that must have status `expected` (`what` names it when it has not).
+pub fn ok(what: &str, (status, body): (u16, Value), expected: u16) -> Value {
+    assert_eq!(status, expected, "{what}: {body}");
+    body
+}
+
 pub fn urlencode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
@@ -345,23 +360,8 @@ pub fn start_with_projects(extra: &[(i64, &str, &str)]) -> (Server, tempfile::Te
             meta.ensure_project(*id, name, "2026-01-01T00:00:00+0000").unwrap();
             meta.ensure_default_branch(*id, "Main", "2026-01-01T00:00:00+0000").unwrap();
             let master = TokenRecord {
-                id: 0,
-                project_id: *id,
-                description: format!("{name} master"),
-                is_master: true,
-                can_manage_buckets: true,
-                can_manage_tokens: true,
-                can_read_all_file_uploads: true,
-                can_purge_trash: true,
-                can_create_jobs: true,
                 can_manage_protected_default_branch: true,
-                bucket_permissions: Default::default(),
-                component_access: None,
-                expires: None,
-                created: "2026-01-01T00:00:00+0000".into(),
-                refreshed: "2026-01-01T00:00:00+0000".into(),
-                creator_token_id: None,
-                creator_description: None,
+                ..TokenRecord::master(*id, &format!("{name} master"), "2026-01-01T00:00:00+0000")
             };
             let secret = secret.to_string();
             meta.insert_token(&master, &|_| secret.clone()).unwrap();

@@ -31,6 +31,29 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
+    /// A project's master token (every right) as it is first stored: its id comes from the store.
+    pub fn master(project_id: i64, description: &str, created: &str) -> TokenRecord {
+        TokenRecord {
+            id: 0,
+            project_id,
+            description: description.into(),
+            is_master: true,
+            can_manage_buckets: true,
+            can_manage_tokens: true,
+            can_read_all_file_uploads: true,
+            can_purge_trash: true,
+            can_create_jobs: true,
+            can_manage_protected_default_branch: false,
+            bucket_permissions: Default::default(),
+            component_access: None,
+            expires: None,
+            created: created.into(),
+            refreshed: created.into(),
+            creator_token_id: None,
+            creator_description: None,
+        }
+    }
+
     pub fn is_expired(&self) -> bool {
         self.expires.is_some_and(|e| e <= chrono::Utc::now().timestamp())
     }
