@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, ensure};
 use serde_json::{Value, json};
 
-use super::{Server, TOKEN, t0};
+use super::{Server, TOKEN, percentile, t0};
 
 const ROWS: u64 = 1_000_000;
 const POLL: Duration = Duration::from_millis(2);
@@ -63,11 +63,6 @@ impl Client<'_> {
         let statement = status["statements"][0]["id"].as_str().ok_or_else(|| anyhow!("no statement id in {status}"))?;
         self.send(self.server.client.get(format!("{}/queries/{id}/{statement}/results?offset=0&pageSize=500", self.base)), "results")
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn timed_runs(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {

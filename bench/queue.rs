@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail, ensure};
 use serde_json::{Value, json};
 
-use super::{Results, Samples, Server, TOKEN, t0};
+use super::{Results, Samples, Server, TOKEN, percentile, t0};
 
 pub const JOBS: usize = 1000;
 const CLIENTS: usize = 4;
@@ -60,11 +60,6 @@ impl QueueClient {
     fn get(&self, path: &str) -> Result<Value> {
         self.send(self.http.get(format!("{}/{path}", self.base)), &format!("GET /queue/{path}"))
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// One job at a time: create, poll until finished.
