@@ -27,3 +27,6 @@ kbstack_store::query_job_store_suite!(sqlite);
 kbstack_store::editor_session_store_suite!(sqlite);
 kbstack_store::sharing_store_suite!(sqlite);
 kbstack_store::search_store_suite!(sqlite);
+kbstack_store::manage_store_suite!(sqlite);
+kbstack_store::organization_store_suite!(sqlite);
+kbstack_store::project_admin_store_suite!(sqlite);

@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (7, V7_QUERY_JOBS),
     (8, V8_EDITOR_SESSIONS),
     (9, V9_BUCKET_SHARING),
+    (10, V10_MANAGEMENT),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -444,4 +445,102 @@ CREATE TABLE IF NOT EXISTS bucket_links (
     PRIMARY KEY (project_id, branch_id, bucket_id)
 );
 CREATE INDEX IF NOT EXISTS bucket_links_source ON bucket_links(source_project_id, source_branch_id, source_bucket_id);
+"#;
+
+/// The Management API's records: users and their manage tokens, maintainers, organizations,
+/// memberships and invitations, a project's organization, state, features and limits, the
+/// feature catalogue and the credit ledger. Projects made before keep working: a project without
+/// details belongs to organization 1 (the start fills those rows in).
+const V10_MANAGEMENT: &str = r#"
+CREATE TABLE IF NOT EXISTS manage_users (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created TEXT NOT NULL,
+    mfa_enabled INTEGER NOT NULL DEFAULT 0,
+    can_access_logs INTEGER NOT NULL DEFAULT 0,
+    is_super_admin INTEGER NOT NULL DEFAULT 0,
+    features TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS manage_tokens (
+    id INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    user_id INTEGER,
+    kind TEXT NOT NULL,
+    scopes TEXT NOT NULL DEFAULT '[]',
+    created TEXT NOT NULL,
+    expires INTEGER,
+    last_used TEXT,
+    is_session INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS maintainers (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    created TEXT NOT NULL,
+    zendesk_url TEXT
+);
+CREATE TABLE IF NOT EXISTS organizations (
+    id INTEGER PRIMARY KEY,
+    maintainer_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    crm_id TEXT NOT NULL DEFAULT '',
+    allow_auto_join INTEGER NOT NULL DEFAULT 1,
+    mfa_required INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memberships (
+    kind TEXT NOT NULL,
+    target_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    role TEXT NOT NULL DEFAULT 'admin',
+    created TEXT NOT NULL,
+    expires TEXT,
+    reason TEXT NOT NULL DEFAULT '',
+    invitor_id INTEGER,
+    PRIMARY KEY (kind, target_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS memberships_user ON memberships(user_id);
+CREATE TABLE IF NOT EXISTS invitations (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    target_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    role TEXT NOT NULL DEFAULT 'admin',
+    reason TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    expires TEXT,
+    creator_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS project_details (
+    project_id INTEGER PRIMARY KEY,
+    organization_id INTEGER NOT NULL,
+    type TEXT NOT NULL DEFAULT 'production',
+    description TEXT NOT NULL DEFAULT '',
+    expires TEXT,
+    data_retention_days INTEGER NOT NULL DEFAULT 7,
+    deleted_time TEXT,
+    purged_time TEXT,
+    features TEXT NOT NULL DEFAULT '[]',
+    limits TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS features (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    can_be_managed_by_admin INTEGER NOT NULL DEFAULT 0,
+    can_be_managed_via_api INTEGER NOT NULL DEFAULT 1,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS credits (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    amount REAL NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    job_id INTEGER UNIQUE
+);
+CREATE INDEX IF NOT EXISTS credits_project ON credits(project_id);
 "#;

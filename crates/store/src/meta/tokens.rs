@@ -126,7 +126,18 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<TokenRecord> {
 
 impl MetaStore {
     fn one_token(&self, filter: &str, param: &dyn rusqlite::ToSql) -> ApiResult<Option<TokenRecord>> {
-        self.with(|c| c.query_row_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {filter} AND disabled = 0"), [param], from_row).optional())
+        // A deleted project's tokens stop working (and come back if it is restored).
+        self.with(|c| {
+            c.query_row_cached(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM tokens WHERE {filter} AND disabled = 0 AND NOT EXISTS \
+                     (SELECT 1 FROM project_details d WHERE d.project_id = tokens.project_id AND d.deleted_time IS NOT NULL)"
+                ),
+                [param],
+                from_row,
+            )
+            .optional()
+        })
     }
 }
 
