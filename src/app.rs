@@ -74,6 +74,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::scheduler::api::routes())
         .merge(crate::query::api::routes())
         .merge(crate::editor::api::routes())
+        .merge(crate::manage::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -160,6 +161,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let tables: Arc<dyn TableBackend> = duckdb;
     let blobs = BlobStore::open(&config.data_dir)?;
     let bootstrap = storage::bootstrap::ensure_project(&meta, &config)?;
+    let manage_bootstrap = crate::manage::bootstrap::ensure_stack(&meta, &config)?;
     let state = AppState(Arc::new(Inner {
         config: config.clone(),
         urls: urls.clone(),
@@ -201,6 +203,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     match &bootstrap.new_master_token {
         Some(token) => println!("master token (project 1): {token}"),
         None => println!("master token (project 1): see {}", bootstrap.token_hint),
+    }
+    match &manage_bootstrap.new_manage_token {
+        Some(token) => println!("manage token (super admin {}): {token}", crate::manage::bootstrap::ADMIN_EMAIL),
+        None => println!("manage token (super admin): see {}", manage_bootstrap.token_hint),
     }
     if let Some((_, files)) = &tls {
         for line in crate::net::client_setup(&config, files.ca.as_deref()) {
@@ -252,7 +258,7 @@ pub fn lock_down_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
     std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("restricting data dir {}", data_dir.display()))?;
-    for name in ["metadata.sqlite", "metadata.sqlite-wal", "metadata.sqlite-shm", "tables.duckdb", "tables.duckdb.wal", "master-token"] {
+    for name in ["metadata.sqlite", "metadata.sqlite-wal", "metadata.sqlite-shm", "tables.duckdb", "tables.duckdb.wal", "master-token", "manage-token"] {
         let path = data_dir.join(name);
         if path.exists() {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;

@@ -21,6 +21,9 @@ pub struct ServeArgs {
     /// Master token of project 1 (otherwise generated on first start and kept in <data-dir>/master-token).
     #[arg(long, env = "KBSTACK_MASTER_TOKEN", hide_env_values = true)]
     pub master_token: Option<String>,
+    /// Manage API token of the stack's super admin (otherwise generated on first start and kept in <data-dir>/manage-token).
+    #[arg(long, env = "KBSTACK_MANAGE_TOKEN", hide_env_values = true)]
+    pub manage_token: Option<String>,
     /// Optional TOML configuration file with the same keys (data_dir, listen, public_url, master_token, stack_suffix, tls_listen, tls_cert, tls_key, ...).
     #[arg(long, env = "KBSTACK_CONFIG")]
     pub config: Option<PathBuf>,
@@ -99,7 +102,7 @@ impl std::fmt::Debug for Secret {
 /// ```toml
 /// data_dir = "/var/lib/kbstack"
 /// [server]   # listen, public_url, max_body_bytes, stack_suffix, tls_listen, tls_cert, tls_key
-/// [storage]  # master_token, job_wait_ms
+/// [storage]  # master_token, manage_token, job_wait_ms
 /// [tables]   # duckdb_memory_limit
 /// [queue]    # workers
 /// [runner]   # transformation_python, keep_job_data, sync_action_timeout_secs
@@ -128,6 +131,7 @@ struct FileConfig {
     listen: Option<String>,
     public_url: Option<String>,
     master_token: Option<String>,
+    manage_token: Option<String>,
     max_body_bytes: Option<usize>,
     job_wait_ms: Option<u64>,
     queue_workers: Option<usize>,
@@ -159,6 +163,7 @@ struct ServerSection {
 #[serde(deny_unknown_fields)]
 struct StorageSection {
     master_token: Option<String>,
+    manage_token: Option<String>,
     job_wait_ms: Option<u64>,
 }
 
@@ -209,6 +214,7 @@ impl FileConfig {
             tls_cert: self.server.tls_cert.or(self.tls_cert),
             tls_key: self.server.tls_key.or(self.tls_key),
             master_token: self.storage.master_token.or(self.master_token),
+            manage_token: self.storage.manage_token.or(self.manage_token),
             job_wait_ms: self.storage.job_wait_ms.or(self.job_wait_ms),
             duckdb_memory_limit: self.tables.duckdb_memory_limit.or(self.duckdb_memory_limit),
             queue_workers: self.queue.workers.or(self.queue_workers),
@@ -236,6 +242,7 @@ pub struct Config {
     pub listen: String,
     pub public_url: Option<String>,
     pub master_token: Option<Secret>,
+    pub manage_token: Option<Secret>,
     pub max_body_bytes: usize,
     pub job_wait_ms: u64,
     pub queue_workers: usize,
@@ -270,6 +277,7 @@ impl Config {
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8000".into()),
             public_url: args.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_string()),
             master_token: args.master_token.or(file.master_token).map(Secret),
+            manage_token: args.manage_token.or(file.manage_token).map(Secret),
             max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(64 * 1024 * 1024),
             job_wait_ms: args.job_wait_ms.or(file.job_wait_ms).unwrap_or(1500),
             queue_workers: args.queue_workers.or(file.queue_workers).unwrap_or(4).max(1),

@@ -15,6 +15,7 @@ pub mod blob;
 pub mod config;
 pub mod editor;
 pub mod encryption;
+pub mod manage;
 pub mod net;
 pub mod query;
 pub mod queue;

@@ -283,3 +283,14 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     drop_bucket(&state, &b, force)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+/// Drop every bucket of every branch of a project with its tables (a purge).
+pub fn drop_all_buckets(state: &AppState, project_id: i64) -> ApiResult<()> {
+    use crate::meta::branches::BranchStore;
+    for branch in state.meta.branches(project_id.into())? {
+        for b in state.meta.buckets(kbstack_core::Scope::new(project_id, branch.id))? {
+            drop_bucket(state, &b, true)?;
+        }
+    }
+    Ok(())
+}

@@ -351,3 +351,27 @@ mod tests {
         assert!(run_chain(None).is_empty());
     }
 }
+
+/// Delete every file of a project with its content (a purge).
+pub fn delete_all_files(state: &AppState, project_id: i64) -> ApiResult<()> {
+    loop {
+        let batch = state.meta.search_files(&FileSearch {
+            project: project_id.into(),
+            creator: None,
+            since_id: None,
+            max_id: None,
+            any_tags: &[],
+            run_id: None,
+            query: None,
+            alive_at: None,
+            offset: 0,
+            limit: 500,
+        })?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for file in &batch {
+            delete_file(state, file)?;
+        }
+    }
+}

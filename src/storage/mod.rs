@@ -27,6 +27,12 @@ use crate::http::Routes;
 
 use crate::app::AppState;
 
+/// Remove a deleted project's data: its buckets with their tables, and its files.
+pub fn purge_project_data(state: &AppState, project_id: i64) -> crate::http::ApiResult<()> {
+    buckets::drop_all_buckets(state, project_id)?;
+    files::delete_all_files(state, project_id)
+}
+
 /// Every Storage route; the app wraps them in the Storage envelope's rejection middleware.
 pub fn router() -> Routes<AppState> {
     Routes::new()

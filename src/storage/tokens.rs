@@ -13,6 +13,7 @@ use crate::meta::tables::TableStore;
 use crate::http::{ApiError, ApiResult, Code, Params, iso, now_iso};
 use super::wire::token::{Admin, BucketPermissions, CreatorToken, Organization, Owner, Token, named_values};
 use crate::meta::buckets::BucketStore;
+use crate::meta::project_admin::{ProjectAdminStore, ProjectDetails};
 use crate::meta::tokens::{ProjectStore, TokenStore};
 
 pub fn routes() -> Routes<AppState> {
@@ -24,6 +25,7 @@ pub fn routes() -> Routes<AppState> {
 }
 
 pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> Token {
+    let details = state.meta.project_details(t.project_id).ok().flatten();
     let bucket_permissions = if t.is_master || t.can_manage_buckets {
         let all = state.meta.project_bucket_ids(t.project_id.into()).unwrap_or_default();
         all.into_iter().map(|b| (b, json!("manage"))).collect()
@@ -60,13 +62,16 @@ pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> To
             role: "admin".into(),
             is_activated: true,
         }),
-        organization: Organization { id: "1".into() },
-        owner: owner(state, t.project_id),
+        organization: Organization { id: details.as_ref().map_or(1, |d| d.organization_id).to_string() },
+        owner: owner(state, t.project_id, details.as_ref()),
     }
 }
 
-fn owner(state: &AppState, project_id: i64) -> Owner {
-    let (name, created) = state.meta.project(project_id).ok().flatten().unwrap_or_else(|| ("kbstack".into(), now_iso()));
+fn owner(state: &AppState, project_id: i64, details: Option<&ProjectDetails>) -> Owner {
+    let (name, created) = match details {
+        Some(d) => (d.name.clone(), d.created.clone()),
+        None => state.meta.project(project_id).ok().flatten().unwrap_or_else(|| ("kbstack".into(), now_iso())),
+    };
     let (rows, bytes) = state.meta.project_table_stats(project_id).unwrap_or((0, 0));
     Owner {
         id: project_id,
@@ -75,10 +80,7 @@ fn owner(state: &AppState, project_id: i64) -> Owner {
         region: "local".into(),
         created,
         expires: None,
-        // What this stack supports that clients check for: keboola-cli refuses merge requests
-        // without `branches-merge-requests`; keboola-mcp-server uses server-side search only
-        // when `global-search` is listed.
-        features: vec!["kbstack".into(), "branches-merge-requests".into(), "global-search".into()],
+        features: crate::manage::project_features(details),
         data_size_bytes: bytes,
         rows_count: rows,
         has_mysql: false,
@@ -90,11 +92,11 @@ fn owner(state: &AppState, project_id: i64) -> Owner {
         has_bigquery: false,
         default_backend: "snowflake".into(),
         has_try_mode_on: "0".into(),
-        limits: named_values(&[("storage.dataSizeBytes", 1_000_000_000_000), ("components.jobsParallelism", 10)]),
+        limits: crate::manage::project_limits(details),
         metrics: named_values(&[("storage.dataSizeBytes", bytes as i64), ("storage.rowsCount", rows as i64)]),
         is_disabled: false,
         billed_monthly_price: None,
-        data_retention_time_in_days: 7,
+        data_retention_time_in_days: details.map_or(7, |d| d.data_retention_days),
         assigned_backends: vec!["snowflake".into()],
         file_storage_provider: "azure".into(),
     }
@@ -205,11 +207,9 @@ fn parse_bucket_permissions(state: &AppState, auth: &Auth, p: &Params) -> ApiRes
 /// 9999-12-31T23:59:59Z, the last expiration a token can have.
 const LAST_EXPIRATION: i64 = 253_402_300_799;
 
-async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Token>)> {
-    auth.require_manage_tokens()?;
-    let perms = parse_bucket_permissions(&state, &auth, &p)?.unwrap_or_default();
-    let description = p.str("description").unwrap_or_else(|| format!("Created by {}", auth.token.description));
-    let expires = match p.int("expiresIn")? {
+/// `expiresIn` (seconds from now) as the Unix time the token expires.
+pub fn expires_from(p: &Params) -> ApiResult<Option<i64>> {
+    Ok(match p.int("expiresIn")? {
         Some(s) if s <= 0 => return Err(ApiError::validation("Invalid request:\n - expiresIn: must be a positive number of seconds.")),
         // An expiration must be a date the wire format can show (`expires` is ISO 8601 with a
         // four-digit year); beyond that it used to read back as `null`, a token that never expires.
@@ -221,7 +221,14 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
                 .ok_or_else(|| ApiError::validation("Invalid request:\n - expiresIn: the expiration is too far in the future."))?,
         ),
         None => None,
-    };
+    })
+}
+
+async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Token>)> {
+    auth.require_manage_tokens()?;
+    let perms = parse_bucket_permissions(&state, &auth, &p)?.unwrap_or_default();
+    let description = p.str("description").unwrap_or_else(|| format!("Created by {}", auth.token.description));
+    let expires = expires_from(&p)?;
     let component_access = if p.has("componentAccess") { Some(p.list("componentAccess")) } else { None };
     let flags = [
         p.flag("canManageBuckets")?,

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub const MASTER_TOKEN: &str = "1-1-kbstacktestmastertoken0000000000000000";
+/// The super admin's manage token the test servers start with.
+#[allow(dead_code)]
+pub const MANAGE_TOKEN: &str = "1-kbstacktestmanagetoken00000000000000000000";
 
 pub struct Server {
     pub child: Child,
@@ -102,6 +105,7 @@ impl Server {
             .env("KBSTACK_DATA_DIR", dir)
             .env("KBSTACK_LISTEN", "127.0.0.1:0")
             .env("KBSTACK_MASTER_TOKEN", MASTER_TOKEN)
+            .env("KBSTACK_MANAGE_TOKEN", MANAGE_TOKEN)
             .env_remove("KBSTACK_PUBLIC_URL")
             .stdout(Stdio::piped())
             .stderr(if capture_log { Stdio::piped() } else { Stdio::inherit() })
@@ -255,6 +259,16 @@ impl Drop for Server {
 /// Any method on a Storage path as `token`, with an optional JSON body.
 pub fn call(s: &Server, method: reqwest::Method, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let mut req = s.client.request(method, s.api(path)).header("X-StorageApi-Token", token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    s.send(req)
+}
+
+/// Any method on a Management API path (`/manage/...`) as manage token `token`.
+#[allow(dead_code)]
+pub fn manage(s: &Server, method: reqwest::Method, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = s.client.request(method, format!("{}{path}", s.url)).header("X-KBC-ManageApiToken", token);
     if let Some(b) = body {
         req = req.json(&b);
     }

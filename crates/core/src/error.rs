@@ -79,6 +79,9 @@ pub enum Code {
     QueryResultsNotReady,
     // Editor service (src/editor)
     EditorSessionNotFound,
+    // Management API (src/manage)
+    /// A maintainer, organization, project, user, feature, invitation or manage token.
+    ManageNotFound,
 }
 
 impl Code {
@@ -163,6 +166,7 @@ impl Code {
             QueryJobFinished => ("query.jobAlreadyFinished", 400),
             QueryResultsNotReady => ("query.resultsNotReady", 400),
             EditorSessionNotFound => ("editor.sessionNotFound", 404),
+            ManageNotFound => ("manage.notFound", 404),
         }
     }
 }
