@@ -21,6 +21,7 @@ enum Service {
     Scheduler,
     Query,
     Editor,
+    Vault,
     Blob,
 }
 
@@ -37,6 +38,8 @@ fn service_of(path: &str) -> Service {
         Service::Editor
     } else if path.starts_with("/query") {
         Service::Query
+    } else if path.starts_with("/vault") {
+        Service::Vault
     } else if path.starts_with("/abs/") {
         Service::Blob
     } else {
@@ -104,6 +107,11 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
         Service::Editor => assert!(
             b["code"].as_u64() == Some(a.status as u64) && b["message"] == b["error"] && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("editor-")),
             "{what}: Editor codes are the status, the error also in `message` (the Go SDK reads it): {}",
+            a.text
+        ),
+        Service::Vault => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("vault-")),
+            "{what}: Vault codes are the status, exception ids `vault-…`: {}",
             a.text
         ),
         Service::Blob | Service::Query => {}

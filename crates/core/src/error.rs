@@ -79,6 +79,14 @@ pub enum Code {
     QueryResultsNotReady,
     // Editor service (src/editor)
     EditorSessionNotFound,
+    // Vault (src/vault)
+    VaultVariableNotFound,
+    /// A variable with the same key and attributes exists in the project.
+    VaultVariableExists,
+    /// A request body that fails validation: Symfony's `MapRequestPayload` answers 422.
+    VaultInvalidPayload,
+    /// Query parameters that fail validation: Symfony's `MapQueryString` answers 404.
+    VaultInvalidQuery,
 }
 
 impl Code {
@@ -163,6 +171,10 @@ impl Code {
             QueryJobFinished => ("query.jobAlreadyFinished", 400),
             QueryResultsNotReady => ("query.resultsNotReady", 400),
             EditorSessionNotFound => ("editor.sessionNotFound", 404),
+            VaultVariableNotFound => ("vault.variableNotFound", 404),
+            VaultVariableExists => ("vault.variableAlreadyExists", 400),
+            VaultInvalidPayload => ("vault.invalidPayload", 422),
+            VaultInvalidQuery => ("vault.invalidQuery", 404),
         }
     }
 }

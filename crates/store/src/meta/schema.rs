@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (7, V7_QUERY_JOBS),
     (8, V8_EDITOR_SESSIONS),
     (9, V9_BUCKET_SHARING),
+    (10, V10_VAULT_VARIABLES),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -444,4 +445,21 @@ CREATE TABLE IF NOT EXISTS bucket_links (
     PRIMARY KEY (project_id, branch_id, bucket_id)
 );
 CREATE INDEX IF NOT EXISTS bucket_links_source ON bucket_links(source_project_id, source_branch_id, source_bucket_id);
+"#;
+
+/// Vault variables of a project, identified by the hash of key and attributes; `seq` keeps the
+/// order they were made in. Flags and attributes are JSON.
+const V10_VAULT_VARIABLES: &str = r#"
+CREATE TABLE IF NOT EXISTS vault_variables (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    flags TEXT NOT NULL DEFAULT '[]',
+    attributes TEXT NOT NULL DEFAULT '{}',
+    created TEXT NOT NULL,
+    UNIQUE (project_id, hash)
+);
+CREATE INDEX IF NOT EXISTS vault_variables_key ON vault_variables(project_id, key);
 "#;
