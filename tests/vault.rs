@@ -267,3 +267,52 @@ fn a_missing_variable_fails_the_job_as_a_user_error() {
     assert_eq!(done["result"]["error"]["type"], "user", "{done}");
     assert_eq!(done["result"]["message"], "Missing values for placeholders: vault.nope, vault.elsewhere", "{done}");
 }
+
+#[test]
+fn a_sync_action_gets_the_values_too() {
+    let s = Server::start();
+    create(&s, json!({"key": "host", "value": "db.example.com"}));
+    create(&s, json!({"key": "password", "value": SECRET, "flags": ["encrypted"]}));
+    let act = |parameters: Value| {
+        let body = json!({"componentId": "keboola.runner-config-test", "action": "dumpConfig", "configData": {"parameters": parameters}});
+        s.send(s.client.post(format!("{}/sync-actions/actions", s.url)).header("X-StorageApi-Token", MASTER_TOKEN).json(&body))
+    };
+    let (st, config) = act(json!({"host": "{{ vault.host }}", "#password": "{{ vault.password }}"}));
+    assert_eq!(st, 201, "{config}");
+    assert_eq!((config["parameters"]["host"].as_str(), config["parameters"]["#password"].as_str()), (Some("db.example.com"), Some(SECRET)), "{config}");
+    let (st, b) = act(json!({"host": "{{ vault.nope }}"}));
+    assert_eq!((st, b["error"].as_str()), (400, Some("User error")), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("Missing values for placeholders: vault.nope"), "{b}");
+}
+
+/// The entries of a zip file as text.
+fn unzip(bytes: Vec<u8>) -> std::collections::BTreeMap<String, String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            (entry.name().unwrap().to_string(), text)
+        })
+        .collect()
+}
+
+#[test]
+fn debug_mode_snapshots_hide_encrypted_values_outside_hash_keys() {
+    let s = Server::start();
+    create(&s, json!({"key": "host", "value": "db.example.com"}));
+    create(&s, json!({"key": "password", "value": SECRET, "flags": ["encrypted"]}));
+    let job = create_job(
+        &s,
+        json!({"component": "keboola.runner-config-test", "mode": "debug",
+               "configData": {"parameters": {"host": "{{ vault.host }}", "dsn": "pg://u:{{ vault.password }}@h"}}}),
+    );
+    assert_eq!(wait_finished(&s, &id(&job), 60)["status"], "success");
+    let (st, files) = s.get("files?tags[]=debug");
+    assert_eq!(st, 200, "{files}");
+    let stage0 = files.as_array().unwrap().iter().find(|f| f["name"] == "stage_0.zip").expect("stage_0.zip").clone();
+    let config: Value = serde_json::from_str(&unzip(s.download(stage0["id"].as_i64().unwrap()))["config.json"]).unwrap();
+    assert_eq!(config["parameters"]["host"], "db.example.com", "{config}");
+    assert_eq!(config["parameters"]["dsn"], "pg://u:[hidden]@h", "{config}");
+}
