@@ -75,6 +75,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::query::api::routes())
         .merge(crate::editor::api::routes())
         .merge(crate::manage::api::routes())
+        .merge(crate::vault::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -112,6 +113,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("query") {
         return crate::query::api::QueryError(err).into_response();
+    }
+    if under("vault") {
+        return crate::vault::api::VaultError(err).into_response();
     }
     crate::http::not_found(req).await.into_response()
 }

@@ -6,7 +6,8 @@
 //! endpoint; `meta` is the metadata store (SQLite now); `encryption` makes and opens the
 //! `KBC::…Secure::` ciphers of `#` values (Encryption API, Storage's saves, the runner);
 //! `sync_actions` runs components' synchronous actions through the runner; `sql_dialect` turns
-//! Snowflake SQL into DuckDB statements (the runner's Snowflake transformations, queries).
+//! Snowflake SQL into DuckDB statements (the runner's Snowflake transformations, queries);
+//! `vault` keeps the project variables the runner puts in place of `{{ vault.KEY }}`.
 pub mod app;
 // The layers below the services, under the names the services know them by.
 pub use kbstack_http as http;
@@ -24,3 +25,4 @@ pub mod scheduler;
 pub mod sql_dialect;
 pub mod storage;
 pub mod sync_actions;
+pub mod vault;

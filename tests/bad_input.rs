@@ -21,6 +21,7 @@ enum Service {
     Scheduler,
     Query,
     Editor,
+    Vault,
     Blob,
 }
 
@@ -37,6 +38,8 @@ fn service_of(path: &str) -> Service {
         Service::Editor
     } else if path.starts_with("/query") {
         Service::Query
+    } else if path.starts_with("/vault") {
+        Service::Vault
     } else if path.starts_with("/abs/") {
         Service::Blob
     } else {
@@ -104,6 +107,11 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
         Service::Editor => assert!(
             b["code"].as_u64() == Some(a.status as u64) && b["message"] == b["error"] && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("editor-")),
             "{what}: Editor codes are the status, the error also in `message` (the Go SDK reads it): {}",
+            a.text
+        ),
+        Service::Vault => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("vault-")),
+            "{what}: Vault codes are the status, exception ids `vault-…`: {}",
             a.text
         ),
         Service::Blob | Service::Query => {}
@@ -246,7 +254,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             assert_eq!(a.status, 405, "PATCH {}: {}", route.path, a.text);
             assert_eq!(
                 a.body["code"],
-                if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Editor) { json!(405) } else { json!("methodNotAllowed") }
+                if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Editor | Service::Vault) { json!(405) } else { json!("methodNotAllowed") }
             );
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "PATCH {}: no Allow header", route.path);
         }

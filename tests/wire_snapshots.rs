@@ -722,3 +722,25 @@ fn global_search_response() {
     };
     check("global_search", &response);
 }
+
+#[test]
+fn vault_variables() {
+    use kbstack::meta::vault_variables::VaultVariable;
+    let variable = |key: &str, value: &str, flags: &[&str], branch: Option<&str>| {
+        let attributes = branch.map(|b| [("branchId".to_string(), b.to_string())].into_iter().collect()).unwrap_or_default();
+        VaultVariable {
+            project_id: 1,
+            hash: kbstack::vault::hash(key, &attributes),
+            key: key.into(),
+            value: value.into(),
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+            attributes,
+            created: "2026-01-02T03:04:05+0000".into(),
+        }
+    };
+    let list = [
+        variable("mysqlHost", "mysql.example.com", &[], None),
+        variable("mysqlPassword", "KBC::ProjectWideSecure::eJxLtDKxqs60MjGwBgAJ2gJ3", &["encrypted"], Some("123")),
+    ];
+    check("vault_variables", &kbstack::vault::wire::Variable::list(&list));
+}

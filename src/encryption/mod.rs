@@ -146,6 +146,12 @@ pub fn decrypt_for_job(state: &AppState, scope: &Scope, value: &Value) -> Result
     Ok(Decrypted { value, secrets })
 }
 
+/// One value opened for the job's scope, as a `#` value would be (a Vault variable's cipher);
+/// `name` names it in the error. Its plain text joins `secrets`.
+pub fn decrypt_one(state: &AppState, scope: &Scope, name: &str, text: &str, secrets: &mut Vec<String>) -> Result<String, String> {
+    decrypt_text(&state.encryption, scope, name, text, secrets)
+}
+
 fn decrypt_tree(enc: &Encryptor, scope: &Scope, value: &Value, secrets: &mut Vec<String>) -> Result<Value, String> {
     Ok(match value {
         Value::Object(map) => {

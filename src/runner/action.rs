@@ -49,8 +49,14 @@ pub async fn run(state: &AppState, run: ActionRun<'_>) -> Result<Value, ActionFa
         config: None,
         branch_type: Some(branch_type.to_string()),
     };
-    let decrypted = crate::encryption::decrypt_for_job(state, &scope, run.config_data).map_err(ActionFailure::User)?;
+    // Vault variables are in place before the `#` values open, as for a job.
+    let vault = super::variables::render_vault(state, run.auth.project_id, run.branch_id, &scope, run.config_data).map_err(ActionFailure::User)?;
+    if !vault.missing.is_empty() {
+        return Err(ActionFailure::User(super::variables::missing_error(&vault.missing)));
+    }
+    let decrypted = crate::encryption::decrypt_for_job(state, &scope, &vault.configuration).map_err(ActionFailure::User)?;
     let logger = Logger::capturing();
+    logger.hide(&vault.secrets);
     logger.hide(&decrypted.secrets);
 
     let run_id = run.auth.run_id.clone().unwrap_or_else(|| (uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000).to_string());

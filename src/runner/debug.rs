@@ -3,7 +3,8 @@
 //! `config.json`) and `stage_output.zip` after the component succeeded, just where the output
 //! mapping would run (Docker Runner debug API; a failed component leaves only the stages before
 //! it). Encrypted values (`#`-keys) are blanked in the snapshot's `config.json` and state files, as
-//! Keboola removes them (the runner has decrypted them there). Files are tagged `debug`, the
+//! Keboola removes them (the runner has decrypted them there); other values the log hides (an
+//! encrypted Vault variable's plain value) are hidden there too. Files are tagged `debug`, the
 //! component id, `jobId:<id>` and, for a row, `rowId:<id>`.
 use std::io::Write;
 use std::path::Path;
@@ -23,7 +24,7 @@ pub fn upload_stage(state: &AppState, auth: &Auth, job: &Job, row: Option<&str>,
     let name = format!("{stage}.zip");
     // Beside the data folder, not in it: the archive must not contain itself.
     let archive = data_dir.parent().unwrap_or(data_dir).join(&name);
-    write_zip(data_dir, &archive).map_err(|e| format!("Cannot archive the data folder as {name}: {e}"))?;
+    write_zip(data_dir, &archive, logger).map_err(|e| format!("Cannot archive the data folder as {name}: {e}"))?;
     let mut tags = vec!["debug".to_string(), job.component.clone(), format!("jobId:{}", job.id)];
     if let Some(r) = row {
         tags.push(format!("rowId:{r}"));
@@ -38,15 +39,15 @@ pub fn upload_stage(state: &AppState, auth: &Auth, job: &Job, row: Option<&str>,
     Ok(file.id)
 }
 
-fn write_zip(data_dir: &Path, archive: &Path) -> std::io::Result<()> {
+fn write_zip(data_dir: &Path, archive: &Path, logger: &Logger) -> std::io::Result<()> {
     let mut zip = zip::ZipWriter::new(std::fs::File::create(archive)?);
     let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).large_file(true);
-    add_dir(&mut zip, data_dir, "", options)?;
+    add_dir(&mut zip, data_dir, "", options, logger)?;
     zip.finish().map_err(std::io::Error::other)?;
     Ok(())
 }
 
-fn add_dir<W: Write + std::io::Seek>(zip: &mut zip::ZipWriter<W>, dir: &Path, prefix: &str, options: SimpleFileOptions) -> std::io::Result<()> {
+fn add_dir<W: Write + std::io::Seek>(zip: &mut zip::ZipWriter<W>, dir: &Path, prefix: &str, options: SimpleFileOptions, logger: &Logger) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -54,13 +55,13 @@ fn add_dir<W: Write + std::io::Seek>(zip: &mut zip::ZipWriter<W>, dir: &Path, pr
         let path = entry.path();
         if entry.file_type()?.is_dir() {
             zip.add_directory(format!("{name}/"), options).map_err(std::io::Error::other)?;
-            add_dir(zip, &path, &format!("{name}/"), options)?;
+            add_dir(zip, &path, &format!("{name}/"), options, logger)?;
         } else {
             zip.start_file(name.as_str(), options).map_err(std::io::Error::other)?;
             if matches!(name.as_str(), "config.json" | "in/state.json" | "out/state.json") {
                 // Unparsable JSON is left out rather than copied with its secrets.
                 let json: Value = serde_json::from_slice(&std::fs::read(&path)?).unwrap_or(Value::Null);
-                zip.write_all(&serde_json::to_vec_pretty(&without_secrets(json)).unwrap_or_default())?;
+                zip.write_all(&serde_json::to_vec_pretty(&hidden_strings(without_secrets(json), logger)).unwrap_or_default())?;
             } else {
                 std::io::copy(&mut std::fs::File::open(&path)?, zip)?;
             }
@@ -78,6 +79,16 @@ fn without_secrets(v: Value) -> Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(without_secrets).collect()),
+        other => other,
+    }
+}
+
+/// The value with what the log hides replaced in every string.
+fn hidden_strings(v: Value, logger: &Logger) -> Value {
+    match v {
+        Value::String(s) => Value::String(logger.redact(&s)),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, hidden_strings(v, logger))).collect()),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| hidden_strings(v, logger)).collect()),
         other => other,
     }
 }

@@ -322,16 +322,21 @@ async fn standard(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellatio
         }
     }
     for def in definitions.iter_mut() {
-        match variables::render(state, job, &def.configuration) {
-            Ok((rendered, used)) => {
-                def.configuration = rendered;
-                if !used.is_empty() {
-                    result["variables"] = json!(used);
+        let scope = job_scope(job, auth, def.config_id.as_deref());
+        match variables::render(state, job, &def.configuration, &scope) {
+            Ok(rendered) => {
+                logger.hide(&rendered.secrets);
+                if !rendered.replaced.is_empty() {
+                    logger.log("info", &format!("Replaced values for variables: {}", rendered.replaced.join(", ")));
+                }
+                def.configuration = rendered.configuration;
+                if !rendered.used.is_empty() {
+                    result["variables"] = json!(rendered.used);
                 }
             }
             Err(e) => return Outcome::user_error(e, result),
         }
-        match crate::encryption::decrypt_for_job(state, &job_scope(job, auth, def.config_id.as_deref()), &def.configuration) {
+        match crate::encryption::decrypt_for_job(state, &scope, &def.configuration) {
             Ok(decrypted) => {
                 logger.hide(&decrypted.secrets);
                 def.configuration = decrypted.value;

@@ -1,11 +1,19 @@
-//! Configuration variables: a configuration naming a `keboola.variables` configuration in
-//! `variables_id` is a Mustache template; `{{ name }}` placeholders are filled with values from
-//! the job's `variableValuesData`, else the job's `variableValuesId` row, else the configuration's
-//! `variables_values_id` row (default values). A placeholder without a value is a user error;
-//! `{{ vault.* }}` and triple-brace placeholders are left alone.
+//! Variables in a configuration, resolved in Keboola's order (runner.md §9): first Vault
+//! variables, `{{ vault.KEY }}` replaced by the values in effect for the job's branch
+//! (`crate::vault::scoped_for_branch`; an encrypted one opened for the job, its plain value a
+//! secret the log hides); then configuration variables: a configuration naming a
+//! `keboola.variables` configuration in `variables_id` is a Mustache template; `{{ name }}`
+//! placeholders are filled with values from the job's `variableValuesData`, else the job's
+//! `variableValuesId` row, else the configuration's `variables_values_id` row (default values).
+//! A placeholder of either kind without a value is a user error naming them all; triple-brace
+//! placeholders are left alone.
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
+use crate::encryption::Scope;
+use crate::meta::vault_variables::VaultVariable;
 use crate::queue::configs;
 use crate::queue::store::Job;
 
@@ -17,10 +25,35 @@ fn values_of_row(cfg: &configs::StoredConfig, row_id: &str) -> Option<Map<String
     Some(values.iter().filter_map(|v| Some((v["name"].as_str()?.to_string(), v["value"].clone()))).collect())
 }
 
-/// Render `configuration`; returns it with the variables used (`result.variables`).
-pub fn render(state: &AppState, job: &Job, configuration: &Value) -> Result<(Value, Vec<Value>), String> {
+/// A configuration with its variables in place.
+#[derive(Debug)]
+pub struct Rendered {
+    pub configuration: Value,
+    /// The configuration variables' values (`result.variables`).
+    pub used: Vec<Value>,
+    /// The placeholders replaced (`vault.KEY`, configuration variable names), for the log.
+    pub replaced: Vec<String>,
+    /// Plain values of the encrypted Vault variables put in: the runner hides them in its log.
+    pub secrets: Vec<String>,
+}
+
+/// The error of placeholders left without a value (Keboola's `VariablesResolver`).
+pub fn missing_error(missing: &[String]) -> String {
+    format!("Missing values for placeholders: {}", missing.join(", "))
+}
+
+/// Render `configuration` for `job`; `scope` is the job's cipher scope (for encrypted Vault
+/// variables).
+pub fn render(state: &AppState, job: &Job, configuration: &Value, scope: &Scope) -> Result<Rendered, String> {
+    let vault = render_vault(state, job.project_id, job.branch_id, scope, configuration)?;
+    let mut missing = vault.missing;
+    let mut replaced = vault.replaced;
+    let configuration = vault.configuration;
     let Some(vid) = configuration.get("variables_id").and_then(crate::http::params::scalar_to_string).filter(|s| !s.is_empty()) else {
-        return Ok((configuration.clone(), Vec::new()));
+        if !missing.is_empty() {
+            return Err(missing_error(&missing));
+        }
+        return Ok(Rendered { configuration, used: Vec::new(), replaced, secrets: vault.secrets });
     };
     let vars = configs::load(state, job.project_id, job.branch_id, VARIABLES, &vid)
         .map_err(|e| e.0.message)?
@@ -35,19 +68,138 @@ pub fn render(state: &AppState, job: &Job, configuration: &Value) -> Result<(Val
         Map::new()
     };
     let template = configuration.to_string();
-    let (rendered, missing) = substitute(&template, &values);
+    let (rendered, config_missing, config_replaced) = substitute(&template, &values);
+    missing.extend(config_missing);
+    replaced.extend(config_replaced);
     if !missing.is_empty() {
-        return Err(format!("Missing values for placeholders: {}", missing.join(", ")));
+        return Err(missing_error(&missing));
     }
     let out: Value = serde_json::from_str(&rendered).map_err(|e| format!("The configuration is not valid JSON after rendering variables: {e}"))?;
     let used = values.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
-    Ok((out, used))
+    Ok(Rendered { configuration: out, used, replaced, secrets: vault.secrets })
 }
 
-/// Replace `{{ name }}` (not `{{{`, not `vault.`) with the JSON-string-escaped value.
-fn substitute(template: &str, values: &Map<String, Value>) -> (String, Vec<String>) {
+/// A configuration with its `{{ vault.KEY }}` placeholders replaced.
+#[derive(Debug, Default)]
+pub struct VaultRendered {
+    pub configuration: Value,
+    /// `vault.KEY` of each placeholder without a variable (left in place).
+    pub missing: Vec<String>,
+    /// `vault.KEY` of each placeholder replaced.
+    pub replaced: Vec<String>,
+    /// The plain values of encrypted variables put in.
+    pub secrets: Vec<String>,
+}
+
+fn push_once(list: &mut Vec<String>, name: String) {
+    if !list.contains(&name) {
+        list.push(name);
+    }
+}
+
+/// Replace `{{ vault.KEY }}` in `configuration` (as JSON text, the value JSON-escaped, as
+/// Keboola's `RegexRenderer` does) with the variables in effect in `branch_id` of the project,
+/// loaded only when a placeholder is found. An encrypted variable is opened for `scope`; one that
+/// does not open is a user error.
+pub fn render_vault(state: &AppState, project_id: i64, branch_id: i64, scope: &Scope, configuration: &Value) -> Result<VaultRendered, String> {
+    let text = configuration.to_string();
+    let placeholders = vault_placeholders(&text);
+    if placeholders.is_empty() {
+        return Ok(VaultRendered { configuration: configuration.clone(), ..Default::default() });
+    }
+    let variables: HashMap<String, VaultVariable> = crate::vault::scoped_for_branch(state, project_id, branch_id, &Default::default())
+        .map_err(|e| e.0.message)?
+        .into_iter()
+        .map(|v| (v.key.clone(), v))
+        .collect();
+    let mut out = VaultRendered::default();
+    let mut rendered = String::with_capacity(text.len());
+    let mut last = 0;
+    for p in placeholders {
+        rendered.push_str(&text[last..p.start]);
+        last = p.end;
+        let name = format!("vault.{}", p.name);
+        let Some(v) = variables.get(p.name) else {
+            rendered.push_str(&text[p.start..p.end]);
+            push_once(&mut out.missing, name);
+            continue;
+        };
+        let value = if crate::vault::is_encrypted(v) {
+            crate::encryption::decrypt_one(state, scope, &name, &v.value, &mut out.secrets)?
+        } else {
+            v.value.clone()
+        };
+        let escaped = serde_json::to_string(&value).unwrap_or_default();
+        rendered.push_str(&escaped[1..escaped.len() - 1]);
+        push_once(&mut out.replaced, name);
+    }
+    rendered.push_str(&text[last..]);
+    out.configuration = if out.replaced.is_empty() {
+        configuration.clone()
+    } else {
+        serde_json::from_str(&rendered).map_err(|e| format!("Variable replacement resulted in invalid configuration, error: {e}"))?
+    };
+    Ok(out)
+}
+
+/// Where a `{{ vault.NAME }}` placeholder stands in a text.
+#[derive(Debug, PartialEq)]
+struct Placeholder<'a> {
+    start: usize,
+    end: usize,
+    name: &'a str,
+}
+
+/// PCRE's `\s`: space, tab, line feed, vertical tab, form feed, carriage return.
+fn is_pcre_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+}
+
+/// The placeholders Keboola's regex `(?<!{){{\s*(vault\.[a-zA-Z0-9_-]+)\s*}}` finds, left to
+/// right. Rust's `regex` has no look-behind, so the pattern is matched by hand: a candidate at
+/// each `{{` not preceded by `{`, and after a failed candidate the search resumes one byte
+/// later, as the regex engine does.
+fn vault_placeholders(text: &str) -> Vec<Placeholder<'_>> {
+    let b = text.as_bytes();
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(offset) = text[from..].find("{{") {
+        let start = from + offset;
+        from = start + 1;
+        if start > 0 && b[start - 1] == b'{' {
+            continue;
+        }
+        let mut i = start + 2;
+        while i < b.len() && is_pcre_space(b[i]) {
+            i += 1;
+        }
+        if !b[i..].starts_with(b"vault.") {
+            continue;
+        }
+        i += "vault.".len();
+        let name_start = i;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'-') {
+            i += 1;
+        }
+        let name_end = i;
+        while i < b.len() && is_pcre_space(b[i]) {
+            i += 1;
+        }
+        if name_end == name_start || !b[i..].starts_with(b"}}") {
+            continue;
+        }
+        found.push(Placeholder { start, end: i + 2, name: &text[name_start..name_end] });
+        from = i + 2;
+    }
+    found
+}
+
+/// Replace `{{ name }}` (not `{{{`, not `vault.`) with the JSON-string-escaped value; the
+/// names without a value and those replaced.
+fn substitute(template: &str, values: &Map<String, Value>) -> (String, Vec<String>, Vec<String>) {
     let mut out = String::with_capacity(template.len());
     let mut missing = Vec::new();
+    let mut replaced = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         let (before, after) = rest.split_at(start);
@@ -71,6 +223,7 @@ fn substitute(template: &str, values: &Map<String, Value>) -> (String, Vec<Strin
                     };
                     let escaped = serde_json::to_string(&text).unwrap_or_default();
                     out.push_str(&escaped[1..escaped.len() - 1]);
+                    push_once(&mut replaced, name.to_string());
                 }
                 None => {
                     if !missing.contains(&name.to_string()) {
@@ -83,7 +236,7 @@ fn substitute(template: &str, values: &Map<String, Value>) -> (String, Vec<Strin
         rest = &after[end + 2..];
     }
     out.push_str(rest);
-    (out, missing)
+    (out, missing, replaced)
 }
 
 #[cfg(test)]
@@ -94,8 +247,28 @@ mod tests {
     fn placeholders() {
         let mut v = Map::new();
         v.insert("city".into(), json!("Pra\"gue"));
-        let (out, missing) = substitute(r#"{"q": "city = '{{ city }}' {{vault.key}} {{{raw}}} {{ nope }}"}"#, &v);
+        let (out, missing, replaced) = substitute(r#"{"q": "city = '{{ city }}' {{vault.key}} {{{raw}}} {{ nope }}"}"#, &v);
         assert_eq!(out, r#"{"q": "city = 'Pra\"gue' {{vault.key}} {{{raw}}} {{ nope }}"}"#);
         assert_eq!(missing, vec!["nope"]);
+        assert_eq!(replaced, vec!["city"]);
+    }
+
+    fn names(text: &str) -> Vec<&str> {
+        vault_placeholders(text).into_iter().map(|p| p.name).collect()
+    }
+
+    #[test]
+    fn vault_placeholders_as_keboola_matches_them() {
+        assert_eq!(names(r#"{"a": "{{ vault.db-host }}", "b": "x{{vault.user_1}}y", "c": "{{   vault.A }}"}"#), vec!["db-host", "user_1", "A"]);
+        // Not after a third brace, not with other characters, not without a name or the prefix.
+        for none in ["{{{ vault.x }}}", "{{ vault.x.y }}", "{{ vault. }}", "{{ x }}", "{{ vault.x }", "{{ vault.x } }", "{ { vault.x }}", "{{ Vault.x }}", "{{ vault.ключ }}"] {
+            assert!(names(none).is_empty(), "{none}");
+        }
+        // A rejected candidate does not hide one that starts inside it.
+        assert_eq!(names("{{ {{ vault.inner }}"), vec!["inner"]);
+        assert_eq!(names("{{{{ vault.x }}"), Vec::<&str>::new());
+        let text = "a {{ vault.k }} b";
+        let p = &vault_placeholders(text)[0];
+        assert_eq!(&text[p.start..p.end], "{{ vault.k }}");
     }
 }

@@ -82,6 +82,14 @@ pub enum Code {
     // Management API (src/manage)
     /// A maintainer, organization, project, user, feature, invitation or manage token.
     ManageNotFound,
+    // Vault (src/vault)
+    VaultVariableNotFound,
+    /// A variable with the same key and attributes exists in the project.
+    VaultVariableExists,
+    /// A request body that fails validation: Symfony's `MapRequestPayload` answers 422.
+    VaultInvalidPayload,
+    /// Query parameters that fail validation: Symfony's `MapQueryString` answers 404.
+    VaultInvalidQuery,
 }
 
 impl Code {
@@ -167,6 +175,10 @@ impl Code {
             QueryResultsNotReady => ("query.resultsNotReady", 400),
             EditorSessionNotFound => ("editor.sessionNotFound", 404),
             ManageNotFound => ("manage.notFound", 404),
+            VaultVariableNotFound => ("vault.variableNotFound", 404),
+            VaultVariableExists => ("vault.variableAlreadyExists", 400),
+            VaultInvalidPayload => ("vault.invalidPayload", 422),
+            VaultInvalidQuery => ("vault.invalidQuery", 404),
         }
     }
 }

@@ -30,3 +30,4 @@ kbstack_store::search_store_suite!(sqlite);
 kbstack_store::manage_store_suite!(sqlite);
 kbstack_store::organization_store_suite!(sqlite);
 kbstack_store::project_admin_store_suite!(sqlite);
+kbstack_store::vault_variable_store_suite!(sqlite);

@@ -1,5 +1,5 @@
 //! The metadata store: projects, branches, tokens, buckets, tables, files, jobs, events,
-//! metadata, configurations, triggers, schedules, workspaces. SQLite on the embedded default.
+//! metadata, configurations, triggers, schedules, workspaces, Vault variables. SQLite on the embedded default.
 pub mod branches;
 pub mod buckets;
 mod conditions;
@@ -24,6 +24,7 @@ pub mod tables;
 pub mod tickets;
 pub mod tokens;
 pub mod triggers;
+pub mod vault_variables;
 pub mod workspaces;
 
 use std::path::Path;

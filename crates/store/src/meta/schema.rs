@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (8, V8_EDITOR_SESSIONS),
     (9, V9_BUCKET_SHARING),
     (10, V10_MANAGEMENT),
+    (11, V11_VAULT_VARIABLES),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -543,4 +544,21 @@ CREATE TABLE IF NOT EXISTS credits (
     job_id INTEGER UNIQUE
 );
 CREATE INDEX IF NOT EXISTS credits_project ON credits(project_id);
+"#;
+
+/// Vault variables of a project, identified by the hash of key and attributes; `seq` keeps the
+/// order they were made in. Flags and attributes are JSON.
+const V11_VAULT_VARIABLES: &str = r#"
+CREATE TABLE IF NOT EXISTS vault_variables (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    flags TEXT NOT NULL DEFAULT '[]',
+    attributes TEXT NOT NULL DEFAULT '{}',
+    created TEXT NOT NULL,
+    UNIQUE (project_id, hash)
+);
+CREATE INDEX IF NOT EXISTS vault_variables_key ON vault_variables(project_id, key);
 "#;
