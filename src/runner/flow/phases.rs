@@ -248,11 +248,16 @@ pub async fn phase(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellati
         let mut run = TaskRun::new(t, &phase_id);
         let spec = &t["task"];
         match run.kind.as_str() {
-            "notification" => {
-                let channel = spec["channel"]["type"].as_str().or(spec["channel"].as_str()).unwrap_or("email");
-                logger.log("info", &format!("Notification ({channel}): {} {}", spec["title"].as_str().unwrap_or(""), spec["message"].as_str().unwrap_or("")));
-                run.status = "success".into();
-            }
+            "notification" => match crate::notification::events::flow_notification(state, job, spec) {
+                Ok(n) => {
+                    logger.log("info", &format!("Notification \"{}\" sent to {n} recipient(s).", spec["title"].as_str().unwrap_or("")));
+                    run.status = "success".into();
+                }
+                Err(e) => {
+                    run.status = "error".into();
+                    run.message = e;
+                }
+            },
             "variable" => {
                 let value = match spec.get("source").filter(|s| !s.is_null()) {
                     Some(source) => eval(source, &fs),

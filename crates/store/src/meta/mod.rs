@@ -9,6 +9,7 @@ pub mod events;
 pub mod files;
 pub mod merge_requests;
 pub mod metadata;
+pub mod notification_subscriptions;
 pub mod query_jobs;
 pub mod queue_jobs;
 mod schema;

@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (7, V7_QUERY_JOBS),
     (8, V8_EDITOR_SESSIONS),
     (9, V9_BUCKET_SHARING),
+    (10, V10_NOTIFICATION_SUBSCRIPTIONS),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -444,4 +445,20 @@ CREATE TABLE IF NOT EXISTS bucket_links (
     PRIMARY KEY (project_id, branch_id, bucket_id)
 );
 CREATE INDEX IF NOT EXISTS bucket_links_source ON bucket_links(source_project_id, source_branch_id, source_bucket_id);
+"#;
+
+/// Notifications project subscriptions: an event, filters into its payload and one recipient
+/// (JSON as validated by the service); `expires_ms` NULL: never expires. Ids are global; every
+/// read is scoped by project.
+const V10_NOTIFICATION_SUBSCRIPTIONS: &str = r#"
+CREATE TABLE IF NOT EXISTS notification_subscriptions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    filters TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    expires_ms INTEGER,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notification_subscriptions_project ON notification_subscriptions(project_id, event);
 "#;
