@@ -357,3 +357,38 @@ fn a_flow_notification_task_delivers() {
     assert!(mails_got[0].1.contains("Subject: [kbstack] Nightly load"), "{}", mails_got[0].1);
     assert!(mails_got[0].1.contains("The nightly load ran."), "{}", mails_got[0].1);
 }
+
+#[test]
+fn a_job_running_longer_than_its_average_is_reported_once() {
+    let hooks = hook_listener();
+    let s = Server::start();
+    let component = "keboola.runner-config-test";
+    let (st, c) = s.post_json(&format!("components/{component}/configs"), json!({"name": "Slow one", "configuration": {"parameters": {}}}));
+    assert_eq!(st, 201, "{c}");
+    let config = c["id"].as_str().unwrap().to_string();
+    let run = |sleep: f64| create_job(&s, json!({"component": component, "config": config, "mode": "run", "configData": {"parameters": {"sleep": sleep}}}));
+    // The history: one run of about a second.
+    let first = wait_finished(&s, &id(&run(1.0)), 60);
+    assert_eq!(first["status"], "success", "{first}");
+    let hook = |path: &str| json!({"channel": "webhook", "url": format!("{}{path}", hooks.url)});
+    subscribe(&s, MASTER_TOKEN, json!({"event": "job-processing-long", "filters": [{"field": "job.configuration.id", "value": config},
+        {"field": "durationOvertimePercentage", "operator": ">=", "value": 1}], "recipient": hook("/long")}));
+    subscribe(&s, MASTER_TOKEN, json!({"event": "job-processing-long", "filters": [{"field": "durationOvertimePercentage", "operator": ">=", "value": 50}], "recipient": hook("/never")}));
+
+    let slow = run(7.0);
+    let done = wait_finished(&s, &id(&slow), 60);
+    assert_eq!(done["status"], "success", "{done}");
+    settle("processing-long webhook", 1, || hooks.got.lock().unwrap().len());
+    let got = hooks.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "once, and not for the 50x threshold: {got:?}");
+    let (path, p) = &got[0];
+    assert_eq!(path, "/long");
+    assert_eq!(p["job"]["id"], slow["id"]);
+    assert_eq!(p["job"]["configuration"], json!({"id": config, "name": "Slow one"}));
+    assert_eq!(p["uniqueId"], slow["id"]);
+    let (average, current, overtime) = (p["averageDuration"].as_f64().unwrap(), p["currentDuration"].as_f64().unwrap(), p["durationOvertimePercentage"].as_f64().unwrap());
+    assert!(average > 0.5 && average < 5.0, "{p}");
+    assert!(overtime >= 1.0 && (overtime - (current - average) / average).abs() < 1e-6, "{p}");
+    let keys: Vec<&String> = p.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["averageDuration", "currentDuration", "durationOvertimePercentage", "job", "project", "branch", "uniqueId"]);
+}

@@ -12,7 +12,7 @@
 //! `job-processing-long` (`monitor`): a running job whose duration passed the average of the last
 //! ten successful runs of the same configuration; `durationOvertimePercentage` is by how much
 //! (`0.75` = 75 % longer). Each subscription hears of a job once, at the first check where its
-//! filters hold (every 10 s).
+//! filters hold (checked every 2 s).
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -263,7 +263,9 @@ pub fn flow_notification(state: &AppState, phase_job: &Job, spec: &Value) -> Res
     Ok(recipients.len())
 }
 
-const MONITOR_TICK: Duration = Duration::from_secs(10);
+/// How often running jobs are compared with their average (a store read per running job that
+/// has a subscriber).
+const MONITOR_TICK: Duration = Duration::from_secs(2);
 /// Successful runs the average duration is taken over.
 const AVERAGE_OVER: i64 = 10;
 
