@@ -219,16 +219,19 @@ fn summary(event: &str, p: &Value) -> (String, String) {
 /// A flow's `notification` task (`{title, message?, recipients: [{channel, address}]}`), sent
 /// from its phase container `phase_job` as Keboola's direct project notification: the webhook
 /// receives `{project{id, name}, title, message, flow{id, name, url}, job{id, url}}`. Returns how
-/// many recipients it went to, or why none (an invalid task fails).
-pub fn flow_notification(state: &AppState, phase_job: &Job, spec: &Value) -> Result<usize, String> {
+/// many recipients it went to and what was wrong with the others: a notification never fails
+/// its flow (delivery is in the background anyway).
+pub fn flow_notification(state: &AppState, phase_job: &Job, spec: &Value) -> (usize, Vec<String>) {
     let title = spec["title"].as_str().unwrap_or("").to_string();
-    let recipients: Vec<Recipient> = spec["recipients"]
-        .as_array()
-        .filter(|r| !r.is_empty())
-        .ok_or("The notification task has no recipients.")?
+    let mut problems = Vec::new();
+    let listed = spec["recipients"].as_array().cloned().unwrap_or_default();
+    if listed.is_empty() {
+        problems.push("the task has no recipients".to_string());
+    }
+    let recipients: Vec<Recipient> = listed
         .iter()
-        .map(Recipient::parse)
-        .collect::<Result<_, _>>()?;
+        .filter_map(|r| Recipient::parse(r).map_err(|e| problems.push(e)).ok())
+        .collect();
     let flow_job_id = scalar_to_string(phase_job.def("orchestrationJobId")).and_then(|s| s.parse::<i64>().ok()).unwrap_or(phase_job.id);
     let (flow_id, flow_name) = configuration(state, phase_job)
         .or_else(|| phase_job.config.clone().map(|id| (id.clone(), id)))
@@ -260,7 +263,7 @@ pub fn flow_notification(state: &AppState, phase_job: &Job, spec: &Value) -> Res
         );
         delivery::send(state, r.clone(), Message { payload, subject: format!("[kbstack] {title}"), text });
     }
-    Ok(recipients.len())
+    (recipients.len(), problems)
 }
 
 /// How often running jobs are compared with their average (a store read per running job that

@@ -248,16 +248,15 @@ pub async fn phase(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellati
         let mut run = TaskRun::new(t, &phase_id);
         let spec = &t["task"];
         match run.kind.as_str() {
-            "notification" => match crate::notification::events::flow_notification(state, job, spec) {
-                Ok(n) => {
-                    logger.log("info", &format!("Notification \"{}\" sent to {n} recipient(s).", spec["title"].as_str().unwrap_or("")));
-                    run.status = "success".into();
+            "notification" => {
+                let (sent, problems) = crate::notification::events::flow_notification(state, job, spec);
+                let title = spec["title"].as_str().unwrap_or("");
+                for p in &problems {
+                    logger.log("warn", &format!("Notification \"{title}\": not sent: {p}"));
                 }
-                Err(e) => {
-                    run.status = "error".into();
-                    run.message = e;
-                }
-            },
+                logger.log("info", &format!("Notification \"{title}\" sent to {sent} recipient(s)."));
+                run.status = "success".into();
+            }
             "variable" => {
                 let value = match spec.get("source").filter(|s| !s.is_null()) {
                     Some(source) => eval(source, &fs),
