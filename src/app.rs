@@ -76,6 +76,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::editor::api::routes())
         .merge(crate::manage::api::routes())
         .merge(crate::vault::api::routes())
+        .merge(crate::notification::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -116,6 +117,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("vault") {
         return crate::vault::api::VaultError(err).into_response();
+    }
+    if under("notification") {
+        return crate::notification::api::NotificationError(err).into_response();
     }
     crate::http::not_found(req).await.into_response()
 }
@@ -195,6 +199,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     crate::queue::start(&state)?;
     crate::scheduler::firing::start(&state);
+    crate::notification::events::start_monitor(&state);
 
     println!("kbstack listening on {public_url}");
     if let Some((tls_listener, _)) = &tls {

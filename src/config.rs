@@ -78,6 +78,13 @@ pub struct ServeArgs {
     /// `shared` (other processes, such as the sqlite3 shell, may open the live file).
     #[arg(long, env = "KBSTACK_METADATA_LOCKING", value_parser = ["exclusive", "shared"])]
     pub metadata_locking: Option<String>,
+    /// SMTP server notification emails go to (`smtp://host[:port]`, plain SMTP, no
+    /// authentication: a local relay or sink). Without it emails are not sent, only logged.
+    #[arg(long, env = "KBSTACK_NOTIFICATIONS_SMTP_URL")]
+    pub notifications_smtp_url: Option<String>,
+    /// Sender address of notification emails (default `kbstack@localhost`).
+    #[arg(long, env = "KBSTACK_NOTIFICATIONS_FROM")]
+    pub notifications_from: Option<String>,
 }
 
 /// A secret from the configuration: usable, never printed (`Debug` shows `***`).
@@ -108,6 +115,7 @@ impl std::fmt::Debug for Secret {
 /// [runner]   # transformation_python, keep_job_data, sync_action_timeout_secs
 /// [metadata] # sync ("full" | "normal"), locking ("exclusive" | "shared")
 /// [query]    # statement_timeout_secs, result_retention_hours
+/// [notifications] # smtp_url ("smtp://127.0.0.1:2525"), from
 /// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +135,8 @@ struct FileConfig {
     metadata: MetadataSection,
     #[serde(default)]
     query: QuerySection,
+    #[serde(default)]
+    notifications: NotificationsSection,
     // Flat keys of earlier versions.
     listen: Option<String>,
     public_url: Option<String>,
@@ -195,6 +205,13 @@ struct QuerySection {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct NotificationsSection {
+    smtp_url: Option<String>,
+    from: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RunnerSection {
     transformation_python: Option<String>,
     keep_job_data: Option<bool>,
@@ -232,6 +249,7 @@ impl FileConfig {
             metadata: MetadataSection::default(),
             // Only in the section (no flat key of an earlier version).
             query: self.query,
+            notifications: self.notifications,
         }
     }
 }
@@ -260,6 +278,9 @@ pub struct Config {
     pub metadata_locking: Locking,
     pub query_statement_timeout_secs: u64,
     pub query_result_retention_hours: u64,
+    /// Where notification emails are sent: `(host, port)` of a plain SMTP server.
+    pub notifications_smtp: Option<(String, u16)>,
+    pub notifications_from: String,
 }
 
 impl Config {
@@ -292,6 +313,8 @@ impl Config {
             metadata_locking: parse_locking(args.metadata_locking.or(file.metadata_locking).as_deref())?,
             query_statement_timeout_secs: args.query_statement_timeout_secs.or(file.query.statement_timeout_secs).unwrap_or(900).max(1),
             query_result_retention_hours: args.query_result_retention_hours.or(file.query.result_retention_hours).unwrap_or(24),
+            notifications_smtp: args.notifications_smtp_url.or(file.notifications.smtp_url).map(|u| parse_smtp_url(&u)).transpose()?,
+            notifications_from: args.notifications_from.or(file.notifications.from).unwrap_or_else(|| "kbstack@localhost".into()),
         }
         .with_tls(
             args.stack_suffix.or(file.stack_suffix),
@@ -354,6 +377,30 @@ pub fn listen_host(listen: &str) -> &str {
     }
 }
 
+/// `smtp://host[:port]` (port 25 by default) → `(host, port)`. Only plain SMTP without
+/// credentials: TLS (`smtps://`) and authentication are not built in.
+fn parse_smtp_url(raw: &str) -> anyhow::Result<(String, u16)> {
+    let bad = |why: &str| anyhow::anyhow!("notifications smtp_url {raw:?}: {why} (expected smtp://host[:port])");
+    let rest = raw.trim().strip_prefix("smtp://").ok_or_else(|| bad("only the smtp:// scheme is supported"))?;
+    let rest = rest.trim_end_matches('/');
+    if rest.contains('@') {
+        return Err(bad("credentials are not supported"));
+    }
+    if rest.contains('/') || rest.contains('?') {
+        return Err(bad("no path or query is expected"));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, _)) if !h.ends_with(']') && h.contains(':') => (rest, 25),
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("the port is not a number"))?),
+        None => (rest, 25),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    Ok((host.to_string(), port))
+}
+
 fn parse_locking(value: Option<&str>) -> anyhow::Result<Locking> {
     match value.map(str::to_ascii_lowercase).as_deref() {
         None | Some("exclusive") => Ok(Locking::Exclusive),
@@ -401,6 +448,19 @@ mod tests {
         assert_eq!((flat.listen.as_str(), flat.queue_workers), ("127.0.0.1:1", 3));
         let both = load("queue_workers = 3\n[queue]\nworkers = 5\n").unwrap();
         assert_eq!(both.queue_workers, 5, "a section's key wins over the flat one");
+    }
+
+    #[test]
+    fn notifications_section() {
+        let c = load("[notifications]\nsmtp_url = \"smtp://127.0.0.1:2525\"\nfrom = \"ops@example.com\"\n").unwrap();
+        assert_eq!(c.notifications_smtp, Some(("127.0.0.1".to_string(), 2525)));
+        assert_eq!(c.notifications_from, "ops@example.com");
+        assert_eq!(load("").unwrap().notifications_smtp, None);
+        assert_eq!(parse_smtp_url("smtp://mail.local").unwrap(), ("mail.local".to_string(), 25));
+        assert_eq!(parse_smtp_url("smtp://[::1]:26/").unwrap(), ("::1".to_string(), 26));
+        for bad in ["smtps://x:465", "smtp://u:p@x", "http://x", "smtp://x:port", "smtp://"] {
+            assert!(parse_smtp_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

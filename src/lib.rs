@@ -21,6 +21,7 @@ pub mod net;
 pub mod query;
 pub mod queue;
 pub mod runner;
+pub mod notification;
 pub mod scheduler;
 pub mod sql_dialect;
 pub mod storage;

@@ -19,6 +19,7 @@ enum Service {
     Encryption,
     SyncActions,
     Scheduler,
+    Notification,
     Query,
     Editor,
     Vault,
@@ -34,6 +35,8 @@ fn service_of(path: &str) -> Service {
         Service::SyncActions
     } else if path.starts_with("/scheduler") {
         Service::Scheduler
+    } else if path.starts_with("/notification") {
+        Service::Notification
     } else if path.starts_with("/editor") {
         Service::Editor
     } else if path.starts_with("/query") {
@@ -96,6 +99,11 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
         Service::Scheduler => assert!(
             b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("scheduler-")),
             "{what}: Scheduler codes are the status, exception ids `scheduler-…`: {}",
+            a.text
+        ),
+        Service::Notification => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("notification-")),
+            "{what}: Notifications codes are the status, exception ids `notification-…`: {}",
             a.text
         ),
         Service::Encryption => assert!(
@@ -254,7 +262,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             assert_eq!(a.status, 405, "PATCH {}: {}", route.path, a.text);
             assert_eq!(
                 a.body["code"],
-                if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Editor | Service::Vault) { json!(405) } else { json!("methodNotAllowed") }
+                if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault) { json!(405) } else { json!("methodNotAllowed") }
             );
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "PATCH {}: no Allow header", route.path);
         }

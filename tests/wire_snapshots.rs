@@ -447,6 +447,24 @@ fn scheduler_schedule() {
     check("scheduler_schedule", &kbstack::scheduler::wire::Schedule::of(&record, &runs));
 }
 
+#[test]
+fn notification_subscription() {
+    use kbstack::meta::notification_subscriptions::SubscriptionRecord;
+    let record = |id, recipient, expires_ms| SubscriptionRecord {
+        id,
+        project_id: 1,
+        event: "job-failed".into(),
+        filters: serde_json::json!([{"field": "job.component.id", "value": "keboola.ex-db-snowflake", "operator": "=="}]),
+        recipient,
+        expires_ms,
+        created_ms: 1_767_261_600_000,
+    };
+    let email = record(12, serde_json::json!({"channel": "email", "address": "ops@example.com"}), None);
+    check("notification_subscription_email", &kbstack::notification::wire::Subscription::of(&email));
+    let hook = record(13, serde_json::json!({"channel": "webhook", "url": "https://hooks.example.com/x"}), Some(1_767_348_000_000));
+    check("notification_subscription_webhook", &kbstack::notification::wire::Subscription::of(&hook));
+}
+
 fn table_snapshot(detail: bool) -> kbstack::storage::wire::snapshot::Snapshot {
     use kbstack::storage::wire::snapshot::{CreatorToken, Snapshot, SnapshotTable};
     Snapshot {

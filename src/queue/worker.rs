@@ -79,6 +79,7 @@ pub fn recover(state: &AppState) -> anyhow::Result<()> {
             }
         }
         tracing::warn!(job = job.id, status = status.as_str(), "queue job of a previous process ended");
+        crate::notification::events::job_ended(state, job.id);
     }
     Ok(())
 }
@@ -160,6 +161,8 @@ async fn run(state: AppState, id: i64, coordinator: bool, cancel: CancellationTo
             record_failure_until_it_lands(&state, id).await;
         }
     }
+    // Subscriptions hear of the end in the background (`job-failed`, `job-succeeded`…).
+    crate::notification::events::job_ended(&state, id);
     state.queue.running.lock().remove(&id);
     if !coordinator {
         state.queue.busy.fetch_sub(1, Ordering::SeqCst);

@@ -361,6 +361,12 @@ pub fn venv_python(modules: &str) -> Option<PathBuf> {
 /// project of a kbstack belongs to its one organization.
 #[allow(dead_code)]
 pub fn start_with_projects(extra: &[(i64, &str, &str)]) -> (Server, tempfile::TempDir) {
+    start_with_projects_env(extra, &[])
+}
+
+/// `start_with_projects`, the server serving with `envs` set.
+#[allow(dead_code)]
+pub fn start_with_projects_env(extra: &[(i64, &str, &str)], envs: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
     use kbstack::meta::MetaStore;
     use kbstack::meta::branches::BranchStore;
     use kbstack::meta::tokens::{ProjectStore, TokenRecord, TokenStore};
@@ -381,5 +387,5 @@ pub fn start_with_projects(extra: &[(i64, &str, &str)]) -> (Server, tempfile::Te
             meta.insert_token(&master, &|_| secret.clone()).unwrap();
         }
     }
-    (Server::start_in(dir.path()), dir)
+    (Server::start_with(dir.path(), envs), dir)
 }

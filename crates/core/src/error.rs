@@ -70,6 +70,8 @@ pub enum Code {
     QueueJobNotKillable,
     // Scheduler (src/scheduler)
     ScheduleNotFound,
+    // Notifications (src/notification)
+    SubscriptionNotFound,
     // Query service (src/query)
     QueryJobNotFound,
     QueryStatementNotFound,
@@ -169,6 +171,7 @@ impl Code {
             QueueJobNotFound => ("queue.jobNotFound", 404),
             QueueJobNotKillable => ("queue.jobNotKillable", 400),
             ScheduleNotFound => ("scheduler.scheduleNotFound", 404),
+            SubscriptionNotFound => ("notification.subscriptionNotFound", 404),
             QueryJobNotFound => ("query.jobNotFound", 404),
             QueryStatementNotFound => ("query.statementNotFound", 404),
             QueryJobFinished => ("query.jobAlreadyFinished", 400),

@@ -77,6 +77,8 @@ numeric_id! {
     TriggerId;
     /// A Scheduler schedule (`/scheduler/schedules/{id}`; a string on the wire).
     ScheduleId;
+    /// A Notifications project subscription (`/notification/project-subscriptions/{id}`; a string on the wire).
+    SubscriptionId;
 }
 
 text_id! {

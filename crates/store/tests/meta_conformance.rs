@@ -14,6 +14,7 @@ kbstack_store::file_record_store_suite!(sqlite);
 kbstack_store::event_store_suite!(sqlite);
 kbstack_store::trigger_store_suite!(sqlite);
 kbstack_store::schedule_store_suite!(sqlite);
+kbstack_store::subscription_store_suite!(sqlite);
 kbstack_store::ticket_store_suite!(sqlite);
 kbstack_store::bucket_store_suite!(sqlite);
 kbstack_store::table_store_suite!(sqlite);

@@ -249,8 +249,12 @@ pub async fn phase(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellati
         let spec = &t["task"];
         match run.kind.as_str() {
             "notification" => {
-                let channel = spec["channel"]["type"].as_str().or(spec["channel"].as_str()).unwrap_or("email");
-                logger.log("info", &format!("Notification ({channel}): {} {}", spec["title"].as_str().unwrap_or(""), spec["message"].as_str().unwrap_or("")));
+                let (sent, problems) = crate::notification::events::flow_notification(state, job, spec);
+                let title = spec["title"].as_str().unwrap_or("");
+                for p in &problems {
+                    logger.log("warn", &format!("Notification \"{title}\": not sent: {p}"));
+                }
+                logger.log("info", &format!("Notification \"{title}\" sent to {sent} recipient(s)."));
                 run.status = "success".into();
             }
             "variable" => {

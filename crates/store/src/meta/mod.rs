@@ -12,6 +12,7 @@ pub mod merge_requests;
 pub mod metadata;
 pub mod organizations;
 pub mod project_admin;
+pub mod notification_subscriptions;
 pub mod query_jobs;
 pub mod queue_jobs;
 mod schema;

@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (9, V9_BUCKET_SHARING),
     (10, V10_MANAGEMENT),
     (11, V11_VAULT_VARIABLES),
+    (12, V12_NOTIFICATION_SUBSCRIPTIONS),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -561,4 +562,20 @@ CREATE TABLE IF NOT EXISTS vault_variables (
     UNIQUE (project_id, hash)
 );
 CREATE INDEX IF NOT EXISTS vault_variables_key ON vault_variables(project_id, key);
+"#;
+
+/// Notifications project subscriptions: an event, filters into its payload and one recipient
+/// (JSON as validated by the service); `expires_ms` NULL: never expires. Ids are global; every
+/// read is scoped by project.
+const V12_NOTIFICATION_SUBSCRIPTIONS: &str = r#"
+CREATE TABLE IF NOT EXISTS notification_subscriptions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    filters TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    expires_ms INTEGER,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notification_subscriptions_project ON notification_subscriptions(project_id, event);
 "#;
