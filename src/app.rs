@@ -74,6 +74,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::scheduler::api::routes())
         .merge(crate::query::api::routes())
         .merge(crate::editor::api::routes())
+        .merge(crate::developer::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -108,6 +109,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("editor") {
         return crate::editor::api::EditorError(err).into_response();
+    }
+    if under("developer") {
+        return crate::developer::api::DeveloperError(err).into_response();
     }
     if under("query") {
         return crate::query::api::QueryError(err).into_response();
@@ -187,6 +191,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if fixed > 0 {
         tracing::info!(tables = fixed, "table stats recounted at start");
     }
+    let developer_admin = crate::developer::start(&state)?;
     crate::queue::start(&state)?;
     crate::scheduler::firing::start(&state);
 
@@ -201,6 +206,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     match &bootstrap.new_master_token {
         Some(token) => println!("master token (project 1): {token}"),
         None => println!("master token (project 1): see {}", bootstrap.token_hint),
+    }
+    if let Some(line) = developer_admin {
+        println!("{line}");
     }
     if let Some((_, files)) = &tls {
         for line in crate::net::client_setup(&config, files.ca.as_deref()) {
@@ -252,7 +260,7 @@ pub fn lock_down_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
     std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("restricting data dir {}", data_dir.display()))?;
-    for name in ["metadata.sqlite", "metadata.sqlite-wal", "metadata.sqlite-shm", "tables.duckdb", "tables.duckdb.wal", "master-token"] {
+    for name in ["metadata.sqlite", "metadata.sqlite-wal", "metadata.sqlite-shm", "tables.duckdb", "tables.duckdb.wal", "master-token", crate::developer::auth::ADMIN_PASSWORD_FILE] {
         let path = data_dir.join(name);
         if path.exists() {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;

@@ -75,6 +75,14 @@ pub struct ServeArgs {
     /// `shared` (other processes, such as the sqlite3 shell, may open the live file).
     #[arg(long, env = "KBSTACK_METADATA_LOCKING", value_parser = ["exclusive", "shared"])]
     pub metadata_locking: Option<String>,
+    /// Email of the Developer Portal's administrator made at first start (password generated
+    /// into <data-dir>/developer-admin-password); default admin@kbstack.local.
+    #[arg(long, env = "KBSTACK_DEVELOPER_ADMIN_EMAIL")]
+    pub developer_admin_email: Option<String>,
+    /// Confirm Developer Portal sign-ups at once (no mail is sent; otherwise the confirmation
+    /// code is written to the log).
+    #[arg(long, env = "KBSTACK_DEVELOPER_AUTO_CONFIRM", value_parser = clap::builder::BoolishValueParser::new())]
+    pub developer_auto_confirm: Option<bool>,
 }
 
 /// A secret from the configuration: usable, never printed (`Debug` shows `***`).
@@ -105,6 +113,7 @@ impl std::fmt::Debug for Secret {
 /// [runner]   # transformation_python, keep_job_data, sync_action_timeout_secs
 /// [metadata] # sync ("full" | "normal"), locking ("exclusive" | "shared")
 /// [query]    # statement_timeout_secs, result_retention_hours
+/// [developer] # admin_email, auto_confirm
 /// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +133,8 @@ struct FileConfig {
     metadata: MetadataSection,
     #[serde(default)]
     query: QuerySection,
+    #[serde(default)]
+    developer: DeveloperSection,
     // Flat keys of earlier versions.
     listen: Option<String>,
     public_url: Option<String>,
@@ -190,6 +201,13 @@ struct QuerySection {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct DeveloperSection {
+    admin_email: Option<String>,
+    auto_confirm: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RunnerSection {
     transformation_python: Option<String>,
     keep_job_data: Option<bool>,
@@ -226,6 +244,7 @@ impl FileConfig {
             metadata: MetadataSection::default(),
             // Only in the section (no flat key of an earlier version).
             query: self.query,
+            developer: self.developer,
         }
     }
 }
@@ -253,6 +272,8 @@ pub struct Config {
     pub metadata_locking: Locking,
     pub query_statement_timeout_secs: u64,
     pub query_result_retention_hours: u64,
+    pub developer_admin_email: String,
+    pub developer_auto_confirm: bool,
 }
 
 impl Config {
@@ -284,6 +305,8 @@ impl Config {
             metadata_locking: parse_locking(args.metadata_locking.or(file.metadata_locking).as_deref())?,
             query_statement_timeout_secs: args.query_statement_timeout_secs.or(file.query.statement_timeout_secs).unwrap_or(900).max(1),
             query_result_retention_hours: args.query_result_retention_hours.or(file.query.result_retention_hours).unwrap_or(24),
+            developer_admin_email: args.developer_admin_email.or(file.developer.admin_email).unwrap_or_else(|| "admin@kbstack.local".into()),
+            developer_auto_confirm: args.developer_auto_confirm.or(file.developer.auto_confirm).unwrap_or(false),
         }
         .with_tls(
             args.stack_suffix.or(file.stack_suffix),

@@ -79,6 +79,12 @@ pub enum Code {
     QueryResultsNotReady,
     // Editor service (src/editor)
     EditorSessionNotFound,
+    // Developer Portal (src/developer)
+    /// No valid portal token (missing, unknown, expired) or a wrong password.
+    DeveloperUnauthorized,
+    /// A vendor, app, version, user or invitation the caller cannot see.
+    DeveloperNotFound,
+    DeveloperAlreadyExists,
 }
 
 impl Code {
@@ -163,6 +169,9 @@ impl Code {
             QueryJobFinished => ("query.jobAlreadyFinished", 400),
             QueryResultsNotReady => ("query.resultsNotReady", 400),
             EditorSessionNotFound => ("editor.sessionNotFound", 404),
+            DeveloperUnauthorized => ("developer.unauthorized", 401),
+            DeveloperNotFound => ("developer.notFound", 404),
+            DeveloperAlreadyExists => ("developer.alreadyExists", 400),
         }
     }
 }

@@ -27,3 +27,4 @@ kbstack_store::query_job_store_suite!(sqlite);
 kbstack_store::editor_session_store_suite!(sqlite);
 kbstack_store::sharing_store_suite!(sqlite);
 kbstack_store::search_store_suite!(sqlite);
+kbstack_store::developer_store_suite!(sqlite);
