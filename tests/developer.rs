@@ -155,6 +155,7 @@ fn vendors_and_apps_publish_into_the_registry_and_run_on_the_queue() {
     refused("bad vendor id", dev(&s, Method::POST, "/admin/vendors", Some(&admin), Some(json!({"id": "A!", "name": "A", "address": "S", "email": "a@a.test"}))), 400);
     let listed = ok("vendors", dev(&s, Method::GET, "/vendors", None, None), 200);
     assert_eq!(listed.as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["acme", "beta"]);
+    refused("vendors need a login", dev(&s, Method::POST, "/vendors", None, Some(json!({"name": "X", "address": "S", "email": "x@x.test"}))), 401);
 
     // A user's own vendor waits for approval and is not listed until then.
     for (email, vendor) in [("alice@acme.test", "acme"), ("bob@beta.test", "beta")] {
@@ -165,7 +166,7 @@ fn vendors_and_apps_publish_into_the_registry_and_run_on_the_queue() {
     let bob = login(&s, "bob@beta.test", "Secret123");
     let own = ok("own vendor", dev(&s, Method::POST, "/vendors", Some(&bob), Some(json!({"name": "Bob's", "address": "S", "email": "b@b.test"}))), 201);
     assert_eq!(own["isApproved"], false, "{own}");
-    assert_eq!(ok("vendors", dev(&s, Method::GET, "/vendors", None, None), 200).as_array().unwrap().len(), 2);
+    assert_eq!(ok("vendors", dev(&s, Method::GET, "/vendors", None, None), 200).as_array().unwrap().len(), 2, "an unapproved vendor is not listed");
 
     // Apps: checked field by field.
     let app = json!({"id": "ex-hello", "name": "Hello", "type": "extractor", "shortDescription": "Says hello",
@@ -184,7 +185,10 @@ fn vendors_and_apps_publish_into_the_registry_and_run_on_the_queue() {
     let created = ok("create app", dev(&s, Method::POST, "/vendors/acme/apps", Some(&alice), Some(app.clone())), 201);
     assert_eq!((created["id"].as_str(), created["version"].as_i64(), created["vendor"].as_str()), (Some("acme.ex-hello"), Some(1), Some("acme")), "{created}");
     refused("duplicate app", dev(&s, Method::POST, "/vendors/acme/apps", Some(&alice), Some(app.clone())), 400);
-    refused("reserved id", dev(&s, Method::POST, "/vendors/keboola/apps", Some(&admin), Some(json!({"id": "runner-config-test", "name": "X", "type": "other"}))), 404);
+    refused("unknown vendor", dev(&s, Method::POST, "/vendors/nobody/apps", Some(&admin), Some(json!({"id": "ex-x", "name": "X", "type": "other"}))), 404);
+    ok("vendor keboola", dev(&s, Method::POST, "/admin/vendors", Some(&admin), Some(json!({"id": "keboola", "name": "K", "address": "S", "email": "k@k.test"}))), 201);
+    let taken = refused("a builtin's id", dev(&s, Method::POST, "/vendors/keboola/apps", Some(&admin), Some(json!({"id": "runner-config-test", "name": "X", "type": "other"}))), 400);
+    assert!(taken["errorMessage"].as_str().unwrap().contains("taken"), "{taken}");
     let patched = ok("patch", dev(&s, Method::PATCH, "/vendors/acme/apps/ex-hello", Some(&alice), Some(json!({"longDescription": "Longer"}))), 200);
     assert_eq!(patched["version"], 2, "{patched}");
     refused("bad patch", dev(&s, Method::PATCH, "/vendors/acme/apps/acme.ex-hello", Some(&alice), Some(json!({"defaultBucketStage": "sys"}))), 400);
@@ -305,4 +309,22 @@ fn vendor_members_invitations_and_service_accounts() {
     let services = ok("service accounts", dev(&s, Method::GET, "/vendors/acme/users?service=1", Some(&carl), None), 200);
     assert_eq!(services.as_array().unwrap().len(), 1, "{services}");
     refused("bad name", dev(&s, Method::POST, "/vendors/acme/credentials", Some(&carl), Some(json!({"name": "no spaces allowed"}))), 400);
+}
+
+#[test]
+fn published_apps_and_the_administrator_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path());
+    let admin = admin_login(&s);
+    ok("vendor", dev(&s, Method::POST, "/admin/vendors", Some(&admin), Some(json!({"id": "acme", "name": "Acme", "address": "S", "email": "i@acme.test"}))), 201);
+    let app = json!({"id": "ex-kept", "name": "Kept", "type": "extractor", "repository": process_repository("1.0.0", 7)});
+    ok("app", dev(&s, Method::POST, "/vendors/acme/apps", Some(&admin), Some(app)), 201);
+    let published = ok("publish", dev(&s, Method::POST, "/vendors/acme/apps/ex-kept/publish", Some(&admin), None), 200);
+    assert_eq!(published["publishedVersion"], 1, "an administrator's publish applies at once: {published}");
+    s.kill();
+    let s = Server::start_in(dir.path());
+    assert!(!s.stdout.lock().unwrap().iter().any(|l| l.starts_with("developer portal admin")), "no second administrator");
+    admin_login(&s);
+    assert_eq!(ok("registry", registry_entry(&s, "acme.ex-kept"), 200)["name"], "Kept");
+    assert_eq!(usage_of_job(&s, "acme.ex-kept"), json!([{"metric": "v", "value": 7}]));
 }

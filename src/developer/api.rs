@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::auth::{self, Session};
 use super::{apps, vendors, wire};
 use crate::app::AppState;
-use crate::http::routes::{get, post};
+use crate::http::routes::{delete, get, patch, post};
 use crate::http::{ApiError, Code, Params, Routes};
 use crate::meta::developer::{App, DeveloperStore};
 
@@ -46,7 +46,7 @@ pub fn routes() -> Routes<AppState> {
         .route("/developer/apps/{app}", get(public_app))
         .route("/developer/admin/stacks", get(admin_stacks))
         .route("/developer/admin/users", get(admin_users))
-        .route("/developer/admin/users/{username}", axum_delete(admin_delete_user))
+        .route("/developer/admin/users/{username}", delete(admin_delete_user))
         .route("/developer/admin/users/{username}/vendors/{vendor}", post(admin_add_to_vendor).delete(admin_remove_from_vendor))
         .route("/developer/admin/users/{username}/admin", post(admin_grant).delete(admin_revoke))
         .route("/developer/admin/apps", get(admin_apps))
@@ -54,13 +54,10 @@ pub fn routes() -> Routes<AppState> {
         .route("/developer/admin/apps/{id}/publish", post(admin_publish))
         .route("/developer/admin/apps/{id}/reject", post(admin_reject))
         .route("/developer/admin/vendors", get(admin_vendors).post(admin_create_vendor))
-        .route("/developer/admin/vendors/{vendor}", axum_patch(admin_update_vendor).delete(admin_delete_vendor))
+        .route("/developer/admin/vendors/{vendor}", patch(admin_update_vendor).delete(admin_delete_vendor))
         .route("/developer/admin/vendors/{vendor}/approve", post(admin_approve_vendor))
         .map_router(|r| r.layer(axum::middleware::from_fn(developer_envelope)))
 }
-
-use crate::http::routes::delete as axum_delete;
-use crate::http::routes::patch as axum_patch;
 
 /// An `ApiError` in the portal's envelope.
 pub struct DeveloperError(pub ApiError);
