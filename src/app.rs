@@ -77,6 +77,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::manage::api::routes())
         .merge(crate::vault::api::routes())
         .merge(crate::notification::api::routes())
+        .merge(crate::developer::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -111,6 +112,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("editor") {
         return crate::editor::api::EditorError(err).into_response();
+    }
+    if under("developer") {
+        return crate::developer::api::DeveloperError(err).into_response();
     }
     if under("query") {
         return crate::query::api::QueryError(err).into_response();
@@ -197,6 +201,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if fixed > 0 {
         tracing::info!(tables = fixed, "table stats recounted at start");
     }
+    let developer_admin = crate::developer::start(&state)?;
     crate::queue::start(&state)?;
     crate::scheduler::firing::start(&state);
     crate::notification::events::start_monitor(&state);
@@ -216,6 +221,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     match &manage_bootstrap.new_manage_token {
         Some(token) => println!("manage token (super admin {}): {token}", crate::manage::bootstrap::ADMIN_EMAIL),
         None => println!("manage token (super admin): see {}", manage_bootstrap.token_hint),
+    }
+    if let Some(line) = developer_admin {
+        println!("{line}");
     }
     if let Some((_, files)) = &tls {
         for line in crate::net::client_setup(&config, files.ca.as_deref()) {
@@ -267,7 +275,7 @@ pub fn lock_down_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
     std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("restricting data dir {}", data_dir.display()))?;
-    for name in ["metadata.sqlite", "metadata.sqlite-wal", "metadata.sqlite-shm", "tables.duckdb", "tables.duckdb.wal", "master-token", "manage-token"] {
+    for name in ["metadata.sqlite", "metadata.sqlite-wal", "metadata.sqlite-shm", "tables.duckdb", "tables.duckdb.wal", "master-token", "manage-token", crate::developer::auth::ADMIN_PASSWORD_FILE] {
         let path = data_dir.join(name);
         if path.exists() {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;

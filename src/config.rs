@@ -85,6 +85,14 @@ pub struct ServeArgs {
     /// Sender address of notification emails (default `kbstack@localhost`).
     #[arg(long, env = "KBSTACK_NOTIFICATIONS_FROM")]
     pub notifications_from: Option<String>,
+    /// Email of the Developer Portal's administrator made at first start (password generated
+    /// into <data-dir>/developer-admin-password); default admin@kbstack.local.
+    #[arg(long, env = "KBSTACK_DEVELOPER_ADMIN_EMAIL")]
+    pub developer_admin_email: Option<String>,
+    /// Confirm Developer Portal sign-ups at once (no mail is sent; otherwise the confirmation
+    /// code is written to the log).
+    #[arg(long, env = "KBSTACK_DEVELOPER_AUTO_CONFIRM", value_parser = clap::builder::BoolishValueParser::new())]
+    pub developer_auto_confirm: Option<bool>,
 }
 
 /// A secret from the configuration: usable, never printed (`Debug` shows `***`).
@@ -116,6 +124,7 @@ impl std::fmt::Debug for Secret {
 /// [metadata] # sync ("full" | "normal"), locking ("exclusive" | "shared")
 /// [query]    # statement_timeout_secs, result_retention_hours
 /// [notifications] # smtp_url ("smtp://127.0.0.1:2525"), from
+/// [developer] # admin_email, auto_confirm
 /// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +146,8 @@ struct FileConfig {
     query: QuerySection,
     #[serde(default)]
     notifications: NotificationsSection,
+    #[serde(default)]
+    developer: DeveloperSection,
     // Flat keys of earlier versions.
     listen: Option<String>,
     public_url: Option<String>,
@@ -212,6 +223,13 @@ struct NotificationsSection {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct DeveloperSection {
+    admin_email: Option<String>,
+    auto_confirm: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RunnerSection {
     transformation_python: Option<String>,
     keep_job_data: Option<bool>,
@@ -250,6 +268,7 @@ impl FileConfig {
             // Only in the section (no flat key of an earlier version).
             query: self.query,
             notifications: self.notifications,
+            developer: self.developer,
         }
     }
 }
@@ -281,6 +300,8 @@ pub struct Config {
     /// Where notification emails are sent: `(host, port)` of a plain SMTP server.
     pub notifications_smtp: Option<(String, u16)>,
     pub notifications_from: String,
+    pub developer_admin_email: String,
+    pub developer_auto_confirm: bool,
 }
 
 impl Config {
@@ -315,6 +336,8 @@ impl Config {
             query_result_retention_hours: args.query_result_retention_hours.or(file.query.result_retention_hours).unwrap_or(24),
             notifications_smtp: args.notifications_smtp_url.or(file.notifications.smtp_url).map(|u| parse_smtp_url(&u)).transpose()?,
             notifications_from: args.notifications_from.or(file.notifications.from).unwrap_or_else(|| "kbstack@localhost".into()),
+            developer_admin_email: args.developer_admin_email.or(file.developer.admin_email).unwrap_or_else(|| "admin@kbstack.local".into()),
+            developer_auto_confirm: args.developer_auto_confirm.or(file.developer.auto_confirm).unwrap_or(false),
         }
         .with_tls(
             args.stack_suffix.or(file.stack_suffix),

@@ -14,6 +14,7 @@ pub use kbstack_http as http;
 pub use kbstack_store::{backend, meta, secrets, workspace};
 pub mod blob;
 pub mod config;
+pub mod developer;
 pub mod editor;
 pub mod encryption;
 pub mod manage;

@@ -23,6 +23,7 @@ enum Service {
     Query,
     Editor,
     Vault,
+    Developer,
     Blob,
 }
 
@@ -39,6 +40,8 @@ fn service_of(path: &str) -> Service {
         Service::Notification
     } else if path.starts_with("/editor") {
         Service::Editor
+    } else if path.starts_with("/developer") {
+        Service::Developer
     } else if path.starts_with("/query") {
         Service::Query
     } else if path.starts_with("/vault") {
@@ -79,6 +82,15 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
     }
     assert_eq!(a.content_type, "application/json", "{what}: a refusal is JSON: {} {}", a.status, a.text);
     let b = &a.body;
+    if service == Service::Developer {
+        // The Developer Portal's own envelope (spec schema `Error`).
+        assert!(
+            b["errorMessage"].is_string() && b["errorType"].is_string() && b["requestId"].is_string(),
+            "{what}: not the Developer Portal's envelope: {}",
+            a.text
+        );
+        return;
+    }
     if service == Service::Query {
         // keboola-query-service reads `exception`, `exceptionId`, `context`; `error` is the status.
         assert!(
@@ -122,7 +134,7 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
             "{what}: Vault codes are the status, exception ids `vault-…`: {}",
             a.text
         ),
-        Service::Blob | Service::Query => {}
+        Service::Blob | Service::Query | Service::Developer => {}
     }
 }
 
@@ -256,15 +268,20 @@ fn every_route_answers_bad_input_in_its_envelope() {
 
         // An unsupported method: 405 in the envelope, naming the methods that are.
         if !route.any {
-            let a = send(s.client.request(Method::PATCH, url(&fill(&route.path, &Method::GET, None, &fx))));
+            let unsupported = if methods.contains(&Method::PATCH) { Method::PUT } else { Method::PATCH };
+            let a = send(s.client.request(unsupported.clone(), url(&fill(&route.path, &Method::GET, None, &fx))));
             requests += 1;
-            check_refusal(service, &a, &format!("PATCH {}", route.path));
-            assert_eq!(a.status, 405, "PATCH {}: {}", route.path, a.text);
-            assert_eq!(
-                a.body["code"],
-                if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault) { json!(405) } else { json!("methodNotAllowed") }
-            );
-            assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "PATCH {}: no Allow header", route.path);
+            check_refusal(service, &a, &format!("{unsupported} {}", route.path));
+            assert_eq!(a.status, 405, "{unsupported} {}: {}", route.path, a.text);
+            if service == Service::Developer {
+                assert_eq!(a.body["errorType"], "MethodNotAllowed", "{unsupported} {}: {}", route.path, a.text);
+            } else {
+                assert_eq!(
+                    a.body["code"],
+                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault) { json!(405) } else { json!("methodNotAllowed") }
+                );
+            }
+            assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "{unsupported} {}: no Allow header", route.path);
         }
 
         for method in &methods {

@@ -258,6 +258,20 @@ pub struct ComponentRegistry {
     catalog_json: [std::sync::OnceLock<String>; 2],
     dir: PathBuf,
     process: parking_lot::Mutex<(Option<std::time::SystemTime>, std::sync::Arc<Vec<Component>>)>,
+    /// The apps published in the Developer Portal (`crate::developer`), replaced whole whenever
+    /// a publication changes.
+    developer: parking_lot::RwLock<std::sync::Arc<DeveloperApps>>,
+}
+
+/// The Developer Portal's published apps as the registry lists and runs them. A published app
+/// replaces the catalog's entry of its id; a registered process component or a builtin of the
+/// same id wins over it (the portal refuses such ids).
+#[derive(Default)]
+pub struct DeveloperApps {
+    /// Definitions in the Storage index shape.
+    pub listed: Vec<Value>,
+    /// The published apps with a process to run (repository type `process`).
+    pub runnable: Vec<Component>,
 }
 
 impl ComponentRegistry {
@@ -270,7 +284,28 @@ impl ComponentRegistry {
             catalog_json: Default::default(),
             dir: components_dir(data_dir),
             process: parking_lot::Mutex::new((None, Default::default())),
+            developer: Default::default(),
         }
+    }
+
+    /// The Developer Portal's published apps.
+    pub fn developer(&self) -> std::sync::Arc<DeveloperApps> {
+        self.developer.read().clone()
+    }
+
+    /// Replace the published apps (after a publish, rollback, deprecation or deletion).
+    pub fn set_developer(&self, apps: DeveloperApps) {
+        *self.developer.write() = std::sync::Arc::new(apps);
+    }
+
+    /// The published app `id` as listed, unless a registered process component has the id.
+    pub fn developer_entry(&self, id: &str) -> Option<Value> {
+        let apps = self.developer();
+        let entry = apps.listed.iter().find(|c| c["id"] == id)?;
+        if self.process().iter().any(|c| c.id == id) {
+            return None;
+        }
+        Some(entry.clone())
     }
 
     /// The Developer Portal's definitions in full shape.
@@ -336,11 +371,21 @@ pub fn find(state: &AppState, id: &str) -> Option<Component> {
         .into_iter()
         .find(|c| c.id == id)
         .or_else(|| state.components.process().iter().find(|c| c.id == id).cloned())
+        .or_else(|| state.components.developer().runnable.iter().find(|c| c.id == id).cloned())
+}
+
+/// Ids a Developer Portal app may not take: the builtins, the orchestrators and the registered
+/// process components (the operator's own) run as they are.
+pub fn is_reserved(state: &AppState, id: &str) -> bool {
+    is_orchestrator(id) || builtins().iter().any(|c| c.id == id) || state.components.process().iter().any(|c| c.id == id)
 }
 
 /// A component the stack knows: runnable, an orchestrator, or listed in the Storage registry.
 pub fn is_known(state: &AppState, id: &str) -> bool {
-    is_orchestrator(id) || state.components.portal_entry(id).is_some() || find(state, id).is_some()
+    is_orchestrator(id)
+        || state.components.portal_entry(id).is_some()
+        || state.components.developer_entry(id).is_some()
+        || find(state, id).is_some()
 }
 
 /// Ids of every known component of a type (`extractor`, …; a trailing `s` is ignored on both
@@ -357,6 +402,7 @@ pub fn ids_of_type(state: &AppState, kind: &str) -> Vec<String> {
     };
     builtins().iter().for_each(|c| take(&c.definition));
     state.components.process().iter().for_each(|c| take(&c.definition));
+    state.components.developer().listed.iter().for_each(&mut take);
     state.components.portal().iter().for_each(take);
     out
 }

@@ -193,13 +193,25 @@ pub fn summary(c: &Value) -> Value {
     Value::Object(out)
 }
 
-/// Every component of this stack, in listing order: the catalog, then the process components
-/// registered in the data dir (`kbstack component register`) that the catalog does not list.
+/// Every component of this stack, in listing order: the catalog (an entry replaced by the
+/// Developer Portal's published app of its id), then the process components registered in the
+/// data dir (`kbstack component register`) that the catalog does not list, then the published
+/// apps the catalog does not list.
 pub fn for_each(state: &AppState, mut f: impl FnMut(&Value)) {
     let registry = &state.components;
-    registry.portal().iter().for_each(&mut f);
-    for c in registry.process().iter().filter(|c| registry.portal_entry(&c.id).is_none()) {
+    let developer = registry.developer();
+    let process = registry.process();
+    let published = |id: &Value| developer.listed.iter().find(|d| &d["id"] == id).filter(|_| !process.iter().any(|p| *id == p.id.as_str()));
+    for c in registry.portal() {
+        f(published(&c["id"]).unwrap_or(c));
+    }
+    for c in process.iter().filter(|c| registry.portal_entry(&c.id).is_none()) {
         f(&c.definition);
+    }
+    for d in developer.listed.iter().filter(|d| registry.portal_entry(d["id"].as_str().unwrap_or_default()).is_none()) {
+        if !process.iter().any(|p| d["id"] == p.id.as_str()) {
+            f(d);
+        }
     }
 }
 
@@ -207,26 +219,40 @@ pub fn for_each(state: &AppState, mut f: impl FnMut(&Value)) {
 pub fn find(state: &AppState, id: &str) -> ApiResult<Value> {
     let registry = &state.components;
     registry
-        .portal_entry(id)
-        .cloned()
+        .developer_entry(id)
+        .or_else(|| registry.portal_entry(id).cloned())
         .or_else(|| registry.process().iter().find(|c| c.id == id).map(|c| c.definition.clone()))
         .ok_or_else(|| ApiError::new(Code::ComponentNotFound, format!("Component \"{id}\" not found")))
 }
 
 /// The index's `components` array as JSON text (`short`: the `componentDetails`-excluded form).
 /// The catalog's part is serialized once (the index is requested often and the catalog may be
-/// large); the few registered process components are serialized each time.
+/// large) unless a published app replaces one of its entries; the few registered process
+/// components and published apps are serialized each time.
 pub fn index_json(state: &AppState, short: bool) -> String {
     let registry = &state.components;
+    let developer = registry.developer();
+    let overrides_catalog = developer.listed.iter().any(|d| registry.portal_entry(d["id"].as_str().unwrap_or_default()).is_some());
+    if overrides_catalog {
+        let mut all = Vec::new();
+        for_each(state, |c| all.push(c.clone()));
+        return format!("[{}]", serialize_members(&all, short));
+    }
     let catalog = registry.catalog_json(short);
     let mut out = String::with_capacity(catalog.len() + 2);
     out.push('[');
     out.push_str(catalog);
-    for c in registry.process().iter().filter(|c| registry.portal_entry(&c.id).is_none()) {
+    let process = registry.process();
+    let extra = process
+        .iter()
+        .filter(|c| registry.portal_entry(&c.id).is_none())
+        .map(|c| &c.definition)
+        .chain(developer.listed.iter().filter(|d| !process.iter().any(|p| d["id"] == p.id.as_str())));
+    for c in extra {
         if out.len() > 1 {
             out.push(',');
         }
-        let shape = if short { summary(&c.definition) } else { c.definition.clone() };
+        let shape = if short { summary(c) } else { c.clone() };
         out.push_str(&serde_json::to_string(&shape).unwrap_or_else(|_| "null".into()));
     }
     out.push(']');

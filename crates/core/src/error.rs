@@ -92,6 +92,12 @@ pub enum Code {
     VaultInvalidPayload,
     /// Query parameters that fail validation: Symfony's `MapQueryString` answers 404.
     VaultInvalidQuery,
+    // Developer Portal (src/developer)
+    /// No valid portal token (missing, unknown, expired) or a wrong password.
+    DeveloperUnauthorized,
+    /// A vendor, app, version, user or invitation the caller cannot see.
+    DeveloperNotFound,
+    DeveloperAlreadyExists,
 }
 
 impl Code {
@@ -182,6 +188,9 @@ impl Code {
             VaultVariableExists => ("vault.variableAlreadyExists", 400),
             VaultInvalidPayload => ("vault.invalidPayload", 422),
             VaultInvalidQuery => ("vault.invalidQuery", 404),
+            DeveloperUnauthorized => ("developer.unauthorized", 401),
+            DeveloperNotFound => ("developer.notFound", 404),
+            DeveloperAlreadyExists => ("developer.alreadyExists", 400),
         }
     }
 }

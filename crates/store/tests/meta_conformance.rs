@@ -32,3 +32,4 @@ kbstack_store::manage_store_suite!(sqlite);
 kbstack_store::organization_store_suite!(sqlite);
 kbstack_store::project_admin_store_suite!(sqlite);
 kbstack_store::vault_variable_store_suite!(sqlite);
+kbstack_store::developer_store_suite!(sqlite);

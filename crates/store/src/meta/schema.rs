@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (10, V10_MANAGEMENT),
     (11, V11_VAULT_VARIABLES),
     (12, V12_NOTIFICATION_SUBSCRIPTIONS),
+    (13, V13_DEVELOPER_PORTAL),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -578,4 +579,69 @@ CREATE TABLE IF NOT EXISTS notification_subscriptions (
     created_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notification_subscriptions_project ON notification_subscriptions(project_id, event);
+"#;
+
+/// The Developer Portal: portal users (password hashes), their sessions (token hashes), vendors,
+/// who belongs to them, apps with the current definition and every version of it.
+const V13_DEVELOPER_PORTAL: &str = r#"
+CREATE TABLE IF NOT EXISTS developer_users (
+    email TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    password_hash TEXT NOT NULL,
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    confirmed INTEGER NOT NULL DEFAULT 0,
+    code TEXT,
+    service_vendor TEXT,
+    description TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS developer_sessions (
+    token_hash TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS developer_sessions_email ON developer_sessions(email);
+CREATE TABLE IF NOT EXISTS developer_vendors (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    address TEXT NOT NULL DEFAULT '',
+    email TEXT NOT NULL DEFAULT '',
+    project_url TEXT,
+    is_public INTEGER NOT NULL DEFAULT 0,
+    is_approved INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    created_by TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS developer_vendor_users (
+    vendor_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    status TEXT NOT NULL,
+    code TEXT,
+    created TEXT NOT NULL,
+    PRIMARY KEY (vendor_id, email)
+);
+CREATE INDEX IF NOT EXISTS developer_vendor_users_email ON developer_vendor_users(email);
+CREATE TABLE IF NOT EXISTS developer_apps (
+    id TEXT PRIMARY KEY,
+    vendor_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    is_public INTEGER NOT NULL DEFAULT 0,
+    is_approved INTEGER NOT NULL DEFAULT 0,
+    is_deprecated INTEGER NOT NULL DEFAULT 0,
+    publish_requested INTEGER,
+    published_version INTEGER,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS developer_apps_vendor ON developer_apps(vendor_id);
+CREATE TABLE IF NOT EXISTS developer_app_versions (
+    app_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    created_by TEXT NOT NULL DEFAULT '',
+    created_on TEXT NOT NULL,
+    PRIMARY KEY (app_id, version)
+);
 "#;
