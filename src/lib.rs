@@ -8,6 +8,7 @@
 //! `sync_actions` runs components' synchronous actions through the runner; `sql_dialect` turns
 //! Snowflake SQL into DuckDB statements (the runner's Snowflake transformations, queries).
 pub mod app;
+pub mod billing;
 // The layers below the services, under the names the services know them by.
 pub use kbstack_http as http;
 pub use kbstack_store::{backend, meta, secrets, workspace};

@@ -21,6 +21,7 @@ enum Service {
     Scheduler,
     Query,
     Editor,
+    Billing,
     Blob,
 }
 
@@ -33,6 +34,8 @@ fn service_of(path: &str) -> Service {
         Service::SyncActions
     } else if path.starts_with("/scheduler") {
         Service::Scheduler
+    } else if path.starts_with("/billing") {
+        Service::Billing
     } else if path.starts_with("/editor") {
         Service::Editor
     } else if path.starts_with("/query") {
@@ -90,6 +93,11 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
     match service {
         Service::Storage => assert!(b["code"].is_string(), "{what}: Storage codes are strings: {}", a.text),
         Service::Queue => assert_eq!(b["code"].as_u64(), Some(a.status as u64), "{what}: Queue codes are the status: {}", a.text),
+        Service::Billing => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("billing-")),
+            "{what}: Billing codes are the status, exception ids `billing-…`: {}",
+            a.text
+        ),
         Service::Scheduler => assert!(
             b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("scheduler-")),
             "{what}: Scheduler codes are the status, exception ids `scheduler-…`: {}",
