@@ -254,7 +254,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             assert_eq!(a.status, 405, "PATCH {}: {}", route.path, a.text);
             assert_eq!(
                 a.body["code"],
-                if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Editor) { json!(405) } else { json!("methodNotAllowed") }
+                if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Editor | Service::Billing) { json!(405) } else { json!("methodNotAllowed") }
             );
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "PATCH {}: no Allow header", route.path);
         }
