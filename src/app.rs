@@ -72,6 +72,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::encryption::api::routes())
         .merge(crate::sync_actions::api::routes())
         .merge(crate::scheduler::api::routes())
+        .merge(crate::billing::api::routes())
         .merge(crate::query::api::routes())
         .merge(crate::editor::api::routes())
         .merge(crate::manage::api::routes())
@@ -109,6 +110,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("scheduler") {
         return crate::scheduler::api::SchedulerError(err).into_response();
+    }
+    if under("billing") {
+        return crate::billing::api::BillingError(err).into_response();
     }
     if under("editor") {
         return crate::editor::api::EditorError(err).into_response();

@@ -9,6 +9,7 @@
 //! Snowflake SQL into DuckDB statements (the runner's Snowflake transformations, queries);
 //! `vault` keeps the project variables the runner puts in place of `{{ vault.KEY }}`.
 pub mod app;
+pub mod billing;
 // The layers below the services, under the names the services know them by.
 pub use kbstack_http as http;
 pub use kbstack_store::{backend, meta, secrets, workspace};

@@ -24,6 +24,7 @@ enum Service {
     Editor,
     Vault,
     Developer,
+    Billing,
     Blob,
 }
 
@@ -38,6 +39,8 @@ fn service_of(path: &str) -> Service {
         Service::Scheduler
     } else if path.starts_with("/notification") {
         Service::Notification
+    } else if path.starts_with("/billing") {
+        Service::Billing
     } else if path.starts_with("/editor") {
         Service::Editor
     } else if path.starts_with("/developer") {
@@ -108,6 +111,11 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
     match service {
         Service::Storage => assert!(b["code"].is_string(), "{what}: Storage codes are strings: {}", a.text),
         Service::Queue => assert_eq!(b["code"].as_u64(), Some(a.status as u64), "{what}: Queue codes are the status: {}", a.text),
+        Service::Billing => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("billing-")),
+            "{what}: Billing codes are the status, exception ids `billing-…`: {}",
+            a.text
+        ),
         Service::Scheduler => assert!(
             b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("scheduler-")),
             "{what}: Scheduler codes are the status, exception ids `scheduler-…`: {}",
@@ -278,7 +286,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             } else {
                 assert_eq!(
                     a.body["code"],
-                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault) { json!(405) } else { json!("methodNotAllowed") }
+                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing) { json!(405) } else { json!("methodNotAllowed") }
                 );
             }
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "{unsupported} {}: no Allow header", route.path);

@@ -75,6 +75,8 @@ async fn create(State(state): State<AppState>, auth: Result<Auth, ApiError>, p: 
     let auth = auth?;
     let p = p?;
     let new = jobs::build(&state, &auth, JobRequest::parse(&p.values)?)?;
+    // Pay-as-you-go projects run jobs only while they have credits (Billing's CreditsChecker).
+    crate::billing::check_can_run(&state, auth.project_id)?;
     let job = store::insert(&state, &new, &auth.secret)?;
     Ok((StatusCode::CREATED, Json(job_json(&state, &job))))
 }

@@ -120,7 +120,8 @@ fn dispatch_once(state: &AppState) -> crate::http::ApiResult<Option<i64>> {
     let q = &state.queue;
     let now = now_ms();
     let free = q.workers.saturating_sub(q.busy.load(Ordering::SeqCst));
-    let claims = state.meta.claim_queue_jobs(&q.instance, free, now, &mut |id| {
+    let parallelism = crate::manage::limit_value(None, "components.jobsParallelism").unwrap_or(10.0) as usize;
+    let claims = state.meta.claim_queue_jobs(&q.instance, free, parallelism, now, &mut |id| {
         // Registered before the claim commits: a kill that sees `processing` finds the token.
         q.running.lock().insert(id, CancellationToken::new());
     })?;
@@ -197,5 +198,21 @@ pub fn finish(state: &AppState, id: i64, outcome: Outcome) -> crate::http::ApiRe
         o.remove("error");
     }
     let end = QueueJobEnd { status: outcome.status, result: &outcome.result, usage: &outcome.usage, metrics: &outcome.metrics };
-    Ok(state.meta.finish_queue_job(id.into(), &end, &terminated, now_ms())?)
+    state.meta.finish_queue_job(id.into(), &end, &terminated, now_ms())?;
+    charge_credits(state, id);
+    Ok(())
+}
+
+/// A pay-as-you-go project pays for the job it ran (once: the charge carries the job id). A
+/// failed charge is logged, never turned into a failure of the job.
+fn charge_credits(state: &AppState, id: i64) {
+    let charged = state.meta.queue_job(id.into()).map_err(crate::http::ApiError::from).and_then(|job| match job {
+        Some(job) => crate::billing::charge_finished_job(state, &job),
+        None => Ok(None),
+    });
+    match charged {
+        Ok(Some(credits)) => tracing::info!(job = id, credits, "pay-as-you-go credits charged"),
+        Ok(None) => {}
+        Err(e) => tracing::error!(job = id, "cannot charge the job's credits: {}", e.message),
+    }
 }

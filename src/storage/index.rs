@@ -24,7 +24,8 @@ struct IndexQuery {
 /// `/<service id>` (`/queue/jobs`), the Storage API at `/v2/storage`; with a stack suffix the
 /// host `<service id>.<suffix>` reaches the same mount (`net::hosts`). A service adds its id here
 /// when it is served.
-pub const SERVICE_IDS: &[&str] = &["queue", "encryption", "sync-actions", "scheduler", "query", "editor", "vault", "notification", "developer"];
+pub const SERVICE_IDS: &[&str] =
+    &["queue", "encryption", "sync-actions", "scheduler", "query", "editor", "vault", "notification", "developer", "billing"];
 
 async fn index(State(state): State<AppState>, Query(q): Query<IndexQuery>) -> Response {
     let exclude: Vec<&str> = q.exclude.as_deref().unwrap_or("").split(',').map(str::trim).collect();

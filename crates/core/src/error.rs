@@ -68,6 +68,11 @@ pub enum Code {
     // Queue (src/queue)
     QueueJobNotFound,
     QueueJobNotKillable,
+    /// A pay-as-you-go project with no credits left asked for a job.
+    QueueInsufficientCredits,
+    // Billing (src/billing)
+    /// A top-up was asked for; this stack has no payment provider.
+    BillingTopUpNotConfigured,
     // Scheduler (src/scheduler)
     ScheduleNotFound,
     // Notifications (src/notification)
@@ -176,6 +181,8 @@ impl Code {
             MergeRequestNotFound => ("storage.mergeRequests.notFound", 404),
             QueueJobNotFound => ("queue.jobNotFound", 404),
             QueueJobNotKillable => ("queue.jobNotKillable", 400),
+            QueueInsufficientCredits => ("queue.insufficientCredits", 400),
+            BillingTopUpNotConfigured => ("topUp.notConfigured", 400),
             ScheduleNotFound => ("scheduler.scheduleNotFound", 404),
             SubscriptionNotFound => ("notification.subscriptionNotFound", 404),
             QueryJobNotFound => ("query.jobNotFound", 404),

@@ -6,7 +6,7 @@ mod search;
 pub mod suite;
 
 use crate::meta::Cached;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
@@ -147,8 +147,19 @@ pub trait QueueJobStore {
     /// `waiting` jobs oldest first, not before their delayed start, at most one running job per
     /// lock key (a job kept behind one becomes `waiting`; later jobs of its key stay behind it),
     /// at most `free_slots` standard jobs (coordinators take none). A job is claimed once, however
-    /// many claims run at the same time. `on_claim` sees each claimed id before the claim commits.
-    fn claim_queue_jobs(&self, runner_id: &str, free_slots: usize, now_ms: i64, on_claim: &mut dyn FnMut(i64)) -> ApiResult<QueueClaims>;
+    /// many claims run at the same time, and at most a project's `components.jobsParallelism`
+    /// limit (its `project_details.limits`, else `default_parallelism`; at least 1) of its standard
+    /// jobs processing at once — coordinators are not counted, so a container can never starve its
+    /// own children; a job held back by the limit becomes `waiting`. `on_claim` sees each claimed
+    /// id before the claim commits.
+    fn claim_queue_jobs(
+        &self,
+        runner_id: &str,
+        free_slots: usize,
+        default_parallelism: usize,
+        now_ms: i64,
+        on_claim: &mut dyn FnMut(i64),
+    ) -> ApiResult<QueueClaims>;
     /// The component process running the job (to kill it after a crash).
     fn set_queue_job_runner_pid(&self, id: QueueJobId, pid: i64) -> ApiResult<()>;
     fn queue_job_runner_pid(&self, id: QueueJobId) -> ApiResult<Option<i64>>;
@@ -298,8 +309,27 @@ impl QueueJobStore for MetaStore {
         })
     }
 
-    fn claim_queue_jobs(&self, runner_id: &str, free_slots: usize, now_ms: i64, on_claim: &mut dyn FnMut(i64)) -> ApiResult<QueueClaims> {
+    fn claim_queue_jobs(
+        &self,
+        runner_id: &str,
+        free_slots: usize,
+        default_parallelism: usize,
+        now_ms: i64,
+        on_claim: &mut dyn FnMut(i64),
+    ) -> ApiResult<QueueClaims> {
         self.tx(|tx| {
+            // Standard jobs each project has processing now (its jobsParallelism is spent on these).
+            let mut running: HashMap<i64, usize> = HashMap::new();
+            {
+                let mut st = tx.prepare_cached(
+                    "SELECT project_id, COUNT(*) FROM queue_jobs WHERE status IN ('processing', 'terminating') AND type = 'standard' \
+                     GROUP BY project_id",
+                )?;
+                for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+                    let (project, n) = row?;
+                    running.insert(project, n as usize);
+                }
+            }
             let mut busy: HashSet<String> = HashSet::new();
             {
                 let mut st =
@@ -308,15 +338,20 @@ impl QueueJobStore for MetaStore {
                     busy.insert(k?);
                 }
             }
-            let candidates: Vec<(i64, String, String, Option<String>, Option<i64>)> = {
+            type Candidate = (i64, String, String, Option<String>, Option<i64>, i64, Option<f64>);
+            let candidates: Vec<Candidate> = {
                 let mut st = tx.prepare_cached(
-                    "SELECT id, type, status, lock_key, delayed_start_ms FROM queue_jobs WHERE status IN ('created', 'waiting') ORDER BY id LIMIT 1000",
+                    "SELECT q.id, q.type, q.status, q.lock_key, q.delayed_start_ms, q.project_id, \
+                     json_extract(d.limits, '$.\"components.jobsParallelism\".value') \
+                     FROM queue_jobs q LEFT JOIN project_details d ON d.project_id = q.project_id \
+                     WHERE q.status IN ('created', 'waiting') ORDER BY q.id LIMIT 1000",
                 )?;
-                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<Result<_, _>>()?
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6).ok().flatten())))?
+                    .collect::<Result<_, _>>()?
             };
             let mut free = free_slots;
             let mut claims = QueueClaims::default();
-            for (id, kind, status, lock, delayed) in candidates {
+            for (id, kind, status, lock, delayed, project, limit) in candidates {
                 if let Some(at) = delayed.filter(|at| *at > now_ms) {
                     claims.next_delayed_in_ms = Some(claims.next_delayed_in_ms.map_or(at - now_ms, |n| n.min(at - now_ms)));
                     continue;
@@ -330,6 +365,16 @@ impl QueueJobStore for MetaStore {
                     }
                 }
                 let coordinator = kind != "standard";
+                let project_limit = limit.map(|l| l.max(1.0) as usize).unwrap_or(default_parallelism).max(1);
+                if !coordinator && running.get(&project).copied().unwrap_or(0) >= project_limit {
+                    if status == "created" {
+                        tx.execute_cached("UPDATE queue_jobs SET status = 'waiting', updated_ms = ?1 WHERE id = ?2", rusqlite::params![now_ms, id])?;
+                    }
+                    if let Some(l) = lock {
+                        busy.insert(l);
+                    }
+                    continue;
+                }
                 if !coordinator && free == 0 {
                     if let Some(l) = lock {
                         // Later jobs of the same key stay behind this one.
@@ -350,6 +395,7 @@ impl QueueJobStore for MetaStore {
                 }
                 if !coordinator {
                     free -= 1;
+                    *running.entry(project).or_default() += 1;
                 }
                 on_claim(id);
                 claims.claimed.push(ClaimedQueueJob { id, coordinator });
@@ -463,6 +509,10 @@ macro_rules! queue_job_store_suite {
         #[test]
         fn queue_job_store_one_running_job_per_lock_key() {
             $crate::meta::queue_jobs::suite::one_running_job_per_lock_key(&$make());
+        }
+        #[test]
+        fn queue_job_store_project_parallelism_limit() {
+            $crate::meta::queue_jobs::suite::project_parallelism_limit(&$make());
         }
         #[test]
         fn queue_job_store_delayed_jobs_wait_for_their_time() {

@@ -6,6 +6,8 @@ use super::*;
 use crate::meta::tokens::ProjectStore;
 
 const T0: i64 = 1_767_322_800_000;
+/// The default parallelism of checks not about the project limit.
+const NO_LIMIT: usize = usize::MAX;
 
 fn projects<S: ProjectStore>(s: &S) {
     s.ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
@@ -37,7 +39,7 @@ fn job<S: QueueJobStore>(s: &S, id: i64) -> QueueJob {
 }
 
 fn claim<S: QueueJobStore>(s: &S, free: usize, now: i64) -> Vec<i64> {
-    s.claim_queue_jobs("runner", free, now, &mut |_| {}).unwrap().claimed.into_iter().map(|c| c.id).collect()
+    s.claim_queue_jobs("runner", free, NO_LIMIT, now, &mut |_| {}).unwrap().claimed.into_iter().map(|c| c.id).collect()
 }
 
 fn end<S: QueueJobStore>(s: &S, id: i64, status: QueueJobStatus, now: i64) {
@@ -83,7 +85,7 @@ pub fn claims_oldest_first_and_each_job_once<S: ProjectStore + QueueJobStore>(s:
     let b = insert(s, &new_job(2, None), T0);
     let c = insert(s, &new_job(1, None), T0);
     let mut seen = Vec::new();
-    let claims = s.claim_queue_jobs("runner-1", 2, T0 + 5, &mut |id| seen.push(id)).unwrap();
+    let claims = s.claim_queue_jobs("runner-1", 2, NO_LIMIT, T0 + 5, &mut |id| seen.push(id)).unwrap();
     assert_eq!(claims.claimed, vec![ClaimedQueueJob { id: a, coordinator: false }, ClaimedQueueJob { id: b, coordinator: false }]);
     assert_eq!(seen, vec![a, b], "each claim is announced");
     assert_eq!(claims.next_delayed_in_ms, None);
@@ -96,7 +98,7 @@ pub fn claims_oldest_first_and_each_job_once<S: ProjectStore + QueueJobStore>(s:
     // Without a free slot only coordinators start; they take no slot.
     let standard = insert(s, &new_job(1, None), T0);
     let container = insert(s, &NewQueueJob { kind: "orchestrationContainer".into(), ..new_job(1, None) }, T0);
-    let claims = s.claim_queue_jobs("runner-1", 0, T0 + 9, &mut |_| {}).unwrap();
+    let claims = s.claim_queue_jobs("runner-1", 0, NO_LIMIT, T0 + 9, &mut |_| {}).unwrap();
     assert_eq!(claims.claimed, vec![ClaimedQueueJob { id: container, coordinator: true }]);
     assert_eq!(job(s, standard).status, QueueJobStatus::Created);
     assert_eq!(claim(s, 1, T0 + 10), vec![standard]);
@@ -159,7 +161,7 @@ pub fn delayed_jobs_wait_for_their_time<S: ProjectStore + QueueJobStore>(s: &S) 
     projects(s);
     let later = insert(s, &NewQueueJob { delayed_start_ms: Some(T0 + 5_000), ..new_job(1, None) }, T0);
     let sooner = insert(s, &NewQueueJob { delayed_start_ms: Some(T0 + 2_000), ..new_job(1, None) }, T0);
-    let claims = s.claim_queue_jobs("runner", 5, T0 + 1_000, &mut |_| {}).unwrap();
+    let claims = s.claim_queue_jobs("runner", 5, NO_LIMIT, T0 + 1_000, &mut |_| {}).unwrap();
     assert_eq!(claims, QueueClaims { claimed: vec![], next_delayed_in_ms: Some(1_000) });
     assert_eq!(claim(s, 5, T0 + 2_000), vec![sooner], "due at its time");
     assert_eq!(claim(s, 5, T0 + 6_000), vec![later]);
@@ -299,4 +301,29 @@ pub fn recovery_after_a_restart<S: ProjectStore + QueueJobStore>(s: &S) {
     assert_eq!(sealer.open(&stored).as_deref(), Some("1-plain-token"));
     assert_eq!(job(s, sealed).token_secret, before);
     assert_eq!(s.seal_plain_queue_token_secrets(&sealer).unwrap(), 0);
+}
+
+/// `components.jobsParallelism`: a project never has more standard jobs processing than its limit
+/// (or the default); the rest wait; coordinators are not counted; other projects are not held.
+pub fn project_parallelism_limit<S: ProjectStore + QueueJobStore + crate::meta::project_admin::ProjectAdminStore>(s: &S) {
+    projects(s);
+    s.adopt_projects(1).unwrap();
+    let mut d = s.project_details(1).unwrap().unwrap();
+    d.limits.insert("components.jobsParallelism".into(), json!({"name": "components.jobsParallelism", "value": 1}));
+    s.update_project_details(&d).unwrap();
+    let a = insert(s, &new_job(1, None), T0);
+    let b = insert(s, &new_job(1, None), T0);
+    let other = insert(s, &new_job(2, None), T0);
+    let container = insert(s, &NewQueueJob { kind: "orchestrationContainer".into(), ..new_job(1, None) }, T0);
+    let claimed: Vec<i64> = s.claim_queue_jobs("runner", 5, 2, T0 + 1, &mut |_| {}).unwrap().claimed.into_iter().map(|c| c.id).collect();
+    assert_eq!(claimed, vec![a, other, container], "one standard job of project 1 at a time");
+    assert_eq!(job(s, b).status, QueueJobStatus::Waiting, "held back by the limit");
+    assert_eq!(claim(s, 5, T0 + 2), Vec::<i64>::new());
+    end(s, a, QueueJobStatus::Success, T0 + 3);
+    assert_eq!(claim(s, 5, T0 + 4), vec![b], "the next one starts when the first ends");
+
+    // Project 2 has no limit set: the default (here 2) applies.
+    let p2: Vec<i64> = (0..3).map(|_| insert(s, &new_job(2, None), T0 + 5)).collect();
+    let claimed: Vec<i64> = s.claim_queue_jobs("runner", 5, 2, T0 + 6, &mut |_| {}).unwrap().claimed.into_iter().map(|c| c.id).collect();
+    assert_eq!(claimed, vec![p2[0]], "project 2 already runs one job; the default allows two");
 }
