@@ -118,10 +118,12 @@ async fn create_token(State(state): State<AppState>, auth: ManageAuth, p: Params
             auth.require_super()?;
             None
         }
+        // A super admin may make a token for anyone, a new person too (kbstack has no sign-up).
+        (ManageTokenKind::Admin, Some(email)) if auth.is_super() => Some(super::user_for_email(&state, &email)?.id),
         (ManageTokenKind::Admin, Some(email)) => {
-            let user = super::find_user(&state, &email)?;
+            let user = super::find_user(&state, &email).map_err(|_| ApiError::denied("Only a super admin can make tokens for other users."))?;
             if Some(user.id) != auth.user_id() {
-                auth.require_super()?;
+                return Err(ApiError::denied("Only a super admin can make tokens for other users."));
             }
             Some(user.id)
         }
