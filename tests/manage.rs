@@ -92,21 +92,22 @@ fn features_and_limits_show_in_the_projects_tokens() {
     let s = Server::start();
     let (a, token_a) = create_project(&s, "Alpha");
     // Only catalogue features of the right type.
-    let (st, e) = manage(&s, Method::POST, MANAGE_TOKEN, &format!("/manage/projects/{a}/features"), Some(json!({"feature": "queuev2"})));
+    let (st, e) = manage(&s, Method::POST, MANAGE_TOKEN, &format!("/manage/projects/{a}/features"), Some(json!({"feature": "beta-x"})));
     assert_eq!(st, 404, "{e}");
-    feature(&s, "queuev2", "project");
+    feature(&s, "beta-x", "project");
     feature(&s, "ui-beta", "admin");
     let (st, _) = manage(&s, Method::POST, MANAGE_TOKEN, &format!("/manage/projects/{a}/features"), Some(json!({"feature": "ui-beta"})));
     assert_eq!(st, 400);
-    let p = ok("add", manage(&s, Method::POST, MANAGE_TOKEN, &format!("/manage/projects/{a}/features"), Some(json!({"feature": "queuev2"}))), 200);
-    assert_eq!(p["features"], json!(["queuev2"]));
+    let p = ok("add", manage(&s, Method::POST, MANAGE_TOKEN, &format!("/manage/projects/{a}/features"), Some(json!({"feature": "beta-x"}))), 200);
+    assert_eq!(p["features"], json!(["beta-x"]));
     let features = |token: &str| ok("verify", call(&s, Method::GET, token, "tokens/verify", None), 200)["owner"]["features"].clone();
-    assert!(features(&token_a).as_array().unwrap().contains(&json!("queuev2")));
-    assert!(!features(MASTER_TOKEN).as_array().unwrap().contains(&json!("queuev2")), "other projects do not get it");
-    ok("remove", manage(&s, Method::DELETE, MANAGE_TOKEN, &format!("/manage/projects/{a}/features/queuev2"), None), 204);
-    assert!(!features(&token_a).as_array().unwrap().contains(&json!("queuev2")));
+    assert!(features(&token_a).as_array().unwrap().contains(&json!("beta-x")));
+    assert!(!features(MASTER_TOKEN).as_array().unwrap().contains(&json!("beta-x")), "other projects do not get it");
+    ok("remove", manage(&s, Method::DELETE, MANAGE_TOKEN, &format!("/manage/projects/{a}/features/beta-x"), None), 204);
+    assert!(!features(&token_a).as_array().unwrap().contains(&json!("beta-x")));
     let catalogue = ok("features", manage(&s, Method::GET, MANAGE_TOKEN, "/manage/features?type=project", None), 200);
-    assert_eq!(catalogue.as_array().unwrap().len(), 1, "{catalogue}");
+    let names: Vec<&str> = catalogue.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["pay-as-you-go", "queuev2", "beta-x"], "the seeded catalogue and the new one: {catalogue}");
 
     let limits = json!({"limits": [{"name": "components.jobsParallelism", "value": 2}, {"name": "storage.dataSizeBytes", "value": "5000"}]});
     ok("limits", manage(&s, Method::POST, MANAGE_TOKEN, &format!("/manage/projects/{a}/limits"), Some(limits)), 200);

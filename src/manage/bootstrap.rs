@@ -9,7 +9,7 @@ use crate::http::now_iso;
 use crate::meta::MetaStore;
 use crate::meta::manage::{ManageStore, ManageToken, ManageTokenKind, User};
 use crate::meta::organizations::{Maintainer, MemberOf, Membership, Organization, OrganizationStore};
-use crate::meta::project_admin::ProjectAdminStore;
+use crate::meta::project_admin::{Feature, ProjectAdminStore};
 use crate::storage::auth::hash_token;
 
 pub const MAINTAINER_ID: i64 = 1;
@@ -45,6 +45,21 @@ pub fn ensure_stack(meta: &MetaStore, config: &Config) -> anyhow::Result<ManageB
         .map_err(err)?;
     }
     meta.adopt_projects(ORGANIZATION_ID).map_err(err)?;
+    for (name, title, description) in SEEDED_FEATURES {
+        if meta.feature_by_name(name).map_err(err)?.is_none() {
+            let feature = Feature {
+                id: 0,
+                name: name.to_string(),
+                kind: "project".into(),
+                title: title.to_string(),
+                description: description.to_string(),
+                can_be_managed_by_admin: false,
+                can_be_managed_via_api: true,
+                created: now.clone(),
+            };
+            meta.insert_feature(&feature).map_err(err)?.ok();
+        }
+    }
 
     let admin = match meta.user_by_email(ADMIN_EMAIL).map_err(err)? {
         Some(u) => u,
@@ -98,3 +113,9 @@ pub fn ensure_stack(meta: &MetaStore, config: &Config) -> anyhow::Result<ManageB
 }
 
 const BOOTSTRAP_DESCRIPTION: &str = "kbstack super admin";
+
+/// Project features the catalogue starts with: those kbstack or the official clients act on.
+const SEEDED_FEATURES: &[(&str, &str, &str)] = &[
+    (super::PAY_AS_YOU_GO, "Pay as you go", "Jobs consume credits; new jobs are refused when none are left."),
+    ("queuev2", "Job Queue v2", "The project runs its jobs on the Job Queue (every kbstack project does)."),
+];

@@ -13,7 +13,8 @@ enter_netns() {
 }
 
 # Starts `$1` (the kbstack binary) for the stack suffix local.keboola.dev with a master token
-# named after `$2`; sets WORK (its temp dir, removed on exit), TOKEN, SUFFIX and SERVER, and
+# named after `$2`; sets WORK (its temp dir, removed on exit), TOKEN, MANAGE_TOKEN (the super
+# admin's), SUFFIX and SERVER, and
 # exports SSL_CERT_FILE / REQUESTS_CA_BUNDLE (httpx and requests) for kbstack's CA.
 start_served_stack() {
   local bin="$1" name="$2" addr=10.99.0.1
@@ -26,7 +27,8 @@ start_served_stack() {
   echo "127.0.0.1 localhost" >>"$WORK/hosts"
   mount --bind "$WORK/hosts" /etc/hosts
   TOKEN="1-1-${name}$(date +%s)abcdefghijklmnopqrstuvwx"
-  KBSTACK_DATA_DIR="$WORK/data" KBSTACK_MASTER_TOKEN="$TOKEN" \
+  MANAGE_TOKEN="1-${name}manage$(date +%s)abcdefghijklmnopqrstuvwx"
+  KBSTACK_DATA_DIR="$WORK/data" KBSTACK_MASTER_TOKEN="$TOKEN" KBSTACK_MANAGE_TOKEN="$MANAGE_TOKEN" \
     "$bin" serve --listen "$addr:0" --stack-suffix "$SUFFIX" --tls-listen "$addr:443" >"$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 100); do
