@@ -25,6 +25,8 @@ enum Command {
     Cert(ServeArgs),
     /// Print the /etc/hosts lines for the stack suffix's host names.
     Hosts(ServeArgs),
+    /// Print every route of every service, one `METHOD /path` a line (what is served).
+    Routes,
 }
 
 #[derive(Subcommand)]
@@ -67,6 +69,14 @@ fn main() -> anyhow::Result<()> {
             let config = Config::load(args)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(kbstack::app::serve(config))
+        }
+        Command::Routes => {
+            for route in kbstack::app::routes().table() {
+                for method in &route.methods {
+                    println!("{method} {}", route.path);
+                }
+            }
+            Ok(())
         }
         Command::Component(ComponentCommand::Register { file, serve }) => {
             let config = Config::load(serve)?;

@@ -762,3 +762,84 @@ fn vault_variables() {
     ];
     check("vault_variables", &kbstack::vault::wire::Variable::list(&list));
 }
+
+#[test]
+fn manage_token_verification_project_and_invitation() {
+    use kbstack::manage::wire::*;
+    let user = UserJson {
+        id: 7,
+        name: "Ann".into(),
+        email: "ann@example.com".into(),
+        mfa_enabled: false,
+        features: vec!["early-adopter".into()],
+        can_access_logs: true,
+        is_super_admin: false,
+        created: "2026-01-02T03:04:05+0000".into(),
+    };
+    let verify = TokenVerification {
+        id: 3,
+        description: "pat".into(),
+        created: "2026-01-02T03:04:05+0000".into(),
+        last_used: None,
+        expires: None,
+        is_session_token: false,
+        is_expired: false,
+        is_disabled: false,
+        scopes: vec![],
+        kind: "admin".into(),
+        creator: Some(IdName { id: 7, name: "Ann".into() }),
+        user: Some(user),
+        token: None,
+    };
+    check("manage_token_verify", &verify);
+    let project = ProjectJson {
+        id: 2,
+        name: "Alpha".into(),
+        kind: "production".into(),
+        region: "local".into(),
+        created: "2026-01-02T03:04:05+0000".into(),
+        expires: None,
+        features: vec!["pay-as-you-go".into()],
+        data_size_bytes: 1024,
+        rows_count: 3,
+        has_mysql: false,
+        has_redshift: false,
+        has_snowflake: true,
+        has_synapse: false,
+        has_exasol: false,
+        has_teradata: false,
+        default_backend: "snowflake".into(),
+        has_try_mode_on: "0".into(),
+        limits: kbstack::manage::project_limits(None),
+        metrics: kbstack::storage::wire::token::named_values(&[("storage.dataSizeBytes", 1024), ("storage.rowsCount", 3)]),
+        is_disabled: false,
+        billed_monthly_price: None,
+        data_retention_time_in_days: 7,
+        description: String::new(),
+        organization: ProjectOrganization {
+            id: 1,
+            name: "kbstack".into(),
+            crm_id: String::new(),
+            activity_center_project_id: None,
+            created: "2026-01-01T00:00:00+0000".into(),
+            allow_auto_join: true,
+        },
+        pay_as_you_go: PayAsYouGo { purchased_credits: 10.0 },
+        is_deleted: None,
+        deleted_time: None,
+        is_purged: None,
+        purged_time: None,
+    };
+    check("manage_project", &project);
+    let invitation = InvitationJson {
+        id: 113,
+        created: "2026-01-02T03:04:05+0000".into(),
+        expires: None,
+        reason: "help".into(),
+        role: "guest".into(),
+        user: Some(IdNameEmail { id: 8, name: "bob@example.com".into(), email: "bob@example.com".into() }),
+        project: None,
+        creator: Some(IdNameEmail { id: 7, name: "Ann".into(), email: "ann@example.com".into() }),
+    };
+    check("manage_project_invitation", &invitation);
+}

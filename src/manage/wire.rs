@@ -9,7 +9,9 @@ pub struct TokenVerification {
     pub id: i64,
     pub description: String,
     pub created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
     pub is_session_token: bool,
     pub is_expired: bool,
@@ -54,17 +56,26 @@ pub struct UserJson {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+/// Unset values are left out: the spec types them as numbers and strings, not null.
 pub struct MaintainerJson {
     pub id: i64,
     pub name: String,
     pub created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_connection_mysql_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_connection_redshift_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_connection_snowflake_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_connection_synapse_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_connection_exasol_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_connection_teradata_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_file_storage_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub zendesk_url: Option<String>,
 }
 
@@ -84,6 +95,7 @@ pub struct OrganizationJson {
     pub created: String,
     pub allow_auto_join: bool,
     pub crm_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub activity_center_project_id: Option<i64>,
     pub mfa_required: bool,
     pub maintainer: IdName,
@@ -98,6 +110,7 @@ pub struct ProjectOrganization {
     pub id: i64,
     pub name: String,
     pub crm_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub activity_center_project_id: Option<i64>,
     pub created: String,
     pub allow_auto_join: bool,
