@@ -392,3 +392,53 @@ fn a_job_running_longer_than_its_average_is_reported_once() {
     let keys: Vec<&String> = p.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["averageDuration", "currentDuration", "durationOvertimePercentage", "job", "project", "branch", "uniqueId"]);
 }
+
+/// The acceptance case: a flow fails in project 1; its subscriptions (filtered on the flow's
+/// configuration, as Keboola's UI makes them) get one webhook and one email with the flow job's
+/// payload; project 2, made through `/manage`, subscribed to every failure, gets nothing.
+#[test]
+fn a_failed_flow_notifies_its_project_once_and_no_other_project() {
+    let hooks = hook_listener();
+    let mails = smtp_sink();
+    let s = Server::start_with_env(&[("KBSTACK_NOTIFICATIONS_SMTP_URL", &mails.url)]);
+    let p2 = ok(
+        "project 2",
+        common::manage(&s, Method::POST, common::MANAGE_TOKEN, "/manage/organizations/1/projects", Some(json!({"name": "other"}))),
+        201,
+    );
+    let p2_token = p2["masterToken"]["token"].as_str().unwrap().to_string();
+    let test = "keboola.runner-config-test";
+    let (st, bad) = s.post_json(&format!("components/{test}/configs"), json!({"name": "bad", "configuration": {"parameters": {"operation": "fail", "message": "source is down"}}}));
+    assert_eq!(st, 201, "{bad}");
+    let flow = json!({
+        "phases": [{"id": 1, "name": "Load"}],
+        "tasks": [{"id": 10, "name": "load", "phase": 1, "enabled": true, "task": {"type": "job", "componentId": test, "configId": bad["id"], "mode": "run"}}]
+    });
+    let (st, c) = s.post_json("components/keboola.flow/configs", json!({"name": "Nightly", "configuration": flow}));
+    assert_eq!(st, 201, "{c}");
+    let config_id = c["id"].as_str().unwrap().to_string();
+    let on_flow = json!([{"field": "job.configuration.id", "value": config_id}]);
+    subscribe(&s, MASTER_TOKEN, json!({"event": "job-failed", "filters": on_flow, "recipient": {"channel": "webhook", "url": format!("{}/flow", hooks.url)}}));
+    subscribe(&s, MASTER_TOKEN, json!({"event": "job-failed", "filters": on_flow, "recipient": {"channel": "email", "address": "team@example.com"}}));
+    subscribe(&s, &p2_token, json!({"event": "job-failed", "recipient": {"channel": "webhook", "url": format!("{}/other", hooks.url)}}));
+    subscribe(&s, &p2_token, json!({"event": "job-failed", "recipient": {"channel": "email", "address": "other@example.com"}}));
+
+    let job = create_job(&s, json!({"component": "keboola.flow", "config": config_id, "mode": "run"}));
+    let done = wait_finished(&s, &id(&job), 60);
+    assert_eq!(done["status"], "error", "{done}");
+    settle("webhook", 1, || hooks.got.lock().unwrap().len());
+    settle("email", 1, || mails.got.lock().unwrap().len());
+    std::thread::sleep(Duration::from_millis(500));
+    let got = hooks.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "one webhook, none for project 2: {got:?}");
+    let (path, payload) = &got[0];
+    assert_eq!(path, "/flow");
+    assert_eq!(payload["job"]["id"], done["id"]);
+    assert_eq!(payload["job"]["component"]["id"], "keboola.flow");
+    assert_eq!(payload["job"]["configuration"], json!({"id": config_id, "name": "Nightly"}));
+    assert_eq!(payload["project"]["id"], "1");
+    assert!(payload["errorMessage"].as_str().is_some_and(|m| m.contains("source is down")), "{payload}");
+    let mails_got = mails.got.lock().unwrap().clone();
+    assert_eq!(mails_got.len(), 1, "one email, none for project 2: {mails_got:?}");
+    assert_eq!(mails_got[0].0, vec!["team@example.com".to_string()]);
+}
