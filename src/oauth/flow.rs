@@ -6,7 +6,7 @@
 //! added directly).
 use std::time::Duration;
 
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use super::NewCredentials;
@@ -24,8 +24,11 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(Code::OAuthBadRequest, message)
 }
 
+/// Everything but RFC 3986's unreserved characters: safe in a path segment and a query value.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 fn enc(s: &str) -> String {
-    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 fn now_ms() -> i64 {
