@@ -338,6 +338,7 @@ fn credentials_are_kept_per_project_and_only_admins_change_them() {
     refused("no data", oauth(&s, Method::POST, Some(MASTER_TOKEN), &path, Some(json!({"id": "x", "authorizedFor": "x"}))), 422);
     refused("id of wrong type", oauth(&s, Method::POST, Some(MASTER_TOKEN), &path, Some(json!({"id": {"a": 1}, "#data": "{}"}))), 422);
     refused("unknown", oauth(&s, Method::GET, Some(MASTER_TOKEN), &format!("{path}/nope"), None), 404);
+    refused("list of a component without an app", oauth(&s, Method::GET, Some(MASTER_TOKEN), "credentials/no.app", None), 404);
 
     assert_eq!(oauth(&s, Method::DELETE, Some(MASTER_TOKEN), &format!("{path}/main"), None).0, 204);
     refused("deleted", oauth(&s, Method::GET, Some(MASTER_TOKEN), &format!("{path}/main"), None), 404);
@@ -396,4 +397,24 @@ fn a_job_gets_the_credentials_opened_and_hides_the_tokens() {
     assert_eq!(done["status"], "error", "{done}");
     assert_eq!(done["result"]["error"]["type"], "user", "{done}");
     assert!(done["result"]["message"].as_str().unwrap().contains("\"gone\""), "{done}");
+}
+
+#[test]
+fn a_sync_action_gets_the_credentials_too() {
+    let s = Server::start();
+    let component = "keboola.runner-config-test";
+    register_app(&s, component, "http://provider.example");
+    let data = json!({"access_token": ACCESS}).to_string();
+    ok("add", oauth(&s, Method::POST, Some(MASTER_TOKEN), &format!("credentials/{component}"), Some(json!({"id": "main", "authorizedFor": "me", "#data": data}))), 201);
+    let act = |id: &str| {
+        let body = json!({"componentId": component, "action": "dumpConfig", "configData": {"authorization": {"oauth_api": {"id": id}}, "parameters": {}}});
+        s.send(s.client.post(format!("{}/sync-actions/actions", s.url)).header("X-StorageApi-Token", MASTER_TOKEN).json(&body))
+    };
+    let (st, config) = act("main");
+    assert_eq!(st, 201, "{config}");
+    let c = &config["authorization"]["oauth_api"]["credentials"];
+    assert_eq!((c["#data"].as_str(), c["#appSecret"].as_str()), (Some(data.as_str()), Some(APP_SECRET)), "{config}");
+    let (st, b) = act("gone");
+    assert_eq!((st, b["error"].as_str()), (400, Some("User error")), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("\"gone\""), "{b}");
 }

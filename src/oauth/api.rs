@@ -168,6 +168,8 @@ async fn list_all_credentials(State(state): State<AppState>, auth: Result<Auth, 
 
 async fn list_credentials(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(component_id): Path<String>) -> OResult<Json<Vec<Credentials>>> {
     let auth = auth?;
+    // A component without an app has no credentials to list: 404, as for its detail.
+    super::consumer(&state, &component_id)?;
     Ok(Json(Credentials::list(&super::list_credentials(&state, &auth, Some(&component_id))?)))
 }
 
