@@ -206,7 +206,7 @@ async fn add_credentials(
         None => return Err(invalid("#data: This value should not be blank.".into()).into()),
         Some(Value::String(s)) if s.is_empty() => return Err(invalid("#data: This value should not be blank.".into()).into()),
         Some(Value::String(s)) => s.clone(),
-        Some(v @ (Value::Object(_) | Value::Array(_))) => v.to_string(),
+        // The v2 API's `data` object (or any other JSON), kept as its JSON text.
         Some(v) => v.to_string(),
     };
     let c = super::add_credentials(&state, &auth, &component_id, NewCredentials { name, authorized_for, branch_id, data })?;

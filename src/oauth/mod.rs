@@ -219,7 +219,6 @@ fn check_name(name: &str, authorized_for: &str) -> ApiResult<()> {
 
 /// Keep credentials of the project for a registered component (404 when it has no app).
 /// `replace`: a re-authorization overwrites credentials of the same name.
-#[allow(clippy::too_many_arguments)]
 pub fn store_credentials(
     state: &AppState,
     project_id: i64,
