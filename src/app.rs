@@ -79,6 +79,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::vault::api::routes())
         .merge(crate::notification::api::routes())
         .merge(crate::developer::api::routes())
+        .merge(crate::oauth::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -125,6 +126,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("vault") {
         return crate::vault::api::VaultError(err).into_response();
+    }
+    if under("oauth") {
+        return crate::oauth::api::OAuthError(err).into_response();
     }
     if under("notification") {
         return crate::notification::api::NotificationError(err).into_response();

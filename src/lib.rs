@@ -7,7 +7,8 @@
 //! `KBC::…Secure::` ciphers of `#` values (Encryption API, Storage's saves, the runner);
 //! `sync_actions` runs components' synchronous actions through the runner; `sql_dialect` turns
 //! Snowflake SQL into DuckDB statements (the runner's Snowflake transformations, queries);
-//! `vault` keeps the project variables the runner puts in place of `{{ vault.KEY }}`.
+//! `vault` keeps the project variables the runner puts in place of `{{ vault.KEY }}`; `oauth`
+//! keeps components' OAuth apps and projects' authorized credentials, put into jobs' configs.
 pub mod app;
 pub mod billing;
 // The layers below the services, under the names the services know them by.
@@ -28,4 +29,5 @@ pub mod scheduler;
 pub mod sql_dialect;
 pub mod storage;
 pub mod sync_actions;
+pub mod oauth;
 pub mod vault;

@@ -25,6 +25,7 @@ enum Service {
     Vault,
     Developer,
     Billing,
+    OAuth,
     Blob,
 }
 
@@ -49,6 +50,8 @@ fn service_of(path: &str) -> Service {
         Service::Query
     } else if path.starts_with("/vault") {
         Service::Vault
+    } else if path.starts_with("/oauth") {
+        Service::OAuth
     } else if path.starts_with("/abs/") {
         Service::Blob
     } else {
@@ -140,6 +143,11 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
         Service::Vault => assert!(
             b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("vault-")),
             "{what}: Vault codes are the status, exception ids `vault-…`: {}",
+            a.text
+        ),
+        Service::OAuth => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("oauth-")),
+            "{what}: OAuth codes are the status, exception ids `oauth-…`: {}",
             a.text
         ),
         Service::Blob | Service::Query | Service::Developer => {}
@@ -286,7 +294,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             } else {
                 assert_eq!(
                     a.body["code"],
-                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing) { json!(405) } else { json!("methodNotAllowed") }
+                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth) { json!(405) } else { json!("methodNotAllowed") }
                 );
             }
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "{unsupported} {}: no Allow header", route.path);

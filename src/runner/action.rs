@@ -54,10 +54,13 @@ pub async fn run(state: &AppState, run: ActionRun<'_>) -> Result<Value, ActionFa
     if !vault.missing.is_empty() {
         return Err(ActionFailure::User(super::variables::missing_error(&vault.missing)));
     }
-    let decrypted = crate::encryption::decrypt_for_job(state, &scope, &vault.configuration).map_err(ActionFailure::User)?;
+    let mut configuration = vault.configuration;
+    crate::oauth::for_job(state, run.auth.project_id, &component.id, &mut configuration).map_err(ActionFailure::User)?;
+    let decrypted = crate::encryption::decrypt_for_job(state, &scope, &configuration).map_err(ActionFailure::User)?;
     let logger = Logger::capturing();
     logger.hide(&vault.secrets);
     logger.hide(&decrypted.secrets);
+    logger.hide(&crate::oauth::data_secrets(&decrypted.value));
 
     let run_id = run.auth.run_id.clone().unwrap_or_else(|| (uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000).to_string());
     let dir = state.config.data_dir.join("job-data").join(format!("action-{}", uuid::Uuid::new_v4().simple()));

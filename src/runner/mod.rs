@@ -336,10 +336,16 @@ async fn standard(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellatio
             }
             Err(e) => return Outcome::user_error(e, result),
         }
+        // OAuth credentials go in as the broker keeps them (ciphers of the job's project and
+        // component), so the decryption below opens them with the configuration's own secrets.
+        if let Err(e) = crate::oauth::for_job(state, job.project_id, &job.component, &mut def.configuration) {
+            return Outcome::user_error(e, result);
+        }
         match crate::encryption::decrypt_for_job(state, &scope, &def.configuration) {
             Ok(decrypted) => {
                 logger.hide(&decrypted.secrets);
                 def.configuration = decrypted.value;
+                logger.hide(&crate::oauth::data_secrets(&def.configuration));
             }
             Err(e) => return Outcome::user_error(e, result),
         }

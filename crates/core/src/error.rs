@@ -103,6 +103,16 @@ pub enum Code {
     /// A vendor, app, version, user or invitation the caller cannot see.
     DeveloperNotFound,
     DeveloperAlreadyExists,
+    // OAuth Broker (src/oauth)
+    /// An app (consumer), credentials or component the caller cannot see.
+    OAuthNotFound,
+    /// An app of the component, or credentials of that name, exist already.
+    OAuthAlreadyExists,
+    /// A request the broker cannot act on (a missing field, an unknown authorization session,
+    /// a provider that refused the code).
+    OAuthBadRequest,
+    /// A body that fails validation (spec: 422).
+    OAuthInvalidPayload,
 }
 
 impl Code {
@@ -198,6 +208,10 @@ impl Code {
             DeveloperUnauthorized => ("developer.unauthorized", 401),
             DeveloperNotFound => ("developer.notFound", 404),
             DeveloperAlreadyExists => ("developer.alreadyExists", 400),
+            OAuthNotFound => ("oauth.notFound", 404),
+            OAuthAlreadyExists => ("oauth.alreadyExists", 400),
+            OAuthBadRequest => ("oauth.badRequest", 400),
+            OAuthInvalidPayload => ("oauth.invalidPayload", 422),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod metadata;
 pub mod organizations;
 pub mod project_admin;
 pub mod notification_subscriptions;
+pub mod oauth;
 pub mod query_jobs;
 pub mod queue_jobs;
 mod schema;

@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (11, V11_VAULT_VARIABLES),
     (12, V12_NOTIFICATION_SUBSCRIPTIONS),
     (13, V13_DEVELOPER_PORTAL),
+    (14, V14_OAUTH),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -643,5 +644,54 @@ CREATE TABLE IF NOT EXISTS developer_app_versions (
     created_by TEXT NOT NULL DEFAULT '',
     created_on TEXT NOT NULL,
     PRIMARY KEY (app_id, version)
+);
+"#;
+
+/// The OAuth Broker: apps per component (stack-wide), credentials per project and component
+/// (secrets as ciphers), and authorization sessions waiting for the provider's callback.
+const V14_OAUTH: &str = r#"
+CREATE TABLE IF NOT EXISTS oauth_consumers (
+    component_id TEXT PRIMARY KEY,
+    friendly_name TEXT NOT NULL,
+    oauth_version TEXT NOT NULL,
+    auth_url TEXT NOT NULL,
+    token_url TEXT NOT NULL,
+    request_token_url TEXT,
+    app_key TEXT NOT NULL,
+    sealed_app_secret TEXT NOT NULL,
+    restrict_custom_auth INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS oauth_credentials (
+    project_id INTEGER NOT NULL,
+    component_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    branch_id TEXT,
+    authorized_for TEXT NOT NULL,
+    creator_id TEXT NOT NULL,
+    creator_description TEXT NOT NULL,
+    created TEXT NOT NULL,
+    oauth_version TEXT NOT NULL,
+    app_key TEXT NOT NULL,
+    app_secret TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (project_id, component_id, name)
+);
+CREATE TABLE IF NOT EXISTS oauth_sessions (
+    state TEXT PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    component_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    branch_id TEXT,
+    authorized_for TEXT NOT NULL,
+    return_url TEXT,
+    creator_id TEXT NOT NULL,
+    creator_description TEXT NOT NULL,
+    oauth_version TEXT NOT NULL,
+    app_key TEXT NOT NULL,
+    sealed_app_secret TEXT NOT NULL,
+    token_url TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
 );
 "#;
