@@ -112,6 +112,14 @@ fn fill_project_a(s: &Server) -> ProjectA {
         manage(s, Method::POST, MANAGE_TOKEN, &format!("/manage/projects/{id}/invitations"), Some(json!({"email": "carol@example.com", "role": "guest", "reason": SECRET}))),
         201,
     );
+    let app = json!({"componentId": "keboola.ex-http", "friendlyName": "HTTP", "oauthVersion": "2.0", "authUrl": "http://provider.example/a",
+        "tokenUrl": "http://provider.example/t", "appKey": "key", "appSecret": "secret"});
+    ok("oauth app", manage(s, Method::POST, MANAGE_TOKEN, "/oauth/manage", Some(app)), 201);
+    ok(
+        "oauth credentials",
+        service(s, Method::POST, &token, "/oauth/credentials/keboola.ex-http", Some(json!({"id": "alphacred", "authorizedFor": SECRET, "data": {"access_token": SECRET}}))),
+        201,
+    );
     ProjectA {
         id,
         token,
@@ -169,6 +177,7 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("scheduler", "schedules", _) => of_a(&a.schedule_id),
             ("vault", "variables", _) => of_a(&a.vault_hash),
             ("notification", "project-subscriptions", _) => of_a(&a.subscription_id),
+            ("oauth", _, "name") => of_a("alphacred"),
             ("manage", "projects", _) | ("manage", "deleted-projects", _) => of_a(&a.id.to_string()),
             ("manage", "organizations", _) | ("manage", "maintainers", _) => of_a("1"),
             ("manage", "users", _) => of_a("admin@kbstack.local"),
@@ -182,7 +191,7 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
                 out.push(v);
             }
             // A component is the stack's, not A's.
-            None if prev == "components" => out.push("keboola.ex-http".into()),
+            None if prev == "components" || name == "component_id" => out.push("keboola.ex-http".into()),
             None => out.push("9999999".into()),
         }
     }
@@ -274,5 +283,6 @@ fn snapshot_a(s: &Server, a: &ProjectA) -> Vec<Value> {
         ok("subscription", service(s, Method::GET, t, &format!("/notification/project-subscriptions/{}", a.subscription_id), None), 200)["id"].clone(),
         ok("project", manage(s, Method::GET, MANAGE_TOKEN, &format!("/manage/projects/{}", a.id), None), 200)["name"].clone(),
         ok("invitations", manage(s, Method::GET, MANAGE_TOKEN, &format!("/manage/projects/{}/invitations", a.id), None), 200),
+        ok("oauth", service(s, Method::GET, t, "/oauth/credentials/keboola.ex-http/alphacred", None), 200)["authorizedFor"].clone(),
     ]
 }
