@@ -6,8 +6,11 @@
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+mod features;
 mod members;
+mod organizations;
 mod projects;
+mod users;
 pub mod wire;
 
 use serde_json::{Map, Value, json};

@@ -47,7 +47,7 @@ pub async fn detail(State(state): State<AppState>, auth: ManageAuth, Path(id): P
 }
 
 pub async fn list_of_organization(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>) -> ApiResult<Json<Vec<ProjectJson>>> {
-    let org = super::api::administered_organization(&state, &auth, &id)?;
+    let org = super::organizations::administered_organization(&state, &auth, &id)?;
     let projects = state.meta.project_list(Some(org.id), false)?;
     Ok(Json(projects.iter().map(|d| project_json(&state, d)).collect::<ApiResult<_>>()?))
 }
@@ -76,7 +76,7 @@ pub async fn create(
     Path(org): Path<String>,
     p: Params,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let org = super::api::administered_organization(&state, &auth, &org)?;
+    let org = super::organizations::administered_organization(&state, &auth, &org)?;
     let name = p.str("name").map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).ok_or_else(|| ApiError::validation("Project name must be set."))?;
     let now = now_iso();
     let details = ProjectDetails {
@@ -148,7 +148,7 @@ pub async fn update(State(state): State<AppState>, auth: ManageAuth, Path(id): P
 pub async fn change_organization(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>, p: Params) -> ApiResult<Json<ProjectJson>> {
     let mut d = administered_project(&state, &auth, &id)?;
     let target = p.int("organizationId")?.ok_or_else(|| ApiError::validation("organizationId must be set."))?;
-    let org = super::api::administered_organization(&state, &auth, &target.to_string())?;
+    let org = super::organizations::administered_organization(&state, &auth, &target.to_string())?;
     d.organization_id = org.id;
     state.meta.update_project_details(&d)?;
     Ok(Json(project_json(&state, &d)?))
