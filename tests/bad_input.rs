@@ -53,7 +53,7 @@ fn service_of(path: &str) -> Service {
         Service::Vault
     } else if path.starts_with("/oauth") {
         Service::OAuth
-    } else if path.starts_with("/import/") {
+    } else if path == "/import" || path.starts_with("/import/") {
         Service::Import
     } else if path.starts_with("/abs/") {
         Service::Blob

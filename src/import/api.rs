@@ -16,13 +16,14 @@ use serde_json::Value;
 
 use super::Staged;
 use crate::app::AppState;
-use crate::http::routes::post;
+use crate::http::routes::{get, post};
 use crate::http::{ApiError, ApiResult, Params, Routes};
 use crate::storage::auth::{Auth, Need};
 use crate::storage::tables::{Table, load_table};
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()
+        .route("/import", get(index))
         .route("/import/write-table", post(write_table))
         .route("/import/upload-file", post(upload_file))
         .map_router(|r| r.layer(DefaultBodyLimit::disable()).layer(axum::middleware::from_fn(import_envelope)))
@@ -52,6 +53,11 @@ impl IntoResponse for ImportError {
 }
 
 type IResult<T> = Result<T, ImportError>;
+
+/// Every service answers at its root (clients and the host-routing check probe it).
+async fn index() -> Json<Value> {
+    Json(serde_json::json!({"api": "import", "documentation": "https://app.swaggerhub.com/apis/keboola/import"}))
+}
 
 async fn import_envelope(req: Request, next: axum::middleware::Next) -> Response {
     crate::http::rejections::in_envelope(req, next, |err| ImportError(err).into_response()).await
@@ -100,7 +106,7 @@ impl Form {
 }
 
 /// Read the form; `before_data` runs on the text parts seen so far, just before `data` is read.
-async fn receive(state: &AppState, mut multipart: Multipart, max: u64, mut before_data: impl FnMut(&Form) -> ApiResult<()>) -> ApiResult<Form> {
+async fn receive(state: &AppState, multipart: &mut Multipart, max: u64, mut before_data: impl FnMut(&Form) -> ApiResult<()>) -> ApiResult<Form> {
     let mut form = Form { fields: Vec::new(), data: None };
     while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
         let name = field.name().unwrap_or_default().to_string();
@@ -142,6 +148,33 @@ async fn multipart_of(state: &AppState, req: Request) -> ApiResult<Multipart> {
     Multipart::from_request(req, state).await.map_err(bad_multipart)
 }
 
+/// What is read of a refused form at most before answering: a client still sending a small
+/// form then reads the refusal instead of a reset connection; a big upload is cut off.
+const DRAIN_BYTES: usize = 4 * 1024 * 1024;
+
+async fn drain(multipart: &mut Multipart) {
+    let mut left = DRAIN_BYTES;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            if chunk.len() >= left {
+                return;
+            }
+            left -= chunk.len();
+        }
+    }
+}
+
+/// `receive`, draining the rest of the form when it is refused (except for its size).
+async fn receive_or_drain(state: &AppState, mut multipart: Multipart, max: u64, before_data: impl FnMut(&Form) -> ApiResult<()>) -> ApiResult<Form> {
+    let result = receive(state, &mut multipart, max, before_data).await;
+    if let Err(e) = &result {
+        if e.code != crate::http::Code::PayloadTooLarge {
+            drain(&mut multipart).await;
+        }
+    }
+    result
+}
+
 fn required_table_id(form: &Form) -> ApiResult<String> {
     form.field("tableId")
         .map(str::trim)
@@ -154,13 +187,23 @@ fn missing_data() -> ApiError {
     ApiError::validation("Invalid request:\n - data: This value should not be blank (send the file as the \"data\" part).")
 }
 
+/// A refusal before the form is read (no or a bad token): the body is read first, up to
+/// `DRAIN_BYTES`, so that a client still sending a small form reads the answer.
+async fn refuse_unread(req: Request, err: ApiError) -> ImportError {
+    let _ = axum::body::to_bytes(req.into_body(), DRAIN_BYTES).await;
+    ImportError(err)
+}
+
 async fn write_table(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> IResult<Json<Value>> {
-    let auth = auth?;
+    let auth = match auth {
+        Ok(a) => a,
+        Err(e) => return Err(refuse_unread(req, e).await),
+    };
     let max = super::max_bytes();
     check_length(req.headers(), max)?;
     let multipart = multipart_of(&state, req).await?;
     let mut checked: Option<Table> = None;
-    let form = receive(&state, multipart, max, |form| {
+    let form = receive_or_drain(&state, multipart, max, |form| {
         if let Some(id) = form.field("tableId").map(str::trim).filter(|s| !s.is_empty()) {
             checked = Some(load_table(&state, &auth, id, Need::Write)?);
         }
@@ -180,7 +223,10 @@ async fn write_table(State(state): State<AppState>, auth: Result<Auth, ApiError>
 /// Multipart (`data` a file part), or a form body with `data` as text (the spec's second
 /// encoding; subject to the API body limit).
 async fn upload_file(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> IResult<Json<Value>> {
-    let auth = auth?;
+    let auth = match auth {
+        Ok(a) => a,
+        Err(e) => return Err(refuse_unread(req, e).await),
+    };
     let max = super::max_bytes();
     check_length(req.headers(), max)?;
     let is_multipart = req
@@ -189,7 +235,7 @@ async fn upload_file(State(state): State<AppState>, auth: Result<Auth, ApiError>
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     let (p, data) = if is_multipart {
-        let form = receive(&state, multipart_of(&state, req).await?, max, |_| Ok(())).await?;
+        let form = receive_or_drain(&state, multipart_of(&state, req).await?, max, |_| Ok(())).await?;
         (form.params()?, form.data.ok_or_else(missing_data)?)
     } else {
         let p = Params::from_request(req, &state).await?;
