@@ -80,6 +80,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::notification::api::routes())
         .merge(crate::developer::api::routes())
         .merge(crate::oauth::api::routes())
+        .merge(crate::import::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -129,6 +130,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("oauth") {
         return crate::oauth::api::OAuthError(err).into_response();
+    }
+    if under("import") {
+        return crate::import::api::ImportError(err).into_response();
     }
     if under("notification") {
         return crate::notification::api::NotificationError(err).into_response();

@@ -19,6 +19,7 @@ pub mod config;
 pub mod developer;
 pub mod editor;
 pub mod encryption;
+pub mod import;
 pub mod manage;
 pub mod net;
 pub mod query;

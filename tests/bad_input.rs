@@ -26,6 +26,7 @@ enum Service {
     Developer,
     Billing,
     OAuth,
+    Import,
     Blob,
 }
 
@@ -52,6 +53,8 @@ fn service_of(path: &str) -> Service {
         Service::Vault
     } else if path.starts_with("/oauth") {
         Service::OAuth
+    } else if path == "/import" || path.starts_with("/import/") {
+        Service::Import
     } else if path.starts_with("/abs/") {
         Service::Blob
     } else {
@@ -148,6 +151,13 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
         Service::OAuth => assert!(
             b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("oauth-")),
             "{what}: OAuth codes are the status, exception ids `oauth-…`: {}",
+            a.text
+        ),
+        Service::Import => assert!(
+            b["code"].as_u64() == Some(a.status as u64)
+                && b["message"] == b["error"]
+                && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("import-")),
+            "{what}: Importer codes are the status, the error also in `message` (spec `Error`), exception ids `import-…`: {}",
             a.text
         ),
         Service::Blob | Service::Query | Service::Developer => {}
@@ -294,7 +304,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             } else {
                 assert_eq!(
                     a.body["code"],
-                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth) { json!(405) } else { json!("methodNotAllowed") }
+                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import) { json!(405) } else { json!("methodNotAllowed") }
                 );
             }
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "{unsupported} {}: no Allow header", route.path);

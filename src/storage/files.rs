@@ -152,6 +152,24 @@ fn insert_file(state: &AppState, auth: &Auth, f: NewFile, attrs: UploadAttrs) ->
     fetch(state, auth.project_id, id.get())?.ok_or_else(|| ApiError::internal("file vanished after insert"))
 }
 
+/// A file whose content the server received itself (the Importer's uploads): the record is
+/// created and the staged content (in the blob store's staging dir) renamed into its blob, so the
+/// file is never listed without its content.
+pub fn create_from_staged(state: &AppState, auth: &Auth, f: NewFile, is_public: bool, staged: &std::path::Path) -> ApiResult<FileRecord> {
+    let size = std::fs::metadata(staged)?.len() as i64;
+    let file = insert_file(state, auth, f, UploadAttrs { is_public, size_bytes: Some(size), content_type: None })?;
+    let dest = state.blobs.local_path(&file.blob_path);
+    let moved = match dest.parent() {
+        Some(parent) => std::fs::create_dir_all(parent).and_then(|_| std::fs::rename(staged, &dest)),
+        None => std::fs::rename(staged, &dest),
+    };
+    if let Err(e) = moved {
+        let _ = delete_file(state, &file);
+        return Err(e.into());
+    }
+    Ok(file)
+}
+
 fn fetch(state: &AppState, project_id: i64, id: i64) -> ApiResult<Option<FileRecord>> {
     Ok(state.meta.file(project_id.into(), id.into())?)
 }

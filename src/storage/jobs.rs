@@ -162,6 +162,18 @@ pub fn load_job(state: &AppState, project_id: i64, id: i64) -> ApiResult<Value> 
     Ok(job_json(state, &job))
 }
 
+/// The job once it reached `success` or `error`, for callers that answer only when the work is
+/// done (the Importer). Jobs always reach a final state (`finish`), so this ends.
+pub async fn wait_finished(state: &AppState, project_id: i64, id: i64) -> ApiResult<Value> {
+    loop {
+        let job = load_job(state, project_id, id)?;
+        if matches!(job["status"].as_str(), Some("success") | Some("error")) {
+            return Ok(job);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A token without `canManageBuckets` sees its own jobs and the jobs of tables in buckets it may
 /// read, nothing of buckets it cannot see.
 fn visible_to(auth: &Auth, job: &Value) -> bool {

@@ -242,7 +242,7 @@ pub fn run_import(state: &AppState, auth: &Auth, t: &Table, mut source: CsvSourc
     }))
 }
 
-fn header_mode(p: &Params, table_columns: Vec<String>) -> ApiResult<HeaderMode> {
+pub fn header_mode(p: &Params, table_columns: Vec<String>) -> ApiResult<HeaderMode> {
     let columns = p.list("columns");
     if !columns.is_empty() {
         return Ok(HeaderMode::Given(columns));
@@ -280,6 +280,20 @@ pub async fn import_async(State(state): State<AppState>, auth: Auth, Path(id): P
     }
     let file = files::load_file(&state, &auth, file_id_param(&p)?)?;
     let mode = header_mode(&p, t.stats.columns.clone())?;
+    start_file_import(&state, &auth, t, file, opts, mode, incremental).await
+}
+
+/// Start the `tableImport` job of a Storage file into a table (`import-async` with `dataFileId`,
+/// and the Importer service): 202 with the job as it stands after the short wait.
+pub async fn start_file_import(
+    state: &AppState,
+    auth: &Auth,
+    t: Table,
+    file: files::FileRecord,
+    opts: CsvOptions,
+    mode: HeaderMode,
+    incremental: bool,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let spec = jobs::JobSpec {
         operation_name: "tableImport",
         operation_params: json!({"tableId": t.id, "incremental": incremental, "source": {"type": "file", "fileId": file.id}}),
@@ -287,7 +301,7 @@ pub async fn import_async(State(state): State<AppState>, auth: Auth, Path(id): P
         lock_key: Some(lock_key(&t)),
     };
     let job_auth = auth.clone();
-    jobs::start(&state, &auth, spec, move |st| {
+    jobs::start(state, auth, spec, move |st| {
         let paths = files::content_paths(st, &file)?;
         let source = build_source(paths, &opts, mode)?;
         run_import(st, &job_auth, &t, source, incremental)
