@@ -20,6 +20,7 @@ pub mod developer;
 pub mod editor;
 pub mod encryption;
 pub mod manage;
+pub mod metastore;
 pub mod net;
 pub mod query;
 pub mod queue;

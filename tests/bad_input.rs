@@ -23,6 +23,7 @@ enum Service {
     Query,
     Editor,
     Vault,
+    Metastore,
     Developer,
     Billing,
     OAuth,
@@ -50,6 +51,8 @@ fn service_of(path: &str) -> Service {
         Service::Query
     } else if path.starts_with("/vault") {
         Service::Vault
+    } else if path.starts_with("/metastore") {
+        Service::Metastore
     } else if path.starts_with("/oauth") {
         Service::OAuth
     } else if path.starts_with("/abs/") {
@@ -143,6 +146,11 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
         Service::Vault => assert!(
             b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("vault-")),
             "{what}: Vault codes are the status, exception ids `vault-…`: {}",
+            a.text
+        ),
+        Service::Metastore => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("metastore-")),
+            "{what}: Metastore codes are the status, exception ids `metastore-…`: {}",
             a.text
         ),
         Service::OAuth => assert!(
@@ -294,7 +302,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             } else {
                 assert_eq!(
                     a.body["code"],
-                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth) { json!(405) } else { json!("methodNotAllowed") }
+                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Metastore) { json!(405) } else { json!("methodNotAllowed") }
                 );
             }
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "{unsupported} {}: no Allow header", route.path);
