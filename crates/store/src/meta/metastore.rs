@@ -74,9 +74,10 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<MetaObject> {
     })
 }
 
-fn write(c: &rusqlite::Connection, table: &str, verb: &str, o: &MetaObject) -> rusqlite::Result<usize> {
+/// `seq` orders objects by creation (timestamps tie); an object's revisions carry its `seq`.
+fn write(c: &rusqlite::Connection, table: &str, verb: &str, o: &MetaObject, seq: i64) -> rusqlite::Result<usize> {
     c.execute(
-        &format!("{verb} INTO {table} ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+        &format!("{verb} INTO {table} ({COLUMNS}, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
         rusqlite::params![
             o.object_type,
             o.id,
@@ -92,6 +93,7 @@ fn write(c: &rusqlite::Connection, table: &str, verb: &str, o: &MetaObject) -> r
             o.created_at,
             o.last_updated,
             o.scope_elevation_requested_at,
+            seq,
         ],
     )
 }
@@ -112,8 +114,9 @@ impl MetastoreStore for MetaStore {
             if name_taken(c, o)? {
                 return Ok(Err(AlreadyExists));
             }
-            write(c, "metastore_objects", "INSERT", o)?;
-            write(c, "metastore_revisions", "INSERT OR REPLACE", o)?;
+            let seq: i64 = c.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM metastore_objects", [], |r| r.get(0))?;
+            write(c, "metastore_objects", "INSERT", o, seq)?;
+            write(c, "metastore_revisions", "INSERT OR REPLACE", o, seq)?;
             Ok::<_, rusqlite::Error>(Ok(()))
         })?)
     }
@@ -123,9 +126,13 @@ impl MetastoreStore for MetaStore {
             if name_taken(c, o)? {
                 return Ok(Err(AlreadyExists));
             }
+            let seq: Option<i64> = c
+                .query_row("SELECT seq FROM metastore_objects WHERE object_type = ?1 AND id = ?2", rusqlite::params![o.object_type, o.id], |r| r.get(0))
+                .optional()?;
+            let seq = seq.unwrap_or(i64::MAX);
             c.execute("DELETE FROM metastore_objects WHERE object_type = ?1 AND id = ?2", rusqlite::params![o.object_type, o.id])?;
-            write(c, "metastore_objects", "INSERT", o)?;
-            write(c, "metastore_revisions", "INSERT OR REPLACE", o)?;
+            write(c, "metastore_objects", "INSERT", o, seq)?;
+            write(c, "metastore_revisions", "INSERT OR REPLACE", o, seq)?;
             Ok::<_, rusqlite::Error>(Ok(()))
         })?)
     }
@@ -145,7 +152,7 @@ impl MetastoreStore for MetaStore {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM metastore_objects WHERE object_type = ?1 AND (project_id = ?2 OR organization_id = ?3) \
-                 ORDER BY created_at, id"
+                 ORDER BY seq"
             ))?;
             st.query_map(rusqlite::params![object_type, project_id, organization_id], from_row)?.collect()
         })
@@ -155,7 +162,7 @@ impl MetastoreStore for MetaStore {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM metastore_revisions WHERE object_type = ?1 AND project_id = ?2 \
-                 ORDER BY created_at, id, revision"
+                 ORDER BY seq, revision"
             ))?;
             st.query_map(rusqlite::params![object_type, project_id], from_row)?.collect()
         })
@@ -209,7 +216,8 @@ pub mod suite {
             schema_version: "1.0.0".into(),
             revision: 1,
             data: serde_json::json!({"name": name, "tags": ["a"]}),
-            created_at: format!("2026-01-01T00:00:0{}Z", id.len() % 10),
+            // The same instant for all: the order is that of creation, not of the clock.
+            created_at: "2026-01-01T00:00:00Z".into(),
             last_updated: "2026-01-01T00:00:00Z".into(),
             scope_elevation_requested_at: None,
         }

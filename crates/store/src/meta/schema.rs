@@ -714,6 +714,7 @@ CREATE TABLE IF NOT EXISTS metastore_objects (
     created_at TEXT NOT NULL,
     last_updated TEXT NOT NULL,
     scope_elevation_requested_at TEXT,
+    seq INTEGER NOT NULL,
     PRIMARY KEY (object_type, id)
 );
 CREATE INDEX IF NOT EXISTS metastore_objects_project ON metastore_objects(object_type, project_id);
@@ -733,6 +734,7 @@ CREATE TABLE IF NOT EXISTS metastore_revisions (
     created_at TEXT NOT NULL,
     last_updated TEXT NOT NULL,
     scope_elevation_requested_at TEXT,
+    seq INTEGER NOT NULL,
     PRIMARY KEY (object_type, id, revision)
 );
 CREATE INDEX IF NOT EXISTS metastore_revisions_project ON metastore_revisions(object_type, project_id);
