@@ -318,6 +318,18 @@ def step_semantic_layer():
     metric_id = metric.get("id") or metric.get("uuid") or metric.get("context_id")
     scope = json.dumps(data(kb(*sl, "scope", "get", "--project", P, "--type", "metric", "--context-id", metric_id)))
     assert "project" in scope, scope
+    # The elevation request: flagged, listed for the organization, withdrawn; then the step up.
+    item = ("--project", P, "--type", "metric", "--context-id", metric_id)
+    data(kb(*sl, "scope", "request-create", *item))
+    pending = json.dumps(data(kb(*sl, "scope", "request-list", "--project", P, "--type", "metric")))
+    assert metric_id in pending, pending
+    data(kb(*sl, "scope", "request-delete", *item))
+    assert metric_id not in json.dumps(data(kb(*sl, "scope", "request-list", "--project", P, "--type", "metric")))
+    data(kb(*sl, "scope", "set", *item, "--scope", "organization", "--yes"))
+    assert "organization" in json.dumps(data(kb(*sl, "scope", "get", *item)))
+    # Replaying the export into the same model changes nothing (conflicts are skipped).
+    replay = json.dumps(data(kb(*sl, "import", "--project", P, "--file", out, "--model", "kbagent_model", "--yes")))
+    assert "skip" in replay.lower(), replay
     data(kb(*sl, "remove", "metric", *m, "--name", "order_count", "--yes"))
     assert "order_count" not in json.dumps(data(kb(*sl, "show", *m)))
     data(kb(*sl, "model", "delete", "--project", P, "--model", "kbagent_model", "--yes"))
