@@ -81,6 +81,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::developer::api::routes())
         .merge(crate::oauth::api::routes())
         .merge(crate::import::api::routes())
+        .merge(crate::metastore::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -127,6 +128,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("vault") {
         return crate::vault::api::VaultError(err).into_response();
+    }
+    if under("metastore") {
+        return crate::metastore::api::MetastoreError(err).into_response();
     }
     if under("oauth") {
         return crate::oauth::api::OAuthError(err).into_response();

@@ -21,6 +21,7 @@ pub mod editor;
 pub mod encryption;
 pub mod import;
 pub mod manage;
+pub mod metastore;
 pub mod net;
 pub mod query;
 pub mod queue;

@@ -23,6 +23,7 @@ enum Service {
     Query,
     Editor,
     Vault,
+    Metastore,
     Developer,
     Billing,
     OAuth,
@@ -51,6 +52,8 @@ fn service_of(path: &str) -> Service {
         Service::Query
     } else if path.starts_with("/vault") {
         Service::Vault
+    } else if path.starts_with("/metastore") {
+        Service::Metastore
     } else if path.starts_with("/oauth") {
         Service::OAuth
     } else if path == "/import" || path.starts_with("/import/") {
@@ -146,6 +149,11 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
         Service::Vault => assert!(
             b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("vault-")),
             "{what}: Vault codes are the status, exception ids `vault-…`: {}",
+            a.text
+        ),
+        Service::Metastore => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("metastore-")),
+            "{what}: Metastore codes are the status, exception ids `metastore-…`: {}",
             a.text
         ),
         Service::OAuth => assert!(
@@ -294,7 +302,8 @@ fn every_route_answers_bad_input_in_its_envelope() {
 
         // An unsupported method: 405 in the envelope, naming the methods that are.
         if !route.any {
-            let unsupported = if methods.contains(&Method::PATCH) { Method::PUT } else { Method::PATCH };
+            // The first of these the route does not serve (a route may serve both PUT and PATCH).
+            let unsupported = [Method::PATCH, Method::PUT, Method::POST].into_iter().find(|m| !methods.contains(m)).unwrap_or(Method::TRACE);
             let a = send(s.client.request(unsupported.clone(), url(&fill(&route.path, &Method::GET, None, &fx))));
             requests += 1;
             check_refusal(service, &a, &format!("{unsupported} {}", route.path));
@@ -304,7 +313,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             } else {
                 assert_eq!(
                     a.body["code"],
-                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import) { json!(405) } else { json!("methodNotAllowed") }
+                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore) { json!(405) } else { json!("methodNotAllowed") }
                 );
             }
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "{unsupported} {}: no Allow header", route.path);

@@ -843,3 +843,30 @@ fn manage_token_verification_project_and_invitation() {
     };
     check("manage_project_invitation", &invitation);
 }
+
+#[test]
+fn metastore_objects() {
+    use kbstack::meta::metastore::MetaObject;
+    let object = |id: &str, scope: &str, targets: Vec<i64>, requested: Option<&str>| MetaObject {
+        object_type: "semantic-metric".into(),
+        id: id.into(),
+        project_id: 1,
+        organization_id: 1,
+        name: "revenue".into(),
+        branch: "main".into(),
+        scope: scope.into(),
+        target_project_ids: targets,
+        schema_version: "1.0.0".into(),
+        revision: 2,
+        data: json!({"name": "revenue", "sql": "SUM(amount)", "dataset": "in.c-b.orders", "modelUUID": "6d1f0b0e-0000-4000-8000-000000000001"}),
+        created_at: "2026-01-02T03:04:05.000Z".into(),
+        last_updated: "2026-01-02T04:05:06.000Z".into(),
+        scope_elevation_requested_at: requested.map(str::to_string),
+    };
+    let list = [
+        object("6d1f0b0e-0000-4000-8000-000000000002", "project", vec![], Some("2026-01-03T00:00:00.000Z")),
+        object("6d1f0b0e-0000-4000-8000-000000000003", "targeted", vec![2, 3], None),
+        object("6d1f0b0e-0000-4000-8000-000000000004", "organization", vec![], None),
+    ];
+    check("metastore_objects", &json!({"data": kbstack::metastore::wire::Object::list(&list)}));
+}

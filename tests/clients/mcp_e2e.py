@@ -262,6 +262,40 @@ async def step_run_sync_action(c):
     assert "dumpConfig" in text and "hello from the mcp e2e" in text, out
 
 
+async def step_semantic_layer(c):
+    """The semantic tools against the Metastore (metastore.<suffix>): hidden until the project has a
+    semantic model, then search, context, schema and query validation over objects seeded through
+    the Metastore's own API (the MCP server only reads the semantic layer)."""
+    import httpx
+    base = URL.replace("connection.", "metastore.", 1) + "/api/v1/repository"
+    with httpx.Client(headers={"X-StorageApi-Token": TOKEN}, verify=os.environ.get("SSL_CERT_FILE") or True) as h:
+        def post(object_type, name, data):
+            r = h.post(f"{base}/{object_type}", json={"name": name, "data": data, "branch": "main", "scope": "project"})
+            assert r.status_code == 201, r.text
+            return r.json()["data"]["id"]
+        model = post("semantic-model", "mcp_model", {"name": "mcp_model", "sql_dialect": "Snowflake"})
+        post("semantic-dataset", "customers", {"name": "customers", "tableId": TABLE, "modelUUID": model,
+                                              "fqn": '"KBSTACK"."in.c-mcp_bucket"."customers"'})
+        metric = post("semantic-metric", "customer_count", {"name": "customer_count", "sql": "COUNT(DISTINCT customers.id)",
+                                                           "dataset": TABLE, "modelUUID": model})
+        post("semantic-glossary", "churn", {"term": "churn", "definition": "Customers lost in a period", "modelUUID": model})
+    tools = {t.name for t in await c.list_tools()}
+    assert {"search_semantic_context", "get_semantic_context", "get_semantic_schema", "validate_semantic_query"} <= tools, tools
+    found = await call(c, "search_semantic_context", {"patterns": ["customer_.*"]})
+    assert "customer_count" in dump(found), found
+    context = await call(c, "get_semantic_context", {"semantic_objects": [{"object_type": "semantic-metric", "ids": [metric]}],
+                                                     "semantic_model_ids": [model]})
+    assert "COUNT(DISTINCT customers.id)" in dump(context), context
+    listed = await call(c, "get_semantic_context", {"semantic_objects": [{"object_type": "semantic-glossary", "ids": []}]})
+    assert "churn" in dump(listed), listed
+    schema = await call(c, "get_semantic_schema", {"semantic_types": ["semantic-glossary"]})
+    assert "1.0.0" in dump(schema), schema
+    # Datasets are detected by their fqn in the SQL (a heuristic of the MCP server).
+    sql = 'SELECT COUNT(DISTINCT customers.id) FROM "KBSTACK"."in.c-mcp_bucket"."customers" customers'
+    checked = await call(c, "validate_semantic_query", {"sql_query": sql, "semantic_model_ids": [model]})
+    assert "customers" in dump(checked["validation_auto_detected"]["used_datasets"]), checked
+
+
 async def main():
     only = sys.argv[1:]
     seed_project()

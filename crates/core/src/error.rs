@@ -113,6 +113,15 @@ pub enum Code {
     OAuthBadRequest,
     /// A body that fails validation (spec: 422).
     OAuthInvalidPayload,
+    // Metastore (src/metastore)
+    /// An object type, object, revision or schema version the caller cannot see.
+    MetastoreNotFound,
+    /// A name the project (type) has already (the metastore answers 409).
+    MetastoreConflict,
+    /// A request the metastore cannot act on (a scope change it does not allow).
+    MetastoreBadRequest,
+    /// A body or data that fails validation (422 "Validation failed").
+    MetastoreInvalidPayload,
 }
 
 impl Code {
@@ -212,6 +221,10 @@ impl Code {
             OAuthAlreadyExists => ("oauth.alreadyExists", 400),
             OAuthBadRequest => ("oauth.badRequest", 400),
             OAuthInvalidPayload => ("oauth.invalidPayload", 422),
+            MetastoreNotFound => ("metastore.notFound", 404),
+            MetastoreConflict => ("metastore.conflict", 409),
+            MetastoreBadRequest => ("metastore.badRequest", 400),
+            MetastoreInvalidPayload => ("metastore.validationFailed", 422),
         }
     }
 }

@@ -34,3 +34,4 @@ kbstack_store::project_admin_store_suite!(sqlite);
 kbstack_store::vault_variable_store_suite!(sqlite);
 kbstack_store::developer_store_suite!(sqlite);
 kbstack_store::oauth_store_suite!(sqlite);
+kbstack_store::metastore_store_suite!(sqlite);

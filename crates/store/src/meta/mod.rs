@@ -11,6 +11,7 @@ pub mod files;
 pub mod manage;
 pub mod merge_requests;
 pub mod metadata;
+pub mod metastore;
 pub mod organizations;
 pub mod project_admin;
 pub mod notification_subscriptions;

@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (12, V12_NOTIFICATION_SUBSCRIPTIONS),
     (13, V13_DEVELOPER_PORTAL),
     (14, V14_OAUTH),
+    (15, V15_METASTORE),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -694,4 +695,47 @@ CREATE TABLE IF NOT EXISTS oauth_sessions (
     redirect_uri TEXT NOT NULL,
     created_ms INTEGER NOT NULL
 );
+"#;
+
+/// Metastore (semantic layer) objects: the head of each object, and every revision of it.
+const V15_METASTORE: &str = r#"
+CREATE TABLE IF NOT EXISTS metastore_objects (
+    object_type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id INTEGER NOT NULL,
+    organization_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    target_project_ids TEXT NOT NULL DEFAULT '[]',
+    schema_version TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_updated TEXT NOT NULL,
+    scope_elevation_requested_at TEXT,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (object_type, id)
+);
+CREATE INDEX IF NOT EXISTS metastore_objects_project ON metastore_objects(object_type, project_id);
+CREATE INDEX IF NOT EXISTS metastore_objects_organization ON metastore_objects(object_type, organization_id);
+CREATE TABLE IF NOT EXISTS metastore_revisions (
+    object_type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    project_id INTEGER NOT NULL,
+    organization_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    target_project_ids TEXT NOT NULL DEFAULT '[]',
+    schema_version TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_updated TEXT NOT NULL,
+    scope_elevation_requested_at TEXT,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (object_type, id, revision)
+);
+CREATE INDEX IF NOT EXISTS metastore_revisions_project ON metastore_revisions(object_type, project_id);
 "#;
