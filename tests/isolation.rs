@@ -28,6 +28,7 @@ struct ProjectA {
     vault_hash: String,
     subscription_id: String,
     invitation_id: String,
+    model_id: String,
 }
 
 fn upload(s: &Server, token: &str, name: &str, data: &[u8]) -> i64 {
@@ -120,7 +121,13 @@ fn fill_project_a(s: &Server) -> ProjectA {
         service(s, Method::POST, &token, "/oauth/credentials/keboola.ex-http", Some(json!({"id": "alphacred", "authorizedFor": SECRET, "data": {"access_token": SECRET}}))),
         201,
     );
+    let model = ok(
+        "semantic model",
+        service(s, Method::POST, &token, "/metastore/api/v1/repository/semantic-model", Some(json!({"name": SECRET, "data": {"description": SECRET}}))),
+        201,
+    );
     ProjectA {
+        model_id: model["data"]["id"].as_str().unwrap().to_string(),
         id,
         token,
         branch: branches[0]["id"].to_string(),
@@ -178,6 +185,7 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("vault", "variables", _) => of_a(&a.vault_hash),
             ("notification", "project-subscriptions", _) => of_a(&a.subscription_id),
             ("oauth", _, "name") => of_a("alphacred"),
+            ("metastore", _, "id") => of_a(&a.model_id),
             ("manage", "projects", _) | ("manage", "deleted-projects", _) => of_a(&a.id.to_string()),
             ("manage", "organizations", _) | ("manage", "maintainers", _) => of_a("1"),
             ("manage", "users", _) => of_a("admin@kbstack.local"),
@@ -192,6 +200,7 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             }
             // A component is the stack's, not A's.
             None if prev == "components" || name == "component_id" => out.push("keboola.ex-http".into()),
+            None if top == "metastore" && name == "type" => out.push("semantic-model".into()),
             None => out.push("9999999".into()),
         }
     }
@@ -284,5 +293,6 @@ fn snapshot_a(s: &Server, a: &ProjectA) -> Vec<Value> {
         ok("project", manage(s, Method::GET, MANAGE_TOKEN, &format!("/manage/projects/{}", a.id), None), 200)["name"].clone(),
         ok("invitations", manage(s, Method::GET, MANAGE_TOKEN, &format!("/manage/projects/{}/invitations", a.id), None), 200),
         ok("oauth", service(s, Method::GET, t, "/oauth/credentials/keboola.ex-http/alphacred", None), 200)["authorizedFor"].clone(),
+        ok("model", service(s, Method::GET, t, &format!("/metastore/api/v1/repository/semantic-model/{}", a.model_id), None), 200)["data"]["attributes"].clone(),
     ]
 }
