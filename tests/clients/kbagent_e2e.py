@@ -347,6 +347,38 @@ def _dicts(v):
             yield from _dicts(x)
 
 
+def portal_api(method, path, token=None, body=None):
+    """A Developer Portal call over HTTPS at developer.<suffix> (what kbagent only reads)."""
+    import urllib.request
+    base = os.environ["KBC_STORAGE_API_URL"].replace("connection.", "developer.", 1)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = token
+    req = urllib.request.Request(base + path, method=method, headers=headers,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        text = resp.read()
+        return json.loads(text) if text else None
+
+
+def step_dev_portal():
+    password = open(os.path.join(WORK, "data", "developer-admin-password")).read().strip()
+    admin = portal_api("POST", "/auth/login", body={"email": "admin@kbstack.local", "password": password})["token"]
+    portal_api("POST", "/admin/vendors", admin, {"id": "kbagente2e", "name": "kbagent e2e", "address": "Street 1", "email": "e2e@example.com"})
+    portal_api("POST", "/vendors/kbagente2e/apps", admin, {"id": "ex-hello", "name": "Hello", "type": "extractor",
+                                                           "shortDescription": "Says hello"})
+    portal = os.environ["KBC_STORAGE_API_URL"].replace("connection.", "developer.", 1)
+    proc = subprocess.run([KB, "--json", "dev-portal", "identity", "add", "--alias", "admin", "--username", "admin@kbstack.local",
+                           "--password-stdin", "--role-hint", "admin", "--portal-url", portal],
+                          input=password, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data(kb("dev-portal", "identity", "verify", "--identity", "admin"))
+    listed = data(kb("dev-portal", "list", "--vendor", "kbagente2e", "--identity", "admin"))
+    assert "kbagente2e.ex-hello" in json.dumps(listed), listed
+    app = data(kb("dev-portal", "get", "--app", "kbagente2e.ex-hello", "--identity", "admin"))
+    assert "Says hello" in json.dumps(app), app
+
+
 def main():
     steps = [(name, fn) for name, fn in globals().items() if name.startswith("step_")]
     only = sys.argv[1:]
