@@ -75,6 +75,12 @@ pub fn project_features(details: Option<&ProjectDetails>) -> Vec<String> {
     out
 }
 
+/// The organization a project belongs to (organization 1 for one the Management API has no
+/// details of).
+pub fn organization_of(state: &AppState, project_id: i64) -> ApiResult<i64> {
+    Ok(state.meta.project_details(project_id)?.map_or(bootstrap::ORGANIZATION_ID, |d| d.organization_id))
+}
+
 /// A project that exists and is not deleted, or the Management API's 404.
 pub fn live_project(state: &AppState, id: i64) -> ApiResult<ProjectDetails> {
     state.meta.project_details(id)?.filter(|d| !d.is_deleted()).ok_or_else(|| not_found("Project", id))

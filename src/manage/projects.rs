@@ -15,7 +15,7 @@ use crate::meta::organizations::{MemberOf, Membership, OrganizationStore};
 use crate::meta::project_admin::{CreditEntry, ProjectAdminStore, ProjectDetails};
 use crate::meta::tokens::TokenStore;
 use crate::storage::auth::{TokenRecord, new_token_secret};
-use crate::storage::tokens::{expires_from, load_token, token_json};
+use crate::storage::tokens::{expires_from, load_token, parse_bucket_permissions, token_json};
 use crate::storage::wire::token::Token;
 
 const PROJECT_TYPES: &[&str] = &["production", "demo", "poc", "poc6", "poc15", "trial"];
@@ -276,21 +276,7 @@ pub async fn create_storage_token(
     let d = administered_project(&state, &auth, &id)?;
     let description = p.str("description").filter(|s| !s.trim().is_empty()).ok_or_else(|| ApiError::validation("description must be set."))?;
     let branch = state.meta.default_branch(d.id)?.ok_or_else(|| ApiError::internal(format!("project {} has no default branch", d.id)))?;
-    let mut perms = Map::new();
-    if let Some(v) = p.get("bucketPermissions") {
-        let map = match v {
-            Value::Object(m) => m.clone(),
-            Value::Array(a) if a.is_empty() => Map::new(),
-            _ => return Err(ApiError::validation("bucketPermissions must be an object {bucketId: read|write}.")),
-        };
-        for (bucket, level) in map {
-            if !matches!(level.as_str(), Some("read" | "write")) {
-                return Err(ApiError::validation(format!("Invalid permission {level} for bucket \"{bucket}\". Allowed: read, write.")));
-            }
-            crate::storage::buckets::load_bucket(&state, d.id, branch, &bucket)?;
-            perms.insert(bucket, level);
-        }
-    }
+    let perms = parse_bucket_permissions(&state, d.id, branch, &p)?.unwrap_or_default();
     let now = now_iso();
     let creator = auth.user.as_ref().map(|u| u.name.clone()).unwrap_or_else(|| auth.token.description.clone());
     let record = TokenRecord {

@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code};
 use crate::meta::metastore::{MetaObject, MetastoreStore};
-use crate::meta::project_admin::ProjectAdminStore;
 use crate::storage::auth::Auth;
 
 pub const SCOPES: [&str; 3] = ["project", "organization", "targeted"];
@@ -57,15 +56,9 @@ pub fn known_type(object_type: &str) -> ApiResult<()> {
     }
 }
 
-/// The organization the caller's project belongs to; a project never made through `/manage` is
-/// in the stack's one organization (as for bucket sharing).
-pub fn organization_of(state: &AppState, project_id: i64) -> ApiResult<i64> {
-    Ok(state.meta.project_details(project_id)?.map(|d| d.organization_id).unwrap_or(crate::storage::sharing::ORGANIZATION_ID))
-}
-
 /// Writes need a project admin token (the metastore's project-admin gate); reads any token.
 fn require_admin(auth: &Auth) -> ApiResult<()> {
-    if auth.token.is_master {
+    if auth.is_admin() {
         Ok(())
     } else {
         Err(ApiError::denied("Only a project admin token can change metastore objects"))
@@ -82,7 +75,7 @@ fn visible(o: &MetaObject, project_id: i64, organization_id: i64) -> bool {
 /// The object as the caller may read it; 404 when it is none of its business.
 pub fn get(state: &AppState, auth: &Auth, object_type: &str, id: &str) -> ApiResult<MetaObject> {
     known_type(object_type)?;
-    let org = organization_of(state, auth.project_id)?;
+    let org = crate::manage::organization_of(state, auth.project_id)?;
     match state.meta.meta_object(object_type, id)? {
         Some(o) if visible(&o, auth.project_id, org) => Ok(o),
         _ => Err(not_found(object_type, id)),
@@ -146,7 +139,7 @@ pub fn create(state: &AppState, auth: &Auth, object_type: &str, new: NewObject) 
         object_type: object_type.to_string(),
         id: uuid::Uuid::new_v4().to_string(),
         project_id: auth.project_id,
-        organization_id: organization_of(state, auth.project_id)?,
+        organization_id: crate::manage::organization_of(state, auth.project_id)?,
         name,
         branch: new.branch.filter(|b| !b.is_empty()).unwrap_or_else(|| "main".into()),
         scope,
@@ -259,7 +252,7 @@ pub fn delete(state: &AppState, auth: &Auth, object_type: &str, id: &str) -> Api
 /// `GET /repository/{type}`: what the project sees (its own, its organization's, targeted at it).
 pub fn list(state: &AppState, auth: &Auth, object_type: &str) -> ApiResult<Vec<MetaObject>> {
     known_type(object_type)?;
-    let org = organization_of(state, auth.project_id)?;
+    let org = crate::manage::organization_of(state, auth.project_id)?;
     Ok(state.meta.meta_objects(object_type, auth.project_id, org)?.into_iter().filter(|o| visible(o, auth.project_id, org)).collect())
 }
 
@@ -267,8 +260,8 @@ pub fn list(state: &AppState, auth: &Auth, object_type: &str) -> ApiResult<Vec<M
 /// and, for a project admin (who reviews them), project objects awaiting a step up.
 pub fn list_organization(state: &AppState, auth: &Auth, object_type: &str) -> ApiResult<Vec<MetaObject>> {
     known_type(object_type)?;
-    let org = organization_of(state, auth.project_id)?;
-    let admin = auth.token.is_master;
+    let org = crate::manage::organization_of(state, auth.project_id)?;
+    let admin = auth.is_admin();
     Ok(state
         .meta
         .meta_objects(object_type, auth.project_id, org)?

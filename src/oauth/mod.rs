@@ -189,7 +189,7 @@ pub fn component_cipher(state: &AppState, c: &OAuthConsumer) -> ApiResult<String
 /// Changing credentials is refused to the roles `none` and `readOnly`, as Vault decides it:
 /// tokens here carry no role but the master token's `admin`.
 pub fn require_modify(auth: &Auth) -> ApiResult<()> {
-    if auth.token.is_master { Ok(()) } else { Err(ApiError::denied("Role \"none\" is not allowed to modify credentials")) }
+    if auth.is_admin() { Ok(()) } else { Err(ApiError::denied("Role \"none\" is not allowed to modify credentials")) }
 }
 
 /// Credentials to add directly (`POST /credentials/{componentId}`): tokens obtained elsewhere.

@@ -58,6 +58,8 @@ impl Auth {
         Scope::new(self.project_id, self.branch_id)
     }
 
+    /// The token acts as the project's administrator (Keboola's role `admin`): a master token.
+    /// Other tokens carry no role (`none`).
     pub fn is_admin(&self) -> bool {
         self.token.is_master
     }

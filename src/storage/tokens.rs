@@ -62,7 +62,7 @@ pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> To
             role: "admin".into(),
             is_activated: true,
         }),
-        organization: Organization { id: details.as_ref().map_or(1, |d| d.organization_id).to_string() },
+        organization: Organization { id: details.as_ref().map_or(crate::manage::bootstrap::ORGANIZATION_ID, |d| d.organization_id).to_string() },
         owner: owner(state, t.project_id, details.as_ref()),
     }
 }
@@ -182,7 +182,8 @@ fn ensure_may_change(auth: &Auth, target: &TokenRecord) -> ApiResult<()> {
 }
 
 /// `bucketPermissions` as sent: an object `{bucketId: read|write}` (JSON or `bucketPermissions[in.c-x]=read`).
-fn parse_bucket_permissions(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Option<Map<String, Value>>> {
+/// Each bucket must exist in the project's branch (also for tokens made through `/manage`).
+pub fn parse_bucket_permissions(state: &AppState, project_id: i64, branch_id: i64, p: &Params) -> ApiResult<Option<Map<String, Value>>> {
     let Some(v) = p.get("bucketPermissions") else { return Ok(None) };
     let map = match v {
         Value::Object(m) => m.clone(),
@@ -199,7 +200,7 @@ fn parse_bucket_permissions(state: &AppState, auth: &Auth, p: &Params) -> ApiRes
                 ));
             }
         }
-        buckets::load_bucket(state, auth.project_id, auth.branch_id, bucket)?;
+        buckets::load_bucket(state, project_id, branch_id, bucket)?;
     }
     Ok(Some(map))
 }
@@ -226,7 +227,7 @@ pub fn expires_from(p: &Params) -> ApiResult<Option<i64>> {
 
 async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Token>)> {
     auth.require_manage_tokens()?;
-    let perms = parse_bucket_permissions(&state, &auth, &p)?.unwrap_or_default();
+    let perms = parse_bucket_permissions(&state, auth.project_id, auth.branch_id, &p)?.unwrap_or_default();
     let description = p.str("description").unwrap_or_else(|| format!("Created by {}", auth.token.description));
     let expires = expires_from(&p)?;
     let component_access = if p.has("componentAccess") { Some(p.list("componentAccess")) } else { None };
@@ -269,7 +270,7 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
 async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Token>> {
     auth.require_manage_tokens()?;
     let token = load_token(&state, auth.project_id, &id)?;
-    let perms = parse_bucket_permissions(&state, &auth, &p)?;
+    let perms = parse_bucket_permissions(&state, auth.project_id, auth.branch_id, &p)?;
     let mut wanted = token.clone();
     if let Some(d) = p.str("description") {
         wanted.description = d;

@@ -67,11 +67,7 @@ pub fn hash(key: &str, attributes: &BTreeMap<String, String>) -> String {
 /// `CanModifyVariable`). Tokens here carry no role but the master token's `admin`, so any other
 /// token counts as role `none`.
 fn require_modify(auth: &Auth) -> ApiResult<()> {
-    if auth.token.is_master {
-        Ok(())
-    } else {
-        Err(ApiError::denied("Role \"none\" is not allowed to modify variable"))
-    }
+    if auth.is_admin() { Ok(()) } else { Err(ApiError::denied("Role \"none\" is not allowed to modify variable")) }
 }
 
 fn not_found(hash: &str) -> ApiError {
