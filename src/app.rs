@@ -40,6 +40,8 @@ pub struct Inner {
     pub snowflake_sql: crate::sql_dialect::SnowflakeToDuckDb,
     /// The Query service's in-process side (result files, limits, cancel flags).
     pub query: crate::query::QueryRuntime,
+    /// The Data Science service's app processes.
+    pub data_apps: crate::data_science::runtime::AppsRuntime,
 }
 
 impl std::ops::Deref for AppState {
@@ -82,6 +84,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::oauth::api::routes())
         .merge(crate::import::api::routes())
         .merge(crate::metastore::api::routes())
+        .merge(crate::data_science::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -138,6 +141,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     if under("import") {
         return crate::import::api::ImportError(err).into_response();
     }
+    if under("data-science") || under("sandboxes") {
+        return crate::data_science::api::DataScienceError(err).into_response();
+    }
     if under("notification") {
         return crate::notification::api::NotificationError(err).into_response();
     }
@@ -148,14 +154,18 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
 /// suffix picks the service (`net::hosts`), then branch prefixes and trailing slashes go.
 fn service(state: AppState) -> axum::routing::IntoMakeService<impl Clone + tower::Service<axum::extract::Request, Response = axum::response::Response, Error = std::convert::Infallible, Future: Send> + Send + 'static> {
     let hosts = state.config.stack_suffix.as_deref().map(crate::net::hosts::routing);
+    let proxy_state = state.clone();
     let app = tower::util::MapRequestLayer::new(crate::http::normalize_request).layer(router(state));
     let app = axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
         let routed = match &hosts {
             Some(hosts) => hosts.route(req),
             None => Ok(req),
         };
+        let state = proxy_state.clone();
         async move {
             match routed {
+                // Data apps are proxied as they are (no normalisation, not on the blocking pool).
+                Ok(req) if crate::data_science::proxy::app_id(&req).is_some() => crate::data_science::proxy::handle(state, req).await,
                 Ok(req) => next.run(req).await,
                 Err(err) => axum::response::IntoResponse::into_response(err),
             }
@@ -208,9 +218,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             std::time::Duration::from_secs(config.query_statement_timeout_secs),
             std::time::Duration::from_secs(config.query_result_retention_hours * 3600),
         ),
+        data_apps: Default::default(),
     }));
     storage::jobs::recover_interrupted(&state)?;
     storage::merge_requests::recover_interrupted(&state)?;
+    crate::data_science::runtime::recover(&state)?;
     crate::query::recover_interrupted(&state).map_err(|e| anyhow::anyhow!("recovering query jobs: {}", e.message))?;
     let st = state.clone();
     let fixed = tokio::task::spawn_blocking(move || storage::tables::reconcile_stats(&st)).await?.map_err(|e| anyhow::anyhow!("checking table stats: {}", e.message))?;
@@ -221,6 +233,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     crate::queue::start(&state)?;
     crate::scheduler::firing::start(&state);
     crate::notification::events::start_monitor(&state);
+    crate::data_science::runtime::start_idle_watch(&state);
 
     println!("kbstack listening on {public_url}");
     if let Some((tls_listener, _)) = &tls {

@@ -44,6 +44,10 @@ pub struct ServeArgs {
     #[arg(long, env = "KBSTACK_TRANSFORMATION_PYTHON")]
     pub transformation_python: Option<String>,
     /// How long a synchronous action may run (seconds; Keboola's limit is 30).
+    /// The Python interpreter data apps run with (Streamlit must be installed in it); defaults to
+    /// `--transformation-python`.
+    #[arg(long, env = "KBSTACK_DATA_APPS_PYTHON")]
+    pub data_apps_python: Option<String>,
     #[arg(long, env = "KBSTACK_SYNC_ACTION_TIMEOUT_SECS")]
     pub sync_action_timeout_secs: Option<u64>,
     /// How long one Query service statement may run (seconds; default 900).
@@ -125,6 +129,7 @@ impl std::fmt::Debug for Secret {
 /// [query]    # statement_timeout_secs, result_retention_hours
 /// [notifications] # smtp_url ("smtp://127.0.0.1:2525"), from
 /// [developer] # admin_email, auto_confirm
+/// [data_apps] # python
 /// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -148,6 +153,8 @@ struct FileConfig {
     notifications: NotificationsSection,
     #[serde(default)]
     developer: DeveloperSection,
+    #[serde(default)]
+    data_apps: DataAppsSection,
     // Flat keys of earlier versions.
     listen: Option<String>,
     public_url: Option<String>,
@@ -230,6 +237,12 @@ struct DeveloperSection {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct DataAppsSection {
+    python: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RunnerSection {
     transformation_python: Option<String>,
     keep_job_data: Option<bool>,
@@ -269,6 +282,7 @@ impl FileConfig {
             query: self.query,
             notifications: self.notifications,
             developer: self.developer,
+            data_apps: self.data_apps,
         }
     }
 }
@@ -302,6 +316,7 @@ pub struct Config {
     pub notifications_from: String,
     pub developer_admin_email: String,
     pub developer_auto_confirm: bool,
+    pub data_apps_python: String,
 }
 
 impl Config {
@@ -314,6 +329,10 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let data_apps_python = [&args.data_apps_python, &file.data_apps.python, &args.transformation_python, &file.transformation_python]
+            .into_iter()
+            .find_map(|p| p.clone())
+            .unwrap_or_else(|| "python3".into());
         Config {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./kbstack-data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8000".into()),
@@ -338,6 +357,7 @@ impl Config {
             notifications_from: args.notifications_from.or(file.notifications.from).unwrap_or_else(|| "kbstack@localhost".into()),
             developer_admin_email: args.developer_admin_email.or(file.developer.admin_email).unwrap_or_else(|| "admin@kbstack.local".into()),
             developer_auto_confirm: args.developer_auto_confirm.or(file.developer.auto_confirm).unwrap_or(false),
+            data_apps_python,
         }
         .with_tls(
             args.stack_suffix.or(file.stack_suffix),

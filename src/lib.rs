@@ -16,6 +16,7 @@ pub use kbstack_http as http;
 pub use kbstack_store::{backend, meta, secrets, workspace};
 pub mod blob;
 pub mod config;
+pub mod data_science;
 pub mod developer;
 pub mod editor;
 pub mod encryption;

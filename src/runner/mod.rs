@@ -10,7 +10,7 @@ pub mod input;
 pub mod output;
 pub mod process;
 pub mod registry;
-mod sandbox;
+pub(crate) mod sandbox;
 pub mod transformation;
 pub mod variables;
 

@@ -291,37 +291,94 @@ async fn create(
         }
     }
     let configuration = object_param(&p, "configuration")?.unwrap_or_else(|| json!({}));
-    let configuration = with_secrets_encrypted(&state, &auth, &component, configuration)?;
-    let config_state = object_param(&p, "state")?.unwrap_or_else(|| json!({}));
-    let is_disabled = p.flag("isDisabled")?;
-    let change = change_description(&p, || "Configuration created".into());
-    let body = state.meta.configuration_tx(&k, |tx| {
-        let id = match &given_id {
+    let new = NewConfiguration {
+        id: given_id,
+        name,
+        description: p.str_or("description", ""),
+        configuration,
+        state: object_param(&p, "state")?.unwrap_or_else(|| json!({})),
+        is_disabled: p.flag("isDisabled")?,
+        change_description: change_description(&p, || "Configuration created".into()),
+    };
+    let body = insert_new(&state, &auth, &k, new)?;
+    Ok((StatusCode::CREATED, Json(wire::Configuration::of(body)?)))
+}
+
+/// A configuration to create: the fields of `POST …/configs`.
+pub struct NewConfiguration {
+    /// `None`: a fresh numeric id.
+    pub id: Option<String>,
+    pub name: String,
+    pub description: String,
+    /// In clear; its `#` values are encrypted on the way in.
+    pub configuration: Value,
+    pub state: Value,
+    pub is_disabled: bool,
+    pub change_description: String,
+}
+
+fn insert_new(state: &AppState, auth: &Auth, k: &ComponentScope, new: NewConfiguration) -> ApiResult<Value> {
+    let configuration = with_secrets_encrypted(state, auth, k.component.as_str(), new.configuration)?;
+    state.meta.configuration_tx(k, |tx| {
+        let id = match &new.id {
             Some(id) => id.clone(),
             None => generate_id(tx, |id| Ok(load(tx, id)?.is_some()))?,
         };
         let mut body = json!({
             "id": id,
-            "name": name,
-            "description": p.str_or("description", ""),
+            "name": new.name,
+            "description": new.description,
             "created": now_iso(),
             "creatorToken": auth.token.creator_json(),
             "version": 0,
             "changeDescription": "",
-            "isDisabled": is_disabled,
+            "isDisabled": new.is_disabled,
             "isDeleted": false,
             "configuration": configuration,
             "rowsSortOrder": [],
             "rows": [],
-            "state": config_state,
+            "state": new.state,
             "currentVersion": null,
         });
-        insert(tx, &k, &body)?;
-        commit_version(tx, &auth, &mut body, &change)?;
+        insert(tx, k, &body)?;
+        commit_version(tx, auth, &mut body, &new.change_description)?;
         save(tx, &body)?;
         Ok::<_, ApiError>(body)
-    })?;
-    Ok((StatusCode::CREATED, Json(wire::Configuration::of(body)?)))
+    })
+}
+
+/// For another service (Data Science's apps): a configuration of `component` created as
+/// `POST …/configs` creates it, in the token's project and in `branch`; the token must be allowed
+/// the component.
+pub fn create_in_branch(state: &AppState, auth: &Auth, branch: i64, component: &str, new: NewConfiguration) -> ApiResult<Value> {
+    let k = key(state, auth, component)?;
+    let k = ComponentScope { scope: Scope::new(auth.project_id, branch), component: k.component };
+    insert_new(state, auth, &k, new)
+}
+
+/// For another service: move an active configuration to the trash, as `DELETE …/configs/{id}`
+/// does the first time. False when there is no such active configuration.
+pub fn trash_in_branch(state: &AppState, auth: &Auth, branch: i64, component: &str, id: &str) -> ApiResult<bool> {
+    let k = key(state, auth, component)?;
+    let k = ComponentScope { scope: Scope::new(auth.project_id, branch), component: k.component };
+    state.meta.configuration_tx(&k, |tx| match load(tx, id)? {
+        Some(mut body) if body["isDeleted"] != true => {
+            body["isDeleted"] = json!(true);
+            commit_version(tx, auth, &mut body, "Configuration deleted")?;
+            save(tx, &body)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    })
+}
+
+/// For another service: the snapshot of one version of a configuration (404 code when missing).
+pub fn version_in_branch(state: &AppState, project: i64, branch: i64, component: &str, id: &str, version: &str) -> ApiResult<Value> {
+    let k = ComponentScope { scope: Scope::new(project, branch), component: component.into() };
+    state.meta.configuration_tx(&k, |tx| {
+        load_any(tx, id)?;
+        load_version(tx, id, version)
+    })
 }
 
 async fn detail(

@@ -122,6 +122,14 @@ pub enum Code {
     MetastoreBadRequest,
     /// A body or data that fails validation (422 "Validation failed").
     MetastoreInvalidPayload,
+    // Data Science (src/data_science)
+    /// An app the project does not have.
+    DataAppNotFound,
+    /// A request the service cannot act on (deleting an app whose state has not reached its
+    /// desired state, a managed git repository).
+    DataAppBadRequest,
+    /// A body that fails validation.
+    DataAppInvalidPayload,
 }
 
 impl Code {
@@ -225,6 +233,9 @@ impl Code {
             MetastoreConflict => ("metastore.conflict", 409),
             MetastoreBadRequest => ("metastore.badRequest", 400),
             MetastoreInvalidPayload => ("metastore.validationFailed", 422),
+            DataAppNotFound => ("dataScience.appNotFound", 404),
+            DataAppBadRequest => ("dataScience.badRequest", 400),
+            DataAppInvalidPayload => ("dataScience.invalidPayload", 422),
         }
     }
 }

@@ -32,6 +32,7 @@ kbstack_store::manage_store_suite!(sqlite);
 kbstack_store::organization_store_suite!(sqlite);
 kbstack_store::project_admin_store_suite!(sqlite);
 kbstack_store::vault_variable_store_suite!(sqlite);
+kbstack_store::data_app_store_suite!(sqlite);
 kbstack_store::developer_store_suite!(sqlite);
 kbstack_store::oauth_store_suite!(sqlite);
 kbstack_store::metastore_store_suite!(sqlite);

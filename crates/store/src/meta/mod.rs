@@ -4,6 +4,7 @@ pub mod branches;
 pub mod buckets;
 mod conditions;
 pub mod configurations;
+pub mod data_apps;
 pub mod developer;
 pub mod editor_sessions;
 pub mod events;

@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (13, V13_DEVELOPER_PORTAL),
     (14, V14_OAUTH),
     (15, V15_METASTORE),
+    (16, V16_DATA_APPS),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -738,4 +739,41 @@ CREATE TABLE IF NOT EXISTS metastore_revisions (
     PRIMARY KEY (object_type, id, revision)
 );
 CREATE INDEX IF NOT EXISTS metastore_revisions_project ON metastore_revisions(object_type, project_id);
+"#;
+
+/// The Data Science service's data apps (the deployment beside their `keboola.data-apps`
+/// configuration) and their runs (one per start).
+const V16_DATA_APPS: &str = r#"
+CREATE TABLE IF NOT EXISTS data_apps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER,
+    component_id TEXT NOT NULL,
+    config_id TEXT NOT NULL,
+    config_version TEXT NOT NULL,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    desired_state TEXT NOT NULL,
+    auto_suspended INTEGER NOT NULL DEFAULT 0,
+    sealed_password TEXT NOT NULL,
+    sealed_token TEXT NOT NULL,
+    created TEXT NOT NULL,
+    last_request TEXT,
+    last_start TEXT
+);
+CREATE INDEX IF NOT EXISTS data_apps_project ON data_apps(project_id, id);
+CREATE TABLE IF NOT EXISTS data_app_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    stopped_at TEXT,
+    startup_logs TEXT,
+    failure_reason TEXT,
+    failure_message TEXT
+);
+CREATE INDEX IF NOT EXISTS data_app_runs_app ON data_app_runs(app_id, id);
 "#;
