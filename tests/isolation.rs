@@ -29,6 +29,7 @@ struct ProjectA {
     subscription_id: String,
     invitation_id: String,
     model_id: String,
+    data_app_id: String,
 }
 
 fn upload(s: &Server, token: &str, name: &str, data: &[u8]) -> i64 {
@@ -126,7 +127,14 @@ fn fill_project_a(s: &Server) -> ProjectA {
         service(s, Method::POST, &token, "/metastore/api/v1/repository/semantic-model", Some(json!({"name": SECRET, "data": {"description": SECRET}}))),
         201,
     );
+    // Created, never deployed: the sweep needs no Streamlit.
+    let data_app = ok(
+        "data app",
+        service(s, Method::POST, &token, "/data-science/apps", Some(json!({"branchId": null, "type": "streamlit", "name": SECRET, "description": SECRET}))),
+        200,
+    );
     ProjectA {
+        data_app_id: data_app["id"].as_str().unwrap().to_string(),
         model_id: model["data"]["id"].as_str().unwrap().to_string(),
         id,
         token,
@@ -186,6 +194,7 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("notification", "project-subscriptions", _) => of_a(&a.subscription_id),
             ("oauth", _, "name") => of_a("alphacred"),
             ("metastore", _, "id") => of_a(&a.model_id),
+            ("data-science", "apps", _) | ("sandboxes", "apps", _) => of_a(&a.data_app_id),
             ("manage", "projects", _) | ("manage", "deleted-projects", _) => of_a(&a.id.to_string()),
             ("manage", "organizations", _) | ("manage", "maintainers", _) => of_a("1"),
             ("manage", "users", _) => of_a("admin@kbstack.local"),
@@ -294,5 +303,6 @@ fn snapshot_a(s: &Server, a: &ProjectA) -> Vec<Value> {
         ok("invitations", manage(s, Method::GET, MANAGE_TOKEN, &format!("/manage/projects/{}/invitations", a.id), None), 200),
         ok("oauth", service(s, Method::GET, t, "/oauth/credentials/keboola.ex-http/alphacred", None), 200)["authorizedFor"].clone(),
         ok("model", service(s, Method::GET, t, &format!("/metastore/api/v1/repository/semantic-model/{}", a.model_id), None), 200)["data"]["attributes"].clone(),
+        ok("data app", service(s, Method::GET, t, &format!("/data-science/apps/{}", a.data_app_id), None), 200)["state"].clone(),
     ]
 }
