@@ -82,6 +82,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::oauth::api::routes())
         .merge(crate::import::api::routes())
         .merge(crate::metastore::api::routes())
+        .merge(crate::ai::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -137,6 +138,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("import") {
         return crate::import::api::ImportError(err).into_response();
+    }
+    if under("ai") {
+        return crate::ai::api::AiError(err).into_response();
     }
     if under("notification") {
         return crate::notification::api::NotificationError(err).into_response();

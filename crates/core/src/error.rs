@@ -122,6 +122,13 @@ pub enum Code {
     MetastoreBadRequest,
     /// A body or data that fails validation (422 "Validation failed").
     MetastoreInvalidPayload,
+    // AI service (src/ai)
+    /// A component the AI service's catalog does not document.
+    AiComponentNotFound,
+    /// A request the AI service cannot act on (a missing or empty prompt/query).
+    AiBadRequest,
+    /// The configured language model did not answer usably.
+    AiLanguageModelFailed,
 }
 
 impl Code {
@@ -225,6 +232,9 @@ impl Code {
             MetastoreConflict => ("metastore.conflict", 409),
             MetastoreBadRequest => ("metastore.badRequest", 400),
             MetastoreInvalidPayload => ("metastore.validationFailed", 422),
+            AiComponentNotFound => ("ai.componentNotFound", 404),
+            AiBadRequest => ("ai.badRequest", 400),
+            AiLanguageModelFailed => ("ai.languageModelFailed", 502),
         }
     }
 }
