@@ -379,6 +379,20 @@ def step_dev_portal():
     assert "Says hello" in json.dumps(app), app
 
 
+def step_ai_service():
+    """The AI service (ai.<suffix>): `docs query` answered by retrieval over kbstack's documentation,
+    `component detail` from the registry (documentation_source ai_service), `component list --query`."""
+    answer = data(kb("docs", "query", "How do I configure TLS host names?", "--project", P))
+    assert "Host names and TLS" in answer["text"], answer
+    assert any("/docs/sources/readme#" in u for u in answer["source_urls"]), answer
+    detail = data(kb("component", "detail", "--component-id", "keboola.duckdb-transformation", "--project", P))
+    assert detail["component_name"] == "DuckDB SQL", detail
+    assert detail["documentation_source"] == "ai_service", detail
+    assert detail["schema_summary"]["required_count"] == 1, detail
+    found = data(kb("component", "list", "--query", "SQL transformation in DuckDB", "--project", P))
+    assert found["components"][0]["component_id"] == "keboola.duckdb-transformation", found
+
+
 def main():
     steps = [(name, fn) for name, fn in globals().items() if name.startswith("step_")]
     only = sys.argv[1:]

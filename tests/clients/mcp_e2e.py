@@ -296,6 +296,22 @@ async def step_semantic_layer(c):
     assert "customers" in dump(checked["validation_auto_detected"]["used_datasets"]), checked
 
 
+async def step_ai_service(c):
+    """The AI service (ai.<suffix>): component suggestions from kbstack's full-text index, component
+    details and configuration examples from its registry, documentation answers by retrieval."""
+    found = await call(c, "find_component_id", {"query": "SQL transformation in DuckDB"})
+    assert "keboola.duckdb-transformation" in dump(found), found
+    first = found[0] if isinstance(found, list) else (found.get("result") or found)[0]
+    assert first["component_id"] == "keboola.duckdb-transformation", found
+    details = await call(c, "get_components", {"component_ids": ["keboola.duckdb-transformation"]})
+    assert "DuckDB SQL" in dump(details) and "blocks" in dump(details), details
+    examples = await call(c, "get_config_examples", {"component_id": "keboola.duckdb-transformation"})
+    assert "Configuration Examples" in dump(examples), examples
+    answer = await call(c, "docs_query", {"query": "How do I configure TLS host names for the MCP server?"})
+    assert "Host names and TLS" in dump(answer), answer
+    assert "/docs/sources/readme#" in dump(answer), answer
+
+
 async def main():
     only = sys.argv[1:]
     seed_project()
