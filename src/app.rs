@@ -85,6 +85,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::import::api::routes())
         .merge(crate::metastore::api::routes())
         .merge(crate::data_science::api::routes())
+        .merge(crate::ai::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -143,6 +144,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("data-science") || under("sandboxes") {
         return crate::data_science::api::DataScienceError(err).into_response();
+    }
+    if under("ai") {
+        return crate::ai::api::AiError(err).into_response();
     }
     if under("notification") {
         return crate::notification::api::NotificationError(err).into_response();

@@ -97,6 +97,17 @@ pub struct ServeArgs {
     /// code is written to the log).
     #[arg(long, env = "KBSTACK_DEVELOPER_AUTO_CONFIRM", value_parser = clap::builder::BoolishValueParser::new())]
     pub developer_auto_confirm: Option<bool>,
+    /// Base URL of an OpenAI-compatible API (`https://api.openai.com/v1`, a local server): the AI
+    /// service's documentation answers are then written by its `/chat/completions` from the
+    /// retrieved passages. Without it answers are the passages themselves.
+    #[arg(long, env = "KBSTACK_AI_OPENAI_BASE_URL")]
+    pub ai_openai_base_url: Option<String>,
+    /// API key sent to `--ai-openai-base-url` as a bearer token (never printed).
+    #[arg(long, env = "KBSTACK_AI_OPENAI_API_KEY", hide_env_values = true)]
+    pub ai_openai_api_key: Option<String>,
+    /// Model named in the chat completion requests (default `gpt-4o-mini`).
+    #[arg(long, env = "KBSTACK_AI_MODEL")]
+    pub ai_model: Option<String>,
 }
 
 /// A secret from the configuration: usable, never printed (`Debug` shows `***`).
@@ -130,6 +141,7 @@ impl std::fmt::Debug for Secret {
 /// [notifications] # smtp_url ("smtp://127.0.0.1:2525"), from
 /// [developer] # admin_email, auto_confirm
 /// [data_apps] # python
+/// [ai]       # openai_base_url, openai_api_key, model
 /// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -155,6 +167,8 @@ struct FileConfig {
     developer: DeveloperSection,
     #[serde(default)]
     data_apps: DataAppsSection,
+    #[serde(default)]
+    ai: AiSection,
     // Flat keys of earlier versions.
     listen: Option<String>,
     public_url: Option<String>,
@@ -243,6 +257,14 @@ struct DataAppsSection {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct AiSection {
+    openai_base_url: Option<String>,
+    openai_api_key: Option<String>,
+    model: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RunnerSection {
     transformation_python: Option<String>,
     keep_job_data: Option<bool>,
@@ -283,6 +305,7 @@ impl FileConfig {
             notifications: self.notifications,
             developer: self.developer,
             data_apps: self.data_apps,
+            ai: self.ai,
         }
     }
 }
@@ -317,6 +340,17 @@ pub struct Config {
     pub developer_admin_email: String,
     pub developer_auto_confirm: bool,
     pub data_apps_python: String,
+    /// The language model behind the AI service's documentation answers (none: retrieval only).
+    pub ai_llm: Option<LanguageModel>,
+}
+
+/// An OpenAI-compatible chat completion API.
+#[derive(Clone, Debug)]
+pub struct LanguageModel {
+    /// Without a trailing slash; `/chat/completions` is appended.
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub model: String,
 }
 
 impl Config {
@@ -358,6 +392,11 @@ impl Config {
             developer_admin_email: args.developer_admin_email.or(file.developer.admin_email).unwrap_or_else(|| "admin@kbstack.local".into()),
             developer_auto_confirm: args.developer_auto_confirm.or(file.developer.auto_confirm).unwrap_or(false),
             data_apps_python,
+            ai_llm: language_model(
+                args.ai_openai_base_url.or(file.ai.openai_base_url),
+                args.ai_openai_api_key.or(file.ai.openai_api_key),
+                args.ai_model.or(file.ai.model),
+            )?,
         }
         .with_tls(
             args.stack_suffix.or(file.stack_suffix),
@@ -444,6 +483,24 @@ fn parse_smtp_url(raw: &str) -> anyhow::Result<(String, u16)> {
     Ok((host.to_string(), port))
 }
 
+/// The configured language model: a base URL (http or https) is what turns it on.
+fn language_model(base_url: Option<String>, api_key: Option<String>, model: Option<String>) -> anyhow::Result<Option<LanguageModel>> {
+    let Some(base_url) = base_url.map(|u| u.trim().trim_end_matches('/').to_string()).filter(|u| !u.is_empty()) else {
+        if api_key.is_some() {
+            anyhow::bail!("an AI API key needs --ai-openai-base-url (e.g. https://api.openai.com/v1)");
+        }
+        return Ok(None);
+    };
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        anyhow::bail!("--ai-openai-base-url {base_url:?} must be an http:// or https:// URL");
+    }
+    Ok(Some(LanguageModel {
+        base_url,
+        api_key: api_key.filter(|k| !k.trim().is_empty()).map(|k| Secret(k.trim().to_string())),
+        model: model.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| "gpt-4o-mini".into()),
+    }))
+}
+
 fn parse_locking(value: Option<&str>) -> anyhow::Result<Locking> {
     match value.map(str::to_ascii_lowercase).as_deref() {
         None | Some("exclusive") => Ok(Locking::Exclusive),
@@ -504,6 +561,18 @@ mod tests {
         for bad in ["smtps://x:465", "smtp://u:p@x", "http://x", "smtp://x:port", "smtp://"] {
             assert!(parse_smtp_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ai_section_keeps_the_key_secret() {
+        let c = load("[ai]\nopenai_base_url = \"http://127.0.0.1:9/v1/\"\nopenai_api_key = \"sk-very-secret\"\n").unwrap();
+        let llm = c.ai_llm.as_ref().unwrap();
+        assert_eq!((llm.base_url.as_str(), llm.model.as_str()), ("http://127.0.0.1:9/v1", "gpt-4o-mini"));
+        assert_eq!(llm.api_key.as_ref().map(Secret::expose), Some("sk-very-secret"));
+        assert_eq!(format!("{c:?}").matches("sk-very-secret").count(), 0, "a key never prints");
+        assert!(load("").unwrap().ai_llm.is_none());
+        assert!(load("[ai]\nopenai_api_key = \"k\"\n").is_err(), "a key without a URL");
+        assert!(load("[ai]\nopenai_base_url = \"ftp://x\"\n").is_err());
     }
 
     #[test]

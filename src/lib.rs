@@ -9,6 +9,7 @@
 //! Snowflake SQL into DuckDB statements (the runner's Snowflake transformations, queries);
 //! `vault` keeps the project variables the runner puts in place of `{{ vault.KEY }}`; `oauth`
 //! keeps components' OAuth apps and projects' authorized credentials, put into jobs' configs.
+pub mod ai;
 pub mod app;
 pub mod billing;
 // The layers below the services, under the names the services know them by.

@@ -24,6 +24,7 @@ enum Service {
     Editor,
     Vault,
     Metastore,
+    Ai,
     Developer,
     Billing,
     OAuth,
@@ -55,6 +56,8 @@ fn service_of(path: &str) -> Service {
         Service::Vault
     } else if path.starts_with("/metastore") {
         Service::Metastore
+    } else if path == "/ai" || path.starts_with("/ai/") {
+        Service::Ai
     } else if path.starts_with("/oauth") {
         Service::OAuth
     } else if path == "/import" || path.starts_with("/import/") {
@@ -152,6 +155,11 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
         Service::Vault => assert!(
             b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("vault-")),
             "{what}: Vault codes are the status, exception ids `vault-…`: {}",
+            a.text
+        ),
+        Service::Ai => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("ai-")),
+            "{what}: AI service codes are the status, exception ids `ai-…`: {}",
             a.text
         ),
         Service::Metastore => assert!(
@@ -321,7 +329,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             } else {
                 assert_eq!(
                     a.body["code"],
-                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore | Service::DataScience) { json!(405) } else { json!("methodNotAllowed") }
+                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore | Service::DataScience | Service::Ai) { json!(405) } else { json!("methodNotAllowed") }
                 );
             }
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "{unsupported} {}: no Allow header", route.path);

@@ -379,6 +379,49 @@ def step_dev_portal():
     assert "Says hello" in json.dumps(app), app
 
 
+def step_ai_service():
+    """The AI service (ai.<suffix>): `docs query` answered by retrieval over kbstack's documentation,
+    `component detail` from the registry (documentation_source ai_service), `component list --query`."""
+    answer = data(kb("docs", "query", "How do I configure TLS host names?", "--project", P))
+    assert "Host names and TLS" in answer["text"], answer
+    assert any("/docs/sources/readme#" in u for u in answer["source_urls"]), answer
+    detail = data(kb("component", "detail", "--component-id", "keboola.duckdb-transformation", "--project", P))
+    assert detail["component_name"] == "DuckDB SQL", detail
+    assert detail["documentation_source"] == "ai_service", detail
+    assert detail["schema_summary"]["required_count"] == 1, detail
+    found = data(kb("component", "list", "--query", "SQL transformation in DuckDB", "--project", P))
+    assert found["components"][0]["component_id"] == "keboola.duckdb-transformation", found
+
+
+def step_data_app():
+    """The Data Science service (data-science.<suffix>): `data-app create` of a Streamlit app whose code is
+    a local git repository, deployed and waited for, then list, detail, runs, logs, stop and delete."""
+    repo = os.path.join(WORK, "app-repo")
+    os.makedirs(repo, exist_ok=True)
+    with open(os.path.join(repo, "streamlit_app.py"), "w") as f:
+        f.write("import streamlit as st\nst.title('kbstack kbagent app')\n")
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)
+    git("init", "-q", "-b", "main")
+    git("add", ".")
+    git("-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "commit", "-q", "-m", "app")
+    made = data(kb("data-app", "create", "--project", P, "--name", "kbagent app", "--slug", "kbagent-app", "--type", "streamlit",
+                   "--git-repo", repo, "--git-public", "--auth", "public", "--wait", "--timeout", "150"))
+    text = json.dumps(made)
+    assert "running" in text, made
+    app_id = str(made.get("app_id") or made.get("id") or made.get("data_app_id") or "")
+    assert app_id, made
+    listed = data(kb("data-app", "list", "--project", P))
+    assert "kbagent app" in json.dumps(listed) or app_id in json.dumps(listed), listed
+    detail = data(kb("data-app", "detail", "--project", P, "--app-id", app_id))
+    assert "running" in json.dumps(detail), detail
+    runs = data(kb("data-app", "runs", "--project", P, "--app-id", app_id))
+    assert "running" in json.dumps(runs), runs
+    logs = data(kb("data-app", "logs", "--project", P, "--app-id", app_id))
+    assert "streamlit" in json.dumps(logs).lower(), logs
+    data(kb("data-app", "stop", "--project", P, "--app-id", app_id))
+    data(kb("data-app", "delete", "--project", P, "--app-id", app_id, "--yes"))
+
+
 def main():
     steps = [(name, fn) for name, fn in globals().items() if name.startswith("step_")]
     only = sys.argv[1:]

@@ -296,6 +296,55 @@ async def step_semantic_layer(c):
     assert "customers" in dump(checked["validation_auto_detected"]["used_datasets"]), checked
 
 
+async def step_ai_service(c):
+    """The AI service (ai.<suffix>): component suggestions from kbstack's full-text index, component
+    details and configuration examples from its registry, documentation answers by retrieval."""
+    found = await call(c, "find_component_id", {"query": "SQL transformation in DuckDB"})
+    assert "keboola.duckdb-transformation" in dump(found), found
+    first = found[0] if isinstance(found, list) else (found.get("result") or found)[0]
+    assert first["component_id"] == "keboola.duckdb-transformation", found
+    details = await call(c, "get_components", {"component_ids": ["keboola.duckdb-transformation"]})
+    assert "DuckDB SQL" in dump(details) and "blocks" in dump(details), details
+    examples = await call(c, "get_config_examples", {"component_id": "keboola.duckdb-transformation"})
+    assert "Configuration Examples" in dump(examples), examples
+    answer = await call(c, "docs_query", {"query": "How do I configure TLS host names for the MCP server?"})
+    assert "Host names and TLS" in dump(answer), answer
+    assert "/docs/sources/readme#" in dump(answer), answer
+
+
+async def step_data_app(c):
+    """The Data Science service (data-science.<suffix>): a Streamlit app made with the MCP server's own
+    tool (its config encrypted, its query_data code injected), deployed, listed as running with its
+    runs, and answering through kbstack's proxy behind its password."""
+    import httpx
+    source = "import streamlit as st\n\n{QUERY_DATA_FUNCTION}\n\nst.title('kbstack MCP data app')\n"
+    made = await call(c, "modify_streamlit_data_app", {"name": "MCP app", "description": "made by the MCP e2e",
+                                                       "source_code": source, "packages": [], "authentication_type": "basic-auth"})
+    cfg = made["data_app"]["configuration_id"]
+    app_id = made["data_app"]["data_app_id"]
+    await call(c, "deploy_data_app", {"action": "deploy", "configuration_id": cfg})
+    deadline = time.monotonic() + 150
+    while True:
+        got = await call(c, "get_data_apps", {"configuration_ids": [cfg]})
+        detail = got["data_apps"][0]
+        if detail["state"] == "running":
+            break
+        assert detail["state"] in ("starting", "running"), got
+        assert time.monotonic() < deadline, got
+        await asyncio.sleep(1)
+    assert "kbstack MCP data app" in dump(detail["configuration"]), detail
+    url = detail["deployment_url"]
+    ds = URL.replace("connection.", "data-science.", 1).rstrip("/")
+    async with httpx.AsyncClient(timeout=60) as http:
+        password = (await http.get(f"{ds}/apps/{app_id}/password", headers={"X-StorageApi-Token": TOKEN})).json()["password"]
+        assert (await http.get(url)).status_code == 401
+        health = await http.get(f"{url}_stcore/health", auth=("kbstack", password))
+        assert health.status_code == 200 and health.text.strip() == "ok", (health.status_code, health.text)
+    listed = await call(c, "get_data_apps", {})
+    assert any(a["configuration_id"] == cfg for a in listed["data_apps"]), listed
+    await call(c, "deploy_data_app", {"action": "stop", "configuration_id": cfg})
+
+
 async def main():
     only = sys.argv[1:]
     seed_project()

@@ -28,7 +28,7 @@ start_served_stack() {
   mount --bind "$WORK/hosts" /etc/hosts
   TOKEN="1-1-${name}$(date +%s)abcdefghijklmnopqrstuvwx"
   MANAGE_TOKEN="1-${name}manage$(date +%s)abcdefghijklmnopqrstuvwx"
-  KBSTACK_DATA_DIR="$WORK/data" KBSTACK_MASTER_TOKEN="$TOKEN" KBSTACK_MANAGE_TOKEN="$MANAGE_TOKEN" \
+  KBSTACK_DATA_DIR="$WORK/data" KBSTACK_DATA_APPS_PYTHON="${KBSTACK_TEST_STREAMLIT_PYTHON:-$HOME/.cache/kbstack-test/streamlit-venv/bin/python}" KBSTACK_MASTER_TOKEN="$TOKEN" KBSTACK_MANAGE_TOKEN="$MANAGE_TOKEN" \
     "$bin" serve --listen "$addr:0" --stack-suffix "$SUFFIX" --tls-listen "$addr:443" >"$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 100); do

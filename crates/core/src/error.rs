@@ -130,6 +130,13 @@ pub enum Code {
     DataAppBadRequest,
     /// A body that fails validation.
     DataAppInvalidPayload,
+    // AI service (src/ai)
+    /// A component the AI service's catalog does not document.
+    AiComponentNotFound,
+    /// A request the AI service cannot act on (a missing or empty prompt/query).
+    AiBadRequest,
+    /// The configured language model did not answer usably.
+    AiLanguageModelFailed,
 }
 
 impl Code {
@@ -236,6 +243,9 @@ impl Code {
             DataAppNotFound => ("dataScience.appNotFound", 404),
             DataAppBadRequest => ("dataScience.badRequest", 400),
             DataAppInvalidPayload => ("dataScience.invalidPayload", 422),
+            AiComponentNotFound => ("ai.componentNotFound", 404),
+            AiBadRequest => ("ai.badRequest", 400),
+            AiLanguageModelFailed => ("ai.languageModelFailed", 502),
         }
     }
 }

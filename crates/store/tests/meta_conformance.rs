@@ -36,3 +36,4 @@ kbstack_store::data_app_store_suite!(sqlite);
 kbstack_store::developer_store_suite!(sqlite);
 kbstack_store::oauth_store_suite!(sqlite);
 kbstack_store::metastore_store_suite!(sqlite);
+kbstack_store::text_index_suite!(kbstack_store::text_index::Fts5Index::build);
