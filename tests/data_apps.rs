@@ -137,6 +137,7 @@ fn a_streamlit_app_deployed_proxied_suspended_woken_stopped_recovered_and_delete
     let secret = config["configuration"]["parameters"]["dataApp"]["secrets"]["#GREETING"].as_str().unwrap();
     assert!(secret.starts_with("KBC::"), "{secret}");
     assert_eq!(config["name"], "Hello app");
+    assert_eq!(config["configuration"]["parameters"]["id"], json!(id), "the app id in its configuration, as Keboola writes it");
 
     let listed = ok("list", ds(&s, Method::GET, "apps?limit=10", None), 200);
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");

@@ -91,35 +91,23 @@ pub fn create(state: &AppState, auth: &Auth, new: NewApp) -> ApiResult<DataApp> 
         return Err(invalid("config: This value should be of type object."));
     }
     let branch = new.branch_id.unwrap_or(auth.default_branch_id);
+    let mut config = new.config;
     if let Some(b) = new.branch_id {
         if state.meta.branch(auth.project_id.into(), b.into())?.is_none() {
             return Err(invalid(format!("branchId: branch {b} does not exist in the project.")));
         }
     }
-    let body = configurations::create_in_branch(
-        state,
-        auth,
-        branch,
-        COMPONENT,
-        NewConfiguration {
-            id: None,
-            name: new.name.clone(),
-            description: new.description,
-            configuration: new.config,
-            state: json!({}),
-            is_disabled: false,
-            change_description: "Data app created".into(),
-        },
-    )?;
+    // The app's id first: Keboola writes it into the configuration (`parameters.id`), where
+    // clients look it up (keboola-mcp-server finds an app by its configuration).
     let app = DataApp {
         id: 0,
         project_id: auth.project_id,
         branch_id: new.branch_id.filter(|b| *b != auth.default_branch_id),
         component_id: COMPONENT.into(),
-        config_id: body["id"].as_str().unwrap_or_default().to_string(),
-        config_version: body["version"].to_string(),
+        config_id: String::new(),
+        config_version: String::new(),
         app_type: new.app_type,
-        name: new.name,
+        name: new.name.clone(),
         state: states::CREATED.into(),
         desired_state: states::STOPPED.into(),
         auto_suspended: false,
@@ -129,7 +117,37 @@ pub fn create(state: &AppState, auth: &Auth, new: NewApp) -> ApiResult<DataApp> 
         last_request: None,
         last_start: None,
     };
-    Ok(state.meta.insert_data_app(&app)?)
+    let mut app = state.meta.insert_data_app(&app)?;
+    if !config["parameters"].is_object() {
+        config["parameters"] = json!({});
+    }
+    config["parameters"]["id"] = json!(app.id.to_string());
+    let made = configurations::create_in_branch(
+        state,
+        auth,
+        branch,
+        COMPONENT,
+        NewConfiguration {
+            id: None,
+            name: new.name.clone(),
+            description: new.description,
+            configuration: config,
+            state: json!({}),
+            is_disabled: false,
+            change_description: "Data app created".into(),
+        },
+    );
+    let body = match made {
+        Ok(body) => body,
+        Err(e) => {
+            state.meta.delete_data_app(auth.project_id, app.id)?;
+            return Err(e);
+        }
+    };
+    app.config_id = body["id"].as_str().unwrap_or_default().to_string();
+    app.config_version = body["version"].to_string();
+    state.meta.update_data_app(&app)?;
+    Ok(app)
 }
 
 /// What `PATCH /apps/{id}` asks for.

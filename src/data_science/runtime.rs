@@ -299,15 +299,29 @@ pub fn requires_password(authorization: &Value) -> bool {
 }
 
 /// `git clone --depth 1` of the app's repository (a URL or a local path), credentials passed
-/// as an HTTP header so they are not written into the clone's config.
+/// as an HTTP header so they are not written into the clone's config. A server that cannot
+/// serve shallow clones (git's "dumb" HTTP) gets a full clone.
 fn clone(repository: &str, branch: Option<&str>, username: Option<&str>, password: Option<&str>, into: &Path) -> Result<(), String> {
+    match git_clone(repository, branch, username, password, into, true) {
+        Err(e) if e.contains("shallow") => {
+            let _ = std::fs::remove_dir_all(into);
+            git_clone(repository, branch, username, password, into, false)
+        }
+        other => other,
+    }
+}
+
+fn git_clone(repository: &str, branch: Option<&str>, username: Option<&str>, password: Option<&str>, into: &Path, shallow: bool) -> Result<(), String> {
     use base64::Engine;
     let mut cmd = std::process::Command::new("git");
     if let (Some(user), Some(pass)) = (username, password) {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
         cmd.arg("-c").arg(format!("http.extraHeader=Authorization: Basic {basic}"));
     }
-    cmd.args(["clone", "--quiet", "--depth", "1"]);
+    cmd.args(["clone", "--quiet"]);
+    if shallow {
+        cmd.args(["--depth", "1"]);
+    }
     if let Some(b) = branch.filter(|b| !b.is_empty()) {
         cmd.args(["--branch", b]);
     }

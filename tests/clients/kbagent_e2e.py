@@ -404,8 +404,16 @@ def step_data_app():
     git("init", "-q", "-b", "main")
     git("add", ".")
     git("-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "commit", "-q", "-m", "app")
+    # kbagent takes only URLs: the repository is served over git's "dumb" HTTP protocol.
+    git("update-server-info")
+    import functools, http.server, threading
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=WORK)
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/app-repo/.git"
     made = data(kb("data-app", "create", "--project", P, "--name", "kbagent app", "--slug", "kbagent-app", "--type", "streamlit",
-                   "--git-repo", repo, "--git-public", "--auth", "public", "--wait", "--timeout", "150"))
+                   "--git-repo", url, "--git-public", "--auth", "public", "--wait", "--timeout", "150"))
     text = json.dumps(made)
     assert "running" in text, made
     app_id = str(made.get("app_id") or made.get("id") or made.get("data_app_id") or "")

@@ -182,7 +182,8 @@ impl DataAppStore for MetaStore {
         self.with(|c| {
             Ok(c.execute(
                 "UPDATE data_apps SET config_version = ?3, name = ?4, state = ?5, desired_state = ?6, auto_suspended = ?7, \
-                 sealed_password = ?8, sealed_token = ?9, last_request = ?10, last_start = ?11 WHERE project_id = ?1 AND id = ?2",
+                 sealed_password = ?8, sealed_token = ?9, last_request = ?10, last_start = ?11, config_id = ?12 \
+                 WHERE project_id = ?1 AND id = ?2",
                 rusqlite::params![
                     a.project_id,
                     a.id,
@@ -195,6 +196,7 @@ impl DataAppStore for MetaStore {
                     a.sealed_token,
                     a.last_request,
                     a.last_start,
+                    a.config_id,
                 ],
             )? > 0)
         })
@@ -313,6 +315,7 @@ pub mod suite {
         a.state = "running".into();
         a.desired_state = "running".into();
         a.config_version = "3".into();
+        a.config_id = "cfg-other".into();
         a.auto_suspended = true;
         a.last_start = Some("2026-01-02T00:00:00+0000".into());
         assert!(s.update_data_app(&a).unwrap());
