@@ -82,6 +82,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::oauth::api::routes())
         .merge(crate::import::api::routes())
         .merge(crate::metastore::api::routes())
+        .merge(crate::templates::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
