@@ -29,6 +29,8 @@ struct ProjectA {
     subscription_id: String,
     invitation_id: String,
     model_id: String,
+    instance_id: String,
+    template_task_id: String,
 }
 
 fn upload(s: &Server, token: &str, name: &str, data: &[u8]) -> i64 {
@@ -126,7 +128,24 @@ fn fill_project_a(s: &Server) -> ProjectA {
         service(s, Method::POST, &token, "/metastore/api/v1/repository/semantic-model", Some(json!({"name": SECRET, "data": {"description": SECRET}}))),
         201,
     );
+    let task = ok(
+        "template instance",
+        service(
+            s,
+            Method::POST,
+            &token,
+            "/templates/v1/repositories/keboola/templates/csv-duckdb-report/1.0.0/use",
+            Some(json!({"name": format!("{SECRET} instance"), "branch": "default", "steps": [
+                {"id": "g01-s01", "inputs": [{"id": "source-table", "value": "in.c-alpha.t"}, {"id": "group-column", "value": "v"}, {"id": "value-column", "value": "id"}]},
+                {"id": "g02-s01", "inputs": [{"id": "output-bucket", "value": "alpha"}, {"id": "output-table", "value": "report"}]}
+            ]})),
+        ),
+        202,
+    );
+    assert_eq!(task["status"], "success", "{task}");
     ProjectA {
+        instance_id: task["outputs"]["instanceId"].as_str().unwrap().to_string(),
+        template_task_id: task["id"].as_str().unwrap().to_string(),
         model_id: model["data"]["id"].as_str().unwrap().to_string(),
         id,
         token,
@@ -186,6 +205,9 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("notification", "project-subscriptions", _) => of_a(&a.subscription_id),
             ("oauth", _, "name") => of_a("alphacred"),
             ("metastore", _, "id") => of_a(&a.model_id),
+            ("templates", "project", _) => of_a(&a.branch),
+            ("templates", "instances", _) => of_a(&a.instance_id),
+            ("templates", "tasks", _) => of_a(&a.template_task_id),
             ("manage", "projects", _) | ("manage", "deleted-projects", _) => of_a(&a.id.to_string()),
             ("manage", "organizations", _) | ("manage", "maintainers", _) => of_a("1"),
             ("manage", "users", _) => of_a("admin@kbstack.local"),
@@ -294,5 +316,7 @@ fn snapshot_a(s: &Server, a: &ProjectA) -> Vec<Value> {
         ok("invitations", manage(s, Method::GET, MANAGE_TOKEN, &format!("/manage/projects/{}/invitations", a.id), None), 200),
         ok("oauth", service(s, Method::GET, t, "/oauth/credentials/keboola.ex-http/alphacred", None), 200)["authorizedFor"].clone(),
         ok("model", service(s, Method::GET, t, &format!("/metastore/api/v1/repository/semantic-model/{}", a.model_id), None), 200)["data"]["attributes"].clone(),
+        ok("instance", service(s, Method::GET, t, &format!("/templates/v1/project/default/instances/{}", a.instance_id), None), 200)["name"].clone(),
+        ok("template task", service(s, Method::GET, t, &format!("/templates/v1/tasks/{}", a.template_task_id), None), 200)["status"].clone(),
     ]
 }

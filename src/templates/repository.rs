@@ -266,8 +266,19 @@ mod tests {
                 if let Some(main) = &v.body.main_config {
                     assert!(ids.contains(&main.as_str()), "{}: main config {main}", t.id);
                 }
+                let fits = |what: &str, text: &str, max: usize| assert!(text.chars().count() <= max, "{}: {what} longer than {max} (spec): {text}", t.id);
+                for group in &v.body.step_groups {
+                    fits("step group description", &group.description, 80);
+                }
                 for (_, step) in v.body.steps() {
+                    fits("step name", &step.name, 25);
+                    fits("step description", &step.description, 60);
+                    fits("step icon", &step.icon, 40);
+                    fits("dialog name", &step.dialog_name, 25);
+                    fits("dialog description", &step.dialog_description, 200);
                     for input in &step.inputs {
+                        fits("input name", &input.name, 25);
+                        fits("input description", &input.description, 60);
                         assert!(crate::templates::inputs::check_type(input, &input.default).is_ok() || input.rules.contains("required"), "{}: default of {}", t.id, input.id);
                     }
                 }
