@@ -125,6 +125,7 @@ impl std::fmt::Debug for Secret {
 /// [query]    # statement_timeout_secs, result_retention_hours
 /// [notifications] # smtp_url ("smtp://127.0.0.1:2525"), from
 /// [developer] # admin_email, auto_confirm
+/// [templates] # repositories = [{name = "mine", path = "/srv/templates"}] (beside the built-in `keboola`)
 /// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -148,6 +149,8 @@ struct FileConfig {
     notifications: NotificationsSection,
     #[serde(default)]
     developer: DeveloperSection,
+    #[serde(default)]
+    templates: TemplatesSection,
     // Flat keys of earlier versions.
     listen: Option<String>,
     public_url: Option<String>,
@@ -230,6 +233,21 @@ struct DeveloperSection {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct TemplatesSection {
+    #[serde(default)]
+    repositories: Vec<TemplateRepository>,
+}
+
+/// A template repository in a local folder (the built-in repository's format).
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRepository {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RunnerSection {
     transformation_python: Option<String>,
     keep_job_data: Option<bool>,
@@ -269,6 +287,7 @@ impl FileConfig {
             query: self.query,
             notifications: self.notifications,
             developer: self.developer,
+            templates: self.templates,
         }
     }
 }
@@ -302,6 +321,8 @@ pub struct Config {
     pub notifications_from: String,
     pub developer_admin_email: String,
     pub developer_auto_confirm: bool,
+    /// Template repositories in local folders, beside the built-in `keboola` (`[templates]`).
+    pub template_repositories: Vec<TemplateRepository>,
 }
 
 impl Config {
@@ -338,6 +359,7 @@ impl Config {
             notifications_from: args.notifications_from.or(file.notifications.from).unwrap_or_else(|| "kbstack@localhost".into()),
             developer_admin_email: args.developer_admin_email.or(file.developer.admin_email).unwrap_or_else(|| "admin@kbstack.local".into()),
             developer_auto_confirm: args.developer_auto_confirm.or(file.developer.auto_confirm).unwrap_or(false),
+            template_repositories: file.templates.repositories,
         }
         .with_tls(
             args.stack_suffix.or(file.stack_suffix),

@@ -360,3 +360,51 @@ fn another_project_sees_no_instance_and_limited_tokens_cannot_use() {
     let (_, list) = tget(&s, "/templates/v1/project/default/instances");
     assert_eq!(list["instances"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_local_repository_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("hello/v1")).unwrap();
+    std::fs::write(
+        repo.join("repository.json"),
+        json!({"author": {"name": "Me", "url": "https://example.com"}, "templates": [
+            {"id": "hello", "name": "Hello", "description": "A table with a greeting.", "path": "hello",
+             "versions": [{"version": "0.1.0", "description": "", "stable": false, "path": "v1"}]}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("hello/v1/template.json"),
+        json!({
+            "components": ["keboola.duckdb-transformation"], "longDescription": "Greets.", "readme": "Greets.",
+            "stepGroups": [{"description": "Who", "required": "all", "steps": [{"icon": "common:settings", "name": "Who", "description": "Who to greet",
+                "dialogName": "Who", "dialogDescription": "Who to greet", "inputs": [
+                    {"id": "who", "name": "Who", "description": "Name", "type": "string", "kind": "input", "default": "world", "rules": "required"}]}]}],
+            "mainConfig": "hello",
+            "configurations": [{"id": "hello", "componentId": "keboola.duckdb-transformation", "name": "Hello {{input:who}}", "configuration": {
+                "storage": {"output": {"tables": [{"source": "hello.csv", "destination": "out.c-hello.greeting"}]}},
+                "parameters": {"blocks": [{"name": "b", "codes": [{"name": "c", "script": ["CREATE TABLE \"hello.csv\" AS SELECT 'hello {{input:who}}' AS greeting;"]}]}]}
+            }}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let config = dir.path().join("kbstack.toml");
+    std::fs::write(&config, format!("[templates]\nrepositories = [{{name = \"mine\", path = \"{}\"}}]\n", repo.display())).unwrap();
+    let s = Server::start_with_env(&[("KBSTACK_CONFIG", config.to_str().unwrap())]);
+    let (st, repos) = tget(&s, "/templates/v1/repositories");
+    assert_eq!(st, 200, "{repos}");
+    let names: Vec<&str> = repos["repositories"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["keboola", "mine"]);
+    let instance = use_template(&s, "/templates/v1/repositories/mine/templates/hello/0.1.0", "Hi", json!([{"id": "g01-s01", "inputs": [{"id": "who", "value": "kbstack"}]}]));
+    let (_, d) = tget(&s, &format!("/templates/v1/project/default/instances/{instance}"));
+    assert_eq!(d["repositoryName"], "mine");
+    assert_eq!(d["templateDetail"]["author"]["name"], "Me");
+    assert_eq!(d["mainConfig"]["componentId"], "keboola.duckdb-transformation");
+    let job = create_job(&s, json!({"component": "keboola.duckdb-transformation", "config": d["mainConfig"]["configId"], "mode": "run"}));
+    let done = wait_finished(&s, &id(&job), 120);
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(s.preview_rows("out.c-hello.greeting", ""), vec![vec!["hello kbstack"]]);
+}

@@ -201,44 +201,50 @@ impl VersionBody {
     }
 }
 
-fn file(path: &str) -> &'static str {
-    FILES.iter().find(|(p, _)| *p == path).map(|(_, text)| *text).unwrap_or_else(|| panic!("template file {path} is not embedded"))
+fn embedded(path: &str) -> anyhow::Result<String> {
+    FILES.iter().find(|(p, _)| *p == path).map(|(_, text)| text.to_string()).ok_or_else(|| anyhow::anyhow!("template file {path} is not embedded"))
+}
+
+/// A repository from its files (`read(path under the repository)`).
+fn parse(name: &str, url: &str, git_ref: &str, read: &dyn Fn(&str) -> anyhow::Result<String>) -> anyhow::Result<Repository> {
+    let index: RepositoryFile = serde_json::from_str(&read("repository.json")?).map_err(|e| anyhow::anyhow!("{name}: repository.json: {e}"))?;
+    let mut templates = Vec::new();
+    for t in index.templates {
+        anyhow::ensure!(!t.versions.is_empty(), "{name}: template {} has no versions", t.id);
+        let mut versions = Vec::new();
+        for v in t.versions {
+            let path = format!("{}/{}/template.json", t.path, v.path);
+            let body: VersionBody = serde_json::from_str(&read(&path)?).map_err(|e| anyhow::anyhow!("{name}: {path}: {e}"))?;
+            versions.push(Version { version: v.version, description: v.description, stable: v.stable, body });
+        }
+        templates.push(Template { versions, id: t.id, name: t.name, description: t.description, categories: t.categories, deprecated: t.deprecated });
+    }
+    Ok(Repository { name: name.into(), url: url.into(), git_ref: git_ref.into(), author: index.author, templates })
 }
 
 fn load_builtin() -> Repository {
-    let index: RepositoryFile = serde_json::from_str(file("repository.json")).expect("repository.json parses");
-    let templates = index
-        .templates
-        .into_iter()
-        .map(|t| Template {
-            versions: t
-                .versions
-                .into_iter()
-                .map(|v| {
-                    let path = format!("{}/{}/template.json", t.path, v.path);
-                    let body: VersionBody = serde_json::from_str(file(&path)).unwrap_or_else(|e| panic!("{path}: {e}"));
-                    Version { version: v.version, description: v.description, stable: v.stable, body }
-                })
-                .collect(),
-            id: t.id,
-            name: t.name,
-            description: t.description,
-            categories: t.categories,
-            deprecated: t.deprecated,
-        })
-        .collect();
-    Repository {
-        name: BUILTIN.into(),
-        url: "https://github.com/keboola/keboola-as-code-templates.git".into(),
-        git_ref: "main".into(),
-        author: index.author,
-        templates,
-    }
+    parse(BUILTIN, "https://github.com/keboola/keboola-as-code-templates.git", "main", &embedded).expect("the built-in template repository parses")
 }
 
-/// The repositories this stack offers (the built-in one).
+static REPOS: OnceLock<Vec<Repository>> = OnceLock::new();
+
+/// At start-up: the configured local repositories beside the built-in one (a repository that
+/// does not parse stops the start with the reason).
+pub fn load_local(configured: &[crate::config::TemplateRepository]) -> anyhow::Result<()> {
+    let mut repos = vec![load_builtin()];
+    for r in configured {
+        anyhow::ensure!(repos.iter().all(|x| x.name != r.name), "template repository \"{}\" is configured twice (\"keboola\" is built in)", r.name);
+        let root = r.path.clone();
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).map_err(|e| anyhow::anyhow!("{}: {e}", root.join(p).display()));
+        repos.push(parse(&r.name, &format!("file://{}", r.path.display()), "local", &read)?);
+    }
+    // Loaded once per process; a second serve in the same process keeps the first set.
+    let _ = REPOS.set(repos);
+    Ok(())
+}
+
+/// The repositories this stack offers: the built-in one, then the configured local ones.
 pub fn all() -> &'static [Repository] {
-    static REPOS: OnceLock<Vec<Repository>> = OnceLock::new();
     REPOS.get_or_init(|| vec![load_builtin()])
 }
 
