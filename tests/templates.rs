@@ -408,3 +408,26 @@ fn a_local_repository_from_the_config_file() {
     assert_eq!(done["status"], "success", "{done}");
     assert_eq!(s.preview_rows("out.c-hello.greeting", ""), vec![vec!["hello kbstack"]]);
 }
+
+#[test]
+fn an_instance_in_a_development_branch_stays_there() {
+    let s = Server::start();
+    let (st, job) = s.post_json("dev-branches", json!({"name": "feature"}));
+    assert_eq!(st, 202, "{job}");
+    let job = s.wait_job(&job);
+    assert_eq!(job["status"], "success", "{job}");
+    let branch = job["results"]["id"].as_i64().unwrap().to_string();
+    let (st, task) = tpost(&s, &format!("{REPORT}/1.0.0/use"), json!({"name": "In dev", "branch": branch, "steps": report_steps("in.c-sales.orders", "report")}));
+    assert_eq!(st, 202, "{task}");
+    assert_eq!(task["status"], "success", "{task}");
+    let (_, default) = tget(&s, "/templates/v1/project/default/instances");
+    assert_eq!(default["instances"], json!([]));
+    let (st, dev) = tget(&s, &format!("/templates/v1/project/{branch}/instances"));
+    assert_eq!(st, 200, "{dev}");
+    assert_eq!(dev["instances"][0]["branch"], branch.as_str());
+    let flow = dev["instances"][0]["mainConfig"]["configId"].as_str().unwrap();
+    let (st, _) = s.get(&format!("branch/{branch}/components/keboola.flow/configs/{flow}"));
+    assert_eq!(st, 200, "the flow is in the development branch");
+    let (st, _) = s.get(&format!("components/keboola.flow/configs/{flow}"));
+    assert_eq!(st, 404, "and not in the default one");
+}

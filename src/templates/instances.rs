@@ -21,6 +21,7 @@ use crate::storage::auth::Auth;
 use crate::storage::{branches, configurations};
 use crate::meta::branches::BranchStore;
 use crate::meta::configurations::ConfigurationStore;
+use crate::meta::merge_requests::MergeRequestStore;
 use kbstack_core::Scope;
 
 pub const INSTANCES_KEY: &str = "KBC.KAC.templates.instances";
@@ -34,13 +35,6 @@ const SCHEDULER: &str = "keboola.scheduler";
 
 /// Writes to a branch's instance list are read-modify-write of one metadata value: one at a time.
 static WRITES: Mutex<()> = Mutex::new(());
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChangedBy {
-    pub date: String,
-    #[serde(rename = "tokenId")]
-    pub token_id: String,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -58,8 +52,8 @@ pub struct InstanceRecord {
     pub template_id: String,
     pub repository_name: String,
     pub version: String,
-    pub created: ChangedBy,
-    pub updated: ChangedBy,
+    pub created: wire::ChangeInfo,
+    pub updated: wire::ChangeInfo,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub main_config: Option<MainConfigRef>,
 }
@@ -91,6 +85,14 @@ pub fn in_branch(state: &AppState, auth: &Auth, branch: &str) -> TResult<Auth> {
     Ok(scoped)
 }
 
+/// A development branch whose merge request is past development takes no changes (as Storage).
+fn require_unlocked(state: &AppState, auth: &Auth) -> TResult<()> {
+    if auth.branch_id != auth.default_branch_id && state.meta.branch_locked(auth.project_id, auth.branch_id)? {
+        return Err(TemplatesError::forbidden("The branch is locked by its merge request; it takes no changes."));
+    }
+    Ok(())
+}
+
 /// Changing a project through templates creates configurations of many components and writes
 /// branch metadata: a master token (Keboola: an admin's token).
 pub fn require_write(auth: &Auth) -> TResult<()> {
@@ -101,8 +103,8 @@ fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn changed_by(auth: &Auth) -> ChangedBy {
-    ChangedBy { date: now(), token_id: auth.token.id.to_string() }
+fn changed_by(auth: &Auth) -> wire::ChangeInfo {
+    wire::ChangeInfo { date: now(), token_id: auth.token.id.to_string() }
 }
 
 /// A 21-character id like Keboola's (nanoid alphabet without `-_`).
@@ -167,8 +169,8 @@ pub fn to_wire(auth: &Auth, r: &InstanceRecord, configs: &[InstanceConfig], deta
         repository_name: r.repository_name.clone(),
         branch: auth.branch_id.to_string(),
         name: r.instance_name.clone(),
-        created: wire::ChangeInfo { date: r.created.date.clone(), token_id: r.created.token_id.clone() },
-        updated: wire::ChangeInfo { date: r.updated.date.clone(), token_id: r.updated.token_id.clone() },
+        created: r.created.clone(),
+        updated: r.updated.clone(),
         main_config: r.main_config.as_ref().map(|m| wire::MainConfig { component_id: m.component_id.clone(), config_id: m.config_id.clone() }),
         template_detail,
         version_detail,
@@ -299,6 +301,7 @@ fn remove_config(state: &AppState, auth: &Auth, c: &InstanceConfig) -> TResult<(
 /// `use`: a new instance of the version in the branch of `auth`. Returns its id.
 pub fn create(state: &AppState, auth: &Auth, repo: &Repository, template: &Template, version: &Version, name: &str, values: &Values) -> TResult<String> {
     let _write = WRITES.lock().unwrap_or_else(|e| e.into_inner());
+    require_unlocked(state, auth)?;
     let instance_id = new_instance_id();
     let main_config = apply(state, auth, repo, template, version, values, &instance_id, name, &[])?;
     let mut list = records(state, auth)?;
@@ -320,6 +323,7 @@ pub fn create(state: &AppState, auth: &Auth, repo: &Repository, template: &Templ
 /// `upgrade` (or re-apply): the instance's configurations as `version` makes them.
 pub fn upgrade(state: &AppState, auth: &Auth, instance_id: &str, repo: &Repository, template: &Template, version: &Version, values: &Values) -> TResult<()> {
     let _write = WRITES.lock().unwrap_or_else(|e| e.into_inner());
+    require_unlocked(state, auth)?;
     let mut list = records(state, auth)?;
     let Some(pos) = list.iter().position(|r| r.instance_id == instance_id) else {
         return Err(TemplatesError::instance_not_found(instance_id));
@@ -336,6 +340,7 @@ pub fn upgrade(state: &AppState, auth: &Auth, instance_id: &str, repo: &Reposito
 
 pub fn rename(state: &AppState, auth: &Auth, instance_id: &str, name: &str) -> TResult<()> {
     let _write = WRITES.lock().unwrap_or_else(|e| e.into_inner());
+    require_unlocked(state, auth)?;
     let mut list = records(state, auth)?;
     let r = list.iter_mut().find(|r| r.instance_id == instance_id).ok_or_else(|| TemplatesError::instance_not_found(instance_id))?;
     r.instance_name = name.to_string();
@@ -346,6 +351,7 @@ pub fn rename(state: &AppState, auth: &Auth, instance_id: &str, name: &str) -> T
 /// The instance's configurations go to the trash (schedules removed), its record from the branch.
 pub fn delete(state: &AppState, auth: &Auth, instance_id: &str) -> TResult<()> {
     let _write = WRITES.lock().unwrap_or_else(|e| e.into_inner());
+    require_unlocked(state, auth)?;
     let mut list = records(state, auth)?;
     let before = list.len();
     list.retain(|r| r.instance_id != instance_id);

@@ -243,7 +243,8 @@ pub struct ValidationResult {
     pub step_groups: Vec<StepGroupValidationResult>,
 }
 
-#[derive(Debug, Serialize, Clone)]
+/// Also the `created`/`updated` of an instance in the branch metadata (same keys).
+#[derive(Debug, Serialize, serde::Deserialize, Clone)]
 pub struct ChangeInfo {
     pub date: String,
     #[serde(rename = "tokenId")]
