@@ -86,6 +86,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::metastore::api::routes())
         .merge(crate::data_science::api::routes())
         .merge(crate::ai::api::routes())
+        .merge(crate::templates::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -202,6 +203,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::new(crate::workspace::duckdb::DuckDbWorkspaces::open(&config.data_dir.join("workspaces"), duckdb.clone())?);
     let tables: Arc<dyn TableBackend> = duckdb;
     let blobs = BlobStore::open(&config.data_dir)?;
+    crate::templates::repository::load_local(&config.template_repositories)?;
     let bootstrap = storage::bootstrap::ensure_project(&meta, &config)?;
     let manage_bootstrap = crate::manage::bootstrap::ensure_stack(&meta, &config)?;
     let state = AppState(Arc::new(Inner {

@@ -142,6 +142,7 @@ impl std::fmt::Debug for Secret {
 /// [developer] # admin_email, auto_confirm
 /// [data_apps] # python
 /// [ai]       # openai_base_url, openai_api_key, model
+/// [templates] # repositories = [{name = "mine", path = "/srv/templates"}] (beside the built-in `keboola`)
 /// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -169,6 +170,8 @@ struct FileConfig {
     data_apps: DataAppsSection,
     #[serde(default)]
     ai: AiSection,
+    #[serde(default)]
+    templates: TemplatesSection,
     // Flat keys of earlier versions.
     listen: Option<String>,
     public_url: Option<String>,
@@ -265,6 +268,21 @@ struct AiSection {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct TemplatesSection {
+    #[serde(default)]
+    repositories: Vec<TemplateRepository>,
+}
+
+/// A template repository in a local folder (the built-in repository's format).
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRepository {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RunnerSection {
     transformation_python: Option<String>,
     keep_job_data: Option<bool>,
@@ -306,6 +324,7 @@ impl FileConfig {
             developer: self.developer,
             data_apps: self.data_apps,
             ai: self.ai,
+            templates: self.templates,
         }
     }
 }
@@ -342,6 +361,8 @@ pub struct Config {
     pub data_apps_python: String,
     /// The language model behind the AI service's documentation answers (none: retrieval only).
     pub ai_llm: Option<LanguageModel>,
+    /// Template repositories in local folders, beside the built-in `keboola` (`[templates]`).
+    pub template_repositories: Vec<TemplateRepository>,
 }
 
 /// An OpenAI-compatible chat completion API.
@@ -397,6 +418,7 @@ impl Config {
                 args.ai_openai_api_key.or(file.ai.openai_api_key),
                 args.ai_model.or(file.ai.model),
             )?,
+            template_repositories: file.templates.repositories,
         }
         .with_tls(
             args.stack_suffix.or(file.stack_suffix),

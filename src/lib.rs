@@ -33,5 +33,6 @@ pub mod scheduler;
 pub mod sql_dialect;
 pub mod storage;
 pub mod sync_actions;
+pub mod templates;
 pub mod oauth;
 pub mod vault;

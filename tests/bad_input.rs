@@ -30,6 +30,7 @@ enum Service {
     OAuth,
     Import,
     DataScience,
+    Templates,
     Blob,
 }
 
@@ -64,6 +65,8 @@ fn service_of(path: &str) -> Service {
         Service::Import
     } else if path.starts_with("/data-science") || path.starts_with("/sandboxes") {
         Service::DataScience
+    } else if path.starts_with("/templates") {
+        Service::Templates
     } else if path.starts_with("/abs/") {
         Service::Blob
     } else {
@@ -107,6 +110,13 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
             "{what}: not the Developer Portal's envelope: {}",
             a.text
         );
+        return;
+    }
+    if service == Service::Templates {
+        // goa's GenericError `{statusCode, error, message}`; invalid inputs: `ValidationError`.
+        let generic = b["statusCode"].as_u64() == Some(a.status as u64) && b["error"].as_str().is_some_and(|e| e.starts_with("templates."));
+        let invalid_inputs = b["error"] == "InvalidInputs" && b["ValidationResult"].is_object();
+        assert!((generic || invalid_inputs) && b["message"].is_string(), "{what}: not the Templates service's goa envelope: {}", a.text);
         return;
     }
     if service == Service::Query {
@@ -184,7 +194,7 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
             "{what}: Data Science codes are the status, exception ids `data-science-…`: {}",
             a.text
         ),
-        Service::Blob | Service::Query | Service::Developer => {}
+        Service::Blob | Service::Query | Service::Developer | Service::Templates => {}
     }
 }
 
@@ -326,6 +336,8 @@ fn every_route_answers_bad_input_in_its_envelope() {
             assert_eq!(a.status, 405, "{unsupported} {}: {}", route.path, a.text);
             if service == Service::Developer {
                 assert_eq!(a.body["errorType"], "MethodNotAllowed", "{unsupported} {}: {}", route.path, a.text);
+            } else if service == Service::Templates {
+                assert_eq!(a.body["statusCode"], 405, "{unsupported} {}: {}", route.path, a.text);
             } else {
                 assert_eq!(
                     a.body["code"],

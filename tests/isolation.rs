@@ -30,6 +30,8 @@ struct ProjectA {
     invitation_id: String,
     model_id: String,
     data_app_id: String,
+    instance_id: String,
+    template_task_id: String,
 }
 
 fn upload(s: &Server, token: &str, name: &str, data: &[u8]) -> i64 {
@@ -133,8 +135,25 @@ fn fill_project_a(s: &Server) -> ProjectA {
         service(s, Method::POST, &token, "/data-science/apps", Some(json!({"branchId": null, "type": "streamlit", "name": SECRET, "description": SECRET}))),
         200,
     );
+    let task = ok(
+        "template instance",
+        service(
+            s,
+            Method::POST,
+            &token,
+            "/templates/v1/repositories/keboola/templates/csv-duckdb-report/1.0.0/use",
+            Some(json!({"name": format!("{SECRET} instance"), "branch": "default", "steps": [
+                {"id": "g01-s01", "inputs": [{"id": "source-table", "value": "in.c-alpha.t"}, {"id": "group-column", "value": "v"}, {"id": "value-column", "value": "id"}]},
+                {"id": "g02-s01", "inputs": [{"id": "output-bucket", "value": "alpha"}, {"id": "output-table", "value": "report"}]}
+            ]})),
+        ),
+        202,
+    );
+    assert_eq!(task["status"], "success", "{task}");
     ProjectA {
         data_app_id: data_app["id"].as_str().unwrap().to_string(),
+        instance_id: task["outputs"]["instanceId"].as_str().unwrap().to_string(),
+        template_task_id: task["id"].as_str().unwrap().to_string(),
         model_id: model["data"]["id"].as_str().unwrap().to_string(),
         id,
         token,
@@ -195,6 +214,9 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("oauth", _, "name") => of_a("alphacred"),
             ("metastore", _, "id") => of_a(&a.model_id),
             ("data-science", "apps", _) | ("sandboxes", "apps", _) => of_a(&a.data_app_id),
+            ("templates", "project", _) => of_a(&a.branch),
+            ("templates", "instances", _) => of_a(&a.instance_id),
+            ("templates", "tasks", _) => of_a(&a.template_task_id),
             ("manage", "projects", _) | ("manage", "deleted-projects", _) => of_a(&a.id.to_string()),
             ("manage", "organizations", _) | ("manage", "maintainers", _) => of_a("1"),
             ("manage", "users", _) => of_a("admin@kbstack.local"),
@@ -304,5 +326,7 @@ fn snapshot_a(s: &Server, a: &ProjectA) -> Vec<Value> {
         ok("oauth", service(s, Method::GET, t, "/oauth/credentials/keboola.ex-http/alphacred", None), 200)["authorizedFor"].clone(),
         ok("model", service(s, Method::GET, t, &format!("/metastore/api/v1/repository/semantic-model/{}", a.model_id), None), 200)["data"]["attributes"].clone(),
         ok("data app", service(s, Method::GET, t, &format!("/data-science/apps/{}", a.data_app_id), None), 200)["state"].clone(),
+        ok("instance", service(s, Method::GET, t, &format!("/templates/v1/project/default/instances/{}", a.instance_id), None), 200)["name"].clone(),
+        ok("template task", service(s, Method::GET, t, &format!("/templates/v1/tasks/{}", a.template_task_id), None), 200)["status"].clone(),
     ]
 }

@@ -870,3 +870,49 @@ fn metastore_objects() {
     ];
     check("metastore_objects", &json!({"data": kbstack::metastore::wire::Object::list(&list)}));
 }
+
+#[test]
+fn templates_template_version_and_inputs() {
+    use kbstack::templates::{inputs, repository, wire};
+    let repo = repository::find("keboola").unwrap();
+    let template = repo.template("csv-duckdb-report").unwrap();
+    check("templates_template_detail", &wire::Template::of(repo, template, true));
+    let version = template.version("1.0.0").unwrap();
+    let defaults = std::collections::HashMap::new();
+    check("templates_inputs", &wire::Inputs { step_groups: wire::step_groups(&version.body, &defaults), initial_state: inputs::initial_state(&version.body, &defaults) });
+}
+
+#[test]
+fn templates_instance_and_task() {
+    use kbstack::templates::wire::{ChangeInfo, Config, Instance, MainConfig, Task};
+    let changed = ChangeInfo { date: "2026-01-02T03:04:05Z".into(), token_id: "1".into() };
+    let instance = Instance {
+        instance_id: "V1StGXR8IZ5jdHi6BAmyT".into(),
+        template_id: "csv-duckdb-report".into(),
+        version: "1.0.0".into(),
+        repository_name: "keboola".into(),
+        branch: "1".into(),
+        name: "Sales by city".into(),
+        created: changed.clone(),
+        updated: changed,
+        main_config: Some(MainConfig { component_id: "keboola.flow".into(), config_id: "12".into() }),
+        template_detail: None,
+        version_detail: None,
+        configurations: vec![Config { component_id: "keboola.duckdb-transformation".into(), config_id: "11".into(), name: "Report: Sales by city".into() }],
+    };
+    check("templates_instance", &instance);
+    let task = Task {
+        id: "template.use/2026-01-02T03:04:05.000Z_abcde".into(),
+        task_type: "template.use".into(),
+        url: "https://templates.kbstack.local/v1/tasks/template.use/2026-01-02T03:04:05.000Z_abcde".into(),
+        status: "success".into(),
+        is_finished: true,
+        created_at: "2026-01-02T03:04:05.000Z".into(),
+        finished_at: Some("2026-01-02T03:04:05.120Z".into()),
+        duration: Some(120),
+        result: Some("template instance with id \"V1StGXR8IZ5jdHi6BAmyT\" created".into()),
+        error: None,
+        outputs: Some(json!({"instanceId": "V1StGXR8IZ5jdHi6BAmyT"})),
+    };
+    check("templates_task", &task);
+}

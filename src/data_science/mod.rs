@@ -134,7 +134,7 @@ pub fn create(state: &AppState, auth: &Auth, new: NewApp) -> ApiResult<DataApp> 
             configuration: config,
             state: json!({}),
             is_disabled: false,
-            change_description: "Data app created".into(),
+            change: "Data app created".into(),
         },
     );
     let body = match made {

@@ -163,6 +163,17 @@ pub fn metadata_items(p: &Params) -> ApiResult<Vec<Value>> {
     }
 }
 
+/// For other services (Templates): the metadata items `{id, key, value, timestamp}` of the
+/// token's branch.
+pub fn branch_metadata(state: &AppState, auth: &Auth) -> ApiResult<Vec<Value>> {
+    metadata::list(state, &auth.scope(), Object::Branch, &branch_object(auth))
+}
+
+/// For other services: upsert `{key, value}` items on the token's branch (no provider, as the API).
+pub fn set_branch_metadata(state: &AppState, auth: &Auth, items: &[Value]) -> ApiResult<()> {
+    metadata::upsert(state, &auth.scope(), Object::Branch, &branch_object(auth), "", items)
+}
+
 /// The object id branch metadata hangs on: the branch itself.
 fn branch_object(auth: &Auth) -> String {
     auth.branch_id.to_string()

@@ -291,32 +291,27 @@ async fn create(
         }
     }
     let configuration = object_param(&p, "configuration")?.unwrap_or_else(|| json!({}));
-    let new = NewConfiguration {
-        id: given_id,
-        name,
-        description: p.str_or("description", ""),
-        configuration,
-        state: object_param(&p, "state")?.unwrap_or_else(|| json!({})),
-        is_disabled: p.flag("isDisabled")?,
-        change_description: change_description(&p, || "Configuration created".into()),
-    };
+    let config_state = object_param(&p, "state")?.unwrap_or_else(|| json!({}));
+    let is_disabled = p.flag("isDisabled")?;
+    let change = change_description(&p, || "Configuration created".into());
+    let new = NewConfiguration { id: given_id, name, description: p.str_or("description", ""), configuration, state: config_state, is_disabled, change };
     let body = insert_new(&state, &auth, &k, new)?;
     Ok((StatusCode::CREATED, Json(wire::Configuration::of(body)?)))
 }
 
-/// A configuration to create: the fields of `POST …/configs`.
+/// A configuration to create (the body of `POST …/configs`).
 pub struct NewConfiguration {
-    /// `None`: a fresh numeric id.
+    /// None: a fresh numeric id.
     pub id: Option<String>,
     pub name: String,
     pub description: String,
-    /// In clear; its `#` values are encrypted on the way in.
     pub configuration: Value,
     pub state: Value,
     pub is_disabled: bool,
-    pub change_description: String,
+    pub change: String,
 }
 
+/// Creates the configuration with its first version; `#` values are encrypted for the component.
 fn insert_new(state: &AppState, auth: &Auth, k: &ComponentScope, new: NewConfiguration) -> ApiResult<Value> {
     let configuration = with_secrets_encrypted(state, auth, k.component.as_str(), new.configuration)?;
     state.meta.configuration_tx(k, |tx| {
@@ -341,7 +336,7 @@ fn insert_new(state: &AppState, auth: &Auth, k: &ComponentScope, new: NewConfigu
             "currentVersion": null,
         });
         insert(tx, k, &body)?;
-        commit_version(tx, auth, &mut body, &new.change_description)?;
+        commit_version(tx, auth, &mut body, &new.change)?;
         save(tx, &body)?;
         Ok::<_, ApiError>(body)
     })
@@ -379,6 +374,54 @@ pub fn version_in_branch(state: &AppState, project: i64, branch: i64, component:
         load_any(tx, id)?;
         load_version(tx, id, version)
     })
+}
+
+/// For other services (Templates): create a configuration in the token's branch, as `POST
+/// …/configs` does (same checks of the component and the token). Returns the document.
+pub fn create_configuration(state: &AppState, auth: &Auth, component: &str, new: NewConfiguration) -> ApiResult<Value> {
+    let k = key(state, auth, component)?;
+    insert_new(state, auth, &k, new)
+}
+
+/// For other services: replace a configuration's name, description and content (a new version).
+pub fn replace_configuration(
+    state: &AppState,
+    auth: &Auth,
+    component: &str,
+    id: &str,
+    name: &str,
+    description: &str,
+    configuration: Value,
+    change: &str,
+) -> ApiResult<Value> {
+    let k = key(state, auth, component)?;
+    let configuration = with_secrets_encrypted(state, auth, component, configuration)?;
+    mutate(state, &k, id, |tx, body| {
+        body["name"] = json!(name);
+        body["description"] = json!(description);
+        body["configuration"] = configuration;
+        commit_version(tx, auth, body, change)?;
+        Ok(body.clone())
+    })
+}
+
+/// For other services: move a configuration to the trash (the first `DELETE …/configs/{id}`).
+pub fn trash_configuration(state: &AppState, auth: &Auth, component: &str, id: &str, change: &str) -> ApiResult<()> {
+    let k = key(state, auth, component)?;
+    mutate(state, &k, id, |tx, body| {
+        body["isDeleted"] = json!(true);
+        commit_version(tx, auth, body, change)
+    })
+}
+
+/// For other services: a configuration's metadata items `{id, key, value, timestamp}`.
+pub fn configuration_metadata(state: &AppState, auth: &Auth, component: &str, id: &str) -> ApiResult<Vec<Value>> {
+    metadata::list(state, &(auth).into(), Object::Configuration, &metadata_object_id(component, id))
+}
+
+/// For other services: upsert `{key, value}` metadata items on a configuration.
+pub fn set_configuration_metadata(state: &AppState, auth: &Auth, component: &str, id: &str, items: &[Value]) -> ApiResult<()> {
+    metadata::upsert(state, &(auth).into(), Object::Configuration, &metadata_object_id(component, id), "", items)
 }
 
 async fn detail(
