@@ -40,6 +40,8 @@ pub struct Inner {
     pub snowflake_sql: crate::sql_dialect::SnowflakeToDuckDb,
     /// The Query service's in-process side (result files, limits, cancel flags).
     pub query: crate::query::QueryRuntime,
+    /// The Stream service's writer and in-memory sources (`<data-dir>/stream/`).
+    pub stream: crate::stream::StreamRuntime,
 }
 
 impl std::ops::Deref for AppState {
@@ -82,6 +84,8 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::oauth::api::routes())
         .merge(crate::import::api::routes())
         .merge(crate::metastore::api::routes())
+        .merge(crate::stream::api::routes())
+        .merge(crate::stream::ingest::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -137,6 +141,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("import") {
         return crate::import::api::ImportError(err).into_response();
+    }
+    if under("stream") || under(crate::stream::INGEST_MOUNT) {
+        return crate::stream::api::StreamError(err).into_response();
     }
     if under("notification") {
         return crate::notification::api::NotificationError(err).into_response();
@@ -208,6 +215,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             std::time::Duration::from_secs(config.query_statement_timeout_secs),
             std::time::Duration::from_secs(config.query_result_retention_hours * 3600),
         ),
+        stream: crate::stream::StreamRuntime::new(config.data_dir.join("stream")),
     }));
     storage::jobs::recover_interrupted(&state)?;
     storage::merge_requests::recover_interrupted(&state)?;
@@ -220,6 +228,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let developer_admin = crate::developer::start(&state)?;
     crate::queue::start(&state)?;
     crate::scheduler::firing::start(&state);
+    crate::stream::start(&state)?;
     crate::notification::events::start_monitor(&state);
 
     println!("kbstack listening on {public_url}");

@@ -122,6 +122,13 @@ pub enum Code {
     MetastoreBadRequest,
     /// A body or data that fails validation (422 "Validation failed").
     MetastoreInvalidPayload,
+    // Stream (src/stream): goa-style names of Keboola's Stream service.
+    StreamNotFound,
+    StreamConflict,
+    StreamInvalidPayload,
+    /// The ingestion endpoint: a wrong secret, or a disabled source or sink.
+    StreamSecretInvalid,
+    StreamDisabled,
 }
 
 impl Code {
@@ -225,6 +232,11 @@ impl Code {
             MetastoreConflict => ("metastore.conflict", 409),
             MetastoreBadRequest => ("metastore.badRequest", 400),
             MetastoreInvalidPayload => ("metastore.validationFailed", 422),
+            StreamNotFound => ("stream.api.notFound", 404),
+            StreamConflict => ("stream.api.resourceAlreadyExists", 409),
+            StreamInvalidPayload => ("stream.api.unprocessable", 422),
+            StreamSecretInvalid => ("stream.in.invalidSecret", 401),
+            StreamDisabled => ("stream.in.sourceDisabled", 403),
         }
     }
 }

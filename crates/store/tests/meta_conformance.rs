@@ -35,3 +35,4 @@ kbstack_store::vault_variable_store_suite!(sqlite);
 kbstack_store::developer_store_suite!(sqlite);
 kbstack_store::oauth_store_suite!(sqlite);
 kbstack_store::metastore_store_suite!(sqlite);
+kbstack_store::stream_store_suite!(sqlite);
