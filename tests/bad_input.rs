@@ -28,6 +28,7 @@ enum Service {
     Billing,
     OAuth,
     Import,
+    Stream,
     Blob,
 }
 
@@ -58,6 +59,8 @@ fn service_of(path: &str) -> Service {
         Service::OAuth
     } else if path == "/import" || path.starts_with("/import/") {
         Service::Import
+    } else if path == "/stream" || path.starts_with("/stream/") || path.starts_with("/stream-in") {
+        Service::Stream
     } else if path.starts_with("/abs/") {
         Service::Blob
     } else {
@@ -166,6 +169,14 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
                 && b["message"] == b["error"]
                 && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("import-")),
             "{what}: Importer codes are the status, the error also in `message` (spec `Error`), exception ids `import-…`: {}",
+            a.text
+        ),
+        Service::Stream => assert!(
+            b["statusCode"].as_u64() == Some(a.status as u64)
+                && b["error"].as_str().is_some_and(|e| e.starts_with("stream."))
+                && b["message"].is_string()
+                && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("stream-")),
+            "{what}: the Stream service's goa envelope {{statusCode, error: <name>, message}}: {}",
             a.text
         ),
         Service::Blob | Service::Query | Service::Developer => {}
@@ -313,7 +324,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             } else {
                 assert_eq!(
                     a.body["code"],
-                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore) { json!(405) } else { json!("methodNotAllowed") }
+                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore | Service::Stream) { json!(405) } else { json!("methodNotAllowed") }
                 );
             }
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "{unsupported} {}: no Allow header", route.path);

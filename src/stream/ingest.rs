@@ -43,11 +43,9 @@ async fn usage() -> Result<&'static str, StreamError> {
 }
 
 async fn otlp() -> Result<&'static str, StreamError> {
-    Err(ApiError::new(
-        Code::NotImplemented,
+    Err(ApiError::validation(
         "OTLP ingestion is not supported by kbstack yet: send events to an HTTP source (POST /stream/<projectID>/<sourceID>/<secret>).",
-    )
-    .into())
+    ).into())
 }
 
 /// The sender's address as a proxy tells it (the direct peer address is not passed to handlers).
