@@ -85,6 +85,52 @@ fn call(client: &reqwest::blocking::Client, method: reqwest::Method, url: String
     Ok(v)
 }
 
+/// A keep-alive HTTP/1.1 connection speaking just enough to POST an event and read the answer
+/// (a load generator light enough to leave the CPU to the server on a small machine).
+struct Conn {
+    stream: std::io::BufReader<std::net::TcpStream>,
+    head: String,
+}
+
+impl Conn {
+    fn open(url: &str) -> Result<Conn> {
+        let rest = url.strip_prefix("http://").context("only http:// URLs")?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let stream = std::net::TcpStream::connect(authority)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let head = format!("POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n");
+        Ok(Conn { stream: std::io::BufReader::new(stream), head })
+    }
+
+    /// The answer's status.
+    fn post(&mut self, body: &str) -> Result<u16> {
+        use std::io::{Read, Write};
+        let req = format!("{}Content-Length: {}\r\n\r\n{body}", self.head, body.len());
+        self.stream.get_mut().write_all(req.as_bytes())?;
+        let mut status = 0u16;
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            ensure!(self.stream.read_line(&mut line)? > 0, "connection closed");
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if status == 0 {
+                status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            } else if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut rest = vec![0u8; length];
+        self.stream.read_exact(&mut rest)?;
+        Ok(status)
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -126,16 +172,24 @@ fn main() -> Result<()> {
         .map(|c| {
             let (stop, ingest, padding) = (stop.clone(), ingest.clone(), padding.clone());
             std::thread::spawn(move || -> (Vec<Duration>, u64) {
-                let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+                let mut conn: Option<Conn> = None;
                 let mut latencies = Vec::new();
                 let mut errors = 0;
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let body = format!(r#"{{"client":{c},"n":{n},"pad":"{padding}"}}"#);
                     let t = Instant::now();
-                    match client.post(&ingest).header("Content-Type", "application/json").body(body).send() {
-                        Ok(r) if r.status().as_u16() == 200 => latencies.push(t.elapsed()),
-                        _ => errors += 1,
+                    if conn.is_none() {
+                        conn = Conn::open(&ingest).ok();
+                    }
+                    match conn.as_mut().map(|k| k.post(&body)) {
+                        Some(Ok(200)) => latencies.push(t.elapsed()),
+                        Some(Ok(_)) => errors += 1,
+                        _ => {
+                            errors += 1;
+                            conn = None;
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
                     }
                     n += 1;
                 }

@@ -92,12 +92,22 @@ pub fn router(state: AppState) -> Router {
     routes()
         .into_router()
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(crate::http::on_blocking_pool))
+        .layer(axum::middleware::from_fn(blocking_pool_unless_ingest))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(crate::http::ApiError::internal("handler panicked"))
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Handlers run on the blocking pool (`http::on_blocking_pool`), except the Stream ingestion
+/// endpoint: it never blocks (it awaits the writer's fsync), and at tens of thousands of events a
+/// second a blocking-pool hop per event is a large share of its cost.
+async fn blocking_pool_unless_ingest(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    if crate::stream::ingest::is_ingest_path(req.uri().path()) {
+        return next.run(req).await;
+    }
+    crate::http::on_blocking_pool(req, next).await
 }
 
 /// An unknown route in the envelope of the service its path names.

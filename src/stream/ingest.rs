@@ -26,6 +26,11 @@ pub fn routes() -> Routes<AppState> {
         .map_router(|r| r.layer(axum::middleware::from_fn(envelope)))
 }
 
+/// `POST /stream-in/stream/...`: the event path, which runs off the blocking pool (`app`).
+pub fn is_ingest_path(path: &str) -> bool {
+    path.starts_with("/stream-in/stream/")
+}
+
 async fn envelope(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     crate::http::rejections::in_envelope(req, next, |err| StreamError(err).into_response()).await
 }
@@ -69,8 +74,12 @@ async fn receive(State(state): State<AppState>, Path((project, source, secret)):
         return Err(ApiError::new(Code::StreamDisabled, format!("Source \"{source}\" is disabled.")).into());
     }
     let writer = state.stream.writer().ok_or_else(|| ApiError::internal("the stream writer is not running"))?;
-    let pairs: Vec<(String, String)> =
-        headers.iter().map(|(k, v)| (mapping::canonical_header(k.as_str()), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+    // Headers in canonical form only when a mapping reads them.
+    let pairs: Vec<(String, String)> = if live.sinks.iter().any(|s| s.mapping.iter().any(mapping::Column::reads_headers)) {
+        headers.iter().map(|(k, v)| (mapping::canonical_header(k.as_str()), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
+    } else {
+        Vec::new()
+    };
     let ip = client_ip(&headers);
     let event = Event { body: &body, headers: &pairs, ip: &ip, received: chrono::Utc::now() };
     let mut parsed = ParsedBody::new(&body);

@@ -45,6 +45,12 @@ pub struct Column {
     pub kind: Kind,
 }
 
+impl Column {
+    pub fn reads_headers(&self) -> bool {
+        matches!(self.kind, Kind::Headers | Kind::Template(Template::Header { .. }))
+    }
+}
+
 /// What a received event offers the mapping.
 pub struct Event<'a> {
     pub body: &'a [u8],
