@@ -283,3 +283,40 @@ fn acknowledged_events_land_exactly_once_across_a_sigkill() {
         ambiguous.values().sum::<u32>()
     );
 }
+
+/// Imported slices stay on local disk for the retention time (7 days; 1 s here), then their
+/// files go.
+#[test]
+fn imported_slices_are_removed_after_the_retention_time() {
+    let s = Server::start_with_env(&[("KBSTACK_STREAM_KEEP_IMPORTED_SECS", "1")]);
+    let source = create_source(&s, "Kept");
+    create_sink(&s, "kept", "in.c-kept.events", json!([{"name": "body", "type": "body"}]), json!([
+        {"key": "storage.level.target.import.trigger.count", "value": 1},
+    ]));
+    let url = source["http"]["url"].as_str().unwrap();
+    let client = reqwest::blocking::Client::new();
+    assert_eq!(post_event(&client, url, r#"{"a": 1}"#, &[]).unwrap().0, 200);
+    wait_rows(&s, "in.c-kept.events", 1);
+    let files = |s: &Server| ok("files", stream(s, Method::GET, &format!("{SOURCES}/kept/sinks/events/statistics/files"), None), 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let f = files(&s);
+        if f["files"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the imported slice is still kept: {f}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let left: Vec<_> = walk(&s.data_dir.join("stream"));
+    assert!(left.iter().all(|p| !p.to_string_lossy().ends_with(".imported")), "{left:?}");
+    assert_eq!(s.preview_rows("in.c-kept.events", "").len(), 1, "the table keeps its rows");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}

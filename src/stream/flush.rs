@@ -27,20 +27,28 @@ use crate::storage::tables::{self, create};
 /// How long imported slices stay on local disk.
 pub const KEEP_IMPORTED: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// `KEEP_IMPORTED`, or `KBSTACK_STREAM_KEEP_IMPORTED_SECS` (tests check the removal without
+/// waiting a week).
+pub fn keep_imported() -> Duration {
+    std::env::var("KBSTACK_STREAM_KEEP_IMPORTED_SECS").ok().and_then(|v| v.trim().parse().ok()).map(Duration::from_secs).unwrap_or(KEEP_IMPORTED)
+}
+
 pub fn start(state: &AppState) {
     let state = state.clone();
     tokio::spawn(async move {
         let mut backoff: HashMap<SinkKey, (u32, Instant)> = HashMap::new();
-        let mut last_cleanup = Instant::now() - Duration::from_secs(3600);
+        let keep = keep_imported();
+        let cleanup_every = keep.min(Duration::from_secs(60));
+        let mut last_cleanup = Instant::now();
         loop {
             let _ = tokio::time::timeout(Duration::from_millis(500), state.stream.flush_wake.notified()).await;
             if let Err(e) = flush_all(&state, &mut backoff).await {
                 tracing::warn!("stream: flushing failed: {}", e.message);
             }
-            if last_cleanup.elapsed() > Duration::from_secs(60) {
+            if last_cleanup.elapsed() >= cleanup_every {
                 last_cleanup = Instant::now();
                 let st = state.clone();
-                match tokio::task::spawn_blocking(move || remove_expired(&st, chrono::Utc::now().timestamp_millis())).await {
+                match tokio::task::spawn_blocking(move || remove_expired(&st, chrono::Utc::now().timestamp_millis(), keep)).await {
                     Ok(Err(e)) => tracing::warn!("stream: removing old slices failed: {}", e.message),
                     Err(e) => tracing::error!("stream: cleanup panicked: {e}"),
                     Ok(Ok(_)) => {}
@@ -194,9 +202,9 @@ async fn import_slice(state: &AppState, sink: &StreamEntity, dir: &Path, slice_i
     .await
 }
 
-/// Remove the files and once-keys of slices imported more than `KEEP_IMPORTED` ago.
-pub fn remove_expired(state: &AppState, now_ms: i64) -> ApiResult<usize> {
-    let due = state.meta.stream_slices_imported_before(now_ms - KEEP_IMPORTED.as_millis() as i64)?;
+/// Remove the files and once-keys of slices imported more than `keep` ago.
+pub fn remove_expired(state: &AppState, now_ms: i64, keep: Duration) -> ApiResult<usize> {
+    let due = state.meta.stream_slices_imported_before(now_ms - keep.as_millis() as i64)?;
     for s in &due {
         let key = SinkKey { project_id: s.project_id, branch_id: s.branch_id, source_id: s.source_id.clone(), sink_id: s.sink_id.clone() };
         let dir = key.dir(&state.stream.root);
