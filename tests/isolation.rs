@@ -29,6 +29,7 @@ struct ProjectA {
     subscription_id: String,
     invitation_id: String,
     model_id: String,
+    stream_task_id: String,
 }
 
 fn upload(s: &Server, token: &str, name: &str, data: &[u8]) -> i64 {
@@ -126,7 +127,21 @@ fn fill_project_a(s: &Server) -> ProjectA {
         service(s, Method::POST, &token, "/metastore/api/v1/repository/semantic-model", Some(json!({"name": SECRET, "data": {"description": SECRET}}))),
         201,
     );
+    ok(
+        "stream source",
+        service(s, Method::POST, &token, "/stream/v1/branches/default/sources", Some(json!({"sourceId": "alphastream", "name": "alpha stream", "type": "http", "description": SECRET}))),
+        202,
+    );
+    let columns = json!([{"name": "body", "type": "body"}]);
+    let stream_task = ok(
+        "stream sink",
+        service(s, Method::POST, &token, "/stream/v1/branches/default/sources/alphastream/sinks",
+            Some(json!({"sinkId": "alphasink", "name": "alpha sink", "type": "table", "description": SECRET,
+                "table": {"type": "keboola", "tableId": "in.c-alpha-stream.events", "mapping": {"columns": columns}}}))),
+        202,
+    );
     ProjectA {
+        stream_task_id: stream_task["taskId"].as_str().unwrap().to_string(),
         model_id: model["data"]["id"].as_str().unwrap().to_string(),
         id,
         token,
@@ -186,6 +201,11 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("notification", "project-subscriptions", _) => of_a(&a.subscription_id),
             ("oauth", _, "name") => of_a("alphacred"),
             ("metastore", _, "id") => of_a(&a.model_id),
+            ("stream", _, "branchId") => of_a(&a.branch),
+            ("stream", _, "sourceId") | ("stream-in", _, "sourceId") => of_a("alphastream"),
+            ("stream", _, "sinkId") => of_a("alphasink"),
+            ("stream", "tasks", _) => of_a(&a.stream_task_id),
+            ("stream-in", _, "projectId") => of_a(&a.id.to_string()),
             ("manage", "projects", _) | ("manage", "deleted-projects", _) => of_a(&a.id.to_string()),
             ("manage", "organizations", _) | ("manage", "maintainers", _) => of_a("1"),
             ("manage", "users", _) => of_a("admin@kbstack.local"),
@@ -294,5 +314,7 @@ fn snapshot_a(s: &Server, a: &ProjectA) -> Vec<Value> {
         ok("invitations", manage(s, Method::GET, MANAGE_TOKEN, &format!("/manage/projects/{}/invitations", a.id), None), 200),
         ok("oauth", service(s, Method::GET, t, "/oauth/credentials/keboola.ex-http/alphacred", None), 200)["authorizedFor"].clone(),
         ok("model", service(s, Method::GET, t, &format!("/metastore/api/v1/repository/semantic-model/{}", a.model_id), None), 200)["data"]["attributes"].clone(),
+        ok("stream source", service(s, Method::GET, t, "/stream/v1/branches/default/sources/alphastream", None), 200)["version"].clone(),
+        ok("stream sink", service(s, Method::GET, t, "/stream/v1/branches/default/sources/alphastream/sinks/alphasink", None), 200)["version"].clone(),
     ]
 }
