@@ -320,3 +320,39 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A crash after a slice's rows were loaded but before the slice was marked imported: after the
+/// restart the slice is imported again, and its once-key makes that repeat change nothing.
+#[test]
+fn a_crash_between_the_load_and_its_record_imports_nothing_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Server::start_with(tmp.path(), &[("KBSTACK_STREAM_TEST_CRASH_AFTER_IMPORT", "1")]);
+    let source = create_source(&s, "Crash");
+    create_sink(&s, "crash", "in.c-crash.events", json!([{"name": "body", "type": "body"}]), json!([
+        {"key": "storage.level.target.import.trigger.count", "value": 3},
+    ]));
+    let url = source["http"]["url"].as_str().unwrap().to_string();
+    let client = reqwest::blocking::Client::new();
+    for i in 0..3 {
+        assert_eq!(post_event(&client, &url, &format!(r#"{{"i": {i}}}"#), &[]).unwrap().0, 200);
+    }
+    // The server aborts right after the import job succeeded.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the server did not crash after the import");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let closed = walk(&tmp.path().join("stream")).into_iter().filter(|p| p.to_string_lossy().ends_with(".closed")).count();
+    assert_eq!(closed, 1, "the slice is still waiting for its import");
+    s = Server::start_in(tmp.path());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let files = ok("files", stream(&s, Method::GET, &format!("{SOURCES}/crash/sinks/events/statistics/files"), None), 200);
+        if files["files"].as_array().unwrap().iter().any(|f| f["state"] == "imported") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slice was not marked imported after the restart: {files}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(s.preview_rows("in.c-crash.events", "").len(), 3, "the three events, once");
+}

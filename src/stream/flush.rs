@@ -176,6 +176,12 @@ async fn import_slice(state: &AppState, sink: &StreamEntity, dir: &Path, slice_i
         }
         result = job["results"].clone();
         result["storageJobId"] = json!(job_id);
+        // Tests: die in the worst place, after the rows are in and before the slice is marked
+        // imported, so that the restart must find the once-key and not import it again.
+        if std::env::var_os("KBSTACK_STREAM_TEST_CRASH_AFTER_IMPORT").is_some() {
+            tracing::error!("stream: crashing after an import, as KBSTACK_STREAM_TEST_CRASH_AFTER_IMPORT asks");
+            std::process::abort();
+        }
     }
     let st = state.clone();
     let dir = dir.to_path_buf();
