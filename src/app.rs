@@ -42,6 +42,8 @@ pub struct Inner {
     pub query: crate::query::QueryRuntime,
     /// The Data Science service's app processes.
     pub data_apps: crate::data_science::runtime::AppsRuntime,
+    /// The Stream service's writer and in-memory sources (`<data-dir>/stream/`).
+    pub stream: crate::stream::StreamRuntime,
 }
 
 impl std::ops::Deref for AppState {
@@ -87,18 +89,30 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::data_science::api::routes())
         .merge(crate::ai::api::routes())
         .merge(crate::templates::api::routes())
+        .merge(crate::stream::api::routes())
+        .merge(crate::stream::ingest::routes())
 }
 
 pub fn router(state: AppState) -> Router {
     routes()
         .into_router()
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(crate::http::on_blocking_pool))
+        .layer(axum::middleware::from_fn(blocking_pool_unless_ingest))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(crate::http::ApiError::internal("handler panicked"))
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Handlers run on the blocking pool (`http::on_blocking_pool`), except the Stream ingestion
+/// endpoint: it never blocks (it awaits the writer's fsync), and at tens of thousands of events a
+/// second a blocking-pool hop per event is a large share of its cost.
+async fn blocking_pool_unless_ingest(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    if crate::stream::ingest::is_ingest_path(req.uri().path()) {
+        return next.run(req).await;
+    }
+    crate::http::on_blocking_pool(req, next).await
 }
 
 /// An unknown route in the envelope of the service its path names.
@@ -148,6 +162,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("ai") {
         return crate::ai::api::AiError(err).into_response();
+    }
+    if under("stream") || under(crate::stream::INGEST_MOUNT) {
+        return crate::stream::api::StreamError(err).into_response();
     }
     if under("notification") {
         return crate::notification::api::NotificationError(err).into_response();
@@ -225,6 +242,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             std::time::Duration::from_secs(config.query_result_retention_hours * 3600),
         ),
         data_apps: Default::default(),
+        stream: crate::stream::StreamRuntime::new(config.data_dir.join("stream")),
     }));
     storage::jobs::recover_interrupted(&state)?;
     storage::merge_requests::recover_interrupted(&state)?;
@@ -238,6 +256,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let developer_admin = crate::developer::start(&state)?;
     crate::queue::start(&state)?;
     crate::scheduler::firing::start(&state);
+    crate::stream::start(&state)?;
     crate::notification::events::start_monitor(&state);
     crate::data_science::runtime::start_idle_watch(&state);
 

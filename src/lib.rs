@@ -30,6 +30,7 @@ pub mod queue;
 pub mod runner;
 pub mod notification;
 pub mod scheduler;
+pub mod stream;
 pub mod sql_dialect;
 pub mod storage;
 pub mod sync_actions;

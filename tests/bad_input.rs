@@ -31,6 +31,7 @@ enum Service {
     Import,
     DataScience,
     Templates,
+    Stream,
     Blob,
 }
 
@@ -67,6 +68,8 @@ fn service_of(path: &str) -> Service {
         Service::DataScience
     } else if path.starts_with("/templates") {
         Service::Templates
+    } else if path == "/stream" || path.starts_with("/stream/") || path.starts_with("/stream-in") {
+        Service::Stream
     } else if path.starts_with("/abs/") {
         Service::Blob
     } else {
@@ -192,6 +195,14 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
         Service::DataScience => assert!(
             b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("data-science-")),
             "{what}: Data Science codes are the status, exception ids `data-science-…`: {}",
+            a.text
+        ),
+        Service::Stream => assert!(
+            b["statusCode"].as_u64() == Some(a.status as u64)
+                && b["error"].as_str().is_some_and(|e| e.starts_with("stream."))
+                && b["message"].is_string()
+                && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("stream-")),
+            "{what}: the Stream service's goa envelope {{statusCode, error: <name>, message}}: {}",
             a.text
         ),
         Service::Blob | Service::Query | Service::Developer | Service::Templates => {}
@@ -341,7 +352,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             } else {
                 assert_eq!(
                     a.body["code"],
-                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore | Service::DataScience | Service::Ai) { json!(405) } else { json!("methodNotAllowed") }
+                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore | Service::DataScience | Service::Ai | Service::Stream) { json!(405) } else { json!("methodNotAllowed") }
                 );
             }
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "{unsupported} {}: no Allow header", route.path);

@@ -32,6 +32,7 @@ struct ProjectA {
     data_app_id: String,
     instance_id: String,
     template_task_id: String,
+    stream_task_id: String,
 }
 
 fn upload(s: &Server, token: &str, name: &str, data: &[u8]) -> i64 {
@@ -150,10 +151,24 @@ fn fill_project_a(s: &Server) -> ProjectA {
         202,
     );
     assert_eq!(task["status"], "success", "{task}");
+    ok(
+        "stream source",
+        service(s, Method::POST, &token, "/stream/v1/branches/default/sources", Some(json!({"sourceId": "alphastream", "name": "alpha stream", "type": "http", "description": SECRET}))),
+        202,
+    );
+    let columns = json!([{"name": "body", "type": "body"}]);
+    let stream_task = ok(
+        "stream sink",
+        service(s, Method::POST, &token, "/stream/v1/branches/default/sources/alphastream/sinks",
+            Some(json!({"sinkId": "alphasink", "name": "alpha sink", "type": "table", "description": SECRET,
+                "table": {"type": "keboola", "tableId": "in.c-alpha-stream.events", "mapping": {"columns": columns}}}))),
+        202,
+    );
     ProjectA {
         data_app_id: data_app["id"].as_str().unwrap().to_string(),
         instance_id: task["outputs"]["instanceId"].as_str().unwrap().to_string(),
         template_task_id: task["id"].as_str().unwrap().to_string(),
+        stream_task_id: stream_task["taskId"].as_str().unwrap().to_string(),
         model_id: model["data"]["id"].as_str().unwrap().to_string(),
         id,
         token,
@@ -217,6 +232,11 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("templates", "project", _) => of_a(&a.branch),
             ("templates", "instances", _) => of_a(&a.instance_id),
             ("templates", "tasks", _) => of_a(&a.template_task_id),
+            ("stream", _, "branchId") => of_a(&a.branch),
+            ("stream", _, "sourceId") | ("stream-in", _, "sourceId") => of_a("alphastream"),
+            ("stream", _, "sinkId") => of_a("alphasink"),
+            ("stream", "tasks", _) => of_a(&a.stream_task_id),
+            ("stream-in", _, "projectId") => of_a(&a.id.to_string()),
             ("manage", "projects", _) | ("manage", "deleted-projects", _) => of_a(&a.id.to_string()),
             ("manage", "organizations", _) | ("manage", "maintainers", _) => of_a("1"),
             ("manage", "users", _) => of_a("admin@kbstack.local"),
@@ -328,5 +348,7 @@ fn snapshot_a(s: &Server, a: &ProjectA) -> Vec<Value> {
         ok("data app", service(s, Method::GET, t, &format!("/data-science/apps/{}", a.data_app_id), None), 200)["state"].clone(),
         ok("instance", service(s, Method::GET, t, &format!("/templates/v1/project/default/instances/{}", a.instance_id), None), 200)["name"].clone(),
         ok("template task", service(s, Method::GET, t, &format!("/templates/v1/tasks/{}", a.template_task_id), None), 200)["status"].clone(),
+        ok("stream source", service(s, Method::GET, t, "/stream/v1/branches/default/sources/alphastream", None), 200)["version"].clone(),
+        ok("stream sink", service(s, Method::GET, t, "/stream/v1/branches/default/sources/alphastream/sinks/alphasink", None), 200)["version"].clone(),
     ]
 }

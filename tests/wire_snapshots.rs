@@ -916,3 +916,26 @@ fn templates_instance_and_task() {
     };
     check("templates_task", &task);
 }
+
+/// The Stream service's Task (`202` of every change, `GET /v1/tasks/{id}`) and list page.
+#[test]
+fn stream_task_and_page() {
+    use kbstack::stream::wire::{Page, Task};
+    check(
+        "stream_task",
+        &Task {
+            task_id: "source.create.0123abcd".into(),
+            kind: "source.create".into(),
+            url: "https://stream.local.keboola.dev/v1/tasks/source.create.0123abcd".into(),
+            status: "success".into(),
+            is_finished: true,
+            created_at: "2026-01-02T03:04:05.000Z".into(),
+            finished_at: Some("2026-01-02T03:04:05.000Z".into()),
+            duration: Some(0),
+            result: Some("source.create done".into()),
+            error: None,
+            outputs: json!({"projectId": 1, "branchId": 2, "sourceId": "events", "url": "https://stream.local.keboola.dev/v1/branches/2/sources/events"}),
+        },
+    );
+    check("stream_page", &Page { after_id: "".into(), last_id: "events".into(), limit: 100, total_count: 1 });
+}

@@ -26,7 +26,7 @@ use wire::{IdNameEmail, ProjectJson, ProjectOrganization, UserJson};
 /// What every project of this stack has, whatever its features: clients check for these
 /// (keboola-cli refuses merge requests without `branches-merge-requests`; keboola-mcp-server uses
 /// server-side search only with `global-search`).
-pub const STACK_FEATURES: &[&str] = &["kbstack", "branches-merge-requests", "global-search"];
+pub const STACK_FEATURES: &[&str] = &["kbstack", "branches-merge-requests", "global-search", "data-streams"];
 
 /// A project's limits when the Management API set none (Keboola's defaults for a new project).
 pub const DEFAULT_LIMITS: &[(&str, f64)] = &[

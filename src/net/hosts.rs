@@ -26,6 +26,8 @@ const CLIENT_DERIVED: &[&str] = &[
 fn mounted_services() -> Vec<String> {
     let mut ids: Vec<String> = crate::storage::index::SERVICE_IDS.iter().map(|s| s.to_string()).collect();
     ids.push(crate::blob::MOUNT.to_string());
+    // The Stream service's ingestion endpoint (a source's `http.url`), host `stream-in.<suffix>`.
+    ids.push(crate::stream::INGEST_MOUNT.to_string());
     ids
 }
 

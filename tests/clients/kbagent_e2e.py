@@ -428,6 +428,32 @@ def step_data_app():
     assert "streamlit" in json.dumps(logs).lower(), logs
     data(kb("data-app", "stop", "--project", P, "--app-id", app_id))
     data(kb("data-app", "delete", "--project", P, "--app-id", app_id, "--yes"))
+def step_stream():
+    """`kbagent stream` against the Stream API (stream.<suffix>): an HTTP source created with its
+    endpoint (which takes an event at stream-in.<suffix>), listed, shown, deleted; an OTLP source
+    (kbagent's default type) gets its logs/metrics/traces sinks."""
+    import ssl
+    import urllib.request
+    created = data(kb("stream", "create-source", "--project", P, "--name", "kbagent-events", "--type", "http", "--reveal"))
+    sid = created["source_id"]
+    endpoint = created["endpoint"]
+    assert endpoint.startswith("https://stream-in.") and f"/stream/" in endpoint, created
+    ctx = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE"))
+    req = urllib.request.Request(endpoint, data=b'{"hello": "kbagent"}', method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+        assert resp.status == 200 and resp.read() == b"OK"
+    listed = data(kb("stream", "list", "--project", P))
+    assert sid in json.dumps(listed), listed
+    detail = data(kb("stream", "detail", sid, "--project", P))
+    assert detail["type"] == "http" and detail["source_id"] == sid, detail
+    otlp = data(kb("stream", "create-source", "--project", P, "--name", "kbagent-otlp"))
+    assert set(otlp["destination"]["tables"]) == {"logs", "metrics", "traces"}, otlp
+    assert otlp["base_endpoint"].startswith("https://stream-in."), otlp
+    assert "***" in data(kb("stream", "detail", otlp["source_id"], "--project", P))["endpoint"]  # masked without --reveal
+    for source in (sid, otlp["source_id"]):
+        data(kb("stream", "delete", source, "--project", P, "--yes"))
+    remaining = json.dumps(data(kb("stream", "list", "--project", P)))
+    assert sid not in remaining and otlp["source_id"] not in remaining, remaining
 
 
 def main():

@@ -343,6 +343,24 @@ async def step_data_app(c):
     listed = await call(c, "get_data_apps", {})
     assert any(a["configuration_id"] == cfg for a in listed["data_apps"]), listed
     await call(c, "deploy_data_app", {"action": "stop", "configuration_id": cfg})
+async def step_streams(c):
+    """The Data Streams tools against the Stream API (stream.<suffix>): create_stream makes an HTTP
+    source with a sink mapping a JSON path; an event sent to its endpoint (stream-in.<suffix>)
+    reaches the table; get_streams lists it with its sink."""
+    import httpx
+    columns = [{"name": "id", "type": "uuid"}, {"name": "user", "type": "path", "path": "user.id", "rawString": True},
+               {"name": "body", "type": "body"}]
+    created = await call(c, "create_stream", {"name": "MCP events", "source_type": "http",
+                                              "table_id": "in.c-mcp-stream.events", "columns": columns})
+    source_id = created["source_id"]
+    endpoint = created["endpoint_url"]
+    assert endpoint.startswith("https://stream-in."), created
+    assert created["sinks"][0]["table_id"] == "in.c-mcp-stream.events", created
+    with httpx.Client(verify=os.environ.get("SSL_CERT_FILE") or True) as h:
+        r = h.post(endpoint, json={"user": {"id": "u-1"}})
+        assert r.status_code == 200 and r.text == "OK", r.text
+    listed = dump(await call(c, "get_streams", {"source_ids": [source_id]}))
+    assert source_id in listed and "in.c-mcp-stream.events" in listed, listed
 
 
 async def main():

@@ -137,6 +137,13 @@ pub enum Code {
     AiBadRequest,
     /// The configured language model did not answer usably.
     AiLanguageModelFailed,
+    // Stream (src/stream): goa-style names of Keboola's Stream service.
+    StreamNotFound,
+    StreamConflict,
+    StreamInvalidPayload,
+    /// The ingestion endpoint: a wrong secret, or a disabled source or sink.
+    StreamSecretInvalid,
+    StreamDisabled,
 }
 
 impl Code {
@@ -246,6 +253,11 @@ impl Code {
             AiComponentNotFound => ("ai.componentNotFound", 404),
             AiBadRequest => ("ai.badRequest", 400),
             AiLanguageModelFailed => ("ai.languageModelFailed", 502),
+            StreamNotFound => ("stream.api.notFound", 404),
+            StreamConflict => ("stream.api.resourceAlreadyExists", 409),
+            StreamInvalidPayload => ("stream.api.unprocessable", 422),
+            StreamSecretInvalid => ("stream.in.invalidSecret", 401),
+            StreamDisabled => ("stream.in.sourceDisabled", 403),
         }
     }
 }

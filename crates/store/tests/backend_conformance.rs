@@ -46,6 +46,7 @@ fn load(b: &dyn TableBackend, l: &TableLocation, src: CsvSource, incremental: bo
             primary_key: pk.iter().map(|c| c.to_string()).collect(),
             typed: false,
             timestamp: chrono::DateTime::from_timestamp(at, 0).unwrap(),
+            once_key: None,
         },
     )
     .unwrap();
@@ -96,7 +97,7 @@ fn every_backend_conforms() {
         // A failed load changes nothing.
         let bad = source(csv(dir.path(), "d.csv", "id,v,w\n5,e\n"), &["id", "v", "w"]);
         let before = rows(b, &l, &Select::default());
-        assert!(b.load(&l, &LoadSpec { source: bad, incremental: false, primary_key: vec![], typed: false, timestamp: chrono::Utc::now() }).is_err());
+        assert!(b.load(&l, &LoadSpec { source: bad, incremental: false, primary_key: vec![], typed: false, timestamp: chrono::Utc::now(), once_key: None }).is_err());
         assert_eq!(rows(b, &l, &Select::default()), before, "{name}: failed load is rolled back");
 
         // Export: headerless, every value quoted.
@@ -146,5 +147,36 @@ fn every_backend_copies_a_table_whole_and_apart() {
         b.copy_table(&from, &to).unwrap();
         assert_eq!(b.stats(&to).unwrap().0, 0, "{name}");
         assert!(b.copy_table(&loc("missing"), &to).is_err(), "{name}");
+    }
+}
+
+/// A load with a `once_key` happens once: repeating it (a retry after a crash) changes nothing,
+/// a failed one records nothing, and a forgotten key can load again.
+#[test]
+fn every_backend_loads_a_keyed_source_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, b) in backends(dir.path()) {
+        let b = b.as_ref();
+        let l = loc(&format!("{name}_once"));
+        b.create_table(&l, &cols(&["id"]), false).unwrap();
+        let spec = |body: &str, file: &str| LoadSpec {
+            source: source(csv(dir.path(), file, body), if body.starts_with("id,v") { &["id", "v"] } else { &["id"] }),
+            incremental: true,
+            primary_key: vec![],
+            typed: false,
+            timestamp: chrono::Utc::now(),
+            once_key: Some("slice-1".into()),
+        };
+        assert!(!b.loaded_once("slice-1").unwrap(), "{name}");
+        assert!(b.load(&l, &spec("id,v\n5\n", "bad.csv")).is_err(), "{name}");
+        assert!(!b.loaded_once("slice-1").unwrap(), "{name}: a failed load records no key");
+        let first = b.load(&l, &spec("id\n1\n2\n", "once.csv")).unwrap();
+        assert_eq!((first.imported_rows, first.already_loaded), (2, false), "{name}");
+        assert!(b.loaded_once("slice-1").unwrap(), "{name}");
+        let again = b.load(&l, &spec("id\n1\n2\n", "once.csv")).unwrap();
+        assert!(again.already_loaded, "{name}");
+        assert_eq!(b.stats(&l).unwrap().0, 2, "{name}: the repeat changed nothing");
+        b.forget_once("slice-1").unwrap();
+        assert!(!b.loaded_once("slice-1").unwrap(), "{name}");
     }
 }

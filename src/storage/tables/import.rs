@@ -208,7 +208,13 @@ pub fn align_columns(source: &mut CsvSource, table_columns: &[String], typed: bo
 }
 
 /// Load a prepared source into a table (the work of a `tableImport` job).
-pub fn run_import(state: &AppState, auth: &Auth, t: &Table, mut source: CsvSource, incremental: bool) -> ApiResult<Value> {
+pub fn run_import(state: &AppState, auth: &Auth, t: &Table, source: CsvSource, incremental: bool) -> ApiResult<Value> {
+    run_import_once(state, auth, t, source, incremental, None)
+}
+
+/// `run_import` that happens at most once per `once_key` (`LoadSpec::once_key`): a repeat
+/// answers `alreadyLoaded: true` and changes nothing.
+pub fn run_import_once(state: &AppState, auth: &Auth, t: &Table, mut source: CsvSource, incremental: bool, once_key: Option<String>) -> ApiResult<Value> {
     let loc = t.location();
     let table_columns = state.tables.columns(&loc)?;
     align_columns(&mut source, &table_columns, t.is_typed)?;
@@ -218,8 +224,12 @@ pub fn run_import(state: &AppState, auth: &Auth, t: &Table, mut source: CsvSourc
         primary_key: t.primary_key.clone(),
         typed: t.is_typed,
         timestamp: chrono::Utc::now(),
+        once_key,
     };
     let result = state.tables.load(&loc, &spec)?;
+    if result.already_loaded {
+        return Ok(json!({"alreadyLoaded": true, "importedRowsCount": 0, "importedColumns": [], "warnings": []}));
+    }
     let stats = mark_changed(state, t, true)?;
     events::record(state, auth, events::NewEvent {
         event: "storage.tableImportDone".into(),
@@ -294,6 +304,21 @@ pub async fn start_file_import(
     mode: HeaderMode,
     incremental: bool,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    start_file_import_once(state, auth, t, file, opts, mode, incremental, None).await
+}
+
+/// `start_file_import` that loads at most once per `once_key` (the Stream service's slices).
+#[allow(clippy::too_many_arguments)]
+pub async fn start_file_import_once(
+    state: &AppState,
+    auth: &Auth,
+    t: Table,
+    file: files::FileRecord,
+    opts: CsvOptions,
+    mode: HeaderMode,
+    incremental: bool,
+    once_key: Option<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let spec = jobs::JobSpec {
         operation_name: "tableImport",
         operation_params: json!({"tableId": t.id, "incremental": incremental, "source": {"type": "file", "fileId": file.id}}),
@@ -304,7 +329,7 @@ pub async fn start_file_import(
     jobs::start(state, auth, spec, move |st| {
         let paths = files::content_paths(st, &file)?;
         let source = build_source(paths, &opts, mode)?;
-        run_import(st, &job_auth, &t, source, incremental)
+        run_import_once(st, &job_auth, &t, source, incremental, once_key)
     })
     .await
 }

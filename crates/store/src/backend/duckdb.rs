@@ -20,6 +20,8 @@ pub struct DuckDbBackend {
 }
 
 const TS: &str = "_timestamp";
+/// The `once_key`s of committed loads (`LoadSpec::once_key`), beside the tables they loaded.
+const ONCE_TABLE: &str = "__kbstack_loads_once";
 
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -103,6 +105,7 @@ impl DuckDbBackend {
             lit(memory),
             lit(&tmp.display().to_string())
         ))?;
+        conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS main.{ONCE_TABLE} (key VARCHAR PRIMARY KEY, loaded_at TIMESTAMP);"))?;
         Ok(DuckDbBackend { root: Mutex::new(conn) })
     }
 
@@ -376,6 +379,13 @@ impl TableBackend for DuckDbBackend {
 
     fn load(&self, loc: &TableLocation, spec: &LoadSpec) -> BackendResult<LoadResult> {
         let conn = self.conn()?;
+        // Loads with the same key are never concurrent (their caller holds the table's lock), so
+        // a check before the transaction and the insert inside it are enough.
+        if let Some(key) = &spec.once_key {
+            if self.loaded_once(key)? {
+                return Ok(LoadResult { already_loaded: true, ..LoadResult::default() });
+            }
+        }
         let existing = self.column_types(&conn, loc)?;
         let existing_names: Vec<&str> = existing.iter().map(|(c, _)| c.as_str()).collect();
         let file_cols = &spec.source.columns;
@@ -468,10 +478,17 @@ impl TableBackend for DuckDbBackend {
             .map_err(internal)?;
             Ok(staged_rows as u64)
         };
+        let run = || -> BackendResult<u64> {
+            let n = run()?;
+            if let Some(key) = &spec.once_key {
+                conn.execute(&format!("INSERT INTO main.{ONCE_TABLE} VALUES (?, now()::TIMESTAMP)"), [key]).map_err(internal)?;
+            }
+            Ok(n)
+        };
         match run() {
             Ok(n) => {
                 conn.execute_batch("COMMIT;").map_err(internal)?;
-                Ok(LoadResult { imported_rows: n, imported_columns: file_cols.clone(), added_columns: added })
+                Ok(LoadResult { imported_rows: n, imported_columns: file_cols.clone(), added_columns: added, already_loaded: false })
             }
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK;");
@@ -543,6 +560,19 @@ impl TableBackend for DuckDbBackend {
             )
             .map_err(internal)?;
         Ok(dup > 0)
+    }
+
+    fn loaded_once(&self, key: &str) -> BackendResult<bool> {
+        let conn = self.conn()?;
+        let n: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM main.{ONCE_TABLE} WHERE key = ?"), [key], |r| r.get(0))
+            .map_err(internal)?;
+        Ok(n > 0)
+    }
+
+    fn forget_once(&self, key: &str) -> BackendResult<()> {
+        self.conn()?.execute(&format!("DELETE FROM main.{ONCE_TABLE} WHERE key = ?"), [key]).map_err(internal)?;
+        Ok(())
     }
 
     fn copy_table(&self, from: &TableLocation, to: &TableLocation) -> BackendResult<()> {

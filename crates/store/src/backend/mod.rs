@@ -72,6 +72,10 @@ pub struct LoadSpec {
     pub typed: bool,
     /// `_timestamp` written on inserted and changed rows.
     pub timestamp: chrono::DateTime<chrono::Utc>,
+    /// Makes the load happen at most once: the key is recorded in the same transaction as the
+    /// rows, and a load whose key is already recorded changes nothing (`LoadResult::already_loaded`).
+    /// The Stream service's flush relies on it for exactly-once imports across crashes.
+    pub once_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -79,6 +83,8 @@ pub struct LoadResult {
     pub imported_rows: u64,
     pub imported_columns: Vec<String>,
     pub added_columns: Vec<String>,
+    /// The load's `once_key` was recorded by an earlier load: nothing was changed.
+    pub already_loaded: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -142,4 +148,8 @@ pub trait TableBackend: Send + Sync {
     /// Replace `to` with a copy of `from`: the same columns (types, nullability, defaults), rows
     /// and `_timestamp`s, in one step (snapshots, restores, dev-branch pulls). `from` is unchanged.
     fn copy_table(&self, from: &TableLocation, to: &TableLocation) -> BackendResult<()>;
+    /// Whether a load with this `once_key` committed.
+    fn loaded_once(&self, key: &str) -> BackendResult<bool>;
+    /// Forget a `once_key` (its source data is gone for good, so it can never be loaded again).
+    fn forget_once(&self, key: &str) -> BackendResult<()>;
 }

@@ -24,6 +24,7 @@ pub mod schedules;
 pub mod search;
 pub mod sharing;
 pub mod snapshots;
+pub mod stream;
 pub mod storage_jobs;
 pub mod tables;
 pub mod tickets;

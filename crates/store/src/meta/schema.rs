@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (14, V14_OAUTH),
     (15, V15_METASTORE),
     (16, V16_DATA_APPS),
+    (17, V17_STREAM),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -776,4 +777,35 @@ CREATE TABLE IF NOT EXISTS data_app_runs (
     failure_message TEXT
 );
 CREATE INDEX IF NOT EXISTS data_app_runs_app ON data_app_runs(app_id, id);
+"#;
+
+/// The Stream service: sources and sinks (their API objects as JSON), async-operation tasks, and
+/// the record of each sink's slices (the data itself is in files under `<data-dir>/stream/`).
+const V17_STREAM: &str = r#"
+CREATE TABLE IF NOT EXISTS stream_entities (
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    source_id TEXT NOT NULL,
+    sink_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, branch_id, source_id, sink_id)
+);
+CREATE TABLE IF NOT EXISTS stream_tasks (
+    task_id TEXT PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stream_slices (
+    project_id INTEGER NOT NULL,
+    branch_id INTEGER NOT NULL,
+    source_id TEXT NOT NULL,
+    sink_id TEXT NOT NULL,
+    slice_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    body TEXT NOT NULL,
+    imported_ms INTEGER,
+    PRIMARY KEY (project_id, branch_id, source_id, sink_id, slice_id)
+);
+CREATE INDEX IF NOT EXISTS stream_slices_imported ON stream_slices(imported_ms);
 "#;

@@ -30,7 +30,7 @@ fn storage_table(f: &Fixture) -> TableLocation {
         columns: vec!["id".into(), "name".into(), "city".into()],
         has_header: true,
     };
-    let spec = LoadSpec { source, incremental: false, primary_key: vec![], typed: false, timestamp: chrono::Utc::now() };
+    let spec = LoadSpec { source, incremental: false, primary_key: vec![], typed: false, timestamp: chrono::Utc::now(), once_key: None };
     f.tables.load(&loc, &spec).unwrap();
     loc
 }
