@@ -64,12 +64,15 @@ struct Args {
     /// Source revision to show in the record.
     #[arg(long)]
     rev: Option<String>,
-    /// Only these phases (comma-separated: import, incremental, export, queue, load, query), e.g. to investigate one.
-    #[arg(long, value_delimiter = ',', default_value = "import,incremental,export,queue,load,query")]
+    /// Only these phases (comma-separated: import, incremental, export, queue, load, query, stream), e.g. to investigate one.
+    #[arg(long, value_delimiter = ',', default_value = "import,incremental,export,queue,load,query,stream")]
     phases: Vec<String>,
     /// Seconds of load on `tokens/verify` in the load phase (the other routes get a third of it).
     #[arg(long, default_value_t = 60)]
     load_seconds: u64,
+    /// Seconds of load on the Stream ingestion endpoint (and on each of its limits).
+    #[arg(long, default_value_t = 15)]
+    stream_seconds: u64,
 }
 
 // ---------------------------------------------------------------- progress
@@ -88,6 +91,7 @@ macro_rules! progress {
 mod load;
 mod query;
 mod queue;
+mod stream;
 
 // ---------------------------------------------------------------- data
 
@@ -618,6 +622,7 @@ struct Results {
     queue: queue::QueueResults,
     load: load::LoadResults,
     query: query::QueryResults,
+    stream: stream::StreamResults,
     // import
     kb_import: Samples,
     kb_import_upload: Samples,
@@ -1041,13 +1046,14 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
     let watch = CpuWatch::start();
 
     type Phase = fn(&mut Ctx, &mut Results) -> Result<()>;
-    let phases: [(&'static str, Phase); 6] = [
+    let phases: [(&'static str, Phase); 7] = [
         ("import", phase_import),
         ("incremental", phase_incremental),
         ("export", phase_export),
         ("queue", |c, r| queue::phase(c.server, c.args.runs, r)),
         ("load", |c, r| load::phase(c.server, c.work, c.args.load_seconds, r)),
         ("query", |c, r| query::phase(c.server, r)),
+        ("stream", |c, r| stream::phase(c.server, c.work, c.args.stream_seconds, r)),
     ];
     for (name, phase) in phases {
         if !args.phases.iter().any(|p| p == name) {
@@ -1214,6 +1220,9 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     if !r.query.rows.is_empty() {
         s.push_str(&query::report_rows(&r.query.rows));
     }
+    if !r.stream.rows.is_empty() {
+        s.push_str(&stream::report_rows(&r.stream.rows));
+    }
     if !r.get_errors.is_empty() {
         s.push_str(&format!(
             "Transport errors on GET requests to the server, each retried after 100 ms ({}): `{}`\n\n",
@@ -1359,7 +1368,7 @@ fn main() -> Result<()> {
     ensure!(args.scale > 0.0, "--scale must be positive");
     ensure!(args.runs >= 1, "--runs must be at least 1");
     for p in &args.phases {
-        ensure!(TABLE_PHASES.contains(&p.as_str()) || ["queue", "load", "query"].contains(&p.as_str()), "unknown phase {p}");
+        ensure!(TABLE_PHASES.contains(&p.as_str()) || ["queue", "load", "query", "stream"].contains(&p.as_str()), "unknown phase {p}");
     }
     let bin = match &args.kbstack {
         Some(p) => p.clone(),
