@@ -31,7 +31,9 @@ pub fn routes() -> Routes<AppState> {
             .route(&format!("{m}/apps/{{id}}/runs"), get(runs))
             .route(&format!("{m}/apps/{{id}}/logs/tail"), get(logs_tail))
             .route(&format!("{m}/apps/{{id}}/git-repo"), get(git_repo))
-            .route(&format!("{m}/runtimes"), get(runtimes));
+            .route(&format!("{m}/runtimes"), get(runtimes))
+            .route(&format!("{m}/sandboxes"), get(sandbox_list))
+            .route(&format!("{m}/sandboxes/{{id}}"), get(sandbox_detail).delete(sandbox_delete));
     }
     routes.map_router(|r| r.layer(axum::middleware::from_fn(envelope)))
 }
@@ -238,4 +240,24 @@ async fn runtimes(State(state): State<AppState>, auth: Result<Auth, ApiError>) -
         "imageTag": null,
         "endOfLifeDate": null,
     }])))
+}
+
+/// The project's sandboxes in the token's branch (Storage workspaces of `keboola.sandboxes`).
+async fn sandbox_list(State(state): State<AppState>, auth: Result<Auth, ApiError>) -> DResult<Json<Vec<Value>>> {
+    let auth = auth?;
+    Ok(Json(super::sandboxes::list(&state, &auth)?.iter().map(|w| super::sandboxes::record(&state, w, None)).collect()))
+}
+
+async fn sandbox_detail(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> DResult<Json<Value>> {
+    let auth = auth?;
+    let w = super::sandboxes::load(&state, &auth, &id)?;
+    Ok(Json(super::sandboxes::record(&state, &w, None)))
+}
+
+/// Drop the sandbox's workspace (its configuration stays, as the `delete` task leaves it).
+async fn sandbox_delete(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> DResult<StatusCode> {
+    let auth = auth?;
+    let w = super::sandboxes::load(&state, &auth, &id)?;
+    crate::storage::workspaces::drop_workspace(&state, &w)?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod proxy;
 pub mod runtime;
+pub mod sandboxes;
 pub mod wire;
 
 use rand::Rng;

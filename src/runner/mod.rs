@@ -646,6 +646,18 @@ async fn run_in_dir(
             })
             .await
         }
+        Kind::Sandboxes => {
+            let (st, a, config_id, c, l) = (state.clone(), auth.clone(), def.config_id.clone(), cfg.clone(), logger.clone());
+            tokio::task::spawn_blocking(move || match crate::data_science::sandboxes::run_task(&st, &a, config_id.as_deref(), &c) {
+                Ok(message) => {
+                    l.output(Stream::Stdout, &message);
+                    Exit::Code(0, Vec::new())
+                }
+                Err(message) => Exit::Code(1, vec![message]),
+            })
+            .await
+            .unwrap_or_else(|e| Exit::Failed(format!("the sandbox task crashed: {e}")))
+        }
         Kind::Process(spec) => {
             let st = state.clone();
             let id = job.id;

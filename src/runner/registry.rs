@@ -27,6 +27,8 @@ pub enum Kind {
     DuckDb,
     /// `keboola.python-transformation-v2`: the script blocks run by the host's `python3`.
     Python,
+    /// `keboola.sandboxes`: creates or deletes a workspace (`data_science::sandboxes`).
+    Sandboxes,
     Process(ProcessSpec),
 }
 
@@ -183,6 +185,18 @@ fn builtins() -> Vec<Component> {
                 "Python script blocks run by the host's python3 on the job's data folder.",
                 "builtin",
                 &catalog_schemas(PYTHON_TRANSFORMATION),
+            ),
+        },
+        Component {
+            id: crate::data_science::sandboxes::COMPONENT.into(),
+            kind: Kind::Sandboxes,
+            definition: storage_shape(
+                crate::data_science::sandboxes::COMPONENT,
+                "other",
+                "Workspaces",
+                "Workspaces for ad hoc analysis: in kbstack every sandbox type is a SQL workspace (DuckDB, shown as Snowflake).",
+                "builtin",
+                &Map::new(),
             ),
         },
         Component {
