@@ -123,7 +123,7 @@ pub fn create(state: &AppState, auth: &Auth, new: NewApp) -> ApiResult<DataApp> 
         config["parameters"] = json!({});
     }
     config["parameters"]["id"] = json!(app.id.to_string());
-    let made = configurations::create_in_branch(
+    let made = configurations::create_configuration(
         state,
         auth,
         branch,
@@ -212,7 +212,11 @@ pub fn delete(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
         ));
     }
     runtime::stop_now(state, app.id, "deleted");
-    configurations::trash_in_branch(state, auth, branch_of(auth, &app), COMPONENT, &app.config_id)?;
+    // A configuration already deleted in Storage leaves nothing to trash.
+    match configurations::trash_configuration(state, auth, branch_of(auth, &app), COMPONENT, &app.config_id, "Configuration deleted") {
+        Err(e) if e.0.code == Code::ConfigurationNotFound => {}
+        other => other?,
+    }
     state.meta.delete_data_app(auth.project_id, app.id)?;
     runtime::remove_files(state, app.id);
     Ok(())

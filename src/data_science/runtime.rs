@@ -31,8 +31,6 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How often idle apps are looked for.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
-/// Environment a data app keeps from kbstack's own (as the runner's components do).
-const KEPT_ENV: &[&str] = &["PATH", "LANG", "LC_ALL", "TZ", "USER", "VIRTUAL_ENV", "PYTHONPATH", "SSL_CERT_FILE"];
 
 /// The app processes of this kbstack.
 #[derive(Default)]
@@ -344,43 +342,16 @@ async fn spawn_and_probe(state: &AppState, app_id: i64, run_id: i64, launch: Lau
     let port = free_port().map_err(|e| ("InternalError", e))?;
     let base = format!("{}/{app_id}", super::proxy::MOUNT);
     let code = launch.dir.join("code");
-    let mut cmd = tokio::process::Command::new(&state.config.data_apps_python);
+    let mut cmd = crate::runner::process::clean_command(&state.config.data_apps_python, &launch.dir.join("home"));
     cmd.args(["-m", "streamlit", "run", &launch.entry])
         .args(["--server.port", &port.to_string(), "--server.address", "127.0.0.1", "--server.headless", "true"])
         .args(["--server.baseUrlPath", &base, "--browser.gatherUsageStats", "false"])
         // The proxy is the app's origin for browsers; Streamlit's own checks would see another host.
         .args(["--server.enableCORS", "false", "--server.enableXsrfProtection", "false"])
         .current_dir(&code)
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0);
-    for key in KEPT_ENV {
-        if let Ok(v) = std::env::var(key) {
-            cmd.env(key, v);
-        }
-    }
-    cmd.env("HOME", launch.dir.join("home")).env("TMPDIR", launch.dir.join("home")).env("PYTHONUNBUFFERED", "1");
-    cmd.envs(launch.env.iter().map(|(k, v)| (k, v)));
-    let (stack, dir) = (state.config.data_dir.clone(), launch.dir.clone());
-    let ruleset = tokio::task::spawn_blocking(move || crate::runner::sandbox::prepare(&stack, &dir, None))
-        .await
-        .map_err(|e| ("InternalError", e.to_string()))?
-        .map_err(|e| ("InternalError", format!("cannot set up the sandbox: {e}")))?;
-    let ruleset_fd = ruleset.as_ref().map(crate::runner::sandbox::Ruleset::raw_fd);
-    // SAFETY: only async-signal-safe calls between fork and exec (see runner::process).
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            crate::runner::sandbox::close_inherited_fds();
-            if let Some(fd) = ruleset_fd {
-                crate::runner::sandbox::enter(fd)?;
-            }
-            Ok(())
-        });
-    }
+        .env("PYTHONUNBUFFERED", "1")
+        .envs(launch.env.iter().map(|(k, v)| (k, v)));
+    let ruleset = crate::runner::process::confine(&mut cmd, &state.config.data_dir, &launch.dir, None).await.map_err(|e| ("InternalError", e))?;
     let spawned = cmd.spawn();
     drop(ruleset);
     let mut child = spawned.map_err(|e| ("StartFailed", format!("cannot start {}: {e}", state.config.data_apps_python)))?;

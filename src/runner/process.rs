@@ -29,6 +29,52 @@ pub enum Exit {
 /// outside the job folder is writable.
 const KEPT_ENV: &[&str] = &["PATH", "LANG", "LC_ALL", "TZ", "USER", "VIRTUAL_ENV", "PYTHONPATH", "SSL_CERT_FILE"];
 
+/// A command with kbstack's clean environment (`KEPT_ENV`, `HOME` and `TMPDIR` set to `home`), no
+/// stdin, piped output, in a process group of its own (so a kill reaches every child), killed when
+/// dropped. Components and data apps start this way.
+pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, home: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    for key in KEPT_ENV {
+        if let Ok(v) = std::env::var(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd.env("HOME", home).env("TMPDIR", home);
+    cmd
+}
+
+/// Make `cmd`'s child die with kbstack (a crash must not leave it running unobserved) and enter
+/// the sandbox that keeps it out of `stack_dir` but lets it write beneath `own_dir`. Built here
+/// (it walks directories); the child only enters it, with no allocation between fork and exec.
+/// Keep the returned ruleset until the command is spawned (the child gets its own copy of the fd).
+pub async fn confine(cmd: &mut tokio::process::Command, stack_dir: &Path, own_dir: &Path, component: Option<String>) -> Result<Option<sandbox::Ruleset>, String> {
+    let (stack, own) = (stack_dir.to_path_buf(), own_dir.to_path_buf());
+    let ruleset = match tokio::task::spawn_blocking(move || sandbox::prepare(&stack, &own, component.as_deref())).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Err(format!("cannot set up the sandbox: {e}")),
+        Err(e) => return Err(format!("setting up the sandbox crashed: {e}")),
+    };
+    let ruleset_fd = ruleset.as_ref().map(sandbox::Ruleset::raw_fd);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            sandbox::close_inherited_fds();
+            if let Some(fd) = ruleset_fd {
+                sandbox::enter(fd)?;
+            }
+            Ok(())
+        });
+    }
+    Ok(ruleset)
+}
+
 /// The one kbstack variable a component sees; any other `KBSTACK_*` never reaches it.
 const JOB_ID_VAR: &str = "KBSTACK_QUEUE_JOB_ID";
 
@@ -51,21 +97,8 @@ pub async fn run(
     if let Err(e) = std::fs::create_dir_all(&tmp) {
         return Exit::Failed(format!("cannot create the job's temporary folder: {e}"));
     }
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .current_dir(spec.working_dir.as_deref().unwrap_or(data_dir))
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0);
-    for key in KEPT_ENV {
-        if let Ok(v) = std::env::var(key) {
-            cmd.env(key, v);
-        }
-    }
-    cmd.env("HOME", &tmp).env("TMPDIR", &tmp);
+    let mut cmd = clean_command(program, &tmp);
+    cmd.args(args).current_dir(spec.working_dir.as_deref().unwrap_or(data_dir));
     if std::env::var("PYTHONUNBUFFERED").is_err() {
         cmd.env("PYTHONUNBUFFERED", "1");
     }
@@ -75,28 +108,12 @@ pub async fn run(
         }
         cmd.env(k, v);
     }
-    // Built here (it walks directories); the child only enters it. The component's id picks its
-    // registered code dir, which may lie inside the data dir.
+    // The component's id picks its registered code dir, which may lie inside the data dir.
     let component = env.iter().find(|(k, _)| k == "KBC_COMPONENTID").map(|(_, v)| v.clone());
-    let (stack, job) = (stack_dir.to_path_buf(), job_dir.clone());
-    let ruleset = match tokio::task::spawn_blocking(move || sandbox::prepare(&stack, &job, component.as_deref())).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Exit::Failed(format!("cannot set up the sandbox: {e}")),
-        Err(e) => return Exit::Failed(format!("setting up the sandbox crashed: {e}")),
+    let ruleset = match confine(&mut cmd, stack_dir, &job_dir, component).await {
+        Ok(r) => r,
+        Err(e) => return Exit::Failed(e),
     };
-    let ruleset_fd = ruleset.as_ref().map(sandbox::Ruleset::raw_fd);
-    // The component dies with kbstack (a crash must not leave it running unobserved), then
-    // enters the sandbox. No allocation between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            sandbox::close_inherited_fds();
-            if let Some(fd) = ruleset_fd {
-                sandbox::enter(fd)?;
-            }
-            Ok(())
-        });
-    }
     let spawned = cmd.spawn();
     // The child has its own copy of the ruleset fd (closed by its exec).
     drop(ruleset);

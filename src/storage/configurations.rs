@@ -342,31 +342,6 @@ fn insert_new(state: &AppState, auth: &Auth, k: &ComponentScope, new: NewConfigu
     })
 }
 
-/// For another service (Data Science's apps): a configuration of `component` created as
-/// `POST …/configs` creates it, in the token's project and in `branch`; the token must be allowed
-/// the component.
-pub fn create_in_branch(state: &AppState, auth: &Auth, branch: i64, component: &str, new: NewConfiguration) -> ApiResult<Value> {
-    let k = key(state, auth, component)?;
-    let k = ComponentScope { scope: Scope::new(auth.project_id, branch), component: k.component };
-    insert_new(state, auth, &k, new)
-}
-
-/// For another service: move an active configuration to the trash, as `DELETE …/configs/{id}`
-/// does the first time. False when there is no such active configuration.
-pub fn trash_in_branch(state: &AppState, auth: &Auth, branch: i64, component: &str, id: &str) -> ApiResult<bool> {
-    let k = key(state, auth, component)?;
-    let k = ComponentScope { scope: Scope::new(auth.project_id, branch), component: k.component };
-    state.meta.configuration_tx(&k, |tx| match load(tx, id)? {
-        Some(mut body) if body["isDeleted"] != true => {
-            body["isDeleted"] = json!(true);
-            commit_version(tx, auth, &mut body, "Configuration deleted")?;
-            save(tx, &body)?;
-            Ok(true)
-        }
-        _ => Ok(false),
-    })
-}
-
 /// For another service: the snapshot of one version of a configuration (404 code when missing).
 pub fn version_in_branch(state: &AppState, project: i64, branch: i64, component: &str, id: &str, version: &str) -> ApiResult<Value> {
     let k = ComponentScope { scope: Scope::new(project, branch), component: component.into() };
@@ -376,10 +351,12 @@ pub fn version_in_branch(state: &AppState, project: i64, branch: i64, component:
     })
 }
 
-/// For other services (Templates): create a configuration in the token's branch, as `POST
-/// …/configs` does (same checks of the component and the token). Returns the document.
-pub fn create_configuration(state: &AppState, auth: &Auth, component: &str, new: NewConfiguration) -> ApiResult<Value> {
+/// For other services (Templates, Data Science's apps): create a configuration in `branch` of the
+/// token's project, as `POST …/configs` does (same checks of the component and the token).
+/// Returns the document.
+pub fn create_configuration(state: &AppState, auth: &Auth, branch: i64, component: &str, new: NewConfiguration) -> ApiResult<Value> {
     let k = key(state, auth, component)?;
+    let k = ComponentScope { scope: Scope::new(auth.project_id, branch), component: k.component };
     insert_new(state, auth, &k, new)
 }
 
@@ -405,9 +382,11 @@ pub fn replace_configuration(
     })
 }
 
-/// For other services: move a configuration to the trash (the first `DELETE …/configs/{id}`).
-pub fn trash_configuration(state: &AppState, auth: &Auth, component: &str, id: &str, change: &str) -> ApiResult<()> {
+/// For other services: move a configuration of `branch` to the trash (the first `DELETE
+/// …/configs/{id}`); 404 code when it is not there or already in the trash.
+pub fn trash_configuration(state: &AppState, auth: &Auth, branch: i64, component: &str, id: &str, change: &str) -> ApiResult<()> {
     let k = key(state, auth, component)?;
+    let k = ComponentScope { scope: Scope::new(auth.project_id, branch), component: k.component };
     mutate(state, &k, id, |tx, body| {
         body["isDeleted"] = json!(true);
         commit_version(tx, auth, body, change)

@@ -270,7 +270,7 @@ fn apply(
                     is_disabled: false,
                     change: change.clone(),
                 };
-                let body = configurations::create_configuration(state, auth, &ct.component_id, new)?;
+                let body = configurations::create_configuration(state, auth, auth.branch_id, &ct.component_id, new)?;
                 body["id"].as_str().unwrap_or_default().to_string()
             }
         };
@@ -295,7 +295,7 @@ fn remove_config(state: &AppState, auth: &Auth, c: &InstanceConfig) -> TResult<(
         // None activated (or already gone) is fine: the configuration goes either way.
         let _ = crate::scheduler::schedules::delete_for_configuration(state, auth, &c.config_id);
     }
-    Ok(configurations::trash_configuration(state, auth, &c.component_id, &c.config_id, "Removed with its template instance")?)
+    Ok(configurations::trash_configuration(state, auth, auth.branch_id, &c.component_id, &c.config_id, "Removed with its template instance")?)
 }
 
 /// `use`: a new instance of the version in the branch of `auth`. Returns its id.
