@@ -121,7 +121,9 @@ fn copy_configurations(c: &rusqlite::Connection, project: i64, from: i64, to: i6
 
 impl BranchStore for MetaStore {
     fn default_branch(&self, project_id: i64) -> ApiResult<Option<i64>> {
-        self.with(|c| c.query_row_cached("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [project_id], |r| r.get(0)).optional())
+        self.cached(|c| &c.default_branches, &project_id, |_| true, |c| {
+            c.query_row_cached("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [project_id], |r| r.get(0)).optional()
+        })
     }
 
     fn branch_exists(&self, project_id: i64, id: i64) -> ApiResult<bool> {

@@ -161,7 +161,7 @@ impl BucketStore for MetaStore {
     }
 
     fn project_bucket_ids(&self, project: ProjectId) -> ApiResult<Vec<String>> {
-        self.with(|c| {
+        self.cached(|c| &c.bucket_ids, &project.get(), |_| true, |c| {
             let mut st = c.prepare_cached("SELECT DISTINCT id FROM buckets WHERE project_id = ?1 ORDER BY id")?;
             st.query_map([project.get()], |r| r.get(0))?.collect()
         })
@@ -263,6 +263,7 @@ pub mod suite {
         b.description = "about b".into();
         s.insert_bucket(&b).unwrap().unwrap();
         s.insert_bucket(&bucket(main, "a")).unwrap().unwrap();
+        assert_eq!(s.project_bucket_ids(1.into()).unwrap(), vec!["in.c-a", "in.c-b"]);
         s.insert_bucket(&bucket(dev, "c")).unwrap().unwrap();
         s.insert_bucket(&bucket(other, "d")).unwrap().unwrap();
         assert_eq!(s.bucket(main, "in.c-b").unwrap(), Some(b));

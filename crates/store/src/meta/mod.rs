@@ -9,6 +9,7 @@ pub mod developer;
 pub mod editor_sessions;
 pub mod events;
 pub mod files;
+mod lookup_cache;
 pub mod manage;
 pub mod merge_requests;
 pub mod metadata;
@@ -44,6 +45,9 @@ pub struct MetaStore {
     conn: Mutex<Connection>,
     /// Disk space given back when the disk fills up, so job ends still land (none in memory).
     reserve: Option<crate::reserve::SpaceReserve>,
+    /// The per-request lookups, kept while their tables are unchanged (only when no other
+    /// process can write the file).
+    cache: Option<lookup_cache::LookupCache>,
 }
 
 /// How hard a commit is pushed to disk before it returns.
@@ -92,7 +96,7 @@ impl MetaStore {
             // Before the first access, so that WAL mode never uses the shared-memory index.
             conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         }
-        let mut store = MetaStore::from_connection(conn, durability)?;
+        let mut store = MetaStore::from_connection(conn, durability, locking == Locking::Exclusive)?;
         let mut reserve_path = path.as_os_str().to_owned();
         reserve_path.push(".reserve");
         store.reserve =
@@ -136,7 +140,7 @@ impl MetaStore {
 
     /// A private in-memory store (conformance suites, tests).
     pub fn open_in_memory() -> anyhow::Result<MetaStore> {
-        MetaStore::from_connection(Connection::open_in_memory()?, Durability::default())
+        MetaStore::from_connection(Connection::open_in_memory()?, Durability::default(), true)
     }
 
     /// The `synchronous` setting in force (SQLite's number: 1 NORMAL, 2 FULL).
@@ -144,7 +148,8 @@ impl MetaStore {
         self.with(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)))
     }
 
-    fn from_connection(mut conn: Connection, durability: Durability) -> anyhow::Result<MetaStore> {
+    /// `exclusive`: no other process can change the file, so lookups may be cached.
+    fn from_connection(mut conn: Connection, durability: Durability, exclusive: bool) -> anyhow::Result<MetaStore> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", durability.pragma())?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -154,7 +159,42 @@ impl MetaStore {
         // Room for every statement the store runs (the default keeps 16).
         conn.set_prepared_statement_cache_capacity(256);
         migrate(&mut conn)?;
-        Ok(MetaStore { conn: Mutex::new(conn), reserve: None })
+        let cache = exclusive.then(lookup_cache::LookupCache::new);
+        if let Some(cache) = &cache {
+            let generations = cache.generations.clone();
+            conn.update_hook(Some(move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| generations.touch(table)));
+        }
+        Ok(MetaStore { conn: Mutex::new(conn), reserve: None, cache })
+    }
+
+    /// `read` through the cache's `slot` (straight to the database when there is no cache).
+    /// `keep` says whether an answer may be cached.
+    pub(crate) fn cached<K, Q, V>(
+        &self,
+        slot: impl Fn(&lookup_cache::LookupCache) -> &lookup_cache::Slot<K, V>,
+        key: &Q,
+        keep: impl Fn(&V) -> bool,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<V>,
+    ) -> ApiResult<V>
+    where
+        K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
+        Q: ToOwned<Owned = K> + Eq + std::hash::Hash + ?Sized,
+        V: Clone,
+    {
+        let Some(cache) = &self.cache else { return self.with(read) };
+        let slot = slot(cache);
+        if let Some(v) = slot.get(key, cache.generations.current(slot.group())) {
+            return Ok(v);
+        }
+        // The generation is read with the connection held: a write after it bumps it.
+        let (generation, value) = self.with(|c| {
+            let generation = cache.generations.current(slot.group());
+            read(c).map(|v| (generation, v))
+        })?;
+        if keep(&value) {
+            slot.put(key.to_owned(), generation, value.clone());
+        }
+        Ok(value)
     }
 
     /// Run `f` on the connection. Keep it short: the store is shared by every request.

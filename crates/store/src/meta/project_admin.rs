@@ -181,7 +181,7 @@ impl ProjectAdminStore for MetaStore {
     }
 
     fn project_details(&self, id: i64) -> ApiResult<Option<ProjectDetails>> {
-        self.with(|c| {
+        self.cached(|c| &c.details, &id, |_| true, |c| {
             c.query_row_cached(
                 &format!("SELECT {DETAIL_COLUMNS} FROM projects p JOIN project_details d ON d.project_id = p.id WHERE p.id = ?1"),
                 [id],
@@ -323,6 +323,9 @@ pub mod suite {
         assert_eq!(s.project_list(Some(2), false).unwrap().iter().map(|p| p.id).collect::<Vec<_>>(), vec![a, b]);
         assert_eq!(s.project_list(None, false).unwrap().len(), 3);
 
+        let (tid, secret) = s.insert_token(&TokenRecord::master(a, "m", NOW), &|id| format!("{id}-x")).unwrap();
+        let hash = crate::meta::tokens::hash_token(&secret);
+        assert_eq!(s.token_by_hash(&hash).unwrap().map(|t| t.id), Some(tid));
         let mut d = s.project_details(a).unwrap().unwrap();
         d.name = "A2".into();
         d.features = vec!["pay-as-you-go".into()];
@@ -334,8 +337,7 @@ pub mod suite {
         assert_eq!(s.project_list(Some(2), true).unwrap().iter().map(|p| p.id).collect::<Vec<_>>(), vec![a]);
         assert_eq!(s.project_list(Some(2), false).unwrap().iter().map(|p| p.id).collect::<Vec<_>>(), vec![b]);
 
-        let (tid, secret) = s.insert_token(&TokenRecord::master(a, "m", NOW), &|id| format!("{id}-x")).unwrap();
-        assert_eq!(s.token_by_hash(&crate::meta::tokens::hash_token(&secret)).unwrap(), None, "a deleted project's tokens do not work");
+        assert_eq!(s.token_by_hash(&hash).unwrap(), None, "a deleted project's tokens stop working at once");
         s.purge_project(a, NOW).unwrap();
         assert_eq!(s.token(tid).unwrap(), None, "purged with its tokens");
         assert_eq!(s.project_details(a).unwrap().unwrap().purged_time.as_deref(), Some(NOW));

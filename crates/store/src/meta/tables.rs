@@ -229,7 +229,7 @@ impl TableStore for MetaStore {
     }
 
     fn project_table_stats(&self, project_id: i64) -> ApiResult<(u64, u64)> {
-        self.with(|c| {
+        self.cached(|c| &c.table_stats, &project_id, |_| true, |c| {
             c.query_row_cached(
                 "SELECT COALESCE(sum(s.rows_count), 0), COALESCE(sum(s.data_size_bytes), 0) FROM table_stats s \
                  JOIN tables t ON t.project_id = s.project_id AND t.branch_id = s.branch_id AND t.id = s.table_id \

@@ -126,19 +126,22 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<TokenRecord> {
 
 impl MetaStore {
     fn one_token(&self, filter: &str, param: &dyn rusqlite::ToSql) -> ApiResult<Option<TokenRecord>> {
-        // A deleted project's tokens stop working (and come back if it is restored).
-        self.with(|c| {
-            c.query_row_cached(
-                &format!(
-                    "SELECT {TOKEN_COLUMNS} FROM tokens WHERE {filter} AND disabled = 0 AND NOT EXISTS \
-                     (SELECT 1 FROM project_details d WHERE d.project_id = tokens.project_id AND d.deleted_time IS NOT NULL)"
-                ),
-                [param],
-                from_row,
-            )
-            .optional()
-        })
+        self.with(|c| one_token_in(c, filter, param))
     }
+}
+
+/// The working token matching `filter`. A deleted project's tokens stop working (and come back
+/// if it is restored).
+fn one_token_in(c: &rusqlite::Connection, filter: &str, param: &dyn rusqlite::ToSql) -> rusqlite::Result<Option<TokenRecord>> {
+    c.query_row_cached(
+        &format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE {filter} AND disabled = 0 AND NOT EXISTS \
+             (SELECT 1 FROM project_details d WHERE d.project_id = tokens.project_id AND d.deleted_time IS NOT NULL)"
+        ),
+        [param],
+        from_row,
+    )
+    .optional()
 }
 
 /// Description, rights and expiry of token `id`, as `t` has them.
@@ -178,7 +181,7 @@ impl ProjectStore for MetaStore {
 
 impl TokenStore for MetaStore {
     fn token_by_hash(&self, hash: &str) -> ApiResult<Option<TokenRecord>> {
-        self.one_token("hash = ?1", &hash)
+        self.cached(|c| &c.tokens, hash, |t| t.is_some(), |c| one_token_in(c, "hash = ?1", &hash))
     }
 
     fn token(&self, id: i64) -> ApiResult<Option<TokenRecord>> {
@@ -317,6 +320,8 @@ pub mod suite {
     pub fn update_refresh_and_delete<S: ProjectStore + TokenStore>(s: &S) {
         two_projects(s);
         let (id, old) = s.insert_token(&token(1, "t"), &|id| format!("1-{id}-old")).unwrap();
+        // Looked up before each write, so that a store which keeps lookups must drop them.
+        assert_eq!(s.token_by_hash(&hash_token(&old)).unwrap().map(|t| t.description), Some("t".into()));
         let mut changed = s.token(id).unwrap().unwrap();
         changed.description = "renamed".into();
         changed.can_manage_buckets = true;
@@ -326,12 +331,14 @@ pub mod suite {
         changed.expires = Some(1);
         s.update_token(&changed).unwrap();
         assert_eq!(s.token(id).unwrap().as_ref(), Some(&changed));
+        assert_eq!(s.token_by_hash(&hash_token(&old)).unwrap().as_ref(), Some(&changed), "a lookup sees the update at once");
         assert!(changed.is_expired());
 
         s.set_token_hash(id, &hash_token("1-x-new"), "2025-05-05T00:00:00+0000").unwrap();
         assert_eq!(s.token_by_hash(&hash_token(&old)).unwrap(), None, "the old secret stops working");
         let refreshed = s.token_by_hash(&hash_token("1-x-new")).unwrap().unwrap();
         assert_eq!(refreshed.refreshed, "2025-05-05T00:00:00+0000");
+        assert_eq!(s.token_by_hash(&hash_token("1-x-new")).unwrap().map(|t| t.id), Some(id));
 
         s.delete_token(id).unwrap();
         assert_eq!(s.token(id).unwrap(), None);
