@@ -119,11 +119,14 @@ async fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
     state.meta.store_until_it_lands(id, || state.meta.finish_storage_job(id, JobStatus::Error, None, Some(&fallback), &now_iso())).await;
 }
 
-/// At start: jobs of a previous process that never finished end as `error`.
+/// At start: jobs of a previous process that never finished end as `error`. The message does
+/// not claim nothing changed: a crash between a load's commit and the job's record leaves the
+/// new data in place (each load is one transaction, so never a mix).
 pub fn recover_interrupted(state: &AppState) -> anyhow::Result<()> {
     let err = json!({
         "code": "storage.jobs.interrupted",
-        "message": "The job was interrupted by a server restart; no changes were applied.",
+        "message": "The job was interrupted by a server restart before its result was recorded; \
+                    its changes were applied in full or not at all. Check the data before running it again.",
         "exceptionId": new_exception_id(),
     });
     let n = state.meta.fail_unfinished_storage_jobs(&err.to_string(), &now_iso()).map_err(|e| anyhow::anyhow!("{e}"))?;

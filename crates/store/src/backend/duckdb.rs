@@ -17,7 +17,13 @@ use kbstack_core::Code;
 pub struct DuckDbBackend {
     /// A handle used only to open per-operation connections (DuckDB connections are not `Sync`).
     root: Mutex<Connection>,
+    /// Idle connections for reads, reused: opening one builds a client context (parser,
+    /// optimizer rules, a temp catalog), which cost more than a small preview's query.
+    readers: Mutex<Vec<Connection>>,
 }
+
+/// Idle reader connections kept (as many as requests read at once on a small machine).
+const MAX_IDLE_READERS: usize = 16;
 
 const TS: &str = "_timestamp";
 /// The `once_key`s of committed loads (`LoadSpec::once_key`), beside the tables they loaded.
@@ -106,7 +112,7 @@ impl DuckDbBackend {
             lit(&tmp.display().to_string())
         ))?;
         conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS main.{ONCE_TABLE} (key VARCHAR PRIMARY KEY, loaded_at TIMESTAMP);"))?;
-        Ok(DuckDbBackend { root: Mutex::new(conn) })
+        Ok(DuckDbBackend { root: Mutex::new(conn), readers: Mutex::new(Vec::new()) })
     }
 
     /// A connection of the table backend's instance (the workspace engine attaches workspace files to it).
@@ -114,20 +120,38 @@ impl DuckDbBackend {
         self.root.lock().try_clone().map_err(internal)
     }
 
+    /// `read` on an idle reader connection (or a new one). Only for work that leaves no state
+    /// on the connection: it goes back to the pool when `read` is done and no transaction is open.
+    fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> BackendResult<T>) -> BackendResult<T> {
+        let pooled = self.readers.lock().pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.conn()?,
+        };
+        let out = read(&conn);
+        if conn.is_autocommit() {
+            let mut idle = self.readers.lock();
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        out
+    }
+
     fn column_types(&self, conn: &Connection, loc: &TableLocation) -> BackendResult<Vec<(String, String)>> {
-        let mut st = conn
-            .prepare(
-                // duckdb_columns() directly: the information_schema view over it costs a few
-                // milliseconds to bind, on every read of a table.
-                "SELECT column_name, data_type FROM duckdb_columns() \
-                 WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
-            )
-            .map_err(internal)?;
-        let rows = st
-            .query_map([schema_name(loc), loc.table.clone()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(internal)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(internal)?;
+        // `pragma_table_info` looks up the one table; `duckdb_columns()` builds a row for every
+        // column of every table and system view first (most of a small preview's CPU).
+        let rows = conn
+            .prepare_cached("SELECT name, type FROM pragma_table_info(?)")
+            .and_then(|mut st| {
+                st.query_map([qualified(loc)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()
+            });
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) if e.to_string().contains("does not exist") => Vec::new(),
+            Err(e) => return Err(internal(e)),
+        };
         if rows.is_empty() {
             return Err(BackendError::UserError(format!("Table \"{}\" does not exist.", loc.table), Code::TableNotFound));
         }
@@ -524,16 +548,17 @@ impl TableBackend for DuckDbBackend {
     }
 
     fn preview(&self, loc: &TableLocation, select: &Select) -> BackendResult<(Vec<String>, Vec<Vec<Option<String>>>)> {
-        let conn = self.conn()?;
-        let (sql, names) = self.select_sql(&conn, loc, select, true)?;
-        let mut st = conn.prepare(&sql).map_err(internal)?;
-        let n = names.len();
-        let rows = st
-            .query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>())
-            .map_err(internal)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(internal)?;
-        Ok((names, rows))
+        self.with_reader(|conn| {
+            let (sql, names) = self.select_sql(conn, loc, select, true)?;
+            let mut st = conn.prepare(&sql).map_err(internal)?;
+            let n = names.len();
+            let rows = st
+                .query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>())
+                .map_err(internal)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(internal)?;
+            Ok((names, rows))
+        })
     }
 
     fn delete_rows(&self, loc: &TableLocation, select: &Select) -> BackendResult<u64> {
