@@ -215,7 +215,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let meta = MetaStore::open_with(&config.data_dir.join("metadata.sqlite"), config.metadata_durability, config.metadata_locking)
         .context("cannot open the metadata store (metadata.sqlite); is another kbstack serving this data dir?")?;
-    let duckdb = Arc::new(DuckDbBackend::open_with_memory_limit(&config.data_dir.join("tables.duckdb"), &config.duckdb_memory_limit)?);
+    let tables_path = config.data_dir.join("tables.duckdb");
+    let duckdb = Arc::new(DuckDbBackend::open_with_memory_limit(&tables_path, &config.duckdb_memory_limit).with_context(|| {
+        format!(
+            "cannot open the table store {}. If another kbstack build (another DuckDB version) wrote it, \
+             run `kbstack export --data-dir <this dir> --to <dir>` with that build, then `kbstack import <dir> --data-dir <new dir>` with this one",
+            tables_path.display()
+        )
+    })?);
     let workspaces: Arc<dyn crate::workspace::WorkspaceBackend> =
         Arc::new(crate::workspace::duckdb::DuckDbWorkspaces::open(&config.data_dir.join("workspaces"), duckdb.clone())?);
     let tables: Arc<dyn TableBackend> = duckdb;

@@ -37,3 +37,4 @@ pub mod sync_actions;
 pub mod templates;
 pub mod oauth;
 pub mod vault;
+pub mod transfer;

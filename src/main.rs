@@ -27,6 +27,27 @@ enum Command {
     Hosts(ServeArgs),
     /// Print every route of every service, one `METHOD /path` a line (what is served).
     Routes,
+    /// Write the stack in --data-dir to a new directory (metadata as JSON lines, tables as
+    /// Parquet, files; keys only when asked), with the server stopped. See `kbstack import`.
+    Export {
+        /// The directory to create.
+        #[arg(long)]
+        to: std::path::PathBuf,
+        /// Also carry the encryption/SAS keys and the master and manage tokens (without them,
+        /// values the stack encrypted cannot be read after import).
+        #[arg(long)]
+        include_keys: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Read an export into a new --data-dir (any build that knows the export's schema version;
+    /// older metadata is migrated as its data dir would be).
+    Import {
+        /// The directory `kbstack export` wrote.
+        from: std::path::PathBuf,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -69,6 +90,19 @@ fn main() -> anyhow::Result<()> {
             let config = Config::load(args)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(kbstack::app::serve(config))
+        }
+        Command::Export { to, include_keys, serve } => {
+            let config = Config::load(serve)?;
+            let m = kbstack::transfer::export(&config.data_dir, &to, include_keys)?;
+            let rows: u64 = m.metadata_rows.values().sum();
+            println!("exported to {}: {rows} metadata rows, {} files, keys {}", to.display(), m.files, if m.includes_keys { "included" } else { "not included" });
+            Ok(())
+        }
+        Command::Import { from, serve } => {
+            let config = Config::load(serve)?;
+            let m = kbstack::transfer::import(&from, &config.data_dir)?;
+            println!("imported {} (kbstack {}, metadata schema {}) into {}", from.display(), m.kbstack_version, m.metadata_schema_version, config.data_dir.display());
+            Ok(())
         }
         Command::Routes => {
             for route in kbstack::app::routes().table() {

@@ -115,6 +115,11 @@ impl DuckDbBackend {
         Ok(DuckDbBackend { root: Mutex::new(conn), readers: Mutex::new(Vec::new()) })
     }
 
+    /// The DuckDB version (`v1.5.5`), for export manifests.
+    pub fn engine_version(&self) -> BackendResult<String> {
+        self.conn()?.query_row("SELECT version()", [], |r| r.get(0)).map_err(internal)
+    }
+
     /// A connection of the table backend's instance (the workspace engine attaches workspace files to it).
     pub(crate) fn conn(&self) -> BackendResult<Connection> {
         self.root.lock().try_clone().map_err(internal)
@@ -593,6 +598,20 @@ impl TableBackend for DuckDbBackend {
             .query_row(&format!("SELECT count(*) FROM main.{ONCE_TABLE} WHERE key = ?"), [key], |r| r.get(0))
             .map_err(internal)?;
         Ok(n > 0)
+    }
+
+    fn export_all(&self, dir: &Path) -> BackendResult<()> {
+        // DuckDB's own: `schema.sql` (schemas, tables with their types, NOT NULLs and defaults),
+        // `load.sql` and a CSV file per table, readable by any later DuckDB. CSV because the
+        // bundled build has no parquet extension to read Parquet back with.
+        self.conn()?.execute_batch(&format!("EXPORT DATABASE {} (FORMAT csv)", lit(&dir.display().to_string()))).map_err(internal)
+    }
+
+    fn import_all(&self, dir: &Path) -> BackendResult<()> {
+        let conn = self.conn()?;
+        // The once-key table exists in a new backend already; the export recreates it.
+        conn.execute_batch(&format!("DROP TABLE IF EXISTS main.{ONCE_TABLE}")).map_err(internal)?;
+        conn.execute_batch(&format!("IMPORT DATABASE {}", lit(&dir.display().to_string()))).map_err(internal)
     }
 
     fn forget_once(&self, key: &str) -> BackendResult<()> {

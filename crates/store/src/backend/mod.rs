@@ -3,7 +3,7 @@
 pub mod duckdb;
 pub mod filter;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use kbstack_core::Error as ApiError;
 
@@ -152,4 +152,9 @@ pub trait TableBackend: Send + Sync {
     fn loaded_once(&self, key: &str) -> BackendResult<bool>;
     /// Forget a `once_key` (its source data is gone for good, so it can never be loaded again).
     fn forget_once(&self, key: &str) -> BackendResult<()>;
+    /// Write every table (columns, types, rows, `_timestamp`s, once-keys) to `dir` with the SQL
+    /// that recreates them: what `kbstack export` carries to another build or profile.
+    fn export_all(&self, dir: &Path) -> BackendResult<()>;
+    /// Read what `export_all` wrote into this backend, which holds no tables yet.
+    fn import_all(&self, dir: &Path) -> BackendResult<()>;
 }

@@ -7,6 +7,7 @@ pub mod configurations;
 pub mod data_apps;
 pub mod developer;
 pub mod editor_sessions;
+pub mod dump;
 pub mod events;
 pub mod files;
 mod lookup_cache;
@@ -248,6 +249,11 @@ pub struct AlreadyExists;
 /// Bring the schema to the newest version, one migration per transaction. A data dir written by a
 /// newer build is refused rather than misread.
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    migrate_to(conn, schema::MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0))
+}
+
+/// Bring the schema to version `target` (a restore stops at its export's version).
+fn migrate_to(conn: &mut Connection, target: i64) -> anyhow::Result<()> {
     let current: i64 = conn.query_row_cached("PRAGMA user_version", [], |r| r.get(0))?;
     let newest = schema::MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0);
     if current > newest {
@@ -255,7 +261,7 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
             "the metadata store is at schema version {current}, newer than this build knows ({newest}): run a newer kbstack on this data dir"
         );
     }
-    for (version, sql) in schema::MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    for (version, sql) in schema::MIGRATIONS.iter().filter(|(v, _)| *v > current && *v <= target) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version)?;
