@@ -137,6 +137,15 @@ fn old_curl_script_runs_a_stored_configuration_to_success() {
     let j = syrup_job(&s, &waiting);
     assert!(["waiting", "processing"].contains(&j["status"].as_str().unwrap()), "{j}");
 
+    // A token without access to the component is refused.
+    let (st, limited) = s.post_json("tokens", json!({"description": "ex-http only", "componentAccess": ["keboola.ex-http"]}));
+    assert_eq!(st, 201, "{limited}");
+    let limited = limited["token"].as_str().unwrap();
+    let (st, b) = post_as(&s, limited, &format!("syrup/{TEST}/run"), json!({"config": "cfg1"}));
+    assert_error(st, &b, 403);
+    let (st, b) = post_as(&s, limited, &format!("syrup/queue/jobs/{waiting}/kill"), json!({}));
+    assert_error(st, &b, 403);
+
     // Bad input: 4xx in Syrup's envelope.
     let (st, b) = post(&s, &format!("syrup/{TEST}/run"), json!({}));
     assert_error(st, &b, 400);
@@ -445,12 +454,39 @@ fn provisioning_credentials_are_workspaces_a_client_queries() {
     let (st, _) = s.get(&format!("workspaces/{ws}"));
     assert_eq!(st, 404, "the workspace went with the credentials");
 
-    // Bad input, and the Docker backend.
+    // The Docker backend: async create and delete are Queue jobs polled through Syrup's queue.
+    let (st, b) = post(&s, "syrup/provisioning/async/docker", json!({"type": "rstudio"}));
+    assert_eq!(st, 202, "{b}");
+    let job_id = b["id"].as_i64().expect("an integer id, as in the spec's example");
+    assert_eq!(b["url"], format!("{}/syrup/queue/job/{job_id}", s.url));
+    let done = wait_syrup(&s, &job_id.to_string());
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!((&done["component"], &done["command"]), (&json!("provisioning"), &json!("create")), "{done}");
+    assert_eq!(done["params"]["type"], "rstudio");
+    assert_eq!(done["result"]["status"], "ok", "{done}");
+    let docker_id = done["result"]["credentials"]["id"].as_i64().unwrap();
+    assert_eq!(done["result"]["url"], format!("docker/{docker_id}"));
+    let (st, d) = get(&s, &format!("syrup/provisioning/docker/{docker_id}"));
+    assert_eq!(st, 200, "{d}");
+    assert!(d["credentials"]["workspaceId"].is_string(), "{d}");
+    let (st, found) = get(&s, "syrup/provisioning/docker?type=rstudio");
+    assert_eq!((st, found["id"].as_i64()), (200, Some(docker_id)));
+    let (st, b) = delete(&s, &format!("syrup/provisioning/async/docker/{docker_id}"));
+    assert_eq!(st, 200, "{b}");
+    let done = wait_syrup(&s, &b["id"].to_string());
+    assert_eq!((&done["status"], &done["command"], &done["result"]["status"]), (&json!("success"), &json!("delete"), &json!("ok")), "{done}");
+    let (st, b) = get(&s, &format!("syrup/provisioning/docker/{docker_id}"));
+    assert_error(st, &b, 404);
+    let (st, b) = delete(&s, &format!("syrup/provisioning/async/docker/{docker_id}"));
+    assert_error(st, &b, 404);
+
+    // Bad input, and what no container here can do.
     for (path, body) in [
         ("syrup/provisioning/mysql", json!({})),
         ("syrup/provisioning/snowflake", json!({"type": "bogus"})),
+        ("syrup/provisioning/snowflake", json!({"type": "rstudio"})),
         ("syrup/provisioning/docker", json!({"type": "rstudio"})),
-        ("syrup/provisioning/async/docker", json!({"type": "rstudio"})),
+        ("syrup/provisioning/async/docker", json!({"type": "sandbox"})),
         ("syrup/provisioning/async/snowflake", json!({})),
         ("syrup/provisioning/async/docker/transformation", json!({"transformation": {"config_id": "1", "config_version": "1", "row_id": "1"}})),
         ("syrup/provisioning/async/docker/1/input", json!({})),

@@ -2,8 +2,11 @@
 //! `/syrup/provisioning`: credentials per token, backend and type, each a Storage workspace
 //! (DuckDB, reached through the Query service with the same token and the `workspaceId`).
 //! Credentials expire `LIFETIME` after their last use (`touch`); `extend` moves it. `kill`
-//! cancels the Query jobs running in the workspace. Docker containers (RStudio, Jupyter) are not
-//! run by this stack: the async (Docker) routes answer a 400 that says so.
+//! cancels the Query jobs running in the workspace. No Docker container (RStudio, Jupyter) runs
+//! here: the `docker` backend's async create and delete are Queue jobs of the builtin
+//! `keboola.provisioning` component that make or drop such a workspace; loading data into a
+//! container or a transformation's sandbox (`input`, `output`, `save`, `load`,
+//! `transformation`) answers a 400 that says so.
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -34,9 +37,9 @@ pub fn routes() -> Routes<AppState> {
         .route(&format!("{p}/{{backend}}/{{id}}"), get(detail).delete(drop))
         .route(&format!("{p}/{{backend}}/{{id}}/kill"), post(kill))
         .route(&format!("{p}/{{backend}}/{{id}}/extend"), post(extend))
-        .route(&format!("{p}/async/{{backend}}"), post(docker_async))
-        .route(&format!("{p}/async/{{backend}}/{{id}}"), post(docker_async).delete(docker_async))
-        .route(&format!("{p}/async/{{backend}}/{{id}}/{{op}}"), post(docker_async))
+        .route(&format!("{p}/async/{{backend}}"), post(async_create))
+        .route(&format!("{p}/async/{{backend}}/{{id}}"), post(async_second).delete(async_second))
+        .route(&format!("{p}/async/{{backend}}/{{id}}/{{op}}"), post(async_data))
 }
 
 async fn index() -> Json<Value> {
@@ -49,7 +52,7 @@ fn not_found(id: &str) -> SyrupError {
 
 fn backend_of(raw: &str) -> SResult<&str> {
     if raw == "docker" {
-        return Err(docker_refusal());
+        return Ok(raw);
     }
     if !DB_BACKENDS.contains(&raw) {
         return Err(bad(format!("Unknown backend \"{raw}\"; use one of {}, or docker (async).", DB_BACKENDS.join(", "))));
@@ -57,18 +60,11 @@ fn backend_of(raw: &str) -> SResult<&str> {
     Ok(raw)
 }
 
-fn docker_refusal() -> SyrupError {
-    bad("Docker sandboxes (RStudio, Jupyter, Julia containers) are not run by this stack. Use database credentials \
-         (POST /provisioning/snowflake) or the Workspaces API (data-science), whose workspaces are SQL workspaces here.")
-}
-
-fn type_of(raw: Option<String>) -> SResult<String> {
-    let t = raw.filter(|s| !s.is_empty()).unwrap_or_else(|| "transformations".into());
-    if DOCKER_TYPES.contains(&t.as_str()) {
-        return Err(docker_refusal());
-    }
-    if !DB_TYPES.contains(&t.as_str()) {
-        return Err(bad(format!("Unknown credentials type \"{t}\"; use one of {}.", DB_TYPES.join(", "))));
+fn type_of(backend: &str, raw: Option<String>) -> SResult<String> {
+    let (allowed, default) = if backend == "docker" { (DOCKER_TYPES, "jupyter") } else { (DB_TYPES, "transformations") };
+    let t = raw.filter(|s| !s.is_empty()).unwrap_or_else(|| default.into());
+    if !allowed.contains(&t.as_str()) {
+        return Err(bad(format!("Unknown credentials type \"{t}\" for the {backend} backend; use one of {}.", allowed.join(", "))));
     }
     Ok(t)
 }
@@ -136,25 +132,22 @@ fn in_use(state: &AppState, c: &ProvisioningCredentials) -> bool {
     !running_queries(state, c).is_empty()
 }
 
-/// `POST /{backend}` `{type}`: the token's credentials of that type, made if it has none (201).
-async fn create(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(backend): Path<String>, body: SyrupBody) -> SResult<(StatusCode, Json<Value>)> {
-    let auth = auth?;
-    let backend = backend_of(&backend)?;
-    let kind = type_of(body.0.get("type").and_then(crate::http::params::scalar_to_string))?;
-    if let Some(c) = state.meta.token_provisioning_credentials(auth.project_id, auth.token.id, backend, &kind)? {
+/// The token's credentials of `backend` and `kind`, made (a new workspace) if it has none.
+fn credentials_for(state: &AppState, auth: &Auth, backend: &str, kind: &str) -> SResult<(ProvisioningCredentials, Workspace)> {
+    if let Some(c) = state.meta.token_provisioning_credentials(auth.project_id, auth.token.id, backend, kind)? {
         if let Some(w) = state.meta.workspace(auth.project_id, c.workspace_id)? {
-            return Ok((StatusCode::CREATED, Json(credentials_json(&state, &c, &w, false))));
+            return Ok((c, w));
         }
         // Its workspace was deleted through Storage: the credentials went with it.
         state.meta.delete_provisioning_credentials(auth.project_id, c.id)?;
     }
-    let (w, password) = crate::storage::workspaces::create_for_service(&state, &auth, None, "default")?;
+    let (w, password) = crate::storage::workspaces::create_for_service(state, auth, None, "default")?;
     let now = crate::queue::now_ms();
     let mut c = ProvisioningCredentials {
         id: 0,
         project_id: auth.project_id,
         backend: backend.to_string(),
-        kind,
+        kind: kind.to_string(),
         token_id: auth.token.id,
         workspace_id: w.id,
         sealed_password: state.secrets.seal(&password.unwrap_or_default()),
@@ -164,10 +157,22 @@ async fn create(State(state): State<AppState>, auth: Result<Auth, ApiError>, Pat
     c.id = match state.meta.insert_provisioning_credentials(&c) {
         Ok(id) => id,
         Err(e) => {
-            let _ = crate::storage::workspaces::drop_workspace(&state, &w);
+            let _ = crate::storage::workspaces::drop_workspace(state, &w);
             return Err(e.into());
         }
     };
+    Ok((c, w))
+}
+
+/// `POST /{backend}` `{type}`: the token's credentials of that type, made if it has none (201).
+async fn create(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(backend): Path<String>, body: SyrupBody) -> SResult<(StatusCode, Json<Value>)> {
+    let auth = auth?;
+    let backend = backend_of(&backend)?;
+    if backend == "docker" {
+        return Err(bad("The docker backend is created through the async action (POST /provisioning/async/docker)."));
+    }
+    let kind = type_of(backend, body.0.get("type").and_then(crate::http::params::scalar_to_string))?;
+    let (c, w) = credentials_for(&state, &auth, backend, &kind)?;
     Ok((StatusCode::CREATED, Json(credentials_json(&state, &c, &w, false))))
 }
 
@@ -176,7 +181,7 @@ async fn find(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(
     let auth = auth?;
     let p = Params::from_query(req.uri().query())?;
     let backend = backend_of(&backend)?;
-    let kind = type_of(p.str("type"))?;
+    let kind = type_of(backend, p.str("type"))?;
     let c = state
         .meta
         .token_provisioning_credentials(auth.project_id, auth.token.id, backend, &kind)?
@@ -220,11 +225,106 @@ async fn extend(State(state): State<AppState>, auth: Result<Auth, ApiError>, Pat
     Ok(Json(json!({"touch": now / 1000, "expiration": iso(now + LIFETIME_MS), "id": c.id})))
 }
 
-/// The async (Docker container) routes: checked, then refused (no Docker sandboxes here).
-async fn docker_async(auth: Result<Auth, ApiError>, Path(params): Path<std::collections::HashMap<String, String>>) -> SResult<Json<Value>> {
-    let _auth = auth?;
-    if params.get("backend").map(String::as_str) != Some("docker") {
+/// The Queue component that runs the async (Docker backend) tasks.
+pub const COMPONENT: &str = "keboola.provisioning";
+
+fn async_job(state: &AppState, auth: &Auth, command: &str, parameters: Value) -> SResult<Json<Value>> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("component".into(), json!(COMPONENT));
+    fields.insert("configData".into(), json!({"parameters": parameters.clone()}));
+    let mut new = crate::queue::jobs::build(state, auth, crate::queue::jobs::JobRequest::parse(&fields)?)?;
+    if let Some(def) = new.definition.as_object_mut() {
+        def.insert("syrupComponent".into(), json!("provisioning"));
+        def.insert("syrupCommand".into(), json!(command));
+        def.insert("syrupParams".into(), parameters);
+    }
+    let job = crate::queue::store::insert(state, &new, &auth.secret)?;
+    Ok(Json(json!({"id": job.id, "url": format!("{}/queue/job/{}", super::syrup_url(state), job.id), "status": "waiting"})))
+}
+
+/// `POST /async/docker` `{type}`: a job that makes the token's credentials of that type (a SQL
+/// workspace: no RStudio or Jupyter container runs here); `result.credentials.id` names them.
+async fn async_create(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(backend): Path<String>, body: SyrupBody) -> SResult<(StatusCode, Json<Value>)> {
+    let auth = auth?;
+    if backend != "docker" {
         return Err(bad("Only the \"docker\" backend has async actions."));
     }
-    Err(docker_refusal())
+    let kind = body.0.get("type").and_then(crate::http::params::scalar_to_string).unwrap_or_default();
+    if !DOCKER_TYPES.contains(&kind.as_str()) {
+        return Err(bad(format!("Invalid request: \"type\" must be one of {}.", DOCKER_TYPES.join(", "))));
+    }
+    let params = json!({"task": "create", "backend": "docker", "type": kind, "input": body.0.get("input").cloned().unwrap_or(json!([]))});
+    Ok((StatusCode::ACCEPTED, async_job(&state, &auth, "create", params)?))
+}
+
+/// `DELETE /async/docker/{id}`: a job that drops the credentials and their workspace.
+/// `POST /async/docker/transformation` (a transformation's sandbox) is refused: it would need the
+/// legacy transformation's input loaded into a container.
+async fn async_second(
+    State(state): State<AppState>,
+    auth: Result<Auth, ApiError>,
+    method: axum::http::Method,
+    Path((backend, id)): Path<(String, String)>,
+) -> SResult<Json<Value>> {
+    let auth = auth?;
+    if backend != "docker" {
+        return Err(bad("Only the \"docker\" backend has async actions."));
+    }
+    if method != axum::http::Method::DELETE {
+        return Err(bad(
+            "Transformation sandboxes in Docker containers are not provided by this stack: create credentials (POST /provisioning/snowflake) \
+             and load the transformation's input through Storage (POST /v2/storage/workspaces/{id}/load).",
+        ));
+    }
+    load(&state, &auth, "docker", &id)?;
+    async_job(&state, &auth, "delete", json!({"task": "delete", "backend": "docker", "id": id}))
+}
+
+/// Loading data into, or saving files from, a Docker sandbox: not provided (no containers).
+async fn async_data(auth: Result<Auth, ApiError>, Path(_params): Path<std::collections::HashMap<String, String>>) -> SResult<Json<Value>> {
+    let _auth = auth?;
+    Err(bad(
+        "Loading data into or saving files from Docker sandboxes is not provided by this stack: the credentials are a SQL workspace; \
+         load tables through Storage (POST /v2/storage/workspaces/{id}/load) and read them through the Query API.",
+    ))
+}
+
+/// The `keboola.provisioning` job's task (run by the runner): `Ok` is the message it logs.
+pub fn run_task(state: &AppState, auth: &Auth, configuration: &Value) -> Result<String, String> {
+    let p = &configuration["parameters"];
+    let backend = p["backend"].as_str().unwrap_or("docker");
+    match p["task"].as_str().unwrap_or("create") {
+        "create" => {
+            let kind = p["type"].as_str().unwrap_or("jupyter");
+            let (c, w) = credentials_for(state, auth, backend, kind).map_err(|e| e.0.0.message)?;
+            Ok(format!("Credentials {} ({backend}, {kind}) are ready: workspace {}.", c.id, w.id))
+        }
+        "delete" => {
+            let id = p["id"].as_str().map(str::to_string).unwrap_or_else(|| p["id"].to_string());
+            let (c, w) = load(state, auth, backend, &id).map_err(|e| e.0.0.message)?;
+            crate::storage::workspaces::drop_workspace(state, &w).map_err(|e| e.0.message)?;
+            state.meta.delete_provisioning_credentials(auth.project_id, c.id).map_err(|e| e.message)?;
+            Ok(format!("Credentials {} deleted.", c.id))
+        }
+        other => Err(format!("Unknown provisioning task \"{other}\".")),
+    }
+}
+
+/// What a finished provisioning job shows in Syrup's `result` (the spec's async examples).
+pub fn job_result(state: &AppState, job: &crate::queue::store::Job) -> Option<Value> {
+    if job.component != COMPONENT || job.status != kbstack_core::QueueJobStatus::Success {
+        return None;
+    }
+    let p = &job.def("syrupParams");
+    match p["task"].as_str() {
+        Some("create") => {
+            let kind = p["type"].as_str()?;
+            let c = state.meta.token_provisioning_credentials(job.project_id, job.token_id, "docker", kind).ok()??;
+            let w = state.meta.workspace(job.project_id, c.workspace_id).ok()??;
+            let out = credentials_json(state, &c, &w, false);
+            Some(json!({"status": "ok", "credentials": out["credentials"], "url": out["url"]}))
+        }
+        Some("delete") => Some(json!({"status": "ok"})),
+        _ => None,
+    }
 }

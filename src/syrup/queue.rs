@@ -26,7 +26,11 @@ pub fn routes() -> Routes<AppState> {
 }
 
 pub fn job_json(state: &AppState, job: &store::Job) -> Value {
-    serde_json::to_value(SyrupJob::of(job, &super::syrup_url(state))).unwrap_or(Value::Null)
+    let mut out = serde_json::to_value(SyrupJob::of(job, &super::syrup_url(state))).unwrap_or(Value::Null);
+    if let Some(result) = super::provisioning::job_result(state, job) {
+        out["result"] = result;
+    }
+    out
 }
 
 async fn index() -> Json<Value> {

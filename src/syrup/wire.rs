@@ -93,10 +93,9 @@ impl SyrupJob {
         if let Some(tag) = &job.tag {
             params["tag"] = json!(tag);
         }
-        if let Some(extra) = job.def("syrupParams").as_object() {
-            for (k, v) in extra {
-                params[k] = v.clone();
-            }
+        // Jobs of another Syrup component (provisioning) show their own parameters.
+        if let Some(own) = job.def("syrupParams").as_object() {
+            params = Value::Object(own.clone());
         }
         let lock_target = job.config.clone().unwrap_or_else(|| job.id.to_string());
         let error_kind = job.result["error"]["type"].as_str().map(str::to_string);
