@@ -225,7 +225,12 @@ fn queue_searches_with_query_strings_and_kills() {
 #[test]
 fn encrypt_makes_ciphers_of_the_component_and_project() {
     let s = Server::start();
-    for path in [format!("syrup/{TEST}/encrypt"), format!("syrup/docker/{TEST}/encrypt")] {
+    for path in [
+        format!("syrup/{TEST}/encrypt"),
+        format!("syrup/docker/{TEST}/encrypt"),
+        format!("syrup/docker/{TEST}/configs/encrypt"),
+        format!("syrup/docker/encrypt?componentId={TEST}&projectId=1"),
+    ] {
         let resp = s.client.post(url(&s, &path)).header("X-StorageApi-Token", MASTER_TOKEN).header("Content-Type", "text/plain").body("secret").send().unwrap();
         assert_eq!(resp.status(), 200);
         assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
@@ -243,6 +248,12 @@ fn encrypt_makes_ciphers_of_the_component_and_project() {
     assert_eq!(wait_syrup(&s, &id)["status"], "success");
     let (st, b) = s.send(s.client.post(url(&s, &format!("syrup/{TEST}/encrypt"))).header("Content-Type", "text/plain").body("x"));
     assert_error(st, &b, 401);
+    let (st, b) = post(&s, &format!("syrup/docker/encrypt?componentId={TEST}&projectId=2"), json!({"#a": "b"}));
+    assert_error(st, &b, 403);
+    let (st, b) = post(&s, "syrup/docker/encrypt?projectId=1", json!({"#a": "b"}));
+    assert_error(st, &b, 400);
+    let (st, b) = post(&s, &format!("syrup/docker/encrypt?componentId={TEST}&configId=1"), json!({"#a": "b"}));
+    assert_error(st, &b, 400);
 }
 
 #[test]
@@ -290,8 +301,9 @@ fn docker_runner_runs_branches_tags_debug_actions_and_stats() {
     assert_eq!(st, 200);
     assert!(!files.as_array().unwrap().is_empty(), "debug stages uploaded: {files}");
 
-    // Sync actions at both mounts and in a branch.
-    for prefix in ["syrup/docker", "docker-runner", &format!("docker-runner/branch/{branch}")] {
+    // Sync actions at both mounts and in a branch; keboola/syrup-php-client's `runSyncAction` with
+    // `super: docker` against the docker-runner URL.
+    for prefix in ["syrup/docker", "docker-runner", "docker-runner/docker", &format!("docker-runner/branch/{branch}")] {
         let (st, b) = post(&s, &format!("{prefix}/{TEST}/action/emptyJsonObject"), json!({"configData": {"parameters": {}}}));
         assert_eq!((st, b), (200, json!({})));
         let (st, b) = post(&s, &format!("{prefix}/{TEST}/action/dumpConfig"), json!({"configData": {"parameters": {"a": 1}}}));
@@ -618,4 +630,18 @@ fn blueprint_examples_replay_with_their_shapes() {
     same_shape(&json!({"status": "ok"}), &k, "kill");
     let (_, dropped) = delete(&s, &format!("syrup/provisioning/snowflake/{id}"));
     same_shape(&json!({"status": "ok"}), &dropped, "drop");
+    let async_example = json!({"id": 206197185, "url": "http://syrup.keboola.com/queue/job/206197185", "status": "waiting"});
+    let (st, created) = post(&s, "syrup/provisioning/async/docker", json!({"type": "rstudio"}));
+    assert_eq!(st, 202);
+    same_shape(&async_example, &created, "async create");
+    let job = wait_syrup(&s, &created["id"].to_string());
+    let job_example = json!({"id": 43, "runId": "206296230", "component": "keboola-provisioning-bundle", "command": "create",
+        "params": {"backend": "docker", "type": "rstudio", "input": []},
+        "result": {"status": "ok", "credentials": {"port": 8330, "id": 43, "hostname": "ec2-54-165-252-226.compute-1.amazonaws.com", "password": "p", "user": "rstu_572_30680"}, "url": "docker/43"},
+        "status": "success"});
+    same_shape(&job_example, &job, "async create job");
+    let docker_id = job["result"]["credentials"]["id"].as_i64().unwrap();
+    let (st, dropped) = delete(&s, &format!("syrup/provisioning/async/docker/{docker_id}"));
+    assert_eq!(st, 200);
+    same_shape(&json!({"id": 43, "url": "http://syrup-queue/queue/job/206298086", "status": "waiting"}), &dropped, "async drop");
 }

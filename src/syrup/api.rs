@@ -23,6 +23,8 @@ pub fn routes() -> Routes<AppState> {
         .merge(super::queue::routes())
         .merge(super::docker::routes("/syrup/docker"))
         .merge(super::docker::routes("/docker-runner"))
+        // keboola/syrup-php-client's sync actions: `<docker-runner URL>/docker/{component}/action/{action}`.
+        .merge(super::docker::routes("/docker-runner/docker"))
         .merge(super::provisioning::routes())
         .map_router(|r| r.layer(axum::middleware::from_fn(syrup_envelope)))
 }

@@ -35,11 +35,30 @@ pub fn routes(prefix: &str) -> Routes<AppState> {
         .route(&r("/{component}/action/{action}"), post(action))
         .route(&r("/branch/{branch}/{component}/action/{action}"), post(action))
         .route(&r("/{component}/encrypt"), post(super::api::encrypt))
+        .route(&r("/{component}/configs/encrypt"), post(super::api::encrypt))
+        .route(&r("/encrypt"), post(encrypt_for))
         .route(&r("/stats/project"), get(stats))
         .route(&r("/stats/project/daily"), get(daily_stats))
         .route(&r("/configuration/resolve"), post(resolve))
         .route(&r("/branch/{branch}/configuration/resolve"), post(resolve))
         .route(&r("/migrate"), post(migrate))
+}
+
+/// `POST /encrypt?componentId=&projectId=&configId=`: ciphers in the scope the parameters
+/// name (the Encryption API's rules), for the token's own project only.
+async fn encrypt_for(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> SResult<Response> {
+    let auth = auth?;
+    let p = Params::from_query(req.uri().query())?;
+    let given = |key: &str| p.str(key).filter(|s| !s.is_empty());
+    let component = given("componentId").ok_or_else(|| bad("The \"componentId\" parameter is required."))?;
+    let component = super::component_id(&component)?.to_string();
+    let project = given("projectId");
+    if project.as_ref().is_some_and(|pid| pid != &auth.project_id.to_string()) {
+        return Err(SyrupError(ApiError::new(Code::AccessDenied, "The token cannot encrypt values for another project.")));
+    }
+    let scope = crate::encryption::Scope { component: Some(component), project, config: given("configId"), branch_type: None };
+    scope.kind().map_err(bad)?;
+    super::api::encrypt_body(&state, scope, req).await
 }
 
 async fn index() -> Json<Value> {
