@@ -137,6 +137,13 @@ fn old_curl_script_runs_a_stored_configuration_to_success() {
     let j = syrup_job(&s, &waiting);
     assert!(["waiting", "processing"].contains(&j["status"].as_str().unwrap()), "{j}");
 
+    // `X-KBC-RunId` (sent by keboola/syrup-php-client) makes the job a child of that run.
+    let (st, b) = s.send(
+        s.client.post(url(&s, &format!("syrup/{TEST}/run"))).header("X-StorageApi-Token", MASTER_TOKEN).header("X-KBC-RunId", "555").json(&json!({"config": "cfg1"})),
+    );
+    let child = accepted(st, &b, &s);
+    assert_eq!(syrup_job(&s, &child)["runId"], format!("555.{child}"));
+
     // A token without access to the component is refused.
     let (st, limited) = s.post_json("tokens", json!({"description": "ex-http only", "componentAccess": ["keboola.ex-http"]}));
     assert_eq!(st, 201, "{limited}");
