@@ -384,6 +384,23 @@ fn configuration_resolve_renders_variables_and_migrate_reencrypts() {
     let (st, b) = post(&s, "syrup/docker/configuration/resolve", json!({"componentId": TEST}));
     assert_error(st, &b, 400);
 
+    // Shared code: a script line `{{ rowId }}` becomes the shared code row's lines.
+    let (st, shared) = s.post_json("components/keboola.shared-code/configs", json!({"name": "shared", "configuration": {"componentId": "keboola.python-transformation-v2"}}));
+    assert_eq!(st, 201, "{shared}");
+    let sid = shared["id"].as_str().unwrap();
+    let (st, srow) = s.post_json(&format!("components/keboola.shared-code/configs/{sid}/rows"), json!({"name": "helpers", "configuration": {"code_content": ["def helper():", "    return 1"]}}));
+    assert_eq!(st, 201, "{srow}");
+    let srid = srow["id"].as_str().unwrap();
+    let (st, t) = s.post_json(
+        "components/keboola.python-transformation-v2/configs",
+        json!({"name": "uses shared", "configuration": {"shared_code_id": sid, "shared_code_row_ids": [srid],
+            "parameters": {"blocks": [{"name": "b", "codes": [{"name": "c", "script": [format!("{{{{ {srid} }}}}"), "print(helper())"]}]}]}}}),
+    );
+    assert_eq!(st, 201, "{t}");
+    let (st, r) = post(&s, "syrup/docker/configuration/resolve", json!({"componentId": "keboola.python-transformation-v2", "configId": t["id"], "configVersion": "1"}));
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["configuration"]["parameters"]["blocks"][0]["codes"][0]["script"], json!(["def helper():", "    return 1", "print(helper())"]), "{r}");
+
     // Migrate: plain # values encrypted in the scope asked for; current ciphers kept; legacy refused.
     let (st, b) = post(&s, &format!("syrup/docker/migrate?componentId={TEST}&projectId=1&configId={cid}"), json!({"config": 1, "#test": "plain"}));
     assert_eq!(st, 202, "{b}");
@@ -651,4 +668,34 @@ fn blueprint_examples_replay_with_their_shapes() {
     let (st, dropped) = delete(&s, &format!("syrup/provisioning/async/docker/{docker_id}"));
     assert_eq!(st, 200);
     same_shape(&json!({"id": 43, "url": "http://syrup-queue/queue/job/206298086", "status": "waiting"}), &dropped, "async drop");
+}
+
+/// Shared code reaches the runner, not only `configuration/resolve`: a DuckDB transformation whose
+/// one script line names a shared code row runs that row's SQL.
+#[test]
+fn a_transformation_runs_its_shared_code() {
+    let s = Server::start();
+    let (st, shared) = s.post_json("components/keboola.shared-code/configs", json!({"name": "shared", "configuration": {"componentId": "keboola.duckdb-transformation"}}));
+    assert_eq!(st, 201, "{shared}");
+    let sid = shared["id"].as_str().unwrap();
+    let (st, row) = s.post_json(
+        &format!("components/keboola.shared-code/configs/{sid}/rows"),
+        json!({"name": "answer", "configuration": {"code_content": "CREATE TABLE \"answer.csv\" AS SELECT 42 AS answer;"}}),
+    );
+    assert_eq!(st, 201, "{row}");
+    let rid = row["id"].as_str().unwrap();
+    let (st, t) = s.post_json(
+        "components/keboola.duckdb-transformation/configs",
+        json!({"name": "uses shared", "configuration": {
+            "shared_code_id": sid, "shared_code_row_ids": [rid],
+            "storage": {"output": {"tables": [{"source": "answer.csv", "destination": "out.c-shared.answer"}]}},
+            "parameters": {"blocks": [{"name": "b", "codes": [{"name": "c", "script": [format!("{{{{ {rid} }}}}")]}]}]}
+        }}),
+    );
+    assert_eq!(st, 201, "{t}");
+    let (st, b) = post(&s, "syrup/docker/keboola.duckdb-transformation/run", json!({"config": t["id"]}));
+    let id = accepted(st, &b, &s);
+    let done = wait_syrup(&s, &id);
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(s.preview_rows("out.c-shared.answer", ""), vec![vec!["42".to_string()]]);
 }
