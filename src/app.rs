@@ -91,6 +91,8 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::templates::api::routes())
         .merge(crate::stream::api::routes())
         .merge(crate::stream::ingest::routes())
+        .merge(crate::syrup::api::routes())
+        .merge(crate::gooddata_provisioning::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -165,6 +167,12 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("stream") || under(crate::stream::INGEST_MOUNT) {
         return crate::stream::api::StreamError(err).into_response();
+    }
+    if under("syrup") || under("docker-runner") {
+        return crate::syrup::api::SyrupError(err).into_response();
+    }
+    if under("gooddata-provisioning") {
+        return crate::gooddata_provisioning::retired_response();
     }
     if under("notification") {
         return crate::notification::api::NotificationError(err).into_response();

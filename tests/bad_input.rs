@@ -32,6 +32,8 @@ enum Service {
     DataScience,
     Templates,
     Stream,
+    Syrup,
+    GoodDataProvisioning,
     Blob,
 }
 
@@ -70,6 +72,10 @@ fn service_of(path: &str) -> Service {
         Service::Templates
     } else if path == "/stream" || path.starts_with("/stream/") || path.starts_with("/stream-in") {
         Service::Stream
+    } else if path == "/syrup" || path.starts_with("/syrup/") || path.starts_with("/docker-runner") {
+        Service::Syrup
+    } else if path.starts_with("/gooddata-provisioning") {
+        Service::GoodDataProvisioning
     } else if path.starts_with("/abs/") {
         Service::Blob
     } else {
@@ -203,6 +209,18 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
                 && b["message"].is_string()
                 && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("stream-")),
             "{what}: the Stream service's goa envelope {{statusCode, error: <name>, message}}: {}",
+            a.text
+        ),
+        Service::Syrup => assert!(
+            b["code"].as_u64() == Some(a.status as u64)
+                && b["message"] == b["error"]
+                && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("syrup-")),
+            "{what}: Syrup codes are the status, the error also in `message`, exception ids `syrup-…`: {}",
+            a.text
+        ),
+        Service::GoodDataProvisioning => assert!(
+            a.status == 410 && b["code"].as_u64() == Some(410) && b["message"].as_str().is_some_and(|m| m.contains("retired")),
+            "{what}: GoodData Provisioning answers 410 Gone: {}",
             a.text
         ),
         Service::Blob | Service::Query | Service::Developer | Service::Templates => {}
@@ -352,7 +370,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             } else {
                 assert_eq!(
                     a.body["code"],
-                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore | Service::DataScience | Service::Ai | Service::Stream) { json!(405) } else { json!("methodNotAllowed") }
+                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore | Service::DataScience | Service::Ai | Service::Stream | Service::Syrup) { json!(405) } else { json!("methodNotAllowed") }
                 );
             }
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "{unsupported} {}: no Allow header", route.path);

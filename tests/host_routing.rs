@@ -93,8 +93,25 @@ fn host_based_services_over_tls() {
     // Every advertised service answers on its host.
     for service in index["services"].as_array().unwrap() {
         let (status, body) = st.json(&format!("{}/", service["url"].as_str().unwrap()), &[]);
-        assert_eq!(status, 200, "{} answers on its host: {body}", service["id"]);
+        // GoodData Provisioning is retired: its host answers, with 410 Gone.
+        let expected = if service["id"] == "gooddata-provisioning" { 410 } else { 200 };
+        assert_eq!(status, expected, "{} answers on its host: {body}", service["id"]);
     }
+
+    // Syrup at its own root: an old-style run, its job followed by the URL handed out; the
+    // Docker Runner's actions at the `docker-runner` host's root.
+    let syrup = format!("syrup.{SUFFIX}");
+    let (status, created) = st.json(&st.url(&syrup, "/keboola.runner-config-test/run"), &["--data", r#"{"configData": {"parameters": {}}}"#]);
+    assert_eq!(status, 202, "{created}");
+    let job_url = created["url"].as_str().unwrap();
+    assert_eq!(job_url, format!("https://{syrup}:{port}/queue/job/{}", created["id"].as_str().unwrap()));
+    let (status, job) = st.json(job_url, &[]);
+    assert_eq!((status, job["id"].to_string()), (200, created["id"].as_str().unwrap().to_string()), "{job}");
+    let (status, action) = st.json(
+        &st.url(&format!("docker-runner.{SUFFIX}"), "/keboola.runner-config-test/action/emptyJsonObject"),
+        &["-H", "Content-Type: application/json", "-d", r#"{"configData": {"parameters": {}}}"#],
+    );
+    assert_eq!((status, action), (200, json!({})));
 
     // Storage paths are unchanged on the connection host; handed-out URLs are host-form.
     let (status, bucket) =

@@ -33,6 +33,7 @@ struct ProjectA {
     instance_id: String,
     template_task_id: String,
     stream_task_id: String,
+    provisioning_id: String,
 }
 
 fn upload(s: &Server, token: &str, name: &str, data: &[u8]) -> i64 {
@@ -164,7 +165,9 @@ fn fill_project_a(s: &Server) -> ProjectA {
                 "table": {"type": "keboola", "tableId": "in.c-alpha-stream.events", "mapping": {"columns": columns}}}))),
         202,
     );
+    let credentials = ok("provisioning", service(s, Method::POST, &token, "/syrup/provisioning/snowflake", Some(json!({"type": "sandbox"}))), 201);
     ProjectA {
+        provisioning_id: credentials["id"].to_string(),
         data_app_id: data_app["id"].as_str().unwrap().to_string(),
         instance_id: task["outputs"]["instanceId"].as_str().unwrap().to_string(),
         template_task_id: task["id"].as_str().unwrap().to_string(),
@@ -223,6 +226,8 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("v2", "workspaces", _) | ("query", "workspaces", _) | ("editor", "workspaces", _) => of_a(&a.workspace_id),
             ("v2", "dev-branches", _) => of_a(&a.branch),
             ("queue", "jobs", _) | ("queue", "job", _) => of_a(&a.queue_job_id),
+            ("syrup", "jobs", _) | ("syrup", "job", _) => of_a(&a.queue_job_id),
+            ("syrup", "{backend}", "id") => of_a(&a.provisioning_id),
             ("scheduler", "schedules", _) => of_a(&a.schedule_id),
             ("vault", "variables", _) => of_a(&a.vault_hash),
             ("notification", "project-subscriptions", _) => of_a(&a.subscription_id),
@@ -252,6 +257,7 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             // A component is the stack's, not A's.
             None if prev == "components" || name == "component_id" => out.push("keboola.ex-http".into()),
             None if top == "metastore" && name == "type" => out.push("semantic-model".into()),
+            None if top == "syrup" && name == "backend" => out.push("snowflake".into()),
             None => out.push("9999999".into()),
         }
     }
@@ -350,5 +356,6 @@ fn snapshot_a(s: &Server, a: &ProjectA) -> Vec<Value> {
         ok("template task", service(s, Method::GET, t, &format!("/templates/v1/tasks/{}", a.template_task_id), None), 200)["status"].clone(),
         ok("stream source", service(s, Method::GET, t, "/stream/v1/branches/default/sources/alphastream", None), 200)["version"].clone(),
         ok("stream sink", service(s, Method::GET, t, "/stream/v1/branches/default/sources/alphastream/sinks/alphasink", None), 200)["version"].clone(),
+        ok("provisioning", service(s, Method::GET, t, &format!("/syrup/provisioning/snowflake/{}", a.provisioning_id), None), 200)["touch"].clone(),
     ]
 }

@@ -939,3 +939,11 @@ fn stream_task_and_page() {
     );
     check("stream_page", &Page { after_id: "".into(), last_id: "events".into(), limit: 100, total_count: 1 });
 }
+
+#[test]
+fn syrup_job_finished() {
+    let mut job = kbstack::syrup::wire::SyrupJob::of(&queue_job(true), "http://127.0.0.1:8000/syrup");
+    // The serving process's pid: fixed here.
+    job.process.pid = 4242;
+    check("syrup_job_finished", &job);
+}

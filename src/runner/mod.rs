@@ -658,6 +658,18 @@ async fn run_in_dir(
             .await
             .unwrap_or_else(|e| Exit::Failed(format!("the sandbox task crashed: {e}")))
         }
+        Kind::Provisioning => {
+            let (st, a, c, l) = (state.clone(), auth.clone(), cfg.clone(), logger.clone());
+            tokio::task::spawn_blocking(move || match crate::syrup::provisioning::run_task(&st, &a, &c) {
+                Ok(message) => {
+                    l.output(Stream::Stdout, &message);
+                    Exit::Code(0, Vec::new())
+                }
+                Err(message) => Exit::Code(1, vec![message]),
+            })
+            .await
+            .unwrap_or_else(|e| Exit::Failed(format!("the provisioning task crashed: {e}")))
+        }
         Kind::Process(spec) => {
             let st = state.clone();
             let id = job.id;

@@ -29,6 +29,8 @@ pub enum Kind {
     Python,
     /// `keboola.sandboxes`: creates or deletes a workspace (`data_science::sandboxes`).
     Sandboxes,
+    /// `keboola.provisioning`: the legacy Provisioning API's async tasks (`syrup::provisioning`).
+    Provisioning,
     Process(ProcessSpec),
 }
 
@@ -195,6 +197,18 @@ fn builtins() -> Vec<Component> {
                 "other",
                 "Workspaces",
                 "Workspaces for ad hoc analysis: in kbstack every sandbox type is a SQL workspace (DuckDB, shown as Snowflake).",
+                "builtin",
+                &Map::new(),
+            ),
+        },
+        Component {
+            id: crate::syrup::provisioning::COMPONENT.into(),
+            kind: Kind::Provisioning,
+            definition: storage_shape(
+                crate::syrup::provisioning::COMPONENT,
+                "other",
+                "Provisioning",
+                "The legacy Provisioning API's async tasks: Docker-backend credentials, which in kbstack are SQL workspaces.",
                 "builtin",
                 &Map::new(),
             ),

@@ -6,7 +6,7 @@
 //! placeholders are filled with values from the job's `variableValuesData`, else the job's
 //! `variableValuesId` row, else the configuration's `variables_values_id` row (default values).
 //! A placeholder of either kind without a value is a user error naming them all; triple-brace
-//! placeholders are left alone.
+//! placeholders are left alone. Before both, shared code (`render_shared_code`) is put in.
 use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
@@ -18,6 +18,55 @@ use crate::queue::configs;
 use crate::queue::store::Job;
 
 pub const VARIABLES: &str = "keboola.variables";
+pub const SHARED_CODE: &str = "keboola.shared-code";
+
+/// `{{ name }}` as a whole script line (spaces around allowed): the name.
+fn whole_placeholder(line: &str) -> Option<&str> {
+    let inner = line.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    (!inner.is_empty() && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')).then_some(inner)
+}
+
+/// Shared code put in (Keboola's `SharedCodeResolver`): a configuration naming a
+/// `keboola.shared-code` configuration in `shared_code_id` and some of its rows in
+/// `shared_code_row_ids` has each script line of `parameters.blocks[].codes[].script[]` that is
+/// exactly `{{ rowId }}` replaced by that row's `code_content` lines. Other lines are left as
+/// they are; a named row that does not exist is a user error.
+pub fn render_shared_code(state: &AppState, project_id: i64, branch_id: i64, configuration: &Value) -> Result<Value, String> {
+    let text = |v: &Value| crate::http::params::scalar_to_string(v).filter(|s| !s.is_empty());
+    let Some(id) = configuration.get("shared_code_id").and_then(text) else { return Ok(configuration.clone()) };
+    let row_ids: Vec<String> = configuration.get("shared_code_row_ids").and_then(Value::as_array).into_iter().flatten().filter_map(text).collect();
+    if row_ids.is_empty() {
+        return Ok(configuration.clone());
+    }
+    let shared = configs::load(state, project_id, branch_id, SHARED_CODE, &id)
+        .map_err(|e| e.0.message)?
+        .ok_or_else(|| format!("Shared code configuration \"{id}\" (shared_code_id) not found."))?;
+    let mut codes: HashMap<String, Vec<Value>> = HashMap::new();
+    for row_id in row_ids {
+        let row = shared.row(&row_id).ok_or_else(|| format!("Shared code row \"{row_id}\" not found in shared code configuration \"{id}\"."))?;
+        let lines = match &row["configuration"]["code_content"] {
+            Value::String(s) => vec![json!(s)],
+            Value::Array(items) if items.iter().all(Value::is_string) => items.clone(),
+            _ => return Err(format!("Shared code row \"{row_id}\" has no code_content (a string or a list of strings).")),
+        };
+        codes.insert(row_id, lines);
+    }
+    let mut out = configuration.clone();
+    for block in out["parameters"]["blocks"].as_array_mut().into_iter().flatten() {
+        for code in block["codes"].as_array_mut().into_iter().flatten() {
+            let Some(script) = code["script"].as_array() else { continue };
+            let mut lines = Vec::with_capacity(script.len());
+            for line in script {
+                match line.as_str().and_then(whole_placeholder).and_then(|name| codes.get(name)) {
+                    Some(shared_lines) => lines.extend(shared_lines.iter().cloned()),
+                    None => lines.push(line.clone()),
+                }
+            }
+            code["script"] = Value::Array(lines);
+        }
+    }
+    Ok(out)
+}
 
 fn values_of_row(cfg: &configs::StoredConfig, row_id: &str) -> Option<Map<String, Value>> {
     let row = cfg.row(row_id)?;
@@ -45,6 +94,8 @@ pub fn missing_error(missing: &[String]) -> String {
 /// Render `configuration` for `job`; `scope` is the job's cipher scope (for encrypted Vault
 /// variables).
 pub fn render(state: &AppState, job: &Job, configuration: &Value, scope: &Scope) -> Result<Rendered, String> {
+    // Shared code first: its code may hold variables too (Keboola's order).
+    let configuration = &render_shared_code(state, job.project_id, job.branch_id, configuration)?;
     let vault = render_vault(state, job.project_id, job.branch_id, scope, configuration)?;
     let mut missing = vault.missing;
     let mut replaced = vault.replaced;

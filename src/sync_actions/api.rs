@@ -68,7 +68,7 @@ async fn run(State(state): State<AppState>, auth: Result<Auth, ApiError>, p: Res
     }
 }
 
-fn failed(failure: ActionFailure) -> Response {
+pub fn failed(failure: ActionFailure) -> Response {
     let exception_id = format!("docker-{}", uuid::Uuid::new_v4().simple());
     let body = match failure {
         ActionFailure::User(message) => {

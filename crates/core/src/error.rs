@@ -144,6 +144,11 @@ pub enum Code {
     /// The ingestion endpoint: a wrong secret, or a disabled source or sink.
     StreamSecretInvalid,
     StreamDisabled,
+    // Syrup-era services (src/syrup, src/gooddata_provisioning)
+    /// Provisioning credentials the project (or the token) does not have.
+    ProvisioningCredentialsNotFound,
+    /// A service whose product is gone: every route answers 410.
+    ServiceRetired,
 }
 
 impl Code {
@@ -258,6 +263,8 @@ impl Code {
             StreamInvalidPayload => ("stream.api.unprocessable", 422),
             StreamSecretInvalid => ("stream.in.invalidSecret", 401),
             StreamDisabled => ("stream.in.sourceDisabled", 403),
+            ProvisioningCredentialsNotFound => ("provisioning.credentialsNotFound", 404),
+            ServiceRetired => ("serviceRetired", 410),
         }
     }
 }

@@ -38,3 +38,4 @@ kbstack_store::oauth_store_suite!(sqlite);
 kbstack_store::metastore_store_suite!(sqlite);
 kbstack_store::text_index_suite!(kbstack_store::text_index::Fts5Index::build);
 kbstack_store::stream_store_suite!(sqlite);
+kbstack_store::provisioning_store_suite!(sqlite);

@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod metastore;
 pub mod organizations;
 pub mod project_admin;
+pub mod provisioning;
 pub mod notification_subscriptions;
 pub mod oauth;
 pub mod query_jobs;

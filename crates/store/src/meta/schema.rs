@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (15, V15_METASTORE),
     (16, V16_DATA_APPS),
     (17, V17_STREAM),
+    (18, V18_PROVISIONING),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -808,4 +809,20 @@ CREATE TABLE IF NOT EXISTS stream_slices (
     PRIMARY KEY (project_id, branch_id, source_id, sink_id, slice_id)
 );
 CREATE INDEX IF NOT EXISTS stream_slices_imported ON stream_slices(imported_ms);
+"#;
+
+/// The legacy Provisioning API's credentials: a workspace per token, backend and type.
+const V18_PROVISIONING: &str = r#"
+CREATE TABLE IF NOT EXISTS provisioning_credentials (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    backend TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    token_id INTEGER NOT NULL,
+    workspace_id INTEGER NOT NULL,
+    sealed_password TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    touch_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS provisioning_credentials_token ON provisioning_credentials(project_id, token_id, backend, kind);
 "#;
