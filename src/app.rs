@@ -76,6 +76,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::encryption::api::routes())
         .merge(crate::sync_actions::api::routes())
         .merge(crate::scheduler::api::routes())
+        .merge(crate::orchestrator::api::routes())
         .merge(crate::billing::api::routes())
         .merge(crate::query::api::routes())
         .merge(crate::editor::api::routes())
@@ -132,6 +133,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("scheduler") {
         return crate::scheduler::api::SchedulerError(err).into_response();
+    }
+    if under("syrup") {
+        return crate::orchestrator::api::SyrupError(err).into_response();
     }
     if under("billing") {
         return crate::billing::api::BillingError(err).into_response();

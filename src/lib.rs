@@ -36,4 +36,5 @@ pub mod storage;
 pub mod sync_actions;
 pub mod templates;
 pub mod oauth;
+pub mod orchestrator;
 pub mod vault;

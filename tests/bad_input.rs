@@ -33,6 +33,7 @@ enum Service {
     Templates,
     Stream,
     Blob,
+    Syrup,
 }
 
 fn service_of(path: &str) -> Service {
@@ -72,6 +73,8 @@ fn service_of(path: &str) -> Service {
         Service::Stream
     } else if path.starts_with("/abs/") {
         Service::Blob
+    } else if path == "/syrup" || path.starts_with("/syrup/") {
+        Service::Syrup
     } else {
         Service::Storage
     }
@@ -203,6 +206,11 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
                 && b["message"].is_string()
                 && b["exceptionId"].as_str().is_some_and(|e| e.starts_with("stream-")),
             "{what}: the Stream service's goa envelope {{statusCode, error: <name>, message}}: {}",
+            a.text
+        ),
+        Service::Syrup => assert!(
+            b["code"].as_u64() == Some(a.status as u64) && b["message"] == b["error"],
+            "{what}: Syrup codes are the status, the error also in `message`: {}",
             a.text
         ),
         Service::Blob | Service::Query | Service::Developer | Service::Templates => {}

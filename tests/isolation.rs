@@ -33,6 +33,8 @@ struct ProjectA {
     instance_id: String,
     template_task_id: String,
     stream_task_id: String,
+    orchestration_id: String,
+    orchestration_job_id: String,
 }
 
 fn upload(s: &Server, token: &str, name: &str, data: &[u8]) -> i64 {
@@ -164,7 +166,19 @@ fn fill_project_a(s: &Server) -> ProjectA {
                 "table": {"type": "keboola", "tableId": "in.c-alpha-stream.events", "mapping": {"columns": columns}}}))),
         202,
     );
+    let orchestration = ok(
+        "orchestration",
+        service(s, Method::POST, &token, "/syrup/orchestrator/orchestrations", Some(json!({"name": SECRET, "notifications": [{"email": format!("{SECRET}@example.com"), "channel": "error"}]}))),
+        201,
+    );
+    let orchestration_job = ok(
+        "orchestration job",
+        service(s, Method::POST, &token, &format!("/syrup/orchestrator/orchestrations/{}/jobs", orchestration["id"]), Some(json!({}))),
+        201,
+    );
     ProjectA {
+        orchestration_id: orchestration["id"].to_string(),
+        orchestration_job_id: orchestration_job["id"].to_string(),
         data_app_id: data_app["id"].as_str().unwrap().to_string(),
         instance_id: task["outputs"]["instanceId"].as_str().unwrap().to_string(),
         template_task_id: task["id"].as_str().unwrap().to_string(),
@@ -237,6 +251,8 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("stream", _, "sinkId") => of_a("alphasink"),
             ("stream", "tasks", _) => of_a(&a.stream_task_id),
             ("stream-in", _, "projectId") => of_a(&a.id.to_string()),
+            ("syrup", "orchestrations", _) => of_a(&a.orchestration_id),
+            ("syrup", "jobs", _) => of_a(&a.orchestration_job_id),
             ("manage", "projects", _) | ("manage", "deleted-projects", _) => of_a(&a.id.to_string()),
             ("manage", "organizations", _) | ("manage", "maintainers", _) => of_a("1"),
             ("manage", "users", _) => of_a("admin@kbstack.local"),
@@ -350,5 +366,6 @@ fn snapshot_a(s: &Server, a: &ProjectA) -> Vec<Value> {
         ok("template task", service(s, Method::GET, t, &format!("/templates/v1/tasks/{}", a.template_task_id), None), 200)["status"].clone(),
         ok("stream source", service(s, Method::GET, t, "/stream/v1/branches/default/sources/alphastream", None), 200)["version"].clone(),
         ok("stream sink", service(s, Method::GET, t, "/stream/v1/branches/default/sources/alphastream/sinks/alphasink", None), 200)["version"].clone(),
+        ok("orchestration", service(s, Method::GET, t, &format!("/syrup/orchestrator/orchestrations/{}", a.orchestration_id), None), 200)["tasks"].clone(),
     ]
 }

@@ -144,6 +144,8 @@ pub enum Code {
     /// The ingestion endpoint: a wrong secret, or a disabled source or sink.
     StreamSecretInvalid,
     StreamDisabled,
+    OrchestrationNotFound,
+    OrchestrationInactive,
 }
 
 impl Code {
@@ -258,6 +260,8 @@ impl Code {
             StreamInvalidPayload => ("stream.api.unprocessable", 422),
             StreamSecretInvalid => ("stream.in.invalidSecret", 401),
             StreamDisabled => ("stream.in.sourceDisabled", 403),
+            OrchestrationNotFound => ("orchestrator.orchestrationNotFound", 404),
+            OrchestrationInactive => ("orchestrator.orchestrationInactive", 409),
         }
     }
 }
