@@ -360,7 +360,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             } else {
                 assert_eq!(
                     a.body["code"],
-                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore | Service::DataScience | Service::Ai | Service::Stream) { json!(405) } else { json!("methodNotAllowed") }
+                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore | Service::DataScience | Service::Ai | Service::Stream | Service::Syrup) { json!(405) } else { json!("methodNotAllowed") }
                 );
             }
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "{unsupported} {}: no Allow header", route.path);
