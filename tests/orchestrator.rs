@@ -268,3 +268,90 @@ fn a_two_phase_orchestration_runs_on_trigger_and_on_its_crontab() {
     let detail = ok("detail", orch(&s, Method::GET, MASTER_TOKEN, &format!("/orchestrations/{id}"), None), 200);
     assert!(detail["lastScheduledTime"].is_string(), "{detail}");
 }
+
+/// An SMTP server that keeps what it is sent: (recipients, data).
+fn smtp_sink() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(Vec<String>, String)>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("smtp://{}", listener.local_addr().unwrap());
+    let got: std::sync::Arc<std::sync::Mutex<Vec<(Vec<String>, String)>>> = Default::default();
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut out = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut say = |line: &str| out.write_all(format!("{line}\r\n").as_bytes()).is_ok();
+                say("220 sink ESMTP");
+                let mut rcpt = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let verb = line.trim().to_ascii_uppercase();
+                    if verb.starts_with("RCPT TO:") {
+                        rcpt.push(line.trim()[8..].trim().trim_matches(['<', '>']).to_string());
+                        say("250 ok");
+                    } else if verb == "DATA" {
+                        say("354 end with .");
+                        let mut data = String::new();
+                        loop {
+                            let mut l = String::new();
+                            if reader.read_line(&mut l).unwrap_or(0) == 0 || l == ".\r\n" {
+                                break;
+                            }
+                            data.push_str(&l);
+                        }
+                        sink.lock().unwrap().push((std::mem::take(&mut rcpt), data));
+                        say("250 queued");
+                    } else if verb == "QUIT" {
+                        say("221 bye");
+                        return;
+                    } else {
+                        say("250 ok");
+                    }
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+/// A failing orchestration emails its `error` notification and the job's `notificationsEmails`,
+/// through Notifications subscriptions (the SMTP server of the stack).
+#[test]
+fn a_failing_orchestration_emails_its_error_notifications() {
+    let (smtp, mails) = smtp_sink();
+    let s = Server::start_with_env(&[("KBSTACK_NOTIFICATIONS_SMTP_URL", &smtp), ("KBSTACK_NOTIFICATIONS_FROM", "kbstack@example.com")]);
+    create_config(&s, "keboola.runner-config-test", "boom", json!({"parameters": {"operation": "fail", "message": "The source refused the key"}}), vec![], false);
+    let o = ok(
+        "create",
+        orch(&s, Method::POST, MASTER_TOKEN, "/orchestrations", Some(json!({"name": "Failing",
+            "notifications": [{"email": "ops@example.com", "channel": "error", "parameters": {}}, {"email": "late@example.com", "channel": "waiting", "parameters": {"timeout": 10}}],
+            "tasks": [{"component": "keboola.runner-config-test", "action": "run", "actionParameters": {"config": "boom"}, "active": true}]}))),
+        201,
+    );
+    let id = o["id"].as_i64().unwrap();
+    let subs = ok("subscriptions", s.send(s.client.get(format!("{}/notification/project-subscriptions", s.url)).header("X-StorageApi-Token", MASTER_TOKEN)), 200);
+    assert!(
+        subs.as_array().unwrap().iter().any(|x| x["event"] == "job-failed" && x["recipient"]["address"] == "ops@example.com"),
+        "the error channel is a job-failed subscription: {subs}"
+    );
+    let job = ok("job", orch(&s, Method::POST, MASTER_TOKEN, &format!("/orchestrations/{id}/jobs"), Some(json!({"notificationsEmails": ["notify@me.com"]}))), 201);
+    let done = wait_orchestration_job(&s, job["id"].as_i64().unwrap(), 60);
+    assert_eq!(done["status"], "error", "{done}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mails.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "emails: {:?}", mails.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let got = mails.lock().unwrap().clone();
+    let mut to: Vec<String> = got.iter().flat_map(|(r, _)| r.clone()).collect();
+    to.sort();
+    assert_eq!(to, vec!["notify@me.com", "ops@example.com"], "one email each: {got:?}");
+    assert!(got.iter().all(|(_, data)| data.contains("Failing")), "the email names the orchestration: {got:?}");
+}
