@@ -126,3 +126,33 @@ fn rejected_queries_cycles_and_unknown_dependencies_are_user_errors() {
     assert_eq!(e["result"]["error"]["type"], "user");
     assert!(e["result"]["message"].as_str().unwrap().contains("ghost"), "{e}");
 }
+
+/// SQL of other backends (Redshift, MySQL…) runs on DuckDB as written (no translation, no
+/// sqlglot needed); a python transformation is refused as a user error.
+#[test]
+fn other_sql_backends_run_as_written_and_docker_types_are_refused() {
+    let s = Server::start();
+    bucket_with_orders(&s);
+    create_config(
+        &s,
+        LEGACY,
+        "redshift",
+        json!({}),
+        vec![row("r", json!({
+            "name": "Count", "phase": 1, "backend": "redshift", "type": "simple",
+            "input": [{"source": "in.c-shop.orders", "destination": "orders"}],
+            "output": [{"source": "n", "destination": "out.c-rs.n"}],
+            "queries": ["CREATE TABLE n AS SELECT COUNT(*) AS orders FROM orders"]
+        }))],
+        false,
+    );
+    let done = wait_finished(&s, &id(&create_job(&s, json!({"component": LEGACY, "config": "redshift"}))), 60);
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(s.preview_rows("out.c-rs.n", ""), vec![vec!["3"]]);
+
+    create_config(&s, LEGACY, "py", json!({}), vec![row("p", json!({"name": "Py", "backend": "docker", "type": "python", "queries": ["print(1)"]}))], false);
+    let e = wait_finished(&s, &id(&create_job(&s, json!({"component": LEGACY, "config": "py"}))), 60);
+    assert_eq!(e["status"], "error");
+    assert_eq!(e["result"]["error"]["type"], "user");
+    assert!(e["result"]["message"].as_str().unwrap().contains("python"), "{e}");
+}

@@ -200,6 +200,13 @@ fn blueprint_examples_replay_with_their_shapes() {
     collection_job.as_object_mut().unwrap().remove("tasks");
     same_shape("jobs list", &collection_job, &list[0]);
 
+    // The PHP client's runOrchestration: `POST /run {config}`.
+    let run = ok("run", orch(&s, Method::POST, MASTER_TOKEN, "/run", Some(json!({"config": id}))), 202);
+    same_shape("run", &example_job(), &run);
+    assert_eq!(run["orchestrationId"], json!(id));
+    wait_orchestration_job(&s, run["id"].as_i64().unwrap(), 60);
+    assert_envelope("run without config", orch(&s, Method::POST, MASTER_TOKEN, "/run", Some(json!({}))), 400);
+
     // Another project sees none of it.
     assert_eq!(ok("p2 list", orch(&s, Method::GET, P2_MASTER, "/orchestrations", None), 200), json!([]));
     assert_envelope("p2 detail", orch(&s, Method::GET, P2_MASTER, &format!("/orchestrations/{id}"), None), 404);
