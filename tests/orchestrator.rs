@@ -362,3 +362,20 @@ fn a_failing_orchestration_emails_its_error_notifications() {
     assert_eq!(to, vec!["notify@me.com", "ops@example.com"], "one email each: {got:?}");
     assert!(got.iter().all(|(_, data)| data.contains("Failing")), "the email names the orchestration: {got:?}");
 }
+
+/// A token that may not schedule gets a 403 for a crontab and nothing is left behind; without
+/// a crontab it may create and run orchestrations.
+#[test]
+fn scheduling_takes_a_master_token() {
+    let s = Server::start();
+    let limited = ok("token", s.post_json("tokens", json!({"description": "writer", "canManageBuckets": true})), 201);
+    let limited = limited["token"].as_str().expect("token string").to_string();
+    assert_envelope(
+        "crontab by a non-master token",
+        orch(&s, Method::POST, &limited, "/orchestrations", Some(json!({"name": "Hourly", "crontabRecord": "0 * * * *"}))),
+        403,
+    );
+    assert_eq!(ok("list", orch(&s, Method::GET, MASTER_TOKEN, "/orchestrations", None), 200), json!([]), "nothing half-made");
+    let o = ok("create", orch(&s, Method::POST, &limited, "/orchestrations", Some(json!({"name": "Manual"}))), 201);
+    assert!(o["crontabRecord"].is_null() && o["nextScheduledTime"].is_null(), "{o}");
+}

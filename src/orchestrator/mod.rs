@@ -103,6 +103,15 @@ fn require_modify(auth: &Auth) -> ApiResult<()> {
     }
 }
 
+/// A crontab becomes a Scheduler schedule, which takes a master token (Keboola: role admin or
+/// share); checked before anything is written, so a refusal leaves nothing half-made.
+fn require_schedule_rights(auth: &Auth, crontab: Option<&Option<String>>) -> ApiResult<()> {
+    if crontab.is_some_and(Option::is_some) && !auth.token.is_master {
+        return Err(ApiError::denied("Scheduling an orchestration (crontabRecord) requires a master token (role admin or share)."));
+    }
+    Ok(())
+}
+
 /// What a create or update request sets.
 #[derive(Debug, Default)]
 pub struct Changes {
@@ -199,6 +208,7 @@ fn configuration_of(v2: &Value) -> Value {
 /// `POST /orchestrations`.
 pub fn create(state: &AppState, auth: &Auth, changes: Changes) -> ApiResult<Orchestration> {
     require_modify(auth)?;
+    require_schedule_rights(auth, changes.crontab.as_ref())?;
     let name = changes.name.clone().map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     let name = name.ok_or_else(|| ApiError::validation("Invalid request:\n - name: This value should not be blank."))?;
     let (token, secret, own_token) = run_token(state, auth, &name, changes.token_id)?;
@@ -245,6 +255,8 @@ pub fn create(state: &AppState, auth: &Auth, changes: Changes) -> ApiResult<Orch
 pub fn update(state: &AppState, auth: &Auth, id: &str, changes: Changes) -> ApiResult<Orchestration> {
     require_modify(auth)?;
     let current = load(state, auth, id)?;
+    // Any change re-activates the schedule of a scheduled orchestration.
+    require_schedule_rights(auth, Some(&changes.crontab.clone().unwrap_or_else(|| current.crontab())))?;
     let mut v2 = current.v2().clone();
     let mut name = current.name();
     if let Some(n) = changes.name.map(|n| n.trim().to_string()) {
@@ -305,6 +317,7 @@ pub fn refresh_token(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Orche
 pub fn delete(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
     require_modify(auth)?;
     let current = load(state, auth, id)?;
+    require_schedule_rights(auth, Some(&current.crontab()))?;
     remove_schedule(state, auth, &current)?;
     remove_subscriptions(state, auth, &current);
     drop_own_token(state, &current);
