@@ -125,8 +125,8 @@ impl Job {
             start_time: job.start_ms.map(iso_ms),
             end_time: job.end_ms.map(iso_ms),
             status: jobs::status(job).to_string(),
-            // Jobs the v2 API did not create were created by the Scheduler (or the Queue API).
-            initialized_by: if by_v2 { "manually" } else { "scheduler" }.to_string(),
+            // A job the Scheduler created carries its token; any other was asked for.
+            initialized_by: if !by_v2 && job.token_description == crate::scheduler::schedules::TOKEN_DESCRIPTION { "scheduler" } else { "manually" }.to_string(),
             token: token_of(o),
             initiator_token: if by_v2 { v2["initiatorToken"].clone() } else { json!({"id": job.token_id, "description": job.token_description, "userAgent": ""}) },
             results,
