@@ -76,6 +76,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::encryption::api::routes())
         .merge(crate::sync_actions::api::routes())
         .merge(crate::scheduler::api::routes())
+        .merge(crate::orchestrator::api::routes())
         .merge(crate::billing::api::routes())
         .merge(crate::query::api::routes())
         .merge(crate::editor::api::routes())

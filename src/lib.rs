@@ -38,5 +38,6 @@ pub mod sync_actions;
 pub mod syrup;
 pub mod templates;
 pub mod oauth;
+pub mod orchestrator;
 pub mod vault;
 pub mod transfer;

@@ -34,6 +34,8 @@ struct ProjectA {
     template_task_id: String,
     stream_task_id: String,
     provisioning_id: String,
+    orchestration_id: String,
+    orchestration_job_id: String,
 }
 
 fn upload(s: &Server, token: &str, name: &str, data: &[u8]) -> i64 {
@@ -166,8 +168,20 @@ fn fill_project_a(s: &Server) -> ProjectA {
         202,
     );
     let credentials = ok("provisioning", service(s, Method::POST, &token, "/syrup/provisioning/snowflake", Some(json!({"type": "sandbox"}))), 201);
+    let orchestration = ok(
+        "orchestration",
+        service(s, Method::POST, &token, "/syrup/orchestrator/orchestrations", Some(json!({"name": SECRET, "notifications": [{"email": format!("{SECRET}@example.com"), "channel": "error"}]}))),
+        201,
+    );
+    let orchestration_job = ok(
+        "orchestration job",
+        service(s, Method::POST, &token, &format!("/syrup/orchestrator/orchestrations/{}/jobs", orchestration["id"]), Some(json!({}))),
+        201,
+    );
     ProjectA {
         provisioning_id: credentials["id"].to_string(),
+        orchestration_id: orchestration["id"].to_string(),
+        orchestration_job_id: orchestration_job["id"].to_string(),
         data_app_id: data_app["id"].as_str().unwrap().to_string(),
         instance_id: task["outputs"]["instanceId"].as_str().unwrap().to_string(),
         template_task_id: task["id"].as_str().unwrap().to_string(),
@@ -226,6 +240,7 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("v2", "workspaces", _) | ("query", "workspaces", _) | ("editor", "workspaces", _) => of_a(&a.workspace_id),
             ("v2", "dev-branches", _) => of_a(&a.branch),
             ("queue", "jobs", _) | ("queue", "job", _) => of_a(&a.queue_job_id),
+            ("syrup", "jobs", _) if segments.get(2) == Some(&"orchestrator") => of_a(&a.orchestration_job_id),
             ("syrup", "jobs", _) | ("syrup", "job", _) => of_a(&a.queue_job_id),
             ("syrup", "{backend}", "id") => of_a(&a.provisioning_id),
             ("scheduler", "schedules", _) => of_a(&a.schedule_id),
@@ -242,6 +257,7 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("stream", _, "sinkId") => of_a("alphasink"),
             ("stream", "tasks", _) => of_a(&a.stream_task_id),
             ("stream-in", _, "projectId") => of_a(&a.id.to_string()),
+            ("syrup", "orchestrations", _) => of_a(&a.orchestration_id),
             ("manage", "projects", _) | ("manage", "deleted-projects", _) => of_a(&a.id.to_string()),
             ("manage", "organizations", _) | ("manage", "maintainers", _) => of_a("1"),
             ("manage", "users", _) => of_a("admin@kbstack.local"),
@@ -357,5 +373,6 @@ fn snapshot_a(s: &Server, a: &ProjectA) -> Vec<Value> {
         ok("stream source", service(s, Method::GET, t, "/stream/v1/branches/default/sources/alphastream", None), 200)["version"].clone(),
         ok("stream sink", service(s, Method::GET, t, "/stream/v1/branches/default/sources/alphastream/sinks/alphasink", None), 200)["version"].clone(),
         ok("provisioning", service(s, Method::GET, t, &format!("/syrup/provisioning/snowflake/{}", a.provisioning_id), None), 200)["touch"].clone(),
+        ok("orchestration", service(s, Method::GET, t, &format!("/syrup/orchestrator/orchestrations/{}", a.orchestration_id), None), 200)["tasks"].clone(),
     ]
 }

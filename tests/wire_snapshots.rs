@@ -947,3 +947,45 @@ fn syrup_job_finished() {
     job.process.pid = 4242;
     check("syrup_job_finished", &job);
 }
+
+#[test]
+fn orchestrator_orchestration_and_job() {
+    use kbstack::orchestrator::wire::{Job, Orchestration};
+    use serde_json::json;
+    let token = json!({"id": 1661, "description": "Orchestrator Main orchestrator"});
+    let tasks = vec![json!({"id": 1, "component": "keboola.ex-db-snowflake", "componentUrl": null, "action": "run",
+        "actionParameters": {"config": "493493"}, "continueOnFailure": false, "timeoutMinutes": null, "active": true, "phase": "extract"})];
+    let orchestration = |detail: bool| Orchestration {
+        id: 2362,
+        name: "Main orchestrator".into(),
+        crontab_record: Some("0 * * * *".into()),
+        created_time: "2026-01-01T10:00:00+00:00".into(),
+        last_scheduled_time: None,
+        next_scheduled_time: Some("2026-01-01T11:00:00+00:00".into()),
+        active: true,
+        token: token.clone(),
+        uri: "https://syrup.keboola.com/orchestrator/orchestrations/2362".into(),
+        configuration_id: "2362".into(),
+        notifications: detail.then(|| vec![json!({"email": "ops@example.com", "channel": "error", "parameters": {}})]),
+        tasks: detail.then(|| tasks.clone()),
+    };
+    check("orchestrator_orchestration", &orchestration(true));
+    check("orchestrator_orchestration_in_a_list", &orchestration(false));
+    let job = Job {
+        id: 123,
+        orchestration_id: 2362,
+        created_time: "2026-01-01T10:00:00+00:00".into(),
+        start_time: Some("2026-01-01T10:00:01+00:00".into()),
+        end_time: Some("2026-01-01T10:00:09+00:00".into()),
+        status: "success".into(),
+        initialized_by: "manually".into(),
+        token,
+        initiator_token: json!({"id": 1, "description": "Master Token", "userAgent": "Guzzle"}),
+        results: json!({"message": "Orchestration finished successfully.", "tasks": [], "phases": []}),
+        notifications_emails: vec!["notify@me.com".into()],
+        tasks,
+        run_id: json!(123),
+        uri: "https://syrup.keboola.com/orchestrator/jobs/123".into(),
+    };
+    check("orchestrator_job", &job);
+}

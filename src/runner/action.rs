@@ -138,7 +138,7 @@ async fn execute(state: &AppState, component: &Component, data_dir: &Path, env: 
             let never = CancellationToken::new();
             process::run(spec, data_dir, &state.config.data_dir, env, Duration::from_secs(timeout), &never, logger, |_| {}).await
         }
-        Kind::DuckDb | Kind::Python | Kind::Sandboxes | Kind::Provisioning => Exit::Failed(format!("component \"{}\" has no synchronous actions", component.id)),
+        Kind::DuckDb | Kind::LegacyTransformation | Kind::Python | Kind::Sandboxes | Kind::Provisioning => Exit::Failed(format!("component \"{}\" has no synchronous actions", component.id)),
     }
 }
 

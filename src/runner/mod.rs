@@ -7,6 +7,7 @@ pub mod debug;
 pub mod files;
 pub mod flow;
 pub mod input;
+pub mod legacy_transformation;
 pub mod output;
 pub mod process;
 pub mod registry;
@@ -206,6 +207,38 @@ pub fn rows_to_run(cfg: &StoredConfig, ids: &[String]) -> Vec<Value> {
     }
 }
 
+/// Legacy transformations: the rows to run in phase and dependency order, each turned into the
+/// configuration the DuckDB transformation runs (`legacy_transformation`).
+fn legacy_rows(cfg: &StoredConfig, rows: Vec<Value>, asked: &[String]) -> Result<Vec<Value>, String> {
+    let known: Vec<String> = cfg.rows().iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
+    let base = cfg.configuration();
+    let rows: Vec<(Value, Value)> = rows
+        .into_iter()
+        .map(|r| (merge(&base, &r["configuration"]), r))
+        .filter(|(c, r)| !asked.is_empty() && asked.iter().any(|a| r["id"].as_str() == Some(a.as_str())) || !legacy_transformation::is_disabled(c))
+        .collect();
+    let described: Vec<legacy_transformation::Row> = rows
+        .iter()
+        .map(|(c, r)| {
+            let mut d = legacy_transformation::Row::of(r["id"].as_str().unwrap_or(""), c);
+            if c["name"].as_str().is_none_or(str::is_empty) {
+                d.name = r["name"].as_str().filter(|n| !n.is_empty()).map(str::to_string).unwrap_or(d.name);
+            }
+            d
+        })
+        .collect();
+    let order = legacy_transformation::order(&described, &known)?;
+    order
+        .into_iter()
+        .map(|i| {
+            let (c, r) = &rows[i];
+            let mut row = r.clone();
+            row["configuration"] = legacy_transformation::to_runner_configuration(&described[i], c)?;
+            Ok(row)
+        })
+        .collect()
+}
+
 /// Row configuration over the configuration's: objects merge recursively, the row wins.
 pub fn merge(base: &Value, over: &Value) -> Value {
     match (base, over) {
@@ -299,7 +332,21 @@ async fn standard(state: &AppState, job: &Job, auth: &Auth, cancel: &Cancellatio
         };
         result["configVersion"] = json!(cfg.version());
         let base = cfg.configuration();
-        let rows = rows_to_run(&cfg, &job.config_row_ids);
+        let mut rows = rows_to_run(&cfg, &job.config_row_ids);
+        if matches!(component.kind, Kind::LegacyTransformation) {
+            match legacy_rows(&cfg, rows, &job.config_row_ids) {
+                Ok(r) if r.is_empty() => {
+                    result["message"] = json!("No transformation to run.");
+                    logger.log("warn", "The bucket has no enabled transformation to run.");
+                    return Outcome::success(result);
+                }
+                Ok(r) => rows = r,
+                Err(e) => {
+                    logger.log("error", &e);
+                    return Outcome::user_error(e, result);
+                }
+            }
+        }
         if rows.is_empty() {
             definitions.push(Definition {
                 component: &component,
@@ -611,12 +658,13 @@ async fn run_in_dir(
                 _ = tokio::time::sleep(Duration::from_secs(timeout)) => Exit::TimedOut(timeout),
             }
         }
-        Kind::DuckDb => {
+        Kind::DuckDb | Kind::LegacyTransformation => {
             let d = data_dir.to_path_buf();
             let c = cancel.clone();
             let l = logger.clone();
             let st = state.clone();
-            let snowflake = def.component.id == registry::SNOWFLAKE_TRANSFORMATION;
+            let snowflake = def.component.id == registry::SNOWFLAKE_TRANSFORMATION
+                || (matches!(def.component.kind, Kind::LegacyTransformation) && legacy_transformation::is_snowflake(cfg));
             tokio::task::spawn_blocking(move || transformation::run(&d, &c, &l, snowflake.then_some(&st.snowflake_sql)))
                 .await
                 .unwrap_or_else(|e| Exit::Failed(format!("the transformation crashed: {e}")))

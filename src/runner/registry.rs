@@ -27,6 +27,9 @@ pub enum Kind {
     DuckDb,
     /// `keboola.python-transformation-v2`: the script blocks run by the host's `python3`.
     Python,
+    /// `transformation` / `keboola.legacy-transformation`: rows of legacy SQL transformations
+    /// run on DuckDB in phase and dependency order (`legacy_transformation`).
+    LegacyTransformation,
     /// `keboola.sandboxes`: creates or deletes a workspace (`data_science::sandboxes`).
     Sandboxes,
     /// `keboola.provisioning`: the legacy Provisioning API's async tasks (`syrup::provisioning`).
@@ -102,6 +105,8 @@ pub const CONFIG_TEST: &str = "keboola.runner-config-test";
 pub const DUCKDB_TRANSFORMATION: &str = "keboola.duckdb-transformation";
 pub const SNOWFLAKE_TRANSFORMATION: &str = "keboola.snowflake-transformation";
 pub const PYTHON_TRANSFORMATION: &str = "keboola.python-transformation-v2";
+pub const LEGACY_TRANSFORMATION: &str = "transformation";
+pub const LEGACY_TRANSFORMATION_V2: &str = "keboola.legacy-transformation";
 pub const ORCHESTRATOR: &str = "keboola.orchestrator";
 pub const FLOW: &str = "keboola.flow";
 
@@ -170,6 +175,18 @@ fn builtins() -> Vec<Component> {
         kind: Kind::DuckDb,
         definition: storage_shape(id, "transformation", name, description, "builtin", &catalog_schemas(id)),
     };
+    let legacy = |id: &str| Component {
+        id: id.into(),
+        kind: Kind::LegacyTransformation,
+        definition: storage_shape(
+            id,
+            "transformation",
+            "Transformations (legacy)",
+            "Legacy SQL transformations: one per configuration row, run on DuckDB in phase and dependency order (Snowflake SQL translated).",
+            "builtin",
+            &catalog_schemas(id),
+        ),
+    };
     vec![
         transformation(DUCKDB_TRANSFORMATION, "DuckDB Transformation", "SQL transformation run on DuckDB inside kbstack (DuckDB's SQL dialect)."),
         transformation(
@@ -177,6 +194,8 @@ fn builtins() -> Vec<Component> {
             "Snowflake SQL Transformation (DuckDB engine)",
             "Snowflake SQL transformation, translated to DuckDB by sqlglot and run on DuckDB inside kbstack.",
         ),
+        legacy(LEGACY_TRANSFORMATION),
+        legacy(LEGACY_TRANSFORMATION_V2),
         Component {
             id: PYTHON_TRANSFORMATION.into(),
             kind: Kind::Python,

@@ -102,7 +102,8 @@ pub fn run(data_dir: &Path, cancel: &CancellationToken, logger: &Logger, snowfla
                 if sql.trim().is_empty() {
                     continue;
                 }
-                let place = format!("Block \"{block_name}\", code \"{code_name}\"");
+                // A code may name itself for messages (legacy transformations: the row and query).
+                let place = code["place"].as_str().map(str::to_string).unwrap_or_else(|| format!("Block \"{block_name}\", code \"{code_name}\""));
                 let Some(translator) = snowflake else {
                     if let Err(e) = session.run(&sql) {
                         return user(format!("{place}: query failed: {e}\nQuery: {}", short(&sql)), logger);

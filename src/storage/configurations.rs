@@ -382,6 +382,14 @@ pub fn replace_configuration(
     })
 }
 
+/// For other services: the configurations of a component in `branch` of the token's project,
+/// not in the trash (same checks of the component and the token as `GET …/configs`).
+pub fn list_configurations(state: &AppState, auth: &Auth, branch: i64, component: &str) -> ApiResult<Vec<Value>> {
+    let k = key(state, auth, component)?;
+    let configs = state.meta.configurations(Scope::new(auth.project_id, branch), Some(&k.component), false)?;
+    Ok(configs.into_iter().map(|c| c.document).collect())
+}
+
 /// For other services: move a configuration of `branch` to the trash (the first `DELETE
 /// …/configs/{id}`); 404 code when it is not there or already in the trash.
 pub fn trash_configuration(state: &AppState, auth: &Auth, branch: i64, component: &str, id: &str, change: &str) -> ApiResult<()> {

@@ -149,6 +149,8 @@ pub enum Code {
     ProvisioningCredentialsNotFound,
     /// A service whose product is gone: every route answers 410.
     ServiceRetired,
+    OrchestrationNotFound,
+    OrchestrationInactive,
 }
 
 impl Code {
@@ -265,6 +267,8 @@ impl Code {
             StreamDisabled => ("stream.in.sourceDisabled", 403),
             ProvisioningCredentialsNotFound => ("provisioning.credentialsNotFound", 404),
             ServiceRetired => ("serviceRetired", 410),
+            OrchestrationNotFound => ("orchestrator.orchestrationNotFound", 404),
+            OrchestrationInactive => ("orchestrator.orchestrationInactive", 409),
         }
     }
 }

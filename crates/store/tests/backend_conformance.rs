@@ -219,3 +219,29 @@ fn every_backend_exports_and_imports_every_table() {
         assert_eq!(target.stats(&l).unwrap().0, 3, "{name}");
     }
 }
+
+/// Jobs writing their first tables into the same new bucket at once (a flow phase) all get
+/// their tables: creating the bucket's schema concurrently is not an error.
+#[test]
+fn tables_created_at_once_in_a_new_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, b) in backends(dir.path()) {
+        let b: std::sync::Arc<dyn TableBackend> = std::sync::Arc::from(b);
+        for round in 0..5 {
+            let bucket = format!("out.c-race{round}");
+            let threads: Vec<_> = (0..4)
+                .map(|i| {
+                    let b = b.clone();
+                    let bucket = bucket.clone();
+                    std::thread::spawn(move || {
+                        let l = TableLocation { project_id: 1, branch_id: 1, bucket_id: bucket, table: format!("t{i}") };
+                        b.create_table(&l, &cols(&["a"]), false)
+                    })
+                })
+                .collect();
+            for t in threads {
+                assert!(t.join().unwrap().is_ok(), "{name}: a table of round {round} was not created");
+            }
+        }
+    }
+}

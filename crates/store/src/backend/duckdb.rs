@@ -351,6 +351,21 @@ fn csv_error(e: duckdb::Error) -> BackendError {
     }
 }
 
+/// `CREATE SCHEMA IF NOT EXISTS`, again when a concurrent transaction created the same schema
+/// first: DuckDB reports that as a write-write conflict (two jobs of a flow phase writing their
+/// first tables into the same new bucket at once), and the retry then finds the schema there.
+fn ensure_schema(conn: &duckdb::Connection, name: &str) -> BackendResult<()> {
+    let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", ident(name));
+    for attempt in 0.. {
+        match conn.execute_batch(&sql) {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 20 && e.to_string().contains("write-write conflict") => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(e) => return Err(internal(e)),
+        }
+    }
+    Ok(())
+}
+
 impl TableBackend for DuckDbBackend {
     fn create_table(&self, loc: &TableLocation, columns: &[ColumnDef], typed: bool) -> BackendResult<()> {
         let conn = self.conn()?;
@@ -364,14 +379,8 @@ impl TableBackend for DuckDbBackend {
                 }
             })
             .collect();
-        conn.execute_batch(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE {} ({}, {} TIMESTAMP);",
-            ident(&schema_name(loc)),
-            qualified(loc),
-            cols.join(", "),
-            ident(TS)
-        ))
-        .map_err(internal)
+        ensure_schema(&conn, &schema_name(loc))?;
+        conn.execute_batch(&format!("CREATE TABLE {} ({}, {} TIMESTAMP);", qualified(loc), cols.join(", "), ident(TS))).map_err(internal)
     }
 
     fn drop_table(&self, loc: &TableLocation) -> BackendResult<()> {
