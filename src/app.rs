@@ -91,6 +91,9 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::templates::api::routes())
         .merge(crate::stream::api::routes())
         .merge(crate::stream::ingest::routes())
+        .merge(crate::json_parser::api::routes())
+        .merge(crate::sqldep::api::routes())
+        .merge(crate::graph::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -165,6 +168,15 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("stream") || under(crate::stream::INGEST_MOUNT) {
         return crate::stream::api::StreamError(err).into_response();
+    }
+    if under("json-parser") {
+        return crate::json_parser::api::JsonParserError(err).into_response();
+    }
+    if under("sqldep-analyzer") {
+        return crate::sqldep::api::SqldepError(err).into_response();
+    }
+    if under("graph") {
+        return crate::graph::api::GraphError(err).into_response();
     }
     if under("notification") {
         return crate::notification::api::NotificationError(err).into_response();
