@@ -382,6 +382,11 @@ impl Writer<'_> {
     fn write_row(&mut self, table: usize, value: &Value, parent_key: Option<&str>) {
         let layouts = self.layouts;
         let layout = &layouts[table];
+        // A table is listed when its first row begins: parents before their children.
+        if self.rows[table].is_none() {
+            self.rows[table] = Some(Vec::new());
+            self.created.push(table);
+        }
         let mut row = vec![String::new(); layout.columns.len()];
         if let (Some(col), Some(key)) = (layout.parent_column, parent_key) {
             row[col] = key.to_string();
@@ -394,10 +399,6 @@ impl Writer<'_> {
             (RowLayout::Data(col), v) => row[*col] = if v.is_array() { v.to_string() } else { cell(v) },
             // The structure was built from these very rows: nothing else can come.
             _ => {}
-        }
-        if self.rows[table].is_none() {
-            self.rows[table] = Some(Vec::new());
-            self.created.push(table);
         }
         if let Some(rows) = self.rows[table].as_mut() {
             rows.push(row);
