@@ -209,3 +209,24 @@ fn the_graph_shows_only_what_the_token_may_see() {
     let (st, _) = graph(&s, "no-such-token", "");
     assert_eq!(st, 401);
 }
+
+#[test]
+fn job_history_marks_what_ran() {
+    let s = Server::start();
+    let p = pipeline(&s);
+    let (st, job) = s.send(
+        s.client
+            .post(format!("{}/queue/jobs", s.url))
+            .header("X-StorageApi-Token", MASTER_TOKEN)
+            .json(&json!({"component": "keboola.wr-db-snowflake", "config": p.wr, "mode": "run"})),
+    );
+    assert_eq!(st, 201, "{job}");
+    let (st, g) = graph(&s, MASTER_TOKEN, &format!("/components/keboola.wr-db-snowflake/configs/{}?depth=0", p.wr));
+    assert_eq!(st, 200, "{g}");
+    let nodes = g["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{g}");
+    assert_eq!(nodes[0]["lastJob"]["id"], job["id"], "{g}");
+    assert!(nodes[0]["lastJob"]["status"].is_string(), "{g}");
+    let (_, g) = graph(&s, MASTER_TOKEN, &format!("/components/keboola.ex-http/configs/{}?depth=0", p.ex));
+    assert!(g["nodes"][0].get("lastJob").is_none(), "never ran: {g}");
+}
