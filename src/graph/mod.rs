@@ -149,6 +149,9 @@ pub fn project_graph(state: &AppState, auth: &Auth) -> ApiResult<Graph> {
     let jobs = last_jobs(state, auth);
     let mut b = Builder::default();
     let mut types: HashMap<String, String> = HashMap::new();
+    // Each table is looked up once, however many mappings name it.
+    let mut tables: HashMap<String, Option<Node>> = HashMap::new();
+    let mut table = |id: &str| tables.entry(id.to_string()).or_insert_with(|| table_node(state, auth, id)).clone();
     // Flows name configurations by id; those the token may use and that exist become nodes.
     let present: HashSet<(String, String)> =
         configs.iter().filter(|c| !c.is_deleted && c.document["isDeleted"] != true).map(|c| (c.component_id.clone(), c.id.clone())).collect();
@@ -187,14 +190,14 @@ pub fn project_graph(state: &AppState, auth: &Auth) -> ApiResult<Graph> {
             b.edge(Edge::new(&id, &config_node_id(&task.0, &task.1), "task"));
         }
         for m in found.inputs {
-            if let Some(node) = table_node(state, auth, &m.table) {
+            if let Some(node) = table(&m.table) {
                 let from = node.id.clone();
                 b.node(node);
                 b.edge(Edge { columns: m.columns, row_id: m.row_id, ..Edge::new(&from, &id, &m.kind) });
             }
         }
         for m in found.outputs {
-            if let Some(node) = table_node(state, auth, &m.table) {
+            if let Some(node) = table(&m.table) {
                 let to = node.id.clone();
                 b.node(node);
                 b.edge(Edge { columns: m.columns, row_id: m.row_id, ..Edge::new(&id, &to, &m.kind) });

@@ -419,16 +419,17 @@ impl Writer<'_> {
                     }
                 }
                 Slot::Child { column, table } => {
-                    let items: Vec<Value> = match v {
-                        Value::Null => Vec::new(),
-                        Value::Array(items) => items.clone(),
-                        single => vec![single.clone()],
+                    // A single value where other rows have an array is a one-item array.
+                    let items: &[Value] = match v {
+                        Value::Null => &[],
+                        Value::Array(items) => items,
+                        single => std::slice::from_ref(single),
                     };
                     if items.is_empty() {
                         continue;
                     }
                     row[*column] = key.to_string();
-                    self.write_items(*table, &items, Some(key));
+                    self.write_items(*table, items, Some(key));
                 }
             }
         }
@@ -441,24 +442,25 @@ pub fn parse(document: &Value, opts: &Options) -> ApiResult<Vec<Table>> {
     if root_type.is_empty() {
         return Err(bad("Invalid request:\n - rootType: the name must hold a letter or a digit."));
     }
-    let rows: Vec<Value> = match document {
-        Value::Array(items) => items.clone(),
-        Value::Null => Vec::new(),
-        other => vec![other.clone()],
+    let rows: &[Value] = match document {
+        Value::Array(items) => items,
+        Value::Null => &[],
+        other => std::slice::from_ref(other),
     };
     if rows.iter().all(Value::is_null) {
         return Err(bad(format!("Empty data set received for '{root_type}'.")));
     }
     let mut item = Node::Null;
-    for row in &rows {
+    for row in rows {
         merge(&mut item, row, &format!("{root_type}[]"), true, opts)?;
     }
     let mut planner = Planner { tables: Vec::new(), names: HashMap::new() };
     let root = planner.table(&item, &root_type, false)?;
     let layouts = planner.tables;
     let mut writer = Writer { layouts: &layouts, rows: vec![None; layouts.len()], created: Vec::new() };
-    let present: Vec<Value> = rows.into_iter().filter(|r| !r.is_null()).collect();
-    writer.write_items(root, &present, None);
+    for row in rows.iter().filter(|r| !r.is_null()) {
+        writer.write_row(root, row, None);
+    }
     let Writer { mut rows, created, .. } = writer;
     Ok(created
         .into_iter()
