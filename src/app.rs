@@ -94,6 +94,9 @@ pub fn routes() -> Routes<AppState> {
         .merge(crate::stream::ingest::routes())
         .merge(crate::syrup::api::routes())
         .merge(crate::gooddata_provisioning::routes())
+        .merge(crate::json_parser::api::routes())
+        .merge(crate::sqldep::api::routes())
+        .merge(crate::graph::api::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -174,6 +177,15 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     }
     if under("gooddata-provisioning") {
         return crate::gooddata_provisioning::retired_response();
+    }
+    if under("json-parser") {
+        return crate::json_parser::api::JsonParserError(err).into_response();
+    }
+    if under("sqldep-analyzer") {
+        return crate::sqldep::api::SqldepError(err).into_response();
+    }
+    if under("graph") {
+        return crate::graph::api::GraphError(err).into_response();
     }
     if under("notification") {
         return crate::notification::api::NotificationError(err).into_response();

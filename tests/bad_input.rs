@@ -34,6 +34,10 @@ enum Service {
     Stream,
     Syrup,
     GoodDataProvisioning,
+    /// JSON Parser, SQLdep analyzer, Graph: the PHP envelope, integer code, exception ids by service.
+    JsonParser,
+    Sqldep,
+    Graph,
     Blob,
 }
 
@@ -76,6 +80,12 @@ fn service_of(path: &str) -> Service {
         Service::Syrup
     } else if path.starts_with("/gooddata-provisioning") {
         Service::GoodDataProvisioning
+    } else if path == "/json-parser" || path.starts_with("/json-parser/") {
+        Service::JsonParser
+    } else if path == "/sqldep-analyzer" || path.starts_with("/sqldep-analyzer/") {
+        Service::Sqldep
+    } else if path == "/graph" || path.starts_with("/graph/") {
+        Service::Graph
     } else if path.starts_with("/abs/") {
         Service::Blob
     } else {
@@ -223,6 +233,18 @@ fn check_envelope(service: Service, a: &Answer, what: &str) {
             "{what}: GoodData Provisioning answers 410 Gone: {}",
             a.text
         ),
+        Service::JsonParser | Service::Sqldep | Service::Graph => {
+            let prefix = match service {
+                Service::JsonParser => "json-parser-",
+                Service::Sqldep => "sqldep-",
+                _ => "graph-",
+            };
+            assert!(
+                b["code"].as_u64() == Some(a.status as u64) && b["exceptionId"].as_str().is_some_and(|e| e.starts_with(prefix)),
+                "{what}: codes are the status, exception ids `{prefix}…`: {}",
+                a.text
+            )
+        }
         Service::Blob | Service::Query | Service::Developer | Service::Templates => {}
     }
 }
@@ -370,7 +392,7 @@ fn every_route_answers_bad_input_in_its_envelope() {
             } else {
                 assert_eq!(
                     a.body["code"],
-                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore | Service::DataScience | Service::Ai | Service::Stream | Service::Syrup) { json!(405) } else { json!("methodNotAllowed") }
+                    if matches!(service, Service::Queue | Service::Encryption | Service::SyncActions | Service::Scheduler | Service::Notification | Service::Editor | Service::Vault | Service::Billing | Service::OAuth | Service::Import | Service::Metastore | Service::DataScience | Service::Ai | Service::Stream | Service::Syrup | Service::JsonParser | Service::Sqldep | Service::Graph) { json!(405) } else { json!("methodNotAllowed") }
                 );
             }
             assert!(a.allow.is_some_and(|h| h.contains(methods[0].as_str())), "{unsupported} {}: no Allow header", route.path);

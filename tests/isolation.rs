@@ -258,6 +258,8 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("stream", "tasks", _) => of_a(&a.stream_task_id),
             ("stream-in", _, "projectId") => of_a(&a.id.to_string()),
             ("syrup", "orchestrations", _) => of_a(&a.orchestration_id),
+            ("graph", "tables", _) => of_a("in.c-alpha.t"),
+            ("graph", "configs", _) => of_a(&a.config_id),
             ("manage", "projects", _) | ("manage", "deleted-projects", _) => of_a(&a.id.to_string()),
             ("manage", "organizations", _) | ("manage", "maintainers", _) => of_a("1"),
             ("manage", "users", _) => of_a("admin@kbstack.local"),

@@ -989,3 +989,42 @@ fn orchestrator_orchestration_and_job() {
     };
     check("orchestrator_job", &job);
 }
+
+#[test]
+fn sqldep_analysis_and_graph() {
+    // The analysis of a fixed script is deterministic: its whole shape is the snapshot.
+    let analysis = kbstack::sqldep::analyze("CREATE TABLE s AS SELECT o.id, SUM(o.amount) AS total FROM orders o GROUP BY 1;\nSELECT FROM", "duckdb");
+    check("sqldep_analysis", &analysis);
+    use kbstack::graph::wire::{Edge, Graph, Node};
+    let graph = Graph {
+        focus: Some("table:in.c-ex.orders".into()),
+        direction: Some("both".into()),
+        depth: Some(2),
+        nodes: vec![
+            Node {
+                id: "table:in.c-ex.orders".into(),
+                kind: "table".into(),
+                label: "in.c-ex.orders".into(),
+                table_id: Some("in.c-ex.orders".into()),
+                bucket_id: Some("in.c-ex".into()),
+                name: Some("orders".into()),
+                exists: true,
+                ..Node::default()
+            },
+            Node {
+                id: "config:keboola.ex-http/1".into(),
+                kind: "configuration".into(),
+                label: "Orders API".into(),
+                component_id: Some("keboola.ex-http".into()),
+                config_id: Some("1".into()),
+                component_type: Some("extractor".into()),
+                rows: vec![json!({"id": "r1", "name": "row", "isDisabled": false})],
+                exists: true,
+                last_job: Some(json!({"id": "7", "status": "success", "createdTime": "2026-01-02T03:04:05+00:00"})),
+                ..Node::default()
+            },
+        ],
+        edges: vec![Edge { columns: vec!["id".into()], row_id: Some("r1".into()), ..Edge::new("config:keboola.ex-http/1", "table:in.c-ex.orders", "output") }],
+    };
+    check("graph_lineage", &graph);
+}

@@ -25,7 +25,7 @@ struct IndexQuery {
 /// host `<service id>.<suffix>` reaches the same mount (`net::hosts`). A service adds its id here
 /// when it is served.
 pub const SERVICE_IDS: &[&str] =
-    &["queue", "encryption", "sync-actions", "scheduler", "query", "editor", "vault", "notification", "developer", "billing", "oauth", "import", "metastore", "data-science", "sandboxes", "ai", "templates", "stream", "syrup", "docker-runner", "gooddata-provisioning"];
+    &["queue", "encryption", "sync-actions", "scheduler", "query", "editor", "vault", "notification", "developer", "billing", "oauth", "import", "metastore", "data-science", "sandboxes", "ai", "templates", "stream", "syrup", "docker-runner", "gooddata-provisioning", "json-parser", "sqldep-analyzer", "graph"];
 
 async fn index(State(state): State<AppState>, Query(q): Query<IndexQuery>) -> Response {
     let exclude: Vec<&str> = q.exclude.as_deref().unwrap_or("").split(',').map(str::trim).collect();
