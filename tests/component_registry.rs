@@ -36,6 +36,10 @@ fn configurations_of_real_keboola_components_are_stored_and_listed() {
     let s = Server::start();
     let pohoda = create_config(&s, POHODA, "Účetnictví");
     let mcp = create_config(&s, MCP_TOOL, "MCP workspace");
+    // Ids established from Keboola's public repositories (PROVENANCE.md) are stored too.
+    for id in ["kds-team.app-custom-python", "keboola.ex-google-analytics", "keboola.processor-decompress-v2"] {
+        create_config(&s, id, "from the public catalog");
+    }
 
     let (st, listed) = s.get("branch/default/components?include=configuration");
     assert_eq!(st, 200, "{listed}");
@@ -47,7 +51,7 @@ fn configurations_of_real_keboola_components_are_stored_and_listed() {
     let (st, only_extractors) = s.get("branch/default/components?componentType=extractor");
     assert_eq!(st, 200);
     let ids: Vec<&str> = only_extractors.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, [POHODA]);
+    assert_eq!(ids, [POHODA, "keboola.ex-google-analytics"], "the extractors with configurations");
 
     // The public detail of each, and the index lists them as Keboola does.
     let (st, detail) = s.send(s.client.get(s.api(&format!("components/{MCP_TOOL}"))));
@@ -57,6 +61,7 @@ fn configurations_of_real_keboola_components_are_stored_and_listed() {
     assert_eq!(st, 200);
     assert_eq!(component(&idx, POHODA)["type"], "extractor");
     assert_eq!(component(&idx, MCP_TOOL)["uri"], format!("{}/v2/storage/components/{MCP_TOOL}", s.url));
+    assert!(idx["components"].as_array().unwrap().len() >= 300, "the catalog lists Keboola's public components");
 }
 
 #[test]
