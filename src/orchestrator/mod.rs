@@ -18,12 +18,12 @@ pub mod wire;
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
-use crate::http::{ApiError, ApiResult, Code, now_iso};
+use crate::http::{ApiError, ApiResult, Code};
 use crate::meta::branches::BranchStore;
 use crate::meta::tokens::TokenStore;
 use crate::runner::registry::ORCHESTRATOR;
 use crate::scheduler::definition::SCHEDULER_COMPONENT;
-use crate::storage::auth::{Auth, TokenRecord, new_token_secret};
+use crate::storage::auth::Auth;
 use crate::storage::configurations::{self, NewConfiguration};
 
 /// The key of the configuration that holds what only the v2 API knows.
@@ -173,28 +173,8 @@ fn run_token(state: &AppState, auth: &Auth, name: &str, token_id: Option<i64>) -
         }
         return Ok((json!({"id": auth.token.id, "description": auth.token.description}), auth.secret.clone(), false));
     }
-    let now = now_iso();
     let description = format!("Orchestrator {name}");
-    let token = TokenRecord {
-        id: 0,
-        project_id: auth.project_id,
-        description: description.clone(),
-        is_master: false,
-        can_manage_buckets: true,
-        can_manage_tokens: false,
-        can_read_all_file_uploads: true,
-        can_purge_trash: false,
-        can_create_jobs: true,
-        can_manage_protected_default_branch: false,
-        bucket_permissions: Map::new(),
-        component_access: None,
-        expires: None,
-        created: now.clone(),
-        refreshed: now,
-        creator_token_id: Some(auth.token.id),
-        creator_description: Some(auth.token.description.clone()),
-    };
-    let (id, secret) = state.meta.insert_token(&token, &|id| new_token_secret(auth.project_id, id))?;
+    let (id, secret) = crate::storage::tokens::create_service_token(state, auth, &description, true)?;
     Ok((json!({"id": id, "description": description}), secret, true))
 }
 

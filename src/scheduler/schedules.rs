@@ -1,17 +1,16 @@
 //! Schedules, the domain side: activation from a `keboola.scheduler` configuration (with the
 //! schedule's own Storage token), listing, removal and token refresh. The HTTP handlers
 //! (`api`) and nothing else call these.
-use serde_json::Map;
 
 use super::definition::{Definition, SCHEDULER_COMPONENT};
 use super::wire::Schedule;
 use crate::app::AppState;
-use crate::http::{ApiError, ApiResult, Code, now_iso};
+use crate::http::{ApiError, ApiResult, Code};
 use crate::meta::schedules::{NewSchedule, ScheduleRecord, ScheduleStore};
 use crate::meta::tokens::TokenStore;
 use crate::queue::configs;
 use crate::runner::registry;
-use crate::storage::auth::{Auth, TokenRecord, new_token_secret};
+use crate::storage::auth::Auth;
 use kbstack_core::ids::{ProjectId, ScheduleId};
 
 /// What Keboola's Scheduler names the tokens it creates (jobs show it as their token).
@@ -87,27 +86,7 @@ pub fn activate(state: &AppState, auth: &Auth, configuration_id: &str, version: 
 /// The schedule's own token: it runs the target in the project whoever activated it, and is
 /// removed with the schedule.
 fn new_token(state: &AppState, auth: &Auth) -> ApiResult<(i64, String)> {
-    let now = now_iso();
-    let token = TokenRecord {
-        id: 0,
-        project_id: auth.project_id,
-        description: TOKEN_DESCRIPTION.into(),
-        is_master: false,
-        can_manage_buckets: true,
-        can_manage_tokens: false,
-        can_read_all_file_uploads: true,
-        can_purge_trash: false,
-        can_create_jobs: true,
-        can_manage_protected_default_branch: false,
-        bucket_permissions: Map::new(),
-        component_access: None,
-        expires: None,
-        created: now.clone(),
-        refreshed: now,
-        creator_token_id: Some(auth.token.id),
-        creator_description: Some(auth.token.description.clone()),
-    };
-    Ok(state.meta.insert_token(&token, &|id| new_token_secret(auth.project_id, id))?)
+    crate::storage::tokens::create_service_token(state, auth, TOKEN_DESCRIPTION, true)
 }
 
 /// `POST /schedules/{id}/refreshToken`: a new token replaces the schedule's (the old one stops working).

@@ -106,6 +106,33 @@ async fn verify(State(state): State<AppState>, auth: Auth) -> Json<Token> {
     Json(token_json(&state, &auth.token, Some(&auth.secret)))
 }
 
+/// A token a service keeps to act in the project on its own (a schedule, an orchestration, a
+/// Stream sink): it manages buckets and reads every file upload, may create jobs when
+/// `can_create_jobs`, and records the caller as its creator. Returns its id and secret.
+pub fn create_service_token(state: &AppState, auth: &Auth, description: &str, can_create_jobs: bool) -> ApiResult<(i64, String)> {
+    let now = now_iso();
+    let token = TokenRecord {
+        id: 0,
+        project_id: auth.project_id,
+        description: description.to_string(),
+        is_master: false,
+        can_manage_buckets: true,
+        can_manage_tokens: false,
+        can_read_all_file_uploads: true,
+        can_purge_trash: false,
+        can_create_jobs,
+        can_manage_protected_default_branch: false,
+        bucket_permissions: Map::new(),
+        component_access: None,
+        expires: None,
+        created: now.clone(),
+        refreshed: now,
+        creator_token_id: Some(auth.token.id),
+        creator_description: Some(auth.token.description.clone()),
+    };
+    Ok(state.meta.insert_token(&token, &|id| new_token_secret(auth.project_id, id))?)
+}
+
 pub fn load_token(state: &AppState, project_id: i64, id: &str) -> ApiResult<TokenRecord> {
     let not_found = || ApiError::new(Code::TokenNotFound, format!("Token {id} not found"));
     let id: i64 = id

@@ -3,7 +3,7 @@
 //! changes answer with. Each change is done before the answer, so its task is already finished.
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::mapping;
 use super::writer::{Conditions, SinkKey};
@@ -11,8 +11,7 @@ use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code};
 use crate::meta::branches::BranchStore;
 use crate::meta::stream::{StreamEntity, StreamStore};
-use crate::meta::tokens::TokenStore;
-use crate::storage::auth::{Auth, TokenRecord, new_token_secret};
+use crate::storage::auth::Auth;
 
 /// Keboola's limit per source.
 pub const MAX_SINKS: usize = 20;
@@ -278,27 +277,7 @@ fn signals_of(p: &Value) -> ApiResult<Option<Value>> {
 
 /// The sink's own Storage token: it creates and loads the sink's table, whoever made the sink.
 fn new_sink_token(state: &AppState, auth: &Auth, source_id: &str, sink_id: &str) -> ApiResult<(i64, String)> {
-    let now = crate::http::now_iso();
-    let token = TokenRecord {
-        id: 0,
-        project_id: auth.project_id,
-        description: format!("[_internal] Stream Sink {source_id}/{sink_id}"),
-        is_master: false,
-        can_manage_buckets: true,
-        can_manage_tokens: false,
-        can_read_all_file_uploads: true,
-        can_purge_trash: false,
-        can_create_jobs: false,
-        can_manage_protected_default_branch: false,
-        bucket_permissions: Map::new(),
-        component_access: None,
-        expires: None,
-        created: now.clone(),
-        refreshed: now,
-        creator_token_id: Some(auth.token.id),
-        creator_description: Some(auth.token.description.clone()),
-    };
-    Ok(state.meta.insert_token(&token, &|id| new_token_secret(auth.project_id, id))?)
+    crate::storage::tokens::create_service_token(state, auth, &format!("[_internal] Stream Sink {source_id}/{sink_id}"), false)
 }
 
 /// `POST sources/{id}/sinks {name, type:"table", sinkId?, description?, allowedSignals?, table}`.
