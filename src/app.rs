@@ -68,6 +68,35 @@ impl AppState {
 /// Every route of every service, and the table of them (`Routes::table`, walked by the
 /// bad-input test). Each service renders the framework's own refusals (unsupported method,
 /// unreadable path or query) in its envelope; the blob API answers every method itself.
+/// The table store the configuration names: the data dir's DuckDB file, or a DuckLake.
+fn open_tables(config: &Config) -> anyhow::Result<DuckDbBackend> {
+    match &config.tables_backend {
+        crate::config::TablesBackend::DuckDb => {
+            let tables_path = config.data_dir.join("tables.duckdb");
+            DuckDbBackend::open_with_memory_limit(&tables_path, &config.duckdb_memory_limit).with_context(|| {
+                format!(
+                    "cannot open the table store {}. If another kbstack build (another DuckDB version) wrote it, \
+                     run `kbstack export --data-dir <this dir> --to <dir>` with that build, then `kbstack import <dir> --data-dir <new dir>` with this one",
+                    tables_path.display()
+                )
+            })
+        }
+        crate::config::TablesBackend::DuckLake { catalog, data_path, extension_dir } => {
+            if data_path.starts_with("s3://") {
+                anyhow::bail!("a DuckLake data path in S3 needs the [s3] settings, which this build does not have yet; use a directory");
+            }
+            let settings = kbstack_store::backend::duckdb::DuckLakeSettings {
+                extension_dir: extension_dir.clone(),
+                catalog: catalog.expose().to_string(),
+                data_path: data_path.clone(),
+                s3: None,
+                scratch_dir: config.data_dir.join("ducklake-scratch"),
+            };
+            DuckDbBackend::open_ducklake(&settings, &config.duckdb_memory_limit).context("cannot open the DuckLake table store")
+        }
+    }
+}
+
 pub fn routes() -> Routes<AppState> {
     Routes::new()
         .merge(storage::router().map_router(|r| r.layer(axum::middleware::from_fn(crate::http::rejections::json_envelope))))
@@ -236,14 +265,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let meta = MetaStore::open_with(&config.data_dir.join("metadata.sqlite"), config.metadata_durability, config.metadata_locking)
         .context("cannot open the metadata store (metadata.sqlite); is another kbstack serving this data dir?")?;
-    let tables_path = config.data_dir.join("tables.duckdb");
-    let duckdb = Arc::new(DuckDbBackend::open_with_memory_limit(&tables_path, &config.duckdb_memory_limit).with_context(|| {
-        format!(
-            "cannot open the table store {}. If another kbstack build (another DuckDB version) wrote it, \
-             run `kbstack export --data-dir <this dir> --to <dir>` with that build, then `kbstack import <dir> --data-dir <new dir>` with this one",
-            tables_path.display()
-        )
-    })?);
+    let duckdb = Arc::new(open_tables(&config)?);
     let workspaces: Arc<dyn crate::workspace::WorkspaceBackend> =
         Arc::new(crate::workspace::duckdb::DuckDbWorkspaces::open(&config.data_dir.join("workspaces"), duckdb.clone())?);
     let tables: Arc<dyn TableBackend> = duckdb;

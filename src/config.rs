@@ -39,6 +39,20 @@ pub struct ServeArgs {
     /// DuckDB memory limit of the table store (larger work spills to disk), e.g. `600MB`.
     #[arg(long, env = "KBSTACK_DUCKDB_MEMORY_LIMIT")]
     pub duckdb_memory_limit: Option<String>,
+    /// Where tables live: `duckdb` (default; one file in the data dir) or `ducklake` (a DuckLake
+    /// catalog several nodes share: `--ducklake-catalog`, `--ducklake-data-path`).
+    #[arg(long, env = "KBSTACK_TABLES_BACKEND", value_parser = ["duckdb", "ducklake"])]
+    pub tables_backend: Option<String>,
+    /// The DuckLake catalog: a `postgres://` URL (shared by every node) or a `.ducklake` file.
+    #[arg(long, env = "KBSTACK_DUCKLAKE_CATALOG", hide_env_values = true)]
+    pub ducklake_catalog: Option<String>,
+    /// Where DuckLake writes table data: `s3://bucket/prefix/` or a directory.
+    #[arg(long, env = "KBSTACK_DUCKLAKE_DATA_PATH")]
+    pub ducklake_data_path: Option<String>,
+    /// Directory with DuckDB's official ducklake, httpfs and postgres extension files; defaults to
+    /// `duckdb-extensions` beside the binary (where scripts/build puts them).
+    #[arg(long, env = "KBSTACK_DUCKDB_EXTENSIONS")]
+    pub duckdb_extensions: Option<PathBuf>,
     /// The Python interpreter Python transformations run with; it also runs sqlglot, which
     /// translates Snowflake SQL transformations to DuckDB (`pip install sqlglot` for it).
     #[arg(long, env = "KBSTACK_TRANSFORMATION_PYTHON")]
@@ -133,7 +147,7 @@ impl std::fmt::Debug for Secret {
 /// data_dir = "/var/lib/kbstack"
 /// [server]   # listen, public_url, max_body_bytes, stack_suffix, tls_listen, tls_cert, tls_key
 /// [storage]  # master_token, manage_token, job_wait_ms
-/// [tables]   # duckdb_memory_limit
+/// [tables]   # duckdb_memory_limit, backend ("duckdb" | "ducklake"), ducklake_catalog, ducklake_data_path, duckdb_extensions
 /// [queue]    # workers
 /// [runner]   # transformation_python, keep_job_data, sync_action_timeout_secs
 /// [metadata] # sync ("full" | "normal"), locking ("exclusive" | "shared")
@@ -216,6 +230,10 @@ struct StorageSection {
 #[serde(deny_unknown_fields)]
 struct TablesSection {
     duckdb_memory_limit: Option<String>,
+    backend: Option<String>,
+    ducklake_catalog: Option<String>,
+    ducklake_data_path: Option<String>,
+    duckdb_extensions: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -340,6 +358,7 @@ pub struct Config {
     pub job_wait_ms: u64,
     pub queue_workers: usize,
     pub duckdb_memory_limit: String,
+    pub tables_backend: TablesBackend,
     pub transformation_python: String,
     pub sync_action_timeout_secs: u64,
     pub keep_job_data: bool,
@@ -363,6 +382,20 @@ pub struct Config {
     pub ai_llm: Option<LanguageModel>,
     /// Template repositories in local folders, beside the built-in `keboola` (`[templates]`).
     pub template_repositories: Vec<TemplateRepository>,
+}
+
+/// Where table data lives.
+#[derive(Clone, Debug)]
+pub enum TablesBackend {
+    /// `<data-dir>/tables.duckdb` (the embedded default).
+    DuckDb,
+    /// A DuckLake: the scale-out profile's tables, shared by every node.
+    DuckLake {
+        /// A `postgres://` URL (may hold a password: never printed) or a `.ducklake` file.
+        catalog: Secret,
+        data_path: String,
+        extension_dir: PathBuf,
+    },
 }
 
 /// An OpenAI-compatible chat completion API.
@@ -398,6 +431,12 @@ impl Config {
             job_wait_ms: args.job_wait_ms.or(file.job_wait_ms).unwrap_or(1500),
             queue_workers: args.queue_workers.or(file.queue_workers).unwrap_or(4).max(1),
             duckdb_memory_limit: args.duckdb_memory_limit.or(file.duckdb_memory_limit).unwrap_or_else(|| "600MB".into()),
+            tables_backend: tables_backend(
+                args.tables_backend.or(file.tables.backend),
+                args.ducklake_catalog.or(file.tables.ducklake_catalog),
+                args.ducklake_data_path.or(file.tables.ducklake_data_path),
+                args.duckdb_extensions.or(file.tables.duckdb_extensions),
+            )?,
             transformation_python: args.transformation_python.or(file.transformation_python).unwrap_or_else(|| "python3".into()),
             sync_action_timeout_secs: args.sync_action_timeout_secs.or(file.sync_action_timeout_secs).unwrap_or(30).max(1),
             keep_job_data: args.keep_job_data.or(file.keep_job_data).unwrap_or(false),
@@ -528,6 +567,31 @@ fn parse_locking(value: Option<&str>) -> anyhow::Result<Locking> {
         None | Some("exclusive") => Ok(Locking::Exclusive),
         Some("shared") => Ok(Locking::Shared),
         Some(other) => anyhow::bail!("metadata locking must be `exclusive` or `shared`, not `{other}`"),
+    }
+}
+
+fn tables_backend(
+    backend: Option<String>,
+    catalog: Option<String>,
+    data_path: Option<String>,
+    extensions: Option<PathBuf>,
+) -> anyhow::Result<TablesBackend> {
+    match backend.as_deref().unwrap_or("duckdb") {
+        "duckdb" => Ok(TablesBackend::DuckDb),
+        "ducklake" => {
+            let catalog = catalog.context("[tables] backend = \"ducklake\" needs ducklake_catalog (a postgres:// URL or a .ducklake file)")?;
+            let data_path = data_path.context("[tables] backend = \"ducklake\" needs ducklake_data_path (s3://bucket/prefix/ or a directory)")?;
+            let extension_dir = match extensions {
+                Some(dir) => dir,
+                None => std::env::current_exe()
+                    .context("locating the binary")?
+                    .parent()
+                    .context("locating the binary's directory")?
+                    .join("duckdb-extensions"),
+            };
+            Ok(TablesBackend::DuckLake { catalog: Secret(catalog), data_path, extension_dir })
+        }
+        other => anyhow::bail!("unknown tables backend {other:?}: \"duckdb\" or \"ducklake\""),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod blob;
 pub mod meta;
 pub mod reserve;
+pub mod s3;
 pub mod secrets;
 pub mod text_index;
 pub mod transform;

@@ -1,7 +1,8 @@
-//! DuckDB table backend: one database file; a schema per (project, branch, bucket); untyped
-//! tables are VARCHAR columns plus `_timestamp`. Loads follow Keboola's import library
-//! (notes: storage-api.md §8) and run in one transaction each, so a crash leaves the old or the
-//! new table, never a mix.
+//! DuckDB table backend: one database file, or a DuckLake catalog that several nodes share
+//! (`open_ducklake`: catalog in PostgreSQL, Parquet data in S3); a schema per (project, branch,
+//! bucket); untyped tables are VARCHAR columns plus `_timestamp`. Loads follow Keboola's import
+//! library (notes: storage-api.md §8) and run in one transaction each, so a crash leaves the old
+//! or the new table, never a mix.
 use std::path::{Path, PathBuf};
 
 use duckdb::Connection;
@@ -20,6 +21,48 @@ pub struct DuckDbBackend {
     /// Idle connections for reads, reused: opening one builds a client context (parser,
     /// optimizer rules, a temp catalog), which cost more than a small preview's query.
     readers: Mutex<Vec<Connection>>,
+    /// Tables live in the attached DuckLake `lake`, which each new connection must `USE`.
+    lake: bool,
+}
+
+/// A DuckLake the tables are kept in instead of a local file: the scale-out profile.
+#[derive(Debug, Clone)]
+pub struct DuckLakeSettings {
+    /// Holds `ducklake`, `httpfs` and `postgres` `.duckdb_extension` files (DuckDB's official
+    /// builds; nothing is downloaded at run time).
+    pub extension_dir: PathBuf,
+    /// The catalog: a `postgres://` URL (shared by every node) or a local `.ducklake` file.
+    pub catalog: String,
+    /// Where data files go: `s3://bucket/prefix/` or a local directory.
+    pub data_path: String,
+    /// Credentials for an `s3://` data path.
+    pub s3: Option<crate::s3::S3Settings>,
+    /// Node-local scratch space (spills of large operations).
+    pub scratch_dir: PathBuf,
+}
+
+/// How often a load or schema change is tried again when another node's commit to the same
+/// table conflicts with it (DuckLake's optimistic concurrency).
+const CONFLICT_RETRIES: u32 = 20;
+
+/// Only engine errors: a user error's text may quote a CSV line that says "conflict".
+fn is_conflict(e: &BackendError) -> bool {
+    matches!(e, BackendError::Internal(m) if m.contains("conflict") || m.contains("Conflict"))
+}
+
+/// Runs `op` again (after a short random pause) while it fails with a commit conflict.
+fn retry_conflicts<T>(mut op: impl FnMut() -> BackendResult<T>) -> BackendResult<T> {
+    let mut attempt = 0;
+    loop {
+        match op() {
+            Err(e) if attempt < CONFLICT_RETRIES && is_conflict(&e) => {
+                attempt += 1;
+                let pause = 5 + rand::random::<u64>() % (10 * attempt as u64);
+                std::thread::sleep(std::time::Duration::from_millis(pause));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Idle reader connections kept (as many as requests read at once on a small machine).
@@ -112,7 +155,68 @@ impl DuckDbBackend {
             lit(&tmp.display().to_string())
         ))?;
         conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS main.{ONCE_TABLE} (key VARCHAR PRIMARY KEY, loaded_at TIMESTAMP);"))?;
-        Ok(DuckDbBackend { root: Mutex::new(conn), readers: Mutex::new(Vec::new()) })
+        Ok(DuckDbBackend { root: Mutex::new(conn), readers: Mutex::new(Vec::new()), lake: false })
+    }
+
+    /// Tables in a DuckLake (`settings`); the node's own DuckDB is in memory, with spills in the
+    /// scratch dir. Nodes opening the same catalog see one set of tables.
+    pub fn open_ducklake(settings: &DuckLakeSettings, memory: &str) -> anyhow::Result<DuckDbBackend> {
+        use anyhow::Context;
+        std::fs::create_dir_all(&settings.scratch_dir)?;
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(&format!(
+            "SET memory_limit = {}; SET temp_directory = {}; SET preserve_insertion_order = false; \
+             SET autoinstall_known_extensions = false; SET autoload_known_extensions = false;",
+            lit(memory),
+            lit(&settings.scratch_dir.join("duckdb.tmp").display().to_string())
+        ))?;
+        for ext in ["postgres", "httpfs", "ducklake"] {
+            let file = settings.extension_dir.join(format!("{ext}.duckdb_extension"));
+            conn.execute_batch(&format!("LOAD {}", lit(&file.display().to_string())))
+                .with_context(|| format!("loading DuckDB's {ext} extension from {}", file.display()))?;
+        }
+        if let Some(s3) = &settings.s3 {
+            let (host, tls) = s3.host_and_tls();
+            let mut options = vec![
+                format!("KEY_ID {}", lit(&s3.access_key_id)),
+                format!("SECRET {}", lit(&s3.secret_access_key)),
+                format!("REGION {}", lit(if s3.region.is_empty() { "us-east-1" } else { &s3.region })),
+                format!("USE_SSL {tls}"),
+                format!("URL_STYLE {}", lit(if s3.path_style { "path" } else { "vhost" })),
+            ];
+            if !host.is_empty() {
+                options.push(format!("ENDPOINT {}", lit(&host)));
+            }
+            // The error, not the statement, is reported: the statement holds the secret.
+            conn.execute_batch(&format!("CREATE SECRET kbstack_s3 (TYPE s3, {})", options.join(", ")))
+                .map_err(|e| anyhow::anyhow!("configuring S3 access for DuckLake: {e}"))?;
+        }
+        let catalog = if settings.catalog.starts_with("postgres://") || settings.catalog.starts_with("postgresql://") {
+            format!("ducklake:postgres:{}", settings.catalog)
+        } else {
+            format!("ducklake:{}", settings.catalog)
+        };
+        // Every row goes to a data file: rows inlined into the catalog would make the catalog
+        // database hold table data.
+        conn.execute_batch(&format!(
+            "ATTACH {} AS lake (DATA_PATH {}, DATA_INLINING_ROW_LIMIT 0); USE lake;",
+            lit(&catalog),
+            lit(&settings.data_path)
+        ))
+        // The catalog URL may hold a password: the error is reported without it.
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "attaching the DuckLake catalog (data in {}): {}",
+                settings.data_path,
+                e.to_string().replace(&settings.catalog, "<catalog>")
+            )
+        })?;
+        retry_conflicts(|| {
+            conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS main.{ONCE_TABLE} (key VARCHAR, loaded_at TIMESTAMP);"))
+                .map_err(internal)
+        })
+        .map_err(|e| anyhow::anyhow!("creating the load log table in the DuckLake: {e}"))?;
+        Ok(DuckDbBackend { root: Mutex::new(conn), readers: Mutex::new(Vec::new()), lake: true })
     }
 
     /// The DuckDB version (`v1.5.5`), for export manifests.
@@ -122,7 +226,11 @@ impl DuckDbBackend {
 
     /// A connection of the table backend's instance (the workspace engine attaches workspace files to it).
     pub(crate) fn conn(&self) -> BackendResult<Connection> {
-        self.root.lock().try_clone().map_err(internal)
+        let conn = self.root.lock().try_clone().map_err(internal)?;
+        if self.lake {
+            conn.execute_batch("USE lake").map_err(internal)?;
+        }
+        Ok(conn)
     }
 
     /// `read` on an idle reader connection (or a new one). Only for work that leaves no state
@@ -141,6 +249,130 @@ impl DuckDbBackend {
             }
         }
         out
+    }
+
+    /// One attempt at `TableBackend::load`, in one transaction.
+    fn try_load(&self, loc: &TableLocation, spec: &LoadSpec) -> BackendResult<LoadResult> {
+        let conn = self.conn()?;
+        // Loads with the same key are never concurrent (their caller holds the table's lock), so
+        // a check before the transaction and the insert inside it are enough.
+        if let Some(key) = &spec.once_key {
+            if self.loaded_once(key)? {
+                return Ok(LoadResult { already_loaded: true, ..LoadResult::default() });
+            }
+        }
+        let existing = self.column_types(&conn, loc)?;
+        let existing_names: Vec<&str> = existing.iter().map(|(c, _)| c.as_str()).collect();
+        let file_cols = &spec.source.columns;
+        let added: Vec<String> = file_cols.iter().filter(|c| !existing_names.contains(&c.as_str())).cloned().collect();
+        let ts = ts_literal(&spec.timestamp);
+        let source = Self::read_csv_sql(&spec.source, !spec.typed)?;
+        // Value of each file column as stored: untyped tables keep strings with NULL → '';
+        // typed tables treat '' as NULL and cast to the column type.
+        let value_expr = |c: &str| -> String {
+            let ty = existing.iter().find(|(n, _)| n == c).map(|(_, t)| t.as_str()).unwrap_or("VARCHAR");
+            if spec.typed {
+                if ty == "VARCHAR" {
+                    format!("NULLIF({}, '')", ident(c))
+                } else {
+                    format!("CAST(NULLIF({}, '') AS {ty})", ident(c))
+                }
+            } else {
+                // Empty fields already read as '' (force_not_null).
+                ident(c)
+            }
+        };
+        let values: Vec<String> = file_cols.iter().map(|c| value_expr(c)).collect();
+        let staged: Vec<String> = file_cols.iter().zip(&values).map(|(c, v)| format!("{v} AS {}", ident(c))).collect();
+        let pk_partition: Vec<String> = spec.primary_key.iter().map(|c| ident(c)).collect();
+        let dedup = if pk_partition.is_empty() {
+            String::new()
+        } else {
+            format!(" QUALIFY row_number() OVER (PARTITION BY {}) = 1", pk_partition.join(", "))
+        };
+        let target = qualified(loc);
+        let col_list: Vec<String> = file_cols.iter().map(|c| ident(c)).collect();
+
+        let mut sql = String::from("BEGIN TRANSACTION;\n");
+        for c in &added {
+            let ty = if spec.typed { "VARCHAR" } else { "VARCHAR NOT NULL DEFAULT ''" };
+            sql.push_str(&format!("ALTER TABLE {target} ADD COLUMN {} {ty};\n", ident(c)));
+        }
+        conn.execute_batch(&sql).map_err(internal)?;
+        let run = || -> BackendResult<u64> {
+            if !spec.incremental {
+                conn.execute_batch(&format!("DELETE FROM {target};")).map_err(internal)?;
+            }
+            if !spec.incremental || spec.primary_key.is_empty() {
+                let n = conn
+                    .execute(
+                        &format!(
+                            "INSERT INTO {target} ({}, {}) SELECT {}, {ts} FROM {source}{dedup}",
+                            col_list.join(", "),
+                            ident(TS),
+                            values.join(", "),
+                        ),
+                        [],
+                    )
+                    .map_err(csv_error)?;
+                return Ok(n as u64);
+            }
+            // Incremental load with a primary key (IncrementalImporter): update rows whose values
+            // differ (bumping _timestamp), insert new keys once, never delete.
+            conn.execute_batch(&format!(
+                "CREATE TEMP TABLE __kbstack_stage AS SELECT {} FROM {source}{dedup};",
+                staged.join(", ")
+            ))
+            .map_err(csv_error)?;
+            let staged_rows: i64 =
+                conn.query_row("SELECT count(*) FROM __kbstack_stage", [], |r| r.get(0)).map_err(internal)?;
+            let pk_match: Vec<String> =
+                spec.primary_key.iter().map(|c| format!("t.{} = s.{}", ident(c), ident(c))).collect();
+            let non_pk: Vec<&String> = file_cols.iter().filter(|c| !spec.primary_key.contains(c)).collect();
+            if !non_pk.is_empty() {
+                let sets: Vec<String> = non_pk.iter().map(|c| format!("{} = s.{}", ident(c), ident(c))).collect();
+                let differs: Vec<String> =
+                    non_pk.iter().map(|c| format!("t.{} IS DISTINCT FROM s.{}", ident(c), ident(c))).collect();
+                conn.execute_batch(&format!(
+                    "UPDATE {target} AS t SET {}, {} = {ts} FROM __kbstack_stage AS s WHERE {} AND ({});",
+                    sets.join(", "),
+                    ident(TS),
+                    pk_match.join(" AND "),
+                    differs.join(" OR ")
+                ))
+                .map_err(internal)?;
+            }
+            conn.execute_batch(&format!(
+                "INSERT INTO {target} ({}, {}) SELECT {}, {ts} FROM __kbstack_stage AS s \
+                 WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {});\nDROP TABLE __kbstack_stage;",
+                col_list.join(", "),
+                ident(TS),
+                file_cols.iter().map(|c| format!("s.{}", ident(c))).collect::<Vec<_>>().join(", "),
+                pk_match.join(" AND ")
+            ))
+            .map_err(internal)?;
+            Ok(staged_rows as u64)
+        };
+        let run = || -> BackendResult<u64> {
+            let n = run()?;
+            if let Some(key) = &spec.once_key {
+                conn.execute(&format!("INSERT INTO main.{ONCE_TABLE} VALUES (?, now()::TIMESTAMP)"), [key]).map_err(internal)?;
+            }
+            Ok(n)
+        };
+        match run() {
+            Ok(n) => {
+                if let Err(e) = conn.execute_batch("COMMIT;") {
+                    let _ = conn.execute_batch("ROLLBACK;");
+                    return Err(internal(e));
+                }
+                Ok(LoadResult { imported_rows: n, imported_columns: file_cols.clone(), added_columns: added, already_loaded: false })
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK;");
+                Err(e)
+            }
+        }
     }
 
     fn column_types(&self, conn: &Connection, loc: &TableLocation) -> BackendResult<Vec<(String, String)>> {
@@ -314,26 +546,6 @@ fn filter_sql(f: &Filter) -> BackendResult<String> {
     })
 }
 
-/// The query's rows as one Parquet file, Snappy inside the format as Keboola's Parquet unloads
-/// are. Written from DuckDB's Arrow batches: the bundled DuckDB has no parquet extension, and
-/// `COPY ... (FORMAT parquet)` would try to download one.
-fn write_parquet(conn: &Connection, sql: &str, file: &Path) -> BackendResult<()> {
-    use parquet::arrow::ArrowWriter;
-    use parquet::basic::Compression;
-    use parquet::file::properties::WriterProperties;
-
-    let mut st = conn.prepare(sql).map_err(internal)?;
-    let batches = st.stream_arrow([]).map_err(internal)?;
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-    let out = std::fs::File::create(file).map_err(internal)?;
-    let mut writer = ArrowWriter::try_new(out, batches.get_schema(), Some(props)).map_err(internal)?;
-    for batch in batches {
-        writer.write(&batch.map_err(internal)?).map_err(internal)?;
-    }
-    writer.close().map_err(internal)?;
-    Ok(())
-}
-
 pub fn is_gzip(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 2];
@@ -354,16 +566,10 @@ fn csv_error(e: duckdb::Error) -> BackendError {
 /// `CREATE SCHEMA IF NOT EXISTS`, again when a concurrent transaction created the same schema
 /// first: DuckDB reports that as a write-write conflict (two jobs of a flow phase writing their
 /// first tables into the same new bucket at once), and the retry then finds the schema there.
+/// Creates the schema unless it exists; concurrent creators (two loads, two nodes) conflict and retry.
 fn ensure_schema(conn: &duckdb::Connection, name: &str) -> BackendResult<()> {
     let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", ident(name));
-    for attempt in 0.. {
-        match conn.execute_batch(&sql) {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt < 20 && e.to_string().contains("write-write conflict") => std::thread::sleep(std::time::Duration::from_millis(5)),
-            Err(e) => return Err(internal(e)),
-        }
-    }
-    Ok(())
+    retry_conflicts(|| conn.execute_batch(&sql).map_err(internal))
 }
 
 impl TableBackend for DuckDbBackend {
@@ -416,123 +622,9 @@ impl TableBackend for DuckDbBackend {
     }
 
     fn load(&self, loc: &TableLocation, spec: &LoadSpec) -> BackendResult<LoadResult> {
-        let conn = self.conn()?;
-        // Loads with the same key are never concurrent (their caller holds the table's lock), so
-        // a check before the transaction and the insert inside it are enough.
-        if let Some(key) = &spec.once_key {
-            if self.loaded_once(key)? {
-                return Ok(LoadResult { already_loaded: true, ..LoadResult::default() });
-            }
-        }
-        let existing = self.column_types(&conn, loc)?;
-        let existing_names: Vec<&str> = existing.iter().map(|(c, _)| c.as_str()).collect();
-        let file_cols = &spec.source.columns;
-        let added: Vec<String> = file_cols.iter().filter(|c| !existing_names.contains(&c.as_str())).cloned().collect();
-        let ts = ts_literal(&spec.timestamp);
-        let source = Self::read_csv_sql(&spec.source, !spec.typed)?;
-        // Value of each file column as stored: untyped tables keep strings with NULL → '';
-        // typed tables treat '' as NULL and cast to the column type.
-        let value_expr = |c: &str| -> String {
-            let ty = existing.iter().find(|(n, _)| n == c).map(|(_, t)| t.as_str()).unwrap_or("VARCHAR");
-            if spec.typed {
-                if ty == "VARCHAR" {
-                    format!("NULLIF({}, '')", ident(c))
-                } else {
-                    format!("CAST(NULLIF({}, '') AS {ty})", ident(c))
-                }
-            } else {
-                // Empty fields already read as '' (force_not_null).
-                ident(c)
-            }
-        };
-        let values: Vec<String> = file_cols.iter().map(|c| value_expr(c)).collect();
-        let staged: Vec<String> = file_cols.iter().zip(&values).map(|(c, v)| format!("{v} AS {}", ident(c))).collect();
-        let pk_partition: Vec<String> = spec.primary_key.iter().map(|c| ident(c)).collect();
-        let dedup = if pk_partition.is_empty() {
-            String::new()
-        } else {
-            format!(" QUALIFY row_number() OVER (PARTITION BY {}) = 1", pk_partition.join(", "))
-        };
-        let target = qualified(loc);
-        let col_list: Vec<String> = file_cols.iter().map(|c| ident(c)).collect();
-
-        let mut sql = String::from("BEGIN TRANSACTION;\n");
-        for c in &added {
-            let ty = if spec.typed { "VARCHAR" } else { "VARCHAR NOT NULL DEFAULT ''" };
-            sql.push_str(&format!("ALTER TABLE {target} ADD COLUMN {} {ty};\n", ident(c)));
-        }
-        conn.execute_batch(&sql).map_err(internal)?;
-        let run = || -> BackendResult<u64> {
-            if !spec.incremental {
-                conn.execute_batch(&format!("DELETE FROM {target};")).map_err(internal)?;
-            }
-            if !spec.incremental || spec.primary_key.is_empty() {
-                let n = conn
-                    .execute(
-                        &format!(
-                            "INSERT INTO {target} ({}, {}) SELECT {}, {ts} FROM {source}{dedup}",
-                            col_list.join(", "),
-                            ident(TS),
-                            values.join(", "),
-                        ),
-                        [],
-                    )
-                    .map_err(csv_error)?;
-                return Ok(n as u64);
-            }
-            // Incremental load with a primary key (IncrementalImporter): update rows whose values
-            // differ (bumping _timestamp), insert new keys once, never delete.
-            conn.execute_batch(&format!(
-                "CREATE TEMP TABLE __kbstack_stage AS SELECT {} FROM {source}{dedup};",
-                staged.join(", ")
-            ))
-            .map_err(csv_error)?;
-            let staged_rows: i64 =
-                conn.query_row("SELECT count(*) FROM __kbstack_stage", [], |r| r.get(0)).map_err(internal)?;
-            let pk_match: Vec<String> =
-                spec.primary_key.iter().map(|c| format!("t.{} = s.{}", ident(c), ident(c))).collect();
-            let non_pk: Vec<&String> = file_cols.iter().filter(|c| !spec.primary_key.contains(c)).collect();
-            if !non_pk.is_empty() {
-                let sets: Vec<String> = non_pk.iter().map(|c| format!("{} = s.{}", ident(c), ident(c))).collect();
-                let differs: Vec<String> =
-                    non_pk.iter().map(|c| format!("t.{} IS DISTINCT FROM s.{}", ident(c), ident(c))).collect();
-                conn.execute_batch(&format!(
-                    "UPDATE {target} AS t SET {}, {} = {ts} FROM __kbstack_stage AS s WHERE {} AND ({});",
-                    sets.join(", "),
-                    ident(TS),
-                    pk_match.join(" AND "),
-                    differs.join(" OR ")
-                ))
-                .map_err(internal)?;
-            }
-            conn.execute_batch(&format!(
-                "INSERT INTO {target} ({}, {}) SELECT {}, {ts} FROM __kbstack_stage AS s \
-                 WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {});\nDROP TABLE __kbstack_stage;",
-                col_list.join(", "),
-                ident(TS),
-                file_cols.iter().map(|c| format!("s.{}", ident(c))).collect::<Vec<_>>().join(", "),
-                pk_match.join(" AND ")
-            ))
-            .map_err(internal)?;
-            Ok(staged_rows as u64)
-        };
-        let run = || -> BackendResult<u64> {
-            let n = run()?;
-            if let Some(key) = &spec.once_key {
-                conn.execute(&format!("INSERT INTO main.{ONCE_TABLE} VALUES (?, now()::TIMESTAMP)"), [key]).map_err(internal)?;
-            }
-            Ok(n)
-        };
-        match run() {
-            Ok(n) => {
-                conn.execute_batch("COMMIT;").map_err(internal)?;
-                Ok(LoadResult { imported_rows: n, imported_columns: file_cols.clone(), added_columns: added, already_loaded: false })
-            }
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK;");
-                Err(e)
-            }
-        }
+        // A conflict means another node committed to the table first: the whole load (its
+        // once-key check included) runs again on the new state.
+        retry_conflicts(|| self.try_load(loc, spec))
     }
 
     fn export(&self, loc: &TableLocation, spec: &ExportSpec) -> BackendResult<Vec<PathBuf>> {
@@ -550,10 +642,9 @@ impl TableBackend for DuckDbBackend {
                     ),
                 )
             }
+            // Snappy inside the format, as Keboola's Parquet unloads are.
             ExportFormat::Parquet => {
-                let file = spec.dir.join("part0001.parquet");
-                write_parquet(&conn, &sql, &file)?;
-                return Ok(vec![file]);
+                (spec.dir.join("part0001.parquet"), "FORMAT parquet, COMPRESSION snappy".to_string())
             }
         };
         conn.execute_batch(&format!("COPY ({sql}) TO {} ({options})", lit(&file.display().to_string())))
@@ -611,9 +702,8 @@ impl TableBackend for DuckDbBackend {
 
     fn export_all(&self, dir: &Path) -> BackendResult<()> {
         // DuckDB's own: `schema.sql` (schemas, tables with their types, NOT NULLs and defaults),
-        // `load.sql` and a CSV file per table, readable by any later DuckDB. CSV because the
-        // bundled build has no parquet extension to read Parquet back with.
-        self.conn()?.execute_batch(&format!("EXPORT DATABASE {} (FORMAT csv)", lit(&dir.display().to_string()))).map_err(internal)
+        // `load.sql` and a Parquet file per table, readable by any later DuckDB.
+        self.conn()?.execute_batch(&format!("EXPORT DATABASE {} (FORMAT parquet)", lit(&dir.display().to_string()))).map_err(internal)
     }
 
     fn import_all(&self, dir: &Path) -> BackendResult<()> {
@@ -636,7 +726,7 @@ impl TableBackend for DuckDbBackend {
             let mut st = conn
                 .prepare(
                     "SELECT column_name, data_type, is_nullable, column_default FROM duckdb_columns() \
-                     WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+                     WHERE database_name = current_database() AND schema_name = ? AND table_name = ? ORDER BY column_index",
                 )
                 .map_err(internal)?;
             st.query_map([schema_name(from), from.table.clone()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))

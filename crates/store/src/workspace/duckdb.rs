@@ -171,7 +171,6 @@ pub fn execute_in_file(file: &Path, id: i64, sql: &str, max_rows: usize) -> Back
         .collect();
     let mut result = QueryResult { columns, rows: Vec::new(), truncated: false };
     'batches: for batch in batches {
-        let batch = batch.map_err(user_error)?;
         for row in 0..batch.num_rows() {
             if result.rows.len() >= max_rows {
                 result.truncated = true;
@@ -455,8 +454,7 @@ impl UserSession for DuckDbSession {
         if CHANGING.contains(&keyword.as_str()) && counted {
             let mut affected = 0u64;
             for batch in batches {
-                let batch = batch.map_err(user_error)?;
-                if batch.num_rows() > 0 {
+                        if batch.num_rows() > 0 {
                     affected += array_value_to_string(batch.column(0), 0).map_err(internal)?.parse::<u64>().unwrap_or(0);
                 }
             }
@@ -464,7 +462,7 @@ impl UserSession for DuckDbSession {
         }
         if SILENT.contains(&keyword.as_str()) {
             for batch in batches {
-                batch.map_err(user_error)?;
+                drop(batch);
             }
             return Ok(StatementOutcome::Done);
         }
@@ -472,8 +470,7 @@ impl UserSession for DuckDbSession {
         let mut count = 0u64;
         let mut values: Vec<Option<String>> = Vec::with_capacity(columns.len());
         for batch in batches {
-            let batch = batch.map_err(user_error)?;
-            for row in 0..batch.num_rows() {
+                for row in 0..batch.num_rows() {
                 values.clear();
                 for col in batch.columns() {
                     values.push(if col.is_null(row) { None } else { Some(array_value_to_string(col, row).map_err(internal)?) });
