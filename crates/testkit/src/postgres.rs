@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{die_with_parent, find_program, free_port, wait_for_port};
+use crate::process::{die_with_parent, on_lasting_thread, find_program, free_port, wait_for_port};
 
 pub struct TestPostgres {
     pub port: u16,
@@ -22,7 +22,7 @@ static NEXT_DB: AtomicU32 = AtomicU32::new(1);
 
 /// The process's cluster, started on first use.
 pub fn server() -> &'static TestPostgres {
-    SERVER.get_or_init(TestPostgres::start)
+    SERVER.get_or_init(|| on_lasting_thread(TestPostgres::start))
 }
 
 /// A new empty database on the process's cluster: its `postgres://` URL.

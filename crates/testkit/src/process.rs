@@ -3,7 +3,25 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Makes `cmd` run as `uid`/`gid` (when given) and receive SIGKILL when this process exits.
+/// Runs `start` on a thread that lives as long as the process and returns what it returns: a
+/// child's parent-death signal fires when the *thread* that spawned it ends, and test threads
+/// end after each test.
+pub(crate) fn on_lasting_thread<T: Send + 'static>(start: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(start)));
+        loop {
+            std::thread::park();
+        }
+    });
+    match rx.recv().expect("server thread") {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Makes `cmd` run as `uid`/`gid` (when given) and receive SIGKILL when the spawning thread (see
+/// `on_lasting_thread`) or this process ends.
 pub(crate) fn die_with_parent(cmd: &mut Command, user: Option<(u32, u32)>) {
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{die_with_parent, find_program, free_port, wait_for_port};
+use crate::process::{die_with_parent, on_lasting_thread, find_program, free_port, wait_for_port};
 
 pub const ACCESS_KEY: &str = "kbstacktest";
 pub const SECRET_KEY: &str = "kbstacktestsecret";
@@ -27,7 +27,7 @@ static SERVER: OnceLock<TestS3> = OnceLock::new();
 static NEXT_BUCKET: AtomicU32 = AtomicU32::new(1);
 
 pub fn server() -> &'static TestS3 {
-    SERVER.get_or_init(TestS3::start)
+    SERVER.get_or_init(|| on_lasting_thread(TestS3::start))
 }
 
 /// A new bucket's name (created empty on the process's endpoint).
