@@ -69,7 +69,7 @@ impl AppState {
 /// bad-input test). Each service renders the framework's own refusals (unsupported method,
 /// unreadable path or query) in its envelope; the blob API answers every method itself.
 /// The table store the configuration names: the data dir's DuckDB file, or a DuckLake.
-fn open_tables(config: &Config) -> anyhow::Result<DuckDbBackend> {
+pub(crate) fn open_tables(config: &Config) -> anyhow::Result<DuckDbBackend> {
     match &config.tables_backend {
         crate::config::TablesBackend::DuckDb => {
             let tables_path = config.data_dir.join("tables.duckdb");

@@ -726,7 +726,22 @@ impl TableBackend for DuckDbBackend {
         let conn = self.conn()?;
         // The once-key table exists in a new backend already; the export recreates it.
         conn.execute_batch(&format!("DROP TABLE IF EXISTS main.{ONCE_TABLE}")).map_err(internal)?;
-        conn.execute_batch(&format!("IMPORT DATABASE {}", lit(&dir.display().to_string()))).map_err(internal)
+        if !self.lake {
+            return conn.execute_batch(&format!("IMPORT DATABASE {}", lit(&dir.display().to_string()))).map_err(internal);
+        }
+        // DuckLake has no PRIMARY KEY constraint, which a DuckDB file's export declares on the
+        // once-key table: the schema is read without it, beside links to everything else (DuckDB
+        // reads load.sql's data files from the directory it imports).
+        let staged = tempfile::tempdir().map_err(internal)?;
+        for entry in std::fs::read_dir(dir).map_err(internal)? {
+            let entry = entry.map_err(internal)?;
+            if entry.file_name() != "schema.sql" {
+                std::os::unix::fs::symlink(entry.path(), staged.path().join(entry.file_name())).map_err(internal)?;
+            }
+        }
+        let schema = std::fs::read_to_string(dir.join("schema.sql")).map_err(internal)?;
+        std::fs::write(staged.path().join("schema.sql"), schema.replace(" PRIMARY KEY", "")).map_err(internal)?;
+        conn.execute_batch(&format!("IMPORT DATABASE {}", lit(&staged.path().display().to_string()))).map_err(internal)
     }
 
     fn forget_once(&self, key: &str) -> BackendResult<()> {
