@@ -59,7 +59,7 @@ impl TestPostgres {
     fn start() -> TestPostgres {
         let bin = bin_dir();
         let user = server_user();
-        let dir = tempfile::Builder::new().prefix("kbstack-pg-").tempdir().expect("temp dir");
+        let dir = crate::process::server_dir("pg");
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
         if let Some((uid, gid)) = user {

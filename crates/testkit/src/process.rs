@@ -62,3 +62,19 @@ pub(crate) fn find_program(name: &str, extra_dirs: &[std::path::PathBuf]) -> Opt
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
+
+/// A temp dir for a server of this process (`kbstack-<kind>-<pid>-…`). The process never drops
+/// it (servers live in statics), so dirs of processes that have ended are removed here first.
+pub(crate) fn server_dir(kind: &str) -> tempfile::TempDir {
+    let prefix = format!("kbstack-{kind}-");
+    for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    tempfile::Builder::new().prefix(&format!("{prefix}{}-", std::process::id())).tempdir().expect("temp dir")
+}

@@ -175,6 +175,8 @@ impl DuckDbBackend {
             conn.execute_batch(&format!("LOAD {}", lit(&file.display().to_string())))
                 .with_context(|| format!("loading DuckDB's {ext} extension from {}", file.display()))?;
         }
+        // Object stores answer 5xx now and then under load; httpfs retries those.
+        conn.execute_batch("SET http_retries = 8; SET http_retry_wait_ms = 200; SET http_retry_backoff = 1.5;")?;
         if let Some(s3) = &settings.s3 {
             let (host, tls) = s3.host_and_tls();
             let mut options = vec![
