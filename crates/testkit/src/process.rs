@@ -22,6 +22,23 @@ pub(crate) fn die_with_parent(cmd: &mut Command, user: Option<(u32, u32)>) {
     }
 }
 
+/// Runs `start` on a thread that lives as long as the process and returns what it made. A
+/// process-wide server must be spawned there: the parent-death signal fires when the spawning
+/// *thread* exits, and a test's thread ends with the test while other tests still use the server.
+pub(crate) fn on_lasting_thread<T: Send + 'static>(start: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("testkit-server".into())
+        .spawn(move || {
+            let _ = tx.send(start());
+            loop {
+                std::thread::park();
+            }
+        })
+        .expect("a thread for the server");
+    rx.recv().expect("the server started (see the panic above)")
+}
+
 /// A loopback port nobody listens on now.
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
