@@ -13,6 +13,46 @@ kbstack_store::bucket_store_suite!(pg);
 kbstack_store::metadata_store_suite!(pg);
 kbstack_store::table_store_suite!(pg);
 
+/// `queue_job_store_suite!` but its project-parallelism check, which needs `ProjectAdminStore`
+/// (not ported yet): the macro takes its place once it is.
+mod queue_jobs {
+    use super::pg;
+    use kbstack_store::meta::queue_jobs::suite;
+
+    #[test]
+    fn queue_job_store_insert_and_read() {
+        suite::insert_and_read(&pg());
+    }
+    #[test]
+    fn queue_job_store_claims_oldest_first_and_each_job_once() {
+        suite::claims_oldest_first_and_each_job_once(&pg());
+    }
+    #[test]
+    fn queue_job_store_concurrent_claims_never_share_a_job() {
+        suite::concurrent_claims_never_share_a_job(&pg());
+    }
+    #[test]
+    fn queue_job_store_one_running_job_per_lock_key() {
+        suite::one_running_job_per_lock_key(&pg());
+    }
+    #[test]
+    fn queue_job_store_delayed_jobs_wait_for_their_time() {
+        suite::delayed_jobs_wait_for_their_time(&pg());
+    }
+    #[test]
+    fn queue_job_store_kill_and_finish() {
+        suite::kill_and_finish(&pg());
+    }
+    #[test]
+    fn queue_job_store_search_filters_sorts_and_pages() {
+        suite::search_filters_sorts_and_pages(&pg());
+    }
+    #[test]
+    fn queue_job_store_recovery_after_a_restart() {
+        suite::recovery_after_a_restart(&pg());
+    }
+}
+
 /// Several nodes starting at once on an empty database: one migrates, the others find it done.
 #[test]
 fn concurrent_starts_migrate_once() {
@@ -64,4 +104,64 @@ fn a_small_pool_serves_many_threads() {
     for h in handles {
         h.join().unwrap();
     }
+}
+
+/// Two nodes (two stores on one database) claiming at once: every job is claimed once, and a lock
+/// key never has two jobs processing, whichever node claimed them.
+#[test]
+fn nodes_claiming_at_once_keep_one_job_per_lock_key() {
+    use kbstack_store::meta::queue_jobs::{NewQueueJob, QueueJobStore};
+    use kbstack_store::meta::tokens::ProjectStore;
+    let url = kbstack_testkit::postgres::database();
+    let nodes = [PgMetaStore::connect_with(&url, 2).unwrap(), PgMetaStore::connect_with(&url, 2).unwrap()];
+    nodes[0].ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
+    let jobs: Vec<i64> = (0..30)
+        .map(|i| {
+            let job = NewQueueJob {
+                project_id: 1,
+                branch_id: 10,
+                component: "c".into(),
+                mode: "run".into(),
+                kind: "standard".into(),
+                lock_key: Some(format!("key-{}", i % 5)),
+                definition: serde_json::json!({}),
+                ..NewQueueJob::default()
+            };
+            nodes[0].insert_queue_job(&job, "sealed", 1).unwrap().id
+        })
+        .collect();
+    let claimed: Vec<i64> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let node = &nodes[w % 2];
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    for round in 0..40 {
+                        let claims = node.claim_queue_jobs(&format!("runner-{w}"), 2, usize::MAX, 10 + round, &mut |_| {}).unwrap();
+                        for c in claims.claimed {
+                            // Held by one node at a time: no other job of its key may be processing.
+                            let job = node.queue_job(c.id.into()).unwrap().unwrap();
+                            let others = node.running_queue_jobs().unwrap();
+                            assert_eq!(others.iter().filter(|o| o.lock_key == job.lock_key).count(), 1, "{job:?}");
+                            let end = kbstack_store::meta::queue_jobs::QueueJobEnd {
+                                status: kbstack_core::QueueJobStatus::Success,
+                                result: &serde_json::Value::Null,
+                                usage: &serde_json::Value::Null,
+                                metrics: &serde_json::Value::Null,
+                            };
+                            node.finish_queue_job(c.id.into(), &end, &serde_json::Value::Null, 20 + round).unwrap();
+                            mine.push(c.id);
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    let mut sorted = claimed.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), claimed.len(), "no job claimed twice");
+    assert_eq!(sorted, jobs, "every job claimed");
 }

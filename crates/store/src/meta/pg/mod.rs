@@ -14,6 +14,7 @@ mod buckets;
 mod metadata;
 mod migrate;
 mod pool;
+mod queue_jobs;
 mod tables;
 mod tokens;
 
