@@ -11,10 +11,12 @@
 //! every trait has a PostgreSQL implementation.
 mod branches;
 mod buckets;
+mod events;
 mod metadata;
 mod migrate;
 mod pool;
 mod queue_jobs;
+mod storage_jobs;
 mod tables;
 mod tokens;
 
@@ -79,4 +81,22 @@ pub(crate) fn lock_until_commit(tx: &mut impl GenericClient, key: &str) -> Resul
 /// A flag column (0/1, as SQLite stores them) as a bool.
 pub(crate) fn flag(r: &postgres::Row, i: usize) -> Result<bool, postgres::Error> {
     Ok(r.try_get::<_, i64>(i)? != 0)
+}
+
+/// Parameters built for SQLite (`rusqlite` values, by the builders both stores share) as
+/// PostgreSQL takes them.
+pub(crate) fn pg_params(values: Vec<rusqlite::types::Value>) -> Vec<Box<dyn postgres::types::ToSql + Sync>> {
+    use rusqlite::types::Value;
+    values
+        .into_iter()
+        .map(|v| -> Box<dyn postgres::types::ToSql + Sync> {
+            match v {
+                Value::Integer(i) => Box::new(i),
+                Value::Real(f) => Box::new(f),
+                Value::Text(t) => Box::new(t),
+                Value::Null => Box::new(None::<String>),
+                Value::Blob(b) => Box::new(b),
+            }
+        })
+        .collect()
 }

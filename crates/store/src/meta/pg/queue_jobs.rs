@@ -9,10 +9,9 @@
 use std::collections::{HashMap, HashSet};
 
 use postgres::types::ToSql;
-use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
-use super::{PgMetaStore, lock_until_commit};
+use super::{PgMetaStore, lock_until_commit, pg_params};
 use crate::meta::json_col;
 use crate::meta::queue_jobs::search::{self, Dialect};
 use crate::meta::queue_jobs::{
@@ -62,17 +61,6 @@ fn from_row(r: &postgres::Row) -> ApiResult<QueueJob> {
 /// Billable seconds from the start to `now` (a parameter mark; 0 when the job never started), rounded.
 fn duration_sql(now: &str) -> String {
     format!("CASE WHEN start_ms IS NULL THEN 0 ELSE (GREATEST({now} - start_ms, 0) + 500) / 1000 END")
-}
-
-/// A search parameter as PostgreSQL takes it.
-fn pg_param(v: SqlValue) -> Box<dyn ToSql + Sync> {
-    match v {
-        SqlValue::Integer(i) => Box::new(i),
-        SqlValue::Real(f) => Box::new(f),
-        SqlValue::Text(t) => Box::new(t),
-        SqlValue::Null => Box::new(None::<String>),
-        SqlValue::Blob(b) => Box::new(b),
-    }
 }
 
 /// Where a job's project allows `components.jobsParallelism` (a number, else none).
@@ -144,7 +132,7 @@ impl QueueJobStore for PgMetaStore {
 
     fn search_queue_jobs(&self, project: ProjectId, filter: &QueueJobFilter, page: &QueueJobPage) -> ApiResult<Vec<QueueJob>> {
         let (sql, params) = search::select(Dialect::Postgres, COLUMNS, project, filter, page);
-        let params: Vec<Box<dyn ToSql + Sync>> = params.into_iter().map(pg_param).collect();
+        let params = pg_params(params);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
         let rows = self.with(|c| c.query(&sql, &refs))?;
         rows.iter().map(from_row).collect()
