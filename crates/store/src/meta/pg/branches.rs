@@ -45,7 +45,7 @@ fn copy_configurations(c: &mut impl GenericClient, project: i64, from: i64, to: 
     c.execute(
         "INSERT INTO configurations (project_id, branch_id, component_id, id, body, is_deleted) \
          SELECT project_id, $3::BIGINT, component_id, id, body, is_deleted FROM configurations \
-         WHERE project_id = $1 AND branch_id = $2 AND is_deleted = 0",
+         WHERE project_id = $1 AND branch_id = $2 AND is_deleted = 0 ORDER BY seq",
         &[&project, &from, &to],
     )?;
     for (table, columns) in [

@@ -11,6 +11,7 @@
 //! every trait has a PostgreSQL implementation.
 mod branches;
 mod buckets;
+mod configurations;
 mod events;
 mod metadata;
 mod migrate;
