@@ -16,6 +16,7 @@ kbstack_store::storage_job_store_suite!(pg);
 kbstack_store::event_store_suite!(pg);
 kbstack_store::configuration_store_suite!(pg);
 kbstack_store::ticket_store_suite!(pg);
+kbstack_store::file_record_store_suite!(pg);
 
 /// `queue_job_store_suite!` but its project-parallelism check, which needs `ProjectAdminStore`
 /// (not ported yet): the macro takes its place once it is.

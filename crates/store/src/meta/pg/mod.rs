@@ -13,6 +13,7 @@ mod branches;
 mod buckets;
 mod configurations;
 mod events;
+mod files;
 mod metadata;
 mod migrate;
 mod pool;
