@@ -17,46 +17,14 @@ kbstack_store::event_store_suite!(pg);
 kbstack_store::configuration_store_suite!(pg);
 kbstack_store::ticket_store_suite!(pg);
 kbstack_store::file_record_store_suite!(pg);
-
-/// `queue_job_store_suite!` but its project-parallelism check, which needs `ProjectAdminStore`
-/// (not ported yet): the macro takes its place once it is.
-mod queue_jobs {
-    use super::pg;
-    use kbstack_store::meta::queue_jobs::suite;
-
-    #[test]
-    fn queue_job_store_insert_and_read() {
-        suite::insert_and_read(&pg());
-    }
-    #[test]
-    fn queue_job_store_claims_oldest_first_and_each_job_once() {
-        suite::claims_oldest_first_and_each_job_once(&pg());
-    }
-    #[test]
-    fn queue_job_store_concurrent_claims_never_share_a_job() {
-        suite::concurrent_claims_never_share_a_job(&pg());
-    }
-    #[test]
-    fn queue_job_store_one_running_job_per_lock_key() {
-        suite::one_running_job_per_lock_key(&pg());
-    }
-    #[test]
-    fn queue_job_store_delayed_jobs_wait_for_their_time() {
-        suite::delayed_jobs_wait_for_their_time(&pg());
-    }
-    #[test]
-    fn queue_job_store_kill_and_finish() {
-        suite::kill_and_finish(&pg());
-    }
-    #[test]
-    fn queue_job_store_search_filters_sorts_and_pages() {
-        suite::search_filters_sorts_and_pages(&pg());
-    }
-    #[test]
-    fn queue_job_store_recovery_after_a_restart() {
-        suite::recovery_after_a_restart(&pg());
-    }
-}
+kbstack_store::project_admin_store_suite!(pg);
+kbstack_store::trigger_store_suite!(pg);
+kbstack_store::schedule_store_suite!(pg);
+kbstack_store::snapshot_store_suite!(pg);
+kbstack_store::workspace_store_suite!(pg);
+kbstack_store::vault_variable_store_suite!(pg);
+kbstack_store::subscription_store_suite!(pg);
+kbstack_store::queue_job_store_suite!(pg);
 
 /// Several nodes starting at once on an empty database: one migrates, the others find it done.
 #[test]

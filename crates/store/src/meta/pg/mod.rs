@@ -16,11 +16,18 @@ mod events;
 mod files;
 mod metadata;
 mod migrate;
+mod notification_subscriptions;
 mod pool;
+mod project_admin;
 mod queue_jobs;
+mod schedules;
+mod snapshots;
 mod storage_jobs;
 mod tables;
 mod tokens;
+mod triggers;
+mod vault_variables;
+mod workspaces;
 
 use kbstack_core::Result as ApiResult;
 use postgres::GenericClient;
