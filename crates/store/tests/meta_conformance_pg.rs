@@ -24,6 +24,7 @@ kbstack_store::snapshot_store_suite!(pg);
 kbstack_store::workspace_store_suite!(pg);
 kbstack_store::vault_variable_store_suite!(pg);
 kbstack_store::subscription_store_suite!(pg);
+kbstack_store::metastore_store_suite!(pg);
 kbstack_store::queue_job_store_suite!(pg);
 
 /// Several nodes starting at once on an empty database: one migrates, the others find it done.

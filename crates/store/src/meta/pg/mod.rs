@@ -7,14 +7,17 @@
 //! handlers' blocking pool, tests), never on an async runtime's worker thread.
 //!
 //! Ported so far (one file per repository, as on SQLite): projects and tokens, branches,
-//! buckets, metadata, tables. The runtime switch (`MetaStore` handing out either backend) waits until
-//! every trait has a PostgreSQL implementation.
+//! buckets, metadata, tables, files, storage jobs, queue jobs, events, configurations, tickets,
+//! project admin, triggers, schedules, snapshots, workspaces, Vault variables, notification
+//! subscriptions, metastore objects. The runtime switch (`MetaStore` handing out either backend)
+//! waits until every trait has a PostgreSQL implementation.
 mod branches;
 mod buckets;
 mod configurations;
 mod events;
 mod files;
 mod metadata;
+mod metastore;
 mod migrate;
 mod notification_subscriptions;
 mod pool;
