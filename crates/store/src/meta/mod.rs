@@ -20,6 +20,7 @@ pub mod project_admin;
 pub mod provisioning;
 pub mod notification_subscriptions;
 pub mod oauth;
+pub mod pg;
 pub mod query_jobs;
 pub mod queue_jobs;
 mod schema;

@@ -1,7 +1,7 @@
 //! Queue jobs (`/queue/jobs`) in the metadata store: the record, the repository trait, its SQLite
 //! implementation and the conformance suite (`queue_job_store_suite!`). Times are unix
 //! milliseconds. The search filter and sort live in `search`, the suite in `suite`.
-mod search;
+pub(crate) mod search;
 #[doc(hidden)]
 pub mod suite;
 
@@ -180,7 +180,7 @@ pub trait QueueJobStore {
     fn seal_plain_queue_token_secrets(&self, sealer: &Sealer) -> ApiResult<usize>;
 }
 
-const COLUMNS: &str = "id, project_id, branch_id, run_id, parent_run_id, token_id, token_description, token_secret, \
+pub(crate) const COLUMNS: &str = "id, project_id, branch_id, run_id, parent_run_id, token_id, token_description, token_secret, \
     component, config, config_row_ids, mode, type, status, desired_status, tag, variable_values_id, lock_key, created_ms, \
     updated_ms, start_ms, end_ms, delayed_start_ms, duration_seconds, definition, result, usage_data, metrics";
 
@@ -224,7 +224,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<QueueJob> {
     })
 }
 
-fn json_or_null(v: &Value) -> Option<String> {
+pub(crate) fn json_or_null(v: &Value) -> Option<String> {
     if v.is_null() { None } else { Some(v.to_string()) }
 }
 
@@ -292,7 +292,7 @@ impl QueueJobStore for MetaStore {
     }
 
     fn search_queue_jobs(&self, project: ProjectId, filter: &QueueJobFilter, page: &QueueJobPage) -> ApiResult<Vec<QueueJob>> {
-        let (sql, params) = search::select(COLUMNS, project, filter, page);
+        let (sql, params) = search::select(search::Dialect::Sqlite, COLUMNS, project, filter, page);
         self.with(|c| {
             let mut st = c.prepare_cached(&sql)?;
             st.query_map(rusqlite::params_from_iter(params.iter()), from_row)?.collect()
