@@ -67,7 +67,7 @@ pub trait DataAppStore {
     fn open_app_runs(&self) -> ApiResult<Vec<AppRun>>;
 }
 
-const APP_COLUMNS: &str = "id, project_id, branch_id, component_id, config_id, config_version, type, name, state, desired_state, \
+pub(crate) const APP_COLUMNS: &str = "id, project_id, branch_id, component_id, config_id, config_version, type, name, state, desired_state, \
      auto_suspended, sealed_password, sealed_token, created, last_request, last_start";
 
 fn app_from_row(r: &rusqlite::Row) -> rusqlite::Result<DataApp> {
@@ -91,7 +91,7 @@ fn app_from_row(r: &rusqlite::Row) -> rusqlite::Result<DataApp> {
     })
 }
 
-const RUN_COLUMNS: &str = "id, app_id, state, mode, created_at, started_at, stopped_at, startup_logs, failure_reason, failure_message";
+pub(crate) const RUN_COLUMNS: &str = "id, app_id, state, mode, created_at, started_at, stopped_at, startup_logs, failure_reason, failure_message";
 
 fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<AppRun> {
     let reason: Option<String> = r.get(8)?;

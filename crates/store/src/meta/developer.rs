@@ -128,9 +128,9 @@ pub trait DeveloperStore {
     fn app_version(&self, app_id: &str, version: i64) -> ApiResult<Option<AppVersion>>;
 }
 
-const USER_COLUMNS: &str = "email, name, password_hash, is_admin, confirmed, code, service_vendor, description, created";
-const VENDOR_COLUMNS: &str = "id, name, address, email, project_url, is_public, is_approved, created, created_by";
-const APP_COLUMNS: &str = "id, vendor_id, version, definition, is_public, is_approved, is_deprecated, publish_requested, published_version, created, updated";
+pub(crate) const USER_COLUMNS: &str = "email, name, password_hash, is_admin, confirmed, code, service_vendor, description, created";
+pub(crate) const VENDOR_COLUMNS: &str = "id, name, address, email, project_url, is_public, is_approved, created, created_by";
+pub(crate) const APP_COLUMNS: &str = "id, vendor_id, version, definition, is_public, is_approved, is_deprecated, publish_requested, published_version, created, updated";
 
 fn user_row(r: &rusqlite::Row) -> rusqlite::Result<PortalUser> {
     Ok(PortalUser {

@@ -105,7 +105,7 @@ pub trait MergeTx {
     fn delete_branch(&self, project_id: i64, branch_id: i64) -> ApiResult<()>;
 }
 
-const COLUMNS: &str = "id, project_id, branch_from_id, branch_into_id, state, title, description, external_id, \
+pub(crate) const COLUMNS: &str = "id, project_id, branch_from_id, branch_into_id, state, title, description, external_id, \
                        auto_merge_strategy, auto_merge_at, creator_id, creator_name, reviewers, approvals, change_log, \
                        created, merged_at, merger_id, merger_name";
 

@@ -89,7 +89,7 @@ fn select_for(kind: SearchKind) -> &'static str {
     }
 }
 
-fn kind_of(text: &str) -> SearchKind {
+pub(crate) fn kind_of(text: &str) -> SearchKind {
     match text {
         "bucket" => SearchKind::Bucket,
         "table" => SearchKind::Table,

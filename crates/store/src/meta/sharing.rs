@@ -83,9 +83,9 @@ pub trait SharingStore {
     fn links_to(&self, source: Scope, source_bucket_id: &str) -> ApiResult<Vec<BucketLink>>;
 }
 
-const SHARE_COLUMNS: &str =
+pub(crate) const SHARE_COLUMNS: &str =
     "project_id, branch_id, bucket_id, sharing, target_project_ids, target_users, shared_by_id, shared_by_name, shared_date";
-const LINK_COLUMNS: &str = "project_id, branch_id, bucket_id, source_project_id, source_branch_id, source_bucket_id, created";
+pub(crate) const LINK_COLUMNS: &str = "project_id, branch_id, bucket_id, source_project_id, source_branch_id, source_bucket_id, created";
 
 fn share_from_row(r: &rusqlite::Row) -> rusqlite::Result<BucketShare> {
     let projects: String = r.get(4)?;

@@ -57,23 +57,24 @@ impl ConfigurationStore for PgMetaStore {
     ) -> Result<T, E> {
         let mut conn = self.pool.get().map_err(Error::from)?;
         let tx = conn.transaction().map_err(Error::from)?;
-        let handle = PgConfigurations { tx: RefCell::new(tx), at: at.clone() };
-        let out = work(&handle)?;
-        handle.tx.into_inner().commit().map_err(Error::from)?;
+        let tx = RefCell::new(tx);
+        let out = work(&PgConfigurations { tx: &tx, at: at.clone() })?;
+        tx.into_inner().commit().map_err(Error::from)?;
         Ok(out)
     }
 }
 
 /// `ConfigurationTx` on an open PostgreSQL transaction (its calls need it mutably, the trait's
-/// calls take `&self`: one call at a time, as a unit of work runs on one thread).
-struct PgConfigurations<'a> {
-    tx: RefCell<postgres::Transaction<'a>>,
-    at: ComponentScope,
+/// calls take `&self`: one call at a time, as a unit of work runs on one thread). Borrowed, so a
+/// merge's transaction can hand it out too.
+pub(crate) struct PgConfigurations<'t, 'a> {
+    pub(crate) tx: &'t RefCell<postgres::Transaction<'a>>,
+    pub(crate) at: ComponentScope,
 }
 
 const IN_SCOPE: &str = "project_id = $1 AND branch_id = $2 AND component_id = $3";
 
-impl PgConfigurations<'_> {
+impl PgConfigurations<'_, '_> {
     /// The scope's parameters $1 (project), $2 (branch), $3 (component).
     fn scope(&self) -> (i64, i64, &str) {
         (self.at.scope.project.get(), self.at.scope.branch.get(), self.at.component.as_str())
@@ -84,7 +85,7 @@ impl PgConfigurations<'_> {
     }
 }
 
-impl ConfigurationTx for PgConfigurations<'_> {
+impl ConfigurationTx for PgConfigurations<'_, '_> {
     fn configuration(&self, id: &str) -> ApiResult<Option<StoredConfiguration>> {
         let (p, b, component) = self.scope();
         let row = self.tx.borrow_mut().query_opt(

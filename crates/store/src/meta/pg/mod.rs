@@ -6,26 +6,35 @@
 //! terminator in front of the server). Its calls block: run them where blocking is allowed (the
 //! handlers' blocking pool, tests), never on an async runtime's worker thread.
 //!
-//! Ported so far (one file per repository, as on SQLite): projects and tokens, branches,
-//! buckets, metadata, tables, files, storage jobs, queue jobs, events, configurations, tickets,
-//! project admin, triggers, schedules, snapshots, workspaces, Vault variables, notification
-//! subscriptions, metastore objects. The runtime switch (`MetaStore` handing out either backend)
-//! waits until every trait has a PostgreSQL implementation.
+//! Every repository trait has its PostgreSQL implementation here (one file per repository, as on
+//! SQLite), each proven by the SQLite store's conformance suite (tests/meta_conformance_pg.rs).
 mod branches;
 mod buckets;
 mod configurations;
+mod data_apps;
+mod developer;
+mod editor_sessions;
 mod events;
 mod files;
+mod manage;
+mod merge_requests;
 mod metadata;
 mod metastore;
 mod migrate;
 mod notification_subscriptions;
+mod oauth;
+mod organizations;
 mod pool;
 mod project_admin;
+mod provisioning;
+mod query_jobs;
 mod queue_jobs;
 mod schedules;
+mod search;
+mod sharing;
 mod snapshots;
 mod storage_jobs;
+mod stream;
 mod tables;
 mod tokens;
 mod triggers;
