@@ -284,9 +284,8 @@ fn main_branch(s: &Server) -> i64 {
 #[test]
 fn requests_are_per_project_and_interrupted_merges_recover() {
     use kbstack::meta::MetaStore;
-    use kbstack::meta::branches::BranchStore;
     use kbstack::meta::merge_requests::MergeRequestStore;
-    use kbstack::meta::tokens::{ProjectStore, TokenRecord, TokenStore};
+    use kbstack::meta::tokens::TokenRecord;
 
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path());

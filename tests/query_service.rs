@@ -221,8 +221,8 @@ fn a_long_query_is_canceled_and_a_slow_one_times_out() {
 
 #[test]
 fn other_projects_workspaces_and_jobs_are_not_found() {
-    use kbstack::meta::query_jobs::{QueryJobStore, suite::job};
-    use kbstack::meta::workspaces::{WorkspaceStore, suite::workspace as ws_record};
+    use kbstack::meta::query_jobs::suite::job;
+    use kbstack::meta::workspaces::suite::workspace as ws_record;
     let s = Server::start();
     let own = workspace(&s);
     // Another project's workspace and job, written beside the running server.

@@ -368,8 +368,7 @@ pub fn start_with_projects(extra: &[(i64, &str, &str)]) -> (Server, tempfile::Te
 #[allow(dead_code)]
 pub fn start_with_projects_env(extra: &[(i64, &str, &str)], envs: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
     use kbstack::meta::MetaStore;
-    use kbstack::meta::branches::BranchStore;
-    use kbstack::meta::tokens::{ProjectStore, TokenRecord, TokenStore};
+    use kbstack::meta::tokens::TokenRecord;
 
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path());

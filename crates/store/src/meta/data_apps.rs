@@ -5,7 +5,7 @@
 //! trait, its SQLite implementation and the conformance suite (`data_app_store_suite!`).
 use kbstack_core::Result as ApiResult;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataApp {
@@ -114,7 +114,7 @@ fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
 }
 
-impl DataAppStore for MetaStore {
+impl DataAppStore for SqliteMetaStore {
     fn insert_data_app(&self, a: &DataApp) -> ApiResult<DataApp> {
         self.with(|c| {
             c.execute(

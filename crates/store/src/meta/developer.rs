@@ -5,7 +5,7 @@
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
-use super::{AlreadyExists, MetaStore, json_col};
+use super::{AlreadyExists, SqliteMetaStore, json_col};
 use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -191,7 +191,7 @@ fn insert_version(c: &rusqlite::Connection, v: &AppVersion) -> rusqlite::Result<
     )
 }
 
-impl DeveloperStore for MetaStore {
+impl DeveloperStore for SqliteMetaStore {
     fn insert_portal_user(&self, u: &PortalUser) -> ApiResult<Result<(), AlreadyExists>> {
         self.with(|c| {
             let n = c.execute(

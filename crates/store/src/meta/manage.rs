@@ -5,7 +5,7 @@
 use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use super::tokens::hash_token;
 use kbstack_core::Result as ApiResult;
 
@@ -142,7 +142,7 @@ fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
-impl ManageStore for MetaStore {
+impl ManageStore for SqliteMetaStore {
     fn insert_user(&self, u: &User) -> ApiResult<Result<i64, EmailTaken>> {
         self.tx(|tx| {
             let taken = tx

@@ -5,7 +5,7 @@
 //! trait, its SQLite implementation and the conformance suite (`oauth_store_suite!`).
 use kbstack_core::Result as ApiResult;
 
-use super::{AlreadyExists, MetaStore};
+use super::{AlreadyExists, SqliteMetaStore};
 
 /// A component's OAuth app (spec `Consumer`).
 #[derive(Debug, Clone, PartialEq)]
@@ -151,7 +151,7 @@ fn session_from_row(r: &rusqlite::Row) -> rusqlite::Result<OAuthSession> {
     })
 }
 
-impl OAuthStore for MetaStore {
+impl OAuthStore for SqliteMetaStore {
     fn insert_oauth_consumer(&self, c: &OAuthConsumer) -> ApiResult<Result<(), AlreadyExists>> {
         self.with(|conn| {
             let n = conn.execute(

@@ -5,7 +5,7 @@
 use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -176,7 +176,7 @@ fn forget(tx: &rusqlite::Transaction, of: MemberOf) -> rusqlite::Result<()> {
     Ok(())
 }
 
-impl OrganizationStore for MetaStore {
+impl OrganizationStore for SqliteMetaStore {
     fn insert_maintainer(&self, m: &Maintainer) -> ApiResult<i64> {
         self.with(|c| {
             c.execute_cached(

@@ -5,7 +5,7 @@
 //! (`query_job_store_suite!`).
 use rusqlite::OptionalExtension;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use kbstack_core::Result as ApiResult;
 
 /// A job's state, as the Query service's clients spell it.
@@ -180,7 +180,7 @@ fn statement_from_row(r: &rusqlite::Row) -> rusqlite::Result<QueryStatement> {
     })
 }
 
-impl QueryJobStore for MetaStore {
+impl QueryJobStore for SqliteMetaStore {
     fn insert_query_job(&self, j: &QueryJob) -> ApiResult<()> {
         self.tx(|tx| {
             tx.execute(

@@ -7,7 +7,7 @@
 use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use super::buckets::{Bucket, BucketConflict, insert_in};
 use kbstack_core::{Result as ApiResult, Scope};
 
@@ -135,7 +135,7 @@ fn is_linked(c: &rusqlite::Connection, source: Scope, bucket_id: &str) -> rusqli
     .map(|found| found.is_some())
 }
 
-impl SharingStore for MetaStore {
+impl SharingStore for SqliteMetaStore {
     fn share_bucket(&self, s: &BucketShare) -> ApiResult<()> {
         let projects = serde_json::to_string(&s.target_project_ids).unwrap_or_else(|_| "[]".into());
         let users = serde_json::to_string(&s.target_users).unwrap_or_else(|_| "[]".into());

@@ -10,7 +10,7 @@ use crate::meta::configurations::{ComponentScope, ConfigurationStore, Configurat
 use crate::meta::json_col;
 use crate::meta::tickets::TicketStore;
 use kbstack_core::ids::{ComponentId, Scope};
-use kbstack_core::{Error, Result as ApiResult};
+use kbstack_core::Result as ApiResult;
 
 fn configuration_from_row(r: &postgres::Row) -> Result<StoredConfiguration, postgres::Error> {
     Ok(StoredConfiguration { component_id: r.try_get(0)?, id: r.try_get(1)?, document: json_col(r.try_get(2)?), is_deleted: flag(r, 3)? })
@@ -50,17 +50,15 @@ impl ConfigurationStore for PgMetaStore {
         })
     }
 
-    fn configuration_tx<T, E: From<Error>>(
-        &self,
-        at: &ComponentScope,
-        work: impl FnOnce(&dyn ConfigurationTx) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let mut conn = self.pool.get().map_err(Error::from)?;
-        let tx = conn.transaction().map_err(Error::from)?;
-        let tx = RefCell::new(tx);
-        let out = work(&PgConfigurations { tx: &tx, at: at.clone() })?;
-        tx.into_inner().commit().map_err(Error::from)?;
-        Ok(out)
+    fn configuration_tx_dyn(&self, at: &ComponentScope, work: &mut dyn FnMut(&dyn ConfigurationTx) -> bool) -> ApiResult<()> {
+        super::blocking(|| {
+            let mut conn = self.pool.get()?;
+            let tx = RefCell::new(conn.transaction()?);
+            if work(&PgConfigurations { tx: &tx, at: at.clone() }) {
+                tx.into_inner().commit()?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -122,38 +122,37 @@ impl MergeRequestStore for PgMetaStore {
     }
 
     /// The row is read `FOR UPDATE`: a change on another node waits for this one.
-    fn change_merge_request<T, E: From<Error>>(
-        &self,
-        project_id: i64,
-        id: i64,
-        change: impl FnOnce(&mut MergeRequest) -> Result<T, E>,
-    ) -> Result<Option<T>, E> {
-        let mut conn = self.pool.get().map_err(Error::from)?;
-        let mut tx = conn.transaction().map_err(Error::from)?;
-        let row = tx
-            .query_opt(&format!("SELECT {COLUMNS} FROM merge_requests WHERE project_id = $1 AND id = $2 FOR UPDATE"), &[&project_id, &id])
-            .map_err(Error::from)?;
-        let Some(mut mr) = row.as_ref().map(from_row).transpose().map_err(Error::from)? else {
-            return Ok(None);
-        };
-        let out = change(&mut mr)?;
-        mr.id = id;
-        mr.project_id = project_id;
-        save(&mut tx, &mr).map_err(Error::from)?;
-        tx.commit().map_err(Error::from)?;
-        Ok(Some(out))
+    fn change_merge_request_dyn(&self, project_id: i64, id: i64, change: &mut dyn FnMut(&mut MergeRequest) -> bool) -> ApiResult<bool> {
+        super::blocking(|| {
+            let mut conn = self.pool.get()?;
+            let mut tx = conn.transaction()?;
+            let row = tx.query_opt(&format!("SELECT {COLUMNS} FROM merge_requests WHERE project_id = $1 AND id = $2 FOR UPDATE"), &[&project_id, &id])?;
+            let Some(mut mr) = row.as_ref().map(from_row).transpose()? else {
+                return Ok(false);
+            };
+            if change(&mut mr) {
+                mr.id = id;
+                mr.project_id = project_id;
+                save(&mut tx, &mr)?;
+                tx.commit()?;
+            }
+            Ok(true)
+        })
     }
 
     fn reset_merge_requests(&self, from: &str, to: &str) -> ApiResult<usize> {
         Ok(self.with(|c| c.execute("UPDATE merge_requests SET state = $2 WHERE state = $1", &[&from, &to]))? as usize)
     }
 
-    fn merge_tx<T, E: From<Error>>(&self, work: impl FnOnce(&dyn MergeTx) -> Result<T, E>) -> Result<T, E> {
-        let mut conn = self.pool.get().map_err(Error::from)?;
-        let tx = RefCell::new(conn.transaction().map_err(Error::from)?);
-        let out = work(&PgMerge { tx: &tx })?;
-        tx.into_inner().commit().map_err(Error::from)?;
-        Ok(out)
+    fn merge_tx_dyn(&self, work: &mut dyn FnMut(&dyn MergeTx) -> bool) -> ApiResult<()> {
+        super::blocking(|| {
+            let mut conn = self.pool.get()?;
+            let tx = RefCell::new(conn.transaction()?);
+            if work(&PgMerge { tx: &tx }) {
+                tx.into_inner().commit()?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -64,19 +64,21 @@ impl PgMetaStore {
     pub fn connect_with(url: &str, max_connections: usize) -> anyhow::Result<PgMetaStore> {
         let config: postgres::Config = url.parse()?;
         let store = PgMetaStore { pool: pool::Pool::new(config, max_connections.max(1)) };
-        migrate::migrate(&mut *store.pool.get()?)?;
+        blocking(|| migrate::migrate(&mut *store.pool.get()?))?;
         Ok(store)
     }
 
     /// The schema version (the number of the last migration applied).
     pub fn schema_version(&self) -> anyhow::Result<i64> {
-        Ok(migrate::current_version(&mut *self.pool.get()?)?)
+        blocking(|| Ok(migrate::current_version(&mut *self.pool.get()?)?))
     }
 
     /// Run `f` on a connection of the pool (its statements autocommit).
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error>) -> ApiResult<T> {
-        let mut conn = self.pool.get()?;
-        Ok(f(&mut conn)?)
+        blocking(|| {
+            let mut conn = self.pool.get()?;
+            Ok(f(&mut conn)?)
+        })
     }
 
     /// Run `f` in one transaction, committed only when it returns Ok (rolled back otherwise).
@@ -84,11 +86,24 @@ impl PgMetaStore {
         &self,
         f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut conn = self.pool.get()?;
-        let mut tx = conn.transaction()?;
-        let out = f(&mut tx)?;
-        tx.commit()?;
-        Ok(out)
+        blocking(|| {
+            let mut conn = self.pool.get()?;
+            let mut tx = conn.transaction()?;
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+}
+
+/// Runs `f`, which blocks on the database. The `postgres` client drives its own runtime, which
+/// may not be started from a worker thread of the server's (multi-threaded) runtime: there the
+/// worker first hands its other tasks off (`block_in_place`). The blocking pool's threads and
+/// threads outside any runtime run `f` as it is.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
