@@ -97,6 +97,9 @@ impl Server {
         cmd.env("KBSTACK_LOG", "warn");
         // Tests read and write the live metadata file (stored documents, fixtures).
         cmd.env("KBSTACK_METADATA_LOCKING", "shared");
+        if let Some(url) = Server::postgres_metadata_for(dir) {
+            cmd.env("KBSTACK_METADATA_URL", url);
+        }
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -145,6 +148,19 @@ impl Server {
         });
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
         Server { child, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout, log }
+    }
+
+    /// The metadata database of the stack in `dir` when the suite runs with
+    /// `KBSTACK_TEST_METADATA=postgres`: a fresh one on the test cluster per data dir, the same
+    /// one again when a test restarts a server on that dir.
+    fn postgres_metadata_for(dir: &std::path::Path) -> Option<String> {
+        static DATABASES: std::sync::Mutex<Option<std::collections::HashMap<std::path::PathBuf, String>>> = std::sync::Mutex::new(None);
+        if std::env::var("KBSTACK_TEST_METADATA").ok()? != "postgres" {
+            return None;
+        }
+        let mut databases = DATABASES.lock().unwrap();
+        let url = databases.get_or_insert_with(Default::default).entry(dir.to_path_buf()).or_insert_with(kbstack_testkit::postgres::database);
+        Some(url.clone())
     }
 
     /// The rest of the first start-up line starting with `prefix` (waits for it).
