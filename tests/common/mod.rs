@@ -383,14 +383,13 @@ pub fn start_with_projects(extra: &[(i64, &str, &str)]) -> (Server, tempfile::Te
 /// `start_with_projects`, the server serving with `envs` set.
 #[allow(dead_code)]
 pub fn start_with_projects_env(extra: &[(i64, &str, &str)], envs: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
-    use kbstack::meta::MetaStore;
     use kbstack::meta::tokens::TokenRecord;
 
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path());
     s.kill();
     {
-        let meta = MetaStore::open(&dir.path().join("metadata.sqlite")).unwrap();
+        let meta = metadata_store(dir.path());
         for (id, name, secret) in extra {
             meta.ensure_project(*id, name, "2026-01-01T00:00:00+0000").unwrap();
             meta.ensure_default_branch(*id, "Main", "2026-01-01T00:00:00+0000").unwrap();
@@ -403,4 +402,14 @@ pub fn start_with_projects_env(extra: &[(i64, &str, &str)], envs: &[(&str, &str)
         }
     }
     (Server::start_with(dir.path(), envs), dir)
+}
+
+/// The metadata store of the stack in `dir` (its server stopped, or sharing the file): the
+/// PostgreSQL database under `KBSTACK_TEST_METADATA=postgres`, otherwise the data dir's SQLite file.
+#[allow(dead_code)]
+pub fn metadata_store(dir: &std::path::Path) -> kbstack::meta::MetaStore {
+    match Server::postgres_metadata_for(dir) {
+        Some(url) => kbstack::meta::MetaStore::connect(&url).unwrap(),
+        None => kbstack::meta::MetaStore::open(&dir.join("metadata.sqlite")).unwrap(),
+    }
 }
