@@ -57,3 +57,22 @@ fn a_stack_on_postgres_survives_a_restart() {
     let (st, _) = s.get_as(MASTER_TOKEN, "buckets/in.c-pg");
     assert_eq!(st, 200);
 }
+
+/// Export and import carry SQLite's rows: with the metadata on PostgreSQL they refuse, saying why.
+#[test]
+fn export_and_import_refuse_a_postgres_metadata_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = kbstack_testkit::postgres::database();
+    for args in [vec!["export", "--to", dir.path().join("out").to_str().unwrap()], vec!["import", dir.path().to_str().unwrap()]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kbstack"))
+            .args(&args)
+            .env("KBSTACK_DATA_DIR", dir.path().join("data"))
+            .env("KBSTACK_METADATA_URL", &url)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{args:?}: {text}");
+        assert!(text.contains("PostgreSQL"), "{args:?}: {text}");
+        assert!(!text.contains(&url), "the URL (it may hold a password) is never printed: {text}");
+    }
+}
