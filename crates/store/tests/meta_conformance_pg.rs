@@ -26,6 +26,18 @@ kbstack_store::vault_variable_store_suite!(pg);
 kbstack_store::subscription_store_suite!(pg);
 kbstack_store::metastore_store_suite!(pg);
 kbstack_store::queue_job_store_suite!(pg);
+kbstack_store::editor_session_store_suite!(pg);
+kbstack_store::provisioning_store_suite!(pg);
+kbstack_store::stream_store_suite!(pg);
+kbstack_store::query_job_store_suite!(pg);
+kbstack_store::merge_request_store_suite!(pg);
+kbstack_store::search_store_suite!(pg);
+kbstack_store::data_app_store_suite!(pg);
+kbstack_store::oauth_store_suite!(pg);
+kbstack_store::manage_store_suite!(pg);
+kbstack_store::sharing_store_suite!(pg);
+kbstack_store::organization_store_suite!(pg);
+kbstack_store::developer_store_suite!(pg);
 
 /// Several nodes starting at once on an empty database: one migrates, the others find it done.
 #[test]

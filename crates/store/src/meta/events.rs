@@ -6,7 +6,7 @@ use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
 use super::conditions::{Where, text};
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{BranchId, BucketId, EventId, ProjectId, Scope, TableId, TokenId};
 
@@ -247,7 +247,7 @@ pub(crate) fn listing(f: &EventFilter, pg: bool) -> (String, Vec<SqlValue>) {
     (sql, args)
 }
 
-impl MetaStore {
+impl SqliteMetaStore {
     fn one_event(&self, filter: &str, key: SqlValue, project: ProjectId) -> ApiResult<Option<EventRecord>> {
         self.with(|c| {
             c.query_row_cached(
@@ -260,7 +260,7 @@ impl MetaStore {
     }
 }
 
-impl EventStore for MetaStore {
+impl EventStore for SqliteMetaStore {
     fn insert_event(&self, e: &NewEventRecord) -> ApiResult<EventId> {
         self.with(|c| {
             c.execute_cached(

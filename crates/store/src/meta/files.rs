@@ -7,7 +7,7 @@ use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
 use super::conditions::{Where, text};
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{FileId, ProjectId, Scope, TokenId};
 
@@ -327,7 +327,7 @@ pub(crate) fn search_sql(s: &FileSearch, pg: bool) -> (String, Vec<SqlValue>) {
     (sql, args)
 }
 
-impl FileRecordStore for MetaStore {
+impl FileRecordStore for SqliteMetaStore {
     fn insert_file(&self, f: &NewFileRecord, blob_path_for: &dyn Fn(FileId) -> String) -> ApiResult<FileId> {
         self.tx(|tx| {
             // The sequence starts above the highest id a data dir from before the sequence holds.

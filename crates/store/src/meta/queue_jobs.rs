@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use crate::secrets::Sealer;
 use kbstack_core::ids::{ProjectId, QueueJobId};
 use kbstack_core::{QueueJobStatus, Result as ApiResult};
@@ -233,7 +233,7 @@ fn duration_sql(now: &str) -> String {
     format!("CASE WHEN start_ms IS NULL THEN 0 ELSE (MAX({now} - start_ms, 0) + 500) / 1000 END")
 }
 
-impl QueueJobStore for MetaStore {
+impl QueueJobStore for SqliteMetaStore {
     fn insert_queue_job(&self, j: &NewQueueJob, sealed_token_secret: &str, now_ms: i64) -> ApiResult<QueueJob> {
         self.tx(|tx| {
             tx.execute_cached(

@@ -10,7 +10,7 @@ use crate::meta::configurations::{ComponentScope, ConfigurationStore, Configurat
 use crate::meta::json_col;
 use crate::meta::tickets::TicketStore;
 use kbstack_core::ids::{ComponentId, Scope};
-use kbstack_core::{Error, Result as ApiResult};
+use kbstack_core::Result as ApiResult;
 
 fn configuration_from_row(r: &postgres::Row) -> Result<StoredConfiguration, postgres::Error> {
     Ok(StoredConfiguration { component_id: r.try_get(0)?, id: r.try_get(1)?, document: json_col(r.try_get(2)?), is_deleted: flag(r, 3)? })
@@ -50,30 +50,29 @@ impl ConfigurationStore for PgMetaStore {
         })
     }
 
-    fn configuration_tx<T, E: From<Error>>(
-        &self,
-        at: &ComponentScope,
-        work: impl FnOnce(&dyn ConfigurationTx) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let mut conn = self.pool.get().map_err(Error::from)?;
-        let tx = conn.transaction().map_err(Error::from)?;
-        let handle = PgConfigurations { tx: RefCell::new(tx), at: at.clone() };
-        let out = work(&handle)?;
-        handle.tx.into_inner().commit().map_err(Error::from)?;
-        Ok(out)
+    fn configuration_tx_dyn(&self, at: &ComponentScope, work: &mut dyn FnMut(&dyn ConfigurationTx) -> bool) -> ApiResult<()> {
+        super::blocking(|| {
+            let mut conn = self.pool.get()?;
+            let tx = RefCell::new(conn.transaction()?);
+            if work(&PgConfigurations { tx: &tx, at: at.clone() }) {
+                tx.into_inner().commit()?;
+            }
+            Ok(())
+        })
     }
 }
 
 /// `ConfigurationTx` on an open PostgreSQL transaction (its calls need it mutably, the trait's
-/// calls take `&self`: one call at a time, as a unit of work runs on one thread).
-struct PgConfigurations<'a> {
-    tx: RefCell<postgres::Transaction<'a>>,
-    at: ComponentScope,
+/// calls take `&self`: one call at a time, as a unit of work runs on one thread). Borrowed, so a
+/// merge's transaction can hand it out too.
+pub(crate) struct PgConfigurations<'t, 'a> {
+    pub(crate) tx: &'t RefCell<postgres::Transaction<'a>>,
+    pub(crate) at: ComponentScope,
 }
 
 const IN_SCOPE: &str = "project_id = $1 AND branch_id = $2 AND component_id = $3";
 
-impl PgConfigurations<'_> {
+impl PgConfigurations<'_, '_> {
     /// The scope's parameters $1 (project), $2 (branch), $3 (component).
     fn scope(&self) -> (i64, i64, &str) {
         (self.at.scope.project.get(), self.at.scope.branch.get(), self.at.component.as_str())
@@ -84,7 +83,7 @@ impl PgConfigurations<'_> {
     }
 }
 
-impl ConfigurationTx for PgConfigurations<'_> {
+impl ConfigurationTx for PgConfigurations<'_, '_> {
     fn configuration(&self, id: &str) -> ApiResult<Option<StoredConfiguration>> {
         let (p, b, component) = self.scope();
         let row = self.tx.borrow_mut().query_opt(

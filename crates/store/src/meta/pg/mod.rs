@@ -6,26 +6,35 @@
 //! terminator in front of the server). Its calls block: run them where blocking is allowed (the
 //! handlers' blocking pool, tests), never on an async runtime's worker thread.
 //!
-//! Ported so far (one file per repository, as on SQLite): projects and tokens, branches,
-//! buckets, metadata, tables, files, storage jobs, queue jobs, events, configurations, tickets,
-//! project admin, triggers, schedules, snapshots, workspaces, Vault variables, notification
-//! subscriptions, metastore objects. The runtime switch (`MetaStore` handing out either backend)
-//! waits until every trait has a PostgreSQL implementation.
+//! Every repository trait has its PostgreSQL implementation here (one file per repository, as on
+//! SQLite), each proven by the SQLite store's conformance suite (tests/meta_conformance_pg.rs).
 mod branches;
 mod buckets;
 mod configurations;
+mod data_apps;
+mod developer;
+mod editor_sessions;
 mod events;
 mod files;
+mod manage;
+mod merge_requests;
 mod metadata;
 mod metastore;
 mod migrate;
 mod notification_subscriptions;
+mod oauth;
+mod organizations;
 mod pool;
 mod project_admin;
+mod provisioning;
+mod query_jobs;
 mod queue_jobs;
 mod schedules;
+mod search;
+mod sharing;
 mod snapshots;
 mod storage_jobs;
+mod stream;
 mod tables;
 mod tokens;
 mod triggers;
@@ -55,19 +64,21 @@ impl PgMetaStore {
     pub fn connect_with(url: &str, max_connections: usize) -> anyhow::Result<PgMetaStore> {
         let config: postgres::Config = url.parse()?;
         let store = PgMetaStore { pool: pool::Pool::new(config, max_connections.max(1)) };
-        migrate::migrate(&mut *store.pool.get()?)?;
+        blocking(|| migrate::migrate(&mut *store.pool.get()?))?;
         Ok(store)
     }
 
     /// The schema version (the number of the last migration applied).
     pub fn schema_version(&self) -> anyhow::Result<i64> {
-        Ok(migrate::current_version(&mut *self.pool.get()?)?)
+        blocking(|| Ok(migrate::current_version(&mut *self.pool.get()?)?))
     }
 
     /// Run `f` on a connection of the pool (its statements autocommit).
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error>) -> ApiResult<T> {
-        let mut conn = self.pool.get()?;
-        Ok(f(&mut conn)?)
+        blocking(|| {
+            let mut conn = self.pool.get()?;
+            Ok(f(&mut conn)?)
+        })
     }
 
     /// Run `f` in one transaction, committed only when it returns Ok (rolled back otherwise).
@@ -75,11 +86,24 @@ impl PgMetaStore {
         &self,
         f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut conn = self.pool.get()?;
-        let mut tx = conn.transaction()?;
-        let out = f(&mut tx)?;
-        tx.commit()?;
-        Ok(out)
+        blocking(|| {
+            let mut conn = self.pool.get()?;
+            let mut tx = conn.transaction()?;
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+}
+
+/// Runs `f`, which blocks on the database. The `postgres` client drives its own runtime, which
+/// may not be started from a worker thread of the server's (multi-threaded) runtime: there the
+/// worker first hands its other tasks off (`block_in_place`). The blocking pool's threads and
+/// threads outside any runtime run `f` as it is.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
