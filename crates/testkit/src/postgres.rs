@@ -79,6 +79,8 @@ impl TestPostgres {
             .arg("-D")
             .arg(&data)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"])
+            // Small WAL: a test cluster holds many small databases and no replicas.
+            .args(["-c", "wal_level=minimal", "-c", "max_wal_senders=0", "-c", "max_wal_size=64MB", "-c", "min_wal_size=32MB"])
             .args(["-c", &format!("port={port}"), "-c"])
             .arg(format!("unix_socket_directories={}", dir.path().display()))
             .stdout(Stdio::null())
