@@ -28,7 +28,10 @@ fn scale_out_lake(dir: &Path) -> DuckLakeSettings {
     DuckLakeSettings {
         extension_dir: kbstack_testkit::duckdb_extensions(),
         catalog: kbstack_testkit::postgres::database(),
-        data_path: format!("s3://{}/tables/", s3::bucket()),
+        data_path: {
+            let (bucket, prefix) = s3::fresh_prefix();
+            format!("s3://{bucket}/{prefix}/tables/")
+        },
         s3: Some(kbstack_store::s3::S3Settings {
             endpoint: s3::server().endpoint(),
             region: s3::REGION.into(),

@@ -30,9 +30,19 @@ pub fn server() -> &'static TestS3 {
     SERVER.get_or_init(|| on_lasting_thread(TestS3::start))
 }
 
-/// A new bucket's name (created empty on the process's endpoint).
+/// A new bucket's name (created empty on the process's endpoint). SeaweedFS's `weed mini`
+/// stops taking writes after a handful of buckets (each takes volume slots), so tests that need
+/// many places take `fresh_prefix()` in the process's one shared bucket instead.
 pub fn bucket() -> String {
     server().create_bucket()
+}
+
+/// `(bucket, prefix)`: an empty place of its own in the process's shared bucket (`prefix` has no
+/// leading or trailing slash).
+pub fn fresh_prefix() -> (String, String) {
+    static SHARED: OnceLock<String> = OnceLock::new();
+    let bucket = SHARED.get_or_init(bucket).clone();
+    (bucket, format!("t{}", NEXT_BUCKET.fetch_add(1, Ordering::Relaxed)))
 }
 
 fn weed() -> PathBuf {
