@@ -22,7 +22,7 @@ static NEXT_DB: AtomicU32 = AtomicU32::new(1);
 
 /// The process's cluster, started on first use.
 pub fn server() -> &'static TestPostgres {
-    SERVER.get_or_init(TestPostgres::start)
+    SERVER.get_or_init(|| crate::process::on_lasting_thread(TestPostgres::start))
 }
 
 /// A new empty database on the process's cluster: its `postgres://` URL.

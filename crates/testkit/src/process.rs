@@ -44,3 +44,17 @@ pub(crate) fn find_program(name: &str, extra_dirs: &[std::path::PathBuf]) -> Opt
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
+
+/// Run a server's `start` on a thread that lives as long as the process: `PR_SET_PDEATHSIG` fires
+/// when the *thread* that forked the child exits, and a test's thread (or a tokio blocking thread)
+/// ends long before the process does, which killed the shared server under later tests.
+pub(crate) fn on_lasting_thread<T: Send + 'static>(start: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(start());
+        loop {
+            std::thread::park();
+        }
+    });
+    rx.recv().expect("the test server failed to start (see the panic above)")
+}

@@ -27,7 +27,7 @@ static SERVER: OnceLock<TestS3> = OnceLock::new();
 static NEXT_BUCKET: AtomicU32 = AtomicU32::new(1);
 
 pub fn server() -> &'static TestS3 {
-    SERVER.get_or_init(TestS3::start)
+    SERVER.get_or_init(|| crate::process::on_lasting_thread(TestS3::start))
 }
 
 /// A new bucket's name (created empty on the process's endpoint).
