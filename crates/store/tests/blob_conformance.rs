@@ -1,5 +1,5 @@
 //! The blob backend conformance suite, for every implementation: local disk (two backends on one
-//! data dir) and S3 (two backends on one fresh bucket of the test process's SeaweedFS).
+//! data dir) and S3 (two backends on one fresh prefix of the test process's SeaweedFS bucket).
 use std::sync::Arc;
 
 use kbstack_store::blob::BlobBackend;
@@ -27,13 +27,16 @@ mod local {
 mod s3 {
     use super::*;
 
+    /// One bucket for the process, a fresh prefix per test: SeaweedFS gives every bucket volumes
+    /// of its own, and a few dozen buckets exhaust `weed mini`'s volume slots.
+    fn bucket() -> String {
+        static BUCKET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        BUCKET.get_or_init(kbstack_testkit::s3::bucket).clone()
+    }
+
     async fn make() -> Pair {
-        let (server, bucket) = tokio::task::spawn_blocking(|| {
-            let server = kbstack_testkit::s3::server();
-            (server.endpoint(), kbstack_testkit::s3::bucket())
-        })
-        .await
-        .unwrap();
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let (server, bucket) = tokio::task::spawn_blocking(|| (kbstack_testkit::s3::server().endpoint(), bucket())).await.unwrap();
         let settings = S3Settings {
             endpoint: server,
             region: kbstack_testkit::s3::REGION.into(),
@@ -42,7 +45,8 @@ mod s3 {
             path_style: true,
         };
         // Under a prefix, as a deployment sharing a bucket would be.
-        let open = || -> Arc<dyn BlobBackend> { Arc::new(S3Backend::new(&settings, &bucket, "files/").unwrap()) };
+        let prefix = format!("test-{}/files/", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let open = || -> Arc<dyn BlobBackend> { Arc::new(S3Backend::new(&settings, &bucket, &prefix).unwrap()) };
         (open(), open())
     }
 
