@@ -197,8 +197,17 @@ impl BlobBackend for LocalBackend {
 
     async fn delete_prefix(&self, prefix: &str) -> ApiResult<()> {
         let (dir, leaf) = split_prefix(prefix);
-        Self::remove_matching(&self.root.join(dir), leaf)?;
-        Self::remove_matching(&self.blocks.join(dir), leaf)?;
+        for base in [&self.root, &self.blocks] {
+            if leaf.is_empty() && !dir.is_empty() {
+                // A whole directory (a file's `<project>/<file>/`): it goes too.
+                match std::fs::remove_dir_all(base.join(dir)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            } else {
+                Self::remove_matching(&base.join(dir), leaf)?;
+            }
+        }
         Ok(())
     }
 
