@@ -129,7 +129,7 @@ fn azure_blocks_to_table_to_export_on_s3() {
     lines.sort();
     assert_eq!(lines.len(), 60_000);
     assert!(lines.contains(&"\"59999\",\"name-059999\""), "{}", &exported[..200.min(exported.len())]);
-    let (_, ef) = s.get(&format!("files/{export_id}"));
+    let (_, ef) = s.get(&format!("files/{export_id}?federationToken=1"));
     assert_eq!(ef["isSliced"], true);
     let export_dir = format!("{}/", ef["absPath"]["name"].as_str().unwrap().trim_end_matches('/').rsplit_once('/').unwrap().0);
     let objects = bucket_objects(&bucket, &export_dir);
