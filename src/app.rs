@@ -65,11 +65,25 @@ impl AppState {
     }
 }
 
+/// The metadata store: PostgreSQL when the configuration names a database (`[metadata] url`),
+/// otherwise SQLite in the data dir. The URL may hold a password: it is never logged.
+fn open_meta(config: &Config) -> anyhow::Result<MetaStore> {
+    match &config.metadata_url {
+        Some(url) => {
+            let meta = MetaStore::connect(url.expose()).context("cannot open the metadata store on PostgreSQL (--metadata-url)")?;
+            tracing::info!("metadata store on PostgreSQL");
+            Ok(meta)
+        }
+        None => MetaStore::open_with(&config.data_dir.join("metadata.sqlite"), config.metadata_durability, config.metadata_locking)
+            .context("cannot open the metadata store (metadata.sqlite); is another kbstack serving this data dir?"),
+    }
+}
+
 /// Every route of every service, and the table of them (`Routes::table`, walked by the
 /// bad-input test). Each service renders the framework's own refusals (unsupported method,
 /// unreadable path or query) in its envelope; the blob API answers every method itself.
 /// The table store the configuration names: the data dir's DuckDB file, or a DuckLake.
-fn open_tables(config: &Config) -> anyhow::Result<DuckDbBackend> {
+pub(crate) fn open_tables(config: &Config) -> anyhow::Result<DuckDbBackend> {
     match &config.tables_backend {
         crate::config::TablesBackend::DuckDb => {
             let tables_path = config.data_dir.join("tables.duckdb");
@@ -263,8 +277,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         _ => PublicUrls::path_based(&public_url),
     };
 
-    let meta = MetaStore::open_with(&config.data_dir.join("metadata.sqlite"), config.metadata_durability, config.metadata_locking)
-        .context("cannot open the metadata store (metadata.sqlite); is another kbstack serving this data dir?")?;
+    let meta = open_meta(&config)?;
     let duckdb = Arc::new(open_tables(&config)?);
     let workspaces: Arc<dyn crate::workspace::WorkspaceBackend> =
         Arc::new(crate::workspace::duckdb::DuckDbWorkspaces::open(&config.data_dir.join("workspaces"), duckdb.clone())?);

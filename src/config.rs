@@ -96,6 +96,11 @@ pub struct ServeArgs {
     /// `shared` (other processes, such as the sqlite3 shell, may open the live file).
     #[arg(long, env = "KBSTACK_METADATA_LOCKING", value_parser = ["exclusive", "shared"])]
     pub metadata_locking: Option<String>,
+    /// Keep the metadata in PostgreSQL instead of <data-dir>/metadata.sqlite
+    /// (`postgres://user:password@host:port/db`; several nodes may share it). May hold a
+    /// password: never printed.
+    #[arg(long, env = "KBSTACK_METADATA_URL", hide_env_values = true)]
+    pub metadata_url: Option<String>,
     /// SMTP server notification emails go to (`smtp://host[:port]`, plain SMTP, no
     /// authentication: a local relay or sink). Without it emails are not sent, only logged.
     #[arg(long, env = "KBSTACK_NOTIFICATIONS_SMTP_URL")]
@@ -175,7 +180,7 @@ impl std::fmt::Debug for Secret {
 /// [tables]   # duckdb_memory_limit, backend ("duckdb" | "ducklake"), ducklake_catalog, ducklake_data_path, duckdb_extensions
 /// [queue]    # workers
 /// [runner]   # transformation_python, keep_job_data, sync_action_timeout_secs
-/// [metadata] # sync ("full" | "normal"), locking ("exclusive" | "shared")
+/// [metadata] # sync ("full" | "normal"), locking ("exclusive" | "shared"), url ("postgres://…": PostgreSQL instead of SQLite)
 /// [query]    # statement_timeout_secs, result_retention_hours
 /// [notifications] # smtp_url ("smtp://127.0.0.1:2525"), from
 /// [developer] # admin_email, auto_confirm
@@ -297,6 +302,7 @@ struct QueueSection {
 struct MetadataSection {
     sync: Option<String>,
     locking: Option<String>,
+    url: Option<String>,
 }
 
 #[derive(Deserialize, Default, Clone, Copy)]
@@ -385,7 +391,7 @@ impl FileConfig {
             tables: TablesSection::default(),
             queue: QueueSection::default(),
             runner: RunnerSection::default(),
-            metadata: MetadataSection::default(),
+            metadata: MetadataSection { sync: None, locking: None, url: self.metadata.url },
             // Only in the section (no flat key of an earlier version).
             query: self.query,
             notifications: self.notifications,
@@ -422,6 +428,8 @@ pub struct Config {
     pub tls_files: Option<(PathBuf, PathBuf)>,
     pub metadata_durability: Durability,
     pub metadata_locking: Locking,
+    /// The PostgreSQL database holding the metadata; `None`: SQLite in the data dir.
+    pub metadata_url: Option<Secret>,
     pub query_statement_timeout_secs: u64,
     pub query_result_retention_hours: u64,
     /// Where notification emails are sent: `(host, port)` of a plain SMTP server.
@@ -513,6 +521,7 @@ impl Config {
             tls_files: None,
             metadata_durability: parse_durability(args.metadata_sync.or(file.metadata_sync).as_deref())?,
             metadata_locking: parse_locking(args.metadata_locking.or(file.metadata_locking).as_deref())?,
+            metadata_url: args.metadata_url.or(file.metadata.url).filter(|u| !u.trim().is_empty()).map(Secret),
             query_statement_timeout_secs: args.query_statement_timeout_secs.or(file.query.statement_timeout_secs).unwrap_or(900).max(1),
             query_result_retention_hours: args.query_result_retention_hours.or(file.query.result_retention_hours).unwrap_or(24),
             notifications_smtp: args.notifications_smtp_url.or(file.notifications.smtp_url).map(|u| parse_smtp_url(&u)).transpose()?,

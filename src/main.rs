@@ -96,14 +96,14 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Export { to, include_keys, serve } => {
             let config = Config::load(serve)?;
-            let m = kbstack::transfer::export(&config.data_dir, &to, include_keys)?;
+            let m = kbstack::transfer::export(&config, &to, include_keys)?;
             let rows: u64 = m.metadata_rows.values().sum();
             println!("exported to {}: {rows} metadata rows, {} files, keys {}", to.display(), m.files, if m.includes_keys { "included" } else { "not included" });
             Ok(())
         }
         Command::Import { from, serve } => {
             let config = Config::load(serve)?;
-            let m = kbstack::transfer::import(&from, &config.data_dir)?;
+            let m = kbstack::transfer::import(&from, &config)?;
             println!("imported {} (kbstack {}, metadata schema {}) into {}", from.display(), m.kbstack_version, m.metadata_schema_version, config.data_dir.display());
             Ok(())
         }

@@ -283,10 +283,8 @@ fn main_branch(s: &Server) -> i64 {
 /// approved again after the restart.
 #[test]
 fn requests_are_per_project_and_interrupted_merges_recover() {
-    use kbstack::meta::MetaStore;
-    use kbstack::meta::branches::BranchStore;
     use kbstack::meta::merge_requests::MergeRequestStore;
-    use kbstack::meta::tokens::{ProjectStore, TokenRecord, TokenStore};
+    use kbstack::meta::tokens::TokenRecord;
 
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path());
@@ -302,7 +300,7 @@ fn requests_are_per_project_and_interrupted_merges_recover() {
     // A second project with its own master token, and a merge left half way by a crash.
     let other_secret = "2-99-otherprojectmastertoken00000000000000";
     {
-        let meta = MetaStore::open(&dir.path().join("metadata.sqlite")).unwrap();
+        let meta = common::metadata_store(dir.path());
         meta.ensure_project(2, "other", "2026-01-01T00:00:00+0000").unwrap();
         meta.ensure_default_branch(2, "Main", "2026-01-01T00:00:00+0000").unwrap();
         let master = TokenRecord {

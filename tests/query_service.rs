@@ -7,7 +7,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{MASTER_TOKEN, Server};
-use kbstack::meta::MetaStore;
 use serde_json::{Value, json};
 
 /// Long enough to be cancelled or to time out; DuckDB stops it on an interrupt.
@@ -221,12 +220,12 @@ fn a_long_query_is_canceled_and_a_slow_one_times_out() {
 
 #[test]
 fn other_projects_workspaces_and_jobs_are_not_found() {
-    use kbstack::meta::query_jobs::{QueryJobStore, suite::job};
-    use kbstack::meta::workspaces::{WorkspaceStore, suite::workspace as ws_record};
+    use kbstack::meta::query_jobs::suite::job;
+    use kbstack::meta::workspaces::suite::workspace as ws_record;
     let s = Server::start();
     let own = workspace(&s);
     // Another project's workspace and job, written beside the running server.
-    let meta = MetaStore::open(&s.data_dir.join("metadata.sqlite")).unwrap();
+    let meta = common::metadata_store(&s.data_dir);
     let foreign_ws = meta.insert_workspace(&ws_record(2, 99, None)).unwrap();
     meta.insert_query_job(&job("foreign-job", 2, foreign_ws, 1, &["SELECT 1"])).unwrap();
     drop(meta);

@@ -11,7 +11,6 @@ use crate::app::AppState;
 use crate::http::routes::{get, put};
 use crate::http::{ApiError, Code, Params, Routes};
 use crate::manage::auth::SuperAdmin;
-use crate::meta::project_admin::ProjectAdminStore;
 use crate::storage::auth::Auth;
 
 pub fn routes() -> Routes<AppState> {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, now_iso};
-use crate::meta::project_admin::{CreditEntry, ProjectAdminStore};
+use crate::meta::project_admin::CreditEntry;
 use crate::meta::queue_jobs::QueueJob;
 
 /// Credits per hour of a job by its backend size. One credit is one hour of a `small` backend

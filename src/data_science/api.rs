@@ -12,7 +12,7 @@ use super::{Change, NewApp};
 use crate::app::AppState;
 use crate::http::routes::get;
 use crate::http::{ApiError, Code, Params, Routes};
-use crate::meta::data_apps::{DataApp, DataAppStore};
+use crate::meta::data_apps::DataApp;
 use crate::storage::auth::Auth;
 
 /// The service's ids: `data-science` and the old `sandboxes`, both serving the same API.

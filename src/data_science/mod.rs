@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, now_iso};
-use crate::meta::branches::BranchStore;
-use crate::meta::data_apps::{AppRun, DataApp, DataAppStore};
+use crate::meta::data_apps::{AppRun, DataApp};
 use crate::storage::auth::Auth;
 use crate::storage::configurations::{self, NewConfiguration};
 

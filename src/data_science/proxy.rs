@@ -37,7 +37,6 @@ pub async fn handle(state: AppState, req: Request) -> Response {
         None => match super::runtime::wake(&state, id).await {
             Some(t) => t,
             None => {
-                use crate::meta::data_apps::DataAppStore;
                 let st = state.clone();
                 let exists = tokio::task::spawn_blocking(move || st.meta.data_app_any(id).ok().flatten().is_some()).await.unwrap_or(false);
                 return match exists {

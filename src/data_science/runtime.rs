@@ -22,8 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use super::{COMPONENT, DEFAULT_AUTO_SUSPEND_SECS, states};
 use crate::app::AppState;
 use crate::http::now_iso;
-use crate::meta::data_apps::{AppRun, DataApp, DataAppStore};
-use crate::meta::branches::BranchStore;
+use crate::meta::data_apps::{AppRun, DataApp};
 
 /// How long an app may take to answer its health check after its start.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code};
-use crate::meta::workspaces::{Workspace, WorkspaceStore};
+use crate::meta::workspaces::Workspace;
 use crate::storage::auth::Auth;
 
 pub const COMPONENT: &str = "keboola.sandboxes";

@@ -13,7 +13,7 @@ use super::{apps, vendors, wire};
 use crate::app::AppState;
 use crate::http::routes::{delete, get, patch, post};
 use crate::http::{ApiError, Code, Params, Routes};
-use crate::meta::developer::{App, DeveloperStore};
+use crate::meta::developer::App;
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()

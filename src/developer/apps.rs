@@ -15,7 +15,7 @@ use super::vendors;
 use super::wire;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, now_iso};
-use crate::meta::developer::{App, AppVersion, DeveloperStore};
+use crate::meta::developer::{App, AppVersion};
 use crate::runner::registry::{self, DeveloperApps};
 
 pub fn not_found(id: &str) -> ApiError {

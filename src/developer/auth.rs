@@ -19,7 +19,7 @@ use base64::Engine;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, now_iso};
 use crate::meta::MetaStore;
-use crate::meta::developer::{DeveloperStore, PortalUser};
+use crate::meta::developer::PortalUser;
 use crate::meta::tokens::hash_token;
 
 const PBKDF2_ROUNDS: u32 = 120_000;

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::auth::{self, Session};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, now_iso};
-use crate::meta::developer::{DeveloperStore, Membership, PortalUser, Vendor};
+use crate::meta::developer::{Membership, PortalUser, Vendor};
 
 pub fn not_found(id: &str) -> ApiError {
     ApiError::new(Code::DeveloperNotFound, format!("Vendor {id} does not exist"))

@@ -11,7 +11,6 @@ use super::wire;
 use crate::app::AppState;
 use crate::http::routes::{get, post};
 use crate::http::{ApiError, Params, Routes};
-use crate::meta::editor_sessions::EditorSessionStore;
 use crate::storage::auth::Auth;
 
 pub fn routes() -> Routes<AppState> {

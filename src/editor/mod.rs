@@ -11,9 +11,7 @@ use serde_json::{Map, Value};
 use crate::app::AppState;
 use crate::http::params::scalar_to_string;
 use crate::http::{ApiError, ApiResult, Code};
-use crate::meta::branches::BranchStore;
-use crate::meta::editor_sessions::{EditorSession, EditorSessionStore};
-use crate::meta::workspaces::WorkspaceStore;
+use crate::meta::editor_sessions::EditorSession;
 use crate::storage::auth::Auth;
 use crate::workspace::{database_name, schema_name};
 

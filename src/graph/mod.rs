@@ -130,7 +130,7 @@ fn table_node(state: &AppState, auth: &Auth, table_id: &str) -> Option<Node> {
 
 /// The newest Queue job of each configuration in the branch.
 fn last_jobs(state: &AppState, auth: &Auth) -> HashMap<(String, String), Value> {
-    use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobSort, QueueJobSortField, QueueJobStore};
+    use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobSort, QueueJobSortField};
     let filter = QueueJobFilter { branch_ids: vec![auth.branch_id], ..QueueJobFilter::default() };
     let page = QueueJobPage { sort: QueueJobSort { field: QueueJobSortField::Id, descending: true }, limit: JOB_HISTORY, offset: 0 };
     let mut out = HashMap::new();

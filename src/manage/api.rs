@@ -12,7 +12,7 @@ use super::{features, members, not_found, organizations, projects, user_json, us
 use crate::app::AppState;
 use crate::http::routes::{delete, get, post};
 use crate::http::{ApiError, ApiResult, Params, Routes, iso, now_iso};
-use crate::meta::manage::{ManageStore, ManageToken, ManageTokenKind};
+use crate::meta::manage::{ManageToken, ManageTokenKind};
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()

@@ -9,8 +9,8 @@ use axum::http::request::Parts;
 
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, now_iso};
-use crate::meta::manage::{ManageStore, ManageToken, ManageTokenKind, User};
-use crate::meta::organizations::{MemberOf, OrganizationStore};
+use crate::meta::manage::{ManageToken, ManageTokenKind, User};
+use crate::meta::organizations::MemberOf;
 use crate::meta::project_admin::ProjectDetails;
 use crate::storage::auth::hash_token;
 

@@ -7,9 +7,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use crate::config::Config;
 use crate::http::now_iso;
 use crate::meta::MetaStore;
-use crate::meta::manage::{ManageStore, ManageToken, ManageTokenKind, User};
-use crate::meta::organizations::{Maintainer, MemberOf, Membership, Organization, OrganizationStore};
-use crate::meta::project_admin::{Feature, ProjectAdminStore};
+use crate::meta::manage::{ManageToken, ManageTokenKind, User};
+use crate::meta::organizations::{Maintainer, MemberOf, Membership, Organization};
+use crate::meta::project_admin::Feature;
 use crate::storage::auth::hash_token;
 
 pub const MAINTAINER_ID: i64 = 1;

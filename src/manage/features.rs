@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::not_found;
 use super::wire::{FeatureJson, ProjectRef};
-use crate::meta::project_admin::{Feature, ProjectAdminStore};
+use crate::meta::project_admin::Feature;
 
 pub(super) fn feature_json(f: &Feature) -> FeatureJson {
     FeatureJson {

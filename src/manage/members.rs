@@ -10,9 +10,7 @@ use super::wire::{IdName, InvitationJson, MemberJson};
 use super::{not_found, user_for_email, user_ref};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Params, iso, now_iso};
-use crate::meta::manage::ManageStore;
-use crate::meta::organizations::{Invitation, MemberOf, Membership, OrganizationStore};
-use crate::meta::tokens::ProjectStore;
+use crate::meta::organizations::{Invitation, MemberOf, Membership};
 
 /// Keboola's project roles (notes: services.md §0 Permissions).
 pub const PROJECT_ROLES: &[&str] = &["admin", "guest", "readOnly", "share", "developer", "reviewer", "productionManager"];

@@ -17,10 +17,8 @@ use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code};
-use crate::meta::manage::{ManageStore, User};
-use crate::meta::organizations::OrganizationStore;
-use crate::meta::project_admin::{ProjectAdminStore, ProjectDetails};
-use crate::meta::tables::TableStore;
+use crate::meta::manage::User;
+use crate::meta::project_admin::ProjectDetails;
 use wire::{IdNameEmail, ProjectJson, ProjectOrganization, UserJson};
 
 /// What every project of this stack has, whatever its features: clients check for these

@@ -10,8 +10,7 @@ use crate::http::{ApiError, ApiResult, Params, now_iso};
 use super::members;
 use super::not_found;
 use super::wire::{IdName, MaintainerJson, MemberJson, OrganizationJson, ProjectRef};
-use crate::meta::organizations::{Maintainer, MemberOf, Organization, OrganizationStore};
-use crate::meta::project_admin::ProjectAdminStore;
+use crate::meta::organizations::{Maintainer, MemberOf, Organization};
 
 pub(super) fn email_of(p: &Params) -> ApiResult<String> {
     p.str("email").ok_or_else(|| ApiError::validation("email must be set."))

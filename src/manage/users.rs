@@ -10,9 +10,7 @@ use crate::http::{ApiResult, Params};
 use super::projects;
 use super::wire::{ProjectRef, UserJson};
 use super::{not_found, user_json};
-use crate::meta::manage::ManageStore;
-use crate::meta::organizations::{MemberOf, OrganizationStore};
-use crate::meta::project_admin::ProjectAdminStore;
+use crate::meta::organizations::MemberOf;
 
 pub(super) fn visible_user(state: &AppState, auth: &ManageAuth, raw: &str) -> ApiResult<crate::meta::manage::User> {
     let user = super::find_user(state, raw)?;

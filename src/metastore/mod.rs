@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code};
-use crate::meta::metastore::{MetaObject, MetastoreStore};
+use crate::meta::metastore::MetaObject;
 use crate::storage::auth::Auth;
 
 pub const SCOPES: [&str; 3] = ["project", "organization", "targeted"];

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::app::AppState;
 use crate::http::params::scalar_to_string;
 use crate::http::{ApiError, ApiResult, Code};
-use crate::meta::notification_subscriptions::{NewSubscription, SubscriptionRecord, SubscriptionStore};
+use crate::meta::notification_subscriptions::{NewSubscription, SubscriptionRecord};
 use crate::storage::auth::Auth;
 use kbstack_core::ids::{ProjectId, SubscriptionId};
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::NewCredentials;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code};
-use crate::meta::oauth::{OAuthCredentials, OAuthSession, OAuthStore};
+use crate::meta::oauth::{OAuthCredentials, OAuthSession};
 use crate::storage::auth::Auth;
 
 /// How long a started authorization waits for its callback.

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::encryption::Scope;
 use crate::http::{ApiError, ApiResult, Code, now_iso};
-use crate::meta::oauth::{OAuthConsumer, OAuthCredentials, OAuthStore};
+use crate::meta::oauth::{OAuthConsumer, OAuthCredentials};
 use crate::storage::auth::Auth;
 
 /// The versions an app may name (Keboola's broker: OAuth 1.0, 2.0 and the providers that speak

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{Orchestration, definition};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult};
-use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobSort, QueueJobSortField, QueueJobStore};
+use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobSort, QueueJobSortField};
 use crate::queue::jobs::{self as queue_jobs, JobRequest};
 use crate::queue::store::{self, Job};
 use crate::runner::registry::ORCHESTRATOR;

@@ -19,8 +19,6 @@ use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code};
-use crate::meta::branches::BranchStore;
-use crate::meta::tokens::TokenStore;
 use crate::runner::registry::ORCHESTRATOR;
 use crate::scheduler::definition::SCHEDULER_COMPONENT;
 use crate::storage::auth::Auth;

@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 
 use super::{Orchestration as Stored, jobs};
 use crate::app::AppState;
-use crate::meta::schedules::ScheduleStore;
 use crate::queue::store::Job as QueueJob;
 use crate::queue::{iso_ms, now_ms};
 use crate::runner::registry::ORCHESTRATOR;

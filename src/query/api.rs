@@ -12,7 +12,7 @@ use super::wire;
 use crate::app::AppState;
 use crate::http::routes::{get, post};
 use crate::http::{ApiError, Code, Params, Routes};
-use crate::meta::query_jobs::{QueryJob, QueryJobStore, QueryStatement, StatementState};
+use crate::meta::query_jobs::{QueryJob, QueryStatement, StatementState};
 use crate::storage::auth::Auth;
 
 pub fn routes() -> Routes<AppState> {

@@ -22,9 +22,8 @@ use serde_json::{Map, Value};
 
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code};
-use crate::meta::branches::BranchStore;
-use crate::meta::query_jobs::{QueryJob, QueryJobState, QueryJobStore, QueryStatement, StatementState};
-use crate::meta::workspaces::{Workspace, WorkspaceStore};
+use crate::meta::query_jobs::{QueryJob, QueryJobState, QueryStatement, StatementState};
+use crate::meta::workspaces::Workspace;
 use crate::storage::auth::Auth;
 
 /// Most statements one job may carry.

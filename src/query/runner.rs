@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::{dialect, now, results};
 use crate::app::AppState;
 use crate::backend::{BackendError, BackendResult};
-use crate::meta::query_jobs::{QueryJobState, QueryJobStore, QueryStatement, StatementState};
+use crate::meta::query_jobs::{QueryJobState, QueryStatement, StatementState};
 use crate::workspace::{Interrupter, StatementOutcome, UserSession};
 use kbstack_core::error::public_message;
 

@@ -7,8 +7,7 @@
 use crate::app::AppState;
 use crate::backend::BackendResult;
 use crate::meta::query_jobs::QueryJob;
-use crate::meta::tables::{Table, TableStore};
-use crate::meta::workspaces::WorkspaceStore;
+use crate::meta::tables::Table;
 use kbstack_core::Scope;
 
 /// Whether `sql` names the table: its bucket id as an identifier (quoted or not, any case) and

@@ -13,7 +13,7 @@ use super::search::{self, parse_filters, parse_page};
 use super::store::{self, Job, job_json};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Params};
-use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobStore};
+use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage};
 use crate::storage::auth::Auth;
 use kbstack_core::QueueJobStatus;
 

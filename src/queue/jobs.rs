@@ -9,7 +9,6 @@ use super::store::NewJob;
 use crate::app::AppState;
 use crate::http::params::scalar_to_string;
 use crate::http::{ApiError, ApiResult, Code};
-use crate::meta::branches::BranchStore;
 use crate::runner::registry;
 use crate::storage::auth::Auth;
 
@@ -308,6 +307,5 @@ pub fn build(state: &AppState, auth: &Auth, req: JobRequest) -> ApiResult<NewJob
 }
 
 fn project_name(state: &AppState, project_id: i64) -> String {
-    use crate::meta::tokens::ProjectStore;
     state.meta.project(project_id).ok().flatten().map(|(name, _)| name).unwrap_or_else(|| "kbstack".into())
 }

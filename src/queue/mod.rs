@@ -21,7 +21,6 @@ use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
-use crate::meta::queue_jobs::QueueJobStore;
 
 pub use store::Job;
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{iso_ms, now_ms};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code};
-use crate::meta::queue_jobs::{QueueJobEnd, QueueJobStore};
+use crate::meta::queue_jobs::QueueJobEnd;
 use kbstack_core::QueueJobStatus;
 
 /// The store's records under the names the Queue and the runner know them by.

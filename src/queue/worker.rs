@@ -12,7 +12,7 @@ use super::now_ms;
 use super::store;
 use crate::app::AppState;
 use crate::http::error::new_exception_id;
-use crate::meta::queue_jobs::{ClaimedQueueJob, QueueJobEnd, QueueJobStore};
+use crate::meta::queue_jobs::{ClaimedQueueJob, QueueJobEnd};
 use kbstack_core::QueueJobStatus;
 
 /// How a run ended, as the runner reports it.

@@ -8,9 +8,7 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, BranchPrefix, Code};
-use crate::meta::branches::BranchStore;
 use crate::meta::merge_requests::MergeRequestStore;
-use crate::meta::tokens::TokenStore;
 use kbstack_core::Scope;
 
 pub use crate::meta::tokens::{TokenRecord, hash_token};

@@ -6,8 +6,6 @@ use super::auth::{TokenRecord, hash_token, new_token_secret};
 use crate::config::Config;
 use crate::http::now_iso;
 use crate::meta::MetaStore;
-use crate::meta::branches::BranchStore;
-use crate::meta::tokens::{ProjectStore, TokenStore};
 
 pub struct Bootstrap {
     /// Set when this start created (or replaced) the master token and it was not given by config.

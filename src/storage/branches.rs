@@ -13,8 +13,7 @@ use super::{jobs, tables};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
 use crate::meta::AlreadyExists;
-use crate::meta::branches::{Branch, BranchStore, NewBranch};
-use crate::meta::buckets::BucketStore;
+use crate::meta::branches::{Branch, NewBranch};
 use kbstack_core::Scope;
 use kbstack_core::ids::{BranchId, ProjectId};
 

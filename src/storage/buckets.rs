@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::http::params::{comma_list, parse_bool};
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
 use crate::meta::AlreadyExists;
-use crate::meta::buckets::{BucketChanges, BucketConflict, BucketStore};
+use crate::meta::buckets::{BucketChanges, BucketConflict};
 use kbstack_core::Scope;
 
 pub use crate::meta::buckets::Bucket;
@@ -286,7 +286,6 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
 
 /// Drop every bucket of every branch of a project with its tables (a purge).
 pub fn drop_all_buckets(state: &AppState, project_id: i64) -> ApiResult<()> {
-    use crate::meta::branches::BranchStore;
     for branch in state.meta.branches(project_id.into())? {
         for b in state.meta.buckets(kbstack_core::Scope::new(project_id, branch.id))? {
             drop_bucket(state, &b, true)?;

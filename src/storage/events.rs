@@ -12,7 +12,7 @@ use super::wire::event as wire;
 use super::{buckets, tables, tokens};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
-use crate::meta::events::{EventField, EventFilter, EventObject, EventRecord, EventStore, EventTerm, NewEventRecord};
+use crate::meta::events::{EventField, EventFilter, EventObject, EventRecord, EventTerm, NewEventRecord};
 use kbstack_core::ids::{EventId, Scope};
 
 pub fn routes() -> Routes<AppState> {

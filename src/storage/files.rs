@@ -17,7 +17,7 @@ use super::auth::Auth;
 use crate::app::AppState;
 use crate::blob::{BlobStore, LocalCopy, valid_blob_name};
 use crate::http::{ApiError, ApiResult, Code, iso};
-use crate::meta::files::{FileRecordStore, FileSearch, NewFileRecord};
+use crate::meta::files::{FileSearch, NewFileRecord};
 use kbstack_core::ids::{FileId, Scope};
 
 pub use crate::meta::files::FileRecord;

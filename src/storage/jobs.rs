@@ -18,7 +18,7 @@ use super::auth::Auth;
 use super::wire::job as wire;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, error::new_exception_id, error::public_message, now_iso};
-use crate::meta::storage_jobs::{JobStatus, NewStorageJob, StorageJob, StorageJobStore};
+use crate::meta::storage_jobs::{JobStatus, NewStorageJob, StorageJob};
 
 pub fn routes() -> Routes<AppState> {
     Routes::new().route("/v2/storage/jobs", get(list)).route("/v2/storage/jobs/{id}", get(detail))

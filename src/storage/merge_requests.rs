@@ -25,10 +25,7 @@ use super::{jobs, tables};
 use crate::app::AppState;
 use crate::http::routes::{get, put};
 use crate::http::{ApiError, ApiResult, Code, Params, Routes, now_iso};
-use crate::meta::branches::BranchStore;
-use crate::meta::buckets::BucketStore;
 use crate::meta::merge_requests::{Approval, MergeRequest, MergeRequestStore, Reviewer};
-use crate::meta::tokens::TokenStore;
 use kbstack_core::Scope;
 
 /// Approvals a request needs before it can be merged (a project setting in Keboola).

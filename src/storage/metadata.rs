@@ -11,7 +11,7 @@ use super::auth::{Auth, Need};
 use super::{buckets, tables};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
-use crate::meta::metadata::{MetadataItem, MetadataStore};
+use crate::meta::metadata::MetadataItem;
 use kbstack_core::Scope;
 
 pub fn routes() -> Routes<AppState> {

@@ -17,8 +17,7 @@ use super::wire::search::{GlobalSearch, SearchItem};
 use crate::app::AppState;
 use crate::http::routes::get;
 use crate::http::{ApiError, ApiResult, Params, Routes};
-use crate::meta::branches::BranchStore;
-use crate::meta::search::{BranchKind, SearchHit, SearchKind, SearchQuery, SearchStore};
+use crate::meta::search::{BranchKind, SearchHit, SearchKind, SearchQuery};
 
 pub fn routes() -> Routes<AppState> {
     Routes::new().route("/v2/storage/global-search", get(search))

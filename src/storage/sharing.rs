@@ -25,11 +25,8 @@ use crate::app::AppState;
 use crate::http::params::comma_list;
 use crate::http::routes::{delete, get, post, put};
 use crate::http::{ApiError, ApiResult, Code, Params, Query, Routes, now_iso};
-use crate::meta::branches::BranchStore;
-use crate::meta::buckets::{BucketConflict, BucketStore};
-use crate::meta::sharing::{BucketLink, BucketShare, LinkRefused, SharingStore, StillLinked};
-use crate::meta::tables::TableStore;
-use crate::meta::tokens::ProjectStore;
+use crate::meta::buckets::BucketConflict;
+use crate::meta::sharing::{BucketLink, BucketShare, LinkRefused, StillLinked};
 use kbstack_core::Scope;
 
 /// The one organization every project of this stack belongs to.

@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::backend::TableLocation;
 use crate::http::routes::{get, post};
 use crate::http::{ApiError, ApiResult, Code, Params, Query, Routes, now_iso};
-use crate::meta::snapshots::{Snapshot, SnapshotStore};
+use crate::meta::snapshots::Snapshot;
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()

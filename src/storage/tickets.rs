@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use super::auth::Auth;
 use crate::app::AppState;
 use crate::http::ApiResult;
-use crate::meta::tickets::TicketStore;
 
 pub fn routes() -> Routes<AppState> {
     Routes::new().route("/v2/storage/tickets", post(create))

@@ -9,12 +9,9 @@ use serde_json::{Map, Value, json};
 use super::auth::{Auth, Need, TokenRecord, hash_token, new_token_secret};
 use super::buckets;
 use crate::app::AppState;
-use crate::meta::tables::TableStore;
 use crate::http::{ApiError, ApiResult, Code, Params, iso, now_iso};
 use super::wire::token::{Admin, BucketPermissions, CreatorToken, Organization, Owner, Token, named_values};
-use crate::meta::buckets::BucketStore;
-use crate::meta::project_admin::{ProjectAdminStore, ProjectDetails};
-use crate::meta::tokens::{ProjectStore, TokenStore};
+use crate::meta::project_admin::ProjectDetails;
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()

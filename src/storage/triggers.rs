@@ -11,7 +11,6 @@ use super::auth::{Auth, Need};
 use super::{tables, tokens};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
-use crate::meta::triggers::TriggerStore;
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()

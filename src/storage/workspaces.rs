@@ -21,8 +21,7 @@ use crate::backend::{CsvSource, Select};
 use crate::http::params::{parse_bool, scalar_to_string};
 use crate::http::routes::{get, post};
 use crate::http::{ApiError, ApiResult, Code, Params, Routes, now_iso};
-use crate::meta::branches::BranchStore;
-use crate::meta::workspaces::{Workspace, WorkspaceStore};
+use crate::meta::workspaces::Workspace;
 use crate::workspace::{LoadColumn, WorkspaceLoad, database_name, schema_name};
 
 pub fn routes() -> Routes<AppState> {

@@ -14,7 +14,7 @@ use super::wire;
 use crate::app::AppState;
 use crate::http::routes::{get, post, put};
 use crate::http::{ApiError, Params, Routes};
-use crate::meta::stream::{StreamEntity, StreamStore};
+use crate::meta::stream::StreamEntity;
 use crate::storage::auth::Auth;
 
 pub fn routes() -> Routes<AppState> {

@@ -9,8 +9,7 @@ use super::mapping;
 use super::writer::{Conditions, SinkKey};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code};
-use crate::meta::branches::BranchStore;
-use crate::meta::stream::{StreamEntity, StreamStore};
+use crate::meta::stream::StreamEntity;
 use crate::storage::auth::Auth;
 
 /// Keboola's limit per source.

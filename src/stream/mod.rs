@@ -50,7 +50,6 @@ use std::sync::{Arc, OnceLock};
 
 use crate::app::AppState;
 use crate::http::ApiResult;
-use crate::meta::stream::StreamStore;
 use writer::{Conditions, SinkKey, Writer};
 
 /// The id of the ingestion endpoint's mount (`/stream-in`, host `stream-in.<suffix>`).

@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 use crate::app::AppState;
 use crate::http::params::scalar_to_string;
 use crate::http::{ApiError, ApiResult, Code};
-use crate::meta::branches::BranchStore;
 use crate::runner::action::{self, ActionFailure, ActionRun};
 use crate::runner::registry;
 use crate::storage::auth::Auth;

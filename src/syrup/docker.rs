@@ -17,7 +17,7 @@ use super::RunTarget;
 use crate::app::AppState;
 use crate::http::routes::{get, post};
 use crate::http::{ApiError, Code, Params, Routes};
-use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobSort, QueueJobSortField, QueueJobStore};
+use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobSort, QueueJobSortField};
 use crate::storage::auth::Auth;
 use crate::sync_actions::{ActionRequest, SyncActionError};
 
@@ -210,7 +210,6 @@ async fn resolve(State(state): State<AppState>, auth: Result<Auth, ApiError>, Pa
     let branch_id = match p.get("branch").map(String::as_str) {
         None | Some("default") => auth.default_branch_id,
         Some(b) => {
-            use crate::meta::branches::BranchStore;
             let not_found = || ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found."));
             let id: i64 = b.parse().map_err(|_| not_found())?;
             if !state.meta.branch_exists(auth.project_id, id)? {

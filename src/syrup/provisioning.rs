@@ -16,9 +16,8 @@ use super::api::{SResult, SyrupBody, SyrupError, bad};
 use crate::app::AppState;
 use crate::http::routes::{get, post};
 use crate::http::{ApiError, Code, Params, Routes};
-use crate::meta::provisioning::{ProvisioningCredentials, ProvisioningStore};
-use crate::meta::query_jobs::QueryJobStore;
-use crate::meta::workspaces::{Workspace, WorkspaceStore};
+use crate::meta::provisioning::ProvisioningCredentials;
+use crate::meta::workspaces::Workspace;
 use crate::storage::auth::Auth;
 
 /// How long credentials live after their last use (Keboola's sandboxes: 5 days).

@@ -11,7 +11,7 @@ use super::wire::SyrupJob;
 use crate::app::AppState;
 use crate::http::routes::{get, post};
 use crate::http::{ApiError, Params, Routes};
-use crate::meta::queue_jobs::{QueueJobPage, QueueJobSort, QueueJobSortField, QueueJobStore};
+use crate::meta::queue_jobs::{QueueJobPage, QueueJobSort, QueueJobSortField};
 use crate::queue::store;
 use crate::storage::auth::Auth;
 use kbstack_core::QueueJobStatus;

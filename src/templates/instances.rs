@@ -19,7 +19,6 @@ use super::wire;
 use crate::app::AppState;
 use crate::storage::auth::Auth;
 use crate::storage::{branches, configurations};
-use crate::meta::branches::BranchStore;
 use crate::meta::configurations::ConfigurationStore;
 use crate::meta::merge_requests::MergeRequestStore;
 use kbstack_core::Scope;

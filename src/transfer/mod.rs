@@ -22,8 +22,10 @@ use anyhow::{ensure, Context};
 use serde::{Deserialize, Serialize};
 
 use kbstack_store::backend::duckdb::DuckDbBackend;
+
+use crate::config::Config;
 use kbstack_store::backend::TableBackend;
-use kbstack_store::meta::{Durability, Locking, MetaStore};
+use kbstack_store::meta::{Durability, Locking, SqliteMetaStore};
 
 pub const FORMAT: &str = "kbstack-export";
 pub const FORMAT_VERSION: u32 = 1;
@@ -50,14 +52,18 @@ pub struct Manifest {
 }
 
 /// Export the stack in `data_dir` to the new directory `to`.
-pub fn export(data_dir: &Path, to: &Path, include_keys: bool) -> anyhow::Result<Manifest> {
+/// Writes the stack of `config`'s data dir (and its table store, wherever the configuration
+/// keeps tables) into `to`.
+pub fn export(config: &Config, to: &Path, include_keys: bool) -> anyhow::Result<Manifest> {
+    let data_dir = config.data_dir.as_path();
+    refuse_postgres(config)?;
     ensure!(data_dir.join("metadata.sqlite").exists(), "{} holds no kbstack stack (no metadata.sqlite)", data_dir.display());
     ensure!(!to.exists() || is_empty_dir(to)?, "{} exists and is not empty: export into a new directory", to.display());
     std::fs::create_dir_all(to)?;
     crate::app::lock_down_data_dir(to)?;
     // The table store first: DuckDB refuses at once (no wait) when a server holds the file.
-    let tables = open_tables(data_dir)?;
-    let meta = MetaStore::open_with(&data_dir.join("metadata.sqlite"), Durability::Full, Locking::Exclusive)
+    let tables = open_tables(config)?;
+    let meta = SqliteMetaStore::open_with(&data_dir.join("metadata.sqlite"), Durability::Full, Locking::Exclusive)
         .context("cannot open the metadata store (metadata.sqlite); stop the server on this data dir first")?;
 
     progress("metadata");
@@ -93,7 +99,11 @@ pub fn export(data_dir: &Path, to: &Path, include_keys: bool) -> anyhow::Result<
 }
 
 /// Import the export in `from` into `data_dir`, which must hold no stack yet.
-pub fn import(from: &Path, data_dir: &Path) -> anyhow::Result<Manifest> {
+/// Restores an export into `config`'s new data dir (and its table store: the data dir's DuckDB
+/// file, or an empty DuckLake).
+pub fn import(from: &Path, config: &Config) -> anyhow::Result<Manifest> {
+    let data_dir = config.data_dir.as_path();
+    refuse_postgres(config)?;
     let text = std::fs::read(from.join("manifest.json"))
         .with_context(|| format!("{} has no manifest.json: not a kbstack export, or one that did not finish", from.display()))?;
     let manifest: Manifest = serde_json::from_slice(&text).context("reading manifest.json")?;
@@ -109,9 +119,9 @@ pub fn import(from: &Path, data_dir: &Path) -> anyhow::Result<Manifest> {
     crate::app::lock_down_data_dir(data_dir)?;
 
     progress("metadata");
-    MetaStore::restore(&data_dir.join("metadata.sqlite"), &from.join("metadata"), manifest.metadata_schema_version)?;
+    SqliteMetaStore::restore(&data_dir.join("metadata.sqlite"), &from.join("metadata"), manifest.metadata_schema_version)?;
     progress("tables");
-    let tables = open_tables(data_dir)?;
+    let tables = open_tables(config)?;
     tables.import_all(&from.join("tables")).map_err(|e| anyhow::anyhow!("importing the tables: {e}"))?;
     drop(tables);
     progress("files");
@@ -127,9 +137,19 @@ pub fn import(from: &Path, data_dir: &Path) -> anyhow::Result<Manifest> {
     Ok(manifest)
 }
 
-fn open_tables(data_dir: &Path) -> anyhow::Result<DuckDbBackend> {
-    let path = data_dir.join("tables.duckdb");
-    DuckDbBackend::open(&path).with_context(|| format!("cannot open the table store {}; stop the server on this data dir first", path.display()))
+/// Export and import move the metadata as SQLite's rows; a stack whose metadata is on
+/// PostgreSQL is refused (dumping and restoring a PostgreSQL database is not done yet).
+fn refuse_postgres(config: &Config) -> anyhow::Result<()> {
+    ensure!(
+        config.metadata_url.is_none(),
+        "export and import work on the embedded metadata store (metadata.sqlite) only: this configuration keeps the metadata on \
+         PostgreSQL (--metadata-url / [metadata] url); use pg_dump / pg_restore for that database and run export/import without it"
+    );
+    Ok(())
+}
+
+fn open_tables(config: &Config) -> anyhow::Result<DuckDbBackend> {
+    crate::app::open_tables(config).context("stop the server on this data dir first")
 }
 
 fn progress(step: &str) {

@@ -13,8 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, now_iso};
-use crate::meta::branches::BranchStore;
-use crate::meta::vault_variables::{VaultVariable, VaultVariableStore};
+use crate::meta::vault_variables::VaultVariable;
 use crate::storage::auth::Auth;
 
 pub const FLAG_ENCRYPTED: &str = "encrypted";

@@ -97,6 +97,9 @@ impl Server {
         cmd.env("KBSTACK_LOG", "warn");
         // Tests read and write the live metadata file (stored documents, fixtures).
         cmd.env("KBSTACK_METADATA_LOCKING", "shared");
+        if let Some(url) = Server::postgres_metadata_for(dir) {
+            cmd.env("KBSTACK_METADATA_URL", url);
+        }
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -147,6 +150,19 @@ impl Server {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
         Server { child, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout, log }
+    }
+
+    /// The metadata database of the stack in `dir` when the suite runs with
+    /// `KBSTACK_TEST_METADATA=postgres`: a fresh one on the test cluster per data dir, the same
+    /// one again when a test restarts a server on that dir.
+    fn postgres_metadata_for(dir: &std::path::Path) -> Option<String> {
+        static DATABASES: std::sync::Mutex<Option<std::collections::HashMap<std::path::PathBuf, String>>> = std::sync::Mutex::new(None);
+        if std::env::var("KBSTACK_TEST_METADATA").ok()? != "postgres" {
+            return None;
+        }
+        let mut databases = DATABASES.lock().unwrap();
+        let url = databases.get_or_insert_with(Default::default).entry(dir.to_path_buf()).or_insert_with(kbstack_testkit::postgres::database);
+        Some(url.clone())
     }
 
     /// The rest of the first start-up line starting with `prefix` (waits for it).
@@ -369,15 +385,13 @@ pub fn start_with_projects(extra: &[(i64, &str, &str)]) -> (Server, tempfile::Te
 /// `start_with_projects`, the server serving with `envs` set.
 #[allow(dead_code)]
 pub fn start_with_projects_env(extra: &[(i64, &str, &str)], envs: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
-    use kbstack::meta::MetaStore;
-    use kbstack::meta::branches::BranchStore;
-    use kbstack::meta::tokens::{ProjectStore, TokenRecord, TokenStore};
+    use kbstack::meta::tokens::TokenRecord;
 
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path());
     s.kill();
     {
-        let meta = MetaStore::open(&dir.path().join("metadata.sqlite")).unwrap();
+        let meta = metadata_store(dir.path());
         for (id, name, secret) in extra {
             meta.ensure_project(*id, name, "2026-01-01T00:00:00+0000").unwrap();
             meta.ensure_default_branch(*id, "Main", "2026-01-01T00:00:00+0000").unwrap();
@@ -390,4 +404,14 @@ pub fn start_with_projects_env(extra: &[(i64, &str, &str)], envs: &[(&str, &str)
         }
     }
     (Server::start_with(dir.path(), envs), dir)
+}
+
+/// The metadata store of the stack in `dir` (its server stopped, or sharing the file): the
+/// PostgreSQL database under `KBSTACK_TEST_METADATA=postgres`, otherwise the data dir's SQLite file.
+#[allow(dead_code)]
+pub fn metadata_store(dir: &std::path::Path) -> kbstack::meta::MetaStore {
+    match Server::postgres_metadata_for(dir) {
+        Some(url) => kbstack::meta::MetaStore::connect(&url).unwrap(),
+        None => kbstack::meta::MetaStore::open(&dir.join("metadata.sqlite")).unwrap(),
+    }
 }

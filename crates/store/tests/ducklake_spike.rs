@@ -7,7 +7,7 @@ use kbstack_testkit::{postgres, s3};
 fn node(catalog: &str, bucket: &str) -> duckdb::Connection {
     let conn = duckdb::Connection::open_in_memory().unwrap();
     let dir = kbstack_testkit::duckdb_extensions();
-    for ext in ["postgres", "httpfs", "ducklake"] {
+    for ext in ["postgres_scanner", "httpfs", "ducklake"] {
         let file = dir.join(format!("{ext}.duckdb_extension"));
         assert!(file.is_file(), "{} is missing: run scripts/build", file.display());
         conn.execute_batch(&format!("INSTALL '{}'; LOAD {ext};", file.display())).unwrap_or_else(|e| panic!("{ext}: {e}"));

@@ -1,9 +1,9 @@
 //! The metadata store's conformance suites, instantiated for every implementation (the embedded
 //! SQLite store now; PostgreSQL adds one line per suite).
-use kbstack_store::meta::MetaStore;
+use kbstack_store::meta::SqliteMetaStore;
 
-fn sqlite() -> MetaStore {
-    MetaStore::open_in_memory().expect("in-memory SQLite store")
+fn sqlite() -> SqliteMetaStore {
+    SqliteMetaStore::open_in_memory().expect("in-memory SQLite store")
 }
 
 kbstack_store::token_store_suite!(sqlite);

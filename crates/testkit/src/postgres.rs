@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{die_with_parent, find_program, free_port, wait_for_port};
+use crate::process::{die_with_parent, on_lasting_thread, find_program, free_port, wait_for_port};
 
 pub struct TestPostgres {
     pub port: u16,
@@ -22,7 +22,7 @@ static NEXT_DB: AtomicU32 = AtomicU32::new(1);
 
 /// The process's cluster, started on first use.
 pub fn server() -> &'static TestPostgres {
-    SERVER.get_or_init(|| crate::process::on_lasting_thread(TestPostgres::start))
+    SERVER.get_or_init(|| on_lasting_thread(TestPostgres::start))
 }
 
 /// A new empty database on the process's cluster: its `postgres://` URL.
@@ -59,7 +59,7 @@ impl TestPostgres {
     fn start() -> TestPostgres {
         let bin = bin_dir();
         let user = server_user();
-        let dir = tempfile::Builder::new().prefix("kbstack-pg-").tempdir().expect("temp dir");
+        let dir = crate::process::server_dir("pg");
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
         if let Some((uid, gid)) = user {
@@ -79,6 +79,8 @@ impl TestPostgres {
             .arg("-D")
             .arg(&data)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"])
+            // Small WAL: a test cluster holds many small databases and no replicas.
+            .args(["-c", "wal_level=minimal", "-c", "max_wal_senders=0", "-c", "max_wal_size=64MB", "-c", "min_wal_size=32MB"])
             .args(["-c", &format!("port={port}"), "-c"])
             .arg(format!("unix_socket_directories={}", dir.path().display()))
             .stdout(Stdio::null())

@@ -3,7 +3,25 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Makes `cmd` run as `uid`/`gid` (when given) and receive SIGKILL when this process exits.
+/// Runs `start` on a thread that lives as long as the process and returns what it returns: a
+/// child's parent-death signal fires when the *thread* that spawned it ends, and test threads
+/// end after each test.
+pub(crate) fn on_lasting_thread<T: Send + 'static>(start: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(start)));
+        loop {
+            std::thread::park();
+        }
+    });
+    match rx.recv().expect("server thread") {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Makes `cmd` run as `uid`/`gid` (when given) and receive SIGKILL when the spawning thread (see
+/// `on_lasting_thread`) or this process ends.
 pub(crate) fn die_with_parent(cmd: &mut Command, user: Option<(u32, u32)>) {
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
@@ -45,16 +63,18 @@ pub(crate) fn find_program(name: &str, extra_dirs: &[std::path::PathBuf]) -> Opt
         .find(|p| p.is_file())
 }
 
-/// Run a server's `start` on a thread that lives as long as the process: `PR_SET_PDEATHSIG` fires
-/// when the *thread* that forked the child exits, and a test's thread (or a tokio blocking thread)
-/// ends long before the process does, which killed the shared server under later tests.
-pub(crate) fn on_lasting_thread<T: Send + 'static>(start: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(start());
-        loop {
-            std::thread::park();
+/// A temp dir for a server of this process (`kbstack-<kind>-<pid>-…`). The process never drops
+/// it (servers live in statics), so dirs of processes that have ended are removed here first.
+pub(crate) fn server_dir(kind: &str) -> tempfile::TempDir {
+    let prefix = format!("kbstack-{kind}-");
+    for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
-    });
-    rx.recv().expect("the test server failed to start (see the panic above)")
+    }
+    tempfile::Builder::new().prefix(&format!("{prefix}{}-", std::process::id())).tempdir().expect("temp dir")
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{die_with_parent, find_program, free_port, wait_for_port};
+use crate::process::{die_with_parent, on_lasting_thread, find_program, free_port, wait_for_port};
 
 pub const ACCESS_KEY: &str = "kbstacktest";
 pub const SECRET_KEY: &str = "kbstacktestsecret";
@@ -27,7 +27,7 @@ static SERVER: OnceLock<TestS3> = OnceLock::new();
 static NEXT_BUCKET: AtomicU32 = AtomicU32::new(1);
 
 pub fn server() -> &'static TestS3 {
-    SERVER.get_or_init(|| crate::process::on_lasting_thread(TestS3::start))
+    SERVER.get_or_init(|| on_lasting_thread(TestS3::start))
 }
 
 /// A new bucket's name (created empty on the process's endpoint).
@@ -50,7 +50,7 @@ fn weed() -> PathBuf {
 
 impl TestS3 {
     fn start() -> TestS3 {
-        let dir = tempfile::Builder::new().prefix("kbstack-s3-").tempdir().expect("temp dir");
+        let dir = crate::process::server_dir("s3");
         let config = dir.path().join("s3.json");
         std::fs::write(
             &config,
@@ -77,7 +77,9 @@ impl TestS3 {
         ] {
             cmd.arg(format!("-{flag}={}", free_port()));
         }
-        cmd.current_dir(dir.path()).stdout(Stdio::null()).stderr(Stdio::null());
+        // Its log stays in the server's dir for a failing test to be read.
+        let log = std::fs::File::create(dir.path().join("weed.log")).expect("weed.log");
+        cmd.current_dir(dir.path()).stdout(Stdio::null()).stderr(log);
         die_with_parent(&mut cmd, None);
         let server = cmd.spawn().expect("start weed mini");
         wait_for_port(port, "SeaweedFS S3", Duration::from_secs(60));
@@ -93,13 +95,13 @@ impl TestS3 {
         use std::io::Write;
         let name = format!("test-{}-{}", std::process::id(), NEXT_BUCKET.fetch_add(1, Ordering::Relaxed));
         for _ in 0..100 {
-            let mut shell = Command::new(&self.weed)
-                .args(["shell", &format!("-master=127.0.0.1:{}", self.master_ports)])
+            let mut cmd = Command::new(&self.weed);
+            cmd.args(["shell", &format!("-master=127.0.0.1:{}", self.master_ports)])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("weed shell");
+                .stderr(Stdio::piped());
+            die_with_parent(&mut cmd, None);
+            let mut shell = cmd.spawn().expect("weed shell");
             shell.stdin.take().unwrap().write_all(format!("s3.bucket.create -name {name}\n").as_bytes()).unwrap();
             let out = shell.wait_with_output().expect("weed shell");
             let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);

@@ -16,7 +16,6 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
-use crate::meta::queue_jobs::QueueJobStore;
 use crate::queue::jobs::{self, JobRequest};
 use crate::queue::configs::truthy;
 use crate::queue::store::{self, Job};

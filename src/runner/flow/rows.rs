@@ -7,7 +7,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::create_child;
 use crate::app::AppState;
-use crate::meta::queue_jobs::QueueJobStore;
 use crate::queue::configs;
 use crate::queue::store::Job;
 use crate::queue::worker::Outcome;

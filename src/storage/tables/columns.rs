@@ -10,8 +10,7 @@ use super::{Table, datatype, find_table, load_table, lock_key, mark_changed, tab
 use crate::app::AppState;
 use crate::backend::ColumnDef;
 use crate::http::{ApiError, ApiResult, Code, Params};
-use crate::meta::metadata::{MetadataStore, Object};
-use crate::meta::tables::TableStore;
+use crate::meta::metadata::Object;
 use crate::storage::auth::{Auth, Need};
 use crate::storage::{buckets, jobs};
 

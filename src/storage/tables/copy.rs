@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::Table;
 use crate::app::AppState;
 use crate::http::{ApiResult, now_iso};
-use crate::meta::metadata::{MetadataItem, MetadataStore, Object};
+use crate::meta::metadata::{MetadataItem, Object};
 use kbstack_core::Scope;
 
 fn items_json(items: &[MetadataItem]) -> Value {

@@ -13,7 +13,6 @@ use crate::app::AppState;
 use crate::backend::{ColumnDef, CsvSource};
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
 use crate::meta::AlreadyExists;
-use crate::meta::tables::TableStore;
 use crate::storage::auth::{Auth, Need};
 use crate::meta::snapshots::Snapshot;
 use crate::storage::{buckets, files, jobs, snapshots, workspaces};

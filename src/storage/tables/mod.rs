@@ -32,8 +32,6 @@ use super::metadata::{self, Object};
 use crate::app::AppState;
 use crate::http::params::{comma_list, parse_bool};
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
-use crate::meta::buckets::BucketStore;
-use crate::meta::tables::TableStore;
 use kbstack_core::Scope;
 
 pub use crate::meta::tables::{Table, TableStats};

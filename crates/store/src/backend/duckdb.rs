@@ -28,8 +28,8 @@ pub struct DuckDbBackend {
 /// A DuckLake the tables are kept in instead of a local file: the scale-out profile.
 #[derive(Debug, Clone)]
 pub struct DuckLakeSettings {
-    /// Holds `ducklake`, `httpfs` and `postgres` `.duckdb_extension` files (DuckDB's official
-    /// builds; nothing is downloaded at run time).
+    /// Holds `ducklake`, `httpfs` and `postgres_scanner` `.duckdb_extension` files (DuckDB's
+    /// official builds; nothing is downloaded at run time).
     pub extension_dir: PathBuf,
     /// The catalog: a `postgres://` URL (shared by every node) or a local `.ducklake` file.
     pub catalog: String,
@@ -170,11 +170,13 @@ impl DuckDbBackend {
             lit(memory),
             lit(&settings.scratch_dir.join("duckdb.tmp").display().to_string())
         ))?;
-        for ext in ["postgres", "httpfs", "ducklake"] {
+        for ext in ["postgres_scanner", "httpfs", "ducklake"] {
             let file = settings.extension_dir.join(format!("{ext}.duckdb_extension"));
             conn.execute_batch(&format!("LOAD {}", lit(&file.display().to_string())))
                 .with_context(|| format!("loading DuckDB's {ext} extension from {}", file.display()))?;
         }
+        // Object stores answer 5xx now and then under load; httpfs retries those.
+        conn.execute_batch("SET http_retries = 8; SET http_retry_wait_ms = 200; SET http_retry_backoff = 1.5;")?;
         if let Some(s3) = &settings.s3 {
             let (host, tls) = s3.host_and_tls();
             let mut options = vec![
@@ -217,6 +219,13 @@ impl DuckDbBackend {
         })
         .map_err(|e| anyhow::anyhow!("creating the load log table in the DuckLake: {e}"))?;
         Ok(DuckDbBackend { root: Mutex::new(conn), readers: Mutex::new(Vec::new()), lake: true })
+    }
+
+    /// The type of a column added to an untyped table: '' in the rows it had, never NULL. DuckDB
+    /// 1.5 (and DuckLake) cannot add a column with a NOT NULL constraint; the default fills the
+    /// old rows and loads never write NULL into an untyped table, so the column holds no NULL.
+    fn untyped_added_column(&self) -> &'static str {
+        "VARCHAR DEFAULT ''"
     }
 
     /// The DuckDB version (`v1.5.5`), for export manifests.
@@ -295,7 +304,7 @@ impl DuckDbBackend {
 
         let mut sql = String::from("BEGIN TRANSACTION;\n");
         for c in &added {
-            let ty = if spec.typed { "VARCHAR" } else { "VARCHAR NOT NULL DEFAULT ''" };
+            let ty = if spec.typed { "VARCHAR" } else { self.untyped_added_column() };
             sql.push_str(&format!("ALTER TABLE {target} ADD COLUMN {} {ty};\n", ident(c)));
         }
         conn.execute_batch(&sql).map_err(internal)?;
@@ -378,12 +387,21 @@ impl DuckDbBackend {
     fn column_types(&self, conn: &Connection, loc: &TableLocation) -> BackendResult<Vec<(String, String)>> {
         // `pragma_table_info` looks up the one table; `duckdb_columns()` builds a row for every
         // column of every table and system view first (most of a small preview's CPU).
-        let rows = conn
-            .prepare_cached("SELECT name, type FROM pragma_table_info(?)")
-            .and_then(|mut st| {
-                st.query_map([qualified(loc)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-                    .collect::<Result<Vec<_>, _>>()
-            });
+        // DuckDB 1.5 cannot parse a name with an escaped quote in `pragma_table_info`'s
+        // argument; such rare names take the slow way.
+        let (sql, params) = if schema_name(loc).contains('"') || loc.table.contains('"') {
+            (
+                "SELECT column_name, data_type FROM duckdb_columns() \
+                 WHERE database_name = current_database() AND schema_name = ? AND table_name = ? ORDER BY column_index",
+                vec![schema_name(loc), loc.table.clone()],
+            )
+        } else {
+            ("SELECT name, type FROM pragma_table_info(?)", vec![qualified(loc)])
+        };
+        let rows = conn.prepare_cached(sql).and_then(|mut st| {
+            st.query_map(duckdb::params_from_iter(params), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()
+        });
         let rows = match rows {
             Ok(rows) => rows,
             Err(e) if e.to_string().contains("does not exist") => Vec::new(),
@@ -599,7 +617,7 @@ impl TableBackend for DuckDbBackend {
     }
 
     fn add_column(&self, loc: &TableLocation, column: &ColumnDef, typed: bool) -> BackendResult<()> {
-        let ty = if typed { column_sql_type(column) } else { "VARCHAR NOT NULL DEFAULT ''".to_string() };
+        let ty = if typed { column_sql_type(column) } else { self.untyped_added_column().to_string() };
         self.conn()?
             .execute_batch(&format!("ALTER TABLE {} ADD COLUMN {} {ty}", qualified(loc), ident(&column.name)))
             .map_err(internal)
@@ -710,7 +728,22 @@ impl TableBackend for DuckDbBackend {
         let conn = self.conn()?;
         // The once-key table exists in a new backend already; the export recreates it.
         conn.execute_batch(&format!("DROP TABLE IF EXISTS main.{ONCE_TABLE}")).map_err(internal)?;
-        conn.execute_batch(&format!("IMPORT DATABASE {}", lit(&dir.display().to_string()))).map_err(internal)
+        if !self.lake {
+            return conn.execute_batch(&format!("IMPORT DATABASE {}", lit(&dir.display().to_string()))).map_err(internal);
+        }
+        // DuckLake has no PRIMARY KEY constraint, which a DuckDB file's export declares on the
+        // once-key table: the schema is read without it, beside links to everything else (DuckDB
+        // reads load.sql's data files from the directory it imports).
+        let staged = tempfile::tempdir().map_err(internal)?;
+        for entry in std::fs::read_dir(dir).map_err(internal)? {
+            let entry = entry.map_err(internal)?;
+            if entry.file_name() != "schema.sql" {
+                std::os::unix::fs::symlink(entry.path(), staged.path().join(entry.file_name())).map_err(internal)?;
+            }
+        }
+        let schema = std::fs::read_to_string(dir.join("schema.sql")).map_err(internal)?;
+        std::fs::write(staged.path().join("schema.sql"), schema.replace(" PRIMARY KEY", "")).map_err(internal)?;
+        conn.execute_batch(&format!("IMPORT DATABASE {}", lit(&staged.path().display().to_string()))).map_err(internal)
     }
 
     fn forget_once(&self, key: &str) -> BackendResult<()> {

@@ -6,7 +6,7 @@ use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 
 use super::metadata::Object;
-use super::{AlreadyExists, MetaStore};
+use super::{AlreadyExists, SqliteMetaStore};
 use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{BranchId, ProjectId};
 
@@ -119,7 +119,7 @@ fn copy_configurations(c: &rusqlite::Connection, project: i64, from: i64, to: i6
     Ok(())
 }
 
-impl BranchStore for MetaStore {
+impl BranchStore for SqliteMetaStore {
     fn default_branch(&self, project_id: i64) -> ApiResult<Option<i64>> {
         self.cached(|c| &c.default_branches, &project_id, |_| true, |c| {
             c.query_row_cached("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [project_id], |r| r.get(0)).optional()

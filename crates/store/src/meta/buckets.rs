@@ -5,7 +5,7 @@ use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 
 use super::metadata::Object;
-use super::{AlreadyExists, MetaStore};
+use super::{AlreadyExists, SqliteMetaStore};
 use kbstack_core::ids::ProjectId;
 use kbstack_core::{Result as ApiResult, Scope};
 
@@ -141,7 +141,7 @@ pub(crate) fn insert_in(tx: &rusqlite::Connection, b: &Bucket) -> rusqlite::Resu
     Ok(Ok(()))
 }
 
-impl BucketStore for MetaStore {
+impl BucketStore for SqliteMetaStore {
     fn bucket(&self, scope: Scope, id: &str) -> ApiResult<Option<Bucket>> {
         self.with(|c| {
             c.query_row_cached(

@@ -10,7 +10,7 @@ use crate::meta::Cached;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use kbstack_core::ids::{ComponentId, Scope};
 use kbstack_core::{Error, Result as ApiResult};
 
@@ -49,7 +49,22 @@ pub trait ConfigurationStore {
         &self,
         at: &ComponentScope,
         work: impl FnOnce(&dyn ConfigurationTx) -> Result<T, E>,
-    ) -> Result<T, E>;
+    ) -> Result<T, E>
+    where
+        Self: Sized,
+    {
+        let (mut work, mut out) = (Some(work), None);
+        self.configuration_tx_dyn(at, &mut |tx| {
+            let result = (work.take().expect("a unit of work runs once"))(tx);
+            let commit = result.is_ok();
+            out = Some(result);
+            commit
+        })?;
+        out.expect("the unit of work ran")
+    }
+    /// `configuration_tx` as a trait object can call it: `work` runs once and answers whether to
+    /// commit (false: roll back).
+    fn configuration_tx_dyn(&self, at: &ComponentScope, work: &mut dyn FnMut(&dyn ConfigurationTx) -> bool) -> ApiResult<()>;
 }
 
 /// What a unit of work may read and write; every call stays within the component scope the
@@ -95,7 +110,7 @@ fn version_from_row(r: &rusqlite::Row) -> rusqlite::Result<StoredVersion> {
     Ok(StoredVersion { version: r.get(0)?, snapshot: json_col(r.get(1)?) })
 }
 
-impl ConfigurationStore for MetaStore {
+impl ConfigurationStore for SqliteMetaStore {
     fn configurations(&self, scope: Scope, component: Option<&ComponentId>, deleted: bool) -> ApiResult<Vec<StoredConfiguration>> {
         self.with(|c| {
             let mut st = c.prepare_cached(
@@ -107,16 +122,13 @@ impl ConfigurationStore for MetaStore {
         })
     }
 
-    fn configuration_tx<T, E: From<Error>>(
-        &self,
-        at: &ComponentScope,
-        work: impl FnOnce(&dyn ConfigurationTx) -> Result<T, E>,
-    ) -> Result<T, E> {
+    fn configuration_tx_dyn(&self, at: &ComponentScope, work: &mut dyn FnMut(&dyn ConfigurationTx) -> bool) -> ApiResult<()> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction().map_err(Error::from)?;
-        let out = work(&SqliteConfigurations { c: &tx, at: at.clone() })?;
-        tx.commit().map_err(Error::from)?;
-        Ok(out)
+        let tx = conn.transaction()?;
+        if work(&SqliteConfigurations { c: &tx, at: at.clone() }) {
+            tx.commit()?;
+        }
+        Ok(())
     }
 }
 

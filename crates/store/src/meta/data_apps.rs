@@ -5,7 +5,7 @@
 //! trait, its SQLite implementation and the conformance suite (`data_app_store_suite!`).
 use kbstack_core::Result as ApiResult;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataApp {
@@ -67,7 +67,7 @@ pub trait DataAppStore {
     fn open_app_runs(&self) -> ApiResult<Vec<AppRun>>;
 }
 
-const APP_COLUMNS: &str = "id, project_id, branch_id, component_id, config_id, config_version, type, name, state, desired_state, \
+pub(crate) const APP_COLUMNS: &str = "id, project_id, branch_id, component_id, config_id, config_version, type, name, state, desired_state, \
      auto_suspended, sealed_password, sealed_token, created, last_request, last_start";
 
 fn app_from_row(r: &rusqlite::Row) -> rusqlite::Result<DataApp> {
@@ -91,7 +91,7 @@ fn app_from_row(r: &rusqlite::Row) -> rusqlite::Result<DataApp> {
     })
 }
 
-const RUN_COLUMNS: &str = "id, app_id, state, mode, created_at, started_at, stopped_at, startup_logs, failure_reason, failure_message";
+pub(crate) const RUN_COLUMNS: &str = "id, app_id, state, mode, created_at, started_at, stopped_at, startup_logs, failure_reason, failure_message";
 
 fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<AppRun> {
     let reason: Option<String> = r.get(8)?;
@@ -114,7 +114,7 @@ fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
 }
 
-impl DataAppStore for MetaStore {
+impl DataAppStore for SqliteMetaStore {
     fn insert_data_app(&self, a: &DataApp) -> ApiResult<DataApp> {
         self.with(|c| {
             c.execute(

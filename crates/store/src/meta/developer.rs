@@ -5,7 +5,7 @@
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
-use super::{AlreadyExists, MetaStore, json_col};
+use super::{AlreadyExists, SqliteMetaStore, json_col};
 use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -128,9 +128,9 @@ pub trait DeveloperStore {
     fn app_version(&self, app_id: &str, version: i64) -> ApiResult<Option<AppVersion>>;
 }
 
-const USER_COLUMNS: &str = "email, name, password_hash, is_admin, confirmed, code, service_vendor, description, created";
-const VENDOR_COLUMNS: &str = "id, name, address, email, project_url, is_public, is_approved, created, created_by";
-const APP_COLUMNS: &str = "id, vendor_id, version, definition, is_public, is_approved, is_deprecated, publish_requested, published_version, created, updated";
+pub(crate) const USER_COLUMNS: &str = "email, name, password_hash, is_admin, confirmed, code, service_vendor, description, created";
+pub(crate) const VENDOR_COLUMNS: &str = "id, name, address, email, project_url, is_public, is_approved, created, created_by";
+pub(crate) const APP_COLUMNS: &str = "id, vendor_id, version, definition, is_public, is_approved, is_deprecated, publish_requested, published_version, created, updated";
 
 fn user_row(r: &rusqlite::Row) -> rusqlite::Result<PortalUser> {
     Ok(PortalUser {
@@ -191,7 +191,7 @@ fn insert_version(c: &rusqlite::Connection, v: &AppVersion) -> rusqlite::Result<
     )
 }
 
-impl DeveloperStore for MetaStore {
+impl DeveloperStore for SqliteMetaStore {
     fn insert_portal_user(&self, u: &PortalUser) -> ApiResult<Result<(), AlreadyExists>> {
         self.with(|c| {
             let n = c.execute(

@@ -15,7 +15,7 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
-use super::{migrate_to, schema, MetaStore};
+use super::{migrate_to, schema, SqliteMetaStore};
 
 /// SQLite's own bookkeeping that a restore must carry: the AUTOINCREMENT counters, so that ids
 /// (tokens, jobs, ...) are never handed out twice.
@@ -71,7 +71,7 @@ fn quoted(name: &str) -> String {
 /// What a dump wrote: each table and its row count.
 pub type DumpedTables = Vec<(String, u64)>;
 
-impl MetaStore {
+impl SqliteMetaStore {
     /// The schema version (the number of the last migration applied).
     pub fn schema_version(&self) -> anyhow::Result<i64> {
         Ok(self.conn.lock().query_row("PRAGMA user_version", [], |r| r.get(0))?)
@@ -164,7 +164,7 @@ mod tests {
     #[test]
     fn a_dump_restores_into_an_equal_store_with_its_counters() {
         let dir = tempfile::tempdir().unwrap();
-        let store = MetaStore::open(&dir.path().join("a.sqlite")).unwrap();
+        let store = SqliteMetaStore::open(&dir.path().join("a.sqlite")).unwrap();
         store.ensure_project(1, "one", "2024-01-01T00:00:00+0000").unwrap();
         let (id, secret) = store.insert_token(&TokenRecord::master(1, "m", "2024-01-01T00:00:00+0000"), &|id| format!("1-{id}-s")).unwrap();
         let version = store.schema_version().unwrap();
@@ -172,12 +172,12 @@ mod tests {
         assert!(tables.iter().any(|(t, n)| t == "tokens" && *n == 1), "{tables:?}");
 
         let restored_path = dir.path().join("b.sqlite");
-        MetaStore::restore(&restored_path, &dir.path().join("rows"), version).unwrap();
-        let restored = MetaStore::open(&restored_path).unwrap();
+        SqliteMetaStore::restore(&restored_path, &dir.path().join("rows"), version).unwrap();
+        let restored = SqliteMetaStore::open(&restored_path).unwrap();
         assert_eq!(restored.token_by_hash(&hash_token(&secret)).unwrap().map(|t| t.id), Some(id));
         let (next, _) = restored.insert_token(&TokenRecord::master(1, "n", "2024-01-01T00:00:00+0000"), &|id| format!("1-{id}-n")).unwrap();
         assert!(next > id, "ids continue after the restored ones");
-        assert!(MetaStore::restore(&restored_path, &dir.path().join("rows"), version).is_err(), "never over an existing store");
-        assert!(MetaStore::restore(&dir.path().join("c.sqlite"), &dir.path().join("rows"), version + 1000).is_err(), "nor from a newer schema");
+        assert!(SqliteMetaStore::restore(&restored_path, &dir.path().join("rows"), version).is_err(), "never over an existing store");
+        assert!(SqliteMetaStore::restore(&dir.path().join("c.sqlite"), &dir.path().join("rows"), version + 1000).is_err(), "nor from a newer schema");
     }
 }

@@ -3,7 +3,7 @@
 //! implementation and the conformance suite (`editor_session_store_suite!`).
 use rusqlite::OptionalExtension;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +58,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<EditorSession> {
     })
 }
 
-impl EditorSessionStore for MetaStore {
+impl EditorSessionStore for SqliteMetaStore {
     fn insert_editor_session(&self, s: &EditorSession) -> ApiResult<()> {
         self.with(|c| {
             c.execute(

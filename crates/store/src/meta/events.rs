@@ -6,7 +6,7 @@ use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
 use super::conditions::{Where, text};
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{BranchId, BucketId, EventId, ProjectId, Scope, TableId, TokenId};
 
@@ -146,7 +146,7 @@ pub trait EventStore {
     fn events(&self, filter: &EventFilter) -> ApiResult<Vec<EventRecord>>;
 }
 
-const COLUMNS: &str = "id, uuid, project_id, branch_id, token_id, token_name, event, component, message, description, type, \
+pub(crate) const COLUMNS: &str = "id, uuid, project_id, branch_id, token_id, token_name, event, component, message, description, type, \
     run_id, created, configuration_id, object_id, object_name, object_type, params, results, performance, duration, context";
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<EventRecord> {
@@ -194,16 +194,60 @@ fn column(field: EventField) -> &'static str {
 
 fn push_term(w: &mut Where, term: &EventTerm) {
     let like = term.pattern.replace('*', "%");
+    // SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does under COLLATE "C".
+    let op = if w.pg { "ILIKE" } else { "LIKE" };
     match term.field {
-        Some(field) => w.push(&format!("CAST({} AS TEXT) LIKE ?", column(field)), [text(like)]),
+        Some(field) => w.push(&format!("CAST({} AS TEXT) {op} ?", column(field)), [text(like)]),
         None => {
             let inside = format!("%{like}%");
-            w.push("(message LIKE ? OR event LIKE ?)", [text(inside.clone()), text(inside)]);
+            w.push(&format!("(message {op} ? OR event {op} ?)"), [text(inside.clone()), text(inside)]);
         }
     }
 }
 
-impl MetaStore {
+/// The SELECT of a listing (`?` marks) and its parameters; `pg`: in PostgreSQL's dialect.
+pub(crate) fn listing(f: &EventFilter, pg: bool) -> (String, Vec<SqlValue>) {
+    let mut w = Where::default();
+    w.pg = pg;
+    w.push("project_id = ?", [SqlValue::Integer(f.project.get())]);
+    if let Some(branch) = f.branch {
+        w.push("branch_id = ?", [SqlValue::Integer(branch.get())]);
+    }
+    match &f.object {
+        Some(EventObject::Bucket(id)) => {
+            let tables = format!("{id}.");
+            w.push(
+                "((object_type = 'bucket' AND object_id = ?) OR (object_type = 'table' AND substr(object_id, 1, length(CAST(? AS TEXT))) = ?))",
+                [text(id.as_str()), text(tables.clone()), text(tables)],
+            )
+        }
+        Some(EventObject::Table(id)) => w.push("object_type = 'table' AND object_id = ?", [text(id.as_str())]),
+        None => {}
+    }
+    if let Some(token) = f.token {
+        w.push("token_id = ?", [SqlValue::Integer(token.get())]);
+    }
+    if let Some(since) = f.since_id {
+        w.push("id > ?", [SqlValue::Integer(since.get())]);
+    }
+    if let Some(max) = f.max_id {
+        w.push("id < ?", [SqlValue::Integer(max.get())]);
+    }
+    for (column, value) in [("component", &f.component), ("configuration_id", &f.configuration_id), ("run_id", &f.run_id)] {
+        if let Some(value) = value {
+            w.push(&format!("{column} = ?"), [text(value.as_str())]);
+        }
+    }
+    for term in &f.terms {
+        push_term(&mut w, term);
+    }
+    let order = if f.newest_first { "DESC" } else { "ASC" };
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE {} ORDER BY id {order} LIMIT ? OFFSET ?", w.sql());
+    let args = w.args.into_iter().chain([SqlValue::Integer(f.limit), SqlValue::Integer(f.offset)]).collect();
+    (sql, args)
+}
+
+impl SqliteMetaStore {
     fn one_event(&self, filter: &str, key: SqlValue, project: ProjectId) -> ApiResult<Option<EventRecord>> {
         self.with(|c| {
             c.query_row_cached(
@@ -216,7 +260,7 @@ impl MetaStore {
     }
 }
 
-impl EventStore for MetaStore {
+impl EventStore for SqliteMetaStore {
     fn insert_event(&self, e: &NewEventRecord) -> ApiResult<EventId> {
         self.with(|c| {
             c.execute_cached(
@@ -259,42 +303,7 @@ impl EventStore for MetaStore {
     }
 
     fn events(&self, f: &EventFilter) -> ApiResult<Vec<EventRecord>> {
-        let mut w = Where::default();
-        w.push("project_id = ?", [SqlValue::Integer(f.project.get())]);
-        if let Some(branch) = f.branch {
-            w.push("branch_id = ?", [SqlValue::Integer(branch.get())]);
-        }
-        match &f.object {
-            Some(EventObject::Bucket(id)) => {
-                let tables = format!("{id}.");
-                w.push(
-                    "((object_type = 'bucket' AND object_id = ?) OR (object_type = 'table' AND substr(object_id, 1, length(?)) = ?))",
-                    [text(id.as_str()), text(tables.clone()), text(tables)],
-                )
-            }
-            Some(EventObject::Table(id)) => w.push("object_type = 'table' AND object_id = ?", [text(id.as_str())]),
-            None => {}
-        }
-        if let Some(token) = f.token {
-            w.push("token_id = ?", [SqlValue::Integer(token.get())]);
-        }
-        if let Some(since) = f.since_id {
-            w.push("id > ?", [SqlValue::Integer(since.get())]);
-        }
-        if let Some(max) = f.max_id {
-            w.push("id < ?", [SqlValue::Integer(max.get())]);
-        }
-        for (column, value) in [("component", &f.component), ("configuration_id", &f.configuration_id), ("run_id", &f.run_id)] {
-            if let Some(value) = value {
-                w.push(&format!("{column} = ?"), [text(value.as_str())]);
-            }
-        }
-        for term in &f.terms {
-            push_term(&mut w, term);
-        }
-        let order = if f.newest_first { "DESC" } else { "ASC" };
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE {} ORDER BY id {order} LIMIT ? OFFSET ?", w.sql());
-        let args = w.args.into_iter().chain([SqlValue::Integer(f.limit), SqlValue::Integer(f.offset)]);
+        let (sql, args) = listing(f, false);
         self.with(|c| {
             let mut st = c.prepare_cached(&sql)?;
             st.query_map(rusqlite::params_from_iter(args), from_row)?.collect()

@@ -7,7 +7,7 @@ use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
 use super::conditions::{Where, text};
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{FileId, ProjectId, Scope, TokenId};
 
@@ -125,7 +125,7 @@ pub trait FileRecordStore {
     fn delete_file(&self, id: FileId) -> ApiResult<()>;
 }
 
-const FILE_COLUMNS: &str = "id, project_id, name, is_sliced, blob_path, size_bytes, branch_id, content_type, \
+pub(crate) const FILE_COLUMNS: &str = "id, project_id, name, is_sliced, blob_path, size_bytes, branch_id, content_type, \
     is_public, is_encrypted, is_permanent, created, expires_at, creator_token_id, creator_description, run_id, \
     run_ids, tags";
 
@@ -152,7 +152,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<FileRecord> {
     })
 }
 
-fn string_list(text: Option<String>) -> Vec<String> {
+pub(crate) fn string_list(text: Option<String>) -> Vec<String> {
     match json_col(text) {
         Value::Array(items) => items.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
         _ => Vec::new(),
@@ -160,30 +160,41 @@ fn string_list(text: Option<String>) -> Vec<String> {
 }
 
 /// The file's run or a parent run: `run_id` or an element of `run_ids` (two parameters).
-const IN_RUN: &str = "(run_id IS ? OR EXISTS (SELECT 1 FROM json_each(files.run_ids) AS r WHERE r.value = ?))";
+fn in_run(pg: bool) -> &'static str {
+    if pg {
+        "(run_id IS NOT DISTINCT FROM ? OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(files.run_ids::jsonb) AS r(value) WHERE r.value = ?))"
+    } else {
+        "(run_id IS ? OR EXISTS (SELECT 1 FROM json_each(files.run_ids) AS r WHERE r.value = ?))"
+    }
+}
+
+/// The elements of a JSON list column, as a table with a `value` column named `alias`.
+fn json_items(column: &str, alias: &str, pg: bool) -> String {
+    if pg { format!("jsonb_array_elements_text({column}::jsonb) AS {alias}(value)") } else { format!("json_each({column}) AS {alias}") }
+}
 
 /// The condition of `q`, its parameters appended to `args` in placeholder order. Every condition
 /// is true or false, never NULL, so that `NOT` inverts it.
-fn query_sql(q: &FileQuery, args: &mut Vec<SqlValue>) -> String {
+fn query_sql(q: &FileQuery, args: &mut Vec<SqlValue>, pg: bool) -> String {
     match q {
-        FileQuery::Or(items) => balanced(items, "OR", args),
-        FileQuery::And(items) => balanced(items, "AND", args),
-        FileQuery::Not(inner) => format!("NOT ({})", query_sql(inner, args)),
+        FileQuery::Or(items) => balanced(items, "OR", args, pg),
+        FileQuery::And(items) => balanced(items, "AND", args, pg),
+        FileQuery::Not(inner) => format!("NOT ({})", query_sql(inner, args, pg)),
         FileQuery::Any(value) => {
-            let name = text_match("name", value, args);
-            let tag = tag_glob(value, args);
+            let name = text_match("name", value, args, pg);
+            let tag = tag_glob(value, args, pg);
             args.push(text(value.as_str()));
             format!("({name} OR {tag} OR CAST(id AS TEXT) = ?)")
         }
-        FileQuery::Tag(value) => tag_glob(value, args),
-        FileQuery::Name(value) => text_match("name", value, args),
+        FileQuery::Tag(value) => tag_glob(value, args, pg),
+        FileQuery::Name(value) => text_match("name", value, args, pg),
         FileQuery::Id(value) => {
             args.push(text(value.as_str()));
             "CAST(id AS TEXT) = ?".into()
         }
         FileQuery::Run(value) => {
             args.extend([text(value.as_str()), text(value.as_str())]);
-            IN_RUN.into()
+            in_run(pg).into()
         }
         FileQuery::Flag(flag, value) => {
             let column = match flag {
@@ -199,22 +210,22 @@ fn query_sql(q: &FileQuery, args: &mut Vec<SqlValue>) -> String {
             args.push(text(value.as_str()));
             "CAST(creator_token_id AS TEXT) = ?".into()
         }
-        FileQuery::CreatorTokenDescription(value) => text_match("creator_description", value, args),
-        FileQuery::Nothing => "0".into(),
+        FileQuery::CreatorTokenDescription(value) => text_match("creator_description", value, args, pg),
+        FileQuery::Nothing => "1 = 0".into(),
     }
 }
 
 /// `items` joined with `op` as a balanced tree: SQLite caps an expression's depth, and a long run
 /// of juxtaposed terms would otherwise nest one level per term.
-fn balanced(items: &[FileQuery], op: &str, args: &mut Vec<SqlValue>) -> String {
+fn balanced(items: &[FileQuery], op: &str, args: &mut Vec<SqlValue>, pg: bool) -> String {
     match items {
-        [] if op == "AND" => "1".into(),
-        [] => "0".into(),
-        [one] => query_sql(one, args),
+        [] if op == "AND" => "1 = 1".into(),
+        [] => "1 = 0".into(),
+        [one] => query_sql(one, args, pg),
         _ => {
             let (left, right) = items.split_at(items.len() / 2);
-            let left = balanced(left, op, args);
-            let right = balanced(right, op, args);
+            let left = balanced(left, op, args, pg);
+            let right = balanced(right, op, args, pg);
             format!("({left} {op} {right})")
         }
     }
@@ -222,20 +233,51 @@ fn balanced(items: &[FileQuery], op: &str, args: &mut Vec<SqlValue>) -> String {
 
 /// Analyzed-text match, approximated: the lower-cased column contains the lower-cased value, or
 /// matches it whole as a glob. (SQLite's `lower` folds ASCII letters only.)
-fn text_match(column: &str, value: &str, args: &mut Vec<SqlValue>) -> String {
+fn text_match(column: &str, value: &str, args: &mut Vec<SqlValue>, pg: bool) -> String {
     let value = value.to_lowercase();
     if value.contains(['*', '?']) {
-        args.push(text(sqlite_glob(&value)));
-        format!("lower({column}) GLOB ?")
+        args.push(text(glob(&value, pg)));
+        format!("lower({column}) {} ?", glob_op(pg))
     } else {
         args.push(text(value));
-        format!("instr(lower({column}), ?) > 0")
+        if pg { format!("strpos(lower({column}), ?) > 0") } else { format!("instr(lower({column}), ?) > 0") }
     }
 }
 
-fn tag_glob(value: &str, args: &mut Vec<SqlValue>) -> String {
-    args.push(text(sqlite_glob(value)));
-    "EXISTS (SELECT 1 FROM json_each(files.tags) AS t WHERE t.value GLOB ?)".into()
+fn tag_glob(value: &str, args: &mut Vec<SqlValue>, pg: bool) -> String {
+    if pg && !value.contains(['*', '?']) {
+        // A tag without wildcards is a plain comparison (a regular expression costs a compile).
+        args.push(text(value));
+        return "jsonb_exists(files.tags::jsonb, ?)".into();
+    }
+    args.push(text(glob(value, pg)));
+    format!("EXISTS (SELECT 1 FROM {} WHERE t.value {} ?)", json_items("files.tags", "t", pg), glob_op(pg))
+}
+
+/// A pattern where `*` and `?` are the only wildcards: SQLite's GLOB with `[` made literal, or an
+/// anchored regular expression for PostgreSQL (which has no GLOB).
+fn glob(pattern: &str, pg: bool) -> String {
+    if !pg {
+        return sqlite_glob(pattern);
+    }
+    let mut re = String::from("^");
+    for ch in pattern.chars() {
+        match ch {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            c if c.is_ascii_alphanumeric() || !c.is_ascii() => re.push(c),
+            c => {
+                re.push('\\');
+                re.push(c);
+            }
+        }
+    }
+    re.push('$');
+    re
+}
+
+fn glob_op(pg: bool) -> &'static str {
+    if pg { "~" } else { "GLOB" }
 }
 
 /// A glob of `*` and `?` as a SQLite GLOB pattern: `[` opens a character class there, so it is
@@ -248,7 +290,44 @@ fn page_bound(n: usize) -> SqlValue {
     SqlValue::Integer(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-impl FileRecordStore for MetaStore {
+/// The SELECT of a search (`?` marks) and its parameters; `pg`: in PostgreSQL's dialect.
+pub(crate) fn search_sql(s: &FileSearch, pg: bool) -> (String, Vec<SqlValue>) {
+    let mut w = Where::default();
+    w.pg = pg;
+    w.push("project_id = ?", [SqlValue::Integer(s.project.get())]);
+    if let Some(creator) = s.creator {
+        w.push("creator_token_id = ?", [SqlValue::Integer(creator.get())]);
+    }
+    if let Some(since) = s.since_id {
+        w.push("id > ?", [SqlValue::Integer(since.get())]);
+    }
+    if let Some(max) = s.max_id {
+        w.push("id < ?", [SqlValue::Integer(max.get())]);
+    }
+    if !s.any_tags.is_empty() {
+        let placeholders = vec!["?"; s.any_tags.len()].join(", ");
+        w.push(
+            &format!("EXISTS (SELECT 1 FROM {} WHERE t.value IN ({placeholders}))", json_items("files.tags", "t", pg)),
+            s.any_tags.iter().map(|t| text(t.as_str())),
+        );
+    }
+    if let Some(run) = s.run_id {
+        w.push(in_run(pg), [text(run), text(run)]);
+    }
+    if let Some(now) = s.alive_at {
+        w.push("(expires_at IS NULL OR expires_at > ?)", [SqlValue::Integer(now)]);
+    }
+    if let Some(q) = s.query {
+        let mut args = Vec::new();
+        let sql = query_sql(q, &mut args, pg);
+        w.push(&sql, args);
+    }
+    let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE {} ORDER BY id DESC LIMIT ? OFFSET ?", w.sql());
+    let args = w.args.into_iter().chain([page_bound(s.limit), page_bound(s.offset)]).collect();
+    (sql, args)
+}
+
+impl FileRecordStore for SqliteMetaStore {
     fn insert_file(&self, f: &NewFileRecord, blob_path_for: &dyn Fn(FileId) -> String) -> ApiResult<FileId> {
         self.tx(|tx| {
             // The sequence starts above the highest id a data dir from before the sequence holds.
@@ -295,37 +374,7 @@ impl FileRecordStore for MetaStore {
     }
 
     fn search_files(&self, s: &FileSearch) -> ApiResult<Vec<FileRecord>> {
-        let mut w = Where::default();
-        w.push("project_id = ?", [SqlValue::Integer(s.project.get())]);
-        if let Some(creator) = s.creator {
-            w.push("creator_token_id = ?", [SqlValue::Integer(creator.get())]);
-        }
-        if let Some(since) = s.since_id {
-            w.push("id > ?", [SqlValue::Integer(since.get())]);
-        }
-        if let Some(max) = s.max_id {
-            w.push("id < ?", [SqlValue::Integer(max.get())]);
-        }
-        if !s.any_tags.is_empty() {
-            let placeholders = vec!["?"; s.any_tags.len()].join(", ");
-            w.push(
-                &format!("EXISTS (SELECT 1 FROM json_each(files.tags) AS t WHERE t.value IN ({placeholders}))"),
-                s.any_tags.iter().map(|t| text(t.as_str())),
-            );
-        }
-        if let Some(run) = s.run_id {
-            w.push(IN_RUN, [text(run), text(run)]);
-        }
-        if let Some(now) = s.alive_at {
-            w.push("(expires_at IS NULL OR expires_at > ?)", [SqlValue::Integer(now)]);
-        }
-        if let Some(q) = s.query {
-            let mut args = Vec::new();
-            let sql = query_sql(q, &mut args);
-            w.push(&sql, args);
-        }
-        let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE {} ORDER BY id DESC LIMIT ? OFFSET ?", w.sql());
-        let args = w.args.into_iter().chain([page_bound(s.limit), page_bound(s.offset)]);
+        let (sql, args) = search_sql(s, false);
         self.with(|c| {
             let mut st = c.prepare_cached(&sql)?;
             st.query_map(rusqlite::params_from_iter(args), from_row)?.collect()

@@ -5,7 +5,7 @@
 use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use super::tokens::hash_token;
 use kbstack_core::Result as ApiResult;
 
@@ -53,7 +53,7 @@ impl ManageTokenKind {
         }
     }
 
-    fn parse(s: &str) -> ManageTokenKind {
+    pub(crate) fn parse(s: &str) -> ManageTokenKind {
         if s == "super" { ManageTokenKind::Super } else { ManageTokenKind::Admin }
     }
 }
@@ -105,8 +105,8 @@ pub trait ManageStore {
     fn delete_manage_token(&self, id: i64) -> ApiResult<()>;
 }
 
-const USER_COLUMNS: &str = "id, email, name, created, mfa_enabled, can_access_logs, is_super_admin, features";
-const TOKEN_COLUMNS: &str = "id, description, user_id, kind, scopes, created, expires, last_used, is_session";
+pub(crate) const USER_COLUMNS: &str = "id, email, name, created, mfa_enabled, can_access_logs, is_super_admin, features";
+pub(crate) const TOKEN_COLUMNS: &str = "id, description, user_id, kind, scopes, created, expires, last_used, is_session";
 
 fn user_from_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
     let features: String = r.get(7)?;
@@ -142,7 +142,7 @@ fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
-impl ManageStore for MetaStore {
+impl ManageStore for SqliteMetaStore {
     fn insert_user(&self, u: &User) -> ApiResult<Result<i64, EmailTaken>> {
         self.tx(|tx| {
             let taken = tx

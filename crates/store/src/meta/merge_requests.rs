@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::configurations::{ComponentScope, ConfigurationTx, SqliteConfigurations, StoredConfiguration};
-use super::{Cached, MetaStore, json_col};
+use super::{Cached, SqliteMetaStore, json_col};
 use kbstack_core::ids::Scope;
 use kbstack_core::{Error, Result as ApiResult};
 
@@ -80,13 +80,45 @@ pub trait MergeRequestStore {
         project_id: i64,
         id: i64,
         change: impl FnOnce(&mut MergeRequest) -> Result<T, E>,
-    ) -> Result<Option<T>, E>;
+    ) -> Result<Option<T>, E>
+    where
+        Self: Sized,
+    {
+        let (mut change, mut out) = (Some(change), None);
+        let found = self.change_merge_request_dyn(project_id, id, &mut |mr| {
+            let result = (change.take().expect("a change runs once"))(mr);
+            let save = result.is_ok();
+            out = Some(result);
+            save
+        })?;
+        if !found {
+            return Ok(None);
+        }
+        out.expect("the change ran").map(Some)
+    }
+    /// `change_merge_request` as a trait object can call it: `change` runs once and answers
+    /// whether to save. False when the project has no such request.
+    fn change_merge_request_dyn(&self, project_id: i64, id: i64, change: &mut dyn FnMut(&mut MergeRequest) -> bool) -> ApiResult<bool>;
     /// Move every request in `from` to `to` (at start: merges a crash interrupted go back to
     /// `approved`). Returns how many moved.
     fn reset_merge_requests(&self, from: &str, to: &str) -> ApiResult<usize>;
     /// One transaction over everything a merge touches: committed when `work` returns Ok,
     /// nothing when it fails.
-    fn merge_tx<T, E: From<Error>>(&self, work: impl FnOnce(&dyn MergeTx) -> Result<T, E>) -> Result<T, E>;
+    fn merge_tx<T, E: From<Error>>(&self, work: impl FnOnce(&dyn MergeTx) -> Result<T, E>) -> Result<T, E>
+    where
+        Self: Sized,
+    {
+        let (mut work, mut out) = (Some(work), None);
+        self.merge_tx_dyn(&mut |tx| {
+            let result = (work.take().expect("a merge runs once"))(tx);
+            let commit = result.is_ok();
+            out = Some(result);
+            commit
+        })?;
+        out.expect("the merge ran")
+    }
+    /// `merge_tx` as a trait object can call it: `work` runs once and answers whether to commit.
+    fn merge_tx_dyn(&self, work: &mut dyn FnMut(&dyn MergeTx) -> bool) -> ApiResult<()>;
 }
 
 /// What the merge transaction may read and write.
@@ -105,7 +137,7 @@ pub trait MergeTx {
     fn delete_branch(&self, project_id: i64, branch_id: i64) -> ApiResult<()>;
 }
 
-const COLUMNS: &str = "id, project_id, branch_from_id, branch_into_id, state, title, description, external_id, \
+pub(crate) const COLUMNS: &str = "id, project_id, branch_from_id, branch_into_id, state, title, description, external_id, \
                        auto_merge_strategy, auto_merge_at, creator_id, creator_name, reviewers, approvals, change_log, \
                        created, merged_at, merger_id, merger_name";
 
@@ -177,7 +209,7 @@ fn open_request_of(c: &Connection, project_id: i64, branch_id: i64, states: &[&s
     .optional()
 }
 
-impl MergeRequestStore for MetaStore {
+impl MergeRequestStore for SqliteMetaStore {
     fn insert_merge_request(&self, mr: &MergeRequest) -> ApiResult<Result<i64, BranchHasOpenRequest>> {
         self.tx(|tx| {
             if let Some(from) = mr.branch_from_id {
@@ -211,35 +243,32 @@ impl MergeRequestStore for MetaStore {
         self.with(|c| Ok(open_request_of(c, project_id, branch_id, &LOCKING_STATES)?.is_some()))
     }
 
-    fn change_merge_request<T, E: From<Error>>(
-        &self,
-        project_id: i64,
-        id: i64,
-        change: impl FnOnce(&mut MergeRequest) -> Result<T, E>,
-    ) -> Result<Option<T>, E> {
+    fn change_merge_request_dyn(&self, project_id: i64, id: i64, change: &mut dyn FnMut(&mut MergeRequest) -> bool) -> ApiResult<bool> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction().map_err(Error::from)?;
-        let Some(mut mr) = load(&tx, project_id, id).map_err(Error::from)? else {
-            return Ok(None);
+        let tx = conn.transaction()?;
+        let Some(mut mr) = load(&tx, project_id, id)? else {
+            return Ok(false);
         };
-        let out = change(&mut mr)?;
-        mr.id = id;
-        mr.project_id = project_id;
-        save(&tx, &mr).map_err(Error::from)?;
-        tx.commit().map_err(Error::from)?;
-        Ok(Some(out))
+        if change(&mut mr) {
+            mr.id = id;
+            mr.project_id = project_id;
+            save(&tx, &mr)?;
+            tx.commit()?;
+        }
+        Ok(true)
     }
 
     fn reset_merge_requests(&self, from: &str, to: &str) -> ApiResult<usize> {
         self.with(|c| c.execute("UPDATE merge_requests SET state = ?2 WHERE state = ?1", [from, to]))
     }
 
-    fn merge_tx<T, E: From<Error>>(&self, work: impl FnOnce(&dyn MergeTx) -> Result<T, E>) -> Result<T, E> {
+    fn merge_tx_dyn(&self, work: &mut dyn FnMut(&dyn MergeTx) -> bool) -> ApiResult<()> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction().map_err(Error::from)?;
-        let out = work(&SqliteMerge { c: &tx })?;
-        tx.commit().map_err(Error::from)?;
-        Ok(out)
+        let tx = conn.transaction()?;
+        if work(&SqliteMerge { c: &tx }) {
+            tx.commit()?;
+        }
+        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 //! and branch. The trait, its SQLite implementation and the conformance suite
 //! (`metadata_store_suite!`).
 use crate::meta::Cached;
-use super::MetaStore;
+use super::SqliteMetaStore;
 use kbstack_core::{Result as ApiResult, Scope};
 
 /// What metadata hangs on; the object id is the Keboola id (bucket id, table id, `tableId.column`,
@@ -68,7 +68,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<MetadataItem> {
     Ok(MetadataItem { id: r.get(0)?, object_id: r.get(1)?, provider: r.get(2)?, key: r.get(3)?, value: r.get(4)?, timestamp: r.get(5)? })
 }
 
-impl MetadataStore for MetaStore {
+impl MetadataStore for SqliteMetaStore {
     fn metadata(&self, scope: Scope, object: Object, object_id: &str) -> ApiResult<Vec<MetadataItem>> {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(

@@ -6,7 +6,7 @@
 use kbstack_core::Result as ApiResult;
 use rusqlite::OptionalExtension;
 
-use super::{AlreadyExists, MetaStore};
+use super::{AlreadyExists, SqliteMetaStore};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetaObject {
@@ -108,7 +108,7 @@ fn name_taken(c: &rusqlite::Connection, o: &MetaObject) -> rusqlite::Result<bool
     .map(|x| x.is_some())
 }
 
-impl MetastoreStore for MetaStore {
+impl MetastoreStore for SqliteMetaStore {
     fn insert_meta_object(&self, o: &MetaObject) -> ApiResult<Result<(), AlreadyExists>> {
         Ok(self.tx(|c| {
             if name_taken(c, o)? {

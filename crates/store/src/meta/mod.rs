@@ -10,6 +10,7 @@ pub mod editor_sessions;
 pub mod dump;
 pub mod events;
 pub mod files;
+mod handle;
 mod lookup_cache;
 pub mod manage;
 pub mod merge_requests;
@@ -20,6 +21,7 @@ pub mod project_admin;
 pub mod provisioning;
 pub mod notification_subscriptions;
 pub mod oauth;
+pub mod pg;
 pub mod query_jobs;
 pub mod queue_jobs;
 mod schema;
@@ -43,7 +45,11 @@ use rusqlite::Connection;
 
 use kbstack_core::Result as ApiResult;
 
-pub struct MetaStore {
+pub use handle::{MetaBackend, MetaStore};
+
+/// The metadata store on SQLite (the embedded default: one file in the data dir). Services hold
+/// it through `MetaStore`, which may be this or the PostgreSQL store.
+pub struct SqliteMetaStore {
     conn: Mutex<Connection>,
     /// Disk space given back when the disk fills up, so job ends still land (none in memory).
     reserve: Option<crate::reserve::SpaceReserve>,
@@ -84,21 +90,21 @@ impl Durability {
     }
 }
 
-impl MetaStore {
+impl SqliteMetaStore {
     /// The store in the file at `path`, shared with other processes (tools and tests that open a
     /// live server's file); the server itself opens it with `open_with`.
-    pub fn open(path: &Path) -> anyhow::Result<MetaStore> {
-        MetaStore::open_with(path, Durability::default(), Locking::Shared)
+    pub fn open(path: &Path) -> anyhow::Result<SqliteMetaStore> {
+        SqliteMetaStore::open_with(path, Durability::default(), Locking::Shared)
     }
 
     /// The store in the file at `path`, with a space reserve beside it (`<path>.reserve`).
-    pub fn open_with(path: &Path, durability: Durability, locking: Locking) -> anyhow::Result<MetaStore> {
+    pub fn open_with(path: &Path, durability: Durability, locking: Locking) -> anyhow::Result<SqliteMetaStore> {
         let conn = Connection::open(path)?;
         if locking == Locking::Exclusive {
             // Before the first access, so that WAL mode never uses the shared-memory index.
             conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         }
-        let mut store = MetaStore::from_connection(conn, durability, locking == Locking::Exclusive)?;
+        let mut store = SqliteMetaStore::from_connection(conn, durability, locking == Locking::Exclusive)?;
         let mut reserve_path = path.as_os_str().to_owned();
         reserve_path.push(".reserve");
         store.reserve =
@@ -121,28 +127,9 @@ impl MetaStore {
         }
     }
 
-    /// Writes a job's final state until it lands: when the disk is full the reserve is given
-    /// back first, then the write is retried every second (a full disk frees up).
-    pub async fn store_until_it_lands<E: std::fmt::Display>(&self, job_id: i64, mut write: impl FnMut() -> Result<(), E>) {
-        for attempt in 0u32.. {
-            match write() {
-                Ok(()) => return,
-                Err(e) => {
-                    if self.release_reserve() {
-                        continue;
-                    }
-                    if attempt % 60 == 0 {
-                        tracing::error!(job = job_id, attempt, "cannot record the job's end, retrying: {e}");
-                    }
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        }
-    }
-
     /// A private in-memory store (conformance suites, tests).
-    pub fn open_in_memory() -> anyhow::Result<MetaStore> {
-        MetaStore::from_connection(Connection::open_in_memory()?, Durability::default(), true)
+    pub fn open_in_memory() -> anyhow::Result<SqliteMetaStore> {
+        SqliteMetaStore::from_connection(Connection::open_in_memory()?, Durability::default(), true)
     }
 
     /// The `synchronous` setting in force (SQLite's number: 1 NORMAL, 2 FULL).
@@ -151,7 +138,7 @@ impl MetaStore {
     }
 
     /// `exclusive`: no other process can change the file, so lookups may be cached.
-    fn from_connection(mut conn: Connection, durability: Durability, exclusive: bool) -> anyhow::Result<MetaStore> {
+    fn from_connection(mut conn: Connection, durability: Durability, exclusive: bool) -> anyhow::Result<SqliteMetaStore> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", durability.pragma())?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -166,7 +153,7 @@ impl MetaStore {
             let generations = cache.generations.clone();
             conn.update_hook(Some(move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| generations.touch(table)));
         }
-        Ok(MetaStore { conn: Mutex::new(conn), reserve: None, cache })
+        Ok(SqliteMetaStore { conn: Mutex::new(conn), reserve: None, cache })
     }
 
     /// `read` through the cache's `slot` (straight to the database when there is no cache).
@@ -287,16 +274,16 @@ mod tests {
         assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.sqlite");
-        drop(MetaStore::open(&path).unwrap());
+        drop(SqliteMetaStore::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
         let v: i64 = conn.query_row_cached("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, *versions.last().unwrap());
         // Opening again applies nothing and keeps the version.
         drop(conn);
-        drop(MetaStore::open(&path).unwrap());
+        drop(SqliteMetaStore::open(&path).unwrap());
         // A data dir from a newer build is refused.
         Connection::open(&path).unwrap().pragma_update(None, "user_version", 999).unwrap();
-        let err = MetaStore::open(&path).err().expect("refused").to_string();
+        let err = SqliteMetaStore::open(&path).err().expect("refused").to_string();
         assert!(err.contains("newer"), "{err}");
     }
 }

@@ -5,7 +5,7 @@
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{ProjectId, SubscriptionId};
 
@@ -58,7 +58,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<SubscriptionRecord> {
     })
 }
 
-impl SubscriptionStore for MetaStore {
+impl SubscriptionStore for SqliteMetaStore {
     fn insert_subscription(&self, s: &NewSubscription) -> ApiResult<SubscriptionRecord> {
         self.with(|c| {
             c.execute(

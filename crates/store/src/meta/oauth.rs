@@ -5,7 +5,7 @@
 //! trait, its SQLite implementation and the conformance suite (`oauth_store_suite!`).
 use kbstack_core::Result as ApiResult;
 
-use super::{AlreadyExists, MetaStore};
+use super::{AlreadyExists, SqliteMetaStore};
 
 /// A component's OAuth app (spec `Consumer`).
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +90,7 @@ pub trait OAuthStore {
     fn take_oauth_session(&self, state: &str, not_before_ms: i64) -> ApiResult<Option<OAuthSession>>;
 }
 
-const CONSUMER_COLUMNS: &str =
+pub(crate) const CONSUMER_COLUMNS: &str =
     "component_id, friendly_name, oauth_version, auth_url, token_url, request_token_url, app_key, sealed_app_secret, restrict_custom_auth, created";
 
 fn consumer_from_row(r: &rusqlite::Row) -> rusqlite::Result<OAuthConsumer> {
@@ -108,7 +108,7 @@ fn consumer_from_row(r: &rusqlite::Row) -> rusqlite::Result<OAuthConsumer> {
     })
 }
 
-const CREDENTIALS_COLUMNS: &str = "project_id, component_id, name, branch_id, authorized_for, creator_id, creator_description, created, \
+pub(crate) const CREDENTIALS_COLUMNS: &str = "project_id, component_id, name, branch_id, authorized_for, creator_id, creator_description, created, \
      oauth_version, app_key, app_secret, data";
 
 fn credentials_from_row(r: &rusqlite::Row) -> rusqlite::Result<OAuthCredentials> {
@@ -128,7 +128,7 @@ fn credentials_from_row(r: &rusqlite::Row) -> rusqlite::Result<OAuthCredentials>
     })
 }
 
-const SESSION_COLUMNS: &str = "state, project_id, component_id, name, branch_id, authorized_for, return_url, creator_id, creator_description, \
+pub(crate) const SESSION_COLUMNS: &str = "state, project_id, component_id, name, branch_id, authorized_for, return_url, creator_id, creator_description, \
      oauth_version, app_key, sealed_app_secret, token_url, redirect_uri, created_ms";
 
 fn session_from_row(r: &rusqlite::Row) -> rusqlite::Result<OAuthSession> {
@@ -151,7 +151,7 @@ fn session_from_row(r: &rusqlite::Row) -> rusqlite::Result<OAuthSession> {
     })
 }
 
-impl OAuthStore for MetaStore {
+impl OAuthStore for SqliteMetaStore {
     fn insert_oauth_consumer(&self, c: &OAuthConsumer) -> ApiResult<Result<(), AlreadyExists>> {
         self.with(|conn| {
             let n = conn.execute(

@@ -5,7 +5,7 @@
 use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +36,7 @@ pub enum MemberOf {
 }
 
 impl MemberOf {
-    fn parts(self) -> (&'static str, i64) {
+    pub(crate) fn parts(self) -> (&'static str, i64) {
         match self {
             MemberOf::Maintainer(id) => ("maintainer", id),
             MemberOf::Organization(id) => ("organization", id),
@@ -44,7 +44,7 @@ impl MemberOf {
         }
     }
 
-    fn from_parts(kind: &str, id: i64) -> MemberOf {
+    pub(crate) fn from_parts(kind: &str, id: i64) -> MemberOf {
         match kind {
             "maintainer" => MemberOf::Maintainer(id),
             "organization" => MemberOf::Organization(id),
@@ -113,10 +113,10 @@ pub trait OrganizationStore {
     fn delete_invitation(&self, id: i64) -> ApiResult<bool>;
 }
 
-const MAINTAINER_COLUMNS: &str = "id, name, created, zendesk_url";
-const ORGANIZATION_COLUMNS: &str = "id, maintainer_id, name, crm_id, allow_auto_join, mfa_required, created";
-const MEMBER_COLUMNS: &str = "kind, target_id, user_id, role, created, expires, reason, invitor_id";
-const INVITATION_COLUMNS: &str = "id, kind, target_id, user_id, role, reason, created, expires, creator_id";
+pub(crate) const MAINTAINER_COLUMNS: &str = "id, name, created, zendesk_url";
+pub(crate) const ORGANIZATION_COLUMNS: &str = "id, maintainer_id, name, crm_id, allow_auto_join, mfa_required, created";
+pub(crate) const MEMBER_COLUMNS: &str = "kind, target_id, user_id, role, created, expires, reason, invitor_id";
+pub(crate) const INVITATION_COLUMNS: &str = "id, kind, target_id, user_id, role, reason, created, expires, creator_id";
 
 fn maintainer_from_row(r: &rusqlite::Row) -> rusqlite::Result<Maintainer> {
     Ok(Maintainer { id: r.get(0)?, name: r.get(1)?, created: r.get(2)?, zendesk_url: r.get(3)? })
@@ -176,7 +176,7 @@ fn forget(tx: &rusqlite::Transaction, of: MemberOf) -> rusqlite::Result<()> {
     Ok(())
 }
 
-impl OrganizationStore for MetaStore {
+impl OrganizationStore for SqliteMetaStore {
     fn insert_maintainer(&self, m: &Maintainer) -> ApiResult<i64> {
         self.with(|c| {
             c.execute_cached(

@@ -6,7 +6,7 @@ use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 use serde_json::{Map, Value};
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,7 +155,7 @@ fn write_details(c: &rusqlite::Connection, d: &ProjectDetails) -> rusqlite::Resu
     Ok(())
 }
 
-impl ProjectAdminStore for MetaStore {
+impl ProjectAdminStore for SqliteMetaStore {
     fn create_project(&self, d: &ProjectDetails, branch_name: &str) -> ApiResult<i64> {
         self.tx(|tx| {
             let id: i64 = tx.query_row_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM projects", [], |r| r.get(0))?;

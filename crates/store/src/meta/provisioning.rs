@@ -5,7 +5,7 @@
 //! (`provisioning_store_suite!`).
 use rusqlite::OptionalExtension;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +52,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<ProvisioningCredentials> {
     })
 }
 
-impl ProvisioningStore for MetaStore {
+impl ProvisioningStore for SqliteMetaStore {
     fn insert_provisioning_credentials(&self, c: &ProvisioningCredentials) -> ApiResult<i64> {
         self.with(|conn| {
             conn.query_row(

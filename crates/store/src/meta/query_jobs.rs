@@ -5,7 +5,7 @@
 //! (`query_job_store_suite!`).
 use rusqlite::OptionalExtension;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use kbstack_core::Result as ApiResult;
 
 /// A job's state, as the Query service's clients spell it.
@@ -132,11 +132,11 @@ pub trait QueryJobStore {
     fn delete_query_job(&self, id: &str) -> ApiResult<bool>;
 }
 
-const JOB_COLUMNS: &str = "id, project_id, branch_id, workspace_id, token_id, actor_type, transactional, status, created, \
+pub(crate) const JOB_COLUMNS: &str = "id, project_id, branch_id, workspace_id, token_id, actor_type, transactional, status, created, \
                            created_ms, changed, canceled_at, cancellation_reason";
-const STATEMENT_COLUMNS: &str =
+pub(crate) const STATEMENT_COLUMNS: &str =
     "id, job_id, position, query, status, error, rows_affected, number_of_rows, columns, created, executed_at, completed_at";
-const TERMINAL: &str = "('canceled', 'completed', 'failed')";
+pub(crate) const TERMINAL: &str = "('canceled', 'completed', 'failed')";
 
 fn bad_state(s: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("unknown state {s}").into())
@@ -180,7 +180,7 @@ fn statement_from_row(r: &rusqlite::Row) -> rusqlite::Result<QueryStatement> {
     })
 }
 
-impl QueryJobStore for MetaStore {
+impl QueryJobStore for SqliteMetaStore {
     fn insert_query_job(&self, j: &QueryJob) -> ApiResult<()> {
         self.tx(|tx| {
             tx.execute(

@@ -1,7 +1,7 @@
 //! Queue jobs (`/queue/jobs`) in the metadata store: the record, the repository trait, its SQLite
 //! implementation and the conformance suite (`queue_job_store_suite!`). Times are unix
 //! milliseconds. The search filter and sort live in `search`, the suite in `suite`.
-mod search;
+pub(crate) mod search;
 #[doc(hidden)]
 pub mod suite;
 
@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use crate::secrets::Sealer;
 use kbstack_core::ids::{ProjectId, QueueJobId};
 use kbstack_core::{QueueJobStatus, Result as ApiResult};
@@ -180,7 +180,7 @@ pub trait QueueJobStore {
     fn seal_plain_queue_token_secrets(&self, sealer: &Sealer) -> ApiResult<usize>;
 }
 
-const COLUMNS: &str = "id, project_id, branch_id, run_id, parent_run_id, token_id, token_description, token_secret, \
+pub(crate) const COLUMNS: &str = "id, project_id, branch_id, run_id, parent_run_id, token_id, token_description, token_secret, \
     component, config, config_row_ids, mode, type, status, desired_status, tag, variable_values_id, lock_key, created_ms, \
     updated_ms, start_ms, end_ms, delayed_start_ms, duration_seconds, definition, result, usage_data, metrics";
 
@@ -224,7 +224,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<QueueJob> {
     })
 }
 
-fn json_or_null(v: &Value) -> Option<String> {
+pub(crate) fn json_or_null(v: &Value) -> Option<String> {
     if v.is_null() { None } else { Some(v.to_string()) }
 }
 
@@ -233,7 +233,7 @@ fn duration_sql(now: &str) -> String {
     format!("CASE WHEN start_ms IS NULL THEN 0 ELSE (MAX({now} - start_ms, 0) + 500) / 1000 END")
 }
 
-impl QueueJobStore for MetaStore {
+impl QueueJobStore for SqliteMetaStore {
     fn insert_queue_job(&self, j: &NewQueueJob, sealed_token_secret: &str, now_ms: i64) -> ApiResult<QueueJob> {
         self.tx(|tx| {
             tx.execute_cached(
@@ -292,7 +292,7 @@ impl QueueJobStore for MetaStore {
     }
 
     fn search_queue_jobs(&self, project: ProjectId, filter: &QueueJobFilter, page: &QueueJobPage) -> ApiResult<Vec<QueueJob>> {
-        let (sql, params) = search::select(COLUMNS, project, filter, page);
+        let (sql, params) = search::select(search::Dialect::Sqlite, COLUMNS, project, filter, page);
         self.with(|c| {
             let mut st = c.prepare_cached(&sql)?;
             st.query_map(rusqlite::params_from_iter(params.iter()), from_row)?.collect()

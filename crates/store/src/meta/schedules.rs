@@ -5,7 +5,7 @@
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{ProjectId, ScheduleId};
 
@@ -85,7 +85,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<ScheduleRecord> {
     })
 }
 
-impl ScheduleStore for MetaStore {
+impl ScheduleStore for SqliteMetaStore {
     fn insert_schedule(&self, s: &NewSchedule) -> ApiResult<ScheduleRecord> {
         self.with(|c| {
             c.execute(

@@ -5,7 +5,7 @@
 //! pagination are the service's business.
 use rusqlite::types::Value as SqlValue;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,7 +89,7 @@ fn select_for(kind: SearchKind) -> &'static str {
     }
 }
 
-fn kind_of(text: &str) -> SearchKind {
+pub(crate) fn kind_of(text: &str) -> SearchKind {
     match text {
         "bucket" => SearchKind::Bucket,
         "table" => SearchKind::Table,
@@ -103,7 +103,7 @@ fn marks(n: usize) -> String {
     if n == 0 { "NULL".into() } else { vec!["?"; n].join(", ") }
 }
 
-impl SearchStore for MetaStore {
+impl SearchStore for SqliteMetaStore {
     fn global_search(&self, q: &SearchQuery) -> ApiResult<Vec<SearchHit>> {
         let kinds: Vec<SearchKind> = if q.kinds.is_empty() {
             vec![SearchKind::Bucket, SearchKind::Table, SearchKind::Configuration, SearchKind::ConfigurationRow]

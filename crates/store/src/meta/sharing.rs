@@ -7,7 +7,7 @@
 use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use super::buckets::{Bucket, BucketConflict, insert_in};
 use kbstack_core::{Result as ApiResult, Scope};
 
@@ -83,9 +83,9 @@ pub trait SharingStore {
     fn links_to(&self, source: Scope, source_bucket_id: &str) -> ApiResult<Vec<BucketLink>>;
 }
 
-const SHARE_COLUMNS: &str =
+pub(crate) const SHARE_COLUMNS: &str =
     "project_id, branch_id, bucket_id, sharing, target_project_ids, target_users, shared_by_id, shared_by_name, shared_date";
-const LINK_COLUMNS: &str = "project_id, branch_id, bucket_id, source_project_id, source_branch_id, source_bucket_id, created";
+pub(crate) const LINK_COLUMNS: &str = "project_id, branch_id, bucket_id, source_project_id, source_branch_id, source_bucket_id, created";
 
 fn share_from_row(r: &rusqlite::Row) -> rusqlite::Result<BucketShare> {
     let projects: String = r.get(4)?;
@@ -135,7 +135,7 @@ fn is_linked(c: &rusqlite::Connection, source: Scope, bucket_id: &str) -> rusqli
     .map(|found| found.is_some())
 }
 
-impl SharingStore for MetaStore {
+impl SharingStore for SqliteMetaStore {
     fn share_bucket(&self, s: &BucketShare) -> ApiResult<()> {
         let projects = serde_json::to_string(&s.target_project_ids).unwrap_or_else(|_| "[]".into());
         let users = serde_json::to_string(&s.target_users).unwrap_or_else(|_| "[]".into());

@@ -5,7 +5,7 @@
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +61,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Snapshot> {
     })
 }
 
-impl SnapshotStore for MetaStore {
+impl SnapshotStore for SqliteMetaStore {
     fn insert_snapshot(&self, s: &Snapshot) -> ApiResult<i64> {
         self.with(|c| {
             c.query_row(

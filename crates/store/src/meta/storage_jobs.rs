@@ -4,7 +4,7 @@ use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use kbstack_core::Result as ApiResult;
 
 /// Job states; a job ends `success` or `error`, never stays `waiting`/`processing` past a restart.
@@ -106,7 +106,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<StorageJob> {
     })
 }
 
-impl StorageJobStore for MetaStore {
+impl StorageJobStore for SqliteMetaStore {
     fn insert_storage_job(&self, j: &NewStorageJob) -> ApiResult<i64> {
         self.with(|c| {
             c.execute_cached(

@@ -5,7 +5,7 @@
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +79,7 @@ fn slice(r: &rusqlite::Row) -> rusqlite::Result<SliceRecord> {
 const ENTITY: &str = "SELECT project_id, branch_id, source_id, sink_id, body, deleted FROM stream_entities";
 const SLICE: &str = "SELECT project_id, branch_id, source_id, sink_id, slice_id, state, body, imported_ms FROM stream_slices";
 
-impl StreamStore for MetaStore {
+impl StreamStore for SqliteMetaStore {
     fn put_stream_entity(&self, e: &StreamEntity) -> ApiResult<()> {
         self.with(|c| {
             c.execute(

@@ -6,7 +6,7 @@ use rusqlite::OptionalExtension;
 use serde_json::Value;
 
 use super::metadata::Object;
-use super::{AlreadyExists, MetaStore, json_col};
+use super::{AlreadyExists, SqliteMetaStore, json_col};
 use crate::backend::TableLocation;
 use kbstack_core::{Result as ApiResult, Scope};
 
@@ -124,7 +124,7 @@ fn primary_key_text(primary_key: &[String]) -> String {
     serde_json::json!(primary_key).to_string()
 }
 
-impl TableStore for MetaStore {
+impl TableStore for SqliteMetaStore {
     fn table(&self, scope: Scope, id: &str) -> ApiResult<Option<Table>> {
         self.with(|c| {
             c.query_row_cached(

@@ -3,7 +3,7 @@
 use crate::meta::Cached;
 use rusqlite::Connection;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use kbstack_core::Result as ApiResult;
 
 pub trait TicketStore {
@@ -22,7 +22,7 @@ pub(crate) fn next_sequence(conn: &Connection, name: &str) -> rusqlite::Result<i
     )
 }
 
-impl TicketStore for MetaStore {
+impl TicketStore for SqliteMetaStore {
     fn next_ticket(&self) -> ApiResult<i64> {
         self.with(|c| next_sequence(c, "tickets"))
     }

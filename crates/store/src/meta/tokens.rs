@@ -1,12 +1,12 @@
 //! Projects and tokens in the metadata store: the repository traits, their SQLite implementation
-//! on `MetaStore`, and the conformance suite every implementation instantiates
+//! on `SqliteMetaStore`, and the conformance suite every implementation instantiates
 //! (`token_store_suite!`). Only hashes of token secrets are stored.
 use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +124,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<TokenRecord> {
     })
 }
 
-impl MetaStore {
+impl SqliteMetaStore {
     fn one_token(&self, filter: &str, param: &dyn rusqlite::ToSql) -> ApiResult<Option<TokenRecord>> {
         self.with(|c| one_token_in(c, filter, param))
     }
@@ -166,7 +166,7 @@ fn write_rights(c: &rusqlite::Connection, id: i64, t: &TokenRecord) -> rusqlite:
     )
 }
 
-impl ProjectStore for MetaStore {
+impl ProjectStore for SqliteMetaStore {
     fn ensure_project(&self, id: i64, name: &str, created: &str) -> ApiResult<()> {
         self.with(|c| {
             c.execute_cached("INSERT OR IGNORE INTO projects (id, name, created) VALUES (?1, ?2, ?3)", rusqlite::params![id, name, created])
@@ -179,7 +179,7 @@ impl ProjectStore for MetaStore {
     }
 }
 
-impl TokenStore for MetaStore {
+impl TokenStore for SqliteMetaStore {
     fn token_by_hash(&self, hash: &str) -> ApiResult<Option<TokenRecord>> {
         self.cached(|c| &c.tokens, hash, |t| t.is_some(), |c| one_token_in(c, "hash = ?1", &hash))
     }

@@ -5,7 +5,7 @@ use crate::meta::Cached;
 use rusqlite::OptionalExtension;
 use serde_json::Value;
 
-use super::{MetaStore, json_col};
+use super::{SqliteMetaStore, json_col};
 use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{ProjectId, TriggerId};
 
@@ -28,7 +28,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<TriggerRecord> {
     Ok(TriggerRecord { id: r.get(0)?, body: json_col(r.get(1)?) })
 }
 
-impl TriggerStore for MetaStore {
+impl TriggerStore for SqliteMetaStore {
     fn insert_trigger(&self, project: ProjectId, body: &Value) -> ApiResult<TriggerId> {
         self.with(|c| {
             c.execute_cached("INSERT INTO triggers (project_id, body) VALUES (?1, ?2)", rusqlite::params![project.get(), body.to_string()])?;

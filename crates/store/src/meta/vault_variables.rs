@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use kbstack_core::Result as ApiResult;
 
-use super::{AlreadyExists, MetaStore};
+use super::{AlreadyExists, SqliteMetaStore};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct VaultVariable {
@@ -45,7 +45,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<VaultVariable> {
     })
 }
 
-impl VaultVariableStore for MetaStore {
+impl VaultVariableStore for SqliteMetaStore {
     fn insert_vault_variable(&self, v: &VaultVariable) -> ApiResult<Result<(), AlreadyExists>> {
         self.with(|c| {
             let inserted = c.execute(

@@ -5,7 +5,7 @@
 //! (`workspace_store_suite!`).
 use rusqlite::OptionalExtension;
 
-use super::MetaStore;
+use super::SqliteMetaStore;
 use kbstack_core::Result as ApiResult;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +69,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Workspace> {
     })
 }
 
-impl WorkspaceStore for MetaStore {
+impl WorkspaceStore for SqliteMetaStore {
     fn insert_workspace(&self, w: &Workspace) -> ApiResult<i64> {
         self.with(|c| {
             c.query_row(

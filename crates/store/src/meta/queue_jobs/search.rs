@@ -101,25 +101,47 @@ impl QueueJobSortField {
     }
 }
 
+/// The SQL dialect a search is written in: SQLite's `?` marks and JSON functions, or
+/// PostgreSQL's numbered `$n` marks, `jsonb` and typed comparisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
 /// A WHERE clause with its parameters, in order.
 struct Where {
+    dialect: Dialect,
     clauses: Vec<String>,
     params: Vec<SqlValue>,
 }
 
 impl Where {
+    /// The mark of the next parameter (`cast` is PostgreSQL's type for it, when it cannot infer one).
+    fn mark(&self, offset: usize, cast: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => "?".into(),
+            Dialect::Postgres => format!("${}{cast}", self.params.len() + offset + 1),
+        }
+    }
+
+    fn marks(&self, n: usize) -> String {
+        (0..n).map(|i| self.mark(i, "")).collect::<Vec<_>>().join(", ")
+    }
+
     fn any_of(&mut self, column: &str, values: Vec<SqlValue>) {
         if values.is_empty() {
             return;
         }
-        let marks = vec!["?"; values.len()].join(", ");
+        let marks = self.marks(values.len());
         self.clauses.push(format!("{column} IN ({marks})"));
         self.params.extend(values);
     }
 
     fn bound(&mut self, column: &str, cmp: &str, value: Option<SqlValue>) {
         if let Some(value) = value {
-            self.clauses.push(format!("{column} {cmp} ?"));
+            let cast = if matches!(value, SqlValue::Real(_)) { "::DOUBLE PRECISION" } else { "" };
+            self.clauses.push(format!("{column} {cmp} {}", self.mark(0, cast)));
             self.params.push(value);
         }
     }
@@ -134,8 +156,15 @@ fn ints(values: &[i64]) -> Vec<SqlValue> {
 }
 
 /// The SELECT of `columns` for a search, and its parameters.
-pub(super) fn select(columns: &str, project: ProjectId, f: &QueueJobFilter, page: &QueueJobPage) -> (String, Vec<SqlValue>) {
-    let mut w = Where { clauses: vec!["project_id = ?".into()], params: vec![SqlValue::Integer(project.get())] };
+pub(crate) fn select(
+    dialect: Dialect,
+    columns: &str,
+    project: ProjectId,
+    f: &QueueJobFilter,
+    page: &QueueJobPage,
+) -> (String, Vec<SqlValue>) {
+    let mut w = Where { dialect, clauses: Vec::new(), params: Vec::new() };
+    w.bound("project_id", "=", Some(SqlValue::Integer(project.get())));
     w.any_of("id", ints(&f.ids));
     w.any_of("run_id", texts(&f.run_ids));
     w.any_of("parent_run_id", texts(&f.parent_run_ids));
@@ -145,8 +174,11 @@ pub(super) fn select(columns: &str, project: ProjectId, f: &QueueJobFilter, page
     w.any_of("component", texts(&f.components));
     w.any_of("config", texts(&f.configs));
     if !f.config_row_ids.is_empty() {
-        let marks = vec!["?"; f.config_row_ids.len()].join(", ");
-        w.clauses.push(format!("EXISTS (SELECT 1 FROM json_each(config_row_ids) WHERE json_each.value IN ({marks}))"));
+        let marks = w.marks(f.config_row_ids.len());
+        w.clauses.push(match dialect {
+            Dialect::Sqlite => format!("EXISTS (SELECT 1 FROM json_each(config_row_ids) WHERE json_each.value IN ({marks}))"),
+            Dialect::Postgres => format!("EXISTS (SELECT 1 FROM jsonb_array_elements_text(config_row_ids::jsonb) e(value) WHERE e.value IN ({marks}))"),
+        });
         w.params.extend(texts(&f.config_row_ids));
     }
     w.any_of("mode", texts(&f.modes));
@@ -164,14 +196,15 @@ pub(super) fn select(columns: &str, project: ProjectId, f: &QueueJobFilter, page
     w.bound("duration_seconds", ">=", f.duration_from_seconds.map(SqlValue::Real));
     w.bound("duration_seconds", "<", f.duration_to_seconds.map(SqlValue::Real));
     match &f.components_of_type {
-        Some(ids) if ids.is_empty() => w.clauses.push("0".into()),
+        Some(ids) if ids.is_empty() => w.clauses.push("1 = 0".into()),
         Some(ids) => w.any_of("component", texts(ids)),
         None => {}
     }
     let column = page.sort.field.column();
     let dir = if page.sort.descending { "DESC" } else { "ASC" };
+    let (limit, offset) = (w.mark(0, ""), w.mark(1, ""));
     let sql = format!(
-        "SELECT {columns} FROM queue_jobs WHERE {} ORDER BY {column} IS NULL, {column} {dir}, id {dir} LIMIT ? OFFSET ?",
+        "SELECT {columns} FROM queue_jobs WHERE {} ORDER BY {column} IS NULL, {column} {dir}, id {dir} LIMIT {limit} OFFSET {offset}",
         w.clauses.join(" AND ")
     );
     w.params.push(SqlValue::Integer(page.limit));
