@@ -282,7 +282,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let workspaces: Arc<dyn crate::workspace::WorkspaceBackend> =
         Arc::new(crate::workspace::duckdb::DuckDbWorkspaces::open(&config.data_dir.join("workspaces"), duckdb.clone())?);
     let tables: Arc<dyn TableBackend> = duckdb;
-    let blobs = BlobStore::open(&config.data_dir)?;
+    let blobs = BlobStore::open(&config.data_dir, &config.files_backend)?;
     crate::templates::repository::load_local(&config.template_repositories)?;
     let bootstrap = storage::bootstrap::ensure_project(&meta, &config)?;
     let manage_bootstrap = crate::manage::bootstrap::ensure_stack(&meta, &config)?;

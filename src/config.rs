@@ -127,6 +127,31 @@ pub struct ServeArgs {
     /// Model named in the chat completion requests (default `gpt-4o-mini`).
     #[arg(long, env = "KBSTACK_AI_MODEL")]
     pub ai_model: Option<String>,
+    /// Where file contents live: `local` (default; `<data-dir>/blobs`) or `s3` (a bucket on the
+    /// `[s3]` endpoint, shared by every node: `--files-bucket`, `--files-prefix`).
+    #[arg(long, env = "KBSTACK_FILES_BACKEND", value_parser = ["local", "s3"])]
+    pub files_backend: Option<String>,
+    /// The bucket of `--files-backend s3`.
+    #[arg(long, env = "KBSTACK_FILES_BUCKET")]
+    pub files_bucket: Option<String>,
+    /// Key prefix of the file objects in the bucket (e.g. `kbstack/files`; default none).
+    #[arg(long, env = "KBSTACK_FILES_PREFIX")]
+    pub files_prefix: Option<String>,
+    /// S3-compatible endpoint (`http://host:port`, `https://…`); empty for AWS itself.
+    #[arg(long, env = "KBSTACK_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default `us-east-1`).
+    #[arg(long, env = "KBSTACK_S3_REGION")]
+    pub s3_region: Option<String>,
+    #[arg(long, env = "KBSTACK_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+    /// Never printed.
+    #[arg(long, env = "KBSTACK_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which self-hosted stores need (default true
+    /// with an `--s3-endpoint`, false for AWS).
+    #[arg(long, env = "KBSTACK_S3_PATH_STYLE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub s3_path_style: Option<bool>,
 }
 
 /// A secret from the configuration: usable, never printed (`Debug` shows `***`).
@@ -162,6 +187,8 @@ impl std::fmt::Debug for Secret {
 /// [data_apps] # python
 /// [ai]       # openai_base_url, openai_api_key, model
 /// [templates] # repositories = [{name = "mine", path = "/srv/templates"}] (beside the built-in `keboola`)
+/// [files]    # backend ("local" | "s3"), bucket, prefix
+/// [s3]       # endpoint, region, access_key_id, secret_access_key, path_style (files and DuckLake)
 /// ```
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +218,10 @@ struct FileConfig {
     ai: AiSection,
     #[serde(default)]
     templates: TemplatesSection,
+    #[serde(default)]
+    files: FilesSection,
+    #[serde(default)]
+    s3: S3Section,
     // Flat keys of earlier versions.
     listen: Option<String>,
     public_url: Option<String>,
@@ -239,6 +270,25 @@ struct TablesSection {
     ducklake_catalog: Option<String>,
     ducklake_data_path: Option<String>,
     duckdb_extensions: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FilesSection {
+    backend: Option<String>,
+    bucket: Option<String>,
+    prefix: Option<String>,
+}
+
+/// One S3-compatible endpoint for everything kbstack keeps in object storage.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct S3Section {
+    endpoint: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    path_style: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -349,6 +399,8 @@ impl FileConfig {
             data_apps: self.data_apps,
             ai: self.ai,
             templates: self.templates,
+            files: self.files,
+            s3: self.s3,
         }
     }
 }
@@ -390,6 +442,10 @@ pub struct Config {
     pub ai_llm: Option<LanguageModel>,
     /// Template repositories in local folders, beside the built-in `keboola` (`[templates]`).
     pub template_repositories: Vec<TemplateRepository>,
+    /// Where file contents live (`[files]`, with the `[s3]` endpoint for `s3`).
+    pub files_backend: kbstack_store::blob::FilesBackend,
+    /// The `[s3]` endpoint (also for DuckLake data on `s3://`); its `Debug` hides the secret.
+    pub s3: kbstack_store::s3::S3Settings,
 }
 
 /// Where table data lives.
@@ -429,6 +485,18 @@ impl Config {
             .into_iter()
             .find_map(|p| p.clone())
             .unwrap_or_else(|| "python3".into());
+        let s3 = s3_settings(
+            S3Args {
+                endpoint: args.s3_endpoint,
+                region: args.s3_region,
+                access_key_id: args.s3_access_key_id,
+                secret_access_key: args.s3_secret_access_key,
+                path_style: args.s3_path_style,
+            },
+            file.s3,
+        );
+        let files_backend =
+            files_backend(args.files_backend.or(file.files.backend), args.files_bucket.or(file.files.bucket), args.files_prefix.or(file.files.prefix), &s3)?;
         Config {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./kbstack-data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8000".into()),
@@ -467,6 +535,8 @@ impl Config {
                 args.ai_model.or(file.ai.model),
             )?,
             template_repositories: file.templates.repositories,
+            files_backend,
+            s3,
         }
         .with_tls(
             args.stack_suffix.or(file.stack_suffix),
@@ -579,6 +649,43 @@ fn parse_locking(value: Option<&str>) -> anyhow::Result<Locking> {
     }
 }
 
+/// Flags and env of the `[s3]` section.
+struct S3Args {
+    endpoint: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    path_style: Option<bool>,
+}
+
+fn s3_settings(args: S3Args, file: S3Section) -> kbstack_store::s3::S3Settings {
+    let endpoint = args.endpoint.or(file.endpoint).unwrap_or_default().trim_end_matches('/').to_string();
+    kbstack_store::s3::S3Settings {
+        region: args.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
+        access_key_id: args.access_key_id.or(file.access_key_id).unwrap_or_default(),
+        secret_access_key: args.secret_access_key.or(file.secret_access_key).unwrap_or_default(),
+        // A self-hosted endpoint almost always needs path style; AWS itself wants virtual hosts.
+        path_style: args.path_style.or(file.path_style).unwrap_or(!endpoint.is_empty()),
+        endpoint,
+    }
+}
+
+fn files_backend(
+    backend: Option<String>,
+    bucket: Option<String>,
+    prefix: Option<String>,
+    s3: &kbstack_store::s3::S3Settings,
+) -> anyhow::Result<kbstack_store::blob::FilesBackend> {
+    match backend.as_deref().unwrap_or("local") {
+        "local" => Ok(kbstack_store::blob::FilesBackend::Local),
+        "s3" => {
+            let bucket = bucket.filter(|b| !b.is_empty()).context("[files] backend = \"s3\" needs bucket")?;
+            Ok(kbstack_store::blob::FilesBackend::S3 { settings: s3.clone(), bucket, prefix: prefix.unwrap_or_default() })
+        }
+        other => anyhow::bail!("unknown files backend {other:?}: \"local\" or \"s3\""),
+    }
+}
+
 fn tables_backend(
     backend: Option<String>,
     catalog: Option<String>,
@@ -668,6 +775,30 @@ mod tests {
         assert!(load("").unwrap().ai_llm.is_none());
         assert!(load("[ai]\nopenai_api_key = \"k\"\n").is_err(), "a key without a URL");
         assert!(load("[ai]\nopenai_base_url = \"ftp://x\"\n").is_err());
+    }
+
+    #[test]
+    fn files_on_s3_with_the_s3_section_and_a_hidden_secret() {
+        let c = load(
+            "[files]\nbackend = \"s3\"\nbucket = \"kb\"\nprefix = \"stack/files\"\n\
+             [s3]\nendpoint = \"http://127.0.0.1:9000/\"\naccess_key_id = \"AK\"\nsecret_access_key = \"very-secret-key\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.s3.endpoint, "http://127.0.0.1:9000");
+        assert_eq!((c.s3.region.as_str(), c.s3.path_style), ("us-east-1", true), "path style by default with an endpoint");
+        match &c.files_backend {
+            kbstack_store::blob::FilesBackend::S3 { bucket, prefix, settings } => {
+                assert_eq!((bucket.as_str(), prefix.as_str()), ("kb", "stack/files"));
+                assert_eq!(settings.secret_access_key, "very-secret-key");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(format!("{c:?}").matches("very-secret-key").count(), 0, "the secret never prints");
+        assert!(matches!(load("").unwrap().files_backend, kbstack_store::blob::FilesBackend::Local));
+        assert!(!load("").unwrap().s3.path_style, "AWS itself: virtual hosts");
+        assert!(load("[files]\nbackend = \"s3\"\n").is_err(), "s3 without a bucket");
+        assert!(load("[files]\nbackend = \"ftp\"\n").is_err());
+        assert!(load("[s3]\nsecret = \"x\"\n").is_err());
     }
 
     #[test]

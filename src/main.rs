@@ -77,6 +77,9 @@ enum ComponentCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    // reqwest (with object_store's S3 client) is built with rustls but no provider of its own:
+    // ring for the whole process (no aws-lc C build).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

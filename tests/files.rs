@@ -204,16 +204,17 @@ fn blocks_are_committed_in_list_order() {
     let q = prepare(&s, &[("name", "abandoned.bin")]);
     let url = format!("{}&comp=block&blockid=QUFB", q.url(&q.blob));
     assert_eq!(s.client.put(url).body("orphan").send().unwrap().status().as_u16(), 201);
-    let staged = s.data_dir.join("blobs-staging/blocks").join(q.blob.rsplit_once('/').unwrap().0);
+    // Staged blocks are kept by the blob backend (on local disk: beside the blobs, per blob).
+    let staged = s.data_dir.join("blobs-blocks").join(format!("{}.blocks", q.blob));
     assert!(staged.is_dir(), "{}", staged.display());
     assert_eq!(s.delete(&format!("files/{}", q.id)).0, 204);
     assert!(!staged.exists());
 }
 
-/// Blocks are staged in arrival order: committing that order is the fast path, any other list
-/// (a re-sent block, a subset) is assembled by copying; staged blocks do not survive a restart.
+/// Blocks committed in arrival order or not (a re-sent block, a subset); staged blocks are kept by
+/// the blob backend, so they survive a restart (Azure keeps them a week) and any node may commit.
 #[test]
-fn staged_blocks_resent_reordered_and_lost_on_restart() {
+fn staged_blocks_resent_reordered_and_kept_over_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path());
     let put_block = |s: &Server, p: &Prepared, id: &str, data: &str| {
@@ -243,14 +244,16 @@ fn staged_blocks_resent_reordered_and_lost_on_restart() {
     assert_eq!(commit(&s, &p, &["QQ==", "Qg=="]).status().as_u16(), 201);
     assert_eq!(get_range(&s, &p.url(&p.blob), None).text().unwrap(), "a-new,b,");
 
-    // After a restart the blocks are gone: a clear 400, and a new upload works.
+    // After a restart the blocks are still there; a block list naming unknown ones is a clear 400.
     let p = prepare(&s, &[("name", "interrupted.txt")]);
     put_block(&s, &p, "QQ==", "before restart");
     let old_url = s.url.clone();
     s.kill();
     let s = Server::start_in(dir.path());
     let p = Prepared { endpoint: p.endpoint.replace(&old_url, &s.url), ..p };
-    assert_azure_error(commit(&s, &p, &["QQ=="]), 400, "InvalidBlockList");
+    assert_azure_error(commit(&s, &p, &["Qg=="]), 400, "InvalidBlockList");
+    assert_eq!(commit(&s, &p, &["QQ=="]).status().as_u16(), 201);
+    assert_eq!(get_range(&s, &p.url(&p.blob), None).text().unwrap(), "before restart");
     put_block(&s, &p, "QQ==", "after restart");
     assert_eq!(commit(&s, &p, &["QQ=="]).status().as_u16(), 201);
     assert_eq!(get_range(&s, &p.url(&p.blob), None).text().unwrap(), "after restart");

@@ -3,10 +3,10 @@
 //! Properties. Every request carries a SAS (`sas.rs`). Errors are Azure's XML, not the Storage API
 //! envelope, because the Azure SDKs parse them (`x-ms-error-code` first, then `<Code>`).
 //!
-//! Bodies are streamed to a staging file and renamed into place, so no upload is held in memory
-//! and a partial upload is never visible; blocks are staged by `blocks.rs`.
-use std::fs::Metadata;
-use std::path::{Path, PathBuf};
+//! Bodies are streamed to a node-local scratch file, then published through the blob backend
+//! (local disk or S3), so no upload is held in memory and a partial upload is never visible; blocks
+//! are staged in the backend, so any node may take any block and commit the list.
+use std::path::Path;
 
 use crate::http::Routes;
 use axum::body::Body;
@@ -14,11 +14,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use crate::http::routes::any;
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::sas::{self, Perm};
-use super::{ACCOUNT, CONTAINER, valid_blob_name};
+use super::{ACCOUNT, CONTAINER, ObjectMeta, valid_blob_name};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params};
 use crate::storage::files;
@@ -140,7 +138,7 @@ fn already_exists() -> ApiError {
     ApiError::new(Code::BlobAlreadyExists, "The specified blob already exists.")
 }
 
-fn staging_file(state: &AppState) -> PathBuf {
+fn staging_file(state: &AppState) -> std::path::PathBuf {
     state.blobs.staging_dir().join(format!("{}.part", uuid::Uuid::new_v4().simple()))
 }
 
@@ -159,32 +157,11 @@ async fn receive(body: Body, path: &Path) -> ApiResult<u64> {
     result
 }
 
-/// Move a complete staging file to the blob's place. With `no_overwrite` (`If-None-Match: *`) the
-/// check and the move are one step: a hard link fails when the name exists.
-async fn publish(staged: &Path, dest: &Path, no_overwrite: bool) -> ApiResult<()> {
-    if let Some(parent) = dest.parent() {
-        tokio::fs::create_dir_all(parent).await?;
-    }
-    let result = if no_overwrite {
-        match tokio::fs::hard_link(staged, dest).await {
-            Ok(()) => tokio::fs::remove_file(staged).await.map_err(ApiError::from),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(already_exists()),
-            Err(e) => Err(e.into()),
-        }
-    } else {
-        tokio::fs::rename(staged, dest).await.map_err(ApiError::from)
-    };
-    if result.is_err() {
-        let _ = tokio::fs::remove_file(staged).await;
-    }
-    result
-}
-
 async fn put_blob(state: &AppState, name: &str, headers: &HeaderMap, body: Body) -> ApiResult<Response> {
     require_owner(state, name)?;
-    let dest = state.blobs.local_path(name);
+    let backend = state.blobs.backend();
     let no_overwrite = if_none_match_any(headers);
-    if no_overwrite && dest.exists() {
+    if no_overwrite && backend.head(name).await?.is_some() {
         return Err(already_exists());
     }
     let staged = staging_file(state);
@@ -195,49 +172,42 @@ async fn put_blob(state: &AppState, name: &str, headers: &HeaderMap, body: Body)
             return Err(invalid(format!("Received {written} bytes of the {expected} announced.")));
         }
     }
-    publish(&staged, &dest, no_overwrite).await?;
+    let meta = backend.put_file(name, &staged, no_overwrite).await;
+    let _ = tokio::fs::remove_file(&staged).await;
+    let meta = meta?;
     files::blob_written(state, name)?;
-    written_response(&dest).await
+    Ok(written_response(&meta))
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// Staged blocks of one blob: `<file's block staging dir>/<sha256(blob)>/<sha256(blockid)>` (hashed:
-/// blob names and block ids are client-chosen).
-fn block_dir(state: &AppState, owner: &files::FileRecord, name: &str) -> PathBuf {
-    files::block_staging_dir(state, owner).join(hex::encode(Sha256::digest(name.as_bytes())))
-}
-
 async fn put_block(state: &AppState, name: &str, query: &Params, body: Body) -> ApiResult<Response> {
-    let owner = require_owner(state, name)?;
+    require_owner(state, name)?;
     let block_id = query.str("blockid").filter(|b| !b.is_empty() && b.len() <= 1024).ok_or_else(|| {
         ApiError::new(Code::BlobInvalidInput, "The blockid query parameter is missing or too long.")
     })?;
-    state.blobs.blocks.put(&block_dir(state, &owner, name), &block_id, super::upload_stream(body)).await?;
+    state.blobs.backend().stage_block(name, &block_id, super::upload_stream(body)).await?;
     Ok(created(HeaderMap::new()))
 }
 
 async fn put_block_list(state: &AppState, name: &str, headers: &HeaderMap, body: Body) -> ApiResult<Response> {
-    let owner = require_owner(state, name)?;
-    let dest = state.blobs.local_path(name);
+    require_owner(state, name)?;
+    let backend = state.blobs.backend();
     let no_overwrite = if_none_match_any(headers);
-    if no_overwrite && dest.exists() {
+    if no_overwrite && backend.head(name).await?.is_some() {
         return Err(already_exists());
     }
     let xml = axum::body::to_bytes(body, MAX_BLOCK_LIST_BYTES)
         .await
         .map_err(|_| invalid("The block list is too large or could not be read."))?;
     let ids = parse_block_list(&String::from_utf8_lossy(&xml))?;
-    let dir = block_dir(state, &owner, name);
     let started = std::time::Instant::now();
-    let assembled = state.blobs.blocks.commit(&dir, &ids, staging_file(state)).await?;
-    publish(&assembled.file, &dest, no_overwrite).await?;
-    let _ = tokio::fs::remove_dir_all(&dir).await;
+    let meta = backend.commit_blocks(name, &ids, no_overwrite).await?;
     tracing::debug!(blocks = ids.len(), ms = started.elapsed().as_millis() as u64, "block list committed");
     files::blob_written(state, name)?;
-    written_response(&dest).await
+    Ok(written_response(&meta))
 }
 
 /// The block ids of a `<BlockList>` body in order (`Latest`, `Committed` and `Uncommitted` alike:
@@ -270,28 +240,17 @@ fn created(mut headers: HeaderMap) -> Response {
     resp
 }
 
-async fn written_response(dest: &Path) -> ApiResult<Response> {
-    let meta = tokio::fs::metadata(dest).await?;
+fn written_response(meta: &ObjectMeta) -> Response {
     let mut headers = HeaderMap::new();
-    put_header(&mut headers, header::ETAG, &etag(&meta));
-    put_header(&mut headers, header::LAST_MODIFIED, &http_date(meta.modified().ok()));
-    Ok(created(headers))
+    put_header(&mut headers, header::ETAG, &meta.etag);
+    put_header(&mut headers, header::LAST_MODIFIED, &http_date(Some(meta.modified)));
+    created(headers)
 }
 
 fn put_header(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(name, v);
     }
-}
-
-/// Stable while the blob is unchanged (every write renames a new file into place).
-fn etag(meta: &Metadata) -> String {
-    let nanos = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    format!("\"0x{nanos:X}{:X}\"", meta.len())
 }
 
 /// RFC 1123 (`Tue, 15 Nov 1994 08:12:31 GMT`), as Azure sends and the SDKs parse.
@@ -327,13 +286,10 @@ fn range_ask(headers: &HeaderMap, size: u64) -> RangeAsk {
 }
 
 async fn get_blob(state: &AppState, name: &str, headers: &HeaderMap, head: bool) -> ApiResult<Response> {
-    let path = state.blobs.local_path(name);
-    let meta = match tokio::fs::metadata(&path).await {
-        Ok(m) if m.is_file() => m,
-        _ => return Err(blob_not_found()),
-    };
-    let size = meta.len();
-    let tag = etag(&meta);
+    let backend = state.blobs.backend();
+    let meta = backend.head(name).await?.ok_or_else(blob_not_found)?;
+    let size = meta.size;
+    let tag = meta.etag.clone();
     // The SDK pins later chunk requests of one download to the first response's ETag.
     if let Some(want) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
         if want.trim() != "*" && want.trim() != tag {
@@ -342,9 +298,10 @@ async fn get_blob(state: &AppState, name: &str, headers: &HeaderMap, head: bool)
     }
     let mut out = HeaderMap::new();
     put_header(&mut out, header::ETAG, &tag);
-    let modified = http_date(meta.modified().ok());
+    let modified = http_date(Some(meta.modified));
     put_header(&mut out, header::LAST_MODIFIED, &modified);
-    put_header(&mut out, HeaderName::from_static("x-ms-creation-time"), &http_date(meta.created().ok().or(meta.modified().ok())));
+    // Objects are replaced whole: the current version was created when it was last written.
+    put_header(&mut out, HeaderName::from_static("x-ms-creation-time"), &modified);
     out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     out.insert("x-ms-blob-type", HeaderValue::from_static("BlockBlob"));
@@ -369,9 +326,7 @@ async fn get_blob(state: &AppState, name: &str, headers: &HeaderMap, head: bool)
     if head {
         return Ok((status, out).into_response());
     }
-    let mut file = tokio::fs::File::open(&path).await?;
-    file.seek(std::io::SeekFrom::Start(start)).await?;
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024);
+    let stream = backend.get_range(name, start..start + len).await?;
     Ok((status, out, Body::from_stream(stream)).into_response())
 }
 

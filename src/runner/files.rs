@@ -121,14 +121,14 @@ pub enum StoreError {
 /// A file of the job's folder stored as a new Storage file (its content copied into the blob store).
 pub fn store_local(state: &AppState, auth: &Auth, new: files::NewFile, src: &Path) -> Result<files::FileRecord, StoreError> {
     let file = files::create_file(state, auth, new).map_err(|e| StoreError::Rejected(e.0.message))?;
-    let target = state.blobs.local_path(&file.blob_path);
-    let write = || -> std::io::Result<()> {
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::copy(src, &target).map(|_| ())
+    // A copy in scratch is published (the job folder keeps its own file).
+    let write = || -> crate::http::ApiResult<()> {
+        let tmp = tempfile::NamedTempFile::new_in(state.blobs.staging_dir())?.into_temp_path();
+        std::fs::copy(src, &tmp)?;
+        state.blobs.put_file(&file.blob_path, &tmp)?;
+        Ok(())
     };
-    write().map_err(|e| StoreError::Failed(e.to_string()))?;
+    write().map_err(|e| StoreError::Failed(e.0.message))?;
     files::blob_written(state, &file.blob_path).map_err(|e| StoreError::Failed(e.0.message))?;
     Ok(file)
 }

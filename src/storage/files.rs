@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::auth::Auth;
 use crate::app::AppState;
-use crate::blob::{BlobStore, valid_blob_name};
+use crate::blob::{BlobStore, LocalCopy, valid_blob_name};
 use crate::http::{ApiError, ApiResult, Code, iso};
 use crate::meta::files::{FileSearch, NewFileRecord};
 use kbstack_core::ids::{FileId, Scope};
@@ -158,12 +158,7 @@ fn insert_file(state: &AppState, auth: &Auth, f: NewFile, attrs: UploadAttrs) ->
 pub fn create_from_staged(state: &AppState, auth: &Auth, f: NewFile, is_public: bool, staged: &std::path::Path) -> ApiResult<FileRecord> {
     let size = std::fs::metadata(staged)?.len() as i64;
     let file = insert_file(state, auth, f, UploadAttrs { is_public, size_bytes: Some(size), content_type: None })?;
-    let dest = state.blobs.local_path(&file.blob_path);
-    let moved = match dest.parent() {
-        Some(parent) => std::fs::create_dir_all(parent).and_then(|_| std::fs::rename(staged, &dest)),
-        None => std::fs::rename(staged, &dest),
-    };
-    if let Err(e) = moved {
+    if let Err(e) = state.blobs.put_file(&file.blob_path, staged) {
         let _ = delete_file(state, &file);
         return Err(e.into());
     }
@@ -199,15 +194,15 @@ pub fn file_for_blob(state: &AppState, blob_name: &str) -> ApiResult<Option<File
     }
 }
 
-/// Local paths of the file's content, slices in manifest order.
-pub fn content_paths(state: &AppState, file: &FileRecord) -> ApiResult<Vec<PathBuf>> {
+/// The file's content as local files, slices in manifest order (the objects themselves on local
+/// disk; downloaded temp copies, removed on drop, from an object store).
+pub fn content_paths(state: &AppState, file: &FileRecord) -> ApiResult<Vec<LocalCopy>> {
     let never_uploaded =
         || ApiError::validation(format!("File {} ({}) has no content: it was never uploaded.", file.id, file.name));
     if !file.is_sliced {
-        let path = state.blobs.local_path(&file.blob_path);
-        return if path.is_file() { Ok(vec![path]) } else { Err(never_uploaded()) };
+        return Ok(vec![state.blobs.local_copy(&file.blob_path)?.ok_or_else(never_uploaded)?]);
     }
-    let manifest = std::fs::read(state.blobs.local_path(&file.manifest_blob())).map_err(|_| {
+    let manifest = state.blobs.read_small(&file.manifest_blob())?.ok_or_else(|| {
         ApiError::validation(format!("Sliced file {} ({}) has no manifest: it was never uploaded.", file.id, file.name))
     })?;
     let bad = |why: String| ApiError::validation(format!("Manifest of sliced file {} is invalid: {why}", file.id));
@@ -222,10 +217,14 @@ pub fn content_paths(state: &AppState, file: &FileRecord) -> ApiResult<Vec<PathB
             let blob = BlobStore::blob_name_from_entry(url)
                 .filter(|b| b.starts_with(&dir) && valid_blob_name(b))
                 .ok_or_else(|| bad(format!("entry \"{url}\" is not a slice of this file")))?;
-            let path = state.blobs.local_path(&blob);
-            if path.is_file() { Ok(path) } else { Err(bad(format!("slice \"{url}\" was never uploaded"))) }
+            state.blobs.local_copy(&blob)?.ok_or_else(|| bad(format!("slice \"{url}\" was never uploaded")))
         })
         .collect()
+}
+
+/// Plain paths of `content_paths` (the copies must outlive their use).
+pub fn paths_of(copies: &[LocalCopy]) -> Vec<PathBuf> {
+    copies.iter().map(|c| c.path().to_path_buf()).collect()
 }
 
 /// Record the final size after a server-side producer wrote the blobs.
@@ -237,15 +236,8 @@ pub fn set_size(state: &AppState, file_id: i64, size: i64) -> ApiResult<()> {
 /// of the slices. For server-side producers that wrote the slices themselves.
 pub fn write_manifest(state: &AppState, file: &FileRecord, slices: &[String]) -> ApiResult<()> {
     let entries: Vec<Value> = slices.iter().map(|s| json!({"url": BlobStore::entry_url(s)})).collect();
-    let body = json!({"entries": entries}).to_string();
-    let dest = state.blobs.local_path(&file.manifest_blob());
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    // Written beside and renamed, so a reader never sees half a manifest.
-    let tmp = state.blobs.staging_dir().join(format!("{}.manifest", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&tmp, body)?;
-    std::fs::rename(&tmp, &dest)?;
+    // Objects are replaced whole: a reader never sees half a manifest.
+    state.blobs.put_bytes(&file.manifest_blob(), json!({"entries": entries}).to_string())?;
     refresh_size(state, file)
 }
 
@@ -260,41 +252,15 @@ pub fn blob_written(state: &AppState, blob_name: &str) -> ApiResult<()> {
 /// The content size: the blob, or for sliced files every blob of the directory but the manifest.
 fn refresh_size(state: &AppState, file: &FileRecord) -> ApiResult<()> {
     let size = if file.is_sliced {
-        let manifest = state.blobs.local_path(&file.manifest_blob());
-        dir_size(&state.blobs.local_path(&file.dir()), &manifest)?
+        let manifest = file.manifest_blob();
+        state.blobs.list(&file.dir())?.iter().filter(|o| o.name != manifest).map(|o| o.size).sum()
     } else {
-        match std::fs::metadata(state.blobs.local_path(&file.blob_path)) {
-            Ok(m) => m.len(),
-            Err(_) => return Ok(()),
+        match state.blobs.head(&file.blob_path)? {
+            Some(m) => m.size,
+            None => return Ok(()),
         }
     };
     set_size(state, file.id, size as i64)
-}
-
-fn dir_size(dir: &std::path::Path, skip: &std::path::Path) -> std::io::Result<u64> {
-    let mut total = 0;
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let path = entry.path();
-        let meta = entry.metadata()?;
-        if meta.is_dir() {
-            total += dir_size(&path, skip)?;
-        } else if path != skip {
-            total += meta.len();
-        }
-    }
-    Ok(total)
-}
-
-/// Where the blob endpoint keeps uncommitted blocks (Put Block) of the file's blobs; kept per file
-/// so that deleting the file also drops blocks that were never committed.
-pub fn block_staging_dir(state: &AppState, file: &FileRecord) -> PathBuf {
-    state.blobs.staging_dir().join("blocks").join(file.dir())
 }
 
 /// Remove the record, every blob of the file and its uncommitted blocks.
@@ -302,12 +268,7 @@ pub fn block_staging_dir(state: &AppState, file: &FileRecord) -> PathBuf {
 /// freed, so removing the data is what makes the delete (and everything else) work again; a
 /// retried delete finds the data gone and removes the record.
 fn delete_file(state: &AppState, file: &FileRecord) -> ApiResult<()> {
-    for dir in [state.blobs.local_path(&file.dir()), block_staging_dir(state, file)] {
-        match std::fs::remove_dir_all(dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-            _ => {}
-        }
-    }
+    state.blobs.delete_prefix(&file.dir())?;
     Ok(state.meta.delete_file(file.id.into())?)
 }
 

@@ -146,6 +146,8 @@ impl Server {
                 lines.lock().unwrap().push(line);
             }
         });
+        // reqwest has rustls without a provider of its own (ring only, no aws-lc): the process's.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
         Server { child, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout, log }
     }

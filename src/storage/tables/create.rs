@@ -179,8 +179,8 @@ pub async fn create_async(State(state): State<AppState>, auth: Auth, Path(bucket
     };
     let job_auth = auth.clone();
     jobs::start(&state, &auth, spec, move |st| {
-        let paths = files::content_paths(st, &file)?;
-        let source = build_source(paths, &opts, HeaderMode::FromFile)?;
+        let copies = files::content_paths(st, &file)?;
+        let source = build_source(files::paths_of(&copies), &opts, HeaderMode::FromFile)?;
         let columns = untyped(&source.columns);
         create_table(st, &job_auth, &nt, columns, false, None, Some(source))
     })

@@ -59,16 +59,12 @@ pub async fn export_async(State(state): State<AppState>, auth: Auth, Path(id): P
         for slice in &slices {
             let name = slice.file_name().and_then(|n| n.to_str()).unwrap_or("part").to_string();
             let blob = format!("{}{name}", file.blob_path);
-            let target = st.blobs.local_path(&blob);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
+            // Written to scratch by the table backend, then published (renamed on local disk, uploaded to S3).
             size += std::fs::metadata(slice)?.len() as i64;
-            std::fs::rename(slice, &target)?;
+            st.blobs.put_file(&blob, slice)?;
             entries.push(json!({"url": BlobStore::entry_url(&blob), "mandatory": true}));
         }
-        let manifest = st.blobs.local_path(&format!("{}manifest", file.blob_path));
-        std::fs::write(&manifest, json!({"entries": entries}).to_string())?;
+        st.blobs.put_bytes(&format!("{}manifest", file.blob_path), json!({"entries": entries}).to_string())?;
         files::set_size(st, file.id, size)?;
         Ok(json!({"file": {"id": file.id}, "cacheHit": false}))
     })

@@ -327,8 +327,8 @@ pub async fn start_file_import_once(
     };
     let job_auth = auth.clone();
     jobs::start(state, auth, spec, move |st| {
-        let paths = files::content_paths(st, &file)?;
-        let source = build_source(paths, &opts, mode)?;
+        let copies = files::content_paths(st, &file)?;
+        let source = build_source(files::paths_of(&copies), &opts, mode)?;
         run_import_once(st, &job_auth, &t, source, incremental, once_key)
     })
     .await
