@@ -96,14 +96,13 @@ pub(crate) fn open_tables(config: &Config) -> anyhow::Result<DuckDbBackend> {
             })
         }
         crate::config::TablesBackend::DuckLake { catalog, data_path, extension_dir } => {
-            if data_path.starts_with("s3://") {
-                anyhow::bail!("a DuckLake data path in S3 needs the [s3] settings, which this build does not have yet; use a directory");
-            }
+            // Data in S3 is reached through the `[s3]` endpoint the file store uses too.
+            let s3 = data_path.starts_with("s3://").then(|| config.s3.clone());
             let settings = kbstack_store::backend::duckdb::DuckLakeSettings {
                 extension_dir: extension_dir.clone(),
                 catalog: catalog.expose().to_string(),
                 data_path: data_path.clone(),
-                s3: None,
+                s3,
                 scratch_dir: config.data_dir.join("ducklake-scratch"),
             };
             DuckDbBackend::open_ducklake(&settings, &config.duckdb_memory_limit).context("cannot open the DuckLake table store")

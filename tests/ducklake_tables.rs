@@ -135,3 +135,51 @@ fn a_stack_moves_from_the_embedded_default_to_ducklake_and_back() {
     let s = Server::start_in(&back);
     assert_eq!(s.preview_rows("in.c-moved.t", ""), before, "the rows back in DuckDB");
 }
+
+/// One node on all three engines of the scale-out profile at once: metadata in PostgreSQL,
+/// tables in a DuckLake (catalog in PostgreSQL, data in S3) and files in S3. Nothing of the stack
+/// is left in the node's data dir but its keys.
+#[test]
+fn one_node_on_postgres_ducklake_and_s3() {
+    use kbstack_testkit::s3;
+    let (bucket, prefix) = s3::fresh_prefix();
+    let endpoint = s3::server().endpoint();
+    let env: Vec<(&str, String)> = vec![
+        ("KBSTACK_METADATA_URL", kbstack_testkit::postgres::database()),
+        ("KBSTACK_TABLES_BACKEND", "ducklake".into()),
+        ("KBSTACK_DUCKLAKE_CATALOG", kbstack_testkit::postgres::database()),
+        ("KBSTACK_DUCKLAKE_DATA_PATH", format!("s3://{bucket}/{prefix}/tables/")),
+        ("KBSTACK_DUCKDB_EXTENSIONS", kbstack_testkit::duckdb_extensions().display().to_string()),
+        ("KBSTACK_FILES_BACKEND", "s3".into()),
+        ("KBSTACK_FILES_BUCKET", bucket.clone()),
+        ("KBSTACK_FILES_PREFIX", format!("{prefix}/files/")),
+        ("KBSTACK_S3_ENDPOINT", endpoint),
+        ("KBSTACK_S3_REGION", s3::REGION.into()),
+        ("KBSTACK_S3_ACCESS_KEY_ID", s3::ACCESS_KEY.into()),
+        ("KBSTACK_S3_SECRET_ACCESS_KEY", s3::SECRET_KEY.into()),
+        ("KBSTACK_S3_PATH_STYLE", "true".into()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let s = Server::start_with_env(&env);
+    assert_eq!(s.post_form("buckets", &[("stage", "in"), ("name", "all")]).0, 201);
+    let file = s.upload("rows.csv", b"id,v\n1,a\n2,b\n".to_vec());
+    let (st, job) = s.post_form("buckets/in.c-all/tables-async", &[("name", "t"), ("dataFileId", &file.to_string()), ("primaryKey", "id")]);
+    assert_eq!(st, 202, "{job}");
+    assert_eq!(s.wait_job(&job)["status"], "success");
+    let more = s.upload("more.csv", b"id,v\n2,B\n3,c\n".to_vec());
+    let (st, job) = s.post_form("tables/in.c-all.t/import-async", &[("dataFileId", &more.to_string()), ("incremental", "1")]);
+    assert_eq!(st, 202, "{job}");
+    assert_eq!(s.wait_job(&job)["status"], "success");
+    assert_eq!(s.preview_rows("in.c-all.t", ""), [["1", "a"], ["2", "B"], ["3", "c"]]);
+    let (st, job) = s.post_form("tables/in.c-all.t/export-async", &[]);
+    assert_eq!(st, 202, "{job}");
+    let job = s.wait_job(&job);
+    assert_eq!(job["status"], "success", "{job}");
+    let exported = String::from_utf8(s.download(job["results"]["file"]["id"].as_i64().unwrap())).unwrap();
+    assert_eq!(exported.lines().count(), 3, "{exported}");
+    for local in ["metadata.sqlite", "tables.duckdb", "blobs/kbstack-files"] {
+        let p = s.data_dir.join(local);
+        let empty = !p.exists() || (p.is_dir() && std::fs::read_dir(&p).unwrap().next().is_none());
+        assert!(empty, "{local} holds data on the node");
+    }
+}
