@@ -34,9 +34,9 @@ impl std::fmt::Debug for Encryptor {
 }
 
 impl Encryptor {
-    /// The encryptor of a data dir, its key created on first use (`secrets::load_or_create_key`).
-    pub fn open_dir(data_dir: &Path) -> anyhow::Result<Encryptor> {
-        let key = crate::secrets::load_or_create_key(data_dir, KEY_FILE)?;
+    /// The encryptor whose key is in `keys_dir`, created on first use (`secrets::load_or_create_key`).
+    pub fn open_dir(keys_dir: &Path) -> anyhow::Result<Encryptor> {
+        let key = crate::secrets::load_or_create_key(keys_dir, KEY_FILE)?;
         let unbound = UnboundKey::new(&AES_256_GCM, &key).map_err(|_| anyhow::anyhow!("invalid AES-256 key"))?;
         Ok(Encryptor { key: LessSafeKey::new(unbound) })
     }
