@@ -34,6 +34,8 @@ type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 /// The scale-out profile's stack besides node 1: three nodes on PostgreSQL metadata, DuckLake
 /// (catalog in PostgreSQL, data in S3) and files in S3, nginx in front (`Server::url`).
 pub struct Stack {
+    /// Each node's own URL (`node_urls[0]` is node 1), past nginx.
+    pub node_urls: Vec<String>,
     /// How each node starts (index 0 is node 1): `restart_node` starts it the same way again.
     specs: Vec<NodeSpec>,
     /// Nodes 2.. (`others[i - 1]` is node index `i`); None while killed.
@@ -77,8 +79,14 @@ struct Engines {
     prefix: String,
 }
 
+static STACKS: std::sync::Mutex<Option<std::collections::HashMap<PathBuf, Engines>>> = std::sync::Mutex::new(None);
+
+/// The engines of a stack started on `dir` before, if one was.
+fn stack_engines(dir: &std::path::Path) -> Option<Engines> {
+    STACKS.lock().unwrap().as_ref()?.get(dir).cloned()
+}
+
 fn engines_for(dir: &std::path::Path) -> Engines {
-    static STACKS: std::sync::Mutex<Option<std::collections::HashMap<PathBuf, Engines>>> = std::sync::Mutex::new(None);
     let mut stacks = STACKS.lock().unwrap();
     stacks
         .get_or_insert_with(Default::default)
@@ -194,8 +202,17 @@ impl Server {
         std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string())
     }
 
+    /// A scale-out stack whatever the profile (the profile's own test).
+    pub fn start_scale_out() -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = Server::spawn_stack(tmp.path(), &[], false);
+        s._tmp = Some(tmp);
+        s
+    }
+
     fn spawn(dir: &std::path::Path, envs: &[(&str, &str)], capture_log: bool) -> Server {
-        if scale_out() {
+        // A dir that held a stack restarts as one.
+        if scale_out() || stack_engines(dir).is_some() {
             return Server::spawn_stack(dir, envs, capture_log);
         }
         Server::spawn_command(Command::new(Server::binary()), dir, envs, capture_log)
@@ -242,7 +259,7 @@ impl Server {
         let url = nginx.url();
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
-        Server { child: first, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout, log, stack: Some(Stack { specs, others, nginx }) }
+        Server { child: first, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout, log, stack: Some(Stack { node_urls: upstreams.iter().map(|u| format!("http://{u}")).collect(), specs, others, nginx }) }
     }
 
     /// What every node of a stack must have alike, from node 1's data dir: the keys (until
@@ -403,6 +420,9 @@ impl Server {
     fn postgres_metadata_for(dir: &std::path::Path) -> Option<String> {
         if scale_out() {
             return Some(engines_for(dir).metadata);
+        }
+        if let Some(e) = stack_engines(dir) {
+            return Some(e.metadata);
         }
         static DATABASES: std::sync::Mutex<Option<std::collections::HashMap<std::path::PathBuf, String>>> = std::sync::Mutex::new(None);
         if std::env::var("KBSTACK_TEST_METADATA").ok()? != "postgres" {
@@ -670,5 +690,23 @@ pub fn metadata_store(dir: &std::path::Path) -> kbstack::meta::MetaStore {
     match Server::postgres_metadata_for(dir) {
         Some(url) => kbstack::meta::MetaStore::connect(&url).unwrap(),
         None => kbstack::meta::MetaStore::open(&dir.join("metadata.sqlite")).unwrap(),
+    }
+}
+
+/// Runs one SQL statement on the metadata store of the stack in `dir` (tests that age rows or
+/// break them on purpose): the SQLite file, or the PostgreSQL database under
+/// `KBSTACK_TEST_METADATA=postgres` and the scale-out profile. The SQL must suit both.
+#[allow(dead_code)]
+pub fn metadata_sql(dir: &std::path::Path, sql: &str) {
+    match Server::postgres_metadata_for(dir) {
+        Some(url) => {
+            let db = url.rsplit('/').next().expect("a database in the URL");
+            kbstack_testkit::postgres::server().psql(db, sql).expect("SQL on the metadata database");
+        }
+        None => {
+            let db = rusqlite::Connection::open(dir.join("metadata.sqlite")).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            db.execute_batch(sql).unwrap();
+        }
     }
 }

@@ -65,7 +65,9 @@ fn host_port(upstream: &str) -> &str {
 /// parent-death signal reaches all of nginx), every path inside `dir`.
 fn config(dir: &std::path::Path, port: u16, upstreams: &[String], pinned: &str) -> String {
     let d = dir.display();
-    let servers: String = upstreams.iter().map(|u| format!("        server {};\n", host_port(u))).collect();
+    // A node that failed is passed over for 2 s (nginx's default is 10 s), so that a restarted
+    // node is back in the rotation soon.
+    let servers: String = upstreams.iter().map(|u| format!("        server {} max_fails=1 fail_timeout=2s;\n", host_port(u))).collect();
     let pinned = host_port(pinned);
     format!(
         r#"daemon off;
