@@ -234,6 +234,9 @@ impl Server {
         let mut common = scale_out_env(dir);
         common.extend(envs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         common.push(("KBSTACK_PUBLIC_URL".into(), nginx.url()));
+        // One keys dir for the stack: node 1's own default place (builds without `--keys-dir`
+        // ignore the variable; `share_node_config` copies node 1's keys for them).
+        common.push(("KBSTACK_KEYS_DIR".into(), dir.join("keys").display().to_string()));
         let specs: Vec<NodeSpec> = ports
             .iter()
             .enumerate()
@@ -345,6 +348,21 @@ impl Server {
         } else {
             stack.others[i - 1] = Some(Server::spawn_node(&spec, &self.log, None));
         }
+    }
+
+    /// Every node's data dir (node 1's is `data_dir`; one without the scale-out profile).
+    pub fn node_data_dirs(&self) -> Vec<PathBuf> {
+        match &self.stack {
+            Some(stack) => stack.specs.iter().map(|s| s.dir.clone()).collect(),
+            None => vec![self.data_dir.clone()],
+        }
+    }
+
+    /// `relative` in the data dir of the node that has it (a job's folder is on the node that
+    /// ran the job), node 1's when none has.
+    pub fn node_path(&self, relative: &str) -> PathBuf {
+        let dirs = self.node_data_dirs();
+        dirs.iter().map(|d| d.join(relative)).find(|p| p.exists()).unwrap_or_else(|| dirs[0].join(relative))
     }
 
     /// The data dir of node `i` (0 is node 1, on `data_dir`).
@@ -709,4 +727,29 @@ pub fn metadata_sql(dir: &std::path::Path, sql: &str) {
             db.execute_batch(sql).unwrap();
         }
     }
+}
+
+/// The first column of the first row of a query on the metadata store of the stack in `dir`
+/// (see `metadata_sql`); None without a row.
+#[allow(dead_code)]
+pub fn metadata_query(dir: &std::path::Path, sql: &str) -> Option<String> {
+    match Server::postgres_metadata_for(dir) {
+        Some(url) => {
+            let db = url.rsplit('/').next().expect("a database in the URL");
+            let out = kbstack_testkit::postgres::server().psql(db, sql).expect("SQL on the metadata database");
+            (!out.is_empty()).then_some(out)
+        }
+        None => {
+            use rusqlite::OptionalExtension;
+            let db = rusqlite::Connection::open(dir.join("metadata.sqlite")).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            db.query_row(sql, [], |r| r.get::<_, String>(0)).optional().unwrap()
+        }
+    }
+}
+
+/// `text` as an SQL string literal (both SQLite and PostgreSQL).
+#[allow(dead_code)]
+pub fn sql_text(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
