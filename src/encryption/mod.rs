@@ -272,7 +272,7 @@ mod tests {
     fn key_file_is_private() {
         use std::os::unix::fs::PermissionsExt;
         let (dir, enc) = encryptor();
-        let path = dir.path().join("keys").join(KEY_FILE);
+        let path = dir.path().join(KEY_FILE);
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read(&path).unwrap().len(), 32);
         // The key never shows in a debug print (a log line of the state would carry it).
