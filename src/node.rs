@@ -9,7 +9,7 @@
 //! unfinished state, so the dead node's late word is refused). A node that cannot record its
 //! heartbeat for a whole lease stops its own Queue jobs, since others will have ended them.
 //! With the embedded SQLite store the data dir is this process's alone: at start every other
-//! node is dead at once, without waiting for a lease to run out.
+//! node is dead at once, without waiting for a lease to run out, and no heartbeat runs.
 use std::time::Duration;
 
 use crate::app::AppState;
@@ -43,8 +43,12 @@ fn end_work_of_dead_nodes(state: &AppState, live_since_ms: i64) -> ApiResult<()>
     Ok(())
 }
 
-/// The heartbeat loop: beat, then look for dead nodes' work.
+/// The heartbeat loop: beat, then look for dead nodes' work. Only on a store other nodes can
+/// share: on the embedded SQLite store there is no other node to beat for or to watch.
 pub fn start(state: &AppState) {
+    if state.meta.sqlite().is_some() {
+        return;
+    }
     let state = state.clone();
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(HEARTBEAT);
