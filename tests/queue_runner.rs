@@ -52,7 +52,7 @@ fn config_json_environment_and_data_folder() {
     let j = create_job(&s, json!({"component": TEST, "config": "c1"}));
     let done = wait_finished(&s, &id(&j), 30);
     assert_eq!(done["status"], "success", "{done}");
-    let data = s.data_dir.join("job-data").join(id(&j)).join("data");
+    let data = s.node_path(&format!("job-data/{}/data", id(&j)));
     let config: Value = serde_json::from_slice(&std::fs::read(data.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["action"], "run");
     assert_eq!(config["parameters"]["#secret"], "x");

@@ -1,4 +1,6 @@
 //! Test harness: starts the real `kbstack` binary on port 0 with a fresh temporary data dir.
+//! With `KBSTACK_TEST_PROFILE=scale-out`, every start is a whole stack instead: three nodes on
+//! PostgreSQL metadata, a DuckLake and files in S3 (crates/testkit's servers), nginx in front.
 #![allow(dead_code)]
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -20,8 +22,119 @@ pub struct Server {
     pub client: reqwest::blocking::Client,
     /// What the binary printed after its URL line (start-up notes), as it arrives.
     pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    /// The server's log (stderr) lines, when started by `start_logging`.
+    /// The server's log (stderr) lines, when started by `start_logging` (every node's, under the
+    /// scale-out profile).
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Under `KBSTACK_TEST_PROFILE=scale-out`: the other nodes and nginx (`child` is node 1).
+    pub stack: Option<Stack>,
+}
+
+type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// The scale-out profile's stack besides node 1: three nodes on PostgreSQL metadata, DuckLake
+/// (catalog in PostgreSQL, data in S3) and files in S3, nginx in front (`Server::url`).
+pub struct Stack {
+    /// Each node's own URL (`node_urls[0]` is node 1), past nginx.
+    pub node_urls: Vec<String>,
+    /// How each node starts (index 0 is node 1): `restart_node` starts it the same way again.
+    specs: Vec<NodeSpec>,
+    /// Nodes 2.. (`others[i - 1]` is node index `i`); None while killed.
+    others: Vec<Option<Child>>,
+    pub nginx: kbstack_testkit::nginx::Nginx,
+}
+
+#[derive(Clone)]
+struct NodeSpec {
+    dir: PathBuf,
+    port: u16,
+    envs: Vec<(String, String)>,
+    capture_log: bool,
+}
+
+/// How many nodes the scale-out profile runs.
+pub const SCALE_OUT_NODES: usize = 3;
+
+/// Whether the suite runs against the scale-out profile (`KBSTACK_TEST_PROFILE=scale-out`).
+pub fn scale_out() -> bool {
+    std::env::var("KBSTACK_TEST_PROFILE").is_ok_and(|p| p == "scale-out")
+}
+
+/// True (and says so, with `why`) when the suite runs under the scale-out profile, for the few
+/// tests that need exactly one node: `if common::single_node_only("…") { return; }`.
+pub fn single_node_only(why: &str) -> bool {
+    if scale_out() {
+        eprintln!("skipped under the scale-out profile: {why}");
+        return true;
+    }
+    false
+}
+
+/// The engines of the scale-out stack in a data dir: the same ones again when a test restarts
+/// the stack on that dir.
+#[derive(Clone)]
+struct Engines {
+    metadata: String,
+    catalog: String,
+    bucket: String,
+    prefix: String,
+}
+
+static STACKS: std::sync::Mutex<Option<std::collections::HashMap<PathBuf, Engines>>> = std::sync::Mutex::new(None);
+
+/// The engines of a stack started on `dir` before, if one was.
+fn stack_engines(dir: &std::path::Path) -> Option<Engines> {
+    STACKS.lock().unwrap().as_ref()?.get(dir).cloned()
+}
+
+fn engines_for(dir: &std::path::Path) -> Engines {
+    let mut stacks = STACKS.lock().unwrap();
+    stacks
+        .get_or_insert_with(Default::default)
+        .entry(dir.to_path_buf())
+        .or_insert_with(|| {
+            let (bucket, prefix) = kbstack_testkit::s3::fresh_prefix();
+            Engines { metadata: kbstack_testkit::postgres::database(), catalog: kbstack_testkit::postgres::database(), bucket, prefix }
+        })
+        .clone()
+}
+
+/// The environment of every node of the stack in `dir`: the three engines.
+fn scale_out_env(dir: &std::path::Path) -> Vec<(String, String)> {
+    use kbstack_testkit::s3;
+    let e = engines_for(dir);
+    [
+        ("KBSTACK_METADATA_URL", e.metadata),
+        ("KBSTACK_TABLES_BACKEND", "ducklake".into()),
+        ("KBSTACK_DUCKLAKE_CATALOG", e.catalog),
+        ("KBSTACK_DUCKLAKE_DATA_PATH", format!("s3://{}/{}/tables/", e.bucket, e.prefix)),
+        ("KBSTACK_DUCKDB_EXTENSIONS", kbstack_testkit::duckdb_extensions().display().to_string()),
+        ("KBSTACK_FILES_BACKEND", "s3".into()),
+        ("KBSTACK_FILES_BUCKET", e.bucket.clone()),
+        ("KBSTACK_FILES_PREFIX", format!("{}/files/", e.prefix)),
+        ("KBSTACK_S3_ENDPOINT", s3::server().endpoint()),
+        ("KBSTACK_S3_REGION", s3::REGION.into()),
+        ("KBSTACK_S3_ACCESS_KEY_ID", s3::ACCESS_KEY.into()),
+        ("KBSTACK_S3_SECRET_ACCESS_KEY", s3::SECRET_KEY.into()),
+        ("KBSTACK_S3_PATH_STYLE", "true".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Copies `from` into `to` (files 0600, directories 0700), replacing what is there.
+fn copy_private(from: &std::path::Path, to: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().flatten() {
+            copy_private(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else if from.is_file() {
+        std::fs::copy(from, to).unwrap();
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 }
 
 impl Server {
@@ -89,8 +202,175 @@ impl Server {
         std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string())
     }
 
+    /// A scale-out stack whatever the profile (the profile's own test).
+    pub fn start_scale_out() -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = Server::spawn_stack(tmp.path(), &[], false);
+        s._tmp = Some(tmp);
+        s
+    }
+
     fn spawn(dir: &std::path::Path, envs: &[(&str, &str)], capture_log: bool) -> Server {
+        // A dir that held a stack restarts as one.
+        if scale_out() || stack_engines(dir).is_some() {
+            return Server::spawn_stack(dir, envs, capture_log);
+        }
         Server::spawn_command(Command::new(Server::binary()), dir, envs, capture_log)
+    }
+
+    /// The scale-out stack on `dir`: node 1 on `dir` itself (so tests that prepare the data dir
+    /// or read it keep working for it), nodes 2.. on `dir/scale-out-node-<n>`, each on a port of
+    /// its own, and nginx in front; every URL the nodes hand out is nginx's.
+    fn spawn_stack(dir: &std::path::Path, envs: &[(&str, &str)], capture_log: bool) -> Server {
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < SCALE_OUT_NODES {
+            let p = kbstack_testkit::free_port();
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+        let upstreams: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let nginx = kbstack_testkit::nginx::start(&upstreams, &upstreams[0]);
+        let mut common = scale_out_env(dir);
+        common.extend(envs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        common.push(("KBSTACK_PUBLIC_URL".into(), nginx.url()));
+        // One keys dir for the stack: node 1's own default place (builds without `--keys-dir`
+        // ignore the variable; `share_node_config` copies node 1's keys for them).
+        common.push(("KBSTACK_KEYS_DIR".into(), dir.join("keys").display().to_string()));
+        let specs: Vec<NodeSpec> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| NodeSpec {
+                dir: if i == 0 { dir.to_path_buf() } else { dir.join(format!("scale-out-node-{}", i + 1)) },
+                port: *port,
+                envs: common.clone(),
+                capture_log,
+            })
+            .collect();
+        let log: Lines = Default::default();
+        let stdout: Lines = Default::default();
+        // Node 1 first: it bootstraps the stack and makes its keys, which the others then share.
+        let first = Server::spawn_node(&specs[0], &log, Some(&stdout));
+        for spec in &specs[1..] {
+            Server::share_node_config(dir, &spec.dir);
+        }
+        let others: Vec<Option<Child>> = std::thread::scope(|scope| {
+            let log = &log;
+            let started: Vec<_> = specs[1..].iter().map(|spec| scope.spawn(move || Server::spawn_node(spec, log, None))).collect();
+            started.into_iter().map(|h| Some(h.join().expect("start a node"))).collect()
+        });
+        let url = nginx.url();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
+        Server { child: first, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout, log, stack: Some(Stack { node_urls: upstreams.iter().map(|u| format!("http://{u}")).collect(), specs, others, nginx }) }
+    }
+
+    /// What every node of a stack must have alike, from node 1's data dir: the keys (until
+    /// nodes take a shared `--keys-dir`), and the operator's registered process components and
+    /// imported component catalog, which a test may have put there before starting.
+    fn share_node_config(first: &std::path::Path, node: &std::path::Path) {
+        std::fs::create_dir_all(node).unwrap();
+        for name in ["keys", "components", "component-catalog.json"] {
+            copy_private(&first.join(name), &node.join(name));
+        }
+    }
+
+    /// Starts one node of a stack and waits until it serves; its stdout lines go to `stdout`
+    /// (node 1) or are drained.
+    fn spawn_node(spec: &NodeSpec, log: &Lines, stdout: Option<&Lines>) -> Child {
+        let mut cmd = Command::new(Server::binary());
+        cmd.env("KBSTACK_LOG", "warn");
+        for (k, v) in &spec.envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .arg("serve")
+            .env("KBSTACK_DATA_DIR", &spec.dir)
+            .env("KBSTACK_LISTEN", format!("127.0.0.1:{}", spec.port))
+            .env("KBSTACK_MASTER_TOKEN", MASTER_TOKEN)
+            .env("KBSTACK_MANAGE_TOKEN", MANAGE_TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(if spec.capture_log { Stdio::piped() } else { Stdio::inherit() })
+            .spawn()
+            .expect("spawn kbstack");
+        if let Some(stderr) = child.stderr.take() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                panic!("kbstack node on port {} exited before printing its URL", spec.port);
+            }
+            if line.starts_with("kbstack listening on ") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "kbstack node on port {} printed no URL", spec.port);
+        }
+        let lines = stdout.cloned();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                if let Some(lines) = &lines {
+                    lines.lock().unwrap().push(line);
+                }
+            }
+        });
+        child
+    }
+
+    /// Kills node `i` (0 is node 1) with SIGKILL; nginx goes on sending to the others.
+    pub fn kill_node(&mut self, i: usize) {
+        let stack = self.stack.as_mut().expect("kill_node needs the scale-out profile");
+        let child = if i == 0 { Some(&mut self.child) } else { stack.others[i - 1].as_mut() };
+        if let Some(child) = child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if i > 0 {
+            stack.others[i - 1] = None;
+        }
+    }
+
+    /// Starts node `i` again as it was started (same data dir, port, environment), after
+    /// `kill_node(i)`; waits until it serves.
+    pub fn restart_node(&mut self, i: usize) {
+        self.kill_node(i);
+        let stack = self.stack.as_mut().expect("restart_node needs the scale-out profile");
+        let spec = stack.specs[i].clone();
+        if i == 0 {
+            self.child = Server::spawn_node(&spec, &self.log, Some(&self.stdout));
+        } else {
+            stack.others[i - 1] = Some(Server::spawn_node(&spec, &self.log, None));
+        }
+    }
+
+    /// Every node's data dir (node 1's is `data_dir`; one without the scale-out profile).
+    pub fn node_data_dirs(&self) -> Vec<PathBuf> {
+        match &self.stack {
+            Some(stack) => stack.specs.iter().map(|s| s.dir.clone()).collect(),
+            None => vec![self.data_dir.clone()],
+        }
+    }
+
+    /// `relative` in the data dir of the node that has it (a job's folder is on the node that
+    /// ran the job), node 1's when none has.
+    pub fn node_path(&self, relative: &str) -> PathBuf {
+        let dirs = self.node_data_dirs();
+        dirs.iter().map(|d| d.join(relative)).find(|p| p.exists()).unwrap_or_else(|| dirs[0].join(relative))
+    }
+
+    /// The data dir of node `i` (0 is node 1, on `data_dir`).
+    pub fn node_data_dir(&self, i: usize) -> PathBuf {
+        match &self.stack {
+            Some(stack) => stack.specs[i].dir.clone(),
+            None => self.data_dir.clone(),
+        }
     }
 
     fn spawn_command(mut cmd: Command, dir: &std::path::Path, envs: &[(&str, &str)], capture_log: bool) -> Server {
@@ -149,13 +429,19 @@ impl Server {
         // reqwest has rustls without a provider of its own (ring only, no aws-lc): the process's.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
-        Server { child, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout, log }
+        Server { child, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout, log, stack: None }
     }
 
     /// The metadata database of the stack in `dir` when the suite runs with
-    /// `KBSTACK_TEST_METADATA=postgres`: a fresh one on the test cluster per data dir, the same
-    /// one again when a test restarts a server on that dir.
+    /// `KBSTACK_TEST_METADATA=postgres` (or the scale-out profile): a fresh one on the test cluster
+    /// per data dir, the same one again when a test restarts a server on that dir.
     fn postgres_metadata_for(dir: &std::path::Path) -> Option<String> {
+        if scale_out() {
+            return Some(engines_for(dir).metadata);
+        }
+        if let Some(e) = stack_engines(dir) {
+            return Some(e.metadata);
+        }
         static DATABASES: std::sync::Mutex<Option<std::collections::HashMap<std::path::PathBuf, String>>> = std::sync::Mutex::new(None);
         if std::env::var("KBSTACK_TEST_METADATA").ok()? != "postgres" {
             return None;
@@ -262,9 +548,18 @@ impl Server {
         rows
     }
 
+    /// Stops the server (under the scale-out profile: every node, then nginx).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(stack) = &mut self.stack {
+            for child in stack.others.iter_mut().flatten() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            stack.others.iter_mut().for_each(|c| *c = None);
+            stack.nginx.stop();
+        }
     }
 }
 
@@ -407,11 +702,54 @@ pub fn start_with_projects_env(extra: &[(i64, &str, &str)], envs: &[(&str, &str)
 }
 
 /// The metadata store of the stack in `dir` (its server stopped, or sharing the file): the
-/// PostgreSQL database under `KBSTACK_TEST_METADATA=postgres`, otherwise the data dir's SQLite file.
+/// PostgreSQL database under `KBSTACK_TEST_METADATA=postgres` or the scale-out profile, otherwise the data dir's SQLite file.
 #[allow(dead_code)]
 pub fn metadata_store(dir: &std::path::Path) -> kbstack::meta::MetaStore {
     match Server::postgres_metadata_for(dir) {
         Some(url) => kbstack::meta::MetaStore::connect(&url).unwrap(),
         None => kbstack::meta::MetaStore::open(&dir.join("metadata.sqlite")).unwrap(),
     }
+}
+
+/// Runs one SQL statement on the metadata store of the stack in `dir` (tests that age rows or
+/// break them on purpose): the SQLite file, or the PostgreSQL database under
+/// `KBSTACK_TEST_METADATA=postgres` and the scale-out profile. The SQL must suit both.
+#[allow(dead_code)]
+pub fn metadata_sql(dir: &std::path::Path, sql: &str) {
+    match Server::postgres_metadata_for(dir) {
+        Some(url) => {
+            let db = url.rsplit('/').next().expect("a database in the URL");
+            kbstack_testkit::postgres::server().psql(db, sql).expect("SQL on the metadata database");
+        }
+        None => {
+            let db = rusqlite::Connection::open(dir.join("metadata.sqlite")).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            db.execute_batch(sql).unwrap();
+        }
+    }
+}
+
+/// The first column of the first row of a query on the metadata store of the stack in `dir`
+/// (see `metadata_sql`); None without a row.
+#[allow(dead_code)]
+pub fn metadata_query(dir: &std::path::Path, sql: &str) -> Option<String> {
+    match Server::postgres_metadata_for(dir) {
+        Some(url) => {
+            let db = url.rsplit('/').next().expect("a database in the URL");
+            let out = kbstack_testkit::postgres::server().psql(db, sql).expect("SQL on the metadata database");
+            (!out.is_empty()).then_some(out)
+        }
+        None => {
+            use rusqlite::OptionalExtension;
+            let db = rusqlite::Connection::open(dir.join("metadata.sqlite")).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            db.query_row(sql, [], |r| r.get::<_, String>(0)).optional().unwrap()
+        }
+    }
+}
+
+/// `text` as an SQL string literal (both SQLite and PostgreSQL).
+#[allow(dead_code)]
+pub fn sql_text(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }

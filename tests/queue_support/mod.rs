@@ -97,23 +97,24 @@ pub fn create_config(s: &Server, component: &str, id: &str, configuration: Value
         "isDeleted": false, "isDisabled": disabled, "configuration": configuration, "rowsSortOrder": [],
         "rows": rows, "state": {}, "currentVersion": {}
     });
-    let conn = rusqlite::Connection::open(s.data_dir.join("metadata.sqlite")).unwrap();
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    conn.execute(
-        "INSERT INTO configurations (project_id, branch_id, component_id, id, body, is_deleted) \
-         VALUES (1, (SELECT id FROM branches WHERE project_id = 1 AND is_default = 1), ?1, ?2, ?3, 0)",
-        rusqlite::params![component, id, body.to_string()],
-    )
-    .unwrap();
+    use crate::common::sql_text;
+    crate::common::metadata_sql(
+        &s.data_dir,
+        &format!(
+            "INSERT INTO configurations (project_id, branch_id, component_id, id, body, is_deleted) \
+             VALUES (1, (SELECT id FROM branches WHERE project_id = 1 AND is_default = 1), {}, {}, {}, 0)",
+            sql_text(component),
+            sql_text(id),
+            sql_text(&body.to_string())
+        ),
+    );
 }
 
 /// The stored configuration document (state included).
 pub fn config_body(s: &Server, component: &str, id: &str) -> Value {
-    let conn = rusqlite::Connection::open(s.data_dir.join("metadata.sqlite")).unwrap();
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    let body: String = conn
-        .query_row("SELECT body FROM configurations WHERE project_id = 1 AND component_id = ?1 AND id = ?2", [component, id], |r| r.get(0))
-        .unwrap();
+    use crate::common::sql_text;
+    let sql = format!("SELECT body FROM configurations WHERE project_id = 1 AND component_id = {} AND id = {}", sql_text(component), sql_text(id));
+    let body = crate::common::metadata_query(&s.data_dir, &sql).expect("the configuration is stored");
     serde_json::from_str(&body).unwrap()
 }
 
@@ -126,13 +127,16 @@ pub const JOB_KEYS: &[&str] = &[
     "onlyOrchestrationTaskIds", "previousJobId",
 ];
 
-/// Register a process component by dropping its definition into `<data-dir>/components`.
+/// Register a process component by dropping its definition into `<data-dir>/components` (of
+/// every node: each node reads its own).
 pub fn register(s: &Server, id: &str, definition: Value) {
-    let dir = s.data_dir.join("components");
-    std::fs::create_dir_all(&dir).unwrap();
     let mut d = definition;
     d["id"] = json!(id);
-    std::fs::write(dir.join(format!("{id}.json")), d.to_string()).unwrap();
+    for node in s.node_data_dirs() {
+        let dir = node.join("components");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{id}.json")), d.to_string()).unwrap();
+    }
 }
 
 pub fn sh(script: &str) -> Value {

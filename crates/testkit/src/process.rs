@@ -40,8 +40,30 @@ pub(crate) fn die_with_parent(cmd: &mut Command, user: Option<(u32, u32)>) {
     }
 }
 
-/// A loopback port nobody listens on now.
+/// A loopback port nobody listens on now, chosen below the kernel's ephemeral range: a port
+/// taken from that range (port 0) can be handed to any other socket between choosing and binding
+/// it, outgoing connections included, which a busy test process makes by the hundred.
 pub(crate) fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    const LOW: u16 = 10000;
+    if ephemeral_low > LOW + 1000 {
+        let mut handed = HANDED_OUT.lock().unwrap();
+        for attempt in 0u64..2000 {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(attempt);
+            h.write_u32(std::process::id());
+            let port = LOW + (h.finish() % u64::from(ephemeral_low - LOW)) as u16;
+            if !handed.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                handed.push(port);
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
 }
 

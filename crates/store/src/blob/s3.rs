@@ -87,10 +87,12 @@ impl S3Backend {
     }
 
     fn meta(&self, name: &str, m: &object_store::ObjectMeta) -> ObjectMeta {
+        // Azure's shape (`"0x…"` in upper-case hex), which clients see from the local store too:
+        // S3's ETag (an MD5, `-<parts>` after a multipart upload) keeps its hex digits, so it stays
+        // stable while the object is unchanged and changes with it.
         let etag = match &m.e_tag {
-            Some(t) if t.starts_with('"') => t.clone(),
-            Some(t) => format!("\"{t}\""),
-            None => format!("\"{:X}{:X}\"", m.last_modified.timestamp_nanos_opt().unwrap_or_default(), m.size),
+            Some(t) => format!("\"0x{}\"", t.chars().filter(char::is_ascii_hexdigit).collect::<String>().to_ascii_uppercase()),
+            None => format!("\"0x{:X}{:X}\"", m.last_modified.timestamp_nanos_opt().unwrap_or_default(), m.size),
         };
         ObjectMeta { name: name.to_string(), size: m.size, modified: m.last_modified.into(), etag }
     }
