@@ -1463,7 +1463,7 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
         ));
     }
     if !r.so_block_spread.is_empty() {
-        notes.push(format!("Scale-out Put Block requests per node (nginx's access log): {}.", r.so_block_spread));
+        notes.push(format!("Scale-out Put Block requests per node, all uploads of the scale-out phases (nginx's access log): {}.", r.so_block_spread));
     }
     if r.kb_rows_exported > 0 || r.raw_rows_exported > 0 {
         notes.push(format!(
@@ -1562,6 +1562,8 @@ fn record(path: &Path, key: &str, section: &str) -> Result<()> {
 
 fn main() -> Result<()> {
     t0();
+    // reqwest comes with rustls but no crypto provider of its own (ring only, as in the server): the process's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     ensure!(args.scale > 0.0, "--scale must be positive");
     ensure!(args.runs >= 1, "--runs must be at least 1");
