@@ -1225,6 +1225,9 @@ fn scaleout_phases(c: &mut Ctx, r: &mut Results, bin: &Path) {
     r.so_block_spread = scaleout::block_spread(&stack);
     r.get_errors.extend(stack.get_errors.borrow().iter().map(|e| format!("(scale-out) {e}")));
     progress!("stopping the scale-out stack");
+    drop(sc);
+    drop(stack);
+    scaleout::remove_server_dirs();
 }
 
 // ---------------------------------------------------------------- report

@@ -125,3 +125,18 @@ pub fn block_spread(server: &Server) -> String {
     counts.sort();
     counts.iter().map(|(u, n)| format!("{u} {n}")).collect::<Vec<_>>().join(", ")
 }
+
+/// Removes this process's PostgreSQL and SeaweedFS dirs (`kbstack-pg-<pid>-…`, `kbstack-s3-<pid>-…`
+/// in the temp dir). crates/testkit keeps its servers for the process's life and clears a dead
+/// process's dirs only when a later process starts one, so a full run would leave gigabytes of
+/// uploads in SeaweedFS's volumes behind. Called once the stack is done: the servers, still
+/// running until the bench exits, are not used again; their space is freed when they end.
+pub fn remove_server_dirs() {
+    let ours = [format!("kbstack-pg-{}-", std::process::id()), format!("kbstack-s3-{}-", std::process::id())];
+    for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if ours.iter().any(|prefix| name.starts_with(prefix.as_str())) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
