@@ -548,8 +548,12 @@ impl Server {
         rows
     }
 
-    /// Stops the server (under the scale-out profile: every node, then nginx).
+    /// Stops the server (under the scale-out profile: nginx first, so that clients see the stack
+    /// gone as they see one server gone, a refused connection rather than a 502; then every node).
     pub fn kill(&mut self) {
+        if let Some(stack) = &mut self.stack {
+            stack.nginx.stop();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(stack) = &mut self.stack {
@@ -558,7 +562,6 @@ impl Server {
                 let _ = child.wait();
             }
             stack.others.iter_mut().for_each(|c| *c = None);
-            stack.nginx.stop();
         }
     }
 }
