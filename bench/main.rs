@@ -10,7 +10,11 @@
 //!  3. export: export-async gzip of that table vs `COPY (SELECT * FROM t) TO 'x.csv.gz'`;
 //!  4. queue: 1,000 trivial jobs through the Queue API, one at a time (p50/p99 create→finished) and
 //!     all at once (jobs/s) — `queue.rs`; no raw counterpart (there is no engine below the queue);
-//!  5. peak server RSS (`VmHWM` of the server process).
+//!  5. peak server RSS (`VmHWM` of the server process);
+//!  6. scale-out (`scaleout-import`, `scaleout-incremental`, after the others): the kbstack side of
+//!     phases 1 and 2 again, through nginx in front of three nodes on PostgreSQL metadata, DuckLake
+//!     (PostgreSQL catalog, Parquet in S3) and files in S3 (`scaleout.rs`); the raw DuckDB figures of
+//!     phases 1 and 2 stay the reference; each node's peak RSS.
 //!
 //! Run through `./bench/run` (builds, runs, records BENCHMARKS.md). Progress goes to stderr.
 use std::fs::File;
@@ -36,8 +40,12 @@ const RSS_TARGET_BYTES: u64 = 1_000_000_000;
 /// Server environment the bench sets itself; any other `KBSTACK_*` variable reaches the server and is reported.
 const SERVER_ENV_SET_BY_BENCH: [&str; 5] =
     ["KBSTACK_DATA_DIR", "KBSTACK_LISTEN", "KBSTACK_MASTER_TOKEN", "KBSTACK_PUBLIC_URL", "KBSTACK_LOG"];
+/// Variables for the bench's own helpers, not the server (where crates/testkit finds SeaweedFS).
+const BENCH_ONLY_ENV: [&str; 1] = ["KBSTACK_TEST_WEED"];
 
-const TABLE_PHASES: [&str; 3] = ["import", "incremental", "export"];
+const TABLE_PHASES: [&str; 5] = ["import", "incremental", "export", "scaleout-import", "scaleout-incremental"];
+/// Phases on a scale-out stack (`scaleout.rs`), run after the embedded server's.
+const SCALEOUT_PHASES: [&str; 2] = ["scaleout-import", "scaleout-incremental"];
 
 #[derive(Parser, Debug)]
 #[command(about = "kbstack load/export benchmark against raw DuckDB, and the queue's job latency and throughput")]
@@ -64,8 +72,9 @@ struct Args {
     /// Source revision to show in the record.
     #[arg(long)]
     rev: Option<String>,
-    /// Only these phases (comma-separated: import, incremental, export, queue, load, query, stream), e.g. to investigate one.
-    #[arg(long, value_delimiter = ',', default_value = "import,incremental,export,queue,load,query,stream")]
+    /// Only these phases (comma-separated: import, incremental, export, queue, load, query, stream,
+    /// scaleout-import, scaleout-incremental), e.g. to investigate one.
+    #[arg(long, value_delimiter = ',', default_value = "import,incremental,export,queue,load,query,stream,scaleout-import,scaleout-incremental")]
     phases: Vec<String>,
     /// Seconds of load on `tokens/verify` in the load phase (the other routes get a third of it).
     #[arg(long, default_value_t = 60)]
@@ -91,6 +100,7 @@ macro_rules! progress {
 mod load;
 mod query;
 mod queue;
+mod scaleout;
 mod stream;
 
 // ---------------------------------------------------------------- data
@@ -292,11 +302,15 @@ fn generate(dir: &Path, scale: f64) -> Result<DataSet> {
 // ---------------------------------------------------------------- kbstack server
 
 struct Server {
+    /// The server (the scale-out stack's node 1).
     child: Child,
+    /// Where requests go: the server's own URL, or the scale-out stack's balancer.
     url: String,
     client: reqwest::blocking::Client,
     /// Transport errors on GET requests that were retried (reported: they should not happen).
     get_errors: std::cell::RefCell<Vec<String>>,
+    /// The scale-out stack's other nodes and nginx (stopped after `child`, on drop).
+    stack: Option<scaleout::Stack>,
 }
 
 impl Drop for Server {
@@ -314,15 +328,30 @@ fn check(status: u16, body: &Value, what: &str) -> Result<()> {
 }
 
 impl Server {
+    /// The embedded default: one process on its data dir, port 0.
     fn start(bin: &Path, data_dir: &Path) -> Result<Server> {
+        let (child, url) = Server::spawn_node(bin, data_dir, "127.0.0.1:0", &[])?;
+        Server::new(child, url)
+    }
+
+    fn new(child: Child, url: String) -> Result<Server> {
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(3600)).build()?;
+        Ok(Server { child, url, client, get_errors: Default::default(), stack: None })
+    }
+
+    /// `kbstack serve` on `data_dir` listening on `listen`, with `envs` on top of the bench's own
+    /// settings; the process and the URL it printed once serving.
+    fn spawn_node(bin: &Path, data_dir: &Path, listen: &str, envs: &[(String, String)]) -> Result<(Child, String)> {
         ensure!(bin.exists(), "kbstack binary {} not found (build it first, or pass --kbstack)", bin.display());
+        std::fs::create_dir_all(data_dir)?;
         let mut child = Command::new(bin)
             .arg("serve")
             .env("KBSTACK_DATA_DIR", data_dir)
-            .env("KBSTACK_LISTEN", "127.0.0.1:0")
+            .env("KBSTACK_LISTEN", listen)
             .env("KBSTACK_MASTER_TOKEN", TOKEN)
             .env_remove("KBSTACK_PUBLIC_URL")
             .env("KBSTACK_LOG", std::env::var("KBSTACK_LOG").unwrap_or_else(|_| "warn".into()))
+            .envs(envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -340,8 +369,7 @@ impl Server {
             ensure!(Instant::now() < deadline, "kbstack printed no URL");
         };
         std::thread::spawn(move || for _ in reader.lines() {});
-        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(3600)).build()?;
-        Ok(Server { child, url, client, get_errors: Default::default() })
+        Ok((child, url))
     }
 
     fn api(&self, path: &str) -> String {
@@ -506,14 +534,40 @@ fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
     status.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
 }
 
-/// CPU time (user + system) of a process, in clock ticks.
-fn proc_cpu_ticks(pid: u32) -> Option<u64> {
+/// (parent pid, CPU time in clock ticks: user + system, its own and that of its children it waited for).
+fn proc_stat_ppid_ticks(pid: u32) -> Option<(u32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start at ") ".
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest[0] is field 3 (state); utime and stime are fields 14 and 15; cutime/cstime 16, 17.
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    // rest[0] is field 3 (state), rest[1] field 4 (ppid); utime and stime are fields 14 and 15; cutime/cstime 16, 17.
+    let ticks = (11..=14).map(|i| f.get(i)?.parse::<u64>().ok()).sum::<Option<u64>>()?;
+    Some((f.get(1)?.parse().ok()?, ticks))
+}
+
+/// CPU time of the bench and everything it started (the server or the scale-out stack's nodes,
+/// PostgreSQL, SeaweedFS, nginx, and whatever they started), in clock ticks.
+fn tree_cpu_ticks() -> u64 {
+    let procs: Vec<(u32, u32, u64)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| proc_stat_ppid_ticks(pid).map(|(ppid, ticks)| (pid, ppid, ticks)))
+        .collect();
+    let mut tree = vec![std::process::id()];
+    let mut total = 0;
+    while let Some(pid) = tree.pop() {
+        for (child, ppid, ticks) in &procs {
+            if *child == pid {
+                total += ticks;
+            }
+            if *ppid == pid {
+                tree.push(*child);
+            }
+        }
+    }
+    total
 }
 
 /// (busy, total) clock ticks of the whole machine since boot.
@@ -624,16 +678,10 @@ struct Results {
     query: query::QueryResults,
     stream: stream::StreamResults,
     // import
-    kb_import: Samples,
-    kb_import_upload: Samples,
-    kb_import_blocklist: Samples,
-    kb_import_job: Samples,
+    kb_import: ImportSamples,
     raw_import: Samples,
     // incremental
-    kb_pk_full_load: Samples,
-    kb_incr: Samples,
-    kb_incr_upload: Samples,
-    kb_incr_job: Samples,
+    kb_incr: IncrSamples,
     raw_pk_full_load: Samples,
     raw_incr_replace: Samples,
     raw_incr_update: Samples,
@@ -643,7 +691,6 @@ struct Results {
     replay_commit: Samples,
     replay_total: Samples,
     replay_count: Samples,
-    kb_rows_after: u64,
     raw_rows_after: u64,
     // export
     kb_export: Samples,
@@ -663,6 +710,33 @@ struct Results {
     // memory
     hwm_after: Vec<(&'static str, u64)>,
     bench_hwm: u64,
+    // the same import and incremental load through the scale-out stack
+    so_import: ImportSamples,
+    so_incr: IncrSamples,
+    /// Each node's peak RSS after the scale-out phases (None: the node was gone).
+    so_node_hwms: Vec<Option<u64>>,
+    /// Put Block requests per node (from nginx's access log).
+    so_block_spread: String,
+}
+
+/// One kbstack import of the big CSV, end to end, per run.
+#[derive(Default)]
+struct ImportSamples {
+    total: Samples,
+    upload: Samples,
+    /// Of the upload: the final Put Block List (the server assembles the blob then).
+    blocklist: Samples,
+    job: Samples,
+}
+
+/// One kbstack incremental PK load, end to end, per run (and its untimed setup).
+#[derive(Default)]
+struct IncrSamples {
+    pk_full_load: Samples,
+    total: Samples,
+    upload: Samples,
+    job: Samples,
+    rows_after: u64,
 }
 
 /// What the phases share: the data, the server, and the tables/databases one phase leaves for the next.
@@ -725,39 +799,56 @@ fn csv_header(path: &Path) -> Result<(String, Vec<String>)> {
     Ok((line, columns))
 }
 
-fn phase_import(c: &mut Ctx, r: &mut Results) -> Result<()> {
+/// The kbstack side of the import phase on `c.server` (the embedded server, or the scale-out
+/// stack's balancer): per run, the big CSV uploaded and imported into a fresh empty table.
+fn kb_import_runs(c: &mut Ctx, label: &str, s: &mut ImportSamples) -> Result<()> {
+    for run in 1..=c.args.runs {
+        kb_import_run(c, label, run, s)?;
+    }
+    Ok(())
+}
+
+fn kb_import_run(c: &Ctx, label: &str, run: usize, s: &mut ImportSamples) -> Result<()> {
     let (args, data, server) = (c.args, c.data, c.server);
-    let (header, columns) = csv_header(&data.big)?;
+    let (header, _) = csv_header(&data.big)?;
     let header_file = c.work.join("header.csv");
     std::fs::write(&header_file, format!("{header}\n"))?;
-    for run in 1..=args.runs {
-        // Setup (untimed): an empty table with the file's columns, on both sides.
-        let name = format!("import_{run}");
-        let empty = server.upload(&header_file, false)?;
-        let job = server.run_job(&format!("buckets/{}/tables-async", c.bucket), json!({"name": name, "dataFileId": empty}), "tables-async (empty table)")?;
-        let table_id = job["results"]["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{}.{name}", c.bucket));
+    // Setup (untimed): an empty table with the file's columns.
+    let name = format!("import_{run}");
+    let empty = server.upload(&header_file, false)?;
+    let job = server.run_job(&format!("buckets/{}/tables-async", c.bucket), json!({"name": name, "dataFileId": empty}), "tables-async (empty table)")?;
+    let table_id = job["results"]["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{}.{name}", c.bucket));
 
-        progress!("import run {run}/{}: kbstack (upload {:.0} MB + import-async)", args.runs, data.big_bytes as f64 / 1e6);
-        let start = Instant::now();
-        let (file_id, list_time) = server.upload_timed(&data.big, true)?;
-        let uploaded = start.elapsed();
-        r.kb_import_blocklist.push(list_time);
-        progress!("    uploaded in {:.1}s (Put Block List {:.1}s); import-async", uploaded.as_secs_f64(), list_time.as_secs_f64());
-        server.run_job(&format!("tables/{table_id}/import-async"), json!({"dataFileId": file_id}), "import-async")?;
-        let total = start.elapsed();
-        r.kb_import.push(total);
-        r.kb_import_upload.push(uploaded);
-        r.kb_import_job.push(total - uploaded);
-        let rows = server.table_rows(&table_id)?;
-        ensure!(rows == data.big_rows, "kbstack import: table has {rows} rows, expected {}", data.big_rows);
-        progress!(
-            "    kbstack import {:.1}s (upload {:.1}s, job {:.1}s), {rows} rows",
-            total.as_secs_f64(),
-            uploaded.as_secs_f64(),
-            (total - uploaded).as_secs_f64()
-        );
-        // Keep the disk use flat: the table is not needed any more (untimed).
-        server.delete(&format!("tables/{table_id}"))?;
+    progress!("{label} run {run}/{}: kbstack (upload {:.0} MB + import-async)", args.runs, data.big_bytes as f64 / 1e6);
+    let start = Instant::now();
+    let (file_id, list_time) = server.upload_timed(&data.big, true)?;
+    let uploaded = start.elapsed();
+    s.blocklist.push(list_time);
+    progress!("    uploaded in {:.1}s (Put Block List {:.1}s); import-async", uploaded.as_secs_f64(), list_time.as_secs_f64());
+    server.run_job(&format!("tables/{table_id}/import-async"), json!({"dataFileId": file_id}), "import-async")?;
+    let total = start.elapsed();
+    s.total.push(total);
+    s.upload.push(uploaded);
+    s.job.push(total - uploaded);
+    let rows = server.table_rows(&table_id)?;
+    ensure!(rows == data.big_rows, "kbstack import: table has {rows} rows, expected {}", data.big_rows);
+    progress!(
+        "    kbstack import {:.1}s (upload {:.1}s, job {:.1}s), {rows} rows",
+        total.as_secs_f64(),
+        uploaded.as_secs_f64(),
+        (total - uploaded).as_secs_f64()
+    );
+    // Keep the disk use flat: neither the table nor the file is needed any more (untimed).
+    server.delete(&format!("tables/{table_id}"))?;
+    let _ = server.delete(&format!("files/{file_id}"));
+    Ok(())
+}
+
+fn phase_import(c: &mut Ctx, r: &mut Results) -> Result<()> {
+    let (args, data) = (c.args, c.data);
+    let (_, columns) = csv_header(&data.big)?;
+    for run in 1..=args.runs {
+        kb_import_run(c, "import", run, &mut r.kb_import)?;
 
         progress!("import run {run}/{}: raw DuckDB COPY FROM into an empty table", args.runs);
         let db = c.work.join("raw-import.duckdb");
@@ -778,44 +869,63 @@ fn phase_import(c: &mut Ctx, r: &mut Results) -> Result<()> {
     Ok(())
 }
 
-fn phase_incremental(c: &mut Ctx, r: &mut Results) -> Result<()> {
+/// The kbstack side of the incremental phase on `c.server` (the embedded server, or the
+/// scale-out stack's balancer), per run.
+fn kb_incremental_runs(c: &mut Ctx, label: &str, s: &mut IncrSamples) -> Result<()> {
+    for run in 1..=c.args.runs {
+        kb_incremental_run(c, label, run, s)?;
+    }
+    Ok(())
+}
+
+/// A fresh PK table loaded from the base file (setup, timed apart), then the delta uploaded and
+/// loaded incrementally, end to end; the row count and a changed row are checked afterwards.
+fn kb_incremental_run(c: &mut Ctx, label: &str, run: usize, s: &mut IncrSamples) -> Result<()> {
     let (args, data, server) = (c.args, c.data, c.server);
     let expected_rows = data.base_rows + data.delta_new;
-    for run in 1..=args.runs {
-        progress!("incremental run {run}/{}: kbstack full load of {} rows with primaryKey=id (setup)", args.runs, data.base_rows);
-        let (table_id, d) = c.kb_pk_table(&format!("pk_{run}"))?;
-        r.kb_pk_full_load.push(d);
-        c.keep_pk_table(table_id.clone())?;
-        progress!("    full load with PK {:.1}s; incremental import-async of {} rows (upload + job)", d.as_secs_f64(), data.delta_rows);
+    progress!("{label} run {run}/{}: kbstack full load of {} rows with primaryKey=id (setup)", args.runs, data.base_rows);
+    let (table_id, d) = c.kb_pk_table(&format!("pk_{run}"))?;
+    s.pk_full_load.push(d);
+    c.keep_pk_table(table_id.clone())?;
+    progress!("    full load with PK {:.1}s; incremental import-async of {} rows (upload + job)", d.as_secs_f64(), data.delta_rows);
 
-        let start = Instant::now();
-        let delta_file = server.upload(&data.delta, false)?;
-        let uploaded = start.elapsed();
-        let job = server.run_job(
-            &format!("tables/{table_id}/import-async"),
-            json!({"dataFileId": delta_file, "incremental": 1}),
-            "import-async incremental",
-        )?;
-        let total = start.elapsed();
-        r.kb_incr.push(total);
-        r.kb_incr_upload.push(uploaded);
-        r.kb_incr_job.push(total - uploaded);
-        let rows = server.table_rows(&table_id)?;
-        r.kb_rows_after = rows;
-        ensure!(rows == expected_rows, "kbstack incremental: {rows} rows afterwards, expected {expected_rows} (job results: {})", job["results"]);
-        // Spot check: a changed key carries the new value.
-        let (id, amount) = &data.changed_sample;
-        let preview = server.get(&format!("tables/{table_id}/data-preview?format=json&whereColumn=id&whereValues={id}"))?;
-        let got = preview["rows"][0].as_array().and_then(|cells| {
-            cells.iter().find(|c| c["columnName"] == "amount").and_then(|c| c["value"].as_str()).map(str::to_string)
-        });
-        ensure!(got.as_deref() == Some(amount.as_str()), "kbstack incremental: id {id} has amount {got:?}, expected {amount}");
-        progress!(
-            "    kbstack incremental {:.1}s (upload {:.1}s, job {:.1}s), {rows} rows",
-            total.as_secs_f64(),
-            uploaded.as_secs_f64(),
-            (total - uploaded).as_secs_f64()
-        );
+    let start = Instant::now();
+    let delta_file = server.upload(&data.delta, false)?;
+    let uploaded = start.elapsed();
+    let job = server.run_job(
+        &format!("tables/{table_id}/import-async"),
+        json!({"dataFileId": delta_file, "incremental": 1}),
+        "import-async incremental",
+    )?;
+    let total = start.elapsed();
+    s.total.push(total);
+    s.upload.push(uploaded);
+    s.job.push(total - uploaded);
+    let rows = server.table_rows(&table_id)?;
+    s.rows_after = rows;
+    ensure!(rows == expected_rows, "kbstack incremental: {rows} rows afterwards, expected {expected_rows} (job results: {})", job["results"]);
+    // Spot check: a changed key carries the new value.
+    let (id, amount) = &data.changed_sample;
+    let preview = server.get(&format!("tables/{table_id}/data-preview?format=json&whereColumn=id&whereValues={id}"))?;
+    let got = preview["rows"][0].as_array().and_then(|cells| {
+        cells.iter().find(|c| c["columnName"] == "amount").and_then(|c| c["value"].as_str()).map(str::to_string)
+    });
+    ensure!(got.as_deref() == Some(amount.as_str()), "kbstack incremental: id {id} has amount {got:?}, expected {amount}");
+    progress!(
+        "    kbstack incremental {:.1}s (upload {:.1}s, job {:.1}s), {rows} rows",
+        total.as_secs_f64(),
+        uploaded.as_secs_f64(),
+        (total - uploaded).as_secs_f64()
+    );
+    let _ = server.delete(&format!("files/{delta_file}"));
+    Ok(())
+}
+
+fn phase_incremental(c: &mut Ctx, r: &mut Results) -> Result<()> {
+    let (args, data) = (c.args, c.data);
+    let expected_rows = data.base_rows + data.delta_new;
+    for run in 1..=args.runs {
+        kb_incremental_run(c, "incremental", run, &mut r.kb_incr)?;
 
         // Raw DuckDB, formulation 1: PRIMARY KEY + INSERT OR REPLACE.
         progress!("incremental run {run}/{}: raw DuckDB INSERT OR REPLACE (PRIMARY KEY)", args.runs);
@@ -1042,7 +1152,7 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
     server.post("buckets", json!({"name": "bench", "stage": "in"}))?;
     let mut c = Ctx { args, work, data: &data, server: &server, bucket: "in.c-bench", base_file: None, pk_table: None, raw_db: None };
     r.load_before = loadavg();
-    let ticks_before = proc_cpu_ticks(std::process::id()).unwrap_or(0) + proc_cpu_ticks(server.child.id()).unwrap_or(0);
+    let ticks_before = tree_cpu_ticks();
     let watch = CpuWatch::start();
 
     type Phase = fn(&mut Ctx, &mut Results) -> Result<()>;
@@ -1069,12 +1179,55 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
             None => progress!("server process is gone after phase {name}"),
         }
     }
-    let ticks_after = proc_cpu_ticks(std::process::id()).unwrap_or(0) + proc_cpu_ticks(server.child.id()).unwrap_or(0);
+    scaleout_phases(&mut c, &mut r, bin);
+    let ticks_after = tree_cpu_ticks();
     r.others_cpu = watch.others_share(ticks_after.saturating_sub(ticks_before));
     r.load_after = loadavg();
-    r.get_errors = server.get_errors.borrow().clone();
+    r.get_errors.splice(0..0, server.get_errors.borrow().iter().cloned());
     r.bench_hwm = proc_status_kib(std::process::id(), "VmHWM").unwrap_or(0) * 1024;
     Ok((data, r))
+}
+
+/// The `scaleout-*` phases, after the embedded ones: the same kbstack work as the import and
+/// incremental phases through the balancer of a three-node stack (started for them, stopped after).
+fn scaleout_phases(c: &mut Ctx, r: &mut Results, bin: &Path) {
+    let wanted: Vec<&'static str> = SCALEOUT_PHASES.into_iter().filter(|name| c.args.phases.iter().any(|p| p == name)).collect();
+    if wanted.is_empty() {
+        return;
+    }
+    progress!("starting the scale-out stack: {} nodes on PostgreSQL, DuckLake and S3 behind nginx", scaleout::NODES);
+    let stack = match scaleout::start(bin, c.work).and_then(|s| {
+        s.post("buckets", json!({"name": "bench", "stage": "in"}))?;
+        Ok(s)
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = format!("starting the scale-out stack: {e:#}");
+            progress!("SCALE-OUT FAILED: {msg}");
+            r.failures.extend(wanted.iter().map(|name| (*name, msg.clone())));
+            return;
+        }
+    };
+    progress!("scale-out stack listening on {}", stack.url);
+    let mut sc = Ctx { args: c.args, work: c.work, data: c.data, server: &stack, bucket: c.bucket, base_file: None, pk_table: None, raw_db: None };
+    for name in wanted {
+        let result = match name {
+            "scaleout-import" => kb_import_runs(&mut sc, name, &mut r.so_import),
+            _ => kb_incremental_runs(&mut sc, name, &mut r.so_incr),
+        };
+        if let Err(e) = result {
+            let msg = format!("{e:#}");
+            progress!("PHASE {name} FAILED: {msg}");
+            r.failures.push((name, msg));
+        }
+    }
+    r.so_node_hwms = scaleout::node_hwms(&stack);
+    r.so_block_spread = scaleout::block_spread(&stack);
+    r.get_errors.extend(stack.get_errors.borrow().iter().map(|e| format!("(scale-out) {e}")));
+    progress!("stopping the scale-out stack");
+    drop(sc);
+    drop(stack);
+    scaleout::remove_server_dirs();
 }
 
 // ---------------------------------------------------------------- report
@@ -1112,7 +1265,7 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     // Settings that reach the server through the environment are part of the command.
     let env: Vec<String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("KBSTACK_") && !SERVER_ENV_SET_BY_BENCH.contains(&k.as_str()))
+        .filter(|(k, _)| k.starts_with("KBSTACK_") && !SERVER_ENV_SET_BY_BENCH.contains(&k.as_str()) && !BENCH_ONLY_ENV.contains(&k.as_str()))
         .map(|(k, v)| format!("{k}={v} "))
         .collect();
     let command = format!(
@@ -1127,8 +1280,12 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
         if !args.phases.iter().any(|p| p == phase) {
             return format!("| {name} | – | – | – | ≤ {target}× | not run |\n");
         }
-        if failed(phase) || kb.0.is_empty() || raw.is_nan() {
+        if failed(phase) || kb.0.is_empty() {
             return format!("| {name} | {} | {raw_text} | – | ≤ {target}× | **no: failed** (below) |\n", med(kb));
+        }
+        if raw.is_nan() {
+            // A scale-out phase run without its embedded phase, which measures the raw reference.
+            return format!("| {name} | {} | – | – | ≤ {target}× | no reference (run the embedded phase too) |\n", med(kb));
         }
         let ratio = kb.median() / raw;
         format!(
@@ -1145,6 +1302,7 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
         _ => (f64::NAN, "–"),
     };
     let hwm = r.hwm_after.iter().map(|(_, b)| *b).max().unwrap_or(0);
+    let scaled_out = |what: String| format!("{what} (end to end; scale-out: {} nodes behind nginx)", scaleout::NODES);
 
     let mut s = String::new();
     s.push_str(&format!("### {date} · scale {} · runs: {}\n\n", args.scale, args.runs));
@@ -1154,7 +1312,7 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
         s.push_str(&format!("- kbstack revision: `{rev}`\n"));
     }
     s.push_str(&format!(
-        "- Other load during the phases: {} of the machine's CPU time went to processes other than the bench and the server (other jobs, kernel threads such as disk writeback); load average {} before, {} after{}\n",
+        "- Other load during the phases: {} of the machine's CPU time went to processes other than the bench and those it started (server, scale-out stack; other jobs, kernel threads such as disk writeback); load average {} before, {} after{}\n",
         r.others_cpu.map(|x| format!("{:.0}%", x * 100.0)).unwrap_or_else(|| "unknown".into()),
         r.load_before,
         r.load_after,
@@ -1179,7 +1337,15 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     s.push_str(&ratio_row(
         "import",
         &if data.big_rows > 0 { format!("import {} CSV into an empty table (end to end)", mb(data.big_bytes)) } else { "import a CSV into an empty table (end to end)".into() },
-        &r.kb_import,
+        &r.kb_import.total,
+        r.raw_import.median(),
+        med(&r.raw_import),
+        1.5,
+    ));
+    s.push_str(&ratio_row(
+        "scaleout-import",
+        &scaled_out(if data.big_rows > 0 { format!("import {} CSV into an empty table", mb(data.big_bytes)) } else { "import a CSV into an empty table".into() }),
+        &r.so_import.total,
         r.raw_import.median(),
         med(&r.raw_import),
         1.5,
@@ -1191,7 +1357,19 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
         } else {
             "incremental PK load (end to end)".into()
         },
-        &r.kb_incr,
+        &r.kb_incr.total,
+        raw_incr,
+        if raw_incr.is_nan() { "–".into() } else { format!("{} ({raw_incr_which})", secs(raw_incr)) },
+        2.0,
+    ));
+    s.push_str(&ratio_row(
+        "scaleout-incremental",
+        &scaled_out(if data.big_rows > 0 {
+            format!("incremental PK load, {} rows into {}", data.delta_rows, data.base_rows)
+        } else {
+            "incremental PK load".into()
+        }),
+        &r.so_incr.total,
         raw_incr,
         if raw_incr.is_nan() { "–".into() } else { format!("{} ({raw_incr_which})", secs(raw_incr)) },
         2.0,
@@ -1214,6 +1392,17 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
         if hwm > 0 { mb(hwm) } else { "–".into() },
         if hwm > 0 && hwm < RSS_TARGET_BYTES { "yes" } else { "**no**" }
     ));
+    if !r.so_node_hwms.is_empty() {
+        // The table ended with the line above; this row belongs to it.
+        s.truncate(s.len() - 1);
+        let each: Vec<String> = r.so_node_hwms.iter().map(|b| b.map_or("gone".to_string(), mb)).collect();
+        let all_below = r.so_node_hwms.iter().all(|b| b.is_some_and(|b| b < RSS_TARGET_BYTES));
+        s.push_str(&format!(
+            "| peak RSS of each scale-out node (VmHWM; node 1 also serves the pinned paths) | {} | – | – | < 1 GB | {} |\n\n",
+            each.join(" / "),
+            if all_below { "yes" } else { "**no**" }
+        ));
+    }
     if !r.load.rows.is_empty() {
         s.push_str(&load::report_rows(&r.load.rows));
     }
@@ -1243,13 +1432,19 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
             s.push_str(&format!("| {step} | {:.2} | {} |\n", x.median(), x.runs()))
         }
     };
-    row("kbstack import: files/prepare + Put Block ×16 MiB + Put Block List", &r.kb_import_upload);
-    row("kbstack import: of which Put Block List (server assembles the blob)", &r.kb_import_blocklist);
-    row("kbstack import: import-async job (POST → success)", &r.kb_import_job);
+    row("kbstack import: files/prepare + Put Block ×16 MiB + Put Block List", &r.kb_import.upload);
+    row("kbstack import: of which Put Block List (server assembles the blob)", &r.kb_import.blocklist);
+    row("kbstack import: import-async job (POST → success)", &r.kb_import.job);
+    row("scale-out import: files/prepare + Put Block ×16 MiB + Put Block List (blocks round robin over the nodes)", &r.so_import.upload);
+    row("scale-out import: of which Put Block List", &r.so_import.blocklist);
+    row("scale-out import: import-async job (POST → success)", &r.so_import.job);
     row("raw DuckDB import: COPY t FROM csv (empty VARCHAR table)", &r.raw_import);
-    row("kbstack setup: full load of the base file with primaryKey=id (tables-async)", &r.kb_pk_full_load);
-    row("kbstack incremental: upload", &r.kb_incr_upload);
-    row("kbstack incremental: import-async job (POST → success)", &r.kb_incr_job);
+    row("kbstack setup: full load of the base file with primaryKey=id (tables-async)", &r.kb_incr.pk_full_load);
+    row("kbstack incremental: upload", &r.kb_incr.upload);
+    row("kbstack incremental: import-async job (POST → success)", &r.kb_incr.job);
+    row("scale-out setup: full load of the base file with primaryKey=id (tables-async)", &r.so_incr.pk_full_load);
+    row("scale-out incremental: upload", &r.so_incr.upload);
+    row("scale-out incremental: import-async job (POST → success)", &r.so_incr.job);
     row("raw DuckDB setup: CREATE TABLE (id PRIMARY KEY) + INSERT of the base file", &r.raw_pk_full_load);
     row("raw DuckDB incremental: INSERT OR REPLACE (PRIMARY KEY index)", &r.raw_incr_replace);
     row("raw DuckDB incremental: stage + UPDATE … FROM (changed rows only) + INSERT … WHERE NOT EXISTS (no index)", &r.raw_incr_update);
@@ -1264,8 +1459,14 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     row("queue: submitting the burst (POSTs from 4 clients)", &r.queue.submit);
     s.push('\n');
     let mut notes = Vec::new();
-    if r.kb_rows_after > 0 || r.raw_rows_after > 0 {
-        notes.push(format!("Rows after the incremental load: kbstack {}, raw {}.", r.kb_rows_after, r.raw_rows_after));
+    if r.kb_incr.rows_after > 0 || r.raw_rows_after > 0 || r.so_incr.rows_after > 0 {
+        notes.push(format!(
+            "Rows after the incremental load: kbstack {}, scale-out {}, raw {}.",
+            r.kb_incr.rows_after, r.so_incr.rows_after, r.raw_rows_after
+        ));
+    }
+    if !r.so_block_spread.is_empty() {
+        notes.push(format!("Scale-out Put Block requests per node, all uploads of the scale-out phases (nginx's access log): {}.", r.so_block_spread));
     }
     if r.kb_rows_exported > 0 || r.raw_rows_exported > 0 {
         notes.push(format!(
@@ -1364,6 +1565,8 @@ fn record(path: &Path, key: &str, section: &str) -> Result<()> {
 
 fn main() -> Result<()> {
     t0();
+    // reqwest comes with rustls but no crypto provider of its own (ring only, as in the server): the process's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     ensure!(args.scale > 0.0, "--scale must be positive");
     ensure!(args.runs >= 1, "--runs must be at least 1");

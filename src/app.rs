@@ -20,6 +20,8 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub config: Config,
+    /// This process as a node of the stack (`crate::node`): the owner of the jobs it runs.
+    pub node_id: String,
     /// Every URL handed out to clients is built by it (path- or host-based layout).
     pub urls: PublicUrls,
     pub meta: MetaStore,
@@ -27,9 +29,9 @@ pub struct Inner {
     /// Workspace engine: a DuckDB file per workspace under `<data-dir>/workspaces/`.
     pub workspaces: Arc<dyn crate::workspace::WorkspaceBackend>,
     pub blobs: BlobStore,
-    /// Seals what must be kept secret in the metadata store (`<data-dir>/keys/secrets.key`).
+    /// Seals what must be kept secret in the metadata store (`<keys-dir>/secrets.key`).
     pub secrets: crate::secrets::Sealer,
-    /// Makes and opens the Encryption service's ciphers (`<data-dir>/keys/encryption.key`).
+    /// Makes and opens the Encryption service's ciphers (`<keys-dir>/encryption.key`).
     pub encryption: crate::encryption::Encryptor,
     /// The Developer Portal's definitions and the registered process components.
     pub components: crate::runner::registry::ComponentRegistry,
@@ -281,22 +283,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let workspaces: Arc<dyn crate::workspace::WorkspaceBackend> =
         Arc::new(crate::workspace::duckdb::DuckDbWorkspaces::open(&config.data_dir.join("workspaces"), duckdb.clone())?);
     let tables: Arc<dyn TableBackend> = duckdb;
-    let blobs = BlobStore::open(&config.data_dir, &config.files_backend)?;
+    let blobs = BlobStore::open(&config.data_dir, &config.keys_dir, &config.files_backend)?;
     crate::templates::repository::load_local(&config.template_repositories)?;
-    let bootstrap = storage::bootstrap::ensure_project(&meta, &config)?;
-    let manage_bootstrap = crate::manage::bootstrap::ensure_stack(&meta, &config)?;
+    let (bootstrap, manage_bootstrap) = bootstrap(&meta, &config)?;
+    let node_id = crate::node::new_id();
     let state = AppState(Arc::new(Inner {
+        node_id: node_id.clone(),
         config: config.clone(),
         urls: urls.clone(),
         meta,
         tables,
         workspaces,
         blobs,
-        secrets: crate::secrets::Sealer::open_dir(&config.data_dir, "secrets.key")?,
-        encryption: crate::encryption::Encryptor::open_dir(&config.data_dir)?,
+        secrets: crate::secrets::Sealer::open_dir(&config.keys_dir, "secrets.key")?,
+        encryption: crate::encryption::Encryptor::open_dir(&config.keys_dir)?,
         components: crate::runner::registry::ComponentRegistry::new(&urls.root(), &config.data_dir),
         jobs: storage::jobs::JobRunner::default(),
-        queue: crate::queue::Queue::new(config.queue_workers),
+        queue: crate::queue::Queue::new(config.queue_workers, &node_id),
         snowflake_sql: crate::sql_dialect::SnowflakeToDuckDb::new(&config.transformation_python),
         query: crate::query::QueryRuntime::new(
             config.data_dir.join("query-results"),
@@ -306,10 +309,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_apps: Default::default(),
         stream: crate::stream::StreamRuntime::new(config.data_dir.join("stream")),
     }));
-    storage::jobs::recover_interrupted(&state)?;
-    storage::merge_requests::recover_interrupted(&state)?;
-    crate::data_science::runtime::recover(&state)?;
-    crate::query::recover_interrupted(&state).map_err(|e| anyhow::anyhow!("recovering query jobs: {}", e.message))?;
+    // Storage, Queue and Query jobs of stopped processes end (`crate::node`); this node beats.
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || crate::node::start_up(&st)).await??;
+    crate::node::start(&state);
+    crate::query::sweep_expired(&state);
+    // Merges and data apps record no node: only a store no other node shares is recovered here
+    // at start (in the scale-out profile they are left to their own time-outs and restarts).
+    if state.meta.sqlite().is_some() {
+        storage::merge_requests::recover_interrupted(&state)?;
+        crate::data_science::runtime::recover(&state)?;
+    }
     let st = state.clone();
     let fixed = tokio::task::spawn_blocking(move || storage::tables::reconcile_stats(&st)).await?.map_err(|e| anyhow::anyhow!("checking table stats: {}", e.message))?;
     if fixed > 0 {
@@ -367,6 +377,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("kbstack stopped");
     Ok(())
+}
+
+/// The project, its master token and the stack's super admin, made on first start. Under a
+/// stack-wide lock: nodes starting at once on an empty shared store make them once.
+fn bootstrap(meta: &MetaStore, config: &Config) -> anyhow::Result<(storage::bootstrap::Bootstrap, crate::manage::bootstrap::ManageBootstrap)> {
+    let mut made = None;
+    meta.exclusively("bootstrap", &mut || {
+        made = Some((storage::bootstrap::ensure_project(meta, config)?, crate::manage::bootstrap::ensure_stack(meta, config)?));
+        Ok(())
+    })?;
+    made.ok_or_else(|| anyhow::anyhow!("the bootstrap did not run"))
 }
 
 /// The TLS listener with its certificate (generated on first use for the suffix).

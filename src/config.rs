@@ -12,6 +12,11 @@ pub struct ServeArgs {
     /// Directory holding all state (metadata, table data, files).
     #[arg(long, env = "KBSTACK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Directory of the stack's keys (encryption, secrets, SAS signing); default `<data-dir>/keys`.
+    /// Every node of a scale-out stack must use the same keys: point them at one shared
+    /// directory, or copy it. Missing keys are created (exclusively, so nodes agree).
+    #[arg(long, env = "KBSTACK_KEYS_DIR")]
+    pub keys_dir: Option<PathBuf>,
     /// Listen address; port 0 picks a free port.
     #[arg(long, env = "KBSTACK_LISTEN")]
     pub listen: Option<String>,
@@ -175,6 +180,7 @@ impl std::fmt::Debug for Secret {
 ///
 /// ```toml
 /// data_dir = "/var/lib/kbstack"
+/// keys_dir = "/srv/kbstack-keys"  # default <data_dir>/keys; one directory (or copy) for every node
 /// [server]   # listen, public_url, max_body_bytes, stack_suffix, tls_listen, tls_cert, tls_key
 /// [storage]  # master_token, manage_token, job_wait_ms
 /// [tables]   # duckdb_memory_limit, backend ("duckdb" | "ducklake"), ducklake_catalog, ducklake_data_path, duckdb_extensions
@@ -194,6 +200,7 @@ impl std::fmt::Debug for Secret {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    keys_dir: Option<PathBuf>,
     #[serde(default)]
     server: ServerSection,
     #[serde(default)]
@@ -368,6 +375,7 @@ impl FileConfig {
     fn merged(self) -> FileConfig {
         FileConfig {
             data_dir: self.data_dir,
+            keys_dir: self.keys_dir,
             listen: self.server.listen.or(self.listen),
             public_url: self.server.public_url.or(self.public_url),
             max_body_bytes: self.server.max_body_bytes.or(self.max_body_bytes),
@@ -408,6 +416,8 @@ impl FileConfig {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// The stack's keys (`--keys-dir`; default `<data-dir>/keys`).
+    pub keys_dir: PathBuf,
     pub listen: String,
     pub public_url: Option<String>,
     pub master_token: Option<Secret>,
@@ -497,8 +507,10 @@ impl Config {
         );
         let files_backend =
             files_backend(args.files_backend.or(file.files.backend), args.files_bucket.or(file.files.bucket), args.files_prefix.or(file.files.prefix), &s3)?;
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./kbstack-data"));
         Config {
-            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./kbstack-data")),
+            keys_dir: args.keys_dir.or(file.keys_dir).unwrap_or_else(|| data_dir.join("keys")),
+            data_dir,
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8000".into()),
             public_url: args.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_string()),
             master_token: args.master_token.or(file.master_token).map(Secret),

@@ -28,6 +28,7 @@ pub mod json_parser;
 pub mod manage;
 pub mod metastore;
 pub mod net;
+pub mod node;
 pub mod query;
 pub mod queue;
 pub mod runner;

@@ -292,7 +292,7 @@ fn a_sas_opens_its_own_file_only() {
     let later = sas_a.split('&').map(|kv| if kv.starts_with("se=") { "se=2999-01-01T00:00:00Z" } else { kv }).collect::<Vec<_>>().join("&");
     refused(get(&blob_a, &later), "a SAS with a forged expiry");
     // A correctly signed SAS for a's own prefix, expired a minute ago.
-    let key = kbstack::secrets::load_or_create_key(&s.data_dir, "sas.key").unwrap();
+    let key = kbstack::secrets::load_or_create_key(&s.data_dir.join("keys"), "sas.key").unwrap();
     let skoid = sas_a.split('&').find_map(|kv| kv.strip_prefix("skoid=")).unwrap();
     let prefix = percent_encoding::percent_decode_str(skoid).decode_utf8().unwrap().to_string();
     let expired = kbstack::blob::sas::sign(&key, &prefix, "rcw", chrono::Utc::now() - chrono::Duration::minutes(1));

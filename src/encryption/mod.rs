@@ -34,9 +34,9 @@ impl std::fmt::Debug for Encryptor {
 }
 
 impl Encryptor {
-    /// The encryptor of a data dir, its key created on first use (`secrets::load_or_create_key`).
-    pub fn open_dir(data_dir: &Path) -> anyhow::Result<Encryptor> {
-        let key = crate::secrets::load_or_create_key(data_dir, KEY_FILE)?;
+    /// The encryptor whose key is in `keys_dir`, created on first use (`secrets::load_or_create_key`).
+    pub fn open_dir(keys_dir: &Path) -> anyhow::Result<Encryptor> {
+        let key = crate::secrets::load_or_create_key(keys_dir, KEY_FILE)?;
         let unbound = UnboundKey::new(&AES_256_GCM, &key).map_err(|_| anyhow::anyhow!("invalid AES-256 key"))?;
         Ok(Encryptor { key: LessSafeKey::new(unbound) })
     }
@@ -272,7 +272,7 @@ mod tests {
     fn key_file_is_private() {
         use std::os::unix::fs::PermissionsExt;
         let (dir, enc) = encryptor();
-        let path = dir.path().join("keys").join(KEY_FILE);
+        let path = dir.path().join(KEY_FILE);
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read(&path).unwrap().len(), 32);
         // The key never shows in a debug print (a log line of the state would carry it).

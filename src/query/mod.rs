@@ -191,6 +191,7 @@ pub fn submit(state: &AppState, auth: &Auth, workspace: &Workspace, req: SubmitR
         changed: created.clone(),
         canceled_at: None,
         cancellation_reason: None,
+        node_id: state.node_id.clone(),
         statements: req
             .statements
             .iter()
@@ -246,9 +247,10 @@ pub fn cancel(state: &AppState, auth: &Auth, id: &str, reason: &str) -> ApiResul
     Ok(())
 }
 
-/// Jobs left running by a stopped process: failed, their statements failed or not executed.
-pub fn recover_interrupted(state: &AppState) -> ApiResult<()> {
-    for id in state.meta.unfinished_query_jobs()? {
+/// Jobs of a node with no heartbeat since `live_since_ms` (a stopped process, `crate::node`):
+/// failed, their statements failed or not executed.
+pub fn end_orphaned(state: &AppState, live_since_ms: i64) -> ApiResult<()> {
+    for id in state.meta.orphaned_query_jobs(live_since_ms)? {
         let Some(job) = state.meta.query_job(&id)? else { continue };
         let at = now();
         for mut s in job.statements {
@@ -266,7 +268,6 @@ pub fn recover_interrupted(state: &AppState) -> ApiResult<()> {
         }
         state.meta.set_query_job_state(&id, QueryJobState::Failed, &at)?;
     }
-    sweep_expired(state);
     Ok(())
 }
 

@@ -28,7 +28,7 @@ pub use store::Job;
 pub struct Queue {
     /// Standard jobs running at once.
     pub workers: usize,
-    /// Identifies this process in `runner_id` (jobs of another instance are from a dead process).
+    /// This node's id (`crate::node`), recorded as the `runner_id` of the jobs it claims.
     pub instance: String,
     pub(crate) notify: tokio::sync::Notify,
     /// Cancellation of each running job (kill).
@@ -37,10 +37,10 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub fn new(workers: usize) -> Queue {
+    pub fn new(workers: usize, node_id: &str) -> Queue {
         Queue {
             workers: workers.max(1),
-            instance: uuid::Uuid::new_v4().simple().to_string(),
+            instance: node_id.to_string(),
             notify: tokio::sync::Notify::new(),
             running: Mutex::new(HashMap::new()),
             busy: AtomicUsize::new(0),
@@ -76,7 +76,7 @@ pub fn start(state: &AppState) -> anyhow::Result<()> {
     if sealed > 0 {
         tracing::info!(jobs = sealed, "sealed the tokens of queued jobs kept in clear by an older version");
     }
-    worker::recover(state)?;
+    // The jobs dead processes left running were ended by `crate::node::start_up`.
     let st = state.clone();
     tokio::spawn(async move { worker::dispatcher(st).await });
     Ok(())

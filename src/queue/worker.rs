@@ -53,10 +53,10 @@ impl Outcome {
     }
 }
 
-/// At start-up: a job `processing` or `terminating` belongs to a process that is gone.
-pub fn recover(state: &AppState) -> anyhow::Result<()> {
-    let stale = state.meta.running_queue_jobs().map_err(|e| anyhow::anyhow!("{e}"))?;
-    for job in &stale {
+/// Running jobs whose node has no heartbeat since `live_since_ms` (`crate::node`) end: `error`,
+/// or `terminated` when a kill was under way. Each ends once, whichever node gets there first.
+pub fn end_orphaned(state: &AppState, live_since_ms: i64) -> crate::http::ApiResult<()> {
+    for job in state.meta.orphaned_queue_jobs(live_since_ms)? {
         kill_leftover_process(state, job.id);
         let now = now_ms();
         let (status, result) = if job.status == QueueJobStatus::Terminating {
@@ -69,7 +69,9 @@ pub fn recover(state: &AppState) -> anyhow::Result<()> {
             result["error"] = json!({"type": "application", "message": message, "exceptionId": new_exception_id()});
             (QueueJobStatus::Error, result)
         };
-        state.meta.end_queue_job(job.id.into(), status, &result, now).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !state.meta.end_queue_job(job.id.into(), status, &result, now)? {
+            continue;
+        }
         // Children a dead container would have waited for are cancelled with it.
         if job.kind != "standard" {
             for child in state.meta.queue_job_descendants(job.project_id.into(), &job.run_id).unwrap_or_default() {
@@ -78,8 +80,21 @@ pub fn recover(state: &AppState) -> anyhow::Result<()> {
                 }
             }
         }
-        tracing::warn!(job = job.id, status = status.as_str(), "queue job of a previous process ended");
+        tracing::warn!(job = job.id, status = status.as_str(), "queue job of a stopped node ended");
         crate::notification::events::job_ended(state, job.id);
+    }
+    Ok(())
+}
+
+/// Jobs this node runs that a kill on another node moved to `terminating`: signal them here.
+pub fn cancel_jobs_killed_elsewhere(state: &AppState) -> crate::http::ApiResult<()> {
+    let ids: Vec<i64> = state.queue.running.lock().keys().copied().collect();
+    for id in ids {
+        if let Some(job) = state.meta.queue_job(id.into())? {
+            if job.status == QueueJobStatus::Terminating {
+                state.queue.cancel(id);
+            }
+        }
     }
     Ok(())
 }

@@ -61,6 +61,7 @@ where
         run_id: auth.run_id.clone(),
         creator_token_id: auth.token.id,
         creator_description: auth.token.description.clone(),
+        node_id: state.node_id.clone(),
     })?;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let st = state.clone();
@@ -119,19 +120,19 @@ async fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
     state.meta.store_until_it_lands(id, || state.meta.finish_storage_job(id, JobStatus::Error, None, Some(&fallback), &now_iso())).await;
 }
 
-/// At start: jobs of a previous process that never finished end as `error`. The message does
-/// not claim nothing changed: a crash between a load's commit and the job's record leaves the
-/// new data in place (each load is one transaction, so never a mix).
-pub fn recover_interrupted(state: &AppState) -> anyhow::Result<()> {
+/// Jobs whose node has no heartbeat since `live_since_ms` (a process that stopped, `crate::node`)
+/// end as `error`. The message does not claim nothing changed: a crash between a load's commit
+/// and the job's record leaves the new data in place (each load is one transaction, so never a mix).
+pub fn end_orphaned(state: &AppState, live_since_ms: i64) -> ApiResult<()> {
     let err = json!({
         "code": "storage.jobs.interrupted",
         "message": "The job was interrupted by a server restart before its result was recorded; \
                     its changes were applied in full or not at all. Check the data before running it again.",
         "exceptionId": new_exception_id(),
     });
-    let n = state.meta.fail_unfinished_storage_jobs(&err.to_string(), &now_iso()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let n = state.meta.fail_orphaned_storage_jobs(live_since_ms, &err.to_string(), &now_iso())?;
     if n > 0 {
-        tracing::warn!(jobs = n, "marked interrupted jobs as error");
+        tracing::warn!(jobs = n, "storage jobs of a stopped node ended as error");
     }
     Ok(())
 }

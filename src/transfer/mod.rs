@@ -79,7 +79,7 @@ pub fn export(config: &Config, to: &Path, include_keys: bool) -> anyhow::Result<
     if include_keys {
         progress("keys");
         for name in KEYS {
-            copy_tree(&data_dir.join(name), &to.join("keys").join(name))?;
+            copy_tree(&secret_path(config, name), &to.join("keys").join(name))?;
         }
     }
     let manifest = Manifest {
@@ -98,7 +98,12 @@ pub fn export(config: &Config, to: &Path, include_keys: bool) -> anyhow::Result<
     Ok(manifest)
 }
 
-/// Import the export in `from` into `data_dir`, which must hold no stack yet.
+/// Where a secret of `KEYS` lives: the keys in `--keys-dir` (the data dir's `keys/` by
+/// default), the rest in the data dir.
+fn secret_path(config: &Config, name: &str) -> std::path::PathBuf {
+    if name == "keys" { config.keys_dir.clone() } else { config.data_dir.join(name) }
+}
+
 /// Restores an export into `config`'s new data dir (and its table store: the data dir's DuckDB
 /// file, or an empty DuckLake).
 pub fn import(from: &Path, config: &Config) -> anyhow::Result<Manifest> {
@@ -130,7 +135,7 @@ pub fn import(from: &Path, config: &Config) -> anyhow::Result<Manifest> {
         copy_tree(&from.join("extra").join(name), &data_dir.join(name))?;
     }
     for name in KEYS {
-        copy_tree(&from.join("keys").join(name), &data_dir.join(name))?;
+        copy_tree(&from.join("keys").join(name), &secret_path(config, name))?;
     }
     // Key files and tokens back to owner-only.
     crate::app::lock_down_data_dir(data_dir)?;

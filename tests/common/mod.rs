@@ -204,8 +204,13 @@ impl Server {
 
     /// A scale-out stack whatever the profile (the profile's own test).
     pub fn start_scale_out() -> Server {
+        Server::start_scale_out_with(&[])
+    }
+
+    /// `start_scale_out` with more environment for every node.
+    pub fn start_scale_out_with(envs: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let mut s = Server::spawn_stack(tmp.path(), &[], false);
+        let mut s = Server::spawn_stack(tmp.path(), envs, false);
         s._tmp = Some(tmp);
         s
     }

@@ -10,6 +10,7 @@ Run: KBSTACK_URL=http://127.0.0.1:PORT KBSTACK_TOKEN=... python tests/python/tes
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 
@@ -53,6 +54,7 @@ def roundtrip(content_writer, name, tags):
     assert set(tags) <= set(info["tags"]), info["tags"]
     out = files.download(file_id, os.path.join(work, "out"))
     assert sha256(out) == sha256(path), "downloaded content differs for " + name
+    shutil.rmtree(work)  # the large case writes 140 MB
     return file_id
 
 
@@ -96,6 +98,8 @@ def test_sliced_download():
     with open(out, "rb") as f:
         assert f.read() == b'"a","b"\n"c","d"\n'
     assert files.detail(prepared["id"])["sizeBytes"] == 16
+    os.chdir("/")
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":

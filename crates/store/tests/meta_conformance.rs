@@ -8,6 +8,7 @@ fn sqlite() -> SqliteMetaStore {
 
 kbstack_store::token_store_suite!(sqlite);
 kbstack_store::storage_job_store_suite!(sqlite);
+kbstack_store::node_store_suite!(sqlite);
 kbstack_store::branch_store_suite!(sqlite);
 kbstack_store::configuration_store_suite!(sqlite);
 kbstack_store::file_record_store_suite!(sqlite);

@@ -13,6 +13,7 @@ kbstack_store::bucket_store_suite!(pg);
 kbstack_store::metadata_store_suite!(pg);
 kbstack_store::table_store_suite!(pg);
 kbstack_store::storage_job_store_suite!(pg);
+kbstack_store::node_store_suite!(pg);
 kbstack_store::event_store_suite!(pg);
 kbstack_store::configuration_store_suite!(pg);
 kbstack_store::ticket_store_suite!(pg);

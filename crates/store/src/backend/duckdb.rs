@@ -200,11 +200,20 @@ impl DuckDbBackend {
         };
         // Every row goes to a data file: rows inlined into the catalog would make the catalog
         // database hold table data.
-        conn.execute_batch(&format!(
-            "ATTACH {} AS lake (DATA_PATH {}, DATA_INLINING_ROW_LIMIT 0); USE lake;",
-            lit(&catalog),
-            lit(&settings.data_path)
-        ))
+        let attach = format!("ATTACH {} AS lake (DATA_PATH {}, DATA_INLINING_ROW_LIMIT 0); USE lake;", lit(&catalog), lit(&settings.data_path));
+        let mut attached = conn.execute_batch(&attach);
+        // Nodes starting at once on an empty catalog race to create its tables; the losers find
+        // them made on a second look.
+        for _ in 0..10 {
+            match &attached {
+                Err(e) if e.to_string().contains("Failed to initialize DuckLake") => {
+                    std::thread::sleep(std::time::Duration::from_millis(100 + rand::random::<u64>() % 400));
+                    attached = conn.execute_batch(&attach);
+                }
+                _ => break,
+            }
+        }
+        attached
         // The catalog URL may hold a password: the error is reported without it.
         .map_err(|e| {
             anyhow::anyhow!(

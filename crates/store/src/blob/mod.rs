@@ -72,7 +72,7 @@ pub fn wait<F: std::future::Future>(f: F) -> F::Output {
 }
 
 impl BlobStore {
-    pub fn open(data_dir: &Path, files: &FilesBackend) -> anyhow::Result<BlobStore> {
+    pub fn open(data_dir: &Path, keys_dir: &Path, files: &FilesBackend) -> anyhow::Result<BlobStore> {
         let scratch = data_dir.join("blobs-staging");
         std::fs::create_dir_all(&scratch)?;
         // Blocks of earlier versions were indexed in memory only: unreachable now.
@@ -88,7 +88,7 @@ impl BlobStore {
             )?),
             FilesBackend::S3 { settings, bucket, prefix } => Arc::new(s3::S3Backend::new(settings, bucket, prefix)?),
         };
-        let sas_key = crate::secrets::load_or_create_key(data_dir, "sas.key")?.to_vec();
+        let sas_key = crate::secrets::load_or_create_key(keys_dir, "sas.key")?.to_vec();
         Ok(BlobStore { backend, scratch, sas_key })
     }
 

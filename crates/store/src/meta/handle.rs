@@ -11,7 +11,7 @@ use super::{Durability, Locking, SqliteMetaStore};
 use super::{
     branches::BranchStore, buckets::BucketStore, configurations::ConfigurationStore, data_apps::DataAppStore, developer::DeveloperStore,
     editor_sessions::EditorSessionStore, events::EventStore, files::FileRecordStore, manage::ManageStore, merge_requests::MergeRequestStore,
-    metadata::MetadataStore, metastore::MetastoreStore, notification_subscriptions::SubscriptionStore, oauth::OAuthStore,
+    metadata::MetadataStore, metastore::MetastoreStore, nodes::NodeStore, notification_subscriptions::SubscriptionStore, oauth::OAuthStore,
     organizations::OrganizationStore, project_admin::ProjectAdminStore, provisioning::ProvisioningStore, query_jobs::QueryJobStore,
     queue_jobs::QueueJobStore, schedules::ScheduleStore, search::SearchStore, sharing::SharingStore, snapshots::SnapshotStore,
     storage_jobs::StorageJobStore, stream::StreamStore, tables::TableStore, tickets::TicketStore, tokens::ProjectStore, tokens::TokenStore,
@@ -36,6 +36,7 @@ pub trait MetaBackend:
     + MergeRequestStore
     + MetadataStore
     + MetastoreStore
+    + NodeStore
     + SubscriptionStore
     + OAuthStore
     + OrganizationStore
@@ -74,6 +75,7 @@ impl<T> MetaBackend for T where
         + MergeRequestStore
         + MetadataStore
         + MetastoreStore
+        + NodeStore
         + SubscriptionStore
         + OAuthStore
         + OrganizationStore

@@ -16,6 +16,7 @@ pub mod manage;
 pub mod merge_requests;
 pub mod metadata;
 pub mod metastore;
+pub mod nodes;
 pub mod organizations;
 pub mod project_admin;
 pub mod provisioning;
@@ -251,12 +252,34 @@ fn migrate_to(conn: &mut Connection, target: i64) -> anyhow::Result<()> {
     }
     for (version, sql) in schema::MIGRATIONS.iter().filter(|(v, _)| *v > current && *v <= target) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
+        apply_migration(&tx, sql)?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
         tracing::info!(version, "metadata schema migrated");
     }
     Ok(())
+}
+
+/// Run one migration's SQL in order. SQLite has no `ADD COLUMN IF NOT EXISTS`, so a line
+/// `ALTER TABLE t ADD COLUMN c …;` runs only when `t` lacks `c`: every migration can run again on
+/// a store that has it (a data dir whose version was reset, as tests/migrations.rs does).
+fn apply_migration(tx: &rusqlite::Transaction<'_>, sql: &str) -> rusqlite::Result<()> {
+    let mut batch = String::new();
+    for line in sql.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let ["ALTER", "TABLE", table, "ADD", "COLUMN", column, ..] = words[..] else {
+            batch.push_str(line);
+            batch.push('\n');
+            continue;
+        };
+        tx.execute_batch(&std::mem::take(&mut batch))?;
+        let present: bool =
+            tx.query_row("SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2", [table, column], |r| r.get(0))?;
+        if !present {
+            tx.execute_batch(line)?;
+        }
+    }
+    tx.execute_batch(&batch)
 }
 
 /// JSON column helpers: stored as text, read back as values.

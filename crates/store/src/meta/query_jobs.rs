@@ -106,6 +106,8 @@ pub struct QueryJob {
     pub changed: String,
     pub canceled_at: Option<String>,
     pub cancellation_reason: Option<String>,
+    /// The node that runs it (`nodes.rs`); empty for jobs recorded before nodes existed.
+    pub node_id: String,
     /// In order.
     pub statements: Vec<QueryStatement>,
 }
@@ -126,6 +128,8 @@ pub trait QueryJobStore {
     fn query_history(&self, project_id: i64, workspace_id: i64, after_id: Option<&str>, limit: i64) -> ApiResult<Vec<QueryStatement>>;
     /// Jobs not finished (to fail after a restart), oldest first.
     fn unfinished_query_jobs(&self) -> ApiResult<Vec<String>>;
+    /// Unfinished jobs whose node has no heartbeat since `live_since_ms`, oldest first.
+    fn orphaned_query_jobs(&self, live_since_ms: i64) -> ApiResult<Vec<String>>;
     /// Finished jobs created before `created_ms`, oldest first, at most `limit`.
     fn finished_query_jobs_before(&self, created_ms: i64, limit: i64) -> ApiResult<Vec<String>>;
     /// The job and its statements; false when there was none.
@@ -133,7 +137,7 @@ pub trait QueryJobStore {
 }
 
 pub(crate) const JOB_COLUMNS: &str = "id, project_id, branch_id, workspace_id, token_id, actor_type, transactional, status, created, \
-                           created_ms, changed, canceled_at, cancellation_reason";
+                           created_ms, changed, canceled_at, cancellation_reason, node_id";
 pub(crate) const STATEMENT_COLUMNS: &str =
     "id, job_id, position, query, status, error, rows_affected, number_of_rows, columns, created, executed_at, completed_at";
 pub(crate) const TERMINAL: &str = "('canceled', 'completed', 'failed')";
@@ -158,6 +162,7 @@ fn job_from_row(r: &rusqlite::Row) -> rusqlite::Result<QueryJob> {
         changed: r.get(10)?,
         canceled_at: r.get(11)?,
         cancellation_reason: r.get(12)?,
+        node_id: r.get::<_, Option<String>>(13)?.unwrap_or_default(),
         statements: Vec::new(),
     })
 }
@@ -184,7 +189,7 @@ impl QueryJobStore for SqliteMetaStore {
     fn insert_query_job(&self, j: &QueryJob) -> ApiResult<()> {
         self.tx(|tx| {
             tx.execute(
-                &format!("INSERT INTO query_jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+                &format!("INSERT INTO query_jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
                 rusqlite::params![
                     j.id,
                     j.project_id,
@@ -199,6 +204,7 @@ impl QueryJobStore for SqliteMetaStore {
                     j.changed,
                     j.canceled_at,
                     j.cancellation_reason,
+                    j.node_id,
                 ],
             )?;
             let mut st = tx.prepare(
@@ -300,6 +306,16 @@ impl QueryJobStore for SqliteMetaStore {
         })
     }
 
+    fn orphaned_query_jobs(&self, live_since_ms: i64) -> ApiResult<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT id FROM query_jobs WHERE status NOT IN {TERMINAL} AND {} ORDER BY created_ms, id",
+                super::nodes::not_live("node_id", "?1")
+            ))?;
+            st.query_map([live_since_ms], |r| r.get(0))?.collect()
+        })
+    }
+
     fn finished_query_jobs_before(&self, created_ms: i64, limit: i64) -> ApiResult<Vec<String>> {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(
@@ -336,6 +352,7 @@ pub mod suite {
             changed: "2026-01-01T00:00:00Z".into(),
             canceled_at: None,
             cancellation_reason: None,
+            node_id: "node-a".into(),
             statements: queries
                 .iter()
                 .enumerate()
@@ -410,6 +427,7 @@ pub mod suite {
         s.set_query_job_state("new", QueryJobState::Failed, "t").unwrap();
         s.set_query_job_state("running", QueryJobState::Processing, "t").unwrap();
         assert_eq!(s.unfinished_query_jobs().unwrap(), vec!["running".to_string()]);
+        assert_eq!(s.orphaned_query_jobs(i64::MAX).unwrap(), vec!["running".to_string()], "node-a is not live");
         assert_eq!(s.finished_query_jobs_before(5000, 10).unwrap(), vec!["old".to_string()], "running and new jobs are kept");
         assert!(s.delete_query_job("old").unwrap());
         assert!(!s.delete_query_job("old").unwrap());

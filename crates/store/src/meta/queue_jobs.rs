@@ -169,13 +169,16 @@ pub trait QueueJobStore {
     /// `terminating`; any other is left as it is.
     fn kill_queue_job(&self, id: QueueJobId, cancelled_result: &Value, now_ms: i64) -> ApiResult<()>;
     /// The end of a run: `end`, or `terminated` with `terminated_result` when a kill was asked
-    /// for. The duration is counted from the start, the token and the process are forgotten.
+    /// for. The duration is counted from the start, the token and the process are forgotten. Only
+    /// a running (`processing`, `terminating`) job ends: one ended already keeps its end.
     fn finish_queue_job(&self, id: QueueJobId, end: &QueueJobEnd, terminated_result: &Value, now_ms: i64) -> ApiResult<()>;
-    /// End the job with `status` and `result` whatever it asked for (restart recovery).
-    fn end_queue_job(&self, id: QueueJobId, status: QueueJobStatus, result: &Value, now_ms: i64) -> ApiResult<()>;
-    /// Jobs of every project still `processing` or `terminating`, by id: at start-up, the ones a
-    /// dead process left.
+    /// End a running job with `status` and `result` whatever it asked for (the job of a dead
+    /// node); false when it was not running any more (another node ended it first).
+    fn end_queue_job(&self, id: QueueJobId, status: QueueJobStatus, result: &Value, now_ms: i64) -> ApiResult<bool>;
+    /// Jobs of every project still `processing` or `terminating`, by id.
     fn running_queue_jobs(&self) -> ApiResult<Vec<QueueJob>>;
+    /// The running jobs whose runner (a node) has no heartbeat since `live_since_ms`, by id.
+    fn orphaned_queue_jobs(&self, live_since_ms: i64) -> ApiResult<Vec<QueueJob>>;
     /// Seal the tokens older data dirs kept in clear, in one transaction; returns how many.
     fn seal_plain_queue_token_secrets(&self, sealer: &Sealer) -> ApiResult<usize>;
 }
@@ -437,7 +440,7 @@ impl QueueJobStore for SqliteMetaStore {
              status = CASE WHEN desired_status = 'terminating' THEN 'terminated' ELSE ?1 END, \
              result = CASE WHEN desired_status = 'terminating' THEN ?2 ELSE ?3 END, \
              usage_data = ?4, metrics = ?5, end_ms = ?6, updated_ms = ?6, duration_seconds = {}, \
-             token_secret = NULL, runner_pid = NULL WHERE id = ?7",
+             token_secret = NULL, runner_pid = NULL WHERE id = ?7 AND status IN ('processing', 'terminating')",
             duration_sql("?6")
         );
         self.with(|c| {
@@ -457,20 +460,29 @@ impl QueueJobStore for SqliteMetaStore {
         Ok(())
     }
 
-    fn end_queue_job(&self, id: QueueJobId, status: QueueJobStatus, result: &Value, now_ms: i64) -> ApiResult<()> {
+    fn end_queue_job(&self, id: QueueJobId, status: QueueJobStatus, result: &Value, now_ms: i64) -> ApiResult<bool> {
         let sql = format!(
             "UPDATE queue_jobs SET status = ?1, result = ?2, end_ms = ?3, updated_ms = ?3, token_secret = NULL, \
-             duration_seconds = {}, runner_pid = NULL WHERE id = ?4",
+             duration_seconds = {}, runner_pid = NULL WHERE id = ?4 AND status IN ('processing', 'terminating')",
             duration_sql("?3")
         );
-        self.with(|c| c.execute_cached(&sql, rusqlite::params![status.as_str(), result.to_string(), now_ms, id.get()]))?;
-        Ok(())
+        Ok(self.with(|c| c.execute_cached(&sql, rusqlite::params![status.as_str(), result.to_string(), now_ms, id.get()]))? > 0)
     }
 
     fn running_queue_jobs(&self) -> ApiResult<Vec<QueueJob>> {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE status IN ('processing', 'terminating') ORDER BY id"))?;
             st.query_map([], from_row)?.collect()
+        })
+    }
+
+    fn orphaned_queue_jobs(&self, live_since_ms: i64) -> ApiResult<Vec<QueueJob>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM queue_jobs WHERE status IN ('processing', 'terminating') AND {} ORDER BY id",
+                super::nodes::not_live("runner_id", "?1")
+            ))?;
+            st.query_map([live_since_ms], from_row)?.collect()
         })
     }
 

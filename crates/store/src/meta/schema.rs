@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (16, V16_DATA_APPS),
     (17, V17_STREAM),
     (18, V18_PROVISIONING),
+    (19, V19_NODES),
 ];
 
 const V1_INITIAL: &str = r#"
@@ -825,4 +826,16 @@ CREATE TABLE IF NOT EXISTS provisioning_credentials (
     touch_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS provisioning_credentials_token ON provisioning_credentials(project_id, token_id, backend, kind);
+"#;
+
+/// The nodes sharing a store (scale-out) and which node runs each storage and Query job, so
+/// that a node's start or heartbeat ends only the work of dead nodes (`nodes.rs`).
+const V19_NODES: &str = r#"
+CREATE TABLE IF NOT EXISTS nodes (
+    id TEXT PRIMARY KEY,
+    started_ms INTEGER NOT NULL,
+    heartbeat_ms INTEGER NOT NULL
+);
+ALTER TABLE jobs ADD COLUMN node_id TEXT;
+ALTER TABLE query_jobs ADD COLUMN node_id TEXT;
 "#;

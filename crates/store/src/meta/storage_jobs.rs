@@ -68,15 +68,19 @@ pub struct NewStorageJob {
     pub run_id: Option<String>,
     pub creator_token_id: i64,
     pub creator_description: String,
+    /// The node that runs it (`nodes.rs`).
+    pub node_id: String,
 }
 
 pub trait StorageJobStore {
     fn insert_storage_job(&self, job: &NewStorageJob) -> ApiResult<i64>;
     fn set_storage_job_processing(&self, id: i64, start_time: &str) -> ApiResult<()>;
-    /// The end of a job: its status, results and error (JSON texts), when.
+    /// The end of a job: its status, results and error (JSON texts), when. A job that ended
+    /// already (a live node ended it for its dead one) keeps its end.
     fn finish_storage_job(&self, id: i64, status: JobStatus, results: Option<&str>, error: Option<&str>, end_time: &str) -> ApiResult<()>;
-    /// Every job still `waiting` or `processing` ends `error` with `error` (after a restart).
-    fn fail_unfinished_storage_jobs(&self, error: &str, end_time: &str) -> ApiResult<usize>;
+    /// Every job still `waiting` or `processing` whose node has no heartbeat since
+    /// `live_since_ms` ends `error` with `error`; returns how many.
+    fn fail_orphaned_storage_jobs(&self, live_since_ms: i64, error: &str, end_time: &str) -> ApiResult<usize>;
     fn storage_job(&self, project_id: i64, id: i64) -> ApiResult<Option<StorageJob>>;
     /// The project's jobs, newest first, optionally of one status; `limit` None: all.
     fn storage_jobs(&self, project_id: i64, status: Option<&str>, limit: Option<i64>, offset: i64) -> ApiResult<Vec<StorageJob>>;
@@ -111,7 +115,7 @@ impl StorageJobStore for SqliteMetaStore {
         self.with(|c| {
             c.execute_cached(
                 "INSERT INTO jobs (project_id, branch_id, status, operation_name, operation_params, table_id, created, run_id, \
-                 creator_token_id, creator_description) VALUES (?1, ?2, 'waiting', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 creator_token_id, creator_description, node_id) VALUES (?1, ?2, 'waiting', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 rusqlite::params![
                     j.project_id,
                     j.branch_id,
@@ -121,7 +125,8 @@ impl StorageJobStore for SqliteMetaStore {
                     j.created,
                     j.run_id,
                     j.creator_token_id,
-                    j.creator_description
+                    j.creator_description,
+                    j.node_id
                 ],
             )?;
             Ok(c.last_insert_rowid())
@@ -129,25 +134,28 @@ impl StorageJobStore for SqliteMetaStore {
     }
 
     fn set_storage_job_processing(&self, id: i64, start_time: &str) -> ApiResult<()> {
-        self.with(|c| c.execute_cached("UPDATE jobs SET status = 'processing', start_time = ?1 WHERE id = ?2", rusqlite::params![start_time, id]))?;
+        self.with(|c| c.execute_cached("UPDATE jobs SET status = 'processing', start_time = ?1 WHERE id = ?2 AND status = 'waiting'", rusqlite::params![start_time, id]))?;
         Ok(())
     }
 
     fn finish_storage_job(&self, id: i64, status: JobStatus, results: Option<&str>, error: Option<&str>, end_time: &str) -> ApiResult<()> {
         self.with(|c| {
             c.execute_cached(
-                "UPDATE jobs SET status = ?1, results = ?2, error = ?3, end_time = ?4 WHERE id = ?5",
+                "UPDATE jobs SET status = ?1, results = ?2, error = ?3, end_time = ?4 WHERE id = ?5 AND status IN ('waiting', 'processing')",
                 rusqlite::params![status.as_str(), results, error, end_time, id],
             )
         })?;
         Ok(())
     }
 
-    fn fail_unfinished_storage_jobs(&self, error: &str, end_time: &str) -> ApiResult<usize> {
+    fn fail_orphaned_storage_jobs(&self, live_since_ms: i64, error: &str, end_time: &str) -> ApiResult<usize> {
         self.with(|c| {
             c.execute_cached(
-                "UPDATE jobs SET status = 'error', error = ?1, end_time = ?2 WHERE status IN ('waiting', 'processing')",
-                rusqlite::params![error, end_time],
+                &format!(
+                    "UPDATE jobs SET status = 'error', error = ?1, end_time = ?2 WHERE status IN ('waiting', 'processing') AND {}",
+                    super::nodes::not_live("node_id", "?3")
+                ),
+                rusqlite::params![error, end_time, live_since_ms],
             )
         })
     }
@@ -184,6 +192,7 @@ pub mod suite {
             run_id: Some("12.34".into()),
             creator_token_id: 3,
             creator_description: "token".into(),
+            node_id: "node-a".into(),
         }
     }
 
@@ -220,7 +229,7 @@ pub mod suite {
         assert_eq!(ids(s.storage_jobs(1, None, None, 0).unwrap()), vec![b, a], "newest first, one project");
         assert_eq!(ids(s.storage_jobs(1, Some("error"), None, 0).unwrap()), vec![a]);
         assert_eq!(ids(s.storage_jobs(1, None, Some(1), 1).unwrap()), vec![a]);
-        assert_eq!(s.fail_unfinished_storage_jobs(r#"{"code":"interrupted"}"#, "2026-01-01T00:00:03+0000").unwrap(), 2);
+        assert_eq!(s.fail_orphaned_storage_jobs(i64::MAX, r#"{"code":"interrupted"}"#, "2026-01-01T00:00:03+0000").unwrap(), 2);
         assert_eq!(s.storage_job(1, b).unwrap().unwrap().status, JobStatus::Error);
         assert_eq!(s.storage_job(2, other).unwrap().unwrap().error["code"], "interrupted");
         assert_eq!(s.storage_job(1, a).unwrap().unwrap().error["code"], "x", "finished jobs keep their end");

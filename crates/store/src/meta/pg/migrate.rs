@@ -9,7 +9,7 @@
 //! node migrates and the others, once they get the lock, find nothing left to do.
 
 /// `(version, SQL)`, in order.
-pub const MIGRATIONS: &[(i64, &str)] = &[(18, include_str!("schema_v18.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[(18, include_str!("schema_v18.sql")), (19, include_str!("schema_v19.sql"))];
 
 /// The advisory lock key every node migrates under ("kbstmeta").
 const MIGRATION_LOCK: i64 = 0x6b62_7374_6d65_7461;

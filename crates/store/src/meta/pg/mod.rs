@@ -21,6 +21,7 @@ mod merge_requests;
 mod metadata;
 mod metastore;
 mod migrate;
+mod nodes;
 mod notification_subscriptions;
 mod oauth;
 mod organizations;

@@ -83,3 +83,12 @@ impl Drop for Conn<'_> {
         self.pool.freed.notify_one();
     }
 }
+
+impl Drop for Pool {
+    /// Closing a connection blocks on its own runtime, which may not run inside the server's: a
+    /// store dropped in async code (a start that failed half-way) closes them through `blocking`.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.state.get_mut().idle);
+        super::blocking(move || drop(idle));
+    }
+}

@@ -24,6 +24,7 @@ fn job_from_row(r: &postgres::Row) -> ApiResult<QueryJob> {
         changed: r.try_get(10)?,
         canceled_at: r.try_get(11)?,
         cancellation_reason: r.try_get(12)?,
+        node_id: r.try_get::<_, Option<String>>(13)?.unwrap_or_default(),
         statements: Vec::new(),
     })
 }
@@ -50,7 +51,7 @@ impl QueryJobStore for PgMetaStore {
     fn insert_query_job(&self, j: &QueryJob) -> ApiResult<()> {
         self.tx(|tx| {
             tx.execute(
-                &format!("INSERT INTO query_jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"),
+                &format!("INSERT INTO query_jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"),
                 &[
                     &j.id,
                     &j.project_id,
@@ -65,6 +66,7 @@ impl QueryJobStore for PgMetaStore {
                     &j.changed,
                     &j.canceled_at,
                     &j.cancellation_reason,
+                    &j.node_id,
                 ],
             )?;
             let st = tx.prepare(
@@ -173,6 +175,21 @@ impl QueryJobStore for PgMetaStore {
                 .iter()
                 .map(|r| r.try_get(0))
                 .collect()
+        })
+    }
+
+    fn orphaned_query_jobs(&self, live_since_ms: i64) -> ApiResult<Vec<String>> {
+        self.with(|c| {
+            c.query(
+                &format!(
+                    "SELECT id FROM query_jobs WHERE status NOT IN {TERMINAL} AND {} ORDER BY created_ms, id",
+                    crate::meta::nodes::not_live("node_id", "$1")
+                ),
+                &[&live_since_ms],
+            )?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect()
         })
     }
 

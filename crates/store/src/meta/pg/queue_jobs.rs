@@ -269,7 +269,7 @@ impl QueueJobStore for PgMetaStore {
              status = CASE WHEN desired_status = 'terminating' THEN 'terminated' ELSE $1 END, \
              result = CASE WHEN desired_status = 'terminating' THEN $2 ELSE $3 END, \
              usage_data = $4, metrics = $5, end_ms = $6, updated_ms = $6, duration_seconds = {}, \
-             token_secret = NULL, runner_pid = NULL WHERE id = $7",
+             token_secret = NULL, runner_pid = NULL WHERE id = $7 AND status IN ('processing', 'terminating')",
             duration_sql("$6")
         );
         self.with(|c| {
@@ -289,18 +289,26 @@ impl QueueJobStore for PgMetaStore {
         Ok(())
     }
 
-    fn end_queue_job(&self, id: QueueJobId, status: QueueJobStatus, result: &Value, now_ms: i64) -> ApiResult<()> {
+    fn end_queue_job(&self, id: QueueJobId, status: QueueJobStatus, result: &Value, now_ms: i64) -> ApiResult<bool> {
         let sql = format!(
             "UPDATE queue_jobs SET status = $1, result = $2, end_ms = $3, updated_ms = $3, token_secret = NULL, \
-             duration_seconds = {}, runner_pid = NULL WHERE id = $4",
+             duration_seconds = {}, runner_pid = NULL WHERE id = $4 AND status IN ('processing', 'terminating')",
             duration_sql("$3")
         );
-        self.with(|c| c.execute(&sql, &[&status.as_str(), &result.to_string(), &now_ms, &id.get()]))?;
-        Ok(())
+        Ok(self.with(|c| c.execute(&sql, &[&status.as_str(), &result.to_string(), &now_ms, &id.get()]))? > 0)
     }
 
     fn running_queue_jobs(&self) -> ApiResult<Vec<QueueJob>> {
         let rows = self.with(|c| c.query(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE status IN ('processing', 'terminating') ORDER BY id"), &[]))?;
+        rows.iter().map(from_row).collect()
+    }
+
+    fn orphaned_queue_jobs(&self, live_since_ms: i64) -> ApiResult<Vec<QueueJob>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM queue_jobs WHERE status IN ('processing', 'terminating') AND {} ORDER BY id",
+            crate::meta::nodes::not_live("runner_id", "$1")
+        );
+        let rows = self.with(|c| c.query(&sql, &[&live_since_ms]))?;
         rows.iter().map(from_row).collect()
     }
 

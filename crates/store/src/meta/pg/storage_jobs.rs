@@ -42,7 +42,7 @@ impl StorageJobStore for PgMetaStore {
         self.with(|c| {
             c.query_one(
                 "INSERT INTO jobs (project_id, branch_id, status, operation_name, operation_params, table_id, created, run_id, \
-                 creator_token_id, creator_description) VALUES ($1, $2, 'waiting', $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                 creator_token_id, creator_description, node_id) VALUES ($1, $2, 'waiting', $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
                 &[
                     &j.project_id,
                     &j.branch_id,
@@ -53,6 +53,7 @@ impl StorageJobStore for PgMetaStore {
                     &j.run_id,
                     &j.creator_token_id,
                     &j.creator_description,
+                    &j.node_id,
                 ],
             )?
             .try_get(0)
@@ -60,25 +61,28 @@ impl StorageJobStore for PgMetaStore {
     }
 
     fn set_storage_job_processing(&self, id: i64, start_time: &str) -> ApiResult<()> {
-        self.with(|c| c.execute("UPDATE jobs SET status = 'processing', start_time = $1 WHERE id = $2", &[&start_time, &id]))?;
+        self.with(|c| c.execute("UPDATE jobs SET status = 'processing', start_time = $1 WHERE id = $2 AND status = 'waiting'", &[&start_time, &id]))?;
         Ok(())
     }
 
     fn finish_storage_job(&self, id: i64, status: JobStatus, results: Option<&str>, error: Option<&str>, end_time: &str) -> ApiResult<()> {
         self.with(|c| {
             c.execute(
-                "UPDATE jobs SET status = $1, results = $2, error = $3, end_time = $4 WHERE id = $5",
+                "UPDATE jobs SET status = $1, results = $2, error = $3, end_time = $4 WHERE id = $5 AND status IN ('waiting', 'processing')",
                 &[&status.as_str(), &results, &error, &end_time, &id],
             )
         })?;
         Ok(())
     }
 
-    fn fail_unfinished_storage_jobs(&self, error: &str, end_time: &str) -> ApiResult<usize> {
+    fn fail_orphaned_storage_jobs(&self, live_since_ms: i64, error: &str, end_time: &str) -> ApiResult<usize> {
         let n = self.with(|c| {
             c.execute(
-                "UPDATE jobs SET status = 'error', error = $1, end_time = $2 WHERE status IN ('waiting', 'processing')",
-                &[&error, &end_time],
+                &format!(
+                    "UPDATE jobs SET status = 'error', error = $1, end_time = $2 WHERE status IN ('waiting', 'processing') AND {}",
+                    crate::meta::nodes::not_live("node_id", "$3")
+                ),
+                &[&error, &end_time, &live_since_ms],
             )
         })?;
         Ok(n as usize)

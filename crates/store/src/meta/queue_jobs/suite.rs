@@ -281,8 +281,15 @@ pub fn recovery_after_a_restart<S: ProjectStore + QueueJobStore>(s: &S) {
 
     let left: Vec<(i64, QueueJobStatus)> = s.running_queue_jobs().unwrap().into_iter().map(|j| (j.id, j.status)).collect();
     assert_eq!(left, vec![(running, QueueJobStatus::Processing), (terminating, QueueJobStatus::Terminating)], "every project's, by id");
-    s.end_queue_job(running.into(), QueueJobStatus::Error, &json!({"message": "interrupted"}), T0 + 2_000).unwrap();
-    s.end_queue_job(terminating.into(), QueueJobStatus::Terminated, &json!({"message": "stopped"}), T0 + 2_000).unwrap();
+    // "runner" never recorded a heartbeat: its jobs have no live node.
+    let orphans: Vec<i64> = s.orphaned_queue_jobs(T0).unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!(orphans, vec![running, terminating]);
+    assert!(s.end_queue_job(running.into(), QueueJobStatus::Error, &json!({"message": "interrupted"}), T0 + 2_000).unwrap());
+    assert!(s.end_queue_job(terminating.into(), QueueJobStatus::Terminated, &json!({"message": "stopped"}), T0 + 2_000).unwrap());
+    // Ended once: a second node's end, and the dead runner's late outcome, change nothing.
+    assert!(!s.end_queue_job(running.into(), QueueJobStatus::Error, &json!({"message": "again"}), T0 + 3_000).unwrap());
+    end(s, running, QueueJobStatus::Success, T0 + 3_000);
+    assert!(s.orphaned_queue_jobs(T0).unwrap().is_empty());
     let j = job(s, running);
     assert_eq!((j.status, j.result["message"].as_str(), j.end_ms), (QueueJobStatus::Error, Some("interrupted"), Some(T0 + 2_000)));
     assert_eq!((j.duration_seconds, j.token_secret), (1, None));
