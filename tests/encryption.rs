@@ -281,7 +281,7 @@ fn the_runner_decrypts_for_the_job_and_hides_the_values_in_its_log() {
     assert!(kept.starts_with("KBC::ProjectSecure::"), "{stored}");
     let job = create_job(&s, json!({"component": TEST, "config": "sec"}));
     assert_eq!(wait_finished(&s, &id(&job), 30)["status"], "success");
-    let data = s.data_dir.join("job-data").join(format!("{}-r1", id(&job))).join("data");
+    let data = s.node_path(&format!("job-data/{}-r1/data", id(&job)));
     let in_state: Value = serde_json::from_slice(&std::fs::read(data.join("in/state.json")).unwrap()).unwrap();
     assert_eq!(in_state["#token"], "state-secret-value", "{in_state}");
 }
