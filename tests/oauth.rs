@@ -369,7 +369,7 @@ fn a_job_gets_the_credentials_opened_and_hides_the_tokens() {
     let job = create_job(&s, json!({"component": component, "config": "c"}));
     let done = wait_finished(&s, &id(&job), 60);
     assert_eq!(done["status"], "success", "{done}");
-    let config: Value = serde_json::from_slice(&std::fs::read(s.data_dir.join("job-data").join(id(&job)).join("data/config.json")).unwrap()).unwrap();
+    let config: Value = serde_json::from_slice(&std::fs::read(s.node_path(&format!("job-data/{}/data/config.json", id(&job)))).unwrap()).unwrap();
     let c = &config["authorization"]["oauth_api"]["credentials"];
     assert_eq!(config["authorization"]["oauth_api"]["id"], "main", "{config}");
     assert_eq!(c["id"], "main");

@@ -34,14 +34,17 @@ fn keboola_component_runs_twice_with_state_and_upsert() {
     let def_file = s.data_dir.join("python-upsert.json");
     std::fs::write(&def_file, def.to_string()).unwrap();
     let bin = std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string());
-    let out = Command::new(bin)
-        .args(["component", "register"])
-        .arg(&def_file)
-        .env("KBSTACK_DATA_DIR", &s.data_dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(COMPONENT));
+    // On every node: each reads its own registrations.
+    for node in s.node_data_dirs() {
+        let out = Command::new(&bin)
+            .args(["component", "register"])
+            .arg(&def_file)
+            .env("KBSTACK_DATA_DIR", &node)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(COMPONENT));
+    }
 
     let (st, b) = s.post_form("buckets", &[("name", "src"), ("stage", "in")]);
     assert_eq!(st, 201, "{b}");
@@ -117,8 +120,10 @@ fn flow_python_component_then_duckdb_transformation() {
     let mut def: Value = serde_json::from_str(&std::fs::read_to_string(fixture.join("component.json")).unwrap()).unwrap();
     def["command"] = json!([python.display().to_string(), "${COMPONENT_DIR}/src/component.py"]);
     def["component_dir"] = json!(fixture.display().to_string());
-    std::fs::create_dir_all(s.data_dir.join("components")).unwrap();
-    std::fs::write(s.data_dir.join("components").join(format!("{COMPONENT}.json")), def.to_string()).unwrap();
+    for node in s.node_data_dirs() {
+        std::fs::create_dir_all(node.join("components")).unwrap();
+        std::fs::write(node.join("components").join(format!("{COMPONENT}.json")), def.to_string()).unwrap();
+    }
 
     let (st, _) = s.post_form("buckets", &[("name", "src"), ("stage", "in")]);
     assert_eq!(st, 201);

@@ -224,7 +224,7 @@ fn a_job_gets_the_branch_values_and_hides_encrypted_ones() {
     let job = create_job(&s, json!({"component": "test.vault-echo", "config": "v"}));
     let done = wait_finished(&s, &id(&job), 60);
     assert_eq!(done["status"], "success", "{done}");
-    let config: Value = serde_json::from_slice(&std::fs::read(s.data_dir.join("job-data").join(id(&job)).join("data/config.json")).unwrap()).unwrap();
+    let config: Value = serde_json::from_slice(&std::fs::read(s.node_path(&format!("job-data/{}/data/config.json", id(&job)))).unwrap()).unwrap();
     let p = &config["parameters"];
     assert_eq!(p["host"], "main.example.com", "the branch's own value wins: {config}");
     assert_eq!(p["url"], "https://main.example.com/v1");
@@ -251,7 +251,7 @@ fn a_job_gets_the_branch_values_and_hides_encrypted_ones() {
     ), 201);
     let done = wait_finished(&s, &id(&job), 60);
     assert_eq!(done["status"], "success", "{done}");
-    let config: Value = serde_json::from_slice(&std::fs::read(s.data_dir.join("job-data").join(id(&job)).join("data/config.json")).unwrap()).unwrap();
+    let config: Value = serde_json::from_slice(&std::fs::read(s.node_path(&format!("job-data/{}/data/config.json", id(&job)))).unwrap()).unwrap();
     assert_eq!((config["parameters"]["host"].as_str(), config["parameters"]["only"].as_str()), (Some("dev.example.com"), Some("x")), "{config}");
 }
 

@@ -166,10 +166,8 @@ fn password_reset_public_key_and_delete() {
     let second = p["password"].as_str().unwrap().to_string();
     assert!(second.len() >= 32 && second != first);
     // Stored as a hash only: neither password is anywhere in the metadata store.
-    let conn = rusqlite::Connection::open(s.data_dir.join("metadata.sqlite")).unwrap();
-    let stored: String = conn.query_row("SELECT password_hash FROM workspaces WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+    let stored = common::metadata_query(&s.data_dir, &format!("SELECT password_hash FROM workspaces WHERE id = {id}")).expect("the workspace");
     assert!(stored != second && stored != first && stored.len() == 64, "{stored}");
-    drop(conn);
     for name in ["metadata.sqlite", "metadata.sqlite-wal"] {
         let bytes = std::fs::read(s.data_dir.join(name)).unwrap_or_default();
         for pw in [&first, &second] {

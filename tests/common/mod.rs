@@ -239,8 +239,7 @@ impl Server {
         let mut common = scale_out_env(dir);
         common.extend(envs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         common.push(("KBSTACK_PUBLIC_URL".into(), nginx.url()));
-        // One keys dir for the stack: node 1's own default place (builds without `--keys-dir`
-        // ignore the variable; `share_node_config` copies node 1's keys for them).
+        // One keys dir for the stack (`--keys-dir`): node 1's own default place.
         common.push(("KBSTACK_KEYS_DIR".into(), dir.join("keys").display().to_string()));
         let specs: Vec<NodeSpec> = ports
             .iter()
@@ -270,12 +269,12 @@ impl Server {
         Server { child: first, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout, log, stack: Some(Stack { node_urls: upstreams.iter().map(|u| format!("http://{u}")).collect(), specs, others, nginx }) }
     }
 
-    /// What every node of a stack must have alike, from node 1's data dir: the keys (until
-    /// nodes take a shared `--keys-dir`), and the operator's registered process components and
-    /// imported component catalog, which a test may have put there before starting.
+    /// What every node of a stack must have alike besides the shared keys dir, from node 1's
+    /// data dir: the operator's registered process components and imported component catalog,
+    /// which a test may have put there before starting (each node reads its own).
     fn share_node_config(first: &std::path::Path, node: &std::path::Path) {
         std::fs::create_dir_all(node).unwrap();
-        for name in ["keys", "components", "component-catalog.json"] {
+        for name in ["components", "component-catalog.json"] {
             copy_private(&first.join(name), &node.join(name));
         }
     }
@@ -553,8 +552,12 @@ impl Server {
         rows
     }
 
-    /// Stops the server (under the scale-out profile: every node, then nginx).
+    /// Stops the server (under the scale-out profile: nginx first, so that clients see the stack
+    /// gone as they see one server gone, a refused connection rather than a 502; then every node).
     pub fn kill(&mut self) {
+        if let Some(stack) = &mut self.stack {
+            stack.nginx.stop();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(stack) = &mut self.stack {
@@ -563,7 +566,6 @@ impl Server {
                 let _ = child.wait();
             }
             stack.others.iter_mut().for_each(|c| *c = None);
-            stack.nginx.stop();
         }
     }
 }

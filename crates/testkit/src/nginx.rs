@@ -105,11 +105,12 @@ http {{
     #   data-science, sandboxes (its old id), hub: data apps are processes of one node
     #                 (`<data-dir>/data-apps`), `/hub/<id>` proxies to them; sandboxes are workspaces;
     #   stream, stream-in: the Stream service's writer and sources live in one node's memory and
-    #                 `<data-dir>/stream`.
+    #                 `<data-dir>/stream`;
+    #   templates:    the tasks of `use`/`upgrade`/`delete` are kept in the node's memory.
     map "$host $uri" $kbstack_upstream {{
         default kbstack_nodes;
-        "~^(query|editor|data-science|sandboxes|stream|stream-in)\." kbstack_pinned;
-        "~^[^ ]* /(query|editor|data-science|sandboxes|hub|stream|stream-in)(/|$)" kbstack_pinned;
+        "~^(query|editor|data-science|sandboxes|stream|stream-in|templates)\." kbstack_pinned;
+        "~^[^ ]* /(query|editor|data-science|sandboxes|hub|stream|stream-in|templates)(/|$)" kbstack_pinned;
         "~^[^ ]* /v2/storage/(branch/[^/]+/)?workspaces(/|$)" kbstack_pinned;
         "~^[^ ]* /v2/storage/(branch/[^/]+/)?components/[^/]+/configs/[^/]+/workspaces(/|$)" kbstack_pinned;
     }}

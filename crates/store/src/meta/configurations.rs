@@ -379,6 +379,26 @@ pub mod suite {
         assert!(s.configuration_tx(&main, |tx| tx.versions("a", 10, 0)).unwrap().is_empty());
     }
 
+    /// Units of work on one scope run one after another, also from several threads (nodes): each
+    /// reads a counter and writes it plus one, and no increment is lost.
+    pub fn units_of_work_on_one_scope_run_one_at_a_time<S: ConfigurationStore + Sync>(s: &S) {
+        let main = at(1, 1, "keboola.ex");
+        s.configuration_tx(&main, |tx| tx.insert_configuration("n", &json!({"id": "n", "count": 0}))).unwrap();
+        std::thread::scope(|scope| {
+            for _ in 0..6 {
+                scope.spawn(|| {
+                    s.configuration_tx(&main, |tx| {
+                        let count = tx.configuration("n")?.expect("stored").document["count"].as_i64().unwrap();
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        tx.save_configuration("n", &json!({"id": "n", "count": count + 1}), false)
+                    })
+                    .unwrap();
+                });
+            }
+        });
+        assert_eq!(load(s, &main, "n").unwrap().document["count"], 6);
+    }
+
     pub fn versions_newest_first<S: ConfigurationStore>(s: &S) {
         let (main, dev) = (at(1, 1, "keboola.ex"), at(1, 2, "keboola.ex"));
         insert(s, &main, "a", "a");
@@ -479,6 +499,10 @@ macro_rules! configuration_store_suite {
         #[test]
         fn configuration_store_a_failed_unit_of_work_leaves_nothing() {
             $crate::meta::configurations::suite::a_failed_unit_of_work_leaves_nothing(&$make());
+        }
+        #[test]
+        fn configuration_store_units_of_work_on_one_scope_run_one_at_a_time() {
+            $crate::meta::configurations::suite::units_of_work_on_one_scope_run_one_at_a_time(&$make());
         }
         #[test]
         fn configuration_store_versions_newest_first() {

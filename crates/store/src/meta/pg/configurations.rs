@@ -53,7 +53,13 @@ impl ConfigurationStore for PgMetaStore {
     fn configuration_tx_dyn(&self, at: &ComponentScope, work: &mut dyn FnMut(&dyn ConfigurationTx) -> bool) -> ApiResult<()> {
         super::blocking(|| {
             let mut conn = self.pool.get()?;
-            let tx = RefCell::new(conn.transaction()?);
+            let mut tx = conn.transaction()?;
+            // Units of work on one component scope run one after another on every node, as
+            // SQLite's one writer runs them: a change reads the document and its newest version,
+            // then writes the next one (two at once would both write the same version).
+            let key = format!("configurations:{}:{}:{}", at.scope.project.get(), at.scope.branch.get(), at.component.as_str());
+            super::lock_until_commit(&mut tx, &key)?;
+            let tx = RefCell::new(tx);
             if work(&PgConfigurations { tx: &tx, at: at.clone() }) {
                 tx.into_inner().commit()?;
             }
