@@ -291,11 +291,13 @@ pub fn start_monitor(state: &AppState) {
 }
 
 /// Emit `job-processing-long` / `phase-job-processing-long` for running jobs past their average,
-/// once per (job, subscription); `notified` forgets jobs that stopped running.
+/// once per (job, subscription); `notified` forgets jobs that stopped running. Each node checks
+/// the jobs it runs itself (what it has notified is in its memory): on a stack of several nodes a
+/// job is reported once, not once per node.
 pub fn check_long_running(state: &AppState, notified: &Mutex<HashSet<(i64, i64)>>, now: i64) -> ApiResult<()> {
     let running = state.meta.running_queue_jobs()?;
     notified.lock().retain(|(job, _)| running.iter().any(|j| j.id == *job));
-    for job in running.iter().filter(|j| j.status == QueueJobStatus::Processing) {
+    for job in running.iter().filter(|j| j.status == QueueJobStatus::Processing && state.queue.runs_here(j.id)) {
         let (Some(start), Some(config)) = (job.start_ms, job.config.as_ref()) else { continue };
         let event = if job.kind == PHASE_CONTAINER { "phase-job-processing-long" } else { "job-processing-long" };
         let subscriptions = state.meta.subscriptions(ProjectId(job.project_id), Some(event), now)?;

@@ -52,6 +52,11 @@ impl Queue {
         self.notify.notify_one();
     }
 
+    /// Whether this node runs the job (it claimed it and has not finished it).
+    pub fn runs_here(&self, id: i64) -> bool {
+        self.running.lock().contains_key(&id)
+    }
+
     /// Signal a running job to stop.
     pub fn cancel(&self, id: i64) -> bool {
         match self.running.lock().get(&id) {
