@@ -190,7 +190,11 @@ fn a_streamlit_app_deployed_proxied_suspended_woken_stopped_recovered_and_delete
     s.kill();
     let s = start(tmp.path());
     let after = ok("after restart", ds(&s, Method::GET, &format!("apps/{id}"), None), 200);
-    assert_eq!(after["state"], "stopped", "{after}");
+    // With a shared (PostgreSQL) store a starting node leaves other nodes' apps alone: the
+    // record still says running until the next request starts the app again, as below.
+    if !common::scale_out() {
+        assert_eq!(after["state"], "stopped", "{after}");
+    }
     let url = format!("{}/hub/{id}/", s.url);
     let (status, _) = get_app(&s, &format!("{url}_stcore/health"), Some(&password));
     assert_eq!(status, 200, "woken after the restart");

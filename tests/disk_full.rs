@@ -56,6 +56,9 @@ fn stage_until_refused(s: &Server, url: &str, sas: &str, size: usize, first_id: 
 
 #[test]
 fn a_full_disk_gives_clear_4xx_answers_failed_jobs_and_recovers() {
+    if common::single_node_only("fills one node's data dir (a tmpfs); the profile's stores are PostgreSQL and S3") {
+        return;
+    }
     let Some(s) = small_server() else { return };
     let (st, b) = s.post_form("buckets", &[("name", "disk"), ("stage", "in")]);
     assert_eq!(st, 201, "{b}");

@@ -93,6 +93,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// `kbstack export` and `import` carry a stack from the embedded default to DuckLake and back.
 #[test]
 fn a_stack_moves_from_the_embedded_default_to_ducklake_and_back() {
+    if common::single_node_only("starts the embedded default and a DuckLake node itself, and exports an embedded data dir") {
+        return;
+    }
     let embedded = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(embedded.path());
     assert_eq!(s.post_form("buckets", &[("stage", "in"), ("name", "moved")]).0, 201);

@@ -137,10 +137,17 @@ fn hostile_inputs_neither_crash_nor_freeze_the_server() {
     let samples = probe.finish();
     assert!(samples.len() > 10, "the probe ran");
     let p95 = samples[samples.len() / 20];
-    assert!(p95 < Duration::from_millis(100), "tokens/verify p95 {p95:?} while hostile requests ran (slowest {:?})", samples[0]);
-    assert!(samples[0] < Duration::from_secs(1), "tokens/verify slowest {:?}", samples[0]);
+    assert!(p95 < latency_limit(100), "tokens/verify p95 {p95:?} while hostile requests ran (slowest {:?})", samples[0]);
+    assert!(samples[0] < latency_limit(1000), "tokens/verify slowest {:?}", samples[0]);
     // Still up.
     assert_eq!(s.get("tokens/verify").0, 200);
+}
+
+/// A latency bound: `ms` on one node; four times that under the scale-out profile, whose three
+/// nodes, PostgreSQL, S3 and nginx share the test machine's cores (a stall, which these checks
+/// guard against, lasts seconds either way).
+fn latency_limit(ms: u64) -> Duration {
+    Duration::from_millis(if common::scale_out() { ms * 4 } else { ms })
 }
 
 #[test]
@@ -173,9 +180,9 @@ fn a_table_delete_during_an_import_does_not_stall_other_requests() {
     let samples = probe.finish();
     assert!(statuses.contains(&204), "one delete removed the table: {statuses:?}");
     let p95 = samples[samples.len() / 20];
-    assert!(p95 < Duration::from_millis(100), "tokens/verify p95 {p95:?} during the delete (slowest {:?})", samples[0]);
+    assert!(p95 < latency_limit(100), "tokens/verify p95 {p95:?} during the delete (slowest {:?})", samples[0]);
     // Blocked workers would hold every request for the rest of the import (seconds).
-    assert!(samples[0] < Duration::from_millis(500), "tokens/verify slowest {:?} during the delete", samples[0]);
+    assert!(samples[0] < latency_limit(500), "tokens/verify slowest {:?} during the delete", samples[0]);
     s.wait_job(&import);
 }
 

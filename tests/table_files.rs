@@ -124,7 +124,8 @@ fn sigkill_during_a_large_import_leaves_old_or_new_rows_and_an_error_job() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     s.kill();
     let s = Server::start_with(dir.path(), &envs);
-    let (_, j) = s.get(&format!("jobs/{id}"));
+    // At once on one node; on a stack once the dead node's lease runs out (src/node.rs).
+    let j = s.wait_job(&job);
     let (_, detail) = s.get(&format!("tables/{t}"));
     let count = detail["rowsCount"].as_u64().unwrap();
     if j["status"] == "success" {

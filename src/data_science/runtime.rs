@@ -489,7 +489,10 @@ pub async fn wake(state: &AppState, id: i64) -> Option<Target> {
         let st = state.clone();
         let woke = tokio::task::spawn_blocking(move || {
             let mut app = st.meta.data_app_any(id).ok()??;
-            if !app.auto_suspended {
+            // Running or starting by the record, yet no process here: the node that ran it died
+            // (with a shared store its start does not touch other nodes' apps). Start it again.
+            let orphaned = matches!(app.state.as_str(), states::RUNNING | states::STARTING) && app.desired_state == states::RUNNING;
+            if !app.auto_suspended && !orphaned {
                 return None;
             }
             app.auto_suspended = false;

@@ -25,6 +25,13 @@ pub struct Outcome {
     pub metrics: Value,
 }
 
+/// A failure of kbstack itself met while running the job: an application error.
+impl From<crate::http::ApiError> for Outcome {
+    fn from(e: crate::http::ApiError) -> Outcome {
+        Outcome::app_error(e.message.clone(), json!({}))
+    }
+}
+
 impl Outcome {
     pub fn success(result: Value) -> Outcome {
         Outcome { status: QueueJobStatus::Success, result, usage: Value::Null, metrics: Value::Null }

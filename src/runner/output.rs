@@ -170,11 +170,11 @@ pub fn tables(
                 t.primary_key.join(", ")
             )));
         }
-        let lock = state.jobs.lock_for(&tables::lock_key(&t));
-        let _guard = lock.lock();
-        delete_where(state, &t, &item, &opt)?;
-        let res = run_import(state, auth, &t, source, incremental)
-            .map_err(|e| user(format!("Output mapping of \"{}\" to \"{destination}\" failed: {}", item.name, e.message)))?;
+        let res = crate::storage::jobs::with_lock(state, &tables::lock_key(&t), || {
+            delete_where(state, &t, &item, &opt)?;
+            run_import(state, auth, &t, source, incremental)
+                .map_err(|e| user(format!("Output mapping of \"{}\" to \"{destination}\" failed: {}", item.name, e.message)))
+        })?;
         logger.log(
             "info",
             &format!("Table {destination} loaded from out/tables/{} ({} rows{}).", item.name, res["importedRowsCount"], if incremental { ", incremental" } else { "" }),

@@ -418,7 +418,29 @@ pub fn find(state: &AppState, id: &str) -> Option<Component> {
         .into_iter()
         .find(|c| c.id == id)
         .or_else(|| state.components.process().iter().find(|c| c.id == id).cloned())
-        .or_else(|| state.components.developer().runnable.iter().find(|c| c.id == id).cloned())
+        .or_else(|| published(state, |apps| apps.runnable.iter().find(|c| c.id == id).cloned()))
+}
+
+/// What `hit` finds among the Developer Portal's published apps. This node keeps a copy; when
+/// other nodes share the store and the copy has nothing, it is read again first (another node
+/// may have just published the app; the heartbeat refreshes the copy every few seconds too).
+pub fn published<T>(state: &AppState, hit: impl Fn(&DeveloperApps) -> Option<T>) -> Option<T> {
+    hit(&state.components.developer()).or_else(|| {
+        if state.meta.sqlite().is_some() {
+            return None;
+        }
+        crate::developer::apps::sync_registry(state).ok()?;
+        hit(&state.components.developer())
+    })
+}
+
+/// The published app `id` as listed (`ComponentRegistry::developer_entry`), read again from a
+/// shared store on a miss (`published`).
+pub fn developer_entry(state: &AppState, id: &str) -> Option<Value> {
+    state.components.developer_entry(id).or_else(|| {
+        published(state, |apps| apps.listed.iter().any(|c| c["id"] == id).then_some(()))?;
+        state.components.developer_entry(id)
+    })
 }
 
 /// Ids a Developer Portal app may not take: the builtins, the orchestrators and the registered
@@ -431,7 +453,7 @@ pub fn is_reserved(state: &AppState, id: &str) -> bool {
 pub fn is_known(state: &AppState, id: &str) -> bool {
     is_orchestrator(id)
         || state.components.portal_entry(id).is_some()
-        || state.components.developer_entry(id).is_some()
+        || developer_entry(state, id).is_some()
         || find(state, id).is_some()
 }
 

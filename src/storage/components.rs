@@ -218,8 +218,7 @@ pub fn for_each(state: &AppState, mut f: impl FnMut(&Value)) {
 /// The definition of a registered component, or `storage.components.notFound`.
 pub fn find(state: &AppState, id: &str) -> ApiResult<Value> {
     let registry = &state.components;
-    registry
-        .developer_entry(id)
+    crate::runner::registry::developer_entry(state, id)
         .or_else(|| registry.portal_entry(id).cloned())
         .or_else(|| registry.process().iter().find(|c| c.id == id).map(|c| c.definition.clone()))
         .ok_or_else(|| ApiError::new(Code::ComponentNotFound, format!("Component \"{id}\" not found")))

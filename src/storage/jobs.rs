@@ -32,9 +32,30 @@ pub struct JobRunner {
 }
 
 impl JobRunner {
-    pub fn lock_for(&self, key: &str) -> Arc<parking_lot::Mutex<()>> {
+    fn lock_for(&self, key: &str) -> Arc<parking_lot::Mutex<()>> {
         self.locks.lock().entry(key.to_string()).or_default().clone()
     }
+}
+
+/// Run `work` holding the lock `key` (a table's): this node's, and with a store other nodes share
+/// (scale-out) the stack-wide one as well, so that a table's creates, loads and deletes run one
+/// after another whichever nodes took them. Blocking: call it off the async workers.
+pub fn with_lock<T, E: From<ApiError>>(state: &AppState, key: &str, work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    let lock = state.jobs.lock_for(key);
+    let _guard = lock.lock();
+    if state.meta.sqlite().is_some() {
+        return work();
+    }
+    let mut work = Some(work);
+    let mut out = None;
+    state
+        .meta
+        .exclusively(key, &mut || {
+            out = work.take().map(|w| w());
+            Ok(())
+        })
+        .map_err(|e| E::from(ApiError::internal(e)))?;
+    out.unwrap_or_else(|| Err(E::from(ApiError::internal("the locked work did not run"))))
 }
 
 pub struct JobSpec {
@@ -69,10 +90,14 @@ where
     tokio::spawn(async move {
         let st2 = st.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            let lock = lock_key.map(|k| st2.jobs.lock_for(&k));
-            let _guard = lock.as_ref().map(|l| l.lock());
-            let _ = st2.meta.set_storage_job_processing(id, &now_iso());
-            work(&st2)
+            let run = || {
+                let _ = st2.meta.set_storage_job_processing(id, &now_iso());
+                work(&st2)
+            };
+            match lock_key {
+                Some(key) => with_lock(&st2, &key, run),
+                None => run(),
+            }
         })
         .await
         .unwrap_or_else(|e| Err(ApiError::internal(format!("job panicked: {e}"))));

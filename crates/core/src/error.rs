@@ -320,8 +320,28 @@ impl std::fmt::Display for Error {
 // caused are mapped to their code where they happen.
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
     fn from(err: E) -> Self {
-        Error::internal(err)
+        // PostgreSQL's client says only "db error"; the server's reason is its source.
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        if is_nul_in_text(&text) {
+            return Self::new(Code::ValidationFailed, NUL_IN_TEXT_MESSAGE);
+        }
+        Error::internal(text)
     }
+}
+
+/// What a client is told when a text value holds a NUL character, which PostgreSQL (the
+/// scale-out profile's metadata store) cannot keep.
+pub const NUL_IN_TEXT_MESSAGE: &str = "Text values must not contain the NUL character (\\u0000).";
+
+/// PostgreSQL's refusal of a NUL byte in a text value (SQLSTATE 22021).
+fn is_nul_in_text(text: &str) -> bool {
+    text.contains("invalid byte sequence for encoding \"UTF8\": 0x00")
 }
 
 /// What a client is told when the data dir's disk is full.

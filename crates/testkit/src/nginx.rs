@@ -63,12 +63,31 @@ fn host_port(upstream: &str) -> &str {
 
 /// The config: one process in the foreground (`master_process off`: nothing forks, so the
 /// parent-death signal reaches all of nginx), every path inside `dir`.
+/// What both locations pass to the nodes.
+const PROXY: &str = "            proxy_pass http://$kbstack_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            # Keepalive to the nodes, WebSocket upgrades (data apps) passed on.
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $kbstack_connection;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_buffering off;
+            proxy_redirect off;
+            proxy_connect_timeout 5s;
+            proxy_read_timeout 600s;
+            proxy_send_timeout 600s;
+            # nginx's default, stated: another node is tried only when a node cannot be reached
+            # or times out, and never for a non-idempotent request (POST, PATCH): it may have run.
+            proxy_next_upstream error timeout;
+";
+
 fn config(dir: &std::path::Path, port: u16, upstreams: &[String], pinned: &str) -> String {
     let d = dir.display();
     // A node that failed is passed over for 2 s (nginx's default is 10 s), so that a restarted
     // node is back in the rotation soon.
     let servers: String = upstreams.iter().map(|u| format!("        server {} max_fails=1 fail_timeout=2s;\n", host_port(u))).collect();
     let pinned = host_port(pinned);
+    let proxy = PROXY;
     format!(
         r#"daemon off;
 master_process off;
@@ -127,23 +146,14 @@ http {{
         keepalive_timeout 600s;
         # SAS query strings and long tokens.
         large_client_header_buffers 8 64k;
+        # API bodies are read whole before they go to a node: a node that answers early (a
+        # refusal before the body's end) then never leaves nginx mid-send with a 502.
         location / {{
-            proxy_pass http://$kbstack_upstream;
-            proxy_http_version 1.1;
-            proxy_set_header Host $http_host;
-            # Keepalive to the nodes, WebSocket upgrades (data apps) passed on.
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $kbstack_connection;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_request_buffering off;
-            proxy_buffering off;
-            proxy_redirect off;
-            proxy_connect_timeout 5s;
-            proxy_read_timeout 600s;
-            proxy_send_timeout 600s;
-            # nginx's default, stated: another node is tried only when a node cannot be reached
-            # or times out, and never for a non-idempotent request (POST, PATCH): it may have run.
-            proxy_next_upstream error timeout;
+{proxy}            proxy_request_buffering on;
+        }}
+        # Blob uploads (Put Block of up to 4,000 MiB) stream through as they come.
+        location /abs/ {{
+{proxy}            proxy_request_buffering off;
         }}
     }}
 }}

@@ -81,11 +81,11 @@ fn create_lock_key(auth: &Auth, bucket_id: &str, name: &str) -> String {
 /// runner's output mapping creates its destinations with it). Blocking: call it off the async
 /// workers.
 pub fn create_empty(state: &AppState, auth: &Auth, bucket_id: &str, name: &str, columns: &[String], primary_key: Vec<String>) -> ApiResult<Value> {
-    let lock = state.jobs.lock_for(&create_lock_key(auth, bucket_id, name));
-    let _guard = lock.lock();
-    let nt = validated(state, auth, bucket_id, name.to_string(), primary_key)?;
-    ensure_name_free(state, &nt.bucket, &nt.name, None)?;
-    create_table(state, auth, &nt, untyped(columns), false, None, None)
+    jobs::with_lock(state, &create_lock_key(auth, bucket_id, name), || {
+        let nt = validated(state, auth, bucket_id, name.to_string(), primary_key)?;
+        ensure_name_free(state, &nt.bucket, &nt.name, None)?;
+        create_table(state, auth, &nt, untyped(columns), false, None, None)
+    })
 }
 
 /// Create the backend table and its record; then fill it from `source` if given. On failure nothing stays behind.
@@ -216,12 +216,13 @@ pub async fn create_sync(State(state): State<AppState>, auth: Auth, Path(bucket)
     let opts = csv_options(&p)?;
     let tmp = write_upload(&state, &p)?;
     let st = state.clone();
-    let lock = state.jobs.lock_for(&create_lock_key(&auth, &bucket, &nt.name));
+    let key = create_lock_key(&auth, &bucket, &nt.name);
     let table = tokio::task::spawn_blocking(move || {
-        let _guard = lock.lock();
-        let source = build_source(vec![tmp.path().to_path_buf()], &opts, HeaderMode::FromFile)?;
-        let columns = untyped(&source.columns);
-        create_table(&st, &auth, &nt, columns, false, None, Some(source))
+        jobs::with_lock(&st, &key, || {
+            let source = build_source(vec![tmp.path().to_path_buf()], &opts, HeaderMode::FromFile)?;
+            let columns = untyped(&source.columns);
+            create_table(&st, &auth, &nt, columns, false, None, Some(source))
+        })
     })
     .await
     .map_err(ApiError::internal)??;

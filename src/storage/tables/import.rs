@@ -342,11 +342,12 @@ pub async fn import_sync(State(state): State<AppState>, auth: Auth, Path(id): Pa
     let tmp = write_upload(&state, &p)?;
     let mode = header_mode(&p, t.stats.columns.clone())?;
     let st = state.clone();
-    let lock = state.jobs.lock_for(&lock_key(&t));
+    let key = lock_key(&t);
     let result = tokio::task::spawn_blocking(move || {
-        let _guard = lock.lock();
-        let source = build_source(vec![tmp.path().to_path_buf()], &opts, mode)?;
-        run_import(&st, &auth, &t, source, incremental)
+        jobs::with_lock(&st, &key, || {
+            let source = build_source(vec![tmp.path().to_path_buf()], &opts, mode)?;
+            run_import(&st, &auth, &t, source, incremental)
+        })
     })
     .await
     .map_err(ApiError::internal)??;

@@ -315,10 +315,10 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     // Waiting for a running import's lock blocks: on the blocking pool, never an async worker.
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
-        let lock = st.jobs.lock_for(&lock_key(&t));
-        let _guard = lock.lock();
-        drop_table_everywhere(&st, &t)?;
-        buckets::touch(&st, &b)
+        jobs::with_lock(&st, &lock_key(&t), || {
+            drop_table_everywhere(&st, &t)?;
+            buckets::touch(&st, &b)
+        })
     })
     .await
     .map_err(ApiError::internal)??;

@@ -50,8 +50,14 @@ pub use migrate::MIGRATIONS;
 /// Connections a store opens at most when the caller does not say.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 
+/// Connections that hold stack-wide locks (`NodeStore::exclusively`) at most, apart from the
+/// pool the locked work itself uses: a section waiting for its lock never holds a connection
+/// the sections running meanwhile need, so locks cannot starve the pool.
+const LOCK_CONNECTIONS: usize = 8;
+
 pub struct PgMetaStore {
     pool: pool::Pool,
+    locks: pool::Pool,
 }
 
 impl PgMetaStore {
@@ -64,7 +70,7 @@ impl PgMetaStore {
     /// As `connect`, with at most `max_connections` open at once.
     pub fn connect_with(url: &str, max_connections: usize) -> anyhow::Result<PgMetaStore> {
         let config: postgres::Config = url.parse()?;
-        let store = PgMetaStore { pool: pool::Pool::new(config, max_connections.max(1)) };
+        let store = PgMetaStore { pool: pool::Pool::new(config.clone(), max_connections.max(1)), locks: pool::Pool::new(config, LOCK_CONNECTIONS) };
         blocking(|| migrate::migrate(&mut *store.pool.get()?))?;
         Ok(store)
     }

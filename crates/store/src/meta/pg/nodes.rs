@@ -23,11 +23,11 @@ impl NodeStore for PgMetaStore {
         Ok(self.with(|c| c.execute("DELETE FROM nodes WHERE heartbeat_ms < $1", &[&before_ms]))? as usize)
     }
 
-    /// A session advisory lock on a connection kept for the whole section; `f` uses the pool's
-    /// other connections. A node that dies holding it loses its connection, and the lock with it.
+    /// A session advisory lock on a connection of the lock pool, kept for the whole section; `f`
+    /// uses the main pool. A node that dies holding it loses its connection, and the lock with it.
     fn exclusively(&self, name: &str, f: &mut dyn FnMut() -> anyhow::Result<()>) -> anyhow::Result<()> {
         // Each database call is its own `blocking` step; `f` makes its own (they do not nest).
-        let mut conn = blocking(|| self.pool.get())?;
+        let mut conn = blocking(|| self.locks.get())?;
         blocking(|| conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 1))", &[&name]))?;
         let out = f();
         let released = blocking(|| conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 1))", &[&name]));
