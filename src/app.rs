@@ -314,10 +314,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || crate::node::start_up(&st)).await??;
     crate::node::start(&state);
     crate::query::sweep_expired(&state);
-    // Merges and data apps record no node: only a store no other node shares is recovered here
-    // at start (in the scale-out profile they are left to their own time-outs and restarts).
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || storage::merge_requests::recover_interrupted(&st)).await??;
+    // Data apps record no node: only on a store no other node shares are they recovered here (in
+    // the scale-out profile an app whose node died starts again on its next request).
     if state.meta.sqlite().is_some() {
-        storage::merge_requests::recover_interrupted(&state)?;
         crate::data_science::runtime::recover(&state)?;
     }
     let st = state.clone();

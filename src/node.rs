@@ -76,8 +76,6 @@ fn beat(state: &AppState) -> ApiResult<()> {
     state.meta.node_heartbeat(&state.node_id, now)?;
     end_work_of_dead_nodes(state, now - LEASE_MS)?;
     crate::queue::worker::cancel_jobs_killed_elsewhere(state)?;
-    // Apps another node published or withdrew (this node's copy of the registry).
-    crate::developer::apps::sync_registry(state)?;
     state.meta.forget_nodes(now - FORGET_AFTER_MS)?;
     Ok(())
 }

@@ -421,26 +421,27 @@ pub fn find(state: &AppState, id: &str) -> Option<Component> {
         .or_else(|| published(state, |apps| apps.runnable.iter().find(|c| c.id == id).cloned()))
 }
 
-/// What `hit` finds among the Developer Portal's published apps. This node keeps a copy; when
-/// other nodes share the store and the copy has nothing, it is read again first (another node
-/// may have just published the app; the heartbeat refreshes the copy every few seconds too).
+/// What `hit` finds among the Developer Portal's published apps (`published_apps`).
 pub fn published<T>(state: &AppState, hit: impl Fn(&DeveloperApps) -> Option<T>) -> Option<T> {
-    hit(&state.components.developer()).or_else(|| {
-        if state.meta.sqlite().is_some() {
-            return None;
-        }
-        crate::developer::apps::sync_registry(state).ok()?;
-        hit(&state.components.developer())
-    })
+    hit(&published_apps(state))
 }
 
-/// The published app `id` as listed (`ComponentRegistry::developer_entry`), read again from a
-/// shared store on a miss (`published`).
+/// Every published app. This node keeps a copy; with a store other nodes share it is read again
+/// first, so that an app published or changed on one node is seen by every node at once.
+pub fn published_apps(state: &AppState) -> std::sync::Arc<DeveloperApps> {
+    if state.meta.sqlite().is_none() {
+        if let Err(e) = crate::developer::apps::sync_registry(state) {
+            tracing::warn!("reading the published apps: {}", e.message);
+        }
+    }
+    state.components.developer()
+}
+
+/// The published app `id` as listed (`ComponentRegistry::developer_entry`), current on every
+/// node (`published_apps`).
 pub fn developer_entry(state: &AppState, id: &str) -> Option<Value> {
-    state.components.developer_entry(id).or_else(|| {
-        published(state, |apps| apps.listed.iter().any(|c| c["id"] == id).then_some(()))?;
-        state.components.developer_entry(id)
-    })
+    published_apps(state);
+    state.components.developer_entry(id)
 }
 
 /// Ids a Developer Portal app may not take: the builtins, the orchestrators and the registered

@@ -199,7 +199,7 @@ pub fn summary(c: &Value) -> Value {
 /// apps the catalog does not list.
 pub fn for_each(state: &AppState, mut f: impl FnMut(&Value)) {
     let registry = &state.components;
-    let developer = registry.developer();
+    let developer = crate::runner::registry::published_apps(state);
     let process = registry.process();
     let published = |id: &Value| developer.listed.iter().find(|d| &d["id"] == id).filter(|_| !process.iter().any(|p| *id == p.id.as_str()));
     for c in registry.portal() {
@@ -230,7 +230,7 @@ pub fn find(state: &AppState, id: &str) -> ApiResult<Value> {
 /// components and published apps are serialized each time.
 pub fn index_json(state: &AppState, short: bool) -> String {
     let registry = &state.components;
-    let developer = registry.developer();
+    let developer = crate::runner::registry::published_apps(state);
     let overrides_catalog = developer.listed.iter().any(|d| registry.portal_entry(d["id"].as_str().unwrap_or_default()).is_some());
     if overrides_catalog {
         let mut all = Vec::new();

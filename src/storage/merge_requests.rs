@@ -45,10 +45,16 @@ pub fn routes() -> Routes<AppState> {
         .route(&at("/merge"), put(merge_request))
 }
 
+/// The lock every merge holds while it runs, on every node of the stack (`jobs::with_lock`).
+const MERGE_LOCK: &str = "merge-requests";
+
 /// At start: a merge a crash interrupted never committed (it is one transaction), so its
 /// request is approved again, as before the merge.
 pub fn recover_interrupted(state: &AppState) -> anyhow::Result<()> {
-    let reset = state.meta.reset_merge_requests("in_merge", "approved").map_err(|e| anyhow::anyhow!(e.message))?;
+    // Merges run holding MERGE_LOCK, stack-wide: once it is ours no merge runs on any node, and
+    // a request still `in_merge` is one whose node died (its lock went with its connection).
+    let reset = jobs::with_lock::<_, ApiError>(state, MERGE_LOCK, || Ok(state.meta.reset_merge_requests("in_merge", "approved")?))
+        .map_err(|e| anyhow::anyhow!(e.message.clone()))?;
     if reset > 0 {
         tracing::warn!(requests = reset, "interrupted merges: merge requests back to approved");
     }
@@ -484,7 +490,7 @@ async fn merge_request(State(state): State<AppState>, auth: Auth, Path(id): Path
         operation_name: "mergeRequestMerge",
         operation_params: json!({"id": mr.id}),
         table_id: None,
-        lock_key: Some(format!("merge-requests:{}", auth.project_id)),
+        lock_key: Some(MERGE_LOCK.into()),
     };
     let job_auth = auth.clone();
     let mr_id = mr.id;
