@@ -34,7 +34,10 @@ impl Drop for Stack {
 /// testkit's servers panic when they cannot start (a missing program, a port taken): an error here.
 fn testkit<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
-        let msg = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+        let msg = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
         anyhow!("{what}: {}", msg.unwrap_or_else(|| "panicked".into()))
     })
 }
@@ -42,40 +45,22 @@ fn testkit<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
 /// Starts the engines, nginx and the nodes (node 1 first: it bootstraps the stack and creates the
 /// keys in the shared keys dir; then the others together); the `Server` answers through nginx.
 pub fn start(bin: &Path, work: &Path) -> Result<Server> {
-    use kbstack_testkit::s3;
-    let metadata = testkit("PostgreSQL (metadata database)", kbstack_testkit::postgres::database)?;
-    let catalog = testkit("PostgreSQL (DuckLake catalog database)", kbstack_testkit::postgres::database)?;
-    let (bucket, prefix) = testkit("SeaweedFS S3", s3::fresh_prefix)?;
-    let endpoint = s3::server().endpoint();
-    let mut ports: Vec<u16> = Vec::new();
-    while ports.len() < NODES {
-        let p = kbstack_testkit::free_port();
-        if !ports.contains(&p) {
-            ports.push(p);
-        }
-    }
+    let engines = testkit(
+        "PostgreSQL and SeaweedFS S3",
+        kbstack_testkit::scale_out::Engines::fresh,
+    )?;
+    let ports = kbstack_testkit::scale_out::node_ports(NODES);
     let upstreams: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let nginx = testkit("nginx", || kbstack_testkit::nginx::start(&upstreams, &upstreams[0]))?;
+    let nginx = testkit("nginx", || {
+        kbstack_testkit::nginx::start(&upstreams, &upstreams[0])
+    })?;
     let dir = work.join("scale-out");
-    let envs: Vec<(String, String)> = [
-        ("KBSTACK_PUBLIC_URL", nginx.url()),
-        ("KBSTACK_KEYS_DIR", dir.join("keys").display().to_string()),
-        ("KBSTACK_METADATA_URL", metadata),
-        ("KBSTACK_TABLES_BACKEND", "ducklake".into()),
-        ("KBSTACK_DUCKLAKE_CATALOG", catalog),
-        ("KBSTACK_DUCKLAKE_DATA_PATH", format!("s3://{bucket}/{prefix}/tables/")),
-        ("KBSTACK_FILES_BACKEND", "s3".into()),
-        ("KBSTACK_FILES_BUCKET", bucket.clone()),
-        ("KBSTACK_FILES_PREFIX", format!("{prefix}/files/")),
-        ("KBSTACK_S3_ENDPOINT", endpoint),
-        ("KBSTACK_S3_REGION", s3::REGION.into()),
-        ("KBSTACK_S3_ACCESS_KEY_ID", s3::ACCESS_KEY.into()),
-        ("KBSTACK_S3_SECRET_ACCESS_KEY", s3::SECRET_KEY.into()),
-        ("KBSTACK_S3_PATH_STYLE", "true".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let mut envs = engines.node_env();
+    envs.push(("KBSTACK_PUBLIC_URL".into(), nginx.url()));
+    envs.push((
+        "KBSTACK_KEYS_DIR".into(),
+        dir.join("keys").display().to_string(),
+    ));
     let node_dir = |i: usize| dir.join(format!("node{}", i + 1));
     let (first, _) = Server::spawn_node(bin, &node_dir(0), &upstreams[0], &envs)?;
     let mut server = Server::new(first, nginx.url())?;
@@ -83,12 +68,23 @@ pub fn start(bin: &Path, work: &Path) -> Result<Server> {
         let handles: Vec<_> = (1..NODES)
             .map(|i| {
                 let (listen, envs, dir) = (&upstreams[i], &envs, node_dir(i));
-                scope.spawn(move || Server::spawn_node(bin, &dir, listen, envs).map(|(child, _)| child))
+                scope.spawn(move || {
+                    Server::spawn_node(bin, &dir, listen, envs).map(|(child, _)| child)
+                })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("starting a node panicked")))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("starting a node panicked")))
+            })
+            .collect()
     });
-    let mut stack = Stack { others: Vec::new(), nginx };
+    let mut stack = Stack {
+        others: Vec::new(),
+        nginx,
+    };
     for child in started {
         // On an error, the nodes started so far are stopped by the `Stack` and `Server` drops.
         stack.others.push(child?);
@@ -103,16 +99,23 @@ pub fn node_hwms(server: &Server) -> Vec<Option<u64>> {
     if let Some(stack) = &server.stack {
         pids.extend(stack.others.iter().map(Child::id));
     }
-    pids.into_iter().map(|pid| proc_status_kib(pid, "VmHWM").map(|k| k * 1024)).collect()
+    pids.into_iter()
+        .map(|pid| proc_status_kib(pid, "VmHWM").map(|k| k * 1024))
+        .collect()
 }
 
 /// How the Put Block requests went over the nodes, from nginx's access log: "127.0.0.1:p 40, …".
 pub fn block_spread(server: &Server) -> String {
-    let Some(stack) = &server.stack else { return String::new() };
+    let Some(stack) = &server.stack else {
+        return String::new();
+    };
     let mut counts: Vec<(String, usize)> = Vec::new();
     for line in stack.nginx.access_log().lines() {
         // `$remote_addr "$request" $status $upstream_addr $request_time`
-        let Some((request, rest)) = line.split_once('"').and_then(|(_, r)| r.split_once('"')) else { continue };
+        let Some((request, rest)) = line.split_once('"').and_then(|(_, r)| r.split_once('"'))
+        else {
+            continue;
+        };
         if !(request.starts_with("PUT ") && request.contains("comp=block&")) {
             continue;
         }
@@ -123,7 +126,11 @@ pub fn block_spread(server: &Server) -> String {
         }
     }
     counts.sort();
-    counts.iter().map(|(u, n)| format!("{u} {n}")).collect::<Vec<_>>().join(", ")
+    counts
+        .iter()
+        .map(|(u, n)| format!("{u} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Removes this process's PostgreSQL and SeaweedFS dirs (`kbstack-pg-<pid>-…`, `kbstack-s3-<pid>-…`
@@ -132,8 +139,15 @@ pub fn block_spread(server: &Server) -> String {
 /// uploads in SeaweedFS's volumes behind. Called once the stack is done: the servers, still
 /// running until the bench exits, are not used again; their space is freed when they end.
 pub fn remove_server_dirs() {
-    let ours = [format!("kbstack-pg-{}-", std::process::id()), format!("kbstack-s3-{}-", std::process::id())];
-    for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+    let ours = [
+        format!("kbstack-pg-{}-", std::process::id()),
+        format!("kbstack-s3-{}-", std::process::id()),
+    ];
+    for entry in std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().to_string();
         if ours.iter().any(|prefix| name.starts_with(prefix.as_str())) {
             let _ = std::fs::remove_dir_all(entry.path());
