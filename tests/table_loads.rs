@@ -208,3 +208,54 @@ fn malformed_csv_and_wrong_column_count_are_client_errors() {
     assert_eq!(r["code"], "invalidCsv");
     assert_eq!(rows(&s, &t), v(&[&["1", "a"]]));
 }
+
+/// Lines up to the reader's limit (8 MiB) load whole, whatever the reader's buffer size; a longer
+/// one fails the job as the user's error, not the server's.
+#[test]
+fn long_lines_load_up_to_the_limit_and_fail_clearly_above_it() {
+    let s = Server::start();
+    let b = bucket(&s, "c-long");
+    let t = table(&s, &b, "t", "id,v\n0,a\n", "id");
+    let line = |len: usize| format!("id,v\n1,{}\n2,b\n", "x".repeat(len)).into_bytes();
+    let file = s.upload("long.csv", line(7 * 1024 * 1024));
+    let (st, job) = s.post_form(
+        &format!("tables/{t}/import-async"),
+        &[("dataFileId", &file.to_string())],
+    );
+    assert_eq!(st, 202, "{job}");
+    let done = s.wait_job(&job);
+    assert_eq!(done["status"], "success", "{done}");
+    let (_, detail) = s.get(&format!("tables/{t}"));
+    assert_eq!(detail["rowsCount"], 2, "{detail}");
+    let long = rows_where(&s, &t, "&whereColumn=id&whereValues[]=1");
+    assert_eq!(long.len(), 1);
+    assert!(
+        long[0][1].starts_with("xxxx"),
+        "{:?}",
+        &long[0][1][..10.min(long[0][1].len())]
+    );
+
+    let file = s.upload("longer.csv", line(9 * 1024 * 1024));
+    let (st, job) = s.post_form(
+        &format!("tables/{t}/import-async"),
+        &[("dataFileId", &file.to_string())],
+    );
+    assert_eq!(st, 202, "{job}");
+    let done = s.wait_job(&job);
+    assert_eq!(done["status"], "error", "{done}");
+    assert_eq!(
+        done["error"]["code"],
+        "invalidCsv",
+        "{}",
+        done["error"]
+            .to_string()
+            .chars()
+            .take(300)
+            .collect::<String>()
+    );
+    assert_eq!(
+        s.get(&format!("tables/{t}")).1["rowsCount"],
+        2,
+        "the failed load changed nothing"
+    );
+}

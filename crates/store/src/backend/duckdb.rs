@@ -561,7 +561,7 @@ impl DuckDbBackend {
         };
         Ok(format!(
             "read_csv([{}], delim = {}, quote = {}, escape = {}, header = {}, columns = {{{}}}, auto_detect = false, \
-             compression = {}, strict_mode = true, null_padding = false, max_line_size = {}{})",
+             compression = {}, strict_mode = true, null_padding = false, max_line_size = {}, buffer_size = {}{})",
             files.join(", "),
             lit(&src.delimiter.to_string()),
             lit(&quote),
@@ -570,6 +570,7 @@ impl DuckDbBackend {
             columns.join(", "),
             if gz { "'gzip'" } else { "'none'" },
             super::MAX_LINE_BYTES,
+            super::CSV_BUFFER_BYTES,
             if empty_as_text {
                 format!(
                     ", force_not_null = [{}]",
