@@ -59,10 +59,7 @@ fn parse_wrk(out: &str) -> Result<(f64, f64, f64, u64, u64)> {
             ["Non-2xx", "or", "3xx", "responses:", n] => errors += n.parse::<u64>().unwrap_or(0),
             [n, "requests", "in", ..] => requests = n.parse().unwrap_or(0),
             ["Socket", "errors:", rest @ ..] => {
-                errors += rest
-                    .iter()
-                    .filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok())
-                    .sum::<u64>()
+                errors += rest.iter().filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok()).sum::<u64>()
             }
             _ => {}
         }
@@ -75,73 +72,31 @@ fn parse_wrk(out: &str) -> Result<(f64, f64, f64, u64, u64)> {
 
 fn wrk(url: &str, seconds: u64) -> Result<String> {
     let out = Command::new("wrk")
-        .args([
-            "-t",
-            &THREADS.to_string(),
-            "-c",
-            &CONNECTIONS.to_string(),
-            "-d",
-            &format!("{seconds}s"),
-            "--latency",
-        ])
+        .args(["-t", &THREADS.to_string(), "-c", &CONNECTIONS.to_string(), "-d", &format!("{seconds}s"), "--latency"])
         .args(["-H", &format!("X-StorageApi-Token: {TOKEN}"), url])
         .output()
         .context("running wrk (Debian package `wrk`; bench/run installs it when it can)")?;
-    ensure!(
-        out.status.success(),
-        "wrk failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ensure!(out.status.success(), "wrk failed: {}", String::from_utf8_lossy(&out.stderr));
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 pub fn phase(server: &Server, work: &Path, seconds: u64, r: &mut super::Results) -> Result<()> {
     // A small table for data-preview: 10 rows.
     let csv = work.join("load-preview.csv");
-    std::fs::write(
-        &csv,
-        "id,name\n1,a\n2,b\n3,c\n4,d\n5,e\n6,f\n7,g\n8,h\n9,i\n10,j\n",
-    )?;
+    std::fs::write(&csv, "id,name\n1,a\n2,b\n3,c\n4,d\n5,e\n6,f\n7,g\n8,h\n9,i\n10,j\n")?;
     let file_id = server.upload(&csv, false)?;
     let table = server.run_job(
         "buckets/in.c-bench/tables-async",
         json!({"name": "load_preview", "dataFileId": file_id}),
         "create the preview table",
     )?;
-    let table_id = table["results"]["id"]
-        .as_str()
-        .unwrap_or("in.c-bench.load_preview")
-        .to_string();
+    let table_id = table["results"]["id"].as_str().unwrap_or("in.c-bench.load_preview").to_string();
     let api = format!("{}/v2/storage", server.url);
     let routes: [(&str, String, u64, Option<(f64, f64)>, bool); 4] = [
-        (
-            "GET tokens/verify",
-            format!("{api}/tokens/verify"),
-            seconds,
-            Some((20_000.0, 5.0)),
-            false,
-        ),
-        (
-            "GET index (/v2/storage?exclude=components)",
-            format!("{api}?exclude=components"),
-            seconds / 3,
-            None,
-            false,
-        ),
-        (
-            "GET data-preview of a 10-row table",
-            format!("{api}/tables/{table_id}/data-preview"),
-            seconds / 3,
-            None,
-            false,
-        ),
-        (
-            "limit: unknown route (404 envelope, no store work)",
-            format!("{}/no-such-route", server.url),
-            seconds / 3,
-            None,
-            true,
-        ),
+        ("GET tokens/verify", format!("{api}/tokens/verify"), seconds, Some((20_000.0, 5.0)), false),
+        ("GET index (/v2/storage?exclude=components)", format!("{api}?exclude=components"), seconds / 3, None, false),
+        ("GET data-preview of a 10-row table", format!("{api}/tables/{table_id}/data-preview"), seconds / 3, None, false),
+        ("limit: unknown route (404 envelope, no store work)", format!("{}/no-such-route", server.url), seconds / 3, None, true),
     ];
     for (name, url, secs, target, expect_404) in routes {
         let secs = secs.max(5);
@@ -151,19 +106,8 @@ pub fn phase(server: &Server, work: &Path, seconds: u64, r: &mut super::Results)
             // Its answers are all 404 by design: only socket errors count.
             errors = errors.saturating_sub(requests);
         }
-        progress!(
-            "    {req_per_s:.0} req/s, p50 {p50_ms:.2} ms, p99 {p99_ms:.2} ms, {errors} errors"
-        );
-        r.load.rows.push(LoadRow {
-            name: name.into(),
-            req_per_s,
-            p50_ms,
-            p99_ms,
-            errors,
-            requests,
-            seconds: secs,
-            target,
-        });
+        progress!("    {req_per_s:.0} req/s, p50 {p50_ms:.2} ms, p99 {p99_ms:.2} ms, {errors} errors");
+        r.load.rows.push(LoadRow { name: name.into(), req_per_s, p50_ms, p99_ms, errors, requests, seconds: secs, target });
     }
     Ok(())
 }
@@ -177,11 +121,7 @@ pub fn report_rows(rows: &[LoadRow]) -> String {
         let (target, met) = match row.target {
             Some((rate, p99)) => (
                 format!("≥ {rate:.0} req/s, p99 < {p99} ms, 0 errors"),
-                if row.req_per_s >= rate && row.p99_ms < p99 && row.errors == 0 {
-                    "yes"
-                } else {
-                    "**no**"
-                },
+                if row.req_per_s >= rate && row.p99_ms < p99 && row.errors == 0 { "yes" } else { "**no**" },
             ),
             None => ("–".to_string(), "–"),
         };
@@ -202,10 +142,7 @@ mod tests {
     fn reads_wrk_output() {
         let out = "Running 10s test @ http://x\n  2 threads and 32 connections\n  Latency Distribution\n     50%  640.00us\n     75%    1.20ms\n     90%    2.00ms\n     99%    4.50ms\n  123456 requests in 10.00s, 50.00MB read\n  Socket errors: connect 0, read 2, write 0, timeout 1\n  Non-2xx or 3xx responses: 4\nRequests/sec:  12345.60\nTransfer/sec:      5.00MB\n";
         let (rate, p50, p99, errors, requests) = parse_wrk(out).unwrap();
-        assert_eq!(
-            (rate, p50, p99, errors, requests),
-            (12345.6, 0.64, 4.5, 7, 123456)
-        );
+        assert_eq!((rate, p50, p99, errors, requests), (12345.6, 0.64, 4.5, 7, 123456));
         assert!(parse_wrk("nothing").is_err());
     }
 }

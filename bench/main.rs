@@ -38,30 +38,17 @@ const POLL: Duration = Duration::from_millis(25);
 /// "< 1 GB": DuckDB's own unit (its `memory_limit = '1GB'` is 10^9 bytes).
 const RSS_TARGET_BYTES: u64 = 1_000_000_000;
 /// Server environment the bench sets itself; any other `KBSTACK_*` variable reaches the server and is reported.
-const SERVER_ENV_SET_BY_BENCH: [&str; 5] = [
-    "KBSTACK_DATA_DIR",
-    "KBSTACK_LISTEN",
-    "KBSTACK_MASTER_TOKEN",
-    "KBSTACK_PUBLIC_URL",
-    "KBSTACK_LOG",
-];
+const SERVER_ENV_SET_BY_BENCH: [&str; 5] =
+    ["KBSTACK_DATA_DIR", "KBSTACK_LISTEN", "KBSTACK_MASTER_TOKEN", "KBSTACK_PUBLIC_URL", "KBSTACK_LOG"];
 /// Variables for the bench's own helpers, not the server (where crates/testkit finds SeaweedFS).
 const BENCH_ONLY_ENV: [&str; 1] = ["KBSTACK_TEST_WEED"];
 
-const TABLE_PHASES: [&str; 5] = [
-    "import",
-    "incremental",
-    "export",
-    "scaleout-import",
-    "scaleout-incremental",
-];
+const TABLE_PHASES: [&str; 5] = ["import", "incremental", "export", "scaleout-import", "scaleout-incremental"];
 /// Phases on a scale-out stack (`scaleout.rs`), run after the embedded server's.
 const SCALEOUT_PHASES: [&str; 2] = ["scaleout-import", "scaleout-incremental"];
 
 #[derive(Parser, Debug)]
-#[command(
-    about = "kbstack load/export benchmark against raw DuckDB, and the queue's job latency and throughput"
-)]
+#[command(about = "kbstack load/export benchmark against raw DuckDB, and the queue's job latency and throughput")]
 struct Args {
     /// Data size factor: 1 = ~1 GB import CSV, 5M-row table, 1M-row incremental file.
     #[arg(long, default_value_t = 1.0)]
@@ -87,11 +74,7 @@ struct Args {
     rev: Option<String>,
     /// Only these phases (comma-separated: import, incremental, export, queue, load, query, stream,
     /// scaleout-import, scaleout-incremental), e.g. to investigate one.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "import,incremental,export,queue,load,query,stream,scaleout-import,scaleout-incremental"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "import,incremental,export,queue,load,query,stream,scaleout-import,scaleout-incremental")]
     phases: Vec<String>,
     /// Seconds of load on `tokens/verify` in the load phase (the other routes get a third of it).
     #[arg(long, default_value_t = 60)]
@@ -131,92 +114,22 @@ fn mix(mut x: u64) -> u64 {
 }
 
 const FIRST: [&str; 16] = [
-    "Alice",
-    "Bohumil",
-    "Carla",
-    "David",
-    "Eva",
-    "Frantisek",
-    "Greta",
-    "Hana",
-    "Ivan",
-    "Jana",
-    "Karel",
-    "Lucie",
-    "Martin",
-    "Nina",
-    "Otakar",
-    "Petra",
+    "Alice", "Bohumil", "Carla", "David", "Eva", "Frantisek", "Greta", "Hana", "Ivan", "Jana", "Karel", "Lucie", "Martin",
+    "Nina", "Otakar", "Petra",
 ];
 const LAST: [&str; 16] = [
-    "Novak",
-    "Svoboda",
-    "Novotna",
-    "Dvorak",
-    "Cerna",
-    "Prochazka",
-    "Kucera",
-    "Vesela",
-    "Horak",
-    "Nemcova",
-    "Marek",
-    "Pospisil",
-    "Hajek",
-    "Jelinek",
-    "Kral",
-    "Ruzicka",
+    "Novak", "Svoboda", "Novotna", "Dvorak", "Cerna", "Prochazka", "Kucera", "Vesela", "Horak", "Nemcova", "Marek",
+    "Pospisil", "Hajek", "Jelinek", "Kral", "Ruzicka",
 ];
 const CITIES: [&str; 16] = [
-    "Prague",
-    "Brno",
-    "Ostrava",
-    "Plzen",
-    "Liberec",
-    "Olomouc",
-    "Usti",
-    "Hradec",
-    "Pardubice",
-    "Zlin",
-    "Havirov",
-    "Kladno",
-    "Most",
-    "Opava",
-    "Jihlava",
-    "Teplice",
+    "Prague", "Brno", "Ostrava", "Plzen", "Liberec", "Olomouc", "Usti", "Hradec", "Pardubice", "Zlin", "Havirov",
+    "Kladno", "Most", "Opava", "Jihlava", "Teplice",
 ];
 const WORDS: [&str; 32] = [
-    "order",
-    "shipped",
-    "returned",
-    "customer",
-    "invoice",
-    "paid",
-    "pending",
-    "warehouse",
-    "express",
-    "standard",
-    "discount",
-    "coupon",
-    "gift",
-    "priority",
-    "delayed",
-    "damaged",
-    "replacement",
-    "refund",
-    "online",
-    "store",
-    "mobile",
-    "partner",
-    "wholesale",
-    "retail",
-    "subscription",
-    "renewal",
-    "trial",
-    "premium",
-    "basic",
-    "bundle",
-    "sample",
-    "loyalty",
+    "order", "shipped", "returned", "customer", "invoice", "paid", "pending", "warehouse", "express", "standard",
+    "discount", "coupon", "gift", "priority", "delayed", "damaged", "replacement", "refund", "online", "store",
+    "mobile", "partner", "wholesale", "retail", "subscription", "renewal", "trial", "premium", "basic", "bundle",
+    "sample", "loyalty",
 ];
 
 pub const HEADER: &str = "id,name,city,comment,amount,quantity\n";
@@ -228,14 +141,8 @@ fn write_row(out: &mut Vec<u8>, id: u64, version: u64) {
     let comma = (h >> 20) % 20 == 0;
     let quote = (h >> 26) % 100 == 0;
     let words = 3 + (h >> 12) % 8;
-    write!(
-        out,
-        "{id},{} {},{},",
-        FIRST[(h & 15) as usize],
-        LAST[((h >> 4) & 15) as usize],
-        CITIES[((h >> 8) & 15) as usize]
-    )
-    .unwrap();
+    write!(out, "{id},{} {},{},", FIRST[(h & 15) as usize], LAST[((h >> 4) & 15) as usize], CITIES[((h >> 8) & 15) as usize])
+        .unwrap();
     if comma || quote {
         out.push(b'"');
     }
@@ -257,14 +164,7 @@ fn write_row(out: &mut Vec<u8>, id: u64, version: u64) {
         out.push(b'"');
     }
     let cents = (h >> 32) % 10_000_000;
-    writeln!(
-        out,
-        ",{}.{:02},{}",
-        cents / 100,
-        cents % 100,
-        (h >> 56) % 200
-    )
-    .unwrap();
+    writeln!(out, ",{}.{:02},{}", cents / 100, cents % 100, (h >> 56) % 200).unwrap();
 }
 
 struct CsvWriter {
@@ -276,17 +176,9 @@ struct CsvWriter {
 
 impl CsvWriter {
     fn create(path: &Path) -> Result<CsvWriter> {
-        let mut w = BufWriter::with_capacity(
-            4 << 20,
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        );
+        let mut w = BufWriter::with_capacity(4 << 20, File::create(path).with_context(|| format!("creating {}", path.display()))?);
         w.write_all(HEADER.as_bytes())?;
-        Ok(CsvWriter {
-            w,
-            buf: Vec::with_capacity(256),
-            bytes: HEADER.len() as u64,
-            rows: 0,
-        })
+        Ok(CsvWriter { w, buf: Vec::with_capacity(256), bytes: HEADER.len() as u64, rows: 0 })
     }
 
     fn row(&mut self, id: u64, version: u64) -> Result<()> {
@@ -325,21 +217,13 @@ struct DataSet {
 /// The `amount` value of a generated row (the second-to-last field, never quoted).
 fn amount_of(row: &[u8]) -> String {
     let s = String::from_utf8_lossy(row);
-    s.trim_end()
-        .rsplit(',')
-        .nth(1)
-        .unwrap_or_default()
-        .to_string()
+    s.trim_end().rsplit(',').nth(1).unwrap_or_default().to_string()
 }
 
 fn generate(dir: &Path, scale: f64) -> Result<DataSet> {
     let target = (FULL_CSV_BYTES * scale).max(10_000.0) as u64;
     let big = dir.join("import.csv");
-    progress!(
-        "generating {} (~{:.0} MB)",
-        big.display(),
-        target as f64 / 1e6
-    );
+    progress!("generating {} (~{:.0} MB)", big.display(), target as f64 / 1e6);
     let started = Instant::now();
     let mut w = CsvWriter::create(&big)?;
     let mut next_report = target / 10;
@@ -348,21 +232,12 @@ fn generate(dir: &Path, scale: f64) -> Result<DataSet> {
         id += 1;
         w.row(id, 0)?;
         if w.bytes >= next_report {
-            progress!(
-                "  {:>3.0}% ({:.0} MB, {} rows)",
-                100.0 * w.bytes as f64 / target as f64,
-                w.bytes as f64 / 1e6,
-                w.rows
-            );
+            progress!("  {:>3.0}% ({:.0} MB, {} rows)", 100.0 * w.bytes as f64 / target as f64, w.bytes as f64 / 1e6, w.rows);
             next_report += target / 10;
         }
     }
     let (big_bytes, big_rows) = w.finish()?;
-    progress!(
-        "generated {big_rows} rows, {:.0} MB in {:.1}s",
-        big_bytes as f64 / 1e6,
-        started.elapsed().as_secs_f64()
-    );
+    progress!("generated {big_rows} rows, {:.0} MB in {:.1}s", big_bytes as f64 / 1e6, started.elapsed().as_secs_f64());
 
     let base_rows_wanted = (FULL_BASE_ROWS * scale).round().max(100.0) as u64;
     let delta_rows_wanted = (FULL_DELTA_ROWS * scale).round().max(20.0) as u64;
@@ -377,15 +252,9 @@ fn generate(dir: &Path, scale: f64) -> Result<DataSet> {
     // Delta: row i targets existing key 1 + i*stride; i%10 == 0 changes it, i%10 == 1 is a new
     // key instead, the rest repeat the stored row unchanged. Keys are distinct.
     let stride = (base_rows / delta_rows_wanted).max(1);
-    ensure!(
-        stride * delta_rows_wanted <= base_rows,
-        "base table too small for the delta"
-    );
+    ensure!(stride * delta_rows_wanted <= base_rows, "base table too small for the delta");
     let delta = dir.join("delta.csv");
-    progress!(
-        "generating {} ({delta_rows_wanted} rows: 10% changed, 10% new, 80% unchanged)",
-        delta.display()
-    );
+    progress!("generating {} ({delta_rows_wanted} rows: 10% changed, 10% new, 80% unchanged)", delta.display());
     let mut w = CsvWriter::create(&delta)?;
     let (mut changed, mut new) = (0, 0);
     let mut changed_sample = None;
@@ -466,31 +335,14 @@ impl Server {
     }
 
     fn new(child: Child, url: String) -> Result<Server> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(3600))
-            .build()?;
-        Ok(Server {
-            child,
-            url,
-            client,
-            get_errors: Default::default(),
-            stack: None,
-        })
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(3600)).build()?;
+        Ok(Server { child, url, client, get_errors: Default::default(), stack: None })
     }
 
     /// `kbstack serve` on `data_dir` listening on `listen`, with `envs` on top of the bench's own
     /// settings; the process and the URL it printed once serving.
-    fn spawn_node(
-        bin: &Path,
-        data_dir: &Path,
-        listen: &str,
-        envs: &[(String, String)],
-    ) -> Result<(Child, String)> {
-        ensure!(
-            bin.exists(),
-            "kbstack binary {} not found (build it first, or pass --kbstack)",
-            bin.display()
-        );
+    fn spawn_node(bin: &Path, data_dir: &Path, listen: &str, envs: &[(String, String)]) -> Result<(Child, String)> {
+        ensure!(bin.exists(), "kbstack binary {} not found (build it first, or pass --kbstack)", bin.display());
         std::fs::create_dir_all(data_dir)?;
         let mut child = Command::new(bin)
             .arg("serve")
@@ -498,10 +350,7 @@ impl Server {
             .env("KBSTACK_LISTEN", listen)
             .env("KBSTACK_MASTER_TOKEN", TOKEN)
             .env_remove("KBSTACK_PUBLIC_URL")
-            .env(
-                "KBSTACK_LOG",
-                std::env::var("KBSTACK_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("KBSTACK_LOG", std::env::var("KBSTACK_LOG").unwrap_or_else(|_| "warn".into()))
             .envs(envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -531,10 +380,7 @@ impl Server {
         let resp = req.header("X-StorageApi-Token", TOKEN).send()?;
         let status = resp.status().as_u16();
         let text = resp.text()?;
-        Ok((
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        ))
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
     }
 
     /// GET; a transport error (not an HTTP error) is retried up to 3 times and recorded, so that a
@@ -571,9 +417,7 @@ impl Server {
 
     /// Poll the job until it ends; an `error` job is an error of the benchmark.
     fn wait_job(&self, job: &Value, what: &str) -> Result<Value> {
-        let id = job["id"]
-            .as_i64()
-            .ok_or_else(|| anyhow!("{what}: no job id in {job}"))?;
+        let id = job["id"].as_i64().ok_or_else(|| anyhow!("{what}: no job id in {job}"))?;
         let started = Instant::now();
         let mut next_report = Duration::from_secs(10);
         let mut j = job.clone();
@@ -584,11 +428,7 @@ impl Server {
                 _ => {}
             }
             if started.elapsed() >= next_report {
-                progress!(
-                    "    {what}: job {id} {} for {:.0}s",
-                    j["status"].as_str().unwrap_or("?"),
-                    started.elapsed().as_secs_f64()
-                );
+                progress!("    {what}: job {id} {} for {:.0}s", j["status"].as_str().unwrap_or("?"), started.elapsed().as_secs_f64());
                 next_report += Duration::from_secs(10);
             }
             std::thread::sleep(POLL);
@@ -610,21 +450,12 @@ impl Server {
     /// `upload`, also returning how long the final Put Block List took (the server assembles the blob then).
     fn upload_timed(&self, path: &Path, verbose: bool) -> Result<(i64, Duration)> {
         let size = std::fs::metadata(path)?.len();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("data.csv");
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("data.csv");
         let prepared = self.post("files/prepare", json!({"name": name, "sizeBytes": size}))?;
-        let file_id = prepared["id"]
-            .as_i64()
-            .ok_or_else(|| anyhow!("files/prepare: no id in {prepared}"))?;
+        let file_id = prepared["id"].as_i64().ok_or_else(|| anyhow!("files/prepare: no id in {prepared}"))?;
         let params = &prepared["absUploadParams"];
-        let blob = params["blobName"]
-            .as_str()
-            .ok_or_else(|| anyhow!("files/prepare: no absUploadParams.blobName"))?;
-        let container = params["container"]
-            .as_str()
-            .ok_or_else(|| anyhow!("files/prepare: no absUploadParams.container"))?;
+        let blob = params["blobName"].as_str().ok_or_else(|| anyhow!("files/prepare: no absUploadParams.blobName"))?;
+        let container = params["container"].as_str().ok_or_else(|| anyhow!("files/prepare: no absUploadParams.container"))?;
         let conn = params["absCredentials"]["SASConnectionString"]
             .as_str()
             .ok_or_else(|| anyhow!("files/prepare: no absCredentials.SASConnectionString"))?;
@@ -636,19 +467,10 @@ impl Server {
                 _ => {}
             }
         }
-        let (endpoint, sas) = endpoint
-            .zip(sas)
-            .ok_or_else(|| anyhow!("unexpected connection string {conn}"))?;
-        const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-            .remove(b'-')
-            .remove(b'.')
-            .remove(b'_')
-            .remove(b'~')
-            .remove(b'/');
-        let blob_url = format!(
-            "{endpoint}/{container}/{}",
-            percent_encoding::utf8_percent_encode(blob, SEGMENT)
-        );
+        let (endpoint, sas) = endpoint.zip(sas).ok_or_else(|| anyhow!("unexpected connection string {conn}"))?;
+        const SEGMENT: &percent_encoding::AsciiSet =
+            &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+        let blob_url = format!("{endpoint}/{container}/{}", percent_encoding::utf8_percent_encode(blob, SEGMENT));
 
         let mut file = File::open(path)?;
         let blocks = size.div_ceil(BLOCK_BYTES as u64).max(1);
@@ -662,33 +484,15 @@ impl Server {
                 break;
             }
             let n = buf.len();
-            let id =
-                base64::engine::general_purpose::STANDARD.encode(format!("block-{:08}", ids.len()));
-            let url = format!(
-                "{blob_url}?comp=block&blockid={}&{sas}",
-                percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC)
-            );
-            let resp = self
-                .client
-                .put(&url)
-                .header("x-ms-version", "2021-08-06")
-                .body(buf)
-                .send()?;
+            let id = base64::engine::general_purpose::STANDARD.encode(format!("block-{:08}", ids.len()));
+            let url = format!("{blob_url}?comp=block&blockid={}&{sas}", percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC));
+            let resp = self.client.put(&url).header("x-ms-version", "2021-08-06").body(buf).send()?;
             let status = resp.status().as_u16();
-            ensure!(
-                status == 201,
-                "Put Block {}: HTTP {status}: {}",
-                ids.len(),
-                resp.text().unwrap_or_default()
-            );
+            ensure!(status == 201, "Put Block {}: HTTP {status}: {}", ids.len(), resp.text().unwrap_or_default());
             ids.push(id);
             sent += n as u64;
             if verbose && blocks >= 8 && ids.len() as u64 >= next_report && sent < size {
-                progress!(
-                    "    uploaded {}/{blocks} blocks ({:.0} MB)",
-                    ids.len(),
-                    sent as f64 / 1e6
-                );
+                progress!("    uploaded {}/{blocks} blocks ({:.0} MB)", ids.len(), sent as f64 / 1e6);
                 next_report += blocks / 4;
             }
             if n < BLOCK_BYTES {
@@ -709,11 +513,7 @@ impl Server {
             .body(xml)
             .send()?;
         let status = resp.status().as_u16();
-        ensure!(
-            status == 201,
-            "Put Block List: HTTP {status}: {}",
-            resp.text().unwrap_or_default()
-        );
+        ensure!(status == 201, "Put Block List: HTTP {status}: {}", resp.text().unwrap_or_default());
         let list_time = list_start.elapsed();
         ensure!(sent == size, "uploaded {sent} of {size} bytes");
         Ok((file_id, list_time))
@@ -721,9 +521,7 @@ impl Server {
 
     fn table_rows(&self, table_id: &str) -> Result<u64> {
         let t = self.get(&format!("tables/{table_id}"))?;
-        t["rowsCount"]
-            .as_u64()
-            .ok_or_else(|| anyhow!("table {table_id}: no rowsCount in {t}"))
+        t["rowsCount"].as_u64().ok_or_else(|| anyhow!("table {table_id}: no rowsCount in {t}"))
     }
 
     fn vm_hwm(&self) -> Option<u64> {
@@ -733,15 +531,7 @@ impl Server {
 
 fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| {
-        l.strip_prefix(key)?
-            .strip_prefix(':')?
-            .trim()
-            .strip_suffix("kB")?
-            .trim()
-            .parse()
-            .ok()
-    })
+    status.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
 }
 
 /// (parent pid, CPU time in clock ticks: user + system, its own and that of its children it waited for).
@@ -751,9 +541,7 @@ fn proc_stat_ppid_ticks(pid: u32) -> Option<(u32, u64)> {
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     // rest[0] is field 3 (state), rest[1] field 4 (ppid); utime and stime are fields 14 and 15; cutime/cstime 16, 17.
-    let ticks = (11..=14)
-        .map(|i| f.get(i)?.parse::<u64>().ok())
-        .sum::<Option<u64>>()?;
+    let ticks = (11..=14).map(|i| f.get(i)?.parse::<u64>().ok()).sum::<Option<u64>>()?;
     Some((f.get(1)?.parse().ok()?, ticks))
 }
 
@@ -786,10 +574,7 @@ fn tree_cpu_ticks() -> u64 {
 fn machine_cpu_ticks() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
+    let v: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
     // user nice system idle iowait irq softirq steal ...
     let idle = v.get(3)? + v.get(4).unwrap_or(&0);
     let total: u64 = v.iter().take(8).sum();
@@ -804,9 +589,7 @@ struct CpuWatch {
 
 impl CpuWatch {
     fn start() -> CpuWatch {
-        CpuWatch {
-            start: machine_cpu_ticks(),
-        }
+        CpuWatch { start: machine_cpu_ticks() }
     }
 
     /// Share of the machine's CPU time used by processes other than the bench and the server.
@@ -872,11 +655,7 @@ impl Samples {
         }
     }
     fn runs(&self) -> String {
-        self.0
-            .iter()
-            .map(|s| format!("{s:.2}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.0.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -980,10 +759,7 @@ impl Ctx<'_> {
         if let Some(id) = self.base_file {
             return Ok(id);
         }
-        progress!(
-            "uploading the {}-row base file (untimed)",
-            self.data.base_rows
-        );
+        progress!("uploading the {}-row base file (untimed)", self.data.base_rows);
         let id = self.server.upload(&self.data.base, false)?;
         self.base_file = Some(id);
         Ok(id)
@@ -999,16 +775,9 @@ impl Ctx<'_> {
                 "tables-async (primaryKey=id)",
             )
         })?;
-        let table_id = job["results"]["id"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{}.{name}", self.bucket));
+        let table_id = job["results"]["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{}.{name}", self.bucket));
         let rows = self.server.table_rows(&table_id)?;
-        ensure!(
-            rows == self.data.base_rows,
-            "kbstack full load with PK: {rows} rows, expected {}",
-            self.data.base_rows
-        );
+        ensure!(rows == self.data.base_rows, "kbstack full load with PK: {rows} rows, expected {}", self.data.base_rows);
         Ok((table_id, d))
     }
 
@@ -1026,10 +795,7 @@ fn csv_header(path: &Path) -> Result<(String, Vec<String>)> {
     let mut line = String::new();
     BufReader::new(File::open(path)?).read_line(&mut line)?;
     let line = line.trim_end().to_string();
-    let columns = line
-        .split(',')
-        .map(|c| c.trim_matches('"').to_string())
-        .collect();
+    let columns = line.split(',').map(|c| c.trim_matches('"').to_string()).collect();
     Ok((line, columns))
 }
 
@@ -1050,45 +816,22 @@ fn kb_import_run(c: &Ctx, label: &str, run: usize, s: &mut ImportSamples) -> Res
     // Setup (untimed): an empty table with the file's columns.
     let name = format!("import_{run}");
     let empty = server.upload(&header_file, false)?;
-    let job = server.run_job(
-        &format!("buckets/{}/tables-async", c.bucket),
-        json!({"name": name, "dataFileId": empty}),
-        "tables-async (empty table)",
-    )?;
-    let table_id = job["results"]["id"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{}.{name}", c.bucket));
+    let job = server.run_job(&format!("buckets/{}/tables-async", c.bucket), json!({"name": name, "dataFileId": empty}), "tables-async (empty table)")?;
+    let table_id = job["results"]["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{}.{name}", c.bucket));
 
-    progress!(
-        "{label} run {run}/{}: kbstack (upload {:.0} MB + import-async)",
-        args.runs,
-        data.big_bytes as f64 / 1e6
-    );
+    progress!("{label} run {run}/{}: kbstack (upload {:.0} MB + import-async)", args.runs, data.big_bytes as f64 / 1e6);
     let start = Instant::now();
     let (file_id, list_time) = server.upload_timed(&data.big, true)?;
     let uploaded = start.elapsed();
     s.blocklist.push(list_time);
-    progress!(
-        "    uploaded in {:.1}s (Put Block List {:.1}s); import-async",
-        uploaded.as_secs_f64(),
-        list_time.as_secs_f64()
-    );
-    server.run_job(
-        &format!("tables/{table_id}/import-async"),
-        json!({"dataFileId": file_id}),
-        "import-async",
-    )?;
+    progress!("    uploaded in {:.1}s (Put Block List {:.1}s); import-async", uploaded.as_secs_f64(), list_time.as_secs_f64());
+    server.run_job(&format!("tables/{table_id}/import-async"), json!({"dataFileId": file_id}), "import-async")?;
     let total = start.elapsed();
     s.total.push(total);
     s.upload.push(uploaded);
     s.job.push(total - uploaded);
     let rows = server.table_rows(&table_id)?;
-    ensure!(
-        rows == data.big_rows,
-        "kbstack import: table has {rows} rows, expected {}",
-        data.big_rows
-    );
+    ensure!(rows == data.big_rows, "kbstack import: table has {rows} rows, expected {}", data.big_rows);
     progress!(
         "    kbstack import {:.1}s (upload {:.1}s, job {:.1}s), {rows} rows",
         total.as_secs_f64(),
@@ -1107,30 +850,17 @@ fn phase_import(c: &mut Ctx, r: &mut Results) -> Result<()> {
     for run in 1..=args.runs {
         kb_import_run(c, "import", run, &mut r.kb_import)?;
 
-        progress!(
-            "import run {run}/{}: raw DuckDB COPY FROM into an empty table",
-            args.runs
-        );
+        progress!("import run {run}/{}: raw DuckDB COPY FROM into an empty table", args.runs);
         let db = c.work.join("raw-import.duckdb");
         let conn = duck(&db)?;
-        let defs: Vec<String> = columns
-            .iter()
-            .map(|c| format!("\"{}\" VARCHAR", c.replace('"', "\"\"")))
-            .collect();
+        let defs: Vec<String> = columns.iter().map(|c| format!("\"{}\" VARCHAR", c.replace('"', "\"\""))).collect();
         conn.execute_batch(&format!("CREATE TABLE t ({})", defs.join(", ")))?;
         let (d, _) = timed(|| {
-            conn.execute_batch(&format!(
-                "COPY t FROM {} (FORMAT csv, HEADER true)",
-                lit(&data.big)
-            ))?;
+            conn.execute_batch(&format!("COPY t FROM {} (FORMAT csv, HEADER true)", lit(&data.big)))?;
             Ok(())
         })?;
         let rows = count(&conn, "t")?;
-        ensure!(
-            rows == data.big_rows,
-            "raw import: {rows} rows, expected {}",
-            data.big_rows
-        );
+        ensure!(rows == data.big_rows, "raw import: {rows} rows, expected {}", data.big_rows);
         r.raw_import.push(d);
         progress!("    raw DuckDB import {:.1}s, {rows} rows", d.as_secs_f64());
         drop(conn);
@@ -1153,19 +883,11 @@ fn kb_incremental_runs(c: &mut Ctx, label: &str, s: &mut IncrSamples) -> Result<
 fn kb_incremental_run(c: &mut Ctx, label: &str, run: usize, s: &mut IncrSamples) -> Result<()> {
     let (args, data, server) = (c.args, c.data, c.server);
     let expected_rows = data.base_rows + data.delta_new;
-    progress!(
-        "{label} run {run}/{}: kbstack full load of {} rows with primaryKey=id (setup)",
-        args.runs,
-        data.base_rows
-    );
+    progress!("{label} run {run}/{}: kbstack full load of {} rows with primaryKey=id (setup)", args.runs, data.base_rows);
     let (table_id, d) = c.kb_pk_table(&format!("pk_{run}"))?;
     s.pk_full_load.push(d);
     c.keep_pk_table(table_id.clone())?;
-    progress!(
-        "    full load with PK {:.1}s; incremental import-async of {} rows (upload + job)",
-        d.as_secs_f64(),
-        data.delta_rows
-    );
+    progress!("    full load with PK {:.1}s; incremental import-async of {} rows (upload + job)", d.as_secs_f64(), data.delta_rows);
 
     let start = Instant::now();
     let delta_file = server.upload(&data.delta, false)?;
@@ -1181,27 +903,14 @@ fn kb_incremental_run(c: &mut Ctx, label: &str, run: usize, s: &mut IncrSamples)
     s.job.push(total - uploaded);
     let rows = server.table_rows(&table_id)?;
     s.rows_after = rows;
-    ensure!(
-        rows == expected_rows,
-        "kbstack incremental: {rows} rows afterwards, expected {expected_rows} (job results: {})",
-        job["results"]
-    );
+    ensure!(rows == expected_rows, "kbstack incremental: {rows} rows afterwards, expected {expected_rows} (job results: {})", job["results"]);
     // Spot check: a changed key carries the new value.
     let (id, amount) = &data.changed_sample;
-    let preview = server.get(&format!(
-        "tables/{table_id}/data-preview?format=json&whereColumn=id&whereValues={id}"
-    ))?;
+    let preview = server.get(&format!("tables/{table_id}/data-preview?format=json&whereColumn=id&whereValues={id}"))?;
     let got = preview["rows"][0].as_array().and_then(|cells| {
-        cells
-            .iter()
-            .find(|c| c["columnName"] == "amount")
-            .and_then(|c| c["value"].as_str())
-            .map(str::to_string)
+        cells.iter().find(|c| c["columnName"] == "amount").and_then(|c| c["value"].as_str()).map(str::to_string)
     });
-    ensure!(
-        got.as_deref() == Some(amount.as_str()),
-        "kbstack incremental: id {id} has amount {got:?}, expected {amount}"
-    );
+    ensure!(got.as_deref() == Some(amount.as_str()), "kbstack incremental: id {id} has amount {got:?}, expected {amount}");
     progress!(
         "    kbstack incremental {:.1}s (upload {:.1}s, job {:.1}s), {rows} rows",
         total.as_secs_f64(),
@@ -1219,10 +928,7 @@ fn phase_incremental(c: &mut Ctx, r: &mut Results) -> Result<()> {
         kb_incremental_run(c, "incremental", run, &mut r.kb_incr)?;
 
         // Raw DuckDB, formulation 1: PRIMARY KEY + INSERT OR REPLACE.
-        progress!(
-            "incremental run {run}/{}: raw DuckDB INSERT OR REPLACE (PRIMARY KEY)",
-            args.runs
-        );
+        progress!("incremental run {run}/{}: raw DuckDB INSERT OR REPLACE (PRIMARY KEY)", args.runs);
         let db = c.work.join("raw-replace.duckdb");
         let conn = duck(&db)?;
         let (d, _) = timed(|| {
@@ -1235,37 +941,22 @@ fn phase_incremental(c: &mut Ctx, r: &mut Results) -> Result<()> {
         })?;
         r.raw_pk_full_load.push(d);
         let (d, _) = timed(|| {
-            conn.execute_batch(&format!(
-                "INSERT OR REPLACE INTO t SELECT * FROM read_csv({}, all_varchar = true)",
-                lit(&data.delta)
-            ))?;
+            conn.execute_batch(&format!("INSERT OR REPLACE INTO t SELECT * FROM read_csv({}, all_varchar = true)", lit(&data.delta)))?;
             Ok(())
         })?;
         let rows = count(&conn, "t")?;
-        ensure!(
-            rows == expected_rows,
-            "raw INSERT OR REPLACE: {rows} rows, expected {expected_rows}"
-        );
+        ensure!(rows == expected_rows, "raw INSERT OR REPLACE: {rows} rows, expected {expected_rows}");
         r.raw_incr_replace.push(d);
-        progress!(
-            "    raw INSERT OR REPLACE {:.1}s, {rows} rows",
-            d.as_secs_f64()
-        );
+        progress!("    raw INSERT OR REPLACE {:.1}s, {rows} rows", d.as_secs_f64());
         drop(conn);
         remove_db(&db);
 
         // Formulation 2: kbstack's semantics without the server: no index, update only changed rows, insert new keys.
-        progress!(
-            "incremental run {run}/{}: raw DuckDB UPDATE … FROM + INSERT … WHERE NOT EXISTS",
-            args.runs
-        );
+        progress!("incremental run {run}/{}: raw DuckDB UPDATE … FROM + INSERT … WHERE NOT EXISTS", args.runs);
         let db = c.work.join("raw-incremental.duckdb");
         c.raw_db = None;
         let conn = duck(&db)?;
-        conn.execute_batch(&format!(
-            "CREATE TABLE t AS SELECT * FROM read_csv({}, all_varchar = true)",
-            lit(&data.base)
-        ))?;
+        conn.execute_batch(&format!("CREATE TABLE t AS SELECT * FROM read_csv({}, all_varchar = true)", lit(&data.base)))?;
         let (d, updated) = timed(|| {
             conn.execute_batch(&format!(
                 "BEGIN; CREATE TEMP TABLE s AS SELECT * FROM read_csv({}, all_varchar = true);",
@@ -1284,30 +975,17 @@ fn phase_incremental(c: &mut Ctx, r: &mut Results) -> Result<()> {
             Ok(updated as u64)
         })?;
         let rows = count(&conn, "t")?;
-        ensure!(
-            rows == expected_rows,
-            "raw UPDATE+INSERT: {rows} rows, expected {expected_rows}"
-        );
-        ensure!(
-            updated == data.delta_changed,
-            "raw UPDATE changed {updated} rows, expected {}",
-            data.delta_changed
-        );
+        ensure!(rows == expected_rows, "raw UPDATE+INSERT: {rows} rows, expected {expected_rows}");
+        ensure!(updated == data.delta_changed, "raw UPDATE changed {updated} rows, expected {}", data.delta_changed);
         r.raw_rows_after = rows;
         r.raw_incr_update.push(d);
         c.raw_db = Some(db);
-        progress!(
-            "    raw UPDATE+INSERT {:.1}s ({updated} updated), {rows} rows",
-            d.as_secs_f64()
-        );
+        progress!("    raw UPDATE+INSERT {:.1}s ({updated} updated), {rows} rows", d.as_secs_f64());
 
         // Diagnostic (not the reference): kbstack's own load statements replayed in-process with the
         // server's DuckDB settings, statement by statement: shows which SQL step dominates and how
         // much of the kbstack time is outside the SQL (HTTP, job, metadata, row count).
-        progress!(
-            "incremental run {run}/{}: replaying kbstack's load statements in raw DuckDB (diagnostic)",
-            args.runs
-        );
+        progress!("incremental run {run}/{}: replaying kbstack's load statements in raw DuckDB (diagnostic)", args.runs);
         replay_kbstack_incremental(c, r)?;
     }
     Ok(())
@@ -1315,11 +993,7 @@ fn phase_incremental(c: &mut Ctx, r: &mut Results) -> Result<()> {
 
 /// The server's `read_csv(...)` for an untyped table's file (src/backend/duckdb.rs `read_csv_sql`).
 fn kbstack_read_csv(path: &Path) -> String {
-    let columns: Vec<String> = HEADER
-        .trim()
-        .split(',')
-        .map(|c| format!("'{c}': 'VARCHAR'"))
-        .collect();
+    let columns: Vec<String> = HEADER.trim().split(',').map(|c| format!("'{c}': 'VARCHAR'")).collect();
     format!(
         "read_csv([{}], delim = ',', quote = '\"', escape = '\"', header = true, columns = {{{}}}, auto_detect = false, \
          compression = 'none', strict_mode = true, null_padding = false, max_line_size = 8388608)",
@@ -1342,18 +1016,10 @@ fn replay_kbstack_incremental(c: &mut Ctx, r: &mut Results) -> Result<()> {
     ))?;
     let cols: Vec<&str> = HEADER.trim().split(',').collect();
     let q = |c: &str| format!("\"{c}\"");
-    let defs: Vec<String> = cols
-        .iter()
-        .map(|c| format!("{} VARCHAR NOT NULL DEFAULT ''", q(c)))
-        .collect();
+    let defs: Vec<String> = cols.iter().map(|c| format!("{} VARCHAR NOT NULL DEFAULT ''", q(c))).collect();
     let list: Vec<String> = cols.iter().map(|c| q(c)).collect();
-    let values: Vec<String> = cols
-        .iter()
-        .map(|c| format!("COALESCE({}, '')", q(c)))
-        .collect();
-    let ts = |t: chrono::DateTime<chrono::Utc>| {
-        format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f"))
-    };
+    let values: Vec<String> = cols.iter().map(|c| format!("COALESCE({}, '')", q(c))).collect();
+    let ts = |t: chrono::DateTime<chrono::Utc>| format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f"));
     // Setup as a full load with the key does it.
     conn.execute_batch(&format!(
         "CREATE TABLE t ({}, \"_timestamp\" TIMESTAMP);
@@ -1365,19 +1031,10 @@ fn replay_kbstack_incremental(c: &mut Ctx, r: &mut Results) -> Result<()> {
         kbstack_read_csv(&data.base)
     ))?;
     let now = ts(chrono::Utc::now());
-    let staged: Vec<String> = cols
-        .iter()
-        .map(|c| format!("COALESCE({}, '') AS {}", q(c), q(c)))
-        .collect();
+    let staged: Vec<String> = cols.iter().map(|c| format!("COALESCE({}, '') AS {}", q(c), q(c))).collect();
     let non_pk: Vec<&&str> = cols.iter().filter(|c| **c != "id").collect();
-    let sets: Vec<String> = non_pk
-        .iter()
-        .map(|c| format!("{} = s.{}", q(c), q(c)))
-        .collect();
-    let differs: Vec<String> = non_pk
-        .iter()
-        .map(|c| format!("t.{} IS DISTINCT FROM s.{}", q(c), q(c)))
-        .collect();
+    let sets: Vec<String> = non_pk.iter().map(|c| format!("{} = s.{}", q(c), q(c))).collect();
+    let differs: Vec<String> = non_pk.iter().map(|c| format!("t.{} IS DISTINCT FROM s.{}", q(c), q(c))).collect();
     let s_cols: Vec<String> = cols.iter().map(|c| format!("s.{}", q(c))).collect();
     let start = Instant::now();
     let (stage, _) = timed(|| {
@@ -1414,15 +1071,8 @@ fn replay_kbstack_incremental(c: &mut Ctx, r: &mut Results) -> Result<()> {
     })?;
     let total = start.elapsed();
     let (count_time, rows) = timed(|| count(&conn, "t"))?;
-    ensure!(
-        rows == data.base_rows + data.delta_new,
-        "replay: {rows} rows"
-    );
-    ensure!(
-        updated as u64 == data.delta_changed,
-        "replay: UPDATE changed {updated} rows, expected {}",
-        data.delta_changed
-    );
+    ensure!(rows == data.base_rows + data.delta_new, "replay: {rows} rows");
+    ensure!(updated as u64 == data.delta_changed, "replay: UPDATE changed {updated} rows, expected {}", data.delta_changed);
     r.replay_stage.push(stage);
     r.replay_update.push(update);
     r.replay_insert.push(insert);
@@ -1447,22 +1097,15 @@ fn phase_export(c: &mut Ctx, r: &mut Results) -> Result<()> {
     let (args, data, server) = (c.args, c.data, c.server);
     // Normally the incremental phase left both tables; if it failed, load the base table instead.
     if c.pk_table.is_none() {
-        progress!(
-            "export: no table from the incremental phase; loading the base file into kbstack (setup)"
-        );
+        progress!("export: no table from the incremental phase; loading the base file into kbstack (setup)");
         let (table_id, _) = c.kb_pk_table("export_source")?;
         c.pk_table = Some(table_id);
     }
     if c.raw_db.is_none() {
-        progress!(
-            "export: no raw table from the incremental phase; loading the base file into DuckDB (setup)"
-        );
+        progress!("export: no raw table from the incremental phase; loading the base file into DuckDB (setup)");
         let db = c.work.join("raw-export-source.duckdb");
         let conn = duck(&db)?;
-        conn.execute_batch(&format!(
-            "CREATE TABLE t AS SELECT * FROM read_csv({}, all_varchar = true)",
-            lit(&data.base)
-        ))?;
+        conn.execute_batch(&format!("CREATE TABLE t AS SELECT * FROM read_csv({}, all_varchar = true)", lit(&data.base)))?;
         c.raw_db = Some(db);
     }
     let table = c.pk_table.clone().unwrap();
@@ -1471,51 +1114,26 @@ fn phase_export(c: &mut Ctx, r: &mut Results) -> Result<()> {
     let raw = duck_open(c.raw_db.as_ref().unwrap())?;
     r.raw_rows_exported = count(&raw, "t")?;
     for run in 1..=args.runs {
-        progress!(
-            "export run {run}/{}: kbstack export-async gzip of {table} ({kb_rows} rows)",
-            args.runs
-        );
-        let (d, job) = timed(|| {
-            server.run_job(
-                &format!("tables/{table}/export-async"),
-                json!({"gzip": 1}),
-                "export-async",
-            )
-        })?;
+        progress!("export run {run}/{}: kbstack export-async gzip of {table} ({kb_rows} rows)", args.runs);
+        let (d, job) = timed(|| server.run_job(&format!("tables/{table}/export-async"), json!({"gzip": 1}), "export-async"))?;
         r.kb_export.push(d);
-        let file_id = job["results"]["file"]["id"]
-            .as_i64()
-            .ok_or_else(|| anyhow!("export: no results.file.id in {job}"))?;
+        let file_id = job["results"]["file"]["id"].as_i64().ok_or_else(|| anyhow!("export: no results.file.id in {job}"))?;
         let file = server.get(&format!("files/{file_id}"))?;
         r.kb_export_bytes = file["sizeBytes"].as_u64().unwrap_or(0);
-        ensure!(
-            r.kb_export_bytes > 0,
-            "export: file {file_id} has no size: {file}"
-        );
-        progress!(
-            "    kbstack export {:.1}s, {:.0} MB",
-            d.as_secs_f64(),
-            r.kb_export_bytes as f64 / 1e6
-        );
+        ensure!(r.kb_export_bytes > 0, "export: file {file_id} has no size: {file}");
+        progress!("    kbstack export {:.1}s, {:.0} MB", d.as_secs_f64(), r.kb_export_bytes as f64 / 1e6);
         let _ = server.delete(&format!("files/{file_id}"));
 
         progress!("export run {run}/{}: raw DuckDB COPY TO csv.gz", args.runs);
         let out = c.work.join("raw-export.csv.gz");
         let _ = std::fs::remove_file(&out);
         let (d, _) = timed(|| {
-            raw.execute_batch(&format!(
-                "COPY (SELECT * FROM t) TO {} (FORMAT csv, COMPRESSION gzip)",
-                lit(&out)
-            ))?;
+            raw.execute_batch(&format!("COPY (SELECT * FROM t) TO {} (FORMAT csv, COMPRESSION gzip)", lit(&out)))?;
             Ok(())
         })?;
         r.raw_export.push(d);
         r.raw_export_bytes = std::fs::metadata(&out)?.len();
-        progress!(
-            "    raw DuckDB export {:.1}s, {:.0} MB",
-            d.as_secs_f64(),
-            r.raw_export_bytes as f64 / 1e6
-        );
+        progress!("    raw DuckDB export {:.1}s, {:.0} MB", d.as_secs_f64(), r.raw_export_bytes as f64 / 1e6);
         let _ = std::fs::remove_file(&out);
     }
     Ok(())
@@ -1523,15 +1141,7 @@ fn phase_export(c: &mut Ctx, r: &mut Results) -> Result<()> {
 
 /// Run every phase; a failing phase is recorded (with its error) and the next one still runs.
 fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
-    let data = if args
-        .phases
-        .iter()
-        .any(|p| TABLE_PHASES.contains(&p.as_str()))
-    {
-        generate(work, args.scale)?
-    } else {
-        DataSet::default()
-    };
+    let data = if args.phases.iter().any(|p| TABLE_PHASES.contains(&p.as_str())) { generate(work, args.scale)? } else { DataSet::default() };
     let mut r = Results::default();
 
     let data_dir = work.join("kbstack-data");
@@ -1540,16 +1150,7 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
     let server = Server::start(bin, &data_dir)?;
     progress!("kbstack listening on {}", server.url);
     server.post("buckets", json!({"name": "bench", "stage": "in"}))?;
-    let mut c = Ctx {
-        args,
-        work,
-        data: &data,
-        server: &server,
-        bucket: "in.c-bench",
-        base_file: None,
-        pk_table: None,
-        raw_db: None,
-    };
+    let mut c = Ctx { args, work, data: &data, server: &server, bucket: "in.c-bench", base_file: None, pk_table: None, raw_db: None };
     r.load_before = loadavg();
     let ticks_before = tree_cpu_ticks();
     let watch = CpuWatch::start();
@@ -1560,13 +1161,9 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
         ("incremental", phase_incremental),
         ("export", phase_export),
         ("queue", |c, r| queue::phase(c.server, c.args.runs, r)),
-        ("load", |c, r| {
-            load::phase(c.server, c.work, c.args.load_seconds, r)
-        }),
+        ("load", |c, r| load::phase(c.server, c.work, c.args.load_seconds, r)),
         ("query", |c, r| query::phase(c.server, r)),
-        ("stream", |c, r| {
-            stream::phase(c.server, c.work, c.args.stream_seconds, r)
-        }),
+        ("stream", |c, r| stream::phase(c.server, c.work, c.args.stream_seconds, r)),
     ];
     for (name, phase) in phases {
         if !args.phases.iter().any(|p| p == name) {
@@ -1586,8 +1183,7 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
     let ticks_after = tree_cpu_ticks();
     r.others_cpu = watch.others_share(ticks_after.saturating_sub(ticks_before));
     r.load_after = loadavg();
-    r.get_errors
-        .splice(0..0, server.get_errors.borrow().iter().cloned());
+    r.get_errors.splice(0..0, server.get_errors.borrow().iter().cloned());
     r.bench_hwm = proc_status_kib(std::process::id(), "VmHWM").unwrap_or(0) * 1024;
     Ok((data, r))
 }
@@ -1595,17 +1191,11 @@ fn run(args: &Args, work: &Path, bin: &Path) -> Result<(DataSet, Results)> {
 /// The `scaleout-*` phases, after the embedded ones: the same kbstack work as the import and
 /// incremental phases through the balancer of a three-node stack (started for them, stopped after).
 fn scaleout_phases(c: &mut Ctx, r: &mut Results, bin: &Path) {
-    let wanted: Vec<&'static str> = SCALEOUT_PHASES
-        .into_iter()
-        .filter(|name| c.args.phases.iter().any(|p| p == name))
-        .collect();
+    let wanted: Vec<&'static str> = SCALEOUT_PHASES.into_iter().filter(|name| c.args.phases.iter().any(|p| p == name)).collect();
     if wanted.is_empty() {
         return;
     }
-    progress!(
-        "starting the scale-out stack: {} nodes on PostgreSQL, DuckLake and S3 behind nginx",
-        scaleout::NODES
-    );
+    progress!("starting the scale-out stack: {} nodes on PostgreSQL, DuckLake and S3 behind nginx", scaleout::NODES);
     let stack = match scaleout::start(bin, c.work).and_then(|s| {
         s.post("buckets", json!({"name": "bench", "stage": "in"}))?;
         Ok(s)
@@ -1614,22 +1204,12 @@ fn scaleout_phases(c: &mut Ctx, r: &mut Results, bin: &Path) {
         Err(e) => {
             let msg = format!("starting the scale-out stack: {e:#}");
             progress!("SCALE-OUT FAILED: {msg}");
-            r.failures
-                .extend(wanted.iter().map(|name| (*name, msg.clone())));
+            r.failures.extend(wanted.iter().map(|name| (*name, msg.clone())));
             return;
         }
     };
     progress!("scale-out stack listening on {}", stack.url);
-    let mut sc = Ctx {
-        args: c.args,
-        work: c.work,
-        data: c.data,
-        server: &stack,
-        bucket: c.bucket,
-        base_file: None,
-        pk_table: None,
-        raw_db: None,
-    };
+    let mut sc = Ctx { args: c.args, work: c.work, data: c.data, server: &stack, bucket: c.bucket, base_file: None, pk_table: None, raw_db: None };
     for name in wanted {
         let result = match name {
             "scaleout-import" => kb_import_runs(&mut sc, name, &mut r.so_import),
@@ -1643,13 +1223,7 @@ fn scaleout_phases(c: &mut Ctx, r: &mut Results, bin: &Path) {
     }
     r.so_node_hwms = scaleout::node_hwms(&stack);
     r.so_block_spread = scaleout::block_spread(&stack);
-    r.get_errors.extend(
-        stack
-            .get_errors
-            .borrow()
-            .iter()
-            .map(|e| format!("(scale-out) {e}")),
-    );
+    r.get_errors.extend(stack.get_errors.borrow().iter().map(|e| format!("(scale-out) {e}")));
     progress!("stopping the scale-out stack");
     drop(sc);
     drop(stack);
@@ -1662,36 +1236,20 @@ fn machine() -> (String, usize, f64) {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .and_then(|r| r.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mem_kib = proc_meminfo_kib("MemTotal").unwrap_or(0);
     (cpu, cores, mem_kib as f64 / 1024.0 / 1024.0)
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
 }
 
 fn proc_meminfo_kib(key: &str) -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    info.lines().find_map(|l| {
-        l.strip_prefix(key)?
-            .strip_prefix(':')?
-            .trim()
-            .strip_suffix("kB")?
-            .trim()
-            .parse()
-            .ok()
-    })
+    info.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
 }
 
 fn secs(s: f64) -> String {
@@ -1707,50 +1265,27 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     // Settings that reach the server through the environment are part of the command.
     let env: Vec<String> = std::env::vars()
-        .filter(|(k, _)| {
-            k.starts_with("KBSTACK_")
-                && !SERVER_ENV_SET_BY_BENCH.contains(&k.as_str())
-                && !BENCH_ONLY_ENV.contains(&k.as_str())
-        })
+        .filter(|(k, _)| k.starts_with("KBSTACK_") && !SERVER_ENV_SET_BY_BENCH.contains(&k.as_str()) && !BENCH_ONLY_ENV.contains(&k.as_str()))
         .map(|(k, v)| format!("{k}={v} "))
         .collect();
     let command = format!(
         "{}{}",
         env.concat(),
-        args.command
-            .clone()
-            .unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" "))
+        args.command.clone().unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" "))
     );
     let key = format!("{cpu} / {cores} cores / {command}");
     let failed = |phase: &str| r.failures.iter().any(|(p, _)| *p == phase);
-    let med = |x: &Samples| {
-        if x.0.is_empty() {
-            "–".to_string()
-        } else {
-            secs(x.median())
-        }
-    };
-    let ratio_row = |phase: &str,
-                     name: &str,
-                     kb: &Samples,
-                     raw: f64,
-                     raw_text: String,
-                     target: f64| {
+    let med = |x: &Samples| if x.0.is_empty() { "–".to_string() } else { secs(x.median()) };
+    let ratio_row = |phase: &str, name: &str, kb: &Samples, raw: f64, raw_text: String, target: f64| {
         if !args.phases.iter().any(|p| p == phase) {
             return format!("| {name} | – | – | – | ≤ {target}× | not run |\n");
         }
         if failed(phase) || kb.0.is_empty() {
-            return format!(
-                "| {name} | {} | {raw_text} | – | ≤ {target}× | **no: failed** (below) |\n",
-                med(kb)
-            );
+            return format!("| {name} | {} | {raw_text} | – | ≤ {target}× | **no: failed** (below) |\n", med(kb));
         }
         if raw.is_nan() {
             // A scale-out phase run without its embedded phase, which measures the raw reference.
-            return format!(
-                "| {name} | {} | – | – | ≤ {target}× | no reference (run the embedded phase too) |\n",
-                med(kb)
-            );
+            return format!("| {name} | {} | – | – | ≤ {target}× | no reference (run the embedded phase too) |\n", med(kb));
         }
         let ratio = kb.median() / raw;
         format!(
@@ -1767,22 +1302,12 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
         _ => (f64::NAN, "–"),
     };
     let hwm = r.hwm_after.iter().map(|(_, b)| *b).max().unwrap_or(0);
-    let scaled_out = |what: String| {
-        format!(
-            "{what} (end to end; scale-out: {} nodes behind nginx)",
-            scaleout::NODES
-        )
-    };
+    let scaled_out = |what: String| format!("{what} (end to end; scale-out: {} nodes behind nginx)", scaleout::NODES);
 
     let mut s = String::new();
-    s.push_str(&format!(
-        "### {date} · scale {} · runs: {}\n\n",
-        args.scale, args.runs
-    ));
+    s.push_str(&format!("### {date} · scale {} · runs: {}\n\n", args.scale, args.runs));
     s.push_str(&format!("- Command: `{command}`\n"));
-    s.push_str(&format!(
-        "- Machine: {cpu}, {cores} cores, {ram:.1} GiB RAM\n"
-    ));
+    s.push_str(&format!("- Machine: {cpu}, {cores} cores, {ram:.1} GiB RAM\n"));
     if let Some(rev) = &args.rev {
         s.push_str(&format!("- kbstack revision: `{rev}`\n"));
     }
@@ -1811,14 +1336,7 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     s.push_str("\n| phase | kbstack median | raw DuckDB median | ratio | target | met? |\n|---|---:|---:|---:|---:|---|\n");
     s.push_str(&ratio_row(
         "import",
-        &if data.big_rows > 0 {
-            format!(
-                "import {} CSV into an empty table (end to end)",
-                mb(data.big_bytes)
-            )
-        } else {
-            "import a CSV into an empty table (end to end)".into()
-        },
+        &if data.big_rows > 0 { format!("import {} CSV into an empty table (end to end)", mb(data.big_bytes)) } else { "import a CSV into an empty table (end to end)".into() },
         &r.kb_import.total,
         r.raw_import.median(),
         med(&r.raw_import),
@@ -1826,11 +1344,7 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     ));
     s.push_str(&ratio_row(
         "scaleout-import",
-        &scaled_out(if data.big_rows > 0 {
-            format!("import {} CSV into an empty table", mb(data.big_bytes))
-        } else {
-            "import a CSV into an empty table".into()
-        }),
+        &scaled_out(if data.big_rows > 0 { format!("import {} CSV into an empty table", mb(data.big_bytes)) } else { "import a CSV into an empty table".into() }),
         &r.so_import.total,
         r.raw_import.median(),
         med(&r.raw_import),
@@ -1839,39 +1353,25 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     s.push_str(&ratio_row(
         "incremental",
         &if data.big_rows > 0 {
-            format!(
-                "incremental PK load, {} rows into {} (end to end)",
-                data.delta_rows, data.base_rows
-            )
+            format!("incremental PK load, {} rows into {} (end to end)", data.delta_rows, data.base_rows)
         } else {
             "incremental PK load (end to end)".into()
         },
         &r.kb_incr.total,
         raw_incr,
-        if raw_incr.is_nan() {
-            "–".into()
-        } else {
-            format!("{} ({raw_incr_which})", secs(raw_incr))
-        },
+        if raw_incr.is_nan() { "–".into() } else { format!("{} ({raw_incr_which})", secs(raw_incr)) },
         2.0,
     ));
     s.push_str(&ratio_row(
         "scaleout-incremental",
         &scaled_out(if data.big_rows > 0 {
-            format!(
-                "incremental PK load, {} rows into {}",
-                data.delta_rows, data.base_rows
-            )
+            format!("incremental PK load, {} rows into {}", data.delta_rows, data.base_rows)
         } else {
             "incremental PK load".into()
         }),
         &r.so_incr.total,
         raw_incr,
-        if raw_incr.is_nan() {
-            "–".into()
-        } else {
-            format!("{} ({raw_incr_which})", secs(raw_incr))
-        },
+        if raw_incr.is_nan() { "–".into() } else { format!("{} ({raw_incr_which})", secs(raw_incr)) },
         2.0,
     ));
     s.push_str(&ratio_row(
@@ -1890,24 +1390,13 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     s.push_str(&format!(
         "| peak server RSS (VmHWM) | {} | – | – | < 1 GB | {} |\n\n",
         if hwm > 0 { mb(hwm) } else { "–".into() },
-        if hwm > 0 && hwm < RSS_TARGET_BYTES {
-            "yes"
-        } else {
-            "**no**"
-        }
+        if hwm > 0 && hwm < RSS_TARGET_BYTES { "yes" } else { "**no**" }
     ));
     if !r.so_node_hwms.is_empty() {
         // The table ended with the line above; this row belongs to it.
         s.truncate(s.len() - 1);
-        let each: Vec<String> = r
-            .so_node_hwms
-            .iter()
-            .map(|b| b.map_or("gone".to_string(), mb))
-            .collect();
-        let all_below = r
-            .so_node_hwms
-            .iter()
-            .all(|b| b.is_some_and(|b| b < RSS_TARGET_BYTES));
+        let each: Vec<String> = r.so_node_hwms.iter().map(|b| b.map_or("gone".to_string(), mb)).collect();
+        let all_below = r.so_node_hwms.iter().all(|b| b.is_some_and(|b| b < RSS_TARGET_BYTES));
         s.push_str(&format!(
             "| peak RSS of each scale-out node (VmHWM; node 1 also serves the pinned paths) | {} | – | – | < 1 GB | {} |\n\n",
             each.join(" / "),
@@ -1933,10 +1422,7 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     if !r.failures.is_empty() {
         s.push_str("Failed phases (the bench went on with the next phase):\n\n");
         for (phase, msg) in &r.failures {
-            s.push_str(&format!(
-                "- {phase}: `{}`\n",
-                msg.replace('`', "'").replace('\n', " ")
-            ));
+            s.push_str(&format!("- {phase}: `{}`\n", msg.replace('`', "'").replace('\n', " ")));
         }
         s.push('\n');
     }
@@ -1946,94 +1432,31 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
             s.push_str(&format!("| {step} | {:.2} | {} |\n", x.median(), x.runs()))
         }
     };
-    row(
-        "kbstack import: files/prepare + Put Block ×16 MiB + Put Block List",
-        &r.kb_import.upload,
-    );
-    row(
-        "kbstack import: of which Put Block List (server assembles the blob)",
-        &r.kb_import.blocklist,
-    );
-    row(
-        "kbstack import: import-async job (POST → success)",
-        &r.kb_import.job,
-    );
-    row(
-        "scale-out import: files/prepare + Put Block ×16 MiB + Put Block List (blocks round robin over the nodes)",
-        &r.so_import.upload,
-    );
-    row(
-        "scale-out import: of which Put Block List",
-        &r.so_import.blocklist,
-    );
-    row(
-        "scale-out import: import-async job (POST → success)",
-        &r.so_import.job,
-    );
-    row(
-        "raw DuckDB import: COPY t FROM csv (empty VARCHAR table)",
-        &r.raw_import,
-    );
-    row(
-        "kbstack setup: full load of the base file with primaryKey=id (tables-async)",
-        &r.kb_incr.pk_full_load,
-    );
+    row("kbstack import: files/prepare + Put Block ×16 MiB + Put Block List", &r.kb_import.upload);
+    row("kbstack import: of which Put Block List (server assembles the blob)", &r.kb_import.blocklist);
+    row("kbstack import: import-async job (POST → success)", &r.kb_import.job);
+    row("scale-out import: files/prepare + Put Block ×16 MiB + Put Block List (blocks round robin over the nodes)", &r.so_import.upload);
+    row("scale-out import: of which Put Block List", &r.so_import.blocklist);
+    row("scale-out import: import-async job (POST → success)", &r.so_import.job);
+    row("raw DuckDB import: COPY t FROM csv (empty VARCHAR table)", &r.raw_import);
+    row("kbstack setup: full load of the base file with primaryKey=id (tables-async)", &r.kb_incr.pk_full_load);
     row("kbstack incremental: upload", &r.kb_incr.upload);
-    row(
-        "kbstack incremental: import-async job (POST → success)",
-        &r.kb_incr.job,
-    );
-    row(
-        "scale-out setup: full load of the base file with primaryKey=id (tables-async)",
-        &r.so_incr.pk_full_load,
-    );
+    row("kbstack incremental: import-async job (POST → success)", &r.kb_incr.job);
+    row("scale-out setup: full load of the base file with primaryKey=id (tables-async)", &r.so_incr.pk_full_load);
     row("scale-out incremental: upload", &r.so_incr.upload);
-    row(
-        "scale-out incremental: import-async job (POST → success)",
-        &r.so_incr.job,
-    );
-    row(
-        "raw DuckDB setup: CREATE TABLE (id PRIMARY KEY) + INSERT of the base file",
-        &r.raw_pk_full_load,
-    );
-    row(
-        "raw DuckDB incremental: INSERT OR REPLACE (PRIMARY KEY index)",
-        &r.raw_incr_replace,
-    );
-    row(
-        "raw DuckDB incremental: stage + UPDATE … FROM (changed rows only) + INSERT … WHERE NOT EXISTS (no index)",
-        &r.raw_incr_update,
-    );
-    row(
-        "diagnostic: kbstack's incremental load statements replayed in-process (server settings), total",
-        &r.replay_total,
-    );
-    row(
-        "… stage: CREATE TEMP TABLE AS read_csv + QUALIFY row_number() dedup, count(*)",
-        &r.replay_stage,
-    );
-    row(
-        "… UPDATE … FROM stage WHERE a value differs (sets _timestamp)",
-        &r.replay_update,
-    );
+    row("scale-out incremental: import-async job (POST → success)", &r.so_incr.job);
+    row("raw DuckDB setup: CREATE TABLE (id PRIMARY KEY) + INSERT of the base file", &r.raw_pk_full_load);
+    row("raw DuckDB incremental: INSERT OR REPLACE (PRIMARY KEY index)", &r.raw_incr_replace);
+    row("raw DuckDB incremental: stage + UPDATE … FROM (changed rows only) + INSERT … WHERE NOT EXISTS (no index)", &r.raw_incr_update);
+    row("diagnostic: kbstack's incremental load statements replayed in-process (server settings), total", &r.replay_total);
+    row("… stage: CREATE TEMP TABLE AS read_csv + QUALIFY row_number() dedup, count(*)", &r.replay_stage);
+    row("… UPDATE … FROM stage WHERE a value differs (sets _timestamp)", &r.replay_update);
     row("… INSERT … WHERE NOT EXISTS, DROP stage", &r.replay_insert);
     row("… COMMIT", &r.replay_commit);
-    row(
-        "… (after the load) SELECT count(*) as the server does for rowsCount",
-        &r.replay_count,
-    );
-    row(
-        "kbstack export: export-async gzip (POST → success)",
-        &r.kb_export,
-    );
-    row(
-        "raw DuckDB export: COPY (SELECT * FROM t) TO csv.gz",
-        &r.raw_export,
-    );
-    row(
-        "queue: submitting the burst (POSTs from 4 clients)",
-        &r.queue.submit,
-    );
+    row("… (after the load) SELECT count(*) as the server does for rowsCount", &r.replay_count);
+    row("kbstack export: export-async gzip (POST → success)", &r.kb_export);
+    row("raw DuckDB export: COPY (SELECT * FROM t) TO csv.gz", &r.raw_export);
+    row("queue: submitting the burst (POSTs from 4 clients)", &r.queue.submit);
     s.push('\n');
     let mut notes = Vec::new();
     if r.kb_incr.rows_after > 0 || r.raw_rows_after > 0 || r.so_incr.rows_after > 0 {
@@ -2056,11 +1479,7 @@ fn report(args: &Args, data: &DataSet, r: &Results) -> (String, String) {
     }
     notes.push(format!(
         "Server VmHWM after each phase: {}. Bench process VmHWM (raw DuckDB runs in it): {}.",
-        r.hwm_after
-            .iter()
-            .map(|(p, b)| format!("{p} {}", mb(*b)))
-            .collect::<Vec<_>>()
-            .join(", "),
+        r.hwm_after.iter().map(|(p, b)| format!("{p} {}", mb(*b))).collect::<Vec<_>>().join(", "),
         mb(r.bench_hwm)
     ));
     s.push_str(&format!("{}\n\n</details>\n", notes.join(" ")));
@@ -2090,13 +1509,7 @@ fn queue_rows(args: &Args, r: &Results) -> String {
         Some(_) => "**no**".to_string(),
         None => "–".to_string(),
     };
-    let ms = |x: &Samples| {
-        if x.0.is_empty() {
-            "–".to_string()
-        } else {
-            format!("{:.1} ms", x.median() * 1e3)
-        }
-    };
+    let ms = |x: &Samples| if x.0.is_empty() { "–".to_string() } else { format!("{:.1} ms", x.median() * 1e3) };
     let p50 = (!q.p50.0.is_empty()).then(|| q.p50.median());
     let mut rates = q.jobs_per_s.clone();
     rates.sort_by(f64::total_cmp);
@@ -2130,15 +1543,8 @@ fn record(path: &Path, key: &str, section: &str) -> Result<()> {
     let end = "<!-- /bench-run -->";
     let block = format!("{begin}\n{section}{end}\n");
     if let Some(start) = doc.find(&begin) {
-        let stop = doc[start..]
-            .find(end)
-            .map(|i| start + i + end.len())
-            .ok_or_else(|| anyhow!("unterminated section in {}", path.display()))?;
-        let stop = if doc[stop..].starts_with('\n') {
-            stop + 1
-        } else {
-            stop
-        };
+        let stop = doc[start..].find(end).map(|i| start + i + end.len()).ok_or_else(|| anyhow!("unterminated section in {}", path.display()))?;
+        let stop = if doc[stop..].starts_with('\n') { stop + 1 } else { stop };
         doc.replace_range(start..stop, &block);
     } else {
         let at = doc.find(RESULTS_MARKER).unwrap() + RESULTS_MARKER.len();
@@ -2165,20 +1571,13 @@ fn main() -> Result<()> {
     ensure!(args.scale > 0.0, "--scale must be positive");
     ensure!(args.runs >= 1, "--runs must be at least 1");
     for p in &args.phases {
-        ensure!(
-            TABLE_PHASES.contains(&p.as_str())
-                || ["queue", "load", "query", "stream"].contains(&p.as_str()),
-            "unknown phase {p}"
-        );
+        ensure!(TABLE_PHASES.contains(&p.as_str()) || ["queue", "load", "query", "stream"].contains(&p.as_str()), "unknown phase {p}");
     }
     let bin = match &args.kbstack {
         Some(p) => p.clone(),
         None => {
             let exe = std::env::current_exe()?;
-            exe.parent()
-                .and_then(Path::parent)
-                .map(|d| d.join("kbstack"))
-                .ok_or_else(|| anyhow!("cannot locate kbstack"))?
+            exe.parent().and_then(Path::parent).map(|d| d.join("kbstack")).ok_or_else(|| anyhow!("cannot locate kbstack"))?
         }
     };
     let work = match &args.work_dir {
@@ -2197,16 +1596,7 @@ fn main() -> Result<()> {
         progress!("recorded in {}", path.display());
     }
     if !results.failures.is_empty() {
-        bail!(
-            "{} phase(s) failed: {}",
-            results.failures.len(),
-            results
-                .failures
-                .iter()
-                .map(|(p, _)| *p)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        bail!("{} phase(s) failed: {}", results.failures.len(), results.failures.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", "));
     }
     Ok(())
 }

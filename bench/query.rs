@@ -40,61 +40,28 @@ impl Client<'_> {
         let resp = req.header("X-StorageApi-Token", TOKEN).send()?;
         let status = resp.status().as_u16();
         let body: Value = resp.json().unwrap_or(Value::Null);
-        ensure!(
-            (200..300).contains(&status),
-            "{what}: HTTP {status}: {body}"
-        );
+        ensure!((200..300).contains(&status), "{what}: HTTP {status}: {body}");
         Ok(body)
     }
 
     /// Submit → completed → first page; the job's id and the page.
     fn round_trip(&self, workspace: i64, sql: &str) -> Result<Value> {
-        let url = format!(
-            "{}/branches/default/workspaces/{workspace}/queries",
-            self.base
-        );
-        let job = self.send(
-            self.server
-                .client
-                .post(url)
-                .json(&json!({"statements": [sql]})),
-            "submit",
-        )?;
-        let id = job["queryJobId"]
-            .as_str()
-            .ok_or_else(|| anyhow!("no queryJobId in {job}"))?
-            .to_string();
+        let url = format!("{}/branches/default/workspaces/{workspace}/queries", self.base);
+        let job = self.send(self.server.client.post(url).json(&json!({"statements": [sql]})), "submit")?;
+        let id = job["queryJobId"].as_str().ok_or_else(|| anyhow!("no queryJobId in {job}"))?.to_string();
         let started = Instant::now();
         let status = loop {
-            let status = self.send(
-                self.server
-                    .client
-                    .get(format!("{}/queries/{id}", self.base)),
-                "status",
-            )?;
+            let status = self.send(self.server.client.get(format!("{}/queries/{id}", self.base)), "status")?;
             match status["status"].as_str() {
                 Some("completed") => break status,
-                Some("failed") | Some("canceled") => {
-                    return Err(anyhow!("query {id} ended: {status}"));
-                }
+                Some("failed") | Some("canceled") => return Err(anyhow!("query {id} ended: {status}")),
                 _ => {}
             }
-            ensure!(
-                started.elapsed() < Duration::from_secs(120),
-                "query {id} not done after 120 s"
-            );
+            ensure!(started.elapsed() < Duration::from_secs(120), "query {id} not done after 120 s");
             std::thread::sleep(POLL);
         };
-        let statement = status["statements"][0]["id"]
-            .as_str()
-            .ok_or_else(|| anyhow!("no statement id in {status}"))?;
-        self.send(
-            self.server.client.get(format!(
-                "{}/queries/{id}/{statement}/results?offset=0&pageSize=500",
-                self.base
-            )),
-            "results",
-        )
+        let statement = status["statements"][0]["id"].as_str().ok_or_else(|| anyhow!("no statement id in {status}"))?;
+        self.send(self.server.client.get(format!("{}/queries/{id}/{statement}/results?offset=0&pageSize=500", self.base)), "results")
     }
 }
 
@@ -113,44 +80,22 @@ const SETUP: &str = "CREATE TABLE big AS SELECT range AS id, range % 100 AS g, (
 
 pub fn phase(server: &Server, r: &mut super::Results) -> Result<()> {
     let ws = server.post("workspaces", json!({"readOnlyStorageAccess": false}))?;
-    let workspace = ws["id"]
-        .as_i64()
-        .ok_or_else(|| anyhow!("no workspace id in {ws}"))?;
-    let client = Client {
-        server,
-        base: format!("{}/query/api/v1", server.url),
-    };
+    let workspace = ws["id"].as_i64().ok_or_else(|| anyhow!("no workspace id in {ws}"))?;
+    let client = Client { server, base: format!("{}/query/api/v1", server.url) };
     progress!("query: workspace {workspace}, a {ROWS}-row table in it");
-    client
-        .round_trip(workspace, SETUP)
-        .context("creating the 1M-row table")?;
+    client.round_trip(workspace, SETUP).context("creating the 1M-row table")?;
     let raw = duckdb::Connection::open_in_memory()?;
     raw.execute_batch(SETUP)?;
 
-    for (name, sql, runs) in [
-        ("1-row query (SELECT 1)", ONE_ROW, 50),
-        (
-            "aggregate over 1M rows (GROUP BY, 100 groups)",
-            AGGREGATE,
-            20,
-        ),
-    ] {
+    for (name, sql, runs) in [("1-row query (SELECT 1)", ONE_ROW, 50), ("aggregate over 1M rows (GROUP BY, 100 groups)", AGGREGATE, 20)] {
         // One untimed run: the translation is cached and the workspace's file warm afterwards.
         let page = client.round_trip(workspace, sql)?;
         let expected = if sql == ONE_ROW { 1 } else { 100 };
-        ensure!(
-            page["data"].as_array().map(Vec::len) == Some(expected),
-            "{name}: unexpected page {page}"
-        );
+        ensure!(page["data"].as_array().map(Vec::len) == Some(expected), "{name}: unexpected page {page}");
         let kb = timed_runs(runs, || client.round_trip(workspace, sql).map(|_| ()))?;
         let rawt = timed_runs(runs, || {
             let mut stmt = raw.prepare(sql)?;
-            let rows: Vec<String> = stmt
-                .query_map([], |row| {
-                    row.get::<_, duckdb::types::Value>(0)
-                        .map(|v| format!("{v:?}"))
-                })?
-                .collect::<Result<_, _>>()?;
+            let rows: Vec<String> = stmt.query_map([], |row| row.get::<_, duckdb::types::Value>(0).map(|v| format!("{v:?}")))?.collect::<Result<_, _>>()?;
             ensure!(rows.len() == expected, "raw {name}: {} rows", rows.len());
             Ok(())
         })?;
@@ -161,12 +106,7 @@ pub fn phase(server: &Server, r: &mut super::Results) -> Result<()> {
             kbstack_p90_ms: percentile(&kb, 90.0),
             raw_p50_ms: percentile(&rawt, 50.0),
         };
-        progress!(
-            "    {name}: kbstack p50 {:.1} ms (p90 {:.1}), raw DuckDB p50 {:.2} ms",
-            row.kbstack_p50_ms,
-            row.kbstack_p90_ms,
-            row.raw_p50_ms
-        );
+        progress!("    {name}: kbstack p50 {:.1} ms (p90 {:.1}), raw DuckDB p50 {:.2} ms", row.kbstack_p50_ms, row.kbstack_p90_ms, row.raw_p50_ms);
         r.query.rows.push(row);
     }
     Ok(())

@@ -49,13 +49,8 @@ impl Conn {
         let stream = std::net::TcpStream::connect(authority)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n"
-        );
-        Ok(Conn {
-            stream: std::io::BufReader::new(stream),
-            head,
-        })
+        let head = format!("POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n");
+        Ok(Conn { stream: std::io::BufReader::new(stream), head })
     }
 
     /// The answer's status.
@@ -72,11 +67,7 @@ impl Conn {
                 break;
             }
             if status == 0 {
-                status = line
-                    .split(' ')
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
+                status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
             } else if let Some((k, v)) = line.split_once(':') {
                 if k.eq_ignore_ascii_case("content-length") {
                     length = v.trim().parse().unwrap_or(0);
@@ -146,23 +137,14 @@ fn drive(name: &str, url: &str, seconds: u64, expected: u16) -> StreamRow {
         errors,
         count: all.len() as u64,
     };
-    progress!(
-        "    {name}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
-        row.per_s,
-        row.p50_ms,
-        row.p99_ms,
-        row.errors
-    );
+    progress!("    {name}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors", row.per_s, row.p50_ms, row.p99_ms, row.errors);
     row
 }
 
 /// One thread: append a record and `fdatasync`, for `seconds`, in the server's data dir's file system.
 fn fsync_loop(dir: &std::path::Path, seconds: u64) -> Result<StreamRow> {
     let path = dir.join("fsync-probe");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)?;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
     let record = vec![b'x'; BODY_BYTES];
     let mut latencies = Vec::new();
     let started = Instant::now();
@@ -183,13 +165,7 @@ fn fsync_loop(dir: &std::path::Path, seconds: u64) -> Result<StreamRow> {
         errors: 0,
         count: latencies.len() as u64,
     };
-    progress!(
-        "    {}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
-        row.name,
-        row.per_s,
-        row.p50_ms,
-        row.p99_ms
-    );
+    progress!("    {}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms", row.name, row.per_s, row.p50_ms, row.p99_ms);
     Ok(row)
 }
 
@@ -199,18 +175,10 @@ fn post(server: &Server, url: &str, body: Value) -> Result<Value> {
     Ok(v)
 }
 
-pub fn phase(
-    server: &Server,
-    work: &std::path::Path,
-    seconds: u64,
-    r: &mut super::Results,
-) -> Result<()> {
+pub fn phase(server: &Server, work: &std::path::Path, seconds: u64, r: &mut super::Results) -> Result<()> {
     let sources = format!("{}/stream/v1/branches/default/sources", server.url);
     let task = post(server, &sources, json!({"name": "bench", "type": "http"}))?;
-    let source_id = task["outputs"]["sourceId"]
-        .as_str()
-        .context("no sourceId")?
-        .to_string();
+    let source_id = task["outputs"]["sourceId"].as_str().context("no sourceId")?.to_string();
     let columns = json!([{"name": "id", "type": "uuid"}, {"name": "datetime", "type": "datetime"}, {"name": "body", "type": "body"}]);
     post(
         server,
@@ -218,27 +186,12 @@ pub fn phase(
         json!({"name": "events", "type": "table", "table": {"type": "keboola", "tableId": format!("in.c-{source_id}.events"), "mapping": {"columns": columns}}}),
     )?;
     let (_, source) = server.send(server.client.get(format!("{sources}/{source_id}")))?;
-    let ingest = source["http"]["url"]
-        .as_str()
-        .context("no http.url")?
-        .to_string();
+    let ingest = source["http"]["url"].as_str().context("no http.url")?.to_string();
     progress!("stream: {CLIENTS} clients, {seconds} s each → {ingest}");
-    r.stream.rows.push(drive(
-        &format!(
-            "stream ingestion, {CLIENTS} clients, {BODY_BYTES}-byte events (acknowledged = fsynced)"
-        ),
-        &ingest,
-        seconds,
-        200,
-    ));
+    r.stream.rows.push(drive(&format!("stream ingestion, {CLIENTS} clients, {BODY_BYTES}-byte events (acknowledged = fsynced)"), &ingest, seconds, 200));
     // The same route of a source that does not exist: routing and HTTP only.
     let unknown = ingest.replace(&format!("/{source_id}/"), "/no-such-source/");
-    r.stream.rows.push(drive(
-        &format!("limit: the same {CLIENTS} clients, an unknown source (404, nothing stored)"),
-        &unknown,
-        seconds,
-        404,
-    ));
+    r.stream.rows.push(drive(&format!("limit: the same {CLIENTS} clients, an unknown source (404, nothing stored)"), &unknown, seconds, 404));
     r.stream.rows.push(fsync_loop(work, seconds.min(5))?);
     Ok(())
 }
@@ -248,10 +201,7 @@ pub fn report_rows(rows: &[StreamRow]) -> String {
         "| Stream (target ≥ 20,000 events/s acknowledged) | per s | p50 | p99 | count | errors |\n|---|---:|---:|---:|---:|---:|\n",
     );
     for row in rows {
-        s.push_str(&format!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {} |\n",
-            row.name, row.per_s, row.p50_ms, row.p99_ms, row.count, row.errors
-        ));
+        s.push_str(&format!("| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {} |\n", row.name, row.per_s, row.p50_ms, row.p99_ms, row.count, row.errors));
     }
     s.push('\n');
     s

@@ -97,11 +97,7 @@ pub(crate) fn open_tables(config: &Config) -> anyhow::Result<DuckDbBackend> {
                 )
             })
         }
-        crate::config::TablesBackend::DuckLake {
-            catalog,
-            data_path,
-            extension_dir,
-        } => {
+        crate::config::TablesBackend::DuckLake { catalog, data_path, extension_dir } => {
             // Data in S3 is reached through the `[s3]` endpoint the file store uses too.
             let s3 = data_path.starts_with("s3://").then(|| config.s3.clone());
             let settings = kbstack_store::backend::duckdb::DuckLakeSettings {
@@ -111,19 +107,14 @@ pub(crate) fn open_tables(config: &Config) -> anyhow::Result<DuckDbBackend> {
                 s3,
                 scratch_dir: config.data_dir.join("ducklake-scratch"),
             };
-            DuckDbBackend::open_ducklake(&settings, &config.duckdb_memory_limit)
-                .context("cannot open the DuckLake table store")
+            DuckDbBackend::open_ducklake(&settings, &config.duckdb_memory_limit).context("cannot open the DuckLake table store")
         }
     }
 }
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()
-        .merge(storage::router().map_router(|r| {
-            r.layer(axum::middleware::from_fn(
-                crate::http::rejections::json_envelope,
-            ))
-        }))
+        .merge(storage::router().map_router(|r| r.layer(axum::middleware::from_fn(crate::http::rejections::json_envelope))))
         .merge(crate::blob::http::router())
         .merge(crate::queue::router())
         .merge(crate::encryption::api::routes())
@@ -158,9 +149,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn(blocking_pool_unless_ingest))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            axum::response::IntoResponse::into_response(crate::http::ApiError::internal(
-                "handler panicked",
-            ))
+            axum::response::IntoResponse::into_response(crate::http::ApiError::internal("handler panicked"))
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
@@ -169,10 +158,7 @@ pub fn router(state: AppState) -> Router {
 /// Handlers run on the blocking pool (`http::on_blocking_pool`), except the Stream ingestion
 /// endpoint: it never blocks (it awaits the writer's fsync), and at tens of thousands of events a
 /// second a blocking-pool hop per event is a large share of its cost.
-async fn blocking_pool_unless_ingest(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+async fn blocking_pool_unless_ingest(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     if crate::stream::ingest::is_ingest_path(req.uri().path()) {
         return next.run(req).await;
     }
@@ -183,15 +169,8 @@ async fn blocking_pool_unless_ingest(
 async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     use axum::response::IntoResponse;
     let path = req.uri().path();
-    let under = |id: &str| {
-        path.strip_prefix('/')
-            .and_then(|p| p.strip_prefix(id))
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    };
-    let err = crate::http::ApiError::new(
-        crate::http::Code::RouteNotFound,
-        format!("Route \"{} {path}\" was not found.", req.method()),
-    );
+    let under = |id: &str| path.strip_prefix('/').and_then(|p| p.strip_prefix(id)).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    let err = crate::http::ApiError::new(crate::http::Code::RouteNotFound, format!("Route \"{} {path}\" was not found.", req.method()));
     if under("queue") {
         return crate::queue::api::QueueError(err).into_response();
     }
@@ -260,45 +239,25 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
 
 /// The router behind the request rewrites that run before routing: the host of a stack with a
 /// suffix picks the service (`net::hosts`), then branch prefixes and trailing slashes go.
-fn service(
-    state: AppState,
-) -> axum::routing::IntoMakeService<
-    impl Clone
-    + tower::Service<
-        axum::extract::Request,
-        Response = axum::response::Response,
-        Error = std::convert::Infallible,
-        Future: Send,
-    > + Send
-    + 'static,
-> {
-    let hosts = state
-        .config
-        .stack_suffix
-        .as_deref()
-        .map(crate::net::hosts::routing);
+fn service(state: AppState) -> axum::routing::IntoMakeService<impl Clone + tower::Service<axum::extract::Request, Response = axum::response::Response, Error = std::convert::Infallible, Future: Send> + Send + 'static> {
+    let hosts = state.config.stack_suffix.as_deref().map(crate::net::hosts::routing);
     let proxy_state = state.clone();
-    let app =
-        tower::util::MapRequestLayer::new(crate::http::normalize_request).layer(router(state));
-    let app = axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| {
-            let routed = match &hosts {
-                Some(hosts) => hosts.route(req),
-                None => Ok(req),
-            };
-            let state = proxy_state.clone();
-            async move {
-                match routed {
-                    // Data apps are proxied as they are (no normalisation, not on the blocking pool).
-                    Ok(req) if crate::data_science::proxy::app_id(&req).is_some() => {
-                        crate::data_science::proxy::handle(state, req).await
-                    }
-                    Ok(req) => next.run(req).await,
-                    Err(err) => axum::response::IntoResponse::into_response(err),
-                }
+    let app = tower::util::MapRequestLayer::new(crate::http::normalize_request).layer(router(state));
+    let app = axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let routed = match &hosts {
+            Some(hosts) => hosts.route(req),
+            None => Ok(req),
+        };
+        let state = proxy_state.clone();
+        async move {
+            match routed {
+                // Data apps are proxied as they are (no normalisation, not on the blocking pool).
+                Ok(req) if crate::data_science::proxy::app_id(&req).is_some() => crate::data_science::proxy::handle(state, req).await,
+                Ok(req) => next.run(req).await,
+                Err(err) => axum::response::IntoResponse::into_response(err),
             }
-        },
-    )
+        }
+    })
     .layer(app);
     // Outermost, so that every refusal (routing, auth, limits) leaves no unread body behind.
     let app = axum::middleware::from_fn(crate::http::drain::drain_unread_body).layer(app);
@@ -311,28 +270,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr: SocketAddr = listener.local_addr()?;
-    let public_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let tls = match &config.tls_listen {
         Some(tls_listen) => Some(bind_tls(&config, tls_listen).await?),
         None => None,
     };
     let urls = match (&config.stack_suffix, &tls) {
-        (Some(suffix), Some((tls_listener, _))) => {
-            PublicUrls::host_based(suffix, tls_listener.local_addr().port())
-        }
+        (Some(suffix), Some((tls_listener, _))) => PublicUrls::host_based(suffix, tls_listener.local_addr().port()),
         _ => PublicUrls::path_based(&public_url),
     };
 
     let meta = open_meta(&config)?;
     let duckdb = Arc::new(open_tables(&config)?);
     let workspaces: Arc<dyn crate::workspace::WorkspaceBackend> =
-        Arc::new(crate::workspace::duckdb::DuckDbWorkspaces::open(
-            &config.data_dir.join("workspaces"),
-            duckdb.clone(),
-        )?);
+        Arc::new(crate::workspace::duckdb::DuckDbWorkspaces::open(&config.data_dir.join("workspaces"), duckdb.clone())?);
     let tables: Arc<dyn TableBackend> = duckdb;
     let blobs = BlobStore::open(&config.data_dir, &config.keys_dir, &config.files_backend)?;
     crate::templates::repository::load_local(&config.template_repositories)?;
@@ -366,17 +317,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     crate::node::start(&state);
     crate::query::sweep_expired(&state);
     let st = state.clone();
-    tokio::task::spawn_blocking(move || storage::merge_requests::recover_interrupted(&st))
-        .await??;
+    tokio::task::spawn_blocking(move || storage::merge_requests::recover_interrupted(&st)).await??;
     // Data apps record no node: only on a store no other node shares are they recovered here (in
     // the scale-out profile an app whose node died starts again on its next request).
     if state.meta.sqlite().is_some() {
         crate::data_science::runtime::recover(&state)?;
     }
     let st = state.clone();
-    let fixed = tokio::task::spawn_blocking(move || storage::tables::reconcile_stats(&st))
-        .await?
-        .map_err(|e| anyhow::anyhow!("checking table stats: {}", e.message))?;
+    let fixed = tokio::task::spawn_blocking(move || storage::tables::reconcile_stats(&st)).await?.map_err(|e| anyhow::anyhow!("checking table stats: {}", e.message))?;
     if fixed > 0 {
         tracing::info!(tables = fixed, "table stats recounted at start");
     }
@@ -389,10 +337,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     println!("kbstack listening on {public_url}");
     if let Some((tls_listener, _)) = &tls {
-        println!(
-            "kbstack TLS listening on https://{}",
-            tls_listener.local_addr()
-        );
+        println!("kbstack TLS listening on https://{}", tls_listener.local_addr());
     }
     println!("Storage API: {}", urls.storage());
     if matches!(urls, PublicUrls::HostBased { .. }) {
@@ -403,14 +348,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         None => println!("master token (project 1): see {}", bootstrap.token_hint),
     }
     match &manage_bootstrap.new_manage_token {
-        Some(token) => println!(
-            "manage token (super admin {}): {token}",
-            crate::manage::bootstrap::ADMIN_EMAIL
-        ),
-        None => println!(
-            "manage token (super admin): see {}",
-            manage_bootstrap.token_hint
-        ),
+        Some(token) => println!("manage token (super admin {}): {token}", crate::manage::bootstrap::ADMIN_EMAIL),
+        None => println!("manage token (super admin): see {}", manage_bootstrap.token_hint),
     }
     if let Some(line) = developer_admin {
         println!("{line}");
@@ -431,12 +370,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             stop.cancel();
         }
     });
-    let plain = axum::serve(listener, service.clone())
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let plain = axum::serve(listener, service.clone()).with_graceful_shutdown(stop.clone().cancelled_owned());
     match tls {
         Some((tls_listener, _)) => {
-            let secure =
-                axum::serve(tls_listener, service).with_graceful_shutdown(stop.cancelled_owned());
+            let secure = axum::serve(tls_listener, service).with_graceful_shutdown(stop.cancelled_owned());
             tokio::try_join!(plain.into_future(), secure.into_future())?;
         }
         None => plain.await?,
@@ -447,29 +384,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// The project, its master token and the stack's super admin, made on first start. Under a
 /// stack-wide lock: nodes starting at once on an empty shared store make them once.
-fn bootstrap(
-    meta: &MetaStore,
-    config: &Config,
-) -> anyhow::Result<(
-    storage::bootstrap::Bootstrap,
-    crate::manage::bootstrap::ManageBootstrap,
-)> {
+fn bootstrap(meta: &MetaStore, config: &Config) -> anyhow::Result<(storage::bootstrap::Bootstrap, crate::manage::bootstrap::ManageBootstrap)> {
     let mut made = None;
     meta.exclusively("bootstrap", &mut || {
-        made = Some((
-            storage::bootstrap::ensure_project(meta, config)?,
-            crate::manage::bootstrap::ensure_stack(meta, config)?,
-        ));
+        made = Some((storage::bootstrap::ensure_project(meta, config)?, crate::manage::bootstrap::ensure_stack(meta, config)?));
         Ok(())
     })?;
     made.ok_or_else(|| anyhow::anyhow!("the bootstrap did not run"))
 }
 
 /// The TLS listener with its certificate (generated on first use for the suffix).
-async fn bind_tls(
-    config: &Config,
-    tls_listen: &str,
-) -> anyhow::Result<(TlsListener, crate::net::TlsFiles)> {
+async fn bind_tls(config: &Config, tls_listen: &str) -> anyhow::Result<(TlsListener, crate::net::TlsFiles)> {
     let files = crate::net::tls_files(config)?;
     let server_config = crate::net::tls::server_config(&files.chain, &files.key)?;
     let tcp = tokio::net::TcpListener::bind(tls_listen).await.with_context(|| {
@@ -487,20 +412,10 @@ pub fn lock_down_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
     unsafe {
         libc::umask(0o077);
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
     std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("restricting data dir {}", data_dir.display()))?;
-    for name in [
-        "metadata.sqlite",
-        "metadata.sqlite-wal",
-        "metadata.sqlite-shm",
-        "tables.duckdb",
-        "tables.duckdb.wal",
-        "master-token",
-        "manage-token",
-        crate::developer::auth::ADMIN_PASSWORD_FILE,
-    ] {
+    for name in ["metadata.sqlite", "metadata.sqlite-wal", "metadata.sqlite-shm", "tables.duckdb", "tables.duckdb.wal", "master-token", "manage-token", crate::developer::auth::ADMIN_PASSWORD_FILE] {
         let path = data_dir.join(name);
         if path.exists() {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
@@ -522,8 +437,7 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     };
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

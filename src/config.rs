@@ -388,28 +388,18 @@ impl FileConfig {
             job_wait_ms: self.storage.job_wait_ms.or(self.job_wait_ms),
             duckdb_memory_limit: self.tables.duckdb_memory_limit.or(self.duckdb_memory_limit),
             queue_workers: self.queue.workers.or(self.queue_workers),
-            transformation_python: self
-                .runner
-                .transformation_python
-                .or(self.transformation_python),
+            transformation_python: self.runner.transformation_python.or(self.transformation_python),
             keep_job_data: self.runner.keep_job_data.or(self.keep_job_data),
             metadata_sync: self.metadata.sync.or(self.metadata_sync),
             metadata_locking: self.metadata.locking.or(self.metadata_locking),
-            sync_action_timeout_secs: self
-                .runner
-                .sync_action_timeout_secs
-                .or(self.sync_action_timeout_secs),
+            sync_action_timeout_secs: self.runner.sync_action_timeout_secs.or(self.sync_action_timeout_secs),
             // Listed whole (no `..default()`): a key added later cannot be dropped here unnoticed.
             server: ServerSection::default(),
             storage: StorageSection::default(),
             tables: TablesSection::default(),
             queue: QueueSection::default(),
             runner: RunnerSection::default(),
-            metadata: MetadataSection {
-                sync: None,
-                locking: None,
-                url: self.metadata.url,
-            },
+            metadata: MetadataSection { sync: None, locking: None, url: self.metadata.url },
             // Only in the section (no flat key of an earlier version).
             query: self.query,
             notifications: self.notifications,
@@ -497,21 +487,14 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config file {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .with_context(|| format!("parsing {}", path.display()))?
-                    .merged()
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing {}", path.display()))?.merged()
             }
             None => FileConfig::default(),
         };
-        let data_apps_python = [
-            &args.data_apps_python,
-            &file.data_apps.python,
-            &args.transformation_python,
-            &file.transformation_python,
-        ]
-        .into_iter()
-        .find_map(|p| p.clone())
-        .unwrap_or_else(|| "python3".into());
+        let data_apps_python = [&args.data_apps_python, &file.data_apps.python, &args.transformation_python, &file.transformation_python]
+            .into_iter()
+            .find_map(|p| p.clone())
+            .unwrap_or_else(|| "python3".into());
         let s3 = s3_settings(
             S3Args {
                 endpoint: args.s3_endpoint,
@@ -522,102 +505,41 @@ impl Config {
             },
             file.s3,
         );
-        let files_backend = files_backend(
-            args.files_backend.or(file.files.backend),
-            args.files_bucket.or(file.files.bucket),
-            args.files_prefix.or(file.files.prefix),
-            &s3,
-        )?;
-        let data_dir = args
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./kbstack-data"));
+        let files_backend =
+            files_backend(args.files_backend.or(file.files.backend), args.files_bucket.or(file.files.bucket), args.files_prefix.or(file.files.prefix), &s3)?;
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./kbstack-data"));
         Config {
-            keys_dir: args
-                .keys_dir
-                .or(file.keys_dir)
-                .unwrap_or_else(|| data_dir.join("keys")),
+            keys_dir: args.keys_dir.or(file.keys_dir).unwrap_or_else(|| data_dir.join("keys")),
             data_dir,
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:8000".into()),
-            public_url: args
-                .public_url
-                .or(file.public_url)
-                .map(|u| u.trim_end_matches('/').to_string()),
+            listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8000".into()),
+            public_url: args.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_string()),
             master_token: args.master_token.or(file.master_token).map(Secret),
             manage_token: args.manage_token.or(file.manage_token).map(Secret),
-            max_body_bytes: args
-                .max_body_bytes
-                .or(file.max_body_bytes)
-                .unwrap_or(64 * 1024 * 1024),
+            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(64 * 1024 * 1024),
             job_wait_ms: args.job_wait_ms.or(file.job_wait_ms).unwrap_or(1500),
-            queue_workers: args
-                .queue_workers
-                .or(file.queue_workers)
-                .unwrap_or(4)
-                .max(1),
-            duckdb_memory_limit: args
-                .duckdb_memory_limit
-                .or(file.duckdb_memory_limit)
-                .unwrap_or_else(|| "600MB".into()),
+            queue_workers: args.queue_workers.or(file.queue_workers).unwrap_or(4).max(1),
+            duckdb_memory_limit: args.duckdb_memory_limit.or(file.duckdb_memory_limit).unwrap_or_else(|| "600MB".into()),
             tables_backend: tables_backend(
                 args.tables_backend.or(file.tables.backend),
                 args.ducklake_catalog.or(file.tables.ducklake_catalog),
                 args.ducklake_data_path.or(file.tables.ducklake_data_path),
                 args.duckdb_extensions.or(file.tables.duckdb_extensions),
             )?,
-            transformation_python: args
-                .transformation_python
-                .or(file.transformation_python)
-                .unwrap_or_else(|| "python3".into()),
-            sync_action_timeout_secs: args
-                .sync_action_timeout_secs
-                .or(file.sync_action_timeout_secs)
-                .unwrap_or(30)
-                .max(1),
+            transformation_python: args.transformation_python.or(file.transformation_python).unwrap_or_else(|| "python3".into()),
+            sync_action_timeout_secs: args.sync_action_timeout_secs.or(file.sync_action_timeout_secs).unwrap_or(30).max(1),
             keep_job_data: args.keep_job_data.or(file.keep_job_data).unwrap_or(false),
             stack_suffix: None,
             tls_listen: None,
             tls_files: None,
-            metadata_durability: parse_durability(
-                args.metadata_sync.or(file.metadata_sync).as_deref(),
-            )?,
-            metadata_locking: parse_locking(
-                args.metadata_locking.or(file.metadata_locking).as_deref(),
-            )?,
-            metadata_url: args
-                .metadata_url
-                .or(file.metadata.url)
-                .filter(|u| !u.trim().is_empty())
-                .map(Secret),
-            query_statement_timeout_secs: args
-                .query_statement_timeout_secs
-                .or(file.query.statement_timeout_secs)
-                .unwrap_or(900)
-                .max(1),
-            query_result_retention_hours: args
-                .query_result_retention_hours
-                .or(file.query.result_retention_hours)
-                .unwrap_or(24),
-            notifications_smtp: args
-                .notifications_smtp_url
-                .or(file.notifications.smtp_url)
-                .map(|u| parse_smtp_url(&u))
-                .transpose()?,
-            notifications_from: args
-                .notifications_from
-                .or(file.notifications.from)
-                .unwrap_or_else(|| "kbstack@localhost".into()),
-            developer_admin_email: args
-                .developer_admin_email
-                .or(file.developer.admin_email)
-                .unwrap_or_else(|| "admin@kbstack.local".into()),
-            developer_auto_confirm: args
-                .developer_auto_confirm
-                .or(file.developer.auto_confirm)
-                .unwrap_or(false),
+            metadata_durability: parse_durability(args.metadata_sync.or(file.metadata_sync).as_deref())?,
+            metadata_locking: parse_locking(args.metadata_locking.or(file.metadata_locking).as_deref())?,
+            metadata_url: args.metadata_url.or(file.metadata.url).filter(|u| !u.trim().is_empty()).map(Secret),
+            query_statement_timeout_secs: args.query_statement_timeout_secs.or(file.query.statement_timeout_secs).unwrap_or(900).max(1),
+            query_result_retention_hours: args.query_result_retention_hours.or(file.query.result_retention_hours).unwrap_or(24),
+            notifications_smtp: args.notifications_smtp_url.or(file.notifications.smtp_url).map(|u| parse_smtp_url(&u)).transpose()?,
+            notifications_from: args.notifications_from.or(file.notifications.from).unwrap_or_else(|| "kbstack@localhost".into()),
+            developer_admin_email: args.developer_admin_email.or(file.developer.admin_email).unwrap_or_else(|| "admin@kbstack.local".into()),
+            developer_auto_confirm: args.developer_auto_confirm.or(file.developer.auto_confirm).unwrap_or(false),
             data_apps_python,
             ai_llm: language_model(
                 args.ai_openai_base_url.or(file.ai.openai_base_url),
@@ -654,9 +576,7 @@ impl Config {
         let tls_wanted = self.stack_suffix.is_some() || self.tls_files.is_some();
         self.tls_listen = match tls_listen {
             Some(addr) if !tls_wanted => {
-                anyhow::bail!(
-                    "--tls-listen {addr} needs --stack-suffix (generated certificate) or --tls-cert/--tls-key"
-                )
+                anyhow::bail!("--tls-listen {addr} needs --stack-suffix (generated certificate) or --tls-cert/--tls-key")
             }
             Some(addr) => Some(addr),
             None if tls_wanted => Some(format!("{}:443", listen_host(&self.listen))),
@@ -694,13 +614,8 @@ pub fn listen_host(listen: &str) -> &str {
 /// `smtp://host[:port]` (port 25 by default) → `(host, port)`. Only plain SMTP without
 /// credentials: TLS (`smtps://`) and authentication are not built in.
 fn parse_smtp_url(raw: &str) -> anyhow::Result<(String, u16)> {
-    let bad = |why: &str| {
-        anyhow::anyhow!("notifications smtp_url {raw:?}: {why} (expected smtp://host[:port])")
-    };
-    let rest = raw
-        .trim()
-        .strip_prefix("smtp://")
-        .ok_or_else(|| bad("only the smtp:// scheme is supported"))?;
+    let bad = |why: &str| anyhow::anyhow!("notifications smtp_url {raw:?}: {why} (expected smtp://host[:port])");
+    let rest = raw.trim().strip_prefix("smtp://").ok_or_else(|| bad("only the smtp:// scheme is supported"))?;
     let rest = rest.trim_end_matches('/');
     if rest.contains('@') {
         return Err(bad("credentials are not supported"));
@@ -710,11 +625,7 @@ fn parse_smtp_url(raw: &str) -> anyhow::Result<(String, u16)> {
     }
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, _)) if !h.ends_with(']') && h.contains(':') => (rest, 25),
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| bad("the port is not a number"))?,
-        ),
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("the port is not a number"))?),
         None => (rest, 25),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -725,19 +636,10 @@ fn parse_smtp_url(raw: &str) -> anyhow::Result<(String, u16)> {
 }
 
 /// The configured language model: a base URL (http or https) is what turns it on.
-fn language_model(
-    base_url: Option<String>,
-    api_key: Option<String>,
-    model: Option<String>,
-) -> anyhow::Result<Option<LanguageModel>> {
-    let Some(base_url) = base_url
-        .map(|u| u.trim().trim_end_matches('/').to_string())
-        .filter(|u| !u.is_empty())
-    else {
+fn language_model(base_url: Option<String>, api_key: Option<String>, model: Option<String>) -> anyhow::Result<Option<LanguageModel>> {
+    let Some(base_url) = base_url.map(|u| u.trim().trim_end_matches('/').to_string()).filter(|u| !u.is_empty()) else {
         if api_key.is_some() {
-            anyhow::bail!(
-                "an AI API key needs --ai-openai-base-url (e.g. https://api.openai.com/v1)"
-            );
+            anyhow::bail!("an AI API key needs --ai-openai-base-url (e.g. https://api.openai.com/v1)");
         }
         return Ok(None);
     };
@@ -746,12 +648,8 @@ fn language_model(
     }
     Ok(Some(LanguageModel {
         base_url,
-        api_key: api_key
-            .filter(|k| !k.trim().is_empty())
-            .map(|k| Secret(k.trim().to_string())),
-        model: model
-            .filter(|m| !m.trim().is_empty())
-            .unwrap_or_else(|| "gpt-4o-mini".into()),
+        api_key: api_key.filter(|k| !k.trim().is_empty()).map(|k| Secret(k.trim().to_string())),
+        model: model.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| "gpt-4o-mini".into()),
     }))
 }
 
@@ -759,9 +657,7 @@ fn parse_locking(value: Option<&str>) -> anyhow::Result<Locking> {
     match value.map(str::to_ascii_lowercase).as_deref() {
         None | Some("exclusive") => Ok(Locking::Exclusive),
         Some("shared") => Ok(Locking::Shared),
-        Some(other) => {
-            anyhow::bail!("metadata locking must be `exclusive` or `shared`, not `{other}`")
-        }
+        Some(other) => anyhow::bail!("metadata locking must be `exclusive` or `shared`, not `{other}`"),
     }
 }
 
@@ -775,30 +671,13 @@ struct S3Args {
 }
 
 fn s3_settings(args: S3Args, file: S3Section) -> kbstack_store::s3::S3Settings {
-    let endpoint = args
-        .endpoint
-        .or(file.endpoint)
-        .unwrap_or_default()
-        .trim_end_matches('/')
-        .to_string();
+    let endpoint = args.endpoint.or(file.endpoint).unwrap_or_default().trim_end_matches('/').to_string();
     kbstack_store::s3::S3Settings {
-        region: args
-            .region
-            .or(file.region)
-            .unwrap_or_else(|| "us-east-1".into()),
-        access_key_id: args
-            .access_key_id
-            .or(file.access_key_id)
-            .unwrap_or_default(),
-        secret_access_key: args
-            .secret_access_key
-            .or(file.secret_access_key)
-            .unwrap_or_default(),
+        region: args.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
+        access_key_id: args.access_key_id.or(file.access_key_id).unwrap_or_default(),
+        secret_access_key: args.secret_access_key.or(file.secret_access_key).unwrap_or_default(),
         // A self-hosted endpoint almost always needs path style; AWS itself wants virtual hosts.
-        path_style: args
-            .path_style
-            .or(file.path_style)
-            .unwrap_or(!endpoint.is_empty()),
+        path_style: args.path_style.or(file.path_style).unwrap_or(!endpoint.is_empty()),
         endpoint,
     }
 }
@@ -812,14 +691,8 @@ fn files_backend(
     match backend.as_deref().unwrap_or("local") {
         "local" => Ok(kbstack_store::blob::FilesBackend::Local),
         "s3" => {
-            let bucket = bucket
-                .filter(|b| !b.is_empty())
-                .context("[files] backend = \"s3\" needs bucket")?;
-            Ok(kbstack_store::blob::FilesBackend::S3 {
-                settings: s3.clone(),
-                bucket,
-                prefix: prefix.unwrap_or_default(),
-            })
+            let bucket = bucket.filter(|b| !b.is_empty()).context("[files] backend = \"s3\" needs bucket")?;
+            Ok(kbstack_store::blob::FilesBackend::S3 { settings: s3.clone(), bucket, prefix: prefix.unwrap_or_default() })
         }
         other => anyhow::bail!("unknown files backend {other:?}: \"local\" or \"s3\""),
     }
@@ -844,11 +717,7 @@ fn tables_backend(
                     .context("locating the binary's directory")?
                     .join("duckdb-extensions"),
             };
-            Ok(TablesBackend::DuckLake {
-                catalog: Secret(catalog),
-                data_path,
-                extension_dir,
-            })
+            Ok(TablesBackend::DuckLake { catalog: Secret(catalog), data_path, extension_dir })
         }
         other => anyhow::bail!("unknown tables backend {other:?}: \"duckdb\" or \"ducklake\""),
     }
@@ -870,10 +739,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kbstack.toml");
         std::fs::write(&path, toml).unwrap();
-        Config::load(ServeArgs {
-            config: Some(path),
-            ..ServeArgs::default()
-        })
+        Config::load(ServeArgs { config: Some(path), ..ServeArgs::default() })
     }
 
     #[test]
@@ -884,70 +750,29 @@ mod tests {
              [metadata]\nsync = \"normal\"\n[query]\nstatement_timeout_secs = 60\nresult_retention_hours = 2\n",
         )
         .unwrap();
-        assert_eq!(
-            (
-                c.query_statement_timeout_secs,
-                c.query_result_retention_hours
-            ),
-            (60, 2)
-        );
-        assert_eq!(
-            (c.data_dir.to_str(), c.listen.as_str(), c.job_wait_ms),
-            (Some("/d"), "0.0.0.0:9000", 10)
-        );
-        assert_eq!(
-            (
-                c.duckdb_memory_limit.as_str(),
-                c.queue_workers,
-                c.keep_job_data
-            ),
-            ("2GB", 7, true)
-        );
+        assert_eq!((c.query_statement_timeout_secs, c.query_result_retention_hours), (60, 2));
+        assert_eq!((c.data_dir.to_str(), c.listen.as_str(), c.job_wait_ms), (Some("/d"), "0.0.0.0:9000", 10));
+        assert_eq!((c.duckdb_memory_limit.as_str(), c.queue_workers, c.keep_job_data), ("2GB", 7, true));
         assert_eq!(c.master_token.as_ref().map(Secret::expose), Some("1-1-x"));
         assert_eq!(c.sync_action_timeout_secs, 9);
         assert!(matches!(c.metadata_durability, Durability::Normal));
-        assert_eq!(
-            format!("{c:?}").matches("1-1-x").count(),
-            0,
-            "a secret never prints"
-        );
+        assert_eq!(format!("{c:?}").matches("1-1-x").count(), 0, "a secret never prints");
 
         let flat = load("listen = \"127.0.0.1:1\"\nqueue_workers = 3\n").unwrap();
-        assert_eq!(
-            (flat.listen.as_str(), flat.queue_workers),
-            ("127.0.0.1:1", 3)
-        );
+        assert_eq!((flat.listen.as_str(), flat.queue_workers), ("127.0.0.1:1", 3));
         let both = load("queue_workers = 3\n[queue]\nworkers = 5\n").unwrap();
-        assert_eq!(
-            both.queue_workers, 5,
-            "a section's key wins over the flat one"
-        );
+        assert_eq!(both.queue_workers, 5, "a section's key wins over the flat one");
     }
 
     #[test]
     fn notifications_section() {
-        let c = load(
-            "[notifications]\nsmtp_url = \"smtp://127.0.0.1:2525\"\nfrom = \"ops@example.com\"\n",
-        )
-        .unwrap();
+        let c = load("[notifications]\nsmtp_url = \"smtp://127.0.0.1:2525\"\nfrom = \"ops@example.com\"\n").unwrap();
         assert_eq!(c.notifications_smtp, Some(("127.0.0.1".to_string(), 2525)));
         assert_eq!(c.notifications_from, "ops@example.com");
         assert_eq!(load("").unwrap().notifications_smtp, None);
-        assert_eq!(
-            parse_smtp_url("smtp://mail.local").unwrap(),
-            ("mail.local".to_string(), 25)
-        );
-        assert_eq!(
-            parse_smtp_url("smtp://[::1]:26/").unwrap(),
-            ("::1".to_string(), 26)
-        );
-        for bad in [
-            "smtps://x:465",
-            "smtp://u:p@x",
-            "http://x",
-            "smtp://x:port",
-            "smtp://",
-        ] {
+        assert_eq!(parse_smtp_url("smtp://mail.local").unwrap(), ("mail.local".to_string(), 25));
+        assert_eq!(parse_smtp_url("smtp://[::1]:26/").unwrap(), ("::1".to_string(), 26));
+        for bad in ["smtps://x:465", "smtp://u:p@x", "http://x", "smtp://x:port", "smtp://"] {
             assert!(parse_smtp_url(bad).is_err(), "{bad}");
         }
     }
@@ -956,24 +781,11 @@ mod tests {
     fn ai_section_keeps_the_key_secret() {
         let c = load("[ai]\nopenai_base_url = \"http://127.0.0.1:9/v1/\"\nopenai_api_key = \"sk-very-secret\"\n").unwrap();
         let llm = c.ai_llm.as_ref().unwrap();
-        assert_eq!(
-            (llm.base_url.as_str(), llm.model.as_str()),
-            ("http://127.0.0.1:9/v1", "gpt-4o-mini")
-        );
-        assert_eq!(
-            llm.api_key.as_ref().map(Secret::expose),
-            Some("sk-very-secret")
-        );
-        assert_eq!(
-            format!("{c:?}").matches("sk-very-secret").count(),
-            0,
-            "a key never prints"
-        );
+        assert_eq!((llm.base_url.as_str(), llm.model.as_str()), ("http://127.0.0.1:9/v1", "gpt-4o-mini"));
+        assert_eq!(llm.api_key.as_ref().map(Secret::expose), Some("sk-very-secret"));
+        assert_eq!(format!("{c:?}").matches("sk-very-secret").count(), 0, "a key never prints");
         assert!(load("").unwrap().ai_llm.is_none());
-        assert!(
-            load("[ai]\nopenai_api_key = \"k\"\n").is_err(),
-            "a key without a URL"
-        );
+        assert!(load("[ai]\nopenai_api_key = \"k\"\n").is_err(), "a key without a URL");
         assert!(load("[ai]\nopenai_base_url = \"ftp://x\"\n").is_err());
     }
 
@@ -985,39 +797,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.s3.endpoint, "http://127.0.0.1:9000");
-        assert_eq!(
-            (c.s3.region.as_str(), c.s3.path_style),
-            ("us-east-1", true),
-            "path style by default with an endpoint"
-        );
+        assert_eq!((c.s3.region.as_str(), c.s3.path_style), ("us-east-1", true), "path style by default with an endpoint");
         match &c.files_backend {
-            kbstack_store::blob::FilesBackend::S3 {
-                bucket,
-                prefix,
-                settings,
-            } => {
+            kbstack_store::blob::FilesBackend::S3 { bucket, prefix, settings } => {
                 assert_eq!((bucket.as_str(), prefix.as_str()), ("kb", "stack/files"));
                 assert_eq!(settings.secret_access_key, "very-secret-key");
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            format!("{c:?}").matches("very-secret-key").count(),
-            0,
-            "the secret never prints"
-        );
-        assert!(matches!(
-            load("").unwrap().files_backend,
-            kbstack_store::blob::FilesBackend::Local
-        ));
-        assert!(
-            !load("").unwrap().s3.path_style,
-            "AWS itself: virtual hosts"
-        );
-        assert!(
-            load("[files]\nbackend = \"s3\"\n").is_err(),
-            "s3 without a bucket"
-        );
+        assert_eq!(format!("{c:?}").matches("very-secret-key").count(), 0, "the secret never prints");
+        assert!(matches!(load("").unwrap().files_backend, kbstack_store::blob::FilesBackend::Local));
+        assert!(!load("").unwrap().s3.path_style, "AWS itself: virtual hosts");
+        assert!(load("[files]\nbackend = \"s3\"\n").is_err(), "s3 without a bucket");
         assert!(load("[files]\nbackend = \"ftp\"\n").is_err());
         assert!(load("[s3]\nsecret = \"x\"\n").is_err());
     }

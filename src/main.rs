@@ -7,11 +7,7 @@ use kbstack::config::{Config, ServeArgs};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(
-    name = "kbstack",
-    version,
-    about = "Self-hosted, wire-compatible Keboola Connection"
-)]
+#[command(name = "kbstack", version, about = "Self-hosted, wire-compatible Keboola Connection")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -95,41 +91,20 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = Config::load(args)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(kbstack::app::serve(config))
         }
-        Command::Export {
-            to,
-            include_keys,
-            serve,
-        } => {
+        Command::Export { to, include_keys, serve } => {
             let config = Config::load(serve)?;
             let m = kbstack::transfer::export(&config, &to, include_keys)?;
             let rows: u64 = m.metadata_rows.values().sum();
-            println!(
-                "exported to {}: {rows} metadata rows, {} files, keys {}",
-                to.display(),
-                m.files,
-                if m.includes_keys {
-                    "included"
-                } else {
-                    "not included"
-                }
-            );
+            println!("exported to {}: {rows} metadata rows, {} files, keys {}", to.display(), m.files, if m.includes_keys { "included" } else { "not included" });
             Ok(())
         }
         Command::Import { from, serve } => {
             let config = Config::load(serve)?;
             let m = kbstack::transfer::import(&from, &config)?;
-            println!(
-                "imported {} (kbstack {}, metadata schema {}) into {}",
-                from.display(),
-                m.kbstack_version,
-                m.metadata_schema_version,
-                config.data_dir.display()
-            );
+            println!("imported {} (kbstack {}, metadata schema {}) into {}", from.display(), m.kbstack_version, m.metadata_schema_version, config.data_dir.display());
             Ok(())
         }
         Command::Routes => {
@@ -142,37 +117,20 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Component(ComponentCommand::Register { file, serve }) => {
             let config = Config::load(serve)?;
-            println!(
-                "{}",
-                kbstack::runner::registry::register(&config.data_dir, &file)?
-            );
+            println!("{}", kbstack::runner::registry::register(&config.data_dir, &file)?);
             Ok(())
         }
         Command::Component(ComponentCommand::ImportCatalog { file, serve }) => {
             let config = Config::load(serve)?;
-            println!(
-                "{}",
-                kbstack::storage::components::catalog::import(&config.data_dir, &file)?
-            );
+            println!("{}", kbstack::storage::components::catalog::import(&config.data_dir, &file)?);
             Ok(())
         }
         Command::Cert(args) => {
             let config = Config::load(args)?;
-            anyhow::ensure!(
-                config.stack_suffix.is_some(),
-                "kbstack cert needs --stack-suffix (e.g. local.keboola.dev)"
-            );
+            anyhow::ensure!(config.stack_suffix.is_some(), "kbstack cert needs --stack-suffix (e.g. local.keboola.dev)");
             kbstack::app::lock_down_data_dir(&config.data_dir)?;
             let files = kbstack::net::tls_files(&config)?;
-            println!(
-                "{} {}",
-                if files.created {
-                    "created"
-                } else {
-                    "already present:"
-                },
-                files.chain.display()
-            );
+            println!("{} {}", if files.created { "created" } else { "already present:" }, files.chain.display());
             println!("private key: {}", files.key.display());
             for line in kbstack::net::client_setup(&config, files.ca.as_deref()) {
                 println!("{line}");
@@ -181,30 +139,17 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Hosts(args) => {
             let config = Config::load(args)?;
-            let (Some(suffix), Some(tls_listen)) = (&config.stack_suffix, &config.tls_listen)
-            else {
+            let (Some(suffix), Some(tls_listen)) = (&config.stack_suffix, &config.tls_listen) else {
                 anyhow::bail!("kbstack hosts needs --stack-suffix (e.g. local.keboola.dev)");
             };
-            print_lines(kbstack::net::hosts::hosts_lines(
-                suffix,
-                kbstack::net::hosts::hosts_ip(tls_listen),
-            ));
+            print_lines(kbstack::net::hosts::hosts_lines(suffix, kbstack::net::hosts::hosts_ip(tls_listen)));
             Ok(())
         }
         Command::Component(ComponentCommand::List { serve }) => {
             let config = Config::load(serve)?;
-            print_lines(
-                kbstack::runner::registry::process_components(&config.data_dir)
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{}\t{}\t{}",
-                            c["id"].as_str().unwrap_or(""),
-                            c["type"].as_str().unwrap_or(""),
-                            c["name"].as_str().unwrap_or("")
-                        )
-                    }),
-            );
+            print_lines(kbstack::runner::registry::process_components(&config.data_dir).iter().map(|c| {
+                format!("{}\t{}\t{}", c["id"].as_str().unwrap_or(""), c["type"].as_str().unwrap_or(""), c["name"].as_str().unwrap_or(""))
+            }));
             Ok(())
         }
     }

@@ -30,17 +30,9 @@ pub fn new_id() -> String {
 /// At start, before serving: the first heartbeat, then the work of dead nodes ended.
 pub fn start_up(state: &AppState) -> anyhow::Result<()> {
     let now = crate::queue::now_ms();
-    state
-        .meta
-        .node_heartbeat(&state.node_id, now)
-        .map_err(|e| anyhow::anyhow!("recording this node: {}", e.message))?;
-    let live_since = if state.meta.sqlite().is_some() {
-        i64::MAX
-    } else {
-        now - LEASE_MS
-    };
-    end_work_of_dead_nodes(state, live_since)
-        .map_err(|e| anyhow::anyhow!("ending the work of stopped nodes: {}", e.message))
+    state.meta.node_heartbeat(&state.node_id, now).map_err(|e| anyhow::anyhow!("recording this node: {}", e.message))?;
+    let live_since = if state.meta.sqlite().is_some() { i64::MAX } else { now - LEASE_MS };
+    end_work_of_dead_nodes(state, live_since).map_err(|e| anyhow::anyhow!("ending the work of stopped nodes: {}", e.message))
 }
 
 /// Storage, Queue and Query jobs of nodes without a heartbeat since `live_since_ms` end as `error`.
@@ -93,10 +85,7 @@ fn beat(state: &AppState) -> ApiResult<()> {
 fn fence_self(state: &AppState) {
     let running: Vec<_> = state.queue.running.lock().values().cloned().collect();
     if !running.is_empty() {
-        tracing::error!(
-            jobs = running.len(),
-            "no heartbeat recorded for a whole lease: stopping this node's Queue jobs"
-        );
+        tracing::error!(jobs = running.len(), "no heartbeat recorded for a whole lease: stopping this node's Queue jobs");
         for cancel in running {
             cancel.cancel();
         }

@@ -9,15 +9,9 @@ fn setup(s: &Server) -> String {
         let (st, b) = s.post_json("buckets", json!({"name": name}));
         assert_eq!(st, 201, "{b}");
     }
-    let (st, t) = s.post_form(
-        "buckets/in.c-one/tables",
-        &[("name", "t"), ("dataString", "id\n1\n")],
-    );
+    let (st, t) = s.post_form("buckets/in.c-one/tables", &[("name", "t"), ("dataString", "id\n1\n")]);
     assert_eq!(st, 201, "{t}");
-    let (st, t) = s.post_form(
-        "buckets/in.c-two/tables",
-        &[("name", "t"), ("dataString", "id\n1\n")],
-    );
+    let (st, t) = s.post_form("buckets/in.c-two/tables", &[("name", "t"), ("dataString", "id\n1\n")]);
     assert_eq!(st, 201, "{t}");
     "in.c-one.t".into()
 }
@@ -38,10 +32,7 @@ fn missing_invalid_and_expired_tokens() {
     let (st, body) = s.get_as("1-1-nope", "tokens/verify");
     assert_eq!(st, 401);
     assert_eq!(body["code"], "storage.tokenInvalid");
-    assert!(
-        !body.to_string().contains("1-1-nope"),
-        "the token is not echoed"
-    );
+    assert!(!body.to_string().contains("1-1-nope"), "the token is not echoed");
     // Expiry has one-second resolution: leave the first call enough margin on a loaded machine.
     let short = token(&s, json!({"description": "short", "expiresIn": 4}));
     let (st, _) = s.get_as(&short, "tokens/verify");
@@ -54,13 +45,7 @@ fn missing_invalid_and_expired_tokens() {
     let (st, index) = s.send(s.client.get(s.api("")));
     assert_eq!(st, 200);
     assert_eq!(index["api"], "storage");
-    assert!(
-        index["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x["id"] == "queue")
-    );
+    assert!(index["services"].as_array().unwrap().iter().any(|x| x["id"] == "queue"));
 }
 
 #[test]
@@ -78,29 +63,18 @@ fn verify_has_the_owner_and_admin_shape() {
     let limited = token(&s, json!({"description": "x"}));
     let (_, lv) = s.get_as(&limited, "tokens/verify");
     assert!(lv.get("admin").is_none());
-    assert_eq!(
-        lv["creatorToken"]["id"].as_i64().unwrap().to_string(),
-        v["id"].as_str().unwrap()
-    );
+    assert_eq!(lv["creatorToken"]["id"].as_i64().unwrap().to_string(), v["id"].as_str().unwrap());
 }
 
 #[test]
 fn read_only_and_bucket_scoped_tokens() {
     let s = Server::start();
     let t = setup(&s);
-    let reader = token(
-        &s,
-        json!({"description": "reader", "bucketPermissions": {"in.c-one": "read"}}),
-    );
+    let reader = token(&s, json!({"description": "reader", "bucketPermissions": {"in.c-one": "read"}}));
     // Visible bucket only.
     let (st, buckets) = s.get_as(&reader, "buckets");
     assert_eq!(st, 200);
-    let ids: Vec<&str> = buckets
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = buckets.as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["in.c-one"]);
     let (st, _) = s.get_as(&reader, &format!("tables/{t}"));
     assert_eq!(st, 200);
@@ -110,46 +84,26 @@ fn read_only_and_bucket_scoped_tokens() {
     let (st, _) = s.get_as(&reader, &format!("tables/{t}/data-preview"));
     assert_eq!(st, 200);
     let (st, body) = s.send(
-        s.client
-            .post(s.api(&format!("tables/{t}/import")))
-            .header("X-StorageApi-Token", &reader)
-            .form(&[("dataString", "id\n2\n")]),
+        s.client.post(s.api(&format!("tables/{t}/import"))).header("X-StorageApi-Token", &reader).form(&[("dataString", "id\n2\n")]),
     );
     assert_eq!(st, 403, "{body}");
     assert_eq!(body["code"], "accessDenied");
-    let (st, body) = s.send(
-        s.client
-            .delete(s.api(&format!("tables/{t}/rows?allowTruncate=1")))
-            .header("X-StorageApi-Token", &reader),
-    );
+    let (st, body) = s.send(s.client.delete(s.api(&format!("tables/{t}/rows?allowTruncate=1"))).header("X-StorageApi-Token", &reader));
     assert_eq!(st, 403, "{body}");
     let (st, _) = s.post_json_as(&reader, "buckets", json!({"name": "nope"}));
     assert_eq!(st, 403);
     let (st, _) = s.post_json_as(&reader, "tokens", json!({"description": "escalate"}));
     assert_eq!(st, 403);
     // A write token may import into its bucket.
-    let writer = token(
-        &s,
-        json!({"description": "writer", "bucketPermissions": {"in.c-one": "write"}}),
-    );
+    let writer = token(&s, json!({"description": "writer", "bucketPermissions": {"in.c-one": "write"}}));
     let (st, body) = s.send(
-        s.client
-            .post(s.api(&format!("tables/{t}/import")))
-            .header("X-StorageApi-Token", &writer)
-            .form(&[("dataString", "id\n2\n"), ("incremental", "1")]),
+        s.client.post(s.api(&format!("tables/{t}/import"))).header("X-StorageApi-Token", &writer).form(&[("dataString", "id\n2\n"), ("incremental", "1")]),
     );
     assert_eq!(st, 200, "{body}");
-    let (st, _) = s.send(
-        s.client
-            .delete(s.api("buckets/in.c-one?force=1"))
-            .header("X-StorageApi-Token", &writer),
-    );
+    let (st, _) = s.send(s.client.delete(s.api("buckets/in.c-one?force=1")).header("X-StorageApi-Token", &writer));
     assert_eq!(st, 403, "deleting a bucket needs manage");
     // `manage` cannot be granted.
-    let (st, body) = s.post_json(
-        "tokens",
-        json!({"bucketPermissions": {"in.c-one": "manage"}}),
-    );
+    let (st, body) = s.post_json("tokens", json!({"bucketPermissions": {"in.c-one": "manage"}}));
     assert_eq!(st, 400);
     assert_eq!(body["code"], "storage.tokens.invalidPermissions");
 }
@@ -157,14 +111,7 @@ fn read_only_and_bucket_scoped_tokens() {
 #[test]
 fn token_lifecycle() {
     let s = Server::start();
-    let (st, t) = s.post_form(
-        "tokens",
-        &[
-            ("description", "form"),
-            ("canReadAllFileUploads", "1"),
-            ("componentAccess[]", "keboola.ex-http"),
-        ],
-    );
+    let (st, t) = s.post_form("tokens", &[("description", "form"), ("canReadAllFileUploads", "1"), ("componentAccess[]", "keboola.ex-http")]);
     assert_eq!(st, 201, "{t}");
     assert_eq!(t["canReadAllFileUploads"], true);
     assert_eq!(t["componentAccess"], json!(["keboola.ex-http"]));
@@ -191,53 +138,25 @@ fn token_lifecycle() {
 fn bad_input_gets_a_4xx_envelope() {
     let s = Server::start_with_env(&[("KBSTACK_MAX_BODY_BYTES", "1000")]);
     let (st, body) = s.post_json("buckets", json!({"name": "bad name!"}));
-    assert_eq!(
-        (st, body["code"].as_str()),
-        (400, Some("validation.failed")),
-        "{body}"
-    );
+    assert_eq!((st, body["code"].as_str()), (400, Some("validation.failed")), "{body}");
     let (st, body) = s.post_json("buckets", json!({"name": "ok", "stage": "sys2"}));
     assert_eq!(st, 400, "{body}");
     let (st, _) = s.post_json("buckets", json!({"name": "ok"}));
     assert_eq!(st, 201);
     let (st, body) = s.post_json("buckets", json!({"name": "ok"}));
-    assert_eq!(
-        (st, body["code"].as_str()),
-        (400, Some("storage.buckets.alreadyExists"))
-    );
-    let (st, body) = s.post_form(
-        "buckets/in.c-ok/tables",
-        &[("name", "bad.name"), ("dataString", "a\n1\n")],
-    );
-    assert_eq!(
-        (st, body["code"].as_str()),
-        (400, Some("validation.failed")),
-        "{body}"
-    );
+    assert_eq!((st, body["code"].as_str()), (400, Some("storage.buckets.alreadyExists")));
+    let (st, body) = s.post_form("buckets/in.c-ok/tables", &[("name", "bad.name"), ("dataString", "a\n1\n")]);
+    assert_eq!((st, body["code"].as_str()), (400, Some("validation.failed")), "{body}");
     let (st, body) = s.get("buckets/in.c-nope");
-    assert_eq!(
-        (st, body["code"].as_str()),
-        (404, Some("storage.buckets.notFound"))
-    );
+    assert_eq!((st, body["code"].as_str()), (404, Some("storage.buckets.notFound")));
     let (st, body) = s.get("tables/in.c-ok.nope");
-    assert_eq!(
-        (st, body["code"].as_str()),
-        (404, Some("storage.tables.notFound"))
-    );
+    assert_eq!((st, body["code"].as_str()), (404, Some("storage.tables.notFound")));
     let (st, body) = s.get("tables/garbage");
     assert_eq!(st, 404, "{body}");
     let (st, body) = s.send(
-        s.client
-            .post(s.api("buckets"))
-            .header("X-StorageApi-Token", MASTER_TOKEN)
-            .header("Content-Type", "application/json")
-            .body("{\"name\": "),
+        s.client.post(s.api("buckets")).header("X-StorageApi-Token", MASTER_TOKEN).header("Content-Type", "application/json").body("{\"name\": "),
     );
-    assert_eq!(
-        (st, body["code"].as_str()),
-        (400, Some("validation.failed")),
-        "{body}"
-    );
+    assert_eq!((st, body["code"].as_str()), (400, Some("validation.failed")), "{body}");
     let (st, body) = s.post_json("buckets", json!({"name": "x".repeat(2000)}));
     assert_eq!(st, 413, "{body}");
     assert_eq!(body["status"], "error");
@@ -250,13 +169,7 @@ fn bad_input_gets_a_4xx_envelope() {
 fn every_route_answers_under_the_branch_prefix_and_with_a_trailing_slash() {
     let s = Server::start();
     setup(&s);
-    for path in [
-        "buckets",
-        "buckets/",
-        "branch/default/buckets",
-        "branch/default/buckets/",
-        "branch/1/tables/in.c-one.t/",
-    ] {
+    for path in ["buckets", "buckets/", "branch/default/buckets", "branch/default/buckets/", "branch/1/tables/in.c-one.t/"] {
         let (st, body) = s.get(path);
         assert_eq!(st, 200, "{path}: {body}");
     }

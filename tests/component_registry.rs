@@ -19,12 +19,7 @@ fn index(s: &Server, query: &str) -> (u16, Value) {
 }
 
 fn component<'a>(index: &'a Value, id: &str) -> &'a Value {
-    index["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("{id} is not in the index"))
+    index["components"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("{id} is not in the index"))
 }
 
 fn create_config(s: &Server, component: &str, name: &str) -> String {
@@ -42,45 +37,21 @@ fn configurations_of_real_keboola_components_are_stored_and_listed() {
     let pohoda = create_config(&s, POHODA, "Účetnictví");
     let mcp = create_config(&s, MCP_TOOL, "MCP workspace");
     // Ids established from Keboola's public repositories (PROVENANCE.md) are stored too.
-    for id in [
-        "kds-team.app-custom-python",
-        "keboola.ex-google-analytics",
-        "keboola.processor-decompress-v2",
-    ] {
+    for id in ["kds-team.app-custom-python", "keboola.ex-google-analytics", "keboola.processor-decompress-v2"] {
         create_config(&s, id, "from the public catalog");
     }
 
     let (st, listed) = s.get("branch/default/components?include=configuration");
     assert_eq!(st, 200, "{listed}");
     for (cid, config) in [(POHODA, &pohoda), (MCP_TOOL, &mcp)] {
-        let c = listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == cid)
-            .unwrap_or_else(|| panic!("{cid} not listed: {listed}"));
+        let c = listed.as_array().unwrap().iter().find(|c| c["id"] == cid).unwrap_or_else(|| panic!("{cid} not listed: {listed}"));
         assert_eq!(c["configurations"][0]["id"], json!(config));
-        assert!(
-            c["configurations"][0]["configuration"]["parameters"]["#password"]
-                .as_str()
-                .unwrap()
-                .starts_with("KBC::"),
-            "{c}"
-        );
+        assert!(c["configurations"][0]["configuration"]["parameters"]["#password"].as_str().unwrap().starts_with("KBC::"), "{c}");
     }
     let (st, only_extractors) = s.get("branch/default/components?componentType=extractor");
     assert_eq!(st, 200);
-    let ids: Vec<&str> = only_extractors
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        [POHODA, "keboola.ex-google-analytics"],
-        "the extractors with configurations"
-    );
+    let ids: Vec<&str> = only_extractors.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [POHODA, "keboola.ex-google-analytics"], "the extractors with configurations");
 
     // The public detail of each, and the index lists them as Keboola does.
     let (st, detail) = s.send(s.client.get(s.api(&format!("components/{MCP_TOOL}"))));
@@ -89,14 +60,8 @@ fn configurations_of_real_keboola_components_are_stored_and_listed() {
     let (st, idx) = index(&s, "");
     assert_eq!(st, 200);
     assert_eq!(component(&idx, POHODA)["type"], "extractor");
-    assert_eq!(
-        component(&idx, MCP_TOOL)["uri"],
-        format!("{}/v2/storage/components/{MCP_TOOL}", s.url)
-    );
-    assert!(
-        idx["components"].as_array().unwrap().len() >= 300,
-        "the catalog lists Keboola's public components"
-    );
+    assert_eq!(component(&idx, MCP_TOOL)["uri"], format!("{}/v2/storage/components/{MCP_TOOL}", s.url));
+    assert!(idx["components"].as_array().unwrap().len() >= 300, "the catalog lists Keboola's public components");
 }
 
 #[test]
@@ -107,21 +72,11 @@ fn flows_and_transformations_carry_real_configuration_schemas() {
     assert_eq!(flow["required"], json!(["phases", "tasks"]), "{flow}");
     assert!(flow["properties"]["tasks"]["items"]["properties"]["task"].is_object());
     let orchestrator = &component(&idx, "keboola.orchestrator")["configurationSchema"];
-    assert!(
-        orchestrator["properties"]["phases"].is_object(),
-        "{orchestrator}"
-    );
-    for id in [
-        "keboola.snowflake-transformation",
-        "keboola.duckdb-transformation",
-        "keboola.python-transformation-v2",
-    ] {
+    assert!(orchestrator["properties"]["phases"].is_object(), "{orchestrator}");
+    for id in ["keboola.snowflake-transformation", "keboola.duckdb-transformation", "keboola.python-transformation-v2"] {
         let schema = &component(&idx, id)["configurationSchema"];
         assert_eq!(schema["required"], json!(["blocks"]), "{id}: {schema}");
-        assert!(
-            schema["properties"]["blocks"]["items"]["properties"]["codes"].is_object(),
-            "{id}"
-        );
+        assert!(schema["properties"]["blocks"]["items"]["properties"]["codes"].is_object(), "{id}");
     }
     assert!(component(&idx, "keboola.python-transformation-v2")["configurationSchema"]["properties"]["packages"].is_object());
     // The same schema behind the component's own detail (what keboola-mcp-server fetches for flows).
@@ -142,18 +97,11 @@ fn the_index_can_leave_components_out_or_short() {
     assert_eq!(pohoda.as_object().unwrap().len(), 9, "{pohoda}");
     assert!(pohoda.get("configurationSchema").is_none());
     let (_, full) = index(&s, "/");
-    assert_eq!(
-        full["components"].as_array().unwrap().len(),
-        short["components"].as_array().unwrap().len()
-    );
+    assert_eq!(full["components"].as_array().unwrap().len(), short["components"].as_array().unwrap().len());
 
     // The index is asked often: it stays small and quick.
     let t0 = Instant::now();
-    let resp = s
-        .client
-        .get(format!("{}/v2/storage", s.url))
-        .send()
-        .unwrap();
+    let resp = s.client.get(format!("{}/v2/storage", s.url)).send().unwrap();
     let bytes = resp.bytes().unwrap().len();
     let took = t0.elapsed();
     eprintln!("index: {bytes} bytes in {took:?}");
@@ -164,25 +112,15 @@ fn the_index_can_leave_components_out_or_short() {
 fn running_a_component_that_only_runs_on_keboola_is_a_user_error() {
     let s = Server::start();
     let config = create_config(&s, POHODA, "invoices");
-    let job = create_job(
-        &s,
-        json!({"component": POHODA, "config": config, "mode": "run"}),
-    );
+    let job = create_job(&s, json!({"component": POHODA, "config": config, "mode": "run"}));
     let done = wait_finished(&s, &id(&job), 30);
     assert_eq!(done["status"], "error", "{done}");
     assert_eq!(done["result"]["error"]["type"], "user", "{done}");
     let message = done["result"]["message"].as_str().unwrap();
-    assert!(
-        message.contains(POHODA) && message.contains("cannot run on this stack"),
-        "{message}"
-    );
+    assert!(message.contains(POHODA) && message.contains("cannot run on this stack"), "{message}");
 
     // An id no catalog lists is refused up front.
-    let (st, e) = queue_support::qpost(
-        &s,
-        "jobs",
-        json!({"component": "keboola.ex-no-such-thing", "configData": {}}),
-    );
+    let (st, e) = queue_support::qpost(&s, "jobs", json!({"component": "keboola.ex-no-such-thing", "configData": {}}));
     assert_eq!(st, 404, "{e}");
 }
 
@@ -203,8 +141,7 @@ fn an_imported_developer_portal_catalog_is_listed_after_restart() {
         .to_string(),
     )
     .unwrap();
-    let bin =
-        std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string());
+    let bin = std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string());
     let out = Command::new(&bin)
         .args(["component", "import-catalog"])
         .arg(&apps)
@@ -212,17 +149,9 @@ fn an_imported_developer_portal_catalog_is_listed_after_restart() {
         .env("KBSTACK_MASTER_TOKEN", MASTER_TOKEN)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        said.contains("imported 2 components")
-            && said.contains("1 entries without a valid id skipped"),
-        "{said}"
-    );
+    assert!(said.contains("imported 2 components") && said.contains("1 entries without a valid id skipped"), "{said}");
 
     let s = Server::start_in(dir.path());
     let (_, idx) = index(&s, "");
@@ -232,51 +161,30 @@ fn an_imported_developer_portal_catalog_is_listed_after_restart() {
     assert_eq!(widgets["data"]["definition"]["tag"], "2.0.1");
     assert_eq!(widgets["configurationSchema"]["required"], json!(["token"]));
     assert_eq!(component(&idx, POHODA)["name"], "Pohoda (imported)");
-    assert!(
-        component(&idx, "keboola.flow")["configurationSchema"].is_object(),
-        "built-in entries stay"
-    );
+    assert!(component(&idx, "keboola.flow")["configurationSchema"].is_object(), "built-in entries stay");
     create_config(&s, "acme.ex-widgets", "w");
 
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"api": "storage"}"#).unwrap();
-    let out = Command::new(&bin)
-        .args(["component", "import-catalog"])
-        .arg(&bad)
-        .env("KBSTACK_DATA_DIR", dir.path())
-        .output()
-        .unwrap();
+    let out = Command::new(&bin).args(["component", "import-catalog"]).arg(&bad).env("KBSTACK_DATA_DIR", dir.path()).output().unwrap();
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("components"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("components"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
 fn keboola_mcp_server_reads_the_flow_schema_and_validates_its_flows() {
     let Some(python) = common::venv_python("keboola_mcp_server") else {
-        eprintln!(
-            "SKIPPED: no Python with keboola-mcp-server (scripts/test installs it into $HOME/.cache/kbstack-test/venv)"
-        );
+        eprintln!("SKIPPED: no Python with keboola-mcp-server (scripts/test installs it into $HOME/.cache/kbstack-test/venv)");
         return;
     };
     let s = Server::start();
     let out = Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/mcp_component_schemas.py"
-        ))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/mcp_component_schemas.py"))
         .env("KBSTACK_URL", &s.url)
         .env("KBSTACK_TOKEN", MASTER_TOKEN)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("mcp component schemas ok"), "{stdout}");
 }

@@ -22,11 +22,7 @@ fn code(v: &Value) -> &str {
 }
 
 fn ids(list: &Value) -> Vec<String> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_string())
-        .collect()
+    list.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
 }
 
 /// A token without `canManageBuckets`, optionally allowed to manage some components.
@@ -53,15 +49,9 @@ fn put_form(s: &Server, path: &str, form: &str) -> (u16, Value) {
 #[test]
 fn create_detail_update_and_the_wire_shape() {
     let s = Server::start();
-    let c = create(
-        &s,
-        json!({"name": "first", "configuration": {"a": 1}, "changeDescription": "init", "state": null}),
-    );
+    let c = create(&s, json!({"name": "first", "configuration": {"a": 1}, "changeDescription": "init", "state": null}));
     let id = c["id"].as_str().expect("id is a string");
-    assert!(
-        id.parse::<u64>().is_ok(),
-        "generated ids are numeric strings: {id}"
-    );
+    assert!(id.parse::<u64>().is_ok(), "generated ids are numeric strings: {id}");
     assert_eq!(c["version"], 1);
     assert_eq!(c["name"], "first");
     assert_eq!(c["description"], "");
@@ -74,13 +64,7 @@ fn create_detail_update_and_the_wire_shape() {
     assert_eq!(c["changeDescription"], "init");
     assert!(c["creatorToken"]["id"].is_i64());
     assert_eq!(c["currentVersion"]["changeDescription"], "init");
-    assert_eq!(
-        c["currentVersion"]["versionIdentifier"]
-            .as_str()
-            .unwrap()
-            .len(),
-        26
-    );
+    assert_eq!(c["currentVersion"]["versionIdentifier"].as_str().unwrap().len(), 26);
     let created = c["created"].as_str().unwrap();
     assert_eq!(created.len(), 24, "Keboola timestamp: {created}");
 
@@ -91,22 +75,14 @@ fn create_detail_update_and_the_wire_shape() {
     // Form body with the configuration as a JSON string and an explicit id.
     let (st, f) = s.post_form(
         &configs(""),
-        &[
-            ("name", "form"),
-            ("configurationId", "form-config"),
-            ("configuration", r#"{"x":{"y":[1,2]}}"#),
-            ("isDisabled", "1"),
-        ],
+        &[("name", "form"), ("configurationId", "form-config"), ("configuration", r#"{"x":{"y":[1,2]}}"#), ("isDisabled", "1")],
     );
     assert_eq!(st, 201, "{f}");
     assert_eq!(f["id"], "form-config");
     assert_eq!(f["configuration"], json!({"x": {"y": [1, 2]}}));
     assert_eq!(f["isDisabled"], true);
 
-    let (st, dup) = s.post_json(
-        &configs(""),
-        json!({"name": "again", "configurationId": "form-config"}),
-    );
+    let (st, dup) = s.post_json(&configs(""), json!({"name": "again", "configurationId": "form-config"}));
     assert_eq!(st, 400, "{dup}");
     assert!(code(&dup).ends_with("AlreadyExists"), "{dup}");
 
@@ -115,10 +91,7 @@ fn create_detail_update_and_the_wire_shape() {
     assert_eq!(st, 200, "{d}");
     assert_eq!(d, c);
 
-    let (st, u) = s.put_json(
-        &configs(&format!("/{id}")),
-        json!({"configuration": {"a": 2}, "description": "changed"}),
-    );
+    let (st, u) = s.put_json(&configs(&format!("/{id}")), json!({"configuration": {"a": 2}, "description": "changed"}));
     assert_eq!(st, 200, "{u}");
     assert_eq!(u["version"], 2);
     assert_eq!(u["name"], "first", "partial update keeps the name");
@@ -127,20 +100,13 @@ fn create_detail_update_and_the_wire_shape() {
     assert_eq!(u["created"], c["created"]);
 
     // State is not versioned.
-    let (st, with_state) = s.put_json(
-        &configs(&format!("/{id}/state")),
-        json!({"state": {"last": 7}}),
-    );
+    let (st, with_state) = s.put_json(&configs(&format!("/{id}/state")), json!({"state": {"last": 7}}));
     assert_eq!(st, 200, "{with_state}");
     assert_eq!(with_state["version"], 2);
     assert_eq!(with_state["state"], json!({"last": 7}));
 
     // Form update: isDisabled as a PHP bool string.
-    let (st, disabled) = put_form(
-        &s,
-        &configs(&format!("/{id}")),
-        "isDisabled=true&changeDescription=off",
-    );
+    let (st, disabled) = put_form(&s, &configs(&format!("/{id}")), "isDisabled=true&changeDescription=off");
     assert_eq!(st, 200, "{disabled}");
     assert_eq!(disabled["isDisabled"], true);
     assert_eq!(disabled["version"], 3);
@@ -148,24 +114,9 @@ fn create_detail_update_and_the_wire_shape() {
 
     let (st, list) = s.get(&configs(""));
     assert_eq!(st, 200);
-    assert_eq!(
-        ids(&list),
-        vec![
-            id.to_string(),
-            empty["id"].as_str().unwrap().to_string(),
-            "form-config".to_string()
-        ]
-    );
+    assert_eq!(ids(&list), vec![id.to_string(), empty["id"].as_str().unwrap().to_string(), "form-config".to_string()]);
     for c in list.as_array().unwrap() {
-        for key in [
-            "id",
-            "name",
-            "description",
-            "configuration",
-            "rows",
-            "state",
-            "currentVersion",
-        ] {
+        for key in ["id", "name", "description", "configuration", "rows", "state", "currentVersion"] {
             assert!(c.get(key).is_some(), "{key} in {c}");
         }
     }
@@ -176,33 +127,17 @@ fn versions_rollback_and_copy() {
     let s = Server::start();
     let c = create(&s, json!({"name": "v", "configuration": {"a": 1}}));
     let id = c["id"].as_str().unwrap();
-    s.put_json(
-        &configs(&format!("/{id}")),
-        json!({"configuration": {"a": 2}, "name": "v2", "changeDescription": "two"}),
-    );
-    s.put_json(
-        &configs(&format!("/{id}/state")),
-        json!({"state": {"keep": true}}),
-    );
+    s.put_json(&configs(&format!("/{id}")), json!({"configuration": {"a": 2}, "name": "v2", "changeDescription": "two"}));
+    s.put_json(&configs(&format!("/{id}/state")), json!({"state": {"keep": true}}));
 
     let (st, versions) = s.get(&configs(&format!("/{id}/versions")));
     assert_eq!(st, 200, "{versions}");
-    let vs: Vec<i64> = versions
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["version"].as_i64().unwrap())
-        .collect();
+    let vs: Vec<i64> = versions.as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
     assert_eq!(vs, vec![2, 1], "newest first");
     assert_eq!(versions[0]["name"], "v2");
     assert_eq!(versions[0]["changeDescription"], "two");
-    assert!(
-        versions[0].get("configuration").is_none(),
-        "configuration only when included"
-    );
-    let (_, with_config) = s.get(&configs(&format!(
-        "/{id}/versions?include=configuration&limit=1"
-    )));
+    assert!(versions[0].get("configuration").is_none(), "configuration only when included");
+    let (_, with_config) = s.get(&configs(&format!("/{id}/versions?include=configuration&limit=1")));
     assert_eq!(with_config.as_array().unwrap().len(), 1);
     assert_eq!(with_config[0]["configuration"], json!({"a": 2}));
 
@@ -225,10 +160,7 @@ fn versions_rollback_and_copy() {
     assert_eq!(now["state"], json!({"keep": true}), "rollback keeps state");
     assert_eq!(now["changeDescription"], "Rollback to version 1");
 
-    let (st, copy) = s.post_json(
-        &configs(&format!("/{id}/versions/2/create")),
-        json!({"name": "copy"}),
-    );
+    let (st, copy) = s.post_json(&configs(&format!("/{id}/versions/2/create")), json!({"name": "copy"}));
     assert_eq!(st, 201, "{copy}");
     let copy_id = copy["id"].as_str().expect("copy id is a string");
     assert_ne!(copy_id, id);
@@ -259,23 +191,14 @@ fn trash_restore_and_purge() {
     assert_eq!(listing[0]["configurations"][0]["id"], id);
 
     // Deleted configurations cannot be changed.
-    assert_eq!(
-        s.put_json(&configs(&format!("/{id}")), json!({"name": "x"}))
-            .0,
-        404
-    );
+    assert_eq!(s.put_json(&configs(&format!("/{id}")), json!({"name": "x"})).0, 404);
 
     let (st, restored) = s.post_json(&configs(&format!("/{id}/restore")), json!({}));
     assert_eq!(st, 200, "{restored}");
     assert_eq!(restored["isDeleted"], false);
     assert_eq!(restored["version"], 3);
     assert_eq!(restored["changeDescription"], "Configuration restored");
-    assert_eq!(
-        s.post_json(&configs(&format!("/{id}/restore")), json!({}))
-            .0,
-        404,
-        "only deleted ones restore"
-    );
+    assert_eq!(s.post_json(&configs(&format!("/{id}/restore")), json!({})).0, 404, "only deleted ones restore");
 
     // Delete twice (as keboola-mcp-server's skip_trash does): purged for good.
     assert_eq!(s.delete(&configs(&format!("/{id}"))).0, 204);
@@ -290,14 +213,8 @@ fn trash_restore_and_purge() {
 #[test]
 fn an_id_held_only_by_the_trash_can_be_created_again() {
     let s = Server::start();
-    create(
-        &s,
-        json!({"name": "old", "configurationId": "fixed", "configuration": {"old": true}}),
-    );
-    let (st, _) = s.post_json(
-        &configs("/fixed/metadata"),
-        json!({"metadata": [{"key": "k", "value": "v"}]}),
-    );
+    create(&s, json!({"name": "old", "configurationId": "fixed", "configuration": {"old": true}}));
+    let (st, _) = s.post_json(&configs("/fixed/metadata"), json!({"metadata": [{"key": "k", "value": "v"}]}));
     assert_eq!(st, 201);
     s.put_json(&configs("/fixed"), json!({"name": "old 2"}));
     assert_eq!(s.delete(&configs("/fixed")).0, 204);
@@ -305,25 +222,10 @@ fn an_id_held_only_by_the_trash_can_be_created_again() {
     let fresh = create(&s, json!({"name": "new", "configurationId": "fixed"}));
     assert_eq!(fresh["version"], 1);
     assert_eq!(fresh["configuration"], json!({}));
-    assert_eq!(
-        s.get(&configs("/fixed/versions"))
-            .1
-            .as_array()
-            .unwrap()
-            .len(),
-        1,
-        "old history is gone"
-    );
-    assert_eq!(
-        s.get(&configs("/fixed/metadata")).1,
-        json!([]),
-        "old metadata is gone"
-    );
+    assert_eq!(s.get(&configs("/fixed/versions")).1.as_array().unwrap().len(), 1, "old history is gone");
+    assert_eq!(s.get(&configs("/fixed/metadata")).1, json!([]), "old metadata is gone");
     assert_eq!(s.get(&configs("?isDeleted=true")).1, json!([]));
-    let (st, dup) = s.post_json(
-        &configs(""),
-        json!({"name": "again", "configurationId": "fixed"}),
-    );
+    let (st, dup) = s.post_json(&configs(""), json!({"name": "again", "configurationId": "fixed"}));
     assert_eq!(st, 400, "a live configuration still blocks its id: {dup}");
 }
 
@@ -341,10 +243,7 @@ fn rows_state_versions_and_sort_order() {
     assert_eq!(r1["state"], json!({}));
     assert_eq!(r1["isDisabled"], false);
     assert_eq!(r1["changeDescription"], format!("Row {r1_id} added"));
-    let (st, r2) = s.post_form(
-        &rows(""),
-        &[("rowId", "second"), ("configuration", r#"{"y":2}"#)],
-    );
+    let (st, r2) = s.post_form(&rows(""), &[("rowId", "second"), ("configuration", r#"{"y":2}"#)]);
     assert_eq!(st, 201, "{r2}");
     assert_eq!(r2["id"], "second");
     let (st, dup) = s.post_json(&rows(""), json!({"rowId": "second"}));
@@ -352,40 +251,22 @@ fn rows_state_versions_and_sort_order() {
     assert!(code(&dup).ends_with("AlreadyExists"), "{dup}");
 
     let (_, cfg) = s.get(&configs(&format!("/{id}")));
-    assert_eq!(
-        cfg["version"], 3,
-        "every row change is a configuration version"
-    );
+    assert_eq!(cfg["version"], 3, "every row change is a configuration version");
     assert_eq!(ids(&cfg["rows"]), vec![r1_id.clone(), "second".into()]);
 
-    let (st, sorted) = s.put_json(
-        &configs(&format!("/{id}")),
-        json!({"rowsSortOrder": ["second", r1_id]}),
-    );
+    let (st, sorted) = s.put_json(&configs(&format!("/{id}")), json!({"rowsSortOrder": ["second", r1_id]}));
     assert_eq!(st, 200, "{sorted}");
-    assert_eq!(
-        ids(&sorted["rows"]),
-        vec!["second".to_string(), r1_id.clone()]
-    );
+    assert_eq!(ids(&sorted["rows"]), vec!["second".to_string(), r1_id.clone()]);
     assert_eq!(sorted["rowsSortOrder"], json!(["second", r1_id]));
-    let (st, bad) = s.put_json(
-        &configs(&format!("/{id}")),
-        json!({"rowsSortOrder": ["second"]}),
-    );
+    let (st, bad) = s.put_json(&configs(&format!("/{id}")), json!({"rowsSortOrder": ["second"]}));
     assert_eq!(st, 400, "incomplete sort order: {bad}");
 
-    let (st, changed) = s.put_json(
-        &rows(&format!("/{r1_id}")),
-        json!({"configuration": {"x": 2}, "changeDescription": "x=2"}),
-    );
+    let (st, changed) = s.put_json(&rows(&format!("/{r1_id}")), json!({"configuration": {"x": 2}, "changeDescription": "x=2"}));
     assert_eq!(st, 200, "{changed}");
     assert_eq!(changed["version"], 2);
     assert_eq!(changed["configuration"], json!({"x": 2}));
     assert_eq!(changed["name"], "r1");
-    let (st, stated) = s.put_json(
-        &rows(&format!("/{r1_id}/state")),
-        json!({"state": {"cursor": 5}}),
-    );
+    let (st, stated) = s.put_json(&rows(&format!("/{r1_id}/state")), json!({"state": {"cursor": 5}}));
     assert_eq!(st, 200, "{stated}");
     assert_eq!(stated["version"], 2, "state is not versioned");
     assert_eq!(stated["state"], json!({"cursor": 5}));
@@ -403,11 +284,7 @@ fn rows_state_versions_and_sort_order() {
     assert_eq!(st, 201, "{rolled}");
     assert_eq!(rolled["configuration"], json!({"x": 1}));
     assert_eq!(rolled["version"], 3);
-    assert_eq!(
-        rolled["state"],
-        json!({"cursor": 5}),
-        "row rollback keeps the state"
-    );
+    assert_eq!(rolled["state"], json!({"cursor": 5}), "row rollback keeps the state");
 
     let (st, copied) = s.post_json(&rows(&format!("/{r1_id}/versions/2/create")), json!({}));
     assert_eq!(st, 201, "{copied}");
@@ -429,16 +306,10 @@ fn rows_state_versions_and_sort_order() {
     assert_eq!(after["rowsSortOrder"], json!(["second", copied["id"]]));
     let (st, missing) = s.get(&rows(&format!("/{r1_id}")));
     assert_eq!(st, 404, "{missing}");
-    assert!(
-        code(&missing).to_lowercase().ends_with("notfound"),
-        "{missing}"
-    );
+    assert!(code(&missing).to_lowercase().ends_with("notfound"), "{missing}");
 
     // A configuration rollback brings the row back with its last state.
-    let (st, _) = s.post_json(
-        &configs(&format!("/{id}/versions/{version_with_row}/rollback")),
-        json!({}),
-    );
+    let (st, _) = s.post_json(&configs(&format!("/{id}/versions/{version_with_row}/rollback")), json!({}));
     assert_eq!(st, 201);
     let (st, back) = s.get(&rows(&format!("/{r1_id}")));
     assert_eq!(st, 200, "{back}");
@@ -480,39 +351,16 @@ fn component_listing_includes_only_what_is_asked() {
     let (st, detail) = s.send(s.client.get(s.api(&format!("components/{C}"))));
     assert_eq!(st, 200, "{detail}");
     assert_eq!(detail["id"], C);
-    assert!(
-        detail["uri"]
-            .as_str()
-            .unwrap()
-            .ends_with(&format!("/v2/storage/components/{C}"))
-    );
-    assert_eq!(
-        s.send(
-            s.client
-                .get(s.api(&format!("branch/default/components/{C}")))
-        )
-        .0,
-        401
-    );
+    assert!(detail["uri"].as_str().unwrap().ends_with(&format!("/v2/storage/components/{C}")));
+    assert_eq!(s.send(s.client.get(s.api(&format!("branch/default/components/{C}")))).0, 401);
     let (st, unknown) = s.get("components/keboola.no-such-component");
     assert_eq!(st, 404);
     assert_eq!(code(&unknown), "storage.components.notFound");
 
     // The index lists the registry.
     let (_, index) = s.send(s.client.get(s.api("")));
-    let registered: Vec<&str> = index["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    for id in [
-        C,
-        "keboola.orchestrator",
-        "keboola.flow",
-        "keboola.snowflake-transformation",
-        "keboola.ex-http",
-    ] {
+    let registered: Vec<&str> = index["components"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    for id in [C, "keboola.orchestrator", "keboola.flow", "keboola.snowflake-transformation", "keboola.ex-http"] {
         assert!(registered.contains(&id), "{id}");
     }
 }
@@ -524,22 +372,13 @@ fn configuration_metadata_and_search() {
     create(&s, json!({"name": "plain", "configurationId": "plain-cfg"}));
     let meta = configs("/meta-cfg/metadata");
 
-    let (st, items) = s.post_json(
-        &meta,
-        json!({"metadata": [{"key": "KBC.folder", "value": "a"}, {"key": "other", "value": "b"}]}),
-    );
+    let (st, items) = s.post_json(&meta, json!({"metadata": [{"key": "KBC.folder", "value": "a"}, {"key": "other", "value": "b"}]}));
     assert_eq!(st, 201, "{items}");
     assert_eq!(items.as_array().unwrap().len(), 2);
     assert!(items[0]["id"].is_string());
-    assert!(
-        items[0].get("provider").is_none(),
-        "configuration metadata has no provider"
-    );
+    assert!(items[0].get("provider").is_none(), "configuration metadata has no provider");
     assert!(items[0]["timestamp"].is_string());
-    let (st, items) = s.post_json(
-        &meta,
-        json!({"metadata": [{"key": "KBC.folder", "value": "c"}]}),
-    );
+    let (st, items) = s.post_json(&meta, json!({"metadata": [{"key": "KBC.folder", "value": "c"}]}));
     assert_eq!(st, 201);
     assert_eq!(items.as_array().unwrap().len(), 2, "upsert by key");
     let (_, listed) = s.get(&meta);
@@ -552,11 +391,7 @@ fn configuration_metadata_and_search() {
     assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
     assert_eq!(found[0]["idComponent"], C);
     assert_eq!(found[0]["configurationId"], "meta-cfg");
-    assert_eq!(
-        found[0]["metadata"].as_array().unwrap().len(),
-        1,
-        "filtered to the asked keys"
-    );
+    assert_eq!(found[0]["metadata"].as_array().unwrap().len(), 1, "filtered to the asked keys");
     let (_, all) = s.get("branch/default/search/component-configurations");
     assert_eq!(all.as_array().unwrap().len(), 2);
     let (_, none) = s.get("branch/default/search/component-configurations?metadataKeys[0]=nothing");
@@ -568,10 +403,7 @@ fn configuration_metadata_and_search() {
     let (st, again) = s.delete(&format!("{meta}/{mid}"));
     assert_eq!(st, 404, "{again}");
     assert!(code(&again).ends_with("notFound"));
-    let (st, _) = s.post_json(
-        &configs("/no-such/metadata"),
-        json!({"metadata": [{"key": "k", "value": "v"}]}),
-    );
+    let (st, _) = s.post_json(&configs("/no-such/metadata"), json!({"metadata": [{"key": "k", "value": "v"}]}));
     assert_eq!(st, 404);
 }
 
@@ -585,10 +417,7 @@ fn bad_input_is_rejected() {
     assert_eq!(st, 404, "{e}");
     assert_eq!(code(&e), "storage.configuration.notFound");
 
-    let (st, e) = s.post_form(
-        &configs(""),
-        &[("name", "x"), ("configuration", "{not json")],
-    );
+    let (st, e) = s.post_form(&configs(""), &[("name", "x"), ("configuration", "{not json")]);
     assert_eq!(st, 400, "invalid JSON string: {e}");
     assert_eq!(code(&e), "validation.failed");
     let (st, e) = s.post_json(&configs(""), json!({"name": "x", "configuration": [1, 2]}));
@@ -626,10 +455,6 @@ fn component_access_governs_limited_tokens() {
     let (st, c) = s.post_json_as(&allowed, &configs(""), json!({"name": "mine"}));
     assert_eq!(st, 201, "{c}");
     assert_eq!(s.get_as(&allowed, &configs("")).0, 200);
-    let (st, e) = s.post_json_as(
-        &allowed,
-        "branch/default/components/keboola.ex-http/configs",
-        json!({"name": "other"}),
-    );
+    let (st, e) = s.post_json_as(&allowed, "branch/default/components/keboola.ex-http/configs", json!({"name": "other"}));
     assert_eq!(st, 403, "{e}");
 }

@@ -49,18 +49,9 @@ fn staged_blocks(bucket: &str) -> Vec<(String, u64)> {
 }
 
 fn objects_under(bucket: &str, key_prefix: &str, prefix: &str) -> Vec<(String, u64)> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let backend: Arc<dyn BlobBackend> =
-        Arc::new(S3Backend::new(&settings(), bucket, key_prefix).unwrap());
-    rt.block_on(backend.list(prefix))
-        .unwrap()
-        .into_iter()
-        .map(|m| (m.name, m.size))
-        .collect()
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let backend: Arc<dyn BlobBackend> = Arc::new(S3Backend::new(&settings(), bucket, key_prefix).unwrap());
+    rt.block_on(backend.list(prefix)).unwrap().into_iter().map(|m| (m.name, m.size)).collect()
 }
 
 /// Every regular file under `dir`.
@@ -69,11 +60,7 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p))
-            } else {
-                out.push(p)
-            }
+            if p.is_dir() { out.extend(files_under(&p)) } else { out.push(p) }
         }
     }
     out
@@ -82,9 +69,7 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn azure_blocks_to_table_to_export_on_s3() {
     let Some(python) = common::venv_python("azure.storage.blob") else {
-        eprintln!(
-            "azure_blocks_to_table_to_export_on_s3: no Python with azure-storage-blob (set KBSTACK_TEST_PYTHON); not run"
-        );
+        eprintln!("azure_blocks_to_table_to_export_on_s3: no Python with azure-storage-blob (set KBSTACK_TEST_PYTHON); not run");
         return;
     };
     let bucket = kbstack_testkit::s3::bucket();
@@ -98,39 +83,22 @@ fn azure_blocks_to_table_to_export_on_s3() {
     let work = tempfile::tempdir().unwrap();
     let path = work.path().join("big.csv");
     std::fs::write(&path, &csv).unwrap();
-    let (st, f) = s.post_form(
-        "files/prepare",
-        &[("name", "big.csv"), ("federationToken", "1")],
-    );
+    let (st, f) = s.post_form("files/prepare", &[("name", "big.csv"), ("federationToken", "1")]);
     assert_eq!(st, 201, "{f}");
     let params = &f["absUploadParams"];
     let out = std::process::Command::new(&python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/upload_in_blocks.py"
-        ))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/upload_in_blocks.py"))
         .args([
-            params["absCredentials"]["SASConnectionString"]
-                .as_str()
-                .unwrap(),
+            params["absCredentials"]["SASConnectionString"].as_str().unwrap(),
             params["container"].as_str().unwrap(),
             params["blobName"].as_str().unwrap(),
             path.to_str().unwrap(),
         ])
         .output()
         .expect("run python");
-    let log = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{log}");
-    let blocks: usize = log
-        .split_whitespace()
-        .skip_while(|w| *w != "blocks")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let blocks: usize = log.split_whitespace().skip_while(|w| *w != "blocks").nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
     assert!(blocks >= 5, "the upload went through blocks: {log}");
     let file_id = f["id"].as_i64().unwrap();
     let (_, detail) = s.get(&format!("files/{file_id}"));
@@ -139,26 +107,12 @@ fn azure_blocks_to_table_to_export_on_s3() {
 
     // The object is in the bucket, whole; the staged blocks are gone.
     let blob = params["blobName"].as_str().unwrap().to_string();
-    assert_eq!(
-        bucket_objects(&bucket, &blob),
-        vec![(blob.clone(), csv.len() as u64)]
-    );
-    assert!(
-        staged_blocks(&bucket).is_empty(),
-        "{:?}",
-        staged_blocks(&bucket)
-    );
+    assert_eq!(bucket_objects(&bucket, &blob), vec![(blob.clone(), csv.len() as u64)]);
+    assert!(staged_blocks(&bucket).is_empty(), "{:?}", staged_blocks(&bucket));
 
     // Loaded into a table (the loader reads a downloaded copy), exported, downloaded.
     assert_eq!(s.post_json("buckets", json!({"name": "s3"})).0, 201);
-    let (st, job) = s.post_form(
-        "buckets/in.c-s3/tables-async",
-        &[
-            ("name", "big"),
-            ("dataFileId", &file_id.to_string()),
-            ("primaryKey", "id"),
-        ],
-    );
+    let (st, job) = s.post_form("buckets/in.c-s3/tables-async", &[("name", "big"), ("dataFileId", &file_id.to_string()), ("primaryKey", "id")]);
     assert_eq!(st, 202, "{job}");
     let job = s.wait_job(&job);
     assert_eq!(job["status"], "success", "{job}");
@@ -174,42 +128,18 @@ fn azure_blocks_to_table_to_export_on_s3() {
     let mut lines: Vec<&str> = exported.lines().collect();
     lines.sort();
     assert_eq!(lines.len(), 60_000);
-    assert!(
-        lines.contains(&"\"59999\",\"name-059999\""),
-        "{}",
-        &exported[..200.min(exported.len())]
-    );
+    assert!(lines.contains(&"\"59999\",\"name-059999\""), "{}", &exported[..200.min(exported.len())]);
     let (_, ef) = s.get(&format!("files/{export_id}?federationToken=1"));
     assert_eq!(ef["isSliced"], true);
-    let export_dir = format!(
-        "{}/",
-        ef["absPath"]["name"]
-            .as_str()
-            .unwrap()
-            .trim_end_matches('/')
-            .rsplit_once('/')
-            .unwrap()
-            .0
-    );
+    let export_dir = format!("{}/", ef["absPath"]["name"].as_str().unwrap().trim_end_matches('/').rsplit_once('/').unwrap().0);
     let objects = bucket_objects(&bucket, &export_dir);
-    assert!(
-        objects.iter().any(|(n, _)| n.ends_with("manifest")),
-        "{objects:?}"
-    );
+    assert!(objects.iter().any(|(n, _)| n.ends_with("manifest")), "{objects:?}");
     assert!(objects.len() >= 2, "{objects:?}");
 
     // Nothing of the objects on the node's disk: no blob tree, an empty scratch dir.
-    assert!(
-        files_under(&s.data_dir.join("blobs")).is_empty(),
-        "{:?}",
-        files_under(&s.data_dir.join("blobs"))
-    );
+    assert!(files_under(&s.data_dir.join("blobs")).is_empty(), "{:?}", files_under(&s.data_dir.join("blobs")));
     assert!(files_under(&s.data_dir.join("blobs-blocks")).is_empty());
-    assert!(
-        files_under(&s.data_dir.join("blobs-staging")).is_empty(),
-        "{:?}",
-        files_under(&s.data_dir.join("blobs-staging"))
-    );
+    assert!(files_under(&s.data_dir.join("blobs-staging")).is_empty(), "{:?}", files_under(&s.data_dir.join("blobs-staging")));
 
     // Deleting the file removes its objects from the bucket.
     assert_eq!(s.delete(&format!("files/{file_id}")).0, 204);
@@ -222,44 +152,21 @@ fn azure_blocks_to_table_to_export_on_s3() {
 fn blocks_staged_on_one_node_are_committed_on_another() {
     let bucket = kbstack_testkit::s3::bucket();
     let a = start_on_s3(&bucket);
-    let (st, f) = a.post_form(
-        "files/prepare",
-        &[("name", "two-nodes.txt"), ("federationToken", "1")],
-    );
+    let (st, f) = a.post_form("files/prepare", &[("name", "two-nodes.txt"), ("federationToken", "1")]);
     assert_eq!(st, 201, "{f}");
-    let (endpoint, sas) = common::parse_connection_string(
-        f["absUploadParams"]["absCredentials"]["SASConnectionString"]
-            .as_str()
-            .unwrap(),
-    );
-    let blob = f["absUploadParams"]["blobName"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (endpoint, sas) = common::parse_connection_string(f["absUploadParams"]["absCredentials"]["SASConnectionString"].as_str().unwrap());
+    let blob = f["absUploadParams"]["blobName"].as_str().unwrap().to_string();
     let url = format!("{endpoint}/kbstack-files/{blob}?{sas}");
-    let resp = a
-        .client
-        .put(format!("{url}&comp=block&blockid=QQ=="))
-        .body("from node a, ")
-        .send()
-        .unwrap();
+    let resp = a.client.put(format!("{url}&comp=block&blockid=QQ==")).body("from node a, ").send().unwrap();
     assert_eq!(resp.status().as_u16(), 201);
     // The block lives in the bucket (not listed as an object), not on the server's disk.
     assert!(bucket_objects(&bucket, "").is_empty());
     assert_eq!(staged_blocks(&bucket).len(), 1);
     assert!(files_under(&a.data_dir.join("blobs-staging")).is_empty());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let other_node: Arc<dyn BlobBackend> =
-        Arc::new(S3Backend::new(&settings(), &bucket, PREFIX).unwrap());
-    let body: kbstack_store::blob::ByteStream = Box::pin(futures::stream::iter(vec![Ok(
-        bytes::Bytes::from_static(b"from node b"),
-    )]));
-    rt.block_on(other_node.stage_block(&blob, "Qg==", body))
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let other_node: Arc<dyn BlobBackend> = Arc::new(S3Backend::new(&settings(), &bucket, PREFIX).unwrap());
+    let body: kbstack_store::blob::ByteStream = Box::pin(futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"from node b"))]));
+    rt.block_on(other_node.stage_block(&blob, "Qg==", body)).unwrap();
     let resp = a
         .client
         .put(format!("{url}&comp=blocklist"))
@@ -267,10 +174,7 @@ fn blocks_staged_on_one_node_are_committed_on_another() {
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 201);
-    assert_eq!(
-        a.client.get(&url).send().unwrap().text().unwrap(),
-        "from node a, from node b"
-    );
+    assert_eq!(a.client.get(&url).send().unwrap().text().unwrap(), "from node a, from node b");
     assert!(staged_blocks(&bucket).is_empty());
     assert!(files_under(&a.data_dir.join("blobs-staging")).is_empty());
 }

@@ -39,50 +39,17 @@ struct ProjectA {
 }
 
 fn upload(s: &Server, token: &str, name: &str, data: &[u8]) -> i64 {
-    let f = ok(
-        "prepare",
-        call(
-            s,
-            Method::POST,
-            token,
-            "files/prepare",
-            Some(json!({"name": name, "tags": [SECRET]})),
-        ),
-        201,
-    );
+    let f = ok("prepare", call(s, Method::POST, token, "files/prepare", Some(json!({"name": name, "tags": [SECRET]}))), 201);
     let params = &f["absUploadParams"];
-    let (endpoint, sas) = parse_connection_string(
-        params["absCredentials"]["SASConnectionString"]
-            .as_str()
-            .unwrap(),
-    );
-    let url = format!(
-        "{endpoint}/{}/{}?{sas}",
-        params["container"].as_str().unwrap(),
-        params["blobName"].as_str().unwrap()
-    );
-    let resp = s
-        .client
-        .put(url)
-        .header("x-ms-blob-type", "BlockBlob")
-        .body(data.to_vec())
-        .send()
-        .unwrap();
+    let (endpoint, sas) = parse_connection_string(params["absCredentials"]["SASConnectionString"].as_str().unwrap());
+    let url = format!("{endpoint}/{}/{}?{sas}", params["container"].as_str().unwrap(), params["blobName"].as_str().unwrap());
+    let resp = s.client.put(url).header("x-ms-blob-type", "BlockBlob").body(data.to_vec()).send().unwrap();
     assert_eq!(resp.status().as_u16(), 201);
     f["id"].as_i64().unwrap()
 }
 
-fn service(
-    s: &Server,
-    method: Method,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = s
-        .client
-        .request(method, format!("{}{path}", s.url))
-        .header("X-StorageApi-Token", token);
+fn service(s: &Server, method: Method, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = s.client.request(method, format!("{}{path}", s.url)).header("X-StorageApi-Token", token);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -90,105 +57,31 @@ fn service(
 }
 
 fn fill_project_a(s: &Server) -> ProjectA {
-    let p = ok(
-        "project A",
-        manage(
-            s,
-            Method::POST,
-            MANAGE_TOKEN,
-            "/manage/organizations/1/projects",
-            Some(json!({"name": format!("{SECRET} project")})),
-        ),
-        201,
-    );
-    let (id, token) = (
-        p["id"].as_i64().unwrap(),
-        p["masterToken"]["token"].as_str().unwrap().to_string(),
-    );
-    let me = ok(
-        "verify",
-        call(s, Method::GET, &token, "tokens/verify", None),
-        200,
-    );
-    let branches = ok(
-        "branches",
-        call(s, Method::GET, &token, "dev-branches", None),
-        200,
-    );
-    ok(
-        "bucket",
-        call(
-            s,
-            Method::POST,
-            &token,
-            "buckets",
-            Some(json!({"name": "alpha", "stage": "in", "description": SECRET})),
-        ),
-        201,
-    );
+    let p = ok("project A", manage(s, Method::POST, MANAGE_TOKEN, "/manage/organizations/1/projects", Some(json!({"name": format!("{SECRET} project")}))), 201);
+    let (id, token) = (p["id"].as_i64().unwrap(), p["masterToken"]["token"].as_str().unwrap().to_string());
+    let me = ok("verify", call(s, Method::GET, &token, "tokens/verify", None), 200);
+    let branches = ok("branches", call(s, Method::GET, &token, "dev-branches", None), 200);
+    ok("bucket", call(s, Method::POST, &token, "buckets", Some(json!({"name": "alpha", "stage": "in", "description": SECRET}))), 201);
     ok(
         "bucket metadata",
-        call(
-            s,
-            Method::POST,
-            &token,
-            "buckets/in.c-alpha/metadata",
-            Some(json!({"provider": "user", "metadata": [{"key": "k", "value": SECRET}]})),
-        ),
+        call(s, Method::POST, &token, "buckets/in.c-alpha/metadata", Some(json!({"provider": "user", "metadata": [{"key": "k", "value": SECRET}]}))),
         201,
     );
-    let data = upload(
-        s,
-        &token,
-        &format!("{SECRET}.csv"),
-        format!("id,v\n1,{SECRET}1\n2,{SECRET}2\n").as_bytes(),
-    );
-    let job = ok(
-        "table",
-        call(
-            s,
-            Method::POST,
-            &token,
-            "buckets/in.c-alpha/tables-async",
-            Some(json!({"name": "t", "dataFileId": data})),
-        ),
-        202,
-    );
+    let data = upload(s, &token, &format!("{SECRET}.csv"), format!("id,v\n1,{SECRET}1\n2,{SECRET}2\n").as_bytes());
+    let job = ok("table", call(s, Method::POST, &token, "buckets/in.c-alpha/tables-async", Some(json!({"name": "t", "dataFileId": data}))), 202);
     let job = wait_storage_job(s, &token, &job);
     let config = ok(
         "config",
-        call(
-            s,
-            Method::POST,
-            &token,
-            "components/keboola.ex-http/configs",
-            Some(json!({"name": format!("{SECRET} config"), "description": SECRET})),
-        ),
+        call(s, Method::POST, &token, "components/keboola.ex-http/configs", Some(json!({"name": format!("{SECRET} config"), "description": SECRET}))),
         201,
     );
     let config_id = config["id"].as_str().unwrap().to_string();
     let qjob = ok(
         "queue job",
-        service(
-            s,
-            Method::POST,
-            &token,
-            "/queue/jobs",
-            Some(json!({"component": "keboola.ex-http", "config": config_id, "mode": "run"})),
-        ),
+        service(s, Method::POST, &token, "/queue/jobs", Some(json!({"component": "keboola.ex-http", "config": config_id, "mode": "run"}))),
         201,
     );
-    let ws = ok(
-        "workspace",
-        call(
-            s,
-            Method::POST,
-            &token,
-            "workspaces",
-            Some(json!({"backend": "snowflake"})),
-        ),
-        201,
-    );
+    let ws = ok("workspace", call(s, Method::POST, &token, "workspaces", Some(json!({"backend": "snowflake"}))), 201);
     let schedule_cfg = ok(
         "schedule config",
         call(
@@ -196,33 +89,19 @@ fn fill_project_a(s: &Server) -> ProjectA {
             Method::POST,
             &token,
             "components/keboola.scheduler/configs",
-            Some(
-                json!({"name": SECRET, "configuration": {"schedule": {"cronTab": "0 0 1 1 *", "timezone": "UTC", "state": "disabled"},
-                "target": {"componentId": "keboola.ex-http", "configurationId": config_id, "mode": "run"}}}),
-            ),
+            Some(json!({"name": SECRET, "configuration": {"schedule": {"cronTab": "0 0 1 1 *", "timezone": "UTC", "state": "disabled"},
+                "target": {"componentId": "keboola.ex-http", "configurationId": config_id, "mode": "run"}}})),
         ),
         201,
     );
     let schedule = ok(
         "schedule",
-        service(
-            s,
-            Method::POST,
-            &token,
-            "/scheduler/schedules",
-            Some(json!({"configurationId": schedule_cfg["id"]})),
-        ),
+        service(s, Method::POST, &token, "/scheduler/schedules", Some(json!({"configurationId": schedule_cfg["id"]}))),
         201,
     );
     let var = ok(
         "vault",
-        service(
-            s,
-            Method::POST,
-            &token,
-            "/vault/variables",
-            Some(json!({"key": "alphakey", "value": SECRET, "flags": []})),
-        ),
+        service(s, Method::POST, &token, "/vault/variables", Some(json!({"key": "alphakey", "value": SECRET, "flags": []}))),
         201,
     );
     let sub = ok(
@@ -232,66 +111,32 @@ fn fill_project_a(s: &Server) -> ProjectA {
             Method::POST,
             &token,
             "/notification/project-subscriptions",
-            Some(
-                json!({"event": "job-failed", "filters": [], "recipient": {"channel": "email", "address": format!("{SECRET}@example.com")}}),
-            ),
+            Some(json!({"event": "job-failed", "filters": [], "recipient": {"channel": "email", "address": format!("{SECRET}@example.com")}})),
         ),
         201,
     );
     let inv = ok(
         "invitation",
-        manage(
-            s,
-            Method::POST,
-            MANAGE_TOKEN,
-            &format!("/manage/projects/{id}/invitations"),
-            Some(json!({"email": "carol@example.com", "role": "guest", "reason": SECRET})),
-        ),
+        manage(s, Method::POST, MANAGE_TOKEN, &format!("/manage/projects/{id}/invitations"), Some(json!({"email": "carol@example.com", "role": "guest", "reason": SECRET}))),
         201,
     );
     let app = json!({"componentId": "keboola.ex-http", "friendlyName": "HTTP", "oauthVersion": "2.0", "authUrl": "http://provider.example/a",
         "tokenUrl": "http://provider.example/t", "appKey": "key", "appSecret": "secret"});
-    ok(
-        "oauth app",
-        manage(s, Method::POST, MANAGE_TOKEN, "/oauth/manage", Some(app)),
-        201,
-    );
+    ok("oauth app", manage(s, Method::POST, MANAGE_TOKEN, "/oauth/manage", Some(app)), 201);
     ok(
         "oauth credentials",
-        service(
-            s,
-            Method::POST,
-            &token,
-            "/oauth/credentials/keboola.ex-http",
-            Some(
-                json!({"id": "alphacred", "authorizedFor": SECRET, "data": {"access_token": SECRET}}),
-            ),
-        ),
+        service(s, Method::POST, &token, "/oauth/credentials/keboola.ex-http", Some(json!({"id": "alphacred", "authorizedFor": SECRET, "data": {"access_token": SECRET}}))),
         201,
     );
     let model = ok(
         "semantic model",
-        service(
-            s,
-            Method::POST,
-            &token,
-            "/metastore/api/v1/repository/semantic-model",
-            Some(json!({"name": SECRET, "data": {"description": SECRET}})),
-        ),
+        service(s, Method::POST, &token, "/metastore/api/v1/repository/semantic-model", Some(json!({"name": SECRET, "data": {"description": SECRET}}))),
         201,
     );
     // Created, never deployed: the sweep needs no Streamlit.
     let data_app = ok(
         "data app",
-        service(
-            s,
-            Method::POST,
-            &token,
-            "/data-science/apps",
-            Some(
-                json!({"branchId": null, "type": "streamlit", "name": SECRET, "description": SECRET}),
-            ),
-        ),
+        service(s, Method::POST, &token, "/data-science/apps", Some(json!({"branchId": null, "type": "streamlit", "name": SECRET, "description": SECRET}))),
         200,
     );
     let task = ok(
@@ -301,80 +146,36 @@ fn fill_project_a(s: &Server) -> ProjectA {
             Method::POST,
             &token,
             "/templates/v1/repositories/keboola/templates/csv-duckdb-report/1.0.0/use",
-            Some(
-                json!({"name": format!("{SECRET} instance"), "branch": "default", "steps": [
-                    {"id": "g01-s01", "inputs": [{"id": "source-table", "value": "in.c-alpha.t"}, {"id": "group-column", "value": "v"}, {"id": "value-column", "value": "id"}]},
-                    {"id": "g02-s01", "inputs": [{"id": "output-bucket", "value": "alpha"}, {"id": "output-table", "value": "report"}]}
-                ]}),
-            ),
+            Some(json!({"name": format!("{SECRET} instance"), "branch": "default", "steps": [
+                {"id": "g01-s01", "inputs": [{"id": "source-table", "value": "in.c-alpha.t"}, {"id": "group-column", "value": "v"}, {"id": "value-column", "value": "id"}]},
+                {"id": "g02-s01", "inputs": [{"id": "output-bucket", "value": "alpha"}, {"id": "output-table", "value": "report"}]}
+            ]})),
         ),
         202,
     );
     assert_eq!(task["status"], "success", "{task}");
     ok(
         "stream source",
-        service(
-            s,
-            Method::POST,
-            &token,
-            "/stream/v1/branches/default/sources",
-            Some(
-                json!({"sourceId": "alphastream", "name": "alpha stream", "type": "http", "description": SECRET}),
-            ),
-        ),
+        service(s, Method::POST, &token, "/stream/v1/branches/default/sources", Some(json!({"sourceId": "alphastream", "name": "alpha stream", "type": "http", "description": SECRET}))),
         202,
     );
     let columns = json!([{"name": "body", "type": "body"}]);
     let stream_task = ok(
         "stream sink",
-        service(
-            s,
-            Method::POST,
-            &token,
-            "/stream/v1/branches/default/sources/alphastream/sinks",
-            Some(
-                json!({"sinkId": "alphasink", "name": "alpha sink", "type": "table", "description": SECRET,
-                "table": {"type": "keboola", "tableId": "in.c-alpha-stream.events", "mapping": {"columns": columns}}}),
-            ),
-        ),
+        service(s, Method::POST, &token, "/stream/v1/branches/default/sources/alphastream/sinks",
+            Some(json!({"sinkId": "alphasink", "name": "alpha sink", "type": "table", "description": SECRET,
+                "table": {"type": "keboola", "tableId": "in.c-alpha-stream.events", "mapping": {"columns": columns}}}))),
         202,
     );
-    let credentials = ok(
-        "provisioning",
-        service(
-            s,
-            Method::POST,
-            &token,
-            "/syrup/provisioning/snowflake",
-            Some(json!({"type": "sandbox"})),
-        ),
-        201,
-    );
+    let credentials = ok("provisioning", service(s, Method::POST, &token, "/syrup/provisioning/snowflake", Some(json!({"type": "sandbox"}))), 201);
     let orchestration = ok(
         "orchestration",
-        service(
-            s,
-            Method::POST,
-            &token,
-            "/syrup/orchestrator/orchestrations",
-            Some(
-                json!({"name": SECRET, "notifications": [{"email": format!("{SECRET}@example.com"), "channel": "error"}]}),
-            ),
-        ),
+        service(s, Method::POST, &token, "/syrup/orchestrator/orchestrations", Some(json!({"name": SECRET, "notifications": [{"email": format!("{SECRET}@example.com"), "channel": "error"}]}))),
         201,
     );
     let orchestration_job = ok(
         "orchestration job",
-        service(
-            s,
-            Method::POST,
-            &token,
-            &format!(
-                "/syrup/orchestrator/orchestrations/{}/jobs",
-                orchestration["id"]
-            ),
-            Some(json!({})),
-        ),
+        service(s, Method::POST, &token, &format!("/syrup/orchestrator/orchestrations/{}/jobs", orchestration["id"]), Some(json!({}))),
         201,
     );
     ProjectA {
@@ -393,31 +194,18 @@ fn fill_project_a(s: &Server) -> ProjectA {
         file_id: data.to_string(),
         config_id,
         storage_job_id: job["id"].to_string(),
-        queue_job_id: qjob["id"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| qjob["id"].to_string()),
+        queue_job_id: qjob["id"].as_str().map(str::to_string).unwrap_or_else(|| qjob["id"].to_string()),
         workspace_id: ws["id"].to_string(),
-        schedule_id: schedule["id"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| schedule["id"].to_string()),
+        schedule_id: schedule["id"].as_str().map(str::to_string).unwrap_or_else(|| schedule["id"].to_string()),
         vault_hash: var["hash"].as_str().unwrap().to_string(),
-        subscription_id: sub["id"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| sub["id"].to_string()),
+        subscription_id: sub["id"].as_str().map(str::to_string).unwrap_or_else(|| sub["id"].to_string()),
         invitation_id: inv["id"].to_string(),
     }
 }
 
 fn wait_storage_job(s: &Server, token: &str, job: &Value) -> Value {
     for _ in 0..200 {
-        let j = ok(
-            "job",
-            call(s, Method::GET, token, &format!("jobs/{}", job["id"]), None),
-            200,
-        );
+        let j = ok("job", call(s, Method::GET, token, &format!("jobs/{}", job["id"]), None), 200);
         if j["status"] == "success" {
             return j;
         }
@@ -449,14 +237,10 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("v2", "configs", _) | ("scheduler", "configurations", _) => of_a(&a.config_id),
             ("v2", "tokens", _) => of_a(&a.token_id),
             ("v2", "jobs", _) => of_a(&a.storage_job_id),
-            ("v2", "workspaces", _) | ("query", "workspaces", _) | ("editor", "workspaces", _) => {
-                of_a(&a.workspace_id)
-            }
+            ("v2", "workspaces", _) | ("query", "workspaces", _) | ("editor", "workspaces", _) => of_a(&a.workspace_id),
             ("v2", "dev-branches", _) => of_a(&a.branch),
             ("queue", "jobs", _) | ("queue", "job", _) => of_a(&a.queue_job_id),
-            ("syrup", "jobs", _) if segments.get(2) == Some(&"orchestrator") => {
-                of_a(&a.orchestration_job_id)
-            }
+            ("syrup", "jobs", _) if segments.get(2) == Some(&"orchestrator") => of_a(&a.orchestration_job_id),
             ("syrup", "jobs", _) | ("syrup", "job", _) => of_a(&a.queue_job_id),
             ("syrup", "{backend}", "id") => of_a(&a.provisioning_id),
             ("scheduler", "schedules", _) => of_a(&a.schedule_id),
@@ -476,14 +260,10 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
             ("syrup", "orchestrations", _) => of_a(&a.orchestration_id),
             ("graph", "tables", _) => of_a("in.c-alpha.t"),
             ("graph", "configs", _) => of_a(&a.config_id),
-            ("manage", "projects", _) | ("manage", "deleted-projects", _) => {
-                of_a(&a.id.to_string())
-            }
+            ("manage", "projects", _) | ("manage", "deleted-projects", _) => of_a(&a.id.to_string()),
             ("manage", "organizations", _) | ("manage", "maintainers", _) => of_a("1"),
             ("manage", "users", _) => of_a("admin@kbstack.local"),
-            ("manage", "projects-invitations", _) | ("manage", "invitations", _) => {
-                of_a(&a.invitation_id)
-            }
+            ("manage", "projects-invitations", _) | ("manage", "invitations", _) => of_a(&a.invitation_id),
             ("manage", "tokens", _) => of_a("1"),
             _ => None,
         };
@@ -493,9 +273,7 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
                 out.push(v);
             }
             // A component is the stack's, not A's.
-            None if prev == "components" || name == "component_id" => {
-                out.push("keboola.ex-http".into())
-            }
+            None if prev == "components" || name == "component_id" => out.push("keboola.ex-http".into()),
             None if top == "metastore" && name == "type" => out.push("semantic-model".into()),
             None if top == "syrup" && name == "backend" => out.push("snowflake".into()),
             None => out.push("9999999".into()),
@@ -508,42 +286,13 @@ fn fill(path: &str, a: &ProjectA) -> (String, bool) {
 fn project_b_reaches_nothing_of_project_a_in_any_service() {
     let mut s = Server::start_with_env(&[("KBSTACK_JOB_WAIT_MS", "0")]);
     let a = fill_project_a(&s);
-    let b = ok(
-        "project B",
-        manage(
-            &s,
-            Method::POST,
-            MANAGE_TOKEN,
-            "/manage/organizations/1/projects",
-            Some(json!({"name": "beta"})),
-        ),
-        201,
-    );
-    let (b_id, b_token) = (
-        b["id"].as_i64().unwrap(),
-        b["masterToken"]["token"].as_str().unwrap().to_string(),
-    );
+    let b = ok("project B", manage(&s, Method::POST, MANAGE_TOKEN, "/manage/organizations/1/projects", Some(json!({"name": "beta"}))), 201);
+    let (b_id, b_token) = (b["id"].as_i64().unwrap(), b["masterToken"]["token"].as_str().unwrap().to_string());
     // B's administrator: a member of project B, of nothing else.
-    ok(
-        "b admin",
-        manage(
-            &s,
-            Method::POST,
-            MANAGE_TOKEN,
-            &format!("/manage/projects/{b_id}/users"),
-            Some(json!({"email": "bea@example.com", "role": "admin"})),
-        ),
-        204,
-    );
+    ok("b admin", manage(&s, Method::POST, MANAGE_TOKEN, &format!("/manage/projects/{b_id}/users"), Some(json!({"email": "bea@example.com", "role": "admin"}))), 204);
     let b_manage = ok(
         "b admin token",
-        manage(
-            &s,
-            Method::POST,
-            MANAGE_TOKEN,
-            "/manage/tokens",
-            Some(json!({"description": "bea", "userEmail": "bea@example.com"})),
-        ),
+        manage(&s, Method::POST, MANAGE_TOKEN, "/manage/tokens", Some(json!({"description": "bea", "userEmail": "bea@example.com"}))),
         201,
     )["token"]
         .as_str()
@@ -551,11 +300,7 @@ fn project_b_reaches_nothing_of_project_a_in_any_service() {
         .to_string();
     let before = snapshot_a(&s, &a);
 
-    s.client = reqwest::blocking::Client::builder()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
+    s.client = reqwest::blocking::Client::builder().pool_max_idle_per_host(0).timeout(Duration::from_secs(60)).build().unwrap();
     let mut wrong = Vec::new();
     let (mut checked, mut on_a, mut b_successes) = (0, 0, 0);
     for route in kbstack::app::routes().table() {
@@ -569,11 +314,7 @@ fn project_b_reaches_nothing_of_project_a_in_any_service() {
         for m in &route.methods {
             let method = Method::from_bytes(m.as_str().as_bytes()).unwrap();
             let mut req = s.client.request(method.clone(), format!("{}{path}", s.url));
-            req = if is_manage {
-                req.header("X-KBC-ManageApiToken", &b_manage)
-            } else {
-                req.header("X-StorageApi-Token", &b_token)
-            };
+            req = if is_manage { req.header("X-KBC-ManageApiToken", &b_manage) } else { req.header("X-StorageApi-Token", &b_token) };
             if method != Method::GET && method != Method::DELETE {
                 req = req.json(&json!({}));
             }
@@ -586,281 +327,54 @@ fn project_b_reaches_nothing_of_project_a_in_any_service() {
             }
             let what = format!("{method} {path}");
             if status >= 500 {
-                wrong.push(format!(
-                    "{what}: a 5xx ({status}): {}",
-                    &text[..text.len().min(300)]
-                ));
+                wrong.push(format!("{what}: a 5xx ({status}): {}", &text[..text.len().min(300)]));
             }
             if text.contains(SECRET) {
-                wrong.push(format!(
-                    "{what}: answered A's data ({status}): {}",
-                    &text[..text.len().min(300)]
-                ));
+                wrong.push(format!("{what}: answered A's data ({status}): {}", &text[..text.len().min(300)]));
             }
             if names_a {
                 on_a += 1;
                 if status < 400 {
-                    wrong.push(format!(
-                        "{what}: succeeded on A's object ({status}): {}",
-                        &text[..text.len().min(300)]
-                    ));
+                    wrong.push(format!("{what}: succeeded on A's object ({status}): {}", &text[..text.len().min(300)]));
                 }
             }
         }
     }
-    assert!(
-        wrong.is_empty(),
-        "{} wrong answers:\n{}",
-        wrong.len(),
-        wrong.join("\n")
-    );
+    assert!(wrong.is_empty(), "{} wrong answers:\n{}", wrong.len(), wrong.join("\n"));
     eprintln!("{checked} requests, {on_a} on A's objects");
     assert!(on_a > 100, "the sweep named A's objects only {on_a} times");
     // B's tokens worked all along (a sweep of refusals by a dead token would prove nothing).
-    assert!(
-        b_successes > 30,
-        "only {b_successes} of B's own requests succeeded"
-    );
-    ok(
-        "B's token still works",
-        call(&s, Method::GET, &b_token, "tokens/verify", None),
-        200,
-    );
-    ok(
-        "B's manage token still works",
-        manage(&s, Method::GET, &b_manage, "/manage/tokens/verify", None),
-        200,
-    );
+    assert!(b_successes > 30, "only {b_successes} of B's own requests succeeded");
+    ok("B's token still works", call(&s, Method::GET, &b_token, "tokens/verify", None), 200);
+    ok("B's manage token still works", manage(&s, Method::GET, &b_manage, "/manage/tokens/verify", None), 200);
     assert_eq!(snapshot_a(&s, &a), before, "A's objects are as they were");
 }
 
 /// What A has, read with A's own token.
 fn snapshot_a(s: &Server, a: &ProjectA) -> Vec<Value> {
     let t = a.token.as_str();
-    let rows = ok(
-        "preview",
-        s.send(
-            s.client
-                .get(s.api("tables/in.c-alpha.t/data-preview?format=json"))
-                .header("X-StorageApi-Token", t),
-        ),
-        200,
-    );
+    let rows = ok("preview", s.send(s.client.get(s.api("tables/in.c-alpha.t/data-preview?format=json")).header("X-StorageApi-Token", t)), 200);
     vec![
-        ok(
-            "verify",
-            call(s, Method::GET, t, "tokens/verify", None),
-            200,
-        )["id"]
-            .clone(),
-        ok(
-            "bucket",
-            call(s, Method::GET, t, "buckets/in.c-alpha", None),
-            200,
-        )["description"]
-            .clone(),
+        ok("verify", call(s, Method::GET, t, "tokens/verify", None), 200)["id"].clone(),
+        ok("bucket", call(s, Method::GET, t, "buckets/in.c-alpha", None), 200)["description"].clone(),
         rows,
-        ok(
-            "file",
-            call(s, Method::GET, t, &format!("files/{}", a.file_id), None),
-            200,
-        )["name"]
-            .clone(),
-        ok(
-            "config",
-            call(
-                s,
-                Method::GET,
-                t,
-                &format!("components/keboola.ex-http/configs/{}", a.config_id),
-                None,
-            ),
-            200,
-        )["version"]
-            .clone(),
-        ok(
-            "workspace",
-            call(
-                s,
-                Method::GET,
-                t,
-                &format!("workspaces/{}", a.workspace_id),
-                None,
-            ),
-            200,
-        )["id"]
-            .clone(),
-        ok(
-            "queue job",
-            service(
-                s,
-                Method::GET,
-                t,
-                &format!("/queue/jobs/{}", a.queue_job_id),
-                None,
-            ),
-            200,
-        )["id"]
-            .clone(),
-        ok(
-            "schedule",
-            service(
-                s,
-                Method::GET,
-                t,
-                &format!("/scheduler/schedules/{}", a.schedule_id),
-                None,
-            ),
-            200,
-        )["id"]
-            .clone(),
-        ok(
-            "vault",
-            service(s, Method::GET, t, "/vault/variables", None),
-            200,
-        ),
-        ok(
-            "subscription",
-            service(
-                s,
-                Method::GET,
-                t,
-                &format!("/notification/project-subscriptions/{}", a.subscription_id),
-                None,
-            ),
-            200,
-        )["id"]
-            .clone(),
-        ok(
-            "project",
-            manage(
-                s,
-                Method::GET,
-                MANAGE_TOKEN,
-                &format!("/manage/projects/{}", a.id),
-                None,
-            ),
-            200,
-        )["name"]
-            .clone(),
-        ok(
-            "invitations",
-            manage(
-                s,
-                Method::GET,
-                MANAGE_TOKEN,
-                &format!("/manage/projects/{}/invitations", a.id),
-                None,
-            ),
-            200,
-        ),
-        ok(
-            "oauth",
-            service(
-                s,
-                Method::GET,
-                t,
-                "/oauth/credentials/keboola.ex-http/alphacred",
-                None,
-            ),
-            200,
-        )["authorizedFor"]
-            .clone(),
-        ok(
-            "model",
-            service(
-                s,
-                Method::GET,
-                t,
-                &format!("/metastore/api/v1/repository/semantic-model/{}", a.model_id),
-                None,
-            ),
-            200,
-        )["data"]["attributes"]
-            .clone(),
-        ok(
-            "data app",
-            service(
-                s,
-                Method::GET,
-                t,
-                &format!("/data-science/apps/{}", a.data_app_id),
-                None,
-            ),
-            200,
-        )["state"]
-            .clone(),
-        ok(
-            "instance",
-            service(
-                s,
-                Method::GET,
-                t,
-                &format!("/templates/v1/project/default/instances/{}", a.instance_id),
-                None,
-            ),
-            200,
-        )["name"]
-            .clone(),
-        ok(
-            "template task",
-            service(
-                s,
-                Method::GET,
-                t,
-                &format!("/templates/v1/tasks/{}", a.template_task_id),
-                None,
-            ),
-            200,
-        )["status"]
-            .clone(),
-        ok(
-            "stream source",
-            service(
-                s,
-                Method::GET,
-                t,
-                "/stream/v1/branches/default/sources/alphastream",
-                None,
-            ),
-            200,
-        )["version"]
-            .clone(),
-        ok(
-            "stream sink",
-            service(
-                s,
-                Method::GET,
-                t,
-                "/stream/v1/branches/default/sources/alphastream/sinks/alphasink",
-                None,
-            ),
-            200,
-        )["version"]
-            .clone(),
-        ok(
-            "provisioning",
-            service(
-                s,
-                Method::GET,
-                t,
-                &format!("/syrup/provisioning/snowflake/{}", a.provisioning_id),
-                None,
-            ),
-            200,
-        )["touch"]
-            .clone(),
-        ok(
-            "orchestration",
-            service(
-                s,
-                Method::GET,
-                t,
-                &format!("/syrup/orchestrator/orchestrations/{}", a.orchestration_id),
-                None,
-            ),
-            200,
-        )["tasks"]
-            .clone(),
+        ok("file", call(s, Method::GET, t, &format!("files/{}", a.file_id), None), 200)["name"].clone(),
+        ok("config", call(s, Method::GET, t, &format!("components/keboola.ex-http/configs/{}", a.config_id), None), 200)["version"].clone(),
+        ok("workspace", call(s, Method::GET, t, &format!("workspaces/{}", a.workspace_id), None), 200)["id"].clone(),
+        ok("queue job", service(s, Method::GET, t, &format!("/queue/jobs/{}", a.queue_job_id), None), 200)["id"].clone(),
+        ok("schedule", service(s, Method::GET, t, &format!("/scheduler/schedules/{}", a.schedule_id), None), 200)["id"].clone(),
+        ok("vault", service(s, Method::GET, t, "/vault/variables", None), 200),
+        ok("subscription", service(s, Method::GET, t, &format!("/notification/project-subscriptions/{}", a.subscription_id), None), 200)["id"].clone(),
+        ok("project", manage(s, Method::GET, MANAGE_TOKEN, &format!("/manage/projects/{}", a.id), None), 200)["name"].clone(),
+        ok("invitations", manage(s, Method::GET, MANAGE_TOKEN, &format!("/manage/projects/{}/invitations", a.id), None), 200),
+        ok("oauth", service(s, Method::GET, t, "/oauth/credentials/keboola.ex-http/alphacred", None), 200)["authorizedFor"].clone(),
+        ok("model", service(s, Method::GET, t, &format!("/metastore/api/v1/repository/semantic-model/{}", a.model_id), None), 200)["data"]["attributes"].clone(),
+        ok("data app", service(s, Method::GET, t, &format!("/data-science/apps/{}", a.data_app_id), None), 200)["state"].clone(),
+        ok("instance", service(s, Method::GET, t, &format!("/templates/v1/project/default/instances/{}", a.instance_id), None), 200)["name"].clone(),
+        ok("template task", service(s, Method::GET, t, &format!("/templates/v1/tasks/{}", a.template_task_id), None), 200)["status"].clone(),
+        ok("stream source", service(s, Method::GET, t, "/stream/v1/branches/default/sources/alphastream", None), 200)["version"].clone(),
+        ok("stream sink", service(s, Method::GET, t, "/stream/v1/branches/default/sources/alphastream/sinks/alphasink", None), 200)["version"].clone(),
+        ok("provisioning", service(s, Method::GET, t, &format!("/syrup/provisioning/snowflake/{}", a.provisioning_id), None), 200)["touch"].clone(),
+        ok("orchestration", service(s, Method::GET, t, &format!("/syrup/orchestrator/orchestrations/{}", a.orchestration_id), None), 200)["tasks"].clone(),
     ]
 }

@@ -9,15 +9,12 @@ use serde_json::json;
 
 fn user_version(dir: &std::path::Path) -> i64 {
     let conn = rusqlite::Connection::open(dir.join("metadata.sqlite")).unwrap();
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap()
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
 }
 
 #[test]
 fn a_data_dir_from_before_migrations_keeps_everything() {
-    if common::single_node_only(
-        "rewrites an embedded data dir's SQLite file; PostgreSQL's migrations are tested in crates/store",
-    ) {
+    if common::single_node_only("rewrites an embedded data dir's SQLite file; PostgreSQL's migrations are tested in crates/store") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -25,25 +22,16 @@ fn a_data_dir_from_before_migrations_keeps_everything() {
     let (file_id, job_id) = {
         let s = Server::start_in(&dir);
         assert_eq!(s.post_json("buckets", json!({"name": "keep"})).0, 201);
-        let (st, t) = s.post_form(
-            "buckets/in.c-keep/tables",
-            &[("name", "t"), ("dataString", "id,v\n1,a\n2,b\n")],
-        );
+        let (st, t) = s.post_form("buckets/in.c-keep/tables", &[("name", "t"), ("dataString", "id,v\n1,a\n2,b\n")]);
         assert_eq!(st, 201, "{t}");
         let file_id = s.upload("kept.csv", b"id\n7\n".to_vec());
-        let (st, c) = s.post_json(
-            "components/keboola.runner-config-test/configs",
-            json!({"name": "kept", "configuration": {"parameters": {}}}),
-        );
+        let (st, c) = s.post_json("components/keboola.runner-config-test/configs", json!({"name": "kept", "configuration": {"parameters": {}}}));
         assert_eq!(st, 201, "{c}");
         let job = config_test_job(&s, json!({}));
         wait_finished(&s, &id(&job), 60);
         (file_id, id(&job))
     };
-    assert!(
-        user_version(&dir) >= 1,
-        "this build records its schema version"
-    );
+    assert!(user_version(&dir) >= 1, "this build records its schema version");
     // What a build from before versioned migrations left behind: schema version 0, and no
     // table stats (migration 2), which that build read from the table data on every request.
     {
@@ -54,42 +42,22 @@ fn a_data_dir_from_before_migrations_keeps_everything() {
 
     let s = Server::start_in(&dir);
     assert!(user_version(&dir) >= 1, "migrated forward at start");
-    assert_eq!(
-        s.get("tokens/verify").0,
-        200,
-        "the master token still works"
-    );
+    assert_eq!(s.get("tokens/verify").0, 200, "the master token still works");
     let (st, b) = s.get("buckets/in.c-keep");
     assert_eq!(st, 200, "{b}");
-    assert_eq!(
-        b["rowsCount"], 2,
-        "stats taken from the table data at start: {b}"
-    );
+    assert_eq!(b["rowsCount"], 2, "stats taken from the table data at start: {b}");
     let (st, t) = s.get("tables/in.c-keep.t");
     assert_eq!(st, 200, "{t}");
-    assert_eq!(
-        (t["rowsCount"].clone(), t["columns"].clone()),
-        (json!(2), json!(["id", "v"])),
-        "{t}"
-    );
+    assert_eq!((t["rowsCount"].clone(), t["columns"].clone()), (json!(2), json!(["id", "v"])), "{t}");
     let (st, rows) = s.send(
-        s.client
-            .get(s.api("tables/in.c-keep.t/data-preview?format=json"))
-            .header("X-StorageApi-Token", MASTER_TOKEN),
+        s.client.get(s.api("tables/in.c-keep.t/data-preview?format=json")).header("X-StorageApi-Token", MASTER_TOKEN),
     );
     assert_eq!(st, 200, "{rows}");
     assert_eq!(rows["rows"].as_array().map(Vec::len), Some(2), "{rows}");
     assert_eq!(s.download(file_id), b"id\n7\n");
     let (st, configs) = s.get("components/keboola.runner-config-test/configs");
     assert_eq!(st, 200);
-    assert!(
-        configs
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["name"] == "kept"),
-        "{configs}"
-    );
+    assert!(configs.as_array().unwrap().iter().any(|c| c["name"] == "kept"), "{configs}");
     assert_eq!(job(&s, &job_id)["status"], "success");
 }
 
@@ -98,12 +66,8 @@ fn a_data_dir_from_a_newer_build_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     drop(Server::start_in(&dir));
-    rusqlite::Connection::open(dir.join("metadata.sqlite"))
-        .unwrap()
-        .pragma_update(None, "user_version", 9_999)
-        .unwrap();
-    let bin =
-        std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string());
+    rusqlite::Connection::open(dir.join("metadata.sqlite")).unwrap().pragma_update(None, "user_version", 9_999).unwrap();
+    let bin = std::env::var("KBSTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kbstack").to_string());
     let out = std::process::Command::new(bin)
         .arg("serve")
         .env("KBSTACK_DATA_DIR", &dir)
@@ -118,9 +82,7 @@ fn a_data_dir_from_a_newer_build_is_refused() {
 
 #[test]
 fn table_stats_cut_short_by_a_crash_are_recounted_at_start() {
-    if common::single_node_only(
-        "rewrites an embedded data dir's SQLite file; PostgreSQL's migrations are tested in crates/store",
-    ) {
+    if common::single_node_only("rewrites an embedded data dir's SQLite file; PostgreSQL's migrations are tested in crates/store") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -128,10 +90,7 @@ fn table_stats_cut_short_by_a_crash_are_recounted_at_start() {
     {
         let s = Server::start_in(&dir);
         assert_eq!(s.post_json("buckets", json!({"name": "keep"})).0, 201);
-        let (st, t) = s.post_form(
-            "buckets/in.c-keep/tables",
-            &[("name", "t"), ("dataString", "id,v\n1,a\n2,b\n3,c\n")],
-        );
+        let (st, t) = s.post_form("buckets/in.c-keep/tables", &[("name", "t"), ("dataString", "id,v\n1,a\n2,b\n3,c\n")]);
         assert_eq!(st, 201, "{t}");
         assert_eq!(t["rowsCount"], 3, "recorded by the write: {t}");
         let (_, verify) = s.get("tokens/verify");
@@ -144,11 +103,7 @@ fn table_stats_cut_short_by_a_crash_are_recounted_at_start() {
         .unwrap();
     let s = Server::start_in(&dir);
     let (_, t) = s.get("tables/in.c-keep.t");
-    assert_eq!(
-        (t["rowsCount"].clone(), t["columns"].clone()),
-        (json!(3), json!(["id", "v"])),
-        "{t}"
-    );
+    assert_eq!((t["rowsCount"].clone(), t["columns"].clone()), (json!(3), json!(["id", "v"])), "{t}");
     let (_, verify) = s.get("tokens/verify");
     assert_eq!(verify["owner"]["rowsCount"], 3, "{verify}");
 }

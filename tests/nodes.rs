@@ -24,29 +24,13 @@ impl Stack {
         let metadata = kbstack_testkit::postgres::database();
         let env = vec![
             ("KBSTACK_METADATA_URL", metadata.clone()),
-            (
-                "KBSTACK_KEYS_DIR",
-                shared.path().join("keys").display().to_string(),
-            ),
+            ("KBSTACK_KEYS_DIR", shared.path().join("keys").display().to_string()),
             ("KBSTACK_TABLES_BACKEND", "ducklake".into()),
-            (
-                "KBSTACK_DUCKLAKE_CATALOG",
-                kbstack_testkit::postgres::database(),
-            ),
-            (
-                "KBSTACK_DUCKLAKE_DATA_PATH",
-                shared.path().join("tables").display().to_string(),
-            ),
-            (
-                "KBSTACK_DUCKDB_EXTENSIONS",
-                kbstack_testkit::duckdb_extensions().display().to_string(),
-            ),
+            ("KBSTACK_DUCKLAKE_CATALOG", kbstack_testkit::postgres::database()),
+            ("KBSTACK_DUCKLAKE_DATA_PATH", shared.path().join("tables").display().to_string()),
+            ("KBSTACK_DUCKDB_EXTENSIONS", kbstack_testkit::duckdb_extensions().display().to_string()),
         ];
-        Stack {
-            env,
-            metadata,
-            _shared: shared,
-        }
+        Stack { env, metadata, _shared: shared }
     }
 
     fn node(&self, dir: &std::path::Path) -> Server {
@@ -67,55 +51,29 @@ impl Stack {
 
 #[test]
 fn nodes_starting_at_once_on_an_empty_stack_bootstrap_it_once() {
-    if common::single_node_only(
-        "starts its own nodes on PostgreSQL (the profile would make each of them a stack of three)",
-    ) {
+    if common::single_node_only("starts its own nodes on PostgreSQL (the profile would make each of them a stack of three)") {
         return;
     }
     let stack = Stack::new();
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let nodes: Vec<Server> = std::thread::scope(|s| {
-        let handles: Vec<_> = dirs
-            .iter()
-            .map(|d| s.spawn(|| stack.node(d.path())))
-            .collect();
+        let handles: Vec<_> = dirs.iter().map(|d| s.spawn(|| stack.node(d.path()))).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(stack.sql("SELECT count(*) FROM projects").trim(), "1");
-    assert_eq!(
-        stack
-            .sql("SELECT count(*) FROM tokens WHERE is_master = 1")
-            .trim(),
-        "1",
-        "one master token, not one per node"
-    );
-    assert_eq!(
-        stack.sql("SELECT count(*) FROM nodes").trim(),
-        "3",
-        "every node beats"
-    );
+    assert_eq!(stack.sql("SELECT count(*) FROM tokens WHERE is_master = 1").trim(), "1", "one master token, not one per node");
+    assert_eq!(stack.sql("SELECT count(*) FROM nodes").trim(), "3", "every node beats");
     // One stack: what one node writes, the others serve; the keys are one set.
-    assert_eq!(
-        nodes[0]
-            .post_form("buckets", &[("stage", "in"), ("name", "shared")])
-            .0,
-        201
-    );
+    assert_eq!(nodes[0].post_form("buckets", &[("stage", "in"), ("name", "shared")]).0, 201);
     for n in &nodes {
         let (st, verify) = n.get("tokens/verify");
         assert_eq!(st, 200, "{verify}");
         assert_eq!(n.get("buckets/in.c-shared").0, 200);
     }
-    let keys: Vec<String> = std::fs::read_dir(stack._shared.path().join("keys"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let keys: Vec<String> = std::fs::read_dir(stack._shared.path().join("keys")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(keys.iter().all(|k| !k.ends_with(".tmp")), "{keys:?}");
     for n in &nodes {
-        assert!(
-            !n.data_dir.join("keys").exists(),
-            "the keys live in --keys-dir, not in the node's data dir"
-        );
+        assert!(!n.data_dir.join("keys").exists(), "the keys live in --keys-dir, not in the node's data dir");
     }
 }
 
@@ -124,9 +82,7 @@ fn nodes_starting_at_once_on_an_empty_stack_bootstrap_it_once() {
 /// left `processing`. A kill asked of one node reaches the job another node runs.
 #[test]
 fn the_jobs_of_a_killed_node_are_ended_by_another_node() {
-    if common::single_node_only(
-        "starts its own nodes on PostgreSQL (the profile would make each of them a stack of three)",
-    ) {
+    if common::single_node_only("starts its own nodes on PostgreSQL (the profile would make each of them a stack of three)") {
         return;
     }
     let stack = Stack::new();
@@ -134,10 +90,7 @@ fn the_jobs_of_a_killed_node_are_ended_by_another_node() {
     // One worker: once A runs the first job, the second can only run on B.
     let mut a = stack.node_with(dir_a.path(), &[("KBSTACK_QUEUE_WORKERS", "1")]);
     let pid_file = shared_marker("pid");
-    let script = sh(&format!(
-        "echo $$ > {}-$KBSTACK_QUEUE_JOB_ID; sleep 120",
-        pid_file.display()
-    ));
+    let script = sh(&format!("echo $$ > {}-$KBSTACK_QUEUE_JOB_ID; sleep 120", pid_file.display()));
     register(&a, "test.sleeper", script.clone());
     // Only A runs yet, so A claims the job.
     let job = create_job(&a, json!({"component": "test.sleeper", "configData": {}}));
@@ -159,42 +112,18 @@ fn the_jobs_of_a_killed_node_are_ended_by_another_node() {
     let t0 = Instant::now();
     let ended = wait_finished(&b, &id(&job), 40);
     assert_eq!(ended["status"], "error", "{ended}");
-    assert!(
-        ended["result"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("interrupted"),
-        "{ended}"
-    );
-    assert!(
-        t0.elapsed() >= Duration::from_secs(5),
-        "ended before the lease ran out: {:?}",
-        t0.elapsed()
-    );
-    assert_eq!(
-        stack
-            .sql("SELECT count(*) FROM queue_jobs WHERE status IN ('processing', 'terminating')")
-            .trim(),
-        "0"
-    );
+    assert!(ended["result"]["message"].as_str().unwrap().contains("interrupted"), "{ended}");
+    assert!(t0.elapsed() >= Duration::from_secs(5), "ended before the lease ran out: {:?}", t0.elapsed());
+    assert_eq!(stack.sql("SELECT count(*) FROM queue_jobs WHERE status IN ('processing', 'terminating')").trim(), "0");
     // The component's process group went with it (it is the dead node's, on this machine).
     let _ = std::fs::remove_file(format!("{}-{}", pid_file.display(), id(&on_b)));
     let pid_file = format!("{}-{}", pid_file.display(), id(&job));
-    let pid = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .to_string();
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
     let _ = std::fs::remove_file(&pid_file);
     let deadline = Instant::now() + Duration::from_secs(5);
-    let alive = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|stat| !stat.contains(") Z "))
-    };
+    let alive = || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "));
     while alive() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(
-        !alive(),
-        "the dead node's component process {pid} was left running"
-    );
+    assert!(!alive(), "the dead node's component process {pid} was left running");
 }

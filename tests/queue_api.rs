@@ -31,11 +31,7 @@ fn created_job_has_every_key_and_finishes() {
     assert_eq!(j["metrics"], json!([]));
     assert_eq!(j["backend"], json!([]));
     assert_eq!(j["durationSeconds"], 0);
-    assert!(
-        j["createdTime"].as_str().unwrap().ends_with("+00:00"),
-        "{}",
-        j["createdTime"]
-    );
+    assert!(j["createdTime"].as_str().unwrap().ends_with("+00:00"), "{}", j["createdTime"]);
 
     let done = wait_finished(&s, &id(&j), 30);
     assert_eq!(done["status"], "success", "{done}");
@@ -59,32 +55,15 @@ fn status_machine_and_duration_count_processing_only() {
     let d = done["durationSeconds"].as_i64().unwrap();
     assert!((1..=3).contains(&d), "duration {d}");
 
-    let failed = wait_finished(
-        &s,
-        &id(&config_test_job(
-            &s,
-            json!({"operation": "fail", "message": "bad input"}),
-        )),
-        30,
-    );
+    let failed = wait_finished(&s, &id(&config_test_job(&s, json!({"operation": "fail", "message": "bad input"}))), 30);
     assert_eq!(failed["status"], "error");
     assert_eq!(failed["result"]["message"], "bad input");
     assert_eq!(failed["result"]["error"]["type"], "user");
 
-    let crashed = wait_finished(
-        &s,
-        &id(&config_test_job(&s, json!({"operation": "crash"}))),
-        30,
-    );
+    let crashed = wait_finished(&s, &id(&config_test_job(&s, json!({"operation": "crash"}))), 30);
     assert_eq!(crashed["status"], "error");
     assert_eq!(crashed["result"]["error"]["type"], "application");
-    assert!(
-        crashed["result"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("exited with code 2"),
-        "{crashed}"
-    );
+    assert!(crashed["result"]["message"].as_str().unwrap().contains("exited with code 2"), "{crashed}");
 }
 
 #[test]
@@ -107,20 +86,10 @@ fn run_id_ancestry_from_header() {
 #[test]
 fn one_running_job_per_configuration_and_kill() {
     let s = Server::start();
-    create_config(
-        &s,
-        TEST,
-        "cfg1",
-        json!({"parameters": {"sleep": 30}}),
-        vec![],
-        false,
-    );
+    create_config(&s, TEST, "cfg1", json!({"parameters": {"sleep": 30}}), vec![], false);
     let first = create_job(&s, json!({"component": TEST, "config": "cfg1"}));
     wait_status(&s, &id(&first), "processing", 10);
-    let second = create_job(
-        &s,
-        json!({"component": TEST, "config": "cfg1", "mode": "run"}),
-    );
+    let second = create_job(&s, json!({"component": TEST, "config": "cfg1", "mode": "run"}));
     let waiting = wait_status(&s, &id(&second), "waiting", 10);
     assert_eq!(waiting["isFinished"], false);
     // Another configuration is not held up.
@@ -141,16 +110,9 @@ fn one_running_job_per_configuration_and_kill() {
     let t0 = Instant::now();
     let (st, k) = qpost(&s, &format!("jobs/{}/kill", id(&first)), json!({}));
     assert_eq!(st, 202, "{k}");
-    assert!(
-        k["status"] == "terminating" || k["status"] == "terminated",
-        "{k}"
-    );
+    assert!(k["status"] == "terminating" || k["status"] == "terminated", "{k}");
     let done = wait_finished(&s, &id(&first), 5);
-    assert!(
-        t0.elapsed() < Duration::from_secs(2),
-        "terminated after {:?}",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() < Duration::from_secs(2), "terminated after {:?}", t0.elapsed());
     assert_eq!(done["status"], "terminated");
 
     // A finished job cannot be killed.
@@ -165,58 +127,18 @@ fn bad_input_is_a_clear_4xx() {
     let s = Server::start();
     create_config(&s, TEST, "off", json!({"parameters": {}}), vec![], true);
     let cases: Vec<(Value, u16, &str)> = vec![
-        (
-            json!({"component": "no.such-component", "configData": {}}),
-            404,
-            "Component \"no.such-component\" not found",
-        ),
-        (
-            json!({"component": TEST, "config": "missing"}),
-            404,
-            "Configuration \"missing\"",
-        ),
-        (
-            json!({"component": TEST, "config": "off"}),
-            400,
-            "is disabled",
-        ),
-        (
-            json!({"component": TEST, "configData": {}, "mode": "sideways"}),
-            400,
-            "mode",
-        ),
-        (
-            json!({"component": TEST, "configData": "not json"}),
-            400,
-            "configData",
-        ),
-        (
-            json!({"component": TEST, "configData": [1, 2]}),
-            400,
-            "configData",
-        ),
-        (
-            json!({"component": TEST, "configData": {"parameters": "x"}}),
-            400,
-            "configData.parameters",
-        ),
+        (json!({"component": "no.such-component", "configData": {}}), 404, "Component \"no.such-component\" not found"),
+        (json!({"component": TEST, "config": "missing"}), 404, "Configuration \"missing\""),
+        (json!({"component": TEST, "config": "off"}), 400, "is disabled"),
+        (json!({"component": TEST, "configData": {}, "mode": "sideways"}), 400, "mode"),
+        (json!({"component": TEST, "configData": "not json"}), 400, "configData"),
+        (json!({"component": TEST, "configData": [1, 2]}), 400, "configData"),
+        (json!({"component": TEST, "configData": {"parameters": "x"}}), 400, "configData.parameters"),
         (json!({"configData": {}}), 400, "component"),
         (json!({"component": TEST}), 400, "either \"config\""),
-        (
-            json!({"component": TEST, "config": "off", "configRowIds": ["nope"], "mode": "forceRun"}),
-            404,
-            "Row \"nope\"",
-        ),
-        (
-            json!({"component": TEST, "configData": {}, "backend": {"type": "huge"}}),
-            400,
-            "backend.type",
-        ),
-        (
-            json!({"component": TEST, "configData": {}, "parallelism": "lots"}),
-            400,
-            "parallelism",
-        ),
+        (json!({"component": TEST, "config": "off", "configRowIds": ["nope"], "mode": "forceRun"}), 404, "Row \"nope\""),
+        (json!({"component": TEST, "configData": {}, "backend": {"type": "huge"}}), 400, "backend.type"),
+        (json!({"component": TEST, "configData": {}, "parallelism": "lots"}), 400, "parallelism"),
     ];
     for (body, status, needle) in cases {
         let (st, e) = qpost(&s, "jobs", body.clone());
@@ -224,25 +146,15 @@ fn bad_input_is_a_clear_4xx() {
         assert_eq!(e["code"], status, "integer code: {e}");
         assert_eq!(e["status"], "error");
         assert!(e["exceptionId"].is_string());
-        assert!(
-            e["error"].as_str().unwrap().contains(needle),
-            "{body} -> {e}"
-        );
+        assert!(e["error"].as_str().unwrap().contains(needle), "{body} -> {e}");
     }
     // Malformed JSON body.
     let (st, e) = s.send(
-        s.client
-            .post(queue_url(&s, "jobs"))
-            .header("X-StorageApi-Token", MASTER_TOKEN)
-            .header("Content-Type", "application/json")
-            .body("{nope"),
+        s.client.post(queue_url(&s, "jobs")).header("X-StorageApi-Token", MASTER_TOKEN).header("Content-Type", "application/json").body("{nope"),
     );
     assert_eq!(st, 400, "{e}");
     // forceRun runs a disabled configuration.
-    let forced = create_job(
-        &s,
-        json!({"component": TEST, "config": "off", "mode": "forceRun"}),
-    );
+    let forced = create_job(&s, json!({"component": TEST, "config": "off", "mode": "forceRun"}));
     assert_eq!(wait_finished(&s, &id(&forced), 30)["status"], "success");
     // Unknown job, no token.
     let (st, e) = qget(&s, "jobs/999999999");
@@ -251,21 +163,14 @@ fn bad_input_is_a_clear_4xx() {
     let (st, _) = s.send(s.client.get(queue_url(&s, "jobs/1")));
     assert_eq!(st, 401);
     // A backend given as a bare string (Go SDK) is accepted and shown as an object.
-    let j = create_job(
-        &s,
-        json!({"component": TEST, "configData": {}, "backend": "large", "parallelism": 5, "tag": "1.2.3"}),
-    );
+    let j = create_job(&s, json!({"component": TEST, "configData": {}, "backend": "large", "parallelism": 5, "tag": "1.2.3"}));
     assert_eq!(j["backend"]["type"], "large");
     assert_eq!(j["parallelism"], "5");
     assert_eq!(j["tag"], "1.2.3");
 }
 
 fn ids(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["id"].as_str().unwrap().to_string())
-        .collect()
+    v.as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()).collect()
 }
 
 #[test]
@@ -281,23 +186,12 @@ fn search_filters_sorting_and_encodings() {
 
     let (st, all) = qget(&s, "search/jobs");
     assert_eq!(st, 200);
-    assert_eq!(
-        ids(&all),
-        vec![id(&ok2), id(&bad), id(&ok1)],
-        "default: id desc"
-    );
+    assert_eq!(ids(&all), vec![id(&ok2), id(&bad), id(&ok1)], "default: id desc");
     let (_, asc) = qget(&s, "search/jobs?sortBy=id&sortOrder=asc&limit=2");
     assert_eq!(ids(&asc), vec![id(&ok1), id(&bad)]);
-    let (_, page) = qget(
-        &s,
-        "search/jobs?sortBy=createdTime&sortOrder=asc&limit=2&offset=2",
-    );
+    let (_, page) = qget(&s, "search/jobs?sortBy=createdTime&sortOrder=asc&limit=2&offset=2");
     assert_eq!(ids(&page), vec![id(&ok2)]);
-    for q in [
-        "status[]=success&status[]=error",
-        "status[0]=success&status[1]=error",
-        "status=success&status=error",
-    ] {
+    for q in ["status[]=success&status[]=error", "status[0]=success&status[1]=error", "status=success&status=error"] {
         let (_, r) = qget(&s, &format!("search/jobs?{q}"));
         assert_eq!(r.as_array().unwrap().len(), 3, "{q}");
     }
@@ -309,10 +203,7 @@ fn search_filters_sorting_and_encodings() {
     assert_eq!(ids(&r), vec![id(&ok1)]);
     let (_, r) = qget(&s, &format!("search/jobs?component[]={TEST}&config[]=a"));
     assert_eq!(ids(&r), vec![id(&ok1)]);
-    let (_, r) = qget(
-        &s,
-        &format!("search/jobs?id[]={}&id[]={}", id(&ok1), id(&ok2)),
-    );
+    let (_, r) = qget(&s, &format!("search/jobs?id[]={}&id[]={}", id(&ok1), id(&ok2)));
     assert_eq!(r.as_array().unwrap().len(), 2);
     let (_, r) = qget(&s, "search/jobs?createdTimeFrom=-8%20hours");
     assert_eq!(r.as_array().unwrap().len(), 3);
@@ -320,10 +211,7 @@ fn search_filters_sorting_and_encodings() {
     assert_eq!(r.as_array().unwrap().len(), 0);
     let (_, r) = qget(&s, "search/jobs?startTimeFrom=today&endTimeTo=tomorrow");
     assert_eq!(r.as_array().unwrap().len(), 3);
-    let (_, r) = qget(
-        &s,
-        "search/jobs?branchId=null&durationSecondsTo=100&sortBy=startTime&sortOrder=desc",
-    );
+    let (_, r) = qget(&s, "search/jobs?branchId=null&durationSecondsTo=100&sortBy=startTime&sortOrder=desc");
     assert_eq!(r.as_array().unwrap().len(), 3);
     let (st, e) = qget(&s, "search/jobs?sortBy=nonsense");
     assert_eq!(st, 400, "{e}");
@@ -332,23 +220,14 @@ fn search_filters_sorting_and_encodings() {
     let (st, e) = qget(&s, "search/jobs?status=sleeping");
     assert_eq!(st, 400, "{e}");
 
-    let (_, grouped) = qget(
-        &s,
-        "search/grouped-jobs?groupBy[]=componentId&groupBy[]=configId&jobsPerGroup=1&sortBy=id&sortOrder=desc",
-    );
+    let (_, grouped) = qget(&s, "search/grouped-jobs?groupBy[]=componentId&groupBy[]=configId&jobsPerGroup=1&sortBy=id&sortOrder=desc");
     let groups = grouped.as_array().unwrap();
     assert_eq!(groups.len(), 2, "{grouped}");
-    assert_eq!(
-        groups[0]["group"],
-        json!({"componentId": TEST, "configId": null})
-    );
+    assert_eq!(groups[0]["group"], json!({"componentId": TEST, "configId": null}));
     assert_eq!(ids(&groups[0]["jobs"]), vec![id(&ok2)]);
     assert_eq!(groups[1]["group"]["configId"], "a");
 
-    let (_, cj) = qget(
-        &s,
-        &format!("configurations-jobs?componentId={TEST}&configId[]=a&jobsPerConfiguration=5"),
-    );
+    let (_, cj) = qget(&s, &format!("configurations-jobs?componentId={TEST}&configId[]=a&jobsPerConfiguration=5"));
     assert_eq!(ids(&cj), vec![id(&ok1)]);
 
     let (_, stats) = qget(&s, "stats/project");
@@ -362,18 +241,9 @@ fn search_filters_sorting_and_encodings() {
 fn queue_url_is_advertised_in_the_index() {
     let s = Server::start();
     let (_, index) = s.get("");
-    let queue = index["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["id"] == "queue")
-        .unwrap();
+    let queue = index["services"].as_array().unwrap().iter().find(|x| x["id"] == "queue").unwrap();
     assert_eq!(queue["url"], format!("{}/queue", s.url));
-    let (st, _) = s.send(
-        s.client
-            .get(format!("{}/jobs/1", queue["url"].as_str().unwrap()))
-            .header("X-StorageApi-Token", MASTER_TOKEN),
-    );
+    let (st, _) = s.send(s.client.get(format!("{}/jobs/1", queue["url"].as_str().unwrap())).header("X-StorageApi-Token", MASTER_TOKEN));
     assert_eq!(st, 404);
 }
 
@@ -383,17 +253,7 @@ fn the_index_lists_only_services_that_answer() {
     let (_, index) = s.send(s.client.get(s.api("")));
     for service in index["services"].as_array().unwrap() {
         let url = service["url"].as_str().unwrap();
-        let resp = s
-            .client
-            .get(url)
-            .header("X-StorageApi-Token", MASTER_TOKEN)
-            .send()
-            .unwrap();
-        assert_ne!(
-            resp.status().as_u16(),
-            404,
-            "{} is advertised at {url} but not served",
-            service["id"]
-        );
+        let resp = s.client.get(url).header("X-StorageApi-Token", MASTER_TOKEN).send().unwrap();
+        assert_ne!(resp.status().as_u16(), 404, "{} is advertised at {url} but not served", service["id"]);
     }
 }

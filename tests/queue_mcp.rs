@@ -12,25 +12,13 @@ use serde_json::json;
 #[test]
 fn mcp_server_queue_client_creates_gets_and_searches() {
     let Some(python) = python_with_mcp() else {
-        eprintln!(
-            "SKIPPED: no Python with keboola-mcp-server (scripts/test installs it into $HOME/.cache/kbstack-test/venv)"
-        );
+        eprintln!("SKIPPED: no Python with keboola-mcp-server (scripts/test installs it into $HOME/.cache/kbstack-test/venv)");
         return;
     };
     let s = Server::start();
-    create_config(
-        &s,
-        "keboola.runner-config-test",
-        "mcp",
-        json!({"parameters": {"message": "from mcp"}}),
-        vec![],
-        false,
-    );
+    create_config(&s, "keboola.runner-config-test", "mcp", json!({"parameters": {"message": "from mcp"}}), vec![], false);
     let out = Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/mcp_queue_client.py"
-        ))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/mcp_queue_client.py"))
         .env("KBSTACK_URL", &s.url)
         .env("KBSTACK_TOKEN", MASTER_TOKEN)
         .output()

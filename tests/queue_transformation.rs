@@ -16,13 +16,7 @@ fn duckdb_transformation_blocks_inputs_and_outputs() {
     assert_eq!(st, 201, "{b}");
     let (st, t) = s.post_form(
         "buckets/in.c-sales/tables",
-        &[
-            ("name", "orders"),
-            (
-                "dataString",
-                "id,city,amount\n1,Prague,10\n2,Brno,5\n3,Prague,7\n",
-            ),
-        ],
+        &[("name", "orders"), ("dataString", "id,city,amount\n1,Prague,10\n2,Brno,5\n3,Prague,7\n")],
     );
     assert_eq!(st, 201, "{t}");
     create_config(
@@ -49,44 +43,26 @@ fn duckdb_transformation_blocks_inputs_and_outputs() {
     let j = create_job(&s, json!({"component": DUCKDB, "config": "t1"}));
     let done = wait_finished(&s, &id(&j), 60);
     assert_eq!(done["status"], "success", "{done}");
-    assert_eq!(
-        table_rows(&s, "out.c-report.by_city"),
-        vec![vec!["Brno", "5", "1"], vec!["Prague", "17", "2"]]
-    );
+    assert_eq!(table_rows(&s, "out.c-report.by_city"), vec![vec!["Brno", "5", "1"], vec!["Prague", "17", "2"]]);
 
     // A failing statement is a user error naming the block and the query.
-    let j = create_job(
-        &s,
-        json!({"component": DUCKDB, "configData": {"parameters": {"blocks": [
-            {"name": "broken", "codes": [{"name": "c", "script": ["SELECT * FROM no_such_table"]}]}
-        ]}}}),
-    );
+    let j = create_job(&s, json!({"component": DUCKDB, "configData": {"parameters": {"blocks": [
+        {"name": "broken", "codes": [{"name": "c", "script": ["SELECT * FROM no_such_table"]}]}
+    ]}}}));
     let e = wait_finished(&s, &id(&j), 60);
     assert_eq!(e["status"], "error");
     assert_eq!(e["result"]["error"]["type"], "user");
     let msg = e["result"]["message"].as_str().unwrap();
-    assert!(
-        msg.contains("broken") && msg.contains("no_such_table"),
-        "{msg}"
-    );
+    assert!(msg.contains("broken") && msg.contains("no_such_table"), "{msg}");
 
     // An output the script never created.
-    let j = create_job(
-        &s,
-        json!({"component": DUCKDB, "configData": {
-            "storage": {"output": {"tables": [{"source": "missing.csv", "destination": "out.c-x.missing"}]}},
-            "parameters": {"blocks": [{"name": "b", "codes": [{"name": "c", "script": ["SELECT 1"]}]}]}
-        }}),
-    );
+    let j = create_job(&s, json!({"component": DUCKDB, "configData": {
+        "storage": {"output": {"tables": [{"source": "missing.csv", "destination": "out.c-x.missing"}]}},
+        "parameters": {"blocks": [{"name": "b", "codes": [{"name": "c", "script": ["SELECT 1"]}]}]}
+    }}));
     let e = wait_finished(&s, &id(&j), 60);
     assert_eq!(e["status"], "error");
-    assert!(
-        e["result"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("missing.csv"),
-        "{e}"
-    );
+    assert!(e["result"]["message"].as_str().unwrap().contains("missing.csv"), "{e}");
 }
 
 fn table_rows(s: &Server, table: &str) -> Vec<Vec<String>> {
@@ -98,43 +74,25 @@ fn python_transformation_runs_script_blocks() {
     let s = Server::start();
     let (st, _) = s.post_form("buckets", &[("name", "py"), ("stage", "in")]);
     assert_eq!(st, 201);
-    let (st, t) = s.post_form(
-        "buckets/in.c-py/tables",
-        &[("name", "n"), ("dataString", "x\n1\n2\n3\n")],
-    );
+    let (st, t) = s.post_form("buckets/in.c-py/tables", &[("name", "n"), ("dataString", "x\n1\n2\n3\n")]);
     assert_eq!(st, 201, "{t}");
-    let j = create_job(
-        &s,
-        json!({"component": "keboola.python-transformation-v2", "configData": {
-            "storage": {"input": {"tables": [{"source": "in.c-py.n", "destination": "n.csv"}]},
-                        "output": {"tables": [{"source": "sq.csv", "destination": "out.c-py.sq"}]}},
-            "parameters": {"blocks": [{"name": "b", "codes": [
-                {"name": "read", "script": ["import csv", "rows = list(csv.DictReader(open('in/tables/n.csv')))"]},
-                {"name": "write", "script": ["w = csv.writer(open('out/tables/sq.csv', 'w', newline=''))\nw.writerow(['x', 'sq'])\nfor r in rows:\n    w.writerow([r['x'], int(r['x']) ** 2])\nprint('squared', len(rows))"]}
-            ]}]}
-        }}),
-    );
+    let j = create_job(&s, json!({"component": "keboola.python-transformation-v2", "configData": {
+        "storage": {"input": {"tables": [{"source": "in.c-py.n", "destination": "n.csv"}]},
+                    "output": {"tables": [{"source": "sq.csv", "destination": "out.c-py.sq"}]}},
+        "parameters": {"blocks": [{"name": "b", "codes": [
+            {"name": "read", "script": ["import csv", "rows = list(csv.DictReader(open('in/tables/n.csv')))"]},
+            {"name": "write", "script": ["w = csv.writer(open('out/tables/sq.csv', 'w', newline=''))\nw.writerow(['x', 'sq'])\nfor r in rows:\n    w.writerow([r['x'], int(r['x']) ** 2])\nprint('squared', len(rows))"]}
+        ]}]}
+    }}));
     let done = wait_finished(&s, &id(&j), 60);
     assert_eq!(done["status"], "success", "{done}");
-    assert_eq!(
-        table_rows(&s, "out.c-py.sq"),
-        vec![vec!["1", "1"], vec!["2", "4"], vec!["3", "9"]]
-    );
-    let j = create_job(
-        &s,
-        json!({"component": "keboola.python-transformation-v2", "configData": {
-            "parameters": {"blocks": [{"name": "b", "codes": [{"name": "c", "script": ["raise ValueError('bad data in row 7')"]}]}]}
-        }}),
-    );
+    assert_eq!(table_rows(&s, "out.c-py.sq"), vec![vec!["1", "1"], vec!["2", "4"], vec!["3", "9"]]);
+    let j = create_job(&s, json!({"component": "keboola.python-transformation-v2", "configData": {
+        "parameters": {"blocks": [{"name": "b", "codes": [{"name": "c", "script": ["raise ValueError('bad data in row 7')"]}]}]}
+    }}));
     let e = wait_finished(&s, &id(&j), 60);
     assert_eq!(e["status"], "error");
-    assert!(
-        e["result"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("bad data in row 7"),
-        "{e}"
-    );
+    assert!(e["result"]["message"].as_str().unwrap().contains("bad data in row 7"), "{e}");
 }
 
 #[test]
@@ -142,22 +100,14 @@ fn variables_render_configurations() {
     let s = Server::start();
     let (st, _) = s.post_form("buckets", &[("name", "v"), ("stage", "in")]);
     assert_eq!(st, 201);
-    let (st, t) = s.post_form(
-        "buckets/in.c-v/tables",
-        &[
-            ("name", "orders"),
-            ("dataString", "id,city\n1,Prague\n2,Brno\n3,Brno\n"),
-        ],
-    );
+    let (st, t) = s.post_form("buckets/in.c-v/tables", &[("name", "orders"), ("dataString", "id,city\n1,Prague\n2,Brno\n3,Brno\n")]);
     assert_eq!(st, 201, "{t}");
     create_config(
         &s,
         "keboola.variables",
         "vars",
         json!({"variables": [{"name": "city", "type": "string"}]}),
-        vec![
-            json!({"id": "defaults", "configuration": {"values": [{"name": "city", "value": "Brno"}]}}),
-        ],
+        vec![json!({"id": "defaults", "configuration": {"values": [{"name": "city", "value": "Brno"}]}})],
         false,
     );
     let cfg = |with_default: bool| {
@@ -180,15 +130,9 @@ fn variables_render_configurations() {
     let done = wait_finished(&s, &id(&j), 60);
     assert_eq!(done["status"], "success", "{done}");
     assert_eq!(table_rows(&s, "out.c-v.picked"), vec![vec!["2"], vec!["3"]]);
-    assert_eq!(
-        done["result"]["variables"],
-        json!([{"name": "city", "value": "Brno"}])
-    );
+    assert_eq!(done["result"]["variables"], json!([{"name": "city", "value": "Brno"}]));
 
-    let j = create_job(
-        &s,
-        json!({"component": DUCKDB, "config": "with-default", "variableValuesData": {"values": [{"name": "city", "value": "Prague"}]}}),
-    );
+    let j = create_job(&s, json!({"component": DUCKDB, "config": "with-default", "variableValuesData": {"values": [{"name": "city", "value": "Prague"}]}}));
     assert_eq!(wait_finished(&s, &id(&j), 60)["status"], "success");
     assert_eq!(table_rows(&s, "out.c-v.picked"), vec![vec!["1"]]);
 
@@ -196,13 +140,7 @@ fn variables_render_configurations() {
     let e = wait_finished(&s, &id(&j), 60);
     assert_eq!(e["status"], "error");
     assert_eq!(e["result"]["error"]["type"], "user");
-    assert!(
-        e["result"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Missing values for placeholders: city"),
-        "{e}"
-    );
+    assert!(e["result"]["message"].as_str().unwrap().contains("Missing values for placeholders: city"), "{e}");
 }
 
 const SNOWFLAKE: &str = "keboola.snowflake-transformation";
@@ -213,28 +151,18 @@ fn server_with_sqlglot(test: &str) -> Option<Server> {
         eprintln!("{test}: no Python with sqlglot (KBSTACK_TEST_PYTHON or the test venv); not run");
         return None;
     };
-    Some(Server::start_with_env(&[(
-        "KBSTACK_TRANSFORMATION_PYTHON",
-        &python.display().to_string(),
-    )]))
+    Some(Server::start_with_env(&[("KBSTACK_TRANSFORMATION_PYTHON", &python.display().to_string())]))
 }
 
 fn job_events(s: &Server, job_id: &str) -> Vec<String> {
     let (st, ev) = s.get(&format!("events?runId={job_id}&limit=1000"));
     assert_eq!(st, 200, "{ev}");
-    ev.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["message"].as_str().unwrap_or("").to_string())
-        .collect()
+    ev.as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap_or("").to_string()).collect()
 }
 
 #[test]
 fn snowflake_transformation_runs_translated_snowflake_sql() {
-    let Some(s) = server_with_sqlglot("snowflake_transformation_runs_translated_snowflake_sql")
-    else {
-        return;
-    };
+    let Some(s) = server_with_sqlglot("snowflake_transformation_runs_translated_snowflake_sql") else { return };
     let (st, b) = s.post_form("buckets", &[("name", "sales"), ("stage", "in")]);
     assert_eq!(st, 201, "{b}");
     let (st, t) = s.post_form(
@@ -270,88 +198,47 @@ fn snowflake_transformation_runs_translated_snowflake_sql() {
     assert_eq!(done["status"], "success", "{done}");
     let mut rows = table_rows(&s, "out.c-report.by_customer");
     rows.sort();
-    assert_eq!(
-        rows,
-        vec![
-            vec!["Ann", "1,3", "110.49", "repeat", "2024-03-02"],
-            vec!["Bob", "2", "0.00", "once", "2024-02-11"]
-        ]
-    );
+    assert_eq!(rows, vec![vec!["Ann", "1,3", "110.49", "repeat", "2024-03-02"], vec!["Bob", "2", "0.00", "once", "2024-02-11"]]);
     let (st, table) = s.get("tables/out.c-report.by_customer");
     assert_eq!(st, 200, "{table}");
-    assert_eq!(
-        table["columns"],
-        json!(["Customer", "Ids", "Total", "Kind", "Next"])
-    );
+    assert_eq!(table["columns"], json!(["Customer", "Ids", "Total", "Kind", "Next"]));
     let events = job_events(&s, &id(&j));
-    assert!(
-        events
-            .iter()
-            .any(|e| e.contains("skipped \"ALTER SESSION SET MULTI_STATEMENT_COUNT = 0\"")),
-        "{events:#?}"
-    );
-    assert!(
-        events.iter().any(|e| e.contains("skipped \"USE WAREHOUSE")),
-        "{events:#?}"
-    );
+    assert!(events.iter().any(|e| e.contains("skipped \"ALTER SESSION SET MULTI_STATEMENT_COUNT = 0\"")), "{events:#?}");
+    assert!(events.iter().any(|e| e.contains("skipped \"USE WAREHOUSE")), "{events:#?}");
 }
 
 #[test]
 fn snowflake_transformation_names_an_untranslatable_statement() {
-    let Some(s) = server_with_sqlglot("snowflake_transformation_names_an_untranslatable_statement")
-    else {
-        return;
-    };
-    let j = create_job(
-        &s,
-        json!({"component": SNOWFLAKE, "configData": {"parameters": {"blocks": [
-            {"name": "load", "codes": [{"name": "stage", "script": [
-                "CREATE TABLE \"a\" AS SELECT 1 AS x;\nCREATE OR REPLACE STAGE my_stage URL = 's3://bucket/path';"
-            ]}]}
-        ]}}}),
-    );
+    let Some(s) = server_with_sqlglot("snowflake_transformation_names_an_untranslatable_statement") else { return };
+    let j = create_job(&s, json!({"component": SNOWFLAKE, "configData": {"parameters": {"blocks": [
+        {"name": "load", "codes": [{"name": "stage", "script": [
+            "CREATE TABLE \"a\" AS SELECT 1 AS x;\nCREATE OR REPLACE STAGE my_stage URL = 's3://bucket/path';"
+        ]}]}
+    ]}}}));
     let e = wait_finished(&s, &id(&j), 120);
     assert_eq!(e["status"], "error", "{e}");
     assert_eq!(e["result"]["error"]["type"], "user", "{e}");
     let msg = e["result"]["message"].as_str().unwrap();
-    assert!(
-        msg.contains("Block \"load\", code \"stage\"")
-            && msg.contains("CREATE OR REPLACE STAGE my_stage"),
-        "{msg}"
-    );
+    assert!(msg.contains("Block \"load\", code \"stage\"") && msg.contains("CREATE OR REPLACE STAGE my_stage"), "{msg}");
 
     // A translated statement DuckDB refuses names the Snowflake statement and what ran.
-    let j = create_job(
-        &s,
-        json!({"component": SNOWFLAKE, "configData": {"parameters": {"blocks": [
-            {"name": "b", "codes": [{"name": "c", "script": ["SELECT NVL(x, 0) FROM \"no_such_table\""]}]}
-        ]}}}),
-    );
+    let j = create_job(&s, json!({"component": SNOWFLAKE, "configData": {"parameters": {"blocks": [
+        {"name": "b", "codes": [{"name": "c", "script": ["SELECT NVL(x, 0) FROM \"no_such_table\""]}]}
+    ]}}}));
     let e = wait_finished(&s, &id(&j), 120);
     assert_eq!(e["result"]["error"]["type"], "user", "{e}");
     let msg = e["result"]["message"].as_str().unwrap();
-    assert!(
-        msg.contains("NVL(x, 0)")
-            && msg.contains("COALESCE(x, 0)")
-            && msg.contains("no_such_table"),
-        "{msg}"
-    );
+    assert!(msg.contains("NVL(x, 0)") && msg.contains("COALESCE(x, 0)") && msg.contains("no_such_table"), "{msg}");
 }
 
 #[test]
 fn snowflake_transformation_without_sqlglot_says_how_to_install_it() {
     let s = Server::start_with_env(&[("KBSTACK_TRANSFORMATION_PYTHON", "/nonexistent/python3")]);
-    let j = create_job(
-        &s,
-        json!({"component": SNOWFLAKE, "configData": {"parameters": {"blocks": [
-            {"name": "b", "codes": [{"name": "c", "script": ["SELECT 1"]}]}
-        ]}}}),
-    );
+    let j = create_job(&s, json!({"component": SNOWFLAKE, "configData": {"parameters": {"blocks": [
+        {"name": "b", "codes": [{"name": "c", "script": ["SELECT 1"]}]}
+    ]}}}));
     let e = wait_finished(&s, &id(&j), 60);
     assert_eq!(e["result"]["error"]["type"], "user", "{e}");
     let msg = e["result"]["message"].as_str().unwrap();
-    assert!(
-        msg.contains("sqlglot") && msg.contains("pip install"),
-        "{msg}"
-    );
+    assert!(msg.contains("sqlglot") && msg.contains("pip install"), "{msg}");
 }

@@ -17,14 +17,7 @@ const PYTHON: &str = "keboola.python-transformation-v2";
 /// The kernel's Landlock ABI version (< 1: no Landlock).
 fn landlock_abi() -> i64 {
     // SAFETY: the version query reads and writes no memory.
-    unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            std::ptr::null::<u8>(),
-            0usize,
-            1u32,
-        )
-    }
+    unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32) }
 }
 
 /// Buckets and a table, and a token that may run only the transformations, read `in.c-src` and
@@ -34,13 +27,7 @@ fn transformation_token(s: &Server) -> String {
     assert_eq!(st, 201, "{b}");
     let (st, b) = s.post_form("buckets", &[("name", "sandbox"), ("stage", "out")]);
     assert_eq!(st, 201, "{b}");
-    let (st, t) = s.post_form(
-        "buckets/in.c-src/tables",
-        &[
-            ("name", "people"),
-            ("dataString", "id,name\n1,ann\n2,bob\n"),
-        ],
-    );
+    let (st, t) = s.post_form("buckets/in.c-src/tables", &[("name", "people"), ("dataString", "id,name\n1,ann\n2,bob\n")]);
     assert_eq!(st, 201, "{t}");
     let (st, t) = s.post_json(
         "tokens",
@@ -50,22 +37,13 @@ fn transformation_token(s: &Server) -> String {
     assert_eq!(st, 201, "{t}");
     let token = t["token"].as_str().unwrap().to_string();
     // The token really is limited: it cannot run another component.
-    let (st, e) = post_job(
-        s,
-        &token,
-        json!({"component": "keboola.runner-config-test", "configData": {"parameters": {}}}),
-    );
+    let (st, e) = post_job(s, &token, json!({"component": "keboola.runner-config-test", "configData": {"parameters": {}}}));
     assert!(st == 400 || st == 403, "{st} {e}");
     token
 }
 
 fn post_job(s: &Server, token: &str, body: Value) -> (u16, Value) {
-    s.send(
-        s.client
-            .post(queue_url(s, "jobs"))
-            .header("X-StorageApi-Token", token)
-            .json(&body),
-    )
+    s.send(s.client.post(queue_url(s, "jobs")).header("X-StorageApi-Token", token).json(&body))
 }
 
 /// Run a job as `token` and wait for it.
@@ -78,24 +56,14 @@ fn run(s: &Server, token: &str, body: Value) -> Value {
 fn events(s: &Server, job_id: &str) -> Vec<String> {
     let (st, ev) = s.get(&format!("events?runId={job_id}&limit=1000"));
     assert_eq!(st, 200, "{ev}");
-    ev.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["message"].as_str().unwrap_or("").to_string())
-        .collect()
+    ev.as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap_or("").to_string()).collect()
 }
 
 /// Neither the job (its result, error message) nor its events carry the master token.
 fn assert_no_secret(s: &Server, job: &Value) {
-    assert!(
-        !job.to_string().contains(MASTER_TOKEN),
-        "the master token leaked into the job: {job}"
-    );
+    assert!(!job.to_string().contains(MASTER_TOKEN), "the master token leaked into the job: {job}");
     let ev = events(s, &id(job));
-    assert!(
-        !ev.iter().any(|m| m.contains(MASTER_TOKEN)),
-        "the master token leaked into the events: {ev:?}"
-    );
+    assert!(!ev.iter().any(|m| m.contains(MASTER_TOKEN)), "the master token leaked into the events: {ev:?}");
 }
 
 fn rows(s: &Server, table: &str) -> Vec<Vec<String>> {
@@ -104,17 +72,10 @@ fn rows(s: &Server, table: &str) -> Vec<Vec<String>> {
 
 /// The escapes are real: the secrets are where the components try to read them.
 fn assert_secrets_exist(s: &Server, data: &std::path::Path) {
-    assert_eq!(
-        std::fs::read_to_string(data.join("master-token"))
-            .unwrap()
-            .trim(),
-        MASTER_TOKEN
-    );
+    assert_eq!(std::fs::read_to_string(data.join("master-token")).unwrap().trim(), MASTER_TOKEN);
     assert!(data.join("tables.duckdb").is_file());
     let environ = std::fs::read(format!("/proc/{}/environ", s.child.id())).unwrap();
-    assert!(
-        String::from_utf8_lossy(&environ).contains(&format!("KBSTACK_MASTER_TOKEN={MASTER_TOKEN}"))
-    );
+    assert!(String::from_utf8_lossy(&environ).contains(&format!("KBSTACK_MASTER_TOKEN={MASTER_TOKEN}")));
 }
 
 /// Tries every way out and prints `RESULT {json}`: per attempt `denied: <errno>` or what it got
@@ -204,9 +165,7 @@ print('RESULT ' + json.dumps(out, sort_keys=True))
 
 #[test]
 fn python_transformation_cannot_read_server_secrets() {
-    if common::single_node_only(
-        "the escapes aim at the embedded stores' files (tables.duckdb, metadata.sqlite) and at the one server's environment; on a stack any node runs the job",
-    ) {
+    if common::single_node_only("the escapes aim at the embedded stores' files (tables.duckdb, metadata.sqlite) and at the one server's environment; on a stack any node runs the job") {
         return;
     }
     let abi = landlock_abi();
@@ -219,10 +178,7 @@ fn python_transformation_cannot_read_server_secrets() {
     let token = transformation_token(&s);
     assert_secrets_exist(&s, &data);
     let pid = s.child.id().to_string();
-    let script = ESCAPES_PY
-        .replace("@DATA@", &data.display().to_string())
-        .replace("@PID@", &pid)
-        .replace("@URL@", &s.url);
+    let script = ESCAPES_PY.replace("@DATA@", &data.display().to_string()).replace("@PID@", &pid).replace("@URL@", &s.url);
     let done = run(
         &s,
         &token,
@@ -234,42 +190,20 @@ fn python_transformation_cannot_read_server_secrets() {
     );
     let ev = events(&s, &id(&done));
     assert_eq!(done["status"], "success", "{done}\n{ev:?}");
-    let line = ev
-        .iter()
-        .find_map(|m| m.strip_prefix("RESULT "))
-        .unwrap_or_else(|| panic!("no RESULT line: {ev:?}"));
+    let line = ev.iter().find_map(|m| m.strip_prefix("RESULT ")).unwrap_or_else(|| panic!("no RESULT line: {ev:?}"));
     let r: Value = serde_json::from_str(line).unwrap();
 
     // Files of the data dir: EACCES from Landlock (not ENOENT: they exist, see above).
-    for name in [
-        "relative master-token",
-        "master-token",
-        "tables.duckdb",
-        "metadata.sqlite",
-        "list data dir",
-    ] {
+    for name in ["relative master-token", "master-token", "tables.duckdb", "metadata.sqlite", "list data dir"] {
         assert_eq!(r[name], "denied: EACCES", "{name}: {r:#}");
     }
     // /proc is closed: the server's environment and memory, and the component's own.
-    for name in [
-        "server environ",
-        "parent environ",
-        "own environ",
-        "server memory",
-    ] {
+    for name in ["server environ", "parent environ", "own environ", "server memory"] {
         assert_eq!(r[name], "denied: EACCES", "{name}: {r:#}");
     }
     // Nothing is written outside the job folder; no raw disk, no device node of one.
-    for name in [
-        "write into data dir",
-        "write next to data dir",
-        "raw disks",
-        "mknod",
-    ] {
-        assert!(
-            r[name].as_str().unwrap().starts_with("denied: "),
-            "{name}: {r:#}"
-        );
+    for name in ["write into data dir", "write next to data dir", "raw disks", "mknod"] {
+        assert!(r[name].as_str().unwrap().starts_with("denied: "), "{name}: {r:#}");
     }
     assert!(!data.join("pwned").exists());
     if abi >= 6 {
@@ -277,10 +211,7 @@ fn python_transformation_cannot_read_server_secrets() {
     }
     // What components need keeps working: /dev/null, /dev/urandom, /dev/stderr (a /proc link).
     assert_eq!(r["usable devices"], "ALLOWED: 8", "{r:#}");
-    assert!(
-        ev.iter().any(|m| m == "stderr through /dev/stderr"),
-        "{ev:?}"
-    );
+    assert!(ev.iter().any(|m| m == "stderr through /dev/stderr"), "{ev:?}");
     // The API wants a token, and none is handed to the transformation.
     assert_eq!(r["api without token"], "status 401", "{r:#}");
     assert_eq!(r["kbstack vars"], json!(["KBSTACK_QUEUE_JOB_ID"]), "{r:#}");
@@ -289,28 +220,17 @@ fn python_transformation_cannot_read_server_secrets() {
     let tmp = format!("{}/tmp", r["job folder"].as_str().unwrap());
     assert_eq!(r["home"], json!(tmp), "{r:#}");
     assert_eq!(r["tmpdir"], json!(tmp), "{r:#}");
-    assert!(
-        r["tempfile"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("{tmp}/")),
-        "{r:#}"
-    );
+    assert!(r["tempfile"].as_str().unwrap().starts_with(&format!("{tmp}/")), "{r:#}");
 
     // The legitimate part of the same job: input read, output written and loaded.
-    assert_eq!(
-        rows(&s, "out.c-sandbox.py_people"),
-        vec![vec!["1", "ANN"], vec!["2", "BOB"]]
-    );
+    assert_eq!(rows(&s, "out.c-sandbox.py_people"), vec![vec!["1", "ANN"], vec!["2", "BOB"]]);
     assert_no_secret(&s, &done);
 }
 
 /// Each statement runs as its own job and must fail it with DuckDB's refusal.
 #[test]
 fn duckdb_transformation_cannot_read_server_secrets() {
-    if common::single_node_only(
-        "the escapes aim at the embedded stores' files (tables.duckdb, metadata.sqlite) and at the one server's environment; on a stack any node runs the job",
-    ) {
+    if common::single_node_only("the escapes aim at the embedded stores' files (tables.duckdb, metadata.sqlite) and at the one server's environment; on a stack any node runs the job") {
         return;
     }
     let s = Server::start();
@@ -332,89 +252,33 @@ fn duckdb_transformation_cannot_read_server_secrets() {
         }}),
     );
     assert_eq!(ok["status"], "success", "{ok}");
-    assert_eq!(
-        rows(&s, "out.c-sandbox.upper"),
-        vec![vec!["1", "ANN"], vec!["2", "BOB"]]
-    );
+    assert_eq!(rows(&s, "out.c-sandbox.upper"), vec![vec!["1", "ANN"], vec!["2", "BOB"]]);
     assert_no_secret(&s, &ok);
 
     // (name, SQL, what DuckDB answers)
     const DENIED: &str = "Permission Error";
     const LOCKED: &str = "the configuration has been locked";
     let escapes: Vec<(&str, String, &str)> = vec![
-        (
-            "own environ",
-            "SELECT * FROM read_text('/proc/self/environ')".into(),
-            DENIED,
-        ),
-        (
-            "server environ",
-            format!("SELECT * FROM read_text('/proc/{}/environ')", s.child.id()),
-            DENIED,
-        ),
-        (
-            "master-token",
-            format!("SELECT * FROM read_text('{d}/master-token')"),
-            DENIED,
-        ),
-        (
-            "master-token as CSV",
-            format!("SELECT * FROM read_csv('{d}/master-token', header = false)"),
-            DENIED,
-        ),
+        ("own environ", "SELECT * FROM read_text('/proc/self/environ')".into(), DENIED),
+        ("server environ", format!("SELECT * FROM read_text('/proc/{}/environ')", s.child.id()), DENIED),
+        ("master-token", format!("SELECT * FROM read_text('{d}/master-token')"), DENIED),
+        ("master-token as CSV", format!("SELECT * FROM read_csv('{d}/master-token', header = false)"), DENIED),
         // Filled in below with the id the job will get: `..` out of its own allowed folder.
         ("relative master-token", String::new(), DENIED),
-        (
-            "attach tables.duckdb",
-            format!(
-                "ATTACH '{d}/tables.duckdb' AS stolen (READ_ONLY); SELECT * FROM stolen.information_schema.tables"
-            ),
-            DENIED,
-        ),
-        (
-            "attach metadata.sqlite",
-            format!("ATTACH '{d}/metadata.sqlite' AS meta (TYPE sqlite)"),
-            DENIED,
-        ),
-        (
-            "copy out",
-            format!("COPY (SELECT 1 AS x) TO '{d}/pwned.csv'"),
-            DENIED,
-        ),
-        (
-            "glob the data dir",
-            format!("SELECT * FROM glob('{d}/*')"),
-            DENIED,
-        ),
-        (
-            "re-enable access",
-            "SET enable_external_access = true".into(),
-            LOCKED,
-        ),
-        (
-            "widen the folders",
-            "SET allowed_directories = ['/']".into(),
-            LOCKED,
-        ),
+        ("attach tables.duckdb", format!("ATTACH '{d}/tables.duckdb' AS stolen (READ_ONLY); SELECT * FROM stolen.information_schema.tables"), DENIED),
+        ("attach metadata.sqlite", format!("ATTACH '{d}/metadata.sqlite' AS meta (TYPE sqlite)"), DENIED),
+        ("copy out", format!("COPY (SELECT 1 AS x) TO '{d}/pwned.csv'"), DENIED),
+        ("glob the data dir", format!("SELECT * FROM glob('{d}/*')"), DENIED),
+        ("re-enable access", "SET enable_external_access = true".into(), LOCKED),
+        ("widen the folders", "SET allowed_directories = ['/']".into(), LOCKED),
         ("unlock", "SET lock_configuration = false".into(), LOCKED),
         ("extension", "INSTALL httpfs; LOAD httpfs".into(), DENIED),
         // No such function in DuckDB's core; kept so that one added later is noticed.
-        (
-            "environment",
-            "SELECT getenv('KBSTACK_MASTER_TOKEN')".into(),
-            "getenv does not exist",
-        ),
+        ("environment", "SELECT getenv('KBSTACK_MASTER_TOKEN')".into(), "getenv does not exist"),
     ];
     let mut last_id: i64 = id(&ok).parse().unwrap();
     for (name, sql, expected) in escapes {
-        let sql = if sql.is_empty() {
-            format!(
-                "SELECT * FROM read_text('{d}/job-data/{}/data/../../../master-token')",
-                last_id + 1
-            )
-        } else {
-            sql
-        };
+        let sql = if sql.is_empty() { format!("SELECT * FROM read_text('{d}/job-data/{}/data/../../../master-token')", last_id + 1) } else { sql };
         let done = run(
             &s,
             &token,
@@ -422,20 +286,13 @@ fn duckdb_transformation_cannot_read_server_secrets() {
         );
         let this_id: i64 = id(&done).parse().unwrap();
         if name == "relative master-token" {
-            assert_eq!(
-                this_id,
-                last_id + 1,
-                "the job id was predicted wrong: the path did not start in the job's own folder"
-            );
+            assert_eq!(this_id, last_id + 1, "the job id was predicted wrong: the path did not start in the job's own folder");
         }
         last_id = this_id;
         assert_eq!(done["status"], "error", "{name}: {sql}\n{done}");
         assert_eq!(done["result"]["error"]["type"], "user", "{name}: {done}");
         let msg = done["result"]["message"].as_str().unwrap();
-        assert!(
-            msg.contains("query failed") && msg.contains(expected),
-            "{name}: expected \"{expected}\" in: {msg}"
-        );
+        assert!(msg.contains("query failed") && msg.contains(expected), "{name}: expected \"{expected}\" in: {msg}");
         assert_no_secret(&s, &done);
     }
     assert!(!data.join("pwned.csv").exists());
@@ -468,22 +325,10 @@ fn process_component_registered_inside_the_data_dir() {
         json!({"command": ["/bin/sh", "${COMPONENT_DIR}/run.sh"], "working_dir": "${COMPONENT_DIR}",
                "env": {"COMPONENT_HOME": "${COMPONENT_DIR}"}, "component_dir": code.display().to_string()}),
     );
-    let done = wait_finished(
-        &s,
-        &id(&create_job(
-            &s,
-            json!({"component": "kbstack-test.inside", "configData": {}}),
-        )),
-        60,
-    );
+    let done = wait_finished(&s, &id(&create_job(&s, json!({"component": "kbstack-test.inside", "configData": {}}))), 60);
     let ev = events(&s, &id(&done));
     assert_eq!(done["status"], "success", "{done}\n{ev:?}");
-    for line in [
-        "hello from the component dir",
-        "denied-relative",
-        "denied-listing",
-        "denied-write",
-    ] {
+    for line in ["hello from the component dir", "denied-relative", "denied-listing", "denied-write"] {
         assert!(ev.iter().any(|m| m == line), "{line}: {ev:?}");
     }
     assert!(!data.join("pwned").exists());

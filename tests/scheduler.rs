@@ -17,28 +17,15 @@ fn url(s: &Server, path: &str) -> String {
 }
 
 fn sget(s: &Server, path: &str) -> (u16, Value) {
-    s.send(
-        s.client
-            .get(url(s, path))
-            .header("X-StorageApi-Token", MASTER_TOKEN),
-    )
+    s.send(s.client.get(url(s, path)).header("X-StorageApi-Token", MASTER_TOKEN))
 }
 
 fn spost(s: &Server, path: &str, body: Value) -> (u16, Value) {
-    s.send(
-        s.client
-            .post(url(s, path))
-            .header("X-StorageApi-Token", MASTER_TOKEN)
-            .json(&body),
-    )
+    s.send(s.client.post(url(s, path)).header("X-StorageApi-Token", MASTER_TOKEN).json(&body))
 }
 
 fn sdelete(s: &Server, path: &str) -> (u16, Value) {
-    s.send(
-        s.client
-            .delete(url(s, path))
-            .header("X-StorageApi-Token", MASTER_TOKEN),
-    )
+    s.send(s.client.delete(url(s, path)).header("X-StorageApi-Token", MASTER_TOKEN))
 }
 
 /// A `keboola.scheduler` configuration through the Storage API, as the MCP server writes it.
@@ -47,38 +34,20 @@ fn scheduler_config(s: &Server, id: &str, cron: &str, timezone: &str, state: &st
         "schedule": {"cronTab": cron, "timezone": timezone, "state": state},
         "target": {"componentId": TEST, "configurationId": target, "mode": "run"},
     });
-    let (st, body) = s.post_json(
-        "components/keboola.scheduler/configs",
-        json!({"configurationId": id, "name": id, "configuration": configuration}),
-    );
+    let (st, body) = s.post_json("components/keboola.scheduler/configs", json!({"configurationId": id, "name": id, "configuration": configuration}));
     assert_eq!(st, 201, "{body}");
 }
 
 fn target_config(s: &Server, id: &str) {
-    create_config(
-        s,
-        TEST,
-        id,
-        json!({"parameters": {"message": "scheduled"}}),
-        vec![],
-        false,
-    );
+    create_config(s, TEST, id, json!({"parameters": {"message": "scheduled"}}), vec![], false);
 }
 
 fn assert_envelope(status: u16, body: &Value, expected: u16) {
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["code"], expected, "{body}");
     assert_eq!(body["status"], "error", "{body}");
-    assert!(
-        body["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "{body}"
-    );
-    assert!(
-        body["exceptionId"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("scheduler-")),
-        "{body}"
-    );
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert!(body["exceptionId"].as_str().is_some_and(|e| e.starts_with("scheduler-")), "{body}");
 }
 
 #[test]
@@ -92,21 +61,12 @@ fn activation_list_detail_refresh_and_removal() {
     let id = created["id"].as_str().expect("id is a string").to_string();
     assert_eq!(created["configurationId"], "500");
     assert_eq!(created["configurationVersionId"], "1");
-    assert_eq!(
-        created["schedule"],
-        json!({"cronTab": "0 9 * * MON", "timezone": "Europe/Prague", "state": "enabled"})
-    );
-    assert_eq!(
-        created["target"],
-        json!({"componentId": TEST, "configurationId": "t1", "configurationRowIds": [], "mode": "run", "tag": ""})
-    );
+    assert_eq!(created["schedule"], json!({"cronTab": "0 9 * * MON", "timezone": "Europe/Prague", "state": "enabled"}));
+    assert_eq!(created["target"], json!({"componentId": TEST, "configurationId": "t1", "configurationRowIds": [], "mode": "run", "tag": ""}));
     assert_eq!(created["executions"], json!([]));
 
     // The schedule's own token: Keboola's description, listed in the project's tokens.
-    let token_id = created["tokenId"]
-        .as_str()
-        .expect("tokenId is a string")
-        .to_string();
+    let token_id = created["tokenId"].as_str().expect("tokenId is a string").to_string();
     let (st, token) = s.get(&format!("tokens/{token_id}"));
     assert_eq!(st, 200, "{token}");
     assert_eq!(token["description"], "[_internal] Scheduler");
@@ -130,15 +90,9 @@ fn activation_list_detail_refresh_and_removal() {
     assert_eq!(detail, again);
     let (st, all) = sget(&s, "schedules");
     assert_eq!((st, all.as_array().map(Vec::len)), (200, Some(1)), "{all}");
-    let (_, by_target) = sget(
-        &s,
-        &format!("schedules?componentId={TEST}&configurationId=t1"),
-    );
+    let (_, by_target) = sget(&s, &format!("schedules?componentId={TEST}&configurationId=t1"));
     assert_eq!(by_target.as_array().unwrap().len(), 1);
-    let (_, other_target) = sget(
-        &s,
-        &format!("schedules?componentId={TEST}&configurationId=nope"),
-    );
+    let (_, other_target) = sget(&s, &format!("schedules?componentId={TEST}&configurationId=nope"));
     assert_eq!(other_target, json!([]));
     let (st, half) = sget(&s, &format!("schedules?componentId={TEST}"));
     assert_envelope(st, &half, 400);
@@ -157,10 +111,7 @@ fn activation_list_detail_refresh_and_removal() {
     assert_envelope(st, &gone, 404);
     let (st, none) = sdelete(&s, "configurations/500");
     assert_envelope(st, &none, 404);
-    let (st, _) = s.get(&format!(
-        "tokens/{}",
-        refreshed["tokenId"].as_str().unwrap()
-    ));
+    let (st, _) = s.get(&format!("tokens/{}", refreshed["tokenId"].as_str().unwrap()));
     assert_eq!(st, 404);
 
     let (st, b) = spost(&s, "schedules", json!({"configurationId": "500"}));
@@ -203,25 +154,13 @@ fn refusals_in_the_schedulers_envelope() {
     assert_envelope(st, &b, 404);
 
     // A non-master token may read schedules but not change them.
-    let (st, token) = s.post_form(
-        "tokens",
-        &[("description", "reader"), ("canManageBuckets", "1")],
-    );
+    let (st, token) = s.post_form("tokens", &[("description", "reader"), ("canManageBuckets", "1")]);
     assert_eq!(st, 201, "{token}");
     scheduler_config(&s, "5", "* * * * *", "UTC", "enabled", "t1");
     let secret = token["token"].as_str().unwrap();
-    let (st, b) = s.send(
-        s.client
-            .post(url(&s, "schedules"))
-            .header("X-StorageApi-Token", secret)
-            .json(&json!({"configurationId": "5"})),
-    );
+    let (st, b) = s.send(s.client.post(url(&s, "schedules")).header("X-StorageApi-Token", secret).json(&json!({"configurationId": "5"})));
     assert_envelope(st, &b, 403);
-    let (st, _) = s.send(
-        s.client
-            .get(url(&s, "schedules"))
-            .header("X-StorageApi-Token", secret),
-    );
+    let (st, _) = s.send(s.client.get(url(&s, "schedules")).header("X-StorageApi-Token", secret));
     assert_eq!(st, 200);
 }
 
@@ -232,10 +171,7 @@ fn schedule(s: &Server, id: &str) -> Value {
 }
 
 fn executions(s: &Server, id: &str) -> Vec<Value> {
-    schedule(s, id)["executions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    schedule(s, id)["executions"].as_array().cloned().unwrap_or_default()
 }
 
 fn wait_executions(s: &Server, id: &str, n: usize, secs: u64) -> Vec<Value> {
@@ -245,30 +181,20 @@ fn wait_executions(s: &Server, id: &str, n: usize, secs: u64) -> Vec<Value> {
         if runs.len() >= n {
             return runs;
         }
-        assert!(
-            Instant::now() < deadline,
-            "schedule {id} did not run {n} times in {secs}s: {runs:?}"
-        );
+        assert!(Instant::now() < deadline, "schedule {id} did not run {n} times in {secs}s: {runs:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 /// Seconds into the current minute.
 fn second_of_minute() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        % 60
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % 60
 }
 
 fn config_jobs(s: &Server, config: &str) -> Vec<Value> {
     let (st, jobs) = s.send(
         s.client
-            .get(format!(
-                "{}/queue/search/jobs?component={TEST}&config={config}",
-                s.url
-            ))
+            .get(format!("{}/queue/search/jobs?component={TEST}&config={config}", s.url))
             .header("X-StorageApi-Token", MASTER_TOKEN),
     );
     assert_eq!(st, 200, "{jobs}");
@@ -293,38 +219,21 @@ fn schedules_fire_across_a_restart_and_disabled_ones_do_not() {
     assert_eq!(st, 201, "{on}");
     let (st, off) = spost(&s, "schedules", json!({"configurationId": "11"}));
     assert_eq!(st, 201, "{off}");
-    let (on, off) = (
-        on["id"].as_str().unwrap().to_string(),
-        off["id"].as_str().unwrap().to_string(),
-    );
+    let (on, off) = (on["id"].as_str().unwrap().to_string(), off["id"].as_str().unwrap().to_string());
 
     let first = wait_executions(&s, &on, 1, 75);
-    let fired_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        % 60;
-    assert!(
-        fired_at < 5,
-        "fired {fired_at}s after the minute, not at it"
-    );
+    let fired_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % 60;
+    assert!(fired_at < 5, "fired {fired_at}s after the minute, not at it");
     let job = wait_finished(&s, first[0]["jobId"].as_str().unwrap(), 60);
     assert_eq!(job["status"], "success", "{job}");
-    assert_eq!(
-        job["token"]["description"], "[_internal] Scheduler",
-        "{job}"
-    );
+    assert_eq!(job["token"]["description"], "[_internal] Scheduler", "{job}");
     assert_eq!(job["config"], "fired");
 
     // Restart between the two runs: nothing is replayed at start.
     s.kill();
     let s = Server::start_in(tmp.path());
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(
-        executions(&s, &on).len(),
-        1,
-        "a restart does not repeat the run"
-    );
+    assert_eq!(executions(&s, &on).len(), 1, "a restart does not repeat the run");
     assert_eq!(config_jobs(&s, "fired").len(), 1);
 
     let runs = wait_executions(&s, &on, 2, 75);
@@ -332,19 +241,9 @@ fn schedules_fire_across_a_restart_and_disabled_ones_do_not() {
     let job = wait_finished(&s, runs[0]["jobId"].as_str().unwrap(), 60);
     assert_eq!(job["status"], "success", "{job}");
     assert_ne!(runs[0]["jobId"], runs[1]["jobId"]);
-    assert!(
-        runs[0]["executionTime"]
-            .as_str()
-            .unwrap()
-            .ends_with("+00:00"),
-        "{runs:?}"
-    );
+    assert!(runs[0]["executionTime"].as_str().unwrap().ends_with("+00:00"), "{runs:?}");
     assert_eq!(config_jobs(&s, "fired").len(), 2, "exactly one job per run");
 
-    assert_eq!(
-        executions(&s, &off),
-        Vec::<Value>::new(),
-        "a disabled schedule does not fire"
-    );
+    assert_eq!(executions(&s, &off), Vec::<Value>::new(), "a disabled schedule does not fire");
     assert_eq!(config_jobs(&s, "quiet"), Vec::<Value>::new());
 }

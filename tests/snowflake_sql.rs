@@ -18,9 +18,7 @@ fn translator() -> Option<SnowflakeToDuckDb> {
     match common::venv_python("sqlglot") {
         Some(python) => Some(SnowflakeToDuckDb::new(&python.display().to_string())),
         None => {
-            eprintln!(
-                "snowflake_sql: no Python with sqlglot (KBSTACK_TEST_PYTHON or the test venv); not run"
-            );
+            eprintln!("snowflake_sql: no Python with sqlglot (KBSTACK_TEST_PYTHON or the test venv); not run");
             None
         }
     }
@@ -37,17 +35,11 @@ fn run(t: &SnowflakeToDuckDb, script: &str) -> String {
     let input = data.join("in/tables/orders.csv");
     std::fs::write(&input, ORDERS).unwrap();
     let session = SqlSession::open().unwrap();
-    session
-        .create_input_view("orders", &InputSource::File(&input))
-        .unwrap();
+    session.create_input_view("orders", &InputSource::File(&input)).unwrap();
     session.lock_down(&data, &base.join("tmp")).unwrap();
-    let translation = t
-        .translate(script)
-        .unwrap_or_else(|e| panic!("{e}\n{script}"));
+    let translation = t.translate(script).unwrap_or_else(|e| panic!("{e}\n{script}"));
     for s in &translation.statements {
-        session
-            .run(&s.duckdb)
-            .unwrap_or_else(|e| panic!("{e}\nSnowflake: {}\nDuckDB: {}", s.snowflake, s.duckdb));
+        session.run(&s.duckdb).unwrap_or_else(|e| panic!("{e}\nSnowflake: {}\nDuckDB: {}", s.snowflake, s.duckdb));
     }
     let out = data.join("out/tables/result.csv");
     session.copy_to_csv("result", &out).unwrap();
@@ -61,9 +53,7 @@ fn typical_keboola_scripts_give_snowflakes_results() {
     // built without (the duckdb crate's `json` feature): those cases are then only translated.
     let json = SqlSession::open().unwrap().run("SELECT json('1')").is_ok();
     if !json {
-        eprintln!(
-            "snowflake_sql: the DuckDB engine has no json extension; the JSON cases are translated, not run"
-        );
+        eprintln!("snowflake_sql: the DuckDB engine has no json extension; the JSON cases are translated, not run");
     }
     let cases: &[(&str, &str, &str)] = &[
         (
@@ -176,17 +166,11 @@ FROM "typed" GROUP BY "Customer" ORDER BY "Customer";"#,
     ];
     for (name, script, expected) in cases {
         if !json && (script.contains("PARSE_JSON") || script.contains("VARIANT")) {
-            t.translate(script)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            t.translate(script).unwrap_or_else(|e| panic!("{name}: {e}"));
             continue;
         }
         let got = run(&t, script);
-        assert_eq!(
-            got,
-            *expected,
-            "{name}: {:#?}",
-            t.translate(script).unwrap().statements
-        );
+        assert_eq!(got, *expected, "{name}: {:#?}", t.translate(script).unwrap().statements);
     }
 }
 
@@ -197,70 +181,28 @@ fn session_statements_are_dropped_with_a_note() {
         .translate("ALTER SESSION SET MULTI_STATEMENT_COUNT = 0;\nuse role \"R\"; USE WAREHOUSE w; USE SCHEMA s; SELECT 'a;b' AS \"x;y\"; -- done")
         .unwrap();
     let dropped: Vec<&str> = tr.dropped.iter().map(|d| d.snowflake.as_str()).collect();
-    assert_eq!(
-        dropped,
-        [
-            "ALTER SESSION SET MULTI_STATEMENT_COUNT = 0",
-            "use role \"R\"",
-            "USE WAREHOUSE w",
-            "USE SCHEMA s"
-        ]
-    );
+    assert_eq!(dropped, ["ALTER SESSION SET MULTI_STATEMENT_COUNT = 0", "use role \"R\"", "USE WAREHOUSE w", "USE SCHEMA s"]);
     assert!(tr.dropped.iter().all(|d| !d.reason.is_empty()));
     assert_eq!(tr.statements.len(), 1);
     assert_eq!(tr.statements[0].snowflake, "SELECT 'a;b' AS \"x;y\"");
     // Comments and empty scripts are nothing to run.
-    assert_eq!(
-        t.translate("  -- nothing\n/* here */ ;").unwrap(),
-        Default::default()
-    );
+    assert_eq!(t.translate("  -- nothing\n/* here */ ;").unwrap(), Default::default());
 }
 
 #[test]
 fn untranslatable_statements_are_named() {
     let Some(t) = translator() else { return };
     for (script, statement, reason) in [
-        (
-            "SELECT 1; CREATE STAGE my_stage; SELECT 2",
-            "CREATE STAGE my_stage",
-            "STAGE",
-        ),
-        (
-            "COPY INTO t FROM @my_stage",
-            "COPY INTO t FROM @my_stage",
-            "stages",
-        ),
-        (
-            "PUT file:///tmp/x.csv @my_stage",
-            "PUT file:///tmp/x.csv @my_stage",
-            "stages",
-        ),
-        (
-            "GRANT SELECT ON TABLE t TO ROLE r",
-            "GRANT SELECT ON TABLE t TO ROLE r",
-            "privileges",
-        ),
-        (
-            "CALL my_procedure(1)",
-            "CALL my_procedure(1)",
-            "not supported",
-        ),
-        (
-            "SELECT 1;\nSELECT FROM WHERE;",
-            "SELECT FROM WHERE",
-            "cannot parse",
-        ),
-        (
-            "SELECT TO_VARCHAR(n, '999.99') FROM t",
-            "SELECT TO_VARCHAR(n, '999.99') FROM t",
-            "TO_VARCHAR(col::DATE",
-        ),
+        ("SELECT 1; CREATE STAGE my_stage; SELECT 2", "CREATE STAGE my_stage", "STAGE"),
+        ("COPY INTO t FROM @my_stage", "COPY INTO t FROM @my_stage", "stages"),
+        ("PUT file:///tmp/x.csv @my_stage", "PUT file:///tmp/x.csv @my_stage", "stages"),
+        ("GRANT SELECT ON TABLE t TO ROLE r", "GRANT SELECT ON TABLE t TO ROLE r", "privileges"),
+        ("CALL my_procedure(1)", "CALL my_procedure(1)", "not supported"),
+        ("SELECT 1;\nSELECT FROM WHERE;", "SELECT FROM WHERE", "cannot parse"),
+        ("SELECT TO_VARCHAR(n, '999.99') FROM t", "SELECT TO_VARCHAR(n, '999.99') FROM t", "TO_VARCHAR(col::DATE"),
     ] {
         match t.translate(script) {
-            Err(TranslateError::Untranslatable {
-                statement: s,
-                reason: r,
-            }) => {
+            Err(TranslateError::Untranslatable { statement: s, reason: r }) => {
                 assert_eq!(s, statement, "{script}");
                 assert!(r.contains(reason), "{script}: {r}");
             }
@@ -287,10 +229,7 @@ fn translation_latency() {
     let started = Instant::now();
     t.translate(script).unwrap();
     let cached = started.elapsed();
-    eprintln!(
-        "snowflake_sql latency: first call {first:?} (Python start + sqlglot import), warm median {:?} max {:?}, cached {cached:?}",
-        warm[10], warm[19]
-    );
+    eprintln!("snowflake_sql latency: first call {first:?} (Python start + sqlglot import), warm median {:?} max {:?}, cached {cached:?}", warm[10], warm[19]);
     assert!(warm[10].as_millis() < 500, "warm median {:?}", warm[10]);
     assert!(cached < warm[0], "cached {cached:?} vs warm {:?}", warm[0]);
 }

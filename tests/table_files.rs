@@ -15,17 +15,12 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 fn gunzip(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(data)
-        .read_to_end(&mut out)
-        .unwrap();
+    flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out).unwrap();
     out
 }
 
 fn sorted_lines(data: &[u8]) -> Vec<String> {
-    let mut lines: Vec<String> = String::from_utf8_lossy(data)
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let mut lines: Vec<String> = String::from_utf8_lossy(data).lines().map(str::to_string).collect();
     lines.sort();
     lines
 }
@@ -34,11 +29,7 @@ fn create(s: &Server, bucket: &str, name: &str, csv: &[u8], pk: &str) -> String 
     let file = s.upload(&format!("{name}.csv"), csv.to_vec());
     let (st, job) = s.post_form(
         &format!("buckets/{bucket}/tables-async"),
-        &[
-            ("name", name),
-            ("dataFileId", &file.to_string()),
-            ("primaryKey", pk),
-        ],
+        &[("name", name), ("dataFileId", &file.to_string()), ("primaryKey", pk)],
     );
     assert_eq!(st, 202, "{job}");
     let job = s.wait_job(&job);
@@ -71,10 +62,7 @@ fn async_create_import_and_export_round_trip() {
     let (_, f) = s.get(&format!("files/{file_id}"));
     assert_eq!(f["isSliced"], true);
     let data = gunzip(&s.download(file_id));
-    assert_eq!(
-        sorted_lines(&data),
-        ["\"1\",\"a\"", "\"2\",\"B\"", "\"3\",\"c\""]
-    );
+    assert_eq!(sorted_lines(&data), ["\"1\",\"a\"", "\"2\",\"B\"", "\"3\",\"c\""]);
 
     // Plain export with columns, a filter and the internal timestamp.
     let (_, job) = s.post_json(
@@ -94,19 +82,13 @@ fn missing_columns_fail_the_job_with_the_keboola_code() {
     assert_eq!(s.post_json("buckets", json!({"name": "files"})).0, 201);
     let t = create(&s, "in.c-files", "t", b"id,name\n1,a\n", "");
     let file = s.upload("bad.csv", b"id\n2\n".to_vec());
-    let (_, job) = s.post_json(
-        &format!("tables/{t}/import-async"),
-        json!({"dataFileId": file}),
-    );
+    let (_, job) = s.post_json(&format!("tables/{t}/import-async"), json!({"dataFileId": file}));
     let job = s.wait_job(&job);
     assert_eq!(job["status"], "error", "{job}");
     assert_eq!(job["error"]["code"], "csvImport.columnsNotMatch");
     assert!(job["error"]["exceptionId"].is_string());
     assert_eq!(job["results"]["missingColumns"], json!(["name"]));
-    let (st, body) = s.post_json(
-        &format!("tables/{t}/import-async"),
-        json!({"dataFileId": 999999}),
-    );
+    let (st, body) = s.post_json(&format!("tables/{t}/import-async"), json!({"dataFileId": 999999}));
     assert_eq!(st, 404, "{body}");
     assert_eq!(body["code"], "storage.files.notFound");
 }
@@ -122,17 +104,10 @@ fn sigkill_during_a_large_import_leaves_old_or_new_rows_and_an_error_job() {
     big.extend_from_slice(b"id,name\n");
     let rows = 3_000_000u64;
     for i in 0..rows {
-        writeln!(
-            big,
-            "{i},new-value-for-row-{i}-with-some-padding-to-make-it-longer"
-        )
-        .unwrap();
+        writeln!(big, "{i},new-value-for-row-{i}-with-some-padding-to-make-it-longer").unwrap();
     }
     let file = s.upload("big.csv", big);
-    let (st, job) = s.post_json(
-        &format!("tables/{t}/import-async"),
-        json!({"dataFileId": file}),
-    );
+    let (st, job) = s.post_json(&format!("tables/{t}/import-async"), json!({"dataFileId": file}));
     assert_eq!(st, 202, "{job}");
     let id = job["id"].as_i64().unwrap();
     // Kill once the job is running.
@@ -142,10 +117,7 @@ fn sigkill_during_a_large_import_leaves_old_or_new_rows_and_an_error_job() {
         if j["status"] == "processing" {
             break;
         }
-        assert_ne!(
-            j["status"], "success",
-            "the import finished before the kill; make the file larger"
-        );
+        assert_ne!(j["status"], "success", "the import finished before the kill; make the file larger");
         assert!(std::time::Instant::now() < deadline);
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
@@ -166,9 +138,6 @@ fn sigkill_during_a_large_import_leaves_old_or_new_rows_and_an_error_job() {
     }
     // The table still takes loads after the restart.
     let file = s.upload("after.csv", b"id,name\n9,after\n".to_vec());
-    let (_, job) = s.post_json(
-        &format!("tables/{t}/import-async"),
-        json!({"dataFileId": file, "incremental": 1}),
-    );
+    let (_, job) = s.post_json(&format!("tables/{t}/import-async"), json!({"dataFileId": file, "incremental": 1}));
     assert_eq!(s.wait_job(&job)["status"], "success");
 }

@@ -12,22 +12,13 @@ fn bucket(s: &Server, name: &str) -> String {
 }
 
 fn table(s: &Server, bucket: &str, name: &str, csv: &str, pk: &str) -> String {
-    let (st, t) = s.post_form(
-        &format!("buckets/{bucket}/tables"),
-        &[("name", name), ("dataString", csv), ("primaryKey", pk)],
-    );
+    let (st, t) = s.post_form(&format!("buckets/{bucket}/tables"), &[("name", name), ("dataString", csv), ("primaryKey", pk)]);
     assert_eq!(st, 201, "{t}");
     t["id"].as_str().unwrap().to_string()
 }
 
 fn import(s: &Server, table: &str, csv: &str, incremental: bool) -> (u16, Value) {
-    s.post_form(
-        &format!("tables/{table}/import"),
-        &[
-            ("dataString", csv),
-            ("incremental", if incremental { "1" } else { "0" }),
-        ],
-    )
+    s.post_form(&format!("tables/{table}/import"), &[("dataString", csv), ("incremental", if incremental { "1" } else { "0" })])
 }
 
 fn rows_where(s: &Server, table: &str, query: &str) -> Vec<Vec<String>> {
@@ -39,10 +30,7 @@ fn rows(s: &Server, table: &str) -> Vec<Vec<String>> {
 }
 
 fn v(rows: &[&[&str]]) -> Vec<Vec<String>> {
-    let mut out: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(|c| c.to_string()).collect())
-        .collect();
+    let mut out: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
     out.sort();
     out
 }
@@ -91,22 +79,13 @@ fn incremental_with_pk_updates_only_changed_rows_and_never_deletes() {
     let (st, r) = import(&s, &t, "id,name\n1,a\n2,B\n4,d\n4,d\n", true);
     assert_eq!(st, 200, "{r}");
     // Row 3 is absent from the file and stays; row 1 is unchanged; 2 updated; 4 inserted once.
-    assert_eq!(
-        rows(&s, &t),
-        v(&[&["1", "a"], &["2", "B"], &["3", "c"], &["4", "d"]])
-    );
+    assert_eq!(rows(&s, &t), v(&[&["1", "a"], &["2", "B"], &["3", "c"], &["4", "d"]]));
     // Only the changed and the new row got a new _timestamp.
-    assert_eq!(
-        rows_where(&s, &t, &format!("&changedSince={since}")),
-        v(&[&["2", "B"], &["4", "d"]])
-    );
+    assert_eq!(rows_where(&s, &t, &format!("&changedSince={since}")), v(&[&["2", "B"], &["4", "d"]]));
     // Loading the same data again changes nothing.
     let since2 = mark();
     import(&s, &t, "id,name\n1,a\n2,B\n4,d\n", true);
-    assert_eq!(
-        rows_where(&s, &t, &format!("&changedSince={since2}")),
-        Vec::<Vec<String>>::new()
-    );
+    assert_eq!(rows_where(&s, &t, &format!("&changedSince={since2}")), Vec::<Vec<String>>::new());
     assert_eq!(rows(&s, &t).len(), 4);
 }
 
@@ -118,10 +97,7 @@ fn incremental_without_pk_appends() {
     let since = mark();
     import(&s, &t, "id,name\n1,a\n2,b\n", true);
     assert_eq!(rows(&s, &t), v(&[&["1", "a"], &["1", "a"], &["2", "b"]]));
-    assert_eq!(
-        rows_where(&s, &t, &format!("&changedSince={since}")),
-        v(&[&["1", "a"], &["2", "b"]])
-    );
+    assert_eq!(rows_where(&s, &t, &format!("&changedSince={since}")), v(&[&["1", "a"], &["2", "b"]]));
 }
 
 #[test]
@@ -134,10 +110,7 @@ fn untyped_tables_store_null_as_empty_string_and_gain_new_columns() {
     assert_eq!(st, 200, "{r}");
     let (_, detail) = s.get(&format!("tables/{t}"));
     assert_eq!(detail["columns"], json!(["id", "name", "extra"]));
-    assert_eq!(
-        rows(&s, &t),
-        v(&[&["1", "", ""], &["2", "", ""], &["3", "c", "x"]])
-    );
+    assert_eq!(rows(&s, &t), v(&[&["1", "", ""], &["2", "", ""], &["3", "c", "x"]]));
 }
 
 #[test]
@@ -148,11 +121,7 @@ fn a_file_missing_table_columns_fails_with_columns_not_match() {
     let (st, r) = import(&s, &t, "id\n2\n", false);
     assert_eq!(st, 400, "{r}");
     assert_eq!(r["code"], "csvImport.columnsNotMatch");
-    assert_eq!(
-        rows(&s, &t),
-        v(&[&["1", "a"]]),
-        "the failed load changed nothing"
-    );
+    assert_eq!(rows(&s, &t), v(&[&["1", "a"]]), "the failed load changed nothing");
 }
 
 #[test]
@@ -162,23 +131,11 @@ fn headerless_file_with_columns_parameter() {
     let t = table(&s, &b, "t", "id,name\n1,a\n", "");
     let (st, r) = s.post_form(
         &format!("tables/{t}/import"),
-        &[
-            ("dataString", "b,2\n"),
-            ("incremental", "1"),
-            ("columns[0]", "name"),
-            ("columns[1]", "id"),
-        ],
+        &[("dataString", "b,2\n"), ("incremental", "1"), ("columns[0]", "name"), ("columns[1]", "id")],
     );
     assert_eq!(st, 200, "{r}");
     assert_eq!(rows(&s, &t), v(&[&["1", "a"], &["2", "b"]]));
-    let (st, r) = s.post_form(
-        &format!("tables/{t}/import"),
-        &[
-            ("dataString", "3,c\n"),
-            ("incremental", "1"),
-            ("withoutHeaders", "1"),
-        ],
-    );
+    let (st, r) = s.post_form(&format!("tables/{t}/import"), &[("dataString", "3,c\n"), ("incremental", "1"), ("withoutHeaders", "1")]);
     assert_eq!(st, 200, "{r}");
     assert_eq!(rows(&s, &t).len(), 3);
 }
@@ -200,10 +157,7 @@ fn malformed_csv_and_wrong_column_count_are_client_errors() {
     let (st, r) = import(&s, &t, "id,id\n2,b\n", false);
     assert_eq!(st, 400, "{r}");
     assert_eq!(r["code"], "csvImport.duplicateColumnNames");
-    let (st, r) = s.post_form(
-        &format!("tables/{t}/import"),
-        &[("dataString", "id,name\n"), ("delimiter", "/t")],
-    );
+    let (st, r) = s.post_form(&format!("tables/{t}/import"), &[("dataString", "id,name\n"), ("delimiter", "/t")]);
     assert_eq!(st, 400, "{r}");
     assert_eq!(r["code"], "invalidCsv");
     assert_eq!(rows(&s, &t), v(&[&["1", "a"]]));
@@ -218,10 +172,7 @@ fn long_lines_load_up_to_the_limit_and_fail_clearly_above_it() {
     let t = table(&s, &b, "t", "id,v\n0,a\n", "id");
     let line = |len: usize| format!("id,v\n1,{}\n2,b\n", "x".repeat(len)).into_bytes();
     let file = s.upload("long.csv", line(7 * 1024 * 1024));
-    let (st, job) = s.post_form(
-        &format!("tables/{t}/import-async"),
-        &[("dataFileId", &file.to_string())],
-    );
+    let (st, job) = s.post_form(&format!("tables/{t}/import-async"), &[("dataFileId", &file.to_string())]);
     assert_eq!(st, 202, "{job}");
     let done = s.wait_job(&job);
     assert_eq!(done["status"], "success", "{done}");
@@ -229,33 +180,13 @@ fn long_lines_load_up_to_the_limit_and_fail_clearly_above_it() {
     assert_eq!(detail["rowsCount"], 2, "{detail}");
     let long = rows_where(&s, &t, "&whereColumn=id&whereValues[]=1");
     assert_eq!(long.len(), 1);
-    assert!(
-        long[0][1].starts_with("xxxx"),
-        "{:?}",
-        &long[0][1][..10.min(long[0][1].len())]
-    );
+    assert!(long[0][1].starts_with("xxxx"), "{:?}", &long[0][1][..10.min(long[0][1].len())]);
 
     let file = s.upload("longer.csv", line(9 * 1024 * 1024));
-    let (st, job) = s.post_form(
-        &format!("tables/{t}/import-async"),
-        &[("dataFileId", &file.to_string())],
-    );
+    let (st, job) = s.post_form(&format!("tables/{t}/import-async"), &[("dataFileId", &file.to_string())]);
     assert_eq!(st, 202, "{job}");
     let done = s.wait_job(&job);
     assert_eq!(done["status"], "error", "{done}");
-    assert_eq!(
-        done["error"]["code"],
-        "invalidCsv",
-        "{}",
-        done["error"]
-            .to_string()
-            .chars()
-            .take(300)
-            .collect::<String>()
-    );
-    assert_eq!(
-        s.get(&format!("tables/{t}")).1["rowsCount"],
-        2,
-        "the failed load changed nothing"
-    );
+    assert_eq!(done["error"]["code"], "invalidCsv", "{}", done["error"].to_string().chars().take(300).collect::<String>());
+    assert_eq!(s.get(&format!("tables/{t}")).1["rowsCount"], 2, "the failed load changed nothing");
 }

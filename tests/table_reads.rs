@@ -8,14 +8,7 @@ fn setup(s: &Server) -> String {
     let (st, b) = s.post_json("buckets", json!({"name": "reads", "stage": "in"}));
     assert_eq!(st, 201, "{b}");
     let csv = "id,name,amount\n1,alice,10\n2,bob,9\n3,carol,100\n4,dave,\n";
-    let (st, t) = s.post_form(
-        "buckets/in.c-reads/tables",
-        &[
-            ("name", "people"),
-            ("dataString", csv),
-            ("primaryKey", "id"),
-        ],
-    );
+    let (st, t) = s.post_form("buckets/in.c-reads/tables", &[("name", "people"), ("dataString", csv), ("primaryKey", "id")]);
     assert_eq!(st, 201, "{t}");
     t["id"].as_str().unwrap().to_string()
 }
@@ -23,12 +16,7 @@ fn setup(s: &Server) -> String {
 fn ids(s: &Server, t: &str, query: &str) -> Vec<String> {
     let (st, body) = s.get(&format!("tables/{t}/data-preview?format=json{query}"));
     assert_eq!(st, 200, "{query}: {body}");
-    body["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r[0]["value"].as_str().unwrap().to_string())
-        .collect()
+    body["rows"].as_array().unwrap().iter().map(|r| r[0]["value"].as_str().unwrap().to_string()).collect()
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -40,20 +28,10 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 fn preview_csv_has_a_quoted_header_and_quoted_values() {
     let s = Server::start();
     let t = setup(&s);
-    let resp = s
-        .client
-        .get(s.api(&format!(
-            "tables/{t}/data-preview?columns=name,id&orderBy[0][column]=id"
-        )))
-        .header("X-StorageApi-Token", common::MASTER_TOKEN)
-        .send()
-        .unwrap();
+    let resp = s.client.get(s.api(&format!("tables/{t}/data-preview?columns=name,id&orderBy[0][column]=id"))).header("X-StorageApi-Token", common::MASTER_TOKEN).send().unwrap();
     assert_eq!(resp.status(), 200);
     let body = resp.text().unwrap();
-    assert_eq!(
-        body,
-        "\"name\",\"id\"\n\"alice\",\"1\"\n\"bob\",\"2\"\n\"carol\",\"3\"\n\"dave\",\"4\"\n"
-    );
+    assert_eq!(body, "\"name\",\"id\"\n\"alice\",\"1\"\n\"bob\",\"2\"\n\"carol\",\"3\"\n\"dave\",\"4\"\n");
 }
 
 #[test]
@@ -81,57 +59,24 @@ fn where_filters_with_every_operator() {
     assert_eq!(f("le", &["10"], Some("BIGINT")), ["1", "2"]);
     // Filters are ANDed.
     assert_eq!(
-        sorted(ids(
-            &s,
-            &t,
-            "&whereFilters[0][column]=amount&whereFilters[0][operator]=ge&whereFilters[0][values][0]=9&whereFilters[0][dataType]=INTEGER&whereFilters[1][column]=name&whereFilters[1][operator]=ne&whereFilters[1][values][0]=bob"
-        )),
+        sorted(ids(&s, &t, "&whereFilters[0][column]=amount&whereFilters[0][operator]=ge&whereFilters[0][values][0]=9&whereFilters[0][dataType]=INTEGER&whereFilters[1][column]=name&whereFilters[1][operator]=ne&whereFilters[1][values][0]=bob")),
         ["1", "3"]
     );
     // The deprecated form, as kbcstorage sends it.
-    assert_eq!(
-        sorted(ids(
-            &s,
-            &t,
-            "&whereColumn=name&whereValues[]=bob&whereValues[]=dave&whereOperator=eq"
-        )),
-        ["2", "4"]
-    );
-    assert_eq!(
-        sorted(ids(
-            &s,
-            &t,
-            "&whereColumn=name&whereValues[]=bob&whereOperator=ne"
-        )),
-        ["1", "3", "4"]
-    );
+    assert_eq!(sorted(ids(&s, &t, "&whereColumn=name&whereValues[]=bob&whereValues[]=dave&whereOperator=eq")), ["2", "4"]);
+    assert_eq!(sorted(ids(&s, &t, "&whereColumn=name&whereValues[]=bob&whereOperator=ne")), ["1", "3", "4"]);
 }
 
 #[test]
 fn order_limit_and_columns() {
     let s = Server::start();
     let t = setup(&s);
-    assert_eq!(
-        ids(
-            &s,
-            &t,
-            "&orderBy[0][column]=amount&orderBy[0][order]=DESC&orderBy[0][dataType]=INTEGER&limit=2"
-        ),
-        ["3", "1"]
-    );
-    assert_eq!(
-        ids(&s, &t, "&orderBy[0][column]=name&orderBy[0][order]=DESC"),
-        ["4", "3", "2", "1"]
-    );
-    let (st, body) = s.get(&format!(
-        "tables/{t}/data-preview?format=json&columns=name&limit=1&orderBy[0][column]=id"
-    ));
+    assert_eq!(ids(&s, &t, "&orderBy[0][column]=amount&orderBy[0][order]=DESC&orderBy[0][dataType]=INTEGER&limit=2"), ["3", "1"]);
+    assert_eq!(ids(&s, &t, "&orderBy[0][column]=name&orderBy[0][order]=DESC"), ["4", "3", "2", "1"]);
+    let (st, body) = s.get(&format!("tables/{t}/data-preview?format=json&columns=name&limit=1&orderBy[0][column]=id"));
     assert_eq!(st, 200);
     assert_eq!(body["columns"], json!(["name"]));
-    assert_eq!(
-        body["rows"],
-        json!([[{"columnName": "name", "value": "alice", "isTruncated": false}]])
-    );
+    assert_eq!(body["rows"], json!([[{"columnName": "name", "value": "alice", "isTruncated": false}]]));
 }
 
 #[test]
@@ -139,24 +84,12 @@ fn bad_filters_are_client_errors() {
     let s = Server::start();
     let t = setup(&s);
     for (query, code) in [
-        (
-            "&whereFilters[0][column]=nope&whereFilters[0][values][0]=1",
-            "storage.tables.columnNotExists",
-        ),
-        (
-            "&whereFilters[0][column]=id&whereFilters[0][operator]=like&whereFilters[0][values][0]=1",
-            "validation.failed",
-        ),
-        (
-            "&whereFilters[0][column]=id&whereFilters[0][operator]=gt&whereFilters[0][values][0]=1&whereFilters[0][values][1]=2",
-            "validation.failed",
-        ),
+        ("&whereFilters[0][column]=nope&whereFilters[0][values][0]=1", "storage.tables.columnNotExists"),
+        ("&whereFilters[0][column]=id&whereFilters[0][operator]=like&whereFilters[0][values][0]=1", "validation.failed"),
+        ("&whereFilters[0][column]=id&whereFilters[0][operator]=gt&whereFilters[0][values][0]=1&whereFilters[0][values][1]=2", "validation.failed"),
         ("&columns=nope", "storage.tables.columnNotExists"),
         ("&changedSince=not-a-time", "validation.failed"),
-        (
-            "&orderBy[0][column]=id&orderBy[0][order]=sideways",
-            "validation.failed",
-        ),
+        ("&orderBy[0][column]=id&orderBy[0][order]=sideways", "validation.failed"),
     ] {
         let (st, body) = s.get(&format!("tables/{t}/data-preview?format=json{query}"));
         assert_eq!(st, 400, "{query}: {body}");
@@ -170,17 +103,9 @@ fn bad_filters_are_client_errors() {
 fn delete_rows_with_filters_and_the_truncate_rule() {
     let s = Server::start();
     let t = setup(&s);
-    let (st, body) = s.send(
-        s.client
-            .delete(s.api(&format!("tables/{t}/rows")))
-            .header("X-StorageApi-Token", common::MASTER_TOKEN)
-            .json(&json!({})),
-    );
+    let (st, body) = s.send(s.client.delete(s.api(&format!("tables/{t}/rows"))).header("X-StorageApi-Token", common::MASTER_TOKEN).json(&json!({})));
     assert_eq!(st, 400, "{body}");
-    assert_eq!(
-        body["code"],
-        "storage.tables.validation.unintendedTruncation"
-    );
+    assert_eq!(body["code"], "storage.tables.validation.unintendedTruncation");
     let (st, job) = s.send(
         s.client
             .delete(s.api(&format!("tables/{t}/rows")))
@@ -208,10 +133,7 @@ fn delete_rows_with_filters_and_the_truncate_rule() {
 fn jobs_are_readable_and_listed() {
     let s = Server::start();
     let t = setup(&s);
-    let (st, job) = s.post_json(
-        &format!("tables/{t}/primary-key"),
-        json!({"columns": ["name"]}),
-    );
+    let (st, job) = s.post_json(&format!("tables/{t}/primary-key"), json!({"columns": ["name"]}));
     assert_eq!(st, 400, "table already has a key: {job}");
     let (st, job) = s.delete(&format!("tables/{t}/primary-key"));
     assert_eq!(st, 202, "{job}");
@@ -220,12 +142,7 @@ fn jobs_are_readable_and_listed() {
     assert_eq!(job["results"]["primaryKey"], json!([]));
     let (st, jobs) = s.get("jobs");
     assert_eq!(st, 200);
-    assert!(
-        jobs.as_array()
-            .unwrap()
-            .iter()
-            .any(|j| j["id"] == job["id"])
-    );
+    assert!(jobs.as_array().unwrap().iter().any(|j| j["id"] == job["id"]));
     let (st, body) = s.get("jobs/999999");
     assert_eq!(st, 404);
     assert_eq!(body["code"], "storage.jobs.notFound");

@@ -2,22 +2,17 @@
 //! committed `tests/snapshots/<name>.json` byte for byte (field names, types, order, omissions).
 //! After an intended change, regenerate with `UPDATE_SNAPSHOTS=1 cargo test --test wire_snapshots`
 //! and review the diff.
-use kbstack::storage::wire::token::{
-    Admin, BucketPermissions, CreatorToken, Organization, Owner, Token, named_values,
-};
+use kbstack::storage::wire::token::{Admin, BucketPermissions, CreatorToken, Organization, Owner, Token, named_values};
 use serde_json::{Map, json};
 
 fn check(name: &str, value: &impl serde::Serialize) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(format!("{name}.json"));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.json"));
     let actual = serde_json::to_string_pretty(value).unwrap() + "\n";
     if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
         std::fs::write(&path, &actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{} is missing: run with UPDATE_SNAPSHOTS=1", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} is missing: run with UPDATE_SNAPSHOTS=1", path.display()));
     assert_eq!(actual, expected, "the wire shape of {name} changed");
 }
 
@@ -76,10 +71,7 @@ fn token(master: bool) -> Token {
         is_byodb: false,
         daily_capacity: 0,
         bucket_permissions: BucketPermissions(if master { Map::new() } else { perms }),
-        creator_token: (!master).then(|| CreatorToken {
-            id: 1,
-            description: Some("Master Token".into()),
-        }),
+        creator_token: (!master).then(|| CreatorToken { id: 1, description: Some("Master Token".into()) }),
         component_access: (!master).then(|| vec!["keboola.runner-config-test".into()]),
         admin: master.then(|| Admin {
             id: 1,
@@ -104,10 +96,7 @@ fn limited_token_detail() {
     check("token_limited", &token(false));
 }
 
-fn bucket(
-    tables: kbstack::storage::wire::bucket::BucketTables,
-    metadata: bool,
-) -> kbstack::storage::wire::bucket::Bucket {
+fn bucket(tables: kbstack::storage::wire::bucket::BucketTables, metadata: bool) -> kbstack::storage::wire::bucket::Bucket {
     kbstack::storage::wire::bucket::Bucket {
         uri: "http://127.0.0.1:8000/v2/storage/buckets/in.c-main".into(),
         id: "in.c-main".into(),
@@ -145,26 +134,12 @@ fn bucket(
 
 #[test]
 fn bucket_in_a_list() {
-    check(
-        "bucket_list_item",
-        &bucket(
-            kbstack::storage::wire::bucket::BucketTables::Url(
-                "http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into(),
-            ),
-            false,
-        ),
-    );
+    check("bucket_list_item", &bucket(kbstack::storage::wire::bucket::BucketTables::Url("http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into()), false));
 }
 
 #[test]
 fn bucket_detail_with_its_tables_and_metadata() {
-    check(
-        "bucket_detail",
-        &bucket(
-            kbstack::storage::wire::bucket::BucketTables::List(vec![]),
-            true,
-        ),
-    );
+    check("bucket_detail", &bucket(kbstack::storage::wire::bucket::BucketTables::List(vec![]), true));
 }
 
 fn queue_job(finished: bool) -> kbstack::queue::store::Job {
@@ -182,11 +157,7 @@ fn queue_job(finished: bool) -> kbstack::queue::store::Job {
         config_row_ids: vec![],
         mode: "run".into(),
         kind: "standard".into(),
-        status: if finished {
-            kbstack_core::QueueJobStatus::Success
-        } else {
-            kbstack_core::QueueJobStatus::Created
-        },
+        status: if finished { kbstack_core::QueueJobStatus::Success } else { kbstack_core::QueueJobStatus::Created },
         desired_status: kbstack_core::QueueJobStatus::Processing,
         tag: None,
         variable_values_id: None,
@@ -198,11 +169,7 @@ fn queue_job(finished: bool) -> kbstack::queue::store::Job {
         delayed_start_ms: None,
         duration_seconds: if finished { 2 } else { 0 },
         definition: json!({"projectName": "kbstack", "branchType": "default", "orchestrationJobId": 41, "configData": {}}),
-        result: if finished {
-            json!({"message": "Component processing finished."})
-        } else {
-            json!(null)
-        },
+        result: if finished { json!({"message": "Component processing finished."}) } else { json!(null) },
         usage_data: json!(null),
         metrics: json!(null),
     }
@@ -210,18 +177,12 @@ fn queue_job(finished: bool) -> kbstack::queue::store::Job {
 
 #[test]
 fn queue_job_created() {
-    check(
-        "queue_job_created",
-        &kbstack::queue::wire::QueueJob::of(&queue_job(false), "http://127.0.0.1:8000/queue/jobs"),
-    );
+    check("queue_job_created", &kbstack::queue::wire::QueueJob::of(&queue_job(false), "http://127.0.0.1:8000/queue/jobs"));
 }
 
 #[test]
 fn queue_job_finished() {
-    check(
-        "queue_job_finished",
-        &kbstack::queue::wire::QueueJob::of(&queue_job(true), "http://127.0.0.1:8000/queue/jobs"),
-    );
+    check("queue_job_finished", &kbstack::queue::wire::QueueJob::of(&queue_job(true), "http://127.0.0.1:8000/queue/jobs"));
 }
 
 #[test]
@@ -271,12 +232,7 @@ fn typed_table_detail() {
             {"name": "amount", "definition": {"type": "NUMERIC", "nullable": true, "length": "12,2", "default": null}, "basetype": "NUMERIC", "canBeFiltered": true}
         ]})),
         source_table: None,
-        bucket: Some(bucket(
-            kbstack::storage::wire::bucket::BucketTables::Url(
-                "http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into(),
-            ),
-            false,
-        )),
+        bucket: Some(bucket(kbstack::storage::wire::bucket::BucketTables::Url("http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into()), false)),
     };
     check("table_typed_detail", &table);
 }
@@ -296,14 +252,9 @@ fn storage_job_failed() {
         end_time: Some("2026-01-02T03:04:06+0000".into()),
         run_id: None,
         results: json!({"missingColumns": ["amount"]}),
-        creator_token: CreatorToken {
-            id: "1".into(),
-            description: "Master Token".into(),
-        },
+        creator_token: CreatorToken { id: "1".into(), description: "Master Token".into() },
         metrics: json!({"inCompressed": false, "inBytes": 0, "inBytesUncompressed": 0, "outCompressed": false, "outBytes": 0, "outBytesUncompressed": 0}),
-        error: Some(
-            json!({"code": "csvImport.columnsNotMatch", "message": "Some columns are missing in the csv file. Missing columns: amount.", "exceptionId": "exception-1"}),
-        ),
+        error: Some(json!({"code": "csvImport.columnsNotMatch", "message": "Some columns are missing in the csv file. Missing columns: amount.", "exceptionId": "exception-1"})),
     };
     check("storage_job_failed", &job);
 }
@@ -320,8 +271,7 @@ fn file_in_a_list() {
         is_permanent: false,
         name: "orders.csv.gz".into(),
         file_type: "csv".into(),
-        url: "http://127.0.0.1:8000/abs/kbstack-files/p1/f5/orders.csv.gz?sv=2020-10-02&sr=c&sp=r"
-            .into(),
+        url: "http://127.0.0.1:8000/abs/kbstack-files/p1/f5/orders.csv.gz?sv=2020-10-02&sr=c&sp=r".into(),
         provider: "azure".into(),
         region: "local".into(),
         size_bytes: Some(1024),
@@ -329,10 +279,7 @@ fn file_in_a_list() {
         max_age_days: Some(15),
         run_id: Some("12".into()),
         run_ids: vec!["12".into()],
-        creator_token: CreatorToken {
-            id: 1,
-            description: "Master Token".into(),
-        },
+        creator_token: CreatorToken { id: 1, description: "Master Token".into() },
     };
     check("file_list_item", &file);
 }
@@ -382,11 +329,7 @@ fn configuration_detail() {
     use kbstack::storage::wire::configuration::Configuration;
     let stored = stored_configuration();
     let config = Configuration::of(stored.clone()).unwrap();
-    assert_eq!(
-        serde_json::to_string(&config).unwrap(),
-        stored.to_string(),
-        "sent as stored"
-    );
+    assert_eq!(serde_json::to_string(&config).unwrap(), stored.to_string(), "sent as stored");
     check("configuration_detail", &config);
 }
 
@@ -395,11 +338,7 @@ fn configuration_row_detail() {
     use kbstack::storage::wire::row::Row;
     let stored = stored_configuration()["rows"][0].clone();
     let row = Row::of(stored.clone()).unwrap();
-    assert_eq!(
-        serde_json::to_string(&row).unwrap(),
-        stored.to_string(),
-        "sent as stored"
-    );
+    assert_eq!(serde_json::to_string(&row).unwrap(), stored.to_string(), "sent as stored");
     check("configuration_row_detail", &row);
 }
 
@@ -431,10 +370,7 @@ fn external_event_in_a_dev_branch() {
         params: json!({"rows": 3}),
         results: json!({}),
         performance: json!({}),
-        token: Token {
-            id: Some(1),
-            name: Some("Master Token".into()),
-        },
+        token: Token { id: Some(1), name: Some("Master Token".into()) },
         id_branch: Some(2),
         uri: "http://127.0.0.1:8000/v2/storage/events/31".into(),
         attachments: vec![],
@@ -459,21 +395,11 @@ fn server_event_on_a_table() {
         object_id: Some("in.c-main.orders".into()),
         object_name: Some("orders".into()),
         object_type: Some("table".into()),
-        context: Context {
-            remote_addr: None,
-            http_referer: None,
-            http_user_agent: None,
-            api_version: "v2".into(),
-            user_agent: None,
-            is_async: false,
-        },
+        context: Context { remote_addr: None, http_referer: None, http_user_agent: None, api_version: "v2".into(), user_agent: None, is_async: false },
         params: json!({}),
         results: json!({"importedRowsCount": 3}),
         performance: json!({}),
-        token: Token {
-            id: Some(1),
-            name: Some("Master Token".into()),
-        },
+        token: Token { id: Some(1), name: Some("Master Token".into()) },
         id_branch: None,
         uri: "http://127.0.0.1:8000/v2/storage/events/32".into(),
         attachments: vec![],
@@ -494,23 +420,9 @@ fn encryption_index() {
 #[test]
 fn sync_action_errors_and_list() {
     use kbstack::sync_actions::wire::{ActionList, ComponentError};
-    check(
-        "sync_action_user_error",
-        &ComponentError::user(
-            "Cannot connect".into(),
-            "docker-0123456789abcdef0123456789abcdef".into(),
-        ),
-    );
-    check(
-        "sync_action_application_error",
-        &ComponentError::application("docker-0123456789abcdef0123456789abcdef".into()),
-    );
-    check(
-        "sync_action_list",
-        &ActionList {
-            actions: vec!["testConnection".into(), "listTables".into()],
-        },
-    );
+    check("sync_action_user_error", &ComponentError::user("Cannot connect".into(), "docker-0123456789abcdef0123456789abcdef".into()));
+    check("sync_action_application_error", &ComponentError::application("docker-0123456789abcdef0123456789abcdef".into()));
+    check("sync_action_list", &ActionList { actions: vec!["testConnection".into(), "listTables".into()] });
 }
 
 #[test]
@@ -531,14 +443,8 @@ fn scheduler_schedule() {
         created_ms: 0,
         fired_through_ms: 0,
     };
-    let runs = [ScheduleExecution {
-        job_id: "1234".into(),
-        execution_ms: 1_767_261_600_000,
-    }];
-    check(
-        "scheduler_schedule",
-        &kbstack::scheduler::wire::Schedule::of(&record, &runs),
-    );
+    let runs = [ScheduleExecution { job_id: "1234".into(), execution_ms: 1_767_261_600_000 }];
+    check("scheduler_schedule", &kbstack::scheduler::wire::Schedule::of(&record, &runs));
 }
 
 #[test]
@@ -553,24 +459,10 @@ fn notification_subscription() {
         expires_ms,
         created_ms: 1_767_261_600_000,
     };
-    let email = record(
-        12,
-        serde_json::json!({"channel": "email", "address": "ops@example.com"}),
-        None,
-    );
-    check(
-        "notification_subscription_email",
-        &kbstack::notification::wire::Subscription::of(&email),
-    );
-    let hook = record(
-        13,
-        serde_json::json!({"channel": "webhook", "url": "https://hooks.example.com/x"}),
-        Some(1_767_348_000_000),
-    );
-    check(
-        "notification_subscription_webhook",
-        &kbstack::notification::wire::Subscription::of(&hook),
-    );
+    let email = record(12, serde_json::json!({"channel": "email", "address": "ops@example.com"}), None);
+    check("notification_subscription_email", &kbstack::notification::wire::Subscription::of(&email));
+    let hook = record(13, serde_json::json!({"channel": "webhook", "url": "https://hooks.example.com/x"}), Some(1_767_348_000_000));
+    check("notification_subscription_webhook", &kbstack::notification::wire::Subscription::of(&hook));
 }
 
 fn table_snapshot(detail: bool) -> kbstack::storage::wire::snapshot::Snapshot {
@@ -580,17 +472,10 @@ fn table_snapshot(detail: bool) -> kbstack::storage::wire::snapshot::Snapshot {
         description: "before the change".into(),
         created_time: "2026-05-26T14:26:56+0200".into(),
         kind: "table".into(),
-        creator_token: CreatorToken {
-            id: 221,
-            description: "Master Token".into(),
-        },
+        creator_token: CreatorToken { id: 221, description: "Master Token".into() },
         uri: (!detail).then(|| "http://127.0.0.1:8000/v2/storage/snapshots/82629".into()),
         data_file_id: None,
-        table: detail.then(|| SnapshotTable {
-            id: "in.c-main.t".into(),
-            primary_key: vec!["id".into()],
-            columns: vec!["id".into(), "name".into()],
-        }),
+        table: detail.then(|| SnapshotTable { id: "in.c-main.t".into(), primary_key: vec!["id".into()], columns: vec!["id".into(), "name".into()] }),
     }
 }
 
@@ -626,10 +511,7 @@ fn workspace(password: Option<&str>) -> kbstack::storage::wire::workspace::Works
             login_type: "default".into(),
             password: password.map(str::to_string),
         },
-        creator_token: CreatorToken {
-            id: 221,
-            description: "Master Token".into(),
-        },
+        creator_token: CreatorToken { id: 221, description: "Master Token".into() },
         creator_user: None,
         read_only_storage_access: false,
         platform_usage_type: "user".into(),
@@ -649,12 +531,7 @@ fn workspace_created() {
 
 #[test]
 fn workspace_password_reset() {
-    check(
-        "workspace_password_reset",
-        &kbstack::storage::wire::workspace::PasswordReset {
-            password: "s3cretPassw0rd".into(),
-        },
-    );
+    check("workspace_password_reset", &kbstack::storage::wire::workspace::PasswordReset { password: "s3cretPassw0rd".into() });
 }
 
 fn merge_request(detail: bool) -> kbstack::storage::wire::merge_request::MergeRequest {
@@ -669,45 +546,21 @@ fn merge_request(detail: bool) -> kbstack::storage::wire::merge_request::MergeRe
     };
     MergeRequest {
         id: 11,
-        creator: Creator {
-            id: 7,
-            name: "John Doe".into(),
-        },
+        creator: Creator { id: 7, name: "John Doe".into() },
         title: "Refactor DB extractors".into(),
         description: "DB exctractor have new columns now".into(),
         state: "in_review".into(),
         change_log: detail.then(|| log.clone()),
         content: detail.then_some(log),
-        branches: Branches {
-            branch_from_id: Some(124),
-            branch_into_id: 123,
-        },
-        merge: Merge {
-            merged_at: None,
-            merger_id: None,
-            merger_name: String::new(),
-        },
+        branches: Branches { branch_from_id: Some(124), branch_into_id: 123 },
+        merge: Merge { merged_at: None, merger_id: None, merger_name: String::new() },
         external_id: Some("ticket-123".into()),
         auto_merge_strategy: Some("scheduled".into()),
         auto_merge_at: Some("2026-04-01T12:00:00+00:00".into()),
-        approvals: vec![Approval {
-            approver_id: 123,
-            approver_name: "John Doe".into(),
-            created_at: "2023-06-16T10:20:58+0200".into(),
-        }],
+        approvals: vec![Approval { approver_id: 123, approver_name: "John Doe".into(), created_at: "2023-06-16T10:20:58+0200".into() }],
         reviewers: vec![
-            Reviewer {
-                id: 123,
-                name: "John Doe".into(),
-                email: String::new(),
-                status: Some("approved".into()),
-            },
-            Reviewer {
-                id: 124,
-                name: "Jane Roe".into(),
-                email: String::new(),
-                status: None,
-            },
+            Reviewer { id: 123, name: "John Doe".into(), email: String::new(), status: Some("approved".into()) },
+            Reviewer { id: 124, name: "Jane Roe".into(), email: String::new(), status: None },
         ],
         created_at: "2023-06-15T10:20:58+0200".into(),
     }
@@ -743,13 +596,7 @@ fn merge_request_conflict() {
 fn query_job_status_results_and_history() {
     use kbstack::meta::query_jobs::{QueryJobState, StatementState, suite::job};
     use kbstack::query::wire::{Column, History, HistoryStatement, ResultPage};
-    let mut j = job(
-        "3f1c2d4e-0000-4000-8000-000000000001",
-        1,
-        5,
-        1000,
-        &["CREATE TABLE t (a INT)", "SELECT a FROM t", "SELECT 1"],
-    );
+    let mut j = job("3f1c2d4e-0000-4000-8000-000000000001", 1, 5, 1000, &["CREATE TABLE t (a INT)", "SELECT a FROM t", "SELECT 1"]);
     j.state = QueryJobState::Failed;
     j.statements[0].state = StatementState::Completed;
     j.statements[0].rows_affected = Some(0);
@@ -766,18 +613,8 @@ fn query_job_status_results_and_history() {
     let page = ResultPage {
         status: "completed".into(),
         columns: vec![
-            Column {
-                name: "id".into(),
-                kind: "fixed".into(),
-                nullable: true,
-                length: 0,
-            },
-            Column {
-                name: "name".into(),
-                kind: "text".into(),
-                nullable: true,
-                length: 16_777_216,
-            },
+            Column { name: "id".into(), kind: "fixed".into(), nullable: true, length: 0 },
+            Column { name: "name".into(), kind: "text".into(), nullable: true, length: 16_777_216 },
         ],
         data: vec![json!(["1", "Ann"]), json!(["2", null])],
         rows_affected: None,
@@ -787,12 +624,7 @@ fn query_job_status_results_and_history() {
     check("query_result_page", &page);
     let statement = status.statements.into_iter().next().unwrap();
     let history = History {
-        statements: vec![HistoryStatement {
-            statement,
-            query_job_id: j.id.clone(),
-            warehouse: "KBSTACK".into(),
-            backend_size: None,
-        }],
+        statements: vec![HistoryStatement { statement, query_job_id: j.id.clone(), warehouse: "KBSTACK".into(), backend_size: None }],
     };
     check("query_history", &history);
 }
@@ -825,60 +657,32 @@ fn editor_session() {
             last_loaded_at: None,
         },
     );
-    check(
-        "editor_credentials",
-        &Credentials {
-            private_key: "-----BEGIN PRIVATE KEY-----\n…".into(),
-            public_key: "-----BEGIN PUBLIC KEY-----\n…".into(),
-        },
-    );
+    check("editor_credentials", &Credentials { private_key: "-----BEGIN PRIVATE KEY-----\n…".into(), public_key: "-----BEGIN PUBLIC KEY-----\n…".into() });
 }
 
 fn project(id: i64, name: &str) -> kbstack::storage::wire::bucket::ProjectRef {
-    kbstack::storage::wire::bucket::ProjectRef {
-        id,
-        name: name.into(),
-    }
+    kbstack::storage::wire::bucket::ProjectRef { id, name: name.into() }
 }
 
 #[test]
 fn shared_bucket_with_its_links() {
     use kbstack::storage::wire::bucket::LinkedBy;
-    let mut b = bucket(
-        kbstack::storage::wire::bucket::BucketTables::Url(
-            "http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into(),
-        ),
-        false,
-    );
+    let mut b = bucket(kbstack::storage::wire::bucket::BucketTables::Url("http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into()), false);
     b.sharing = Some("specific-projects".into());
     b.sharing_parameters = json!({"projects": [{"id": 2}]});
-    b.linked_by = Some(vec![LinkedBy {
-        id: "in.c-linked".into(),
-        created: "2026-01-02T03:04:05+0000".into(),
-        project: project(2, "other"),
-    }]);
+    b.linked_by = Some(vec![LinkedBy { id: "in.c-linked".into(), created: "2026-01-02T03:04:05+0000".into(), project: project(2, "other") }]);
     check("bucket_shared", &b);
 }
 
 #[test]
 fn linked_bucket() {
     use kbstack::storage::wire::bucket::SourceBucket;
-    let mut b = bucket(
-        kbstack::storage::wire::bucket::BucketTables::Url(
-            "http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into(),
-        ),
-        false,
-    );
+    let mut b = bucket(kbstack::storage::wire::bucket::BucketTables::Url("http://127.0.0.1:8000/v2/storage/buckets/in.c-main/tables".into()), false);
     b.is_read_only = true;
     b.is_linked_bucket = true;
     b.bucket_sharing_allowed = false;
     b.backend_path = vec!["KBC_PRJ_2".into(), "in.c-shared".into()];
-    b.source_bucket = Some(SourceBucket {
-        id: "in.c-shared".into(),
-        name: "c-shared".into(),
-        description: "".into(),
-        project: project(2, "other"),
-    });
+    b.source_bucket = Some(SourceBucket { id: "in.c-shared".into(), name: "c-shared".into(), description: "".into(), project: project(2, "other") });
     check("bucket_linked", &b);
 }
 
@@ -898,18 +702,10 @@ fn shared_bucket_list_item() {
         rows_count: 32,
         backend: "snowflake".into(),
         project: project(2, "other"),
-        tables: vec![SharedTable {
-            id: "in.c-shared.languages".into(),
-            name: "languages".into(),
-            display_name: "languages".into(),
-        }],
+        tables: vec![SharedTable { id: "in.c-shared.languages".into(), name: "languages".into(), display_name: "languages".into() }],
         color: None,
         sharing_parameters: json!([]),
-        shared_by: SharedBy {
-            id: 5,
-            name: "Master Token".into(),
-            date: "2026-01-02T03:04:05+0000".into(),
-        },
+        shared_by: SharedBy { id: 5, name: "Master Token".into(), date: "2026-01-02T03:04:05+0000".into() },
         owner: None,
         updated: Some("2026-01-02T03:04:05+0000".into()),
         metadata: None,
@@ -939,15 +735,8 @@ fn global_search_response() {
     let response = GlobalSearch {
         all: 1,
         items: vec![item],
-        by_type: [
-            ("configuration-row".to_string(), 1),
-            ("total".to_string(), 1),
-        ]
-        .into_iter()
-        .collect(),
-        by_project: [("1".to_string(), "kbstack".to_string())]
-            .into_iter()
-            .collect(),
+        by_type: [("configuration-row".to_string(), 1), ("total".to_string(), 1)].into_iter().collect(),
+        by_project: [("1".to_string(), "kbstack".to_string())].into_iter().collect(),
     };
     check("global_search", &response);
 }
@@ -956,13 +745,7 @@ fn global_search_response() {
 fn vault_variables() {
     use kbstack::meta::vault_variables::VaultVariable;
     let variable = |key: &str, value: &str, flags: &[&str], branch: Option<&str>| {
-        let attributes = branch
-            .map(|b| {
-                [("branchId".to_string(), b.to_string())]
-                    .into_iter()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let attributes = branch.map(|b| [("branchId".to_string(), b.to_string())].into_iter().collect()).unwrap_or_default();
         VaultVariable {
             project_id: 1,
             hash: kbstack::vault::hash(key, &attributes),
@@ -975,17 +758,9 @@ fn vault_variables() {
     };
     let list = [
         variable("mysqlHost", "mysql.example.com", &[], None),
-        variable(
-            "mysqlPassword",
-            "KBC::ProjectWideSecure::eJxLtDKxqs60MjGwBgAJ2gJ3",
-            &["encrypted"],
-            Some("123"),
-        ),
+        variable("mysqlPassword", "KBC::ProjectWideSecure::eJxLtDKxqs60MjGwBgAJ2gJ3", &["encrypted"], Some("123")),
     ];
-    check(
-        "vault_variables",
-        &kbstack::vault::wire::Variable::list(&list),
-    );
+    check("vault_variables", &kbstack::vault::wire::Variable::list(&list));
 }
 
 #[test]
@@ -1012,10 +787,7 @@ fn manage_token_verification_project_and_invitation() {
         is_disabled: false,
         scopes: vec![],
         kind: "admin".into(),
-        creator: Some(IdName {
-            id: 7,
-            name: "Ann".into(),
-        }),
+        creator: Some(IdName { id: 7, name: "Ann".into() }),
         user: Some(user),
         token: None,
     };
@@ -1039,10 +811,7 @@ fn manage_token_verification_project_and_invitation() {
         default_backend: "snowflake".into(),
         has_try_mode_on: "0".into(),
         limits: kbstack::manage::project_limits(None),
-        metrics: kbstack::storage::wire::token::named_values(&[
-            ("storage.dataSizeBytes", 1024),
-            ("storage.rowsCount", 3),
-        ]),
+        metrics: kbstack::storage::wire::token::named_values(&[("storage.dataSizeBytes", 1024), ("storage.rowsCount", 3)]),
         is_disabled: false,
         billed_monthly_price: None,
         data_retention_time_in_days: 7,
@@ -1055,9 +824,7 @@ fn manage_token_verification_project_and_invitation() {
             created: "2026-01-01T00:00:00+0000".into(),
             allow_auto_join: true,
         },
-        pay_as_you_go: PayAsYouGo {
-            purchased_credits: 10.0,
-        },
+        pay_as_you_go: PayAsYouGo { purchased_credits: 10.0 },
         is_deleted: None,
         deleted_time: None,
         is_purged: None,
@@ -1070,17 +837,9 @@ fn manage_token_verification_project_and_invitation() {
         expires: None,
         reason: "help".into(),
         role: "guest".into(),
-        user: Some(IdNameEmail {
-            id: 8,
-            name: "bob@example.com".into(),
-            email: "bob@example.com".into(),
-        }),
+        user: Some(IdNameEmail { id: 8, name: "bob@example.com".into(), email: "bob@example.com".into() }),
         project: None,
-        creator: Some(IdNameEmail {
-            id: 7,
-            name: "Ann".into(),
-            email: "ann@example.com".into(),
-        }),
+        creator: Some(IdNameEmail { id: 7, name: "Ann".into(), email: "ann@example.com".into() }),
     };
     check("manage_project_invitation", &invitation);
 }
@@ -1105,29 +864,11 @@ fn metastore_objects() {
         scope_elevation_requested_at: requested.map(str::to_string),
     };
     let list = [
-        object(
-            "6d1f0b0e-0000-4000-8000-000000000002",
-            "project",
-            vec![],
-            Some("2026-01-03T00:00:00.000Z"),
-        ),
-        object(
-            "6d1f0b0e-0000-4000-8000-000000000003",
-            "targeted",
-            vec![2, 3],
-            None,
-        ),
-        object(
-            "6d1f0b0e-0000-4000-8000-000000000004",
-            "organization",
-            vec![],
-            None,
-        ),
+        object("6d1f0b0e-0000-4000-8000-000000000002", "project", vec![], Some("2026-01-03T00:00:00.000Z")),
+        object("6d1f0b0e-0000-4000-8000-000000000003", "targeted", vec![2, 3], None),
+        object("6d1f0b0e-0000-4000-8000-000000000004", "organization", vec![], None),
     ];
-    check(
-        "metastore_objects",
-        &json!({"data": kbstack::metastore::wire::Object::list(&list)}),
-    );
+    check("metastore_objects", &json!({"data": kbstack::metastore::wire::Object::list(&list)}));
 }
 
 #[test]
@@ -1135,28 +876,16 @@ fn templates_template_version_and_inputs() {
     use kbstack::templates::{inputs, repository, wire};
     let repo = repository::find("keboola").unwrap();
     let template = repo.template("csv-duckdb-report").unwrap();
-    check(
-        "templates_template_detail",
-        &wire::Template::of(repo, template, true),
-    );
+    check("templates_template_detail", &wire::Template::of(repo, template, true));
     let version = template.version("1.0.0").unwrap();
     let defaults = std::collections::HashMap::new();
-    check(
-        "templates_inputs",
-        &wire::Inputs {
-            step_groups: wire::step_groups(&version.body, &defaults),
-            initial_state: inputs::initial_state(&version.body, &defaults),
-        },
-    );
+    check("templates_inputs", &wire::Inputs { step_groups: wire::step_groups(&version.body, &defaults), initial_state: inputs::initial_state(&version.body, &defaults) });
 }
 
 #[test]
 fn templates_instance_and_task() {
     use kbstack::templates::wire::{ChangeInfo, Config, Instance, MainConfig, Task};
-    let changed = ChangeInfo {
-        date: "2026-01-02T03:04:05Z".into(),
-        token_id: "1".into(),
-    };
+    let changed = ChangeInfo { date: "2026-01-02T03:04:05Z".into(), token_id: "1".into() };
     let instance = Instance {
         instance_id: "V1StGXR8IZ5jdHi6BAmyT".into(),
         template_id: "csv-duckdb-report".into(),
@@ -1166,24 +895,16 @@ fn templates_instance_and_task() {
         name: "Sales by city".into(),
         created: changed.clone(),
         updated: changed,
-        main_config: Some(MainConfig {
-            component_id: "keboola.flow".into(),
-            config_id: "12".into(),
-        }),
+        main_config: Some(MainConfig { component_id: "keboola.flow".into(), config_id: "12".into() }),
         template_detail: None,
         version_detail: None,
-        configurations: vec![Config {
-            component_id: "keboola.duckdb-transformation".into(),
-            config_id: "11".into(),
-            name: "Report: Sales by city".into(),
-        }],
+        configurations: vec![Config { component_id: "keboola.duckdb-transformation".into(), config_id: "11".into(), name: "Report: Sales by city".into() }],
     };
     check("templates_instance", &instance);
     let task = Task {
         id: "template.use/2026-01-02T03:04:05.000Z_abcde".into(),
         task_type: "template.use".into(),
-        url: "https://templates.kbstack.local/v1/tasks/template.use/2026-01-02T03:04:05.000Z_abcde"
-            .into(),
+        url: "https://templates.kbstack.local/v1/tasks/template.use/2026-01-02T03:04:05.000Z_abcde".into(),
         status: "success".into(),
         is_finished: true,
         created_at: "2026-01-02T03:04:05.000Z".into(),
@@ -1216,21 +937,12 @@ fn stream_task_and_page() {
             outputs: json!({"projectId": 1, "branchId": 2, "sourceId": "events", "url": "https://stream.local.keboola.dev/v1/branches/2/sources/events"}),
         },
     );
-    check(
-        "stream_page",
-        &Page {
-            after_id: "".into(),
-            last_id: "events".into(),
-            limit: 100,
-            total_count: 1,
-        },
-    );
+    check("stream_page", &Page { after_id: "".into(), last_id: "events".into(), limit: 100, total_count: 1 });
 }
 
 #[test]
 fn syrup_job_finished() {
-    let mut job =
-        kbstack::syrup::wire::SyrupJob::of(&queue_job(true), "http://127.0.0.1:8000/syrup");
+    let mut job = kbstack::syrup::wire::SyrupJob::of(&queue_job(true), "http://127.0.0.1:8000/syrup");
     // The serving process's pid: fixed here.
     job.process.pid = 4242;
     check("syrup_job_finished", &job);
@@ -1241,10 +953,8 @@ fn orchestrator_orchestration_and_job() {
     use kbstack::orchestrator::wire::{Job, Orchestration};
     use serde_json::json;
     let token = json!({"id": 1661, "description": "Orchestrator Main orchestrator"});
-    let tasks = vec![
-        json!({"id": 1, "component": "keboola.ex-db-snowflake", "componentUrl": null, "action": "run",
-        "actionParameters": {"config": "493493"}, "continueOnFailure": false, "timeoutMinutes": null, "active": true, "phase": "extract"}),
-    ];
+    let tasks = vec![json!({"id": 1, "component": "keboola.ex-db-snowflake", "componentUrl": null, "action": "run",
+        "actionParameters": {"config": "493493"}, "continueOnFailure": false, "timeoutMinutes": null, "active": true, "phase": "extract"})];
     let orchestration = |detail: bool| Orchestration {
         id: 2362,
         name: "Main orchestrator".into(),
@@ -1256,16 +966,11 @@ fn orchestrator_orchestration_and_job() {
         token: token.clone(),
         uri: "https://syrup.keboola.com/orchestrator/orchestrations/2362".into(),
         configuration_id: "2362".into(),
-        notifications: detail.then(|| {
-            vec![json!({"email": "ops@example.com", "channel": "error", "parameters": {}})]
-        }),
+        notifications: detail.then(|| vec![json!({"email": "ops@example.com", "channel": "error", "parameters": {}})]),
         tasks: detail.then(|| tasks.clone()),
     };
     check("orchestrator_orchestration", &orchestration(true));
-    check(
-        "orchestrator_orchestration_in_a_list",
-        &orchestration(false),
-    );
+    check("orchestrator_orchestration_in_a_list", &orchestration(false));
     let job = Job {
         id: 123,
         orchestration_id: 2362,
@@ -1288,10 +993,7 @@ fn orchestrator_orchestration_and_job() {
 #[test]
 fn sqldep_analysis_and_graph() {
     // The analysis of a fixed script is deterministic: its whole shape is the snapshot.
-    let analysis = kbstack::sqldep::analyze(
-        "CREATE TABLE s AS SELECT o.id, SUM(o.amount) AS total FROM orders o GROUP BY 1;\nSELECT FROM",
-        "duckdb",
-    );
+    let analysis = kbstack::sqldep::analyze("CREATE TABLE s AS SELECT o.id, SUM(o.amount) AS total FROM orders o GROUP BY 1;\nSELECT FROM", "duckdb");
     check("sqldep_analysis", &analysis);
     use kbstack::graph::wire::{Edge, Graph, Node};
     let graph = Graph {
@@ -1318,17 +1020,11 @@ fn sqldep_analysis_and_graph() {
                 component_type: Some("extractor".into()),
                 rows: vec![json!({"id": "r1", "name": "row", "isDisabled": false})],
                 exists: true,
-                last_job: Some(
-                    json!({"id": "7", "status": "success", "createdTime": "2026-01-02T03:04:05+00:00"}),
-                ),
+                last_job: Some(json!({"id": "7", "status": "success", "createdTime": "2026-01-02T03:04:05+00:00"})),
                 ..Node::default()
             },
         ],
-        edges: vec![Edge {
-            columns: vec!["id".into()],
-            row_id: Some("r1".into()),
-            ..Edge::new("config:keboola.ex-http/1", "table:in.c-ex.orders", "output")
-        }],
+        edges: vec![Edge { columns: vec!["id".into()], row_id: Some("r1".into()), ..Edge::new("config:keboola.ex-http/1", "table:in.c-ex.orders", "output") }],
     };
     check("graph_lineage", &graph);
 }

@@ -59,20 +59,12 @@ async fn health_check() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn component_docs(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> AResult<Json<ComponentDocs>> {
+async fn component_docs(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> AResult<Json<ComponentDocs>> {
     auth?;
     Ok(Json(super::component_docs(&state, &id)?))
 }
 
-async fn suggest_component(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    p: Result<Params, ApiError>,
-) -> AResult<Json<ComponentSuggestion>> {
+async fn suggest_component(State(state): State<AppState>, auth: Result<Auth, ApiError>, p: Result<Params, ApiError>) -> AResult<Json<ComponentSuggestion>> {
     auth?;
     let p = p?;
     let prompt = super::required_text(p.str("prompt").or_else(|| p.str("query")), "prompt")?;
@@ -80,32 +72,17 @@ async fn suggest_component(
 }
 
 /// 201 as the spec says (both clients accept any 2xx).
-async fn docs_question(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    p: Result<Params, ApiError>,
-) -> AResult<(StatusCode, Json<DocsAnswer>)> {
+async fn docs_question(State(state): State<AppState>, auth: Result<Auth, ApiError>, p: Result<Params, ApiError>) -> AResult<(StatusCode, Json<DocsAnswer>)> {
     auth?;
     let p = p?;
     let query = super::required_text(p.str("query").or_else(|| p.str("text")), "query")?;
-    Ok((
-        StatusCode::CREATED,
-        Json(super::question(&state, &query).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(super::question(&state, &query).await?)))
 }
 
 /// The documents answers cite (`sourceUrls`): public like any documentation page.
 async fn docs_source(Path(name): Path<String>) -> AResult<Response> {
     match name.trim_end_matches(".md").to_ascii_lowercase().as_str() {
-        "readme" => Ok((
-            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-            super::index::README,
-        )
-            .into_response()),
-        _ => Err(ApiError::new(
-            Code::RouteNotFound,
-            format!("There is no documentation source \"{name}\"; the sources are: readme."),
-        )
-        .into()),
+        "readme" => Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], super::index::README).into_response()),
+        _ => Err(ApiError::new(Code::RouteNotFound, format!("There is no documentation source \"{name}\"; the sources are: readme.")).into()),
     }
 }

@@ -24,42 +24,15 @@ pub const README: &str = include_str!("../../README.md");
 /// Component fields and their BM25 weights: the id and the name say what a component is; the
 /// type and categories classify it; descriptions are longer and say more in passing.
 const COMPONENT_FIELDS: &[Field] = &[
-    Field {
-        name: "id",
-        weight: 10.0,
-    },
-    Field {
-        name: "name",
-        weight: 8.0,
-    },
-    Field {
-        name: "type",
-        weight: 2.0,
-    },
-    Field {
-        name: "categories",
-        weight: 3.0,
-    },
-    Field {
-        name: "description",
-        weight: 2.0,
-    },
-    Field {
-        name: "long_description",
-        weight: 1.0,
-    },
+    Field { name: "id", weight: 10.0 },
+    Field { name: "name", weight: 8.0 },
+    Field { name: "type", weight: 2.0 },
+    Field { name: "categories", weight: 3.0 },
+    Field { name: "description", weight: 2.0 },
+    Field { name: "long_description", weight: 1.0 },
 ];
 
-const PASSAGE_FIELDS: &[Field] = &[
-    Field {
-        name: "title",
-        weight: 4.0,
-    },
-    Field {
-        name: "text",
-        weight: 1.0,
-    },
-];
+const PASSAGE_FIELDS: &[Field] = &[Field { name: "title", weight: 4.0 }, Field { name: "text", weight: 1.0 }];
 
 /// Components a user would not create themselves (hidden from "new" lists, deprecated) rank
 /// below an otherwise equal match.
@@ -104,10 +77,7 @@ pub fn current(state: &AppState) -> ApiResult<Arc<Indexes>> {
         return Ok(ix.clone());
     }
     let started = std::time::Instant::now();
-    let built = Arc::new(
-        build(&components, fingerprint)
-            .map_err(|e| ApiError::internal(format!("building the AI service's index: {e}")))?,
-    );
+    let built = Arc::new(build(&components, fingerprint).map_err(|e| ApiError::internal(format!("building the AI service's index: {e}")))?);
     tracing::info!(
         components = built.components.len(),
         passages = built.passage_list.len(),
@@ -119,35 +89,17 @@ pub fn current(state: &AppState) -> ApiResult<Arc<Indexes>> {
 }
 
 fn text(c: &Value, key: &str) -> String {
-    c.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+    c.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
 fn strings(c: &Value, key: &str) -> Vec<String> {
-    c.get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    c.get(key).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
 }
 
 fn fingerprint(components: &[Value]) -> u64 {
     let mut h = DefaultHasher::new();
     for c in components {
-        for key in [
-            "id",
-            "name",
-            "type",
-            "description",
-            "longDescription",
-            "documentationUrl",
-        ] {
+        for key in ["id", "name", "type", "description", "longDescription", "documentationUrl"] {
             text(c, key).hash(&mut h);
         }
         strings(c, "categories").hash(&mut h);
@@ -158,19 +110,13 @@ fn fingerprint(components: &[Value]) -> u64 {
 
 /// Hidden from the "new component" lists or deprecated.
 pub fn is_hidden(c: &Value) -> bool {
-    strings(c, "flags")
-        .iter()
-        .any(|f| f == "excludeFromNewList" || f == "deprecated")
+    strings(c, "flags").iter().any(|f| f == "excludeFromNewList" || f == "deprecated")
 }
 
 /// The long description when it says more than the short one.
 fn long_description(c: &Value) -> String {
     let long = text(c, "longDescription");
-    if long == text(c, "description") {
-        String::new()
-    } else {
-        long
-    }
+    if long == text(c, "description") { String::new() } else { long }
 }
 
 fn build(components: &[Value], fingerprint: u64) -> anyhow::Result<Indexes> {
@@ -178,14 +124,7 @@ fn build(components: &[Value], fingerprint: u64) -> anyhow::Result<Indexes> {
         .iter()
         .map(|c| Document {
             key: text(c, "id"),
-            values: vec![
-                text(c, "id"),
-                text(c, "name"),
-                text(c, "type"),
-                strings(c, "categories").join(", "),
-                text(c, "description"),
-                long_description(c),
-            ],
+            values: vec![text(c, "id"), text(c, "name"), text(c, "type"), strings(c, "categories").join(", "), text(c, "description"), long_description(c)],
             boost: if is_hidden(c) { HIDDEN_BOOST } else { 1.0 },
         })
         .collect();
@@ -204,25 +143,13 @@ fn build(components: &[Value], fingerprint: u64) -> anyhow::Result<Indexes> {
             body.push_str("\n\n");
             body.push_str(&long);
         }
-        let url = c
-            .get("documentationUrl")
-            .and_then(Value::as_str)
-            .filter(|u| !u.is_empty())
-            .map(str::to_string);
-        passage_list.push(Passage {
-            title: format!("{} ({id})", text(c, "name")),
-            text: body,
-            source: Source::Component { id, url },
-        });
+        let url = c.get("documentationUrl").and_then(Value::as_str).filter(|u| !u.is_empty()).map(str::to_string);
+        passage_list.push(Passage { title: format!("{} ({id})", text(c, "name")), text: body, source: Source::Component { id, url } });
     }
     let passage_docs: Vec<Document> = passage_list
         .iter()
         .enumerate()
-        .map(|(i, p)| Document {
-            key: i.to_string(),
-            values: vec![p.title.clone(), p.text.clone()],
-            boost: 1.0,
-        })
+        .map(|(i, p)| Document { key: i.to_string(), values: vec![p.title.clone(), p.text.clone()], boost: 1.0 })
         .collect();
     Ok(Indexes {
         fingerprint,
@@ -255,24 +182,13 @@ pub fn readme_passages(markdown: &str) -> Vec<Passage> {
     let mut anchor_of_section = String::new();
     let mut body: Vec<&str> = Vec::new();
     let mut fenced = false;
-    let flush =
-        |path: &[(usize, String)], anchor: &str, body: &mut Vec<&str>, out: &mut Vec<Passage>| {
-            let title = path
-                .iter()
-                .map(|(_, h)| h.as_str())
-                .collect::<Vec<_>>()
-                .join(" › ");
-            for chunk in chunks(&body.join("\n")) {
-                out.push(Passage {
-                    title: title.clone(),
-                    text: chunk,
-                    source: Source::Readme {
-                        anchor: anchor.to_string(),
-                    },
-                });
-            }
-            body.clear();
-        };
+    let flush = |path: &[(usize, String)], anchor: &str, body: &mut Vec<&str>, out: &mut Vec<Passage>| {
+        let title = path.iter().map(|(_, h)| h.as_str()).collect::<Vec<_>>().join(" › ");
+        for chunk in chunks(&body.join("\n")) {
+            out.push(Passage { title: title.clone(), text: chunk, source: Source::Readme { anchor: anchor.to_string() } });
+        }
+        body.clear();
+    };
     for line in markdown.lines() {
         if line.trim_start().starts_with("```") {
             fenced = !fenced;
@@ -298,11 +214,7 @@ pub fn readme_passages(markdown: &str) -> Vec<Passage> {
 fn chunks(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
-    for paragraph in text
-        .split("\n\n")
-        .map(str::trim_end)
-        .filter(|p| !p.trim().is_empty())
-    {
+    for paragraph in text.split("\n\n").map(str::trim_end).filter(|p| !p.trim().is_empty()) {
         if !current.is_empty() && current.len() + paragraph.len() > PASSAGE_CHARS {
             out.push(std::mem::take(&mut current));
         }
@@ -326,18 +238,9 @@ mod tests {
         let md = "# Top\nintro\n\n## Set-up (fresh machine)\nrun it\n\n```\n# not a heading\n```\n### Host names and TLS\ncerts\n";
         let p = readme_passages(md);
         let titles: Vec<&str> = p.iter().map(|p| p.title.as_str()).collect();
-        assert_eq!(
-            titles,
-            [
-                "Top",
-                "Top › Set-up (fresh machine)",
-                "Top › Set-up (fresh machine) › Host names and TLS"
-            ]
-        );
+        assert_eq!(titles, ["Top", "Top › Set-up (fresh machine)", "Top › Set-up (fresh machine) › Host names and TLS"]);
         assert!(p[1].text.contains("# not a heading"));
-        assert!(
-            matches!(&p[1].source, Source::Readme { anchor } if anchor == "set-up-fresh-machine")
-        );
+        assert!(matches!(&p[1].source, Source::Readme { anchor } if anchor == "set-up-fresh-machine"));
         assert!(!readme_passages(README).is_empty());
     }
 

@@ -28,10 +28,7 @@ fn client() -> &'static reqwest::Client {
 }
 
 fn failed(why: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        Code::AiLanguageModelFailed,
-        format!("The language model did not answer: {why}"),
-    )
+    ApiError::new(Code::AiLanguageModelFailed, format!("The language model did not answer: {why}"))
 }
 
 /// The model's answer to `question` from `context` (the numbered passages).
@@ -44,9 +41,7 @@ pub async fn answer(llm: &LanguageModel, context: &str, question: &str) -> ApiRe
             {"role": "user", "content": format!("Passages:\n\n{context}\n\nQuestion: {question}")},
         ],
     });
-    let mut request = client()
-        .post(format!("{}/chat/completions", llm.base_url))
-        .json(&body);
+    let mut request = client().post(format!("{}/chat/completions", llm.base_url)).json(&body);
     if let Some(key) = &llm.api_key {
         request = request.bearer_auth(key.expose());
     }

@@ -49,9 +49,7 @@ async fn billing_envelope(req: Request, next: axum::middleware::Next) -> Respons
 }
 
 async fn index() -> Json<Value> {
-    Json(
-        json!({"api": "billing", "documentation": "https://app.swaggerhub.com/apis/keboola/billing-api"}),
-    )
+    Json(json!({"api": "billing", "documentation": "https://app.swaggerhub.com/apis/keboola/billing-api"}))
 }
 
 fn credits_json(state: &AppState, project_id: i64) -> BResult<Value> {
@@ -64,10 +62,7 @@ fn credits_json(state: &AppState, project_id: i64) -> BResult<Value> {
 }
 
 /// `GET /credits`: the project of the Storage token, its remaining and consumed credits.
-async fn credits(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-) -> BResult<Json<Value>> {
+async fn credits(State(state): State<AppState>, auth: Result<Auth, ApiError>) -> BResult<Json<Value>> {
     let auth = auth?;
     Ok(Json(credits_json(&state, auth.project_id)?))
 }
@@ -75,10 +70,7 @@ async fn credits(
 /// `POST /credits`: the balance, with an automatic top-up when it is spent. Top-ups charge a
 /// card through a payment provider, which this stack has not: a spent balance is refused with
 /// `topUp.notConfigured` (credits are given with `POST /manage/projects/{id}/credits`).
-async fn top_up(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-) -> BResult<Json<Value>> {
+async fn top_up(State(state): State<AppState>, auth: Result<Auth, ApiError>) -> BResult<Json<Value>> {
     let auth = auth?;
     let body = credits_json(&state, auth.project_id)?;
     if body["remaining"].as_f64().unwrap_or(0.0) > 0.0 {
@@ -95,27 +87,17 @@ async fn top_up(
 /// `PUT /duration/job` (manage token, internal): a job's duration. A PAYG project is charged for
 /// it (once per job id, whoever reports it first); for any other project the call is recorded
 /// as telemetry only and nothing is charged.
-async fn duration_job(
-    State(state): State<AppState>,
-    _admin: Result<SuperAdmin, ApiError>,
-    p: Result<Params, ApiError>,
-) -> BResult<(StatusCode, Json<Value>)> {
+async fn duration_job(State(state): State<AppState>, _admin: Result<SuperAdmin, ApiError>, p: Result<Params, ApiError>) -> BResult<(StatusCode, Json<Value>)> {
     _admin?;
     let p = p?;
-    let text = |key: &str| {
-        p.get(key).and_then(|v| match v {
-            Value::String(s) => Some(s.trim().to_string()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-    };
+    let text = |key: &str| p.get(key).and_then(|v| match v {
+        Value::String(s) => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
     let invalid = |m: &str| BillingError(ApiError::validation(format!("Invalid request: {m}")));
-    let project_id: i64 = text("projectId")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid("projectId must be a project id."))?;
-    let job_id: i64 = text("jobId")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid("jobId must be a job id."))?;
+    let project_id: i64 = text("projectId").and_then(|s| s.parse().ok()).ok_or_else(|| invalid("projectId must be a project id."))?;
+    let job_id: i64 = text("jobId").and_then(|s| s.parse().ok()).ok_or_else(|| invalid("jobId must be a job id."))?;
     let seconds = match p.get("durationSeconds") {
         Some(Value::Number(n)) => n.as_f64(),
         Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
@@ -124,22 +106,11 @@ async fn duration_job(
     .filter(|s| s.is_finite() && *s >= 0.0)
     .ok_or_else(|| invalid("durationSeconds must be a number >= 0."))?;
     if state.meta.project_details(project_id)?.is_none() {
-        return Err(ApiError::new(
-            Code::ManageNotFound,
-            format!("Project {project_id} not found"),
-        )
-        .into());
+        return Err(ApiError::new(Code::ManageNotFound, format!("Project {project_id} not found")).into());
     }
     let backend = p.get("backend").cloned().unwrap_or(Value::Null);
     let component = text("componentId").unwrap_or_default();
-    super::charge(
-        &state,
-        project_id,
-        job_id,
-        seconds,
-        &backend,
-        &format!("Job ({component})"),
-    )?;
+    super::charge(&state, project_id, job_id, seconds, &backend, &format!("Job ({component})"))?;
     Ok((
         StatusCode::CREATED,
         Json(json!({

@@ -9,11 +9,11 @@
 use std::path::Path;
 
 use crate::http::Routes;
-use crate::http::routes::any;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use crate::http::routes::any;
 
 use super::sas::{self, Perm};
 use super::{ACCOUNT, CONTAINER, ObjectMeta, valid_blob_name};
@@ -36,23 +36,13 @@ pub fn router() -> Routes<AppState> {
 /// A GET URL of one blob carrying `sas`; `endpoint` is `PublicUrls::blob_endpoint`.
 pub fn blob_url(endpoint: &str, blob_name: &str, sas: &str) -> String {
     // Segment by segment, like the Azure SDK (`quote(blob_name, safe='~/')`).
-    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~')
-        .remove(b'/');
+    const SEGMENT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
     let path = percent_encoding::utf8_percent_encode(blob_name, SEGMENT);
     format!("{endpoint}/{CONTAINER}/{path}?{sas}")
 }
 
-async fn handle(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn handle(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
     let version = headers
         .get("x-ms-version")
         .cloned()
@@ -81,10 +71,7 @@ fn error_response(err: &ApiError) -> Response {
     );
     let mut resp = (err.status(), body).into_response();
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     if let Ok(code) = HeaderValue::from_str(err.code.as_str()) {
         h.insert("x-ms-error-code", code);
     }
@@ -92,9 +79,7 @@ fn error_response(err: &ApiError) -> Response {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn auth_failed(why: impl Into<String>) -> ApiError {
@@ -113,41 +98,22 @@ fn blob_not_found() -> ApiError {
 fn blob_name(uri: &Uri) -> ApiResult<String> {
     let rest = uri.path().strip_prefix("/abs/").unwrap_or_default();
     let mut parts = rest.splitn(3, '/');
-    let (account, container, raw) = (
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or(""),
-    );
+    let (account, container, raw) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     if account != ACCOUNT || container != CONTAINER {
-        return Err(ApiError::new(
-            Code::ContainerNotFound,
-            "The specified container does not exist.",
-        ));
+        return Err(ApiError::new(Code::ContainerNotFound, "The specified container does not exist."));
     }
-    let name = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| invalid("The blob name is not UTF-8."))?;
+    let name = percent_encoding::percent_decode_str(raw).decode_utf8().map_err(|_| invalid("The blob name is not UTF-8."))?;
     if !valid_blob_name(&name) {
         return Err(invalid("The specified blob name is not valid."));
     }
     Ok(name.into_owned())
 }
 
-async fn dispatch(
-    state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
+async fn dispatch(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: Body) -> ApiResult<Response> {
     let name = blob_name(uri)?;
     let query = Params::from_query(uri.query())?;
     let comp = query.str("comp");
-    let need = if *method == Method::GET || *method == Method::HEAD {
-        Perm::Read
-    } else {
-        Perm::Write
-    };
+    let need = if *method == Method::GET || *method == Method::HEAD { Perm::Read } else { Perm::Write };
     sas::verify(&state.blobs.sas_key, uri.query(), &name, need).map_err(auth_failed)?;
     match (method.as_str(), comp.as_deref()) {
         ("PUT", None) => put_blob(state, &name, headers, body).await,
@@ -155,38 +121,25 @@ async fn dispatch(
         ("PUT", Some("blocklist")) => put_block_list(state, &name, headers, body).await,
         ("GET", None) => get_blob(state, &name, headers, false).await,
         ("HEAD", None) => get_blob(state, &name, headers, true).await,
-        (m, c) => Err(invalid(format!(
-            "Operation {m} {} is not supported by kbstack.",
-            c.map(|c| format!("comp={c}")).unwrap_or_default()
-        ))),
+        (m, c) => Err(invalid(format!("Operation {m} {} is not supported by kbstack.", c.map(|c| format!("comp={c}")).unwrap_or_default()))),
     }
 }
 
 /// Writes go only into the directory of a file that still exists; returns that file.
 fn require_owner(state: &AppState, name: &str) -> ApiResult<files::FileRecord> {
-    files::file_for_blob(state, name)?
-        .ok_or_else(|| auth_failed("The file this signature was issued for no longer exists."))
+    files::file_for_blob(state, name)?.ok_or_else(|| auth_failed("The file this signature was issued for no longer exists."))
 }
 
 fn if_none_match_any(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim() == "*")
+    headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "*")
 }
 
 fn already_exists() -> ApiError {
-    ApiError::new(
-        Code::BlobAlreadyExists,
-        "The specified blob already exists.",
-    )
+    ApiError::new(Code::BlobAlreadyExists, "The specified blob already exists.")
 }
 
 fn staging_file(state: &AppState) -> std::path::PathBuf {
-    state
-        .blobs
-        .staging_dir()
-        .join(format!("{}.part", uuid::Uuid::new_v4().simple()))
+    state.blobs.staging_dir().join(format!("{}.part", uuid::Uuid::new_v4().simple()))
 }
 
 /// Stream a request body into `path`; the file is removed when the body breaks off.
@@ -194,9 +147,7 @@ async fn receive(body: Body, path: &Path) -> ApiResult<u64> {
     let result = async {
         let file = std::fs::File::create(path)?;
         let (written, file) = super::body::write_body(super::upload_stream(body), file).await?;
-        tokio::task::spawn_blocking(move || file.sync_all())
-            .await
-            .map_err(|e| ApiError::internal(format!("fsync panicked: {e}")))??;
+        tokio::task::spawn_blocking(move || file.sync_all()).await.map_err(|e| ApiError::internal(format!("fsync panicked: {e}")))??;
         Ok::<u64, ApiError>(written)
     }
     .await;
@@ -206,12 +157,7 @@ async fn receive(body: Body, path: &Path) -> ApiResult<u64> {
     result
 }
 
-async fn put_blob(
-    state: &AppState,
-    name: &str,
-    headers: &HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
+async fn put_blob(state: &AppState, name: &str, headers: &HeaderMap, body: Body) -> ApiResult<Response> {
     require_owner(state, name)?;
     let backend = state.blobs.backend();
     let no_overwrite = if_none_match_any(headers);
@@ -223,9 +169,7 @@ async fn put_blob(
     if let Some(expected) = content_length(headers) {
         if expected != written {
             let _ = tokio::fs::remove_file(&staged).await;
-            return Err(invalid(format!(
-                "Received {written} bytes of the {expected} announced."
-            )));
+            return Err(invalid(format!("Received {written} bytes of the {expected} announced.")));
         }
     }
     let meta = backend.put_file(name, &staged, no_overwrite).await;
@@ -236,45 +180,19 @@ async fn put_blob(
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
-async fn put_block(
-    state: &AppState,
-    name: &str,
-    query: &Params,
-    body: Body,
-) -> ApiResult<Response> {
+async fn put_block(state: &AppState, name: &str, query: &Params, body: Body) -> ApiResult<Response> {
     require_owner(state, name)?;
-    let block_id = query
-        .str("blockid")
-        .filter(|b| !b.is_empty() && b.len() <= 1024)
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::BlobInvalidInput,
-                "The blockid query parameter is missing or too long.",
-            )
-        })?;
-    state
-        .blobs
-        .backend()
-        .stage_block(name, &block_id, super::upload_stream(body))
-        .await?;
+    let block_id = query.str("blockid").filter(|b| !b.is_empty() && b.len() <= 1024).ok_or_else(|| {
+        ApiError::new(Code::BlobInvalidInput, "The blockid query parameter is missing or too long.")
+    })?;
+    state.blobs.backend().stage_block(name, &block_id, super::upload_stream(body)).await?;
     Ok(created(HeaderMap::new()))
 }
 
-async fn put_block_list(
-    state: &AppState,
-    name: &str,
-    headers: &HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
+async fn put_block_list(state: &AppState, name: &str, headers: &HeaderMap, body: Body) -> ApiResult<Response> {
     require_owner(state, name)?;
     let backend = state.blobs.backend();
     let no_overwrite = if_none_match_any(headers);
@@ -287,11 +205,7 @@ async fn put_block_list(
     let ids = parse_block_list(&String::from_utf8_lossy(&xml))?;
     let started = std::time::Instant::now();
     let meta = backend.commit_blocks(name, &ids, no_overwrite).await?;
-    tracing::debug!(
-        blocks = ids.len(),
-        ms = started.elapsed().as_millis() as u64,
-        "block list committed"
-    );
+    tracing::debug!(blocks = ids.len(), ms = started.elapsed().as_millis() as u64, "block list committed");
     files::blob_written(state, name)?;
     Ok(written_response(&meta))
 }
@@ -308,41 +222,28 @@ fn parse_block_list(xml: &str) -> ApiResult<Vec<String>> {
         rest = &after[close + 1..];
         if matches!(tag, "Latest" | "Committed" | "Uncommitted") {
             let end_tag = format!("</{tag}>");
-            let end = rest.find(&end_tag).ok_or_else(|| {
-                ApiError::new(Code::InvalidBlockList, "The block list XML is malformed.")
-            })?;
+            let end = rest.find(&end_tag).ok_or_else(|| ApiError::new(Code::InvalidBlockList, "The block list XML is malformed."))?;
             ids.push(rest[..end].trim().to_string());
             rest = &rest[end + end_tag.len()..];
         }
     }
     if !xml.contains("<BlockList") {
-        return Err(ApiError::new(
-            Code::InvalidBlockList,
-            "The request body is not a <BlockList>.",
-        ));
+        return Err(ApiError::new(Code::InvalidBlockList, "The request body is not a <BlockList>."));
     }
     Ok(ids)
 }
 
 fn created(mut headers: HeaderMap) -> Response {
-    headers.insert(
-        "x-ms-request-server-encrypted",
-        HeaderValue::from_static("true"),
-    );
+    headers.insert("x-ms-request-server-encrypted", HeaderValue::from_static("true"));
     let mut resp = (StatusCode::CREATED, headers).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     resp
 }
 
 fn written_response(meta: &ObjectMeta) -> Response {
     let mut headers = HeaderMap::new();
     put_header(&mut headers, header::ETAG, &meta.etag);
-    put_header(
-        &mut headers,
-        header::LAST_MODIFIED,
-        &http_date(Some(meta.modified)),
-    );
+    put_header(&mut headers, header::LAST_MODIFIED, &http_date(Some(meta.modified)));
     created(headers)
 }
 
@@ -368,26 +269,14 @@ enum RangeAsk {
 
 /// `x-ms-range` wins over `Range` (Azure's rule); `bytes=a-b` or `bytes=a-`.
 fn range_ask(headers: &HeaderMap, size: u64) -> RangeAsk {
-    let Some(raw) = headers
-        .get("x-ms-range")
-        .or_else(|| headers.get(header::RANGE))
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(raw) = headers.get("x-ms-range").or_else(|| headers.get(header::RANGE)).and_then(|v| v.to_str().ok()) else {
         return RangeAsk::Whole;
     };
-    let parsed = raw
-        .trim()
-        .strip_prefix("bytes=")
-        .and_then(|r| r.split_once('-'))
-        .and_then(|(a, b)| {
-            let start: u64 = a.trim().parse().ok()?;
-            let end: Option<u64> = if b.trim().is_empty() {
-                None
-            } else {
-                Some(b.trim().parse().ok()?)
-            };
-            Some((start, end))
-        });
+    let parsed = raw.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).and_then(|(a, b)| {
+        let start: u64 = a.trim().parse().ok()?;
+        let end: Option<u64> = if b.trim().is_empty() { None } else { Some(b.trim().parse().ok()?) };
+        Some((start, end))
+    });
     match parsed {
         Some((start, end)) if start < size && end.is_none_or(|e| e >= start) => {
             RangeAsk::Part(start, end.map_or(size - 1, |e| e.min(size - 1)))
@@ -396,12 +285,7 @@ fn range_ask(headers: &HeaderMap, size: u64) -> RangeAsk {
     }
 }
 
-async fn get_blob(
-    state: &AppState,
-    name: &str,
-    headers: &HeaderMap,
-    head: bool,
-) -> ApiResult<Response> {
+async fn get_blob(state: &AppState, name: &str, headers: &HeaderMap, head: bool) -> ApiResult<Response> {
     let backend = state.blobs.backend();
     let meta = backend.head(name).await?.ok_or_else(blob_not_found)?;
     let size = meta.size;
@@ -409,10 +293,7 @@ async fn get_blob(
     // The SDK pins later chunk requests of one download to the first response's ETag.
     if let Some(want) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
         if want.trim() != "*" && want.trim() != tag {
-            return Err(ApiError::new(
-                Code::BlobConditionNotMet,
-                "The condition specified using HTTP conditional header(s) is not met.",
-            ));
+            return Err(ApiError::new(Code::BlobConditionNotMet, "The condition specified using HTTP conditional header(s) is not met."));
         }
     }
     let mut out = HeaderMap::new();
@@ -420,15 +301,8 @@ async fn get_blob(
     let modified = http_date(Some(meta.modified));
     put_header(&mut out, header::LAST_MODIFIED, &modified);
     // Objects are replaced whole: the current version was created when it was last written.
-    put_header(
-        &mut out,
-        HeaderName::from_static("x-ms-creation-time"),
-        &modified,
-    );
-    out.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    put_header(&mut out, HeaderName::from_static("x-ms-creation-time"), &modified);
+    out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     out.insert("x-ms-blob-type", HeaderValue::from_static("BlockBlob"));
     out.insert("x-ms-lease-state", HeaderValue::from_static("available"));
@@ -437,25 +311,14 @@ async fn get_blob(
     let (status, start, len) = match range_ask(headers, size) {
         RangeAsk::Whole => (StatusCode::OK, 0, size),
         RangeAsk::Part(start, end) => {
-            put_header(
-                &mut out,
-                header::CONTENT_RANGE,
-                &format!("bytes {start}-{end}/{size}"),
-            );
+            put_header(&mut out, header::CONTENT_RANGE, &format!("bytes {start}-{end}/{size}"));
             (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
         }
         RangeAsk::Unsatisfiable => {
             // The Azure SDK asks for the first 32 MiB of every blob; on an empty blob this 416 makes it
             // retry without a range (`_download.py`).
-            let mut resp = error_response(&ApiError::new(
-                Code::InvalidRange,
-                "The range specified is invalid for the current size of the resource.",
-            ));
-            put_header(
-                resp.headers_mut(),
-                header::CONTENT_RANGE,
-                &format!("bytes */{size}"),
-            );
+            let mut resp = error_response(&ApiError::new(Code::InvalidRange, "The range specified is invalid for the current size of the resource."));
+            put_header(resp.headers_mut(), header::CONTENT_RANGE, &format!("bytes */{size}"));
             return Ok(resp);
         }
     };

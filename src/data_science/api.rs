@@ -26,20 +26,14 @@ pub fn routes() -> Routes<AppState> {
         routes = routes
             .route(m, get(index))
             .route(&format!("{m}/apps"), get(list).post(create))
-            .route(
-                &format!("{m}/apps/{{id}}"),
-                get(detail).patch(update).delete(remove),
-            )
+            .route(&format!("{m}/apps/{{id}}"), get(detail).patch(update).delete(remove))
             .route(&format!("{m}/apps/{{id}}/password"), get(password))
             .route(&format!("{m}/apps/{{id}}/runs"), get(runs))
             .route(&format!("{m}/apps/{{id}}/logs/tail"), get(logs_tail))
             .route(&format!("{m}/apps/{{id}}/git-repo"), get(git_repo))
             .route(&format!("{m}/runtimes"), get(runtimes))
             .route(&format!("{m}/sandboxes"), get(sandbox_list))
-            .route(
-                &format!("{m}/sandboxes/{{id}}"),
-                get(sandbox_detail).delete(sandbox_delete),
-            );
+            .route(&format!("{m}/sandboxes/{{id}}"), get(sandbox_detail).delete(sandbox_delete));
     }
     routes.map_router(|r| r.layer(axum::middleware::from_fn(envelope)))
 }
@@ -68,14 +62,11 @@ impl IntoResponse for DataScienceError {
 type DResult<T> = Result<T, DataScienceError>;
 
 async fn envelope(req: Request, next: axum::middleware::Next) -> Response {
-    crate::http::rejections::in_envelope(req, next, |err| DataScienceError(err).into_response())
-        .await
+    crate::http::rejections::in_envelope(req, next, |err| DataScienceError(err).into_response()).await
 }
 
 async fn index() -> Json<Value> {
-    Json(
-        json!({"api": "data-science", "documentation": "https://sandboxes.keboola.com/documentation"}),
-    )
+    Json(json!({"api": "data-science", "documentation": "https://sandboxes.keboola.com/documentation"}))
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -84,29 +75,16 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 /// The app as the API shows it: settings from its configuration, activity from the runtime.
 fn app_json(state: &AppState, auth: &Auth, app: &DataApp) -> App {
-    let config = crate::storage::configurations::find_active(
-        state,
-        auth.project_id,
-        super::branch_of(auth, app),
-        super::COMPONENT,
-        &app.config_id,
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(Value::Null);
+    let config = crate::storage::configurations::find_active(state, auth.project_id, super::branch_of(auth, app), super::COMPONENT, &app.config_id)
+        .ok()
+        .flatten()
+        .unwrap_or(Value::Null);
     let params = &config["configuration"]["parameters"];
     let settings = Settings {
-        auto_suspend_after_seconds: params["autoSuspendAfterSeconds"]
-            .as_u64()
-            .unwrap_or(super::DEFAULT_AUTO_SUSPEND_SECS),
+        auto_suspend_after_seconds: params["autoSuspendAfterSeconds"].as_u64().unwrap_or(super::DEFAULT_AUTO_SUSPEND_SECS),
         size: params["size"].as_str().unwrap_or("tiny").to_string(),
     };
-    App::of(
-        app,
-        super::url(state, app),
-        settings,
-        state.data_apps.last_request(app.id),
-    )
+    App::of(app, super::url(state, app), settings, state.data_apps.last_request(app.id))
 }
 
 fn query(req: &Request) -> Result<Params, ApiError> {
@@ -114,23 +92,14 @@ fn query(req: &Request) -> Result<Params, ApiError> {
 }
 
 fn number(p: &Params, name: &str, default: i64, min: i64, max: i64) -> Result<usize, ApiError> {
-    let n = p
-        .int(name)
-        .map_err(|e| invalid(e.0.message))?
-        .unwrap_or(default);
+    let n = p.int(name).map_err(|e| invalid(e.0.message))?.unwrap_or(default);
     if n < min || n > max {
-        return Err(invalid(format!(
-            "{name}: This value should be between {min} and {max}."
-        )));
+        return Err(invalid(format!("{name}: This value should be between {min} and {max}.")));
     }
     Ok(n as usize)
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    req: Request,
-) -> DResult<Json<Vec<App>>> {
+async fn list(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> DResult<Json<Vec<App>>> {
     let auth = auth?;
     let p = query(&req)?;
     let offset = number(&p, "offset", 0, 0, i64::MAX)?;
@@ -138,13 +107,8 @@ async fn list(
     let component = p.str("componentId").filter(|c| !c.is_empty());
     let types: Vec<String> = match p.get("type") {
         None => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(crate::http::params::scalar_to_string)
-            .collect(),
-        Some(v) => crate::http::params::scalar_to_string(v)
-            .into_iter()
-            .collect(),
+        Some(Value::Array(items)) => items.iter().filter_map(crate::http::params::scalar_to_string).collect(),
+        Some(v) => crate::http::params::scalar_to_string(v).into_iter().collect(),
     };
     let branch = p.str("branchId").filter(|b| !b.is_empty());
     let apps = state.meta.data_apps(auth.project_id, offset, limit)?;
@@ -152,11 +116,7 @@ async fn list(
         .iter()
         .filter(|a| component.as_deref().is_none_or(|c| a.component_id == c))
         .filter(|a| types.is_empty() || types.contains(&a.app_type))
-        .filter(|a| {
-            branch
-                .as_deref()
-                .is_none_or(|b| a.branch_id.map(|id| id.to_string()).as_deref() == Some(b))
-        })
+        .filter(|a| branch.as_deref().is_none_or(|b| a.branch_id.map(|id| id.to_string()).as_deref() == Some(b)))
         .map(|a| app_json(&state, &auth, a))
         .collect();
     Ok(Json(shown))
@@ -174,22 +134,15 @@ fn branch_param(p: &Params) -> Result<Option<i64>, ApiError> {
     }
 }
 
-async fn create(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    p: Result<Params, ApiError>,
-) -> DResult<Json<App>> {
+async fn create(State(state): State<AppState>, auth: Result<Auth, ApiError>, p: Result<Params, ApiError>) -> DResult<Json<App>> {
     let auth = auth?;
     let p = p.map_err(|e| invalid(e.0.message))?;
     let string = |name: &str| match p.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(format!(
-            "{name}: This value should be of type string."
-        ))),
+        Some(_) => Err(invalid(format!("{name}: This value should be of type string."))),
     };
-    let app_type =
-        string("type")?.ok_or_else(|| invalid("type: This value should not be blank."))?;
+    let app_type = string("type")?.ok_or_else(|| invalid("type: This value should not be blank."))?;
     let name = string("name")?.ok_or_else(|| invalid("name: This value should not be blank."))?;
     let config = match p.get("config") {
         None | Some(Value::Null) => json!({}),
@@ -203,92 +156,52 @@ async fn create(
         description: string("description")?.unwrap_or_default(),
         app_type,
         config,
-        use_managed_git_repo: p
-            .flag("useManagedGitRepo")
-            .map_err(|e| invalid(e.0.message))?,
+        use_managed_git_repo: p.flag("useManagedGitRepo").map_err(|e| invalid(e.0.message))?,
     };
     let app = super::create(&state, &auth, new)?;
     Ok(Json(app_json(&state, &auth, &app)))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> DResult<Json<App>> {
+async fn detail(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> DResult<Json<App>> {
     let auth = auth?;
     let app = super::load(&state, &auth, &id)?;
     Ok(Json(app_json(&state, &auth, &app)))
 }
 
-async fn update(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-    p: Result<Params, ApiError>,
-) -> DResult<Json<App>> {
+async fn update(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>, p: Result<Params, ApiError>) -> DResult<Json<App>> {
     let auth = auth?;
     super::load(&state, &auth, &id)?;
     let p = p.map_err(|e| invalid(e.0.message))?;
     let change = Change {
-        desired_state: p
-            .get("desiredState")
-            .map(|v| crate::http::params::scalar_to_string(v).unwrap_or_default()),
-        config_version: p
-            .get("configVersion")
-            .and_then(crate::http::params::scalar_to_string),
-        restart_if_running: p
-            .flag("restartIfRunning")
-            .map_err(|e| invalid(e.0.message))?,
+        desired_state: p.get("desiredState").map(|v| crate::http::params::scalar_to_string(v).unwrap_or_default()),
+        config_version: p.get("configVersion").and_then(crate::http::params::scalar_to_string),
+        restart_if_running: p.flag("restartIfRunning").map_err(|e| invalid(e.0.message))?,
     };
     let app = super::change(&state, &auth, &id, change)?;
     Ok(Json(app_json(&state, &auth, &app)))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> DResult<StatusCode> {
+async fn remove(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> DResult<StatusCode> {
     super::delete(&state, &auth?, &id)?;
     Ok(StatusCode::ACCEPTED)
 }
 
-async fn password(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> DResult<Json<Value>> {
+async fn password(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> DResult<Json<Value>> {
     let auth = auth?;
     let app = super::load(&state, &auth, &id)?;
     Ok(Json(json!({"password": super::password(&state, &app)?})))
 }
 
-async fn runs(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-    req: Request,
-) -> DResult<Json<Vec<Run>>> {
+async fn runs(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>, req: Request) -> DResult<Json<Vec<Run>>> {
     let auth = auth?;
     let app = super::load(&state, &auth, &id)?;
     let p = query(&req)?;
     let offset = number(&p, "offset", 0, 0, i64::MAX)?;
     let limit = number(&p, "limit", 5, 1, 100)?;
-    Ok(Json(
-        super::runs(&state, &app, offset, limit)?
-            .iter()
-            .map(Run::of)
-            .collect(),
-    ))
+    Ok(Json(super::runs(&state, &app, offset, limit)?.iter().map(Run::of).collect()))
 }
 
-async fn logs_tail(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-    req: Request,
-) -> DResult<Response> {
+async fn logs_tail(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>, req: Request) -> DResult<Response> {
     let auth = auth?;
     let app = super::load(&state, &auth, &id)?;
     let p = query(&req)?;
@@ -296,11 +209,7 @@ async fn logs_tail(
         None => None,
         Some(s) => Some(
             chrono::DateTime::parse_from_rfc3339(&s)
-                .map_err(|_| {
-                    invalid(format!(
-                        "since: \"{s}\" is not an ISO 8601 date with a time zone."
-                    ))
-                })?
+                .map_err(|_| invalid(format!("since: \"{s}\" is not an ISO 8601 date with a time zone.")))?
                 .with_timezone(&chrono::Utc),
         ),
     };
@@ -312,30 +221,17 @@ async fn logs_tail(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
-async fn git_repo(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> DResult<Json<Value>> {
+async fn git_repo(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> DResult<Json<Value>> {
     let auth = auth?;
     let app = super::load(&state, &auth, &id)?;
     let repository = super::git_repository(&state, &auth, &app)?;
-    let https = repository
-        .as_deref()
-        .filter(|r| r.starts_with("https://") || r.starts_with("http://"));
-    let ssh = repository
-        .as_deref()
-        .filter(|r| r.starts_with("git@") || r.starts_with("ssh://"));
-    Ok(Json(
-        json!({"httpsUrl": https, "sshUrl": ssh, "isManagedGitRepo": false, "repository": repository}),
-    ))
+    let https = repository.as_deref().filter(|r| r.starts_with("https://") || r.starts_with("http://"));
+    let ssh = repository.as_deref().filter(|r| r.starts_with("git@") || r.starts_with("ssh://"));
+    Ok(Json(json!({"httpsUrl": https, "sshUrl": ssh, "isManagedGitRepo": false, "repository": repository})))
 }
 
 /// What apps run on here: the host's Python with Streamlit.
-async fn runtimes(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-) -> DResult<Json<Value>> {
+async fn runtimes(State(state): State<AppState>, auth: Result<Auth, ApiError>) -> DResult<Json<Value>> {
     auth?;
     Ok(Json(json!([{
         "type": "streamlit",
@@ -347,35 +243,19 @@ async fn runtimes(
 }
 
 /// The project's sandboxes in the token's branch (Storage workspaces of `keboola.sandboxes`).
-async fn sandbox_list(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-) -> DResult<Json<Vec<Value>>> {
+async fn sandbox_list(State(state): State<AppState>, auth: Result<Auth, ApiError>) -> DResult<Json<Vec<Value>>> {
     let auth = auth?;
-    Ok(Json(
-        super::sandboxes::list(&state, &auth)?
-            .iter()
-            .map(|w| super::sandboxes::record(&state, w, None))
-            .collect(),
-    ))
+    Ok(Json(super::sandboxes::list(&state, &auth)?.iter().map(|w| super::sandboxes::record(&state, w, None)).collect()))
 }
 
-async fn sandbox_detail(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> DResult<Json<Value>> {
+async fn sandbox_detail(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> DResult<Json<Value>> {
     let auth = auth?;
     let w = super::sandboxes::load(&state, &auth, &id)?;
     Ok(Json(super::sandboxes::record(&state, &w, None)))
 }
 
 /// Drop the sandbox's workspace (its configuration stays, as the `delete` task leaves it).
-async fn sandbox_delete(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> DResult<StatusCode> {
+async fn sandbox_delete(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> DResult<StatusCode> {
     let auth = auth?;
     let w = super::sandboxes::load(&state, &auth, &id)?;
     crate::storage::workspaces::drop_workspace(&state, &w)?;

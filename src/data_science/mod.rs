@@ -46,10 +46,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 /// The project's app with this id (404 for another project's or an unknown one).
 pub fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<DataApp> {
     let n: i64 = id.parse().map_err(|_| not_found(id))?;
-    state
-        .meta
-        .data_app(auth.project_id, n)?
-        .ok_or_else(|| not_found(id))
+    state.meta.data_app(auth.project_id, n)?.ok_or_else(|| not_found(id))
 }
 
 /// The branch an app's configuration lives in (`None` is the default branch).
@@ -68,11 +65,7 @@ pub struct NewApp {
 }
 
 fn random_password() -> String {
-    rand::thread_rng()
-        .sample_iter(&rand::distributions::Alphanumeric)
-        .take(24)
-        .map(char::from)
-        .collect()
+    rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(24).map(char::from).collect()
 }
 
 /// Create the app: its configuration in Storage (`#` values encrypted there) and its deployment
@@ -100,14 +93,8 @@ pub fn create(state: &AppState, auth: &Auth, new: NewApp) -> ApiResult<DataApp> 
     let branch = new.branch_id.unwrap_or(auth.default_branch_id);
     let mut config = new.config;
     if let Some(b) = new.branch_id {
-        if state
-            .meta
-            .branch(auth.project_id.into(), b.into())?
-            .is_none()
-        {
-            return Err(invalid(format!(
-                "branchId: branch {b} does not exist in the project."
-            )));
+        if state.meta.branch(auth.project_id.into(), b.into())?.is_none() {
+            return Err(invalid(format!("branchId: branch {b} does not exist in the project.")));
         }
     }
     // The app's id first: Keboola writes it into the configuration (`parameters.id`), where
@@ -177,20 +164,8 @@ pub fn change(state: &AppState, auth: &Auth, id: &str, change: Change) -> ApiRes
     match change.desired_state.as_deref() {
         Some(states::RUNNING) => {
             if let Some(v) = &change.config_version {
-                configurations::version_in_branch(
-                    state,
-                    auth.project_id,
-                    branch_of(auth, &app),
-                    COMPONENT,
-                    &app.config_id,
-                    v,
-                )
-                .map_err(|_| {
-                    invalid(format!(
-                        "configVersion: version \"{v}\" of configuration {} does not exist.",
-                        app.config_id
-                    ))
-                })?;
+                configurations::version_in_branch(state, auth.project_id, branch_of(auth, &app), COMPONENT, &app.config_id, v)
+                    .map_err(|_| invalid(format!("configVersion: version \"{v}\" of configuration {} does not exist.", app.config_id)))?;
                 app.config_version = v.clone();
             }
             let running = state.data_apps.is_running(app.id);
@@ -214,16 +189,10 @@ pub fn change(state: &AppState, auth: &Auth, id: &str, change: Change) -> ApiRes
             app.state = states::STOPPED.into();
             state.meta.update_data_app(&app)?;
         }
-        Some(other) => {
-            return Err(invalid(format!(
-                "desiredState: \"{other}\" is not one of \"running\", \"stopped\"."
-            )));
-        }
+        Some(other) => return Err(invalid(format!("desiredState: \"{other}\" is not one of \"running\", \"stopped\"."))),
         None if change.config_version.is_some() => {
             // Keboola: a version is only deployed together with `desiredState: running`.
-            return Err(invalid(
-                "configVersion can only be set together with desiredState \"running\".",
-            ));
+            return Err(invalid("configVersion can only be set together with desiredState \"running\"."));
         }
         None => {}
     }
@@ -234,27 +203,16 @@ pub fn change(state: &AppState, auth: &Auth, id: &str, change: Change) -> ApiRes
 /// configuration and files.
 pub fn delete(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
     let app = load(state, auth, id)?;
-    let settled = app.state == app.desired_state
-        || (app.state == states::CREATED && app.desired_state == states::STOPPED);
+    let settled = app.state == app.desired_state || (app.state == states::CREATED && app.desired_state == states::STOPPED);
     if !settled {
         return Err(ApiError::new(
             Code::DataAppBadRequest,
-            format!(
-                "App \"{id}\" is {} while it should be {}; wait until it is, then delete it.",
-                app.state, app.desired_state
-            ),
+            format!("App \"{id}\" is {} while it should be {}; wait until it is, then delete it.", app.state, app.desired_state),
         ));
     }
     runtime::stop_now(state, app.id, "deleted");
     // A configuration already deleted in Storage leaves nothing to trash.
-    match configurations::trash_configuration(
-        state,
-        auth,
-        branch_of(auth, &app),
-        COMPONENT,
-        &app.config_id,
-        "Configuration deleted",
-    ) {
+    match configurations::trash_configuration(state, auth, branch_of(auth, &app), COMPONENT, &app.config_id, "Configuration deleted") {
         Err(e) if e.0.code == Code::ConfigurationNotFound => {}
         other => other?,
     }
@@ -264,36 +222,17 @@ pub fn delete(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
 }
 
 pub fn password(state: &AppState, app: &DataApp) -> ApiResult<String> {
-    state
-        .secrets
-        .open(&app.sealed_password)
-        .ok_or_else(|| ApiError::internal("the app password cannot be opened"))
+    state.secrets.open(&app.sealed_password).ok_or_else(|| ApiError::internal("the app password cannot be opened"))
 }
 
-pub fn runs(
-    state: &AppState,
-    app: &DataApp,
-    offset: usize,
-    limit: usize,
-) -> ApiResult<Vec<AppRun>> {
+pub fn runs(state: &AppState, app: &DataApp, offset: usize, limit: usize) -> ApiResult<Vec<AppRun>> {
     Ok(state.meta.app_runs(app.id, offset, limit)?)
 }
 
 /// The git repository the app's deployed configuration names, if any.
 pub fn git_repository(state: &AppState, auth: &Auth, app: &DataApp) -> ApiResult<Option<String>> {
-    let config = configurations::version_in_branch(
-        state,
-        auth.project_id,
-        branch_of(auth, app),
-        COMPONENT,
-        &app.config_id,
-        &app.config_version,
-    )?;
-    Ok(
-        config["configuration"]["parameters"]["dataApp"]["git"]["repository"]
-            .as_str()
-            .map(str::to_string),
-    )
+    let config = configurations::version_in_branch(state, auth.project_id, branch_of(auth, app), COMPONENT, &app.config_id, &app.config_version)?;
+    Ok(config["configuration"]["parameters"]["dataApp"]["git"]["repository"].as_str().map(str::to_string))
 }
 
 /// The app's public address: under the Storage host, as `https://<slug>-<id>.hub.<stack>` would be

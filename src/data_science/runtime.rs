@@ -67,10 +67,7 @@ impl AppsRuntime {
         let mut running = self.running.lock();
         let r = running.get_mut(&id)?;
         r.last_request = Instant::now();
-        Some(Target {
-            port: r.port,
-            password: r.password.clone(),
-        })
+        Some(Target { port: r.port, password: r.password.clone() })
     }
 
     /// When the running app last had a request.
@@ -121,11 +118,7 @@ pub fn start(state: &AppState, app: &DataApp, mode: &str) {
         }
     };
     let signal = Arc::new(tokio::sync::Notify::new());
-    state
-        .data_apps
-        .starting
-        .lock()
-        .insert(app.id, signal.clone());
+    state.data_apps.starting.lock().insert(app.id, signal.clone());
     let (state, app_id, project_id) = (state.clone(), app.id, app.project_id);
     tokio::spawn(async move {
         launch(&state, project_id, app_id, run).await;
@@ -147,9 +140,7 @@ pub async fn wait_started(state: &AppState, id: i64) {
 /// Stop the app's process if it runs: its run is finished, the process gets SIGTERM and is
 /// killed after a grace period (in the background). The app's record is the caller's to set.
 pub fn stop_now(state: &AppState, id: i64, why: &str) {
-    let Some(r) = state.data_apps.running.lock().remove(&id) else {
-        return;
-    };
+    let Some(r) = state.data_apps.running.lock().remove(&id) else { return };
     tracing::info!(app = id, why, "stopping data app");
     if let Ok(runs) = state.meta.app_runs(id, 0, 20) {
         if let Some(mut run) = runs.into_iter().find(|run| run.id == r.run_id) {
@@ -169,10 +160,7 @@ fn terminate(mut child: tokio::process::Child) {
         }
     }
     tokio::spawn(async move {
-        if tokio::time::timeout(STOP_GRACE, child.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
             if let Some(pid) = child.id() {
                 // SAFETY: as above.
                 unsafe {
@@ -203,9 +191,7 @@ async fn launch(state: &AppState, project_id: i64, app_id: i64, mut run: AppRun)
     };
     let st = state.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        let Ok(Some(mut app)) = st.meta.data_app(project_id, app_id) else {
-            return;
-        };
+        let Ok(Some(mut app)) = st.meta.data_app(project_id, app_id) else { return };
         match outcome {
             Ok(()) => {
                 run.state = states::RUNNING.into();
@@ -233,91 +219,45 @@ async fn launch(state: &AppState, project_id: i64, app_id: i64, mut run: AppRun)
 
 /// Write the app's code and settings into its folder and gather its environment.
 fn prepare(state: &AppState, project_id: i64, app_id: i64) -> Result<Launch, String> {
-    let app = state
-        .meta
-        .data_app(project_id, app_id)
-        .map_err(|e| e.message)?
-        .ok_or("the app was deleted")?;
-    let default_branch = state
-        .meta
-        .default_branch(project_id)
-        .map_err(|e| e.message)?
-        .ok_or("the project was deleted")?;
+    let app = state.meta.data_app(project_id, app_id).map_err(|e| e.message)?.ok_or("the app was deleted")?;
+    let default_branch = state.meta.default_branch(project_id).map_err(|e| e.message)?.ok_or("the project was deleted")?;
     let branch = app.branch_id.unwrap_or(default_branch);
-    let snapshot = crate::storage::configurations::version_in_branch(
-        state,
-        project_id,
-        branch,
-        COMPONENT,
-        &app.config_id,
-        &app.config_version,
-    )
-    .map_err(|e| {
-        format!(
-            "configuration {} version {}: {}",
-            app.config_id, app.config_version, e.message
-        )
-    })?;
+    let snapshot = crate::storage::configurations::version_in_branch(state, project_id, branch, COMPONENT, &app.config_id, &app.config_version)
+        .map_err(|e| format!("configuration {} version {}: {}", app.config_id, app.config_version, e.message))?;
     let scope = crate::encryption::Scope {
         component: Some(COMPONENT.into()),
         project: Some(project_id.to_string()),
         config: Some(app.config_id.clone()),
-        branch_type: Some(
-            if app.branch_id.is_none() {
-                "default"
-            } else {
-                "dev"
-            }
-            .into(),
-        ),
+        branch_type: Some(if app.branch_id.is_none() { "default" } else { "dev" }.into()),
     };
-    let config =
-        crate::encryption::decrypt_for_job(state, &scope, &snapshot["configuration"])?.value;
+    let config = crate::encryption::decrypt_for_job(state, &scope, &snapshot["configuration"])?.value;
     let params = &config["parameters"];
     let dir = app_dir(state, app_id);
     let code = dir.join("code");
     let _ = std::fs::remove_dir_all(&code);
-    std::fs::create_dir_all(dir.join("home"))
-        .map_err(|e| format!("cannot create the app's folder: {e}"))?;
+    std::fs::create_dir_all(dir.join("home")).map_err(|e| format!("cannot create the app's folder: {e}"))?;
     let git = &params["dataApp"]["git"];
     if let Some(repository) = git["repository"].as_str() {
-        clone(
-            repository,
-            git["branch"].as_str(),
-            git["username"].as_str(),
-            git["#password"].as_str(),
-            &code,
-        )?;
+        clone(repository, git["branch"].as_str(), git["username"].as_str(), git["#password"].as_str(), &code)?;
     } else {
-        std::fs::create_dir_all(&code)
-            .map_err(|e| format!("cannot create the app's code folder: {e}"))?;
+        std::fs::create_dir_all(&code).map_err(|e| format!("cannot create the app's code folder: {e}"))?;
         let script = match &params["script"] {
-            Value::Array(parts) => parts
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join("\n"),
+            Value::Array(parts) => parts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"),
             Value::String(s) => s.clone(),
             _ => String::new(),
         };
         if script.trim().is_empty() {
             return Err("the configuration has neither parameters.script nor parameters.dataApp.git.repository".into());
         }
-        std::fs::write(code.join("streamlit_app.py"), script)
-            .map_err(|e| format!("cannot write the app's code: {e}"))?;
+        std::fs::write(code.join("streamlit_app.py"), script).map_err(|e| format!("cannot write the app's code: {e}"))?;
     }
     if let Some(files) = params["dataApp"]["streamlit"].as_object() {
         let dot = code.join(".streamlit");
         std::fs::create_dir_all(&dot).map_err(|e| format!("cannot write .streamlit: {e}"))?;
         for (name, content) in files {
-            let safe = Path::new(name)
-                .file_name()
-                .filter(|n| n.to_string_lossy() == *name);
-            let (Some(file), Some(content)) = (safe, content.as_str()) else {
-                continue;
-            };
-            std::fs::write(dot.join(file), content)
-                .map_err(|e| format!("cannot write .streamlit/{name}: {e}"))?;
+            let safe = Path::new(name).file_name().filter(|n| n.to_string_lossy() == *name);
+            let (Some(file), Some(content)) = (safe, content.as_str()) else { continue };
+            std::fs::write(dot.join(file), content).map_err(|e| format!("cannot write .streamlit/{name}: {e}"))?;
         }
     }
     let entry = ["streamlit_app.py", "app.py", "main.py"]
@@ -325,10 +265,7 @@ fn prepare(state: &AppState, project_id: i64, app_id: i64) -> Result<Launch, Str
         .find(|f| code.join(f).is_file())
         .ok_or("the code has no streamlit_app.py, app.py or main.py")?
         .to_string();
-    let token = state
-        .secrets
-        .open(&app.sealed_token)
-        .ok_or("the app's token cannot be opened")?;
+    let token = state.secrets.open(&app.sealed_token).ok_or("the app's token cannot be opened")?;
     let mut env = vec![
         ("KBC_URL".to_string(), state.urls.root()),
         ("KBC_TOKEN".to_string(), token),
@@ -343,21 +280,9 @@ fn prepare(state: &AppState, project_id: i64, app_id: i64) -> Result<Launch, Str
             }
         }
     }
-    let auto_suspend = params["autoSuspendAfterSeconds"]
-        .as_u64()
-        .unwrap_or(DEFAULT_AUTO_SUSPEND_SECS);
-    let password = if requires_password(&config["authorization"]) {
-        Some(super::password(state, &app).map_err(|e| e.0.message)?)
-    } else {
-        None
-    };
-    Ok(Launch {
-        dir,
-        entry,
-        env,
-        auto_suspend,
-        password,
-    })
+    let auto_suspend = params["autoSuspendAfterSeconds"].as_u64().unwrap_or(DEFAULT_AUTO_SUSPEND_SECS);
+    let password = if requires_password(&config["authorization"]) { Some(super::password(state, &app).map_err(|e| e.0.message)?) } else { None };
+    Ok(Launch { dir, entry, env, auto_suspend, password })
 }
 
 /// Whether the app's `authorization.app_proxy` asks for a password: any rule that requires
@@ -373,13 +298,7 @@ pub fn requires_password(authorization: &Value) -> bool {
 /// `git clone --depth 1` of the app's repository (a URL or a local path), credentials passed
 /// as an HTTP header so they are not written into the clone's config. A server that cannot
 /// serve shallow clones (git's "dumb" HTTP) gets a full clone.
-fn clone(
-    repository: &str,
-    branch: Option<&str>,
-    username: Option<&str>,
-    password: Option<&str>,
-    into: &Path,
-) -> Result<(), String> {
+fn clone(repository: &str, branch: Option<&str>, username: Option<&str>, password: Option<&str>, into: &Path) -> Result<(), String> {
     match git_clone(repository, branch, username, password, into, true) {
         Err(e) if e.contains("shallow") => {
             let _ = std::fs::remove_dir_all(into);
@@ -389,20 +308,12 @@ fn clone(
     }
 }
 
-fn git_clone(
-    repository: &str,
-    branch: Option<&str>,
-    username: Option<&str>,
-    password: Option<&str>,
-    into: &Path,
-    shallow: bool,
-) -> Result<(), String> {
+fn git_clone(repository: &str, branch: Option<&str>, username: Option<&str>, password: Option<&str>, into: &Path, shallow: bool) -> Result<(), String> {
     use base64::Engine;
     let mut cmd = std::process::Command::new("git");
     if let (Some(user), Some(pass)) = (username, password) {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        cmd.arg("-c")
-            .arg(format!("http.extraHeader=Authorization: Basic {basic}"));
+        cmd.arg("-c").arg(format!("http.extraHeader=Authorization: Basic {basic}"));
     }
     cmd.args(["clone", "--quiet"]);
     if shallow {
@@ -411,10 +322,7 @@ fn git_clone(
     if let Some(b) = branch.filter(|b| !b.is_empty()) {
         cmd.args(["--branch", b]);
     }
-    cmd.arg(repository)
-        .arg(into)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::null());
+    cmd.arg(repository).arg(into).env("GIT_TERMINAL_PROMPT", "0").stdin(Stdio::null());
     let out = cmd.output().map_err(|e| format!("cannot run git: {e}"))?;
     if out.status.success() {
         Ok(())
@@ -429,89 +337,40 @@ fn free_port() -> Result<u16, String> {
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-async fn spawn_and_probe(
-    state: &AppState,
-    app_id: i64,
-    run_id: i64,
-    launch: Launch,
-) -> Result<(), (&'static str, String)> {
+async fn spawn_and_probe(state: &AppState, app_id: i64, run_id: i64, launch: Launch) -> Result<(), (&'static str, String)> {
     let port = free_port().map_err(|e| ("InternalError", e))?;
     let base = format!("{}/{app_id}", super::proxy::MOUNT);
     let code = launch.dir.join("code");
-    let mut cmd = crate::runner::process::clean_command(
-        &state.config.data_apps_python,
-        &launch.dir.join("home"),
-    );
+    let mut cmd = crate::runner::process::clean_command(&state.config.data_apps_python, &launch.dir.join("home"));
     cmd.args(["-m", "streamlit", "run", &launch.entry])
-        .args([
-            "--server.port",
-            &port.to_string(),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ])
-        .args([
-            "--server.baseUrlPath",
-            &base,
-            "--browser.gatherUsageStats",
-            "false",
-        ])
+        .args(["--server.port", &port.to_string(), "--server.address", "127.0.0.1", "--server.headless", "true"])
+        .args(["--server.baseUrlPath", &base, "--browser.gatherUsageStats", "false"])
         // The proxy is the app's origin for browsers; Streamlit's own checks would see another host.
-        .args([
-            "--server.enableCORS",
-            "false",
-            "--server.enableXsrfProtection",
-            "false",
-        ])
+        .args(["--server.enableCORS", "false", "--server.enableXsrfProtection", "false"])
         .current_dir(&code)
         .env("PYTHONUNBUFFERED", "1")
         .envs(launch.env.iter().map(|(k, v)| (k, v)));
-    let ruleset =
-        crate::runner::process::confine(&mut cmd, &state.config.data_dir, &launch.dir, None)
-            .await
-            .map_err(|e| ("InternalError", e))?;
+    let ruleset = crate::runner::process::confine(&mut cmd, &state.config.data_dir, &launch.dir, None).await.map_err(|e| ("InternalError", e))?;
     let spawned = cmd.spawn();
     drop(ruleset);
-    let mut child = spawned.map_err(|e| {
-        (
-            "StartFailed",
-            format!("cannot start {}: {e}", state.config.data_apps_python),
-        )
-    })?;
+    let mut child = spawned.map_err(|e| ("StartFailed", format!("cannot start {}: {e}", state.config.data_apps_python)))?;
     copy_output(&mut child, log_path(state, app_id));
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     let health = format!("/{base}/_stcore/health");
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err((
-                "StartupProbeFailed",
-                format!("the app exited during its start ({status})"),
-            ));
+            return Err(("StartupProbeFailed", format!("the app exited during its start ({status})")));
         }
         if super::proxy::get_ok(port, &health).await {
             break;
         }
         if Instant::now() > deadline {
             terminate(child);
-            return Err((
-                "StartupProbeFailed",
-                format!(
-                    "the app did not answer within {} s",
-                    STARTUP_TIMEOUT.as_secs()
-                ),
-            ));
+            return Err(("StartupProbeFailed", format!("the app did not answer within {} s", STARTUP_TIMEOUT.as_secs())));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let running = Running {
-        child,
-        port,
-        run_id,
-        auto_suspend: launch.auto_suspend,
-        last_request: Instant::now(),
-        password: launch.password,
-    };
+    let running = Running { child, port, run_id, auto_suspend: launch.auto_suspend, last_request: Instant::now(), password: launch.password };
     if let Some(previous) = state.data_apps.running.lock().insert(app_id, running) {
         terminate(previous.child);
     }
@@ -521,14 +380,8 @@ async fn spawn_and_probe(
 /// The child's output into the app's log, a timestamp before each line.
 fn copy_output(child: &mut tokio::process::Child, path: PathBuf) {
     let streams: Vec<Box<dyn tokio::io::AsyncRead + Unpin + Send>> = [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
     ]
     .into_iter()
     .flatten()
@@ -536,21 +389,10 @@ fn copy_output(child: &mut tokio::process::Child, path: PathBuf) {
     for stream in streams {
         let path = path.clone();
         tokio::spawn(async move {
-            let Ok(mut file) = tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .await
-            else {
-                return;
-            };
+            let Ok(mut file) = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await else { return };
             let mut lines = BufReader::new(stream).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                let stamped = format!(
-                    "{} {}\n",
-                    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ"),
-                    line.trim_end()
-                );
+                let stamped = format!("{} {}\n", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ"), line.trim_end());
                 if file.write_all(stamped.as_bytes()).await.is_err() {
                     break;
                 }
@@ -560,12 +402,7 @@ fn copy_output(child: &mut tokio::process::Child, path: PathBuf) {
 }
 
 /// The last `n` lines of the app's log, or those since `since` (RFC 3339).
-pub fn log_tail(
-    state: &AppState,
-    id: i64,
-    lines: Option<usize>,
-    since: Option<chrono::DateTime<chrono::Utc>>,
-) -> String {
+pub fn log_tail(state: &AppState, id: i64, lines: Option<usize>, since: Option<chrono::DateTime<chrono::Utc>>) -> String {
     let path = log_path(state, id);
     match since {
         Some(since) => {
@@ -586,50 +423,26 @@ pub fn log_tail(
 fn tail_lines(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(n)..]
-        .iter()
-        .map(|l| format!("{l}\n"))
-        .collect()
+    all[all.len().saturating_sub(n)..].iter().map(|l| format!("{l}\n")).collect()
 }
 
 /// At start: no app process survived the previous kbstack, so apps that ran are stopped for
 /// inactivity (the next request starts them) and their open runs are finished.
 pub fn recover(state: &AppState) -> anyhow::Result<()> {
     let now = now_iso();
-    for mut run in state
-        .meta
-        .open_app_runs()
-        .map_err(|e| anyhow::anyhow!(e.message))?
-    {
-        run.state = if run.state == states::STARTING {
-            "failed".into()
-        } else {
-            "finished".into()
-        };
+    for mut run in state.meta.open_app_runs().map_err(|e| anyhow::anyhow!(e.message))? {
+        run.state = if run.state == states::STARTING { "failed".into() } else { "finished".into() };
         if run.state == "failed" {
-            run.failure = Some((
-                "Interrupted".into(),
-                "kbstack stopped while the app was starting".into(),
-            ));
+            run.failure = Some(("Interrupted".into(), "kbstack stopped while the app was starting".into()));
         }
         run.stopped_at = Some(now.clone());
-        state
-            .meta
-            .update_app_run(&run)
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+        state.meta.update_app_run(&run).map_err(|e| anyhow::anyhow!(e.message))?;
     }
-    for mut app in state
-        .meta
-        .data_apps_in_states(&[states::STARTING, states::RUNNING, states::STOPPING])
-        .map_err(|e| anyhow::anyhow!(e.message))?
-    {
+    for mut app in state.meta.data_apps_in_states(&[states::STARTING, states::RUNNING, states::STOPPING]).map_err(|e| anyhow::anyhow!(e.message))? {
         app.auto_suspended = app.desired_state == states::RUNNING;
         app.state = states::STOPPED.into();
         app.desired_state = states::STOPPED.into();
-        state
-            .meta
-            .update_data_app(&app)
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+        state.meta.update_data_app(&app).map_err(|e| anyhow::anyhow!(e.message))?;
     }
     Ok(())
 }
@@ -647,10 +460,7 @@ pub fn start_idle_watch(state: &AppState) {
                 .running
                 .lock()
                 .iter()
-                .filter(|(_, r)| {
-                    r.auto_suspend > 0
-                        && r.last_request.elapsed() >= Duration::from_secs(r.auto_suspend)
-                })
+                .filter(|(_, r)| r.auto_suspend > 0 && r.last_request.elapsed() >= Duration::from_secs(r.auto_suspend))
                 .map(|(id, _)| *id)
                 .collect();
             for id in idle {
@@ -662,9 +472,7 @@ pub fn start_idle_watch(state: &AppState) {
 }
 
 fn suspend_idle(state: &AppState, id: i64) {
-    let Ok(Some(mut app)) = state.meta.data_app_any(id) else {
-        return;
-    };
+    let Ok(Some(mut app)) = state.meta.data_app_any(id) else { return };
     stop_now(state, id, "idle");
     app.state = states::STOPPED.into();
     app.desired_state = states::STOPPED.into();
@@ -683,8 +491,7 @@ pub async fn wake(state: &AppState, id: i64) -> Option<Target> {
             let mut app = st.meta.data_app_any(id).ok()??;
             // Running or starting by the record, yet no process here: the node that ran it died
             // (with a shared store its start does not touch other nodes' apps). Start it again.
-            let orphaned = matches!(app.state.as_str(), states::RUNNING | states::STARTING)
-                && app.desired_state == states::RUNNING;
+            let orphaned = matches!(app.state.as_str(), states::RUNNING | states::STARTING) && app.desired_state == states::RUNNING;
             if !app.auto_suspended && !orphaned {
                 return None;
             }

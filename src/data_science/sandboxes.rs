@@ -22,10 +22,7 @@ fn not_found(id: &str) -> ApiError {
 /// The workspace behind sandbox `id` (one of a `keboola.sandboxes` configuration, in the token's project).
 pub fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Workspace> {
     let n: i64 = id.parse().map_err(|_| not_found(id))?;
-    let w = state
-        .meta
-        .workspace(auth.project_id, n)?
-        .ok_or_else(|| not_found(id))?;
+    let w = state.meta.workspace(auth.project_id, n)?.ok_or_else(|| not_found(id))?;
     if w.component.as_deref() != Some(COMPONENT) || !crate::storage::workspaces::may_see(auth, &w) {
         return Err(not_found(id));
     }
@@ -34,12 +31,7 @@ pub fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Workspace> {
 
 /// The project's sandboxes in the token's branch, oldest first.
 pub fn list(state: &AppState, auth: &Auth) -> ApiResult<Vec<Workspace>> {
-    Ok(state
-        .meta
-        .workspaces(auth.project_id, auth.branch_id)?
-        .into_iter()
-        .filter(|w| w.component.as_deref() == Some(COMPONENT))
-        .collect())
+    Ok(state.meta.workspaces(auth.project_id, auth.branch_id)?.into_iter().filter(|w| w.component.as_deref() == Some(COMPONENT)).collect())
 }
 
 /// The sandbox record (`id, projectId, tokenId, type, active, createdTimestamp, …,
@@ -73,33 +65,16 @@ pub fn record(state: &AppState, w: &Workspace, password: Option<String>) -> Valu
 }
 
 /// The `keboola.sandboxes` job: create or delete the configuration's workspace. `Err` is a user error.
-pub fn run_task(
-    state: &AppState,
-    auth: &Auth,
-    config_id: Option<&str>,
-    cfg: &Value,
-) -> Result<String, String> {
+pub fn run_task(state: &AppState, auth: &Auth, config_id: Option<&str>, cfg: &Value) -> Result<String, String> {
     let params = &cfg["parameters"];
     match params["task"].as_str().unwrap_or("create") {
         "create" => {
-            let config_id =
-                config_id.ok_or("a sandbox is created for a configuration: the job needs one")?;
-            let (w, _password) = crate::storage::workspaces::create_for_service(
-                state,
-                auth,
-                Some((COMPONENT.into(), config_id.into())),
-                "default",
-            )
-            .map_err(|e| e.0.message)?;
-            let body = crate::storage::configurations::find_active(
-                state,
-                auth.project_id,
-                auth.branch_id,
-                COMPONENT,
-                config_id,
-            )
-            .map_err(|e| e.0.message)?
-            .ok_or_else(|| format!("configuration {config_id} does not exist"))?;
+            let config_id = config_id.ok_or("a sandbox is created for a configuration: the job needs one")?;
+            let (w, _password) = crate::storage::workspaces::create_for_service(state, auth, Some((COMPONENT.into(), config_id.into())), "default")
+                .map_err(|e| e.0.message)?;
+            let body = crate::storage::configurations::find_active(state, auth.project_id, auth.branch_id, COMPONENT, config_id)
+                .map_err(|e| e.0.message)?
+                .ok_or_else(|| format!("configuration {config_id} does not exist"))?;
             let mut configuration = body["configuration"].clone();
             if !configuration.is_object() {
                 configuration = json!({});
@@ -122,17 +97,11 @@ pub fn run_task(
             Ok(format!("Sandbox {} created (a SQL workspace).", w.id))
         }
         "delete" => {
-            let id = params["id"]
-                .as_str()
-                .map(str::to_string)
-                .or_else(|| params["id"].as_i64().map(|n| n.to_string()))
-                .ok_or("parameters.id names no sandbox")?;
+            let id = params["id"].as_str().map(str::to_string).or_else(|| params["id"].as_i64().map(|n| n.to_string())).ok_or("parameters.id names no sandbox")?;
             let w = load(state, auth, &id).map_err(|e| e.0.message)?;
             crate::storage::workspaces::drop_workspace(state, &w).map_err(|e| e.0.message)?;
             Ok(format!("Sandbox {id} deleted."))
         }
-        other => Err(format!(
-            "parameters.task \"{other}\" is not one of \"create\", \"delete\""
-        )),
+        other => Err(format!("parameters.task \"{other}\" is not one of \"create\", \"delete\"")),
     }
 }

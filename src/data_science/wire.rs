@@ -93,10 +93,7 @@ impl Run {
             started_at: run.started_at.clone(),
             stopped_at: run.stopped_at.clone(),
             startup_logs: run.startup_logs.clone(),
-            failure_reason: run.failure.as_ref().map(|(reason, message)| FailureReason {
-                reason: reason.clone(),
-                message: message.clone(),
-            }),
+            failure_reason: run.failure.as_ref().map(|(reason, message)| FailureReason { reason: reason.clone(), message: message.clone() }),
             mode: run.mode.clone(),
         }
     }

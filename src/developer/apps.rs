@@ -24,24 +24,13 @@ pub fn not_found(id: &str) -> ApiError {
 
 /// The full id of `{app}` in a vendor's path: `keboola.ex-x` or the short `ex-x`.
 pub fn full_id(vendor: &str, app: &str) -> String {
-    if app
-        .strip_prefix(vendor)
-        .is_some_and(|rest| rest.starts_with('.'))
-    {
-        app.to_string()
-    } else {
-        format!("{vendor}.{app}")
-    }
+    if app.strip_prefix(vendor).is_some_and(|rest| rest.starts_with('.')) { app.to_string() } else { format!("{vendor}.{app}") }
 }
 
 /// The vendor's app (404 for another vendor's).
 pub fn load(state: &AppState, vendor: &str, app: &str) -> ApiResult<App> {
     let id = full_id(vendor, app);
-    state
-        .meta
-        .app(&id)?
-        .filter(|a| a.vendor_id == vendor)
-        .ok_or_else(|| not_found(&id))
+    state.meta.app(&id)?.filter(|a| a.vendor_id == vendor).ok_or_else(|| not_found(&id))
 }
 
 pub fn load_any(state: &AppState, id: &str) -> ApiResult<App> {
@@ -50,17 +39,8 @@ pub fn load_any(state: &AppState, id: &str) -> ApiResult<App> {
 
 /// App ids: 3 to 64 lower-case letters, digits and dashes (the spec's rule).
 fn check_short_id(id: &str) -> ApiResult<()> {
-    let ok = (3..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::validation(
-            "Parameter \"id\" must be 3 to 64 lower-case letters, numbers and dashes",
-        ))
-    }
+    let ok = (3..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok { Ok(()) } else { Err(ApiError::validation("Parameter \"id\" must be 3 to 64 lower-case letters, numbers and dashes")) }
 }
 
 fn version_record(app: &App, created_by: &str) -> AppVersion {
@@ -74,30 +54,17 @@ fn version_record(app: &App, created_by: &str) -> AppVersion {
 }
 
 /// `POST /vendors/{vendor}/apps {id, name, type, …}`.
-pub fn create(
-    state: &AppState,
-    session: &Session,
-    vendor: &str,
-    body: &Map<String, Value>,
-) -> ApiResult<App> {
+pub fn create(state: &AppState, session: &Session, vendor: &str, body: &Map<String, Value>) -> ApiResult<App> {
     let short = match body.get("id") {
-        Some(Value::String(s)) => s
-            .strip_prefix(&format!("{vendor}."))
-            .unwrap_or(s)
-            .to_string(),
-        Some(v) if !v.is_null() => {
-            return Err(ApiError::validation("Parameter \"id\" must be a string"));
-        }
+        Some(Value::String(s)) => s.strip_prefix(&format!("{vendor}.")).unwrap_or(s).to_string(),
+        Some(v) if !v.is_null() => return Err(ApiError::validation("Parameter \"id\" must be a string")),
         _ => return Err(ApiError::validation("Parameter \"id\" is required")),
     };
     check_short_id(&short)?;
     let fields = definition::read(body, &["name", "type"])?;
     let id = format!("{vendor}.{short}");
     if registry::is_reserved(state, &id) {
-        return Err(ApiError::new(
-            Code::DeveloperAlreadyExists,
-            format!("App id {id} is taken by a component of this stack"),
-        ));
+        return Err(ApiError::new(Code::DeveloperAlreadyExists, format!("App id {id} is taken by a component of this stack")));
     }
     let now = now_iso();
     let app = App {
@@ -116,22 +83,12 @@ pub fn create(
     state
         .meta
         .insert_app(&app, &version_record(&app, session.email()))?
-        .map_err(|_| {
-            ApiError::new(
-                Code::DeveloperAlreadyExists,
-                format!("App {id} already exists"),
-            )
-        })?;
+        .map_err(|_| ApiError::new(Code::DeveloperAlreadyExists, format!("App {id} already exists")))?;
     Ok(app)
 }
 
 /// A new version of the app with `definition` (the registry is untouched until it is published).
-fn new_version(
-    state: &AppState,
-    session: &Session,
-    mut app: App,
-    definition: Value,
-) -> ApiResult<App> {
+fn new_version(state: &AppState, session: &Session, mut app: App, definition: Value) -> ApiResult<App> {
     app.version += 1;
     app.definition = definition;
     app.updated = now_iso();
@@ -144,38 +101,23 @@ fn new_version(
 
 /// `PATCH /vendors/{vendor}/apps/{app}`; an administrator's `PATCH /admin/apps/{id}` may also
 /// set `isPublic` and `isDeprecated`.
-pub fn update(
-    state: &AppState,
-    session: &Session,
-    mut app: App,
-    body: &Map<String, Value>,
-    by_admin: bool,
-) -> ApiResult<App> {
+pub fn update(state: &AppState, session: &Session, mut app: App, body: &Map<String, Value>, by_admin: bool) -> ApiResult<App> {
     let changes = definition::read(body, &[])?;
     for key in ["name", "type"] {
         if changes.get(key).is_some_and(Value::is_null) {
-            return Err(ApiError::validation(format!(
-                "Parameter \"{key}\" cannot be removed"
-            )));
+            return Err(ApiError::validation(format!("Parameter \"{key}\" cannot be removed")));
         }
     }
     let mut flags_changed = false;
     if by_admin {
-        for (key, flag) in [
-            ("isPublic", &mut app.is_public),
-            ("isDeprecated", &mut app.is_deprecated),
-        ] {
+        for (key, flag) in [("isPublic", &mut app.is_public), ("isDeprecated", &mut app.is_deprecated)] {
             match body.get(key) {
                 None | Some(Value::Null) => {}
                 Some(Value::Bool(b)) => {
                     flags_changed |= *flag != *b;
                     *flag = *b;
                 }
-                Some(_) => {
-                    return Err(ApiError::validation(format!(
-                        "Parameter \"{key}\" must be a boolean"
-                    )));
-                }
+                Some(_) => return Err(ApiError::validation(format!("Parameter \"{key}\" must be a boolean"))),
             }
         }
     }
@@ -204,34 +146,21 @@ pub fn delete(state: &AppState, app: &App) -> ApiResult<()> {
 }
 
 /// `POST …/deprecate {expiredOn?, replacementApp?}`: hidden from new listings, still runs.
-pub fn deprecate(
-    state: &AppState,
-    session: &Session,
-    app: App,
-    body: &Map<String, Value>,
-) -> ApiResult<App> {
+pub fn deprecate(state: &AppState, session: &Session, app: App, body: &Map<String, Value>) -> ApiResult<App> {
     let mut changes = Map::new();
     match body.get("expiredOn") {
         None | Some(Value::Null) => {}
         Some(Value::String(d)) if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok() => {
             changes.insert("expiredOn".into(), json!(d));
         }
-        Some(_) => {
-            return Err(ApiError::validation(
-                "Parameter \"expiredOn\" must be a date (YYYY-MM-DD)",
-            ));
-        }
+        Some(_) => return Err(ApiError::validation("Parameter \"expiredOn\" must be a date (YYYY-MM-DD)")),
     }
     match body.get("replacementApp") {
         None | Some(Value::Null) => {}
         Some(Value::String(r)) if r.len() <= 128 && !r.contains('\0') => {
             changes.insert("replacementApp".into(), json!(r));
         }
-        Some(_) => {
-            return Err(ApiError::validation(
-                "Parameter \"replacementApp\" must be an app id (at most 128 characters)",
-            ));
-        }
+        Some(_) => return Err(ApiError::validation("Parameter \"replacementApp\" must be an app id (at most 128 characters)")),
     }
     let merged = definition::merged(&app.definition, changes);
     let mut app = new_version(state, session, app, merged)?;
@@ -259,20 +188,10 @@ fn publish_version(state: &AppState, mut app: App, version: i64) -> ApiResult<Ap
 /// `POST /vendors/{vendor}/apps/{app}/publish`: at once for an administrator, else a request.
 pub fn publish(state: &AppState, session: &Session, mut app: App) -> ApiResult<App> {
     if registry::is_reserved(state, &app.id) {
-        return Err(ApiError::new(
-            Code::DeveloperAlreadyExists,
-            format!("App id {} is taken by a component of this stack", app.id),
-        ));
+        return Err(ApiError::new(Code::DeveloperAlreadyExists, format!("App id {} is taken by a component of this stack", app.id)));
     }
-    if !state
-        .meta
-        .vendor(&app.vendor_id)?
-        .is_some_and(|v| v.is_approved)
-    {
-        return Err(ApiError::validation(format!(
-            "Vendor {} is not approved yet",
-            app.vendor_id
-        )));
+    if !state.meta.vendor(&app.vendor_id)?.is_some_and(|v| v.is_approved) {
+        return Err(ApiError::validation(format!("Vendor {} is not approved yet", app.vendor_id)));
     }
     if session.user.is_admin {
         let version = app.version;
@@ -281,22 +200,14 @@ pub fn publish(state: &AppState, session: &Session, mut app: App) -> ApiResult<A
     app.publish_requested = Some(app.version);
     app.updated = now_iso();
     state.meta.update_app(&app, None)?;
-    tracing::info!(
-        app = app.id,
-        version = app.version,
-        by = session.email(),
-        "developer portal: publishing requested (POST /admin/apps/{{id}}/publish)"
-    );
+    tracing::info!(app = app.id, version = app.version, by = session.email(), "developer portal: publishing requested (POST /admin/apps/{{id}}/publish)");
     Ok(app)
 }
 
 /// `POST /admin/apps/{id}/publish`: the requested version (or the current one) goes live.
 pub fn approve(state: &AppState, app: App) -> ApiResult<App> {
     if registry::is_reserved(state, &app.id) {
-        return Err(ApiError::new(
-            Code::DeveloperAlreadyExists,
-            format!("App id {} is taken by a component of this stack", app.id),
-        ));
+        return Err(ApiError::new(Code::DeveloperAlreadyExists, format!("App id {} is taken by a component of this stack", app.id)));
     }
     let version = app.publish_requested.unwrap_or(app.version);
     publish_version(state, app, version)
@@ -305,41 +216,24 @@ pub fn approve(state: &AppState, app: App) -> ApiResult<App> {
 /// `POST /admin/apps/{id}/reject {reason}`.
 pub fn reject(state: &AppState, mut app: App, reason: &str) -> ApiResult<App> {
     if app.publish_requested.is_none() {
-        return Err(ApiError::validation(format!(
-            "App {} has no publishing request",
-            app.id
-        )));
+        return Err(ApiError::validation(format!("App {} has no publishing request", app.id)));
     }
     app.publish_requested = None;
     app.updated = now_iso();
     state.meta.update_app(&app, None)?;
-    tracing::info!(
-        app = app.id,
-        reason,
-        "developer portal: publishing rejected"
-    );
+    tracing::info!(app = app.id, reason, "developer portal: publishing rejected");
     Ok(app)
 }
 
 pub fn version(state: &AppState, app: &App, version: &str) -> ApiResult<AppVersion> {
-    let missing = || {
-        ApiError::new(
-            Code::DeveloperNotFound,
-            format!("Version {version} of app {} does not exist", app.id),
-        )
-    };
+    let missing = || ApiError::new(Code::DeveloperNotFound, format!("Version {version} of app {} does not exist", app.id));
     let n: i64 = version.trim().parse().map_err(|_| missing())?;
     state.meta.app_version(&app.id, n)?.ok_or_else(missing)
 }
 
 /// `POST …/versions/{v}/rollback`: a new version with version v's settings; published at once
 /// when an administrator rolls back a published app, requested when a vendor does.
-pub fn rollback(
-    state: &AppState,
-    session: &Session,
-    app: App,
-    target: &AppVersion,
-) -> ApiResult<App> {
+pub fn rollback(state: &AppState, session: &Session, app: App, target: &AppVersion) -> ApiResult<App> {
     let published = app.published_version.is_some();
     let app = new_version(state, session, app, target.definition.clone())?;
     if !published {
@@ -351,10 +245,7 @@ pub fn rollback(
 /// The app as the public sees it: its published version.
 pub fn public_view(state: &AppState, app: &App) -> ApiResult<wire::App> {
     let mut view = app.clone();
-    if let Some(v) = app
-        .published_version
-        .and_then(|v| state.meta.app_version(&app.id, v).transpose())
-    {
+    if let Some(v) = app.published_version.and_then(|v| state.meta.app_version(&app.id, v).transpose()) {
         let v = v?;
         view.version = v.version;
         view.definition = v.definition;
@@ -368,15 +259,10 @@ pub fn sync_registry(state: &AppState) -> ApiResult<()> {
     let base = state.urls.root();
     let mut out = DeveloperApps::default();
     for app in state.meta.apps(None, true, i64::MAX, 0)? {
-        let Some(v) = app.published_version else {
-            continue;
-        };
-        let Some(version) = state.meta.app_version(&app.id, v)? else {
-            continue;
-        };
+        let Some(v) = app.published_version else { continue };
+        let Some(version) = state.meta.app_version(&app.id, v)? else { continue };
         let vendor = state.meta.vendor(&app.vendor_id)?;
-        let (listed, runnable) =
-            definition::component(&app, &version.definition, v, vendor.as_ref(), &base);
+        let (listed, runnable) = definition::component(&app, &version.definition, v, vendor.as_ref(), &base);
         out.listed.push(listed);
         out.runnable.extend(runnable);
     }

@@ -47,43 +47,19 @@ pub fn unauthorized(message: &str) -> ApiError {
 pub fn hash_password(password: &str) -> String {
     let salt: [u8; 16] = rand::random();
     let mut out = [0u8; 32];
-    ring::pbkdf2::derive(
-        ring::pbkdf2::PBKDF2_HMAC_SHA256,
-        NonZeroU32::new(PBKDF2_ROUNDS).unwrap(),
-        &salt,
-        password.as_bytes(),
-        &mut out,
-    );
+    ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, NonZeroU32::new(PBKDF2_ROUNDS).unwrap(), &salt, password.as_bytes(), &mut out);
     let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
-    format!(
-        "pbkdf2-sha256${PBKDF2_ROUNDS}${}${}",
-        b64.encode(salt),
-        b64.encode(out)
-    )
+    format!("pbkdf2-sha256${PBKDF2_ROUNDS}${}${}", b64.encode(salt), b64.encode(out))
 }
 
 pub fn verify_password(password: &str, stored: &str) -> bool {
     let parts: Vec<&str> = stored.split('$').collect();
     let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
-    let [kind, rounds, salt, hash] = parts.as_slice() else {
+    let [kind, rounds, salt, hash] = parts.as_slice() else { return false };
+    let (Some(rounds), Ok(salt), Ok(hash)) = (rounds.parse::<u32>().ok().and_then(NonZeroU32::new), b64.decode(salt), b64.decode(hash)) else {
         return false;
     };
-    let (Some(rounds), Ok(salt), Ok(hash)) = (
-        rounds.parse::<u32>().ok().and_then(NonZeroU32::new),
-        b64.decode(salt),
-        b64.decode(hash),
-    ) else {
-        return false;
-    };
-    *kind == "pbkdf2-sha256"
-        && ring::pbkdf2::verify(
-            ring::pbkdf2::PBKDF2_HMAC_SHA256,
-            rounds,
-            &salt,
-            password.as_bytes(),
-            &hash,
-        )
-        .is_ok()
+    *kind == "pbkdf2-sha256" && ring::pbkdf2::verify(ring::pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), &hash).is_ok()
 }
 
 /// A random secret (tokens, codes, generated passwords).
@@ -118,36 +94,16 @@ pub fn check_password(password: &str) -> ApiResult<()> {
 pub fn normalize_email(email: &str) -> ApiResult<String> {
     let e = email.trim().to_lowercase();
     let valid = e.len() <= 128
-        && e.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        })
-        && !e.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || matches!(c, '/' | '\\' | '"' | '<' | '>')
-        });
-    if valid {
-        Ok(e)
-    } else {
-        Err(ApiError::validation(
-            "Parameter \"email\" must be a valid email address",
-        ))
-    }
+        && e.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '\\' | '"' | '<' | '>'));
+    if valid { Ok(e) } else { Err(ApiError::validation("Parameter \"email\" must be a valid email address")) }
 }
 
 /// A login name: an email, or a service account's `service.<vendor>.<name>`.
 fn normalize_username(name: &str) -> Option<String> {
     let n = name.trim().to_lowercase();
-    let service = n.starts_with("service.")
-        && n.len() <= 160
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if service {
-        Some(n)
-    } else {
-        normalize_email(&n).ok()
-    }
+    let service = n.starts_with("service.") && n.len() <= 160 && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if service { Some(n) } else { normalize_email(&n).ok() }
 }
 
 fn now_ms() -> i64 {
@@ -162,22 +118,13 @@ pub fn session(state: &AppState, headers: &HeaderMap) -> ApiResult<Session> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| unauthorized("Authorization header is missing"))?;
-    let token = raw
-        .strip_prefix("Bearer ")
-        .or_else(|| raw.strip_prefix("bearer "))
-        .unwrap_or(raw)
-        .trim();
-    let (email, kind) = state
-        .meta
-        .portal_session(&hash_token(token), now_ms())?
-        .ok_or_else(|| unauthorized("Token is invalid or expired"))?;
+    let token = raw.strip_prefix("Bearer ").or_else(|| raw.strip_prefix("bearer ")).unwrap_or(raw).trim();
+    let (email, kind) =
+        state.meta.portal_session(&hash_token(token), now_ms())?.ok_or_else(|| unauthorized("Token is invalid or expired"))?;
     if kind != "token" && kind != "access" {
         return Err(unauthorized("Token is invalid or expired"));
     }
-    let user = state
-        .meta
-        .portal_user(&email)?
-        .ok_or_else(|| unauthorized("Token is invalid or expired"))?;
+    let user = state.meta.portal_user(&email)?.ok_or_else(|| unauthorized("Token is invalid or expired"))?;
     Ok(Session { user })
 }
 
@@ -222,17 +169,10 @@ pub fn login(state: &AppState, email: &str, password: &str) -> ApiResult<Tokens>
 
 /// `GET /auth/token`: fresh tokens for the refresh token in `Authorization`.
 pub fn refresh(state: &AppState, headers: &HeaderMap) -> ApiResult<Tokens> {
-    let raw = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .trim();
+    let raw = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("").trim();
     let token = raw.strip_prefix("Bearer ").unwrap_or(raw);
     let invalid = || unauthorized("Refresh token is invalid or expired");
-    let (email, kind) = state
-        .meta
-        .portal_session(&hash_token(token), now_ms())?
-        .ok_or_else(invalid)?;
+    let (email, kind) = state.meta.portal_session(&hash_token(token), now_ms())?.ok_or_else(invalid)?;
     if kind != "refresh" {
         return Err(invalid());
     }
@@ -244,9 +184,7 @@ pub fn refresh(state: &AppState, headers: &HeaderMap) -> ApiResult<Tokens> {
 }
 
 pub fn logout(state: &AppState, session: &Session) -> ApiResult<()> {
-    Ok(state
-        .meta
-        .delete_portal_sessions(session.email(), now_ms())?)
+    Ok(state.meta.delete_portal_sessions(session.email(), now_ms())?)
 }
 
 /// `POST /auth/signup`. The code goes to the log (there is no mail) unless sign-ups are
@@ -254,9 +192,7 @@ pub fn logout(state: &AppState, session: &Session) -> ApiResult<()> {
 pub fn signup(state: &AppState, name: &str, email: &str, password: &str) -> ApiResult<()> {
     let email = normalize_email(email)?;
     if name.trim().is_empty() || name.chars().count() > 128 || name.contains('\0') {
-        return Err(ApiError::validation(
-            "Parameter \"name\" is required (at most 128 characters)",
-        ));
+        return Err(ApiError::validation("Parameter \"name\" is required (at most 128 characters)"));
     }
     check_password(password)?;
     let auto = state.config.developer_auto_confirm;
@@ -272,18 +208,12 @@ pub fn signup(state: &AppState, name: &str, email: &str, password: &str) -> ApiR
         description: String::new(),
         created: now_iso(),
     };
-    state.meta.insert_portal_user(&user)?.map_err(|_| {
-        ApiError::new(
-            Code::DeveloperAlreadyExists,
-            "An account with the given email already exists",
-        )
-    })?;
+    state
+        .meta
+        .insert_portal_user(&user)?
+        .map_err(|_| ApiError::new(Code::DeveloperAlreadyExists, "An account with the given email already exists"))?;
     if !auto {
-        tracing::info!(
-            email,
-            code,
-            "developer portal: confirmation code of a new account (POST /auth/confirm/{{email}}/{{code}})"
-        );
+        tracing::info!(email, code, "developer portal: confirmation code of a new account (POST /auth/confirm/{{email}}/{{code}})");
     }
     Ok(())
 }
@@ -326,19 +256,11 @@ pub fn resend_confirmation(state: &AppState, email: &str, password: &str) -> Api
 /// `POST /auth/forgot/{email}`: a reset code to the log; unknown emails answer the same.
 pub fn forgot(state: &AppState, email: &str) -> ApiResult<()> {
     let email = normalize_email(email)?;
-    if let Some(mut user) = state
-        .meta
-        .portal_user(&email)?
-        .filter(|u| u.service_vendor.is_none())
-    {
+    if let Some(mut user) = state.meta.portal_user(&email)?.filter(|u| u.service_vendor.is_none()) {
         let code = new_code();
         user.code = Some(hash_token(&code));
         state.meta.update_portal_user(&user)?;
-        tracing::info!(
-            email,
-            code,
-            "developer portal: password reset code (POST /auth/forgot/{{email}}/confirm)"
-        );
+        tracing::info!(email, code, "developer portal: password reset code (POST /auth/forgot/{{email}}/confirm)");
     }
     Ok(())
 }
@@ -363,18 +285,11 @@ pub fn reset_password(state: &AppState, email: &str, code: &str, password: &str)
 /// First start: the portal's administrator (`developer_admin_email`), with a generated password
 /// kept only in `<data-dir>/developer-admin-password` (0600), as the master token is kept.
 /// Returns the line to print when it was made now.
-pub fn ensure_admin(
-    meta: &MetaStore,
-    config: &crate::config::Config,
-) -> anyhow::Result<Option<String>> {
-    if meta
-        .any_portal_admin()
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?
-    {
+pub fn ensure_admin(meta: &MetaStore, config: &crate::config::Config) -> anyhow::Result<Option<String>> {
+    if meta.any_portal_admin().map_err(|e| anyhow::anyhow!("{}", e.message))? {
         return Ok(None);
     }
-    let email = normalize_email(&config.developer_admin_email)
-        .map_err(|e| anyhow::anyhow!("developer admin email: {}", e.message))?;
+    let email = normalize_email(&config.developer_admin_email).map_err(|e| anyhow::anyhow!("developer admin email: {}", e.message))?;
     // Two of each class, so the generated password passes the portal's own rule.
     let password = format!("Aa1{}", random_secret(18));
     let user = PortalUser {
@@ -388,37 +303,20 @@ pub fn ensure_admin(
         description: String::new(),
         created: now_iso(),
     };
-    match meta
-        .insert_portal_user(&user)
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?
-    {
+    match meta.insert_portal_user(&user).map_err(|e| anyhow::anyhow!("{}", e.message))? {
         Ok(()) => {}
         Err(_) => {
             // The address exists as a plain account: it becomes the administrator, password kept.
-            let mut existing = meta
-                .portal_user(&email)
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?
-                .expect("exists");
+            let mut existing = meta.portal_user(&email).map_err(|e| anyhow::anyhow!("{}", e.message))?.expect("exists");
             existing.is_admin = true;
-            meta.update_portal_user(&existing)
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            return Ok(Some(format!(
-                "developer portal admin: {email} (existing account made administrator)"
-            )));
+            meta.update_portal_user(&existing).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            return Ok(Some(format!("developer portal admin: {email} (existing account made administrator)")));
         }
     }
     let file = config.data_dir.join(ADMIN_PASSWORD_FILE);
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&file)?;
+    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&file)?;
     f.write_all(password.as_bytes())?;
-    Ok(Some(format!(
-        "developer portal admin: {email}, password in {}",
-        file.display()
-    )))
+    Ok(Some(format!("developer portal admin: {email}, password in {}", file.display())))
 }
 
 #[cfg(test)]
@@ -437,19 +335,10 @@ mod tests {
     #[test]
     fn password_rule_and_emails() {
         assert!(check_password("superSecret1").is_ok());
-        for bad in [
-            "short1A",
-            "nouppercase1",
-            "NOLOWER1",
-            "NoDigitsHere",
-            "Has space1A",
-        ] {
+        for bad in ["short1A", "nouppercase1", "NOLOWER1", "NoDigitsHere", "Has space1A"] {
             assert!(check_password(bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            normalize_email(" John@Keboola.com ").unwrap(),
-            "john@keboola.com"
-        );
+        assert_eq!(normalize_email(" John@Keboola.com ").unwrap(), "john@keboola.com");
         for bad in ["x", "a@b", "@b.c", "a b@c.d", "a@b.c/../x"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }

@@ -15,16 +15,7 @@ use crate::meta::developer::{App, Vendor};
 use crate::runner::registry::{Component, Kind, ProcessSpec};
 use crate::storage::components::{self, Origin};
 
-pub const APP_TYPES: &[&str] = &[
-    "extractor",
-    "application",
-    "writer",
-    "processor",
-    "code-pattern",
-    "other",
-    "transformation",
-    "data-app",
-];
+pub const APP_TYPES: &[&str] = &["extractor", "application", "writer", "processor", "code-pattern", "other", "transformation", "data-app"];
 pub const REPOSITORY_TYPES: &[&str] = &["dockerhub", "quay", "builder", "ecr", "process"];
 
 #[derive(Clone, Copy)]
@@ -93,73 +84,41 @@ fn invalid(field: &str, what: &str) -> ApiError {
 }
 
 fn check(field: &str, shape: Shape, v: &Value) -> Result<(), ApiError> {
-    let strings = |v: &Value| {
-        v.as_array().is_some_and(|a| {
-            a.len() <= 1000 && a.iter().all(|i| i.as_str().is_some_and(|s| s.len() <= 256))
-        })
-    };
+    let strings = |v: &Value| v.as_array().is_some_and(|a| a.len() <= 1000 && a.iter().all(|i| i.as_str().is_some_and(|s| s.len() <= 256)));
     match shape {
         Shape::Text(max) => match v.as_str() {
             Some(s) if s.chars().count() <= max && !s.contains('\0') => Ok(()),
-            Some(_) => Err(invalid(
-                field,
-                &format!("must be at most {max} characters long"),
-            )),
+            Some(_) => Err(invalid(field, &format!("must be at most {max} characters long"))),
             None => Err(invalid(field, "must be a string")),
         },
         Shape::OneOf(allowed) => match v.as_str() {
             Some(s) if allowed.contains(&s) => Ok(()),
-            _ => Err(invalid(
-                field,
-                &format!("must be one of: {}", allowed.join(", ")),
-            )),
+            _ => Err(invalid(field, &format!("must be one of: {}", allowed.join(", ")))),
         },
-        Shape::Bool => v
-            .is_boolean()
-            .then_some(())
-            .ok_or_else(|| invalid(field, "must be a boolean")),
-        Shape::Strings => strings(v)
-            .then_some(())
-            .ok_or_else(|| invalid(field, "must be an array of strings")),
-        Shape::Object => v
-            .is_object()
-            .then_some(())
-            .ok_or_else(|| invalid(field, "must be an object")),
-        Shape::StringsOrObject => (v.is_object() || strings(v))
-            .then_some(())
-            .ok_or_else(|| invalid(field, "must be an array of strings or an object")),
+        Shape::Bool => v.is_boolean().then_some(()).ok_or_else(|| invalid(field, "must be a boolean")),
+        Shape::Strings => strings(v).then_some(()).ok_or_else(|| invalid(field, "must be an array of strings")),
+        Shape::Object => v.is_object().then_some(()).ok_or_else(|| invalid(field, "must be an object")),
+        Shape::StringsOrObject => (v.is_object() || strings(v)).then_some(()).ok_or_else(|| invalid(field, "must be an array of strings or an object")),
         Shape::Memory => match v.as_str() {
             Some(s) if memory_ok(s) => Ok(()),
             _ => Err(invalid(field, "must be a size such as \"512m\" or \"2g\"")),
         },
         Shape::Seconds => match v.as_u64() {
             Some(n) if (1..=30 * 86400).contains(&n) => Ok(()),
-            _ => Err(invalid(
-                field,
-                "must be a number of seconds between 1 and 2592000",
-            )),
+            _ => Err(invalid(field, "must be a number of seconds between 1 and 2592000")),
         },
-        Shape::Integer => v
-            .as_u64()
-            .filter(|n| *n <= 1 << 20)
-            .map(|_| ())
-            .ok_or_else(|| invalid(field, "must be a non-negative integer")),
+        Shape::Integer => v.as_u64().filter(|n| *n <= 1 << 20).map(|_| ()).ok_or_else(|| invalid(field, "must be a non-negative integer")),
         Shape::Repository => check_repository(v),
     }
 }
 
 fn memory_ok(s: &str) -> bool {
     let digits = s.trim_end_matches(['k', 'm', 'g', 'K', 'M', 'G']);
-    !digits.is_empty()
-        && digits.len() <= 12
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && s.len() - digits.len() <= 1
+    !digits.is_empty() && digits.len() <= 12 && digits.chars().all(|c| c.is_ascii_digit()) && s.len() - digits.len() <= 1
 }
 
 fn check_repository(v: &Value) -> Result<(), ApiError> {
-    let Some(o) = v.as_object() else {
-        return Err(invalid("repository", "must be an object"));
-    };
+    let Some(o) = v.as_object() else { return Err(invalid("repository", "must be an object")) };
     if let Some(t) = o.get("type") {
         check("repository.type", Shape::OneOf(REPOSITORY_TYPES), t)?;
     }
@@ -176,18 +135,9 @@ fn check_repository(v: &Value) -> Result<(), ApiError> {
         command(options.and_then(|o| o.get("command")))
             .ok_or_else(|| invalid("repository.options.command", "is required for a \"process\" repository: an array of program and arguments, or a shell line"))?;
         if let Some(env) = options.and_then(|o| o.get("env")) {
-            let ok = env.as_object().is_some_and(|e| {
-                e.iter().all(|(k, v)| {
-                    !k.is_empty()
-                        && !k.contains(['=', '\0'])
-                        && (v.is_string() || v.is_number() || v.is_boolean())
-                })
-            });
+            let ok = env.as_object().is_some_and(|e| e.iter().all(|(k, v)| !k.is_empty() && !k.contains(['=', '\0']) && (v.is_string() || v.is_number() || v.is_boolean())));
             if !ok {
-                return Err(invalid(
-                    "repository.options.env",
-                    "must be an object of variable names and scalar values",
-                ));
+                return Err(invalid("repository.options.env", "must be an object of variable names and scalar values"));
             }
         }
     }
@@ -199,15 +149,10 @@ fn check_repository(v: &Value) -> Result<(), ApiError> {
 fn command(v: Option<&Value>) -> Option<Vec<String>> {
     match v? {
         Value::Array(items) if !items.is_empty() && items.len() <= 256 => {
-            let parts: Option<Vec<String>> = items
-                .iter()
-                .map(|i| i.as_str().filter(|s| !s.contains('\0')).map(str::to_string))
-                .collect();
+            let parts: Option<Vec<String>> = items.iter().map(|i| i.as_str().filter(|s| !s.contains('\0')).map(str::to_string)).collect();
             parts.filter(|p| !p[0].is_empty())
         }
-        Value::String(s) if !s.trim().is_empty() && !s.contains('\0') => {
-            Some(vec!["/bin/sh".into(), "-c".into(), s.clone()])
-        }
+        Value::String(s) if !s.trim().is_empty() && !s.contains('\0') => Some(vec!["/bin/sh".into(), "-c".into(), s.clone()]),
         _ => None,
     }
 }
@@ -215,10 +160,7 @@ fn command(v: Option<&Value>) -> Option<Vec<String>> {
 /// The known fields of `body` checked; unknown ones are dropped. `required` must be present.
 pub fn read(body: &Map<String, Value>, required: &[&str]) -> Result<Map<String, Value>, ApiError> {
     for field in required {
-        if body
-            .get(*field)
-            .is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()))
-        {
+        if body.get(*field).is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty())) {
             return Err(invalid(field, "is required"));
         }
     }
@@ -253,28 +195,14 @@ pub fn merged(current: &Value, changes: Map<String, Value>) -> Value {
 
 /// The published `definition` (of version `version`) as the registry lists it, and the process
 /// the Queue runs for it when it has one.
-pub fn component(
-    app: &App,
-    definition: &Value,
-    version: i64,
-    vendor: Option<&Vendor>,
-    base_url: &str,
-) -> (Value, Option<Component>) {
+pub fn component(app: &App, definition: &Value, version: i64, vendor: Option<&Vendor>, base_url: &str) -> (Value, Option<Component>) {
     let d = |k: &str| definition.get(k).filter(|v| !v.is_null());
-    let limits = |k: &str| {
-        definition
-            .get("limits")
-            .and_then(|l| l.get(k))
-            .filter(|v| !v.is_null())
-    };
+    let limits = |k: &str| definition.get("limits").and_then(|l| l.get(k)).filter(|v| !v.is_null());
     let mut c = Map::new();
     c.insert("id".into(), json!(app.id));
     c.insert("type".into(), d("type").cloned().unwrap_or(json!("other")));
     c.insert("name".into(), d("name").cloned().unwrap_or(json!(app.id)));
-    c.insert(
-        "description".into(),
-        d("shortDescription").cloned().unwrap_or(json!("")),
-    );
+    c.insert("description".into(), d("shortDescription").cloned().unwrap_or(json!("")));
     c.insert("version".into(), json!(version));
     for key in [
         "longDescription",
@@ -294,17 +222,9 @@ pub fn component(
         }
     }
     // The portal's `uiOptions` is the list of UI flags; an object is kept as the index's own.
-    let mut flags: Vec<Value> = d("flags")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut flags: Vec<Value> = d("flags").and_then(Value::as_array).cloned().unwrap_or_default();
     match d("uiOptions") {
-        Some(Value::Array(ui)) => flags.extend(
-            ui.iter()
-                .filter(|f| !flags.contains(f))
-                .cloned()
-                .collect::<Vec<_>>(),
-        ),
+        Some(Value::Array(ui)) => flags.extend(ui.iter().filter(|f| !flags.contains(f)).cloned().collect::<Vec<_>>()),
         Some(o @ Value::Object(_)) => {
             c.insert("uiOptions".into(), o.clone());
         }
@@ -364,9 +284,7 @@ pub fn component(
     }
     let repository = d("repository").cloned().unwrap_or(json!({}));
     let repo_type = repository["type"].as_str().unwrap_or("ecr").to_string();
-    let process = (repo_type == "process")
-        .then(|| command(repository["options"].get("command")))
-        .flatten();
+    let process = (repo_type == "process").then(|| command(repository["options"].get("command"))).flatten();
     let mut definition_field = json!({
         "type": repo_type,
         "uri": repository["uri"].as_str().map(str::to_string).unwrap_or_else(|| format!("developer-portal/{}", app.id)),
@@ -399,26 +317,9 @@ pub fn component(
     let runnable = process.map(|command| {
         let env = repository["options"]["env"]
             .as_object()
-            .map(|e| {
-                e.iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            crate::http::params::scalar_to_string(v).unwrap_or_default(),
-                        )
-                    })
-                    .collect()
-            })
+            .map(|e| e.iter().map(|(k, v)| (k.clone(), crate::http::params::scalar_to_string(v).unwrap_or_default())).collect())
             .unwrap_or_default();
-        Component {
-            id: app.id.clone(),
-            kind: Kind::Process(ProcessSpec {
-                command,
-                working_dir: None,
-                env,
-            }),
-            definition: shape.clone(),
-        }
+        Component { id: app.id.clone(), kind: Kind::Process(ProcessSpec { command, working_dir: None, env }), definition: shape.clone() }
     });
     (shape, runnable)
 }
@@ -433,15 +334,8 @@ mod tests {
 
     #[test]
     fn fields_are_checked_and_unknown_ones_dropped() {
-        let ok = read(
-            &body(json!({"name": "X", "type": "writer", "memory": "1g", "whatever": 1})),
-            &["name", "type"],
-        )
-        .unwrap();
-        assert_eq!(
-            Value::Object(ok),
-            json!({"name": "X", "type": "writer", "memory": "1g"})
-        );
+        let ok = read(&body(json!({"name": "X", "type": "writer", "memory": "1g", "whatever": 1})), &["name", "type"]).unwrap();
+        assert_eq!(Value::Object(ok), json!({"name": "X", "type": "writer", "memory": "1g"}));
         for bad in [
             json!({"name": {"a": 1}, "type": "writer"}),
             json!({"name": "X", "type": "robot"}),
@@ -452,10 +346,7 @@ mod tests {
             json!({"name": "X", "type": "writer", "defaultBucketStage": "sys"}),
             json!({"type": "writer"}),
         ] {
-            assert!(
-                read(&body(bad.clone()), &["name", "type"]).is_err(),
-                "{bad}"
-            );
+            assert!(read(&body(bad.clone()), &["name", "type"]).is_err(), "{bad}");
         }
     }
 
@@ -482,16 +373,11 @@ mod tests {
         assert_eq!(shape["version"], 3);
         assert_eq!(shape["description"], "Gets");
         assert_eq!(shape["flags"], json!(["genericDockerUI"]));
-        assert_eq!(
-            shape["data"]["definition"],
-            json!({"type": "process", "uri": "local/my", "tag": "1.0.0", "command": ["/bin/sh", "-c", "echo hi"]})
-        );
+        assert_eq!(shape["data"]["definition"], json!({"type": "process", "uri": "local/my", "tag": "1.0.0", "command": ["/bin/sh", "-c", "echo hi"]}));
         assert_eq!(shape["data"]["default_bucket"], true);
         assert_eq!(shape["data"]["process_timeout"], 60);
         assert_eq!(shape["data"]["synchronous_actions"], json!(["test"]));
-        let Kind::Process(spec) = runnable.unwrap().kind else {
-            panic!("a process")
-        };
+        let Kind::Process(spec) = runnable.unwrap().kind else { panic!("a process") };
         assert_eq!(spec.env, vec![("A".to_string(), "1".to_string())]);
     }
 }

@@ -18,11 +18,6 @@ pub const SERVICE_ID: &str = "developer";
 /// At start: the administrator (first start only) and the published apps in the registry.
 pub fn start(state: &crate::app::AppState) -> anyhow::Result<Option<String>> {
     let line = auth::ensure_admin(&state.meta, &state.config)?;
-    apps::sync_registry(state).map_err(|e| {
-        anyhow::anyhow!(
-            "loading the Developer Portal's published apps: {}",
-            e.message
-        )
-    })?;
+    apps::sync_registry(state).map_err(|e| anyhow::anyhow!("loading the Developer Portal's published apps: {}", e.message))?;
     Ok(line)
 }

@@ -19,10 +19,7 @@ pub fn routes() -> Routes<AppState> {
         .route("/editor/health-check", get(health))
         .route("/editor/sql/sessions", get(list).post(create))
         .route("/editor/sql/sessions/{id}", get(detail).delete(remove))
-        .route(
-            "/editor/sql/sessions/{id}/reset-credentials",
-            post(reset_credentials),
-        )
+        .route("/editor/sql/sessions/{id}/reset-credentials", post(reset_credentials))
         .map_router(|r| r.layer(axum::middleware::from_fn(editor_envelope)))
 }
 
@@ -43,9 +40,7 @@ impl From<kbstack_core::Error> for EditorError {
 
 impl IntoResponse for EditorError {
     fn into_response(self) -> Response {
-        crate::http::error::service_error_response(self.0, "editor-", |body| {
-            body["message"] = body["error"].clone()
-        })
+        crate::http::error::service_error_response(self.0, "editor-", |body| body["message"] = body["error"].clone())
     }
 }
 
@@ -67,76 +62,43 @@ async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn create(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    p: Result<Params, ApiError>,
-) -> EResult<(StatusCode, Json<wire::Session>)> {
+async fn create(State(state): State<AppState>, auth: Result<Auth, ApiError>, p: Result<Params, ApiError>) -> EResult<(StatusCode, Json<wire::Session>)> {
     let auth = auth?;
     let session = super::create(&state, &auth, &p?.values)?;
     Ok((StatusCode::CREATED, Json(super::to_wire(&state, &session)?)))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    req: Request,
-) -> EResult<Json<Vec<wire::Session>>> {
+async fn list(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> EResult<Json<Vec<wire::Session>>> {
     let auth = auth?;
     let p = Params::from_query(req.uri().query())?;
     let all = match p.str("listAll").as_deref() {
         None | Some("") | Some("0") => false,
         Some("1") => true,
-        Some(_) => {
-            return Err(
-                ApiError::validation("The \"listAll\" parameter must be \"0\" or \"1\".").into(),
-            );
-        }
+        Some(_) => return Err(ApiError::validation("The \"listAll\" parameter must be \"0\" or \"1\".").into()),
     };
     let branch = match p.str("branchId").filter(|b| !b.is_empty()) {
         Some(b) => Some(super::branch_id(&state, &auth, &b)?),
         None => None,
     };
     // Everyone's sessions only for tokens that may see everyone's workspaces.
-    let token = if all && auth.can_manage_buckets() {
-        None
-    } else {
-        Some(auth.token.id)
-    };
+    let token = if all && auth.can_manage_buckets() { None } else { Some(auth.token.id) };
     let sessions = state.meta.editor_sessions(auth.project_id, branch, token)?;
-    Ok(Json(
-        sessions
-            .iter()
-            .map(|s| super::to_wire(&state, s))
-            .collect::<Result<_, _>>()?,
-    ))
+    Ok(Json(sessions.iter().map(|s| super::to_wire(&state, s)).collect::<Result<_, _>>()?))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> EResult<Json<wire::Session>> {
+async fn detail(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> EResult<Json<wire::Session>> {
     let auth = auth?;
     let s = super::session_for(&state, &auth, &id)?;
     Ok(Json(super::to_wire(&state, &s)?))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> EResult<StatusCode> {
+async fn remove(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> EResult<StatusCode> {
     let auth = auth?;
     super::delete(&state, &auth, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn reset_credentials(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> EResult<Json<wire::Credentials>> {
+async fn reset_credentials(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> EResult<Json<wire::Credentials>> {
     let auth = auth?;
     Ok(Json(super::reset_credentials(&state, &auth, &id)?))
 }

@@ -27,10 +27,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 fn not_found(id: &str) -> ApiError {
-    ApiError::new(
-        Code::EditorSessionNotFound,
-        format!("Session \"{id}\" not found."),
-    )
+    ApiError::new(Code::EditorSessionNotFound, format!("Session \"{id}\" not found."))
 }
 
 /// A branch as a request names it: its id, or `default`.
@@ -38,15 +35,9 @@ pub fn branch_id(state: &AppState, auth: &Auth, raw: &str) -> ApiResult<i64> {
     if raw == "default" {
         return Ok(auth.default_branch_id);
     }
-    let id: i64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::new(Code::BranchNotFound, format!("Branch \"{raw}\" not found.")))?;
+    let id: i64 = raw.trim().parse().map_err(|_| ApiError::new(Code::BranchNotFound, format!("Branch \"{raw}\" not found.")))?;
     if !state.meta.branch_exists(auth.project_id, id)? {
-        return Err(ApiError::new(
-            Code::BranchNotFound,
-            format!("Branch \"{raw}\" not found."),
-        ));
+        return Err(ApiError::new(Code::BranchNotFound, format!("Branch \"{raw}\" not found.")));
     }
     Ok(id)
 }
@@ -68,23 +59,14 @@ fn optional(body: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
 
 /// `POST /sql/sessions`: make the workspace (under the configuration when one is named) and
 /// record the session.
-pub fn create(
-    state: &AppState,
-    auth: &Auth,
-    body: &Map<String, Value>,
-) -> ApiResult<EditorSession> {
-    let branch = optional(body, "branchId")?
-        .ok_or_else(|| invalid("The \"branchId\" field is required."))?;
+pub fn create(state: &AppState, auth: &Auth, body: &Map<String, Value>) -> ApiResult<EditorSession> {
+    let branch = optional(body, "branchId")?.ok_or_else(|| invalid("The \"branchId\" field is required."))?;
     let component = optional(body, "componentId")?;
     let configuration = optional(body, "configurationId")?;
     match optional(body, "loadMode")?.as_deref() {
         // `input` is "not yet implemented" in Keboola's service too: both start clean.
         None | Some("clean") | Some("input") => {}
-        Some(other) => {
-            return Err(invalid(format!(
-                "The \"loadMode\" field must be \"clean\" or \"input\", not \"{other}\"."
-            )));
-        }
+        Some(other) => return Err(invalid(format!("The \"loadMode\" field must be \"clean\" or \"input\", not \"{other}\"."))),
     }
     let login_type = optional(body, "loginType")?.unwrap_or_else(|| DEFAULT_LOGIN_TYPE.to_string());
     let mut auth = auth.clone();
@@ -95,14 +77,9 @@ pub fn create(
             Some((c, id))
         }
         (None, None) => None,
-        _ => {
-            return Err(invalid(
-                "\"componentId\" and \"configurationId\" go together.",
-            ));
-        }
+        _ => return Err(invalid("\"componentId\" and \"configurationId\" go together.")),
     };
-    let (workspace, _password) =
-        crate::storage::workspaces::create_for_service(state, &auth, config, &login_type)?;
+    let (workspace, _password) = crate::storage::workspaces::create_for_service(state, &auth, config, &login_type)?;
     let at = now();
     let session = EditorSession {
         id: uuid::Uuid::new_v4().to_string(),
@@ -142,9 +119,7 @@ pub fn session_for(state: &AppState, auth: &Auth, id: &str) -> ApiResult<EditorS
 pub fn delete(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
     let s = session_for(state, auth, id)?;
     if s.status == "initializing" {
-        return Err(invalid(
-            "The session is still initializing; delete it when it is ready.",
-        ));
+        return Err(invalid("The session is still initializing; delete it when it is ready."));
     }
     if let Some(w) = state.meta.workspace(s.project_id, s.workspace_id)? {
         crate::storage::workspaces::drop_workspace(state, &w)?;
@@ -159,28 +134,16 @@ pub fn delete(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
 pub fn reset_credentials(state: &AppState, auth: &Auth, id: &str) -> ApiResult<wire::Credentials> {
     let mut s = session_for(state, auth, id)?;
     if !["ready", "loading", "unloading"].contains(&s.status.as_str()) {
-        return Err(invalid(format!(
-            "Credentials can be reset only for a ready session (it is {}).",
-            s.status
-        )));
+        return Err(invalid(format!("Credentials can be reset only for a ready session (it is {}).", s.status)));
     }
     let pair = rcgen::KeyPair::generate().map_err(ApiError::internal)?;
     let public_key = pair.public_key_pem();
-    if !state
-        .meta
-        .set_workspace_public_key(s.project_id, s.workspace_id, &public_key)?
-    {
-        return Err(ApiError::new(
-            Code::WorkspaceNotFound,
-            format!("The workspace of session \"{id}\" no longer exists."),
-        ));
+    if !state.meta.set_workspace_public_key(s.project_id, s.workspace_id, &public_key)? {
+        return Err(ApiError::new(Code::WorkspaceNotFound, format!("The workspace of session \"{id}\" no longer exists.")));
     }
     s.updated = now();
     state.meta.update_editor_session(&s)?;
-    Ok(wire::Credentials {
-        private_key: pair.serialize_pem(),
-        public_key,
-    })
+    Ok(wire::Credentials { private_key: pair.serialize_pem(), public_key })
 }
 
 pub fn to_wire(state: &AppState, s: &EditorSession) -> ApiResult<wire::Session> {
@@ -190,11 +153,7 @@ pub fn to_wire(state: &AppState, s: &EditorSession) -> ApiResult<wire::Session> 
         created_at: s.created.clone(),
         updated_at: s.updated.clone(),
         // A workspace dropped through Storage leaves its session without one.
-        status: if workspace.is_some() {
-            s.status.clone()
-        } else {
-            "failed".into()
-        },
+        status: if workspace.is_some() { s.status.clone() } else { "failed".into() },
         user_id: s.token_id.to_string(),
         branch_id: s.branch_id.to_string(),
         component_id: s.component_id.clone(),
@@ -204,16 +163,10 @@ pub fn to_wire(state: &AppState, s: &EditorSession) -> ApiResult<wire::Session> 
         workspace_id: s.workspace_id.to_string(),
         workspace_create_job_id: None,
         workspace_load_jobs: Vec::new(),
-        read_only_storage_access: workspace
-            .as_ref()
-            .is_some_and(|w| w.read_only_storage_access),
+        read_only_storage_access: workspace.as_ref().is_some_and(|w| w.read_only_storage_access),
         backend_type: "snowflake".into(),
         backend_size: workspace.as_ref().and_then(|w| w.backend_size.clone()),
-        last_error: if workspace.is_some() {
-            s.last_error.clone()
-        } else {
-            Some("The session's workspace no longer exists.".into())
-        },
+        last_error: if workspace.is_some() { s.last_error.clone() } else { Some("The session's workspace no longer exists.".into()) },
         shared: s.shared,
         workspace_login_type: s.login_type.clone(),
         last_loaded_at: s.last_loaded_at.clone(),

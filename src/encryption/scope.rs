@@ -54,14 +54,7 @@ impl Kind {
     }
 
     fn binds_component(self) -> bool {
-        matches!(
-            self,
-            Kind::Component
-                | Kind::Project
-                | Kind::Config
-                | Kind::BranchType
-                | Kind::BranchTypeConfig
-        )
+        matches!(self, Kind::Component | Kind::Project | Kind::Config | Kind::BranchType | Kind::BranchTypeConfig)
     }
 
     fn binds_project(self) -> bool {
@@ -73,34 +66,21 @@ impl Kind {
     }
 
     fn binds_branch_type(self) -> bool {
-        matches!(
-            self,
-            Kind::BranchType | Kind::BranchTypeConfig | Kind::ProjectWideBranchType
-        )
+        matches!(self, Kind::BranchType | Kind::BranchTypeConfig | Kind::ProjectWideBranchType)
     }
 
     /// The kind whose prefix starts `value` (this stack's own ciphers only).
     pub fn of_cipher(value: &str) -> Option<Kind> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| value.starts_with(&k.prefix()))
+        Kind::ALL.into_iter().find(|k| value.starts_with(&k.prefix()))
     }
 }
 
 /// Every prefix a Keboola cipher may carry: the AWS, Azure (`KV`) and GCP (`GKMS`) flavours of
 /// each scope and the legacy ones. A value starting with one of them is never encrypted again.
 pub fn is_cipher(value: &str) -> bool {
-    const LEGACY: [&str; 3] = [
-        "KBC::Encrypted==",
-        "KBC::ComponentEncrypted==",
-        "KBC::ComponentProjectEncrypted==",
-    ];
+    const LEGACY: [&str; 3] = ["KBC::Encrypted==", "KBC::ComponentEncrypted==", "KBC::ComponentProjectEncrypted=="];
     LEGACY.iter().any(|p| value.starts_with(p))
-        || Kind::ALL.iter().any(|k| {
-            ["", "KV", "GKMS"]
-                .iter()
-                .any(|flavour| value.starts_with(&format!("KBC::{}{flavour}::", k.name())))
-        })
+        || Kind::ALL.iter().any(|k| ["", "KV", "GKMS"].iter().any(|flavour| value.starts_with(&format!("KBC::{}{flavour}::", k.name()))))
 }
 
 /// What a cipher is (or is to be) bound to. Only the fields its kind binds take part in the
@@ -117,11 +97,7 @@ pub struct Scope {
 impl Scope {
     /// The scope of a value Storage saves in a configuration of `component` in `project`.
     pub fn project(component: &str, project: i64) -> Scope {
-        Scope {
-            component: Some(component.into()),
-            project: Some(project.to_string()),
-            ..Scope::default()
-        }
+        Scope { component: Some(component.into()), project: Some(project.to_string()), ..Scope::default() }
     }
 
     /// The kind the given parameters select (the Encryption API's rules); `Err` names what is
@@ -129,29 +105,18 @@ impl Scope {
     pub fn kind(&self) -> Result<Kind, String> {
         if let Some(b) = &self.branch_type {
             if b != "default" && b != "dev" {
-                return Err(format!(
-                    "Invalid branchType \"{b}\": use \"default\" or \"dev\"."
-                ));
+                return Err(format!("Invalid branchType \"{b}\": use \"default\" or \"dev\"."));
             }
         }
-        let (c, p, cfg, b) = (
-            self.component.is_some(),
-            self.project.is_some(),
-            self.config.is_some(),
-            self.branch_type.is_some(),
-        );
+        let (c, p, cfg, b) = (self.component.is_some(), self.project.is_some(), self.config.is_some(), self.branch_type.is_some());
         if cfg && !p {
             return Err("The \"configId\" parameter requires the \"projectId\" parameter.".into());
         }
         if cfg && !c {
-            return Err(
-                "The \"configId\" parameter requires the \"componentId\" parameter.".into(),
-            );
+            return Err("The \"configId\" parameter requires the \"componentId\" parameter.".into());
         }
         if b && !p {
-            return Err(
-                "The \"branchType\" parameter requires the \"projectId\" parameter.".into(),
-            );
+            return Err("The \"branchType\" parameter requires the \"projectId\" parameter.".into());
         }
         Ok(match (c, p, cfg, b) {
             (false, false, _, _) => Kind::Generic,
@@ -192,12 +157,7 @@ mod tests {
 
     fn scope(c: Option<&str>, p: Option<&str>, cfg: Option<&str>, b: Option<&str>) -> Scope {
         let s = |v: Option<&str>| v.map(str::to_string);
-        Scope {
-            component: s(c),
-            project: s(p),
-            config: s(cfg),
-            branch_type: s(b),
-        }
+        Scope { component: s(c), project: s(p), config: s(cfg), branch_type: s(b) }
     }
 
     #[test]
@@ -213,36 +173,18 @@ mod tests {
         assert_eq!(scope(None, p, None, None).kind(), Ok(Kind::ProjectWide));
         assert_eq!(scope(c, p, None, b).kind(), Ok(Kind::BranchType));
         assert_eq!(scope(c, p, cfg, b).kind(), Ok(Kind::BranchTypeConfig));
-        assert_eq!(
-            scope(None, p, None, b).kind(),
-            Ok(Kind::ProjectWideBranchType)
-        );
-        for bad in [
-            scope(c, None, cfg, None),
-            scope(None, p, cfg, None),
-            scope(c, None, None, b),
-            scope(c, p, None, Some("prod")),
-        ] {
+        assert_eq!(scope(None, p, None, b).kind(), Ok(Kind::ProjectWideBranchType));
+        for bad in [scope(c, None, cfg, None), scope(None, p, cfg, None), scope(c, None, None, b), scope(c, p, None, Some("prod"))] {
             assert!(bad.kind().is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn prefixes_and_foreign_ciphers() {
-        assert_eq!(
-            Kind::of_cipher("KBC::ProjectWideSecure::abc"),
-            Some(Kind::ProjectWide)
-        );
-        assert_eq!(
-            Kind::of_cipher("KBC::ProjectWideBranchTypeSecure::abc"),
-            Some(Kind::ProjectWideBranchType)
-        );
+        assert_eq!(Kind::of_cipher("KBC::ProjectWideSecure::abc"), Some(Kind::ProjectWide));
+        assert_eq!(Kind::of_cipher("KBC::ProjectWideBranchTypeSecure::abc"), Some(Kind::ProjectWideBranchType));
         assert_eq!(Kind::of_cipher("KBC::ProjectSecureKV::abc"), None);
-        assert!(
-            is_cipher("KBC::ProjectSecureKV::abc")
-                && is_cipher("KBC::ConfigSecureGKMS::x")
-                && is_cipher("KBC::Encrypted==x")
-        );
+        assert!(is_cipher("KBC::ProjectSecureKV::abc") && is_cipher("KBC::ConfigSecureGKMS::x") && is_cipher("KBC::Encrypted==x"));
         assert!(!is_cipher("KBC::Nothing::x") && !is_cipher("secret"));
     }
 
@@ -250,21 +192,9 @@ mod tests {
     fn associated_data_binds_only_what_the_kind_names() {
         let a = scope(Some("c"), Some("1"), Some("x"), Some("default"));
         let b = scope(Some("c"), Some("1"), Some("y"), Some("dev"));
-        assert_eq!(
-            a.associated_data(Kind::Project),
-            b.associated_data(Kind::Project)
-        );
-        assert_ne!(
-            a.associated_data(Kind::Config),
-            b.associated_data(Kind::Config)
-        );
-        assert_ne!(
-            a.associated_data(Kind::Project),
-            a.associated_data(Kind::BranchType)
-        );
-        assert_eq!(
-            scope(Some("c"), Some("1"), None, None).associated_data(Kind::Config),
-            None
-        );
+        assert_eq!(a.associated_data(Kind::Project), b.associated_data(Kind::Project));
+        assert_ne!(a.associated_data(Kind::Config), b.associated_data(Kind::Config));
+        assert_ne!(a.associated_data(Kind::Project), a.associated_data(Kind::BranchType));
+        assert_eq!(scope(Some("c"), Some("1"), None, None).associated_data(Kind::Config), None);
     }
 }

@@ -13,17 +13,13 @@ pub const RETIRED: &str = "GoodData Provisioning has been retired: GoodData disc
      Load data into a BI tool through a writer component or read it through the Query API instead.";
 
 pub fn routes() -> Routes<AppState> {
-    Routes::new()
-        .route("/gooddata-provisioning", any(retired))
-        .route("/gooddata-provisioning/{*rest}", any(retired))
+    Routes::new().route("/gooddata-provisioning", any(retired)).route("/gooddata-provisioning/{*rest}", any(retired))
 }
 
 pub fn retired_response() -> Response {
-    crate::http::error::service_error_response(
-        ApiError::new(Code::ServiceRetired, RETIRED),
-        "gooddata-provisioning-",
-        |body| body["message"] = body["error"].clone(),
-    )
+    crate::http::error::service_error_response(ApiError::new(Code::ServiceRetired, RETIRED), "gooddata-provisioning-", |body| {
+        body["message"] = body["error"].clone()
+    })
 }
 
 async fn retired() -> Response {

@@ -33,14 +33,8 @@ pub fn routes() -> Routes<AppState> {
         .route("/graph/v1/lineage/svg", get(project_svg))
         .route("/graph/v1/lineage/tables/{tableId}", get(table))
         .route("/graph/v1/lineage/tables/{tableId}/svg", get(table_svg))
-        .route(
-            "/graph/v1/lineage/components/{componentId}/configs/{configId}",
-            get(configuration),
-        )
-        .route(
-            "/graph/v1/lineage/components/{componentId}/configs/{configId}/svg",
-            get(configuration_svg),
-        )
+        .route("/graph/v1/lineage/components/{componentId}/configs/{configId}", get(configuration))
+        .route("/graph/v1/lineage/components/{componentId}/configs/{configId}/svg", get(configuration_svg))
         .map_router(|r| r.layer(axum::middleware::from_fn(envelope)))
 }
 
@@ -97,11 +91,7 @@ fn asked(q: &LineageQuery, svg_route: bool) -> Result<Asked, ApiError> {
         None => None,
         Some(d) => Some(
             d.parse::<u32>()
-                .map_err(|_| {
-                    ApiError::validation(
-                        "Invalid request:\n - depth: a whole number of steps, 0 or more.",
-                    )
-                })?
+                .map_err(|_| ApiError::validation("Invalid request:\n - depth: a whole number of steps, 0 or more."))?
                 .min(MAX_DEPTH),
         ),
     };
@@ -109,37 +99,20 @@ fn asked(q: &LineageQuery, svg_route: bool) -> Result<Asked, ApiError> {
         || match q.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("") | Some("json") => false,
             Some("svg") => true,
-            Some(_) => {
-                return Err(ApiError::validation(
-                    "Invalid request:\n - format: json or svg.",
-                ));
-            }
+            Some(_) => return Err(ApiError::validation("Invalid request:\n - format: json or svg.")),
         };
-    Ok(Asked {
-        depth,
-        direction: Direction::parse(q.direction.as_deref())?,
-        svg,
-    })
+    Ok(Asked { depth, direction: Direction::parse(q.direction.as_deref())?, svg })
 }
 
 fn answer(graph: Graph, svg: bool) -> Response {
     if svg {
-        (
-            [(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")],
-            super::svg::render(&graph),
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")], super::svg::render(&graph)).into_response()
     } else {
         Json(graph).into_response()
     }
 }
 
-fn project_answer(
-    state: &AppState,
-    auth: Result<Auth, ApiError>,
-    q: Result<Query<LineageQuery>, ApiError>,
-    svg: bool,
-) -> GResult<Response> {
+fn project_answer(state: &AppState, auth: Result<Auth, ApiError>, q: Result<Query<LineageQuery>, ApiError>, svg: bool) -> GResult<Response> {
     let auth = auth?;
     let a = asked(&q?.0, svg)?;
     let graph = super::project_graph(state, &auth)?;
@@ -147,19 +120,11 @@ fn project_answer(
     Ok(answer(graph, a.svg))
 }
 
-async fn project(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    q: Result<Query<LineageQuery>, ApiError>,
-) -> GResult<Response> {
+async fn project(State(state): State<AppState>, auth: Result<Auth, ApiError>, q: Result<Query<LineageQuery>, ApiError>) -> GResult<Response> {
     project_answer(&state, auth, q, false)
 }
 
-async fn project_svg(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    q: Result<Query<LineageQuery>, ApiError>,
-) -> GResult<Response> {
+async fn project_svg(State(state): State<AppState>, auth: Result<Auth, ApiError>, q: Result<Query<LineageQuery>, ApiError>) -> GResult<Response> {
     project_answer(&state, auth, q, true)
 }
 
@@ -173,63 +138,30 @@ fn table_answer(
     let auth = auth?;
     let Path(id) = id.map_err(|e| ApiError::validation(format!("Invalid request: {e}")))?;
     let a = asked(&q?.0, svg)?;
-    Ok(answer(
-        super::table_graph(state, &auth, &id, a.direction, a.depth)?,
-        a.svg,
-    ))
+    Ok(answer(super::table_graph(state, &auth, &id, a.direction, a.depth)?, a.svg))
 }
 
-async fn table(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
-    q: Result<Query<LineageQuery>, ApiError>,
-) -> GResult<Response> {
+async fn table(State(state): State<AppState>, auth: Result<Auth, ApiError>, id: Result<Path<String>, axum::extract::rejection::PathRejection>, q: Result<Query<LineageQuery>, ApiError>) -> GResult<Response> {
     table_answer(&state, auth, id, q, false)
 }
 
-async fn table_svg(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
-    q: Result<Query<LineageQuery>, ApiError>,
-) -> GResult<Response> {
+async fn table_svg(State(state): State<AppState>, auth: Result<Auth, ApiError>, id: Result<Path<String>, axum::extract::rejection::PathRejection>, q: Result<Query<LineageQuery>, ApiError>) -> GResult<Response> {
     table_answer(&state, auth, id, q, true)
 }
 
 type ConfigPath = Result<Path<(String, String)>, axum::extract::rejection::PathRejection>;
 
-fn configuration_answer(
-    state: &AppState,
-    auth: Result<Auth, ApiError>,
-    ids: ConfigPath,
-    q: Result<Query<LineageQuery>, ApiError>,
-    svg: bool,
-) -> GResult<Response> {
+fn configuration_answer(state: &AppState, auth: Result<Auth, ApiError>, ids: ConfigPath, q: Result<Query<LineageQuery>, ApiError>, svg: bool) -> GResult<Response> {
     let auth = auth?;
-    let Path((component, config)) =
-        ids.map_err(|e| ApiError::validation(format!("Invalid request: {e}")))?;
+    let Path((component, config)) = ids.map_err(|e| ApiError::validation(format!("Invalid request: {e}")))?;
     let a = asked(&q?.0, svg)?;
-    Ok(answer(
-        super::configuration_graph(state, &auth, &component, &config, a.direction, a.depth)?,
-        a.svg,
-    ))
+    Ok(answer(super::configuration_graph(state, &auth, &component, &config, a.direction, a.depth)?, a.svg))
 }
 
-async fn configuration(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    ids: ConfigPath,
-    q: Result<Query<LineageQuery>, ApiError>,
-) -> GResult<Response> {
+async fn configuration(State(state): State<AppState>, auth: Result<Auth, ApiError>, ids: ConfigPath, q: Result<Query<LineageQuery>, ApiError>) -> GResult<Response> {
     configuration_answer(&state, auth, ids, q, false)
 }
 
-async fn configuration_svg(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    ids: ConfigPath,
-    q: Result<Query<LineageQuery>, ApiError>,
-) -> GResult<Response> {
+async fn configuration_svg(State(state): State<AppState>, auth: Result<Auth, ApiError>, ids: ConfigPath, q: Result<Query<LineageQuery>, ApiError>) -> GResult<Response> {
     configuration_answer(&state, auth, ids, q, true)
 }

@@ -31,55 +31,28 @@ pub struct Found {
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
 }
 
 /// A Storage table id: `stage.c-bucket.table` (also `in.c-x.t.csv` as some sources write it).
 fn storage_id(name: &str) -> Option<String> {
     let name = name.trim().trim_end_matches(".csv");
     let parts: Vec<&str> = name.split('.').collect();
-    (parts.len() == 3
-        && matches!(parts[0], "in" | "out")
-        && parts[1].starts_with("c-")
-        && !parts[2].is_empty())
-    .then(|| name.to_string())
+    (parts.len() == 3 && matches!(parts[0], "in" | "out") && parts[1].starts_with("c-") && !parts[2].is_empty()).then(|| name.to_string())
 }
 
 /// The name a table has inside the transformation: the mapping's destination, else the last
 /// part of its id.
 fn local_name(mapping: &Value, key_local: &str, key_storage: &str) -> String {
-    let local = mapping[key_local]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
+    let local = mapping[key_local].as_str().filter(|s| !s.is_empty()).map(str::to_string);
     local
-        .unwrap_or_else(|| {
-            mapping[key_storage]
-                .as_str()
-                .unwrap_or_default()
-                .rsplit('.')
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        })
+        .unwrap_or_else(|| mapping[key_storage].as_str().unwrap_or_default().rsplit('.').next().unwrap_or_default().to_string())
         .trim_end_matches(".csv")
         .to_ascii_lowercase()
 }
 
 /// One scope's mappings and SQL (the configuration, or one row).
-fn scope(
-    component: &str,
-    configuration: &Value,
-    row_id: Option<&str>,
-    found: &mut Found,
-    sql_summaries: &mut Vec<Value>,
-) {
+fn scope(component: &str, configuration: &Value, row_id: Option<&str>, found: &mut Found, sql_summaries: &mut Vec<Value>) {
     let row = row_id.map(str::to_string);
     let legacy = component == "transformation";
     let input_list: Vec<&Value> = configuration
@@ -87,45 +60,24 @@ fn scope(
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .chain(if legacy {
-            configuration["input"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-        } else {
-            Vec::new()
-        })
+        .chain(if legacy { configuration["input"].as_array().into_iter().flatten().collect::<Vec<_>>() } else { Vec::new() })
         .collect();
     let output_list: Vec<&Value> = configuration
         .pointer("/storage/output/tables")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .chain(if legacy {
-            configuration["output"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-        } else {
-            Vec::new()
-        })
+        .chain(if legacy { configuration["output"].as_array().into_iter().flatten().collect::<Vec<_>>() } else { Vec::new() })
         .collect();
 
     let (script, dialect) = sql_of(component, configuration);
-    let analysis = script
-        .filter(|s| !s.trim().is_empty())
-        .and_then(|s| dialect.map(|d| crate::sqldep::analyze(&s, d)));
+    let analysis = script.filter(|s| !s.trim().is_empty()).and_then(|s| dialect.map(|d| crate::sqldep::analyze(&s, d)));
     // Columns the SQL uses, per table name as the SQL writes it (lowercase, no `.csv`).
-    let mut sql_columns: std::collections::HashMap<String, Vec<String>> =
-        std::collections::HashMap::new();
+    let mut sql_columns: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
     if let Some(a) = &analysis {
         for s in &a.statements {
             for r in &s.reads {
-                let cols = sql_columns
-                    .entry(r.table.trim_end_matches(".csv").to_ascii_lowercase())
-                    .or_default();
+                let cols = sql_columns.entry(r.table.trim_end_matches(".csv").to_ascii_lowercase()).or_default();
                 for c in &r.columns {
                     if !cols.contains(c) {
                         cols.push(c.clone());
@@ -137,39 +89,21 @@ fn scope(
 
     let mut local_inputs = Vec::new();
     for m in &input_list {
-        let Some(source) = m["source"].as_str().filter(|s| !s.is_empty()) else {
-            continue;
-        };
+        let Some(source) = m["source"].as_str().filter(|s| !s.is_empty()) else { continue };
         let local = local_name(m, "destination", "source");
         let mut columns = strings(&m["columns"]);
         if columns.is_empty() {
             columns = sql_columns.get(&local).cloned().unwrap_or_default();
         }
         local_inputs.push(local);
-        found.inputs.push(Mapped {
-            table: source.to_string(),
-            kind: "input".into(),
-            columns,
-            row_id: row.clone(),
-        });
+        found.inputs.push(Mapped { table: source.to_string(), kind: "input".into(), columns, row_id: row.clone() });
     }
     let mut local_outputs = Vec::new();
     for m in &output_list {
-        let destination = m["destination"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
-        let Some(destination) = destination.or_else(|| m["source"].as_str().and_then(storage_id))
-        else {
-            continue;
-        };
+        let destination = m["destination"].as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        let Some(destination) = destination.or_else(|| m["source"].as_str().and_then(storage_id)) else { continue };
         local_outputs.push(local_name(m, "source", "destination"));
-        found.outputs.push(Mapped {
-            table: destination,
-            kind: "output".into(),
-            columns: strings(&m["columns"]),
-            row_id: row.clone(),
-        });
+        found.outputs.push(Mapped { table: destination, kind: "output".into(), columns: strings(&m["columns"]), row_id: row.clone() });
     }
 
     if let Some(a) = analysis {
@@ -181,12 +115,7 @@ fn scope(
             }
             if let Some(id) = storage_id(name) {
                 let columns = sql_columns.get(&lower).cloned().unwrap_or_default();
-                found.inputs.push(Mapped {
-                    table: id,
-                    kind: "sql".into(),
-                    columns,
-                    row_id: row.clone(),
-                });
+                found.inputs.push(Mapped { table: id, kind: "sql".into(), columns, row_id: row.clone() });
             }
         }
         for name in &a.outputs {
@@ -195,12 +124,7 @@ fn scope(
                 continue;
             }
             if let Some(id) = storage_id(name) {
-                found.outputs.push(Mapped {
-                    table: id,
-                    kind: "sql".into(),
-                    columns: Vec::new(),
-                    row_id: row.clone(),
-                });
+                found.outputs.push(Mapped { table: id, kind: "sql".into(), columns: Vec::new(), row_id: row.clone() });
             }
         }
         let errors: Vec<Value> = a.errors.iter().take(10).map(|e| json!({"statement": e.statement, "message": e.message, "line": e.line, "column": e.column})).collect();
@@ -222,19 +146,11 @@ fn scope(
 /// The scope's SQL as one script, and its dialect (`None`: no SQL, or not a SQL component).
 fn sql_of(component: &str, configuration: &Value) -> (Option<String>, Option<&'static str>) {
     if component == "transformation" {
-        let kind = configuration["type"]
-            .as_str()
-            .unwrap_or("simple")
-            .to_ascii_lowercase();
+        let kind = configuration["type"].as_str().unwrap_or("simple").to_ascii_lowercase();
         if matches!(kind.as_str(), "python" | "r" | "openrefine") {
             return (None, None);
         }
-        let dialect = match configuration["backend"]
-            .as_str()
-            .unwrap_or("snowflake")
-            .to_ascii_lowercase()
-            .as_str()
-        {
+        let dialect = match configuration["backend"].as_str().unwrap_or("snowflake").to_ascii_lowercase().as_str() {
             "redshift" => "redshift",
             "mysql" => "mysql",
             "synapse" => "synapse",
@@ -242,24 +158,14 @@ fn sql_of(component: &str, configuration: &Value) -> (Option<String>, Option<&'s
             _ => "snowflake",
         };
         let queries = strings(&configuration["queries"]);
-        return (
-            (!queries.is_empty()).then(|| queries.join(";\n")),
-            Some(dialect),
-        );
+        return ((!queries.is_empty()).then(|| queries.join(";\n")), Some(dialect));
     }
-    let Some(dialect) = crate::sqldep::dialect_of_component(component) else {
-        return (None, None);
-    };
+    let Some(dialect) = crate::sqldep::dialect_of_component(component) else { return (None, None) };
     if !component.contains("transformation") {
         return (None, None);
     }
     let mut statements = Vec::new();
-    for block in configuration
-        .pointer("/parameters/blocks")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for block in configuration.pointer("/parameters/blocks").and_then(Value::as_array).into_iter().flatten() {
         for code in block["codes"].as_array().into_iter().flatten() {
             match &code["script"] {
                 Value::String(s) => statements.push(s.clone()),
@@ -267,10 +173,7 @@ fn sql_of(component: &str, configuration: &Value) -> (Option<String>, Option<&'s
             }
         }
     }
-    (
-        (!statements.is_empty()).then(|| statements.join(";\n")),
-        Some(dialect),
-    )
+    ((!statements.is_empty()).then(|| statements.join(";\n")), Some(dialect))
 }
 
 /// Everything a configuration document says about lineage.
@@ -281,13 +184,7 @@ pub fn of_configuration(component: &str, doc: &Value) -> Found {
     if crate::runner::registry::is_orchestrator(component) {
         for t in configuration["tasks"].as_array().into_iter().flatten() {
             let spec = &t["task"];
-            if let (Some(c), Some(id)) = (
-                spec["componentId"].as_str(),
-                spec["configId"]
-                    .as_str()
-                    .map(str::to_string)
-                    .or_else(|| spec["configId"].as_i64().map(|i| i.to_string())),
-            ) {
+            if let (Some(c), Some(id)) = (spec["componentId"].as_str(), spec["configId"].as_str().map(str::to_string).or_else(|| spec["configId"].as_i64().map(|i| i.to_string()))) {
                 let task = (c.to_string(), id);
                 if !found.tasks.contains(&task) {
                     found.tasks.push(task);
@@ -301,17 +198,8 @@ pub fn of_configuration(component: &str, doc: &Value) -> Found {
         if row["isDisabled"] == true {
             continue;
         }
-        let id = row["id"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| row["id"].to_string());
-        scope(
-            component,
-            &row["configuration"],
-            Some(&id),
-            &mut found,
-            &mut sql,
-        );
+        let id = row["id"].as_str().map(str::to_string).unwrap_or_else(|| row["id"].to_string());
+        scope(component, &row["configuration"], Some(&id), &mut found, &mut sql);
     }
     found.sql = match sql.len() {
         0 => None,
@@ -338,25 +226,11 @@ mod tests {
             ]}]}]}
         }});
         let f = of_configuration("keboola.snowflake-transformation", &doc);
-        let inputs: Vec<(&str, &str)> = f
-            .inputs
-            .iter()
-            .map(|m| (m.table.as_str(), m.kind.as_str()))
-            .collect();
-        assert_eq!(
-            inputs,
-            vec![("in.c-ex.orders", "input"), ("in.c-ex.customers", "sql")]
-        );
+        let inputs: Vec<(&str, &str)> = f.inputs.iter().map(|m| (m.table.as_str(), m.kind.as_str())).collect();
+        assert_eq!(inputs, vec![("in.c-ex.orders", "input"), ("in.c-ex.customers", "sql")]);
         assert_eq!(f.inputs[0].columns, vec!["amount", "id"]);
-        let outputs: Vec<(&str, &str)> = f
-            .outputs
-            .iter()
-            .map(|m| (m.table.as_str(), m.kind.as_str()))
-            .collect();
-        assert_eq!(
-            outputs,
-            vec![("out.c-tr.summary", "output"), ("out.c-tr.audit", "sql")]
-        );
+        let outputs: Vec<(&str, &str)> = f.outputs.iter().map(|m| (m.table.as_str(), m.kind.as_str())).collect();
+        assert_eq!(outputs, vec![("out.c-tr.summary", "output"), ("out.c-tr.audit", "sql")]);
         assert_eq!(f.sql.unwrap()["valid"], true);
     }
 

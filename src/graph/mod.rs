@@ -50,9 +50,7 @@ impl Direction {
             None | Some("") | Some("both") => Ok(Direction::Both),
             Some("upstream") | Some("up") => Ok(Direction::Upstream),
             Some("downstream") | Some("down") => Ok(Direction::Downstream),
-            Some(_) => Err(ApiError::validation(
-                "Invalid request:\n - direction: one of upstream, downstream, both.",
-            )),
+            Some(_) => Err(ApiError::validation("Invalid request:\n - direction: one of upstream, downstream, both.")),
         }
     }
 
@@ -83,17 +81,10 @@ impl Builder {
     }
 
     fn edge(&mut self, edge: Edge) {
-        let key = (
-            edge.from.clone(),
-            edge.to.clone(),
-            edge.kind.clone(),
-            edge.row_id.clone(),
-        );
+        let key = (edge.from.clone(), edge.to.clone(), edge.kind.clone(), edge.row_id.clone());
         if self.seen_edges.insert(key) {
             self.edges.push(edge);
-        } else if let Some(existing) = self.edges.iter_mut().find(|e| {
-            e.from == edge.from && e.to == edge.to && e.kind == edge.kind && e.row_id == edge.row_id
-        }) {
+        } else if let Some(existing) = self.edges.iter_mut().find(|e| e.from == edge.from && e.to == edge.to && e.kind == edge.kind && e.row_id == edge.row_id) {
             for c in edge.columns {
                 if !existing.columns.contains(&c) {
                     existing.columns.push(c);
@@ -103,22 +94,8 @@ impl Builder {
     }
 
     fn finish(self) -> Graph {
-        let Builder {
-            mut nodes,
-            order,
-            edges,
-            ..
-        } = self;
-        Graph {
-            nodes: order
-                .into_iter()
-                .filter_map(|id| nodes.remove(&id))
-                .collect(),
-            edges,
-            focus: None,
-            direction: None,
-            depth: None,
-        }
+        let Builder { mut nodes, order, edges, .. } = self;
+        Graph { nodes: order.into_iter().filter_map(|id| nodes.remove(&id)).collect(), edges, focus: None, direction: None, depth: None }
     }
 }
 
@@ -130,31 +107,15 @@ fn component_type(state: &AppState, component: &str) -> String {
     crate::storage::components::find(state, component)
         .ok()
         .and_then(|c| c["type"].as_str().map(str::to_string))
-        .unwrap_or_else(|| {
-            if component.contains("transformation") {
-                "transformation".into()
-            } else {
-                "other".into()
-            }
-        })
+        .unwrap_or_else(|| if component.contains("transformation") { "transformation".into() } else { "other".into() })
 }
 
 /// A table node the token may see (`None` for a bucket it cannot read).
 fn table_node(state: &AppState, auth: &Auth, table_id: &str) -> Option<Node> {
     let (bucket, name) = crate::storage::tables::split_table_id(table_id)?;
     auth.bucket_level(&bucket)?;
-    let exists =
-        crate::storage::tables::find_table(state, auth.project_id, auth.branch_id, table_id)
-            .ok()
-            .flatten()
-            .is_some()
-            || crate::storage::tables::load_table(
-                state,
-                auth,
-                table_id,
-                crate::storage::auth::Need::Read,
-            )
-            .is_ok();
+    let exists = crate::storage::tables::find_table(state, auth.project_id, auth.branch_id, table_id).ok().flatten().is_some()
+        || crate::storage::tables::load_table(state, auth, table_id, crate::storage::auth::Need::Read).is_ok();
     Some(Node {
         id: table_node_id(table_id),
         kind: "table".into(),
@@ -170,27 +131,11 @@ fn table_node(state: &AppState, auth: &Auth, table_id: &str) -> Option<Node> {
 /// The newest Queue job of each configuration in the branch.
 fn last_jobs(state: &AppState, auth: &Auth) -> HashMap<(String, String), Value> {
     use crate::meta::queue_jobs::{QueueJobFilter, QueueJobPage, QueueJobSort, QueueJobSortField};
-    let filter = QueueJobFilter {
-        branch_ids: vec![auth.branch_id],
-        ..QueueJobFilter::default()
-    };
-    let page = QueueJobPage {
-        sort: QueueJobSort {
-            field: QueueJobSortField::Id,
-            descending: true,
-        },
-        limit: JOB_HISTORY,
-        offset: 0,
-    };
+    let filter = QueueJobFilter { branch_ids: vec![auth.branch_id], ..QueueJobFilter::default() };
+    let page = QueueJobPage { sort: QueueJobSort { field: QueueJobSortField::Id, descending: true }, limit: JOB_HISTORY, offset: 0 };
     let mut out = HashMap::new();
-    for job in state
-        .meta
-        .search_queue_jobs(auth.project_id.into(), &filter, &page)
-        .unwrap_or_default()
-    {
-        let Some(config) = job.config.clone() else {
-            continue;
-        };
+    for job in state.meta.search_queue_jobs(auth.project_id.into(), &filter, &page).unwrap_or_default() {
+        let Some(config) = job.config.clone() else { continue };
         out.entry((job.component.clone(), config)).or_insert_with(|| {
             json!({"id": job.id.to_string(), "status": job.status.as_str(), "createdTime": crate::queue::iso_ms(job.created_ms)})
         });
@@ -206,30 +151,16 @@ pub fn project_graph(state: &AppState, auth: &Auth) -> ApiResult<Graph> {
     let mut types: HashMap<String, String> = HashMap::new();
     // Each table is looked up once, however many mappings name it.
     let mut tables: HashMap<String, Option<Node>> = HashMap::new();
-    let mut table = |id: &str| {
-        tables
-            .entry(id.to_string())
-            .or_insert_with(|| table_node(state, auth, id))
-            .clone()
-    };
+    let mut table = |id: &str| tables.entry(id.to_string()).or_insert_with(|| table_node(state, auth, id)).clone();
     // Flows name configurations by id; those the token may use and that exist become nodes.
-    let present: HashSet<(String, String)> = configs
-        .iter()
-        .filter(|c| !c.is_deleted && c.document["isDeleted"] != true)
-        .map(|c| (c.component_id.clone(), c.id.clone()))
-        .collect();
+    let present: HashSet<(String, String)> =
+        configs.iter().filter(|c| !c.is_deleted && c.document["isDeleted"] != true).map(|c| (c.component_id.clone(), c.id.clone())).collect();
     for c in &configs {
-        if c.is_deleted
-            || c.document["isDeleted"] == true
-            || !auth.can_access_component(&c.component_id)
-        {
+        if c.is_deleted || c.document["isDeleted"] == true || !auth.can_access_component(&c.component_id) {
             continue;
         }
         let component = c.component_id.as_str();
-        let kind = types
-            .entry(component.to_string())
-            .or_insert_with(|| component_type(state, component))
-            .clone();
+        let kind = types.entry(component.to_string()).or_insert_with(|| component_type(state, component)).clone();
         let doc = &c.document;
         let id = config_node_id(component, &c.id);
         let is_flow = crate::runner::registry::is_orchestrator(component);
@@ -240,16 +171,8 @@ pub fn project_graph(state: &AppState, auth: &Auth) -> ApiResult<Graph> {
         let found = mappings::of_configuration(component, doc);
         b.node(Node {
             id: id.clone(),
-            kind: if is_flow {
-                "flow".into()
-            } else {
-                "configuration".into()
-            },
-            label: doc["name"]
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("{component}/{}", c.id)),
+            kind: if is_flow { "flow".into() } else { "configuration".into() },
+            label: doc["name"].as_str().filter(|n| !n.is_empty()).map(str::to_string).unwrap_or_else(|| format!("{component}/{}", c.id)),
             component_id: Some(component.to_string()),
             config_id: Some(c.id.clone()),
             component_type: Some(kind),
@@ -270,22 +193,14 @@ pub fn project_graph(state: &AppState, auth: &Auth) -> ApiResult<Graph> {
             if let Some(node) = table(&m.table) {
                 let from = node.id.clone();
                 b.node(node);
-                b.edge(Edge {
-                    columns: m.columns,
-                    row_id: m.row_id,
-                    ..Edge::new(&from, &id, &m.kind)
-                });
+                b.edge(Edge { columns: m.columns, row_id: m.row_id, ..Edge::new(&from, &id, &m.kind) });
             }
         }
         for m in found.outputs {
             if let Some(node) = table(&m.table) {
                 let to = node.id.clone();
                 b.node(node);
-                b.edge(Edge {
-                    columns: m.columns,
-                    row_id: m.row_id,
-                    ..Edge::new(&id, &to, &m.kind)
-                });
+                b.edge(Edge { columns: m.columns, row_id: m.row_id, ..Edge::new(&id, &to, &m.kind) });
             }
         }
     }
@@ -321,10 +236,7 @@ pub fn focus(graph: Graph, focus: &str, direction: Direction, depth: Option<u32>
     let Graph { nodes, edges, .. } = graph;
     Graph {
         nodes: nodes.into_iter().filter(|n| keep.contains(&n.id)).collect(),
-        edges: edges
-            .into_iter()
-            .filter(|e| keep.contains(&e.from) && keep.contains(&e.to))
-            .collect(),
+        edges: edges.into_iter().filter(|e| keep.contains(&e.from) && keep.contains(&e.to)).collect(),
         focus: Some(focus.to_string()),
         direction: Some(direction.as_str().to_string()),
         depth,
@@ -333,22 +245,8 @@ pub fn focus(graph: Graph, focus: &str, direction: Direction, depth: Option<u32>
 
 /// The lineage around one table (404 when the token cannot see it, or it neither exists nor is
 /// named by any mapping).
-pub fn table_graph(
-    state: &AppState,
-    auth: &Auth,
-    table_id: &str,
-    direction: Direction,
-    depth: Option<u32>,
-) -> ApiResult<Graph> {
-    let missing = || {
-        ApiError::new(
-            Code::TableNotFound,
-            format!(
-                "The table \"{table_id}\" was not found in the project \"{}\"",
-                auth.project_id
-            ),
-        )
-    };
+pub fn table_graph(state: &AppState, auth: &Auth, table_id: &str, direction: Direction, depth: Option<u32>) -> ApiResult<Graph> {
+    let missing = || ApiError::new(Code::TableNotFound, format!("The table \"{table_id}\" was not found in the project \"{}\"", auth.project_id));
     let node = table_node(state, auth, table_id).ok_or_else(missing)?;
     let mut graph = project_graph(state, auth)?;
     if !graph.nodes.iter().any(|n| n.id == node.id) {
@@ -361,22 +259,12 @@ pub fn table_graph(
 }
 
 /// The lineage around one configuration (or flow).
-pub fn configuration_graph(
-    state: &AppState,
-    auth: &Auth,
-    component: &str,
-    config: &str,
-    direction: Direction,
-    depth: Option<u32>,
-) -> ApiResult<Graph> {
+pub fn configuration_graph(state: &AppState, auth: &Auth, component: &str, config: &str, direction: Direction, depth: Option<u32>) -> ApiResult<Graph> {
     auth.require_component(component)?;
     let id = config_node_id(component, config);
     let graph = project_graph(state, auth)?;
     if !graph.nodes.iter().any(|n| n.id == id) {
-        return Err(ApiError::new(
-            Code::ConfigurationNotFound,
-            format!("Configuration {config} not found"),
-        ));
+        return Err(ApiError::new(Code::ConfigurationNotFound, format!("Configuration {config} not found")));
     }
     Ok(self::focus(graph, &id, direction, depth))
 }

@@ -58,10 +58,7 @@ fn layers(graph: &Graph) -> HashMap<&str, usize> {
     for _ in 0..limit {
         let mut changed = false;
         for e in &graph.edges {
-            let (Some(&from), Some(&to)) = (layer.get(e.from.as_str()), layer.get(e.to.as_str()))
-            else {
-                continue;
-            };
+            let (Some(&from), Some(&to)) = (layer.get(e.from.as_str()), layer.get(e.to.as_str())) else { continue };
             if to < from + 1 && from + 1 < limit.max(1) {
                 layer.insert(e.to.as_str(), from + 1);
                 changed = true;
@@ -93,10 +90,7 @@ pub fn render(graph: &Graph) -> String {
     let mut at: HashMap<&str, (usize, usize)> = HashMap::new();
     for (l, col) in columns.iter().enumerate() {
         for (row, i) in col.iter().enumerate() {
-            at.insert(
-                graph.nodes[*i].id.as_str(),
-                (MARGIN + l * (BOX_W + GAP_X), MARGIN + row * (BOX_H + GAP_Y)),
-            );
+            at.insert(graph.nodes[*i].id.as_str(), (MARGIN + l * (BOX_W + GAP_X), MARGIN + row * (BOX_H + GAP_Y)));
         }
     }
     let tallest = columns.iter().map(Vec::len).max().unwrap_or(0);
@@ -108,11 +102,7 @@ pub fn render(graph: &Graph) -> String {
         svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n"
     );
-    let title = graph
-        .focus
-        .as_deref()
-        .map(|f| format!("Lineage of {f}"))
-        .unwrap_or_else(|| "Project lineage".into());
+    let title = graph.focus.as_deref().map(|f| format!("Lineage of {f}")).unwrap_or_else(|| "Project lineage".into());
     let _ = writeln!(svg, "<title>{}</title>", escape(&title));
     svg.push_str(
         "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">\
@@ -120,10 +110,7 @@ pub fn render(graph: &Graph) -> String {
     );
     svg.push_str("<g class=\"edges\" fill=\"none\" stroke=\"#555\" stroke-width=\"1.4\">\n");
     for e in &graph.edges {
-        let (Some(&(fx, fy)), Some(&(tx, ty))) = (at.get(e.from.as_str()), at.get(e.to.as_str()))
-        else {
-            continue;
-        };
+        let (Some(&(fx, fy)), Some(&(tx, ty))) = (at.get(e.from.as_str()), at.get(e.to.as_str())) else { continue };
         let (x1, y1) = (fx + BOX_W, fy + BOX_H / 2);
         let (x2, y2) = (tx, ty + BOX_H / 2);
         let bend = (GAP_X / 2).max(x2.abs_diff(x1) / 2);
@@ -144,9 +131,7 @@ pub fn render(graph: &Graph) -> String {
     }
     svg.push_str("</g>\n<g class=\"nodes\">\n");
     for n in &graph.nodes {
-        let Some(&(x, y)) = at.get(n.id.as_str()) else {
-            continue;
-        };
+        let Some(&(x, y)) = at.get(n.id.as_str()) else { continue };
         let (fill, stroke) = colours(&n.kind, n.component_type.as_deref());
         let focus = graph.focus.as_deref() == Some(n.id.as_str());
         let sub = match n.kind.as_str() {
@@ -154,12 +139,7 @@ pub fn render(graph: &Graph) -> String {
             "table" => "table".to_string(),
             _ => n.component_id.clone().unwrap_or_default(),
         };
-        let status = n
-            .last_job
-            .as_ref()
-            .and_then(|j| j["status"].as_str())
-            .map(|s| format!(" · {s}"))
-            .unwrap_or_default();
+        let status = n.last_job.as_ref().and_then(|j| j["status"].as_str()).map(|s| format!(" · {s}")).unwrap_or_default();
         let _ = writeln!(
             svg,
             "<g class=\"node {kind}\" data-id=\"{id}\"><title>{id}</title>\

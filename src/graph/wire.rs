@@ -62,13 +62,7 @@ pub struct Edge {
 
 impl Edge {
     pub fn new(from: &str, to: &str, kind: &str) -> Edge {
-        Edge {
-            from: from.into(),
-            to: to.into(),
-            kind: kind.into(),
-            columns: Vec::new(),
-            row_id: None,
-        }
+        Edge { from: from.into(), to: to.into(), kind: kind.into(), columns: Vec::new(), row_id: None }
     }
 }
 

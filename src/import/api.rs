@@ -26,10 +26,7 @@ pub fn routes() -> Routes<AppState> {
         .route("/import", get(index))
         .route("/import/write-table", post(write_table))
         .route("/import/upload-file", post(upload_file))
-        .map_router(|r| {
-            r.layer(DefaultBodyLimit::disable())
-                .layer(axum::middleware::from_fn(import_envelope))
-        })
+        .map_router(|r| r.layer(DefaultBodyLimit::disable()).layer(axum::middleware::from_fn(import_envelope)))
 }
 
 /// An `ApiError` in the Importer's envelope.
@@ -59,9 +56,7 @@ type IResult<T> = Result<T, ImportError>;
 
 /// Every service answers at its root (clients and the host-routing check probe it).
 async fn index() -> Json<Value> {
-    Json(
-        serde_json::json!({"api": "import", "documentation": "https://app.swaggerhub.com/apis/keboola/import"}),
-    )
+    Json(serde_json::json!({"api": "import", "documentation": "https://app.swaggerhub.com/apis/keboola/import"}))
 }
 
 async fn import_envelope(req: Request, next: axum::middleware::Next) -> Response {
@@ -75,10 +70,7 @@ const MAX_TEXT_PART_BYTES: usize = 256 * 1024;
 
 /// A body announced larger than the limit is refused before a byte of it is read.
 fn check_length(headers: &HeaderMap, max: u64) -> ApiResult<()> {
-    let length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     match length {
         Some(n) if n > max.saturating_add(FORM_OVERHEAD_BYTES) => Err(super::too_large(max)),
         _ => Ok(()),
@@ -86,9 +78,7 @@ fn check_length(headers: &HeaderMap, max: u64) -> ApiResult<()> {
 }
 
 fn bad_multipart(e: impl std::fmt::Display) -> ApiError {
-    ApiError::validation(format!(
-        "Invalid request: the body is not a readable multipart/form-data form ({e})."
-    ))
+    ApiError::validation(format!("Invalid request: the body is not a readable multipart/form-data form ({e})."))
 }
 
 /// The form as received: its text parts, and the `data` part on disk.
@@ -99,11 +89,7 @@ struct Form {
 
 impl Form {
     fn field(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The text parts as `Params` (PHP bracket rules: `columns[]`, `tags[]`).
@@ -112,13 +98,7 @@ impl Form {
         let query = self
             .fields
             .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    utf8_percent_encode(k, NON_ALPHANUMERIC),
-                    utf8_percent_encode(v, NON_ALPHANUMERIC)
-                )
-            })
+            .map(|(k, v)| format!("{}={}", utf8_percent_encode(k, NON_ALPHANUMERIC), utf8_percent_encode(v, NON_ALPHANUMERIC)))
             .collect::<Vec<_>>()
             .join("&");
         Params::from_query(Some(&query))
@@ -126,23 +106,13 @@ impl Form {
 }
 
 /// Read the form; `before_data` runs on the text parts seen so far, just before `data` is read.
-async fn receive(
-    state: &AppState,
-    multipart: &mut Multipart,
-    max: u64,
-    mut before_data: impl FnMut(&Form) -> ApiResult<()>,
-) -> ApiResult<Form> {
-    let mut form = Form {
-        fields: Vec::new(),
-        data: None,
-    };
+async fn receive(state: &AppState, multipart: &mut Multipart, max: u64, mut before_data: impl FnMut(&Form) -> ApiResult<()>) -> ApiResult<Form> {
+    let mut form = Form { fields: Vec::new(), data: None };
     while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
         let name = field.name().unwrap_or_default().to_string();
         if name == "data" {
             if form.data.is_some() {
-                return Err(ApiError::validation(
-                    "Invalid request:\n - data: only one \"data\" part may be sent.",
-                ));
+                return Err(ApiError::validation("Invalid request:\n - data: only one \"data\" part may be sent."));
             }
             before_data(&form)?;
             let file_name = field.file_name().map(str::to_string);
@@ -159,32 +129,23 @@ async fn receive(
             }
             out.flush()?;
             out.get_ref().sync_all()?;
-            form.data = Some(Staged {
-                file: staged,
-                file_name,
-                bytes,
-            });
+            form.data = Some(Staged { file: staged, file_name, bytes });
         } else {
             let mut text = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
                 if text.len() + chunk.len() > MAX_TEXT_PART_BYTES {
-                    return Err(ApiError::validation(format!(
-                        "Invalid request:\n - {name}: the value is longer than {MAX_TEXT_PART_BYTES} bytes."
-                    )));
+                    return Err(ApiError::validation(format!("Invalid request:\n - {name}: the value is longer than {MAX_TEXT_PART_BYTES} bytes.")));
                 }
                 text.extend_from_slice(&chunk);
             }
-            form.fields
-                .push((name, String::from_utf8_lossy(&text).into_owned()));
+            form.fields.push((name, String::from_utf8_lossy(&text).into_owned()));
         }
     }
     Ok(form)
 }
 
 async fn multipart_of(state: &AppState, req: Request) -> ApiResult<Multipart> {
-    Multipart::from_request(req, state)
-        .await
-        .map_err(bad_multipart)
+    Multipart::from_request(req, state).await.map_err(bad_multipart)
 }
 
 /// What is read of a refused form at most before answering: a client still sending a small
@@ -204,12 +165,7 @@ async fn drain(multipart: &mut Multipart) {
 }
 
 /// `receive`, draining the rest of the form when it is refused (except for its size).
-async fn receive_or_drain(
-    state: &AppState,
-    mut multipart: Multipart,
-    max: u64,
-    before_data: impl FnMut(&Form) -> ApiResult<()>,
-) -> ApiResult<Form> {
+async fn receive_or_drain(state: &AppState, mut multipart: Multipart, max: u64, before_data: impl FnMut(&Form) -> ApiResult<()>) -> ApiResult<Form> {
     let result = receive(state, &mut multipart, max, before_data).await;
     if let Err(e) = &result {
         if e.code != crate::http::Code::PayloadTooLarge {
@@ -224,15 +180,11 @@ fn required_table_id(form: &Form) -> ApiResult<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .ok_or_else(|| {
-            ApiError::validation("Invalid request:\n - tableId: This value should not be blank.")
-        })
+        .ok_or_else(|| ApiError::validation("Invalid request:\n - tableId: This value should not be blank."))
 }
 
 fn missing_data() -> ApiError {
-    ApiError::validation(
-        "Invalid request:\n - data: This value should not be blank (send the file as the \"data\" part).",
-    )
+    ApiError::validation("Invalid request:\n - data: This value should not be blank (send the file as the \"data\" part).")
 }
 
 /// A refusal before the form is read (no or a bad token): the body is read first, up to
@@ -242,11 +194,7 @@ async fn refuse_unread(req: Request, err: ApiError) -> ImportError {
     ImportError(err)
 }
 
-async fn write_table(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    req: Request,
-) -> IResult<Json<Value>> {
+async fn write_table(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> IResult<Json<Value>> {
     let auth = match auth {
         Ok(a) => a,
         Err(e) => return Err(refuse_unread(req, e).await),
@@ -256,11 +204,7 @@ async fn write_table(
     let multipart = multipart_of(&state, req).await?;
     let mut checked: Option<Table> = None;
     let form = receive_or_drain(&state, multipart, max, |form| {
-        if let Some(id) = form
-            .field("tableId")
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        if let Some(id) = form.field("tableId").map(str::trim).filter(|s| !s.is_empty()) {
             checked = Some(load_table(&state, &auth, id, Need::Write)?);
         }
         Ok(())
@@ -273,18 +217,12 @@ async fn write_table(
     };
     let p = form.params()?;
     let data = form.data.ok_or_else(missing_data)?;
-    Ok(Json(
-        super::write_table(&state, &auth, table, &p, data).await?,
-    ))
+    Ok(Json(super::write_table(&state, &auth, table, &p, data).await?))
 }
 
 /// Multipart (`data` a file part), or a form body with `data` as text (the spec's second
 /// encoding; subject to the API body limit).
-async fn upload_file(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    req: Request,
-) -> IResult<Json<Value>> {
+async fn upload_file(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> IResult<Json<Value>> {
     let auth = match auth {
         Ok(a) => a,
         Err(e) => return Err(refuse_unread(req, e).await),
@@ -297,8 +235,7 @@ async fn upload_file(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     let (p, data) = if is_multipart {
-        let form =
-            receive_or_drain(&state, multipart_of(&state, req).await?, max, |_| Ok(())).await?;
+        let form = receive_or_drain(&state, multipart_of(&state, req).await?, max, |_| Ok(())).await?;
         (form.params()?, form.data.ok_or_else(missing_data)?)
     } else {
         let p = Params::from_request(req, &state).await?;
@@ -314,9 +251,5 @@ fn stage_text(state: &AppState, text: &str) -> ApiResult<Staged> {
     let mut staged = tempfile::NamedTempFile::new_in(state.blobs.staging_dir())?;
     staged.write_all(text.as_bytes())?;
     staged.as_file().sync_all()?;
-    Ok(Staged {
-        file: staged,
-        file_name: None,
-        bytes: text.len() as u64,
-    })
+    Ok(Staged { file: staged, file_name: None, bytes: text.len() as u64 })
 }

@@ -53,10 +53,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            root_type: "root".into(),
-            nested_arrays_as_json: false,
-        }
+        Options { root_type: "root".into(), nested_arrays_as_json: false }
     }
 }
 
@@ -71,10 +68,7 @@ pub struct Table {
 impl Table {
     /// The CSV text as Keboola's CSV files write it: every value enclosed in `"`, `\n` line ends.
     pub fn to_csv(&self) -> ApiResult<Vec<u8>> {
-        let mut w = csv::WriterBuilder::new()
-            .quote_style(csv::QuoteStyle::Always)
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_writer(Vec::new());
+        let mut w = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Always).terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
         w.write_record(&self.columns).map_err(ApiError::internal)?;
         for row in &self.rows {
             w.write_record(row).map_err(ApiError::internal)?;
@@ -138,19 +132,11 @@ fn node_kind(n: &Node) -> &'static str {
 }
 
 /// Fold a value into the structure at `path`; `in_array`: the value is an item of an array.
-fn merge(
-    node: &mut Node,
-    value: &Value,
-    path: &str,
-    in_array: bool,
-    opts: &Options,
-) -> ApiResult<()> {
+fn merge(node: &mut Node, value: &Value, path: &str, in_array: bool, opts: &Options) -> ApiResult<()> {
     // An array item that is itself an array: JSON text, or an error.
     if in_array && value.is_array() {
         if !opts.nested_arrays_as_json {
-            return Err(bad(format!(
-                "Unsupported data in '{path}': an array directly inside an array (set nestedArraysAsJson to write it as JSON text)."
-            )));
+            return Err(bad(format!("Unsupported data in '{path}': an array directly inside an array (set nestedArraysAsJson to write it as JSON text).")));
         }
         return merge(node, &Value::String(String::new()), path, in_array, opts);
     }
@@ -167,10 +153,7 @@ fn merge(
             // The upgrade: a single value where other rows have an array is a one-item array.
             let item_kind = node_kind(item);
             if item_kind != "null" && item_kind != kind(v) {
-                return Err(bad(format!(
-                    "Data array in '{path}' contains incompatible types '{item_kind}' and '{}'.",
-                    kind(v)
-                )));
+                return Err(bad(format!("Data array in '{path}' contains incompatible types '{item_kind}' and '{}'.", kind(v))));
             }
             merge(item, v, &format!("{path}[]"), true, opts)
         }
@@ -182,10 +165,7 @@ fn merge(
             let was = node_kind(existing);
             if let Some(first) = items.iter().find(|v| !v.is_null()) {
                 if kind(first) != was {
-                    return Err(bad(format!(
-                        "Data array in '{path}' contains incompatible types '{}' and '{was}'.",
-                        kind(first)
-                    )));
+                    return Err(bad(format!("Data array in '{path}' contains incompatible types '{}' and '{was}'.", kind(first))));
                 }
             }
             let old = std::mem::replace(existing, Node::Null);
@@ -209,14 +189,9 @@ fn merge(
         (Node::Scalar, Value::Object(_)) | (Node::Object(_), _) => {
             let (from, to) = (node_kind(node), kind(value));
             if in_array {
-                Err(bad(format!(
-                    "Data in '{}' contains incompatible data types '{from}' and '{to}'.",
-                    path.trim_end_matches("[]")
-                )))
+                Err(bad(format!("Data in '{}' contains incompatible data types '{from}' and '{to}'.", path.trim_end_matches("[]"))))
             } else {
-                Err(bad(format!(
-                    "Unhandled nodeType change from \"{from}\" to \"{to}\" in \"{path}\"."
-                )))
+                Err(bad(format!("Unhandled nodeType change from \"{from}\" to \"{to}\" in \"{path}\".")))
             }
         }
         (Node::Scalar, _) => Ok(()),
@@ -244,11 +219,7 @@ pub fn safe_name(name: &str) -> String {
     let digest = hex::encode(&Sha256::digest(trimmed.as_bytes())[..8]);
     let keep = MAX_NAME - digest.len() - 1;
     let tail = &trimmed[trimmed.len() - keep..];
-    let tail = tail
-        .find('_')
-        .map(|i| &tail[i + 1..])
-        .filter(|t| !t.is_empty())
-        .unwrap_or(tail);
+    let tail = tail.find('_').map(|i| &tail[i + 1..]).filter(|t| !t.is_empty()).unwrap_or(tail);
     format!("{digest}_{tail}")
 }
 
@@ -262,11 +233,7 @@ struct Header {
 impl Header {
     fn add(&mut self, raw: &str) -> usize {
         let base = safe_name(raw);
-        let base = if base.is_empty() {
-            "col".to_string()
-        } else {
-            base
-        };
+        let base = if base.is_empty() { "col".to_string() } else { base };
         let mut name = base.clone();
         let mut i = 0;
         while self.taken.contains_key(&name) {
@@ -323,9 +290,7 @@ impl Planner {
     /// The table of an array's items at `path` (dotted, from the root type).
     fn table(&mut self, item: &Node, path: &str, child: bool) -> ApiResult<usize> {
         if self.tables.len() >= MAX_TABLES {
-            return Err(bad(format!(
-                "The document would make more than {MAX_TABLES} tables."
-            )));
+            return Err(bad(format!("The document would make more than {MAX_TABLES} tables.")));
         }
         let mut name = safe_name(path);
         if name.is_empty() {
@@ -339,27 +304,15 @@ impl Planner {
         }
         self.names.insert(name.clone(), ());
         let index = self.tables.len();
-        self.tables.push(TableLayout {
-            name,
-            path: path.to_string(),
-            columns: Vec::new(),
-            row: RowLayout::Data(0),
-            parent_column: None,
-        });
+        self.tables.push(TableLayout { name, path: path.to_string(), columns: Vec::new(), row: RowLayout::Data(0), parent_column: None });
         let mut header = Header::default();
         let row = match item {
-            Node::Object(fields) => {
-                RowLayout::Object(self.object(fields, "", path, &mut header)?)
-            }
+            Node::Object(fields) => RowLayout::Object(self.object(fields, "", path, &mut header)?),
             _ => RowLayout::Data(header.add(DATA_COLUMN)),
         };
         let parent_column = child.then(|| header.add(PARENT_COLUMN));
         if header.names.len() > MAX_COLUMNS {
-            return Err(bad(format!(
-                "The table \"{}\" would have {} columns; Storage takes at most {MAX_COLUMNS}.",
-                self.tables[index].name,
-                header.names.len()
-            )));
+            return Err(bad(format!("The table \"{}\" would have {} columns; Storage takes at most {MAX_COLUMNS}.", self.tables[index].name, header.names.len())));
         }
         let t = &mut self.tables[index];
         t.columns = header.names;
@@ -369,25 +322,13 @@ impl Planner {
     }
 
     /// The columns of an object's fields; `prefix`: the dotted path within the row.
-    fn object(
-        &mut self,
-        fields: &Fields,
-        prefix: &str,
-        table_path: &str,
-        header: &mut Header,
-    ) -> ApiResult<ObjectLayout> {
+    fn object(&mut self, fields: &Fields, prefix: &str, table_path: &str, header: &mut Header) -> ApiResult<ObjectLayout> {
         let mut layout = ObjectLayout::default();
         for (key, node) in &fields.order {
-            let column_path = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
+            let column_path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
             let slot = match node {
                 Node::Null | Node::Scalar => Slot::Column(header.add(&column_path)),
-                Node::Object(inner) => {
-                    Slot::Object(self.object(inner, &column_path, table_path, header)?)
-                }
+                Node::Object(inner) => Slot::Object(self.object(inner, &column_path, table_path, header)?),
                 Node::Array(item) => {
                     let column = header.add(&column_path);
                     let table = self.table(item, &format!("{table_path}.{column_path}"), true)?;
@@ -455,9 +396,7 @@ impl Writer<'_> {
                 let key = row_key(&layout.path, value, parent_key.unwrap_or_default());
                 self.fill_object(fields, value, &mut row, &layout.path, &key);
             }
-            (RowLayout::Data(col), v) => {
-                row[*col] = if v.is_array() { v.to_string() } else { cell(v) }
-            }
+            (RowLayout::Data(col), v) => row[*col] = if v.is_array() { v.to_string() } else { cell(v) },
             // The structure was built from these very rows: nothing else can come.
             _ => {}
         }
@@ -466,14 +405,7 @@ impl Writer<'_> {
         }
     }
 
-    fn fill_object(
-        &mut self,
-        layout: &ObjectLayout,
-        value: &Value,
-        row: &mut [String],
-        path: &str,
-        key: &str,
-    ) {
+    fn fill_object(&mut self, layout: &ObjectLayout, value: &Value, row: &mut [String], path: &str, key: &str) {
         for (field, slot) in &layout.fields {
             let v = value.get(field).unwrap_or(&Value::Null);
             match slot {
@@ -508,9 +440,7 @@ impl Writer<'_> {
 pub fn parse(document: &Value, opts: &Options) -> ApiResult<Vec<Table>> {
     let root_type = safe_name(&opts.root_type);
     if root_type.is_empty() {
-        return Err(bad(
-            "Invalid request:\n - rootType: the name must hold a letter or a digit.",
-        ));
+        return Err(bad("Invalid request:\n - rootType: the name must hold a letter or a digit."));
     }
     let rows: &[Value] = match document {
         Value::Array(items) => items,
@@ -524,30 +454,17 @@ pub fn parse(document: &Value, opts: &Options) -> ApiResult<Vec<Table>> {
     for row in rows {
         merge(&mut item, row, &format!("{root_type}[]"), true, opts)?;
     }
-    let mut planner = Planner {
-        tables: Vec::new(),
-        names: HashMap::new(),
-    };
+    let mut planner = Planner { tables: Vec::new(), names: HashMap::new() };
     let root = planner.table(&item, &root_type, false)?;
     let layouts = planner.tables;
-    let mut writer = Writer {
-        layouts: &layouts,
-        rows: vec![None; layouts.len()],
-        created: Vec::new(),
-    };
+    let mut writer = Writer { layouts: &layouts, rows: vec![None; layouts.len()], created: Vec::new() };
     for row in rows.iter().filter(|r| !r.is_null()) {
         writer.write_row(root, row, None);
     }
-    let Writer {
-        mut rows, created, ..
-    } = writer;
+    let Writer { mut rows, created, .. } = writer;
     Ok(created
         .into_iter()
-        .map(|i| Table {
-            name: layouts[i].name.clone(),
-            columns: layouts[i].columns.clone(),
-            rows: rows[i].take().unwrap_or_default(),
-        })
+        .map(|i| Table { name: layouts[i].name.clone(), columns: layouts[i].columns.clone(), rows: rows[i].take().unwrap_or_default() })
         .collect())
 }
 
@@ -557,12 +474,7 @@ mod tests {
     use serde_json::json;
 
     fn by_name<'a>(tables: &'a [Table], name: &str) -> &'a Table {
-        tables.iter().find(|t| t.name == name).unwrap_or_else(|| {
-            panic!(
-                "no table {name}: {:?}",
-                tables.iter().map(|t| &t.name).collect::<Vec<_>>()
-            )
-        })
+        tables.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no table {name}: {:?}", tables.iter().map(|t| &t.name).collect::<Vec<_>>()))
     }
 
     #[test]
@@ -573,10 +485,7 @@ mod tests {
         ]);
         let tables = parse(&doc, &Options::default()).unwrap();
         let root = by_name(&tables, "root");
-        assert_eq!(
-            root.columns,
-            vec!["id", "address_city", "address_geo_lat", "tags", "items"]
-        );
+        assert_eq!(root.columns, vec!["id", "address_city", "address_geo_lat", "tags", "items"]);
         assert_eq!(root.rows[0][0..3], ["1", "Prague", "50"]);
         assert!(root.rows[0][3].starts_with("root_"));
         assert_eq!(root.rows[1][3], "", "an empty array links nothing");
@@ -596,12 +505,7 @@ mod tests {
         let tables = parse(&doc, &Options::default()).unwrap();
         assert_eq!(by_name(&tables, "root_v").rows.len(), 3);
         let doc = json!([{"id": 1, "v": 3}, {"id": 2, "v": [4]}]);
-        assert_eq!(
-            by_name(&parse(&doc, &Options::default()).unwrap(), "root_v")
-                .rows
-                .len(),
-            2
-        );
+        assert_eq!(by_name(&parse(&doc, &Options::default()).unwrap(), "root_v").rows.len(), 2);
     }
 
     #[test]
@@ -611,39 +515,22 @@ mod tests {
         let err = parse(&json!([{"a": [1, {"b": 2}]}]), &Options::default()).unwrap_err();
         assert!(err.message.contains("incompatible"), "{}", err.message);
         assert!(parse(&json!([[1, 2]]), &Options::default()).is_err());
-        let opts = Options {
-            nested_arrays_as_json: true,
-            ..Options::default()
-        };
+        let opts = Options { nested_arrays_as_json: true, ..Options::default() };
         let t = parse(&json!([[1, 2], [3]]), &opts).unwrap();
-        assert_eq!(
-            t[0].rows,
-            vec![vec!["[1,2]".to_string()], vec!["[3]".to_string()]]
-        );
+        assert_eq!(t[0].rows, vec![vec!["[1,2]".to_string()], vec!["[3]".to_string()]]);
     }
 
     #[test]
     fn names_are_sanitized_and_unique() {
-        let t = parse(
-            &json!({"a b": 1, "a_b": 2, "č": 3, "x": {"y": 1}, "x_y": 2}),
-            &Options::default(),
-        )
-        .unwrap();
+        let t = parse(&json!({"a b": 1, "a_b": 2, "č": 3, "x": {"y": 1}, "x_y": 2}), &Options::default()).unwrap();
         assert_eq!(t[0].columns, vec!["a_b", "a_b_u0", "col", "x_y", "x_y_u0"]);
         assert_eq!(safe_name(&"very_long_".repeat(10)).len() <= 64, true);
     }
 
     #[test]
     fn values_are_written_as_the_library_writes_them() {
-        let t = parse(
-            &json!([{"t": true, "f": false, "n": null, "x": 1.5}]),
-            &Options::default(),
-        )
-        .unwrap();
+        let t = parse(&json!([{"t": true, "f": false, "n": null, "x": 1.5}]), &Options::default()).unwrap();
         assert_eq!(t[0].rows[0], vec!["1", "", "", "1.5"]);
-        assert_eq!(
-            String::from_utf8(t[0].to_csv().unwrap()).unwrap(),
-            "\"t\",\"f\",\"n\",\"x\"\n\"1\",\"\",\"\",\"1.5\"\n"
-        );
+        assert_eq!(String::from_utf8(t[0].to_csv().unwrap()).unwrap(), "\"t\",\"f\",\"n\",\"x\"\n\"1\",\"\",\"\",\"1.5\"\n");
     }
 }

@@ -24,30 +24,16 @@ pub struct ManageAuth {
 impl FromRequestParts<AppState> for ManageAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let secret = parts
-            .headers
-            .get("x-kbc-manageapitoken")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .unwrap_or_default();
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let secret = parts.headers.get("x-kbc-manageapitoken").and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or_default();
         if secret.is_empty() {
-            return Err(ApiError::new(
-                Code::TokenMissing,
-                "Manage API token must be set (header X-KBC-ManageApiToken).",
-            ));
+            return Err(ApiError::new(Code::TokenMissing, "Manage API token must be set (header X-KBC-ManageApiToken)."));
         }
         let Some(token) = state.meta.manage_token_by_hash(&hash_token(secret))? else {
             return Err(ApiError::new(Code::TokenInvalid, "Invalid access token"));
         };
         if token.is_expired() {
-            return Err(ApiError::new(
-                Code::TokenInvalid,
-                "Your access token has expired.",
-            ));
+            return Err(ApiError::new(Code::TokenInvalid, "Your access token has expired."));
         }
         let user = match token.user_id {
             Some(id) => match state.meta.user(id)? {
@@ -69,10 +55,7 @@ pub struct SuperAdmin(pub ManageAuth);
 impl FromRequestParts<AppState> for SuperAdmin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let auth = ManageAuth::from_request_parts(parts, state).await?;
         auth.require_super()?;
         Ok(SuperAdmin(auth))
@@ -81,16 +64,11 @@ impl FromRequestParts<AppState> for SuperAdmin {
 
 impl ManageAuth {
     pub fn is_super(&self) -> bool {
-        self.token.kind == ManageTokenKind::Super
-            || self.user.as_ref().is_some_and(|u| u.is_super_admin)
+        self.token.kind == ManageTokenKind::Super || self.user.as_ref().is_some_and(|u| u.is_super_admin)
     }
 
     pub fn require_super(&self) -> ApiResult<()> {
-        if self.is_super() {
-            Ok(())
-        } else {
-            Err(ApiError::denied("Only a super admin can do this."))
-        }
+        if self.is_super() { Ok(()) } else { Err(ApiError::denied("Only a super admin can do this.")) }
     }
 
     pub fn user_id(&self) -> Option<i64> {
@@ -106,23 +84,12 @@ impl ManageAuth {
 
     /// May administer the maintainer (its admins, or a super admin).
     pub fn can_admin_maintainer(&self, state: &AppState, maintainer_id: i64) -> ApiResult<bool> {
-        Ok(self.is_super()
-            || self
-                .member_of(state, MemberOf::Maintainer(maintainer_id))?
-                .is_some())
+        Ok(self.is_super() || self.member_of(state, MemberOf::Maintainer(maintainer_id))?.is_some())
     }
 
     /// May administer the organization: its admins, its maintainer's admins, a super admin.
-    pub fn can_admin_organization(
-        &self,
-        state: &AppState,
-        organization_id: i64,
-    ) -> ApiResult<bool> {
-        if self.is_super()
-            || self
-                .member_of(state, MemberOf::Organization(organization_id))?
-                .is_some()
-        {
+    pub fn can_admin_organization(&self, state: &AppState, organization_id: i64) -> ApiResult<bool> {
+        if self.is_super() || self.member_of(state, MemberOf::Organization(organization_id))?.is_some() {
             return Ok(true);
         }
         match state.meta.organization(organization_id)? {
@@ -132,11 +99,7 @@ impl ManageAuth {
     }
 
     /// The token's role in the project: `admin` for those who administer its organization.
-    pub fn project_role(
-        &self,
-        state: &AppState,
-        project: &ProjectDetails,
-    ) -> ApiResult<Option<String>> {
+    pub fn project_role(&self, state: &AppState, project: &ProjectDetails) -> ApiResult<Option<String>> {
         if self.can_admin_organization(state, project.organization_id)? {
             return Ok(Some("admin".into()));
         }
@@ -147,10 +110,6 @@ impl ManageAuth {
 /// A new manage token secret: `<tokenId>-<40 random characters>`.
 pub fn new_manage_secret(token_id: i64) -> String {
     use rand::Rng;
-    let random: String = rand::thread_rng()
-        .sample_iter(&rand::distributions::Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect();
+    let random: String = rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(40).map(char::from).collect();
     format!("{token_id}-{random}")
 }

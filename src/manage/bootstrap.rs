@@ -30,13 +30,7 @@ fn err(e: kbstack_core::Error) -> anyhow::Error {
 pub fn ensure_stack(meta: &MetaStore, config: &Config) -> anyhow::Result<ManageBootstrap> {
     let now = now_iso();
     if meta.maintainer(MAINTAINER_ID).map_err(err)?.is_none() {
-        meta.insert_maintainer(&Maintainer {
-            id: 0,
-            name: "kbstack".into(),
-            created: now.clone(),
-            zendesk_url: None,
-        })
-        .map_err(err)?;
+        meta.insert_maintainer(&Maintainer { id: 0, name: "kbstack".into(), created: now.clone(), zendesk_url: None }).map_err(err)?;
     }
     if meta.organization(ORGANIZATION_ID).map_err(err)?.is_none() {
         meta.insert_organization(&Organization {
@@ -70,15 +64,8 @@ pub fn ensure_stack(meta: &MetaStore, config: &Config) -> anyhow::Result<ManageB
     let admin = match meta.user_by_email(ADMIN_EMAIL).map_err(err)? {
         Some(u) => u,
         None => {
-            let user = User {
-                is_super_admin: true,
-                can_access_logs: true,
-                ..User::new(ADMIN_EMAIL, "kbstack admin", &now)
-            };
-            let id = meta
-                .insert_user(&user)
-                .map_err(err)?
-                .map_err(|_| anyhow::anyhow!("admin user exists"))?;
+            let user = User { is_super_admin: true, can_access_logs: true, ..User::new(ADMIN_EMAIL, "kbstack admin", &now) };
+            let id = meta.insert_user(&user).map_err(err)?.map_err(|_| anyhow::anyhow!("admin user exists"))?;
             meta.set_member(&Membership {
                 of: MemberOf::Maintainer(MAINTAINER_ID),
                 user_id: id,
@@ -94,11 +81,7 @@ pub fn ensure_stack(meta: &MetaStore, config: &Config) -> anyhow::Result<ManageB
     };
 
     let token_file = config.data_dir.join("manage-token");
-    let existing = meta
-        .manage_tokens(Some(admin.id))
-        .map_err(err)?
-        .into_iter()
-        .find(|t| t.description == BOOTSTRAP_DESCRIPTION);
+    let existing = meta.manage_tokens(Some(admin.id)).map_err(err)?.into_iter().find(|t| t.description == BOOTSTRAP_DESCRIPTION);
     let id = match &existing {
         Some(t) => t.id,
         None => {
@@ -113,50 +96,26 @@ pub fn ensure_stack(meta: &MetaStore, config: &Config) -> anyhow::Result<ManageB
                 last_used: None,
                 is_session: false,
             };
-            meta.insert_manage_token(&token, &|id| {
-                format!("pending-{id}-{}", uuid::Uuid::new_v4())
-            })
-            .map_err(err)?
-            .0
+            meta.insert_manage_token(&token, &|id| format!("pending-{id}-{}", uuid::Uuid::new_v4())).map_err(err)?.0
         }
     };
     let (secret, created) = match &config.manage_token {
         Some(given) => (given.expose().to_string(), false),
         None if existing.is_some() => {
-            return Ok(ManageBootstrap {
-                new_manage_token: None,
-                token_hint: token_file.display().to_string(),
-            });
+            return Ok(ManageBootstrap { new_manage_token: None, token_hint: token_file.display().to_string() });
         }
         None => (super::auth::new_manage_secret(id), true),
     };
-    meta.set_manage_token_hash(id, &hash_token(&secret))
-        .map_err(err)?;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&token_file)?;
+    meta.set_manage_token_hash(id, &hash_token(&secret)).map_err(err)?;
+    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&token_file)?;
     f.write_all(secret.as_bytes())?;
-    Ok(ManageBootstrap {
-        new_manage_token: created.then_some(secret),
-        token_hint: token_file.display().to_string(),
-    })
+    Ok(ManageBootstrap { new_manage_token: created.then_some(secret), token_hint: token_file.display().to_string() })
 }
 
 const BOOTSTRAP_DESCRIPTION: &str = "kbstack super admin";
 
 /// Project features the catalogue starts with: those kbstack or the official clients act on.
 const SEEDED_FEATURES: &[(&str, &str, &str)] = &[
-    (
-        super::PAY_AS_YOU_GO,
-        "Pay as you go",
-        "Jobs consume credits; new jobs are refused when none are left.",
-    ),
-    (
-        "queuev2",
-        "Job Queue v2",
-        "The project runs its jobs on the Job Queue (every kbstack project does).",
-    ),
+    (super::PAY_AS_YOU_GO, "Pay as you go", "Jobs consume credits; new jobs are refused when none are left."),
+    ("queuev2", "Job Queue v2", "The project runs its jobs on the Job Queue (every kbstack project does)."),
 ];

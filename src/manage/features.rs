@@ -40,45 +40,18 @@ pub(super) struct FeatureFilter {
     kind: Option<String>,
 }
 
-pub(super) async fn list_features(
-    State(state): State<AppState>,
-    _auth: ManageAuth,
-    Query(q): Query<FeatureFilter>,
-) -> ApiResult<Json<Vec<FeatureJson>>> {
-    if let Some(k) = q
-        .kind
-        .as_deref()
-        .filter(|k| !matches!(*k, "project" | "admin"))
-    {
-        return Err(ApiError::validation(format!(
-            "Invalid feature type \"{k}\". Allowed: project, admin."
-        )));
+pub(super) async fn list_features(State(state): State<AppState>, _auth: ManageAuth, Query(q): Query<FeatureFilter>) -> ApiResult<Json<Vec<FeatureJson>>> {
+    if let Some(k) = q.kind.as_deref().filter(|k| !matches!(*k, "project" | "admin")) {
+        return Err(ApiError::validation(format!("Invalid feature type \"{k}\". Allowed: project, admin.")));
     }
-    Ok(Json(
-        state
-            .meta
-            .features(q.kind.as_deref())?
-            .iter()
-            .map(feature_json)
-            .collect(),
-    ))
+    Ok(Json(state.meta.features(q.kind.as_deref())?.iter().map(feature_json).collect()))
 }
 
-pub(super) async fn create_feature(
-    State(state): State<AppState>,
-    SuperAdmin(_): SuperAdmin,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<FeatureJson>)> {
-    let name = p
-        .str("name")
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::validation("name must be set."))?;
+pub(super) async fn create_feature(State(state): State<AppState>, SuperAdmin(_): SuperAdmin, p: Params) -> ApiResult<(StatusCode, Json<FeatureJson>)> {
+    let name = p.str("name").map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).ok_or_else(|| ApiError::validation("name must be set."))?;
     let kind = p.str("type").unwrap_or_default();
     if !matches!(kind.as_str(), "project" | "admin") {
-        return Err(ApiError::validation(format!(
-            "Invalid feature type \"{kind}\". Allowed: project, admin."
-        )));
+        return Err(ApiError::validation(format!("Invalid feature type \"{kind}\". Allowed: project, admin.")));
     }
     let mut f = Feature {
         id: 0,
@@ -90,27 +63,15 @@ pub(super) async fn create_feature(
         can_be_managed_via_api: p.bool("canBeManagedViaAPI")?.unwrap_or(true),
         created: now_iso(),
     };
-    f.id = state
-        .meta
-        .insert_feature(&f)?
-        .map_err(|_| ApiError::validation(format!("Feature \"{name}\" already exists.")))?;
+    f.id = state.meta.insert_feature(&f)?.map_err(|_| ApiError::validation(format!("Feature \"{name}\" already exists.")))?;
     Ok((StatusCode::CREATED, Json(feature_json(&f))))
 }
 
-pub(super) async fn feature_detail(
-    State(state): State<AppState>,
-    _auth: ManageAuth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<FeatureJson>> {
+pub(super) async fn feature_detail(State(state): State<AppState>, _auth: ManageAuth, Path(id): Path<String>) -> ApiResult<Json<FeatureJson>> {
     Ok(Json(feature_json(&feature_of(&state, &id)?)))
 }
 
-pub(super) async fn update_feature(
-    State(state): State<AppState>,
-    SuperAdmin(_): SuperAdmin,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<FeatureJson>> {
+pub(super) async fn update_feature(State(state): State<AppState>, SuperAdmin(_): SuperAdmin, Path(id): Path<String>, p: Params) -> ApiResult<Json<FeatureJson>> {
     let mut f = feature_of(&state, &id)?;
     if let Some(t) = p.str("title") {
         f.title = t;
@@ -128,31 +89,17 @@ pub(super) async fn update_feature(
     Ok(Json(feature_json(&f)))
 }
 
-pub(super) async fn delete_feature(
-    State(state): State<AppState>,
-    SuperAdmin(_): SuperAdmin,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+pub(super) async fn delete_feature(State(state): State<AppState>, SuperAdmin(_): SuperAdmin, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let f = feature_of(&state, &id)?;
     state.meta.delete_feature(f.id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(super) async fn feature_projects(
-    State(state): State<AppState>,
-    SuperAdmin(_): SuperAdmin,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Vec<ProjectRef>>> {
+pub(super) async fn feature_projects(State(state): State<AppState>, SuperAdmin(_): SuperAdmin, Path(id): Path<String>) -> ApiResult<Json<Vec<ProjectRef>>> {
     let f = feature_of(&state, &id)?;
     let list = state.meta.project_list(None, false)?;
     Ok(Json(
-        list.into_iter()
-            .filter(|p| p.features.contains(&f.name))
-            .map(|p| ProjectRef {
-                id: p.id,
-                name: p.name,
-                created: p.created,
-            })
-            .collect(),
+        list.into_iter().filter(|p| p.features.contains(&f.name)).map(|p| ProjectRef { id: p.id, name: p.name, created: p.created }).collect(),
     ))
 }
+

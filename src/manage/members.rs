@@ -13,25 +13,14 @@ use crate::http::{ApiError, ApiResult, Params, iso, now_iso};
 use crate::meta::organizations::{Invitation, MemberOf, Membership};
 
 /// Keboola's project roles (notes: services.md §0 Permissions).
-pub const PROJECT_ROLES: &[&str] = &[
-    "admin",
-    "guest",
-    "readOnly",
-    "share",
-    "developer",
-    "reviewer",
-    "productionManager",
-];
+pub const PROJECT_ROLES: &[&str] = &["admin", "guest", "readOnly", "share", "developer", "reviewer", "productionManager"];
 
 fn role(p: &Params) -> ApiResult<String> {
     let role = p.str("role").unwrap_or_else(|| "admin".into());
     if PROJECT_ROLES.contains(&role.as_str()) {
         Ok(role)
     } else {
-        Err(ApiError::validation(format!(
-            "Invalid role \"{role}\". Allowed: {}.",
-            PROJECT_ROLES.join(", ")
-        )))
+        Err(ApiError::validation(format!("Invalid role \"{role}\". Allowed: {}.", PROJECT_ROLES.join(", "))))
     }
 }
 
@@ -44,9 +33,7 @@ fn expires(p: &Params) -> ApiResult<Option<String>> {
 }
 
 fn member_json(state: &AppState, m: &Membership) -> ApiResult<Option<MemberJson>> {
-    let Some(u) = state.meta.user(m.user_id)? else {
-        return Ok(None);
-    };
+    let Some(u) = state.meta.user(m.user_id)? else { return Ok(None) };
     Ok(Some(MemberJson {
         id: u.id,
         name: u.name,
@@ -70,33 +57,19 @@ fn members_json(state: &AppState, of: MemberOf) -> ApiResult<Vec<MemberJson>> {
     Ok(out)
 }
 
-pub async fn project_users(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Vec<MemberJson>>> {
+pub async fn project_users(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>) -> ApiResult<Json<Vec<MemberJson>>> {
     let d = administered_project(&state, &auth, &id)?;
     Ok(Json(members_json(&state, MemberOf::Project(d.id))?))
 }
 
 /// `POST /manage/projects/{id}/users` `{email, role, expirationSeconds?, reason?}`: add at once.
-pub async fn add_project_user(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<StatusCode> {
+pub async fn add_project_user(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>, p: Params) -> ApiResult<StatusCode> {
     let d = administered_project(&state, &auth, &id)?;
-    let email = p
-        .str("email")
-        .ok_or_else(|| ApiError::validation("email must be set."))?;
+    let email = p.str("email").ok_or_else(|| ApiError::validation("email must be set."))?;
     let user = user_for_email(&state, &email)?;
     let of = MemberOf::Project(d.id);
     if state.meta.member(of, user.id)?.is_some() {
-        return Err(ApiError::validation(format!(
-            "User {} is already a member of the project.",
-            user.email
-        )));
+        return Err(ApiError::validation(format!("User {} is already a member of the project.", user.email)));
     }
     state.meta.set_member(&Membership {
         of,
@@ -120,22 +93,13 @@ pub async fn update_project_user(
     let d = administered_project(&state, &auth, &id)?;
     let user = super::find_user(&state, &user)?;
     let of = MemberOf::Project(d.id);
-    let mut m = state
-        .meta
-        .member(of, user.id)?
-        .ok_or_else(|| not_found("Project member", &user.id))?;
+    let mut m = state.meta.member(of, user.id)?.ok_or_else(|| not_found("Project member", &user.id))?;
     m.role = role(&p)?;
     state.meta.set_member(&m)?;
-    member_json(&state, &m)?
-        .map(Json)
-        .ok_or_else(|| not_found("User", &user.id))
+    member_json(&state, &m)?.map(Json).ok_or_else(|| not_found("User", &user.id))
 }
 
-pub async fn remove_project_user(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path((id, user)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+pub async fn remove_project_user(State(state): State<AppState>, auth: ManageAuth, Path((id, user)): Path<(String, String)>) -> ApiResult<StatusCode> {
     let d = administered_project(&state, &auth, &id)?;
     let user = super::find_user(&state, &user)?;
     if !state.meta.remove_member(MemberOf::Project(d.id), user.id)? {
@@ -144,16 +108,9 @@ pub async fn remove_project_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn invitation_json(
-    state: &AppState,
-    i: &Invitation,
-    for_current_user: bool,
-) -> ApiResult<InvitationJson> {
+fn invitation_json(state: &AppState, i: &Invitation, for_current_user: bool) -> ApiResult<InvitationJson> {
     let project = match i.of {
-        MemberOf::Project(pid) if for_current_user => state
-            .meta
-            .project(pid)?
-            .map(|(name, _)| IdName { id: pid, name }),
+        MemberOf::Project(pid) if for_current_user => state.meta.project(pid)?.map(|(name, _)| IdName { id: pid, name }),
         _ => None,
     };
     Ok(InvitationJson {
@@ -162,60 +119,30 @@ fn invitation_json(
         expires: i.expires.clone(),
         reason: i.reason.clone(),
         role: i.role.clone(),
-        user: if for_current_user {
-            None
-        } else {
-            user_ref(state, Some(i.user_id))
-        },
+        user: if for_current_user { None } else { user_ref(state, Some(i.user_id)) },
         project,
         creator: user_ref(state, i.creator_id),
     })
 }
 
-pub async fn project_invitations(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Vec<InvitationJson>>> {
+pub async fn project_invitations(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>) -> ApiResult<Json<Vec<InvitationJson>>> {
     let d = administered_project(&state, &auth, &id)?;
     let list = state.meta.invitations(MemberOf::Project(d.id))?;
-    Ok(Json(
-        list.iter()
-            .map(|i| invitation_json(&state, i, false))
-            .collect::<ApiResult<_>>()?,
-    ))
+    Ok(Json(list.iter().map(|i| invitation_json(&state, i, false)).collect::<ApiResult<_>>()?))
 }
 
 /// `POST /manage/projects/{id}/invitations` `{email, role, expirationSeconds?, reason?}`.
-pub async fn invite(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<InvitationJson>)> {
+pub async fn invite(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<InvitationJson>)> {
     let d = administered_project(&state, &auth, &id)?;
-    let email = p
-        .str("email")
-        .ok_or_else(|| ApiError::validation("email must be set."))?;
+    let email = p.str("email").ok_or_else(|| ApiError::validation("email must be set."))?;
     let user = user_for_email(&state, &email)?;
     let of = MemberOf::Project(d.id);
     // keboola-cli treats these two answers as "nothing to do" by their wording.
     if state.meta.member(of, user.id)?.is_some() {
-        return Err(ApiError::validation(format!(
-            "User {} is already a member of the project.",
-            user.email
-        )));
+        return Err(ApiError::validation(format!("User {} is already a member of the project.", user.email)));
     }
-    if state
-        .meta
-        .invitations(of)?
-        .iter()
-        .any(|i| i.user_id == user.id)
-    {
-        return Err(ApiError::validation(format!(
-            "This user has already been invited to the project {}.",
-            d.id
-        )));
+    if state.meta.invitations(of)?.iter().any(|i| i.user_id == user.id) {
+        return Err(ApiError::validation(format!("This user has already been invited to the project {}.", d.id)));
     }
     let mut inv = Invitation {
         id: 0,
@@ -228,10 +155,7 @@ pub async fn invite(
         creator_id: auth.user_id(),
     };
     inv.id = state.meta.insert_invitation(&inv)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(invitation_json(&state, &inv, false)?),
-    ))
+    Ok((StatusCode::CREATED, Json(invitation_json(&state, &inv, false)?)))
 }
 
 fn project_invitation(state: &AppState, project_id: i64, raw: &str) -> ApiResult<Invitation> {
@@ -248,18 +172,10 @@ pub async fn project_invitation_detail(
     Path((id, inv)): Path<(String, String)>,
 ) -> ApiResult<Json<InvitationJson>> {
     let d = administered_project(&state, &auth, &id)?;
-    Ok(Json(invitation_json(
-        &state,
-        &project_invitation(&state, d.id, &inv)?,
-        false,
-    )?))
+    Ok(Json(invitation_json(&state, &project_invitation(&state, d.id, &inv)?, false)?))
 }
 
-pub async fn cancel_invitation(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path((id, inv)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+pub async fn cancel_invitation(State(state): State<AppState>, auth: ManageAuth, Path((id, inv)): Path<(String, String)>) -> ApiResult<StatusCode> {
     let d = administered_project(&state, &auth, &id)?;
     let i = project_invitation(&state, d.id, &inv)?;
     state.meta.delete_invitation(i.id)?;
@@ -268,9 +184,7 @@ pub async fn cancel_invitation(
 
 /// The current user's own project invitation.
 fn my_invitation(state: &AppState, auth: &ManageAuth, raw: &str) -> ApiResult<Invitation> {
-    let uid = auth
-        .user_id()
-        .ok_or_else(|| ApiError::denied("A super token has no user and no invitations."))?;
+    let uid = auth.user_id().ok_or_else(|| ApiError::denied("A super token has no user and no invitations."))?;
     raw.parse()
         .ok()
         .and_then(|id| state.meta.invitation(id).ok().flatten())
@@ -278,44 +192,18 @@ fn my_invitation(state: &AppState, auth: &ManageAuth, raw: &str) -> ApiResult<In
         .ok_or_else(|| not_found("Invitation", raw))
 }
 
-pub async fn my_invitations(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-) -> ApiResult<Json<Vec<InvitationJson>>> {
-    let Some(uid) = auth.user_id() else {
-        return Ok(Json(Vec::new()));
-    };
-    let list: Vec<Invitation> = state
-        .meta
-        .invitations_of(uid)?
-        .into_iter()
-        .filter(|i| matches!(i.of, MemberOf::Project(_)))
-        .collect();
-    Ok(Json(
-        list.iter()
-            .map(|i| invitation_json(&state, i, true))
-            .collect::<ApiResult<_>>()?,
-    ))
+pub async fn my_invitations(State(state): State<AppState>, auth: ManageAuth) -> ApiResult<Json<Vec<InvitationJson>>> {
+    let Some(uid) = auth.user_id() else { return Ok(Json(Vec::new())) };
+    let list: Vec<Invitation> = state.meta.invitations_of(uid)?.into_iter().filter(|i| matches!(i.of, MemberOf::Project(_))).collect();
+    Ok(Json(list.iter().map(|i| invitation_json(&state, i, true)).collect::<ApiResult<_>>()?))
 }
 
-pub async fn my_invitation_detail(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<InvitationJson>> {
-    Ok(Json(invitation_json(
-        &state,
-        &my_invitation(&state, &auth, &id)?,
-        true,
-    )?))
+pub async fn my_invitation_detail(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>) -> ApiResult<Json<InvitationJson>> {
+    Ok(Json(invitation_json(&state, &my_invitation(&state, &auth, &id)?, true)?))
 }
 
 /// `PUT /manage/current-user/projects-invitations/{id}`: accept; the user becomes a member.
-pub async fn accept_invitation(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn accept_invitation(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let i = my_invitation(&state, &auth, &id)?;
     if !state.meta.accept_invitation(i.id, &now_iso())? {
         return Err(not_found("Invitation", &id));
@@ -323,11 +211,7 @@ pub async fn accept_invitation(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn decline_invitation(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn decline_invitation(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let i = my_invitation(&state, &auth, &id)?;
     state.meta.delete_invitation(i.id)?;
     Ok(StatusCode::NO_CONTENT)

@@ -24,12 +24,7 @@ use wire::{IdNameEmail, ProjectJson, ProjectOrganization, UserJson};
 /// What every project of this stack has, whatever its features: clients check for these
 /// (keboola-cli refuses merge requests without `branches-merge-requests`; keboola-mcp-server uses
 /// server-side search only with `global-search`).
-pub const STACK_FEATURES: &[&str] = &[
-    "kbstack",
-    "branches-merge-requests",
-    "global-search",
-    "data-streams",
-];
+pub const STACK_FEATURES: &[&str] = &["kbstack", "branches-merge-requests", "global-search", "data-streams"];
 
 /// A project's limits when the Management API set none (Keboola's defaults for a new project).
 pub const DEFAULT_LIMITS: &[(&str, f64)] = &[
@@ -48,10 +43,7 @@ pub fn not_found(what: &str, id: impl std::fmt::Display) -> ApiError {
 
 /// `{name: {name, value}}` of the defaults overlaid by the project's own limits.
 pub fn project_limits(details: Option<&ProjectDetails>) -> Map<String, Value> {
-    let mut out: Map<String, Value> = DEFAULT_LIMITS
-        .iter()
-        .map(|(n, v)| (n.to_string(), json!({"name": n, "value": number(*v)})))
-        .collect();
+    let mut out: Map<String, Value> = DEFAULT_LIMITS.iter().map(|(n, v)| (n.to_string(), json!({"name": n, "value": number(*v)}))).collect();
     if let Some(d) = details {
         for (name, limit) in &d.limits {
             out.insert(name.clone(), limit.clone());
@@ -62,18 +54,12 @@ pub fn project_limits(details: Option<&ProjectDetails>) -> Map<String, Value> {
 
 /// A limit's value, the project's or the default.
 pub fn limit_value(details: Option<&ProjectDetails>, name: &str) -> Option<f64> {
-    project_limits(details)
-        .get(name)
-        .and_then(|l| l["value"].as_f64())
+    project_limits(details).get(name).and_then(|l| l["value"].as_f64())
 }
 
 /// Whole numbers as integers, as PHP sends them.
 pub fn number(v: f64) -> Value {
-    if v.fract() == 0.0 && v.abs() < 9e15 {
-        json!(v as i64)
-    } else {
-        json!(v)
-    }
+    if v.fract() == 0.0 && v.abs() < 9e15 { json!(v as i64) } else { json!(v) }
 }
 
 /// The features a project's tokens show in `owner.features`: the stack's and the project's own.
@@ -90,32 +76,19 @@ pub fn project_features(details: Option<&ProjectDetails>) -> Vec<String> {
 /// The organization a project belongs to (organization 1 for one the Management API has no
 /// details of).
 pub fn organization_of(state: &AppState, project_id: i64) -> ApiResult<i64> {
-    Ok(state
-        .meta
-        .project_details(project_id)?
-        .map_or(bootstrap::ORGANIZATION_ID, |d| d.organization_id))
+    Ok(state.meta.project_details(project_id)?.map_or(bootstrap::ORGANIZATION_ID, |d| d.organization_id))
 }
 
 /// A project that exists and is not deleted, or the Management API's 404.
 pub fn live_project(state: &AppState, id: i64) -> ApiResult<ProjectDetails> {
-    state
-        .meta
-        .project_details(id)?
-        .filter(|d| !d.is_deleted())
-        .ok_or_else(|| not_found("Project", id))
+    state.meta.project_details(id)?.filter(|d| !d.is_deleted()).ok_or_else(|| not_found("Project", id))
 }
 
 pub fn project_json(state: &AppState, d: &ProjectDetails) -> ApiResult<ProjectJson> {
     let org = state.meta.organization(d.organization_id)?;
     let (rows, bytes) = state.meta.project_table_stats(d.id).unwrap_or((0, 0));
     let deleted = d.is_deleted();
-    let credits = state
-        .meta
-        .credit_entries(d.id)?
-        .iter()
-        .filter(|e| e.amount > 0.0)
-        .map(|e| e.amount)
-        .sum();
+    let credits = state.meta.credit_entries(d.id)?.iter().filter(|e| e.amount > 0.0).map(|e| e.amount).sum();
     Ok(ProjectJson {
         id: d.id,
         name: d.name.clone(),
@@ -135,10 +108,7 @@ pub fn project_json(state: &AppState, d: &ProjectDetails) -> ApiResult<ProjectJs
         default_backend: "snowflake".into(),
         has_try_mode_on: "0".into(),
         limits: project_limits(Some(d)),
-        metrics: crate::storage::wire::token::named_values(&[
-            ("storage.dataSizeBytes", bytes as i64),
-            ("storage.rowsCount", rows as i64),
-        ]),
+        metrics: crate::storage::wire::token::named_values(&[("storage.dataSizeBytes", bytes as i64), ("storage.rowsCount", rows as i64)]),
         is_disabled: false,
         billed_monthly_price: None,
         data_retention_time_in_days: d.data_retention_days,
@@ -151,9 +121,7 @@ pub fn project_json(state: &AppState, d: &ProjectDetails) -> ApiResult<ProjectJs
             created: org.as_ref().map(|o| o.created.clone()).unwrap_or_default(),
             allow_auto_join: org.as_ref().is_some_and(|o| o.allow_auto_join),
         },
-        pay_as_you_go: wire::PayAsYouGo {
-            purchased_credits: credits,
-        },
+        pay_as_you_go: wire::PayAsYouGo { purchased_credits: credits },
         is_deleted: deleted.then_some(true),
         deleted_time: deleted.then(|| d.deleted_time.clone()),
         is_purged: deleted.then(|| d.purged_time.is_some()),
@@ -176,11 +144,7 @@ pub fn user_json(u: &User) -> UserJson {
 
 pub fn user_ref(state: &AppState, id: Option<i64>) -> Option<IdNameEmail> {
     let u = state.meta.user(id?).ok()??;
-    Some(IdNameEmail {
-        id: u.id,
-        name: u.name,
-        email: u.email,
-    })
+    Some(IdNameEmail { id: u.id, name: u.name, email: u.email })
 }
 
 /// A user by id or email (`/manage/users/{idOrEmail}`).
@@ -197,9 +161,7 @@ pub fn find_user(state: &AppState, id_or_email: &str) -> ApiResult<User> {
 pub fn user_for_email(state: &AppState, email: &str) -> ApiResult<User> {
     let email = email.trim();
     if !valid_email(email) {
-        return Err(ApiError::validation(format!(
-            "Invalid email address \"{email}\"."
-        )));
+        return Err(ApiError::validation(format!("Invalid email address \"{email}\".")));
     }
     if let Some(u) = state.meta.user_by_email(email)? {
         return Ok(u);
@@ -207,10 +169,7 @@ pub fn user_for_email(state: &AppState, email: &str) -> ApiResult<User> {
     let user = User::new(email, email, &crate::http::now_iso());
     match state.meta.insert_user(&user)? {
         Ok(id) => Ok(User { id, ..user }),
-        Err(_) => state
-            .meta
-            .user_by_email(email)?
-            .ok_or_else(|| not_found("User", email)),
+        Err(_) => state.meta.user_by_email(email)?.ok_or_else(|| not_found("User", email)),
     }
 }
 

@@ -23,74 +23,44 @@ fn id_of(raw: &str, what: &str) -> ApiResult<i64> {
 }
 
 /// A live project the token may see, with the token's role in it.
-fn visible_project(
-    state: &AppState,
-    auth: &ManageAuth,
-    raw: &str,
-) -> ApiResult<(ProjectDetails, String)> {
+fn visible_project(state: &AppState, auth: &ManageAuth, raw: &str) -> ApiResult<(ProjectDetails, String)> {
     let d = live_project(state, id_of(raw, "Project")?)?;
     // A project the token has nothing to do with is not found: its existence is not told.
-    let role = auth
-        .project_role(state, &d)?
-        .ok_or_else(|| not_found("Project", &d.id))?;
+    let role = auth.project_role(state, &d)?.ok_or_else(|| not_found("Project", &d.id))?;
     Ok((d, role))
 }
 
 /// A project the token may administer (organization admins and the project's admins).
-pub(super) fn administered_project(
-    state: &AppState,
-    auth: &ManageAuth,
-    raw: &str,
-) -> ApiResult<ProjectDetails> {
+pub(super) fn administered_project(state: &AppState, auth: &ManageAuth, raw: &str) -> ApiResult<ProjectDetails> {
     let (d, role) = visible_project(state, auth, raw)?;
     if role != "admin" {
-        return Err(ApiError::denied(
-            "Only the project's administrators can do this.",
-        ));
+        return Err(ApiError::denied("Only the project's administrators can do this."));
     }
     Ok(d)
 }
 
-pub async fn detail(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<ProjectJson>> {
+pub async fn detail(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>) -> ApiResult<Json<ProjectJson>> {
     let (d, _) = visible_project(&state, &auth, &id)?;
     Ok(Json(project_json(&state, &d)?))
 }
 
-pub async fn list_of_organization(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Vec<ProjectJson>>> {
+pub async fn list_of_organization(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>) -> ApiResult<Json<Vec<ProjectJson>>> {
     let org = super::organizations::administered_organization(&state, &auth, &id)?;
     let projects = state.meta.project_list(Some(org.id), false)?;
-    Ok(Json(
-        projects
-            .iter()
-            .map(|d| project_json(&state, d))
-            .collect::<ApiResult<_>>()?,
-    ))
+    Ok(Json(projects.iter().map(|d| project_json(&state, d)).collect::<ApiResult<_>>()?))
 }
 
 fn project_type(p: &Params) -> ApiResult<Option<String>> {
     match p.str("type") {
         Some(t) if PROJECT_TYPES.contains(&t.as_str()) => Ok(Some(t)),
-        Some(t) => Err(ApiError::validation(format!(
-            "Invalid project type \"{t}\". Allowed: {}.",
-            PROJECT_TYPES.join(", ")
-        ))),
+        Some(t) => Err(ApiError::validation(format!("Invalid project type \"{t}\". Allowed: {}.", PROJECT_TYPES.join(", ")))),
         None => Ok(None),
     }
 }
 
 fn retention(p: &Params) -> ApiResult<Option<i64>> {
     match p.int("dataRetentionTimeInDays")? {
-        Some(d) if !(0..=90).contains(&d) => Err(ApiError::validation(
-            "dataRetentionTimeInDays must be between 0 and 90.",
-        )),
+        Some(d) if !(0..=90).contains(&d) => Err(ApiError::validation("dataRetentionTimeInDays must be between 0 and 90.")),
         other => Ok(other),
     }
 }
@@ -105,11 +75,7 @@ pub async fn create(
     p: Params,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let org = super::organizations::administered_organization(&state, &auth, &org)?;
-    let name = p
-        .str("name")
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::validation("Project name must be set."))?;
+    let name = p.str("name").map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).ok_or_else(|| ApiError::validation("Project name must be set."))?;
     let now = now_iso();
     let details = ProjectDetails {
         id: 0,
@@ -126,18 +92,9 @@ pub async fn create(
         limits: Map::new(),
     };
     let id = state.meta.create_project(&details, "Main")?;
-    let creator = auth
-        .user
-        .as_ref()
-        .map(|u| u.name.clone())
-        .unwrap_or_else(|| auth.token.description.clone());
-    let master = TokenRecord {
-        can_manage_protected_default_branch: true,
-        ..TokenRecord::master(id, &creator, &now)
-    };
-    let (token_id, secret) = state
-        .meta
-        .insert_token(&master, &|tid| new_token_secret(id, tid))?;
+    let creator = auth.user.as_ref().map(|u| u.name.clone()).unwrap_or_else(|| auth.token.description.clone());
+    let master = TokenRecord { can_manage_protected_default_branch: true, ..TokenRecord::master(id, &creator, &now) };
+    let (token_id, secret) = state.meta.insert_token(&master, &|tid| new_token_secret(id, tid))?;
     if let Some(uid) = auth.user_id() {
         state.meta.set_member(&Membership {
             of: MemberOf::Project(id),
@@ -156,12 +113,7 @@ pub async fn create(
 }
 
 /// `PUT /manage/projects/{id}`: name, type, description, expiry and retention.
-pub async fn update(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<ProjectJson>> {
+pub async fn update(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>, p: Params) -> ApiResult<Json<ProjectJson>> {
     let mut d = administered_project(&state, &auth, &id)?;
     if let Some(name) = p.str("name") {
         if name.trim().is_empty() {
@@ -182,9 +134,7 @@ pub async fn update(
     if p.has("expirationDays") {
         auth.require_super()?;
         d.expires = match p.int("expirationDays")? {
-            Some(days) if days > 0 => Some(crate::http::iso(
-                chrono::Utc::now() + chrono::Duration::days(days),
-            )),
+            Some(days) if days > 0 => Some(crate::http::iso(chrono::Utc::now() + chrono::Duration::days(days))),
             _ => None,
         };
     }
@@ -193,16 +143,9 @@ pub async fn update(
 }
 
 /// `POST /manage/projects/{id}/organizations`: move the project to another organization.
-pub async fn change_organization(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<ProjectJson>> {
+pub async fn change_organization(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>, p: Params) -> ApiResult<Json<ProjectJson>> {
     let mut d = administered_project(&state, &auth, &id)?;
-    let target = p
-        .int("organizationId")?
-        .ok_or_else(|| ApiError::validation("organizationId must be set."))?;
+    let target = p.int("organizationId")?.ok_or_else(|| ApiError::validation("organizationId must be set."))?;
     let org = super::organizations::administered_organization(&state, &auth, &target.to_string())?;
     d.organization_id = org.id;
     state.meta.update_project_details(&d)?;
@@ -210,11 +153,7 @@ pub async fn change_organization(
 }
 
 /// `DELETE /manage/projects/{id}`: into deleted projects; its tokens stop working.
-pub async fn delete(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn delete(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let mut d = administered_project(&state, &auth, &id)?;
     d.deleted_time = Some(now_iso());
     state.meta.update_project_details(&d)?;
@@ -222,46 +161,23 @@ pub async fn delete(
 }
 
 fn deleted_project(state: &AppState, raw: &str) -> ApiResult<ProjectDetails> {
-    state
-        .meta
-        .project_details(id_of(raw, "Deleted project")?)?
-        .filter(|d| d.is_deleted())
-        .ok_or_else(|| not_found("Deleted project", raw))
+    state.meta.project_details(id_of(raw, "Deleted project")?)?.filter(|d| d.is_deleted()).ok_or_else(|| not_found("Deleted project", raw))
 }
 
-pub async fn deleted_list(
-    State(state): State<AppState>,
-    _auth: SuperAdmin,
-) -> ApiResult<Json<Vec<ProjectJson>>> {
+pub async fn deleted_list(State(state): State<AppState>, _auth: SuperAdmin) -> ApiResult<Json<Vec<ProjectJson>>> {
     let projects = state.meta.project_list(None, true)?;
-    Ok(Json(
-        projects
-            .iter()
-            .map(|d| project_json(&state, d))
-            .collect::<ApiResult<_>>()?,
-    ))
+    Ok(Json(projects.iter().map(|d| project_json(&state, d)).collect::<ApiResult<_>>()?))
 }
 
-pub async fn deleted_detail(
-    State(state): State<AppState>,
-    _auth: SuperAdmin,
-    Path(id): Path<String>,
-) -> ApiResult<Json<ProjectJson>> {
+pub async fn deleted_detail(State(state): State<AppState>, _auth: SuperAdmin, Path(id): Path<String>) -> ApiResult<Json<ProjectJson>> {
     Ok(Json(project_json(&state, &deleted_project(&state, &id)?)?))
 }
 
 /// `DELETE /manage/deleted-projects/{id}`: restore (undelete) a project not yet purged.
-pub async fn undelete(
-    State(state): State<AppState>,
-    _auth: SuperAdmin,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn undelete(State(state): State<AppState>, _auth: SuperAdmin, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let mut d = deleted_project(&state, &id)?;
     if d.purged_time.is_some() {
-        return Err(ApiError::validation(format!(
-            "Project {} is purged and cannot be restored.",
-            d.id
-        )));
+        return Err(ApiError::validation(format!("Project {} is purged and cannot be restored.", d.id)));
     }
     d.deleted_time = None;
     state.meta.update_project_details(&d)?;
@@ -270,11 +186,7 @@ pub async fn undelete(
 
 /// `POST /manage/deleted-projects/{id}/purge`: the project's tables and files go (each through
 /// Storage's own delete), then its tokens; the record stays as purged.
-pub async fn purge(
-    State(state): State<AppState>,
-    _auth: SuperAdmin,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+pub async fn purge(State(state): State<AppState>, _auth: SuperAdmin, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let d = deleted_project(&state, &id)?;
     if d.purged_time.is_none() {
         crate::storage::purge_project_data(&state, d.id)?;
@@ -284,42 +196,22 @@ pub async fn purge(
 }
 
 /// `POST /manage/projects/{id}/limits` `{limits: [{name, value}]}` (super admin).
-pub async fn set_limits(
-    State(state): State<AppState>,
-    _auth: SuperAdmin,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<ProjectJson>> {
+pub async fn set_limits(State(state): State<AppState>, _auth: SuperAdmin, Path(id): Path<String>, p: Params) -> ApiResult<Json<ProjectJson>> {
     let mut d = live_project(&state, id_of(&id, "Project")?)?;
-    let limits = p
-        .get("limits")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ApiError::validation("limits must be a list of {name, value}."))?;
+    let limits = p.get("limits").and_then(Value::as_array).ok_or_else(|| ApiError::validation("limits must be a list of {name, value}."))?;
     for l in limits {
-        let name = l["name"]
-            .as_str()
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| ApiError::validation("Every limit needs a name."))?;
+        let name = l["name"].as_str().filter(|n| !n.is_empty()).ok_or_else(|| ApiError::validation("Every limit needs a name."))?;
         let value = l["value"]
             .as_f64()
             .or_else(|| l["value"].as_str().and_then(|s| s.parse().ok()))
-            .ok_or_else(|| {
-                ApiError::validation(format!("Limit \"{name}\" needs a numeric value."))
-            })?;
-        d.limits.insert(
-            name.to_string(),
-            json!({"name": name, "value": super::number(value)}),
-        );
+            .ok_or_else(|| ApiError::validation(format!("Limit \"{name}\" needs a numeric value.")))?;
+        d.limits.insert(name.to_string(), json!({"name": name, "value": super::number(value)}));
     }
     state.meta.update_project_details(&d)?;
     Ok(Json(project_json(&state, &d)?))
 }
 
-pub async fn remove_limit(
-    State(state): State<AppState>,
-    _auth: SuperAdmin,
-    Path((id, name)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+pub async fn remove_limit(State(state): State<AppState>, _auth: SuperAdmin, Path((id, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
     let mut d = live_project(&state, id_of(&id, "Project")?)?;
     d.limits.remove(&name);
     state.meta.update_project_details(&d)?;
@@ -328,16 +220,10 @@ pub async fn remove_limit(
 
 /// The feature named in the body, from the catalogue, of type `project` (or `admin` for users).
 pub(super) fn catalogue_feature(state: &AppState, p: &Params, kind: &str) -> ApiResult<String> {
-    let name = p
-        .str("feature")
-        .filter(|f| !f.is_empty())
-        .ok_or_else(|| ApiError::validation("feature must be set."))?;
+    let name = p.str("feature").filter(|f| !f.is_empty()).ok_or_else(|| ApiError::validation("feature must be set."))?;
     match state.meta.feature_by_name(&name)? {
         Some(f) if f.kind == kind => Ok(name),
-        Some(f) => Err(ApiError::validation(format!(
-            "Feature \"{name}\" is of type \"{}\", not \"{kind}\".",
-            f.kind
-        ))),
+        Some(f) => Err(ApiError::validation(format!("Feature \"{name}\" is of type \"{}\", not \"{kind}\".", f.kind))),
         None => Err(not_found("Feature", &name)),
     }
 }
@@ -345,25 +231,13 @@ pub(super) fn catalogue_feature(state: &AppState, p: &Params, kind: &str) -> Api
 /// Whether the token may switch a project feature: super admins, and project admins for
 /// features that allow it (`canBeManageByAdmin`).
 fn may_switch_feature(state: &AppState, auth: &ManageAuth, name: &str) -> ApiResult<()> {
-    if auth.is_super()
-        || state
-            .meta
-            .feature_by_name(name)?
-            .is_some_and(|f| f.can_be_managed_by_admin)
-    {
+    if auth.is_super() || state.meta.feature_by_name(name)?.is_some_and(|f| f.can_be_managed_by_admin) {
         return Ok(());
     }
-    Err(ApiError::denied(format!(
-        "Only a super admin can switch the feature \"{name}\"."
-    )))
+    Err(ApiError::denied(format!("Only a super admin can switch the feature \"{name}\".")))
 }
 
-pub async fn add_feature(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<ProjectJson>> {
+pub async fn add_feature(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>, p: Params) -> ApiResult<Json<ProjectJson>> {
     let mut d = administered_project(&state, &auth, &id)?;
     let name = catalogue_feature(&state, &p, "project")?;
     may_switch_feature(&state, &auth, &name)?;
@@ -374,20 +248,12 @@ pub async fn add_feature(
     Ok(Json(project_json(&state, &d)?))
 }
 
-pub async fn list_features(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Vec<String>>> {
+pub async fn list_features(State(state): State<AppState>, auth: ManageAuth, Path(id): Path<String>) -> ApiResult<Json<Vec<String>>> {
     let (d, _) = visible_project(&state, &auth, &id)?;
     Ok(Json(d.features))
 }
 
-pub async fn remove_feature(
-    State(state): State<AppState>,
-    auth: ManageAuth,
-    Path((id, name)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+pub async fn remove_feature(State(state): State<AppState>, auth: ManageAuth, Path((id, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
     let mut d = administered_project(&state, &auth, &id)?;
     may_switch_feature(&state, &auth, &name)?;
     if !d.features.contains(&name) {
@@ -406,21 +272,11 @@ pub async fn create_storage_token(
     p: Params,
 ) -> ApiResult<(StatusCode, Json<Token>)> {
     let d = administered_project(&state, &auth, &id)?;
-    let description = p
-        .str("description")
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ApiError::validation("description must be set."))?;
-    let branch = state
-        .meta
-        .default_branch(d.id)?
-        .ok_or_else(|| ApiError::internal(format!("project {} has no default branch", d.id)))?;
+    let description = p.str("description").filter(|s| !s.trim().is_empty()).ok_or_else(|| ApiError::validation("description must be set."))?;
+    let branch = state.meta.default_branch(d.id)?.ok_or_else(|| ApiError::internal(format!("project {} has no default branch", d.id)))?;
     let perms = parse_bucket_permissions(&state, d.id, branch, &p)?.unwrap_or_default();
     let now = now_iso();
-    let creator = auth
-        .user
-        .as_ref()
-        .map(|u| u.name.clone())
-        .unwrap_or_else(|| auth.token.description.clone());
+    let creator = auth.user.as_ref().map(|u| u.name.clone()).unwrap_or_else(|| auth.token.description.clone());
     let record = TokenRecord {
         id: 0,
         project_id: d.id,
@@ -433,61 +289,30 @@ pub async fn create_storage_token(
         can_create_jobs: p.flag("canCreateJobs")?,
         can_manage_protected_default_branch: false,
         bucket_permissions: perms,
-        component_access: if p.has("componentAccess") {
-            Some(p.list("componentAccess"))
-        } else {
-            None
-        },
+        component_access: if p.has("componentAccess") { Some(p.list("componentAccess")) } else { None },
         expires: expires_from(&p)?,
         created: now.clone(),
         refreshed: now,
         creator_token_id: None,
         creator_description: Some(creator),
     };
-    let (tid, secret) = state
-        .meta
-        .insert_token(&record, &|tid| new_token_secret(d.id, tid))?;
+    let (tid, secret) = state.meta.insert_token(&record, &|tid| new_token_secret(d.id, tid))?;
     let token = load_token(&state, d.id, &tid.to_string())?;
-    Ok((
-        StatusCode::CREATED,
-        Json(token_json(&state, &token, Some(&secret))),
-    ))
+    Ok((StatusCode::CREATED, Json(token_json(&state, &token, Some(&secret)))))
 }
 
 /// `POST /manage/projects/{id}/credits` `{amount, description}` (super admin).
-pub async fn give_credits(
-    State(state): State<AppState>,
-    _auth: SuperAdmin,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<CreditJson>)> {
+pub async fn give_credits(State(state): State<AppState>, _auth: SuperAdmin, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<CreditJson>)> {
     let d = live_project(&state, id_of(&id, "Project")?)?;
     let amount = p
         .get("amount")
-        .and_then(|v| {
-            v.as_f64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
+        .and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
         .filter(|a| a.is_finite() && *a != 0.0)
         .ok_or_else(|| ApiError::validation("amount must be a non-zero number."))?;
-    let entry = CreditEntry {
-        id: 0,
-        project_id: d.id,
-        amount,
-        description: p.str("description").unwrap_or_default(),
-        created: now_iso(),
-        job_id: None,
-    };
+    let entry = CreditEntry { id: 0, project_id: d.id, amount, description: p.str("description").unwrap_or_default(), created: now_iso(), job_id: None };
     let (cid, _) = state.meta.add_credit(&entry)?;
     Ok((
         StatusCode::CREATED,
-        Json(CreditJson {
-            id: cid,
-            credits_amount: amount,
-            money_amount: None,
-            id_stripe_invoice: None,
-            description: entry.description,
-            created: entry.created,
-        }),
+        Json(CreditJson { id: cid, credits_amount: amount, money_amount: None, id_stripe_invoice: None, description: entry.description, created: entry.created }),
     ))
 }

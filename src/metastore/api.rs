@@ -23,38 +23,14 @@ pub fn routes() -> Routes<AppState> {
         .route("/metastore", get(index))
         .route(&format!("{BASE}/schema/{{type}}"), get(schema_versions))
         .route(&format!("{BASE}/schema/{{type}}/{{version}}"), get(schema))
-        .route(
-            &format!("{BASE}/repository/{{type}}"),
-            get(list).post(create),
-        )
-        .route(
-            &format!("{BASE}/repository/{{type}}/organization"),
-            get(list_organization),
-        )
-        .route(
-            &format!("{BASE}/repository/{{type}}/revisions"),
-            get(revisions),
-        )
-        .route(
-            &format!("{BASE}/repository/{{type}}/{{id}}"),
-            get(detail).put(replace).patch(patch).delete(remove),
-        )
-        .route(
-            &format!("{BASE}/repository/{{type}}/{{id}}/revisions"),
-            get(object_revisions),
-        )
-        .route(
-            &format!("{BASE}/repository/{{type}}/{{id}}/revisions/{{revision}}"),
-            get(revision).delete(remove_revision),
-        )
-        .route(
-            &format!("{BASE}/repository/{{type}}/{{id}}/scope-elevation-request"),
-            put(request_elevation).delete(withdraw_elevation),
-        )
-        .route(
-            &format!("{BASE}/repository/{{type}}/{{id}}/target-projects"),
-            put(target_projects),
-        )
+        .route(&format!("{BASE}/repository/{{type}}"), get(list).post(create))
+        .route(&format!("{BASE}/repository/{{type}}/organization"), get(list_organization))
+        .route(&format!("{BASE}/repository/{{type}}/revisions"), get(revisions))
+        .route(&format!("{BASE}/repository/{{type}}/{{id}}"), get(detail).put(replace).patch(patch).delete(remove))
+        .route(&format!("{BASE}/repository/{{type}}/{{id}}/revisions"), get(object_revisions))
+        .route(&format!("{BASE}/repository/{{type}}/{{id}}/revisions/{{revision}}"), get(revision).delete(remove_revision))
+        .route(&format!("{BASE}/repository/{{type}}/{{id}}/scope-elevation-request"), put(request_elevation).delete(withdraw_elevation))
+        .route(&format!("{BASE}/repository/{{type}}/{{id}}/target-projects"), put(target_projects))
         .map_router(|r| r.layer(axum::middleware::from_fn(metastore_envelope)))
 }
 
@@ -77,11 +53,7 @@ impl IntoResponse for MetastoreError {
     fn into_response(self) -> Response {
         crate::http::error::service_error_response(self.0, "metastore-", |body| {
             body["exception"] = body["error"].clone();
-            if let Some(errors) = body
-                .get_mut("context")
-                .and_then(|c| c.as_object_mut())
-                .and_then(|c| c.remove("errors"))
-            {
+            if let Some(errors) = body.get_mut("context").and_then(|c| c.as_object_mut()).and_then(|c| c.remove("errors")) {
                 body["errors"] = errors;
             }
         })
@@ -103,106 +75,54 @@ fn data(v: impl serde::Serialize) -> Json<Value> {
 }
 
 fn query(req: &Request) -> Result<filter::ListQuery, ApiError> {
-    let p = Params::from_query(req.uri().query())
-        .map_err(|e| ApiError::new(Code::MetastoreBadRequest, e.0.message))?;
+    let p = Params::from_query(req.uri().query()).map_err(|e| ApiError::new(Code::MetastoreBadRequest, e.0.message))?;
     filter::parse(&p)
 }
 
-async fn schema_versions(
-    auth: Result<Auth, ApiError>,
-    Path(object_type): Path<String>,
-) -> MResult<Json<Value>> {
+async fn schema_versions(auth: Result<Auth, ApiError>, Path(object_type): Path<String>) -> MResult<Json<Value>> {
     auth?;
     super::known_type(&object_type)?;
     Ok(Json(schemas::versions(&object_type)))
 }
 
-async fn schema(
-    auth: Result<Auth, ApiError>,
-    Path((object_type, version)): Path<(String, String)>,
-) -> MResult<Json<Value>> {
+async fn schema(auth: Result<Auth, ApiError>, Path((object_type, version)): Path<(String, String)>) -> MResult<Json<Value>> {
     auth?;
     super::known_type(&object_type)?;
     schemas::schema(&object_type, &version)
         .map(Json)
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::MetastoreNotFound,
-                format!("Schema version \"{version}\" of \"{object_type}\" not found"),
-            )
-            .into()
-        })
+        .ok_or_else(|| ApiError::new(Code::MetastoreNotFound, format!("Schema version \"{version}\" of \"{object_type}\" not found")).into())
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(object_type): Path<String>,
-    req: Request,
-) -> MResult<Json<Value>> {
+async fn list(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(object_type): Path<String>, req: Request) -> MResult<Json<Value>> {
     let auth = auth?;
     let q = query(&req)?;
-    Ok(data(Object::list(&q.apply(super::list(
-        &state,
-        &auth,
-        &object_type,
-    )?))))
+    Ok(data(Object::list(&q.apply(super::list(&state, &auth, &object_type)?))))
 }
 
-async fn list_organization(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(object_type): Path<String>,
-    req: Request,
-) -> MResult<Json<Value>> {
+async fn list_organization(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(object_type): Path<String>, req: Request) -> MResult<Json<Value>> {
     let auth = auth?;
     let q = query(&req)?;
-    Ok(data(Object::list(&q.apply(super::list_organization(
-        &state,
-        &auth,
-        &object_type,
-    )?))))
+    Ok(data(Object::list(&q.apply(super::list_organization(&state, &auth, &object_type)?))))
 }
 
-async fn revisions(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(object_type): Path<String>,
-    req: Request,
-) -> MResult<Json<Value>> {
+async fn revisions(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(object_type): Path<String>, req: Request) -> MResult<Json<Value>> {
     let auth = auth?;
     let q = query(&req)?;
-    Ok(data(Object::list(&q.apply(super::revisions(
-        &state,
-        &auth,
-        &object_type,
-    )?))))
+    Ok(data(Object::list(&q.apply(super::revisions(&state, &auth, &object_type)?))))
 }
 
 fn optional_string(p: &Params, name: &str) -> Result<Option<String>, ApiError> {
     match p.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(format!(
-            "Validation failed: {name} must be a string"
-        ))),
+        Some(_) => Err(invalid(format!("Validation failed: {name} must be a string"))),
     }
 }
 
 fn project_ids(v: &Value) -> Result<Vec<i64>, ApiError> {
     let bad = || invalid("Validation failed: targetProjectIds must be a list of project ids");
-    let Value::Array(items) = v else {
-        return Err(bad());
-    };
-    items
-        .iter()
-        .map(|i| {
-            i.as_i64()
-                .or_else(|| i.as_str().and_then(|s| s.trim().parse().ok()))
-                .filter(|n| *n > 0)
-                .ok_or_else(bad)
-        })
-        .collect()
+    let Value::Array(items) = v else { return Err(bad()) };
+    items.iter().map(|i| i.as_i64().or_else(|| i.as_str().and_then(|s| s.trim().parse().ok())).filter(|n| *n > 0).ok_or_else(bad)).collect()
 }
 
 fn required_data(p: &Params) -> Result<Value, ApiError> {
@@ -234,18 +154,9 @@ async fn create(
     Ok((StatusCode::CREATED, data(Object::of(&o))))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path((object_type, id)): Path<(String, String)>,
-) -> MResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path((object_type, id)): Path<(String, String)>) -> MResult<Json<Value>> {
     let auth = auth?;
-    Ok(data(Object::of(&super::get(
-        &state,
-        &auth,
-        &object_type,
-        &id,
-    )?)))
+    Ok(data(Object::of(&super::get(&state, &auth, &object_type, &id)?)))
 }
 
 async fn replace(
@@ -257,18 +168,9 @@ async fn replace(
     let auth = auth?;
     super::known_type(&object_type)?;
     let p = p?;
-    let name = optional_string(&p, "name")?
-        .ok_or_else(|| invalid("Validation failed: name is required"))?;
+    let name = optional_string(&p, "name")?.ok_or_else(|| invalid("Validation failed: name is required"))?;
     let body = required_data(&p)?;
-    Ok(data(Object::of(&super::update(
-        &state,
-        &auth,
-        &object_type,
-        &id,
-        Some(name),
-        Some(body),
-        false,
-    )?)))
+    Ok(data(Object::of(&super::update(&state, &auth, &object_type, &id, Some(name), Some(body), false)?)))
 }
 
 async fn patch(
@@ -281,13 +183,7 @@ async fn patch(
     super::known_type(&object_type)?;
     let p = p?;
     if p.values.contains_key("scope") {
-        return Ok(data(Object::of(&super::elevate(
-            &state,
-            &auth,
-            &object_type,
-            &id,
-            &p.values,
-        )?)));
+        return Ok(data(Object::of(&super::elevate(&state, &auth, &object_type, &id, &p.values)?)));
     }
     let name = optional_string(&p, "name")?;
     let body = match p.get("data") {
@@ -298,108 +194,43 @@ async fn patch(
     if name.is_none() && body.is_none() {
         return Err(invalid("Validation failed: nothing to change (name, data or scope)").into());
     }
-    Ok(data(Object::of(&super::update(
-        &state,
-        &auth,
-        &object_type,
-        &id,
-        name,
-        body,
-        true,
-    )?)))
+    Ok(data(Object::of(&super::update(&state, &auth, &object_type, &id, name, body, true)?)))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path((object_type, id)): Path<(String, String)>,
-) -> MResult<StatusCode> {
+async fn remove(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path((object_type, id)): Path<(String, String)>) -> MResult<StatusCode> {
     super::delete(&state, &auth?, &object_type, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn object_revisions(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path((object_type, id)): Path<(String, String)>,
-    req: Request,
-) -> MResult<Json<Value>> {
+async fn object_revisions(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path((object_type, id)): Path<(String, String)>, req: Request) -> MResult<Json<Value>> {
     let auth = auth?;
     let q = query(&req)?;
-    Ok(data(Object::list(&q.apply(super::object_revisions(
-        &state,
-        &auth,
-        &object_type,
-        &id,
-    )?))))
+    Ok(data(Object::list(&q.apply(super::object_revisions(&state, &auth, &object_type, &id)?))))
 }
 
 fn revision_number(s: &str) -> Result<i64, ApiError> {
-    s.trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::MetastoreNotFound,
-                format!("Revision \"{s}\" not found"),
-            )
-        })
+    s.trim().parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::new(Code::MetastoreNotFound, format!("Revision \"{s}\" not found")))
 }
 
-async fn revision(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path((object_type, id, rev)): Path<(String, String, String)>,
-) -> MResult<Json<Value>> {
+async fn revision(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path((object_type, id, rev)): Path<(String, String, String)>) -> MResult<Json<Value>> {
     let auth = auth?;
     let rev = revision_number(&rev)?;
-    Ok(data(Object::of(&super::revision(
-        &state,
-        &auth,
-        &object_type,
-        &id,
-        rev,
-    )?)))
+    Ok(data(Object::of(&super::revision(&state, &auth, &object_type, &id, rev)?)))
 }
 
-async fn remove_revision(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path((object_type, id, rev)): Path<(String, String, String)>,
-) -> MResult<StatusCode> {
+async fn remove_revision(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path((object_type, id, rev)): Path<(String, String, String)>) -> MResult<StatusCode> {
     let auth = auth?;
     let rev = revision_number(&rev)?;
     super::delete_revision(&state, &auth, &object_type, &id, rev)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn request_elevation(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path((object_type, id)): Path<(String, String)>,
-) -> MResult<Json<Value>> {
-    Ok(data(Object::of(&super::request_elevation(
-        &state,
-        &auth?,
-        &object_type,
-        &id,
-        true,
-    )?)))
+async fn request_elevation(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path((object_type, id)): Path<(String, String)>) -> MResult<Json<Value>> {
+    Ok(data(Object::of(&super::request_elevation(&state, &auth?, &object_type, &id, true)?)))
 }
 
-async fn withdraw_elevation(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path((object_type, id)): Path<(String, String)>,
-) -> MResult<Json<Value>> {
-    Ok(data(Object::of(&super::request_elevation(
-        &state,
-        &auth?,
-        &object_type,
-        &id,
-        false,
-    )?)))
+async fn withdraw_elevation(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path((object_type, id)): Path<(String, String)>) -> MResult<Json<Value>> {
+    Ok(data(Object::of(&super::request_elevation(&state, &auth?, &object_type, &id, false)?)))
 }
 
 async fn target_projects(

@@ -46,9 +46,7 @@ fn flatten(v: &Value, ops: &mut Vec<String>) -> Result<String, ()> {
     }
 }
 
-const OPS: [&str; 12] = [
-    "eq", "not", "ne", "neq", "null", "like", "contains", "in", "gt", "gte", "lt", "lte",
-];
+const OPS: [&str; 12] = ["eq", "not", "ne", "neq", "null", "like", "contains", "in", "gt", "gte", "lt", "lte"];
 
 pub fn parse(p: &Params) -> ApiResult<ListQuery> {
     let mut q = ListQuery::default();
@@ -56,32 +54,21 @@ pub fn parse(p: &Params) -> ApiResult<ListQuery> {
         let text = || scalar(v).ok_or_else(|| bad(format!("{key}: must be a single value")));
         match key.as_str() {
             "limit" => {
-                let n: i64 = text()?.trim().parse().map_err(|_| {
-                    bad(format!(
-                        "limit: must be an integer between 1 and {MAX_LIMIT}"
-                    ))
-                })?;
+                let n: i64 = text()?.trim().parse().map_err(|_| bad(format!("limit: must be an integer between 1 and {MAX_LIMIT}")))?;
                 if !(1..=MAX_LIMIT).contains(&n) {
-                    return Err(bad(format!(
-                        "limit: must be an integer between 1 and {MAX_LIMIT}"
-                    )));
+                    return Err(bad(format!("limit: must be an integer between 1 and {MAX_LIMIT}")));
                 }
                 q.limit = Some(n as usize);
             }
             "offset" => {
-                let n: i64 = text()?
-                    .trim()
-                    .parse()
-                    .map_err(|_| bad("offset: must be a non-negative integer".into()))?;
-                q.offset = usize::try_from(n)
-                    .map_err(|_| bad("offset: must be a non-negative integer".into()))?;
+                let n: i64 = text()?.trim().parse().map_err(|_| bad("offset: must be a non-negative integer".into()))?;
+                q.offset = usize::try_from(n).map_err(|_| bad("offset: must be a non-negative integer".into()))?;
             }
             "modelUUID" | "modelId" => q.model_uuid = Some(text()?).filter(|s| !s.is_empty()),
             "filter" => q.text = Some(text()?.to_lowercase()).filter(|s| !s.is_empty()),
             field => {
                 let mut ops = Vec::new();
-                let value = flatten(v, &mut ops)
-                    .map_err(|_| bad(format!("{field}: a filter takes one value")))?;
+                let value = flatten(v, &mut ops).map_err(|_| bad(format!("{field}: a filter takes one value")))?;
                 if let Some(op) = ops.iter().find(|o| !OPS.contains(&o.as_str())) {
                     return Err(bad(format!("{field}: unknown filter operator \"{op}\"")));
                 }
@@ -104,18 +91,13 @@ fn field(o: &MetaObject, name: &str) -> Option<String> {
         "schemaVersion" | "schema_version" => Some(o.schema_version.clone()),
         "createdAt" | "created_at" => Some(o.created_at.clone()),
         "lastUpdated" | "last_updated" | "updated_at" => Some(o.last_updated.clone()),
-        "scopeElevationRequestedAt" | "scope_elevation_requested_at" => {
-            return o.scope_elevation_requested_at.clone();
-        }
+        "scopeElevationRequestedAt" | "scope_elevation_requested_at" => return o.scope_elevation_requested_at.clone(),
         _ => None,
     };
     if meta.is_some() {
         return meta;
     }
-    let path = name
-        .strip_prefix("attributes.")
-        .or_else(|| name.strip_prefix("data."))
-        .unwrap_or(name);
+    let path = name.strip_prefix("attributes.").or_else(|| name.strip_prefix("data.")).unwrap_or(name);
     let mut v = &o.data;
     for part in path.split('.') {
         v = v.get(part)?;
@@ -136,15 +118,8 @@ fn truthy(s: &str) -> bool {
 
 fn holds(o: &MetaObject, name: &str, ops: &[String], want: &str) -> bool {
     let have = field(o, name);
-    let negate = ops
-        .iter()
-        .any(|op| matches!(op.as_str(), "not" | "ne" | "neq"));
-    let op = ops
-        .iter()
-        .rev()
-        .find(|op| !matches!(op.as_str(), "not" | "ne" | "neq"))
-        .map(String::as_str)
-        .unwrap_or("eq");
+    let negate = ops.iter().any(|op| matches!(op.as_str(), "not" | "ne" | "neq"));
+    let op = ops.iter().rev().find(|op| !matches!(op.as_str(), "not" | "ne" | "neq")).map(String::as_str).unwrap_or("eq");
     let result = match op {
         "null" => have.is_none() == truthy(want),
         "like" | "contains" => {
@@ -166,30 +141,21 @@ impl ListQuery {
         // A model has no `modelUUID`: the filter does not apply to it (the real metastore
         // ignores filter keys a type's schema lacks).
         if let Some(model) = &self.model_uuid {
-            if o.object_type != "semantic-model"
-                && o.data.get("modelUUID").and_then(Value::as_str) != Some(model)
-            {
+            if o.object_type != "semantic-model" && o.data.get("modelUUID").and_then(Value::as_str) != Some(model) {
                 return false;
             }
         }
         if let Some(text) = &self.text {
-            if !o.name.to_lowercase().contains(text)
-                && !o.data.to_string().to_lowercase().contains(text)
-            {
+            if !o.name.to_lowercase().contains(text) && !o.data.to_string().to_lowercase().contains(text) {
                 return false;
             }
         }
-        self.conditions
-            .iter()
-            .all(|(name, ops, want)| holds(o, name, ops, want))
+        self.conditions.iter().all(|(name, ops, want)| holds(o, name, ops, want))
     }
 
     /// The matching objects, one page.
     pub fn apply(&self, objects: Vec<MetaObject>) -> Vec<MetaObject> {
-        let matching = objects
-            .into_iter()
-            .filter(|o| self.matches(o))
-            .skip(self.offset);
+        let matching = objects.into_iter().filter(|o| self.matches(o)).skip(self.offset);
         match self.limit {
             Some(n) => matching.take(n).collect(),
             None => matching.collect(),

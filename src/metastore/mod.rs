@@ -31,10 +31,7 @@ pub struct NewObject {
 }
 
 fn not_found(object_type: &str, id: &str) -> ApiError {
-    ApiError::new(
-        Code::MetastoreNotFound,
-        format!("Object \"{id}\" of type \"{object_type}\" not found"),
-    )
+    ApiError::new(Code::MetastoreNotFound, format!("Object \"{id}\" of type \"{object_type}\" not found"))
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
@@ -47,9 +44,7 @@ pub fn invalid(message: impl Into<String>) -> ApiError {
 
 /// Timestamps to the millisecond: listings are ordered by creation.
 fn now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// A type the metastore serves; 404 for any other.
@@ -57,10 +52,7 @@ pub fn known_type(object_type: &str) -> ApiResult<()> {
     if schemas::TYPES.contains(&object_type) {
         Ok(())
     } else {
-        Err(ApiError::new(
-            Code::MetastoreNotFound,
-            format!("Unknown object type \"{object_type}\""),
-        ))
+        Err(ApiError::new(Code::MetastoreNotFound, format!("Unknown object type \"{object_type}\"")))
     }
 }
 
@@ -69,9 +61,7 @@ fn require_admin(auth: &Auth) -> ApiResult<()> {
     if auth.is_admin() {
         Ok(())
     } else {
-        Err(ApiError::denied(
-            "Only a project admin token can change metastore objects",
-        ))
+        Err(ApiError::denied("Only a project admin token can change metastore objects"))
     }
 }
 
@@ -97,9 +87,7 @@ fn owned(state: &AppState, auth: &Auth, object_type: &str, id: &str) -> ApiResul
     require_admin(auth)?;
     let o = get(state, auth, object_type, id)?;
     if o.project_id != auth.project_id {
-        return Err(ApiError::denied(format!(
-            "Object \"{id}\" belongs to another project"
-        )));
+        return Err(ApiError::denied(format!("Object \"{id}\" belongs to another project")));
     }
     Ok(o)
 }
@@ -115,15 +103,8 @@ fn check_data(object_type: &str, version: &str, data: &Value) -> ApiResult<()> {
 }
 
 fn conflict(o: &MetaObject) -> ApiError {
-    let where_ = if o.scope == "organization" {
-        "in organization scope"
-    } else {
-        "in this project"
-    };
-    ApiError::new(
-        Code::MetastoreConflict,
-        format!("Object with this name already exists {where_}"),
-    )
+    let where_ = if o.scope == "organization" { "in organization scope" } else { "in this project" };
+    ApiError::new(Code::MetastoreConflict, format!("Object with this name already exists {where_}"))
 }
 
 fn save(state: &AppState, o: MetaObject) -> ApiResult<MetaObject> {
@@ -134,44 +115,22 @@ fn save(state: &AppState, o: MetaObject) -> ApiResult<MetaObject> {
 }
 
 /// `POST /repository/{type}`: a new object at revision 1.
-pub fn create(
-    state: &AppState,
-    auth: &Auth,
-    object_type: &str,
-    new: NewObject,
-) -> ApiResult<MetaObject> {
+pub fn create(state: &AppState, auth: &Auth, object_type: &str, new: NewObject) -> ApiResult<MetaObject> {
     known_type(object_type)?;
     require_admin(auth)?;
     let scope = new.scope.unwrap_or_else(|| "project".into());
     if !SCOPES.contains(&scope.as_str()) {
-        return Err(invalid(format!(
-            "Validation failed: scope must be one of project, organization, targeted, got \"{scope}\""
-        )));
+        return Err(invalid(format!("Validation failed: scope must be one of project, organization, targeted, got \"{scope}\"")));
     }
     if new.target_project_ids.is_some() && scope != "targeted" {
-        return Err(bad_request(
-            "targetProjectIds is only valid with scope \"targeted\"",
-        ));
+        return Err(bad_request("targetProjectIds is only valid with scope \"targeted\""));
     }
-    let version = new
-        .schema_version
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| schemas::DEFAULT_VERSION.to_string());
+    let version = new.schema_version.filter(|v| !v.is_empty()).unwrap_or_else(|| schemas::DEFAULT_VERSION.to_string());
     if !schemas::VERSIONS.contains(&version.as_str()) {
-        return Err(invalid(format!(
-            "Validation failed: unknown schema version \"{version}\" of \"{object_type}\""
-        )));
+        return Err(invalid(format!("Validation failed: unknown schema version \"{version}\" of \"{object_type}\"")));
     }
     check_data(object_type, &version, &new.data)?;
-    let name = new
-        .name
-        .or_else(|| {
-            new.data
-                .get("name")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
+    let name = new.name.or_else(|| new.data.get("name").and_then(Value::as_str).map(str::to_string)).unwrap_or_default();
     if name.trim().is_empty() {
         return Err(invalid("Validation failed: name must not be blank"));
     }
@@ -182,10 +141,7 @@ pub fn create(
         project_id: auth.project_id,
         organization_id: crate::manage::organization_of(state, auth.project_id)?,
         name,
-        branch: new
-            .branch
-            .filter(|b| !b.is_empty())
-            .unwrap_or_else(|| "main".into()),
+        branch: new.branch.filter(|b| !b.is_empty()).unwrap_or_else(|| "main".into()),
         scope,
         target_project_ids: new.target_project_ids.unwrap_or_default(),
         schema_version: version,
@@ -203,15 +159,7 @@ pub fn create(
 
 /// `PUT /repository/{type}/{id}` (`name` and `data` replaced) and `PATCH` with `name`/`data`
 /// (`data` merged as a JSON merge patch): a new revision. Scope and grants stay.
-pub fn update(
-    state: &AppState,
-    auth: &Auth,
-    object_type: &str,
-    id: &str,
-    name: Option<String>,
-    data: Option<Value>,
-    merge: bool,
-) -> ApiResult<MetaObject> {
+pub fn update(state: &AppState, auth: &Auth, object_type: &str, id: &str, name: Option<String>, data: Option<Value>, merge: bool) -> ApiResult<MetaObject> {
     let mut o = owned(state, auth, object_type, id)?;
     if let Some(name) = name {
         if name.trim().is_empty() {
@@ -220,11 +168,7 @@ pub fn update(
         o.name = name;
     }
     if let Some(data) = data {
-        o.data = if merge {
-            merge_patch(o.data, data)
-        } else {
-            data
-        };
+        o.data = if merge { merge_patch(o.data, data) } else { data };
         check_data(object_type, &o.schema_version, &o.data)?;
     }
     o.revision += 1;
@@ -251,25 +195,13 @@ fn merge_patch(target: Value, patch: Value) -> Value {
 }
 
 /// `PATCH /repository/{type}/{id}` with `{"scope": "organization"}` alone: a one-way step up.
-pub fn elevate(
-    state: &AppState,
-    auth: &Auth,
-    object_type: &str,
-    id: &str,
-    body: &Map<String, Value>,
-) -> ApiResult<MetaObject> {
+pub fn elevate(state: &AppState, auth: &Auth, object_type: &str, id: &str, body: &Map<String, Value>) -> ApiResult<MetaObject> {
     if body.len() != 1 {
-        return Err(bad_request(
-            "A scope change cannot be combined with other changes",
-        ));
+        return Err(bad_request("A scope change cannot be combined with other changes"));
     }
     match body.get("scope").and_then(Value::as_str) {
         Some("organization") => {}
-        Some(other) => {
-            return Err(bad_request(format!(
-                "The scope can only be changed to \"organization\", not \"{other}\""
-            )));
-        }
+        Some(other) => return Err(bad_request(format!("The scope can only be changed to \"organization\", not \"{other}\""))),
         None => return Err(invalid("Validation failed: scope must be a string")),
     }
     let mut o = owned(state, auth, object_type, id)?;
@@ -284,19 +216,10 @@ pub fn elevate(
 }
 
 /// `PUT /repository/{type}/{id}/target-projects`: the whole grant set of a targeted object.
-pub fn set_targets(
-    state: &AppState,
-    auth: &Auth,
-    object_type: &str,
-    id: &str,
-    targets: Vec<i64>,
-) -> ApiResult<()> {
+pub fn set_targets(state: &AppState, auth: &Auth, object_type: &str, id: &str, targets: Vec<i64>) -> ApiResult<()> {
     let mut o = owned(state, auth, object_type, id)?;
     if o.scope != "targeted" {
-        return Err(bad_request(format!(
-            "Target projects can only be set on an object of scope \"targeted\", this one is \"{}\"",
-            o.scope
-        )));
+        return Err(bad_request(format!("Target projects can only be set on an object of scope \"targeted\", this one is \"{}\"", o.scope)));
     }
     let mut unique = Vec::new();
     for t in targets {
@@ -311,13 +234,7 @@ pub fn set_targets(
 
 /// `PUT|DELETE /repository/{type}/{id}/scope-elevation-request`: flag (or unflag) a project
 /// object for an organization admin's decision. Idempotent.
-pub fn request_elevation(
-    state: &AppState,
-    auth: &Auth,
-    object_type: &str,
-    id: &str,
-    on: bool,
-) -> ApiResult<MetaObject> {
+pub fn request_elevation(state: &AppState, auth: &Auth, object_type: &str, id: &str, on: bool) -> ApiResult<MetaObject> {
     let mut o = owned(state, auth, object_type, id)?;
     if on && o.scope == "organization" {
         return Err(bad_request("The object is in organization scope already"));
@@ -336,21 +253,12 @@ pub fn delete(state: &AppState, auth: &Auth, object_type: &str, id: &str) -> Api
 pub fn list(state: &AppState, auth: &Auth, object_type: &str) -> ApiResult<Vec<MetaObject>> {
     known_type(object_type)?;
     let org = crate::manage::organization_of(state, auth.project_id)?;
-    Ok(state
-        .meta
-        .meta_objects(object_type, auth.project_id, org)?
-        .into_iter()
-        .filter(|o| visible(o, auth.project_id, org))
-        .collect())
+    Ok(state.meta.meta_objects(object_type, auth.project_id, org)?.into_iter().filter(|o| visible(o, auth.project_id, org)).collect())
 }
 
 /// `GET /repository/{type}/organization`: the organization's objects of scope `organization`,
 /// and, for a project admin (who reviews them), project objects awaiting a step up.
-pub fn list_organization(
-    state: &AppState,
-    auth: &Auth,
-    object_type: &str,
-) -> ApiResult<Vec<MetaObject>> {
+pub fn list_organization(state: &AppState, auth: &Auth, object_type: &str) -> ApiResult<Vec<MetaObject>> {
     known_type(object_type)?;
     let org = crate::manage::organization_of(state, auth.project_id)?;
     let admin = auth.is_admin();
@@ -359,79 +267,40 @@ pub fn list_organization(
         .meta_objects(object_type, auth.project_id, org)?
         .into_iter()
         .filter(|o| o.organization_id == org)
-        .filter(|o| {
-            o.scope == "organization" || (admin && o.scope_elevation_requested_at.is_some())
-        })
+        .filter(|o| o.scope == "organization" || (admin && o.scope_elevation_requested_at.is_some()))
         .collect())
 }
 
 /// `GET /repository/{type}/revisions`: every revision of the project's objects of the type.
 pub fn revisions(state: &AppState, auth: &Auth, object_type: &str) -> ApiResult<Vec<MetaObject>> {
     known_type(object_type)?;
-    Ok(state
-        .meta
-        .meta_object_revisions(object_type, auth.project_id)?)
+    Ok(state.meta.meta_object_revisions(object_type, auth.project_id)?)
 }
 
 /// `GET /repository/{type}/{id}/revisions`: one object's revisions, oldest first.
-pub fn object_revisions(
-    state: &AppState,
-    auth: &Auth,
-    object_type: &str,
-    id: &str,
-) -> ApiResult<Vec<MetaObject>> {
+pub fn object_revisions(state: &AppState, auth: &Auth, object_type: &str, id: &str) -> ApiResult<Vec<MetaObject>> {
     let o = get(state, auth, object_type, id)?;
-    Ok(state
-        .meta
-        .meta_object_revisions(object_type, o.project_id)?
-        .into_iter()
-        .filter(|r| r.id == id)
-        .collect())
+    Ok(state.meta.meta_object_revisions(object_type, o.project_id)?.into_iter().filter(|r| r.id == id).collect())
 }
 
-pub fn revision(
-    state: &AppState,
-    auth: &Auth,
-    object_type: &str,
-    id: &str,
-    revision: i64,
-) -> ApiResult<MetaObject> {
+pub fn revision(state: &AppState, auth: &Auth, object_type: &str, id: &str, revision: i64) -> ApiResult<MetaObject> {
     get(state, auth, object_type, id)?;
     state
         .meta
         .meta_object_revision(object_type, id, revision)?
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::MetastoreNotFound,
-                format!("Revision {revision} of object \"{id}\" not found"),
-            )
-        })
+        .ok_or_else(|| ApiError::new(Code::MetastoreNotFound, format!("Revision {revision} of object \"{id}\" not found")))
 }
 
 /// `DELETE /repository/{type}/{id}/revisions/{revision}`: a past revision (the current one stays).
-pub fn delete_revision(
-    state: &AppState,
-    auth: &Auth,
-    object_type: &str,
-    id: &str,
-    revision: i64,
-) -> ApiResult<()> {
+pub fn delete_revision(state: &AppState, auth: &Auth, object_type: &str, id: &str, revision: i64) -> ApiResult<()> {
     let o = owned(state, auth, object_type, id)?;
     if revision == o.revision {
-        return Err(bad_request(
-            "The current revision cannot be deleted; delete the object instead",
-        ));
+        return Err(bad_request("The current revision cannot be deleted; delete the object instead"));
     }
-    if state
-        .meta
-        .delete_meta_object_revision(object_type, id, revision)?
-    {
+    if state.meta.delete_meta_object_revision(object_type, id, revision)? {
         Ok(())
     } else {
-        Err(ApiError::new(
-            Code::MetastoreNotFound,
-            format!("Revision {revision} of object \"{id}\" not found"),
-        ))
+        Err(ApiError::new(Code::MetastoreNotFound, format!("Revision {revision} of object \"{id}\" not found")))
     }
 }
 
@@ -442,13 +311,7 @@ mod tests {
 
     #[test]
     fn merge_patch_merges_objects_and_removes_nulls() {
-        let merged = merge_patch(
-            json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]}),
-            json!({"b": {"c": null, "x": 4}, "e": [2], "f": "g"}),
-        );
-        assert_eq!(
-            merged,
-            json!({"a": 1, "b": {"d": 3, "x": 4}, "e": [2], "f": "g"})
-        );
+        let merged = merge_patch(json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]}), json!({"b": {"c": null, "x": 4}, "e": [2], "f": "g"}));
+        assert_eq!(merged, json!({"a": 1, "b": {"d": 3, "x": 4}, "e": [2], "f": "g"}));
     }
 }

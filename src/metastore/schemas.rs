@@ -28,29 +28,10 @@ fn fields(object_type: &str) -> (Vec<(&'static str, &'static str)>, Vec<&'static
     let mut required = Vec::new();
     match object_type {
         "semantic-model" => props.extend([("sql_dialect", "")]),
-        "semantic-dataset" => props.extend([
-            model_ref,
-            ("tableId", ""),
-            ("fqn", ""),
-            ("grain", ""),
-            ("primaryKey", ""),
-            ("fields", ""),
-        ]),
+        "semantic-dataset" => props.extend([model_ref, ("tableId", ""), ("fqn", ""), ("grain", ""), ("primaryKey", ""), ("fields", "")]),
         "semantic-metric" => props.extend([model_ref, ("sql", ""), ("dataset", "")]),
-        "semantic-relationship" => props.extend([
-            model_ref,
-            ("from", ""),
-            ("to", ""),
-            ("on", ""),
-            ("type", ""),
-        ]),
-        "semantic-constraint" => props.extend([
-            model_ref,
-            ("constraintType", ""),
-            ("rule", ""),
-            ("metrics", ""),
-            ("severity", ""),
-        ]),
+        "semantic-relationship" => props.extend([model_ref, ("from", ""), ("to", ""), ("on", ""), ("type", "")]),
+        "semantic-constraint" => props.extend([model_ref, ("constraintType", ""), ("rule", ""), ("metrics", ""), ("severity", "")]),
         "semantic-glossary" => {
             props.extend([model_ref, ("term", "string"), ("definition", "string")]);
             required.extend(["term", "definition"]);
@@ -74,19 +55,8 @@ pub fn schema(object_type: &str, version: &str) -> Option<Value> {
         return None;
     }
     let (props, required) = fields(object_type);
-    let properties: Map<String, Value> = props
-        .iter()
-        .map(|(name, ty)| {
-            (
-                name.to_string(),
-                if ty.is_empty() {
-                    json!({})
-                } else {
-                    json!({"type": ty})
-                },
-            )
-        })
-        .collect();
+    let properties: Map<String, Value> =
+        props.iter().map(|(name, ty)| (name.to_string(), if ty.is_empty() { json!({}) } else { json!({"type": ty}) })).collect();
     Some(json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": format!("{object_type}/{version}"),
@@ -100,20 +70,14 @@ pub fn schema(object_type: &str, version: &str) -> Option<Value> {
 }
 
 /// The schema's checks: required properties present, known properties of their type.
-pub fn validate(
-    object_type: &str,
-    version: &str,
-    data: &Map<String, Value>,
-) -> Result<(), Vec<String>> {
+pub fn validate(object_type: &str, version: &str, data: &Map<String, Value>) -> Result<(), Vec<String>> {
     let _ = version;
     let (props, required) = fields(object_type);
     let mut errors = Vec::new();
     for r in required {
         match data.get(r) {
             None | Some(Value::Null) => errors.push(format!("{r}: is required")),
-            Some(Value::String(s)) if s.trim().is_empty() => {
-                errors.push(format!("{r}: must not be blank"))
-            }
+            Some(Value::String(s)) if s.trim().is_empty() => errors.push(format!("{r}: must not be blank")),
             _ => {}
         }
     }
@@ -128,9 +92,5 @@ pub fn validate(
             errors.push(format!("{name}: must be of type {ty}"));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
 }

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 
 /// The CA lives long: every client that trusts it would have to be set up again.
@@ -43,8 +42,7 @@ pub fn ensure(data_dir: &Path, suffix: &str, names: Vec<String>) -> anyhow::Resu
     let ca_key_path = dir.join("ca-key.pem");
     let mut created = false;
     let ca_key = if files.ca.exists() && ca_key_path.exists() {
-        let pem = std::fs::read_to_string(&ca_key_path)
-            .with_context(|| format!("reading {}", ca_key_path.display()))?;
+        let pem = std::fs::read_to_string(&ca_key_path).with_context(|| format!("reading {}", ca_key_path.display()))?;
         KeyPair::from_pem(&pem).with_context(|| format!("parsing {}", ca_key_path.display()))?
     } else {
         let key = KeyPair::generate()?;
@@ -60,11 +58,7 @@ pub fn ensure(data_dir: &Path, suffix: &str, names: Vec<String>) -> anyhow::Resu
         let cert = leaf_params(suffix, names)?.signed_by(&key, &issuer)?;
         let ca_pem = std::fs::read_to_string(&files.ca)?;
         write_file(&files.key, key.serialize_pem().as_bytes(), 0o600)?;
-        write_file(
-            &files.chain,
-            format!("{}{ca_pem}", cert.pem()).as_bytes(),
-            0o644,
-        )?;
+        write_file(&files.chain, format!("{}{ca_pem}", cert.pem()).as_bytes(), 0o644)?;
         created = true;
     }
     Ok(CertFiles { created, ..files })
@@ -74,35 +68,20 @@ pub fn ensure(data_dir: &Path, suffix: &str, names: Vec<String>) -> anyhow::Resu
 /// key identifier come out the same from the same key), so no certificate parser is needed.
 fn ca_params() -> CertificateParams {
     let mut params = CertificateParams::default();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "kbstack local CA");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "kbstack");
+    params.distinguished_name.push(DnType::CommonName, "kbstack local CA");
+    params.distinguished_name.push(DnType::OrganizationName, "kbstack");
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     set_validity(&mut params, CA_DAYS);
     params
 }
 
 fn leaf_params(suffix: &str, names: Vec<String>) -> anyhow::Result<CertificateParams> {
     let mut params = CertificateParams::new(names).context("certificate names")?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, format!("*.{suffix}"));
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "kbstack");
+    params.distinguished_name.push(DnType::CommonName, format!("*.{suffix}"));
+    params.distinguished_name.push(DnType::OrganizationName, "kbstack");
     params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     set_validity(&mut params, LEAF_DAYS);
     Ok(params)
@@ -111,9 +90,7 @@ fn leaf_params(suffix: &str, names: Vec<String>) -> anyhow::Result<CertificatePa
 /// From yesterday (clocks differ a little) to `days` from now, at day granularity.
 fn set_validity(params: &mut CertificateParams, days: i64) {
     use chrono::Datelike;
-    let day = |d: chrono::DateTime<chrono::Utc>| {
-        rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8)
-    };
+    let day = |d: chrono::DateTime<chrono::Utc>| rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8);
     let now = chrono::Utc::now();
     params.not_before = day(now - chrono::Duration::days(1));
     params.not_after = day(now + chrono::Duration::days(days));
@@ -121,10 +98,7 @@ fn set_validity(params: &mut CertificateParams, days: i64) {
 
 /// Whether `path` exists and was written within `LEAF_RENEW_DAYS`.
 fn recent(path: &Path) -> bool {
-    let age = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok());
+    let age = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
     age.is_some_and(|a| a.as_secs() < LEAF_RENEW_DAYS * 86_400)
 }
 

@@ -24,10 +24,7 @@ const CLIENT_DERIVED: &[&str] = &[
 
 /// Ids of the services mounted at `/<id>`: those the index advertises and the blob endpoint.
 fn mounted_services() -> Vec<String> {
-    let mut ids: Vec<String> = crate::storage::index::SERVICE_IDS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut ids: Vec<String> = crate::storage::index::SERVICE_IDS.iter().map(|s| s.to_string()).collect();
     ids.push(crate::blob::MOUNT.to_string());
     // The Stream service's ingestion endpoint (a source's `http.url`), host `stream-in.<suffix>`.
     ids.push(crate::stream::INGEST_MOUNT.to_string());
@@ -40,20 +37,14 @@ pub fn routing(suffix: &str) -> HostRouting {
     HostRouting {
         suffix: suffix.to_string(),
         services: mounted_services(),
-        aliases: vec![(
-            crate::blob::azure_host(),
-            format!("/{}/{}", crate::blob::MOUNT, crate::blob::ACCOUNT),
-        )],
+        aliases: vec![(crate::blob::azure_host(), format!("/{}/{}", crate::blob::MOUNT, crate::blob::ACCOUNT))],
     }
 }
 
 /// Every host name of the stack, Storage's first.
 pub fn host_names(suffix: &str) -> Vec<String> {
     let mut labels: Vec<String> = vec![STORAGE_LABEL.to_string()];
-    for id in mounted_services()
-        .into_iter()
-        .chain(CLIENT_DERIVED.iter().map(|s| s.to_string()))
-    {
+    for id in mounted_services().into_iter().chain(CLIENT_DERIVED.iter().map(|s| s.to_string())) {
         if !labels.contains(&id) {
             labels.push(id);
         }
@@ -66,21 +57,13 @@ pub fn host_names(suffix: &str) -> Vec<String> {
 /// The names the generated certificate is valid for: every host of the suffix (one wildcard),
 /// the suffix itself, the Azure-style blob host, and loopback for plain `https://127.0.0.1`.
 pub fn certificate_names(suffix: &str) -> Vec<String> {
-    vec![
-        format!("*.{suffix}"),
-        suffix.to_string(),
-        crate::blob::azure_host(),
-        "localhost".into(),
-        "127.0.0.1".into(),
-    ]
+    vec![format!("*.{suffix}"), suffix.to_string(), crate::blob::azure_host(), "localhost".into(), "127.0.0.1".into()]
 }
 
 /// The address the hosts lines point at: the TLS listener's, or loopback when it listens on all
 /// addresses (or on a name).
 pub fn hosts_ip(tls_listen: &str) -> IpAddr {
-    let host = crate::config::listen_host(tls_listen)
-        .trim_start_matches('[')
-        .trim_end_matches(']');
+    let host = crate::config::listen_host(tls_listen).trim_start_matches('[').trim_end_matches(']');
     match host.parse::<IpAddr>() {
         Ok(ip) if !ip.is_unspecified() => ip,
         _ => IpAddr::from([127, 0, 0, 1]),
@@ -89,10 +72,7 @@ pub fn hosts_ip(tls_listen: &str) -> IpAddr {
 
 /// `/etc/hosts` lines, one host per line.
 pub fn hosts_lines(suffix: &str, ip: IpAddr) -> Vec<String> {
-    host_names(suffix)
-        .into_iter()
-        .map(|name| format!("{ip} {name}"))
-        .collect()
+    host_names(suffix).into_iter().map(|name| format!("{ip} {name}")).collect()
 }
 
 #[cfg(test)]

@@ -25,25 +25,13 @@ pub struct TlsFiles {
 /// `<data-dir>/tls` (created the first time).
 pub fn tls_files(config: &Config) -> anyhow::Result<TlsFiles> {
     if let Some((chain, key)) = &config.tls_files {
-        return Ok(TlsFiles {
-            chain: chain.clone(),
-            key: key.clone(),
-            ca: None,
-            created: false,
-        });
+        return Ok(TlsFiles { chain: chain.clone(), key: key.clone(), ca: None, created: false });
     }
     let Some(suffix) = &config.stack_suffix else {
-        anyhow::bail!(
-            "a certificate is generated for a stack suffix: give --stack-suffix (or --tls-cert and --tls-key)"
-        );
+        anyhow::bail!("a certificate is generated for a stack suffix: give --stack-suffix (or --tls-cert and --tls-key)");
     };
     let files = cert::ensure(&config.data_dir, suffix, hosts::certificate_names(suffix))?;
-    Ok(TlsFiles {
-        chain: files.chain,
-        key: files.key,
-        ca: Some(files.ca),
-        created: files.created,
-    })
+    Ok(TlsFiles { chain: files.chain, key: files.key, ca: Some(files.ca), created: files.created })
 }
 
 /// What a client machine needs to reach the stack by host name: trust the CA, resolve the hosts.
@@ -51,10 +39,7 @@ pub fn client_setup(config: &Config, ca: Option<&std::path::Path>) -> Vec<String
     let mut lines = Vec::new();
     if let Some(ca) = ca {
         lines.push(format!("TLS CA certificate: {}", ca.display()));
-        lines.push(format!(
-            "  export SSL_CERT_FILE={0} REQUESTS_CA_BUNDLE={0}",
-            ca.display()
-        ));
+        lines.push(format!("  export SSL_CERT_FILE={0} REQUESTS_CA_BUNDLE={0}", ca.display()));
     }
     if let (Some(suffix), Some(tls_listen)) = (&config.stack_suffix, &config.tls_listen) {
         lines.push("/etc/hosts lines (`kbstack hosts` prints them):".into());

@@ -25,8 +25,7 @@ pub fn server_config(chain: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfi
         .and_then(|it| it.collect())
         .with_context(|| format!("reading certificates from {}", chain.display()))?;
     anyhow::ensure!(!certs.is_empty(), "no certificate in {}", chain.display());
-    let key = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("reading the private key {}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading the private key {}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -54,9 +53,7 @@ impl TlsListener {
         let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
             loop {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    return;
-                };
+                let Ok(permit) = slots.clone().acquire_owned().await else { return };
                 let (stream, addr) = match tcp.accept().await {
                     Ok(accepted) => accepted,
                     Err(err) => {

@@ -17,16 +17,11 @@ pub enum PublicUrls {
 
 impl PublicUrls {
     pub fn path_based(base: &str) -> PublicUrls {
-        PublicUrls::PathBased {
-            base: base.trim_end_matches('/').to_string(),
-        }
+        PublicUrls::PathBased { base: base.trim_end_matches('/').to_string() }
     }
 
     pub fn host_based(suffix: &str, tls_port: u16) -> PublicUrls {
-        PublicUrls::HostBased {
-            suffix: suffix.to_string(),
-            port: (tls_port != 443).then_some(tls_port),
-        }
+        PublicUrls::HostBased { suffix: suffix.to_string(), port: (tls_port != 443).then_some(tls_port) }
     }
 
     /// The stack URL clients are configured with (`KBC_URL`): Storage paths start under it.
@@ -49,11 +44,7 @@ impl PublicUrls {
 
     /// The `BlobEndpoint` of connection strings: the account under the blob service.
     pub fn blob_endpoint(&self) -> String {
-        format!(
-            "{}/{}",
-            self.service(crate::blob::MOUNT),
-            crate::blob::ACCOUNT
-        )
+        format!("{}/{}", self.service(crate::blob::MOUNT), crate::blob::ACCOUNT)
     }
 
     /// `https://<label>.<suffix>[:port]`, or the base URL in the path-based layout.
@@ -61,19 +52,14 @@ impl PublicUrls {
         match self {
             PublicUrls::PathBased { base } => base.clone(),
             PublicUrls::HostBased { suffix, port: None } => format!("https://{label}.{suffix}"),
-            PublicUrls::HostBased {
-                suffix,
-                port: Some(p),
-            } => format!("https://{label}.{suffix}:{p}"),
+            PublicUrls::HostBased { suffix, port: Some(p) } => format!("https://{label}.{suffix}:{p}"),
         }
     }
 
     /// The stack's host name (`KBC_STACKID`): `connection.<suffix>`, or the base URL's host.
     pub fn stack_id(&self) -> String {
         let root = self.root();
-        let url = root
-            .trim_start_matches("https://")
-            .trim_start_matches("http://");
+        let url = root.trim_start_matches("https://").trim_start_matches("http://");
         url.split('/').next().unwrap_or(url).to_string()
     }
 }
@@ -95,20 +81,11 @@ mod tests {
     fn host_based_urls_name_each_service_by_host() {
         let urls = PublicUrls::host_based("local.keboola.dev", 443);
         assert_eq!(urls.root(), "https://connection.local.keboola.dev");
-        assert_eq!(
-            urls.storage(),
-            "https://connection.local.keboola.dev/v2/storage"
-        );
+        assert_eq!(urls.storage(), "https://connection.local.keboola.dev/v2/storage");
         assert_eq!(urls.service("queue"), "https://queue.local.keboola.dev");
-        assert_eq!(
-            urls.blob_endpoint(),
-            "https://abs.local.keboola.dev/kbstack"
-        );
+        assert_eq!(urls.blob_endpoint(), "https://abs.local.keboola.dev/kbstack");
         assert_eq!(urls.stack_id(), "connection.local.keboola.dev");
         let urls = PublicUrls::host_based("local.keboola.dev", 8443);
-        assert_eq!(
-            urls.service("queue"),
-            "https://queue.local.keboola.dev:8443"
-        );
+        assert_eq!(urls.service("queue"), "https://queue.local.keboola.dev:8443");
     }
 }

@@ -15,14 +15,8 @@ use crate::storage::auth::Auth;
 pub fn routes() -> Routes<AppState> {
     Routes::new()
         .route("/notification", get(index))
-        .route(
-            "/notification/project-subscriptions",
-            get(list).post(create),
-        )
-        .route(
-            "/notification/project-subscriptions/{id}",
-            get(detail).delete(remove),
-        )
+        .route("/notification/project-subscriptions", get(list).post(create))
+        .route("/notification/project-subscriptions/{id}", get(detail).delete(remove))
         .map_router(|r| r.layer(axum::middleware::from_fn(notification_envelope)))
 }
 
@@ -51,21 +45,14 @@ type NResult<T> = Result<T, NotificationError>;
 
 /// The middleware that renders axum's own refusals in the Notifications envelope.
 async fn notification_envelope(req: Request, next: axum::middleware::Next) -> Response {
-    crate::http::rejections::in_envelope(req, next, |err| NotificationError(err).into_response())
-        .await
+    crate::http::rejections::in_envelope(req, next, |err| NotificationError(err).into_response()).await
 }
 
 async fn index() -> Json<Value> {
-    Json(
-        json!({"api": "notification", "documentation": "https://app.swaggerhub.com/apis/odinuv/notifications-service"}),
-    )
+    Json(json!({"api": "notification", "documentation": "https://app.swaggerhub.com/apis/odinuv/notifications-service"}))
 }
 
-async fn create(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    p: Result<Params, ApiError>,
-) -> NResult<(StatusCode, Json<Subscription>)> {
+async fn create(State(state): State<AppState>, auth: Result<Auth, ApiError>, p: Result<Params, ApiError>) -> NResult<(StatusCode, Json<Subscription>)> {
     let auth = auth?;
     let p = p?;
     let record = super::create(&state, &auth, &p.values)?;
@@ -73,28 +60,17 @@ async fn create(
 }
 
 /// `?event=` is accepted and, as on Keboola's server, does not narrow the list.
-async fn list(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-) -> NResult<Json<Vec<Subscription>>> {
+async fn list(State(state): State<AppState>, auth: Result<Auth, ApiError>) -> NResult<Json<Vec<Subscription>>> {
     let records = super::list(&state, &auth?)?;
     Ok(Json(records.iter().map(Subscription::of).collect()))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> NResult<Json<Subscription>> {
+async fn detail(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> NResult<Json<Subscription>> {
     let auth = auth?;
     Ok(Json(Subscription::of(&super::load(&state, &auth, &id)?)))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> NResult<StatusCode> {
+async fn remove(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> NResult<StatusCode> {
     super::delete(&state, &auth?, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }

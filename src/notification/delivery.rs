@@ -66,20 +66,10 @@ fn host_of(url: &str) -> &str {
 async fn webhook(url: &str, payload: &Value) {
     let host = host_of(url);
     match client().post(url).json(payload).send().await {
-        Ok(resp) if resp.status().is_success() => {
-            tracing::debug!(host, "notification webhook delivered")
-        }
-        Ok(resp) => tracing::warn!(
-            host,
-            status = resp.status().as_u16(),
-            "notification webhook refused"
-        ),
+        Ok(resp) if resp.status().is_success() => tracing::debug!(host, "notification webhook delivered"),
+        Ok(resp) => tracing::warn!(host, status = resp.status().as_u16(), "notification webhook refused"),
         Err(e) => {
-            let why = if e.is_timeout() {
-                "timed out".to_string()
-            } else {
-                e.without_url().to_string()
-            };
+            let why = if e.is_timeout() { "timed out".to_string() } else { e.without_url().to_string() };
             tracing::warn!(host, "notification webhook not delivered: {why}");
         }
     }
@@ -89,24 +79,13 @@ fn email(host: &str, port: u16, from: &str, to: &str, message: &Message) -> Resu
     use lettre::message::header::ContentType;
     use lettre::{SmtpTransport, Transport};
     let mail = lettre::Message::builder()
-        .from(
-            from.parse()
-                .map_err(|e| format!("the sender address {from:?} is not valid: {e}"))?,
-        )
-        .to(to
-            .parse()
-            .map_err(|e| format!("the recipient address is not valid: {e}"))?)
+        .from(from.parse().map_err(|e| format!("the sender address {from:?} is not valid: {e}"))?)
+        .to(to.parse().map_err(|e| format!("the recipient address is not valid: {e}"))?)
         .subject(message.subject.clone())
         .header(ContentType::TEXT_PLAIN)
         .body(message.text.clone())
         .map_err(|e| e.to_string())?;
     // Plain SMTP to a relay the operator names (a local sink or smarthost).
-    let mailer = SmtpTransport::builder_dangerous(host)
-        .port(port)
-        .timeout(Some(SMTP_TIMEOUT))
-        .build();
-    mailer
-        .send(&mail)
-        .map(|_| ())
-        .map_err(|e| format!("SMTP {host}:{port}: {e}"))
+    let mailer = SmtpTransport::builder_dangerous(host).port(port).timeout(Some(SMTP_TIMEOUT)).build();
+    mailer.send(&mail).map(|_| ()).map_err(|e| format!("SMTP {host}:{port}: {e}"))
 }

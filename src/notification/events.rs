@@ -39,43 +39,27 @@ pub fn job_ended(state: &AppState, job_id: i64) {
     let st = state.clone();
     tokio::runtime::Handle::current().spawn_blocking(move || {
         if let Err(e) = emit_job_end(&st, job_id) {
-            tracing::warn!(
-                job = job_id,
-                "notification of the job's end not sent: {}",
-                e.message
-            );
+            tracing::warn!(job = job_id, "notification of the job's end not sent: {}", e.message);
         }
     });
 }
 
 fn emit_job_end(state: &AppState, job_id: i64) -> ApiResult<()> {
-    let Some(job) = state.meta.queue_job(job_id.into())? else {
-        return Ok(());
-    };
+    let Some(job) = state.meta.queue_job(job_id.into())? else { return Ok(()) };
     let base = match job.status {
         QueueJobStatus::Error => "job-failed",
         QueueJobStatus::Success => "job-succeeded",
         QueueJobStatus::Warning => "job-succeeded-with-warning",
         _ => return Ok(()),
     };
-    let event = if job.kind == PHASE_CONTAINER {
-        format!("phase-{base}")
-    } else {
-        base.to_string()
-    };
-    let subscriptions =
-        state
-            .meta
-            .subscriptions(ProjectId(job.project_id), Some(&event), now_ms())?;
+    let event = if job.kind == PHASE_CONTAINER { format!("phase-{base}") } else { base.to_string() };
+    let subscriptions = state.meta.subscriptions(ProjectId(job.project_id), Some(&event), now_ms())?;
     if subscriptions.is_empty() {
         return Ok(());
     }
     let mut head = Map::new();
     if base != "job-succeeded" {
-        head.insert(
-            "errorMessage".into(),
-            json!(job.result["message"].as_str().unwrap_or("")),
-        );
+        head.insert("errorMessage".into(), json!(job.result["message"].as_str().unwrap_or("")));
     }
     let payload = payload(state, &job, head, None);
     deliver_matching(state, &event, &subscriptions, &payload);
@@ -84,12 +68,7 @@ fn emit_job_end(state: &AppState, job_id: i64) -> ApiResult<()> {
 
 /// The event payload: `head` keys first (errorMessage, durations), then job, phase, project,
 /// branch, then `tail` keys (uniqueId).
-fn payload(
-    state: &AppState,
-    job: &Job,
-    head: Map<String, Value>,
-    tail: Option<(&str, Value)>,
-) -> Value {
+fn payload(state: &AppState, job: &Job, head: Map<String, Value>, tail: Option<(&str, Value)>) -> Value {
     let mut p = head;
     p.insert("job".into(), job_data(state, job));
     if job.kind == PHASE_CONTAINER {
@@ -97,10 +76,7 @@ fn payload(
         let name = phase_name(state, job, &phase_id).unwrap_or_else(|| phase_id.clone());
         p.insert("phase".into(), json!({"id": phase_id, "name": name}));
     }
-    p.insert(
-        "project".into(),
-        json!({"id": job.project_id.to_string(), "name": project_name(state, job.project_id)}),
-    );
+    p.insert("project".into(), json!({"id": job.project_id.to_string(), "name": project_name(state, job.project_id)}));
     p.insert("branch".into(), json!({"id": job.branch_id.to_string()}));
     if let Some((k, v)) = tail {
         p.insert(k.into(), v);
@@ -109,13 +85,7 @@ fn payload(
 }
 
 fn project_name(state: &AppState, project_id: i64) -> String {
-    state
-        .meta
-        .project(project_id)
-        .ok()
-        .flatten()
-        .map(|(name, _)| name)
-        .unwrap_or_default()
+    state.meta.project(project_id).ok().flatten().map(|(name, _)| name).unwrap_or_default()
 }
 
 /// `job{id, url, component{id, name}, tasks[], startTime?, endTime?, configuration?{id, name}}`
@@ -143,23 +113,14 @@ fn job_data(state: &AppState, job: &Job) -> Value {
 }
 
 pub fn job_url(state: &AppState, id: i64) -> String {
-    format!(
-        "{}/jobs/{id}",
-        crate::storage::index::service_url(state, "queue")
-    )
+    format!("{}/jobs/{id}", crate::storage::index::service_url(state, "queue"))
 }
 
 /// The job's stored configuration `(id, name)`, when it has a named one.
 fn configuration(state: &AppState, job: &Job) -> Option<(String, String)> {
     let id = job.config.as_ref()?;
-    let config =
-        crate::queue::configs::load(state, job.project_id, job.branch_id, &job.component, id)
-            .ok()
-            .flatten()?;
-    let name = config.body["name"]
-        .as_str()
-        .filter(|n| !n.is_empty())?
-        .to_string();
+    let config = crate::queue::configs::load(state, job.project_id, job.branch_id, &job.component, id).ok().flatten()?;
+    let name = config.body["name"].as_str().filter(|n| !n.is_empty())?.to_string();
     Some((id.clone(), name))
 }
 
@@ -169,44 +130,20 @@ fn phase_name(state: &AppState, job: &Job, phase_id: &str) -> Option<String> {
         Some(cd) => cd.clone(),
         None => {
             let id = job.config.as_ref()?;
-            crate::queue::configs::load(state, job.project_id, job.branch_id, &job.component, id)
-                .ok()
-                .flatten()?
-                .configuration()
+            crate::queue::configs::load(state, job.project_id, job.branch_id, &job.component, id).ok().flatten()?.configuration()
         }
     };
     let phases = flow["phases"].as_array()?;
-    let phase = phases
-        .iter()
-        .find(|p| scalar_to_string(&p["id"]).as_deref() == Some(phase_id))?;
+    let phase = phases.iter().find(|p| scalar_to_string(&p["id"]).as_deref() == Some(phase_id))?;
     phase["name"].as_str().map(str::to_string)
 }
 
-fn deliver_matching(
-    state: &AppState,
-    event: &str,
-    subscriptions: &[SubscriptionRecord],
-    payload: &Value,
-) {
+fn deliver_matching(state: &AppState, event: &str, subscriptions: &[SubscriptionRecord], payload: &Value) {
     let (subject, text) = summary(event, payload);
-    for sub in subscriptions
-        .iter()
-        .filter(|s| s.event == event && matches(&s.filters, payload))
-    {
+    for sub in subscriptions.iter().filter(|s| s.event == event && matches(&s.filters, payload)) {
         match Recipient::parse(&sub.recipient) {
-            Ok(r) => delivery::send(
-                state,
-                r,
-                Message {
-                    payload: payload.clone(),
-                    subject: subject.clone(),
-                    text: text.clone(),
-                },
-            ),
-            Err(e) => tracing::warn!(
-                subscription = sub.id,
-                "subscription has an unusable recipient: {e}"
-            ),
+            Ok(r) => delivery::send(state, r, Message { payload: payload.clone(), subject: subject.clone(), text: text.clone() }),
+            Err(e) => tracing::warn!(subscription = sub.id, "subscription has an unusable recipient: {e}"),
         }
     }
 }
@@ -221,10 +158,7 @@ pub fn matches(filters: &Value, payload: &Value) -> bool {
 }
 
 fn holds(actual: Option<&Value>, operator: &str, expected: &Value) -> bool {
-    let (Some(a), Some(e)) = (
-        actual.and_then(scalar_to_string),
-        scalar_to_string(expected),
-    ) else {
+    let (Some(a), Some(e)) = (actual.and_then(scalar_to_string), scalar_to_string(expected)) else {
         return operator == "!=";
     };
     let ordering = match (a.trim().parse::<f64>(), e.trim().parse::<f64>()) {
@@ -253,73 +187,28 @@ fn summary(event: &str, p: &Value) -> (String, String) {
         _ => "is running longer than usual",
     };
     let what = match job["configuration"]["name"].as_str() {
-        Some(config) => format!(
-            "\"{config}\" ({})",
-            job["component"]["name"].as_str().unwrap_or("")
-        ),
+        Some(config) => format!("\"{config}\" ({})", job["component"]["name"].as_str().unwrap_or("")),
         None => job["component"]["name"].as_str().unwrap_or("").to_string(),
     };
     let subject = match p["phase"]["name"].as_str() {
-        Some(phase) => format!(
-            "[kbstack] Phase \"{phase}\" of {what} {outcome} (job {})",
-            job["id"].as_str().unwrap_or("")
-        ),
-        None => format!(
-            "[kbstack] {what} {outcome} (job {})",
-            job["id"].as_str().unwrap_or("")
-        ),
+        Some(phase) => format!("[kbstack] Phase \"{phase}\" of {what} {outcome} (job {})", job["id"].as_str().unwrap_or("")),
+        None => format!("[kbstack] {what} {outcome} (job {})", job["id"].as_str().unwrap_or("")),
     };
-    let mut lines = vec![
-        format!("Job {} {outcome}.", job["id"].as_str().unwrap_or("")),
-        String::new(),
-    ];
+    let mut lines = vec![format!("Job {} {outcome}.", job["id"].as_str().unwrap_or("")), String::new()];
     let mut line = |label: &str, value: Option<String>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             lines.push(format!("{label}: {v}"));
         }
     };
-    line(
-        "Project",
-        Some(format!(
-            "{} ({})",
-            p["project"]["name"].as_str().unwrap_or(""),
-            p["project"]["id"].as_str().unwrap_or("")
-        )),
-    );
+    line("Project", Some(format!("{} ({})", p["project"]["name"].as_str().unwrap_or(""), p["project"]["id"].as_str().unwrap_or(""))));
     line("Branch", p["branch"]["id"].as_str().map(str::to_string));
-    line(
-        "Component",
-        Some(format!(
-            "{} ({})",
-            job["component"]["name"].as_str().unwrap_or(""),
-            job["component"]["id"].as_str().unwrap_or("")
-        )),
-    );
-    line(
-        "Configuration",
-        job["configuration"]["id"].as_str().map(|id| {
-            format!(
-                "{} ({id})",
-                job["configuration"]["name"].as_str().unwrap_or("")
-            )
-        }),
-    );
-    line(
-        "Phase",
-        p["phase"]["id"]
-            .as_str()
-            .map(|id| format!("{} ({id})", p["phase"]["name"].as_str().unwrap_or(""))),
-    );
+    line("Component", Some(format!("{} ({})", job["component"]["name"].as_str().unwrap_or(""), job["component"]["id"].as_str().unwrap_or(""))));
+    line("Configuration", job["configuration"]["id"].as_str().map(|id| format!("{} ({id})", job["configuration"]["name"].as_str().unwrap_or(""))));
+    line("Phase", p["phase"]["id"].as_str().map(|id| format!("{} ({id})", p["phase"]["name"].as_str().unwrap_or(""))));
     line("Started", job["startTime"].as_str().map(str::to_string));
     line("Finished", job["endTime"].as_str().map(str::to_string));
-    line(
-        "Average duration",
-        p["averageDuration"].as_f64().map(|s| format!("{s:.0} s")),
-    );
-    line(
-        "Current duration",
-        p["currentDuration"].as_f64().map(|s| format!("{s:.0} s")),
-    );
+    line("Average duration", p["averageDuration"].as_f64().map(|s| format!("{s:.0} s")));
+    line("Current duration", p["currentDuration"].as_f64().map(|s| format!("{s:.0} s")));
     line("Error", p["errorMessage"].as_str().map(str::to_string));
     lines.push(String::new());
     lines.push(format!("Job: {}", job["url"].as_str().unwrap_or("")));
@@ -342,9 +231,7 @@ pub fn flow_notification(state: &AppState, phase_job: &Job, spec: &Value) -> (us
         .iter()
         .filter_map(|r| Recipient::parse(r).map_err(|e| problems.push(e)).ok())
         .collect();
-    let flow_job_id = scalar_to_string(phase_job.def("orchestrationJobId"))
-        .and_then(|s| s.parse::<i64>().ok())
-        .unwrap_or(phase_job.id);
+    let flow_job_id = scalar_to_string(phase_job.def("orchestrationJobId")).and_then(|s| s.parse::<i64>().ok()).unwrap_or(phase_job.id);
     let (flow_id, flow_name) = configuration(state, phase_job)
         .or_else(|| phase_job.config.clone().map(|id| (id.clone(), id)))
         .unwrap_or_default();
@@ -358,10 +245,7 @@ pub fn flow_notification(state: &AppState, phase_job: &Job, spec: &Value) -> (us
     let project_name = project_name(state, phase_job.project_id);
     for r in recipients.iter() {
         let message = match r {
-            Recipient::Webhook(_) => spec["message"]
-                .as_str()
-                .map(|m| json!(m))
-                .unwrap_or(Value::Null),
+            Recipient::Webhook(_) => spec["message"].as_str().map(|m| json!(m)).unwrap_or(Value::Null),
             Recipient::Email(_) => json!(spec["message"].as_str().unwrap_or("")),
         };
         let payload = json!({
@@ -376,15 +260,7 @@ pub fn flow_notification(state: &AppState, phase_job: &Job, spec: &Value) -> (us
             spec["message"].as_str().unwrap_or(&title),
             phase_job.project_id
         );
-        delivery::send(
-            state,
-            r.clone(),
-            Message {
-                payload,
-                subject: format!("[kbstack] {title}"),
-                text,
-            },
-        );
+        delivery::send(state, r.clone(), Message { payload, subject: format!("[kbstack] {title}"), text });
     }
     (recipients.len(), problems)
 }
@@ -405,14 +281,9 @@ pub fn start_monitor(state: &AppState) {
         loop {
             interval.tick().await;
             let (st, seen) = (state.clone(), notified.clone());
-            match tokio::task::spawn_blocking(move || check_long_running(&st, &seen, now_ms()))
-                .await
-            {
+            match tokio::task::spawn_blocking(move || check_long_running(&st, &seen, now_ms())).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(
-                    "notification: cannot check long-running jobs: {}",
-                    e.message
-                ),
+                Ok(Err(e)) => tracing::warn!("notification: cannot check long-running jobs: {}", e.message),
                 Err(e) => tracing::error!("notification: the long-running check panicked: {e}"),
             }
         }
@@ -423,41 +294,18 @@ pub fn start_monitor(state: &AppState) {
 /// once per (job, subscription); `notified` forgets jobs that stopped running. Each node checks
 /// the jobs it runs itself (what it has notified is in its memory): on a stack of several nodes a
 /// job is reported once, not once per node.
-pub fn check_long_running(
-    state: &AppState,
-    notified: &Mutex<HashSet<(i64, i64)>>,
-    now: i64,
-) -> ApiResult<()> {
+pub fn check_long_running(state: &AppState, notified: &Mutex<HashSet<(i64, i64)>>, now: i64) -> ApiResult<()> {
     let running = state.meta.running_queue_jobs()?;
-    notified
-        .lock()
-        .retain(|(job, _)| running.iter().any(|j| j.id == *job));
-    for job in running
-        .iter()
-        .filter(|j| j.status == QueueJobStatus::Processing && state.queue.runs_here(j.id))
-    {
-        let (Some(start), Some(config)) = (job.start_ms, job.config.as_ref()) else {
-            continue;
-        };
-        let event = if job.kind == PHASE_CONTAINER {
-            "phase-job-processing-long"
-        } else {
-            "job-processing-long"
-        };
-        let subscriptions =
-            state
-                .meta
-                .subscriptions(ProjectId(job.project_id), Some(event), now)?;
-        let fresh: Vec<SubscriptionRecord> = subscriptions
-            .into_iter()
-            .filter(|s| !notified.lock().contains(&(job.id, s.id)))
-            .collect();
+    notified.lock().retain(|(job, _)| running.iter().any(|j| j.id == *job));
+    for job in running.iter().filter(|j| j.status == QueueJobStatus::Processing && state.queue.runs_here(j.id)) {
+        let (Some(start), Some(config)) = (job.start_ms, job.config.as_ref()) else { continue };
+        let event = if job.kind == PHASE_CONTAINER { "phase-job-processing-long" } else { "job-processing-long" };
+        let subscriptions = state.meta.subscriptions(ProjectId(job.project_id), Some(event), now)?;
+        let fresh: Vec<SubscriptionRecord> = subscriptions.into_iter().filter(|s| !notified.lock().contains(&(job.id, s.id))).collect();
         if fresh.is_empty() {
             continue;
         }
-        let Some(average) = average_duration(state, job, config)? else {
-            continue;
-        };
+        let Some(average) = average_duration(state, job, config)? else { continue };
         let current = (now - start).max(0) as f64 / 1000.0;
         if current <= average {
             continue;
@@ -467,19 +315,9 @@ pub fn check_long_running(
         head.insert("averageDuration".into(), json!(average));
         head.insert("currentDuration".into(), json!(current));
         head.insert("durationOvertimePercentage".into(), json!(overtime));
-        let payload = payload(
-            state,
-            job,
-            head,
-            Some(("uniqueId", json!(job.id.to_string()))),
-        );
-        let matched: Vec<SubscriptionRecord> = fresh
-            .into_iter()
-            .filter(|s| matches(&s.filters, &payload))
-            .collect();
-        notified
-            .lock()
-            .extend(matched.iter().map(|s| (job.id, s.id)));
+        let payload = payload(state, job, head, Some(("uniqueId", json!(job.id.to_string()))));
+        let matched: Vec<SubscriptionRecord> = fresh.into_iter().filter(|s| matches(&s.filters, &payload)).collect();
+        notified.lock().extend(matched.iter().map(|s| (job.id, s.id)));
         deliver_matching(state, event, &matched, &payload);
     }
     Ok(())
@@ -496,24 +334,13 @@ fn average_duration(state: &AppState, job: &Job, config: &str) -> ApiResult<Opti
         branch_ids: vec![job.branch_id],
         ..QueueJobFilter::default()
     };
-    let page = QueueJobPage {
-        sort: QueueJobSort {
-            field: QueueJobSortField::Id,
-            descending: true,
-        },
-        limit: AVERAGE_OVER * 5,
-        offset: 0,
-    };
+    let page = QueueJobPage { sort: QueueJobSort { field: QueueJobSortField::Id, descending: true }, limit: AVERAGE_OVER * 5, offset: 0 };
     let phase = job.def("orchestrationPhaseId");
     let durations: Vec<f64> = state
         .meta
         .search_queue_jobs(ProjectId(job.project_id), &filter, &page)?
         .into_iter()
-        .filter(|j| {
-            j.id != job.id
-                && j.def("orchestrationPhaseId") == phase
-                && j.config_row_ids == job.config_row_ids
-        })
+        .filter(|j| j.id != job.id && j.def("orchestrationPhaseId") == phase && j.config_row_ids == job.config_row_ids)
         .filter_map(|j| Some((j.end_ms? - j.start_ms?).max(0) as f64 / 1000.0))
         .take(AVERAGE_OVER as usize)
         .collect();
@@ -533,29 +360,14 @@ mod tests {
         let p = json!({"job": {"component": {"id": "keboola.ex-http"}, "configuration": {"id": "123"}}, "branch": {"id": "5"}, "durationOvertimePercentage": 0.8});
         let f = |field: &str, op: &str, value: Value| json!([{"field": field, "operator": op, "value": value}]);
         assert!(matches(&json!([]), &p));
-        assert!(matches(
-            &f("job.component.id", "==", json!("keboola.ex-http")),
-            &p
-        ));
+        assert!(matches(&f("job.component.id", "==", json!("keboola.ex-http")), &p));
         assert!(!matches(&f("job.component.id", "==", json!("other")), &p));
-        assert!(
-            matches(&f("job.configuration.id", "==", json!(123)), &p),
-            "a number matches the id string"
-        );
+        assert!(matches(&f("job.configuration.id", "==", json!(123)), &p), "a number matches the id string");
         assert!(matches(&f("branch.id", "!=", json!("6")), &p));
-        assert!(matches(
-            &f("durationOvertimePercentage", ">=", json!(0.75)),
-            &p
-        ));
-        assert!(!matches(
-            &f("durationOvertimePercentage", ">=", json!("0.9")),
-            &p
-        ));
+        assert!(matches(&f("durationOvertimePercentage", ">=", json!(0.75)), &p));
+        assert!(!matches(&f("durationOvertimePercentage", ">=", json!("0.9")), &p));
         assert!(matches(&f("durationOvertimePercentage", "<", json!(1)), &p));
-        assert!(
-            !matches(&f("phase.id", "==", json!("1")), &p),
-            "a missing field does not equal"
-        );
+        assert!(!matches(&f("phase.id", "==", json!("1")), &p), "a missing field does not equal");
         assert!(matches(&f("phase.id", "!=", json!("1")), &p), "but differs");
         let both = json!([{"field": "branch.id", "operator": "==", "value": "5"}, {"field": "job.component.id", "operator": "==", "value": "x"}]);
         assert!(!matches(&both, &p), "every filter must hold");

@@ -30,17 +30,11 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 fn consumer_not_found(component_id: &str) -> ApiError {
-    ApiError::new(
-        Code::OAuthNotFound,
-        format!("Consumer \"{component_id}\" not found."),
-    )
+    ApiError::new(Code::OAuthNotFound, format!("Consumer \"{component_id}\" not found."))
 }
 
 fn credentials_not_found(component_id: &str, name: &str) -> ApiError {
-    ApiError::new(
-        Code::OAuthNotFound,
-        format!("Credentials \"{name}\" for component \"{component_id}\" not found."),
-    )
+    ApiError::new(Code::OAuthNotFound, format!("Credentials \"{name}\" for component \"{component_id}\" not found."))
 }
 
 /// An id the broker keeps (component id, credentials name): non-empty, printable, no `/`.
@@ -49,9 +43,7 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 fn valid_url(url: &str) -> bool {
-    url.len() <= MAX_FIELD
-        && (url.starts_with("http://") || url.starts_with("https://"))
-        && !url.chars().any(char::is_control)
+    url.len() <= MAX_FIELD && (url.starts_with("http://") || url.starts_with("https://")) && !url.chars().any(char::is_control)
 }
 
 // ---- consumers (apps), super admins only: the handlers take `SuperAdmin`.
@@ -73,36 +65,20 @@ pub struct ConsumerFields {
 
 fn check_consumer(c: &OAuthConsumer, app_secret: &str) -> ApiResult<()> {
     if !valid_id(&c.component_id) {
-        return Err(invalid(
-            "componentId: This value is not a valid component id.",
-        ));
+        return Err(invalid("componentId: This value is not a valid component id."));
     }
-    for (name, v) in [
-        ("friendlyName", &c.friendly_name),
-        ("appKey", &c.app_key),
-        ("appSecret", &app_secret.to_string()),
-    ] {
+    for (name, v) in [("friendlyName", &c.friendly_name), ("appKey", &c.app_key), ("appSecret", &app_secret.to_string())] {
         if v.trim().is_empty() {
             return Err(invalid(format!("{name}: This value should not be blank.")));
         }
         if v.len() > MAX_FIELD || v.contains('\0') {
-            return Err(invalid(format!(
-                "{name}: This value is too long or not text."
-            )));
+            return Err(invalid(format!("{name}: This value is too long or not text.")));
         }
     }
     if !VERSIONS.contains(&c.oauth_version.as_str()) {
-        return Err(invalid(format!(
-            "oauthVersion: The value \"{}\" is not a valid choice ({}).",
-            c.oauth_version,
-            VERSIONS.join(", ")
-        )));
+        return Err(invalid(format!("oauthVersion: The value \"{}\" is not a valid choice ({}).", c.oauth_version, VERSIONS.join(", "))));
     }
-    for (name, v) in [
-        ("authUrl", Some(&c.auth_url)),
-        ("tokenUrl", Some(&c.token_url)),
-        ("requestTokenUrl", c.request_token_url.as_ref()),
-    ] {
+    for (name, v) in [("authUrl", Some(&c.auth_url)), ("tokenUrl", Some(&c.token_url)), ("requestTokenUrl", c.request_token_url.as_ref())] {
         if let Some(v) = v {
             if !valid_url(v) {
                 return Err(invalid(format!("{name}: This value is not a valid URL.")));
@@ -110,18 +86,14 @@ fn check_consumer(c: &OAuthConsumer, app_secret: &str) -> ApiResult<()> {
         }
     }
     if c.oauth_version == "1.0" && c.request_token_url.is_none() {
-        return Err(invalid(
-            "requestTokenUrl: OAuth 1.0 apps need a request token URL.",
-        ));
+        return Err(invalid("requestTokenUrl: OAuth 1.0 apps need a request token URL."));
     }
     Ok(())
 }
 
 /// `POST /manage`: register a component's app; its secret is kept sealed.
 pub fn create_consumer(state: &AppState, f: ConsumerFields) -> ApiResult<OAuthConsumer> {
-    let required = |name: &str, v: Option<String>| {
-        v.ok_or_else(|| invalid(format!("{name}: This value should not be blank.")))
-    };
+    let required = |name: &str, v: Option<String>| v.ok_or_else(|| invalid(format!("{name}: This value should not be blank.")));
     let app_secret = required("appSecret", f.app_secret)?;
     let consumer = OAuthConsumer {
         component_id: required("componentId", f.component_id)?,
@@ -136,16 +108,10 @@ pub fn create_consumer(state: &AppState, f: ConsumerFields) -> ApiResult<OAuthCo
         created: now_iso(),
     };
     check_consumer(&consumer, &app_secret)?;
-    let consumer = OAuthConsumer {
-        sealed_app_secret: state.secrets.seal(&app_secret),
-        ..consumer
-    };
+    let consumer = OAuthConsumer { sealed_app_secret: state.secrets.seal(&app_secret), ..consumer };
     match state.meta.insert_oauth_consumer(&consumer)? {
         Ok(()) => Ok(consumer),
-        Err(_) => Err(ApiError::new(
-            Code::OAuthAlreadyExists,
-            format!("Consumer \"{}\" already exists.", consumer.component_id),
-        )),
+        Err(_) => Err(ApiError::new(Code::OAuthAlreadyExists, format!("Consumer \"{}\" already exists.", consumer.component_id))),
     }
 }
 
@@ -154,18 +120,11 @@ pub fn consumers(state: &AppState) -> ApiResult<Vec<OAuthConsumer>> {
 }
 
 pub fn consumer(state: &AppState, component_id: &str) -> ApiResult<OAuthConsumer> {
-    state
-        .meta
-        .oauth_consumer(component_id)?
-        .ok_or_else(|| consumer_not_found(component_id))
+    state.meta.oauth_consumer(component_id)?.ok_or_else(|| consumer_not_found(component_id))
 }
 
 /// `PATCH /manage/{componentId}`: the fields given replace the app's.
-pub fn update_consumer(
-    state: &AppState,
-    component_id: &str,
-    f: ConsumerFields,
-) -> ApiResult<OAuthConsumer> {
+pub fn update_consumer(state: &AppState, component_id: &str, f: ConsumerFields) -> ApiResult<OAuthConsumer> {
     let old = consumer(state, component_id)?;
     let mut c = old.clone();
     if let Some(v) = f.friendly_name {
@@ -191,10 +150,7 @@ pub fn update_consumer(
     }
     let secret = match f.app_secret {
         Some(s) => s,
-        None => state
-            .secrets
-            .open(&old.sealed_app_secret)
-            .ok_or_else(|| ApiError::internal("the app secret cannot be opened"))?,
+        None => state.secrets.open(&old.sealed_app_secret).ok_or_else(|| ApiError::internal("the app secret cannot be opened"))?,
     };
     check_consumer(&c, &secret)?;
     c.sealed_app_secret = state.secrets.seal(&secret);
@@ -205,20 +161,11 @@ pub fn update_consumer(
 }
 
 pub fn delete_consumer(state: &AppState, component_id: &str) -> ApiResult<()> {
-    if state.meta.delete_oauth_consumer(component_id)? {
-        Ok(())
-    } else {
-        Err(consumer_not_found(component_id))
-    }
+    if state.meta.delete_oauth_consumer(component_id)? { Ok(()) } else { Err(consumer_not_found(component_id)) }
 }
 
 /// A plain value as a cipher only `component_id`'s jobs in `project_id` open.
-pub fn cipher_for(
-    state: &AppState,
-    project_id: i64,
-    component_id: &str,
-    plain: &str,
-) -> ApiResult<String> {
+pub fn cipher_for(state: &AppState, project_id: i64, component_id: &str, plain: &str) -> ApiResult<String> {
     let scope = Scope::project(component_id, project_id);
     match crate::encryption::encrypt_value(state, &scope, Value::String(plain.to_string())) {
         Ok(Value::String(cipher)) => Ok(cipher),
@@ -229,14 +176,8 @@ pub fn cipher_for(
 
 /// A consumer's secret as a cipher any project's job of the component opens (`appSecretDocker`).
 pub fn component_cipher(state: &AppState, c: &OAuthConsumer) -> ApiResult<String> {
-    let plain = state
-        .secrets
-        .open(&c.sealed_app_secret)
-        .ok_or_else(|| ApiError::internal("the app secret cannot be opened"))?;
-    let scope = Scope {
-        component: Some(c.component_id.clone()),
-        ..Scope::default()
-    };
+    let plain = state.secrets.open(&c.sealed_app_secret).ok_or_else(|| ApiError::internal("the app secret cannot be opened"))?;
+    let scope = Scope { component: Some(c.component_id.clone()), ..Scope::default() };
     match crate::encryption::encrypt_value(state, &scope, Value::String(plain)) {
         Ok(Value::String(cipher)) => Ok(cipher),
         _ => Err(ApiError::internal("the app secret cannot be encrypted")),
@@ -248,13 +189,7 @@ pub fn component_cipher(state: &AppState, c: &OAuthConsumer) -> ApiResult<String
 /// Changing credentials is refused to the roles `none` and `readOnly`, as Vault decides it:
 /// tokens here carry no role but the master token's `admin`.
 pub fn require_modify(auth: &Auth) -> ApiResult<()> {
-    if auth.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::denied(
-            "Role \"none\" is not allowed to modify credentials",
-        ))
-    }
+    if auth.is_admin() { Ok(()) } else { Err(ApiError::denied("Role \"none\" is not allowed to modify credentials")) }
 }
 
 /// Credentials to add directly (`POST /credentials/{componentId}`): tokens obtained elsewhere.
@@ -274,14 +209,10 @@ fn creator(auth: &Auth) -> (String, String) {
 
 fn check_name(name: &str, authorized_for: &str) -> ApiResult<()> {
     if !valid_id(name) {
-        return Err(invalid(
-            "id: This value should be a non-blank name without \"/\".",
-        ));
+        return Err(invalid("id: This value should be a non-blank name without \"/\"."));
     }
     if authorized_for.len() > MAX_FIELD || authorized_for.contains('\0') {
-        return Err(invalid(
-            "authorizedFor: This value is too long or not text.",
-        ));
+        return Err(invalid("authorizedFor: This value is too long or not text."));
     }
     Ok(())
 }
@@ -317,72 +248,31 @@ pub fn store_credentials(
         Ok(()) => Ok(credentials),
         Err(_) => Err(ApiError::new(
             Code::OAuthAlreadyExists,
-            format!(
-                "Credentials \"{}\" for component \"{component_id}\" already exist.",
-                credentials.name
-            ),
+            format!("Credentials \"{}\" for component \"{component_id}\" already exist.", credentials.name),
         )),
     }
 }
 
 /// `POST /credentials/{componentId}`.
-pub fn add_credentials(
-    state: &AppState,
-    auth: &Auth,
-    component_id: &str,
-    new: NewCredentials,
-) -> ApiResult<OAuthCredentials> {
+pub fn add_credentials(state: &AppState, auth: &Auth, component_id: &str, new: NewCredentials) -> ApiResult<OAuthCredentials> {
     require_modify(auth)?;
     let c = consumer(state, component_id)?;
-    let secret = state
-        .secrets
-        .open(&c.sealed_app_secret)
-        .ok_or_else(|| ApiError::internal("the app secret cannot be opened"))?;
-    store_credentials(
-        state,
-        auth.project_id,
-        component_id,
-        new,
-        creator(auth),
-        (&c.oauth_version, &c.app_key, &secret),
-        false,
-    )
+    let secret = state.secrets.open(&c.sealed_app_secret).ok_or_else(|| ApiError::internal("the app secret cannot be opened"))?;
+    store_credentials(state, auth.project_id, component_id, new, creator(auth), (&c.oauth_version, &c.app_key, &secret), false)
 }
 
 /// `GET /credentials[/{componentId}]`: the project's credentials.
-pub fn list_credentials(
-    state: &AppState,
-    auth: &Auth,
-    component_id: Option<&str>,
-) -> ApiResult<Vec<OAuthCredentials>> {
-    Ok(state
-        .meta
-        .oauth_credentials_list(auth.project_id, component_id)?)
+pub fn list_credentials(state: &AppState, auth: &Auth, component_id: Option<&str>) -> ApiResult<Vec<OAuthCredentials>> {
+    Ok(state.meta.oauth_credentials_list(auth.project_id, component_id)?)
 }
 
-pub fn credentials(
-    state: &AppState,
-    auth: &Auth,
-    component_id: &str,
-    name: &str,
-) -> ApiResult<OAuthCredentials> {
-    state
-        .meta
-        .oauth_credentials(auth.project_id, component_id, name)?
-        .ok_or_else(|| credentials_not_found(component_id, name))
+pub fn credentials(state: &AppState, auth: &Auth, component_id: &str, name: &str) -> ApiResult<OAuthCredentials> {
+    state.meta.oauth_credentials(auth.project_id, component_id, name)?.ok_or_else(|| credentials_not_found(component_id, name))
 }
 
-pub fn delete_credentials(
-    state: &AppState,
-    auth: &Auth,
-    component_id: &str,
-    name: &str,
-) -> ApiResult<()> {
+pub fn delete_credentials(state: &AppState, auth: &Auth, component_id: &str, name: &str) -> ApiResult<()> {
     require_modify(auth)?;
-    if state
-        .meta
-        .delete_oauth_credentials(auth.project_id, component_id, name)?
-    {
+    if state.meta.delete_oauth_credentials(auth.project_id, component_id, name)? {
         Ok(())
     } else {
         Err(credentials_not_found(component_id, name))
@@ -395,12 +285,7 @@ pub fn delete_credentials(
 /// `authorization.oauth_api.credentials`, still as ciphers: the runner's decryption of the `#`
 /// values opens them for the job (they are bound to its project and component). A configuration
 /// without `oauth_api.id` is left alone; an id without credentials is the user's error.
-pub fn for_job(
-    state: &AppState,
-    project_id: i64,
-    component_id: &str,
-    configuration: &mut Value,
-) -> Result<(), String> {
+pub fn for_job(state: &AppState, project_id: i64, component_id: &str, configuration: &mut Value) -> Result<(), String> {
     let id = match configuration.pointer("/authorization/oauth_api/id") {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::String(s)) if s.is_empty() => return Ok(()),
@@ -408,17 +293,11 @@ pub fn for_job(
         Some(Value::Number(n)) => n.to_string(),
         Some(_) => return Err("The authorization.oauth_api.id must be a string.".into()),
     };
-    let found = state
-        .meta
-        .oauth_credentials(project_id, component_id, &id)
-        .map_err(|e| e.message)?;
+    let found = state.meta.oauth_credentials(project_id, component_id, &id).map_err(|e| e.message)?;
     let Some(c) = found else {
-        return Err(format!(
-            "OAuth credentials \"{id}\" for component \"{component_id}\" not found. Authorize the configuration again."
-        ));
+        return Err(format!("OAuth credentials \"{id}\" for component \"{component_id}\" not found. Authorize the configuration again."));
     };
-    let mut injected =
-        serde_json::to_value(wire::Credentials::of(&c)).map_err(|e| e.to_string())?;
+    let mut injected = serde_json::to_value(wire::Credentials::of(&c)).map_err(|e| e.to_string())?;
     // The API's object without the API-only `branchId` (docs: the interface's keys).
     if let Some(o) = injected.as_object_mut() {
         o.shift_remove("branchId");
@@ -430,11 +309,7 @@ pub fn for_job(
 /// The values inside an opened `#data` (the tokens themselves), for the runner to hide in the
 /// job's log besides the whole text: a component printing just its access token is caught too.
 pub fn data_secrets(configuration: &Value) -> Vec<String> {
-    let Some(Value::String(data)) =
-        configuration.pointer("/authorization/oauth_api/credentials/#data")
-    else {
-        return Vec::new();
-    };
+    let Some(Value::String(data)) = configuration.pointer("/authorization/oauth_api/credentials/#data") else { return Vec::new() };
     let mut out = Vec::new();
     if let Ok(parsed) = serde_json::from_str::<Value>(data) {
         collect_strings(&parsed, &mut out);
@@ -470,16 +345,8 @@ mod tests {
     #[test]
     fn secrets_of_the_opened_data() {
         let cfg = json!({"authorization": {"oauth_api": {"credentials": {"#data": "{\"access_token\":\"tok-123456\",\"token_type\":\"bearer\",\"n\":{\"r\":\"refresh-1234\"}}"}}}});
-        assert_eq!(
-            data_secrets(&cfg),
-            vec!["tok-123456".to_string(), "refresh-1234".to_string()]
-        );
+        assert_eq!(data_secrets(&cfg), vec!["tok-123456".to_string(), "refresh-1234".to_string()]);
         assert!(data_secrets(&json!({})).is_empty());
-        assert!(
-            data_secrets(
-                &json!({"authorization": {"oauth_api": {"credentials": {"#data": "not json"}}}})
-            )
-            .is_empty()
-        );
+        assert!(data_secrets(&json!({"authorization": {"oauth_api": {"credentials": {"#data": "not json"}}}})).is_empty());
     }
 }

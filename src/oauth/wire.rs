@@ -68,10 +68,7 @@ impl Credentials {
             id: c.name.clone(),
             branch_id: c.branch_id.clone(),
             authorized_for: c.authorized_for.clone(),
-            creator: Creator {
-                id: c.creator_id.clone(),
-                description: Some(c.creator_description.clone()),
-            },
+            creator: Creator { id: c.creator_id.clone(), description: Some(c.creator_description.clone()) },
             created: c.created.clone(),
             oauth_version: c.oauth_version.clone(),
             app_key: c.app_key.clone(),

@@ -31,14 +31,7 @@ pub fn status(job: &Job) -> &'static str {
 }
 
 /// Run the orchestration now: `tasks` (all of them, in order) may switch tasks off for this run.
-pub fn run(
-    state: &AppState,
-    auth: &Auth,
-    o: &Orchestration,
-    emails: Vec<String>,
-    tasks: Option<&Value>,
-    user_agent: &str,
-) -> ApiResult<Job> {
+pub fn run(state: &AppState, auth: &Auth, o: &Orchestration, emails: Vec<String>, tasks: Option<&Value>, user_agent: &str) -> ApiResult<Job> {
     let run_auth = super::run_auth(state, auth, o)?;
     let mut stored = o.tasks();
     if let Some(given) = tasks.filter(|t| !t.is_null()) {
@@ -56,11 +49,7 @@ pub fn run(
     for (i, e) in emails.iter().enumerate() {
         crate::notification::valid_email(e).map_err(|_| ApiError::validation(format!("Invalid request:\n - notificationsEmails[{i}]: \"{e}\" is not a valid email address.")))?;
     }
-    let only: Vec<Value> = stored
-        .iter()
-        .filter(|t| t["active"] != json!(false))
-        .map(|t| json!(t["id"].to_string()))
-        .collect();
+    let only: Vec<Value> = stored.iter().filter(|t| t["active"] != json!(false)).map(|t| json!(t["id"].to_string())).collect();
     let request = JobRequest {
         component: ORCHESTRATOR.into(),
         mode: "run".into(),
@@ -84,23 +73,13 @@ pub fn run(
             "recipient": {"channel": "email", "address": email},
             "expiresAt": "+30 days",
         });
-        crate::notification::create(
-            state,
-            auth,
-            body.as_object().unwrap_or(&serde_json::Map::new()),
-        )?;
+        crate::notification::create(state, auth, body.as_object().unwrap_or(&serde_json::Map::new()))?;
     }
     Ok(job)
 }
 
 /// The orchestration's jobs, newest first, and how many there are.
-pub fn list(
-    state: &AppState,
-    auth: &Auth,
-    o: &Orchestration,
-    limit: i64,
-    offset: i64,
-) -> ApiResult<(Vec<Job>, usize)> {
+pub fn list(state: &AppState, auth: &Auth, o: &Orchestration, limit: i64, offset: i64) -> ApiResult<(Vec<Job>, usize)> {
     let filter = QueueJobFilter {
         components: vec![ORCHESTRATOR.into()],
         configs: vec![o.id.clone()],
@@ -108,25 +87,10 @@ pub fn list(
         branch_ids: vec![auth.branch_id],
         ..QueueJobFilter::default()
     };
-    let all = QueueJobPage {
-        sort: QueueJobSort {
-            field: QueueJobSortField::Id,
-            descending: true,
-        },
-        limit: 100_000,
-        offset: 0,
-    };
-    let jobs = state
-        .meta
-        .search_queue_jobs(ProjectId(auth.project_id), &filter, &all)?;
+    let all = QueueJobPage { sort: QueueJobSort { field: QueueJobSortField::Id, descending: true }, limit: 100_000, offset: 0 };
+    let jobs = state.meta.search_queue_jobs(ProjectId(auth.project_id), &filter, &all)?;
     let total = jobs.len();
-    Ok((
-        jobs.into_iter()
-            .skip(offset.max(0) as usize)
-            .take(limit.clamp(0, 1000) as usize)
-            .collect(),
-        total,
-    ))
+    Ok((jobs.into_iter().skip(offset.max(0) as usize).take(limit.clamp(0, 1000) as usize).collect(), total))
 }
 
 /// A job of an orchestration of the caller's project (404 otherwise).
@@ -135,22 +99,15 @@ pub fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<(Job, Orchestr
     if job.component != ORCHESTRATOR || job.kind != "orchestrationContainer" {
         return Err(store::not_found(id));
     }
-    let o = super::load(state, auth, job.config.as_deref().unwrap_or(""))
-        .map_err(|_| store::not_found(id))?;
+    let o = super::load(state, auth, job.config.as_deref().unwrap_or("")).map_err(|_| store::not_found(id))?;
     Ok((job, o))
 }
 
 /// `DELETE /jobs/{id}`: only a job that has not started yet can be cancelled.
 pub fn cancel(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
     let (job, _) = load(state, auth, id)?;
-    if !matches!(
-        job.status,
-        QueueJobStatus::Created | QueueJobStatus::Waiting
-    ) {
-        return Err(ApiError::validation(format!(
-            "Job {id} is not waiting (it is \"{}\"); only waiting jobs can be cancelled.",
-            status(&job)
-        )));
+    if !matches!(job.status, QueueJobStatus::Created | QueueJobStatus::Waiting) {
+        return Err(ApiError::validation(format!("Job {id} is not waiting (it is \"{}\"); only waiting jobs can be cancelled.", status(&job))));
     }
     store::kill(state, &job)?;
     Ok(())

@@ -28,10 +28,7 @@ use crate::storage::configurations::{self, NewConfiguration};
 pub const V2: &str = "orchestratorV2";
 
 pub fn not_found(id: &str) -> ApiError {
-    ApiError::new(
-        Code::OrchestrationNotFound,
-        format!("Orchestration \"{id}\" not found."),
-    )
+    ApiError::new(Code::OrchestrationNotFound, format!("Orchestration \"{id}\" not found."))
 }
 
 /// An orchestration as stored: the configuration document.
@@ -52,19 +49,13 @@ impl Orchestration {
         self.v2()["active"] != json!(false)
     }
     pub fn crontab(&self) -> Option<String> {
-        self.v2()["crontabRecord"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
+        self.v2()["crontabRecord"].as_str().filter(|s| !s.is_empty()).map(str::to_string)
     }
     pub fn tasks(&self) -> Vec<Value> {
         self.v2()["tasks"].as_array().cloned().unwrap_or_default()
     }
     pub fn notifications(&self) -> Vec<Value> {
-        self.v2()["notifications"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        self.v2()["notifications"].as_array().cloned().unwrap_or_default()
     }
     pub fn token_id(&self) -> i64 {
         self.v2()["token"]["id"].as_i64().unwrap_or(0)
@@ -78,33 +69,23 @@ pub fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Orchestration>
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
         return Err(not_found(id));
     }
-    auth.require_component(ORCHESTRATOR)
-        .map_err(|_| not_found(id))?;
-    let body =
-        configurations::find_active(state, auth.project_id, auth.branch_id, ORCHESTRATOR, id)?
-            .ok_or_else(|| not_found(id))?;
+    auth.require_component(ORCHESTRATOR).map_err(|_| not_found(id))?;
+    let body = configurations::find_active(state, auth.project_id, auth.branch_id, ORCHESTRATOR, id)?.ok_or_else(|| not_found(id))?;
     if !body["configuration"][V2].is_object() {
         return Err(not_found(id));
     }
-    Ok(Orchestration {
-        id: id.to_string(),
-        body,
-    })
+    Ok(Orchestration { id: id.to_string(), body })
 }
 
 pub fn list(state: &AppState, auth: &Auth) -> ApiResult<Vec<Orchestration>> {
     if !auth.can_access_component(ORCHESTRATOR) {
         return Ok(Vec::new());
     }
-    let mut out: Vec<Orchestration> =
-        configurations::list_configurations(state, auth, auth.branch_id, ORCHESTRATOR)?
-            .into_iter()
-            .filter(|b| b["configuration"][V2].is_object())
-            .map(|body| Orchestration {
-                id: body["id"].as_str().unwrap_or("").to_string(),
-                body,
-            })
-            .collect();
+    let mut out: Vec<Orchestration> = configurations::list_configurations(state, auth, auth.branch_id, ORCHESTRATOR)?
+        .into_iter()
+        .filter(|b| b["configuration"][V2].is_object())
+        .map(|body| Orchestration { id: body["id"].as_str().unwrap_or("").to_string(), body })
+        .collect();
     out.sort_by_key(|o| o.id.parse::<i64>().unwrap_or(i64::MAX));
     Ok(out)
 }
@@ -116,9 +97,7 @@ fn require_modify(auth: &Auth) -> ApiResult<()> {
     if t.is_master || t.can_manage_buckets || t.can_manage_tokens {
         Ok(())
     } else {
-        Err(ApiError::denied(
-            "Changing orchestrations requires a token that may manage buckets (or a master token).",
-        ))
+        Err(ApiError::denied("Changing orchestrations requires a token that may manage buckets (or a master token)."))
     }
 }
 
@@ -126,9 +105,7 @@ fn require_modify(auth: &Auth) -> ApiResult<()> {
 /// share); checked before anything is written, so a refusal leaves nothing half-made.
 fn require_schedule_rights(auth: &Auth, crontab: Option<&Option<String>>) -> ApiResult<()> {
     if crontab.is_some_and(Option::is_some) && !auth.token.is_master {
-        return Err(ApiError::denied(
-            "Scheduling an orchestration (crontabRecord) requires a master token (role admin or share).",
-        ));
+        return Err(ApiError::denied("Scheduling an orchestration (crontabRecord) requires a master token (role admin or share)."));
     }
     Ok(())
 }
@@ -150,17 +127,11 @@ impl Changes {
         let present = |k: &str| body.get(k).is_some_and(|v| !v.is_null());
         let name = match body.get("name") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(
-                crate::http::params::scalar_to_string(v)
-                    .ok_or("Invalid request:\n - name: This value should be a string.")?,
-            ),
+            Some(v) => Some(crate::http::params::scalar_to_string(v).ok_or("Invalid request:\n - name: This value should be a string.")?),
         };
         let active = match body.get("active") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(
-                crate::http::params::parse_bool(v)
-                    .ok_or("Invalid request:\n - active: This value should be a boolean.")?,
-            ),
+            Some(v) => Some(crate::http::params::parse_bool(v).ok_or("Invalid request:\n - active: This value should be a boolean.")?),
         };
         let token_id = match body.get("tokenId") {
             None | Some(Value::Null) => None,
@@ -173,23 +144,11 @@ impl Changes {
         };
         Ok(Changes {
             name,
-            crontab: if body.contains_key("crontabRecord") {
-                Some(definition::crontab(body.get("crontabRecord"))?)
-            } else {
-                None
-            },
+            crontab: if body.contains_key("crontabRecord") { Some(definition::crontab(body.get("crontabRecord"))?) } else { None },
             active,
             token_id,
-            tasks: if present("tasks") {
-                Some(definition::tasks(&body["tasks"])?)
-            } else {
-                None
-            },
-            notifications: if present("notifications") {
-                Some(definition::notifications(&body["notifications"])?)
-            } else {
-                None
-            },
+            tasks: if present("tasks") { Some(definition::tasks(&body["tasks"])?) } else { None },
+            notifications: if present("notifications") { Some(definition::notifications(&body["notifications"])?) } else { None },
         })
     }
 }
@@ -197,18 +156,10 @@ impl Changes {
 /// The token an orchestration runs with: `tokenId` must be the calling token (its secret is the
 /// one kbstack holds; other tokens' secrets are kept only as hashes), else a new token with
 /// `canManageBuckets` and `canReadAllFileUploads`, as Keboola creates.
-fn run_token(
-    state: &AppState,
-    auth: &Auth,
-    name: &str,
-    token_id: Option<i64>,
-) -> ApiResult<(Value, String, bool)> {
+fn run_token(state: &AppState, auth: &Auth, name: &str, token_id: Option<i64>) -> ApiResult<(Value, String, bool)> {
     if let Some(id) = token_id {
         if id != auth.token.id {
-            let known = state
-                .meta
-                .token(id)?
-                .is_some_and(|t| t.project_id == auth.project_id);
+            let known = state.meta.token(id)?.is_some_and(|t| t.project_id == auth.project_id);
             return Err(ApiError::validation(if known {
                 format!(
                     "Invalid request:\n - tokenId: kbstack can run an orchestration only with the calling token ({}) or a new one (omit tokenId), not token {id}: it keeps other tokens' secrets only as hashes.",
@@ -218,15 +169,10 @@ fn run_token(
                 format!("Invalid request:\n - tokenId: Token {id} not found.")
             }));
         }
-        return Ok((
-            json!({"id": auth.token.id, "description": auth.token.description}),
-            auth.secret.clone(),
-            false,
-        ));
+        return Ok((json!({"id": auth.token.id, "description": auth.token.description}), auth.secret.clone(), false));
     }
     let description = format!("Orchestrator {name}");
-    let (id, secret) =
-        crate::storage::tokens::create_service_token(state, auth, &description, true)?;
+    let (id, secret) = crate::storage::tokens::create_service_token(state, auth, &description, true)?;
     Ok((json!({"id": id, "description": description}), secret, true))
 }
 
@@ -241,14 +187,8 @@ fn configuration_of(v2: &Value) -> Value {
 pub fn create(state: &AppState, auth: &Auth, changes: Changes) -> ApiResult<Orchestration> {
     require_modify(auth)?;
     require_schedule_rights(auth, changes.crontab.as_ref())?;
-    let name = changes
-        .name
-        .clone()
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty());
-    let name = name.ok_or_else(|| {
-        ApiError::validation("Invalid request:\n - name: This value should not be blank.")
-    })?;
+    let name = changes.name.clone().map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    let name = name.ok_or_else(|| ApiError::validation("Invalid request:\n - name: This value should not be blank."))?;
     let (token, secret, own_token) = run_token(state, auth, &name, changes.token_id)?;
     let v2 = json!({
         "crontabRecord": changes.crontab.clone().flatten(),
@@ -285,34 +225,21 @@ pub fn create(state: &AppState, auth: &Auth, changes: Changes) -> ApiResult<Orch
             return Err(e);
         }
     };
-    let orchestration = Orchestration {
-        id: created["id"].as_str().unwrap_or("").to_string(),
-        body: created,
-    };
+    let orchestration = Orchestration { id: created["id"].as_str().unwrap_or("").to_string(), body: created };
     sync_services(state, auth, orchestration)
 }
 
 /// `PUT /orchestrations/{id}` (and the tasks/notifications endpoints): the given attributes.
-pub fn update(
-    state: &AppState,
-    auth: &Auth,
-    id: &str,
-    changes: Changes,
-) -> ApiResult<Orchestration> {
+pub fn update(state: &AppState, auth: &Auth, id: &str, changes: Changes) -> ApiResult<Orchestration> {
     require_modify(auth)?;
     let current = load(state, auth, id)?;
     // Any change re-activates the schedule of a scheduled orchestration.
-    require_schedule_rights(
-        auth,
-        Some(&changes.crontab.clone().unwrap_or_else(|| current.crontab())),
-    )?;
+    require_schedule_rights(auth, Some(&changes.crontab.clone().unwrap_or_else(|| current.crontab())))?;
     let mut v2 = current.v2().clone();
     let mut name = current.name();
     if let Some(n) = changes.name.map(|n| n.trim().to_string()) {
         if n.is_empty() {
-            return Err(ApiError::validation(
-                "Invalid request:\n - name: This value should not be blank.",
-            ));
+            return Err(ApiError::validation("Invalid request:\n - name: This value should not be blank."));
         }
         name = n;
     }
@@ -335,35 +262,12 @@ pub fn update(
         v2["#token"] = json!(secret);
         v2["ownToken"] = json!(own);
     }
-    save(
-        state,
-        auth,
-        &current.id,
-        &name,
-        &v2,
-        "Orchestration updated",
-    )?;
+    save(state, auth, &current.id, &name, &v2, "Orchestration updated")?;
     sync_services(state, auth, load(state, auth, &current.id)?)
 }
 
-fn save(
-    state: &AppState,
-    auth: &Auth,
-    id: &str,
-    name: &str,
-    v2: &Value,
-    change: &str,
-) -> ApiResult<()> {
-    configurations::replace_configuration(
-        state,
-        auth,
-        ORCHESTRATOR,
-        id,
-        name,
-        "Orchestrator v2 orchestration",
-        configuration_of(v2),
-        change,
-    )?;
+fn save(state: &AppState, auth: &Auth, id: &str, name: &str, v2: &Value, change: &str) -> ApiResult<()> {
+    configurations::replace_configuration(state, auth, ORCHESTRATOR, id, name, "Orchestrator v2 orchestration", configuration_of(v2), change)?;
     Ok(())
 }
 
@@ -383,14 +287,7 @@ pub fn refresh_token(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Orche
     v2["token"] = token;
     v2["#token"] = json!(secret);
     v2["ownToken"] = json!(own);
-    save(
-        state,
-        auth,
-        &current.id,
-        &current.name(),
-        &v2,
-        "Orchestration token refreshed",
-    )?;
+    save(state, auth, &current.id, &current.name(), &v2, "Orchestration token refreshed")?;
     load(state, auth, id)
 }
 
@@ -402,14 +299,7 @@ pub fn delete(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
     remove_schedule(state, auth, &current)?;
     remove_subscriptions(state, auth, &current);
     drop_own_token(state, &current);
-    configurations::trash_configuration(
-        state,
-        auth,
-        auth.branch_id,
-        ORCHESTRATOR,
-        &current.id,
-        "Orchestration deleted",
-    )
+    configurations::trash_configuration(state, auth, auth.branch_id, ORCHESTRATOR, &current.id, "Orchestration deleted")
 }
 
 /// Bring the schedule and the subscriptions in line with the stored orchestration.
@@ -424,29 +314,9 @@ fn sync_services(state: &AppState, auth: &Auth, o: Orchestration) -> ApiResult<O
                 "target": {"componentId": ORCHESTRATOR, "configurationId": o.id, "mode": "run"},
             });
             let name = format!("Schedule of orchestration {}", o.name());
-            let cfg_id = match schedule_cfg.filter(|c| {
-                configurations::find_active(
-                    state,
-                    auth.project_id,
-                    auth.branch_id,
-                    SCHEDULER_COMPONENT,
-                    c,
-                )
-                .ok()
-                .flatten()
-                .is_some()
-            }) {
+            let cfg_id = match schedule_cfg.filter(|c| configurations::find_active(state, auth.project_id, auth.branch_id, SCHEDULER_COMPONENT, c).ok().flatten().is_some()) {
                 Some(c) => {
-                    configurations::replace_configuration(
-                        state,
-                        auth,
-                        SCHEDULER_COMPONENT,
-                        &c,
-                        &name,
-                        "",
-                        body,
-                        "Orchestration schedule updated",
-                    )?;
+                    configurations::replace_configuration(state, auth, SCHEDULER_COMPONENT, &c, &name, "", body, "Orchestration schedule updated")?;
                     c
                 }
                 None => {
@@ -459,16 +329,7 @@ fn sync_services(state: &AppState, auth: &Auth, o: Orchestration) -> ApiResult<O
                         is_disabled: false,
                         change: "Orchestration schedule created".into(),
                     };
-                    configurations::create_configuration(
-                        state,
-                        auth,
-                        auth.branch_id,
-                        SCHEDULER_COMPONENT,
-                        new,
-                    )?["id"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string()
+                    configurations::create_configuration(state, auth, auth.branch_id, SCHEDULER_COMPONENT, new)?["id"].as_str().unwrap_or("").to_string()
                 }
             };
             crate::scheduler::schedules::activate(state, auth, &cfg_id, None)?;
@@ -491,48 +352,28 @@ fn sync_services(state: &AppState, auth: &Auth, o: Orchestration) -> ApiResult<O
         let event = match n["channel"].as_str() {
             Some("error") => "job-failed",
             Some("processing") => {
-                let tolerance =
-                    crate::http::params::scalar_to_string(&n["parameters"]["tolerance"])
-                        .and_then(|s| s.parse::<f64>().ok())
-                        .unwrap_or(0.0);
+                let tolerance = crate::http::params::scalar_to_string(&n["parameters"]["tolerance"]).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
                 filters.push(json!({"field": "durationOvertimePercentage", "operator": ">=", "value": tolerance / 100.0}));
                 "job-processing-long"
             }
             _ => continue,
         };
         let body = json!({"event": event, "filters": filters, "recipient": {"channel": "email", "address": n["email"]}});
-        let record =
-            crate::notification::create(state, auth, body.as_object().unwrap_or(&Map::new()))?;
+        let record = crate::notification::create(state, auth, body.as_object().unwrap_or(&Map::new()))?;
         ids.push(json!(record.id));
     }
     v2["subscriptionIds"] = json!(ids);
     if &v2 != o.v2() {
-        save(
-            state,
-            auth,
-            &o.id,
-            &o.name(),
-            &v2,
-            "Orchestration schedule and notifications",
-        )?;
+        save(state, auth, &o.id, &o.name(), &v2, "Orchestration schedule and notifications")?;
         return load(state, auth, &o.id);
     }
     Ok(o)
 }
 
 fn remove_schedule(state: &AppState, auth: &Auth, o: &Orchestration) -> ApiResult<()> {
-    let Some(cfg) = o.v2()["scheduleConfigurationId"].as_str() else {
-        return Ok(());
-    };
+    let Some(cfg) = o.v2()["scheduleConfigurationId"].as_str() else { return Ok(()) };
     let _ = crate::scheduler::schedules::delete_for_configuration(state, auth, cfg);
-    match configurations::trash_configuration(
-        state,
-        auth,
-        auth.branch_id,
-        SCHEDULER_COMPONENT,
-        cfg,
-        "Orchestration schedule removed",
-    ) {
+    match configurations::trash_configuration(state, auth, auth.branch_id, SCHEDULER_COMPONENT, cfg, "Orchestration schedule removed") {
         Ok(()) => Ok(()),
         Err(e) if e.0.code == Code::ConfigurationNotFound => Ok(()),
         Err(e) => Err(e),
@@ -541,11 +382,7 @@ fn remove_schedule(state: &AppState, auth: &Auth, o: &Orchestration) -> ApiResul
 
 fn remove_subscriptions(state: &AppState, auth: &Auth, o: &Orchestration) {
     for id in o.v2()["subscriptionIds"].as_array().into_iter().flatten() {
-        let _ = crate::notification::delete(
-            state,
-            auth,
-            &crate::http::params::scalar_to_string(id).unwrap_or_default(),
-        );
+        let _ = crate::notification::delete(state, auth, &crate::http::params::scalar_to_string(id).unwrap_or_default());
     }
 }
 
@@ -555,26 +392,10 @@ pub fn run_auth(state: &AppState, auth: &Auth, o: &Orchestration) -> ApiResult<A
         .meta
         .token(o.token_id())?
         .filter(|t| t.project_id == auth.project_id)
-        .ok_or_else(|| {
-            ApiError::validation(format!(
-                "The token of orchestration \"{}\" no longer exists; refresh it (create-token).",
-                o.id
-            ))
-        })?;
+        .ok_or_else(|| ApiError::validation(format!("The token of orchestration \"{}\" no longer exists; refresh it (create-token).", o.id)))?;
     let cipher = o.v2()["#token"].as_str().unwrap_or("");
     let scope = crate::encryption::Scope::project(ORCHESTRATOR, auth.project_id);
-    let secret = crate::encryption::decrypt_one(state, &scope, "#token", cipher, &mut Vec::new())
-        .map_err(ApiError::validation)?;
-    let default_branch_id = state
-        .meta
-        .default_branch(auth.project_id)?
-        .unwrap_or(auth.default_branch_id);
-    Ok(Auth {
-        token,
-        secret,
-        project_id: auth.project_id,
-        branch_id: auth.branch_id,
-        default_branch_id,
-        run_id: None,
-    })
+    let secret = crate::encryption::decrypt_one(state, &scope, "#token", cipher, &mut Vec::new()).map_err(ApiError::validation)?;
+    let default_branch_id = state.meta.default_branch(auth.project_id)?.unwrap_or(auth.default_branch_id);
+    Ok(Auth { token, secret, project_id: auth.project_id, branch_id: auth.branch_id, default_branch_id, run_id: None })
 }

@@ -53,10 +53,7 @@ pub struct Job {
 
 /// `https://syrup.<stack>/orchestrator`.
 pub fn base_url(state: &AppState) -> String {
-    format!(
-        "{}/orchestrator",
-        crate::storage::index::service_url(state, "syrup")
-    )
+    format!("{}/orchestrator", crate::storage::index::service_url(state, "syrup"))
 }
 
 /// Storage's `2026-01-10T12:00:00+0000` as `2026-01-10T12:00:00+00:00`.
@@ -101,10 +98,7 @@ impl Orchestration {
 
 /// When its schedule last created a job.
 fn last_scheduled(state: &AppState, auth: &Auth, o: &Stored) -> Option<String> {
-    let record = crate::scheduler::schedules::list(state, auth, Some((ORCHESTRATOR, &o.id)))
-        .ok()?
-        .into_iter()
-        .next()?;
+    let record = crate::scheduler::schedules::list(state, auth, Some((ORCHESTRATOR, &o.id))).ok()?.into_iter().next()?;
     let executions = state.meta.schedule_executions(ScheduleId(record.id)).ok()?;
     executions.iter().map(|e| e.execution_ms).max().map(iso_ms)
 }
@@ -131,35 +125,13 @@ impl Job {
             end_time: job.end_ms.map(iso_ms),
             status: jobs::status(job).to_string(),
             // A job the Scheduler created carries its token; any other was asked for.
-            initialized_by: if !by_v2
-                && job.token_description == crate::scheduler::schedules::TOKEN_DESCRIPTION
-            {
-                "scheduler"
-            } else {
-                "manually"
-            }
-            .to_string(),
+            initialized_by: if !by_v2 && job.token_description == crate::scheduler::schedules::TOKEN_DESCRIPTION { "scheduler" } else { "manually" }.to_string(),
             token: token_of(o),
-            initiator_token: if by_v2 {
-                v2["initiatorToken"].clone()
-            } else {
-                json!({"id": job.token_id, "description": job.token_description, "userAgent": ""})
-            },
+            initiator_token: if by_v2 { v2["initiatorToken"].clone() } else { json!({"id": job.token_id, "description": job.token_description, "userAgent": ""}) },
             results,
-            notifications_emails: v2["notificationsEmails"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|e| e.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            notifications_emails: v2["notificationsEmails"].as_array().map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect()).unwrap_or_default(),
             tasks,
-            run_id: job
-                .run_id
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or_else(|_| json!(job.run_id)),
+            run_id: job.run_id.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(job.run_id)),
             uri: format!("{}/jobs/{}", base_url(state), job.id),
         }
         .with_token_fallback(job_token)

@@ -19,24 +19,12 @@ pub fn routes() -> Routes<AppState> {
     Routes::new()
         .route("/query", get(index))
         .route("/query/health-check", get(health))
-        .route(
-            "/query/api/v1/branches/{branch}/workspaces/{workspace}/queries",
-            get(history).post(submit),
-        )
+        .route("/query/api/v1/branches/{branch}/workspaces/{workspace}/queries", get(history).post(submit))
         .route("/query/api/v1/queries/{job}", get(status))
         .route("/query/api/v1/queries/{job}/cancel", post(cancel))
-        .route(
-            "/query/api/v1/queries/{job}/{statement}/results",
-            get(results),
-        )
-        .route(
-            "/query/api/v1/queries/{job}/{statement}/results/stream",
-            get(stream),
-        )
-        .route(
-            "/query/api/v1/queries/{job}/{statement}/export",
-            get(export),
-        )
+        .route("/query/api/v1/queries/{job}/{statement}/results", get(results))
+        .route("/query/api/v1/queries/{job}/{statement}/results/stream", get(stream))
+        .route("/query/api/v1/queries/{job}/{statement}/export", get(export))
         .map_router(|r| r.layer(axum::middleware::from_fn(query_envelope)))
 }
 
@@ -134,11 +122,7 @@ pub fn job_wire(job: &QueryJob) -> wire::JobStatus {
     }
 }
 
-async fn status(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(job): Path<String>,
-) -> QResult<Json<wire::JobStatus>> {
+async fn status(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(job): Path<String>) -> QResult<Json<wire::JobStatus>> {
     let auth = auth?;
     Ok(Json(job_wire(&super::job_for(&state, &auth, &job)?)))
 }
@@ -154,12 +138,7 @@ async fn cancel(
     let reason = match p.get("reason") {
         None => "Canceled by user".to_string(),
         Some(Value::String(s)) if !s.contains('\0') && s.chars().count() <= 1000 => s.clone(),
-        Some(_) => {
-            return Err(ApiError::validation(
-                "The \"reason\" field must be a string of at most 1000 characters.",
-            )
-            .into());
-        }
+        Some(_) => return Err(ApiError::validation("The \"reason\" field must be a string of at most 1000 characters.").into()),
     };
     super::cancel(&state, &auth, &job, &reason)?;
     Ok(Json(wire::JobId { query_job_id: job }))
@@ -170,61 +149,32 @@ fn bounded(p: &Params, key: &str, default: i64, min: i64, max: i64) -> Result<i6
     match p.int(key)? {
         None => Ok(default),
         Some(v) if (min..=max).contains(&v) => Ok(v),
-        Some(_) => Err(ApiError::validation(format!(
-            "The \"{key}\" parameter must be between {min} and {max}."
-        ))),
+        Some(_) => Err(ApiError::validation(format!("The \"{key}\" parameter must be between {min} and {max}."))),
     }
 }
 
 /// The statement of a job of the token's project.
-fn statement_of(
-    state: &AppState,
-    auth: &Auth,
-    job: &str,
-    statement: &str,
-) -> Result<(QueryJob, QueryStatement), ApiError> {
+fn statement_of(state: &AppState, auth: &Auth, job: &str, statement: &str) -> Result<(QueryJob, QueryStatement), ApiError> {
     let job = super::job_for(state, auth, job)?;
     let Some(s) = job.statements.iter().find(|s| s.id == statement).cloned() else {
-        return Err(ApiError::new(
-            Code::QueryStatementNotFound,
-            format!(
-                "Statement \"{statement}\" not found in query job \"{}\".",
-                job.id
-            ),
-        ));
+        return Err(ApiError::new(Code::QueryStatementNotFound, format!("Statement \"{statement}\" not found in query job \"{}\".", job.id)));
     };
     Ok((job, s))
 }
 
 fn columns_wire(s: &QueryStatement) -> Vec<wire::Column> {
-    let parsed: Vec<Value> = s
-        .columns
-        .as_deref()
-        .and_then(|c| serde_json::from_str(c).ok())
-        .unwrap_or_default();
+    let parsed: Vec<Value> = s.columns.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
     parsed
         .iter()
         .map(|c| {
             let (kind, length) = super::snowflake_type(c["type"].as_str().unwrap_or_default());
-            wire::Column {
-                name: c["name"].as_str().unwrap_or_default().to_string(),
-                kind: kind.into(),
-                nullable: true,
-                length,
-            }
+            wire::Column { name: c["name"].as_str().unwrap_or_default().to_string(), kind: kind.into(), nullable: true, length }
         })
         .collect()
 }
 
 fn not_ready(s: &QueryStatement) -> ApiError {
-    ApiError::new(
-        Code::QueryResultsNotReady,
-        format!(
-            "Statement \"{}\" is still running or not completed yet ({}).",
-            s.id,
-            s.state.as_str()
-        ),
-    )
+    ApiError::new(Code::QueryResultsNotReady, format!("Statement \"{}\" is still running or not completed yet ({}).", s.id, s.state.as_str()))
 }
 
 async fn results(
@@ -241,13 +191,7 @@ async fn results(
     let page = match s.state {
         StatementState::Waiting | StatementState::Processing => return Err(not_ready(&s).into()),
         StatementState::Completed => {
-            let data = super::results::read_page(
-                &state.query.results_dir,
-                &job.id,
-                &s.id,
-                offset as u64,
-                page_size as u64,
-            )?;
+            let data = super::results::read_page(&state.query.results_dir, &job.id, &s.id, offset as u64, page_size as u64)?;
             let message = match (s.rows_affected, s.columns.as_deref()) {
                 (Some(n), _) if n > 0 => Some(format!("{n} rows affected")),
                 (Some(_), _) => Some("Statement executed successfully.".to_string()),
@@ -278,12 +222,7 @@ async fn results(
 }
 
 /// The completed statement's result file, or why there is none.
-fn completed_rows(
-    state: &AppState,
-    auth: &Auth,
-    job: &str,
-    statement: &str,
-) -> Result<(QueryStatement, Option<std::fs::File>), ApiError> {
+fn completed_rows(state: &AppState, auth: &Auth, job: &str, statement: &str) -> Result<(QueryStatement, Option<std::fs::File>), ApiError> {
     let (job, s) = statement_of(state, auth, job, statement)?;
     match s.state {
         StatementState::Completed => {
@@ -291,11 +230,7 @@ fn completed_rows(
             Ok((s, file))
         }
         StatementState::Waiting | StatementState::Processing => Err(not_ready(&s)),
-        other => Err(ApiError::validation(format!(
-            "Statement \"{}\" has no results ({}).",
-            s.id,
-            other.as_str()
-        ))),
+        other => Err(ApiError::validation(format!("Statement \"{}\" has no results ({}).", s.id, other.as_str()))),
     }
 }
 
@@ -308,17 +243,11 @@ async fn stream(
     let auth = auth?;
     let (_, file) = completed_rows(&state, &auth, &job, &statement)?;
     let body = match file {
-        Some(f) => Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-            tokio::fs::File::from_std(f),
-            256 * 1024,
-        )),
+        Some(f) => Body::from_stream(tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(f), 256 * 1024)),
         None => Body::empty(),
     };
     let mut resp = (StatusCode::OK, body).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
     Ok(resp)
 }
 
@@ -335,29 +264,15 @@ async fn export(
     let p = Params::from_query(req.uri().query())?;
     match p.str("fileType").as_deref() {
         Some("csv") => {}
-        Some("parquet") => {
-            return Err(ApiError::new(
-                Code::NotImplemented,
-                "Parquet export is not supported by this stack; use fileType=csv.",
-            )
-            .into());
-        }
-        _ => {
-            return Err(ApiError::validation(
-                "The \"fileType\" parameter must be \"csv\" or \"parquet\".",
-            )
-            .into());
-        }
+        Some("parquet") => return Err(ApiError::new(Code::NotImplemented, "Parquet export is not supported by this stack; use fileType=csv.").into()),
+        _ => return Err(ApiError::validation("The \"fileType\" parameter must be \"csv\" or \"parquet\".").into()),
     }
     let gzip = p.flag("gzip")?;
     let (s, file) = completed_rows(&state, &auth, &job, &statement)?;
     let tmp = tempfile::tempfile().map_err(ApiError::internal)?;
     let write = |tmp: &std::fs::File| -> std::io::Result<()> {
         let out: Box<dyn Write> = if gzip {
-            Box::new(flate2::write::GzEncoder::new(
-                std::io::BufWriter::new(tmp),
-                flate2::Compression::fast(),
-            ))
+            Box::new(flate2::write::GzEncoder::new(std::io::BufWriter::new(tmp), flate2::Compression::fast()))
         } else {
             Box::new(std::io::BufWriter::new(tmp))
         };
@@ -370,9 +285,7 @@ async fn export(
                 csv.write_record(values.iter().map(|v| v.as_deref().unwrap_or("")))?;
             }
         }
-        let out = csv
-            .into_inner()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let out = csv.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
         drop(out);
         Ok(())
     };
@@ -380,17 +293,11 @@ async fn export(
     let mut tmp = tmp;
     tmp.flush().map_err(ApiError::internal)?;
     tmp.rewind().map_err(ApiError::internal)?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        tokio::fs::File::from_std(tmp),
-        256 * 1024,
-    ));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(tmp), 256 * 1024));
     let name = format!("{}.csv{}", s.id, if gzip { ".gz" } else { "" });
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(if gzip { "application/gzip" } else { "text/csv" }),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(if gzip { "application/gzip" } else { "text/csv" }));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -408,10 +315,7 @@ async fn history(
     let p = Params::from_query(req.uri().query())?;
     let page_size = bounded(&p, "pageSize", 500, 1, super::MAX_PAGE_SIZE)?;
     let after = p.str("afterId").filter(|s| !s.is_empty() && s.len() <= 64);
-    let statements =
-        state
-            .meta
-            .query_history(auth.project_id, workspace.id, after.as_deref(), page_size)?;
+    let statements = state.meta.query_history(auth.project_id, workspace.id, after.as_deref(), page_size)?;
     Ok(Json(wire::History {
         statements: statements
             .iter()

@@ -15,16 +15,8 @@ use crate::sql_dialect::{SnowflakeToDuckDb, TranslateError};
 pub fn prepare_statement(translator: &SnowflakeToDuckDb, sql: &str) -> ApiResult<Option<String>> {
     match translator.translate(sql) {
         Ok(t) if t.statements.is_empty() => Ok(None),
-        Ok(t) => Ok(Some(
-            t.statements
-                .iter()
-                .map(|s| s.duckdb.as_str())
-                .collect::<Vec<_>>()
-                .join(";\n"),
-        )),
-        Err(e @ TranslateError::Untranslatable { .. }) => {
-            Err(ApiError::new(Code::QuerySyntax, e.to_string()))
-        }
+        Ok(t) => Ok(Some(t.statements.iter().map(|s| s.duckdb.as_str()).collect::<Vec<_>>().join(";\n"))),
+        Err(e @ TranslateError::Untranslatable { .. }) => Err(ApiError::new(Code::QuerySyntax, e.to_string())),
         Err(e) => {
             tracing::warn!("query service: running a statement untranslated: {e}");
             Ok(Some(sql.to_string()))

@@ -43,26 +43,13 @@ pub struct QueryRuntime {
 }
 
 impl QueryRuntime {
-    pub fn new(
-        results_dir: PathBuf,
-        statement_timeout: Duration,
-        retention: Duration,
-    ) -> QueryRuntime {
-        QueryRuntime {
-            results_dir,
-            statement_timeout,
-            retention,
-            running: Mutex::new(HashMap::new()),
-        }
+    pub fn new(results_dir: PathBuf, statement_timeout: Duration, retention: Duration) -> QueryRuntime {
+        QueryRuntime { results_dir, statement_timeout, retention, running: Mutex::new(HashMap::new()) }
     }
 
     /// The cancel flag of a job about to run (its runner polls it).
     fn register(&self, job_id: &str) -> Arc<AtomicBool> {
-        self.running
-            .lock()
-            .entry(job_id.to_string())
-            .or_default()
-            .clone()
+        self.running.lock().entry(job_id.to_string()).or_default().clone()
     }
 
     fn unregister(&self, job_id: &str) {
@@ -110,33 +97,21 @@ fn parse_timeout(raw: &str) -> Option<Duration> {
 impl SubmitRequest {
     pub fn parse(body: &Map<String, Value>) -> ApiResult<SubmitRequest> {
         let statements = match body.get("statements") {
-            None | Some(Value::Null) => {
-                return Err(invalid("The \"statements\" field is required."));
-            }
+            None | Some(Value::Null) => return Err(invalid("The \"statements\" field is required.")),
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|v| match v {
                     Value::String(s) if !s.trim().is_empty() && !s.contains('\0') => Ok(s.clone()),
-                    _ => Err(invalid(
-                        "Each of \"statements\" must be a non-empty SQL string.",
-                    )),
+                    _ => Err(invalid("Each of \"statements\" must be a non-empty SQL string.")),
                 })
                 .collect::<ApiResult<Vec<String>>>()?,
-            Some(_) => {
-                return Err(invalid(
-                    "The \"statements\" field must be an array of SQL strings.",
-                ));
-            }
+            Some(_) => return Err(invalid("The \"statements\" field must be an array of SQL strings.")),
         };
         if statements.is_empty() {
-            return Err(invalid(
-                "The \"statements\" field must hold at least one statement.",
-            ));
+            return Err(invalid("The \"statements\" field must hold at least one statement."));
         }
         if statements.len() > MAX_STATEMENTS {
-            return Err(invalid(format!(
-                "A job holds at most {MAX_STATEMENTS} statements."
-            )));
+            return Err(invalid(format!("A job holds at most {MAX_STATEMENTS} statements.")));
         }
         let transactional = match body.get("transactional") {
             None | Some(Value::Null) => true,
@@ -146,30 +121,15 @@ impl SubmitRequest {
         let actor_type = match body.get("actorType") {
             None | Some(Value::Null) => "user".to_string(),
             Some(Value::String(s)) if s == "user" || s == "system" => s.clone(),
-            Some(_) => {
-                return Err(invalid(
-                    "The \"actorType\" field must be \"user\" or \"system\".",
-                ));
-            }
+            Some(_) => return Err(invalid("The \"actorType\" field must be \"user\" or \"system\".")),
         };
         let timeout = match body.get("timeout") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(parse_timeout(s).ok_or_else(|| {
-                invalid("The \"timeout\" field must be a duration such as \"60s\".")
-            })?),
+            Some(Value::String(s)) => Some(parse_timeout(s).ok_or_else(|| invalid("The \"timeout\" field must be a duration such as \"60s\"."))?),
             Some(Value::Number(n)) => Some(
-                n.as_u64()
-                    .filter(|n| *n > 0)
-                    .map(Duration::from_secs)
-                    .ok_or_else(|| {
-                        invalid("The \"timeout\" field must be a positive number of seconds.")
-                    })?,
+                n.as_u64().filter(|n| *n > 0).map(Duration::from_secs).ok_or_else(|| invalid("The \"timeout\" field must be a positive number of seconds."))?,
             ),
-            Some(_) => {
-                return Err(invalid(
-                    "The \"timeout\" field must be a duration such as \"60s\".",
-                ));
-            }
+            Some(_) => return Err(invalid("The \"timeout\" field must be a duration such as \"60s\".")),
         };
         for (key, want_string) in [("sessionId", true), ("refreshMetadataOnSuccess", false)] {
             match body.get(key) {
@@ -179,12 +139,7 @@ impl SubmitRequest {
                 Some(_) => return Err(invalid(format!("The \"{key}\" field has a wrong type."))),
             }
         }
-        Ok(SubmitRequest {
-            statements,
-            transactional,
-            actor_type,
-            timeout,
-        })
+        Ok(SubmitRequest { statements, transactional, actor_type, timeout })
     }
 }
 
@@ -194,57 +149,31 @@ pub fn now() -> String {
 }
 
 fn workspace_not_found(id: &str) -> ApiError {
-    ApiError::new(
-        Code::WorkspaceNotFound,
-        format!("Workspace \"{id}\" not found."),
-    )
+    ApiError::new(Code::WorkspaceNotFound, format!("Workspace \"{id}\" not found."))
 }
 
 /// The workspace a path names, if the token's project owns it in that branch and the token may
 /// use it (404 otherwise). The branch is its numeric id, or `default`/`main` for the default one.
-pub fn workspace_for(
-    state: &AppState,
-    auth: &Auth,
-    branch: &str,
-    workspace_id: &str,
-) -> ApiResult<Workspace> {
+pub fn workspace_for(state: &AppState, auth: &Auth, branch: &str, workspace_id: &str) -> ApiResult<Workspace> {
     let branch_id = match branch {
         "default" | "main" => auth.default_branch_id,
         other => {
-            let id: i64 = other.trim().parse().map_err(|_| {
-                ApiError::new(
-                    Code::BranchNotFound,
-                    format!("Branch \"{other}\" not found."),
-                )
-            })?;
+            let id: i64 = other.trim().parse().map_err(|_| ApiError::new(Code::BranchNotFound, format!("Branch \"{other}\" not found.")))?;
             if !state.meta.branch_exists(auth.project_id, id)? {
-                return Err(ApiError::new(
-                    Code::BranchNotFound,
-                    format!("Branch \"{other}\" not found."),
-                ));
+                return Err(ApiError::new(Code::BranchNotFound, format!("Branch \"{other}\" not found.")));
             }
             id
         }
     };
-    let id: i64 = workspace_id
-        .trim()
-        .parse()
-        .map_err(|_| workspace_not_found(workspace_id))?;
+    let id: i64 = workspace_id.trim().parse().map_err(|_| workspace_not_found(workspace_id))?;
     match state.meta.workspace(auth.project_id, id)? {
-        Some(w) if w.branch_id == branch_id && crate::storage::workspaces::may_see(auth, &w) => {
-            Ok(w)
-        }
+        Some(w) if w.branch_id == branch_id && crate::storage::workspaces::may_see(auth, &w) => Ok(w),
         _ => Err(workspace_not_found(workspace_id)),
     }
 }
 
 /// Record the job and start it; returns its id.
-pub fn submit(
-    state: &AppState,
-    auth: &Auth,
-    workspace: &Workspace,
-    req: SubmitRequest,
-) -> ApiResult<String> {
+pub fn submit(state: &AppState, auth: &Auth, workspace: &Workspace, req: SubmitRequest) -> ApiResult<String> {
     sweep_expired(state);
     let id = uuid::Uuid::new_v4().to_string();
     let created = now();
@@ -284,9 +213,7 @@ pub fn submit(
             .collect(),
     };
     state.meta.insert_query_job(&job)?;
-    let timeout = req.timeout.map_or(state.query.statement_timeout, |t| {
-        t.min(state.query.statement_timeout)
-    });
+    let timeout = req.timeout.map_or(state.query.statement_timeout, |t| t.min(state.query.statement_timeout));
     let cancel = state.query.register(&id);
     let st = state.clone();
     let job_id = id.clone();
@@ -300,12 +227,7 @@ pub fn submit(
 
 /// A job of the token's project (404 otherwise, also for another project's).
 pub fn job_for(state: &AppState, auth: &Auth, id: &str) -> ApiResult<QueryJob> {
-    let not_found = || {
-        ApiError::new(
-            Code::QueryJobNotFound,
-            format!("Query job \"{id}\" not found."),
-        )
-    };
+    let not_found = || ApiError::new(Code::QueryJobNotFound, format!("Query job \"{id}\" not found."));
     if id.is_empty() || id.len() > 64 {
         return Err(not_found());
     }
@@ -319,13 +241,7 @@ pub fn job_for(state: &AppState, auth: &Auth, id: &str) -> ApiResult<QueryJob> {
 pub fn cancel(state: &AppState, auth: &Auth, id: &str, reason: &str) -> ApiResult<()> {
     let job = job_for(state, auth, id)?;
     if job.state.is_terminal() || !state.meta.cancel_query_job(&job.id, &now(), reason)? {
-        return Err(ApiError::new(
-            Code::QueryJobFinished,
-            format!(
-                "Query job \"{id}\" has already finished ({}).",
-                job.state.as_str()
-            ),
-        ));
+        return Err(ApiError::new(Code::QueryJobFinished, format!("Query job \"{id}\" has already finished ({}).", job.state.as_str())));
     }
     state.query.signal_cancel(&job.id);
     Ok(())
@@ -335,9 +251,7 @@ pub fn cancel(state: &AppState, auth: &Auth, id: &str, reason: &str) -> ApiResul
 /// failed, their statements failed or not executed.
 pub fn end_orphaned(state: &AppState, live_since_ms: i64) -> ApiResult<()> {
     for id in state.meta.orphaned_query_jobs(live_since_ms)? {
-        let Some(job) = state.meta.query_job(&id)? else {
-            continue;
-        };
+        let Some(job) = state.meta.query_job(&id)? else { continue };
         let at = now();
         for mut s in job.statements {
             let next = match s.state {
@@ -352,9 +266,7 @@ pub fn end_orphaned(state: &AppState, live_since_ms: i64) -> ApiResult<()> {
             s.state = next;
             state.meta.update_query_statement(&s)?;
         }
-        state
-            .meta
-            .set_query_job_state(&id, QueryJobState::Failed, &at)?;
+        state.meta.set_query_job_state(&id, QueryJobState::Failed, &at)?;
     }
     Ok(())
 }
@@ -383,8 +295,7 @@ pub fn snowflake_type(duckdb_type: &str) -> (&'static str, i64) {
     let t = duckdb_type.to_ascii_uppercase();
     let base = t.split('(').next().unwrap_or("").trim();
     match base {
-        "TINYINT" | "SMALLINT" | "INTEGER" | "BIGINT" | "HUGEINT" | "UTINYINT" | "USMALLINT"
-        | "UINTEGER" | "UBIGINT" | "DECIMAL" => ("fixed", 0),
+        "TINYINT" | "SMALLINT" | "INTEGER" | "BIGINT" | "HUGEINT" | "UTINYINT" | "USMALLINT" | "UINTEGER" | "UBIGINT" | "DECIMAL" => ("fixed", 0),
         "FLOAT" | "DOUBLE" => ("real", 0),
         "VARCHAR" => ("text", 16_777_216),
         "BOOLEAN" => ("boolean", 0),

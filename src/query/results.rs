@@ -71,9 +71,7 @@ impl RowSink for ResultWriter {
 
     fn row(&mut self, values: &[Option<String>]) -> BackendResult<()> {
         if self.rows % INDEX_STEP == 0 {
-            self.index
-                .write_all(&self.written.to_le_bytes())
-                .map_err(io_error)?;
+            self.index.write_all(&self.written.to_le_bytes()).map_err(io_error)?;
         }
         self.line.clear();
         serde_json::to_writer(&mut self.line, values).map_err(io_error)?;
@@ -87,13 +85,7 @@ impl RowSink for ResultWriter {
 
 /// Rows `offset..offset + limit` of a statement's result (fewer at its end; none when it has
 /// no result file).
-pub fn read_page(
-    root: &Path,
-    job_id: &str,
-    statement_id: &str,
-    offset: u64,
-    limit: u64,
-) -> BackendResult<Vec<Value>> {
+pub fn read_page(root: &Path, job_id: &str, statement_id: &str, offset: u64, limit: u64) -> BackendResult<Vec<Value>> {
     let mut index = match File::open(index_file(root, job_id, statement_id)) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -110,8 +102,7 @@ pub fn read_page(
         Err(e) => return Err(io_error(e)),
     }
     let mut data = File::open(data_file(root, job_id, statement_id)).map_err(io_error)?;
-    data.seek(SeekFrom::Start(u64::from_le_bytes(bytes)))
-        .map_err(io_error)?;
+    data.seek(SeekFrom::Start(u64::from_le_bytes(bytes))).map_err(io_error)?;
     let mut lines = BufReader::with_capacity(256 * 1024, data).lines();
     for _ in 0..(offset % INDEX_STEP) {
         if lines.next().is_none() {
@@ -153,32 +144,12 @@ mod tests {
         }
         w.finish().unwrap();
         let page = read_page(dir.path(), "j", "s", 1998, 5).unwrap();
-        assert_eq!(
-            page,
-            (1998..2003)
-                .map(|i| serde_json::json!([i.to_string(), null]))
-                .collect::<Vec<_>>()
-        );
+        assert_eq!(page, (1998..2003).map(|i| serde_json::json!([i.to_string(), null])).collect::<Vec<_>>());
         assert_eq!(read_page(dir.path(), "j", "s", 2498, 10).unwrap().len(), 2);
-        assert!(
-            read_page(dir.path(), "j", "s", 2500, 10)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            read_page(dir.path(), "j", "s", 99_999, 10)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            read_page(dir.path(), "j", "other", 0, 10)
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(
-            read_page(dir.path(), "j", "s", 0, 1).unwrap(),
-            vec![serde_json::json!(["0", null])]
-        );
+        assert!(read_page(dir.path(), "j", "s", 2500, 10).unwrap().is_empty());
+        assert!(read_page(dir.path(), "j", "s", 99_999, 10).unwrap().is_empty());
+        assert!(read_page(dir.path(), "j", "other", 0, 10).unwrap().is_empty());
+        assert_eq!(read_page(dir.path(), "j", "s", 0, 1).unwrap(), vec![serde_json::json!(["0", null])]);
         remove_job(dir.path(), "j");
         assert!(read_page(dir.path(), "j", "s", 0, 1).unwrap().is_empty());
     }

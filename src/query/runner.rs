@@ -21,20 +21,14 @@ const TIMED_OUT: u8 = 2;
 
 /// Run `f` (one statement) under a watchdog; returns its result and whether the watchdog
 /// stopped it (`CANCELED`, `TIMED_OUT`) or not (`RAN`).
-fn watched<T>(
-    interrupt: &Interrupter,
-    cancel: &AtomicBool,
-    timeout: Duration,
-    f: impl FnOnce() -> T,
-) -> (T, u8) {
+fn watched<T>(interrupt: &Interrupter, cancel: &AtomicBool, timeout: Duration, f: impl FnOnce() -> T) -> (T, u8) {
     let stopped = AtomicU8::new(RAN);
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let started = Instant::now();
     let stopped_ref = &stopped;
     let out = std::thread::scope(|scope| {
         scope.spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(TICK)
-            {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(TICK) {
                 let why = if cancel.load(Ordering::SeqCst) {
                     CANCELED
                 } else if started.elapsed() >= timeout {
@@ -62,27 +56,14 @@ fn store_error(e: kbstack_core::Error) -> BackendError {
 pub fn run(state: &AppState, job_id: &str, cancel: &AtomicBool, timeout: Duration) {
     if let Err(e) = run_job(state, job_id, cancel, timeout) {
         tracing::error!(job_id, "query job: {e}");
-        let _ = state
-            .meta
-            .set_query_job_state(job_id, QueryJobState::Failed, &now());
+        let _ = state.meta.set_query_job_state(job_id, QueryJobState::Failed, &now());
     }
 }
 
-fn run_job(
-    state: &AppState,
-    job_id: &str,
-    cancel: &AtomicBool,
-    timeout: Duration,
-) -> BackendResult<()> {
-    let Some(job) = state.meta.query_job(job_id).map_err(store_error)? else {
-        return Ok(());
-    };
+fn run_job(state: &AppState, job_id: &str, cancel: &AtomicBool, timeout: Duration) -> BackendResult<()> {
+    let Some(job) = state.meta.query_job(job_id).map_err(store_error)? else { return Ok(()) };
     let mut statements = job.statements.clone();
-    if !state
-        .meta
-        .set_query_job_state(job_id, QueryJobState::Enqueued, &now())
-        .map_err(store_error)?
-    {
+    if !state.meta.set_query_job_state(job_id, QueryJobState::Enqueued, &now()).map_err(store_error)? {
         // Canceled before it started.
         return not_executed(state, &mut statements);
     }
@@ -90,31 +71,15 @@ fn run_job(
     // Storage tables the statements name, copied in first when the workspace may read Storage.
     let session = super::storage_access::mirror_named_tables(state, &job).and_then(|_| {
         state.workspaces.session(job.workspace_id, &mut |session| {
-            state
-                .meta
-                .set_query_job_state(job_id, QueryJobState::Processing, &now())
-                .map_err(store_error)?;
-            failed = run_statements(
-                state,
-                job_id,
-                job.transactional,
-                session,
-                &mut statements,
-                cancel,
-                timeout,
-            )?;
+        state.meta.set_query_job_state(job_id, QueryJobState::Processing, &now()).map_err(store_error)?;
+            failed = run_statements(state, job_id, job.transactional, session, &mut statements, cancel, timeout)?;
             Ok(())
         })
     });
     if let Err(e) = session {
         // The workspace is gone (or its engine failed): the first statement not done carries it.
         failed = true;
-        if let Some(s) = statements.iter_mut().find(|s| {
-            matches!(
-                s.state,
-                StatementState::Waiting | StatementState::Processing
-            )
-        }) {
+        if let Some(s) = statements.iter_mut().find(|s| matches!(s.state, StatementState::Waiting | StatementState::Processing)) {
             s.state = StatementState::Failed;
             s.error = Some(public_message(&e.to_string()));
             s.completed_at = Some(now());
@@ -122,25 +87,15 @@ fn run_job(
         }
         not_executed(state, &mut statements)?;
     }
-    let end = if failed {
-        QueryJobState::Failed
-    } else {
-        QueryJobState::Completed
-    };
+    let end = if failed { QueryJobState::Failed } else { QueryJobState::Completed };
     // No effect when a cancel came first: the job stays canceled.
-    state
-        .meta
-        .set_query_job_state(job_id, end, &now())
-        .map_err(store_error)?;
+    state.meta.set_query_job_state(job_id, end, &now()).map_err(store_error)?;
     Ok(())
 }
 
 /// Every statement still waiting: `notExecuted`.
 fn not_executed(state: &AppState, statements: &mut [QueryStatement]) -> BackendResult<()> {
-    for s in statements
-        .iter_mut()
-        .filter(|s| s.state == StatementState::Waiting)
-    {
+    for s in statements.iter_mut().filter(|s| s.state == StatementState::Waiting) {
         s.state = StatementState::NotExecuted;
         state.meta.update_query_statement(s).map_err(store_error)?;
     }
@@ -176,11 +131,8 @@ fn run_statements(
             Err(e) => (Err(BackendError::UserError(e.message.clone(), e.code)), RAN),
             Ok(None) => (Ok((StatementOutcome::Done, Vec::new())), RAN),
             Ok(Some(sql)) => {
-                let mut writer =
-                    results::ResultWriter::create(&state.query.results_dir, job_id, &s.id)?;
-                let (ran, why) = watched(&interrupt, cancel, timeout, || {
-                    session.run(&sql, &mut writer)
-                });
+                let mut writer = results::ResultWriter::create(&state.query.results_dir, job_id, &s.id)?;
+                let (ran, why) = watched(&interrupt, cancel, timeout, || session.run(&sql, &mut writer));
                 let ran = ran.and_then(|outcome| {
                     let columns = std::mem::take(&mut writer.columns);
                     writer.finish()?;
@@ -204,18 +156,12 @@ fn run_statements(
                 };
                 s.number_of_rows = Some(rows);
                 s.rows_affected = affected;
-                let cols: Vec<serde_json::Value> = columns
-                    .iter()
-                    .map(|c| serde_json::json!({"name": c.name, "type": c.data_type}))
-                    .collect();
+                let cols: Vec<serde_json::Value> = columns.iter().map(|c| serde_json::json!({"name": c.name, "type": c.data_type})).collect();
                 s.columns = Some(serde_json::Value::Array(cols).to_string());
             }
             (Err(_), TIMED_OUT) => {
                 s.state = StatementState::Failed;
-                s.error = Some(format!(
-                    "Statement reached its statement timeout of {} seconds and was canceled.",
-                    timeout.as_secs_f64()
-                ));
+                s.error = Some(format!("Statement reached its statement timeout of {} seconds and was canceled.", timeout.as_secs_f64()));
                 failed = true;
             }
             (Err(e), _) => {
@@ -236,14 +182,8 @@ fn run_statements(
             failed = true;
             if let Some(last) = statements.last_mut() {
                 last.state = StatementState::Failed;
-                last.error = Some(format!(
-                    "The transaction could not be committed: {}",
-                    public_message(&e.to_string())
-                ));
-                state
-                    .meta
-                    .update_query_statement(last)
-                    .map_err(store_error)?;
+                last.error = Some(format!("The transaction could not be committed: {}", public_message(&e.to_string())));
+                state.meta.update_query_statement(last).map_err(store_error)?;
             }
         }
     }

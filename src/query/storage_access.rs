@@ -22,31 +22,15 @@ fn names_table(sql_lower: &str, table: &Table) -> bool {
 /// has read-only Storage access; returns how many were copied.
 pub fn mirror_named_tables(state: &AppState, job: &QueryJob) -> BackendResult<usize> {
     let internal = |e: kbstack_core::Error| crate::backend::BackendError::Internal(e.message);
-    let Some(ws) = state
-        .meta
-        .workspace(job.project_id, job.workspace_id)
-        .map_err(internal)?
-    else {
-        return Ok(0);
-    };
+    let Some(ws) = state.meta.workspace(job.project_id, job.workspace_id).map_err(internal)? else { return Ok(0) };
     if !ws.read_only_storage_access {
         return Ok(0);
     }
-    let sql: String = job
-        .statements
-        .iter()
-        .map(|s| s.query.to_ascii_lowercase())
-        .collect::<Vec<_>>()
-        .join("\n");
-    let tables = state
-        .meta
-        .tables(Scope::new(job.project_id, ws.branch_id))
-        .map_err(internal)?;
+    let sql: String = job.statements.iter().map(|s| s.query.to_ascii_lowercase()).collect::<Vec<_>>().join("\n");
+    let tables = state.meta.tables(Scope::new(job.project_id, ws.branch_id)).map_err(internal)?;
     let mut copied = 0;
     for table in tables.iter().filter(|t| names_table(&sql, t)) {
-        state
-            .workspaces
-            .mirror(ws.id, &table.location(), &table.bucket_id, &table.name)?;
+        state.workspaces.mirror(ws.id, &table.location(), &table.bucket_id, &table.name)?;
         copied += 1;
     }
     Ok(copied)
@@ -76,8 +60,7 @@ mod tests {
 
     #[test]
     fn a_table_is_named_by_its_bucket_and_name() {
-        let sql = r#"select * from "IN.C-MCP_BUCKET"."customers" c join "in.c-other"."x" on 1=1"#
-            .to_ascii_lowercase();
+        let sql = r#"select * from "IN.C-MCP_BUCKET"."customers" c join "in.c-other"."x" on 1=1"#.to_ascii_lowercase();
         assert!(names_table(&sql, &table("in.c-mcp_bucket", "customers")));
         assert!(!names_table(&sql, &table("in.c-mcp_bucket", "orders")));
         assert!(!names_table(&sql, &table("out.c-mcp_bucket", "customers")));

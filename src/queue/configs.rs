@@ -38,9 +38,7 @@ impl StoredConfig {
     }
 
     pub fn row(&self, id: &str) -> Option<Value> {
-        self.rows()
-            .into_iter()
-            .find(|r| r["id"].as_str() == Some(id) || r["id"].to_string() == id)
+        self.rows().into_iter().find(|r| r["id"].as_str() == Some(id) || r["id"].to_string() == id)
     }
 
     pub fn state(&self) -> Value {
@@ -53,18 +51,9 @@ pub fn truthy(v: &Value) -> bool {
 }
 
 /// A configuration that exists and is not in the trash.
-pub fn load(
-    state: &AppState,
-    project_id: i64,
-    branch_id: i64,
-    component: &str,
-    id: &str,
-) -> ApiResult<Option<StoredConfig>> {
+pub fn load(state: &AppState, project_id: i64, branch_id: i64, component: &str, id: &str) -> ApiResult<Option<StoredConfig>> {
     let body = configurations::find_active(state, project_id, branch_id, component, id)?;
-    Ok(body.map(|body| StoredConfig {
-        id: id.to_string(),
-        body,
-    }))
+    Ok(body.map(|body| StoredConfig { id: id.to_string(), body }))
 }
 
 /// Store a run's state on the configuration (or on one of its rows) without a new version.
@@ -77,7 +66,5 @@ pub fn store_state(
     row_id: Option<&str>,
     new_state: Value,
 ) -> ApiResult<bool> {
-    configurations::store_run_state(
-        state, project_id, branch_id, component, id, row_id, new_state,
-    )
+    configurations::store_run_state(state, project_id, branch_id, component, id, row_id, new_state)
 }

@@ -55,9 +55,7 @@ impl Fields<'_> {
             None => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(v @ (Value::String(_) | Value::Number(_))) => Ok(scalar_to_string(v)),
-            Some(_) => Err(bad(format!(
-                "Invalid request:\n - {key}: This value should be of type string."
-            ))),
+            Some(_) => Err(bad(format!("Invalid request:\n - {key}: This value should be of type string."))),
         }
     }
 
@@ -69,11 +67,7 @@ impl Fields<'_> {
             Some(v) => scalar_to_string(v)
                 .and_then(|s| s.trim().parse().ok())
                 .map(Some)
-                .ok_or_else(|| {
-                    bad(format!(
-                        "Invalid request:\n - {key}: This value should be of type int."
-                    ))
-                }),
+                .ok_or_else(|| bad(format!("Invalid request:\n - {key}: This value should be of type int."))),
         }
     }
 }
@@ -83,20 +77,12 @@ impl JobRequest {
     /// to is checked by `build`.
     pub fn parse(fields: &Map<String, Value>) -> ApiResult<JobRequest> {
         let f = Fields(fields);
-        let component = f.string("component")?.ok_or_else(|| {
-            bad("Invalid request:\n - component: This value should not be blank.")
-        })?;
+        let component = f.string("component")?.ok_or_else(|| bad("Invalid request:\n - component: This value should not be blank."))?;
         let mode = f.string("mode")?.unwrap_or_else(|| "run".into());
         if !["run", "forceRun", "debug"].contains(&mode.as_str()) {
-            return Err(bad(format!(
-                "Invalid request:\n - mode: \"{mode}\" is not a valid mode; allowed: run, forceRun, debug."
-            )));
+            return Err(bad(format!("Invalid request:\n - mode: \"{mode}\" is not a valid mode; allowed: run, forceRun, debug.")));
         }
-        let not_object = || {
-            bad(
-                "Invalid request:\n - configData: This value should be a JSON object (the configuration of the component).",
-            )
-        };
+        let not_object = || bad("Invalid request:\n - configData: This value should be a JSON object (the configuration of the component).");
         let config_data = match f.get("configData") {
             None => None,
             Some(Value::Object(o)) => Some(Value::Object(o.clone())),
@@ -108,19 +94,10 @@ impl JobRequest {
             Some(_) => return Err(not_object()),
         };
         if let Some(cd) = &config_data {
-            for key in [
-                "parameters",
-                "storage",
-                "runtime",
-                "processors",
-                "authorization",
-            ] {
+            for key in ["parameters", "storage", "runtime", "processors", "authorization"] {
                 if let Some(v) = cd.get(key) {
-                    if !(v.is_object() || v.is_null() || v.as_array().is_some_and(|a| a.is_empty()))
-                    {
-                        return Err(bad(format!(
-                            "Invalid request:\n - configData.{key}: This value should be an object."
-                        )));
+                    if !(v.is_object() || v.is_null() || v.as_array().is_some_and(|a| a.is_empty())) {
+                        return Err(bad(format!("Invalid request:\n - configData.{key}: This value should be an object.")));
                     }
                 }
             }
@@ -129,47 +106,26 @@ impl JobRequest {
             None => Vec::new(),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| {
-                    scalar_to_string(v).ok_or_else(|| {
-                        bad("Invalid request:\n - configRowIds: Each item should be a string.")
-                    })
-                })
+                .map(|v| scalar_to_string(v).ok_or_else(|| bad("Invalid request:\n - configRowIds: Each item should be a string.")))
                 .collect::<ApiResult<_>>()?,
             Some(Value::String(s)) if s.is_empty() => Vec::new(),
-            Some(v @ (Value::String(_) | Value::Number(_))) => {
-                scalar_to_string(v).into_iter().collect()
-            }
-            Some(_) => {
-                return Err(bad(
-                    "Invalid request:\n - configRowIds: This value should be an array of row ids.",
-                ));
-            }
+            Some(v @ (Value::String(_) | Value::Number(_))) => scalar_to_string(v).into_iter().collect(),
+            Some(_) => return Err(bad("Invalid request:\n - configRowIds: This value should be an array of row ids.")),
         };
         let variable_values_data = match f.get("variableValuesData") {
             None => None,
             Some(Value::Object(o)) => {
                 let values = o.get("values").cloned().unwrap_or(json!([]));
                 let Value::Array(items) = &values else {
-                    return Err(bad(
-                        "Invalid request:\n - variableValuesData.values: This value should be an array of {name, value}.",
-                    ));
+                    return Err(bad("Invalid request:\n - variableValuesData.values: This value should be an array of {name, value}."));
                 };
-                if items.iter().any(|item| {
-                    item.get("name").and_then(Value::as_str).is_none()
-                        || item.get("value").is_none()
-                }) {
-                    return Err(bad(
-                        "Invalid request:\n - variableValuesData.values: each item needs \"name\" and \"value\".",
-                    ));
+                if items.iter().any(|item| item.get("name").and_then(Value::as_str).is_none() || item.get("value").is_none()) {
+                    return Err(bad("Invalid request:\n - variableValuesData.values: each item needs \"name\" and \"value\"."));
                 }
                 Some(json!({"values": values}))
             }
             Some(Value::Array(a)) if a.is_empty() => None,
-            Some(_) => {
-                return Err(bad(
-                    "Invalid request:\n - variableValuesData: This value should be an object {values: [{name, value}]}.",
-                ));
-            }
+            Some(_) => return Err(bad("Invalid request:\n - variableValuesData: This value should be an object {values: [{name, value}]}.")),
         };
         let backend = match f.get("backend") {
             None => None,
@@ -177,21 +133,11 @@ impl JobRequest {
             Some(Value::String(s)) => Some(json!({"type": s})),
             Some(Value::Object(o)) => Some(Value::Object(o.clone())),
             Some(Value::Array(a)) if a.is_empty() => None,
-            Some(_) => {
-                return Err(bad(
-                    "Invalid request:\n - backend: This value should be a size (\"small\") or an object {type, context}.",
-                ));
-            }
+            Some(_) => return Err(bad("Invalid request:\n - backend: This value should be a size (\"small\") or an object {type, context}.")),
         };
-        if let Some(t) = backend
-            .as_ref()
-            .and_then(|b| b.get("type"))
-            .and_then(Value::as_str)
-        {
+        if let Some(t) = backend.as_ref().and_then(|b| b.get("type")).and_then(Value::as_str) {
             if !["xsmall", "small", "medium", "large"].contains(&t) {
-                return Err(bad(format!(
-                    "Invalid request:\n - backend.type: \"{t}\" is not valid; allowed: xsmall, small, medium, large."
-                )));
+                return Err(bad(format!("Invalid request:\n - backend.type: \"{t}\" is not valid; allowed: xsmall, small, medium, large.")));
             }
         }
         let parallelism = match f.get("parallelism") {
@@ -199,9 +145,7 @@ impl JobRequest {
             Some(v) => {
                 let s = scalar_to_string(v).unwrap_or_default();
                 if !(s == "infinity" || s.parse::<u32>().is_ok_and(|n| n <= 100)) {
-                    return Err(bad(format!(
-                        "Invalid request:\n - parallelism: \"{s}\" is not valid; allowed: 0-100 or \"infinity\"."
-                    )));
+                    return Err(bad(format!("Invalid request:\n - parallelism: \"{s}\" is not valid; allowed: 0-100 or \"infinity\".")));
                 }
                 Some(s)
             }
@@ -226,10 +170,7 @@ impl JobRequest {
             orchestration_job_id: f.string("orchestrationJobId")?,
             orchestration_task_id: f.string("orchestrationTaskId")?,
             orchestration_phase_id: f.string("orchestrationPhaseId")?,
-            only_orchestration_task_ids: f
-                .get("onlyOrchestrationTaskIds")
-                .cloned()
-                .filter(Value::is_array),
+            only_orchestration_task_ids: f.get("onlyOrchestrationTaskIds").cloned().filter(Value::is_array),
             previous_job_id: f.string("previousJobId")?,
         })
     }
@@ -238,34 +179,22 @@ impl JobRequest {
 /// Validate a request against the project (component, access, configuration, rows, branch,
 /// times) and resolve what the job runs.
 pub fn build(state: &AppState, auth: &Auth, req: JobRequest) -> ApiResult<NewJob> {
-    let JobRequest {
-        component,
-        mode,
-        config,
-        config_row_ids,
-        config_data,
-        ..
-    } = req.clone();
+    let JobRequest { component, mode, config, config_row_ids, config_data, .. } = req.clone();
     if !registry::is_known(state, &component) {
         return Err(ApiError::new(
             Code::ComponentNotFound,
-            format!(
-                "Component \"{component}\" not found. Register process components with `kbstack component register <file>`."
-            ),
+            format!("Component \"{component}\" not found. Register process components with `kbstack component register <file>`."),
         ));
     }
     auth.require_component(&component)?;
     if config.is_none() && config_data.is_none() {
-        return Err(bad(
-            "Invalid request: either \"config\" (a stored configuration id) or \"configData\" (an inline configuration) must be set.",
-        ));
+        return Err(bad("Invalid request: either \"config\" (a stored configuration id) or \"configData\" (an inline configuration) must be set."));
     }
     let branch_id = match req.branch_id.as_deref() {
         None => auth.branch_id,
         Some("default" | "null") => auth.default_branch_id,
         Some(b) => {
-            let not_found =
-                || ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found."));
+            let not_found = || ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found."));
             let id: i64 = b.parse().map_err(|_| not_found())?;
             if !state.meta.branch_exists(auth.project_id, id)? {
                 return Err(not_found());
@@ -292,55 +221,32 @@ pub fn build(state: &AppState, auth: &Auth, req: JobRequest) -> ApiResult<NewJob
             if let Some(row) = config_row_ids.iter().find(|row| cfg.row(row).is_none()) {
                 return Err(ApiError::new(
                     Code::RowNotFound,
-                    format!(
-                        "Row \"{row}\" of configuration \"{cid}\" of component \"{component}\" not found."
-                    ),
+                    format!("Row \"{row}\" of configuration \"{cid}\" of component \"{component}\" not found."),
                 ));
             }
         }
         stored = Some(cfg);
     } else if !config_row_ids.is_empty() {
-        return Err(bad(
-            "Invalid request:\n - configRowIds: rows can be run only with a stored configuration (\"config\").",
-        ));
+        return Err(bad("Invalid request:\n - configRowIds: rows can be run only with a stored configuration (\"config\")."));
     }
-    let has_values = req
-        .variable_values_data
-        .as_ref()
-        .is_some_and(|d| d["values"].as_array().is_some_and(|a| !a.is_empty()));
+    let has_values = req.variable_values_data.as_ref().is_some_and(|d| d["values"].as_array().is_some_and(|a| !a.is_empty()));
     if req.variable_values_id.is_some() && has_values {
-        return Err(bad(
-            "Invalid request: \"variableValuesId\" and \"variableValuesData\" cannot be used together.",
-        ));
+        return Err(bad("Invalid request: \"variableValuesId\" and \"variableValuesData\" cannot be used together."));
     }
     let delayed_start_ms = match (req.delay, &req.delayed_start_time) {
-        (Some(_), Some(_)) => {
-            return Err(bad(
-                "Invalid request: \"delay\" and \"delayedStartTime\" cannot be used together.",
-            ));
-        }
-        (Some(d), None) if d < 0 => {
-            return Err(bad(
-                "Invalid request:\n - delay: This value should be 0 or more.",
-            ));
-        }
+        (Some(_), Some(_)) => return Err(bad("Invalid request: \"delay\" and \"delayedStartTime\" cannot be used together.")),
+        (Some(d), None) if d < 0 => return Err(bad("Invalid request:\n - delay: This value should be 0 or more.")),
         (Some(d), None) => Some(
             d.checked_mul(1000)
                 .and_then(|ms| super::now_ms().checked_add(ms))
                 .ok_or_else(|| bad("Invalid request:\n - delay: This value is too large."))?,
         ),
-        (None, Some(t)) => Some(search::parse_when(t).ok_or_else(|| {
-            bad(format!(
-                "Invalid request:\n - delayedStartTime: \"{t}\" is not a valid time."
-            ))
-        })?),
+        (None, Some(t)) => {
+            Some(search::parse_when(t).ok_or_else(|| bad(format!("Invalid request:\n - delayedStartTime: \"{t}\" is not a valid time.")))?)
+        }
         (None, None) => None,
     };
-    let parent_run_id = auth
-        .run_id
-        .clone()
-        .or(req.parent_run_id.clone())
-        .filter(|r| !r.is_empty());
+    let parent_run_id = auth.run_id.clone().or(req.parent_run_id.clone()).filter(|r| !r.is_empty());
 
     // Rows with a parallelism run as a container of one job per row; orchestrations as containers.
     let rows_to_run = stored
@@ -356,19 +262,10 @@ pub fn build(state: &AppState, auth: &Auth, req: JobRequest) -> ApiResult<NewJob
         "standard"
     }
     .to_string();
-    let lock_key = config
-        .as_ref()
-        .map(|c| format!("{}:{}:{}:{}", auth.project_id, branch_id, component, c));
+    let lock_key = config.as_ref().map(|c| format!("{}:{}:{}:{}", auth.project_id, branch_id, component, c));
     // The job keeps (and shows) inline secrets as ciphers, as Keboola's Queue does; the runner opens them.
     let config_data = match config_data {
-        Some(cd) => Some(
-            crate::encryption::encrypt_value(
-                state,
-                &crate::encryption::Scope::project(&component, auth.project_id),
-                cd,
-            )
-            .map_err(bad)?,
-        ),
+        Some(cd) => Some(crate::encryption::encrypt_value(state, &crate::encryption::Scope::project(&component, auth.project_id), cd).map_err(bad)?),
         None => None,
     };
 
@@ -410,11 +307,5 @@ pub fn build(state: &AppState, auth: &Auth, req: JobRequest) -> ApiResult<NewJob
 }
 
 fn project_name(state: &AppState, project_id: i64) -> String {
-    state
-        .meta
-        .project(project_id)
-        .ok()
-        .flatten()
-        .map(|(name, _)| name)
-        .unwrap_or_else(|| "kbstack".into())
+    state.meta.project(project_id).ok().flatten().map(|(name, _)| name).unwrap_or_else(|| "kbstack".into())
 }

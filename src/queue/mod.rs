@@ -77,15 +77,9 @@ pub fn router() -> Routes<AppState> {
 
 /// At start-up: finish what a dead process left behind, then start the worker pool.
 pub fn start(state: &AppState) -> anyhow::Result<()> {
-    let sealed = state
-        .meta
-        .seal_plain_queue_token_secrets(&state.secrets)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sealed = state.meta.seal_plain_queue_token_secrets(&state.secrets).map_err(|e| anyhow::anyhow!("{e}"))?;
     if sealed > 0 {
-        tracing::info!(
-            jobs = sealed,
-            "sealed the tokens of queued jobs kept in clear by an older version"
-        );
+        tracing::info!(jobs = sealed, "sealed the tokens of queued jobs kept in clear by an older version");
     }
     // The jobs dead processes left running were ended by `crate::node::start_up`.
     let st = state.clone();

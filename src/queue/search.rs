@@ -37,11 +37,7 @@ fn invalid(field: &str, msg: impl std::fmt::Display) -> ApiError {
 fn ints(field: &str, values: Vec<String>) -> ApiResult<Vec<i64>> {
     values
         .into_iter()
-        .map(|v| {
-            v.trim()
-                .parse::<i64>()
-                .map_err(|_| invalid(field, format!("\"{v}\" is not a valid id.")))
-        })
+        .map(|v| v.trim().parse::<i64>().map_err(|_| invalid(field, format!("\"{v}\" is not a valid id."))))
         .collect()
 }
 
@@ -52,10 +48,7 @@ pub fn list(p: &Params, key: &str) -> Vec<String> {
     // comma-joined single string is not split (ids never contain commas, descriptions may).
     if out.is_empty() {
         if let Some(Value::Object(o)) = p.get(key) {
-            out = o
-                .values()
-                .filter_map(crate::http::params::scalar_to_string)
-                .collect();
+            out = o.values().filter_map(crate::http::params::scalar_to_string).collect();
         }
     }
     out.into_iter().filter(|s| !s.is_empty()).collect()
@@ -73,8 +66,7 @@ pub fn parse_filters(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Que
         f.branch_ids.push(if b == "null" || b == "default" {
             auth.default_branch_id
         } else {
-            b.parse()
-                .map_err(|_| invalid("branchId", format!("\"{b}\" is not a valid branch id.")))?
+            b.parse().map_err(|_| invalid("branchId", format!("\"{b}\" is not a valid branch id.")))?
         });
     }
     f.token_ids = ints("tokenId", list(p, "tokenId"))?;
@@ -88,13 +80,7 @@ pub fn parse_filters(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Que
     for s in list(p, "status") {
         let status = QueueJobStatus::parse(&s).ok_or_else(|| {
             let allowed: Vec<&str> = QueueJobStatus::ALL.iter().map(|s| s.as_str()).collect();
-            invalid(
-                "status",
-                format!(
-                    "\"{s}\" is not a valid status; allowed: {}.",
-                    allowed.join(", ")
-                ),
-            )
+            invalid("status", format!("\"{s}\" is not a valid status; allowed: {}.", allowed.join(", ")))
         })?;
         f.statuses.push(status);
     }
@@ -102,13 +88,7 @@ pub fn parse_filters(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Que
     f.types = list(p, "type");
     for t in &f.types {
         if !TYPES.contains(&t.as_str()) {
-            return Err(invalid(
-                "type",
-                format!(
-                    "\"{t}\" is not a valid type; allowed: {}.",
-                    TYPES.join(", ")
-                ),
-            ));
+            return Err(invalid("type", format!("\"{t}\" is not a valid type; allowed: {}.", TYPES.join(", "))));
         }
     }
     f.tags = list(p, "tag");
@@ -122,29 +102,16 @@ pub fn parse_filters(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Que
         ("endTimeTo", &mut f.end_to_ms),
     ] {
         if let Some(s) = p.str(key).filter(|s| !s.trim().is_empty()) {
-            *bound =
-                Some(parse_when(&s).ok_or_else(|| {
-                    invalid(key, format!("\"{s}\" is not a valid date and time."))
-                })?);
+            *bound = Some(parse_when(&s).ok_or_else(|| invalid(key, format!("\"{s}\" is not a valid date and time.")))?);
         }
     }
-    for (key, bound) in [
-        ("durationSecondsFrom", &mut f.duration_from_seconds),
-        ("durationSecondsTo", &mut f.duration_to_seconds),
-    ] {
+    for (key, bound) in [("durationSecondsFrom", &mut f.duration_from_seconds), ("durationSecondsTo", &mut f.duration_to_seconds)] {
         if let Some(s) = p.str(key).filter(|s| !s.trim().is_empty()) {
-            *bound = Some(
-                s.trim()
-                    .parse()
-                    .map_err(|_| invalid(key, format!("\"{s}\" is not a number.")))?,
-            );
+            *bound = Some(s.trim().parse().map_err(|_| invalid(key, format!("\"{s}\" is not a number.")))?);
         }
     }
     if let Some(Value::Object(props)) = p.get("componentProps") {
-        if let Some(kind) = props
-            .get("type")
-            .and_then(crate::http::params::scalar_to_string)
-        {
+        if let Some(kind) = props.get("type").and_then(crate::http::params::scalar_to_string) {
             f.components_of_type = Some(crate::runner::registry::ids_of_type(state, &kind));
         }
     }
@@ -152,37 +119,15 @@ pub fn parse_filters(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Que
 }
 
 pub fn parse_page(p: &Params, default_order: &str) -> ApiResult<QueueJobPage> {
-    let sort_by = p
-        .str("sortBy")
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "id".into());
+    let sort_by = p.str("sortBy").filter(|s| !s.is_empty()).unwrap_or_else(|| "id".into());
     let field = SORT_FIELDS
         .iter()
         .find(|(k, _)| *k == sort_by)
         .map(|(_, field)| *field)
-        .ok_or_else(|| {
-            invalid(
-                "sortBy",
-                format!(
-                    "\"{sort_by}\" is not valid; allowed: {}.",
-                    SORT_FIELDS
-                        .iter()
-                        .map(|(k, _)| *k)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
-    let order = p
-        .str("sortOrder")
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| default_order.into())
-        .to_ascii_lowercase();
+        .ok_or_else(|| invalid("sortBy", format!("\"{sort_by}\" is not valid; allowed: {}.", SORT_FIELDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "))))?;
+    let order = p.str("sortOrder").filter(|s| !s.is_empty()).unwrap_or_else(|| default_order.into()).to_ascii_lowercase();
     if order != "asc" && order != "desc" {
-        return Err(invalid(
-            "sortOrder",
-            format!("\"{order}\" is not valid; allowed: asc, desc."),
-        ));
+        return Err(invalid("sortOrder", format!("\"{order}\" is not valid; allowed: asc, desc.")));
     }
     let limit = p.int("limit")?.unwrap_or(100);
     if limit < 1 {
@@ -193,14 +138,7 @@ pub fn parse_page(p: &Params, default_order: &str) -> ApiResult<QueueJobPage> {
         return Err(invalid("offset", "This value should be 0 or more."));
     }
     // Missing values (a job not started yet has no startTime) sort last either way (the store's rule).
-    Ok(QueueJobPage {
-        sort: QueueJobSort {
-            field,
-            descending: order == "desc",
-        },
-        limit: limit.min(10_000),
-        offset,
-    })
+    Ok(QueueJobPage { sort: QueueJobSort { field, descending: order == "desc" }, limit: limit.min(10_000), offset })
 }
 
 /// PHP `strtotime`-style times in UTC: absolute dates and times, unix seconds, `now`, `today`,
@@ -222,18 +160,8 @@ pub fn parse_when(s: &str) -> Option<i64> {
     let words: Vec<&str> = t.split_whitespace().collect();
     let weekday = |w: &&str| -> Option<u32> {
         let w: &str = w;
-        const DAYS: [&str; 7] = [
-            "monday",
-            "tuesday",
-            "wednesday",
-            "thursday",
-            "friday",
-            "saturday",
-            "sunday",
-        ];
-        DAYS.iter()
-            .position(|d| *d == w || d.starts_with(w) && w.len() >= 3)
-            .map(|i| i as u32)
+        const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+        DAYS.iter().position(|d| *d == w || d.starts_with(w) && w.len() >= 3).map(|i| i as u32)
     };
     let today = now.weekday().num_days_from_monday() as i64;
     match words.as_slice() {
@@ -253,15 +181,11 @@ pub fn parse_when(s: &str) -> Option<i64> {
         }
         [rel @ ("last" | "next"), unit] => {
             let sign = if *rel == "last" { "-1" } else { "+1" };
-            return crate::storage::tables::select::parse_time("t", &format!("{sign} {unit}"))
-                .ok()
-                .map(|d| d.timestamp_millis());
+            return crate::storage::tables::select::parse_time("t", &format!("{sign} {unit}")).ok().map(|d| d.timestamp_millis());
         }
         _ => {}
     }
-    crate::storage::tables::select::parse_time("t", s)
-        .ok()
-        .map(|d| d.timestamp_millis())
+    crate::storage::tables::select::parse_time("t", s).ok().map(|d| d.timestamp_millis())
 }
 
 #[cfg(test)]

@@ -12,21 +12,12 @@ use kbstack_core::QueueJobStatus;
 /// The store's records under the names the Queue and the runner know them by.
 pub use crate::meta::queue_jobs::{NewQueueJob as NewJob, QueueJob as Job};
 
-pub const TYPES: &[&str] = &[
-    "standard",
-    "container",
-    "phaseContainer",
-    "orchestrationContainer",
-    "retryContainer",
-];
+pub const TYPES: &[&str] = &["standard", "container", "phaseContainer", "orchestrationContainer", "retryContainer"];
 
 /// PHP serialises empty arrays and objects alike as `[]`; the clients expect that for these keys.
 /// The job object: every key present, ids as strings (`queue::wire::QueueJob`).
 pub fn job_json(state: &AppState, job: &Job) -> Value {
-    let jobs_url = format!(
-        "{}/jobs",
-        crate::storage::index::service_url(state, "queue")
-    );
+    let jobs_url = format!("{}/jobs", crate::storage::index::service_url(state, "queue"));
     serde_json::to_value(super::wire::QueueJob::of(job, &jobs_url)).unwrap_or(Value::Null)
 }
 
@@ -48,9 +39,7 @@ pub fn job_json_light(job: &Job) -> Value {
 /// Insert a job in `created`; its `runId` is its id under the parent's run.
 pub fn insert(state: &AppState, j: &NewJob, token_secret: &str) -> ApiResult<Job> {
     // The runner needs the caller's token until the job ends; it is kept sealed, never in clear.
-    let job = state
-        .meta
-        .insert_queue_job(j, &state.secrets.seal(token_secret), now_ms())?;
+    let job = state.meta.insert_queue_job(j, &state.secrets.seal(token_secret), now_ms())?;
     state.queue.wake();
     Ok(job)
 }
@@ -62,10 +51,7 @@ pub fn not_found(id: &str) -> ApiError {
 /// A job of the project (404 otherwise).
 pub fn load_for(state: &AppState, project_id: i64, id: &str) -> ApiResult<Job> {
     let n: i64 = id.trim().parse().map_err(|_| not_found(id))?;
-    state
-        .meta
-        .project_queue_job(project_id.into(), n.into())?
-        .ok_or_else(|| not_found(id))
+    state.meta.project_queue_job(project_id.into(), n.into())?.ok_or_else(|| not_found(id))
 }
 
 /// Kill: `desiredStatus: terminating`; a job that never started ends `cancelled` at once, a
@@ -74,45 +60,24 @@ pub fn kill(state: &AppState, job: &Job) -> ApiResult<Job> {
     if !job.status.is_killable() && job.status != QueueJobStatus::Terminating {
         return Err(ApiError::new(
             Code::QueueJobNotKillable,
-            format!(
-                "Job \"{}\" is not in one of killable states (created, waiting, processing); it is \"{}\".",
-                job.id, job.status
-            ),
+            format!("Job \"{}\" is not in one of killable states (created, waiting, processing); it is \"{}\".", job.id, job.status),
         ));
     }
     let cancelled_result = json!({"message": "Job was cancelled before it started.", "error": {"type": "user", "message": "Job was cancelled before it started."}});
-    state
-        .meta
-        .kill_queue_job(job.id.into(), &cancelled_result, now_ms())?;
+    state.meta.kill_queue_job(job.id.into(), &cancelled_result, now_ms())?;
     state.queue.cancel(job.id);
-    for child in state
-        .meta
-        .queue_job_descendants(job.project_id.into(), &job.run_id)?
-    {
+    for child in state.meta.queue_job_descendants(job.project_id.into(), &job.run_id)? {
         if child.status.is_killable() {
             let _ = kill(state, &child);
         }
     }
     state.queue.wake();
-    state
-        .meta
-        .queue_job(job.id.into())?
-        .ok_or_else(|| not_found(&job.id.to_string()))
+    state.meta.queue_job(job.id.into())?.ok_or_else(|| not_found(&job.id.to_string()))
 }
 
 /// End the job as `error` with `result` (`terminated` if a kill was asked for), whatever it
 /// reported: the fallback when its own outcome cannot be stored.
-pub fn end_as_error(
-    state: &AppState,
-    id: i64,
-    result: &Value,
-    now: i64,
-) -> kbstack_core::Result<()> {
-    let end = QueueJobEnd {
-        status: QueueJobStatus::Error,
-        result,
-        usage: &Value::Null,
-        metrics: &Value::Null,
-    };
+pub fn end_as_error(state: &AppState, id: i64, result: &Value, now: i64) -> kbstack_core::Result<()> {
+    let end = QueueJobEnd { status: QueueJobStatus::Error, result, usage: &Value::Null, metrics: &Value::Null };
     state.meta.finish_queue_job(id.into(), &end, result, now)
 }

@@ -88,14 +88,8 @@ impl QueueJob {
             id: job.id.to_string(),
             run_id: job.run_id.clone(),
             parent_run_id: job.parent_run_id.clone(),
-            project: ProjectRef {
-                id: job.project_id.to_string(),
-                name: def.get("projectName").cloned().unwrap_or(json!("kbstack")),
-            },
-            token: TokenRef {
-                id: job.token_id.to_string(),
-                description: job.token_description.clone(),
-            },
+            project: ProjectRef { id: job.project_id.to_string(), name: def.get("projectName").cloned().unwrap_or(json!("kbstack")) },
+            token: TokenRef { id: job.token_id.to_string(), description: job.token_description.clone() },
             status: job.status.to_string(),
             desired_status: job.desired_status.to_string(),
             mode: job.mode.clone(),
@@ -127,20 +121,13 @@ impl QueueJob {
             },
             executor: def.get("executor").cloned().unwrap_or(json!("dind")),
             metrics: php_empty(&job.metrics),
-            behavior: def
-                .get("behavior")
-                .cloned()
-                .filter(Value::is_object)
-                .unwrap_or(json!({"onError": null})),
+            behavior: def.get("behavior").cloned().filter(Value::is_object).unwrap_or(json!({"onError": null})),
             parallelism: id_text(def.get("parallelism")),
             kind: job.kind.clone(),
             orchestration_job_id: id_text(def.get("orchestrationJobId")),
             orchestration_task_id: id_text(def.get("orchestrationTaskId")),
             orchestration_phase_id: id_text(def.get("orchestrationPhaseId")),
-            only_orchestration_task_ids: def
-                .get("onlyOrchestrationTaskIds")
-                .cloned()
-                .unwrap_or(Value::Null),
+            only_orchestration_task_ids: def.get("onlyOrchestrationTaskIds").cloned().unwrap_or(Value::Null),
             previous_job_id: id_text(def.get("previousJobId")),
         }
     }

@@ -34,12 +34,7 @@ impl From<crate::http::ApiError> for Outcome {
 
 impl Outcome {
     pub fn success(result: Value) -> Outcome {
-        Outcome {
-            status: QueueJobStatus::Success,
-            result,
-            usage: Value::Null,
-            metrics: Value::Null,
-        }
+        Outcome { status: QueueJobStatus::Success, result, usage: Value::Null, metrics: Value::Null }
     }
 
     /// A user error (exit code 1, bad configuration…).
@@ -49,14 +44,8 @@ impl Outcome {
             result = json!({});
         }
         result["message"] = json!(message);
-        result["error"] =
-            json!({"type": "user", "message": message, "exceptionId": new_exception_id()});
-        Outcome {
-            status: QueueJobStatus::Error,
-            result,
-            usage: Value::Null,
-            metrics: Value::Null,
-        }
+        result["error"] = json!({"type": "user", "message": message, "exceptionId": new_exception_id()});
+        Outcome { status: QueueJobStatus::Error, result, usage: Value::Null, metrics: Value::Null }
     }
 
     /// An application error (a crash, any other exit code).
@@ -66,14 +55,8 @@ impl Outcome {
             result = json!({});
         }
         result["message"] = json!(message);
-        result["error"] =
-            json!({"type": "application", "message": message, "exceptionId": new_exception_id()});
-        Outcome {
-            status: QueueJobStatus::Error,
-            result,
-            usage: Value::Null,
-            metrics: Value::Null,
-        }
+        result["error"] = json!({"type": "application", "message": message, "exceptionId": new_exception_id()});
+        Outcome { status: QueueJobStatus::Error, result, usage: Value::Null, metrics: Value::Null }
     }
 }
 
@@ -84,48 +67,27 @@ pub fn end_orphaned(state: &AppState, live_since_ms: i64) -> crate::http::ApiRes
         kill_leftover_process(state, job.id);
         let now = now_ms();
         let (status, result) = if job.status == QueueJobStatus::Terminating {
-            (
-                QueueJobStatus::Terminated,
-                json!({"message": "Job was terminated; the server stopped while terminating it."}),
-            )
+            (QueueJobStatus::Terminated, json!({"message": "Job was terminated; the server stopped while terminating it."}))
         } else {
             let message = "The job was interrupted: the kbstack server running it stopped (crash or restart) before the job finished. \
                            Its outputs may be incomplete; run it again.";
-            let mut result = if job.result.is_object() {
-                job.result.clone()
-            } else {
-                json!({})
-            };
+            let mut result = if job.result.is_object() { job.result.clone() } else { json!({}) };
             result["message"] = json!(message);
             result["error"] = json!({"type": "application", "message": message, "exceptionId": new_exception_id()});
             (QueueJobStatus::Error, result)
         };
-        if !state
-            .meta
-            .end_queue_job(job.id.into(), status, &result, now)?
-        {
+        if !state.meta.end_queue_job(job.id.into(), status, &result, now)? {
             continue;
         }
         // Children a dead container would have waited for are cancelled with it.
         if job.kind != "standard" {
-            for child in state
-                .meta
-                .queue_job_descendants(job.project_id.into(), &job.run_id)
-                .unwrap_or_default()
-            {
-                if matches!(
-                    child.status,
-                    QueueJobStatus::Created | QueueJobStatus::Waiting
-                ) {
+            for child in state.meta.queue_job_descendants(job.project_id.into(), &job.run_id).unwrap_or_default() {
+                if matches!(child.status, QueueJobStatus::Created | QueueJobStatus::Waiting) {
                     let _ = store::kill(state, &child);
                 }
             }
         }
-        tracing::warn!(
-            job = job.id,
-            status = status.as_str(),
-            "queue job of a stopped node ended"
-        );
+        tracing::warn!(job = job.id, status = status.as_str(), "queue job of a stopped node ended");
         crate::notification::events::job_ended(state, job.id);
     }
     Ok(())
@@ -147,14 +109,7 @@ pub fn cancel_jobs_killed_elsewhere(state: &AppState) -> crate::http::ApiResult<
 /// A component process of a job the dead process ran may still be alive: kill its process group,
 /// but only when it is really that job's (its environment names the job).
 fn kill_leftover_process(state: &AppState, job_id: i64) {
-    let Some(pid) = state
-        .meta
-        .queue_job_runner_pid(job_id.into())
-        .ok()
-        .flatten()
-    else {
-        return;
-    };
+    let Some(pid) = state.meta.queue_job_runner_pid(job_id.into()).ok().flatten() else { return };
     let marker = format!("KBSTACK_QUEUE_JOB_ID={job_id}");
     let owned = std::fs::read(format!("/proc/{pid}/environ"))
         .map(|env| env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()))
@@ -164,11 +119,7 @@ fn kill_leftover_process(state: &AppState, job_id: i64) {
             libc::kill(-(pid as i32), libc::SIGKILL);
             libc::kill(pid as i32, libc::SIGKILL);
         }
-        tracing::warn!(
-            job = job_id,
-            pid,
-            "killed the leftover process of an interrupted job"
-        );
+        tracing::warn!(job = job_id, pid, "killed the leftover process of an interrupted job");
     }
 }
 
@@ -181,9 +132,7 @@ pub async fn dispatcher(state: AppState) {
                 None
             }
         };
-        let wait = delay
-            .map(|ms| Duration::from_millis(ms.clamp(5, 1000) as u64))
-            .unwrap_or(Duration::from_millis(1000));
+        let wait = delay.map(|ms| Duration::from_millis(ms.clamp(5, 1000) as u64)).unwrap_or(Duration::from_millis(1000));
         let _ = tokio::time::timeout(wait, state.queue.notify.notified()).await;
     }
 }
@@ -193,18 +142,13 @@ fn dispatch_once(state: &AppState) -> crate::http::ApiResult<Option<i64>> {
     let q = &state.queue;
     let now = now_ms();
     let free = q.workers.saturating_sub(q.busy.load(Ordering::SeqCst));
-    let parallelism =
-        crate::manage::limit_value(None, "components.jobsParallelism").unwrap_or(10.0) as usize;
-    let claims = state
-        .meta
-        .claim_queue_jobs(&q.instance, free, parallelism, now, &mut |id| {
-            // Registered before the claim commits: a kill that sees `processing` finds the token.
-            q.running.lock().insert(id, CancellationToken::new());
-        })?;
+    let parallelism = crate::manage::limit_value(None, "components.jobsParallelism").unwrap_or(10.0) as usize;
+    let claims = state.meta.claim_queue_jobs(&q.instance, free, parallelism, now, &mut |id| {
+        // Registered before the claim commits: a kill that sees `processing` finds the token.
+        q.running.lock().insert(id, CancellationToken::new());
+    })?;
     for ClaimedQueueJob { id, coordinator } in claims.claimed {
-        let Some(cancel) = q.running.lock().get(&id).cloned() else {
-            continue;
-        };
+        let Some(cancel) = q.running.lock().get(&id).cloned() else { continue };
         if !coordinator {
             q.busy.fetch_add(1, Ordering::SeqCst);
         }
@@ -231,11 +175,7 @@ async fn run(state: AppState, id: i64, coordinator: bool, cancel: CancellationTo
     };
     let recorded = finish(&state, id, outcome.clone()).or_else(|e| {
         // A full disk: give back the space reserve and write the same outcome once more.
-        if state.meta.release_reserve() {
-            finish(&state, id, outcome)
-        } else {
-            Err(e)
-        }
+        if state.meta.release_reserve() { finish(&state, id, outcome) } else { Err(e) }
     });
     match recorded {
         Ok(()) => state.meta.reclaim_reserve(),
@@ -267,34 +207,20 @@ fn redact_messages(result: &mut Value) {
 async fn record_failure_until_it_lands(state: &AppState, id: i64) {
     let message = "The job finished but its result could not be recorded (the result is too large or the server's disk is full).";
     let result = json!({"message": message, "error": {"type": "application", "message": message, "exceptionId": new_exception_id()}});
-    state
-        .meta
-        .store_until_it_lands(id, || store::end_as_error(state, id, &result, now_ms()))
-        .await;
+    state.meta.store_until_it_lands(id, || store::end_as_error(state, id, &result, now_ms())).await;
 }
 
 /// Record the end of a run; a job asked to terminate ends `terminated` whatever it reported.
 pub fn finish(state: &AppState, id: i64, outcome: Outcome) -> crate::http::ApiResult<()> {
     let mut outcome = outcome;
     redact_messages(&mut outcome.result);
-    let mut terminated = if outcome.result.is_object() {
-        outcome.result.clone()
-    } else {
-        json!({})
-    };
+    let mut terminated = if outcome.result.is_object() { outcome.result.clone() } else { json!({}) };
     terminated["message"] = json!("Job was terminated by a user.");
     if let Some(o) = terminated.as_object_mut() {
         o.remove("error");
     }
-    let end = QueueJobEnd {
-        status: outcome.status,
-        result: &outcome.result,
-        usage: &outcome.usage,
-        metrics: &outcome.metrics,
-    };
-    state
-        .meta
-        .finish_queue_job(id.into(), &end, &terminated, now_ms())?;
+    let end = QueueJobEnd { status: outcome.status, result: &outcome.result, usage: &outcome.usage, metrics: &outcome.metrics };
+    state.meta.finish_queue_job(id.into(), &end, &terminated, now_ms())?;
     charge_credits(state, id);
     Ok(())
 }
@@ -302,14 +228,10 @@ pub fn finish(state: &AppState, id: i64, outcome: Outcome) -> crate::http::ApiRe
 /// A pay-as-you-go project pays for the job it ran (once: the charge carries the job id). A
 /// failed charge is logged, never turned into a failure of the job.
 fn charge_credits(state: &AppState, id: i64) {
-    let charged = state
-        .meta
-        .queue_job(id.into())
-        .map_err(crate::http::ApiError::from)
-        .and_then(|job| match job {
-            Some(job) => crate::billing::charge_finished_job(state, &job),
-            None => Ok(None),
-        });
+    let charged = state.meta.queue_job(id.into()).map_err(crate::http::ApiError::from).and_then(|job| match job {
+        Some(job) => crate::billing::charge_finished_job(state, &job),
+        None => Ok(None),
+    });
     match charged {
         Ok(Some(credits)) => tracing::info!(job = id, credits, "pay-as-you-go credits charged"),
         Ok(None) => {}

@@ -42,11 +42,7 @@ const MESSAGE_LIMIT: usize = 4000;
 
 pub async fn run(state: &AppState, run: ActionRun<'_>) -> Result<Value, ActionFailure> {
     let component = run.component;
-    let branch_type = if run.branch_id == run.auth.default_branch_id {
-        "default"
-    } else {
-        "dev"
-    };
+    let branch_type = if run.branch_id == run.auth.default_branch_id { "default" } else { "dev" };
     let scope = crate::encryption::Scope {
         component: Some(component.id.clone()),
         project: Some(run.auth.project_id.to_string()),
@@ -54,44 +50,20 @@ pub async fn run(state: &AppState, run: ActionRun<'_>) -> Result<Value, ActionFa
         branch_type: Some(branch_type.to_string()),
     };
     // Vault variables are in place before the `#` values open, as for a job.
-    let vault = super::variables::render_vault(
-        state,
-        run.auth.project_id,
-        run.branch_id,
-        &scope,
-        run.config_data,
-    )
-    .map_err(ActionFailure::User)?;
+    let vault = super::variables::render_vault(state, run.auth.project_id, run.branch_id, &scope, run.config_data).map_err(ActionFailure::User)?;
     if !vault.missing.is_empty() {
-        return Err(ActionFailure::User(super::variables::missing_error(
-            &vault.missing,
-        )));
+        return Err(ActionFailure::User(super::variables::missing_error(&vault.missing)));
     }
     let mut configuration = vault.configuration;
-    crate::oauth::for_job(
-        state,
-        run.auth.project_id,
-        &component.id,
-        &mut configuration,
-    )
-    .map_err(ActionFailure::User)?;
-    let decrypted = crate::encryption::decrypt_for_job(state, &scope, &configuration)
-        .map_err(ActionFailure::User)?;
+    crate::oauth::for_job(state, run.auth.project_id, &component.id, &mut configuration).map_err(ActionFailure::User)?;
+    let decrypted = crate::encryption::decrypt_for_job(state, &scope, &configuration).map_err(ActionFailure::User)?;
     let logger = Logger::capturing();
     logger.hide(&vault.secrets);
     logger.hide(&decrypted.secrets);
     logger.hide(&crate::oauth::data_secrets(&decrypted.value));
 
-    let run_id = run
-        .auth
-        .run_id
-        .clone()
-        .unwrap_or_else(|| (uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000).to_string());
-    let dir = state
-        .config
-        .data_dir
-        .join("job-data")
-        .join(format!("action-{}", uuid::Uuid::new_v4().simple()));
+    let run_id = run.auth.run_id.clone().unwrap_or_else(|| (uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000).to_string());
+    let dir = state.config.data_dir.join("job-data").join(format!("action-{}", uuid::Uuid::new_v4().simple()));
     let data_dir = dir.join("data");
     let prepared = prepare(&data_dir, component, run.action, decrypted.value);
     let exit = match prepared {
@@ -109,21 +81,9 @@ pub async fn run(state: &AppState, run: ActionRun<'_>) -> Result<Value, ActionFa
 
 /// The data folder and `config.json`: the configuration with `action` set and the objects a
 /// component expects present.
-fn prepare(
-    data_dir: &Path,
-    component: &Component,
-    action: &str,
-    configuration: Value,
-) -> Result<(), String> {
-    for sub in [
-        "in/tables",
-        "in/files",
-        "in/user",
-        "out/tables",
-        "out/files",
-    ] {
-        std::fs::create_dir_all(data_dir.join(sub))
-            .map_err(|e| format!("cannot create the data folder: {e}"))?;
+fn prepare(data_dir: &Path, component: &Component, action: &str, configuration: Value) -> Result<(), String> {
+    for sub in ["in/tables", "in/files", "in/user", "out/tables", "out/files"] {
+        std::fs::create_dir_all(data_dir.join(sub)).map_err(|e| format!("cannot create the data folder: {e}"))?;
     }
     let mut config = match configuration {
         Value::Object(o) => Value::Object(o),
@@ -139,28 +99,16 @@ fn prepare(
         config["image_parameters"] = json!({});
     }
     config["action"] = json!(action);
-    std::fs::write(
-        data_dir.join("config.json"),
-        serde_json::to_vec_pretty(&config).unwrap_or_default(),
-    )
-    .map_err(|e| format!("cannot write config.json: {e}"))?;
-    std::fs::write(data_dir.join("in/state.json"), b"{}")
-        .map_err(|e| format!("cannot write in/state.json: {e}"))
+    std::fs::write(data_dir.join("config.json"), serde_json::to_vec_pretty(&config).unwrap_or_default())
+        .map_err(|e| format!("cannot write config.json: {e}"))?;
+    std::fs::write(data_dir.join("in/state.json"), b"{}").map_err(|e| format!("cannot write in/state.json: {e}"))
 }
 
 /// The Common Interface variables of an action (no configuration id: a hash of nothing stored).
-fn environment(
-    state: &AppState,
-    run: &ActionRun,
-    run_id: &str,
-    data_dir: &Path,
-) -> Vec<(String, String)> {
+fn environment(state: &AppState, run: &ActionRun, run_id: &str, data_dir: &Path) -> Vec<(String, String)> {
     let digest = <sha2::Sha256 as sha2::Digest>::digest(run.config_data.to_string().as_bytes());
     let mut env = vec![
-        (
-            "KBC_DATADIR".to_string(),
-            format!("{}/", data_dir.display()),
-        ),
+        ("KBC_DATADIR".to_string(), format!("{}/", data_dir.display())),
         ("KBC_RUNID".into(), run_id.to_string()),
         ("KBC_PROJECTID".into(), run.auth.project_id.to_string()),
         ("KBC_CONFIGID".into(), hex::encode(&digest[..16])),
@@ -179,13 +127,7 @@ fn environment(
     env
 }
 
-async fn execute(
-    state: &AppState,
-    component: &Component,
-    data_dir: &Path,
-    env: &[(String, String)],
-    logger: &Logger,
-) -> Exit {
+async fn execute(state: &AppState, component: &Component, data_dir: &Path, env: &[(String, String)], logger: &Logger) -> Exit {
     let timeout = state.config.sync_action_timeout_secs;
     match &component.kind {
         Kind::ConfigTest => tokio::select! {
@@ -194,26 +136,9 @@ async fn execute(
         },
         Kind::Process(spec) => {
             let never = CancellationToken::new();
-            process::run(
-                spec,
-                data_dir,
-                &state.config.data_dir,
-                env,
-                Duration::from_secs(timeout),
-                &never,
-                logger,
-                |_| {},
-            )
-            .await
+            process::run(spec, data_dir, &state.config.data_dir, env, Duration::from_secs(timeout), &never, logger, |_| {}).await
         }
-        Kind::DuckDb
-        | Kind::LegacyTransformation
-        | Kind::Python
-        | Kind::Sandboxes
-        | Kind::Provisioning => Exit::Failed(format!(
-            "component \"{}\" has no synchronous actions",
-            component.id
-        )),
+        Kind::DuckDb | Kind::LegacyTransformation | Kind::Python | Kind::Sandboxes | Kind::Provisioning => Exit::Failed(format!("component \"{}\" has no synchronous actions", component.id)),
     }
 }
 
@@ -222,16 +147,8 @@ async fn execute(
 fn answer(component: &Component, exit: Exit, logger: &Logger) -> Result<Value, ActionFailure> {
     let out = logger.captured();
     let message = || {
-        let text = if out.stderr.trim().is_empty() {
-            out.stdout.trim()
-        } else {
-            out.stderr.trim()
-        };
-        let text = if text.is_empty() {
-            "No error message."
-        } else {
-            text
-        };
+        let text = if out.stderr.trim().is_empty() { out.stdout.trim() } else { out.stderr.trim() };
+        let text = if text.is_empty() { "No error message." } else { text };
         shorten(&logger.redact(text))
     };
     match exit {
@@ -243,23 +160,13 @@ fn answer(component: &Component, exit: Exit, logger: &Logger) -> Result<Value, A
             ))
         }),
         Exit::Code(1, _) => Err(ActionFailure::User(message())),
-        Exit::Code(code, _) if component.no_application_errors() => Err(ActionFailure::User(
-            format!("{} failed: ({code}) {}", component.id, message()),
-        )),
-        Exit::Code(code, _) => Err(ActionFailure::Application(format!(
-            "{} failed: ({code}) {}",
-            component.id,
-            message()
-        ))),
-        Exit::TimedOut(secs) => Err(ActionFailure::User(format!(
-            "Running {} container exceeded the timeout of {secs} seconds.",
-            component.id
-        ))),
+        Exit::Code(code, _) if component.no_application_errors() => {
+            Err(ActionFailure::User(format!("{} failed: ({code}) {}", component.id, message())))
+        }
+        Exit::Code(code, _) => Err(ActionFailure::Application(format!("{} failed: ({code}) {}", component.id, message()))),
+        Exit::TimedOut(secs) => Err(ActionFailure::User(format!("Running {} container exceeded the timeout of {secs} seconds.", component.id))),
         Exit::Cancelled => Err(ActionFailure::User("The action was cancelled.".into())),
-        Exit::Failed(e) => Err(ActionFailure::Application(format!(
-            "the action of component \"{}\" could not run: {e}",
-            component.id
-        ))),
+        Exit::Failed(e) => Err(ActionFailure::Application(format!("the action of component \"{}\" could not run: {e}", component.id))),
     }
 }
 

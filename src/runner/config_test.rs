@@ -21,8 +21,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::process::Exit;
 use super::{Logger, Stream};
+use super::process::Exit;
 
 fn text(v: &Value) -> String {
     match v {
@@ -31,12 +31,7 @@ fn text(v: &Value) -> String {
     }
 }
 
-pub async fn run(
-    data_dir: &Path,
-    env: &[(String, String)],
-    cancel: &CancellationToken,
-    logger: &Logger,
-) -> Exit {
+pub async fn run(data_dir: &Path, env: &[(String, String)], cancel: &CancellationToken, logger: &Logger) -> Exit {
     match tokio::select! {
         r = steps(data_dir, env, logger) => Some(r),
         _ = cancel.cancelled() => None,
@@ -56,19 +51,13 @@ async fn steps(data_dir: &Path, env: &[(String, String)], logger: &Logger) -> Re
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or("config.json is missing or invalid")?;
     let p = &config["parameters"];
-    if let Some(secs) = p["sleep"]
-        .as_f64()
-        .or_else(|| p["sleep"].as_str().and_then(|s| s.parse().ok()))
-    {
+    if let Some(secs) = p["sleep"].as_f64().or_else(|| p["sleep"].as_str().and_then(|s| s.parse().ok())) {
         tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
     }
     if let Some(lines) = p["logs"].as_array() {
         for l in lines {
             match l {
-                Value::Object(o) => logger.log(
-                    o.get("type").and_then(Value::as_str).unwrap_or("info"),
-                    &text(o.get("message").unwrap_or(&Value::Null)),
-                ),
+                Value::Object(o) => logger.log(o.get("type").and_then(Value::as_str).unwrap_or("info"), &text(o.get("message").unwrap_or(&Value::Null))),
                 other => logger.log("info", &text(other)),
             }
         }
@@ -77,12 +66,8 @@ async fn steps(data_dir: &Path, env: &[(String, String)], logger: &Logger) -> Re
         for d in dumps.iter().filter_map(Value::as_str) {
             let line = match d {
                 "config" => json!({"config": config}),
-                "env" => {
-                    json!({"env": env.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>()})
-                }
-                "state" => {
-                    json!({"state": std::fs::read(data_dir.join("in/state.json")).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok())})
-                }
+                "env" => json!({"env": env.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>()}),
+                "state" => json!({"state": std::fs::read(data_dir.join("in/state.json")).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok())}),
                 "files" => json!({"files": list_files(data_dir)}),
                 other => json!({"unknown": other}),
             };
@@ -97,26 +82,20 @@ async fn steps(data_dir: &Path, env: &[(String, String)], logger: &Logger) -> Re
             if name.ends_with(".manifest") {
                 continue;
             }
-            copy_all(&e.path(), &out_tables.join(&name))
-                .map_err(|e| format!("copying {name}: {e}"))?;
+            copy_all(&e.path(), &out_tables.join(&name)).map_err(|e| format!("copying {name}: {e}"))?;
         }
     }
     for (key, dir) in [("tables", "out/tables"), ("files", "out/files")] {
         if let Some(items) = p[key].as_object() {
             for (name, content) in items {
-                std::fs::write(data_dir.join(dir).join(name), text(content))
-                    .map_err(|e| e.to_string())?;
+                std::fs::write(data_dir.join(dir).join(name), text(content)).map_err(|e| e.to_string())?;
             }
         }
     }
     for (key, dir) in [("manifests", "out/tables"), ("file_manifests", "out/files")] {
         if let Some(items) = p[key].as_object() {
             for (name, m) in items {
-                std::fs::write(
-                    data_dir.join(dir).join(format!("{name}.manifest")),
-                    m.to_string(),
-                )
-                .map_err(|e| e.to_string())?;
+                std::fs::write(data_dir.join(dir).join(format!("{name}.manifest")), m.to_string()).map_err(|e| e.to_string())?;
             }
         }
     }
@@ -125,8 +104,7 @@ async fn steps(data_dir: &Path, env: &[(String, String)], logger: &Logger) -> Re
             std::fs::write(data_dir.join("out/state.json"), s).map_err(|e| e.to_string())?;
         }
     } else if let Some(state) = p.get("state") {
-        std::fs::write(data_dir.join("out/state.json"), state.to_string())
-            .map_err(|e| e.to_string())?;
+        std::fs::write(data_dir.join("out/state.json"), state.to_string()).map_err(|e| e.to_string())?;
     }
     let message = p["message"].as_str().map(str::to_string);
     Ok(match p["operation"].as_str().unwrap_or("success") {
@@ -136,27 +114,16 @@ async fn steps(data_dir: &Path, env: &[(String, String)], logger: &Logger) -> Re
             Exit::Code(1, vec![m])
         }
         "crash" => {
-            let m = message
-                .unwrap_or_else(|| "Application error requested by the configuration.".into());
+            let m = message.unwrap_or_else(|| "Application error requested by the configuration.".into());
             logger.log("error", &m);
             Exit::Code(2, vec![m])
         }
-        "exit" => Exit::Code(
-            p["exit_code"].as_i64().unwrap_or(0) as i32,
-            message.into_iter().collect(),
-        ),
+        "exit" => Exit::Code(p["exit_code"].as_i64().unwrap_or(0) as i32, message.into_iter().collect()),
         "success" | "sleep" => {
-            logger.log(
-                "info",
-                message.as_deref().unwrap_or("Runner config test finished."),
-            );
+            logger.log("info", message.as_deref().unwrap_or("Runner config test finished."));
             Exit::Code(0, Vec::new())
         }
-        other => {
-            return Err(format!(
-                "Unknown operation \"{other}\"; use success, fail, crash, exit or sleep."
-            ));
-        }
+        other => return Err(format!("Unknown operation \"{other}\"; use success, fail, crash, exit or sleep.")),
     })
 }
 
@@ -223,9 +190,7 @@ pub async fn action(data_dir: &Path, env: &[(String, String)], logger: &Logger) 
     };
     match config["action"].as_str().unwrap_or("") {
         "dumpConfig" => print(&raw),
-        "dumpEnv" => print(
-            &Value::Object(env.iter().map(|(k, v)| (k.clone(), json!(v))).collect()).to_string(),
-        ),
+        "dumpEnv" => print(&Value::Object(env.iter().map(|(k, v)| (k.clone(), json!(v))).collect()).to_string()),
         "timeout" => {
             tokio::time::sleep(Duration::from_secs(60)).await;
             print("[]");

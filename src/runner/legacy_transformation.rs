@@ -23,23 +23,9 @@ pub struct Row {
 
 impl Row {
     pub fn of(id: &str, configuration: &Value) -> Row {
-        let name = configuration["name"]
-            .as_str()
-            .filter(|n| !n.is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(|| id.to_string());
-        let dependencies = configuration["dependencies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(scalar_to_string)
-            .collect();
-        Row {
-            id: id.to_string(),
-            name,
-            phase: scalar_to_string(&configuration["phase"]).unwrap_or_else(|| "1".into()),
-            dependencies,
-        }
+        let name = configuration["name"].as_str().filter(|n| !n.is_empty()).map(str::to_string).unwrap_or_else(|| id.to_string());
+        let dependencies = configuration["dependencies"].as_array().into_iter().flatten().filter_map(scalar_to_string).collect();
+        Row { id: id.to_string(), name, phase: scalar_to_string(&configuration["phase"]).unwrap_or_else(|| "1".into()), dependencies }
     }
 }
 
@@ -62,10 +48,7 @@ pub fn order(rows: &[Row], known: &[String]) -> Result<Vec<usize>, String> {
     for r in rows {
         for d in &r.dependencies {
             if !known.contains(d) {
-                return Err(format!(
-                    "Transformation \"{}\" depends on \"{d}\", which is not a transformation of this bucket.",
-                    r.name
-                ));
+                return Err(format!("Transformation \"{}\" depends on \"{d}\", which is not a transformation of this bucket.", r.name));
             }
             if let Some(dep) = rows.iter().find(|x| &x.id == d) {
                 if phase_cmp(&dep.phase, &r.phase) == Ordering::Greater {
@@ -83,17 +66,11 @@ pub fn order(rows: &[Row], known: &[String]) -> Result<Vec<usize>, String> {
     left.sort_by(|a, b| phase_cmp(&rows[*a].phase, &rows[*b].phase).then(a.cmp(b)));
     while !left.is_empty() {
         let ready = left.iter().position(|i| {
-            rows[*i]
-                .dependencies
-                .iter()
-                .all(|d| !rows.iter().any(|x| &x.id == d) || done.iter().any(|j| &rows[*j].id == d))
+            rows[*i].dependencies.iter().all(|d| !rows.iter().any(|x| &x.id == d) || done.iter().any(|j| &rows[*j].id == d))
         });
         let Some(pos) = ready else {
             let names: Vec<&str> = left.iter().map(|i| rows[*i].name.as_str()).collect();
-            return Err(format!(
-                "Transformations {} depend on each other in a cycle.",
-                names.join(", ")
-            ));
+            return Err(format!("Transformations {} depend on each other in a cycle.", names.join(", ")));
         };
         done.push(left.remove(pos));
     }
@@ -101,11 +78,7 @@ pub fn order(rows: &[Row], known: &[String]) -> Result<Vec<usize>, String> {
 }
 
 fn with_csv(name: &str) -> String {
-    if name.ends_with(".csv") {
-        name.to_string()
-    } else {
-        format!("{name}.csv")
-    }
+    if name.ends_with(".csv") { name.to_string() } else { format!("{name}.csv") }
 }
 
 /// The keys of a legacy mapping item under their Common Interface names.
@@ -113,11 +86,7 @@ fn rename(item: &Value, keys: &[(&str, &str)]) -> Value {
     let mut out = serde_json::Map::new();
     if let Some(o) = item.as_object() {
         for (k, v) in o {
-            let name = keys
-                .iter()
-                .find(|(legacy, _)| legacy == k)
-                .map(|(_, ci)| *ci)
-                .unwrap_or(k.as_str());
+            let name = keys.iter().find(|(legacy, _)| legacy == k).map(|(_, ci)| *ci).unwrap_or(k.as_str());
             out.insert(name.to_string(), v.clone());
         }
     }
@@ -141,20 +110,9 @@ pub fn to_runner_configuration(row: &Row, configuration: &Value) -> Result<Value
         .into_iter()
         .flatten()
         .map(|i| {
-            let mut m = rename(
-                i,
-                &[
-                    ("whereColumn", "where_column"),
-                    ("whereValues", "where_values"),
-                    ("whereOperator", "where_operator"),
-                    ("changedSince", "changed_since"),
-                ],
-            );
+            let mut m = rename(i, &[("whereColumn", "where_column"), ("whereValues", "where_values"), ("whereOperator", "where_operator"), ("changedSince", "changed_since")]);
             let source = i["source"].as_str().unwrap_or("");
-            let destination = i["destination"]
-                .as_str()
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| source.rsplit('.').next().unwrap_or(source));
+            let destination = i["destination"].as_str().filter(|d| !d.is_empty()).unwrap_or_else(|| source.rsplit('.').next().unwrap_or(source));
             m["destination"] = json!(with_csv(destination));
             m
         })
@@ -210,21 +168,12 @@ mod tests {
     use super::*;
 
     fn row(id: &str, phase: &str, deps: &[&str]) -> Row {
-        Row {
-            id: id.into(),
-            name: format!("t{id}"),
-            phase: phase.into(),
-            dependencies: deps.iter().map(|d| d.to_string()).collect(),
-        }
+        Row { id: id.into(), name: format!("t{id}"), phase: phase.into(), dependencies: deps.iter().map(|d| d.to_string()).collect() }
     }
 
     #[test]
     fn orders_by_phase_then_dependencies() {
-        let rows = vec![
-            row("a", "1", &["b"]),
-            row("c", "2", &[]),
-            row("b", "1", &[]),
-        ];
+        let rows = vec![row("a", "1", &["b"]), row("c", "2", &[]), row("b", "1", &[])];
         let known: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
         assert_eq!(order(&rows, &known).unwrap(), vec![2, 0, 1]);
         // phases compare as numbers
@@ -235,21 +184,9 @@ mod tests {
     #[test]
     fn refuses_cycles_unknown_and_later_phase_dependencies() {
         let known: Vec<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
-        assert!(
-            order(&[row("a", "1", &["b"]), row("b", "1", &["a"])], &known)
-                .unwrap_err()
-                .contains("cycle")
-        );
-        assert!(
-            order(&[row("a", "1", &["zzz"])], &known)
-                .unwrap_err()
-                .contains("zzz")
-        );
-        assert!(
-            order(&[row("a", "1", &["b"]), row("b", "2", &[])], &known)
-                .unwrap_err()
-                .contains("later phase")
-        );
+        assert!(order(&[row("a", "1", &["b"]), row("b", "1", &["a"])], &known).unwrap_err().contains("cycle"));
+        assert!(order(&[row("a", "1", &["zzz"])], &known).unwrap_err().contains("zzz"));
+        assert!(order(&[row("a", "1", &["b"]), row("b", "2", &[])], &known).unwrap_err().contains("later phase"));
         // a dependency that exists but is not run this time is satisfied
         assert_eq!(order(&[row("a", "1", &["b"])], &known).unwrap(), vec![0]);
     }
@@ -261,27 +198,12 @@ mod tests {
             "output": [{"source": "clean", "destination": "out.c-main.clean", "primaryKey": ["id"]}],
             "queries": ["CREATE TABLE clean AS SELECT * FROM orders", "SELECT 1"]});
         let c = to_runner_configuration(&Row::of("7", &cfg), &cfg).unwrap();
-        assert_eq!(
-            c["storage"]["input"]["tables"][0]["destination"],
-            "orders.csv"
-        );
+        assert_eq!(c["storage"]["input"]["tables"][0]["destination"], "orders.csv");
         assert_eq!(c["storage"]["input"]["tables"][0]["where_column"], "s");
         assert_eq!(c["storage"]["output"]["tables"][0]["source"], "clean.csv");
-        assert_eq!(
-            c["storage"]["output"]["tables"][0]["primary_key"],
-            json!(["id"])
-        );
-        assert_eq!(
-            c["parameters"]["blocks"][0]["codes"][1]["place"],
-            "Transformation \"Clean\" (row 7), query #2"
-        );
+        assert_eq!(c["storage"]["output"]["tables"][0]["primary_key"], json!(["id"]));
+        assert_eq!(c["parameters"]["blocks"][0]["codes"][1]["place"], "Transformation \"Clean\" (row 7), query #2");
         assert!(is_snowflake(&c));
-        assert!(
-            to_runner_configuration(
-                &Row::of("8", &json!({"backend": "docker", "type": "python"})),
-                &json!({"backend": "docker", "type": "python"})
-            )
-            .is_err()
-        );
+        assert!(to_runner_configuration(&Row::of("8", &json!({"backend": "docker", "type": "python"})), &json!({"backend": "docker", "type": "python"})).is_err());
     }
 }

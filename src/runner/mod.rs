@@ -27,8 +27,8 @@ use crate::queue::store::Job;
 use crate::queue::worker::Outcome;
 use crate::storage::auth::Auth;
 use crate::storage::events;
-use process::Exit;
 use registry::{Component, Kind};
+use process::Exit;
 
 /// Default process timeout (Keboola's default component limit: 6 hours).
 const DEFAULT_TIMEOUT_SECS: u64 = 6 * 3600;
@@ -46,11 +46,7 @@ pub struct Logger {
 #[derive(Clone)]
 enum Sink {
     /// Storage events of the job's run.
-    Events {
-        state: AppState,
-        auth: Auth,
-        component: String,
-    },
+    Events { state: AppState, auth: Auth, component: String },
     /// Kept for the caller: a synchronous action has no Storage access and answers with its
     /// stdout.
     Capture(std::sync::Arc<parking_lot::Mutex<Captured>>),
@@ -77,22 +73,12 @@ impl Logger {
     pub fn new(state: &AppState, auth: &Auth, job: &Job) -> Logger {
         let mut auth = auth.clone();
         auth.run_id = Some(job.id.to_string());
-        Logger {
-            sink: Sink::Events {
-                state: state.clone(),
-                auth,
-                component: job.component.clone(),
-            },
-            hidden: Default::default(),
-        }
+        Logger { sink: Sink::Events { state: state.clone(), auth, component: job.component.clone() }, hidden: Default::default() }
     }
 
     /// A logger that records nothing in Storage and keeps the output (`captured`).
     pub fn capturing() -> Logger {
-        Logger {
-            sink: Sink::Capture(Default::default()),
-            hidden: Default::default(),
-        }
+        Logger { sink: Sink::Capture(Default::default()), hidden: Default::default() }
     }
 
     /// What a capturing logger kept (empty for one writing events).
@@ -107,14 +93,7 @@ impl Logger {
     pub fn output(&self, stream: Stream, line: &str) {
         match &self.sink {
             Sink::Capture(c) => c.lock().push(stream, line),
-            Sink::Events { .. } => self.log(
-                if stream == Stream::Stdout {
-                    "info"
-                } else {
-                    "error"
-                },
-                line,
-            ),
+            Sink::Events { .. } => self.log(if stream == Stream::Stdout { "info" } else { "error" }, line),
         }
     }
 
@@ -124,11 +103,7 @@ impl Logger {
         use base64::Engine;
         let mut hidden = self.hidden.write();
         for s in secrets.iter().filter(|s| !s.is_empty()) {
-            for form in [
-                s.clone(),
-                base64::engine::general_purpose::STANDARD.encode(s),
-                serde_json::to_string(s).unwrap_or_default(),
-            ] {
+            for form in [s.clone(), base64::engine::general_purpose::STANDARD.encode(s), serde_json::to_string(s).unwrap_or_default()] {
                 if !hidden.contains(&form) {
                     hidden.push(form);
                 }
@@ -164,27 +139,19 @@ impl Logger {
         }
         crate::http::error::redact_paths(&mut message);
         let (state, auth, component) = match &self.sink {
-            Sink::Events {
-                state,
-                auth,
-                component,
-            } => (state, auth, component),
+            Sink::Events { state, auth, component } => (state, auth, component),
             Sink::Capture(c) => return c.lock().push(Stream::Stderr, &message),
         };
-        let res = events::record(
-            state,
-            auth,
-            events::NewEvent {
-                event: format!("ext.{component}."),
-                component: component.clone(),
-                message,
-                kind: kind.into(),
-                object_type: None,
-                object_id: None,
-                params: json!({}),
-                results: json!({}),
-            },
-        );
+        let res = events::record(state, auth, events::NewEvent {
+            event: format!("ext.{component}."),
+            component: component.clone(),
+            message,
+            kind: kind.into(),
+            object_type: None,
+            object_id: None,
+            params: json!({}),
+            results: json!({}),
+        });
         if let Err(e) = res {
             tracing::warn!("cannot record a job log event: {}", e.message);
         }
@@ -211,12 +178,7 @@ fn job_auth(state: &AppState, job: &Job) -> Result<Auth, String> {
         .token(job.token_id)
         .ok()
         .flatten()
-        .ok_or_else(|| {
-            format!(
-                "The token \"{}\" that created the job no longer exists.",
-                job.token_id
-            )
-        })?;
+        .ok_or_else(|| format!("The token \"{}\" that created the job no longer exists.", job.token_id))?;
     let default_branch_id: i64 = state
         .meta
         .default_branch(job.project_id)
@@ -225,11 +187,7 @@ fn job_auth(state: &AppState, job: &Job) -> Result<Auth, String> {
     Ok(Auth {
         project_id: job.project_id,
         token,
-        secret: job
-            .token_secret
-            .as_deref()
-            .and_then(|s| state.secrets.open(s))
-            .unwrap_or_default(),
+        secret: job.token_secret.as_deref().and_then(|s| state.secrets.open(s)).unwrap_or_default(),
         branch_id: job.branch_id,
         default_branch_id,
         run_id: Some(job.run_id.clone()),
@@ -240,9 +198,7 @@ fn job_auth(state: &AppState, job: &Job) -> Result<Auth, String> {
 pub fn rows_to_run(cfg: &StoredConfig, ids: &[String]) -> Vec<Value> {
     let rows = cfg.rows();
     if ids.is_empty() {
-        rows.into_iter()
-            .filter(|r| !truthy(&r["isDisabled"]))
-            .collect()
+        rows.into_iter().filter(|r| !truthy(&r["isDisabled"])).collect()
     } else {
         ids.iter().filter_map(|id| cfg.row(id)).collect()
     }
@@ -250,35 +206,20 @@ pub fn rows_to_run(cfg: &StoredConfig, ids: &[String]) -> Vec<Value> {
 
 /// Legacy transformations: the rows to run in phase and dependency order, each turned into the
 /// configuration the DuckDB transformation runs (`legacy_transformation`).
-fn legacy_rows(
-    cfg: &StoredConfig,
-    rows: Vec<Value>,
-    asked: &[String],
-) -> Result<Vec<Value>, String> {
-    let known: Vec<String> = cfg
-        .rows()
-        .iter()
-        .filter_map(|r| r["id"].as_str().map(str::to_string))
-        .collect();
+fn legacy_rows(cfg: &StoredConfig, rows: Vec<Value>, asked: &[String]) -> Result<Vec<Value>, String> {
+    let known: Vec<String> = cfg.rows().iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
     let base = cfg.configuration();
     let rows: Vec<(Value, Value)> = rows
         .into_iter()
         .map(|r| (merge(&base, &r["configuration"]), r))
-        .filter(|(c, r)| {
-            !asked.is_empty() && asked.iter().any(|a| r["id"].as_str() == Some(a.as_str()))
-                || !legacy_transformation::is_disabled(c)
-        })
+        .filter(|(c, r)| !asked.is_empty() && asked.iter().any(|a| r["id"].as_str() == Some(a.as_str())) || !legacy_transformation::is_disabled(c))
         .collect();
     let described: Vec<legacy_transformation::Row> = rows
         .iter()
         .map(|(c, r)| {
             let mut d = legacy_transformation::Row::of(r["id"].as_str().unwrap_or(""), c);
             if c["name"].as_str().is_none_or(str::is_empty) {
-                d.name = r["name"]
-                    .as_str()
-                    .filter(|n| !n.is_empty())
-                    .map(str::to_string)
-                    .unwrap_or(d.name);
+                d.name = r["name"].as_str().filter(|n| !n.is_empty()).map(str::to_string).unwrap_or(d.name);
             }
             d
         })
@@ -289,8 +230,7 @@ fn legacy_rows(
         .map(|i| {
             let (c, r) = &rows[i];
             let mut row = r.clone();
-            row["configuration"] =
-                legacy_transformation::to_runner_configuration(&described[i], c)?;
+            row["configuration"] = legacy_transformation::to_runner_configuration(&described[i], c)?;
             Ok(row)
         })
         .collect()
@@ -326,10 +266,7 @@ pub async fn run(state: &AppState, job: &Job, cancel: CancellationToken) -> Outc
         "container" => flow::rows(state, job, &auth, &cancel, &logger).await,
         "orchestrationContainer" => flow::orchestration(state, job, &auth, &cancel, &logger).await,
         "phaseContainer" => flow::phase(state, job, &auth, &cancel, &logger).await,
-        other => Outcome::app_error(
-            format!("Jobs of type \"{other}\" are not supported by this stack yet."),
-            json!({}),
-        ),
+        other => Outcome::app_error(format!("Jobs of type \"{other}\" are not supported by this stack yet."), json!({})),
     }
 }
 
@@ -356,13 +293,7 @@ pub struct Definition<'a> {
     pub state: Option<Value>,
 }
 
-async fn standard(
-    state: &AppState,
-    job: &Job,
-    auth: &Auth,
-    cancel: &CancellationToken,
-    logger: &Logger,
-) -> Outcome {
+async fn standard(state: &AppState, job: &Job, auth: &Auth, cancel: &CancellationToken, logger: &Logger) -> Outcome {
     let mut result = empty_result();
     let Some(component) = registry::find(state, &job.component) else {
         return Outcome::user_error(
@@ -377,10 +308,7 @@ async fn standard(
     let mut definitions = Vec::new();
     if let Some(cd) = job.config_data() {
         let version = match &job.config {
-            Some(cid) => configs::load(state, job.project_id, job.branch_id, &job.component, cid)
-                .ok()
-                .flatten()
-                .and_then(|c| c.version()),
+            Some(cid) => configs::load(state, job.project_id, job.branch_id, &job.component, cid).ok().flatten().and_then(|c| c.version()),
             None => None,
         };
         result["configVersion"] = json!(version);
@@ -393,20 +321,10 @@ async fn standard(
             state: None,
         });
     } else {
-        let Some(cid) = &job.config else {
-            return Outcome::user_error("The job has neither config nor configData.", result);
-        };
+        let Some(cid) = &job.config else { return Outcome::user_error("The job has neither config nor configData.", result) };
         let cfg = match configs::load(state, job.project_id, job.branch_id, &job.component, cid) {
             Ok(Some(c)) => c,
-            Ok(None) => {
-                return Outcome::user_error(
-                    format!(
-                        "Configuration \"{cid}\" of component \"{}\" not found.",
-                        job.component
-                    ),
-                    result,
-                );
-            }
+            Ok(None) => return Outcome::user_error(format!("Configuration \"{cid}\" of component \"{}\" not found.", job.component), result),
             Err(e) => return Outcome::app_error(e.into_inner().message, result),
         };
         result["configVersion"] = json!(cfg.version());
@@ -453,13 +371,7 @@ async fn standard(
             Ok(rendered) => {
                 logger.hide(&rendered.secrets);
                 if !rendered.replaced.is_empty() {
-                    logger.log(
-                        "info",
-                        &format!(
-                            "Replaced values for variables: {}",
-                            rendered.replaced.join(", ")
-                        ),
-                    );
+                    logger.log("info", &format!("Replaced values for variables: {}", rendered.replaced.join(", ")));
                 }
                 def.configuration = rendered.configuration;
                 if !rendered.used.is_empty() {
@@ -470,12 +382,7 @@ async fn standard(
         }
         // OAuth credentials go in as the broker keeps them (ciphers of the job's project and
         // component), so the decryption below opens them with the configuration's own secrets.
-        if let Err(e) = crate::oauth::for_job(
-            state,
-            job.project_id,
-            &job.component,
-            &mut def.configuration,
-        ) {
+        if let Err(e) = crate::oauth::for_job(state, job.project_id, &job.component, &mut def.configuration) {
             return Outcome::user_error(e, result);
         }
         match crate::encryption::decrypt_for_job(state, &scope, &def.configuration) {
@@ -544,22 +451,13 @@ fn job_scope(job: &Job, auth: &Auth, config_id: Option<&str>) -> crate::encrypti
         component: Some(job.component.clone()),
         project: Some(job.project_id.to_string()),
         config: config_id.map(str::to_string),
-        branch_type: Some(
-            if auth.branch_id == auth.default_branch_id {
-                "default"
-            } else {
-                "dev"
-            }
-            .to_string(),
-        ),
+        branch_type: Some(if auth.branch_id == auth.default_branch_id { "default" } else { "dev" }.to_string()),
     }
 }
 
 /// Bytes of the files under `dir` (manifests excluded).
 fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     entries
         .flatten()
         .map(|e| {
@@ -584,40 +482,24 @@ fn job_dir(state: &AppState, job: &Job, row: Option<&str>) -> PathBuf {
 }
 
 /// The Common Interface environment of a run.
-fn environment(
-    state: &AppState,
-    job: &Job,
-    auth: &Auth,
-    def: &Definition,
-    data_dir: &Path,
-) -> Vec<(String, String)> {
+fn environment(state: &AppState, job: &Job, auth: &Auth, def: &Definition, data_dir: &Path) -> Vec<(String, String)> {
     let config_id = def.config_id.clone().unwrap_or_else(|| {
-        let digest =
-            <sha2::Sha256 as sha2::Digest>::digest(def.configuration.to_string().as_bytes());
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(def.configuration.to_string().as_bytes());
         hex::encode(&digest[..16])
     });
     let mut env = vec![
-        (
-            "KBC_DATADIR".to_string(),
-            format!("{}/", data_dir.display()),
-        ),
+        ("KBC_DATADIR".to_string(), format!("{}/", data_dir.display())),
         ("KBC_RUNID".into(), job.run_id.clone()),
         ("KBC_JOBID".into(), job.id.to_string()),
         ("KBC_PROJECTID".into(), job.project_id.to_string()),
         ("KBC_CONFIGID".into(), config_id),
-        (
-            "KBC_CONFIGVERSION".into(),
-            def.config_version.clone().unwrap_or_default(),
-        ),
+        ("KBC_CONFIGVERSION".into(), def.config_version.clone().unwrap_or_default()),
         ("KBC_COMPONENTID".into(), job.component.clone()),
         ("KBC_BRANCHID".into(), job.branch_id.to_string()),
         ("KBC_STACKID".into(), state.urls.stack_id()),
         ("KBC_STAGING_FILE_PROVIDER".into(), "azure".into()),
         ("KBC_PROJECT_FEATURE_GATES".into(), "queuev2".into()),
-        (
-            "KBC_COMPONENT_RUN_MODE".into(),
-            if job.mode == "debug" { "debug" } else { "run" }.into(),
-        ),
+        ("KBC_COMPONENT_RUN_MODE".into(), if job.mode == "debug" { "debug" } else { "run" }.into()),
         ("KBSTACK_QUEUE_JOB_ID".into(), job.id.to_string()),
     ];
     if let Some(row) = &def.row_id {
@@ -628,13 +510,7 @@ fn environment(
         env.push(("KBC_URL".into(), state.urls.root()));
     }
     if def.component.forward_token_details() {
-        env.push((
-            "KBC_PROJECTNAME".into(),
-            job.def("projectName")
-                .as_str()
-                .unwrap_or("kbstack")
-                .to_string(),
-        ));
+        env.push(("KBC_PROJECTNAME".into(), job.def("projectName").as_str().unwrap_or("kbstack").to_string()));
         env.push(("KBC_TOKENID".into(), job.token_id.to_string()));
         env.push(("KBC_TOKENDESC".into(), job.token_description.clone()));
         env.push(("KBC_REALUSER".into(), job.token_description.clone()));
@@ -645,41 +521,22 @@ fn environment(
 /// The component part of a stored state (`state.component`; a bare object is taken as is).
 fn component_state(stored: &Value) -> Value {
     match stored {
-        Value::Object(o) if o.contains_key("component") || o.contains_key("storage") => o
-            .get("component")
-            .cloned()
-            .filter(|c| c.is_object())
-            .unwrap_or(json!({})),
+        Value::Object(o) if o.contains_key("component") || o.contains_key("storage") => {
+            o.get("component").cloned().filter(|c| c.is_object()).unwrap_or(json!({}))
+        }
         Value::Object(o) => Value::Object(o.clone()),
         _ => json!({}),
     }
 }
 
 /// Debug mode: store a snapshot of the data folder (`debug::upload_stage`) off the async workers.
-async fn upload_stage(
-    state: &AppState,
-    auth: &Auth,
-    job: &Job,
-    def: &Definition<'_>,
-    data_dir: &Path,
-    stage: &'static str,
-    logger: &Logger,
-) -> Result<(), Outcome> {
-    let (st, a, j, row, d, l) = (
-        state.clone(),
-        auth.clone(),
-        job.clone(),
-        def.row_id.clone(),
-        data_dir.to_path_buf(),
-        logger.clone(),
-    );
-    tokio::task::spawn_blocking(move || {
-        debug::upload_stage(&st, &a, &j, row.as_deref(), &d, stage, &l)
-    })
-    .await
-    .unwrap_or_else(|e| Err(format!("Archiving the data folder crashed: {e}")))
-    .map(|_| ())
-    .map_err(|e| Outcome::app_error(e, json!({})))
+async fn upload_stage(state: &AppState, auth: &Auth, job: &Job, def: &Definition<'_>, data_dir: &Path, stage: &'static str, logger: &Logger) -> Result<(), Outcome> {
+    let (st, a, j, row, d, l) = (state.clone(), auth.clone(), job.clone(), def.row_id.clone(), data_dir.to_path_buf(), logger.clone());
+    tokio::task::spawn_blocking(move || debug::upload_stage(&st, &a, &j, row.as_deref(), &d, stage, &l))
+        .await
+        .unwrap_or_else(|e| Err(format!("Archiving the data folder crashed: {e}")))
+        .map(|_| ())
+        .map_err(|e| Outcome::app_error(e, json!({})))
 }
 
 fn write_json(path: &Path, v: &Value) -> Result<(), Outcome> {
@@ -699,16 +556,8 @@ async fn run_definition(
     let dir = job_dir(state, job, def.row_id.as_deref());
     let _ = std::fs::remove_dir_all(&dir);
     let data_dir = dir.join("data");
-    for sub in [
-        "in/tables",
-        "in/files",
-        "in/user",
-        "out/tables",
-        "out/files",
-    ] {
-        std::fs::create_dir_all(data_dir.join(sub)).map_err(|e| {
-            Outcome::app_error(format!("Cannot create the data folder: {e}"), json!({}))
-        })?;
+    for sub in ["in/tables", "in/files", "in/user", "out/tables", "out/files"] {
+        std::fs::create_dir_all(data_dir.join(sub)).map_err(|e| Outcome::app_error(format!("Cannot create the data folder: {e}"), json!({})))?;
     }
     let keep = state.config.keep_job_data;
     let out = run_in_dir(state, job, auth, def, &data_dir, cancel, logger).await;
@@ -736,11 +585,7 @@ async fn run_in_dir(
     logger.log("info", &format!("Running {what}."));
 
     // Input mapping.
-    let stored_storage_state = def
-        .state
-        .as_ref()
-        .map(|s| s["storage"].clone())
-        .unwrap_or(Value::Null);
+    let stored_storage_state = def.state.as_ref().map(|s| s["storage"].clone()).unwrap_or(Value::Null);
     let input = {
         let st = state.clone();
         let a = auth.clone();
@@ -750,12 +595,7 @@ async fn run_in_dir(
         let l = logger.clone();
         tokio::task::spawn_blocking(move || input::tables(&st, &a, &c, &s, &d, &l))
             .await
-            .unwrap_or_else(|e| {
-                Err(Outcome::app_error(
-                    format!("Input mapping crashed: {e}"),
-                    json!({}),
-                ))
-            })?
+            .unwrap_or_else(|e| Err(Outcome::app_error(format!("Input mapping crashed: {e}"), json!({}))))?
     };
     result["input"]["tables"] = json!(input.tables);
     let in_files = {
@@ -766,12 +606,7 @@ async fn run_in_dir(
         let l = logger.clone();
         tokio::task::spawn_blocking(move || files::input(&st, &a, &c, &d, &l))
             .await
-            .unwrap_or_else(|e| {
-                Err(Outcome::app_error(
-                    format!("Input mapping of files crashed: {e}"),
-                    json!({}),
-                ))
-            })?
+            .unwrap_or_else(|e| Err(Outcome::app_error(format!("Input mapping of files crashed: {e}"), json!({}))))?
     };
     if !in_files.is_empty() {
         result["input"]["files"] = json!(in_files);
@@ -779,21 +614,12 @@ async fn run_in_dir(
 
     // State and config.json. The state's `#` values were stored encrypted (below).
     let in_state = component_state(def.state.as_ref().unwrap_or(&Value::Null));
-    let in_state = match crate::encryption::decrypt_for_job(
-        state,
-        &job_scope(job, auth, def.config_id.as_deref()),
-        &in_state,
-    ) {
+    let in_state = match crate::encryption::decrypt_for_job(state, &job_scope(job, auth, def.config_id.as_deref()), &in_state) {
         Ok(d) => {
             logger.hide(&d.secrets);
             d.value
         }
-        Err(e) => {
-            return Err(Outcome::user_error(
-                format!("The stored state cannot be used: {e}"),
-                json!({}),
-            ));
-        }
+        Err(e) => return Err(Outcome::user_error(format!("The stored state cannot be used: {e}"), json!({}))),
     };
     write_json(&data_dir.join("in/state.json"), &in_state)?;
     let mut config = match cfg {
@@ -835,13 +661,10 @@ async fn run_in_dir(
             let l = logger.clone();
             let st = state.clone();
             let snowflake = def.component.id == registry::SNOWFLAKE_TRANSFORMATION
-                || (matches!(def.component.kind, Kind::LegacyTransformation)
-                    && legacy_transformation::is_snowflake(cfg));
-            tokio::task::spawn_blocking(move || {
-                transformation::run(&d, &c, &l, snowflake.then_some(&st.snowflake_sql))
-            })
-            .await
-            .unwrap_or_else(|e| Exit::Failed(format!("the transformation crashed: {e}")))
+                || (matches!(def.component.kind, Kind::LegacyTransformation) && legacy_transformation::is_snowflake(cfg));
+            tokio::task::spawn_blocking(move || transformation::run(&d, &c, &l, snowflake.then_some(&st.snowflake_sql)))
+                .await
+                .unwrap_or_else(|e| Exit::Failed(format!("the transformation crashed: {e}")))
         }
         Kind::Python => {
             let script: Vec<String> = cfg["parameters"]["blocks"]
@@ -850,73 +673,44 @@ async fn run_in_dir(
                 .flatten()
                 .flat_map(|b| b["codes"].as_array().cloned().unwrap_or_default())
                 .flat_map(|c| match &c["script"] {
-                    Value::Array(items) => items
-                        .iter()
-                        .filter_map(|i| i.as_str().map(str::to_string))
-                        .collect::<Vec<_>>(),
+                    Value::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect::<Vec<_>>(),
                     Value::String(s) => vec![s.clone()],
                     _ => Vec::new(),
                 })
                 .collect();
             let path = data_dir.parent().unwrap_or(data_dir).join("script.py");
             if let Err(e) = std::fs::write(&path, script.join("\n\n")) {
-                return Err(Outcome::app_error(
-                    format!("Cannot write the script: {e}"),
-                    json!({}),
-                ));
+                return Err(Outcome::app_error(format!("Cannot write the script: {e}"), json!({})));
             }
             let python = state.config.transformation_python.clone();
-            let spec = registry::ProcessSpec {
-                command: vec![python, path.display().to_string()],
-                working_dir: None,
-                env: Vec::new(),
-            };
+            let spec = registry::ProcessSpec { command: vec![python, path.display().to_string()], working_dir: None, env: Vec::new() };
             let st = state.clone();
             let id = job.id;
-            process::run(
-                &spec,
-                data_dir,
-                &state.config.data_dir,
-                &env,
-                Duration::from_secs(timeout),
-                cancel,
-                logger,
-                move |pid| {
-                    let _ = st.meta.set_queue_job_runner_pid(id.into(), pid as i64);
-                },
-            )
+            process::run(&spec, data_dir, &state.config.data_dir, &env, Duration::from_secs(timeout), cancel, logger, move |pid| {
+                let _ = st.meta.set_queue_job_runner_pid(id.into(), pid as i64);
+            })
             .await
         }
         Kind::Sandboxes => {
-            let (st, a, config_id, c, l) = (
-                state.clone(),
-                auth.clone(),
-                def.config_id.clone(),
-                cfg.clone(),
-                logger.clone(),
-            );
-            tokio::task::spawn_blocking(move || {
-                match crate::data_science::sandboxes::run_task(&st, &a, config_id.as_deref(), &c) {
-                    Ok(message) => {
-                        l.output(Stream::Stdout, &message);
-                        Exit::Code(0, Vec::new())
-                    }
-                    Err(message) => Exit::Code(1, vec![message]),
+            let (st, a, config_id, c, l) = (state.clone(), auth.clone(), def.config_id.clone(), cfg.clone(), logger.clone());
+            tokio::task::spawn_blocking(move || match crate::data_science::sandboxes::run_task(&st, &a, config_id.as_deref(), &c) {
+                Ok(message) => {
+                    l.output(Stream::Stdout, &message);
+                    Exit::Code(0, Vec::new())
                 }
+                Err(message) => Exit::Code(1, vec![message]),
             })
             .await
             .unwrap_or_else(|e| Exit::Failed(format!("the sandbox task crashed: {e}")))
         }
         Kind::Provisioning => {
             let (st, a, c, l) = (state.clone(), auth.clone(), cfg.clone(), logger.clone());
-            tokio::task::spawn_blocking(move || {
-                match crate::syrup::provisioning::run_task(&st, &a, &c) {
-                    Ok(message) => {
-                        l.output(Stream::Stdout, &message);
-                        Exit::Code(0, Vec::new())
-                    }
-                    Err(message) => Exit::Code(1, vec![message]),
+            tokio::task::spawn_blocking(move || match crate::syrup::provisioning::run_task(&st, &a, &c) {
+                Ok(message) => {
+                    l.output(Stream::Stdout, &message);
+                    Exit::Code(0, Vec::new())
                 }
+                Err(message) => Exit::Code(1, vec![message]),
             })
             .await
             .unwrap_or_else(|e| Exit::Failed(format!("the provisioning task crashed: {e}")))
@@ -924,80 +718,32 @@ async fn run_in_dir(
         Kind::Process(spec) => {
             let st = state.clone();
             let id = job.id;
-            process::run(
-                spec,
-                data_dir,
-                &state.config.data_dir,
-                &env,
-                Duration::from_secs(timeout),
-                cancel,
-                logger,
-                move |pid| {
-                    let _ = st.meta.set_queue_job_runner_pid(id.into(), pid as i64);
-                },
-            )
+            process::run(spec, data_dir, &state.config.data_dir, &env, Duration::from_secs(timeout), cancel, logger, move |pid| {
+                let _ = st.meta.set_queue_job_runner_pid(id.into(), pid as i64);
+            })
             .await
         }
     };
-    let tail = |lines: &[String]| {
-        logger.redact(
-            &lines
-                .iter()
-                .rev()
-                .take(5)
-                .rev()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    };
+    let tail = |lines: &[String]| logger.redact(&lines.iter().rev().take(5).rev().cloned().collect::<Vec<_>>().join("\n"));
     let failure = match exit {
         Exit::Code(0, _) => None,
         Exit::Code(1, lines) => Some(Outcome::user_error(
-            if lines.is_empty() {
-                "The component failed with a user error (exit code 1).".to_string()
-            } else {
-                tail(&lines)
-            },
+            if lines.is_empty() { "The component failed with a user error (exit code 1).".to_string() } else { tail(&lines) },
             json!({}),
         )),
         Exit::Code(code, lines) => {
             let msg = format!(
                 "Application error: the component exited with code {code}{}",
-                if lines.is_empty() {
-                    ".".to_string()
-                } else {
-                    format!(": {}", tail(&lines))
-                }
+                if lines.is_empty() { ".".to_string() } else { format!(": {}", tail(&lines)) }
             );
-            Some(if def.component.no_application_errors() {
-                Outcome::user_error(msg, json!({}))
-            } else {
-                Outcome::app_error(msg, json!({}))
-            })
+            Some(if def.component.no_application_errors() { Outcome::user_error(msg, json!({})) } else { Outcome::app_error(msg, json!({})) })
         }
-        Exit::Cancelled => Some(Outcome::user_error(
-            "Job was terminated by a user.",
-            json!({}),
-        )),
+        Exit::Cancelled => Some(Outcome::user_error("Job was terminated by a user.", json!({}))),
         Exit::TimedOut(secs) => {
-            logger.log(
-                "error",
-                &format!(
-                    "Process timeout: the component ran longer than {secs} seconds and was killed."
-                ),
-            );
-            Some(Outcome::user_error(
-                format!(
-                    "Process timeout: the component ran longer than {secs} seconds and was killed."
-                ),
-                json!({}),
-            ))
+            logger.log("error", &format!("Process timeout: the component ran longer than {secs} seconds and was killed."));
+            Some(Outcome::user_error(format!("Process timeout: the component ran longer than {secs} seconds and was killed."), json!({})))
         }
-        Exit::Failed(msg) => Some(Outcome::app_error(
-            format!("The component could not run: {msg}"),
-            json!({}),
-        )),
+        Exit::Failed(msg) => Some(Outcome::app_error(format!("The component could not run: {msg}"), json!({}))),
     };
     if let Some(mut f) = failure {
         // write_always tables are stored even when the component failed.
@@ -1009,11 +755,7 @@ async fn run_in_dir(
             let d = data_dir.to_path_buf();
             let cid = def.config_id.clone();
             let l = logger.clone();
-            if let Ok(Ok(tables)) = tokio::task::spawn_blocking(move || {
-                output::tables(&st, &a, &c, cid.as_deref(), &cf, &d, &l, true)
-            })
-            .await
-            {
+            if let Ok(Ok(tables)) = tokio::task::spawn_blocking(move || output::tables(&st, &a, &c, cid.as_deref(), &cf, &d, &l, true)).await {
                 f.result["output"] = json!({"tables": tables});
             }
         }
@@ -1023,10 +765,7 @@ async fn run_in_dir(
 
     if debug {
         upload_stage(state, auth, job, def, data_dir, "stage_output", logger).await?;
-        logger.log(
-            "info",
-            "Debug mode: the output mapping and the state were not stored.",
-        );
+        logger.log("info", "Debug mode: the output mapping and the state were not stored.");
         return Ok(result);
     }
     let tables = {
@@ -1037,16 +776,9 @@ async fn run_in_dir(
         let d = data_dir.to_path_buf();
         let cid = def.config_id.clone();
         let l = logger.clone();
-        tokio::task::spawn_blocking(move || {
-            output::tables(&st, &a, &c, cid.as_deref(), &cf, &d, &l, false)
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Err(Outcome::app_error(
-                format!("Output mapping crashed: {e}"),
-                json!({}),
-            ))
-        })
+        tokio::task::spawn_blocking(move || output::tables(&st, &a, &c, cid.as_deref(), &cf, &d, &l, false))
+            .await
+            .unwrap_or_else(|e| Err(Outcome::app_error(format!("Output mapping crashed: {e}"), json!({}))))
     };
     match tables {
         Ok(t) => result["output"]["tables"] = json!(t),
@@ -1064,12 +796,7 @@ async fn run_in_dir(
         let l = logger.clone();
         tokio::task::spawn_blocking(move || files::output(&st, &a, &comp, &cf, &d, &l))
             .await
-            .unwrap_or_else(|e| {
-                Err(Outcome::app_error(
-                    format!("Output mapping of files crashed: {e}"),
-                    json!({}),
-                ))
-            })
+            .unwrap_or_else(|e| Err(Outcome::app_error(format!("Output mapping of files crashed: {e}"), json!({}))))
     };
     match out_files {
         Ok(f) if !f.is_empty() => result["output"]["files"] = json!(f),
@@ -1083,11 +810,7 @@ async fn run_in_dir(
     // out/usage.json: an array of {metric, value}.
     if let Ok(bytes) = std::fs::read(data_dir.join("out/usage.json")) {
         match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Array(items))
-                if items
-                    .iter()
-                    .all(|i| i["metric"].is_string() && !i["value"].is_null()) =>
-            {
+            Ok(Value::Array(items)) if items.iter().all(|i| i["metric"].is_string() && !i["value"].is_null()) => {
                 result["_usage"] = Value::Array(items);
             }
             _ => {
@@ -1098,10 +821,7 @@ async fn run_in_dir(
             }
         }
     }
-    result["_bytes"] = json!([
-        dir_size(&data_dir.join("in/tables")),
-        dir_size(&data_dir.join("out/tables"))
-    ]);
+    result["_bytes"] = json!([dir_size(&data_dir.join("in/tables")), dir_size(&data_dir.join("out/tables"))]);
 
     // State: only for stored configurations; a missing or empty out/state.json clears it.
     if let (Some(_), Some(cid)) = (&def.state, &def.config_id) {
@@ -1111,26 +831,11 @@ async fn run_in_dir(
             .filter(|v| v.is_object())
             .unwrap_or(json!({}));
         // Keboola keeps a state's secrets as `KBC::ProjectSecure::` ciphers.
-        let out_state = crate::encryption::encrypt_value(
-            state,
-            &crate::encryption::Scope::project(&job.component, job.project_id),
-            out_state,
-        )
-        .map_err(|e| Outcome::app_error(format!("Cannot encrypt the state: {e}"), json!({})))?;
+        let out_state = crate::encryption::encrypt_value(state, &crate::encryption::Scope::project(&job.component, job.project_id), out_state)
+            .map_err(|e| Outcome::app_error(format!("Cannot encrypt the state: {e}"), json!({})))?;
         let new_state = json!({"component": out_state, "storage": {"input": {"tables": input.adaptive_state, "files": []}}});
-        if let Err(e) = configs::store_state(
-            state,
-            job.project_id,
-            job.branch_id,
-            &job.component,
-            cid,
-            def.row_id.as_deref(),
-            new_state,
-        ) {
-            return Err(Outcome::app_error(
-                format!("Cannot store the state: {}", e.message),
-                result,
-            ));
+        if let Err(e) = configs::store_state(state, job.project_id, job.branch_id, &job.component, cid, def.row_id.as_deref(), new_state) {
+            return Err(Outcome::app_error(format!("Cannot store the state: {}", e.message), result));
         }
     }
     Ok(result)

@@ -11,9 +11,9 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
+use super::{Logger, Stream};
 use super::registry::ProcessSpec;
 use super::sandbox;
-use super::{Logger, Stream};
 
 /// How a component run ended.
 #[derive(Debug, Clone)]
@@ -27,16 +27,7 @@ pub enum Exit {
 /// Host variables a process component keeps (the rest of kbstack's environment, its tokens above
 /// all, is not passed on). HOME and TMPDIR are the job's `tmp/` instead: in the sandbox nothing
 /// outside the job folder is writable.
-const KEPT_ENV: &[&str] = &[
-    "PATH",
-    "LANG",
-    "LC_ALL",
-    "TZ",
-    "USER",
-    "VIRTUAL_ENV",
-    "PYTHONPATH",
-    "SSL_CERT_FILE",
-];
+const KEPT_ENV: &[&str] = &["PATH", "LANG", "LC_ALL", "TZ", "USER", "VIRTUAL_ENV", "PYTHONPATH", "SSL_CERT_FILE"];
 
 /// A command with kbstack's clean environment (`KEPT_ENV`, `HOME` and `TMPDIR` set to `home`), no
 /// stdin, piped output, in a process group of its own (so a kill reaches every child), killed when
@@ -62,18 +53,9 @@ pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, home: &Path) -> tokio
 /// the sandbox that keeps it out of `stack_dir` but lets it write beneath `own_dir`. Built here
 /// (it walks directories); the child only enters it, with no allocation between fork and exec.
 /// Keep the returned ruleset until the command is spawned (the child gets its own copy of the fd).
-pub async fn confine(
-    cmd: &mut tokio::process::Command,
-    stack_dir: &Path,
-    own_dir: &Path,
-    component: Option<String>,
-) -> Result<Option<sandbox::Ruleset>, String> {
+pub async fn confine(cmd: &mut tokio::process::Command, stack_dir: &Path, own_dir: &Path, component: Option<String>) -> Result<Option<sandbox::Ruleset>, String> {
     let (stack, own) = (stack_dir.to_path_buf(), own_dir.to_path_buf());
-    let ruleset = match tokio::task::spawn_blocking(move || {
-        sandbox::prepare(&stack, &own, component.as_deref())
-    })
-    .await
-    {
+    let ruleset = match tokio::task::spawn_blocking(move || sandbox::prepare(&stack, &own, component.as_deref())).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return Err(format!("cannot set up the sandbox: {e}")),
         Err(e) => return Err(format!("setting up the sandbox crashed: {e}")),
@@ -109,17 +91,14 @@ pub async fn run(
     logger: &Logger,
     on_start: impl FnOnce(u32),
 ) -> Exit {
-    let Some((program, args)) = spec.command.split_first() else {
-        return Exit::Failed("the component has no command".into());
-    };
+    let Some((program, args)) = spec.command.split_first() else { return Exit::Failed("the component has no command".into()) };
     let job_dir = data_dir.parent().unwrap_or(data_dir).to_path_buf();
     let tmp = job_dir.join("tmp");
     if let Err(e) = std::fs::create_dir_all(&tmp) {
         return Exit::Failed(format!("cannot create the job's temporary folder: {e}"));
     }
     let mut cmd = clean_command(program, &tmp);
-    cmd.args(args)
-        .current_dir(spec.working_dir.as_deref().unwrap_or(data_dir));
+    cmd.args(args).current_dir(spec.working_dir.as_deref().unwrap_or(data_dir));
     if std::env::var("PYTHONUNBUFFERED").is_err() {
         cmd.env("PYTHONUNBUFFERED", "1");
     }
@@ -130,10 +109,7 @@ pub async fn run(
         cmd.env(k, v);
     }
     // The component's id picks its registered code dir, which may lie inside the data dir.
-    let component = env
-        .iter()
-        .find(|(k, _)| k == "KBC_COMPONENTID")
-        .map(|(_, v)| v.clone());
+    let component = env.iter().find(|(k, _)| k == "KBC_COMPONENTID").map(|(_, v)| v.clone());
     let ruleset = match confine(&mut cmd, stack_dir, &job_dir, component).await {
         Ok(r) => r,
         Err(e) => return Exit::Failed(e),
@@ -150,20 +126,8 @@ pub async fn run(
     let tail: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
     for (stream, which) in [
-        (
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            Stream::Stdout,
-        ),
-        (
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            Stream::Stderr,
-        ),
+        (child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), Stream::Stdout),
+        (child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), Stream::Stderr),
     ] {
         let Some(stream) = stream else { continue };
         let logger = logger.clone();
@@ -219,20 +183,14 @@ pub async fn run(
                     libc::kill(-(pid as i32), libc::SIGKILL);
                 }
             }
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(readers))
-                    .await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(readers)).await;
             return Exit::Code(code, tail.lock().clone());
         }
         Some(_) => Exit::TimedOut(timeout.as_secs()),
         None => Exit::Cancelled,
     };
     stop(&mut child);
-    if tokio::time::timeout(Duration::from_millis(1000), child.wait())
-        .await
-        .is_err()
-        && pid > 0
-    {
+    if tokio::time::timeout(Duration::from_millis(1000), child.wait()).await.is_err() && pid > 0 {
         unsafe {
             libc::kill(-(pid as i32), libc::SIGKILL);
         }
@@ -244,10 +202,6 @@ pub async fn run(
             libc::kill(-(pid as i32), libc::SIGKILL);
         }
     }
-    let _ = tokio::time::timeout(
-        Duration::from_millis(300),
-        futures::future::join_all(readers),
-    )
-    .await;
+    let _ = tokio::time::timeout(Duration::from_millis(300), futures::future::join_all(readers)).await;
     exit
 }

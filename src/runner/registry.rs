@@ -70,10 +70,7 @@ impl Component {
     }
 
     pub fn default_bucket_stage(&self) -> String {
-        self.data("default_bucket_stage")
-            .as_str()
-            .unwrap_or("in")
-            .to_string()
+        self.data("default_bucket_stage").as_str().unwrap_or("in").to_string()
     }
 
     /// Seconds; a component definition may shorten the stack default.
@@ -95,20 +92,13 @@ impl Component {
 pub fn declared_actions(definition: &Value) -> Vec<String> {
     definition["data"]["synchronous_actions"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default()
 }
 
 /// The definition of any component the stack knows (runnable or only listed), by id.
 pub fn definition(state: &AppState, id: &str) -> Option<Value> {
-    find(state, id)
-        .map(|c| c.definition)
-        .or_else(|| state.components.portal_entry(id).cloned())
+    find(state, id).map(|c| c.definition).or_else(|| state.components.portal_entry(id).cloned())
 }
 
 pub const CONFIG_TEST: &str = "keboola.runner-config-test";
@@ -126,14 +116,7 @@ pub fn is_orchestrator(id: &str) -> bool {
 
 /// The Storage-index shape of a definition (`storage::components::full_shape`). A definition
 /// file may set the runtime keys of `data` at its top level too; its `data` object wins.
-fn storage_shape(
-    id: &str,
-    kind: &str,
-    name: &str,
-    description: &str,
-    definition_type: &str,
-    overrides: &Map<String, Value>,
-) -> Value {
+fn storage_shape(id: &str, kind: &str, name: &str, description: &str, definition_type: &str, overrides: &Map<String, Value>) -> Value {
     let mut data = Map::new();
     for key in [
         "forward_token",
@@ -175,12 +158,7 @@ fn storage_shape(
 fn catalog_schemas(id: &str) -> Map<String, Value> {
     let mut out = Map::new();
     if let Some(entry) = components::builtin_entry(id) {
-        for key in [
-            "configurationSchema",
-            "configurationRowSchema",
-            "emptyConfiguration",
-            "emptyConfigurationRow",
-        ] {
+        for key in ["configurationSchema", "configurationRowSchema", "emptyConfiguration", "emptyConfigurationRow"] {
             if let Some(v) = entry.get(key) {
                 out.insert(key.into(), v.clone());
             }
@@ -191,21 +169,11 @@ fn catalog_schemas(id: &str) -> Map<String, Value> {
 
 fn builtins() -> Vec<Component> {
     let mut config_test_data = Map::new();
-    config_test_data.insert(
-        "synchronous_actions".into(),
-        json!(super::config_test::ACTIONS),
-    );
+    config_test_data.insert("synchronous_actions".into(), json!(super::config_test::ACTIONS));
     let transformation = |id: &str, name: &str, description: &str| Component {
         id: id.into(),
         kind: Kind::DuckDb,
-        definition: storage_shape(
-            id,
-            "transformation",
-            name,
-            description,
-            "builtin",
-            &catalog_schemas(id),
-        ),
+        definition: storage_shape(id, "transformation", name, description, "builtin", &catalog_schemas(id)),
     };
     let legacy = |id: &str| Component {
         id: id.into(),
@@ -220,11 +188,7 @@ fn builtins() -> Vec<Component> {
         ),
     };
     vec![
-        transformation(
-            DUCKDB_TRANSFORMATION,
-            "DuckDB Transformation",
-            "SQL transformation run on DuckDB inside kbstack (DuckDB's SQL dialect).",
-        ),
+        transformation(DUCKDB_TRANSFORMATION, "DuckDB Transformation", "SQL transformation run on DuckDB inside kbstack (DuckDB's SQL dialect)."),
         transformation(
             SNOWFLAKE_TRANSFORMATION,
             "Snowflake SQL Transformation (DuckDB engine)",
@@ -293,24 +257,11 @@ fn expand(s: &str, component_dir: &str) -> String {
 
 /// Parse a process definition file into a component (errors name the problem).
 pub fn parse_process(path: &Path, text: &str) -> anyhow::Result<Component> {
-    let v: Value = serde_json::from_str(text)
-        .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", path.display()))?;
-    let Value::Object(o) = v else {
-        anyhow::bail!("{}: the definition must be a JSON object", path.display())
-    };
-    let id = o
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("{}: \"id\" is required", path.display()))?;
-    if !id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        anyhow::bail!(
-            "{}: \"id\" may contain only letters, digits, '-', '_' and '.'",
-            path.display()
-        );
+    let v: Value = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", path.display()))?;
+    let Value::Object(o) = v else { anyhow::bail!("{}: the definition must be a JSON object", path.display()) };
+    let id = o.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| anyhow::anyhow!("{}: \"id\" is required", path.display()))?;
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        anyhow::bail!("{}: \"id\" may contain only letters, digits, '-', '_' and '.'", path.display());
     }
     let component_dir = o
         .get("component_dir")
@@ -321,55 +272,25 @@ pub fn parse_process(path: &Path, text: &str) -> anyhow::Result<Component> {
     let command: Vec<String> = match o.get("command") {
         Some(Value::Array(items)) if !items.is_empty() => items
             .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(|s| expand(s, &component_dir))
-                    .ok_or_else(|| {
-                        anyhow::anyhow!("{}: \"command\" items must be strings", path.display())
-                    })
-            })
+            .map(|i| i.as_str().map(|s| expand(s, &component_dir)).ok_or_else(|| anyhow::anyhow!("{}: \"command\" items must be strings", path.display())))
             .collect::<anyhow::Result<_>>()?,
-        Some(Value::String(s)) if !s.trim().is_empty() => {
-            vec!["/bin/sh".into(), "-c".into(), expand(s, &component_dir)]
-        }
-        _ => anyhow::bail!(
-            "{}: \"command\" is required (an array of program and arguments, or a shell string)",
-            path.display()
-        ),
+        Some(Value::String(s)) if !s.trim().is_empty() => vec!["/bin/sh".into(), "-c".into(), expand(s, &component_dir)],
+        _ => anyhow::bail!("{}: \"command\" is required (an array of program and arguments, or a shell string)", path.display()),
     };
     let env = match o.get("env") {
         Some(Value::Object(e)) => e
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    expand(
-                        &crate::http::params::scalar_to_string(v).unwrap_or_default(),
-                        &component_dir,
-                    ),
-                )
-            })
+            .map(|(k, v)| (k.clone(), expand(&crate::http::params::scalar_to_string(v).unwrap_or_default(), &component_dir)))
             .collect(),
         _ => Vec::new(),
     };
-    let working_dir = o
-        .get("working_dir")
-        .and_then(Value::as_str)
-        .map(|s| PathBuf::from(expand(s, &component_dir)));
+    let working_dir = o.get("working_dir").and_then(Value::as_str).map(|s| PathBuf::from(expand(s, &component_dir)));
     let kind = o.get("type").and_then(Value::as_str).unwrap_or("other");
     let name = o.get("name").and_then(Value::as_str).unwrap_or(id);
     let description = o.get("description").and_then(Value::as_str).unwrap_or("");
     let mut definition = storage_shape(id, kind, name, description, "process", &o);
     definition["data"]["definition"]["command"] = json!(command);
-    Ok(Component {
-        id: id.to_string(),
-        kind: Kind::Process(ProcessSpec {
-            command,
-            working_dir,
-            env,
-        }),
-        definition,
-    })
+    Ok(Component { id: id.to_string(), kind: Kind::Process(ProcessSpec { command, working_dir, env }), definition })
 }
 
 /// The components this stack knows, kept in the state: the Developer Portal's definitions (built
@@ -383,10 +304,7 @@ pub struct ComponentRegistry {
     /// The catalog serialized for the Storage index: full and `componentDetails`-excluded.
     catalog_json: [std::sync::OnceLock<String>; 2],
     dir: PathBuf,
-    process: parking_lot::Mutex<(
-        Option<std::time::SystemTime>,
-        std::sync::Arc<Vec<Component>>,
-    )>,
+    process: parking_lot::Mutex<(Option<std::time::SystemTime>, std::sync::Arc<Vec<Component>>)>,
     /// The apps published in the Developer Portal (`crate::developer`), replaced whole whenever
     /// a publication changes.
     developer: parking_lot::RwLock<std::sync::Arc<DeveloperApps>>,
@@ -406,11 +324,7 @@ pub struct DeveloperApps {
 impl ComponentRegistry {
     pub fn new(stack_url: &str, data_dir: &Path) -> ComponentRegistry {
         let portal = components::build(stack_url, data_dir);
-        let by_id = portal
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| c["id"].as_str().map(|id| (id.to_string(), i)))
-            .collect();
+        let by_id = portal.iter().enumerate().filter_map(|(i, c)| c["id"].as_str().map(|id| (id.to_string(), i))).collect();
         ComponentRegistry {
             portal,
             by_id,
@@ -453,27 +367,19 @@ impl ComponentRegistry {
 
     /// The catalog as the members of the index's `components` array (serialized on first use).
     pub fn catalog_json(&self, short: bool) -> &str {
-        self.catalog_json[usize::from(short)]
-            .get_or_init(|| components::serialize_members(&self.portal, short))
+        self.catalog_json[usize::from(short)].get_or_init(|| components::serialize_members(&self.portal, short))
     }
 
     /// The registered process components, as of the folder's last change.
     pub fn process(&self) -> std::sync::Arc<Vec<Component>> {
-        let Some(stamp) = std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok() else {
-            return Default::default();
-        };
+        let Some(stamp) = std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok() else { return Default::default() };
         // A folder changed in the last second may change again within the same timestamp tick
         // (file times are coarse): it is read again until its time is safely past (git's "racy"
         // rule).
-        let racy = std::time::SystemTime::now()
-            .duration_since(stamp)
-            .map_or(true, |age| age < std::time::Duration::from_secs(1));
+        let racy = std::time::SystemTime::now().duration_since(stamp).map_or(true, |age| age < std::time::Duration::from_secs(1));
         let mut cache = self.process.lock();
         if cache.0 != Some(stamp) || racy {
-            *cache = (
-                Some(stamp),
-                std::sync::Arc::new(read_process_components(&self.dir)),
-            );
+            *cache = (Some(stamp), std::sync::Arc::new(read_process_components(&self.dir)));
         }
         cache.1.clone()
     }
@@ -486,24 +392,14 @@ pub fn process_component_list(data_dir: &Path) -> Vec<Component> {
 }
 
 fn read_process_components(dir: &Path) -> Vec<Component> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
     paths.sort();
     let mut out: Vec<Component> = Vec::new();
     for path in paths {
-        match std::fs::read_to_string(&path)
-            .map_err(anyhow::Error::from)
-            .and_then(|t| parse_process(&path, &t))
-        {
+        match std::fs::read_to_string(&path).map_err(anyhow::Error::from).and_then(|t| parse_process(&path, &t)) {
             Ok(c) if !out.iter().any(|o| o.id == c.id) => out.push(c),
-            Ok(c) => {
-                tracing::warn!(id = c.id, path = %path.display(), "duplicate component id; ignored")
-            }
+            Ok(c) => tracing::warn!(id = c.id, path = %path.display(), "duplicate component id; ignored"),
             Err(e) => tracing::warn!("ignoring component definition: {e}"),
         }
     }
@@ -513,10 +409,7 @@ fn read_process_components(dir: &Path) -> Vec<Component> {
 /// Process components in the Storage index shape, for `storage::components` to list in the
 /// index and serve from `GET /v2/storage/components/{id}`.
 pub fn process_components(data_dir: &Path) -> Vec<Value> {
-    process_component_list(data_dir)
-        .into_iter()
-        .map(|c| c.definition)
-        .collect()
+    process_component_list(data_dir).into_iter().map(|c| c.definition).collect()
 }
 
 /// The runnable component `id`: a builtin or a registered process component.
@@ -524,19 +417,8 @@ pub fn find(state: &AppState, id: &str) -> Option<Component> {
     builtins()
         .into_iter()
         .find(|c| c.id == id)
-        .or_else(|| {
-            state
-                .components
-                .process()
-                .iter()
-                .find(|c| c.id == id)
-                .cloned()
-        })
-        .or_else(|| {
-            published(state, |apps| {
-                apps.runnable.iter().find(|c| c.id == id).cloned()
-            })
-        })
+        .or_else(|| state.components.process().iter().find(|c| c.id == id).cloned())
+        .or_else(|| published(state, |apps| apps.runnable.iter().find(|c| c.id == id).cloned()))
 }
 
 /// What `hit` finds among the Developer Portal's published apps (`published_apps`).
@@ -565,9 +447,7 @@ pub fn developer_entry(state: &AppState, id: &str) -> Option<Value> {
 /// Ids a Developer Portal app may not take: the builtins, the orchestrators and the registered
 /// process components (the operator's own) run as they are.
 pub fn is_reserved(state: &AppState, id: &str) -> bool {
-    is_orchestrator(id)
-        || builtins().iter().any(|c| c.id == id)
-        || state.components.process().iter().any(|c| c.id == id)
+    is_orchestrator(id) || builtins().iter().any(|c| c.id == id) || state.components.process().iter().any(|c| c.id == id)
 }
 
 /// A component the stack knows: runnable, an orchestrator, or listed in the Storage registry.
@@ -591,17 +471,8 @@ pub fn ids_of_type(state: &AppState, kind: &str) -> Vec<String> {
         }
     };
     builtins().iter().for_each(|c| take(&c.definition));
-    state
-        .components
-        .process()
-        .iter()
-        .for_each(|c| take(&c.definition));
-    state
-        .components
-        .developer()
-        .listed
-        .iter()
-        .for_each(&mut take);
+    state.components.process().iter().for_each(|c| take(&c.definition));
+    state.components.developer().listed.iter().for_each(&mut take);
     state.components.portal().iter().for_each(take);
     out
 }
@@ -609,10 +480,8 @@ pub fn ids_of_type(state: &AppState, kind: &str) -> Vec<String> {
 /// `kbstack component register <file>`: validate the definition and copy it into
 /// `<data-dir>/components/<id>.json` with `component_dir` fixed to the file's directory.
 pub fn register(data_dir: &Path, file: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
-    let mut v: Value = serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", file.display()))?;
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+    let mut v: Value = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", file.display()))?;
     let abs = std::fs::canonicalize(file)?;
     if v.get("component_dir").is_none() {
         if let (Some(o), Some(dir)) = (v.as_object_mut(), abs.parent()) {
@@ -621,10 +490,7 @@ pub fn register(data_dir: &Path, file: &Path) -> anyhow::Result<String> {
     }
     let c = parse_process(&abs, &v.to_string())?;
     if builtins().iter().any(|b| b.id == c.id) || is_orchestrator(&c.id) {
-        anyhow::bail!(
-            "\"{}\" is a built-in component and cannot be replaced",
-            c.id
-        );
+        anyhow::bail!("\"{}\" is a built-in component and cannot be replaced", c.id);
     }
     let dir = components_dir(data_dir);
     std::fs::create_dir_all(&dir)?;
@@ -634,9 +500,5 @@ pub fn register(data_dir: &Path, file: &Path) -> anyhow::Result<String> {
     let tmp = dir.join(format!(".{}.json.tmp", c.id));
     std::fs::write(&tmp, serde_json::to_string_pretty(&v)?)?;
     std::fs::rename(&tmp, &target)?;
-    Ok(format!(
-        "registered process component \"{}\" in {}",
-        c.id,
-        target.display()
-    ))
+    Ok(format!("registered process component \"{}\" in {}", c.id, target.display()))
 }

@@ -90,29 +90,15 @@ impl Ruleset {
         if abi >= 5 {
             handled |= IOCTL_DEV;
         }
-        let attr = RulesetAttr {
-            handled_access_fs: handled,
-            handled_access_net: 0,
-            scoped: if abi >= 6 { SCOPE_SIGNAL } else { 0 },
-        };
+        let attr = RulesetAttr { handled_access_fs: handled, handled_access_net: 0, scoped: if abi >= 6 { SCOPE_SIGNAL } else { 0 } };
         // SAFETY: attr outlives the call and its size is passed; older kernels accept the larger
         // struct because the fields they do not know are zero.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_landlock_create_ruleset,
-                &attr as *const RulesetAttr,
-                size_of::<RulesetAttr>(),
-                0u32,
-            )
-        };
+        let fd = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, &attr as *const RulesetAttr, size_of::<RulesetAttr>(), 0u32) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: a fresh fd (O_CLOEXEC) that nothing else owns.
-        Ok(Ruleset {
-            fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
-            handled,
-        })
+        Ok(Ruleset { fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) }, handled })
     }
 
     pub fn raw_fd(&self) -> RawFd {
@@ -121,22 +107,12 @@ impl Ruleset {
 
     /// Open `path` without following a final symlink; None when it does not exist.
     fn open(path: &Path) -> io::Result<Option<(OwnedFd, libc::mode_t)>> {
-        let c = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: a valid C string; O_PATH opens nothing for reading or writing.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
         if fd < 0 {
             let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::NotFound {
-                Ok(None)
-            } else {
-                Err(e)
-            };
+            return if e.kind() == io::ErrorKind::NotFound { Ok(None) } else { Err(e) };
         }
         // SAFETY: fd was just opened and is owned here.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -151,9 +127,7 @@ impl Ruleset {
     /// Grant `access` beneath `path` (only its file rights when it is not a directory). Symlinks
     /// are skipped: what they point to is granted, or not, where it really lives.
     fn allow(&self, path: &Path, access: u64) -> io::Result<()> {
-        let Some((fd, kind)) = Ruleset::open(path)? else {
-            return Ok(());
-        };
+        let Some((fd, kind)) = Ruleset::open(path)? else { return Ok(()) };
         let access = match kind {
             libc::S_IFLNK => return Ok(()),
             libc::S_IFDIR => access,
@@ -162,26 +136,11 @@ impl Ruleset {
         if access == 0 {
             return Ok(());
         }
-        let rule = PathBeneathAttr {
-            allowed_access: access,
-            parent_fd: fd.as_raw_fd(),
-        };
+        let rule = PathBeneathAttr { allowed_access: access, parent_fd: fd.as_raw_fd() };
         // SAFETY: rule outlives the call; both fds are open.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_landlock_add_rule,
-                self.fd.as_raw_fd(),
-                RULE_PATH_BENEATH,
-                &rule as *const PathBeneathAttr,
-                0u32,
-            )
-        };
+        let r = unsafe { libc::syscall(libc::SYS_landlock_add_rule, self.fd.as_raw_fd(), RULE_PATH_BENEATH, &rule as *const PathBeneathAttr, 0u32) };
         if r != 0 {
-            return Err(io::Error::other(format!(
-                "{}: {}",
-                path.display(),
-                io::Error::last_os_error()
-            )));
+            return Err(io::Error::other(format!("{}: {}", path.display(), io::Error::last_os_error())));
         }
         Ok(())
     }
@@ -193,10 +152,7 @@ impl Ruleset {
             return Ok(());
         }
         // Directories on the way to an excluded path: walked into, never granted as a whole.
-        let on_the_way: HashSet<&Path> = excluded
-            .iter()
-            .flat_map(|e| e.ancestors().skip(1))
-            .collect();
+        let on_the_way: HashSet<&Path> = excluded.iter().flat_map(|e| e.ancestors().skip(1)).collect();
         let mut todo = vec![root.to_path_buf()];
         while let Some(dir) = todo.pop() {
             for entry in std::fs::read_dir(&dir)? {
@@ -232,10 +188,7 @@ fn registered_dir(stack_dir: &Path, component_id: &str) -> Option<PathBuf> {
         if v["id"].as_str() != Some(component_id) {
             return None;
         }
-        v["component_dir"]
-            .as_str()
-            .map(PathBuf::from)
-            .or_else(|| f.parent().map(Path::to_path_buf))
+        v["component_dir"].as_str().map(PathBuf::from).or_else(|| f.parent().map(Path::to_path_buf))
     })
 }
 
@@ -255,47 +208,24 @@ fn component_code_dir(stack_dir: &Path, component_id: Option<&str>) -> Option<Pa
 
 /// Device nodes a component may open: the harmless ones. The rest of /dev is not readable (a
 /// raw disk such as /dev/vda holds the data dir too).
-const DEVICES: &[&str] = &[
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-    "/dev/tty",
-];
+const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
 
 /// The ruleset for one run: `stack_dir` the stack's data dir, `job_dir` the job's own folder
 /// (the parent of its `data/`). Ok(None) when the kernel has no Landlock.
-pub fn prepare(
-    stack_dir: &Path,
-    job_dir: &Path,
-    component_id: Option<&str>,
-) -> Result<Option<Ruleset>, String> {
+pub fn prepare(stack_dir: &Path, job_dir: &Path, component_id: Option<&str>) -> Result<Option<Ruleset>, String> {
     let Some(abi) = abi() else { return Ok(None) };
-    let canonical =
-        |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()));
+    let canonical = |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()));
     let stack_dir = canonical(stack_dir)?;
     let job_dir = canonical(job_dir)?;
     let rules = Ruleset::new(abi).map_err(|e| format!("creating the Landlock ruleset: {e}"))?;
     // Device nodes are never made: one of a disk would read the data dir around the sandbox.
     let full = rules.handled & !(MAKE_CHAR | MAKE_BLOCK);
-    let excluded = [
-        stack_dir.clone(),
-        PathBuf::from("/proc"),
-        PathBuf::from("/dev"),
-    ];
-    rules
-        .allow_all_except(&excluded, READ_EXEC)
-        .map_err(|e| format!("listing the host's directories: {e}"))?;
+    let excluded = [stack_dir.clone(), PathBuf::from("/proc"), PathBuf::from("/dev")];
+    rules.allow_all_except(&excluded, READ_EXEC).map_err(|e| format!("listing the host's directories: {e}"))?;
     rules.allow(&job_dir, full).map_err(|e| e.to_string())?;
-    rules
-        .allow(Path::new("/dev"), READ_DIR)
-        .map_err(|e| e.to_string())?;
+    rules.allow(Path::new("/dev"), READ_DIR).map_err(|e| e.to_string())?;
     for dev in DEVICES {
-        if let Err(e) = rules.allow(
-            Path::new(dev),
-            READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV,
-        ) {
+        if let Err(e) = rules.allow(Path::new(dev), READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV) {
             tracing::debug!("sandbox: {dev} not granted: {e}");
         }
     }
@@ -332,13 +262,7 @@ const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 fn drop_capabilities() -> io::Result<()> {
     // SAFETY: plain syscalls; the cap structs live on the stack for the duration of the call.
     unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        );
+        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
         // Emptying the bounding set keeps exec from handing root its capabilities back. EPERM:
         // not privileged, nothing to drop; EINVAL: past the kernel's last capability.
         for cap in 0..64 {
@@ -350,22 +274,8 @@ fn drop_capabilities() -> io::Result<()> {
                 return Err(e);
             }
         }
-        let header = CapHeader {
-            version: CAPABILITY_VERSION_3,
-            pid: 0,
-        };
-        let data = [
-            CapData {
-                effective: 0,
-                permitted: 0,
-                inheritable: 0,
-            },
-            CapData {
-                effective: 0,
-                permitted: 0,
-                inheritable: 0,
-            },
-        ];
+        let header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
+        let data = [CapData { effective: 0, permitted: 0, inheritable: 0 }, CapData { effective: 0, permitted: 0, inheritable: 0 }];
         if libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -379,12 +289,7 @@ fn drop_capabilities() -> io::Result<()> {
 pub fn close_inherited_fds() {
     // SAFETY: a plain syscall on integers, safe between fork and exec.
     unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
     }
 }
 

@@ -32,12 +32,7 @@ fn user(msg: String, logger: &Logger) -> Exit {
 }
 
 /// `snowflake`: the translator when the scripts are Snowflake SQL (None: DuckDB's dialect).
-pub fn run(
-    data_dir: &Path,
-    cancel: &CancellationToken,
-    logger: &Logger,
-    snowflake: Option<&SnowflakeToDuckDb>,
-) -> Exit {
+pub fn run(data_dir: &Path, cancel: &CancellationToken, logger: &Logger, snowflake: Option<&SnowflakeToDuckDb>) -> Exit {
     // Absolute and canonical: the paths user SQL gives are compared with it after DuckDB resolved them.
     let data_dir = match std::fs::canonicalize(data_dir) {
         Ok(d) => d,
@@ -48,10 +43,7 @@ pub fn run(
     if let Err(e) = std::fs::create_dir_all(&tmp_dir) {
         return Exit::Failed(format!("cannot create the job's temporary folder: {e}"));
     }
-    let config: Value = match std::fs::read(data_dir.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-    {
+    let config: Value = match std::fs::read(data_dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
         Some(c) => c,
         None => return Exit::Code(2, vec!["config.json is missing or invalid".into()]),
     };
@@ -63,11 +55,7 @@ pub fn run(
     // Inputs: one view per file (or sliced folder) in in/tables.
     let in_tables = data_dir.join("in/tables");
     let mut names: Vec<String> = std::fs::read_dir(&in_tables)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect()
-        })
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string()).collect())
         .unwrap_or_default();
     names.retain(|n| !n.ends_with(".manifest"));
     names.sort();
@@ -77,32 +65,16 @@ pub fn run(
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or(Value::Null);
-        let columns: Vec<String> = manifest["columns"]
-            .as_array()
-            .map(|c| {
-                c.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let source = if path.is_dir() {
-            InputSource::Sliced {
-                dir: &path,
-                columns: &columns,
-            }
-        } else {
-            InputSource::File(&path)
-        };
+        let columns: Vec<String> =
+            manifest["columns"].as_array().map(|c| c.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
+        let source = if path.is_dir() { InputSource::Sliced { dir: &path, columns: &columns } } else { InputSource::File(&path) };
         let mut aliases = vec![name.clone()];
         if let Some(stem) = name.strip_suffix(".csv").filter(|s| !s.is_empty()) {
             aliases.push(stem.to_string());
         }
         for alias in aliases {
             if let Err(e) = session.create_input_view(&alias, &source) {
-                return user(
-                    format!("Cannot load the input table \"{name}\": {e}"),
-                    logger,
-                );
+                return user(format!("Cannot load the input table \"{name}\": {e}"), logger);
             }
         }
     }
@@ -112,41 +84,17 @@ pub fn run(
     }
 
     // Blocks, codes, scripts in order.
-    let blocks = config["parameters"]["blocks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let blocks = config["parameters"]["blocks"].as_array().cloned().unwrap_or_default();
     for (bi, block) in blocks.iter().enumerate() {
-        let block_name = block["name"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("#{}", bi + 1));
-        for (ci, code) in block["codes"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            let code_name = code["name"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("#{}", ci + 1));
+        let block_name = block["name"].as_str().map(str::to_string).unwrap_or_else(|| format!("#{}", bi + 1));
+        for (ci, code) in block["codes"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+            let code_name = code["name"].as_str().map(str::to_string).unwrap_or_else(|| format!("#{}", ci + 1));
             let scripts: Vec<String> = match &code["script"] {
-                Value::Array(items) => items
-                    .iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect(),
+                Value::Array(items) => items.iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),
                 Value::String(s) => vec![s.clone()],
                 _ => Vec::new(),
             };
-            logger.log(
-                "info",
-                &format!(
-                    "Running block \"{block_name}\", code \"{code_name}\" ({} statements).",
-                    scripts.len()
-                ),
-            );
+            logger.log("info", &format!("Running block \"{block_name}\", code \"{code_name}\" ({} statements).", scripts.len()));
             for sql in scripts {
                 if cancel.is_cancelled() {
                     return Exit::Cancelled;
@@ -155,16 +103,10 @@ pub fn run(
                     continue;
                 }
                 // A code may name itself for messages (legacy transformations: the row and query).
-                let place = code["place"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("Block \"{block_name}\", code \"{code_name}\""));
+                let place = code["place"].as_str().map(str::to_string).unwrap_or_else(|| format!("Block \"{block_name}\", code \"{code_name}\""));
                 let Some(translator) = snowflake else {
                     if let Err(e) = session.run(&sql) {
-                        return user(
-                            format!("{place}: query failed: {e}\nQuery: {}", short(&sql)),
-                            logger,
-                        );
+                        return user(format!("{place}: query failed: {e}\nQuery: {}", short(&sql)), logger);
                     }
                     continue;
                 };
@@ -174,14 +116,7 @@ pub fn run(
                     Err(e) => return user(format!("{place}: {e}"), logger),
                 };
                 for dropped in &translation.dropped {
-                    logger.log(
-                        "info",
-                        &format!(
-                            "{place}: skipped \"{}\": {}.",
-                            short(&dropped.snowflake),
-                            dropped.reason
-                        ),
-                    );
+                    logger.log("info", &format!("{place}: skipped \"{}\": {}.", short(&dropped.snowflake), dropped.reason));
                 }
                 for statement in &translation.statements {
                     if cancel.is_cancelled() {
@@ -206,33 +141,20 @@ pub fn run(
     }
 
     // Outputs: the relation named after each output file.
-    let outputs = config["storage"]["output"]["tables"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let outputs = config["storage"]["output"]["tables"].as_array().cloned().unwrap_or_default();
     for o in outputs {
-        let Some(source) = o["source"].as_str() else {
-            continue;
-        };
+        let Some(source) = o["source"].as_str() else { continue };
         let stem = source.strip_suffix(".csv").unwrap_or(source);
         let relation = if session.relation_exists(source) {
             source.to_string()
         } else if session.relation_exists(stem) {
             stem.to_string()
         } else {
-            return user(
-                format!(
-                    "Output table \"{source}\" was not created: create a table or view named \"{source}\" (or \"{stem}\")."
-                ),
-                logger,
-            );
+            return user(format!("Output table \"{source}\" was not created: create a table or view named \"{source}\" (or \"{stem}\")."), logger);
         };
         let target = data_dir.join("out/tables").join(source);
         if let Err(e) = session.copy_to_csv(&relation, &target) {
-            return user(
-                format!("Cannot write the output table \"{source}\": {e}"),
-                logger,
-            );
+            return user(format!("Cannot write the output table \"{source}\": {e}"), logger);
         }
     }
     logger.log("info", "Transformation finished.");

@@ -23,11 +23,7 @@ pub const SHARED_CODE: &str = "keboola.shared-code";
 /// `{{ name }}` as a whole script line (spaces around allowed): the name.
 fn whole_placeholder(line: &str) -> Option<&str> {
     let inner = line.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
-    (!inner.is_empty()
-        && inner
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-    .then_some(inner)
+    (!inner.is_empty() && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')).then_some(inner)
 }
 
 /// Shared code put in (Keboola's `SharedCodeResolver`): a configuration naming a
@@ -35,23 +31,10 @@ fn whole_placeholder(line: &str) -> Option<&str> {
 /// `shared_code_row_ids` has each script line of `parameters.blocks[].codes[].script[]` that is
 /// exactly `{{ rowId }}` replaced by that row's `code_content` lines. Other lines are left as
 /// they are; a named row that does not exist is a user error.
-pub fn render_shared_code(
-    state: &AppState,
-    project_id: i64,
-    branch_id: i64,
-    configuration: &Value,
-) -> Result<Value, String> {
+pub fn render_shared_code(state: &AppState, project_id: i64, branch_id: i64, configuration: &Value) -> Result<Value, String> {
     let text = |v: &Value| crate::http::params::scalar_to_string(v).filter(|s| !s.is_empty());
-    let Some(id) = configuration.get("shared_code_id").and_then(text) else {
-        return Ok(configuration.clone());
-    };
-    let row_ids: Vec<String> = configuration
-        .get("shared_code_row_ids")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(text)
-        .collect();
+    let Some(id) = configuration.get("shared_code_id").and_then(text) else { return Ok(configuration.clone()) };
+    let row_ids: Vec<String> = configuration.get("shared_code_row_ids").and_then(Value::as_array).into_iter().flatten().filter_map(text).collect();
     if row_ids.is_empty() {
         return Ok(configuration.clone());
     }
@@ -60,37 +43,21 @@ pub fn render_shared_code(
         .ok_or_else(|| format!("Shared code configuration \"{id}\" (shared_code_id) not found."))?;
     let mut codes: HashMap<String, Vec<Value>> = HashMap::new();
     for row_id in row_ids {
-        let row = shared.row(&row_id).ok_or_else(|| {
-            format!("Shared code row \"{row_id}\" not found in shared code configuration \"{id}\".")
-        })?;
+        let row = shared.row(&row_id).ok_or_else(|| format!("Shared code row \"{row_id}\" not found in shared code configuration \"{id}\"."))?;
         let lines = match &row["configuration"]["code_content"] {
             Value::String(s) => vec![json!(s)],
             Value::Array(items) if items.iter().all(Value::is_string) => items.clone(),
-            _ => {
-                return Err(format!(
-                    "Shared code row \"{row_id}\" has no code_content (a string or a list of strings)."
-                ));
-            }
+            _ => return Err(format!("Shared code row \"{row_id}\" has no code_content (a string or a list of strings).")),
         };
         codes.insert(row_id, lines);
     }
     let mut out = configuration.clone();
-    for block in out["parameters"]["blocks"]
-        .as_array_mut()
-        .into_iter()
-        .flatten()
-    {
+    for block in out["parameters"]["blocks"].as_array_mut().into_iter().flatten() {
         for code in block["codes"].as_array_mut().into_iter().flatten() {
-            let Some(script) = code["script"].as_array() else {
-                continue;
-            };
+            let Some(script) = code["script"].as_array() else { continue };
             let mut lines = Vec::with_capacity(script.len());
             for line in script {
-                match line
-                    .as_str()
-                    .and_then(whole_placeholder)
-                    .and_then(|name| codes.get(name))
-                {
+                match line.as_str().and_then(whole_placeholder).and_then(|name| codes.get(name)) {
                     Some(shared_lines) => lines.extend(shared_lines.iter().cloned()),
                     None => lines.push(line.clone()),
                 }
@@ -104,12 +71,7 @@ pub fn render_shared_code(
 fn values_of_row(cfg: &configs::StoredConfig, row_id: &str) -> Option<Map<String, Value>> {
     let row = cfg.row(row_id)?;
     let values = row["configuration"]["values"].as_array()?;
-    Some(
-        values
-            .iter()
-            .filter_map(|v| Some((v["name"].as_str()?.to_string(), v["value"].clone())))
-            .collect(),
-    )
+    Some(values.iter().filter_map(|v| Some((v["name"].as_str()?.to_string(), v["value"].clone()))).collect())
 }
 
 /// A configuration with its variables in place.
@@ -131,55 +93,28 @@ pub fn missing_error(missing: &[String]) -> String {
 
 /// Render `configuration` for `job`; `scope` is the job's cipher scope (for encrypted Vault
 /// variables).
-pub fn render(
-    state: &AppState,
-    job: &Job,
-    configuration: &Value,
-    scope: &Scope,
-) -> Result<Rendered, String> {
+pub fn render(state: &AppState, job: &Job, configuration: &Value, scope: &Scope) -> Result<Rendered, String> {
     // Shared code first: its code may hold variables too (Keboola's order).
     let configuration = &render_shared_code(state, job.project_id, job.branch_id, configuration)?;
     let vault = render_vault(state, job.project_id, job.branch_id, scope, configuration)?;
     let mut missing = vault.missing;
     let mut replaced = vault.replaced;
     let configuration = vault.configuration;
-    let Some(vid) = configuration
-        .get("variables_id")
-        .and_then(crate::http::params::scalar_to_string)
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(vid) = configuration.get("variables_id").and_then(crate::http::params::scalar_to_string).filter(|s| !s.is_empty()) else {
         if !missing.is_empty() {
             return Err(missing_error(&missing));
         }
-        return Ok(Rendered {
-            configuration,
-            used: Vec::new(),
-            replaced,
-            secrets: vault.secrets,
-        });
+        return Ok(Rendered { configuration, used: Vec::new(), replaced, secrets: vault.secrets });
     };
     let vars = configs::load(state, job.project_id, job.branch_id, VARIABLES, &vid)
         .map_err(|e| e.0.message)?
         .ok_or_else(|| format!("Variable configuration \"{vid}\" (variables_id) not found."))?;
-    let values: Map<String, Value> = if let Some(data) = job.def("variableValuesData")["values"]
-        .as_array()
-        .filter(|a| !a.is_empty())
-    {
-        data.iter()
-            .filter_map(|v| Some((v["name"].as_str()?.to_string(), v["value"].clone())))
-            .collect()
+    let values: Map<String, Value> = if let Some(data) = job.def("variableValuesData")["values"].as_array().filter(|a| !a.is_empty()) {
+        data.iter().filter_map(|v| Some((v["name"].as_str()?.to_string(), v["value"].clone()))).collect()
     } else if let Some(row) = &job.variable_values_id {
-        values_of_row(&vars, row).ok_or_else(|| {
-            format!("Variable values \"{row}\" not found in variable configuration \"{vid}\".")
-        })?
-    } else if let Some(row) = configuration
-        .get("variables_values_id")
-        .and_then(crate::http::params::scalar_to_string)
-        .filter(|s| !s.is_empty())
-    {
-        values_of_row(&vars, &row).ok_or_else(|| {
-            format!("Variable values \"{row}\" not found in variable configuration \"{vid}\".")
-        })?
+        values_of_row(&vars, row).ok_or_else(|| format!("Variable values \"{row}\" not found in variable configuration \"{vid}\"."))?
+    } else if let Some(row) = configuration.get("variables_values_id").and_then(crate::http::params::scalar_to_string).filter(|s| !s.is_empty()) {
+        values_of_row(&vars, &row).ok_or_else(|| format!("Variable values \"{row}\" not found in variable configuration \"{vid}\"."))?
     } else {
         Map::new()
     };
@@ -190,19 +125,9 @@ pub fn render(
     if !missing.is_empty() {
         return Err(missing_error(&missing));
     }
-    let out: Value = serde_json::from_str(&rendered).map_err(|e| {
-        format!("The configuration is not valid JSON after rendering variables: {e}")
-    })?;
-    let used = values
-        .iter()
-        .map(|(k, v)| json!({"name": k, "value": v}))
-        .collect();
-    Ok(Rendered {
-        configuration: out,
-        used,
-        replaced,
-        secrets: vault.secrets,
-    })
+    let out: Value = serde_json::from_str(&rendered).map_err(|e| format!("The configuration is not valid JSON after rendering variables: {e}"))?;
+    let used = values.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+    Ok(Rendered { configuration: out, used, replaced, secrets: vault.secrets })
 }
 
 /// A configuration with its `{{ vault.KEY }}` placeholders replaced.
@@ -227,27 +152,17 @@ fn push_once(list: &mut Vec<String>, name: String) {
 /// Keboola's `RegexRenderer` does) with the variables in effect in `branch_id` of the project,
 /// loaded only when a placeholder is found. An encrypted variable is opened for `scope`; one that
 /// does not open is a user error.
-pub fn render_vault(
-    state: &AppState,
-    project_id: i64,
-    branch_id: i64,
-    scope: &Scope,
-    configuration: &Value,
-) -> Result<VaultRendered, String> {
+pub fn render_vault(state: &AppState, project_id: i64, branch_id: i64, scope: &Scope, configuration: &Value) -> Result<VaultRendered, String> {
     let text = configuration.to_string();
     let placeholders = vault_placeholders(&text);
     if placeholders.is_empty() {
-        return Ok(VaultRendered {
-            configuration: configuration.clone(),
-            ..Default::default()
-        });
+        return Ok(VaultRendered { configuration: configuration.clone(), ..Default::default() });
     }
-    let variables: HashMap<String, VaultVariable> =
-        crate::vault::scoped_for_branch(state, project_id, branch_id, &Default::default())
-            .map_err(|e| e.0.message)?
-            .into_iter()
-            .map(|v| (v.key.clone(), v))
-            .collect();
+    let variables: HashMap<String, VaultVariable> = crate::vault::scoped_for_branch(state, project_id, branch_id, &Default::default())
+        .map_err(|e| e.0.message)?
+        .into_iter()
+        .map(|v| (v.key.clone(), v))
+        .collect();
     let mut out = VaultRendered::default();
     let mut rendered = String::with_capacity(text.len());
     let mut last = 0;
@@ -273,9 +188,7 @@ pub fn render_vault(
     out.configuration = if out.replaced.is_empty() {
         configuration.clone()
     } else {
-        serde_json::from_str(&rendered).map_err(|e| {
-            format!("Variable replacement resulted in invalid configuration, error: {e}")
-        })?
+        serde_json::from_str(&rendered).map_err(|e| format!("Variable replacement resulted in invalid configuration, error: {e}"))?
     };
     Ok(out)
 }
@@ -326,11 +239,7 @@ fn vault_placeholders(text: &str) -> Vec<Placeholder<'_>> {
         if name_end == name_start || !b[i..].starts_with(b"}}") {
             continue;
         }
-        found.push(Placeholder {
-            start,
-            end: i + 2,
-            name: &text[name_start..name_end],
-        });
+        found.push(Placeholder { start, end: i + 2, name: &text[name_start..name_end] });
         from = i + 2;
     }
     found
@@ -353,10 +262,7 @@ fn substitute(template: &str, values: &Map<String, Value>) -> (String, Vec<Strin
         }
         let end = after.find("}}").unwrap_or(after.len());
         let name = after[2..end].trim();
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
         if !valid || name.starts_with("vault.") {
             out.push_str(&after[..end + 2]);
         } else {
@@ -392,45 +298,21 @@ mod tests {
     fn placeholders() {
         let mut v = Map::new();
         v.insert("city".into(), json!("Pra\"gue"));
-        let (out, missing, replaced) = substitute(
-            r#"{"q": "city = '{{ city }}' {{vault.key}} {{{raw}}} {{ nope }}"}"#,
-            &v,
-        );
-        assert_eq!(
-            out,
-            r#"{"q": "city = 'Pra\"gue' {{vault.key}} {{{raw}}} {{ nope }}"}"#
-        );
+        let (out, missing, replaced) = substitute(r#"{"q": "city = '{{ city }}' {{vault.key}} {{{raw}}} {{ nope }}"}"#, &v);
+        assert_eq!(out, r#"{"q": "city = 'Pra\"gue' {{vault.key}} {{{raw}}} {{ nope }}"}"#);
         assert_eq!(missing, vec!["nope"]);
         assert_eq!(replaced, vec!["city"]);
     }
 
     fn names(text: &str) -> Vec<&str> {
-        vault_placeholders(text)
-            .into_iter()
-            .map(|p| p.name)
-            .collect()
+        vault_placeholders(text).into_iter().map(|p| p.name).collect()
     }
 
     #[test]
     fn vault_placeholders_as_keboola_matches_them() {
-        assert_eq!(
-            names(
-                r#"{"a": "{{ vault.db-host }}", "b": "x{{vault.user_1}}y", "c": "{{   vault.A }}"}"#
-            ),
-            vec!["db-host", "user_1", "A"]
-        );
+        assert_eq!(names(r#"{"a": "{{ vault.db-host }}", "b": "x{{vault.user_1}}y", "c": "{{   vault.A }}"}"#), vec!["db-host", "user_1", "A"]);
         // Not after a third brace, not with other characters, not without a name or the prefix.
-        for none in [
-            "{{{ vault.x }}}",
-            "{{ vault.x.y }}",
-            "{{ vault. }}",
-            "{{ x }}",
-            "{{ vault.x }",
-            "{{ vault.x } }",
-            "{ { vault.x }}",
-            "{{ Vault.x }}",
-            "{{ vault.ключ }}",
-        ] {
+        for none in ["{{{ vault.x }}}", "{{ vault.x.y }}", "{{ vault. }}", "{{ x }}", "{{ vault.x }", "{{ vault.x } }", "{ { vault.x }}", "{{ Vault.x }}", "{{ vault.ключ }}"] {
             assert!(names(none).is_empty(), "{none}");
         }
         // A rejected candidate does not hide one that starts inside it.

@@ -18,14 +18,8 @@ pub fn routes() -> Routes<AppState> {
         .route("/scheduler", get(index))
         .route("/scheduler/schedules", post(activate).get(list))
         .route("/scheduler/schedules/{id}", get(detail).delete(remove))
-        .route(
-            "/scheduler/schedules/{id}/refreshToken",
-            post(refresh_token),
-        )
-        .route(
-            "/scheduler/configurations/{id}",
-            delete(remove_configuration),
-        )
+        .route("/scheduler/schedules/{id}/refreshToken", post(refresh_token))
+        .route("/scheduler/configurations/{id}", delete(remove_configuration))
         .map_router(|r| r.layer(axum::middleware::from_fn(scheduler_envelope)))
 }
 
@@ -58,99 +52,52 @@ async fn scheduler_envelope(req: Request, next: axum::middleware::Next) -> Respo
 }
 
 async fn index() -> Json<Value> {
-    Json(
-        json!({"api": "scheduler", "documentation": "https://app.swaggerhub.com/apis/odinuv/scheduler"}),
-    )
+    Json(json!({"api": "scheduler", "documentation": "https://app.swaggerhub.com/apis/odinuv/scheduler"}))
 }
 
-async fn activate(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    p: Result<Params, ApiError>,
-) -> SResult<(StatusCode, Json<Schedule>)> {
+async fn activate(State(state): State<AppState>, auth: Result<Auth, ApiError>, p: Result<Params, ApiError>) -> SResult<(StatusCode, Json<Schedule>)> {
     let auth = auth?;
     let p = p?;
     let configuration_id = p
         .str("configurationId")
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| {
-            ApiError::validation(
-                "Invalid request:\n - configurationId: This value should not be blank.",
-            )
-        })?;
+        .ok_or_else(|| ApiError::validation("Invalid request:\n - configurationId: This value should not be blank."))?;
     let version = p.str("configurationVersionId").filter(|s| !s.is_empty());
     let record = schedules::activate(&state, &auth, configuration_id.trim(), version.as_deref())?;
-    Ok((
-        StatusCode::CREATED,
-        Json(schedules::to_wire(&state, &record)?),
-    ))
+    Ok((StatusCode::CREATED, Json(schedules::to_wire(&state, &record)?)))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    req: Request,
-) -> SResult<Json<Vec<Schedule>>> {
+async fn list(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> SResult<Json<Vec<Schedule>>> {
     let auth = auth?;
     let p = Params::from_query(req.uri().query())?;
-    let target =
-        match (
-            p.str("componentId").filter(|s| !s.is_empty()),
-            p.str("configurationId").filter(|s| !s.is_empty()),
-        ) {
-            (None, None) => None,
-            (Some(component), Some(config)) => Some((component, config)),
-            _ => return Err(ApiError::validation(
-                "Invalid request: \"componentId\" and \"configurationId\" must be used together.",
-            )
-            .into()),
-        };
-    let records = schedules::list(
-        &state,
-        &auth,
-        target.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
-    )?;
-    let wire = records
-        .iter()
-        .map(|r| schedules::to_wire(&state, r))
-        .collect::<Result<Vec<_>, _>>()?;
+    let target = match (p.str("componentId").filter(|s| !s.is_empty()), p.str("configurationId").filter(|s| !s.is_empty())) {
+        (None, None) => None,
+        (Some(component), Some(config)) => Some((component, config)),
+        _ => return Err(ApiError::validation("Invalid request: \"componentId\" and \"configurationId\" must be used together.").into()),
+    };
+    let records = schedules::list(&state, &auth, target.as_ref().map(|(a, b)| (a.as_str(), b.as_str())))?;
+    let wire = records.iter().map(|r| schedules::to_wire(&state, r)).collect::<Result<Vec<_>, _>>()?;
     Ok(Json(wire))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> SResult<Json<Schedule>> {
+async fn detail(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> SResult<Json<Schedule>> {
     let auth = auth?;
     let record = schedules::load(&state, &auth, &id)?;
     Ok(Json(schedules::to_wire(&state, &record)?))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> SResult<StatusCode> {
+async fn remove(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> SResult<StatusCode> {
     schedules::delete(&state, &auth?, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn refresh_token(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> SResult<Json<Schedule>> {
+async fn refresh_token(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> SResult<Json<Schedule>> {
     let auth = auth?;
     let record = schedules::refresh_token(&state, &auth, &id)?;
     Ok(Json(schedules::to_wire(&state, &record)?))
 }
 
-async fn remove_configuration(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> SResult<StatusCode> {
+async fn remove_configuration(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> SResult<StatusCode> {
     schedules::delete_for_configuration(&state, &auth?, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }

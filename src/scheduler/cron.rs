@@ -22,13 +22,9 @@ impl CronSpec {
     pub fn parse(cron_tab: &str, timezone: &str) -> Result<CronSpec, String> {
         let fields = cron_tab.split_whitespace().count();
         if fields != 5 {
-            return Err(format!(
-                "Invalid cronTab \"{cron_tab}\": expected 5 fields (minute hour day-of-month month day-of-week), found {fields}."
-            ));
+            return Err(format!("Invalid cronTab \"{cron_tab}\": expected 5 fields (minute hour day-of-month month day-of-week), found {fields}."));
         }
-        let cron = Cron::new(cron_tab)
-            .parse()
-            .map_err(|e| format!("Invalid cronTab \"{cron_tab}\": {e}."))?;
+        let cron = Cron::new(cron_tab).parse().map_err(|e| format!("Invalid cronTab \"{cron_tab}\": {e}."))?;
         let zone = parse_zone(timezone).ok_or_else(|| format!("Invalid timezone \"{timezone}\": use a time zone name (\"Europe/Prague\") or an offset (\"+0100\")."))?;
         Ok(CronSpec { cron, zone })
     }
@@ -43,10 +39,7 @@ impl CronSpec {
     }
 
     fn next_in<Tz: TimeZone>(&self, after: &DateTime<Tz>) -> Option<i64> {
-        self.cron
-            .find_next_occurrence(after, false)
-            .ok()
-            .map(|t| t.timestamp_millis())
+        self.cron.find_next_occurrence(after, false).ok().map(|t| t.timestamp_millis())
     }
 }
 
@@ -66,11 +59,7 @@ fn parse_zone(timezone: &str) -> Option<Zone> {
         return None;
     }
     let hours: i32 = digits[..2].parse().ok()?;
-    let minutes: i32 = if digits.len() == 4 {
-        digits[2..].parse().ok()?
-    } else {
-        0
-    };
+    let minutes: i32 = if digits.len() == 4 { digits[2..].parse().ok()? } else { 0 };
     if hours > 14 || minutes > 59 {
         return None;
     }
@@ -82,46 +71,25 @@ mod tests {
     use super::*;
 
     fn ms(iso: &str) -> i64 {
-        DateTime::parse_from_rfc3339(iso)
-            .unwrap()
-            .timestamp_millis()
+        DateTime::parse_from_rfc3339(iso).unwrap().timestamp_millis()
     }
 
     #[test]
     fn evaluates_in_the_named_zone_across_daylight_saving() {
         let nine_in_prague = CronSpec::parse("0 9 * * *", "Europe/Prague").unwrap();
         // Winter: CET (+01:00); summer: CEST (+02:00).
-        assert_eq!(
-            nine_in_prague.next_after(ms("2026-01-10T12:00:00Z")),
-            Some(ms("2026-01-11T08:00:00Z"))
-        );
-        assert_eq!(
-            nine_in_prague.next_after(ms("2026-07-10T12:00:00Z")),
-            Some(ms("2026-07-11T07:00:00Z"))
-        );
+        assert_eq!(nine_in_prague.next_after(ms("2026-01-10T12:00:00Z")), Some(ms("2026-01-11T08:00:00Z")));
+        assert_eq!(nine_in_prague.next_after(ms("2026-07-10T12:00:00Z")), Some(ms("2026-07-11T07:00:00Z")));
     }
 
     #[test]
     fn evaluates_with_an_offset_and_strictly_after() {
         let spec = CronSpec::parse("30 * * * *", "+0100").unwrap();
-        assert_eq!(
-            spec.next_after(ms("2026-01-10T12:00:00Z")),
-            Some(ms("2026-01-10T12:30:00Z"))
-        );
-        assert_eq!(
-            spec.next_after(ms("2026-01-10T12:30:00Z")),
-            Some(ms("2026-01-10T13:30:00Z")),
-            "not the time itself"
-        );
-        assert_eq!(
-            spec.next_after(ms("2026-01-10T12:29:59.900Z")),
-            Some(ms("2026-01-10T12:30:00Z"))
-        );
+        assert_eq!(spec.next_after(ms("2026-01-10T12:00:00Z")), Some(ms("2026-01-10T12:30:00Z")));
+        assert_eq!(spec.next_after(ms("2026-01-10T12:30:00Z")), Some(ms("2026-01-10T13:30:00Z")), "not the time itself");
+        assert_eq!(spec.next_after(ms("2026-01-10T12:29:59.900Z")), Some(ms("2026-01-10T12:30:00Z")));
         let every_minute = CronSpec::parse("* * * * *", "-05:00").unwrap();
-        assert_eq!(
-            every_minute.next_after(ms("2026-01-10T12:00:00.300Z")),
-            Some(ms("2026-01-10T12:01:00Z"))
-        );
+        assert_eq!(every_minute.next_after(ms("2026-01-10T12:00:00.300Z")), Some(ms("2026-01-10T12:01:00Z")));
     }
 
     #[test]

@@ -32,51 +32,32 @@ impl Definition {
         let schedule = &configuration["schedule"];
         let target = &configuration["target"];
         if !schedule.is_object() {
-            return Err(
-                "The configuration has no \"schedule\" object ({cronTab, timezone, state}).".into(),
-            );
+            return Err("The configuration has no \"schedule\" object ({cronTab, timezone, state}).".into());
         }
         if !target.is_object() {
             return Err("The configuration has no \"target\" object ({componentId, configurationId, mode}).".into());
         }
-        let cron_tab = text(&schedule["cronTab"])
-            .ok_or("schedule.cronTab: This value should not be blank.")?;
+        let cron_tab = text(&schedule["cronTab"]).ok_or("schedule.cronTab: This value should not be blank.")?;
         let timezone = text(&schedule["timezone"]).unwrap_or_else(|| "UTC".into());
         let enabled = match text(&schedule["state"]).as_deref() {
             None | Some("enabled") => true,
             Some("disabled") => false,
-            Some(other) => {
-                return Err(format!(
-                    "schedule.state: \"{other}\" is not valid; allowed: enabled, disabled."
-                ));
-            }
+            Some(other) => return Err(format!("schedule.state: \"{other}\" is not valid; allowed: enabled, disabled.")),
         };
         let cron = CronSpec::parse(&cron_tab, &timezone).map_err(|e| format!("schedule: {e}"))?;
-        let component_id = text(&target["componentId"])
-            .ok_or("target.componentId: This value should not be blank.")?;
-        let configuration_id = text(&target["configurationId"])
-            .ok_or("target.configurationId: This value should not be blank.")?;
+        let component_id = text(&target["componentId"]).ok_or("target.componentId: This value should not be blank.")?;
+        let configuration_id = text(&target["configurationId"]).ok_or("target.configurationId: This value should not be blank.")?;
         let configuration_row_ids = match &target["configurationRowIds"] {
             Value::Null => Vec::new(),
             Value::Array(items) => items
                 .iter()
-                .map(|v| {
-                    text(v).ok_or_else(|| {
-                        "target.configurationRowIds: each item should be a row id.".to_string()
-                    })
-                })
+                .map(|v| text(v).ok_or_else(|| "target.configurationRowIds: each item should be a row id.".to_string()))
                 .collect::<Result<_, _>>()?,
-            _ => {
-                return Err(
-                    "target.configurationRowIds: This value should be an array of row ids.".into(),
-                );
-            }
+            _ => return Err("target.configurationRowIds: This value should be an array of row ids.".into()),
         };
         let mode = text(&target["mode"]).unwrap_or_else(|| "run".into());
         if !["run", "forceRun", "debug"].contains(&mode.as_str()) {
-            return Err(format!(
-                "target.mode: \"{mode}\" is not valid; allowed: run, forceRun, debug."
-            ));
+            return Err(format!("target.mode: \"{mode}\" is not valid; allowed: run, forceRun, debug."));
         }
         Ok(Definition {
             cron_tab,

@@ -39,9 +39,7 @@ pub fn start(state: &AppState) {
 /// Fire every schedule that is due at `now_ms`.
 pub fn tick(state: &AppState, now_ms: i64) -> ApiResult<()> {
     for record in state.meta.all_schedules()? {
-        let Ok(def) = Definition::read(&record.body) else {
-            continue;
-        };
+        let Ok(def) = Definition::read(&record.body) else { continue };
         if !def.enabled {
             continue;
         }
@@ -49,28 +47,15 @@ pub fn tick(state: &AppState, now_ms: i64) -> ApiResult<()> {
             Some(due) if due <= now_ms => {}
             _ => continue,
         }
-        if !state
-            .meta
-            .claim_schedule_run(ScheduleId(record.id), record.fired_through_ms, now_ms)?
-        {
+        if !state.meta.claim_schedule_run(ScheduleId(record.id), record.fired_through_ms, now_ms)? {
             continue;
         }
         match fire(state, &record, &def) {
             Ok(job_id) => {
                 tracing::info!(schedule = record.id, job = %job_id, "scheduler: job created");
-                state.meta.add_schedule_execution(
-                    ScheduleId(record.id),
-                    &ScheduleExecution {
-                        job_id,
-                        execution_ms: now_ms,
-                    },
-                )?;
+                state.meta.add_schedule_execution(ScheduleId(record.id), &ScheduleExecution { job_id, execution_ms: now_ms })?;
             }
-            Err(e) => tracing::warn!(
-                schedule = record.id,
-                "scheduler: cannot create the job: {}",
-                e.message
-            ),
+            Err(e) => tracing::warn!(schedule = record.id, "scheduler: cannot create the job: {}", e.message),
         }
     }
     Ok(())
@@ -78,26 +63,10 @@ pub fn tick(state: &AppState, now_ms: i64) -> ApiResult<()> {
 
 /// Create the target's job as the schedule's token would through `POST /queue/jobs`.
 fn fire(state: &AppState, record: &ScheduleRecord, def: &Definition) -> ApiResult<String> {
-    let token = state
-        .meta
-        .token(record.token_id)?
-        .ok_or_else(|| ApiError::internal("the schedule's token is gone"))?;
-    let secret = state
-        .secrets
-        .open(&record.sealed_token_secret)
-        .ok_or_else(|| ApiError::internal("the schedule's token cannot be opened"))?;
-    let default_branch_id = state
-        .meta
-        .default_branch(record.project_id)?
-        .ok_or_else(|| ApiError::internal("the project has no default branch"))?;
-    let auth = Auth {
-        token,
-        secret,
-        project_id: record.project_id,
-        branch_id: record.branch_id,
-        default_branch_id,
-        run_id: None,
-    };
+    let token = state.meta.token(record.token_id)?.ok_or_else(|| ApiError::internal("the schedule's token is gone"))?;
+    let secret = state.secrets.open(&record.sealed_token_secret).ok_or_else(|| ApiError::internal("the schedule's token cannot be opened"))?;
+    let default_branch_id = state.meta.default_branch(record.project_id)?.ok_or_else(|| ApiError::internal("the project has no default branch"))?;
+    let auth = Auth { token, secret, project_id: record.project_id, branch_id: record.branch_id, default_branch_id, run_id: None };
     let request = JobRequest {
         component: def.component_id.clone(),
         mode: def.mode.clone(),

@@ -35,10 +35,7 @@ impl Schedule {
             target: record.body["target"].clone(),
             executions: executions
                 .iter()
-                .map(|e| Execution {
-                    job_id: e.job_id.clone(),
-                    execution_time: crate::queue::iso_ms(e.execution_ms),
-                })
+                .map(|e| Execution { job_id: e.job_id.clone(), execution_time: crate::queue::iso_ms(e.execution_ms) })
                 .collect(),
         }
     }

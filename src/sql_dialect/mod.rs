@@ -70,10 +70,7 @@ impl std::fmt::Display for TranslateError {
                 if shown.len() < statement.len() {
                     shown.push('…');
                 }
-                write!(
-                    f,
-                    "Snowflake SQL statement \"{shown}\" cannot run on DuckDB: {reason}"
-                )
+                write!(f, "Snowflake SQL statement \"{shown}\" cannot run on DuckDB: {reason}")
             }
             TranslateError::TranspilerMissing(why) => write!(
                 f,
@@ -143,9 +140,7 @@ impl SnowflakeToDuckDb {
         }
         let result = self.ask(sql);
         *self.missing.lock() = match &result {
-            Err(TranslateError::TranspilerMissing(why)) => {
-                Some((std::time::Instant::now(), why.clone()))
-            }
+            Err(TranslateError::TranspilerMissing(why)) => Some((std::time::Instant::now(), why.clone())),
             _ => None,
         };
         // Setup problems and crashes may go away; a script's translation does not.
@@ -155,9 +150,7 @@ impl SnowflakeToDuckDb {
                 *cache = Cache::default();
             }
             cache.bytes += sql.len();
-            cache
-                .answers
-                .insert(sql.to_string(), Arc::new(result.clone()));
+            cache.answers.insert(sql.to_string(), Arc::new(result.clone()));
         }
         result
     }
@@ -177,17 +170,10 @@ impl SnowflakeToDuckDb {
             let worker = slot.as_mut().expect("just started");
             match worker.translate(sql, REQUEST_TIMEOUT) {
                 Ok(value) => {
-                    let answer: Answer = serde_json::from_value(value)
-                        .map_err(|e| TranslateError::Failed(format!("unreadable answer: {e}")))?;
+                    let answer: Answer = serde_json::from_value(value).map_err(|e| TranslateError::Failed(format!("unreadable answer: {e}")))?;
                     return match answer.error {
-                        Some(e) => Err(TranslateError::Untranslatable {
-                            statement: e.statement,
-                            reason: e.reason,
-                        }),
-                        None => Ok(Translation {
-                            statements: answer.statements,
-                            dropped: answer.dropped,
-                        }),
+                        Some(e) => Err(TranslateError::Untranslatable { statement: e.statement, reason: e.reason }),
+                        None => Ok(Translation { statements: answer.statements, dropped: answer.dropped }),
                     };
                 }
                 Err(WorkerError::Broken(m) | WorkerError::Missing(m)) => {
@@ -211,29 +197,17 @@ mod tests {
         let e = t.translate("SELECT 1").unwrap_err();
         assert!(matches!(e, TranslateError::TranspilerMissing(_)), "{e:?}");
         let msg = e.to_string();
-        assert!(
-            msg.contains("/nonexistent/python3") && msg.contains("pip install sqlglot=="),
-            "{msg}"
-        );
+        assert!(msg.contains("/nonexistent/python3") && msg.contains("pip install sqlglot=="), "{msg}");
         // Not cached: installing it fixes the next run.
         assert!(t.cache.lock().answers.is_empty());
     }
 
     /// The test venv's Python when it has sqlglot (scripts/test installs it).
     fn python_with_sqlglot() -> Option<String> {
-        let venv = std::env::var("HOME")
-            .ok()
-            .map(|h| format!("{h}/.cache/kbstack-test/venv/bin/python"));
-        std::env::var("KBSTACK_TEST_PYTHON")
-            .ok()
-            .into_iter()
-            .chain(venv)
-            .find(|p| {
-                std::process::Command::new(p)
-                    .args(["-c", "import sqlglot"])
-                    .output()
-                    .is_ok_and(|o| o.status.success())
-            })
+        let venv = std::env::var("HOME").ok().map(|h| format!("{h}/.cache/kbstack-test/venv/bin/python"));
+        std::env::var("KBSTACK_TEST_PYTHON").ok().into_iter().chain(venv).find(|p| {
+            std::process::Command::new(p).args(["-c", "import sqlglot"]).output().is_ok_and(|o| o.status.success())
+        })
     }
 
     #[test]
@@ -243,10 +217,7 @@ mod tests {
             return;
         };
         let t = SnowflakeToDuckDb::new(&python);
-        assert_eq!(
-            t.translate("SELECT IFF(a, 1, 2)").unwrap().statements[0].duckdb,
-            "SELECT CASE WHEN a THEN 1 ELSE 2 END"
-        );
+        assert_eq!(t.translate("SELECT IFF(a, 1, 2)").unwrap().statements[0].duckdb, "SELECT CASE WHEN a THEN 1 ELSE 2 END");
         // Our own child, killed by its handle.
         t.worker.lock().as_mut().unwrap().kill();
         let tr = t.translate("SELECT NVL(a, 1)").unwrap();
@@ -259,14 +230,8 @@ mod tests {
 
     #[test]
     fn untranslatable_names_the_statement_shortened() {
-        let e = TranslateError::Untranslatable {
-            statement: "x".repeat(400),
-            reason: "why".into(),
-        };
+        let e = TranslateError::Untranslatable { statement: "x".repeat(400), reason: "why".into() };
         let msg = e.to_string();
-        assert!(
-            msg.contains(&format!("\"{}…\"", "x".repeat(300))) && msg.ends_with("why"),
-            "{msg}"
-        );
+        assert!(msg.contains(&format!("\"{}…\"", "x".repeat(300))) && msg.ends_with("why"), "{msg}");
     }
 }

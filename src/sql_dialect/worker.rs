@@ -33,34 +33,15 @@ pub struct Worker {
 impl Worker {
     pub fn start(python: &str) -> Result<Worker, WorkerError> {
         let mut cmd = Command::new(python);
-        cmd.args(["-u", "-c", SOURCE])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.args(["-u", "-c", SOURCE]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         // It only translates SQL: none of the server's environment (tokens, keys) is its business.
         cmd.env_clear();
-        for key in [
-            "PATH",
-            "HOME",
-            "LANG",
-            "LC_ALL",
-            "TMPDIR",
-            "PYTHONPATH",
-            "PYTHONHOME",
-            "VIRTUAL_ENV",
-            "PYENV_ROOT",
-            "PYENV_VERSION",
-            "CONDA_PREFIX",
-        ] {
+        for key in ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYENV_ROOT", "PYENV_VERSION", "CONDA_PREFIX"] {
             if let Some(v) = std::env::var_os(key) {
                 cmd.env(key, v);
             }
         }
-        let mut child = cmd.spawn().map_err(|e| {
-            WorkerError::Missing(format!(
-                "cannot start the runner's Python \"{python}\": {e}"
-            ))
-        })?;
+        let mut child = cmd.spawn().map_err(|e| WorkerError::Missing(format!("cannot start the runner's Python \"{python}\": {e}")))?;
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, lines) = channel();
@@ -74,15 +55,9 @@ impl Worker {
                 }
             })
             .map_err(|e| WorkerError::Broken(format!("cannot start the reader thread: {e}")))?;
-        let mut worker = Worker {
-            child,
-            stdin,
-            lines,
-        };
+        let mut worker = Worker { child, stdin, lines };
         let hello = worker.next_line(START_TIMEOUT).map_err(|e| match e {
-            WorkerError::Broken(m) => WorkerError::Missing(format!(
-                "the runner's Python \"{python}\" did not start the translator: {m}"
-            )),
+            WorkerError::Broken(m) => WorkerError::Missing(format!("the runner's Python \"{python}\" did not start the translator: {m}")),
             other => other,
         })?;
         match hello["ready"].as_bool() {
@@ -91,9 +66,7 @@ impl Worker {
                 "the runner's Python \"{python}\" cannot import sqlglot ({})",
                 hello["error"].as_str().unwrap_or("unknown error")
             ))),
-            None => Err(WorkerError::Broken(format!(
-                "unexpected first line from the translator: {hello}"
-            ))),
+            None => Err(WorkerError::Broken(format!("unexpected first line from the translator: {hello}"))),
         }
     }
 
@@ -125,22 +98,13 @@ impl Worker {
 
     fn next_line(&mut self, timeout: Duration) -> Result<Value, WorkerError> {
         let line = self.lines.recv_timeout(timeout).map_err(|e| match e {
-            RecvTimeoutError::Timeout => {
-                WorkerError::Broken(format!("no answer within {} s", timeout.as_secs()))
-            }
+            RecvTimeoutError::Timeout => WorkerError::Broken(format!("no answer within {} s", timeout.as_secs())),
             RecvTimeoutError::Disconnected => {
-                let status = self
-                    .child
-                    .try_wait()
-                    .ok()
-                    .flatten()
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "closed its output".into());
+                let status = self.child.try_wait().ok().flatten().map(|s| s.to_string()).unwrap_or_else(|| "closed its output".into());
                 WorkerError::Broken(format!("the translator exited ({status})"))
             }
         })?;
-        serde_json::from_str(&line)
-            .map_err(|e| WorkerError::Broken(format!("unreadable answer ({e}): {line}")))
+        serde_json::from_str(&line).map_err(|e| WorkerError::Broken(format!("unreadable answer ({e}): {line}")))
     }
 }
 

@@ -52,9 +52,7 @@ async fn sqldep_envelope(req: Request, next: axum::middleware::Next) -> Response
 }
 
 async fn index() -> Json<Value> {
-    Json(
-        json!({"api": "sqldep-analyzer", "description": "SQL validation and table/column dependencies", "dialects": super::DIALECTS}),
-    )
+    Json(json!({"api": "sqldep-analyzer", "description": "SQL validation and table/column dependencies", "dialects": super::DIALECTS}))
 }
 
 async fn dialects(auth: Result<Auth, ApiError>) -> SResult<Json<Value>> {
@@ -68,39 +66,19 @@ fn script(p: &Params) -> Result<(String, String), ApiError> {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(items)) => {
             let parts: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-            parts
-                .ok_or_else(|| {
-                    ApiError::validation(
-                        "Invalid request:\n - sql: a list of statements must hold strings only.",
-                    )
-                })?
-                .join(";\n")
+            parts.ok_or_else(|| ApiError::validation("Invalid request:\n - sql: a list of statements must hold strings only."))?.join(";\n")
         }
-        Some(_) => {
-            return Err(ApiError::validation(
-                "Invalid request:\n - sql: This value should be a string or a list of strings.",
-            ));
-        }
-        None => {
-            return Err(ApiError::validation(
-                "Invalid request:\n - sql: This value should not be blank.",
-            ));
-        }
+        Some(_) => return Err(ApiError::validation("Invalid request:\n - sql: This value should be a string or a list of strings.")),
+        None => return Err(ApiError::validation("Invalid request:\n - sql: This value should not be blank.")),
     };
     if sql.trim().is_empty() {
-        return Err(ApiError::validation(
-            "Invalid request:\n - sql: This value should not be blank.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - sql: This value should not be blank."));
     }
     if sql.len() > MAX_SQL_BYTES {
-        return Err(ApiError::validation(format!(
-            "Invalid request:\n - sql: the script is longer than {MAX_SQL_BYTES} bytes."
-        )));
+        return Err(ApiError::validation(format!("Invalid request:\n - sql: the script is longer than {MAX_SQL_BYTES} bytes.")));
     }
     if sql.contains('\0') {
-        return Err(ApiError::validation(
-            "Invalid request:\n - sql: the script contains a NUL byte.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - sql: the script contains a NUL byte."));
     }
     let dialect = p.str("dialect").unwrap_or_else(|| "generic".into());
     if super::dialect(&dialect).is_none() {
@@ -113,26 +91,15 @@ fn script(p: &Params) -> Result<(String, String), ApiError> {
     Ok((sql, dialect))
 }
 
-async fn analyze(
-    auth: Result<Auth, ApiError>,
-    p: Result<Params, ApiError>,
-) -> SResult<Json<Analysis>> {
+async fn analyze(auth: Result<Auth, ApiError>, p: Result<Params, ApiError>) -> SResult<Json<Analysis>> {
     auth?;
     let (sql, dialect) = script(&p?)?;
     Ok(Json(super::analyze(&sql, &dialect)))
 }
 
-async fn validate(
-    auth: Result<Auth, ApiError>,
-    p: Result<Params, ApiError>,
-) -> SResult<Json<Validation>> {
+async fn validate(auth: Result<Auth, ApiError>, p: Result<Params, ApiError>) -> SResult<Json<Validation>> {
     auth?;
     let (sql, dialect) = script(&p?)?;
     let a = super::analyze(&sql, &dialect);
-    Ok(Json(Validation {
-        dialect: a.dialect,
-        valid: a.valid,
-        statements: a.statements.len(),
-        errors: a.errors,
-    }))
+    Ok(Json(Validation { dialect: a.dialect, valid: a.valid, statements: a.statements.len(), errors: a.errors }))
 }

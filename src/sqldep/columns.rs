@@ -7,10 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    AssignmentTarget, Expr, Query, SelectItem, SetExpr, Statement, TableFactor, TableObject, Visit,
-    Visitor,
-};
+use sqlparser::ast::{AssignmentTarget, Expr, Query, SelectItem, SetExpr, Statement, TableFactor, TableObject, Visit, Visitor};
 
 use super::object_name;
 
@@ -42,14 +39,8 @@ impl Visitor for Found {
     }
 
     fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-        if let TableFactor::Table {
-            name,
-            alias: Some(alias),
-            ..
-        } = factor
-        {
-            self.aliases
-                .insert(alias.name.value.to_ascii_lowercase(), object_name(name));
+        if let TableFactor::Table { name, alias: Some(alias), .. } = factor {
+            self.aliases.insert(alias.name.value.to_ascii_lowercase(), object_name(name));
         }
         ControlFlow::Continue(())
     }
@@ -59,11 +50,7 @@ impl Visitor for Found {
             Expr::Identifier(ident) => self.refs.push((String::new(), ident.value.clone())),
             Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
                 let column = parts[parts.len() - 1].value.clone();
-                let qualifier = parts[..parts.len() - 1]
-                    .iter()
-                    .map(|p| p.value.clone())
-                    .collect::<Vec<_>>()
-                    .join(".");
+                let qualifier = parts[..parts.len() - 1].iter().map(|p| p.value.clone()).collect::<Vec<_>>().join(".");
                 self.refs.push((qualifier, column));
             }
             _ => {}
@@ -90,10 +77,7 @@ impl Found {
                 return Some(target.to_ascii_lowercase());
             }
             // `schema.table.col`, or `table.col` naming the last part of a qualified table.
-            read_lower
-                .iter()
-                .find(|r| **r == q || r.rsplit('.').next() == Some(q.as_str()))
-                .cloned()
+            read_lower.iter().find(|r| **r == q || r.rsplit('.').next() == Some(q.as_str())).cloned()
         };
         for (qualifier, column) in &self.refs {
             let table = if qualifier.is_empty() {
@@ -121,20 +105,14 @@ impl Found {
 /// TABLE, the assigned ones of an UPDATE, the selected names of a CREATE … AS SELECT.
 pub fn written_columns(stmt: &Statement) -> Vec<String> {
     let names = match stmt {
-        Statement::Insert(i) if !i.columns.is_empty() => {
-            i.columns.iter().map(|c| c.value.clone()).collect()
-        }
+        Statement::Insert(i) if !i.columns.is_empty() => i.columns.iter().map(|c| c.value.clone()).collect(),
         Statement::Insert(i) => match (&i.table, &i.source) {
             (TableObject::TableName(_), Some(q)) => projection_names(q),
             _ => Vec::new(),
         },
-        Statement::CreateTable(c) if !c.columns.is_empty() => {
-            c.columns.iter().map(|c| c.name.value.clone()).collect()
-        }
+        Statement::CreateTable(c) if !c.columns.is_empty() => c.columns.iter().map(|c| c.name.value.clone()).collect(),
         Statement::CreateTable(c) => c.query.as_deref().map(projection_names).unwrap_or_default(),
-        Statement::CreateView(v) if !v.columns.is_empty() => {
-            v.columns.iter().map(|c| c.name.value.clone()).collect()
-        }
+        Statement::CreateView(v) if !v.columns.is_empty() => v.columns.iter().map(|c| c.name.value.clone()).collect(),
         Statement::CreateView(v) => projection_names(&v.query),
         Statement::Update(u) => u
             .assignments
@@ -168,12 +146,8 @@ fn projection_names(q: &Query) -> Vec<String> {
                     .filter_map(|item| match item {
                         SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
                         SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
-                        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
-                            parts.last().map(|p| p.value.clone())
-                        }
-                        SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
-                            Some("*".to_string())
-                        }
+                        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(|p| p.value.clone()),
+                        SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => Some("*".to_string()),
                         _ => None,
                     })
                     .collect();

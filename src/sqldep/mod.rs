@@ -20,24 +20,8 @@ use wire::{Analysis, Position, SqlError, StatementAnalysis, TableUse};
 
 /// The dialects accepted, by the names Keboola's backends and transformations use.
 pub const DIALECTS: &[&str] = &[
-    "generic",
-    "ansi",
-    "duckdb",
-    "snowflake",
-    "bigquery",
-    "redshift",
-    "postgres",
-    "postgresql",
-    "mysql",
-    "mssql",
-    "synapse",
-    "sqlite",
-    "hive",
-    "clickhouse",
-    "databricks",
-    "oracle",
-    "exasol",
-    "teradata",
+    "generic", "ansi", "duckdb", "snowflake", "bigquery", "redshift", "postgres", "postgresql", "mysql", "mssql", "synapse", "sqlite",
+    "hive", "clickhouse", "databricks", "oracle", "exasol", "teradata",
 ];
 
 /// Deepest nesting the parser follows before it answers an error (no stack overflow on hostile SQL).
@@ -72,41 +56,27 @@ pub fn dialect_of_component(component_id: &str) -> Option<&'static str> {
         ("oracle", "oracle"),
         ("databricks", "databricks"),
     ];
-    if id.contains("python")
-        || id.contains("-r-transformation")
-        || id.ends_with(".r-transformation")
-        || id.contains("julia")
-    {
+    if id.contains("python") || id.contains("-r-transformation") || id.ends_with(".r-transformation") || id.contains("julia") {
         return None;
     }
-    table
-        .iter()
-        .find(|(needle, _)| id.contains(needle))
-        .map(|(_, d)| *d)
+    table.iter().find(|(needle, _)| id.contains(needle)).map(|(_, d)| *d)
 }
 
 /// Analyze a script: each statement's kind, the tables and columns it reads and writes, its
 /// errors with positions. The caller validated `dialect_name` with `dialect` (an unknown name
 /// falls back to the generic dialect here).
 pub fn analyze(sql: &str, dialect_name: &str) -> Analysis {
-    let dialect =
-        dialect(dialect_name).unwrap_or_else(|| Box::new(sqlparser::dialect::GenericDialect {}));
+    let dialect = dialect(dialect_name).unwrap_or_else(|| Box::new(sqlparser::dialect::GenericDialect {}));
     let lines = LineIndex::new(sql);
     let mut statements = Vec::new();
     match Tokenizer::new(dialect.as_ref(), sql).tokenize_with_location() {
         Err(e) => {
             let at = position(e.location);
-            statements.push(StatementAnalysis::failed(
-                0,
-                sql.trim().to_string(),
-                Some(Position { line: 1, column: 1 }),
-                None,
-                SqlError {
-                    message: e.message,
-                    line: at.line,
-                    column: at.column,
-                },
-            ));
+            statements.push(StatementAnalysis::failed(0, sql.trim().to_string(), Some(Position { line: 1, column: 1 }), None, SqlError {
+                message: e.message,
+                line: at.line,
+                column: at.column,
+            }));
         }
         Ok(tokens) => {
             for (index, segment) in split_statements(tokens).into_iter().enumerate() {
@@ -130,55 +100,31 @@ fn split_statements(tokens: Vec<TokenWithSpan>) -> Vec<Vec<TokenWithSpan>> {
         }
     }
     out.push(current);
-    out.into_iter()
-        .filter(|seg| seg.iter().any(|t| !matches!(t.token, Token::Whitespace(_))))
-        .collect()
+    out.into_iter().filter(|seg| seg.iter().any(|t| !matches!(t.token, Token::Whitespace(_)))).collect()
 }
 
 fn position(l: Location) -> Position {
-    Position {
-        line: l.line.max(1),
-        column: l.column.max(1),
-    }
+    Position { line: l.line.max(1), column: l.column.max(1) }
 }
 
-fn analyze_segment(
-    dialect: &dyn Dialect,
-    index: usize,
-    segment: Vec<TokenWithSpan>,
-    lines: &LineIndex,
-) -> StatementAnalysis {
-    let significant: Vec<&TokenWithSpan> = segment
-        .iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-        .collect();
+fn analyze_segment(dialect: &dyn Dialect, index: usize, segment: Vec<TokenWithSpan>, lines: &LineIndex) -> StatementAnalysis {
+    let significant: Vec<&TokenWithSpan> = segment.iter().filter(|t| !matches!(t.token, Token::Whitespace(_))).collect();
     let start = significant.first().map(|t| position(t.span.start));
     let end = significant.last().map(|t| position(t.span.end));
     let text = match (significant.first(), significant.last()) {
         (Some(a), Some(b)) => lines.slice(a.span.start, b.span.end).to_string(),
         _ => String::new(),
     };
-    let last_end = significant
-        .last()
-        .map(|t| t.span.end)
-        .unwrap_or(Location { line: 1, column: 1 });
+    let last_end = significant.last().map(|t| t.span.end).unwrap_or(Location { line: 1, column: 1 });
     let mut tokens = segment;
-    tokens.push(TokenWithSpan::new(
-        Token::EOF,
-        sqlparser::tokenizer::Span::new(last_end, last_end),
-    ));
-    let mut parser = Parser::new(dialect)
-        .with_recursion_limit(RECURSION_LIMIT)
-        .with_tokens_with_locations(tokens);
+    tokens.push(TokenWithSpan::new(Token::EOF, sqlparser::tokenizer::Span::new(last_end, last_end)));
+    let mut parser = Parser::new(dialect).with_recursion_limit(RECURSION_LIMIT).with_tokens_with_locations(tokens);
     let parsed = parser.parse_statement().and_then(|stmt| {
         let next = parser.peek_token();
         if next.token == Token::EOF {
             Ok(stmt)
         } else {
-            Err(ParserError::ParserError(format!(
-                "Expected: end of statement, found: {}{}",
-                next.token, next.span.start
-            )))
+            Err(ParserError::ParserError(format!("Expected: end of statement, found: {}{}", next.token, next.span.start)))
         }
     });
     match parsed {
@@ -194,9 +140,7 @@ fn analyze_segment(
 fn parser_error(e: ParserError, fallback: Position) -> SqlError {
     let text = match e {
         ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
-        ParserError::RecursionLimitExceeded => {
-            format!("The statement nests deeper than {RECURSION_LIMIT} levels.")
-        }
+        ParserError::RecursionLimitExceeded => format!("The statement nests deeper than {RECURSION_LIMIT} levels."),
     };
     if let Some(at) = text.rfind(" at Line: ") {
         let tail = &text[at + " at Line: ".len()..];
@@ -204,18 +148,10 @@ fn parser_error(e: ParserError, fallback: Position) -> SqlError {
         let line = parts.next().and_then(|l| l.trim().parse::<u64>().ok());
         let column = parts.next().and_then(|c| c.trim().parse::<u64>().ok());
         if let (Some(line), Some(column)) = (line, column) {
-            return SqlError {
-                message: text[..at].to_string(),
-                line: line.max(1),
-                column: column.max(1),
-            };
+            return SqlError { message: text[..at].to_string(), line: line.max(1), column: column.max(1) };
         }
     }
-    SqlError {
-        message: text,
-        line: fallback.line,
-        column: fallback.column,
-    }
+    SqlError { message: text, line: fallback.line, column: fallback.column }
 }
 
 /// A table name as one dotted id, quotes removed (`"in.c-main"."orders"` → `in.c-main.orders`).
@@ -251,13 +187,9 @@ fn kind_and_targets(stmt: &Statement) -> (&'static str, Vec<String>) {
             let mut targets: Vec<String> = d.tables.iter().map(object_name).collect();
             if targets.is_empty() {
                 let from = match &d.from {
-                    sqlparser::ast::FromTable::WithFromKeyword(t)
-                    | sqlparser::ast::FromTable::WithoutKeyword(t) => t,
+                    sqlparser::ast::FromTable::WithFromKeyword(t) | sqlparser::ast::FromTable::WithoutKeyword(t) => t,
                 };
-                targets = from
-                    .first()
-                    .map(|t| factor(&t.relation))
-                    .unwrap_or_default();
+                targets = from.first().map(|t| factor(&t.relation)).unwrap_or_default();
             }
             ("DELETE", targets)
         }
@@ -265,18 +197,10 @@ fn kind_and_targets(stmt: &Statement) -> (&'static str, Vec<String>) {
         Statement::CreateTable(c) => ("CREATE TABLE", one(&c.name)),
         Statement::CreateView(v) => ("CREATE VIEW", one(&v.name)),
         Statement::Drop { names, .. } => ("DROP", names.iter().map(object_name).collect()),
-        Statement::Truncate(t) => (
-            "TRUNCATE",
-            t.table_names.iter().map(|t| object_name(&t.name)).collect(),
-        ),
+        Statement::Truncate(t) => ("TRUNCATE", t.table_names.iter().map(|t| object_name(&t.name)).collect()),
         Statement::AlterTable(a) => ("ALTER TABLE", one(&a.name)),
         Statement::CopyIntoSnowflake { into, .. } => ("COPY", one(into)),
-        Statement::RenameTable(r) => (
-            "RENAME TABLE",
-            r.iter()
-                .flat_map(|r| [object_name(&r.old_name), object_name(&r.new_name)])
-                .collect(),
-        ),
+        Statement::RenameTable(r) => ("RENAME TABLE", r.iter().flat_map(|r| [object_name(&r.old_name), object_name(&r.new_name)]).collect()),
         Statement::CreateIndex(_) => ("CREATE INDEX", Vec::new()),
         Statement::CreateSchema { .. } => ("CREATE SCHEMA", Vec::new()),
         Statement::Set(_) => ("SET", Vec::new()),
@@ -290,54 +214,34 @@ fn kind_and_targets(stmt: &Statement) -> (&'static str, Vec<String>) {
     }
 }
 
-fn describe(
-    index: usize,
-    text: String,
-    start: Option<Position>,
-    end: Option<Position>,
-    stmt: &Statement,
-) -> StatementAnalysis {
+fn describe(index: usize, text: String, start: Option<Position>, end: Option<Position>, stmt: &Statement) -> StatementAnalysis {
     let (kind, targets) = kind_and_targets(stmt);
     let found = columns::collect(stmt);
     // Every relation the statement names, less the CTEs it defines and one mention of each target
     // (`INSERT INTO t SELECT … FROM t` reads t as well).
     let mut relations = found.relations.clone();
     for target in &targets {
-        if let Some(i) = relations
-            .iter()
-            .position(|r| r.eq_ignore_ascii_case(target))
-        {
+        if let Some(i) = relations.iter().position(|r| r.eq_ignore_ascii_case(target)) {
             relations.remove(i);
         }
     }
     let ctes: BTreeSet<String> = found.ctes.iter().map(|c| c.to_ascii_lowercase()).collect();
     let mut read_names: Vec<String> = Vec::new();
     for r in relations {
-        if !ctes.contains(&r.to_ascii_lowercase())
-            && !read_names.iter().any(|x| x.eq_ignore_ascii_case(&r))
-        {
+        if !ctes.contains(&r.to_ascii_lowercase()) && !read_names.iter().any(|x| x.eq_ignore_ascii_case(&r)) {
             read_names.push(r);
         }
     }
     let (read_columns, unresolved) = found.resolve(&read_names);
     let reads = read_names
         .iter()
-        .map(|t| TableUse {
-            table: t.clone(),
-            columns: read_columns
-                .get(&t.to_ascii_lowercase())
-                .map(|c| c.iter().cloned().collect())
-                .unwrap_or_default(),
-        })
+        .map(|t| TableUse { table: t.clone(), columns: read_columns.get(&t.to_ascii_lowercase()).map(|c| c.iter().cloned().collect()).unwrap_or_default() })
         .collect();
     let write_columns = columns::written_columns(stmt);
     let mut writes: Vec<TableUse> = Vec::new();
     for t in targets {
         if !writes.iter().any(|w| w.table.eq_ignore_ascii_case(&t)) {
-            writes.push(TableUse {
-                table: t,
-                columns: write_columns.clone(),
-            });
+            writes.push(TableUse { table: t, columns: write_columns.clone() });
         }
     }
     StatementAnalysis {
@@ -373,10 +277,7 @@ impl<'a> LineIndex<'a> {
         let line = (l.line.max(1) as usize - 1).min(self.starts.len() - 1);
         let start = self.starts[line];
         let rest = &self.sql[start..];
-        rest.char_indices()
-            .nth(l.column.max(1) as usize - 1)
-            .map(|(i, _)| start + i)
-            .unwrap_or(self.sql.len())
+        rest.char_indices().nth(l.column.max(1) as usize - 1).map(|(i, _)| start + i).unwrap_or(self.sql.len())
     }
 
     fn slice(&self, from: Location, to: Location) -> &'a str {
@@ -395,10 +296,7 @@ mod tests {
 
     #[test]
     fn insert_select_reads_sources_and_writes_target() {
-        let a = analyze(
-            "INSERT INTO \"out\" (id, total) SELECT o.id, SUM(o.amount) FROM \"orders\" o JOIN customers c ON c.id = o.cid GROUP BY o.id",
-            "snowflake",
-        );
+        let a = analyze("INSERT INTO \"out\" (id, total) SELECT o.id, SUM(o.amount) FROM \"orders\" o JOIN customers c ON c.id = o.cid GROUP BY o.id", "snowflake");
         assert!(a.valid, "{a:?}");
         let s = &a.statements[0];
         assert_eq!(s.kind, "INSERT");
@@ -410,10 +308,7 @@ mod tests {
 
     #[test]
     fn errors_have_positions_in_the_whole_script() {
-        let a = analyze(
-            "SELECT 1;\nSELECT FROM WHERE;\nCREATE TABLE t AS SELECT a FROM s",
-            "duckdb",
-        );
+        let a = analyze("SELECT 1;\nSELECT FROM WHERE;\nCREATE TABLE t AS SELECT a FROM s", "duckdb");
         assert!(!a.valid);
         assert_eq!(a.statements.len(), 3);
         let e = a.statements[1].error.as_ref().unwrap();

@@ -44,13 +44,7 @@ pub struct StatementAnalysis {
 }
 
 impl StatementAnalysis {
-    pub fn failed(
-        index: usize,
-        sql: String,
-        start: Option<Position>,
-        end: Option<Position>,
-        error: SqlError,
-    ) -> Self {
+    pub fn failed(index: usize, sql: String, start: Option<Position>, end: Option<Position>, error: SqlError) -> Self {
         StatementAnalysis {
             index,
             kind: "INVALID".into(),
@@ -93,14 +87,7 @@ impl Analysis {
     pub fn of(dialect: &str, statements: Vec<StatementAnalysis>) -> Analysis {
         let errors: Vec<ScriptError> = statements
             .iter()
-            .filter_map(|s| {
-                s.error.as_ref().map(|e| ScriptError {
-                    statement: s.index,
-                    message: e.message.clone(),
-                    line: e.line,
-                    column: e.column,
-                })
-            })
+            .filter_map(|s| s.error.as_ref().map(|e| ScriptError { statement: s.index, message: e.message.clone(), line: e.line, column: e.column }))
             .collect();
         let mut inputs: Vec<String> = Vec::new();
         let mut outputs: Vec<String> = Vec::new();
@@ -118,14 +105,7 @@ impl Analysis {
                 }
             }
         }
-        Analysis {
-            dialect: dialect.to_ascii_lowercase(),
-            valid: errors.is_empty(),
-            statements,
-            errors,
-            inputs,
-            outputs,
-        }
+        Analysis { dialect: dialect.to_ascii_lowercase(), valid: errors.is_empty(), statements, errors, inputs, outputs }
     }
 }
 

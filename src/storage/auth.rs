@@ -94,12 +94,7 @@ impl Auth {
         if self.can_manage_buckets() {
             return Some(Need::Manage);
         }
-        match self
-            .token
-            .bucket_permissions
-            .get(bucket_id)
-            .and_then(Value::as_str)
-        {
+        match self.token.bucket_permissions.get(bucket_id).and_then(Value::as_str) {
             Some("manage") => Some(Need::Manage),
             Some("write") => Some(Need::Write),
             Some("read") => Some(Need::Read),
@@ -110,10 +105,7 @@ impl Auth {
     /// Proof of access to a bucket. A bucket the token cannot see at all is reported as absent.
     pub fn bucket(&self, bucket_id: &str, need: Need) -> ApiResult<BucketGrant> {
         match self.bucket_level(bucket_id) {
-            Some(level) if level >= need => Ok(BucketGrant {
-                bucket_id: bucket_id.to_string(),
-                level,
-            }),
+            Some(level) if level >= need => Ok(BucketGrant { bucket_id: bucket_id.to_string(), level }),
             Some(_) => Err(ApiError::denied(format!(
                 "You don't have access to the bucket \"{bucket_id}\" ({} permission required).",
                 match need {
@@ -124,30 +116,21 @@ impl Auth {
             ))),
             None => Err(ApiError::new(
                 Code::BucketNotFound,
-                format!(
-                    "The bucket \"{bucket_id}\" was not found in the project \"{}\"",
-                    self.project_id
-                ),
+                format!("The bucket \"{bucket_id}\" was not found in the project \"{}\"", self.project_id),
             )),
         }
     }
 
     pub fn can_access_component(&self, component_id: &str) -> bool {
         self.can_manage_buckets()
-            || self
-                .token
-                .component_access
-                .as_ref()
-                .is_some_and(|c| c.iter().any(|x| x == component_id))
+            || self.token.component_access.as_ref().is_some_and(|c| c.iter().any(|x| x == component_id))
     }
 
     pub fn require_component(&self, component_id: &str) -> ApiResult<()> {
         if self.can_access_component(component_id) {
             Ok(())
         } else {
-            Err(ApiError::denied(format!(
-                "You don't have access to the component \"{component_id}\"."
-            )))
+            Err(ApiError::denied(format!("You don't have access to the component \"{component_id}\".")))
         }
     }
 }
@@ -155,27 +138,13 @@ impl Auth {
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-        };
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
         let secret = match header("x-storageapi-token") {
             Some(t) if !t.is_empty() => t.to_string(),
             _ => match header("authorization").and_then(|a| a.strip_prefix("Bearer ")) {
                 Some(t) if !t.trim().is_empty() => t.trim().to_string(),
-                _ => {
-                    return Err(ApiError::new(
-                        Code::TokenMissing,
-                        "Access token must be set",
-                    ));
-                }
+                _ => return Err(ApiError::new(Code::TokenMissing, "Access token must be set")),
             },
         };
         let token = state.meta.token_by_hash(&hash_token(&secret))?;
@@ -183,57 +152,31 @@ impl FromRequestParts<AppState> for Auth {
             return Err(ApiError::new(Code::TokenInvalid, "Invalid access token"));
         };
         if token.is_expired() {
-            return Err(ApiError::new(
-                Code::TokenInvalid,
-                "Your access token has expired.",
-            ));
+            return Err(ApiError::new(Code::TokenInvalid, "Your access token has expired."));
         }
         let default_branch_id = state
             .meta
             .default_branch(token.project_id)?
-            .ok_or_else(|| {
-                ApiError::internal(format!(
-                    "project {} has no default branch",
-                    token.project_id
-                ))
-            })?;
+            .ok_or_else(|| ApiError::internal(format!("project {} has no default branch", token.project_id)))?;
         let branch_id = match parts.extensions.get::<BranchPrefix>() {
             None => default_branch_id,
             Some(BranchPrefix(b)) if b == "default" => default_branch_id,
             Some(BranchPrefix(b)) => {
-                let id: i64 = b.parse().map_err(|_| {
-                    ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found."))
-                })?;
+                let id: i64 = b
+                    .parse()
+                    .map_err(|_| ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found.")))?;
                 if !state.meta.branch_exists(token.project_id, id)? {
-                    return Err(ApiError::new(
-                        Code::BranchNotFound,
-                        format!("Branch \"{b}\" not found."),
-                    ));
+                    return Err(ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found.")));
                 }
                 id
             }
         };
         // A branch whose merge request is past development takes no changes (Keboola: locked).
-        let reads = matches!(
-            parts.method,
-            axum::http::Method::GET | axum::http::Method::HEAD
-        );
-        if !reads
-            && branch_id != default_branch_id
-            && state.meta.branch_locked(token.project_id, branch_id)?
-        {
+        let reads = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+        if !reads && branch_id != default_branch_id && state.meta.branch_locked(token.project_id, branch_id)? {
             return Err(ApiError::denied("You don't have access to the resource."));
         }
-        let run_id = header("x-kbc-runid")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
-        Ok(Auth {
-            project_id: token.project_id,
-            token,
-            secret,
-            branch_id,
-            default_branch_id,
-            run_id,
-        })
+        let run_id = header("x-kbc-runid").filter(|s| !s.is_empty()).map(str::to_string);
+        Ok(Auth { project_id: token.project_id, token, secret, branch_id, default_branch_id, run_id })
     }
 }

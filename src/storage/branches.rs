@@ -1,10 +1,10 @@
 //! Development branches (`/v2/storage/dev-branches`) and branch metadata
 //! (`/v2/storage/branch/{b}/metadata`, reached here as `/v2/storage/metadata`).
-use crate::http::Routes;
-use crate::http::routes::{delete, get};
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use crate::http::routes::{delete, get};
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
@@ -20,14 +20,8 @@ use kbstack_core::ids::{BranchId, ProjectId};
 pub fn routes() -> Routes<AppState> {
     Routes::new()
         .route("/v2/storage/dev-branches", get(list).post(create))
-        .route(
-            "/v2/storage/dev-branches/{id}",
-            get(detail).put(update).delete(remove),
-        )
-        .route(
-            "/v2/storage/metadata",
-            get(list_metadata).post(post_metadata),
-        )
+        .route("/v2/storage/dev-branches/{id}", get(detail).put(update).delete(remove))
+        .route("/v2/storage/metadata", get(list_metadata).post(post_metadata))
         .route("/v2/storage/metadata/{mid}", delete(delete_metadata))
 }
 
@@ -49,11 +43,7 @@ fn branch_json(b: &Branch) -> Value {
 
 /// A branch of the token's project by numeric id or `default`.
 fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Branch> {
-    let branch_id = if id == "default" {
-        Some(auth.default_branch_id)
-    } else {
-        id.parse::<i64>().ok()
-    };
+    let branch_id = if id == "default" { Some(auth.default_branch_id) } else { id.parse::<i64>().ok() };
     let found = match branch_id {
         Some(bid) => state.meta.branch(auth.project_id.into(), bid.into())?,
         None => None,
@@ -63,40 +53,24 @@ fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Branch> {
 
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
     let branches = state.meta.branches(auth.project_id.into())?;
-    Ok(Json(Value::Array(
-        branches.iter().map(branch_json).collect(),
-    )))
+    Ok(Json(Value::Array(branches.iter().map(branch_json).collect())))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     Ok(Json(branch_json(&load(&state, &auth, &id)?)))
 }
 
 fn already_exists(name: &str) -> ApiError {
-    ApiError::new(
-        Code::BranchAlreadyExists,
-        format!("There already is a branch with name \"{name}\"."),
-    )
+    ApiError::new(Code::BranchAlreadyExists, format!("There already is a branch with name \"{name}\"."))
 }
 
 /// A `devBranchCreate` storage job whose results are the branch; the branch starts with copies of
 /// the default branch's configurations. The name is checked before the job starts.
-async fn create(
-    State(state): State<AppState>,
-    auth: Auth,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require_manage_buckets()?;
     let name = p.required_str("name")?;
     let description = p.str_or("description", "");
-    if state
-        .meta
-        .branch_name_taken(auth.project_id.into(), &name)?
-    {
+    if state.meta.branch_name_taken(auth.project_id.into(), &name)? {
         return Err(already_exists(&name));
     }
     let spec = jobs::JobSpec {
@@ -105,60 +79,31 @@ async fn create(
         table_id: None,
         lock_key: Some(format!("branches:{}", auth.project_id)),
     };
-    let (project, default_branch) = (
-        ProjectId::from(auth.project_id),
-        BranchId::from(auth.default_branch_id),
-    );
+    let (project, default_branch) = (ProjectId::from(auth.project_id), BranchId::from(auth.default_branch_id));
     let creator = auth.token.clone();
     jobs::start(&state, &auth, spec, move |st| {
-        let new = NewBranch {
-            name,
-            description,
-            created: now_iso(),
-            creator_token_id: creator.id,
-            creator_description: creator.description,
-        };
-        let id = st
-            .meta
-            .create_dev_branch(project, default_branch, &new)?
-            .map_err(|AlreadyExists| already_exists(&new.name))?;
-        let branch = st
-            .meta
-            .branch(project, id)?
-            .ok_or_else(|| ApiError::internal("created branch vanished"))?;
+        let new = NewBranch { name, description, created: now_iso(), creator_token_id: creator.id, creator_description: creator.description };
+        let id = st.meta.create_dev_branch(project, default_branch, &new)?.map_err(|AlreadyExists| already_exists(&new.name))?;
+        let branch = st.meta.branch(project, id)?.ok_or_else(|| ApiError::internal("created branch vanished"))?;
         Ok(branch_json(&branch))
     })
     .await
 }
 
-async fn update(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<Value>> {
+async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
     auth.require_manage_buckets()?;
     let branch = load(&state, &auth, &id)?;
     let name = p.str("name");
     if let Some(n) = &name {
         if branch.is_default && branch.name != *n {
-            return Err(ApiError::validation(
-                "Update of a default branch name is not allowed.",
-            ));
+            return Err(ApiError::validation("Update of a default branch name is not allowed."));
         }
         if n.is_empty() {
-            return Err(ApiError::validation(
-                "Invalid request:\n - name: This value should not be blank.",
-            ));
+            return Err(ApiError::validation("Invalid request:\n - name: This value should not be blank."));
         }
     }
     let description = p.str("description");
-    let updated = state.meta.update_branch(
-        auth.project_id.into(),
-        branch.id.into(),
-        name.as_deref(),
-        description.as_deref(),
-    )?;
+    let updated = state.meta.update_branch(auth.project_id.into(), branch.id.into(), name.as_deref(), description.as_deref())?;
     if let (Err(AlreadyExists), Some(n)) = (updated, &name) {
         return Err(already_exists(n));
     }
@@ -167,17 +112,11 @@ async fn update(
 
 /// A `devBranchDelete` storage job: the branch goes with its buckets, tables, configurations and
 /// metadata.
-async fn remove(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require_manage_buckets()?;
     let branch = load(&state, &auth, &id)?;
     if branch.is_default {
-        return Err(ApiError::validation(
-            "The default branch cannot be deleted.",
-        ));
+        return Err(ApiError::validation("The default branch cannot be deleted."));
     }
     let spec = jobs::JobSpec {
         operation_name: "devBranchDelete",
@@ -219,9 +158,7 @@ pub fn metadata_items(p: &Params) -> ApiResult<Vec<Value>> {
     match p.get("metadata") {
         Some(Value::Array(items)) if !items.is_empty() => Ok(items.clone()),
         Some(Value::Object(o)) if !o.is_empty() => Ok(o.values().cloned().collect()),
-        _ => Err(ApiError::validation(
-            "Invalid request:\n - metadata: This value should not be blank.",
-        )),
+        _ => Err(ApiError::validation("Invalid request:\n - metadata: This value should not be blank.")),
     }
 }
 
@@ -233,14 +170,7 @@ pub fn branch_metadata(state: &AppState, auth: &Auth) -> ApiResult<Vec<Value>> {
 
 /// For other services: upsert `{key, value}` items on the token's branch (no provider, as the API).
 pub fn set_branch_metadata(state: &AppState, auth: &Auth, items: &[Value]) -> ApiResult<()> {
-    metadata::upsert(
-        state,
-        &auth.scope(),
-        Object::Branch,
-        &branch_object(auth),
-        "",
-        items,
-    )
+    metadata::upsert(state, &auth.scope(), Object::Branch, &branch_object(auth), "", items)
 }
 
 /// The object id branch metadata hangs on: the branch itself.
@@ -250,52 +180,18 @@ fn branch_object(auth: &Auth) -> String {
 
 async fn list_metadata(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
     let scope = auth.scope();
-    Ok(Json(without_provider(metadata::list(
-        &state,
-        &scope,
-        Object::Branch,
-        &branch_object(&auth),
-    )?)))
+    Ok(Json(without_provider(metadata::list(&state, &scope, Object::Branch, &branch_object(&auth))?)))
 }
 
-async fn post_metadata(
-    State(state): State<AppState>,
-    auth: Auth,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn post_metadata(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require_manage_buckets()?;
     let scope = auth.scope();
-    metadata::upsert(
-        &state,
-        &scope,
-        Object::Branch,
-        &branch_object(&auth),
-        "",
-        &metadata_items(&p)?,
-    )?;
-    Ok((
-        StatusCode::CREATED,
-        Json(without_provider(metadata::list(
-            &state,
-            &scope,
-            Object::Branch,
-            &branch_object(&auth),
-        )?)),
-    ))
+    metadata::upsert(&state, &scope, Object::Branch, &branch_object(&auth), "", &metadata_items(&p)?)?;
+    Ok((StatusCode::CREATED, Json(without_provider(metadata::list(&state, &scope, Object::Branch, &branch_object(&auth))?))))
 }
 
-async fn delete_metadata(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(mid): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn delete_metadata(State(state): State<AppState>, auth: Auth, Path(mid): Path<String>) -> ApiResult<StatusCode> {
     auth.require_manage_buckets()?;
-    metadata::remove(
-        &state,
-        &(&auth).into(),
-        Object::Branch,
-        &branch_object(&auth),
-        &mid,
-    )?;
+    metadata::remove(&state, &(&auth).into(), Object::Branch, &branch_object(&auth), &mid)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,17 +1,17 @@
 //! Buckets: `stage.c-name`, created with the legacy `c-` prefix, listed per token permissions.
-use crate::http::Query;
-use crate::http::Routes;
-use crate::http::routes::get;
-use axum::Json;
 use axum::extract::{Path, State};
+use crate::http::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use crate::http::routes::get;
+use axum::Json;
+use crate::http::Routes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::wire::bucket::{self as wire, BucketTables};
 use super::auth::{Auth, Need};
 use super::metadata::{self, Object};
-use super::wire::bucket::{self as wire, BucketTables};
 use super::{events, jobs, sharing, tables};
 use crate::app::AppState;
 use crate::http::params::{comma_list, parse_bool};
@@ -25,29 +25,15 @@ pub use crate::meta::buckets::Bucket;
 pub fn routes() -> Routes<AppState> {
     Routes::new()
         .route("/v2/storage/buckets", get(list).post(create))
-        .route(
-            "/v2/storage/buckets/{id}",
-            get(detail).put(update).delete(remove),
-        )
+        .route("/v2/storage/buckets/{id}", get(detail).put(update).delete(remove))
 }
 
 pub fn not_found(project_id: i64, id: &str) -> ApiError {
-    ApiError::new(
-        Code::BucketNotFound,
-        format!("The bucket \"{id}\" was not found in the project \"{project_id}\""),
-    )
+    ApiError::new(Code::BucketNotFound, format!("The bucket \"{id}\" was not found in the project \"{project_id}\""))
 }
 
-pub fn load_bucket(
-    state: &AppState,
-    project_id: i64,
-    branch_id: i64,
-    id: &str,
-) -> ApiResult<Bucket> {
-    state
-        .meta
-        .bucket(Scope::new(project_id, branch_id), id)?
-        .ok_or_else(|| not_found(project_id, id))
+pub fn load_bucket(state: &AppState, project_id: i64, branch_id: i64, id: &str) -> ApiResult<Bucket> {
+    state.meta.bucket(Scope::new(project_id, branch_id), id)?.ok_or_else(|| not_found(project_id, id))
 }
 
 /// Record a change of the bucket (of its tables) now.
@@ -57,11 +43,7 @@ pub fn touch(state: &AppState, b: &Bucket) -> ApiResult<()> {
 
 pub fn bucket_json(state: &AppState, b: &Bucket, include: &[String]) -> ApiResult<wire::Bucket> {
     let included = |name: &str| include.iter().any(|i| i == name);
-    let metadata = if included("metadata") {
-        Some(metadata::list(state, &b.scope(), Object::Bucket, &b.id)?)
-    } else {
-        None
-    };
+    let metadata = if included("metadata") { Some(metadata::list(state, &b.scope(), Object::Bucket, &b.id)?) } else { None };
     let with_links = included("linkedBuckets");
     let view = sharing::view(state, b, with_links)?;
     let (rows, bytes) = tables::stats_of(&view.tables);
@@ -106,29 +88,17 @@ struct IncludeQuery {
     include: Option<String>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Auth,
-    Query(q): Query<IncludeQuery>,
-) -> ApiResult<Json<Vec<wire::Bucket>>> {
+async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<IncludeQuery>) -> ApiResult<Json<Vec<wire::Bucket>>> {
     let include = comma_list(q.include.as_deref());
     let buckets = state.meta.buckets(auth.scope())?;
     let mut out = Vec::new();
-    for b in buckets
-        .iter()
-        .filter(|b| auth.bucket_level(&b.id).is_some())
-    {
+    for b in buckets.iter().filter(|b| auth.bucket_level(&b.id).is_some()) {
         out.push(bucket_json(&state, b, &include)?);
     }
     Ok(Json(out))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    Query(q): Query<IncludeQuery>,
-) -> ApiResult<Json<wire::Bucket>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<IncludeQuery>) -> ApiResult<Json<wire::Bucket>> {
     auth.bucket(&id, Need::Read)?;
     let b = load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
     let mut include = comma_list(q.include.as_deref());
@@ -141,18 +111,11 @@ async fn detail(
 }
 
 fn display_name_taken(display_name: &str) -> ApiError {
-    ApiError::new(
-        Code::BucketAlreadyExists,
-        format!("The display name \"{display_name}\" already exists in project."),
-    )
+    ApiError::new(Code::BucketAlreadyExists, format!("The display name \"{display_name}\" already exists in project."))
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 96
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !name.is_empty() && name.len() <= 96 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// What a new bucket is made of (the API's `POST buckets` parameters).
@@ -194,11 +157,7 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
         color: p.str("color"),
     };
     let b = create_bucket(&state, &auth, nb)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(bucket_json(&state, &b, &["metadata".into()])?),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(bucket_json(&state, &b, &["metadata".into()])?)).into_response())
 }
 
 /// Create a bucket (the domain side of `POST buckets`, also used by the runner's output mapping).
@@ -207,12 +166,7 @@ pub fn create_bucket(state: &AppState, auth: &Auth, nb: NewBucket) -> ApiResult<
     let id = bucket.id.clone();
     match state.meta.insert_bucket(&bucket)? {
         Ok(()) => {}
-        Err(BucketConflict::Id) => {
-            return Err(ApiError::new(
-                Code::BucketAlreadyExists,
-                format!("The bucket {id} already exists."),
-            ));
-        }
+        Err(BucketConflict::Id) => return Err(ApiError::new(Code::BucketAlreadyExists, format!("The bucket {id} already exists."))),
         Err(BucketConflict::DisplayName) => return Err(display_name_taken(&bucket.display_name)),
     }
     record_created(state, auth, &id, &format!("Bucket {id} created"))?;
@@ -221,20 +175,16 @@ pub fn create_bucket(state: &AppState, auth: &Auth, nb: NewBucket) -> ApiResult<
 
 /// The `storage.bucketCreated` event.
 pub fn record_created(state: &AppState, auth: &Auth, id: &str, message: &str) -> ApiResult<()> {
-    events::record(
-        state,
-        auth,
-        events::NewEvent {
-            event: "storage.bucketCreated".into(),
-            component: "storage".into(),
-            message: message.into(),
-            kind: "info".into(),
-            object_type: Some("bucket".into()),
-            object_id: Some(id.into()),
-            params: json!({}),
-            results: json!({}),
-        },
-    )
+    events::record(state, auth, events::NewEvent {
+        event: "storage.bucketCreated".into(),
+        component: "storage".into(),
+        message: message.into(),
+        kind: "info".into(),
+        object_type: Some("bucket".into()),
+        object_id: Some(id.into()),
+        params: json!({}),
+        results: json!({}),
+    })
 }
 
 /// The bucket `nb` describes, its name, stage and display name checked (not yet stored).
@@ -248,9 +198,7 @@ pub fn validated_bucket(auth: &Auth, nb: NewBucket) -> ApiResult<Bucket> {
     }
     let stage = nb.stage;
     if stage != "in" && stage != "out" {
-        return Err(ApiError::validation(format!(
-            "Invalid request:\n - stage: \"{stage}\" is not valid; allowed are in, out."
-        )));
+        return Err(ApiError::validation(format!("Invalid request:\n - stage: \"{stage}\" is not valid; allowed are in, out.")));
     }
     let name = format!("c-{requested}");
     let id = format!("{stage}.{name}");
@@ -277,34 +225,18 @@ pub fn validated_bucket(auth: &Auth, nb: NewBucket) -> ApiResult<Bucket> {
     Ok(bucket)
 }
 
-async fn update(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<wire::Bucket>> {
+async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<wire::Bucket>> {
     auth.bucket(&id, Need::Manage)?;
     let b = load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
-    let changes = BucketChanges {
-        display_name: p.str("displayName"),
-        color: p.str("color"),
-        description: p.str("description"),
-    };
+    let changes = BucketChanges { display_name: p.str("displayName"), color: p.str("color"), description: p.str("description") };
     if let Some(dn) = &changes.display_name
         && !valid_name(dn)
     {
-        return Err(ApiError::validation(
-            "Invalid data - displayName: Only alphanumeric characters dash and underscores are allowed.",
-        ));
+        return Err(ApiError::validation("Invalid data - displayName: Only alphanumeric characters dash and underscores are allowed."));
     }
-    if let Err(AlreadyExists) = state
-        .meta
-        .update_bucket(b.scope(), &b.id, &changes, &now_iso())?
-    {
+    if let Err(AlreadyExists) = state.meta.update_bucket(b.scope(), &b.id, &changes, &now_iso())? {
         // Only a new display name can be taken.
-        return Err(display_name_taken(
-            changes.display_name.as_deref().unwrap_or_default(),
-        ));
+        return Err(display_name_taken(changes.display_name.as_deref().unwrap_or_default()));
     }
     let b = load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
     Ok(Json(bucket_json(&state, &b, &["metadata".into()])?))
@@ -322,10 +254,7 @@ fn drop_bucket(state: &AppState, b: &Bucket, force: bool) -> ApiResult<Value> {
     if !table_rows.is_empty() && !force {
         return Err(ApiError::new(
             Code::BucketNotEmpty,
-            format!(
-                "Bucket {} is not empty. Use force to delete it with its tables.",
-                b.id
-            ),
+            format!("Bucket {} is not empty. Use force to delete it with its tables.", b.id),
         ));
     }
     for t in &table_rows {
@@ -335,12 +264,7 @@ fn drop_bucket(state: &AppState, b: &Bucket, force: bool) -> ApiResult<Value> {
     Ok(json!({}))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Response> {
+async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
     auth.bucket(&id, Need::Manage)?;
     let b = load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
     let force = p.get("force").and_then(parse_bool).unwrap_or(false);
@@ -354,11 +278,7 @@ async fn remove(
             table_id: None,
             lock_key: Some(format!("bucket:{}:{}:{}", b.project_id, b.branch_id, b.id)),
         };
-        return Ok(
-            jobs::start(&state, &auth, spec, move |st| drop_bucket(st, &b, force))
-                .await?
-                .into_response(),
-        );
+        return Ok(jobs::start(&state, &auth, spec, move |st| drop_bucket(st, &b, force)).await?.into_response());
     }
     drop_bucket(&state, &b, force)?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -367,10 +287,7 @@ async fn remove(
 /// Drop every bucket of every branch of a project with its tables (a purge).
 pub fn drop_all_buckets(state: &AppState, project_id: i64) -> ApiResult<()> {
     for branch in state.meta.branches(project_id.into())? {
-        for b in state
-            .meta
-            .buckets(kbstack_core::Scope::new(project_id, branch.id))?
-        {
+        for b in state.meta.buckets(kbstack_core::Scope::new(project_id, branch.id))? {
             drop_bucket(state, &b, true)?;
         }
     }

@@ -10,10 +10,10 @@
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::OnceLock;
 
-use crate::http::Routes;
-use crate::http::routes::get;
 use axum::extract::{Path, State};
+use crate::http::routes::get;
 use axum::{Extension, Json};
+use crate::http::Routes;
 use serde_json::{Map, Value, json};
 
 use super::auth::Auth;
@@ -30,36 +30,12 @@ const SQL_TRANSFORMATION_SCHEMA: &str = include_str!("components/schemas/transfo
 
 /// Schemas kept beside `registry.json` rather than inline: (component id, field, JSON document).
 const SCHEMAS: &[(&str, &str, &str)] = &[
-    (
-        "keboola.flow",
-        "configurationSchema",
-        include_str!("components/schemas/keboola.flow.json"),
-    ),
-    (
-        "keboola.orchestrator",
-        "configurationSchema",
-        include_str!("components/schemas/keboola.orchestrator.json"),
-    ),
-    (
-        "keboola.snowflake-transformation",
-        "configurationSchema",
-        SQL_TRANSFORMATION_SCHEMA,
-    ),
-    (
-        "keboola.duckdb-transformation",
-        "configurationSchema",
-        SQL_TRANSFORMATION_SCHEMA,
-    ),
-    (
-        "keboola.google-bigquery-transformation",
-        "configurationSchema",
-        SQL_TRANSFORMATION_SCHEMA,
-    ),
-    (
-        "keboola.python-transformation-v2",
-        "configurationSchema",
-        include_str!("components/schemas/transformation-python.json"),
-    ),
+    ("keboola.flow", "configurationSchema", include_str!("components/schemas/keboola.flow.json")),
+    ("keboola.orchestrator", "configurationSchema", include_str!("components/schemas/keboola.orchestrator.json")),
+    ("keboola.snowflake-transformation", "configurationSchema", SQL_TRANSFORMATION_SCHEMA),
+    ("keboola.duckdb-transformation", "configurationSchema", SQL_TRANSFORMATION_SCHEMA),
+    ("keboola.google-bigquery-transformation", "configurationSchema", SQL_TRANSFORMATION_SCHEMA),
+    ("keboola.python-transformation-v2", "configurationSchema", include_str!("components/schemas/transformation-python.json")),
 ];
 
 /// The built-in catalog's compact entries with their schemas filled in (parsed once).
@@ -67,11 +43,9 @@ pub fn builtin_catalog() -> &'static [Value] {
     static CATALOG: OnceLock<Vec<Value>> = OnceLock::new();
     CATALOG.get_or_init(|| {
         let mut compact: Vec<Value> =
-            serde_json::from_str(include_str!("components/registry.json"))
-                .expect("components/registry.json is valid JSON");
+            serde_json::from_str(include_str!("components/registry.json")).expect("components/registry.json is valid JSON");
         for (id, field, text) in SCHEMAS {
-            let schema: Value =
-                serde_json::from_str(text).expect("component schemas are valid JSON");
+            let schema: Value = serde_json::from_str(text).expect("component schemas are valid JSON");
             if let Some(entry) = compact.iter_mut().find(|c| c["id"] == *id) {
                 entry[*field] = schema;
             }
@@ -99,11 +73,8 @@ pub fn build(base: &str, data_dir: &FsPath) -> Vec<Value> {
     match std::fs::read_to_string(catalog_path(data_dir)) {
         Ok(text) => match serde_json::from_str::<Vec<Value>>(&text) {
             Ok(imported) => {
-                let at: std::collections::HashMap<String, usize> = compact
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (c["id"].as_str().unwrap_or_default().to_string(), i))
-                    .collect();
+                let at: std::collections::HashMap<String, usize> =
+                    compact.iter().enumerate().map(|(i, c)| (c["id"].as_str().unwrap_or_default().to_string(), i)).collect();
                 for entry in imported {
                     match entry["id"].as_str().and_then(|id| at.get(id)) {
                         Some(&i) => compact[i] = entry,
@@ -111,10 +82,7 @@ pub fn build(base: &str, data_dir: &FsPath) -> Vec<Value> {
                     }
                 }
             }
-            Err(e) => tracing::warn!(
-                "ignoring {}: not a JSON array of components: {e}",
-                catalog_path(data_dir).display()
-            ),
+            Err(e) => tracing::warn!("ignoring {}: not a JSON array of components: {e}", catalog_path(data_dir).display()),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => tracing::warn!("ignoring {}: {e}", catalog_path(data_dir).display()),
@@ -174,10 +142,7 @@ pub fn full_shape(c: &Value, origin: Origin) -> Value {
         "logging": {"type": "standard", "gelf_server_type": "tcp", "no_application_errors": false},
         "staging_storage": {"input": "local", "output": "local"},
     });
-    if let (Some(d), Some(overrides)) = (
-        data.as_object_mut(),
-        c.get("data").and_then(Value::as_object),
-    ) {
+    if let (Some(d), Some(overrides)) = (data.as_object_mut(), c.get("data").and_then(Value::as_object)) {
         for (k, v) in overrides {
             d.insert(k.clone(), v.clone());
         }
@@ -213,10 +178,7 @@ pub fn full_shape(c: &Value, origin: Origin) -> Value {
         "processorConfiguration": get("processorConfiguration", json!({})),
     });
     if let (Some(uri), Some(o)) = (origin.uri, shape.as_object_mut()) {
-        let at = o
-            .keys()
-            .position(|k| k == "documentationUrl")
-            .unwrap_or(o.len());
+        let at = o.keys().position(|k| k == "documentationUrl").unwrap_or(o.len());
         o.shift_insert(at, "uri".into(), json!(uri));
     }
     shape
@@ -225,17 +187,7 @@ pub fn full_shape(c: &Value, origin: Origin) -> Value {
 /// The `exclude=componentDetails` form of a component.
 pub fn summary(c: &Value) -> Value {
     let mut out = Map::new();
-    for key in [
-        "id",
-        "name",
-        "type",
-        "ico64",
-        "ico128",
-        "features",
-        "flags",
-        "description",
-        "categories",
-    ] {
+    for key in ["id", "name", "type", "ico64", "ico128", "features", "flags", "description", "categories"] {
         out.insert(key.to_string(), c.get(key).cloned().unwrap_or(Value::Null));
     }
     Value::Object(out)
@@ -249,27 +201,14 @@ pub fn for_each(state: &AppState, mut f: impl FnMut(&Value)) {
     let registry = &state.components;
     let developer = crate::runner::registry::published_apps(state);
     let process = registry.process();
-    let published = |id: &Value| {
-        developer
-            .listed
-            .iter()
-            .find(|d| &d["id"] == id)
-            .filter(|_| !process.iter().any(|p| *id == p.id.as_str()))
-    };
+    let published = |id: &Value| developer.listed.iter().find(|d| &d["id"] == id).filter(|_| !process.iter().any(|p| *id == p.id.as_str()));
     for c in registry.portal() {
         f(published(&c["id"]).unwrap_or(c));
     }
-    for c in process
-        .iter()
-        .filter(|c| registry.portal_entry(&c.id).is_none())
-    {
+    for c in process.iter().filter(|c| registry.portal_entry(&c.id).is_none()) {
         f(&c.definition);
     }
-    for d in developer.listed.iter().filter(|d| {
-        registry
-            .portal_entry(d["id"].as_str().unwrap_or_default())
-            .is_none()
-    }) {
+    for d in developer.listed.iter().filter(|d| registry.portal_entry(d["id"].as_str().unwrap_or_default()).is_none()) {
         if !process.iter().any(|p| d["id"] == p.id.as_str()) {
             f(d);
         }
@@ -281,19 +220,8 @@ pub fn find(state: &AppState, id: &str) -> ApiResult<Value> {
     let registry = &state.components;
     crate::runner::registry::developer_entry(state, id)
         .or_else(|| registry.portal_entry(id).cloned())
-        .or_else(|| {
-            registry
-                .process()
-                .iter()
-                .find(|c| c.id == id)
-                .map(|c| c.definition.clone())
-        })
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::ComponentNotFound,
-                format!("Component \"{id}\" not found"),
-            )
-        })
+        .or_else(|| registry.process().iter().find(|c| c.id == id).map(|c| c.definition.clone()))
+        .ok_or_else(|| ApiError::new(Code::ComponentNotFound, format!("Component \"{id}\" not found")))
 }
 
 /// The index's `components` array as JSON text (`short`: the `componentDetails`-excluded form).
@@ -303,11 +231,7 @@ pub fn find(state: &AppState, id: &str) -> ApiResult<Value> {
 pub fn index_json(state: &AppState, short: bool) -> String {
     let registry = &state.components;
     let developer = crate::runner::registry::published_apps(state);
-    let overrides_catalog = developer.listed.iter().any(|d| {
-        registry
-            .portal_entry(d["id"].as_str().unwrap_or_default())
-            .is_some()
-    });
+    let overrides_catalog = developer.listed.iter().any(|d| registry.portal_entry(d["id"].as_str().unwrap_or_default()).is_some());
     if overrides_catalog {
         let mut all = Vec::new();
         for_each(state, |c| all.push(c.clone()));
@@ -322,12 +246,7 @@ pub fn index_json(state: &AppState, short: bool) -> String {
         .iter()
         .filter(|c| registry.portal_entry(&c.id).is_none())
         .map(|c| &c.definition)
-        .chain(
-            developer
-                .listed
-                .iter()
-                .filter(|d| !process.iter().any(|p| d["id"] == p.id.as_str())),
-        );
+        .chain(developer.listed.iter().filter(|d| !process.iter().any(|p| d["id"] == p.id.as_str())));
     for c in extra {
         if out.len() > 1 {
             out.push(',');
@@ -343,10 +262,7 @@ pub fn index_json(state: &AppState, short: bool) -> String {
 pub fn serialize_members(definitions: &[Value], short: bool) -> String {
     let members: Vec<String> = definitions
         .iter()
-        .map(|c| {
-            serde_json::to_string(&if short { summary(c) } else { c.clone() })
-                .unwrap_or_else(|_| "null".into())
-        })
+        .map(|c| serde_json::to_string(&if short { summary(c) } else { c.clone() }).unwrap_or_else(|_| "null".into()))
         .collect();
     members.join(",")
 }
@@ -371,23 +287,10 @@ mod tests {
     #[test]
     fn registry_has_the_components_clients_need() {
         let all = build("http://x", std::path::Path::new("/nonexistent"));
-        for id in [
-            "keboola.runner-config-test",
-            "keboola.orchestrator",
-            "keboola.flow",
-            "keboola.snowflake-transformation",
-        ] {
-            let c = all
-                .iter()
-                .find(|c| c["id"] == id)
-                .unwrap_or_else(|| panic!("{id} missing"));
+        for id in ["keboola.runner-config-test", "keboola.orchestrator", "keboola.flow", "keboola.snowflake-transformation"] {
+            let c = all.iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("{id} missing"));
             assert_eq!(c["uri"], format!("http://x/v2/storage/components/{id}"));
-            assert!(
-                c["data"]["definition"]["uri"]
-                    .as_str()
-                    .unwrap()
-                    .ends_with(id)
-            );
+            assert!(c["data"]["definition"]["uri"].as_str().unwrap().ends_with(id));
         }
         let mut ids: Vec<&str> = all.iter().map(|c| c["id"].as_str().unwrap()).collect();
         ids.sort();

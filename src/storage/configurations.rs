@@ -9,11 +9,11 @@
 pub mod merge;
 mod rows;
 
-use crate::http::Routes;
-use crate::http::routes::{delete, get, post, put};
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use crate::http::routes::{delete, get, post, put};
+use axum::Json;
+use crate::http::Routes;
 use kbstack_core::Scope;
 use serde_json::{Map, Value, json};
 
@@ -24,9 +24,7 @@ use super::metadata::{self, Object};
 use super::wire::configuration as wire;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
-use crate::meta::configurations::{
-    ComponentScope, ConfigurationStore, ConfigurationTx, metadata_object_id,
-};
+use crate::meta::configurations::{ComponentScope, ConfigurationStore, ConfigurationTx, metadata_object_id};
 
 /// The branch transactions of `storage::branches` copy and drop a branch's configurations with
 /// these (SQLite, inside their own transactions).
@@ -37,10 +35,7 @@ pub fn routes() -> Routes<AppState> {
     let at = |tail: &str| format!("{CONFIG}{tail}");
     Routes::new()
         .route("/v2/storage/components", get(list_components))
-        .route(
-            "/v2/storage/components/{id}/configs",
-            get(list).post(create),
-        )
+        .route("/v2/storage/components/{id}/configs", get(list).post(create))
         .route(CONFIG, get(detail).put(update).delete(remove))
         .route(&at("/state"), put(put_state))
         .route(&at("/restore"), post(restore))
@@ -63,17 +58,11 @@ fn scope(auth: &Auth) -> Scope {
 fn key(state: &AppState, auth: &Auth, component: &str) -> ApiResult<ComponentScope> {
     components::find(state, component)?;
     auth.require_component(component)?;
-    Ok(ComponentScope {
-        scope: scope(auth),
-        component: component.into(),
-    })
+    Ok(ComponentScope { scope: scope(auth), component: component.into() })
 }
 
 fn not_found(id: &str) -> ApiError {
-    ApiError::new(
-        Code::ConfigurationNotFound,
-        format!("Configuration {id} not found"),
-    )
+    ApiError::new(Code::ConfigurationNotFound, format!("Configuration {id} not found"))
 }
 
 /// The document, in the trash or not.
@@ -101,10 +90,7 @@ fn insert(tx: &dyn ConfigurationTx, k: &ComponentScope, body: &Value) -> ApiResu
         if existing["isDeleted"] != true {
             return Err(ApiError::new(
                 Code::ConfigurationAlreadyExists,
-                format!(
-                    "Configuration already exists: component \"{}\", id \"{id}\"",
-                    k.component
-                ),
+                format!("Configuration already exists: component \"{}\", id \"{id}\"", k.component),
             ));
         }
         tx.purge_configuration(id)?;
@@ -113,11 +99,7 @@ fn insert(tx: &dyn ConfigurationTx, k: &ComponentScope, body: &Value) -> ApiResu
 }
 
 fn save(tx: &dyn ConfigurationTx, body: &Value) -> ApiResult<()> {
-    Ok(tx.save_configuration(
-        body["id"].as_str().unwrap_or_default(),
-        body,
-        body["isDeleted"] == true,
-    )?)
+    Ok(tx.save_configuration(body["id"].as_str().unwrap_or_default(), body, body["isDeleted"] == true)?)
 }
 
 /// Load an active configuration in a transaction, let `f` change it, save it.
@@ -141,18 +123,11 @@ fn version_identifier() -> String {
     let millis = chrono::Utc::now().timestamp_millis().max(0) as u128;
     let random = u128::from_be_bytes(rand::random::<[u8; 16]>()) & ((1u128 << 80) - 1);
     let value = (millis << 80) | random;
-    (0..26)
-        .map(|i| ALPHABET[((value >> (125 - 5 * i)) & 31) as usize] as char)
-        .collect()
+    (0..26).map(|i| ALPHABET[((value >> (125 - 5 * i)) & 31) as usize] as char).collect()
 }
 
 /// Bump the version, record who and why, and store the snapshot of the new version.
-fn commit_version(
-    tx: &dyn ConfigurationTx,
-    auth: &Auth,
-    body: &mut Value,
-    change: &str,
-) -> ApiResult<()> {
+fn commit_version(tx: &dyn ConfigurationTx, auth: &Auth, body: &mut Value, change: &str) -> ApiResult<()> {
     let version = body["version"].as_i64().unwrap_or(0) + 1;
     let created = now_iso();
     let identifier = version_identifier();
@@ -165,10 +140,7 @@ fn commit_version(
         "changeDescription": change,
         "versionIdentifier": identifier,
     });
-    let rows: Vec<Value> = body["rows"]
-        .as_array()
-        .map(|r| r.iter().map(rows::without_state).collect())
-        .unwrap_or_default();
+    let rows: Vec<Value> = body["rows"].as_array().map(|r| r.iter().map(rows::without_state).collect()).unwrap_or_default();
     let snapshot = json!({
         "version": version,
         "created": created,
@@ -187,30 +159,18 @@ fn commit_version(
 }
 
 fn load_version(tx: &dyn ConfigurationTx, id: &str, version: &str) -> ApiResult<Value> {
-    let missing = || {
-        ApiError::new(
-            Code::ConfigurationVersionNotFound,
-            format!("Version {version} not found"),
-        )
-    };
+    let missing = || ApiError::new(Code::ConfigurationVersionNotFound, format!("Version {version} not found"));
     let v: i64 = version.parse().map_err(|_| missing())?;
     Ok(tx.version(id, v)?.ok_or_else(missing)?.snapshot)
 }
 
 /// Configuration and row ids: what fits in a URL segment without escaping.
 fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// A fresh numeric id from the store's sequence (Keboola ids look like `"236606822"`).
-fn generate_id(
-    tx: &dyn ConfigurationTx,
-    taken: impl Fn(&str) -> ApiResult<bool>,
-) -> ApiResult<String> {
+fn generate_id(tx: &dyn ConfigurationTx, taken: impl Fn(&str) -> ApiResult<bool>) -> ApiResult<String> {
     loop {
         let id = tx.next_id()?.to_string();
         if !taken(&id)? {
@@ -225,28 +185,19 @@ fn object_param(p: &Params, key: &str) -> ApiResult<Option<Value>> {
         None => Ok(None),
         Some(v @ Value::Object(_)) => Ok(Some(v)),
         Some(Value::Array(a)) if a.is_empty() => Ok(Some(json!({}))),
-        Some(_) => Err(ApiError::validation(format!(
-            "Invalid request:\n - {key}: This value should be an object."
-        ))),
+        Some(_) => Err(ApiError::validation(format!("Invalid request:\n - {key}: This value should be an object."))),
     }
 }
 
 /// A configuration as Storage saves it: every `#` value encrypted for the component in the
 /// project (`KBC::ProjectSecure::`, services.md §3), ciphers and `{{ var }}` placeholders kept.
-fn with_secrets_encrypted(
-    state: &AppState,
-    auth: &Auth,
-    component: &str,
-    configuration: Value,
-) -> ApiResult<Value> {
+fn with_secrets_encrypted(state: &AppState, auth: &Auth, component: &str, configuration: Value) -> ApiResult<Value> {
     let scope = crate::encryption::Scope::project(component, auth.project_id);
     crate::encryption::encrypt_value(state, &scope, configuration).map_err(ApiError::validation)
 }
 
 fn change_description(p: &Params, default: impl FnOnce() -> String) -> String {
-    p.str("changeDescription")
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(default)
+    p.str("changeDescription").filter(|s| !s.is_empty()).unwrap_or_else(default)
 }
 
 fn rows_of(body: &Value) -> Vec<Value> {
@@ -257,35 +208,21 @@ fn rows_of(body: &Value) -> Vec<Value> {
 // Listings
 
 /// `GET /v2/storage/components`: components having configurations in the branch, each with them.
-async fn list_components(
-    State(state): State<AppState>,
-    auth: Auth,
-    p: Params,
-) -> ApiResult<Json<Value>> {
+async fn list_components(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<Json<Value>> {
     let include = p.csv_list("include");
     let has = |what: &str| include.iter().any(|i| i == what);
     let component_type = p.str("componentType").filter(|s| !s.is_empty());
     let deleted = p.flag("isDeleted")?;
     let configs = state.meta.configurations(scope(&auth), None, deleted)?;
-    let mut by_component: std::collections::HashMap<&str, Vec<_>> =
-        std::collections::HashMap::new();
+    let mut by_component: std::collections::HashMap<&str, Vec<_>> = std::collections::HashMap::new();
     for c in &configs {
-        by_component
-            .entry(c.component_id.as_str())
-            .or_default()
-            .push(c);
+        by_component.entry(c.component_id.as_str()).or_default().push(c);
     }
     let mut out = Vec::new();
     components::for_each(&state, |component| {
         let id = component["id"].as_str().unwrap_or_default();
-        let Some(mine) = by_component.get(id) else {
-            return;
-        };
-        if component_type
-            .as_deref()
-            .is_some_and(|t| component["type"] != t)
-            || !auth.can_access_component(id)
-        {
+        let Some(mine) = by_component.get(id) else { return };
+        if component_type.as_deref().is_some_and(|t| component["type"] != t) || !auth.can_access_component(id) {
             return;
         }
         let listed: Vec<Value> = mine
@@ -293,17 +230,7 @@ async fn list_components(
             .map(|c| {
                 let body = &c.document;
                 let mut o = Map::new();
-                for field in [
-                    "id",
-                    "name",
-                    "description",
-                    "created",
-                    "creatorToken",
-                    "version",
-                    "changeDescription",
-                    "isDisabled",
-                    "isDeleted",
-                ] {
+                for field in ["id", "name", "description", "created", "creatorToken", "version", "changeDescription", "isDisabled", "isDeleted"] {
                     o.insert(field.into(), body[field].clone());
                 }
                 // The test suites assert these keys are absent unless asked for.
@@ -340,15 +267,8 @@ async fn list(
 ) -> ApiResult<Json<Vec<wire::Configuration>>> {
     let k = key(&state, &auth, &component)?;
     let deleted = p.flag("isDeleted")?;
-    let configs = state
-        .meta
-        .configurations(k.scope, Some(&k.component), deleted)?;
-    Ok(Json(
-        configs
-            .into_iter()
-            .map(|c| wire::Configuration::of(c.document))
-            .collect::<ApiResult<_>>()?,
-    ))
+    let configs = state.meta.configurations(k.scope, Some(&k.component), deleted)?;
+    Ok(Json(configs.into_iter().map(|c| wire::Configuration::of(c.document)).collect::<ApiResult<_>>()?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -374,15 +294,7 @@ async fn create(
     let config_state = object_param(&p, "state")?.unwrap_or_else(|| json!({}));
     let is_disabled = p.flag("isDisabled")?;
     let change = change_description(&p, || "Configuration created".into());
-    let new = NewConfiguration {
-        id: given_id,
-        name,
-        description: p.str_or("description", ""),
-        configuration,
-        state: config_state,
-        is_disabled,
-        change,
-    };
+    let new = NewConfiguration { id: given_id, name, description: p.str_or("description", ""), configuration, state: config_state, is_disabled, change };
     let body = insert_new(&state, &auth, &k, new)?;
     Ok((StatusCode::CREATED, Json(wire::Configuration::of(body)?)))
 }
@@ -400,14 +312,8 @@ pub struct NewConfiguration {
 }
 
 /// Creates the configuration with its first version; `#` values are encrypted for the component.
-fn insert_new(
-    state: &AppState,
-    auth: &Auth,
-    k: &ComponentScope,
-    new: NewConfiguration,
-) -> ApiResult<Value> {
-    let configuration =
-        with_secrets_encrypted(state, auth, k.component.as_str(), new.configuration)?;
+fn insert_new(state: &AppState, auth: &Auth, k: &ComponentScope, new: NewConfiguration) -> ApiResult<Value> {
+    let configuration = with_secrets_encrypted(state, auth, k.component.as_str(), new.configuration)?;
     state.meta.configuration_tx(k, |tx| {
         let id = match &new.id {
             Some(id) => id.clone(),
@@ -437,18 +343,8 @@ fn insert_new(
 }
 
 /// For another service: the snapshot of one version of a configuration (404 code when missing).
-pub fn version_in_branch(
-    state: &AppState,
-    project: i64,
-    branch: i64,
-    component: &str,
-    id: &str,
-    version: &str,
-) -> ApiResult<Value> {
-    let k = ComponentScope {
-        scope: Scope::new(project, branch),
-        component: component.into(),
-    };
+pub fn version_in_branch(state: &AppState, project: i64, branch: i64, component: &str, id: &str, version: &str) -> ApiResult<Value> {
+    let k = ComponentScope { scope: Scope::new(project, branch), component: component.into() };
     state.meta.configuration_tx(&k, |tx| {
         load_any(tx, id)?;
         load_version(tx, id, version)
@@ -458,18 +354,9 @@ pub fn version_in_branch(
 /// For other services (Templates, Data Science's apps): create a configuration in `branch` of the
 /// token's project, as `POST …/configs` does (same checks of the component and the token).
 /// Returns the document.
-pub fn create_configuration(
-    state: &AppState,
-    auth: &Auth,
-    branch: i64,
-    component: &str,
-    new: NewConfiguration,
-) -> ApiResult<Value> {
+pub fn create_configuration(state: &AppState, auth: &Auth, branch: i64, component: &str, new: NewConfiguration) -> ApiResult<Value> {
     let k = key(state, auth, component)?;
-    let k = ComponentScope {
-        scope: Scope::new(auth.project_id, branch),
-        component: k.component,
-    };
+    let k = ComponentScope { scope: Scope::new(auth.project_id, branch), component: k.component };
     insert_new(state, auth, &k, new)
 }
 
@@ -497,36 +384,17 @@ pub fn replace_configuration(
 
 /// For other services: the configurations of a component in `branch` of the token's project,
 /// not in the trash (same checks of the component and the token as `GET …/configs`).
-pub fn list_configurations(
-    state: &AppState,
-    auth: &Auth,
-    branch: i64,
-    component: &str,
-) -> ApiResult<Vec<Value>> {
+pub fn list_configurations(state: &AppState, auth: &Auth, branch: i64, component: &str) -> ApiResult<Vec<Value>> {
     let k = key(state, auth, component)?;
-    let configs = state.meta.configurations(
-        Scope::new(auth.project_id, branch),
-        Some(&k.component),
-        false,
-    )?;
+    let configs = state.meta.configurations(Scope::new(auth.project_id, branch), Some(&k.component), false)?;
     Ok(configs.into_iter().map(|c| c.document).collect())
 }
 
 /// For other services: move a configuration of `branch` to the trash (the first `DELETE
 /// …/configs/{id}`); 404 code when it is not there or already in the trash.
-pub fn trash_configuration(
-    state: &AppState,
-    auth: &Auth,
-    branch: i64,
-    component: &str,
-    id: &str,
-    change: &str,
-) -> ApiResult<()> {
+pub fn trash_configuration(state: &AppState, auth: &Auth, branch: i64, component: &str, id: &str, change: &str) -> ApiResult<()> {
     let k = key(state, auth, component)?;
-    let k = ComponentScope {
-        scope: Scope::new(auth.project_id, branch),
-        component: k.component,
-    };
+    let k = ComponentScope { scope: Scope::new(auth.project_id, branch), component: k.component };
     mutate(state, &k, id, |tx, body| {
         body["isDeleted"] = json!(true);
         commit_version(tx, auth, body, change)
@@ -534,36 +402,13 @@ pub fn trash_configuration(
 }
 
 /// For other services: a configuration's metadata items `{id, key, value, timestamp}`.
-pub fn configuration_metadata(
-    state: &AppState,
-    auth: &Auth,
-    component: &str,
-    id: &str,
-) -> ApiResult<Vec<Value>> {
-    metadata::list(
-        state,
-        &(auth).into(),
-        Object::Configuration,
-        &metadata_object_id(component, id),
-    )
+pub fn configuration_metadata(state: &AppState, auth: &Auth, component: &str, id: &str) -> ApiResult<Vec<Value>> {
+    metadata::list(state, &(auth).into(), Object::Configuration, &metadata_object_id(component, id))
 }
 
 /// For other services: upsert `{key, value}` metadata items on a configuration.
-pub fn set_configuration_metadata(
-    state: &AppState,
-    auth: &Auth,
-    component: &str,
-    id: &str,
-    items: &[Value],
-) -> ApiResult<()> {
-    metadata::upsert(
-        state,
-        &(auth).into(),
-        Object::Configuration,
-        &metadata_object_id(component, id),
-        "",
-        items,
-    )
+pub fn set_configuration_metadata(state: &AppState, auth: &Auth, component: &str, id: &str, items: &[Value]) -> ApiResult<()> {
+    metadata::upsert(state, &(auth).into(), Object::Configuration, &metadata_object_id(component, id), "", items)
 }
 
 async fn detail(
@@ -572,9 +417,7 @@ async fn detail(
     Path((component, id)): Path<(String, String)>,
 ) -> ApiResult<Json<wire::Configuration>> {
     let k = key(&state, &auth, &component)?;
-    Ok(Json(wire::Configuration::of(
-        state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?,
-    )?))
+    Ok(Json(wire::Configuration::of(state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?)?))
 }
 
 /// Partial update of the given keys; a new version even when nothing changed (as Keboola).
@@ -585,16 +428,12 @@ async fn update(
     p: Params,
 ) -> ApiResult<Json<wire::Configuration>> {
     let k = key(&state, &auth, &component)?;
-    let configuration = object_param(&p, "configuration")?
-        .map(|c| with_secrets_encrypted(&state, &auth, &component, c))
-        .transpose()?;
+    let configuration = object_param(&p, "configuration")?.map(|c| with_secrets_encrypted(&state, &auth, &component, c)).transpose()?;
     let config_state = object_param(&p, "state")?;
     let is_disabled = p.bool("isDisabled")?;
     let name = p.str("name");
     if name.as_deref() == Some("") {
-        return Err(ApiError::validation(
-            "Invalid request:\n - name: This value should not be blank.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - name: This value should not be blank."));
     }
     let sort_order = p.has("rowsSortOrder").then(|| p.list("rowsSortOrder"));
     let change = change_description(&p, || "Configuration updated".into());
@@ -631,9 +470,8 @@ async fn put_state(
     p: Params,
 ) -> ApiResult<Json<wire::Configuration>> {
     let k = key(&state, &auth, &component)?;
-    let new_state = object_param(&p, "state")?.ok_or_else(|| {
-        ApiError::validation("Invalid request:\n - state: This value should not be blank.")
-    })?;
+    let new_state = object_param(&p, "state")?
+        .ok_or_else(|| ApiError::validation("Invalid request:\n - state: This value should not be blank."))?;
     let body = mutate(&state, &k, &id, |_, body| {
         body["state"] = new_state;
         Ok(body.clone())
@@ -646,53 +484,26 @@ async fn put_state(
 /// A configuration the token may use, not in the trash (its workspaces hang under it).
 pub fn require_active(state: &AppState, auth: &Auth, component: &str, id: &str) -> ApiResult<()> {
     let k = key(state, auth, component)?;
-    state
-        .meta
-        .configuration_tx(&k, |tx| load_active(tx, id).map(|_| ()))
+    state.meta.configuration_tx(&k, |tx| load_active(tx, id).map(|_| ()))
 }
 
 fn exists(state: &AppState, k: &ComponentScope, id: &str) -> ApiResult<bool> {
     Ok(state.meta.configuration_tx(k, |tx| load(tx, id))?.is_some())
 }
 
-pub fn find_active(
-    state: &AppState,
-    project: i64,
-    branch: i64,
-    component: &str,
-    id: &str,
-) -> ApiResult<Option<Value>> {
-    let k = ComponentScope {
-        scope: Scope::new(project, branch),
-        component: component.into(),
-    };
-    Ok(state
-        .meta
-        .configuration_tx(&k, |tx| load(tx, id))?
-        .filter(|body| body["isDeleted"] != true))
+pub fn find_active(state: &AppState, project: i64, branch: i64, component: &str, id: &str) -> ApiResult<Option<Value>> {
+    let k = ComponentScope { scope: Scope::new(project, branch), component: component.into() };
+    Ok(state.meta.configuration_tx(&k, |tx| load(tx, id))?.filter(|body| body["isDeleted"] != true))
 }
 
 /// For the runner: store the state a run left on the configuration, or on one of its rows, without
 /// a new version (as `PUT …/state` does). `false` when the configuration or row no longer exists.
-pub fn store_run_state(
-    state: &AppState,
-    project: i64,
-    branch: i64,
-    component: &str,
-    id: &str,
-    row: Option<&str>,
-    new_state: Value,
-) -> ApiResult<bool> {
-    let k = ComponentScope {
-        scope: Scope::new(project, branch),
-        component: component.into(),
-    };
+pub fn store_run_state(state: &AppState, project: i64, branch: i64, component: &str, id: &str, row: Option<&str>, new_state: Value) -> ApiResult<bool> {
+    let k = ComponentScope { scope: Scope::new(project, branch), component: component.into() };
     let outcome = mutate(state, &k, id, |_, body| {
         let target = match row {
             None => Some(body),
-            Some(row) => body["rows"]
-                .as_array_mut()
-                .and_then(|rows| rows.iter_mut().find(|r| r["id"].as_str() == Some(row))),
+            Some(row) => body["rows"].as_array_mut().and_then(|rows| rows.iter_mut().find(|r| r["id"].as_str() == Some(row))),
         };
         match target {
             Some(t) => {
@@ -711,11 +522,7 @@ pub fn store_run_state(
 
 /// First delete moves the configuration to the trash (a new version); deleting it again purges it
 /// in the default branch and is refused in development branches.
-async fn remove(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path((component, id)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+async fn remove(State(state): State<AppState>, auth: Auth, Path((component, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
     let k = key(&state, &auth, &component)?;
     let in_default = auth.branch_id == auth.default_branch_id;
     state.meta.configuration_tx(&k, |tx| {
@@ -749,10 +556,7 @@ async fn restore(
     let body = state.meta.configuration_tx(&k, |tx| {
         let mut body = load_any(tx, &id)?;
         if body["isDeleted"] != true {
-            return Err(ApiError::new(
-                Code::ConfigurationNotFound,
-                format!("Deleted configuration {id} not found"),
-            ));
+            return Err(ApiError::new(Code::ConfigurationNotFound, format!("Deleted configuration {id} not found")));
         }
         body["isDeleted"] = json!(false);
         commit_version(tx, &auth, &mut body, "Configuration restored")?;
@@ -766,10 +570,7 @@ async fn restore(
 // Versions
 
 fn paging(p: &Params) -> ApiResult<(i64, i64)> {
-    Ok((
-        p.int("limit")?.unwrap_or(100).clamp(0, 10_000),
-        p.int("offset")?.unwrap_or(0).max(0),
-    ))
+    Ok((p.int("limit")?.unwrap_or(100).clamp(0, 10_000), p.int("offset")?.unwrap_or(0).max(0)))
 }
 
 async fn versions(
@@ -779,11 +580,7 @@ async fn versions(
     p: Params,
 ) -> ApiResult<Json<Value>> {
     let k = key(&state, &auth, &component)?;
-    let include = if p.has("include") {
-        p.csv_list("include")
-    } else {
-        vec!["name".into(), "description".into()]
-    };
+    let include = if p.has("include") { p.csv_list("include") } else { vec!["name".into(), "description".into()] };
     let (limit, offset) = paging(&p)?;
     let versions = state.meta.configuration_tx(&k, |tx| {
         load_any(tx, &id)?;
@@ -794,14 +591,7 @@ async fn versions(
         .map(|v| {
             let s = v.snapshot;
             let mut o = Map::new();
-            for field in [
-                "version",
-                "created",
-                "versionIdentifier",
-                "creatorToken",
-                "changeDescription",
-                "isDeleted",
-            ] {
+            for field in ["version", "created", "versionIdentifier", "creatorToken", "changeDescription", "isDeleted"] {
                 o.insert(field.into(), s[field].clone());
             }
             for field in ["name", "description", "configuration"] {
@@ -838,13 +628,7 @@ async fn rollback(
     let new_version = mutate(&state, &k, &id, |tx, body| {
         let snapshot = load_version(tx, &id, &version)?;
         let change = change_description(&p, || format!("Rollback to version {version}"));
-        for field in [
-            "name",
-            "description",
-            "isDisabled",
-            "configuration",
-            "rowsSortOrder",
-        ] {
+        for field in ["name", "description", "isDisabled", "configuration", "rowsSortOrder"] {
             body[field] = snapshot[field].clone();
         }
         let current = rows_of(body);
@@ -936,12 +720,7 @@ async fn list_metadata(
 ) -> ApiResult<Json<Value>> {
     let k = key(&state, &auth, &component)?;
     state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?;
-    let items = metadata::list(
-        &state,
-        &(&auth).into(),
-        Object::Configuration,
-        &metadata_object_id(&component, &id),
-    )?;
+    let items = metadata::list(&state, &(&auth).into(), Object::Configuration, &metadata_object_id(&component, &id))?;
     Ok(Json(without_provider(items)))
 }
 
@@ -955,14 +734,7 @@ async fn post_metadata(
     let k = key(&state, &auth, &component)?;
     state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?;
     let object = metadata_object_id(&component, &id);
-    metadata::upsert(
-        &state,
-        &(&auth).into(),
-        Object::Configuration,
-        &object,
-        "",
-        &metadata_items(&p)?,
-    )?;
+    metadata::upsert(&state, &(&auth).into(), Object::Configuration, &object, "", &metadata_items(&p)?)?;
     let items = metadata::list(&state, &(&auth).into(), Object::Configuration, &object)?;
     Ok((StatusCode::CREATED, Json(without_provider(items))))
 }
@@ -974,29 +746,17 @@ async fn delete_metadata(
 ) -> ApiResult<StatusCode> {
     let k = key(&state, &auth, &component)?;
     state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?;
-    metadata::remove(
-        &state,
-        &(&auth).into(),
-        Object::Configuration,
-        &metadata_object_id(&component, &id),
-        &mid,
-    )?;
+    metadata::remove(&state, &(&auth).into(), Object::Configuration, &metadata_object_id(&component, &id), &mid)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /v2/storage/search/component-configurations`: configurations by component, id, or any of
 /// `metadataKeys`; `include=filteredMetadata` narrows each item's metadata to those keys.
 async fn search(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<Json<Value>> {
-    let component = p
-        .str("componentId")
-        .or_else(|| p.str("idComponent"))
-        .filter(|s| !s.is_empty());
+    let component = p.str("componentId").or_else(|| p.str("idComponent")).filter(|s| !s.is_empty());
     let config = p.str("configurationId").filter(|s| !s.is_empty());
     let keys = p.list("metadataKeys");
-    let filtered = p
-        .csv_list("include")
-        .iter()
-        .any(|i| i == "filteredMetadata");
+    let filtered = p.csv_list("include").iter().any(|i| i == "filteredMetadata");
     let mut out = Vec::new();
     for candidate in state.meta.configurations(scope(&auth), None, false)? {
         let (component_id, config_id) = (candidate.component_id, candidate.id);
@@ -1006,21 +766,12 @@ async fn search(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
         {
             continue;
         }
-        let items = metadata::list(
-            &state,
-            &(&auth).into(),
-            Object::Configuration,
-            &metadata_object_id(&component_id, &config_id),
-        )?;
+        let items = metadata::list(&state, &(&auth).into(), Object::Configuration, &metadata_object_id(&component_id, &config_id))?;
         let has_key = |it: &Value| keys.iter().any(|k| it["key"] == k.as_str());
         if !keys.is_empty() && !items.iter().any(has_key) {
             continue;
         }
-        let items = if filtered && !keys.is_empty() {
-            items.into_iter().filter(has_key).collect()
-        } else {
-            items
-        };
+        let items = if filtered && !keys.is_empty() { items.into_iter().filter(has_key).collect() } else { items };
         out.push(json!({"idComponent": component_id, "configurationId": config_id, "metadata": without_provider(items)}));
     }
     Ok(Json(Value::Array(out)))
@@ -1034,10 +785,7 @@ mod tests {
     fn version_identifiers_look_like_ulids() {
         let a = version_identifier();
         assert_eq!(a.len(), 26);
-        assert!(
-            a.chars()
-                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
-        );
+        assert!(a.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
         assert_ne!(a, version_identifier());
     }
 

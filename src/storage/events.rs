@@ -1,10 +1,10 @@
 //! Events: the server's own (`record`, e.g. `storage.tableImportDone`) and external ones
 //! (`POST /v2/storage/events`), listed project-wide, per bucket, table or token.
-use crate::http::Routes;
-use crate::http::routes::get;
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use crate::http::routes::get;
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Value, json};
 
 use super::auth::{Auth, Need};
@@ -12,9 +12,7 @@ use super::wire::event as wire;
 use super::{buckets, tables, tokens};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
-use crate::meta::events::{
-    EventField, EventFilter, EventObject, EventRecord, EventTerm, NewEventRecord,
-};
+use crate::meta::events::{EventField, EventFilter, EventObject, EventRecord, EventTerm, NewEventRecord};
 use kbstack_core::ids::{EventId, Scope};
 
 pub fn routes() -> Routes<AppState> {
@@ -45,12 +43,7 @@ pub fn record(state: &AppState, auth: &Auth, ev: NewEvent) -> ApiResult<()> {
 }
 
 /// Record an event under an explicit run id (a job's events carry the job's run).
-pub fn record_for_run(
-    state: &AppState,
-    auth: &Auth,
-    run_id: Option<&str>,
-    ev: NewEvent,
-) -> ApiResult<()> {
+pub fn record_for_run(state: &AppState, auth: &Auth, run_id: Option<&str>, ev: NewEvent) -> ApiResult<()> {
     let object_name = match (&ev.object_type, &ev.object_id) {
         (Some(t), Some(id)) => Some(object_name(t, id)),
         _ => None,
@@ -105,9 +98,7 @@ struct Stored {
 
 fn new_uuid_v7() -> String {
     let millis = chrono::Utc::now().timestamp_millis().max(0) as u64;
-    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random::<[u8; 10]>())
-        .into_uuid()
-        .to_string()
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random::<[u8; 10]>()).into_uuid().to_string()
 }
 
 fn insert(state: &AppState, auth: &Auth, e: Stored) -> ApiResult<(i64, String)> {
@@ -144,18 +135,11 @@ fn custom_data(p: &Params, key: &str) -> ApiResult<Value> {
         None => Ok(json!({})),
         Some(Value::Array(a)) if a.is_empty() => Ok(json!({})),
         Some(v @ (Value::Object(_) | Value::Array(_))) => Ok(v),
-        Some(_) => Err(ApiError::validation(format!(
-            "Invalid request:\n - {key}: This value should be an object."
-        ))),
+        Some(_) => Err(ApiError::validation(format!("Invalid request:\n - {key}: This value should be an object."))),
     }
 }
 
-async fn create(
-    State(state): State<AppState>,
-    auth: Auth,
-    headers: HeaderMap,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(State(state): State<AppState>, auth: Auth, headers: HeaderMap, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let message = p.required_str("message")?;
     let component = p.required_str("component")?;
     let kind = p.str_or("type", "info");
@@ -169,37 +153,19 @@ async fn create(
         Some(v) => Some(
             crate::http::params::scalar_to_string(v)
                 .and_then(|s| s.trim().parse::<f64>().ok())
-                .ok_or_else(|| {
-                    ApiError::validation(
-                        "Invalid request:\n - duration: This value should be a number.",
-                    )
-                })?,
+                .ok_or_else(|| ApiError::validation("Invalid request:\n - duration: This value should be a number."))?,
         ),
     };
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let user_agent = header("user-agent");
-    let remote = header("x-forwarded-for")
-        .split(',')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_string();
+    let remote = header("x-forwarded-for").split(',').next().unwrap_or("").trim().to_string();
     let stored = Stored {
         event: format!("ext.{component}."),
         component,
         message,
         description: p.str_or("description", ""),
         kind,
-        run_id: p
-            .str("runId")
-            .filter(|s| !s.is_empty())
-            .or_else(|| auth.run_id.clone()),
+        run_id: p.str("runId").filter(|s| !s.is_empty()).or_else(|| auth.run_id.clone()),
         configuration_id: p.str("configurationId").filter(|s| !s.is_empty()),
         object_type: None,
         object_id: None,
@@ -214,29 +180,16 @@ async fn create(
             "userAgent": user_agent,
         }),
     };
-    let size = stored.message.len()
-        + stored.description.len()
-        + stored.params.to_string().len()
-        + stored.results.to_string().len();
+    let size = stored.message.len() + stored.description.len() + stored.params.to_string().len() + stored.results.to_string().len();
     if size > MAX_EVENT_BYTES {
-        return Err(ApiError::validation(format!(
-            "Event is too large ({size} bytes); the maximum is {MAX_EVENT_BYTES} bytes."
-        )));
+        return Err(ApiError::validation(format!("Event is too large ({size} bytes); the maximum is {MAX_EVENT_BYTES} bytes.")));
     }
     let (id, uuid) = insert(&state, &auth, stored)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"id": id.to_string(), "uuid": uuid})),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({"id": id.to_string(), "uuid": uuid}))))
 }
 
 fn event_json(state: &AppState, default_branch: i64, e: EventRecord) -> wire::Event {
-    let context = |key: &str| {
-        e.context
-            .get(key)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
+    let context = |key: &str| e.context.get(key).and_then(Value::as_str).map(str::to_string);
     wire::Event {
         id: e.id.to_string(),
         context: wire::Context {
@@ -262,10 +215,7 @@ fn event_json(state: &AppState, default_branch: i64, e: EventRecord) -> wire::Ev
         params: e.params,
         results: e.results,
         performance: e.performance,
-        token: wire::Token {
-            id: e.token_id,
-            name: e.token_name,
-        },
+        token: wire::Token { id: e.token_id, name: e.token_name },
         // Keboola reports the branch only for development branches.
         id_branch: e.branch_id.filter(|b| *b != default_branch),
         uri: format!("{}/events/{}", state.storage_url(), e.id),
@@ -287,11 +237,7 @@ fn resolve_id(state: &AppState, project_id: i64, key: &str, given: &str) -> ApiR
         return Ok(EventId(id));
     }
     let event = state.meta.event_by_uuid(project_id.into(), given)?;
-    event.map(|e| EventId(e.id)).ok_or_else(|| {
-        ApiError::validation(format!(
-            "Invalid request:\n - {key}: Event \"{given}\" not found."
-        ))
-    })
+    event.map(|e| EventId(e.id)).ok_or_else(|| ApiError::validation(format!("Invalid request:\n - {key}: Event \"{given}\" not found.")))
 }
 
 /// Terms one `q` may hold: each is a SQL condition, and SQLite caps an expression's depth.
@@ -313,48 +259,24 @@ fn query_terms(q: &str) -> ApiResult<Vec<EventTerm>> {
         ("token.id", EventField::TokenId),
         ("token.name", EventField::TokenName),
     ];
-    let terms: Vec<&str> = q
-        .split_whitespace()
-        .filter(|t| !matches!(*t, "AND" | "OR" | "&&" | "||"))
-        .collect();
+    let terms: Vec<&str> = q.split_whitespace().filter(|t| !matches!(*t, "AND" | "OR" | "&&" | "||")).collect();
     if terms.len() > MAX_QUERY_TERMS {
         return Err(ApiError::new(
             Code::QuerySyntax,
-            format!(
-                "Failed to parse query: more than {MAX_QUERY_TERMS} terms ({} given).",
-                terms.len()
-            ),
+            format!("Failed to parse query: more than {MAX_QUERY_TERMS} terms ({} given).", terms.len()),
         ));
     }
     let unquoted = |v: &str| v.trim_matches('"').to_string();
     Ok(terms
         .into_iter()
-        .map(|term| {
-            match term.split_once(':').and_then(|(k, v)| {
-                FIELDS
-                    .iter()
-                    .find(|(f, _)| *f == k)
-                    .map(|(_, field)| (*field, v))
-            }) {
-                Some((field, v)) => EventTerm {
-                    field: Some(field),
-                    pattern: unquoted(v),
-                },
-                None => EventTerm {
-                    field: None,
-                    pattern: unquoted(term),
-                },
-            }
+        .map(|term| match term.split_once(':').and_then(|(k, v)| FIELDS.iter().find(|(f, _)| *f == k).map(|(_, field)| (*field, v))) {
+            Some((field, v)) => EventTerm { field: Some(field), pattern: unquoted(v) },
+            None => EventTerm { field: None, pattern: unquoted(term) },
         })
         .collect())
 }
 
-fn query(
-    state: &AppState,
-    auth: &Auth,
-    listing: Listing,
-    p: &Params,
-) -> ApiResult<Vec<wire::Event>> {
+fn query(state: &AppState, auth: &Auth, listing: Listing, p: &Params) -> ApiResult<Vec<wire::Event>> {
     let mut filter = EventFilter::new(auth.project_id.into());
     if auth.branch_id != auth.default_branch_id {
         filter.branch = Some(auth.branch_id.into());
@@ -387,54 +309,28 @@ fn query(
     filter.newest_first = match p.str_or("sortOrder", "desc").to_ascii_lowercase().as_str() {
         "desc" | "" => true,
         "asc" => false,
-        other => {
-            return Err(ApiError::validation(format!(
-                "Invalid request:\n - sortOrder: \"{other}\" is not one of asc, desc."
-            )));
-        }
+        other => return Err(ApiError::validation(format!("Invalid request:\n - sortOrder: \"{other}\" is not one of asc, desc."))),
     };
     let events = state.meta.events(&filter)?;
-    Ok(events
-        .into_iter()
-        .map(|e| event_json(state, auth.default_branch_id, e))
-        .collect())
+    Ok(events.into_iter().map(|e| event_json(state, auth.default_branch_id, e)).collect())
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Auth,
-    p: Params,
-) -> ApiResult<Json<Vec<wire::Event>>> {
+async fn list(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<Json<Vec<wire::Event>>> {
     Ok(Json(query(&state, &auth, Listing::Project, &p)?))
 }
 
-async fn list_bucket(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<Vec<wire::Event>>> {
+async fn list_bucket(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Vec<wire::Event>>> {
     auth.bucket(&id, Need::Read)?;
     buckets::load_bucket(&state, auth.project_id, auth.branch_id, &id)?;
     Ok(Json(query(&state, &auth, Listing::Bucket(id), &p)?))
 }
 
-async fn list_table(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<Vec<wire::Event>>> {
+async fn list_table(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Vec<wire::Event>>> {
     let table = tables::load_table(&state, &auth, &id, Need::Read)?;
     Ok(Json(query(&state, &auth, Listing::Table(table.id), &p)?))
 }
 
-async fn list_token(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<Vec<wire::Event>>> {
+async fn list_token(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Vec<wire::Event>>> {
     let token = tokens::load_token(&state, auth.project_id, &id)?;
     if token.id != auth.token.id {
         auth.require_manage_tokens()?;
@@ -442,11 +338,7 @@ async fn list_token(
     Ok(Json(query(&state, &auth, Listing::Token(token.id), &p)?))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<wire::Event>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<wire::Event>> {
     let not_found = || ApiError::new(Code::EventNotFound, format!("Event \"{id}\" not found"));
     let project = auth.project_id.into();
     let event = match id.parse::<i64>() {

@@ -50,11 +50,7 @@ impl BlobLayout for FileRecord {
     }
 
     fn download_blob(&self) -> String {
-        if self.is_sliced {
-            self.manifest_blob()
-        } else {
-            self.blob_path.clone()
-        }
+        if self.is_sliced { self.manifest_blob() } else { self.blob_path.clone() }
     }
 
     fn manifest_blob(&self) -> String {
@@ -83,20 +79,10 @@ pub fn sanitize_name(name: &str) -> String {
         .trim()
         .chars()
         .flat_map(char::to_lowercase)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
         .collect();
     // `.` and `..` are not blob names.
-    if clean.chars().all(|c| c == '.') {
-        clean.replace('.', "_")
-    } else {
-        clean
-    }
+    if clean.chars().all(|c| c == '.') { clean.replace('.', "_") } else { clean }
 }
 
 /// Longest file name kept in a blob's path: a file system takes 255 bytes a name, and sliced
@@ -114,9 +100,7 @@ fn blob_file_name(name: &str) -> String {
 
 /// Run ids nest as `parent.child`; a file belongs to every run on its chain (`1.2.3` → `1`, `1.2`, `1.2.3`).
 fn run_chain(run_id: Option<&str>) -> Vec<String> {
-    let Some(run_id) = run_id else {
-        return Vec::new();
-    };
+    let Some(run_id) = run_id else { return Vec::new() };
     let parts: Vec<&str> = run_id.split('.').collect();
     (1..=parts.len()).map(|n| parts[..n].join(".")).collect()
 }
@@ -133,32 +117,19 @@ pub fn create_file(state: &AppState, auth: &Auth, f: NewFile) -> ApiResult<FileR
     insert_file(state, auth, f, UploadAttrs::default())
 }
 
-fn insert_file(
-    state: &AppState,
-    auth: &Auth,
-    f: NewFile,
-    attrs: UploadAttrs,
-) -> ApiResult<FileRecord> {
+fn insert_file(state: &AppState, auth: &Auth, f: NewFile, attrs: UploadAttrs) -> ApiResult<FileRecord> {
     let name = sanitize_name(&f.name);
     if name.is_empty() {
-        return Err(ApiError::validation(
-            "Invalid request:\n - name: This value should not be blank.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - name: This value should not be blank."));
     }
     let mut tags: Vec<String> = Vec::new();
-    for t in f
-        .tags
-        .into_iter()
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-    {
+    for t in f.tags.into_iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
         if !tags.contains(&t) {
             tags.push(t);
         }
     }
     let now = chrono::Utc::now();
-    let expires_at =
-        (!f.is_permanent).then(|| (now + chrono::Duration::days(MAX_AGE_DAYS)).timestamp());
+    let expires_at = (!f.is_permanent).then(|| (now + chrono::Duration::days(MAX_AGE_DAYS)).timestamp());
     let record = NewFileRecord {
         scope: Scope::new(auth.project_id, auth.branch_id),
         name: name.clone(),
@@ -176,39 +147,17 @@ fn insert_file(
         run_ids: run_chain(auth.run_id.as_deref()),
         tags,
     };
-    let blob_path_for = |id: FileId| {
-        format!(
-            "{}{}",
-            file_dir(auth.project_id, id.get()),
-            blob_file_name(&name)
-        )
-    };
+    let blob_path_for = |id: FileId| format!("{}{}", file_dir(auth.project_id, id.get()), blob_file_name(&name));
     let id = state.meta.insert_file(&record, &blob_path_for)?;
-    fetch(state, auth.project_id, id.get())?
-        .ok_or_else(|| ApiError::internal("file vanished after insert"))
+    fetch(state, auth.project_id, id.get())?.ok_or_else(|| ApiError::internal("file vanished after insert"))
 }
 
 /// A file whose content the server received itself (the Importer's uploads): the record is
 /// created and the staged content (in the blob store's staging dir) renamed into its blob, so the
 /// file is never listed without its content.
-pub fn create_from_staged(
-    state: &AppState,
-    auth: &Auth,
-    f: NewFile,
-    is_public: bool,
-    staged: &std::path::Path,
-) -> ApiResult<FileRecord> {
+pub fn create_from_staged(state: &AppState, auth: &Auth, f: NewFile, is_public: bool, staged: &std::path::Path) -> ApiResult<FileRecord> {
     let size = std::fs::metadata(staged)?.len() as i64;
-    let file = insert_file(
-        state,
-        auth,
-        f,
-        UploadAttrs {
-            is_public,
-            size_bytes: Some(size),
-            content_type: None,
-        },
-    )?;
+    let file = insert_file(state, auth, f, UploadAttrs { is_public, size_bytes: Some(size), content_type: None })?;
     if let Err(e) = state.blobs.put_file(&file.blob_path, staged) {
         let _ = delete_file(state, &file);
         return Err(e.into());
@@ -248,56 +197,27 @@ pub fn file_for_blob(state: &AppState, blob_name: &str) -> ApiResult<Option<File
 /// The file's content as local files, slices in manifest order (the objects themselves on local
 /// disk; downloaded temp copies, removed on drop, from an object store).
 pub fn content_paths(state: &AppState, file: &FileRecord) -> ApiResult<Vec<LocalCopy>> {
-    let never_uploaded = || {
-        ApiError::validation(format!(
-            "File {} ({}) has no content: it was never uploaded.",
-            file.id, file.name
-        ))
-    };
+    let never_uploaded =
+        || ApiError::validation(format!("File {} ({}) has no content: it was never uploaded.", file.id, file.name));
     if !file.is_sliced {
-        return Ok(vec![
-            state
-                .blobs
-                .local_copy(&file.blob_path)?
-                .ok_or_else(never_uploaded)?,
-        ]);
+        return Ok(vec![state.blobs.local_copy(&file.blob_path)?.ok_or_else(never_uploaded)?]);
     }
-    let manifest = state
-        .blobs
-        .read_small(&file.manifest_blob())?
-        .ok_or_else(|| {
-            ApiError::validation(format!(
-                "Sliced file {} ({}) has no manifest: it was never uploaded.",
-                file.id, file.name
-            ))
-        })?;
-    let bad = |why: String| {
-        ApiError::validation(format!(
-            "Manifest of sliced file {} is invalid: {why}",
-            file.id
-        ))
-    };
+    let manifest = state.blobs.read_small(&file.manifest_blob())?.ok_or_else(|| {
+        ApiError::validation(format!("Sliced file {} ({}) has no manifest: it was never uploaded.", file.id, file.name))
+    })?;
+    let bad = |why: String| ApiError::validation(format!("Manifest of sliced file {} is invalid: {why}", file.id));
     let manifest: Value = serde_json::from_slice(&manifest).map_err(|e| bad(e.to_string()))?;
-    let entries = manifest
-        .get("entries")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("no \"entries\" array".into()))?;
+    let entries = manifest.get("entries").and_then(Value::as_array).ok_or_else(|| bad("no \"entries\" array".into()))?;
     let dir = file.dir();
     entries
         .iter()
         .map(|entry| {
-            let url = entry
-                .get("url")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad("an entry has no \"url\"".into()))?;
+            let url = entry.get("url").and_then(Value::as_str).ok_or_else(|| bad("an entry has no \"url\"".into()))?;
             // Slices must lie in the file's own directory: a manifest must not reach other files' blobs.
             let blob = BlobStore::blob_name_from_entry(url)
                 .filter(|b| b.starts_with(&dir) && valid_blob_name(b))
                 .ok_or_else(|| bad(format!("entry \"{url}\" is not a slice of this file")))?;
-            state
-                .blobs
-                .local_copy(&blob)?
-                .ok_or_else(|| bad(format!("slice \"{url}\" was never uploaded")))
+            state.blobs.local_copy(&blob)?.ok_or_else(|| bad(format!("slice \"{url}\" was never uploaded")))
         })
         .collect()
 }
@@ -315,15 +235,9 @@ pub fn set_size(state: &AppState, file_id: i64, size: i64) -> ApiResult<()> {
 /// Write the manifest of a sliced file listing `slices` (blob names, in order) and record the size
 /// of the slices. For server-side producers that wrote the slices themselves.
 pub fn write_manifest(state: &AppState, file: &FileRecord, slices: &[String]) -> ApiResult<()> {
-    let entries: Vec<Value> = slices
-        .iter()
-        .map(|s| json!({"url": BlobStore::entry_url(s)}))
-        .collect();
+    let entries: Vec<Value> = slices.iter().map(|s| json!({"url": BlobStore::entry_url(s)})).collect();
     // Objects are replaced whole: a reader never sees half a manifest.
-    state.blobs.put_bytes(
-        &file.manifest_blob(),
-        json!({"entries": entries}).to_string(),
-    )?;
+    state.blobs.put_bytes(&file.manifest_blob(), json!({"entries": entries}).to_string())?;
     refresh_size(state, file)
 }
 
@@ -339,13 +253,7 @@ pub fn blob_written(state: &AppState, blob_name: &str) -> ApiResult<()> {
 fn refresh_size(state: &AppState, file: &FileRecord) -> ApiResult<()> {
     let size = if file.is_sliced {
         let manifest = file.manifest_blob();
-        state
-            .blobs
-            .list(&file.dir())?
-            .iter()
-            .filter(|o| o.name != manifest)
-            .map(|o| o.size)
-            .sum()
+        state.blobs.list(&file.dir())?.iter().filter(|o| o.name != manifest).map(|o| o.size).sum()
     } else {
         match state.blobs.head(&file.blob_path)? {
             Some(m) => m.size,

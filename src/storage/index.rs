@@ -1,9 +1,9 @@
 //! `GET /v2/storage`: the index, answered without a token.
-use crate::http::Query;
-use crate::http::Routes;
-use crate::http::routes::get;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use crate::http::Query;
+use crate::http::routes::get;
+use crate::http::Routes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -24,45 +24,13 @@ struct IndexQuery {
 /// `/<service id>` (`/queue/jobs`), the Storage API at `/v2/storage`; with a stack suffix the
 /// host `<service id>.<suffix>` reaches the same mount (`net::hosts`). A service adds its id here
 /// when it is served.
-pub const SERVICE_IDS: &[&str] = &[
-    "queue",
-    "encryption",
-    "sync-actions",
-    "scheduler",
-    "query",
-    "editor",
-    "vault",
-    "notification",
-    "developer",
-    "billing",
-    "oauth",
-    "import",
-    "metastore",
-    "data-science",
-    "sandboxes",
-    "ai",
-    "templates",
-    "stream",
-    "syrup",
-    "docker-runner",
-    "gooddata-provisioning",
-    "json-parser",
-    "sqldep-analyzer",
-    "graph",
-];
+pub const SERVICE_IDS: &[&str] =
+    &["queue", "encryption", "sync-actions", "scheduler", "query", "editor", "vault", "notification", "developer", "billing", "oauth", "import", "metastore", "data-science", "sandboxes", "ai", "templates", "stream", "syrup", "docker-runner", "gooddata-provisioning", "json-parser", "sqldep-analyzer", "graph"];
 
 async fn index(State(state): State<AppState>, Query(q): Query<IndexQuery>) -> Response {
-    let exclude: Vec<&str> = q
-        .exclude
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let services: Vec<Value> = SERVICE_IDS
-        .iter()
-        .map(|id| json!({"id": id, "url": service_url(&state, id)}))
-        .collect();
+    let exclude: Vec<&str> = q.exclude.as_deref().unwrap_or("").split(',').map(str::trim).collect();
+    let services: Vec<Value> =
+        SERVICE_IDS.iter().map(|id| json!({"id": id, "url": service_url(&state, id)})).collect();
     let body = json!({
         "api": "storage",
         "version": "v2",
@@ -84,11 +52,7 @@ async fn index(State(state): State<AppState>, Query(q): Query<IndexQuery>) -> Re
         text.push_str(&components);
         text.push('}');
     }
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        text,
-    )
-        .into_response()
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], text).into_response()
 }
 
 pub fn service_url(state: &AppState, id: &str) -> String {

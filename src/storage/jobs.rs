@@ -5,27 +5,23 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::{Path, State};
 use crate::http::Query;
-use crate::http::Routes;
+use axum::http::StatusCode;
 use crate::http::routes::get;
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use crate::http::Routes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
 use super::wire::job as wire;
 use crate::app::AppState;
-use crate::http::{
-    ApiError, ApiResult, Code, error::new_exception_id, error::public_message, now_iso,
-};
+use crate::http::{ApiError, ApiResult, Code, error::new_exception_id, error::public_message, now_iso};
 use crate::meta::storage_jobs::{JobStatus, NewStorageJob, StorageJob};
 
 pub fn routes() -> Routes<AppState> {
-    Routes::new()
-        .route("/v2/storage/jobs", get(list))
-        .route("/v2/storage/jobs/{id}", get(detail))
+    Routes::new().route("/v2/storage/jobs", get(list)).route("/v2/storage/jobs/{id}", get(detail))
 }
 
 /// Serialises jobs that touch the same object (a table, a bucket): DuckDB would abort one of two
@@ -37,22 +33,14 @@ pub struct JobRunner {
 
 impl JobRunner {
     fn lock_for(&self, key: &str) -> Arc<parking_lot::Mutex<()>> {
-        self.locks
-            .lock()
-            .entry(key.to_string())
-            .or_default()
-            .clone()
+        self.locks.lock().entry(key.to_string()).or_default().clone()
     }
 }
 
 /// Run `work` holding the lock `key` (a table's): this node's, and with a store other nodes share
 /// (scale-out) the stack-wide one as well, so that a table's creates, loads and deletes run one
 /// after another whichever nodes took them. Blocking: call it off the async workers.
-pub fn with_lock<T, E: From<ApiError>>(
-    state: &AppState,
-    key: &str,
-    work: impl FnOnce() -> Result<T, E>,
-) -> Result<T, E> {
+pub fn with_lock<T, E: From<ApiError>>(state: &AppState, key: &str, work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     let lock = state.jobs.lock_for(key);
     let _guard = lock.lock();
     if state.meta.sqlite().is_some() {
@@ -80,12 +68,7 @@ pub struct JobSpec {
 
 /// Create a job, run `work` on a blocking thread, and answer 202 with the job as it stands
 /// after a short wait.
-pub async fn start<F>(
-    state: &AppState,
-    auth: &Auth,
-    spec: JobSpec,
-    work: F,
-) -> ApiResult<(StatusCode, Json<Value>)>
+pub async fn start<F>(state: &AppState, auth: &Auth, spec: JobSpec, work: F) -> ApiResult<(StatusCode, Json<Value>)>
 where
     F: FnOnce(&AppState) -> ApiResult<Value> + Send + 'static,
 {
@@ -122,10 +105,7 @@ where
         let _ = done_tx.send(());
     });
     let _ = tokio::time::timeout(Duration::from_millis(state.config.job_wait_ms), done_rx).await;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(load_job(state, auth.project_id, id)?),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(load_job(state, auth.project_id, id)?)))
 }
 
 /// Record the job's end. A job always reaches a final state: when its result cannot be written
@@ -139,33 +119,18 @@ async fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
             if e.code.is_server_error() {
                 tracing::error!(job = id, exception_id, "job failed: {message}");
             }
-            let mut err =
-                json!({"code": e.code.as_str(), "message": message, "exceptionId": exception_id});
+            let mut err = json!({"code": e.code.as_str(), "message": message, "exceptionId": exception_id});
             // Details a client reads from results (e.g. missingColumns of csvImport.columnsNotMatch).
             let results = e.context.clone();
             if let Some(ctx) = &e.context {
                 err["contextParams"] = ctx.clone();
             }
-            (
-                JobStatus::Error,
-                results.map(|r| r.to_string()),
-                Some(err.to_string()),
-            )
+            (JobStatus::Error, results.map(|r| r.to_string()), Some(err.to_string()))
         }
     };
-    let write = || {
-        state
-            .meta
-            .finish_storage_job(id, status, results.as_deref(), error.as_deref(), &now_iso())
-    };
+    let write = || state.meta.finish_storage_job(id, status, results.as_deref(), error.as_deref(), &now_iso());
     // A full disk: give back the space reserve and write the same end once more.
-    let res = write().or_else(|e| {
-        if state.meta.release_reserve() {
-            write()
-        } else {
-            Err(e)
-        }
-    });
+    let res = write().or_else(|e| if state.meta.release_reserve() { write() } else { Err(e) });
     let Err(e) = res else {
         state.meta.reclaim_reserve();
         return;
@@ -177,14 +142,7 @@ async fn finish(state: &AppState, id: i64, outcome: ApiResult<Value>) {
         "exceptionId": new_exception_id(),
     })
     .to_string();
-    state
-        .meta
-        .store_until_it_lands(id, || {
-            state
-                .meta
-                .finish_storage_job(id, JobStatus::Error, None, Some(&fallback), &now_iso())
-        })
-        .await;
+    state.meta.store_until_it_lands(id, || state.meta.finish_storage_job(id, JobStatus::Error, None, Some(&fallback), &now_iso())).await;
 }
 
 /// Jobs whose node has no heartbeat since `live_since_ms` (a process that stopped, `crate::node`)
@@ -197,9 +155,7 @@ pub fn end_orphaned(state: &AppState, live_since_ms: i64) -> ApiResult<()> {
                     its changes were applied in full or not at all. Check the data before running it again.",
         "exceptionId": new_exception_id(),
     });
-    let n = state
-        .meta
-        .fail_orphaned_storage_jobs(live_since_ms, &err.to_string(), &now_iso())?;
+    let n = state.meta.fail_orphaned_storage_jobs(live_since_ms, &err.to_string(), &now_iso())?;
     if n > 0 {
         tracing::warn!(jobs = n, "storage jobs of a stopped node ended as error");
     }
@@ -219,10 +175,7 @@ fn job_json(state: &AppState, j: &StorageJob) -> Value {
         end_time: j.end_time.clone(),
         run_id: j.run_id.clone(),
         results: j.results.clone(),
-        creator_token: wire::CreatorToken {
-            id: j.creator_token_id.to_string(),
-            description: j.creator_description.clone(),
-        },
+        creator_token: wire::CreatorToken { id: j.creator_token_id.to_string(), description: j.creator_description.clone() },
         metrics: match &j.metrics {
             Value::Null => json!({"inCompressed": false, "inBytes": 0, "inBytesUncompressed": 0,
                                   "outCompressed": false, "outBytes": 0, "outBytesUncompressed": 0}),
@@ -234,10 +187,7 @@ fn job_json(state: &AppState, j: &StorageJob) -> Value {
 }
 
 pub fn load_job(state: &AppState, project_id: i64, id: i64) -> ApiResult<Value> {
-    let job = state
-        .meta
-        .storage_job(project_id, id)?
-        .ok_or_else(|| ApiError::new(Code::JobNotFound, format!("Job {id} not found")))?;
+    let job = state.meta.storage_job(project_id, id)?.ok_or_else(|| ApiError::new(Code::JobNotFound, format!("Job {id} not found")))?;
     Ok(job_json(state, &job))
 }
 
@@ -256,9 +206,7 @@ pub async fn wait_finished(state: &AppState, project_id: i64, id: i64) -> ApiRes
 /// A token without `canManageBuckets` sees its own jobs and the jobs of tables in buckets it may
 /// read, nothing of buckets it cannot see.
 fn visible_to(auth: &Auth, job: &Value) -> bool {
-    if auth.can_manage_buckets()
-        || job["creatorToken"]["id"].as_str() == Some(auth.token.id.to_string().as_str())
-    {
+    if auth.can_manage_buckets() || job["creatorToken"]["id"].as_str() == Some(auth.token.id.to_string().as_str()) {
         return true;
     }
     let table = job["tableId"].as_str().unwrap_or("");
@@ -268,11 +216,7 @@ fn visible_to(auth: &Auth, job: &Value) -> bool {
     }
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let not_found = || ApiError::new(Code::JobNotFound, format!("Job {id} not found"));
     let job_id: i64 = id.parse().map_err(|_| not_found())?;
     let job = load_job(&state, auth.project_id, job_id)?;
@@ -289,41 +233,20 @@ struct ListQuery {
     storage_job_status: Option<String>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Auth,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    let limit: i64 = q
-        .limit
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(100)
-        .clamp(1, 1000);
+async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+    let limit: i64 = q.limit.and_then(|l| l.parse().ok()).unwrap_or(100).clamp(1, 1000);
     let offset: i64 = q.offset.and_then(|l| l.parse().ok()).unwrap_or(0).max(0);
     // Limited tokens: filtered here, so pages are cut after filtering (the visible set is small).
     let limited = !auth.can_manage_buckets();
-    let (page_limit, page_offset) = if limited {
-        (None, 0)
-    } else {
-        (Some(limit), offset)
-    };
+    let (page_limit, page_offset) = if limited { (None, 0) } else { (Some(limit), offset) };
     let jobs: Vec<Value> = state
         .meta
-        .storage_jobs(
-            auth.project_id,
-            q.storage_job_status.as_deref(),
-            page_limit,
-            page_offset,
-        )?
+        .storage_jobs(auth.project_id, q.storage_job_status.as_deref(), page_limit, page_offset)?
         .iter()
         .map(|j| job_json(&state, j))
         .collect();
     let jobs: Vec<Value> = if limited {
-        jobs.into_iter()
-            .filter(|j| visible_to(&auth, j))
-            .skip(offset as usize)
-            .take(limit as usize)
-            .collect()
+        jobs.into_iter().filter(|j| visible_to(&auth, j)).skip(offset as usize).take(limit as usize).collect()
     } else {
         jobs
     };

@@ -12,9 +12,9 @@
 //! or reviewer is a token that can manage buckets (the right dev branches need); the production
 //! manager who merges is a token that can manage the protected default branch, or the master
 //! token. The creator's token cannot approve its own request.
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::Json;
 use serde_json::{Value, json};
 
 use super::auth::Auth;
@@ -53,15 +53,10 @@ const MERGE_LOCK: &str = "merge-requests";
 pub fn recover_interrupted(state: &AppState) -> anyhow::Result<()> {
     // Merges run holding MERGE_LOCK, stack-wide: once it is ours no merge runs on any node, and
     // a request still `in_merge` is one whose node died (its lock went with its connection).
-    let reset = jobs::with_lock::<_, ApiError>(state, MERGE_LOCK, || {
-        Ok(state.meta.reset_merge_requests("in_merge", "approved")?)
-    })
-    .map_err(|e| anyhow::anyhow!(e.message.clone()))?;
+    let reset = jobs::with_lock::<_, ApiError>(state, MERGE_LOCK, || Ok(state.meta.reset_merge_requests("in_merge", "approved")?))
+        .map_err(|e| anyhow::anyhow!(e.message.clone()))?;
     if reset > 0 {
-        tracing::warn!(
-            requests = reset,
-            "interrupted merges: merge requests back to approved"
-        );
+        tracing::warn!(requests = reset, "interrupted merges: merge requests back to approved");
     }
     Ok(())
 }
@@ -73,27 +68,16 @@ fn no_access() -> ApiError {
 
 /// Developers and reviewers: tokens that may work with dev branches.
 fn require_developer(auth: &Auth) -> ApiResult<()> {
-    if auth.can_manage_buckets() {
-        Ok(())
-    } else {
-        Err(no_access())
-    }
+    if auth.can_manage_buckets() { Ok(()) } else { Err(no_access()) }
 }
 
 /// The production manager: may change the protected default branch.
 fn require_merger(auth: &Auth) -> ApiResult<()> {
-    if auth.token.is_master || auth.token.can_manage_protected_default_branch {
-        Ok(())
-    } else {
-        Err(no_access())
-    }
+    if auth.token.is_master || auth.token.can_manage_protected_default_branch { Ok(()) } else { Err(no_access()) }
 }
 
 fn refused(why: &str) -> ApiError {
-    ApiError::new(
-        Code::StorageValidation,
-        format!("Operation canot be performed due: {why}"),
-    )
+    ApiError::new(Code::StorageValidation, format!("Operation canot be performed due: {why}"))
 }
 
 fn not_found() -> ApiError {
@@ -102,10 +86,7 @@ fn not_found() -> ApiError {
 
 fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<MergeRequest> {
     let id: i64 = id.parse().map_err(|_| not_found())?;
-    state
-        .meta
-        .merge_request(auth.project_id, id)?
-        .ok_or_else(not_found)
+    state.meta.merge_request(auth.project_id, id)?.ok_or_else(not_found)
 }
 
 fn change_log(changes: &[merge::Change]) -> wire::ChangeLog {
@@ -124,69 +105,42 @@ fn change_log(changes: &[merge::Change]) -> wire::ChangeLog {
 
 /// What the open request's branch would merge (None when the branch is gone).
 fn analyse(state: &AppState, mr: &MergeRequest) -> ApiResult<Option<Analysis>> {
-    let Some(from) = mr.branch_from_id else {
-        return Ok(None);
-    };
+    let Some(from) = mr.branch_from_id else { return Ok(None) };
     if !state.meta.branch_exists(mr.project_id, from)? {
         return Ok(None);
     }
-    Ok(Some(state.meta.merge_tx(|tx| {
-        merge::analyse(tx, mr.project_id, from, mr.branch_into_id)
-    })?))
+    Ok(Some(state.meta.merge_tx(|tx| merge::analyse(tx, mr.project_id, from, mr.branch_into_id))?))
 }
 
 /// The request as the API shows it; `with_changes` adds the change log (detail and state moves).
 fn mr_json(state: &AppState, mr: &MergeRequest, with_changes: bool) -> ApiResult<Value> {
     let log = match (&mr.change_log, with_changes) {
         (_, false) => None,
-        (Some(stored), true) => {
-            Some(serde_json::from_value(stored.clone()).map_err(ApiError::internal)?)
-        }
-        (None, true) => Some(change_log(
-            &analyse(state, mr)?.map(|a| a.changes).unwrap_or_default(),
-        )),
+        (Some(stored), true) => Some(serde_json::from_value(stored.clone()).map_err(ApiError::internal)?),
+        (None, true) => Some(change_log(&analyse(state, mr)?.map(|a| a.changes).unwrap_or_default())),
     };
     let out = wire::MergeRequest {
         id: mr.id,
-        creator: wire::Creator {
-            id: mr.creator_id,
-            name: mr.creator_name.clone(),
-        },
+        creator: wire::Creator { id: mr.creator_id, name: mr.creator_name.clone() },
         title: mr.title.clone(),
         description: mr.description.clone(),
         state: mr.state.clone(),
         content: log.clone(),
         change_log: log,
-        branches: wire::Branches {
-            branch_from_id: mr.branch_from_id,
-            branch_into_id: mr.branch_into_id,
-        },
-        merge: wire::Merge {
-            merged_at: mr.merged_at.clone(),
-            merger_id: mr.merger_id,
-            merger_name: mr.merger_name.clone(),
-        },
+        branches: wire::Branches { branch_from_id: mr.branch_from_id, branch_into_id: mr.branch_into_id },
+        merge: wire::Merge { merged_at: mr.merged_at.clone(), merger_id: mr.merger_id, merger_name: mr.merger_name.clone() },
         external_id: mr.external_id.clone(),
         auto_merge_strategy: mr.auto_merge_strategy.clone(),
         auto_merge_at: mr.auto_merge_at.clone(),
         approvals: mr
             .approvals
             .iter()
-            .map(|a| wire::Approval {
-                approver_id: a.approver_id,
-                approver_name: a.approver_name.clone(),
-                created_at: a.created.clone(),
-            })
+            .map(|a| wire::Approval { approver_id: a.approver_id, approver_name: a.approver_name.clone(), created_at: a.created.clone() })
             .collect(),
         reviewers: mr
             .reviewers
             .iter()
-            .map(|r| wire::Reviewer {
-                id: r.id,
-                name: r.name.clone(),
-                email: String::new(),
-                status: r.status.clone(),
-            })
+            .map(|r| wire::Reviewer { id: r.id, name: r.name.clone(), email: String::new(), status: r.status.clone() })
             .collect(),
         created_at: mr.created.clone(),
     };
@@ -194,15 +148,7 @@ fn mr_json(state: &AppState, mr: &MergeRequest, with_changes: bool) -> ApiResult
 }
 
 /// `storage.mergeRequestStateChanged`, with the params Keboola's events carry.
-fn state_changed(
-    state: &AppState,
-    auth: &Auth,
-    id: i64,
-    operation: &str,
-    from: &str,
-    to: &str,
-    note: Option<&str>,
-) -> ApiResult<()> {
+fn state_changed(state: &AppState, auth: &Auth, id: i64, operation: &str, from: &str, to: &str, note: Option<&str>) -> ApiResult<()> {
     let mut message = format!("Merge request {id} moved from \"{from}\" to \"{to}\" ({operation})");
     if let Some(n) = note.filter(|n| !n.is_empty()) {
         message.push_str(&format!(": {n}"));
@@ -224,15 +170,8 @@ fn state_changed(
 }
 
 /// Reviewers by token id: tokens of the project; statuses of those already assigned are kept.
-fn reviewers(
-    state: &AppState,
-    auth: &Auth,
-    p: &Params,
-    keep: &[Reviewer],
-) -> ApiResult<Option<Vec<Reviewer>>> {
-    let Some(value) = p.get("reviewerIds") else {
-        return Ok(None);
-    };
+fn reviewers(state: &AppState, auth: &Auth, p: &Params, keep: &[Reviewer]) -> ApiResult<Option<Vec<Reviewer>>> {
+    let Some(value) = p.get("reviewerIds") else { return Ok(None) };
     let items = match value {
         Value::Array(items) => items.clone(),
         Value::Object(o) => o.values().cloned().collect(),
@@ -243,32 +182,16 @@ fn reviewers(
     for item in items {
         let id = crate::http::params::scalar_to_string(&item)
             .and_then(|s| s.trim().parse::<i64>().ok())
-            .ok_or_else(|| {
-                ApiError::validation(
-                    "Invalid request:\n - reviewerIds: This value should be a list of user ids.",
-                )
-            })?;
-        let token = state
-            .meta
-            .token(id)?
-            .filter(|t| t.project_id == auth.project_id);
+            .ok_or_else(|| ApiError::validation("Invalid request:\n - reviewerIds: This value should be a list of user ids."))?;
+        let token = state.meta.token(id)?.filter(|t| t.project_id == auth.project_id);
         let Some(token) = token else {
-            return Err(ApiError::validation(format!(
-                "Invalid request:\n - reviewerIds: User {id} is not a member of the project."
-            )));
+            return Err(ApiError::validation(format!("Invalid request:\n - reviewerIds: User {id} is not a member of the project.")));
         };
         if out.iter().any(|r| r.id == id) {
             continue;
         }
-        let status = keep
-            .iter()
-            .find(|r| r.id == id)
-            .and_then(|r| r.status.clone());
-        out.push(Reviewer {
-            id,
-            name: token.description,
-            status,
-        });
+        let status = keep.iter().find(|r| r.id == id).and_then(|r| r.status.clone());
+        out.push(Reviewer { id, name: token.description, status });
     }
     Ok(Some(out))
 }
@@ -289,36 +212,22 @@ fn auto_merge(p: &Params) -> ApiResult<Option<(String, Option<String>)>> {
     let at = p.str("autoMergeAt").filter(|s| !s.is_empty()).ok_or_else(|| {
         ApiError::validation("Invalid request:\n - autoMergeAt: This value is required when autoMergeStrategy is \"scheduled\".")
     })?;
-    let valid = chrono::DateTime::parse_from_rfc3339(&at).is_ok()
-        || chrono::DateTime::parse_from_str(&at, "%Y-%m-%dT%H:%M:%S%z").is_ok();
+    let valid = chrono::DateTime::parse_from_rfc3339(&at).is_ok() || chrono::DateTime::parse_from_str(&at, "%Y-%m-%dT%H:%M:%S%z").is_ok();
     if !valid {
-        return Err(ApiError::validation(
-            "Invalid request:\n - autoMergeAt: This value is not a valid ISO 8601 datetime.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - autoMergeAt: This value is not a valid ISO 8601 datetime."));
     }
     Ok(Some((strategy, Some(at))))
 }
 
 fn cannot_create(why: String) -> ApiError {
-    ApiError::new(
-        Code::StorageValidation,
-        format!("Cannot create merge request. {why}"),
-    )
+    ApiError::new(Code::StorageValidation, format!("Cannot create merge request. {why}"))
 }
 
-async fn create(
-    State(state): State<AppState>,
-    auth: Auth,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     require_developer(&auth)?;
     let title = p.required_str("title")?;
-    let from = p.int("branchFromId")?.ok_or_else(|| {
-        ApiError::validation("Invalid request:\n - branchFromId: This value should not be blank.")
-    })?;
-    let into = p.int("branchIntoId")?.ok_or_else(|| {
-        ApiError::validation("Invalid request:\n - branchIntoId: This value should not be blank.")
-    })?;
+    let from = p.int("branchFromId")?.ok_or_else(|| ApiError::validation("Invalid request:\n - branchFromId: This value should not be blank."))?;
+    let into = p.int("branchIntoId")?.ok_or_else(|| ApiError::validation("Invalid request:\n - branchIntoId: This value should not be blank."))?;
     for id in [into, from] {
         if !state.meta.branch_exists(auth.project_id, id)? {
             return Err(cannot_create(format!("Branch id:\"{id}\" was not found.")));
@@ -355,12 +264,10 @@ async fn create(
         merger_id: None,
         merger_name: String::new(),
     };
-    let id = state.meta.insert_merge_request(&mr)?.map_err(|open| {
-        cannot_create(format!(
-            "Branch id:\"{from}\" already has an open merge request (id {}).",
-            open.0
-        ))
-    })?;
+    let id = state
+        .meta
+        .insert_merge_request(&mr)?
+        .map_err(|open| cannot_create(format!("Branch id:\"{from}\" already has an open merge request (id {}).", open.0)))?;
     events::record(
         &state,
         &auth,
@@ -375,26 +282,15 @@ async fn create(
             results: json!({}),
         },
     )?;
-    Ok((
-        StatusCode::CREATED,
-        Json(mr_json(&state, &MergeRequest { id, ..mr }, false)?),
-    ))
+    Ok((StatusCode::CREATED, Json(mr_json(&state, &MergeRequest { id, ..mr }, false)?)))
 }
 
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
     let all = state.meta.merge_requests(auth.project_id)?;
-    Ok(Json(Value::Array(
-        all.iter()
-            .map(|m| mr_json(&state, m, false))
-            .collect::<ApiResult<_>>()?,
-    )))
+    Ok(Json(Value::Array(all.iter().map(|m| mr_json(&state, m, false)).collect::<ApiResult<_>>()?)))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let mr = load(&state, &auth, &id)?;
     Ok(Json(mr_json(&state, &mr, true)?))
 }
@@ -410,104 +306,64 @@ fn transition(
     change: impl FnOnce(&mut MergeRequest) -> ApiResult<()>,
 ) -> ApiResult<(String, MergeRequest)> {
     let mr = load(state, auth, id)?;
-    let moved = state
-        .meta
-        .change_merge_request(auth.project_id, mr.id, |m| {
-            if !from.contains(&m.state.as_str()) {
-                return Err(wrong_state(&m.state));
-            }
-            let before = m.state.clone();
-            change(m)?;
-            Ok((before, m.clone()))
-        })?;
+    let moved = state.meta.change_merge_request(auth.project_id, mr.id, |m| {
+        if !from.contains(&m.state.as_str()) {
+            return Err(wrong_state(&m.state));
+        }
+        let before = m.state.clone();
+        change(m)?;
+        Ok((before, m.clone()))
+    })?;
     moved.ok_or_else(not_found)
 }
 
 /// PUT: title, description, externalId, auto-merge and reviewers; only in `development`
 /// (Keboola: a request under review is locked).
-async fn update(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<Value>> {
+async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
     require_developer(&auth)?;
     let title = p.str("title");
     if title.as_deref() == Some("") {
-        return Err(ApiError::validation(
-            "Invalid request:\n - title: This value should not be blank.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - title: This value should not be blank."));
     }
     let auto = auto_merge(&p)?;
     let current = load(&state, &auth, &id)?;
     let new_reviewers = reviewers(&state, &auth, &p, &current.reviewers)?;
-    let (_, mr) = transition(
-        &state,
-        &auth,
-        &id,
-        &["development"],
-        |_| no_access(),
-        |m| {
-            if let Some(t) = title {
-                m.title = t;
-            }
-            if let Some(d) = p.str("description") {
-                m.description = d;
-            }
-            if let Some(e) = p.str("externalId") {
-                m.external_id = Some(e).filter(|e| !e.is_empty());
-            }
-            if let Some((strategy, at)) = auto {
-                m.auto_merge_strategy = Some(strategy);
-                m.auto_merge_at = at;
-            }
-            if let Some(r) = new_reviewers {
-                m.reviewers = r;
-            }
-            Ok(())
-        },
-    )?;
+    let (_, mr) = transition(&state, &auth, &id, &["development"], |_| no_access(), |m| {
+        if let Some(t) = title {
+            m.title = t;
+        }
+        if let Some(d) = p.str("description") {
+            m.description = d;
+        }
+        if let Some(e) = p.str("externalId") {
+            m.external_id = Some(e).filter(|e| !e.is_empty());
+        }
+        if let Some((strategy, at)) = auto {
+            m.auto_merge_strategy = Some(strategy);
+            m.auto_merge_at = at;
+        }
+        if let Some(r) = new_reviewers {
+            m.reviewers = r;
+        }
+        Ok(())
+    })?;
     Ok(Json(mr_json(&state, &mr, false)?))
 }
 
-async fn request_review(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn request_review(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     require_developer(&auth)?;
-    let wrong = |s: &str| {
-        refused(&format!(
-            "Merge request is in state \"{s}\"; only a request in development can be put in review."
-        ))
-    };
+    let wrong = |s: &str| refused(&format!("Merge request is in state \"{s}\"; only a request in development can be put in review."));
     let (before, mr) = transition(&state, &auth, &id, &["development"], wrong, |m| {
         m.state = "in_review".into();
         Ok(())
     })?;
-    state_changed(
-        &state,
-        &auth,
-        mr.id,
-        "request_review",
-        &before,
-        &mr.state,
-        None,
-    )?;
+    state_changed(&state, &auth, mr.id, "request_review", &before, &mr.state, None)?;
     Ok(Json(mr_json(&state, &mr, true)?))
 }
 
-async fn approve(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn approve(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     require_developer(&auth)?;
-    let wrong = |s: &str| {
-        refused(&format!(
-            "Merge request is in state \"{s}\"; only a request in review can be approved."
-        ))
-    };
+    let wrong = |s: &str| refused(&format!("Merge request is in state \"{s}\"; only a request in review can be approved."));
     let me = auth.token.clone();
     let (before, mr) = transition(&state, &auth, &id, &["in_review"], wrong, |m| {
         if m.creator_id == me.id {
@@ -516,11 +372,7 @@ async fn approve(
         if m.approvals.iter().any(|a| a.approver_id == me.id) {
             return Err(refused("This reviewer has already approved this request."));
         }
-        m.approvals.push(Approval {
-            approver_id: me.id,
-            approver_name: me.description.clone(),
-            created: now_iso(),
-        });
+        m.approvals.push(Approval { approver_id: me.id, approver_name: me.description.clone(), created: now_iso() });
         if let Some(r) = m.reviewers.iter_mut().find(|r| r.id == me.id) {
             r.status = Some("approved".into());
         }
@@ -531,44 +383,22 @@ async fn approve(
     })?;
     state_changed(&state, &auth, mr.id, "approve", &before, &before, None)?;
     if mr.state != before {
-        state_changed(
-            &state,
-            &auth,
-            mr.id,
-            "finish_review",
-            &before,
-            &mr.state,
-            None,
-        )?;
+        state_changed(&state, &auth, mr.id, "finish_review", &before, &mr.state, None)?;
     }
     Ok(Json(mr_json(&state, &mr, true)?))
 }
 
 /// Back to development: every approval is dropped; the caller, when a reviewer, is marked
 /// `rejected`.
-async fn request_changes(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<Value>> {
+async fn request_changes(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
     if !(auth.can_manage_buckets() || auth.token.can_manage_protected_default_branch) {
         return Err(no_access());
     }
     let reason = p.str("reason");
-    if reason
-        .as_ref()
-        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
-    {
-        return Err(ApiError::validation(format!(
-            "Invalid request:\n - reason: This value is too long. It should have {MAX_REASON_CHARS} characters or less."
-        )));
+    if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+        return Err(ApiError::validation(format!("Invalid request:\n - reason: This value is too long. It should have {MAX_REASON_CHARS} characters or less.")));
     }
-    let wrong = |s: &str| {
-        refused(&format!(
-            "Merge request is in state \"{s}\"; changes can be requested only in review or when approved."
-        ))
-    };
+    let wrong = |s: &str| refused(&format!("Merge request is in state \"{s}\"; changes can be requested only in review or when approved."));
     let me = auth.token.id;
     let (before, mr) = transition(&state, &auth, &id, &["in_review", "approved"], wrong, |m| {
         m.state = "development".into();
@@ -578,43 +408,20 @@ async fn request_changes(
         }
         Ok(())
     })?;
-    state_changed(
-        &state,
-        &auth,
-        mr.id,
-        "request_changes",
-        &before,
-        &mr.state,
-        reason.as_deref(),
-    )?;
+    state_changed(&state, &auth, mr.id, "request_changes", &before, &mr.state, reason.as_deref())?;
     Ok(Json(mr_json(&state, &mr, true)?))
 }
 
 /// DELETE: cancel an open request that is not being merged; the branch stays, no longer tied
 /// to it.
-async fn cancel(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn cancel(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     require_developer(&auth)?;
-    let wrong = |s: &str| {
-        refused(&format!(
-            "Merge request is in state \"{s}\" and cannot be canceled."
-        ))
-    };
-    let (before, mr) = transition(
-        &state,
-        &auth,
-        &id,
-        &["development", "in_review", "approved"],
-        wrong,
-        |m| {
-            m.state = "canceled".into();
-            m.branch_from_id = None;
-            Ok(())
-        },
-    )?;
+    let wrong = |s: &str| refused(&format!("Merge request is in state \"{s}\" and cannot be canceled."));
+    let (before, mr) = transition(&state, &auth, &id, &["development", "in_review", "approved"], wrong, |m| {
+        m.state = "canceled".into();
+        m.branch_from_id = None;
+        Ok(())
+    })?;
     state_changed(&state, &auth, mr.id, "cancel", &before, &mr.state, None)?;
     Ok(Json(mr_json(&state, &mr, false)?))
 }
@@ -630,20 +437,10 @@ fn conflict_message(c: &merge::Conflict) -> String {
     )
 }
 
-async fn conflicts(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn conflicts(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let mr = load(&state, &auth, &id)?;
     let open = ["development", "in_review", "approved"].contains(&mr.state.as_str());
-    let found = if open {
-        analyse(&state, &mr)?
-            .map(|a| a.conflicts)
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let found = if open { analyse(&state, &mr)?.map(|a| a.conflicts).unwrap_or_default() } else { Vec::new() };
     let out: Vec<wire::Conflict> = found
         .iter()
         .map(|c| wire::Conflict {
@@ -659,67 +456,31 @@ async fn conflicts(
 }
 
 fn conflict_error(id: i64, conflicts: &[merge::Conflict]) -> ApiError {
-    let list: Vec<String> = conflicts
-        .iter()
-        .map(|c| {
-            format!(
-                "componentId: \"{}\", configurationId: \"{}\"",
-                c.component_id, c.configuration_id
-            )
-        })
-        .collect();
-    ApiError::new(
-        Code::StorageValidation,
-        format!(
-            "Merge request {id} cannot be merged. Problem with following configurations: {}",
-            list.join(", ")
-        ),
-    )
+    let list: Vec<String> =
+        conflicts.iter().map(|c| format!("componentId: \"{}\", configurationId: \"{}\"", c.component_id, c.configuration_id)).collect();
+    ApiError::new(Code::StorageValidation, format!("Merge request {id} cannot be merged. Problem with following configurations: {}", list.join(", ")))
 }
 
 /// PUT merge: an approved request without conflicts becomes `in_merge` and a `mergeRequestMerge`
 /// job merges it. One merge at a time per project.
-async fn merge_request(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn merge_request(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
     require_merger(&auth)?;
     let mr = load(&state, &auth, &id)?;
     if mr.state != "approved" {
         if mr.state == "in_merge" {
-            return Err(ApiError::new(
-                Code::StorageValidation,
-                "Cannot merge, another merge is in progress.",
-            ));
+            return Err(ApiError::new(Code::StorageValidation, "Cannot merge, another merge is in progress."));
         }
-        return Err(refused(&format!(
-            "Merge request is in state \"{}\"; only an approved request can be merged.",
-            mr.state
-        )));
+        return Err(refused(&format!("Merge request is in state \"{}\"; only an approved request can be merged.", mr.state)));
     }
-    if state
-        .meta
-        .merge_requests(auth.project_id)?
-        .iter()
-        .any(|m| m.state == "in_merge")
-    {
-        return Err(ApiError::new(
-            Code::StorageValidation,
-            "Cannot merge, another merge is in progress.",
-        ));
+    if state.meta.merge_requests(auth.project_id)?.iter().any(|m| m.state == "in_merge") {
+        return Err(ApiError::new(Code::StorageValidation, "Cannot merge, another merge is in progress."));
     }
     if let Some(a) = analyse(&state, &mr)? {
         if !a.conflicts.is_empty() {
             return Err(conflict_error(mr.id, &a.conflicts));
         }
     }
-    let wrong = |_: &str| {
-        ApiError::new(
-            Code::StorageValidation,
-            "Cannot merge, another merge is in progress.",
-        )
-    };
+    let wrong = |_: &str| ApiError::new(Code::StorageValidation, "Cannot merge, another merge is in progress.");
     let (before, mr) = transition(&state, &auth, &id, &["approved"], wrong, |m| {
         m.state = "in_merge".into();
         Ok(())
@@ -737,14 +498,12 @@ async fn merge_request(
         let outcome = run_merge(st, &job_auth, mr_id);
         if outcome.is_err() {
             // The transaction left nothing behind: the request is approved again.
-            let _ =
-                st.meta
-                    .change_merge_request(job_auth.project_id, mr_id, |m| -> ApiResult<()> {
-                        if m.state == "in_merge" {
-                            m.state = "approved".into();
-                        }
-                        Ok(())
-                    });
+            let _ = st.meta.change_merge_request(job_auth.project_id, mr_id, |m| -> ApiResult<()> {
+                if m.state == "in_merge" {
+                    m.state = "approved".into();
+                }
+                Ok(())
+            });
         }
         outcome
     })
@@ -755,54 +514,28 @@ async fn merge_request(
 /// commit (its records went with the transaction).
 fn run_merge(state: &AppState, auth: &Auth, id: i64) -> ApiResult<Value> {
     let project = auth.project_id;
-    let mr = state
-        .meta
-        .merge_request(project, id)?
-        .ok_or_else(not_found)?;
-    let from = mr
-        .branch_from_id
-        .ok_or_else(|| refused("The merge request has no source branch."))?;
+    let mr = state.meta.merge_request(project, id)?.ok_or_else(not_found)?;
+    let from = mr.branch_from_id.ok_or_else(|| refused("The merge request has no source branch."))?;
     let branch = state
         .meta
         .branch(project.into(), from.into())?
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::BranchNotFound,
-                format!("Branch id:\"{from}\" was not found."),
-            )
-        })?;
+        .ok_or_else(|| ApiError::new(Code::BranchNotFound, format!("Branch id:\"{from}\" was not found.")))?;
     let mut table_data = Vec::new();
     for bucket in state.meta.buckets(Scope::new(project, from))? {
-        table_data.extend(
-            tables::tables_of_bucket(state, &bucket)?
-                .iter()
-                .map(|t| t.location()),
-        );
+        table_data.extend(tables::tables_of_bucket(state, &bucket)?.iter().map(|t| t.location()));
     }
     let merged = state.meta.merge_tx(|tx| {
         let mut mr = tx.merge_request(project, id)?.ok_or_else(not_found)?;
         if mr.state != "in_merge" || mr.branch_from_id != Some(from) {
-            return Err(refused(&format!(
-                "Merge request is in state \"{}\".",
-                mr.state
-            )));
+            return Err(refused(&format!("Merge request is in state \"{}\".", mr.state)));
         }
         let analysis = merge::analyse(tx, project, from, mr.branch_into_id)?;
         if !analysis.conflicts.is_empty() {
             return Err(conflict_error(id, &analysis.conflicts));
         }
-        merge::apply(
-            tx,
-            auth,
-            &analysis,
-            project,
-            from,
-            mr.branch_into_id,
-            &branch.name,
-        )?;
+        merge::apply(tx, auth, &analysis, project, from, mr.branch_into_id, &branch.name)?;
         mr.state = "published".into();
-        mr.change_log =
-            Some(serde_json::to_value(change_log(&analysis.changes)).map_err(ApiError::internal)?);
+        mr.change_log = Some(serde_json::to_value(change_log(&analysis.changes)).map_err(ApiError::internal)?);
         mr.merged_at = Some(now_iso());
         mr.merger_id = Some(auth.token.id);
         mr.merger_name = auth.token.description.clone();
@@ -822,10 +555,7 @@ fn run_merge(state: &AppState, auth: &Auth, id: i64) -> ApiResult<Value> {
         NewEvent {
             event: "storage.devBranchDeleted".into(),
             component: "storage".into(),
-            message: format!(
-                "Development branch \"{}\" deleted after its merge",
-                branch.name
-            ),
+            message: format!("Development branch \"{}\" deleted after its merge", branch.name),
             kind: "info".into(),
             object_type: Some("devBranch".into()),
             object_id: Some(from.to_string()),

@@ -23,18 +23,8 @@ pub fn routes() -> Routes<AppState> {
     Routes::new().route("/v2/storage/global-search", get(search))
 }
 
-const TYPES: &[&str] = &[
-    "flow",
-    "bucket",
-    "table",
-    "transformation",
-    "configuration",
-    "configuration-row",
-    "workspace",
-    "shared-code",
-    "rows",
-    "state",
-];
+const TYPES: &[&str] =
+    &["flow", "bucket", "table", "transformation", "configuration", "configuration-row", "workspace", "shared-code", "rows", "state"];
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
@@ -44,11 +34,7 @@ fn configuration_type(state: &AppState, component_id: &str) -> &'static str {
         "keboola.orchestrator" | "keboola.flow" => "flow",
         "keboola.sandboxes" => "workspace",
         "keboola.shared-code" => "shared-code",
-        _ if super::components::find(state, component_id)
-            .is_ok_and(|c| c["type"] == "transformation") =>
-        {
-            "transformation"
-        }
+        _ if super::components::find(state, component_id).is_ok_and(|c| c["type"] == "transformation") => "transformation",
         _ => "configuration",
     }
 }
@@ -61,70 +47,36 @@ fn component_name(state: &AppState, component_id: &str) -> String {
 }
 
 fn invalid(key: &str, value: &str, allowed: &str) -> ApiError {
-    ApiError::validation(format!(
-        "Invalid request:\n - {key}: \"{value}\" is not valid; allowed are {allowed}."
-    ))
+    ApiError::validation(format!("Invalid request:\n - {key}: \"{value}\" is not valid; allowed are {allowed}."))
 }
 
 fn ids(p: &Params, key: &str) -> ApiResult<Vec<i64>> {
     p.list(key)
         .iter()
         .filter(|v| !v.is_empty())
-        .map(|v| {
-            v.trim().parse::<i64>().map_err(|_| {
-                ApiError::validation(format!(
-                    "Invalid request:\n - {key}: \"{v}\" is not an integer."
-                ))
-            })
-        })
+        .map(|v| v.trim().parse::<i64>().map_err(|_| ApiError::validation(format!("Invalid request:\n - {key}: \"{v}\" is not an integer."))))
         .collect()
 }
 
-async fn search(
-    State(state): State<AppState>,
-    auth: Auth,
-    uri: Uri,
-) -> ApiResult<Json<GlobalSearch>> {
+async fn search(State(state): State<AppState>, auth: Auth, uri: Uri) -> ApiResult<Json<GlobalSearch>> {
     let p = Params::from_query(uri.query())?;
     let text = p.required_str("query")?;
     let limit = p.int("limit")?.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::validation(format!(
-            "Invalid request:\n - limit: This value should be between 1 and {MAX_LIMIT}."
-        )));
+        return Err(ApiError::validation(format!("Invalid request:\n - limit: This value should be between 1 and {MAX_LIMIT}.")));
     }
     let offset = p.int("offset")?.unwrap_or(0);
     if offset < 0 {
-        return Err(ApiError::validation(
-            "Invalid request:\n - offset: This value should be greater than or equal to 0.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - offset: This value should be greater than or equal to 0."));
     }
-    let types: Vec<String> = p
-        .list("types")
-        .into_iter()
-        .filter(|t| !t.is_empty())
-        .collect();
+    let types: Vec<String> = p.list("types").into_iter().filter(|t| !t.is_empty()).collect();
     if let Some(bad) = types.iter().find(|t| !TYPES.contains(&t.as_str())) {
         return Err(invalid("types", bad, &TYPES.join(", ")));
     }
-    let branch_kinds: Vec<String> = p
-        .list("branchTypes")
-        .into_iter()
-        .filter(|t| !t.is_empty())
-        .collect();
-    let branch_kind = match (
-        branch_kinds.iter().any(|k| k == "production"),
-        branch_kinds.iter().any(|k| k == "development"),
-    ) {
-        _ if branch_kinds
-            .iter()
-            .any(|k| k != "production" && k != "development") =>
-        {
-            let bad = branch_kinds
-                .iter()
-                .find(|k| *k != "production" && *k != "development")
-                .cloned()
-                .unwrap_or_default();
+    let branch_kinds: Vec<String> = p.list("branchTypes").into_iter().filter(|t| !t.is_empty()).collect();
+    let branch_kind = match (branch_kinds.iter().any(|k| k == "production"), branch_kinds.iter().any(|k| k == "development")) {
+        _ if branch_kinds.iter().any(|k| k != "production" && k != "development") => {
+            let bad = branch_kinds.iter().find(|k| *k != "production" && *k != "development").cloned().unwrap_or_default();
             return Err(invalid("branchTypes", &bad, "production, development"));
         }
         (true, false) => BranchKind::Default,
@@ -133,19 +85,10 @@ async fn search(
     };
     // A Storage token reaches its own project only: other projects asked for find nothing.
     let asked = ids(&p, "projectIds")?;
-    let project_ids = if asked.is_empty() || asked.contains(&auth.project_id) {
-        vec![auth.project_id]
-    } else {
-        Vec::new()
-    };
+    let project_ids = if asked.is_empty() || asked.contains(&auth.project_id) { vec![auth.project_id] } else { Vec::new() };
     let branch_ids = ids(&p, "branchIds")?;
 
-    let wanted = |t: &str| {
-        types.is_empty()
-            || types
-                .iter()
-                .any(|x| x == t || (x == "rows" && t == "configuration-row"))
-    };
+    let wanted = |t: &str| types.is_empty() || types.iter().any(|x| x == t || (x == "rows" && t == "configuration-row"));
     let mut kinds = Vec::new();
     if wanted("bucket") {
         kinds.push(SearchKind::Bucket);
@@ -153,16 +96,7 @@ async fn search(
     if wanted("table") {
         kinds.push(SearchKind::Table);
     }
-    if [
-        "flow",
-        "transformation",
-        "configuration",
-        "workspace",
-        "shared-code",
-    ]
-    .iter()
-    .any(|t| wanted(t))
-    {
+    if ["flow", "transformation", "configuration", "workspace", "shared-code"].iter().any(|t| wanted(t)) {
         kinds.push(SearchKind::Configuration);
     }
     if wanted("configuration-row") {
@@ -171,13 +105,7 @@ async fn search(
     let hits = if kinds.is_empty() {
         Vec::new()
     } else {
-        state.meta.global_search(&SearchQuery {
-            text,
-            project_ids,
-            branch_ids,
-            branch_kind,
-            kinds,
-        })?
+        state.meta.global_search(&SearchQuery { text, project_ids, branch_ids, branch_kind, kinds })?
     };
 
     // Typed, and only what the token may see.
@@ -187,16 +115,12 @@ async fn search(
             let kind = match h.kind {
                 SearchKind::Bucket => "bucket",
                 SearchKind::Table => "table",
-                SearchKind::Configuration => {
-                    configuration_type(&state, h.component_id.as_deref().unwrap_or_default())
-                }
+                SearchKind::Configuration => configuration_type(&state, h.component_id.as_deref().unwrap_or_default()),
                 SearchKind::ConfigurationRow => "configuration-row",
             };
             let visible = match h.kind {
                 SearchKind::Bucket => auth.bucket_level(&h.id).is_some(),
-                SearchKind::Table => auth
-                    .bucket_level(h.parent_id.as_deref().unwrap_or_default())
-                    .is_some(),
+                SearchKind::Table => auth.bucket_level(h.parent_id.as_deref().unwrap_or_default()).is_some(),
                 _ => auth.can_access_component(h.component_id.as_deref().unwrap_or_default()),
             };
             (visible && wanted(kind)).then_some((kind, h))
@@ -208,10 +132,7 @@ async fn search(
     let mut project_names: HashMap<i64, String> = HashMap::new();
     for (kind, h) in &typed {
         *by_type.entry((*kind).to_string()).or_default() += 1;
-        let name = project_names
-            .entry(h.project_id)
-            .or_insert_with(|| project_ref(&state, h.project_id).name)
-            .clone();
+        let name = project_names.entry(h.project_id).or_insert_with(|| project_ref(&state, h.project_id).name).clone();
         by_project.insert(h.project_id.to_string(), name);
     }
     by_type.insert("total".into(), typed.len());
@@ -221,10 +142,7 @@ async fn search(
     let mut items = Vec::new();
     let all = typed.len();
     for (kind, h) in typed.into_iter().skip(offset as usize).take(limit as usize) {
-        let project_name = project_names
-            .get(&h.project_id)
-            .cloned()
-            .unwrap_or_default();
+        let project_name = project_names.get(&h.project_id).cloned().unwrap_or_default();
         let branch = branches
             .entry((h.project_id, h.branch_id))
             .or_insert_with(|| {
@@ -233,19 +151,13 @@ async fn search(
                 json!({"id": h.branch_id, "name": name, "isDefault": is_default, "isNative": is_default})
             })
             .clone();
-        let mut full_path =
-            json!({"project": {"id": h.project_id, "name": project_name}, "branch": branch});
+        let mut full_path = json!({"project": {"id": h.project_id, "name": project_name}, "branch": branch});
         match h.kind {
             SearchKind::Bucket => {}
-            SearchKind::Table => {
-                full_path["bucket"] = json!({"id": h.parent_id, "name": h.parent_name})
-            }
+            SearchKind::Table => full_path["bucket"] = json!({"id": h.parent_id, "name": h.parent_name}),
             SearchKind::Configuration | SearchKind::ConfigurationRow => {
                 let component = h.component_id.clone().unwrap_or_default();
-                let name = components
-                    .entry(component.clone())
-                    .or_insert_with(|| component_name(&state, &component))
-                    .clone();
+                let name = components.entry(component.clone()).or_insert_with(|| component_name(&state, &component)).clone();
                 full_path["component"] = json!({"id": component, "name": name});
                 if h.kind == SearchKind::ConfigurationRow {
                     full_path["configuration"] = json!({"id": h.parent_id, "name": h.parent_name});
@@ -264,10 +176,5 @@ async fn search(
             created: h.created,
         });
     }
-    Ok(Json(GlobalSearch {
-        all,
-        items,
-        by_type,
-        by_project,
-    }))
+    Ok(Json(GlobalSearch { all, items, by_type, by_project }))
 }

@@ -2,9 +2,9 @@
 //! table's rows aside and recording its definition and metadata), the table's list, a
 //! snapshot's detail and its deletion (a job). Restoring is `tables-async` with `snapshotId`
 //! (`tables::create`). Snapshot ids are per project, not per branch.
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -26,12 +26,7 @@ pub fn routes() -> Routes<AppState> {
 
 /// Where a snapshot's rows live in the table backend: a bucket id no real bucket can have.
 pub fn location(s: &Snapshot) -> TableLocation {
-    TableLocation {
-        project_id: s.project_id,
-        branch_id: s.branch_id,
-        bucket_id: "_snapshots".into(),
-        table: format!("snapshot_{}", s.id),
-    }
+    TableLocation { project_id: s.project_id, branch_id: s.branch_id, bucket_id: "_snapshots".into(), table: format!("snapshot_{}", s.id) }
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -42,13 +37,8 @@ fn not_found(id: &str) -> ApiError {
 /// cannot see the bucket at all).
 pub fn load_snapshot(state: &AppState, auth: &Auth, id: &str, need: Need) -> ApiResult<Snapshot> {
     let numeric: i64 = id.parse().map_err(|_| not_found(id))?;
-    let s = state
-        .meta
-        .snapshot(auth.project_id, numeric)?
-        .ok_or_else(|| not_found(id))?;
-    let bucket = split_table_id(&s.table_id)
-        .map(|(b, _)| b)
-        .unwrap_or_default();
+    let s = state.meta.snapshot(auth.project_id, numeric)?.ok_or_else(|| not_found(id))?;
+    let bucket = split_table_id(&s.table_id).map(|(b, _)| b).unwrap_or_default();
     if auth.bucket_level(&bucket).is_none() {
         return Err(not_found(id));
     }
@@ -62,17 +52,10 @@ pub fn snapshot_wire(state: &AppState, s: &Snapshot, detail: bool) -> wire::Snap
         description: s.description.clone(),
         created_time: s.created.clone(),
         kind: "table".into(),
-        creator_token: wire::CreatorToken {
-            id: s.creator_token_id,
-            description: s.creator_description.clone(),
-        },
+        creator_token: wire::CreatorToken { id: s.creator_token_id, description: s.creator_description.clone() },
         uri: (!detail).then(|| format!("{}/snapshots/{}", state.storage_url(), s.id)),
         data_file_id: None,
-        table: detail.then(|| wire::SnapshotTable {
-            id: s.table_id.clone(),
-            primary_key: s.primary_key.clone(),
-            columns: s.columns.clone(),
-        }),
+        table: detail.then(|| wire::SnapshotTable { id: s.table_id.clone(), primary_key: s.primary_key.clone(), columns: s.columns.clone() }),
     }
 }
 
@@ -82,12 +65,7 @@ fn snapshot_json(state: &AppState, s: &Snapshot, detail: bool) -> ApiResult<Valu
 
 /// Record the table as it stands and copy its rows aside; nothing stays behind on failure.
 /// Blocking.
-pub fn take_snapshot(
-    state: &AppState,
-    auth: &Auth,
-    t: &Table,
-    description: &str,
-) -> ApiResult<Snapshot> {
+pub fn take_snapshot(state: &AppState, auth: &Auth, t: &Table, description: &str) -> ApiResult<Snapshot> {
     let (table_metadata, column_metadata) = copy::metadata_of(state, t)?;
     let mut s = Snapshot {
         id: 0,
@@ -113,12 +91,7 @@ pub fn take_snapshot(
     Ok(s)
 }
 
-async fn create(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let t = tables::load_table(&state, &auth, &id, Need::Write)?;
     let description = p.str("description");
     let spec = jobs::JobSpec {
@@ -141,44 +114,20 @@ struct Page {
     offset: Option<String>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    Query(q): Query<Page>,
-) -> ApiResult<Json<Value>> {
+async fn list(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<Page>) -> ApiResult<Json<Value>> {
     let t = tables::load_table(&state, &auth, &id, Need::Read)?;
-    let limit: i64 = q
-        .limit
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(20)
-        .clamp(1, 1000);
+    let limit: i64 = q.limit.and_then(|l| l.parse().ok()).unwrap_or(20).clamp(1, 1000);
     let offset: i64 = q.offset.and_then(|o| o.parse().ok()).unwrap_or(0).max(0);
-    let items = state
-        .meta
-        .table_snapshots(t.project_id, t.branch_id, &t.id, limit, offset)?;
-    Ok(Json(Value::Array(
-        items
-            .iter()
-            .map(|s| snapshot_json(&state, s, false))
-            .collect::<ApiResult<_>>()?,
-    )))
+    let items = state.meta.table_snapshots(t.project_id, t.branch_id, &t.id, limit, offset)?;
+    Ok(Json(Value::Array(items.iter().map(|s| snapshot_json(&state, s, false)).collect::<ApiResult<_>>()?)))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let s = load_snapshot(&state, &auth, &id, Need::Read)?;
     Ok(Json(snapshot_json(&state, &s, true)?))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
     let s = load_snapshot(&state, &auth, &id, Need::Write)?;
     let spec = jobs::JobSpec {
         operation_name: "tableSnapshotDelete",

@@ -1,38 +1,30 @@
 //! Tokens: verify, list, create, detail, update, delete, refresh. Only hashes are stored.
-use crate::http::Routes;
-use crate::http::routes::{get, post};
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use crate::http::routes::{get, post};
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Map, Value, json};
 
 use super::auth::{Auth, Need, TokenRecord, hash_token, new_token_secret};
 use super::buckets;
-use super::wire::token::{
-    Admin, BucketPermissions, CreatorToken, Organization, Owner, Token, named_values,
-};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, iso, now_iso};
+use super::wire::token::{Admin, BucketPermissions, CreatorToken, Organization, Owner, Token, named_values};
 use crate::meta::project_admin::ProjectDetails;
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()
         .route("/v2/storage/tokens/verify", get(verify))
         .route("/v2/storage/tokens", get(list).post(create))
-        .route(
-            "/v2/storage/tokens/{id}",
-            get(detail).put(update).delete(remove),
-        )
+        .route("/v2/storage/tokens/{id}", get(detail).put(update).delete(remove))
         .route("/v2/storage/tokens/{id}/refresh", post(refresh))
 }
 
 pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> Token {
     let details = state.meta.project_details(t.project_id).ok().flatten();
     let bucket_permissions = if t.is_master || t.can_manage_buckets {
-        let all = state
-            .meta
-            .project_bucket_ids(t.project_id.into())
-            .unwrap_or_default();
+        let all = state.meta.project_bucket_ids(t.project_id.into()).unwrap_or_default();
         all.into_iter().map(|b| (b, json!("manage"))).collect()
     } else {
         t.bucket_permissions.clone()
@@ -51,19 +43,13 @@ pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> To
         can_purge_trash: t.is_master || t.can_purge_trash,
         can_manage_protected_default_branch: t.can_manage_protected_default_branch,
         can_create_jobs: t.is_master || t.can_create_jobs,
-        expires: t
-            .expires
-            .and_then(|e| chrono::DateTime::from_timestamp(e, 0))
-            .map(iso),
+        expires: t.expires.and_then(|e| chrono::DateTime::from_timestamp(e, 0)).map(iso),
         is_expired: t.is_expired(),
         is_disabled: false,
         is_byodb: false,
         daily_capacity: 0,
         bucket_permissions: BucketPermissions(bucket_permissions),
-        creator_token: t.creator_token_id.map(|id| CreatorToken {
-            id,
-            description: t.creator_description.clone(),
-        }),
+        creator_token: t.creator_token_id.map(|id| CreatorToken { id, description: t.creator_description.clone() }),
         component_access: t.component_access.clone(),
         admin: t.is_master.then(|| Admin {
             id: t.id,
@@ -73,14 +59,7 @@ pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> To
             role: "admin".into(),
             is_activated: true,
         }),
-        organization: Organization {
-            id: details
-                .as_ref()
-                .map_or(crate::manage::bootstrap::ORGANIZATION_ID, |d| {
-                    d.organization_id
-                })
-                .to_string(),
-        },
+        organization: Organization { id: details.as_ref().map_or(crate::manage::bootstrap::ORGANIZATION_ID, |d| d.organization_id).to_string() },
         owner: owner(state, t.project_id, details.as_ref()),
     }
 }
@@ -88,12 +67,7 @@ pub fn token_json(state: &AppState, t: &TokenRecord, secret: Option<&str>) -> To
 fn owner(state: &AppState, project_id: i64, details: Option<&ProjectDetails>) -> Owner {
     let (name, created) = match details {
         Some(d) => (d.name.clone(), d.created.clone()),
-        None => state
-            .meta
-            .project(project_id)
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| ("kbstack".into(), now_iso())),
+        None => state.meta.project(project_id).ok().flatten().unwrap_or_else(|| ("kbstack".into(), now_iso())),
     };
     let (rows, bytes) = state.meta.project_table_stats(project_id).unwrap_or((0, 0));
     Owner {
@@ -116,10 +90,7 @@ fn owner(state: &AppState, project_id: i64, details: Option<&ProjectDetails>) ->
         default_backend: "snowflake".into(),
         has_try_mode_on: "0".into(),
         limits: crate::manage::project_limits(details),
-        metrics: named_values(&[
-            ("storage.dataSizeBytes", bytes as i64),
-            ("storage.rowsCount", rows as i64),
-        ]),
+        metrics: named_values(&[("storage.dataSizeBytes", bytes as i64), ("storage.rowsCount", rows as i64)]),
         is_disabled: false,
         billed_monthly_price: None,
         data_retention_time_in_days: details.map_or(7, |d| d.data_retention_days),
@@ -135,12 +106,7 @@ async fn verify(State(state): State<AppState>, auth: Auth) -> Json<Token> {
 /// A token a service keeps to act in the project on its own (a schedule, an orchestration, a
 /// Stream sink): it manages buckets and reads every file upload, may create jobs when
 /// `can_create_jobs`, and records the caller as its creator. Returns its id and secret.
-pub fn create_service_token(
-    state: &AppState,
-    auth: &Auth,
-    description: &str,
-    can_create_jobs: bool,
-) -> ApiResult<(i64, String)> {
+pub fn create_service_token(state: &AppState, auth: &Auth, description: &str, can_create_jobs: bool) -> ApiResult<(i64, String)> {
     let now = now_iso();
     let token = TokenRecord {
         id: 0,
@@ -161,38 +127,24 @@ pub fn create_service_token(
         creator_token_id: Some(auth.token.id),
         creator_description: Some(auth.token.description.clone()),
     };
-    Ok(state
-        .meta
-        .insert_token(&token, &|id| new_token_secret(auth.project_id, id))?)
+    Ok(state.meta.insert_token(&token, &|id| new_token_secret(auth.project_id, id))?)
 }
 
 pub fn load_token(state: &AppState, project_id: i64, id: &str) -> ApiResult<TokenRecord> {
     let not_found = || ApiError::new(Code::TokenNotFound, format!("Token {id} not found"));
-    let id: i64 = id.parse().map_err(|_| {
-        ApiError::validation(format!(
-            "Argument \"id\" is expected to be type \"int\", value \"{id}\" given."
-        ))
-    })?;
-    state
-        .meta
-        .token(id)?
-        .filter(|t| t.project_id == project_id)
-        .ok_or_else(not_found)
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::validation(format!("Argument \"id\" is expected to be type \"int\", value \"{id}\" given.")))?;
+    state.meta.token(id)?.filter(|t| t.project_id == project_id).ok_or_else(not_found)
 }
 
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<Token>>> {
     auth.require_manage_tokens()?;
     let tokens = state.meta.project_tokens(auth.project_id)?;
-    Ok(Json(
-        tokens.iter().map(|t| token_json(&state, t, None)).collect(),
-    ))
+    Ok(Json(tokens.iter().map(|t| token_json(&state, t, None)).collect()))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Token>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Token>> {
     let token = load_token(&state, auth.project_id, &id)?;
     if token.id != auth.token.id {
         auth.require_manage_tokens()?;
@@ -207,39 +159,19 @@ fn ensure_within(auth: &Auth, target: &TokenRecord) -> ApiResult<()> {
         return Ok(());
     }
     if target.is_master {
-        return Err(ApiError::denied(
-            "The master token can be changed only by itself or by the project's administrators.",
-        ));
+        return Err(ApiError::denied("The master token can be changed only by itself or by the project's administrators."));
     }
     let me = &auth.token;
     for (name, wanted, has) in [
-        (
-            "canManageBuckets",
-            target.can_manage_buckets,
-            me.can_manage_buckets,
-        ),
-        (
-            "canManageTokens",
-            target.can_manage_tokens,
-            me.can_manage_tokens,
-        ),
-        (
-            "canReadAllFileUploads",
-            target.can_read_all_file_uploads,
-            me.can_read_all_file_uploads,
-        ),
+        ("canManageBuckets", target.can_manage_buckets, me.can_manage_buckets),
+        ("canManageTokens", target.can_manage_tokens, me.can_manage_tokens),
+        ("canReadAllFileUploads", target.can_read_all_file_uploads, me.can_read_all_file_uploads),
         ("canPurgeTrash", target.can_purge_trash, me.can_purge_trash),
         ("canCreateJobs", target.can_create_jobs, me.can_create_jobs),
-        (
-            "canManageProtectedDefaultBranch",
-            target.can_manage_protected_default_branch,
-            me.can_manage_protected_default_branch,
-        ),
+        ("canManageProtectedDefaultBranch", target.can_manage_protected_default_branch, me.can_manage_protected_default_branch),
     ] {
         if wanted && !has {
-            return Err(ApiError::denied(format!(
-                "You cannot grant \"{name}\": your token does not have it."
-            )));
+            return Err(ApiError::denied(format!("You cannot grant \"{name}\": your token does not have it.")));
         }
     }
     for (bucket, level) in &target.bucket_permissions {
@@ -257,9 +189,7 @@ fn ensure_within(auth: &Auth, target: &TokenRecord) -> ApiResult<()> {
     }
     for component in target.component_access.iter().flatten() {
         if !auth.can_access_component(component) {
-            return Err(ApiError::denied(format!(
-                "You cannot grant access to the component \"{component}\": your token does not have it."
-            )));
+            return Err(ApiError::denied(format!("You cannot grant access to the component \"{component}\": your token does not have it.")));
         }
     }
     Ok(())
@@ -277,23 +207,12 @@ fn ensure_may_change(auth: &Auth, target: &TokenRecord) -> ApiResult<()> {
 
 /// `bucketPermissions` as sent: an object `{bucketId: read|write}` (JSON or `bucketPermissions[in.c-x]=read`).
 /// Each bucket must exist in the project's branch (also for tokens made through `/manage`).
-pub fn parse_bucket_permissions(
-    state: &AppState,
-    project_id: i64,
-    branch_id: i64,
-    p: &Params,
-) -> ApiResult<Option<Map<String, Value>>> {
-    let Some(v) = p.get("bucketPermissions") else {
-        return Ok(None);
-    };
+pub fn parse_bucket_permissions(state: &AppState, project_id: i64, branch_id: i64, p: &Params) -> ApiResult<Option<Map<String, Value>>> {
+    let Some(v) = p.get("bucketPermissions") else { return Ok(None) };
     let map = match v {
         Value::Object(m) => m.clone(),
         Value::Array(a) if a.is_empty() => Map::new(),
-        _ => {
-            return Err(ApiError::validation(
-                "Invalid request:\n - bucketPermissions: This value should be an object.",
-            ));
-        }
+        _ => return Err(ApiError::validation("Invalid request:\n - bucketPermissions: This value should be an object.")),
     };
     for (bucket, level) in &map {
         match level.as_str() {
@@ -301,10 +220,7 @@ pub fn parse_bucket_permissions(
             _ => {
                 return Err(ApiError::new(
                     Code::InvalidPermissions,
-                    format!(
-                        "Invalid permission \"{}\" for bucket \"{bucket}\". Allowed: read, write.",
-                        level
-                    ),
+                    format!("Invalid permission \"{}\" for bucket \"{bucket}\". Allowed: read, write.", level),
                 ));
             }
         }
@@ -319,11 +235,7 @@ const LAST_EXPIRATION: i64 = 253_402_300_799;
 /// `expiresIn` (seconds from now) as the Unix time the token expires.
 pub fn expires_from(p: &Params) -> ApiResult<Option<i64>> {
     Ok(match p.int("expiresIn")? {
-        Some(s) if s <= 0 => {
-            return Err(ApiError::validation(
-                "Invalid request:\n - expiresIn: must be a positive number of seconds.",
-            ));
-        }
+        Some(s) if s <= 0 => return Err(ApiError::validation("Invalid request:\n - expiresIn: must be a positive number of seconds.")),
         // An expiration must be a date the wire format can show (`expires` is ISO 8601 with a
         // four-digit year); beyond that it used to read back as `null`, a token that never expires.
         Some(s) => Some(
@@ -331,33 +243,18 @@ pub fn expires_from(p: &Params) -> ApiResult<Option<i64>> {
                 .timestamp()
                 .checked_add(s)
                 .filter(|at| *at <= LAST_EXPIRATION)
-                .ok_or_else(|| {
-                    ApiError::validation(
-                        "Invalid request:\n - expiresIn: the expiration is too far in the future.",
-                    )
-                })?,
+                .ok_or_else(|| ApiError::validation("Invalid request:\n - expiresIn: the expiration is too far in the future."))?,
         ),
         None => None,
     })
 }
 
-async fn create(
-    State(state): State<AppState>,
-    auth: Auth,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Token>)> {
+async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Token>)> {
     auth.require_manage_tokens()?;
-    let perms =
-        parse_bucket_permissions(&state, auth.project_id, auth.branch_id, &p)?.unwrap_or_default();
-    let description = p
-        .str("description")
-        .unwrap_or_else(|| format!("Created by {}", auth.token.description));
+    let perms = parse_bucket_permissions(&state, auth.project_id, auth.branch_id, &p)?.unwrap_or_default();
+    let description = p.str("description").unwrap_or_else(|| format!("Created by {}", auth.token.description));
     let expires = expires_from(&p)?;
-    let component_access = if p.has("componentAccess") {
-        Some(p.list("componentAccess"))
-    } else {
-        None
-    };
+    let component_access = if p.has("componentAccess") { Some(p.list("componentAccess")) } else { None };
     let flags = [
         p.flag("canManageBuckets")?,
         p.flag("canReadAllFileUploads")?,
@@ -367,14 +264,8 @@ async fn create(
         p.flag("canManageTokens")?,
     ];
     let now = now_iso();
-    let [
-        can_manage_buckets,
-        can_read_all_file_uploads,
-        can_purge_trash,
-        can_manage_protected_default_branch,
-        can_create_jobs,
-        can_manage_tokens,
-    ] = flags;
+    let [can_manage_buckets, can_read_all_file_uploads, can_purge_trash, can_manage_protected_default_branch, can_create_jobs, can_manage_tokens] =
+        flags;
     let wanted = TokenRecord {
         id: 0,
         project_id: auth.project_id,
@@ -395,22 +286,12 @@ async fn create(
         creator_description: Some(auth.token.description.clone()),
     };
     ensure_within(&auth, &wanted)?;
-    let (id, secret) = state
-        .meta
-        .insert_token(&wanted, &|id| new_token_secret(auth.project_id, id))?;
+    let (id, secret) = state.meta.insert_token(&wanted, &|id| new_token_secret(auth.project_id, id))?;
     let token = load_token(&state, auth.project_id, &id.to_string())?;
-    Ok((
-        StatusCode::CREATED,
-        Json(token_json(&state, &token, Some(&secret))),
-    ))
+    Ok((StatusCode::CREATED, Json(token_json(&state, &token, Some(&secret)))))
 }
 
-async fn update(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<Token>> {
+async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Token>> {
     auth.require_manage_tokens()?;
     let token = load_token(&state, auth.project_id, &id)?;
     let perms = parse_bucket_permissions(&state, auth.project_id, auth.branch_id, &p)?;
@@ -425,15 +306,9 @@ async fn update(
         wanted.component_access = Some(p.list("componentAccess"));
     }
     for (key, flag) in [
-        (
-            "canReadAllFileUploads",
-            &mut wanted.can_read_all_file_uploads,
-        ),
+        ("canReadAllFileUploads", &mut wanted.can_read_all_file_uploads),
         ("canPurgeTrash", &mut wanted.can_purge_trash),
-        (
-            "canManageProtectedDefaultBranch",
-            &mut wanted.can_manage_protected_default_branch,
-        ),
+        ("canManageProtectedDefaultBranch", &mut wanted.can_manage_protected_default_branch),
         ("canCreateJobs", &mut wanted.can_create_jobs),
     ] {
         if let Some(v) = p.bool(key)? {
@@ -444,18 +319,10 @@ async fn update(
     ensure_within(&auth, &token)?;
     ensure_within(&auth, &wanted)?;
     state.meta.update_token(&wanted)?;
-    Ok(Json(token_json(
-        &state,
-        &load_token(&state, auth.project_id, &id)?,
-        None,
-    )))
+    Ok(Json(token_json(&state, &load_token(&state, auth.project_id, &id)?, None)))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let token = load_token(&state, auth.project_id, &id)?;
     // The right first: a token that may not delete tokens learns nothing about the target.
     ensure_may_change(&auth, &token)?;
@@ -466,20 +333,10 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn refresh(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Token>> {
+async fn refresh(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Token>> {
     let token = load_token(&state, auth.project_id, &id)?;
     ensure_may_change(&auth, &token)?;
     let secret = new_token_secret(auth.project_id, token.id);
-    state
-        .meta
-        .set_token_hash(token.id, &hash_token(&secret), &now_iso())?;
-    Ok(Json(token_json(
-        &state,
-        &load_token(&state, auth.project_id, &id)?,
-        Some(&secret),
-    )))
+    state.meta.set_token_hash(token.id, &hash_token(&secret), &now_iso())?;
+    Ok(Json(token_json(&state, &load_token(&state, auth.project_id, &id)?, Some(&secret))))
 }

@@ -1,10 +1,10 @@
 //! Triggers (`/v2/storage/triggers`): run a configuration when watched tables change. Not
 //! branch-scoped. The body is stored as the wire object minus its id.
-use crate::http::Routes;
-use crate::http::routes::get;
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use crate::http::routes::get;
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Value, json};
 
 use super::auth::{Auth, Need};
@@ -15,10 +15,7 @@ use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
 pub fn routes() -> Routes<AppState> {
     Routes::new()
         .route("/v2/storage/triggers", get(list).post(create))
-        .route(
-            "/v2/storage/triggers/{id}",
-            get(detail).put(update).delete(remove),
-        )
+        .route("/v2/storage/triggers/{id}", get(detail).put(update).delete(remove))
 }
 
 fn with_id(id: i64, body: Value) -> Value {
@@ -32,26 +29,13 @@ fn with_id(id: i64, body: Value) -> Value {
 fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<(i64, Value)> {
     let not_found = || ApiError::new(Code::TriggerNotFound, format!("Trigger \"{id}\" not found"));
     let tid: i64 = id.parse().map_err(|_| not_found())?;
-    let trigger = state
-        .meta
-        .trigger(auth.project_id.into(), tid.into())?
-        .ok_or_else(not_found)?;
+    let trigger = state.meta.trigger(auth.project_id.into(), tid.into())?.ok_or_else(not_found)?;
     Ok((trigger.id, trigger.body))
 }
 
 /// Apply the given fields onto `body`, validating each; `required` on create.
-fn apply(
-    state: &AppState,
-    auth: &Auth,
-    p: &Params,
-    body: &mut Value,
-    required: bool,
-) -> ApiResult<()> {
-    let missing = |key: &str| {
-        ApiError::validation(format!(
-            "Invalid request:\n - {key}: This value should not be blank."
-        ))
-    };
+fn apply(state: &AppState, auth: &Auth, p: &Params, body: &mut Value, required: bool) -> ApiResult<()> {
+    let missing = |key: &str| ApiError::validation(format!("Invalid request:\n - {key}: This value should not be blank."));
     match p.int("runWithTokenId")? {
         Some(token_id) => {
             let token = tokens::load_token(state, auth.project_id, &token_id.to_string()).map_err(|_| {
@@ -77,9 +61,7 @@ fn apply(
     }
     match p.int("coolDownPeriodMinutes")? {
         Some(m) if m < 1 => {
-            return Err(ApiError::validation(
-                "Invalid request:\n - coolDownPeriodMinutes: Minimal cool down period is 1 minute.",
-            ));
+            return Err(ApiError::validation("Invalid request:\n - coolDownPeriodMinutes: Minimal cool down period is 1 minute."));
         }
         Some(m) => body["coolDownPeriodMinutes"] = json!(m),
         None if required => return Err(missing("coolDownPeriodMinutes")),
@@ -99,11 +81,7 @@ fn apply(
     Ok(())
 }
 
-async fn create(
-    State(state): State<AppState>,
-    auth: Auth,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut body = json!({
         "runWithTokenId": null,
         "component": null,
@@ -120,54 +98,32 @@ async fn create(
 }
 
 async fn list(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<Json<Value>> {
-    let rows = state
-        .meta
-        .triggers(auth.project_id.into())?
-        .into_iter()
-        .map(|t| with_id(t.id, t.body));
+    let rows = state.meta.triggers(auth.project_id.into())?.into_iter().map(|t| with_id(t.id, t.body));
     let component = p.str("component").filter(|s| !s.is_empty());
     let config = p.str("configurationId").filter(|s| !s.is_empty());
     let matches = |t: &Value| {
-        component.as_deref().is_none_or(|c| t["component"] == c)
-            && config.as_deref().is_none_or(|c| t["configurationId"] == c)
+        component.as_deref().is_none_or(|c| t["component"] == c) && config.as_deref().is_none_or(|c| t["configurationId"] == c)
     };
     Ok(Json(Value::Array(rows.filter(matches).collect())))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let (tid, body) = load(&state, &auth, &id)?;
     Ok(Json(with_id(tid, body)))
 }
 
 /// Partial update; changing the component needs access to both the old and the new one.
-async fn update(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<Value>> {
+async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
     let (tid, mut body) = load(&state, &auth, &id)?;
     auth.require_component(body["component"].as_str().unwrap_or_default())?;
     apply(&state, &auth, &p, &mut body, false)?;
-    state
-        .meta
-        .update_trigger(auth.project_id.into(), tid.into(), &body)?;
+    state.meta.update_trigger(auth.project_id.into(), tid.into(), &body)?;
     Ok(Json(with_id(tid, body)))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let (tid, body) = load(&state, &auth, &id)?;
     auth.require_component(body["component"].as_str().unwrap_or_default())?;
-    state
-        .meta
-        .delete_trigger(auth.project_id.into(), tid.into())?;
+    state.meta.delete_trigger(auth.project_id.into(), tid.into())?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,9 +7,9 @@
 //!
 //! Who sees a workspace: the token that made it, and tokens that manage buckets; others get a
 //! 404. A load reads only tables of buckets the token may read.
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -31,14 +31,8 @@ pub fn routes() -> Routes<AppState> {
         .route("/v2/storage/workspaces/{id}/load", post(load))
         .route("/v2/storage/workspaces/{id}/load-clone", post(load))
         .route("/v2/storage/workspaces/{id}/password", post(reset_password))
-        .route(
-            "/v2/storage/workspaces/{id}/public-key",
-            post(set_public_key),
-        )
-        .route(
-            "/v2/storage/components/{id}/configs/{config}/workspaces",
-            get(config_list).post(config_create),
-        )
+        .route("/v2/storage/workspaces/{id}/public-key", post(set_public_key))
+        .route("/v2/storage/components/{id}/configs/{config}/workspaces", get(config_list).post(config_create))
 }
 
 const LOGIN_TYPES: &[&str] = &[
@@ -61,11 +55,7 @@ fn not_found(id: &str) -> ApiError {
 
 fn new_password() -> String {
     use rand::Rng;
-    rand::thread_rng()
-        .sample_iter(&rand::distributions::Alphanumeric)
-        .take(32)
-        .map(char::from)
-        .collect()
+    rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(32).map(char::from).collect()
 }
 
 pub(crate) fn may_see(auth: &Auth, w: &Workspace) -> bool {
@@ -84,22 +74,11 @@ pub fn load_workspace(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Work
 /// `host[:port]` of the stack's public URL: where clients reach kbstack.
 fn public_host(state: &AppState) -> String {
     let root = state.urls.root();
-    let without_scheme = root
-        .split_once("://")
-        .map(|(_, rest)| rest)
-        .unwrap_or(&root);
-    without_scheme
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    let without_scheme = root.split_once("://").map(|(_, rest)| rest).unwrap_or(&root);
+    without_scheme.split('/').next().unwrap_or_default().to_string()
 }
 
-pub fn workspace_wire(
-    state: &AppState,
-    w: &Workspace,
-    password: Option<String>,
-) -> wire::Workspace {
+pub fn workspace_wire(state: &AppState, w: &Workspace, password: Option<String>) -> wire::Workspace {
     wire::Workspace {
         id: w.id,
         name: schema_name(w.id),
@@ -120,10 +99,7 @@ pub fn workspace_wire(
             login_type: w.login_type.clone(),
             password,
         },
-        creator_token: wire::CreatorToken {
-            id: w.creator_token_id,
-            description: w.creator_description.clone(),
-        },
+        creator_token: wire::CreatorToken { id: w.creator_token_id, description: w.creator_description.clone() },
         creator_user: None,
         read_only_storage_access: w.read_only_storage_access,
         platform_usage_type: "user".into(),
@@ -155,10 +131,7 @@ fn new_workspace(p: &Params, configuration: Option<(String, String)>) -> ApiResu
             )));
         }
     }
-    let login_type = p
-        .str("loginType")
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| "default".into());
+    let login_type = p.str("loginType").filter(|l| !l.is_empty()).unwrap_or_else(|| "default".into());
     if !LOGIN_TYPES.contains(&login_type.as_str()) {
         return Err(ApiError::validation(format!(
             "Invalid request:\n - loginType: \"{login_type}\" is not one of {}.",
@@ -167,25 +140,17 @@ fn new_workspace(p: &Params, configuration: Option<(String, String)>) -> ApiResu
     }
     let public_key = p.str("publicKey").filter(|k| !k.trim().is_empty());
     if login_type.ends_with("-keypair") && public_key.is_none() {
-        return Err(ApiError::validation(format!(
-            "Invalid request:\n - publicKey: required for loginType \"{login_type}\"."
-        )));
+        return Err(ApiError::validation(format!("Invalid request:\n - publicKey: required for loginType \"{login_type}\".")));
     }
     let statement_timeout_seconds = match p.int("statementTimeoutSeconds")? {
-        Some(t) if t < 0 => {
-            return Err(ApiError::validation(
-                "Invalid request:\n - statementTimeoutSeconds: This value should be positive.",
-            ));
-        }
+        Some(t) if t < 0 => return Err(ApiError::validation("Invalid request:\n - statementTimeoutSeconds: This value should be positive.")),
         Some(t) => t,
         None => 7200,
     };
     let backend_size = p.str("backendSize").filter(|s| !s.is_empty());
     if let Some(size) = &backend_size {
         if !["xsmall", "small", "medium", "large"].contains(&size.as_str()) {
-            return Err(ApiError::validation(format!(
-                "Invalid request:\n - backendSize: \"{size}\" is not one of small, medium, large."
-            )));
+            return Err(ApiError::validation(format!("Invalid request:\n - backendSize: \"{size}\" is not one of small, medium, large.")));
         }
     }
     Ok(NewWorkspace {
@@ -230,34 +195,19 @@ fn make(state: &AppState, auth: &Auth, n: &NewWorkspace) -> ApiResult<(Workspace
     Ok((w, password))
 }
 
-async fn create_in(
-    state: AppState,
-    auth: Auth,
-    p: Params,
-    configuration: Option<(String, String)>,
-) -> ApiResult<Response> {
+async fn create_in(state: AppState, auth: Auth, p: Params, configuration: Option<(String, String)>) -> ApiResult<Response> {
     let n = new_workspace(&p, configuration)?;
     let run_async = p.get("async").and_then(parse_bool).unwrap_or(false);
     if !run_async {
         let (w, password) = make(&state, &auth, &n)?;
-        return Ok((
-            StatusCode::CREATED,
-            Json(to_json(&workspace_wire(&state, &w, password))?),
-        )
-            .into_response());
+        return Ok((StatusCode::CREATED, Json(to_json(&workspace_wire(&state, &w, password))?)).into_response());
     }
-    let mut values =
-        json!({"backend": "snowflake", "branchId": auth.branch_id, "loginType": n.login_type});
+    let mut values = json!({"backend": "snowflake", "branchId": auth.branch_id, "loginType": n.login_type});
     if let Some((component, config)) = &n.configuration {
         values["component_id"] = json!(component);
         values["config_id"] = json!(config);
     }
-    let spec = jobs::JobSpec {
-        operation_name: "workspaceCreate",
-        operation_params: json!({"values": values}),
-        table_id: None,
-        lock_key: None,
-    };
+    let spec = jobs::JobSpec { operation_name: "workspaceCreate", operation_params: json!({"values": values}), table_id: None, lock_key: None };
     let job_auth = auth.clone();
     // A job's results are stored: the password is not put there (reset it to get one).
     let answer = jobs::start(&state, &auth, spec, move |st| {
@@ -272,56 +222,26 @@ async fn create(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResu
     create_in(state, auth, p, None).await
 }
 
-async fn config_create(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path((component, config)): Path<(String, String)>,
-    p: Params,
-) -> ApiResult<Response> {
+async fn config_create(State(state): State<AppState>, auth: Auth, Path((component, config)): Path<(String, String)>, p: Params) -> ApiResult<Response> {
     configurations::require_active(&state, &auth, &component, &config)?;
     create_in(state, auth, p, Some((component, config))).await
 }
 
 fn list_json(state: &AppState, auth: &Auth, items: Vec<Workspace>) -> ApiResult<Json<Value>> {
-    let out: Vec<Value> = items
-        .iter()
-        .filter(|w| may_see(auth, w))
-        .map(|w| to_json(&workspace_wire(state, w, None)))
-        .collect::<ApiResult<_>>()?;
+    let out: Vec<Value> = items.iter().filter(|w| may_see(auth, w)).map(|w| to_json(&workspace_wire(state, w, None))).collect::<ApiResult<_>>()?;
     Ok(Json(Value::Array(out)))
 }
 
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
-    list_json(
-        &state,
-        &auth,
-        state.meta.workspaces(auth.project_id, auth.branch_id)?,
-    )
+    list_json(&state, &auth, state.meta.workspaces(auth.project_id, auth.branch_id)?)
 }
 
-async fn config_list(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path((component, config)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+async fn config_list(State(state): State<AppState>, auth: Auth, Path((component, config)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     configurations::require_active(&state, &auth, &component, &config)?;
-    list_json(
-        &state,
-        &auth,
-        state.meta.configuration_workspaces(
-            auth.project_id,
-            auth.branch_id,
-            &component,
-            &config,
-        )?,
-    )
+    list_json(&state, &auth, state.meta.configuration_workspaces(auth.project_id, auth.branch_id, &component, &config)?)
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let w = load_workspace(&state, &auth, &id)?;
     Ok(Json(to_json(&workspace_wire(&state, &w, None))?))
 }
@@ -335,19 +255,9 @@ pub fn drop_workspace(state: &AppState, w: &Workspace) -> ApiResult<()> {
 }
 
 /// Every workspace of a configuration, in every branch (the configuration is purged).
-pub fn drop_configuration_workspaces(
-    state: &AppState,
-    project_id: i64,
-    component: &str,
-    configuration_id: &str,
-) -> ApiResult<()> {
+pub fn drop_configuration_workspaces(state: &AppState, project_id: i64, component: &str, configuration_id: &str) -> ApiResult<()> {
     for branch in state.meta.branches(project_id.into())? {
-        for w in state.meta.configuration_workspaces(
-            project_id,
-            branch.id,
-            component,
-            configuration_id,
-        )? {
+        for w in state.meta.configuration_workspaces(project_id, branch.id, component, configuration_id)? {
             drop_workspace(state, &w)?;
         }
     }
@@ -362,12 +272,7 @@ pub fn drop_branch_workspaces(state: &AppState, project_id: i64, branch_id: i64)
     Ok(())
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Response> {
+async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
     let w = load_workspace(&state, &auth, &id)?;
     if !p.get("async").and_then(parse_bool).unwrap_or(false) {
         drop_workspace(&state, &w)?;
@@ -391,11 +296,7 @@ fn lock_key(w: &Workspace) -> String {
     format!("workspace:{}:{}", w.project_id, w.id)
 }
 
-async fn reset_password(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<wire::PasswordReset>)> {
+async fn reset_password(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<wire::PasswordReset>)> {
     let w = load_workspace(&state, &auth, &id)?;
     if !has_password(&w.login_type) {
         return Err(ApiError::validation(format!(
@@ -404,28 +305,17 @@ async fn reset_password(
         )));
     }
     let password = new_password();
-    state
-        .meta
-        .set_workspace_password(w.project_id, w.id, Some(&hash_token(&password)))?;
+    state.meta.set_workspace_password(w.project_id, w.id, Some(&hash_token(&password)))?;
     Ok((StatusCode::CREATED, Json(wire::PasswordReset { password })))
 }
 
-async fn set_public_key(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn set_public_key(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let w = load_workspace(&state, &auth, &id)?;
     let key = p.required_str("publicKey")?;
     if !key.contains("PUBLIC KEY") && key.trim().len() < 32 {
-        return Err(ApiError::validation(
-            "Invalid request:\n - publicKey: not a PEM public key.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - publicKey: not a PEM public key."));
     }
-    state
-        .meta
-        .set_workspace_public_key(w.project_id, w.id, &key)?;
+    state.meta.set_workspace_public_key(w.project_id, w.id, &key)?;
     Ok((StatusCode::CREATED, Json(json!({"publicKey": key}))))
 }
 
@@ -440,16 +330,8 @@ fn load_columns(item: &Params) -> ApiResult<Vec<LoadColumn>> {
         None => return Ok(Vec::new()),
         Some(Value::Array(a)) => a.clone(),
         Some(Value::Object(o)) => o.values().cloned().collect(),
-        Some(Value::String(s)) => s
-            .split(',')
-            .map(|c| json!(c.trim()))
-            .filter(|c| c != "")
-            .collect(),
-        Some(_) => {
-            return Err(ApiError::validation(
-                "Invalid request:\n - input[].columns: This value should be an array.",
-            ));
-        }
+        Some(Value::String(s)) => s.split(',').map(|c| json!(c.trim())).filter(|c| c != "").collect(),
+        Some(_) => return Err(ApiError::validation("Invalid request:\n - input[].columns: This value should be an array.")),
     };
     items
         .iter()
@@ -481,44 +363,26 @@ fn valid_destination(name: &str) -> bool {
 
 fn parse_input(state: &AppState, auth: &Auth, value: &Value) -> ApiResult<Input> {
     let Value::Object(map) = value else {
-        return Err(ApiError::validation(
-            "Invalid request:\n - input: each item should be an object.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - input: each item should be an object."));
     };
-    let item = Params {
-        values: map.clone(),
-        files: Vec::new(),
-    };
+    let item = Params { values: map.clone(), files: Vec::new() };
     if item.has("dataFileId") {
         return Err(ApiError::validation(
             "Invalid request:\n - input[].dataFileId: files load only into file (ABS) workspaces, which this stack does not serve.",
         ));
     }
-    let source = item.required_str("source").map_err(|_| {
-        ApiError::validation("Invalid request:\n - input[].source: This value should not be blank.")
-    })?;
-    let destination = item.required_str("destination").map_err(|_| {
-        ApiError::validation(
-            "Invalid request:\n - input[].destination: This value should not be blank.",
-        )
-    })?;
+    let source = item.required_str("source").map_err(|_| ApiError::validation("Invalid request:\n - input[].source: This value should not be blank."))?;
+    let destination = item.required_str("destination").map_err(|_| ApiError::validation("Invalid request:\n - input[].destination: This value should not be blank."))?;
     if !valid_destination(&destination) {
-        return Err(ApiError::validation(format!(
-            "Invalid request:\n - input[].destination: \"{destination}\" is not a valid table name."
-        )));
+        return Err(ApiError::validation(format!("Invalid request:\n - input[].destination: \"{destination}\" is not a valid table name.")));
     }
     if item.flag("incremental")? {
-        return Err(ApiError::validation(
-            "Invalid request:\n - input[].incremental: incremental workspace loads are not supported by this stack.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - input[].incremental: incremental workspace loads are not supported by this stack."));
     }
     let mut source_auth = auth.clone();
     if let Some(branch) = item.int("sourceBranchId")? {
         if !state.meta.branch_exists(auth.project_id, branch)? {
-            return Err(ApiError::new(
-                Code::BranchNotFound,
-                format!("Branch \"{branch}\" not found."),
-            ));
+            return Err(ApiError::new(Code::BranchNotFound, format!("Branch \"{branch}\" not found.")));
         }
         source_auth.branch_id = branch;
     }
@@ -527,9 +391,7 @@ fn parse_input(state: &AppState, auth: &Auth, value: &Value) -> ApiResult<Input>
     select.columns = None;
     if let Some(rows) = item.int("rows")? {
         if rows < 0 {
-            return Err(ApiError::validation(
-                "Invalid request:\n - input[].rows: This value should be positive.",
-            ));
+            return Err(ApiError::validation("Invalid request:\n - input[].rows: This value should be positive."));
         }
         if rows > 0 {
             select.limit = Some(rows as u64);
@@ -551,38 +413,23 @@ fn inputs(p: &Params) -> ApiResult<Vec<Value>> {
         Some(Value::Object(o)) if !o.is_empty() => Ok(o.values().cloned().collect()),
         Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
             Ok(Value::Array(a)) if !a.is_empty() => Ok(a),
-            _ => Err(ApiError::validation(
-                "Invalid request:\n - input: This value should be an array of tables.",
-            )),
+            _ => Err(ApiError::validation("Invalid request:\n - input: This value should be an array of tables.")),
         },
-        _ => Err(ApiError::validation(
-            "Invalid request:\n - input: This value should not be blank.",
-        )),
+        _ => Err(ApiError::validation("Invalid request:\n - input: This value should not be blank.")),
     }
 }
 
 /// `load` and `load-clone` (a copy either way): every input checked first, then one job that
 /// clears the workspace unless `preserve`, and copies each table.
-async fn load(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn load(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let w = load_workspace(&state, &auth, &id)?;
     let preserve = p.flag("preserve")?;
     let raw = inputs(&p)?;
-    let items: Vec<Input> = raw
-        .iter()
-        .map(|v| parse_input(&state, &auth, v))
-        .collect::<ApiResult<_>>()?;
+    let items: Vec<Input> = raw.iter().map(|v| parse_input(&state, &auth, v)).collect::<ApiResult<_>>()?;
     let mut seen = std::collections::HashSet::new();
     for i in &items {
         if !seen.insert(i.load.destination.to_ascii_lowercase()) {
-            return Err(ApiError::validation(format!(
-                "Invalid request:\n - input: the destination \"{}\" is used twice.",
-                i.load.destination
-            )));
+            return Err(ApiError::validation(format!("Invalid request:\n - input: the destination \"{}\" is used twice.", i.load.destination)));
         }
     }
     let spec = jobs::JobSpec {
@@ -598,9 +445,7 @@ async fn load(
         let mut loaded = Vec::new();
         for i in &items {
             let rows = st.workspaces.load(w.id, &i.load)?;
-            loaded.push(
-                json!({"source": i.table.id, "destination": i.load.destination, "rowsCount": rows}),
-            );
+            loaded.push(json!({"source": i.table.id, "destination": i.load.destination, "rowsCount": rows}));
         }
         Ok(json!({"workspaceId": w.id, "tables": loaded}))
     })
@@ -609,22 +454,14 @@ async fn load(
 
 /// A workspace table as a CSV source for `tables-async`/`import-async` (`dataWorkspaceId` with
 /// `dataObject` or the deprecated `dataTableName`). The staging directory goes with the guard.
-pub fn export_source(
-    state: &AppState,
-    w: &Workspace,
-    table: &str,
-) -> ApiResult<(CsvSource, tempfile::TempDir)> {
+pub fn export_source(state: &AppState, w: &Workspace, table: &str) -> ApiResult<(CsvSource, tempfile::TempDir)> {
     let dir = tempfile::tempdir_in(state.blobs.staging_dir())?;
     let source = state.workspaces.export(w.id, table, dir.path())?;
     Ok((source, dir))
 }
 
 /// The workspace and table a table create or import names, when it names one.
-pub fn source_param(
-    state: &AppState,
-    auth: &Auth,
-    p: &Params,
-) -> ApiResult<Option<(Workspace, String)>> {
+pub fn source_param(state: &AppState, auth: &Auth, p: &Params) -> ApiResult<Option<(Workspace, String)>> {
     let Some(id) = p.str("dataWorkspaceId").filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
@@ -640,17 +477,9 @@ pub fn source_param(
 /// A workspace made for another service (an Editor session): in `auth.branch_id`, under a
 /// configuration when given, with the login type asked for (one of `LOGIN_TYPES`). The
 /// password of a password login is in the answer only.
-pub fn create_for_service(
-    state: &AppState,
-    auth: &Auth,
-    configuration: Option<(String, String)>,
-    login_type: &str,
-) -> ApiResult<(Workspace, Option<String>)> {
+pub fn create_for_service(state: &AppState, auth: &Auth, configuration: Option<(String, String)>, login_type: &str) -> ApiResult<(Workspace, Option<String>)> {
     if !LOGIN_TYPES.contains(&login_type) {
-        return Err(ApiError::validation(format!(
-            "Invalid request:\n - loginType: \"{login_type}\" is not one of {}.",
-            LOGIN_TYPES.join(", ")
-        )));
+        return Err(ApiError::validation(format!("Invalid request:\n - loginType: \"{login_type}\" is not one of {}.", LOGIN_TYPES.join(", "))));
     }
     let n = NewWorkspace {
         backend_size: None,

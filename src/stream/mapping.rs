@@ -22,14 +22,8 @@ pub enum Step {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Template {
-    Body {
-        path: Vec<Step>,
-        default: Option<Value>,
-    },
-    Header {
-        name: Option<String>,
-        default: Option<Value>,
-    },
+    Body { path: Vec<Step>, default: Option<Value> },
+    Header { name: Option<String>, default: Option<Value> },
     Ip,
     Now,
 }
@@ -41,11 +35,7 @@ pub enum Kind {
     Ip,
     Body,
     Headers,
-    Path {
-        path: Vec<Step>,
-        default: Option<String>,
-        raw: bool,
-    },
+    Path { path: Vec<Step>, default: Option<String>, raw: bool },
     Template(Template),
 }
 
@@ -57,10 +47,7 @@ pub struct Column {
 
 impl Column {
     pub fn reads_headers(&self) -> bool {
-        matches!(
-            self.kind,
-            Kind::Headers | Kind::Template(Template::Header { .. })
-        )
+        matches!(self.kind, Kind::Headers | Kind::Template(Template::Header { .. }))
     }
 }
 
@@ -95,14 +82,8 @@ pub fn parse_path(path: &str) -> ApiResult<Vec<Step>> {
             return Err(invalid(format!("Invalid path \"{path}\": an empty step.")));
         }
         while !rest.is_empty() {
-            let end = rest
-                .find(']')
-                .ok_or_else(|| invalid(format!("Invalid path \"{path}\": \"[\" without \"]\".")))?;
-            let index = rest[1..end].trim().parse::<usize>().map_err(|_| {
-                invalid(format!(
-                    "Invalid path \"{path}\": an index must be a number."
-                ))
-            })?;
+            let end = rest.find(']').ok_or_else(|| invalid(format!("Invalid path \"{path}\": \"[\" without \"]\".")))?;
+            let index = rest[1..end].trim().parse::<usize>().map_err(|_| invalid(format!("Invalid path \"{path}\": an index must be a number.")))?;
             steps.push(Step::Index(index));
             rest = &rest[end + 1..];
             if !rest.is_empty() && !rest.starts_with('[') {
@@ -132,11 +113,7 @@ fn parse_literal(text: &str) -> ApiResult<Value> {
     if t.len() >= 2 && t.starts_with('\'') && t.ends_with('\'') {
         return Ok(Value::String(t[1..t.len() - 1].replace("\\'", "'")));
     }
-    serde_json::from_str(t).map_err(|_| {
-        invalid(format!(
-            "Unsupported template argument `{t}`: only JSON literals and quoted strings."
-        ))
-    })
+    serde_json::from_str(t).map_err(|_| invalid(format!("Unsupported template argument `{t}`: only JSON literals and quoted strings.")))
 }
 
 /// Split `a, 'b,c'` at top-level commas (quotes respected).
@@ -186,21 +163,13 @@ pub fn parse_template(content: &str) -> ApiResult<Template> {
             },
         }
     };
-    let default = |i: usize| -> ApiResult<Option<Value>> {
-        args.get(i).map(|a| parse_literal(a)).transpose()
-    };
+    let default = |i: usize| -> ApiResult<Option<Value>> { args.get(i).map(|a| parse_literal(a)).transpose() };
     if args.len() > 2 {
         return Err(unsupported());
     }
     match func {
-        "Body" => Ok(Template::Body {
-            path: parse_path(&string_arg(0)?.unwrap_or_default())?,
-            default: default(1)?,
-        }),
-        "Header" => Ok(Template::Header {
-            name: string_arg(0)?,
-            default: default(1)?,
-        }),
+        "Body" => Ok(Template::Body { path: parse_path(&string_arg(0)?.unwrap_or_default())?, default: default(1)? }),
+        "Header" => Ok(Template::Header { name: string_arg(0)?, default: default(1)? }),
         "Ip" if args.is_empty() => Ok(Template::Ip),
         "Now" if args.is_empty() => Ok(Template::Now),
         _ => Err(unsupported()),
@@ -209,13 +178,9 @@ pub fn parse_template(content: &str) -> ApiResult<Template> {
 
 /// The mapping's columns from `table.mapping.columns`, checked.
 pub fn parse_columns(columns: &Value) -> ApiResult<Vec<Column>> {
-    let list = columns
-        .as_array()
-        .ok_or_else(|| invalid("\"table.mapping.columns\" must be an array of columns."))?;
+    let list = columns.as_array().ok_or_else(|| invalid("\"table.mapping.columns\" must be an array of columns."))?;
     if list.is_empty() {
-        return Err(invalid(
-            "\"table.mapping.columns\" must have at least one column.",
-        ));
+        return Err(invalid("\"table.mapping.columns\" must have at least one column."));
     }
     let mut out: Vec<Column> = Vec::new();
     for (i, c) in list.iter().enumerate() {
@@ -235,35 +200,21 @@ pub fn parse_columns(columns: &Value) -> ApiResult<Vec<Column>> {
             "body" => Kind::Body,
             "headers" => Kind::Headers,
             "path" => {
-                let path = c["path"].as_str().ok_or_else(|| {
-                    invalid(format!(
-                        "Column \"{name}\" of type \"path\" needs a \"path\"."
-                    ))
-                })?;
+                let path = c["path"].as_str().ok_or_else(|| invalid(format!("Column \"{name}\" of type \"path\" needs a \"path\".")))?;
                 let default = match &c["defaultValue"] {
                     Value::Null => None,
                     Value::String(s) => Some(s.clone()),
                     other => Some(other.to_string()),
                 };
-                Kind::Path {
-                    path: parse_path(path)?,
-                    default,
-                    raw: c["rawString"].as_bool().unwrap_or(false),
-                }
+                Kind::Path { path: parse_path(path)?, default, raw: c["rawString"].as_bool().unwrap_or(false) }
             }
             "template" => {
                 let t = &c["template"];
                 let language = t["language"].as_str().unwrap_or("jsonnet");
                 if language != "jsonnet" {
-                    return Err(invalid(format!(
-                        "Column \"{name}\": template language \"{language}\" is not supported (jsonnet)."
-                    )));
+                    return Err(invalid(format!("Column \"{name}\": template language \"{language}\" is not supported (jsonnet).")));
                 }
-                let content = t["content"].as_str().ok_or_else(|| {
-                    invalid(format!(
-                        "Column \"{name}\" of type \"template\" needs \"template.content\"."
-                    ))
-                })?;
+                let content = t["content"].as_str().ok_or_else(|| invalid(format!("Column \"{name}\" of type \"template\" needs \"template.content\".")))?;
                 Kind::Template(parse_template(content)?)
             }
             other => {
@@ -294,8 +245,7 @@ pub fn canonical_header(name: &str) -> String {
 fn headers_json(headers: &[(String, String)]) -> Value {
     let mut m = serde_json::Map::new();
     for (k, v) in headers {
-        m.entry(k.clone())
-            .or_insert_with(|| Value::String(v.clone()));
+        m.entry(k.clone()).or_insert_with(|| Value::String(v.clone()));
     }
     Value::Object(m)
 }
@@ -321,14 +271,8 @@ impl<'a> ParsedBody<'a> {
 
     fn json(&mut self) -> ApiResult<&Value> {
         let raw = self.raw;
-        let parsed = self
-            .parsed
-            .get_or_insert_with(|| serde_json::from_slice::<Value>(raw).map_err(|e| e.to_string()));
-        parsed.as_ref().map_err(|e| {
-            ApiError::validation(format!(
-                "The body is not JSON, so no value can be taken from it: {e}"
-            ))
-        })
+        let parsed = self.parsed.get_or_insert_with(|| serde_json::from_slice::<Value>(raw).map_err(|e| e.to_string()));
+        parsed.as_ref().map_err(|e| ApiError::validation(format!("The body is not JSON, so no value can be taken from it: {e}")))
     }
 }
 
@@ -419,31 +363,11 @@ mod tests {
 
     #[test]
     fn paths_and_templates() {
-        assert_eq!(
-            parse_path("a.b[1].c").unwrap(),
-            vec![
-                Step::Key("a".into()),
-                Step::Key("b".into()),
-                Step::Index(1),
-                Step::Key("c".into())
-            ]
-        );
+        assert_eq!(parse_path("a.b[1].c").unwrap(), vec![Step::Key("a".into()), Step::Key("b".into()), Step::Index(1), Step::Key("c".into())]);
         let body = json!({"a": {"b": [1, {"c": "x"}]}});
-        assert_eq!(
-            lookup(&body, &parse_path("a.b[1].c").unwrap()),
-            Some(&json!("x"))
-        );
-        assert_eq!(
-            lookup(&body, &parse_path("a.b.0").unwrap()),
-            Some(&json!(1))
-        );
-        assert_eq!(
-            parse_template("Body('user.id', null)").unwrap(),
-            Template::Body {
-                path: parse_path("user.id").unwrap(),
-                default: Some(Value::Null)
-            }
-        );
+        assert_eq!(lookup(&body, &parse_path("a.b[1].c").unwrap()), Some(&json!("x")));
+        assert_eq!(lookup(&body, &parse_path("a.b.0").unwrap()), Some(&json!(1)));
+        assert_eq!(parse_template("Body('user.id', null)").unwrap(), Template::Body { path: parse_path("user.id").unwrap(), default: Some(Value::Null) });
         assert!(parse_template("std.join(',', [Body('a')])").is_err());
         assert_eq!(canonical_header("x-forwarded-for"), "X-Forwarded-For");
         let mut line = Vec::new();

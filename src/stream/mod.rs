@@ -82,12 +82,7 @@ pub struct StreamRuntime {
 
 impl StreamRuntime {
     pub fn new(root: PathBuf) -> StreamRuntime {
-        StreamRuntime {
-            root,
-            writer: OnceLock::new(),
-            sources: Default::default(),
-            flush_wake: Arc::new(tokio::sync::Notify::new()),
-        }
+        StreamRuntime { root, writer: OnceLock::new(), sources: Default::default(), flush_wake: Arc::new(tokio::sync::Notify::new()) }
     }
 
     pub fn writer(&self) -> Option<&Writer> {
@@ -95,10 +90,7 @@ impl StreamRuntime {
     }
 
     pub fn source(&self, project_id: i64, source_id: &str) -> Option<Arc<LiveSource>> {
-        self.sources
-            .read()
-            .get(&(project_id, source_id.to_string()))
-            .cloned()
+        self.sources.read().get(&(project_id, source_id.to_string())).cloned()
     }
 }
 
@@ -122,26 +114,14 @@ pub fn reload(state: &AppState) -> ApiResult<()> {
             },
         );
     }
-    for e in all
-        .iter()
-        .filter(|e| !e.sink_id.is_empty() && !e.deleted && e.body["disabled"].is_null())
-    {
-        let Some(source) = sources.get_mut(&(e.project_id, e.source_id.clone())) else {
-            continue;
-        };
+    for e in all.iter().filter(|e| !e.sink_id.is_empty() && !e.deleted && e.body["disabled"].is_null()) {
+        let Some(source) = sources.get_mut(&(e.project_id, e.source_id.clone())) else { continue };
         if source.branch_id != e.branch_id {
             continue;
         }
-        let Ok(mapping) = mapping::parse_columns(&e.body["table"]["mapping"]["columns"]) else {
-            continue;
-        };
+        let Ok(mapping) = mapping::parse_columns(&e.body["table"]["mapping"]["columns"]) else { continue };
         source.sinks.push(LiveSink {
-            key: SinkKey {
-                project_id: e.project_id,
-                branch_id: e.branch_id,
-                source_id: e.source_id.clone(),
-                sink_id: e.sink_id.clone(),
-            },
+            key: SinkKey { project_id: e.project_id, branch_id: e.branch_id, source_id: e.source_id.clone(), sink_id: e.sink_id.clone() },
             columns: Arc::new(mapping::names(&mapping)),
             mapping,
             conditions: entities::conditions_of(&e.body),

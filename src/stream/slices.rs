@@ -94,11 +94,7 @@ pub fn rename_durably(dir: &Path, from: &str, to: &str) -> std::io::Result<()> {
 /// The slices of a sink's directory as `(id, state)`, oldest first.
 pub fn list(dir: &Path) -> Vec<(i64, String)> {
     let mut out: Vec<(i64, String)> = fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| parse_name(&e.file_name().to_string_lossy()))
-                .collect()
-        })
+        .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| parse_name(&e.file_name().to_string_lossy())).collect())
         .unwrap_or_default();
     out.sort();
     out
@@ -110,16 +106,7 @@ pub fn sink_dirs(root: &Path) -> Vec<PathBuf> {
     for _ in 0..4 {
         level = level
             .iter()
-            .flat_map(|d| {
-                fs::read_dir(d)
-                    .map(|rd| {
-                        rd.filter_map(|e| e.ok())
-                            .map(|e| e.path())
-                            .filter(|p| p.is_dir())
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default()
-            })
+            .flat_map(|d| fs::read_dir(d).map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect::<Vec<_>>()).unwrap_or_default())
             .collect();
     }
     level
@@ -147,11 +134,7 @@ pub fn recover(root: &Path) -> std::io::Result<i64> {
             f.set_len(good)?;
             f.sync_all()?;
             rename_durably(&dir, &name, &file_name(id, CLOSED))?;
-            tracing::info!(
-                slice = id,
-                rows = frames.len() - 1,
-                "stream: an open slice closed after a restart"
-            );
+            tracing::info!(slice = id, rows = frames.len() - 1, "stream: an open slice closed after a restart");
         }
     }
     Ok(max_id)
@@ -160,9 +143,7 @@ pub fn recover(root: &Path) -> std::io::Result<i64> {
 /// A closed slice as a CSV file with a header row: `(columns, rows)`.
 pub fn to_csv(slice: &Path, out: &mut impl Write) -> std::io::Result<(Vec<String>, u64)> {
     let (frames, _) = read_frames(slice)?;
-    let Some(header) = frames.first() else {
-        return Ok((Vec::new(), 0));
-    };
+    let Some(header) = frames.first() else { return Ok((Vec::new(), 0)) };
     let columns: Vec<String> = serde_json::from_slice::<serde_json::Value>(header)
         .ok()
         .and_then(|h| serde_json::from_value(h["columns"].clone()).ok())

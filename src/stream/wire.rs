@@ -47,25 +47,14 @@ fn public(body: &Value) -> Value {
 
 /// The source's ingestion URL: `<stream-in>/stream/<project>/<source>/<secret>`.
 pub fn ingest_url(state: &AppState, e: &StreamEntity) -> String {
-    format!(
-        "{}/stream/{}/{}/{}",
-        state.urls.service(super::INGEST_MOUNT),
-        e.project_id,
-        e.source_id,
-        super::entities::secret_of(&e.body)
-    )
+    format!("{}/stream/{}/{}/{}", state.urls.service(super::INGEST_MOUNT), e.project_id, e.source_id, super::entities::secret_of(&e.body))
 }
 
 pub fn source(state: &AppState, e: &StreamEntity) -> Value {
     let mut v = public(&e.body);
     let secret = super::entities::secret_of(&e.body);
     if e.body["type"] == "otlp" {
-        let base = format!(
-            "{}/otlp/{}/{}",
-            state.urls.service(super::INGEST_MOUNT),
-            e.project_id,
-            e.source_id
-        );
+        let base = format!("{}/otlp/{}/{}", state.urls.service(super::INGEST_MOUNT), e.project_id, e.source_id);
         v["otlp"] = json!({"url": format!("{base}/{secret}"), "baseUrl": base, "secret": secret});
     } else {
         v["http"] = json!({"url": ingest_url(state, e)});

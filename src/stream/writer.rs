@@ -26,18 +26,12 @@ pub struct SinkKey {
 
 impl SinkKey {
     pub fn dir(&self, root: &Path) -> PathBuf {
-        root.join(format!("p{}", self.project_id))
-            .join(format!("b{}", self.branch_id))
-            .join(&self.source_id)
-            .join(&self.sink_id)
+        root.join(format!("p{}", self.project_id)).join(format!("b{}", self.branch_id)).join(&self.source_id).join(&self.sink_id)
     }
 
     /// The idempotency key of a slice's import (`LoadSpec::once_key`).
     pub fn once_key(&self, slice_id: i64) -> String {
-        format!(
-            "stream/{}/{}/{}/{}/{slice_id}",
-            self.project_id, self.branch_id, self.source_id, self.sink_id
-        )
+        format!("stream/{}/{}/{}/{}/{slice_id}", self.project_id, self.branch_id, self.source_id, self.sink_id)
     }
 }
 
@@ -52,11 +46,7 @@ pub struct Conditions {
 impl Default for Conditions {
     /// Keboola's defaults: 50,000 records, 50 MB, 1 minute.
     fn default() -> Self {
-        Conditions {
-            count: 50_000,
-            bytes: 50 * 1024 * 1024,
-            interval: Duration::from_secs(60),
-        }
+        Conditions { count: 50_000, bytes: 50 * 1024 * 1024, interval: Duration::from_secs(60) }
     }
 }
 
@@ -79,15 +69,9 @@ pub struct OpenStats {
 }
 
 enum Cmd {
-    Append {
-        rows: Vec<SinkRow>,
-        done: tokio::sync::oneshot::Sender<Result<(), String>>,
-    },
+    Append { rows: Vec<SinkRow>, done: tokio::sync::oneshot::Sender<Result<(), String>> },
     /// Close the sink's open slice now (or every sink's of the source when `sink_id` is empty).
-    Close {
-        key: SinkKey,
-        done: tokio::sync::oneshot::Sender<()>,
-    },
+    Close { key: SinkKey, done: tokio::sync::oneshot::Sender<()> },
 }
 
 #[derive(Clone)]
@@ -101,28 +85,16 @@ impl Writer {
     pub fn start(root: PathBuf, last_id: i64, closed: Arc<dyn Fn() + Send + Sync>) -> Writer {
         let (tx, rx) = std::sync::mpsc::channel();
         let stats = Arc::new(parking_lot::Mutex::new(HashMap::new()));
-        let mut w = Worker {
-            root,
-            last_id,
-            open: HashMap::new(),
-            stats: stats.clone(),
-            closed,
-        };
-        std::thread::Builder::new()
-            .name("stream-writer".into())
-            .spawn(move || w.run(rx))
-            .expect("spawning the stream writer");
+        let mut w = Worker { root, last_id, open: HashMap::new(), stats: stats.clone(), closed };
+        std::thread::Builder::new().name("stream-writer".into()).spawn(move || w.run(rx)).expect("spawning the stream writer");
         Writer { tx, stats }
     }
 
     /// Durably append one event's rows; answers once they are fsynced.
     pub async fn append(&self, rows: Vec<SinkRow>) -> Result<(), String> {
         let (done, wait) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Cmd::Append { rows, done })
-            .map_err(|_| "the stream writer stopped".to_string())?;
-        wait.await
-            .map_err(|_| "the stream writer stopped".to_string())?
+        self.tx.send(Cmd::Append { rows, done }).map_err(|_| "the stream writer stopped".to_string())?;
+        wait.await.map_err(|_| "the stream writer stopped".to_string())?
     }
 
     pub async fn close(&self, key: SinkKey) {
@@ -184,13 +156,7 @@ impl Worker {
                 let keys: Vec<SinkKey> = self
                     .open
                     .keys()
-                    .filter(|k| {
-                        **k == key
-                            || (key.sink_id.is_empty()
-                                && k.project_id == key.project_id
-                                && k.branch_id == key.branch_id
-                                && k.source_id == key.source_id)
-                    })
+                    .filter(|k| **k == key || (key.sink_id.is_empty() && k.project_id == key.project_id && k.branch_id == key.branch_id && k.source_id == key.source_id))
                     .cloned()
                     .collect();
                 for k in keys {
@@ -202,13 +168,7 @@ impl Worker {
         }
     }
 
-    fn write_batch(
-        &mut self,
-        appends: Vec<(
-            Vec<SinkRow>,
-            tokio::sync::oneshot::Sender<Result<(), String>>,
-        )>,
-    ) {
+    fn write_batch(&mut self, appends: Vec<(Vec<SinkRow>, tokio::sync::oneshot::Sender<Result<(), String>>)>) {
         if appends.is_empty() {
             return;
         }
@@ -225,19 +185,11 @@ impl Worker {
             }
         }
         // Write and fsync each touched slice once.
-        let touched: Vec<SinkKey> = self
-            .open
-            .iter()
-            .filter(|(_, s)| !s.pending.is_empty())
-            .map(|(k, _)| k.clone())
-            .collect();
+        let touched: Vec<SinkKey> = self.open.iter().filter(|(_, s)| !s.pending.is_empty()).map(|(k, _)| k.clone()).collect();
         for key in touched {
             let slice = self.open.get_mut(&key).expect("open slice");
             let pending = std::mem::take(&mut slice.pending);
-            let res = slice
-                .file
-                .write_all(&pending)
-                .and_then(|_| slice.file.sync_data());
+            let res = slice.file.write_all(&pending).and_then(|_| slice.file.sync_data());
             match res {
                 Ok(()) => slice.good_len += pending.len() as u64,
                 Err(e) => {
@@ -267,18 +219,12 @@ impl Worker {
 
     /// Queue one row's frame in its sink's open slice (opened, or reopened for new columns, first).
     fn stage(&mut self, r: &SinkRow, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
-        if self
-            .open
-            .get(&r.key)
-            .is_some_and(|s| s.columns != r.columns)
-        {
+        if self.open.get(&r.key).is_some_and(|s| s.columns != r.columns) {
             self.flush_pending(&r.key)?;
             self.close_slice(&r.key);
         }
         if !self.open.contains_key(&r.key) {
-            let slice = self
-                .open_slice(&r.key, r.columns.clone())
-                .map_err(|e| format!("The event could not be stored: {e}"))?;
+            let slice = self.open_slice(&r.key, r.columns.clone()).map_err(|e| format!("The event could not be stored: {e}"))?;
             self.open.insert(r.key.clone(), slice);
         }
         let slice = self.open.get_mut(&r.key).expect("open slice");
@@ -292,40 +238,22 @@ impl Worker {
     }
 
     fn flush_pending(&mut self, key: &SinkKey) -> Result<(), String> {
-        let Some(slice) = self.open.get_mut(key) else {
-            return Ok(());
-        };
+        let Some(slice) = self.open.get_mut(key) else { return Ok(()) };
         let pending = std::mem::take(&mut slice.pending);
-        slice
-            .file
-            .write_all(&pending)
-            .and_then(|_| slice.file.sync_data())
-            .map_err(|e| e.to_string())?;
+        slice.file.write_all(&pending).and_then(|_| slice.file.sync_data()).map_err(|e| e.to_string())?;
         slice.good_len += pending.len() as u64;
         Ok(())
     }
 
-    fn open_slice(
-        &mut self,
-        key: &SinkKey,
-        columns: Arc<Vec<String>>,
-    ) -> std::io::Result<OpenSlice> {
+    fn open_slice(&mut self, key: &SinkKey, columns: Arc<Vec<String>>) -> std::io::Result<OpenSlice> {
         let dir = key.dir(&self.root);
         slices::create_dir_durably(&dir)?;
         let now_us = chrono::Utc::now().timestamp_micros();
         self.last_id = now_us.max(self.last_id + 1);
         let id = self.last_id;
-        let mut file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(dir.join(slices::file_name(id, OPEN)))?;
+        let mut file = OpenOptions::new().create_new(true).append(true).open(dir.join(slices::file_name(id, OPEN)))?;
         let mut header = Vec::new();
-        slices::frame(
-            serde_json::json!({"columns": *columns})
-                .to_string()
-                .as_bytes(),
-            &mut header,
-        );
+        slices::frame(serde_json::json!({"columns": *columns}).to_string().as_bytes(), &mut header);
         file.write_all(&header)?;
         file.sync_all()?;
         slices::sync_dir(&dir)?;
@@ -338,39 +266,24 @@ impl Worker {
             opened: Instant::now(),
             good_len: header.len() as u64,
             pending: Vec::new(),
-            stats: OpenStats {
-                slice_id: id,
-                ..OpenStats::default()
-            },
+            stats: OpenStats { slice_id: id, ..OpenStats::default() },
         })
     }
 
     /// Close a slice: its frames are on disk (fsynced); the rename makes it `.closed`.
     fn close_slice(&mut self, key: &SinkKey) {
-        let Some(mut slice) = self.open.remove(key) else {
-            return;
-        };
+        let Some(mut slice) = self.open.remove(key) else { return };
         if !slice.pending.is_empty() {
             let pending = std::mem::take(&mut slice.pending);
-            if slice
-                .file
-                .write_all(&pending)
-                .and_then(|_| slice.file.sync_data())
-                .is_err()
-            {
+            if slice.file.write_all(&pending).and_then(|_| slice.file.sync_data()).is_err() {
                 let _ = slice.file.set_len(slice.good_len);
             }
         }
         self.stats.lock().remove(key);
         let result = if slice.stats.records == 0 {
-            std::fs::remove_file(slice.dir.join(slices::file_name(slice.id, OPEN)))
-                .and_then(|_| slices::sync_dir(&slice.dir))
+            std::fs::remove_file(slice.dir.join(slices::file_name(slice.id, OPEN))).and_then(|_| slices::sync_dir(&slice.dir))
         } else {
-            slices::rename_durably(
-                &slice.dir,
-                &slices::file_name(slice.id, OPEN),
-                &slices::file_name(slice.id, CLOSED),
-            )
+            slices::rename_durably(&slice.dir, &slices::file_name(slice.id, OPEN), &slices::file_name(slice.id, CLOSED))
         };
         match result {
             Ok(()) => (self.closed)(),
@@ -385,9 +298,7 @@ impl Worker {
             .iter()
             .filter(|(_, s)| {
                 let c = &s.conditions;
-                s.stats.records >= c.count
-                    || s.stats.bytes >= c.bytes
-                    || s.opened.elapsed() >= c.interval
+                s.stats.records >= c.count || s.stats.bytes >= c.bytes || s.opened.elapsed() >= c.interval
             })
             .map(|(k, _)| k.clone())
             .collect();

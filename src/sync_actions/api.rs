@@ -24,8 +24,7 @@ pub fn routes() -> Routes<AppState> {
 }
 
 async fn sync_actions_envelope(req: Request, next: axum::middleware::Next) -> Response {
-    crate::http::rejections::in_envelope(req, next, |err| SyncActionsError(err).into_response())
-        .await
+    crate::http::rejections::in_envelope(req, next, |err| SyncActionsError(err).into_response()).await
 }
 
 /// An `ApiError` in the service's envelope.
@@ -44,32 +43,17 @@ impl IntoResponse for SyncActionsError {
 }
 
 async fn index() -> Json<Value> {
-    Json(
-        json!({"api": "sync-actions", "documentation": "https://app.swaggerhub.com/apis/odinuv/sync-actions"}),
-    )
+    Json(json!({"api": "sync-actions", "documentation": "https://app.swaggerhub.com/apis/odinuv/sync-actions"}))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    req: Request,
-) -> Result<Json<ActionList>, SyncActionsError> {
+async fn list(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> Result<Json<ActionList>, SyncActionsError> {
     let _auth = auth?;
     let p = Params::from_query(req.uri().query())?;
-    let component_id = p
-        .str("componentId")
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ApiError::validation("The \"componentId\" query parameter is required."))?;
-    Ok(Json(ActionList {
-        actions: super::list_actions(&state, &component_id)?,
-    }))
+    let component_id = p.str("componentId").filter(|s| !s.trim().is_empty()).ok_or_else(|| ApiError::validation("The \"componentId\" query parameter is required."))?;
+    Ok(Json(ActionList { actions: super::list_actions(&state, &component_id)? }))
 }
 
-async fn run(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    p: Result<Params, ApiError>,
-) -> Response {
+async fn run(State(state): State<AppState>, auth: Result<Auth, ApiError>, p: Result<Params, ApiError>) -> Response {
     let outcome = async {
         let auth = auth?;
         let req = ActionRequest::parse(&p?.values)?;

@@ -31,9 +31,9 @@ fn bad(message: impl Into<String>) -> ApiError {
 fn required(fields: &Map<String, Value>, key: &str) -> ApiResult<String> {
     match fields.get(key) {
         None | Some(Value::Null) => Err(bad(format!("The \"{key}\" field is required."))),
-        Some(v @ (Value::String(_) | Value::Number(_))) => scalar_to_string(v)
-            .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| bad(format!("The \"{key}\" field must not be empty."))),
+        Some(v @ (Value::String(_) | Value::Number(_))) => {
+            scalar_to_string(v).filter(|s| !s.trim().is_empty()).ok_or_else(|| bad(format!("The \"{key}\" field must not be empty.")))
+        }
         Some(_) => Err(bad(format!("The \"{key}\" field must be a string."))),
     }
 }
@@ -47,29 +47,14 @@ impl ActionRequest {
             None | Some(Value::Null) => Value::Object(Map::new()),
             Some(Value::Array(a)) if a.is_empty() => Value::Object(Map::new()),
             Some(v @ Value::Object(_)) => v.clone(),
-            Some(_) => {
-                return Err(bad(
-                    "The \"configData\" field must be a JSON object (the configuration of the component).",
-                ));
-            }
+            Some(_) => return Err(bad("The \"configData\" field must be a JSON object (the configuration of the component).")),
         };
         let branch_id = match fields.get("branchId") {
             None | Some(Value::Null) => None,
-            Some(v @ (Value::String(_) | Value::Number(_))) => {
-                scalar_to_string(v).filter(|s| !s.is_empty())
-            }
-            Some(_) => {
-                return Err(bad(
-                    "The \"branchId\" field must be a branch id or \"default\".",
-                ));
-            }
+            Some(v @ (Value::String(_) | Value::Number(_))) => scalar_to_string(v).filter(|s| !s.is_empty()),
+            Some(_) => return Err(bad("The \"branchId\" field must be a branch id or \"default\".")),
         };
-        Ok(ActionRequest {
-            component_id,
-            action,
-            config_data,
-            branch_id,
-        })
+        Ok(ActionRequest { component_id, action, config_data, branch_id })
     }
 }
 
@@ -96,33 +81,21 @@ impl From<kbstack_core::Error> for SyncActionError {
 }
 
 fn component_not_found(id: &str) -> ApiError {
-    ApiError::new(
-        Code::ComponentNotFound,
-        format!("Component \"{id}\" not found."),
-    )
+    ApiError::new(Code::ComponentNotFound, format!("Component \"{id}\" not found."))
 }
 
 /// The actions `component_id` declares (an unknown component is a 404).
 pub fn list_actions(state: &AppState, component_id: &str) -> ApiResult<Vec<String>> {
-    let definition = registry::definition(state, component_id)
-        .ok_or_else(|| component_not_found(component_id))?;
+    let definition = registry::definition(state, component_id).ok_or_else(|| component_not_found(component_id))?;
     Ok(registry::declared_actions(&definition))
 }
 
 /// Run the action the request names, for the token's project.
-pub async fn run(
-    state: &AppState,
-    auth: &Auth,
-    req: &ActionRequest,
-) -> Result<Value, SyncActionError> {
+pub async fn run(state: &AppState, auth: &Auth, req: &ActionRequest) -> Result<Value, SyncActionError> {
     let declared = list_actions(state, &req.component_id)?;
     auth.require_component(&req.component_id)?;
     if !declared.iter().any(|a| a == &req.action) {
-        let known = if declared.is_empty() {
-            "it declares none".to_string()
-        } else {
-            format!("declared: {}", declared.join(", "))
-        };
+        let known = if declared.is_empty() { "it declares none".to_string() } else { format!("declared: {}", declared.join(", ")) };
         return Err(bad(format!(
             "Action \"{}\" is not a synchronous action of component \"{}\" ({known}).",
             req.action, req.component_id
@@ -132,8 +105,7 @@ pub async fn run(
     let branch_id = match req.branch_id.as_deref() {
         None | Some("default" | "null") => auth.default_branch_id,
         Some(b) => {
-            let not_found =
-                || ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found."));
+            let not_found = || ApiError::new(Code::BranchNotFound, format!("Branch \"{b}\" not found."));
             let id: i64 = b.parse().map_err(|_| not_found())?;
             if !state.meta.branch_exists(auth.project_id, id)? {
                 return Err(not_found().into());
@@ -149,14 +121,6 @@ pub async fn run(
         ))
         .into());
     };
-    let run = ActionRun {
-        component: &component,
-        action: &req.action,
-        config_data: &req.config_data,
-        auth,
-        branch_id,
-    };
-    action::run(state, run)
-        .await
-        .map_err(SyncActionError::Failed)
+    let run = ActionRun { component: &component, action: &req.action, config_data: &req.config_data, auth, branch_id };
+    action::run(state, run).await.map_err(SyncActionError::Failed)
 }

@@ -23,19 +23,11 @@ pub struct ComponentError {
 }
 
 /// What Keboola tells the caller of an application error.
-pub const APPLICATION_ERROR_MESSAGE: &str =
-    "Contact support@keboola.com and attach this exception id.";
+pub const APPLICATION_ERROR_MESSAGE: &str = "Contact support@keboola.com and attach this exception id.";
 
 impl ComponentError {
     pub fn user(message: String, exception_id: String) -> ComponentError {
-        ComponentError {
-            status: "error",
-            error: "User error",
-            code: 400,
-            message,
-            exception_id,
-            run_id: 0,
-        }
+        ComponentError { status: "error", error: "User error", code: 400, message, exception_id, run_id: 0 }
     }
 
     pub fn application(exception_id: String) -> ComponentError {

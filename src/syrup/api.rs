@@ -46,9 +46,7 @@ impl From<kbstack_core::Error> for SyrupError {
 
 impl IntoResponse for SyrupError {
     fn into_response(self) -> Response {
-        crate::http::error::service_error_response(self.0, "syrup-", |body| {
-            body["message"] = body["error"].clone()
-        })
+        crate::http::error::service_error_response(self.0, "syrup-", |body| body["message"] = body["error"].clone())
     }
 }
 
@@ -74,19 +72,13 @@ impl FromRequest<AppState> for SyrupBody {
         let limit = state.config.max_body_bytes;
         let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
-            .map_err(|_| {
-                SyrupError(ApiError::new(
-                    Code::PayloadTooLarge,
-                    format!("Request body is larger than the limit of {limit} bytes."),
-                ))
-            })?;
+            .map_err(|_| SyrupError(ApiError::new(Code::PayloadTooLarge, format!("Request body is larger than the limit of {limit} bytes."))))?;
         Ok(SyrupBody(parse_body(&bytes)?))
     }
 }
 
 fn parse_body(bytes: &Bytes) -> SResult<Map<String, Value>> {
-    let text =
-        std::str::from_utf8(bytes).map_err(|_| bad("The request body must be UTF-8 text."))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("The request body must be UTF-8 text."))?;
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Ok(Map::new());
@@ -115,21 +107,10 @@ async fn index(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `POST /{component}/run`: a Queue job of the component, answered as Syrup did (202).
-async fn run(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(component): Path<String>,
-    body: SyrupBody,
-) -> SResult<(StatusCode, Json<super::wire::Created>)> {
+async fn run(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(component): Path<String>, body: SyrupBody) -> SResult<(StatusCode, Json<super::wire::Created>)> {
     let auth = auth?;
     let component = super::component_id(&component)?;
-    let target = RunTarget {
-        syrup_component: component,
-        component,
-        branch: None,
-        tag: None,
-        mode: "run",
-    };
+    let target = RunTarget { syrup_component: component, component, branch: None, tag: None, mode: "run" };
     let job = super::run(&state, &auth, &body.0, &target)?;
     Ok((StatusCode::ACCEPTED, Json(super::created(&state, &job))))
 }
@@ -137,55 +118,27 @@ async fn run(
 /// `POST /{component}/encrypt`: the Encryption service's ciphers for the component in the
 /// token's project (what Syrup's encrypt made: values only that project's jobs open). JSON in,
 /// JSON out; any other body is one secret, answered as text.
-pub async fn encrypt(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(component): Path<String>,
-    req: Request,
-) -> SResult<Response> {
+pub async fn encrypt(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(component): Path<String>, req: Request) -> SResult<Response> {
     let auth = auth?;
     let component = super::component_id(&component)?.to_string();
-    encrypt_body(
-        &state,
-        crate::encryption::Scope::project(&component, auth.project_id),
-        req,
-    )
-    .await
+    encrypt_body(&state, crate::encryption::Scope::project(&component, auth.project_id), req).await
 }
 
 /// Encrypt a JSON or text body for `scope`, answering in kind.
-pub async fn encrypt_body(
-    state: &AppState,
-    scope: crate::encryption::Scope,
-    req: Request,
-) -> SResult<Response> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+pub async fn encrypt_body(state: &AppState, scope: crate::encryption::Scope, req: Request) -> SResult<Response> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let limit = state.config.max_body_bytes;
     let bytes = axum::body::to_bytes(req.into_body(), limit)
         .await
-        .map_err(|_| {
-            SyrupError(ApiError::new(
-                Code::PayloadTooLarge,
-                format!("Request body is larger than the limit of {limit} bytes."),
-            ))
-        })?;
-    let text = String::from_utf8(bytes.to_vec())
-        .map_err(|_| bad("The request body must be UTF-8 text."))?;
+        .map_err(|_| SyrupError(ApiError::new(Code::PayloadTooLarge, format!("Request body is larger than the limit of {limit} bytes."))))?;
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| bad("The request body must be UTF-8 text."))?;
     if content_type.contains("json") {
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| bad(format!("Invalid JSON in request body: {e}")))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| bad(format!("Invalid JSON in request body: {e}")))?;
         let out = crate::encryption::encrypt_value(state, &scope, value).map_err(bad)?;
         return Ok((StatusCode::OK, Json(out)).into_response());
     }
     if text.is_empty() {
-        return Err(bad(
-            "Nothing to encrypt: send the secret as text/plain or a JSON object with \"#\" keys.",
-        ));
+        return Err(bad("Nothing to encrypt: send the secret as text/plain or a JSON object with \"#\" keys."));
     }
     let out = crate::encryption::encrypt_value(state, &scope, Value::String(text)).map_err(bad)?;
     Ok(text_response(out.as_str().unwrap_or_default().to_string()))
@@ -193,9 +146,6 @@ pub async fn encrypt_body(
 
 pub fn text_response(text: String) -> Response {
     let mut resp = (StatusCode::OK, text).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=UTF-8"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=UTF-8"));
     resp
 }

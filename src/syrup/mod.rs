@@ -45,12 +45,7 @@ pub struct RunTarget<'a> {
 /// Queue job request.
 fn job_request(body: &Map<String, Value>, target: &RunTarget) -> ApiResult<JobRequest> {
     let mut fields = Map::new();
-    for key in [
-        "config",
-        "configData",
-        "variableValuesId",
-        "variableValuesData",
-    ] {
+    for key in ["config", "configData", "variableValuesId", "variableValuesData"] {
         if let Some(v) = body.get(key) {
             fields.insert(key.into(), v.clone());
         }
@@ -70,12 +65,7 @@ fn job_request(body: &Map<String, Value>, target: &RunTarget) -> ApiResult<JobRe
 }
 
 /// Create the Queue job a Syrup `run` describes.
-pub fn run(
-    state: &AppState,
-    auth: &Auth,
-    body: &Map<String, Value>,
-    target: &RunTarget,
-) -> ApiResult<Job> {
+pub fn run(state: &AppState, auth: &Auth, body: &Map<String, Value>, target: &RunTarget) -> ApiResult<Job> {
     let mut new = jobs::build(state, auth, job_request(body, target)?)?;
     if let Some(def) = new.definition.as_object_mut() {
         def.insert("syrupComponent".into(), json!(target.syrup_component));
@@ -86,25 +76,11 @@ pub fn run(
 
 /// The `202` answer of a run.
 pub fn created(state: &AppState, job: &Job) -> wire::Created {
-    wire::Created {
-        id: job.id.to_string(),
-        url: format!("{}/queue/job/{}", syrup_url(state), job.id),
-        status: "waiting",
-    }
+    wire::Created { id: job.id.to_string(), url: format!("{}/queue/job/{}", syrup_url(state), job.id), status: "waiting" }
 }
 
 /// A required component id in a path: what Keboola's ids may contain.
 pub fn component_id(raw: &str) -> ApiResult<&str> {
-    let ok = !raw.is_empty()
-        && raw.len() <= 128
-        && raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if ok {
-        Ok(raw)
-    } else {
-        Err(ApiError::validation(format!(
-            "Invalid component id \"{raw}\"."
-        )))
-    }
+    let ok = !raw.is_empty() && raw.len() <= 128 && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok { Ok(raw) } else { Err(ApiError::validation(format!("Invalid component id \"{raw}\"."))) }
 }

@@ -29,12 +29,7 @@ enum Token {
     Open,
     Close,
     Colon,
-    Range {
-        from: String,
-        to: String,
-        from_inclusive: bool,
-        to_inclusive: bool,
-    },
+    Range { from: String, to: String, from_inclusive: bool, to_inclusive: bool },
 }
 
 fn tokenize(q: &str) -> ApiResult<Vec<Token>> {
@@ -83,15 +78,9 @@ fn tokenize(q: &str) -> ApiResult<Vec<Token>> {
             }
             '[' | '{' => {
                 let close = if c == '[' { ']' } else { '}' };
-                let end = chars[i + 1..]
-                    .iter()
-                    .position(|ch| *ch == ']' || *ch == '}')
-                    .map(|p| p + i + 1)
-                    .ok_or_else(|| bad("an unclosed range"))?;
+                let end = chars[i + 1..].iter().position(|ch| *ch == ']' || *ch == '}').map(|p| p + i + 1).ok_or_else(|| bad("an unclosed range"))?;
                 let inner: String = chars[i + 1..end].iter().collect();
-                let (from, to) = inner
-                    .split_once(" TO ")
-                    .ok_or_else(|| bad(format!("the range \"{c}{inner}{close}\" needs \"TO\"")))?;
+                let (from, to) = inner.split_once(" TO ").ok_or_else(|| bad(format!("the range \"{c}{inner}{close}\" needs \"TO\"")))?;
                 out.push(Token::Range {
                     from: from.trim().trim_matches('"').to_string(),
                     to: to.trim().trim_matches('"').to_string(),
@@ -103,10 +92,7 @@ fn tokenize(q: &str) -> ApiResult<Vec<Token>> {
             _ => {
                 let mut s = String::new();
                 while let Some(ch) = chars.get(i) {
-                    if ch.is_whitespace()
-                        || matches!(ch, '(' | ')' | '"')
-                        || (*ch == ':' && !s.is_empty() && !s.starts_with(['>', '<']))
-                    {
+                    if ch.is_whitespace() || matches!(ch, '(' | ')' | '"') || (*ch == ':' && !s.is_empty() && !s.starts_with(['>', '<'])) {
                         break;
                     }
                     if *ch == '\\' {
@@ -163,18 +149,12 @@ fn parse_clauses(tokens: &[Token]) -> ApiResult<Vec<(Clause, bool)>> {
             i += 1;
             continue;
         }
-        if is_op(t, "NOT")
-            || matches!(t, Token::Word(w) if w.starts_with('-') || w.starts_with('!'))
-        {
+        if is_op(t, "NOT") || matches!(t, Token::Word(w) if w.starts_with('-') || w.starts_with('!')) {
             return Err(bad("negation (NOT, -) is not supported"));
         }
-        let Token::Word(field) = t else {
-            return Err(bad("each clause must name a field (field:value)"));
-        };
+        let Token::Word(field) = t else { return Err(bad("each clause must name a field (field:value)")) };
         if tokens.get(i + 1) != Some(&Token::Colon) {
-            return Err(bad(format!(
-                "\"{field}\" names no field: write field:value"
-            )));
+            return Err(bad(format!("\"{field}\" names no field: write field:value")));
         }
         let field = field.clone();
         i += 2;
@@ -188,41 +168,23 @@ fn parse_clauses(tokens: &[Token]) -> ApiResult<Vec<(Clause, bool)>> {
                         Some(Token::Close) => break,
                         Some(t) if is_op(t, "OR") || is_op(t, "||") => {}
                         Some(t) if is_op(t, "AND") || is_op(t, "&&") => {
-                            return Err(bad(format!(
-                                "AND inside {field}:(…) is not supported; use OR"
-                            )));
+                            return Err(bad(format!("AND inside {field}:(…) is not supported; use OR")));
                         }
-                        Some(t) => values.push(
-                            value_of(t)
-                                .ok_or_else(|| bad(format!("unexpected token in {field}:(…)")))?,
-                        ),
+                        Some(t) => values.push(value_of(t).ok_or_else(|| bad(format!("unexpected token in {field}:(…)")))?),
                     }
                     i += 1;
                 }
                 i += 1;
                 Clause::Values(field, values)
             }
-            Some(Token::Range {
-                from,
-                to,
-                from_inclusive,
-                to_inclusive,
-            }) => {
+            Some(Token::Range { from, to, from_inclusive, to_inclusive }) => {
                 i += 1;
                 let bound = |v: &String, inc: bool| (v != "*").then(|| (v.clone(), inc));
-                Clause::Range(
-                    field,
-                    bound(from, *from_inclusive),
-                    bound(to, *to_inclusive),
-                )
+                Clause::Range(field, bound(from, *from_inclusive), bound(to, *to_inclusive))
             }
             Some(Token::Word(w)) if w.starts_with(['>', '<']) => {
                 i += 1;
-                let (op, v) = if w.starts_with(">=") || w.starts_with("<=") {
-                    w.split_at(2)
-                } else {
-                    w.split_at(1)
-                };
+                let (op, v) = if w.starts_with(">=") || w.starts_with("<=") { w.split_at(2) } else { w.split_at(1) };
                 let v = v.to_string();
                 match op {
                     ">" => Clause::Range(field, Some((v, false)), None),
@@ -269,9 +231,7 @@ pub fn parse(q: &str, project_id: i64) -> ApiResult<Parsed> {
             Clause::Values(f, _) | Clause::Range(f, _, _) => f.clone(),
         };
         if joined_by_or && previous_field.as_deref() != Some(field.as_str()) {
-            return Err(bad(
-                "OR between clauses of different fields is not supported; use field:(a OR b) or AND",
-            ));
+            return Err(bad("OR between clauses of different fields is not supported; use field:(a OR b) or AND"));
         }
         previous_field = Some(field.clone());
         let f = &mut out.filter;
@@ -287,10 +247,7 @@ pub fn parse(q: &str, project_id: i64) -> ApiResult<Parsed> {
                 match field.as_str() {
                     "id" => {
                         for v in values {
-                            f.ids.push(
-                                v.parse()
-                                    .map_err(|_| bad(format!("id: \"{v}\" is not a job id")))?,
-                            );
+                            f.ids.push(v.parse().map_err(|_| bad(format!("id: \"{v}\" is not a job id")))?);
                         }
                     }
                     "runId" => f.run_ids.extend(values),
@@ -300,18 +257,14 @@ pub fn parse(q: &str, project_id: i64) -> ApiResult<Parsed> {
                         }
                     }
                     // Every job here ran a component through the Docker Runner.
-                    "component" => f
-                        .components
-                        .extend(values.into_iter().filter(|v| v != "docker")),
+                    "component" => f.components.extend(values.into_iter().filter(|v| v != "docker")),
                     "params.component" => f.components.extend(values),
                     "params.config" | "config" => f.configs.extend(values),
                     "params.mode" | "mode" => f.modes.extend(values),
                     "params.row" => f.config_row_ids.extend(values),
                     "token.id" => {
                         for v in values {
-                            f.token_ids.push(v.parse().map_err(|_| {
-                                bad(format!("token.id: \"{v}\" is not a token id"))
-                            })?);
+                            f.token_ids.push(v.parse().map_err(|_| bad(format!("token.id: \"{v}\" is not a token id")))?);
                         }
                     }
                     "token.description" => f.token_descriptions.extend(values),
@@ -339,14 +292,9 @@ pub fn parse(q: &str, project_id: i64) -> ApiResult<Parsed> {
                     "startTime" => (&mut f.start_from_ms, &mut f.start_to_ms),
                     "endTime" => (&mut f.end_from_ms, &mut f.end_to_ms),
                     "durationSeconds" => {
-                        let num = |v: &str| {
-                            v.parse::<f64>().map_err(|_| {
-                                bad(format!("durationSeconds: \"{v}\" is not a number"))
-                            })
-                        };
+                        let num = |v: &str| v.parse::<f64>().map_err(|_| bad(format!("durationSeconds: \"{v}\" is not a number")));
                         if let Some((v, inc)) = from {
-                            f.duration_from_seconds =
-                                Some(num(&v)? + if inc { 0.0 } else { 0.001 });
+                            f.duration_from_seconds = Some(num(&v)? + if inc { 0.0 } else { 0.001 });
                         }
                         if let Some((v, inc)) = to {
                             f.duration_to_seconds = Some(num(&v)? - if inc { 0.0 } else { 0.001 });
@@ -374,27 +322,16 @@ mod tests {
 
     #[test]
     fn fields_groups_and_ranges() {
-        let p = parse(
-            "status:success AND params.config:\"123\" AND createdTime:[2020-01-01 TO *]",
-            1,
-        )
-        .unwrap();
+        let p = parse("status:success AND params.config:\"123\" AND createdTime:[2020-01-01 TO *]", 1).unwrap();
         assert_eq!(p.filter.statuses, vec![QueueJobStatus::Success]);
         assert_eq!(p.filter.configs, vec!["123"]);
         assert_eq!(p.filter.created_from_ms, Some(1_577_836_800_000));
         assert!(p.filter.created_to_ms.is_none());
-        let p = parse(
-            "status:(waiting OR processing) component:docker params.component:keboola.ex-db",
-            1,
-        )
-        .unwrap();
+        let p = parse("status:(waiting OR processing) component:docker params.component:keboola.ex-db", 1).unwrap();
         assert_eq!(p.filter.statuses.len(), 3);
         assert_eq!(p.filter.components, vec!["keboola.ex-db"]);
         let p = parse("status:error OR status:warning", 1).unwrap();
-        assert_eq!(
-            p.filter.statuses,
-            vec![QueueJobStatus::Error, QueueJobStatus::Warning]
-        );
+        assert_eq!(p.filter.statuses, vec![QueueJobStatus::Error, QueueJobStatus::Warning]);
         assert!(parse("project.id:2", 1).unwrap().matches_nothing);
         let p = parse("createdTime:>=2020-01-02 endTime:<2020-01-03", 1).unwrap();
         assert_eq!(p.filter.created_from_ms, Some(1_577_923_200_000));
@@ -403,16 +340,7 @@ mod tests {
 
     #[test]
     fn refusals() {
-        for q in [
-            "nofield",
-            "status:bogus",
-            "status:error OR runId:1",
-            "NOT status:error",
-            "foo:bar",
-            "status:(a",
-            "runId:12*",
-            "createdTime:[x TO y]",
-        ] {
+        for q in ["nofield", "status:bogus", "status:error OR runId:1", "NOT status:error", "foo:bar", "status:(a", "runId:12*", "createdTime:[x TO y]"] {
             assert!(parse(q, 1).is_err(), "{q}");
         }
     }

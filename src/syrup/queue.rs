@@ -26,8 +26,7 @@ pub fn routes() -> Routes<AppState> {
 }
 
 pub fn job_json(state: &AppState, job: &store::Job) -> Value {
-    let mut out =
-        serde_json::to_value(SyrupJob::of(job, &super::syrup_url(state))).unwrap_or(Value::Null);
+    let mut out = serde_json::to_value(SyrupJob::of(job, &super::syrup_url(state))).unwrap_or(Value::Null);
     if let Some(result) = super::provisioning::job_result(state, job) {
         out["result"] = result;
     }
@@ -38,21 +37,13 @@ async fn index() -> Json<Value> {
     Json(json!({"api": "syrup-queue", "documentation": "https://syrupqueue.docs.apiary.io/"}))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> SResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> SResult<Json<Value>> {
     let auth = auth?;
     let job = store::load_for(&state, auth.project_id, &id)?;
     Ok(Json(job_json(&state, &job)))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    req: Request,
-) -> SResult<Json<Value>> {
+async fn list(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> SResult<Json<Value>> {
     let auth = auth?;
     let p = Params::from_query(req.uri().query())?;
     let q = p.str("q").unwrap_or_default();
@@ -68,38 +59,19 @@ async fn list(
     if parsed.matches_nothing {
         return Ok(Json(json!([])));
     }
-    let page = QueueJobPage {
-        sort: QueueJobSort {
-            field: QueueJobSortField::Id,
-            descending: true,
-        },
-        limit,
-        offset,
-    };
-    let jobs = state
-        .meta
-        .search_queue_jobs(auth.project_id.into(), &parsed.filter, &page)?;
-    Ok(Json(Value::Array(
-        jobs.iter().map(|j| job_json(&state, j)).collect(),
-    )))
+    let page = QueueJobPage { sort: QueueJobSort { field: QueueJobSortField::Id, descending: true }, limit, offset };
+    let jobs = state.meta.search_queue_jobs(auth.project_id.into(), &parsed.filter, &page)?;
+    Ok(Json(Value::Array(jobs.iter().map(|j| job_json(&state, j)).collect())))
 }
 
 /// Kill as the Queue does (the creator, or a token allowed the component); a finished job is a
 /// 400, as Syrup answered "Job is not in killable state".
-async fn kill(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(id): Path<String>,
-) -> SResult<(StatusCode, Json<Value>)> {
+async fn kill(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(id): Path<String>) -> SResult<(StatusCode, Json<Value>)> {
     let auth = auth?;
     let job = store::load_for(&state, auth.project_id, &id)?;
     if job.token_id != auth.token.id {
         auth.require_component(&job.component)?;
     }
-    let job = if job.status == QueueJobStatus::Terminating {
-        job
-    } else {
-        store::kill(&state, &job)?
-    };
+    let job = if job.status == QueueJobStatus::Terminating { job } else { store::kill(&state, &job)? };
     Ok((StatusCode::ACCEPTED, Json(job_json(&state, &job))))
 }

@@ -100,45 +100,25 @@ impl SyrupJob {
         let lock_target = job.config.clone().unwrap_or_else(|| job.id.to_string());
         let error_kind = job.result["error"]["type"].as_str().map(str::to_string);
         let failed = matches!(job.status, QueueJobStatus::Error);
-        let terminated = matches!(
-            job.status,
-            QueueJobStatus::Terminated | QueueJobStatus::Terminating | QueueJobStatus::Cancelled
-        );
+        let terminated = matches!(job.status, QueueJobStatus::Terminated | QueueJobStatus::Terminating | QueueJobStatus::Cancelled);
         SyrupJob {
             id: job.id,
             run_id: job.run_id.clone(),
-            lock_name: format!(
-                "{syrup_component}-{}-{}-{lock_target}",
-                job.project_id, job.component
-            ),
+            lock_name: format!("{syrup_component}-{}-{}-{lock_target}", job.project_id, job.component),
             project: IdName {
                 id: job.project_id,
-                name: job
-                    .def("projectName")
-                    .as_str()
-                    .unwrap_or("kbstack")
-                    .to_string(),
+                name: job.def("projectName").as_str().unwrap_or("kbstack").to_string(),
             },
-            token: IdDescription {
-                id: job.token_id.to_string(),
-                description: job.token_description.clone(),
-            },
+            token: IdDescription { id: job.token_id.to_string(), description: job.token_description.clone() },
             component: syrup_component,
-            command: job
-                .def("syrupCommand")
-                .as_str()
-                .unwrap_or("run")
-                .to_string(),
+            command: job.def("syrupCommand").as_str().unwrap_or("run").to_string(),
             params,
             result: match &job.result {
                 Value::Null => json!({}),
                 r => r.clone(),
             },
             status: syrup_status(job.status),
-            process: Process {
-                host: "kbstack".into(),
-                pid: std::process::id() as i64,
-            },
+            process: Process { host: "kbstack".into(), pid: std::process::id() as i64 },
             created_time: iso_ms(job.created_ms),
             start_time: job.start_ms.map(iso_ms),
             end_time: job.end_ms.map(iso_ms),
@@ -146,11 +126,7 @@ impl SyrupJob {
             wait_seconds: job.start_ms.map(|s| ((s - job.created_ms).max(0)) / 1000),
             nesting_level: job.run_id.matches('.').count(),
             encrypted: true,
-            error: if failed {
-                Some(error_kind.unwrap_or_else(|| "application".into()))
-            } else {
-                None
-            },
+            error: if failed { Some(error_kind.unwrap_or_else(|| "application".into())) } else { None },
             error_note: None,
             terminated_by: if terminated {
                 json!({"id": job.token_id.to_string(), "description": job.token_description})

@@ -25,36 +25,16 @@ pub fn routes() -> Routes<AppState> {
         .route("/templates", get(index))
         .route("/templates/v1", get(index))
         .route("/templates/v1/repositories", get(list_repositories))
-        .route(
-            "/templates/v1/repositories/{repository}",
-            get(repository_detail),
-        )
-        .route(
-            "/templates/v1/repositories/{repository}/templates",
-            get(list_templates),
-        )
+        .route("/templates/v1/repositories/{repository}", get(repository_detail))
+        .route("/templates/v1/repositories/{repository}/templates", get(list_templates))
         .route(TEMPLATE, get(template_detail))
         .route(&format!("{TEMPLATE}/{{version}}"), get(version_detail))
-        .route(
-            &format!("{TEMPLATE}/{{version}}/inputs"),
-            get(version_inputs),
-        )
+        .route(&format!("{TEMPLATE}/{{version}}/inputs"), get(version_inputs))
         .route(&format!("{TEMPLATE}/{{version}}/validate"), post(validate))
         .route(&format!("{TEMPLATE}/{{version}}/use"), post(use_template))
-        .route(
-            "/templates/v1/project/{branch}/instances",
-            get(list_instances),
-        )
-        .route(
-            INSTANCE,
-            get(instance_detail)
-                .put(rename_instance)
-                .delete(delete_instance),
-        )
-        .route(
-            &format!("{INSTANCE}/upgrade/{{version}}/inputs"),
-            get(upgrade_inputs).post(upgrade_validate),
-        )
+        .route("/templates/v1/project/{branch}/instances", get(list_instances))
+        .route(INSTANCE, get(instance_detail).put(rename_instance).delete(delete_instance))
+        .route(&format!("{INSTANCE}/upgrade/{{version}}/inputs"), get(upgrade_inputs).post(upgrade_validate))
         .route(&format!("{INSTANCE}/upgrade/{{version}}"), post(upgrade))
         .route("/templates/v1/tasks/{*task}", get(task_detail))
         .map_router(|r| r.layer(axum::middleware::from_fn(templates_envelope)))
@@ -62,14 +42,11 @@ pub fn routes() -> Routes<AppState> {
 
 /// The middleware that renders axum's own refusals in the service's envelope.
 async fn templates_envelope(req: Request, next: axum::middleware::Next) -> Response {
-    crate::http::rejections::in_envelope(req, next, |err| TemplatesError::from(err).into_response())
-        .await
+    crate::http::rejections::in_envelope(req, next, |err| TemplatesError::from(err).into_response()).await
 }
 
 async fn index() -> Json<Value> {
-    Json(
-        json!({"api": "templates", "documentation": "https://templates.keboola.com/v1/documentation"}),
-    )
+    Json(json!({"api": "templates", "documentation": "https://templates.keboola.com/v1/documentation"}))
 }
 
 fn authed(auth: Result<Auth, ApiError>) -> TResult<Auth> {
@@ -81,22 +58,15 @@ fn repo(name: &str) -> TResult<&'static Repository> {
 }
 
 fn template<'r>(repo: &'r Repository, id: &str) -> TResult<&'r Template> {
-    repo.template(id)
-        .ok_or_else(|| TemplatesError::template_not_found(id))
+    repo.template(id).ok_or_else(|| TemplatesError::template_not_found(id))
 }
 
 fn version<'t>(template: &'t Template, v: &str) -> TResult<&'t Version> {
-    template
-        .version(v)
-        .ok_or_else(|| TemplatesError::version_not_found(v))
+    template.version(v).ok_or_else(|| TemplatesError::version_not_found(v))
 }
 
 /// (repository, template, version) of a path.
-fn lookup(
-    r: &str,
-    t: &str,
-    v: &str,
-) -> TResult<(&'static Repository, &'static Template, &'static Version)> {
+fn lookup(r: &str, t: &str, v: &str) -> TResult<(&'static Repository, &'static Template, &'static Version)> {
     let repo = repo(r)?;
     let template = template(repo, t)?;
     Ok((repo, template, version(template, v)?))
@@ -119,43 +89,25 @@ async fn list_repositories(auth: Result<Auth, ApiError>) -> TResult<Json<Value>>
     Ok(Json(json!({"repositories": repos})))
 }
 
-async fn repository_detail(
-    auth: Result<Auth, ApiError>,
-    Path(r): Path<String>,
-) -> TResult<Json<wire::Repository>> {
+async fn repository_detail(auth: Result<Auth, ApiError>, Path(r): Path<String>) -> TResult<Json<wire::Repository>> {
     authed(auth)?;
     Ok(Json(wire::Repository::of(repo(&r)?)))
 }
 
-async fn list_templates(
-    auth: Result<Auth, ApiError>,
-    Path(r): Path<String>,
-) -> TResult<Json<Value>> {
+async fn list_templates(auth: Result<Auth, ApiError>, Path(r): Path<String>) -> TResult<Json<Value>> {
     authed(auth)?;
     let repo = repo(&r)?;
-    let templates: Vec<wire::Template> = repo
-        .templates
-        .iter()
-        .map(|t| wire::Template::of(repo, t, false))
-        .collect();
-    Ok(Json(
-        json!({"repository": wire::Repository::of(repo), "templates": templates}),
-    ))
+    let templates: Vec<wire::Template> = repo.templates.iter().map(|t| wire::Template::of(repo, t, false)).collect();
+    Ok(Json(json!({"repository": wire::Repository::of(repo), "templates": templates})))
 }
 
-async fn template_detail(
-    auth: Result<Auth, ApiError>,
-    Path((r, t)): Path<(String, String)>,
-) -> TResult<Json<wire::Template>> {
+async fn template_detail(auth: Result<Auth, ApiError>, Path((r, t)): Path<(String, String)>) -> TResult<Json<wire::Template>> {
     authed(auth)?;
     let repo = repo(&r)?;
     Ok(Json(wire::Template::of(repo, template(repo, &t)?, true)))
 }
 
-async fn version_detail(
-    auth: Result<Auth, ApiError>,
-    Path((r, t, v)): Path<(String, String, String)>,
-) -> TResult<Json<wire::VersionDetail>> {
+async fn version_detail(auth: Result<Auth, ApiError>, Path((r, t, v)): Path<(String, String, String)>) -> TResult<Json<wire::VersionDetail>> {
     authed(auth)?;
     let (repo, template, version) = lookup(&r, &t, &v)?;
     let mut detail = wire::VersionDetail::of(version);
@@ -171,10 +123,7 @@ fn inputs_of(version: &Version, defaults: &HashMap<String, Value>) -> wire::Inpu
     }
 }
 
-async fn version_inputs(
-    auth: Result<Auth, ApiError>,
-    Path((r, t, v)): Path<(String, String, String)>,
-) -> TResult<Json<wire::Inputs>> {
+async fn version_inputs(auth: Result<Auth, ApiError>, Path((r, t, v)): Path<(String, String, String)>) -> TResult<Json<wire::Inputs>> {
     authed(auth)?;
     let (_, _, version) = lookup(&r, &t, &v)?;
     Ok(Json(inputs_of(version, &HashMap::new())))
@@ -195,15 +144,9 @@ fn required_text(body: &Value, key: &str) -> TResult<String> {
     match body.get(key) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         Some(Value::Number(n)) if key == "branch" => Ok(n.to_string()),
-        Some(Value::String(_)) => Err(TemplatesError::bad_request(format!(
-            "\"{key}\" cannot be empty."
-        ))),
-        None | Some(Value::Null) => Err(TemplatesError::bad_request(format!(
-            "missing required field \"{key}\""
-        ))),
-        Some(_) => Err(TemplatesError::bad_request(format!(
-            "invalid value for \"{key}\": expected a string"
-        ))),
+        Some(Value::String(_)) => Err(TemplatesError::bad_request(format!("\"{key}\" cannot be empty."))),
+        None | Some(Value::Null) => Err(TemplatesError::bad_request(format!("missing required field \"{key}\""))),
+        Some(_) => Err(TemplatesError::bad_request(format!("invalid value for \"{key}\": expected a string"))),
     }
 }
 
@@ -243,10 +186,7 @@ async fn use_template(
     let name = required_text(&body, "name")?;
     let branch = required_text(&body, "branch")?;
     if template.deprecated {
-        return Err(TemplatesError::bad_request(format!(
-            "Template \"{}\" is deprecated, it cannot be used.",
-            template.id
-        )));
+        return Err(TemplatesError::bad_request(format!("Template \"{}\" is deprecated, it cannot be used.", template.id)));
     }
     let (result, values) = checked(&body, version)?;
     if !result.valid {
@@ -255,21 +195,14 @@ async fn use_template(
     let scoped = instances::in_branch(&state, &auth, &branch)?;
     Ok(run_task(&state, &auth, "template.use", || {
         let id = instances::create(&state, &scoped, repo, template, version, &name, &values)?;
-        Ok((
-            format!("template instance with id \"{id}\" created"),
-            json!({"instanceId": id}),
-        ))
+        Ok((format!("template instance with id \"{id}\" created"), json!({"instanceId": id})))
     }))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Instances
 
-async fn list_instances(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(branch): Path<String>,
-) -> TResult<Json<Value>> {
+async fn list_instances(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(branch): Path<String>) -> TResult<Json<Value>> {
     let auth = authed(auth)?;
     let scoped = instances::in_branch(&state, &auth, &branch)?;
     let mut out = Vec::new();
@@ -321,10 +254,7 @@ async fn delete_instance(
     instances::record(&state, &scoped, &instance)?;
     Ok(run_task(&state, &auth, "template.delete", || {
         instances::delete(&state, &scoped, &instance)?;
-        Ok((
-            format!("template instance with id \"{instance}\" deleted"),
-            json!({"instanceId": instance}),
-        ))
+        Ok((format!("template instance with id \"{instance}\" deleted"), json!({"instanceId": instance})))
     }))
 }
 
@@ -339,26 +269,13 @@ struct Upgrade {
     configs: Vec<instances::InstanceConfig>,
 }
 
-fn upgrade_target(
-    state: &AppState,
-    auth: &Auth,
-    branch: &str,
-    instance: &str,
-    v: &str,
-) -> TResult<Upgrade> {
+fn upgrade_target(state: &AppState, auth: &Auth, branch: &str, instance: &str, v: &str) -> TResult<Upgrade> {
     let scoped = instances::in_branch(state, auth, branch)?;
     let record = instances::record(state, &scoped, instance)?;
     let (repo, template, version) = lookup(&record.repository_name, &record.template_id, v)?;
     let configs = instances::configs_of(state, &scoped, instance)?;
     let current = template.version(&record.version);
-    Ok(Upgrade {
-        scoped,
-        current,
-        repo,
-        template,
-        version,
-        configs,
-    })
+    Ok(Upgrade { scoped, current, repo, template, version, configs })
 }
 
 async fn upgrade_inputs(
@@ -368,10 +285,7 @@ async fn upgrade_inputs(
 ) -> TResult<Json<wire::Inputs>> {
     let auth = authed(auth)?;
     let u = upgrade_target(&state, &auth, &branch, &instance, &v)?;
-    Ok(Json(inputs_of(
-        u.version,
-        &instances::current_values(&u.configs, u.current),
-    )))
+    Ok(Json(inputs_of(u.version, &instances::current_values(&u.configs, u.current))))
 }
 
 async fn upgrade_validate(
@@ -399,22 +313,12 @@ async fn upgrade(
         return Err(TemplatesError::invalid_inputs(result));
     }
     Ok(run_task(&state, &auth, "template.upgrade", || {
-        instances::upgrade(
-            &state, &u.scoped, &instance, u.repo, u.template, u.version, &values,
-        )?;
-        Ok((
-            format!("template instance with id \"{instance}\" upgraded"),
-            json!({"instanceId": instance}),
-        ))
+        instances::upgrade(&state, &u.scoped, &instance, u.repo, u.template, u.version, &values)?;
+        Ok((format!("template instance with id \"{instance}\" upgraded"), json!({"instanceId": instance})))
     }))
 }
 
-async fn task_detail(
-    auth: Result<Auth, ApiError>,
-    Path(task): Path<String>,
-) -> TResult<Json<wire::Task>> {
+async fn task_detail(auth: Result<Auth, ApiError>, Path(task): Path<String>) -> TResult<Json<wire::Task>> {
     let auth = authed(auth)?;
-    tasks::get(auth.project_id, &task)
-        .map(Json)
-        .ok_or_else(|| TemplatesError::task_not_found(&task))
+    tasks::get(auth.project_id, &task).map(Json).ok_or_else(|| TemplatesError::task_not_found(&task))
 }

@@ -23,12 +23,7 @@ pub type TResult<T> = Result<T, TemplatesError>;
 
 impl TemplatesError {
     pub fn new(status: StatusCode, name: &str, message: impl Into<String>) -> TemplatesError {
-        TemplatesError {
-            status,
-            name: name.into(),
-            message: message.into(),
-            body: None,
-        }
+        TemplatesError { status, name: name.into(), message: message.into(), body: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> TemplatesError {
@@ -40,61 +35,32 @@ impl TemplatesError {
     }
 
     pub fn repository_not_found(name: &str) -> TemplatesError {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "templates.repositoryNotFound",
-            format!("Repository \"{name}\" not found."),
-        )
+        Self::new(StatusCode::NOT_FOUND, "templates.repositoryNotFound", format!("Repository \"{name}\" not found."))
     }
 
     pub fn template_not_found(id: &str) -> TemplatesError {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "templates.templateNotFound",
-            format!("Template \"{id}\" not found."),
-        )
+        Self::new(StatusCode::NOT_FOUND, "templates.templateNotFound", format!("Template \"{id}\" not found."))
     }
 
     pub fn version_not_found(version: &str) -> TemplatesError {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "templates.versionNotFound",
-            format!("Version \"{version}\" not found."),
-        )
+        Self::new(StatusCode::NOT_FOUND, "templates.versionNotFound", format!("Version \"{version}\" not found."))
     }
 
     pub fn branch_not_found(branch: &str) -> TemplatesError {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "templates.branchNotFound",
-            format!("Branch \"{branch}\" not found."),
-        )
+        Self::new(StatusCode::NOT_FOUND, "templates.branchNotFound", format!("Branch \"{branch}\" not found."))
     }
 
     pub fn instance_not_found(id: &str) -> TemplatesError {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "templates.instanceNotFound",
-            format!("Instance \"{id}\" not found."),
-        )
+        Self::new(StatusCode::NOT_FOUND, "templates.instanceNotFound", format!("Instance \"{id}\" not found."))
     }
 
     pub fn task_not_found(id: &str) -> TemplatesError {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "templates.taskNotFound",
-            format!("Task \"{id}\" not found."),
-        )
+        Self::new(StatusCode::NOT_FOUND, "templates.taskNotFound", format!("Task \"{id}\" not found."))
     }
 
     pub fn invalid_inputs(result: ValidationResult) -> TemplatesError {
         let body = json!({"error": "InvalidInputs", "message": "Inputs are not valid.", "ValidationResult": result});
-        TemplatesError {
-            status: StatusCode::BAD_REQUEST,
-            name: "InvalidInputs".into(),
-            message: "Inputs are not valid.".into(),
-            body: Some(body),
-        }
+        TemplatesError { status: StatusCode::BAD_REQUEST, name: "InvalidInputs".into(), message: "Inputs are not valid.".into(), body: Some(body) }
     }
 }
 
@@ -121,11 +87,7 @@ impl From<ApiError> for TemplatesError {
         if status.is_server_error() {
             tracing::error!("templates: {}", public_message(&e.message));
         }
-        let message = if status.is_server_error() {
-            "Internal Error".to_string()
-        } else {
-            public_message(&e.message)
-        };
+        let message = if status.is_server_error() { "Internal Error".to_string() } else { public_message(&e.message) };
         TemplatesError::new(status, name_of(e.code, status), message)
     }
 }
@@ -140,10 +102,7 @@ impl IntoResponse for TemplatesError {
     fn into_response(self) -> Response {
         let body = self.body.unwrap_or_else(|| json!({"statusCode": self.status.as_u16(), "error": self.name, "message": self.message}));
         let mut resp = (self.status, body.to_string()).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         resp
     }
 }

@@ -17,10 +17,10 @@ use super::render::{self, InputUsage};
 use super::repository::{self, ConfigTemplate, Repository, Template, Version};
 use super::wire;
 use crate::app::AppState;
-use crate::meta::configurations::ConfigurationStore;
-use crate::meta::merge_requests::MergeRequestStore;
 use crate::storage::auth::Auth;
 use crate::storage::{branches, configurations};
+use crate::meta::configurations::ConfigurationStore;
+use crate::meta::merge_requests::MergeRequestStore;
 use kbstack_core::Scope;
 
 pub const INSTANCES_KEY: &str = "KBC.KAC.templates.instances";
@@ -73,9 +73,7 @@ pub fn in_branch(state: &AppState, auth: &Auth, branch: &str) -> TResult<Auth> {
     let id = if branch == "default" {
         auth.default_branch_id
     } else {
-        let id: i64 = branch
-            .parse()
-            .map_err(|_| TemplatesError::branch_not_found(branch))?;
+        let id: i64 = branch.parse().map_err(|_| TemplatesError::branch_not_found(branch))?;
         if !state.meta.branch_exists(auth.project_id, id)? {
             return Err(TemplatesError::branch_not_found(branch));
         }
@@ -88,12 +86,8 @@ pub fn in_branch(state: &AppState, auth: &Auth, branch: &str) -> TResult<Auth> {
 
 /// A development branch whose merge request is past development takes no changes (as Storage).
 fn require_unlocked(state: &AppState, auth: &Auth) -> TResult<()> {
-    if auth.branch_id != auth.default_branch_id
-        && state.meta.branch_locked(auth.project_id, auth.branch_id)?
-    {
-        return Err(TemplatesError::forbidden(
-            "The branch is locked by its merge request; it takes no changes.",
-        ));
+    if auth.branch_id != auth.default_branch_id && state.meta.branch_locked(auth.project_id, auth.branch_id)? {
+        return Err(TemplatesError::forbidden("The branch is locked by its merge request; it takes no changes."));
     }
     Ok(())
 }
@@ -101,13 +95,7 @@ fn require_unlocked(state: &AppState, auth: &Auth) -> TResult<()> {
 /// Changing a project through templates creates configurations of many components and writes
 /// branch metadata: a master token (Keboola: an admin's token).
 pub fn require_write(auth: &Auth) -> TResult<()> {
-    if auth.is_admin() {
-        Ok(())
-    } else {
-        Err(TemplatesError::forbidden(
-            "Using templates requires a master token.",
-        ))
-    }
+    if auth.is_admin() { Ok(()) } else { Err(TemplatesError::forbidden("Using templates requires a master token.")) }
 }
 
 fn now() -> String {
@@ -115,77 +103,43 @@ fn now() -> String {
 }
 
 fn changed_by(auth: &Auth) -> wire::ChangeInfo {
-    wire::ChangeInfo {
-        date: now(),
-        token_id: auth.token.id.to_string(),
-    }
+    wire::ChangeInfo { date: now(), token_id: auth.token.id.to_string() }
 }
 
 /// A 21-character id like Keboola's (nanoid alphabet without `-_`).
 fn new_instance_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..21)
-        .map(|_| ALPHABET[rand::random::<u8>() as usize % ALPHABET.len()] as char)
-        .collect()
+    (0..21).map(|_| ALPHABET[rand::random::<u8>() as usize % ALPHABET.len()] as char).collect()
 }
 
 pub fn records(state: &AppState, auth: &Auth) -> TResult<Vec<InstanceRecord>> {
     let items = branches::branch_metadata(state, auth)?;
-    let Some(item) = items.iter().find(|i| i["key"] == INSTANCES_KEY) else {
-        return Ok(Vec::new());
-    };
+    let Some(item) = items.iter().find(|i| i["key"] == INSTANCES_KEY) else { return Ok(Vec::new()) };
     // A value other clients broke is read as no instances rather than failing every call.
-    Ok(item["value"]
-        .as_str()
-        .and_then(|v| serde_json::from_str(v).ok())
-        .unwrap_or_default())
+    Ok(item["value"].as_str().and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default())
 }
 
 fn save_records(state: &AppState, auth: &Auth, list: &[InstanceRecord]) -> TResult<()> {
-    let value = serde_json::to_string(list)
-        .map_err(|e| TemplatesError::from(crate::http::ApiError::internal(e)))?;
-    Ok(branches::set_branch_metadata(
-        state,
-        auth,
-        &[json!({"key": INSTANCES_KEY, "value": value})],
-    )?)
+    let value = serde_json::to_string(list).map_err(|e| TemplatesError::from(crate::http::ApiError::internal(e)))?;
+    Ok(branches::set_branch_metadata(state, auth, &[json!({"key": INSTANCES_KEY, "value": value})])?)
 }
 
 pub fn record(state: &AppState, auth: &Auth, instance_id: &str) -> TResult<InstanceRecord> {
-    records(state, auth)?
-        .into_iter()
-        .find(|r| r.instance_id == instance_id)
-        .ok_or_else(|| TemplatesError::instance_not_found(instance_id))
+    records(state, auth)?.into_iter().find(|r| r.instance_id == instance_id).ok_or_else(|| TemplatesError::instance_not_found(instance_id))
 }
 
 /// The active configurations of the branch that carry the instance's id.
-pub fn configs_of(
-    state: &AppState,
-    auth: &Auth,
-    instance_id: &str,
-) -> TResult<Vec<InstanceConfig>> {
-    let all =
-        state
-            .meta
-            .configurations(Scope::new(auth.project_id, auth.branch_id), None, false)?;
+pub fn configs_of(state: &AppState, auth: &Auth, instance_id: &str) -> TResult<Vec<InstanceConfig>> {
+    let all = state.meta.configurations(Scope::new(auth.project_id, auth.branch_id), None, false)?;
     let mut out = Vec::new();
     for c in all {
         let meta = configurations::configuration_metadata(state, auth, &c.component_id, &c.id)?;
-        let get = |key: &str| {
-            meta.iter()
-                .find(|m| m["key"] == key)
-                .and_then(|m| m["value"].as_str())
-                .map(str::to_string)
-        };
+        let get = |key: &str| meta.iter().find(|m| m["key"] == key).and_then(|m| m["value"].as_str()).map(str::to_string);
         if get(INSTANCE_ID_KEY).as_deref() != Some(instance_id) {
             continue;
         }
-        let id_in_template = get(CONFIG_ID_KEY)
-            .and_then(|v| serde_json::from_str::<Value>(&v).ok())
-            .and_then(|v| v["idInTemplate"].as_str().map(str::to_string));
-        let inputs = get(CONFIG_INPUTS_KEY)
-            .and_then(|v| serde_json::from_str(&v).ok())
-            .unwrap_or_default();
+        let id_in_template = get(CONFIG_ID_KEY).and_then(|v| serde_json::from_str::<Value>(&v).ok()).and_then(|v| v["idInTemplate"].as_str().map(str::to_string));
+        let inputs = get(CONFIG_INPUTS_KEY).and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default();
         out.push(InstanceConfig {
             name: c.document["name"].as_str().unwrap_or_default().to_string(),
             configuration: c.document["configuration"].clone(),
@@ -198,25 +152,12 @@ pub fn configs_of(
     Ok(out)
 }
 
-pub fn to_wire(
-    auth: &Auth,
-    r: &InstanceRecord,
-    configs: &[InstanceConfig],
-    detail: bool,
-) -> TResult<wire::Instance> {
+pub fn to_wire(auth: &Auth, r: &InstanceRecord, configs: &[InstanceConfig], detail: bool) -> TResult<wire::Instance> {
     let (template_detail, version_detail) = if detail {
-        let repo = repository::find(&r.repository_name)
-            .ok_or_else(|| TemplatesError::repository_not_found(&r.repository_name))?;
-        let template = repo
-            .template(&r.template_id)
-            .ok_or_else(|| TemplatesError::template_not_found(&r.template_id))?;
-        let version = template
-            .version(&r.version)
-            .ok_or_else(|| TemplatesError::version_not_found(&r.version))?;
-        (
-            Some(wire::TemplateBase::of(repo, template)),
-            Some(wire::VersionDetail::of(version)),
-        )
+        let repo = repository::find(&r.repository_name).ok_or_else(|| TemplatesError::repository_not_found(&r.repository_name))?;
+        let template = repo.template(&r.template_id).ok_or_else(|| TemplatesError::template_not_found(&r.template_id))?;
+        let version = template.version(&r.version).ok_or_else(|| TemplatesError::version_not_found(&r.version))?;
+        (Some(wire::TemplateBase::of(repo, template)), Some(wire::VersionDetail::of(version)))
     } else {
         (None, None)
     };
@@ -229,19 +170,12 @@ pub fn to_wire(
         name: r.instance_name.clone(),
         created: r.created.clone(),
         updated: r.updated.clone(),
-        main_config: r.main_config.as_ref().map(|m| wire::MainConfig {
-            component_id: m.component_id.clone(),
-            config_id: m.config_id.clone(),
-        }),
+        main_config: r.main_config.as_ref().map(|m| wire::MainConfig { component_id: m.component_id.clone(), config_id: m.config_id.clone() }),
         template_detail,
         version_detail,
         configurations: configs
             .iter()
-            .map(|c| wire::Config {
-                component_id: c.component_id.clone(),
-                config_id: c.config_id.clone(),
-                name: c.name.clone(),
-            })
+            .map(|c| wire::Config { component_id: c.component_id.clone(), config_id: c.config_id.clone(), name: c.name.clone() })
             .collect(),
     })
 }
@@ -249,55 +183,28 @@ pub fn to_wire(
 /// The input values an instance was made with, read back from its configurations: a value
 /// used whole is taken as it is; one written into a text is cut out of it by the text of the
 /// version the instance has (`made_by`).
-pub fn current_values(
-    configs: &[InstanceConfig],
-    made_by: Option<&Version>,
-) -> HashMap<String, Value> {
+pub fn current_values(configs: &[InstanceConfig], made_by: Option<&Version>) -> HashMap<String, Value> {
     let mut out = HashMap::new();
     for c in configs {
-        let template = made_by.and_then(|v| {
-            v.body
-                .configurations
-                .iter()
-                .find(|t| Some(&t.id) == c.id_in_template.as_ref())
-        });
+        let template = made_by.and_then(|v| v.body.configurations.iter().find(|t| Some(&t.id) == c.id_in_template.as_ref()));
         for usage in &c.inputs {
-            let Some(current) = render::value_at(&c.configuration, &usage.key) else {
-                continue;
-            };
-            let source = template
-                .and_then(|t| render::value_at(&t.configuration, &usage.key))
-                .and_then(Value::as_str);
+            let Some(current) = render::value_at(&c.configuration, &usage.key) else { continue };
+            let source = template.and_then(|t| render::value_at(&t.configuration, &usage.key)).and_then(Value::as_str);
             match (source, current.as_str()) {
                 (Some(src), Some(text)) if src != format!("{{{{input:{}}}}}", usage.input) => {
-                    let Some(found) = render::read_back(src, text) else {
-                        continue;
-                    };
+                    let Some(found) = render::read_back(src, text) else { continue };
                     for (input, v) in found {
-                        let typed = match made_by
-                            .and_then(|m| m.body.input(&input))
-                            .map(|i| i.kind_type.as_str())
-                        {
-                            Some("int") => v
-                                .parse::<i64>()
-                                .map(Value::from)
-                                .unwrap_or(Value::String(v)),
-                            Some("double") => v
-                                .parse::<f64>()
-                                .map(Value::from)
-                                .unwrap_or(Value::String(v)),
-                            Some("bool") => v
-                                .parse::<bool>()
-                                .map(Value::from)
-                                .unwrap_or(Value::String(v)),
+                        let typed = match made_by.and_then(|m| m.body.input(&input)).map(|i| i.kind_type.as_str()) {
+                            Some("int") => v.parse::<i64>().map(Value::from).unwrap_or(Value::String(v)),
+                            Some("double") => v.parse::<f64>().map(Value::from).unwrap_or(Value::String(v)),
+                            Some("bool") => v.parse::<bool>().map(Value::from).unwrap_or(Value::String(v)),
                             _ => Value::String(v),
                         };
                         out.entry(input).or_insert(typed);
                     }
                 }
                 (Some(_), _) => {
-                    out.entry(usage.input.clone())
-                        .or_insert_with(|| current.clone());
+                    out.entry(usage.input.clone()).or_insert_with(|| current.clone());
                 }
                 // Without the text it was written into, a value cannot be told from the text.
                 (None, _) => {}
@@ -309,25 +216,10 @@ pub fn current_values(
 
 /// The template's configurations this instance gets (those of unconfigured steps left out).
 fn wanted<'v>(version: &'v Version, values: &Values) -> Vec<&'v ConfigTemplate> {
-    version
-        .body
-        .configurations
-        .iter()
-        .filter(|c| {
-            c.if_step
-                .as_ref()
-                .is_none_or(|s| values.configured_steps.contains(s))
-        })
-        .collect()
+    version.body.configurations.iter().filter(|c| c.if_step.as_ref().is_none_or(|s| values.configured_steps.contains(s))).collect()
 }
 
-fn metadata_items(
-    repo: &Repository,
-    template: &Template,
-    instance_id: &str,
-    id_in_template: &str,
-    usages: &[InputUsage],
-) -> Vec<Value> {
+fn metadata_items(repo: &Repository, template: &Template, instance_id: &str, id_in_template: &str, usages: &[InputUsage]) -> Vec<Value> {
     vec![
         json!({"key": INSTANCE_ID_KEY, "value": instance_id}),
         json!({"key": TEMPLATE_ID_KEY, "value": template.id}),
@@ -351,41 +243,20 @@ fn apply(
     instance_name: &str,
     existing: &[InstanceConfig],
 ) -> TResult<Option<MainConfigRef>> {
-    let mut ids: HashMap<String, String> = existing
-        .iter()
-        .filter_map(|c| c.id_in_template.clone().map(|t| (t, c.config_id.clone())))
-        .collect();
-    let change = format!(
-        "From template {}/{}/{}",
-        repo.name, template.id, version.version
-    );
+    let mut ids: HashMap<String, String> =
+        existing.iter().filter_map(|c| c.id_in_template.clone().map(|t| (t, c.config_id.clone()))).collect();
+    let change = format!("From template {}/{}/{}", repo.name, template.id, version.version);
     let mut kept: HashSet<String> = HashSet::new();
     for ct in wanted(version, values) {
-        let ctx = render::Context {
-            inputs: &values.inputs,
-            config_ids: &ids,
-            instance_name,
-            instance_id,
-        };
+        let ctx = render::Context { inputs: &values.inputs, config_ids: &ids, instance_name, instance_id };
         let mut usages = Vec::new();
         let configuration = render::render(&ct.configuration, &ctx, &mut usages);
         let name = render::render_text(&ct.name, &ctx);
         let description = render::render_text(&ct.description, &ctx);
-        let current = existing.iter().find(|c| {
-            c.id_in_template.as_deref() == Some(ct.id.as_str()) && c.component_id == ct.component_id
-        });
+        let current = existing.iter().find(|c| c.id_in_template.as_deref() == Some(ct.id.as_str()) && c.component_id == ct.component_id);
         let config_id = match current {
             Some(c) => {
-                configurations::replace_configuration(
-                    state,
-                    auth,
-                    &ct.component_id,
-                    &c.config_id,
-                    &name,
-                    &description,
-                    configuration,
-                    &change,
-                )?;
+                configurations::replace_configuration(state, auth, &ct.component_id, &c.config_id, &name, &description, configuration, &change)?;
                 c.config_id.clone()
             }
             None => {
@@ -398,23 +269,11 @@ fn apply(
                     is_disabled: false,
                     change: change.clone(),
                 };
-                let body = configurations::create_configuration(
-                    state,
-                    auth,
-                    auth.branch_id,
-                    &ct.component_id,
-                    new,
-                )?;
+                let body = configurations::create_configuration(state, auth, auth.branch_id, &ct.component_id, new)?;
                 body["id"].as_str().unwrap_or_default().to_string()
             }
         };
-        configurations::set_configuration_metadata(
-            state,
-            auth,
-            &ct.component_id,
-            &config_id,
-            &metadata_items(repo, template, instance_id, &ct.id, &usages),
-        )?;
+        configurations::set_configuration_metadata(state, auth, &ct.component_id, &config_id, &metadata_items(repo, template, instance_id, &ct.id, &usages))?;
         if ct.component_id == SCHEDULER {
             crate::scheduler::schedules::activate(state, auth, &config_id, None)?;
         }
@@ -426,10 +285,7 @@ fn apply(
     }
     Ok(version.body.main_config.as_ref().and_then(|main| {
         let ct = version.body.configurations.iter().find(|c| &c.id == main)?;
-        Some(MainConfigRef {
-            config_id: ids.get(main)?.clone(),
-            component_id: ct.component_id.clone(),
-        })
+        Some(MainConfigRef { config_id: ids.get(main)?.clone(), component_id: ct.component_id.clone() })
     }))
 }
 
@@ -438,40 +294,15 @@ fn remove_config(state: &AppState, auth: &Auth, c: &InstanceConfig) -> TResult<(
         // None activated (or already gone) is fine: the configuration goes either way.
         let _ = crate::scheduler::schedules::delete_for_configuration(state, auth, &c.config_id);
     }
-    Ok(configurations::trash_configuration(
-        state,
-        auth,
-        auth.branch_id,
-        &c.component_id,
-        &c.config_id,
-        "Removed with its template instance",
-    )?)
+    Ok(configurations::trash_configuration(state, auth, auth.branch_id, &c.component_id, &c.config_id, "Removed with its template instance")?)
 }
 
 /// `use`: a new instance of the version in the branch of `auth`. Returns its id.
-pub fn create(
-    state: &AppState,
-    auth: &Auth,
-    repo: &Repository,
-    template: &Template,
-    version: &Version,
-    name: &str,
-    values: &Values,
-) -> TResult<String> {
+pub fn create(state: &AppState, auth: &Auth, repo: &Repository, template: &Template, version: &Version, name: &str, values: &Values) -> TResult<String> {
     let _write = WRITES.lock().unwrap_or_else(|e| e.into_inner());
     require_unlocked(state, auth)?;
     let instance_id = new_instance_id();
-    let main_config = apply(
-        state,
-        auth,
-        repo,
-        template,
-        version,
-        values,
-        &instance_id,
-        name,
-        &[],
-    )?;
+    let main_config = apply(state, auth, repo, template, version, values, &instance_id, name, &[])?;
     let mut list = records(state, auth)?;
     let by = changed_by(auth);
     list.push(InstanceRecord {
@@ -489,15 +320,7 @@ pub fn create(
 }
 
 /// `upgrade` (or re-apply): the instance's configurations as `version` makes them.
-pub fn upgrade(
-    state: &AppState,
-    auth: &Auth,
-    instance_id: &str,
-    repo: &Repository,
-    template: &Template,
-    version: &Version,
-    values: &Values,
-) -> TResult<()> {
+pub fn upgrade(state: &AppState, auth: &Auth, instance_id: &str, repo: &Repository, template: &Template, version: &Version, values: &Values) -> TResult<()> {
     let _write = WRITES.lock().unwrap_or_else(|e| e.into_inner());
     require_unlocked(state, auth)?;
     let mut list = records(state, auth)?;
@@ -506,17 +329,7 @@ pub fn upgrade(
     };
     let existing = configs_of(state, auth, instance_id)?;
     let name = list[pos].instance_name.clone();
-    let main_config = apply(
-        state,
-        auth,
-        repo,
-        template,
-        version,
-        values,
-        instance_id,
-        &name,
-        &existing,
-    )?;
+    let main_config = apply(state, auth, repo, template, version, values, instance_id, &name, &existing)?;
     let r = &mut list[pos];
     r.version = version.version.clone();
     r.main_config = main_config;
@@ -528,10 +341,7 @@ pub fn rename(state: &AppState, auth: &Auth, instance_id: &str, name: &str) -> T
     let _write = WRITES.lock().unwrap_or_else(|e| e.into_inner());
     require_unlocked(state, auth)?;
     let mut list = records(state, auth)?;
-    let r = list
-        .iter_mut()
-        .find(|r| r.instance_id == instance_id)
-        .ok_or_else(|| TemplatesError::instance_not_found(instance_id))?;
+    let r = list.iter_mut().find(|r| r.instance_id == instance_id).ok_or_else(|| TemplatesError::instance_not_found(instance_id))?;
     r.instance_name = name.to_string();
     r.updated = changed_by(auth);
     save_records(state, auth, &list)

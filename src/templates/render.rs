@@ -36,38 +36,22 @@ fn walk(value: &Value, ctx: &Context, path: &str, usages: &mut Vec<InputUsage>) 
         Value::String(s) => {
             if let Some(id) = whole_input(s) {
                 if let Some(v) = ctx.inputs.get(id) {
-                    usages.push(InputUsage {
-                        input: id.to_string(),
-                        key: path.to_string(),
-                    });
+                    usages.push(InputUsage { input: id.to_string(), key: path.to_string() });
                     return v.clone();
                 }
             }
             for id in embedded_inputs(s) {
                 if ctx.inputs.contains_key(id) {
-                    usages.push(InputUsage {
-                        input: id.to_string(),
-                        key: path.to_string(),
-                    });
+                    usages.push(InputUsage { input: id.to_string(), key: path.to_string() });
                 }
             }
             Value::String(interpolate(s, ctx))
         }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| walk(v, ctx, &format!("{path}[{i}]"), usages))
-                .collect(),
-        ),
+        Value::Array(items) => Value::Array(items.iter().enumerate().map(|(i, v)| walk(v, ctx, &format!("{path}[{i}]"), usages)).collect()),
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
-                let child = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
+                let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
                 out.insert(k.clone(), walk(v, ctx, &child, usages));
             }
             Value::Object(out)
@@ -112,16 +96,7 @@ pub fn read_back(template: &str, rendered: &str) -> Option<HashMap<String, Strin
     pattern.push_str(&regex::escape(rest));
     pattern.push('$');
     let caps = regex::Regex::new(&pattern).ok()?.captures(rendered)?;
-    Some(
-        names
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, n)| {
-                caps.name(&format!("g{i}"))
-                    .map(|m| (n, m.as_str().to_string()))
-            })
-            .collect(),
-    )
+    Some(names.into_iter().enumerate().filter_map(|(i, n)| caps.name(&format!("g{i}")).map(|m| (n, m.as_str().to_string()))).collect())
 }
 
 fn whole_input(s: &str) -> Option<&str> {
@@ -163,13 +138,7 @@ fn replacement(name: &str, ctx: &Context) -> Option<String> {
     }
     match name {
         "instanceName" => Some(ctx.instance_name.to_string()),
-        "instanceIdShort" => Some(
-            ctx.instance_id
-                .chars()
-                .take(8)
-                .collect::<String>()
-                .to_lowercase(),
-        ),
+        "instanceIdShort" => Some(ctx.instance_id.chars().take(8).collect::<String>().to_lowercase()),
         _ => None,
     }
 }
@@ -199,57 +168,23 @@ mod tests {
 
     #[test]
     fn whole_values_text_and_usages() {
-        let inputs = HashMap::from([
-            ("n".to_string(), json!(3)),
-            ("t".to_string(), json!("in.c-a.b")),
-        ]);
+        let inputs = HashMap::from([("n".to_string(), json!(3)), ("t".to_string(), json!("in.c-a.b"))]);
         let ids = HashMap::from([("x".to_string(), "123".to_string())]);
-        let ctx = Context {
-            inputs: &inputs,
-            config_ids: &ids,
-            instance_name: "My",
-            instance_id: "ABCDEFGHIJ",
-        };
+        let ctx = Context { inputs: &inputs, config_ids: &ids, instance_name: "My", instance_id: "ABCDEFGHIJ" };
         let mut usages = Vec::new();
-        let out = render(
-            &json!({"a": ["{{input:n}}", "v={{input:n}} {{configId:x}} {{instanceIdShort}} {{nope}}"], "b": {"c": "{{input:t}}"}}),
-            &ctx,
-            &mut usages,
-        );
-        assert_eq!(
-            out,
-            json!({"a": [3, "v=3 123 abcdefgh {{nope}}"], "b": {"c": "in.c-a.b"}})
-        );
+        let out = render(&json!({"a": ["{{input:n}}", "v={{input:n}} {{configId:x}} {{instanceIdShort}} {{nope}}"], "b": {"c": "{{input:t}}"}}), &ctx, &mut usages);
+        assert_eq!(out, json!({"a": [3, "v=3 123 abcdefgh {{nope}}"], "b": {"c": "in.c-a.b"}}));
         assert_eq!(
             usages,
             vec![
-                InputUsage {
-                    input: "n".into(),
-                    key: "a[0]".into()
-                },
-                InputUsage {
-                    input: "n".into(),
-                    key: "a[1]".into()
-                },
-                InputUsage {
-                    input: "t".into(),
-                    key: "b.c".into()
-                }
+                InputUsage { input: "n".into(), key: "a[0]".into() },
+                InputUsage { input: "n".into(), key: "a[1]".into() },
+                InputUsage { input: "t".into(), key: "b.c".into() }
             ]
         );
         assert_eq!(value_at(&out, "a[0]"), Some(&json!(3)));
         assert_eq!(value_at(&out, "b.c"), Some(&json!("in.c-a.b")));
-        let back = read_back(
-            "out.c-{{input:b}}.{{input:t}} ({{instanceName}})",
-            "out.c-rep.sum (x)",
-        )
-        .unwrap();
-        assert_eq!(
-            back,
-            HashMap::from([
-                ("b".to_string(), "rep".to_string()),
-                ("t".to_string(), "sum".to_string())
-            ])
-        );
+        let back = read_back("out.c-{{input:b}}.{{input:t}} ({{instanceName}})", "out.c-rep.sum (x)").unwrap();
+        assert_eq!(back, HashMap::from([("b".to_string(), "rep".to_string()), ("t".to_string(), "sum".to_string())]));
     }
 }

@@ -13,26 +13,11 @@ pub const BUILTIN: &str = "keboola";
 
 /// Every file of the built-in repository, by its path under `src/templates/repository/`.
 const FILES: &[(&str, &str)] = &[
-    (
-        "repository.json",
-        include_str!("repository/repository.json"),
-    ),
-    (
-        "csv-duckdb-report/v1/template.json",
-        include_str!("repository/csv-duckdb-report/v1/template.json"),
-    ),
-    (
-        "csv-duckdb-report/v2/template.json",
-        include_str!("repository/csv-duckdb-report/v2/template.json"),
-    ),
-    (
-        "python-transformation-flow/v1/template.json",
-        include_str!("repository/python-transformation-flow/v1/template.json"),
-    ),
-    (
-        "duckdb-data-quality/v1/template.json",
-        include_str!("repository/duckdb-data-quality/v1/template.json"),
-    ),
+    ("repository.json", include_str!("repository/repository.json")),
+    ("csv-duckdb-report/v1/template.json", include_str!("repository/csv-duckdb-report/v1/template.json")),
+    ("csv-duckdb-report/v2/template.json", include_str!("repository/csv-duckdb-report/v2/template.json")),
+    ("python-transformation-flow/v1/template.json", include_str!("repository/python-transformation-flow/v1/template.json")),
+    ("duckdb-data-quality/v1/template.json", include_str!("repository/duckdb-data-quality/v1/template.json")),
 ];
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -169,12 +154,7 @@ pub struct ConfigTemplate {
 impl Template {
     /// The recommended version: the newest stable one, else the newest.
     pub fn default_version(&self) -> &Version {
-        self.versions
-            .iter()
-            .rev()
-            .find(|v| v.stable)
-            .or(self.versions.last())
-            .expect("a template has versions")
+        self.versions.iter().rev().find(|v| v.stable).or(self.versions.last()).expect("a template has versions")
     }
 
     /// A version by its number; `1.2.3`, `v1.2.3`, `1.2` and `1` find the newest match (as Keboola's semver lookup).
@@ -189,19 +169,12 @@ impl Template {
         }
         self.versions.iter().rev().find(|v| {
             let have: Vec<&str> = v.version.trim_start_matches('v').split('.').collect();
-            parts
-                .iter()
-                .zip(have.iter())
-                .all(|(w, h)| w.parse::<u64>().ok() == h.parse::<u64>().ok())
+            parts.iter().zip(have.iter()).all(|(w, h)| w.parse::<u64>().ok() == h.parse::<u64>().ok())
         })
     }
 
     pub fn components(&self) -> Vec<String> {
-        let mut all: Vec<String> = self
-            .versions
-            .iter()
-            .flat_map(|v| v.body.components.iter().cloned())
-            .collect();
+        let mut all: Vec<String> = self.versions.iter().flat_map(|v| v.body.components.iter().cloned()).collect();
         all.sort();
         all.dedup();
         all
@@ -220,84 +193,37 @@ impl VersionBody {
 
     /// Every (step id, step) in order.
     pub fn steps(&self) -> impl Iterator<Item = (String, &Step)> {
-        self.step_groups.iter().enumerate().flat_map(|(g, group)| {
-            group
-                .steps
-                .iter()
-                .enumerate()
-                .map(move |(s, step)| (Self::step_id(g, s), step))
-        })
+        self.step_groups.iter().enumerate().flat_map(|(g, group)| group.steps.iter().enumerate().map(move |(s, step)| (Self::step_id(g, s), step)))
     }
 
     pub fn input(&self, id: &str) -> Option<&Input> {
-        self.steps()
-            .flat_map(|(_, s)| s.inputs.iter())
-            .find(|i| i.id == id)
+        self.steps().flat_map(|(_, s)| s.inputs.iter()).find(|i| i.id == id)
     }
 }
 
 fn embedded(path: &str) -> anyhow::Result<String> {
-    FILES
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, text)| text.to_string())
-        .ok_or_else(|| anyhow::anyhow!("template file {path} is not embedded"))
+    FILES.iter().find(|(p, _)| *p == path).map(|(_, text)| text.to_string()).ok_or_else(|| anyhow::anyhow!("template file {path} is not embedded"))
 }
 
 /// A repository from its files (`read(path under the repository)`).
-fn parse(
-    name: &str,
-    url: &str,
-    git_ref: &str,
-    read: &dyn Fn(&str) -> anyhow::Result<String>,
-) -> anyhow::Result<Repository> {
-    let index: RepositoryFile = serde_json::from_str(&read("repository.json")?)
-        .map_err(|e| anyhow::anyhow!("{name}: repository.json: {e}"))?;
+fn parse(name: &str, url: &str, git_ref: &str, read: &dyn Fn(&str) -> anyhow::Result<String>) -> anyhow::Result<Repository> {
+    let index: RepositoryFile = serde_json::from_str(&read("repository.json")?).map_err(|e| anyhow::anyhow!("{name}: repository.json: {e}"))?;
     let mut templates = Vec::new();
     for t in index.templates {
-        anyhow::ensure!(
-            !t.versions.is_empty(),
-            "{name}: template {} has no versions",
-            t.id
-        );
+        anyhow::ensure!(!t.versions.is_empty(), "{name}: template {} has no versions", t.id);
         let mut versions = Vec::new();
         for v in t.versions {
             let path = format!("{}/{}/template.json", t.path, v.path);
-            let body: VersionBody = serde_json::from_str(&read(&path)?)
-                .map_err(|e| anyhow::anyhow!("{name}: {path}: {e}"))?;
-            versions.push(Version {
-                version: v.version,
-                description: v.description,
-                stable: v.stable,
-                body,
-            });
+            let body: VersionBody = serde_json::from_str(&read(&path)?).map_err(|e| anyhow::anyhow!("{name}: {path}: {e}"))?;
+            versions.push(Version { version: v.version, description: v.description, stable: v.stable, body });
         }
-        templates.push(Template {
-            versions,
-            id: t.id,
-            name: t.name,
-            description: t.description,
-            categories: t.categories,
-            deprecated: t.deprecated,
-        });
+        templates.push(Template { versions, id: t.id, name: t.name, description: t.description, categories: t.categories, deprecated: t.deprecated });
     }
-    Ok(Repository {
-        name: name.into(),
-        url: url.into(),
-        git_ref: git_ref.into(),
-        author: index.author,
-        templates,
-    })
+    Ok(Repository { name: name.into(), url: url.into(), git_ref: git_ref.into(), author: index.author, templates })
 }
 
 fn load_builtin() -> Repository {
-    parse(
-        BUILTIN,
-        "https://github.com/keboola/keboola-as-code-templates.git",
-        "main",
-        &embedded,
-    )
-    .expect("the built-in template repository parses")
+    parse(BUILTIN, "https://github.com/keboola/keboola-as-code-templates.git", "main", &embedded).expect("the built-in template repository parses")
 }
 
 static REPOS: OnceLock<Vec<Repository>> = OnceLock::new();
@@ -307,22 +233,10 @@ static REPOS: OnceLock<Vec<Repository>> = OnceLock::new();
 pub fn load_local(configured: &[crate::config::TemplateRepository]) -> anyhow::Result<()> {
     let mut repos = vec![load_builtin()];
     for r in configured {
-        anyhow::ensure!(
-            repos.iter().all(|x| x.name != r.name),
-            "template repository \"{}\" is configured twice (\"keboola\" is built in)",
-            r.name
-        );
+        anyhow::ensure!(repos.iter().all(|x| x.name != r.name), "template repository \"{}\" is configured twice (\"keboola\" is built in)", r.name);
         let root = r.path.clone();
-        let read = |p: &str| {
-            std::fs::read_to_string(root.join(p))
-                .map_err(|e| anyhow::anyhow!("{}: {e}", root.join(p).display()))
-        };
-        repos.push(parse(
-            &r.name,
-            &format!("file://{}", r.path.display()),
-            "local",
-            &read,
-        )?);
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).map_err(|e| anyhow::anyhow!("{}: {e}", root.join(p).display()));
+        repos.push(parse(&r.name, &format!("file://{}", r.path.display()), "local", &read)?);
     }
     // Loaded once per process; a second serve in the same process keeps the first set.
     let _ = REPOS.set(repos);
@@ -354,22 +268,11 @@ mod tests {
         assert!(repo.templates.len() >= 3);
         for t in &repo.templates {
             for v in &t.versions {
-                let ids: Vec<&str> = v
-                    .body
-                    .configurations
-                    .iter()
-                    .map(|c| c.id.as_str())
-                    .collect();
+                let ids: Vec<&str> = v.body.configurations.iter().map(|c| c.id.as_str()).collect();
                 if let Some(main) = &v.body.main_config {
                     assert!(ids.contains(&main.as_str()), "{}: main config {main}", t.id);
                 }
-                let fits = |what: &str, text: &str, max: usize| {
-                    assert!(
-                        text.chars().count() <= max,
-                        "{}: {what} longer than {max} (spec): {text}",
-                        t.id
-                    )
-                };
+                let fits = |what: &str, text: &str, max: usize| assert!(text.chars().count() <= max, "{}: {what} longer than {max} (spec): {text}", t.id);
                 for group in &v.body.step_groups {
                     fits("step group description", &group.description, 80);
                 }
@@ -382,13 +285,7 @@ mod tests {
                     for input in &step.inputs {
                         fits("input name", &input.name, 25);
                         fits("input description", &input.description, 60);
-                        assert!(
-                            crate::templates::inputs::check_type(input, &input.default).is_ok()
-                                || input.rules.contains("required"),
-                            "{}: default of {}",
-                            t.id,
-                            input.id
-                        );
+                        assert!(crate::templates::inputs::check_type(input, &input.default).is_ok() || input.rules.contains("required"), "{}: default of {}", t.id, input.id);
                     }
                 }
             }

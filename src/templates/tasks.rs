@@ -28,25 +28,16 @@ pub struct Started {
 }
 
 pub fn start(task_type: &'static str, project_id: i64) -> Started {
-    Started {
-        task_type,
-        created_at: now(),
-        started: Instant::now(),
-        project_id,
-    }
+    Started { task_type, created_at: now(), started: Instant::now(), project_id }
 }
 
 fn now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..5)
-        .map(|_| ALPHABET[rand::random::<u8>() as usize % ALPHABET.len()] as char)
-        .collect()
+    (0..5).map(|_| ALPHABET[rand::random::<u8>() as usize % ALPHABET.len()] as char).collect()
 }
 
 impl Started {
@@ -74,17 +65,12 @@ impl Started {
         if all.len() >= KEPT {
             all.pop_front();
         }
-        all.push_back(Stored {
-            project_id: self.project_id,
-            task: task.clone(),
-        });
+        all.push_back(Stored { project_id: self.project_id, task: task.clone() });
         task
     }
 }
 
 pub fn get(project_id: i64, id: &str) -> Option<Task> {
     let all = TASKS.lock().unwrap_or_else(|e| e.into_inner());
-    all.iter()
-        .find(|t| t.project_id == project_id && t.task.id == id)
-        .map(|t| t.task.clone())
+    all.iter().find(|t| t.project_id == project_id && t.task.id == id).map(|t| t.task.clone())
 }

@@ -16,12 +16,7 @@ pub struct Repository {
 
 impl Repository {
     pub fn of(r: &repository::Repository) -> Repository {
-        Repository {
-            name: r.name.clone(),
-            url: r.url.clone(),
-            git_ref: r.git_ref.clone(),
-            author: r.author.clone(),
-        }
+        Repository { name: r.name.clone(), url: r.url.clone(), git_ref: r.git_ref.clone(), author: r.author.clone() }
     }
 }
 
@@ -34,11 +29,7 @@ pub struct Version {
 
 impl Version {
     pub fn of(v: &repository::Version) -> Version {
-        Version {
-            version: v.version.clone(),
-            stable: v.stable,
-            description: v.description.clone(),
-        }
+        Version { version: v.version.clone(), stable: v.stable, description: v.description.clone() }
     }
 }
 
@@ -60,11 +51,7 @@ pub struct Template {
 }
 
 impl Template {
-    pub fn of(
-        repo: &repository::Repository,
-        t: &repository::Template,
-        with_repository: bool,
-    ) -> Template {
+    pub fn of(repo: &repository::Repository, t: &repository::Template, with_repository: bool) -> Template {
         Template {
             id: t.id.clone(),
             name: t.name.clone(),
@@ -183,10 +170,7 @@ pub struct Inputs {
 
 /// The step groups of a version; `defaults` (input id → value) replace the template's defaults
 /// (an upgrade shows the values the instance was made with).
-pub fn step_groups(
-    body: &repository::VersionBody,
-    defaults: &std::collections::HashMap<String, Value>,
-) -> Vec<StepGroup> {
+pub fn step_groups(body: &repository::VersionBody, defaults: &std::collections::HashMap<String, Value>) -> Vec<StepGroup> {
     use repository::VersionBody as B;
     body.step_groups
         .iter()
@@ -215,10 +199,7 @@ pub fn step_groups(
                             description: i.description.clone(),
                             value_type: i.kind_type.clone(),
                             kind: i.kind.clone(),
-                            default: defaults
-                                .get(&i.id)
-                                .cloned()
-                                .unwrap_or_else(|| i.default.clone()),
+                            default: defaults.get(&i.id).cloned().unwrap_or_else(|| i.default.clone()),
                             options: i.options.clone(),
                             component_id: i.component_id.clone(),
                             oauth_input_id: i.oauth_input_id.clone(),

@@ -18,7 +18,7 @@
 //! Both commands run with the server stopped (they take the data dir's stores exclusively).
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, ensure};
+use anyhow::{ensure, Context};
 use serde::{Deserialize, Serialize};
 
 use kbstack_store::backend::duckdb::DuckDbBackend;
@@ -31,20 +31,9 @@ pub const FORMAT: &str = "kbstack-export";
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Data-dir entries carried as they are, under `extra/`.
-const EXTRA: &[&str] = &[
-    "components",
-    "component-catalog.json",
-    "stream",
-    "data-apps",
-    "workspaces",
-];
+const EXTRA: &[&str] = &["components", "component-catalog.json", "stream", "data-apps", "workspaces"];
 /// Secrets carried only when asked, under `keys/`.
-const KEYS: &[&str] = &[
-    "keys",
-    "master-token",
-    "manage-token",
-    crate::developer::auth::ADMIN_PASSWORD_FILE,
-];
+const KEYS: &[&str] = &["keys", "master-token", "manage-token", crate::developer::auth::ADMIN_PASSWORD_FILE];
 /// Where Storage files live in a data dir.
 const FILES: &str = "blobs/kbstack-files";
 
@@ -68,36 +57,20 @@ pub struct Manifest {
 pub fn export(config: &Config, to: &Path, include_keys: bool) -> anyhow::Result<Manifest> {
     let data_dir = config.data_dir.as_path();
     refuse_postgres(config)?;
-    ensure!(
-        data_dir.join("metadata.sqlite").exists(),
-        "{} holds no kbstack stack (no metadata.sqlite)",
-        data_dir.display()
-    );
-    ensure!(
-        !to.exists() || is_empty_dir(to)?,
-        "{} exists and is not empty: export into a new directory",
-        to.display()
-    );
+    ensure!(data_dir.join("metadata.sqlite").exists(), "{} holds no kbstack stack (no metadata.sqlite)", data_dir.display());
+    ensure!(!to.exists() || is_empty_dir(to)?, "{} exists and is not empty: export into a new directory", to.display());
     std::fs::create_dir_all(to)?;
     crate::app::lock_down_data_dir(to)?;
     // The table store first: DuckDB refuses at once (no wait) when a server holds the file.
     let tables = open_tables(config)?;
-    let meta = SqliteMetaStore::open_with(
-        &data_dir.join("metadata.sqlite"),
-        Durability::Full,
-        Locking::Exclusive,
-    )
-    .context(
-        "cannot open the metadata store (metadata.sqlite); stop the server on this data dir first",
-    )?;
+    let meta = SqliteMetaStore::open_with(&data_dir.join("metadata.sqlite"), Durability::Full, Locking::Exclusive)
+        .context("cannot open the metadata store (metadata.sqlite); stop the server on this data dir first")?;
 
     progress("metadata");
     let dumped = meta.dump_rows(&to.join("metadata"))?;
     let schema = meta.schema_version()?;
     progress("tables");
-    tables
-        .export_all(&to.join("tables"))
-        .map_err(|e| anyhow::anyhow!("exporting the tables: {e}"))?;
+    tables.export_all(&to.join("tables")).map_err(|e| anyhow::anyhow!("exporting the tables: {e}"))?;
     progress("files");
     let files = copy_tree(&data_dir.join(FILES), &to.join("files"))?;
     for name in EXTRA {
@@ -121,21 +94,14 @@ pub fn export(config: &Config, to: &Path, include_keys: bool) -> anyhow::Result<
         includes_keys: include_keys,
     };
     // Written last: a directory without it is an export that did not finish.
-    std::fs::write(
-        to.join("manifest.json"),
-        serde_json::to_vec_pretty(&manifest)?,
-    )?;
+    std::fs::write(to.join("manifest.json"), serde_json::to_vec_pretty(&manifest)?)?;
     Ok(manifest)
 }
 
 /// Where a secret of `KEYS` lives: the keys in `--keys-dir` (the data dir's `keys/` by
 /// default), the rest in the data dir.
 fn secret_path(config: &Config, name: &str) -> std::path::PathBuf {
-    if name == "keys" {
-        config.keys_dir.clone()
-    } else {
-        config.data_dir.join(name)
-    }
+    if name == "keys" { config.keys_dir.clone() } else { config.data_dir.join(name) }
 }
 
 /// Restores an export into `config`'s new data dir (and its table store: the data dir's DuckDB
@@ -143,44 +109,25 @@ fn secret_path(config: &Config, name: &str) -> std::path::PathBuf {
 pub fn import(from: &Path, config: &Config) -> anyhow::Result<Manifest> {
     let data_dir = config.data_dir.as_path();
     refuse_postgres(config)?;
-    let text = std::fs::read(from.join("manifest.json")).with_context(|| {
-        format!(
-            "{} has no manifest.json: not a kbstack export, or one that did not finish",
-            from.display()
-        )
-    })?;
+    let text = std::fs::read(from.join("manifest.json"))
+        .with_context(|| format!("{} has no manifest.json: not a kbstack export, or one that did not finish", from.display()))?;
     let manifest: Manifest = serde_json::from_slice(&text).context("reading manifest.json")?;
-    ensure!(
-        manifest.format == FORMAT,
-        "{} is not a kbstack export (format {:?})",
-        from.display(),
-        manifest.format
-    );
+    ensure!(manifest.format == FORMAT, "{} is not a kbstack export (format {:?})", from.display(), manifest.format);
     ensure!(
         manifest.version <= FORMAT_VERSION,
         "the export has format version {}, newer than this build reads ({FORMAT_VERSION}): import it with a newer kbstack",
         manifest.version
     );
     for name in ["metadata.sqlite", "tables.duckdb"] {
-        ensure!(
-            !data_dir.join(name).exists(),
-            "{} holds a stack already ({name}): import into a new data dir",
-            data_dir.display()
-        );
+        ensure!(!data_dir.join(name).exists(), "{} holds a stack already ({name}): import into a new data dir", data_dir.display());
     }
     crate::app::lock_down_data_dir(data_dir)?;
 
     progress("metadata");
-    SqliteMetaStore::restore(
-        &data_dir.join("metadata.sqlite"),
-        &from.join("metadata"),
-        manifest.metadata_schema_version,
-    )?;
+    SqliteMetaStore::restore(&data_dir.join("metadata.sqlite"), &from.join("metadata"), manifest.metadata_schema_version)?;
     progress("tables");
     let tables = open_tables(config)?;
-    tables
-        .import_all(&from.join("tables"))
-        .map_err(|e| anyhow::anyhow!("importing the tables: {e}"))?;
+    tables.import_all(&from.join("tables")).map_err(|e| anyhow::anyhow!("importing the tables: {e}"))?;
     drop(tables);
     progress("files");
     copy_tree(&from.join("files"), &data_dir.join(FILES))?;
@@ -220,9 +167,7 @@ fn is_empty_dir(p: &Path) -> anyhow::Result<bool> {
 
 /// Copy a file or a directory tree (nothing when `from` is missing); returns the files copied.
 fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<u64> {
-    let Ok(meta) = std::fs::symlink_metadata(from) else {
-        return Ok(0);
-    };
+    let Ok(meta) = std::fs::symlink_metadata(from) else { return Ok(0) };
     if meta.is_file() {
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent)?;
@@ -235,9 +180,7 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<u64> {
     }
     std::fs::create_dir_all(to)?;
     let mut n = 0;
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(from)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(from)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     entries.sort();
     for entry in entries {
         n += copy_tree(&entry, &to.join(entry.file_name().unwrap_or_default()))?;

@@ -80,9 +80,7 @@ fn attributes(v: Option<&Value>) -> Result<BTreeMap<String, String>, String> {
             .iter()
             .map(|(k, v)| match scalar_to_string(v) {
                 Some(s) => Ok((k.clone(), s)),
-                None => Err(format!(
-                    "attributes[{k}]: This value should be of type string."
-                )),
+                None => Err(format!("attributes[{k}]: This value should be of type string.")),
             })
             .collect(),
         Some(_) => Err("attributes: This value should be of type object.".into()),
@@ -91,13 +89,9 @@ fn attributes(v: Option<&Value>) -> Result<BTreeMap<String, String>, String> {
 
 fn payload(p: &Params) -> Result<NewVariable, ApiError> {
     let string = |name: &str| match p.get(name) {
-        None => Err(invalid_payload(format!(
-            "{name}: This value should not be null."
-        ))),
+        None => Err(invalid_payload(format!("{name}: This value should not be null."))),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(invalid_payload(format!(
-            "{name}: This value should be of type string."
-        ))),
+        Some(_) => Err(invalid_payload(format!("{name}: This value should be of type string."))),
     };
     let key = string("key")?;
     let value = string("value")?;
@@ -107,32 +101,15 @@ fn payload(p: &Params) -> Result<NewVariable, ApiError> {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(items)) => items
             .iter()
-            .map(|f| {
-                f.as_str().map(str::to_string).ok_or_else(|| {
-                    invalid_payload("flags: Each flag should be of type string.".into())
-                })
-            })
+            .map(|f| f.as_str().map(str::to_string).ok_or_else(|| invalid_payload("flags: Each flag should be of type string.".into())))
             .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(invalid_payload(
-                "flags: This value should be of type array.".into(),
-            ));
-        }
+        Some(_) => return Err(invalid_payload("flags: This value should be of type array.".into())),
     };
     let attributes = attributes(p.get("attributes")).map_err(invalid_payload)?;
-    Ok(NewVariable {
-        key,
-        value,
-        flags,
-        attributes,
-    })
+    Ok(NewVariable { key, value, flags, attributes })
 }
 
-async fn create(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    p: Result<Params, ApiError>,
-) -> VResult<(StatusCode, Json<Variable>)> {
+async fn create(State(state): State<AppState>, auth: Result<Auth, ApiError>, p: Result<Params, ApiError>) -> VResult<(StatusCode, Json<Variable>)> {
     let auth = auth?;
     let p = p?;
     let variable = super::create(&state, &auth, payload(&p)?)?;
@@ -143,96 +120,52 @@ async fn create(
 fn filter(p: &Params) -> Result<Filter, ApiError> {
     let key = match p.get("key") {
         None => None,
-        Some(v) => Some(
-            scalar_to_string(v)
-                .ok_or_else(|| invalid_query("key: This value should be of type string.".into()))?,
-        ),
+        Some(v) => Some(scalar_to_string(v).ok_or_else(|| invalid_query("key: This value should be of type string.".into()))?),
     };
     let attributes = attributes(p.get("attributes")).map_err(invalid_query)?;
-    Ok(Filter {
-        key: key.filter(|k| !k.is_empty()),
-        attributes,
-    })
+    Ok(Filter { key: key.filter(|k| !k.is_empty()), attributes })
 }
 
 fn query(req: &Request) -> Result<Params, ApiError> {
     Params::from_query(req.uri().query()).map_err(|e| invalid_query(e.0.message))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    req: Request,
-) -> VResult<Json<Vec<Variable>>> {
+async fn list(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> VResult<Json<Vec<Variable>>> {
     let auth = auth?;
     let p = query(&req)?;
     let f = filter(&p)?;
     let number = |name: &str, default: i64, min: i64, max: i64| -> Result<usize, ApiError> {
-        let n = p
-            .int(name)
-            .map_err(|e| invalid_query(e.0.message))?
-            .unwrap_or(default);
+        let n = p.int(name).map_err(|e| invalid_query(e.0.message))?.unwrap_or(default);
         if n < min || n > max {
-            return Err(invalid_query(format!(
-                "{name}: This value should be between {min} and {max}."
-            )));
+            return Err(invalid_query(format!("{name}: This value should be between {min} and {max}.")));
         }
         Ok(n as usize)
     };
     let offset = number("offset", 0, 0, i64::MAX)?;
     let limit = number("limit", MAX_LIMIT as i64, 1, MAX_LIMIT as i64)?;
-    Ok(Json(Variable::list(&super::list(
-        &state, &auth, &f, offset, limit,
-    )?)))
+    Ok(Json(Variable::list(&super::list(&state, &auth, &f, offset, limit)?)))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(hash): Path<String>,
-) -> VResult<StatusCode> {
+async fn remove(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(hash): Path<String>) -> VResult<StatusCode> {
     super::delete(&state, &auth?, &hash)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn scoped(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    Path(branch_id): Path<String>,
-    req: Request,
-) -> VResult<Json<Vec<Variable>>> {
+async fn scoped(State(state): State<AppState>, auth: Result<Auth, ApiError>, Path(branch_id): Path<String>, req: Request) -> VResult<Json<Vec<Variable>>> {
     let auth = auth?;
     let p = query(&req)?;
     let f = filter(&p)?;
     let branch_id = super::branch_of(&state, &auth, branch_id.trim())?;
-    Ok(Json(Variable::list(&super::scoped_for_branch(
-        &state,
-        auth.project_id,
-        branch_id,
-        &f,
-    )?)))
+    Ok(Json(Variable::list(&super::scoped_for_branch(&state, auth.project_id, branch_id, &f)?)))
 }
 
 /// The deprecated form of `scoped`, the branch in the query (`?branchId=`).
-async fn merged(
-    State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
-    req: Request,
-) -> VResult<Json<Vec<Variable>>> {
+async fn merged(State(state): State<AppState>, auth: Result<Auth, ApiError>, req: Request) -> VResult<Json<Vec<Variable>>> {
     let auth = auth?;
     let p = query(&req)?;
-    let branch_id = p
-        .str("branchId")
-        .map(|b| b.trim().to_string())
-        .filter(|b| !b.is_empty());
-    let branch_id = branch_id
-        .ok_or_else(|| invalid_query("branchId: This value should not be blank.".into()))?;
+    let branch_id = p.str("branchId").map(|b| b.trim().to_string()).filter(|b| !b.is_empty());
+    let branch_id = branch_id.ok_or_else(|| invalid_query("branchId: This value should not be blank.".into()))?;
     let f = filter(&p)?;
     let branch_id = super::branch_of(&state, &auth, &branch_id)?;
-    Ok(Json(Variable::list(&super::scoped_for_branch(
-        &state,
-        auth.project_id,
-        branch_id,
-        &f,
-    )?)))
+    Ok(Json(Variable::list(&super::scoped_for_branch(&state, auth.project_id, branch_id, &f)?)))
 }

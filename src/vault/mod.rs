@@ -48,8 +48,7 @@ pub struct Filter {
 /// name the runner's `{{ vault.NAME }}` placeholders match.
 pub fn valid_key(key: &str) -> bool {
     let mut chars = key.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic()) && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
 }
 
 pub fn is_encrypted(v: &VaultVariable) -> bool {
@@ -67,20 +66,11 @@ pub fn hash(key: &str, attributes: &BTreeMap<String, String>) -> String {
 /// `CanModifyVariable`). Tokens here carry no role but the master token's `admin`, so any other
 /// token counts as role `none`.
 fn require_modify(auth: &Auth) -> ApiResult<()> {
-    if auth.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::denied(
-            "Role \"none\" is not allowed to modify variable",
-        ))
-    }
+    if auth.is_admin() { Ok(()) } else { Err(ApiError::denied("Role \"none\" is not allowed to modify variable")) }
 }
 
 fn not_found(hash: &str) -> ApiError {
-    ApiError::new(
-        Code::VaultVariableNotFound,
-        format!("Variable \"{hash}\" not found"),
-    )
+    ApiError::new(Code::VaultVariableNotFound, format!("Variable \"{hash}\" not found"))
 }
 
 /// Check a new variable's fields (422 as Symfony's payload validation answers).
@@ -96,9 +86,7 @@ fn validate(new: &NewVariable) -> ApiResult<()> {
         ));
     }
     if let Some(bad) = new.flags.iter().find(|f| !FLAGS.contains(&f.as_str())) {
-        return invalid(format!(
-            "flags: The value \"{bad}\" is not a valid choice (encrypted, oauthCredentialsId)."
-        ));
+        return invalid(format!("flags: The value \"{bad}\" is not a valid choice (encrypted, oauthCredentialsId)."));
     }
     if new.attributes.keys().any(|k| k.is_empty()) {
         return invalid("attributes: An attribute name should not be blank.".into());
@@ -119,22 +107,12 @@ pub fn create(state: &AppState, auth: &Auth, new: NewVariable) -> ApiResult<Vaul
     }
     let mut value = new.value;
     if flags.iter().any(|f| f == FLAG_ENCRYPTED) {
-        let scope = crate::encryption::Scope {
-            project: Some(auth.project_id.to_string()),
-            ..Default::default()
+        let scope = crate::encryption::Scope { project: Some(auth.project_id.to_string()), ..Default::default() };
+        value = match crate::encryption::encrypt_value(state, &scope, serde_json::Value::String(value)) {
+            Ok(serde_json::Value::String(cipher)) => cipher,
+            Ok(_) => return Err(ApiError::internal("the cipher of a string is not a string")),
+            Err(e) => return Err(ApiError::new(Code::VaultInvalidPayload, format!("value: {e}"))),
         };
-        value =
-            match crate::encryption::encrypt_value(state, &scope, serde_json::Value::String(value))
-            {
-                Ok(serde_json::Value::String(cipher)) => cipher,
-                Ok(_) => return Err(ApiError::internal("the cipher of a string is not a string")),
-                Err(e) => {
-                    return Err(ApiError::new(
-                        Code::VaultInvalidPayload,
-                        format!("value: {e}"),
-                    ));
-                }
-            };
     }
     let variable = VaultVariable {
         project_id: auth.project_id,
@@ -149,52 +127,28 @@ pub fn create(state: &AppState, auth: &Auth, new: NewVariable) -> ApiResult<Vaul
         Ok(()) => Ok(variable),
         Err(_) => Err(ApiError::new(
             Code::VaultVariableExists,
-            format!(
-                "Variable with key \"{}\" and the same attributes already exists",
-                variable.key
-            ),
+            format!("Variable with key \"{}\" and the same attributes already exists", variable.key),
         )),
     }
 }
 
 fn matches(v: &VaultVariable, filter: &Filter) -> bool {
-    filter
-        .attributes
-        .iter()
-        .all(|(name, want)| match v.attributes.get(name) {
-            Some(have) => !want.is_empty() && have == want,
-            None => want.is_empty(),
-        })
+    filter.attributes.iter().all(|(name, want)| match v.attributes.get(name) {
+        Some(have) => !want.is_empty() && have == want,
+        None => want.is_empty(),
+    })
 }
 
 /// `GET /variables`: the caller's project's variables matching `filter`, one page.
-pub fn list(
-    state: &AppState,
-    auth: &Auth,
-    filter: &Filter,
-    offset: usize,
-    limit: usize,
-) -> ApiResult<Vec<VaultVariable>> {
-    let all = state
-        .meta
-        .vault_variables(auth.project_id, filter.key.as_deref())?;
-    Ok(all
-        .into_iter()
-        .filter(|v| matches(v, filter))
-        .skip(offset)
-        .take(limit)
-        .collect())
+pub fn list(state: &AppState, auth: &Auth, filter: &Filter, offset: usize, limit: usize) -> ApiResult<Vec<VaultVariable>> {
+    let all = state.meta.vault_variables(auth.project_id, filter.key.as_deref())?;
+    Ok(all.into_iter().filter(|v| matches(v, filter)).skip(offset).take(limit).collect())
 }
 
 /// A branch of the caller's project named in a path or query: its id (or `default`); 404
 /// for anything else.
 pub fn branch_of(state: &AppState, auth: &Auth, branch: &str) -> ApiResult<i64> {
-    let missing = || {
-        ApiError::new(
-            Code::BranchNotFound,
-            format!("Branch \"{branch}\" not found."),
-        )
-    };
+    let missing = || ApiError::new(Code::BranchNotFound, format!("Branch \"{branch}\" not found."));
     if branch == "default" {
         return Ok(auth.default_branch_id);
     }
@@ -209,12 +163,7 @@ pub fn branch_of(state: &AppState, auth: &Auth, branch: &str) -> ApiResult<i64> 
 /// The variables in effect in `branch_id` of the project: the project-wide ones (no `branchId`
 /// attribute) and the branch's own, a branch's variable replacing a project-wide one of the
 /// same key. `filter` selects among them (its `branchId`, if any, is the path's business).
-pub fn scoped_for_branch(
-    state: &AppState,
-    project_id: i64,
-    branch_id: i64,
-    filter: &Filter,
-) -> ApiResult<Vec<VaultVariable>> {
+pub fn scoped_for_branch(state: &AppState, project_id: i64, branch_id: i64, filter: &Filter) -> ApiResult<Vec<VaultVariable>> {
     let branch_id = branch_id.to_string();
     let mut filter = filter.clone();
     filter.attributes.remove(BRANCH_ID);
@@ -225,15 +174,8 @@ pub fn scoped_for_branch(
         .filter(|v| v.attributes.get(BRANCH_ID).is_none_or(|b| *b == branch_id))
         .filter(|v| matches(v, &filter))
         .collect();
-    let branch_keys: Vec<String> = in_scope
-        .iter()
-        .filter(|v| v.attributes.contains_key(BRANCH_ID))
-        .map(|v| v.key.clone())
-        .collect();
-    Ok(in_scope
-        .into_iter()
-        .filter(|v| v.attributes.contains_key(BRANCH_ID) || !branch_keys.contains(&v.key))
-        .collect())
+    let branch_keys: Vec<String> = in_scope.iter().filter(|v| v.attributes.contains_key(BRANCH_ID)).map(|v| v.key.clone()).collect();
+    Ok(in_scope.into_iter().filter(|v| v.attributes.contains_key(BRANCH_ID) || !branch_keys.contains(&v.key)).collect())
 }
 
 /// `DELETE /variables/{hash}`: 404 when the caller's project has no such variable.
@@ -281,20 +223,11 @@ mod tests {
             attributes: BTreeMap::from([("a".to_string(), "1".to_string())]),
             created: String::new(),
         };
-        let f = |pairs: &[(&str, &str)]| Filter {
-            key: None,
-            attributes: pairs
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-        };
+        let f = |pairs: &[(&str, &str)]| Filter { key: None, attributes: pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect() };
         assert!(matches(&v, &f(&[])));
         assert!(matches(&v, &f(&[("a", "1")])));
         assert!(!matches(&v, &f(&[("a", "2")])));
-        assert!(
-            !matches(&v, &f(&[("a", "")])),
-            "empty: only variables without it"
-        );
+        assert!(!matches(&v, &f(&[("a", "")])), "empty: only variables without it");
         assert!(matches(&v, &f(&[("b", "")])));
         assert!(!matches(&v, &f(&[("b", "1")])));
     }

@@ -72,8 +72,7 @@ pub fn single_node_only(why: &str) -> bool {
 
 /// The engines of the scale-out stack in each data dir: the same ones again when a test
 /// restarts the stack on that dir.
-static STACKS: std::sync::Mutex<Option<std::collections::HashMap<PathBuf, Engines>>> =
-    std::sync::Mutex::new(None);
+static STACKS: std::sync::Mutex<Option<std::collections::HashMap<PathBuf, Engines>>> = std::sync::Mutex::new(None);
 
 /// The engines of a stack started on `dir` before, if one was.
 fn stack_engines(dir: &std::path::Path) -> Option<Engines> {
@@ -82,20 +81,13 @@ fn stack_engines(dir: &std::path::Path) -> Option<Engines> {
 
 fn engines_for(dir: &std::path::Path) -> Engines {
     let mut stacks = STACKS.lock().unwrap();
-    stacks
-        .get_or_insert_with(Default::default)
-        .entry(dir.to_path_buf())
-        .or_insert_with(Engines::fresh)
-        .clone()
+    stacks.get_or_insert_with(Default::default).entry(dir.to_path_buf()).or_insert_with(Engines::fresh).clone()
 }
 
 /// The environment of every node of the stack in `dir`: the three engines.
 fn scale_out_env(dir: &std::path::Path) -> Vec<(String, String)> {
     let mut env = engines_for(dir).node_env();
-    env.push((
-        "KBSTACK_DUCKDB_EXTENSIONS".into(),
-        kbstack_testkit::duckdb_extensions().display().to_string(),
-    ));
+    env.push(("KBSTACK_DUCKDB_EXTENSIONS".into(), kbstack_testkit::duckdb_extensions().display().to_string()));
     env
 }
 
@@ -159,10 +151,7 @@ impl Server {
     /// Start on a data dir that is a `megabytes` tmpfs of the server's own (a private mount
     /// namespace: `unshare -m`), for disk-full tests. None where mounting is not allowed (not root).
     pub fn start_on_small_disk(megabytes: u64) -> Option<Server> {
-        let allowed = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "true"])
-            .status()
-            .is_ok_and(|s| s.success());
+        let allowed = Command::new("unshare").args(["-m", "--propagation", "private", "true"]).status().is_ok_and(|s| s.success());
         if !allowed {
             return None;
         }
@@ -214,19 +203,12 @@ impl Server {
         common.extend(envs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         common.push(("KBSTACK_PUBLIC_URL".into(), nginx.url()));
         // One keys dir for the stack (`--keys-dir`): node 1's own default place.
-        common.push((
-            "KBSTACK_KEYS_DIR".into(),
-            dir.join("keys").display().to_string(),
-        ));
+        common.push(("KBSTACK_KEYS_DIR".into(), dir.join("keys").display().to_string()));
         let specs: Vec<NodeSpec> = ports
             .iter()
             .enumerate()
             .map(|(i, port)| NodeSpec {
-                dir: if i == 0 {
-                    dir.to_path_buf()
-                } else {
-                    dir.join(format!("scale-out-node-{}", i + 1))
-                },
+                dir: if i == 0 { dir.to_path_buf() } else { dir.join(format!("scale-out-node-{}", i + 1)) },
                 port: *port,
                 envs: common.clone(),
                 capture_log,
@@ -241,36 +223,13 @@ impl Server {
         }
         let others: Vec<Option<Child>> = std::thread::scope(|scope| {
             let log = &log;
-            let started: Vec<_> = specs[1..]
-                .iter()
-                .map(|spec| scope.spawn(move || Server::spawn_node(spec, log, None)))
-                .collect();
-            started
-                .into_iter()
-                .map(|h| Some(h.join().expect("start a node")))
-                .collect()
+            let started: Vec<_> = specs[1..].iter().map(|spec| scope.spawn(move || Server::spawn_node(spec, log, None))).collect();
+            started.into_iter().map(|h| Some(h.join().expect("start a node"))).collect()
         });
         let url = nginx.url();
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(300))
-            .build()
-            .unwrap();
-        Server {
-            child: first,
-            url,
-            data_dir: dir.to_path_buf(),
-            _tmp: None,
-            client,
-            stdout,
-            log,
-            stack: Some(Stack {
-                node_urls: upstreams.iter().map(|u| format!("http://{u}")).collect(),
-                specs,
-                others,
-                nginx,
-            }),
-        }
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
+        Server { child: first, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout, log, stack: Some(Stack { node_urls: upstreams.iter().map(|u| format!("http://{u}")).collect(), specs, others, nginx }) }
     }
 
     /// What every node of a stack must have alike besides the shared keys dir, from node 1's
@@ -298,11 +257,7 @@ impl Server {
             .env("KBSTACK_MASTER_TOKEN", MASTER_TOKEN)
             .env("KBSTACK_MANAGE_TOKEN", MANAGE_TOKEN)
             .stdout(Stdio::piped())
-            .stderr(if spec.capture_log {
-                Stdio::piped()
-            } else {
-                Stdio::inherit()
-            })
+            .stderr(if spec.capture_log { Stdio::piped() } else { Stdio::inherit() })
             .spawn()
             .expect("spawn kbstack");
         if let Some(stderr) = child.stderr.take() {
@@ -318,19 +273,12 @@ impl Server {
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                panic!(
-                    "kbstack node on port {} exited before printing its URL",
-                    spec.port
-                );
+                panic!("kbstack node on port {} exited before printing its URL", spec.port);
             }
             if line.starts_with("kbstack listening on ") {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "kbstack node on port {} printed no URL",
-                spec.port
-            );
+            assert!(Instant::now() < deadline, "kbstack node on port {} printed no URL", spec.port);
         }
         let lines = stdout.cloned();
         std::thread::spawn(move || {
@@ -345,15 +293,8 @@ impl Server {
 
     /// Kills node `i` (0 is node 1) with SIGKILL; nginx goes on sending to the others.
     pub fn kill_node(&mut self, i: usize) {
-        let stack = self
-            .stack
-            .as_mut()
-            .expect("kill_node needs the scale-out profile");
-        let child = if i == 0 {
-            Some(&mut self.child)
-        } else {
-            stack.others[i - 1].as_mut()
-        };
+        let stack = self.stack.as_mut().expect("kill_node needs the scale-out profile");
+        let child = if i == 0 { Some(&mut self.child) } else { stack.others[i - 1].as_mut() };
         if let Some(child) = child {
             let _ = child.kill();
             let _ = child.wait();
@@ -367,10 +308,7 @@ impl Server {
     /// `kill_node(i)`; waits until it serves.
     pub fn restart_node(&mut self, i: usize) {
         self.kill_node(i);
-        let stack = self
-            .stack
-            .as_mut()
-            .expect("restart_node needs the scale-out profile");
+        let stack = self.stack.as_mut().expect("restart_node needs the scale-out profile");
         let spec = stack.specs[i].clone();
         if i == 0 {
             self.child = Server::spawn_node(&spec, &self.log, Some(&self.stdout));
@@ -391,10 +329,7 @@ impl Server {
     /// ran the job), node 1's when none has.
     pub fn node_path(&self, relative: &str) -> PathBuf {
         let dirs = self.node_data_dirs();
-        dirs.iter()
-            .map(|d| d.join(relative))
-            .find(|p| p.exists())
-            .unwrap_or_else(|| dirs[0].join(relative))
+        dirs.iter().map(|d| d.join(relative)).find(|p| p.exists()).unwrap_or_else(|| dirs[0].join(relative))
     }
 
     /// The data dir of node `i` (0 is node 1, on `data_dir`).
@@ -405,12 +340,7 @@ impl Server {
         }
     }
 
-    fn spawn_command(
-        mut cmd: Command,
-        dir: &std::path::Path,
-        envs: &[(&str, &str)],
-        capture_log: bool,
-    ) -> Server {
+    fn spawn_command(mut cmd: Command, dir: &std::path::Path, envs: &[(&str, &str)], capture_log: bool) -> Server {
         cmd.env("KBSTACK_LOG", "warn");
         // Tests read and write the live metadata file (stored documents, fixtures).
         cmd.env("KBSTACK_METADATA_LOCKING", "shared");
@@ -428,11 +358,7 @@ impl Server {
             .env("KBSTACK_MANAGE_TOKEN", MANAGE_TOKEN)
             .env_remove("KBSTACK_PUBLIC_URL")
             .stdout(Stdio::piped())
-            .stderr(if capture_log {
-                Stdio::piped()
-            } else {
-                Stdio::inherit()
-            })
+            .stderr(if capture_log { Stdio::piped() } else { Stdio::inherit() })
             .spawn()
             .expect("spawn kbstack");
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -469,20 +395,8 @@ impl Server {
         });
         // reqwest has rustls without a provider of its own (ring only, no aws-lc): the process's.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(300))
-            .build()
-            .unwrap();
-        Server {
-            child,
-            url,
-            data_dir: dir.to_path_buf(),
-            _tmp: None,
-            client,
-            stdout,
-            log,
-            stack: None,
-        }
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
+        Server { child, url, data_dir: dir.to_path_buf(), _tmp: None, client, stdout, log, stack: None }
     }
 
     /// The metadata database of the stack in `dir` when the suite runs with
@@ -495,17 +409,12 @@ impl Server {
         if let Some(e) = stack_engines(dir) {
             return Some(e.metadata);
         }
-        static DATABASES: std::sync::Mutex<
-            Option<std::collections::HashMap<std::path::PathBuf, String>>,
-        > = std::sync::Mutex::new(None);
+        static DATABASES: std::sync::Mutex<Option<std::collections::HashMap<std::path::PathBuf, String>>> = std::sync::Mutex::new(None);
         if std::env::var("KBSTACK_TEST_METADATA").ok()? != "postgres" {
             return None;
         }
         let mut databases = DATABASES.lock().unwrap();
-        let url = databases
-            .get_or_insert_with(Default::default)
-            .entry(dir.to_path_buf())
-            .or_insert_with(kbstack_testkit::postgres::database);
+        let url = databases.get_or_insert_with(Default::default).entry(dir.to_path_buf()).or_insert_with(kbstack_testkit::postgres::database);
         Some(url.clone())
     }
 
@@ -513,19 +422,10 @@ impl Server {
     pub fn stdout_line(&self, prefix: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(line) = self
-                .stdout
-                .lock()
-                .unwrap()
-                .iter()
-                .find_map(|l| l.strip_prefix(prefix))
-            {
+            if let Some(line) = self.stdout.lock().unwrap().iter().find_map(|l| l.strip_prefix(prefix)) {
                 return line.to_string();
             }
-            assert!(
-                Instant::now() < deadline,
-                "kbstack printed no line starting {prefix:?}"
-            );
+            assert!(Instant::now() < deadline, "kbstack printed no line starting {prefix:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -535,37 +435,19 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
-        self.send(
-            self.client
-                .get(self.api(path))
-                .header("X-StorageApi-Token", MASTER_TOKEN),
-        )
+        self.send(self.client.get(self.api(path)).header("X-StorageApi-Token", MASTER_TOKEN))
     }
 
     pub fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
-        self.send(
-            self.client
-                .get(self.api(path))
-                .header("X-StorageApi-Token", token),
-        )
+        self.send(self.client.get(self.api(path)).header("X-StorageApi-Token", token))
     }
 
     pub fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(
-            self.client
-                .post(self.api(path))
-                .header("X-StorageApi-Token", MASTER_TOKEN)
-                .json(&body),
-        )
+        self.send(self.client.post(self.api(path)).header("X-StorageApi-Token", MASTER_TOKEN).json(&body))
     }
 
     pub fn post_json_as(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        self.send(
-            self.client
-                .post(self.api(path))
-                .header("X-StorageApi-Token", token)
-                .json(&body),
-        )
+        self.send(self.client.post(self.api(path)).header("X-StorageApi-Token", token).json(&body))
     }
 
     pub fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
@@ -584,20 +466,11 @@ impl Server {
     }
 
     pub fn put_json(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(
-            self.client
-                .put(self.api(path))
-                .header("X-StorageApi-Token", MASTER_TOKEN)
-                .json(&body),
-        )
+        self.send(self.client.put(self.api(path)).header("X-StorageApi-Token", MASTER_TOKEN).json(&body))
     }
 
     pub fn delete(&self, path: &str) -> (u16, Value) {
-        self.send(
-            self.client
-                .delete(self.api(path))
-                .header("X-StorageApi-Token", MASTER_TOKEN),
-        )
+        self.send(self.client.delete(self.api(path)).header("X-StorageApi-Token", MASTER_TOKEN))
     }
 
     pub fn send(&self, req: reqwest::blocking::RequestBuilder) -> (u16, Value) {
@@ -605,10 +478,7 @@ impl Server {
         let status = resp.status().as_u16();
         if let Some(ct) = resp.headers().get("content-type") {
             if status != 204 && ct.to_str().unwrap_or("").contains("json") {
-                assert_eq!(
-                    ct, "application/json",
-                    "JSON responses carry exactly application/json"
-                );
+                assert_eq!(ct, "application/json", "JSON responses carry exactly application/json");
             }
         }
         let text = resp.text().unwrap_or_default();
@@ -639,13 +509,7 @@ impl Server {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| {
-                r.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|c| c["value"].as_str().unwrap().to_string())
-                    .collect()
-            })
+            .map(|r| r.as_array().unwrap().iter().map(|c| c["value"].as_str().unwrap().to_string()).collect())
             .collect();
         rows.sort();
         rows
@@ -676,17 +540,8 @@ impl Drop for Server {
 }
 
 /// Any method on a Storage path as `token`, with an optional JSON body.
-pub fn call(
-    s: &Server,
-    method: reqwest::Method,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = s
-        .client
-        .request(method, s.api(path))
-        .header("X-StorageApi-Token", token);
+pub fn call(s: &Server, method: reqwest::Method, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = s.client.request(method, s.api(path)).header("X-StorageApi-Token", token);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -695,17 +550,8 @@ pub fn call(
 
 /// Any method on a Management API path (`/manage/...`) as manage token `token`.
 #[allow(dead_code)]
-pub fn manage(
-    s: &Server,
-    method: reqwest::Method,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = s
-        .client
-        .request(method, format!("{}{path}", s.url))
-        .header("X-KBC-ManageApiToken", token);
+pub fn manage(s: &Server, method: reqwest::Method, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = s.client.request(method, format!("{}{path}", s.url)).header("X-KBC-ManageApiToken", token);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -741,38 +587,14 @@ impl Server {
     pub fn upload(&self, name: &str, data: Vec<u8>) -> i64 {
         let (st, f) = self.post_form(
             "files/prepare",
-            &[
-                ("name", name),
-                ("isEncrypted", "1"),
-                ("federationToken", "1"),
-                ("sizeBytes", &data.len().to_string()),
-            ],
+            &[("name", name), ("isEncrypted", "1"), ("federationToken", "1"), ("sizeBytes", &data.len().to_string())],
         );
         assert_eq!(st, 201, "{f}");
         let params = &f["absUploadParams"];
-        let (endpoint, sas) = parse_connection_string(
-            params["absCredentials"]["SASConnectionString"]
-                .as_str()
-                .unwrap(),
-        );
-        let url = format!(
-            "{endpoint}/{}/{}?{sas}",
-            params["container"].as_str().unwrap(),
-            params["blobName"].as_str().unwrap()
-        );
-        let resp = self
-            .client
-            .put(url)
-            .header("x-ms-blob-type", "BlockBlob")
-            .body(data)
-            .send()
-            .unwrap();
-        assert_eq!(
-            resp.status().as_u16(),
-            201,
-            "{}",
-            resp.text().unwrap_or_default()
-        );
+        let (endpoint, sas) = parse_connection_string(params["absCredentials"]["SASConnectionString"].as_str().unwrap());
+        let url = format!("{endpoint}/{}/{}?{sas}", params["container"].as_str().unwrap(), params["blobName"].as_str().unwrap());
+        let resp = self.client.put(url).header("x-ms-blob-type", "BlockBlob").body(data).send().unwrap();
+        assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().unwrap_or_default());
         f["id"].as_i64().unwrap()
     }
 
@@ -780,16 +602,11 @@ impl Server {
     pub fn download(&self, id: i64) -> Vec<u8> {
         let (st, f) = self.get(&format!("files/{id}?federationToken=1"));
         assert_eq!(st, 200, "{f}");
-        let (endpoint, sas) =
-            parse_connection_string(f["absCredentials"]["SASConnectionString"].as_str().unwrap());
+        let (endpoint, sas) = parse_connection_string(f["absCredentials"]["SASConnectionString"].as_str().unwrap());
         let container = f["absPath"]["container"].as_str().unwrap().to_string();
         let name = f["absPath"]["name"].as_str().unwrap().to_string();
         let get = |blob: &str| -> Vec<u8> {
-            let resp = self
-                .client
-                .get(format!("{endpoint}/{container}/{blob}?{sas}"))
-                .send()
-                .unwrap();
+            let resp = self.client.get(format!("{endpoint}/{container}/{blob}?{sas}")).send().unwrap();
             assert!(resp.status().is_success(), "GET {blob}: {}", resp.status());
             resp.bytes().unwrap().to_vec()
         };
@@ -798,10 +615,7 @@ impl Server {
             let mut out = Vec::new();
             for entry in manifest["entries"].as_array().unwrap() {
                 let url = entry["url"].as_str().unwrap();
-                let blob = url
-                    .split(&format!("blob.core.windows.net/{container}/"))
-                    .nth(1)
-                    .expect("entry in our container");
+                let blob = url.split(&format!("blob.core.windows.net/{container}/")).nth(1).expect("entry in our container");
                 out.extend(get(blob));
             }
             out
@@ -816,20 +630,13 @@ impl Server {
 /// `"keboola.component"`); None and the test says it was skipped.
 #[allow(dead_code)]
 pub fn venv_python(modules: &str) -> Option<PathBuf> {
-    let venv = std::env::var("HOME")
-        .ok()
-        .map(|h| PathBuf::from(h).join(".cache/kbstack-test/venv/bin/python"));
+    let venv = std::env::var("HOME").ok().map(|h| PathBuf::from(h).join(".cache/kbstack-test/venv/bin/python"));
     std::env::var("KBSTACK_TEST_PYTHON")
         .ok()
         .map(PathBuf::from)
         .into_iter()
         .chain(venv)
-        .find(|p| {
-            Command::new(p)
-                .args(["-c", &format!("import {modules}")])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
+        .find(|p| Command::new(p).args(["-c", &format!("import {modules}")]).output().is_ok_and(|o| o.status.success()))
 }
 
 /// A server with more projects besides project 1, each `(id, name, master token secret)` with a
@@ -842,10 +649,7 @@ pub fn start_with_projects(extra: &[(i64, &str, &str)]) -> (Server, tempfile::Te
 
 /// `start_with_projects`, the server serving with `envs` set.
 #[allow(dead_code)]
-pub fn start_with_projects_env(
-    extra: &[(i64, &str, &str)],
-    envs: &[(&str, &str)],
-) -> (Server, tempfile::TempDir) {
+pub fn start_with_projects_env(extra: &[(i64, &str, &str)], envs: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
     use kbstack::meta::tokens::TokenRecord;
 
     let dir = tempfile::tempdir().unwrap();
@@ -854,10 +658,8 @@ pub fn start_with_projects_env(
     {
         let meta = metadata_store(dir.path());
         for (id, name, secret) in extra {
-            meta.ensure_project(*id, name, "2026-01-01T00:00:00+0000")
-                .unwrap();
-            meta.ensure_default_branch(*id, "Main", "2026-01-01T00:00:00+0000")
-                .unwrap();
+            meta.ensure_project(*id, name, "2026-01-01T00:00:00+0000").unwrap();
+            meta.ensure_default_branch(*id, "Main", "2026-01-01T00:00:00+0000").unwrap();
             let master = TokenRecord {
                 can_manage_protected_default_branch: true,
                 ..TokenRecord::master(*id, &format!("{name} master"), "2026-01-01T00:00:00+0000")
@@ -887,9 +689,7 @@ pub fn metadata_sql(dir: &std::path::Path, sql: &str) {
     match Server::postgres_metadata_for(dir) {
         Some(url) => {
             let db = url.rsplit('/').next().expect("a database in the URL");
-            kbstack_testkit::postgres::server()
-                .psql(db, sql)
-                .expect("SQL on the metadata database");
+            kbstack_testkit::postgres::server().psql(db, sql).expect("SQL on the metadata database");
         }
         None => {
             let db = rusqlite::Connection::open(dir.join("metadata.sqlite")).unwrap();
@@ -906,18 +706,14 @@ pub fn metadata_query(dir: &std::path::Path, sql: &str) -> Option<String> {
     match Server::postgres_metadata_for(dir) {
         Some(url) => {
             let db = url.rsplit('/').next().expect("a database in the URL");
-            let out = kbstack_testkit::postgres::server()
-                .psql(db, sql)
-                .expect("SQL on the metadata database");
+            let out = kbstack_testkit::postgres::server().psql(db, sql).expect("SQL on the metadata database");
             (!out.is_empty()).then_some(out)
         }
         None => {
             use rusqlite::OptionalExtension;
             let db = rusqlite::Connection::open(dir.join("metadata.sqlite")).unwrap();
             db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-            db.query_row(sql, [], |r| r.get::<_, String>(0))
-                .optional()
-                .unwrap()
+            db.query_row(sql, [], |r| r.get::<_, String>(0)).optional().unwrap()
         }
     }
 }

@@ -11,20 +11,11 @@ pub fn queue_url(s: &Server, path: &str) -> String {
 }
 
 pub fn qget(s: &Server, path: &str) -> (u16, Value) {
-    s.send(
-        s.client
-            .get(queue_url(s, path))
-            .header("X-StorageApi-Token", MASTER_TOKEN),
-    )
+    s.send(s.client.get(queue_url(s, path)).header("X-StorageApi-Token", MASTER_TOKEN))
 }
 
 pub fn qpost(s: &Server, path: &str, body: Value) -> (u16, Value) {
-    s.send(
-        s.client
-            .post(queue_url(s, path))
-            .header("X-StorageApi-Token", MASTER_TOKEN)
-            .json(&body),
-    )
+    s.send(s.client.post(queue_url(s, path)).header("X-StorageApi-Token", MASTER_TOKEN).json(&body))
 }
 
 /// Create a job; panics unless 201.
@@ -52,10 +43,7 @@ pub fn wait_finished(s: &Server, id: &str, secs: u64) -> Value {
         if j["isFinished"] == true {
             return j;
         }
-        assert!(
-            Instant::now() < deadline,
-            "job {id} did not finish in {secs}s: {j}"
-        );
+        assert!(Instant::now() < deadline, "job {id} did not finish in {secs}s: {j}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -68,32 +56,19 @@ pub fn wait_status(s: &Server, id: &str, status: &str, secs: u64) -> Value {
         if j["status"] == status {
             return j;
         }
-        assert!(
-            Instant::now() < deadline,
-            "job {id} never became {status}: {j}"
-        );
+        assert!(Instant::now() < deadline, "job {id} never became {status}: {j}");
         std::thread::sleep(Duration::from_millis(25));
     }
 }
 
 /// A runner-config-test job with inline parameters.
 pub fn config_test_job(s: &Server, parameters: Value) -> Value {
-    create_job(
-        s,
-        json!({"component": "keboola.runner-config-test", "mode": "run", "configData": {"parameters": parameters}}),
-    )
+    create_job(s, json!({"component": "keboola.runner-config-test", "mode": "run", "configData": {"parameters": parameters}}))
 }
 
 /// Store a configuration: through the Storage API when it serves configurations of the
 /// component, otherwise written into the metadata store in the same document shape.
-pub fn create_config(
-    s: &Server,
-    component: &str,
-    id: &str,
-    configuration: Value,
-    rows: Vec<Value>,
-    disabled: bool,
-) {
+pub fn create_config(s: &Server, component: &str, id: &str, configuration: Value, rows: Vec<Value>, disabled: bool) {
     let (st, _) = s.post_json(
         &format!("components/{component}/configs"),
         json!({"configurationId": id, "name": id, "configuration": configuration, "isDisabled": disabled}),
@@ -138,52 +113,18 @@ pub fn create_config(
 /// The stored configuration document (state included).
 pub fn config_body(s: &Server, component: &str, id: &str) -> Value {
     use crate::common::sql_text;
-    let sql = format!(
-        "SELECT body FROM configurations WHERE project_id = 1 AND component_id = {} AND id = {}",
-        sql_text(component),
-        sql_text(id)
-    );
-    let body =
-        crate::common::metadata_query(&s.data_dir, &sql).expect("the configuration is stored");
+    let sql = format!("SELECT body FROM configurations WHERE project_id = 1 AND component_id = {} AND id = {}", sql_text(component), sql_text(id));
+    let body = crate::common::metadata_query(&s.data_dir, &sql).expect("the configuration is stored");
     serde_json::from_str(&body).unwrap()
 }
 
 /// Every key of the Job object (services.md §1).
 pub const JOB_KEYS: &[&str] = &[
-    "id",
-    "runId",
-    "parentRunId",
-    "project",
-    "token",
-    "status",
-    "desiredStatus",
-    "mode",
-    "component",
-    "config",
-    "configData",
-    "configRowIds",
-    "tag",
-    "createdTime",
-    "startTime",
-    "endTime",
-    "durationSeconds",
-    "result",
-    "usageData",
-    "isFinished",
-    "url",
-    "branchId",
-    "variableValuesId",
-    "variableValuesData",
-    "backend",
-    "executor",
-    "metrics",
-    "behavior",
-    "parallelism",
-    "type",
-    "orchestrationJobId",
-    "orchestrationTaskId",
-    "onlyOrchestrationTaskIds",
-    "previousJobId",
+    "id", "runId", "parentRunId", "project", "token", "status", "desiredStatus", "mode", "component", "config",
+    "configData", "configRowIds", "tag", "createdTime", "startTime", "endTime", "durationSeconds", "result",
+    "usageData", "isFinished", "url", "branchId", "variableValuesId", "variableValuesData", "backend", "executor",
+    "metrics", "behavior", "parallelism", "type", "orchestrationJobId", "orchestrationTaskId",
+    "onlyOrchestrationTaskIds", "previousJobId",
 ];
 
 /// Register a process component by dropping its definition into `<data-dir>/components` (of
@@ -205,10 +146,7 @@ pub fn sh(script: &str) -> Value {
 /// A path a component may write and the test may read: components are sandboxed to their job
 /// folder, `/dev/shm` excepted (as in a container). Unique per call; removed by the caller.
 pub fn shared_marker(name: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(format!(
-        "/dev/shm/kbstack-test-{}-{name}",
-        uuid::Uuid::new_v4().simple()
-    ))
+    std::path::PathBuf::from(format!("/dev/shm/kbstack-test-{}-{name}", uuid::Uuid::new_v4().simple()))
 }
 
 /// A Python with keboola-mcp-server installed (scripts/test puts it in the test venv).

@@ -195,9 +195,7 @@ impl Code {
             MetadataNotFound => ("storage.metadata.notFound", 404),
             ComponentNotFound => ("storage.components.notFound", 404),
             ConfigurationNotFound => ("storage.configuration.notFound", 404),
-            ConfigurationAlreadyExists => {
-                ("storage.configurations.configurationAlreadyExists", 400)
-            }
+            ConfigurationAlreadyExists => ("storage.configurations.configurationAlreadyExists", 400),
             ConfigurationVersionNotFound => ("storage.configuration.versionNotFound", 404),
             RowNotFound => ("storage.configurationRows.notFound", 404),
             RowAlreadyExists => ("storage.configurations.rowAlreadyExists", 400),
@@ -288,11 +286,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Error {
-            code,
-            message: message.into(),
-            context: None,
-        }
+        Error { code, message: message.into(), context: None }
     }
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(Code::ValidationFailed, message)
@@ -351,19 +345,15 @@ fn is_nul_in_text(text: &str) -> bool {
 }
 
 /// What a client is told when the data dir's disk is full.
-pub const DISK_FULL_MESSAGE: &str = "The server's disk is full (no space left on device): nothing was written. Free space in the kbstack data dir and retry.";
+pub const DISK_FULL_MESSAGE: &str =
+    "The server's disk is full (no space left on device): nothing was written. Free space in the kbstack data dir and retry.";
 
 /// Whether a library's error text is a full disk: the OS's ENOSPC (`std::io`, DuckDB), SQLite's
 /// SQLITE_FULL, or a quota. Errors reach here as text from three libraries, so their messages are
 /// the one common trait.
 pub fn is_disk_full(text: &str) -> bool {
-    const MARKERS: &[&str] = &[
-        "No space left on device",
-        "os error 28",
-        "database or disk is full",
-        "Disk quota exceeded",
-        "os error 122",
-    ];
+    const MARKERS: &[&str] =
+        &["No space left on device", "os error 28", "database or disk is full", "Disk quota exceeded", "os error 122"];
     MARKERS.iter().any(|m| text.contains(m))
 }
 
@@ -406,6 +396,7 @@ pub fn new_exception_id() -> String {
     format!("exception-{}", uuid::Uuid::new_v4().simple())
 }
 
+
 #[cfg(test)]
 mod disk_full_tests {
     use super::*;
@@ -414,20 +405,10 @@ mod disk_full_tests {
     fn a_full_disk_is_told_apart_from_other_failures() {
         let enospc = std::io::Error::from_raw_os_error(28);
         assert_eq!(Error::from(enospc).code, Code::DiskFull);
-        assert_eq!(
-            Error::internal("database or disk is full").code,
-            Code::DiskFull
-        );
-        assert_eq!(
-            Error::internal("IO Error: Could not write file \"x.wal\": No space left on device")
-                .code,
-            Code::DiskFull
-        );
+        assert_eq!(Error::internal("database or disk is full").code, Code::DiskFull);
+        assert_eq!(Error::internal("IO Error: Could not write file \"x.wal\": No space left on device").code, Code::DiskFull);
         let other = Error::internal("connection reset");
         assert_eq!(other.code, Code::Internal);
-        assert!(
-            !Code::DiskFull.is_server_error(),
-            "kbcstorage would retry a 5xx for minutes"
-        );
+        assert!(!Code::DiskFull.is_server_error(), "kbcstorage would retry a 5xx for minutes");
     }
 }

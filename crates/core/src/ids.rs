@@ -102,9 +102,6 @@ pub struct Scope {
 
 impl Scope {
     pub fn new(project: impl Into<ProjectId>, branch: impl Into<BranchId>) -> Scope {
-        Scope {
-            project: project.into(),
-            branch: branch.into(),
-        }
+        Scope { project: project.into(), branch: branch.into() }
     }
 }

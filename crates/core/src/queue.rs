@@ -46,29 +46,20 @@ impl QueueJobStatus {
     }
 
     pub fn parse(s: &str) -> Option<QueueJobStatus> {
-        QueueJobStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
+        QueueJobStatus::ALL.into_iter().find(|status| status.as_str() == s)
     }
 
     /// A final state: the job will not change any more.
     pub fn is_finished(self) -> bool {
         matches!(
             self,
-            QueueJobStatus::Success
-                | QueueJobStatus::Warning
-                | QueueJobStatus::Error
-                | QueueJobStatus::Cancelled
-                | QueueJobStatus::Terminated
+            QueueJobStatus::Success | QueueJobStatus::Warning | QueueJobStatus::Error | QueueJobStatus::Cancelled | QueueJobStatus::Terminated
         )
     }
 
     /// Not started yet, or running: what a kill acts on.
     pub fn is_killable(self) -> bool {
-        matches!(
-            self,
-            QueueJobStatus::Created | QueueJobStatus::Waiting | QueueJobStatus::Processing
-        )
+        matches!(self, QueueJobStatus::Created | QueueJobStatus::Waiting | QueueJobStatus::Processing)
     }
 }
 
@@ -86,10 +77,7 @@ mod tests {
     fn every_status_reads_back_as_it_is_written() {
         for status in QueueJobStatus::ALL {
             assert_eq!(QueueJobStatus::parse(status.as_str()), Some(status));
-            assert_eq!(
-                serde_json::to_value(status).unwrap(),
-                serde_json::json!(status.as_str())
-            );
+            assert_eq!(serde_json::to_value(status).unwrap(), serde_json::json!(status.as_str()));
         }
         assert_eq!(QueueJobStatus::parse("running"), None);
     }

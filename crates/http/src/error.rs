@@ -8,9 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-pub use kbstack_core::error::{
-    Code, MAX_MESSAGE_CHARS, new_exception_id, public_message, redact_paths, set_private_paths,
-};
+pub use kbstack_core::error::{Code, MAX_MESSAGE_CHARS, new_exception_id, public_message, redact_paths, set_private_paths};
 
 /// A failure as handlers return it: the domain error, answerable as a response.
 #[derive(Debug, Clone)]
@@ -85,9 +83,7 @@ pub fn envelope(err: &kbstack_core::Error, exception_id: &str) -> serde_json::Va
         "status": "error",
         "exceptionId": exception_id,
     });
-    if let (Some(serde_json::Value::Object(extra)), Some(obj)) =
-        (&err.context, body.as_object_mut())
-    {
+    if let (Some(serde_json::Value::Object(extra)), Some(obj)) = (&err.context, body.as_object_mut()) {
         obj.insert("context".into(), serde_json::Value::Object(extra.clone()));
     }
     body
@@ -96,16 +92,9 @@ pub fn envelope(err: &kbstack_core::Error, exception_id: &str) -> serde_json::Va
 /// The envelope of the PHP services beside Storage (Queue, Encryption): `code` is the HTTP status
 /// as a number, and the exception id carries the service's prefix (`job-queue-…`). `decorate`
 /// adds what one service's clients read besides (the Encryption client reads `message`).
-pub fn service_error_response(
-    err: ApiError,
-    exception_prefix: &str,
-    decorate: impl FnOnce(&mut serde_json::Value),
-) -> Response {
+pub fn service_error_response(err: ApiError, exception_prefix: &str, decorate: impl FnOnce(&mut serde_json::Value)) -> Response {
     let status = err.status();
-    let exception_id = format!(
-        "{exception_prefix}{}",
-        new_exception_id().trim_start_matches("exception-")
-    );
+    let exception_id = format!("{exception_prefix}{}", new_exception_id().trim_start_matches("exception-"));
     if status.is_server_error() {
         tracing::error!(exception_id, "{}", public_message(&err.message));
     }
@@ -120,10 +109,7 @@ pub fn service_error_response(
     }
     decorate(&mut body);
     let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
@@ -131,21 +117,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let exception_id = new_exception_id();
         if self.code.is_server_error() {
-            tracing::error!(
-                exception_id,
-                code = self.code.as_str(),
-                "{}",
-                public_message(&self.message)
-            );
+            tracing::error!(exception_id, code = self.code.as_str(), "{}", public_message(&self.message));
         } else {
             tracing::debug!(exception_id, code = self.code.as_str(), "{}", self.message);
         }
         let body = envelope(&self.0, &exception_id);
         let mut resp = (self.status(), body.to_string()).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         resp
     }
 }

@@ -26,13 +26,8 @@ impl HostRouting {
     /// stack does not know (an IP, `localhost`, a name outside the suffix) pass unchanged, so the
     /// plain listener keeps path-based serving.
     pub fn route(&self, mut req: Request) -> Result<Request, ApiError> {
-        let Some(host) = request_host(&req) else {
-            return Ok(req);
-        };
-        let prefix = if let Some(label) = host
-            .strip_suffix(&self.suffix)
-            .and_then(|h| h.strip_suffix('.'))
-        {
+        let Some(host) = request_host(&req) else { return Ok(req) };
+        let prefix = if let Some(label) = host.strip_suffix(&self.suffix).and_then(|h| h.strip_suffix('.')) {
             if label == STORAGE_LABEL {
                 return Ok(req);
             }
@@ -54,12 +49,8 @@ impl HostRouting {
             None => format!("{prefix}{path}"),
         };
         let mut parts = req.uri().clone().into_parts();
-        parts.path_and_query = Some(
-            pq.parse()
-                .map_err(|_| ApiError::validation("Invalid request path."))?,
-        );
-        *req.uri_mut() =
-            Uri::from_parts(parts).map_err(|_| ApiError::validation("Invalid request path."))?;
+        parts.path_and_query = Some(pq.parse().map_err(|_| ApiError::validation("Invalid request path."))?);
+        *req.uri_mut() = Uri::from_parts(parts).map_err(|_| ApiError::validation("Invalid request path."))?;
         Ok(req)
     }
 }
@@ -73,11 +64,7 @@ fn request_host(req: &Request) -> Option<String> {
             let value = req.headers().get(header::HOST)?.to_str().ok()?;
             // `[::1]:8000` keeps its brackets; `name:443` loses its port.
             match value.rsplit_once(':') {
-                Some((h, port))
-                    if !h.is_empty()
-                        && port.bytes().all(|b| b.is_ascii_digit())
-                        && !h.ends_with(':') =>
-                {
+                Some((h, port)) if !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') => {
                     h.to_string()
                 }
                 _ => value.to_string(),
@@ -96,57 +83,29 @@ mod tests {
         HostRouting {
             suffix: "local.keboola.dev".into(),
             services: vec!["queue".into(), "abs".into()],
-            aliases: vec![(
-                "kbstack.blob.core.windows.net".into(),
-                "/abs/kbstack".into(),
-            )],
+            aliases: vec![("kbstack.blob.core.windows.net".into(), "/abs/kbstack".into())],
         }
     }
 
     fn routed(host: &str, path: &str) -> Result<String, ApiError> {
-        let req = Request::builder()
-            .uri(path)
-            .header(header::HOST, host)
-            .body(Body::empty())
-            .unwrap();
+        let req = Request::builder().uri(path).header(header::HOST, host).body(Body::empty()).unwrap();
         routing().route(req).map(|r| r.uri().to_string())
     }
 
     #[test]
     fn service_hosts_reach_their_mount() {
-        assert_eq!(
-            routed("queue.local.keboola.dev", "/jobs?limit=1").unwrap(),
-            "/queue/jobs?limit=1"
-        );
-        assert_eq!(
-            routed("QUEUE.local.keboola.dev:8443", "/").unwrap(),
-            "/queue/"
-        );
-        assert_eq!(
-            routed("queue.local.keboola.dev.", "/search/jobs").unwrap(),
-            "/queue/search/jobs"
-        );
-        assert_eq!(
-            routed("kbstack.blob.core.windows.net", "/kbstack-files/a/b").unwrap(),
-            "/abs/kbstack/kbstack-files/a/b"
-        );
+        assert_eq!(routed("queue.local.keboola.dev", "/jobs?limit=1").unwrap(), "/queue/jobs?limit=1");
+        assert_eq!(routed("QUEUE.local.keboola.dev:8443", "/").unwrap(), "/queue/");
+        assert_eq!(routed("queue.local.keboola.dev.", "/search/jobs").unwrap(), "/queue/search/jobs");
+        assert_eq!(routed("kbstack.blob.core.windows.net", "/kbstack-files/a/b").unwrap(), "/abs/kbstack/kbstack-files/a/b");
     }
 
     #[test]
     fn storage_and_foreign_hosts_keep_their_paths() {
-        assert_eq!(
-            routed("connection.local.keboola.dev", "/v2/storage").unwrap(),
-            "/v2/storage"
-        );
-        assert_eq!(
-            routed("127.0.0.1:8000", "/queue/jobs").unwrap(),
-            "/queue/jobs"
-        );
+        assert_eq!(routed("connection.local.keboola.dev", "/v2/storage").unwrap(), "/v2/storage");
+        assert_eq!(routed("127.0.0.1:8000", "/queue/jobs").unwrap(), "/queue/jobs");
         assert_eq!(routed("[::1]:8000", "/v2/storage").unwrap(), "/v2/storage");
-        assert_eq!(
-            routed("local.keboola.dev", "/v2/storage").unwrap(),
-            "/v2/storage"
-        );
+        assert_eq!(routed("local.keboola.dev", "/v2/storage").unwrap(), "/v2/storage");
         assert_eq!(routed("other.blob.core.windows.net", "/x").unwrap(), "/x");
     }
 

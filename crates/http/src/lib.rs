@@ -29,13 +29,8 @@ pub fn normalize_request(mut req: Request) -> Request {
     if let Some(rest) = path.strip_prefix("/v2/storage/branch/") {
         let (branch, tail) = rest.split_once('/').unwrap_or((rest, ""));
         if !branch.is_empty() {
-            req.extensions_mut()
-                .insert(BranchPrefix(branch.to_string()));
-            new_path = if tail.is_empty() {
-                "/v2/storage".to_string()
-            } else {
-                format!("/v2/storage/{tail}")
-            };
+            req.extensions_mut().insert(BranchPrefix(branch.to_string()));
+            new_path = if tail.is_empty() { "/v2/storage".to_string() } else { format!("/v2/storage/{tail}") };
         }
     }
     if new_path.len() > 1 && new_path.ends_with('/') {
@@ -61,14 +56,7 @@ pub fn normalize_request(mut req: Request) -> Request {
 }
 
 pub async fn not_found(req: Request) -> ApiError {
-    ApiError::new(
-        Code::RouteNotFound,
-        format!(
-            "Route \"{} {}\" was not found.",
-            req.method(),
-            req.uri().path()
-        ),
-    )
+    ApiError::new(Code::RouteNotFound, format!("Route \"{} {}\" was not found.", req.method(), req.uri().path()))
 }
 
 /// Runs the request's handler on tokio's blocking pool. Handlers call the stores synchronously
@@ -76,16 +64,11 @@ pub async fn not_found(req: Request) -> ApiError {
 /// waits on them and a slow store call never stalls other connections. Responses stream back on
 /// the async side (only the handler runs here, not the body of a download). A panic goes on
 /// unwinding to the panic layer outside.
-pub async fn on_blocking_pool(
-    req: Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+pub async fn on_blocking_pool(req: Request, next: axum::middleware::Next) -> axum::response::Response {
     let runtime = tokio::runtime::Handle::current();
     match tokio::task::spawn_blocking(move || runtime.block_on(next.run(req))).await {
         Ok(response) => response,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => axum::response::IntoResponse::into_response(ApiError::internal(format!(
-            "request cancelled: {e}"
-        ))),
+        Err(e) => axum::response::IntoResponse::into_response(ApiError::internal(format!("request cancelled: {e}"))),
     }
 }

@@ -22,10 +22,7 @@ impl Params {
             Some(q) => parse_form(q.as_bytes())?,
             None => Map::new(),
         };
-        Ok(Params {
-            values,
-            files: Vec::new(),
-        })
+        Ok(Params { values, files: Vec::new() })
     }
 
     /// A present, non-null value.
@@ -44,9 +41,7 @@ impl Params {
     /// list) counts with its last value, as PHP reads it.
     fn scalar(&self, key: &str) -> Option<&Value> {
         match self.get(key)? {
-            Value::Array(items) if items.iter().all(|i| !i.is_array() && !i.is_object()) => {
-                items.last().filter(|v| !v.is_null())
-            }
+            Value::Array(items) if items.iter().all(|i| !i.is_array() && !i.is_object()) => items.last().filter(|v| !v.is_null()),
             v => Some(v),
         }
     }
@@ -63,20 +58,16 @@ impl Params {
     pub fn required_str(&self, key: &str) -> ApiResult<String> {
         match self.str(key) {
             Some(s) if !s.is_empty() => Ok(s),
-            _ => Err(ApiError::validation(format!(
-                "Invalid request:\n - {key}: This value should not be blank."
-            ))),
+            _ => Err(ApiError::validation(format!("Invalid request:\n - {key}: This value should not be blank."))),
         }
     }
 
     pub fn bool(&self, key: &str) -> ApiResult<Option<bool>> {
         match self.scalar(key) {
             None => Ok(None),
-            Some(v) => parse_bool(v).map(Some).ok_or_else(|| {
-                ApiError::validation(format!(
-                    "Invalid request:\n - {key}: This value should be of type bool."
-                ))
-            }),
+            Some(v) => parse_bool(v)
+                .map(Some)
+                .ok_or_else(|| ApiError::validation(format!("Invalid request:\n - {key}: This value should be of type bool."))),
         }
     }
 
@@ -91,9 +82,7 @@ impl Params {
             Some(v) => match scalar_to_string(v).and_then(|s| s.trim().parse::<i64>().ok()) {
                 Some(i) => Ok(Some(i)),
                 None if matches!(v, Value::String(s) if s.is_empty()) => Ok(None),
-                None => Err(ApiError::validation(format!(
-                    "Invalid request:\n - {key}: This value should be of type int."
-                ))),
+                None => Err(ApiError::validation(format!("Invalid request:\n - {key}: This value should be of type int."))),
             },
         }
     }
@@ -120,11 +109,9 @@ impl Params {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => serde_json::from_str(s).map(Some).map_err(|e| {
-                ApiError::validation(format!(
-                    "Invalid request:\n - {key}: This value is not valid JSON ({e})."
-                ))
-            }),
+            Some(Value::String(s)) => serde_json::from_str(s)
+                .map(Some)
+                .map_err(|e| ApiError::validation(format!("Invalid request:\n - {key}: This value is not valid JSON ({e})."))),
             Some(v) => Ok(Some(v.clone())),
         }
     }
@@ -132,11 +119,7 @@ impl Params {
 
 /// `a, b,,c` → `["a", "b", "c"]` (`include=`, `columns=`, `primaryKey=`).
 pub fn comma_list(s: Option<&str>) -> Vec<String> {
-    s.unwrap_or("")
-        .split(',')
-        .map(|p| p.trim().to_string())
-        .filter(|p| !p.is_empty())
-        .collect()
+    s.unwrap_or("").split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
 }
 
 pub fn scalar_to_string(v: &Value) -> Option<String> {
@@ -170,18 +153,14 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_PAIRS: usize = 20_000;
 
 fn too_deep() -> ApiError {
-    ApiError::validation(format!(
-        "Invalid request: parameters nested deeper than {MAX_DEPTH} levels."
-    ))
+    ApiError::validation(format!("Invalid request: parameters nested deeper than {MAX_DEPTH} levels."))
 }
 
 fn form_urlencoded_pairs(input: &[u8]) -> ApiResult<Vec<(String, String)>> {
     let mut pairs = Vec::new();
     for part in input.split(|b| *b == b'&').filter(|part| !part.is_empty()) {
         if pairs.len() == MAX_PAIRS {
-            return Err(ApiError::validation(format!(
-                "Invalid request: more than {MAX_PAIRS} parameters."
-            )));
+            return Err(ApiError::validation(format!("Invalid request: more than {MAX_PAIRS} parameters.")));
         }
         let mut it = part.splitn(2, |b| *b == b'=');
         let k = decode_component(it.next().unwrap_or_default());
@@ -192,13 +171,8 @@ fn form_urlencoded_pairs(input: &[u8]) -> ApiResult<Vec<(String, String)>> {
 }
 
 fn decode_component(raw: &[u8]) -> String {
-    let replaced: Vec<u8> = raw
-        .iter()
-        .map(|b| if *b == b'+' { b' ' } else { *b })
-        .collect();
-    percent_encoding::percent_decode(&replaced)
-        .decode_utf8_lossy()
-        .into_owned()
+    let replaced: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    percent_encoding::percent_decode(&replaced).decode_utf8_lossy().into_owned()
 }
 
 /// The bracket tree while pairs are inserted: each branch remembers PHP's next free index, so
@@ -232,11 +206,7 @@ impl Branch {
     }
 
     fn insert(&mut self, path: &[String], value: String) {
-        let key = if path[0].is_empty() {
-            self.next_index.to_string()
-        } else {
-            path[0].clone()
-        };
+        let key = if path[0].is_empty() { self.next_index.to_string() } else { path[0].clone() };
         let slot = self.child_mut(key);
         if path.len() == 1 {
             *slot = Node::Leaf(value);
@@ -252,23 +222,14 @@ impl Branch {
 
     /// Objects whose keys are all indexes become arrays (in index order).
     fn into_value(self) -> Value {
-        let all_indexes = !self.children.is_empty()
-            && self.children.iter().all(|(k, _)| k.parse::<u64>().is_ok());
+        let all_indexes = !self.children.is_empty() && self.children.iter().all(|(k, _)| k.parse::<u64>().is_ok());
         if all_indexes {
-            let mut items: Vec<(u64, Value)> = self
-                .children
-                .into_iter()
-                .map(|(k, n)| (k.parse().unwrap_or(0), n.into_value()))
-                .collect();
+            let mut items: Vec<(u64, Value)> =
+                self.children.into_iter().map(|(k, n)| (k.parse().unwrap_or(0), n.into_value())).collect();
             items.sort_by_key(|(i, _)| *i);
             Value::Array(items.into_iter().map(|(_, v)| v).collect())
         } else {
-            Value::Object(
-                self.children
-                    .into_iter()
-                    .map(|(k, n)| (k, n.into_value()))
-                    .collect(),
-            )
+            Value::Object(self.children.into_iter().map(|(k, n)| (k, n.into_value())).collect())
         }
     }
 }
@@ -287,8 +248,7 @@ impl Node {
 /// `MAX_DEPTH`.
 fn insert_pairs(map: &mut Map<String, Value>, pairs: Vec<(String, String)>) -> ApiResult<()> {
     let mut nested: Vec<(String, Branch)> = Vec::new();
-    let mut nested_index: std::collections::HashMap<String, usize> =
-        std::collections::HashMap::new();
+    let mut nested_index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (key, value) in pairs {
         let (base, path) = split_brackets(&key);
         if path.len() > MAX_DEPTH {
@@ -380,17 +340,12 @@ where
             {
                 let name = field.name().unwrap_or_default().to_string();
                 let is_file = field.file_name().is_some();
-                let data = field
-                    .bytes()
-                    .await
-                    .map_err(|e| ApiError::validation(format!("Invalid multipart body: {e}")))?;
+                let data = field.bytes().await.map_err(|e| ApiError::validation(format!("Invalid multipart body: {e}")))?;
                 if is_file {
                     params.files.push((name, data));
                 } else {
                     if pairs.len() == MAX_PAIRS {
-                        return Err(ApiError::validation(format!(
-                            "Invalid request: more than {MAX_PAIRS} parameters."
-                        )));
+                        return Err(ApiError::validation(format!("Invalid request: more than {MAX_PAIRS} parameters.")));
                     }
                     pairs.push((name, String::from_utf8_lossy(&data).into_owned()));
                 }
@@ -399,20 +354,14 @@ where
             return Ok(params);
         }
         let BodyLimit(limit) = axum::extract::FromRef::from_ref(state);
-        let body = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    Code::PayloadTooLarge,
-                    format!("Request body is larger than the limit of {limit} bytes."),
-                )
-            })?;
+        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
+            ApiError::new(Code::PayloadTooLarge, format!("Request body is larger than the limit of {limit} bytes."))
+        })?;
         if body.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(params);
         }
         let body_len = body.len();
-        let looks_json = content_type.contains("json")
-            || (content_type.is_empty() && matches!(body.first(), Some(b'{') | Some(b'[')));
+        let looks_json = content_type.contains("json") || (content_type.is_empty() && matches!(body.first(), Some(b'{') | Some(b'[')));
         let parse = move || -> ApiResult<Map<String, Value>> {
             if !looks_json {
                 return parse_form(&body);
@@ -428,9 +377,7 @@ where
         let values = if body_len <= INLINE_PARSE_BYTES {
             parse()?
         } else {
-            tokio::task::spawn_blocking(parse)
-                .await
-                .map_err(ApiError::internal)??
+            tokio::task::spawn_blocking(parse).await.map_err(ApiError::internal)??
         };
         params.values.extend(values);
         Ok(params)
@@ -453,17 +400,11 @@ mod tests {
     #[test]
     fn deep_nesting_and_too_many_pairs_are_refused() {
         let deep = format!("a{}=1", "[x]".repeat(10_000));
-        assert_eq!(
-            Params::from_query(Some(&deep)).unwrap_err().code,
-            Code::ValidationFailed
-        );
+        assert_eq!(Params::from_query(Some(&deep)).unwrap_err().code, Code::ValidationFailed);
         let ok = format!("a{}=1", "[x]".repeat(MAX_DEPTH));
         assert!(Params::from_query(Some(&ok)).is_ok());
         let many = "a=1&".repeat(MAX_PAIRS + 1);
-        assert_eq!(
-            Params::from_query(Some(&many)).unwrap_err().code,
-            Code::ValidationFailed
-        );
+        assert_eq!(Params::from_query(Some(&many)).unwrap_err().code, Code::ValidationFailed);
     }
 
     #[test]
@@ -475,10 +416,7 @@ mod tests {
         // 20,000 appends stay linear (the quadratic scan took seconds).
         let started = std::time::Instant::now();
         let appends = "a[]=&".repeat(MAX_PAIRS);
-        assert_eq!(
-            Params::from_query(Some(&appends)).unwrap().list("a").len(),
-            MAX_PAIRS
-        );
+        assert_eq!(Params::from_query(Some(&appends)).unwrap().list("a").len(), MAX_PAIRS);
         assert!(started.elapsed() < std::time::Duration::from_millis(500));
     }
 
@@ -493,14 +431,7 @@ mod tests {
 
     #[test]
     fn booleans_in_every_spelling() {
-        for (s, b) in [
-            ("1", true),
-            ("0", false),
-            ("True", true),
-            ("False", false),
-            ("true", true),
-            ("", false),
-        ] {
+        for (s, b) in [("1", true), ("0", false), ("True", true), ("False", false), ("true", true), ("", false)] {
             assert_eq!(parse_bool(&Value::String(s.into())), Some(b), "{s}");
         }
         assert_eq!(parse_bool(&Value::String("maybe".into())), None);

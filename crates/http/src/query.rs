@@ -23,9 +23,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Params::from_query(parts.uri.query())
-            .and_then(|p| typed(p.values))
-            .map(Query)
+        Params::from_query(parts.uri.query()).and_then(|p| typed(p.values)).map(Query)
     }
 }
 
@@ -45,11 +43,8 @@ pub fn typed<T: DeserializeOwned>(values: Map<String, Value>) -> Result<T, ApiEr
             v => (k, v),
         })
         .collect();
-    serde_json::from_value(Value::Object(last_wins)).map_err(|_| {
-        ApiError::validation(format!(
-            "Invalid request: the query string cannot be read ({first_error})."
-        ))
-    })
+    serde_json::from_value(Value::Object(last_wins))
+        .map_err(|_| ApiError::validation(format!("Invalid request: the query string cannot be read ({first_error}).")))
 }
 
 #[cfg(test)]
@@ -72,41 +67,20 @@ mod tests {
 
     #[test]
     fn a_repeated_scalar_key_keeps_the_last_value() {
-        assert_eq!(
-            parse::<One>("include=a&include=b")
-                .unwrap()
-                .include
-                .as_deref(),
-            Some("b")
-        );
-        assert_eq!(
-            parse::<One>("include=a").unwrap().include.as_deref(),
-            Some("a")
-        );
-        assert_eq!(
-            parse::<One>("include[]=a&include[]=c")
-                .unwrap()
-                .include
-                .as_deref(),
-            Some("c")
-        );
+        assert_eq!(parse::<One>("include=a&include=b").unwrap().include.as_deref(), Some("b"));
+        assert_eq!(parse::<One>("include=a").unwrap().include.as_deref(), Some("a"));
+        assert_eq!(parse::<One>("include[]=a&include[]=c").unwrap().include.as_deref(), Some("c"));
         assert!(parse::<One>("").unwrap().include.is_none());
     }
 
     #[test]
     fn a_repeated_list_key_stays_a_list() {
         assert_eq!(parse::<Many>("ids=a&ids=b").unwrap().ids, vec!["a", "b"]);
-        assert_eq!(
-            parse::<Many>("ids[]=a&ids[]=b").unwrap().ids,
-            vec!["a", "b"]
-        );
+        assert_eq!(parse::<Many>("ids[]=a&ids[]=b").unwrap().ids, vec!["a", "b"]);
     }
 
     #[test]
     fn a_query_that_does_not_fit_is_a_validation_error() {
-        assert_eq!(
-            parse::<One>("include[x][y]=1").err().unwrap().code,
-            crate::Code::ValidationFailed
-        );
+        assert_eq!(parse::<One>("include[x][y]=1").err().unwrap().code, crate::Code::ValidationFailed);
     }
 }

@@ -23,11 +23,7 @@ pub async fn json_envelope(req: Request, next: Next) -> Response {
 }
 
 /// Runs the request; a plain-text or empty error answer is re-rendered by `render`.
-pub async fn in_envelope(
-    req: Request,
-    next: Next,
-    render: impl FnOnce(ApiError) -> Response,
-) -> Response {
+pub async fn in_envelope(req: Request, next: Next, render: impl FnOnce(ApiError) -> Response) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let resp = next.run(req).await;
@@ -50,52 +46,26 @@ pub async fn in_envelope(
 
 /// A JSON or XML answer is already in an envelope; text and empty answers are the framework's.
 fn has_body_type(resp: &Response<Body>) -> bool {
-    match resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
+    match resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         Some(ct) => !ct.starts_with("text/plain"),
         None => false,
     }
 }
 
-fn rejection_error(
-    status: StatusCode,
-    method: &axum::http::Method,
-    path: &str,
-    text: &str,
-    allow: Option<&HeaderValue>,
-) -> ApiError {
+fn rejection_error(status: StatusCode, method: &axum::http::Method, path: &str, text: &str, allow: Option<&HeaderValue>) -> ApiError {
     match status {
         StatusCode::METHOD_NOT_ALLOWED => {
             // axum adds the `Allow` header outside the route's layers, so it is usually not here
             // yet; the client gets it on the answer all the same.
-            let allowed = match allow
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty())
-            {
+            let allowed = match allow.and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
                 Some(list) => format!(" (allowed: {})", list.replace(',', ", ")),
                 None => String::new(),
             };
-            ApiError::new(
-                Code::MethodNotAllowed,
-                format!("Method \"{method}\" is not allowed on \"{path}\"{allowed}."),
-            )
+            ApiError::new(Code::MethodNotAllowed, format!("Method \"{method}\" is not allowed on \"{path}\"{allowed}."))
         }
-        StatusCode::NOT_FOUND => ApiError::new(
-            Code::RouteNotFound,
-            format!("Route \"{method} {path}\" was not found."),
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            Code::PayloadTooLarge,
-            "Request body is larger than the limit.",
-        ),
-        s if s.is_server_error() => ApiError::internal(if text.is_empty() {
-            s.to_string()
-        } else {
-            text.to_string()
-        }),
+        StatusCode::NOT_FOUND => ApiError::new(Code::RouteNotFound, format!("Route \"{method} {path}\" was not found.")),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(Code::PayloadTooLarge, "Request body is larger than the limit."),
+        s if s.is_server_error() => ApiError::internal(if text.is_empty() { s.to_string() } else { text.to_string() }),
         // 400 "Invalid URL", 415, 422 …: the request could not be read.
         _ if text.is_empty() => ApiError::validation(format!("Invalid request ({status}).")),
         _ => ApiError::validation(format!("Invalid request: {text}")),

@@ -63,11 +63,7 @@ where
     T: 'static,
     S: Clone + Send + Sync + 'static,
 {
-    Methods {
-        router: axum::routing::any(handler),
-        methods: Vec::new(),
-        any: true,
-    }
+    Methods { router: axum::routing::any(handler), methods: Vec::new(), any: true }
 }
 
 /// A router under construction and the table of what it serves.
@@ -78,10 +74,7 @@ pub struct Routes<S> {
 
 impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
     fn default() -> Self {
-        Routes {
-            router: Router::new(),
-            table: Vec::new(),
-        }
+        Routes { router: Router::new(), table: Vec::new() }
     }
 }
 
@@ -92,11 +85,7 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
 
     pub fn route(mut self, path: &str, methods: Methods<S>) -> Self {
         self.router = self.router.route(path, methods.router);
-        self.table.push(Route {
-            path: path.to_string(),
-            methods: methods.methods,
-            any: methods.any,
-        });
+        self.table.push(Route { path: path.to_string(), methods: methods.methods, any: methods.any });
         self
     }
 

@@ -21,11 +21,7 @@ impl SpaceReserve {
     /// Holds `bytes` of real disk blocks in a file at `path` (written, not sparse); when the disk
     /// cannot spare them now, the reserve starts empty.
     pub fn claim(path: &Path, bytes: usize) -> SpaceReserve {
-        let reserve = SpaceReserve {
-            path: path.to_path_buf(),
-            bytes,
-            held: Mutex::new(false),
-        };
+        let reserve = SpaceReserve { path: path.to_path_buf(), bytes, held: Mutex::new(false) };
         reserve.reclaim();
         reserve
     }
@@ -43,10 +39,7 @@ impl SpaceReserve {
         *held = false;
         match std::fs::remove_file(&self.path) {
             Ok(()) => {
-                tracing::warn!(
-                    "the disk is full: released the {} MB space reserve to record job results",
-                    self.bytes >> 20
-                );
+                tracing::warn!("the disk is full: released the {} MB space reserve to record job results", self.bytes >> 20);
                 true
             }
             Err(e) => {
@@ -66,10 +59,7 @@ impl SpaceReserve {
             Ok(()) => *held = true,
             Err(e) => {
                 let _ = std::fs::remove_file(&self.path);
-                tracing::warn!(
-                    "no room for the {} MB space reserve yet: {e}",
-                    self.bytes >> 20
-                );
+                tracing::warn!("no room for the {} MB space reserve yet: {e}", self.bytes >> 20);
             }
         }
         *held

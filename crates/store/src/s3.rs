@@ -30,11 +30,7 @@ impl S3Settings {
     /// The endpoint's host and port, and whether it speaks TLS.
     pub fn host_and_tls(&self) -> (String, bool) {
         let tls = !self.endpoint.starts_with("http://");
-        let host = self
-            .endpoint
-            .trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .trim_end_matches('/');
+        let host = self.endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
         (host.to_string(), tls)
     }
 }

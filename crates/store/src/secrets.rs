@@ -66,11 +66,8 @@ const PREFIX: &str = "kbstack:v1:";
 
 impl Sealer {
     pub fn new(key: &[u8; 32]) -> Sealer {
-        let unbound =
-            UnboundKey::new(&CHACHA20_POLY1305, key).expect("a 32-byte ChaCha20-Poly1305 key");
-        Sealer {
-            key: LessSafeKey::new(unbound),
-        }
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, key).expect("a 32-byte ChaCha20-Poly1305 key");
+        Sealer { key: LessSafeKey::new(unbound) }
     }
 
     /// The sealer whose key is `<keys_dir>/<name>` (`load_or_create_key`).
@@ -82,25 +79,16 @@ impl Sealer {
         let nonce_bytes: [u8; NONCE_LEN] = rand::random();
         let mut buf = plain.as_bytes().to_vec();
         self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::empty(),
-                &mut buf,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::empty(), &mut buf)
             .expect("sealing a short secret cannot fail");
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&buf);
-        format!(
-            "{PREFIX}{}",
-            base64::engine::general_purpose::STANDARD.encode(out)
-        )
+        format!("{PREFIX}{}", base64::engine::general_purpose::STANDARD.encode(out))
     }
 
     /// The plain text of a sealed value; None when it is not one of ours or was tampered with.
     pub fn open(&self, sealed: &str) -> Option<String> {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(sealed.strip_prefix(PREFIX)?)
-            .ok()?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(sealed.strip_prefix(PREFIX)?).ok()?;
         if raw.len() < NONCE_LEN {
             return None;
         }
@@ -135,11 +123,7 @@ mod tests {
         // The same key comes back from the file, which only the owner can read.
         let again = Sealer::open_dir(dir.path(), "test.key").unwrap();
         assert_eq!(again.open(&sealed).as_deref(), Some("1-2-secret"));
-        let mode = std::fs::metadata(dir.path().join("test.key"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
+        let mode = std::fs::metadata(dir.path().join("test.key")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
 
@@ -147,27 +131,12 @@ mod tests {
     fn nodes_starting_at_once_on_one_keys_dir_get_one_key() {
         let dir = tempfile::tempdir().unwrap();
         let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..8)
-                .map(|_| s.spawn(|| load_or_create_key(dir.path(), "shared.key").unwrap()))
-                .collect();
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| load_or_create_key(dir.path(), "shared.key").unwrap())).collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert!(
-            keys.iter().all(|k| *k == keys[0]),
-            "every node reads the same key"
-        );
-        assert_eq!(
-            load_or_create_key(dir.path(), "shared.key").unwrap(),
-            keys[0]
-        );
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(
-            names,
-            vec![std::ffi::OsString::from("shared.key")],
-            "no temp file is left behind"
-        );
+        assert!(keys.iter().all(|k| *k == keys[0]), "every node reads the same key");
+        assert_eq!(load_or_create_key(dir.path(), "shared.key").unwrap(), keys[0]);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("shared.key")], "no temp file is left behind");
     }
 }

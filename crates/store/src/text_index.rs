@@ -43,18 +43,14 @@ pub trait TextIndex: Send + Sync {
 
 /// Words that carry no meaning in a search prompt (they would match almost every passage).
 const STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how",
-    "i", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "that", "the", "this",
-    "to", "what", "when", "where", "which", "with", "you", "want", "need", "use", "using",
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "in", "into", "is", "it", "its", "me",
+    "my", "of", "on", "or", "that", "the", "this", "to", "what", "when", "where", "which", "with", "you", "want", "need", "use", "using",
 ];
 
 /// The query's distinct words, lower case, without stop words.
 pub fn query_words(query: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
-    for w in query
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
+    for w in query.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
         let w = w.to_lowercase();
         if !STOP_WORDS.contains(&w.as_str()) && !words.contains(&w) {
             words.push(w);
@@ -77,9 +73,7 @@ impl Fts5Index {
         anyhow::ensure!(!fields.is_empty(), "an index needs at least one field");
         for f in fields {
             anyhow::ensure!(
-                !f.name.is_empty()
-                    && f.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-                    && f.name != "rank",
+                !f.name.is_empty() && f.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') && f.name != "rank",
                 "field name {:?} is not a plain lower-case identifier",
                 f.name
             );
@@ -94,45 +88,23 @@ impl Fts5Index {
         {
             let tx = conn.unchecked_transaction()?;
             let placeholders = vec!["?"; fields.len()].join(", ");
-            let mut insert_text = tx.prepare(&format!(
-                "INSERT INTO fts (rowid, {}) VALUES (?, {placeholders})",
-                columns.join(", ")
-            ))?;
-            let mut insert_doc =
-                tx.prepare("INSERT INTO docs (id, key, boost) VALUES (?, ?, ?)")?;
+            let mut insert_text = tx.prepare(&format!("INSERT INTO fts (rowid, {}) VALUES (?, {placeholders})", columns.join(", ")))?;
+            let mut insert_doc = tx.prepare("INSERT INTO docs (id, key, boost) VALUES (?, ?, ?)")?;
             for (i, doc) in docs.iter().enumerate() {
-                anyhow::ensure!(
-                    doc.values.len() == fields.len(),
-                    "document {:?} has {} values for {} fields",
-                    doc.key,
-                    doc.values.len(),
-                    fields.len()
-                );
+                anyhow::ensure!(doc.values.len() == fields.len(), "document {:?} has {} values for {} fields", doc.key, doc.values.len(), fields.len());
                 let rowid = i as i64 + 1;
                 let mut params: Vec<&dyn rusqlite::ToSql> = vec![&rowid];
                 params.extend(doc.values.iter().map(|v| v as &dyn rusqlite::ToSql));
                 insert_text.execute(params.as_slice())?;
-                let boost = if doc.boost.is_finite() && doc.boost > 0.0 {
-                    doc.boost
-                } else {
-                    1.0
-                };
+                let boost = if doc.boost.is_finite() && doc.boost > 0.0 { doc.boost } else { 1.0 };
                 insert_doc.execute(rusqlite::params![rowid, doc.key, boost])?;
             }
             drop(insert_text);
             drop(insert_doc);
             tx.commit()?;
         }
-        let weights = fields
-            .iter()
-            .map(|f| format!("{:.4}", f.weight.max(0.0)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Ok(Fts5Index {
-            conn: Mutex::new(conn),
-            weights,
-            len: docs.len(),
-        })
+        let weights = fields.iter().map(|f| format!("{:.4}", f.weight.max(0.0))).collect::<Vec<_>>().join(", ");
+        Ok(Fts5Index { conn: Mutex::new(conn), weights, len: docs.len() })
     }
 }
 
@@ -143,11 +115,7 @@ fn match_expression(words: &[String]) -> String {
         .iter()
         .map(|w| {
             let quoted = format!("\"{}\"", w.replace('"', "\"\""));
-            if w.chars().count() >= 4 {
-                format!("{quoted}*")
-            } else {
-                quoted
-            }
+            if w.chars().count() >= 4 { format!("{quoted}*") } else { quoted }
         })
         .collect::<Vec<_>>()
         .join(" OR ")
@@ -166,15 +134,7 @@ impl TextIndex for Fts5Index {
              WHERE fts MATCH ?1 ORDER BY score DESC, d.id LIMIT ?2",
             self.weights
         ))?;
-        let rows = stmt.query_map(
-            rusqlite::params![match_expression(&words), limit as i64],
-            |r| {
-                Ok(Hit {
-                    key: r.get(0)?,
-                    score: r.get(1)?,
-                })
-            },
-        )?;
+        let rows = stmt.query_map(rusqlite::params![match_expression(&words), limit as i64], |r| Ok(Hit { key: r.get(0)?, score: r.get(1)? }))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -210,62 +170,20 @@ pub mod suite {
     use super::{Document, Field, TextIndex};
 
     fn fields() -> Vec<Field> {
-        vec![
-            Field {
-                name: "id",
-                weight: 10.0,
-            },
-            Field {
-                name: "name",
-                weight: 8.0,
-            },
-            Field {
-                name: "description",
-                weight: 1.0,
-            },
-        ]
+        vec![Field { name: "id", weight: 10.0 }, Field { name: "name", weight: 8.0 }, Field { name: "description", weight: 1.0 }]
     }
 
     fn doc(key: &str, name: &str, description: &str, boost: f64) -> Document {
-        Document {
-            key: key.into(),
-            values: vec![key.into(), name.into(), description.into()],
-            boost,
-        }
+        Document { key: key.into(), values: vec![key.into(), name.into(), description.into()], boost }
     }
 
     fn catalog() -> Vec<Document> {
         vec![
-            doc(
-                "keboola.snowflake-transformation",
-                "Snowflake SQL",
-                "Transforms tables with Snowflake SQL.",
-                1.0,
-            ),
-            doc(
-                "keboola.duckdb-transformation",
-                "DuckDB SQL",
-                "Transforms tables with DuckDB SQL.",
-                1.0,
-            ),
-            doc(
-                "keboola.python-transformation-v2",
-                "Python",
-                "Transforms tables and files with a Python script.",
-                1.0,
-            ),
-            doc(
-                "keboola.ex-db-pgsql",
-                "PostgreSQL",
-                "Extracts data from a PostgreSQL database.",
-                1.0,
-            ),
-            doc(
-                "keboola.sandboxes",
-                "Workspaces",
-                "Workspaces for ad hoc analysis (SQL, Python, R).",
-                1.0,
-            ),
+            doc("keboola.snowflake-transformation", "Snowflake SQL", "Transforms tables with Snowflake SQL.", 1.0),
+            doc("keboola.duckdb-transformation", "DuckDB SQL", "Transforms tables with DuckDB SQL.", 1.0),
+            doc("keboola.python-transformation-v2", "Python", "Transforms tables and files with a Python script.", 1.0),
+            doc("keboola.ex-db-pgsql", "PostgreSQL", "Extracts data from a PostgreSQL database.", 1.0),
+            doc("keboola.sandboxes", "Workspaces", "Workspaces for ad hoc analysis (SQL, Python, R).", 1.0),
         ]
     }
 
@@ -273,112 +191,46 @@ pub mod suite {
         hits.iter().map(|h| h.key.as_str()).collect()
     }
 
-    pub fn ranks_by_weighted_fields_and_rare_words<I: TextIndex>(
-        build: fn(&[Field], &[Document]) -> anyhow::Result<I>,
-    ) {
+    pub fn ranks_by_weighted_fields_and_rare_words<I: TextIndex>(build: fn(&[Field], &[Document]) -> anyhow::Result<I>) {
         let index = build(&fields(), &catalog()).unwrap();
         assert_eq!(index.len(), 5);
         let hits = index.search("SQL transformation in DuckDB", 10).unwrap();
         assert_eq!(hits[0].key, "keboola.duckdb-transformation", "{hits:?}");
-        assert!(
-            hits.windows(2).all(|w| w[0].score >= w[1].score),
-            "best first: {hits:?}"
-        );
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "best first: {hits:?}");
         assert!(hits.iter().all(|h| h.score > 0.0));
         // A name match outweighs a description match.
         let hits = index.search("python", 10).unwrap();
-        assert_eq!(
-            keys(&hits),
-            ["keboola.python-transformation-v2", "keboola.sandboxes"]
-        );
+        assert_eq!(keys(&hits), ["keboola.python-transformation-v2", "keboola.sandboxes"]);
         assert!(index.search("salesforce", 10).unwrap().is_empty());
     }
 
-    pub fn stems_prefixes_and_ignores_case_and_stop_words<I: TextIndex>(
-        build: fn(&[Field], &[Document]) -> anyhow::Result<I>,
-    ) {
+    pub fn stems_prefixes_and_ignores_case_and_stop_words<I: TextIndex>(build: fn(&[Field], &[Document]) -> anyhow::Result<I>) {
         let index = build(&fields(), &catalog()).unwrap();
-        assert_eq!(
-            index.search("EXTRACTING", 10).unwrap()[0].key,
-            "keboola.ex-db-pgsql",
-            "stemmed"
-        );
-        assert_eq!(
-            index.search("postgres", 10).unwrap()[0].key,
-            "keboola.ex-db-pgsql",
-            "prefix"
-        );
-        assert_eq!(
-            index.search("workspace", 10).unwrap()[0].key,
-            "keboola.sandboxes",
-            "plural"
-        );
-        assert!(
-            index.search("the of and", 10).unwrap().is_empty(),
-            "stop words alone find nothing"
-        );
+        assert_eq!(index.search("EXTRACTING", 10).unwrap()[0].key, "keboola.ex-db-pgsql", "stemmed");
+        assert_eq!(index.search("postgres", 10).unwrap()[0].key, "keboola.ex-db-pgsql", "prefix");
+        assert_eq!(index.search("workspace", 10).unwrap()[0].key, "keboola.sandboxes", "plural");
+        assert!(index.search("the of and", 10).unwrap().is_empty(), "stop words alone find nothing");
         assert!(index.search("", 10).unwrap().is_empty());
         assert!(index.search("  ..!  ", 10).unwrap().is_empty());
     }
 
-    pub fn boost_breaks_ties_and_limit_caps<I: TextIndex>(
-        build: fn(&[Field], &[Document]) -> anyhow::Result<I>,
-    ) {
-        let docs = vec![
-            doc("a", "Flow", "Runs a flow.", 0.5),
-            doc("b", "Flow", "Runs a flow.", 1.0),
-            doc("c", "Other", "Nothing.", 1.0),
-        ];
+    pub fn boost_breaks_ties_and_limit_caps<I: TextIndex>(build: fn(&[Field], &[Document]) -> anyhow::Result<I>) {
+        let docs = vec![doc("a", "Flow", "Runs a flow.", 0.5), doc("b", "Flow", "Runs a flow.", 1.0), doc("c", "Other", "Nothing.", 1.0)];
         let index = build(&fields(), &docs).unwrap();
         let hits = index.search("flow", 10).unwrap();
         assert_eq!(keys(&hits), ["b", "a"]);
-        assert!(
-            (hits[0].score - 2.0 * hits[1].score).abs() < 1e-9,
-            "{hits:?}"
-        );
+        assert!((hits[0].score - 2.0 * hits[1].score).abs() < 1e-9, "{hits:?}");
         assert_eq!(index.search("flow", 1).unwrap().len(), 1);
         assert!(index.search("flow", 0).unwrap().is_empty());
-        assert!(
-            build(&fields(), &[])
-                .unwrap()
-                .search("flow", 5)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(build(&fields(), &[]).unwrap().search("flow", 5).unwrap().is_empty());
     }
 
-    pub fn query_syntax_is_plain_text<I: TextIndex>(
-        build: fn(&[Field], &[Document]) -> anyhow::Result<I>,
-    ) {
+    pub fn query_syntax_is_plain_text<I: TextIndex>(build: fn(&[Field], &[Document]) -> anyhow::Result<I>) {
         let index = build(&fields(), &catalog()).unwrap();
-        for q in [
-            "\"",
-            "python\" OR",
-            "NEAR(python sql)",
-            "id:python",
-            "python*",
-            "-python",
-            "(sql",
-            "NOT",
-            "a\u{0}b",
-            "ÉTL ünïcode 数据",
-        ] {
+        for q in ["\"", "python\" OR", "NEAR(python sql)", "id:python", "python*", "-python", "(sql", "NOT", "a\u{0}b", "ÉTL ünïcode 数据"] {
             index.search(q, 5).unwrap_or_else(|e| panic!("{q:?}: {e}"));
         }
-        assert_eq!(
-            index.search("id:python", 5).unwrap()[0].key,
-            "keboola.python-transformation-v2"
-        );
-        assert!(
-            build(
-                &fields(),
-                &[Document {
-                    key: "x".into(),
-                    values: vec!["only one".into()],
-                    boost: 1.0
-                }]
-            )
-            .is_err()
-        );
+        assert_eq!(index.search("id:python", 5).unwrap()[0].key, "keboola.python-transformation-v2");
+        assert!(build(&fields(), &[Document { key: "x".into(), values: vec!["only one".into()], boost: 1.0 }]).is_err());
     }
 }

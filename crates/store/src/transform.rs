@@ -12,10 +12,7 @@ pub struct SqlSession {
 /// files whose column names come from the manifest.
 pub enum InputSource<'a> {
     File(&'a Path),
-    Sliced {
-        dir: &'a Path,
-        columns: &'a [String],
-    },
+    Sliced { dir: &'a Path, columns: &'a [String] },
 }
 
 pub type SqlResult<T> = Result<T, String>;
@@ -56,12 +53,7 @@ impl SqlSession {
                 )
             }
         };
-        self.conn
-            .execute_batch(&format!(
-                "CREATE VIEW {} AS SELECT * FROM {reader}",
-                ident(alias)
-            ))
-            .map_err(|e| e.to_string())
+        self.conn.execute_batch(&format!("CREATE VIEW {} AS SELECT * FROM {reader}", ident(alias))).map_err(|e| e.to_string())
     }
 
     /// Confine the session to the job's `data_dir` (absolute, canonical) and `tmp_dir` (DuckDB's
@@ -94,11 +86,7 @@ impl SqlSession {
     /// Whether a table or view of that name exists.
     pub fn relation_exists(&self, name: &str) -> bool {
         self.conn
-            .query_row(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                [name],
-                |r| r.get::<_, i64>(0),
-            )
+            .query_row("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name], |r| r.get::<_, i64>(0))
             .unwrap_or(0)
             > 0
     }
@@ -114,11 +102,7 @@ impl SqlSession {
 
     #[cfg(test)]
     fn read_text(&self, path: &str) -> duckdb::Result<String> {
-        self.conn.query_row(
-            &format!("SELECT content FROM read_text({})", literal(path)),
-            [],
-            |r| r.get(0),
-        )
+        self.conn.query_row(&format!("SELECT content FROM read_text({})", literal(path)), [], |r| r.get(0))
     }
 }
 
@@ -145,12 +129,7 @@ mod tests {
     fn files_only_inside_the_data_folder() {
         let (_root, base, session) = locked();
         let data = base.join("job/data");
-        assert_eq!(
-            session
-                .read_text(&data.join("mine.txt").display().to_string())
-                .unwrap(),
-            "mine"
-        );
+        assert_eq!(session.read_text(&data.join("mine.txt").display().to_string()).unwrap(), "mine");
         for path in [
             base.join("secret.txt").display().to_string(),
             format!("{}/../../secret.txt", data.display()),
@@ -162,12 +141,7 @@ mod tests {
         ] {
             assert!(session.read_text(&path).is_err(), "{path} was readable");
         }
-        let copy = |target: &Path| {
-            session.run(&format!(
-                "COPY (SELECT 1 AS a) TO {} (FORMAT csv)",
-                literal(&target.display().to_string())
-            ))
-        };
+        let copy = |target: &Path| session.run(&format!("COPY (SELECT 1 AS a) TO {} (FORMAT csv)", literal(&target.display().to_string())));
         copy(&data.join("out/tables/a.csv")).unwrap();
         assert!(copy(&base.join("escaped.csv")).is_err());
         assert!(copy(&data.join("../escaped.csv")).is_err());
@@ -181,16 +155,11 @@ mod tests {
         let (_root, base, session) = locked();
         let csv = base.join("job/data/in.csv");
         std::fs::write(&csv, "id,amount\n1,10.50\n2,abc\n").unwrap();
-        session
-            .create_input_view("orders", &InputSource::File(&csv))
-            .unwrap();
+        session.create_input_view("orders", &InputSource::File(&csv)).unwrap();
         session.run("CREATE TABLE t AS SELECT CAST(id AS INT) AS id, TRY_CAST(amount AS DECIMAL(10, 2)) AS amount FROM orders").unwrap();
         let out = base.join("job/data/out/tables/t.csv");
         session.copy_to_csv("t", &out).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(out).unwrap(),
-            "id,amount\n1,10.50\n2,\n"
-        );
+        assert_eq!(std::fs::read_to_string(out).unwrap(), "id,amount\n1,10.50\n2,\n");
     }
 
     #[test]

@@ -14,18 +14,9 @@ mod local {
 
     async fn make() -> Pair {
         // Leaked: the directory must outlive both backends, and the test process is short-lived.
-        let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()))
-            .path()
-            .to_path_buf();
+        let dir = Box::leak(Box::new(tempfile::tempdir().unwrap())).path().to_path_buf();
         let open = || -> Arc<dyn BlobBackend> {
-            Arc::new(
-                LocalBackend::open(
-                    dir.join("blobs/kbstack-files"),
-                    dir.join("blobs-blocks"),
-                    dir.join("blobs-staging"),
-                )
-                .unwrap(),
-            )
+            Arc::new(LocalBackend::open(dir.join("blobs/kbstack-files"), dir.join("blobs-blocks"), dir.join("blobs-staging")).unwrap())
         };
         (open(), open())
     }
@@ -45,10 +36,7 @@ mod s3 {
 
     async fn make() -> Pair {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-        let (server, bucket) =
-            tokio::task::spawn_blocking(|| (kbstack_testkit::s3::server().endpoint(), bucket()))
-                .await
-                .unwrap();
+        let (server, bucket) = tokio::task::spawn_blocking(|| (kbstack_testkit::s3::server().endpoint(), bucket())).await.unwrap();
         let settings = S3Settings {
             endpoint: server,
             region: kbstack_testkit::s3::REGION.into(),
@@ -57,13 +45,8 @@ mod s3 {
             path_style: true,
         };
         // Under a prefix, as a deployment sharing a bucket would be.
-        let prefix = format!(
-            "test-{}/files/",
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let open = || -> Arc<dyn BlobBackend> {
-            Arc::new(S3Backend::new(&settings, &bucket, &prefix).unwrap())
-        };
+        let prefix = format!("test-{}/files/", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let open = || -> Arc<dyn BlobBackend> { Arc::new(S3Backend::new(&settings, &bucket, &prefix).unwrap()) };
         (open(), open())
     }
 

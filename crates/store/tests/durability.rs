@@ -8,15 +8,6 @@ fn metadata_commits_are_fsynced_by_default() {
     let store = SqliteMetaStore::open(&dir.path().join("m.sqlite")).unwrap();
     assert_eq!(store.synchronous().unwrap(), 2, "synchronous=FULL");
     drop(store);
-    let store = SqliteMetaStore::open_with(
-        &dir.path().join("m.sqlite"),
-        Durability::Normal,
-        Locking::Exclusive,
-    )
-    .unwrap();
-    assert_eq!(
-        store.synchronous().unwrap(),
-        1,
-        "synchronous=NORMAL when asked for"
-    );
+    let store = SqliteMetaStore::open_with(&dir.path().join("m.sqlite"), Durability::Normal, Locking::Exclusive).unwrap();
+    assert_eq!(store.synchronous().unwrap(), 1, "synchronous=NORMAL when asked for");
 }

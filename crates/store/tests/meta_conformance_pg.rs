@@ -4,8 +4,7 @@
 use kbstack_store::meta::pg::PgMetaStore;
 
 fn pg() -> PgMetaStore {
-    PgMetaStore::connect_with(&kbstack_testkit::postgres::database(), 4)
-        .expect("a PostgreSQL metadata store")
+    PgMetaStore::connect_with(&kbstack_testkit::postgres::database(), 4).expect("a PostgreSQL metadata store")
 }
 
 kbstack_store::token_store_suite!(pg);
@@ -48,12 +47,7 @@ fn concurrent_starts_migrate_once() {
     let handles: Vec<_> = (0..6)
         .map(|_| {
             let url = url.clone();
-            std::thread::spawn(move || {
-                PgMetaStore::connect_with(&url, 1)
-                    .expect("started")
-                    .schema_version()
-                    .unwrap()
-            })
+            std::thread::spawn(move || PgMetaStore::connect_with(&url, 1).expect("started").schema_version().unwrap())
         })
         .collect();
     let newest = kbstack_store::meta::pg::MIGRATIONS.last().unwrap().0;
@@ -61,16 +55,9 @@ fn concurrent_starts_migrate_once() {
         assert_eq!(h.join().unwrap(), newest);
     }
     let rows = kbstack_testkit::postgres::server()
-        .psql(
-            url.rsplit('/').next().unwrap(),
-            "SELECT count(*) FROM schema_version",
-        )
+        .psql(url.rsplit('/').next().unwrap(), "SELECT count(*) FROM schema_version")
         .unwrap();
-    assert_eq!(
-        rows,
-        kbstack_store::meta::pg::MIGRATIONS.len().to_string(),
-        "each migration recorded once"
-    );
+    assert_eq!(rows, kbstack_store::meta::pg::MIGRATIONS.len().to_string(), "each migration recorded once");
 }
 
 /// A database a newer build migrated is refused, not misread.
@@ -79,15 +66,9 @@ fn a_newer_schema_is_refused() {
     let url = kbstack_testkit::postgres::database();
     drop(PgMetaStore::connect(&url).unwrap());
     kbstack_testkit::postgres::server()
-        .psql(
-            url.rsplit('/').next().unwrap(),
-            "INSERT INTO schema_version (version) VALUES (999)",
-        )
+        .psql(url.rsplit('/').next().unwrap(), "INSERT INTO schema_version (version) VALUES (999)")
         .unwrap();
-    let err = PgMetaStore::connect(&url)
-        .err()
-        .expect("refused")
-        .to_string();
+    let err = PgMetaStore::connect(&url).err().expect("refused").to_string();
     assert!(err.contains("newer"), "{err}");
 }
 
@@ -95,17 +76,13 @@ fn a_newer_schema_is_refused() {
 #[test]
 fn a_small_pool_serves_many_threads() {
     use kbstack_store::meta::tokens::ProjectStore;
-    let store = std::sync::Arc::new(
-        PgMetaStore::connect_with(&kbstack_testkit::postgres::database(), 2).unwrap(),
-    );
+    let store = std::sync::Arc::new(PgMetaStore::connect_with(&kbstack_testkit::postgres::database(), 2).unwrap());
     let handles: Vec<_> = (1..=8)
         .map(|i| {
             let store = store.clone();
             std::thread::spawn(move || {
                 for _ in 0..10 {
-                    store
-                        .ensure_project(i, &format!("p{i}"), "2026-01-01T00:00:00+0000")
-                        .unwrap();
+                    store.ensure_project(i, &format!("p{i}"), "2026-01-01T00:00:00+0000").unwrap();
                     assert_eq!(store.project(i).unwrap().unwrap().0, format!("p{i}"));
                 }
             })
@@ -123,13 +100,8 @@ fn nodes_claiming_at_once_keep_one_job_per_lock_key() {
     use kbstack_store::meta::queue_jobs::{NewQueueJob, QueueJobStore};
     use kbstack_store::meta::tokens::ProjectStore;
     let url = kbstack_testkit::postgres::database();
-    let nodes = [
-        PgMetaStore::connect_with(&url, 2).unwrap(),
-        PgMetaStore::connect_with(&url, 2).unwrap(),
-    ];
-    nodes[0]
-        .ensure_project(1, "one", "2026-01-01T00:00:00+0000")
-        .unwrap();
+    let nodes = [PgMetaStore::connect_with(&url, 2).unwrap(), PgMetaStore::connect_with(&url, 2).unwrap()];
+    nodes[0].ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
     let jobs: Vec<i64> = (0..30)
         .map(|i| {
             let job = NewQueueJob {
@@ -152,37 +124,19 @@ fn nodes_claiming_at_once_keep_one_job_per_lock_key() {
                 scope.spawn(move || {
                     let mut mine = Vec::new();
                     for round in 0..40 {
-                        let claims = node
-                            .claim_queue_jobs(
-                                &format!("runner-{w}"),
-                                2,
-                                usize::MAX,
-                                10 + round,
-                                &mut |_| {},
-                            )
-                            .unwrap();
+                        let claims = node.claim_queue_jobs(&format!("runner-{w}"), 2, usize::MAX, 10 + round, &mut |_| {}).unwrap();
                         for c in claims.claimed {
                             // Held by one node at a time: no other job of its key may be processing.
                             let job = node.queue_job(c.id.into()).unwrap().unwrap();
                             let others = node.running_queue_jobs().unwrap();
-                            assert_eq!(
-                                others.iter().filter(|o| o.lock_key == job.lock_key).count(),
-                                1,
-                                "{job:?}"
-                            );
+                            assert_eq!(others.iter().filter(|o| o.lock_key == job.lock_key).count(), 1, "{job:?}");
                             let end = kbstack_store::meta::queue_jobs::QueueJobEnd {
                                 status: kbstack_core::QueueJobStatus::Success,
                                 result: &serde_json::Value::Null,
                                 usage: &serde_json::Value::Null,
                                 metrics: &serde_json::Value::Null,
                             };
-                            node.finish_queue_job(
-                                c.id.into(),
-                                &end,
-                                &serde_json::Value::Null,
-                                20 + round,
-                            )
-                            .unwrap();
+                            node.finish_queue_job(c.id.into(), &end, &serde_json::Value::Null, 20 + round).unwrap();
                             mine.push(c.id);
                         }
                     }
@@ -190,10 +144,7 @@ fn nodes_claiming_at_once_keep_one_job_per_lock_key() {
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap())
-            .collect()
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
     });
     let mut sorted = claimed.clone();
     sorted.sort();

@@ -10,15 +10,9 @@ fn duckdb() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let tables_file = dir.path().join("tables.duckdb");
     let tables = Arc::new(DuckDbBackend::open(&tables_file).unwrap());
-    let workspaces =
-        DuckDbWorkspaces::open(&dir.path().join("workspaces"), tables.clone()).unwrap();
+    let workspaces = DuckDbWorkspaces::open(&dir.path().join("workspaces"), tables.clone()).unwrap();
     let private_files = vec![tables_file, workspaces.file(2), workspaces.file(1)];
-    Fixture {
-        tables,
-        workspaces: Box::new(workspaces),
-        private_files,
-        dir,
-    }
+    Fixture { tables, workspaces: Box::new(workspaces), private_files, dir }
 }
 
 kbstack_store::workspace_backend_suite!(duckdb);
@@ -34,15 +28,9 @@ fn duckdb_over_ducklake() -> Fixture {
         scratch_dir: dir.path().join("scratch"),
     };
     let tables = Arc::new(DuckDbBackend::open_ducklake(&settings, "600MB").unwrap());
-    let workspaces =
-        DuckDbWorkspaces::open(&dir.path().join("workspaces"), tables.clone()).unwrap();
+    let workspaces = DuckDbWorkspaces::open(&dir.path().join("workspaces"), tables.clone()).unwrap();
     let private_files = vec![catalog, workspaces.file(2), workspaces.file(1)];
-    Fixture {
-        tables,
-        workspaces: Box::new(workspaces),
-        private_files,
-        dir,
-    }
+    Fixture { tables, workspaces: Box::new(workspaces), private_files, dir }
 }
 
 mod over_ducklake {

@@ -3,9 +3,9 @@
 //! (the parent-death signal), whatever way the process ends. Tests take a database or a bucket
 //! of their own, so they run in parallel on one server. nginx, the load balancer, is one per
 //! stack (`nginx::start`); `free_port` gives a stack's nodes their ports.
+mod process;
 pub mod nginx;
 pub mod postgres;
-mod process;
 pub mod s3;
 pub mod scale_out;
 
@@ -16,16 +16,8 @@ pub fn duckdb_extensions() -> std::path::PathBuf {
         return dir.into();
     }
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("duckdb-extensions");
-    assert!(
-        dir.join("ducklake.duckdb_extension").is_file(),
-        "{} has no DuckDB extensions: run scripts/build",
-        dir.display()
-    );
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir").join("duckdb-extensions");
+    assert!(dir.join("ducklake.duckdb_extension").is_file(), "{} has no DuckDB extensions: run scripts/build", dir.display());
     dir
 }
 

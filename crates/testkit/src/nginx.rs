@@ -23,18 +23,12 @@ pub fn start(upstreams: &[String], pinned: &str) -> Nginx {
     for _ in 0..5 {
         let port = free_port();
         let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, config(dir.path(), port, upstreams, pinned))
-            .expect("write nginx.conf");
+        std::fs::write(&conf, config(dir.path(), port, upstreams, pinned)).expect("write nginx.conf");
         let (prefix, nginx) = (dir.path().to_path_buf(), nginx.clone());
         let mut child = on_lasting_thread(move || {
             let mut cmd = Command::new(nginx);
             // `-e`: the error log from the first moment (before the config is read), not /var/log.
-            cmd.arg("-p")
-                .arg(&prefix)
-                .arg("-e")
-                .arg(prefix.join("error.log"))
-                .arg("-c")
-                .arg(&conf);
+            cmd.arg("-p").arg(&prefix).arg("-e").arg(prefix.join("error.log")).arg("-c").arg(&conf);
             cmd.stdout(Stdio::null()).stderr(Stdio::null());
             die_with_parent(&mut cmd, None);
             cmd.spawn().expect("start nginx")
@@ -43,11 +37,7 @@ pub fn start(upstreams: &[String], pinned: &str) -> Nginx {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Nginx {
-                    port,
-                    dir,
-                    child: Some(child),
-                };
+                return Nginx { port, dir, child: Some(child) };
             }
             if child.try_wait().ok().flatten().is_some() {
                 break;
@@ -67,9 +57,7 @@ fn binary() -> PathBuf {
 }
 
 fn host_port(upstream: &str) -> &str {
-    let rest = upstream
-        .trim_start_matches("http://")
-        .trim_start_matches("https://");
+    let rest = upstream.trim_start_matches("http://").trim_start_matches("https://");
     rest.trim_end_matches('/')
 }
 
@@ -97,15 +85,7 @@ fn config(dir: &std::path::Path, port: u16, upstreams: &[String], pinned: &str) 
     let d = dir.display();
     // A node that failed is passed over for 2 s (nginx's default is 10 s), so that a restarted
     // node is back in the rotation soon.
-    let servers: String = upstreams
-        .iter()
-        .map(|u| {
-            format!(
-                "        server {} max_fails=1 fail_timeout=2s;\n",
-                host_port(u)
-            )
-        })
-        .collect();
+    let servers: String = upstreams.iter().map(|u| format!("        server {} max_fails=1 fail_timeout=2s;\n", host_port(u))).collect();
     let pinned = host_port(pinned);
     let proxy = PROXY;
     format!(

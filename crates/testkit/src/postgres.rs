@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{die_with_parent, find_program, free_port, on_lasting_thread, wait_for_port};
+use crate::process::{die_with_parent, on_lasting_thread, find_program, free_port, wait_for_port};
 
 pub struct TestPostgres {
     pub port: u16,
@@ -49,14 +49,8 @@ fn server_user() -> Option<(u32, u32)> {
         return None;
     }
     let id = |flag: &str| -> u32 {
-        let out = Command::new("id")
-            .args([flag, "postgres"])
-            .output()
-            .expect("id");
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .expect("a postgres user (Debian's postgresql package makes it)")
+        let out = Command::new("id").args([flag, "postgres"]).output().expect("id");
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("a postgres user (Debian's postgresql package makes it)")
     };
     Some((id("-u"), id("-g")))
 }
@@ -74,51 +68,19 @@ impl TestPostgres {
             }
         }
         let mut initdb = Command::new(bin.join("initdb"));
-        initdb
-            .args([
-                "-A",
-                "trust",
-                "--no-sync",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "-D",
-            ])
-            .arg(&data);
+        initdb.args(["-A", "trust", "--no-sync", "-U", "postgres", "-E", "UTF8", "--locale=C", "-D"]).arg(&data);
         initdb.stdout(Stdio::null()).stderr(Stdio::piped());
         die_with_parent(&mut initdb, user);
         let out = initdb.output().expect("run initdb");
-        assert!(
-            out.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         let port = free_port();
         let mut server = Command::new(bin.join("postgres"));
         server
             .arg("-D")
             .arg(&data)
-            .args([
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-                "-c",
-                "max_connections=200",
-            ])
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"])
             // Small WAL: a test cluster holds many small databases and no replicas.
-            .args([
-                "-c",
-                "wal_level=minimal",
-                "-c",
-                "max_wal_senders=0",
-                "-c",
-                "max_wal_size=64MB",
-                "-c",
-                "min_wal_size=32MB",
-            ])
+            .args(["-c", "wal_level=minimal", "-c", "max_wal_senders=0", "-c", "max_wal_size=64MB", "-c", "min_wal_size=32MB"])
             .args(["-c", &format!("port={port}"), "-c"])
             .arg(format!("unix_socket_directories={}", dir.path().display()))
             .stdout(Stdio::null())
@@ -126,12 +88,7 @@ impl TestPostgres {
         die_with_parent(&mut server, user);
         let server = server.spawn().expect("start postgres");
         wait_for_port(port, "PostgreSQL", Duration::from_secs(30));
-        let pg = TestPostgres {
-            port,
-            bin,
-            _dir: dir,
-            _server: server,
-        };
+        let pg = TestPostgres { port, bin, _dir: dir, _server: server };
         // Accepting TCP is not yet accepting queries (the startup checkpoint).
         for _ in 0..100 {
             if pg.psql("postgres", "SELECT 1").is_ok() {
@@ -148,13 +105,8 @@ impl TestPostgres {
 
     /// A new empty database; its URL.
     pub fn create_database(&self) -> String {
-        let name = format!(
-            "test_{}_{}",
-            std::process::id(),
-            NEXT_DB.fetch_add(1, Ordering::Relaxed)
-        );
-        self.psql("postgres", &format!("CREATE DATABASE {name}"))
-            .expect("create database");
+        let name = format!("test_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
+        self.psql("postgres", &format!("CREATE DATABASE {name}")).expect("create database");
         self.url(&name)
     }
 
@@ -162,18 +114,7 @@ impl TestPostgres {
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
         let psql = find_program("psql", &[self.bin.clone()]).expect("psql");
         let out = Command::new(psql)
-            .args([
-                "-X",
-                "-q",
-                "-t",
-                "-A",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-            ])
+            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres"])
             .args(["-p", &self.port.to_string(), "-d", db, "-c", sql])
             .output()
             .map_err(|e| e.to_string())?;

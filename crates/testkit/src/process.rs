@@ -6,14 +6,10 @@ use std::time::{Duration, Instant};
 /// Runs `start` on a thread that lives as long as the process and returns what it returns: a
 /// child's parent-death signal fires when the *thread* that spawned it ends, and test threads
 /// end after each test.
-pub(crate) fn on_lasting_thread<T: Send + 'static>(
-    start: impl FnOnce() -> T + Send + 'static,
-) -> T {
+pub(crate) fn on_lasting_thread<T: Send + 'static>(start: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-            start,
-        )));
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(start)));
         loop {
             std::thread::park();
         }
@@ -68,29 +64,20 @@ pub(crate) fn free_port() -> u16 {
             }
         }
     }
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
 }
 
 /// Waits until something accepts TCP connections on the port.
 pub(crate) fn wait_for_port(port: u16, what: &str, timeout: Duration) {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < timeout,
-            "{what} did not listen on port {port} within {timeout:?}"
-        );
+        assert!(start.elapsed() < timeout, "{what} did not listen on port {port} within {timeout:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// The first of `names` found on PATH or in `extra_dirs`.
-pub(crate) fn find_program(
-    name: &str,
-    extra_dirs: &[std::path::PathBuf],
-) -> Option<std::path::PathBuf> {
+pub(crate) fn find_program(name: &str, extra_dirs: &[std::path::PathBuf]) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(extra_dirs.iter().cloned())
@@ -102,25 +89,14 @@ pub(crate) fn find_program(
 /// it (servers live in statics), so dirs of processes that have ended are removed here first.
 pub(crate) fn server_dir(kind: &str) -> tempfile::TempDir {
     let prefix = format!("kbstack-{kind}-");
-    for entry in std::fs::read_dir(std::env::temp_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
+    for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        let Some(pid) = name
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
+        let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-    tempfile::Builder::new()
-        .prefix(&format!("{prefix}{}-", std::process::id()))
-        .tempdir()
-        .expect("temp dir")
+    tempfile::Builder::new().prefix(&format!("{prefix}{}-", std::process::id())).tempdir().expect("temp dir")
 }

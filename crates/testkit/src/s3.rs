@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{die_with_parent, find_program, free_port, on_lasting_thread, wait_for_port};
+use crate::process::{die_with_parent, on_lasting_thread, find_program, free_port, wait_for_port};
 
 pub const ACCESS_KEY: &str = "kbstacktest";
 pub const SECRET_KEY: &str = "kbstacktestsecret";
@@ -42,10 +42,7 @@ pub fn bucket() -> String {
 pub fn fresh_prefix() -> (String, String) {
     static SHARED: OnceLock<String> = OnceLock::new();
     let bucket = SHARED.get_or_init(bucket).clone();
-    (
-        bucket,
-        format!("t{}", NEXT_BUCKET.fetch_add(1, Ordering::Relaxed)),
-    )
+    (bucket, format!("t{}", NEXT_BUCKET.fetch_add(1, Ordering::Relaxed)))
 }
 
 fn weed() -> PathBuf {
@@ -84,36 +81,19 @@ impl TestS3 {
             .arg(format!("-s3.config={}", config.display()));
         // Every side port free too, so that two test processes never collide.
         let (master_port, master_grpc) = (free_port(), free_port());
-        cmd.arg(format!("-master.port={master_port}"))
-            .arg(format!("-master.port.grpc={master_grpc}"));
-        for flag in [
-            "volume.port",
-            "volume.port.grpc",
-            "filer.port",
-            "filer.port.grpc",
-            "admin.port",
-            "admin.port.grpc",
-            "webdav.port",
-            "debug.port",
-            "metricsPort",
+        cmd.arg(format!("-master.port={master_port}")).arg(format!("-master.port.grpc={master_grpc}"));
+        for flag in [ "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+            "admin.port", "admin.port.grpc", "webdav.port", "debug.port", "metricsPort",
         ] {
             cmd.arg(format!("-{flag}={}", free_port()));
         }
         // Its log stays in the server's dir for a failing test to be read.
         let log = std::fs::File::create(dir.path().join("weed.log")).expect("weed.log");
-        cmd.current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(log);
+        cmd.current_dir(dir.path()).stdout(Stdio::null()).stderr(log);
         die_with_parent(&mut cmd, None);
         let server = cmd.spawn().expect("start weed mini");
         wait_for_port(port, "SeaweedFS S3", Duration::from_secs(60));
-        TestS3 {
-            port,
-            master_ports: format!("{master_port}.{master_grpc}"),
-            weed,
-            _dir: dir,
-            _server: server,
-        }
+        TestS3 { port, master_ports: format!("{master_port}.{master_grpc}"), weed, _dir: dir, _server: server }
     }
 
     pub fn endpoint(&self) -> String {
@@ -123,11 +103,7 @@ impl TestS3 {
     /// A new empty bucket, made with SeaweedFS's admin shell (no S3 client needed here).
     pub fn create_bucket(&self) -> String {
         use std::io::Write;
-        let name = format!(
-            "test-{}-{}",
-            std::process::id(),
-            NEXT_BUCKET.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = format!("test-{}-{}", std::process::id(), NEXT_BUCKET.fetch_add(1, Ordering::Relaxed));
         for _ in 0..100 {
             let mut cmd = Command::new(&self.weed);
             cmd.args(["shell", &format!("-master=127.0.0.1:{}", self.master_ports)])
@@ -136,15 +112,9 @@ impl TestS3 {
                 .stderr(Stdio::piped());
             die_with_parent(&mut cmd, None);
             let mut shell = cmd.spawn().expect("weed shell");
-            shell
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(format!("s3.bucket.create -name {name}\n").as_bytes())
-                .unwrap();
+            shell.stdin.take().unwrap().write_all(format!("s3.bucket.create -name {name}\n").as_bytes()).unwrap();
             let out = shell.wait_with_output().expect("weed shell");
-            let text = String::from_utf8_lossy(&out.stdout).to_string()
-                + &String::from_utf8_lossy(&out.stderr);
+            let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
             if out.status.success() && !text.to_lowercase().contains("error") {
                 return name;
             }

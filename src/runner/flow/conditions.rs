@@ -10,11 +10,7 @@ use crate::queue::store;
 pub fn eval(c: &Value, fs: &FlowState) -> Value {
     match c["type"].as_str().unwrap_or("") {
         "const" | "constant" => c["value"].clone(),
-        "variable" => fs
-            .variables
-            .get(c["value"].as_str().unwrap_or(""))
-            .cloned()
-            .unwrap_or(Value::Null),
+        "variable" => fs.variables.get(c["value"].as_str().unwrap_or("")).cloned().unwrap_or(Value::Null),
         "array" => Value::Array(operands(c).iter().map(|o| eval(o, fs)).collect()),
         "phase" => {
             let id = id_str(&c["phase"]);
@@ -32,14 +28,8 @@ pub fn eval(c: &Value, fs: &FlowState) -> Value {
                 (Some(t), "job.status" | "status") => json!(t.status),
                 (Some(t), "job.result.message") => json!(t.message),
                 (Some(t), path) => {
-                    let j = t
-                        .job
-                        .as_ref()
-                        .map(store::job_json_light)
-                        .unwrap_or(Value::Null);
-                    path.trim_start_matches("job.")
-                        .split('.')
-                        .fold(j, |v, k| v[k].clone())
+                    let j = t.job.as_ref().map(store::job_json_light).unwrap_or(Value::Null);
+                    path.trim_start_matches("job.").split('.').fold(j, |v, k| v[k].clone())
                 }
                 (None, _) => Value::Null,
             }
@@ -47,15 +37,7 @@ pub fn eval(c: &Value, fs: &FlowState) -> Value {
         "function" => {
             let args: Vec<Value> = operands(c).iter().map(|o| eval(o, fs)).collect();
             match c["function"].as_str().unwrap_or("") {
-                "COUNT" => json!(
-                    args.first()
-                        .map(|a| a.as_array().map(Vec::len).unwrap_or(if a.is_null() {
-                            0
-                        } else {
-                            1
-                        }))
-                        .unwrap_or(0)
-                ),
+                "COUNT" => json!(args.first().map(|a| a.as_array().map(Vec::len).unwrap_or(if a.is_null() { 0 } else { 1 })).unwrap_or(0)),
                 _ => Value::Null,
             }
         }
@@ -75,35 +57,15 @@ fn operator(c: &Value, fs: &FlowState) -> Value {
         // The phase is a `phase` key (the MCP server's model) or, in older configurations, the first operand.
         let (phase, rest) = match c.get("phase").filter(|p| !p.is_null()) {
             Some(p) => (id_str(p), raw),
-            None => (
-                raw.first()
-                    .map(|p| id_str(&eval(p, fs)))
-                    .unwrap_or_default(),
-                raw.get(1..).unwrap_or(&[]),
-            ),
+            None => (raw.first().map(|p| id_str(&eval(p, fs))).unwrap_or_default(), raw.get(1..).unwrap_or(&[])),
         };
-        let want = rest
-            .first()
-            .map(|v| eval(v, fs))
-            .unwrap_or(json!("success"));
-        let statuses: Vec<Value> = fs
-            .tasks
-            .iter()
-            .filter(|t| t.phase == phase)
-            .map(|t| json!(t.status))
-            .collect();
+        let want = rest.first().map(|v| eval(v, fs)).unwrap_or(json!("success"));
+        let statuses: Vec<Value> = fs.tasks.iter().filter(|t| t.phase == phase).map(|t| json!(t.status)).collect();
         let all = !statuses.is_empty() && statuses.iter().all(|s| *s == want);
-        return json!(if op == "ALL_TASKS_IN_PHASE" {
-            all
-        } else {
-            statuses.contains(&want)
-        });
+        return json!(if op == "ALL_TASKS_IN_PHASE" { all } else { statuses.contains(&want) });
     }
     let args: Vec<Value> = raw.iter().map(|o| eval(o, fs)).collect();
-    let num = |v: &Value| {
-        v.as_f64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-    };
+    let num = |v: &Value| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
     let a = args.first().cloned().unwrap_or(Value::Null);
     let b = args.get(1).cloned().unwrap_or(Value::Null);
     let equal = a == b || (num(&a).is_some() && num(&a) == num(&b));

@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
-use crate::queue::configs::truthy;
 use crate::queue::jobs::{self, JobRequest};
+use crate::queue::configs::truthy;
 use crate::queue::store::{self, Job};
 use crate::storage::auth::Auth;
 
@@ -36,9 +36,7 @@ fn create_child(state: &AppState, auth: &Auth, parent: &Job, body: Value) -> Res
     let request = JobRequest::parse(&fields).map_err(|e| e.0.message)?;
     let mut new = jobs::build(state, &child_auth, request).map_err(|e| e.0.message)?;
     if parent.kind == "container" {
-        new.lock_key = new
-            .lock_key
-            .map(|k| format!("{k}:row:{}", new.config_row_ids.join(",")));
+        new.lock_key = new.lock_key.map(|k| format!("{k}:row:{}", new.config_row_ids.join(",")));
     }
     store::insert(state, &new, &child_auth.secret).map_err(|e| e.0.message)
 }
@@ -57,8 +55,7 @@ async fn wait_job(state: &AppState, id: i64) -> Option<Job> {
 }
 
 fn iso_opt(ms: Option<i64>) -> Value {
-    ms.map(|m| json!(crate::queue::iso_ms(m)))
-        .unwrap_or(Value::Null)
+    ms.map(|m| json!(crate::queue::iso_ms(m))).unwrap_or(Value::Null)
 }
 
 fn id_str(v: &Value) -> String {
@@ -121,10 +118,7 @@ impl TaskRun {
 
     /// Back from a phase container's `result.tasks[]` (the task's job is read again).
     fn from_json(state: &AppState, v: &Value) -> TaskRun {
-        let job = v["jobId"]
-            .as_str()
-            .and_then(|id| id.parse::<i64>().ok())
-            .and_then(|id| state.meta.queue_job(id.into()).ok().flatten());
+        let job = v["jobId"].as_str().and_then(|id| id.parse::<i64>().ok()).and_then(|id| state.meta.queue_job(id.into()).ok().flatten());
         TaskRun {
             id: id_str(&v["id"]),
             name: v["name"].as_str().unwrap_or("").to_string(),
@@ -163,27 +157,14 @@ impl Retry {
             return None;
         }
         let params = &v["strategyParams"];
-        let num = |x: &Value, default: u64| {
-            x.as_u64()
-                .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
-                .unwrap_or(default)
-        };
+        let num = |x: &Value, default: u64| x.as_u64().or_else(|| x.as_str().and_then(|s| s.parse().ok())).unwrap_or(default);
         let on = v["retryOn"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|c| {
-                (
-                    c["type"].as_str().unwrap_or("").to_string(),
-                    c["value"].as_str().unwrap_or("").to_string(),
-                )
-            })
+            .map(|c| (c["type"].as_str().unwrap_or("").to_string(), c["value"].as_str().unwrap_or("").to_string()))
             .collect();
-        Some(Retry {
-            max: num(&params["maxRetries"], 3),
-            delay: Duration::from_secs(num(&params["delay"], 10).min(3600)),
-            on,
-        })
+        Some(Retry { max: num(&params["maxRetries"], 3), delay: Duration::from_secs(num(&params["delay"], 10).min(3600)), on })
     }
 
     fn applies(&self, message: &str) -> bool {

@@ -27,21 +27,10 @@ fn flow_configuration(state: &AppState, job: &Job) -> Result<Value, Outcome> {
     if let Some(cd) = job.config_data() {
         return Ok(cd.clone());
     }
-    let Some(cid) = &job.config else {
-        return Err(Outcome::user_error(
-            "A flow job needs config or configData.",
-            json!({}),
-        ));
-    };
+    let Some(cid) = &job.config else { return Err(Outcome::user_error("A flow job needs config or configData.", json!({}))) };
     match configs::load(state, job.project_id, job.branch_id, &job.component, cid) {
         Ok(Some(c)) => Ok(c.configuration()),
-        Ok(None) => Err(Outcome::user_error(
-            format!(
-                "Configuration \"{cid}\" of component \"{}\" not found.",
-                job.component
-            ),
-            json!({}),
-        )),
+        Ok(None) => Err(Outcome::user_error(format!("Configuration \"{cid}\" of component \"{}\" not found.", job.component), json!({}))),
         Err(e) => Err(Outcome::app_error(e.0.message, json!({}))),
     }
 }
@@ -56,21 +45,12 @@ fn flow_result(fs: &FlowState, message: &str) -> Value {
 }
 
 /// The `orchestrationContainer` job of a `keboola.orchestrator` or `keboola.flow` configuration.
-pub async fn orchestration(
-    state: &AppState,
-    job: &Job,
-    auth: &Auth,
-    cancel: &CancellationToken,
-    logger: &Logger,
-) -> Outcome {
+pub async fn orchestration(state: &AppState, job: &Job, auth: &Auth, cancel: &CancellationToken, logger: &Logger) -> Outcome {
     let configuration = match flow_configuration(state, job) {
         Ok(c) => c,
         Err(o) => return o,
     };
-    let phases: Vec<Value> = configuration["phases"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let phases: Vec<Value> = configuration["phases"].as_array().cloned().unwrap_or_default();
     let mut fs = FlowState::default();
     let mut failed_any = false;
     let mut fatal = false;
@@ -79,16 +59,9 @@ pub async fn orchestration(
         let mut done: Vec<String> = Vec::new();
         let mut left = phases.clone();
         while !left.is_empty() && !fatal && !cancel.is_cancelled() {
-            let pos = left.iter().position(|p| {
-                p["dependsOn"]
-                    .as_array()
-                    .is_none_or(|d| d.iter().all(|x| done.contains(&id_str(x))))
-            });
+            let pos = left.iter().position(|p| p["dependsOn"].as_array().is_none_or(|d| d.iter().all(|x| done.contains(&id_str(x)))));
             let Some(pos) = pos else {
-                return Outcome::user_error(
-                    "The orchestration's phases depend on each other in a cycle (or on a missing phase).",
-                    flow_result(&fs, ""),
-                );
+                return Outcome::user_error("The orchestration's phases depend on each other in a cycle (or on a missing phase).", flow_result(&fs, ""));
             };
             let phase = left.remove(pos);
             let (f, fa) = run_phase(state, job, auth, &phase, &mut fs, cancel, logger).await;
@@ -97,16 +70,8 @@ pub async fn orchestration(
             done.push(id_str(&phase["id"]));
         }
     } else {
-        let index: HashMap<String, usize> = phases
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (id_str(&p["id"]), i))
-            .collect();
-        let mut current = if phases.is_empty() {
-            None
-        } else {
-            Some(0usize)
-        };
+        let index: HashMap<String, usize> = phases.iter().enumerate().map(|(i, p)| (id_str(&p["id"]), i)).collect();
+        let mut current = if phases.is_empty() { None } else { Some(0usize) };
         let mut steps = 0;
         while let Some(i) = current {
             if cancel.is_cancelled() {
@@ -114,10 +79,7 @@ pub async fn orchestration(
             }
             steps += 1;
             if steps > 1000 {
-                return Outcome::user_error(
-                    "The flow ran more than 1000 phases; its transitions loop.",
-                    flow_result(&fs, ""),
-                );
+                return Outcome::user_error("The flow ran more than 1000 phases; its transitions loop.", flow_result(&fs, ""));
             }
             let phase = &phases[i];
             let (f, mut fa) = run_phase(state, job, auth, phase, &mut fs, cancel, logger).await;
@@ -129,11 +91,7 @@ pub async fn orchestration(
                 Some(transitions) => {
                     for t in transitions {
                         let has_condition = t.get("condition").is_some_and(|c| !c.is_null());
-                        let taken = if has_condition {
-                            eval(&t["condition"], &fs) == json!(true)
-                        } else {
-                            !fa
-                        };
+                        let taken = if has_condition { eval(&t["condition"], &fs) == json!(true) } else { !fa };
                         if !taken {
                             continue;
                         }
@@ -143,12 +101,7 @@ pub async fn orchestration(
                             Value::Null => None,
                             g => match index.get(&id_str(g)) {
                                 Some(j) => Some(*j),
-                                None => {
-                                    return Outcome::user_error(
-                                        format!("Transition to unknown phase \"{}\".", id_str(g)),
-                                        flow_result(&fs, ""),
-                                    );
-                                }
+                                None => return Outcome::user_error(format!("Transition to unknown phase \"{}\".", id_str(g)), flow_result(&fs, "")),
                             },
                         };
                         break;
@@ -165,26 +118,13 @@ pub async fn orchestration(
         return Outcome::user_error(TERMINATED, flow_result(&fs, ""));
     }
     if fatal {
-        let failed = fs
-            .tasks
-            .iter()
-            .rev()
-            .find(|t| t.status != "success" && !t.tolerated)
-            .map(|t| format!("Task \"{}\" failed: {}", t.name, t.message));
-        let failed = failed.or_else(|| {
-            fs.phases
-                .last()
-                .and_then(|p| p["message"].as_str())
-                .map(str::to_string)
-        });
+        let failed = fs.tasks.iter().rev().find(|t| t.status != "success" && !t.tolerated).map(|t| format!("Task \"{}\" failed: {}", t.name, t.message));
+        let failed = failed.or_else(|| fs.phases.last().and_then(|p| p["message"].as_str()).map(str::to_string));
         let msg = failed.unwrap_or_else(|| "The flow failed.".into());
         return Outcome::user_error(msg.clone(), flow_result(&fs, &msg));
     }
     if failed_any {
-        let mut o = Outcome::success(flow_result(
-            &fs,
-            "Orchestration finished with warnings: some tasks failed and were allowed to.",
-        ));
+        let mut o = Outcome::success(flow_result(&fs, "Orchestration finished with warnings: some tasks failed and were allowed to."));
         o.status = QueueJobStatus::Warning;
         return o;
     }
@@ -193,28 +133,15 @@ pub async fn orchestration(
 
 /// One phase as a `phaseContainer` child job, run again as its `retry` allows; returns
 /// (a task failed, the phase failed).
-async fn run_phase(
-    state: &AppState,
-    flow: &Job,
-    auth: &Auth,
-    phase: &Value,
-    fs: &mut FlowState,
-    cancel: &CancellationToken,
-    logger: &Logger,
-) -> (bool, bool) {
+async fn run_phase(state: &AppState, flow: &Job, auth: &Auth, phase: &Value, fs: &mut FlowState, cancel: &CancellationToken, logger: &Logger) -> (bool, bool) {
     let phase_id = id_str(&phase["id"]);
-    let name = phase["name"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| phase_id.clone());
+    let name = phase["name"].as_str().map(str::to_string).unwrap_or_else(|| phase_id.clone());
     let retry = Retry::of(&phase["retry"]);
     let mut attempt = 0;
     loop {
         logger.log("info", &format!("Phase \"{name}\" started."));
         let done = match create_phase_job(state, auth, flow, &phase_id, &fs.variables) {
-            Ok(child) => wait_job(state, child.id)
-                .await
-                .ok_or_else(|| format!("The job of phase \"{name}\" disappeared.")),
+            Ok(child) => wait_job(state, child.id).await.ok_or_else(|| format!("The job of phase \"{name}\" disappeared.")),
             Err(e) => Err(format!("Phase \"{name}\" could not start: {e}")),
         };
         let done = match done {
@@ -226,13 +153,7 @@ async fn run_phase(
             }
         };
         let message = done.result["message"].as_str().unwrap_or("").to_string();
-        fs.tasks.extend(
-            done.result["tasks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|t| TaskRun::from_json(state, t)),
-        );
+        fs.tasks.extend(done.result["tasks"].as_array().into_iter().flatten().map(|t| TaskRun::from_json(state, t)));
         if let Some(vars) = done.result["variables"].as_object() {
             fs.variables = vars.clone();
         }
@@ -243,19 +164,9 @@ async fn run_phase(
         let failed = done.status != QueueJobStatus::Success;
         let fatal = failed && done.status != QueueJobStatus::Warning;
         if fatal && !cancel.is_cancelled() {
-            if let Some(r) = retry
-                .as_ref()
-                .filter(|r| attempt < r.max && r.applies(&message))
-            {
+            if let Some(r) = retry.as_ref().filter(|r| attempt < r.max && r.applies(&message)) {
                 attempt += 1;
-                logger.log(
-                    "warn",
-                    &format!(
-                        "Phase \"{name}\" failed; retrying ({attempt}/{}) in {} s.",
-                        r.max,
-                        r.delay.as_secs()
-                    ),
-                );
+                logger.log("warn", &format!("Phase \"{name}\" failed; retrying ({attempt}/{}) in {} s.", r.max, r.delay.as_secs()));
                 if sleep_unless_cancelled(r.delay, cancel).await {
                     continue;
                 }
@@ -275,13 +186,7 @@ async fn sleep_unless_cancelled(d: Duration, cancel: &CancellationToken) -> bool
 
 /// The phase container: the flow's component and configuration, no configuration lock (the flow
 /// holds it), the phase id and the flow variables in its definition.
-fn create_phase_job(
-    state: &AppState,
-    auth: &Auth,
-    flow: &Job,
-    phase_id: &str,
-    variables: &Map<String, Value>,
-) -> Result<Job, String> {
+fn create_phase_job(state: &AppState, auth: &Auth, flow: &Job, phase_id: &str, variables: &Map<String, Value>) -> Result<Job, String> {
     let mut definition = json!({
         "configData": flow.def("configData"),
         "variableValuesData": flow.def("variableValuesData"),
@@ -316,33 +221,16 @@ fn create_phase_job(
 }
 
 /// The `phaseContainer` job: the tasks of one phase.
-pub async fn phase(
-    state: &AppState,
-    job: &Job,
-    auth: &Auth,
-    cancel: &CancellationToken,
-    logger: &Logger,
-) -> Outcome {
+pub async fn phase(state: &AppState, job: &Job, auth: &Auth, cancel: &CancellationToken, logger: &Logger) -> Outcome {
     let configuration = match flow_configuration(state, job) {
         Ok(c) => c,
         Err(o) => return o,
     };
     let phase_id = id_str(job.def("orchestrationPhaseId"));
-    if !configuration["phases"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|p| id_str(&p["id"]) == phase_id)
-    {
-        return Outcome::user_error(
-            format!("Phase \"{phase_id}\" is not in the flow's configuration."),
-            json!({}),
-        );
+    if !configuration["phases"].as_array().into_iter().flatten().any(|p| id_str(&p["id"]) == phase_id) {
+        return Outcome::user_error(format!("Phase \"{phase_id}\" is not in the flow's configuration."), json!({}));
     }
-    let only: Option<Vec<String>> = job
-        .def("onlyOrchestrationTaskIds")
-        .as_array()
-        .map(|a| a.iter().map(id_str).collect());
+    let only: Option<Vec<String>> = job.def("onlyOrchestrationTaskIds").as_array().map(|a| a.iter().map(id_str).collect());
     let tasks: Vec<&Value> = configuration["tasks"]
         .as_array()
         .into_iter()
@@ -351,14 +239,7 @@ pub async fn phase(
         .filter(|t| only.as_ref().is_none_or(|o| o.contains(&id_str(&t["id"]))))
         .collect();
     let flow_job_id = id_str(job.def("orchestrationJobId"));
-    let mut fs = FlowState {
-        variables: job
-            .def("flowVariables")
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-        ..FlowState::default()
-    };
+    let mut fs = FlowState { variables: job.def("flowVariables").as_object().cloned().unwrap_or_default(), ..FlowState::default() };
 
     // Notification and variable tasks take effect in place, in order; job tasks run together.
     let mut runs: Vec<Option<TaskRun>> = Vec::new();
@@ -368,16 +249,12 @@ pub async fn phase(
         let spec = &t["task"];
         match run.kind.as_str() {
             "notification" => {
-                let (sent, problems) =
-                    crate::notification::events::flow_notification(state, job, spec);
+                let (sent, problems) = crate::notification::events::flow_notification(state, job, spec);
                 let title = spec["title"].as_str().unwrap_or("");
                 for p in &problems {
                     logger.log("warn", &format!("Notification \"{title}\": not sent: {p}"));
                 }
-                logger.log(
-                    "info",
-                    &format!("Notification \"{title}\" sent to {sent} recipient(s)."),
-                );
+                logger.log("info", &format!("Notification \"{title}\" sent to {sent} recipient(s)."));
                 run.status = "success".into();
             }
             "variable" => {
@@ -385,15 +262,11 @@ pub async fn phase(
                     Some(source) => eval(source, &fs),
                     None => spec.get("value").cloned().unwrap_or(Value::Null),
                 };
-                fs.variables
-                    .insert(spec["name"].as_str().unwrap_or("").to_string(), value);
+                fs.variables.insert(spec["name"].as_str().unwrap_or("").to_string(), value);
                 run.status = "success".into();
             }
             _ => {
-                jobs.push((
-                    runs.len(),
-                    run_job_task(state, job, auth, &flow_job_id, t, run, cancel, logger),
-                ));
+                jobs.push((runs.len(), run_job_task(state, job, auth, &flow_job_id, t, run, cancel, logger)));
                 runs.push(None);
                 continue;
             }
@@ -401,31 +274,20 @@ pub async fn phase(
         runs.push(Some(run));
     }
     let (slots, futures): (Vec<usize>, Vec<_>) = jobs.into_iter().unzip();
-    for (slot, run) in slots
-        .into_iter()
-        .zip(futures::future::join_all(futures).await)
-    {
+    for (slot, run) in slots.into_iter().zip(futures::future::join_all(futures).await) {
         runs[slot] = Some(run);
     }
     let runs: Vec<TaskRun> = runs.into_iter().flatten().collect();
 
     for r in runs.iter().filter(|r| r.status != "success") {
-        let detail = if r.message.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", r.message)
-        };
-        logger.log(
-            if r.tolerated { "warn" } else { "error" },
-            &format!("Task \"{}\" ended {}{detail}", r.name, r.status),
-        );
+        let detail = if r.message.is_empty() { String::new() } else { format!(": {}", r.message) };
+        logger.log(if r.tolerated { "warn" } else { "error" }, &format!("Task \"{}\" ended {}{detail}", r.name, r.status));
     }
-    let fatal = runs
-        .iter()
-        .find(|r| r.status != "success" && !r.tolerated)
-        .map(|r| format!("Task \"{}\" failed: {}", r.name, r.message));
+    let fatal = runs.iter().find(|r| r.status != "success" && !r.tolerated).map(|r| format!("Task \"{}\" failed: {}", r.name, r.message));
     let failed = runs.iter().any(|r| r.status != "success");
-    let result = |message: &str| json!({"message": message, "tasks": runs.iter().map(TaskRun::to_json).collect::<Vec<_>>(), "variables": fs.variables});
+    let result = |message: &str| {
+        json!({"message": message, "tasks": runs.iter().map(TaskRun::to_json).collect::<Vec<_>>(), "variables": fs.variables})
+    };
     if cancel.is_cancelled() {
         return Outcome::user_error(TERMINATED, result(TERMINATED));
     }
@@ -433,9 +295,7 @@ pub async fn phase(
         return Outcome::user_error(msg.clone(), result(&msg));
     }
     if failed {
-        let mut o = Outcome::success(result(
-            "Phase finished with warnings: some tasks failed and were allowed to.",
-        ));
+        let mut o = Outcome::success(result("Phase finished with warnings: some tasks failed and were allowed to."));
         o.status = QueueJobStatus::Warning;
         return o;
     }
@@ -455,13 +315,8 @@ async fn run_job_task(
     logger: &Logger,
 ) -> TaskRun {
     let spec = &task["task"];
-    let delay = spec["delay"]
-        .as_f64()
-        .or_else(|| spec["delay"].as_str().and_then(|s| s.trim().parse().ok()))
-        .unwrap_or(0.0);
-    if delay > 0.0
-        && !sleep_unless_cancelled(Duration::from_secs_f64(delay.min(3600.0)), cancel).await
-    {
+    let delay = spec["delay"].as_f64().or_else(|| spec["delay"].as_str().and_then(|s| s.trim().parse().ok())).unwrap_or(0.0);
+    if delay > 0.0 && !sleep_unless_cancelled(Duration::from_secs_f64(delay.min(3600.0)), cancel).await {
         run.status = "cancelled".into();
         return run;
     }
@@ -470,15 +325,7 @@ async fn run_job_task(
         "branchId": phase_job.branch_id.to_string(),
         "orchestrationJobId": flow_job_id, "orchestrationTaskId": run.id, "orchestrationPhaseId": run.phase,
     });
-    for key in [
-        "configId",
-        "configData",
-        "configRowIds",
-        "tag",
-        "variableValuesId",
-        "variableValuesData",
-        "backend",
-    ] {
+    for key in ["configId", "configData", "configRowIds", "tag", "variableValuesId", "variableValuesData", "backend"] {
         if let Some(v) = spec.get(key).filter(|v| !v.is_null()) {
             body[if key == "configId" { "config" } else { key }] = v.clone();
         }
@@ -501,32 +348,17 @@ async fn run_job_task(
             Err(e) => {
                 run.status = "error".into();
                 run.message = e;
-                logger.log(
-                    "error",
-                    &format!("Task \"{}\" could not start: {}", run.name, run.message),
-                );
+                logger.log("error", &format!("Task \"{}\" could not start: {}", run.name, run.message));
                 return run;
             }
         }
         if run.status == "success" || cancel.is_cancelled() {
             return run;
         }
-        match retry
-            .as_ref()
-            .filter(|r| attempt < r.max && r.applies(&run.message))
-        {
+        match retry.as_ref().filter(|r| attempt < r.max && r.applies(&run.message)) {
             Some(r) => {
                 attempt += 1;
-                logger.log(
-                    "warn",
-                    &format!(
-                        "Task \"{}\" ended {}; retrying ({attempt}/{}) in {} s.",
-                        run.name,
-                        run.status,
-                        r.max,
-                        r.delay.as_secs()
-                    ),
-                );
+                logger.log("warn", &format!("Task \"{}\" ended {}; retrying ({attempt}/{}) in {} s.", run.name, run.status, r.max, r.delay.as_secs()));
                 if !sleep_unless_cancelled(r.delay, cancel).await {
                     return run;
                 }

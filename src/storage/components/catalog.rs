@@ -45,19 +45,14 @@ pub struct Imported {
 
 /// Parse a saved catalog (either source) into compact entries; later duplicates of an id win.
 pub fn parse(text: &str) -> anyhow::Result<Imported> {
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("not valid JSON: {e}"))?;
+    let v: Value = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("not valid JSON: {e}"))?;
     let items = match v {
         Value::Array(items) => items,
         Value::Object(mut o) => match o.get_mut("components").map(Value::take) {
             Some(Value::Array(items)) => items,
-            _ => anyhow::bail!(
-                "expected an array of components, or a Storage index object with \"components\""
-            ),
+            _ => anyhow::bail!("expected an array of components, or a Storage index object with \"components\""),
         },
-        _ => anyhow::bail!(
-            "expected an array of components, or a Storage index object with \"components\""
-        ),
+        _ => anyhow::bail!("expected an array of components, or a Storage index object with \"components\""),
     };
     let mut components: Vec<Value> = Vec::new();
     let mut skipped = 0;
@@ -70,18 +65,11 @@ pub fn parse(text: &str) -> anyhow::Result<Imported> {
             None => skipped += 1,
         }
     }
-    Ok(Imported {
-        components,
-        skipped,
-    })
+    Ok(Imported { components, skipped })
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// One entry in the registry's compact form, from either shape (None without a usable id).
@@ -105,17 +93,13 @@ fn compact(item: Value) -> Option<Value> {
     if let Some(Value::Object(icon)) = o.get("icon") {
         for size in ["32", "64", "128"] {
             if let Some(url) = icon.get(size).filter(|u| u.is_string()) {
-                out.entry(format!("ico{size}"))
-                    .or_insert_with(|| url.clone());
+                out.entry(format!("ico{size}")).or_insert_with(|| url.clone());
             }
         }
     }
     if let Some(Value::Object(repo)) = o.get("repository") {
         let data = out.entry("data").or_insert_with(|| json!({}));
-        if let Some(d) = data
-            .as_object_mut()
-            .filter(|d| !d.contains_key("definition"))
-        {
+        if let Some(d) = data.as_object_mut().filter(|d| !d.contains_key("definition")) {
             let mut definition = Map::new();
             for key in ["type", "uri", "tag"] {
                 if let Some(v) = repo.get(key).filter(|v| v.is_string()) {
@@ -129,10 +113,7 @@ fn compact(item: Value) -> Option<Value> {
     }
     if o.get("isDeprecated") == Some(&json!(true)) {
         let flags = out.entry("flags").or_insert_with(|| json!([]));
-        if let Some(f) = flags
-            .as_array_mut()
-            .filter(|f| !f.contains(&json!("deprecated")))
-        {
+        if let Some(f) = flags.as_array_mut().filter(|f| !f.contains(&json!("deprecated"))) {
             f.push(json!("deprecated"));
         }
     }
@@ -142,24 +123,15 @@ fn compact(item: Value) -> Option<Value> {
 /// `kbstack component import-catalog <file>`: parse the saved catalog and keep it as
 /// `<data-dir>/component-catalog.json` (read at the next start).
 pub fn import(data_dir: &Path, file: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
     let imported = parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    anyhow::ensure!(
-        !imported.components.is_empty(),
-        "{}: no component with a valid \"id\" found",
-        file.display()
-    );
+    anyhow::ensure!(!imported.components.is_empty(), "{}: no component with a valid \"id\" found", file.display());
     std::fs::create_dir_all(data_dir)?;
     let target = super::catalog_path(data_dir);
     let tmp = target.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_vec(&imported.components)?)?;
     std::fs::rename(&tmp, &target)?;
-    let skipped = if imported.skipped > 0 {
-        format!(" ({} entries without a valid id skipped)", imported.skipped)
-    } else {
-        String::new()
-    };
+    let skipped = if imported.skipped > 0 { format!(" ({} entries without a valid id skipped)", imported.skipped) } else { String::new() };
     Ok(format!(
         "imported {} components into {}{skipped}; restart the server to list them",
         imported.components.len(),
@@ -182,10 +154,7 @@ mod tests {
         let c = &imported.components[0];
         assert_eq!(c["description"], "Gets X");
         assert_eq!(c["ico64"], "https://i/64.png");
-        assert_eq!(
-            c["data"]["definition"],
-            json!({"type": "ecr", "uri": "r/x", "tag": "1.2.3"})
-        );
+        assert_eq!(c["data"]["definition"], json!({"type": "ecr", "uri": "r/x", "tag": "1.2.3"}));
         assert_eq!(c["flags"], json!(["genericDockerUI", "deprecated"]));
         assert_eq!(c["configurationSchema"], json!({"type": "object"}));
     }

@@ -46,26 +46,16 @@ pub struct Analysis {
 }
 
 fn current_identifier(doc: &Value) -> String {
-    doc["currentVersion"]["versionIdentifier"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    doc["currentVersion"]["versionIdentifier"].as_str().unwrap_or_default().to_string()
 }
 
 fn at(project: i64, branch: i64, component: &str) -> ComponentScope {
-    ComponentScope {
-        scope: Scope::new(project, branch),
-        component: component.into(),
-    }
+    ComponentScope { scope: Scope::new(project, branch), component: component.into() }
 }
 
 /// The identifier of the newest version recorded alike in both branches: what the branch's copy
 /// was based on. None for a configuration the branch created.
-fn base_identifier(
-    dev: &dyn ConfigurationTx,
-    main: &dyn ConfigurationTx,
-    id: &str,
-) -> ApiResult<Option<String>> {
+fn base_identifier(dev: &dyn ConfigurationTx, main: &dyn ConfigurationTx, id: &str) -> ApiResult<Option<String>> {
     for v in dev.versions(id, i64::MAX, 0)? {
         let identifier = &v.snapshot["versionIdentifier"];
         if let Some(m) = main.version(id, v.version)? {
@@ -126,26 +116,13 @@ pub fn merge_change_description(branch_name: &str) -> String {
 /// Apply the branch's changes to the default branch: each changed configuration gets one new
 /// version there (its state stays the default branch's), changed rows one new row version, and
 /// the branch's configuration metadata is carried over.
-pub fn apply(
-    tx: &dyn MergeTx,
-    auth: &Auth,
-    analysis: &Analysis,
-    project: i64,
-    from: i64,
-    into: i64,
-    branch_name: &str,
-) -> ApiResult<()> {
+pub fn apply(tx: &dyn MergeTx, auth: &Auth, analysis: &Analysis, project: i64, from: i64, into: i64, branch_name: &str) -> ApiResult<()> {
     let change = merge_change_description(branch_name);
     for c in &analysis.changes {
         let dev = tx.configurations_at(at(project, from, &c.component_id));
         let main = tx.configurations_at(at(project, into, &c.component_id));
         let id = c.configuration_id.as_str();
-        let d = dev
-            .configuration(id)?
-            .ok_or_else(|| {
-                ApiError::internal(format!("configuration {id} vanished during the merge"))
-            })?
-            .document;
+        let d = dev.configuration(id)?.ok_or_else(|| ApiError::internal(format!("configuration {id} vanished during the merge")))?.document;
         match main.configuration(id)? {
             None if c.is_deleted => {}
             None => {
@@ -174,13 +151,7 @@ pub fn apply(
                     }
                     continue;
                 }
-                for field in [
-                    "name",
-                    "description",
-                    "configuration",
-                    "isDisabled",
-                    "rowsSortOrder",
-                ] {
+                for field in ["name", "description", "configuration", "isDisabled", "rowsSortOrder"] {
                     body[field] = d[field].clone();
                 }
                 body["isDeleted"] = json!(false);
@@ -188,9 +159,7 @@ pub fn apply(
                 let mut rows = Vec::new();
                 for r in rows_of(&d) {
                     match main_rows.iter().find(|m| m["id"] == r["id"]) {
-                        Some(m) if m["versionIdentifier"] == r["versionIdentifier"] => {
-                            rows.push(m.clone())
-                        }
+                        Some(m) if m["versionIdentifier"] == r["versionIdentifier"] => rows.push(m.clone()),
                         Some(m) => {
                             let mut row = m.clone();
                             for field in CONTENT {

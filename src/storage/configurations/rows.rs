@@ -1,15 +1,15 @@
 //! Configuration rows (`…/configs/{c}/rows…`). Rows live inside the configuration document;
 //! each row change is a row version and a configuration version.
-use crate::http::Routes;
-use crate::http::routes::{get, post, put};
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use crate::http::routes::{get, post, put};
+use axum::Json;
+use crate::http::Routes;
 use serde_json::{Map, Value, json};
 
 use super::{
-    change_description, commit_version, generate_id, key, load_active, load_any, mutate,
-    object_param, paging, rows_of, save, valid_id, with_secrets_encrypted,
+    change_description, commit_version, generate_id, key, load_active, load_any, mutate, object_param, paging, rows_of, save, valid_id,
+    with_secrets_encrypted,
 };
 use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
@@ -63,10 +63,7 @@ pub(super) fn without_state(row: &Value) -> Value {
 /// Put `state` back in its wire position (after `configuration`).
 pub(super) fn with_state(mut row: Value, state: Value) -> Value {
     if let Some(o) = row.as_object_mut() {
-        let at = o
-            .keys()
-            .position(|k| k == "configuration")
-            .map_or(o.len(), |i| i + 1);
+        let at = o.keys().position(|k| k == "configuration").map_or(o.len(), |i| i + 1);
         o.shift_insert(at, "state".into(), state);
     }
     row
@@ -77,13 +74,7 @@ pub(super) fn same_content(a: &Value, b: &Value) -> bool {
 }
 
 /// Record a new version of `row` (numbered after its whole history) with who and why.
-pub(super) fn commit_row_version(
-    tx: &dyn ConfigurationTx,
-    config_id: &str,
-    auth: &Auth,
-    row: &mut Value,
-    change: &str,
-) -> ApiResult<()> {
+pub(super) fn commit_row_version(tx: &dyn ConfigurationTx, config_id: &str, auth: &Auth, row: &mut Value, change: &str) -> ApiResult<()> {
     let row_id = row["id"].as_str().unwrap_or_default().to_string();
     let version = tx.last_row_version(config_id, &row_id)? + 1;
     let identifier = super::version_identifier();
@@ -105,35 +96,15 @@ pub(super) fn commit_row_version(
 }
 
 /// The state a deleted row had when last versioned (restored with it on rollback).
-pub(super) fn last_state(
-    tx: &dyn ConfigurationTx,
-    config_id: &str,
-    row_id: &str,
-) -> ApiResult<Value> {
+pub(super) fn last_state(tx: &dyn ConfigurationTx, config_id: &str, row_id: &str) -> ApiResult<Value> {
     let latest = tx.row_versions(config_id, row_id, 1, 0)?;
-    Ok(latest
-        .first()
-        .and_then(|v| v.snapshot.get("state").cloned())
-        .unwrap_or_else(|| json!({})))
+    Ok(latest.first().and_then(|v| v.snapshot.get("state").cloned()).unwrap_or_else(|| json!({})))
 }
 
-fn load_row_version(
-    tx: &dyn ConfigurationTx,
-    config_id: &str,
-    row_id: &str,
-    version: &str,
-) -> ApiResult<Value> {
-    let missing = || {
-        ApiError::new(
-            Code::ConfigurationVersionNotFound,
-            format!("Row {row_id} version {version} not found"),
-        )
-    };
+fn load_row_version(tx: &dyn ConfigurationTx, config_id: &str, row_id: &str, version: &str) -> ApiResult<Value> {
+    let missing = || ApiError::new(Code::ConfigurationVersionNotFound, format!("Row {row_id} version {version} not found"));
     let v: i64 = version.parse().map_err(|_| missing())?;
-    Ok(tx
-        .row_version(config_id, row_id, v)?
-        .ok_or_else(missing)?
-        .snapshot)
+    Ok(tx.row_version(config_id, row_id, v)?.ok_or_else(missing)?.snapshot)
 }
 
 fn row_not_found(row_id: &str) -> ApiError {
@@ -141,10 +112,7 @@ fn row_not_found(row_id: &str) -> ApiError {
 }
 
 fn row_index(body: &Value, row_id: &str) -> ApiResult<usize> {
-    rows_of(body)
-        .iter()
-        .position(|r| r["id"] == row_id)
-        .ok_or_else(|| row_not_found(row_id))
+    rows_of(body).iter().position(|r| r["id"] == row_id).ok_or_else(|| row_not_found(row_id))
 }
 
 /// `rowsSortOrder` must name every row exactly once (or be empty: creation order).
@@ -154,20 +122,12 @@ pub(super) fn apply_sort_order(body: &mut Value, order: Vec<String>) -> ApiResul
         let mut sorted = Vec::new();
         for id in &order {
             match rows.iter().find(|r| r["id"] == id.as_str()) {
-                Some(r) if !sorted.iter().any(|s: &Value| s["id"] == id.as_str()) => {
-                    sorted.push(r.clone())
-                }
-                _ => {
-                    return Err(ApiError::validation(format!(
-                        "Invalid request:\n - rowsSortOrder: Row \"{id}\" is unknown or repeated."
-                    )));
-                }
+                Some(r) if !sorted.iter().any(|s: &Value| s["id"] == id.as_str()) => sorted.push(r.clone()),
+                _ => return Err(ApiError::validation(format!("Invalid request:\n - rowsSortOrder: Row \"{id}\" is unknown or repeated."))),
             }
         }
         if sorted.len() != rows.len() {
-            return Err(ApiError::validation(
-                "Invalid request:\n - rowsSortOrder: The order must contain all row ids.",
-            ));
+            return Err(ApiError::validation("Invalid request:\n - rowsSortOrder: The order must contain all row ids."));
         }
         body["rows"] = Value::Array(sorted);
     }
@@ -177,18 +137,10 @@ pub(super) fn apply_sort_order(body: &mut Value, order: Vec<String>) -> ApiResul
 
 /// Content fields present in the request (configuration checked to be an object, its `#`
 /// values encrypted as the configuration's are).
-fn content_params(
-    state: &AppState,
-    auth: &Auth,
-    component: &str,
-    p: &Params,
-) -> ApiResult<Map<String, Value>> {
+fn content_params(state: &AppState, auth: &Auth, component: &str, p: &Params) -> ApiResult<Map<String, Value>> {
     let mut content = Map::new();
     if let Some(c) = object_param(p, "configuration")? {
-        content.insert(
-            "configuration".into(),
-            with_secrets_encrypted(state, auth, component, c)?,
-        );
+        content.insert("configuration".into(), with_secrets_encrypted(state, auth, component, c)?);
     }
     for field in ["name", "description"] {
         if let Some(v) = p.str(field) {
@@ -201,19 +153,10 @@ fn content_params(
     Ok(content)
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path((component, id)): Path<(String, String)>,
-) -> ApiResult<Json<Vec<wire::Row>>> {
+async fn list(State(state): State<AppState>, auth: Auth, Path((component, id)): Path<(String, String)>) -> ApiResult<Json<Vec<wire::Row>>> {
     let k = key(&state, &auth, &component)?;
     let body = state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?;
-    Ok(Json(
-        rows_of(&body)
-            .into_iter()
-            .map(wire::Row::of)
-            .collect::<ApiResult<_>>()?,
-    ))
+    Ok(Json(rows_of(&body).into_iter().map(wire::Row::of).collect::<ApiResult<_>>()?))
 }
 
 async fn create(
@@ -227,19 +170,14 @@ async fn create(
     let row_state = object_param(&p, "state")?.unwrap_or_else(|| json!({}));
     let given = p.str("rowId").filter(|s| !s.is_empty());
     if given.as_deref().is_some_and(|r| !valid_id(r)) {
-        return Err(ApiError::validation(
-            "Invalid request:\n - rowId: may contain only letters, digits, dashes, underscores and dots.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - rowId: may contain only letters, digits, dashes, underscores and dots."));
     }
     let row = mutate(&state, &k, &id, |tx, body| {
         let existing = rows_of(body);
         let taken = |r: &str| existing.iter().any(|x| x["id"] == r);
         let row_id = match given {
             Some(r) if taken(&r) => {
-                return Err(ApiError::new(
-                    Code::RowAlreadyExists,
-                    format!("Row {r} already exists in configuration {id}"),
-                ));
+                return Err(ApiError::new(Code::RowAlreadyExists, format!("Row {r} already exists in configuration {id}")));
             }
             Some(r) => r,
             None => generate_id(tx, |r| Ok(taken(r)))?,
@@ -252,10 +190,7 @@ async fn create(
         if let Some(rows) = body["rows"].as_array_mut() {
             rows.push(row.clone());
         }
-        if let Some(order) = body["rowsSortOrder"]
-            .as_array_mut()
-            .filter(|o| !o.is_empty())
-        {
+        if let Some(order) = body["rowsSortOrder"].as_array_mut().filter(|o| !o.is_empty()) {
             order.push(json!(row_id));
         }
         commit_version(tx, &auth, body, &change)?;
@@ -271,9 +206,7 @@ async fn detail(
 ) -> ApiResult<Json<wire::Row>> {
     let k = key(&state, &auth, &component)?;
     let body = state.meta.configuration_tx(&k, |tx| load_active(tx, &id))?;
-    Ok(Json(wire::Row::of(
-        rows_of(&body).swap_remove(row_index(&body, &row_id)?),
-    )?))
+    Ok(Json(wire::Row::of(rows_of(&body).swap_remove(row_index(&body, &row_id)?))?))
 }
 
 async fn update(
@@ -310,9 +243,8 @@ async fn put_state(
     p: Params,
 ) -> ApiResult<Json<wire::Row>> {
     let k = key(&state, &auth, &component)?;
-    let new_state = object_param(&p, "state")?.ok_or_else(|| {
-        ApiError::validation("Invalid request:\n - state: This value should not be blank.")
-    })?;
+    let new_state = object_param(&p, "state")?
+        .ok_or_else(|| ApiError::validation("Invalid request:\n - state: This value should not be blank."))?;
     let row = mutate(&state, &k, &id, |_, body| {
         let i = row_index(body, &row_id)?;
         body["rows"][i]["state"] = new_state;
@@ -350,11 +282,7 @@ async fn versions(
     p: Params,
 ) -> ApiResult<Json<Value>> {
     let k = key(&state, &auth, &component)?;
-    let include = if p.has("include") {
-        p.csv_list("include")
-    } else {
-        vec!["configuration".into()]
-    };
+    let include = if p.has("include") { p.csv_list("include") } else { vec!["configuration".into()] };
     let (limit, offset) = paging(&p)?;
     let versions = state.meta.configuration_tx(&k, |tx| {
         let body = load_any(tx, &id)?;
@@ -369,16 +297,7 @@ async fn versions(
         .map(|v| {
             let s = v.snapshot;
             let mut o = Map::new();
-            for field in [
-                "version",
-                "name",
-                "description",
-                "isDisabled",
-                "created",
-                "creatorToken",
-                "changeDescription",
-                "versionIdentifier",
-            ] {
+            for field in ["version", "name", "description", "isDisabled", "created", "creatorToken", "changeDescription", "versionIdentifier"] {
                 o.insert(field.into(), s[field].clone());
             }
             if include.iter().any(|i| i == "configuration") {
@@ -435,17 +354,12 @@ async fn copy(
     p: Params,
 ) -> ApiResult<(StatusCode, Json<wire::Row>)> {
     let k = key(&state, &auth, &component)?;
-    let target_id = p
-        .str("targetConfigId")
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| id.clone());
+    let target_id = p.str("targetConfigId").filter(|s| !s.is_empty()).unwrap_or_else(|| id.clone());
     let row = state.meta.configuration_tx(&k, |tx| {
         load_active(tx, &id)?;
         let snapshot = load_row_version(tx, &id, &row_id, &version)?;
         let mut target = load_active(tx, &target_id)?;
-        let change = change_description(&p, || {
-            format!("Row {row_id} version {version} copied from configuration {id}")
-        });
+        let change = change_description(&p, || format!("Row {row_id} version {version} copied from configuration {id}"));
         let existing = rows_of(&target);
         let new_id = generate_id(tx, |r| Ok(existing.iter().any(|x| x["id"] == r)))?;
         let mut row = new_row(&auth, &new_id, &snapshot, json!({}));
@@ -453,10 +367,7 @@ async fn copy(
         if let Some(rows) = target["rows"].as_array_mut() {
             rows.push(row.clone());
         }
-        if let Some(order) = target["rowsSortOrder"]
-            .as_array_mut()
-            .filter(|o| !o.is_empty())
-        {
+        if let Some(order) = target["rowsSortOrder"].as_array_mut().filter(|o| !o.is_empty()) {
             order.push(json!(new_id));
         }
         commit_version(tx, &auth, &mut target, &change)?;

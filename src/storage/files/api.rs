@@ -2,21 +2,21 @@
 //! `federationToken`), list, delete, tags. Files are presented as `provider: "azure"` because the
 //! Azure connection string is the one upload target every client takes from the server
 //! (storage-api notes §9.4); the blob endpoint is kbstack's own (`blob::http`).
-use crate::http::Routes;
-use crate::http::routes::{delete, get, post};
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use crate::http::routes::{delete, get, post};
+use axum::Json;
+use crate::http::Routes;
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
 use super::search::Filter;
 use super::{BlobLayout, FileRecord, MAX_AGE_DAYS, NewFile, UploadAttrs};
 use crate::app::AppState;
+use crate::storage::wire::file as wire;
 use crate::blob::{self, sas};
 use crate::http::{ApiError, ApiResult, Params, iso};
 use crate::storage::auth::Auth;
-use crate::storage::wire::file as wire;
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()
@@ -34,12 +34,7 @@ const URL_HOURS: i64 = 1;
 const CREDENTIALS_HOURS: i64 = 12;
 
 pub fn file_json(state: &AppState, f: &FileRecord) -> Value {
-    let url_sas = sas::sign(
-        &state.blobs.sas_key,
-        &f.dir(),
-        "r",
-        Utc::now() + Duration::hours(URL_HOURS),
-    );
+    let url_sas = sas::sign(&state.blobs.sas_key, &f.dir(), "r", Utc::now() + Duration::hours(URL_HOURS));
     let file = wire::File {
         id: f.id,
         created: f.created.clone(),
@@ -57,10 +52,7 @@ pub fn file_json(state: &AppState, f: &FileRecord) -> Value {
         max_age_days: (!f.is_permanent).then_some(MAX_AGE_DAYS),
         run_id: f.run_id.clone(),
         run_ids: f.run_ids.clone(),
-        creator_token: wire::CreatorToken {
-            id: f.creator_token_id,
-            description: f.creator_description.clone(),
-        },
+        creator_token: wire::CreatorToken { id: f.creator_token_id, description: f.creator_description.clone() },
     };
     serde_json::to_value(file).unwrap_or(Value::Null)
 }
@@ -92,11 +84,7 @@ fn parse_id(raw: &str) -> ApiResult<i64> {
     raw.parse().map_err(|_| super::not_found(raw))
 }
 
-async fn prepare_upload(
-    State(state): State<AppState>,
-    auth: Auth,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn prepare_upload(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = p.required_str("name")?;
     let new = NewFile {
         name,
@@ -107,15 +95,9 @@ async fn prepare_upload(
     };
     let size_bytes = p.int("sizeBytes")?;
     if size_bytes.is_some_and(|s| s < 0) {
-        return Err(ApiError::validation(
-            "Invalid request:\n - sizeBytes: This value should be positive or zero.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - sizeBytes: This value should be positive or zero."));
     }
-    let attrs = UploadAttrs {
-        is_public: p.flag("isPublic")?,
-        size_bytes,
-        content_type: p.str("contentType"),
-    };
+    let attrs = UploadAttrs { is_public: p.flag("isPublic")?, size_bytes, content_type: p.str("contentType") };
     let f = super::insert_file(&state, &auth, new, attrs)?;
     let mut body = file_json(&state, &f);
     body["absUploadParams"] = json!({
@@ -127,12 +109,7 @@ async fn prepare_upload(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
     let f = super::load_file(&state, &auth, parse_id(&id)?)?;
     let mut body = file_json(&state, &f);
     // Download credentials only on request: clients tell providers apart by these keys, and the
@@ -148,36 +125,18 @@ async fn list(State(state): State<AppState>, auth: Auth, p: Params) -> ApiResult
     let filter = Filter::from_params(&p)?;
     let limit = p.int("limit")?.unwrap_or(100).max(0) as usize;
     let offset = p.int("offset")?.unwrap_or(0).max(0) as usize;
-    let files = super::search(
-        &state,
-        &auth,
-        &filter,
-        (p.int("sinceId")?, p.int("maxId")?),
-        offset,
-        limit,
-    )?;
+    let files = super::search(&state, &auth, &filter, (p.int("sinceId")?, p.int("maxId")?), offset, limit)?;
     Ok(Json(files.iter().map(|f| file_json(&state, f)).collect()))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let f = super::load_file(&state, &auth, parse_id(&id)?)?;
     let st = state.clone();
-    tokio::task::spawn_blocking(move || super::delete_file(&st, &f))
-        .await
-        .map_err(ApiError::internal)??;
+    tokio::task::spawn_blocking(move || super::delete_file(&st, &f)).await.map_err(ApiError::internal)??;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn add_tag(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<StatusCode> {
+async fn add_tag(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<StatusCode> {
     let f = super::load_file(&state, &auth, parse_id(&id)?)?;
     let tag = p.required_str("tag")?.trim().to_string();
     let mut tags = f.tags;
@@ -188,11 +147,7 @@ async fn add_tag(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn remove_tag(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path((id, tag)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+async fn remove_tag(State(state): State<AppState>, auth: Auth, Path((id, tag)): Path<(String, String)>) -> ApiResult<StatusCode> {
     let f = super::load_file(&state, &auth, parse_id(&id)?)?;
     let tags: Vec<String> = f.tags.iter().filter(|t| **t != tag).cloned().collect();
     if tags.len() != f.tags.len() {

@@ -36,20 +36,10 @@ impl Filter {
     /// Unexpired files having one or more of `tags` (none: any) and matching the query `q`.
     pub fn new(tags: Vec<String>, q: Option<&str>) -> ApiResult<Filter> {
         let query = match q.filter(|q| !q.trim().is_empty()) {
-            Some(q) => Some(parse(q).map_err(|why| {
-                ApiError::new(
-                    Code::QuerySyntax,
-                    format!("Failed to parse query \"{q}\": {why}"),
-                )
-            })?),
+            Some(q) => Some(parse(q).map_err(|why| ApiError::new(Code::QuerySyntax, format!("Failed to parse query \"{q}\": {why}")))?),
             None => None,
         };
-        Ok(Filter {
-            tags,
-            run_id: None,
-            query,
-            show_expired: false,
-        })
+        Ok(Filter { tags, run_id: None, query, show_expired: false })
     }
 }
 
@@ -130,10 +120,7 @@ fn tokenize(q: &str) -> Result<Vec<Token>, String> {
             out.push(Token::Term(None, quoted(&mut i)?));
         } else {
             let start = i;
-            while i < chars.len()
-                && !chars[i].is_whitespace()
-                && !matches!(chars[i], '(' | ')' | '"' | ':')
-            {
+            while i < chars.len() && !chars[i].is_whitespace() && !matches!(chars[i], '(' | ')' | '"' | ':') {
                 i += 1;
             }
             let word: String = chars[start..i].iter().collect();
@@ -146,10 +133,7 @@ fn tokenize(q: &str) -> Result<Vec<Token>, String> {
                     quoted(&mut i)?
                 } else {
                     let vstart = i;
-                    while i < chars.len()
-                        && !chars[i].is_whitespace()
-                        && !matches!(chars[i], '(' | ')')
-                    {
+                    while i < chars.len() && !chars[i].is_whitespace() && !matches!(chars[i], '(' | ')') {
                         i += 1;
                     }
                     let value: String = chars[vstart..i].iter().collect();
@@ -171,9 +155,7 @@ fn tokenize(q: &str) -> Result<Vec<Token>, String> {
 
 fn valid_field(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
@@ -189,11 +171,7 @@ fn bare_value(value: &str) -> Result<String, String> {
 
 pub fn parse(q: &str) -> Result<FileQuery, String> {
     let tokens = tokenize(q)?;
-    let mut parser = Parser {
-        tokens,
-        pos: 0,
-        depth: 0,
-    };
+    let mut parser = Parser { tokens, pos: 0, depth: 0 };
     let query = parser.or()?;
     match parser.tokens.get(parser.pos) {
         None => Ok(query),
@@ -228,11 +206,7 @@ impl Parser {
                 _ => break,
             }
         }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            FileQuery::Or(items)
-        })
+        Ok(if items.len() == 1 { items.remove(0) } else { FileQuery::Or(items) })
     }
 
     fn and(&mut self) -> Result<FileQuery, String> {
@@ -241,27 +215,17 @@ impl Parser {
             self.pos += 1;
             items.push(self.unary()?);
         }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            FileQuery::And(items)
-        })
+        Ok(if items.len() == 1 { items.remove(0) } else { FileQuery::And(items) })
     }
 
     fn unary(&mut self) -> Result<FileQuery, String> {
-        let token = self
-            .tokens
-            .get(self.pos)
-            .cloned()
-            .ok_or("the query ends where a term was expected")?;
+        let token = self.tokens.get(self.pos).cloned().ok_or("the query ends where a term was expected")?;
         self.pos += 1;
         let nests = matches!(token, Token::Not | Token::Open);
         if nests {
             self.depth += 1;
             if self.depth > MAX_DEPTH {
-                return Err(format!(
-                    "the query nests parentheses or NOT deeper than {MAX_DEPTH} levels"
-                ));
+                return Err(format!("the query nests parentheses or NOT deeper than {MAX_DEPTH} levels"));
             }
         }
         let parsed = self.unary_token(token);
@@ -307,86 +271,33 @@ mod tests {
         assert_eq!(parsed("name:user*"), FileQuery::Name("user*".into()));
         assert_eq!(parsed("id:7"), FileQuery::Id("7".into()));
         assert_eq!(parsed("runId:1.2"), FileQuery::Run("1.2".into()));
-        assert_eq!(
-            parsed("isSliced:true"),
-            FileQuery::Flag(FileFlag::Sliced, true)
-        );
-        assert_eq!(
-            parsed("isPublic:0"),
-            FileQuery::Flag(FileFlag::Public, false)
-        );
-        assert_eq!(
-            parsed("isPermanent:maybe"),
-            FileQuery::Nothing,
-            "no boolean"
-        );
-        assert_eq!(
-            parsed("creatorToken.id:3"),
-            FileQuery::CreatorTokenId("3".into())
-        );
-        assert_eq!(
-            parsed("sizeBytes:3"),
-            FileQuery::Nothing,
-            "a field files do not have"
-        );
+        assert_eq!(parsed("isSliced:true"), FileQuery::Flag(FileFlag::Sliced, true));
+        assert_eq!(parsed("isPublic:0"), FileQuery::Flag(FileFlag::Public, false));
+        assert_eq!(parsed("isPermanent:maybe"), FileQuery::Nothing, "no boolean");
+        assert_eq!(parsed("creatorToken.id:3"), FileQuery::CreatorTokenId("3".into()));
+        assert_eq!(parsed("sizeBytes:3"), FileQuery::Nothing, "a field files do not have");
     }
 
     #[test]
     fn operators_nest_and_juxtaposition_ors() {
-        assert_eq!(
-            parsed("tags:a AND tags:py-test"),
-            FileQuery::And(vec![tag("a"), tag("py-test")])
-        );
-        assert_eq!(
-            parsed("tags:b OR tags:a"),
-            FileQuery::Or(vec![tag("b"), tag("a")])
-        );
-        assert_eq!(
-            parsed("tags:b tags:a"),
-            FileQuery::Or(vec![tag("b"), tag("a")])
-        );
-        assert_eq!(
-            parsed("tags:b || tags:a && ! tags:c"),
-            FileQuery::Or(vec![
-                tag("b"),
-                FileQuery::And(vec![tag("a"), FileQuery::Not(Box::new(tag("c")))])
-            ])
-        );
+        assert_eq!(parsed("tags:a AND tags:py-test"), FileQuery::And(vec![tag("a"), tag("py-test")]));
+        assert_eq!(parsed("tags:b OR tags:a"), FileQuery::Or(vec![tag("b"), tag("a")]));
+        assert_eq!(parsed("tags:b tags:a"), FileQuery::Or(vec![tag("b"), tag("a")]));
+        assert_eq!(parsed("tags:b || tags:a && ! tags:c"), FileQuery::Or(vec![tag("b"), FileQuery::And(vec![tag("a"), FileQuery::Not(Box::new(tag("c")))])]));
         assert_eq!(
             parsed("NOT tags:b AND (tags:a OR tags:c)"),
-            FileQuery::And(vec![
-                FileQuery::Not(Box::new(tag("b"))),
-                FileQuery::Or(vec![tag("a"), tag("c")])
-            ])
+            FileQuery::And(vec![FileQuery::Not(Box::new(tag("b"))), FileQuery::Or(vec![tag("a"), tag("c")])])
         );
     }
 
     #[test]
     fn syntax_errors_are_reported() {
-        for q in [
-            "tags[]:sd",
-            "tags:\"a",
-            "(tags:a",
-            "tags:a AND",
-            "tags:",
-            "a)",
-        ] {
+        for q in ["tags[]:sd", "tags:\"a", "(tags:a", "tags:a AND", "tags:", "a)"] {
             assert!(parse(q).is_err(), "{q} should not parse");
         }
         let deep = format!("{}a{}", "(".repeat(5_000), ")".repeat(5_000));
         assert!(parse(&deep).unwrap_err().contains("deeper"));
-        assert!(
-            parse(&"NOT ".repeat(15_000))
-                .unwrap_err()
-                .contains("deeper")
-        );
-        assert!(
-            parse(&format!(
-                "{}a{}",
-                "(".repeat(MAX_DEPTH),
-                ")".repeat(MAX_DEPTH)
-            ))
-            .is_ok()
-        );
+        assert!(parse(&"NOT ".repeat(15_000)).unwrap_err().contains("deeper"));
+        assert!(parse(&format!("{}a{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH))).is_ok());
     }
 }

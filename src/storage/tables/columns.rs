@@ -1,11 +1,11 @@
 //! Columns and primary key changes, each a storage job with the table as its result.
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::Json;
 use serde_json::{Value, json};
 
-use super::create::typed_column;
 use super::import::check_columns;
+use super::create::typed_column;
 use super::{Table, datatype, find_table, load_table, lock_key, mark_changed, table_json};
 use crate::app::AppState;
 use crate::backend::ColumnDef;
@@ -15,29 +15,18 @@ use crate::storage::auth::{Auth, Need};
 use crate::storage::{buckets, jobs};
 
 fn reload(st: &AppState, t: &Table) -> ApiResult<Value> {
-    let t = find_table(st, t.project_id, t.branch_id, &t.id)?
-        .ok_or_else(|| ApiError::new(Code::TableNotFound, "table vanished"))?;
+    let t = find_table(st, t.project_id, t.branch_id, &t.id)?.ok_or_else(|| ApiError::new(Code::TableNotFound, "table vanished"))?;
     table_json(st, &t, &["metadata".into(), "columnMetadata".into()], true)
 }
 
 fn job(name: &'static str, t: &Table, params: Value) -> jobs::JobSpec {
-    jobs::JobSpec {
-        operation_name: name,
-        operation_params: params,
-        table_id: Some(t.id.clone()),
-        lock_key: Some(lock_key(t)),
-    }
+    jobs::JobSpec { operation_name: name, operation_params: params, table_id: Some(t.id.clone()), lock_key: Some(lock_key(t)) }
 }
 
 /// Add a column. On a typed table the column takes `definition` (checked against the bucket
 /// backend's types, as in `tables-definition`) or `basetype`, and gets its `KBC.datatype.*`
 /// metadata; on an untyped table it is text.
-pub async fn add_column(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn add_column(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let t = load_table(&state, &auth, &id, Need::Write)?;
     let name = p.required_str("name")?;
     let mut all = t.stats.columns.clone();
@@ -77,57 +66,36 @@ pub async fn delete_column(
     let t = load_table(&state, &auth, &id, Need::Write)?;
     let columns = &t.stats.columns;
     if !columns.contains(&column) {
-        return Err(ApiError::new(
-            Code::ColumnNotExists,
-            format!("Column \"{column}\" not found in table \"{}\".", t.id),
-        ));
+        return Err(ApiError::new(Code::ColumnNotExists, format!("Column \"{column}\" not found in table \"{}\".", t.id)));
     }
     if t.primary_key.contains(&column) {
-        return Err(ApiError::validation(format!(
-            "Cannot delete column \"{column}\": it is part of the primary key."
-        )));
+        return Err(ApiError::validation(format!("Cannot delete column \"{column}\": it is part of the primary key.")));
     }
     if columns.len() == 1 {
-        return Err(ApiError::validation(
-            "Cannot delete the last column of a table.",
-        ));
+        return Err(ApiError::validation("Cannot delete the last column of a table."));
     }
     let spec = job("tableColumnDelete", &t, json!({"name": column}));
     jobs::start(&state, &auth, spec, move |st| {
         st.tables.drop_column(&t.location(), &column)?;
-        st.meta
-            .purge_metadata(t.scope(), Object::Column, &format!("{}.{column}", t.id))?;
+        st.meta.purge_metadata(t.scope(), Object::Column, &format!("{}.{column}", t.id))?;
         mark_changed(st, &t, false)?;
         reload(st, &t)
     })
     .await
 }
 
-pub async fn add_primary_key(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn add_primary_key(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let t = load_table(&state, &auth, &id, Need::Write)?;
     let pk = p.csv_list("columns");
     if pk.is_empty() {
-        return Err(ApiError::validation(
-            "Invalid request:\n - columns: This value should not be blank.",
-        ));
+        return Err(ApiError::validation("Invalid request:\n - columns: This value should not be blank."));
     }
     if !t.primary_key.is_empty() {
-        return Err(ApiError::validation(format!(
-            "Table \"{}\" already has a primary key; delete it first.",
-            t.id
-        )));
+        return Err(ApiError::validation(format!("Table \"{}\" already has a primary key; delete it first.", t.id)));
     }
     let columns = &t.stats.columns;
     if let Some(missing) = pk.iter().find(|c| !columns.contains(c)) {
-        return Err(ApiError::new(
-            Code::ColumnNotExists,
-            format!("Primary key column \"{missing}\" does not exist."),
-        ));
+        return Err(ApiError::new(Code::ColumnNotExists, format!("Primary key column \"{missing}\" does not exist.")));
     }
     let skip_check = p.flag("skipDuplicatesCheck")?;
     let spec = job("tablePrimaryKeyAdd", &t, json!({"columns": pk}));
@@ -145,11 +113,7 @@ pub async fn add_primary_key(
     .await
 }
 
-pub async fn delete_primary_key(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn delete_primary_key(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
     let t = load_table(&state, &auth, &id, Need::Write)?;
     let spec = job("tablePrimaryKeyDelete", &t, json!({}));
     jobs::start(&state, &auth, spec, move |st| {

@@ -9,12 +9,7 @@ use crate::meta::metadata::{MetadataItem, Object};
 use kbstack_core::Scope;
 
 fn items_json(items: &[MetadataItem]) -> Value {
-    Value::Array(
-        items
-            .iter()
-            .map(|m| json!({"provider": m.provider, "key": m.key, "value": m.value}))
-            .collect(),
-    )
+    Value::Array(items.iter().map(|m| json!({"provider": m.provider, "key": m.key, "value": m.value})).collect())
 }
 
 /// The table's own metadata and its columns' (`{column: [items]}`), as stored.
@@ -23,10 +18,7 @@ pub fn metadata_of(state: &AppState, t: &Table) -> ApiResult<(Value, Value)> {
     let table_items = items_json(&state.meta.metadata(scope, Object::Table, &t.id)?);
     let prefix = format!("{}.", t.id);
     let mut columns = serde_json::Map::new();
-    for m in state
-        .meta
-        .metadata_by_prefix(scope, Object::Column, &prefix)?
-    {
+    for m in state.meta.metadata_by_prefix(scope, Object::Column, &prefix)? {
         let col = m.object_id[prefix.len()..].to_string();
         let entry = columns.entry(col).or_insert_with(|| json!([]));
         if let Some(list) = entry.as_array_mut() {
@@ -37,35 +29,17 @@ pub fn metadata_of(state: &AppState, t: &Table) -> ApiResult<(Value, Value)> {
 }
 
 /// Write items of `metadata_of` onto `table_id` in `scope`, provider by provider.
-pub fn restore_metadata(
-    state: &AppState,
-    scope: Scope,
-    table_id: &str,
-    table_items: &Value,
-    column_items: &Value,
-) -> ApiResult<()> {
+pub fn restore_metadata(state: &AppState, scope: Scope, table_id: &str, table_items: &Value, column_items: &Value) -> ApiResult<()> {
     write_items(state, scope, Object::Table, table_id, table_items)?;
     if let Some(columns) = column_items.as_object() {
         for (column, items) in columns {
-            write_items(
-                state,
-                scope,
-                Object::Column,
-                &format!("{table_id}.{column}"),
-                items,
-            )?;
+            write_items(state, scope, Object::Column, &format!("{table_id}.{column}"), items)?;
         }
     }
     Ok(())
 }
 
-fn write_items(
-    state: &AppState,
-    scope: Scope,
-    object: Object,
-    object_id: &str,
-    items: &Value,
-) -> ApiResult<()> {
+fn write_items(state: &AppState, scope: Scope, object: Object, object_id: &str, items: &Value) -> ApiResult<()> {
     let mut by_provider: Vec<(String, Vec<(String, String)>)> = Vec::new();
     for it in items.as_array().into_iter().flatten() {
         let text = |k: &str| it.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -78,9 +52,7 @@ fn write_items(
     }
     let now = now_iso();
     for (provider, pairs) in by_provider {
-        state
-            .meta
-            .upsert_metadata(scope, object, object_id, &provider, &pairs, &now)?;
+        state.meta.upsert_metadata(scope, object, object_id, &provider, &pairs, &now)?;
     }
     Ok(())
 }

@@ -40,14 +40,7 @@ pub fn items(column: &Value) -> Vec<Value> {
 /// Store the items of `column` (a `definition.columns[]` entry) on that column of `t`.
 pub fn store(state: &AppState, t: &Table, column: &Value) -> ApiResult<()> {
     let name = column["name"].as_str().unwrap_or_default();
-    metadata::upsert(
-        state,
-        &t.scope(),
-        Object::Column,
-        &format!("{}.{name}", t.id),
-        PROVIDER,
-        &items(column),
-    )
+    metadata::upsert(state, &t.scope(), Object::Column, &format!("{}.{name}", t.id), PROVIDER, &items(column))
 }
 
 /// Store the items of every column of a typed table's definition.

@@ -3,9 +3,9 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::Json;
 use serde_json::{Value, json};
 
 use super::{Table, load_table, lock_key, mark_changed};
@@ -24,9 +24,7 @@ pub struct CsvOptions {
 }
 
 fn single_char(p: &Params, key: &str, default: Option<char>) -> ApiResult<Option<char>> {
-    let Some(raw) = p.str(key) else {
-        return Ok(default);
-    };
+    let Some(raw) = p.str(key) else { return Ok(default) };
     let raw = if raw == "\\t" { "\t".to_string() } else { raw };
     let mut chars = raw.chars();
     match (chars.next(), chars.next()) {
@@ -34,10 +32,7 @@ fn single_char(p: &Params, key: &str, default: Option<char>) -> ApiResult<Option
         // The CSV reader and the loader work on bytes, and a line break or NUL cannot separate fields.
         (Some(c), None) if !c.is_ascii() || matches!(c, '\0' | '\n' | '\r') => Err(ApiError::new(
             Code::InvalidCsv,
-            format!(
-                "Invalid {key} \"{}\": it must be a single ASCII character other than a line break or NUL.",
-                c.escape_default()
-            ),
+            format!("Invalid {key} \"{}\": it must be a single ASCII character other than a line break or NUL.", c.escape_default()),
         )),
         (Some(c), None) => Ok(Some(c)),
         _ => Err(ApiError::new(
@@ -48,34 +43,20 @@ fn single_char(p: &Params, key: &str, default: Option<char>) -> ApiResult<Option
 }
 
 pub fn csv_options(p: &Params) -> ApiResult<CsvOptions> {
-    let delimiter = single_char(p, "delimiter", Some(','))?.ok_or_else(|| {
-        ApiError::new(Code::InvalidCsv, "Invalid delimiter: it must not be empty.")
-    })?;
+    let delimiter = single_char(p, "delimiter", Some(','))?
+        .ok_or_else(|| ApiError::new(Code::InvalidCsv, "Invalid delimiter: it must not be empty."))?;
     let escaped_by = single_char(p, "escapedBy", None)?;
     let enclosure = single_char(p, "enclosure", Some('"'))?;
     if enclosure.is_some() && escaped_by.is_some() {
-        return Err(ApiError::new(
-            Code::InvalidCsv,
-            "Only one of enclosure and escapedBy may be set.",
-        ));
+        return Err(ApiError::new(Code::InvalidCsv, "Only one of enclosure and escapedBy may be set."));
     }
     if escaped_by == Some(delimiter) {
-        return Err(ApiError::new(
-            Code::InvalidCsv,
-            "The delimiter and the escape character must differ.",
-        ));
+        return Err(ApiError::new(Code::InvalidCsv, "The delimiter and the escape character must differ."));
     }
     if enclosure == Some(delimiter) {
-        return Err(ApiError::new(
-            Code::InvalidCsv,
-            "The delimiter and the enclosure must differ.",
-        ));
+        return Err(ApiError::new(Code::InvalidCsv, "The delimiter and the enclosure must differ."));
     }
-    Ok(CsvOptions {
-        delimiter,
-        enclosure,
-        escaped_by,
-    })
+    Ok(CsvOptions { delimiter, enclosure, escaped_by })
 }
 
 pub fn valid_column_name(name: &str) -> bool {
@@ -92,9 +73,7 @@ pub const MAX_COLUMNS: usize = 1000;
 pub fn too_many_columns(count: usize) -> ApiError {
     ApiError::new(
         Code::TooManyColumns,
-        format!(
-            "The table would have {count} columns; a table can have at most {MAX_COLUMNS} columns."
-        ),
+        format!("The table would have {count} columns; a table can have at most {MAX_COLUMNS} columns."),
     )
 }
 
@@ -102,11 +81,8 @@ pub fn too_many_columns(count: usize) -> ApiError {
 /// and at most `MAX_COLUMNS` of them.
 pub fn check_columns(columns: &[String]) -> ApiResult<()> {
     if columns.is_empty() {
-        return Err(ApiError::new(
-            Code::ValidationFailed,
-            "No columns found: the file is empty or has no header.",
-        )
-        .with_context(json!({"code": "storage.tables.validation.noColumns"})));
+        return Err(ApiError::new(Code::ValidationFailed, "No columns found: the file is empty or has no header.")
+            .with_context(json!({"code": "storage.tables.validation.noColumns"})));
     }
     if columns.len() > MAX_COLUMNS {
         return Err(too_many_columns(columns.len()));
@@ -115,20 +91,13 @@ pub fn check_columns(columns: &[String]) -> ApiResult<()> {
     if !invalid.is_empty() {
         return Err(ApiError::validation(format!(
             "Invalid columns: {}. Only alphanumeric characters and underscores are allowed in column names (max 64 characters; \"_timestamp\" is reserved).",
-            invalid
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            invalid.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
     let mut seen = std::collections::HashSet::new();
     for c in columns {
         if !seen.insert(c.to_ascii_lowercase()) {
-            return Err(ApiError::new(
-                Code::DuplicateColumns,
-                format!("There are duplicate columns in CSV file: {c}"),
-            ));
+            return Err(ApiError::new(Code::DuplicateColumns, format!("There are duplicate columns in CSV file: {c}")));
         }
     }
     Ok(())
@@ -148,10 +117,7 @@ fn read_header(path: &PathBuf, opts: &CsvOptions) -> ApiResult<Vec<String>> {
     };
     let reader = reader.take(MAX_HEADER_BYTES + 1);
     let mut builder = csv::ReaderBuilder::new();
-    builder
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(opts.delimiter as u8);
+    builder.has_headers(false).flexible(true).delimiter(opts.delimiter as u8);
     match opts.enclosure {
         Some(q) => {
             builder.quote(q as u8);
@@ -169,22 +135,13 @@ fn read_header(path: &PathBuf, opts: &CsvOptions) -> ApiResult<Vec<String>> {
     if rdr.position().byte() > MAX_HEADER_BYTES {
         return Err(ApiError::new(
             Code::InvalidCsv,
-            format!(
-                "The CSV header row is longer than the limit of {} MB.",
-                MAX_HEADER_BYTES / (1024 * 1024)
-            ),
+            format!("The CSV header row is longer than the limit of {} MB.", MAX_HEADER_BYTES / (1024 * 1024)),
         ));
     }
     match read {
-        Ok(true) => Ok(record
-            .iter()
-            .map(|s| s.trim_start_matches('\u{feff}').to_string())
-            .collect()),
+        Ok(true) => Ok(record.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect()),
         Ok(false) => Ok(Vec::new()),
-        Err(e) => Err(ApiError::new(
-            Code::InvalidCsv,
-            format!("Cannot read the CSV header: {e}"),
-        )),
+        Err(e) => Err(ApiError::new(Code::InvalidCsv, format!("Cannot read the CSV header: {e}"))),
     }
 }
 
@@ -194,11 +151,7 @@ pub enum HeaderMode {
     Given(Vec<String>),
 }
 
-pub fn build_source(
-    paths: Vec<PathBuf>,
-    opts: &CsvOptions,
-    mode: HeaderMode,
-) -> ApiResult<CsvSource> {
+pub fn build_source(paths: Vec<PathBuf>, opts: &CsvOptions, mode: HeaderMode) -> ApiResult<CsvSource> {
     if paths.is_empty() {
         return Err(ApiError::validation("The file has no content to import."));
     }
@@ -219,20 +172,13 @@ pub fn build_source(
 
 /// Match file columns to the table's (case-insensitively, adopting the table's spelling); every
 /// table column must be present (`csvImport.columnsNotMatch`).
-pub fn align_columns(
-    source: &mut CsvSource,
-    table_columns: &[String],
-    typed: bool,
-) -> ApiResult<()> {
+pub fn align_columns(source: &mut CsvSource, table_columns: &[String], typed: bool) -> ApiResult<()> {
     for c in source.columns.iter_mut() {
         if let Some(tc) = table_columns.iter().find(|t| t.eq_ignore_ascii_case(c)) {
             *c = tc.clone();
         }
     }
-    let missing: Vec<&String> = table_columns
-        .iter()
-        .filter(|t| !source.columns.contains(t))
-        .collect();
+    let missing: Vec<&String> = table_columns.iter().filter(|t| !source.columns.contains(t)).collect();
     if !missing.is_empty() {
         return Err(ApiError::new(
             Code::ColumnsNotMatch,
@@ -245,31 +191,16 @@ pub fn align_columns(
         )
         .with_context(json!({"missingColumns": missing, "expectedColumns": table_columns})));
     }
-    let new_columns = source
-        .columns
-        .iter()
-        .filter(|c| !table_columns.contains(c))
-        .count();
+    let new_columns = source.columns.iter().filter(|c| !table_columns.contains(c)).count();
     if table_columns.len() + new_columns > MAX_COLUMNS {
         return Err(too_many_columns(table_columns.len() + new_columns));
     }
     if typed {
-        let extra: Vec<&String> = source
-            .columns
-            .iter()
-            .filter(|c| !table_columns.contains(c))
-            .collect();
+        let extra: Vec<&String> = source.columns.iter().filter(|c| !table_columns.contains(c)).collect();
         if !extra.is_empty() {
             return Err(ApiError::new(
                 Code::ColumnsNotMatch,
-                format!(
-                    "Typed tables cannot get new columns by import: {}.",
-                    extra
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ),
+                format!("Typed tables cannot get new columns by import: {}.", extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")),
             ));
         }
     }
@@ -277,26 +208,13 @@ pub fn align_columns(
 }
 
 /// Load a prepared source into a table (the work of a `tableImport` job).
-pub fn run_import(
-    state: &AppState,
-    auth: &Auth,
-    t: &Table,
-    source: CsvSource,
-    incremental: bool,
-) -> ApiResult<Value> {
+pub fn run_import(state: &AppState, auth: &Auth, t: &Table, source: CsvSource, incremental: bool) -> ApiResult<Value> {
     run_import_once(state, auth, t, source, incremental, None)
 }
 
 /// `run_import` that happens at most once per `once_key` (`LoadSpec::once_key`): a repeat
 /// answers `alreadyLoaded: true` and changes nothing.
-pub fn run_import_once(
-    state: &AppState,
-    auth: &Auth,
-    t: &Table,
-    mut source: CsvSource,
-    incremental: bool,
-    once_key: Option<String>,
-) -> ApiResult<Value> {
+pub fn run_import_once(state: &AppState, auth: &Auth, t: &Table, mut source: CsvSource, incremental: bool, once_key: Option<String>) -> ApiResult<Value> {
     let loc = t.location();
     let table_columns = state.tables.columns(&loc)?;
     align_columns(&mut source, &table_columns, t.is_typed)?;
@@ -310,25 +228,19 @@ pub fn run_import_once(
     };
     let result = state.tables.load(&loc, &spec)?;
     if result.already_loaded {
-        return Ok(
-            json!({"alreadyLoaded": true, "importedRowsCount": 0, "importedColumns": [], "warnings": []}),
-        );
+        return Ok(json!({"alreadyLoaded": true, "importedRowsCount": 0, "importedColumns": [], "warnings": []}));
     }
     let stats = mark_changed(state, t, true)?;
-    events::record(
-        state,
-        auth,
-        events::NewEvent {
-            event: "storage.tableImportDone".into(),
-            component: "storage".into(),
-            message: format!("Imported table {}", t.id),
-            kind: "info".into(),
-            object_type: Some("table".into()),
-            object_id: Some(t.id.clone()),
-            params: json!({"incremental": incremental}),
-            results: json!({"importedRowsCount": result.imported_rows}),
-        },
-    )?;
+    events::record(state, auth, events::NewEvent {
+        event: "storage.tableImportDone".into(),
+        component: "storage".into(),
+        message: format!("Imported table {}", t.id),
+        kind: "info".into(),
+        object_type: Some("table".into()),
+        object_id: Some(t.id.clone()),
+        params: json!({"incremental": incremental}),
+        results: json!({"importedRowsCount": result.imported_rows}),
+    })?;
     Ok(json!({
         "importedColumns": result.imported_columns,
         "warnings": [],
@@ -357,12 +269,7 @@ pub fn file_id_param(p: &Params) -> ApiResult<i64> {
     })
 }
 
-pub async fn import_async(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn import_async(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<(StatusCode, Json<Value>)> {
     let t = load_table(&state, &auth, &id, Need::Write)?;
     let opts = csv_options(&p)?;
     let incremental = p.flag("incremental")?;
@@ -428,12 +335,7 @@ pub async fn start_file_import_once(
 }
 
 /// Deprecated synchronous import (multipart `data` or `dataString`); answers 200 with the result.
-pub async fn import_sync(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<Value>> {
+pub async fn import_sync(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
     let t = load_table(&state, &auth, &id, Need::Write)?;
     let opts = csv_options(&p)?;
     let incremental = p.flag("incremental")?;
@@ -458,11 +360,10 @@ pub async fn import_sync(
 pub fn write_upload(state: &AppState, p: &Params) -> ApiResult<tempfile::NamedTempFile> {
     let data: Vec<u8> = match p.files.iter().find(|(name, _)| name == "data") {
         Some((_, bytes)) => bytes.to_vec(),
-        None => p.str("dataString").map(String::into_bytes).ok_or_else(|| {
-            ApiError::validation(
-                "Invalid request:\n - data: a \"data\" file part or \"dataString\" is required.",
-            )
-        })?,
+        None => p
+            .str("dataString")
+            .map(String::into_bytes)
+            .ok_or_else(|| ApiError::validation("Invalid request:\n - data: a \"data\" file part or \"dataString\" is required."))?,
     };
     let mut tmp = tempfile::NamedTempFile::new_in(state.blobs.staging_dir())?;
     std::io::Write::write_all(&mut tmp, &data)?;

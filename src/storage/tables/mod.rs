@@ -14,21 +14,21 @@ mod pull;
 pub mod select;
 mod types;
 
-use crate::http::Query;
-use crate::http::Routes;
-use crate::http::routes::{delete, get, post};
-use axum::Json;
 use axum::extract::{Path, State};
+use crate::http::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use crate::http::routes::{delete, get, post};
+use axum::Json;
+use crate::http::Routes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::wire::table as wire;
 use super::auth::{Auth, Need};
 use super::buckets::{self, Bucket};
-use super::metadata::{self, Object};
-use super::wire::table as wire;
 use super::{jobs, sharing};
+use super::metadata::{self, Object};
 use crate::app::AppState;
 use crate::http::params::{comma_list, parse_bool};
 use crate::http::{ApiError, ApiResult, Code, Params, now_iso};
@@ -39,42 +39,18 @@ pub use crate::meta::tables::{Table, TableStats};
 pub fn routes() -> Routes<AppState> {
     Routes::new()
         .route("/v2/storage/tables", get(list))
-        .route(
-            "/v2/storage/buckets/{id}/tables",
-            get(list_in_bucket).post(create::create_sync),
-        )
-        .route(
-            "/v2/storage/buckets/{id}/tables-async",
-            post(create::create_async),
-        )
-        .route(
-            "/v2/storage/buckets/{id}/tables-definition",
-            post(create::create_definition),
-        )
-        .route(
-            "/v2/storage/tables/{id}",
-            get(detail).put(update).delete(remove),
-        )
-        .route(
-            "/v2/storage/tables/{id}/import-async",
-            post(import::import_async),
-        )
+        .route("/v2/storage/buckets/{id}/tables", get(list_in_bucket).post(create::create_sync))
+        .route("/v2/storage/buckets/{id}/tables-async", post(create::create_async))
+        .route("/v2/storage/buckets/{id}/tables-definition", post(create::create_definition))
+        .route("/v2/storage/tables/{id}", get(detail).put(update).delete(remove))
+        .route("/v2/storage/tables/{id}/import-async", post(import::import_async))
         .route("/v2/storage/tables/{id}/import", post(import::import_sync))
-        .route(
-            "/v2/storage/tables/{id}/export-async",
-            post(export::export_async),
-        )
+        .route("/v2/storage/tables/{id}/export-async", post(export::export_async))
         .route("/v2/storage/tables/{id}/data-preview", get(export::preview))
         .route("/v2/storage/tables/{id}/rows", delete(export::delete_rows))
         .route("/v2/storage/tables/{id}/columns", post(columns::add_column))
-        .route(
-            "/v2/storage/tables/{id}/columns/{column}",
-            delete(columns::delete_column),
-        )
-        .route(
-            "/v2/storage/tables/{id}/primary-key",
-            post(columns::add_primary_key).delete(columns::delete_primary_key),
-        )
+        .route("/v2/storage/tables/{id}/columns/{column}", delete(columns::delete_column))
+        .route("/v2/storage/tables/{id}/primary-key", post(columns::add_primary_key).delete(columns::delete_primary_key))
         .route("/v2/storage/tables/{id}/optimize", post(optimize))
         .route("/v2/storage/tables/{id}/pull", post(pull::pull))
 }
@@ -99,21 +75,10 @@ pub fn split_table_id(id: &str) -> Option<(String, String)> {
 }
 
 pub(crate) fn table_not_found(auth: &Auth, id: &str) -> ApiError {
-    ApiError::new(
-        Code::TableNotFound,
-        format!(
-            "The table \"{id}\" was not found in the project \"{}\"",
-            auth.project_id
-        ),
-    )
+    ApiError::new(Code::TableNotFound, format!("The table \"{id}\" was not found in the project \"{}\"", auth.project_id))
 }
 
-pub fn find_table(
-    state: &AppState,
-    project_id: i64,
-    branch_id: i64,
-    id: &str,
-) -> ApiResult<Option<Table>> {
+pub fn find_table(state: &AppState, project_id: i64, branch_id: i64, id: &str) -> ApiResult<Option<Table>> {
     Ok(state.meta.table(Scope::new(project_id, branch_id), id)?)
 }
 
@@ -128,8 +93,7 @@ pub fn load_table(state: &AppState, auth: &Auth, id: &str, need: Need) -> ApiRes
         None => {
             // A table of a linked bucket is its source's table, read-only.
             let (_, name) = split_table_id(id).ok_or_else(|| table_not_found(auth, id))?;
-            let t = sharing::linked_table(state, auth.scope(), &bucket_id, &name)?
-                .ok_or_else(|| table_not_found(auth, id))?;
+            let t = sharing::linked_table(state, auth.scope(), &bucket_id, &name)?.ok_or_else(|| table_not_found(auth, id))?;
             auth.bucket(&bucket_id, need)?;
             if need > Need::Read {
                 return Err(sharing::read_only(&bucket_id));
@@ -157,9 +121,7 @@ pub fn tables_of_bucket(state: &AppState, b: &Bucket) -> ApiResult<Vec<Table>> {
 
 /// `(rows, bytes)` of these tables together.
 pub fn stats_of(tables: &[Table]) -> (u64, u64) {
-    tables.iter().fold((0, 0), |(rows, bytes), t| {
-        (rows + t.stats.rows_count, bytes + t.stats.data_size_bytes)
-    })
+    tables.iter().fold((0, 0), |(rows, bytes), t| (rows + t.stats.rows_count, bytes + t.stats.data_size_bytes))
 }
 
 /// Remove data, record and metadata of a table.
@@ -168,21 +130,13 @@ pub fn drop_table_everywhere(state: &AppState, t: &Table) -> ApiResult<()> {
     Ok(state.meta.delete_table(t.scope(), &t.id)?)
 }
 
-pub fn column_metadata_json(
-    state: &AppState,
-    scope: &Scope,
-    table_id: &str,
-    columns: &[String],
-) -> ApiResult<Value> {
+pub fn column_metadata_json(state: &AppState, scope: &Scope, table_id: &str, columns: &[String]) -> ApiResult<Value> {
     let prefix = format!("{table_id}.");
     let mut map = serde_json::Map::new();
     for (object_id, item) in metadata::list_by_prefix(state, scope, Object::Column, &prefix)? {
         let col = object_id[prefix.len()..].to_string();
         if columns.contains(&col) {
-            map.entry(col)
-                .or_insert_with(|| json!([]))
-                .as_array_mut()
-                .map(|a| a.push(item));
+            map.entry(col).or_insert_with(|| json!([])).as_array_mut().map(|a| a.push(item));
         }
     }
     // Always an object, even when empty. PHP would serialise an empty map as [], but
@@ -191,24 +145,13 @@ pub fn column_metadata_json(
     Ok(Value::Object(map))
 }
 
-pub fn table_json(
-    state: &AppState,
-    t: &Table,
-    include: &[String],
-    with_bucket: bool,
-) -> ApiResult<Value> {
+pub fn table_json(state: &AppState, t: &Table, include: &[String], with_bucket: bool) -> ApiResult<Value> {
     serde_json::to_value(table_wire(state, t, include, with_bucket)?).map_err(ApiError::internal)
 }
 
 /// A source table as the linked bucket `linked` shows it: its id in that bucket, an alias of
 /// the shared table (`sourceTable` names it and its project).
-pub fn linked_table_json(
-    state: &AppState,
-    linked: &Bucket,
-    t: &Table,
-    include: &[String],
-    with_bucket: bool,
-) -> ApiResult<Value> {
+pub fn linked_table_json(state: &AppState, linked: &Bucket, t: &Table, include: &[String], with_bucket: bool) -> ApiResult<Value> {
     let mut w = table_wire(state, t, include, false)?;
     let id = format!("{}.{}", linked.id, t.name);
     w.source_table = Some(json!({
@@ -229,43 +172,22 @@ pub fn linked_table_json(
 }
 
 /// `t` as the request sees it: through its linked bucket when it is another project's table.
-pub fn table_json_for(
-    state: &AppState,
-    auth: &Auth,
-    t: &Table,
-    requested_id: &str,
-    include: &[String],
-    with_bucket: bool,
-) -> ApiResult<Value> {
+pub fn table_json_for(state: &AppState, auth: &Auth, t: &Table, requested_id: &str, include: &[String], with_bucket: bool) -> ApiResult<Value> {
     if !is_foreign(auth, t) {
         return table_json(state, t, include, with_bucket);
     }
-    let (bucket_id, _) =
-        split_table_id(requested_id).ok_or_else(|| table_not_found(auth, requested_id))?;
+    let (bucket_id, _) = split_table_id(requested_id).ok_or_else(|| table_not_found(auth, requested_id))?;
     let linked = buckets::load_bucket(state, auth.project_id, auth.branch_id, &bucket_id)?;
     linked_table_json(state, &linked, t, include, with_bucket)
 }
 
-fn table_wire(
-    state: &AppState,
-    t: &Table,
-    include: &[String],
-    with_bucket: bool,
-) -> ApiResult<wire::Table> {
+fn table_wire(state: &AppState, t: &Table, include: &[String], with_bucket: bool) -> ApiResult<wire::Table> {
     let columns = t.stats.columns.clone();
     let (rows, bytes) = (t.stats.rows_count, t.stats.data_size_bytes);
     let scope = t.scope();
     let included = |name: &str| include.iter().any(|i| i == name);
-    let metadata = if included("metadata") {
-        Some(metadata::list(state, &scope, Object::Table, &t.id)?)
-    } else {
-        None
-    };
-    let column_metadata = if included("columnMetadata") {
-        Some(column_metadata_json(state, &scope, &t.id, &columns)?)
-    } else {
-        None
-    };
+    let metadata = if included("metadata") { Some(metadata::list(state, &scope, Object::Table, &t.id)?) } else { None };
+    let column_metadata = if included("columnMetadata") { Some(column_metadata_json(state, &scope, &t.id, &columns)?) } else { None };
     let bucket = if with_bucket {
         let b = buckets::load_bucket(state, t.project_id, t.branch_id, &t.bucket_id)?;
         Some(buckets::bucket_json(state, &b, &[])?)
@@ -309,22 +231,11 @@ fn table_wire(
     })
 }
 
-pub fn list_bucket_tables(
-    state: &AppState,
-    _auth: &Auth,
-    b: &Bucket,
-    include: &[String],
-) -> ApiResult<Vec<Value>> {
+pub fn list_bucket_tables(state: &AppState, _auth: &Auth, b: &Bucket, include: &[String]) -> ApiResult<Vec<Value>> {
     let linked = sharing::link_of(state, b.scope(), &b.id)?.is_some();
     tables_of_bucket(state, b)?
         .iter()
-        .map(|t| {
-            if linked {
-                linked_table_json(state, b, t, include, false)
-            } else {
-                table_json(state, t, include, false)
-            }
-        })
+        .map(|t| if linked { linked_table_json(state, b, t, include, false) } else { table_json(state, t, include, false) })
         .collect()
 }
 
@@ -333,30 +244,16 @@ struct IncludeQuery {
     include: Option<String>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Auth,
-    Query(q): Query<IncludeQuery>,
-) -> ApiResult<Json<Value>> {
+async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<IncludeQuery>) -> ApiResult<Json<Value>> {
     let include = comma_list(q.include.as_deref());
-    let with_buckets = include
-        .iter()
-        .any(|i| i == "buckets" || i == "bucketsWithoutSourceTables");
+    let with_buckets = include.iter().any(|i| i == "buckets" || i == "bucketsWithoutSourceTables");
     let all = state.meta.tables(auth.scope())?;
     let mut out = Vec::new();
-    for t in all
-        .iter()
-        .filter(|t| auth.bucket_level(&t.bucket_id).is_some())
-    {
+    for t in all.iter().filter(|t| auth.bucket_level(&t.bucket_id).is_some()) {
         out.push(table_json(&state, t, &include, with_buckets)?);
     }
     // Linked buckets have no tables of their own: they show their sources'.
-    for b in state
-        .meta
-        .buckets(auth.scope())?
-        .iter()
-        .filter(|b| auth.bucket_level(&b.id).is_some())
-    {
+    for b in state.meta.buckets(auth.scope())?.iter().filter(|b| auth.bucket_level(&b.id).is_some()) {
         if let Some(link) = sharing::link_of(&state, b.scope(), &b.id)? {
             for t in sharing::source_tables(&state, &link)? {
                 out.push(linked_table_json(&state, b, &t, &include, with_buckets)?);
@@ -374,64 +271,29 @@ async fn list_in_bucket(
 ) -> ApiResult<Json<Value>> {
     auth.bucket(&bucket, Need::Read)?;
     let b = buckets::load_bucket(&state, auth.project_id, auth.branch_id, &bucket)?;
-    Ok(Json(Value::Array(list_bucket_tables(
-        &state,
-        &auth,
-        &b,
-        &comma_list(q.include.as_deref()),
-    )?)))
+    Ok(Json(Value::Array(list_bucket_tables(&state, &auth, &b, &comma_list(q.include.as_deref()))?)))
 }
 
-async fn detail(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let t = load_table(&state, &auth, &id, Need::Read)?;
-    Ok(Json(table_json_for(
-        &state,
-        &auth,
-        &t,
-        &id,
-        &["metadata".into(), "columnMetadata".into()],
-        true,
-    )?))
+    Ok(Json(table_json_for(&state, &auth, &t, &id, &["metadata".into(), "columnMetadata".into()], true)?))
 }
 
-async fn update(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Json<Value>> {
+async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Json<Value>> {
     let t = load_table(&state, &auth, &id, Need::Write)?;
     if let Some(dn) = p.str("displayName") {
         if !create::valid_table_name(&dn) {
-            return Err(ApiError::validation(
-                "Invalid request:\n - displayName: Only alphanumeric characters dash and underscores are allowed.",
-            ));
+            return Err(ApiError::validation("Invalid request:\n - displayName: Only alphanumeric characters dash and underscores are allowed."));
         }
         let b = buckets::load_bucket(&state, t.project_id, t.branch_id, &t.bucket_id)?;
         create::ensure_name_free(&state, &b, &dn, Some(&t.id))?;
-        state
-            .meta
-            .set_table_display_name(t.scope(), &t.id, &dn, &now_iso())?;
+        state.meta.set_table_display_name(t.scope(), &t.id, &dn, &now_iso())?;
     }
     let t = load_table(&state, &auth, &id, Need::Read)?;
-    Ok(Json(table_json(
-        &state,
-        &t,
-        &["metadata".into(), "columnMetadata".into()],
-        true,
-    )?))
+    Ok(Json(table_json(&state, &t, &["metadata".into(), "columnMetadata".into()], true)?))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    p: Params,
-) -> ApiResult<Response> {
+async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> ApiResult<Response> {
     let t = load_table(&state, &auth, &id, Need::Write)?;
     let run_async = p.get("async").and_then(parse_bool).unwrap_or(false);
     let b = buckets::load_bucket(&state, t.project_id, t.branch_id, &t.bucket_id)?;
@@ -464,11 +326,7 @@ async fn remove(
 }
 
 /// Legacy Redshift call kbcstorage still exposes; a no-op job on this backend.
-async fn optimize(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn optimize(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
     let t = load_table(&state, &auth, &id, Need::Write)?;
     let spec = jobs::JobSpec {
         operation_name: "tableOptimize",
@@ -483,9 +341,7 @@ async fn optimize(
 /// and its data as written, counted once here so that reads never count.
 pub fn mark_changed(state: &AppState, t: &Table, imported: bool) -> ApiResult<TableStats> {
     let stats = current_stats(state, t)?;
-    state
-        .meta
-        .mark_table_changed(t.scope(), &t.id, &now_iso(), imported, &stats)?;
+    state.meta.mark_table_changed(t.scope(), &t.id, &now_iso(), imported, &stats)?;
     Ok(stats)
 }
 
@@ -493,11 +349,7 @@ fn current_stats(state: &AppState, t: &Table) -> ApiResult<TableStats> {
     let loc = t.location();
     let columns = state.tables.columns(&loc)?;
     let (rows_count, data_size_bytes) = state.tables.stats(&loc)?;
-    Ok(TableStats {
-        columns,
-        rows_count,
-        data_size_bytes,
-    })
+    Ok(TableStats { columns, rows_count, data_size_bytes })
 }
 
 /// At start: every table's recorded stats checked against its data, so that a data dir from
@@ -512,9 +364,7 @@ pub fn reconcile_stats(state: &AppState) -> ApiResult<usize> {
                 fixed += 1;
             }
             Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(table = %t.id, project = t.project_id, "table data unreadable at start: {}", e.message)
-            }
+            Err(e) => tracing::warn!(table = %t.id, project = t.project_id, "table data unreadable at start: {}", e.message),
         }
     }
     Ok(fixed)

@@ -4,83 +4,19 @@
 //! backend (`snowflake` by default), so clients send that backend's type names.
 use crate::http::{ApiError, ApiResult};
 
-pub const BASETYPES: &[&str] = &[
-    "STRING",
-    "INTEGER",
-    "NUMERIC",
-    "FLOAT",
-    "BOOLEAN",
-    "DATE",
-    "TIMESTAMP",
-];
+pub const BASETYPES: &[&str] = &["STRING", "INTEGER", "NUMERIC", "FLOAT", "BOOLEAN", "DATE", "TIMESTAMP"];
 
 const SNOWFLAKE: &[&str] = &[
-    "NUMBER",
-    "DECIMAL",
-    "DEC",
-    "NUMERIC",
-    "INT",
-    "INTEGER",
-    "BIGINT",
-    "SMALLINT",
-    "TINYINT",
-    "BYTEINT",
-    "FLOAT",
-    "FLOAT4",
-    "FLOAT8",
-    "DOUBLE",
-    "DOUBLE PRECISION",
-    "REAL",
-    "VARCHAR",
-    "CHAR",
-    "CHARACTER",
-    "STRING",
-    "TEXT",
-    "BOOLEAN",
-    "DATE",
-    "DATETIME",
-    "TIME",
-    "TIMESTAMP",
-    "TIMESTAMP_NTZ",
-    "TIMESTAMP_LTZ",
-    "TIMESTAMP_TZ",
-    "VARIANT",
-    "OBJECT",
-    "ARRAY",
-    "BINARY",
-    "VARBINARY",
-    "GEOGRAPHY",
-    "GEOMETRY",
-    "VECTOR",
+    "NUMBER", "DECIMAL", "DEC", "NUMERIC", "INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "BYTEINT", "FLOAT", "FLOAT4",
+    "FLOAT8", "DOUBLE", "DOUBLE PRECISION", "REAL", "VARCHAR", "CHAR", "CHARACTER", "STRING", "TEXT", "BOOLEAN", "DATE",
+    "DATETIME", "TIME", "TIMESTAMP", "TIMESTAMP_NTZ", "TIMESTAMP_LTZ", "TIMESTAMP_TZ", "VARIANT", "OBJECT", "ARRAY", "BINARY",
+    "VARBINARY", "GEOGRAPHY", "GEOMETRY", "VECTOR",
 ];
 
 const BIGQUERY: &[&str] = &[
-    "ARRAY",
-    "BOOL",
-    "BOOLEAN",
-    "BYTES",
-    "DATE",
-    "DATETIME",
-    "TIME",
-    "TIMESTAMP",
-    "GEOGRAPHY",
-    "INTERVAL",
-    "JSON",
-    "INT64",
-    "INT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "TINYINT",
-    "BYTEINT",
-    "NUMERIC",
-    "DECIMAL",
-    "BIGNUMERIC",
-    "BIGDECIMAL",
-    "FLOAT64",
-    "FLOAT",
-    "STRING",
-    "STRUCT",
+    "ARRAY", "BOOL", "BOOLEAN", "BYTES", "DATE", "DATETIME", "TIME", "TIMESTAMP", "GEOGRAPHY", "INTERVAL", "JSON", "INT64", "INT",
+    "SMALLINT", "INTEGER", "BIGINT", "TINYINT", "BYTEINT", "NUMERIC", "DECIMAL", "BIGNUMERIC", "BIGDECIMAL", "FLOAT64", "FLOAT",
+    "STRING", "STRUCT",
 ];
 
 /// A column type accepted for a backend.
@@ -121,9 +57,7 @@ fn valid_precision(length: &str, max_precision: u64, max_scale: u64) -> bool {
     if parts.is_empty() || parts.len() > 2 {
         return false;
     }
-    let Ok(p) = parts[0].parse::<u64>() else {
-        return false;
-    };
+    let Ok(p) = parts[0].parse::<u64>() else { return false };
     let s = match parts.get(1) {
         Some(s) => match s.parse::<u64>() {
             Ok(s) => s,
@@ -135,18 +69,14 @@ fn valid_precision(length: &str, max_precision: u64, max_scale: u64) -> bool {
 }
 
 fn in_range(length: &str, min: u64, max: u64) -> bool {
-    length
-        .parse::<u64>()
-        .is_ok_and(|n| (min..=max).contains(&n))
+    length.parse::<u64>().is_ok_and(|n| (min..=max).contains(&n))
 }
 
 fn snowflake_length_ok(name: &str, length: &str) -> bool {
     match name {
         "NUMBER" | "DECIMAL" | "DEC" | "NUMERIC" => valid_precision(length, 38, 38),
         "VARCHAR" | "CHAR" | "CHARACTER" | "STRING" | "TEXT" => in_range(length, 1, 16_777_216),
-        "TIME" | "DATETIME" | "TIMESTAMP" | "TIMESTAMP_NTZ" | "TIMESTAMP_LTZ" | "TIMESTAMP_TZ" => {
-            in_range(length, 0, 9)
-        }
+        "TIME" | "DATETIME" | "TIMESTAMP" | "TIMESTAMP_NTZ" | "TIMESTAMP_LTZ" | "TIMESTAMP_TZ" => in_range(length, 0, 9),
         "BINARY" | "VARBINARY" => in_range(length, 1, 8_388_608),
         // VECTOR(INT, 256) and the like: the element type and dimension are not checked.
         "VECTOR" => true,
@@ -168,14 +98,10 @@ fn basetype_of(name: &str) -> &'static str {
     match name {
         "INT" | "INTEGER" | "BIGINT" | "SMALLINT" | "TINYINT" | "BYTEINT" | "INT64" => "INTEGER",
         "NUMBER" | "DECIMAL" | "DEC" | "NUMERIC" | "BIGNUMERIC" | "BIGDECIMAL" => "NUMERIC",
-        "FLOAT" | "FLOAT4" | "FLOAT8" | "DOUBLE" | "DOUBLE PRECISION" | "REAL" | "FLOAT64" => {
-            "FLOAT"
-        }
+        "FLOAT" | "FLOAT4" | "FLOAT8" | "DOUBLE" | "DOUBLE PRECISION" | "REAL" | "FLOAT64" => "FLOAT",
         "BOOLEAN" | "BOOL" => "BOOLEAN",
         "DATE" => "DATE",
-        "DATETIME" | "TIME" | "TIMESTAMP" | "TIMESTAMP_NTZ" | "TIMESTAMP_LTZ" | "TIMESTAMP_TZ" => {
-            "TIMESTAMP"
-        }
+        "DATETIME" | "TIME" | "TIMESTAMP" | "TIMESTAMP_NTZ" | "TIMESTAMP_LTZ" | "TIMESTAMP_TZ" => "TIMESTAMP",
         _ => "STRING",
     }
 }
@@ -201,23 +127,14 @@ pub fn resolve(backend: &str, raw_type: &str, length: Option<String>) -> ApiResu
     if !known.contains(&name.as_str()) {
         return Err(invalid_type(raw_type.trim()));
     }
-    let length = length
-        .filter(|l| !l.is_empty())
-        .or(inline.filter(|l| !l.is_empty()));
+    let length = length.filter(|l| !l.is_empty()).or(inline.filter(|l| !l.is_empty()));
     if let Some(l) = &length {
         if !length_ok(&name, l) {
             return Err(invalid_length(l, &name));
         }
     }
-    let effective_length = length
-        .clone()
-        .or_else(|| default_decimal_length(&backend, &name).map(str::to_string));
-    Ok(ColumnType {
-        basetype: basetype_of(&name),
-        name,
-        length,
-        effective_length,
-    })
+    let effective_length = length.clone().or_else(|| default_decimal_length(&backend, &name).map(str::to_string));
+    Ok(ColumnType { basetype: basetype_of(&name), name, length, effective_length })
 }
 
 #[cfg(test)]
@@ -227,48 +144,18 @@ mod tests {
     #[test]
     fn snowflake_names_map_to_keboola_base_types() {
         let number = resolve("snowflake", "number(12, 2)", None).unwrap();
-        assert_eq!(
-            (
-                number.name.as_str(),
-                number.length.as_deref(),
-                number.basetype
-            ),
-            ("NUMBER", Some("12,2"), "NUMERIC")
-        );
+        assert_eq!((number.name.as_str(), number.length.as_deref(), number.basetype), ("NUMBER", Some("12,2"), "NUMERIC"));
         let bare = resolve("snowflake", "NUMBER", None).unwrap();
-        assert_eq!(
-            (bare.length, bare.effective_length.as_deref()),
-            (None, Some("38,0"))
-        );
-        assert_eq!(
-            resolve("snowflake", "TIMESTAMP_TZ", None).unwrap().basetype,
-            "TIMESTAMP"
-        );
-        assert_eq!(
-            resolve("snowflake", "VARIANT", None).unwrap().basetype,
-            "STRING"
-        );
-        assert_eq!(
-            resolve("snowflake", "VARCHAR", Some("40".into()))
-                .unwrap()
-                .length
-                .as_deref(),
-            Some("40")
-        );
+        assert_eq!((bare.length, bare.effective_length.as_deref()), (None, Some("38,0")));
+        assert_eq!(resolve("snowflake", "TIMESTAMP_TZ", None).unwrap().basetype, "TIMESTAMP");
+        assert_eq!(resolve("snowflake", "VARIANT", None).unwrap().basetype, "STRING");
+        assert_eq!(resolve("snowflake", "VARCHAR", Some("40".into())).unwrap().length.as_deref(), Some("40"));
     }
 
     #[test]
     fn unknown_types_and_bad_lengths_are_refused_in_keboolas_words() {
-        assert_eq!(
-            resolve("snowflake", "INT64", None).unwrap_err().message,
-            "'INT64' is not a valid type"
-        );
-        assert_eq!(
-            resolve("snowflake", "INTEGER", Some("10".into()))
-                .unwrap_err()
-                .message,
-            "'10' is not valid length for INTEGER"
-        );
+        assert_eq!(resolve("snowflake", "INT64", None).unwrap_err().message, "'INT64' is not a valid type");
+        assert_eq!(resolve("snowflake", "INTEGER", Some("10".into())).unwrap_err().message, "'10' is not valid length for INTEGER");
         assert!(resolve("snowflake", "NUMBER(39,2)", None).is_err());
         assert!(resolve("bigquery", "INT64", None).is_ok());
         assert!(resolve("bigquery", "VARIANT", None).is_err());

@@ -49,7 +49,6 @@ pub struct CreatorToken {
 impl Configuration {
     /// The model of a stored configuration document.
     pub fn of(document: Value) -> ApiResult<Configuration> {
-        serde_json::from_value(document)
-            .map_err(|e| ApiError::internal(format!("stored configuration unreadable: {e}")))
+        serde_json::from_value(document).map_err(|e| ApiError::internal(format!("stored configuration unreadable: {e}")))
     }
 }

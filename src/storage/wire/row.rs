@@ -26,7 +26,6 @@ pub struct Row {
 impl Row {
     /// The model of a row as stored in its configuration's document.
     pub fn of(row: Value) -> ApiResult<Row> {
-        serde_json::from_value(row)
-            .map_err(|e| ApiError::internal(format!("stored configuration row unreadable: {e}")))
+        serde_json::from_value(row).map_err(|e| ApiError::internal(format!("stored configuration row unreadable: {e}")))
     }
 }

@@ -44,11 +44,7 @@ pub struct BucketPermissions(pub Map<String, Value>);
 
 impl Serialize for BucketPermissions {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0.is_empty() {
-            Vec::<Value>::new().serialize(s)
-        } else {
-            self.0.serialize(s)
-        }
+        if self.0.is_empty() { Vec::<Value>::new().serialize(s) } else { self.0.serialize(s) }
     }
 }
 
@@ -108,13 +104,5 @@ pub struct Owner {
 
 /// `{name: {name, value}}`, the shape of `owner.limits` and `owner.metrics`.
 pub fn named_values(items: &[(&str, i64)]) -> Map<String, Value> {
-    items
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.to_string(),
-                serde_json::json!({"name": name, "value": value}),
-            )
-        })
-        .collect()
+    items.iter().map(|(name, value)| (name.to_string(), serde_json::json!({"name": name, "value": value}))).collect()
 }

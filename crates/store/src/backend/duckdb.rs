@@ -10,8 +10,8 @@ use parking_lot::Mutex;
 
 use super::filter::{Filter, Operator, Select};
 use super::{
-    BackendError, BackendResult, ColumnDef, CsvSource, ExportFormat, ExportSpec, LoadResult,
-    LoadSpec, TableBackend, TableLocation,
+    BackendError, BackendResult, ColumnDef, CsvSource, ExportFormat, ExportSpec, LoadResult, LoadSpec, TableBackend,
+    TableLocation,
 };
 use kbstack_core::Code;
 
@@ -109,10 +109,7 @@ fn basetype_sql(basetype: &str) -> &'static str {
 /// `DECIMAL(p,s)` for a `p[,s]` length; DuckDB stops at 38 digits, so wider BigQuery
 /// BIGNUMERICs are narrowed (their scale kept below the precision).
 fn decimal_sql(length: Option<&str>) -> String {
-    let mut parts = length
-        .unwrap_or("38,0")
-        .split(',')
-        .map(|p| p.trim().parse::<u32>().unwrap_or(0));
+    let mut parts = length.unwrap_or("38,0").split(',').map(|p| p.trim().parse::<u32>().unwrap_or(0));
     let precision = parts.next().unwrap_or(38).clamp(1, 38);
     let scale = parts.next().unwrap_or(0).min(precision);
     format!("DECIMAL({precision},{scale})")
@@ -126,15 +123,9 @@ pub(crate) fn column_sql_type(c: &ColumnDef) -> String {
         return basetype_sql(&c.basetype).to_string();
     };
     match native.to_ascii_uppercase().as_str() {
-        "INT" | "INTEGER" | "BIGINT" | "SMALLINT" | "TINYINT" | "BYTEINT" | "INT64" => {
-            "BIGINT".into()
-        }
-        "NUMBER" | "DECIMAL" | "DEC" | "NUMERIC" | "BIGNUMERIC" | "BIGDECIMAL" => {
-            decimal_sql(c.length.as_deref())
-        }
-        "FLOAT" | "FLOAT4" | "FLOAT8" | "DOUBLE" | "DOUBLE PRECISION" | "REAL" | "FLOAT64" => {
-            "DOUBLE".into()
-        }
+        "INT" | "INTEGER" | "BIGINT" | "SMALLINT" | "TINYINT" | "BYTEINT" | "INT64" => "BIGINT".into(),
+        "NUMBER" | "DECIMAL" | "DEC" | "NUMERIC" | "BIGNUMERIC" | "BIGDECIMAL" => decimal_sql(c.length.as_deref()),
+        "FLOAT" | "FLOAT4" | "FLOAT8" | "DOUBLE" | "DOUBLE PRECISION" | "REAL" | "FLOAT64" => "DOUBLE".into(),
         "BOOLEAN" | "BOOL" => "BOOLEAN".into(),
         "DATE" => "DATE".into(),
         "TIME" => "TIME".into(),
@@ -164,19 +155,12 @@ impl DuckDbBackend {
             lit(&tmp.display().to_string())
         ))?;
         conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS main.{ONCE_TABLE} (key VARCHAR PRIMARY KEY, loaded_at TIMESTAMP);"))?;
-        Ok(DuckDbBackend {
-            root: Mutex::new(conn),
-            readers: Mutex::new(Vec::new()),
-            lake: false,
-        })
+        Ok(DuckDbBackend { root: Mutex::new(conn), readers: Mutex::new(Vec::new()), lake: false })
     }
 
     /// Tables in a DuckLake (`settings`); the node's own DuckDB is in memory, with spills in the
     /// scratch dir. Nodes opening the same catalog see one set of tables.
-    pub fn open_ducklake(
-        settings: &DuckLakeSettings,
-        memory: &str,
-    ) -> anyhow::Result<DuckDbBackend> {
+    pub fn open_ducklake(settings: &DuckLakeSettings, memory: &str) -> anyhow::Result<DuckDbBackend> {
         use anyhow::Context;
         std::fs::create_dir_all(&settings.scratch_dir)?;
         let conn = Connection::open_in_memory()?;
@@ -184,103 +168,66 @@ impl DuckDbBackend {
             "SET memory_limit = {}; SET temp_directory = {}; SET preserve_insertion_order = false; \
              SET autoinstall_known_extensions = false; SET autoload_known_extensions = false;",
             lit(memory),
-            lit(&settings
-                .scratch_dir
-                .join("duckdb.tmp")
-                .display()
-                .to_string())
+            lit(&settings.scratch_dir.join("duckdb.tmp").display().to_string())
         ))?;
         for ext in ["postgres_scanner", "httpfs", "ducklake"] {
-            let file = settings
-                .extension_dir
-                .join(format!("{ext}.duckdb_extension"));
+            let file = settings.extension_dir.join(format!("{ext}.duckdb_extension"));
             conn.execute_batch(&format!("LOAD {}", lit(&file.display().to_string())))
-                .with_context(|| {
-                    format!("loading DuckDB's {ext} extension from {}", file.display())
-                })?;
+                .with_context(|| format!("loading DuckDB's {ext} extension from {}", file.display()))?;
         }
         // Object stores answer 5xx now and then under load; httpfs retries those.
-        conn.execute_batch(
-            "SET http_retries = 8; SET http_retry_wait_ms = 200; SET http_retry_backoff = 1.5;",
-        )?;
+        conn.execute_batch("SET http_retries = 8; SET http_retry_wait_ms = 200; SET http_retry_backoff = 1.5;")?;
         if let Some(s3) = &settings.s3 {
             let (host, tls) = s3.host_and_tls();
             let mut options = vec![
                 format!("KEY_ID {}", lit(&s3.access_key_id)),
                 format!("SECRET {}", lit(&s3.secret_access_key)),
-                format!(
-                    "REGION {}",
-                    lit(if s3.region.is_empty() {
-                        "us-east-1"
-                    } else {
-                        &s3.region
-                    })
-                ),
+                format!("REGION {}", lit(if s3.region.is_empty() { "us-east-1" } else { &s3.region })),
                 format!("USE_SSL {tls}"),
-                format!(
-                    "URL_STYLE {}",
-                    lit(if s3.path_style { "path" } else { "vhost" })
-                ),
+                format!("URL_STYLE {}", lit(if s3.path_style { "path" } else { "vhost" })),
             ];
             if !host.is_empty() {
                 options.push(format!("ENDPOINT {}", lit(&host)));
             }
             // The error, not the statement, is reported: the statement holds the secret.
-            conn.execute_batch(&format!(
-                "CREATE SECRET kbstack_s3 (TYPE s3, {})",
-                options.join(", ")
-            ))
-            .map_err(|e| anyhow::anyhow!("configuring S3 access for DuckLake: {e}"))?;
+            conn.execute_batch(&format!("CREATE SECRET kbstack_s3 (TYPE s3, {})", options.join(", ")))
+                .map_err(|e| anyhow::anyhow!("configuring S3 access for DuckLake: {e}"))?;
         }
-        let catalog = if settings.catalog.starts_with("postgres://")
-            || settings.catalog.starts_with("postgresql://")
-        {
+        let catalog = if settings.catalog.starts_with("postgres://") || settings.catalog.starts_with("postgresql://") {
             format!("ducklake:postgres:{}", settings.catalog)
         } else {
             format!("ducklake:{}", settings.catalog)
         };
         // Every row goes to a data file: rows inlined into the catalog would make the catalog
         // database hold table data.
-        let attach = format!(
-            "ATTACH {} AS lake (DATA_PATH {}, DATA_INLINING_ROW_LIMIT 0); USE lake;",
-            lit(&catalog),
-            lit(&settings.data_path)
-        );
+        let attach = format!("ATTACH {} AS lake (DATA_PATH {}, DATA_INLINING_ROW_LIMIT 0); USE lake;", lit(&catalog), lit(&settings.data_path));
         let mut attached = conn.execute_batch(&attach);
         // Nodes starting at once on an empty catalog race to create its tables; the losers find
         // them made on a second look.
         for _ in 0..10 {
             match &attached {
                 Err(e) if e.to_string().contains("Failed to initialize DuckLake") => {
-                    std::thread::sleep(std::time::Duration::from_millis(
-                        100 + rand::random::<u64>() % 400,
-                    ));
+                    std::thread::sleep(std::time::Duration::from_millis(100 + rand::random::<u64>() % 400));
                     attached = conn.execute_batch(&attach);
                 }
                 _ => break,
             }
         }
         attached
-            // The catalog URL may hold a password: the error is reported without it.
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "attaching the DuckLake catalog (data in {}): {}",
-                    settings.data_path,
-                    e.to_string().replace(&settings.catalog, "<catalog>")
-                )
-            })?;
+        // The catalog URL may hold a password: the error is reported without it.
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "attaching the DuckLake catalog (data in {}): {}",
+                settings.data_path,
+                e.to_string().replace(&settings.catalog, "<catalog>")
+            )
+        })?;
         retry_conflicts(|| {
-            conn.execute_batch(&format!(
-                "CREATE TABLE IF NOT EXISTS main.{ONCE_TABLE} (key VARCHAR, loaded_at TIMESTAMP);"
-            ))
-            .map_err(internal)
+            conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS main.{ONCE_TABLE} (key VARCHAR, loaded_at TIMESTAMP);"))
+                .map_err(internal)
         })
         .map_err(|e| anyhow::anyhow!("creating the load log table in the DuckLake: {e}"))?;
-        Ok(DuckDbBackend {
-            root: Mutex::new(conn),
-            readers: Mutex::new(Vec::new()),
-            lake: true,
-        })
+        Ok(DuckDbBackend { root: Mutex::new(conn), readers: Mutex::new(Vec::new()), lake: true })
     }
 
     /// The type of a column added to an untyped table: '' in the rows it had, never NULL. DuckDB
@@ -292,9 +239,7 @@ impl DuckDbBackend {
 
     /// The DuckDB version (`v1.5.5`), for export manifests.
     pub fn engine_version(&self) -> BackendResult<String> {
-        self.conn()?
-            .query_row("SELECT version()", [], |r| r.get(0))
-            .map_err(internal)
+        self.conn()?.query_row("SELECT version()", [], |r| r.get(0)).map_err(internal)
     }
 
     /// A connection of the table backend's instance (the workspace engine attaches workspace files to it).
@@ -308,10 +253,7 @@ impl DuckDbBackend {
 
     /// `read` on an idle reader connection (or a new one). Only for work that leaves no state
     /// on the connection: it goes back to the pool when `read` is done and no transaction is open.
-    fn with_reader<T>(
-        &self,
-        read: impl FnOnce(&Connection) -> BackendResult<T>,
-    ) -> BackendResult<T> {
+    fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> BackendResult<T>) -> BackendResult<T> {
         let pooled = self.readers.lock().pop();
         let conn = match pooled {
             Some(c) => c,
@@ -334,30 +276,19 @@ impl DuckDbBackend {
         // a check before the transaction and the insert inside it are enough.
         if let Some(key) = &spec.once_key {
             if self.loaded_once(key)? {
-                return Ok(LoadResult {
-                    already_loaded: true,
-                    ..LoadResult::default()
-                });
+                return Ok(LoadResult { already_loaded: true, ..LoadResult::default() });
             }
         }
         let existing = self.column_types(&conn, loc)?;
         let existing_names: Vec<&str> = existing.iter().map(|(c, _)| c.as_str()).collect();
         let file_cols = &spec.source.columns;
-        let added: Vec<String> = file_cols
-            .iter()
-            .filter(|c| !existing_names.contains(&c.as_str()))
-            .cloned()
-            .collect();
+        let added: Vec<String> = file_cols.iter().filter(|c| !existing_names.contains(&c.as_str())).cloned().collect();
         let ts = ts_literal(&spec.timestamp);
         let source = Self::read_csv_sql(&spec.source, !spec.typed)?;
         // Value of each file column as stored: untyped tables keep strings with NULL → '';
         // typed tables treat '' as NULL and cast to the column type.
         let value_expr = |c: &str| -> String {
-            let ty = existing
-                .iter()
-                .find(|(n, _)| n == c)
-                .map(|(_, t)| t.as_str())
-                .unwrap_or("VARCHAR");
+            let ty = existing.iter().find(|(n, _)| n == c).map(|(_, t)| t.as_str()).unwrap_or("VARCHAR");
             if spec.typed {
                 if ty == "VARCHAR" {
                     format!("NULLIF({}, '')", ident(c))
@@ -370,40 +301,25 @@ impl DuckDbBackend {
             }
         };
         let values: Vec<String> = file_cols.iter().map(|c| value_expr(c)).collect();
-        let staged: Vec<String> = file_cols
-            .iter()
-            .zip(&values)
-            .map(|(c, v)| format!("{v} AS {}", ident(c)))
-            .collect();
+        let staged: Vec<String> = file_cols.iter().zip(&values).map(|(c, v)| format!("{v} AS {}", ident(c))).collect();
         let pk_partition: Vec<String> = spec.primary_key.iter().map(|c| ident(c)).collect();
         let dedup = if pk_partition.is_empty() {
             String::new()
         } else {
-            format!(
-                " QUALIFY row_number() OVER (PARTITION BY {}) = 1",
-                pk_partition.join(", ")
-            )
+            format!(" QUALIFY row_number() OVER (PARTITION BY {}) = 1", pk_partition.join(", "))
         };
         let target = qualified(loc);
         let col_list: Vec<String> = file_cols.iter().map(|c| ident(c)).collect();
 
         let mut sql = String::from("BEGIN TRANSACTION;\n");
         for c in &added {
-            let ty = if spec.typed {
-                "VARCHAR"
-            } else {
-                self.untyped_added_column()
-            };
-            sql.push_str(&format!(
-                "ALTER TABLE {target} ADD COLUMN {} {ty};\n",
-                ident(c)
-            ));
+            let ty = if spec.typed { "VARCHAR" } else { self.untyped_added_column() };
+            sql.push_str(&format!("ALTER TABLE {target} ADD COLUMN {} {ty};\n", ident(c)));
         }
         conn.execute_batch(&sql).map_err(internal)?;
         let run = || -> BackendResult<u64> {
             if !spec.incremental {
-                conn.execute_batch(&format!("DELETE FROM {target};"))
-                    .map_err(internal)?;
+                conn.execute_batch(&format!("DELETE FROM {target};")).map_err(internal)?;
             }
             if !spec.incremental || spec.primary_key.is_empty() {
                 let n = conn
@@ -426,27 +342,15 @@ impl DuckDbBackend {
                 staged.join(", ")
             ))
             .map_err(csv_error)?;
-            let staged_rows: i64 = conn
-                .query_row("SELECT count(*) FROM __kbstack_stage", [], |r| r.get(0))
-                .map_err(internal)?;
-            let pk_match: Vec<String> = spec
-                .primary_key
-                .iter()
-                .map(|c| format!("t.{} = s.{}", ident(c), ident(c)))
-                .collect();
-            let non_pk: Vec<&String> = file_cols
-                .iter()
-                .filter(|c| !spec.primary_key.contains(c))
-                .collect();
+            let staged_rows: i64 =
+                conn.query_row("SELECT count(*) FROM __kbstack_stage", [], |r| r.get(0)).map_err(internal)?;
+            let pk_match: Vec<String> =
+                spec.primary_key.iter().map(|c| format!("t.{} = s.{}", ident(c), ident(c))).collect();
+            let non_pk: Vec<&String> = file_cols.iter().filter(|c| !spec.primary_key.contains(c)).collect();
             if !non_pk.is_empty() {
-                let sets: Vec<String> = non_pk
-                    .iter()
-                    .map(|c| format!("{} = s.{}", ident(c), ident(c)))
-                    .collect();
-                let differs: Vec<String> = non_pk
-                    .iter()
-                    .map(|c| format!("t.{} IS DISTINCT FROM s.{}", ident(c), ident(c)))
-                    .collect();
+                let sets: Vec<String> = non_pk.iter().map(|c| format!("{} = s.{}", ident(c), ident(c))).collect();
+                let differs: Vec<String> =
+                    non_pk.iter().map(|c| format!("t.{} IS DISTINCT FROM s.{}", ident(c), ident(c))).collect();
                 conn.execute_batch(&format!(
                     "UPDATE {target} AS t SET {}, {} = {ts} FROM __kbstack_stage AS s WHERE {} AND ({});",
                     sets.join(", "),
@@ -470,11 +374,7 @@ impl DuckDbBackend {
         let run = || -> BackendResult<u64> {
             let n = run()?;
             if let Some(key) = &spec.once_key {
-                conn.execute(
-                    &format!("INSERT INTO main.{ONCE_TABLE} VALUES (?, now()::TIMESTAMP)"),
-                    [key],
-                )
-                .map_err(internal)?;
+                conn.execute(&format!("INSERT INTO main.{ONCE_TABLE} VALUES (?, now()::TIMESTAMP)"), [key]).map_err(internal)?;
             }
             Ok(n)
         };
@@ -484,12 +384,7 @@ impl DuckDbBackend {
                     let _ = conn.execute_batch("ROLLBACK;");
                     return Err(internal(e));
                 }
-                Ok(LoadResult {
-                    imported_rows: n,
-                    imported_columns: file_cols.clone(),
-                    added_columns: added,
-                    already_loaded: false,
-                })
+                Ok(LoadResult { imported_rows: n, imported_columns: file_cols.clone(), added_columns: added, already_loaded: false })
             }
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK;");
@@ -498,11 +393,7 @@ impl DuckDbBackend {
         }
     }
 
-    fn column_types(
-        &self,
-        conn: &Connection,
-        loc: &TableLocation,
-    ) -> BackendResult<Vec<(String, String)>> {
+    fn column_types(&self, conn: &Connection, loc: &TableLocation) -> BackendResult<Vec<(String, String)>> {
         // `pragma_table_info` looks up the one table; `duckdb_columns()` builds a row for every
         // column of every table and system view first (most of a small preview's CPU).
         // DuckDB 1.5 cannot parse a name with an escaped quote in `pragma_table_info`'s
@@ -514,16 +405,11 @@ impl DuckDbBackend {
                 vec![schema_name(loc), loc.table.clone()],
             )
         } else {
-            (
-                "SELECT name, type FROM pragma_table_info(?)",
-                vec![qualified(loc)],
-            )
+            ("SELECT name, type FROM pragma_table_info(?)", vec![qualified(loc)])
         };
         let rows = conn.prepare_cached(sql).and_then(|mut st| {
-            st.query_map(duckdb::params_from_iter(params), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()
+            st.query_map(duckdb::params_from_iter(params), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()
         });
         let rows = match rows {
             Ok(rows) => rows,
@@ -531,10 +417,7 @@ impl DuckDbBackend {
             Err(e) => return Err(internal(e)),
         };
         if rows.is_empty() {
-            return Err(BackendError::UserError(
-                format!("Table \"{}\" does not exist.", loc.table),
-                Code::TableNotFound,
-            ));
+            return Err(BackendError::UserError(format!("Table \"{}\" does not exist.", loc.table), Code::TableNotFound));
         }
         Ok(rows.into_iter().filter(|(c, _)| c != TS).collect())
     }
@@ -542,17 +425,9 @@ impl DuckDbBackend {
     /// `read_csv(...)` over the source with every file column as VARCHAR. `empty_as_text`: empty
     /// fields read as '' instead of NULL (`force_not_null`), what untyped tables store.
     fn read_csv_sql(src: &CsvSource, empty_as_text: bool) -> BackendResult<String> {
-        let files: Vec<String> = src
-            .paths
-            .iter()
-            .map(|p| lit(&p.display().to_string()))
-            .collect();
+        let files: Vec<String> = src.paths.iter().map(|p| lit(&p.display().to_string())).collect();
         let gz = src.paths.first().map(|p| is_gzip(p)).unwrap_or(false);
-        let columns: Vec<String> = src
-            .columns
-            .iter()
-            .map(|c| format!("{}: 'VARCHAR'", lit(c)))
-            .collect();
+        let columns: Vec<String> = src.columns.iter().map(|c| format!("{}: 'VARCHAR'", lit(c))).collect();
         let quote = src.enclosure.map(|c| c.to_string()).unwrap_or_default();
         let escape = match (src.escaped_by, src.enclosure) {
             (Some(e), _) => e.to_string(),
@@ -572,14 +447,7 @@ impl DuckDbBackend {
             super::MAX_LINE_BYTES,
             super::CSV_BUFFER_BYTES,
             if empty_as_text {
-                format!(
-                    ", force_not_null = [{}]",
-                    src.columns
-                        .iter()
-                        .map(|c| lit(c))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!(", force_not_null = [{}]", src.columns.iter().map(|c| lit(c)).collect::<Vec<_>>().join(", "))
             } else {
                 String::new()
             },
@@ -587,17 +455,12 @@ impl DuckDbBackend {
     }
 
     fn where_sql(select: &Select, columns: &[(String, String)]) -> BackendResult<String> {
-        select
-            .nul_free()
-            .map_err(|msg| BackendError::UserError(msg, Code::ValidationFailed))?;
+        select.nul_free().map_err(|msg| BackendError::UserError(msg, Code::ValidationFailed))?;
         let mut parts = Vec::new();
         for f in &select.filters {
             if !columns.iter().any(|(c, _)| *c == f.column) {
                 return Err(BackendError::UserError(
-                    format!(
-                        "Cannot filter by column \"{}\", column does not exist",
-                        f.column
-                    ),
+                    format!("Cannot filter by column \"{}\", column does not exist", f.column),
                     Code::ColumnNotExists,
                 ));
             }
@@ -609,20 +472,10 @@ impl DuckDbBackend {
         if let Some(until) = &select.changed_until {
             parts.push(format!("{} < {}", ident(TS), ts_literal(until)));
         }
-        Ok(if parts.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", parts.join(" AND "))
-        })
+        Ok(if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) })
     }
 
-    pub(crate) fn select_sql(
-        &self,
-        conn: &Connection,
-        loc: &TableLocation,
-        select: &Select,
-        as_text: bool,
-    ) -> BackendResult<(String, Vec<String>)> {
+    pub(crate) fn select_sql(&self, conn: &Connection, loc: &TableLocation, select: &Select, as_text: bool) -> BackendResult<(String, Vec<String>)> {
         let columns = self.column_types(conn, loc)?;
         let wanted: Vec<String> = match &select.columns {
             Some(cols) if !cols.is_empty() => {
@@ -640,38 +493,20 @@ impl DuckDbBackend {
         };
         let mut exprs: Vec<String> = wanted
             .iter()
-            .map(|c| {
-                if as_text {
-                    format!("CAST({} AS VARCHAR) AS {}", ident(c), ident(c))
-                } else {
-                    ident(c)
-                }
-            })
+            .map(|c| if as_text { format!("CAST({} AS VARCHAR) AS {}", ident(c), ident(c)) } else { ident(c) })
             .collect();
         let mut names = wanted.clone();
         if select.include_timestamp {
-            exprs.push(format!(
-                "strftime({}, '%Y-%m-%d %H:%M:%S') AS {}",
-                ident(TS),
-                ident(TS)
-            ));
+            exprs.push(format!("strftime({}, '%Y-%m-%d %H:%M:%S') AS {}", ident(TS), ident(TS)));
             names.push(TS.to_string());
         }
-        let mut sql = format!(
-            "SELECT {} FROM {}{}",
-            exprs.join(", "),
-            qualified(loc),
-            Self::where_sql(select, &columns)?
-        );
+        let mut sql = format!("SELECT {} FROM {}{}", exprs.join(", "), qualified(loc), Self::where_sql(select, &columns)?);
         if !select.order_by.is_empty() {
             let mut order = Vec::new();
             for o in &select.order_by {
                 if o.column != TS && !columns.iter().any(|(n, _)| *n == o.column) {
                     return Err(BackendError::UserError(
-                        format!(
-                            "Cannot order by column \"{}\", column does not exist",
-                            o.column
-                        ),
+                        format!("Cannot order by column \"{}\", column does not exist", o.column),
                         Code::ColumnNotExists,
                     ));
                 }
@@ -679,11 +514,7 @@ impl DuckDbBackend {
                     Some(t) => format!("TRY_CAST({} AS {})", ident(&o.column), numeric_type(t)?),
                     None => ident(&o.column),
                 };
-                order.push(format!(
-                    "{} {}",
-                    expr,
-                    if o.descending { "DESC" } else { "ASC" }
-                ));
+                order.push(format!("{} {}", expr, if o.descending { "DESC" } else { "ASC" }));
             }
             sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
         }
@@ -700,9 +531,7 @@ fn numeric_type(t: &str) -> BackendResult<&'static str> {
         "DOUBLE" | "REAL" | "DECIMAL" | "FLOAT" | "NUMERIC" => "DOUBLE",
         other => {
             return Err(BackendError::UserError(
-                format!(
-                    "Invalid dataType \"{other}\"; allowed: INTEGER, DOUBLE, BIGINT, REAL, DECIMAL."
-                ),
+                format!("Invalid dataType \"{other}\"; allowed: INTEGER, DOUBLE, BIGINT, REAL, DECIMAL."),
                 Code::ValidationFailed,
             ));
         }
@@ -721,24 +550,15 @@ fn filter_sql(f: &Filter) -> BackendResult<String> {
             let ty = numeric_type(t)?;
             (
                 format!("TRY_CAST({} AS {ty})", ident(&f.column)),
-                f.values
-                    .iter()
-                    .map(|v| format!("TRY_CAST({} AS {ty})", lit(v)))
-                    .collect(),
+                f.values.iter().map(|v| format!("TRY_CAST({} AS {ty})", lit(v))).collect(),
             )
         }
-        None => (
-            format!("CAST({} AS VARCHAR)", ident(&f.column)),
-            f.values.iter().map(|v| lit(v)).collect(),
-        ),
+        None => (format!("CAST({} AS VARCHAR)", ident(&f.column)), f.values.iter().map(|v| lit(v)).collect()),
     };
     let single = |op: &str| -> BackendResult<String> {
         if vals.len() != 1 {
             return Err(BackendError::UserError(
-                format!(
-                    "Operator \"{op}\" on column \"{}\" takes exactly one value.",
-                    f.column
-                ),
+                format!("Operator \"{op}\" on column \"{}\" takes exactly one value.", f.column),
                 Code::ValidationFailed,
             ));
         }
@@ -757,20 +577,13 @@ fn filter_sql(f: &Filter) -> BackendResult<String> {
 pub fn is_gzip(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 2];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == [0x1f, 0x8b]
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == [0x1f, 0x8b]
 }
 
 /// DuckDB's CSV errors are user errors (bad file), reported with Keboola's CSV code.
 fn csv_error(e: duckdb::Error) -> BackendError {
     let msg = e.to_string();
-    if msg.contains("CSV")
-        || msg.contains("csv")
-        || msg.contains("Conversion Error")
-        || msg.contains("Could not convert")
-    {
+    if msg.contains("CSV") || msg.contains("csv") || msg.contains("Conversion Error") || msg.contains("Could not convert") {
         let first = msg.lines().take(3).collect::<Vec<_>>().join(" ");
         BackendError::UserError(format!("Load error: {first}"), Code::InvalidCsv)
     } else {
@@ -788,80 +601,41 @@ fn ensure_schema(conn: &duckdb::Connection, name: &str) -> BackendResult<()> {
 }
 
 impl TableBackend for DuckDbBackend {
-    fn create_table(
-        &self,
-        loc: &TableLocation,
-        columns: &[ColumnDef],
-        typed: bool,
-    ) -> BackendResult<()> {
+    fn create_table(&self, loc: &TableLocation, columns: &[ColumnDef], typed: bool) -> BackendResult<()> {
         let conn = self.conn()?;
         let cols: Vec<String> = columns
             .iter()
             .map(|c| {
                 if typed {
-                    format!(
-                        "{} {}{}",
-                        ident(&c.name),
-                        column_sql_type(c),
-                        if c.nullable { "" } else { " NOT NULL" }
-                    )
+                    format!("{} {}{}", ident(&c.name), column_sql_type(c), if c.nullable { "" } else { " NOT NULL" })
                 } else {
                     format!("{} VARCHAR NOT NULL DEFAULT ''", ident(&c.name))
                 }
             })
             .collect();
         ensure_schema(&conn, &schema_name(loc))?;
-        conn.execute_batch(&format!(
-            "CREATE TABLE {} ({}, {} TIMESTAMP);",
-            qualified(loc),
-            cols.join(", "),
-            ident(TS)
-        ))
-        .map_err(internal)
+        conn.execute_batch(&format!("CREATE TABLE {} ({}, {} TIMESTAMP);", qualified(loc), cols.join(", "), ident(TS))).map_err(internal)
     }
 
     fn drop_table(&self, loc: &TableLocation) -> BackendResult<()> {
-        self.conn()?
-            .execute_batch(&format!("DROP TABLE IF EXISTS {}", qualified(loc)))
-            .map_err(internal)
+        self.conn()?.execute_batch(&format!("DROP TABLE IF EXISTS {}", qualified(loc))).map_err(internal)
     }
 
     fn columns(&self, loc: &TableLocation) -> BackendResult<Vec<String>> {
         let conn = self.conn()?;
-        Ok(self
-            .column_types(&conn, loc)?
-            .into_iter()
-            .map(|(c, _)| c)
-            .collect())
+        Ok(self.column_types(&conn, loc)?.into_iter().map(|(c, _)| c).collect())
     }
 
-    fn add_column(
-        &self,
-        loc: &TableLocation,
-        column: &ColumnDef,
-        typed: bool,
-    ) -> BackendResult<()> {
-        let ty = if typed {
-            column_sql_type(column)
-        } else {
-            self.untyped_added_column().to_string()
-        };
+    fn add_column(&self, loc: &TableLocation, column: &ColumnDef, typed: bool) -> BackendResult<()> {
+        let ty = if typed { column_sql_type(column) } else { self.untyped_added_column().to_string() };
         self.conn()?
-            .execute_batch(&format!(
-                "ALTER TABLE {} ADD COLUMN {} {ty}",
-                qualified(loc),
-                ident(&column.name)
-            ))
+            .execute_batch(&format!("ALTER TABLE {} ADD COLUMN {} {ty}", qualified(loc), ident(&column.name)))
             .map_err(internal)
     }
 
     fn drop_column(&self, loc: &TableLocation, column: &str) -> BackendResult<()> {
         self.conn()?
-            .execute_batch(&format!(
-                "ALTER TABLE {} DROP COLUMN {}",
-                qualified(loc),
-                ident(column)
-            ))
+            .execute_batch(&format!("ALTER TABLE {} DROP COLUMN {}", qualified(loc), ident(column)))
             .map_err(internal)
     }
 
@@ -869,11 +643,7 @@ impl TableBackend for DuckDbBackend {
         let conn = self.conn()?;
         let columns = self.column_types(&conn, loc)?;
         let rows: i64 = conn
-            .query_row(
-                &format!("SELECT count(*) FROM {}", qualified(loc)),
-                [],
-                |r| r.get(0),
-            )
+            .query_row(&format!("SELECT count(*) FROM {}", qualified(loc)), [], |r| r.get(0))
             .map_err(internal)?;
         // An estimate: DuckDB keeps no per-table byte count; 8 bytes per value is its compressed order of magnitude.
         Ok((rows as u64, rows as u64 * (columns.len() as u64 + 1) * 8))
@@ -892,11 +662,7 @@ impl TableBackend for DuckDbBackend {
             ExportFormat::Csv { gzip } => {
                 let quoted: Vec<String> = names.iter().map(|c| ident(c)).collect();
                 (
-                    spec.dir.join(if gzip {
-                        "part0001.csv.gz"
-                    } else {
-                        "part0001.csv"
-                    }),
+                    spec.dir.join(if gzip { "part0001.csv.gz" } else { "part0001.csv" }),
                     format!(
                         "FORMAT csv, HEADER false, QUOTE '\"', ESCAPE '\"', FORCE_QUOTE ({}), COMPRESSION {}",
                         quoted.join(", "),
@@ -905,34 +671,22 @@ impl TableBackend for DuckDbBackend {
                 )
             }
             // Snappy inside the format, as Keboola's Parquet unloads are.
-            ExportFormat::Parquet => (
-                spec.dir.join("part0001.parquet"),
-                "FORMAT parquet, COMPRESSION snappy".to_string(),
-            ),
+            ExportFormat::Parquet => {
+                (spec.dir.join("part0001.parquet"), "FORMAT parquet, COMPRESSION snappy".to_string())
+            }
         };
-        conn.execute_batch(&format!(
-            "COPY ({sql}) TO {} ({options})",
-            lit(&file.display().to_string())
-        ))
-        .map_err(internal)?;
+        conn.execute_batch(&format!("COPY ({sql}) TO {} ({options})", lit(&file.display().to_string())))
+            .map_err(internal)?;
         Ok(vec![file])
     }
 
-    fn preview(
-        &self,
-        loc: &TableLocation,
-        select: &Select,
-    ) -> BackendResult<(Vec<String>, Vec<Vec<Option<String>>>)> {
+    fn preview(&self, loc: &TableLocation, select: &Select) -> BackendResult<(Vec<String>, Vec<Vec<Option<String>>>)> {
         self.with_reader(|conn| {
             let (sql, names) = self.select_sql(conn, loc, select, true)?;
             let mut st = conn.prepare(&sql).map_err(internal)?;
             let n = names.len();
             let rows = st
-                .query_map([], |r| {
-                    (0..n)
-                        .map(|i| r.get::<_, Option<String>>(i))
-                        .collect::<Result<Vec<_>, _>>()
-                })
+                .query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>())
                 .map_err(internal)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(internal)?;
@@ -944,14 +698,7 @@ impl TableBackend for DuckDbBackend {
         let conn = self.conn()?;
         let columns = self.column_types(&conn, loc)?;
         let n = conn
-            .execute(
-                &format!(
-                    "DELETE FROM {}{}",
-                    qualified(loc),
-                    Self::where_sql(select, &columns)?
-                ),
-                [],
-            )
+            .execute(&format!("DELETE FROM {}{}", qualified(loc), Self::where_sql(select, &columns)?), [])
             .map_err(internal)?;
         Ok(n as u64)
     }
@@ -976,11 +723,7 @@ impl TableBackend for DuckDbBackend {
     fn loaded_once(&self, key: &str) -> BackendResult<bool> {
         let conn = self.conn()?;
         let n: i64 = conn
-            .query_row(
-                &format!("SELECT count(*) FROM main.{ONCE_TABLE} WHERE key = ?"),
-                [key],
-                |r| r.get(0),
-            )
+            .query_row(&format!("SELECT count(*) FROM main.{ONCE_TABLE} WHERE key = ?"), [key], |r| r.get(0))
             .map_err(internal)?;
         Ok(n > 0)
     }
@@ -988,26 +731,15 @@ impl TableBackend for DuckDbBackend {
     fn export_all(&self, dir: &Path) -> BackendResult<()> {
         // DuckDB's own: `schema.sql` (schemas, tables with their types, NOT NULLs and defaults),
         // `load.sql` and a Parquet file per table, readable by any later DuckDB.
-        self.conn()?
-            .execute_batch(&format!(
-                "EXPORT DATABASE {} (FORMAT parquet)",
-                lit(&dir.display().to_string())
-            ))
-            .map_err(internal)
+        self.conn()?.execute_batch(&format!("EXPORT DATABASE {} (FORMAT parquet)", lit(&dir.display().to_string()))).map_err(internal)
     }
 
     fn import_all(&self, dir: &Path) -> BackendResult<()> {
         let conn = self.conn()?;
         // The once-key table exists in a new backend already; the export recreates it.
-        conn.execute_batch(&format!("DROP TABLE IF EXISTS main.{ONCE_TABLE}"))
-            .map_err(internal)?;
+        conn.execute_batch(&format!("DROP TABLE IF EXISTS main.{ONCE_TABLE}")).map_err(internal)?;
         if !self.lake {
-            return conn
-                .execute_batch(&format!(
-                    "IMPORT DATABASE {}",
-                    lit(&dir.display().to_string())
-                ))
-                .map_err(internal);
+            return conn.execute_batch(&format!("IMPORT DATABASE {}", lit(&dir.display().to_string()))).map_err(internal);
         }
         // DuckLake has no PRIMARY KEY constraint, which a DuckDB file's export declares on the
         // once-key table: the schema is read without it, beside links to everything else (DuckDB
@@ -1016,30 +748,16 @@ impl TableBackend for DuckDbBackend {
         for entry in std::fs::read_dir(dir).map_err(internal)? {
             let entry = entry.map_err(internal)?;
             if entry.file_name() != "schema.sql" {
-                std::os::unix::fs::symlink(entry.path(), staged.path().join(entry.file_name()))
-                    .map_err(internal)?;
+                std::os::unix::fs::symlink(entry.path(), staged.path().join(entry.file_name())).map_err(internal)?;
             }
         }
         let schema = std::fs::read_to_string(dir.join("schema.sql")).map_err(internal)?;
-        std::fs::write(
-            staged.path().join("schema.sql"),
-            schema.replace(" PRIMARY KEY", ""),
-        )
-        .map_err(internal)?;
-        conn.execute_batch(&format!(
-            "IMPORT DATABASE {}",
-            lit(&staged.path().display().to_string())
-        ))
-        .map_err(internal)
+        std::fs::write(staged.path().join("schema.sql"), schema.replace(" PRIMARY KEY", "")).map_err(internal)?;
+        conn.execute_batch(&format!("IMPORT DATABASE {}", lit(&staged.path().display().to_string()))).map_err(internal)
     }
 
     fn forget_once(&self, key: &str) -> BackendResult<()> {
-        self.conn()?
-            .execute(
-                &format!("DELETE FROM main.{ONCE_TABLE} WHERE key = ?"),
-                [key],
-            )
-            .map_err(internal)?;
+        self.conn()?.execute(&format!("DELETE FROM main.{ONCE_TABLE} WHERE key = ?"), [key]).map_err(internal)?;
         Ok(())
     }
 
@@ -1054,27 +772,19 @@ impl TableBackend for DuckDbBackend {
                      WHERE database_name = current_database() AND schema_name = ? AND table_name = ? ORDER BY column_index",
                 )
                 .map_err(internal)?;
-            st.query_map([schema_name(from), from.table.clone()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .map_err(internal)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(internal)?
+            st.query_map([schema_name(from), from.table.clone()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(internal)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(internal)?
         };
         if columns.is_empty() {
-            return Err(BackendError::UserError(
-                format!("Table \"{}\" does not exist.", from.table),
-                Code::TableNotFound,
-            ));
+            return Err(BackendError::UserError(format!("Table \"{}\" does not exist.", from.table), Code::TableNotFound));
         }
         let defs: Vec<String> = columns
             .iter()
             .map(|(name, ty, nullable, default)| {
                 let not_null = if *nullable { "" } else { " NOT NULL" };
-                let default = default
-                    .as_ref()
-                    .map(|d| format!(" DEFAULT {d}"))
-                    .unwrap_or_default();
+                let default = default.as_ref().map(|d| format!(" DEFAULT {d}")).unwrap_or_default();
                 format!("{} {ty}{not_null}{default}", ident(name))
             })
             .collect();

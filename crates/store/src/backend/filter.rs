@@ -58,24 +58,14 @@ impl Select {
     /// C strings there (DuckDB refuses the statement), so a NUL is the caller's bad input, not
     /// a failure of the backend.
     pub fn nul_free(&self) -> Result<(), String> {
-        let names = self
-            .columns
-            .iter()
-            .flatten()
-            .chain(self.order_by.iter().map(|o| &o.column));
+        let names = self.columns.iter().flatten().chain(self.order_by.iter().map(|o| &o.column));
         for f in &self.filters {
             if f.column.contains('\0') || f.values.iter().any(|v| v.contains('\0')) {
-                return Err(format!(
-                    "The filter on column \"{}\" contains a NUL character, which cannot be compared.",
-                    f.column.replace('\0', "\\0")
-                ));
+                return Err(format!("The filter on column \"{}\" contains a NUL character, which cannot be compared.", f.column.replace('\0', "\\0")));
             }
         }
         match names.into_iter().find(|n| n.contains('\0')) {
-            Some(n) => Err(format!(
-                "The column name \"{}\" contains a NUL character.",
-                n.replace('\0', "\\0")
-            )),
+            Some(n) => Err(format!("The column name \"{}\" contains a NUL character.", n.replace('\0', "\\0"))),
             None => Ok(()),
         }
     }
@@ -87,36 +77,9 @@ mod tests {
 
     #[test]
     fn a_nul_anywhere_in_the_selection_is_named() {
-        let filter = |value: &str| Filter {
-            column: "id".into(),
-            operator: Operator::Eq,
-            values: vec![value.into()],
-            data_type: None,
-        };
-        assert!(
-            Select {
-                filters: vec![filter("ab")],
-                ..Default::default()
-            }
-            .nul_free()
-            .is_ok()
-        );
-        assert!(
-            Select {
-                filters: vec![filter("a\0b")],
-                ..Default::default()
-            }
-            .nul_free()
-            .unwrap_err()
-            .contains("NUL")
-        );
-        assert!(
-            Select {
-                columns: Some(vec!["i\0d".into()]),
-                ..Default::default()
-            }
-            .nul_free()
-            .is_err()
-        );
+        let filter = |value: &str| Filter { column: "id".into(), operator: Operator::Eq, values: vec![value.into()], data_type: None };
+        assert!(Select { filters: vec![filter("ab")], ..Default::default() }.nul_free().is_ok());
+        assert!(Select { filters: vec![filter("a\0b")], ..Default::default() }.nul_free().unwrap_err().contains("NUL"));
+        assert!(Select { columns: Some(vec!["i\0d".into()]), ..Default::default() }.nul_free().is_err());
     }
 }

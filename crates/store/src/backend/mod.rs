@@ -36,13 +36,7 @@ pub struct ColumnDef {
 impl ColumnDef {
     /// A column of an untyped table (text).
     pub fn untyped(name: &str) -> ColumnDef {
-        ColumnDef {
-            name: name.to_string(),
-            basetype: "STRING".into(),
-            nullable: true,
-            native_type: None,
-            length: None,
-        }
+        ColumnDef { name: name.to_string(), basetype: "STRING".into(), nullable: true, native_type: None, length: None }
     }
 }
 
@@ -136,17 +130,11 @@ pub type BackendResult<T> = Result<T, BackendError>;
 
 pub trait TableBackend: Send + Sync {
     /// Create an empty table. `columns` untyped when `typed` is false.
-    fn create_table(
-        &self,
-        loc: &TableLocation,
-        columns: &[ColumnDef],
-        typed: bool,
-    ) -> BackendResult<()>;
+    fn create_table(&self, loc: &TableLocation, columns: &[ColumnDef], typed: bool) -> BackendResult<()>;
     fn drop_table(&self, loc: &TableLocation) -> BackendResult<()>;
     /// User columns in table order (without `_timestamp`).
     fn columns(&self, loc: &TableLocation) -> BackendResult<Vec<String>>;
-    fn add_column(&self, loc: &TableLocation, column: &ColumnDef, typed: bool)
-    -> BackendResult<()>;
+    fn add_column(&self, loc: &TableLocation, column: &ColumnDef, typed: bool) -> BackendResult<()>;
     fn drop_column(&self, loc: &TableLocation, column: &str) -> BackendResult<()>;
     /// (rows, approximate bytes), counted: callers record them with each write (`TableStats` in
     /// the metadata store) rather than ask on every read.
@@ -157,11 +145,7 @@ pub trait TableBackend: Send + Sync {
     /// returns slice paths.
     fn export(&self, loc: &TableLocation, spec: &ExportSpec) -> BackendResult<Vec<PathBuf>>;
     /// Rows of a selection (values as text, NULL as None) with their column names.
-    fn preview(
-        &self,
-        loc: &TableLocation,
-        select: &Select,
-    ) -> BackendResult<(Vec<String>, Vec<Vec<Option<String>>>)>;
+    fn preview(&self, loc: &TableLocation, select: &Select) -> BackendResult<(Vec<String>, Vec<Vec<Option<String>>>)>;
     /// Delete matching rows; returns how many were deleted.
     fn delete_rows(&self, loc: &TableLocation, select: &Select) -> BackendResult<u64>;
     /// Rows whose primary key repeats (for primary-key add checks).

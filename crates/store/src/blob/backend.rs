@@ -57,12 +57,7 @@ pub trait BlobBackend: Send + Sync {
     /// Build the object `name` from its staged blocks in the order of `block_ids` and publish it
     /// atomically; the blob's staged blocks are then discarded (Azure's Put Block List). A block
     /// that was never staged is `InvalidBlockList`.
-    async fn commit_blocks(
-        &self,
-        name: &str,
-        block_ids: &[String],
-        no_overwrite: bool,
-    ) -> ApiResult<ObjectMeta>;
+    async fn commit_blocks(&self, name: &str, block_ids: &[String], no_overwrite: bool) -> ApiResult<ObjectMeta>;
 
     /// Where the object lies on this node's disk, when the backend keeps objects there: readers
     /// (DuckDB loads) then take it in place instead of a downloaded copy. Never for object stores.
@@ -72,17 +67,11 @@ pub trait BlobBackend: Send + Sync {
 }
 
 pub fn never_uploaded(id: &str) -> ApiError {
-    ApiError::new(
-        Code::InvalidBlockList,
-        format!("The block \"{id}\" was never uploaded."),
-    )
+    ApiError::new(Code::InvalidBlockList, format!("The block \"{id}\" was never uploaded."))
 }
 
 pub fn already_exists() -> ApiError {
-    ApiError::new(
-        Code::BlobAlreadyExists,
-        "The specified blob already exists.",
-    )
+    ApiError::new(Code::BlobAlreadyExists, "The specified blob already exists.")
 }
 
 /// File names of staged blocks: block ids are client-chosen (up to 1 KB of anything).
@@ -152,10 +141,7 @@ pub mod suite {
     }
 
     fn broken_body(data: &[u8]) -> ByteStream {
-        let chunks = vec![
-            Ok(bytes::Bytes::copy_from_slice(data)),
-            Err(std::io::Error::other("client went away")),
-        ];
+        let chunks = vec![Ok(bytes::Bytes::copy_from_slice(data)), Err(std::io::Error::other("client went away"))];
         Box::pin(futures::stream::iter(chunks))
     }
 
@@ -193,9 +179,7 @@ pub mod suite {
         let to = local.path().join("copy");
         assert_eq!(b.download("p1/f1/a.csv", &to).await.unwrap(), 12);
         assert_eq!(std::fs::read(&to).unwrap(), b"id,name\n1,a\n");
-        b.put_bytes("p1/f1/manifest", bytes::Bytes::from_static(b"{}"))
-            .await
-            .unwrap();
+        b.put_bytes("p1/f1/manifest", bytes::Bytes::from_static(b"{}")).await.unwrap();
         assert_eq!(read(b, "p1/f1/manifest").await, b"{}");
         b.delete("p1/f1/a.csv").await.unwrap();
         assert_eq!(b.head("p1/f1/a.csv").await.unwrap(), None);
@@ -203,10 +187,7 @@ pub mod suite {
         assert!(b.download("p1/f1/a.csv", &to).await.is_err());
         // An empty object is an object.
         let (_dir, empty) = temp_file(b"");
-        assert_eq!(
-            b.put_file("p1/f1/empty", &empty, false).await.unwrap().size,
-            0
-        );
+        assert_eq!(b.put_file("p1/f1/empty", &empty, false).await.unwrap().size, 0);
         assert_eq!(b.head("p1/f1/empty").await.unwrap().unwrap().size, 0);
     }
 
@@ -230,11 +211,7 @@ pub mod suite {
                             }
                         }
                         if ok && !got.is_empty() {
-                            assert!(
-                                got == old || got == new,
-                                "a reader saw a mix of {} bytes",
-                                got.len()
-                            );
+                            assert!(got == old || got == new, "a reader saw a mix of {} bytes", got.len());
                         }
                     }
                 }
@@ -244,16 +221,8 @@ pub mod suite {
         assert_eq!(put.unwrap().size, 200_000);
         assert_eq!(read(b, "p1/f2/x").await, new);
         // A failed upload (body broken off) leaves the object as it was.
-        assert!(
-            b.stage_block("p1/f2/x", "b1", broken_body(b"junk"))
-                .await
-                .is_err()
-        );
-        assert!(
-            b.commit_blocks("p1/f2/x", &["b1".to_string()], false)
-                .await
-                .is_err()
-        );
+        assert!(b.stage_block("p1/f2/x", "b1", broken_body(b"junk")).await.is_err());
+        assert!(b.commit_blocks("p1/f2/x", &["b1".to_string()], false).await.is_err());
         assert_eq!(read(b, "p1/f2/x").await, new);
     }
 
@@ -262,14 +231,8 @@ pub mod suite {
         let (_d, p) = temp_file(&data);
         b.put_file("p1/f3/r", &p, false).await.unwrap();
         assert_eq!(read_range(b, "p1/f3/r", 0..1).await, &data[..1]);
-        assert_eq!(
-            read_range(b, "p1/f3/r", 1000..50_123).await,
-            &data[1000..50_123]
-        );
-        assert_eq!(
-            read_range(b, "p1/f3/r", 99_990..100_000).await,
-            &data[99_990..]
-        );
+        assert_eq!(read_range(b, "p1/f3/r", 1000..50_123).await, &data[1000..50_123]);
+        assert_eq!(read_range(b, "p1/f3/r", 99_990..100_000).await, &data[99_990..]);
     }
 
     pub async fn no_overwrite(b: &dyn BlobBackend) {
@@ -278,49 +241,26 @@ pub mod suite {
         let (_d2, p2) = temp_file(b"second");
         let err = b.put_file("p1/f4/once", &p2, true).await.unwrap_err();
         assert_eq!(err.code, Code::BlobAlreadyExists);
-        b.stage_block("p1/f4/once", "a", body(b"third"))
-            .await
-            .unwrap();
-        let err = b
-            .commit_blocks("p1/f4/once", &["a".to_string()], true)
-            .await
-            .unwrap_err();
+        b.stage_block("p1/f4/once", "a", body(b"third")).await.unwrap();
+        let err = b.commit_blocks("p1/f4/once", &["a".to_string()], true).await.unwrap_err();
         assert_eq!(err.code, Code::BlobAlreadyExists);
         assert_eq!(read(b, "p1/f4/once").await, b"first");
     }
 
     pub async fn blocks_committed_by_another_node(a: &dyn BlobBackend, b: &dyn BlobBackend) {
         // Blocks land on both nodes; a third request (to either) commits them.
-        a.stage_block("p1/f5/data.csv", "QUFB", body(b"id,name\n"))
-            .await
-            .unwrap();
-        b.stage_block("p1/f5/data.csv", "QkJC", body(b"1,a\n"))
-            .await
-            .unwrap();
-        a.stage_block("p1/f5/data.csv", "Q0ND", body(b"2,b\n"))
-            .await
-            .unwrap();
+        a.stage_block("p1/f5/data.csv", "QUFB", body(b"id,name\n")).await.unwrap();
+        b.stage_block("p1/f5/data.csv", "QkJC", body(b"1,a\n")).await.unwrap();
+        a.stage_block("p1/f5/data.csv", "Q0ND", body(b"2,b\n")).await.unwrap();
         let ids: Vec<String> = ["QUFB", "QkJC", "Q0ND"].map(String::from).to_vec();
-        let meta = b
-            .commit_blocks("p1/f5/data.csv", &ids, false)
-            .await
-            .unwrap();
+        let meta = b.commit_blocks("p1/f5/data.csv", &ids, false).await.unwrap();
         assert_eq!(meta.size, 16);
         assert_eq!(read(a, "p1/f5/data.csv").await, b"id,name\n1,a\n2,b\n");
         // Committed blocks are gone: committing them again fails.
-        let err = a
-            .commit_blocks("p1/f5/data.csv", &ids, false)
-            .await
-            .unwrap_err();
+        let err = a.commit_blocks("p1/f5/data.csv", &ids, false).await.unwrap_err();
         assert_eq!(err.code, Code::InvalidBlockList);
         // Staged blocks are not objects.
-        let names: Vec<String> = a
-            .list("p1/f5/")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| m.name)
-            .collect();
+        let names: Vec<String> = a.list("p1/f5/").await.unwrap().into_iter().map(|m| m.name).collect();
         assert_eq!(names, vec!["p1/f5/data.csv".to_string()]);
     }
 
@@ -328,16 +268,11 @@ pub mod suite {
         a.stage_block("p1/f6/x", "1", body(b"one")).await.unwrap();
         a.stage_block("p1/f6/x", "2", body(b"two")).await.unwrap();
         a.stage_block("p1/f6/x", "1", body(b"ONE")).await.unwrap();
-        let err = a
-            .commit_blocks("p1/f6/x", &["1".into(), "9".into()], false)
-            .await
-            .unwrap_err();
+        let err = a.commit_blocks("p1/f6/x", &["1".into(), "9".into()], false).await.unwrap_err();
         assert_eq!(err.code, Code::InvalidBlockList);
         assert_eq!(a.head("p1/f6/x").await.unwrap(), None);
         // A block sent again replaces the earlier; a list may reorder and repeat.
-        a.commit_blocks("p1/f6/x", &["2".into(), "1".into(), "2".into()], false)
-            .await
-            .unwrap();
+        a.commit_blocks("p1/f6/x", &["2".into(), "1".into(), "2".into()], false).await.unwrap();
         assert_eq!(read(a, "p1/f6/x").await, b"twoONEtwo");
         // An empty list is an empty object.
         a.commit_blocks("p1/f6/empty", &[], false).await.unwrap();
@@ -346,19 +281,12 @@ pub mod suite {
 
     pub async fn large_block_commit(a: &dyn BlobBackend, b: &dyn BlobBackend) {
         // Blocks of SDK size (4 MiB and odd), across S3's 5 MiB part minimum.
-        let blocks: Vec<Vec<u8>> = (0..4u8)
-            .map(|i| vec![b'a' + i; 4 * 1024 * 1024 + 17 * i as usize])
-            .collect();
+        let blocks: Vec<Vec<u8>> = (0..4u8).map(|i| vec![b'a' + i; 4 * 1024 * 1024 + 17 * i as usize]).collect();
         let mut ids = Vec::new();
         for (i, block) in blocks.iter().enumerate() {
             let node = if i % 2 == 0 { a } else { b };
             let id = format!("block-{i:04}");
-            assert_eq!(
-                node.stage_block("p1/f7/big", &id, body(block))
-                    .await
-                    .unwrap(),
-                block.len() as u64
-            );
+            assert_eq!(node.stage_block("p1/f7/big", &id, body(block)).await.unwrap(), block.len() as u64);
             ids.push(id);
         }
         let meta = a.commit_blocks("p1/f7/big", &ids, false).await.unwrap();
@@ -369,35 +297,19 @@ pub mod suite {
 
     pub async fn list_and_delete_prefix(a: &dyn BlobBackend, b: &dyn BlobBackend) {
         for name in ["p2/f1/a", "p2/f1/sub/b", "p2/f10/c", "p2/f2/d"] {
-            a.put_bytes(name, bytes::Bytes::from(name.to_string()))
-                .await
-                .unwrap();
+            a.put_bytes(name, bytes::Bytes::from(name.to_string())).await.unwrap();
         }
         let names = |v: Vec<ObjectMeta>| v.into_iter().map(|m| m.name).collect::<Vec<_>>();
-        assert_eq!(
-            names(b.list("p2/f1/").await.unwrap()),
-            vec!["p2/f1/a", "p2/f1/sub/b"]
-        );
-        assert_eq!(
-            names(b.list("p2/").await.unwrap()),
-            vec!["p2/f1/a", "p2/f1/sub/b", "p2/f10/c", "p2/f2/d"]
-        );
+        assert_eq!(names(b.list("p2/f1/").await.unwrap()), vec!["p2/f1/a", "p2/f1/sub/b"]);
+        assert_eq!(names(b.list("p2/").await.unwrap()), vec!["p2/f1/a", "p2/f1/sub/b", "p2/f10/c", "p2/f2/d"]);
         assert_eq!(b.list("p2/f1/").await.unwrap()[0].size, 7);
         assert!(b.list("p3/").await.unwrap().is_empty());
         // Deleting a file's prefix takes its objects and its uncommitted blocks, nothing else.
-        a.stage_block("p2/f1/pending", "x", body(b"staged"))
-            .await
-            .unwrap();
+        a.stage_block("p2/f1/pending", "x", body(b"staged")).await.unwrap();
         b.delete_prefix("p2/f1/").await.unwrap();
         assert!(a.list("p2/f1/").await.unwrap().is_empty());
-        assert_eq!(
-            names(a.list("p2/").await.unwrap()),
-            vec!["p2/f10/c", "p2/f2/d"]
-        );
-        let err = a
-            .commit_blocks("p2/f1/pending", &["x".into()], false)
-            .await
-            .unwrap_err();
+        assert_eq!(names(a.list("p2/").await.unwrap()), vec!["p2/f10/c", "p2/f2/d"]);
+        let err = a.commit_blocks("p2/f1/pending", &["x".into()], false).await.unwrap_err();
         assert_eq!(err.code, Code::InvalidBlockList);
         b.delete_prefix("p9/").await.unwrap();
     }

@@ -51,14 +51,9 @@ pub async fn write_body(body: ByteStream, file: File) -> ApiResult<(u64, File)> 
         }
     }
     drop(tx);
-    let result = writer
-        .await
-        .map_err(|e| ApiError::internal(format!("body writer panicked: {e}")))?;
+    let result = writer.await.map_err(|e| ApiError::internal(format!("body writer panicked: {e}")))?;
     if let Some(e) = broken {
-        return Err(ApiError::new(
-            Code::BlobInvalidInput,
-            format!("The request body could not be read: {e}"),
-        ));
+        return Err(ApiError::new(Code::BlobInvalidInput, format!("The request body could not be read: {e}")));
     }
     Ok(result?)
 }

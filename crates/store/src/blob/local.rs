@@ -28,21 +28,12 @@ fn panicked(e: tokio::task::JoinError) -> ApiError {
 
 /// Stable while the file is unchanged (every write renames a new file into place).
 fn etag(meta: &std::fs::Metadata) -> String {
-    let nanos = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
+    let nanos = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
     format!("\"0x{nanos:X}{:X}\"", meta.len())
 }
 
 fn object_meta(name: &str, meta: &std::fs::Metadata) -> ObjectMeta {
-    ObjectMeta {
-        name: name.to_string(),
-        size: meta.len(),
-        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-        etag: etag(meta),
-    }
+    ObjectMeta { name: name.to_string(), size: meta.len(), modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), etag: etag(meta) }
 }
 
 /// `dir/leaf` of a prefix: the directory to look in and what entry names there start with.
@@ -70,8 +61,7 @@ impl LocalBackend {
     }
 
     fn tmp_file(&self, what: &str) -> PathBuf {
-        self.tmp
-            .join(format!("{}.{what}", uuid::Uuid::new_v4().simple()))
+        self.tmp.join(format!("{}.{what}", uuid::Uuid::new_v4().simple()))
     }
 
     /// Move a complete file to the object's place. With `no_overwrite` the check and the move are
@@ -85,9 +75,7 @@ impl LocalBackend {
             if no_overwrite {
                 match std::fs::hard_link(staged, &dest) {
                     Ok(()) => std::fs::remove_file(staged).map_err(io),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Err(already_exists())
-                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(already_exists()),
                     Err(e) => Err(io(e)),
                 }
             } else {
@@ -112,11 +100,7 @@ impl LocalBackend {
             if !entry.file_name().to_string_lossy().starts_with(leaf) {
                 continue;
             }
-            let removed = if entry.file_type()?.is_dir() {
-                std::fs::remove_dir_all(entry.path())
-            } else {
-                std::fs::remove_file(entry.path())
-            };
+            let removed = if entry.file_type()?.is_dir() { std::fs::remove_dir_all(entry.path()) } else { std::fs::remove_file(entry.path()) };
             match removed {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -125,12 +109,7 @@ impl LocalBackend {
         Ok(())
     }
 
-    fn walk(
-        &self,
-        dir: &Path,
-        name_prefix: &str,
-        out: &mut Vec<ObjectMeta>,
-    ) -> std::io::Result<()> {
+    fn walk(&self, dir: &Path, name_prefix: &str, out: &mut Vec<ObjectMeta>) -> std::io::Result<()> {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -139,15 +118,7 @@ impl LocalBackend {
         for entry in entries {
             let entry = entry?;
             let meta = entry.metadata()?;
-            let Some(rel) = entry
-                .path()
-                .strip_prefix(&self.root)
-                .ok()
-                .and_then(|p| p.to_str())
-                .map(str::to_string)
-            else {
-                continue;
-            };
+            let Some(rel) = entry.path().strip_prefix(&self.root).ok().and_then(|p| p.to_str()).map(str::to_string) else { continue };
             if meta.is_dir() {
                 // Only directories that may hold matching names.
                 let as_dir = format!("{rel}/");
@@ -209,17 +180,12 @@ impl BlobBackend for LocalBackend {
         let mut file = tokio::fs::File::open(self.path(name)).await?;
         file.seek(std::io::SeekFrom::Start(range.start)).await?;
         let len = range.end.saturating_sub(range.start);
-        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
-            file.take(len),
-            256 * 1024,
-        )))
+        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024)))
     }
 
     async fn download(&self, name: &str, to: &Path) -> ApiResult<u64> {
         let (from, to) = (self.path(name), to.to_path_buf());
-        Ok(tokio::task::spawn_blocking(move || std::fs::copy(from, to))
-            .await
-            .map_err(panicked)??)
+        Ok(tokio::task::spawn_blocking(move || std::fs::copy(from, to)).await.map_err(panicked)??)
     }
 
     async fn delete(&self, name: &str) -> ApiResult<()> {
@@ -270,22 +236,13 @@ impl BlobBackend for LocalBackend {
         received
     }
 
-    async fn commit_blocks(
-        &self,
-        name: &str,
-        block_ids: &[String],
-        no_overwrite: bool,
-    ) -> ApiResult<ObjectMeta> {
+    async fn commit_blocks(&self, name: &str, block_ids: &[String], no_overwrite: bool) -> ApiResult<ObjectMeta> {
         let dir = self.block_dir(name);
         let sources: Vec<PathBuf> = block_ids
             .iter()
             .map(|id| {
                 let p = dir.join(block_key(id));
-                if p.is_file() {
-                    Ok(p)
-                } else {
-                    Err(never_uploaded(id))
-                }
+                if p.is_file() { Ok(p) } else { Err(never_uploaded(id)) }
             })
             .collect::<ApiResult<_>>()?;
         if no_overwrite && self.path(name).exists() {

@@ -30,11 +30,7 @@ pub enum FilesBackend {
     #[default]
     Local,
     /// `s3://<bucket>/<prefix>` on the `[s3]` endpoint.
-    S3 {
-        settings: crate::s3::S3Settings,
-        bucket: String,
-        prefix: String,
-    },
+    S3 { settings: crate::s3::S3Settings, bucket: String, prefix: String },
 }
 
 pub struct BlobStore {
@@ -76,18 +72,12 @@ pub fn wait<F: std::future::Future>(f: F) -> F::Output {
 }
 
 impl BlobStore {
-    pub fn open(
-        data_dir: &Path,
-        keys_dir: &Path,
-        files: &FilesBackend,
-    ) -> anyhow::Result<BlobStore> {
+    pub fn open(data_dir: &Path, keys_dir: &Path, files: &FilesBackend) -> anyhow::Result<BlobStore> {
         let scratch = data_dir.join("blobs-staging");
         std::fs::create_dir_all(&scratch)?;
         // Blocks of earlier versions were indexed in memory only: unreachable now.
         match std::fs::remove_dir_all(scratch.join("blocks")) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).context("clearing staged blocks");
-            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).context("clearing staged blocks"),
             _ => {}
         }
         let backend: Arc<dyn BlobBackend> = match files {
@@ -96,18 +86,10 @@ impl BlobStore {
                 data_dir.join("blobs-blocks"),
                 scratch.clone(),
             )?),
-            FilesBackend::S3 {
-                settings,
-                bucket,
-                prefix,
-            } => Arc::new(s3::S3Backend::new(settings, bucket, prefix)?),
+            FilesBackend::S3 { settings, bucket, prefix } => Arc::new(s3::S3Backend::new(settings, bucket, prefix)?),
         };
         let sas_key = crate::secrets::load_or_create_key(keys_dir, "sas.key")?.to_vec();
-        Ok(BlobStore {
-            backend,
-            scratch,
-            sas_key,
-        })
+        Ok(BlobStore { backend, scratch, sas_key })
     }
 
     pub fn backend(&self) -> &dyn BlobBackend {
@@ -157,9 +139,7 @@ impl BlobStore {
     /// The whole object in memory (manifests), `None` when there is none.
     pub fn read_small(&self, name: &str) -> ApiResult<Option<Vec<u8>>> {
         use futures::TryStreamExt;
-        let Some(meta) = self.head(name)? else {
-            return Ok(None);
-        };
+        let Some(meta) = self.head(name)? else { return Ok(None) };
         wait(async {
             let stream = self.backend.get_range(name, 0..meta.size).await?;
             let chunks: Vec<bytes::Bytes> = stream.try_collect().await?;
@@ -184,9 +164,7 @@ pub fn valid_blob_name(name: &str) -> bool {
     // Azure allows 1,024 characters; a path segment becomes a file name here (255 bytes at most).
     !name.is_empty()
         && name.len() <= 1024
-        && !name
-            .split('/')
-            .any(|seg| seg == ".." || seg == "." || seg.len() > 255)
+        && !name.split('/').any(|seg| seg == ".." || seg == "." || seg.len() > 255)
         && !name.starts_with('/')
         && !name.contains('\0')
 }

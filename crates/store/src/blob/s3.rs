@@ -47,11 +47,7 @@ impl S3Backend {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(bucket)
-            .with_region(if settings.region.is_empty() {
-                "us-east-1"
-            } else {
-                settings.region.as_str()
-            })
+            .with_region(if settings.region.is_empty() { "us-east-1" } else { settings.region.as_str() })
             .with_access_key_id(&settings.access_key_id)
             .with_secret_access_key(&settings.secret_access_key)
             .with_virtual_hosted_style_request(!settings.path_style)
@@ -66,19 +62,10 @@ impl S3Backend {
         if !settings.endpoint.is_empty() {
             builder = builder.with_endpoint(settings.endpoint.trim_end_matches('/'));
         }
-        let store = builder
-            .build()
-            .map_err(|e| anyhow::anyhow!("S3 file storage: {e}"))?;
+        let store = builder.build().map_err(|e| anyhow::anyhow!("S3 file storage: {e}"))?;
         let prefix = prefix.trim_matches('/');
-        let prefix = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{prefix}/")
-        };
-        Ok(S3Backend {
-            store: Arc::new(store),
-            prefix,
-        })
+        let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+        Ok(S3Backend { store: Arc::new(store), prefix })
     }
 
     fn key(&self, name: &str) -> Key {
@@ -90,21 +77,13 @@ impl S3Backend {
     }
 
     fn block(&self, name: &str, block_id: &str) -> Key {
-        Key::from(format!(
-            "{}/{}",
-            self.block_dir(name).as_ref(),
-            block_key(block_id)
-        ))
+        Key::from(format!("{}/{}", self.block_dir(name).as_ref(), block_key(block_id)))
     }
 
     /// The blob name of a key (object_store percent-encodes the few characters it does not keep).
     fn name_of(&self, key: &Key) -> Option<String> {
         let raw = key.as_ref().strip_prefix(&self.prefix)?;
-        Some(
-            percent_encoding::percent_decode_str(raw)
-                .decode_utf8_lossy()
-                .into_owned(),
-        )
+        Some(percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned())
     }
 
     fn meta(&self, name: &str, m: &object_store::ObjectMeta) -> ObjectMeta {
@@ -112,25 +91,10 @@ impl S3Backend {
         // S3's ETag (an MD5, `-<parts>` after a multipart upload) keeps its hex digits, so it stays
         // stable while the object is unchanged and changes with it.
         let etag = match &m.e_tag {
-            Some(t) => format!(
-                "\"0x{}\"",
-                t.chars()
-                    .filter(char::is_ascii_hexdigit)
-                    .collect::<String>()
-                    .to_ascii_uppercase()
-            ),
-            None => format!(
-                "\"0x{:X}{:X}\"",
-                m.last_modified.timestamp_nanos_opt().unwrap_or_default(),
-                m.size
-            ),
+            Some(t) => format!("\"0x{}\"", t.chars().filter(char::is_ascii_hexdigit).collect::<String>().to_ascii_uppercase()),
+            None => format!("\"0x{:X}{:X}\"", m.last_modified.timestamp_nanos_opt().unwrap_or_default(), m.size),
         };
-        ObjectMeta {
-            name: name.to_string(),
-            size: m.size,
-            modified: m.last_modified.into(),
-            etag,
-        }
+        ObjectMeta { name: name.to_string(), size: m.size, modified: m.last_modified.into(), etag }
     }
 
     /// Objects under `prefix` (a key prefix, not only whole path segments).
@@ -143,18 +107,9 @@ impl S3Backend {
         // `Key::from` drops a trailing `/`: compare against the prefix as a key, then by segment.
         let wanted = |k: &Key| {
             let k = k.as_ref();
-            if prefix.ends_with('/') {
-                k.starts_with(&format!("{}/", full.as_ref()))
-            } else {
-                k.starts_with(full.as_ref())
-            }
+            if prefix.ends_with('/') { k.starts_with(&format!("{}/", full.as_ref())) } else { k.starts_with(full.as_ref()) }
         };
-        let all: Vec<object_store::ObjectMeta> = self
-            .store
-            .list(dir.as_ref())
-            .try_collect()
-            .await
-            .map_err(s3_error)?;
+        let all: Vec<object_store::ObjectMeta> = self.store.list(dir.as_ref()).try_collect().await.map_err(s3_error)?;
         Ok(all.into_iter().filter(|m| wanted(&m.location)).collect())
     }
 
@@ -171,9 +126,7 @@ impl S3Backend {
     }
 
     async fn put_head(&self, name: &str) -> ApiResult<ObjectMeta> {
-        self.head(name)
-            .await?
-            .ok_or_else(|| ApiError::internal("object storage: an object just written is missing"))
+        self.head(name).await?.ok_or_else(|| ApiError::internal("object storage: an object just written is missing"))
     }
 
     /// No atomic "create if absent" across S3-compatible stores: checked just before the write
@@ -194,28 +147,15 @@ impl BlobBackend for S3Backend {
             let size = tokio::fs::metadata(file).await?.len();
             if size as usize <= PART {
                 let data = tokio::fs::read(file).await?;
-                self.store
-                    .put(&self.key(name), PutPayload::from(data))
-                    .await
-                    .map_err(s3_error)?;
+                self.store.put(&self.key(name), PutPayload::from(data)).await.map_err(s3_error)?;
             } else {
-                let upload = self
-                    .store
-                    .put_multipart(&self.key(name))
-                    .await
-                    .map_err(s3_error)?;
+                let upload = self.store.put_multipart(&self.key(name)).await.map_err(s3_error)?;
                 let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
-                let mut reader = tokio_util::io::ReaderStream::with_capacity(
-                    tokio::fs::File::open(file).await?,
-                    1024 * 1024,
-                );
+                let mut reader = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::open(file).await?, 1024 * 1024);
                 while let Some(chunk) = reader.next().await {
                     match chunk {
                         Ok(chunk) => {
-                            writer
-                                .wait_for_capacity(PARTS_IN_FLIGHT)
-                                .await
-                                .map_err(s3_error)?;
+                            writer.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(s3_error)?;
                             writer.put(chunk);
                         }
                         Err(e) => {
@@ -234,10 +174,7 @@ impl BlobBackend for S3Backend {
     }
 
     async fn put_bytes(&self, name: &str, data: bytes::Bytes) -> ApiResult<ObjectMeta> {
-        self.store
-            .put(&self.key(name), PutPayload::from(data))
-            .await
-            .map_err(s3_error)?;
+        self.store.put(&self.key(name), PutPayload::from(data)).await.map_err(s3_error)?;
         self.put_head(name).await
     }
 
@@ -253,24 +190,10 @@ impl BlobBackend for S3Backend {
         if range.is_empty() {
             return Ok(Box::pin(futures::stream::empty()));
         }
-        let opts = GetOptions {
-            range: Some(GetRange::Bounded(range)),
-            ..Default::default()
-        };
-        let got = self
-            .store
-            .get_opts(&self.key(name), opts)
-            .await
-            .map_err(|e| {
-                if is_not_found(&e) {
-                    ApiError::new(
-                        kbstack_core::Code::BlobNotFound,
-                        "The specified blob does not exist.",
-                    )
-                } else {
-                    s3_error(e)
-                }
-            })?;
+        let opts = GetOptions { range: Some(GetRange::Bounded(range)), ..Default::default() };
+        let got = self.store.get_opts(&self.key(name), opts).await.map_err(|e| {
+            if is_not_found(&e) { ApiError::new(kbstack_core::Code::BlobNotFound, "The specified blob does not exist.") } else { s3_error(e) }
+        })?;
         Ok(got.into_stream().map_err(io_error).boxed())
     }
 
@@ -298,10 +221,7 @@ impl BlobBackend for S3Backend {
 
     async fn delete_prefix(&self, prefix: &str) -> ApiResult<()> {
         let mut keys: Vec<Key> = Vec::new();
-        for p in [
-            format!("{}{prefix}", self.prefix),
-            format!("{}{STAGING}{prefix}", self.prefix),
-        ] {
+        for p in [format!("{}{prefix}", self.prefix), format!("{}{STAGING}{prefix}", self.prefix)] {
             keys.extend(self.list_keys(&p).await?.into_iter().map(|m| m.location));
         }
         self.delete_keys(keys).await
@@ -322,27 +242,17 @@ impl BlobBackend for S3Backend {
 
     async fn stage_block(&self, name: &str, block_id: &str, body: ByteStream) -> ApiResult<u64> {
         // A block is whole or absent: gathered, then one PUT (SDK blocks are 4–100 MiB).
-        let chunks: Vec<bytes::Bytes> = body.try_collect().await.map_err(|e| {
-            ApiError::new(
-                kbstack_core::Code::BlobInvalidInput,
-                format!("The request body could not be read: {e}"),
-            )
-        })?;
+        let chunks: Vec<bytes::Bytes> = body
+            .try_collect()
+            .await
+            .map_err(|e| ApiError::new(kbstack_core::Code::BlobInvalidInput, format!("The request body could not be read: {e}")))?;
         let size = chunks.iter().map(|c| c.len() as u64).sum();
         let payload: PutPayload = chunks.into_iter().collect();
-        self.store
-            .put(&self.block(name, block_id), payload)
-            .await
-            .map_err(s3_error)?;
+        self.store.put(&self.block(name, block_id), payload).await.map_err(s3_error)?;
         Ok(size)
     }
 
-    async fn commit_blocks(
-        &self,
-        name: &str,
-        block_ids: &[String],
-        no_overwrite: bool,
-    ) -> ApiResult<ObjectMeta> {
+    async fn commit_blocks(&self, name: &str, block_ids: &[String], no_overwrite: bool) -> ApiResult<ObjectMeta> {
         // Every block must exist before anything is written.
         let mut total = 0u64;
         for id in block_ids {
@@ -353,33 +263,16 @@ impl BlobBackend for S3Backend {
             }
         }
         self.check_absent(name, no_overwrite).await?;
-        let missing = |id: &str, e: object_store::Error| {
-            if is_not_found(&e) {
-                never_uploaded(id)
-            } else {
-                s3_error(e)
-            }
-        };
+        let missing = |id: &str, e: object_store::Error| if is_not_found(&e) { never_uploaded(id) } else { s3_error(e) };
         if total as usize <= PART {
             let mut payload = Vec::with_capacity(total as usize);
             for id in block_ids {
-                let got = self
-                    .store
-                    .get(&self.block(name, id))
-                    .await
-                    .map_err(|e| missing(id, e))?;
+                let got = self.store.get(&self.block(name, id)).await.map_err(|e| missing(id, e))?;
                 payload.extend_from_slice(&got.bytes().await.map_err(s3_error)?);
             }
-            self.store
-                .put(&self.key(name), PutPayload::from(payload))
-                .await
-                .map_err(s3_error)?;
+            self.store.put(&self.key(name), PutPayload::from(payload)).await.map_err(s3_error)?;
         } else {
-            let upload = self
-                .store
-                .put_multipart(&self.key(name))
-                .await
-                .map_err(s3_error)?;
+            let upload = self.store.put_multipart(&self.key(name)).await.map_err(s3_error)?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
             for id in block_ids {
                 let got = match self.store.get(&self.block(name, id)).await {
@@ -393,10 +286,7 @@ impl BlobBackend for S3Backend {
                 while let Some(chunk) = stream.next().await {
                     match chunk {
                         Ok(chunk) => {
-                            writer
-                                .wait_for_capacity(PARTS_IN_FLIGHT)
-                                .await
-                                .map_err(s3_error)?;
+                            writer.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(s3_error)?;
                             writer.put(chunk);
                         }
                         Err(e) => {
@@ -411,13 +301,7 @@ impl BlobBackend for S3Backend {
         let meta = self.put_head(name).await?;
         // Azure discards the blob's uncommitted blocks on commit.
         let dir = format!("{}/", self.block_dir(name).as_ref());
-        let staged: Vec<Key> = self
-            .list_keys(&dir)
-            .await?
-            .into_iter()
-            .map(|m| m.location)
-            .filter(|k| k.parts_count() == self.block_dir(name).parts_count() + 1)
-            .collect();
+        let staged: Vec<Key> = self.list_keys(&dir).await?.into_iter().map(|m| m.location).filter(|k| k.parts_count() == self.block_dir(name).parts_count() + 1).collect();
         self.delete_keys(staged).await?;
         Ok(meta)
     }

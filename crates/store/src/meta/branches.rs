@@ -45,12 +45,7 @@ pub trait BranchStore {
     fn branch_name_taken(&self, project: ProjectId, name: &str) -> ApiResult<bool>;
     /// Create a dev branch that starts with copies of `from`'s configurations (not deleted ones),
     /// their versions and their metadata, in one transaction; refused when the name is taken.
-    fn create_dev_branch(
-        &self,
-        project: ProjectId,
-        from: BranchId,
-        branch: &NewBranch,
-    ) -> ApiResult<Result<BranchId, AlreadyExists>>;
+    fn create_dev_branch(&self, project: ProjectId, from: BranchId, branch: &NewBranch) -> ApiResult<Result<BranchId, AlreadyExists>>;
     /// Rename and/or describe a branch, in one transaction; refused when another branch of the
     /// project has the name.
     fn update_branch(
@@ -65,8 +60,7 @@ pub trait BranchStore {
     fn delete_branch(&self, project: ProjectId, id: BranchId) -> ApiResult<()>;
 }
 
-const COLUMNS: &str =
-    "id, project_id, name, description, created, is_default, creator_token_id, creator_description";
+const COLUMNS: &str = "id, project_id, name, description, created, is_default, creator_token_id, creator_description";
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Branch> {
     Ok(Branch {
@@ -82,12 +76,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Branch> {
 }
 
 /// Whether a branch of the project other than `except` has this name.
-fn name_taken(
-    c: &rusqlite::Connection,
-    project: i64,
-    name: &str,
-    except: Option<i64>,
-) -> rusqlite::Result<bool> {
+fn name_taken(c: &rusqlite::Connection, project: i64, name: &str, except: Option<i64>) -> rusqlite::Result<bool> {
     c.query_row_cached(
         "SELECT 1 FROM branches WHERE project_id = ?1 AND name = ?2 AND id IS NOT ?3",
         rusqlite::params![project, name, except],
@@ -99,12 +88,7 @@ fn name_taken(
 
 /// Copy the live configurations of branch `from` into `to`, with the versions and metadata of
 /// those copied.
-fn copy_configurations(
-    c: &rusqlite::Connection,
-    project: i64,
-    from: i64,
-    to: i64,
-) -> rusqlite::Result<()> {
+fn copy_configurations(c: &rusqlite::Connection, project: i64, from: i64, to: i64) -> rusqlite::Result<()> {
     c.execute_cached(
         "INSERT INTO configurations (project_id, branch_id, component_id, id, body, is_deleted) \
          SELECT project_id, ?3, component_id, id, body, is_deleted FROM configurations \
@@ -112,14 +96,8 @@ fn copy_configurations(
         [project, from, to],
     )?;
     for (table, columns) in [
-        (
-            "configuration_versions",
-            "component_id, config_id, version, snapshot",
-        ),
-        (
-            "configuration_row_versions",
-            "component_id, config_id, row_id, version, snapshot",
-        ),
+        ("configuration_versions", "component_id, config_id, version, snapshot"),
+        ("configuration_row_versions", "component_id, config_id, row_id, version, snapshot"),
     ] {
         c.execute_cached(
             &format!(
@@ -143,29 +121,14 @@ fn copy_configurations(
 
 impl BranchStore for SqliteMetaStore {
     fn default_branch(&self, project_id: i64) -> ApiResult<Option<i64>> {
-        self.cached(
-            |c| &c.default_branches,
-            &project_id,
-            |_| true,
-            |c| {
-                c.query_row_cached(
-                    "SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1",
-                    [project_id],
-                    |r| r.get(0),
-                )
-                .optional()
-            },
-        )
+        self.cached(|c| &c.default_branches, &project_id, |_| true, |c| {
+            c.query_row_cached("SELECT id FROM branches WHERE project_id = ?1 AND is_default = 1", [project_id], |r| r.get(0)).optional()
+        })
     }
 
     fn branch_exists(&self, project_id: i64, id: i64) -> ApiResult<bool> {
         let found = self.with(|c| {
-            c.query_row_cached(
-                "SELECT 1 FROM branches WHERE project_id = ?1 AND id = ?2",
-                [project_id, id],
-                |_| Ok(()),
-            )
-            .optional()
+            c.query_row_cached("SELECT 1 FROM branches WHERE project_id = ?1 AND id = ?2", [project_id, id], |_| Ok(())).optional()
         })?;
         Ok(found.is_some())
     }
@@ -188,21 +151,15 @@ impl BranchStore for SqliteMetaStore {
 
     fn branches(&self, project: ProjectId) -> ApiResult<Vec<Branch>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM branches WHERE project_id = ?1 ORDER BY id"
-            ))?;
+            let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM branches WHERE project_id = ?1 ORDER BY id"))?;
             st.query_map([project.get()], from_row)?.collect()
         })
     }
 
     fn branch(&self, project: ProjectId, id: BranchId) -> ApiResult<Option<Branch>> {
         self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {COLUMNS} FROM branches WHERE id = ?1 AND project_id = ?2"),
-                [id.get(), project.get()],
-                from_row,
-            )
-            .optional()
+            c.query_row_cached(&format!("SELECT {COLUMNS} FROM branches WHERE id = ?1 AND project_id = ?2"), [id.get(), project.get()], from_row)
+                .optional()
         })
     }
 
@@ -210,12 +167,7 @@ impl BranchStore for SqliteMetaStore {
         self.with(|c| name_taken(c, project.get(), name, None))
     }
 
-    fn create_dev_branch(
-        &self,
-        project: ProjectId,
-        from: BranchId,
-        b: &NewBranch,
-    ) -> ApiResult<Result<BranchId, AlreadyExists>> {
+    fn create_dev_branch(&self, project: ProjectId, from: BranchId, b: &NewBranch) -> ApiResult<Result<BranchId, AlreadyExists>> {
         self.tx(|tx| {
             if name_taken(tx, project.get(), &b.name, None)? {
                 return Ok(Err(AlreadyExists));
@@ -265,27 +217,11 @@ impl BranchStore for SqliteMetaStore {
 
 /// The records and metadata of every object in the branch, and the branch (inside the caller's
 /// transaction; the merge of a merge request ends with it).
-pub(crate) fn delete_branch_records(
-    tx: &rusqlite::Connection,
-    project: i64,
-    id: i64,
-) -> rusqlite::Result<()> {
-    for table in [
-        "configurations",
-        "configuration_versions",
-        "configuration_row_versions",
-        "buckets",
-        "metadata",
-    ] {
-        tx.execute_cached(
-            &format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2"),
-            [project, id],
-        )?;
+pub(crate) fn delete_branch_records(tx: &rusqlite::Connection, project: i64, id: i64) -> rusqlite::Result<()> {
+    for table in ["configurations", "configuration_versions", "configuration_row_versions", "buckets", "metadata"] {
+        tx.execute_cached(&format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2"), [project, id])?;
     }
-    tx.execute_cached(
-        "DELETE FROM branches WHERE id = ?1 AND project_id = ?2",
-        [id, project],
-    )?;
+    tx.execute_cached("DELETE FROM branches WHERE id = ?1 AND project_id = ?2", [id, project])?;
     Ok(())
 }
 
@@ -298,30 +234,16 @@ pub mod suite {
     use kbstack_core::Scope;
 
     pub fn default_branch_once_per_project<S: ProjectStore + BranchStore>(s: &S) {
-        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000")
-            .unwrap();
+        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
+        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000").unwrap();
         assert_eq!(s.default_branch(1).unwrap(), None);
-        let main = s
-            .ensure_default_branch(1, "Main", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        assert_eq!(
-            s.ensure_default_branch(1, "Other", "2026-01-02T00:00:00+0000")
-                .unwrap(),
-            main,
-            "created once"
-        );
+        let main = s.ensure_default_branch(1, "Main", "2026-01-01T00:00:00+0000").unwrap();
+        assert_eq!(s.ensure_default_branch(1, "Other", "2026-01-02T00:00:00+0000").unwrap(), main, "created once");
         assert_eq!(s.default_branch(1).unwrap(), Some(main));
-        let other = s
-            .ensure_default_branch(2, "Main", "2026-01-01T00:00:00+0000")
-            .unwrap();
+        let other = s.ensure_default_branch(2, "Main", "2026-01-01T00:00:00+0000").unwrap();
         assert_ne!(other, main);
         assert!(s.branch_exists(1, main).unwrap());
-        assert!(
-            !s.branch_exists(2, main).unwrap(),
-            "a branch belongs to one project"
-        );
+        assert!(!s.branch_exists(2, main).unwrap(), "a branch belongs to one project");
         assert!(!s.branch_exists(1, main + 1000).unwrap());
     }
 
@@ -337,19 +259,11 @@ pub mod suite {
 
     /// Two projects with their default branches, and a dev branch "dev" in the first.
     fn with_dev_branch<S: ProjectStore + BranchStore>(s: &S) -> (BranchId, BranchId) {
-        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        let main = s
-            .ensure_default_branch(1, "Main", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        s.ensure_default_branch(2, "Main", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        let dev = s
-            .create_dev_branch(1.into(), main.into(), &new_branch("dev"))
-            .unwrap()
-            .expect("a free name");
+        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
+        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000").unwrap();
+        let main = s.ensure_default_branch(1, "Main", "2026-01-01T00:00:00+0000").unwrap();
+        s.ensure_default_branch(2, "Main", "2026-01-01T00:00:00+0000").unwrap();
+        let dev = s.create_dev_branch(1.into(), main.into(), &new_branch("dev")).unwrap().expect("a free name");
         (main.into(), dev)
     }
 
@@ -371,167 +285,57 @@ pub mod suite {
         );
         let default = s.branch(1.into(), main).unwrap().unwrap();
         assert!(default.is_default);
-        assert_eq!(
-            (default.creator_token_id, default.creator_description),
-            (None, None),
-            "the default branch has no creator"
-        );
-        assert_eq!(
-            s.branches(1.into())
-                .unwrap()
-                .iter()
-                .map(|b| b.id)
-                .collect::<Vec<_>>(),
-            vec![main.get(), dev.get()],
-            "by id"
-        );
-        assert_eq!(
-            s.branches(2.into()).unwrap().len(),
-            1,
-            "one project's branches only"
-        );
-        assert_eq!(
-            s.branch(2.into(), dev).unwrap(),
-            None,
-            "another project's branch is not found"
-        );
+        assert_eq!((default.creator_token_id, default.creator_description), (None, None), "the default branch has no creator");
+        assert_eq!(s.branches(1.into()).unwrap().iter().map(|b| b.id).collect::<Vec<_>>(), vec![main.get(), dev.get()], "by id");
+        assert_eq!(s.branches(2.into()).unwrap().len(), 1, "one project's branches only");
+        assert_eq!(s.branch(2.into(), dev).unwrap(), None, "another project's branch is not found");
 
         assert!(s.branch_name_taken(1.into(), "dev").unwrap());
         assert!(s.branch_name_taken(1.into(), "Main").unwrap());
         assert!(!s.branch_name_taken(2.into(), "dev").unwrap());
-        assert_eq!(
-            s.create_dev_branch(1.into(), main, &new_branch("dev"))
-                .unwrap(),
-            Err(AlreadyExists)
-        );
-        assert_eq!(
-            s.branches(1.into()).unwrap().len(),
-            2,
-            "a refused create stores nothing"
-        );
+        assert_eq!(s.create_dev_branch(1.into(), main, &new_branch("dev")).unwrap(), Err(AlreadyExists));
+        assert_eq!(s.branches(1.into()).unwrap().len(), 2, "a refused create stores nothing");
         let main2 = s.default_branch(2).unwrap().unwrap();
-        assert!(
-            s.create_dev_branch(2.into(), main2.into(), &new_branch("dev"))
-                .unwrap()
-                .is_ok(),
-            "names are unique per project"
-        );
+        assert!(s.create_dev_branch(2.into(), main2.into(), &new_branch("dev")).unwrap().is_ok(), "names are unique per project");
     }
 
     pub fn dev_branches_updated<S: ProjectStore + BranchStore>(s: &S) {
         let (main, dev) = with_dev_branch(s);
-        assert_eq!(
-            s.update_branch(1.into(), dev, Some("Main"), Some("x"))
-                .unwrap(),
-            Err(AlreadyExists)
-        );
-        assert_eq!(
-            s.branch(1.into(), dev).unwrap().unwrap().description,
-            "about dev",
-            "a refused update changes nothing"
-        );
-        s.update_branch(1.into(), dev, Some("dev"), None)
-            .unwrap()
-            .expect("its own name is free");
-        s.update_branch(1.into(), dev, Some("renamed"), Some("new"))
-            .unwrap()
-            .unwrap();
+        assert_eq!(s.update_branch(1.into(), dev, Some("Main"), Some("x")).unwrap(), Err(AlreadyExists));
+        assert_eq!(s.branch(1.into(), dev).unwrap().unwrap().description, "about dev", "a refused update changes nothing");
+        s.update_branch(1.into(), dev, Some("dev"), None).unwrap().expect("its own name is free");
+        s.update_branch(1.into(), dev, Some("renamed"), Some("new")).unwrap().unwrap();
         let b = s.branch(1.into(), dev).unwrap().unwrap();
-        assert_eq!(
-            (b.name.as_str(), b.description.as_str()),
-            ("renamed", "new")
-        );
-        s.update_branch(1.into(), dev, None, Some("only described"))
-            .unwrap()
-            .unwrap();
+        assert_eq!((b.name.as_str(), b.description.as_str()), ("renamed", "new"));
+        s.update_branch(1.into(), dev, None, Some("only described")).unwrap().unwrap();
         assert_eq!(s.branch(1.into(), dev).unwrap().unwrap().name, "renamed");
-        s.update_branch(2.into(), main, Some("stolen"), None)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            s.branch(1.into(), main).unwrap().unwrap().name,
-            "Main",
-            "another project cannot touch the branch"
-        );
+        s.update_branch(2.into(), main, Some("stolen"), None).unwrap().unwrap();
+        assert_eq!(s.branch(1.into(), main).unwrap().unwrap().name, "Main", "another project cannot touch the branch");
     }
 
-    pub fn dev_branch_deleted_with_its_objects<
-        S: ProjectStore + BranchStore + BucketStore + MetadataStore,
-    >(
-        s: &S,
-    ) {
+    pub fn dev_branch_deleted_with_its_objects<S: ProjectStore + BranchStore + BucketStore + MetadataStore>(s: &S) {
         let (main, dev) = with_dev_branch(s);
         let meta = [("k".to_string(), "v".to_string())];
         for branch in [main, dev] {
-            let scope = Scope {
-                project: 1.into(),
-                branch,
-            };
+            let scope = Scope { project: 1.into(), branch };
             s.insert_bucket(&bucket(scope, "a")).unwrap().unwrap();
-            s.upsert_metadata(
-                scope,
-                Object::Bucket,
-                "in.c-a",
-                "user",
-                &meta,
-                "2026-01-01T00:00:00+0000",
-            )
-            .unwrap();
-            s.upsert_metadata(
-                scope,
-                Object::Branch,
-                &branch.to_string(),
-                "",
-                &meta,
-                "2026-01-01T00:00:00+0000",
-            )
-            .unwrap();
+            s.upsert_metadata(scope, Object::Bucket, "in.c-a", "user", &meta, "2026-01-01T00:00:00+0000").unwrap();
+            s.upsert_metadata(scope, Object::Branch, &branch.to_string(), "", &meta, "2026-01-01T00:00:00+0000").unwrap();
         }
         s.delete_branch(2.into(), dev).unwrap();
-        assert!(
-            s.branch(1.into(), dev).unwrap().is_some(),
-            "another project cannot delete the branch"
-        );
+        assert!(s.branch(1.into(), dev).unwrap().is_some(), "another project cannot delete the branch");
 
         s.delete_branch(1.into(), dev).unwrap();
         assert_eq!(s.branch(1.into(), dev).unwrap(), None);
         assert!(!s.branch_exists(1, dev.get()).unwrap());
-        let dev_scope = Scope {
-            project: 1.into(),
-            branch: dev,
-        };
+        let dev_scope = Scope { project: 1.into(), branch: dev };
         assert!(s.buckets(dev_scope).unwrap().is_empty());
-        assert!(
-            s.metadata(dev_scope, Object::Bucket, "in.c-a")
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            s.metadata(dev_scope, Object::Branch, &dev.to_string())
-                .unwrap()
-                .is_empty()
-        );
-        let main_scope = Scope {
-            project: 1.into(),
-            branch: main,
-        };
-        assert_eq!(
-            s.buckets(main_scope).unwrap().len(),
-            1,
-            "the default branch keeps its objects"
-        );
-        assert_eq!(
-            s.metadata(main_scope, Object::Bucket, "in.c-a")
-                .unwrap()
-                .len(),
-            1
-        );
-        assert_eq!(
-            s.metadata(main_scope, Object::Branch, &main.to_string())
-                .unwrap()
-                .len(),
-            1
-        );
+        assert!(s.metadata(dev_scope, Object::Bucket, "in.c-a").unwrap().is_empty());
+        assert!(s.metadata(dev_scope, Object::Branch, &dev.to_string()).unwrap().is_empty());
+        let main_scope = Scope { project: 1.into(), branch: main };
+        assert_eq!(s.buckets(main_scope).unwrap().len(), 1, "the default branch keeps its objects");
+        assert_eq!(s.metadata(main_scope, Object::Bucket, "in.c-a").unwrap().len(), 1);
+        assert_eq!(s.metadata(main_scope, Object::Branch, &main.to_string()).unwrap().len(), 1);
     }
 }
 

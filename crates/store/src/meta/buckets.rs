@@ -57,13 +57,7 @@ pub trait BucketStore {
     fn insert_bucket(&self, bucket: &Bucket) -> ApiResult<Result<(), BucketConflict>>;
     /// Apply `changes` and set the last change to `changed`, in one transaction, unless the new
     /// display name is another bucket's (in the same stage).
-    fn update_bucket(
-        &self,
-        scope: Scope,
-        id: &str,
-        changes: &BucketChanges,
-        changed: &str,
-    ) -> ApiResult<Result<(), AlreadyExists>>;
+    fn update_bucket(&self, scope: Scope, id: &str, changes: &BucketChanges, changed: &str) -> ApiResult<Result<(), AlreadyExists>>;
     /// Record a change of the bucket (of its tables) at `changed`.
     fn touch_bucket(&self, scope: Scope, id: &str, changed: &str) -> ApiResult<()>;
     /// Delete the bucket's record and its metadata, in one transaction (its tables are dropped
@@ -100,13 +94,7 @@ fn exists(c: &rusqlite::Connection, scope: Scope, id: &str) -> rusqlite::Result<
 }
 
 /// Whether a bucket of the branch other than `except` has this display name in `stage`.
-fn display_name_taken(
-    c: &rusqlite::Connection,
-    scope: Scope,
-    stage: &str,
-    display_name: &str,
-    except: &str,
-) -> rusqlite::Result<bool> {
+fn display_name_taken(c: &rusqlite::Connection, scope: Scope, stage: &str, display_name: &str, except: &str) -> rusqlite::Result<bool> {
     c.query_row_cached(
         "SELECT 1 FROM buckets WHERE project_id = ?1 AND branch_id = ?2 AND stage = ?3 AND display_name = ?4 AND id != ?5",
         rusqlite::params![scope.project.get(), scope.branch.get(), stage, display_name, except],
@@ -117,27 +105,16 @@ fn display_name_taken(
 }
 
 /// Set one column of a bucket.
-fn set(
-    c: &rusqlite::Connection,
-    scope: Scope,
-    id: &str,
-    column: &str,
-    value: &str,
-) -> rusqlite::Result<usize> {
+fn set(c: &rusqlite::Connection, scope: Scope, id: &str, column: &str, value: &str) -> rusqlite::Result<usize> {
     c.execute_cached(
-        &format!(
-            "UPDATE buckets SET {column} = ?1 WHERE project_id = ?2 AND branch_id = ?3 AND id = ?4"
-        ),
+        &format!("UPDATE buckets SET {column} = ?1 WHERE project_id = ?2 AND branch_id = ?3 AND id = ?4"),
         rusqlite::params![value, scope.project.get(), scope.branch.get(), id],
     )
 }
 
 /// Insert `b` unless its id or display name (in its stage) is taken in its branch; the caller
 /// holds the transaction (a linked bucket is inserted together with its link).
-pub(crate) fn insert_in(
-    tx: &rusqlite::Connection,
-    b: &Bucket,
-) -> rusqlite::Result<Result<(), BucketConflict>> {
+pub(crate) fn insert_in(tx: &rusqlite::Connection, b: &Bucket) -> rusqlite::Result<Result<(), BucketConflict>> {
     let scope = b.scope();
     if exists(tx, scope, &b.id)? {
         return Ok(Err(BucketConflict::Id));
@@ -146,9 +123,7 @@ pub(crate) fn insert_in(
         return Ok(Err(BucketConflict::DisplayName));
     }
     tx.execute_cached(
-        &format!(
-            "INSERT INTO buckets ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-        ),
+        &format!("INSERT INTO buckets ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
         rusqlite::params![
             b.project_id,
             b.branch_id,
@@ -180,39 +155,23 @@ impl BucketStore for SqliteMetaStore {
 
     fn buckets(&self, scope: Scope) -> ApiResult<Vec<Bucket>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM buckets WHERE project_id = ?1 AND branch_id = ?2 ORDER BY id"
-            ))?;
-            st.query_map([scope.project.get(), scope.branch.get()], from_row)?
-                .collect()
+            let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM buckets WHERE project_id = ?1 AND branch_id = ?2 ORDER BY id"))?;
+            st.query_map([scope.project.get(), scope.branch.get()], from_row)?.collect()
         })
     }
 
     fn project_bucket_ids(&self, project: ProjectId) -> ApiResult<Vec<String>> {
-        self.cached(
-            |c| &c.bucket_ids,
-            &project.get(),
-            |_| true,
-            |c| {
-                let mut st = c.prepare_cached(
-                    "SELECT DISTINCT id FROM buckets WHERE project_id = ?1 ORDER BY id",
-                )?;
-                st.query_map([project.get()], |r| r.get(0))?.collect()
-            },
-        )
+        self.cached(|c| &c.bucket_ids, &project.get(), |_| true, |c| {
+            let mut st = c.prepare_cached("SELECT DISTINCT id FROM buckets WHERE project_id = ?1 ORDER BY id")?;
+            st.query_map([project.get()], |r| r.get(0))?.collect()
+        })
     }
 
     fn insert_bucket(&self, b: &Bucket) -> ApiResult<Result<(), BucketConflict>> {
         Ok(self.tx(|tx| insert_in(tx, b))?)
     }
 
-    fn update_bucket(
-        &self,
-        scope: Scope,
-        id: &str,
-        changes: &BucketChanges,
-        changed: &str,
-    ) -> ApiResult<Result<(), AlreadyExists>> {
+    fn update_bucket(&self, scope: Scope, id: &str, changes: &BucketChanges, changed: &str) -> ApiResult<Result<(), AlreadyExists>> {
         self.tx(|tx| {
             if let Some(display_name) = &changes.display_name {
                 let stage: Option<String> = tx
@@ -304,34 +263,15 @@ pub mod suite {
         b.description = "about b".into();
         s.insert_bucket(&b).unwrap().unwrap();
         s.insert_bucket(&bucket(main, "a")).unwrap().unwrap();
-        assert_eq!(
-            s.project_bucket_ids(1.into()).unwrap(),
-            vec!["in.c-a", "in.c-b"]
-        );
+        assert_eq!(s.project_bucket_ids(1.into()).unwrap(), vec!["in.c-a", "in.c-b"]);
         s.insert_bucket(&bucket(dev, "c")).unwrap().unwrap();
         s.insert_bucket(&bucket(other, "d")).unwrap().unwrap();
         assert_eq!(s.bucket(main, "in.c-b").unwrap(), Some(b));
-        assert_eq!(
-            ids(s.buckets(main).unwrap()),
-            vec!["in.c-a", "in.c-b"],
-            "by id, one branch"
-        );
+        assert_eq!(ids(s.buckets(main).unwrap()), vec!["in.c-a", "in.c-b"], "by id, one branch");
         assert_eq!(ids(s.buckets(dev).unwrap()), vec!["in.c-c"]);
-        assert_eq!(
-            s.bucket(main, "in.c-c").unwrap(),
-            None,
-            "another branch's bucket is not found"
-        );
-        assert_eq!(
-            s.bucket(Scope::new(2, 1), "in.c-a").unwrap(),
-            None,
-            "nor another project's"
-        );
-        assert_eq!(
-            s.project_bucket_ids(1.into()).unwrap(),
-            vec!["in.c-a", "in.c-b", "in.c-c"],
-            "every branch of the project"
-        );
+        assert_eq!(s.bucket(main, "in.c-c").unwrap(), None, "another branch's bucket is not found");
+        assert_eq!(s.bucket(Scope::new(2, 1), "in.c-a").unwrap(), None, "nor another project's");
+        assert_eq!(s.project_bucket_ids(1.into()).unwrap(), vec!["in.c-a", "in.c-b", "in.c-c"], "every branch of the project");
     }
 
     pub fn ids_and_display_names_unique_per_branch<S: BucketStore>(s: &S) {
@@ -342,101 +282,34 @@ pub mod suite {
         assert_eq!(s.insert_bucket(&again).unwrap(), Err(BucketConflict::Id));
         let mut same_display = bucket(main, "b");
         same_display.display_name = "a".into();
-        assert_eq!(
-            s.insert_bucket(&same_display).unwrap(),
-            Err(BucketConflict::DisplayName)
-        );
+        assert_eq!(s.insert_bucket(&same_display).unwrap(), Err(BucketConflict::DisplayName));
         same_display.stage = "out".into();
         same_display.id = "out.c-b".into();
-        assert_eq!(
-            s.insert_bucket(&same_display).unwrap(),
-            Ok(()),
-            "display names are unique per stage"
-        );
-        assert_eq!(
-            s.insert_bucket(&bucket(dev, "a")).unwrap(),
-            Ok(()),
-            "and per branch"
-        );
-        assert_eq!(
-            s.insert_bucket(&bucket(Scope::new(2, 1), "a")).unwrap(),
-            Ok(()),
-            "and per project"
-        );
-        assert_eq!(
-            s.buckets(main).unwrap().len(),
-            2,
-            "a refused insert stores nothing"
-        );
+        assert_eq!(s.insert_bucket(&same_display).unwrap(), Ok(()), "display names are unique per stage");
+        assert_eq!(s.insert_bucket(&bucket(dev, "a")).unwrap(), Ok(()), "and per branch");
+        assert_eq!(s.insert_bucket(&bucket(Scope::new(2, 1), "a")).unwrap(), Ok(()), "and per project");
+        assert_eq!(s.buckets(main).unwrap().len(), 2, "a refused insert stores nothing");
     }
 
     pub fn updated_and_touched<S: BucketStore>(s: &S) {
         let main = Scope::new(1, 1);
         s.insert_bucket(&bucket(main, "a")).unwrap().unwrap();
         s.insert_bucket(&bucket(main, "b")).unwrap().unwrap();
-        let taken = BucketChanges {
-            display_name: Some("b".into()),
-            color: Some("#000".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            s.update_bucket(main, "in.c-a", &taken, "2026-02-02T00:00:00+0000")
-                .unwrap(),
-            Err(AlreadyExists)
-        );
-        assert_eq!(
-            s.bucket(main, "in.c-a").unwrap(),
-            Some(bucket(main, "a")),
-            "a refused update changes nothing"
-        );
+        let taken = BucketChanges { display_name: Some("b".into()), color: Some("#000".into()), ..Default::default() };
+        assert_eq!(s.update_bucket(main, "in.c-a", &taken, "2026-02-02T00:00:00+0000").unwrap(), Err(AlreadyExists));
+        assert_eq!(s.bucket(main, "in.c-a").unwrap(), Some(bucket(main, "a")), "a refused update changes nothing");
 
-        let changes = BucketChanges {
-            display_name: Some("renamed".into()),
-            color: Some("#000".into()),
-            description: Some("d".into()),
-        };
-        s.update_bucket(main, "in.c-a", &changes, "2026-02-02T00:00:00+0000")
-            .unwrap()
-            .unwrap();
+        let changes = BucketChanges { display_name: Some("renamed".into()), color: Some("#000".into()), description: Some("d".into()) };
+        s.update_bucket(main, "in.c-a", &changes, "2026-02-02T00:00:00+0000").unwrap().unwrap();
         let a = s.bucket(main, "in.c-a").unwrap().unwrap();
-        assert_eq!(
-            (
-                a.display_name.as_str(),
-                a.color.as_deref(),
-                a.description.as_str()
-            ),
-            ("renamed", Some("#000"), "d")
-        );
-        assert_eq!(
-            a.last_change_date.as_deref(),
-            Some("2026-02-02T00:00:00+0000")
-        );
-        let keep_name = BucketChanges {
-            display_name: Some("renamed".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            s.update_bucket(main, "in.c-a", &keep_name, "2026-02-03T00:00:00+0000")
-                .unwrap(),
-            Ok(()),
-            "its own name is free"
-        );
-        assert_eq!(
-            s.bucket(main, "in.c-a").unwrap().unwrap().color.as_deref(),
-            Some("#000"),
-            "what is not changed stays"
-        );
+        assert_eq!((a.display_name.as_str(), a.color.as_deref(), a.description.as_str()), ("renamed", Some("#000"), "d"));
+        assert_eq!(a.last_change_date.as_deref(), Some("2026-02-02T00:00:00+0000"));
+        let keep_name = BucketChanges { display_name: Some("renamed".into()), ..Default::default() };
+        assert_eq!(s.update_bucket(main, "in.c-a", &keep_name, "2026-02-03T00:00:00+0000").unwrap(), Ok(()), "its own name is free");
+        assert_eq!(s.bucket(main, "in.c-a").unwrap().unwrap().color.as_deref(), Some("#000"), "what is not changed stays");
 
-        s.touch_bucket(main, "in.c-b", "2026-03-03T00:00:00+0000")
-            .unwrap();
-        assert_eq!(
-            s.bucket(main, "in.c-b")
-                .unwrap()
-                .unwrap()
-                .last_change_date
-                .as_deref(),
-            Some("2026-03-03T00:00:00+0000")
-        );
+        s.touch_bucket(main, "in.c-b", "2026-03-03T00:00:00+0000").unwrap();
+        assert_eq!(s.bucket(main, "in.c-b").unwrap().unwrap().last_change_date.as_deref(), Some("2026-03-03T00:00:00+0000"));
     }
 
     pub fn deleted_with_its_metadata<S: BucketStore + MetadataStore>(s: &S) {
@@ -444,28 +317,15 @@ pub mod suite {
         let meta = [("k".to_string(), "v".to_string())];
         for scope in [main, dev] {
             s.insert_bucket(&bucket(scope, "a")).unwrap().unwrap();
-            s.upsert_metadata(scope, Object::Bucket, "in.c-a", "user", &meta, CREATED)
-                .unwrap();
+            s.upsert_metadata(scope, Object::Bucket, "in.c-a", "user", &meta, CREATED).unwrap();
         }
         s.delete_bucket(main, "in.c-a").unwrap();
         assert_eq!(s.bucket(main, "in.c-a").unwrap(), None);
-        assert!(
-            s.metadata(main, Object::Bucket, "in.c-a")
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            s.bucket(dev, "in.c-a").unwrap().is_some(),
-            "the same id in another branch stays"
-        );
+        assert!(s.metadata(main, Object::Bucket, "in.c-a").unwrap().is_empty());
+        assert!(s.bucket(dev, "in.c-a").unwrap().is_some(), "the same id in another branch stays");
         assert_eq!(s.metadata(dev, Object::Bucket, "in.c-a").unwrap().len(), 1);
         s.insert_bucket(&bucket(main, "a")).unwrap().unwrap();
-        assert!(
-            s.metadata(main, Object::Bucket, "in.c-a")
-                .unwrap()
-                .is_empty(),
-            "a new bucket of the same id starts bare"
-        );
+        assert!(s.metadata(main, Object::Bucket, "in.c-a").unwrap().is_empty(), "a new bucket of the same id starts bare");
     }
 }
 

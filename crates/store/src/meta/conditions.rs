@@ -19,11 +19,7 @@ impl Where {
 
     /// The clauses joined with `AND` (true when there are none).
     pub(crate) fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            "1 = 1".into()
-        } else {
-            self.clauses.join(" AND ")
-        }
+        if self.clauses.is_empty() { "1 = 1".into() } else { self.clauses.join(" AND ") }
     }
 }
 

@@ -111,10 +111,7 @@ fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<AppRun> {
 
 /// SQL placeholders `?1, ?2, …` for `n` values.
 fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
 }
 
 impl DataAppStore for SqliteMetaStore {
@@ -148,9 +145,7 @@ impl DataAppStore for SqliteMetaStore {
 
     fn data_app(&self, project_id: i64, id: i64) -> ApiResult<Option<DataApp>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {APP_COLUMNS} FROM data_apps WHERE project_id = ?1 AND id = ?2"
-            ))?;
+            let mut st = c.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM data_apps WHERE project_id = ?1 AND id = ?2"))?;
             let mut rows = st.query_map(rusqlite::params![project_id, id], app_from_row)?;
             rows.next().transpose()
         })
@@ -158,9 +153,7 @@ impl DataAppStore for SqliteMetaStore {
 
     fn data_app_any(&self, id: i64) -> ApiResult<Option<DataApp>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {APP_COLUMNS} FROM data_apps WHERE id = ?1"
-            ))?;
+            let mut st = c.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM data_apps WHERE id = ?1"))?;
             let mut rows = st.query_map(rusqlite::params![id], app_from_row)?;
             rows.next().transpose()
         })
@@ -179,13 +172,9 @@ impl DataAppStore for SqliteMetaStore {
             return Ok(Vec::new());
         }
         self.with(|c| {
-            let sql = format!(
-                "SELECT {APP_COLUMNS} FROM data_apps WHERE state IN ({}) ORDER BY id",
-                placeholders(states.len())
-            );
+            let sql = format!("SELECT {APP_COLUMNS} FROM data_apps WHERE state IN ({}) ORDER BY id", placeholders(states.len()));
             let mut st = c.prepare(&sql)?;
-            st.query_map(rusqlite::params_from_iter(states.iter()), app_from_row)?
-                .collect()
+            st.query_map(rusqlite::params_from_iter(states.iter()), app_from_row)?.collect()
         })
     }
 
@@ -216,15 +205,9 @@ impl DataAppStore for SqliteMetaStore {
     fn delete_data_app(&self, project_id: i64, id: i64) -> ApiResult<bool> {
         self.with(|c| {
             let tx = c.unchecked_transaction()?;
-            let deleted = tx.execute(
-                "DELETE FROM data_apps WHERE project_id = ?1 AND id = ?2",
-                rusqlite::params![project_id, id],
-            )? > 0;
+            let deleted = tx.execute("DELETE FROM data_apps WHERE project_id = ?1 AND id = ?2", rusqlite::params![project_id, id])? > 0;
             if deleted {
-                tx.execute(
-                    "DELETE FROM data_app_runs WHERE app_id = ?1",
-                    rusqlite::params![id],
-                )?;
+                tx.execute("DELETE FROM data_app_runs WHERE app_id = ?1", rusqlite::params![id])?;
             }
             tx.commit()?;
             Ok(deleted)
@@ -319,21 +302,9 @@ pub mod suite {
         let other = s.insert_data_app(&app(2, "c")).unwrap();
         assert!(a.id > 0 && b.id > a.id, "ids are given in order");
         assert_eq!(s.data_app(1, a.id).unwrap(), Some(a.clone()));
-        assert_eq!(
-            s.data_app(2, a.id).unwrap(),
-            None,
-            "another project never sees it"
-        );
-        assert_eq!(
-            s.data_app_any(other.id).unwrap(),
-            Some(other.clone()),
-            "the proxy sees every app"
-        );
-        assert_eq!(
-            s.data_apps(1, 0, 100).unwrap(),
-            vec![a.clone(), b.clone()],
-            "oldest first"
-        );
+        assert_eq!(s.data_app(2, a.id).unwrap(), None, "another project never sees it");
+        assert_eq!(s.data_app_any(other.id).unwrap(), Some(other.clone()), "the proxy sees every app");
+        assert_eq!(s.data_apps(1, 0, 100).unwrap(), vec![a.clone(), b.clone()], "oldest first");
         assert_eq!(s.data_apps(1, 1, 100).unwrap(), vec![b.clone()]);
         assert_eq!(s.data_apps(1, 0, 1).unwrap(), vec![a]);
     }
@@ -349,18 +320,12 @@ pub mod suite {
         a.last_start = Some("2026-01-02T00:00:00+0000".into());
         assert!(s.update_data_app(&a).unwrap());
         assert_eq!(s.data_app(1, a.id).unwrap(), Some(a.clone()));
-        assert_eq!(
-            s.data_apps_in_states(&["running", "starting"]).unwrap(),
-            vec![a.clone()]
-        );
+        assert_eq!(s.data_apps_in_states(&["running", "starting"]).unwrap(), vec![a.clone()]);
         assert!(s.data_apps_in_states(&[]).unwrap().is_empty());
         let mut stranger = a.clone();
         stranger.project_id = 2;
         stranger.state = "stopped".into();
-        assert!(
-            !s.update_data_app(&stranger).unwrap(),
-            "another project cannot change it"
-        );
+        assert!(!s.update_data_app(&stranger).unwrap(), "another project cannot change it");
         assert_eq!(s.data_app(1, a.id).unwrap().unwrap().state, "running");
     }
 
@@ -372,22 +337,13 @@ pub mod suite {
         second.failure = Some(("StartupProbeFailed".into(), "no answer".into()));
         second.startup_logs = Some("boom".into());
         s.update_app_run(&second).unwrap();
-        assert_eq!(
-            s.app_runs(a.id, 0, 10).unwrap(),
-            vec![second.clone(), first.clone()]
-        );
+        assert_eq!(s.app_runs(a.id, 0, 10).unwrap(), vec![second.clone(), first.clone()]);
         assert_eq!(s.app_runs(a.id, 1, 10).unwrap(), vec![first.clone()]);
         assert_eq!(s.open_app_runs().unwrap(), vec![first]);
-        assert!(
-            !s.delete_data_app(2, a.id).unwrap(),
-            "another project cannot delete it"
-        );
+        assert!(!s.delete_data_app(2, a.id).unwrap(), "another project cannot delete it");
         assert!(s.delete_data_app(1, a.id).unwrap());
         assert_eq!(s.data_app(1, a.id).unwrap(), None);
-        assert!(
-            s.app_runs(a.id, 0, 10).unwrap().is_empty(),
-            "runs go with the app"
-        );
+        assert!(s.app_runs(a.id, 0, 10).unwrap().is_empty(), "runs go with the app");
     }
 }
 

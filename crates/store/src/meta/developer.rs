@@ -81,12 +81,7 @@ pub trait DeveloperStore {
     fn insert_portal_user(&self, user: &PortalUser) -> ApiResult<Result<(), AlreadyExists>>;
     fn portal_user(&self, email: &str) -> ApiResult<Option<PortalUser>>;
     /// Every user (`service`: the service accounts of that vendor instead), by email.
-    fn portal_users(
-        &self,
-        service: Option<&str>,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<PortalUser>>;
+    fn portal_users(&self, service: Option<&str>, limit: i64, offset: i64) -> ApiResult<Vec<PortalUser>>;
     /// Replace the record of `user.email`; false when there is none.
     fn update_portal_user(&self, user: &PortalUser) -> ApiResult<bool>;
     /// Removes the user with their memberships and sessions.
@@ -94,13 +89,7 @@ pub trait DeveloperStore {
     fn any_portal_admin(&self) -> ApiResult<bool>;
 
     /// A session token (its hash) of `kind` (`token`, `access`, `refresh`) valid until `expires_ms`.
-    fn insert_portal_session(
-        &self,
-        token_hash: &str,
-        email: &str,
-        kind: &str,
-        expires_ms: i64,
-    ) -> ApiResult<()>;
+    fn insert_portal_session(&self, token_hash: &str, email: &str, kind: &str, expires_ms: i64) -> ApiResult<()>;
     /// The user and kind of an unexpired session.
     fn portal_session(&self, token_hash: &str, now_ms: i64) -> ApiResult<Option<(String, String)>>;
     /// Ends every session of the user (logout); also drops expired sessions of everyone.
@@ -120,13 +109,7 @@ pub trait DeveloperStore {
     fn set_membership(&self, m: &Membership) -> ApiResult<()>;
     fn membership(&self, vendor_id: &str, email: &str) -> ApiResult<Option<Membership>>;
     /// A vendor's relations of one status, by email.
-    fn memberships(
-        &self,
-        vendor_id: &str,
-        status: &str,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<Membership>>;
+    fn memberships(&self, vendor_id: &str, status: &str, limit: i64, offset: i64) -> ApiResult<Vec<Membership>>;
     fn delete_membership(&self, vendor_id: &str, email: &str) -> ApiResult<bool>;
     /// The vendors the user is a member of.
     fn member_vendors(&self, email: &str) -> ApiResult<Vec<String>>;
@@ -135,13 +118,7 @@ pub trait DeveloperStore {
     fn insert_app(&self, app: &App, first: &AppVersion) -> ApiResult<Result<(), AlreadyExists>>;
     fn app(&self, id: &str) -> ApiResult<Option<App>>;
     /// By id: of one vendor, or all; `published_only` for the registry and the public list.
-    fn apps(
-        &self,
-        vendor_id: Option<&str>,
-        published_only: bool,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<App>>;
+    fn apps(&self, vendor_id: Option<&str>, published_only: bool, limit: i64, offset: i64) -> ApiResult<Vec<App>>;
     /// Replace the app's record, with a new version recorded in the same transaction; false
     /// when the app is unknown.
     fn update_app(&self, app: &App, new_version: Option<&AppVersion>) -> ApiResult<bool>;
@@ -151,10 +128,8 @@ pub trait DeveloperStore {
     fn app_version(&self, app_id: &str, version: i64) -> ApiResult<Option<AppVersion>>;
 }
 
-pub(crate) const USER_COLUMNS: &str =
-    "email, name, password_hash, is_admin, confirmed, code, service_vendor, description, created";
-pub(crate) const VENDOR_COLUMNS: &str =
-    "id, name, address, email, project_url, is_public, is_approved, created, created_by";
+pub(crate) const USER_COLUMNS: &str = "email, name, password_hash, is_admin, confirmed, code, service_vendor, description, created";
+pub(crate) const VENDOR_COLUMNS: &str = "id, name, address, email, project_url, is_public, is_approved, created, created_by";
 pub(crate) const APP_COLUMNS: &str = "id, vendor_id, version, definition, is_public, is_approved, is_deprecated, publish_requested, published_version, created, updated";
 
 fn user_row(r: &rusqlite::Row) -> rusqlite::Result<PortalUser> {
@@ -186,13 +161,7 @@ fn vendor_row(r: &rusqlite::Row) -> rusqlite::Result<Vendor> {
 }
 
 fn membership_row(r: &rusqlite::Row) -> rusqlite::Result<Membership> {
-    Ok(Membership {
-        vendor_id: r.get(0)?,
-        email: r.get(1)?,
-        status: r.get(2)?,
-        code: r.get(3)?,
-        created: r.get(4)?,
-    })
+    Ok(Membership { vendor_id: r.get(0)?, email: r.get(1)?, status: r.get(2)?, code: r.get(3)?, created: r.get(4)? })
 }
 
 fn app_row(r: &rusqlite::Row) -> rusqlite::Result<App> {
@@ -212,13 +181,7 @@ fn app_row(r: &rusqlite::Row) -> rusqlite::Result<App> {
 }
 
 fn version_row(r: &rusqlite::Row) -> rusqlite::Result<AppVersion> {
-    Ok(AppVersion {
-        app_id: r.get(0)?,
-        version: r.get(1)?,
-        definition: json_col(r.get(2)?),
-        created_by: r.get(3)?,
-        created_on: r.get(4)?,
-    })
+    Ok(AppVersion { app_id: r.get(0)?, version: r.get(1)?, definition: json_col(r.get(2)?), created_by: r.get(3)?, created_on: r.get(4)? })
 }
 
 fn insert_version(c: &rusqlite::Connection, v: &AppVersion) -> rusqlite::Result<usize> {
@@ -240,22 +203,10 @@ impl DeveloperStore for SqliteMetaStore {
     }
 
     fn portal_user(&self, email: &str) -> ApiResult<Option<PortalUser>> {
-        self.with(|c| {
-            c.query_row(
-                &format!("SELECT {USER_COLUMNS} FROM developer_users WHERE email = ?1"),
-                [email],
-                user_row,
-            )
-            .optional()
-        })
+        self.with(|c| c.query_row(&format!("SELECT {USER_COLUMNS} FROM developer_users WHERE email = ?1"), [email], user_row).optional())
     }
 
-    fn portal_users(
-        &self,
-        service: Option<&str>,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<PortalUser>> {
+    fn portal_users(&self, service: Option<&str>, limit: i64, offset: i64) -> ApiResult<Vec<PortalUser>> {
         self.with(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {USER_COLUMNS} FROM developer_users WHERE (?1 IS NULL OR service_vendor = ?1) ORDER BY email LIMIT ?2 OFFSET ?3"
@@ -276,32 +227,17 @@ impl DeveloperStore for SqliteMetaStore {
 
     fn delete_portal_user(&self, email: &str) -> ApiResult<bool> {
         self.tx(|c| {
-            c.execute(
-                "DELETE FROM developer_vendor_users WHERE email = ?1",
-                [email],
-            )?;
+            c.execute("DELETE FROM developer_vendor_users WHERE email = ?1", [email])?;
             c.execute("DELETE FROM developer_sessions WHERE email = ?1", [email])?;
             Ok(c.execute("DELETE FROM developer_users WHERE email = ?1", [email])? > 0)
         })
     }
 
     fn any_portal_admin(&self) -> ApiResult<bool> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM developer_users WHERE is_admin = 1)",
-                [],
-                |r| r.get(0),
-            )
-        })
+        self.with(|c| c.query_row("SELECT EXISTS (SELECT 1 FROM developer_users WHERE is_admin = 1)", [], |r| r.get(0)))
     }
 
-    fn insert_portal_session(
-        &self,
-        token_hash: &str,
-        email: &str,
-        kind: &str,
-        expires_ms: i64,
-    ) -> ApiResult<()> {
+    fn insert_portal_session(&self, token_hash: &str, email: &str, kind: &str, expires_ms: i64) -> ApiResult<()> {
         self.with(|c| {
             c.execute(
                 "INSERT OR REPLACE INTO developer_sessions (token_hash, email, kind, expires_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -324,11 +260,7 @@ impl DeveloperStore for SqliteMetaStore {
 
     fn delete_portal_sessions(&self, email: &str, now_ms: i64) -> ApiResult<()> {
         self.with(|c| {
-            c.execute(
-                "DELETE FROM developer_sessions WHERE email = ?1 OR expires_ms <= ?2",
-                rusqlite::params![email, now_ms],
-            )
-            .map(|_| ())
+            c.execute("DELETE FROM developer_sessions WHERE email = ?1 OR expires_ms <= ?2", rusqlite::params![email, now_ms]).map(|_| ())
         })
     }
 
@@ -343,14 +275,7 @@ impl DeveloperStore for SqliteMetaStore {
     }
 
     fn vendor(&self, id: &str) -> ApiResult<Option<Vendor>> {
-        self.with(|c| {
-            c.query_row(
-                &format!("SELECT {VENDOR_COLUMNS} FROM developer_vendors WHERE id = ?1"),
-                [id],
-                vendor_row,
-            )
-            .optional()
-        })
+        self.with(|c| c.query_row(&format!("SELECT {VENDOR_COLUMNS} FROM developer_vendors WHERE id = ?1"), [id], vendor_row).optional())
     }
 
     fn vendors(&self, approved_only: bool, limit: i64, offset: i64) -> ApiResult<Vec<Vendor>> {
@@ -373,26 +298,13 @@ impl DeveloperStore for SqliteMetaStore {
 
     fn rename_vendor(&self, old: &str, new: &str) -> ApiResult<Result<bool, AlreadyExists>> {
         self.tx(|c| {
-            let taken: bool = c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM developer_vendors WHERE id = ?1)",
-                [new],
-                |r| r.get(0),
-            )?;
+            let taken: bool = c.query_row("SELECT EXISTS (SELECT 1 FROM developer_vendors WHERE id = ?1)", [new], |r| r.get(0))?;
             if taken {
                 return Ok(Err(AlreadyExists));
             }
-            let n = c.execute(
-                "UPDATE developer_vendors SET id = ?2 WHERE id = ?1",
-                [old, new],
-            )?;
-            c.execute(
-                "UPDATE developer_vendor_users SET vendor_id = ?2 WHERE vendor_id = ?1",
-                [old, new],
-            )?;
-            c.execute(
-                "UPDATE developer_users SET service_vendor = ?2 WHERE service_vendor = ?1",
-                [old, new],
-            )?;
+            let n = c.execute("UPDATE developer_vendors SET id = ?2 WHERE id = ?1", [old, new])?;
+            c.execute("UPDATE developer_vendor_users SET vendor_id = ?2 WHERE vendor_id = ?1", [old, new])?;
+            c.execute("UPDATE developer_users SET service_vendor = ?2 WHERE service_vendor = ?1", [old, new])?;
             Ok(Ok(n > 0))
         })
     }
@@ -427,13 +339,7 @@ impl DeveloperStore for SqliteMetaStore {
         })
     }
 
-    fn memberships(
-        &self,
-        vendor_id: &str,
-        status: &str,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<Membership>> {
+    fn memberships(&self, vendor_id: &str, status: &str, limit: i64, offset: i64) -> ApiResult<Vec<Membership>> {
         self.with(|c| {
             let mut st = c.prepare(
                 "SELECT vendor_id, email, status, code, created FROM developer_vendor_users WHERE vendor_id = ?1 AND status = ?2 \
@@ -444,12 +350,7 @@ impl DeveloperStore for SqliteMetaStore {
     }
 
     fn delete_membership(&self, vendor_id: &str, email: &str) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM developer_vendor_users WHERE vendor_id = ?1 AND email = ?2",
-                [vendor_id, email],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM developer_vendor_users WHERE vendor_id = ?1 AND email = ?2", [vendor_id, email])? > 0))
     }
 
     fn member_vendors(&self, email: &str) -> ApiResult<Vec<String>> {
@@ -486,33 +387,16 @@ impl DeveloperStore for SqliteMetaStore {
     }
 
     fn app(&self, id: &str) -> ApiResult<Option<App>> {
-        self.with(|c| {
-            c.query_row(
-                &format!("SELECT {APP_COLUMNS} FROM developer_apps WHERE id = ?1"),
-                [id],
-                app_row,
-            )
-            .optional()
-        })
+        self.with(|c| c.query_row(&format!("SELECT {APP_COLUMNS} FROM developer_apps WHERE id = ?1"), [id], app_row).optional())
     }
 
-    fn apps(
-        &self,
-        vendor_id: Option<&str>,
-        published_only: bool,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<App>> {
+    fn apps(&self, vendor_id: Option<&str>, published_only: bool, limit: i64, offset: i64) -> ApiResult<Vec<App>> {
         self.with(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {APP_COLUMNS} FROM developer_apps WHERE (?1 IS NULL OR vendor_id = ?1) \
                  AND (?2 = 0 OR published_version IS NOT NULL) ORDER BY id LIMIT ?3 OFFSET ?4"
             ))?;
-            st.query_map(
-                rusqlite::params![vendor_id, published_only, limit, offset],
-                app_row,
-            )?
-            .collect()
+            st.query_map(rusqlite::params![vendor_id, published_only, limit, offset], app_row)?.collect()
         })
     }
 
@@ -622,13 +506,7 @@ pub mod suite {
             created: "2026-01-01T00:00:00+0000".into(),
             updated: "2026-01-01T00:00:00+0000".into(),
         };
-        let version = AppVersion {
-            app_id: id.into(),
-            version: 1,
-            definition,
-            created_by: "a@x.test".into(),
-            created_on: app.created.clone(),
-        };
+        let version = AppVersion { app_id: id.into(), version: 1, definition, created_by: "a@x.test".into(), created_on: app.created.clone() };
         (app, version)
     }
 
@@ -638,112 +516,52 @@ pub mod suite {
         assert_eq!(s.insert_portal_user(&u).unwrap(), Err(AlreadyExists));
         assert_eq!(s.portal_user("a@x.test").unwrap(), Some(u.clone()));
         assert!(!s.any_portal_admin().unwrap());
-        let admin = PortalUser {
-            is_admin: true,
-            confirmed: true,
-            code: None,
-            ..u.clone()
-        };
+        let admin = PortalUser { is_admin: true, confirmed: true, code: None, ..u.clone() };
         assert!(s.update_portal_user(&admin).unwrap());
         assert!(s.any_portal_admin().unwrap());
         assert!(!s.update_portal_user(&user("nobody@x.test")).unwrap());
-        let service = PortalUser {
-            service_vendor: Some("v".into()),
-            ..user("service.v.ci")
-        };
+        let service = PortalUser { service_vendor: Some("v".into()), ..user("service.v.ci") };
         s.insert_portal_user(&service).unwrap().unwrap();
-        let all: Vec<String> = s
-            .portal_users(None, 10, 0)
-            .unwrap()
-            .into_iter()
-            .map(|u| u.email)
-            .collect();
+        let all: Vec<String> = s.portal_users(None, 10, 0).unwrap().into_iter().map(|u| u.email).collect();
         assert_eq!(all, vec!["a@x.test", "service.v.ci"]);
-        let services: Vec<String> = s
-            .portal_users(Some("v"), 10, 0)
-            .unwrap()
-            .into_iter()
-            .map(|u| u.email)
-            .collect();
+        let services: Vec<String> = s.portal_users(Some("v"), 10, 0).unwrap().into_iter().map(|u| u.email).collect();
         assert_eq!(services, vec!["service.v.ci"]);
         s.insert_vendor(&vendor("v", true)).unwrap().unwrap();
-        s.set_membership(&Membership {
-            vendor_id: "v".into(),
-            email: "a@x.test".into(),
-            status: "member".into(),
-            code: None,
-            created: "t".into(),
-        })
-        .unwrap();
-        s.insert_portal_session("h1", "a@x.test", "token", 2000)
+        s.set_membership(&Membership { vendor_id: "v".into(), email: "a@x.test".into(), status: "member".into(), code: None, created: "t".into() })
             .unwrap();
+        s.insert_portal_session("h1", "a@x.test", "token", 2000).unwrap();
         assert!(s.delete_portal_user("a@x.test").unwrap());
         assert!(s.portal_user("a@x.test").unwrap().is_none());
-        assert!(
-            s.member_vendors("a@x.test").unwrap().is_empty(),
-            "memberships go with the user"
-        );
-        assert!(
-            s.portal_session("h1", 1000).unwrap().is_none(),
-            "sessions go with the user"
-        );
+        assert!(s.member_vendors("a@x.test").unwrap().is_empty(), "memberships go with the user");
+        assert!(s.portal_session("h1", 1000).unwrap().is_none(), "sessions go with the user");
         assert!(!s.delete_portal_user("a@x.test").unwrap());
     }
 
     pub fn sessions_expire_and_end_at_logout<S: DeveloperStore>(s: &S) {
-        s.insert_portal_session("h1", "a@x.test", "token", 2000)
-            .unwrap();
-        s.insert_portal_session("h2", "a@x.test", "refresh", 9000)
-            .unwrap();
-        s.insert_portal_session("h3", "b@x.test", "token", 9000)
-            .unwrap();
-        assert_eq!(
-            s.portal_session("h1", 1000).unwrap(),
-            Some(("a@x.test".into(), "token".into()))
-        );
+        s.insert_portal_session("h1", "a@x.test", "token", 2000).unwrap();
+        s.insert_portal_session("h2", "a@x.test", "refresh", 9000).unwrap();
+        s.insert_portal_session("h3", "b@x.test", "token", 9000).unwrap();
+        assert_eq!(s.portal_session("h1", 1000).unwrap(), Some(("a@x.test".into(), "token".into())));
         assert!(s.portal_session("h1", 2000).unwrap().is_none(), "expired");
         assert!(s.portal_session("nope", 0).unwrap().is_none());
         s.delete_portal_sessions("a@x.test", 1000).unwrap();
         assert!(s.portal_session("h2", 1000).unwrap().is_none());
-        assert!(
-            s.portal_session("h3", 1000).unwrap().is_some(),
-            "another user's session stays"
-        );
+        assert!(s.portal_session("h3", 1000).unwrap().is_some(), "another user's session stays");
     }
 
     pub fn vendors_listed_renamed_and_deleted_with_their_apps<S: DeveloperStore>(s: &S) {
         s.insert_vendor(&vendor("b", true)).unwrap().unwrap();
         s.insert_vendor(&vendor("a", false)).unwrap().unwrap();
-        assert_eq!(
-            s.insert_vendor(&vendor("a", true)).unwrap(),
-            Err(AlreadyExists)
-        );
-        let ids = |approved| {
-            s.vendors(approved, 10, 0)
-                .unwrap()
-                .into_iter()
-                .map(|v| v.id)
-                .collect::<Vec<_>>()
-        };
+        assert_eq!(s.insert_vendor(&vendor("a", true)).unwrap(), Err(AlreadyExists));
+        let ids = |approved| s.vendors(approved, 10, 0).unwrap().into_iter().map(|v| v.id).collect::<Vec<_>>();
         assert_eq!(ids(false), vec!["a", "b"]);
         assert_eq!(ids(true), vec!["b"]);
         assert_eq!(s.vendors(false, 1, 1).unwrap()[0].id, "b");
-        let approved = Vendor {
-            is_approved: true,
-            name: "A".into(),
-            project_url: Some("https://p".into()),
-            ..vendor("a", false)
-        };
+        let approved = Vendor { is_approved: true, name: "A".into(), project_url: Some("https://p".into()), ..vendor("a", false) };
         assert!(s.update_vendor(&approved).unwrap());
         assert_eq!(s.vendor("a").unwrap(), Some(approved));
-        s.set_membership(&Membership {
-            vendor_id: "a".into(),
-            email: "u@x.test".into(),
-            status: "member".into(),
-            code: None,
-            created: "t".into(),
-        })
-        .unwrap();
+        s.set_membership(&Membership { vendor_id: "a".into(), email: "u@x.test".into(), status: "member".into(), code: None, created: "t".into() })
+            .unwrap();
         assert_eq!(s.rename_vendor("a", "b").unwrap(), Err(AlreadyExists));
         assert_eq!(s.rename_vendor("a", "c").unwrap(), Ok(true));
         assert_eq!(s.member_vendors("u@x.test").unwrap(), vec!["c"]);
@@ -767,26 +585,14 @@ pub mod suite {
         s.set_membership(&m("b@x.test", "member")).unwrap();
         s.set_membership(&m("a@x.test", "requested")).unwrap();
         s.set_membership(&m("c@x.test", "invited")).unwrap();
-        assert_eq!(
-            s.membership("v", "c@x.test").unwrap(),
-            Some(m("c@x.test", "invited"))
-        );
-        let emails = |status| {
-            s.memberships("v", status, 10, 0)
-                .unwrap()
-                .into_iter()
-                .map(|m| m.email)
-                .collect::<Vec<_>>()
-        };
+        assert_eq!(s.membership("v", "c@x.test").unwrap(), Some(m("c@x.test", "invited")));
+        let emails = |status| s.memberships("v", status, 10, 0).unwrap().into_iter().map(|m| m.email).collect::<Vec<_>>();
         assert_eq!(emails("member"), vec!["b@x.test"]);
         assert_eq!(emails("requested"), vec!["a@x.test"]);
         s.set_membership(&m("a@x.test", "member")).unwrap();
         assert_eq!(emails("member"), vec!["a@x.test", "b@x.test"]);
         assert_eq!(s.member_vendors("a@x.test").unwrap(), vec!["v"]);
-        assert!(
-            s.member_vendors("c@x.test").unwrap().is_empty(),
-            "an invitation is not a membership"
-        );
+        assert!(s.member_vendors("c@x.test").unwrap().is_empty(), "an invitation is not a membership");
         assert!(s.delete_membership("v", "a@x.test").unwrap());
         assert!(!s.delete_membership("v", "a@x.test").unwrap());
         assert!(s.membership("v", "a@x.test").unwrap().is_none());
@@ -800,50 +606,17 @@ pub mod suite {
         s.insert_app(&b, &b1).unwrap().unwrap();
         assert_eq!(s.app("v.ex-a").unwrap(), Some(a.clone()));
         let definition = json!({"name": "A2", "type": "extractor"});
-        let a2 = App {
-            version: 2,
-            definition: definition.clone(),
-            published_version: Some(2),
-            is_public: true,
-            ..a.clone()
-        };
-        let v2 = AppVersion {
-            version: 2,
-            definition: definition.clone(),
-            ..v1.clone()
-        };
+        let a2 = App { version: 2, definition: definition.clone(), published_version: Some(2), is_public: true, ..a.clone() };
+        let v2 = AppVersion { version: 2, definition: definition.clone(), ..v1.clone() };
         assert!(s.update_app(&a2, Some(&v2)).unwrap());
-        assert!(
-            !s.update_app(
-                &App {
-                    id: "v.none".into(),
-                    ..a2.clone()
-                },
-                None
-            )
-            .unwrap()
-        );
+        assert!(!s.update_app(&App { id: "v.none".into(), ..a2.clone() }, None).unwrap());
         assert_eq!(s.app("v.ex-a").unwrap(), Some(a2.clone()));
-        let versions: Vec<i64> = s
-            .app_versions("v.ex-a", 10, 0)
-            .unwrap()
-            .into_iter()
-            .map(|v| v.version)
-            .collect();
+        let versions: Vec<i64> = s.app_versions("v.ex-a", 10, 0).unwrap().into_iter().map(|v| v.version).collect();
         assert_eq!(versions, vec![2, 1], "newest first");
         assert_eq!(s.app_version("v.ex-a", 1).unwrap(), Some(v1));
-        assert_eq!(
-            s.app_version("v.ex-a", 2).unwrap().unwrap().definition,
-            definition
-        );
+        assert_eq!(s.app_version("v.ex-a", 2).unwrap().unwrap().definition, definition);
         assert!(s.app_version("v.ex-a", 3).unwrap().is_none());
-        let ids = |vendor, published| {
-            s.apps(vendor, published, 10, 0)
-                .unwrap()
-                .into_iter()
-                .map(|a| a.id)
-                .collect::<Vec<_>>()
-        };
+        let ids = |vendor, published| s.apps(vendor, published, 10, 0).unwrap().into_iter().map(|a| a.id).collect::<Vec<_>>();
         assert_eq!(ids(None, false), vec!["v.ex-a", "w.ex-b"]);
         assert_eq!(ids(Some("w"), false), vec!["w.ex-b"]);
         assert_eq!(ids(None, true), vec!["v.ex-a"]);

@@ -30,12 +30,7 @@ pub trait EditorSessionStore {
     fn insert_editor_session(&self, session: &EditorSession) -> ApiResult<()>;
     fn editor_session(&self, project_id: i64, id: &str) -> ApiResult<Option<EditorSession>>;
     /// A project's sessions, oldest first; only one branch's and one token's when given.
-    fn editor_sessions(
-        &self,
-        project_id: i64,
-        branch_id: Option<i64>,
-        token_id: Option<i64>,
-    ) -> ApiResult<Vec<EditorSession>>;
+    fn editor_sessions(&self, project_id: i64, branch_id: Option<i64>, token_id: Option<i64>) -> ApiResult<Vec<EditorSession>>;
     /// Write status, times, last error (found by project and id); false when there is none.
     fn update_editor_session(&self, session: &EditorSession) -> ApiResult<bool>;
     fn delete_editor_session(&self, project_id: i64, id: &str) -> ApiResult<bool>;
@@ -91,21 +86,12 @@ impl EditorSessionStore for SqliteMetaStore {
 
     fn editor_session(&self, project_id: i64, id: &str) -> ApiResult<Option<EditorSession>> {
         self.with(|c| {
-            c.query_row(
-                &format!("SELECT {COLUMNS} FROM editor_sessions WHERE project_id = ?1 AND id = ?2"),
-                rusqlite::params![project_id, id],
-                from_row,
-            )
-            .optional()
+            c.query_row(&format!("SELECT {COLUMNS} FROM editor_sessions WHERE project_id = ?1 AND id = ?2"), rusqlite::params![project_id, id], from_row)
+                .optional()
         })
     }
 
-    fn editor_sessions(
-        &self,
-        project_id: i64,
-        branch_id: Option<i64>,
-        token_id: Option<i64>,
-    ) -> ApiResult<Vec<EditorSession>> {
+    fn editor_sessions(&self, project_id: i64, branch_id: Option<i64>, token_id: Option<i64>) -> ApiResult<Vec<EditorSession>> {
         self.with(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {COLUMNS} FROM editor_sessions WHERE project_id = ?1 AND (?2 IS NULL OR branch_id = ?2) \
@@ -125,12 +111,7 @@ impl EditorSessionStore for SqliteMetaStore {
     }
 
     fn delete_editor_session(&self, project_id: i64, id: &str) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM editor_sessions WHERE project_id = ?1 AND id = ?2",
-                rusqlite::params![project_id, id],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM editor_sessions WHERE project_id = ?1 AND id = ?2", rusqlite::params![project_id, id])? > 0))
     }
 }
 
@@ -164,23 +145,11 @@ pub mod suite {
         s.insert_editor_session(&session("c", 1, 10, 8)).unwrap();
         s.insert_editor_session(&session("d", 2, 10, 7)).unwrap();
         assert_eq!(s.editor_session(1, "a").unwrap(), Some(a.clone()));
-        assert!(
-            s.editor_session(2, "a").unwrap().is_none(),
-            "another project never sees it"
-        );
+        assert!(s.editor_session(2, "a").unwrap().is_none(), "another project never sees it");
         let ids = |v: Vec<EditorSession>| v.into_iter().map(|x| x.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(s.editor_sessions(1, None, None).unwrap()),
-            vec!["a", "b", "c"]
-        );
-        assert_eq!(
-            ids(s.editor_sessions(1, Some(10), None).unwrap()),
-            vec!["a", "c"]
-        );
-        assert_eq!(
-            ids(s.editor_sessions(1, None, Some(7)).unwrap()),
-            vec!["a", "b"]
-        );
+        assert_eq!(ids(s.editor_sessions(1, None, None).unwrap()), vec!["a", "b", "c"]);
+        assert_eq!(ids(s.editor_sessions(1, Some(10), None).unwrap()), vec!["a", "c"]);
+        assert_eq!(ids(s.editor_sessions(1, None, Some(7)).unwrap()), vec!["a", "b"]);
         let mut failed = a.clone();
         failed.status = "failed".into();
         failed.last_error = Some("boom".into());

@@ -197,16 +197,10 @@ fn push_term(w: &mut Where, term: &EventTerm) {
     // SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does under COLLATE "C".
     let op = if w.pg { "ILIKE" } else { "LIKE" };
     match term.field {
-        Some(field) => w.push(
-            &format!("CAST({} AS TEXT) {op} ?", column(field)),
-            [text(like)],
-        ),
+        Some(field) => w.push(&format!("CAST({} AS TEXT) {op} ?", column(field)), [text(like)]),
         None => {
             let inside = format!("%{like}%");
-            w.push(
-                &format!("(message {op} ? OR event {op} ?)"),
-                [text(inside.clone()), text(inside)],
-            );
+            w.push(&format!("(message {op} ? OR event {op} ?)"), [text(inside.clone()), text(inside)]);
         }
     }
 }
@@ -227,10 +221,7 @@ pub(crate) fn listing(f: &EventFilter, pg: bool) -> (String, Vec<SqlValue>) {
                 [text(id.as_str()), text(tables.clone()), text(tables)],
             )
         }
-        Some(EventObject::Table(id)) => w.push(
-            "object_type = 'table' AND object_id = ?",
-            [text(id.as_str())],
-        ),
+        Some(EventObject::Table(id)) => w.push("object_type = 'table' AND object_id = ?", [text(id.as_str())]),
         None => {}
     }
     if let Some(token) = f.token {
@@ -242,11 +233,7 @@ pub(crate) fn listing(f: &EventFilter, pg: bool) -> (String, Vec<SqlValue>) {
     if let Some(max) = f.max_id {
         w.push("id < ?", [SqlValue::Integer(max.get())]);
     }
-    for (column, value) in [
-        ("component", &f.component),
-        ("configuration_id", &f.configuration_id),
-        ("run_id", &f.run_id),
-    ] {
+    for (column, value) in [("component", &f.component), ("configuration_id", &f.configuration_id), ("run_id", &f.run_id)] {
         if let Some(value) = value {
             w.push(&format!("{column} = ?"), [text(value.as_str())]);
         }
@@ -255,25 +242,13 @@ pub(crate) fn listing(f: &EventFilter, pg: bool) -> (String, Vec<SqlValue>) {
         push_term(&mut w, term);
     }
     let order = if f.newest_first { "DESC" } else { "ASC" };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE {} ORDER BY id {order} LIMIT ? OFFSET ?",
-        w.sql()
-    );
-    let args = w
-        .args
-        .into_iter()
-        .chain([SqlValue::Integer(f.limit), SqlValue::Integer(f.offset)])
-        .collect();
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE {} ORDER BY id {order} LIMIT ? OFFSET ?", w.sql());
+    let args = w.args.into_iter().chain([SqlValue::Integer(f.limit), SqlValue::Integer(f.offset)]).collect();
     (sql, args)
 }
 
 impl SqliteMetaStore {
-    fn one_event(
-        &self,
-        filter: &str,
-        key: SqlValue,
-        project: ProjectId,
-    ) -> ApiResult<Option<EventRecord>> {
+    fn one_event(&self, filter: &str, key: SqlValue, project: ProjectId) -> ApiResult<Option<EventRecord>> {
         self.with(|c| {
             c.query_row_cached(
                 &format!("SELECT {COLUMNS} FROM events WHERE {filter} = ?1 AND project_id = ?2"),
@@ -331,8 +306,7 @@ impl EventStore for SqliteMetaStore {
         let (sql, args) = listing(f, false);
         self.with(|c| {
             let mut st = c.prepare_cached(&sql)?;
-            st.query_map(rusqlite::params_from_iter(args), from_row)?
-                .collect()
+            st.query_map(rusqlite::params_from_iter(args), from_row)?.collect()
         })
     }
 }
@@ -346,10 +320,8 @@ pub mod suite {
     use serde_json::json;
 
     fn projects<S: ProjectStore>(s: &S) {
-        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000")
-            .unwrap();
+        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
+        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000").unwrap();
     }
 
     fn new_event(project: i64, branch: i64, token: i64, message: &str) -> NewEventRecord {
@@ -430,27 +402,15 @@ pub mod suite {
             duration: Some(1.5),
             context: e.context.clone(),
         };
-        assert_eq!(
-            s.event(ProjectId(1), EventId(id)).unwrap().as_ref(),
-            Some(&expected)
-        );
-        assert_eq!(
-            s.event_by_uuid(ProjectId(1), &e.uuid).unwrap().as_ref(),
-            Some(&expected)
-        );
-        assert_eq!(
-            s.event(ProjectId(2), EventId(id)).unwrap(),
-            None,
-            "another project's event is not found"
-        );
+        assert_eq!(s.event(ProjectId(1), EventId(id)).unwrap().as_ref(), Some(&expected));
+        assert_eq!(s.event_by_uuid(ProjectId(1), &e.uuid).unwrap().as_ref(), Some(&expected));
+        assert_eq!(s.event(ProjectId(2), EventId(id)).unwrap(), None, "another project's event is not found");
         assert_eq!(s.event_by_uuid(ProjectId(2), &e.uuid).unwrap(), None);
         assert_eq!(s.event(ProjectId(1), EventId(id + 1000)).unwrap(), None);
         assert_eq!(s.event_by_uuid(ProjectId(1), "no-such-uuid").unwrap(), None);
     }
 
-    pub fn listed_per_project_branch_and_token_in_order_and_pages<S: ProjectStore + EventStore>(
-        s: &S,
-    ) {
+    pub fn listed_per_project_branch_and_token_in_order_and_pages<S: ProjectStore + EventStore>(s: &S) {
         projects(s);
         let a = insert(s, new_event(1, 10, 1, "a"));
         let b = insert(s, new_event(1, 11, 2, "b"));
@@ -459,97 +419,20 @@ pub mod suite {
         let project = EventFilter::new(ProjectId(1));
         assert_eq!(ids(s, &project), vec![c, b, a], "newest first, one project");
         assert_eq!(ids(s, &EventFilter::new(ProjectId(2))), vec![other]);
-        assert_eq!(
-            ids(
-                s,
-                &EventFilter {
-                    newest_first: false,
-                    ..project.clone()
-                }
-            ),
-            vec![a, b, c]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &EventFilter {
-                    branch: Some(BranchId(10)),
-                    ..project.clone()
-                }
-            ),
-            vec![c, a]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &EventFilter {
-                    token: Some(TokenId(2)),
-                    ..project.clone()
-                }
-            ),
-            vec![c, b]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &EventFilter {
-                    since_id: Some(EventId(a)),
-                    ..project.clone()
-                }
-            ),
-            vec![c, b]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &EventFilter {
-                    max_id: Some(EventId(c)),
-                    ..project.clone()
-                }
-            ),
-            vec![b, a]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &EventFilter {
-                    offset: 1,
-                    limit: 1,
-                    ..project.clone()
-                }
-            ),
-            vec![b]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &EventFilter {
-                    limit: 0,
-                    ..project.clone()
-                }
-            ),
-            Vec::<i64>::new()
-        );
+        assert_eq!(ids(s, &EventFilter { newest_first: false, ..project.clone() }), vec![a, b, c]);
+        assert_eq!(ids(s, &EventFilter { branch: Some(BranchId(10)), ..project.clone() }), vec![c, a]);
+        assert_eq!(ids(s, &EventFilter { token: Some(TokenId(2)), ..project.clone() }), vec![c, b]);
+        assert_eq!(ids(s, &EventFilter { since_id: Some(EventId(a)), ..project.clone() }), vec![c, b]);
+        assert_eq!(ids(s, &EventFilter { max_id: Some(EventId(c)), ..project.clone() }), vec![b, a]);
+        assert_eq!(ids(s, &EventFilter { offset: 1, limit: 1, ..project.clone() }), vec![b]);
+        assert_eq!(ids(s, &EventFilter { limit: 0, ..project.clone() }), Vec::<i64>::new());
     }
 
     pub fn listed_by_object_fields_and_terms<S: ProjectStore + EventStore>(s: &S) {
         projects(s);
-        let bucket = insert(
-            s,
-            about(new_event(1, 10, 1, "bucket created"), "bucket", "in.c-a"),
-        );
-        let table = insert(
-            s,
-            about(new_event(1, 10, 1, "Table imported"), "table", "in.c-a.t"),
-        );
-        let lookalike = insert(
-            s,
-            about(
-                new_event(1, 10, 1, "other bucket's table"),
-                "table",
-                "in.c-ab.t",
-            ),
-        );
+        let bucket = insert(s, about(new_event(1, 10, 1, "bucket created"), "bucket", "in.c-a"));
+        let table = insert(s, about(new_event(1, 10, 1, "Table imported"), "table", "in.c-a.t"));
+        let lookalike = insert(s, about(new_event(1, 10, 1, "other bucket's table"), "table", "in.c-ab.t"));
         let mut run = new_event(1, 10, 1, "run");
         run.component = "keboola.ex".into();
         run.configuration_id = Some("cfg-1".into());
@@ -557,104 +440,26 @@ pub mod suite {
         run.event = "ext.keboola.ex.".into();
         let run = insert(s, run);
         let project = EventFilter::new(ProjectId(1));
-        let of = |object: EventObject| EventFilter {
-            object: Some(object),
-            ..project.clone()
-        };
-        assert_eq!(
-            ids(s, &of(EventObject::Bucket("in.c-a".into()))),
-            vec![table, bucket],
-            "the bucket and its tables"
-        );
-        assert_eq!(
-            ids(s, &of(EventObject::Table("in.c-a.t".into()))),
-            vec![table]
-        );
-        assert_eq!(
-            ids(s, &of(EventObject::Table("in.c-a".into()))),
-            Vec::<i64>::new()
-        );
-        assert_eq!(
-            ids(
-                s,
-                &EventFilter {
-                    component: Some("keboola.ex".into()),
-                    ..project.clone()
-                }
-            ),
-            vec![run]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &EventFilter {
-                    configuration_id: Some("cfg-1".into()),
-                    ..project.clone()
-                }
-            ),
-            vec![run]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &EventFilter {
-                    run_id: Some("100".into()),
-                    ..project.clone()
-                }
-            ),
-            Vec::<i64>::new(),
-            "the run exactly"
-        );
+        let of = |object: EventObject| EventFilter { object: Some(object), ..project.clone() };
+        assert_eq!(ids(s, &of(EventObject::Bucket("in.c-a".into()))), vec![table, bucket], "the bucket and its tables");
+        assert_eq!(ids(s, &of(EventObject::Table("in.c-a.t".into()))), vec![table]);
+        assert_eq!(ids(s, &of(EventObject::Table("in.c-a".into()))), Vec::<i64>::new());
+        assert_eq!(ids(s, &EventFilter { component: Some("keboola.ex".into()), ..project.clone() }), vec![run]);
+        assert_eq!(ids(s, &EventFilter { configuration_id: Some("cfg-1".into()), ..project.clone() }), vec![run]);
+        assert_eq!(ids(s, &EventFilter { run_id: Some("100".into()), ..project.clone() }), Vec::<i64>::new(), "the run exactly");
 
         let matching = |terms: &[(Option<EventField>, &str)]| {
-            let terms = terms
-                .iter()
-                .map(|(field, pattern)| EventTerm {
-                    field: *field,
-                    pattern: pattern.to_string(),
-                })
-                .collect();
-            ids(
-                s,
-                &EventFilter {
-                    terms,
-                    ..project.clone()
-                },
-            )
+            let terms = terms.iter().map(|(field, pattern)| EventTerm { field: *field, pattern: pattern.to_string() }).collect();
+            ids(s, &EventFilter { terms, ..project.clone() })
         };
-        assert_eq!(
-            matching(&[(Some(EventField::Message), "table*")]),
-            vec![table],
-            "a field matches whole, ignoring case"
-        );
-        assert_eq!(
-            matching(&[(Some(EventField::Message), "table")]),
-            Vec::<i64>::new()
-        );
-        assert_eq!(
-            matching(&[(Some(EventField::ObjectId), "in.c-a*")]),
-            vec![lookalike, table, bucket]
-        );
+        assert_eq!(matching(&[(Some(EventField::Message), "table*")]), vec![table], "a field matches whole, ignoring case");
+        assert_eq!(matching(&[(Some(EventField::Message), "table")]), Vec::<i64>::new());
+        assert_eq!(matching(&[(Some(EventField::ObjectId), "in.c-a*")]), vec![lookalike, table, bucket]);
         assert_eq!(matching(&[(Some(EventField::RunId), "100.*")]), vec![run]);
-        assert_eq!(
-            matching(&[(Some(EventField::TokenId), "1")]),
-            vec![run, lookalike, table, bucket]
-        );
-        assert_eq!(
-            matching(&[(None, "TABLE")]),
-            vec![lookalike, table],
-            "inside the message"
-        );
-        assert_eq!(
-            matching(&[(None, "keboola.ex")]),
-            vec![run],
-            "inside the event name"
-        );
-        assert_eq!(
-            matching(&[(None, "table"), (None, "other")]),
-            vec![lookalike],
-            "every term holds"
-        );
+        assert_eq!(matching(&[(Some(EventField::TokenId), "1")]), vec![run, lookalike, table, bucket]);
+        assert_eq!(matching(&[(None, "TABLE")]), vec![lookalike, table], "inside the message");
+        assert_eq!(matching(&[(None, "keboola.ex")]), vec![run], "inside the event name");
+        assert_eq!(matching(&[(None, "table"), (None, "other")]), vec![lookalike], "every term holds");
     }
 }
 
@@ -667,9 +472,7 @@ macro_rules! event_store_suite {
         }
         #[test]
         fn event_store_listed_per_project_branch_and_token_in_order_and_pages() {
-            $crate::meta::events::suite::listed_per_project_branch_and_token_in_order_and_pages(
-                &$make(),
-            );
+            $crate::meta::events::suite::listed_per_project_branch_and_token_in_order_and_pages(&$make());
         }
         #[test]
         fn event_store_listed_by_object_fields_and_terms() {

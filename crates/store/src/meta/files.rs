@@ -117,11 +117,7 @@ pub trait FileRecordStore {
     /// Store a new file under the next file id, in one transaction; `blob_path_for(id)` names its
     /// blob (or blob prefix). Ids are never reused, even after a delete: a SAS issued for a deleted
     /// file must not open a new one.
-    fn insert_file(
-        &self,
-        file: &NewFileRecord,
-        blob_path_for: &dyn Fn(FileId) -> String,
-    ) -> ApiResult<FileId>;
+    fn insert_file(&self, file: &NewFileRecord, blob_path_for: &dyn Fn(FileId) -> String) -> ApiResult<FileId>;
     fn file(&self, project: ProjectId, id: FileId) -> ApiResult<Option<FileRecord>>;
     fn search_files(&self, search: &FileSearch) -> ApiResult<Vec<FileRecord>>;
     fn set_file_size(&self, id: FileId, size_bytes: i64) -> ApiResult<()>;
@@ -158,10 +154,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<FileRecord> {
 
 pub(crate) fn string_list(text: Option<String>) -> Vec<String> {
     match json_col(text) {
-        Value::Array(items) => items
-            .into_iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
+        Value::Array(items) => items.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
         _ => Vec::new(),
     }
 }
@@ -177,11 +170,7 @@ fn in_run(pg: bool) -> &'static str {
 
 /// The elements of a JSON list column, as a table with a `value` column named `alias`.
 fn json_items(column: &str, alias: &str, pg: bool) -> String {
-    if pg {
-        format!("jsonb_array_elements_text({column}::jsonb) AS {alias}(value)")
-    } else {
-        format!("json_each({column}) AS {alias}")
-    }
+    if pg { format!("jsonb_array_elements_text({column}::jsonb) AS {alias}(value)") } else { format!("json_each({column}) AS {alias}") }
 }
 
 /// The condition of `q`, its parameters appended to `args` in placeholder order. Every condition
@@ -221,9 +210,7 @@ fn query_sql(q: &FileQuery, args: &mut Vec<SqlValue>, pg: bool) -> String {
             args.push(text(value.as_str()));
             "CAST(creator_token_id AS TEXT) = ?".into()
         }
-        FileQuery::CreatorTokenDescription(value) => {
-            text_match("creator_description", value, args, pg)
-        }
+        FileQuery::CreatorTokenDescription(value) => text_match("creator_description", value, args, pg),
         FileQuery::Nothing => "1 = 0".into(),
     }
 }
@@ -253,11 +240,7 @@ fn text_match(column: &str, value: &str, args: &mut Vec<SqlValue>, pg: bool) -> 
         format!("lower({column}) {} ?", glob_op(pg))
     } else {
         args.push(text(value));
-        if pg {
-            format!("strpos(lower({column}), ?) > 0")
-        } else {
-            format!("instr(lower({column}), ?) > 0")
-        }
+        if pg { format!("strpos(lower({column}), ?) > 0") } else { format!("instr(lower({column}), ?) > 0") }
     }
 }
 
@@ -268,11 +251,7 @@ fn tag_glob(value: &str, args: &mut Vec<SqlValue>, pg: bool) -> String {
         return "jsonb_exists(files.tags::jsonb, ?)".into();
     }
     args.push(text(glob(value, pg)));
-    format!(
-        "EXISTS (SELECT 1 FROM {} WHERE t.value {} ?)",
-        json_items("files.tags", "t", pg),
-        glob_op(pg)
-    )
+    format!("EXISTS (SELECT 1 FROM {} WHERE t.value {} ?)", json_items("files.tags", "t", pg), glob_op(pg))
 }
 
 /// A pattern where `*` and `?` are the only wildcards: SQLite's GLOB with `[` made literal, or an
@@ -328,10 +307,7 @@ pub(crate) fn search_sql(s: &FileSearch, pg: bool) -> (String, Vec<SqlValue>) {
     if !s.any_tags.is_empty() {
         let placeholders = vec!["?"; s.any_tags.len()].join(", ");
         w.push(
-            &format!(
-                "EXISTS (SELECT 1 FROM {} WHERE t.value IN ({placeholders}))",
-                json_items("files.tags", "t", pg)
-            ),
+            &format!("EXISTS (SELECT 1 FROM {} WHERE t.value IN ({placeholders}))", json_items("files.tags", "t", pg)),
             s.any_tags.iter().map(|t| text(t.as_str())),
         );
     }
@@ -339,34 +315,20 @@ pub(crate) fn search_sql(s: &FileSearch, pg: bool) -> (String, Vec<SqlValue>) {
         w.push(in_run(pg), [text(run), text(run)]);
     }
     if let Some(now) = s.alive_at {
-        w.push(
-            "(expires_at IS NULL OR expires_at > ?)",
-            [SqlValue::Integer(now)],
-        );
+        w.push("(expires_at IS NULL OR expires_at > ?)", [SqlValue::Integer(now)]);
     }
     if let Some(q) = s.query {
         let mut args = Vec::new();
         let sql = query_sql(q, &mut args, pg);
         w.push(&sql, args);
     }
-    let sql = format!(
-        "SELECT {FILE_COLUMNS} FROM files WHERE {} ORDER BY id DESC LIMIT ? OFFSET ?",
-        w.sql()
-    );
-    let args = w
-        .args
-        .into_iter()
-        .chain([page_bound(s.limit), page_bound(s.offset)])
-        .collect();
+    let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE {} ORDER BY id DESC LIMIT ? OFFSET ?", w.sql());
+    let args = w.args.into_iter().chain([page_bound(s.limit), page_bound(s.offset)]).collect();
     (sql, args)
 }
 
 impl FileRecordStore for SqliteMetaStore {
-    fn insert_file(
-        &self,
-        f: &NewFileRecord,
-        blob_path_for: &dyn Fn(FileId) -> String,
-    ) -> ApiResult<FileId> {
+    fn insert_file(&self, f: &NewFileRecord, blob_path_for: &dyn Fn(FileId) -> String) -> ApiResult<FileId> {
         self.tx(|tx| {
             // The sequence starts above the highest id a data dir from before the sequence holds.
             let id: i64 = tx.query_row_cached(
@@ -406,12 +368,8 @@ impl FileRecordStore for SqliteMetaStore {
 
     fn file(&self, project: ProjectId, id: FileId) -> ApiResult<Option<FileRecord>> {
         self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1 AND project_id = ?2"),
-                [id.get(), project.get()],
-                from_row,
-            )
-            .optional()
+            c.query_row_cached(&format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1 AND project_id = ?2"), [id.get(), project.get()], from_row)
+                .optional()
         })
     }
 
@@ -419,28 +377,17 @@ impl FileRecordStore for SqliteMetaStore {
         let (sql, args) = search_sql(s, false);
         self.with(|c| {
             let mut st = c.prepare_cached(&sql)?;
-            st.query_map(rusqlite::params_from_iter(args), from_row)?
-                .collect()
+            st.query_map(rusqlite::params_from_iter(args), from_row)?.collect()
         })
     }
 
     fn set_file_size(&self, id: FileId, size_bytes: i64) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute_cached(
-                "UPDATE files SET size_bytes = ?1 WHERE id = ?2",
-                [size_bytes, id.get()],
-            )
-        })?;
+        self.with(|c| c.execute_cached("UPDATE files SET size_bytes = ?1 WHERE id = ?2", [size_bytes, id.get()]))?;
         Ok(())
     }
 
     fn set_file_tags(&self, id: FileId, tags: &[String]) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute_cached(
-                "UPDATE files SET tags = ?1 WHERE id = ?2",
-                rusqlite::params![json!(tags).to_string(), id.get()],
-            )
-        })?;
+        self.with(|c| c.execute_cached("UPDATE files SET tags = ?1 WHERE id = ?2", rusqlite::params![json!(tags).to_string(), id.get()]))?;
         Ok(())
     }
 
@@ -458,10 +405,8 @@ pub mod suite {
     use crate::meta::tokens::ProjectStore;
 
     fn projects<S: ProjectStore>(s: &S) {
-        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000")
-            .unwrap();
+        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
+        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000").unwrap();
     }
 
     fn new_file(project: i64, name: &str, creator: i64) -> NewFileRecord {
@@ -486,9 +431,7 @@ pub mod suite {
 
     fn insert<S: FileRecordStore>(s: &S, f: &NewFileRecord) -> i64 {
         let project = f.scope.project;
-        s.insert_file(f, &|id| format!("p{project}/f{id}/{}", f.name))
-            .unwrap()
-            .get()
+        s.insert_file(f, &|id| format!("p{project}/f{id}/{}", f.name)).unwrap().get()
     }
 
     fn everything(project: i64) -> FileSearch<'static> {
@@ -507,11 +450,7 @@ pub mod suite {
     }
 
     fn ids<S: FileRecordStore>(s: &S, search: &FileSearch) -> Vec<i64> {
-        s.search_files(search)
-            .unwrap()
-            .into_iter()
-            .map(|f| f.id)
-            .collect()
+        s.search_files(search).unwrap().into_iter().map(|f| f.id).collect()
     }
 
     pub fn insert_and_find<S: ProjectStore + FileRecordStore>(s: &S) {
@@ -551,11 +490,7 @@ pub mod suite {
                 tags: vec!["b".into(), "a".into()],
             }
         );
-        assert_eq!(
-            s.file(ProjectId(2), FileId(id)).unwrap(),
-            None,
-            "another project's file is not found"
-        );
+        assert_eq!(s.file(ProjectId(2), FileId(id)).unwrap(), None, "another project's file is not found");
         assert_eq!(s.file(ProjectId(1), FileId(id + 1000)).unwrap(), None);
     }
 
@@ -564,36 +499,22 @@ pub mod suite {
         let first = insert(s, &new_file(1, "a.csv", 1));
         let kept = insert(s, &new_file(2, "b.csv", 1));
         s.set_file_size(FileId(first), 42).unwrap();
-        s.set_file_tags(FileId(first), &["x".into(), "y".into()])
-            .unwrap();
+        s.set_file_tags(FileId(first), &["x".into(), "y".into()]).unwrap();
         let changed = s.file(ProjectId(1), FileId(first)).unwrap().unwrap();
-        assert_eq!(
-            (changed.size_bytes, changed.tags),
-            (Some(42), vec!["x".to_string(), "y".to_string()])
-        );
+        assert_eq!((changed.size_bytes, changed.tags), (Some(42), vec!["x".to_string(), "y".to_string()]));
 
         s.delete_file(FileId(first)).unwrap();
         assert_eq!(s.file(ProjectId(1), FileId(first)).unwrap(), None);
-        assert!(
-            s.file(ProjectId(2), FileId(kept)).unwrap().is_some(),
-            "other files stay"
-        );
+        assert!(s.file(ProjectId(2), FileId(kept)).unwrap().is_some(), "other files stay");
         let last = insert(s, &new_file(1, "c.csv", 1));
         let next = insert(s, &new_file(1, "d.csv", 1));
         s.delete_file(FileId(next)).unwrap();
         let after_delete = insert(s, &new_file(1, "e.csv", 1));
         assert!(last > kept && kept > first, "ids increase across projects");
-        assert!(
-            after_delete > next,
-            "the id of a deleted file is not given again"
-        );
+        assert!(after_delete > next, "the id of a deleted file is not given again");
     }
 
-    pub fn search_per_project_and_creator_newest_first_in_pages<
-        S: ProjectStore + FileRecordStore,
-    >(
-        s: &S,
-    ) {
+    pub fn search_per_project_and_creator_newest_first_in_pages<S: ProjectStore + FileRecordStore>(s: &S) {
         projects(s);
         let a = insert(s, &new_file(1, "a.csv", 1));
         let b = insert(s, &new_file(1, "b.csv", 2));
@@ -601,67 +522,12 @@ pub mod suite {
         let c = insert(s, &new_file(1, "d.csv", 1));
         assert_eq!(ids(s, &everything(1)), vec![c, b, a]);
         assert_eq!(ids(s, &everything(2)), vec![other]);
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    creator: Some(TokenId(1)),
-                    ..everything(1)
-                }
-            ),
-            vec![c, a]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    since_id: Some(FileId(a)),
-                    ..everything(1)
-                }
-            ),
-            vec![c, b]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    max_id: Some(FileId(c)),
-                    ..everything(1)
-                }
-            ),
-            vec![b, a]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    offset: 1,
-                    limit: 1,
-                    ..everything(1)
-                }
-            ),
-            vec![b]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    offset: 3,
-                    ..everything(1)
-                }
-            ),
-            Vec::<i64>::new()
-        );
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    limit: 0,
-                    ..everything(1)
-                }
-            ),
-            Vec::<i64>::new()
-        );
+        assert_eq!(ids(s, &FileSearch { creator: Some(TokenId(1)), ..everything(1) }), vec![c, a]);
+        assert_eq!(ids(s, &FileSearch { since_id: Some(FileId(a)), ..everything(1) }), vec![c, b]);
+        assert_eq!(ids(s, &FileSearch { max_id: Some(FileId(c)), ..everything(1) }), vec![b, a]);
+        assert_eq!(ids(s, &FileSearch { offset: 1, limit: 1, ..everything(1) }), vec![b]);
+        assert_eq!(ids(s, &FileSearch { offset: 3, ..everything(1) }), Vec::<i64>::new());
+        assert_eq!(ids(s, &FileSearch { limit: 0, ..everything(1) }), Vec::<i64>::new());
     }
 
     pub fn search_by_tags_run_and_expiry<S: ProjectStore + FileRecordStore>(s: &S) {
@@ -679,89 +545,14 @@ pub mod suite {
         let plain = insert(s, &new_file(1, "plain.csv", 1));
         let tags = |t: &[&str]| t.iter().map(|t| t.to_string()).collect::<Vec<_>>();
         let (ab, c, zz) = (tags(&["b", "zz"]), tags(&["c", "a"]), tags(&["zz"]));
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    any_tags: &ab,
-                    ..everything(1)
-                }
-            ),
-            vec![tagged],
-            "one of the tags is enough"
-        );
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    any_tags: &c,
-                    ..everything(1)
-                }
-            ),
-            vec![expiring, tagged]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    any_tags: &zz,
-                    ..everything(1)
-                }
-            ),
-            Vec::<i64>::new()
-        );
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    run_id: Some("7"),
-                    ..everything(1)
-                }
-            ),
-            vec![tagged],
-            "a parent run"
-        );
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    run_id: Some("7.8"),
-                    ..everything(1)
-                }
-            ),
-            vec![tagged]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    run_id: Some("8"),
-                    ..everything(1)
-                }
-            ),
-            Vec::<i64>::new()
-        );
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    alive_at: Some(999),
-                    ..everything(1)
-                }
-            ),
-            vec![plain, expiring, tagged]
-        );
-        assert_eq!(
-            ids(
-                s,
-                &FileSearch {
-                    alive_at: Some(1_000),
-                    ..everything(1)
-                }
-            ),
-            vec![plain, tagged],
-            "expired at its time"
-        );
+        assert_eq!(ids(s, &FileSearch { any_tags: &ab, ..everything(1) }), vec![tagged], "one of the tags is enough");
+        assert_eq!(ids(s, &FileSearch { any_tags: &c, ..everything(1) }), vec![expiring, tagged]);
+        assert_eq!(ids(s, &FileSearch { any_tags: &zz, ..everything(1) }), Vec::<i64>::new());
+        assert_eq!(ids(s, &FileSearch { run_id: Some("7"), ..everything(1) }), vec![tagged], "a parent run");
+        assert_eq!(ids(s, &FileSearch { run_id: Some("7.8"), ..everything(1) }), vec![tagged]);
+        assert_eq!(ids(s, &FileSearch { run_id: Some("8"), ..everything(1) }), Vec::<i64>::new());
+        assert_eq!(ids(s, &FileSearch { alive_at: Some(999), ..everything(1) }), vec![plain, expiring, tagged]);
+        assert_eq!(ids(s, &FileSearch { alive_at: Some(1_000), ..everything(1) }), vec![plain, tagged], "expired at its time");
     }
 
     pub fn search_by_query<S: ProjectStore + FileRecordStore>(s: &S) {
@@ -776,15 +567,7 @@ pub mod suite {
         let mut orders = new_file(1, "orders.csv", 6);
         orders.tags = vec!["b".into()];
         let orders = insert(s, &orders);
-        let hits = |q: FileQuery| {
-            ids(
-                s,
-                &FileSearch {
-                    query: Some(&q),
-                    ..everything(1)
-                },
-            )
-        };
+        let hits = |q: FileQuery| ids(s, &FileSearch { query: Some(&q), ..everything(1) });
         let tag = |t: &str| FileQuery::Tag(t.into());
         let none = Vec::<i64>::new();
 
@@ -794,78 +577,32 @@ pub mod suite {
         assert_eq!(hits(tag("py")), none, "a tag matches whole");
         assert_eq!(hits(tag("A")), none, "tags are case-sensitive");
         assert_eq!(hits(tag("x[1]")), vec![users], "[ is no character class");
-        assert_eq!(
-            hits(FileQuery::Name("USERS".into())),
-            vec![users],
-            "names match ignoring case"
-        );
-        assert_eq!(
-            hits(FileQuery::Name("ers".into())),
-            vec![orders, users],
-            "inside the name"
-        );
-        assert_eq!(
-            hits(FileQuery::Name("user*".into())),
-            vec![users],
-            "a glob matches the whole name"
-        );
+        assert_eq!(hits(FileQuery::Name("USERS".into())), vec![users], "names match ignoring case");
+        assert_eq!(hits(FileQuery::Name("ers".into())), vec![orders, users], "inside the name");
+        assert_eq!(hits(FileQuery::Name("user*".into())), vec![users], "a glob matches the whole name");
         assert_eq!(hits(FileQuery::Name("user?".into())), none);
         assert_eq!(hits(FileQuery::Any("b".into())), vec![orders], "a tag");
-        assert_eq!(
-            hits(FileQuery::Any("orders".into())),
-            vec![orders],
-            "a name"
-        );
-        assert_eq!(
-            hits(FileQuery::Any(users.to_string())),
-            vec![users],
-            "the id"
-        );
+        assert_eq!(hits(FileQuery::Any("orders".into())), vec![orders], "a name");
+        assert_eq!(hits(FileQuery::Any(users.to_string())), vec![users], "the id");
         assert_eq!(hits(FileQuery::Id(users.to_string())), vec![users]);
         assert_eq!(hits(FileQuery::Id(format!("0{users}"))), none);
         assert_eq!(hits(FileQuery::Run("3".into())), vec![users]);
         assert_eq!(hits(FileQuery::Flag(FileFlag::Sliced, true)), vec![users]);
         assert_eq!(hits(FileQuery::Flag(FileFlag::Sliced, false)), vec![orders]);
-        assert_eq!(
-            hits(FileQuery::Flag(FileFlag::Encrypted, true)),
-            vec![orders, users]
-        );
+        assert_eq!(hits(FileQuery::Flag(FileFlag::Encrypted, true)), vec![orders, users]);
         assert_eq!(hits(FileQuery::Flag(FileFlag::Public, true)), none);
-        assert_eq!(
-            hits(FileQuery::Flag(FileFlag::Permanent, true)),
-            vec![orders, users]
-        );
+        assert_eq!(hits(FileQuery::Flag(FileFlag::Permanent, true)), vec![orders, users]);
         assert_eq!(hits(FileQuery::CreatorTokenId("6".into())), vec![orders]);
-        assert_eq!(
-            hits(FileQuery::CreatorTokenDescription("reader".into())),
-            vec![users]
-        );
+        assert_eq!(hits(FileQuery::CreatorTokenDescription("reader".into())), vec![users]);
         assert_eq!(hits(FileQuery::Nothing), none);
 
-        assert_eq!(
-            hits(FileQuery::And(vec![tag("a"), tag("py-test")])),
-            vec![users]
-        );
+        assert_eq!(hits(FileQuery::And(vec![tag("a"), tag("py-test")])), vec![users]);
         assert_eq!(hits(FileQuery::And(vec![tag("a"), tag("b")])), none);
-        assert_eq!(
-            hits(FileQuery::Or(vec![tag("a"), tag("b")])),
-            vec![orders, users]
-        );
+        assert_eq!(hits(FileQuery::Or(vec![tag("a"), tag("b")])), vec![orders, users]);
         assert_eq!(hits(FileQuery::Not(Box::new(tag("a")))), vec![orders]);
-        assert_eq!(
-            hits(FileQuery::Not(Box::new(FileQuery::Run("3".into())))),
-            vec![orders],
-            "a file without a run is in no run"
-        );
-        let many: Vec<FileQuery> = (0..2_000)
-            .map(|n| tag(&format!("t{n}")))
-            .chain([tag("b")])
-            .collect();
-        assert_eq!(
-            hits(FileQuery::Or(many)),
-            vec![orders],
-            "a long run of terms"
-        );
+        assert_eq!(hits(FileQuery::Not(Box::new(FileQuery::Run("3".into())))), vec![orders], "a file without a run is in no run");
+        let many: Vec<FileQuery> = (0..2_000).map(|n| tag(&format!("t{n}"))).chain([tag("b")]).collect();
+        assert_eq!(hits(FileQuery::Or(many)), vec![orders], "a long run of terms");
     }
 }
 
@@ -882,9 +619,7 @@ macro_rules! file_record_store_suite {
         }
         #[test]
         fn file_record_store_search_per_project_and_creator_newest_first_in_pages() {
-            $crate::meta::files::suite::search_per_project_and_creator_newest_first_in_pages(
-                &$make(),
-            );
+            $crate::meta::files::suite::search_per_project_and_creator_newest_first_in_pages(&$make());
         }
         #[test]
         fn file_record_store_search_by_tags_run_and_expiry() {

@@ -6,25 +6,21 @@
 use std::ops::Deref;
 use std::path::Path;
 
-use super::configurations::{ComponentScope, ConfigurationTx, StoredConfiguration};
-use super::merge_requests::{BranchHasOpenRequest, MergeRequest, MergeTx};
 use super::pg::PgMetaStore;
 use super::{Durability, Locking, SqliteMetaStore};
 use super::{
-    branches::BranchStore, buckets::BucketStore, configurations::ConfigurationStore,
-    data_apps::DataAppStore, developer::DeveloperStore, editor_sessions::EditorSessionStore,
-    events::EventStore, files::FileRecordStore, manage::ManageStore,
-    merge_requests::MergeRequestStore, metadata::MetadataStore, metastore::MetastoreStore,
-    nodes::NodeStore, notification_subscriptions::SubscriptionStore, oauth::OAuthStore,
-    organizations::OrganizationStore, project_admin::ProjectAdminStore,
-    provisioning::ProvisioningStore, query_jobs::QueryJobStore, queue_jobs::QueueJobStore,
-    schedules::ScheduleStore, search::SearchStore, sharing::SharingStore, snapshots::SnapshotStore,
-    storage_jobs::StorageJobStore, stream::StreamStore, tables::TableStore, tickets::TicketStore,
-    tokens::ProjectStore, tokens::TokenStore, triggers::TriggerStore,
-    vault_variables::VaultVariableStore, workspaces::WorkspaceStore,
+    branches::BranchStore, buckets::BucketStore, configurations::ConfigurationStore, data_apps::DataAppStore, developer::DeveloperStore,
+    editor_sessions::EditorSessionStore, events::EventStore, files::FileRecordStore, manage::ManageStore, merge_requests::MergeRequestStore,
+    metadata::MetadataStore, metastore::MetastoreStore, nodes::NodeStore, notification_subscriptions::SubscriptionStore, oauth::OAuthStore,
+    organizations::OrganizationStore, project_admin::ProjectAdminStore, provisioning::ProvisioningStore, query_jobs::QueryJobStore,
+    queue_jobs::QueueJobStore, schedules::ScheduleStore, search::SearchStore, sharing::SharingStore, snapshots::SnapshotStore,
+    storage_jobs::StorageJobStore, stream::StreamStore, tables::TableStore, tickets::TicketStore, tokens::ProjectStore, tokens::TokenStore,
+    triggers::TriggerStore, vault_variables::VaultVariableStore, workspaces::WorkspaceStore,
 };
-use kbstack_core::Result as ApiResult;
+use super::configurations::{ComponentScope, ConfigurationTx, StoredConfiguration};
+use super::merge_requests::{BranchHasOpenRequest, MergeRequest, MergeTx};
 use kbstack_core::ids::{ComponentId, Scope};
+use kbstack_core::Result as ApiResult;
 
 /// Every repository of the metadata store, as one trait object.
 pub trait MetaBackend:
@@ -116,17 +112,13 @@ pub struct MetaStore {
 
 impl From<SqliteMetaStore> for MetaStore {
     fn from(s: SqliteMetaStore) -> MetaStore {
-        MetaStore {
-            backend: Backend::Sqlite(s),
-        }
+        MetaStore { backend: Backend::Sqlite(s) }
     }
 }
 
 impl From<PgMetaStore> for MetaStore {
     fn from(p: PgMetaStore) -> MetaStore {
-        MetaStore {
-            backend: Backend::Postgres(p),
-        }
+        MetaStore { backend: Backend::Postgres(p) }
     }
 }
 
@@ -148,11 +140,7 @@ impl MetaStore {
     }
 
     /// The SQLite store in the file at `path`, with a space reserve beside it.
-    pub fn open_with(
-        path: &Path,
-        durability: Durability,
-        locking: Locking,
-    ) -> anyhow::Result<MetaStore> {
+    pub fn open_with(path: &Path, durability: Durability, locking: Locking) -> anyhow::Result<MetaStore> {
         Ok(SqliteMetaStore::open_with(path, durability, locking)?.into())
     }
 
@@ -207,11 +195,7 @@ impl MetaStore {
     /// Writes a job's final state until it lands: when the disk is full the reserve is given
     /// back first, then the write is retried every second (a full disk frees up, a database
     /// comes back).
-    pub async fn store_until_it_lands<E: std::fmt::Display>(
-        &self,
-        job_id: i64,
-        mut write: impl FnMut() -> Result<(), E>,
-    ) {
+    pub async fn store_until_it_lands<E: std::fmt::Display>(&self, job_id: i64, mut write: impl FnMut() -> Result<(), E>) {
         for attempt in 0u32.. {
             match write() {
                 Ok(()) => return,
@@ -220,11 +204,7 @@ impl MetaStore {
                         continue;
                     }
                     if attempt % 60 == 0 {
-                        tracing::error!(
-                            job = job_id,
-                            attempt,
-                            "cannot record the job's end, retrying: {e}"
-                        );
+                        tracing::error!(job = job_id, attempt, "cannot record the job's end, retrying: {e}");
                     }
                 }
             }
@@ -236,29 +216,17 @@ impl MetaStore {
 /// The two repositories with generic methods (a unit of work run in one transaction) are
 /// implemented on the handle too, so `state.meta.configuration_tx(…)` reads as on a store.
 impl ConfigurationStore for MetaStore {
-    fn configurations(
-        &self,
-        scope: Scope,
-        component: Option<&ComponentId>,
-        deleted: bool,
-    ) -> ApiResult<Vec<StoredConfiguration>> {
+    fn configurations(&self, scope: Scope, component: Option<&ComponentId>, deleted: bool) -> ApiResult<Vec<StoredConfiguration>> {
         (**self).configurations(scope, component, deleted)
     }
 
-    fn configuration_tx_dyn(
-        &self,
-        at: &ComponentScope,
-        work: &mut dyn FnMut(&dyn ConfigurationTx) -> bool,
-    ) -> ApiResult<()> {
+    fn configuration_tx_dyn(&self, at: &ComponentScope, work: &mut dyn FnMut(&dyn ConfigurationTx) -> bool) -> ApiResult<()> {
         (**self).configuration_tx_dyn(at, work)
     }
 }
 
 impl MergeRequestStore for MetaStore {
-    fn insert_merge_request(
-        &self,
-        mr: &MergeRequest,
-    ) -> ApiResult<Result<i64, BranchHasOpenRequest>> {
+    fn insert_merge_request(&self, mr: &MergeRequest) -> ApiResult<Result<i64, BranchHasOpenRequest>> {
         (**self).insert_merge_request(mr)
     }
 
@@ -274,12 +242,7 @@ impl MergeRequestStore for MetaStore {
         (**self).branch_locked(project_id, branch_id)
     }
 
-    fn change_merge_request_dyn(
-        &self,
-        project_id: i64,
-        id: i64,
-        change: &mut dyn FnMut(&mut MergeRequest) -> bool,
-    ) -> ApiResult<bool> {
+    fn change_merge_request_dyn(&self, project_id: i64, id: i64, change: &mut dyn FnMut(&mut MergeRequest) -> bool) -> ApiResult<bool> {
         (**self).change_merge_request_dyn(project_id, id, change)
     }
 

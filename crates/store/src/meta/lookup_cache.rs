@@ -17,8 +17,8 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
@@ -77,10 +77,7 @@ pub(crate) struct Slot<K, V> {
 
 impl<K: Eq + Hash, V: Clone> Slot<K, V> {
     fn new(group: Group) -> Self {
-        Slot {
-            group,
-            entries: RwLock::new(HashMap::new()),
-        }
+        Slot { group, entries: RwLock::new(HashMap::new()) }
     }
 
     pub(crate) fn group(&self) -> Group {
@@ -93,10 +90,7 @@ impl<K: Eq + Hash, V: Clone> Slot<K, V> {
         Q: Eq + Hash + ?Sized,
     {
         let entries = self.entries.read();
-        entries
-            .get(key)
-            .filter(|(stamp, _)| *stamp == generation)
-            .map(|(_, v)| v.clone())
+        entries.get(key).filter(|(stamp, _)| *stamp == generation).map(|(_, v)| v.clone())
     }
 
     pub(crate) fn put(&self, key: K, generation: u64, value: V) {

@@ -54,11 +54,7 @@ impl ManageTokenKind {
     }
 
     pub(crate) fn parse(s: &str) -> ManageTokenKind {
-        if s == "super" {
-            ManageTokenKind::Super
-        } else {
-            ManageTokenKind::Admin
-        }
+        if s == "super" { ManageTokenKind::Super } else { ManageTokenKind::Admin }
     }
 }
 
@@ -79,8 +75,7 @@ pub struct ManageToken {
 
 impl ManageToken {
     pub fn is_expired(&self) -> bool {
-        self.expires
-            .is_some_and(|e| e <= chrono::Utc::now().timestamp())
+        self.expires.is_some_and(|e| e <= chrono::Utc::now().timestamp())
     }
 }
 
@@ -100,11 +95,7 @@ pub trait ManageStore {
     fn delete_user(&self, id: i64) -> ApiResult<()>;
 
     /// Insert a manage token whose secret is `secret_for(id)`; returns the id and the secret.
-    fn insert_manage_token(
-        &self,
-        token: &ManageToken,
-        secret_for: &dyn Fn(i64) -> String,
-    ) -> ApiResult<(i64, String)>;
+    fn insert_manage_token(&self, token: &ManageToken, secret_for: &dyn Fn(i64) -> String) -> ApiResult<(i64, String)>;
     fn manage_token_by_hash(&self, hash: &str) -> ApiResult<Option<ManageToken>>;
     fn manage_token(&self, id: i64) -> ApiResult<Option<ManageToken>>;
     /// Tokens of a user (`Some`), or the super tokens (`None`), by id.
@@ -114,10 +105,8 @@ pub trait ManageStore {
     fn delete_manage_token(&self, id: i64) -> ApiResult<()>;
 }
 
-pub(crate) const USER_COLUMNS: &str =
-    "id, email, name, created, mfa_enabled, can_access_logs, is_super_admin, features";
-pub(crate) const TOKEN_COLUMNS: &str =
-    "id, description, user_id, kind, scopes, created, expires, last_used, is_session";
+pub(crate) const USER_COLUMNS: &str = "id, email, name, created, mfa_enabled, can_access_logs, is_super_admin, features";
+pub(crate) const TOKEN_COLUMNS: &str = "id, description, user_id, kind, scopes, created, expires, last_used, is_session";
 
 fn user_from_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
     let features: String = r.get(7)?;
@@ -173,32 +162,19 @@ impl ManageStore for SqliteMetaStore {
     }
 
     fn user(&self, id: i64) -> ApiResult<Option<User>> {
-        self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {USER_COLUMNS} FROM manage_users WHERE id = ?1"),
-                [id],
-                user_from_row,
-            )
-            .optional()
-        })
+        self.with(|c| c.query_row_cached(&format!("SELECT {USER_COLUMNS} FROM manage_users WHERE id = ?1"), [id], user_from_row).optional())
     }
 
     fn user_by_email(&self, email: &str) -> ApiResult<Option<User>> {
         self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {USER_COLUMNS} FROM manage_users WHERE lower(email) = lower(?1)"),
-                [email],
-                user_from_row,
-            )
-            .optional()
+            c.query_row_cached(&format!("SELECT {USER_COLUMNS} FROM manage_users WHERE lower(email) = lower(?1)"), [email], user_from_row)
+                .optional()
         })
     }
 
     fn users(&self) -> ApiResult<Vec<User>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM manage_users ORDER BY id"
-            ))?;
+            let mut st = c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM manage_users ORDER BY id"))?;
             st.query_map([], user_from_row)?.collect()
         })
     }
@@ -224,11 +200,7 @@ impl ManageStore for SqliteMetaStore {
         Ok(())
     }
 
-    fn insert_manage_token(
-        &self,
-        t: &ManageToken,
-        secret_for: &dyn Fn(i64) -> String,
-    ) -> ApiResult<(i64, String)> {
+    fn insert_manage_token(&self, t: &ManageToken, secret_for: &dyn Fn(i64) -> String) -> ApiResult<(i64, String)> {
         self.tx(|tx| {
             tx.execute_cached(
                 "INSERT INTO manage_tokens (hash, description, user_id, kind, scopes, created, expires, is_session) \
@@ -253,52 +225,28 @@ impl ManageStore for SqliteMetaStore {
 
     fn manage_token_by_hash(&self, hash: &str) -> ApiResult<Option<ManageToken>> {
         self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {TOKEN_COLUMNS} FROM manage_tokens WHERE hash = ?1"),
-                [hash],
-                token_from_row,
-            )
-            .optional()
+            c.query_row_cached(&format!("SELECT {TOKEN_COLUMNS} FROM manage_tokens WHERE hash = ?1"), [hash], token_from_row).optional()
         })
     }
 
     fn manage_token(&self, id: i64) -> ApiResult<Option<ManageToken>> {
-        self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {TOKEN_COLUMNS} FROM manage_tokens WHERE id = ?1"),
-                [id],
-                token_from_row,
-            )
-            .optional()
-        })
+        self.with(|c| c.query_row_cached(&format!("SELECT {TOKEN_COLUMNS} FROM manage_tokens WHERE id = ?1"), [id], token_from_row).optional())
     }
 
     fn manage_tokens(&self, user_id: Option<i64>) -> ApiResult<Vec<ManageToken>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM manage_tokens WHERE user_id IS ?1 ORDER BY id"
-            ))?;
+            let mut st = c.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM manage_tokens WHERE user_id IS ?1 ORDER BY id"))?;
             st.query_map([user_id], token_from_row)?.collect()
         })
     }
 
     fn set_manage_token_hash(&self, id: i64, hash: &str) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute_cached(
-                "UPDATE manage_tokens SET hash = ?1 WHERE id = ?2",
-                rusqlite::params![hash, id],
-            )
-        })?;
+        self.with(|c| c.execute_cached("UPDATE manage_tokens SET hash = ?1 WHERE id = ?2", rusqlite::params![hash, id]))?;
         Ok(())
     }
 
     fn touch_manage_token(&self, id: i64, now: &str) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute_cached(
-                "UPDATE manage_tokens SET last_used = ?1 WHERE id = ?2",
-                rusqlite::params![now, id],
-            )
-        })?;
+        self.with(|c| c.execute_cached("UPDATE manage_tokens SET last_used = ?1 WHERE id = ?2", rusqlite::params![now, id]))?;
         Ok(())
     }
 
@@ -316,39 +264,20 @@ pub mod suite {
     const NOW: &str = "2026-01-01T00:00:00+0000";
 
     pub fn users_are_unique_by_email_and_updated<S: ManageStore>(s: &S) {
-        let id = s
-            .insert_user(&User::new("Ann@example.com", "Ann", NOW))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            s.insert_user(&User::new("ann@EXAMPLE.com", "Other", NOW))
-                .unwrap(),
-            Err(EmailTaken)
-        );
-        let mut ann = s
-            .user_by_email("ann@example.com")
-            .unwrap()
-            .expect("found whatever the case");
+        let id = s.insert_user(&User::new("Ann@example.com", "Ann", NOW)).unwrap().unwrap();
+        assert_eq!(s.insert_user(&User::new("ann@EXAMPLE.com", "Other", NOW)).unwrap(), Err(EmailTaken));
+        let mut ann = s.user_by_email("ann@example.com").unwrap().expect("found whatever the case");
         assert_eq!((ann.id, ann.name.as_str()), (id, "Ann"));
         ann.features = vec!["f1".into()];
         ann.is_super_admin = true;
         s.update_user(&ann).unwrap();
         assert_eq!(s.user(id).unwrap().unwrap(), ann);
-        let bob = s
-            .insert_user(&User::new("bob@example.com", "Bob", NOW))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            s.users().unwrap().iter().map(|u| u.id).collect::<Vec<_>>(),
-            vec![id, bob]
-        );
+        let bob = s.insert_user(&User::new("bob@example.com", "Bob", NOW)).unwrap().unwrap();
+        assert_eq!(s.users().unwrap().iter().map(|u| u.id).collect::<Vec<_>>(), vec![id, bob]);
     }
 
     pub fn tokens_found_by_hash_listed_per_user_and_deleted_with_the_user<S: ManageStore>(s: &S) {
-        let ann = s
-            .insert_user(&User::new("ann@example.com", "Ann", NOW))
-            .unwrap()
-            .unwrap();
+        let ann = s.insert_user(&User::new("ann@example.com", "Ann", NOW)).unwrap().unwrap();
         let token = ManageToken {
             id: 0,
             description: "pat".into(),
@@ -360,46 +289,20 @@ pub mod suite {
             last_used: None,
             is_session: false,
         };
-        let (id, secret) = s
-            .insert_manage_token(&token, &|id| format!("{id}-secret"))
-            .unwrap();
+        let (id, secret) = s.insert_manage_token(&token, &|id| format!("{id}-secret")).unwrap();
         assert_eq!(secret, format!("{id}-secret"));
-        let found = s
-            .manage_token_by_hash(&hash_token(&secret))
-            .unwrap()
-            .expect("found by the secret's hash");
-        assert_eq!(
-            (found.id, found.user_id, found.kind),
-            (id, Some(ann), ManageTokenKind::Admin)
-        );
+        let found = s.manage_token_by_hash(&hash_token(&secret)).unwrap().expect("found by the secret's hash");
+        assert_eq!((found.id, found.user_id, found.kind), (id, Some(ann), ManageTokenKind::Admin));
         assert_eq!(s.manage_token_by_hash(&hash_token("other")).unwrap(), None);
-        let sup = ManageToken {
-            user_id: None,
-            kind: ManageTokenKind::Super,
-            scopes: vec!["billing:manage".into()],
-            ..token.clone()
-        };
-        let (sid, _) = s
-            .insert_manage_token(&sup, &|id| format!("{id}-s"))
-            .unwrap();
+        let sup = ManageToken { user_id: None, kind: ManageTokenKind::Super, scopes: vec!["billing:manage".into()], ..token.clone() };
+        let (sid, _) = s.insert_manage_token(&sup, &|id| format!("{id}-s")).unwrap();
         assert_eq!(s.manage_tokens(Some(ann)).unwrap().len(), 1);
         let supers = s.manage_tokens(None).unwrap();
-        assert_eq!(
-            (supers.len(), supers[0].id, supers[0].scopes.clone()),
-            (1, sid, vec!["billing:manage".to_string()])
-        );
-        s.touch_manage_token(id, "2026-02-01T00:00:00+0000")
-            .unwrap();
-        assert_eq!(
-            s.manage_token(id).unwrap().unwrap().last_used.as_deref(),
-            Some("2026-02-01T00:00:00+0000")
-        );
+        assert_eq!((supers.len(), supers[0].id, supers[0].scopes.clone()), (1, sid, vec!["billing:manage".to_string()]));
+        s.touch_manage_token(id, "2026-02-01T00:00:00+0000").unwrap();
+        assert_eq!(s.manage_token(id).unwrap().unwrap().last_used.as_deref(), Some("2026-02-01T00:00:00+0000"));
         s.delete_user(ann).unwrap();
-        assert_eq!(
-            s.manage_token(id).unwrap(),
-            None,
-            "a deleted user's tokens are gone"
-        );
+        assert_eq!(s.manage_token(id).unwrap(), None, "a deleted user's tokens are gone");
         assert!(s.manage_token(sid).unwrap().is_some());
         s.delete_manage_token(sid).unwrap();
         assert_eq!(s.manage_token(sid).unwrap(), None);

@@ -10,9 +10,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::configurations::{
-    ComponentScope, ConfigurationTx, SqliteConfigurations, StoredConfiguration,
-};
+use super::configurations::{ComponentScope, ConfigurationTx, SqliteConfigurations, StoredConfiguration};
 use super::{Cached, SqliteMetaStore, json_col};
 use kbstack_core::ids::Scope;
 use kbstack_core::{Error, Result as ApiResult};
@@ -69,10 +67,7 @@ pub struct BranchHasOpenRequest(pub i64);
 pub trait MergeRequestStore {
     /// Record a new request (`mr.id` is ignored) and return its id; refused when its source
     /// branch has an open request.
-    fn insert_merge_request(
-        &self,
-        mr: &MergeRequest,
-    ) -> ApiResult<Result<i64, BranchHasOpenRequest>>;
+    fn insert_merge_request(&self, mr: &MergeRequest) -> ApiResult<Result<i64, BranchHasOpenRequest>>;
     fn merge_request(&self, project_id: i64, id: i64) -> ApiResult<Option<MergeRequest>>;
     /// The project's requests, newest first.
     fn merge_requests(&self, project_id: i64) -> ApiResult<Vec<MergeRequest>>;
@@ -103,21 +98,13 @@ pub trait MergeRequestStore {
     }
     /// `change_merge_request` as a trait object can call it: `change` runs once and answers
     /// whether to save. False when the project has no such request.
-    fn change_merge_request_dyn(
-        &self,
-        project_id: i64,
-        id: i64,
-        change: &mut dyn FnMut(&mut MergeRequest) -> bool,
-    ) -> ApiResult<bool>;
+    fn change_merge_request_dyn(&self, project_id: i64, id: i64, change: &mut dyn FnMut(&mut MergeRequest) -> bool) -> ApiResult<bool>;
     /// Move every request in `from` to `to` (at start: merges a crash interrupted go back to
     /// `approved`). Returns how many moved.
     fn reset_merge_requests(&self, from: &str, to: &str) -> ApiResult<usize>;
     /// One transaction over everything a merge touches: committed when `work` returns Ok,
     /// nothing when it fails.
-    fn merge_tx<T, E: From<Error>>(
-        &self,
-        work: impl FnOnce(&dyn MergeTx) -> Result<T, E>,
-    ) -> Result<T, E>
+    fn merge_tx<T, E: From<Error>>(&self, work: impl FnOnce(&dyn MergeTx) -> Result<T, E>) -> Result<T, E>
     where
         Self: Sized,
     {
@@ -144,13 +131,7 @@ pub trait MergeTx {
     fn configurations_at(&self, at: ComponentScope) -> Box<dyn ConfigurationTx + '_>;
     /// Bring a configuration's metadata from one branch into another: items missing in `into`
     /// are added, items set later in `from` than in `into` win; the rest of `into` stays.
-    fn merge_configuration_metadata(
-        &self,
-        project_id: i64,
-        from: i64,
-        into: i64,
-        object_id: &str,
-    ) -> ApiResult<()>;
+    fn merge_configuration_metadata(&self, project_id: i64, from: i64, into: i64, object_id: &str) -> ApiResult<()>;
     /// Remove the branch and the records of everything in it (tables included; their data in
     /// the table backend is the caller's to drop after the commit).
     fn delete_branch(&self, project_id: i64, branch_id: i64) -> ApiResult<()>;
@@ -186,12 +167,8 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<MergeRequest> {
 }
 
 fn load(c: &Connection, project_id: i64, id: i64) -> rusqlite::Result<Option<MergeRequest>> {
-    c.query_row_cached(
-        &format!("SELECT {COLUMNS} FROM merge_requests WHERE project_id = ?1 AND id = ?2"),
-        [project_id, id],
-        from_row,
-    )
-    .optional()
+    c.query_row_cached(&format!("SELECT {COLUMNS} FROM merge_requests WHERE project_id = ?1 AND id = ?2"), [project_id, id], from_row)
+        .optional()
 }
 
 fn save(c: &Connection, mr: &MergeRequest) -> rusqlite::Result<()> {
@@ -222,17 +199,8 @@ fn save(c: &Connection, mr: &MergeRequest) -> rusqlite::Result<()> {
 }
 
 /// The open request of a branch, if any.
-fn open_request_of(
-    c: &Connection,
-    project_id: i64,
-    branch_id: i64,
-    states: &[&str],
-) -> rusqlite::Result<Option<i64>> {
-    let marks = states
-        .iter()
-        .map(|s| format!("'{s}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
+fn open_request_of(c: &Connection, project_id: i64, branch_id: i64, states: &[&str]) -> rusqlite::Result<Option<i64>> {
+    let marks = states.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
     c.query_row_cached(
         &format!("SELECT id FROM merge_requests WHERE project_id = ?1 AND branch_from_id = ?2 AND state IN ({marks}) LIMIT 1"),
         [project_id, branch_id],
@@ -242,10 +210,7 @@ fn open_request_of(
 }
 
 impl MergeRequestStore for SqliteMetaStore {
-    fn insert_merge_request(
-        &self,
-        mr: &MergeRequest,
-    ) -> ApiResult<Result<i64, BranchHasOpenRequest>> {
+    fn insert_merge_request(&self, mr: &MergeRequest) -> ApiResult<Result<i64, BranchHasOpenRequest>> {
         self.tx(|tx| {
             if let Some(from) = mr.branch_from_id {
                 if let Some(open) = open_request_of(tx, mr.project_id, from, &OPEN_STATES)? {
@@ -269,9 +234,7 @@ impl MergeRequestStore for SqliteMetaStore {
 
     fn merge_requests(&self, project_id: i64) -> ApiResult<Vec<MergeRequest>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM merge_requests WHERE project_id = ?1 ORDER BY id DESC"
-            ))?;
+            let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM merge_requests WHERE project_id = ?1 ORDER BY id DESC"))?;
             st.query_map([project_id], from_row)?.collect()
         })
     }
@@ -280,12 +243,7 @@ impl MergeRequestStore for SqliteMetaStore {
         self.with(|c| Ok(open_request_of(c, project_id, branch_id, &LOCKING_STATES)?.is_some()))
     }
 
-    fn change_merge_request_dyn(
-        &self,
-        project_id: i64,
-        id: i64,
-        change: &mut dyn FnMut(&mut MergeRequest) -> bool,
-    ) -> ApiResult<bool> {
+    fn change_merge_request_dyn(&self, project_id: i64, id: i64, change: &mut dyn FnMut(&mut MergeRequest) -> bool) -> ApiResult<bool> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         let Some(mut mr) = load(&tx, project_id, id)? else {
@@ -301,12 +259,7 @@ impl MergeRequestStore for SqliteMetaStore {
     }
 
     fn reset_merge_requests(&self, from: &str, to: &str) -> ApiResult<usize> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE merge_requests SET state = ?2 WHERE state = ?1",
-                [from, to],
-            )
-        })
+        self.with(|c| c.execute("UPDATE merge_requests SET state = ?2 WHERE state = ?1", [from, to]))
     }
 
     fn merge_tx_dyn(&self, work: &mut dyn FnMut(&dyn MergeTx) -> bool) -> ApiResult<()> {
@@ -337,12 +290,7 @@ impl MergeTx for SqliteMerge<'_> {
             "SELECT component_id, id, body, is_deleted FROM configurations WHERE project_id = ?1 AND branch_id = ?2 ORDER BY rowid",
         )?;
         let rows = st.query_map([scope.project.get(), scope.branch.get()], |r| {
-            Ok(StoredConfiguration {
-                component_id: r.get(0)?,
-                id: r.get(1)?,
-                document: json_col(r.get(2)?),
-                is_deleted: r.get(3)?,
-            })
+            Ok(StoredConfiguration { component_id: r.get(0)?, id: r.get(1)?, document: json_col(r.get(2)?), is_deleted: r.get(3)? })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -351,13 +299,7 @@ impl MergeTx for SqliteMerge<'_> {
         Box::new(SqliteConfigurations { c: self.c, at })
     }
 
-    fn merge_configuration_metadata(
-        &self,
-        project_id: i64,
-        from: i64,
-        into: i64,
-        object_id: &str,
-    ) -> ApiResult<()> {
+    fn merge_configuration_metadata(&self, project_id: i64, from: i64, into: i64, object_id: &str) -> ApiResult<()> {
         self.c.execute_cached(
             "INSERT INTO metadata (project_id, branch_id, object_type, object_id, provider, key, value, timestamp) \
              SELECT project_id, ?3, object_type, object_id, provider, key, value, timestamp FROM metadata f \
@@ -371,14 +313,9 @@ impl MergeTx for SqliteMerge<'_> {
 
     fn delete_branch(&self, project_id: i64, branch_id: i64) -> ApiResult<()> {
         for table in ["tables", "table_stats"] {
-            self.c.execute_cached(
-                &format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2"),
-                [project_id, branch_id],
-            )?;
+            self.c.execute_cached(&format!("DELETE FROM {table} WHERE project_id = ?1 AND branch_id = ?2"), [project_id, branch_id])?;
         }
-        Ok(super::branches::delete_branch_records(
-            self.c, project_id, branch_id,
-        )?)
+        Ok(super::branches::delete_branch_records(self.c, project_id, branch_id)?)
     }
 }
 
@@ -407,11 +344,7 @@ pub mod suite {
             auto_merge_at: None,
             creator_id: 7,
             creator_name: "dev".into(),
-            reviewers: vec![Reviewer {
-                id: 8,
-                name: "rev".into(),
-                status: None,
-            }],
+            reviewers: vec![Reviewer { id: 8, name: "rev".into(), status: None }],
             approvals: vec![],
             change_log: None,
             created: "2026-01-01T00:00:00+0000".into(),
@@ -426,42 +359,23 @@ pub mod suite {
         let b = s.insert_merge_request(&request(1, 11, 1)).unwrap().unwrap();
         let other = s.insert_merge_request(&request(2, 12, 2)).unwrap().unwrap();
         let got = s.merge_request(1, a).unwrap().expect("stored");
-        assert_eq!(
-            got,
-            MergeRequest {
-                id: a,
-                ..request(1, 10, 1)
-            },
-            "every field read back"
-        );
+        assert_eq!(got, MergeRequest { id: a, ..request(1, 10, 1) }, "every field read back");
         let ids: Vec<i64> = s.merge_requests(1).unwrap().iter().map(|m| m.id).collect();
         assert_eq!(ids, vec![b, a], "newest first, only the project's");
-        assert!(
-            s.merge_request(1, other).unwrap().is_none(),
-            "another project's request is not found"
-        );
+        assert!(s.merge_request(1, other).unwrap().is_none(), "another project's request is not found");
     }
 
     pub fn one_open_request_per_branch_and_locking<S: MergeRequestStore>(s: &S) {
         let a = s.insert_merge_request(&request(1, 10, 1)).unwrap().unwrap();
-        assert_eq!(
-            s.insert_merge_request(&request(1, 10, 1)).unwrap(),
-            Err(BranchHasOpenRequest(a))
-        );
-        assert!(
-            !s.branch_locked(1, 10).unwrap(),
-            "development does not lock"
-        );
+        assert_eq!(s.insert_merge_request(&request(1, 10, 1)).unwrap(), Err(BranchHasOpenRequest(a)));
+        assert!(!s.branch_locked(1, 10).unwrap(), "development does not lock");
         s.change_merge_request(1, a, |m| -> ApiResult<()> {
             m.state = "in_review".into();
             Ok(())
         })
         .unwrap()
         .unwrap();
-        assert!(
-            s.branch_locked(1, 10).unwrap(),
-            "in review locks the branch"
-        );
+        assert!(s.branch_locked(1, 10).unwrap(), "in review locks the branch");
         assert!(!s.branch_locked(2, 10).unwrap(), "only in its project");
         s.change_merge_request(1, a, |m| -> ApiResult<()> {
             m.state = "canceled".into();
@@ -471,10 +385,7 @@ pub mod suite {
         .unwrap()
         .unwrap();
         assert!(!s.branch_locked(1, 10).unwrap());
-        assert!(
-            s.insert_merge_request(&request(1, 10, 1)).unwrap().is_ok(),
-            "a closed request frees the branch"
-        );
+        assert!(s.insert_merge_request(&request(1, 10, 1)).unwrap().is_ok(), "a closed request frees the branch");
     }
 
     pub fn change_is_all_or_nothing<S: MergeRequestStore>(s: &S) {
@@ -484,16 +395,8 @@ pub mod suite {
             Err(Error::validation("refused"))
         });
         assert!(failed.is_err());
-        assert_eq!(
-            s.merge_request(1, a).unwrap().unwrap().title,
-            "Change everything",
-            "nothing saved on failure"
-        );
-        let approvals = vec![Approval {
-            approver_id: 8,
-            approver_name: "rev".into(),
-            created: "2026-01-02T00:00:00+0000".into(),
-        }];
+        assert_eq!(s.merge_request(1, a).unwrap().unwrap().title, "Change everything", "nothing saved on failure");
+        let approvals = vec![Approval { approver_id: 8, approver_name: "rev".into(), created: "2026-01-02T00:00:00+0000".into() }];
         s.change_merge_request(1, a, |m| -> ApiResult<()> {
             m.approvals = approvals.clone();
             m.reviewers[0].status = Some("approved".into());
@@ -506,18 +409,8 @@ pub mod suite {
         assert_eq!(got.approvals, approvals);
         assert_eq!(got.reviewers[0].status.as_deref(), Some("approved"));
         assert_eq!(got.change_log, Some(json!({"configurations": []})));
-        assert!(
-            s.change_merge_request(1, a + 100, |_| -> ApiResult<()> { Ok(()) })
-                .unwrap()
-                .is_none(),
-            "unknown id"
-        );
-        assert!(
-            s.change_merge_request(2, a, |_| -> ApiResult<()> { Ok(()) })
-                .unwrap()
-                .is_none(),
-            "other project"
-        );
+        assert!(s.change_merge_request(1, a + 100, |_| -> ApiResult<()> { Ok(()) }).unwrap().is_none(), "unknown id");
+        assert!(s.change_merge_request(2, a, |_| -> ApiResult<()> { Ok(()) }).unwrap().is_none(), "other project");
     }
 
     pub fn interrupted_merges_reset<S: MergeRequestStore>(s: &S) {
@@ -533,16 +426,9 @@ pub mod suite {
 
     /// The merge transaction reaches configurations of any component and branch, merges
     /// metadata, removes the branch, and commits all of it or none.
-    pub fn merge_tx_spans_everything_and_is_atomic<
-        S: MergeRequestStore + BranchStore + ConfigurationStore + ProjectStore,
-    >(
-        s: &S,
-    ) {
-        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        let main = s
-            .ensure_default_branch(1, "Main", "2026-01-01T00:00:00+0000")
-            .unwrap();
+    pub fn merge_tx_spans_everything_and_is_atomic<S: MergeRequestStore + BranchStore + ConfigurationStore + ProjectStore>(s: &S) {
+        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
+        let main = s.ensure_default_branch(1, "Main", "2026-01-01T00:00:00+0000").unwrap();
         let dev = s
             .create_dev_branch(
                 ProjectId(1),
@@ -558,52 +444,31 @@ pub mod suite {
             .unwrap()
             .unwrap()
             .get();
-        let at = |branch: i64| ComponentScope {
-            scope: Scope::new(1, branch),
-            component: "wr-db".into(),
-        };
-        s.configuration_tx(&at(dev), |tx| {
-            tx.insert_configuration("c1", &json!({"id": "c1", "v": 1}))
-        })
-        .unwrap();
-        let mr = s
-            .insert_merge_request(&request(1, dev, main))
-            .unwrap()
-            .unwrap();
+        let at = |branch: i64| ComponentScope { scope: Scope::new(1, branch), component: "wr-db".into() };
+        s.configuration_tx(&at(dev), |tx| tx.insert_configuration("c1", &json!({"id": "c1", "v": 1}))).unwrap();
+        let mr = s.insert_merge_request(&request(1, dev, main)).unwrap().unwrap();
 
         // A failing merge leaves everything as it was.
         let failed: Result<(), Error> = s.merge_tx(|tx| {
-            tx.configurations_at(at(main))
-                .insert_configuration("c1", &json!({"id": "c1", "v": 1}))?;
+            tx.configurations_at(at(main)).insert_configuration("c1", &json!({"id": "c1", "v": 1}))?;
             tx.delete_branch(1, dev)?;
             Err(Error::validation("conflict"))
         });
         assert!(failed.is_err());
-        assert!(
-            s.configurations(Scope::new(1, main), None, false)
-                .unwrap()
-                .is_empty(),
-            "rolled back"
-        );
+        assert!(s.configurations(Scope::new(1, main), None, false).unwrap().is_empty(), "rolled back");
         assert!(s.branch_exists(1, dev).unwrap());
 
         s.merge_tx(|tx| -> ApiResult<()> {
             let seen = tx.branch_configurations(Scope::new(1, dev))?;
             assert_eq!(seen.len(), 1);
-            tx.configurations_at(at(main))
-                .insert_configuration("c1", &seen[0].document)?;
+            tx.configurations_at(at(main)).insert_configuration("c1", &seen[0].document)?;
             let mut m = tx.merge_request(1, mr)?.unwrap();
             m.state = "published".into();
             tx.save_merge_request(&m)?;
             tx.delete_branch(1, dev)
         })
         .unwrap();
-        assert_eq!(
-            s.configurations(Scope::new(1, main), None, false)
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(s.configurations(Scope::new(1, main), None, false).unwrap().len(), 1);
         assert!(!s.branch_exists(1, dev).unwrap(), "branch removed");
         assert_eq!(s.merge_request(1, mr).unwrap().unwrap().state, "published");
     }
@@ -614,9 +479,7 @@ macro_rules! merge_request_store_suite {
     ($make:expr) => {
         #[test]
         fn merge_request_store_recorded_whole_listed_newest_first_and_scoped() {
-            $crate::meta::merge_requests::suite::recorded_whole_listed_newest_first_and_scoped(
-                &$make(),
-            );
+            $crate::meta::merge_requests::suite::recorded_whole_listed_newest_first_and_scoped(&$make());
         }
         #[test]
         fn merge_request_store_one_open_request_per_branch_and_locking() {

@@ -40,33 +40,14 @@ pub trait MetastoreStore {
     fn meta_object(&self, object_type: &str, id: &str) -> ApiResult<Option<MetaObject>>;
     /// Objects of the type owned by the project or by any project of the organization (the
     /// caller decides what it may see), oldest first.
-    fn meta_objects(
-        &self,
-        object_type: &str,
-        project_id: i64,
-        organization_id: i64,
-    ) -> ApiResult<Vec<MetaObject>>;
+    fn meta_objects(&self, object_type: &str, project_id: i64, organization_id: i64) -> ApiResult<Vec<MetaObject>>;
     /// Every revision of the project's objects of the type: by object (oldest first), then revision.
-    fn meta_object_revisions(
-        &self,
-        object_type: &str,
-        project_id: i64,
-    ) -> ApiResult<Vec<MetaObject>>;
-    fn meta_object_revision(
-        &self,
-        object_type: &str,
-        id: &str,
-        revision: i64,
-    ) -> ApiResult<Option<MetaObject>>;
+    fn meta_object_revisions(&self, object_type: &str, project_id: i64) -> ApiResult<Vec<MetaObject>>;
+    fn meta_object_revision(&self, object_type: &str, id: &str, revision: i64) -> ApiResult<Option<MetaObject>>;
     /// The object and all its revisions; false when there is no such object.
     fn delete_meta_object(&self, object_type: &str, id: &str) -> ApiResult<bool>;
     /// One past revision; false when there is none of that number.
-    fn delete_meta_object_revision(
-        &self,
-        object_type: &str,
-        id: &str,
-        revision: i64,
-    ) -> ApiResult<bool>;
+    fn delete_meta_object_revision(&self, object_type: &str, id: &str, revision: i64) -> ApiResult<bool>;
 }
 
 const COLUMNS: &str = "object_type, id, project_id, organization_id, name, branch, scope, target_project_ids, \
@@ -94,13 +75,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<MetaObject> {
 }
 
 /// `seq` orders objects by creation (timestamps tie); an object's revisions carry its `seq`.
-fn write(
-    c: &rusqlite::Connection,
-    table: &str,
-    verb: &str,
-    o: &MetaObject,
-    seq: i64,
-) -> rusqlite::Result<usize> {
+fn write(c: &rusqlite::Connection, table: &str, verb: &str, o: &MetaObject, seq: i64) -> rusqlite::Result<usize> {
     c.execute(
         &format!("{verb} INTO {table} ({COLUMNS}, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
         rusqlite::params![
@@ -139,11 +114,7 @@ impl MetastoreStore for SqliteMetaStore {
             if name_taken(c, o)? {
                 return Ok(Err(AlreadyExists));
             }
-            let seq: i64 = c.query_row(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM metastore_objects",
-                [],
-                |r| r.get(0),
-            )?;
+            let seq: i64 = c.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM metastore_objects", [], |r| r.get(0))?;
             write(c, "metastore_objects", "INSERT", o, seq)?;
             write(c, "metastore_revisions", "INSERT OR REPLACE", o, seq)?;
             Ok::<_, rusqlite::Error>(Ok(()))
@@ -156,17 +127,10 @@ impl MetastoreStore for SqliteMetaStore {
                 return Ok(Err(AlreadyExists));
             }
             let seq: Option<i64> = c
-                .query_row(
-                    "SELECT seq FROM metastore_objects WHERE object_type = ?1 AND id = ?2",
-                    rusqlite::params![o.object_type, o.id],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT seq FROM metastore_objects WHERE object_type = ?1 AND id = ?2", rusqlite::params![o.object_type, o.id], |r| r.get(0))
                 .optional()?;
             let seq = seq.unwrap_or(i64::MAX);
-            c.execute(
-                "DELETE FROM metastore_objects WHERE object_type = ?1 AND id = ?2",
-                rusqlite::params![o.object_type, o.id],
-            )?;
+            c.execute("DELETE FROM metastore_objects WHERE object_type = ?1 AND id = ?2", rusqlite::params![o.object_type, o.id])?;
             write(c, "metastore_objects", "INSERT", o, seq)?;
             write(c, "metastore_revisions", "INSERT OR REPLACE", o, seq)?;
             Ok::<_, rusqlite::Error>(Ok(()))
@@ -176,9 +140,7 @@ impl MetastoreStore for SqliteMetaStore {
     fn meta_object(&self, object_type: &str, id: &str) -> ApiResult<Option<MetaObject>> {
         self.with(|c| {
             c.query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM metastore_objects WHERE object_type = ?1 AND id = ?2"
-                ),
+                &format!("SELECT {COLUMNS} FROM metastore_objects WHERE object_type = ?1 AND id = ?2"),
                 rusqlite::params![object_type, id],
                 from_row,
             )
@@ -186,12 +148,7 @@ impl MetastoreStore for SqliteMetaStore {
         })
     }
 
-    fn meta_objects(
-        &self,
-        object_type: &str,
-        project_id: i64,
-        organization_id: i64,
-    ) -> ApiResult<Vec<MetaObject>> {
+    fn meta_objects(&self, object_type: &str, project_id: i64, organization_id: i64) -> ApiResult<Vec<MetaObject>> {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM metastore_objects WHERE object_type = ?1 AND (project_id = ?2 OR organization_id = ?3) \
@@ -201,11 +158,7 @@ impl MetastoreStore for SqliteMetaStore {
         })
     }
 
-    fn meta_object_revisions(
-        &self,
-        object_type: &str,
-        project_id: i64,
-    ) -> ApiResult<Vec<MetaObject>> {
+    fn meta_object_revisions(&self, object_type: &str, project_id: i64) -> ApiResult<Vec<MetaObject>> {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM metastore_revisions WHERE object_type = ?1 AND project_id = ?2 \
@@ -215,12 +168,7 @@ impl MetastoreStore for SqliteMetaStore {
         })
     }
 
-    fn meta_object_revision(
-        &self,
-        object_type: &str,
-        id: &str,
-        revision: i64,
-    ) -> ApiResult<Option<MetaObject>> {
+    fn meta_object_revision(&self, object_type: &str, id: &str, revision: i64) -> ApiResult<Option<MetaObject>> {
         self.with(|c| {
             c.query_row(
                 &format!("SELECT {COLUMNS} FROM metastore_revisions WHERE object_type = ?1 AND id = ?2 AND revision = ?3"),
@@ -233,24 +181,13 @@ impl MetastoreStore for SqliteMetaStore {
 
     fn delete_meta_object(&self, object_type: &str, id: &str) -> ApiResult<bool> {
         Ok(self.tx(|c| {
-            let n = c.execute(
-                "DELETE FROM metastore_objects WHERE object_type = ?1 AND id = ?2",
-                rusqlite::params![object_type, id],
-            )?;
-            c.execute(
-                "DELETE FROM metastore_revisions WHERE object_type = ?1 AND id = ?2",
-                rusqlite::params![object_type, id],
-            )?;
+            let n = c.execute("DELETE FROM metastore_objects WHERE object_type = ?1 AND id = ?2", rusqlite::params![object_type, id])?;
+            c.execute("DELETE FROM metastore_revisions WHERE object_type = ?1 AND id = ?2", rusqlite::params![object_type, id])?;
             Ok::<_, rusqlite::Error>(n > 0)
         })?)
     }
 
-    fn delete_meta_object_revision(
-        &self,
-        object_type: &str,
-        id: &str,
-        revision: i64,
-    ) -> ApiResult<bool> {
+    fn delete_meta_object_revision(&self, object_type: &str, id: &str, revision: i64) -> ApiResult<bool> {
         self.with(|c| {
             Ok(c.execute(
                 "DELETE FROM metastore_revisions WHERE object_type = ?1 AND id = ?2 AND revision = ?3",
@@ -289,120 +226,50 @@ pub mod suite {
     pub fn recorded_whole_and_revised<S: MetastoreStore>(s: &S) {
         let a = object(1, "a", "sales");
         s.insert_meta_object(&a).unwrap().expect("new");
-        assert_eq!(
-            s.meta_object("semantic-model", "a").unwrap(),
-            Some(a.clone())
-        );
-        assert_eq!(
-            s.meta_object("semantic-dataset", "a").unwrap(),
-            None,
-            "the type is part of the identity"
-        );
+        assert_eq!(s.meta_object("semantic-model", "a").unwrap(), Some(a.clone()));
+        assert_eq!(s.meta_object("semantic-dataset", "a").unwrap(), None, "the type is part of the identity");
         let mut a2 = a.clone();
         a2.revision = 2;
         a2.data = serde_json::json!({"name": "sales", "v": 2});
         a2.target_project_ids = vec![3, 4];
         s.save_meta_object(&a2).unwrap().expect("saved");
-        assert_eq!(
-            s.meta_object("semantic-model", "a").unwrap(),
-            Some(a2.clone())
-        );
-        assert_eq!(
-            s.meta_object_revisions("semantic-model", 1).unwrap(),
-            vec![a.clone(), a2.clone()]
-        );
-        assert_eq!(
-            s.meta_object_revision("semantic-model", "a", 1).unwrap(),
-            Some(a)
-        );
-        assert!(
-            s.meta_object_revisions("semantic-model", 2)
-                .unwrap()
-                .is_empty(),
-            "another project's revisions are its own"
-        );
-        assert!(
-            s.delete_meta_object_revision("semantic-model", "a", 1)
-                .unwrap()
-        );
-        assert!(
-            !s.delete_meta_object_revision("semantic-model", "a", 1)
-                .unwrap()
-        );
-        assert_eq!(
-            s.meta_object_revisions("semantic-model", 1).unwrap(),
-            vec![a2]
-        );
+        assert_eq!(s.meta_object("semantic-model", "a").unwrap(), Some(a2.clone()));
+        assert_eq!(s.meta_object_revisions("semantic-model", 1).unwrap(), vec![a.clone(), a2.clone()]);
+        assert_eq!(s.meta_object_revision("semantic-model", "a", 1).unwrap(), Some(a));
+        assert!(s.meta_object_revisions("semantic-model", 2).unwrap().is_empty(), "another project's revisions are its own");
+        assert!(s.delete_meta_object_revision("semantic-model", "a", 1).unwrap());
+        assert!(!s.delete_meta_object_revision("semantic-model", "a", 1).unwrap());
+        assert_eq!(s.meta_object_revisions("semantic-model", 1).unwrap(), vec![a2]);
     }
 
     pub fn names_are_unique_per_project_and_type<S: MetastoreStore>(s: &S) {
-        s.insert_meta_object(&object(1, "a", "sales"))
-            .unwrap()
-            .expect("new");
-        assert_eq!(
-            s.insert_meta_object(&object(1, "b", "sales")).unwrap(),
-            Err(AlreadyExists)
-        );
-        s.insert_meta_object(&object(2, "c", "sales"))
-            .unwrap()
-            .expect("another project has its own names");
+        s.insert_meta_object(&object(1, "a", "sales")).unwrap().expect("new");
+        assert_eq!(s.insert_meta_object(&object(1, "b", "sales")).unwrap(), Err(AlreadyExists));
+        s.insert_meta_object(&object(2, "c", "sales")).unwrap().expect("another project has its own names");
         let mut d = object(1, "d", "sales");
         d.object_type = "semantic-dataset".into();
-        s.insert_meta_object(&d)
-            .unwrap()
-            .expect("another type has its own names");
-        s.insert_meta_object(&object(1, "e", "costs"))
-            .unwrap()
-            .expect("new");
+        s.insert_meta_object(&d).unwrap().expect("another type has its own names");
+        s.insert_meta_object(&object(1, "e", "costs")).unwrap().expect("new");
         let mut renamed = object(1, "e", "sales");
         renamed.revision = 2;
-        assert_eq!(
-            s.save_meta_object(&renamed).unwrap(),
-            Err(AlreadyExists),
-            "a rename onto a taken name"
-        );
-        assert_eq!(
-            s.meta_object("semantic-model", "e").unwrap().unwrap().name,
-            "costs",
-            "left as it was"
-        );
+        assert_eq!(s.save_meta_object(&renamed).unwrap(), Err(AlreadyExists), "a rename onto a taken name");
+        assert_eq!(s.meta_object("semantic-model", "e").unwrap().unwrap().name, "costs", "left as it was");
     }
 
     pub fn listed_by_organization_and_deleted<S: MetastoreStore>(s: &S) {
-        s.insert_meta_object(&object(1, "a", "one"))
-            .unwrap()
-            .unwrap();
-        s.insert_meta_object(&object(2, "bb", "two"))
-            .unwrap()
-            .unwrap();
+        s.insert_meta_object(&object(1, "a", "one")).unwrap().unwrap();
+        s.insert_meta_object(&object(2, "bb", "two")).unwrap().unwrap();
         let mut other_org = object(3, "ccc", "three");
         other_org.organization_id = 11;
         s.insert_meta_object(&other_org).unwrap().unwrap();
-        let ids = |p, o| {
-            s.meta_objects("semantic-model", p, o)
-                .unwrap()
-                .into_iter()
-                .map(|x| x.id)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            ids(1, 10),
-            vec!["a", "bb"],
-            "the project's and its organization's, oldest first"
-        );
+        let ids = |p, o| s.meta_objects("semantic-model", p, o).unwrap().into_iter().map(|x| x.id).collect::<Vec<_>>();
+        assert_eq!(ids(1, 10), vec!["a", "bb"], "the project's and its organization's, oldest first");
         assert_eq!(ids(3, 11), vec!["ccc"]);
         assert!(s.delete_meta_object("semantic-model", "a").unwrap());
         assert!(!s.delete_meta_object("semantic-model", "a").unwrap());
         assert_eq!(s.meta_object("semantic-model", "a").unwrap(), None);
-        assert!(
-            s.meta_object_revisions("semantic-model", 1)
-                .unwrap()
-                .is_empty(),
-            "its revisions went with it"
-        );
-        s.insert_meta_object(&object(1, "z", "one"))
-            .unwrap()
-            .expect("its name is free again");
+        assert!(s.meta_object_revisions("semantic-model", 1).unwrap().is_empty(), "its revisions went with it");
+        s.insert_meta_object(&object(1, "z", "one")).unwrap().expect("its name is free again");
     }
 }
 

@@ -6,8 +6,8 @@ mod conditions;
 pub mod configurations;
 pub mod data_apps;
 pub mod developer;
-pub mod dump;
 pub mod editor_sessions;
+pub mod dump;
 pub mod events;
 pub mod files;
 mod handle;
@@ -17,21 +17,21 @@ pub mod merge_requests;
 pub mod metadata;
 pub mod metastore;
 pub mod nodes;
-pub mod notification_subscriptions;
-pub mod oauth;
 pub mod organizations;
-pub mod pg;
 pub mod project_admin;
 pub mod provisioning;
+pub mod notification_subscriptions;
+pub mod oauth;
+pub mod pg;
 pub mod query_jobs;
 pub mod queue_jobs;
-pub mod schedules;
 mod schema;
+pub mod schedules;
 pub mod search;
 pub mod sharing;
 pub mod snapshots;
-pub mod storage_jobs;
 pub mod stream;
+pub mod storage_jobs;
 pub mod tables;
 pub mod tickets;
 pub mod tokens;
@@ -99,24 +99,17 @@ impl SqliteMetaStore {
     }
 
     /// The store in the file at `path`, with a space reserve beside it (`<path>.reserve`).
-    pub fn open_with(
-        path: &Path,
-        durability: Durability,
-        locking: Locking,
-    ) -> anyhow::Result<SqliteMetaStore> {
+    pub fn open_with(path: &Path, durability: Durability, locking: Locking) -> anyhow::Result<SqliteMetaStore> {
         let conn = Connection::open(path)?;
         if locking == Locking::Exclusive {
             // Before the first access, so that WAL mode never uses the shared-memory index.
             conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         }
-        let mut store =
-            SqliteMetaStore::from_connection(conn, durability, locking == Locking::Exclusive)?;
+        let mut store = SqliteMetaStore::from_connection(conn, durability, locking == Locking::Exclusive)?;
         let mut reserve_path = path.as_os_str().to_owned();
         reserve_path.push(".reserve");
-        store.reserve = Some(crate::reserve::SpaceReserve::claim(
-            Path::new(&reserve_path),
-            crate::reserve::RESERVE_BYTES,
-        ));
+        store.reserve =
+            Some(crate::reserve::SpaceReserve::claim(Path::new(&reserve_path), crate::reserve::RESERVE_BYTES));
         Ok(store)
     }
 
@@ -146,11 +139,7 @@ impl SqliteMetaStore {
     }
 
     /// `exclusive`: no other process can change the file, so lookups may be cached.
-    fn from_connection(
-        mut conn: Connection,
-        durability: Durability,
-        exclusive: bool,
-    ) -> anyhow::Result<SqliteMetaStore> {
+    fn from_connection(mut conn: Connection, durability: Durability, exclusive: bool) -> anyhow::Result<SqliteMetaStore> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", durability.pragma())?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -163,17 +152,9 @@ impl SqliteMetaStore {
         let cache = exclusive.then(lookup_cache::LookupCache::new);
         if let Some(cache) = &cache {
             let generations = cache.generations.clone();
-            conn.update_hook(Some(
-                move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
-                    generations.touch(table)
-                },
-            ));
+            conn.update_hook(Some(move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| generations.touch(table)));
         }
-        Ok(SqliteMetaStore {
-            conn: Mutex::new(conn),
-            reserve: None,
-            cache,
-        })
+        Ok(SqliteMetaStore { conn: Mutex::new(conn), reserve: None, cache })
     }
 
     /// `read` through the cache's `slot` (straight to the database when there is no cache).
@@ -190,9 +171,7 @@ impl SqliteMetaStore {
         Q: ToOwned<Owned = K> + Eq + std::hash::Hash + ?Sized,
         V: Clone,
     {
-        let Some(cache) = &self.cache else {
-            return self.with(read);
-        };
+        let Some(cache) = &self.cache else { return self.with(read) };
         let slot = slot(cache);
         if let Some(v) = slot.get(key, cache.generations.current(slot.group())) {
             return Ok(v);
@@ -209,19 +188,13 @@ impl SqliteMetaStore {
     }
 
     /// Run `f` on the connection. Keep it short: the store is shared by every request.
-    pub(crate) fn with<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> ApiResult<T> {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> ApiResult<T> {
         let conn = self.conn.lock();
         Ok(f(&conn)?)
     }
 
     /// Run `f` in one transaction, committed only when it returns Ok.
-    pub(crate) fn tx<T, E: From<rusqlite::Error>>(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, E>,
-    ) -> Result<T, E> {
+    pub(crate) fn tx<T, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T, E>) -> Result<T, E> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         let out = f(&tx)?;
@@ -234,11 +207,7 @@ impl SqliteMetaStore {
 /// planned once per connection, not on every call (parsing was the largest part of a token
 /// lookup's cost).
 pub(crate) trait Cached {
-    fn query_row_cached<
-        T,
-        P: rusqlite::Params,
-        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    >(
+    fn query_row_cached<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
         &self,
         sql: &str,
         params: P,
@@ -248,11 +217,7 @@ pub(crate) trait Cached {
 }
 
 impl Cached for Connection {
-    fn query_row_cached<
-        T,
-        P: rusqlite::Params,
-        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    >(
+    fn query_row_cached<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
         &self,
         sql: &str,
         params: P,
@@ -273,10 +238,7 @@ pub struct AlreadyExists;
 /// Bring the schema to the newest version, one migration per transaction. A data dir written by a
 /// newer build is refused rather than misread.
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
-    migrate_to(
-        conn,
-        schema::MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0),
-    )
+    migrate_to(conn, schema::MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0))
 }
 
 /// Bring the schema to version `target` (a restore stops at its export's version).
@@ -288,10 +250,7 @@ fn migrate_to(conn: &mut Connection, target: i64) -> anyhow::Result<()> {
             "the metadata store is at schema version {current}, newer than this build knows ({newest}): run a newer kbstack on this data dir"
         );
     }
-    for (version, sql) in schema::MIGRATIONS
-        .iter()
-        .filter(|(v, _)| *v > current && *v <= target)
-    {
+    for (version, sql) in schema::MIGRATIONS.iter().filter(|(v, _)| *v > current && *v <= target) {
         let tx = conn.transaction()?;
         apply_migration(&tx, sql)?;
         tx.pragma_update(None, "user_version", version)?;
@@ -314,11 +273,8 @@ fn apply_migration(tx: &rusqlite::Transaction<'_>, sql: &str) -> rusqlite::Resul
             continue;
         };
         tx.execute_batch(&std::mem::take(&mut batch))?;
-        let present: bool = tx.query_row(
-            "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
-            [table, column],
-            |r| r.get(0),
-        )?;
+        let present: bool =
+            tx.query_row("SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2", [table, column], |r| r.get(0))?;
         if !present {
             tx.execute_batch(line)?;
         }
@@ -328,8 +284,7 @@ fn apply_migration(tx: &rusqlite::Transaction<'_>, sql: &str) -> rusqlite::Resul
 
 /// JSON column helpers: stored as text, read back as values.
 pub fn json_col(text: Option<String>) -> serde_json::Value {
-    text.and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(serde_json::Value::Null)
+    text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(serde_json::Value::Null)
 }
 
 #[cfg(test)]
@@ -344,22 +299,14 @@ mod tests {
         let path = dir.path().join("m.sqlite");
         drop(SqliteMetaStore::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
-        let v: i64 = conn
-            .query_row_cached("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let v: i64 = conn.query_row_cached("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, *versions.last().unwrap());
         // Opening again applies nothing and keeps the version.
         drop(conn);
         drop(SqliteMetaStore::open(&path).unwrap());
         // A data dir from a newer build is refused.
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 999)
-            .unwrap();
-        let err = SqliteMetaStore::open(&path)
-            .err()
-            .expect("refused")
-            .to_string();
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 999).unwrap();
+        let err = SqliteMetaStore::open(&path).err().expect("refused").to_string();
         assert!(err.contains("newer"), "{err}");
     }
 }

@@ -29,11 +29,7 @@ pub trait NodeStore {
     /// Run `f` holding the stack-wide lock `name`: a node that asks for it meanwhile waits.
     /// PostgreSQL: a session advisory lock (several nodes). SQLite: the store belongs to one
     /// process, which takes a process-wide lock.
-    fn exclusively(
-        &self,
-        name: &str,
-        f: &mut dyn FnMut() -> anyhow::Result<()>,
-    ) -> anyhow::Result<()>;
+    fn exclusively(&self, name: &str, f: &mut dyn FnMut() -> anyhow::Result<()>) -> anyhow::Result<()>;
 }
 
 /// One process-wide lock for `exclusively` on SQLite (names are few; one lock serves them all).
@@ -52,25 +48,14 @@ impl NodeStore for SqliteMetaStore {
     }
 
     fn node_heartbeat_ms(&self, node: &str) -> ApiResult<Option<i64>> {
-        self.with(|c| {
-            c.query_row_cached(
-                "SELECT heartbeat_ms FROM nodes WHERE id = ?1",
-                [node],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+        self.with(|c| c.query_row_cached("SELECT heartbeat_ms FROM nodes WHERE id = ?1", [node], |r| r.get(0)).optional())
     }
 
     fn forget_nodes(&self, before_ms: i64) -> ApiResult<usize> {
         self.with(|c| c.execute_cached("DELETE FROM nodes WHERE heartbeat_ms < ?1", [before_ms]))
     }
 
-    fn exclusively(
-        &self,
-        _name: &str,
-        f: &mut dyn FnMut() -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
+    fn exclusively(&self, _name: &str, f: &mut dyn FnMut() -> anyhow::Result<()>) -> anyhow::Result<()> {
         let _held = SQLITE_EXCLUSIVE.lock();
         f()
     }
@@ -89,11 +74,7 @@ pub mod suite {
         s.node_heartbeat("b", 1_500).unwrap();
         s.node_heartbeat("a", 2_000).unwrap();
         assert_eq!(s.node_heartbeat_ms("a").unwrap(), Some(2_000));
-        assert_eq!(
-            s.forget_nodes(1_800).unwrap(),
-            1,
-            "b fell silent before 1800"
-        );
+        assert_eq!(s.forget_nodes(1_800).unwrap(), 1, "b fell silent before 1800");
         assert_eq!(s.node_heartbeat_ms("b").unwrap(), None);
         assert_eq!(s.node_heartbeat_ms("a").unwrap(), Some(2_000));
     }
@@ -115,43 +96,23 @@ pub mod suite {
 
     /// Only the jobs of nodes without a heartbeat since `live_since_ms` end, once; a late end
     /// from their node is refused.
-    pub fn only_the_jobs_of_dead_nodes_are_failed<S: NodeStore + StorageJobStore + ProjectStore>(
-        s: &S,
-    ) {
-        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000")
-            .unwrap();
+    pub fn only_the_jobs_of_dead_nodes_are_failed<S: NodeStore + StorageJobStore + ProjectStore>(s: &S) {
+        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
         s.node_heartbeat("alive", 10_000).unwrap();
         s.node_heartbeat("dead", 1_000).unwrap();
         let mine = s.insert_storage_job(&job(1, "alive")).unwrap();
         let orphan = s.insert_storage_job(&job(1, "dead")).unwrap();
         let unknown = s.insert_storage_job(&job(1, "never-seen")).unwrap();
-        s.set_storage_job_processing(orphan, "2026-01-01T00:00:01+0000")
-            .unwrap();
-        assert_eq!(
-            s.fail_orphaned_storage_jobs(5_000, r#"{"code":"interrupted"}"#, "t")
-                .unwrap(),
-            2
-        );
-        assert_eq!(
-            s.fail_orphaned_storage_jobs(5_000, r#"{"code":"interrupted"}"#, "t")
-                .unwrap(),
-            0,
-            "ended once"
-        );
+        s.set_storage_job_processing(orphan, "2026-01-01T00:00:01+0000").unwrap();
+        assert_eq!(s.fail_orphaned_storage_jobs(5_000, r#"{"code":"interrupted"}"#, "t").unwrap(), 2);
+        assert_eq!(s.fail_orphaned_storage_jobs(5_000, r#"{"code":"interrupted"}"#, "t").unwrap(), 0, "ended once");
         let status = |id| s.storage_job(1, id).unwrap().unwrap().status;
-        assert_eq!(
-            (status(mine), status(orphan), status(unknown)),
-            (JobStatus::Waiting, JobStatus::Error, JobStatus::Error)
-        );
+        assert_eq!((status(mine), status(orphan), status(unknown)), (JobStatus::Waiting, JobStatus::Error, JobStatus::Error));
         // The dead node comes back and reports success: the job stays as the survivor ended it.
-        s.finish_storage_job(orphan, JobStatus::Success, Some("{}"), None, "t2")
-            .unwrap();
+        s.finish_storage_job(orphan, JobStatus::Success, Some("{}"), None, "t2").unwrap();
         assert_eq!(status(orphan), JobStatus::Error);
         // A start after a crash (one process): everyone else is dead.
-        assert_eq!(
-            s.fail_orphaned_storage_jobs(i64::MAX, "{}", "t").unwrap(),
-            1
-        );
+        assert_eq!(s.fail_orphaned_storage_jobs(i64::MAX, "{}", "t").unwrap(), 1);
         assert_eq!(status(mine), JobStatus::Error);
     }
 
@@ -174,12 +135,9 @@ pub mod suite {
             }
         });
         assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 1);
-        let err = s
-            .exclusively("suite", &mut || anyhow::bail!("inner failure"))
-            .unwrap_err();
+        let err = s.exclusively("suite", &mut || anyhow::bail!("inner failure")).unwrap_err();
         assert!(err.to_string().contains("inner failure"));
-        s.exclusively("suite", &mut || Ok(()))
-            .expect("the lock was given back after an error");
+        s.exclusively("suite", &mut || Ok(())).expect("the lock was given back after an error");
     }
 }
 

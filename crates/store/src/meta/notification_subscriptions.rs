@@ -36,26 +36,11 @@ pub struct SubscriptionRecord {
 pub trait SubscriptionStore {
     fn insert_subscription(&self, s: &NewSubscription) -> ApiResult<SubscriptionRecord>;
     /// The project's subscription unless it expired at or before `now_ms`.
-    fn subscription(
-        &self,
-        project: ProjectId,
-        id: SubscriptionId,
-        now_ms: i64,
-    ) -> ApiResult<Option<SubscriptionRecord>>;
+    fn subscription(&self, project: ProjectId, id: SubscriptionId, now_ms: i64) -> ApiResult<Option<SubscriptionRecord>>;
     /// The project's unexpired subscriptions by id, optionally only those of one event.
-    fn subscriptions(
-        &self,
-        project: ProjectId,
-        event: Option<&str>,
-        now_ms: i64,
-    ) -> ApiResult<Vec<SubscriptionRecord>>;
+    fn subscriptions(&self, project: ProjectId, event: Option<&str>, now_ms: i64) -> ApiResult<Vec<SubscriptionRecord>>;
     /// False when the project has no such (unexpired) subscription.
-    fn delete_subscription(
-        &self,
-        project: ProjectId,
-        id: SubscriptionId,
-        now_ms: i64,
-    ) -> ApiResult<bool>;
+    fn delete_subscription(&self, project: ProjectId, id: SubscriptionId, now_ms: i64) -> ApiResult<bool>;
 }
 
 const COLUMNS: &str = "id, project_id, event, filters, recipient, expires_ms, created_ms";
@@ -85,12 +70,7 @@ impl SubscriptionStore for SqliteMetaStore {
         })
     }
 
-    fn subscription(
-        &self,
-        project: ProjectId,
-        id: SubscriptionId,
-        now_ms: i64,
-    ) -> ApiResult<Option<SubscriptionRecord>> {
+    fn subscription(&self, project: ProjectId, id: SubscriptionId, now_ms: i64) -> ApiResult<Option<SubscriptionRecord>> {
         self.with(|c| {
             c.query_row(
                 &format!("SELECT {COLUMNS} FROM notification_subscriptions WHERE id = ?1 AND project_id = ?2 AND {}", ACTIVE.replace('?', "?3")),
@@ -101,12 +81,7 @@ impl SubscriptionStore for SqliteMetaStore {
         })
     }
 
-    fn subscriptions(
-        &self,
-        project: ProjectId,
-        event: Option<&str>,
-        now_ms: i64,
-    ) -> ApiResult<Vec<SubscriptionRecord>> {
+    fn subscriptions(&self, project: ProjectId, event: Option<&str>, now_ms: i64) -> ApiResult<Vec<SubscriptionRecord>> {
         self.with(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {COLUMNS} FROM notification_subscriptions WHERE project_id = ?1 AND (?2 IS NULL OR event = ?2) AND {} ORDER BY id",
@@ -116,12 +91,7 @@ impl SubscriptionStore for SqliteMetaStore {
         })
     }
 
-    fn delete_subscription(
-        &self,
-        project: ProjectId,
-        id: SubscriptionId,
-        now_ms: i64,
-    ) -> ApiResult<bool> {
+    fn delete_subscription(&self, project: ProjectId, id: SubscriptionId, now_ms: i64) -> ApiResult<bool> {
         let deleted = self.with(|c| {
             c.execute(
                 &format!("DELETE FROM notification_subscriptions WHERE id = ?1 AND project_id = ?2 AND {}", ACTIVE.replace('?', "?3")),
@@ -141,10 +111,8 @@ pub mod suite {
     use serde_json::json;
 
     fn projects<S: ProjectStore>(s: &S) {
-        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000")
-            .unwrap();
+        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
+        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000").unwrap();
     }
 
     fn new(project_id: i64, event: &str, expires_ms: Option<i64>) -> NewSubscription {
@@ -161,33 +129,12 @@ pub mod suite {
     pub fn lifecycle<S: ProjectStore + SubscriptionStore>(s: &S) {
         projects(s);
         let created = s.insert_subscription(&new(1, "job-failed", None)).unwrap();
-        assert_eq!(
-            (
-                created.project_id,
-                created.event.as_str(),
-                created.created_ms
-            ),
-            (1, "job-failed", 1_000)
-        );
-        assert_eq!(
-            created.filters,
-            new(1, "", None).filters,
-            "filters kept as given"
-        );
+        assert_eq!((created.project_id, created.event.as_str(), created.created_ms), (1, "job-failed", 1_000));
+        assert_eq!(created.filters, new(1, "", None).filters, "filters kept as given");
         let id = SubscriptionId(created.id);
-        assert_eq!(
-            s.subscription(ProjectId(1), id, 2_000).unwrap(),
-            Some(created.clone())
-        );
-        assert_eq!(
-            s.subscription(ProjectId(2), id, 2_000).unwrap(),
-            None,
-            "another project's subscription is not found"
-        );
-        assert!(
-            !s.delete_subscription(ProjectId(2), id, 2_000).unwrap(),
-            "another project cannot delete it"
-        );
+        assert_eq!(s.subscription(ProjectId(1), id, 2_000).unwrap(), Some(created.clone()));
+        assert_eq!(s.subscription(ProjectId(2), id, 2_000).unwrap(), None, "another project's subscription is not found");
+        assert!(!s.delete_subscription(ProjectId(2), id, 2_000).unwrap(), "another project cannot delete it");
         assert!(s.delete_subscription(ProjectId(1), id, 2_000).unwrap());
         assert_eq!(s.subscription(ProjectId(1), id, 2_000).unwrap(), None);
         assert!(!s.delete_subscription(ProjectId(1), id, 2_000).unwrap());
@@ -195,68 +142,25 @@ pub mod suite {
 
     pub fn listed_per_project_and_event<S: ProjectStore + SubscriptionStore>(s: &S) {
         projects(s);
-        let a = s
-            .insert_subscription(&new(1, "job-failed", None))
-            .unwrap()
-            .id;
-        let other = s
-            .insert_subscription(&new(2, "job-failed", None))
-            .unwrap()
-            .id;
-        let b = s
-            .insert_subscription(&new(1, "job-succeeded", None))
-            .unwrap()
-            .id;
+        let a = s.insert_subscription(&new(1, "job-failed", None)).unwrap().id;
+        let other = s.insert_subscription(&new(2, "job-failed", None)).unwrap().id;
+        let b = s.insert_subscription(&new(1, "job-succeeded", None)).unwrap().id;
         let ids = |v: Vec<SubscriptionRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(s.subscriptions(ProjectId(1), None, 0).unwrap()),
-            vec![a, b]
-        );
-        assert_eq!(
-            ids(s
-                .subscriptions(ProjectId(1), Some("job-failed"), 0)
-                .unwrap()),
-            vec![a]
-        );
-        assert_eq!(
-            ids(s.subscriptions(ProjectId(2), None, 0).unwrap()),
-            vec![other]
-        );
+        assert_eq!(ids(s.subscriptions(ProjectId(1), None, 0).unwrap()), vec![a, b]);
+        assert_eq!(ids(s.subscriptions(ProjectId(1), Some("job-failed"), 0).unwrap()), vec![a]);
+        assert_eq!(ids(s.subscriptions(ProjectId(2), None, 0).unwrap()), vec![other]);
     }
 
     pub fn expired_ones_are_gone<S: ProjectStore + SubscriptionStore>(s: &S) {
         projects(s);
         let lasting = s.insert_subscription(&new(1, "job-failed", None)).unwrap();
-        let expiring = s
-            .insert_subscription(&new(1, "job-failed", Some(5_000)))
-            .unwrap();
+        let expiring = s.insert_subscription(&new(1, "job-failed", Some(5_000))).unwrap();
         let ids = |v: Vec<SubscriptionRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(s
-                .subscriptions(ProjectId(1), Some("job-failed"), 4_999)
-                .unwrap()),
-            vec![lasting.id, expiring.id]
-        );
-        assert_eq!(
-            s.subscription(ProjectId(1), SubscriptionId(expiring.id), 4_999)
-                .unwrap()
-                .and_then(|r| r.expires_ms),
-            Some(5_000)
-        );
-        assert_eq!(
-            ids(s.subscriptions(ProjectId(1), None, 5_000).unwrap()),
-            vec![lasting.id],
-            "expired at its time"
-        );
-        assert_eq!(
-            s.subscription(ProjectId(1), SubscriptionId(expiring.id), 5_000)
-                .unwrap(),
-            None
-        );
-        assert!(
-            !s.delete_subscription(ProjectId(1), SubscriptionId(expiring.id), 6_000)
-                .unwrap()
-        );
+        assert_eq!(ids(s.subscriptions(ProjectId(1), Some("job-failed"), 4_999).unwrap()), vec![lasting.id, expiring.id]);
+        assert_eq!(s.subscription(ProjectId(1), SubscriptionId(expiring.id), 4_999).unwrap().and_then(|r| r.expires_ms), Some(5_000));
+        assert_eq!(ids(s.subscriptions(ProjectId(1), None, 5_000).unwrap()), vec![lasting.id], "expired at its time");
+        assert_eq!(s.subscription(ProjectId(1), SubscriptionId(expiring.id), 5_000).unwrap(), None);
+        assert!(!s.delete_subscription(ProjectId(1), SubscriptionId(expiring.id), 6_000).unwrap());
     }
 }
 

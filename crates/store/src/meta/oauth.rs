@@ -78,41 +78,20 @@ pub trait OAuthStore {
 
     /// `Err(AlreadyExists)` when the project has credentials of that name for the component;
     /// `replace` overwrites them instead (a re-authorization).
-    fn insert_oauth_credentials(
-        &self,
-        c: &OAuthCredentials,
-        replace: bool,
-    ) -> ApiResult<Result<(), AlreadyExists>>;
+    fn insert_oauth_credentials(&self, c: &OAuthCredentials, replace: bool) -> ApiResult<Result<(), AlreadyExists>>;
     /// The project's credentials (of one component when given), by component, then name.
-    fn oauth_credentials_list(
-        &self,
-        project_id: i64,
-        component_id: Option<&str>,
-    ) -> ApiResult<Vec<OAuthCredentials>>;
-    fn oauth_credentials(
-        &self,
-        project_id: i64,
-        component_id: &str,
-        name: &str,
-    ) -> ApiResult<Option<OAuthCredentials>>;
-    fn delete_oauth_credentials(
-        &self,
-        project_id: i64,
-        component_id: &str,
-        name: &str,
-    ) -> ApiResult<bool>;
+    fn oauth_credentials_list(&self, project_id: i64, component_id: Option<&str>) -> ApiResult<Vec<OAuthCredentials>>;
+    fn oauth_credentials(&self, project_id: i64, component_id: &str, name: &str) -> ApiResult<Option<OAuthCredentials>>;
+    fn delete_oauth_credentials(&self, project_id: i64, component_id: &str, name: &str) -> ApiResult<bool>;
 
     fn insert_oauth_session(&self, s: &OAuthSession) -> ApiResult<()>;
     /// The session of `state`, removed: a state is good for one callback. Sessions made before
     /// `not_before_ms` are dropped and never returned.
-    fn take_oauth_session(
-        &self,
-        state: &str,
-        not_before_ms: i64,
-    ) -> ApiResult<Option<OAuthSession>>;
+    fn take_oauth_session(&self, state: &str, not_before_ms: i64) -> ApiResult<Option<OAuthSession>>;
 }
 
-pub(crate) const CONSUMER_COLUMNS: &str = "component_id, friendly_name, oauth_version, auth_url, token_url, request_token_url, app_key, sealed_app_secret, restrict_custom_auth, created";
+pub(crate) const CONSUMER_COLUMNS: &str =
+    "component_id, friendly_name, oauth_version, auth_url, token_url, request_token_url, app_key, sealed_app_secret, restrict_custom_auth, created";
 
 fn consumer_from_row(r: &rusqlite::Row) -> rusqlite::Result<OAuthConsumer> {
     Ok(OAuthConsumer {
@@ -196,18 +175,14 @@ impl OAuthStore for SqliteMetaStore {
 
     fn oauth_consumers(&self) -> ApiResult<Vec<OAuthConsumer>> {
         self.with(|conn| {
-            let mut st = conn.prepare_cached(&format!(
-                "SELECT {CONSUMER_COLUMNS} FROM oauth_consumers ORDER BY component_id"
-            ))?;
+            let mut st = conn.prepare_cached(&format!("SELECT {CONSUMER_COLUMNS} FROM oauth_consumers ORDER BY component_id"))?;
             st.query_map([], consumer_from_row)?.collect()
         })
     }
 
     fn oauth_consumer(&self, component_id: &str) -> ApiResult<Option<OAuthConsumer>> {
         self.with(|conn| {
-            let mut st = conn.prepare_cached(&format!(
-                "SELECT {CONSUMER_COLUMNS} FROM oauth_consumers WHERE component_id = ?1"
-            ))?;
+            let mut st = conn.prepare_cached(&format!("SELECT {CONSUMER_COLUMNS} FROM oauth_consumers WHERE component_id = ?1"))?;
             let mut rows = st.query_map([component_id], consumer_from_row)?;
             rows.next().transpose()
         })
@@ -234,19 +209,10 @@ impl OAuthStore for SqliteMetaStore {
     }
 
     fn delete_oauth_consumer(&self, component_id: &str) -> ApiResult<bool> {
-        self.with(|conn| {
-            Ok(conn.execute(
-                "DELETE FROM oauth_consumers WHERE component_id = ?1",
-                [component_id],
-            )? > 0)
-        })
+        self.with(|conn| Ok(conn.execute("DELETE FROM oauth_consumers WHERE component_id = ?1", [component_id])? > 0))
     }
 
-    fn insert_oauth_credentials(
-        &self,
-        c: &OAuthCredentials,
-        replace: bool,
-    ) -> ApiResult<Result<(), AlreadyExists>> {
+    fn insert_oauth_credentials(&self, c: &OAuthCredentials, replace: bool) -> ApiResult<Result<(), AlreadyExists>> {
         let conflict = if replace { "REPLACE" } else { "IGNORE" };
         self.with(|conn| {
             let n = conn.execute(
@@ -270,11 +236,7 @@ impl OAuthStore for SqliteMetaStore {
         })
     }
 
-    fn oauth_credentials_list(
-        &self,
-        project_id: i64,
-        component_id: Option<&str>,
-    ) -> ApiResult<Vec<OAuthCredentials>> {
+    fn oauth_credentials_list(&self, project_id: i64, component_id: Option<&str>) -> ApiResult<Vec<OAuthCredentials>> {
         self.with(|conn| {
             let mut st = conn.prepare_cached(&format!(
                 "SELECT {CREDENTIALS_COLUMNS} FROM oauth_credentials WHERE project_id = ?1 AND (?2 IS NULL OR component_id = ?2) ORDER BY component_id, name"
@@ -283,12 +245,7 @@ impl OAuthStore for SqliteMetaStore {
         })
     }
 
-    fn oauth_credentials(
-        &self,
-        project_id: i64,
-        component_id: &str,
-        name: &str,
-    ) -> ApiResult<Option<OAuthCredentials>> {
+    fn oauth_credentials(&self, project_id: i64, component_id: &str, name: &str) -> ApiResult<Option<OAuthCredentials>> {
         self.with(|conn| {
             let mut st = conn.prepare_cached(&format!(
                 "SELECT {CREDENTIALS_COLUMNS} FROM oauth_credentials WHERE project_id = ?1 AND component_id = ?2 AND name = ?3"
@@ -298,12 +255,7 @@ impl OAuthStore for SqliteMetaStore {
         })
     }
 
-    fn delete_oauth_credentials(
-        &self,
-        project_id: i64,
-        component_id: &str,
-        name: &str,
-    ) -> ApiResult<bool> {
+    fn delete_oauth_credentials(&self, project_id: i64, component_id: &str, name: &str) -> ApiResult<bool> {
         self.with(|conn| {
             Ok(conn.execute(
                 "DELETE FROM oauth_credentials WHERE project_id = ?1 AND component_id = ?2 AND name = ?3",
@@ -338,20 +290,11 @@ impl OAuthStore for SqliteMetaStore {
         })
     }
 
-    fn take_oauth_session(
-        &self,
-        state: &str,
-        not_before_ms: i64,
-    ) -> ApiResult<Option<OAuthSession>> {
+    fn take_oauth_session(&self, state: &str, not_before_ms: i64) -> ApiResult<Option<OAuthSession>> {
         self.with(|conn| {
-            conn.execute(
-                "DELETE FROM oauth_sessions WHERE created_ms < ?1",
-                [not_before_ms],
-            )?;
+            conn.execute("DELETE FROM oauth_sessions WHERE created_ms < ?1", [not_before_ms])?;
             let found = {
-                let mut st = conn.prepare_cached(&format!(
-                    "SELECT {SESSION_COLUMNS} FROM oauth_sessions WHERE state = ?1"
-                ))?;
+                let mut st = conn.prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM oauth_sessions WHERE state = ?1"))?;
                 let mut rows = st.query_map([state], session_from_row)?;
                 rows.next().transpose()?
             };
@@ -426,15 +369,8 @@ pub mod suite {
         let a = consumer("a");
         s.insert_oauth_consumer(&b).unwrap().expect("new");
         s.insert_oauth_consumer(&a).unwrap().expect("new");
-        assert_eq!(
-            s.insert_oauth_consumer(&consumer("a")).unwrap(),
-            Err(AlreadyExists)
-        );
-        assert_eq!(
-            s.oauth_consumers().unwrap(),
-            vec![a.clone(), b.clone()],
-            "by component"
-        );
+        assert_eq!(s.insert_oauth_consumer(&consumer("a")).unwrap(), Err(AlreadyExists));
+        assert_eq!(s.oauth_consumers().unwrap(), vec![a.clone(), b.clone()], "by component");
         let mut changed = a.clone();
         changed.app_key = "other".into();
         changed.request_token_url = Some("https://provider.example/request".into());
@@ -454,69 +390,29 @@ pub mod suite {
         for c in [&main, &other, &alt] {
             s.insert_oauth_credentials(c, false).unwrap().expect("new");
         }
-        assert_eq!(
-            s.insert_oauth_credentials(&credentials(1, "c", "main"), false)
-                .unwrap(),
-            Err(AlreadyExists)
-        );
-        s.insert_oauth_credentials(&credentials(2, "c", "main"), false)
-            .unwrap()
-            .expect("another project has its own");
-        assert_eq!(
-            s.oauth_credentials_list(1, None).unwrap(),
-            vec![alt.clone(), main.clone(), other.clone()]
-        );
-        assert_eq!(
-            s.oauth_credentials_list(1, Some("c")).unwrap(),
-            vec![alt.clone(), main.clone()]
-        );
-        assert_eq!(
-            s.oauth_credentials(1, "c", "main").unwrap(),
-            Some(main.clone())
-        );
-        assert_eq!(
-            s.oauth_credentials(3, "c", "main").unwrap(),
-            None,
-            "another project never sees them"
-        );
+        assert_eq!(s.insert_oauth_credentials(&credentials(1, "c", "main"), false).unwrap(), Err(AlreadyExists));
+        s.insert_oauth_credentials(&credentials(2, "c", "main"), false).unwrap().expect("another project has its own");
+        assert_eq!(s.oauth_credentials_list(1, None).unwrap(), vec![alt.clone(), main.clone(), other.clone()]);
+        assert_eq!(s.oauth_credentials_list(1, Some("c")).unwrap(), vec![alt.clone(), main.clone()]);
+        assert_eq!(s.oauth_credentials(1, "c", "main").unwrap(), Some(main.clone()));
+        assert_eq!(s.oauth_credentials(3, "c", "main").unwrap(), None, "another project never sees them");
         let mut again = main.clone();
         again.data = "KBC::ProjectSecure::new".into();
-        s.insert_oauth_credentials(&again, true)
-            .unwrap()
-            .expect("replaced");
+        s.insert_oauth_credentials(&again, true).unwrap().expect("replaced");
         assert_eq!(s.oauth_credentials(1, "c", "main").unwrap(), Some(again));
-        assert!(
-            !s.delete_oauth_credentials(3, "c", "main").unwrap(),
-            "nor deletes them"
-        );
+        assert!(!s.delete_oauth_credentials(3, "c", "main").unwrap(), "nor deletes them");
         assert!(s.delete_oauth_credentials(1, "c", "main").unwrap());
         assert!(!s.delete_oauth_credentials(1, "c", "main").unwrap());
-        assert_eq!(
-            s.oauth_credentials(2, "c", "main")
-                .unwrap()
-                .map(|c| c.project_id),
-            Some(2)
-        );
+        assert_eq!(s.oauth_credentials(2, "c", "main").unwrap().map(|c| c.project_id), Some(2));
     }
 
     pub fn sessions_are_taken_once_and_expire<S: OAuthStore>(s: &S) {
         s.insert_oauth_session(&session("s1", 1_000)).unwrap();
         s.insert_oauth_session(&session("old", 10)).unwrap();
         assert_eq!(s.take_oauth_session("nope", 0).unwrap(), None);
-        assert_eq!(
-            s.take_oauth_session("s1", 500).unwrap(),
-            Some(session("s1", 1_000))
-        );
-        assert_eq!(
-            s.take_oauth_session("s1", 500).unwrap(),
-            None,
-            "a state is good once"
-        );
-        assert_eq!(
-            s.take_oauth_session("old", 500).unwrap(),
-            None,
-            "an expired session is gone"
-        );
+        assert_eq!(s.take_oauth_session("s1", 500).unwrap(), Some(session("s1", 1_000)));
+        assert_eq!(s.take_oauth_session("s1", 500).unwrap(), None, "a state is good once");
+        assert_eq!(s.take_oauth_session("old", 500).unwrap(), None, "an expired session is gone");
         assert_eq!(s.take_oauth_session("old", 0).unwrap(), None);
     }
 }

@@ -114,20 +114,12 @@ pub trait OrganizationStore {
 }
 
 pub(crate) const MAINTAINER_COLUMNS: &str = "id, name, created, zendesk_url";
-pub(crate) const ORGANIZATION_COLUMNS: &str =
-    "id, maintainer_id, name, crm_id, allow_auto_join, mfa_required, created";
-pub(crate) const MEMBER_COLUMNS: &str =
-    "kind, target_id, user_id, role, created, expires, reason, invitor_id";
-pub(crate) const INVITATION_COLUMNS: &str =
-    "id, kind, target_id, user_id, role, reason, created, expires, creator_id";
+pub(crate) const ORGANIZATION_COLUMNS: &str = "id, maintainer_id, name, crm_id, allow_auto_join, mfa_required, created";
+pub(crate) const MEMBER_COLUMNS: &str = "kind, target_id, user_id, role, created, expires, reason, invitor_id";
+pub(crate) const INVITATION_COLUMNS: &str = "id, kind, target_id, user_id, role, reason, created, expires, creator_id";
 
 fn maintainer_from_row(r: &rusqlite::Row) -> rusqlite::Result<Maintainer> {
-    Ok(Maintainer {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        created: r.get(2)?,
-        zendesk_url: r.get(3)?,
-    })
+    Ok(Maintainer { id: r.get(0)?, name: r.get(1)?, created: r.get(2)?, zendesk_url: r.get(3)? })
 }
 
 fn organization_from_row(r: &rusqlite::Row) -> rusqlite::Result<Organization> {
@@ -179,14 +171,8 @@ fn write_member(c: &rusqlite::Connection, m: &Membership) -> rusqlite::Result<us
 
 fn forget(tx: &rusqlite::Transaction, of: MemberOf) -> rusqlite::Result<()> {
     let (kind, target) = of.parts();
-    tx.execute_cached(
-        "DELETE FROM memberships WHERE kind = ?1 AND target_id = ?2",
-        rusqlite::params![kind, target],
-    )?;
-    tx.execute_cached(
-        "DELETE FROM invitations WHERE kind = ?1 AND target_id = ?2",
-        rusqlite::params![kind, target],
-    )?;
+    tx.execute_cached("DELETE FROM memberships WHERE kind = ?1 AND target_id = ?2", rusqlite::params![kind, target])?;
+    tx.execute_cached("DELETE FROM invitations WHERE kind = ?1 AND target_id = ?2", rusqlite::params![kind, target])?;
     Ok(())
 }
 
@@ -203,30 +189,20 @@ impl OrganizationStore for SqliteMetaStore {
 
     fn maintainer(&self, id: i64) -> ApiResult<Option<Maintainer>> {
         self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {MAINTAINER_COLUMNS} FROM maintainers WHERE id = ?1"),
-                [id],
-                maintainer_from_row,
-            )
-            .optional()
+            c.query_row_cached(&format!("SELECT {MAINTAINER_COLUMNS} FROM maintainers WHERE id = ?1"), [id], maintainer_from_row).optional()
         })
     }
 
     fn maintainers(&self) -> ApiResult<Vec<Maintainer>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {MAINTAINER_COLUMNS} FROM maintainers ORDER BY id"
-            ))?;
+            let mut st = c.prepare_cached(&format!("SELECT {MAINTAINER_COLUMNS} FROM maintainers ORDER BY id"))?;
             st.query_map([], maintainer_from_row)?.collect()
         })
     }
 
     fn update_maintainer(&self, m: &Maintainer) -> ApiResult<()> {
         self.with(|c| {
-            c.execute_cached(
-                "UPDATE maintainers SET name = ?1, zendesk_url = ?2 WHERE id = ?3",
-                rusqlite::params![m.name, m.zendesk_url, m.id],
-            )
+            c.execute_cached("UPDATE maintainers SET name = ?1, zendesk_url = ?2 WHERE id = ?3", rusqlite::params![m.name, m.zendesk_url, m.id])
         })?;
         Ok(())
     }
@@ -252,12 +228,8 @@ impl OrganizationStore for SqliteMetaStore {
 
     fn organization(&self, id: i64) -> ApiResult<Option<Organization>> {
         self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = ?1"),
-                [id],
-                organization_from_row,
-            )
-            .optional()
+            c.query_row_cached(&format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = ?1"), [id], organization_from_row)
+                .optional()
         })
     }
 
@@ -347,12 +319,7 @@ impl OrganizationStore for SqliteMetaStore {
 
     fn invitation(&self, id: i64) -> ApiResult<Option<Invitation>> {
         self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?1"),
-                [id],
-                invitation_from_row,
-            )
-            .optional()
+            c.query_row_cached(&format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?1"), [id], invitation_from_row).optional()
         })
     }
 
@@ -367,9 +334,7 @@ impl OrganizationStore for SqliteMetaStore {
 
     fn invitations_of(&self, user_id: i64) -> ApiResult<Vec<Invitation>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {INVITATION_COLUMNS} FROM invitations WHERE user_id = ?1 ORDER BY id"
-            ))?;
+            let mut st = c.prepare_cached(&format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE user_id = ?1 ORDER BY id"))?;
             st.query_map([user_id], invitation_from_row)?.collect()
         })
     }
@@ -377,11 +342,7 @@ impl OrganizationStore for SqliteMetaStore {
     fn accept_invitation(&self, id: i64, now: &str) -> ApiResult<bool> {
         self.tx(|tx| {
             let Some(i) = tx
-                .query_row_cached(
-                    &format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?1"),
-                    [id],
-                    invitation_from_row,
-                )
+                .query_row_cached(&format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?1"), [id], invitation_from_row)
                 .optional()?
             else {
                 return Ok(false);
@@ -416,22 +377,8 @@ pub mod suite {
     const NOW: &str = "2026-01-01T00:00:00+0000";
 
     pub fn maintainers_and_organizations_kept_and_listed<S: OrganizationStore>(s: &S) {
-        let m = s
-            .insert_maintainer(&Maintainer {
-                id: 0,
-                name: "M".into(),
-                created: NOW.into(),
-                zendesk_url: None,
-            })
-            .unwrap();
-        let m2 = s
-            .insert_maintainer(&Maintainer {
-                id: 0,
-                name: "M2".into(),
-                created: NOW.into(),
-                zendesk_url: None,
-            })
-            .unwrap();
+        let m = s.insert_maintainer(&Maintainer { id: 0, name: "M".into(), created: NOW.into(), zendesk_url: None }).unwrap();
+        let m2 = s.insert_maintainer(&Maintainer { id: 0, name: "M2".into(), created: NOW.into(), zendesk_url: None }).unwrap();
         let org = |maintainer_id, name: &str| Organization {
             id: 0,
             maintainer_id,
@@ -443,14 +390,7 @@ pub mod suite {
         };
         let o1 = s.insert_organization(&org(m, "a")).unwrap();
         let o2 = s.insert_organization(&org(m2, "b")).unwrap();
-        assert_eq!(
-            s.organizations(Some(m))
-                .unwrap()
-                .iter()
-                .map(|o| o.id)
-                .collect::<Vec<_>>(),
-            vec![o1]
-        );
+        assert_eq!(s.organizations(Some(m)).unwrap().iter().map(|o| o.id).collect::<Vec<_>>(), vec![o1]);
         assert_eq!(s.organizations(None).unwrap().len(), 2);
         let mut o = s.organization(o2).unwrap().unwrap();
         o.name = "renamed".into();
@@ -486,21 +426,10 @@ pub mod suite {
         assert!(!s.accept_invitation(id, NOW).unwrap(), "accepted once");
         assert!(s.invitations(project).unwrap().is_empty());
         let m = s.member(project, 3).unwrap().expect("a member now");
-        assert_eq!(
-            (m.role.as_str(), m.invitor_id, m.reason.as_str()),
-            ("guest", Some(1), "help")
-        );
-        s.set_member(&Membership {
-            role: "admin".into(),
-            ..m.clone()
-        })
-        .unwrap();
+        assert_eq!((m.role.as_str(), m.invitor_id, m.reason.as_str()), ("guest", Some(1), "help"));
+        s.set_member(&Membership { role: "admin".into(), ..m.clone() }).unwrap();
         assert_eq!(s.members(project).unwrap()[0].role, "admin");
-        s.set_member(&Membership {
-            of: MemberOf::Organization(2),
-            ..m
-        })
-        .unwrap();
+        s.set_member(&Membership { of: MemberOf::Organization(2), ..m }).unwrap();
         assert_eq!(s.memberships_of(3).unwrap().len(), 2);
         assert!(s.remove_member(project, 3).unwrap());
         assert!(!s.remove_member(project, 3).unwrap());
@@ -515,9 +444,7 @@ macro_rules! organization_store_suite {
     ($make:expr) => {
         #[test]
         fn organization_store_maintainers_and_organizations_kept_and_listed() {
-            $crate::meta::organizations::suite::maintainers_and_organizations_kept_and_listed(
-                &$make(),
-            );
+            $crate::meta::organizations::suite::maintainers_and_organizations_kept_and_listed(&$make());
         }
         #[test]
         fn organization_store_invitations_become_memberships() {

@@ -72,11 +72,7 @@ pub trait ProjectAdminStore {
     fn project_details(&self, id: i64) -> ApiResult<Option<ProjectDetails>>;
     /// Projects of an organization (`Some`) or of the stack, not deleted (`false`) or deleted
     /// (`true`), by id.
-    fn project_list(
-        &self,
-        organization_id: Option<i64>,
-        deleted: bool,
-    ) -> ApiResult<Vec<ProjectDetails>>;
+    fn project_list(&self, organization_id: Option<i64>, deleted: bool) -> ApiResult<Vec<ProjectDetails>>;
     /// Write name, organization, type, description, expiry, retention, state, features and limits.
     fn update_project_details(&self, details: &ProjectDetails) -> ApiResult<()>;
     /// Purge: the project's Storage tokens go and it is marked purged, in one transaction.
@@ -97,8 +93,7 @@ pub trait ProjectAdminStore {
 
 const DETAIL_COLUMNS: &str = "p.id, p.name, p.created, d.organization_id, d.type, d.description, d.expires, \
     d.data_retention_days, d.deleted_time, d.purged_time, d.features, d.limits";
-const FEATURE_COLUMNS: &str =
-    "id, name, type, title, description, can_be_managed_by_admin, can_be_managed_via_api, created";
+const FEATURE_COLUMNS: &str = "id, name, type, title, description, can_be_managed_by_admin, can_be_managed_via_api, created";
 const CREDIT_COLUMNS: &str = "id, project_id, amount, description, created, job_id";
 
 fn details_from_row(r: &rusqlite::Row) -> rusqlite::Result<ProjectDetails> {
@@ -134,23 +129,13 @@ fn feature_from_row(r: &rusqlite::Row) -> rusqlite::Result<Feature> {
 }
 
 fn credit_from_row(r: &rusqlite::Row) -> rusqlite::Result<CreditEntry> {
-    Ok(CreditEntry {
-        id: r.get(0)?,
-        project_id: r.get(1)?,
-        amount: r.get(2)?,
-        description: r.get(3)?,
-        created: r.get(4)?,
-        job_id: r.get(5)?,
-    })
+    Ok(CreditEntry { id: r.get(0)?, project_id: r.get(1)?, amount: r.get(2)?, description: r.get(3)?, created: r.get(4)?, job_id: r.get(5)? })
 }
 
 fn write_details(c: &rusqlite::Connection, d: &ProjectDetails) -> rusqlite::Result<()> {
     let features = serde_json::to_string(&d.features).unwrap_or_else(|_| "[]".into());
     let limits = serde_json::to_string(&d.limits).unwrap_or_else(|_| "{}".into());
-    c.execute_cached(
-        "UPDATE projects SET name = ?1 WHERE id = ?2",
-        rusqlite::params![d.name, d.id],
-    )?;
+    c.execute_cached("UPDATE projects SET name = ?1 WHERE id = ?2", rusqlite::params![d.name, d.id])?;
     c.execute_cached(
         "INSERT OR REPLACE INTO project_details (project_id, organization_id, type, description, expires, data_retention_days, \
          deleted_time, purged_time, features, limits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -206,11 +191,7 @@ impl ProjectAdminStore for SqliteMetaStore {
         })
     }
 
-    fn project_list(
-        &self,
-        organization_id: Option<i64>,
-        deleted: bool,
-    ) -> ApiResult<Vec<ProjectDetails>> {
+    fn project_list(&self, organization_id: Option<i64>, deleted: bool) -> ApiResult<Vec<ProjectDetails>> {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {DETAIL_COLUMNS} FROM projects p JOIN project_details d ON d.project_id = p.id \
@@ -228,10 +209,7 @@ impl ProjectAdminStore for SqliteMetaStore {
     fn purge_project(&self, id: i64, now: &str) -> ApiResult<()> {
         self.tx(|tx| {
             tx.execute_cached("DELETE FROM tokens WHERE project_id = ?1", [id])?;
-            tx.execute_cached(
-                "UPDATE project_details SET purged_time = ?1 WHERE project_id = ?2",
-                rusqlite::params![now, id],
-            )?;
+            tx.execute_cached("UPDATE project_details SET purged_time = ?1 WHERE project_id = ?2", rusqlite::params![now, id])?;
             Ok::<_, rusqlite::Error>(())
         })?;
         Ok(())
@@ -252,32 +230,18 @@ impl ProjectAdminStore for SqliteMetaStore {
     }
 
     fn feature(&self, id: i64) -> ApiResult<Option<Feature>> {
-        self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {FEATURE_COLUMNS} FROM features WHERE id = ?1"),
-                [id],
-                feature_from_row,
-            )
-            .optional()
-        })
+        self.with(|c| c.query_row_cached(&format!("SELECT {FEATURE_COLUMNS} FROM features WHERE id = ?1"), [id], feature_from_row).optional())
     }
 
     fn feature_by_name(&self, name: &str) -> ApiResult<Option<Feature>> {
         self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {FEATURE_COLUMNS} FROM features WHERE name = ?1"),
-                [name],
-                feature_from_row,
-            )
-            .optional()
+            c.query_row_cached(&format!("SELECT {FEATURE_COLUMNS} FROM features WHERE name = ?1"), [name], feature_from_row).optional()
         })
     }
 
     fn features(&self, kind: Option<&str>) -> ApiResult<Vec<Feature>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {FEATURE_COLUMNS} FROM features WHERE ?1 IS NULL OR type = ?1 ORDER BY id"
-            ))?;
+            let mut st = c.prepare_cached(&format!("SELECT {FEATURE_COLUMNS} FROM features WHERE ?1 IS NULL OR type = ?1 ORDER BY id"))?;
             st.query_map([kind], feature_from_row)?.collect()
         })
     }
@@ -308,20 +272,12 @@ impl ProjectAdminStore for SqliteMetaStore {
     }
 
     fn credit_balance(&self, project_id: i64) -> ApiResult<f64> {
-        self.with(|c| {
-            c.query_row_cached(
-                "SELECT COALESCE(SUM(amount), 0.0) FROM credits WHERE project_id = ?1",
-                [project_id],
-                |r| r.get(0),
-            )
-        })
+        self.with(|c| c.query_row_cached("SELECT COALESCE(SUM(amount), 0.0) FROM credits WHERE project_id = ?1", [project_id], |r| r.get(0)))
     }
 
     fn credit_entries(&self, project_id: i64) -> ApiResult<Vec<CreditEntry>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {CREDIT_COLUMNS} FROM credits WHERE project_id = ?1 ORDER BY id"
-            ))?;
+            let mut st = c.prepare_cached(&format!("SELECT {CREDIT_COLUMNS} FROM credits WHERE project_id = ?1 ORDER BY id"))?;
             st.query_map([project_id], credit_from_row)?.collect()
         })
     }
@@ -354,86 +310,37 @@ pub mod suite {
         }
     }
 
-    pub fn projects_created_with_a_branch_listed_deleted_and_purged<
-        S: ProjectAdminStore + ProjectStore + TokenStore + BranchStore,
-    >(
-        s: &S,
-    ) {
+    pub fn projects_created_with_a_branch_listed_deleted_and_purged<S: ProjectAdminStore + ProjectStore + TokenStore + BranchStore>(s: &S) {
         s.ensure_project(1, "old", NOW).unwrap();
         assert_eq!(s.project_details(1).unwrap(), None);
-        assert_eq!(
-            s.adopt_projects(1).unwrap(),
-            1,
-            "a project made before gets details"
-        );
+        assert_eq!(s.adopt_projects(1).unwrap(), 1, "a project made before gets details");
         assert_eq!(s.adopt_projects(1).unwrap(), 0);
         let a = s.create_project(&details("A", 2), "Main").unwrap();
         let b = s.create_project(&details("B", 2), "Main").unwrap();
         assert_eq!((a, b), (2, 3));
         let branches = s.branches(ProjectId::from(a)).unwrap();
-        assert_eq!(
-            (branches.len(), branches[0].is_default),
-            (1, true),
-            "a new project has its default branch"
-        );
-        assert_eq!(
-            s.project_list(Some(2), false)
-                .unwrap()
-                .iter()
-                .map(|p| p.id)
-                .collect::<Vec<_>>(),
-            vec![a, b]
-        );
+        assert_eq!((branches.len(), branches[0].is_default), (1, true), "a new project has its default branch");
+        assert_eq!(s.project_list(Some(2), false).unwrap().iter().map(|p| p.id).collect::<Vec<_>>(), vec![a, b]);
         assert_eq!(s.project_list(None, false).unwrap().len(), 3);
 
-        let (tid, secret) = s
-            .insert_token(&TokenRecord::master(a, "m", NOW), &|id| format!("{id}-x"))
-            .unwrap();
+        let (tid, secret) = s.insert_token(&TokenRecord::master(a, "m", NOW), &|id| format!("{id}-x")).unwrap();
         let hash = crate::meta::tokens::hash_token(&secret);
         assert_eq!(s.token_by_hash(&hash).unwrap().map(|t| t.id), Some(tid));
         let mut d = s.project_details(a).unwrap().unwrap();
         d.name = "A2".into();
         d.features = vec!["pay-as-you-go".into()];
-        d.limits.insert(
-            "components.jobsParallelism".into(),
-            serde_json::json!({"name": "components.jobsParallelism", "value": 2}),
-        );
+        d.limits.insert("components.jobsParallelism".into(), serde_json::json!({"name": "components.jobsParallelism", "value": 2}));
         d.deleted_time = Some(NOW.into());
         s.update_project_details(&d).unwrap();
         assert_eq!(s.project_details(a).unwrap().unwrap(), d);
         assert_eq!(s.project(a).unwrap().unwrap().0, "A2");
-        assert_eq!(
-            s.project_list(Some(2), true)
-                .unwrap()
-                .iter()
-                .map(|p| p.id)
-                .collect::<Vec<_>>(),
-            vec![a]
-        );
-        assert_eq!(
-            s.project_list(Some(2), false)
-                .unwrap()
-                .iter()
-                .map(|p| p.id)
-                .collect::<Vec<_>>(),
-            vec![b]
-        );
+        assert_eq!(s.project_list(Some(2), true).unwrap().iter().map(|p| p.id).collect::<Vec<_>>(), vec![a]);
+        assert_eq!(s.project_list(Some(2), false).unwrap().iter().map(|p| p.id).collect::<Vec<_>>(), vec![b]);
 
-        assert_eq!(
-            s.token_by_hash(&hash).unwrap(),
-            None,
-            "a deleted project's tokens stop working at once"
-        );
+        assert_eq!(s.token_by_hash(&hash).unwrap(), None, "a deleted project's tokens stop working at once");
         s.purge_project(a, NOW).unwrap();
         assert_eq!(s.token(tid).unwrap(), None, "purged with its tokens");
-        assert_eq!(
-            s.project_details(a)
-                .unwrap()
-                .unwrap()
-                .purged_time
-                .as_deref(),
-            Some(NOW)
-        );
+        assert_eq!(s.project_details(a).unwrap().unwrap().purged_time.as_deref(), Some(NOW));
     }
 
     pub fn features_unique_by_name<S: ProjectAdminStore>(s: &S) {
@@ -449,13 +356,7 @@ pub mod suite {
         };
         let id = s.insert_feature(&f).unwrap().unwrap();
         assert_eq!(s.insert_feature(&f).unwrap(), Err(NameTaken));
-        s.insert_feature(&Feature {
-            name: "ui".into(),
-            kind: "admin".into(),
-            ..f.clone()
-        })
-        .unwrap()
-        .unwrap();
+        s.insert_feature(&Feature { name: "ui".into(), kind: "admin".into(), ..f.clone() }).unwrap().unwrap();
         assert_eq!(s.features(Some("project")).unwrap().len(), 1);
         assert_eq!(s.features(None).unwrap().len(), 2);
         let mut got = s.feature_by_name("pay-as-you-go").unwrap().unwrap();
@@ -467,21 +368,11 @@ pub mod suite {
     }
 
     pub fn credits_charged_once_per_job<S: ProjectAdminStore>(s: &S) {
-        let e = |amount, job_id| CreditEntry {
-            id: 0,
-            project_id: 5,
-            amount,
-            description: "x".into(),
-            created: NOW.into(),
-            job_id,
-        };
+        let e = |amount, job_id| CreditEntry { id: 0, project_id: 5, amount, description: "x".into(), created: NOW.into(), job_id };
         assert_eq!(s.credit_balance(5).unwrap(), 0.0);
         s.add_credit(&e(10.0, None)).unwrap();
         assert!(s.add_credit(&e(-1.5, Some(42))).unwrap().1);
-        assert!(
-            !s.add_credit(&e(-1.5, Some(42))).unwrap().1,
-            "a job is charged once"
-        );
+        assert!(!s.add_credit(&e(-1.5, Some(42))).unwrap().1, "a job is charged once");
         assert_eq!(s.credit_balance(5).unwrap(), 8.5);
         assert_eq!(s.credit_balance(6).unwrap(), 0.0);
         assert_eq!(s.credit_entries(5).unwrap().len(), 2);

@@ -26,36 +26,17 @@ pub struct ProvisioningCredentials {
 
 pub trait ProvisioningStore {
     /// Record credentials; `credentials.id` is ignored and the new id returned.
-    fn insert_provisioning_credentials(
-        &self,
-        credentials: &ProvisioningCredentials,
-    ) -> ApiResult<i64>;
-    fn provisioning_credentials(
-        &self,
-        project_id: i64,
-        id: i64,
-    ) -> ApiResult<Option<ProvisioningCredentials>>;
+    fn insert_provisioning_credentials(&self, credentials: &ProvisioningCredentials) -> ApiResult<i64>;
+    fn provisioning_credentials(&self, project_id: i64, id: i64) -> ApiResult<Option<ProvisioningCredentials>>;
     /// The newest credentials of one token for a backend and type.
-    fn token_provisioning_credentials(
-        &self,
-        project_id: i64,
-        token_id: i64,
-        backend: &str,
-        kind: &str,
-    ) -> ApiResult<Option<ProvisioningCredentials>>;
+    fn token_provisioning_credentials(&self, project_id: i64, token_id: i64, backend: &str, kind: &str) -> ApiResult<Option<ProvisioningCredentials>>;
     /// False when the project has no such credentials.
-    fn touch_provisioning_credentials(
-        &self,
-        project_id: i64,
-        id: i64,
-        touch_ms: i64,
-    ) -> ApiResult<bool>;
+    fn touch_provisioning_credentials(&self, project_id: i64, id: i64, touch_ms: i64) -> ApiResult<bool>;
     /// False when the project has no such credentials.
     fn delete_provisioning_credentials(&self, project_id: i64, id: i64) -> ApiResult<bool>;
 }
 
-const COLUMNS: &str =
-    "id, project_id, backend, kind, token_id, workspace_id, sealed_password, created_ms, touch_ms";
+const COLUMNS: &str = "id, project_id, backend, kind, token_id, workspace_id, sealed_password, created_ms, touch_ms";
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<ProvisioningCredentials> {
     Ok(ProvisioningCredentials {
@@ -83,24 +64,14 @@ impl ProvisioningStore for SqliteMetaStore {
         })
     }
 
-    fn provisioning_credentials(
-        &self,
-        project_id: i64,
-        id: i64,
-    ) -> ApiResult<Option<ProvisioningCredentials>> {
+    fn provisioning_credentials(&self, project_id: i64, id: i64) -> ApiResult<Option<ProvisioningCredentials>> {
         self.with(|c| {
             c.query_row(&format!("SELECT {COLUMNS} FROM provisioning_credentials WHERE project_id = ?1 AND id = ?2"), [project_id, id], from_row)
                 .optional()
         })
     }
 
-    fn token_provisioning_credentials(
-        &self,
-        project_id: i64,
-        token_id: i64,
-        backend: &str,
-        kind: &str,
-    ) -> ApiResult<Option<ProvisioningCredentials>> {
+    fn token_provisioning_credentials(&self, project_id: i64, token_id: i64, backend: &str, kind: &str) -> ApiResult<Option<ProvisioningCredentials>> {
         self.with(|c| {
             c.query_row(
                 &format!(
@@ -114,24 +85,14 @@ impl ProvisioningStore for SqliteMetaStore {
         })
     }
 
-    fn touch_provisioning_credentials(
-        &self,
-        project_id: i64,
-        id: i64,
-        touch_ms: i64,
-    ) -> ApiResult<bool> {
+    fn touch_provisioning_credentials(&self, project_id: i64, id: i64, touch_ms: i64) -> ApiResult<bool> {
         self.with(|c| {
             Ok(c.execute("UPDATE provisioning_credentials SET touch_ms = ?3 WHERE project_id = ?1 AND id = ?2", rusqlite::params![project_id, id, touch_ms])? > 0)
         })
     }
 
     fn delete_provisioning_credentials(&self, project_id: i64, id: i64) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM provisioning_credentials WHERE project_id = ?1 AND id = ?2",
-                [project_id, id],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM provisioning_credentials WHERE project_id = ?1 AND id = ?2", [project_id, id])? > 0))
     }
 }
 
@@ -141,12 +102,7 @@ impl ProvisioningStore for SqliteMetaStore {
 pub mod suite {
     use super::*;
 
-    pub fn credentials(
-        project_id: i64,
-        token_id: i64,
-        backend: &str,
-        kind: &str,
-    ) -> ProvisioningCredentials {
+    pub fn credentials(project_id: i64, token_id: i64, backend: &str, kind: &str) -> ProvisioningCredentials {
         ProvisioningCredentials {
             id: 0,
             project_id,
@@ -163,65 +119,28 @@ pub mod suite {
     pub fn recorded_whole_and_read_back<S: ProvisioningStore>(s: &S) {
         let new = credentials(1, 7, "snowflake", "sandbox");
         let id = s.insert_provisioning_credentials(&new).unwrap();
-        assert_eq!(
-            s.provisioning_credentials(1, id).unwrap(),
-            Some(ProvisioningCredentials { id, ..new })
-        );
-        let second = s
-            .insert_provisioning_credentials(&credentials(1, 7, "snowflake", "sandbox"))
-            .unwrap();
+        assert_eq!(s.provisioning_credentials(1, id).unwrap(), Some(ProvisioningCredentials { id, ..new }));
+        let second = s.insert_provisioning_credentials(&credentials(1, 7, "snowflake", "sandbox")).unwrap();
         assert!(second > id, "ids increase");
     }
 
     pub fn found_per_token_backend_and_type<S: ProvisioningStore>(s: &S) {
-        let a = s
-            .insert_provisioning_credentials(&credentials(1, 7, "snowflake", "sandbox"))
-            .unwrap();
-        s.insert_provisioning_credentials(&credentials(1, 7, "snowflake", "transformations"))
-            .unwrap();
-        s.insert_provisioning_credentials(&credentials(1, 8, "snowflake", "sandbox"))
-            .unwrap();
-        s.insert_provisioning_credentials(&credentials(2, 7, "snowflake", "sandbox"))
-            .unwrap();
-        assert_eq!(
-            s.token_provisioning_credentials(1, 7, "snowflake", "sandbox")
-                .unwrap()
-                .map(|c| c.id),
-            Some(a)
-        );
-        assert!(
-            s.token_provisioning_credentials(1, 7, "redshift-workspace", "sandbox")
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            s.token_provisioning_credentials(3, 7, "snowflake", "sandbox")
-                .unwrap()
-                .is_none()
-        );
+        let a = s.insert_provisioning_credentials(&credentials(1, 7, "snowflake", "sandbox")).unwrap();
+        s.insert_provisioning_credentials(&credentials(1, 7, "snowflake", "transformations")).unwrap();
+        s.insert_provisioning_credentials(&credentials(1, 8, "snowflake", "sandbox")).unwrap();
+        s.insert_provisioning_credentials(&credentials(2, 7, "snowflake", "sandbox")).unwrap();
+        assert_eq!(s.token_provisioning_credentials(1, 7, "snowflake", "sandbox").unwrap().map(|c| c.id), Some(a));
+        assert!(s.token_provisioning_credentials(1, 7, "redshift-workspace", "sandbox").unwrap().is_none());
+        assert!(s.token_provisioning_credentials(3, 7, "snowflake", "sandbox").unwrap().is_none());
     }
 
     pub fn touched_scoped_by_project_and_deleted<S: ProvisioningStore>(s: &S) {
-        let id = s
-            .insert_provisioning_credentials(&credentials(1, 7, "snowflake", "sandbox"))
-            .unwrap();
+        let id = s.insert_provisioning_credentials(&credentials(1, 7, "snowflake", "sandbox")).unwrap();
         assert!(s.touch_provisioning_credentials(1, id, 5_000).unwrap());
-        assert_eq!(
-            s.provisioning_credentials(1, id).unwrap().unwrap().touch_ms,
-            5_000
-        );
-        assert!(
-            s.provisioning_credentials(2, id).unwrap().is_none(),
-            "another project never sees it"
-        );
-        assert!(
-            !s.touch_provisioning_credentials(2, id, 9).unwrap(),
-            "nor touches it"
-        );
-        assert!(
-            !s.delete_provisioning_credentials(2, id).unwrap(),
-            "nor deletes it"
-        );
+        assert_eq!(s.provisioning_credentials(1, id).unwrap().unwrap().touch_ms, 5_000);
+        assert!(s.provisioning_credentials(2, id).unwrap().is_none(), "another project never sees it");
+        assert!(!s.touch_provisioning_credentials(2, id, 9).unwrap(), "nor touches it");
+        assert!(!s.delete_provisioning_credentials(2, id).unwrap(), "nor deletes it");
         assert!(s.delete_provisioning_credentials(1, id).unwrap());
         assert!(s.provisioning_credentials(1, id).unwrap().is_none());
         assert!(!s.delete_provisioning_credentials(1, id).unwrap());

@@ -32,23 +32,11 @@ impl QueryJobState {
     }
 
     pub fn parse(s: &str) -> Option<QueryJobState> {
-        [
-            Self::Created,
-            Self::Enqueued,
-            Self::Processing,
-            Self::Canceled,
-            Self::Completed,
-            Self::Failed,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        [Self::Created, Self::Enqueued, Self::Processing, Self::Canceled, Self::Completed, Self::Failed].into_iter().find(|v| v.as_str() == s)
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            QueryJobState::Canceled | QueryJobState::Completed | QueryJobState::Failed
-        )
+        matches!(self, QueryJobState::Canceled | QueryJobState::Completed | QueryJobState::Failed)
     }
 }
 
@@ -77,16 +65,9 @@ impl StatementState {
     }
 
     pub fn parse(s: &str) -> Option<StatementState> {
-        [
-            Self::Waiting,
-            Self::Processing,
-            Self::Canceled,
-            Self::Completed,
-            Self::Failed,
-            Self::NotExecuted,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        [Self::Waiting, Self::Processing, Self::Canceled, Self::Completed, Self::Failed, Self::NotExecuted]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 
@@ -137,21 +118,14 @@ pub trait QueryJobStore {
     fn query_job(&self, id: &str) -> ApiResult<Option<QueryJob>>;
     /// Move a job that has not finished to `state`; false when it had finished (a cancel came
     /// first) or does not exist.
-    fn set_query_job_state(&self, id: &str, state: QueryJobState, changed: &str)
-    -> ApiResult<bool>;
+    fn set_query_job_state(&self, id: &str, state: QueryJobState, changed: &str) -> ApiResult<bool>;
     /// Mark a job that has not finished canceled; false when it had finished or does not exist.
     fn cancel_query_job(&self, id: &str, at: &str, reason: &str) -> ApiResult<bool>;
     /// Write a statement's state, error, counts, columns and times (found by its id).
     fn update_query_statement(&self, statement: &QueryStatement) -> ApiResult<()>;
     /// A workspace's statements, newest first, at most `limit`; with `after_id`, only those
     /// older than that statement.
-    fn query_history(
-        &self,
-        project_id: i64,
-        workspace_id: i64,
-        after_id: Option<&str>,
-        limit: i64,
-    ) -> ApiResult<Vec<QueryStatement>>;
+    fn query_history(&self, project_id: i64, workspace_id: i64, after_id: Option<&str>, limit: i64) -> ApiResult<Vec<QueryStatement>>;
     /// Jobs not finished (to fail after a restart), oldest first.
     fn unfinished_query_jobs(&self) -> ApiResult<Vec<String>>;
     /// Unfinished jobs whose node has no heartbeat since `live_since_ms`, oldest first.
@@ -164,15 +138,12 @@ pub trait QueryJobStore {
 
 pub(crate) const JOB_COLUMNS: &str = "id, project_id, branch_id, workspace_id, token_id, actor_type, transactional, status, created, \
                            created_ms, changed, canceled_at, cancellation_reason, node_id";
-pub(crate) const STATEMENT_COLUMNS: &str = "id, job_id, position, query, status, error, rows_affected, number_of_rows, columns, created, executed_at, completed_at";
+pub(crate) const STATEMENT_COLUMNS: &str =
+    "id, job_id, position, query, status, error, rows_affected, number_of_rows, columns, created, executed_at, completed_at";
 pub(crate) const TERMINAL: &str = "('canceled', 'completed', 'failed')";
 
 fn bad_state(s: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("unknown state {s}").into(),
-    )
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("unknown state {s}").into())
 }
 
 fn job_from_row(r: &rusqlite::Row) -> rusqlite::Result<QueryJob> {
@@ -275,12 +246,7 @@ impl QueryJobStore for SqliteMetaStore {
         })
     }
 
-    fn set_query_job_state(
-        &self,
-        id: &str,
-        state: QueryJobState,
-        changed: &str,
-    ) -> ApiResult<bool> {
+    fn set_query_job_state(&self, id: &str, state: QueryJobState, changed: &str) -> ApiResult<bool> {
         self.with(|c| {
             Ok(c.execute(
                 &format!("UPDATE query_jobs SET status = ?2, changed = ?3 WHERE id = ?1 AND status NOT IN {TERMINAL}"),
@@ -312,13 +278,7 @@ impl QueryJobStore for SqliteMetaStore {
         })
     }
 
-    fn query_history(
-        &self,
-        project_id: i64,
-        workspace_id: i64,
-        after_id: Option<&str>,
-        limit: i64,
-    ) -> ApiResult<Vec<QueryStatement>> {
+    fn query_history(&self, project_id: i64, workspace_id: i64, after_id: Option<&str>, limit: i64) -> ApiResult<Vec<QueryStatement>> {
         self.with(|c| {
             let before: i64 = match after_id {
                 None => i64::MAX,
@@ -341,9 +301,7 @@ impl QueryJobStore for SqliteMetaStore {
 
     fn unfinished_query_jobs(&self) -> ApiResult<Vec<String>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT id FROM query_jobs WHERE status NOT IN {TERMINAL} ORDER BY created_ms, id"
-            ))?;
+            let mut st = c.prepare(&format!("SELECT id FROM query_jobs WHERE status NOT IN {TERMINAL} ORDER BY created_ms, id"))?;
             st.query_map([], |r| r.get(0))?.collect()
         })
     }
@@ -370,9 +328,7 @@ impl QueryJobStore for SqliteMetaStore {
     fn delete_query_job(&self, id: &str) -> ApiResult<bool> {
         self.tx(|tx| {
             tx.execute("DELETE FROM query_statements WHERE job_id = ?1", [id])?;
-            Ok::<bool, kbstack_core::Error>(
-                tx.execute("DELETE FROM query_jobs WHERE id = ?1", [id])? > 0,
-            )
+            Ok::<bool, kbstack_core::Error>(tx.execute("DELETE FROM query_jobs WHERE id = ?1", [id])? > 0)
         })
     }
 }
@@ -381,13 +337,7 @@ impl QueryJobStore for SqliteMetaStore {
 pub mod suite {
     use super::*;
 
-    pub fn job(
-        id: &str,
-        project_id: i64,
-        workspace_id: i64,
-        created_ms: i64,
-        queries: &[&str],
-    ) -> QueryJob {
+    pub fn job(id: &str, project_id: i64, workspace_id: i64, created_ms: i64, queries: &[&str]) -> QueryJob {
         QueryJob {
             id: id.into(),
             project_id,
@@ -436,108 +386,53 @@ pub mod suite {
         done.executed_at = Some("2026-01-01T00:00:01Z".into());
         done.completed_at = Some("2026-01-01T00:00:02Z".into());
         s.update_query_statement(&done).unwrap();
-        assert!(
-            s.set_query_job_state("j1", QueryJobState::Processing, "2026-01-01T00:00:01Z")
-                .unwrap()
-        );
+        assert!(s.set_query_job_state("j1", QueryJobState::Processing, "2026-01-01T00:00:01Z").unwrap());
         let got = s.query_job("j1").unwrap().unwrap();
-        assert_eq!(
-            (got.state, got.changed.as_str()),
-            (QueryJobState::Processing, "2026-01-01T00:00:01Z")
-        );
+        assert_eq!((got.state, got.changed.as_str()), (QueryJobState::Processing, "2026-01-01T00:00:01Z"));
         assert_eq!(got.statements[0], done);
         assert_eq!(got.statements[1].state, StatementState::Waiting);
     }
 
     pub fn finished_jobs_stay_finished<S: QueryJobStore>(s: &S) {
-        s.insert_query_job(&job("j1", 1, 5, 1000, &["SELECT 1"]))
-            .unwrap();
-        assert!(
-            s.cancel_query_job("j1", "2026-01-01T00:00:03Z", "user asked")
-                .unwrap()
-        );
+        s.insert_query_job(&job("j1", 1, 5, 1000, &["SELECT 1"])).unwrap();
+        assert!(s.cancel_query_job("j1", "2026-01-01T00:00:03Z", "user asked").unwrap());
         // The runner's late "completed" does not overwrite the cancel; a second cancel is refused.
-        assert!(
-            !s.set_query_job_state("j1", QueryJobState::Completed, "2026-01-01T00:00:04Z")
-                .unwrap()
-        );
-        assert!(
-            !s.cancel_query_job("j1", "2026-01-01T00:00:05Z", "again")
-                .unwrap()
-        );
+        assert!(!s.set_query_job_state("j1", QueryJobState::Completed, "2026-01-01T00:00:04Z").unwrap());
+        assert!(!s.cancel_query_job("j1", "2026-01-01T00:00:05Z", "again").unwrap());
         let got = s.query_job("j1").unwrap().unwrap();
         assert_eq!(got.state, QueryJobState::Canceled);
-        assert_eq!(
-            (
-                got.canceled_at.as_deref(),
-                got.cancellation_reason.as_deref()
-            ),
-            (Some("2026-01-01T00:00:03Z"), Some("user asked"))
-        );
+        assert_eq!((got.canceled_at.as_deref(), got.cancellation_reason.as_deref()), (Some("2026-01-01T00:00:03Z"), Some("user asked")));
         assert!(!s.cancel_query_job("nope", "x", "y").unwrap());
     }
 
     pub fn history_newest_first_per_workspace<S: QueryJobStore>(s: &S) {
-        s.insert_query_job(&job("a", 1, 5, 1000, &["A0", "A1"]))
-            .unwrap();
+        s.insert_query_job(&job("a", 1, 5, 1000, &["A0", "A1"])).unwrap();
         s.insert_query_job(&job("b", 1, 6, 1000, &["B0"])).unwrap();
         s.insert_query_job(&job("c", 1, 5, 1000, &["C0"])).unwrap();
         s.insert_query_job(&job("d", 2, 5, 1000, &["D0"])).unwrap();
         let queries = |v: Vec<QueryStatement>| v.into_iter().map(|s| s.query).collect::<Vec<_>>();
-        assert_eq!(
-            queries(s.query_history(1, 5, None, 10).unwrap()),
-            vec!["C0", "A1", "A0"]
-        );
-        assert_eq!(
-            queries(s.query_history(1, 5, None, 2).unwrap()),
-            vec!["C0", "A1"]
-        );
-        assert_eq!(
-            queries(s.query_history(1, 5, Some("a-s1"), 10).unwrap()),
-            vec!["A0"]
-        );
-        assert_eq!(
-            queries(s.query_history(2, 5, None, 10).unwrap()),
-            vec!["D0"],
-            "another project's apart"
-        );
+        assert_eq!(queries(s.query_history(1, 5, None, 10).unwrap()), vec!["C0", "A1", "A0"]);
+        assert_eq!(queries(s.query_history(1, 5, None, 2).unwrap()), vec!["C0", "A1"]);
+        assert_eq!(queries(s.query_history(1, 5, Some("a-s1"), 10).unwrap()), vec!["A0"]);
+        assert_eq!(queries(s.query_history(2, 5, None, 10).unwrap()), vec!["D0"], "another project's apart");
         let first = s.query_history(1, 5, None, 1).unwrap().remove(0);
         assert_eq!(first.job_id, "c");
     }
 
     pub fn unfinished_and_expired_found_and_deleted<S: QueryJobStore>(s: &S) {
         s.insert_query_job(&job("old", 1, 5, 1000, &["X"])).unwrap();
-        s.insert_query_job(&job("running", 1, 5, 1500, &["Y"]))
-            .unwrap();
+        s.insert_query_job(&job("running", 1, 5, 1500, &["Y"])).unwrap();
         s.insert_query_job(&job("new", 1, 5, 9000, &["Z"])).unwrap();
-        s.set_query_job_state("old", QueryJobState::Completed, "t")
-            .unwrap();
-        s.set_query_job_state("new", QueryJobState::Failed, "t")
-            .unwrap();
-        s.set_query_job_state("running", QueryJobState::Processing, "t")
-            .unwrap();
-        assert_eq!(
-            s.unfinished_query_jobs().unwrap(),
-            vec!["running".to_string()]
-        );
-        assert_eq!(
-            s.orphaned_query_jobs(i64::MAX).unwrap(),
-            vec!["running".to_string()],
-            "node-a is not live"
-        );
-        assert_eq!(
-            s.finished_query_jobs_before(5000, 10).unwrap(),
-            vec!["old".to_string()],
-            "running and new jobs are kept"
-        );
+        s.set_query_job_state("old", QueryJobState::Completed, "t").unwrap();
+        s.set_query_job_state("new", QueryJobState::Failed, "t").unwrap();
+        s.set_query_job_state("running", QueryJobState::Processing, "t").unwrap();
+        assert_eq!(s.unfinished_query_jobs().unwrap(), vec!["running".to_string()]);
+        assert_eq!(s.orphaned_query_jobs(i64::MAX).unwrap(), vec!["running".to_string()], "node-a is not live");
+        assert_eq!(s.finished_query_jobs_before(5000, 10).unwrap(), vec!["old".to_string()], "running and new jobs are kept");
         assert!(s.delete_query_job("old").unwrap());
         assert!(!s.delete_query_job("old").unwrap());
         assert!(s.query_job("old").unwrap().is_none());
-        assert_eq!(
-            s.query_history(1, 5, None, 10).unwrap().len(),
-            2,
-            "its statements went with it"
-        );
+        assert_eq!(s.query_history(1, 5, None, 10).unwrap().len(), 2, "its statements went with it");
     }
 }
 

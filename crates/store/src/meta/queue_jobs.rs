@@ -132,24 +132,14 @@ pub struct QueueJobEnd<'a> {
 pub trait QueueJobStore {
     /// A new job, `created` with `desiredStatus: processing`; its `runId` is its id under
     /// `parent_run_id`. Returns the job as stored, before any claim can change it.
-    fn insert_queue_job(
-        &self,
-        job: &NewQueueJob,
-        sealed_token_secret: &str,
-        now_ms: i64,
-    ) -> ApiResult<QueueJob>;
+    fn insert_queue_job(&self, job: &NewQueueJob, sealed_token_secret: &str, now_ms: i64) -> ApiResult<QueueJob>;
     /// A job of any project (the worker and the runner, which know only the id).
     fn queue_job(&self, id: QueueJobId) -> ApiResult<Option<QueueJob>>;
     fn project_queue_job(&self, project: ProjectId, id: QueueJobId) -> ApiResult<Option<QueueJob>>;
     /// The project's jobs whose run is under `run_id` (children, grandchildren…), by id.
     fn queue_job_descendants(&self, project: ProjectId, run_id: &str) -> ApiResult<Vec<QueueJob>>;
     /// The project's jobs matching `filter`, one page of them.
-    fn search_queue_jobs(
-        &self,
-        project: ProjectId,
-        filter: &QueueJobFilter,
-        page: &QueueJobPage,
-    ) -> ApiResult<Vec<QueueJob>>;
+    fn search_queue_jobs(&self, project: ProjectId, filter: &QueueJobFilter, page: &QueueJobPage) -> ApiResult<Vec<QueueJob>>;
     /// Seconds the project's standard jobs ran (containers only wait for theirs).
     fn queue_duration_sum(&self, project: ProjectId) -> ApiResult<i64>;
 
@@ -177,31 +167,14 @@ pub trait QueueJobStore {
     /// Kill: `desiredStatus: terminating`; a job not started yet (`created`, `waiting`) ends
     /// `cancelled` with `cancelled_result` and forgets its token, a `processing` one becomes
     /// `terminating`; any other is left as it is.
-    fn kill_queue_job(
-        &self,
-        id: QueueJobId,
-        cancelled_result: &Value,
-        now_ms: i64,
-    ) -> ApiResult<()>;
+    fn kill_queue_job(&self, id: QueueJobId, cancelled_result: &Value, now_ms: i64) -> ApiResult<()>;
     /// The end of a run: `end`, or `terminated` with `terminated_result` when a kill was asked
     /// for. The duration is counted from the start, the token and the process are forgotten. Only
     /// a running (`processing`, `terminating`) job ends: one ended already keeps its end.
-    fn finish_queue_job(
-        &self,
-        id: QueueJobId,
-        end: &QueueJobEnd,
-        terminated_result: &Value,
-        now_ms: i64,
-    ) -> ApiResult<()>;
+    fn finish_queue_job(&self, id: QueueJobId, end: &QueueJobEnd, terminated_result: &Value, now_ms: i64) -> ApiResult<()>;
     /// End a running job with `status` and `result` whatever it asked for (the job of a dead
     /// node); false when it was not running any more (another node ended it first).
-    fn end_queue_job(
-        &self,
-        id: QueueJobId,
-        status: QueueJobStatus,
-        result: &Value,
-        now_ms: i64,
-    ) -> ApiResult<bool>;
+    fn end_queue_job(&self, id: QueueJobId, status: QueueJobStatus, result: &Value, now_ms: i64) -> ApiResult<bool>;
     /// Jobs of every project still `processing` or `terminating`, by id.
     fn running_queue_jobs(&self) -> ApiResult<Vec<QueueJob>>;
     /// The running jobs whose runner (a node) has no heartbeat since `live_since_ms`, by id.
@@ -217,11 +190,7 @@ pub(crate) const COLUMNS: &str = "id, project_id, branch_id, run_id, parent_run_
 fn status_at(r: &rusqlite::Row, idx: usize) -> rusqlite::Result<QueueJobStatus> {
     let text: String = r.get(idx)?;
     QueueJobStatus::parse(&text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            idx,
-            rusqlite::types::Type::Text,
-            format!("unknown queue job status \"{text}\"").into(),
-        )
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, format!("unknown queue job status \"{text}\"").into())
     })
 }
 
@@ -259,11 +228,7 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<QueueJob> {
 }
 
 pub(crate) fn json_or_null(v: &Value) -> Option<String> {
-    if v.is_null() {
-        None
-    } else {
-        Some(v.to_string())
-    }
+    if v.is_null() { None } else { Some(v.to_string()) }
 }
 
 /// Billable seconds from the start to `?{now}` (0 when the job never started), rounded.
@@ -272,12 +237,7 @@ fn duration_sql(now: &str) -> String {
 }
 
 impl QueueJobStore for SqliteMetaStore {
-    fn insert_queue_job(
-        &self,
-        j: &NewQueueJob,
-        sealed_token_secret: &str,
-        now_ms: i64,
-    ) -> ApiResult<QueueJob> {
+    fn insert_queue_job(&self, j: &NewQueueJob, sealed_token_secret: &str, now_ms: i64) -> ApiResult<QueueJob> {
         self.tx(|tx| {
             tx.execute_cached(
                 "INSERT INTO queue_jobs (project_id, branch_id, run_id, parent_run_id, token_id, token_description, token_secret, \
@@ -315,24 +275,13 @@ impl QueueJobStore for SqliteMetaStore {
     }
 
     fn queue_job(&self, id: QueueJobId) -> ApiResult<Option<QueueJob>> {
-        self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1"),
-                [id.get()],
-                from_row,
-            )
-            .optional()
-        })
+        self.with(|c| c.query_row_cached(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1"), [id.get()], from_row).optional())
     }
 
     fn project_queue_job(&self, project: ProjectId, id: QueueJobId) -> ApiResult<Option<QueueJob>> {
         self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1 AND project_id = ?2"),
-                [id.get(), project.get()],
-                from_row,
-            )
-            .optional()
+            c.query_row_cached(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = ?1 AND project_id = ?2"), [id.get(), project.get()], from_row)
+                .optional()
         })
     }
 
@@ -345,17 +294,11 @@ impl QueueJobStore for SqliteMetaStore {
         })
     }
 
-    fn search_queue_jobs(
-        &self,
-        project: ProjectId,
-        filter: &QueueJobFilter,
-        page: &QueueJobPage,
-    ) -> ApiResult<Vec<QueueJob>> {
+    fn search_queue_jobs(&self, project: ProjectId, filter: &QueueJobFilter, page: &QueueJobPage) -> ApiResult<Vec<QueueJob>> {
         let (sql, params) = search::select(search::Dialect::Sqlite, COLUMNS, project, filter, page);
         self.with(|c| {
             let mut st = c.prepare_cached(&sql)?;
-            st.query_map(rusqlite::params_from_iter(params.iter()), from_row)?
-                .collect()
+            st.query_map(rusqlite::params_from_iter(params.iter()), from_row)?.collect()
         })
     }
 
@@ -465,33 +408,17 @@ impl QueueJobStore for SqliteMetaStore {
     }
 
     fn set_queue_job_runner_pid(&self, id: QueueJobId, pid: i64) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute_cached(
-                "UPDATE queue_jobs SET runner_pid = ?1 WHERE id = ?2",
-                [pid, id.get()],
-            )
-        })?;
+        self.with(|c| c.execute_cached("UPDATE queue_jobs SET runner_pid = ?1 WHERE id = ?2", [pid, id.get()]))?;
         Ok(())
     }
 
     fn queue_job_runner_pid(&self, id: QueueJobId) -> ApiResult<Option<i64>> {
-        let pid: Option<Option<i64>> = self.with(|c| {
-            c.query_row_cached(
-                "SELECT runner_pid FROM queue_jobs WHERE id = ?1",
-                [id.get()],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
+        let pid: Option<Option<i64>> =
+            self.with(|c| c.query_row_cached("SELECT runner_pid FROM queue_jobs WHERE id = ?1", [id.get()], |r| r.get(0)).optional())?;
         Ok(pid.flatten())
     }
 
-    fn kill_queue_job(
-        &self,
-        id: QueueJobId,
-        cancelled_result: &Value,
-        now_ms: i64,
-    ) -> ApiResult<()> {
+    fn kill_queue_job(&self, id: QueueJobId, cancelled_result: &Value, now_ms: i64) -> ApiResult<()> {
         self.tx(|tx| {
             tx.execute_cached(
                 "UPDATE queue_jobs SET desired_status = 'terminating', status = 'cancelled', end_ms = ?1, updated_ms = ?1, \
@@ -507,13 +434,7 @@ impl QueueJobStore for SqliteMetaStore {
         })
     }
 
-    fn finish_queue_job(
-        &self,
-        id: QueueJobId,
-        end: &QueueJobEnd,
-        terminated_result: &Value,
-        now_ms: i64,
-    ) -> ApiResult<()> {
+    fn finish_queue_job(&self, id: QueueJobId, end: &QueueJobEnd, terminated_result: &Value, now_ms: i64) -> ApiResult<()> {
         let sql = format!(
             "UPDATE queue_jobs SET \
              status = CASE WHEN desired_status = 'terminating' THEN 'terminated' ELSE ?1 END, \
@@ -539,24 +460,13 @@ impl QueueJobStore for SqliteMetaStore {
         Ok(())
     }
 
-    fn end_queue_job(
-        &self,
-        id: QueueJobId,
-        status: QueueJobStatus,
-        result: &Value,
-        now_ms: i64,
-    ) -> ApiResult<bool> {
+    fn end_queue_job(&self, id: QueueJobId, status: QueueJobStatus, result: &Value, now_ms: i64) -> ApiResult<bool> {
         let sql = format!(
             "UPDATE queue_jobs SET status = ?1, result = ?2, end_ms = ?3, updated_ms = ?3, token_secret = NULL, \
              duration_seconds = {}, runner_pid = NULL WHERE id = ?4 AND status IN ('processing', 'terminating')",
             duration_sql("?3")
         );
-        Ok(self.with(|c| {
-            c.execute_cached(
-                &sql,
-                rusqlite::params![status.as_str(), result.to_string(), now_ms, id.get()],
-            )
-        })? > 0)
+        Ok(self.with(|c| c.execute_cached(&sql, rusqlite::params![status.as_str(), result.to_string(), now_ms, id.get()]))? > 0)
     }
 
     fn running_queue_jobs(&self) -> ApiResult<Vec<QueueJob>> {
@@ -579,21 +489,12 @@ impl QueueJobStore for SqliteMetaStore {
     fn seal_plain_queue_token_secrets(&self, sealer: &Sealer) -> ApiResult<usize> {
         self.tx(|tx| {
             let stored: Vec<(i64, String)> = {
-                let mut st = tx.prepare_cached(
-                    "SELECT id, token_secret FROM queue_jobs WHERE token_secret IS NOT NULL",
-                )?;
-                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<_, _>>()?
+                let mut st = tx.prepare_cached("SELECT id, token_secret FROM queue_jobs WHERE token_secret IS NOT NULL")?;
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
             };
-            let plain: Vec<(i64, String)> = stored
-                .into_iter()
-                .filter(|(_, secret)| !Sealer::is_sealed(secret))
-                .collect();
+            let plain: Vec<(i64, String)> = stored.into_iter().filter(|(_, secret)| !Sealer::is_sealed(secret)).collect();
             for (id, secret) in &plain {
-                tx.execute_cached(
-                    "UPDATE queue_jobs SET token_secret = ?1 WHERE id = ?2",
-                    rusqlite::params![sealer.seal(secret), id],
-                )?;
+                tx.execute_cached("UPDATE queue_jobs SET token_secret = ?1 WHERE id = ?2", rusqlite::params![sealer.seal(secret), id])?;
             }
             Ok(plain.len())
         })

@@ -51,45 +51,19 @@ pub trait ScheduleStore {
     fn insert_schedule(&self, s: &NewSchedule) -> ApiResult<ScheduleRecord>;
     fn schedule(&self, project: ProjectId, id: ScheduleId) -> ApiResult<Option<ScheduleRecord>>;
     /// The project's schedules by id, optionally only those of one `keboola.scheduler` configuration.
-    fn schedules(
-        &self,
-        project: ProjectId,
-        configuration_id: Option<&str>,
-    ) -> ApiResult<Vec<ScheduleRecord>>;
+    fn schedules(&self, project: ProjectId, configuration_id: Option<&str>) -> ApiResult<Vec<ScheduleRecord>>;
     /// Every schedule of every project (the firing loop).
     fn all_schedules(&self) -> ApiResult<Vec<ScheduleRecord>>;
     /// A re-activation: the configuration's new version and body; times up to `now_ms` are not fired.
-    fn reload_schedule(
-        &self,
-        project: ProjectId,
-        id: ScheduleId,
-        version: &str,
-        body: &Value,
-        now_ms: i64,
-    ) -> ApiResult<()>;
-    fn set_schedule_token(
-        &self,
-        project: ProjectId,
-        id: ScheduleId,
-        token_id: i64,
-        sealed_token_secret: &str,
-    ) -> ApiResult<()>;
+    fn reload_schedule(&self, project: ProjectId, id: ScheduleId, version: &str, body: &Value, now_ms: i64) -> ApiResult<()>;
+    fn set_schedule_token(&self, project: ProjectId, id: ScheduleId, token_id: i64, sealed_token_secret: &str) -> ApiResult<()>;
     /// Delete with its executions; false when there was none.
     fn delete_schedule(&self, project: ProjectId, id: ScheduleId) -> ApiResult<bool>;
     /// Claim the run for times up to `through_ms`, only if nobody moved `fired_through_ms` from
     /// `expected_ms` meanwhile. True: the caller creates the job.
-    fn claim_schedule_run(
-        &self,
-        id: ScheduleId,
-        expected_ms: i64,
-        through_ms: i64,
-    ) -> ApiResult<bool>;
+    fn claim_schedule_run(&self, id: ScheduleId, expected_ms: i64, through_ms: i64) -> ApiResult<bool>;
     /// Record a run; keeps the newest `EXECUTIONS_KEPT`.
-    fn add_schedule_execution(
-        &self,
-        id: ScheduleId,
-        execution: &ScheduleExecution,
-    ) -> ApiResult<()>;
+    fn add_schedule_execution(&self, id: ScheduleId, execution: &ScheduleExecution) -> ApiResult<()>;
     /// Recent runs, newest first.
     fn schedule_executions(&self, id: ScheduleId) -> ApiResult<Vec<ScheduleExecution>>;
 }
@@ -134,20 +108,12 @@ impl ScheduleStore for SqliteMetaStore {
 
     fn schedule(&self, project: ProjectId, id: ScheduleId) -> ApiResult<Option<ScheduleRecord>> {
         self.with(|c| {
-            c.query_row(
-                &format!("SELECT {COLUMNS} FROM schedules WHERE id = ?1 AND project_id = ?2"),
-                [id.get(), project.get()],
-                from_row,
-            )
-            .optional()
+            c.query_row(&format!("SELECT {COLUMNS} FROM schedules WHERE id = ?1 AND project_id = ?2"), [id.get(), project.get()], from_row)
+                .optional()
         })
     }
 
-    fn schedules(
-        &self,
-        project: ProjectId,
-        configuration_id: Option<&str>,
-    ) -> ApiResult<Vec<ScheduleRecord>> {
+    fn schedules(&self, project: ProjectId, configuration_id: Option<&str>) -> ApiResult<Vec<ScheduleRecord>> {
         self.with(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {COLUMNS} FROM schedules WHERE project_id = ?1 AND (?2 IS NULL OR configuration_id = ?2) ORDER BY id"
@@ -163,14 +129,7 @@ impl ScheduleStore for SqliteMetaStore {
         })
     }
 
-    fn reload_schedule(
-        &self,
-        project: ProjectId,
-        id: ScheduleId,
-        version: &str,
-        body: &Value,
-        now_ms: i64,
-    ) -> ApiResult<()> {
+    fn reload_schedule(&self, project: ProjectId, id: ScheduleId, version: &str, body: &Value, now_ms: i64) -> ApiResult<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE schedules SET configuration_version_id = ?1, body = ?2, fired_through_ms = MAX(fired_through_ms, ?3) \
@@ -181,13 +140,7 @@ impl ScheduleStore for SqliteMetaStore {
         Ok(())
     }
 
-    fn set_schedule_token(
-        &self,
-        project: ProjectId,
-        id: ScheduleId,
-        token_id: i64,
-        sealed_token_secret: &str,
-    ) -> ApiResult<()> {
+    fn set_schedule_token(&self, project: ProjectId, id: ScheduleId, token_id: i64, sealed_token_secret: &str) -> ApiResult<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE schedules SET token_id = ?1, token_secret = ?2 WHERE id = ?3 AND project_id = ?4",
@@ -200,30 +153,18 @@ impl ScheduleStore for SqliteMetaStore {
     fn delete_schedule(&self, project: ProjectId, id: ScheduleId) -> ApiResult<bool> {
         self.tx(|tx| {
             let mine: bool = tx
-                .query_row(
-                    "SELECT 1 FROM schedules WHERE id = ?1 AND project_id = ?2",
-                    [id.get(), project.get()],
-                    |_| Ok(true),
-                )
+                .query_row("SELECT 1 FROM schedules WHERE id = ?1 AND project_id = ?2", [id.get(), project.get()], |_| Ok(true))
                 .optional()?
                 .unwrap_or(false);
             if mine {
-                tx.execute(
-                    "DELETE FROM schedule_executions WHERE schedule_id = ?1",
-                    [id.get()],
-                )?;
+                tx.execute("DELETE FROM schedule_executions WHERE schedule_id = ?1", [id.get()])?;
                 tx.execute("DELETE FROM schedules WHERE id = ?1", [id.get()])?;
             }
             Ok::<_, kbstack_core::Error>(mine)
         })
     }
 
-    fn claim_schedule_run(
-        &self,
-        id: ScheduleId,
-        expected_ms: i64,
-        through_ms: i64,
-    ) -> ApiResult<bool> {
+    fn claim_schedule_run(&self, id: ScheduleId, expected_ms: i64, through_ms: i64) -> ApiResult<bool> {
         let changed = self.with(|c| {
             c.execute(
                 "UPDATE schedules SET fired_through_ms = ?1 WHERE id = ?2 AND fired_through_ms = ?3",
@@ -265,10 +206,8 @@ pub mod suite {
     use serde_json::json;
 
     fn projects<S: ProjectStore>(s: &S) {
-        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000")
-            .unwrap();
+        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
+        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000").unwrap();
     }
 
     fn new(project_id: i64, configuration_id: &str, now_ms: i64) -> NewSchedule {
@@ -287,61 +226,25 @@ pub mod suite {
     pub fn lifecycle<S: ProjectStore + ScheduleStore>(s: &S) {
         projects(s);
         let created = s.insert_schedule(&new(1, "100", 5_000)).unwrap();
-        assert_eq!(
-            created.fired_through_ms, 5_000,
-            "nothing before activation fires"
-        );
+        assert_eq!(created.fired_through_ms, 5_000, "nothing before activation fires");
         let id = ScheduleId(created.id);
         assert_eq!(s.schedule(ProjectId(1), id).unwrap(), Some(created.clone()));
-        assert_eq!(
-            s.schedule(ProjectId(2), id).unwrap(),
-            None,
-            "another project's schedule is not found"
-        );
+        assert_eq!(s.schedule(ProjectId(2), id).unwrap(), None, "another project's schedule is not found");
 
-        let body =
-            json!({"schedule": {"cronTab": "0 * * * *", "timezone": "UTC", "state": "disabled"}});
-        s.reload_schedule(ProjectId(2), id, "9", &json!({}), 9_000)
-            .unwrap();
-        assert_eq!(
-            s.schedule(ProjectId(1), id).unwrap().unwrap(),
-            created,
-            "another project cannot reload it"
-        );
-        s.reload_schedule(ProjectId(1), id, "2", &body, 6_000)
-            .unwrap();
+        let body = json!({"schedule": {"cronTab": "0 * * * *", "timezone": "UTC", "state": "disabled"}});
+        s.reload_schedule(ProjectId(2), id, "9", &json!({}), 9_000).unwrap();
+        assert_eq!(s.schedule(ProjectId(1), id).unwrap().unwrap(), created, "another project cannot reload it");
+        s.reload_schedule(ProjectId(1), id, "2", &body, 6_000).unwrap();
         let reloaded = s.schedule(ProjectId(1), id).unwrap().unwrap();
-        assert_eq!(
-            (
-                reloaded.configuration_version_id.as_str(),
-                &reloaded.body,
-                reloaded.fired_through_ms
-            ),
-            ("2", &body, 6_000)
-        );
-        s.reload_schedule(ProjectId(1), id, "3", &body, 1_000)
-            .unwrap();
-        assert_eq!(
-            s.schedule(ProjectId(1), id)
-                .unwrap()
-                .unwrap()
-                .fired_through_ms,
-            6_000,
-            "a reload never moves it back"
-        );
+        assert_eq!((reloaded.configuration_version_id.as_str(), &reloaded.body, reloaded.fired_through_ms), ("2", &body, 6_000));
+        s.reload_schedule(ProjectId(1), id, "3", &body, 1_000).unwrap();
+        assert_eq!(s.schedule(ProjectId(1), id).unwrap().unwrap().fired_through_ms, 6_000, "a reload never moves it back");
 
-        s.set_schedule_token(ProjectId(1), id, 8, "sealed-2")
-            .unwrap();
+        s.set_schedule_token(ProjectId(1), id, 8, "sealed-2").unwrap();
         let t = s.schedule(ProjectId(1), id).unwrap().unwrap();
-        assert_eq!(
-            (t.token_id, t.sealed_token_secret.as_str()),
-            (8, "sealed-2")
-        );
+        assert_eq!((t.token_id, t.sealed_token_secret.as_str()), (8, "sealed-2"));
 
-        assert!(
-            !s.delete_schedule(ProjectId(2), id).unwrap(),
-            "another project cannot delete it"
-        );
+        assert!(!s.delete_schedule(ProjectId(2), id).unwrap(), "another project cannot delete it");
         assert!(s.delete_schedule(ProjectId(1), id).unwrap());
         assert_eq!(s.schedule(ProjectId(1), id).unwrap(), None);
         assert!(!s.delete_schedule(ProjectId(1), id).unwrap());
@@ -354,10 +257,7 @@ pub mod suite {
         let b = s.insert_schedule(&new(1, "200", 0)).unwrap().id;
         let ids = |v: Vec<ScheduleRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
         assert_eq!(ids(s.schedules(ProjectId(1), None).unwrap()), vec![a, b]);
-        assert_eq!(
-            ids(s.schedules(ProjectId(1), Some("100")).unwrap()),
-            vec![a]
-        );
+        assert_eq!(ids(s.schedules(ProjectId(1), Some("100")).unwrap()), vec![a]);
         assert_eq!(ids(s.schedules(ProjectId(2), None).unwrap()), vec![other]);
         assert_eq!(ids(s.all_schedules().unwrap()), vec![a, other, b]);
     }
@@ -366,17 +266,8 @@ pub mod suite {
         projects(s);
         let id = ScheduleId(s.insert_schedule(&new(1, "100", 1_000)).unwrap().id);
         assert!(s.claim_schedule_run(id, 1_000, 60_000).unwrap());
-        assert!(
-            !s.claim_schedule_run(id, 1_000, 60_000).unwrap(),
-            "the same run is not claimed twice"
-        );
-        assert_eq!(
-            s.schedule(ProjectId(1), id)
-                .unwrap()
-                .unwrap()
-                .fired_through_ms,
-            60_000
-        );
+        assert!(!s.claim_schedule_run(id, 1_000, 60_000).unwrap(), "the same run is not claimed twice");
+        assert_eq!(s.schedule(ProjectId(1), id).unwrap().unwrap().fired_through_ms, 60_000);
         assert!(s.claim_schedule_run(id, 60_000, 120_000).unwrap());
     }
 
@@ -385,36 +276,15 @@ pub mod suite {
         let id = ScheduleId(s.insert_schedule(&new(1, "100", 0)).unwrap().id);
         let other = ScheduleId(s.insert_schedule(&new(1, "200", 0)).unwrap().id);
         for n in 0..(EXECUTIONS_KEPT as i64 + 5) {
-            s.add_schedule_execution(
-                id,
-                &ScheduleExecution {
-                    job_id: n.to_string(),
-                    execution_ms: n * 1000,
-                },
-            )
-            .unwrap();
+            s.add_schedule_execution(id, &ScheduleExecution { job_id: n.to_string(), execution_ms: n * 1000 }).unwrap();
         }
-        s.add_schedule_execution(
-            other,
-            &ScheduleExecution {
-                job_id: "x".into(),
-                execution_ms: 1,
-            },
-        )
-        .unwrap();
+        s.add_schedule_execution(other, &ScheduleExecution { job_id: "x".into(), execution_ms: 1 }).unwrap();
         let runs = s.schedule_executions(id).unwrap();
         assert_eq!(runs.len(), EXECUTIONS_KEPT);
-        assert_eq!(
-            runs[0].job_id,
-            (EXECUTIONS_KEPT + 4).to_string(),
-            "newest first"
-        );
+        assert_eq!(runs[0].job_id, (EXECUTIONS_KEPT + 4).to_string(), "newest first");
         assert_eq!(s.schedule_executions(other).unwrap().len(), 1);
         s.delete_schedule(ProjectId(1), id).unwrap();
-        assert!(
-            s.schedule_executions(id).unwrap().is_empty(),
-            "deleted with the schedule"
-        );
+        assert!(s.schedule_executions(id).unwrap().is_empty(), "deleted with the schedule");
     }
 }
 

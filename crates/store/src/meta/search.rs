@@ -100,22 +100,13 @@ pub(crate) fn kind_of(text: &str) -> SearchKind {
 
 /// `?, ?, ?` for `n` values (never empty: `NULL` matches nothing).
 fn marks(n: usize) -> String {
-    if n == 0 {
-        "NULL".into()
-    } else {
-        vec!["?"; n].join(", ")
-    }
+    if n == 0 { "NULL".into() } else { vec!["?"; n].join(", ") }
 }
 
 impl SearchStore for SqliteMetaStore {
     fn global_search(&self, q: &SearchQuery) -> ApiResult<Vec<SearchHit>> {
         let kinds: Vec<SearchKind> = if q.kinds.is_empty() {
-            vec![
-                SearchKind::Bucket,
-                SearchKind::Table,
-                SearchKind::Configuration,
-                SearchKind::ConfigurationRow,
-            ]
+            vec![SearchKind::Bucket, SearchKind::Table, SearchKind::Configuration, SearchKind::ConfigurationRow]
         } else {
             q.kinds.clone()
         };
@@ -123,10 +114,7 @@ impl SearchStore for SqliteMetaStore {
         let mut scope = format!("x.project_id IN ({})", marks(q.project_ids.len()));
         params.extend(q.project_ids.iter().map(|p| SqlValue::Integer(*p)));
         if !q.branch_ids.is_empty() {
-            scope.push_str(&format!(
-                " AND x.branch_id IN ({})",
-                marks(q.branch_ids.len())
-            ));
+            scope.push_str(&format!(" AND x.branch_id IN ({})", marks(q.branch_ids.len())));
             params.extend(q.branch_ids.iter().map(|b| SqlValue::Integer(*b)));
         }
         match q.branch_kind {
@@ -210,59 +198,25 @@ pub mod suite {
     }
 
     fn query(text: &str, projects: &[i64]) -> SearchQuery {
-        SearchQuery {
-            text: text.into(),
-            project_ids: projects.to_vec(),
-            ..Default::default()
-        }
+        SearchQuery { text: text.into(), project_ids: projects.to_vec(), ..Default::default() }
     }
 
     /// Project 1 (default branch `main`, dev branch `dev`) and project 2, with buckets, a table
     /// and configurations named after orders.
-    fn seed<
-        S: SearchStore
-            + BucketStore
-            + ConfigurationStore
-            + BranchStore
-            + ProjectStore
-            + crate::meta::tables::TableStore,
-    >(
+    fn seed<S: SearchStore + BucketStore + ConfigurationStore + BranchStore + ProjectStore + crate::meta::tables::TableStore>(
         s: &S,
     ) -> (Scope, Scope, Scope) {
-        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        let main = Scope::new(
-            1,
-            s.ensure_default_branch(1, "Main", "2026-01-01T00:00:00+0000")
-                .unwrap(),
-        );
-        let other = Scope::new(
-            2,
-            s.ensure_default_branch(2, "Main", "2026-01-01T00:00:00+0000")
-                .unwrap(),
-        );
+        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
+        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000").unwrap();
+        let main = Scope::new(1, s.ensure_default_branch(1, "Main", "2026-01-01T00:00:00+0000").unwrap());
+        let other = Scope::new(2, s.ensure_default_branch(2, "Main", "2026-01-01T00:00:00+0000").unwrap());
         let dev = Scope::new(1, main.branch.get() + 100);
         s.insert_bucket(&bucket(main, "Orders")).unwrap().unwrap();
-        s.insert_bucket(&bucket(main, "customers"))
-            .unwrap()
-            .unwrap();
-        s.insert_bucket(&bucket(dev, "orders_dev"))
-            .unwrap()
-            .unwrap();
+        s.insert_bucket(&bucket(main, "customers")).unwrap().unwrap();
+        s.insert_bucket(&bucket(dev, "orders_dev")).unwrap().unwrap();
         s.insert_bucket(&bucket(other, "orders")).unwrap().unwrap();
-        s.insert_table(&crate::meta::tables::suite::table(
-            main,
-            "in.c-customers",
-            "big_orders",
-        ))
-        .unwrap()
-        .unwrap();
-        let at = ComponentScope {
-            scope: main,
-            component: ComponentId::from("keboola.ex-db-mysql"),
-        };
+        s.insert_table(&crate::meta::tables::suite::table(main, "in.c-customers", "big_orders")).unwrap().unwrap();
+        let at = ComponentScope { scope: main, component: ComponentId::from("keboola.ex-db-mysql") };
         s.configuration_tx(&at, |tx| -> kbstack_core::Result<()> {
             tx.insert_configuration(
                 "11",
@@ -279,12 +233,7 @@ pub mod suite {
 
     pub fn names_matched_in_the_projects_asked<S>(s: &S)
     where
-        S: SearchStore
-            + BucketStore
-            + ConfigurationStore
-            + BranchStore
-            + ProjectStore
-            + crate::meta::tables::TableStore,
+        S: SearchStore + BucketStore + ConfigurationStore + BranchStore + ProjectStore + crate::meta::tables::TableStore,
     {
         let (main, _dev, _other) = seed(s);
         let found = s.global_search(&query("ORDER", &[1])).unwrap();
@@ -296,92 +245,41 @@ pub mod suite {
             (SearchKind::Bucket, "in.c-Orders".to_string()),
         ];
         expected.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(hits(found.clone()), expected, "case-insensitive substrings; trashed configurations and other projects are not found");
+        let row = found.iter().find(|h| h.kind == SearchKind::ConfigurationRow).unwrap();
         assert_eq!(
-            hits(found.clone()),
-            expected,
-            "case-insensitive substrings; trashed configurations and other projects are not found"
-        );
-        let row = found
-            .iter()
-            .find(|h| h.kind == SearchKind::ConfigurationRow)
-            .unwrap();
-        assert_eq!(
-            (
-                row.component_id.as_deref(),
-                row.parent_id.as_deref(),
-                row.parent_name.as_deref(),
-                row.created.as_str()
-            ),
-            (
-                Some("keboola.ex-db-mysql"),
-                Some("11"),
-                Some("Load ORDERS"),
-                "2026-02-02T00:00:00+0000"
-            )
+            (row.component_id.as_deref(), row.parent_id.as_deref(), row.parent_name.as_deref(), row.created.as_str()),
+            (Some("keboola.ex-db-mysql"), Some("11"), Some("Load ORDERS"), "2026-02-02T00:00:00+0000")
         );
         let table = found.iter().find(|h| h.kind == SearchKind::Table).unwrap();
-        assert_eq!(
-            (table.parent_id.as_deref(), table.parent_name.as_deref()),
-            (Some("in.c-customers"), Some("customers"))
-        );
+        assert_eq!((table.parent_id.as_deref(), table.parent_name.as_deref()), (Some("in.c-customers"), Some("customers")));
         assert_eq!(found[0].id, "12", "newest first");
         assert!(found.iter().all(|h| h.project_id == main.project.get()));
 
-        assert_eq!(
-            s.global_search(&query("orders", &[2])).unwrap().len(),
-            1,
-            "project 2 has its own bucket"
-        );
-        assert_eq!(
-            s.global_search(&query("orders", &[1, 2])).unwrap().len(),
-            6,
-            "both projects"
-        );
-        assert!(
-            s.global_search(&query("orders", &[])).unwrap().is_empty(),
-            "no project, nothing"
-        );
-        assert!(
-            s.global_search(&query("nothing-like-it", &[1]))
-                .unwrap()
-                .is_empty()
-        );
+        assert_eq!(s.global_search(&query("orders", &[2])).unwrap().len(), 1, "project 2 has its own bucket");
+        assert_eq!(s.global_search(&query("orders", &[1, 2])).unwrap().len(), 6, "both projects");
+        assert!(s.global_search(&query("orders", &[])).unwrap().is_empty(), "no project, nothing");
+        assert!(s.global_search(&query("nothing-like-it", &[1])).unwrap().is_empty());
     }
 
     pub fn filtered_by_kind_and_branch<S>(s: &S)
     where
-        S: SearchStore
-            + BucketStore
-            + ConfigurationStore
-            + BranchStore
-            + ProjectStore
-            + crate::meta::tables::TableStore,
+        S: SearchStore + BucketStore + ConfigurationStore + BranchStore + ProjectStore + crate::meta::tables::TableStore,
     {
         let (main, dev, _other) = seed(s);
         let mut q = query("orders", &[1]);
         q.kinds = vec![SearchKind::Bucket];
         assert_eq!(hits(s.global_search(&q).unwrap()).len(), 2);
         q.branch_kind = BranchKind::Default;
-        assert_eq!(
-            hits(s.global_search(&q).unwrap()),
-            vec![(SearchKind::Bucket, "in.c-Orders".to_string())],
-            "production only"
-        );
+        assert_eq!(hits(s.global_search(&q).unwrap()), vec![(SearchKind::Bucket, "in.c-Orders".to_string())], "production only");
         q.branch_kind = BranchKind::Any;
         q.branch_ids = vec![dev.branch.get()];
-        assert_eq!(
-            hits(s.global_search(&q).unwrap()),
-            vec![(SearchKind::Bucket, "in.c-orders_dev".to_string())],
-            "one branch"
-        );
+        assert_eq!(hits(s.global_search(&q).unwrap()), vec![(SearchKind::Bucket, "in.c-orders_dev".to_string())], "one branch");
         q.kinds = vec![SearchKind::Configuration, SearchKind::ConfigurationRow];
         q.branch_ids = vec![main.branch.get()];
         assert_eq!(
             hits(s.global_search(&q).unwrap()),
-            vec![
-                (SearchKind::Configuration, "11".to_string()),
-                (SearchKind::ConfigurationRow, "12".to_string())
-            ]
+            vec![(SearchKind::Configuration, "11".to_string()), (SearchKind::ConfigurationRow, "12".to_string())]
         );
     }
 }

@@ -76,19 +76,15 @@ pub trait SharingStore {
     fn unshare_bucket(&self, scope: Scope, bucket_id: &str) -> ApiResult<Result<(), StillLinked>>;
     /// Insert `bucket` together with its link to `source`, in one transaction, only while the
     /// source is shared and the bucket's id and display name are free.
-    fn insert_linked_bucket(
-        &self,
-        bucket: &Bucket,
-        source: Scope,
-        source_bucket_id: &str,
-    ) -> ApiResult<Result<(), LinkRefused>>;
+    fn insert_linked_bucket(&self, bucket: &Bucket, source: Scope, source_bucket_id: &str) -> ApiResult<Result<(), LinkRefused>>;
     /// The link of a bucket, when it is a linked bucket.
     fn bucket_link(&self, scope: Scope, bucket_id: &str) -> ApiResult<Option<BucketLink>>;
     /// The buckets linking to a bucket, by project and bucket id.
     fn links_to(&self, source: Scope, source_bucket_id: &str) -> ApiResult<Vec<BucketLink>>;
 }
 
-pub(crate) const SHARE_COLUMNS: &str = "project_id, branch_id, bucket_id, sharing, target_project_ids, target_users, shared_by_id, shared_by_name, shared_date";
+pub(crate) const SHARE_COLUMNS: &str =
+    "project_id, branch_id, bucket_id, sharing, target_project_ids, target_users, shared_by_id, shared_by_name, shared_date";
 pub(crate) const LINK_COLUMNS: &str = "project_id, branch_id, bucket_id, source_project_id, source_branch_id, source_bucket_id, created";
 
 fn share_from_row(r: &rusqlite::Row) -> rusqlite::Result<BucketShare> {
@@ -175,9 +171,7 @@ impl SharingStore for SqliteMetaStore {
 
     fn bucket_shares(&self) -> ApiResult<Vec<BucketShare>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {SHARE_COLUMNS} FROM bucket_shares ORDER BY project_id, bucket_id"
-            ))?;
+            let mut st = c.prepare_cached(&format!("SELECT {SHARE_COLUMNS} FROM bucket_shares ORDER BY project_id, bucket_id"))?;
             st.query_map([], share_from_row)?.collect()
         })
     }
@@ -195,12 +189,7 @@ impl SharingStore for SqliteMetaStore {
         })
     }
 
-    fn insert_linked_bucket(
-        &self,
-        bucket: &Bucket,
-        source: Scope,
-        source_bucket_id: &str,
-    ) -> ApiResult<Result<(), LinkRefused>> {
+    fn insert_linked_bucket(&self, bucket: &Bucket, source: Scope, source_bucket_id: &str) -> ApiResult<Result<(), LinkRefused>> {
         self.tx(|tx| {
             if !is_shared(tx, source, source_bucket_id)? {
                 return Ok(Err(LinkRefused::NotShared));
@@ -209,9 +198,7 @@ impl SharingStore for SqliteMetaStore {
                 return Ok(Err(LinkRefused::Conflict(conflict)));
             }
             tx.execute_cached(
-                &format!(
-                    "INSERT INTO bucket_links ({LINK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                ),
+                &format!("INSERT INTO bucket_links ({LINK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                 rusqlite::params![
                     bucket.project_id,
                     bucket.branch_id,
@@ -280,73 +267,27 @@ pub mod suite {
         let mut to_projects = share(b, "in.c-y", "specific-projects");
         to_projects.target_project_ids = vec![1, 3];
         s.share_bucket(&to_projects).unwrap();
-        assert_eq!(
-            s.bucket_share(b, "in.c-y").unwrap(),
-            Some(to_projects.clone()),
-            "targets kept"
-        );
-        s.share_bucket(&share(a, "in.c-x", "organization-project"))
-            .unwrap();
-        assert_eq!(
-            s.bucket_share(a, "in.c-x").unwrap().unwrap().sharing,
-            "organization-project",
-            "a new share replaces the old"
-        );
-        let all: Vec<(i64, String)> = s
-            .bucket_shares()
-            .unwrap()
-            .into_iter()
-            .map(|sh| (sh.project_id, sh.bucket_id))
-            .collect();
-        assert_eq!(
-            all,
-            vec![(1, "in.c-x".to_string()), (2, "in.c-y".to_string())],
-            "every project's, once each"
-        );
-        assert_eq!(
-            s.bucket_share(Scope::new(1, 9), "in.c-x").unwrap(),
-            None,
-            "per branch"
-        );
+        assert_eq!(s.bucket_share(b, "in.c-y").unwrap(), Some(to_projects.clone()), "targets kept");
+        s.share_bucket(&share(a, "in.c-x", "organization-project")).unwrap();
+        assert_eq!(s.bucket_share(a, "in.c-x").unwrap().unwrap().sharing, "organization-project", "a new share replaces the old");
+        let all: Vec<(i64, String)> = s.bucket_shares().unwrap().into_iter().map(|sh| (sh.project_id, sh.bucket_id)).collect();
+        assert_eq!(all, vec![(1, "in.c-x".to_string()), (2, "in.c-y".to_string())], "every project's, once each");
+        assert_eq!(s.bucket_share(Scope::new(1, 9), "in.c-x").unwrap(), None, "per branch");
     }
 
-    pub fn linked_only_while_shared_and_unshared_only_when_unlinked<
-        S: SharingStore + BucketStore,
-    >(
-        s: &S,
-    ) {
+    pub fn linked_only_while_shared_and_unshared_only_when_unlinked<S: SharingStore + BucketStore>(s: &S) {
         let (a, b) = (Scope::new(1, 1), Scope::new(2, 2));
         s.insert_bucket(&bucket(a, "x")).unwrap().unwrap();
         let mut linked = bucket(b, "l");
-        assert_eq!(
-            s.insert_linked_bucket(&linked, a, "in.c-x").unwrap(),
-            Err(LinkRefused::NotShared)
-        );
-        assert_eq!(
-            s.bucket(b, "in.c-l").unwrap(),
-            None,
-            "a refused link stores nothing"
-        );
+        assert_eq!(s.insert_linked_bucket(&linked, a, "in.c-x").unwrap(), Err(LinkRefused::NotShared));
+        assert_eq!(s.bucket(b, "in.c-l").unwrap(), None, "a refused link stores nothing");
 
         s.share_bucket(&share(a, "in.c-x", "organization")).unwrap();
-        s.insert_linked_bucket(&linked, a, "in.c-x")
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            s.bucket(b, "in.c-l").unwrap(),
-            Some(linked.clone()),
-            "the bucket is stored with its link"
-        );
+        s.insert_linked_bucket(&linked, a, "in.c-x").unwrap().unwrap();
+        assert_eq!(s.bucket(b, "in.c-l").unwrap(), Some(linked.clone()), "the bucket is stored with its link");
         let link = s.bucket_link(b, "in.c-l").unwrap().unwrap();
-        assert_eq!(
-            (link.source_scope(), link.source_bucket_id.as_str()),
-            (a, "in.c-x")
-        );
-        assert_eq!(
-            s.bucket_link(a, "in.c-x").unwrap(),
-            None,
-            "the source is not a link"
-        );
+        assert_eq!((link.source_scope(), link.source_bucket_id.as_str()), (a, "in.c-x"));
+        assert_eq!(s.bucket_link(a, "in.c-x").unwrap(), None, "the source is not a link");
         assert_eq!(s.links_to(a, "in.c-x").unwrap(), vec![link.clone()]);
         assert_eq!(
             s.insert_linked_bucket(&linked, a, "in.c-x").unwrap(),
@@ -355,32 +296,17 @@ pub mod suite {
         );
 
         assert_eq!(s.unshare_bucket(a, "in.c-x").unwrap(), Err(StillLinked));
-        assert!(
-            s.bucket_share(a, "in.c-x").unwrap().is_some(),
-            "a refused unshare keeps the share"
-        );
+        assert!(s.bucket_share(a, "in.c-x").unwrap().is_some(), "a refused unshare keeps the share");
         s.delete_bucket(b, "in.c-l").unwrap();
-        assert_eq!(
-            s.bucket_link(b, "in.c-l").unwrap(),
-            None,
-            "deleting the linked bucket drops its link"
-        );
+        assert_eq!(s.bucket_link(b, "in.c-l").unwrap(), None, "deleting the linked bucket drops its link");
         assert!(s.links_to(a, "in.c-x").unwrap().is_empty());
         assert_eq!(s.unshare_bucket(a, "in.c-x").unwrap(), Ok(()));
         assert_eq!(s.bucket_share(a, "in.c-x").unwrap(), None);
-        assert_eq!(
-            s.unshare_bucket(a, "in.c-x").unwrap(),
-            Ok(()),
-            "unsharing twice is fine"
-        );
+        assert_eq!(s.unshare_bucket(a, "in.c-x").unwrap(), Ok(()), "unsharing twice is fine");
 
         linked.id = "in.c-m".into();
         linked.display_name = "m".into();
-        assert_eq!(
-            s.insert_linked_bucket(&linked, a, "in.c-x").unwrap(),
-            Err(LinkRefused::NotShared),
-            "not after the unshare"
-        );
+        assert_eq!(s.insert_linked_bucket(&linked, a, "in.c-x").unwrap(), Err(LinkRefused::NotShared), "not after the unshare");
     }
 
     pub fn deleting_a_bucket_drops_its_share<S: SharingStore + BucketStore>(s: &S) {
@@ -390,11 +316,7 @@ pub mod suite {
         s.delete_bucket(a, "in.c-x").unwrap();
         assert_eq!(s.bucket_share(a, "in.c-x").unwrap(), None);
         s.insert_bucket(&bucket(a, "x")).unwrap().unwrap();
-        assert_eq!(
-            s.bucket_share(a, "in.c-x").unwrap(),
-            None,
-            "a new bucket of the same id starts unshared"
-        );
+        assert_eq!(s.bucket_share(a, "in.c-x").unwrap(), None, "a new bucket of the same id starts unshared");
     }
 }
 
@@ -407,9 +329,7 @@ macro_rules! sharing_store_suite {
         }
         #[test]
         fn sharing_store_linked_only_while_shared_and_unshared_only_when_unlinked() {
-            $crate::meta::sharing::suite::linked_only_while_shared_and_unshared_only_when_unlinked(
-                &$make(),
-            );
+            $crate::meta::sharing::suite::linked_only_while_shared_and_unshared_only_when_unlinked(&$make());
         }
         #[test]
         fn sharing_store_deleting_a_bucket_drops_its_share() {

@@ -33,14 +33,7 @@ pub trait SnapshotStore {
     fn insert_snapshot(&self, snapshot: &Snapshot) -> ApiResult<i64>;
     fn snapshot(&self, project_id: i64, id: i64) -> ApiResult<Option<Snapshot>>;
     /// A table's snapshots in one branch, newest first.
-    fn table_snapshots(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        table_id: &str,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<Snapshot>>;
+    fn table_snapshots(&self, project_id: i64, branch_id: i64, table_id: &str, limit: i64, offset: i64) -> ApiResult<Vec<Snapshot>>;
     /// False when the project has no such snapshot.
     fn delete_snapshot(&self, project_id: i64, id: i64) -> ApiResult<bool>;
 }
@@ -97,23 +90,12 @@ impl SnapshotStore for SqliteMetaStore {
 
     fn snapshot(&self, project_id: i64, id: i64) -> ApiResult<Option<Snapshot>> {
         self.with(|c| {
-            c.query_row(
-                &format!("SELECT {COLUMNS} FROM table_snapshots WHERE project_id = ?1 AND id = ?2"),
-                [project_id, id],
-                from_row,
-            )
-            .optional()
+            c.query_row(&format!("SELECT {COLUMNS} FROM table_snapshots WHERE project_id = ?1 AND id = ?2"), [project_id, id], from_row)
+                .optional()
         })
     }
 
-    fn table_snapshots(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        table_id: &str,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<Snapshot>> {
+    fn table_snapshots(&self, project_id: i64, branch_id: i64, table_id: &str, limit: i64, offset: i64) -> ApiResult<Vec<Snapshot>> {
         self.with(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {COLUMNS} FROM table_snapshots WHERE project_id = ?1 AND branch_id = ?2 AND table_id = ?3 \
@@ -124,12 +106,7 @@ impl SnapshotStore for SqliteMetaStore {
     }
 
     fn delete_snapshot(&self, project_id: i64, id: i64) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM table_snapshots WHERE project_id = ?1 AND id = ?2",
-                [project_id, id],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM table_snapshots WHERE project_id = ?1 AND id = ?2", [project_id, id])? > 0))
     }
 }
 
@@ -139,12 +116,7 @@ impl SnapshotStore for SqliteMetaStore {
 pub mod suite {
     use super::*;
 
-    pub fn snapshot(
-        project_id: i64,
-        branch_id: i64,
-        table_id: &str,
-        description: &str,
-    ) -> Snapshot {
+    pub fn snapshot(project_id: i64, branch_id: i64, table_id: &str, description: &str) -> Snapshot {
         Snapshot {
             id: 0,
             project_id,
@@ -168,49 +140,25 @@ pub mod suite {
         let id = s.insert_snapshot(&new).unwrap();
         let got = s.snapshot(1, id).unwrap().expect("recorded");
         assert_eq!(got, Snapshot { id, ..new });
-        let second = s
-            .insert_snapshot(&snapshot(1, 10, "in.c-a.t", "second"))
-            .unwrap();
+        let second = s.insert_snapshot(&snapshot(1, 10, "in.c-a.t", "second")).unwrap();
         assert!(second > id, "ids increase");
     }
 
     pub fn listed_per_table_and_branch_newest_first<S: SnapshotStore>(s: &S) {
-        let a = s
-            .insert_snapshot(&snapshot(1, 10, "in.c-a.t", "a"))
-            .unwrap();
-        let b = s
-            .insert_snapshot(&snapshot(1, 10, "in.c-a.t", "b"))
-            .unwrap();
-        s.insert_snapshot(&snapshot(1, 11, "in.c-a.t", "dev"))
-            .unwrap();
-        s.insert_snapshot(&snapshot(1, 10, "in.c-a.other", "other"))
-            .unwrap();
-        s.insert_snapshot(&snapshot(2, 10, "in.c-a.t", "other project"))
-            .unwrap();
-        let ids: Vec<i64> = s
-            .table_snapshots(1, 10, "in.c-a.t", 20, 0)
-            .unwrap()
-            .iter()
-            .map(|x| x.id)
-            .collect();
+        let a = s.insert_snapshot(&snapshot(1, 10, "in.c-a.t", "a")).unwrap();
+        let b = s.insert_snapshot(&snapshot(1, 10, "in.c-a.t", "b")).unwrap();
+        s.insert_snapshot(&snapshot(1, 11, "in.c-a.t", "dev")).unwrap();
+        s.insert_snapshot(&snapshot(1, 10, "in.c-a.other", "other")).unwrap();
+        s.insert_snapshot(&snapshot(2, 10, "in.c-a.t", "other project")).unwrap();
+        let ids: Vec<i64> = s.table_snapshots(1, 10, "in.c-a.t", 20, 0).unwrap().iter().map(|x| x.id).collect();
         assert_eq!(ids, vec![b, a]);
-        let page: Vec<i64> = s
-            .table_snapshots(1, 10, "in.c-a.t", 1, 1)
-            .unwrap()
-            .iter()
-            .map(|x| x.id)
-            .collect();
+        let page: Vec<i64> = s.table_snapshots(1, 10, "in.c-a.t", 1, 1).unwrap().iter().map(|x| x.id).collect();
         assert_eq!(page, vec![a]);
     }
 
     pub fn scoped_by_project_and_deleted<S: SnapshotStore>(s: &S) {
-        let id = s
-            .insert_snapshot(&snapshot(1, 10, "in.c-a.t", "a"))
-            .unwrap();
-        assert!(
-            s.snapshot(2, id).unwrap().is_none(),
-            "another project never sees it"
-        );
+        let id = s.insert_snapshot(&snapshot(1, 10, "in.c-a.t", "a")).unwrap();
+        assert!(s.snapshot(2, id).unwrap().is_none(), "another project never sees it");
         assert!(!s.delete_snapshot(2, id).unwrap(), "nor deletes it");
         assert!(s.delete_snapshot(1, id).unwrap());
         assert!(s.snapshot(1, id).unwrap().is_none());

@@ -77,31 +77,13 @@ pub trait StorageJobStore {
     fn set_storage_job_processing(&self, id: i64, start_time: &str) -> ApiResult<()>;
     /// The end of a job: its status, results and error (JSON texts), when. A job that ended
     /// already (a live node ended it for its dead one) keeps its end.
-    fn finish_storage_job(
-        &self,
-        id: i64,
-        status: JobStatus,
-        results: Option<&str>,
-        error: Option<&str>,
-        end_time: &str,
-    ) -> ApiResult<()>;
+    fn finish_storage_job(&self, id: i64, status: JobStatus, results: Option<&str>, error: Option<&str>, end_time: &str) -> ApiResult<()>;
     /// Every job still `waiting` or `processing` whose node has no heartbeat since
     /// `live_since_ms` ends `error` with `error`; returns how many.
-    fn fail_orphaned_storage_jobs(
-        &self,
-        live_since_ms: i64,
-        error: &str,
-        end_time: &str,
-    ) -> ApiResult<usize>;
+    fn fail_orphaned_storage_jobs(&self, live_since_ms: i64, error: &str, end_time: &str) -> ApiResult<usize>;
     fn storage_job(&self, project_id: i64, id: i64) -> ApiResult<Option<StorageJob>>;
     /// The project's jobs, newest first, optionally of one status; `limit` None: all.
-    fn storage_jobs(
-        &self,
-        project_id: i64,
-        status: Option<&str>,
-        limit: Option<i64>,
-        offset: i64,
-    ) -> ApiResult<Vec<StorageJob>>;
+    fn storage_jobs(&self, project_id: i64, status: Option<&str>, limit: Option<i64>, offset: i64) -> ApiResult<Vec<StorageJob>>;
 }
 
 const COLUMNS: &str = "id, project_id, branch_id, status, operation_name, operation_params, table_id, results, error, created, \
@@ -156,14 +138,7 @@ impl StorageJobStore for SqliteMetaStore {
         Ok(())
     }
 
-    fn finish_storage_job(
-        &self,
-        id: i64,
-        status: JobStatus,
-        results: Option<&str>,
-        error: Option<&str>,
-        end_time: &str,
-    ) -> ApiResult<()> {
+    fn finish_storage_job(&self, id: i64, status: JobStatus, results: Option<&str>, error: Option<&str>, end_time: &str) -> ApiResult<()> {
         self.with(|c| {
             c.execute_cached(
                 "UPDATE jobs SET status = ?1, results = ?2, error = ?3, end_time = ?4 WHERE id = ?5 AND status IN ('waiting', 'processing')",
@@ -173,12 +148,7 @@ impl StorageJobStore for SqliteMetaStore {
         Ok(())
     }
 
-    fn fail_orphaned_storage_jobs(
-        &self,
-        live_since_ms: i64,
-        error: &str,
-        end_time: &str,
-    ) -> ApiResult<usize> {
+    fn fail_orphaned_storage_jobs(&self, live_since_ms: i64, error: &str, end_time: &str) -> ApiResult<usize> {
         self.with(|c| {
             c.execute_cached(
                 &format!(
@@ -191,23 +161,10 @@ impl StorageJobStore for SqliteMetaStore {
     }
 
     fn storage_job(&self, project_id: i64, id: i64) -> ApiResult<Option<StorageJob>> {
-        self.with(|c| {
-            c.query_row_cached(
-                &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1 AND project_id = ?2"),
-                [id, project_id],
-                from_row,
-            )
-            .optional()
-        })
+        self.with(|c| c.query_row_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1 AND project_id = ?2"), [id, project_id], from_row).optional())
     }
 
-    fn storage_jobs(
-        &self,
-        project_id: i64,
-        status: Option<&str>,
-        limit: Option<i64>,
-        offset: i64,
-    ) -> ApiResult<Vec<StorageJob>> {
+    fn storage_jobs(&self, project_id: i64, status: Option<&str>, limit: Option<i64>, offset: i64) -> ApiResult<Vec<StorageJob>> {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM jobs WHERE project_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4"
@@ -240,10 +197,8 @@ pub mod suite {
     }
 
     fn projects<S: ProjectStore>(s: &S) {
-        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000")
-            .unwrap();
-        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000")
-            .unwrap();
+        s.ensure_project(1, "one", "2026-01-01T00:00:00+0000").unwrap();
+        s.ensure_project(2, "two", "2026-01-01T00:00:00+0000").unwrap();
     }
 
     pub fn lifecycle<S: ProjectStore + StorageJobStore>(s: &S) {
@@ -252,30 +207,12 @@ pub mod suite {
         let job = s.storage_job(1, id).unwrap().expect("stored");
         assert_eq!(job.status, JobStatus::Waiting);
         assert_eq!(job.operation_params["tableId"], "in.c-a.t");
-        assert_eq!(
-            (job.run_id.as_deref(), job.creator_token_id),
-            (Some("12.34"), 3)
-        );
-        assert_eq!(
-            s.storage_job(2, id).unwrap(),
-            None,
-            "another project's job is not found"
-        );
+        assert_eq!((job.run_id.as_deref(), job.creator_token_id), (Some("12.34"), 3));
+        assert_eq!(s.storage_job(2, id).unwrap(), None, "another project's job is not found");
 
-        s.set_storage_job_processing(id, "2026-01-01T00:00:01+0000")
-            .unwrap();
-        assert_eq!(
-            s.storage_job(1, id).unwrap().unwrap().status,
-            JobStatus::Processing
-        );
-        s.finish_storage_job(
-            id,
-            JobStatus::Success,
-            Some(r#"{"importedRowsCount":3}"#),
-            None,
-            "2026-01-01T00:00:02+0000",
-        )
-        .unwrap();
+        s.set_storage_job_processing(id, "2026-01-01T00:00:01+0000").unwrap();
+        assert_eq!(s.storage_job(1, id).unwrap().unwrap().status, JobStatus::Processing);
+        s.finish_storage_job(id, JobStatus::Success, Some(r#"{"importedRowsCount":3}"#), None, "2026-01-01T00:00:02+0000").unwrap();
         let done = s.storage_job(1, id).unwrap().unwrap();
         assert_eq!(done.status, JobStatus::Success);
         assert_eq!(done.results["importedRowsCount"], 3);
@@ -287,47 +224,15 @@ pub mod suite {
         let a = s.insert_storage_job(&new_job(1, "in.c-a.t")).unwrap();
         let b = s.insert_storage_job(&new_job(1, "in.c-a.u")).unwrap();
         let other = s.insert_storage_job(&new_job(2, "in.c-b.t")).unwrap();
-        s.finish_storage_job(
-            a,
-            JobStatus::Error,
-            None,
-            Some(r#"{"code":"x"}"#),
-            "2026-01-01T00:00:02+0000",
-        )
-        .unwrap();
+        s.finish_storage_job(a, JobStatus::Error, None, Some(r#"{"code":"x"}"#), "2026-01-01T00:00:02+0000").unwrap();
         let ids = |jobs: Vec<StorageJob>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(s.storage_jobs(1, None, None, 0).unwrap()),
-            vec![b, a],
-            "newest first, one project"
-        );
-        assert_eq!(
-            ids(s.storage_jobs(1, Some("error"), None, 0).unwrap()),
-            vec![a]
-        );
+        assert_eq!(ids(s.storage_jobs(1, None, None, 0).unwrap()), vec![b, a], "newest first, one project");
+        assert_eq!(ids(s.storage_jobs(1, Some("error"), None, 0).unwrap()), vec![a]);
         assert_eq!(ids(s.storage_jobs(1, None, Some(1), 1).unwrap()), vec![a]);
-        assert_eq!(
-            s.fail_orphaned_storage_jobs(
-                i64::MAX,
-                r#"{"code":"interrupted"}"#,
-                "2026-01-01T00:00:03+0000"
-            )
-            .unwrap(),
-            2
-        );
-        assert_eq!(
-            s.storage_job(1, b).unwrap().unwrap().status,
-            JobStatus::Error
-        );
-        assert_eq!(
-            s.storage_job(2, other).unwrap().unwrap().error["code"],
-            "interrupted"
-        );
-        assert_eq!(
-            s.storage_job(1, a).unwrap().unwrap().error["code"],
-            "x",
-            "finished jobs keep their end"
-        );
+        assert_eq!(s.fail_orphaned_storage_jobs(i64::MAX, r#"{"code":"interrupted"}"#, "2026-01-01T00:00:03+0000").unwrap(), 2);
+        assert_eq!(s.storage_job(1, b).unwrap().unwrap().status, JobStatus::Error);
+        assert_eq!(s.storage_job(2, other).unwrap().unwrap().error["code"], "interrupted");
+        assert_eq!(s.storage_job(1, a).unwrap().unwrap().error["code"], "x", "finished jobs keep their end");
     }
 }
 

@@ -36,34 +36,17 @@ pub struct SliceRecord {
 pub trait StreamStore {
     /// Insert or replace a source or sink.
     fn put_stream_entity(&self, e: &StreamEntity) -> ApiResult<()>;
-    fn stream_entity(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        source_id: &str,
-        sink_id: &str,
-    ) -> ApiResult<Option<StreamEntity>>;
+    fn stream_entity(&self, project_id: i64, branch_id: i64, source_id: &str, sink_id: &str) -> ApiResult<Option<StreamEntity>>;
     /// The sources of a branch (`source_id == None`) or the sinks of a source, deleted ones
     /// included, ordered by id.
-    fn stream_entities(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        source_id: Option<&str>,
-    ) -> ApiResult<Vec<StreamEntity>>;
+    fn stream_entities(&self, project_id: i64, branch_id: i64, source_id: Option<&str>) -> ApiResult<Vec<StreamEntity>>;
     /// Every source and sink of every project (the ingestion and flush loops start from them).
     fn all_stream_entities(&self) -> ApiResult<Vec<StreamEntity>>;
     fn put_stream_task(&self, project_id: i64, task_id: &str, body: &Value) -> ApiResult<()>;
     fn stream_task(&self, project_id: i64, task_id: &str) -> ApiResult<Option<Value>>;
     fn put_stream_slice(&self, s: &SliceRecord) -> ApiResult<()>;
     /// A sink's slices, oldest first.
-    fn stream_slices(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        source_id: &str,
-        sink_id: &str,
-    ) -> ApiResult<Vec<SliceRecord>>;
+    fn stream_slices(&self, project_id: i64, branch_id: i64, source_id: &str, sink_id: &str) -> ApiResult<Vec<SliceRecord>>;
     /// Slices imported before `before_ms` (their staged data is due for removal).
     fn stream_slices_imported_before(&self, before_ms: i64) -> ApiResult<Vec<SliceRecord>>;
     fn delete_stream_slice(&self, s: &SliceRecord) -> ApiResult<()>;
@@ -93,8 +76,7 @@ fn slice(r: &rusqlite::Row) -> rusqlite::Result<SliceRecord> {
     })
 }
 
-const ENTITY: &str =
-    "SELECT project_id, branch_id, source_id, sink_id, body, deleted FROM stream_entities";
+const ENTITY: &str = "SELECT project_id, branch_id, source_id, sink_id, body, deleted FROM stream_entities";
 const SLICE: &str = "SELECT project_id, branch_id, source_id, sink_id, slice_id, state, body, imported_ms FROM stream_slices";
 
 impl StreamStore for SqliteMetaStore {
@@ -108,13 +90,7 @@ impl StreamStore for SqliteMetaStore {
         })
     }
 
-    fn stream_entity(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        source_id: &str,
-        sink_id: &str,
-    ) -> ApiResult<Option<StreamEntity>> {
+    fn stream_entity(&self, project_id: i64, branch_id: i64, source_id: &str, sink_id: &str) -> ApiResult<Option<StreamEntity>> {
         self.with(|c| {
             c.query_row(
                 &format!("{ENTITY} WHERE project_id = ?1 AND branch_id = ?2 AND source_id = ?3 AND sink_id = ?4"),
@@ -125,12 +101,7 @@ impl StreamStore for SqliteMetaStore {
         })
     }
 
-    fn stream_entities(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        source_id: Option<&str>,
-    ) -> ApiResult<Vec<StreamEntity>> {
+    fn stream_entities(&self, project_id: i64, branch_id: i64, source_id: Option<&str>) -> ApiResult<Vec<StreamEntity>> {
         self.with(|c| match source_id {
             None => {
                 let mut st = c.prepare(&format!("{ENTITY} WHERE project_id = ?1 AND branch_id = ?2 AND sink_id = '' ORDER BY source_id"))?;
@@ -147,9 +118,7 @@ impl StreamStore for SqliteMetaStore {
 
     fn all_stream_entities(&self) -> ApiResult<Vec<StreamEntity>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
-                "{ENTITY} ORDER BY project_id, branch_id, source_id, sink_id"
-            ))?;
+            let mut st = c.prepare(&format!("{ENTITY} ORDER BY project_id, branch_id, source_id, sink_id"))?;
             st.query_map([], entity)?.collect()
         })
     }
@@ -186,13 +155,7 @@ impl StreamStore for SqliteMetaStore {
         })
     }
 
-    fn stream_slices(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        source_id: &str,
-        sink_id: &str,
-    ) -> ApiResult<Vec<SliceRecord>> {
+    fn stream_slices(&self, project_id: i64, branch_id: i64, source_id: &str, sink_id: &str) -> ApiResult<Vec<SliceRecord>> {
         self.with(|c| {
             let mut st = c.prepare(&format!(
                 "{SLICE} WHERE project_id = ?1 AND branch_id = ?2 AND source_id = ?3 AND sink_id = ?4 ORDER BY slice_id"
@@ -203,9 +166,7 @@ impl StreamStore for SqliteMetaStore {
 
     fn stream_slices_imported_before(&self, before_ms: i64) -> ApiResult<Vec<SliceRecord>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
-                "{SLICE} WHERE imported_ms IS NOT NULL AND imported_ms < ?1 ORDER BY slice_id"
-            ))?;
+            let mut st = c.prepare(&format!("{SLICE} WHERE imported_ms IS NOT NULL AND imported_ms < ?1 ORDER BY slice_id"))?;
             st.query_map([before_ms], slice)?.collect()
         })
     }
@@ -228,14 +189,7 @@ pub mod suite {
     use serde_json::json;
 
     fn e(project_id: i64, source_id: &str, sink_id: &str) -> StreamEntity {
-        StreamEntity {
-            project_id,
-            branch_id: 10,
-            source_id: source_id.into(),
-            sink_id: sink_id.into(),
-            body: json!({"name": sink_id}),
-            deleted: false,
-        }
+        StreamEntity { project_id, branch_id: 10, source_id: source_id.into(), sink_id: sink_id.into(), body: json!({"name": sink_id}), deleted: false }
     }
 
     pub fn sources_and_sinks_are_kept_apart_and_scoped<S: StreamStore>(s: &S) {
@@ -244,45 +198,23 @@ pub mod suite {
         s.put_stream_entity(&e(1, "a", "k2")).unwrap();
         s.put_stream_entity(&e(1, "a", "k1")).unwrap();
         s.put_stream_entity(&e(2, "a", "")).unwrap();
-        let ids = |v: Vec<StreamEntity>| {
-            v.into_iter()
-                .map(|x| format!("{}/{}", x.source_id, x.sink_id))
-                .collect::<Vec<_>>()
-        };
+        let ids = |v: Vec<StreamEntity>| v.into_iter().map(|x| format!("{}/{}", x.source_id, x.sink_id)).collect::<Vec<_>>();
         assert_eq!(ids(s.stream_entities(1, 10, None).unwrap()), ["a/", "b/"]);
-        assert_eq!(
-            ids(s.stream_entities(1, 10, Some("a")).unwrap()),
-            ["a/k1", "a/k2"]
-        );
-        assert!(
-            s.stream_entities(1, 11, None).unwrap().is_empty(),
-            "another branch"
-        );
-        assert!(
-            s.stream_entity(3, 10, "a", "").unwrap().is_none(),
-            "another project"
-        );
+        assert_eq!(ids(s.stream_entities(1, 10, Some("a")).unwrap()), ["a/k1", "a/k2"]);
+        assert!(s.stream_entities(1, 11, None).unwrap().is_empty(), "another branch");
+        assert!(s.stream_entity(3, 10, "a", "").unwrap().is_none(), "another project");
         assert_eq!(s.all_stream_entities().unwrap().len(), 5);
         let mut gone = e(1, "a", "k1");
         gone.deleted = true;
         gone.body = json!({"name": "renamed"});
         s.put_stream_entity(&gone).unwrap();
-        assert_eq!(
-            s.stream_entity(1, 10, "a", "k1").unwrap(),
-            Some(gone),
-            "replaced whole"
-        );
+        assert_eq!(s.stream_entity(1, 10, "a", "k1").unwrap(), Some(gone), "replaced whole");
     }
 
     pub fn tasks_are_scoped_by_project<S: StreamStore>(s: &S) {
-        s.put_stream_task(1, "t1", &json!({"status": "processing"}))
-            .unwrap();
-        s.put_stream_task(1, "t1", &json!({"status": "success"}))
-            .unwrap();
-        assert_eq!(
-            s.stream_task(1, "t1").unwrap(),
-            Some(json!({"status": "success"}))
-        );
+        s.put_stream_task(1, "t1", &json!({"status": "processing"})).unwrap();
+        s.put_stream_task(1, "t1", &json!({"status": "success"})).unwrap();
+        assert_eq!(s.stream_task(1, "t1").unwrap(), Some(json!({"status": "success"})));
         assert_eq!(s.stream_task(2, "t1").unwrap(), None);
     }
 
@@ -293,30 +225,16 @@ pub mod suite {
             source_id: "a".into(),
             sink_id: "k".into(),
             slice_id: id,
-            state: if imported_ms.is_some() {
-                "imported".into()
-            } else {
-                "closed".into()
-            },
+            state: if imported_ms.is_some() { "imported".into() } else { "closed".into() },
             body: json!({"recordsCount": id}),
             imported_ms,
         };
         s.put_stream_slice(&rec(2, None)).unwrap();
         s.put_stream_slice(&rec(1, Some(100))).unwrap();
         s.put_stream_slice(&rec(3, Some(500))).unwrap();
-        let ids: Vec<i64> = s
-            .stream_slices(1, 10, "a", "k")
-            .unwrap()
-            .iter()
-            .map(|x| x.slice_id)
-            .collect();
+        let ids: Vec<i64> = s.stream_slices(1, 10, "a", "k").unwrap().iter().map(|x| x.slice_id).collect();
         assert_eq!(ids, [1, 2, 3]);
-        let due: Vec<i64> = s
-            .stream_slices_imported_before(200)
-            .unwrap()
-            .iter()
-            .map(|x| x.slice_id)
-            .collect();
+        let due: Vec<i64> = s.stream_slices_imported_before(200).unwrap().iter().map(|x| x.slice_id).collect();
         assert_eq!(due, [1]);
         s.delete_stream_slice(&rec(1, Some(100))).unwrap();
         assert_eq!(s.stream_slices(1, 10, "a", "k").unwrap().len(), 2);

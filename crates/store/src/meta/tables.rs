@@ -62,25 +62,12 @@ pub trait TableStore {
     fn bucket_tables(&self, scope: Scope, bucket_id: &str) -> ApiResult<Vec<Table>>;
     /// Insert `table` in its branch, in one transaction, unless its id is taken there.
     fn insert_table(&self, table: &Table) -> ApiResult<Result<(), AlreadyExists>>;
-    fn set_table_display_name(
-        &self,
-        scope: Scope,
-        id: &str,
-        display_name: &str,
-        changed: &str,
-    ) -> ApiResult<()>;
+    fn set_table_display_name(&self, scope: Scope, id: &str, display_name: &str, changed: &str) -> ApiResult<()>;
     fn set_primary_key(&self, scope: Scope, id: &str, primary_key: &[String]) -> ApiResult<()>;
     /// A write to the table's data at `changed` (an import when `imported`): the table's last
     /// change (and last import), its data as written, and its bucket's last change, in one
     /// transaction.
-    fn mark_table_changed(
-        &self,
-        scope: Scope,
-        id: &str,
-        changed: &str,
-        imported: bool,
-        stats: &TableStats,
-    ) -> ApiResult<()>;
+    fn mark_table_changed(&self, scope: Scope, id: &str, changed: &str, imported: bool, stats: &TableStats) -> ApiResult<()>;
     /// Record the table's data as it is (a data dir from before stats were kept, a write cut
     /// short by a crash); no change date moves.
     fn set_table_stats(&self, scope: Scope, id: &str, stats: &TableStats) -> ApiResult<()>;
@@ -117,22 +104,14 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Table> {
         is_typed: r.get(10)?,
         definition: json_col(r.get(11)?),
         stats: TableStats {
-            columns: columns
-                .and_then(|c| serde_json::from_str(&c).ok())
-                .unwrap_or_default(),
+            columns: columns.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default(),
             rows_count: r.get::<_, Option<i64>>(13)?.unwrap_or(0) as u64,
             data_size_bytes: r.get::<_, Option<i64>>(14)?.unwrap_or(0) as u64,
         },
     })
 }
 
-fn write_stats(
-    c: &rusqlite::Connection,
-    project: i64,
-    branch: i64,
-    id: &str,
-    stats: &TableStats,
-) -> rusqlite::Result<()> {
+fn write_stats(c: &rusqlite::Connection, project: i64, branch: i64, id: &str, stats: &TableStats) -> rusqlite::Result<()> {
     c.execute_cached(
         "INSERT INTO table_stats (project_id, branch_id, table_id, columns, rows_count, data_size_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (project_id, branch_id, table_id) DO UPDATE SET columns = ?4, rows_count = ?5, data_size_bytes = ?6",
@@ -159,11 +138,8 @@ impl TableStore for SqliteMetaStore {
 
     fn tables(&self, scope: Scope) -> ApiResult<Vec<Table>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "{SELECT} WHERE t.project_id = ?1 AND t.branch_id = ?2 ORDER BY t.id"
-            ))?;
-            st.query_map([scope.project.get(), scope.branch.get()], from_row)?
-                .collect()
+            let mut st = c.prepare_cached(&format!("{SELECT} WHERE t.project_id = ?1 AND t.branch_id = ?2 ORDER BY t.id"))?;
+            st.query_map([scope.project.get(), scope.branch.get()], from_row)?.collect()
         })
     }
 
@@ -210,13 +186,7 @@ impl TableStore for SqliteMetaStore {
         })
     }
 
-    fn set_table_display_name(
-        &self,
-        scope: Scope,
-        id: &str,
-        display_name: &str,
-        changed: &str,
-    ) -> ApiResult<()> {
+    fn set_table_display_name(&self, scope: Scope, id: &str, display_name: &str, changed: &str) -> ApiResult<()> {
         self.with(|c| {
             c.execute_cached(
                 "UPDATE tables SET display_name = ?1, last_change_date = ?2 WHERE project_id = ?3 AND branch_id = ?4 AND id = ?5",
@@ -236,14 +206,7 @@ impl TableStore for SqliteMetaStore {
         Ok(())
     }
 
-    fn mark_table_changed(
-        &self,
-        scope: Scope,
-        id: &str,
-        changed: &str,
-        imported: bool,
-        stats: &TableStats,
-    ) -> ApiResult<()> {
+    fn mark_table_changed(&self, scope: Scope, id: &str, changed: &str, imported: bool, stats: &TableStats) -> ApiResult<()> {
         let (project, branch) = (scope.project.get(), scope.branch.get());
         self.tx(|tx| {
             write_stats(tx, project, branch, id, stats)?;
@@ -279,9 +242,7 @@ impl TableStore for SqliteMetaStore {
 
     fn every_table(&self) -> ApiResult<Vec<Table>> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "{SELECT} ORDER BY t.project_id, t.branch_id, t.id"
-            ))?;
+            let mut st = c.prepare_cached(&format!("{SELECT} ORDER BY t.project_id, t.branch_id, t.id"))?;
             st.query_map([], from_row)?.collect()
         })
     }
@@ -329,20 +290,12 @@ pub mod suite {
             last_change_date: Some(CREATED.into()),
             is_typed: false,
             definition: Value::Null,
-            stats: TableStats {
-                columns: vec!["id".into()],
-                rows_count: 0,
-                data_size_bytes: 0,
-            },
+            stats: TableStats { columns: vec!["id".into()], rows_count: 0, data_size_bytes: 0 },
         }
     }
 
     fn stats(columns: &[&str], rows_count: u64, data_size_bytes: u64) -> TableStats {
-        TableStats {
-            columns: columns.iter().map(|c| c.to_string()).collect(),
-            rows_count,
-            data_size_bytes,
-        }
+        TableStats { columns: columns.iter().map(|c| c.to_string()).collect(), rows_count, data_size_bytes }
     }
 
     fn ids(tables: Vec<Table>) -> Vec<String> {
@@ -356,152 +309,54 @@ pub mod suite {
         typed.primary_key = vec!["id".into(), "day".into()];
         typed.definition = serde_json::json!({"primaryKeysNames": ["id", "day"], "columns": [{"name": "id", "basetype": "INTEGER"}]});
         s.insert_table(&typed).unwrap().unwrap();
-        s.insert_table(&table(main, "in.c-b", "x"))
-            .unwrap()
-            .unwrap();
-        s.insert_table(&table(main, "in.c-a", "plain"))
-            .unwrap()
-            .unwrap();
-        s.insert_table(&table(dev, "in.c-a", "dev"))
-            .unwrap()
-            .unwrap();
-        s.insert_table(&table(other, "in.c-a", "theirs"))
-            .unwrap()
-            .unwrap();
+        s.insert_table(&table(main, "in.c-b", "x")).unwrap().unwrap();
+        s.insert_table(&table(main, "in.c-a", "plain")).unwrap().unwrap();
+        s.insert_table(&table(dev, "in.c-a", "dev")).unwrap().unwrap();
+        s.insert_table(&table(other, "in.c-a", "theirs")).unwrap().unwrap();
 
-        assert_eq!(
-            s.table(main, "in.c-a.typed").unwrap(),
-            Some(typed),
-            "stored as given"
-        );
-        assert_eq!(
-            s.table(main, "in.c-a.plain").unwrap().unwrap().definition,
-            Value::Null
-        );
-        assert_eq!(
-            ids(s.tables(main).unwrap()),
-            vec!["in.c-a.plain", "in.c-a.typed", "in.c-b.x"],
-            "by id, one branch"
-        );
-        assert_eq!(
-            ids(s.bucket_tables(main, "in.c-a").unwrap()),
-            vec!["in.c-a.plain", "in.c-a.typed"]
-        );
-        assert_eq!(
-            ids(s.bucket_tables(dev, "in.c-a").unwrap()),
-            vec!["in.c-a.dev"]
-        );
-        assert_eq!(
-            s.table(main, "in.c-a.dev").unwrap(),
-            None,
-            "another branch's table is not found"
-        );
-        assert_eq!(
-            s.table(Scope::new(2, 1), "in.c-a.plain").unwrap(),
-            None,
-            "nor another project's"
-        );
+        assert_eq!(s.table(main, "in.c-a.typed").unwrap(), Some(typed), "stored as given");
+        assert_eq!(s.table(main, "in.c-a.plain").unwrap().unwrap().definition, Value::Null);
+        assert_eq!(ids(s.tables(main).unwrap()), vec!["in.c-a.plain", "in.c-a.typed", "in.c-b.x"], "by id, one branch");
+        assert_eq!(ids(s.bucket_tables(main, "in.c-a").unwrap()), vec!["in.c-a.plain", "in.c-a.typed"]);
+        assert_eq!(ids(s.bucket_tables(dev, "in.c-a").unwrap()), vec!["in.c-a.dev"]);
+        assert_eq!(s.table(main, "in.c-a.dev").unwrap(), None, "another branch's table is not found");
+        assert_eq!(s.table(Scope::new(2, 1), "in.c-a.plain").unwrap(), None, "nor another project's");
     }
 
     pub fn ids_unique_per_branch<S: TableStore>(s: &S) {
         let (main, dev) = (Scope::new(1, 1), Scope::new(1, 2));
-        s.insert_table(&table(main, "in.c-a", "t"))
-            .unwrap()
-            .unwrap();
+        s.insert_table(&table(main, "in.c-a", "t")).unwrap().unwrap();
         let mut again = table(main, "in.c-a", "t");
         again.display_name = "other".into();
         assert_eq!(s.insert_table(&again).unwrap(), Err(AlreadyExists));
-        assert_eq!(
-            s.table(main, "in.c-a.t").unwrap().unwrap().display_name,
-            "t",
-            "a refused insert changes nothing"
-        );
+        assert_eq!(s.table(main, "in.c-a.t").unwrap().unwrap().display_name, "t", "a refused insert changes nothing");
         assert_eq!(s.insert_table(&table(dev, "in.c-a", "t")).unwrap(), Ok(()));
-        assert_eq!(
-            s.insert_table(&table(Scope::new(2, 1), "in.c-a", "t"))
-                .unwrap(),
-            Ok(())
-        );
+        assert_eq!(s.insert_table(&table(Scope::new(2, 1), "in.c-a", "t")).unwrap(), Ok(()));
     }
 
     pub fn updated_and_changes_reach_the_bucket<S: BucketStore + TableStore>(s: &S) {
         let main = Scope::new(1, 1);
         s.insert_bucket(&bucket(main, "a")).unwrap().unwrap();
-        s.insert_table(&table(main, "in.c-a", "t"))
-            .unwrap()
-            .unwrap();
-        s.set_table_display_name(main, "in.c-a.t", "shown", "2026-02-01T00:00:00+0000")
-            .unwrap();
+        s.insert_table(&table(main, "in.c-a", "t")).unwrap().unwrap();
+        s.set_table_display_name(main, "in.c-a.t", "shown", "2026-02-01T00:00:00+0000").unwrap();
         s.set_primary_key(main, "in.c-a.t", &["id".into()]).unwrap();
         let t = s.table(main, "in.c-a.t").unwrap().unwrap();
-        assert_eq!(
-            (t.display_name.as_str(), t.last_change_date.as_deref()),
-            ("shown", Some("2026-02-01T00:00:00+0000"))
-        );
+        assert_eq!((t.display_name.as_str(), t.last_change_date.as_deref()), ("shown", Some("2026-02-01T00:00:00+0000")));
         assert_eq!(t.primary_key, vec!["id"]);
         s.set_primary_key(main, "in.c-a.t", &[]).unwrap();
-        assert!(
-            s.table(main, "in.c-a.t")
-                .unwrap()
-                .unwrap()
-                .primary_key
-                .is_empty()
-        );
+        assert!(s.table(main, "in.c-a.t").unwrap().unwrap().primary_key.is_empty());
 
-        s.mark_table_changed(
-            main,
-            "in.c-a.t",
-            "2026-03-01T00:00:00+0000",
-            false,
-            &stats(&["id"], 0, 0),
-        )
-        .unwrap();
+        s.mark_table_changed(main, "in.c-a.t", "2026-03-01T00:00:00+0000", false, &stats(&["id"], 0, 0)).unwrap();
         let t = s.table(main, "in.c-a.t").unwrap().unwrap();
-        assert_eq!(
-            (t.last_change_date.as_deref(), t.last_import_date.as_deref()),
-            (Some("2026-03-01T00:00:00+0000"), None)
-        );
-        s.mark_table_changed(
-            main,
-            "in.c-a.t",
-            "2026-03-02T00:00:00+0000",
-            true,
-            &stats(&["id"], 0, 0),
-        )
-        .unwrap();
+        assert_eq!((t.last_change_date.as_deref(), t.last_import_date.as_deref()), (Some("2026-03-01T00:00:00+0000"), None));
+        s.mark_table_changed(main, "in.c-a.t", "2026-03-02T00:00:00+0000", true, &stats(&["id"], 0, 0)).unwrap();
         let t = s.table(main, "in.c-a.t").unwrap().unwrap();
-        assert_eq!(
-            t.last_import_date.as_deref(),
-            Some("2026-03-02T00:00:00+0000")
-        );
-        assert_eq!(
-            s.bucket(main, "in.c-a")
-                .unwrap()
-                .unwrap()
-                .last_change_date
-                .as_deref(),
-            Some("2026-03-02T00:00:00+0000")
-        );
+        assert_eq!(t.last_import_date.as_deref(), Some("2026-03-02T00:00:00+0000"));
+        assert_eq!(s.bucket(main, "in.c-a").unwrap().unwrap().last_change_date.as_deref(), Some("2026-03-02T00:00:00+0000"));
         // A table whose bucket record is missing still takes the change.
-        s.insert_table(&table(main, "in.c-gone", "t"))
-            .unwrap()
-            .unwrap();
-        s.mark_table_changed(
-            main,
-            "in.c-gone.t",
-            "2026-03-03T00:00:00+0000",
-            true,
-            &stats(&["id"], 0, 0),
-        )
-        .unwrap();
-        assert_eq!(
-            s.table(main, "in.c-gone.t")
-                .unwrap()
-                .unwrap()
-                .last_import_date
-                .as_deref(),
-            Some("2026-03-03T00:00:00+0000")
-        );
+        s.insert_table(&table(main, "in.c-gone", "t")).unwrap().unwrap();
+        s.mark_table_changed(main, "in.c-gone.t", "2026-03-03T00:00:00+0000", true, &stats(&["id"], 0, 0)).unwrap();
+        assert_eq!(s.table(main, "in.c-gone.t").unwrap().unwrap().last_import_date.as_deref(), Some("2026-03-03T00:00:00+0000"));
     }
 
     pub fn stats_kept_with_every_write<S: TableStore>(s: &S) {
@@ -509,41 +364,17 @@ pub mod suite {
         let mut t = table(main, "in.c-a", "t");
         t.stats = stats(&["id", "name"], 0, 0);
         s.insert_table(&t).unwrap().unwrap();
-        assert_eq!(
-            s.table(main, "in.c-a.t").unwrap().unwrap().stats,
-            stats(&["id", "name"], 0, 0),
-            "created with its columns"
-        );
+        assert_eq!(s.table(main, "in.c-a.t").unwrap().unwrap().stats, stats(&["id", "name"], 0, 0), "created with its columns");
 
-        s.mark_table_changed(
-            main,
-            "in.c-a.t",
-            "2026-03-01T00:00:00+0000",
-            true,
-            &stats(&["id", "name", "new"], 10, 240),
-        )
-        .unwrap();
+        s.mark_table_changed(main, "in.c-a.t", "2026-03-01T00:00:00+0000", true, &stats(&["id", "name", "new"], 10, 240)).unwrap();
         let got = s.table(main, "in.c-a.t").unwrap().unwrap();
-        assert_eq!(
-            got.stats,
-            stats(&["id", "name", "new"], 10, 240),
-            "a write records the data as written"
-        );
-        assert_eq!(
-            s.tables(main).unwrap()[0].stats,
-            got.stats,
-            "listings carry them"
-        );
+        assert_eq!(got.stats, stats(&["id", "name", "new"], 10, 240), "a write records the data as written");
+        assert_eq!(s.tables(main).unwrap()[0].stats, got.stats, "listings carry them");
 
-        s.set_table_stats(main, "in.c-a.t", &stats(&["id", "name", "new"], 7, 168))
-            .unwrap();
+        s.set_table_stats(main, "in.c-a.t", &stats(&["id", "name", "new"], 7, 168)).unwrap();
         let got = s.table(main, "in.c-a.t").unwrap().unwrap();
         assert_eq!(got.stats.rows_count, 7);
-        assert_eq!(
-            got.last_change_date.as_deref(),
-            Some("2026-03-01T00:00:00+0000"),
-            "a recount moves no change date"
-        );
+        assert_eq!(got.last_change_date.as_deref(), Some("2026-03-01T00:00:00+0000"), "a recount moves no change date");
 
         let mut in_dev = table(dev, "in.c-a", "t");
         in_dev.stats = stats(&["id"], 3, 16);
@@ -551,75 +382,34 @@ pub mod suite {
         let mut theirs = table(other, "in.c-a", "t");
         theirs.stats = stats(&["id"], 1000, 8000);
         s.insert_table(&theirs).unwrap().unwrap();
-        assert_eq!(
-            s.project_table_stats(1).unwrap(),
-            (10, 184),
-            "every branch of the project, no other project"
-        );
+        assert_eq!(s.project_table_stats(1).unwrap(), (10, 184), "every branch of the project, no other project");
         assert_eq!(s.project_table_stats(9).unwrap(), (0, 0));
         assert_eq!(s.every_table().unwrap().len(), 3);
 
         s.delete_table(dev, "in.c-a.t").unwrap();
-        assert_eq!(
-            s.project_table_stats(1).unwrap(),
-            (7, 168),
-            "a deleted table's stats go with it"
-        );
+        assert_eq!(s.project_table_stats(1).unwrap(), (7, 168), "a deleted table's stats go with it");
         s.insert_table(&table(dev, "in.c-a", "t")).unwrap().unwrap();
-        assert_eq!(
-            s.table(dev, "in.c-a.t").unwrap().unwrap().stats.rows_count,
-            0,
-            "a new table of the same id starts afresh"
-        );
+        assert_eq!(s.table(dev, "in.c-a.t").unwrap().unwrap().stats.rows_count, 0, "a new table of the same id starts afresh");
     }
 
     pub fn deleted_with_its_and_its_columns_metadata<S: TableStore + MetadataStore>(s: &S) {
         let (main, dev) = (Scope::new(1, 1), Scope::new(1, 2));
         let meta = [("k".to_string(), "v".to_string())];
         for scope in [main, dev] {
-            s.insert_table(&table(scope, "in.c-a", "t"))
-                .unwrap()
-                .unwrap();
-            s.upsert_metadata(scope, Object::Table, "in.c-a.t", "user", &meta, CREATED)
-                .unwrap();
-            s.upsert_metadata(scope, Object::Column, "in.c-a.t.id", "user", &meta, CREATED)
-                .unwrap();
+            s.insert_table(&table(scope, "in.c-a", "t")).unwrap().unwrap();
+            s.upsert_metadata(scope, Object::Table, "in.c-a.t", "user", &meta, CREATED).unwrap();
+            s.upsert_metadata(scope, Object::Column, "in.c-a.t.id", "user", &meta, CREATED).unwrap();
         }
-        s.insert_table(&table(main, "in.c-a", "tt"))
-            .unwrap()
-            .unwrap();
-        s.upsert_metadata(main, Object::Column, "in.c-a.tt.id", "user", &meta, CREATED)
-            .unwrap();
+        s.insert_table(&table(main, "in.c-a", "tt")).unwrap().unwrap();
+        s.upsert_metadata(main, Object::Column, "in.c-a.tt.id", "user", &meta, CREATED).unwrap();
 
         s.delete_table(main, "in.c-a.t").unwrap();
         assert_eq!(s.table(main, "in.c-a.t").unwrap(), None);
-        assert!(
-            s.metadata(main, Object::Table, "in.c-a.t")
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            s.metadata(main, Object::Column, "in.c-a.t.id")
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(
-            s.metadata(main, Object::Column, "in.c-a.tt.id")
-                .unwrap()
-                .len(),
-            1,
-            "a table whose id starts alike keeps its own"
-        );
-        assert!(
-            s.table(dev, "in.c-a.t").unwrap().is_some(),
-            "the same id in another branch stays"
-        );
-        assert_eq!(
-            s.metadata(dev, Object::Column, "in.c-a.t.id")
-                .unwrap()
-                .len(),
-            1
-        );
+        assert!(s.metadata(main, Object::Table, "in.c-a.t").unwrap().is_empty());
+        assert!(s.metadata(main, Object::Column, "in.c-a.t.id").unwrap().is_empty());
+        assert_eq!(s.metadata(main, Object::Column, "in.c-a.tt.id").unwrap().len(), 1, "a table whose id starts alike keeps its own");
+        assert!(s.table(dev, "in.c-a.t").unwrap().is_some(), "the same id in another branch stays");
+        assert_eq!(s.metadata(dev, Object::Column, "in.c-a.t.id").unwrap().len(), 1);
     }
 }
 

@@ -55,8 +55,7 @@ impl TokenRecord {
     }
 
     pub fn is_expired(&self) -> bool {
-        self.expires
-            .is_some_and(|e| e <= chrono::Utc::now().timestamp())
+        self.expires.is_some_and(|e| e <= chrono::Utc::now().timestamp())
     }
 
     pub fn creator_json(&self) -> Value {
@@ -87,11 +86,7 @@ pub trait TokenStore {
     fn master_token(&self, project_id: i64) -> ApiResult<Option<TokenRecord>>;
     /// Insert `token` (its `id` is ignored) with the secret `secret_for(new id)`, in one
     /// transaction: only the secret's hash is stored. Returns the new id and the secret.
-    fn insert_token(
-        &self,
-        token: &TokenRecord,
-        secret_for: &dyn Fn(i64) -> String,
-    ) -> ApiResult<(i64, String)>;
+    fn insert_token(&self, token: &TokenRecord, secret_for: &dyn Fn(i64) -> String) -> ApiResult<(i64, String)>;
     /// Store the description, rights and expiry of `token` (by its id).
     fn update_token(&self, token: &TokenRecord) -> ApiResult<()>;
     /// The hash of the token's current secret.
@@ -130,22 +125,14 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<TokenRecord> {
 }
 
 impl SqliteMetaStore {
-    fn one_token(
-        &self,
-        filter: &str,
-        param: &dyn rusqlite::ToSql,
-    ) -> ApiResult<Option<TokenRecord>> {
+    fn one_token(&self, filter: &str, param: &dyn rusqlite::ToSql) -> ApiResult<Option<TokenRecord>> {
         self.with(|c| one_token_in(c, filter, param))
     }
 }
 
 /// The working token matching `filter`. A deleted project's tokens stop working (and come back
 /// if it is restored).
-fn one_token_in(
-    c: &rusqlite::Connection,
-    filter: &str,
-    param: &dyn rusqlite::ToSql,
-) -> rusqlite::Result<Option<TokenRecord>> {
+fn one_token_in(c: &rusqlite::Connection, filter: &str, param: &dyn rusqlite::ToSql) -> rusqlite::Result<Option<TokenRecord>> {
     c.query_row_cached(
         &format!(
             "SELECT {TOKEN_COLUMNS} FROM tokens WHERE {filter} AND disabled = 0 AND NOT EXISTS \
@@ -182,34 +169,19 @@ fn write_rights(c: &rusqlite::Connection, id: i64, t: &TokenRecord) -> rusqlite:
 impl ProjectStore for SqliteMetaStore {
     fn ensure_project(&self, id: i64, name: &str, created: &str) -> ApiResult<()> {
         self.with(|c| {
-            c.execute_cached(
-                "INSERT OR IGNORE INTO projects (id, name, created) VALUES (?1, ?2, ?3)",
-                rusqlite::params![id, name, created],
-            )
+            c.execute_cached("INSERT OR IGNORE INTO projects (id, name, created) VALUES (?1, ?2, ?3)", rusqlite::params![id, name, created])
         })?;
         Ok(())
     }
 
     fn project(&self, id: i64) -> ApiResult<Option<(String, String)>> {
-        self.with(|c| {
-            c.query_row_cached(
-                "SELECT name, created FROM projects WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-        })
+        self.with(|c| c.query_row_cached("SELECT name, created FROM projects WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
     }
 }
 
 impl TokenStore for SqliteMetaStore {
     fn token_by_hash(&self, hash: &str) -> ApiResult<Option<TokenRecord>> {
-        self.cached(
-            |c| &c.tokens,
-            hash,
-            |t| t.is_some(),
-            |c| one_token_in(c, "hash = ?1", &hash),
-        )
+        self.cached(|c| &c.tokens, hash, |t| t.is_some(), |c| one_token_in(c, "hash = ?1", &hash))
     }
 
     fn token(&self, id: i64) -> ApiResult<Option<TokenRecord>> {
@@ -234,11 +206,7 @@ impl TokenStore for SqliteMetaStore {
         })
     }
 
-    fn insert_token(
-        &self,
-        t: &TokenRecord,
-        secret_for: &dyn Fn(i64) -> String,
-    ) -> ApiResult<(i64, String)> {
+    fn insert_token(&self, t: &TokenRecord, secret_for: &dyn Fn(i64) -> String) -> ApiResult<(i64, String)> {
         self.tx(|tx| {
             tx.execute_cached(
                 "INSERT INTO tokens (project_id, hash, is_master, created, refreshed, creator_token_id, creator_description) \
@@ -267,19 +235,11 @@ impl TokenStore for SqliteMetaStore {
     }
 
     fn token_hash(&self, id: i64) -> ApiResult<Option<String>> {
-        self.with(|c| {
-            c.query_row_cached("SELECT hash FROM tokens WHERE id = ?1", [id], |r| r.get(0))
-                .optional()
-        })
+        self.with(|c| c.query_row_cached("SELECT hash FROM tokens WHERE id = ?1", [id], |r| r.get(0)).optional())
     }
 
     fn set_token_hash(&self, id: i64, hash: &str, refreshed: &str) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute_cached(
-                "UPDATE tokens SET hash = ?1, refreshed = ?2 WHERE id = ?3",
-                rusqlite::params![hash, refreshed, id],
-            )
-        })?;
+        self.with(|c| c.execute_cached("UPDATE tokens SET hash = ?1, refreshed = ?2 WHERE id = ?3", rusqlite::params![hash, refreshed, id]))?;
         Ok(())
     }
 
@@ -318,17 +278,11 @@ pub mod suite {
     }
 
     fn two_projects<S: ProjectStore>(s: &S) {
-        s.ensure_project(1, "one", "2024-01-01T00:00:00+0000")
-            .unwrap();
-        s.ensure_project(2, "two", "2024-01-02T00:00:00+0000")
-            .unwrap();
+        s.ensure_project(1, "one", "2024-01-01T00:00:00+0000").unwrap();
+        s.ensure_project(2, "two", "2024-01-02T00:00:00+0000").unwrap();
         // Ensuring again keeps the first.
-        s.ensure_project(1, "renamed", "2025-01-01T00:00:00+0000")
-            .unwrap();
-        assert_eq!(
-            s.project(1).unwrap(),
-            Some(("one".into(), "2024-01-01T00:00:00+0000".into()))
-        );
+        s.ensure_project(1, "renamed", "2025-01-01T00:00:00+0000").unwrap();
+        assert_eq!(s.project(1).unwrap(), Some(("one".into(), "2024-01-01T00:00:00+0000".into())));
         assert_eq!(s.project(3).unwrap(), None);
     }
 
@@ -344,95 +298,47 @@ pub mod suite {
         assert_eq!(secret, format!("1-{id}-secret"));
         let stored = s.token(id).unwrap().expect("stored");
         assert_eq!(stored, TokenRecord { id, ..t.clone() });
-        assert_eq!(
-            s.token_by_hash(&hash_token(&secret)).unwrap().map(|t| t.id),
-            Some(id)
-        );
+        assert_eq!(s.token_by_hash(&hash_token(&secret)).unwrap().map(|t| t.id), Some(id));
         assert_eq!(s.token_by_hash(&hash_token("1-1-other")).unwrap(), None);
-        assert_eq!(
-            s.token_hash(id).unwrap(),
-            Some(hash_token(&secret)),
-            "only the hash is kept"
-        );
+        assert_eq!(s.token_hash(id).unwrap(), Some(hash_token(&secret)), "only the hash is kept");
         assert_eq!(s.token(id + 1000).unwrap(), None);
     }
 
     pub fn listed_per_project_with_the_master_first<S: ProjectStore + TokenStore>(s: &S) {
         two_projects(s);
-        let (a, _) = s
-            .insert_token(&token(1, "a"), &|id| format!("1-{id}-a"))
-            .unwrap();
+        let (a, _) = s.insert_token(&token(1, "a"), &|id| format!("1-{id}-a")).unwrap();
         let mut master = token(1, "Master Token");
         master.is_master = true;
         let (m, _) = s.insert_token(&master, &|id| format!("1-{id}-m")).unwrap();
-        let (b, _) = s
-            .insert_token(&token(2, "b"), &|id| format!("2-{id}-b"))
-            .unwrap();
-        assert_eq!(
-            s.project_tokens(1)
-                .unwrap()
-                .iter()
-                .map(|t| t.id)
-                .collect::<Vec<_>>(),
-            vec![a, m]
-        );
-        assert_eq!(
-            s.project_tokens(2)
-                .unwrap()
-                .iter()
-                .map(|t| t.id)
-                .collect::<Vec<_>>(),
-            vec![b]
-        );
+        let (b, _) = s.insert_token(&token(2, "b"), &|id| format!("2-{id}-b")).unwrap();
+        assert_eq!(s.project_tokens(1).unwrap().iter().map(|t| t.id).collect::<Vec<_>>(), vec![a, m]);
+        assert_eq!(s.project_tokens(2).unwrap().iter().map(|t| t.id).collect::<Vec<_>>(), vec![b]);
         assert_eq!(s.master_token(1).unwrap().map(|t| t.id), Some(m));
         assert_eq!(s.master_token(2).unwrap(), None);
     }
 
     pub fn update_refresh_and_delete<S: ProjectStore + TokenStore>(s: &S) {
         two_projects(s);
-        let (id, old) = s
-            .insert_token(&token(1, "t"), &|id| format!("1-{id}-old"))
-            .unwrap();
+        let (id, old) = s.insert_token(&token(1, "t"), &|id| format!("1-{id}-old")).unwrap();
         // Looked up before each write, so that a store which keeps lookups must drop them.
-        assert_eq!(
-            s.token_by_hash(&hash_token(&old))
-                .unwrap()
-                .map(|t| t.description),
-            Some("t".into())
-        );
+        assert_eq!(s.token_by_hash(&hash_token(&old)).unwrap().map(|t| t.description), Some("t".into()));
         let mut changed = s.token(id).unwrap().unwrap();
         changed.description = "renamed".into();
         changed.can_manage_buckets = true;
         changed.can_create_jobs = true;
-        changed
-            .bucket_permissions
-            .insert("in.c-b".into(), "write".into());
+        changed.bucket_permissions.insert("in.c-b".into(), "write".into());
         changed.component_access = Some(vec![]);
         changed.expires = Some(1);
         s.update_token(&changed).unwrap();
         assert_eq!(s.token(id).unwrap().as_ref(), Some(&changed));
-        assert_eq!(
-            s.token_by_hash(&hash_token(&old)).unwrap().as_ref(),
-            Some(&changed),
-            "a lookup sees the update at once"
-        );
+        assert_eq!(s.token_by_hash(&hash_token(&old)).unwrap().as_ref(), Some(&changed), "a lookup sees the update at once");
         assert!(changed.is_expired());
 
-        s.set_token_hash(id, &hash_token("1-x-new"), "2025-05-05T00:00:00+0000")
-            .unwrap();
-        assert_eq!(
-            s.token_by_hash(&hash_token(&old)).unwrap(),
-            None,
-            "the old secret stops working"
-        );
+        s.set_token_hash(id, &hash_token("1-x-new"), "2025-05-05T00:00:00+0000").unwrap();
+        assert_eq!(s.token_by_hash(&hash_token(&old)).unwrap(), None, "the old secret stops working");
         let refreshed = s.token_by_hash(&hash_token("1-x-new")).unwrap().unwrap();
         assert_eq!(refreshed.refreshed, "2025-05-05T00:00:00+0000");
-        assert_eq!(
-            s.token_by_hash(&hash_token("1-x-new"))
-                .unwrap()
-                .map(|t| t.id),
-            Some(id)
-        );
+        assert_eq!(s.token_by_hash(&hash_token("1-x-new")).unwrap().map(|t| t.id), Some(id));
 
         s.delete_token(id).unwrap();
         assert_eq!(s.token(id).unwrap(), None);

@@ -75,12 +75,7 @@ impl VaultVariableStore for SqliteMetaStore {
     }
 
     fn delete_vault_variable(&self, project_id: i64, hash: &str) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM vault_variables WHERE project_id = ?1 AND hash = ?2",
-                rusqlite::params![project_id, hash],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM vault_variables WHERE project_id = ?1 AND hash = ?2", rusqlite::params![project_id, hash])? > 0))
     }
 }
 
@@ -97,9 +92,7 @@ pub mod suite {
             key: key.into(),
             value: format!("value of {key}"),
             flags: vec!["encrypted".into()],
-            attributes: branch
-                .map(|b| BTreeMap::from([("branchId".to_string(), b.to_string())]))
-                .unwrap_or_default(),
+            attributes: branch.map(|b| BTreeMap::from([("branchId".to_string(), b.to_string())])).unwrap_or_default(),
             created: "2026-01-01T00:00:00+0000".into(),
         }
     }
@@ -111,40 +104,23 @@ pub mod suite {
         for v in [&b, &a2, &a1] {
             s.insert_vault_variable(v).unwrap().expect("new");
         }
-        assert_eq!(
-            s.vault_variables(1, None).unwrap(),
-            vec![a2.clone(), a1.clone(), b.clone()],
-            "by key, then oldest first"
-        );
+        assert_eq!(s.vault_variables(1, None).unwrap(), vec![a2.clone(), a1.clone(), b.clone()], "by key, then oldest first");
         assert_eq!(s.vault_variables(1, Some("alpha")).unwrap(), vec![a2, a1]);
         assert!(s.vault_variables(1, Some("gamma")).unwrap().is_empty());
     }
 
     pub fn a_hash_is_taken_once_per_project<S: VaultVariableStore>(s: &S) {
-        s.insert_vault_variable(&variable(1, "h", "k", None))
-            .unwrap()
-            .expect("new");
+        s.insert_vault_variable(&variable(1, "h", "k", None)).unwrap().expect("new");
         let mut again = variable(1, "h", "k", None);
         again.value = "other".into();
         assert_eq!(s.insert_vault_variable(&again).unwrap(), Err(AlreadyExists));
-        assert_eq!(
-            s.vault_variables(1, None).unwrap()[0].value,
-            "value of k",
-            "the first one stays"
-        );
-        s.insert_vault_variable(&variable(2, "h", "k", None))
-            .unwrap()
-            .expect("another project has its own");
+        assert_eq!(s.vault_variables(1, None).unwrap()[0].value, "value of k", "the first one stays");
+        s.insert_vault_variable(&variable(2, "h", "k", None)).unwrap().expect("another project has its own");
     }
 
     pub fn scoped_by_project_and_deleted<S: VaultVariableStore>(s: &S) {
-        s.insert_vault_variable(&variable(1, "h", "k", None))
-            .unwrap()
-            .unwrap();
-        assert!(
-            s.vault_variables(2, None).unwrap().is_empty(),
-            "another project never sees it"
-        );
+        s.insert_vault_variable(&variable(1, "h", "k", None)).unwrap().unwrap();
+        assert!(s.vault_variables(2, None).unwrap().is_empty(), "another project never sees it");
         assert!(!s.delete_vault_variable(2, "h").unwrap(), "nor deletes it");
         assert!(s.delete_vault_variable(1, "h").unwrap());
         assert!(s.vault_variables(1, None).unwrap().is_empty());

@@ -37,26 +37,10 @@ pub trait WorkspaceStore {
     /// A branch's workspaces, oldest first.
     fn workspaces(&self, project_id: i64, branch_id: i64) -> ApiResult<Vec<Workspace>>;
     /// The workspaces of one configuration in a branch, oldest first.
-    fn configuration_workspaces(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        component: &str,
-        configuration_id: &str,
-    ) -> ApiResult<Vec<Workspace>>;
+    fn configuration_workspaces(&self, project_id: i64, branch_id: i64, component: &str, configuration_id: &str) -> ApiResult<Vec<Workspace>>;
     /// False when the project has no such workspace.
-    fn set_workspace_password(
-        &self,
-        project_id: i64,
-        id: i64,
-        password_hash: Option<&str>,
-    ) -> ApiResult<bool>;
-    fn set_workspace_public_key(
-        &self,
-        project_id: i64,
-        id: i64,
-        public_key: &str,
-    ) -> ApiResult<bool>;
+    fn set_workspace_password(&self, project_id: i64, id: i64, password_hash: Option<&str>) -> ApiResult<bool>;
+    fn set_workspace_public_key(&self, project_id: i64, id: i64, public_key: &str) -> ApiResult<bool>;
     /// False when the project has no such workspace.
     fn delete_workspace(&self, project_id: i64, id: i64) -> ApiResult<bool>;
 }
@@ -116,12 +100,8 @@ impl WorkspaceStore for SqliteMetaStore {
 
     fn workspace(&self, project_id: i64, id: i64) -> ApiResult<Option<Workspace>> {
         self.with(|c| {
-            c.query_row(
-                &format!("SELECT {COLUMNS} FROM workspaces WHERE project_id = ?1 AND id = ?2"),
-                [project_id, id],
-                from_row,
-            )
-            .optional()
+            c.query_row(&format!("SELECT {COLUMNS} FROM workspaces WHERE project_id = ?1 AND id = ?2"), [project_id, id], from_row)
+                .optional()
         })
     }
 
@@ -132,13 +112,7 @@ impl WorkspaceStore for SqliteMetaStore {
         })
     }
 
-    fn configuration_workspaces(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        component: &str,
-        configuration_id: &str,
-    ) -> ApiResult<Vec<Workspace>> {
+    fn configuration_workspaces(&self, project_id: i64, branch_id: i64, component: &str, configuration_id: &str) -> ApiResult<Vec<Workspace>> {
         self.with(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {COLUMNS} FROM workspaces WHERE project_id = ?1 AND branch_id = ?2 AND component = ?3 \
@@ -148,12 +122,7 @@ impl WorkspaceStore for SqliteMetaStore {
         })
     }
 
-    fn set_workspace_password(
-        &self,
-        project_id: i64,
-        id: i64,
-        password_hash: Option<&str>,
-    ) -> ApiResult<bool> {
+    fn set_workspace_password(&self, project_id: i64, id: i64, password_hash: Option<&str>) -> ApiResult<bool> {
         self.with(|c| {
             Ok(c.execute(
                 "UPDATE workspaces SET password_hash = ?3 WHERE project_id = ?1 AND id = ?2",
@@ -162,12 +131,7 @@ impl WorkspaceStore for SqliteMetaStore {
         })
     }
 
-    fn set_workspace_public_key(
-        &self,
-        project_id: i64,
-        id: i64,
-        public_key: &str,
-    ) -> ApiResult<bool> {
+    fn set_workspace_public_key(&self, project_id: i64, id: i64, public_key: &str) -> ApiResult<bool> {
         self.with(|c| {
             Ok(c.execute(
                 "UPDATE workspaces SET public_key = ?3 WHERE project_id = ?1 AND id = ?2",
@@ -177,12 +141,7 @@ impl WorkspaceStore for SqliteMetaStore {
     }
 
     fn delete_workspace(&self, project_id: i64, id: i64) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM workspaces WHERE project_id = ?1 AND id = ?2",
-                [project_id, id],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM workspaces WHERE project_id = ?1 AND id = ?2", [project_id, id])? > 0))
     }
 }
 
@@ -213,37 +172,21 @@ pub mod suite {
     pub fn recorded_whole_and_read_back<S: WorkspaceStore>(s: &S) {
         let new = workspace(1, 10, Some(("keboola.snowflake-transformation", "123")));
         let id = s.insert_workspace(&new).unwrap();
-        assert_eq!(
-            s.workspace(1, id).unwrap().expect("recorded"),
-            Workspace { id, ..new }
-        );
+        assert_eq!(s.workspace(1, id).unwrap().expect("recorded"), Workspace { id, ..new });
         let second = s.insert_workspace(&workspace(1, 10, None)).unwrap();
         assert!(second > id, "ids increase");
-        assert!(
-            s.workspace(2, id).unwrap().is_none(),
-            "another project never sees it"
-        );
+        assert!(s.workspace(2, id).unwrap().is_none(), "another project never sees it");
     }
 
     pub fn listed_per_branch_and_configuration<S: WorkspaceStore>(s: &S) {
-        let a = s
-            .insert_workspace(&workspace(1, 10, Some(("c", "1"))))
-            .unwrap();
+        let a = s.insert_workspace(&workspace(1, 10, Some(("c", "1")))).unwrap();
         let b = s.insert_workspace(&workspace(1, 10, None)).unwrap();
-        let c = s
-            .insert_workspace(&workspace(1, 10, Some(("c", "1"))))
-            .unwrap();
-        s.insert_workspace(&workspace(1, 11, Some(("c", "1"))))
-            .unwrap();
-        s.insert_workspace(&workspace(1, 10, Some(("c", "2"))))
-            .unwrap();
-        s.insert_workspace(&workspace(2, 10, Some(("c", "1"))))
-            .unwrap();
+        let c = s.insert_workspace(&workspace(1, 10, Some(("c", "1")))).unwrap();
+        s.insert_workspace(&workspace(1, 11, Some(("c", "1")))).unwrap();
+        s.insert_workspace(&workspace(1, 10, Some(("c", "2")))).unwrap();
+        s.insert_workspace(&workspace(2, 10, Some(("c", "1")))).unwrap();
         let ids = |v: Vec<Workspace>| v.into_iter().map(|w| w.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(s.configuration_workspaces(1, 10, "c", "1").unwrap()),
-            vec![a, c]
-        );
+        assert_eq!(ids(s.configuration_workspaces(1, 10, "c", "1").unwrap()), vec![a, c]);
         let all = ids(s.workspaces(1, 10).unwrap());
         assert_eq!(all.len(), 4);
         assert!(all.contains(&b) && all.windows(2).all(|w| w[0] < w[1]));
@@ -254,14 +197,8 @@ pub mod suite {
         assert!(s.set_workspace_password(1, id, Some("cd")).unwrap());
         assert!(s.set_workspace_public_key(1, id, "KEY").unwrap());
         let got = s.workspace(1, id).unwrap().unwrap();
-        assert_eq!(
-            (got.password_hash.as_deref(), got.public_key.as_deref()),
-            (Some("cd"), Some("KEY"))
-        );
-        assert!(
-            !s.set_workspace_password(2, id, Some("x")).unwrap(),
-            "not through another project"
-        );
+        assert_eq!((got.password_hash.as_deref(), got.public_key.as_deref()), (Some("cd"), Some("KEY")));
+        assert!(!s.set_workspace_password(2, id, Some("x")).unwrap(), "not through another project");
         assert!(!s.delete_workspace(2, id).unwrap());
         assert!(s.delete_workspace(1, id).unwrap());
         assert!(s.workspace(1, id).unwrap().is_none());

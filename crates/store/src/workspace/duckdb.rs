@@ -27,8 +27,8 @@ use duckdb::{Config, Connection};
 use parking_lot::Mutex;
 
 use super::{
-    Interrupter, LoadColumn, QueryResult, ResultColumn, RowSink, StatementOutcome, UserSession,
-    WorkspaceBackend, WorkspaceLoad, WorkspaceTable, database_name, schema_name,
+    Interrupter, LoadColumn, QueryResult, ResultColumn, RowSink, StatementOutcome, UserSession, WorkspaceBackend, WorkspaceLoad, WorkspaceTable,
+    database_name, schema_name,
 };
 use crate::backend::duckdb::{DuckDbBackend, column_sql_type, ident, internal, lit};
 use crate::backend::{BackendError, BackendResult, ColumnDef, CsvSource, Select, TableLocation};
@@ -55,11 +55,7 @@ impl DuckDbWorkspaces {
     /// Workspaces in `dir` (created when missing), filled from and exported through `tables`.
     pub fn open(dir: &Path, tables: Arc<DuckDbBackend>) -> anyhow::Result<DuckDbWorkspaces> {
         std::fs::create_dir_all(dir)?;
-        Ok(DuckDbWorkspaces {
-            dir: dir.to_path_buf(),
-            tables,
-            locks: Mutex::new(HashMap::new()),
-        })
+        Ok(DuckDbWorkspaces { dir: dir.to_path_buf(), tables, locks: Mutex::new(HashMap::new()) })
     }
 
     /// The workspace's database file.
@@ -74,16 +70,8 @@ impl DuckDbWorkspaces {
 
     fn remove_files(&self, id: i64) -> BackendResult<()> {
         let file = self.file(id);
-        for path in [
-            file.clone(),
-            file.with_extension("duckdb.wal"),
-            file.with_extension("duckdb.tmp"),
-        ] {
-            let removed = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
+        for path in [file.clone(), file.with_extension("duckdb.wal"), file.with_extension("duckdb.tmp")] {
+            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
             match removed {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -95,12 +83,7 @@ impl DuckDbWorkspaces {
 
     /// Run `f` with the workspace attached to the table backend's instance; `f` gets the
     /// qualified schema (`"kbws_1"."WORKSPACE_1"`). The caller holds the workspace's lock.
-    fn attached<T>(
-        &self,
-        id: i64,
-        read_only: bool,
-        f: impl FnOnce(&Connection, &str) -> BackendResult<T>,
-    ) -> BackendResult<T> {
+    fn attached<T>(&self, id: i64, read_only: bool, f: impl FnOnce(&Connection, &str) -> BackendResult<T>) -> BackendResult<T> {
         let file = self.file(id);
         if read_only && !file.exists() {
             return Err(not_found(id));
@@ -114,9 +97,7 @@ impl DuckDbWorkspaces {
         ))
         .map_err(internal)?;
         let out = f(&conn, &format!("{a}.{}", ident(&schema_name(id))));
-        let detached = conn
-            .execute_batch(&format!("DETACH DATABASE IF EXISTS {a}"))
-            .map_err(internal);
+        let detached = conn.execute_batch(&format!("DETACH DATABASE IF EXISTS {a}")).map_err(internal);
         let value = out?;
         detached?;
         Ok(value)
@@ -133,11 +114,7 @@ impl DuckDbWorkspaces {
         Ok(n > 0)
     }
 
-    fn columns_of(
-        conn: &Connection,
-        id: i64,
-        table: Option<&str>,
-    ) -> BackendResult<Vec<(String, String, String)>> {
+    fn columns_of(conn: &Connection, id: i64, table: Option<&str>) -> BackendResult<Vec<(String, String, String)>> {
         let mut sql = String::from(
             "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND schema_name = ?",
         );
@@ -148,12 +125,10 @@ impl DuckDbWorkspaces {
         }
         sql.push_str(" ORDER BY table_name, column_index");
         let mut st = conn.prepare(&sql).map_err(internal)?;
-        st.query_map(duckdb::params_from_iter(args.iter()), |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .map_err(internal)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(internal)
+        st.query_map(duckdb::params_from_iter(args.iter()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(internal)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal)
     }
 }
 
@@ -172,23 +147,15 @@ fn user_instance(file: &Path, id: i64, memory_limit: &str) -> BackendResult<Conn
         .and_then(|c| c.threads(2))
         .map_err(internal)?;
     let conn = Connection::open_with_flags(file, config).map_err(internal)?;
-    conn.execute_batch(&format!(
-        "SET search_path = {}; SET lock_configuration = true;",
-        lit(&format!("{}.{}", database_name(id), schema_name(id)))
-    ))
-    .map_err(internal)?;
+    conn.execute_batch(&format!("SET search_path = {}; SET lock_configuration = true;", lit(&format!("{}.{}", database_name(id), schema_name(id)))))
+        .map_err(internal)?;
     Ok(conn)
 }
 
 /// Run one statement as workspace `id`'s user on its file (what `execute` does under the
 /// workspace's lock). Public for tests that check a running server's workspaces from outside:
 /// the caller makes sure nothing else has the file open.
-pub fn execute_in_file(
-    file: &Path,
-    id: i64,
-    sql: &str,
-    max_rows: usize,
-) -> BackendResult<QueryResult> {
+pub fn execute_in_file(file: &Path, id: i64, sql: &str, max_rows: usize) -> BackendResult<QueryResult> {
     use duckdb::arrow::array::Array;
     use duckdb::arrow::util::display::array_value_to_string;
 
@@ -200,16 +167,9 @@ pub fn execute_in_file(
     let columns: Vec<ResultColumn> = schema
         .fields()
         .iter()
-        .map(|f| ResultColumn {
-            name: f.name().clone(),
-            data_type: sql_type(f.data_type()),
-        })
+        .map(|f| ResultColumn { name: f.name().clone(), data_type: sql_type(f.data_type()) })
         .collect();
-    let mut result = QueryResult {
-        columns,
-        rows: Vec::new(),
-        truncated: false,
-    };
+    let mut result = QueryResult { columns, rows: Vec::new(), truncated: false };
     'batches: for batch in batches {
         for row in 0..batch.num_rows() {
             if result.rows.len() >= max_rows {
@@ -219,13 +179,7 @@ pub fn execute_in_file(
             let values = batch
                 .columns()
                 .iter()
-                .map(|col| {
-                    if col.is_null(row) {
-                        Ok(None)
-                    } else {
-                        array_value_to_string(col, row).map(Some)
-                    }
-                })
+                .map(|col| if col.is_null(row) { Ok(None) } else { array_value_to_string(col, row).map(Some) })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(internal)?;
             result.rows.push(values);
@@ -235,29 +189,17 @@ pub fn execute_in_file(
 }
 
 fn not_found(id: i64) -> BackendError {
-    BackendError::UserError(
-        format!("Workspace \"{id}\" not found."),
-        Code::WorkspaceNotFound,
-    )
+    BackendError::UserError(format!("Workspace \"{id}\" not found."), Code::WorkspaceNotFound)
 }
 
 /// The SQL type a load column asks for (`VARCHAR`, `NUMBER`, `INTEGER`, a base type, ...).
 fn load_type(name: &str) -> String {
     let upper = name.trim().to_ascii_uppercase();
     let (base, length) = match upper.split_once('(') {
-        Some((b, rest)) => (
-            b.trim().to_string(),
-            Some(rest.trim_end_matches(')').to_string()),
-        ),
+        Some((b, rest)) => (b.trim().to_string(), Some(rest.trim_end_matches(')').to_string())),
         None => (upper.clone(), None),
     };
-    let def = ColumnDef {
-        name: String::new(),
-        basetype: base.clone(),
-        nullable: true,
-        native_type: Some(base),
-        length,
-    };
+    let def = ColumnDef { name: String::new(), basetype: base.clone(), nullable: true, native_type: Some(base), length };
     column_sql_type(&def)
 }
 
@@ -294,10 +236,7 @@ impl WorkspaceBackend for DuckDbWorkspaces {
         let lock = self.lock(id);
         let _guard = lock.lock();
         self.remove_files(id)?;
-        self.attached(id, false, |conn, schema| {
-            conn.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .map_err(internal)
-        })
+        self.attached(id, false, |conn, schema| conn.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).map_err(internal))
     }
 
     fn remove(&self, id: i64) -> BackendResult<()> {
@@ -316,10 +255,7 @@ impl WorkspaceBackend for DuckDbWorkspaces {
         }
         // A new file is the only sure way to drop every object a user created, in any schema.
         self.remove_files(id)?;
-        self.attached(id, false, |conn, schema| {
-            conn.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .map_err(internal)
-        })
+        self.attached(id, false, |conn, schema| conn.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).map_err(internal))
     }
 
     fn load(&self, id: i64, load: &WorkspaceLoad) -> BackendResult<u64> {
@@ -387,13 +323,7 @@ impl WorkspaceBackend for DuckDbWorkspaces {
         })
     }
 
-    fn mirror(
-        &self,
-        id: i64,
-        source: &TableLocation,
-        schema: &str,
-        table: &str,
-    ) -> BackendResult<u64> {
+    fn mirror(&self, id: i64, source: &TableLocation, schema: &str, table: &str) -> BackendResult<u64> {
         let lock = self.lock(id);
         let _guard = lock.lock();
         if !self.file(id).exists() {
@@ -425,10 +355,7 @@ impl WorkspaceBackend for DuckDbWorkspaces {
             for (table, column, ty) in Self::columns_of(conn, id, None)? {
                 match out.last_mut() {
                     Some(t) if t.name == table => t.columns.push((column, ty)),
-                    _ => out.push(WorkspaceTable {
-                        name: table,
-                        columns: vec![(column, ty)],
-                    }),
+                    _ => out.push(WorkspaceTable { name: table, columns: vec![(column, ty)] }),
                 }
             }
             Ok(out)
@@ -465,11 +392,7 @@ impl WorkspaceBackend for DuckDbWorkspaces {
         execute_in_file(&self.file(id), id, sql, max_rows)
     }
 
-    fn session(
-        &self,
-        id: i64,
-        f: &mut dyn FnMut(&mut dyn UserSession) -> BackendResult<()>,
-    ) -> BackendResult<()> {
+    fn session(&self, id: i64, f: &mut dyn FnMut(&mut dyn UserSession) -> BackendResult<()>) -> BackendResult<()> {
         let lock = self.lock(id);
         let _guard = lock.lock();
         let conn = user_instance(&self.file(id), id, USER_MEMORY_LIMIT)?;
@@ -491,51 +414,24 @@ fn first_keyword(sql: &str) -> String {
     let mut rest = sql.trim_start();
     loop {
         if let Some(r) = rest.strip_prefix("--") {
-            rest = r
-                .split_once('\n')
-                .map(|(_, r)| r)
-                .unwrap_or("")
-                .trim_start();
+            rest = r.split_once('\n').map(|(_, r)| r).unwrap_or("").trim_start();
         } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r
-                .split_once("*/")
-                .map(|(_, r)| r)
-                .unwrap_or("")
-                .trim_start();
+            rest = r.split_once("*/").map(|(_, r)| r).unwrap_or("").trim_start();
         } else if let Some(r) = rest.strip_prefix('(') {
             rest = r.trim_start();
         } else {
             break;
         }
     }
-    rest.chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect::<String>()
-        .to_ascii_uppercase()
+    rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_uppercase()
 }
 
 /// Statements whose result is the number of rows they changed (DuckDB's one `Count` column).
 const CHANGING: &[&str] = &["INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE"];
 /// Statements that return nothing a client reads.
 const SILENT: &[&str] = &[
-    "CREATE",
-    "DROP",
-    "ALTER",
-    "SET",
-    "RESET",
-    "USE",
-    "BEGIN",
-    "START",
-    "COMMIT",
-    "END",
-    "ROLLBACK",
-    "ABORT",
-    "COMMENT",
-    "CHECKPOINT",
-    "VACUUM",
-    "ANALYZE",
-    "GRANT",
-    "REVOKE",
+    "CREATE", "DROP", "ALTER", "SET", "RESET", "USE", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "COMMENT", "CHECKPOINT",
+    "VACUUM", "ANALYZE", "GRANT", "REVOKE",
 ];
 
 impl UserSession for DuckDbSession {
@@ -552,23 +448,14 @@ impl UserSession for DuckDbSession {
         let mut st = self.conn.prepare(sql).map_err(user_error)?;
         let batches = st.stream_arrow([]).map_err(user_error)?;
         let schema = batches.get_schema();
-        let columns: Vec<ResultColumn> = schema
-            .fields()
-            .iter()
-            .map(|f| ResultColumn {
-                name: f.name().clone(),
-                data_type: sql_type(f.data_type()),
-            })
-            .collect();
+        let columns: Vec<ResultColumn> =
+            schema.fields().iter().map(|f| ResultColumn { name: f.name().clone(), data_type: sql_type(f.data_type()) }).collect();
         let counted = columns.len() == 1 && columns[0].name == "Count";
         if CHANGING.contains(&keyword.as_str()) && counted {
             let mut affected = 0u64;
             for batch in batches {
-                if batch.num_rows() > 0 {
-                    affected += array_value_to_string(batch.column(0), 0)
-                        .map_err(internal)?
-                        .parse::<u64>()
-                        .unwrap_or(0);
+                        if batch.num_rows() > 0 {
+                    affected += array_value_to_string(batch.column(0), 0).map_err(internal)?.parse::<u64>().unwrap_or(0);
                 }
             }
             return Ok(StatementOutcome::Affected(affected));
@@ -583,14 +470,10 @@ impl UserSession for DuckDbSession {
         let mut count = 0u64;
         let mut values: Vec<Option<String>> = Vec::with_capacity(columns.len());
         for batch in batches {
-            for row in 0..batch.num_rows() {
+                for row in 0..batch.num_rows() {
                 values.clear();
                 for col in batch.columns() {
-                    values.push(if col.is_null(row) {
-                        None
-                    } else {
-                        Some(array_value_to_string(col, row).map_err(internal)?)
-                    });
+                    values.push(if col.is_null(row) { None } else { Some(array_value_to_string(col, row).map_err(internal)?) });
                 }
                 sink.row(&values)?;
                 count += 1;
@@ -600,9 +483,7 @@ impl UserSession for DuckDbSession {
     }
 
     fn begin(&mut self) -> BackendResult<()> {
-        self.conn
-            .execute_batch("BEGIN TRANSACTION")
-            .map_err(user_error)
+        self.conn.execute_batch("BEGIN TRANSACTION").map_err(user_error)
     }
 
     fn commit(&mut self) -> BackendResult<()> {

@@ -71,13 +71,7 @@ pub trait WorkspaceBackend: Send + Sync {
     /// replacing an older copy: how a workspace with read-only Storage access reads Storage
     /// tables by their Keboola names (`"in.c-bucket"."table"`) while its SQL still reaches
     /// nothing outside its own file.
-    fn mirror(
-        &self,
-        id: i64,
-        source: &TableLocation,
-        schema: &str,
-        table: &str,
-    ) -> BackendResult<u64>;
+    fn mirror(&self, id: i64, source: &TableLocation, schema: &str, table: &str) -> BackendResult<u64>;
     /// Tables and views of the workspace's schema, by name.
     fn tables(&self, id: i64) -> BackendResult<Vec<WorkspaceTable>>;
     /// Write a workspace table as CSV with a header into `dir` (created by the caller), as a
@@ -89,11 +83,7 @@ pub trait WorkspaceBackend: Send + Sync {
     /// Open one user session on the workspace (the Query service's job): `f` runs statements
     /// in order on the same connection, so a transaction spans them. The workspace's lock is
     /// held until `f` returns (no load or other session meanwhile).
-    fn session(
-        &self,
-        id: i64,
-        f: &mut dyn FnMut(&mut dyn UserSession) -> BackendResult<()>,
-    ) -> BackendResult<()>;
+    fn session(&self, id: i64, f: &mut dyn FnMut(&mut dyn UserSession) -> BackendResult<()>) -> BackendResult<()>;
 }
 
 /// Stops the statement a session is running, from any thread (a cancel, a timeout); the

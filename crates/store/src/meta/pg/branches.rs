@@ -9,8 +9,7 @@ use crate::meta::metadata::Object;
 use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{BranchId, ProjectId};
 
-const COLUMNS: &str =
-    "id, project_id, name, description, created, is_default, creator_token_id, creator_description";
+const COLUMNS: &str = "id, project_id, name, description, created, is_default, creator_token_id, creator_description";
 
 fn from_row(r: &postgres::Row) -> Result<Branch, postgres::Error> {
     Ok(Branch {
@@ -30,39 +29,19 @@ fn lock_names(tx: &mut impl GenericClient, project: i64) -> Result<(), postgres:
 }
 
 /// Whether a branch of the project other than `except` has this name.
-fn name_taken(
-    c: &mut impl GenericClient,
-    project: i64,
-    name: &str,
-    except: Option<i64>,
-) -> Result<bool, postgres::Error> {
-    Ok(c.query_opt(
-        "SELECT 1 FROM branches WHERE project_id = $1 AND name = $2 AND id IS DISTINCT FROM $3",
-        &[&project, &name, &except],
-    )?
-    .is_some())
+fn name_taken(c: &mut impl GenericClient, project: i64, name: &str, except: Option<i64>) -> Result<bool, postgres::Error> {
+    Ok(c
+        .query_opt("SELECT 1 FROM branches WHERE project_id = $1 AND name = $2 AND id IS DISTINCT FROM $3", &[&project, &name, &except])?
+        .is_some())
 }
 
-fn default_branch_in(
-    c: &mut impl GenericClient,
-    project: i64,
-) -> Result<Option<i64>, postgres::Error> {
-    c.query_opt(
-        "SELECT id FROM branches WHERE project_id = $1 AND is_default = 1",
-        &[&project],
-    )?
-    .map(|r| r.try_get(0))
-    .transpose()
+fn default_branch_in(c: &mut impl GenericClient, project: i64) -> Result<Option<i64>, postgres::Error> {
+    c.query_opt("SELECT id FROM branches WHERE project_id = $1 AND is_default = 1", &[&project])?.map(|r| r.try_get(0)).transpose()
 }
 
 /// Copy the live configurations of branch `from` into `to`, with the versions and metadata of
 /// those copied.
-fn copy_configurations(
-    c: &mut impl GenericClient,
-    project: i64,
-    from: i64,
-    to: i64,
-) -> Result<(), postgres::Error> {
+fn copy_configurations(c: &mut impl GenericClient, project: i64, from: i64, to: i64) -> Result<(), postgres::Error> {
     c.execute(
         "INSERT INTO configurations (project_id, branch_id, component_id, id, body, is_deleted) \
          SELECT project_id, $3::BIGINT, component_id, id, body, is_deleted FROM configurations \
@@ -70,14 +49,8 @@ fn copy_configurations(
         &[&project, &from, &to],
     )?;
     for (table, columns) in [
-        (
-            "configuration_versions",
-            "component_id, config_id, version, snapshot",
-        ),
-        (
-            "configuration_row_versions",
-            "component_id, config_id, row_id, version, snapshot",
-        ),
+        ("configuration_versions", "component_id, config_id, version, snapshot"),
+        ("configuration_row_versions", "component_id, config_id, row_id, version, snapshot"),
     ] {
         c.execute(
             &format!(
@@ -106,13 +79,7 @@ impl BranchStore for PgMetaStore {
     }
 
     fn branch_exists(&self, project_id: i64, id: i64) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.query_opt(
-                "SELECT 1 FROM branches WHERE project_id = $1 AND id = $2",
-                &[&project_id, &id],
-            )?
-            .is_some())
-        })
+        self.with(|c| Ok(c.query_opt("SELECT 1 FROM branches WHERE project_id = $1 AND id = $2", &[&project_id, &id])?.is_some()))
     }
 
     fn ensure_default_branch(&self, project_id: i64, name: &str, created: &str) -> ApiResult<i64> {
@@ -131,25 +98,16 @@ impl BranchStore for PgMetaStore {
 
     fn branches(&self, project: ProjectId) -> ApiResult<Vec<Branch>> {
         self.with(|c| {
-            c.query(
-                &format!("SELECT {COLUMNS} FROM branches WHERE project_id = $1 ORDER BY id"),
-                &[&project.get()],
-            )?
-            .iter()
-            .map(from_row)
-            .collect()
+            c.query(&format!("SELECT {COLUMNS} FROM branches WHERE project_id = $1 ORDER BY id"), &[&project.get()])?.iter().map(from_row).collect()
         })
     }
 
     fn branch(&self, project: ProjectId, id: BranchId) -> ApiResult<Option<Branch>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {COLUMNS} FROM branches WHERE id = $1 AND project_id = $2"),
-                &[&id.get(), &project.get()],
-            )?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {COLUMNS} FROM branches WHERE id = $1 AND project_id = $2"), &[&id.get(), &project.get()])?
+                .as_ref()
+                .map(from_row)
+                .transpose()
         })
     }
 
@@ -157,12 +115,7 @@ impl BranchStore for PgMetaStore {
         self.with(|c| name_taken(c, project.get(), name, None))
     }
 
-    fn create_dev_branch(
-        &self,
-        project: ProjectId,
-        from: BranchId,
-        b: &NewBranch,
-    ) -> ApiResult<Result<BranchId, AlreadyExists>> {
+    fn create_dev_branch(&self, project: ProjectId, from: BranchId, b: &NewBranch) -> ApiResult<Result<BranchId, AlreadyExists>> {
         self.tx(|tx| {
             lock_names(tx, project.get())?;
             if name_taken(tx, project.get(), &b.name, None)? {
@@ -193,10 +146,7 @@ impl BranchStore for PgMetaStore {
                 if name_taken(tx, project.get(), name, Some(id.get()))? {
                     return Ok(Err(AlreadyExists));
                 }
-                tx.execute(
-                    "UPDATE branches SET name = $1 WHERE id = $2 AND project_id = $3",
-                    &[&name, &id.get(), &project.get()],
-                )?;
+                tx.execute("UPDATE branches SET name = $1 WHERE id = $2 AND project_id = $3", &[&name, &id.get(), &project.get()])?;
             }
             if let Some(description) = description {
                 tx.execute(
@@ -214,26 +164,10 @@ impl BranchStore for PgMetaStore {
 }
 
 /// The records and metadata of every object in the branch, and the branch.
-pub(crate) fn delete_branch_records(
-    tx: &mut impl GenericClient,
-    project: i64,
-    id: i64,
-) -> Result<(), postgres::Error> {
-    for table in [
-        "configurations",
-        "configuration_versions",
-        "configuration_row_versions",
-        "buckets",
-        "metadata",
-    ] {
-        tx.execute(
-            &format!("DELETE FROM {table} WHERE project_id = $1 AND branch_id = $2"),
-            &[&project, &id],
-        )?;
+pub(crate) fn delete_branch_records(tx: &mut impl GenericClient, project: i64, id: i64) -> Result<(), postgres::Error> {
+    for table in ["configurations", "configuration_versions", "configuration_row_versions", "buckets", "metadata"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE project_id = $1 AND branch_id = $2"), &[&project, &id])?;
     }
-    tx.execute(
-        "DELETE FROM branches WHERE id = $1 AND project_id = $2",
-        &[&id, &project],
-    )?;
+    tx.execute("DELETE FROM branches WHERE id = $1 AND project_id = $2", &[&id, &project])?;
     Ok(())
 }

@@ -28,28 +28,17 @@ fn from_row(r: &postgres::Row) -> Result<Bucket, postgres::Error> {
 }
 
 fn lock_names(tx: &mut impl GenericClient, scope: Scope) -> Result<(), postgres::Error> {
-    lock_until_commit(
-        tx,
-        &format!("buckets:{}:{}", scope.project.get(), scope.branch.get()),
-    )
+    lock_until_commit(tx, &format!("buckets:{}:{}", scope.project.get(), scope.branch.get()))
 }
 
 fn exists(c: &mut impl GenericClient, scope: Scope, id: &str) -> Result<bool, postgres::Error> {
-    Ok(c.query_opt(
-        "SELECT 1 FROM buckets WHERE project_id = $1 AND branch_id = $2 AND id = $3",
-        &[&scope.project.get(), &scope.branch.get(), &id],
-    )?
-    .is_some())
+    Ok(c
+        .query_opt("SELECT 1 FROM buckets WHERE project_id = $1 AND branch_id = $2 AND id = $3", &[&scope.project.get(), &scope.branch.get(), &id])?
+        .is_some())
 }
 
 /// Whether a bucket of the branch other than `except` has the display name in the stage.
-fn display_name_taken(
-    c: &mut impl GenericClient,
-    scope: Scope,
-    stage: &str,
-    display_name: &str,
-    except: &str,
-) -> Result<bool, postgres::Error> {
+fn display_name_taken(c: &mut impl GenericClient, scope: Scope, stage: &str, display_name: &str, except: &str) -> Result<bool, postgres::Error> {
     Ok(c
         .query_opt(
             "SELECT 1 FROM buckets WHERE project_id = $1 AND branch_id = $2 AND stage = $3 AND display_name = $4 AND id <> $5",
@@ -58,26 +47,15 @@ fn display_name_taken(
         .is_some())
 }
 
-fn set(
-    c: &mut impl GenericClient,
-    scope: Scope,
-    id: &str,
-    column: &str,
-    value: &str,
-) -> Result<u64, postgres::Error> {
+fn set(c: &mut impl GenericClient, scope: Scope, id: &str, column: &str, value: &str) -> Result<u64, postgres::Error> {
     c.execute(
-        &format!(
-            "UPDATE buckets SET {column} = $1 WHERE project_id = $2 AND branch_id = $3 AND id = $4"
-        ),
+        &format!("UPDATE buckets SET {column} = $1 WHERE project_id = $2 AND branch_id = $3 AND id = $4"),
         &[&value, &scope.project.get(), &scope.branch.get(), &id],
     )
 }
 
 /// Insert a bucket inside the caller's transaction, unless its id or display name is taken.
-pub(crate) fn insert_in(
-    tx: &mut impl GenericClient,
-    b: &Bucket,
-) -> Result<Result<(), BucketConflict>, postgres::Error> {
+pub(crate) fn insert_in(tx: &mut impl GenericClient, b: &Bucket) -> Result<Result<(), BucketConflict>, postgres::Error> {
     let scope = b.scope();
     lock_names(tx, scope)?;
     if exists(tx, scope, &b.id)? {
@@ -87,9 +65,7 @@ pub(crate) fn insert_in(
         return Ok(Err(BucketConflict::DisplayName));
     }
     tx.execute(
-        &format!(
-            "INSERT INTO buckets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ),
+        &format!("INSERT INTO buckets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
         &[
             &b.project_id,
             &b.branch_id,
@@ -134,13 +110,10 @@ impl BucketStore for PgMetaStore {
 
     fn project_bucket_ids(&self, project: ProjectId) -> ApiResult<Vec<String>> {
         self.with(|c| {
-            c.query(
-                "SELECT DISTINCT id FROM buckets WHERE project_id = $1 ORDER BY id",
-                &[&project.get()],
-            )?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect()
+            c.query("SELECT DISTINCT id FROM buckets WHERE project_id = $1 ORDER BY id", &[&project.get()])?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect()
         })
     }
 
@@ -148,13 +121,7 @@ impl BucketStore for PgMetaStore {
         Ok(self.tx(|tx| insert_in(tx, b))?)
     }
 
-    fn update_bucket(
-        &self,
-        scope: Scope,
-        id: &str,
-        changes: &BucketChanges,
-        changed: &str,
-    ) -> ApiResult<Result<(), AlreadyExists>> {
+    fn update_bucket(&self, scope: Scope, id: &str, changes: &BucketChanges, changed: &str) -> ApiResult<Result<(), AlreadyExists>> {
         self.tx(|tx| {
             if let Some(display_name) = &changes.display_name {
                 lock_names(tx, scope)?;

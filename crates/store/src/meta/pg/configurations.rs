@@ -6,36 +6,22 @@ use postgres::GenericClient;
 use serde_json::Value;
 
 use super::{PgMetaStore, flag};
-use crate::meta::configurations::{
-    ComponentScope, ConfigurationStore, ConfigurationTx, StoredConfiguration, StoredVersion,
-    metadata_object_id,
-};
+use crate::meta::configurations::{ComponentScope, ConfigurationStore, ConfigurationTx, StoredConfiguration, StoredVersion, metadata_object_id};
 use crate::meta::json_col;
 use crate::meta::tickets::TicketStore;
-use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{ComponentId, Scope};
+use kbstack_core::Result as ApiResult;
 
 fn configuration_from_row(r: &postgres::Row) -> Result<StoredConfiguration, postgres::Error> {
-    Ok(StoredConfiguration {
-        component_id: r.try_get(0)?,
-        id: r.try_get(1)?,
-        document: json_col(r.try_get(2)?),
-        is_deleted: flag(r, 3)?,
-    })
+    Ok(StoredConfiguration { component_id: r.try_get(0)?, id: r.try_get(1)?, document: json_col(r.try_get(2)?), is_deleted: flag(r, 3)? })
 }
 
 fn version_from_row(r: &postgres::Row) -> Result<StoredVersion, postgres::Error> {
-    Ok(StoredVersion {
-        version: r.try_get(0)?,
-        snapshot: json_col(r.try_get(1)?),
-    })
+    Ok(StoredVersion { version: r.try_get(0)?, snapshot: json_col(r.try_get(1)?) })
 }
 
 /// The next value of a named sequence (1, 2, …), shared by every node.
-pub(crate) fn next_sequence(
-    c: &mut impl GenericClient,
-    name: &str,
-) -> Result<i64, postgres::Error> {
+pub(crate) fn next_sequence(c: &mut impl GenericClient, name: &str) -> Result<i64, postgres::Error> {
     c.query_one(
         "INSERT INTO sequences (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 RETURNING value",
         &[&name],
@@ -50,12 +36,7 @@ impl TicketStore for PgMetaStore {
 }
 
 impl ConfigurationStore for PgMetaStore {
-    fn configurations(
-        &self,
-        scope: Scope,
-        component: Option<&ComponentId>,
-        deleted: bool,
-    ) -> ApiResult<Vec<StoredConfiguration>> {
+    fn configurations(&self, scope: Scope, component: Option<&ComponentId>, deleted: bool) -> ApiResult<Vec<StoredConfiguration>> {
         let component = component.map(ComponentId::as_str);
         self.with(|c| {
             c.query(
@@ -69,29 +50,17 @@ impl ConfigurationStore for PgMetaStore {
         })
     }
 
-    fn configuration_tx_dyn(
-        &self,
-        at: &ComponentScope,
-        work: &mut dyn FnMut(&dyn ConfigurationTx) -> bool,
-    ) -> ApiResult<()> {
+    fn configuration_tx_dyn(&self, at: &ComponentScope, work: &mut dyn FnMut(&dyn ConfigurationTx) -> bool) -> ApiResult<()> {
         super::blocking(|| {
             let mut conn = self.pool.get()?;
             let mut tx = conn.transaction()?;
             // Units of work on one component scope run one after another on every node, as
             // SQLite's one writer runs them: a change reads the document and its newest version,
             // then writes the next one (two at once would both write the same version).
-            let key = format!(
-                "configurations:{}:{}:{}",
-                at.scope.project.get(),
-                at.scope.branch.get(),
-                at.component.as_str()
-            );
+            let key = format!("configurations:{}:{}:{}", at.scope.project.get(), at.scope.branch.get(), at.component.as_str());
             super::lock_until_commit(&mut tx, &key)?;
             let tx = RefCell::new(tx);
-            if work(&PgConfigurations {
-                tx: &tx,
-                at: at.clone(),
-            }) {
+            if work(&PgConfigurations { tx: &tx, at: at.clone() }) {
                 tx.into_inner().commit()?;
             }
             Ok(())
@@ -112,25 +81,11 @@ const IN_SCOPE: &str = "project_id = $1 AND branch_id = $2 AND component_id = $3
 impl PgConfigurations<'_, '_> {
     /// The scope's parameters $1 (project), $2 (branch), $3 (component).
     fn scope(&self) -> (i64, i64, &str) {
-        (
-            self.at.scope.project.get(),
-            self.at.scope.branch.get(),
-            self.at.component.as_str(),
-        )
+        (self.at.scope.project.get(), self.at.scope.branch.get(), self.at.component.as_str())
     }
 
-    fn versions_where(
-        &self,
-        sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
-    ) -> ApiResult<Vec<StoredVersion>> {
-        Ok(self
-            .tx
-            .borrow_mut()
-            .query(sql, params)?
-            .iter()
-            .map(version_from_row)
-            .collect::<Result<_, _>>()?)
+    fn versions_where(&self, sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]) -> ApiResult<Vec<StoredVersion>> {
+        Ok(self.tx.borrow_mut().query(sql, params)?.iter().map(version_from_row).collect::<Result<_, _>>()?)
     }
 }
 
@@ -157,17 +112,8 @@ impl ConfigurationTx for PgConfigurations<'_, '_> {
     fn save_configuration(&self, id: &str, document: &Value, is_deleted: bool) -> ApiResult<()> {
         let (p, b, component) = self.scope();
         self.tx.borrow_mut().execute(
-            &format!(
-                "UPDATE configurations SET body = $5, is_deleted = $6 WHERE {IN_SCOPE} AND id = $4"
-            ),
-            &[
-                &p,
-                &b,
-                &component,
-                &id,
-                &document.to_string(),
-                &(is_deleted as i64),
-            ],
+            &format!("UPDATE configurations SET body = $5, is_deleted = $6 WHERE {IN_SCOPE} AND id = $4"),
+            &[&p, &b, &component, &id, &document.to_string(), &(is_deleted as i64)],
         )?;
         Ok(())
     }
@@ -175,15 +121,10 @@ impl ConfigurationTx for PgConfigurations<'_, '_> {
     fn purge_configuration(&self, id: &str) -> ApiResult<()> {
         let (p, b, component) = self.scope();
         let mut tx = self.tx.borrow_mut();
-        for (table, column) in [
-            ("configurations", "id"),
-            ("configuration_versions", "config_id"),
-            ("configuration_row_versions", "config_id"),
-        ] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE {IN_SCOPE} AND {column} = $4"),
-                &[&p, &b, &component, &id],
-            )?;
+        for (table, column) in
+            [("configurations", "id"), ("configuration_versions", "config_id"), ("configuration_row_versions", "config_id")]
+        {
+            tx.execute(&format!("DELETE FROM {table} WHERE {IN_SCOPE} AND {column} = $4"), &[&p, &b, &component, &id])?;
         }
         tx.execute(
             "DELETE FROM metadata WHERE project_id = $1 AND branch_id = $2 AND object_type = 'configuration' AND object_id = $3",
@@ -241,13 +182,7 @@ impl ConfigurationTx for PgConfigurations<'_, '_> {
             .try_get(0)?)
     }
 
-    fn insert_row_version(
-        &self,
-        config_id: &str,
-        row_id: &str,
-        version: i64,
-        snapshot: &Value,
-    ) -> ApiResult<()> {
+    fn insert_row_version(&self, config_id: &str, row_id: &str, version: i64, snapshot: &Value) -> ApiResult<()> {
         let (p, b, component) = self.scope();
         self.tx.borrow_mut().execute(
             "INSERT INTO configuration_row_versions (project_id, branch_id, component_id, config_id, row_id, version, snapshot) \
@@ -258,12 +193,7 @@ impl ConfigurationTx for PgConfigurations<'_, '_> {
         Ok(())
     }
 
-    fn row_version(
-        &self,
-        config_id: &str,
-        row_id: &str,
-        version: i64,
-    ) -> ApiResult<Option<StoredVersion>> {
+    fn row_version(&self, config_id: &str, row_id: &str, version: i64) -> ApiResult<Option<StoredVersion>> {
         let (p, b, component) = self.scope();
         let row = self.tx.borrow_mut().query_opt(
             &format!(
@@ -274,13 +204,7 @@ impl ConfigurationTx for PgConfigurations<'_, '_> {
         Ok(row.as_ref().map(version_from_row).transpose()?)
     }
 
-    fn row_versions(
-        &self,
-        config_id: &str,
-        row_id: &str,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<StoredVersion>> {
+    fn row_versions(&self, config_id: &str, row_id: &str, limit: i64, offset: i64) -> ApiResult<Vec<StoredVersion>> {
         let (p, b, component) = self.scope();
         self.versions_where(
             &format!(

@@ -77,26 +77,15 @@ impl DataAppStore for PgMetaStore {
 
     fn data_app(&self, project_id: i64, id: i64) -> ApiResult<Option<DataApp>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {APP_COLUMNS} FROM data_apps WHERE project_id = $1 AND id = $2"),
-                &[&project_id, &id],
-            )?
-            .as_ref()
-            .map(app_from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {APP_COLUMNS} FROM data_apps WHERE project_id = $1 AND id = $2"), &[&project_id, &id])?
+                .as_ref()
+                .map(app_from_row)
+                .transpose()
         })
     }
 
     fn data_app_any(&self, id: i64) -> ApiResult<Option<DataApp>> {
-        self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {APP_COLUMNS} FROM data_apps WHERE id = $1"),
-                &[&id],
-            )?
-            .as_ref()
-            .map(app_from_row)
-            .transpose()
-        })
+        self.with(|c| c.query_opt(&format!("SELECT {APP_COLUMNS} FROM data_apps WHERE id = $1"), &[&id])?.as_ref().map(app_from_row).transpose())
     }
 
     fn data_apps(&self, project_id: i64, offset: usize, limit: usize) -> ApiResult<Vec<DataApp>> {
@@ -114,13 +103,7 @@ impl DataAppStore for PgMetaStore {
     fn data_apps_in_states(&self, states: &[&str]) -> ApiResult<Vec<DataApp>> {
         let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
         self.with(|c| {
-            c.query(
-                &format!("SELECT {APP_COLUMNS} FROM data_apps WHERE state = ANY($1) ORDER BY id"),
-                &[&states],
-            )?
-            .iter()
-            .map(app_from_row)
-            .collect()
+            c.query(&format!("SELECT {APP_COLUMNS} FROM data_apps WHERE state = ANY($1) ORDER BY id"), &[&states])?.iter().map(app_from_row).collect()
         })
     }
 
@@ -150,10 +133,7 @@ impl DataAppStore for PgMetaStore {
 
     fn delete_data_app(&self, project_id: i64, id: i64) -> ApiResult<bool> {
         self.tx(|tx| {
-            let deleted = tx.execute(
-                "DELETE FROM data_apps WHERE project_id = $1 AND id = $2",
-                &[&project_id, &id],
-            )? > 0;
+            let deleted = tx.execute("DELETE FROM data_apps WHERE project_id = $1 AND id = $2", &[&project_id, &id])? > 0;
             if deleted {
                 tx.execute("DELETE FROM data_app_runs WHERE app_id = $1", &[&id])?;
             }

@@ -4,10 +4,7 @@
 use postgres::GenericClient;
 
 use super::{PgMetaStore, flag};
-use crate::meta::developer::{
-    APP_COLUMNS, App, AppVersion, DeveloperStore, Membership, PortalUser, USER_COLUMNS,
-    VENDOR_COLUMNS, Vendor,
-};
+use crate::meta::developer::{APP_COLUMNS, App, AppVersion, DeveloperStore, Membership, PortalUser, USER_COLUMNS, VENDOR_COLUMNS, Vendor};
 use crate::meta::{AlreadyExists, json_col};
 use kbstack_core::{Error, Result as ApiResult};
 
@@ -40,13 +37,7 @@ fn vendor_row(r: &postgres::Row) -> Result<Vendor, postgres::Error> {
 }
 
 fn membership_row(r: &postgres::Row) -> Result<Membership, postgres::Error> {
-    Ok(Membership {
-        vendor_id: r.try_get(0)?,
-        email: r.try_get(1)?,
-        status: r.try_get(2)?,
-        code: r.try_get(3)?,
-        created: r.try_get(4)?,
-    })
+    Ok(Membership { vendor_id: r.try_get(0)?, email: r.try_get(1)?, status: r.try_get(2)?, code: r.try_get(3)?, created: r.try_get(4)? })
 }
 
 fn app_row(r: &postgres::Row) -> Result<App, postgres::Error> {
@@ -102,23 +93,10 @@ impl DeveloperStore for PgMetaStore {
     }
 
     fn portal_user(&self, email: &str) -> ApiResult<Option<PortalUser>> {
-        self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {USER_COLUMNS} FROM developer_users WHERE email = $1"),
-                &[&email],
-            )?
-            .as_ref()
-            .map(user_row)
-            .transpose()
-        })
+        self.with(|c| c.query_opt(&format!("SELECT {USER_COLUMNS} FROM developer_users WHERE email = $1"), &[&email])?.as_ref().map(user_row).transpose())
     }
 
-    fn portal_users(
-        &self,
-        service: Option<&str>,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<PortalUser>> {
+    fn portal_users(&self, service: Option<&str>, limit: i64, offset: i64) -> ApiResult<Vec<PortalUser>> {
         let (limit, offset) = page(limit, offset);
         self.with(|c| {
             c.query(
@@ -145,34 +123,17 @@ impl DeveloperStore for PgMetaStore {
 
     fn delete_portal_user(&self, email: &str) -> ApiResult<bool> {
         self.tx(|c| {
-            c.execute(
-                "DELETE FROM developer_vendor_users WHERE email = $1",
-                &[&email],
-            )?;
+            c.execute("DELETE FROM developer_vendor_users WHERE email = $1", &[&email])?;
             c.execute("DELETE FROM developer_sessions WHERE email = $1", &[&email])?;
-            Ok::<_, Error>(
-                c.execute("DELETE FROM developer_users WHERE email = $1", &[&email])? > 0,
-            )
+            Ok::<_, Error>(c.execute("DELETE FROM developer_users WHERE email = $1", &[&email])? > 0)
         })
     }
 
     fn any_portal_admin(&self) -> ApiResult<bool> {
-        self.with(|c| {
-            c.query_one(
-                "SELECT EXISTS (SELECT 1 FROM developer_users WHERE is_admin = 1)",
-                &[],
-            )?
-            .try_get(0)
-        })
+        self.with(|c| c.query_one("SELECT EXISTS (SELECT 1 FROM developer_users WHERE is_admin = 1)", &[])?.try_get(0))
     }
 
-    fn insert_portal_session(
-        &self,
-        token_hash: &str,
-        email: &str,
-        kind: &str,
-        expires_ms: i64,
-    ) -> ApiResult<()> {
+    fn insert_portal_session(&self, token_hash: &str, email: &str, kind: &str, expires_ms: i64) -> ApiResult<()> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO developer_sessions (token_hash, email, kind, expires_ms) VALUES ($1, $2, $3, $4) \
@@ -192,12 +153,7 @@ impl DeveloperStore for PgMetaStore {
     }
 
     fn delete_portal_sessions(&self, email: &str, now_ms: i64) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM developer_sessions WHERE email = $1 OR expires_ms <= $2",
-                &[&email, &now_ms],
-            )
-        })?;
+        self.with(|c| c.execute("DELETE FROM developer_sessions WHERE email = $1 OR expires_ms <= $2", &[&email, &now_ms]))?;
         Ok(())
     }
 
@@ -212,15 +168,7 @@ impl DeveloperStore for PgMetaStore {
     }
 
     fn vendor(&self, id: &str) -> ApiResult<Option<Vendor>> {
-        self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {VENDOR_COLUMNS} FROM developer_vendors WHERE id = $1"),
-                &[&id],
-            )?
-            .as_ref()
-            .map(vendor_row)
-            .transpose()
-        })
+        self.with(|c| c.query_opt(&format!("SELECT {VENDOR_COLUMNS} FROM developer_vendors WHERE id = $1"), &[&id])?.as_ref().map(vendor_row).transpose())
     }
 
     fn vendors(&self, approved_only: bool, limit: i64, offset: i64) -> ApiResult<Vec<Vendor>> {
@@ -248,27 +196,13 @@ impl DeveloperStore for PgMetaStore {
     fn rename_vendor(&self, old: &str, new: &str) -> ApiResult<Result<bool, AlreadyExists>> {
         self.tx(|c| {
             super::lock_until_commit(c, &format!("developer_vendor:{new}"))?;
-            let taken: bool = c
-                .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM developer_vendors WHERE id = $1)",
-                    &[&new],
-                )?
-                .try_get(0)?;
+            let taken: bool = c.query_one("SELECT EXISTS (SELECT 1 FROM developer_vendors WHERE id = $1)", &[&new])?.try_get(0)?;
             if taken {
                 return Ok(Err(AlreadyExists));
             }
-            let n = c.execute(
-                "UPDATE developer_vendors SET id = $2 WHERE id = $1",
-                &[&old, &new],
-            )?;
-            c.execute(
-                "UPDATE developer_vendor_users SET vendor_id = $2 WHERE vendor_id = $1",
-                &[&old, &new],
-            )?;
-            c.execute(
-                "UPDATE developer_users SET service_vendor = $2 WHERE service_vendor = $1",
-                &[&old, &new],
-            )?;
+            let n = c.execute("UPDATE developer_vendors SET id = $2 WHERE id = $1", &[&old, &new])?;
+            c.execute("UPDATE developer_vendor_users SET vendor_id = $2 WHERE vendor_id = $1", &[&old, &new])?;
+            c.execute("UPDATE developer_users SET service_vendor = $2 WHERE service_vendor = $1", &[&old, &new])?;
             Ok::<_, Error>(Ok(n > 0))
         })
     }
@@ -305,13 +239,7 @@ impl DeveloperStore for PgMetaStore {
         })
     }
 
-    fn memberships(
-        &self,
-        vendor_id: &str,
-        status: &str,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<Membership>> {
+    fn memberships(&self, vendor_id: &str, status: &str, limit: i64, offset: i64) -> ApiResult<Vec<Membership>> {
         let (limit, offset) = page(limit, offset);
         self.with(|c| {
             c.query(
@@ -326,12 +254,7 @@ impl DeveloperStore for PgMetaStore {
     }
 
     fn delete_membership(&self, vendor_id: &str, email: &str) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM developer_vendor_users WHERE vendor_id = $1 AND email = $2",
-                &[&vendor_id, &email],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM developer_vendor_users WHERE vendor_id = $1 AND email = $2", &[&vendor_id, &email])? > 0))
     }
 
     fn member_vendors(&self, email: &str) -> ApiResult<Vec<String>> {
@@ -372,24 +295,10 @@ impl DeveloperStore for PgMetaStore {
     }
 
     fn app(&self, id: &str) -> ApiResult<Option<App>> {
-        self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {APP_COLUMNS} FROM developer_apps WHERE id = $1"),
-                &[&id],
-            )?
-            .as_ref()
-            .map(app_row)
-            .transpose()
-        })
+        self.with(|c| c.query_opt(&format!("SELECT {APP_COLUMNS} FROM developer_apps WHERE id = $1"), &[&id])?.as_ref().map(app_row).transpose())
     }
 
-    fn apps(
-        &self,
-        vendor_id: Option<&str>,
-        published_only: bool,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<App>> {
+    fn apps(&self, vendor_id: Option<&str>, published_only: bool, limit: i64, offset: i64) -> ApiResult<Vec<App>> {
         let (limit, offset) = page(limit, offset);
         self.with(|c| {
             c.query(
@@ -434,10 +343,7 @@ impl DeveloperStore for PgMetaStore {
 
     fn delete_app(&self, id: &str) -> ApiResult<bool> {
         self.tx(|c| {
-            c.execute(
-                "DELETE FROM developer_app_versions WHERE app_id = $1",
-                &[&id],
-            )?;
+            c.execute("DELETE FROM developer_app_versions WHERE app_id = $1", &[&id])?;
             Ok::<_, Error>(c.execute("DELETE FROM developer_apps WHERE id = $1", &[&id])? > 0)
         })
     }

@@ -53,22 +53,14 @@ impl EditorSessionStore for PgMetaStore {
 
     fn editor_session(&self, project_id: i64, id: &str) -> ApiResult<Option<EditorSession>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {COLUMNS} FROM editor_sessions WHERE project_id = $1 AND id = $2"),
-                &[&project_id, &id],
-            )?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {COLUMNS} FROM editor_sessions WHERE project_id = $1 AND id = $2"), &[&project_id, &id])?
+                .as_ref()
+                .map(from_row)
+                .transpose()
         })
     }
 
-    fn editor_sessions(
-        &self,
-        project_id: i64,
-        branch_id: Option<i64>,
-        token_id: Option<i64>,
-    ) -> ApiResult<Vec<EditorSession>> {
+    fn editor_sessions(&self, project_id: i64, branch_id: Option<i64>, token_id: Option<i64>) -> ApiResult<Vec<EditorSession>> {
         self.with(|c| {
             c.query(
                 &format!(
@@ -93,11 +85,6 @@ impl EditorSessionStore for PgMetaStore {
     }
 
     fn delete_editor_session(&self, project_id: i64, id: &str) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM editor_sessions WHERE project_id = $1 AND id = $2",
-                &[&project_id, &id],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM editor_sessions WHERE project_id = $1 AND id = $2", &[&project_id, &id])? > 0))
     }
 }

@@ -37,20 +37,12 @@ fn from_row(r: &postgres::Row) -> Result<EventRecord, postgres::Error> {
 }
 
 impl PgMetaStore {
-    fn one_event(
-        &self,
-        filter: &str,
-        key: &(dyn ToSql + Sync),
-        project: ProjectId,
-    ) -> ApiResult<Option<EventRecord>> {
+    fn one_event(&self, filter: &str, key: &(dyn ToSql + Sync), project: ProjectId) -> ApiResult<Option<EventRecord>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {COLUMNS} FROM events WHERE {filter} = $1 AND project_id = $2"),
-                &[key, &project.get()],
-            )?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {COLUMNS} FROM events WHERE {filter} = $1 AND project_id = $2"), &[key, &project.get()])?
+                .as_ref()
+                .map(from_row)
+                .transpose()
         })
     }
 }
@@ -102,11 +94,6 @@ impl EventStore for PgMetaStore {
         let (sql, args) = listing(f, true);
         let params = pg_params(args);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-        self.with(|c| {
-            c.query(&numbered(&sql), &refs)?
-                .iter()
-                .map(from_row)
-                .collect()
-        })
+        self.with(|c| c.query(&numbered(&sql), &refs)?.iter().map(from_row).collect())
     }
 }

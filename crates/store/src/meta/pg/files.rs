@@ -5,9 +5,7 @@ use serde_json::json;
 
 use super::{PgMetaStore, flag, pg_params};
 use crate::meta::conditions::numbered;
-use crate::meta::files::{
-    FILE_COLUMNS, FileRecord, FileRecordStore, FileSearch, NewFileRecord, search_sql, string_list,
-};
+use crate::meta::files::{FILE_COLUMNS, FileRecord, FileRecordStore, FileSearch, NewFileRecord, search_sql, string_list};
 use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{FileId, ProjectId};
 
@@ -35,11 +33,7 @@ fn from_row(r: &postgres::Row) -> Result<FileRecord, postgres::Error> {
 }
 
 impl FileRecordStore for PgMetaStore {
-    fn insert_file(
-        &self,
-        f: &NewFileRecord,
-        blob_path_for: &dyn Fn(FileId) -> String,
-    ) -> ApiResult<FileId> {
+    fn insert_file(&self, f: &NewFileRecord, blob_path_for: &dyn Fn(FileId) -> String) -> ApiResult<FileId> {
         Ok(self.tx(|tx| -> Result<FileId, postgres::Error> {
             // Ids come from the sequence (never reused after a delete), as on SQLite.
             let id: i64 = tx
@@ -80,13 +74,10 @@ impl FileRecordStore for PgMetaStore {
 
     fn file(&self, project: ProjectId, id: FileId) -> ApiResult<Option<FileRecord>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {FILE_COLUMNS} FROM files WHERE id = $1 AND project_id = $2"),
-                &[&id.get(), &project.get()],
-            )?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {FILE_COLUMNS} FROM files WHERE id = $1 AND project_id = $2"), &[&id.get(), &project.get()])?
+                .as_ref()
+                .map(from_row)
+                .transpose()
         })
     }
 
@@ -94,31 +85,16 @@ impl FileRecordStore for PgMetaStore {
         let (sql, args) = search_sql(s, true);
         let params = pg_params(args);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-        self.with(|c| {
-            c.query(&numbered(&sql), &refs)?
-                .iter()
-                .map(from_row)
-                .collect()
-        })
+        self.with(|c| c.query(&numbered(&sql), &refs)?.iter().map(from_row).collect())
     }
 
     fn set_file_size(&self, id: FileId, size_bytes: i64) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE files SET size_bytes = $1 WHERE id = $2",
-                &[&size_bytes, &id.get()],
-            )
-        })?;
+        self.with(|c| c.execute("UPDATE files SET size_bytes = $1 WHERE id = $2", &[&size_bytes, &id.get()]))?;
         Ok(())
     }
 
     fn set_file_tags(&self, id: FileId, tags: &[String]) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE files SET tags = $1 WHERE id = $2",
-                &[&json!(tags).to_string(), &id.get()],
-            )
-        })?;
+        self.with(|c| c.execute("UPDATE files SET tags = $1 WHERE id = $2", &[&json!(tags).to_string(), &id.get()]))?;
         Ok(())
     }
 

@@ -2,9 +2,7 @@
 //! ../manage.rs). A user's email is checked and written under an advisory lock on it, so two
 //! nodes never both take one.
 use super::{PgMetaStore, flag, lock_until_commit};
-use crate::meta::manage::{
-    EmailTaken, ManageStore, ManageToken, ManageTokenKind, TOKEN_COLUMNS, USER_COLUMNS, User,
-};
+use crate::meta::manage::{EmailTaken, ManageStore, ManageToken, ManageTokenKind, TOKEN_COLUMNS, USER_COLUMNS, User};
 use crate::meta::tokens::hash_token;
 use kbstack_core::Result as ApiResult;
 
@@ -69,39 +67,20 @@ impl ManageStore for PgMetaStore {
     }
 
     fn user(&self, id: i64) -> ApiResult<Option<User>> {
-        self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {USER_COLUMNS} FROM manage_users WHERE id = $1"),
-                &[&id],
-            )?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
-        })
+        self.with(|c| c.query_opt(&format!("SELECT {USER_COLUMNS} FROM manage_users WHERE id = $1"), &[&id])?.as_ref().map(user_from_row).transpose())
     }
 
     fn user_by_email(&self, email: &str) -> ApiResult<Option<User>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {USER_COLUMNS} FROM manage_users WHERE lower(email) = lower($1)"),
-                &[&email],
-            )?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {USER_COLUMNS} FROM manage_users WHERE lower(email) = lower($1)"), &[&email])?
+                .as_ref()
+                .map(user_from_row)
+                .transpose()
         })
     }
 
     fn users(&self) -> ApiResult<Vec<User>> {
-        self.with(|c| {
-            c.query(
-                &format!("SELECT {USER_COLUMNS} FROM manage_users ORDER BY id"),
-                &[],
-            )?
-            .iter()
-            .map(user_from_row)
-            .collect()
-        })
+        self.with(|c| c.query(&format!("SELECT {USER_COLUMNS} FROM manage_users ORDER BY id"), &[])?.iter().map(user_from_row).collect())
     }
 
     fn update_user(&self, u: &User) -> ApiResult<()> {
@@ -124,11 +103,7 @@ impl ManageStore for PgMetaStore {
         })
     }
 
-    fn insert_manage_token(
-        &self,
-        t: &ManageToken,
-        secret_for: &dyn Fn(i64) -> String,
-    ) -> ApiResult<(i64, String)> {
+    fn insert_manage_token(&self, t: &ManageToken, secret_for: &dyn Fn(i64) -> String) -> ApiResult<(i64, String)> {
         self.tx(|tx| {
             let id: i64 = tx
                 .query_one(
@@ -154,26 +129,12 @@ impl ManageStore for PgMetaStore {
 
     fn manage_token_by_hash(&self, hash: &str) -> ApiResult<Option<ManageToken>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {TOKEN_COLUMNS} FROM manage_tokens WHERE hash = $1"),
-                &[&hash],
-            )?
-            .as_ref()
-            .map(token_from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {TOKEN_COLUMNS} FROM manage_tokens WHERE hash = $1"), &[&hash])?.as_ref().map(token_from_row).transpose()
         })
     }
 
     fn manage_token(&self, id: i64) -> ApiResult<Option<ManageToken>> {
-        self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {TOKEN_COLUMNS} FROM manage_tokens WHERE id = $1"),
-                &[&id],
-            )?
-            .as_ref()
-            .map(token_from_row)
-            .transpose()
-        })
+        self.with(|c| c.query_opt(&format!("SELECT {TOKEN_COLUMNS} FROM manage_tokens WHERE id = $1"), &[&id])?.as_ref().map(token_from_row).transpose())
     }
 
     fn manage_tokens(&self, user_id: Option<i64>) -> ApiResult<Vec<ManageToken>> {
@@ -186,22 +147,12 @@ impl ManageStore for PgMetaStore {
     }
 
     fn set_manage_token_hash(&self, id: i64, hash: &str) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE manage_tokens SET hash = $1 WHERE id = $2",
-                &[&hash, &id],
-            )
-        })?;
+        self.with(|c| c.execute("UPDATE manage_tokens SET hash = $1 WHERE id = $2", &[&hash, &id]))?;
         Ok(())
     }
 
     fn touch_manage_token(&self, id: i64, now: &str) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE manage_tokens SET last_used = $1 WHERE id = $2",
-                &[&now, &id],
-            )
-        })?;
+        self.with(|c| c.execute("UPDATE manage_tokens SET last_used = $1 WHERE id = $2", &[&now, &id]))?;
         Ok(())
     }
 

@@ -10,10 +10,7 @@ use super::configurations::PgConfigurations;
 use super::{PgMetaStore, lock_until_commit};
 use crate::meta::configurations::{ComponentScope, ConfigurationTx, StoredConfiguration};
 use crate::meta::json_col;
-use crate::meta::merge_requests::{
-    BranchHasOpenRequest, COLUMNS, LOCKING_STATES, MergeRequest, MergeRequestStore, MergeTx,
-    OPEN_STATES,
-};
+use crate::meta::merge_requests::{BranchHasOpenRequest, COLUMNS, LOCKING_STATES, MergeRequest, MergeRequestStore, MergeTx, OPEN_STATES};
 use kbstack_core::ids::Scope;
 use kbstack_core::{Error, Result as ApiResult};
 
@@ -41,18 +38,11 @@ fn from_row(r: &postgres::Row) -> Result<MergeRequest, postgres::Error> {
     })
 }
 
-fn load(
-    c: &mut impl GenericClient,
-    project_id: i64,
-    id: i64,
-) -> Result<Option<MergeRequest>, postgres::Error> {
-    c.query_opt(
-        &format!("SELECT {COLUMNS} FROM merge_requests WHERE project_id = $1 AND id = $2"),
-        &[&project_id, &id],
-    )?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+fn load(c: &mut impl GenericClient, project_id: i64, id: i64) -> Result<Option<MergeRequest>, postgres::Error> {
+    c.query_opt(&format!("SELECT {COLUMNS} FROM merge_requests WHERE project_id = $1 AND id = $2"), &[&project_id, &id])?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 fn save(c: &mut impl GenericClient, mr: &MergeRequest) -> Result<(), postgres::Error> {
@@ -83,12 +73,7 @@ fn save(c: &mut impl GenericClient, mr: &MergeRequest) -> Result<(), postgres::E
 }
 
 /// The open request of a branch, if any.
-fn open_request_of(
-    c: &mut impl GenericClient,
-    project_id: i64,
-    branch_id: i64,
-    states: &[&str],
-) -> Result<Option<i64>, postgres::Error> {
+fn open_request_of(c: &mut impl GenericClient, project_id: i64, branch_id: i64, states: &[&str]) -> Result<Option<i64>, postgres::Error> {
     let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
     c.query_opt(
         "SELECT id FROM merge_requests WHERE project_id = $1 AND branch_from_id = $2 AND state = ANY($3) LIMIT 1",
@@ -99,10 +84,7 @@ fn open_request_of(
 }
 
 impl MergeRequestStore for PgMetaStore {
-    fn insert_merge_request(
-        &self,
-        mr: &MergeRequest,
-    ) -> ApiResult<Result<i64, BranchHasOpenRequest>> {
+    fn insert_merge_request(&self, mr: &MergeRequest) -> ApiResult<Result<i64, BranchHasOpenRequest>> {
         self.tx(|tx| {
             if let Some(from) = mr.branch_from_id {
                 lock_until_commit(tx, &format!("merge_request_branch:{}:{from}", mr.project_id))?;
@@ -128,15 +110,10 @@ impl MergeRequestStore for PgMetaStore {
 
     fn merge_requests(&self, project_id: i64) -> ApiResult<Vec<MergeRequest>> {
         self.with(|c| {
-            c.query(
-                &format!(
-                    "SELECT {COLUMNS} FROM merge_requests WHERE project_id = $1 ORDER BY id DESC"
-                ),
-                &[&project_id],
-            )?
-            .iter()
-            .map(from_row)
-            .collect()
+            c.query(&format!("SELECT {COLUMNS} FROM merge_requests WHERE project_id = $1 ORDER BY id DESC"), &[&project_id])?
+                .iter()
+                .map(from_row)
+                .collect()
         })
     }
 
@@ -145,12 +122,7 @@ impl MergeRequestStore for PgMetaStore {
     }
 
     /// The row is read `FOR UPDATE`: a change on another node waits for this one.
-    fn change_merge_request_dyn(
-        &self,
-        project_id: i64,
-        id: i64,
-        change: &mut dyn FnMut(&mut MergeRequest) -> bool,
-    ) -> ApiResult<bool> {
+    fn change_merge_request_dyn(&self, project_id: i64, id: i64, change: &mut dyn FnMut(&mut MergeRequest) -> bool) -> ApiResult<bool> {
         super::blocking(|| {
             let mut conn = self.pool.get()?;
             let mut tx = conn.transaction()?;
@@ -169,12 +141,7 @@ impl MergeRequestStore for PgMetaStore {
     }
 
     fn reset_merge_requests(&self, from: &str, to: &str) -> ApiResult<usize> {
-        Ok(self.with(|c| {
-            c.execute(
-                "UPDATE merge_requests SET state = $2 WHERE state = $1",
-                &[&from, &to],
-            )
-        })? as usize)
+        Ok(self.with(|c| c.execute("UPDATE merge_requests SET state = $2 WHERE state = $1", &[&from, &to]))? as usize)
     }
 
     fn merge_tx_dyn(&self, work: &mut dyn FnMut(&dyn MergeTx) -> bool) -> ApiResult<()> {
@@ -224,13 +191,7 @@ impl MergeTx for PgMerge<'_, '_> {
         Box::new(PgConfigurations { tx: self.tx, at })
     }
 
-    fn merge_configuration_metadata(
-        &self,
-        project_id: i64,
-        from: i64,
-        into: i64,
-        object_id: &str,
-    ) -> ApiResult<()> {
+    fn merge_configuration_metadata(&self, project_id: i64, from: i64, into: i64, object_id: &str) -> ApiResult<()> {
         self.tx.borrow_mut().execute(
             "INSERT INTO metadata (project_id, branch_id, object_type, object_id, provider, key, value, timestamp) \
              SELECT project_id, $3, object_type, object_id, provider, key, value, timestamp FROM metadata f \
@@ -245,13 +206,8 @@ impl MergeTx for PgMerge<'_, '_> {
     fn delete_branch(&self, project_id: i64, branch_id: i64) -> ApiResult<()> {
         let mut tx = self.tx.borrow_mut();
         for table in ["tables", "table_stats"] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE project_id = $1 AND branch_id = $2"),
-                &[&project_id, &branch_id],
-            )?;
+            tx.execute(&format!("DELETE FROM {table} WHERE project_id = $1 AND branch_id = $2"), &[&project_id, &branch_id])?;
         }
-        Ok(super::branches::delete_branch_records(
-            &mut *tx, project_id, branch_id,
-        )?)
+        Ok(super::branches::delete_branch_records(&mut *tx, project_id, branch_id)?)
     }
 }

@@ -17,12 +17,7 @@ fn from_row(r: &postgres::Row) -> Result<MetadataItem, postgres::Error> {
 }
 
 impl MetadataStore for PgMetaStore {
-    fn metadata(
-        &self,
-        scope: Scope,
-        object: Object,
-        object_id: &str,
-    ) -> ApiResult<Vec<MetadataItem>> {
+    fn metadata(&self, scope: Scope, object: Object, object_id: &str) -> ApiResult<Vec<MetadataItem>> {
         self.with(|c| {
             c.query(
                 &format!(
@@ -36,12 +31,7 @@ impl MetadataStore for PgMetaStore {
         })
     }
 
-    fn metadata_by_prefix(
-        &self,
-        scope: Scope,
-        object: Object,
-        prefix: &str,
-    ) -> ApiResult<Vec<MetadataItem>> {
+    fn metadata_by_prefix(&self, scope: Scope, object: Object, prefix: &str) -> ApiResult<Vec<MetadataItem>> {
         self.with(|c| {
             c.query(
                 &format!(
@@ -79,13 +69,7 @@ impl MetadataStore for PgMetaStore {
         })
     }
 
-    fn delete_metadata(
-        &self,
-        scope: Scope,
-        object: Object,
-        object_id: &str,
-        id: i64,
-    ) -> ApiResult<bool> {
+    fn delete_metadata(&self, scope: Scope, object: Object, object_id: &str, id: i64) -> ApiResult<bool> {
         let deleted = self.with(|c| {
             c.execute(
                 "DELETE FROM metadata WHERE id = $1 AND project_id = $2 AND branch_id = $3 AND object_type = $4 AND object_id = $5",

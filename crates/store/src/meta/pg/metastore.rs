@@ -32,13 +32,7 @@ fn from_row(r: &postgres::Row) -> Result<MetaObject, postgres::Error> {
 
 /// Write `o` into `table`; `on_conflict` says what a row with the same key becomes. `seq` orders
 /// objects by creation; an object's revisions carry its `seq`.
-fn write(
-    c: &mut impl GenericClient,
-    table: &str,
-    on_conflict: &str,
-    o: &MetaObject,
-    seq: i64,
-) -> Result<u64, postgres::Error> {
+fn write(c: &mut impl GenericClient, table: &str, on_conflict: &str, o: &MetaObject, seq: i64) -> Result<u64, postgres::Error> {
     c.execute(
         &format!(
             "INSERT INTO {table} ({COLUMNS}, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) {on_conflict}"
@@ -83,70 +77,45 @@ fn name_taken(c: &mut impl GenericClient, o: &MetaObject) -> Result<bool, postgr
 
 impl MetastoreStore for PgMetaStore {
     fn insert_meta_object(&self, o: &MetaObject) -> ApiResult<Result<(), AlreadyExists>> {
-        Ok(
-            self.tx(|c| -> Result<Result<(), AlreadyExists>, postgres::Error> {
-                if name_taken(c, o)? {
-                    return Ok(Err(AlreadyExists));
-                }
-                lock_until_commit(c, "metastore-seq")?;
-                let seq: i64 = c
-                    .query_one(
-                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM metastore_objects",
-                        &[],
-                    )?
-                    .try_get(0)?;
-                write(c, "metastore_objects", "", o, seq)?;
-                write(c, "metastore_revisions", REPLACE_REVISION, o, seq)?;
-                Ok(Ok(()))
-            })?,
-        )
+        Ok(self.tx(|c| -> Result<Result<(), AlreadyExists>, postgres::Error> {
+            if name_taken(c, o)? {
+                return Ok(Err(AlreadyExists));
+            }
+            lock_until_commit(c, "metastore-seq")?;
+            let seq: i64 = c.query_one("SELECT COALESCE(MAX(seq), 0) + 1 FROM metastore_objects", &[])?.try_get(0)?;
+            write(c, "metastore_objects", "", o, seq)?;
+            write(c, "metastore_revisions", REPLACE_REVISION, o, seq)?;
+            Ok(Ok(()))
+        })?)
     }
 
     fn save_meta_object(&self, o: &MetaObject) -> ApiResult<Result<(), AlreadyExists>> {
-        Ok(
-            self.tx(|c| -> Result<Result<(), AlreadyExists>, postgres::Error> {
-                if name_taken(c, o)? {
-                    return Ok(Err(AlreadyExists));
-                }
-                let seq: Option<i64> = c
-                    .query_opt(
-                        "SELECT seq FROM metastore_objects WHERE object_type = $1 AND id = $2",
-                        &[&o.object_type, &o.id],
-                    )?
-                    .map(|r| r.try_get(0))
-                    .transpose()?;
-                let seq = seq.unwrap_or(i64::MAX);
-                c.execute(
-                    "DELETE FROM metastore_objects WHERE object_type = $1 AND id = $2",
-                    &[&o.object_type, &o.id],
-                )?;
-                write(c, "metastore_objects", "", o, seq)?;
-                write(c, "metastore_revisions", REPLACE_REVISION, o, seq)?;
-                Ok(Ok(()))
-            })?,
-        )
+        Ok(self.tx(|c| -> Result<Result<(), AlreadyExists>, postgres::Error> {
+            if name_taken(c, o)? {
+                return Ok(Err(AlreadyExists));
+            }
+            let seq: Option<i64> = c
+                .query_opt("SELECT seq FROM metastore_objects WHERE object_type = $1 AND id = $2", &[&o.object_type, &o.id])?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+            let seq = seq.unwrap_or(i64::MAX);
+            c.execute("DELETE FROM metastore_objects WHERE object_type = $1 AND id = $2", &[&o.object_type, &o.id])?;
+            write(c, "metastore_objects", "", o, seq)?;
+            write(c, "metastore_revisions", REPLACE_REVISION, o, seq)?;
+            Ok(Ok(()))
+        })?)
     }
 
     fn meta_object(&self, object_type: &str, id: &str) -> ApiResult<Option<MetaObject>> {
         self.with(|c| {
-            c.query_opt(
-                &format!(
-                    "SELECT {COLUMNS} FROM metastore_objects WHERE object_type = $1 AND id = $2"
-                ),
-                &[&object_type, &id],
-            )?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {COLUMNS} FROM metastore_objects WHERE object_type = $1 AND id = $2"), &[&object_type, &id])?
+                .as_ref()
+                .map(from_row)
+                .transpose()
         })
     }
 
-    fn meta_objects(
-        &self,
-        object_type: &str,
-        project_id: i64,
-        organization_id: i64,
-    ) -> ApiResult<Vec<MetaObject>> {
+    fn meta_objects(&self, object_type: &str, project_id: i64, organization_id: i64) -> ApiResult<Vec<MetaObject>> {
         self.with(|c| {
             c.query(
                 &format!(
@@ -160,11 +129,7 @@ impl MetastoreStore for PgMetaStore {
         })
     }
 
-    fn meta_object_revisions(
-        &self,
-        object_type: &str,
-        project_id: i64,
-    ) -> ApiResult<Vec<MetaObject>> {
+    fn meta_object_revisions(&self, object_type: &str, project_id: i64) -> ApiResult<Vec<MetaObject>> {
         self.with(|c| {
             c.query(
                 &format!("SELECT {COLUMNS} FROM metastore_revisions WHERE object_type = $1 AND project_id = $2 ORDER BY seq, revision"),
@@ -176,12 +141,7 @@ impl MetastoreStore for PgMetaStore {
         })
     }
 
-    fn meta_object_revision(
-        &self,
-        object_type: &str,
-        id: &str,
-        revision: i64,
-    ) -> ApiResult<Option<MetaObject>> {
+    fn meta_object_revision(&self, object_type: &str, id: &str, revision: i64) -> ApiResult<Option<MetaObject>> {
         self.with(|c| {
             c.query_opt(
                 &format!("SELECT {COLUMNS} FROM metastore_revisions WHERE object_type = $1 AND id = $2 AND revision = $3"),
@@ -195,24 +155,13 @@ impl MetastoreStore for PgMetaStore {
 
     fn delete_meta_object(&self, object_type: &str, id: &str) -> ApiResult<bool> {
         Ok(self.tx(|c| -> Result<bool, postgres::Error> {
-            let n = c.execute(
-                "DELETE FROM metastore_objects WHERE object_type = $1 AND id = $2",
-                &[&object_type, &id],
-            )?;
-            c.execute(
-                "DELETE FROM metastore_revisions WHERE object_type = $1 AND id = $2",
-                &[&object_type, &id],
-            )?;
+            let n = c.execute("DELETE FROM metastore_objects WHERE object_type = $1 AND id = $2", &[&object_type, &id])?;
+            c.execute("DELETE FROM metastore_revisions WHERE object_type = $1 AND id = $2", &[&object_type, &id])?;
             Ok(n > 0)
         })?)
     }
 
-    fn delete_meta_object_revision(
-        &self,
-        object_type: &str,
-        id: &str,
-        revision: i64,
-    ) -> ApiResult<bool> {
+    fn delete_meta_object_revision(&self, object_type: &str, id: &str, revision: i64) -> ApiResult<bool> {
         self.with(|c| {
             Ok(c.execute(
                 "DELETE FROM metastore_revisions WHERE object_type = $1 AND id = $2 AND revision = $3",

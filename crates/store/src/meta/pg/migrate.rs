@@ -9,10 +9,7 @@
 //! node migrates and the others, once they get the lock, find nothing left to do.
 
 /// `(version, SQL)`, in order.
-pub const MIGRATIONS: &[(i64, &str)] = &[
-    (18, include_str!("schema_v18.sql")),
-    (19, include_str!("schema_v19.sql")),
-];
+pub const MIGRATIONS: &[(i64, &str)] = &[(18, include_str!("schema_v18.sql")), (19, include_str!("schema_v19.sql"))];
 
 /// The advisory lock key every node migrates under ("kbstmeta").
 const MIGRATION_LOCK: i64 = 0x6b62_7374_6d65_7461;
@@ -22,14 +19,11 @@ pub(crate) fn newest() -> i64 {
 }
 
 pub(crate) fn current_version(c: &mut postgres::Client) -> Result<i64, postgres::Error> {
-    let exists: bool = c
-        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?
-        .get(0);
+    let exists: bool = c.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?.get(0);
     if !exists {
         return Ok(0);
     }
-    c.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
-        .try_get(0)
+    c.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?.try_get(0)
 }
 
 /// Bring the schema to the newest version, one migration per transaction. A database written by a
@@ -58,10 +52,7 @@ fn apply(c: &mut postgres::Client) -> anyhow::Result<()> {
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let mut tx = c.transaction()?;
         tx.batch_execute(sql)?;
-        tx.execute(
-            "INSERT INTO schema_version (version) VALUES ($1)",
-            &[version],
-        )?;
+        tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[version])?;
         tx.commit()?;
         tracing::info!(version, "metadata schema migrated (PostgreSQL)");
     }
@@ -75,10 +66,7 @@ mod tests {
     #[test]
     fn numbered_like_sqlite_and_as_new() {
         let versions: Vec<i64> = MIGRATIONS.iter().map(|(v, _)| *v).collect();
-        assert!(
-            versions.windows(2).all(|w| w[0] < w[1]),
-            "in order: {versions:?}"
-        );
+        assert!(versions.windows(2).all(|w| w[0] < w[1]), "in order: {versions:?}");
         assert_eq!(
             newest(),
             crate::meta::schema::MIGRATIONS.last().unwrap().0,

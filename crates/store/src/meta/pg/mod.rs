@@ -70,10 +70,7 @@ impl PgMetaStore {
     /// As `connect`, with at most `max_connections` open at once.
     pub fn connect_with(url: &str, max_connections: usize) -> anyhow::Result<PgMetaStore> {
         let config: postgres::Config = url.parse()?;
-        let store = PgMetaStore {
-            pool: pool::Pool::new(config.clone(), max_connections.max(1)),
-            locks: pool::Pool::new(config, LOCK_CONNECTIONS),
-        };
+        let store = PgMetaStore { pool: pool::Pool::new(config.clone(), max_connections.max(1)), locks: pool::Pool::new(config, LOCK_CONNECTIONS) };
         blocking(|| migrate::migrate(&mut *store.pool.get()?))?;
         Ok(store)
     }
@@ -84,10 +81,7 @@ impl PgMetaStore {
     }
 
     /// Run `f` on a connection of the pool (its statements autocommit).
-    pub(crate) fn with<T>(
-        &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error>,
-    ) -> ApiResult<T> {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error>) -> ApiResult<T> {
         blocking(|| {
             let mut conn = self.pool.get()?;
             Ok(f(&mut conn)?)
@@ -115,23 +109,15 @@ impl PgMetaStore {
 /// threads outside any runtime run `f` as it is.
 pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
     }
 }
 
 /// Serializes the transactions that check a name and then write it (a branch name, a bucket's
 /// display name), across every node, until the transaction ends. `key` names what is guarded.
-pub(crate) fn lock_until_commit(
-    tx: &mut impl GenericClient,
-    key: &str,
-) -> Result<(), postgres::Error> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        &[&key],
-    )?;
+pub(crate) fn lock_until_commit(tx: &mut impl GenericClient, key: &str) -> Result<(), postgres::Error> {
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&key])?;
     Ok(())
 }
 
@@ -142,9 +128,7 @@ pub(crate) fn flag(r: &postgres::Row, i: usize) -> Result<bool, postgres::Error>
 
 /// Parameters built for SQLite (`rusqlite` values, by the builders both stores share) as
 /// PostgreSQL takes them.
-pub(crate) fn pg_params(
-    values: Vec<rusqlite::types::Value>,
-) -> Vec<Box<dyn postgres::types::ToSql + Sync>> {
+pub(crate) fn pg_params(values: Vec<rusqlite::types::Value>) -> Vec<Box<dyn postgres::types::ToSql + Sync>> {
     use rusqlite::types::Value;
     values
         .into_iter()

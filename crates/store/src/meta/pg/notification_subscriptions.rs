@@ -1,9 +1,7 @@
 //! Notification subscriptions on PostgreSQL (`SubscriptionStore`; see ../notification_subscriptions.rs).
 use super::PgMetaStore;
 use crate::meta::json_col;
-use crate::meta::notification_subscriptions::{
-    NewSubscription, SubscriptionRecord, SubscriptionStore,
-};
+use crate::meta::notification_subscriptions::{NewSubscription, SubscriptionRecord, SubscriptionStore};
 use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{ProjectId, SubscriptionId};
 
@@ -36,12 +34,7 @@ impl SubscriptionStore for PgMetaStore {
         })
     }
 
-    fn subscription(
-        &self,
-        project: ProjectId,
-        id: SubscriptionId,
-        now_ms: i64,
-    ) -> ApiResult<Option<SubscriptionRecord>> {
+    fn subscription(&self, project: ProjectId, id: SubscriptionId, now_ms: i64) -> ApiResult<Option<SubscriptionRecord>> {
         self.with(|c| {
             c.query_opt(
                 &format!("SELECT {COLUMNS} FROM notification_subscriptions WHERE id = $1 AND project_id = $2 AND {ACTIVE}"),
@@ -53,12 +46,7 @@ impl SubscriptionStore for PgMetaStore {
         })
     }
 
-    fn subscriptions(
-        &self,
-        project: ProjectId,
-        event: Option<&str>,
-        now_ms: i64,
-    ) -> ApiResult<Vec<SubscriptionRecord>> {
+    fn subscriptions(&self, project: ProjectId, event: Option<&str>, now_ms: i64) -> ApiResult<Vec<SubscriptionRecord>> {
         self.with(|c| {
             c.query(
                 &format!(
@@ -72,12 +60,7 @@ impl SubscriptionStore for PgMetaStore {
         })
     }
 
-    fn delete_subscription(
-        &self,
-        project: ProjectId,
-        id: SubscriptionId,
-        now_ms: i64,
-    ) -> ApiResult<bool> {
+    fn delete_subscription(&self, project: ProjectId, id: SubscriptionId, now_ms: i64) -> ApiResult<bool> {
         let deleted = self.with(|c| {
             c.execute(
                 &format!("DELETE FROM notification_subscriptions WHERE id = $1 AND project_id = $2 AND {ACTIVE}"),

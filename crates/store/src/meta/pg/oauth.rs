@@ -3,8 +3,7 @@
 use super::{PgMetaStore, flag};
 use crate::meta::AlreadyExists;
 use crate::meta::oauth::{
-    CONSUMER_COLUMNS, CREDENTIALS_COLUMNS, OAuthConsumer, OAuthCredentials, OAuthSession,
-    OAuthStore, SESSION_COLUMNS,
+    CONSUMER_COLUMNS, CREDENTIALS_COLUMNS, OAuthConsumer, OAuthCredentials, OAuthSession, OAuthStore, SESSION_COLUMNS,
 };
 use kbstack_core::Result as ApiResult;
 
@@ -86,26 +85,15 @@ impl OAuthStore for PgMetaStore {
     }
 
     fn oauth_consumers(&self) -> ApiResult<Vec<OAuthConsumer>> {
-        self.with(|c| {
-            c.query(
-                &format!("SELECT {CONSUMER_COLUMNS} FROM oauth_consumers ORDER BY component_id"),
-                &[],
-            )?
-            .iter()
-            .map(consumer_from_row)
-            .collect()
-        })
+        self.with(|c| c.query(&format!("SELECT {CONSUMER_COLUMNS} FROM oauth_consumers ORDER BY component_id"), &[])?.iter().map(consumer_from_row).collect())
     }
 
     fn oauth_consumer(&self, component_id: &str) -> ApiResult<Option<OAuthConsumer>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {CONSUMER_COLUMNS} FROM oauth_consumers WHERE component_id = $1"),
-                &[&component_id],
-            )?
-            .as_ref()
-            .map(consumer_from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {CONSUMER_COLUMNS} FROM oauth_consumers WHERE component_id = $1"), &[&component_id])?
+                .as_ref()
+                .map(consumer_from_row)
+                .transpose()
         })
     }
 
@@ -130,19 +118,10 @@ impl OAuthStore for PgMetaStore {
     }
 
     fn delete_oauth_consumer(&self, component_id: &str) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM oauth_consumers WHERE component_id = $1",
-                &[&component_id],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM oauth_consumers WHERE component_id = $1", &[&component_id])? > 0))
     }
 
-    fn insert_oauth_credentials(
-        &self,
-        c: &OAuthCredentials,
-        replace: bool,
-    ) -> ApiResult<Result<(), AlreadyExists>> {
+    fn insert_oauth_credentials(&self, c: &OAuthCredentials, replace: bool) -> ApiResult<Result<(), AlreadyExists>> {
         // SQLite's INSERT OR REPLACE / OR IGNORE on the primary key.
         let conflict = if replace {
             "DO UPDATE SET branch_id = EXCLUDED.branch_id, authorized_for = EXCLUDED.authorized_for, creator_id = EXCLUDED.creator_id, \
@@ -176,11 +155,7 @@ impl OAuthStore for PgMetaStore {
         Ok(if n >= 1 { Ok(()) } else { Err(AlreadyExists) })
     }
 
-    fn oauth_credentials_list(
-        &self,
-        project_id: i64,
-        component_id: Option<&str>,
-    ) -> ApiResult<Vec<OAuthCredentials>> {
+    fn oauth_credentials_list(&self, project_id: i64, component_id: Option<&str>) -> ApiResult<Vec<OAuthCredentials>> {
         self.with(|c| {
             c.query(
                 &format!(
@@ -195,12 +170,7 @@ impl OAuthStore for PgMetaStore {
         })
     }
 
-    fn oauth_credentials(
-        &self,
-        project_id: i64,
-        component_id: &str,
-        name: &str,
-    ) -> ApiResult<Option<OAuthCredentials>> {
+    fn oauth_credentials(&self, project_id: i64, component_id: &str, name: &str) -> ApiResult<Option<OAuthCredentials>> {
         self.with(|c| {
             c.query_opt(
                 &format!("SELECT {CREDENTIALS_COLUMNS} FROM oauth_credentials WHERE project_id = $1 AND component_id = $2 AND name = $3"),
@@ -212,12 +182,7 @@ impl OAuthStore for PgMetaStore {
         })
     }
 
-    fn delete_oauth_credentials(
-        &self,
-        project_id: i64,
-        component_id: &str,
-        name: &str,
-    ) -> ApiResult<bool> {
+    fn delete_oauth_credentials(&self, project_id: i64, component_id: &str, name: &str) -> ApiResult<bool> {
         self.with(|c| {
             Ok(c.execute(
                 "DELETE FROM oauth_credentials WHERE project_id = $1 AND component_id = $2 AND name = $3",
@@ -254,23 +219,13 @@ impl OAuthStore for PgMetaStore {
         Ok(())
     }
 
-    fn take_oauth_session(
-        &self,
-        state: &str,
-        not_before_ms: i64,
-    ) -> ApiResult<Option<OAuthSession>> {
+    fn take_oauth_session(&self, state: &str, not_before_ms: i64) -> ApiResult<Option<OAuthSession>> {
         self.with(|c| {
-            c.execute(
-                "DELETE FROM oauth_sessions WHERE created_ms < $1",
-                &[&not_before_ms],
-            )?;
-            c.query_opt(
-                &format!("DELETE FROM oauth_sessions WHERE state = $1 RETURNING {SESSION_COLUMNS}"),
-                &[&state],
-            )?
-            .as_ref()
-            .map(session_from_row)
-            .transpose()
+            c.execute("DELETE FROM oauth_sessions WHERE created_ms < $1", &[&not_before_ms])?;
+            c.query_opt(&format!("DELETE FROM oauth_sessions WHERE state = $1 RETURNING {SESSION_COLUMNS}"), &[&state])?
+                .as_ref()
+                .map(session_from_row)
+                .transpose()
         })
     }
 }

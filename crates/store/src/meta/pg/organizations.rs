@@ -5,18 +5,13 @@ use postgres::GenericClient;
 
 use super::{PgMetaStore, flag};
 use crate::meta::organizations::{
-    INVITATION_COLUMNS, Invitation, MAINTAINER_COLUMNS, MEMBER_COLUMNS, Maintainer, MemberOf,
-    Membership, ORGANIZATION_COLUMNS, Organization, OrganizationStore,
+    INVITATION_COLUMNS, Invitation, MAINTAINER_COLUMNS, MEMBER_COLUMNS, Maintainer, MemberOf, Membership, ORGANIZATION_COLUMNS, Organization,
+    OrganizationStore,
 };
 use kbstack_core::Result as ApiResult;
 
 fn maintainer_from_row(r: &postgres::Row) -> Result<Maintainer, postgres::Error> {
-    Ok(Maintainer {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        created: r.try_get(2)?,
-        zendesk_url: r.try_get(3)?,
-    })
+    Ok(Maintainer { id: r.try_get(0)?, name: r.try_get(1)?, created: r.try_get(2)?, zendesk_url: r.try_get(3)? })
 }
 
 fn organization_from_row(r: &postgres::Row) -> Result<Organization, postgres::Error> {
@@ -73,14 +68,8 @@ fn write_member(c: &mut impl GenericClient, m: &Membership) -> Result<u64, postg
 
 fn forget(tx: &mut impl GenericClient, of: MemberOf) -> Result<(), postgres::Error> {
     let (kind, target) = of.parts();
-    tx.execute(
-        "DELETE FROM memberships WHERE kind = $1 AND target_id = $2",
-        &[&kind, &target],
-    )?;
-    tx.execute(
-        "DELETE FROM invitations WHERE kind = $1 AND target_id = $2",
-        &[&kind, &target],
-    )?;
+    tx.execute("DELETE FROM memberships WHERE kind = $1 AND target_id = $2", &[&kind, &target])?;
+    tx.execute("DELETE FROM invitations WHERE kind = $1 AND target_id = $2", &[&kind, &target])?;
     Ok(())
 }
 
@@ -94,35 +83,16 @@ impl OrganizationStore for PgMetaStore {
 
     fn maintainer(&self, id: i64) -> ApiResult<Option<Maintainer>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {MAINTAINER_COLUMNS} FROM maintainers WHERE id = $1"),
-                &[&id],
-            )?
-            .as_ref()
-            .map(maintainer_from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {MAINTAINER_COLUMNS} FROM maintainers WHERE id = $1"), &[&id])?.as_ref().map(maintainer_from_row).transpose()
         })
     }
 
     fn maintainers(&self) -> ApiResult<Vec<Maintainer>> {
-        self.with(|c| {
-            c.query(
-                &format!("SELECT {MAINTAINER_COLUMNS} FROM maintainers ORDER BY id"),
-                &[],
-            )?
-            .iter()
-            .map(maintainer_from_row)
-            .collect()
-        })
+        self.with(|c| c.query(&format!("SELECT {MAINTAINER_COLUMNS} FROM maintainers ORDER BY id"), &[])?.iter().map(maintainer_from_row).collect())
     }
 
     fn update_maintainer(&self, m: &Maintainer) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE maintainers SET name = $1, zendesk_url = $2 WHERE id = $3",
-                &[&m.name, &m.zendesk_url, &m.id],
-            )
-        })?;
+        self.with(|c| c.execute("UPDATE maintainers SET name = $1, zendesk_url = $2 WHERE id = $3", &[&m.name, &m.zendesk_url, &m.id]))?;
         Ok(())
     }
 
@@ -147,13 +117,10 @@ impl OrganizationStore for PgMetaStore {
 
     fn organization(&self, id: i64) -> ApiResult<Option<Organization>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1"),
-                &[&id],
-            )?
-            .as_ref()
-            .map(organization_from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1"), &[&id])?
+                .as_ref()
+                .map(organization_from_row)
+                .transpose()
         })
     }
 
@@ -226,12 +193,7 @@ impl OrganizationStore for PgMetaStore {
 
     fn remove_member(&self, of: MemberOf, user_id: i64) -> ApiResult<bool> {
         let (kind, target) = of.parts();
-        let n = self.with(|c| {
-            c.execute(
-                "DELETE FROM memberships WHERE kind = $1 AND target_id = $2 AND user_id = $3",
-                &[&kind, &target, &user_id],
-            )
-        })?;
+        let n = self.with(|c| c.execute("DELETE FROM memberships WHERE kind = $1 AND target_id = $2 AND user_id = $3", &[&kind, &target, &user_id]))?;
         Ok(n > 0)
     }
 
@@ -249,13 +211,7 @@ impl OrganizationStore for PgMetaStore {
 
     fn invitation(&self, id: i64) -> ApiResult<Option<Invitation>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = $1"),
-                &[&id],
-            )?
-            .as_ref()
-            .map(invitation_from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = $1"), &[&id])?.as_ref().map(invitation_from_row).transpose()
         })
     }
 
@@ -271,25 +227,16 @@ impl OrganizationStore for PgMetaStore {
 
     fn invitations_of(&self, user_id: i64) -> ApiResult<Vec<Invitation>> {
         self.with(|c| {
-            c.query(
-                &format!(
-                    "SELECT {INVITATION_COLUMNS} FROM invitations WHERE user_id = $1 ORDER BY id"
-                ),
-                &[&user_id],
-            )?
-            .iter()
-            .map(invitation_from_row)
-            .collect()
+            c.query(&format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE user_id = $1 ORDER BY id"), &[&user_id])?
+                .iter()
+                .map(invitation_from_row)
+                .collect()
         })
     }
 
     fn accept_invitation(&self, id: i64, now: &str) -> ApiResult<bool> {
         self.tx(|tx| {
-            let Some(row) = tx.query_opt(
-                &format!("DELETE FROM invitations WHERE id = $1 RETURNING {INVITATION_COLUMNS}"),
-                &[&id],
-            )?
-            else {
+            let Some(row) = tx.query_opt(&format!("DELETE FROM invitations WHERE id = $1 RETURNING {INVITATION_COLUMNS}"), &[&id])? else {
                 return Ok(false);
             };
             let i = invitation_from_row(&row)?;

@@ -26,15 +26,7 @@ pub(crate) struct Conn<'a> {
 
 impl Pool {
     pub(crate) fn new(config: Config, max: usize) -> Pool {
-        Pool {
-            config,
-            max,
-            state: Mutex::new(State {
-                idle: Vec::new(),
-                open: 0,
-            }),
-            freed: Condvar::new(),
-        }
+        Pool { config, max, state: Mutex::new(State { idle: Vec::new(), open: 0 }), freed: Condvar::new() }
     }
 
     pub(crate) fn get(&self) -> Result<Conn<'_>, postgres::Error> {
@@ -45,20 +37,14 @@ impl Pool {
                     state.open -= 1;
                     continue;
                 }
-                return Ok(Conn {
-                    pool: self,
-                    client: Some(client),
-                });
+                return Ok(Conn { pool: self, client: Some(client) });
             }
             if state.open < self.max {
                 state.open += 1;
                 // Opened outside the lock: a slow server must not stall callers with idle connections to take.
                 drop(state);
                 return match self.config.connect(NoTls) {
-                    Ok(client) => Ok(Conn {
-                        pool: self,
-                        client: Some(client),
-                    }),
+                    Ok(client) => Ok(Conn { pool: self, client: Some(client) }),
                     Err(e) => {
                         self.state.lock().open -= 1;
                         self.freed.notify_one();
@@ -86,9 +72,7 @@ impl DerefMut for Conn<'_> {
 
 impl Drop for Conn<'_> {
     fn drop(&mut self) {
-        let Some(client) = self.client.take() else {
-            return;
-        };
+        let Some(client) = self.client.take() else { return };
         let mut state = self.pool.state.lock();
         if client.is_closed() {
             state.open -= 1;

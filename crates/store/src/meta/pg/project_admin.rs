@@ -3,15 +3,12 @@
 use postgres::GenericClient;
 
 use super::{PgMetaStore, flag, lock_until_commit};
-use crate::meta::project_admin::{
-    CreditEntry, Feature, NameTaken, ProjectAdminStore, ProjectDetails,
-};
+use crate::meta::project_admin::{CreditEntry, Feature, NameTaken, ProjectAdminStore, ProjectDetails};
 use kbstack_core::Result as ApiResult;
 
 const DETAIL_COLUMNS: &str = "p.id, p.name, p.created, d.organization_id, d.type, d.description, d.expires, \
     d.data_retention_days, d.deleted_time, d.purged_time, d.features, d.limits";
-const FEATURE_COLUMNS: &str =
-    "id, name, type, title, description, can_be_managed_by_admin, can_be_managed_via_api, created";
+const FEATURE_COLUMNS: &str = "id, name, type, title, description, can_be_managed_by_admin, can_be_managed_via_api, created";
 const CREDIT_COLUMNS: &str = "id, project_id, amount, description, created, job_id";
 
 fn details_from_row(r: &postgres::Row) -> Result<ProjectDetails, postgres::Error> {
@@ -60,10 +57,7 @@ fn credit_from_row(r: &postgres::Row) -> Result<CreditEntry, postgres::Error> {
 fn write_details(c: &mut impl GenericClient, d: &ProjectDetails) -> Result<(), postgres::Error> {
     let features = serde_json::to_string(&d.features).unwrap_or_else(|_| "[]".into());
     let limits = serde_json::to_string(&d.limits).unwrap_or_else(|_| "{}".into());
-    c.execute(
-        "UPDATE projects SET name = $1 WHERE id = $2",
-        &[&d.name, &d.id],
-    )?;
+    c.execute("UPDATE projects SET name = $1 WHERE id = $2", &[&d.name, &d.id])?;
     c.execute(
         "INSERT INTO project_details (project_id, organization_id, type, description, expires, data_retention_days, \
          deleted_time, purged_time, features, limits) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -122,11 +116,7 @@ impl ProjectAdminStore for PgMetaStore {
         })
     }
 
-    fn project_list(
-        &self,
-        organization_id: Option<i64>,
-        deleted: bool,
-    ) -> ApiResult<Vec<ProjectDetails>> {
+    fn project_list(&self, organization_id: Option<i64>, deleted: bool) -> ApiResult<Vec<ProjectDetails>> {
         self.with(|c| {
             c.query(
                 &format!(
@@ -148,10 +138,7 @@ impl ProjectAdminStore for PgMetaStore {
     fn purge_project(&self, id: i64, now: &str) -> ApiResult<()> {
         Ok(self.tx(|tx| -> Result<(), postgres::Error> {
             tx.execute("DELETE FROM tokens WHERE project_id = $1", &[&id])?;
-            tx.execute(
-                "UPDATE project_details SET purged_time = $1 WHERE project_id = $2",
-                &[&now, &id],
-            )?;
+            tx.execute("UPDATE project_details SET purged_time = $1 WHERE project_id = $2", &[&now, &id])?;
             Ok(())
         })?)
     }
@@ -179,26 +166,12 @@ impl ProjectAdminStore for PgMetaStore {
     }
 
     fn feature(&self, id: i64) -> ApiResult<Option<Feature>> {
-        self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {FEATURE_COLUMNS} FROM features WHERE id = $1"),
-                &[&id],
-            )?
-            .as_ref()
-            .map(feature_from_row)
-            .transpose()
-        })
+        self.with(|c| c.query_opt(&format!("SELECT {FEATURE_COLUMNS} FROM features WHERE id = $1"), &[&id])?.as_ref().map(feature_from_row).transpose())
     }
 
     fn feature_by_name(&self, name: &str) -> ApiResult<Option<Feature>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {FEATURE_COLUMNS} FROM features WHERE name = $1"),
-                &[&name],
-            )?
-            .as_ref()
-            .map(feature_from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {FEATURE_COLUMNS} FROM features WHERE name = $1"), &[&name])?.as_ref().map(feature_from_row).transpose()
         })
     }
 
@@ -248,13 +221,10 @@ impl ProjectAdminStore for PgMetaStore {
 
     fn credit_entries(&self, project_id: i64) -> ApiResult<Vec<CreditEntry>> {
         self.with(|c| {
-            c.query(
-                &format!("SELECT {CREDIT_COLUMNS} FROM credits WHERE project_id = $1 ORDER BY id"),
-                &[&project_id],
-            )?
-            .iter()
-            .map(credit_from_row)
-            .collect()
+            c.query(&format!("SELECT {CREDIT_COLUMNS} FROM credits WHERE project_id = $1 ORDER BY id"), &[&project_id])?
+                .iter()
+                .map(credit_from_row)
+                .collect()
         })
     }
 }

@@ -3,8 +3,7 @@ use super::PgMetaStore;
 use crate::meta::provisioning::{ProvisioningCredentials, ProvisioningStore};
 use kbstack_core::Result as ApiResult;
 
-const COLUMNS: &str =
-    "id, project_id, backend, kind, token_id, workspace_id, sealed_password, created_ms, touch_ms";
+const COLUMNS: &str = "id, project_id, backend, kind, token_id, workspace_id, sealed_password, created_ms, touch_ms";
 
 fn from_row(r: &postgres::Row) -> Result<ProvisioningCredentials, postgres::Error> {
     Ok(ProvisioningCredentials {
@@ -32,11 +31,7 @@ impl ProvisioningStore for PgMetaStore {
         })
     }
 
-    fn provisioning_credentials(
-        &self,
-        project_id: i64,
-        id: i64,
-    ) -> ApiResult<Option<ProvisioningCredentials>> {
+    fn provisioning_credentials(&self, project_id: i64, id: i64) -> ApiResult<Option<ProvisioningCredentials>> {
         self.with(|c| {
             c.query_opt(&format!("SELECT {COLUMNS} FROM provisioning_credentials WHERE project_id = $1 AND id = $2"), &[&project_id, &id])?
                 .as_ref()
@@ -45,13 +40,7 @@ impl ProvisioningStore for PgMetaStore {
         })
     }
 
-    fn token_provisioning_credentials(
-        &self,
-        project_id: i64,
-        token_id: i64,
-        backend: &str,
-        kind: &str,
-    ) -> ApiResult<Option<ProvisioningCredentials>> {
+    fn token_provisioning_credentials(&self, project_id: i64, token_id: i64, backend: &str, kind: &str) -> ApiResult<Option<ProvisioningCredentials>> {
         self.with(|c| {
             c.query_opt(
                 &format!(
@@ -66,23 +55,13 @@ impl ProvisioningStore for PgMetaStore {
         })
     }
 
-    fn touch_provisioning_credentials(
-        &self,
-        project_id: i64,
-        id: i64,
-        touch_ms: i64,
-    ) -> ApiResult<bool> {
+    fn touch_provisioning_credentials(&self, project_id: i64, id: i64, touch_ms: i64) -> ApiResult<bool> {
         self.with(|c| {
             Ok(c.execute("UPDATE provisioning_credentials SET touch_ms = $3 WHERE project_id = $1 AND id = $2", &[&project_id, &id, &touch_ms])? > 0)
         })
     }
 
     fn delete_provisioning_credentials(&self, project_id: i64, id: i64) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM provisioning_credentials WHERE project_id = $1 AND id = $2",
-                &[&project_id, &id],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM provisioning_credentials WHERE project_id = $1 AND id = $2", &[&project_id, &id])? > 0))
     }
 }

@@ -1,10 +1,7 @@
 //! Query service jobs on PostgreSQL (`QueryJobStore`; see ../query_jobs.rs). A workspace's
 //! history pages by `query_statements.seq`, the insertion order, as on SQLite.
 use super::{PgMetaStore, flag};
-use crate::meta::query_jobs::{
-    JOB_COLUMNS, QueryJob, QueryJobState, QueryJobStore, QueryStatement, STATEMENT_COLUMNS,
-    StatementState, TERMINAL,
-};
+use crate::meta::query_jobs::{JOB_COLUMNS, QueryJob, QueryJobState, QueryJobStore, QueryStatement, STATEMENT_COLUMNS, StatementState, TERMINAL};
 use kbstack_core::{Error as ApiError, Result as ApiResult};
 
 fn bad_state(s: &str) -> ApiError {
@@ -112,19 +109,11 @@ impl QueryJobStore for PgMetaStore {
         })?;
         let Some(job) = job else { return Ok(None) };
         let mut job = job_from_row(&job)?;
-        job.statements = statements
-            .iter()
-            .map(statement_from_row)
-            .collect::<ApiResult<_>>()?;
+        job.statements = statements.iter().map(statement_from_row).collect::<ApiResult<_>>()?;
         Ok(Some(job))
     }
 
-    fn set_query_job_state(
-        &self,
-        id: &str,
-        state: QueryJobState,
-        changed: &str,
-    ) -> ApiResult<bool> {
+    fn set_query_job_state(&self, id: &str, state: QueryJobState, changed: &str) -> ApiResult<bool> {
         self.with(|c| {
             Ok(c.execute(
                 &format!("UPDATE query_jobs SET status = $2, changed = $3 WHERE id = $1 AND status NOT IN {TERMINAL}"),
@@ -156,13 +145,7 @@ impl QueryJobStore for PgMetaStore {
         Ok(())
     }
 
-    fn query_history(
-        &self,
-        project_id: i64,
-        workspace_id: i64,
-        after_id: Option<&str>,
-        limit: i64,
-    ) -> ApiResult<Vec<QueryStatement>> {
+    fn query_history(&self, project_id: i64, workspace_id: i64, after_id: Option<&str>, limit: i64) -> ApiResult<Vec<QueryStatement>> {
         let rows = self.with(|c| {
             let before: i64 = match after_id {
                 None => i64::MAX,
@@ -225,9 +208,7 @@ impl QueryJobStore for PgMetaStore {
     fn delete_query_job(&self, id: &str) -> ApiResult<bool> {
         self.tx(|tx| {
             tx.execute("DELETE FROM query_statements WHERE job_id = $1", &[&id])?;
-            Ok::<bool, kbstack_core::Error>(
-                tx.execute("DELETE FROM query_jobs WHERE id = $1", &[&id])? > 0,
-            )
+            Ok::<bool, kbstack_core::Error>(tx.execute("DELETE FROM query_jobs WHERE id = $1", &[&id])? > 0)
         })
     }
 }

@@ -15,16 +15,14 @@ use super::{PgMetaStore, lock_until_commit, pg_params};
 use crate::meta::json_col;
 use crate::meta::queue_jobs::search::{self, Dialect};
 use crate::meta::queue_jobs::{
-    COLUMNS, ClaimedQueueJob, NewQueueJob, QueueClaims, QueueJob, QueueJobEnd, QueueJobFilter,
-    QueueJobPage, QueueJobStore, json_or_null,
+    COLUMNS, ClaimedQueueJob, NewQueueJob, QueueClaims, QueueJob, QueueJobEnd, QueueJobFilter, QueueJobPage, QueueJobStore, json_or_null,
 };
 use crate::secrets::Sealer;
 use kbstack_core::ids::{ProjectId, QueueJobId};
 use kbstack_core::{Error as ApiError, QueueJobStatus, Result as ApiResult};
 
 fn status(text: String) -> ApiResult<QueueJobStatus> {
-    QueueJobStatus::parse(&text)
-        .ok_or_else(|| ApiError::internal(format!("unknown queue job status \"{text}\"")))
+    QueueJobStatus::parse(&text).ok_or_else(|| ApiError::internal(format!("unknown queue job status \"{text}\"")))
 }
 
 fn from_row(r: &postgres::Row) -> ApiResult<QueueJob> {
@@ -62,9 +60,7 @@ fn from_row(r: &postgres::Row) -> ApiResult<QueueJob> {
 
 /// Billable seconds from the start to `now` (a parameter mark; 0 when the job never started), rounded.
 fn duration_sql(now: &str) -> String {
-    format!(
-        "CASE WHEN start_ms IS NULL THEN 0 ELSE (GREATEST({now} - start_ms, 0) + 500) / 1000 END"
-    )
+    format!("CASE WHEN start_ms IS NULL THEN 0 ELSE (GREATEST({now} - start_ms, 0) + 500) / 1000 END")
 }
 
 /// Where a job's project allows `components.jobsParallelism` (a number, else none).
@@ -72,12 +68,7 @@ const PARALLELISM: &str = "CASE WHEN jsonb_typeof(d.limits::jsonb -> 'components
      THEN (d.limits::jsonb -> 'components.jobsParallelism' ->> 'value')::DOUBLE PRECISION END";
 
 impl QueueJobStore for PgMetaStore {
-    fn insert_queue_job(
-        &self,
-        j: &NewQueueJob,
-        sealed_token_secret: &str,
-        now_ms: i64,
-    ) -> ApiResult<QueueJob> {
+    fn insert_queue_job(&self, j: &NewQueueJob, sealed_token_secret: &str, now_ms: i64) -> ApiResult<QueueJob> {
         let row = self.tx(|tx| -> Result<postgres::Row, postgres::Error> {
             let id: i64 = tx
                 .query_one(
@@ -118,21 +109,13 @@ impl QueueJobStore for PgMetaStore {
     }
 
     fn queue_job(&self, id: QueueJobId) -> ApiResult<Option<QueueJob>> {
-        let row = self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = $1"),
-                &[&id.get()],
-            )
-        })?;
+        let row = self.with(|c| c.query_opt(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = $1"), &[&id.get()]))?;
         row.as_ref().map(from_row).transpose()
     }
 
     fn project_queue_job(&self, project: ProjectId, id: QueueJobId) -> ApiResult<Option<QueueJob>> {
         let row = self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = $1 AND project_id = $2"),
-                &[&id.get(), &project.get()],
-            )
+            c.query_opt(&format!("SELECT {COLUMNS} FROM queue_jobs WHERE id = $1 AND project_id = $2"), &[&id.get(), &project.get()])
         })?;
         row.as_ref().map(from_row).transpose()
     }
@@ -147,12 +130,7 @@ impl QueueJobStore for PgMetaStore {
         rows.iter().map(from_row).collect()
     }
 
-    fn search_queue_jobs(
-        &self,
-        project: ProjectId,
-        filter: &QueueJobFilter,
-        page: &QueueJobPage,
-    ) -> ApiResult<Vec<QueueJob>> {
+    fn search_queue_jobs(&self, project: ProjectId, filter: &QueueJobFilter, page: &QueueJobPage) -> ApiResult<Vec<QueueJob>> {
         let (sql, params) = search::select(Dialect::Postgres, COLUMNS, project, filter, page);
         let params = pg_params(params);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
@@ -260,34 +238,16 @@ impl QueueJobStore for PgMetaStore {
     }
 
     fn set_queue_job_runner_pid(&self, id: QueueJobId, pid: i64) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE queue_jobs SET runner_pid = $1 WHERE id = $2",
-                &[&pid, &id.get()],
-            )
-        })?;
+        self.with(|c| c.execute("UPDATE queue_jobs SET runner_pid = $1 WHERE id = $2", &[&pid, &id.get()]))?;
         Ok(())
     }
 
     fn queue_job_runner_pid(&self, id: QueueJobId) -> ApiResult<Option<i64>> {
-        let row = self.with(|c| {
-            c.query_opt(
-                "SELECT runner_pid FROM queue_jobs WHERE id = $1",
-                &[&id.get()],
-            )
-        })?;
-        Ok(row
-            .map(|r| r.try_get::<_, Option<i64>>(0))
-            .transpose()?
-            .flatten())
+        let row = self.with(|c| c.query_opt("SELECT runner_pid FROM queue_jobs WHERE id = $1", &[&id.get()]))?;
+        Ok(row.map(|r| r.try_get::<_, Option<i64>>(0)).transpose()?.flatten())
     }
 
-    fn kill_queue_job(
-        &self,
-        id: QueueJobId,
-        cancelled_result: &Value,
-        now_ms: i64,
-    ) -> ApiResult<()> {
+    fn kill_queue_job(&self, id: QueueJobId, cancelled_result: &Value, now_ms: i64) -> ApiResult<()> {
         Ok(self.tx(|tx| -> Result<(), postgres::Error> {
             tx.execute(
                 "UPDATE queue_jobs SET desired_status = 'terminating', status = 'cancelled', end_ms = $1, updated_ms = $1, \
@@ -303,13 +263,7 @@ impl QueueJobStore for PgMetaStore {
         })?)
     }
 
-    fn finish_queue_job(
-        &self,
-        id: QueueJobId,
-        end: &QueueJobEnd,
-        terminated_result: &Value,
-        now_ms: i64,
-    ) -> ApiResult<()> {
+    fn finish_queue_job(&self, id: QueueJobId, end: &QueueJobEnd, terminated_result: &Value, now_ms: i64) -> ApiResult<()> {
         let sql = format!(
             "UPDATE queue_jobs SET \
              status = CASE WHEN desired_status = 'terminating' THEN 'terminated' ELSE $1 END, \
@@ -335,24 +289,13 @@ impl QueueJobStore for PgMetaStore {
         Ok(())
     }
 
-    fn end_queue_job(
-        &self,
-        id: QueueJobId,
-        status: QueueJobStatus,
-        result: &Value,
-        now_ms: i64,
-    ) -> ApiResult<bool> {
+    fn end_queue_job(&self, id: QueueJobId, status: QueueJobStatus, result: &Value, now_ms: i64) -> ApiResult<bool> {
         let sql = format!(
             "UPDATE queue_jobs SET status = $1, result = $2, end_ms = $3, updated_ms = $3, token_secret = NULL, \
              duration_seconds = {}, runner_pid = NULL WHERE id = $4 AND status IN ('processing', 'terminating')",
             duration_sql("$3")
         );
-        Ok(self.with(|c| {
-            c.execute(
-                &sql,
-                &[&status.as_str(), &result.to_string(), &now_ms, &id.get()],
-            )
-        })? > 0)
+        Ok(self.with(|c| c.execute(&sql, &[&status.as_str(), &result.to_string(), &now_ms, &id.get()]))? > 0)
     }
 
     fn running_queue_jobs(&self) -> ApiResult<Vec<QueueJob>> {
@@ -372,20 +315,14 @@ impl QueueJobStore for PgMetaStore {
     fn seal_plain_queue_token_secrets(&self, sealer: &Sealer) -> ApiResult<usize> {
         Ok(self.tx(|tx| -> Result<usize, postgres::Error> {
             let mut plain = Vec::new();
-            for r in tx.query(
-                "SELECT id, token_secret FROM queue_jobs WHERE token_secret IS NOT NULL FOR UPDATE",
-                &[],
-            )? {
+            for r in tx.query("SELECT id, token_secret FROM queue_jobs WHERE token_secret IS NOT NULL FOR UPDATE", &[])? {
                 let (id, secret): (i64, String) = (r.try_get(0)?, r.try_get(1)?);
                 if !Sealer::is_sealed(&secret) {
                     plain.push((id, secret));
                 }
             }
             for (id, secret) in &plain {
-                tx.execute(
-                    "UPDATE queue_jobs SET token_secret = $1 WHERE id = $2",
-                    &[&sealer.seal(secret), id],
-                )?;
+                tx.execute("UPDATE queue_jobs SET token_secret = $1 WHERE id = $2", &[&sealer.seal(secret), id])?;
             }
             Ok(plain.len())
         })?)

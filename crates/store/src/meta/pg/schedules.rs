@@ -4,9 +4,7 @@ use serde_json::Value;
 
 use super::PgMetaStore;
 use crate::meta::json_col;
-use crate::meta::schedules::{
-    EXECUTIONS_KEPT, NewSchedule, ScheduleExecution, ScheduleRecord, ScheduleStore,
-};
+use crate::meta::schedules::{EXECUTIONS_KEPT, NewSchedule, ScheduleExecution, ScheduleRecord, ScheduleStore};
 use kbstack_core::Result as ApiResult;
 use kbstack_core::ids::{ProjectId, ScheduleId};
 
@@ -51,21 +49,14 @@ impl ScheduleStore for PgMetaStore {
 
     fn schedule(&self, project: ProjectId, id: ScheduleId) -> ApiResult<Option<ScheduleRecord>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {COLUMNS} FROM schedules WHERE id = $1 AND project_id = $2"),
-                &[&id.get(), &project.get()],
-            )?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {COLUMNS} FROM schedules WHERE id = $1 AND project_id = $2"), &[&id.get(), &project.get()])?
+                .as_ref()
+                .map(from_row)
+                .transpose()
         })
     }
 
-    fn schedules(
-        &self,
-        project: ProjectId,
-        configuration_id: Option<&str>,
-    ) -> ApiResult<Vec<ScheduleRecord>> {
+    fn schedules(&self, project: ProjectId, configuration_id: Option<&str>) -> ApiResult<Vec<ScheduleRecord>> {
         self.with(|c| {
             c.query(
                 &format!("SELECT {COLUMNS} FROM schedules WHERE project_id = $1 AND ($2::TEXT IS NULL OR configuration_id = $2) ORDER BY id"),
@@ -78,22 +69,10 @@ impl ScheduleStore for PgMetaStore {
     }
 
     fn all_schedules(&self) -> ApiResult<Vec<ScheduleRecord>> {
-        self.with(|c| {
-            c.query(&format!("SELECT {COLUMNS} FROM schedules ORDER BY id"), &[])?
-                .iter()
-                .map(from_row)
-                .collect()
-        })
+        self.with(|c| c.query(&format!("SELECT {COLUMNS} FROM schedules ORDER BY id"), &[])?.iter().map(from_row).collect())
     }
 
-    fn reload_schedule(
-        &self,
-        project: ProjectId,
-        id: ScheduleId,
-        version: &str,
-        body: &Value,
-        now_ms: i64,
-    ) -> ApiResult<()> {
+    fn reload_schedule(&self, project: ProjectId, id: ScheduleId, version: &str, body: &Value, now_ms: i64) -> ApiResult<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE schedules SET configuration_version_id = $1, body = $2, fired_through_ms = GREATEST(fired_through_ms, $3) \
@@ -104,13 +83,7 @@ impl ScheduleStore for PgMetaStore {
         Ok(())
     }
 
-    fn set_schedule_token(
-        &self,
-        project: ProjectId,
-        id: ScheduleId,
-        token_id: i64,
-        sealed_token_secret: &str,
-    ) -> ApiResult<()> {
+    fn set_schedule_token(&self, project: ProjectId, id: ScheduleId, token_id: i64, sealed_token_secret: &str) -> ApiResult<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE schedules SET token_id = $1, token_secret = $2 WHERE id = $3 AND project_id = $4",
@@ -122,29 +95,16 @@ impl ScheduleStore for PgMetaStore {
 
     fn delete_schedule(&self, project: ProjectId, id: ScheduleId) -> ApiResult<bool> {
         Ok(self.tx(|tx| -> Result<bool, postgres::Error> {
-            let mine = tx
-                .query_opt(
-                    "SELECT 1 FROM schedules WHERE id = $1 AND project_id = $2",
-                    &[&id.get(), &project.get()],
-                )?
-                .is_some();
+            let mine = tx.query_opt("SELECT 1 FROM schedules WHERE id = $1 AND project_id = $2", &[&id.get(), &project.get()])?.is_some();
             if mine {
-                tx.execute(
-                    "DELETE FROM schedule_executions WHERE schedule_id = $1",
-                    &[&id.get()],
-                )?;
+                tx.execute("DELETE FROM schedule_executions WHERE schedule_id = $1", &[&id.get()])?;
                 tx.execute("DELETE FROM schedules WHERE id = $1", &[&id.get()])?;
             }
             Ok(mine)
         })?)
     }
 
-    fn claim_schedule_run(
-        &self,
-        id: ScheduleId,
-        expected_ms: i64,
-        through_ms: i64,
-    ) -> ApiResult<bool> {
+    fn claim_schedule_run(&self, id: ScheduleId, expected_ms: i64, through_ms: i64) -> ApiResult<bool> {
         let changed = self.with(|c| {
             c.execute("UPDATE schedules SET fired_through_ms = $1 WHERE id = $2 AND fired_through_ms = $3", &[&through_ms, &id.get(), &expected_ms])
         })?;

@@ -36,18 +36,11 @@ fn select_for(kind: SearchKind) -> &'static str {
 impl SearchStore for PgMetaStore {
     fn global_search(&self, q: &SearchQuery) -> ApiResult<Vec<SearchHit>> {
         let kinds: Vec<SearchKind> = if q.kinds.is_empty() {
-            vec![
-                SearchKind::Bucket,
-                SearchKind::Table,
-                SearchKind::Configuration,
-                SearchKind::ConfigurationRow,
-            ]
+            vec![SearchKind::Bucket, SearchKind::Table, SearchKind::Configuration, SearchKind::ConfigurationRow]
         } else {
             q.kinds.clone()
         };
-        let mut scope = String::from(
-            "x.project_id = ANY($2) AND (cardinality($3::BIGINT[]) = 0 OR x.branch_id = ANY($3))",
-        );
+        let mut scope = String::from("x.project_id = ANY($2) AND (cardinality($3::BIGINT[]) = 0 OR x.branch_id = ANY($3))");
         match q.branch_kind {
             BranchKind::Any => {}
             BranchKind::Default | BranchKind::Development => scope.push_str(&format!(
@@ -55,11 +48,7 @@ impl SearchStore for PgMetaStore {
                 if q.branch_kind == BranchKind::Default { 1 } else { 0 }
             )),
         }
-        let union = kinds
-            .iter()
-            .map(|k| format!("{} AND {scope}", select_for(*k)))
-            .collect::<Vec<_>>()
-            .join(" UNION ALL ");
+        let union = kinds.iter().map(|k| format!("{} AND {scope}", select_for(*k))).collect::<Vec<_>>().join(" UNION ALL ");
         // The parts' text columns carry different collations: the order says which to use.
         let sql = format!(
             "SELECT * FROM ({union}) AS u(kind, project_id, branch_id, id, name, created, component_id, parent_id, parent_name) \

@@ -6,9 +6,7 @@ use postgres::GenericClient;
 use super::buckets::insert_in;
 use super::{PgMetaStore, lock_until_commit};
 use crate::meta::buckets::Bucket;
-use crate::meta::sharing::{
-    BucketLink, BucketShare, LINK_COLUMNS, LinkRefused, SHARE_COLUMNS, SharingStore, StillLinked,
-};
+use crate::meta::sharing::{BucketLink, BucketShare, LINK_COLUMNS, LinkRefused, SHARE_COLUMNS, SharingStore, StillLinked};
 use kbstack_core::{Result as ApiResult, Scope};
 
 fn share_from_row(r: &postgres::Row) -> Result<BucketShare, postgres::Error> {
@@ -40,38 +38,20 @@ fn link_from_row(r: &postgres::Row) -> Result<BucketLink, postgres::Error> {
 }
 
 /// Held until the transaction ends by whoever checks a share against its links.
-fn lock_share(
-    tx: &mut impl GenericClient,
-    source: Scope,
-    bucket_id: &str,
-) -> Result<(), postgres::Error> {
-    lock_until_commit(
-        tx,
-        &format!(
-            "bucket_share:{}:{}:{bucket_id}",
-            source.project.get(),
-            source.branch.get()
-        ),
-    )
+fn lock_share(tx: &mut impl GenericClient, source: Scope, bucket_id: &str) -> Result<(), postgres::Error> {
+    lock_until_commit(tx, &format!("bucket_share:{}:{}:{bucket_id}", source.project.get(), source.branch.get()))
 }
 
-fn is_shared(
-    c: &mut impl GenericClient,
-    scope: Scope,
-    bucket_id: &str,
-) -> Result<bool, postgres::Error> {
-    Ok(c.query_opt(
-        "SELECT 1 FROM bucket_shares WHERE project_id = $1 AND branch_id = $2 AND bucket_id = $3",
-        &[&scope.project.get(), &scope.branch.get(), &bucket_id],
-    )?
-    .is_some())
+fn is_shared(c: &mut impl GenericClient, scope: Scope, bucket_id: &str) -> Result<bool, postgres::Error> {
+    Ok(c
+        .query_opt(
+            "SELECT 1 FROM bucket_shares WHERE project_id = $1 AND branch_id = $2 AND bucket_id = $3",
+            &[&scope.project.get(), &scope.branch.get(), &bucket_id],
+        )?
+        .is_some())
 }
 
-fn is_linked(
-    c: &mut impl GenericClient,
-    source: Scope,
-    bucket_id: &str,
-) -> Result<bool, postgres::Error> {
+fn is_linked(c: &mut impl GenericClient, source: Scope, bucket_id: &str) -> Result<bool, postgres::Error> {
     Ok(c
         .query_opt(
             "SELECT 1 FROM bucket_links WHERE source_project_id = $1 AND source_branch_id = $2 AND source_bucket_id = $3 LIMIT 1",
@@ -111,17 +91,7 @@ impl SharingStore for PgMetaStore {
     }
 
     fn bucket_shares(&self) -> ApiResult<Vec<BucketShare>> {
-        self.with(|c| {
-            c.query(
-                &format!(
-                    "SELECT {SHARE_COLUMNS} FROM bucket_shares ORDER BY project_id, bucket_id"
-                ),
-                &[],
-            )?
-            .iter()
-            .map(share_from_row)
-            .collect()
-        })
+        self.with(|c| c.query(&format!("SELECT {SHARE_COLUMNS} FROM bucket_shares ORDER BY project_id, bucket_id"), &[])?.iter().map(share_from_row).collect())
     }
 
     fn unshare_bucket(&self, scope: Scope, bucket_id: &str) -> ApiResult<Result<(), StillLinked>> {
@@ -138,12 +108,7 @@ impl SharingStore for PgMetaStore {
         })
     }
 
-    fn insert_linked_bucket(
-        &self,
-        bucket: &Bucket,
-        source: Scope,
-        source_bucket_id: &str,
-    ) -> ApiResult<Result<(), LinkRefused>> {
+    fn insert_linked_bucket(&self, bucket: &Bucket, source: Scope, source_bucket_id: &str) -> ApiResult<Result<(), LinkRefused>> {
         self.tx(|tx| {
             lock_share(tx, source, source_bucket_id)?;
             if !is_shared(tx, source, source_bucket_id)? {
@@ -153,18 +118,8 @@ impl SharingStore for PgMetaStore {
                 return Ok(Err(LinkRefused::Conflict(conflict)));
             }
             tx.execute(
-                &format!(
-                    "INSERT INTO bucket_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                ),
-                &[
-                    &bucket.project_id,
-                    &bucket.branch_id,
-                    &bucket.id,
-                    &source.project.get(),
-                    &source.branch.get(),
-                    &source_bucket_id,
-                    &bucket.created,
-                ],
+                &format!("INSERT INTO bucket_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+                &[&bucket.project_id, &bucket.branch_id, &bucket.id, &source.project.get(), &source.branch.get(), &source_bucket_id, &bucket.created],
             )?;
             Ok::<_, kbstack_core::Error>(Ok(()))
         })

@@ -56,24 +56,14 @@ impl SnapshotStore for PgMetaStore {
 
     fn snapshot(&self, project_id: i64, id: i64) -> ApiResult<Option<Snapshot>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {COLUMNS} FROM table_snapshots WHERE project_id = $1 AND id = $2"),
-                &[&project_id, &id],
-            )?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {COLUMNS} FROM table_snapshots WHERE project_id = $1 AND id = $2"), &[&project_id, &id])?
+                .as_ref()
+                .map(from_row)
+                .transpose()
         })
     }
 
-    fn table_snapshots(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        table_id: &str,
-        limit: i64,
-        offset: i64,
-    ) -> ApiResult<Vec<Snapshot>> {
+    fn table_snapshots(&self, project_id: i64, branch_id: i64, table_id: &str, limit: i64, offset: i64) -> ApiResult<Vec<Snapshot>> {
         self.with(|c| {
             c.query(
                 &format!(
@@ -89,11 +79,6 @@ impl SnapshotStore for PgMetaStore {
     }
 
     fn delete_snapshot(&self, project_id: i64, id: i64) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM table_snapshots WHERE project_id = $1 AND id = $2",
-                &[&project_id, &id],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM table_snapshots WHERE project_id = $1 AND id = $2", &[&project_id, &id])? > 0))
     }
 }

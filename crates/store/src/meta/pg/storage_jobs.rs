@@ -65,14 +65,7 @@ impl StorageJobStore for PgMetaStore {
         Ok(())
     }
 
-    fn finish_storage_job(
-        &self,
-        id: i64,
-        status: JobStatus,
-        results: Option<&str>,
-        error: Option<&str>,
-        end_time: &str,
-    ) -> ApiResult<()> {
+    fn finish_storage_job(&self, id: i64, status: JobStatus, results: Option<&str>, error: Option<&str>, end_time: &str) -> ApiResult<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE jobs SET status = $1, results = $2, error = $3, end_time = $4 WHERE id = $5 AND status IN ('waiting', 'processing')",
@@ -82,12 +75,7 @@ impl StorageJobStore for PgMetaStore {
         Ok(())
     }
 
-    fn fail_orphaned_storage_jobs(
-        &self,
-        live_since_ms: i64,
-        error: &str,
-        end_time: &str,
-    ) -> ApiResult<usize> {
+    fn fail_orphaned_storage_jobs(&self, live_since_ms: i64, error: &str, end_time: &str) -> ApiResult<usize> {
         let n = self.with(|c| {
             c.execute(
                 &format!(
@@ -102,23 +90,14 @@ impl StorageJobStore for PgMetaStore {
 
     fn storage_job(&self, project_id: i64, id: i64) -> ApiResult<Option<StorageJob>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {COLUMNS} FROM jobs WHERE id = $1 AND project_id = $2"),
-                &[&id, &project_id],
-            )?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1 AND project_id = $2"), &[&id, &project_id])?
+                .as_ref()
+                .map(from_row)
+                .transpose()
         })
     }
 
-    fn storage_jobs(
-        &self,
-        project_id: i64,
-        status: Option<&str>,
-        limit: Option<i64>,
-        offset: i64,
-    ) -> ApiResult<Vec<StorageJob>> {
+    fn storage_jobs(&self, project_id: i64, status: Option<&str>, limit: Option<i64>, offset: i64) -> ApiResult<Vec<StorageJob>> {
         self.with(|c| {
             // LIMIT NULL is no limit.
             c.query(

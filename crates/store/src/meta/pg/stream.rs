@@ -31,8 +31,7 @@ fn slice(r: &postgres::Row) -> Result<SliceRecord, postgres::Error> {
     })
 }
 
-const ENTITY: &str =
-    "SELECT project_id, branch_id, source_id, sink_id, body, deleted FROM stream_entities";
+const ENTITY: &str = "SELECT project_id, branch_id, source_id, sink_id, body, deleted FROM stream_entities";
 const SLICE: &str = "SELECT project_id, branch_id, source_id, sink_id, slice_id, state, body, imported_ms FROM stream_slices";
 
 impl StreamStore for PgMetaStore {
@@ -47,13 +46,7 @@ impl StreamStore for PgMetaStore {
         Ok(())
     }
 
-    fn stream_entity(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        source_id: &str,
-        sink_id: &str,
-    ) -> ApiResult<Option<StreamEntity>> {
+    fn stream_entity(&self, project_id: i64, branch_id: i64, source_id: &str, sink_id: &str) -> ApiResult<Option<StreamEntity>> {
         self.with(|c| {
             c.query_opt(
                 &format!("{ENTITY} WHERE project_id = $1 AND branch_id = $2 AND source_id = $3 AND sink_id = $4"),
@@ -65,12 +58,7 @@ impl StreamStore for PgMetaStore {
         })
     }
 
-    fn stream_entities(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        source_id: Option<&str>,
-    ) -> ApiResult<Vec<StreamEntity>> {
+    fn stream_entities(&self, project_id: i64, branch_id: i64, source_id: Option<&str>) -> ApiResult<Vec<StreamEntity>> {
         self.with(|c| {
             let rows = match source_id {
                 None => c.query(&format!("{ENTITY} WHERE project_id = $1 AND branch_id = $2 AND sink_id = '' ORDER BY source_id"), &[&project_id, &branch_id])?,
@@ -84,15 +72,7 @@ impl StreamStore for PgMetaStore {
     }
 
     fn all_stream_entities(&self) -> ApiResult<Vec<StreamEntity>> {
-        self.with(|c| {
-            c.query(
-                &format!("{ENTITY} ORDER BY project_id, branch_id, source_id, sink_id"),
-                &[],
-            )?
-            .iter()
-            .map(entity)
-            .collect()
-        })
+        self.with(|c| c.query(&format!("{ENTITY} ORDER BY project_id, branch_id, source_id, sink_id"), &[])?.iter().map(entity).collect())
     }
 
     fn put_stream_task(&self, project_id: i64, task_id: &str, body: &Value) -> ApiResult<()> {
@@ -108,13 +88,10 @@ impl StreamStore for PgMetaStore {
 
     fn stream_task(&self, project_id: i64, task_id: &str) -> ApiResult<Option<Value>> {
         self.with(|c| {
-            Ok(c.query_opt(
-                "SELECT body FROM stream_tasks WHERE project_id = $1 AND task_id = $2",
-                &[&project_id, &task_id],
-            )?
-            .map(|r| r.try_get(0))
-            .transpose()?
-            .map(|b| json_col(Some(b))))
+            Ok(c.query_opt("SELECT body FROM stream_tasks WHERE project_id = $1 AND task_id = $2", &[&project_id, &task_id])?
+                .map(|r| r.try_get(0))
+                .transpose()?
+                .map(|b| json_col(Some(b))))
         })
     }
 
@@ -130,13 +107,7 @@ impl StreamStore for PgMetaStore {
         Ok(())
     }
 
-    fn stream_slices(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        source_id: &str,
-        sink_id: &str,
-    ) -> ApiResult<Vec<SliceRecord>> {
+    fn stream_slices(&self, project_id: i64, branch_id: i64, source_id: &str, sink_id: &str) -> ApiResult<Vec<SliceRecord>> {
         self.with(|c| {
             c.query(
                 &format!("{SLICE} WHERE project_id = $1 AND branch_id = $2 AND source_id = $3 AND sink_id = $4 ORDER BY slice_id"),
@@ -150,15 +121,10 @@ impl StreamStore for PgMetaStore {
 
     fn stream_slices_imported_before(&self, before_ms: i64) -> ApiResult<Vec<SliceRecord>> {
         self.with(|c| {
-            c.query(
-                &format!(
-                    "{SLICE} WHERE imported_ms IS NOT NULL AND imported_ms < $1 ORDER BY slice_id"
-                ),
-                &[&before_ms],
-            )?
-            .iter()
-            .map(slice)
-            .collect()
+            c.query(&format!("{SLICE} WHERE imported_ms IS NOT NULL AND imported_ms < $1 ORDER BY slice_id"), &[&before_ms])?
+                .iter()
+                .map(slice)
+                .collect()
         })
     }
 

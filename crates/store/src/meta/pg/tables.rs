@@ -32,22 +32,14 @@ fn from_row(r: &postgres::Row) -> Result<Table, postgres::Error> {
         is_typed: flag(r, 10)?,
         definition: json_col(r.try_get(11)?),
         stats: TableStats {
-            columns: columns
-                .and_then(|c| serde_json::from_str(&c).ok())
-                .unwrap_or_default(),
+            columns: columns.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default(),
             rows_count: r.try_get::<_, Option<i64>>(13)?.unwrap_or(0) as u64,
             data_size_bytes: r.try_get::<_, Option<i64>>(14)?.unwrap_or(0) as u64,
         },
     })
 }
 
-fn write_stats(
-    c: &mut impl GenericClient,
-    project: i64,
-    branch: i64,
-    id: &str,
-    stats: &TableStats,
-) -> Result<(), postgres::Error> {
+fn write_stats(c: &mut impl GenericClient, project: i64, branch: i64, id: &str, stats: &TableStats) -> Result<(), postgres::Error> {
     c.execute(
         "INSERT INTO table_stats (project_id, branch_id, table_id, columns, rows_count, data_size_bytes) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (project_id, branch_id, table_id) DO UPDATE SET columns = $4, rows_count = $5, data_size_bytes = $6",
@@ -63,25 +55,19 @@ fn primary_key_text(primary_key: &[String]) -> String {
 impl TableStore for PgMetaStore {
     fn table(&self, scope: Scope, id: &str) -> ApiResult<Option<Table>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("{SELECT} WHERE t.project_id = $1 AND t.branch_id = $2 AND t.id = $3"),
-                &[&scope.project.get(), &scope.branch.get(), &id],
-            )?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            c.query_opt(&format!("{SELECT} WHERE t.project_id = $1 AND t.branch_id = $2 AND t.id = $3"), &[&scope.project.get(), &scope.branch.get(), &id])?
+                .as_ref()
+                .map(from_row)
+                .transpose()
         })
     }
 
     fn tables(&self, scope: Scope) -> ApiResult<Vec<Table>> {
         self.with(|c| {
-            c.query(
-                &format!("{SELECT} WHERE t.project_id = $1 AND t.branch_id = $2 ORDER BY t.id"),
-                &[&scope.project.get(), &scope.branch.get()],
-            )?
-            .iter()
-            .map(from_row)
-            .collect()
+            c.query(&format!("{SELECT} WHERE t.project_id = $1 AND t.branch_id = $2 ORDER BY t.id"), &[&scope.project.get(), &scope.branch.get()])?
+                .iter()
+                .map(from_row)
+                .collect()
         })
     }
 
@@ -125,13 +111,7 @@ impl TableStore for PgMetaStore {
         })
     }
 
-    fn set_table_display_name(
-        &self,
-        scope: Scope,
-        id: &str,
-        display_name: &str,
-        changed: &str,
-    ) -> ApiResult<()> {
+    fn set_table_display_name(&self, scope: Scope, id: &str, display_name: &str, changed: &str) -> ApiResult<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE tables SET display_name = $1, last_change_date = $2 WHERE project_id = $3 AND branch_id = $4 AND id = $5",
@@ -151,14 +131,7 @@ impl TableStore for PgMetaStore {
         Ok(())
     }
 
-    fn mark_table_changed(
-        &self,
-        scope: Scope,
-        id: &str,
-        changed: &str,
-        imported: bool,
-        stats: &TableStats,
-    ) -> ApiResult<()> {
+    fn mark_table_changed(&self, scope: Scope, id: &str, changed: &str, imported: bool, stats: &TableStats) -> ApiResult<()> {
         let (project, branch) = (scope.project.get(), scope.branch.get());
         self.tx(|tx| {
             write_stats(tx, project, branch, id, stats)?;
@@ -194,15 +167,7 @@ impl TableStore for PgMetaStore {
     }
 
     fn every_table(&self) -> ApiResult<Vec<Table>> {
-        self.with(|c| {
-            c.query(
-                &format!("{SELECT} ORDER BY t.project_id, t.branch_id, t.id"),
-                &[],
-            )?
-            .iter()
-            .map(from_row)
-            .collect()
-        })
+        self.with(|c| c.query(&format!("{SELECT} ORDER BY t.project_id, t.branch_id, t.id"), &[])?.iter().map(from_row).collect())
     }
 
     fn delete_table(&self, scope: Scope, id: &str) -> ApiResult<()> {

@@ -37,11 +37,7 @@ fn from_row(r: &postgres::Row) -> Result<TokenRecord, postgres::Error> {
 }
 
 /// The working token matching `filter` (on `$1`). A deleted project's tokens stop working.
-fn one_token(
-    c: &mut impl GenericClient,
-    filter: &str,
-    param: &(dyn ToSql + Sync),
-) -> Result<Option<TokenRecord>, postgres::Error> {
+fn one_token(c: &mut impl GenericClient, filter: &str, param: &(dyn ToSql + Sync)) -> Result<Option<TokenRecord>, postgres::Error> {
     c.query_opt(
         &format!(
             "SELECT {TOKEN_COLUMNS} FROM tokens WHERE {filter} AND disabled = 0 AND NOT EXISTS \
@@ -55,11 +51,7 @@ fn one_token(
 }
 
 /// Description, rights and expiry of token `id`, as `t` has them.
-fn write_rights(
-    c: &mut impl GenericClient,
-    id: i64,
-    t: &TokenRecord,
-) -> Result<u64, postgres::Error> {
+fn write_rights(c: &mut impl GenericClient, id: i64, t: &TokenRecord) -> Result<u64, postgres::Error> {
     c.execute(
         "UPDATE tokens SET description = $1, can_manage_buckets = $2, can_manage_tokens = $3, can_read_all_file_uploads = $4, \
          can_purge_trash = $5, can_create_jobs = $6, can_manage_protected_default_branch = $7, bucket_permissions = $8, \
@@ -127,11 +119,7 @@ impl TokenStore for PgMetaStore {
         })
     }
 
-    fn insert_token(
-        &self,
-        t: &TokenRecord,
-        secret_for: &dyn Fn(i64) -> String,
-    ) -> ApiResult<(i64, String)> {
+    fn insert_token(&self, t: &TokenRecord, secret_for: &dyn Fn(i64) -> String) -> ApiResult<(i64, String)> {
         self.tx(|tx| {
             let id: i64 = tx
                 .query_one(
@@ -161,20 +149,11 @@ impl TokenStore for PgMetaStore {
     }
 
     fn token_hash(&self, id: i64) -> ApiResult<Option<String>> {
-        self.with(|c| {
-            c.query_opt("SELECT hash FROM tokens WHERE id = $1", &[&id])?
-                .map(|r| r.try_get(0))
-                .transpose()
-        })
+        self.with(|c| c.query_opt("SELECT hash FROM tokens WHERE id = $1", &[&id])?.map(|r| r.try_get(0)).transpose())
     }
 
     fn set_token_hash(&self, id: i64, hash: &str, refreshed: &str) -> ApiResult<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE tokens SET hash = $1, refreshed = $2 WHERE id = $3",
-                &[&hash, &refreshed, &id],
-            )
-        })?;
+        self.with(|c| c.execute("UPDATE tokens SET hash = $1, refreshed = $2 WHERE id = $3", &[&hash, &refreshed, &id]))?;
         Ok(())
     }
 

@@ -37,11 +37,7 @@ impl VaultVariableStore for PgMetaStore {
                 ],
             )
         })?;
-        Ok(if inserted == 1 {
-            Ok(())
-        } else {
-            Err(AlreadyExists)
-        })
+        Ok(if inserted == 1 { Ok(()) } else { Err(AlreadyExists) })
     }
 
     fn vault_variables(&self, project_id: i64, key: Option<&str>) -> ApiResult<Vec<VaultVariable>> {
@@ -57,11 +53,6 @@ impl VaultVariableStore for PgMetaStore {
     }
 
     fn delete_vault_variable(&self, project_id: i64, hash: &str) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM vault_variables WHERE project_id = $1 AND hash = $2",
-                &[&project_id, &hash],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM vault_variables WHERE project_id = $1 AND hash = $2", &[&project_id, &hash])? > 0))
     }
 }

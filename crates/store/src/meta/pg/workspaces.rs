@@ -58,13 +58,10 @@ impl WorkspaceStore for PgMetaStore {
 
     fn workspace(&self, project_id: i64, id: i64) -> ApiResult<Option<Workspace>> {
         self.with(|c| {
-            c.query_opt(
-                &format!("SELECT {COLUMNS} FROM workspaces WHERE project_id = $1 AND id = $2"),
-                &[&project_id, &id],
-            )?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            c.query_opt(&format!("SELECT {COLUMNS} FROM workspaces WHERE project_id = $1 AND id = $2"), &[&project_id, &id])?
+                .as_ref()
+                .map(from_row)
+                .transpose()
         })
     }
 
@@ -77,13 +74,7 @@ impl WorkspaceStore for PgMetaStore {
         })
     }
 
-    fn configuration_workspaces(
-        &self,
-        project_id: i64,
-        branch_id: i64,
-        component: &str,
-        configuration_id: &str,
-    ) -> ApiResult<Vec<Workspace>> {
+    fn configuration_workspaces(&self, project_id: i64, branch_id: i64, component: &str, configuration_id: &str) -> ApiResult<Vec<Workspace>> {
         self.with(|c| {
             c.query(
                 &format!(
@@ -98,40 +89,19 @@ impl WorkspaceStore for PgMetaStore {
         })
     }
 
-    fn set_workspace_password(
-        &self,
-        project_id: i64,
-        id: i64,
-        password_hash: Option<&str>,
-    ) -> ApiResult<bool> {
+    fn set_workspace_password(&self, project_id: i64, id: i64, password_hash: Option<&str>) -> ApiResult<bool> {
         self.with(|c| {
-            Ok(c.execute(
-                "UPDATE workspaces SET password_hash = $3 WHERE project_id = $1 AND id = $2",
-                &[&project_id, &id, &password_hash],
-            )? > 0)
+            Ok(c.execute("UPDATE workspaces SET password_hash = $3 WHERE project_id = $1 AND id = $2", &[&project_id, &id, &password_hash])? > 0)
         })
     }
 
-    fn set_workspace_public_key(
-        &self,
-        project_id: i64,
-        id: i64,
-        public_key: &str,
-    ) -> ApiResult<bool> {
+    fn set_workspace_public_key(&self, project_id: i64, id: i64, public_key: &str) -> ApiResult<bool> {
         self.with(|c| {
-            Ok(c.execute(
-                "UPDATE workspaces SET public_key = $3 WHERE project_id = $1 AND id = $2",
-                &[&project_id, &id, &public_key],
-            )? > 0)
+            Ok(c.execute("UPDATE workspaces SET public_key = $3 WHERE project_id = $1 AND id = $2", &[&project_id, &id, &public_key])? > 0)
         })
     }
 
     fn delete_workspace(&self, project_id: i64, id: i64) -> ApiResult<bool> {
-        self.with(|c| {
-            Ok(c.execute(
-                "DELETE FROM workspaces WHERE project_id = $1 AND id = $2",
-                &[&project_id, &id],
-            )? > 0)
-        })
+        self.with(|c| Ok(c.execute("DELETE FROM workspaces WHERE project_id = $1 AND id = $2", &[&project_id, &id])? > 0))
     }
 }

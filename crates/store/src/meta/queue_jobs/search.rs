@@ -126,10 +126,7 @@ impl Where {
     }
 
     fn marks(&self, n: usize) -> String {
-        (0..n)
-            .map(|i| self.mark(i, ""))
-            .collect::<Vec<_>>()
-            .join(", ")
+        (0..n).map(|i| self.mark(i, "")).collect::<Vec<_>>().join(", ")
     }
 
     fn any_of(&mut self, column: &str, values: Vec<SqlValue>) {
@@ -143,13 +140,8 @@ impl Where {
 
     fn bound(&mut self, column: &str, cmp: &str, value: Option<SqlValue>) {
         if let Some(value) = value {
-            let cast = if matches!(value, SqlValue::Real(_)) {
-                "::DOUBLE PRECISION"
-            } else {
-                ""
-            };
-            self.clauses
-                .push(format!("{column} {cmp} {}", self.mark(0, cast)));
+            let cast = if matches!(value, SqlValue::Real(_)) { "::DOUBLE PRECISION" } else { "" };
+            self.clauses.push(format!("{column} {cmp} {}", self.mark(0, cast)));
             self.params.push(value);
         }
     }
@@ -171,11 +163,7 @@ pub(crate) fn select(
     f: &QueueJobFilter,
     page: &QueueJobPage,
 ) -> (String, Vec<SqlValue>) {
-    let mut w = Where {
-        dialect,
-        clauses: Vec::new(),
-        params: Vec::new(),
-    };
+    let mut w = Where { dialect, clauses: Vec::new(), params: Vec::new() };
     w.bound("project_id", "=", Some(SqlValue::Integer(project.get())));
     w.any_of("id", ints(&f.ids));
     w.any_of("run_id", texts(&f.run_ids));
@@ -194,13 +182,7 @@ pub(crate) fn select(
         w.params.extend(texts(&f.config_row_ids));
     }
     w.any_of("mode", texts(&f.modes));
-    w.any_of(
-        "status",
-        f.statuses
-            .iter()
-            .map(|s| SqlValue::Text(s.as_str().into()))
-            .collect(),
-    );
+    w.any_of("status", f.statuses.iter().map(|s| SqlValue::Text(s.as_str().into())).collect());
     w.any_of("desired_status", texts(&f.desired_statuses));
     w.any_of("type", texts(&f.types));
     w.any_of("tag", texts(&f.tags));
@@ -211,16 +193,8 @@ pub(crate) fn select(
     w.bound("start_ms", "<", f.start_to_ms.map(SqlValue::Integer));
     w.bound("end_ms", ">=", f.end_from_ms.map(SqlValue::Integer));
     w.bound("end_ms", "<", f.end_to_ms.map(SqlValue::Integer));
-    w.bound(
-        "duration_seconds",
-        ">=",
-        f.duration_from_seconds.map(SqlValue::Real),
-    );
-    w.bound(
-        "duration_seconds",
-        "<",
-        f.duration_to_seconds.map(SqlValue::Real),
-    );
+    w.bound("duration_seconds", ">=", f.duration_from_seconds.map(SqlValue::Real));
+    w.bound("duration_seconds", "<", f.duration_to_seconds.map(SqlValue::Real));
     match &f.components_of_type {
         Some(ids) if ids.is_empty() => w.clauses.push("1 = 0".into()),
         Some(ids) => w.any_of("component", texts(ids)),
